@@ -1,0 +1,168 @@
+//! The host side of one agent session: start a process in the guest and
+//! connect it to this terminal's stdio and signals until it ends.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use anyhow::{bail, Context, Result};
+use hull_protocol::{read_message, write_message, ExitStatus, Hello, Message, RunSpec, MAX_BODY};
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+/// Signals the CLI receives and passes on to the process in the guest.
+const FORWARDED_SIGNALS: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The process ran and ended this way.
+    Exited(ExitStatus),
+    /// The process could not be started; `code` is what a shell would return.
+    Failed { code: i32, reason: String },
+}
+
+impl SessionEnd {
+    /// The exit code `hull` itself returns, reporting a failure on stderr.
+    pub fn exit_code(&self) -> u8 {
+        let code = match self {
+            SessionEnd::Exited(status) => status.shell_code(),
+            SessionEnd::Failed { code, reason } => {
+                eprintln!("hull: {reason}");
+                *code
+            }
+        };
+        u8::try_from(code).unwrap_or(u8::MAX)
+    }
+}
+
+type SharedWriter = Arc<Mutex<UnixStream>>;
+
+fn send(writer: &SharedWriter, message: &Message) -> Result<()> {
+    let mut stream = writer.lock().expect("session writer lock poisoned");
+    write_message(&mut *stream, message).context("cannot write to the guest agent")
+}
+
+/// Runs `spec` through the agent on `stream`: handshake, stdio pumping and
+/// signal forwarding; once the process has ended, asks the agent to power
+/// its machine off. Without `forward_stdin` the process sees an empty stdin.
+pub fn attach(stream: UnixStream, spec: RunSpec, forward_stdin: bool) -> Result<SessionEnd> {
+    let mut reader = stream.try_clone().context("cannot clone the agent stream")?;
+    let writer: SharedWriter = Arc::new(Mutex::new(stream));
+
+    handshake(&mut reader, &writer)?;
+    send(&writer, &Message::Run(spec))?;
+
+    if forward_stdin {
+        let writer = writer.clone();
+        thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || pump_stdin(&writer))
+            .context("cannot start the stdin thread")?;
+    } else {
+        send(&writer, &Message::StdinClose)?;
+    }
+    forward_signals(writer.clone())?;
+
+    let end = relay_until_end(&mut reader)?;
+    // The process is gone; a lost Shutdown only means the caller's timeout
+    // ends the machine instead.
+    let _ = send(&writer, &Message::Shutdown);
+    Ok(end)
+}
+
+fn relay_until_end(reader: &mut UnixStream) -> Result<SessionEnd> {
+    let mut output = Output::default();
+    loop {
+        let message = read_message(reader).context("cannot read from the guest agent")?;
+        match message {
+            Some(Message::Stdout(data)) => output.stdout(&data),
+            Some(Message::Stderr(data)) => output.stderr(&data),
+            Some(Message::Started { .. }) => {}
+            Some(Message::Exited(status)) => return Ok(SessionEnd::Exited(status)),
+            Some(Message::Failed { code, reason }) => {
+                return Ok(SessionEnd::Failed { code, reason })
+            }
+            Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
+            None => bail!("the guest agent hung up before the process exited"),
+        }
+    }
+}
+
+fn handshake(reader: &mut UnixStream, writer: &SharedWriter) -> Result<()> {
+    match read_message(reader).context("no greeting from the guest agent")? {
+        Some(Message::Hello(hello)) if hello.version == hull_protocol::VERSION => {}
+        Some(Message::Hello(hello)) => bail!(
+            "guest agent speaks protocol {} ({}), this hull speaks {}: rebuild them together",
+            hello.version,
+            hello.software,
+            hull_protocol::VERSION
+        ),
+        Some(other) => bail!("guest agent greeted with {other:?} instead of hello"),
+        None => bail!("the guest agent hung up before greeting"),
+    }
+    send(
+        writer,
+        &Message::Hello(Hello {
+            version: hull_protocol::VERSION,
+            software: concat!("hull ", env!("CARGO_PKG_VERSION")).into(),
+        }),
+    )
+}
+
+fn pump_stdin(writer: &SharedWriter) {
+    let mut stdin = io::stdin().lock();
+    let mut buffer = vec![0u8; MAX_BODY.min(64 * 1024)];
+    loop {
+        let message = match stdin.read(&mut buffer) {
+            Ok(0) => Message::StdinClose,
+            Ok(n) => Message::Stdin(buffer[..n].to_vec()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => Message::StdinClose,
+        };
+        let closing = message == Message::StdinClose;
+        if send(writer, &message).is_err() || closing {
+            return;
+        }
+    }
+}
+
+fn forward_signals(writer: SharedWriter) -> Result<()> {
+    let mut signals = Signals::new(FORWARDED_SIGNALS).context("cannot install signal handlers")?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if send(&writer, &Message::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
+
+/// Writes the process's output to ours. A closed stdout (say, piped into
+/// `head`) must not stall the guest, so after a write error that stream's
+/// data is dropped while the session drains.
+#[derive(Default)]
+struct Output {
+    stdout_closed: bool,
+    stderr_closed: bool,
+}
+
+impl Output {
+    fn stdout(&mut self, data: &[u8]) {
+        if !self.stdout_closed {
+            let mut out = io::stdout().lock();
+            self.stdout_closed = out.write_all(data).and_then(|()| out.flush()).is_err();
+        }
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        if !self.stderr_closed {
+            self.stderr_closed = io::stderr().lock().write_all(data).is_err();
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! One running test host: a QEMU process (TCG, nested SVM) booting the
+//! test host image, with the host's root shared read-only over 9p and the
+//! relay channel exposed as a unix socket.
+
+use std::env;
+use std::fs::{self, File};
+use std::io::{self, ErrorKind};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use tempfile::TempDir;
+
+use super::image::Image;
+
+const QEMU: &str = "qemu-system-x86_64";
+/// Name of the virtio-serial port the guest agent relays on; `/init` links
+/// it as `/dev/virtio-ports/<name>`.
+const RELAY_PORT: &str = "hull.relay";
+
+/// Guest RAM in MiB; `HULL_TESTHOST_MEMORY` overrides it.
+const DEFAULT_MEMORY_MIB: u32 = 2048;
+/// vCPUs; `HULL_TESTHOST_CPUS` overrides it.
+const DEFAULT_CPUS: u32 = 2;
+
+/// How often, in milliseconds, waiting loops look at QEMU and the socket.
+const POLL_MS: u16 = 20;
+
+/// A test host VM. Dropping it kills QEMU and removes its run directory.
+pub struct Machine {
+    qemu: Child,
+    run_dir: RunDir,
+}
+
+impl Machine {
+    /// Starts QEMU on `image`; the test host's `/init` will run `agent` in
+    /// relay mode.
+    pub fn start(image: &Image, agent: &Path) -> Result<Machine> {
+        let agent = agent
+            .canonicalize()
+            .with_context(|| format!("cannot resolve the guest agent path {}", agent.display()))?;
+        let agent = agent
+            .to_str()
+            .filter(|path| !path.contains(char::is_whitespace))
+            .with_context(|| {
+                format!(
+                    "the guest agent path {} must be UTF-8 without spaces",
+                    agent.display()
+                )
+            })?
+            .to_owned();
+
+        let run_dir = RunDir::create()?;
+        let qemu_log = File::create(run_dir.qemu_log()).context("cannot create the QEMU log")?;
+        let mut command = Command::new(QEMU);
+        command
+            .args([
+                "-nodefaults",
+                "-no-user-config",
+                "-no-reboot",
+                "-display",
+                "none",
+            ])
+            .args(["-accel", "tcg,thread=multi", "-cpu", "EPYC-v3,+svm,+npt"])
+            .args([
+                "-smp",
+                &env_number("HULL_TESTHOST_CPUS", DEFAULT_CPUS)?.to_string(),
+            ])
+            .args([
+                "-m",
+                &env_number("HULL_TESTHOST_MEMORY", DEFAULT_MEMORY_MIB)?.to_string(),
+            ])
+            .arg("-kernel")
+            .arg(&image.kernel)
+            .arg("-initrd")
+            .arg(&image.initrd)
+            .args([
+                "-append",
+                &format!("console=ttyS0 panic=-1 quiet hull.agent={agent}"),
+            ])
+            .args([
+                "-virtfs",
+                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+            ])
+            .args(["-device", "virtio-serial-pci"])
+            .arg("-chardev")
+            .arg(socket_chardev(&run_dir.relay_socket())?)
+            .args([
+                "-device",
+                &format!("virtserialport,chardev=relay,name={RELAY_PORT}"),
+            ])
+            .arg("-serial")
+            .arg(format!("file:{}", path_str(&run_dir.console_log())?))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(qemu_log);
+        let parent = libc::pid_t::try_from(std::process::id()).context("pid out of range")?;
+        // SAFETY: the closure runs in the forked child before exec and only
+        // makes async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(move || die_with_parent(parent));
+        }
+        let qemu = command.spawn().map_err(|err| match err.kind() {
+            ErrorKind::NotFound => anyhow::anyhow!(
+                "{QEMU} not found; the KVM test host needs it: apt-get install qemu-system-x86"
+            ),
+            _ => anyhow::Error::new(err).context(format!("cannot start {QEMU}")),
+        })?;
+        Ok(Machine { qemu, run_dir })
+    }
+
+    /// Connects to the relay channel and waits until the guest agent has
+    /// spoken, so the stream is ready for a session.
+    pub fn connect_relay(&mut self, timeout: Duration) -> Result<UnixStream> {
+        let deadline = Instant::now() + timeout;
+        let socket = self.run_dir.relay_socket();
+        let stream = loop {
+            match UnixStream::connect(&socket) {
+                Ok(stream) => break stream,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        ErrorKind::NotFound | ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    self.wait_step(deadline, timeout)?;
+                    thread::sleep(Duration::from_millis(POLL_MS.into()));
+                }
+                Err(err) => {
+                    return Err(err).context("cannot connect to the test host's relay socket")
+                }
+            }
+        };
+        // The agent speaks first; readable means greeted (or hung up, which
+        // the session reports).
+        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        while poll(&mut fds, PollTimeout::from(POLL_MS)).context("cannot poll the relay socket")?
+            == 0
+        {
+            self.wait_step(deadline, timeout)?;
+        }
+        Ok(stream)
+    }
+
+    /// Fails if QEMU has exited or `deadline` (`timeout` after the start)
+    /// has passed.
+    fn wait_step(&mut self, deadline: Instant, timeout: Duration) -> Result<()> {
+        if let Some(status) = self.qemu.try_wait().context("cannot check on QEMU")? {
+            bail!("the test host VM exited early ({status})");
+        }
+        if Instant::now() >= deadline {
+            bail!("the test host's guest agent did not come up within {timeout:?}");
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the VM to power itself off, then kills it.
+    pub fn shut_down(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.qemu.try_wait() {
+                Ok(None) => thread::sleep(Duration::from_millis(POLL_MS.into())),
+                Ok(Some(_)) | Err(_) => return,
+            }
+        }
+        // Drop kills it.
+    }
+
+    /// The last lines the VM and QEMU wrote, for error reports.
+    pub fn diagnostics(&self, lines: usize) -> String {
+        let mut report = String::new();
+        for (what, path) in [
+            ("test host console", self.run_dir.console_log()),
+            ("QEMU", self.run_dir.qemu_log()),
+        ] {
+            let text = fs::read(&path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+            let text = text.unwrap_or_default();
+            let tail: Vec<&str> = text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                // TCG lacks a few EPYC features; QEMU warns about each one.
+                .filter(|line| !line.contains("TCG doesn't support requested feature"))
+                .collect();
+            if tail.is_empty() {
+                continue;
+            }
+            report.push_str(&format!("\n--- last lines of the {what} output ---"));
+            for line in &tail[tail.len().saturating_sub(lines)..] {
+                report.push('\n');
+                report.push_str(line);
+            }
+        }
+        report
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.qemu.try_wait() {
+            let _ = self.qemu.kill();
+            let _ = self.qemu.wait();
+        }
+    }
+}
+
+/// Runs in the QEMU child between fork and exec: QEMU gets SIGKILL when the
+/// thread that started it (`parent`'s main thread in hull) dies, and gets
+/// its own session so terminal signals (Ctrl-C) reach only the CLI, which
+/// forwards them to the process in the test host.
+fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
+    // SAFETY: prctl, getppid and setsid take no pointers and are
+    // async-signal-safe.
+    unsafe {
+        if libc::setsid() < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The parent may have died before prctl took effect.
+        if libc::getppid() != parent {
+            return Err(io::Error::from(ErrorKind::BrokenPipe));
+        }
+    }
+    Ok(())
+}
+
+fn socket_chardev(socket: &Path) -> Result<String> {
+    let path = path_str(socket)?;
+    if path.contains(',') {
+        bail!("the relay socket path {path} must not contain a comma");
+    }
+    Ok(format!("socket,id=relay,path={path},server=on,wait=off"))
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+fn env_number(name: &str, default: u32) -> Result<u32> {
+    match env::var(name) {
+        Ok(value) => value
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("{name}={value} is not a positive number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// A private directory for one VM's socket and logs, removed on drop.
+struct RunDir(TempDir);
+
+impl RunDir {
+    fn create() -> Result<RunDir> {
+        let dir = tempfile::Builder::new()
+            .prefix("hull-testhost-")
+            .tempdir()
+            .context("cannot create a directory for the test host's socket and logs")?;
+        Ok(RunDir(dir))
+    }
+
+    fn relay_socket(&self) -> PathBuf {
+        self.0.path().join("relay.sock")
+    }
+
+    fn console_log(&self) -> PathBuf {
+        self.0.path().join("console.log")
+    }
+
+    fn qemu_log(&self) -> PathBuf {
+        self.0.path().join("qemu.log")
+    }
+}

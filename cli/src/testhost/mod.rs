@@ -1,0 +1,99 @@
+//! The KVM test host: a QEMU VM (TCG with nested SVM, so it has a real
+//! /dev/kvm) that sees this host's whole root read-only under a tmpfs
+//! overlay, used where this host's own KVM cannot run hull's guest.
+//!
+//! Each run boots a fresh test host whose `/init` starts the guest agent in
+//! relay mode on a virtio-serial port; the CLI then runs one process
+//! through it with the ordinary agent session and the VM powers off.
+
+mod image;
+mod machine;
+
+use std::env;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use hull_protocol::RunSpec;
+
+use self::image::Image;
+use self::machine::Machine;
+use crate::{assets, session};
+
+/// How long the test host may take from QEMU's start to the agent's
+/// greeting; TCG boots take 5-10 s on an idle machine.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the test host may take to power off after the session.
+const POWEROFF_TIMEOUT: Duration = Duration::from_secs(10);
+/// Console lines shown when the test host fails.
+const DIAGNOSTIC_LINES: usize = 20;
+const HOSTNAME: &str = "hull-testhost";
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// The command to run inside the test host.
+    #[arg(trailing_var_arg = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `hull __testhost-exec -- CMD...`: runs CMD in a fresh test host with this
+/// process's stdio, environment and working directory.
+pub fn exec(args: ExecArgs) -> Result<u8> {
+    run_in_testhost(args.command, true)
+}
+
+/// Runs `argv` as root in a fresh test host with this process's
+/// environment and working directory and returns its shell exit code.
+/// Without `forward_stdin` the process sees an empty stdin.
+///
+/// Call it from the main thread: QEMU is tied to the lifetime of the thread
+/// that starts it.
+pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool) -> Result<u8> {
+    let spec = run_spec(argv)?;
+    let image = Image::prepare().context("cannot prepare the KVM test host")?;
+    let agent = assets::agent_binary()?;
+
+    let started = Instant::now();
+    let mut machine = Machine::start(&image, &agent)?;
+    let stream = machine.connect_relay(BOOT_TIMEOUT).map_err(|err| {
+        anyhow!(
+            "KVM test host: {err:#}{}",
+            machine.diagnostics(DIAGNOSTIC_LINES)
+        )
+    })?;
+    tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
+
+    let end = session::attach(stream, spec, forward_stdin);
+
+    match end {
+        Ok(end) => {
+            machine.shut_down(POWEROFF_TIMEOUT);
+            tracing::debug!(elapsed = ?started.elapsed(), "test host run finished");
+            Ok(end.exit_code())
+        }
+        Err(err) => Err(anyhow!(
+            "KVM test host: {err:#}{}",
+            machine.diagnostics(DIAGNOSTIC_LINES)
+        )),
+    }
+}
+
+/// The process to run: `argv` as root with the caller's environment and cwd.
+fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
+    let cwd = env::current_dir().context("cannot read the current directory")?;
+    let cwd = cwd
+        .to_str()
+        .with_context(|| format!("the current directory {} is not UTF-8", cwd.display()))?
+        .to_owned();
+    let env = env::vars_os()
+        .filter_map(|(key, value)| Some(format!("{}={}", key.to_str()?, value.to_str()?)))
+        .collect();
+    Ok(RunSpec {
+        argv,
+        env,
+        cwd,
+        uid: 0,
+        gid: 0,
+        hostname: HOSTNAME.to_owned(),
+    })
+}

@@ -1,0 +1,135 @@
+//! The VMM child process that holds one container's VM.
+//!
+//! `hull` re-executes itself as `hull __vmm CONFIG` so that every VM lives in
+//! its own process. [`VmProcess`] owns that child: dropping it kills the VMM
+//! and removes the VM's runtime directory, so no error path leaves one behind.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hull_vmm::VmConfig;
+
+use crate::state::RunDir;
+
+/// How often to look at the VMM while waiting for it.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+pub struct VmProcess {
+    child: Child,
+    // Declared after `child` so the VMM is gone before its files are removed.
+    run_dir: RunDir,
+}
+
+impl VmProcess {
+    /// Writes `config` into `run_dir` and starts the VMM on it. The VMM's own
+    /// log goes to `run_dir/vmm.log`; it dies with this process.
+    pub fn spawn(run_dir: RunDir, config: &VmConfig) -> Result<VmProcess> {
+        let config_path = run_dir.path().join("vm.json");
+        let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
+        fs::write(&config_path, json)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
+        let log = File::create(run_dir.path().join("vmm.log")).context("cannot create the VMM log")?;
+        let exe = std::env::current_exe().context("cannot locate the hull executable")?;
+        let stdout = match config.console {
+            hull_vmm::Console::Stdout => Stdio::inherit(),
+            _ => Stdio::from(log.try_clone().context("cannot share the VMM log")?),
+        };
+        let mut command = Command::new(exe);
+        command
+            .arg("__vmm")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(log);
+        // SAFETY: the closure runs between fork and exec and only makes
+        // async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(|| {
+                // Own process group: a Ctrl-C at the terminal is forwarded to
+                // the guest by the session, not delivered to the VMM.
+                if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().context("cannot start the VMM process")?;
+        Ok(VmProcess { child, run_dir })
+    }
+
+    /// Waits for the guest agent to connect on `listener`, failing early if
+    /// the VMM exits first and after `timeout` otherwise.
+    pub fn accept_agent(&mut self, listener: &UnixListener, timeout: Duration) -> Result<UnixStream> {
+        listener
+            .set_nonblocking(true)
+            .context("cannot poll the agent socket")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    stream
+                        .set_nonblocking(false)
+                        .context("cannot configure the agent stream")?;
+                    return Ok(stream);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).context("cannot accept the agent connection"),
+            }
+            if let Some(status) = self.child.try_wait().context("cannot check on the VMM")? {
+                bail!(
+                    "the VM stopped before its agent started ({status}): {}",
+                    self.diagnosis()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the guest agent did not connect within {}s: {}",
+                    timeout.as_secs(),
+                    self.diagnosis()
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Waits up to `timeout` for the VMM to exit by itself (the guest asked
+    /// it to), then kills it. Removes the runtime directory either way.
+    pub fn finish(mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                bail!("the VM did not power off within {}s; killed it", timeout.as_secs());
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        Ok(())
+    }
+
+    /// The most telling line the VMM or guest left behind.
+    fn diagnosis(&self) -> String {
+        let last_line = |name: &str| {
+            fs::read_to_string(self.run_dir.path().join(name))
+                .ok()
+                .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned))
+        };
+        last_line("vmm.log")
+            .map(|line| format!("VMM: {line}"))
+            .or_else(|| last_line("console.log").map(|line| format!("guest console: {line}")))
+            .unwrap_or_else(|| "no output from the VMM or the guest".into())
+    }
+}
+
+impl Drop for VmProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}

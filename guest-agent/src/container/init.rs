@@ -1,0 +1,272 @@
+//! The container's process, started like `docker run --init`: a tiny init
+//! that is PID 1 of new pid, mount, UTS and IPC namespaces sets up the
+//! container's view of the machine, runs the user's process, forwards the
+//! signals it gets to it, reaps every orphan, and reports the process's
+//! exact status before it exits (the kernel then kills whatever is left in
+//! the namespace, which closes the stdio pipes).
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use anyhow::Context;
+use hull_protocol::{ExitStatus, RunSpec};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, pipe2, ForkResult, Pid};
+
+use super::rootfs::ROOT_DIR;
+use super::sandbox;
+use crate::exec::Command;
+use crate::process::{
+    await_start, encode_exit, exit_status, in_forked_child, start_report_pipe, write_all, Launch,
+    Launcher, Process, StartFailure, StartReporter, AGENT_ERROR_CODE,
+};
+use crate::stdio::ChildStdio;
+
+/// Signals the tiny init keeps for itself: faults of its own, which cannot
+/// be meant for the user's process.
+const UNFORWARDED: [Signal; 7] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+    Signal::SIGABRT,
+];
+
+/// Launches the container's process under a tiny init in new namespaces.
+pub struct ContainerLauncher;
+
+impl Launcher for ContainerLauncher {
+    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        let command = match Command::from_spec(spec) {
+            Ok(command) => command,
+            Err(failure) => return Ok(Launch::Failed(failure)),
+        };
+        let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
+        let (exit_read, exit_write) =
+            pipe2(OFlag::O_CLOEXEC).context("creating the exit report pipe")?;
+        match fork_into_new_pid_namespace()? {
+            ForkResult::Child => in_forked_child(|| {
+                drop((report, exit_read));
+                let init = TinyInit {
+                    command,
+                    stdio,
+                    reporter,
+                    exit_report: exit_write,
+                };
+                init.run(&spec.hostname)
+            }),
+            ForkResult::Parent { child } => {
+                drop((stdio, reporter, exit_write));
+                await_start(Process::new(child, Some(exit_read.into())), report)
+            }
+        }
+    }
+}
+
+/// Forks the container's init as PID 1 of a new pid namespace. The init
+/// unshares the other namespaces itself, so that the agent stays in the
+/// machine's. unshare + fork rather than a raw clone(2) with CLONE_NEWPID:
+/// fork keeps glibc's view of the child (its thread id) right.
+fn fork_into_new_pid_namespace() -> anyhow::Result<ForkResult> {
+    let own_namespace =
+        File::open("/proc/self/ns/pid").context("opening the agent's pid namespace")?;
+    unshare(CloneFlags::CLONE_NEWPID).context("creating the container's pid namespace")?;
+    // SAFETY: the agent is single-threaded while it launches (see
+    // `Launcher::launch`), so the child's copy holds no lock.
+    let forked = unsafe { fork() };
+    if !matches!(forked, Ok(ForkResult::Child)) {
+        // The kernel refuses to create threads (EINVAL) while the namespace
+        // for new children differs from the caller's own, and the session
+        // needs threads: new children of the agent go back to its own.
+        setns(own_namespace.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context("returning to the agent's pid namespace")?;
+    }
+    forked.context("forking the container's init")
+}
+
+/// What the tiny init holds; every other fd of the agent is closed in it.
+struct TinyInit {
+    command: Command,
+    stdio: ChildStdio,
+    reporter: StartReporter,
+    exit_report: OwnedFd,
+}
+
+impl TinyInit {
+    fn run(self, hostname: &str) -> ! {
+        let fail = |step: &str, err: anyhow::Error| -> ! {
+            self.reporter.fail(&StartFailure {
+                code: AGENT_ERROR_CODE,
+                reason: format!("container init: {step}: {err:#}"),
+            })
+        };
+        if let Err(err) = close_fds_except(&self.kept_fds()) {
+            fail("closing the agent's fds", err.into());
+        }
+        // Blocked before the user's process exists, so no signal is lost;
+        // blocked signals stay pending even for a pid namespace's init.
+        let signals = match block_forwarded_signals() {
+            Ok(signals) => signals,
+            Err(err) => fail("blocking signals", err.into()),
+        };
+        if let Err(err) = enter_container(hostname) {
+            fail("setting up the container", err);
+        }
+        // SAFETY: the init is single-threaded (forked from the
+        // single-threaded agent).
+        let user = match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                in_forked_child(|| self.command.exec(&self.stdio, &self.reporter))
+            }
+            Ok(ForkResult::Parent { child }) => child,
+            Err(errno) => fail("forking the user's process", errno.into()),
+        };
+        let TinyInit {
+            stdio,
+            reporter,
+            exit_report,
+            ..
+        } = self;
+        drop((stdio, reporter));
+        let code = match supervise(user, &signals) {
+            Ok(status) => {
+                // Nothing is left to tell if this fails: the agent then
+                // reports the init's own exit status.
+                let _ = write_all(exit_report.as_fd(), &encode_exit(status));
+                0
+            }
+            Err(errno) => {
+                eprintln!(
+                    "hull-agent: container init lost its process: {}",
+                    errno.desc()
+                );
+                AGENT_ERROR_CODE
+            }
+        };
+        // SAFETY: _exit(2) is always safe; it skips the exit handlers of the
+        // agent's copy of this address space.
+        unsafe { libc::_exit(code) }
+    }
+
+    fn kept_fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![
+            0,
+            1,
+            2,
+            self.reporter.as_raw_fd(),
+            self.exit_report.as_raw_fd(),
+        ];
+        fds.extend(self.stdio.raw_fds());
+        fds
+    }
+}
+
+fn enter_container(hostname: &str) -> anyhow::Result<()> {
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
+        .context("creating the mount, UTS and IPC namespaces")?;
+    sandbox::enter(ROOT_DIR, hostname)
+}
+
+/// Closes every fd but `keep`: the agent's channel and its ends of the pipes
+/// must not stay open in the init (an open stdin write end would keep the
+/// user's process from ever seeing end of file).
+fn close_fds_except(keep: &[RawFd]) -> Result<(), Errno> {
+    for (first, last) in ranges_to_close(keep) {
+        // SAFETY: close_range(2) only closes fds; none of those in the range
+        // is used again in this process (the values owning them are never
+        // dropped: the init ends with _exit).
+        Errno::result(unsafe { libc::close_range(first, last, 0) })?;
+    }
+    Ok(())
+}
+
+/// The inclusive fd ranges between and above the fds of `keep`.
+fn ranges_to_close(keep: &[RawFd]) -> Vec<(u32, u32)> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut ranges = Vec::new();
+    let mut next = 0;
+    for fd in keep {
+        if fd > next {
+            ranges.push((next, fd - 1));
+        }
+        next = fd + 1;
+    }
+    ranges.push((next, u32::MAX));
+    ranges
+}
+
+/// The signals the init waits for: all but [`UNFORWARDED`].
+struct ForwardedSignals(SigSet);
+
+fn block_forwarded_signals() -> Result<ForwardedSignals, Errno> {
+    let mut set = SigSet::all();
+    for signal in UNFORWARDED {
+        set.remove(signal);
+    }
+    set.thread_block()?;
+    Ok(ForwardedSignals(set))
+}
+
+impl ForwardedSignals {
+    /// Waits for the next signal, real-time signals included.
+    fn next(&self) -> i32 {
+        loop {
+            // SAFETY: the set is a valid sigset_t and a null siginfo pointer
+            // is allowed.
+            let signo = unsafe { libc::sigwaitinfo(self.0.as_ref(), std::ptr::null_mut()) };
+            if signo > 0 {
+                return signo;
+            }
+        }
+    }
+}
+
+/// Forwards signals to `user` and reaps children until `user` ends.
+fn supervise(user: Pid, signals: &ForwardedSignals) -> Result<ExitStatus, Errno> {
+    loop {
+        let signo = signals.next();
+        if signo != libc::SIGCHLD {
+            // SAFETY: kill(2) touches no memory of ours; `user` is not reaped
+            // yet (only this thread reaps), so the pid is still its.
+            unsafe { libc::kill(user.as_raw(), signo) };
+            continue;
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG))? {
+                WaitStatus::StillAlive => break,
+                status if status.pid() == Some(user) => {
+                    if let Some(status) = exit_status(status) {
+                        return Ok(status);
+                    }
+                }
+                _orphan => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fds_between_and_above_the_kept_ones_are_closed() {
+        assert_eq!(
+            ranges_to_close(&[0, 1, 2, 7, 4, 5]),
+            vec![(3, 3), (6, 6), (8, u32::MAX)]
+        );
+        assert_eq!(ranges_to_close(&[2, 2, 0]), vec![(1, 1), (3, u32::MAX)]);
+        assert_eq!(ranges_to_close(&[]), vec![(0, u32::MAX)]);
+    }
+}

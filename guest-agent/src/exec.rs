@@ -1,0 +1,315 @@
+//! The last steps of the user's process, run in the forked child: standard
+//! streams, working directory, identity, PATH lookup and `execve`.
+//!
+//! Failures are reported on the start report pipe with the exit status a
+//! shell gives: 127 when the program or the working directory does not exist
+//! (ENOENT), 126 for every other reason it cannot be run (EACCES, ENOEXEC,
+//! ENOTDIR, ...). `docker run` gives the same codes for the same cases; a
+//! missing working directory is 127 here because it is reported as "no such
+//! file or directory", which docker maps to 127.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use hull_protocol::RunSpec;
+use nix::errno::Errno;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::{
+    access, chdir, dup2, execve, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid,
+    AccessFlags, Gid, Uid,
+};
+
+use crate::process::{StartFailure, StartReporter, AGENT_ERROR_CODE};
+use crate::stdio::ChildStdio;
+
+/// PATH used when the spec's environment has none, as in Docker.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The user's program, prepared before `fork` so that the child has little
+/// left to do but system calls.
+pub struct Command {
+    program: String,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    search_path: String,
+    cwd: PathBuf,
+    uid: Uid,
+    gid: Gid,
+}
+
+impl Command {
+    /// Checks and converts `spec`; an unusable spec is a start failure.
+    pub fn from_spec(spec: &RunSpec) -> Result<Command, StartFailure> {
+        let invalid = |reason: String| StartFailure {
+            code: AGENT_ERROR_CODE,
+            reason,
+        };
+        let program = spec
+            .argv
+            .first()
+            .ok_or_else(|| invalid("no command given: argv is empty".into()))?
+            .clone();
+        let to_cstrings = |what: &str, items: &[String]| {
+            items
+                .iter()
+                .map(|item| CString::new(item.as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| invalid(format!("{what} contains a NUL byte")))
+        };
+        let search_path = spec
+            .env
+            .iter()
+            .find_map(|entry| entry.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH)
+            .to_owned();
+        Ok(Command {
+            argv: to_cstrings("argv", &spec.argv)?,
+            envp: to_cstrings("env", &spec.env)?,
+            program,
+            search_path,
+            cwd: PathBuf::from(&spec.cwd),
+            uid: Uid::from_raw(spec.uid),
+            gid: Gid::from_raw(spec.gid),
+        })
+    }
+
+    /// Turns the calling forked child into the user's process; on failure
+    /// reports on `reporter` and exits with the failure's code.
+    pub fn exec(&self, stdio: &ChildStdio, reporter: &StartReporter) -> ! {
+        let Err(failure) = self.try_exec(stdio);
+        reporter.fail(&failure)
+    }
+
+    fn try_exec(&self, stdio: &ChildStdio) -> Result<Infallible, StartFailure> {
+        reset_signal_handling().map_err(|errno| setup_failure("reset signals", errno))?;
+        redirect_stdio(stdio).map_err(|errno| setup_failure("redirect stdio", errno))?;
+        // The directory is entered with the agent's privileges, before they
+        // are dropped, as runc does.
+        chdir(&self.cwd).map_err(|errno| StartFailure {
+            code: exit_code_for(errno),
+            reason: format!("chdir {}: {}", self.cwd.display(), errno.desc()),
+        })?;
+        set_identity(self.uid, self.gid).map_err(|errno| StartFailure {
+            code: exit_code_for(errno),
+            reason: format!("set uid {} gid {}: {}", self.uid, self.gid, errno.desc()),
+        })?;
+        let exec_failure = |errno: Errno| StartFailure {
+            code: exit_code_for(errno),
+            reason: format!("exec {}: {}", self.program, errno.desc()),
+        };
+        let path =
+            resolve_program(&self.program, &self.search_path, probe).map_err(exec_failure)?;
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| setup_failure("resolve program", Errno::EINVAL))?;
+        match execve(&path, &self.argv, &self.envp) {
+            Err(errno) => Err(exec_failure(errno)),
+        }
+    }
+}
+
+/// The exit status a shell gives for a program that cannot be run.
+pub fn exit_code_for(errno: Errno) -> i32 {
+    match errno {
+        Errno::ENOENT => 127,
+        _ => 126,
+    }
+}
+
+fn setup_failure(step: &str, errno: Errno) -> StartFailure {
+    StartFailure {
+        code: AGENT_ERROR_CODE,
+        reason: format!("{step}: {}", errno.desc()),
+    }
+}
+
+/// Gives the child default signal dispositions and an empty mask. `exec`
+/// keeps ignored signals ignored (Rust ignores SIGPIPE) and keeps the mask
+/// (a tiny init blocks everything).
+fn reset_signal_handling() -> Result<(), Errno> {
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installs the default disposition, no handler code runs. It
+        // fails harmlessly for the signals glibc reserves for itself.
+        unsafe { libc::signal(signo, libc::SIG_DFL) };
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
+/// Makes the pipes fds 0, 1 and 2 (`dup2` clears close-on-exec on the copies;
+/// every other fd of the agent is close-on-exec). The pipes are never fds
+/// 0-2 themselves: both modes keep those open in the agent.
+fn redirect_stdio(stdio: &ChildStdio) -> Result<(), Errno> {
+    for (target, source) in (0..).zip(stdio.raw_fds()) {
+        debug_assert!(source > 2, "pipe fd {source} overlaps the standard fds");
+        dup2(source, target)?;
+    }
+    Ok(())
+}
+
+/// Switches to `uid`/`gid` with no supplementary groups (the agent cannot
+/// read /etc/group: ids are numeric), unless they already are the ids.
+fn set_identity(uid: Uid, gid: Gid) -> Result<(), Errno> {
+    if (getuid(), geteuid(), getgid(), getegid()) == (uid, uid, gid, gid) {
+        return Ok(());
+    }
+    setgroups(&[])?;
+    setgid(gid)?;
+    setuid(uid)
+}
+
+/// What a PATH candidate turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Executable,
+    NotExecutable,
+    Missing,
+}
+
+fn probe(path: &Path) -> Probe {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() && access(path, AccessFlags::X_OK).is_ok() => Probe::Executable,
+        Ok(_) => Probe::NotExecutable,
+        Err(err) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            Probe::Missing
+        }
+        Err(_) => Probe::NotExecutable,
+    }
+}
+
+/// Finds `program` like `execvp`: a name with a slash is used as is; a bare
+/// name is looked up in each directory of `search_path` (an empty entry is
+/// the working directory). When no candidate is executable the error is
+/// EACCES if one existed, ENOENT otherwise.
+pub fn resolve_program(
+    program: &str,
+    search_path: &str,
+    probe: impl Fn(&Path) -> Probe,
+) -> Result<PathBuf, Errno> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    if program.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let mut seen_unexecutable = false;
+    for dir in search_path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(program);
+        match probe(&candidate) {
+            Probe::Executable => return Ok(candidate),
+            Probe::NotExecutable => seen_unexecutable = true,
+            Probe::Missing => {}
+        }
+    }
+    Err(if seen_unexecutable {
+        Errno::EACCES
+    } else {
+        Errno::ENOENT
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_fs(entries: &'static [(&'static str, Probe)]) -> impl Fn(&Path) -> Probe {
+        move |path| {
+            entries
+                .iter()
+                .find(|(name, _)| Path::new(name) == path)
+                .map_or(Probe::Missing, |(_, probe)| *probe)
+        }
+    }
+
+    #[test]
+    fn names_with_a_slash_are_not_searched() {
+        let nothing = fake_fs(&[]);
+        assert_eq!(
+            resolve_program("./run.sh", "/bin", &nothing),
+            Ok(PathBuf::from("./run.sh"))
+        );
+        assert_eq!(
+            resolve_program("/no/such", "/bin", &nothing),
+            Ok(PathBuf::from("/no/such"))
+        );
+    }
+
+    #[test]
+    fn the_first_executable_in_path_order_wins() {
+        let fs = fake_fs(&[
+            ("/usr/local/bin/tool", Probe::NotExecutable),
+            ("/usr/bin/tool", Probe::Executable),
+            ("/bin/tool", Probe::Executable),
+        ]);
+        assert_eq!(
+            resolve_program("tool", "/usr/local/bin:/usr/bin:/bin", &fs),
+            Ok(PathBuf::from("/usr/bin/tool"))
+        );
+    }
+
+    #[test]
+    fn an_empty_path_entry_is_the_working_directory() {
+        let fs = fake_fs(&[("./tool", Probe::Executable)]);
+        assert_eq!(
+            resolve_program("tool", "/bin::/usr/bin", &fs),
+            Ok(PathBuf::from("./tool"))
+        );
+    }
+
+    #[test]
+    fn missing_and_unexecutable_programs_get_enoent_and_eacces() {
+        let fs = fake_fs(&[("/opt/tool", Probe::NotExecutable)]);
+        assert_eq!(
+            resolve_program("tool", "/bin:/opt", &fs),
+            Err(Errno::EACCES)
+        );
+        assert_eq!(
+            resolve_program("other", "/bin:/opt", &fs),
+            Err(Errno::ENOENT)
+        );
+        assert_eq!(resolve_program("", "/bin", &fs), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn errnos_map_to_shell_exit_codes() {
+        assert_eq!(exit_code_for(Errno::ENOENT), 127);
+        assert_eq!(exit_code_for(Errno::EACCES), 126);
+        assert_eq!(exit_code_for(Errno::ENOEXEC), 126);
+        assert_eq!(exit_code_for(Errno::ENOTDIR), 126);
+        assert_eq!(exit_code_for(Errno::EPERM), 126);
+    }
+
+    fn spec(argv: &[&str], env: &[&str]) -> RunSpec {
+        RunSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            hostname: "box".into(),
+        }
+    }
+
+    #[test]
+    fn path_comes_from_the_spec_env_or_the_docker_default() {
+        let command = Command::from_spec(&spec(&["ls"], &["A=1", "PATH=/x:/y"])).unwrap();
+        assert_eq!(command.search_path, "/x:/y");
+        let command = Command::from_spec(&spec(&["ls"], &["A=1"])).unwrap();
+        assert_eq!(command.search_path, DEFAULT_PATH);
+    }
+
+    #[test]
+    fn empty_argv_and_nul_bytes_are_agent_errors() {
+        let failure = Command::from_spec(&spec(&[], &[])).err().unwrap();
+        assert_eq!(failure.code, AGENT_ERROR_CODE);
+        let failure = Command::from_spec(&spec(&["a\0b"], &[])).err().unwrap();
+        assert_eq!(failure.code, AGENT_ERROR_CODE);
+        assert!(failure.reason.contains("argv"));
+        let failure = Command::from_spec(&spec(&["ls"], &["A=\0"])).err().unwrap();
+        assert!(failure.reason.contains("env"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Relay mode: the session over a serial port or a unix socket, running the
+//! process directly (no mounts, no namespaces), for the KVM test host.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::Context;
+use hull_protocol::RunSpec;
+use nix::unistd::{fork, ForkResult};
+
+use crate::exec::Command;
+use crate::process::{await_start, in_forked_child, start_report_pipe, Launch, Launcher, Process};
+use crate::session;
+use crate::stdio::{self, ChildStdio};
+
+/// Runs one session on the channel at `path` and returns when it is over.
+pub fn run(path: &Path) -> anyhow::Result<()> {
+    stdio::ensure_standard_fds().context("opening /dev/null for closed standard fds")?;
+    let channel = open_channel(path)?;
+    session::run(channel, &RelayLauncher)
+}
+
+/// Connects to `path` if it is a unix socket, else opens it read-write (a
+/// virtio-serial port such as /dev/virtio-ports/NAME).
+fn open_channel(path: &Path) -> anyhow::Result<File> {
+    let is_socket = std::fs::metadata(path)
+        .with_context(|| format!("channel {}", path.display()))?
+        .file_type()
+        .is_socket();
+    let channel = if is_socket {
+        let stream = UnixStream::connect(path)
+            .with_context(|| format!("connecting to {}", path.display()))?;
+        File::from(OwnedFd::from(stream))
+    } else {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?
+    };
+    Ok(channel)
+}
+
+/// Forks and execs the process as a direct child of the agent.
+struct RelayLauncher;
+
+impl Launcher for RelayLauncher {
+    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        let command = match Command::from_spec(spec) {
+            Ok(command) => command,
+            Err(failure) => return Ok(Launch::Failed(failure)),
+        };
+        let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
+        // SAFETY: the agent is single-threaded while it launches (see
+        // `Launcher::launch`), so the child's copy holds no lock.
+        match unsafe { fork() }.context("forking the process")? {
+            ForkResult::Child => in_forked_child(|| command.exec(&stdio, &reporter)),
+            ForkResult::Parent { child } => {
+                drop((stdio, reporter));
+                await_start(Process::new(child, None), report)
+            }
+        }
+    }
+}

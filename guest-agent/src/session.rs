@@ -1,0 +1,228 @@
+//! One session with the host over the agent channel, shared by both modes:
+//! handshake, launch, the stdio pumps, signals and the exit report.
+//!
+//! Threads: the calling thread reads the channel; one thread per output
+//! stream turns pipe reads into frames; one thread feeds stdin; one waits
+//! for the process and sends `Exited` once both output streams are drained.
+//! Frames are written whole under one lock, so they never interleave.
+
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Read, Write};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+
+use anyhow::{bail, Context};
+use hull_protocol::{read_message, write_message, Hello, Message, RunSpec, MAX_BODY, VERSION};
+
+use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
+use crate::stdio::{self, HostStdio};
+
+/// Largest read from an output pipe, and so largest Stdout/Stderr body.
+const OUTPUT_CHUNK: usize = 64 * 1024;
+const _: () = assert!(OUTPUT_CHUNK <= MAX_BODY);
+
+/// Runs one session on `channel`: greets the host, runs the process it asks
+/// for, and returns once the host sends Shutdown or closes the channel.
+/// A process still running then is killed.
+pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
+    let writer = FrameWriter::new(channel.try_clone().context("duplicating the channel")?);
+    let mut reader = BufReader::new(channel);
+    handshake(&mut reader, &writer)?;
+    let Some(spec) = receive_spec(&mut reader)? else {
+        return Ok(());
+    };
+    let (host_stdio, child_stdio) = stdio::pipes().context("creating the stdio pipes")?;
+    // No thread has been started yet, as `Launcher::launch` requires.
+    let launched = launcher.launch(&spec, child_stdio).unwrap_or_else(|err| {
+        Launch::Failed(StartFailure {
+            code: AGENT_ERROR_CODE,
+            reason: format!("{err:#}"),
+        })
+    });
+    let process = match launched {
+        Launch::Running(process) => Arc::new(process),
+        Launch::Failed(StartFailure { code, reason }) => {
+            writer.send(&Message::Failed { code, reason })?;
+            return serve_host(&mut reader, None, None);
+        }
+    };
+    writer.send(&Message::Started { pid: process.pid() })?;
+    let stdin = start_pumps(host_stdio, &process, &writer);
+    let result = serve_host(&mut reader, Some(&process), Some(stdin));
+    if let Err(err) = process.signal(libc::SIGKILL) {
+        log_error("killing the process at the end of the session", &err.into());
+    }
+    result
+}
+
+/// Sends our Hello and checks the host's.
+fn handshake(reader: &mut impl Read, writer: &FrameWriter) -> anyhow::Result<()> {
+    writer.send(&Message::Hello(Hello {
+        version: VERSION,
+        software: format!("hull-agent {}", env!("CARGO_PKG_VERSION")),
+    }))?;
+    match read_message(reader).context("waiting for the host's hello")? {
+        Some(Message::Hello(host)) if host.version == VERSION => Ok(()),
+        Some(Message::Hello(host)) => bail!(
+            "refusing host {:?}: it speaks protocol version {}, this agent speaks version {VERSION}",
+            host.software,
+            host.version
+        ),
+        Some(other) => bail!("expected the host's hello, got {}", describe(&other)),
+        None => bail!("the host closed the channel before its hello"),
+    }
+}
+
+/// Waits for Run; `None` if the host ends the session first.
+fn receive_spec(reader: &mut impl Read) -> anyhow::Result<Option<RunSpec>> {
+    match read_message(reader).context("waiting for the run request")? {
+        Some(Message::Run(spec)) => Ok(Some(spec)),
+        Some(Message::Shutdown) | None => Ok(None),
+        Some(other) => bail!("expected a run request, got {}", describe(&other)),
+    }
+}
+
+/// Starts the output pumps and the thread that reports the process's end,
+/// and returns the sender that feeds the process's stdin.
+fn start_pumps(host: HostStdio, process: &Arc<Process>, writer: &FrameWriter) -> StdinFeeder {
+    let stdout = pump_output(host.stdout, Message::Stdout, writer.clone());
+    let stderr = pump_output(host.stderr, Message::Stderr, writer.clone());
+    let process = Arc::clone(process);
+    let writer = writer.clone();
+    thread::spawn(move || {
+        let end = match process.wait() {
+            Ok(status) => Message::Exited(status),
+            Err(err) => {
+                log_error("lost the container process", &err);
+                Message::Failed {
+                    code: AGENT_ERROR_CODE,
+                    reason: format!("{err:#}"),
+                }
+            }
+        };
+        // Exited promises that all output was sent before it.
+        for pump in [stdout, stderr] {
+            let _ = pump.join();
+        }
+        if let Err(err) = writer.send(&end) {
+            log_error("sending the exit status", &err.into());
+        }
+    });
+    StdinFeeder::spawn(host.stdin)
+}
+
+/// Forwards one output pipe as frames made by `frame` until end of file.
+fn pump_output(
+    mut pipe: File,
+    frame: fn(Vec<u8>) -> Message,
+    writer: FrameWriter,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = vec![0; OUTPUT_CHUNK];
+        loop {
+            let len = match pipe.read(&mut buf) {
+                Ok(0) => return,
+                Ok(len) => len,
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(err) => return log_error("reading process output", &err.into()),
+            };
+            if let Err(err) = writer.send(&frame(buf[..len].to_vec())) {
+                return log_error("forwarding process output", &err.into());
+            }
+        }
+    })
+}
+
+/// Serves the host's messages until Shutdown or the end of the channel.
+/// `process` and `stdin` are `None` after a failed start.
+fn serve_host(
+    reader: &mut impl Read,
+    process: Option<&Process>,
+    mut stdin: Option<StdinFeeder>,
+) -> anyhow::Result<()> {
+    loop {
+        let message = read_message(reader).context("reading from the host")?;
+        match message {
+            None | Some(Message::Shutdown) => return Ok(()),
+            Some(Message::Stdin(data)) => {
+                if let Some(stdin) = &stdin {
+                    stdin.feed(data);
+                }
+            }
+            Some(Message::StdinClose) => stdin = None,
+            Some(Message::Signal(signo)) => {
+                if let Some(Err(err)) = process.map(|process| process.signal(signo)) {
+                    log_error(&format!("delivering signal {signo}"), &err.into());
+                }
+            }
+            Some(other) => bail!("unexpected {} from the host", describe(&other)),
+        }
+    }
+}
+
+/// Feeds the process's stdin from its own thread, so that a process that
+/// does not read never stalls the channel (and Signal frames behind it).
+/// Dropping the feeder closes the pipe once everything queued is written.
+struct StdinFeeder(Sender<Vec<u8>>);
+
+impl StdinFeeder {
+    fn spawn(mut pipe: File) -> Self {
+        let (sender, receiver) = mpsc::channel::<Vec<u8>>();
+        thread::spawn(move || {
+            for data in receiver {
+                if let Err(err) = pipe.write_all(&data) {
+                    // The process closed its stdin or ended: drop the rest.
+                    if err.kind() != ErrorKind::BrokenPipe {
+                        log_error("writing process stdin", &err.into());
+                    }
+                    return;
+                }
+            }
+        });
+        StdinFeeder(sender)
+    }
+
+    fn feed(&self, data: Vec<u8>) {
+        // Fails only after the writer gave up on a closed pipe.
+        let _ = self.0.send(data);
+    }
+}
+
+/// The channel's write side, shared by the threads that send frames.
+#[derive(Clone)]
+struct FrameWriter(Arc<Mutex<File>>);
+
+impl FrameWriter {
+    fn new(channel: File) -> Self {
+        FrameWriter(Arc::new(Mutex::new(channel)))
+    }
+
+    fn send(&self, message: &Message) -> Result<(), hull_protocol::Error> {
+        let mut channel = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        write_message(&mut *channel, message)
+    }
+}
+
+/// Names a message for errors, without dumping its payload.
+fn describe(message: &Message) -> &'static str {
+    match message {
+        Message::Hello(_) => "a Hello message",
+        Message::Run(_) => "a Run message",
+        Message::Started { .. } => "a Started message",
+        Message::Stdin(_) => "a Stdin message",
+        Message::StdinClose => "a StdinClose message",
+        Message::Stdout(_) => "a Stdout message",
+        Message::Stderr(_) => "a Stderr message",
+        Message::Signal(_) => "a Signal message",
+        Message::Exited(_) => "an Exited message",
+        Message::Failed { .. } => "a Failed message",
+        Message::Shutdown => "a Shutdown message",
+    }
+}
+
+/// Logs an error the session survives; stderr is the serial console in
+/// container mode.
+pub fn log_error(context: &str, err: &anyhow::Error) {
+    eprintln!("hull-agent: {context}: {err:#}");
+}

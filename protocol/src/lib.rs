@@ -1,0 +1,338 @@
+//! The wire protocol between the hull host and the guest agent.
+//!
+//! Both ends exchange frames over one byte stream (a vsock connection in the
+//! guest, a unix socket on the host, relayed by the VMM):
+//!
+//! ```text
+//! +----------------+--------+------------------------+
+//! | len: u32 (LE)  | tag: u8| body: len - 1 bytes    |
+//! +----------------+--------+------------------------+
+//! ```
+//!
+//! Stdio bodies are raw bytes; control bodies are JSON. The agent speaks first
+//! with [`Message::Hello`]; a peer whose [`VERSION`] differs is refused.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version; bumped on any incompatible change to frames or messages.
+pub const VERSION: u32 = 1;
+
+/// The vsock port the agent connects to on the host (CID 2) once it is ready.
+pub const AGENT_READY_PORT: u32 = 1024;
+
+/// Largest body a frame may carry. Senders split stdio data to fit.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What the agent tells the host about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+    /// Free-form build identification of the sender, for diagnostics.
+    pub software: String,
+}
+
+/// A process to start in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// argv[0] is resolved against PATH from `env` when it has no slash.
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` entries: the process's whole environment.
+    pub env: Vec<String>,
+    /// Working directory inside the container's root.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub hostname: String,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The status a shell would report: the code itself, or 128 + signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Code(code) => code,
+            ExitStatus::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+/// One protocol message. Direction is noted on each variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Both ways; the agent sends it first, the host answers with its own.
+    Hello(Hello),
+    /// Host to agent: start the container's process.
+    Run(RunSpec),
+    /// Agent to host: the process is running with this pid (in the guest).
+    Started { pid: u32 },
+    /// Host to agent: bytes for the process's stdin.
+    Stdin(Vec<u8>),
+    /// Host to agent: the host's stdin reached end of file.
+    StdinClose,
+    /// Agent to host: bytes the process wrote to stdout.
+    Stdout(Vec<u8>),
+    /// Agent to host: bytes the process wrote to stderr.
+    Stderr(Vec<u8>),
+    /// Host to agent: deliver this signal number to the process.
+    Signal(i32),
+    /// Agent to host: the process ended; all of its output was sent before.
+    Exited(ExitStatus),
+    /// Agent to host: the process could not be started; carries the reason.
+    /// `code` is the exit status a shell would give (126, 127, ...).
+    Failed { code: i32, reason: String },
+    /// Host to agent: stop the machine now.
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("i/o error on the agent channel: {0}")]
+    Io(#[from] io::Error),
+    #[error("agent channel closed in the middle of a frame")]
+    Truncated,
+    #[error("frame of {0} bytes exceeds the protocol limit")]
+    TooLarge(usize),
+    #[error("empty frame")]
+    Empty,
+    #[error("unknown frame tag {0}")]
+    UnknownTag(u8),
+    #[error("malformed {what} frame: {source}")]
+    Malformed {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+mod tag {
+    pub const HELLO: u8 = 1;
+    pub const RUN: u8 = 2;
+    pub const STARTED: u8 = 3;
+    pub const STDIN: u8 = 4;
+    pub const STDIN_CLOSE: u8 = 5;
+    pub const STDOUT: u8 = 6;
+    pub const STDERR: u8 = 7;
+    pub const SIGNAL: u8 = 8;
+    pub const EXITED: u8 = 9;
+    pub const FAILED: u8 = 10;
+    pub const SHUTDOWN: u8 = 11;
+}
+
+#[derive(Serialize, Deserialize)]
+struct StartedBody {
+    pid: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FailedBody {
+    code: i32,
+    reason: String,
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("protocol types always serialize")
+}
+
+fn from_json<'a, T: Deserialize<'a>>(what: &'static str, body: &'a [u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|source| Error::Malformed { what, source })
+}
+
+impl Message {
+    fn encode_body(&self) -> (u8, Vec<u8>) {
+        match self {
+            Message::Hello(hello) => (tag::HELLO, json(hello)),
+            Message::Run(spec) => (tag::RUN, json(spec)),
+            Message::Started { pid } => (tag::STARTED, json(&StartedBody { pid: *pid })),
+            Message::Stdin(data) => (tag::STDIN, data.clone()),
+            Message::StdinClose => (tag::STDIN_CLOSE, Vec::new()),
+            Message::Stdout(data) => (tag::STDOUT, data.clone()),
+            Message::Stderr(data) => (tag::STDERR, data.clone()),
+            Message::Signal(signal) => (tag::SIGNAL, json(signal)),
+            Message::Exited(status) => (tag::EXITED, json(status)),
+            Message::Failed { code, reason } => (
+                tag::FAILED,
+                json(&FailedBody {
+                    code: *code,
+                    reason: reason.clone(),
+                }),
+            ),
+            Message::Shutdown => (tag::SHUTDOWN, Vec::new()),
+        }
+    }
+
+    fn decode(tag: u8, body: Vec<u8>) -> Result<Message, Error> {
+        Ok(match tag {
+            tag::HELLO => Message::Hello(from_json("hello", &body)?),
+            tag::RUN => Message::Run(from_json("run", &body)?),
+            tag::STARTED => {
+                let StartedBody { pid } = from_json("started", &body)?;
+                Message::Started { pid }
+            }
+            tag::STDIN => Message::Stdin(body),
+            tag::STDIN_CLOSE => Message::StdinClose,
+            tag::STDOUT => Message::Stdout(body),
+            tag::STDERR => Message::Stderr(body),
+            tag::SIGNAL => Message::Signal(from_json("signal", &body)?),
+            tag::EXITED => Message::Exited(from_json("exited", &body)?),
+            tag::FAILED => {
+                let FailedBody { code, reason } = from_json("failed", &body)?;
+                Message::Failed { code, reason }
+            }
+            tag::SHUTDOWN => Message::Shutdown,
+            other => return Err(Error::UnknownTag(other)),
+        })
+    }
+
+    /// Encodes the message as one complete frame.
+    pub fn to_frame(&self) -> Result<Vec<u8>, Error> {
+        let (tag, body) = self.encode_body();
+        if body.len() > MAX_BODY {
+            return Err(Error::TooLarge(body.len()));
+        }
+        let len = u32::try_from(body.len() + 1).expect("bounded by MAX_BODY");
+        let mut frame = Vec::with_capacity(5 + body.len());
+        frame.extend_from_slice(&len.to_le_bytes());
+        frame.push(tag);
+        frame.extend_from_slice(&body);
+        Ok(frame)
+    }
+}
+
+/// Writes one message as a single `write_all`, so frames from threads sharing
+/// a writer behind a lock never interleave.
+pub fn write_message<W: Write + ?Sized>(writer: &mut W, message: &Message) -> Result<(), Error> {
+    writer.write_all(&message.to_frame()?)?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// Reads one message. Returns `Ok(None)` when the stream ends cleanly between
+/// frames, and [`Error::Truncated`] when it ends inside one.
+pub fn read_message<R: Read + ?Sized>(reader: &mut R) -> Result<Option<Message>, Error> {
+    let mut len_bytes = [0u8; 4];
+    let mut filled = 0;
+    while filled < len_bytes.len() {
+        match reader.read(&mut len_bytes[filled..]) {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => return Err(Error::Truncated),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    if len == 0 {
+        return Err(Error::Empty);
+    }
+    if len - 1 > MAX_BODY {
+        return Err(Error::TooLarge(len - 1));
+    }
+    let mut frame = vec![0u8; len];
+    reader.read_exact(&mut frame).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::Truncated,
+        _ => Error::Io(e),
+    })?;
+    let body = frame.split_off(1);
+    Message::decode(frame[0], body).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_messages() -> Vec<Message> {
+        vec![
+            Message::Hello(Hello {
+                version: VERSION,
+                software: "hull-agent 0.1.0".into(),
+            }),
+            Message::Run(RunSpec {
+                argv: vec!["/bin/sh".into(), "-c".into(), "echo 'hi'; exit 3".into()],
+                env: vec!["PATH=/bin".into(), "A=b=c".into()],
+                cwd: "/tmp".into(),
+                uid: 1000,
+                gid: 100,
+                hostname: "box".into(),
+            }),
+            Message::Started { pid: 7 },
+            Message::Stdin(b"input\n".to_vec()),
+            Message::StdinClose,
+            Message::Stdout(vec![0, 255, 10, 13]),
+            Message::Stderr(Vec::new()),
+            Message::Signal(15),
+            Message::Exited(ExitStatus::Code(3)),
+            Message::Exited(ExitStatus::Signal(9)),
+            Message::Failed {
+                code: 127,
+                reason: "exec /nope: No such file or directory".into(),
+            },
+            Message::Shutdown,
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_through_one_stream() {
+        let mut stream = Vec::new();
+        for message in all_messages() {
+            write_message(&mut stream, &message).unwrap();
+        }
+        let mut reader = stream.as_slice();
+        for expected in all_messages() {
+            assert_eq!(read_message(&mut reader).unwrap(), Some(expected));
+        }
+        assert_eq!(read_message(&mut reader).unwrap(), None);
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_not_eof() {
+        let frame = Message::Stdout(b"hello".to_vec()).to_frame().unwrap();
+        for cut in 1..frame.len() {
+            let err = read_message(&mut &frame[..cut]).unwrap_err();
+            assert!(matches!(err, Error::Truncated), "cut at {cut}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_both_ways() {
+        let big = Message::Stdout(vec![0; MAX_BODY + 1]);
+        assert!(matches!(big.to_frame(), Err(Error::TooLarge(_))));
+
+        let mut header = ((MAX_BODY + 2) as u32).to_le_bytes().to_vec();
+        header.push(tag::STDOUT);
+        assert!(matches!(
+            read_message(&mut header.as_slice()),
+            Err(Error::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_tags_empty_frames_and_bad_json_are_errors() {
+        let unknown = [1, 0, 0, 0, 200];
+        assert!(matches!(
+            read_message(&mut &unknown[..]),
+            Err(Error::UnknownTag(200))
+        ));
+        let empty = [0, 0, 0, 0];
+        assert!(matches!(read_message(&mut &empty[..]), Err(Error::Empty)));
+        let mut bad = 4u32.to_le_bytes().to_vec();
+        bad.push(tag::RUN);
+        bad.extend_from_slice(b"{x}");
+        assert!(matches!(
+            read_message(&mut bad.as_slice()),
+            Err(Error::Malformed { what: "run", .. })
+        ));
+    }
+
+    #[test]
+    fn shell_codes_follow_the_128_plus_signal_rule() {
+        assert_eq!(ExitStatus::Code(3).shell_code(), 3);
+        assert_eq!(ExitStatus::Signal(9).shell_code(), 137);
+    }
+}

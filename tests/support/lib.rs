@@ -1,0 +1,141 @@
+//! Helpers shared by the end-to-end tests: the built `hull` binary, a busybox
+//! root filesystem, and a per-test state root.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The repository root (the workspace this crate belongs to).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository root")
+        .to_owned()
+}
+
+/// The `hull` binary of the same cargo profile as this test executable
+/// (`target/<profile>/hull`, next to the `deps/` directory tests run from).
+/// `scripts/build` (or `cargo build -p hull`) must have built it.
+pub fn hull_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let hull = profile_dir.join("hull");
+    assert!(
+        hull.is_file(),
+        "{} is missing: build it first (scripts/build)",
+        hull.display()
+    );
+    hull
+}
+
+/// A busybox root filesystem made once per test process by
+/// `scripts/make-busybox-rootfs`.
+pub fn busybox_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    ROOTFS
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("hull-rootfs-")
+                .tempdir()
+                .expect("temp dir for the rootfs");
+            let status = Command::new(repo_root().join("scripts/make-busybox-rootfs"))
+                .arg(dir.path())
+                .status()
+                .expect("run scripts/make-busybox-rootfs");
+            assert!(status.success(), "make-busybox-rootfs failed");
+            dir
+        })
+        .path()
+}
+
+/// A `hull` invocation with its own empty state root, so tests never share
+/// or leak state.
+pub struct Hull {
+    root: tempfile::TempDir,
+}
+
+impl Default for Hull {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hull {
+    pub fn new() -> Hull {
+        let root = tempfile::Builder::new()
+            .prefix("hull-state-")
+            .tempdir()
+            .expect("temp dir for the state root");
+        Hull { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A command running `hull --root <this root> ARGS...`.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Command::new(hull_binary());
+        command.arg("--root").arg(self.root.path()).args(args);
+        command
+    }
+
+    /// Runs `hull ARGS...` to completion with `stdin` as its input.
+    pub fn run<I, S>(&self, args: I, stdin: &[u8]) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hull");
+        let mut input = child.stdin.take().expect("piped stdin");
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            // The process may exit without reading its input; that is fine.
+            let _ = input.write_all(&data);
+        });
+        let output = child.wait_with_output().expect("wait for hull");
+        writer.join().expect("stdin writer");
+        output
+    }
+
+    /// Processes still running whose command line mentions this state root:
+    /// after a container is gone there must be none.
+    pub fn leftover_processes(&self) -> Vec<String> {
+        let needle = self.root.path().to_string_lossy().into_owned();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&needle) && entry.file_name() != std::process::id().to_string().as_str() {
+                found.push(cmdline);
+            }
+        }
+        found
+    }
+}
+
+/// stderr without hull's one-line notice that the KVM test host is in use,
+/// so tests can compare the container's own stderr exactly.
+pub fn container_stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| !line.starts_with("hull: /dev/kvm here is"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}

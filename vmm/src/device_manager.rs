@@ -1,0 +1,244 @@
+//! Builds the devices of a VM and attaches them: the serial port and i8042
+//! on the port-I/O bus, one virtio-mmio window per virtio device on the
+//! MMIO bus, each with its irqfd and per-queue ioeventfds registered with
+//! KVM.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use kvm_ioctls::{IoEventAddress, VmFd};
+use virtio_bindings::virtio_mmio::VIRTIO_MMIO_QUEUE_NOTIFY;
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::arch::x86_64::layout::{
+    I8042_PORT_BASE, I8042_PORT_LEN, IOAPIC_PINS, SERIAL_GSI, SERIAL_PORT_BASE, SERIAL_PORT_LEN,
+    VIRTIO_GSI_START, VIRTIO_MMIO_END, VIRTIO_MMIO_SIZE, VIRTIO_MMIO_START,
+};
+use crate::cmdline::MmioSlot;
+use crate::config::{Console, VmConfig};
+use crate::devices::bus::{Bus, SharedBusDevice};
+use crate::devices::i8042::I8042;
+use crate::devices::serial::SerialDevice;
+use crate::devices::virtio::fs::Fs;
+use crate::devices::virtio::mmio::MmioTransport;
+use crate::devices::virtio::vsock::Vsock;
+use crate::devices::virtio::{GuestMemory, Interrupt, VirtioDevice};
+use crate::stop::StopSignal;
+use crate::Error;
+
+/// The VM's buses and where its virtio devices are, for the command line.
+pub struct Devices {
+    pub pio: Bus,
+    pub mmio: Bus,
+    pub virtio_slots: Vec<MmioSlot>,
+}
+
+/// One GSI each, from [`VIRTIO_GSI_START`] to the last IOAPIC pin.
+pub const MAX_VIRTIO_DEVICES: usize = (IOAPIC_PINS - VIRTIO_GSI_START) as usize;
+
+/// The MMIO window and GSI of the `index`th virtio device, if one is left.
+pub fn virtio_slot(index: usize) -> Option<MmioSlot> {
+    let base = VIRTIO_MMIO_START + VIRTIO_MMIO_SIZE * u64::try_from(index).ok()?;
+    let gsi = VIRTIO_GSI_START + u32::try_from(index).ok()?;
+    (base < VIRTIO_MMIO_END && gsi < IOAPIC_PINS).then_some(MmioSlot { base, gsi })
+}
+
+/// Creates and attaches every device `config` asks for.
+pub fn create(
+    vm: &VmFd,
+    mem: &GuestMemory,
+    config: &VmConfig,
+    stop: Arc<StopSignal>,
+) -> Result<Devices, Error> {
+    let mut pio = Bus::new();
+    let serial = SerialDevice::new(
+        irqfd(vm, SERIAL_GSI, "the serial port")?,
+        console(&config.console)?,
+    );
+    attach(
+        &mut pio,
+        Arc::new(Mutex::new(serial)),
+        SERIAL_PORT_BASE,
+        SERIAL_PORT_LEN,
+        "the serial port",
+    )?;
+    let i8042 = I8042::new(stop);
+    attach(
+        &mut pio,
+        Arc::new(Mutex::new(i8042)),
+        I8042_PORT_BASE,
+        I8042_PORT_LEN,
+        "the i8042",
+    )?;
+
+    let count = config.shares.len() + usize::from(config.vsock.is_some());
+    if count > MAX_VIRTIO_DEVICES {
+        return Err(Error::TooManyDevices {
+            count,
+            max: MAX_VIRTIO_DEVICES,
+        });
+    }
+    let mut mmio = Bus::new();
+    let virtio = virtio_devices(config)?;
+    let mut virtio_slots = Vec::with_capacity(virtio.len());
+    for (index, (name, device)) in virtio.into_iter().enumerate() {
+        let slot = virtio_slot(index).ok_or(Error::TooManyDevices {
+            count,
+            max: MAX_VIRTIO_DEVICES,
+        })?;
+        attach_virtio(vm, mem, &mut mmio, slot, &name, device)?;
+        virtio_slots.push(slot);
+    }
+    Ok(Devices {
+        pio,
+        mmio,
+        virtio_slots,
+    })
+}
+
+/// A virtio device and its name for error messages.
+type NamedDevice = (String, Box<dyn VirtioDevice>);
+
+/// The virtio devices in slot order: vsock first, then the shares.
+fn virtio_devices(config: &VmConfig) -> Result<Vec<NamedDevice>, Error> {
+    let mut devices: Vec<NamedDevice> = Vec::new();
+    if let Some(vsock) = &config.vsock {
+        let name = format!(
+            "virtio-vsock (guest CID {}, {})",
+            vsock.guest_cid,
+            vsock.uds_path.display()
+        );
+        match Vsock::new(vsock.guest_cid, vsock.uds_path.clone()) {
+            Ok(device) => devices.push((name, Box::new(device))),
+            Err(e) => return Err(device_error(name, e)),
+        }
+    }
+    for share in &config.shares {
+        let name = format!(
+            "virtio-fs share {:?} of {}",
+            share.tag,
+            share.host_dir.display()
+        );
+        match Fs::new(&share.tag, &share.host_dir, share.read_only) {
+            Ok(device) => devices.push((name, Box::new(device))),
+            Err(e) => return Err(device_error(name, e)),
+        }
+    }
+    Ok(devices)
+}
+
+fn device_error(device: String, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Device {
+        device,
+        source: Box::new(source),
+    }
+}
+
+fn attach_virtio(
+    vm: &VmFd,
+    mem: &GuestMemory,
+    mmio: &mut Bus,
+    slot: MmioSlot,
+    name: &str,
+    device: Box<dyn VirtioDevice>,
+) -> Result<(), Error> {
+    let interrupt = Interrupt::new(irqfd(vm, slot.gsi, name)?);
+    let transport =
+        MmioTransport::new(device, mem.clone(), interrupt).map_err(|source| Error::Transport {
+            device: name.to_owned(),
+            source,
+        })?;
+    let notify_address = IoEventAddress::Mmio(slot.base + u64::from(VIRTIO_MMIO_QUEUE_NOTIFY));
+    for (queue, event) in transport.queue_notify_events() {
+        vm.register_ioevent(event, &notify_address, queue)
+            .map_err(|source| Error::Kvm {
+                op: "KVM_IOEVENTFD",
+                source,
+            })?;
+    }
+    attach(
+        mmio,
+        Arc::new(Mutex::new(transport)),
+        slot.base,
+        VIRTIO_MMIO_SIZE,
+        name,
+    )
+}
+
+/// A new eventfd registered with KVM as the irqfd of `gsi`.
+fn irqfd(vm: &VmFd, gsi: u32, what: &str) -> Result<EventFd, Error> {
+    let event = EventFd::new(libc::EFD_NONBLOCK).map_err(|source| Error::EventFd {
+        what: format!("the interrupt of {what}"),
+        source,
+    })?;
+    vm.register_irqfd(&event, gsi)
+        .map_err(|source| Error::Kvm {
+            op: "KVM_IRQFD",
+            source,
+        })?;
+    Ok(event)
+}
+
+fn attach(
+    bus: &mut Bus,
+    device: SharedBusDevice,
+    base: u64,
+    len: u64,
+    name: &str,
+) -> Result<(), Error> {
+    bus.insert(device, base, len).map_err(|source| Error::Bus {
+        device: name.to_owned(),
+        source,
+    })
+}
+
+/// Where the serial output goes.
+fn console(console: &Console) -> Result<Box<dyn Write + Send>, Error> {
+    Ok(match console {
+        Console::Off => Box::new(std::io::sink()),
+        Console::Stdout => Box::new(std::io::stdout()),
+        Console::File(path) => Box::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| Error::ConsoleFile {
+                    path: path.clone(),
+                    source,
+                })?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtio_slots_are_consecutive_pages_and_gsis_up_to_the_last_ioapic_pin() {
+        assert_eq!(
+            virtio_slot(0),
+            Some(MmioSlot {
+                base: 0xd000_0000,
+                gsi: 5
+            })
+        );
+        assert_eq!(
+            virtio_slot(2),
+            Some(MmioSlot {
+                base: 0xd000_2000,
+                gsi: 7
+            })
+        );
+        assert_eq!(
+            virtio_slot(18),
+            Some(MmioSlot {
+                base: 0xd001_2000,
+                gsi: 23
+            })
+        );
+        assert_eq!(virtio_slot(MAX_VIRTIO_DEVICES - 1).map(|s| s.gsi), Some(23));
+        assert_eq!(virtio_slot(MAX_VIRTIO_DEVICES), None);
+    }
+}

@@ -1,0 +1,129 @@
+//! The FUSE server behind the device: fuse-backend-rs's passthrough
+//! filesystem over the shared directory, wrapped in [`ReadOnly`] for
+//! read-only shares.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuse_backend_rs::api::filesystem::FileSystem;
+use fuse_backend_rs::api::server::Server;
+use fuse_backend_rs::passthrough::{CachePolicy, Config, PassthroughFs};
+use fuse_backend_rs::transport::{Reader, Writer};
+
+use super::error::FsError;
+use super::read_only::ReadOnly;
+
+/// How long the guest may cache entries and attributes of a read-only share.
+/// Nothing changes a read-only share behind the guest's back while it runs.
+const READ_ONLY_CACHE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A FUSE server, with its filesystem type erased so the device and its
+/// worker need not be generic.
+pub(super) trait FuseServer: Send + Sync {
+    /// Serves the FUSE request in `r`, writing the reply (for opcodes that
+    /// have one) to `w`. Returns the number of reply bytes written.
+    fn handle_message(&self, r: Reader<'_>, w: Writer<'_>) -> fuse_backend_rs::Result<usize>;
+}
+
+impl<F: FileSystem + Send + Sync> FuseServer for Server<F> {
+    fn handle_message(&self, r: Reader<'_>, w: Writer<'_>) -> fuse_backend_rs::Result<usize> {
+        Server::handle_message(self, r, w, None, None)
+    }
+}
+
+/// Builds the FUSE server sharing `shared_dir`, read-only if `read_only`.
+pub(super) fn new_server(
+    shared_dir: &Path,
+    read_only: bool,
+) -> Result<Arc<dyn FuseServer>, FsError> {
+    let root = shared_root(shared_dir)?;
+    raise_open_file_limit();
+
+    let passthrough_error = |source| FsError::Passthrough {
+        path: root.clone(),
+        source,
+    };
+    let root_dir = root
+        .to_str()
+        .ok_or_else(|| FsError::UnsupportedPath(root.clone()))?;
+    let fs = PassthroughFs::<()>::new(passthrough_config(root_dir, read_only))
+        .map_err(passthrough_error)?;
+    // FUSE_INIT imports the root again (`do_import`); importing now reports
+    // an unusable share when the device is created rather than at mount.
+    fs.import().map_err(passthrough_error)?;
+
+    Ok(if read_only {
+        Arc::new(Server::new(ReadOnly(fs)))
+    } else {
+        Arc::new(Server::new(fs))
+    })
+}
+
+/// Resolves `shared_dir` to the absolute directory the passthrough serves.
+fn shared_root(shared_dir: &Path) -> Result<PathBuf, FsError> {
+    let root = shared_dir
+        .canonicalize()
+        .map_err(|source| FsError::SharedDir {
+            path: shared_dir.to_path_buf(),
+            source,
+        })?;
+    if !root.is_dir() {
+        return Err(FsError::NotADirectory(shared_dir.to_path_buf()));
+    }
+    Ok(root)
+}
+
+fn passthrough_config(root_dir: &str, read_only: bool) -> Config {
+    let mut config = Config {
+        root_dir: root_dir.to_owned(),
+        xattr: true,
+        do_import: true,
+        writeback: false,
+        no_open: false,
+        no_opendir: false,
+        killpriv_v2: false,
+        // Inodes are held as O_PATH fds; see `raise_open_file_limit`.
+        inode_file_handles: false,
+        ..Config::default()
+    };
+    if read_only {
+        config.cache_policy = CachePolicy::Always;
+        config.entry_timeout = READ_ONLY_CACHE_TIMEOUT;
+        config.attr_timeout = READ_ONLY_CACHE_TIMEOUT;
+    } else {
+        config.cache_policy = CachePolicy::Auto;
+    }
+    config
+}
+
+/// The passthrough keeps an O_PATH descriptor for every inode the guest has
+/// looked up, and a container root filesystem has far more files than the
+/// usual soft limit of 1024 descriptors. Raise the soft limit to the hard one,
+/// as virtiofsd does; failing to is not fatal, only limiting.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        log::warn!(
+            "virtio-fs: cannot read the open file limit: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    if limit.rlim_cur >= limit.rlim_max {
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        log::warn!(
+            "virtio-fs: cannot raise the open file limit to {}: {}",
+            limit.rlim_max,
+            std::io::Error::last_os_error()
+        );
+    }
+}

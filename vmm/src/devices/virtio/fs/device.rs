@@ -1,0 +1,111 @@
+//! The virtio-fs device model: feature bits, configuration space, queues.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
+use virtio_queue::QueueT;
+
+use super::backend::{self, FuseServer};
+use super::error::FsError;
+use super::worker::WorkerHandle;
+use crate::devices::virtio::{
+    device_type, ActivateError, ActiveQueue, GuestMemory, Interrupt, VirtioDevice,
+    VIRTIO_F_VERSION_1,
+};
+
+/// Longest tag the configuration space holds (virtio spec 5.11.4).
+pub(super) const MAX_TAG_LEN: usize = 36;
+
+/// Configuration space: `tag[36]`, then `num_request_queues` as le32.
+const CONFIG_SPACE_LEN: usize = MAX_TAG_LEN + 4;
+
+/// The hiprio queue (FORGET, INTERRUPT) and one request queue, each long
+/// enough for a 1 MiB request (256 pages plus headers) in direct descriptors.
+const QUEUE_MAX_SIZES: [u16; 2] = [1024, 1024];
+const NUM_REQUEST_QUEUES: u32 = QUEUE_MAX_SIZES.len() as u32 - 1;
+
+/// A virtio-fs device sharing a host directory with the guest, which mounts
+/// it with `mount -t virtiofs <tag> <dir>`.
+pub struct Fs {
+    config_space: [u8; CONFIG_SPACE_LEN],
+    server: Arc<dyn FuseServer>,
+    /// Set once the driver has activated the device.
+    worker: Option<WorkerHandle>,
+}
+
+impl Fs {
+    /// Shares `shared_dir` (which must be a directory) under `tag`. With
+    /// `read_only`, the host refuses every FUSE request that could modify the
+    /// share, whatever the guest's mount flags.
+    pub fn new(tag: &str, shared_dir: &Path, read_only: bool) -> Result<Fs, FsError> {
+        let config_space = config_space(tag)?;
+        let server = backend::new_server(shared_dir, read_only)?;
+        Ok(Fs {
+            config_space,
+            server,
+            worker: None,
+        })
+    }
+}
+
+fn config_space(tag: &str) -> Result<[u8; CONFIG_SPACE_LEN], FsError> {
+    if tag.is_empty() || tag.len() > MAX_TAG_LEN || tag.contains('\0') {
+        return Err(FsError::InvalidTag(tag.to_owned()));
+    }
+    let mut config = [0u8; CONFIG_SPACE_LEN];
+    config[..tag.len()].copy_from_slice(tag.as_bytes());
+    config[MAX_TAG_LEN..].copy_from_slice(&NUM_REQUEST_QUEUES.to_le_bytes());
+    Ok(config)
+}
+
+impl VirtioDevice for Fs {
+    fn device_type(&self) -> u32 {
+        device_type::FS
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &QUEUE_MAX_SIZES
+    }
+
+    fn features(&self) -> u64 {
+        VIRTIO_F_VERSION_1 | 1 << VIRTIO_RING_F_EVENT_IDX | 1 << VIRTIO_RING_F_INDIRECT_DESC
+    }
+
+    fn read_config(&self, offset: u64, data: &mut [u8]) {
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(data.len())?));
+        if let Some(source) = range.and_then(|range| self.config_space.get(range)) {
+            data.copy_from_slice(source);
+        }
+    }
+
+    fn activate(
+        &mut self,
+        mem: GuestMemory,
+        features: u64,
+        interrupt: Arc<Interrupt>,
+        mut queues: Vec<ActiveQueue>,
+    ) -> Result<(), ActivateError> {
+        if self.worker.is_some() {
+            return Err(ActivateError::Backend(
+                "virtio-fs device is already active".into(),
+            ));
+        }
+        if queues.len() != QUEUE_MAX_SIZES.len() {
+            return Err(ActivateError::QueueCount {
+                expected: QUEUE_MAX_SIZES.len(),
+                got: queues.len(),
+            });
+        }
+        let event_idx = features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
+        for active in &mut queues {
+            active.queue.set_event_idx(event_idx);
+        }
+        let worker = WorkerHandle::spawn(mem, interrupt, queues, Arc::clone(&self.server))
+            .map_err(ActivateError::Worker)?;
+        self.worker = Some(worker);
+        Ok(())
+    }
+}

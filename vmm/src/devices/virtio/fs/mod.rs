@@ -1,0 +1,18 @@
+//! virtio-fs: shares a host directory with the guest.
+//!
+//! The guest's virtio-fs driver sends FUSE requests over the queues; a
+//! worker thread serves them with fuse-backend-rs's passthrough filesystem
+//! over the shared directory. Read-only shares are enforced on the host by
+//! [`read_only::ReadOnly`], not left to the guest's mount flags.
+
+mod backend;
+mod device;
+mod error;
+mod read_only;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use device::Fs;
+pub use error::FsError;

@@ -1,0 +1,38 @@
+//! hull's virtual machine monitor.
+//!
+//! One process runs one guest: [`run`] builds a KVM virtual machine from a
+//! [`VmConfig`], boots the kernel directly, serves its devices and returns
+//! when the guest asks to stop.
+
+pub mod arch;
+mod boot;
+mod cmdline;
+mod config;
+mod device_manager;
+pub mod devices;
+mod error;
+mod memory;
+mod stop;
+mod vcpu;
+mod vm;
+
+pub use config::{Console, FsShare, VmConfig, VsockConfig, MAX_VCPUS};
+pub use error::Error;
+
+/// How the guest ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmExit {
+    /// The guest asked to reboot (0xFE written to the i8042 command port,
+    /// as `reboot=k` and `panic=-1` do).
+    Reset,
+    /// The guest halted or shut down the machine (KVM_EXIT_SHUTDOWN, e.g. a
+    /// triple fault, or a halted vCPU).
+    Shutdown,
+}
+
+/// Boots the guest described by `config` and serves it until it resets or
+/// shuts down. Returns promptly after that: every vCPU thread is stopped
+/// and joined; device worker threads end with the process.
+pub fn run(config: VmConfig) -> Result<VmExit, Error> {
+    vm::run(config)
+}
