@@ -18,16 +18,7 @@ build_deps=(build-essential flex bison bc libelf-dev libssl-dev xz-utils "$sourc
 
 log() { echo "kernel-config: $*" >&2; }
 
-missing=()
-for pkg in "${build_deps[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+"$here/../scripts/apt-ensure" "${build_deps[@]}"
 
 source_version="$(dpkg-query -W -f='${Version}' "$source_pkg")"
 hash="$(cat "$fragment" <(echo "$source_version recipe $RECIPE_VERSION") | sha256sum | cut -c1-16)"

@@ -5,6 +5,7 @@ mod fsutil;
 mod initramfs;
 mod kvm;
 mod run;
+mod scratch;
 mod session;
 mod state;
 mod testhost;

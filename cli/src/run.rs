@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hull_protocol::{RunSpec, AGENT_READY_PORT};
-use hull_vmm::{Console, FsShare, VmConfig, VsockConfig};
+use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
+use hull_vmm::{Console, Disk, FsShare, VmConfig, VsockConfig};
 
 use crate::assets;
 use crate::kvm::{Backend, Kvm};
+use crate::scratch;
 use crate::session;
 use crate::state::StateRoot;
 use crate::testhost;
@@ -19,7 +20,11 @@ use crate::vm_process::VmProcess;
 /// The virtio-fs tag the agent mounts as the container's lower root layer.
 const ROOTFS_TAG: &str = "hull-rootfs";
 /// Kernel arguments every guest gets; the VMM adds its device arguments.
-const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 quiet tsc=reliable 8250.nr_uarts=1";
+/// Every console byte is a VM exit, so boot messages are off unless the user
+/// asked to see the console.
+const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 tsc=reliable 8250.nr_uarts=1";
+/// The scratch disk is the VM's only disk, so the guest names it vda.
+const SCRATCH_DEVICE: &str = "/dev/vda";
 /// The first guest CID that is not reserved.
 const GUEST_CID: u64 = 3;
 /// Default PATH, as Docker sets it.
@@ -114,10 +119,15 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let listener = UnixListener::bind(&ready_socket)
         .with_context(|| format!("cannot listen on {}", ready_socket.display()))?;
 
+    let scratch = scratch::create(&run_dir.path().join("scratch.img"), scratch::DEFAULT_SIZE)?;
     let config = VmConfig {
         kernel,
         initramfs: Some(initramfs),
-        cmdline: GUEST_CMDLINE.into(),
+        cmdline: if args.console {
+            GUEST_CMDLINE.to_owned()
+        } else {
+            format!("{GUEST_CMDLINE} quiet")
+        },
         vcpus: args.cpus,
         memory_mib: args.memory_mib,
         console: if args.console {
@@ -133,6 +143,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             tag: ROOTFS_TAG.into(),
             host_dir: rootfs,
             read_only: true,
+            visible_entries: None,
+        }],
+        disks: vec![Disk {
+            path: scratch,
+            read_only: false,
         }],
     };
     let mut vm = VmProcess::spawn(run_dir, &config)?;
@@ -147,6 +162,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         uid,
         gid,
         hostname: args.hostname.unwrap_or_else(|| short_id.to_owned()),
+        rootfs: Some(RootfsSpec {
+            share: ROOTFS_TAG.into(),
+            layers: Vec::new(),
+            scratch_device: Some(SCRATCH_DEVICE.into()),
+        }),
     };
     let end = session::attach(stream, spec, args.interactive)?;
     vm.finish(POWER_OFF_TIMEOUT)?;

@@ -291,6 +291,7 @@ mod tests {
             uid: 0,
             gid: 0,
             hostname: "box".into(),
+            rootfs: None,
         }
     }
 

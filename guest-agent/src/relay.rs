@@ -49,6 +49,10 @@ struct RelayLauncher;
 
 impl Launcher for RelayLauncher {
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        anyhow::ensure!(
+            spec.rootfs.is_none(),
+            "relay mode runs processes in its own root; it cannot assemble a container root"
+        );
         let command = match Command::from_spec(spec) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),

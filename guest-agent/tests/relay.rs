@@ -194,6 +194,7 @@ fn spec(argv: &[&str]) -> RunSpec {
         uid,
         gid,
         hostname: "test".into(),
+        rootfs: None,
     }
 }
 

@@ -45,6 +45,24 @@ pub struct RunSpec {
     pub uid: u32,
     pub gid: u32,
     pub hostname: String,
+    /// The container's root file system; `None` where the agent runs
+    /// processes in its own root (relay mode in the KVM test host).
+    pub rootfs: Option<RootfsSpec>,
+}
+
+/// How the agent assembles the container's root file system: read-only
+/// lower layers from a virtio-fs share under an overlay whose writable layer
+/// is an ext4 scratch disk, or memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootfsSpec {
+    /// virtio-fs tag of the read-only share holding the lower layers.
+    pub share: String,
+    /// Layer directories inside the share, top-most first (overlayfs
+    /// order). Empty: the share itself is the only lower layer.
+    pub layers: Vec<String>,
+    /// Block device with an ext4 file system for the container's writes,
+    /// e.g. `/dev/vda`. `None` keeps writes in guest memory.
+    pub scratch_device: Option<String>,
 }
 
 /// How a process ended.
@@ -260,6 +278,11 @@ mod tests {
                 uid: 1000,
                 gid: 100,
                 hostname: "box".into(),
+                rootfs: Some(RootfsSpec {
+                    share: "hull-layers".into(),
+                    layers: vec!["top".into(), "base".into()],
+                    scratch_device: Some("/dev/vda".into()),
+                }),
             }),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),

@@ -94,22 +94,7 @@ impl Hull {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start hull");
-        let mut input = child.stdin.take().expect("piped stdin");
-        let data = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            // The process may exit without reading its input; that is fine.
-            let _ = input.write_all(&data);
-        });
-        let output = child.wait_with_output().expect("wait for hull");
-        writer.join().expect("stdin writer");
-        output
+        output_with_stdin(self.command(args), stdin)
     }
 
     /// Processes still running whose command line mentions this state root:
@@ -128,6 +113,25 @@ impl Hull {
         }
         found
     }
+}
+
+/// Runs `command` to completion, feeding it `stdin` and capturing its output.
+pub fn output_with_stdin(mut command: Command, stdin: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hull");
+    let mut input = child.stdin.take().expect("piped stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The process may exit without reading its input; that is fine.
+        let _ = input.write_all(&data);
+    });
+    let output = child.wait_with_output().expect("wait for hull");
+    writer.join().expect("stdin writer");
+    output
 }
 
 /// stderr without hull's one-line notice that the KVM test host is in use,

@@ -4,13 +4,11 @@
 //! time so that parallel TCG guests do not starve each other on small CI
 //! machines.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::thread;
 
-use hull_e2e::{hull_binary, repo_root};
+use hull_e2e::{hull_binary, output_with_stdin, repo_root};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -20,26 +18,14 @@ fn testhost_exec(argv: &[&str], cwd: &Path, env: &[(&str, &str)], stdin: &[u8]) 
     let _serial = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut child = Command::new(hull_binary())
+    let mut command = Command::new(hull_binary());
+    command
         .arg("__testhost-exec")
         .arg("--")
         .args(argv)
         .current_dir(cwd)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hull");
-    let mut input = child.stdin.take().expect("piped stdin");
-    let data = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        // The process may exit without reading its input.
-        let _ = input.write_all(&data);
-    });
-    let output = child.wait_with_output().expect("wait for hull");
-    writer.join().expect("stdin writer");
-    output
+        .envs(env.iter().copied());
+    output_with_stdin(command, stdin)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -4,10 +4,12 @@
 //! ```text
 //! boot <vmlinux> <initramfs.cpio> <vcpus> <memory_mib> [cmdline] [vsock_uds_path]
 //! ```
+//!
+//! `HULL_BOOT_DISK=<raw image>` attaches that image as `/dev/vda`.
 
 use std::process::ExitCode;
 
-use hull_vmm::{Console, VmConfig, VsockConfig};
+use hull_vmm::{Console, Disk, VmConfig, VsockConfig};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +38,13 @@ fn main() -> ExitCode {
             uds_path: path.into(),
         }),
         shares: Vec::new(),
+        disks: std::env::var_os("HULL_BOOT_DISK")
+            .map(|path| Disk {
+                path: path.into(),
+                read_only: false,
+            })
+            .into_iter()
+            .collect(),
     };
     let started = std::time::Instant::now();
     match hull_vmm::run(config) {

@@ -23,6 +23,10 @@ pub struct VmConfig {
     pub vsock: Option<VsockConfig>,
     /// Host directories exported to the guest over virtio-fs.
     pub shares: Vec<FsShare>,
+    /// Raw disk images attached as virtio-blk devices. The guest sees them
+    /// as `/dev/vda`, `/dev/vdb`, ... in this order.
+    #[serde(default)]
+    pub disks: Vec<Disk>,
 }
 
 /// Destination of the serial console output.
@@ -46,6 +50,20 @@ pub struct VsockConfig {
 pub struct FsShare {
     pub tag: String,
     pub host_dir: PathBuf,
+    pub read_only: bool,
+    /// When set, the share is read-only and the guest sees only these names
+    /// at the top of `host_dir` (enforced by the VMM, whatever the guest
+    /// sends): how a container gets its own image layers and no others.
+    #[serde(default)]
+    pub visible_entries: Option<Vec<String>>,
+}
+
+/// A raw disk image (normally a sparse file) attached as a virtio-blk
+/// device. The VMM locks it for the VM's lifetime: exclusively when
+/// writable, shared when `read_only`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disk {
+    pub path: PathBuf,
     pub read_only: bool,
 }
 
@@ -103,6 +121,11 @@ mod tests {
                 tag: "root".into(),
                 host_dir: "/srv".into(),
                 read_only: true,
+                visible_entries: Some(vec!["layer".into()]),
+            }],
+            disks: vec![Disk {
+                path: "/var/lib/hull/scratch.img".into(),
+                read_only: false,
             }],
         }
     }
@@ -111,6 +134,14 @@ mod tests {
     fn round_trips_through_json() {
         let json = serde_json::to_string(&config()).unwrap();
         assert_eq!(serde_json::from_str::<VmConfig>(&json).unwrap(), config());
+    }
+
+    #[test]
+    fn disks_default_to_none() {
+        let mut json = serde_json::to_value(config()).unwrap();
+        json.as_object_mut().unwrap().remove("disks");
+        let parsed: VmConfig = serde_json::from_value(json).unwrap();
+        assert!(parsed.disks.is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::config::{Console, VmConfig};
 use crate::devices::bus::{Bus, SharedBusDevice};
 use crate::devices::i8042::I8042;
 use crate::devices::serial::SerialDevice;
+use crate::devices::virtio::block::Block;
 use crate::devices::virtio::fs::Fs;
 use crate::devices::virtio::mmio::MmioTransport;
 use crate::devices::virtio::vsock::Vsock;
@@ -72,7 +73,7 @@ pub fn create(
         "the i8042",
     )?;
 
-    let count = config.shares.len() + usize::from(config.vsock.is_some());
+    let count = config.shares.len() + config.disks.len() + usize::from(config.vsock.is_some());
     if count > MAX_VIRTIO_DEVICES {
         return Err(Error::TooManyDevices {
             count,
@@ -100,7 +101,9 @@ pub fn create(
 /// A virtio device and its name for error messages.
 type NamedDevice = (String, Box<dyn VirtioDevice>);
 
-/// The virtio devices in slot order: vsock first, then the shares.
+/// The virtio devices in slot order: vsock first, then the shares, then the
+/// disks in config order. Linux probes virtio-mmio devices in command-line
+/// order, so the disks become `/dev/vda`, `/dev/vdb`, ... as listed.
 fn virtio_devices(config: &VmConfig) -> Result<Vec<NamedDevice>, Error> {
     let mut devices: Vec<NamedDevice> = Vec::new();
     if let Some(vsock) = &config.vsock {
@@ -120,7 +123,23 @@ fn virtio_devices(config: &VmConfig) -> Result<Vec<NamedDevice>, Error> {
             share.tag,
             share.host_dir.display()
         );
-        match Fs::new(&share.tag, &share.host_dir, share.read_only) {
+        let device = match &share.visible_entries {
+            Some(entries) => Fs::read_only_subset(&share.tag, &share.host_dir, entries),
+            None => Fs::new(&share.tag, &share.host_dir, share.read_only),
+        };
+        match device {
+            Ok(device) => devices.push((name, Box::new(device))),
+            Err(e) => return Err(device_error(name, e)),
+        }
+    }
+    for disk in &config.disks {
+        let mode = if disk.read_only {
+            "read-only"
+        } else {
+            "read-write"
+        };
+        let name = format!("virtio-blk disk {} ({mode})", disk.path.display());
+        match Block::new(&disk.path, disk.read_only) {
             Ok(device) => devices.push((name, Box::new(device))),
             Err(e) => return Err(device_error(name, e)),
         }

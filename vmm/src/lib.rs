@@ -16,7 +16,7 @@ mod stop;
 mod vcpu;
 mod vm;
 
-pub use config::{Console, FsShare, VmConfig, VsockConfig, MAX_VCPUS};
+pub use config::{Console, Disk, FsShare, VmConfig, VsockConfig, MAX_VCPUS};
 pub use error::Error;
 
 /// How the guest ended.

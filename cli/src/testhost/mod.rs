@@ -95,5 +95,6 @@ fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
         uid: 0,
         gid: 0,
         hostname: HOSTNAME.to_owned(),
+        rootfs: None,
     })
 }

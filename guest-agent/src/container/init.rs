@@ -17,7 +17,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
-use super::rootfs::ROOT_DIR;
+use super::rootfs::{mount_rootfs, ROOT_DIR};
 use super::sandbox;
 use crate::exec::Command;
 use crate::process::{
@@ -43,6 +43,11 @@ pub struct ContainerLauncher;
 
 impl Launcher for ContainerLauncher {
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        let rootfs = spec
+            .rootfs
+            .as_ref()
+            .context("the run request describes no root file system")?;
+        mount_rootfs(rootfs).context("assembling the container's root file system")?;
         let command = match Command::from_spec(spec) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),

@@ -1,7 +1,8 @@
 //! Container mode: the agent as PID 1 of a hull microVM.
 //!
-//! It mounts what the machine needs, assembles the container's root file
-//! system, connects to the host over vsock, runs the session, and reboots
+//! It mounts what the machine needs, connects to the host over vsock, runs
+//! the session (assembling the container's root file system as the host's
+//! run request describes it), and reboots
 //! the machine when the session is over (the kernel runs with `reboot=k`, so
 //! the VMM sees a reset and exits). PID 1 must never exit: a fatal error is
 //! logged to the serial console and ends in the same reboot.
@@ -43,7 +44,6 @@ pub fn run_as_init() -> ! {
 
 fn run() -> anyhow::Result<()> {
     boot::prepare_machine().context("preparing the machine")?;
-    rootfs::mount_rootfs().context("assembling the container's root file system")?;
     let channel = connect_to_host()?;
     session::run(channel, &ContainerLauncher)
 }

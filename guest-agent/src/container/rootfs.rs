@@ -1,19 +1,21 @@
-//! The container's root file system: the image, shared read-only by the host
-//! over virtio-fs, under an overlay whose writable layer is a tmpfs.
+//! The container's root file system: read-only lower layers shared by the
+//! host over virtio-fs, under an overlay whose writable layer is an ext4
+//! scratch disk (or a tmpfs when the host gives none).
 
-use anyhow::Context;
+use anyhow::{bail, ensure, Context};
+use hull_protocol::RootfsSpec;
 use nix::mount::MsFlags;
 
 use super::mount::mount_fs;
 
-/// virtio-fs tag of the image directory the host shares.
-const ROOTFS_TAG: &str = "hull-rootfs";
-/// Where the shared image is mounted, read-only.
-const LOWER_DIR: &str = "/run/hull/lower";
+/// Where the host's share of lower layers is mounted, read-only.
+const SHARE_DIR: &str = "/run/hull/lower";
 /// The file system holding the writable layer.
 const WRITABLE_DIR: &str = "/run/hull/rw";
 /// Where the container's root is assembled; the container's init pivots here.
 pub const ROOT_DIR: &str = "/run/hull/root";
+/// The kernel copies at most one page of mount options.
+const MAX_MOUNT_OPTIONS: usize = 4095;
 
 /// The two directories overlayfs needs on the writable file system.
 struct WritableLayer {
@@ -21,45 +23,75 @@ struct WritableLayer {
     work: String,
 }
 
-/// Mounts the image, the writable layer and the overlay at [`ROOT_DIR`].
-pub fn mount_rootfs() -> anyhow::Result<()> {
-    mount_fs(ROOTFS_TAG, LOWER_DIR, "virtiofs", MsFlags::MS_RDONLY, None)
+/// Mounts the lower layers, the writable layer and the overlay at
+/// [`ROOT_DIR`], as `spec` describes.
+pub fn mount_rootfs(spec: &RootfsSpec) -> anyhow::Result<()> {
+    mount_fs(&spec.share, SHARE_DIR, "virtiofs", MsFlags::MS_RDONLY, None)
         .context("mounting the container image")?;
-    let layer = mount_writable_layer()?;
-    let options = overlay_options(LOWER_DIR, &layer.upper, &layer.work);
-    mount_fs(
-        "overlay",
-        ROOT_DIR,
-        "overlay",
-        MsFlags::empty(),
-        Some(&options),
-    )
-    .context("mounting the container's root overlay")
+    let layer = mount_writable_layer(spec.scratch_device.as_deref())?;
+    let options = overlay_options(&lower_dirs(&spec.layers)?, &layer.upper, &layer.work);
+    ensure!(
+        options.len() <= MAX_MOUNT_OPTIONS,
+        "the image has too many layers ({}) for one overlay mount",
+        spec.layers.len()
+    );
+    // Layers are named relative to the share: overlayfs resolves them from
+    // the current directory, which keeps the options within one page.
+    std::env::set_current_dir(SHARE_DIR).with_context(|| format!("entering {SHARE_DIR}"))?;
+    let mounted = mount_fs("overlay", ROOT_DIR, "overlay", MsFlags::empty(), Some(&options));
+    std::env::set_current_dir("/").context("returning to /")?;
+    mounted.context("mounting the container's root overlay")
 }
 
-/// Mounts the file system that takes the container's writes: a tmpfs, so
-/// they vanish with the machine. The only place that knows what backs the
+/// The overlay's `lowerdir` value: the named layers relative to the share
+/// (top-most first), or the share itself.
+fn lower_dirs(layers: &[String]) -> anyhow::Result<String> {
+    if layers.is_empty() {
+        return Ok(".".to_owned());
+    }
+    for layer in layers {
+        let plain = !layer.is_empty()
+            && layer != "."
+            && layer != ".."
+            && layer
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !plain {
+            bail!("layer name {layer:?} is not a plain directory name");
+        }
+    }
+    Ok(layers.join(":"))
+}
+
+/// Mounts the file system that takes the container's writes: the host's
+/// ext4 scratch disk, kept until the container is removed, or else a tmpfs
+/// that vanishes with the machine. The only place that knows what backs the
 /// writable layer.
-fn mount_writable_layer() -> anyhow::Result<WritableLayer> {
-    mount_fs(
-        "tmpfs",
-        WRITABLE_DIR,
-        "tmpfs",
-        MsFlags::empty(),
-        Some("mode=0755"),
-    )
-    .context("mounting the writable layer")?;
+fn mount_writable_layer(scratch_device: Option<&str>) -> anyhow::Result<WritableLayer> {
+    match scratch_device {
+        Some(device) => mount_fs(device, WRITABLE_DIR, "ext4", MsFlags::MS_NOATIME, None)
+            .with_context(|| format!("mounting the scratch disk {device}"))?,
+        None => mount_fs(
+            "tmpfs",
+            WRITABLE_DIR,
+            "tmpfs",
+            MsFlags::empty(),
+            Some("mode=0755"),
+        )
+        .context("mounting the writable layer")?,
+    }
     let layer = WritableLayer {
         upper: format!("{WRITABLE_DIR}/upper"),
         work: format!("{WRITABLE_DIR}/work"),
     };
+    // A scratch disk of a restarted container already has both.
     for dir in [&layer.upper, &layer.work] {
-        std::fs::create_dir(dir).with_context(|| format!("creating {dir}"))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     }
     Ok(layer)
 }
 
-/// Overlay mount options for a read-only virtio-fs lower layer.
+/// Overlay mount options for read-only virtio-fs lower layers.
 ///
 /// `index=off` and `xino=off`: both features need file handles that can be
 /// decoded on every layer and a lower layer with a unique uuid. A virtio-fs
@@ -68,9 +100,8 @@ fn mount_writable_layer() -> anyhow::Result<WritableLayer> {
 /// a warning on the serial console (slow under emulation) at every boot.
 /// Saying so also keeps the mount independent of the kernel's
 /// CONFIG_OVERLAY_FS_INDEX / CONFIG_OVERLAY_FS_XINO_AUTO defaults.
-/// `redirect_dir` and `metacopy` stay at their default, off: the writable
-/// layer is thrown away with the machine, so there is nothing to optimize.
-pub fn overlay_options(lower: &str, upper: &str, work: &str) -> String {
+/// `redirect_dir` and `metacopy` stay at their default, off.
+fn overlay_options(lower: &str, upper: &str, work: &str) -> String {
     format!("lowerdir={lower},upperdir={upper},workdir={work},index=off,xino=off")
 }
 
@@ -81,8 +112,18 @@ mod tests {
     #[test]
     fn overlay_options_name_every_layer_and_turn_off_handle_features() {
         assert_eq!(
-            overlay_options("/l", "/rw/upper", "/rw/work"),
-            "lowerdir=/l,upperdir=/rw/upper,workdir=/rw/work,index=off,xino=off"
+            overlay_options("top:base", "/rw/upper", "/rw/work"),
+            "lowerdir=top:base,upperdir=/rw/upper,workdir=/rw/work,index=off,xino=off"
         );
+    }
+
+    #[test]
+    fn lower_dirs_are_the_share_or_plain_layer_names_in_order() {
+        assert_eq!(lower_dirs(&[]).unwrap(), ".");
+        let layers = ["sha256-top".to_owned(), "base_1.0".to_owned()];
+        assert_eq!(lower_dirs(&layers).unwrap(), "sha256-top:base_1.0");
+        for bad in ["", ".", "..", "a/b", "a:b", "a,b", "/abs"] {
+            assert!(lower_dirs(&[bad.to_owned()]).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! thread, woken by the per-queue ioeventfds, and signals the guest through
 //! [`Interrupt`].
 
+pub mod block;
 pub mod fs;
 pub mod mmio;
 pub mod vsock;
@@ -20,6 +21,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 /// Device IDs from the virtio specification, section 5.
 pub mod device_type {
+    pub const BLOCK: u32 = 2;
     pub const VSOCK: u32 = 19;
     pub const FS: u32 = 26;
 }

@@ -2,6 +2,8 @@
 //! filesystem over the shared directory, wrapped in [`ReadOnly`] for
 //! read-only shares.
 
+use std::collections::HashSet;
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +34,20 @@ impl<F: FileSystem + Send + Sync> FuseServer for Server<F> {
     }
 }
 
-/// Builds the FUSE server sharing `shared_dir`, read-only if `read_only`.
+/// What the guest may do with a share.
+pub(super) enum Access {
+    ReadWrite,
+    ReadOnly,
+    /// Read-only, and only these names exist at the top of the share.
+    ReadOnlySubset(HashSet<CString>),
+}
+
+/// Builds the FUSE server sharing `shared_dir` with the given access.
 pub(super) fn new_server(
     shared_dir: &Path,
-    read_only: bool,
+    access: Access,
 ) -> Result<Arc<dyn FuseServer>, FsError> {
+    let read_only = !matches!(access, Access::ReadWrite);
     let root = shared_root(shared_dir)?;
     raise_open_file_limit();
 
@@ -53,10 +64,12 @@ pub(super) fn new_server(
     // an unusable share when the device is created rather than at mount.
     fs.import().map_err(passthrough_error)?;
 
-    Ok(if read_only {
-        Arc::new(Server::new(ReadOnly(fs)))
-    } else {
-        Arc::new(Server::new(fs))
+    Ok(match access {
+        Access::ReadWrite => Arc::new(Server::new(fs)),
+        Access::ReadOnly => Arc::new(Server::new(ReadOnly::new(fs, None))),
+        Access::ReadOnlySubset(entries) => {
+            Arc::new(Server::new(ReadOnly::new(fs, Some(entries))))
+        }
     })
 }
 

@@ -1,12 +1,14 @@
 //! The virtio-fs device model: feature bits, configuration space, queues.
 
+use std::collections::HashSet;
+use std::ffi::CString;
 use std::path::Path;
 use std::sync::Arc;
 
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
 use virtio_queue::QueueT;
 
-use super::backend::{self, FuseServer};
+use super::backend::{self, Access, FuseServer};
 use super::error::FsError;
 use super::worker::WorkerHandle;
 use crate::devices::virtio::{
@@ -39,8 +41,33 @@ impl Fs {
     /// `read_only`, the host refuses every FUSE request that could modify the
     /// share, whatever the guest's mount flags.
     pub fn new(tag: &str, shared_dir: &Path, read_only: bool) -> Result<Fs, FsError> {
+        let access = if read_only {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        };
+        Self::with_access(tag, shared_dir, access)
+    }
+
+    /// Shares `shared_dir` read-only, showing the guest only `entries` of
+    /// its top level: other names there cannot be looked up or listed.
+    pub fn read_only_subset(tag: &str, shared_dir: &Path, entries: &[String]) -> Result<Fs, FsError> {
+        let entries = entries
+            .iter()
+            .map(|name| {
+                let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+                valid
+                    .then(|| CString::new(name.as_str()).ok())
+                    .flatten()
+                    .ok_or_else(|| FsError::InvalidEntry(name.clone()))
+            })
+            .collect::<Result<HashSet<_>, _>>()?;
+        Self::with_access(tag, shared_dir, Access::ReadOnlySubset(entries))
+    }
+
+    fn with_access(tag: &str, shared_dir: &Path, access: Access) -> Result<Fs, FsError> {
         let config_space = config_space(tag)?;
-        let server = backend::new_server(shared_dir, read_only)?;
+        let server = backend::new_server(shared_dir, access)?;
         Ok(Fs {
             config_space,
             server,

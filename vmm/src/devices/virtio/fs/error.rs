@@ -16,6 +16,8 @@ pub enum FsError {
         #[source]
         source: io::Error,
     },
+    #[error("visible entry {0:?} is not a plain file name")]
+    InvalidEntry(String),
     #[error("shared directory {} is not a directory", .0.display())]
     NotADirectory(PathBuf),
     #[error("shared directory path {} is not UTF-8", .0.display())]

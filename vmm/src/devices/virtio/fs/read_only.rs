@@ -1,4 +1,5 @@
-//! A FUSE filesystem adapter that makes any filesystem read-only.
+//! A FUSE filesystem adapter that makes any filesystem read-only, and can
+//! hide all but some entries of its root directory.
 //!
 //! The guest kernel's mount flags cannot be trusted: a hostile guest can send
 //! any FUSE request. [`ReadOnly`] enforces read-only on the host side by
@@ -7,19 +8,48 @@
 //! implement (locks, ioctl, DAX mappings, ...) fall back to the trait
 //! defaults, which fail with `ENOSYS` (`ENOTTY` for ioctl) without reaching
 //! the inner filesystem.
+//!
+//! With a root filter, names outside the allowed set do not exist at the top
+//! of the share: lookups fail with `ENOENT` and listings skip them. This is
+//! how a container sees only its own image layers of the shared layer store.
 
-use std::ffi::CStr;
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::time::Duration;
 
 use fuse_backend_rs::abi::fuse_abi::{stat64, statvfs64, CreateIn};
 use fuse_backend_rs::api::filesystem::{
     Context, DirEntry, Entry, FileSystem, FsOptions, GetxattrReply, ListxattrReply, OpenOptions,
-    SetattrValid, ZeroCopyReader, ZeroCopyWriter,
+    SetattrValid, ZeroCopyReader, ZeroCopyWriter, ROOT_ID,
 };
 
 /// Serves the read side of `F` and refuses every mutation with `EROFS`.
-pub struct ReadOnly<F>(pub F);
+pub struct ReadOnly<F> {
+    inner: F,
+    /// When set, the only names visible in the root directory.
+    root_entries: Option<HashSet<CString>>,
+}
+
+impl<F> ReadOnly<F> {
+    /// `root_entries`, when given, are the only names the guest may see at
+    /// the top of the share.
+    pub fn new(inner: F, root_entries: Option<HashSet<CString>>) -> Self {
+        Self {
+            inner,
+            root_entries,
+        }
+    }
+
+    fn hidden(&self, parent: u64, name: &[u8]) -> bool {
+        match &self.root_entries {
+            Some(allowed) if parent == ROOT_ID => {
+                name != b"." && name != b".." && !allowed.iter().any(|n| n.as_bytes() == name)
+            }
+            _ => false,
+        }
+    }
+}
 
 fn erofs() -> io::Error {
     io::Error::from_raw_os_error(libc::EROFS)
@@ -35,28 +65,31 @@ fn open_flags_write(flags: u32) -> bool {
         || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
 }
 
-impl<F: FileSystem> FileSystem for ReadOnly<F> {
+impl<F: FileSystem<Inode = u64>> FileSystem for ReadOnly<F> {
     type Inode = F::Inode;
     type Handle = F::Handle;
 
     fn init(&self, capable: FsOptions) -> io::Result<FsOptions> {
-        self.0.init(capable)
+        self.inner.init(capable)
     }
 
     fn destroy(&self) {
-        self.0.destroy()
+        self.inner.destroy()
     }
 
     fn lookup(&self, ctx: &Context, parent: Self::Inode, name: &CStr) -> io::Result<Entry> {
-        self.0.lookup(ctx, parent, name)
+        if self.hidden(parent, name.to_bytes()) {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        self.inner.lookup(ctx, parent, name)
     }
 
     fn forget(&self, ctx: &Context, inode: Self::Inode, count: u64) {
-        self.0.forget(ctx, inode, count)
+        self.inner.forget(ctx, inode, count)
     }
 
     fn batch_forget(&self, ctx: &Context, requests: Vec<(Self::Inode, u64)>) {
-        self.0.batch_forget(ctx, requests)
+        self.inner.batch_forget(ctx, requests)
     }
 
     fn getattr(
@@ -65,7 +98,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         inode: Self::Inode,
         handle: Option<Self::Handle>,
     ) -> io::Result<(stat64, Duration)> {
-        self.0.getattr(ctx, inode, handle)
+        self.inner.getattr(ctx, inode, handle)
     }
 
     fn setattr(
@@ -80,7 +113,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
     }
 
     fn readlink(&self, ctx: &Context, inode: Self::Inode) -> io::Result<Vec<u8>> {
-        self.0.readlink(ctx, inode)
+        self.inner.readlink(ctx, inode)
     }
 
     fn symlink(
@@ -156,7 +189,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         if open_flags_write(flags) {
             return Err(erofs());
         }
-        self.0.open(ctx, inode, flags, fuse_flags)
+        self.inner.open(ctx, inode, flags, fuse_flags)
     }
 
     fn create(
@@ -180,7 +213,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         lock_owner: Option<u64>,
         flags: u32,
     ) -> io::Result<usize> {
-        self.0
+        self.inner
             .read(ctx, inode, handle, w, size, offset, lock_owner, flags)
     }
 
@@ -207,7 +240,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         handle: Self::Handle,
         lock_owner: u64,
     ) -> io::Result<()> {
-        self.0.flush(ctx, inode, handle, lock_owner)
+        self.inner.flush(ctx, inode, handle, lock_owner)
     }
 
     /// Nothing written, nothing to sync.
@@ -243,12 +276,12 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         flock_release: bool,
         lock_owner: Option<u64>,
     ) -> io::Result<()> {
-        self.0
+        self.inner
             .release(ctx, inode, flags, handle, flush, flock_release, lock_owner)
     }
 
     fn statfs(&self, ctx: &Context, inode: Self::Inode) -> io::Result<statvfs64> {
-        self.0.statfs(ctx, inode)
+        self.inner.statfs(ctx, inode)
     }
 
     fn setxattr(
@@ -269,7 +302,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         name: &CStr,
         size: u32,
     ) -> io::Result<GetxattrReply> {
-        self.0.getxattr(ctx, inode, name, size)
+        self.inner.getxattr(ctx, inode, name, size)
     }
 
     fn listxattr(
@@ -278,7 +311,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         inode: Self::Inode,
         size: u32,
     ) -> io::Result<ListxattrReply> {
-        self.0.listxattr(ctx, inode, size)
+        self.inner.listxattr(ctx, inode, size)
     }
 
     fn removexattr(&self, _ctx: &Context, _inode: Self::Inode, _name: &CStr) -> io::Result<()> {
@@ -294,7 +327,7 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         if open_flags_write(flags) {
             return Err(erofs());
         }
-        self.0.opendir(ctx, inode, flags)
+        self.inner.opendir(ctx, inode, flags)
     }
 
     fn readdir(
@@ -306,7 +339,14 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        self.0.readdir(ctx, inode, handle, size, offset, add_entry)
+        self.inner
+            .readdir(ctx, inode, handle, size, offset, &mut |entry: DirEntry| {
+                if self.hidden(inode, entry.name) {
+                    // Non-zero: skipped, not "buffer full".
+                    return Ok(1);
+                }
+                add_entry(entry)
+            })
     }
 
     fn readdirplus(
@@ -318,8 +358,22 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry, Entry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        self.0
-            .readdirplus(ctx, inode, handle, size, offset, add_entry)
+        self.inner.readdirplus(
+            ctx,
+            inode,
+            handle,
+            size,
+            offset,
+            &mut |entry: DirEntry, attrs: Entry| {
+                if self.hidden(inode, entry.name) {
+                    // The inner filesystem looked the entry up for us; the
+                    // guest never learns of it, so drop that reference.
+                    self.inner.forget(ctx, attrs.inode, 1);
+                    return Ok(1);
+                }
+                add_entry(entry, attrs)
+            },
+        )
     }
 
     /// Nothing written, nothing to sync.
@@ -340,14 +394,14 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         flags: u32,
         handle: Self::Handle,
     ) -> io::Result<()> {
-        self.0.releasedir(ctx, inode, flags, handle)
+        self.inner.releasedir(ctx, inode, flags, handle)
     }
 
     fn access(&self, ctx: &Context, inode: Self::Inode, mask: u32) -> io::Result<()> {
         if mask & libc::W_OK as u32 != 0 {
             return Err(erofs());
         }
-        self.0.access(ctx, inode, mask)
+        self.inner.access(ctx, inode, mask)
     }
 
     fn lseek(
@@ -358,11 +412,11 @@ impl<F: FileSystem> FileSystem for ReadOnly<F> {
         offset: u64,
         whence: u32,
     ) -> io::Result<u64> {
-        self.0.lseek(ctx, inode, handle, offset, whence)
+        self.inner.lseek(ctx, inode, handle, offset, whence)
     }
 
     fn id_remap(&self, ctx: &mut Context) -> io::Result<()> {
-        self.0.id_remap(ctx)
+        self.inner.id_remap(ctx)
     }
 }
 

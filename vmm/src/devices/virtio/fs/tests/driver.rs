@@ -80,7 +80,11 @@ pub struct Driver {
 impl Driver {
     /// Activates a device sharing `dir`, negotiating `features`.
     pub fn new(dir: &Path, read_only: bool, features: u64) -> Driver {
-        let mut device = Fs::new("hullroot", dir, read_only).expect("create device");
+        Self::with_device(Fs::new("hullroot", dir, read_only).expect("create device"), features)
+    }
+
+    /// Activates `device`, negotiating `features`.
+    pub fn with_device(mut device: Fs, features: u64) -> Driver {
         // The mock queues borrow the memory for the whole test; leaking one
         // small mapping per test keeps the borrow simple.
         let mem: &'static GuestMemory = Box::leak(Box::new(

@@ -8,6 +8,7 @@ mod malformed;
 mod notify;
 mod read_only;
 mod serve;
+mod subset;
 
 use std::path::Path;
 

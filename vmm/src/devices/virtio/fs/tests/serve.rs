@@ -65,7 +65,7 @@ fn nested_lookup_and_missing_names() {
 }
 
 /// Names in a FUSE_READDIR reply.
-fn dirent_names(mut payload: &[u8]) -> Vec<String> {
+pub(super) fn dirent_names(mut payload: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     while payload.len() >= size_of::<Dirent>() {
         let dirent = *Dirent::from_slice(&payload[..size_of::<Dirent>()]).unwrap();
