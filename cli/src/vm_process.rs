@@ -111,16 +111,20 @@ impl VmProcess {
         Ok(())
     }
 
-    /// The most telling line the VMM or guest left behind.
+    /// The most telling line the VMM or guest left behind: a guest kernel
+    /// panic first, then the VMM's last words, then the console's.
     fn diagnosis(&self) -> String {
-        let last_line = |name: &str| {
-            fs::read_to_string(self.run_dir.path().join(name))
-                .ok()
-                .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned))
+        let read = |name: &str| fs::read_to_string(self.run_dir.path().join(name)).unwrap_or_default();
+        let last_line = |text: &str| {
+            text.lines().rev().map(str::trim).find(|line| !line.is_empty()).map(str::to_owned)
         };
-        last_line("vmm.log")
+        let console = read("console.log");
+        if let Some(panic) = console.lines().find_map(|line| line.split_once("Kernel panic - ")) {
+            return format!("guest kernel panic: {}", panic.1.trim());
+        }
+        last_line(&read("vmm.log"))
             .map(|line| format!("VMM: {line}"))
-            .or_else(|| last_line("console.log").map(|line| format!("guest console: {line}")))
+            .or_else(|| last_line(&console).map(|line| format!("guest console: {line}")))
             .unwrap_or_else(|| "no output from the VMM or the guest".into())
     }
 }
