@@ -2,6 +2,7 @@
 
 mod assets;
 mod fsutil;
+mod image_cmd;
 mod initramfs;
 mod kvm;
 mod run;
@@ -39,6 +40,40 @@ enum Command {
     /// Show hull's version, the guest kernel it uses and the KVM it found.
     Version,
 
+    /// Pull an image from a registry.
+    Pull(image_cmd::PullArgs),
+
+    /// Push an image to a registry.
+    Push(image_cmd::PushArgs),
+
+    /// List images.
+    Images(image_cmd::ImagesArgs),
+
+    /// Remove images.
+    Rmi(image_cmd::RmiArgs),
+
+    /// Give an image another name.
+    Tag(image_cmd::TagArgs),
+
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image_cmd::ImageCommand),
+
+    /// Create an image from a root filesystem tar.
+    Import(image_cmd::ImportArgs),
+
+    /// Write images to a tar archive (docker-archive and OCI image layout).
+    Save(image_cmd::SaveArgs),
+
+    /// Load images from a docker-archive or OCI image layout tar.
+    Load(image_cmd::LoadArgs),
+
+    /// Store credentials for a registry.
+    Login(image_cmd::LoginArgs),
+
+    /// Remove stored credentials for a registry.
+    Logout(image_cmd::LogoutArgs),
+
     /// Run one VM from a JSON config (the VMM process behind a container).
     #[command(name = "__vmm", hide = true)]
     Vmm { config: PathBuf },
@@ -56,10 +91,22 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("HULL_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    let image_root = cli.root.clone();
     let root = state::StateRoot::new(cli.root);
     let result = match cli.command {
         Command::Run(args) => run::run(args, &root),
         Command::Version => version::print(),
+        Command::Pull(args) => image_cmd::pull(args, &image_root),
+        Command::Push(args) => image_cmd::push(args, &image_root),
+        Command::Images(args) => image_cmd::images(args, &image_root),
+        Command::Rmi(args) => image_cmd::rmi(args, &image_root),
+        Command::Tag(args) => image_cmd::tag(args, &image_root),
+        Command::Image(command) => image_cmd::image(command, &image_root),
+        Command::Import(args) => image_cmd::import(args, &image_root),
+        Command::Save(args) => image_cmd::save(args, &image_root),
+        Command::Load(args) => image_cmd::load(args, &image_root),
+        Command::Login(args) => image_cmd::login(args, &image_root),
+        Command::Logout(args) => image_cmd::logout(args, &image_root),
         Command::Vmm { config } => run_vmm(&config),
         Command::TesthostExec(args) => testhost::exec(args),
     };

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the built `hull` binary, a busybox
 //! root filesystem, and a per-test state root.
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,83 @@
+//! `hull save`, `hull load`.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use hull_image::Store;
+
+use super::familiar;
+
+#[derive(Args)]
+pub struct SaveArgs {
+    /// Images to save (names or IDs).
+    #[arg(required = true)]
+    images: Vec<String>,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+/// Writes a tar that is both a docker-archive and an OCI image layout.
+pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
+    let store = Store::open(root)?;
+    match &args.output {
+        Some(path) => {
+            // Written beside the target and renamed, so no half archive is left.
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut temp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot write to {}", dir.display()))?;
+            hull_image::save(&store, &args.images, BufWriter::new(temp.as_file_mut()))?;
+            temp.persist(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            if stdout.is_terminal() {
+                bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
+            }
+            let mut out = BufWriter::new(stdout.lock());
+            hull_image::save(&store, &args.images, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// Read from this file instead of stdin.
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// Print nothing.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Loads a docker-archive or OCI image layout tar.
+pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
+    let input: Box<dyn Read> = match &args.input {
+        Some(path) => Box::new(BufReader::new(
+            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let store = Store::open(root)?;
+    for name in hull_image::load(&store, input)? {
+        if !args.quiet {
+            match name.strip_prefix("sha256:") {
+                Some(_) => println!("Loaded image ID: {name}"),
+                None => {
+                    let (repository, tag) = familiar(&name);
+                    println!("Loaded image: {repository}:{tag}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}

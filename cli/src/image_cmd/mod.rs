@@ -1,0 +1,87 @@
+//! Image commands: `pull`, `push`, `images`, `rmi`, `tag`, `image inspect`,
+//! `image prune`, `import`, `save`, `load`, `login`, `logout`, on the `hull-image` store
+//! under `<root>/image`.
+
+mod archive;
+mod auth;
+mod list;
+mod manage;
+mod transfer;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use hull_image::{Digest, ProgressStyle, RegistryOptions};
+use serde::Deserialize;
+
+pub use archive::{load, save, LoadArgs, SaveArgs};
+pub use auth::{login, logout, LoginArgs, LogoutArgs};
+pub use list::{images, ImagesArgs};
+pub use manage::{inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs};
+pub use transfer::{import, pull, push, ImportArgs, PullArgs, PushArgs};
+
+/// `hull image SUBCOMMAND`.
+#[derive(Subcommand)]
+pub enum ImageCommand {
+    /// Show low-level information on images as JSON.
+    Inspect(InspectArgs),
+    /// Remove unused images.
+    Prune(PruneArgs),
+    /// List images.
+    Ls(ImagesArgs),
+    /// Remove images.
+    Rm(RmiArgs),
+}
+
+pub fn image(command: ImageCommand, root: &Path) -> Result<u8> {
+    match command {
+        ImageCommand::Inspect(args) => inspect(args, root),
+        ImageCommand::Prune(args) => prune(args, root),
+        ImageCommand::Ls(args) => images(args, root),
+        ImageCommand::Rm(args) => rmi(args, root),
+    }
+}
+
+/// Whether a container uses image `id`. Containers do not outlive `hull
+/// run` yet, so none does while an image command runs.
+fn in_use(_id: &Digest) -> bool {
+    false
+}
+
+/// `<root>/config.json`, Docker daemon.json style: `{"insecure-registries": [...]}`.
+#[derive(Default, Deserialize)]
+struct Config {
+    #[serde(default, rename = "insecure-registries")]
+    insecure_registries: Vec<String>,
+}
+
+fn registry_options(root: &Path, insecure: &[String]) -> Result<RegistryOptions> {
+    let path = root.join("config.json");
+    let config: Config = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is invalid", path.display()))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Config::default(),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut insecure_registries = config.insecure_registries;
+    insecure_registries.extend(insecure.iter().cloned());
+    Ok(RegistryOptions {
+        insecure_registries,
+        auth_file: auth_file(root),
+        progress: ProgressStyle::for_stdout(),
+    })
+}
+
+/// Where `hull login` keeps credentials (Docker's config.json format).
+fn auth_file(root: &Path) -> std::path::PathBuf {
+    root.join("auth.json")
+}
+
+/// `docker.io/library/alpine:latest` as Docker shows it: (`alpine`, `latest`).
+fn familiar(tagged: &str) -> (String, String) {
+    match hull_image::ImageRef::parse(tagged) {
+        Ok(r) => (r.familiar_name(), r.tag().unwrap_or("<none>").to_owned()),
+        Err(_) => (tagged.to_owned(), "<none>".to_owned()),
+    }
+}

@@ -1,0 +1,387 @@
+//! `hull save` / `hull load`: image archives.
+//!
+//! `save` writes what Docker 25+ writes: one tar that is both an OCI image
+//! layout (`oci-layout`, `index.json`, `blobs/sha256/*`) and a docker-archive
+//! (`manifest.json` pointing into the same blobs). `load` reads either
+//! format (docker-archive first, as Docker does), verifies every blob by
+//! digest and leaves the store as it was if anything is wrong.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use oci_client::manifest::{
+    OciImageManifest, IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+};
+use oci_spec::image::ImageConfiguration;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::digest::Digest;
+use crate::reference::ImageRef;
+use crate::store::Store;
+
+const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
+
+/// One image of a docker-archive `manifest.json`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArchiveEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Vec<String>,
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct LayoutIndex {
+    manifests: Vec<LayoutEntry>,
+}
+
+#[derive(Deserialize)]
+struct LayoutEntry {
+    digest: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// Writes the images `names` (names or IDs) to `out` as one archive.
+pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
+    let mut entries = Vec::new();
+    let mut index = Vec::new();
+    let mut written = std::collections::BTreeSet::new();
+    for name in names {
+        let image = store.resolve(name)?;
+        let mut blobs = vec![image.manifest_digest.clone(), image.id.clone()];
+        for layer in &image.manifest.layers {
+            blobs.push(Digest::parse(&layer.digest)?);
+        }
+        for blob in &blobs {
+            if written.insert(blob.clone()) {
+                let path = store.blob_path(blob);
+                let mut file =
+                    File::open(&path).with_context(|| format!("blob {blob} is missing"))?;
+                tar.append_file(format!("blobs/sha256/{}", blob.hex()), &mut file)?;
+            }
+        }
+        let explicit_tag = ImageRef::parse(name)
+            .ok()
+            .and_then(|r| r.tagged())
+            .filter(|t| image.repo_tags.contains(t));
+        let tags: Vec<String> = match explicit_tag {
+            Some(tag) => vec![tag],
+            None => image.repo_tags.clone(),
+        };
+        entries.push(ArchiveEntry {
+            config: format!("blobs/sha256/{}", image.id.hex()),
+            repo_tags: tags.iter().map(|t| familiar_tag(t)).collect(),
+            layers: blobs[2..]
+                .iter()
+                .map(|d| format!("blobs/sha256/{}", d.hex()))
+                .collect(),
+        });
+        let size = store.read_blob(&image.manifest_digest)?.len();
+        let names: Vec<Option<&String>> = if tags.is_empty() {
+            vec![None]
+        } else {
+            tags.iter().map(Some).collect()
+        };
+        for tag in names {
+            let mut entry = json!({ "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": image.manifest_digest, "size": size });
+            if let Some(tag) = tag {
+                let short_tag = tag.rsplit(':').next().unwrap_or(tag);
+                entry["annotations"] =
+                    json!({ IMAGE_NAME_ANNOTATION: tag, REF_NAME_ANNOTATION: short_tag });
+            }
+            index.push(entry);
+        }
+    }
+    append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let index = json!({ "schemaVersion": 2, "manifests": index });
+    append_bytes(&mut tar, "index.json", &serde_json::to_vec(&index)?)?;
+    append_bytes(&mut tar, "manifest.json", &serde_json::to_vec(&entries)?)?;
+    tar.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// Loads every image in the archive `input` into `store`; returns their
+/// names (or IDs when untagged).
+pub fn load(store: &Store, input: impl Read) -> Result<Vec<String>> {
+    let result = load_verified(store, input);
+    if result.is_err() {
+        store.discard_unreferenced()?;
+    }
+    result
+}
+
+fn load_verified(store: &Store, input: impl Read) -> Result<Vec<String>> {
+    let _adding = store.adding()?;
+    let staging = tempfile::Builder::new()
+        .prefix("load-")
+        .tempdir_in(store.tmp_dir())?;
+    extract_files(input, staging.path())?;
+    let dir = staging.path();
+    if dir.join("manifest.json").is_file() {
+        let entries: Vec<ArchiveEntry> =
+            serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
+                .context("manifest.json of the archive is invalid")?;
+        entries
+            .iter()
+            .map(|entry| load_docker_entry(store, dir, entry))
+            .collect()
+    } else if dir.join("index.json").is_file() {
+        let index: LayoutIndex = serde_json::from_slice(&fs::read(dir.join("index.json"))?)
+            .context("index.json of the archive is invalid")?;
+        index
+            .manifests
+            .iter()
+            .map(|entry| load_layout_entry(store, dir, entry))
+            .collect()
+    } else {
+        bail!("not an image archive: it has neither manifest.json nor index.json")
+    }
+}
+
+fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<String> {
+    let config_bytes = fs::read(archive_path(dir, &entry.config)?)
+        .with_context(|| format!("the archive lacks {}", entry.config))?;
+    let config_digest = store.write_blob(&config_bytes)?;
+    let config: ImageConfiguration =
+        serde_json::from_slice(&config_bytes).context("image config is invalid")?;
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != entry.layers.len() {
+        bail!(
+            "the image config lists {} layers, manifest.json {}",
+            diff_ids.len(),
+            entry.layers.len()
+        );
+    }
+    let mut layers = Vec::new();
+    for (layer, diff_id) in entry.layers.iter().zip(diff_ids) {
+        let path = archive_path(dir, layer)?;
+        let (digest, size) = store_file(store, &path, None)?;
+        store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
+        layers
+            .push(json!({ "mediaType": layer_media_type(&path)?, "digest": digest, "size": size }));
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_IMAGE_MEDIA_TYPE,
+        "config": { "mediaType": IMAGE_CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_bytes.len() },
+        "layers": layers,
+    }))?;
+    let manifest_digest = store.write_blob(&manifest)?;
+    let tags = entry
+        .repo_tags
+        .iter()
+        .map(|t| {
+            ImageRef::parse(t)
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r.tagged().ok_or_else(|| anyhow!("{t} has no tag")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let id = store.add_image(&manifest_digest, &tags, &[])?;
+    Ok(tags.first().cloned().unwrap_or_else(|| id.to_string()))
+}
+
+fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<String> {
+    let manifest_digest = Digest::parse(&entry.digest)?;
+    let blob = |digest: &Digest| dir.join("blobs/sha256").join(digest.hex());
+    store_file(store, &blob(&manifest_digest), Some(&manifest_digest))?;
+    let manifest: OciImageManifest = store.load_manifest(&manifest_digest)?;
+    let config_digest = Digest::parse(&manifest.config.digest)?;
+    store_file(store, &blob(&config_digest), Some(&config_digest))?;
+    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
+        .context("image config is invalid")?;
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers.len() {
+        bail!(
+            "the image config lists {} layers, the manifest {}",
+            diff_ids.len(),
+            manifest.layers.len()
+        );
+    }
+    for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
+        let digest = Digest::parse(&layer.digest)?;
+        store_file(store, &blob(&digest), Some(&digest))?;
+        store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
+    }
+    let name = entry
+        .annotations
+        .get(IMAGE_NAME_ANNOTATION)
+        .and_then(|n| ImageRef::parse(n).ok())
+        .and_then(|r| r.tagged());
+    let tags: Vec<String> = name.into_iter().collect();
+    let id = store.add_image(&manifest_digest, &tags, &[])?;
+    Ok(tags.first().cloned().unwrap_or_else(|| id.to_string()))
+}
+
+/// Copies `path` into the store as a blob, verified against `expected` when given.
+fn store_file(store: &Store, path: &Path, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    let mut file =
+        File::open(path).with_context(|| format!("the archive lacks {}", path.display()))?;
+    let mut writer = store.blob_writer()?;
+    io::copy(&mut file, &mut writer)?;
+    let (actual, size) = writer.digest();
+    store.commit_blob(writer, expected.unwrap_or(&actual), None)?;
+    Ok((actual, size))
+}
+
+fn layer_media_type(path: &Path) -> Result<&'static str> {
+    let mut head = [0u8; 4];
+    let n = File::open(path)?.read(&mut head)?;
+    Ok(match &head[..n] {
+        [0x1f, 0x8b, ..] => IMAGE_LAYER_GZIP_MEDIA_TYPE,
+        [0x28, 0xb5, 0x2f, 0xfd] => ZSTD_LAYER_MEDIA_TYPE,
+        _ => IMAGE_LAYER_MEDIA_TYPE,
+    })
+}
+
+/// Extracts the regular files of the archive under `dest`; anything else
+/// (links, devices) is not part of an image archive and is skipped.
+fn extract_files(input: impl Read, dest: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries().context("cannot read the archive")? {
+        let mut entry = entry.context("corrupt archive")?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let name = entry.path()?.to_string_lossy().into_owned();
+        let path = archive_path(dest, &name)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut file = File::create(&path).with_context(|| format!("cannot extract {name}"))?;
+        io::copy(&mut entry, &mut file).with_context(|| format!("cannot extract {name}"))?;
+    }
+    Ok(())
+}
+
+/// `name` (a path inside the archive) under `dir`, refusing escapes.
+fn archive_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    let mut path = dir.to_owned();
+    for component in Path::new(name).components() {
+        match component {
+            Component::Normal(part) => path.push(part),
+            Component::CurDir => {}
+            _ => bail!("archive path {name:?} is not a plain relative path"),
+        }
+    }
+    Ok(path)
+}
+
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    tar.append_data(&mut header, name, bytes)?;
+    Ok(())
+}
+
+/// `docker.io/library/alpine:latest` as Docker writes it in archives.
+fn familiar_tag(tagged: &str) -> String {
+    match ImageRef::parse(tagged) {
+        Ok(r) => format!("{}:{}", r.familiar_name(), r.tag().unwrap_or("latest")),
+        Err(_) => tagged.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-layer image made from a tiny tar.
+    fn sample(store: &Store, tag: &str) -> Digest {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, "etc/hello", &b"hello"[..])
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        crate::import_tar(store, &tar[..], Some(&ImageRef::parse(tag).unwrap())).unwrap()
+    }
+
+    /// The archive with `skip` left out.
+    fn without(archive: &[u8], skip: &str) -> Vec<u8> {
+        let mut out = tar::Builder::new(Vec::new());
+        let mut input = tar::Archive::new(archive);
+        for entry in input.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() != Some(skip) {
+                let header = entry.header().clone();
+                out.append(&header, &mut entry).unwrap();
+            }
+        }
+        out.into_inner().unwrap()
+    }
+
+    #[test]
+    fn saved_images_load_as_docker_archive_and_as_oci_layout() {
+        let source = tempfile::tempdir().unwrap();
+        let store = Store::open(source.path()).unwrap();
+        let id = sample(&store, "sample:v1");
+        let mut archive = Vec::new();
+        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+
+        for (format, bytes) in [
+            ("docker-archive", archive.clone()),
+            ("oci-layout", without(&archive, "manifest.json")),
+        ] {
+            let target = tempfile::tempdir().unwrap();
+            let loaded_store = Store::open(target.path()).unwrap();
+            let names = load(&loaded_store, &bytes[..]).unwrap();
+            assert_eq!(
+                names,
+                vec!["docker.io/library/sample:v1".to_owned()],
+                "{format}"
+            );
+            let image = loaded_store.resolve("sample:v1").unwrap();
+            assert_eq!(image.id, id, "{format} keeps the image ID");
+            assert_eq!(
+                fs::read(image.layers[0].join("etc/hello")).unwrap(),
+                b"hello",
+                "{format}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_archive_leaves_the_store_as_it_was() {
+        let source = tempfile::tempdir().unwrap();
+        let store = Store::open(source.path()).unwrap();
+        sample(&store, "sample:v1");
+        let mut archive = Vec::new();
+        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let layout = without(&archive, "manifest.json");
+        // Flip one byte inside the first blob's data.
+        let mut corrupt = layout.clone();
+        corrupt[512 + 10] ^= 0xff;
+
+        let target = tempfile::tempdir().unwrap();
+        let loaded_store = Store::open(target.path()).unwrap();
+        let err = format!("{:#}", load(&loaded_store, &corrupt[..]).unwrap_err());
+        assert!(err.contains("digest mismatch"), "{err}");
+        assert!(loaded_store.images().unwrap().is_empty());
+        for dir in ["image/blobs/sha256", "image/layers", "image/tmp"] {
+            assert_eq!(
+                fs::read_dir(target.path().join(dir)).unwrap().count(),
+                0,
+                "{dir} is empty"
+            );
+        }
+    }
+}

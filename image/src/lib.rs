@@ -1,0 +1,47 @@
+//! hull's images: Docker-style references, a content-addressed store of
+//! unpacked layers, and pulling from / pushing to OCI registries.
+//!
+//! # Running an image
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! let store = hull_image::Store::open(std::path::Path::new("/var/lib/hull"))?;
+//! let image = store.resolve("alpine")?; // a name, `repo@sha256:...`, or an ID (prefix)
+//! let config = image.config.config().clone().unwrap_or_default();
+//! let (entrypoint, cmd) = (config.entrypoint(), config.cmd()); // also env(), working_dir(), user()
+//! // Bottom to top; overlayfs wants `lowerdir=top:...:bottom`.
+//! let lowerdir: Vec<_> = image.layers.iter().rev().map(|p| p.display().to_string()).collect();
+//! # let _ = (entrypoint, cmd, lowerdir); Ok(()) }
+//! ```
+//!
+//! Each layer is unpacked once, into `<root>/image/layers/<diff_id hex>/fs`,
+//! in overlayfs format (whiteouts are character devices 0/0, opaque
+//! directories carry `trusted.overlay.opaque=y`), shared by every image and
+//! container that uses it. Layer directories must be mounted read-only.
+//!
+//! `Store::remove` and `Store::prune` take a predicate telling whether a
+//! container uses an image, so images in use are kept.
+//!
+//! Network operations (`pull`, `push`, `check_login`) run their own tokio
+//! runtime; everything else is plain blocking I/O. Every error is one line
+//! and leaves the store as it was.
+
+mod archive;
+mod auth;
+mod compression;
+mod digest;
+mod import;
+mod progress;
+mod reference;
+mod registry;
+mod store;
+mod unpack;
+
+pub use archive::{load, save};
+pub use auth::AuthFile;
+pub use digest::{Digest, InvalidDigest};
+pub use import::import_tar;
+pub use progress::ProgressStyle;
+pub use reference::{ImageRef, InvalidReference};
+pub use registry::{check_login, pull, push, Pulled, RegistryOptions};
+pub use store::{Image, Removal, Store};

@@ -1,0 +1,518 @@
+//! Pulling images from and pushing them to OCI registries (oci-client on a
+//! tokio runtime private to each call).
+//!
+//! HTTPS with bearer-token or basic auth; plain HTTP only for registries on
+//! loopback (`localhost`, `127.0.0.1`, `[::1]`) or named as insecure.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{
+    OciDescriptor, OciImageManifest, IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::Client;
+use oci_spec::image::ImageConfiguration;
+use serde::Deserialize;
+
+use crate::auth::AuthFile;
+use crate::digest::Digest;
+use crate::progress::{Progress, ProgressStyle};
+use crate::reference::ImageRef;
+use crate::store::Store;
+
+const MANIFEST_TYPES: &[&str] = &[
+    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest silence in the middle of a response.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Registries (`host[:port]`) to talk to over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// The Docker-format credentials file (`hull login` writes it).
+    pub auth_file: PathBuf,
+    /// How to show transfer progress.
+    pub progress: ProgressStyle,
+}
+
+/// What a pull stored.
+#[derive(Debug)]
+pub struct Pulled {
+    /// The image ID (config digest).
+    pub id: Digest,
+    /// The digest of the (platform) manifest stored.
+    pub manifest_digest: Digest,
+    /// False when the store had every layer already.
+    pub downloaded: bool,
+}
+
+/// Pulls `reference` into `store`: manifest (linux/amd64 from an index),
+/// config and layers, each verified and each layer unpacked.
+pub fn pull(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> Result<Pulled> {
+    let result = runtime()?.block_on(pull_async(store, reference, options));
+    if result.is_err() {
+        store.discard_unreferenced()?;
+    }
+    result.map_err(|err| one_line(err, reference))
+}
+
+/// Pushes the local image named `reference` to its registry; returns the
+/// manifest digest.
+pub fn push(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> Result<Digest> {
+    let image = store.resolve(&reference.to_string())?;
+    let digest = runtime()?
+        .block_on(push_async(
+            store,
+            reference,
+            &image.manifest_digest,
+            options,
+        ))
+        .map_err(|err| one_line(err, reference))?;
+    store.add_image(&digest, &[], &[format!("{}@{digest}", reference.name())])?;
+    Ok(digest)
+}
+
+/// Checks `user`/`password` against `registry` as `docker login` does:
+/// `GET /v2/` with basic auth, or the token service it points to.
+pub fn check_login(
+    registry: &str,
+    user: &str,
+    password: &str,
+    options: &RegistryOptions,
+) -> Result<()> {
+    runtime()?.block_on(check_login_async(registry, user, password, options))
+}
+
+async fn check_login_async(
+    registry: &str,
+    user: &str,
+    password: &str,
+    options: &RegistryOptions,
+) -> Result<()> {
+    let scheme = if is_insecure(registry, &options.insecure_registries) {
+        "http"
+    } else {
+        "https"
+    };
+    let host = if registry == "docker.io" {
+        "index.docker.io"
+    } else {
+        registry
+    };
+    let http = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .build()
+        .context("cannot create an HTTP client")?;
+    let unreachable =
+        |err: reqwest::Error| anyhow!("cannot reach registry {registry}: {}", root_cause(&err));
+    let response = http
+        .get(format!("{scheme}://{host}/v2/"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .map_err(unreachable)?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        if let Some(params) = challenge.strip_prefix("Bearer ") {
+            let param = |name: &str| {
+                params.split(',').find_map(|p| {
+                    let (key, value) = p.trim().split_once('=')?;
+                    (key == name).then(|| value.trim_matches('"').to_owned())
+                })
+            };
+            let realm = param("realm")
+                .ok_or_else(|| anyhow!("{registry} sent a bearer challenge without a realm"))?;
+            let mut token_request = http.get(&realm).basic_auth(user, Some(password));
+            if let Some(service) = param("service") {
+                token_request = token_request.query(&[("service", service)]);
+            }
+            let token = token_request.send().await.map_err(unreachable)?;
+            if token.status().is_success() {
+                return Ok(());
+            }
+        }
+        bail!("login to {registry} failed: unauthorized: incorrect username or password");
+    }
+    bail!(
+        "login to {registry} failed: the registry answered {}",
+        response.status()
+    )
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
+fn client(reference: &ImageRef, options: &RegistryOptions) -> Client {
+    let registry = reference.registry();
+    let protocol = if is_insecure(registry, &options.insecure_registries) {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(READ_TIMEOUT),
+        ..ClientConfig::default()
+    })
+}
+
+/// Loopback registries, and the ones the user named, speak plain HTTP.
+fn is_insecure(registry: &str, insecure: &[String]) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => registry.split(':').next().unwrap_or(registry),
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1") || insecure.iter().any(|r| r == registry)
+}
+
+fn credentials(reference: &ImageRef, options: &RegistryOptions) -> Result<RegistryAuth> {
+    let auth = AuthFile::load(&options.auth_file)?;
+    Ok(match auth.get(reference.registry())? {
+        Some((user, password)) => RegistryAuth::Basic(user, password),
+        None => RegistryAuth::Anonymous,
+    })
+}
+
+#[derive(Deserialize)]
+struct IndexDocument {
+    #[serde(default)]
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(Deserialize)]
+struct IndexEntry {
+    digest: String,
+    platform: Option<Platform>,
+}
+
+#[derive(Deserialize)]
+struct Platform {
+    os: String,
+    architecture: String,
+}
+
+#[derive(Deserialize)]
+struct MediaTyped {
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+    manifests: Option<serde_json::Value>,
+}
+
+async fn pull_async(
+    store: &Store,
+    reference: &ImageRef,
+    options: &RegistryOptions,
+) -> Result<Pulled> {
+    let client = client(reference, options);
+    let auth = credentials(reference, options)?;
+    let oci_ref = reference.as_oci();
+    let mut bytes = fetch_manifest(&client, oci_ref, &auth).await?;
+    let typed: MediaTyped =
+        serde_json::from_slice(&bytes).context("the registry sent an invalid manifest")?;
+    let is_index = typed.manifests.is_some()
+        || matches!(
+            typed.media_type.as_deref(),
+            Some(OCI_IMAGE_INDEX_MEDIA_TYPE | IMAGE_MANIFEST_LIST_MEDIA_TYPE)
+        );
+    if is_index {
+        let index: IndexDocument =
+            serde_json::from_slice(&bytes).context("the registry sent an invalid image index")?;
+        let entry = index
+            .manifests
+            .iter()
+            .find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+            })
+            .ok_or_else(|| anyhow!("{reference} has no linux/amd64 image"))?;
+        let pinned = oci_ref.clone_with_digest(entry.digest.clone());
+        bytes = fetch_manifest(&client, &pinned, &auth).await?;
+    }
+    let manifest: OciImageManifest =
+        serde_json::from_slice(&bytes).context("the registry sent an invalid image manifest")?;
+
+    let _adding = store.adding()?;
+    let config_digest = Digest::parse(&manifest.config.digest)?;
+    if !store.has_blob(&config_digest) {
+        let mut config = Vec::new();
+        client
+            .pull_blob(oci_ref, &manifest.config, &mut config)
+            .await?;
+        let mut writer = store.blob_writer()?;
+        writer.write_all(&config)?;
+        store.commit_blob(writer, &config_digest, None)?;
+    }
+    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
+        .context("the image config is invalid")?;
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers.len() {
+        bail!(
+            "the image config lists {} layers, the manifest {}",
+            diff_ids.len(),
+            manifest.layers.len()
+        );
+    }
+
+    let progress = Arc::new(Progress::new(options.progress, &manifest.layers));
+    let mut tasks = Vec::new();
+    for (index, (layer, diff_id)) in manifest.layers.iter().zip(diff_ids).enumerate() {
+        let diff_id = Digest::parse(diff_id)?;
+        tasks.push(fetch_layer(
+            &client,
+            store,
+            oci_ref,
+            layer.clone(),
+            diff_id,
+            index,
+            progress.clone(),
+        ));
+    }
+    let downloaded = futures_util::future::try_join_all(tasks)
+        .await?
+        .into_iter()
+        .any(|d| d);
+    progress.finish();
+
+    let manifest_digest = store.write_blob(&bytes)?;
+    let tags: Vec<String> = reference.tagged().into_iter().collect();
+    let id = store.add_image(
+        &manifest_digest,
+        &tags,
+        &[format!("{}@{manifest_digest}", reference.name())],
+    )?;
+    Ok(Pulled {
+        id,
+        manifest_digest,
+        downloaded,
+    })
+}
+
+/// Fetches a manifest and checks it against its digest ourselves: the
+/// pinned one, or the one the registry announced.
+async fn fetch_manifest(
+    client: &Client,
+    reference: &oci_client::Reference,
+    auth: &RegistryAuth,
+) -> Result<Vec<u8>> {
+    let (bytes, announced) = client
+        .pull_manifest_raw(reference, auth, MANIFEST_TYPES)
+        .await?;
+    let actual = Digest::of(&bytes);
+    let expected = reference.digest().unwrap_or(&announced);
+    if actual.as_str() != expected {
+        bail!("digest mismatch: manifest is {actual}, expected {expected}");
+    }
+    Ok(bytes)
+}
+
+/// Downloads (unless stored) and unpacks (unless unpacked) one layer;
+/// returns whether it was downloaded.
+async fn fetch_layer(
+    client: &Client,
+    store: &Store,
+    reference: &oci_client::Reference,
+    layer: OciDescriptor,
+    diff_id: Digest,
+    index: usize,
+    progress: Arc<Progress>,
+) -> Result<bool> {
+    if store.has_layer(&diff_id) {
+        progress.done(index, "Already exists");
+        return Ok(false);
+    }
+    let blob = Digest::parse(&layer.digest)?;
+    let downloaded = !store.has_blob(&blob);
+    if downloaded {
+        let expected_size = u64::try_from(layer.size).ok();
+        let mut stream = client.pull_blob_stream(reference, &layer).await?;
+        let mut writer = store.blob_writer()?;
+        let mut received = 0u64;
+        while let Some(chunk) = stream.next().await {
+            // oci-client checks the digest when the stream ends, so a short
+            // blob shows up as a digest error: say which it was.
+            let chunk = chunk.map_err(|err| match expected_size {
+                Some(size) if received < size => {
+                    anyhow!(
+                        "layer {} is truncated: got {received} of {size} bytes",
+                        blob.short()
+                    )
+                }
+                _ => anyhow!("digest mismatch for layer {}: {err}", blob.short()),
+            })?;
+            writer
+                .write_all(&chunk)
+                .context("cannot write layer blob")?;
+            received += chunk.len() as u64;
+            progress.advance(index, chunk.len() as u64);
+        }
+        store.commit_blob(writer, &blob, expected_size)?;
+        progress.done(index, "Download complete");
+    }
+    let store_clone = store.clone();
+    let layer_blob = blob.clone();
+    tokio::task::spawn_blocking(move || store_clone.unpack_layer(&layer_blob, &diff_id))
+        .await
+        .context("unpacking panicked")??;
+    progress.done(index, "Pull complete");
+    Ok(downloaded)
+}
+
+async fn push_async(
+    store: &Store,
+    reference: &ImageRef,
+    manifest_digest: &Digest,
+    options: &RegistryOptions,
+) -> Result<Digest> {
+    let client = client(reference, options);
+    let auth = credentials(reference, options)?;
+    let oci_ref = reference.as_oci();
+    client
+        .store_auth_if_needed(oci_ref.resolve_registry(), &auth)
+        .await;
+    let manifest_bytes = store.read_blob(manifest_digest)?;
+    let manifest: OciImageManifest = serde_json::from_slice(&manifest_bytes)?;
+    let progress = Progress::new(options.progress, &manifest.layers);
+    for (index, layer) in manifest.layers.iter().enumerate() {
+        let digest = Digest::parse(&layer.digest)?;
+        let data = store.read_blob(&digest)?;
+        client.push_blob(oci_ref, &data, digest.as_str()).await?;
+        progress.advance(index, data.len() as u64);
+        progress.done(index, "Pushed");
+    }
+    let config_digest = Digest::parse(&manifest.config.digest)?;
+    let config = store.read_blob(&config_digest)?;
+    client
+        .push_blob(oci_ref, &config, config_digest.as_str())
+        .await?;
+    let media_type = manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| OCI_IMAGE_MEDIA_TYPE.to_owned());
+    let content_type = media_type.parse().context("invalid manifest media type")?;
+    client
+        .push_manifest_raw(oci_ref, manifest_bytes, content_type)
+        .await?;
+    progress.finish();
+    Ok(manifest_digest.clone())
+}
+
+/// One line saying what went wrong, in the user's terms.
+fn one_line(err: anyhow::Error, reference: &ImageRef) -> anyhow::Error {
+    let registry = reference.registry();
+    for cause in err.chain() {
+        let Some(oci) = cause.downcast_ref::<OciDistributionError>() else {
+            continue;
+        };
+        let message = match oci {
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::ServerError {
+                code: 401 | 403, ..
+            } => {
+                format!("unauthorized: authentication required for {registry} (try hull login {registry})")
+            }
+            OciDistributionError::RegistryError { envelope, .. } => {
+                match envelope.errors.first().map(|e| &e.code) {
+                    Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => {
+                        format!("unauthorized: authentication required for {registry} (try hull login {registry})")
+                    }
+                    Some(
+                        OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound,
+                    ) => {
+                        format!("manifest for {reference} not found: manifest unknown")
+                    }
+                    _ => envelope
+                        .errors
+                        .iter()
+                        .map(|e| format!("{:?}: {}", e.code, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }
+            }
+            OciDistributionError::ServerError { code: 404, .. } => {
+                format!("manifest for {reference} not found: manifest unknown")
+            }
+            OciDistributionError::RequestError(request)
+                if request.is_connect() || request.is_timeout() =>
+            {
+                format!("cannot reach registry {registry}: {}", root_cause(request))
+            }
+            OciDistributionError::DigestError(digest) => format!("digest mismatch: {digest}"),
+            other => other.to_string(),
+        };
+        return anyhow!("{}", flatten(&message));
+    }
+    anyhow!("{}", flatten(&format!("{err:#}")))
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+fn flatten(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_and_named_registries_are_plain_http() {
+        let named = vec!["registry.lan:5000".to_owned()];
+        for registry in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:41234",
+            "[::1]:5000",
+            "registry.lan:5000",
+        ] {
+            assert!(is_insecure(registry, &named), "{registry}");
+        }
+        for registry in [
+            "docker.io",
+            "registry.lan",
+            "localhost.evil.example",
+            "127.0.0.2:5000",
+        ] {
+            assert!(!is_insecure(registry, &named), "{registry}");
+        }
+    }
+}

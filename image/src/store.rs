@@ -1,0 +1,574 @@
+//! The on-disk image store under `<hull root>/image/`:
+//!
+//! ```text
+//! blobs/sha256/<hex>      manifests, configs and compressed layers, by digest
+//! layers/<hex>/fs         one unpacked layer per diff_id, overlayfs format
+//! layers/<hex>/size       its uncompressed tar size in bytes
+//! index.json              images (by config digest) with their tags
+//! tmp/                    downloads and unpacks in progress
+//! index.lock, gc.lock     flock(2) locks
+//! ```
+//!
+//! Everything becomes visible by `rename(2)` only when complete and
+//! verified. `index.lock` serializes read-modify-write of `index.json`.
+//! Adding content holds `gc.lock` shared and deleting it holds it exclusive,
+//! so a pull never loses a blob it relies on to a concurrent `rmi`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{BufReader, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use fs2::FileExt;
+use oci_client::manifest::OciImageManifest;
+use oci_spec::image::ImageConfiguration;
+use serde::{Deserialize, Serialize};
+
+use crate::compression::decompress;
+use crate::digest::{is_sha256_hex, Digest, HashingReader, HashingWriter};
+use crate::reference::ImageRef;
+use crate::unpack::unpack_layer;
+
+/// An image in the store, ready to run: its layers are unpacked.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The image ID: the digest of its config, as Docker uses it.
+    pub id: Digest,
+    /// Full tagged names, e.g. `docker.io/library/alpine:latest`.
+    pub repo_tags: Vec<String>,
+    /// Full names pinned to the manifest digest they were pulled or pushed as.
+    pub repo_digests: Vec<String>,
+    /// The digest of the stored manifest.
+    pub manifest_digest: Digest,
+    pub manifest: OciImageManifest,
+    /// The OCI image config (Entrypoint, Cmd, Env, WorkingDir, User, ...).
+    pub config: ImageConfiguration,
+    /// The unpacked layer directories, bottom to top, to stack as overlayfs
+    /// lower layers (`lowerdir` lists them top first).
+    pub layers: Vec<PathBuf>,
+    /// Uncompressed size of all layers in bytes.
+    pub size: u64,
+}
+
+/// What `Store::remove` did, in Docker's words.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Index {
+    images: BTreeMap<Digest, ImageRecord>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct ImageRecord {
+    manifest: Digest,
+    repo_tags: Vec<String>,
+    repo_digests: Vec<String>,
+}
+
+/// The image store. Cheap to open; every operation takes the locks it needs.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the store under `<hull_root>/image`.
+    pub fn open(hull_root: &Path) -> Result<Store> {
+        let dir = hull_root.join("image");
+        // Layers hold set-id binaries and device nodes of images: private.
+        let created = fs::create_dir_all(hull_root)
+            .and_then(|()| fs::DirBuilder::new().mode(0o700).create(&dir));
+        match created {
+            Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "cannot create {}: is the state root writable?",
+                        dir.display()
+                    )
+                });
+            }
+            _ => {}
+        }
+        for sub in ["blobs/sha256", "layers", "tmp"] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).with_context(|| {
+                format!(
+                    "cannot create {}: is the state root writable?",
+                    path.display()
+                )
+            })?;
+        }
+        Ok(Store { dir })
+    }
+
+    /// The image named by a reference (`alpine`, `me/app:v1`,
+    /// `repo@sha256:...`), a full ID (`sha256:<hex>` or `<hex>`) or a
+    /// unique ID prefix.
+    pub fn resolve(&self, name_or_id: &str) -> Result<Image> {
+        let index = self.read_index()?;
+        let id = find(&index, name_or_id)?;
+        self.image(&id, &index.images[&id])
+    }
+
+    /// All images, newest first by config creation time.
+    pub fn images(&self) -> Result<Vec<Image>> {
+        let index = self.read_index()?;
+        let mut images = index
+            .images
+            .iter()
+            .map(|(id, record)| self.image(id, record))
+            .collect::<Result<Vec<_>>>()?;
+        images.sort_by(|a, b| b.config.created().cmp(a.config.created()));
+        Ok(images)
+    }
+
+    /// Gives the image `source` the additional name `target`.
+    pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
+        let tag = target
+            .tagged()
+            .ok_or_else(|| anyhow!("cannot tag with a digest reference {target}"))?;
+        self.update_index(|index| {
+            let id = find(index, source)?;
+            add_tag(index, &id, tag);
+            Ok(())
+        })
+    }
+
+    /// Removes the name `name_or_id`, and the image when no name is left or
+    /// it was named by ID. An image `in_use` by a container, or one with
+    /// several names named by ID, is refused unless `force`. Layers and blobs
+    /// no image needs any more are deleted.
+    pub fn remove(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<Vec<Removal>> {
+        let _gc = self.lock("gc.lock")?;
+        let removals = self.update_index(|index| {
+            let id = find(index, name_or_id)?;
+            let record = index.images.get_mut(&id).expect("find returns stored IDs");
+            let by_tag = ImageRef::parse(name_or_id)
+                .ok()
+                .and_then(|r| r.tagged())
+                .filter(|tag| record.repo_tags.contains(tag));
+            let mut removals = Vec::new();
+            if let Some(tag) = by_tag.filter(|_| record.repo_tags.len() > 1) {
+                record.repo_tags.retain(|t| *t != tag);
+                removals.push(Removal::Untagged(tag));
+                return Ok(removals);
+            }
+            if !force && in_use(&id) {
+                bail!(
+                    "image {} is in use by a container (use -f to remove it anyway)",
+                    id.short()
+                );
+            }
+            if !force && record.repo_tags.len() > 1 {
+                bail!(
+                    "image {} is referenced in multiple repositories (use -f to remove it anyway)",
+                    id.short()
+                );
+            }
+            let record = index.images.remove(&id).expect("present");
+            removals.extend(record.repo_tags.into_iter().map(Removal::Untagged));
+            removals.push(Removal::Deleted(id));
+            Ok(removals)
+        })?;
+        self.collect_garbage()?;
+        Ok(removals)
+    }
+
+    /// Removes images without tags (with `all`, every image not `in_use`),
+    /// then unreferenced layers and blobs. Returns the removed image IDs.
+    pub fn prune(&self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<Vec<Digest>> {
+        let _gc = self.lock("gc.lock")?;
+        let removed = self.update_index(|index| {
+            let doomed: Vec<Digest> = index
+                .images
+                .iter()
+                .filter(|(id, record)| (all || record.repo_tags.is_empty()) && !in_use(id))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &doomed {
+                index.images.remove(id);
+            }
+            Ok(doomed)
+        })?;
+        self.collect_garbage()?;
+        Ok(removed)
+    }
+
+    /// Where work in progress lives (same file system as the store).
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    /// The path of a stored blob.
+    pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub(crate) fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Reads a whole stored blob (manifests and configs).
+    pub(crate) fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest);
+        fs::read(&path).with_context(|| format!("blob {digest} is missing from the store"))
+    }
+
+    /// Stores `bytes` as a blob and returns its digest.
+    pub(crate) fn write_blob(&self, bytes: &[u8]) -> Result<Digest> {
+        let mut writer = self.blob_writer()?;
+        writer.write_all(bytes).context("cannot write blob")?;
+        let digest = Digest::of(bytes);
+        self.commit_blob(writer, &digest, None)?;
+        Ok(digest)
+    }
+
+    /// A temporary file in the store to write a blob into.
+    pub(crate) fn blob_writer(&self) -> Result<BlobWriter> {
+        let file = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(self.dir.join("tmp"))
+            .context("cannot create a temporary blob")?;
+        Ok(BlobWriter {
+            inner: HashingWriter::new(file),
+        })
+    }
+
+    /// Verifies what was written against `expected` (and `expected_size`)
+    /// and moves it into place; a mismatch leaves the store as it was.
+    pub(crate) fn commit_blob(
+        &self,
+        writer: BlobWriter,
+        expected: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<()> {
+        let (file, actual, size) = writer.inner.finish();
+        if let Some(expected_size) = expected_size.filter(|s| *s != size) {
+            bail!("blob {expected} is truncated or oversized: got {size} bytes, expected {expected_size}");
+        }
+        if actual != *expected {
+            bail!("digest mismatch: expected {expected}, got {actual}");
+        }
+        file.as_file().sync_all().context("cannot sync blob")?;
+        file.persist(self.blob_path(expected))
+            .context("cannot store blob")?;
+        Ok(())
+    }
+
+    /// The directory layer `diff_id` is (or will be) unpacked in.
+    pub(crate) fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join("layers").join(diff_id.hex()).join("fs")
+    }
+
+    pub(crate) fn has_layer(&self, diff_id: &Digest) -> bool {
+        self.layer_dir(diff_id).is_dir()
+    }
+
+    /// Unpacks the stored blob `blob` as layer `diff_id` unless it already
+    /// is: into a temporary directory, verified against `diff_id`, then
+    /// renamed into place.
+    pub(crate) fn unpack_layer(&self, blob: &Digest, diff_id: &Digest) -> Result<()> {
+        if self.has_layer(diff_id) {
+            return Ok(());
+        }
+        let staging = tempfile::Builder::new()
+            .prefix("layer-")
+            .tempdir_in(self.dir.join("tmp"))
+            .context("cannot create a temporary layer directory")?;
+        let fs_dir = staging.path().join("fs");
+        fs::create_dir(&fs_dir)?;
+        let file =
+            File::open(self.blob_path(blob)).with_context(|| format!("blob {blob} is missing"))?;
+        let mut tar = HashingReader::new(decompress(BufReader::new(file))?);
+        unpack_layer(&mut tar, &fs_dir)
+            .with_context(|| format!("cannot unpack layer {}", blob.short()))?;
+        let (actual, size) = tar.finish();
+        if actual != *diff_id {
+            bail!(
+                "layer {} does not match its diff_id: expected {diff_id}, got {actual}",
+                blob.short()
+            );
+        }
+        fs::write(staging.path().join("size"), size.to_string())?;
+        let target = self.dir.join("layers").join(diff_id.hex());
+        match fs::rename(staging.path(), &target) {
+            Ok(()) => {
+                // The directory now lives on under its final name.
+                let _ = staging.keep();
+                Ok(())
+            }
+            // Another pull unpacked the same layer first.
+            Err(_) if self.has_layer(diff_id) => Ok(()),
+            Err(err) => {
+                Err(err).with_context(|| format!("cannot move layer into {}", target.display()))
+            }
+        }
+    }
+
+    /// Records an image whose manifest, config and layers are stored, naming
+    /// it `tags` (taken from any other image) and `repo_digests`.
+    pub(crate) fn add_image(
+        &self,
+        manifest: &Digest,
+        tags: &[String],
+        repo_digests: &[String],
+    ) -> Result<Digest> {
+        let parsed = self.load_manifest(manifest)?;
+        let id = Digest::parse(&parsed.config.digest)?;
+        self.update_index(|index| {
+            let record = index
+                .images
+                .entry(id.clone())
+                .or_insert_with(|| ImageRecord {
+                    manifest: manifest.clone(),
+                    repo_tags: Vec::new(),
+                    repo_digests: Vec::new(),
+                });
+            record.manifest = manifest.clone();
+            for digest in repo_digests {
+                if !record.repo_digests.contains(digest) {
+                    record.repo_digests.push(digest.clone());
+                }
+            }
+            for tag in tags {
+                add_tag(index, &id, tag.clone());
+            }
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// After a failed pull or import: deletes what no image refers to,
+    /// unless another process is adding content right now (then the next
+    /// `remove` or `prune` does).
+    pub(crate) fn discard_unreferenced(&self) -> Result<()> {
+        let gc = self.lock_file("gc.lock")?;
+        if gc.try_lock_exclusive().is_ok() {
+            self.collect_garbage()?;
+        }
+        Ok(())
+    }
+
+    /// Holds `gc.lock` shared while content is being added.
+    pub(crate) fn adding(&self) -> Result<File> {
+        let file = self.lock_file("gc.lock")?;
+        file.lock_shared().context("cannot lock the image store")?;
+        Ok(file)
+    }
+
+    /// Parses a stored manifest.
+    pub(crate) fn load_manifest(&self, digest: &Digest) -> Result<OciImageManifest> {
+        serde_json::from_slice(&self.read_blob(digest)?)
+            .with_context(|| format!("manifest {digest} is not a valid image manifest"))
+    }
+
+    fn image(&self, id: &Digest, record: &ImageRecord) -> Result<Image> {
+        let manifest = self.load_manifest(&record.manifest)?;
+        let config: ImageConfiguration = serde_json::from_slice(&self.read_blob(id)?)
+            .with_context(|| format!("image config {id} is invalid"))?;
+        let mut layers = Vec::new();
+        let mut size = 0;
+        for diff_id in config.rootfs().diff_ids() {
+            let diff_id = Digest::parse(diff_id)?;
+            let dir = self.layer_dir(&diff_id);
+            if !dir.is_dir() {
+                bail!(
+                    "layer {} of image {} is missing from the store",
+                    diff_id.short(),
+                    id.short()
+                );
+            }
+            let size_file = dir.with_file_name("size");
+            size += fs::read_to_string(&size_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            layers.push(dir);
+        }
+        Ok(Image {
+            id: id.clone(),
+            repo_tags: record.repo_tags.clone(),
+            repo_digests: record.repo_digests.clone(),
+            manifest_digest: record.manifest.clone(),
+            manifest,
+            config,
+            layers,
+            size,
+        })
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        let path = self.dir.join("index.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is corrupt", path.display())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Read-modify-write of the index under `index.lock`; `change` failing
+    /// leaves it untouched.
+    fn update_index<T>(&self, change: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+        let _lock = self.lock("index.lock")?;
+        let mut index = self.read_index()?;
+        let result = change(&mut index)?;
+        // Beside index.json, not in tmp/, which garbage collection sweeps.
+        let mut file = tempfile::Builder::new()
+            .prefix(".index-")
+            .tempfile_in(&self.dir)
+            .context("cannot write the image index")?;
+        serde_json::to_writer_pretty(&mut file, &index)?;
+        file.as_file().sync_all()?;
+        file.persist(self.dir.join("index.json"))
+            .context("cannot write the image index")?;
+        Ok(result)
+    }
+
+    fn lock_file(&self, name: &str) -> Result<File> {
+        let path = self.dir.join(name);
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
+
+    fn lock(&self, name: &str) -> Result<File> {
+        let file = self.lock_file(name)?;
+        file.lock_exclusive()
+            .context("cannot lock the image store")?;
+        Ok(file)
+    }
+
+    /// Deletes blobs and layers no image refers to, and leftovers in tmp/.
+    /// The caller holds `gc.lock` exclusive.
+    fn collect_garbage(&self) -> Result<()> {
+        let index = self.read_index()?;
+        let mut blobs = BTreeSet::new();
+        let mut layers = BTreeSet::new();
+        for (id, record) in &index.images {
+            blobs.insert(id.hex().to_owned());
+            blobs.insert(record.manifest.hex().to_owned());
+            if let Ok(manifest) = self.load_manifest(&record.manifest) {
+                for layer in &manifest.layers {
+                    blobs.insert(layer.digest.trim_start_matches("sha256:").to_owned());
+                }
+            }
+            if let Ok(config) = serde_json::from_slice::<ImageConfiguration>(&self.read_blob(id)?) {
+                for diff_id in config.rootfs().diff_ids() {
+                    layers.insert(diff_id.trim_start_matches("sha256:").to_owned());
+                }
+            }
+        }
+        sweep(&self.dir.join("blobs/sha256"), &blobs)?;
+        sweep(&self.dir.join("layers"), &layers)?;
+        sweep(&self.dir.join("tmp"), &BTreeSet::new())?;
+        Ok(())
+    }
+}
+
+/// A blob being written into the store's temporary directory.
+pub(crate) struct BlobWriter {
+    inner: HashingWriter<tempfile::NamedTempFile>,
+}
+
+impl BlobWriter {
+    /// The digest and length of what was written so far.
+    pub(crate) fn digest(&self) -> (Digest, u64) {
+        self.inner.digest()
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Removes every entry of `dir` whose name is not in `keep`.
+fn sweep(dir: &Path, keep: &BTreeSet<String>) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if keep.contains(&name) {
+            continue;
+        }
+        let path = entry.path();
+        let result = if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        result.with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Moves `tag` to image `id`, from whichever image had it.
+fn add_tag(index: &mut Index, id: &Digest, tag: String) {
+    for record in index.images.values_mut() {
+        record.repo_tags.retain(|t| *t != tag);
+    }
+    let record = index.images.get_mut(id).expect("tagging a stored image");
+    record.repo_tags.push(tag);
+}
+
+/// The ID of the image `name_or_id` names in `index`.
+fn find(index: &Index, name_or_id: &str) -> Result<Digest> {
+    let hex = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
+    if is_sha256_hex(hex) {
+        let id = Digest::parse(&format!("sha256:{hex}"))?;
+        if index.images.contains_key(&id) {
+            return Ok(id);
+        }
+    }
+    if let Ok(reference) = ImageRef::parse(name_or_id) {
+        let found = match (reference.digest(), reference.tagged()) {
+            (Some(digest), _) => {
+                let pinned = format!("{}@{digest}", reference.name());
+                index
+                    .images
+                    .iter()
+                    .find(|(_, r)| r.repo_digests.contains(&pinned))
+            }
+            (None, Some(tag)) => index
+                .images
+                .iter()
+                .find(|(_, r)| r.repo_tags.contains(&tag)),
+            (None, None) => None,
+        };
+        if let Some((id, _)) = found {
+            return Ok(id.clone());
+        }
+    }
+    if !hex.is_empty() && hex.len() < 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let matches: Vec<&Digest> = index
+            .images
+            .keys()
+            .filter(|id| id.hex().starts_with(hex))
+            .collect();
+        match matches.as_slice() {
+            [id] => return Ok((*id).clone()),
+            [] => {}
+            _ => bail!("image ID prefix {hex} is ambiguous"),
+        }
+    }
+    bail!("no such image: {name_or_id}")
+}

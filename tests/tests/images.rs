@@ -1,0 +1,826 @@
+//! Images end to end: the real `hull` binary against a real registry
+//! (Debian's docker-registry on loopback, started per test). Test images are
+//! built here, pushed, pulled back and compared file by file.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hull_e2e::registry::{free_port, Registry, UnauthorizedRegistry};
+use hull_e2e::{busybox_rootfs, Hull};
+use sha2::{Digest, Sha256};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const HULL_ERROR: i32 = 125;
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+fn run(hull: &Hull, args: &[&str]) -> Output {
+    hull.command(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hull")
+}
+
+/// Runs `hull ARGS` and returns its stdout, failing the test if it fails.
+fn ok(hull: &Hull, args: &[&str]) -> String {
+    let output = run(hull, args);
+    assert!(
+        output.status.success(),
+        "hull {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `hull ARGS`, expects hull's error exit and a one-line message
+/// containing `needle`.
+fn fails_with(hull: &Hull, args: &[&str], needle: &str) {
+    let output = run(hull, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(HULL_ERROR),
+        "hull {args:?}: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "want one line, got: {stderr}");
+    assert!(
+        stderr.starts_with("hull: ") && stderr.contains(needle),
+        "hull {args:?}: {stderr}"
+    );
+}
+
+/// The store holds no image, blob, layer or leftover temporary file.
+fn assert_store_empty(hull: &Hull) {
+    assert_eq!(ok(hull, &["images", "-q"]), "");
+    for dir in ["blobs/sha256", "layers", "tmp"] {
+        let path = hull.root().join("image").join(dir);
+        let entries: Vec<_> = fs::read_dir(&path)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(
+            entries.is_empty(),
+            "{} not empty: {entries:?}",
+            path.display()
+        );
+    }
+}
+
+/// `tar` of `dir`'s contents, numeric owners and xattrs kept, compressed
+/// with `compressor` (`gzip`, `zstd`) if given.
+fn tar_dir(dir: &Path, compressor: Option<&str>) -> (Vec<u8>, String) {
+    let output = Command::new("tar")
+        .args([
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+            "--sort=name",
+            "-C",
+        ])
+        .arg(dir)
+        .args(["-cf", "-", "."])
+        .output()
+        .expect("run tar");
+    assert!(
+        output.status.success(),
+        "tar failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tar = output.stdout;
+    let diff_id = sha256(&tar);
+    let Some(compressor) = compressor else {
+        return (tar, diff_id);
+    };
+    let mut child = Command::new(compressor)
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {compressor}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &tar));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    (output.stdout, diff_id)
+}
+
+/// Pushes an image made of `layers` (blob, diff_id, media type) with config
+/// `container_config` as `repository:tag`; returns the manifest's digest and size.
+fn push_image(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+    layers: &[(Vec<u8>, String, &str)],
+    container_config: &str,
+) -> (String, usize) {
+    let diff_ids: Vec<String> = layers.iter().map(|(_, d, _)| format!("\"{d}\"")).collect();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","created":"2026-01-02T03:04:05Z","config":{container_config},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
+    );
+    let config_digest = sha256(config.as_bytes());
+    registry.push_blob(repository, &config_digest, config.as_bytes());
+    let mut descriptors = Vec::new();
+    for (blob, _, media_type) in layers {
+        let digest = sha256(blob);
+        registry.push_blob(repository, &digest, blob);
+        descriptors.push(format!(
+            r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
+            blob.len()
+        ));
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{}]}}"#,
+        config.len(),
+        descriptors.join(",")
+    );
+    registry.push_manifest(repository, tag, OCI_MANIFEST, manifest.as_bytes());
+    (sha256(manifest.as_bytes()), manifest.len())
+}
+
+/// The unpacked layer directories `hull image inspect` reports, bottom first.
+fn layer_dirs(hull: &Hull, image: &str) -> Vec<PathBuf> {
+    let json = ok(hull, &["image", "inspect", image]);
+    json.split('"')
+        .filter(|s| s.contains("/image/layers/"))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Asserts that trees `a` and `b` hold the same entries with the same type,
+/// mode, owner, mtime (except directories), contents, link target and device.
+fn assert_same_tree(a: &Path, b: &Path) {
+    let mut names_a: Vec<_> = fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let mut names_b: Vec<_> = fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(
+        names_a,
+        names_b,
+        "entries of {} and {}",
+        a.display(),
+        b.display()
+    );
+    for name in names_a {
+        let (pa, pb) = (a.join(&name), b.join(&name));
+        let (ma, mb) = (
+            fs::symlink_metadata(&pa).unwrap(),
+            fs::symlink_metadata(&pb).unwrap(),
+        );
+        assert_eq!(ma.mode(), mb.mode(), "mode of {}", pb.display());
+        assert_eq!(
+            (ma.uid(), ma.gid()),
+            (mb.uid(), mb.gid()),
+            "owner of {}",
+            pb.display()
+        );
+        if ma.is_dir() {
+            assert_same_tree(&pa, &pb);
+            continue;
+        }
+        assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", pb.display());
+        if ma.file_type().is_symlink() {
+            assert_eq!(
+                fs::read_link(&pa).unwrap(),
+                fs::read_link(&pb).unwrap(),
+                "target of {}",
+                pb.display()
+            );
+        } else if ma.is_file() {
+            assert!(
+                fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
+                "contents of {}",
+                pb.display()
+            );
+        } else {
+            assert_eq!(ma.rdev(), mb.rdev(), "device of {}", pb.display());
+        }
+    }
+}
+
+fn get_xattr(path: &Path, key: &str) -> Option<Vec<u8>> {
+    let path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let key = CString::new(key).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid NUL-terminated strings and a live buffer of the given length.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
+fn set_xattr(path: &Path, key: &str, value: &[u8]) {
+    let path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let key = CString::new(key).unwrap();
+    // SAFETY: valid NUL-terminated strings and a live value slice.
+    let rc = unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+}
+
+fn mknod(path: &Path, kind: libc::mode_t, major: u32, minor: u32) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o640, libc::makedev(major, minor)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+}
+
+/// A tar of the busybox root filesystem.
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let (tar, _) = tar_dir(busybox_rootfs(), None);
+    let path = dir.join("busybox.tar");
+    fs::write(&path, tar).unwrap();
+    path
+}
+
+#[test]
+fn import_push_and_pull_back_into_a_fresh_root_is_identical() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("{}/test/busybox:v1", registry.host());
+
+    let builder = Hull::new();
+    let id = ok(
+        &builder,
+        &["import", busybox_tar(work.path()).to_str().unwrap(), &name],
+    );
+    let id = id
+        .trim()
+        .strip_prefix("sha256:")
+        .expect("import prints the image ID")
+        .to_owned();
+    let pushed = ok(&builder, &["push", &name]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+
+    let puller = Hull::new();
+    let pulled = ok(&puller, &["pull", &name]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    assert_eq!(
+        ok(&puller, &["images", "-q"]).trim(),
+        &id[..12],
+        "same image ID after the round trip"
+    );
+    let layers = layer_dirs(&puller, &name);
+    assert_eq!(layers.len(), 1);
+    assert_same_tree(busybox_rootfs(), &layers[0]);
+
+    let again = ok(&puller, &["pull", &name]);
+    assert!(
+        again.contains("Already exists") && again.contains("Image is up to date"),
+        "{again}"
+    );
+    let table = ok(&puller, &["images"]);
+    assert!(table.starts_with("REPOSITORY"), "{table}");
+    assert!(
+        table.contains(&format!("{}/test/busybox", registry.host())) && table.contains(" v1 "),
+        "{table}"
+    );
+}
+
+#[test]
+fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+
+    let base = work.path().join("base");
+    for dir in ["etc", "data", "cache/old", "bin", "dev", "usr/lib"] {
+        fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    fs::write(base.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    fs::write(base.join("etc/group"), "root:x:0:\n").unwrap();
+    fs::write(base.join("cache/old/stale"), "stale").unwrap();
+    fs::write(base.join("bin/tool"), "#!/bin/sh\necho tool\n").unwrap();
+    fs::hard_link(base.join("bin/tool"), base.join("bin/tool-link")).unwrap();
+    std::os::unix::fs::symlink("usr/lib", base.join("lib")).unwrap();
+    std::os::unix::fs::chown(base.join("data"), Some(1000), Some(1000)).unwrap();
+    mknod(&base.join("dev/null"), libc::S_IFCHR, 1, 3);
+    set_xattr(&base.join("etc/passwd"), "user.origin", b"base");
+
+    let upper = work.path().join("upper");
+    for dir in ["etc", "cache", "data"] {
+        fs::create_dir_all(upper.join(dir)).unwrap();
+    }
+    fs::write(upper.join("etc/.wh.group"), "").unwrap();
+    fs::write(upper.join("cache/.wh..wh..opq"), "").unwrap();
+    fs::write(upper.join("cache/fresh"), "fresh").unwrap();
+    fs::write(upper.join("data/c"), "shared").unwrap();
+    fs::hard_link(upper.join("data/c"), upper.join("data/d")).unwrap();
+
+    let top = work.path().join("top");
+    fs::create_dir_all(&top).unwrap();
+    fs::write(top.join("motd"), "hello from the top layer\n").unwrap();
+
+    let layers = vec![
+        {
+            let (blob, diff) = tar_dir(&base, Some("gzip"));
+            (blob, diff, "application/vnd.oci.image.layer.v1.tar+gzip")
+        },
+        {
+            let (blob, diff) = tar_dir(&upper, None);
+            (blob, diff, "application/vnd.oci.image.layer.v1.tar")
+        },
+        {
+            let (blob, diff) = tar_dir(&top, Some("zstd"));
+            (blob, diff, "application/vnd.oci.image.layer.v1.tar+zstd")
+        },
+    ];
+    let config = r#"{"Cmd":["/bin/tool"],"Env":["PATH=/bin","GREETING=hi"],"WorkingDir":"/data"}"#;
+    push_image(&registry, "test/layered", "v2", &layers, config);
+
+    let hull = Hull::new();
+    let name = format!("{}/test/layered:v2", registry.host());
+    ok(&hull, &["pull", &name]);
+    let inspect = ok(&hull, &["image", "inspect", &name]);
+    for needle in [
+        "\"Cmd\"",
+        "/bin/tool",
+        "GREETING=hi",
+        "\"WorkingDir\": \"/data\"",
+        "\"RootFS\"",
+        "diff_ids",
+    ] {
+        assert!(
+            inspect.contains(needle),
+            "inspect lacks {needle}: {inspect}"
+        );
+    }
+    let dirs = layer_dirs(&hull, &name);
+    assert_eq!(dirs.len(), 3, "{inspect}");
+
+    // Bottom layer: a faithful copy, links, device and xattr included.
+    assert_same_tree(&base, &dirs[0]);
+    let tool = fs::metadata(dirs[0].join("bin/tool")).unwrap();
+    assert_eq!(
+        tool.ino(),
+        fs::metadata(dirs[0].join("bin/tool-link")).unwrap().ino()
+    );
+    assert_eq!(
+        get_xattr(&dirs[0].join("etc/passwd"), "user.origin").as_deref(),
+        Some(&b"base"[..])
+    );
+
+    // Middle layer: whiteouts in overlayfs format.
+    let whiteout = fs::symlink_metadata(dirs[1].join("etc/group")).unwrap();
+    assert!(
+        whiteout.file_type().is_char_device() && whiteout.rdev() == 0,
+        "etc/group is a 0/0 whiteout"
+    );
+    assert!(!dirs[1].join("etc/.wh.group").exists());
+    assert_eq!(
+        get_xattr(&dirs[1].join("cache"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert!(!dirs[1].join("cache/.wh..wh..opq").exists());
+    assert_eq!(fs::read(dirs[1].join("cache/fresh")).unwrap(), b"fresh");
+    let c = fs::metadata(dirs[1].join("data/c")).unwrap();
+    assert_eq!(
+        (c.ino(), c.nlink()),
+        (fs::metadata(dirs[1].join("data/d")).unwrap().ino(), 2)
+    );
+
+    // Top layer: zstd.
+    assert_same_tree(&top, &dirs[2]);
+
+    // Stacked by overlayfs as they are, the layers show the image's view.
+    let merged = work.path().join("merged");
+    fs::create_dir(&merged).unwrap();
+    let lower: Vec<String> = dirs.iter().rev().map(|d| d.display().to_string()).collect();
+    let mount = OverlayMount::new(&lower.join(":"), &merged);
+    let mut cache: Vec<_> = fs::read_dir(mount.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    cache.sort();
+    assert_eq!(
+        cache,
+        ["fresh"],
+        "the opaque directory hides the lower layer's contents"
+    );
+    assert!(
+        !mount.path().join("etc/group").exists(),
+        "the whiteout hides etc/group"
+    );
+    assert!(mount.path().join("etc/passwd").is_file());
+    assert_eq!(
+        fs::read_to_string(mount.path().join("motd")).unwrap(),
+        "hello from the top layer\n"
+    );
+    assert_eq!(
+        fs::read_to_string(mount.path().join("bin/tool-link")).unwrap(),
+        "#!/bin/sh\necho tool\n"
+    );
+}
+
+/// A read-only overlayfs of lower layers only, unmounted on drop.
+struct OverlayMount {
+    target: PathBuf,
+}
+
+impl OverlayMount {
+    fn new(lowerdir: &str, target: &Path) -> OverlayMount {
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                &format!("ro,lowerdir={lowerdir}"),
+            ])
+            .arg(target)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot mount the layers with overlayfs");
+        OverlayMount {
+            target: target.to_owned(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.target).status();
+    }
+}
+
+#[test]
+fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut manifests = Vec::new();
+    for arch in ["arm64", "amd64"] {
+        let dir = work.path().join(arch);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("arch"), arch).unwrap();
+        let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
+        let layer = (blob, diff_id, "application/vnd.oci.image.layer.v1.tar+gzip");
+        let (digest, size) = push_image(&registry, "test/multi", arch, &[layer], "{}");
+        manifests.push(format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{size},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#
+        ));
+    }
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{index_type}","manifests":[{}]}}"#,
+        manifests.join(",")
+    );
+    registry.push_manifest("test/multi", "latest", index_type, index.as_bytes());
+
+    let hull = Hull::new();
+    let name = format!("{}/test/multi", registry.host());
+    ok(&hull, &["pull", &name]);
+    let dirs = layer_dirs(&hull, &format!("{name}:latest"));
+    assert_eq!(fs::read_to_string(dirs[0].join("arch")).unwrap(), "amd64");
+
+    // By digest: the arm64 manifest, exactly that one.
+    let arm64 = manifests[0].split('"').nth(7).unwrap().to_owned();
+    let pinned = format!("{name}@{arm64}");
+    ok(&hull, &["pull", &pinned]);
+    assert_eq!(
+        fs::read_to_string(layer_dirs(&hull, &pinned)[0].join("arch")).unwrap(),
+        "arm64"
+    );
+    let wrong = format!("{name}@sha256:{}", "0".repeat(64));
+    fails_with(&hull, &["pull", &wrong], "not found");
+}
+
+#[test]
+fn failed_pulls_leave_the_store_as_it_was() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let hull = Hull::new();
+
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/none:v1", registry.host())],
+        "not found",
+    );
+    assert_store_empty(&hull);
+
+    let down = format!("127.0.0.1:{}/test/app:v1", free_port());
+    fails_with(&hull, &["pull", &down], "cannot reach registry");
+    assert_store_empty(&hull);
+
+    let unauthorized = UnauthorizedRegistry::start();
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/app:v1", unauthorized.host())],
+        "unauthorized",
+    );
+    assert_store_empty(&hull);
+
+    fails_with(&hull, &["pull", "Bad/Name"], "invalid reference format");
+
+    // A layer whose bytes were altered in the registry.
+    let dir = work.path().join("layer");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("file"), "x".repeat(4096)).unwrap();
+    let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
+    let blob_digest = sha256(&blob);
+    push_image(
+        &registry,
+        "test/corrupt",
+        "v1",
+        &[(
+            blob.clone(),
+            diff_id.clone(),
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        )],
+        "{}",
+    );
+    let mut altered = blob.clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 0xff;
+    fs::write(registry.blob_file(&blob_digest), &altered).unwrap();
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/corrupt:v1", registry.host())],
+        "digest",
+    );
+    assert_store_empty(&hull);
+
+    // The same blob cut short.
+    fs::write(registry.blob_file(&blob_digest), &blob[..blob.len() / 2]).unwrap();
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/corrupt:v1", registry.host())],
+        "truncated",
+    );
+    assert_store_empty(&hull);
+
+    // A layer with an entry reaching outside it.
+    let escape = work.path().join("escape");
+    fs::create_dir_all(escape.join("inner")).unwrap();
+    fs::write(escape.join("evil"), "evil").unwrap();
+    let output = Command::new("tar")
+        .arg("-C")
+        .arg(escape.join("inner"))
+        .args(["-P", "-cf", "-", "../evil"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let tar = output.stdout;
+    let diff_id = sha256(&tar);
+    push_image(
+        &registry,
+        "test/escape",
+        "v1",
+        &[(tar, diff_id, "application/vnd.oci.image.layer.v1.tar")],
+        "{}",
+    );
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/escape:v1", registry.host())],
+        "escapes the layer",
+    );
+    assert_eq!(ok(&hull, &["images", "-q"]), "");
+    assert!(
+        fs::read_dir(hull.root().join("image/layers"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no half-unpacked layer"
+    );
+    assert!(
+        fs::read_dir(hull.root().join("image/tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no leftovers"
+    );
+}
+
+#[test]
+fn concurrent_pulls_of_one_image_both_succeed() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("{}/test/busybox:concurrent", registry.host());
+    let builder = Hull::new();
+    ok(
+        &builder,
+        &["import", busybox_tar(work.path()).to_str().unwrap(), &name],
+    );
+    ok(&builder, &["push", &name]);
+
+    let hull = Hull::new();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            hull.command(["pull", "-q", &name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(ok(&hull, &["images", "-q"]).lines().count(), 1);
+    assert_same_tree(busybox_rootfs(), &layer_dirs(&hull, &name)[0]);
+    assert!(
+        fs::read_dir(hull.root().join("image/tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no leftovers"
+    );
+}
+
+#[test]
+fn images_tag_rmi_and_prune_manage_the_store() {
+    let work = tempfile::tempdir().unwrap();
+    let hull = Hull::new();
+    let tar = busybox_tar(work.path());
+    let id = ok(&hull, &["import", tar.to_str().unwrap(), "busybox:one"])
+        .trim()
+        .to_owned();
+    ok(&hull, &["tag", "busybox:one", "me/box:two"]);
+
+    let table = ok(&hull, &["images"]);
+    assert!(
+        table.contains("busybox ") && table.contains("me/box "),
+        "familiar names: {table}"
+    );
+    let json = ok(&hull, &["images", "--format", "json"]);
+    assert_eq!(json.lines().count(), 2, "{json}");
+    assert!(
+        json.lines()
+            .all(|l| l.starts_with('{') && l.contains(&id[7..19])),
+        "{json}"
+    );
+    assert_eq!(ok(&hull, &["images", "-q"]).trim(), &id[7..19]);
+    for name in [
+        "busybox:one",
+        "docker.io/library/busybox:one",
+        &id,
+        &id[7..15],
+    ] {
+        assert!(
+            ok(&hull, &["image", "inspect", name]).contains(&id),
+            "resolve {name}"
+        );
+    }
+    fails_with(&hull, &["image", "inspect", "busybox"], "no such image");
+
+    // By ID with two names: refused without -f.
+    fails_with(&hull, &["rmi", &id], "multiple repositories");
+    fails_with(&hull, &["rmi", "no-such-image"], "no such image");
+    // By name: only untagged.
+    let untagged = ok(&hull, &["rmi", "me/box:two"]);
+    assert_eq!(untagged.trim(), "Untagged: me/box:two");
+    assert_eq!(ok(&hull, &["images", "-q"]).trim(), &id[7..19]);
+
+    // A second import takes the tag; the first image is left dangling.
+    let id2 = ok(&hull, &["import", tar.to_str().unwrap(), "busybox:one"])
+        .trim()
+        .to_owned();
+    assert_ne!(id, id2, "the config has a new creation time");
+    assert!(ok(&hull, &["images"]).contains("<none>"));
+    let pruned = ok(&hull, &["image", "prune", "-f"]);
+    assert!(pruned.contains(&id), "{pruned}");
+    assert_eq!(ok(&hull, &["images", "-q"]).trim(), &id2[7..19]);
+    assert_eq!(
+        fs::read_dir(hull.root().join("image/layers"))
+            .unwrap()
+            .count(),
+        1,
+        "the shared layer stays"
+    );
+
+    let removed = ok(&hull, &["rmi", "busybox:one"]);
+    assert!(
+        removed.contains("Untagged: busybox:one") && removed.contains(&format!("Deleted: {id2}")),
+        "{removed}"
+    );
+    assert_store_empty(&hull);
+}
+
+#[test]
+fn login_checks_credentials_and_keeps_them_in_docker_format() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let hull = Hull::new();
+    let output = hull.run(
+        ["login", &host, "-u", "me", "--password-stdin"],
+        b"s3cret\n",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let auth_file = hull.root().join("auth.json");
+    let auth = fs::read_to_string(&auth_file).unwrap();
+    // base64("me:s3cret")
+    assert!(
+        auth.contains(&format!("\"{host}\"")) && auth.contains("\"bWU6czNjcmV0\""),
+        "{auth}"
+    );
+    assert_eq!(fs::metadata(&auth_file).unwrap().mode() & 0o777, 0o600);
+
+    let refusing = UnauthorizedRegistry::start();
+    let output = hull.run(
+        ["login", &refusing.host(), "-u", "me", "--password-stdin"],
+        b"wrong\n",
+    );
+    assert_eq!(output.status.code(), Some(HULL_ERROR));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("incorrect username or password") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(
+        !fs::read_to_string(&auth_file)
+            .unwrap()
+            .contains(&refusing.host()),
+        "nothing stored"
+    );
+
+    assert!(ok(&hull, &["logout", &host]).contains("Removing login credentials"));
+    assert!(!fs::read_to_string(&auth_file).unwrap().contains(&host));
+}
+
+#[test]
+fn save_and_load_move_images_between_roots() {
+    let work = tempfile::tempdir().unwrap();
+    let source = Hull::new();
+    let id = ok(
+        &source,
+        &[
+            "import",
+            busybox_tar(work.path()).to_str().unwrap(),
+            "busybox:saved",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let archive = work.path().join("images.tar");
+    ok(
+        &source,
+        &["save", "-o", archive.to_str().unwrap(), "busybox:saved"],
+    );
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for name in [
+        "manifest.json",
+        "index.json",
+        "oci-layout",
+        &format!("blobs/sha256/{}", &id[7..]),
+    ] {
+        assert!(
+            listing.lines().any(|l| l == name),
+            "archive lacks {name}: {listing}"
+        );
+    }
+
+    let target = Hull::new();
+    let loaded = ok(&target, &["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(loaded.trim(), "Loaded image: busybox:saved");
+    assert_eq!(ok(&target, &["images", "-q"]).trim(), &id[7..19]);
+    assert_same_tree(busybox_rootfs(), &layer_dirs(&target, "busybox:saved")[0]);
+
+    // A truncated archive loads nothing and leaves nothing behind.
+    let bytes = fs::read(&archive).unwrap();
+    let cut = work.path().join("cut.tar");
+    fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let fresh = Hull::new();
+    let output = run(&fresh, &["load", "-i", cut.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(HULL_ERROR));
+    assert_store_empty(&fresh);
+}
