@@ -5,6 +5,7 @@ mod fsutil;
 mod image_cmd;
 mod initramfs;
 mod kvm;
+mod process_config;
 mod run;
 mod scratch;
 mod session;
@@ -91,22 +92,21 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("HULL_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let image_root = cli.root.clone();
     let root = state::StateRoot::new(cli.root);
     let result = match cli.command {
         Command::Run(args) => run::run(args, &root),
         Command::Version => version::print(),
-        Command::Pull(args) => image_cmd::pull(args, &image_root),
-        Command::Push(args) => image_cmd::push(args, &image_root),
-        Command::Images(args) => image_cmd::images(args, &image_root),
-        Command::Rmi(args) => image_cmd::rmi(args, &image_root),
-        Command::Tag(args) => image_cmd::tag(args, &image_root),
-        Command::Image(command) => image_cmd::image(command, &image_root),
-        Command::Import(args) => image_cmd::import(args, &image_root),
-        Command::Save(args) => image_cmd::save(args, &image_root),
-        Command::Load(args) => image_cmd::load(args, &image_root),
-        Command::Login(args) => image_cmd::login(args, &image_root),
-        Command::Logout(args) => image_cmd::logout(args, &image_root),
+        Command::Pull(args) => image_cmd::pull(args, root.path()),
+        Command::Push(args) => image_cmd::push(args, root.path()),
+        Command::Images(args) => image_cmd::images(args, root.path()),
+        Command::Rmi(args) => image_cmd::rmi(args, root.path()),
+        Command::Tag(args) => image_cmd::tag(args, root.path()),
+        Command::Image(command) => image_cmd::image(command, root.path()),
+        Command::Import(args) => image_cmd::import(args, root.path()),
+        Command::Save(args) => image_cmd::save(args, root.path()),
+        Command::Load(args) => image_cmd::load(args, root.path()),
+        Command::Login(args) => image_cmd::login(args, root.path()),
+        Command::Logout(args) => image_cmd::logout(args, root.path()),
         Command::Vmm { config } => run_vmm(&config),
         Command::TesthostExec(args) => testhost::exec(args),
     };

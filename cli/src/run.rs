@@ -1,15 +1,18 @@
 //! `hull run`: boot a microVM for one container and run its process.
 
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
 use hull_vmm::{Console, Disk, FsShare, VmConfig, VsockConfig};
 
 use crate::assets;
+use crate::image_cmd;
+use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::kvm::{Backend, Kvm};
 use crate::scratch;
 use crate::session;
@@ -27,34 +30,42 @@ const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 tsc=reliable 8250.n
 const SCRATCH_DEVICE: &str = "/dev/vda";
 /// The first guest CID that is not reserved.
 const GUEST_CID: u64 = 3;
-/// Default PATH, as Docker sets it.
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Generous: under the test host's emulation a boot takes several seconds.
 const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Directory to use as the container's root filesystem (shared read-only;
-    /// the container writes to a private overlay).
+    /// Run a directory as the container's root file system instead of an
+    /// image (shared read-only; the container writes to a private overlay).
+    /// Everything after the options is then the command.
     #[arg(long, value_name = "DIR")]
-    rootfs: PathBuf,
+    rootfs: Option<PathBuf>,
+
+    /// Overwrite the image's entrypoint ("" for none).
+    #[arg(long, value_name = "COMMAND")]
+    entrypoint: Option<String>,
 
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
 
-    /// Working directory inside the container.
-    #[arg(short = 'w', long = "workdir", value_name = "DIR", default_value = "/")]
-    workdir: String,
+    /// Working directory inside the container (default: the image's, or /).
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
 
-    /// User to run as: UID[:GID] (numeric).
-    #[arg(short = 'u', long = "user", value_name = "UID[:GID]", value_parser = parse_user)]
-    user: Option<(u32, u32)>,
+    /// User to run as: USER[:GROUP], names or numeric ids (default: the
+    /// image's, or root).
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]", value_parser = parse_user)]
+    user: Option<String>,
 
     /// Container host name (default: the short container ID).
     #[arg(long)]
     hostname: Option<String>,
+
+    /// Pull the image before running: when it is missing, always, or never.
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pull: PullPolicy,
 
     /// Number of virtual CPUs.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=32))]
@@ -81,17 +92,103 @@ pub struct RunArgs {
     #[arg(long)]
     console: bool,
 
-    /// The command to run, with its arguments.
-    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
-    command: Vec<String>,
+    /// The image, then the command to run instead of its default, with its
+    /// arguments (with --rootfs: only the command).
+    #[arg(trailing_var_arg = true, required = true, value_name = "IMAGE [COMMAND]")]
+    args: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+/// Where the container's root file system comes from.
+enum RootSource {
+    /// `--rootfs DIR`: the directory is the only lower layer.
+    Directory(PathBuf),
+    /// An image: its layers, shared from the store's layer directory.
+    Image {
+        layers_dir: PathBuf,
+        /// The layer directories the guest may see, relative to `layers_dir`.
+        entries: Vec<String>,
+        /// Paths of the layers relative to `layers_dir`, top-most first.
+        layers: Vec<String>,
+    },
+}
+
+impl RootSource {
+    /// The virtio-fs share holding the container's lower layers.
+    fn share(&self) -> FsShare {
+        let (host_dir, visible_entries) = match self {
+            RootSource::Directory(dir) => (dir.clone(), None),
+            RootSource::Image { layers_dir, entries, .. } => (layers_dir.clone(), Some(entries.clone())),
+        };
+        FsShare {
+            tag: ROOTFS_TAG.into(),
+            host_dir,
+            read_only: true,
+            visible_entries,
+        }
+    }
+
+    /// The lower layers inside the share, top-most first; none for a
+    /// directory, which is the share itself.
+    fn layers(&self) -> Vec<String> {
+        match self {
+            RootSource::Directory(_) => Vec::new(),
+            RootSource::Image { layers, .. } => layers.clone(),
+        }
+    }
+
+    /// Host directories the KVM test host must see as they are: image
+    /// layers carry overlayfs whiteouts.
+    fn direct_dirs(&self) -> Vec<PathBuf> {
+        match self {
+            RootSource::Directory(_) => Vec::new(),
+            RootSource::Image { layers_dir, .. } => vec![layers_dir.clone()],
+        }
+    }
 }
 
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     // Check what the user named before any VM starts, wherever it runs.
-    let rootfs = std::fs::canonicalize(&args.rootfs)
-        .ok()
-        .filter(|path| path.is_dir())
-        .with_context(|| format!("--rootfs {}: no such directory", args.rootfs.display()))?;
+    let (source, image, command) = match &args.rootfs {
+        Some(dir) => {
+            let dir = std::fs::canonicalize(dir)
+                .ok()
+                .filter(|path| path.is_dir())
+                .with_context(|| format!("--rootfs {}: no such directory", dir.display()))?;
+            (RootSource::Directory(dir), ImageDefaults::default(), args.args.as_slice())
+        }
+        None => {
+            let (name, command) = args.args.split_first().context("no image given")?;
+            let image = image_for_run(root.path(), name, args.pull)?;
+            let source = image_source(root.path(), &image)?;
+            let defaults = image
+                .config
+                .config()
+                .as_ref()
+                .map(ImageDefaults::from)
+                .unwrap_or_default();
+            (source, defaults, command)
+        }
+    };
+    let id = crate::state::new_container_id();
+    let hostname = args.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
+    let process = process_config(
+        &image,
+        &ProcessFlags {
+            entrypoint: args.entrypoint.as_deref(),
+            command,
+            env: &args.env,
+            workdir: args.workdir.as_deref(),
+            user: args.user.as_deref(),
+            hostname: &hostname,
+        },
+    )?;
     let kernel = assets::guest_kernel(args.kernel.as_deref())?;
     let agent = assets::agent_binary()?;
 
@@ -102,17 +199,16 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             eprintln!("{notice}");
         }
         // The same command line, run by this same binary inside the test
-        // host, where /dev/kvm is real.
+        // host, where /dev/kvm is real. The image is in the store by now.
         let mut argv: Vec<String> = std::env::args().collect();
         argv[0] = std::env::current_exe()
             .context("cannot locate the hull executable")?
             .to_string_lossy()
             .into_owned();
-        return testhost::run_in_testhost(argv, args.interactive);
+        return testhost::run_in_testhost(argv, args.interactive, &source.direct_dirs());
     }
     let initramfs = assets::agent_initramfs(&agent, &root.cache_dir())?;
 
-    let id = crate::state::new_container_id();
     let run_dir = root.create_run_dir(&id)?;
     let vsock_uds = run_dir.path().join("vsock.sock");
     let ready_socket = PathBuf::from(format!("{}_{AGENT_READY_PORT}", vsock_uds.display()));
@@ -139,12 +235,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             guest_cid: GUEST_CID,
             uds_path: vsock_uds,
         }),
-        shares: vec![FsShare {
-            tag: ROOTFS_TAG.into(),
-            host_dir: rootfs,
-            read_only: true,
-            visible_entries: None,
-        }],
+        shares: vec![source.share()],
         disks: vec![Disk {
             path: scratch,
             read_only: false,
@@ -153,18 +244,15 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let mut vm = VmProcess::spawn(run_dir, &config)?;
     let stream = vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT)?;
 
-    let short_id = &id[..12];
-    let (uid, gid) = args.user.unwrap_or((0, 0));
     let spec = RunSpec {
-        argv: args.command,
-        env: container_env(&args.env, args.hostname.as_deref().unwrap_or(short_id), uid),
-        cwd: args.workdir,
-        uid,
-        gid,
-        hostname: args.hostname.unwrap_or_else(|| short_id.to_owned()),
+        argv: process.argv,
+        env: process.env,
+        cwd: process.cwd,
+        user: process.user,
+        hostname,
         rootfs: Some(RootfsSpec {
             share: ROOTFS_TAG.into(),
-            layers: Vec::new(),
+            layers: source.layers(),
             scratch_device: Some(SCRATCH_DEVICE.into()),
         }),
     };
@@ -173,38 +261,56 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     Ok(end.exit_code())
 }
 
-/// The process environment: Docker's defaults, then `-e` in order.
-fn container_env(flags: &[String], hostname: &str, uid: u32) -> Vec<String> {
-    let home = if uid == 0 { "/root" } else { "/" };
-    let mut env = vec![
-        DEFAULT_PATH.to_owned(),
-        format!("HOSTNAME={hostname}"),
-        format!("HOME={home}"),
-    ];
-    for flag in flags {
-        let entry = match flag.split_once('=') {
-            Some(_) => flag.clone(),
-            None => match std::env::var(flag) {
-                Ok(value) => format!("{flag}={value}"),
-                Err(_) => continue,
-            },
-        };
-        let key = entry.split('=').next().unwrap_or_default();
-        env.retain(|existing| existing.split('=').next() != Some(key));
-        env.push(entry);
+/// The image `name` from the store, pulled first as `policy` says.
+fn image_for_run(root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
+    let store = Store::open(root)?;
+    let found = match policy {
+        PullPolicy::Always => None,
+        PullPolicy::Missing | PullPolicy::Never => store.find(name)?,
+    };
+    if let Some(image) = found {
+        return Ok(image);
     }
-    env
+    if policy == PullPolicy::Never {
+        bail!("no such image: {name} (and --pull never); pull it with `hull pull {name}`");
+    }
+    let reference = ImageRef::parse(name)?;
+    if policy == PullPolicy::Missing {
+        eprintln!("Unable to find image '{name}' locally");
+    }
+    let mut options = image_cmd::registry_options(root, &[])?;
+    options.progress = ProgressStyle::on(Stream::Stderr);
+    let pulled = hull_image::pull(&store, &reference, &options)?;
+    eprintln!("Digest: {}", pulled.manifest_digest);
+    store.resolve(&reference.to_string())
 }
 
-fn parse_user(value: &str) -> Result<(u32, u32), String> {
-    let number = |s: &str| {
-        s.parse::<u32>()
-            .map_err(|_| format!("{value:?} is not UID[:GID] (numeric ids)"))
-    };
-    match value.split_once(':') {
-        Some((uid, gid)) => Ok((number(uid)?, number(gid)?)),
-        None => number(value).map(|uid| (uid, uid)),
+/// The image's layers as the guest sees them: the store's layer directory,
+/// showing only this image's layers.
+fn image_source(root: &Path, image: &Image) -> Result<RootSource> {
+    let layers_dir = Store::open(root)?.layers_dir();
+    let mut entries = Vec::new();
+    let mut layers = Vec::new();
+    for layer in image.layers.iter().rev() {
+        let relative = layer
+            .strip_prefix(&layers_dir)
+            .ok()
+            .and_then(Path::to_str)
+            .with_context(|| format!("layer {} is outside the image store", layer.display()))?;
+        let entry = relative.split('/').next().unwrap_or(relative).to_owned();
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+        layers.push(relative.to_owned());
     }
+    if layers.is_empty() {
+        bail!("image {} has no layers to run", image.id);
+    }
+    Ok(RootSource::Image {
+        layers_dir,
+        entries,
+        layers,
+    })
 }
 
 /// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into MiB.
@@ -247,33 +353,5 @@ mod tests {
         assert!(parse_memory_mib("12x").is_err());
         assert!(parse_memory_mib("m").is_err());
         assert!(parse_memory_mib("99999999999999g").is_err());
-    }
-
-    #[test]
-    fn users_are_uid_or_uid_gid() {
-        assert_eq!(parse_user("1000"), Ok((1000, 1000)));
-        assert_eq!(parse_user("1000:100"), Ok((1000, 100)));
-        assert!(parse_user("bob").is_err());
-        assert!(parse_user("1:x").is_err());
-    }
-
-    #[test]
-    fn env_flags_override_defaults_in_order() {
-        std::env::set_var("HULL_TEST_COPIED", "from-host");
-        let env = container_env(
-            &[
-                "PATH=/x".into(),
-                "A=1".into(),
-                "A=2".into(),
-                "HULL_TEST_COPIED".into(),
-                "HULL_TEST_UNSET_VARIABLE".into(),
-            ],
-            "box",
-            1000,
-        );
-        assert_eq!(
-            env,
-            ["HOSTNAME=box", "HOME=/", "PATH=/x", "A=2", "HULL_TEST_COPIED=from-host"]
-        );
     }
 }

@@ -25,6 +25,10 @@ impl StateRoot {
         StateRoot { path }
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn cache_dir(&self) -> PathBuf {
         self.path.join("cache")
     }

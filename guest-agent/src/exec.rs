@@ -21,6 +21,7 @@ use nix::unistd::{
     AccessFlags, Gid, Uid,
 };
 
+use crate::identity;
 use crate::process::{StartFailure, StartReporter, AGENT_ERROR_CODE};
 use crate::stdio::ChildStdio;
 
@@ -37,11 +38,14 @@ pub struct Command {
     cwd: PathBuf,
     uid: Uid,
     gid: Gid,
+    supplementary_gids: Vec<Gid>,
 }
 
 impl Command {
-    /// Checks and converts `spec`; an unusable spec is a start failure.
-    pub fn from_spec(spec: &RunSpec) -> Result<Command, StartFailure> {
+    /// Checks and converts `spec` for a process whose root file system is
+    /// at `root` (its user and group names are looked up there); an unusable
+    /// spec is a start failure.
+    pub fn from_spec(spec: &RunSpec, root: &Path) -> Result<Command, StartFailure> {
         let invalid = |reason: String| StartFailure {
             code: AGENT_ERROR_CODE,
             reason,
@@ -58,6 +62,11 @@ impl Command {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| invalid(format!("{what} contains a NUL byte")))
         };
+        let identity = identity::resolve(&spec.user, root).map_err(invalid)?;
+        let mut env = spec.env.clone();
+        if !env.iter().any(|entry| entry.starts_with("HOME=")) {
+            env.push(format!("HOME={}", identity.home));
+        }
         let search_path = spec
             .env
             .iter()
@@ -66,12 +75,17 @@ impl Command {
             .to_owned();
         Ok(Command {
             argv: to_cstrings("argv", &spec.argv)?,
-            envp: to_cstrings("env", &spec.env)?,
+            envp: to_cstrings("env", &env)?,
             program,
             search_path,
             cwd: PathBuf::from(&spec.cwd),
-            uid: Uid::from_raw(spec.uid),
-            gid: Gid::from_raw(spec.gid),
+            uid: Uid::from_raw(identity.uid),
+            gid: Gid::from_raw(identity.gid),
+            supplementary_gids: identity
+                .supplementary_gids
+                .into_iter()
+                .map(Gid::from_raw)
+                .collect(),
         })
     }
 
@@ -91,7 +105,7 @@ impl Command {
             code: exit_code_for(errno),
             reason: format!("chdir {}: {}", self.cwd.display(), errno.desc()),
         })?;
-        set_identity(self.uid, self.gid).map_err(|errno| StartFailure {
+        set_identity(self.uid, self.gid, &self.supplementary_gids).map_err(|errno| StartFailure {
             code: exit_code_for(errno),
             reason: format!("set uid {} gid {}: {}", self.uid, self.gid, errno.desc()),
         })?;
@@ -150,13 +164,17 @@ fn redirect_stdio(stdio: &ChildStdio) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Switches to `uid`/`gid` with no supplementary groups (the agent cannot
-/// read /etc/group: ids are numeric), unless they already are the ids.
-fn set_identity(uid: Uid, gid: Gid) -> Result<(), Errno> {
-    if (getuid(), geteuid(), getgid(), getegid()) == (uid, uid, gid, gid) {
-        return Ok(());
+/// Switches to `uid`/`gid` with exactly the `supplementary` groups. An
+/// unprivileged agent (relay mode run by a user) can only keep the ids it
+/// has, and then keeps its groups too.
+fn set_identity(uid: Uid, gid: Gid, supplementary: &[Gid]) -> Result<(), Errno> {
+    match setgroups(supplementary) {
+        Ok(()) => {}
+        Err(Errno::EPERM) if (getuid(), geteuid(), getgid(), getegid()) == (uid, uid, gid, gid) => {
+            return Ok(())
+        }
+        Err(errno) => return Err(errno),
     }
-    setgroups(&[])?;
     setgid(gid)?;
     setuid(uid)
 }
@@ -283,13 +301,15 @@ mod tests {
         assert_eq!(exit_code_for(Errno::EPERM), 126);
     }
 
+    /// A root without /etc/passwd: users are numeric, HOME is /.
+    const NO_ROOT: &str = "/nonexistent";
+
     fn spec(argv: &[&str], env: &[&str]) -> RunSpec {
         RunSpec {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|s| s.to_string()).collect(),
             cwd: "/".into(),
-            uid: 0,
-            gid: 0,
+            user: String::new(),
             hostname: "box".into(),
             rootfs: None,
         }
@@ -297,20 +317,43 @@ mod tests {
 
     #[test]
     fn path_comes_from_the_spec_env_or_the_docker_default() {
-        let command = Command::from_spec(&spec(&["ls"], &["A=1", "PATH=/x:/y"])).unwrap();
+        let command = Command::from_spec(&spec(&["ls"], &["A=1", "PATH=/x:/y"]), NO_ROOT.as_ref()).unwrap();
         assert_eq!(command.search_path, "/x:/y");
-        let command = Command::from_spec(&spec(&["ls"], &["A=1"])).unwrap();
+        let command = Command::from_spec(&spec(&["ls"], &["A=1"]), NO_ROOT.as_ref()).unwrap();
         assert_eq!(command.search_path, DEFAULT_PATH);
     }
 
     #[test]
     fn empty_argv_and_nul_bytes_are_agent_errors() {
-        let failure = Command::from_spec(&spec(&[], &[])).err().unwrap();
+        let failure = Command::from_spec(&spec(&[], &[]), NO_ROOT.as_ref()).err().unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
-        let failure = Command::from_spec(&spec(&["a\0b"], &[])).err().unwrap();
+        let failure = Command::from_spec(&spec(&["a\0b"], &[]), NO_ROOT.as_ref()).err().unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
         assert!(failure.reason.contains("argv"));
-        let failure = Command::from_spec(&spec(&["ls"], &["A=\0"])).err().unwrap();
+        let failure = Command::from_spec(&spec(&["ls"], &["A=\0"]), NO_ROOT.as_ref()).err().unwrap();
         assert!(failure.reason.contains("env"));
+    }
+
+    #[test]
+    fn home_comes_from_the_user_unless_the_env_sets_it() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("etc/passwd"), "app:x:7:7::/srv/app:/bin/sh\n").unwrap();
+        let mut with_user = spec(&["ls"], &["A=1"]);
+        with_user.user = "app".into();
+        let command = Command::from_spec(&with_user, root.path()).unwrap();
+        assert_eq!((command.uid.as_raw(), command.gid.as_raw()), (7, 7));
+        assert_eq!(command.envp.last().unwrap().to_str(), Ok("HOME=/srv/app"));
+        let command = Command::from_spec(&spec(&["ls"], &["HOME=/h"]), root.path()).unwrap();
+        assert_eq!(command.envp, [CString::new("HOME=/h").unwrap()]);
+    }
+
+    #[test]
+    fn unknown_users_are_agent_errors() {
+        let mut unknown = spec(&["ls"], &[]);
+        unknown.user = "nobody-here".into();
+        let failure = Command::from_spec(&unknown, NO_ROOT.as_ref()).err().unwrap();
+        assert_eq!(failure.code, AGENT_ERROR_CODE);
+        assert!(failure.reason.contains("unable to find user nobody-here"), "{}", failure.reason);
     }
 }

@@ -7,6 +7,7 @@
 
 mod container;
 mod exec;
+mod identity;
 mod process;
 mod relay;
 mod session;

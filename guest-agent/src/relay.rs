@@ -53,7 +53,7 @@ impl Launcher for RelayLauncher {
             spec.rootfs.is_none(),
             "relay mode runs processes in its own root; it cannot assemble a container root"
         );
-        let command = match Command::from_spec(spec) {
+        let command = match Command::from_spec(spec, Path::new("/")) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };

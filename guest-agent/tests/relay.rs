@@ -191,8 +191,7 @@ fn spec(argv: &[&str]) -> RunSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: vec!["PATH=/usr/bin:/bin".into()],
         cwd: "/".into(),
-        uid,
-        gid,
+        user: format!("{uid}:{gid}"),
         hostname: "test".into(),
         rootfs: None,
     }
@@ -349,14 +348,23 @@ fn cwd_is_applied() {
 }
 
 #[test]
-fn the_environment_is_exactly_the_specs() {
+fn the_environment_is_exactly_the_specs_plus_the_users_home() {
     let mut host = Host::greeted("env");
     let mut spec = spec(&["env"]);
     spec.env = vec!["PATH=/usr/bin:/bin".into(), "HULL_TEST=a=b c".into()];
+    let outcome = host.run(spec.clone());
+    host.shutdown();
+    let output = String::from_utf8(outcome.stdout).unwrap();
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines[..2], ["PATH=/usr/bin:/bin", "HULL_TEST=a=b c"]);
+    assert!(lines[2].starts_with("HOME=/") && lines.len() == 3, "{output}");
+
+    let mut host = Host::greeted("env-home");
+    spec.env.push("HOME=/elsewhere".into());
     let outcome = host.run(spec);
     assert_eq!(
         String::from_utf8(outcome.stdout).unwrap(),
-        "PATH=/usr/bin:/bin\nHULL_TEST=a=b c\n"
+        "PATH=/usr/bin:/bin\nHULL_TEST=a=b c\nHOME=/elsewhere\n"
     );
     host.shutdown();
 }
@@ -373,8 +381,7 @@ fn uid_and_gid_are_applied() {
     };
     // `id -G` shows that no supplementary group is kept from the agent.
     let mut spec = spec(&["sh", "-c", "id -u; id -g; id -G"]);
-    spec.uid = uid;
-    spec.gid = gid;
+    spec.user = format!("{uid}:{gid}");
     let outcome = host.run(spec);
     assert_eq!(
         String::from_utf8(outcome.stdout).unwrap(),

@@ -15,9 +15,10 @@
 //! ```
 //!
 //! Each layer is unpacked once, into `<root>/image/layers/<diff_id hex>/fs`,
-//! in overlayfs format (whiteouts are character devices 0/0, opaque
-//! directories carry `trusted.overlay.opaque=y`), shared by every image and
-//! container that uses it. Layer directories must be mounted read-only.
+//! in overlayfs format for the `userxattr` mount option (whiteouts are
+//! character devices 0/0, opaque directories carry `user.overlay.opaque=y`),
+//! shared by every image and container that uses it. Layer directories must
+//! be mounted read-only.
 //!
 //! `Store::remove` and `Store::prune` take a predicate telling whether a
 //! container uses an image, so images in use are kept.
@@ -41,7 +42,7 @@ pub use archive::{load, save};
 pub use auth::AuthFile;
 pub use digest::{Digest, InvalidDigest};
 pub use import::import_tar;
-pub use progress::ProgressStyle;
+pub use progress::{ProgressStyle, Stream};
 pub use reference::{ImageRef, InvalidReference};
 pub use registry::{check_login, pull, push, Pulled, RegistryOptions};
 pub use store::{Image, Removal, Store};

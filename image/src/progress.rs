@@ -5,25 +5,36 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use oci_client::manifest::OciDescriptor;
 
 /// How to show progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressStyle {
-    /// Bars on stdout (a terminal).
-    #[default]
-    Bars,
-    /// One line per layer event (stdout is not a terminal).
-    Lines,
+    /// Bars on a terminal.
+    Bars(Stream),
+    /// One line per layer event (not a terminal).
+    Lines(Stream),
     /// Nothing.
     Quiet,
 }
 
+/// Where progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    /// For commands whose stdout is someone else's, like `hull run`'s.
+    Stderr,
+}
+
 impl ProgressStyle {
-    /// Bars when stdout is a terminal, lines otherwise.
-    pub fn for_stdout() -> ProgressStyle {
+    /// Bars when `stream` is a terminal, lines otherwise.
+    pub fn on(stream: Stream) -> ProgressStyle {
         use std::io::IsTerminal;
-        if std::io::stdout().is_terminal() {
-            ProgressStyle::Bars
+        let terminal = match stream {
+            Stream::Stdout => std::io::stdout().is_terminal(),
+            Stream::Stderr => std::io::stderr().is_terminal(),
+        };
+        if terminal {
+            ProgressStyle::Bars(stream)
         } else {
-            ProgressStyle::Lines
+            ProgressStyle::Lines(stream)
         }
     }
 }
@@ -48,15 +59,18 @@ impl Progress {
                     .collect()
             })
             .collect();
-        if style != ProgressStyle::Bars {
+        let ProgressStyle::Bars(stream) = style else {
             return Progress {
                 style,
                 names,
                 bars: Vec::new(),
                 total: None,
             };
-        }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+        };
+        let multi = MultiProgress::with_draw_target(match stream {
+            Stream::Stdout => ProgressDrawTarget::stdout(),
+            Stream::Stderr => ProgressDrawTarget::stderr(),
+        });
         let bar_style = indicatif::ProgressStyle::with_template(
             "{prefix}: {msg:18} [{bar:30}] {bytes}/{total_bytes}",
         )
@@ -102,13 +116,14 @@ impl Progress {
     /// Layer `index` reached the state `status`.
     pub fn done(&self, index: usize, status: &str) {
         match self.style {
-            ProgressStyle::Bars => {
+            ProgressStyle::Bars(_) => {
                 if let Some(bar) = self.bars.get(index) {
                     bar.set_message(status.to_owned());
                     bar.tick();
                 }
             }
-            ProgressStyle::Lines => println!("{}: {status}", self.names[index]),
+            ProgressStyle::Lines(Stream::Stdout) => println!("{}: {status}", self.names[index]),
+            ProgressStyle::Lines(Stream::Stderr) => eprintln!("{}: {status}", self.names[index]),
             ProgressStyle::Quiet => {}
         }
     }

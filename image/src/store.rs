@@ -111,9 +111,18 @@ impl Store {
     /// `repo@sha256:...`), a full ID (`sha256:<hex>` or `<hex>`) or a
     /// unique ID prefix.
     pub fn resolve(&self, name_or_id: &str) -> Result<Image> {
+        self.find(name_or_id)?
+            .ok_or_else(|| anyhow!("no such image: {name_or_id}"))
+    }
+
+    /// Like [`Store::resolve`], but an image that is not in the store is
+    /// `None` rather than an error.
+    pub fn find(&self, name_or_id: &str) -> Result<Option<Image>> {
         let index = self.read_index()?;
-        let id = find(&index, name_or_id)?;
-        self.image(&id, &index.images[&id])
+        match find(&index, name_or_id)? {
+            Some(id) => self.image(&id, &index.images[&id]).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// All images, newest first by config creation time.
@@ -134,7 +143,7 @@ impl Store {
             .tagged()
             .ok_or_else(|| anyhow!("cannot tag with a digest reference {target}"))?;
         self.update_index(|index| {
-            let id = find(index, source)?;
+            let id = lookup(index, source)?;
             add_tag(index, &id, tag);
             Ok(())
         })
@@ -152,7 +161,7 @@ impl Store {
     ) -> Result<Vec<Removal>> {
         let _gc = self.lock("gc.lock")?;
         let removals = self.update_index(|index| {
-            let id = find(index, name_or_id)?;
+            let id = lookup(index, name_or_id)?;
             let record = index.images.get_mut(&id).expect("find returns stored IDs");
             let by_tag = ImageRef::parse(name_or_id)
                 .ok()
@@ -266,9 +275,15 @@ impl Store {
         Ok(())
     }
 
+    /// The directory holding every unpacked layer: [`Image::layers`] are
+    /// `<hex>/fs` below it, one `<hex>` directory per layer.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.dir.join("layers")
+    }
+
     /// The directory layer `diff_id` is (or will be) unpacked in.
     pub(crate) fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
-        self.dir.join("layers").join(diff_id.hex()).join("fs")
+        self.layers_dir().join(diff_id.hex()).join("fs")
     }
 
     pub(crate) fn has_layer(&self, diff_id: &Digest) -> bool {
@@ -530,13 +545,18 @@ fn add_tag(index: &mut Index, id: &Digest, tag: String) {
     record.repo_tags.push(tag);
 }
 
-/// The ID of the image `name_or_id` names in `index`.
-fn find(index: &Index, name_or_id: &str) -> Result<Digest> {
+/// The ID of the image `name_or_id` names, which must be in `index`.
+fn lookup(index: &Index, name_or_id: &str) -> Result<Digest> {
+    find(index, name_or_id)?.ok_or_else(|| anyhow!("no such image: {name_or_id}"))
+}
+
+/// The ID of the image `name_or_id` names in `index`, if any.
+fn find(index: &Index, name_or_id: &str) -> Result<Option<Digest>> {
     let hex = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
     if is_sha256_hex(hex) {
         let id = Digest::parse(&format!("sha256:{hex}"))?;
         if index.images.contains_key(&id) {
-            return Ok(id);
+            return Ok(Some(id));
         }
     }
     if let Ok(reference) = ImageRef::parse(name_or_id) {
@@ -555,7 +575,7 @@ fn find(index: &Index, name_or_id: &str) -> Result<Digest> {
             (None, None) => None,
         };
         if let Some((id, _)) = found {
-            return Ok(id.clone());
+            return Ok(Some(id.clone()));
         }
     }
     if !hex.is_empty() && hex.len() < 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -565,10 +585,10 @@ fn find(index: &Index, name_or_id: &str) -> Result<Digest> {
             .filter(|id| id.hex().starts_with(hex))
             .collect();
         match matches.as_slice() {
-            [id] => return Ok((*id).clone()),
+            [id] => return Ok(Some((*id).clone())),
             [] => {}
             _ => bail!("image ID prefix {hex} is ambiguous"),
         }
     }
-    bail!("no such image: {name_or_id}")
+    Ok(None)
 }

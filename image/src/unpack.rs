@@ -6,7 +6,11 @@
 //! paths are taken relative to the layer root, and a symlink (planted by an
 //! earlier entry or not) is never followed. OCI whiteouts become what
 //! overlayfs expects of a lower layer: `.wh.NAME` a character device 0/0 named
-//! NAME, `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its directory.
+//! NAME, `.wh..wh..opq` the xattr `user.overlay.opaque=y` on its directory.
+//!
+//! The `user.` namespace (overlayfs's `userxattr` mount option) rather than
+//! `trusted.`: it survives every hop to the guest, including the KVM test
+//! host's 9p share, which passes `user.*` xattrs only.
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -27,8 +31,9 @@ use tar::EntryType;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+const OPAQUE_XATTR: &str = "user.overlay.opaque";
+/// overlayfs's own xattrs, in both the namespaces it may read them from.
+const OVERLAY_XATTR_PREFIXES: [&str; 2] = ["user.overlay.", "trusted.overlay."];
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
 /// Unpacks the tar stream `layer` into the existing, empty directory `dest`.
@@ -206,7 +211,7 @@ fn unpack_entry<R: Read>(
     for (key, value) in pax_xattrs(entry)? {
         // overlayfs reads these from lower layers (redirects, opaque dirs,
         // metacopy): only our own whiteout conversion may set them.
-        if key.starts_with(OVERLAY_XATTR_PREFIX) {
+        if OVERLAY_XATTR_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) {
             log::warn!("ignoring xattr {key} recorded in a layer");
             continue;
         }
@@ -590,15 +595,15 @@ mod tests {
         let tar = TarBuilder::new()
             .pax(&[
                 ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+                ("SCHILY.xattr.user.overlay.opaque", b"y"),
                 ("SCHILY.xattr.user.ok", b"1"),
             ])
             .dir("d")
             .build();
         sandbox.unpack(&tar).unwrap();
-        assert_eq!(
-            get_xattr(&sandbox.layer().join("d"), "trusted.overlay.redirect"),
-            None
-        );
+        for overlay_xattr in ["trusted.overlay.redirect", "user.overlay.opaque"] {
+            assert_eq!(get_xattr(&sandbox.layer().join("d"), overlay_xattr), None);
+        }
         assert_eq!(
             get_xattr(&sandbox.layer().join("d"), "user.ok").as_deref(),
             Some(&b"1"[..])

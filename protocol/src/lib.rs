@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -42,8 +42,10 @@ pub struct RunSpec {
     pub env: Vec<String>,
     /// Working directory inside the container's root.
     pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
+    /// Who runs the process, as `docker run --user` takes it: `USER[:GROUP]`,
+    /// each a name or a numeric id, resolved by the agent against the
+    /// container's `/etc/passwd` and `/etc/group`. Empty means root.
+    pub user: String,
     pub hostname: String,
     /// The container's root file system; `None` where the agent runs
     /// processes in its own root (relay mode in the KVM test host).
@@ -57,8 +59,9 @@ pub struct RunSpec {
 pub struct RootfsSpec {
     /// virtio-fs tag of the read-only share holding the lower layers.
     pub share: String,
-    /// Layer directories inside the share, top-most first (overlayfs
-    /// order). Empty: the share itself is the only lower layer.
+    /// Layer directories inside the share (relative paths of plain names),
+    /// top-most first (overlayfs order). Empty: the share itself is the only
+    /// lower layer.
     pub layers: Vec<String>,
     /// Block device with an ext4 file system for the container's writes,
     /// e.g. `/dev/vda`. `None` keeps writes in guest memory.
@@ -275,8 +278,7 @@ mod tests {
                 argv: vec!["/bin/sh".into(), "-c".into(), "echo 'hi'; exit 3".into()],
                 env: vec!["PATH=/bin".into(), "A=b=c".into()],
                 cwd: "/tmp".into(),
-                uid: 1000,
-                gid: 100,
+                user: "1000:100".into(),
                 hostname: "box".into(),
                 rootfs: Some(RootfsSpec {
                     share: "hull-layers".into(),

@@ -145,3 +145,22 @@ pub fn container_stderr(output: &Output) -> String {
         .map(|line| format!("{line}\n"))
         .collect()
 }
+
+/// No process and no runtime file of `hull`'s state root is left.
+pub fn assert_clean(hull: &Hull) {
+    assert_eq!(hull.leftover_processes(), Vec::<String>::new(), "processes left behind");
+    let run_dir = hull.root().join("run");
+    if run_dir.exists() {
+        let left: Vec<_> = std::fs::read_dir(&run_dir).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "runtime files left behind: {left:?}");
+    }
+}
+
+/// A one-line error on stderr (besides the test-host notice) naming `what`,
+/// and Docker's exit code for it.
+pub fn assert_one_line_error(output: &Output, code: i32, what: &str) {
+    let stderr = container_stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected, got: {stderr}");
+    assert!(stderr.starts_with("hull: ") && stderr.contains(what), "{stderr}");
+}

@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 use crate::repo_root;
 
 const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
 
 /// A running `docker-registry` serving plain HTTP on loopback.
 pub struct Registry {
@@ -127,6 +135,40 @@ impl Registry {
             "blob upload failed: {}",
             response.body_text()
         );
+    }
+
+    /// Pushes an image made of `layers` (blob, diff_id, media type) with config
+    /// `container_config` as `repository:tag`; returns the manifest's digest and size.
+    pub fn push_image(
+        &self,
+        repository: &str,
+        tag: &str,
+        layers: &[(Vec<u8>, String, &str)],
+        container_config: &str,
+    ) -> (String, usize) {
+        let diff_ids: Vec<String> = layers.iter().map(|(_, d, _)| format!("\"{d}\"")).collect();
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","created":"2026-01-02T03:04:05Z","config":{container_config},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+            diff_ids.join(",")
+        );
+        let config_digest = sha256(config.as_bytes());
+        self.push_blob(repository, &config_digest, config.as_bytes());
+        let mut descriptors = Vec::new();
+        for (blob, _, media_type) in layers {
+            let digest = sha256(blob);
+            self.push_blob(repository, &digest, blob);
+            descriptors.push(format!(
+                r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
+                blob.len()
+            ));
+        }
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{}]}}"#,
+            config.len(),
+            descriptors.join(",")
+        );
+        self.push_manifest(repository, tag, OCI_MANIFEST, manifest.as_bytes());
+        (sha256(manifest.as_bytes()), manifest.len())
     }
 
     /// Puts `manifest` as `repository:reference`.
@@ -267,4 +309,43 @@ fn http(
         headers,
         body,
     })
+}
+
+/// `tar` of `dir`'s contents, numeric owners and xattrs kept, compressed
+/// with `compressor` (`gzip`, `zstd`) if given.
+pub fn tar_dir(dir: &Path, compressor: Option<&str>) -> (Vec<u8>, String) {
+    let output = Command::new("tar")
+        .args([
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+            "--sort=name",
+            "-C",
+        ])
+        .arg(dir)
+        .args(["-cf", "-", "."])
+        .output()
+        .expect("run tar");
+    assert!(
+        output.status.success(),
+        "tar failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tar = output.stdout;
+    let diff_id = sha256(&tar);
+    let Some(compressor) = compressor else {
+        return (tar, diff_id);
+    };
+    let mut child = Command::new(compressor)
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {compressor}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &tar));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    (output.stdout, diff_id)
 }

@@ -9,16 +9,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hull_e2e::registry::{free_port, Registry, UnauthorizedRegistry};
+use hull_e2e::registry::{free_port, sha256, tar_dir, Registry, UnauthorizedRegistry, OCI_MANIFEST};
 use hull_e2e::{busybox_rootfs, Hull};
-use sha2::{Digest, Sha256};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const HULL_ERROR: i32 = 125;
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
 
 fn run(hull: &Hull, args: &[&str]) -> Output {
     hull.command(args)
@@ -69,79 +63,6 @@ fn assert_store_empty(hull: &Hull) {
             path.display()
         );
     }
-}
-
-/// `tar` of `dir`'s contents, numeric owners and xattrs kept, compressed
-/// with `compressor` (`gzip`, `zstd`) if given.
-fn tar_dir(dir: &Path, compressor: Option<&str>) -> (Vec<u8>, String) {
-    let output = Command::new("tar")
-        .args([
-            "--numeric-owner",
-            "--xattrs",
-            "--xattrs-include=*",
-            "--sort=name",
-            "-C",
-        ])
-        .arg(dir)
-        .args(["-cf", "-", "."])
-        .output()
-        .expect("run tar");
-    assert!(
-        output.status.success(),
-        "tar failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let tar = output.stdout;
-    let diff_id = sha256(&tar);
-    let Some(compressor) = compressor else {
-        return (tar, diff_id);
-    };
-    let mut child = Command::new(compressor)
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {compressor}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &tar));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    (output.stdout, diff_id)
-}
-
-/// Pushes an image made of `layers` (blob, diff_id, media type) with config
-/// `container_config` as `repository:tag`; returns the manifest's digest and size.
-fn push_image(
-    registry: &Registry,
-    repository: &str,
-    tag: &str,
-    layers: &[(Vec<u8>, String, &str)],
-    container_config: &str,
-) -> (String, usize) {
-    let diff_ids: Vec<String> = layers.iter().map(|(_, d, _)| format!("\"{d}\"")).collect();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","created":"2026-01-02T03:04:05Z","config":{container_config},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
-        diff_ids.join(",")
-    );
-    let config_digest = sha256(config.as_bytes());
-    registry.push_blob(repository, &config_digest, config.as_bytes());
-    let mut descriptors = Vec::new();
-    for (blob, _, media_type) in layers {
-        let digest = sha256(blob);
-        registry.push_blob(repository, &digest, blob);
-        descriptors.push(format!(
-            r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
-            blob.len()
-        ));
-    }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{}]}}"#,
-        config.len(),
-        descriptors.join(",")
-    );
-    registry.push_manifest(repository, tag, OCI_MANIFEST, manifest.as_bytes());
-    (sha256(manifest.as_bytes()), manifest.len())
 }
 
 /// The unpacked layer directories `hull image inspect` reports, bottom first.
@@ -349,7 +270,7 @@ fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
         },
     ];
     let config = r#"{"Cmd":["/bin/tool"],"Env":["PATH=/bin","GREETING=hi"],"WorkingDir":"/data"}"#;
-    push_image(&registry, "test/layered", "v2", &layers, config);
+    registry.push_image("test/layered", "v2", &layers, config);
 
     let hull = Hull::new();
     let name = format!("{}/test/layered:v2", registry.host());
@@ -391,7 +312,7 @@ fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
     );
     assert!(!dirs[1].join("etc/.wh.group").exists());
     assert_eq!(
-        get_xattr(&dirs[1].join("cache"), "trusted.overlay.opaque").as_deref(),
+        get_xattr(&dirs[1].join("cache"), "user.overlay.opaque").as_deref(),
         Some(&b"y"[..])
     );
     assert!(!dirs[1].join("cache/.wh..wh..opq").exists());
@@ -448,7 +369,7 @@ impl OverlayMount {
                 "overlay",
                 "overlay",
                 "-o",
-                &format!("ro,lowerdir={lowerdir}"),
+                &format!("ro,userxattr,lowerdir={lowerdir}"),
             ])
             .arg(target)
             .status()
@@ -481,7 +402,7 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
         fs::write(dir.join("arch"), arch).unwrap();
         let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
         let layer = (blob, diff_id, "application/vnd.oci.image.layer.v1.tar+gzip");
-        let (digest, size) = push_image(&registry, "test/multi", arch, &[layer], "{}");
+        let (digest, size) = registry.push_image("test/multi", arch, &[layer], "{}");
         manifests.push(format!(
             r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{size},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#
         ));
@@ -544,9 +465,7 @@ fn failed_pulls_leave_the_store_as_it_was() {
     fs::write(dir.join("file"), "x".repeat(4096)).unwrap();
     let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
     let blob_digest = sha256(&blob);
-    push_image(
-        &registry,
-        "test/corrupt",
+    registry.push_image("test/corrupt",
         "v1",
         &[(
             blob.clone(),
@@ -588,9 +507,7 @@ fn failed_pulls_leave_the_store_as_it_was() {
     assert!(output.status.success());
     let tar = output.stdout;
     let diff_id = sha256(&tar);
-    push_image(
-        &registry,
-        "test/escape",
+    registry.push_image("test/escape",
         "v1",
         &[(tar, diff_id, "application/vnd.oci.image.layer.v1.tar")],
         "{}",

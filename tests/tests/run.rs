@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hull_e2e::{busybox_rootfs, container_stderr, Hull};
+use hull_e2e::{assert_clean, assert_one_line_error, busybox_rootfs, container_stderr, Hull};
 use sha2::{Digest, Sha256};
 
 /// `hull run --rootfs <busybox> EXTRA... -- COMMAND...`
@@ -23,24 +23,6 @@ fn run_args(extra: &[&str], command: &[&str]) -> Vec<String> {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn assert_clean(hull: &Hull) {
-    assert_eq!(hull.leftover_processes(), Vec::<String>::new(), "processes left behind");
-    let run_dir = hull.root().join("run");
-    if run_dir.exists() {
-        let left: Vec<_> = std::fs::read_dir(&run_dir).unwrap().flatten().map(|e| e.path()).collect();
-        assert!(left.is_empty(), "runtime files left behind: {left:?}");
-    }
-}
-
-/// A one-line error on stderr (besides the test-host notice) naming `what`,
-/// and Docker's exit code for it.
-fn assert_one_line_error(output: &Output, code: i32, what: &str) {
-    let stderr = container_stderr(output);
-    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line expected, got: {stderr}");
-    assert!(stderr.starts_with("hull: ") && stderr.contains(what), "{stderr}");
 }
 
 #[test]

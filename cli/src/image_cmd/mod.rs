@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use hull_image::{Digest, ProgressStyle, RegistryOptions};
+use hull_image::{Digest, ProgressStyle, RegistryOptions, Stream};
 use serde::Deserialize;
 
 pub use archive::{load, save, LoadArgs, SaveArgs};
@@ -56,7 +56,9 @@ struct Config {
     insecure_registries: Vec<String>,
 }
 
-fn registry_options(root: &Path, insecure: &[String]) -> Result<RegistryOptions> {
+/// Registry settings from `<root>/config.json` plus `insecure`, with
+/// progress on stdout.
+pub fn registry_options(root: &Path, insecure: &[String]) -> Result<RegistryOptions> {
     let path = root.join("config.json");
     let config: Config = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -69,7 +71,7 @@ fn registry_options(root: &Path, insecure: &[String]) -> Result<RegistryOptions>
     Ok(RegistryOptions {
         insecure_registries,
         auth_file: auth_file(root),
-        progress: ProgressStyle::for_stdout(),
+        progress: ProgressStyle::on(Stream::Stdout),
     })
 }
 

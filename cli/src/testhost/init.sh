@@ -20,9 +20,11 @@ while read -r module; do
 done < /etc/modules
 
 agent=
+direct=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         hull.agent=*) agent="${arg#hull.agent=}" ;;
+        hull.direct=*) direct="$direct ${arg#hull.direct=}" ;;
     esac
 done
 [ -n "$agent" ] || fail "no hull.agent= on the kernel command line"
@@ -40,6 +42,12 @@ mount -t tmpfs -o mode=0755 overlay /overlay
 mkdir -p /overlay/upper /overlay/work
 mount -t overlay -o lowerdir=/host,upperdir=/overlay/upper,workdir=/overlay/work overlay /root \
     || fail "cannot stack the overlay on the host root"
+
+# Directories the host wants seen as they are (image layers): overlayfs would
+# take their whiteouts and overlay xattrs for its own and hide them.
+for dir in $direct; do
+    mount --bind "/host$dir" "/root$dir" || fail "cannot bind $dir from the host"
+done
 
 for fs in proc sys dev; do
     mount --move "/$fs" "/root/$fs" || fail "cannot move /$fs into the new root"

@@ -32,6 +32,22 @@ const DEFAULT_CPUS: u32 = 2;
 /// How often, in milliseconds, waiting loops look at QEMU and the socket.
 const POLL_MS: u16 = 20;
 
+/// `path` made absolute, as a kernel command line value.
+fn cmdline_path(path: &Path, what: &str) -> Result<String> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {what} path {}", path.display()))?;
+    path.to_str()
+        .filter(|path| !path.contains(char::is_whitespace))
+        .map(str::to_owned)
+        .with_context(|| {
+            format!(
+                "{what} path {} must be UTF-8 without spaces for the KVM test host",
+                path.display()
+            )
+        })
+}
+
 /// A test host VM. Dropping it kills QEMU and removes its run directory.
 pub struct Machine {
     qemu: Child,
@@ -40,21 +56,17 @@ pub struct Machine {
 
 impl Machine {
     /// Starts QEMU on `image`; the test host's `/init` will run `agent` in
-    /// relay mode.
-    pub fn start(image: &Image, agent: &Path) -> Result<Machine> {
-        let agent = agent
-            .canonicalize()
-            .with_context(|| format!("cannot resolve the guest agent path {}", agent.display()))?;
-        let agent = agent
-            .to_str()
-            .filter(|path| !path.contains(char::is_whitespace))
-            .with_context(|| {
-                format!(
-                    "the guest agent path {} must be UTF-8 without spaces",
-                    agent.display()
-                )
-            })?
-            .to_owned();
+    /// relay mode. The host directories in `direct` are seen as they are on
+    /// the host, not through the test host's overlay, which would take the
+    /// overlayfs whiteouts and xattrs of image layers for its own.
+    pub fn start(image: &Image, agent: &Path, direct: &[PathBuf]) -> Result<Machine> {
+        let mut cmdline = format!(
+            "console=ttyS0 panic=-1 quiet hull.agent={}",
+            cmdline_path(agent, "the guest agent")?
+        );
+        for dir in direct {
+            cmdline.push_str(&format!(" hull.direct={}", cmdline_path(dir, "directory")?));
+        }
 
         let run_dir = RunDir::create()?;
         let qemu_log = File::create(run_dir.qemu_log()).context("cannot create the QEMU log")?;
@@ -80,10 +92,7 @@ impl Machine {
             .arg(&image.kernel)
             .arg("-initrd")
             .arg(&image.initrd)
-            .args([
-                "-append",
-                &format!("console=ttyS0 panic=-1 quiet hull.agent={agent}"),
-            ])
+            .args(["-append", &cmdline])
             .args([
                 "-virtfs",
                 "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",

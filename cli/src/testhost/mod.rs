@@ -10,6 +10,7 @@ mod image;
 mod machine;
 
 use std::env;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -39,22 +40,24 @@ pub struct ExecArgs {
 /// `hull __testhost-exec -- CMD...`: runs CMD in a fresh test host with this
 /// process's stdio, environment and working directory.
 pub fn exec(args: ExecArgs) -> Result<u8> {
-    run_in_testhost(args.command, true)
+    run_in_testhost(args.command, true, &[])
 }
 
 /// Runs `argv` as root in a fresh test host with this process's
 /// environment and working directory and returns its shell exit code.
-/// Without `forward_stdin` the process sees an empty stdin.
+/// Without `forward_stdin` the process sees an empty stdin. The host
+/// directories in `direct` bypass the test host's overlay (see
+/// [`Machine::start`]).
 ///
 /// Call it from the main thread: QEMU is tied to the lifetime of the thread
 /// that starts it.
-pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool) -> Result<u8> {
+pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool, direct: &[PathBuf]) -> Result<u8> {
     let spec = run_spec(argv)?;
     let image = Image::prepare().context("cannot prepare the KVM test host")?;
     let agent = assets::agent_binary()?;
 
     let started = Instant::now();
-    let mut machine = Machine::start(&image, &agent)?;
+    let mut machine = Machine::start(&image, &agent, direct)?;
     let stream = machine.connect_relay(BOOT_TIMEOUT).map_err(|err| {
         anyhow!(
             "KVM test host: {err:#}{}",
@@ -92,8 +95,7 @@ fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
         argv,
         env,
         cwd,
-        uid: 0,
-        gid: 0,
+        user: String::new(),
         hostname: HOSTNAME.to_owned(),
         rootfs: None,
     })

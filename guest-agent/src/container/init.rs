@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 use anyhow::Context;
 use hull_protocol::{ExitStatus, RunSpec};
@@ -48,7 +49,7 @@ impl Launcher for ContainerLauncher {
             .as_ref()
             .context("the run request describes no root file system")?;
         mount_rootfs(rootfs).context("assembling the container's root file system")?;
-        let command = match Command::from_spec(spec) {
+        let command = match Command::from_spec(spec, Path::new(ROOT_DIR)) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };

@@ -49,15 +49,17 @@ fn lower_dirs(layers: &[String]) -> anyhow::Result<String> {
     if layers.is_empty() {
         return Ok(".".to_owned());
     }
-    for layer in layers {
-        let plain = !layer.is_empty()
-            && layer != "."
-            && layer != ".."
-            && layer
+    let plain_name = |name: &str| {
+        !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !plain {
-            bail!("layer name {layer:?} is not a plain directory name");
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    for layer in layers {
+        if !layer.split('/').all(plain_name) {
+            bail!("layer {layer:?} is not a relative path of plain directory names");
         }
     }
     Ok(layers.join(":"))
@@ -101,8 +103,12 @@ fn mount_writable_layer(scratch_device: Option<&str>) -> anyhow::Result<Writable
 /// Saying so also keeps the mount independent of the kernel's
 /// CONFIG_OVERLAY_FS_INDEX / CONFIG_OVERLAY_FS_XINO_AUTO defaults.
 /// `redirect_dir` and `metacopy` stay at their default, off.
+///
+/// `userxattr`: overlayfs keeps its xattrs (opaque directories) in the
+/// `user.overlay.` namespace, the one image layers are unpacked with (see
+/// the hull-image crate), which every hop to the guest passes.
 fn overlay_options(lower: &str, upper: &str, work: &str) -> String {
-    format!("lowerdir={lower},upperdir={upper},workdir={work},index=off,xino=off")
+    format!("lowerdir={lower},upperdir={upper},workdir={work},userxattr,index=off,xino=off")
 }
 
 #[cfg(test)]
@@ -113,16 +119,16 @@ mod tests {
     fn overlay_options_name_every_layer_and_turn_off_handle_features() {
         assert_eq!(
             overlay_options("top:base", "/rw/upper", "/rw/work"),
-            "lowerdir=top:base,upperdir=/rw/upper,workdir=/rw/work,index=off,xino=off"
+            "lowerdir=top:base,upperdir=/rw/upper,workdir=/rw/work,userxattr,index=off,xino=off"
         );
     }
 
     #[test]
-    fn lower_dirs_are_the_share_or_plain_layer_names_in_order() {
+    fn lower_dirs_are_the_share_or_plain_relative_paths_in_order() {
         assert_eq!(lower_dirs(&[]).unwrap(), ".");
-        let layers = ["sha256-top".to_owned(), "base_1.0".to_owned()];
-        assert_eq!(lower_dirs(&layers).unwrap(), "sha256-top:base_1.0");
-        for bad in ["", ".", "..", "a/b", "a:b", "a,b", "/abs"] {
+        let layers = ["0a1b/fs".to_owned(), "base_1.0".to_owned()];
+        assert_eq!(lower_dirs(&layers).unwrap(), "0a1b/fs:base_1.0");
+        for bad in ["", ".", "..", "a/../b", "a//b", "a/", "a:b", "a,b", "/abs"] {
             assert!(lower_dirs(&[bad.to_owned()]).is_err(), "{bad:?} accepted");
         }
     }
