@@ -19,7 +19,10 @@ pub fn agent_binary() -> Result<PathBuf> {
         let path = existing_file(PathBuf::from(path), "HULL_AGENT")?;
         return match is_static_executable(&path)? {
             true => Ok(path),
-            false => bail!("HULL_AGENT names {}, which is not a static executable", path.display()),
+            false => bail!(
+                "HULL_AGENT names {}, which is not a static executable",
+                path.display()
+            ),
         };
     }
     let exe = env::current_exe().context("cannot locate the hull executable")?;
@@ -109,8 +112,8 @@ fn existing_file(path: PathBuf, source: &str) -> Result<PathBuf> {
 pub fn agent_initramfs(agent: &Path, cache_dir: &Path) -> Result<PathBuf> {
     use sha2::{Digest, Sha256};
 
-    let agent_bytes =
-        std::fs::read(agent).with_context(|| format!("cannot read the guest agent {}", agent.display()))?;
+    let agent_bytes = std::fs::read(agent)
+        .with_context(|| format!("cannot read the guest agent {}", agent.display()))?;
     let digest = hex::encode(Sha256::digest(&agent_bytes));
     let path = cache_dir.join(format!("initramfs-{}.cpio", &digest[..16]));
     if path.is_file() {
@@ -147,8 +150,14 @@ mod tests {
 
     #[test]
     fn an_interpreter_segment_means_dynamic() {
-        assert_eq!(elf_needs_no_interpreter(&elf_with_segments(&[6, 3, 1])), Some(false));
-        assert_eq!(elf_needs_no_interpreter(&elf_with_segments(&[1, 1, 2])), Some(true));
+        assert_eq!(
+            elf_needs_no_interpreter(&elf_with_segments(&[6, 3, 1])),
+            Some(false)
+        );
+        assert_eq!(
+            elf_needs_no_interpreter(&elf_with_segments(&[1, 1, 2])),
+            Some(true)
+        );
     }
 
     #[test]

@@ -62,7 +62,11 @@ impl Archive {
         let path = normalize(path);
         self.ensure_parents(&path);
         let size = u32::try_from(target.len()).expect("link targets are short");
-        self.entry(&path, Header::new(S_IFLNK | 0o777, 1, size), target.as_bytes());
+        self.entry(
+            &path,
+            Header::new(S_IFLNK | 0o777, 1, size),
+            target.as_bytes(),
+        );
         self
     }
 
@@ -119,7 +123,8 @@ impl Archive {
         ];
         self.bytes.extend_from_slice(MAGIC);
         for field in fields {
-            self.bytes.extend_from_slice(format!("{field:08x}").as_bytes());
+            self.bytes
+                .extend_from_slice(format!("{field:08x}").as_bytes());
         }
         self.bytes.extend_from_slice(name.as_bytes());
         self.bytes.push(0);
@@ -150,7 +155,10 @@ impl Header {
 fn normalize(path: &str) -> String {
     let trimmed = path.trim_matches('/');
     assert!(
-        !trimmed.is_empty() && !trimmed.split('/').any(|c| c.is_empty() || c == "." || c == ".."),
+        !trimmed.is_empty()
+            && !trimmed
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".."),
         "initramfs paths are plain relative paths, got {path:?}"
     );
     trimmed.to_owned()
@@ -210,12 +218,26 @@ mod tests {
 
         let entries = parse(&bytes);
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(names, ["sbin", "sbin/init", "bin", "bin/sh", "dev", "dev/console", "a"]);
+        assert_eq!(
+            names,
+            [
+                "sbin",
+                "sbin/init",
+                "bin",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "a"
+            ]
+        );
         assert_eq!(entries[1].1, S_IFREG | 0o755);
         assert_eq!(entries[1].4, b"#!/bin/sh\n");
         assert_eq!(entries[3].1, S_IFLNK | 0o777);
         assert_eq!(entries[3].4, b"/sbin/busybox");
-        assert_eq!((entries[5].1, entries[5].2, entries[5].3), (S_IFCHR | 0o600, 5, 1));
+        assert_eq!(
+            (entries[5].1, entries[5].2, entries[5].3),
+            (S_IFCHR | 0o600, 5, 1)
+        );
         assert_eq!(entries[6].4, b"12345");
     }
 

@@ -23,7 +23,11 @@ use clap::{Parser, Subcommand};
 const HULL_ERROR: u8 = 125;
 
 #[derive(Parser)]
-#[command(name = "hull", version, about = "Run containers, each in its own KVM microVM")]
+#[command(
+    name = "hull",
+    version,
+    about = "Run containers, each in its own KVM microVM"
+)]
 struct Cli {
     /// Directory holding hull's state (containers, caches).
     #[arg(long, global = true, env = "HULL_ROOT", default_value = state::DEFAULT_ROOT)]

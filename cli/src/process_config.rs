@@ -110,7 +110,9 @@ pub fn parse_user(value: &str) -> Result<String, String> {
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(format!("{value:?} is not USER[:GROUP] (names or numeric ids)"))
+        Err(format!(
+            "{value:?} is not USER[:GROUP] (names or numeric ids)"
+        ))
     }
 }
 
@@ -162,7 +164,14 @@ mod tests {
 
     #[test]
     fn the_image_config_applies_when_no_flag_is_given() {
-        let config = process_config(&python_like(), &ProcessFlags { hostname: "h", ..Default::default() }).unwrap();
+        let config = process_config(
+            &python_like(),
+            &ProcessFlags {
+                hostname: "h",
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(
             config,
             ProcessConfig {
@@ -177,28 +186,55 @@ mod tests {
     #[test]
     fn a_command_replaces_cmd_but_keeps_the_entrypoint() {
         let command = strings(&["migrate"]);
-        let flags = ProcessFlags { command: &command, ..Default::default() };
+        let flags = ProcessFlags {
+            command: &command,
+            ..Default::default()
+        };
         let config = process_config(&python_like(), &flags).unwrap();
         assert_eq!(config.argv, ["/entry.sh", "migrate"]);
     }
 
     #[test]
     fn entrypoint_flag_drops_the_images_cmd() {
-        let flags = ProcessFlags { entrypoint: Some("/bin/sh"), ..Default::default() };
-        assert_eq!(process_config(&python_like(), &flags).unwrap().argv, ["/bin/sh"]);
+        let flags = ProcessFlags {
+            entrypoint: Some("/bin/sh"),
+            ..Default::default()
+        };
+        assert_eq!(
+            process_config(&python_like(), &flags).unwrap().argv,
+            ["/bin/sh"]
+        );
         let command = strings(&["-c", "id"]);
-        let flags = ProcessFlags { entrypoint: Some("/bin/sh"), command: &command, ..Default::default() };
-        assert_eq!(process_config(&python_like(), &flags).unwrap().argv, ["/bin/sh", "-c", "id"]);
+        let flags = ProcessFlags {
+            entrypoint: Some("/bin/sh"),
+            command: &command,
+            ..Default::default()
+        };
+        assert_eq!(
+            process_config(&python_like(), &flags).unwrap().argv,
+            ["/bin/sh", "-c", "id"]
+        );
         let command = strings(&["ls"]);
-        let flags = ProcessFlags { entrypoint: Some(""), command: &command, ..Default::default() };
+        let flags = ProcessFlags {
+            entrypoint: Some(""),
+            command: &command,
+            ..Default::default()
+        };
         assert_eq!(process_config(&python_like(), &flags).unwrap().argv, ["ls"]);
     }
 
     #[test]
     fn nothing_to_run_is_an_error() {
-        let error = process_config(&ImageDefaults::default(), &ProcessFlags::default()).unwrap_err();
-        assert!(error.to_string().starts_with("no command specified"), "{error}");
-        let flags = ProcessFlags { entrypoint: Some(""), ..Default::default() };
+        let error =
+            process_config(&ImageDefaults::default(), &ProcessFlags::default()).unwrap_err();
+        assert!(
+            error.to_string().starts_with("no command specified"),
+            "{error}"
+        );
+        let flags = ProcessFlags {
+            entrypoint: Some(""),
+            ..Default::default()
+        };
         assert!(process_config(&python_like(), &flags).is_err());
     }
 
@@ -206,7 +242,13 @@ mod tests {
     fn flags_override_workdir_user_and_env_in_order() {
         std::env::set_var("HULL_TEST_COPIED", "from-host");
         let command = strings(&["true"]);
-        let env = strings(&["LANG=fr", "A=1", "A=2", "HULL_TEST_COPIED", "HULL_TEST_UNSET_VARIABLE"]);
+        let env = strings(&[
+            "LANG=fr",
+            "A=1",
+            "A=2",
+            "HULL_TEST_COPIED",
+            "HULL_TEST_UNSET_VARIABLE",
+        ]);
         let flags = ProcessFlags {
             command: &command,
             env: &env,
@@ -218,19 +260,36 @@ mod tests {
         let config = process_config(&python_like(), &flags).unwrap();
         assert_eq!(
             config.env,
-            ["HOSTNAME=box", "PATH=/opt/bin:/bin", "LANG=fr", "A=2", "HULL_TEST_COPIED=from-host"]
+            [
+                "HOSTNAME=box",
+                "PATH=/opt/bin:/bin",
+                "LANG=fr",
+                "A=2",
+                "HULL_TEST_COPIED=from-host"
+            ]
         );
-        assert_eq!((config.cwd.as_str(), config.user.as_str()), ("/tmp", "1000:100"));
+        assert_eq!(
+            (config.cwd.as_str(), config.user.as_str()),
+            ("/tmp", "1000:100")
+        );
     }
 
     #[test]
     fn defaults_are_dockers_path_root_and_slash() {
         let command = strings(&["true"]);
-        let flags = ProcessFlags { command: &command, hostname: "h", ..Default::default() };
+        let flags = ProcessFlags {
+            command: &command,
+            hostname: "h",
+            ..Default::default()
+        };
         let config = process_config(&ImageDefaults::default(), &flags).unwrap();
         assert_eq!(config.env, [DEFAULT_PATH, "HOSTNAME=h"]);
         assert_eq!((config.cwd.as_str(), config.user.as_str()), ("/", ""));
-        let flags = ProcessFlags { command: &command, workdir: Some("rel"), ..Default::default() };
+        let flags = ProcessFlags {
+            command: &command,
+            workdir: Some("rel"),
+            ..Default::default()
+        };
         assert!(process_config(&ImageDefaults::default(), &flags).is_err());
     }
 

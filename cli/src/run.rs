@@ -12,8 +12,8 @@ use hull_vmm::{Console, Disk, FsShare, VmConfig, VsockConfig};
 
 use crate::assets;
 use crate::image_cmd;
-use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::kvm::{Backend, Kvm};
+use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::scratch;
 use crate::session;
 use crate::state::StateRoot;
@@ -94,7 +94,11 @@ pub struct RunArgs {
 
     /// The image, then the command to run instead of its default, with its
     /// arguments (with --rootfs: only the command).
-    #[arg(trailing_var_arg = true, required = true, value_name = "IMAGE [COMMAND]")]
+    #[arg(
+        trailing_var_arg = true,
+        required = true,
+        value_name = "IMAGE [COMMAND]"
+    )]
     args: Vec<String>,
 }
 
@@ -124,7 +128,11 @@ impl RootSource {
     fn share(&self) -> FsShare {
         let (host_dir, visible_entries) = match self {
             RootSource::Directory(dir) => (dir.clone(), None),
-            RootSource::Image { layers_dir, entries, .. } => (layers_dir.clone(), Some(entries.clone())),
+            RootSource::Image {
+                layers_dir,
+                entries,
+                ..
+            } => (layers_dir.clone(), Some(entries.clone())),
         };
         FsShare {
             tag: ROOTFS_TAG.into(),
@@ -161,7 +169,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
                 .ok()
                 .filter(|path| path.is_dir())
                 .with_context(|| format!("--rootfs {}: no such directory", dir.display()))?;
-            (RootSource::Directory(dir), ImageDefaults::default(), args.args.as_slice())
+            (
+                RootSource::Directory(dir),
+                ImageDefaults::default(),
+                args.args.as_slice(),
+            )
         }
         None => {
             let (name, command) = args.args.split_first().context("no image given")?;
@@ -349,7 +361,9 @@ mod tests {
         assert_eq!(parse_memory_mib("1G"), Ok(1024));
         assert_eq!(parse_memory_mib("131072k"), Ok(128));
         assert_eq!(parse_memory_mib("134217728"), Ok(128));
-        assert!(parse_memory_mib("32m").unwrap_err().contains("at least 64m"));
+        assert!(parse_memory_mib("32m")
+            .unwrap_err()
+            .contains("at least 64m"));
         assert!(parse_memory_mib("12x").is_err());
         assert!(parse_memory_mib("m").is_err());
         assert!(parse_memory_mib("99999999999999g").is_err());

@@ -25,7 +25,14 @@ pub fn create(path: &Path, size: u64) -> Result<PathBuf> {
     // Lazy initialisation keeps the file sparse and mkfs fast; the guest
     // kernel finishes the job in the background if it ever needs to.
     let output = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard"])
+        .args([
+            "-q",
+            "-F",
+            "-m",
+            "0",
+            "-E",
+            "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+        ])
         .arg(path)
         .output()
         .context("cannot run mkfs.ext4: install e2fsprogs")?;
@@ -52,11 +59,21 @@ mod tests {
         create(&path, 1 << 30).unwrap();
         let metadata = std::fs::metadata(&path).unwrap();
         assert_eq!(metadata.len(), 1 << 30);
-        assert!(metadata.blocks() * 512 < 64 << 20, "not sparse: {} blocks", metadata.blocks());
+        assert!(
+            metadata.blocks() * 512 < 64 << 20,
+            "not sparse: {} blocks",
+            metadata.blocks()
+        );
         // The ext4 superblock magic sits at offset 1024 + 0x38.
         let mut magic = [0u8; 2];
-        File::open(&path).unwrap().read_exact_at(&mut magic, 1024 + 0x38).unwrap();
+        File::open(&path)
+            .unwrap()
+            .read_exact_at(&mut magic, 1024 + 0x38)
+            .unwrap();
         assert_eq!(magic, [0x53, 0xef]);
-        assert!(create(&path, 1 << 30).is_err(), "an existing disk is never overwritten");
+        assert!(
+            create(&path, 1 << 30).is_err(),
+            "an existing disk is never overwritten"
+        );
     }
 }

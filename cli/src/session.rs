@@ -48,7 +48,9 @@ fn send(writer: &SharedWriter, message: &Message) -> Result<()> {
 /// signal forwarding; once the process has ended, asks the agent to power
 /// its machine off. Without `forward_stdin` the process sees an empty stdin.
 pub fn attach(stream: UnixStream, spec: RunSpec, forward_stdin: bool) -> Result<SessionEnd> {
-    let mut reader = stream.try_clone().context("cannot clone the agent stream")?;
+    let mut reader = stream
+        .try_clone()
+        .context("cannot clone the agent stream")?;
     let writer: SharedWriter = Arc::new(Mutex::new(stream));
 
     handshake(&mut reader, &writer)?;

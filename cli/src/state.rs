@@ -45,8 +45,12 @@ impl StateRoot {
             );
         }
         let parent = path.parent().expect("run dirs have a parent");
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}: is the state root writable?", parent.display()))?;
+        fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "cannot create {}: is the state root writable?",
+                parent.display()
+            )
+        })?;
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)
@@ -90,7 +94,9 @@ mod tests {
     fn ids_are_64_hex_and_distinct() {
         let (a, b) = (new_container_id(), new_container_id());
         assert_eq!(a.len(), 64);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

@@ -33,7 +33,8 @@ impl VmProcess {
         let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
         fs::write(&config_path, json)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
-        let log = File::create(run_dir.path().join("vmm.log")).context("cannot create the VMM log")?;
+        let log =
+            File::create(run_dir.path().join("vmm.log")).context("cannot create the VMM log")?;
         let exe = std::env::current_exe().context("cannot locate the hull executable")?;
         let stdout = match config.console {
             hull_vmm::Console::Stdout => Stdio::inherit(),
@@ -52,7 +53,8 @@ impl VmProcess {
             command.pre_exec(|| {
                 // Own process group: a Ctrl-C at the terminal is forwarded to
                 // the guest by the session, not delivered to the VMM.
-                if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                if libc::setpgid(0, 0) != 0
+                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
                 {
                     return Err(io::Error::last_os_error());
                 }
@@ -65,7 +67,11 @@ impl VmProcess {
 
     /// Waits for the guest agent to connect on `listener`, failing early if
     /// the VMM exits first and after `timeout` otherwise.
-    pub fn accept_agent(&mut self, listener: &UnixListener, timeout: Duration) -> Result<UnixStream> {
+    pub fn accept_agent(
+        &mut self,
+        listener: &UnixListener,
+        timeout: Duration,
+    ) -> Result<UnixStream> {
         listener
             .set_nonblocking(true)
             .context("cannot poll the agent socket")?;
@@ -104,7 +110,10 @@ impl VmProcess {
         let deadline = Instant::now() + timeout;
         while self.child.try_wait()?.is_none() {
             if Instant::now() >= deadline {
-                bail!("the VM did not power off within {}s; killed it", timeout.as_secs());
+                bail!(
+                    "the VM did not power off within {}s; killed it",
+                    timeout.as_secs()
+                );
             }
             std::thread::sleep(POLL_INTERVAL);
         }
@@ -114,12 +123,20 @@ impl VmProcess {
     /// The most telling line the VMM or guest left behind: a guest kernel
     /// panic first, then the VMM's last words, then the console's.
     fn diagnosis(&self) -> String {
-        let read = |name: &str| fs::read_to_string(self.run_dir.path().join(name)).unwrap_or_default();
+        let read =
+            |name: &str| fs::read_to_string(self.run_dir.path().join(name)).unwrap_or_default();
         let last_line = |text: &str| {
-            text.lines().rev().map(str::trim).find(|line| !line.is_empty()).map(str::to_owned)
+            text.lines()
+                .rev()
+                .map(str::trim)
+                .find(|line| !line.is_empty())
+                .map(str::to_owned)
         };
         let console = read("console.log");
-        if let Some(panic) = console.lines().find_map(|line| line.split_once("Kernel panic - ")) {
+        if let Some(panic) = console
+            .lines()
+            .find_map(|line| line.split_once("Kernel panic - "))
+        {
             return format!("guest kernel panic: {}", panic.1.trim());
         }
         last_line(&read("vmm.log"))

@@ -105,9 +105,11 @@ impl Command {
             code: exit_code_for(errno),
             reason: format!("chdir {}: {}", self.cwd.display(), errno.desc()),
         })?;
-        set_identity(self.uid, self.gid, &self.supplementary_gids).map_err(|errno| StartFailure {
-            code: exit_code_for(errno),
-            reason: format!("set uid {} gid {}: {}", self.uid, self.gid, errno.desc()),
+        set_identity(self.uid, self.gid, &self.supplementary_gids).map_err(|errno| {
+            StartFailure {
+                code: exit_code_for(errno),
+                reason: format!("set uid {} gid {}: {}", self.uid, self.gid, errno.desc()),
+            }
         })?;
         let exec_failure = |errno: Errno| StartFailure {
             code: exit_code_for(errno),
@@ -317,7 +319,8 @@ mod tests {
 
     #[test]
     fn path_comes_from_the_spec_env_or_the_docker_default() {
-        let command = Command::from_spec(&spec(&["ls"], &["A=1", "PATH=/x:/y"]), NO_ROOT.as_ref()).unwrap();
+        let command =
+            Command::from_spec(&spec(&["ls"], &["A=1", "PATH=/x:/y"]), NO_ROOT.as_ref()).unwrap();
         assert_eq!(command.search_path, "/x:/y");
         let command = Command::from_spec(&spec(&["ls"], &["A=1"]), NO_ROOT.as_ref()).unwrap();
         assert_eq!(command.search_path, DEFAULT_PATH);
@@ -325,12 +328,18 @@ mod tests {
 
     #[test]
     fn empty_argv_and_nul_bytes_are_agent_errors() {
-        let failure = Command::from_spec(&spec(&[], &[]), NO_ROOT.as_ref()).err().unwrap();
+        let failure = Command::from_spec(&spec(&[], &[]), NO_ROOT.as_ref())
+            .err()
+            .unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
-        let failure = Command::from_spec(&spec(&["a\0b"], &[]), NO_ROOT.as_ref()).err().unwrap();
+        let failure = Command::from_spec(&spec(&["a\0b"], &[]), NO_ROOT.as_ref())
+            .err()
+            .unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
         assert!(failure.reason.contains("argv"));
-        let failure = Command::from_spec(&spec(&["ls"], &["A=\0"]), NO_ROOT.as_ref()).err().unwrap();
+        let failure = Command::from_spec(&spec(&["ls"], &["A=\0"]), NO_ROOT.as_ref())
+            .err()
+            .unwrap();
         assert!(failure.reason.contains("env"));
     }
 
@@ -338,7 +347,11 @@ mod tests {
     fn home_comes_from_the_user_unless_the_env_sets_it() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("etc")).unwrap();
-        std::fs::write(root.path().join("etc/passwd"), "app:x:7:7::/srv/app:/bin/sh\n").unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "app:x:7:7::/srv/app:/bin/sh\n",
+        )
+        .unwrap();
         let mut with_user = spec(&["ls"], &["A=1"]);
         with_user.user = "app".into();
         let command = Command::from_spec(&with_user, root.path()).unwrap();
@@ -352,8 +365,14 @@ mod tests {
     fn unknown_users_are_agent_errors() {
         let mut unknown = spec(&["ls"], &[]);
         unknown.user = "nobody-here".into();
-        let failure = Command::from_spec(&unknown, NO_ROOT.as_ref()).err().unwrap();
+        let failure = Command::from_spec(&unknown, NO_ROOT.as_ref())
+            .err()
+            .unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
-        assert!(failure.reason.contains("unable to find user nobody-here"), "{}", failure.reason);
+        assert!(
+            failure.reason.contains("unable to find user nobody-here"),
+            "{}",
+            failure.reason
+        );
     }
 }

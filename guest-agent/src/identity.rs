@@ -84,7 +84,9 @@ fn resolve_in(user: &str, passwd: &str, group: &str) -> Result<Identity, String>
                     .find(|entry| entry.name == group_part)
                     .map(|entry| entry.gid)
                     .ok_or_else(|| {
-                        format!("unable to find group {group_part}: no matching entries in group file")
+                        format!(
+                            "unable to find group {group_part}: no matching entries in group file"
+                        )
                     })?,
             };
         }
@@ -150,7 +152,10 @@ mod tests {
     #[test]
     fn empty_means_root_with_roots_home_and_groups() {
         let identity = resolve("").unwrap();
-        assert_eq!((identity.uid, identity.gid, identity.home.as_str()), (0, 0, "/root"));
+        assert_eq!(
+            (identity.uid, identity.gid, identity.home.as_str()),
+            (0, 0, "/root")
+        );
         assert_eq!(identity.supplementary_gids, [10]);
     }
 
@@ -175,13 +180,19 @@ mod tests {
         assert_eq!((by_name.uid, by_name.gid), (1000, 33));
         assert!(by_name.supplementary_gids.is_empty());
         let by_id = resolve("www:4321").unwrap();
-        assert_eq!((by_id.uid, by_id.gid, by_id.home.as_str()), (33, 4321, "/var/www"));
+        assert_eq!(
+            (by_id.uid, by_id.gid, by_id.home.as_str()),
+            (33, 4321, "/var/www")
+        );
     }
 
     #[test]
     fn unknown_numeric_ids_run_with_group_zero_and_root_home() {
         let identity = resolve("4242").unwrap();
-        assert_eq!((identity.uid, identity.gid, identity.home.as_str()), (4242, 0, "/"));
+        assert_eq!(
+            (identity.uid, identity.gid, identity.home.as_str()),
+            (4242, 0, "/")
+        );
         assert!(identity.supplementary_gids.is_empty());
         assert_eq!(resolve("4242:77").unwrap().gid, 77);
         assert_eq!(resolve_in("7:8", "", "").unwrap().gid, 8);

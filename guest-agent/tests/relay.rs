@@ -357,7 +357,10 @@ fn the_environment_is_exactly_the_specs_plus_the_users_home() {
     let output = String::from_utf8(outcome.stdout).unwrap();
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines[..2], ["PATH=/usr/bin:/bin", "HULL_TEST=a=b c"]);
-    assert!(lines[2].starts_with("HOME=/") && lines.len() == 3, "{output}");
+    assert!(
+        lines[2].starts_with("HOME=/") && lines.len() == 3,
+        "{output}"
+    );
 
     let mut host = Host::greeted("env-home");
     spec.env.push("HOME=/elsewhere".into());

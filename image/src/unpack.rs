@@ -211,7 +211,10 @@ fn unpack_entry<R: Read>(
     for (key, value) in pax_xattrs(entry)? {
         // overlayfs reads these from lower layers (redirects, opaque dirs,
         // metacopy): only our own whiteout conversion may set them.
-        if OVERLAY_XATTR_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) {
+        if OVERLAY_XATTR_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+        {
             log::warn!("ignoring xattr {key} recorded in a layer");
             continue;
         }

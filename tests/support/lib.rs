@@ -109,7 +109,9 @@ impl Hull {
                 continue;
             };
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&needle) && entry.file_name() != std::process::id().to_string().as_str() {
+            if cmdline.contains(&needle)
+                && entry.file_name() != std::process::id().to_string().as_str()
+            {
                 found.push(cmdline);
             }
         }
@@ -148,10 +150,18 @@ pub fn container_stderr(output: &Output) -> String {
 
 /// No process and no runtime file of `hull`'s state root is left.
 pub fn assert_clean(hull: &Hull) {
-    assert_eq!(hull.leftover_processes(), Vec::<String>::new(), "processes left behind");
+    assert_eq!(
+        hull.leftover_processes(),
+        Vec::<String>::new(),
+        "processes left behind"
+    );
     let run_dir = hull.root().join("run");
     if run_dir.exists() {
-        let left: Vec<_> = std::fs::read_dir(&run_dir).unwrap().flatten().map(|e| e.path()).collect();
+        let left: Vec<_> = std::fs::read_dir(&run_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         assert!(left.is_empty(), "runtime files left behind: {left:?}");
     }
 }
@@ -161,6 +171,13 @@ pub fn assert_clean(hull: &Hull) {
 pub fn assert_one_line_error(output: &Output, code: i32, what: &str) {
     let stderr = container_stderr(output);
     assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line expected, got: {stderr}");
-    assert!(stderr.starts_with("hull: ") && stderr.contains(what), "{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line expected, got: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("hull: ") && stderr.contains(what),
+        "{stderr}"
+    );
 }

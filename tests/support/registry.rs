@@ -20,7 +20,6 @@ pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
-
 /// A running `docker-registry` serving plain HTTP on loopback.
 pub struct Registry {
     child: Child,

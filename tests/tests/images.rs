@@ -9,7 +9,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hull_e2e::registry::{free_port, sha256, tar_dir, Registry, UnauthorizedRegistry, OCI_MANIFEST};
+use hull_e2e::registry::{
+    free_port, sha256, tar_dir, Registry, UnauthorizedRegistry, OCI_MANIFEST,
+};
 use hull_e2e::{busybox_rootfs, Hull};
 
 const HULL_ERROR: i32 = 125;
@@ -465,7 +467,8 @@ fn failed_pulls_leave_the_store_as_it_was() {
     fs::write(dir.join("file"), "x".repeat(4096)).unwrap();
     let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
     let blob_digest = sha256(&blob);
-    registry.push_image("test/corrupt",
+    registry.push_image(
+        "test/corrupt",
         "v1",
         &[(
             blob.clone(),
@@ -507,7 +510,8 @@ fn failed_pulls_leave_the_store_as_it_was() {
     assert!(output.status.success());
     let tar = output.stdout;
     let diff_id = sha256(&tar);
-    registry.push_image("test/escape",
+    registry.push_image(
+        "test/escape",
         "v1",
         &[(tar, diff_id, "application/vnd.oci.image.layer.v1.tar")],
         "{}",

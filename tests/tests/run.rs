@@ -29,10 +29,22 @@ fn stdout(output: &Output) -> String {
 fn prints_hostname_and_kernel_and_returns_the_exit_code() {
     let hull = Hull::new();
     let output = hull.run(
-        run_args(&[], &["/bin/sh", "-c", "echo hello from $(hostname); uname -r; exit 3"]),
+        run_args(
+            &[],
+            &[
+                "/bin/sh",
+                "-c",
+                "echo hello from $(hostname); uname -r; exit 3",
+            ],
+        ),
         b"",
     );
-    assert_eq!(output.status.code(), Some(3), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -64,7 +76,12 @@ fn stdin_is_forwarded_with_dash_i() {
     let hull = Hull::new();
     let input = b"hi\nthere, with more than one line\n";
     let output = hull.run(run_args(&["-i"], &["cat"]), input);
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(output.stdout, input);
 
     // Without -i the process reads an empty stdin, as with Docker.
@@ -77,7 +94,12 @@ fn a_mebibyte_of_stdout_arrives_intact() {
     let hull = Hull::new();
     let script = "head -c 1048576 /dev/urandom > /tmp/blob; sha256sum /tmp/blob >&2; cat /tmp/blob";
     let output = hull.run(run_args(&[], &["sh", "-c", script]), b"");
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(output.stdout.len(), 1 << 20);
     let stderr = container_stderr(&output);
     let guest_digest = stderr.split_whitespace().next().expect("digest on stderr");
@@ -124,18 +146,34 @@ fn ctrl_c_on_the_cli_reaches_the_process() {
 fn cpus_flag_sets_the_guest_cpu_count() {
     let hull = Hull::new();
     let output = hull.run(
-        run_args(&["--cpus", "2"], &["sh", "-c", "grep -c ^processor /proc/cpuinfo; nproc"]),
+        run_args(
+            &["--cpus", "2"],
+            &["sh", "-c", "grep -c ^processor /proc/cpuinfo; nproc"],
+        ),
         b"",
     );
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(stdout(&output), "2\n2\n");
 }
 
 #[test]
 fn memory_flag_sets_the_guest_memory() {
     let hull = Hull::new();
-    let output = hull.run(run_args(&["-m", "256m"], &["grep", "MemTotal", "/proc/meminfo"]), b"");
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    let output = hull.run(
+        run_args(&["-m", "256m"], &["grep", "MemTotal", "/proc/meminfo"]),
+        b"",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     let kib: u64 = stdout(&output)
         .split_whitespace()
         .nth(1)
@@ -143,7 +181,10 @@ fn memory_flag_sets_the_guest_memory() {
         .expect("MemTotal value");
     // The kernel keeps some memory for itself; anything above 256 MiB or far
     // below it means -m was not applied.
-    assert!((200 * 1024..=256 * 1024).contains(&kib), "MemTotal {kib} kB");
+    assert!(
+        (200 * 1024..=256 * 1024).contains(&kib),
+        "MemTotal {kib} kB"
+    );
 }
 
 #[test]
@@ -151,12 +192,30 @@ fn env_workdir_user_and_hostname_apply() {
     let hull = Hull::new();
     let output = hull.run(
         run_args(
-            &["-e", "GREETING=hi there", "-w", "/tmp", "-u", "1000:100", "--hostname", "box"],
-            &["sh", "-c", "echo \"$GREETING|$(pwd)|$(id -u):$(id -g)|$(hostname)|$HOME\""],
+            &[
+                "-e",
+                "GREETING=hi there",
+                "-w",
+                "/tmp",
+                "-u",
+                "1000:100",
+                "--hostname",
+                "box",
+            ],
+            &[
+                "sh",
+                "-c",
+                "echo \"$GREETING|$(pwd)|$(id -u):$(id -g)|$(hostname)|$HOME\"",
+            ],
         ),
         b"",
     );
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(stdout(&output), "hi there|/tmp|1000:100|box|/\n");
 }
 
@@ -165,18 +224,36 @@ fn writes_stay_in_the_container() {
     let hull = Hull::new();
     let rootfs = busybox_rootfs();
     let output = hull.run(
-        run_args(&[], &["sh", "-c", "echo scribble > /etc/hull-was-here && cat /etc/hull-was-here"]),
+        run_args(
+            &[],
+            &[
+                "sh",
+                "-c",
+                "echo scribble > /etc/hull-was-here && cat /etc/hull-was-here",
+            ],
+        ),
         b"",
     );
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(stdout(&output), "scribble\n");
-    assert!(!rootfs.join("etc/hull-was-here").exists(), "the rootfs must stay untouched");
+    assert!(
+        !rootfs.join("etc/hull-was-here").exists(),
+        "the rootfs must stay untouched"
+    );
 }
 
 #[test]
 fn a_missing_rootfs_is_a_one_line_error() {
     let hull = Hull::new();
-    let output = hull.run(["run", "--rootfs", "/nonexistent/rootfs", "--", "true"], b"");
+    let output = hull.run(
+        ["run", "--rootfs", "/nonexistent/rootfs", "--", "true"],
+        b"",
+    );
     assert_one_line_error(&output, 125, "/nonexistent/rootfs");
     assert_clean(&hull);
 }
@@ -184,7 +261,10 @@ fn a_missing_rootfs_is_a_one_line_error() {
 #[test]
 fn a_missing_kernel_is_a_one_line_error() {
     let hull = Hull::new();
-    let output = hull.run(run_args(&["--kernel", "/nonexistent/vmlinux"], &["true"]), b"");
+    let output = hull.run(
+        run_args(&["--kernel", "/nonexistent/vmlinux"], &["true"]),
+        b"",
+    );
     assert_one_line_error(&output, 125, "/nonexistent/vmlinux");
     assert_clean(&hull);
 }
@@ -205,7 +285,10 @@ fn version_names_the_kernel_and_the_kvm() {
     let out = stdout(&output);
     assert!(out.starts_with("hull "), "{out}");
     assert!(out.contains("-hull)"), "kernel release missing: {out}");
-    let kvm_line = out.lines().find(|l| l.starts_with("kvm:")).expect("kvm line");
+    let kvm_line = out
+        .lines()
+        .find(|l| l.starts_with("kvm:"))
+        .expect("kvm line");
     let expected = if std::path::Path::new("/sys/module/kvm_pvm").exists() {
         "PVM"
     } else {

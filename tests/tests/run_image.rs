@@ -45,7 +45,11 @@ fn push_layered_app(registry: &Registry) -> String {
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
     )
     .unwrap();
-    fs::write(base.join("etc/group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
+    fs::write(
+        base.join("etc/group"),
+        "root:x:0:\napp:x:1000:\nstaff:x:50:app\n",
+    )
+    .unwrap();
     fs::write(base.join("etc/removed"), "must not be seen").unwrap();
     fs::write(base.join("cache/old/stale"), "stale").unwrap();
     for dir in ["data", "home/app"] {
@@ -72,7 +76,10 @@ fn push_layered_app(registry: &Registry) -> String {
     registry.push_image(
         "test/app",
         "v1",
-        &[(base_blob, base_diff, LAYER_GZIP), (upper_blob, upper_diff, LAYER_TAR)],
+        &[
+            (base_blob, base_diff, LAYER_GZIP),
+            (upper_blob, upper_diff, LAYER_TAR),
+        ],
         &config,
     );
     format!("{}/test/app:v1", registry.host())
@@ -91,7 +98,10 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
     let output = hull.run(["run", "--rm", &image], b"");
     let stderr = container_stderr(&output);
     assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
-    assert!(stderr.contains(&format!("Unable to find image '{image}' locally")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Unable to find image '{image}' locally")),
+        "{stderr}"
+    );
     assert_eq!(
         stdout(&output),
         "hi|/data|1000:1000:1000 50|/home/app\n\
@@ -107,18 +117,41 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
     // replaces Cmd and keeps the Entrypoint.
     let output = hull.run(
         [
-            "run", "--rm", "--pull", "never", "-u", "0:0", "-w", "/cache", "-e", "GREETING=yo",
-            &image, "echo \"$GREETING|$(pwd)|$(id -u):$(id -g)|$HOME\"",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "-u",
+            "0:0",
+            "-w",
+            "/cache",
+            "-e",
+            "GREETING=yo",
+            &image,
+            "echo \"$GREETING|$(pwd)|$(id -u):$(id -g)|$HOME\"",
         ],
         b"",
     );
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(container_stderr(&output), "");
     assert_eq!(stdout(&output), "yo|/cache|0:0|/root\n");
 
     // --entrypoint drops the image's Cmd.
-    let output = hull.run(["run", "--rm", "--entrypoint", "/bin/echo", &image, "a", "b"], b"");
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", container_stderr(&output));
+    let output = hull.run(
+        ["run", "--rm", "--entrypoint", "/bin/echo", &image, "a", "b"],
+        b"",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
     assert_eq!(stdout(&output), "a b\n");
     assert_clean(&hull);
 }
@@ -137,10 +170,19 @@ fn run_errors_name_the_image_and_start_no_vm() {
 
     // An image with neither Entrypoint nor Cmd needs a command.
     let (blob, diff) = tar_dir(busybox_rootfs(), None);
-    registry.push_image("test/bare", "v1", &[(blob, diff, LAYER_TAR)], r#"{"Env":["PATH=/bin"]}"#);
+    registry.push_image(
+        "test/bare",
+        "v1",
+        &[(blob, diff, LAYER_TAR)],
+        r#"{"Env":["PATH=/bin"]}"#,
+    );
     let bare = format!("{}/test/bare:v1", registry.host());
     let pulled = hull.command(["pull", "-q", &bare]).output().unwrap();
-    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
     let output = hull.run(["run", "--rm", &bare], b"");
     assert_one_line_error(&output, HULL_ERROR, "no command specified");
     assert_clean(&hull);

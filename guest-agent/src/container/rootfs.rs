@@ -38,7 +38,13 @@ pub fn mount_rootfs(spec: &RootfsSpec) -> anyhow::Result<()> {
     // Layers are named relative to the share: overlayfs resolves them from
     // the current directory, which keeps the options within one page.
     std::env::set_current_dir(SHARE_DIR).with_context(|| format!("entering {SHARE_DIR}"))?;
-    let mounted = mount_fs("overlay", ROOT_DIR, "overlay", MsFlags::empty(), Some(&options));
+    let mounted = mount_fs(
+        "overlay",
+        ROOT_DIR,
+        "overlay",
+        MsFlags::empty(),
+        Some(&options),
+    );
     std::env::set_current_dir("/").context("returning to /")?;
     mounted.context("mounting the container's root overlay")
 }

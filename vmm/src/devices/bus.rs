@@ -70,7 +70,10 @@ impl Bus {
     pub fn read(&self, addr: u64, data: &mut [u8]) -> bool {
         match self.resolve(addr) {
             Some((offset, device)) => {
-                device.lock().expect("bus device lock poisoned").read(offset, data);
+                device
+                    .lock()
+                    .expect("bus device lock poisoned")
+                    .read(offset, data);
                 true
             }
             None => false,
@@ -81,7 +84,10 @@ impl Bus {
     pub fn write(&self, addr: u64, data: &[u8]) -> bool {
         match self.resolve(addr) {
             Some((offset, device)) => {
-                device.lock().expect("bus device lock poisoned").write(offset, data);
+                device
+                    .lock()
+                    .expect("bus device lock poisoned")
+                    .write(offset, data);
                 true
             }
             None => false,

@@ -67,9 +67,7 @@ pub(super) fn new_server(
     Ok(match access {
         Access::ReadWrite => Arc::new(Server::new(fs)),
         Access::ReadOnly => Arc::new(Server::new(ReadOnly::new(fs, None))),
-        Access::ReadOnlySubset(entries) => {
-            Arc::new(Server::new(ReadOnly::new(fs, Some(entries))))
-        }
+        Access::ReadOnlySubset(entries) => Arc::new(Server::new(ReadOnly::new(fs, Some(entries)))),
     })
 }
 

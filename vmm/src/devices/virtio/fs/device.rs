@@ -51,7 +51,11 @@ impl Fs {
 
     /// Shares `shared_dir` read-only, showing the guest only `entries` of
     /// its top level: other names there cannot be looked up or listed.
-    pub fn read_only_subset(tag: &str, shared_dir: &Path, entries: &[String]) -> Result<Fs, FsError> {
+    pub fn read_only_subset(
+        tag: &str,
+        shared_dir: &Path,
+        entries: &[String],
+    ) -> Result<Fs, FsError> {
         let entries = entries
             .iter()
             .map(|name| {

@@ -80,7 +80,10 @@ pub struct Driver {
 impl Driver {
     /// Activates a device sharing `dir`, negotiating `features`.
     pub fn new(dir: &Path, read_only: bool, features: u64) -> Driver {
-        Self::with_device(Fs::new("hullroot", dir, read_only).expect("create device"), features)
+        Self::with_device(
+            Fs::new("hullroot", dir, read_only).expect("create device"),
+            features,
+        )
     }
 
     /// Activates `device`, negotiating `features`.

@@ -1,6 +1,6 @@
 //! A read-only share that shows only some entries of its root.
 
-use fuse_backend_rs::abi::fuse_abi::{OpenIn, OpenOut, Opcode, ReadIn};
+use fuse_backend_rs::abi::fuse_abi::{Opcode, OpenIn, OpenOut, ReadIn};
 use vm_memory::ByteValued;
 
 use super::driver::Driver;
@@ -82,6 +82,9 @@ fn entries_must_be_plain_names() {
     let dir = fixture();
     for bad in ["", ".", "..", "a/b", "nul\0"] {
         let err = Fs::read_only_subset("layers", dir.path(), &[bad.to_owned()]).err();
-        assert!(matches!(err, Some(FsError::InvalidEntry(_))), "{bad:?} accepted");
+        assert!(
+            matches!(err, Some(FsError::InvalidEntry(_))),
+            "{bad:?} accepted"
+        );
     }
 }
