@@ -37,7 +37,9 @@ pub enum BootError {
         #[source]
         source: std::io::Error,
     },
-    #[error("initramfs {path} ({size} bytes) does not fit in guest RAM above the kernel")]
+    #[error(
+        "initramfs {path} ({size} bytes) does not fit in the guest RAM between the kernel and the MMIO gap"
+    )]
     InitramfsTooLarge { path: PathBuf, size: u64 },
     #[error("cannot load initramfs {path} into guest memory: {source}")]
     LoadInitramfs {
@@ -113,8 +115,8 @@ pub fn load(
 }
 
 /// Copies the initramfs to the top of the RAM below the MMIO gap, page
-/// aligned, where the kernel will not overwrite it while decompressing or
-/// relocating itself.
+/// aligned and above the end of the kernel image. The ELF kernel runs where
+/// it was loaded: there is no decompressor or relocation to keep clear of.
 fn load_initramfs(
     mem: &GuestMemory,
     ram: &[RamRange],

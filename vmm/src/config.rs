@@ -33,6 +33,8 @@ pub struct VmConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Console {
     Off,
+    /// Appended to this file, which rotates at 1 MiB: the file holds the
+    /// newest output, `<file>.1` the 1 MiB before it.
     File(PathBuf),
     Stdout,
 }

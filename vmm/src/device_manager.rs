@@ -3,7 +3,6 @@
 //! MMIO bus, each with its irqfd and per-queue ioeventfds registered with
 //! KVM.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +16,7 @@ use crate::arch::x86_64::layout::{
 };
 use crate::cmdline::MmioSlot;
 use crate::config::{Console, VmConfig};
+use crate::console_log::{RotatingLog, CONSOLE_LOG_LIMIT};
 use crate::devices::bus::{Bus, SharedBusDevice};
 use crate::devices::i8042::I8042;
 use crate::devices::serial::SerialDevice;
@@ -217,16 +217,12 @@ fn console(console: &Console) -> Result<Box<dyn Write + Send>, Error> {
     Ok(match console {
         Console::Off => Box::new(std::io::sink()),
         Console::Stdout => Box::new(std::io::stdout()),
-        Console::File(path) => Box::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| Error::ConsoleFile {
-                    path: path.clone(),
-                    source,
-                })?,
-        ),
+        Console::File(path) => Box::new(RotatingLog::open(path, CONSOLE_LOG_LIMIT).map_err(
+            |source| Error::ConsoleFile {
+                path: path.clone(),
+                source,
+            },
+        )?),
     })
 }
 

@@ -8,6 +8,7 @@ pub mod arch;
 mod boot;
 mod cmdline;
 mod config;
+mod console_log;
 mod device_manager;
 pub mod devices;
 mod error;
@@ -31,8 +32,9 @@ pub enum VmExit {
 }
 
 /// Boots the guest described by `config` and serves it until it resets or
-/// shuts down. Returns promptly after that: every vCPU thread is stopped
-/// and joined; device worker threads end with the process.
+/// shuts down, or a vCPU fails. Returns promptly after that: every vCPU
+/// thread is stopped and joined, then the devices are dropped, which stops
+/// and joins their worker threads.
 pub fn run(config: VmConfig) -> Result<VmExit, Error> {
     vm::run(config)
 }

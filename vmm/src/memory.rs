@@ -53,7 +53,7 @@ pub fn register(vm: &VmFd, mem: &GuestMemory) -> Result<(), MemoryError> {
             userspace_addr: host as u64,
         };
         // SAFETY: the host range is a live mapping owned by `mem`, which the
-        // caller keeps alive for as long as the VM runs (the VM holds it).
+        // caller keeps alive until `vm` is closed (see `vm::run`).
         unsafe { vm.set_user_memory_region(memory_region) }
             .map_err(|source| MemoryError::Register { slot, source })?;
     }

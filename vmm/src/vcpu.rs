@@ -7,6 +7,7 @@
 //! then sees [`StopSignal::is_stopping`] and returns.
 
 use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -189,7 +190,9 @@ pub fn spawn_all(
         let (pio, mmio, thread_stop) = (pio.clone(), mmio.clone(), stop.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{index}"))
-            .spawn(move || vcpu.run(&pio, &mmio, &thread_stop));
+            .spawn(move || {
+                stop_vm_on_panic(index, &thread_stop, || vcpu.run(&pio, &mmio, &thread_stop))
+            });
         match spawned {
             Ok(thread) => threads.push(thread),
             Err(source) => {
@@ -199,4 +202,37 @@ pub fn spawn_all(
         }
     }
     threads
+}
+
+/// Runs vCPU `index`'s `body`. If it panics, the VM stops with an error
+/// naming the vCPU, rather than running on without it; the panic then goes
+/// on, so that joining the thread reports it too.
+fn stop_vm_on_panic(index: u8, stop: &StopSignal, body: impl FnOnce()) {
+    // AssertUnwindSafe: after a panic nothing of the vCPU is used again; the
+    // devices it shares are behind mutexes, which the panic poisons.
+    if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(body)) {
+        stop.request(Err(Error::VcpuPanicked { index }));
+        panic::resume_unwind(panic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_vcpu_stops_the_vm_naming_itself() {
+        let (stop, reasons) = StopSignal::new();
+        let stop = Arc::new(stop);
+        let thread_stop = stop.clone();
+        let thread = std::thread::spawn(move || {
+            stop_vm_on_panic(3, &thread_stop, || panic!("vCPU bug"));
+        });
+        assert!(thread.join().is_err(), "the panic reaches join");
+        assert!(stop.is_stopping());
+        match reasons.try_recv() {
+            Ok(Err(Error::VcpuPanicked { index: 3 })) => {}
+            other => panic!("unexpected stop reason {other:?}"),
+        }
+    }
 }

@@ -39,11 +39,16 @@ fn create_vm(kvm: &Kvm) -> Result<VmFd, Error> {
 pub fn run(config: VmConfig) -> Result<VmExit, Error> {
     config.validate().map_err(Error::InvalidConfig)?;
 
-    let kvm = Kvm::new().map_err(Error::OpenKvm)?;
-    let vm = create_vm(&kvm)?;
-
+    // Guest memory is created first so that, as locals drop in reverse
+    // order, it is unmapped last: after the vCPUs, the devices and their
+    // workers (which hold clones of it), and the VM fd, whose KVM memory
+    // slots point into it. Keep everything that maps or references guest
+    // memory declared after `mem`.
     let ram = ram_ranges(config.memory_mib << 20);
     let mem = memory::create(&ram)?;
+
+    let kvm = Kvm::new().map_err(Error::OpenKvm)?;
+    let vm = create_vm(&kvm)?;
     memory::register(&vm, &mem)?;
 
     let (stop, stop_reasons) = StopSignal::new();

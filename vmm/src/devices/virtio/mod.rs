@@ -111,7 +111,8 @@ pub trait VirtioDevice: Send {
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
 
     /// Starts the device with the driver's negotiated `features` and its
-    /// configured queues. Called once, when the driver sets DRIVER_OK.
+    /// configured queues, to which the transport has already applied
+    /// VIRTIO_RING_F_EVENT_IDX. Called once, when the driver sets DRIVER_OK.
     fn activate(
         &mut self,
         mem: GuestMemory,

@@ -1,6 +1,6 @@
 //! The FUSE server behind the device: fuse-backend-rs's passthrough
 //! filesystem over the shared directory, wrapped in [`ReadOnly`] for
-//! read-only shares.
+//! read-only shares, and in [`Bounded`] for every share.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -13,6 +13,7 @@ use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::passthrough::{CachePolicy, Config, PassthroughFs};
 use fuse_backend_rs::transport::{Reader, Writer};
 
+use super::bounded::Bounded;
 use super::error::FsError;
 use super::read_only::ReadOnly;
 
@@ -64,10 +65,13 @@ pub(super) fn new_server(
     // an unusable share when the device is created rather than at mount.
     fs.import().map_err(passthrough_error)?;
 
+    // Bounded is outermost, so it sees every request the server dispatches.
     Ok(match access {
-        Access::ReadWrite => Arc::new(Server::new(fs)),
-        Access::ReadOnly => Arc::new(Server::new(ReadOnly::new(fs, None))),
-        Access::ReadOnlySubset(entries) => Arc::new(Server::new(ReadOnly::new(fs, Some(entries)))),
+        Access::ReadWrite => Arc::new(Server::new(Bounded::new(fs))),
+        Access::ReadOnly => Arc::new(Server::new(Bounded::new(ReadOnly::new(fs, None)))),
+        Access::ReadOnlySubset(entries) => {
+            Arc::new(Server::new(Bounded::new(ReadOnly::new(fs, Some(entries)))))
+        }
     })
 }
 
@@ -108,10 +112,16 @@ fn passthrough_config(root_dir: &str, read_only: bool) -> Config {
     config
 }
 
+/// Most open files [`raise_open_file_limit`] asks for: the kernel's default
+/// `fs.nr_open`, well above what [`Bounded`] lets guests hold in handles.
+const MAX_OPEN_FILE_LIMIT: libc::rlim_t = 1 << 20;
+
 /// The passthrough keeps an O_PATH descriptor for every inode the guest has
 /// looked up, and a container root filesystem has far more files than the
-/// usual soft limit of 1024 descriptors. Raise the soft limit to the hard one,
-/// as virtiofsd does; failing to is not fatal, only limiting.
+/// usual soft limit of 1024 descriptors. Raise the soft limit towards the hard
+/// one, as virtiofsd does, but not past [`MAX_OPEN_FILE_LIMIT`]: an unlimited
+/// hard limit must not leave a guest free to exhaust the host's file table.
+/// Failing to raise it is not fatal, only limiting.
 fn raise_open_file_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -125,16 +135,41 @@ fn raise_open_file_limit() {
         );
         return;
     }
-    if limit.rlim_cur >= limit.rlim_max {
+    let Some(raised) = raised_open_file_limit(limit.rlim_cur, limit.rlim_max) else {
         return;
-    }
-    limit.rlim_cur = limit.rlim_max;
+    };
+    limit.rlim_cur = raised;
     // SAFETY: setrlimit only reads the struct we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         log::warn!(
-            "virtio-fs: cannot raise the open file limit to {}: {}",
-            limit.rlim_max,
+            "virtio-fs: cannot raise the open file limit to {raised}: {}",
             std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// The soft open file limit to raise `soft` to, given the `hard` limit, if
+/// it is to be raised at all.
+fn raised_open_file_limit(soft: libc::rlim_t, hard: libc::rlim_t) -> Option<libc::rlim_t> {
+    let target = hard.min(MAX_OPEN_FILE_LIMIT);
+    (soft < target).then_some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_file_limit_is_raised_to_the_hard_limit_within_a_bound() {
+        assert_eq!(raised_open_file_limit(1024, 4096), Some(4096));
+        assert_eq!(
+            raised_open_file_limit(1024, libc::RLIM_INFINITY),
+            Some(MAX_OPEN_FILE_LIMIT)
+        );
+        assert_eq!(raised_open_file_limit(4096, 4096), None);
+        assert_eq!(
+            raised_open_file_limit(libc::RLIM_INFINITY, libc::RLIM_INFINITY),
+            None
         );
     }
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
-use virtio_queue::QueueT;
 
 use super::backend::{self, Access, FuseServer};
 use super::error::FsError;
@@ -115,9 +114,9 @@ impl VirtioDevice for Fs {
     fn activate(
         &mut self,
         mem: GuestMemory,
-        features: u64,
+        _features: u64,
         interrupt: Arc<Interrupt>,
-        mut queues: Vec<ActiveQueue>,
+        queues: Vec<ActiveQueue>,
     ) -> Result<(), ActivateError> {
         if self.worker.is_some() {
             return Err(ActivateError::Backend(
@@ -129,10 +128,6 @@ impl VirtioDevice for Fs {
                 expected: QUEUE_MAX_SIZES.len(),
                 got: queues.len(),
             });
-        }
-        let event_idx = features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
-        for active in &mut queues {
-            active.queue.set_event_idx(event_idx);
         }
         let worker = WorkerHandle::spawn(mem, interrupt, queues, Arc::clone(&self.server))
             .map_err(ActivateError::Worker)?;

@@ -3,9 +3,11 @@
 //! The guest's virtio-fs driver sends FUSE requests over the queues; a
 //! worker thread serves them with fuse-backend-rs's passthrough filesystem
 //! over the shared directory. Read-only shares are enforced on the host by
-//! [`read_only::ReadOnly`], not left to the guest's mount flags.
+//! [`read_only::ReadOnly`], not left to the guest's mount flags; every share
+//! bounds the guest's requests with [`bounded::Bounded`].
 
 mod backend;
+mod bounded;
 mod device;
 mod error;
 mod read_only;

@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use fuse_backend_rs::abi::fuse_abi::{InHeader, OutHeader};
+use fuse_backend_rs::abi::fuse_abi::{InHeader, Opcode, OutHeader};
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter};
 use virtio_queue::{DescriptorChain, QueueOwnedT, QueueT};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
@@ -221,17 +221,24 @@ fn serve_chain(
     }
 }
 
-/// Opcodes below `FUSE_MAX_OPCODE` that name no `Opcode` variant (retired
-/// GETDIR and an unused slot). With trace logging on, fuse-backend-rs
-/// transmutes the request's opcode into `Opcode`, which is undefined
-/// behaviour for these values, so they never reach it.
-const UNASSIGNED_OPCODES: [u32; 2] = [7, 19];
+/// Opcodes below `FUSE_MAX_OPCODE` that name no `Opcode` variant: 0
+/// (never a request), retired GETDIR and an unused slot.
+const UNASSIGNED_OPCODES: [u32; 3] = [0, 7, 19];
 
-/// Answers a request with an unassigned opcode with `ENOSYS`, as the server
-/// does other unknown opcodes. Returns the reply length if it did.
+/// Whether `opcode` names an `Opcode` variant below `MaxOpcode`, the only
+/// values fuse-backend-rs may turn into an `Opcode`: with trace logging on,
+/// it transmutes the request's opcode, which is undefined behaviour for any
+/// other value.
+fn is_assigned_opcode(opcode: u32) -> bool {
+    opcode < Opcode::MaxOpcode as u32 && !UNASSIGNED_OPCODES.contains(&opcode)
+}
+
+/// Answers a request whose opcode is not assigned with `ENOSYS`, as the
+/// server does assigned opcodes it does not implement, so such requests
+/// never reach the server. Returns the reply length if it did.
 fn refuse_unassigned_opcode(reader: &Reader<'_>, writer: &mut VirtioFsWriter<'_>) -> Option<u32> {
     let header: InHeader = reader.clone().read_obj().ok()?;
-    if !UNASSIGNED_OPCODES.contains(&header.opcode) {
+    if is_assigned_opcode(header.opcode) {
         return None;
     }
     let reply = OutHeader {
@@ -244,6 +251,21 @@ fn refuse_unassigned_opcode(reader: &Reader<'_>, writer: &mut VirtioFsWriter<'_>
         Err(e) => {
             log::warn!("virtio-fs: cannot reply to opcode {}: {e}", header.opcode);
             Some(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_opcodes_with_a_variant_are_assigned() {
+        for opcode in [0, 7, 19, 50, 9999, u32::MAX] {
+            assert!(!is_assigned_opcode(opcode), "{opcode}");
+        }
+        for opcode in [Opcode::Lookup, Opcode::Init, Opcode::RemoveMapping] {
+            assert!(is_assigned_opcode(opcode as u32), "{opcode:?}");
         }
     }
 }

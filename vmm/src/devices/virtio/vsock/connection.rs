@@ -22,7 +22,9 @@ use super::packet::{
 };
 
 /// Receive buffer we advertise to the guest (`buf_alloc`): the most guest
-/// data we hold while the host stream is not draining it.
+/// data we hold while the host stream is not draining it. The guest may send
+/// only this much past the `fwd_cnt` we last told it, so a connection never
+/// buffers more than this (see [`Connection::guest_credit`]).
 pub const HOST_BUF_ALLOC: u32 = 256 * 1024;
 
 /// Once the host has consumed this much guest data since our last advertised
@@ -84,6 +86,8 @@ pub struct Connection {
     /// Bytes we have sent the guest.
     rx_cnt: Wrapping<u32>,
 
+    /// Bytes the guest has sent us.
+    tx_cnt: Wrapping<u32>,
     /// Guest data not yet accepted by the host stream.
     tx_buf: VecDeque<u8>,
     /// Guest bytes written to the host stream.
@@ -132,6 +136,7 @@ impl Connection {
             peer_buf_alloc: 0,
             peer_fwd_cnt: Wrapping(0),
             rx_cnt: Wrapping(0),
+            tx_cnt: Wrapping(0),
             tx_buf: VecDeque::new(),
             fwd_cnt: Wrapping(0),
             last_fwd_cnt_sent: Wrapping(0),
@@ -296,6 +301,15 @@ impl Connection {
         self.peer_buf_alloc.saturating_sub(in_flight)
     }
 
+    /// Bytes the guest may still send: the credit our last header granted
+    /// (`HOST_BUF_ALLOC` past `last_fwd_cnt_sent`) minus what it has sent
+    /// since. Data buffered here is at most what the guest sent beyond our
+    /// `fwd_cnt`, so honouring this credit bounds `tx_buf`.
+    fn guest_credit(&self) -> u32 {
+        let unacknowledged = (self.tx_cnt - self.last_fwd_cnt_sent).0;
+        HOST_BUF_ALLOC.saturating_sub(unacknowledged)
+    }
+
     fn credit_update_due(&self) -> bool {
         self.pending_credit_update
             || (self.fwd_cnt - self.last_fwd_cnt_sent).0 >= CREDIT_UPDATE_THRESHOLD
@@ -373,11 +387,17 @@ impl Connection {
             self.reset();
             return;
         }
-        if self.tx_buf.len() + payload.len() > HOST_BUF_ALLOC as usize {
-            log::warn!("vsock: {:?}: guest exceeded its credit", self.key);
+        let credit = self.guest_credit();
+        if payload.len() > credit as usize {
+            log::warn!(
+                "vsock: {:?}: guest sent {} bytes with {credit} bytes of credit",
+                self.key,
+                payload.len()
+            );
             self.reset();
             return;
         }
+        self.tx_cnt += Wrapping(payload.len() as u32);
         self.tx_buf.extend(payload);
         self.flush_to_host();
     }

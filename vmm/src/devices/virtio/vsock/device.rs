@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use vmm_sys_util::eventfd::EventFd;
 
-use super::muxer::Muxer;
+use super::muxer::{Muxer, MAX_CONNECTIONS};
 use super::worker::Worker;
 use super::VsockError;
 use crate::devices::virtio::{
@@ -124,8 +124,13 @@ impl VirtioDevice for Vsock {
             .listener
             .take()
             .ok_or_else(|| ActivateError::Backend("vsock device already activated".into()))?;
-        let muxer = Muxer::new(self.guest_cid, self.uds_path.clone(), listener)
-            .map_err(ActivateError::Worker)?;
+        let muxer = Muxer::new(
+            self.guest_cid,
+            self.uds_path.clone(),
+            listener,
+            MAX_CONNECTIONS,
+        )
+        .map_err(ActivateError::Worker)?;
         let kill = EventFd::new(libc::EFD_NONBLOCK).map_err(ActivateError::Worker)?;
         let worker = Worker {
             mem,

@@ -23,6 +23,14 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use super::connection::{ConnKey, Connection};
 use super::packet::{Op, PacketHeader, TxPacket, HOST_CID, TYPE_STREAM};
 
+/// Most connections a guest may have at once, either way (Firecracker's
+/// muxer has a similar bound). A guest REQUEST beyond it is refused with RST;
+/// a host client beyond it is disconnected. With [`HOST_BUF_ALLOC`] per
+/// connection, this also bounds the guest data buffered for slow host
+/// sockets to 256 MiB.
+///
+/// [`HOST_BUF_ALLOC`]: super::connection::HOST_BUF_ALLOC
+pub const MAX_CONNECTIONS: usize = 1024;
 /// Most host clients allowed to sit in the `CONNECT` handshake at once.
 const MAX_HANDSHAKING_CLIENTS: usize = 64;
 /// Longest accepted `CONNECT <port>\n` line.
@@ -65,12 +73,20 @@ pub struct Muxer {
     /// Connections with packets owed to the guest, served round-robin.
     rx_ready: VecDeque<ConnKey>,
     next_local_port: u32,
+    /// Connections beyond this many are refused.
+    max_connections: usize,
 }
 
 impl Muxer {
     /// Serves host-initiated connections on `listener` (bound to
-    /// `uds_path`, non-blocking) for the guest with `guest_cid`.
-    pub fn new(guest_cid: u64, uds_path: PathBuf, listener: UnixListener) -> io::Result<Self> {
+    /// `uds_path`, non-blocking) for the guest with `guest_cid`, with at
+    /// most `max_connections` connections open at once.
+    pub fn new(
+        guest_cid: u64,
+        uds_path: PathBuf,
+        listener: UnixListener,
+        max_connections: usize,
+    ) -> io::Result<Self> {
         let epoll = Epoll::new()?;
         let fd = listener.as_raw_fd();
         epoll.ctl(
@@ -89,6 +105,7 @@ impl Muxer {
             control_rx: VecDeque::new(),
             rx_ready: VecDeque::new(),
             next_local_port: FIRST_LOCAL_PORT,
+            max_connections,
         })
     }
 
@@ -269,6 +286,14 @@ impl Muxer {
     /// Guest REQUEST for host port `key.local_port`: connect to
     /// `<uds_path>_<port>`, or refuse with RST if nothing listens there.
     fn connect_to_host_listener(&mut self, key: ConnKey, request: &PacketHeader) {
+        if self.at_connection_limit() {
+            log::warn!(
+                "vsock: guest has {} connections, refusing {key:?}",
+                self.conns.len()
+            );
+            self.queue_control_rst(request);
+            return;
+        }
         let path = port_socket_path(&self.uds_path, key.local_port);
         match connect_nonblocking(&path) {
             Ok(stream) => {
@@ -360,6 +385,13 @@ impl Muxer {
                 return;
             }
         };
+        if self.at_connection_limit() {
+            log::warn!(
+                "vsock: guest has {} connections, refusing host client for port {peer_port}",
+                self.conns.len()
+            );
+            return;
+        }
         let Some(local_port) = self.allocate_local_port(peer_port) else {
             log::warn!("vsock: no free local port for guest port {peer_port}");
             return;
@@ -373,6 +405,10 @@ impl Muxer {
             key,
             Connection::host_initiated(key, self.guest_cid, client.stream),
         );
+    }
+
+    fn at_connection_limit(&self) -> bool {
+        self.conns.len() >= self.max_connections
     }
 
     fn allocate_local_port(&mut self, peer_port: u32) -> Option<u32> {
@@ -464,6 +500,70 @@ mod tests {
         assert!(parse_connect_line(b"connect 52").is_err());
         assert!(parse_connect_line(b"CONNECT 4294967296").is_err());
         assert!(parse_connect_line(&[0xff, 0xfe]).is_err());
+    }
+
+    const GUEST_CID: u64 = 3;
+
+    fn guest_packet(op: Op, src_port: u32, dst_port: u32) -> TxPacket {
+        TxPacket {
+            hdr: PacketHeader {
+                src_cid: GUEST_CID,
+                dst_cid: HOST_CID,
+                src_port,
+                dst_port,
+                type_: TYPE_STREAM,
+                op: op as u16,
+                buf_alloc: 4096,
+                ..PacketHeader::default()
+            },
+            payload: Vec::new(),
+        }
+    }
+
+    /// (guest port, op) of every packet the muxer has for the guest.
+    fn drain_rx(muxer: &mut Muxer) -> Vec<(u32, Option<Op>)> {
+        let mut buf = [0u8; 4096];
+        std::iter::from_fn(|| muxer.next_rx_packet(&mut buf))
+            .map(|(hdr, _)| (hdr.dst_port, hdr.op()))
+            .collect()
+    }
+
+    #[test]
+    fn connections_beyond_the_limit_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uds_path = dir.path().join("v.sock");
+        let listener = UnixListener::bind(&uds_path).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let _port_listener = UnixListener::bind(port_socket_path(&uds_path, 1024)).expect("bind");
+        let mut muxer = Muxer::new(GUEST_CID, uds_path.clone(), listener, 2).expect("muxer");
+
+        for guest_port in [5000, 5001, 5002] {
+            muxer.handle_guest_packet(&guest_packet(Op::Request, guest_port, 1024));
+        }
+        assert_eq!(
+            drain_rx(&mut muxer),
+            [
+                (5002, Some(Op::Rst)),
+                (5000, Some(Op::Response)),
+                (5001, Some(Op::Response)),
+            ]
+        );
+
+        // A host client is disconnected too, without a REQUEST to the guest.
+        let mut client = UnixStream::connect(&uds_path).expect("connect");
+        std::io::Write::write_all(&mut client, b"CONNECT 52\n").expect("write");
+        muxer.process_events(); // accepts the client
+        muxer.process_events(); // reads its CONNECT line
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        assert_eq!(client.read(&mut [0u8; 16]).expect("read"), 0, "EOF");
+        assert_eq!(drain_rx(&mut muxer), []);
+
+        // Closing a connection makes room for a new one.
+        muxer.handle_guest_packet(&guest_packet(Op::Rst, 5000, 1024));
+        muxer.handle_guest_packet(&guest_packet(Op::Request, 5003, 1024));
+        assert_eq!(drain_rx(&mut muxer), [(5003, Some(Op::Response))]);
     }
 
     #[test]

@@ -571,6 +571,30 @@ fn guest_exceeding_host_buffer_is_reset() {
 }
 
 #[test]
+fn guest_sending_beyond_advertised_credit_is_reset() {
+    let mut h = Harness::new();
+    let listener = h.listen(1024);
+    // One RX buffer, taken by the RESPONSE: the guest hears of no credit
+    // beyond the HOST_BUF_ALLOC bytes granted there.
+    h.supply_rx(1);
+    let mut host = h.guest_connect(&listener, 5006, 1024, 4096);
+    let chunk = vec![2u8; HOST_BUF_ALLOC as usize / 4];
+    for _ in 0..4 {
+        h.send(guest_hdr(Op::Rw, 5006, 1024, 4096, 0), &chunk);
+    }
+    // The host drains it all, so nothing is buffered any more; the guest's
+    // credit is still spent, as no CREDIT_UPDATE could reach it.
+    assert_eq!(
+        read_host(&mut host, HOST_BUF_ALLOC as usize).len(),
+        4 * chunk.len()
+    );
+    h.send(guest_hdr(Op::Rw, 5006, 1024, 4096, 0), b"!");
+    h.supply_rx(4);
+    assert_eq!(h.recv().0.op(), Some(Op::Rst));
+    assert_host_eof(&mut host);
+}
+
+#[test]
 fn malformed_packets_do_not_kill_the_worker() {
     let mut h = Harness::new();
     // RX buffers the device cannot use, first in line: read-only, and too

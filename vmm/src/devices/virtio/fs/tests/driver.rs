@@ -7,10 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use virtio_bindings::virtio_ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+use virtio_bindings::virtio_ring::{
+    VIRTIO_RING_F_EVENT_IDX, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+};
 use virtio_queue::desc::{split::Descriptor, RawDescriptor};
 use virtio_queue::mock::MockSplitQueue;
-use virtio_queue::Queue;
+use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
@@ -97,12 +99,19 @@ impl Driver {
             QUEUE_ADDRS.map(|addr| MockSplitQueue::create(mem, GuestAddress(addr), QUEUE_SIZE));
         let notify = [(); 2].map(|_| EventFd::new(EFD_NONBLOCK).unwrap());
         let interrupt = Interrupt::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        // As the transport does: the device gets its queues with
+        // VIRTIO_RING_F_EVENT_IDX already applied.
+        let event_idx = features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
         let active = queues
             .iter()
             .zip(&notify)
-            .map(|(mock, fd)| ActiveQueue {
-                queue: mock.create_queue::<Queue>().unwrap(),
-                notify: fd.try_clone().unwrap(),
+            .map(|(mock, fd)| {
+                let mut queue = mock.create_queue::<Queue>().unwrap();
+                queue.set_event_idx(event_idx);
+                ActiveQueue {
+                    queue,
+                    notify: fd.try_clone().unwrap(),
+                }
             })
             .collect();
         device

@@ -1,0 +1,108 @@
+//! The file behind [`Console::File`](crate::Console::File), bounded so that
+//! a guest printing forever cannot fill the host disk.
+//!
+//! The log rotates: once it holds its limit of bytes, it is renamed to
+//! `<path>.1` (replacing the one before) and an empty log starts at `<path>`.
+//! `<path>` therefore always ends with the newest output, where a guest
+//! kernel panic shows up, and the two files never hold more than twice the
+//! limit between them.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes the console log holds before it rotates.
+pub const CONSOLE_LOG_LIMIT: u64 = 1 << 20;
+
+/// An append-only log file that rotates at a size limit.
+pub struct RotatingLog {
+    path: PathBuf,
+    /// Where the previous log goes: `<path>.1`.
+    rotated_path: PathBuf,
+    file: File,
+    /// Bytes in `file`.
+    len: u64,
+    limit: u64,
+}
+
+impl RotatingLog {
+    /// Opens `path` for appending; what it already holds counts towards
+    /// `limit`.
+    pub fn open(path: &Path, limit: u64) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let len = file.metadata()?.len();
+        let mut rotated_path = OsString::from(path);
+        rotated_path.push(".1");
+        Ok(Self {
+            path: path.to_owned(),
+            rotated_path: rotated_path.into(),
+            file,
+            len,
+            limit,
+        })
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        fs::rename(&self.path, &self.rotated_path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+impl Write for RotatingLog {
+    /// Writes as much of `buf` as fits before the limit, rotating first if
+    /// the log is full.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.len >= self.limit {
+            self.rotate()?;
+        }
+        let room = usize::try_from(self.limit - self.len).unwrap_or(usize::MAX);
+        let written = self.file.write(&buf[..buf.len().min(room)])?;
+        self.len += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_rotates_at_its_limit_keeping_the_newest_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.log");
+        fs::write(&path, b"0123").unwrap();
+        let mut log = RotatingLog::open(&path, 10).unwrap();
+
+        log.write_all(b"456789abcdefghij").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"abcdefghij");
+        assert_eq!(
+            fs::read(dir.path().join("console.log.1")).unwrap(),
+            b"0123456789"
+        );
+
+        // Byte by byte, as the UART writes: the older half is dropped.
+        for byte in b"klmnopqrstuvw" {
+            log.write_all(&[*byte]).unwrap();
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"uvw");
+        assert_eq!(
+            fs::read(dir.path().join("console.log.1")).unwrap(),
+            b"klmnopqrst"
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+}
