@@ -1,6 +1,7 @@
 //! `hull`: Docker-style container commands, each container in its own microVM.
 
 mod assets;
+mod child_process;
 mod fsutil;
 mod image_cmd;
 mod initramfs;
@@ -9,6 +10,7 @@ mod process_config;
 mod run;
 mod scratch;
 mod session;
+mod signals;
 mod state;
 mod testhost;
 mod version;

@@ -16,9 +16,10 @@ use crate::kvm::{Backend, Kvm};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::scratch;
 use crate::session;
+use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::testhost;
-use crate::vm_process::VmProcess;
+use crate::vm_process::{Boot, VmProcess};
 
 /// The virtio-fs tag the agent mounts as the container's lower root layer.
 const ROOTFS_TAG: &str = "hull-rootfs";
@@ -221,6 +222,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     }
     let initramfs = assets::agent_initramfs(&agent, &root.cache_dir())?;
 
+    let mut signals = ForwardedSignals::catch()?;
     let run_dir = root.create_run_dir(&id)?;
     let vsock_uds = run_dir.path().join("vsock.sock");
     let ready_socket = PathBuf::from(format!("{}_{AGENT_READY_PORT}", vsock_uds.display()));
@@ -254,7 +256,14 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         }],
     };
     let mut vm = VmProcess::spawn(run_dir, &config)?;
-    let stream = vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT)?;
+    let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, &mut signals)? {
+        Boot::Ready(stream) => stream,
+        Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
+    };
+    // One agent per VM: no further guest connection reaches this host.
+    drop(listener);
+    std::fs::remove_file(&ready_socket)
+        .with_context(|| format!("cannot remove {}", ready_socket.display()))?;
 
     let spec = RunSpec {
         argv: process.argv,
@@ -268,8 +277,8 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             scratch_device: Some(SCRATCH_DEVICE.into()),
         }),
     };
-    let end = session::attach(stream, spec, args.interactive)?;
-    vm.finish(POWER_OFF_TIMEOUT)?;
+    let end = session::attach(stream, spec, args.interactive, signals)?;
+    vm.finish(POWER_OFF_TIMEOUT);
     Ok(end.exit_code())
 }
 

@@ -8,11 +8,8 @@ use std::thread;
 
 use anyhow::{bail, Context, Result};
 use hull_protocol::{read_message, write_message, ExitStatus, Hello, Message, RunSpec, MAX_BODY};
-use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-use signal_hook::iterator::Signals;
 
-/// Signals the CLI receives and passes on to the process in the guest.
-const FORWARDED_SIGNALS: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+use crate::signals::ForwardedSignals;
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +23,13 @@ pub enum SessionEnd {
 impl SessionEnd {
     /// The exit code `hull` itself returns, reporting a failure on stderr.
     pub fn exit_code(&self) -> u8 {
-        let code = match self {
+        match self {
             SessionEnd::Exited(status) => status.shell_code(),
             SessionEnd::Failed { code, reason } => {
                 eprintln!("hull: {reason}");
-                *code
+                u8::try_from(*code).unwrap_or(u8::MAX)
             }
-        };
-        u8::try_from(code).unwrap_or(u8::MAX)
+        }
     }
 }
 
@@ -45,9 +41,15 @@ fn send(writer: &SharedWriter, message: &Message) -> Result<()> {
 }
 
 /// Runs `spec` through the agent on `stream`: handshake, stdio pumping and
-/// signal forwarding; once the process has ended, asks the agent to power
-/// its machine off. Without `forward_stdin` the process sees an empty stdin.
-pub fn attach(stream: UnixStream, spec: RunSpec, forward_stdin: bool) -> Result<SessionEnd> {
+/// forwarding of `signals`; once the process has ended, asks the agent to
+/// power its machine off. Without `forward_stdin` the process sees an empty
+/// stdin.
+pub fn attach(
+    stream: UnixStream,
+    spec: RunSpec,
+    forward_stdin: bool,
+    signals: ForwardedSignals,
+) -> Result<SessionEnd> {
     let mut reader = stream
         .try_clone()
         .context("cannot clone the agent stream")?;
@@ -65,7 +67,7 @@ pub fn attach(stream: UnixStream, spec: RunSpec, forward_stdin: bool) -> Result<
     } else {
         send(&writer, &Message::StdinClose)?;
     }
-    forward_signals(writer.clone())?;
+    forward_signals(signals, writer.clone())?;
 
     let end = relay_until_end(&mut reader)?;
     // The process is gone; a lost Shutdown only means the caller's timeout
@@ -130,17 +132,10 @@ fn pump_stdin(writer: &SharedWriter) {
     }
 }
 
-fn forward_signals(writer: SharedWriter) -> Result<()> {
-    let mut signals = Signals::new(FORWARDED_SIGNALS).context("cannot install signal handlers")?;
+fn forward_signals(signals: ForwardedSignals, writer: SharedWriter) -> Result<()> {
     thread::Builder::new()
         .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                if send(&writer, &Message::Signal(signal)).is_err() {
-                    return;
-                }
-            }
-        })
+        .spawn(move || signals.for_each(|signal| send(&writer, &Message::Signal(signal)).is_ok()))
         .context("cannot start the signal thread")?;
     Ok(())
 }

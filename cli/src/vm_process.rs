@@ -7,17 +7,26 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hull_vmm::VmConfig;
 
+use crate::child_process;
+use crate::signals::ForwardedSignals;
 use crate::state::RunDir;
 
 /// How often to look at the VMM while waiting for it.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How waiting for the guest agent ended.
+pub enum Boot {
+    /// The agent connected.
+    Ready(UnixStream),
+    /// `hull` got this terminating signal first.
+    Interrupted(i32),
+}
 
 pub struct VmProcess {
     child: Child,
@@ -47,31 +56,22 @@ impl VmProcess {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(log);
-        // SAFETY: the closure runs between fork and exec and only makes
-        // async-signal-safe system calls.
-        unsafe {
-            command.pre_exec(|| {
-                // Own process group: a Ctrl-C at the terminal is forwarded to
-                // the guest by the session, not delivered to the VMM.
-                if libc::setpgid(0, 0) != 0
-                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // Its own session: a Ctrl-C at the terminal is forwarded to the
+        // guest by the session, not delivered to the VMM.
+        child_process::tie_to_this_process(&mut command);
         let child = command.spawn().context("cannot start the VMM process")?;
         Ok(VmProcess { child, run_dir })
     }
 
     /// Waits for the guest agent to connect on `listener`, failing early if
-    /// the VMM exits first and after `timeout` otherwise.
+    /// the VMM exits first and after `timeout` otherwise; a terminating
+    /// signal from `signals` ends the wait.
     pub fn accept_agent(
         &mut self,
         listener: &UnixListener,
         timeout: Duration,
-    ) -> Result<UnixStream> {
+        signals: &mut ForwardedSignals,
+    ) -> Result<Boot> {
         listener
             .set_nonblocking(true)
             .context("cannot poll the agent socket")?;
@@ -82,10 +82,13 @@ impl VmProcess {
                     stream
                         .set_nonblocking(false)
                         .context("cannot configure the agent stream")?;
-                    return Ok(stream);
+                    return Ok(Boot::Ready(stream));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e).context("cannot accept the agent connection"),
+            }
+            if let Some(signal) = signals.interruption() {
+                return Ok(Boot::Interrupted(signal));
             }
             if let Some(status) = self.child.try_wait().context("cannot check on the VMM")? {
                 bail!(
@@ -105,19 +108,21 @@ impl VmProcess {
     }
 
     /// Waits up to `timeout` for the VMM to exit by itself (the guest asked
-    /// it to), then kills it. Removes the runtime directory either way.
-    pub fn finish(mut self, timeout: Duration) -> Result<()> {
+    /// it to), then kills it with a warning: the container's process has
+    /// ended by then, so its exit status stands either way. Removes the
+    /// runtime directory.
+    pub fn finish(mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while self.child.try_wait()?.is_none() {
+        while let Ok(None) = self.child.try_wait() {
             if Instant::now() >= deadline {
-                bail!(
-                    "the VM did not power off within {}s; killed it",
+                eprintln!(
+                    "hull: warning: the VM did not power off within {}s; killed it",
                     timeout.as_secs()
                 );
+                return; // Drop kills the VMM.
             }
             std::thread::sleep(POLL_INTERVAL);
         }
-        Ok(())
     }
 
     /// The most telling line the VMM or guest left behind: a guest kernel

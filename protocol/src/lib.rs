@@ -77,11 +77,14 @@ pub enum ExitStatus {
 
 impl ExitStatus {
     /// The status a shell would report: the code itself, or 128 + signal.
-    pub fn shell_code(self) -> i32 {
-        match self {
+    /// Values no process can end with (the peer is not trusted) give 255.
+    pub fn shell_code(self) -> u8 {
+        let code = match self {
             ExitStatus::Code(code) => code,
-            ExitStatus::Signal(signal) => 128 + signal,
-        }
+            ExitStatus::Signal(signal @ 1..=64) => 128 + signal,
+            ExitStatus::Signal(_) => i32::from(u8::MAX),
+        };
+        u8::try_from(code).unwrap_or(u8::MAX)
     }
 }
 
@@ -359,5 +362,14 @@ mod tests {
     fn shell_codes_follow_the_128_plus_signal_rule() {
         assert_eq!(ExitStatus::Code(3).shell_code(), 3);
         assert_eq!(ExitStatus::Signal(9).shell_code(), 137);
+        for impossible in [
+            ExitStatus::Code(256),
+            ExitStatus::Code(-1),
+            ExitStatus::Signal(0),
+            ExitStatus::Signal(-3),
+            ExitStatus::Signal(i32::MAX),
+        ] {
+            assert_eq!(impossible.shell_code(), 255, "{impossible:?}");
+        }
     }
 }

@@ -143,6 +143,34 @@ fn ctrl_c_on_the_cli_reaches_the_process() {
 }
 
 #[test]
+fn ctrl_c_while_the_vm_boots_cleans_up() {
+    let hull = Hull::new();
+    let mut child = hull
+        .command(run_args(&[], &["sleep", "600"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hull");
+    // Mid-boot on this kind of host (the VM, or the KVM test host, takes
+    // seconds); on a fast host the signal reaches `sleep` instead, with the
+    // same outcome.
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child's pid has no memory-safety concerns.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "hull did not exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGINT));
+    assert_clean(&hull);
+}
+
+#[test]
 fn cpus_flag_sets_the_guest_cpu_count() {
     let hull = Hull::new();
     let output = hull.run(

@@ -4,20 +4,23 @@
 
 use std::env;
 use std::fs::{self, File};
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tempfile::TempDir;
 
 use super::image::Image;
+use crate::child_process;
+use crate::signals::ForwardedSignals;
+use crate::vm_process::Boot;
 
 const QEMU: &str = "qemu-system-x86_64";
 /// Name of the virtio-serial port the guest agent relays on; `/init` links
@@ -109,12 +112,7 @@ impl Machine {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(qemu_log);
-        let parent = libc::pid_t::try_from(std::process::id()).context("pid out of range")?;
-        // SAFETY: the closure runs in the forked child before exec and only
-        // makes async-signal-safe system calls.
-        unsafe {
-            command.pre_exec(move || die_with_parent(parent));
-        }
+        child_process::tie_to_this_process(&mut command);
         let qemu = command.spawn().map_err(|err| match err.kind() {
             ErrorKind::NotFound => anyhow::anyhow!(
                 "{QEMU} not found; the KVM test host needs it: apt-get install qemu-system-x86"
@@ -125,8 +123,13 @@ impl Machine {
     }
 
     /// Connects to the relay channel and waits until the guest agent has
-    /// spoken, so the stream is ready for a session.
-    pub fn connect_relay(&mut self, timeout: Duration) -> Result<UnixStream> {
+    /// spoken, so the stream is ready for a session. A terminating signal
+    /// from `signals` ends the wait.
+    pub fn connect_relay(
+        &mut self,
+        timeout: Duration,
+        signals: &mut ForwardedSignals,
+    ) -> Result<Boot> {
         let deadline = Instant::now() + timeout;
         let socket = self.run_dir.relay_socket();
         let stream = loop {
@@ -138,7 +141,9 @@ impl Machine {
                         ErrorKind::NotFound | ErrorKind::ConnectionRefused
                     ) =>
                 {
-                    self.wait_step(deadline, timeout)?;
+                    if let Some(signal) = self.wait_step(deadline, timeout, signals)? {
+                        return Ok(Boot::Interrupted(signal));
+                    }
                     thread::sleep(Duration::from_millis(POLL_MS.into()));
                 }
                 Err(err) => {
@@ -149,24 +154,34 @@ impl Machine {
         // The agent speaks first; readable means greeted (or hung up, which
         // the session reports).
         let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        while poll(&mut fds, PollTimeout::from(POLL_MS)).context("cannot poll the relay socket")?
-            == 0
-        {
-            self.wait_step(deadline, timeout)?;
+        loop {
+            match poll(&mut fds, PollTimeout::from(POLL_MS)) {
+                Ok(0) | Err(Errno::EINTR) => {}
+                Ok(_) => break,
+                Err(errno) => return Err(errno).context("cannot poll the relay socket"),
+            }
+            if let Some(signal) = self.wait_step(deadline, timeout, signals)? {
+                return Ok(Boot::Interrupted(signal));
+            }
         }
-        Ok(stream)
+        Ok(Boot::Ready(stream))
     }
 
     /// Fails if QEMU has exited or `deadline` (`timeout` after the start)
-    /// has passed.
-    fn wait_step(&mut self, deadline: Instant, timeout: Duration) -> Result<()> {
+    /// has passed; returns a terminating signal that arrived meanwhile.
+    fn wait_step(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+        signals: &mut ForwardedSignals,
+    ) -> Result<Option<i32>> {
         if let Some(status) = self.qemu.try_wait().context("cannot check on QEMU")? {
             bail!("the test host VM exited early ({status})");
         }
         if Instant::now() >= deadline {
             bail!("the test host's guest agent did not come up within {timeout:?}");
         }
-        Ok(())
+        Ok(signals.interruption())
     }
 
     /// Waits up to `timeout` for the VM to power itself off, then kills it.
@@ -216,28 +231,6 @@ impl Drop for Machine {
             let _ = self.qemu.wait();
         }
     }
-}
-
-/// Runs in the QEMU child between fork and exec: QEMU gets SIGKILL when the
-/// thread that started it (`parent`'s main thread in hull) dies, and gets
-/// its own session so terminal signals (Ctrl-C) reach only the CLI, which
-/// forwards them to the process in the test host.
-fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
-    // SAFETY: prctl, getppid and setsid take no pointers and are
-    // async-signal-safe.
-    unsafe {
-        if libc::setsid() < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // The parent may have died before prctl took effect.
-        if libc::getppid() != parent {
-            return Err(io::Error::from(ErrorKind::BrokenPipe));
-        }
-    }
-    Ok(())
 }
 
 fn socket_chardev(socket: &Path) -> Result<String> {

@@ -19,6 +19,8 @@ use hull_protocol::RunSpec;
 
 use self::image::Image;
 use self::machine::Machine;
+use crate::signals::{interrupted_exit_code, ForwardedSignals};
+use crate::vm_process::Boot;
 use crate::{assets, session};
 
 /// How long the test host may take from QEMU's start to the agent's
@@ -57,16 +59,23 @@ pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool, direct: &[PathBuf
     let agent = assets::agent_binary()?;
 
     let started = Instant::now();
+    let mut signals = ForwardedSignals::catch()?;
     let mut machine = Machine::start(&image, &agent, direct)?;
-    let stream = machine.connect_relay(BOOT_TIMEOUT).map_err(|err| {
-        anyhow!(
-            "KVM test host: {err:#}{}",
-            machine.diagnostics(DIAGNOSTIC_LINES)
-        )
-    })?;
+    let boot = machine
+        .connect_relay(BOOT_TIMEOUT, &mut signals)
+        .map_err(|err| {
+            anyhow!(
+                "KVM test host: {err:#}{}",
+                machine.diagnostics(DIAGNOSTIC_LINES)
+            )
+        })?;
+    let stream = match boot {
+        Boot::Ready(stream) => stream,
+        Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
+    };
     tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
 
-    let end = session::attach(stream, spec, forward_stdin);
+    let end = session::attach(stream, spec, forward_stdin, signals);
 
     match end {
         Ok(end) => {
