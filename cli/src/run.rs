@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
+use hull_image::{Image, ImageRef, Pin, ProgressStyle, Store, Stream};
 use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
 use hull_vmm::{Console, Disk, FsShare, VmConfig, VsockConfig};
 
@@ -121,6 +121,8 @@ enum RootSource {
         entries: Vec<String>,
         /// Paths of the layers relative to `layers_dir`, top-most first.
         layers: Vec<String>,
+        /// Keeps `rmi` and `image prune` away from the layers.
+        _pin: Pin,
     },
 }
 
@@ -178,8 +180,9 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         }
         None => {
             let (name, command) = args.args.split_first().context("no image given")?;
-            let image = image_for_run(root.path(), name, args.pull)?;
-            let source = image_source(root.path(), &image)?;
+            let store = Store::open(root.path())?;
+            let image = image_for_run(&store, root.path(), name, args.pull)?;
+            let source = image_source(&store, &image)?;
             let defaults = image
                 .config
                 .config()
@@ -283,8 +286,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
 }
 
 /// The image `name` from the store, pulled first as `policy` says.
-fn image_for_run(root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
-    let store = Store::open(root)?;
+fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
     let found = match policy {
         PullPolicy::Always => None,
         PullPolicy::Missing | PullPolicy::Never => store.find(name)?,
@@ -301,15 +303,16 @@ fn image_for_run(root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
     }
     let mut options = image_cmd::registry_options(root, &[])?;
     options.progress = ProgressStyle::on(Stream::Stderr);
-    let pulled = hull_image::pull(&store, &reference, &options)?;
+    let pulled = hull_image::pull(store, &reference, &options)?;
     eprintln!("Digest: {}", pulled.manifest_digest);
     store.resolve(&reference.to_string())
 }
 
 /// The image's layers as the guest sees them: the store's layer directory,
-/// showing only this image's layers.
-fn image_source(root: &Path, image: &Image) -> Result<RootSource> {
-    let layers_dir = Store::open(root)?.layers_dir();
+/// showing only this image's layers, pinned for as long as the source lives.
+fn image_source(store: &Store, image: &Image) -> Result<RootSource> {
+    let pin = store.pin(&image.id)?;
+    let layers_dir = store.layers_dir();
     let mut entries = Vec::new();
     let mut layers = Vec::new();
     for layer in image.layers.iter().rev() {
@@ -331,6 +334,7 @@ fn image_source(root: &Path, image: &Image) -> Result<RootSource> {
         layers_dir,
         entries,
         layers,
+        _pin: pin,
     })
 }
 

@@ -6,6 +6,7 @@
 //! layers/<hex>/size       its uncompressed tar size in bytes
 //! index.json              images (by config digest) with their tags
 //! tmp/                    downloads and unpacks in progress
+//! pins/<hex>.<random>     images of running containers (flock(2)ed)
 //! index.lock, gc.lock     flock(2) locks
 //! ```
 //!
@@ -173,6 +174,9 @@ impl Store {
                 removals.push(Removal::Untagged(tag));
                 return Ok(removals);
             }
+            if self.is_pinned(&id)? {
+                bail!("image {} is in use by a running container", id.short());
+            }
             if !force && in_use(&id) {
                 bail!(
                     "image {} is in use by a container (use -f to remove it anyway)",
@@ -202,7 +206,11 @@ impl Store {
             let doomed: Vec<Digest> = index
                 .images
                 .iter()
-                .filter(|(id, record)| (all || record.repo_tags.is_empty()) && !in_use(id))
+                .filter(|(id, record)| {
+                    (all || record.repo_tags.is_empty())
+                        && !in_use(id)
+                        && !self.is_pinned(id).unwrap_or(true)
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in &doomed {
@@ -212,6 +220,11 @@ impl Store {
         })?;
         self.collect_garbage()?;
         Ok(removed)
+    }
+
+    /// Where running containers pin their images (see `pin.rs`).
+    pub(crate) fn pins_dir(&self) -> PathBuf {
+        self.dir.join("pins")
     }
 
     /// Where work in progress lives (same file system as the store).

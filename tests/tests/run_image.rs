@@ -4,8 +4,9 @@
 //! the KVM test host when this host's KVM can't run it).
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use hull_e2e::registry::{tar_dir, Registry};
 use hull_e2e::{assert_clean, assert_one_line_error, busybox_rootfs, container_stderr, Hull};
@@ -185,5 +186,62 @@ fn run_errors_name_the_image_and_start_no_vm() {
     );
     let output = hull.run(["run", "--rm", &bare], b"");
     assert_one_line_error(&output, HULL_ERROR, "no command specified");
+    assert_clean(&hull);
+}
+
+#[test]
+fn a_running_containers_image_cannot_be_removed() {
+    let hull = Hull::new();
+    let work = tempfile::tempdir().unwrap();
+    let tar_path = work.path().join("busybox.tar");
+    fs::write(&tar_path, tar_dir(busybox_rootfs(), None).0).unwrap();
+    let imported = hull
+        .command(["import".as_ref(), tar_path.as_os_str(), "bb:1".as_ref()])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+
+    let mut container = hull
+        .command([
+            "run",
+            "--rm",
+            "bb:1",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 600",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hull");
+    let mut lines = BufReader::new(container.stdout.take().unwrap()).lines();
+    assert_eq!(
+        lines.next().expect("a line").expect("readable stdout"),
+        "ready"
+    );
+
+    for force in [&[][..], &["-f"][..]] {
+        let output = hull.run([&["rmi"][..], force, &["bb:1"]].concat(), b"");
+        assert_one_line_error(&output, HULL_ERROR, "in use by a running container");
+    }
+
+    // SAFETY: kill(2) on our own child's pid has no memory-safety concerns.
+    assert_eq!(
+        unsafe { libc::kill(container.id() as i32, libc::SIGINT) },
+        0
+    );
+    assert_eq!(container.wait().unwrap().code(), Some(128 + libc::SIGINT));
+    let output = hull.run(["rmi", "bb:1"], b"");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        container_stderr(&output)
+    );
     assert_clean(&hull);
 }

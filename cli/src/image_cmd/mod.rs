@@ -43,8 +43,9 @@ pub fn image(command: ImageCommand, root: &Path) -> Result<u8> {
     }
 }
 
-/// Whether a container uses image `id`. Containers do not outlive `hull
-/// run` yet, so none does while an image command runs.
+/// Whether a stopped container still uses image `id`. Containers do not
+/// outlive `hull run` yet, so none does; running ones pin their image in
+/// the store, which refuses to delete it (`Store::pin`).
 fn in_use(_id: &Digest) -> bool {
     false
 }
