@@ -20,3 +20,17 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot move the new {} into place", path.display()))?;
     Ok(())
 }
+
+/// Opens (creating it) the lock file `path` and holds an exclusive flock(2)
+/// on it until the returned guard is dropped.
+pub fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
+    let file = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("cannot lock {}", path.display()))
+}

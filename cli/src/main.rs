@@ -1,11 +1,17 @@
 //! `hull`: Docker-style container commands, each container in its own microVM.
 
 mod assets;
+mod boot;
 mod child_process;
+mod container;
+mod container_cmd;
+mod container_log;
+mod detach;
 mod fsutil;
 mod image_cmd;
 mod initramfs;
 mod kvm;
+mod monitor;
 mod process_config;
 mod run;
 mod scratch;
@@ -44,6 +50,21 @@ enum Command {
     /// Run a command in a new container.
     Run(run::RunArgs),
 
+    /// List containers.
+    Ps(container_cmd::PsArgs),
+
+    /// Show a container's output.
+    Logs(container_cmd::LogsArgs),
+
+    /// Stop running containers: SIGTERM, then the VM is torn down.
+    Stop(container_cmd::StopArgs),
+
+    /// Remove containers.
+    Rm(container_cmd::RmArgs),
+
+    /// Wait for containers to exit and print their exit codes.
+    Wait(container_cmd::WaitArgs),
+
     /// Show hull's version, the guest kernel it uses and the KVM it found.
     Version,
 
@@ -81,6 +102,10 @@ enum Command {
     /// Remove stored credentials for a registry.
     Logout(image_cmd::LogoutArgs),
 
+    /// Hold a detached container's VM (started by `run -d`).
+    #[command(name = "__monitor", hide = true)]
+    Monitor { id: String },
+
     /// Run one VM from a JSON config (the VMM process behind a container).
     #[command(name = "__vmm", hide = true)]
     Vmm { config: PathBuf },
@@ -101,6 +126,12 @@ fn main() -> ExitCode {
     let root = state::StateRoot::new(cli.root);
     let result = match cli.command {
         Command::Run(args) => run::run(args, &root),
+        Command::Ps(args) => container_cmd::ps(args, &root),
+        Command::Logs(args) => container_cmd::logs(args, &root),
+        Command::Stop(args) => container_cmd::stop(args, &root),
+        Command::Rm(args) => container_cmd::rm(args, &root),
+        Command::Wait(args) => container_cmd::wait(args, &root),
+        Command::Monitor { id } => monitor::monitor(&id, &root),
         Command::Version => version::print(),
         Command::Pull(args) => image_cmd::pull(args, root.path()),
         Command::Push(args) => image_cmd::push(args, root.path()),

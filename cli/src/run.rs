@@ -1,39 +1,22 @@
 //! `hull run`: boot a microVM for one container and run its process.
 
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use hull_image::{Image, ImageRef, Pin, ProgressStyle, Store, Stream};
-use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
-use hull_vmm::{Console, Disk, FsShare, VmConfig, VsockConfig};
+use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 
-use crate::assets;
-use crate::image_cmd;
+use crate::boot::{self, BootOutcome, ConsoleTarget};
+use crate::container::{self, BootSpec, RootfsSource};
 use crate::kvm::{Backend, Kvm};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
-use crate::scratch;
-use crate::session;
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
-use crate::testhost;
-use crate::vm_process::{Boot, VmProcess};
+use crate::{assets, detach, image_cmd, session, testhost};
 
-/// The virtio-fs tag the agent mounts as the container's lower root layer.
-const ROOTFS_TAG: &str = "hull-rootfs";
-/// Kernel arguments every guest gets; the VMM adds its device arguments.
-/// Every console byte is a VM exit, so boot messages are off unless the user
-/// asked to see the console.
-const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 tsc=reliable 8250.nr_uarts=1";
-/// The scratch disk is the VM's only disk, so the guest names it vda.
-const SCRATCH_DEVICE: &str = "/dev/vda";
-/// The first guest CID that is not reserved.
-const GUEST_CID: u64 = 3;
-/// Generous: under the test host's emulation a boot takes several seconds.
-const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
-const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a VM may take to power off after its process ended.
+pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -84,10 +67,18 @@ pub struct RunArgs {
     #[arg(short = 'i', long)]
     interactive: bool,
 
-    /// Remove the container when it exits (containers are not kept yet, so
-    /// this is always the case).
+    /// Remove the container when it exits (without -d, containers are not
+    /// kept yet, so this is always the case).
     #[arg(long)]
     rm: bool,
+
+    /// Run the container in the background and print its ID.
+    #[arg(short = 'd', long)]
+    detach: bool,
+
+    /// Name the container (default: a generated name).
+    #[arg(long)]
+    name: Option<String>,
 
     /// Show the guest's serial console on this terminal.
     #[arg(long)]
@@ -110,70 +101,18 @@ enum PullPolicy {
     Never,
 }
 
-/// Where the container's root file system comes from.
-enum RootSource {
-    /// `--rootfs DIR`: the directory is the only lower layer.
-    Directory(PathBuf),
-    /// An image: its layers, shared from the store's layer directory.
-    Image {
-        layers_dir: PathBuf,
-        /// The layer directories the guest may see, relative to `layers_dir`.
-        entries: Vec<String>,
-        /// Paths of the layers relative to `layers_dir`, top-most first.
-        layers: Vec<String>,
-        /// Keeps `rmi` and `image prune` away from the layers.
-        _pin: Pin,
-    },
-}
-
-impl RootSource {
-    /// The virtio-fs share holding the container's lower layers.
-    fn share(&self) -> FsShare {
-        let (host_dir, visible_entries) = match self {
-            RootSource::Directory(dir) => (dir.clone(), None),
-            RootSource::Image {
-                layers_dir,
-                entries,
-                ..
-            } => (layers_dir.clone(), Some(entries.clone())),
-        };
-        FsShare {
-            tag: ROOTFS_TAG.into(),
-            host_dir,
-            read_only: true,
-            visible_entries,
-        }
-    }
-
-    /// The lower layers inside the share, top-most first; none for a
-    /// directory, which is the share itself.
-    fn layers(&self) -> Vec<String> {
-        match self {
-            RootSource::Directory(_) => Vec::new(),
-            RootSource::Image { layers, .. } => layers.clone(),
-        }
-    }
-
-    /// Host directories the KVM test host must see as they are: image
-    /// layers carry overlayfs whiteouts.
-    fn direct_dirs(&self) -> Vec<PathBuf> {
-        match self {
-            RootSource::Directory(_) => Vec::new(),
-            RootSource::Image { layers_dir, .. } => vec![layers_dir.clone()],
-        }
-    }
-}
-
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     // Check what the user named before any VM starts, wherever it runs.
-    let (source, image, command) = match &args.rootfs {
+    let (rootfs, image_name, image, command) = match &args.rootfs {
         Some(dir) => {
             let dir = std::fs::canonicalize(dir)
                 .ok()
                 .filter(|path| path.is_dir())
                 .with_context(|| format!("--rootfs {}: no such directory", dir.display()))?;
+            let name = dir.display().to_string();
             (
-                RootSource::Directory(dir),
+                RootfsSource::Directory(dir),
+                name,
                 ImageDefaults::default(),
                 args.args.as_slice(),
             )
@@ -182,14 +121,18 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             let (name, command) = args.args.split_first().context("no image given")?;
             let store = Store::open(root.path())?;
             let image = image_for_run(&store, root.path(), name, args.pull)?;
-            let source = image_source(&store, &image)?;
             let defaults = image
                 .config
                 .config()
                 .as_ref()
                 .map(ImageDefaults::from)
                 .unwrap_or_default();
-            (source, defaults, command)
+            (
+                RootfsSource::Image(image.id.to_string()),
+                name.clone(),
+                defaults,
+                command,
+            )
         }
     };
     let id = crate::state::new_container_id();
@@ -205,12 +148,29 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             hostname: &hostname,
         },
     )?;
-    let kernel = assets::guest_kernel(args.kernel.as_deref())?;
-    let agent = assets::agent_binary()?;
+    let spec = BootSpec {
+        kernel: assets::guest_kernel(args.kernel.as_deref())?,
+        cpus: args.cpus,
+        memory_mib: args.memory_mib,
+        rootfs,
+        argv: process.argv,
+        env: process.env,
+        cwd: process.cwd,
+        user: process.user,
+        hostname,
+    };
+    assets::agent_binary()?;
 
     let kvm = Kvm::detect();
     let backend = Backend::select(&kvm).map_err(anyhow::Error::msg)?;
     if backend == Backend::TestHost {
+        if args.detach {
+            bail!(
+                "run -d needs KVM that can run hull's guest (here: {}); \
+                 detached containers through the KVM test host are not supported yet",
+                kvm.describe()
+            );
+        }
         if let Some(notice) = backend.notice(&kvm) {
             eprintln!("{notice}");
         }
@@ -221,67 +181,36 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             .context("cannot locate the hull executable")?
             .to_string_lossy()
             .into_owned();
-        return testhost::run_in_testhost(argv, args.interactive, &source.direct_dirs());
+        let direct = boot::testhost_direct_dirs(root, &spec.rootfs)?;
+        return testhost::run_in_testhost(argv, args.interactive, &direct);
     }
-    let initramfs = assets::agent_initramfs(&agent, &root.cache_dir())?;
+    if args.detach {
+        let name = args
+            .name
+            .clone()
+            .unwrap_or_else(|| container::generated_name(&id));
+        return detach::start(root, &id, name, image_name, spec);
+    }
 
     let mut signals = ForwardedSignals::catch()?;
-    let run_dir = root.create_run_dir(&id)?;
-    let vsock_uds = run_dir.path().join("vsock.sock");
-    let ready_socket = PathBuf::from(format!("{}_{AGENT_READY_PORT}", vsock_uds.display()));
-    let listener = UnixListener::bind(&ready_socket)
-        .with_context(|| format!("cannot listen on {}", ready_socket.display()))?;
-
-    let scratch = scratch::create(&run_dir.path().join("scratch.img"), scratch::DEFAULT_SIZE)?;
-    let config = VmConfig {
-        kernel,
-        initramfs: Some(initramfs),
-        cmdline: if args.console {
-            GUEST_CMDLINE.to_owned()
-        } else {
-            format!("{GUEST_CMDLINE} quiet")
-        },
-        vcpus: args.cpus,
-        memory_mib: args.memory_mib,
-        console: if args.console {
-            Console::Stdout
-        } else {
-            Console::File(run_dir.path().join("console.log"))
-        },
-        vsock: Some(VsockConfig {
-            guest_cid: GUEST_CID,
-            uds_path: vsock_uds,
-        }),
-        shares: vec![source.share()],
-        disks: vec![Disk {
-            path: scratch,
-            read_only: false,
-        }],
+    let scratch = root.run_dir_path(&id).join("scratch.img");
+    let console = if args.console {
+        ConsoleTarget::Terminal
+    } else {
+        ConsoleTarget::Log
     };
-    let mut vm = VmProcess::spawn(run_dir, &config)?;
-    let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, &mut signals)? {
-        Boot::Ready(stream) => stream,
-        Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
+    let booted = match boot::boot(root, &id, &spec, &scratch, console, &mut signals)? {
+        BootOutcome::Booted(booted) => booted,
+        BootOutcome::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
     };
-    // One agent per VM: no further guest connection reaches this host.
-    drop(listener);
-    std::fs::remove_file(&ready_socket)
-        .with_context(|| format!("cannot remove {}", ready_socket.display()))?;
-
-    let spec = RunSpec {
-        argv: process.argv,
-        env: process.env,
-        cwd: process.cwd,
-        user: process.user,
-        hostname,
-        rootfs: Some(RootfsSpec {
-            share: ROOTFS_TAG.into(),
-            layers: source.layers(),
-            scratch_device: Some(SCRATCH_DEVICE.into()),
-        }),
-    };
-    let end = session::attach(stream, spec, args.interactive, signals)?;
-    vm.finish(POWER_OFF_TIMEOUT);
+    let end = session::attach(
+        booted.stream,
+        booted.spec,
+        args.interactive,
+        signals,
+        Box::new(session::Terminal::default()),
+    )?;
+    booted.vm.finish(POWER_OFF_TIMEOUT);
     Ok(end.exit_code())
 }
 
@@ -306,36 +235,6 @@ fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> 
     let pulled = hull_image::pull(store, &reference, &options)?;
     eprintln!("Digest: {}", pulled.manifest_digest);
     store.resolve(&reference.to_string())
-}
-
-/// The image's layers as the guest sees them: the store's layer directory,
-/// showing only this image's layers, pinned for as long as the source lives.
-fn image_source(store: &Store, image: &Image) -> Result<RootSource> {
-    let pin = store.pin(&image.id)?;
-    let layers_dir = store.layers_dir();
-    let mut entries = Vec::new();
-    let mut layers = Vec::new();
-    for layer in image.layers.iter().rev() {
-        let relative = layer
-            .strip_prefix(&layers_dir)
-            .ok()
-            .and_then(Path::to_str)
-            .with_context(|| format!("layer {} is outside the image store", layer.display()))?;
-        let entry = relative.split('/').next().unwrap_or(relative).to_owned();
-        if !entries.contains(&entry) {
-            entries.push(entry);
-        }
-        layers.push(relative.to_owned());
-    }
-    if layers.is_empty() {
-        bail!("image {} has no layers to run", image.id);
-    }
-    Ok(RootSource::Image {
-        layers_dir,
-        entries,
-        layers,
-        _pin: pin,
-    })
 }
 
 /// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into MiB.

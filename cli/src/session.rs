@@ -49,6 +49,7 @@ pub fn attach(
     spec: RunSpec,
     forward_stdin: bool,
     signals: ForwardedSignals,
+    mut output: Box<dyn OutputSink>,
 ) -> Result<SessionEnd> {
     let mut reader = stream
         .try_clone()
@@ -69,15 +70,14 @@ pub fn attach(
     }
     forward_signals(signals, writer.clone())?;
 
-    let end = relay_until_end(&mut reader)?;
+    let end = relay_until_end(&mut reader, output.as_mut())?;
     // The process is gone; a lost Shutdown only means the caller's timeout
     // ends the machine instead.
     let _ = send(&writer, &Message::Shutdown);
     Ok(end)
 }
 
-fn relay_until_end(reader: &mut UnixStream) -> Result<SessionEnd> {
-    let mut output = Output::default();
+fn relay_until_end(reader: &mut UnixStream, output: &mut dyn OutputSink) -> Result<SessionEnd> {
     loop {
         let message = read_message(reader).context("cannot read from the guest agent")?;
         match message {
@@ -140,16 +140,22 @@ fn forward_signals(signals: ForwardedSignals, writer: SharedWriter) -> Result<()
     Ok(())
 }
 
-/// Writes the process's output to ours. A closed stdout (say, piped into
+/// Where the process's output goes.
+pub trait OutputSink {
+    fn stdout(&mut self, data: &[u8]);
+    fn stderr(&mut self, data: &[u8]);
+}
+
+/// The process's output written to ours. A closed stdout (say, piped into
 /// `head`) must not stall the guest, so after a write error that stream's
 /// data is dropped while the session drains.
 #[derive(Default)]
-struct Output {
+pub struct Terminal {
     stdout_closed: bool,
     stderr_closed: bool,
 }
 
-impl Output {
+impl OutputSink for Terminal {
     fn stdout(&mut self, data: &[u8]) {
         if !self.stdout_closed {
             let mut out = io::stdout().lock();

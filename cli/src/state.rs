@@ -33,11 +33,16 @@ impl StateRoot {
         self.path.join("cache")
     }
 
+    /// Where container `id`'s runtime directory is while its VM runs.
+    pub fn run_dir_path(&self, id: &str) -> PathBuf {
+        self.path.join("run").join(&id[..12])
+    }
+
     /// Creates the runtime directory (sockets, logs) of container `id`,
     /// private to its owner: the VMM's sockets inside are not access-checked
     /// themselves.
     pub fn create_run_dir(&self, id: &str) -> Result<RunDir> {
-        let path = self.path.join("run").join(&id[..12]);
+        let path = self.run_dir_path(id);
         if path.as_os_str().len() > MAX_RUN_DIR_LEN {
             bail!(
                 "state root {} is too long for the VM's unix sockets; use a shorter --root",

@@ -75,7 +75,13 @@ pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool, direct: &[PathBuf
     };
     tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
 
-    let end = session::attach(stream, spec, forward_stdin, signals);
+    let end = session::attach(
+        stream,
+        spec,
+        forward_stdin,
+        signals,
+        Box::new(session::Terminal::default()),
+    );
 
     match end {
         Ok(end) => {

@@ -1,0 +1,370 @@
+//! Containers kept beyond the command that started them (`run -d`).
+//!
+//! Each lives in `<root>/containers/<id>/`:
+//!
+//! ```text
+//! config.json    what to boot and run (written once, at creation)
+//! state.json     status, monitor pid, times, exit code (replaced atomically)
+//! json.log       the process's stdout and stderr, Docker's json-file format
+//! scratch.img    the writable layer, kept until the container is removed
+//! monitor.log    the monitor process's own errors
+//! ```
+//!
+//! A container's VM is held by its monitor process (`hull __monitor ID`),
+//! which records the state as it changes. A monitor that died without
+//! saying so (kill -9) is noticed by whoever reads the state next.
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::fsutil::write_atomically;
+use crate::state::StateRoot;
+
+/// Exit code recorded for a container whose VM was killed.
+pub const KILLED_EXIT_CODE: i32 = 137;
+
+/// Everything needed to boot a container's VM and start its process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BootSpec {
+    pub kernel: PathBuf,
+    pub cpus: u8,
+    pub memory_mib: u64,
+    pub rootfs: RootfsSource,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub hostname: String,
+}
+
+/// Where the root file system comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RootfsSource {
+    Directory(PathBuf),
+    /// An image in the store, by ID.
+    Image(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it, or the `--rootfs` directory.
+    pub image: String,
+    /// RFC 3339.
+    pub created: String,
+    pub boot: BootSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// The monitor process holding the VM.
+    pub pid: Option<u32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Why the container could not run, or what ended it from outside.
+    pub error: Option<String>,
+}
+
+impl State {
+    fn created() -> State {
+        State {
+            status: Status::Created,
+            pid: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            error: None,
+        }
+    }
+
+    pub fn running(pid: u32) -> State {
+        State {
+            status: Status::Running,
+            pid: Some(pid),
+            started_at: Some(now()),
+            ..State::created()
+        }
+    }
+
+    /// This state, ended with `exit_code` now.
+    pub fn exited(&self, exit_code: i32, error: Option<String>) -> State {
+        State {
+            status: Status::Exited,
+            pid: None,
+            finished_at: Some(now()),
+            exit_code: Some(exit_code),
+            error,
+            ..self.clone()
+        }
+    }
+}
+
+/// The current time, RFC 3339.
+pub fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .expect("UTC times format as RFC 3339")
+}
+
+/// One container's directory.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    pub config: ContainerConfig,
+}
+
+impl Container {
+    /// Records a new container in state Created. Fails if the name is taken.
+    pub fn create(root: &StateRoot, config: ContainerConfig) -> Result<Container> {
+        let parent = containers_dir(root);
+        fs::create_dir_all(&parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let _lock = crate::fsutil::lock_file(&parent.join(".lock"))?;
+        if list(root)?.iter().any(|c| c.config.name == config.name) {
+            bail!(
+                "the container name {:?} is already in use: remove that container or choose another --name",
+                config.name
+            );
+        }
+        let dir = parent.join(&config.id);
+        fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let container = Container { dir, config };
+        write_atomically(
+            &container.dir.join("config.json"),
+            &serde_json::to_vec_pretty(&container.config)?,
+        )?;
+        container.set_state(&State::created())?;
+        Ok(container)
+    }
+
+    fn open(dir: PathBuf) -> Result<Container> {
+        let path = dir.join("config.json");
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let config = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is corrupt", path.display()))?;
+        Ok(Container { dir, config })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.config.id[..12]
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("json.log")
+    }
+
+    pub fn scratch_path(&self) -> PathBuf {
+        self.dir.join("scratch.img")
+    }
+
+    pub fn monitor_log_path(&self) -> PathBuf {
+        self.dir.join("monitor.log")
+    }
+
+    /// The recorded state, corrected if its monitor died unannounced.
+    pub fn state(&self) -> Result<State> {
+        let path = self.dir.join("state.json");
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let state: State = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is corrupt", path.display()))?;
+        match state.pid {
+            Some(pid) if state.status == Status::Running && !self.is_monitor(pid) => {
+                let dead = state.exited(
+                    KILLED_EXIT_CODE,
+                    Some("the container's VM process died".into()),
+                );
+                self.set_state(&dead)?;
+                Ok(dead)
+            }
+            _ => Ok(state),
+        }
+    }
+
+    pub fn set_state(&self, state: &State) -> Result<()> {
+        write_atomically(
+            &self.dir.join("state.json"),
+            &serde_json::to_vec_pretty(state)?,
+        )
+    }
+
+    /// Whether `pid` is this container's monitor (and not a reused pid).
+    pub fn is_monitor(&self, pid: u32) -> bool {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|cmdline| {
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.windows(2)
+                    .any(|pair| pair[0] == b"__monitor" && pair[1] == self.id().as_bytes())
+            })
+            .unwrap_or(false)
+    }
+
+    /// Deletes everything the container owns. Its monitor must be gone.
+    pub fn remove(self, root: &StateRoot) -> Result<()> {
+        let _ = fs::remove_dir_all(root.run_dir_path(self.id()));
+        fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("cannot remove {}", self.dir.display()))
+    }
+}
+
+fn containers_dir(root: &StateRoot) -> PathBuf {
+    root.path().join("containers")
+}
+
+/// Every container, oldest first.
+pub fn list(root: &StateRoot) -> Result<Vec<Container>> {
+    let dir = containers_dir(root);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    let mut containers = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let path = entry.path();
+        // Skip the lock and any container still being created.
+        if path.is_dir() && path.join("state.json").is_file() {
+            containers.push(Container::open(path)?);
+        }
+    }
+    containers.sort_by(|a, b| a.config.created.cmp(&b.config.created));
+    Ok(containers)
+}
+
+/// The container named `name_or_id`: a name, a full ID or a unique prefix.
+pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Container> {
+    let mut by_prefix = Vec::new();
+    for container in list(root)? {
+        if container.config.name == name_or_id || container.id() == name_or_id {
+            return Ok(container);
+        }
+        if !name_or_id.is_empty() && container.id().starts_with(name_or_id) {
+            by_prefix.push(container);
+        }
+    }
+    match by_prefix.len() {
+        1 => Ok(by_prefix.remove(0)),
+        0 => bail!("no such container: {name_or_id}"),
+        _ => bail!("container ID prefix {name_or_id} is ambiguous: give more of it"),
+    }
+}
+
+/// A Docker-style name for a container the user did not name.
+pub fn generated_name(id: &str) -> String {
+    const ADJECTIVES: [&str; 16] = [
+        "amber", "brave", "calm", "deft", "eager", "fond", "grand", "hardy", "keen", "lucid",
+        "merry", "noble", "proud", "quiet", "swift", "vivid",
+    ];
+    const NOUNS: [&str; 16] = [
+        "otter", "falcon", "maple", "comet", "harbor", "lynx", "quartz", "willow", "badger",
+        "cedar", "heron", "nova", "pebble", "raven", "tundra", "zephyr",
+    ];
+    let byte = |i: usize| usize::from_str_radix(&id[i..i + 2], 16).unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        ADJECTIVES[byte(0) % 16],
+        NOUNS[byte(2) % 16],
+        &id[4..8]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(id: &str, name: &str) -> ContainerConfig {
+        ContainerConfig {
+            id: id.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            created: now(),
+            boot: BootSpec {
+                kernel: "/vmlinux".into(),
+                cpus: 1,
+                memory_mib: 256,
+                rootfs: RootfsSource::Directory("/rootfs".into()),
+                argv: vec!["true".into()],
+                env: Vec::new(),
+                cwd: "/".into(),
+                user: String::new(),
+                hostname: "h".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn containers_are_found_by_name_id_or_unique_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().to_owned());
+        let a = format!("ab{}", "1".repeat(62));
+        let b = format!("ac{}", "2".repeat(62));
+        Container::create(&root, config(&a, "web")).unwrap();
+        Container::create(&root, config(&b, "db")).unwrap();
+        assert!(dir
+            .path()
+            .join("containers")
+            .join(&a)
+            .join("config.json")
+            .is_file());
+        assert_eq!(find(&root, "web").unwrap().id(), a);
+        assert_eq!(find(&root, &b).unwrap().config.name, "db");
+        assert_eq!(find(&root, "ac").unwrap().id(), b);
+        assert!(find(&root, "a")
+            .unwrap_err()
+            .to_string()
+            .contains("ambiguous"));
+        assert!(find(&root, "nope")
+            .unwrap_err()
+            .to_string()
+            .contains("no such container"));
+        let taken = Container::create(&root, config(&"3".repeat(64), "web")).unwrap_err();
+        assert!(taken.to_string().contains("already in use"), "{taken}");
+    }
+
+    #[test]
+    fn a_running_state_without_its_monitor_reads_as_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().to_owned());
+        let container = Container::create(&root, config(&"4".repeat(64), "gone")).unwrap();
+        assert_eq!(container.state().unwrap().status, Status::Created);
+        // Our own pid is alive but is no monitor of this container.
+        container
+            .set_state(&State::running(std::process::id()))
+            .unwrap();
+        let state = container.state().unwrap();
+        assert_eq!(
+            (state.status, state.exit_code),
+            (Status::Exited, Some(KILLED_EXIT_CODE))
+        );
+        assert!(state.error.unwrap().contains("died"));
+        container.remove(&root).unwrap();
+        assert!(list(&root).unwrap().is_empty());
+    }
+
+    #[test]
+    fn generated_names_are_stable_per_id() {
+        let id = "0f1e2d3c".repeat(8);
+        assert_eq!(generated_name(&id), generated_name(&id));
+        assert!(generated_name(&id).ends_with("_2d3c"));
+    }
+}

@@ -1,0 +1,132 @@
+//! `hull stop`, `hull rm`, `hull wait`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::container::{self, Container, Status, KILLED_EXIT_CODE};
+use crate::state::StateRoot;
+
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds to wait for the process to exit after SIGTERM before the VM
+    /// is torn down.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    time: u64,
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn stop(args: StopArgs, root: &StateRoot) -> Result<u8> {
+    for name in &args.containers {
+        let container = container::find(root, name)?;
+        stop_container(&container, Duration::from_secs(args.time))?;
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// SIGTERM to the process (through its monitor), then, after `grace`, the
+/// VM torn down.
+fn stop_container(container: &Container, grace: Duration) -> Result<()> {
+    let state = container.state()?;
+    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+        return Ok(());
+    };
+    signal(pid, libc::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if container.state()?.status == Status::Exited {
+            return Ok(());
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    kill_monitor(container, pid)?;
+    let state = container.state()?;
+    if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
+        let stopped = state.exited(
+            KILLED_EXIT_CODE,
+            Some(format!("killed after {}s by hull stop", grace.as_secs())),
+        );
+        container.set_state(&stopped)?;
+    }
+    Ok(())
+}
+
+/// Kills the monitor (its VMM dies with it) and waits until it is gone.
+fn kill_monitor(container: &Container, pid: u32) -> Result<()> {
+    if container.is_monitor(pid) {
+        signal(pid, libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while container.is_monitor(pid) {
+        if Instant::now() >= deadline {
+            bail!("the VM of container {} does not die", container.short_id());
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    Ok(())
+}
+
+fn signal(pid: u32, signal: i32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) takes no pointers; a pid that is gone only fails.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Kill a running container first.
+    #[arg(short, long)]
+    force: bool,
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn rm(args: RmArgs, root: &StateRoot) -> Result<u8> {
+    for name in &args.containers {
+        let container = container::find(root, name)?;
+        let state = container.state()?;
+        if let Some(pid) = state.pid.filter(|_| state.status == Status::Running) {
+            if !args.force {
+                bail!(
+                    "container {} is running: stop it first, or use rm -f",
+                    container.short_id()
+                );
+            }
+            kill_monitor(&container, pid)?;
+        }
+        container.remove(root)?;
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct WaitArgs {
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Prints each container's exit code once it has exited.
+pub fn wait(args: WaitArgs, root: &StateRoot) -> Result<u8> {
+    for name in &args.containers {
+        let container = container::find(root, name)?;
+        loop {
+            let state = container.state()?;
+            if state.status == Status::Exited {
+                println!("{}", state.exit_code.unwrap_or(-1));
+                break;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+    Ok(0)
+}

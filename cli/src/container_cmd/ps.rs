@@ -1,0 +1,145 @@
+//! `hull ps`: containers, as Docker lists them.
+
+use anyhow::Result;
+use clap::Args;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::container::{self, Status};
+use crate::state::StateRoot;
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones.
+    #[arg(short, long)]
+    all: bool,
+    /// Print only container IDs.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
+    let mut rows = Vec::new();
+    for container in container::list(root)?.into_iter().rev() {
+        let state = container.state()?;
+        if !args.all && state.status != Status::Running {
+            continue;
+        }
+        if args.quiet {
+            println!("{}", container.short_id());
+            continue;
+        }
+        let status = match state.status {
+            Status::Created => "Created".to_owned(),
+            Status::Running => format!("Up {}", duration_since(state.started_at.as_deref())),
+            Status::Exited => format!(
+                "Exited ({}) {} ago",
+                state.exit_code.unwrap_or(-1),
+                duration_since(state.finished_at.as_deref())
+            ),
+        };
+        let config = &container.config;
+        rows.push([
+            container.short_id().to_owned(),
+            config.image.clone(),
+            format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
+            format!("{} ago", duration_since(Some(&config.created))),
+            status,
+            String::new(),
+            config.name.clone(),
+        ]);
+    }
+    if !args.quiet {
+        print_table(
+            [
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ],
+            &rows,
+        );
+    }
+    Ok(0)
+}
+
+fn print_table(header: [&str; 7], rows: &[[String; 7]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        println!("{}", padded.join("   ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// "3 minutes", as Docker words a duration up to now.
+fn duration_since(time: Option<&str>) -> String {
+    let Some(then) = time.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()) else {
+        return "N/A".into();
+    };
+    human_duration((OffsetDateTime::now_utc() - then).whole_seconds().max(0))
+}
+
+fn human_duration(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match seconds {
+        0 => "Less than a second".into(),
+        s if s < 60 => plural(s, "second"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => plural(s / 60, "minute"),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 86_400 * 2 => plural(s / 3600, "hour"),
+        s if s < 86_400 * 14 => plural(s / 86_400, "day"),
+        s if s < 86_400 * 60 => plural(s / (86_400 * 7), "week"),
+        s if s < 86_400 * 730 => plural(s / (86_400 * 30), "month"),
+        s => plural(s / (86_400 * 365), "year"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(180), "3 minutes");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(human_duration(3 * 86_400), "3 days");
+    }
+
+    #[test]
+    fn long_commands_are_cut() {
+        assert_eq!(truncate("sleep 5", 20), "sleep 5");
+        assert_eq!(
+            truncate("sh -c 'while true; do sleep 1; done'", 10),
+            "sh -c 'wh…"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! `hull run -d`: the container is recorded, its monitor process started
+//! in the background, and `hull` returns once the container runs.
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::container::{self, BootSpec, Container, ContainerConfig, Status};
+use crate::state::StateRoot;
+
+/// How long the container may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(150);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Creates container `id` and starts it in the background; prints its ID.
+pub fn start(
+    root: &StateRoot,
+    id: &str,
+    name: String,
+    image: String,
+    boot: BootSpec,
+) -> Result<u8> {
+    let container = Container::create(
+        root,
+        ContainerConfig {
+            id: id.to_owned(),
+            name,
+            image,
+            created: container::now(),
+            boot,
+        },
+    )?;
+    let log =
+        File::create(container.monitor_log_path()).context("cannot create the monitor log")?;
+    let exe = std::env::current_exe().context("cannot locate the hull executable")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("--root")
+        .arg(root.path())
+        .args(["__monitor", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            log.try_clone().context("cannot share the monitor log")?,
+        ))
+        .stderr(Stdio::from(log));
+    // Its own session, with no controlling terminal: it outlives this
+    // command, the terminal and the user's login session.
+    // SAFETY: setsid is async-signal-safe and takes no pointers.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut monitor = command
+        .spawn()
+        .context("cannot start the container's monitor")?;
+
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let state = container.state()?;
+        match state.status {
+            Status::Running => break,
+            Status::Exited => match state.error {
+                Some(error) => bail!("container {} did not start: {error}", container.short_id()),
+                None => break, // Ran and already ended.
+            },
+            Status::Created => {}
+        }
+        if monitor
+            .try_wait()
+            .context("cannot check on the monitor")?
+            .is_some()
+        {
+            let log = std::fs::read_to_string(container.monitor_log_path()).unwrap_or_default();
+            bail!(
+                "the monitor of container {} stopped: {}",
+                container.short_id(),
+                log.lines().last().unwrap_or("no message")
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "container {} did not start within {}s",
+                container.short_id(),
+                START_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    println!("{}", container.id());
+    Ok(0)
+}

@@ -1,0 +1,97 @@
+//! Detached containers (`run -d`, `ps`, `logs`, `stop`, `rm`, `wait`) end
+//! to end, in real VMs. Each test runs a shell script of hull commands in
+//! one KVM test host session, where /dev/kvm is real on any host; the
+//! script prints `key=value` facts that the test then checks.
+
+use hull_e2e::{busybox_rootfs, hull_binary, Hull};
+
+/// Runs `script` with `$h` (the hull binary) and `$R` (a busybox root) in
+/// the KVM test host, with a fresh state root there; returns its stdout.
+fn in_test_host(script: &str) -> String {
+    let prelude = format!(
+        "set -u; h={}; R={}; export HULL_ROOT=$(mktemp -d /tmp/hull-detached.XXXXXX)\n",
+        hull_binary().display(),
+        busybox_rootfs().display()
+    );
+    let output = Hull::new()
+        .command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)])
+        .output()
+        .expect("run the KVM test host");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "script failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The values the script printed for `key`, in order.
+fn facts<'a>(output: &'a str, key: &str) -> Vec<&'a str> {
+    output
+        .lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+#[test]
+fn a_detached_container_runs_logs_stops_and_is_removed() {
+    let output = in_test_host(
+        r#"
+id=$($h run -d --name web --rootfs $R -- sh -c 'echo started; echo oops >&2; trap "echo stopping; exit 7" TERM; while :; do sleep 0.2; done')
+echo "run=$? ${#id}"
+$h ps -q | grep -qx "$(echo $id | cut -c1-12)" && echo "ps=listed"
+$h ps | grep -q "Up .* web$" && echo "ps=up"
+until $h logs web 2>/dev/null | grep -q started; do sleep 0.2; done; echo "logs=started"
+echo "stderr=$($h logs web 2>&1 >/dev/null)"
+$h run -d --name web --rootfs $R -- true 2>/dev/null; echo "same-name=$?"
+$h rm web 2>/dev/null; echo "rm-running=$?"
+$h stop -t 60 web >/dev/null; echo "stop=$?"
+echo "wait=$($h wait web)"
+echo "ps-running=$($h ps -q | wc -l)"
+$h ps -a | grep -q "Exited (7) .* web$" && echo "ps-a=exited"
+echo "tail=$($h logs --tail 1 web 2>/dev/null)"
+$h rm web >/dev/null; echo "rm=$?"
+echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
+"#,
+    );
+    assert_eq!(facts(&output, "run"), ["0 64"], "{output}");
+    assert_eq!(facts(&output, "ps"), ["listed", "up"], "{output}");
+    assert_eq!(facts(&output, "logs"), ["started"], "{output}");
+    assert_eq!(facts(&output, "stderr"), ["oops"], "{output}");
+    assert_eq!(facts(&output, "same-name"), ["125"], "{output}");
+    assert_eq!(facts(&output, "rm-running"), ["125"], "{output}");
+    assert_eq!(facts(&output, "stop"), ["0"], "{output}");
+    assert_eq!(facts(&output, "wait"), ["7"], "{output}");
+    assert_eq!(facts(&output, "ps-running"), ["0"], "{output}");
+    assert_eq!(facts(&output, "ps-a"), ["exited"], "{output}");
+    assert_eq!(facts(&output, "tail"), ["stopping"], "{output}");
+    assert_eq!(facts(&output, "rm"), ["0"], "{output}");
+    assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
+}
+
+#[test]
+fn killed_vms_show_as_exited_and_rm_f_cleans_everything() {
+    let output = in_test_host(
+        r#"
+quick=$($h run -d --rootfs $R -- sh -c 'exit 3')
+echo "quick=$($h wait $quick)"
+long=$($h run -d --name long --rootfs $R -- sleep 600)
+victim=$($h run -d --name victim --rootfs $R -- sleep 600)
+pid=$(grep -o '"pid": [0-9]*' $HULL_ROOT/containers/$victim/state.json | grep -o '[0-9]*$')
+kill -9 $pid
+while [ -d /proc/$pid ]; do sleep 0.1; done
+$h ps -a | grep -q "Exited (137) .* victim$" && echo "victim=exited"
+echo "running=$($h ps -q | wc -l)"
+$h rm -f $quick long $(echo $victim | cut -c1-8) >/dev/null; echo "rm=$?"
+echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
+echo "procs=$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l)"
+"#,
+    );
+    assert_eq!(facts(&output, "quick"), ["3"], "{output}");
+    assert_eq!(facts(&output, "victim"), ["exited"], "{output}");
+    assert_eq!(facts(&output, "running"), ["1"], "{output}");
+    assert_eq!(facts(&output, "rm"), ["0"], "{output}");
+    assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
+    assert_eq!(facts(&output, "procs"), ["0"], "{output}");
+}
