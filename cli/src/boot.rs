@@ -58,7 +58,8 @@ pub enum ConsoleTarget {
 }
 
 /// Boots the VM of container `id` as `spec` says, with its writable layer
-/// on the (new) scratch disk `scratch`.
+/// on the scratch disk `scratch`, made if it does not exist yet (a
+/// restarted container keeps its writes).
 pub fn boot(
     root: &StateRoot,
     id: &str,
@@ -76,7 +77,10 @@ pub fn boot(
     let listener = UnixListener::bind(&ready_socket)
         .with_context(|| format!("cannot listen on {}", ready_socket.display()))?;
 
-    let scratch = scratch::create(scratch, scratch::DEFAULT_SIZE)?;
+    let scratch = match scratch.exists() {
+        true => scratch.to_owned(),
+        false => scratch::create(scratch, scratch::DEFAULT_SIZE)?,
+    };
     let (cmdline, console) = match console {
         ConsoleTarget::Terminal => (GUEST_CMDLINE.to_owned(), Console::Stdout),
         ConsoleTarget::Log => (

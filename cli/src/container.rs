@@ -58,6 +58,9 @@ pub struct ContainerConfig {
     pub image: String,
     /// RFC 3339.
     pub created: String,
+    /// `run --rm`: removed by its monitor once it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
     pub boot: BootSpec,
 }
 
@@ -153,12 +156,30 @@ impl Container {
         Ok(container)
     }
 
+    /// Gives the container the name `name`, which must be free.
+    pub fn rename(mut self, root: &StateRoot, name: &str) -> Result<()> {
+        let _lock = crate::fsutil::lock_file(&containers_dir(root).join(".lock"))?;
+        if list(root)?.iter().any(|c| c.config.name == name) {
+            bail!("the container name {name:?} is already in use");
+        }
+        self.config.name = name.to_owned();
+        write_atomically(
+            &self.dir.join("config.json"),
+            &serde_json::to_vec_pretty(&self.config)?,
+        )
+    }
+
     fn open(dir: PathBuf) -> Result<Container> {
         let path = dir.join("config.json");
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let config = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is corrupt", path.display()))?;
         Ok(Container { dir, config })
+    }
+
+    /// Whether the container is still recorded (not removed meanwhile).
+    pub fn exists(&self) -> bool {
+        self.dir.join("state.json").is_file()
     }
 
     pub fn id(&self) -> &str {
@@ -298,6 +319,7 @@ mod tests {
             name: name.into(),
             image: "busybox".into(),
             created: now(),
+            auto_remove: false,
             boot: BootSpec {
                 kernel: "/vmlinux".into(),
                 cpus: 1,

@@ -7,31 +7,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::container::{self, BootSpec, Container, ContainerConfig, Status};
+use crate::container::{Container, ContainerConfig, Status};
 use crate::state::StateRoot;
 
 /// How long the container may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(150);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Creates container `id` and starts it in the background; prints its ID.
-pub fn start(
-    root: &StateRoot,
-    id: &str,
-    name: String,
-    image: String,
-    boot: BootSpec,
-) -> Result<u8> {
-    let container = Container::create(
-        root,
-        ContainerConfig {
-            id: id.to_owned(),
-            name,
-            image,
-            created: container::now(),
-            boot,
-        },
-    )?;
+/// Creates the container `config` describes and starts it in the
+/// background; prints its ID.
+pub fn create_and_start(root: &StateRoot, config: ContainerConfig) -> Result<u8> {
+    let container = Container::create(root, config)?;
+    start(root, &container)?;
+    println!("{}", container.id());
+    Ok(0)
+}
+
+/// Starts `container`'s monitor in the background and waits until the
+/// container runs (or has run and exited by itself).
+pub fn start(root: &StateRoot, container: &Container) -> Result<()> {
+    let id = container.id();
     let log =
         File::create(container.monitor_log_path()).context("cannot create the monitor log")?;
     let exe = std::env::current_exe().context("cannot locate the hull executable")?;
@@ -62,6 +57,9 @@ pub fn start(
 
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
+        if !container.exists() {
+            break; // `run --rm -d` that has already run and been removed.
+        }
         let state = container.state()?;
         match state.status {
             Status::Running => break,
@@ -92,6 +90,5 @@ pub fn start(
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-    println!("{}", container.id());
-    Ok(0)
+    Ok(())
 }

@@ -65,6 +65,25 @@ enum Command {
     /// Wait for containers to exit and print their exit codes.
     Wait(container_cmd::WaitArgs),
 
+    /// Start stopped containers.
+    Start(container_cmd::StartArgs),
+
+    /// Restart containers.
+    Restart(container_cmd::RestartArgs),
+
+    /// Signal containers' processes (KILL tears the VM down).
+    Kill(container_cmd::KillArgs),
+
+    /// Rename a container.
+    Rename(container_cmd::RenameArgs),
+
+    /// Show low-level information on containers as JSON.
+    Inspect(container_cmd::InspectArgs),
+
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+
     /// Show hull's version, the guest kernel it uses and the KVM it found.
     Version,
 
@@ -117,6 +136,15 @@ enum Command {
     TesthostExec(testhost::ExecArgs),
 }
 
+/// `hull container SUBCOMMAND`.
+#[derive(Subcommand)]
+enum ContainerCommand {
+    /// Remove all stopped containers.
+    Prune(container_cmd::PruneArgs),
+    /// List containers.
+    Ls(container_cmd::PsArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -131,6 +159,13 @@ fn main() -> ExitCode {
         Command::Stop(args) => container_cmd::stop(args, &root),
         Command::Rm(args) => container_cmd::rm(args, &root),
         Command::Wait(args) => container_cmd::wait(args, &root),
+        Command::Start(args) => container_cmd::start(args, &root),
+        Command::Restart(args) => container_cmd::restart(args, &root),
+        Command::Kill(args) => container_cmd::kill(args, &root),
+        Command::Rename(args) => container_cmd::rename(args, &root),
+        Command::Inspect(args) => container_cmd::inspect(args, &root),
+        Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &root),
+        Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, &root),
         Command::Monitor { id } => monitor::monitor(&id, &root),
         Command::Version => version::print(),
         Command::Pull(args) => image_cmd::pull(args, root.path()),

@@ -32,12 +32,13 @@ pub fn monitor(id: &str, root: &StateRoot) -> Result<u8> {
         Ok(BootOutcome::Interrupted(signal)) => {
             let code = i32::from(interrupted_exit_code(signal));
             return record_end(
-                &container,
+                root,
+                container,
                 code,
                 Some(format!("stopped by signal {signal} while booting")),
             );
         }
-        Err(err) => return record_end(&container, HULL_ERROR, Some(format!("{err:#}"))),
+        Err(err) => return record_end(root, container, HULL_ERROR, Some(format!("{err:#}"))),
     };
     container.set_state(&State::running(std::process::id()))?;
     let log = LogWriter::append_to(&container.log_path())?;
@@ -45,14 +46,23 @@ pub fn monitor(id: &str, root: &StateRoot) -> Result<u8> {
     booted.vm.finish(POWER_OFF_TIMEOUT);
     match end {
         Ok(SessionEnd::Exited(status)) => {
-            record_end(&container, i32::from(status.shell_code()), None)
+            record_end(root, container, i32::from(status.shell_code()), None)
         }
-        Ok(SessionEnd::Failed { code, reason }) => record_end(&container, code, Some(reason)),
-        Err(err) => record_end(&container, HULL_ERROR, Some(format!("{err:#}"))),
+        Ok(SessionEnd::Failed { code, reason }) => record_end(root, container, code, Some(reason)),
+        Err(err) => record_end(root, container, HULL_ERROR, Some(format!("{err:#}"))),
     }
 }
 
-fn record_end(container: &Container, exit_code: i32, error: Option<String>) -> Result<u8> {
+/// Records how the container ended; a `run --rm` container is removed.
+fn record_end(
+    root: &StateRoot,
+    container: Container,
+    exit_code: i32,
+    error: Option<String>,
+) -> Result<u8> {
     container.set_state(&container.state()?.exited(exit_code, error))?;
+    if container.config.auto_remove {
+        container.remove(root)?;
+    }
     Ok(0)
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 
 use crate::boot::{self, BootOutcome, ConsoleTarget};
-use crate::container::{self, BootSpec, RootfsSource};
+use crate::container::{self, BootSpec, ContainerConfig, RootfsSource};
 use crate::kvm::{Backend, Kvm};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
@@ -185,11 +185,20 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         return testhost::run_in_testhost(argv, args.interactive, &direct);
     }
     if args.detach {
-        let name = args
-            .name
-            .clone()
-            .unwrap_or_else(|| container::generated_name(&id));
-        return detach::start(root, &id, name, image_name, spec);
+        return detach::create_and_start(
+            root,
+            ContainerConfig {
+                name: args
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| container::generated_name(&id)),
+                id,
+                image: image_name,
+                created: container::now(),
+                auto_remove: args.rm,
+                boot: spec,
+            },
+        );
     }
 
     let mut signals = ForwardedSignals::catch()?;

@@ -95,3 +95,34 @@ echo "procs=$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/d
     assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
     assert_eq!(facts(&output, "procs"), ["0"], "{output}");
 }
+
+#[test]
+fn restart_keeps_writes_and_kill_rename_inspect_filter_prune_work() {
+    let output = in_test_host(
+        r#"
+$h run -d --name keep --rootfs $R -- sh -c 'cat /data 2>/dev/null || echo none; echo kept > /data; trap "exit 0" TERM; while :; do sleep 0.2; done' >/dev/null
+until $h logs keep | grep -q none; do sleep 0.2; done
+$h restart -t 60 keep >/dev/null; echo "restart=$?"
+until $h logs keep | grep -q kept; do sleep 0.2; done; echo "second-boot=$($h logs --tail 1 keep)"
+$h kill -s USR1 keep >/dev/null; echo "kill=$($h wait keep)"
+$h rename keep kept2; echo "rename=$?"
+$h inspect kept2 | grep -q '"Name": "/kept2"' && echo "inspect=named"
+$h inspect kept2 | grep -q '"ExitCode": 138' && echo "inspect=code"
+echo "filter=$($h ps -a --filter status=exited --format json | grep -c '"Names":"kept2"')"
+echo "filter-running=$($h ps -aq --filter status=running | wc -l)"
+$h run -d --rm --name gone --rootfs $R -- true >/dev/null
+i=0; while [ $i -lt 300 ] && [ -n "$($h ps -aq --filter name=gone)" ]; do sleep 0.2; i=$((i+1)); done
+echo "auto-removed=$($h ps -aq --filter name=gone | wc -l)"
+$h container prune >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
+"#,
+    );
+    assert_eq!(facts(&output, "restart"), ["0"], "{output}");
+    assert_eq!(facts(&output, "second-boot"), ["kept"], "{output}");
+    assert_eq!(facts(&output, "kill"), ["138"], "{output}");
+    assert_eq!(facts(&output, "rename"), ["0"], "{output}");
+    assert_eq!(facts(&output, "inspect"), ["named", "code"], "{output}");
+    assert_eq!(facts(&output, "filter"), ["1"], "{output}");
+    assert_eq!(facts(&output, "filter-running"), ["0"], "{output}");
+    assert_eq!(facts(&output, "auto-removed"), ["0"], "{output}");
+    assert_eq!(facts(&output, "prune"), ["0 0"], "{output}");
+}

@@ -1,4 +1,5 @@
-//! `hull stop`, `hull rm`, `hull wait`.
+//! `hull stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename` and
+//! `container prune`.
 
 use std::time::{Duration, Instant};
 
@@ -6,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::container::{self, Container, Status, KILLED_EXIT_CODE};
+use crate::detach;
 use crate::state::StateRoot;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -129,4 +131,142 @@ pub fn wait(args: WaitArgs, root: &StateRoot) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Starts stopped containers again; their writable layer is kept.
+pub fn start(args: StartArgs, root: &StateRoot) -> Result<u8> {
+    for name in &args.containers {
+        let container = container::find(root, name)?;
+        if container.state()?.status != Status::Running {
+            detach::start(root, &container)?;
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct RestartArgs {
+    /// Seconds to wait for the process to exit after SIGTERM.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    time: u64,
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn restart(args: RestartArgs, root: &StateRoot) -> Result<u8> {
+    for name in &args.containers {
+        let container = container::find(root, name)?;
+        stop_container(&container, Duration::from_secs(args.time))?;
+        detach::start(root, &container)?;
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send: a name (TERM, SIGHUP) or a number.
+    #[arg(short, long, default_value = "KILL", value_parser = parse_signal)]
+    signal: i32,
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Signals a container's process; KILL tears its VM down.
+pub fn kill(args: KillArgs, root: &StateRoot) -> Result<u8> {
+    for name in &args.containers {
+        let container = container::find(root, name)?;
+        let state = container.state()?;
+        let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+            bail!("container {} is not running", container.short_id());
+        };
+        if args.signal == libc::SIGKILL {
+            kill_monitor(&container, pid)?;
+            let state = container.state()?;
+            container
+                .set_state(&state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into())))?;
+        } else {
+            // The monitor forwards it to the process.
+            signal(pid, args.signal);
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// The signals `hull kill` can deliver: those a container's monitor
+/// forwards, and KILL.
+fn parse_signal(value: &str) -> Result<i32, String> {
+    const SIGNALS: [(&str, i32); 7] = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("USR2", libc::SIGUSR2),
+        ("TERM", libc::SIGTERM),
+    ];
+    let name = value.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    SIGNALS
+        .iter()
+        .find(|(known, number)| *known == name || number.to_string() == name)
+        .map(|(_, number)| *number)
+        .ok_or_else(|| format!("{value}: hull kill sends HUP, INT, QUIT, KILL, USR1, USR2 or TERM"))
+}
+
+#[derive(Args)]
+pub struct RenameArgs {
+    /// Container name or ID.
+    container: String,
+    new_name: String,
+}
+
+pub fn rename(args: RenameArgs, root: &StateRoot) -> Result<u8> {
+    container::find(root, &args.container)?.rename(root, &args.new_name)?;
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Accepted for Docker compatibility; hull never asks.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Removes every exited container.
+pub fn prune(_args: PruneArgs, root: &StateRoot) -> Result<u8> {
+    println!("Deleted Containers:");
+    for container in container::list(root)? {
+        if container.state()?.status == Status::Exited {
+            let id = container.id().to_owned();
+            container.remove(root)?;
+            println!("{id}");
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_named_like_docker() {
+        assert_eq!(parse_signal("TERM"), Ok(libc::SIGTERM));
+        assert_eq!(parse_signal("sigusr1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse_signal("9"), Ok(libc::SIGKILL));
+        assert!(parse_signal("WINCH").is_err());
+        assert!(parse_signal("99").is_err());
+    }
 }

@@ -1,9 +1,15 @@
-//! Commands on kept containers: `ps`, `logs`, `stop`, `rm`, `wait`.
+//! Commands on kept containers: `ps`, `logs`, `inspect`, `stop`, `start`,
+//! `restart`, `kill`, `rm`, `wait`, `rename`, `container prune`.
 
+mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
 
-pub use lifecycle::{rm, stop, wait, RmArgs, StopArgs, WaitArgs};
+pub use inspect::{inspect, InspectArgs};
+pub use lifecycle::{
+    kill, prune, rename, restart, rm, start, stop, wait, KillArgs, PruneArgs, RenameArgs,
+    RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
+};
 pub use logs::{logs, LogsArgs};
 pub use ps::{ps, PsArgs};

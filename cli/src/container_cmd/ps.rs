@@ -5,7 +5,7 @@ use clap::Args;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::container::{self, Status};
+use crate::container::{self, Container, Status};
 use crate::state::StateRoot;
 
 #[derive(Args)]
@@ -16,13 +16,61 @@ pub struct PsArgs {
     /// Print only container IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Only containers matching: status=created|running|exited, name=TEXT
+    /// (a part of the name), id=PREFIX. Repeatable; all must match.
+    #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
+    filter: Vec<Filter>,
+    /// Output format: `table` or `json` (one object per line).
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    format: String,
+}
+
+#[derive(Clone, Debug)]
+enum Filter {
+    Status(Status),
+    Name(String),
+    Id(String),
+}
+
+impl Filter {
+    fn matches(&self, container: &Container, status: Status) -> bool {
+        match self {
+            Filter::Status(wanted) => status == *wanted,
+            Filter::Name(part) => container.config.name.contains(part.as_str()),
+            Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
+        }
+    }
+}
+
+fn parse_filter(value: &str) -> Result<Filter, String> {
+    let invalid =
+        || format!("{value:?}: filters are status=created|running|exited, name=TEXT, id=PREFIX");
+    let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
+    match key {
+        "status" => match wanted {
+            "created" => Ok(Filter::Status(Status::Created)),
+            "running" => Ok(Filter::Status(Status::Running)),
+            "exited" => Ok(Filter::Status(Status::Exited)),
+            _ => Err(invalid()),
+        },
+        "name" => Ok(Filter::Name(wanted.to_owned())),
+        "id" => Ok(Filter::Id(wanted.to_owned())),
+        _ => Err(invalid()),
+    }
 }
 
 pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
     let mut rows = Vec::new();
     for container in container::list(root)?.into_iter().rev() {
         let state = container.state()?;
-        if !args.all && state.status != Status::Running {
+        // A status filter shows containers in any state, as in Docker.
+        let any_status = args.all || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
+        if (!any_status && state.status != Status::Running)
+            || !args
+                .filter
+                .iter()
+                .all(|filter| filter.matches(&container, state.status))
+        {
             continue;
         }
         if args.quiet {
@@ -39,7 +87,7 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
             ),
         };
         let config = &container.config;
-        rows.push([
+        let row = [
             container.short_id().to_owned(),
             config.image.clone(),
             format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
@@ -47,9 +95,22 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
             status,
             String::new(),
             config.name.clone(),
-        ]);
+        ];
+        if args.format == "json" {
+            let state_name = format!("{:?}", state.status).to_lowercase();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ID": row[0], "Image": row[1], "Command": row[2], "CreatedAt": config.created,
+                    "RunningFor": row[3], "Status": row[4], "State": state_name, "Ports": row[5],
+                    "Names": row[6],
+                })
+            );
+        } else {
+            rows.push(row);
+        }
     }
-    if !args.quiet {
+    if !args.quiet && args.format == "table" {
         print_table(
             [
                 "CONTAINER ID",
