@@ -144,6 +144,17 @@ pub fn testhost_direct_dirs(root: &StateRoot, rootfs: &RootfsSource) -> Result<V
     })
 }
 
+/// Pins the image `rootfs` names, if it names one, in the store.
+pub fn pin_image(root: &StateRoot, rootfs: &RootfsSource) -> Result<Option<Pin>> {
+    match rootfs {
+        RootfsSource::Directory(_) => Ok(None),
+        RootfsSource::Image(id) => {
+            let store = Store::open(root.path())?;
+            store.pin(&store.resolve(id)?.id).map(Some)
+        }
+    }
+}
+
 /// Where the container's root file system comes from.
 enum RootSource {
     /// `--rootfs DIR`: the directory is the only lower layer.

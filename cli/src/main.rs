@@ -56,6 +56,9 @@ enum Command {
     /// Show a container's output.
     Logs(container_cmd::LogsArgs),
 
+    /// Run another command in a running container.
+    Exec(container_cmd::ExecArgs),
+
     /// Stop running containers: SIGTERM, then the VM is torn down.
     Stop(container_cmd::StopArgs),
 
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, &root),
         Command::Ps(args) => container_cmd::ps(args, &root),
         Command::Logs(args) => container_cmd::logs(args, &root),
+        Command::Exec(args) => container_cmd::exec(args, &root),
         Command::Stop(args) => container_cmd::stop(args, &root),
         Command::Rm(args) => container_cmd::rm(args, &root),
         Command::Wait(args) => container_cmd::wait(args, &root),

@@ -117,31 +117,43 @@ pub fn parse_user(value: &str) -> Result<String, String> {
 }
 
 fn environment(image_env: &[String], flags: &[String], hostname: &str) -> Vec<String> {
-    let key = |entry: &str| entry.split('=').next().unwrap_or_default().to_owned();
     let mut env = Vec::new();
-    let mut set = |entry: String| {
-        let name = key(&entry);
-        env.retain(|existing: &String| key(existing) != name);
-        env.push(entry);
-    };
-    if !image_env.iter().any(|entry| key(entry) == "PATH") {
-        set(DEFAULT_PATH.to_owned());
+    if !image_env.iter().any(|entry| variable(entry) == "PATH") {
+        env.push(DEFAULT_PATH.to_owned());
     }
-    set(format!("HOSTNAME={hostname}"));
-    for entry in image_env {
-        set(entry.clone());
-    }
-    for flag in flags {
-        match flag.split_once('=') {
-            Some(_) => set(flag.clone()),
-            None => {
-                if let Ok(value) = std::env::var(flag) {
-                    set(format!("{flag}={value}"));
-                }
-            }
-        }
+    env.push(format!("HOSTNAME={hostname}"));
+    let env = with_env(&env, image_env);
+    with_env_flags(&env, flags)
+}
+
+/// `base` with each `-e` flag applied in order: `KEY=VALUE` sets, `KEY`
+/// copies the variable from this process's environment (if set).
+pub fn with_env_flags(base: &[String], flags: &[String]) -> Vec<String> {
+    let entries: Vec<String> = flags
+        .iter()
+        .filter_map(|flag| match flag.split_once('=') {
+            Some(_) => Some(flag.clone()),
+            None => std::env::var(flag)
+                .ok()
+                .map(|value| format!("{flag}={value}")),
+        })
+        .collect();
+    with_env(base, &entries)
+}
+
+/// `base` with each `KEY=VALUE` of `entries` replacing the variable of the
+/// same name, or added at the end.
+fn with_env(base: &[String], entries: &[String]) -> Vec<String> {
+    let mut env = base.to_vec();
+    for entry in entries {
+        env.retain(|existing| variable(existing) != variable(entry));
+        env.push(entry.clone());
     }
     env
+}
+
+fn variable(entry: &str) -> &str {
+    entry.split('=').next().unwrap_or_default()
 }
 
 #[cfg(test)]

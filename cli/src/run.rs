@@ -182,6 +182,9 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             .to_string_lossy()
             .into_owned();
         let direct = boot::testhost_direct_dirs(root, &spec.rootfs)?;
+        // The test host sees the store read-only and cannot pin the image
+        // in it: this process holds the pin for it.
+        let _pin = boot::pin_image(root, &spec.rootfs)?;
         return testhost::run_in_testhost(argv, args.interactive, &direct);
     }
     if args.detach {

@@ -9,6 +9,7 @@ mod container;
 mod exec;
 mod identity;
 mod process;
+mod reaper;
 mod relay;
 mod session;
 mod stdio;

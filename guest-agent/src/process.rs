@@ -6,15 +6,16 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 
 use anyhow::Context;
 use hull_protocol::{ExitStatus, RunSpec};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::{pipe2, Pid};
 
+use crate::reaper::Child;
 use crate::stdio::ChildStdio;
 
 /// Exit status for errors of the agent itself rather than of the command,
@@ -48,9 +49,8 @@ pub struct StartFailure {
 /// itself (relay mode) or the tiny init that runs it (container mode).
 pub struct Process {
     pid: Pid,
-    /// Set, under the lock, at the moment the child is reaped: `signal`
-    /// takes the lock too, so it never hits a recycled pid.
-    reaped: Mutex<bool>,
+    /// Its wait status, once the reaper has taken it.
+    child: Arc<Child>,
     /// Read end of the pipe on which a tiny init reports the exact status of
     /// the process it runs (see [`encode_exit`]); `None` when the child is
     /// the process itself.
@@ -58,11 +58,12 @@ pub struct Process {
 }
 
 impl Process {
-    /// Takes charge of the forked child `pid`.
-    pub fn new(pid: Pid, exit_report: Option<File>) -> Self {
+    /// Takes charge of the forked child `pid`, registered with the reaper
+    /// as `child` (see [`crate::reaper::fork_watched`]).
+    pub fn new(pid: Pid, child: Arc<Child>, exit_report: Option<File>) -> Self {
         Process {
             pid,
-            reaped: Mutex::new(false),
+            child,
             exit_report,
         }
     }
@@ -75,27 +76,24 @@ impl Process {
     /// Sends signal number `signo` (real-time signals included) to the
     /// child. Does nothing once the child has ended.
     pub fn signal(&self, signo: i32) -> io::Result<()> {
-        let reaped = self.reaped.lock().unwrap_or_else(PoisonError::into_inner);
-        if *reaped {
-            return Ok(());
-        }
-        // SAFETY: kill(2) touches no memory of ours. The pid cannot have been
-        // recycled: the child is not reaped while we hold the lock.
-        if unsafe { libc::kill(self.pid.as_raw(), signo) } == -1 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(err);
+        let sent = self.child.while_unreaped(|| {
+            // SAFETY: kill(2) touches no memory of ours. The pid cannot have
+            // been recycled: the reaper waits for us.
+            if unsafe { libc::kill(self.pid.as_raw(), signo) } == -1 {
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(err);
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        });
+        sent.unwrap_or(Ok(()))
     }
 
     /// Blocks until the child ends and returns the status of the container's
-    /// process. Reaps every other child of the agent on the way, which is
-    /// PID 1's duty in container mode and harmless in relay mode, where the
-    /// agent has no other children.
+    /// process.
     pub fn wait(&self) -> anyhow::Result<ExitStatus> {
-        let own = self.reap().context("waiting for the container process")?;
+        let own = self.child.wait();
         let own = exit_status(own).with_context(|| format!("unexpected wait status {own:?}"))?;
         let Some(mut report) = self.exit_report.as_ref() else {
             return Ok(own);
@@ -107,35 +105,6 @@ impl Process {
         // No record means the init itself was killed (Signal(9) from the
         // host): then the whole container died with it, by that signal.
         Ok(decode_exit(&record).unwrap_or(own))
-    }
-
-    fn reap(&self) -> nix::Result<WaitStatus> {
-        loop {
-            // Peek without reaping, so that the pid stays ours until the
-            // `reaped` flag is set under the lock.
-            let peeked = match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-                Err(Errno::EINTR) => continue,
-                other => other?,
-            };
-            match peeked.pid() {
-                Some(pid) if pid == self.pid => {
-                    let mut reaped = self.reaped.lock().unwrap_or_else(PoisonError::into_inner);
-                    let status = loop {
-                        match waitpid(self.pid, None) {
-                            Err(Errno::EINTR) => continue,
-                            other => break other?,
-                        }
-                    };
-                    *reaped = true;
-                    return Ok(status);
-                }
-                // A zombie that is not ours, e.g. an orphan adopted by PID 1.
-                Some(other) => {
-                    waitpid(other, Some(WaitPidFlag::WNOHANG))?;
-                }
-                None => {}
-            }
-        }
     }
 }
 

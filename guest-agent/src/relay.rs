@@ -9,10 +9,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use hull_protocol::RunSpec;
-use nix::unistd::{fork, ForkResult};
+use nix::unistd::fork;
 
 use crate::exec::Command;
 use crate::process::{await_start, in_forked_child, start_report_pipe, Launch, Launcher, Process};
+use crate::reaper::{self, Forked};
 use crate::session;
 use crate::stdio::{self, ChildStdio};
 
@@ -58,13 +59,16 @@ impl Launcher for RelayLauncher {
             Err(failure) => return Ok(Launch::Failed(failure)),
         };
         let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
-        // SAFETY: the agent is single-threaded while it launches (see
-        // `Launcher::launch`), so the child's copy holds no lock.
-        match unsafe { fork() }.context("forking the process")? {
-            ForkResult::Child => in_forked_child(|| command.exec(&stdio, &reporter)),
-            ForkResult::Parent { child } => {
+        let forked = reaper::fork_watched(|| {
+            // SAFETY: the agent is single-threaded while it launches (see
+            // `Launcher::launch`), so the child's copy holds no lock it uses.
+            unsafe { fork() }.context("forking the process")
+        })?;
+        match forked {
+            Forked::Child => in_forked_child(|| command.exec(&stdio, &reporter)),
+            Forked::Parent { pid, child } => {
                 drop((stdio, reporter));
-                await_start(Process::new(child, None), report)
+                await_start(Process::new(pid, child, None), report)
             }
         }
     }

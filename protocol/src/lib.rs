@@ -21,6 +21,9 @@ pub const VERSION: u32 = 2;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
+/// Vsock port the agent listens on, once the container runs, for sessions
+/// that start more processes in it (`hull exec`).
+pub const EXEC_PORT: u32 = 1025;
 
 /// Largest body a frame may carry. Senders split stdio data to fit.
 pub const MAX_BODY: usize = 256 * 1024;

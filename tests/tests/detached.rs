@@ -26,6 +26,14 @@ fn in_test_host(script: &str) -> String {
     stdout
 }
 
+/// The container's hostname the script printed: its short ID.
+fn hostname_of(output: &str) -> String {
+    facts(output, "hostname")
+        .first()
+        .expect("a hostname fact")
+        .to_string()
+}
+
 /// The values the script printed for `key`, in order.
 fn facts<'a>(output: &'a str, key: &str) -> Vec<&'a str> {
     output
@@ -40,10 +48,15 @@ fn a_detached_container_runs_logs_stops_and_is_removed() {
         r#"
 id=$($h run -d --name web --rootfs $R -- sh -c 'echo started; echo oops >&2; trap "echo stopping; exit 7" TERM; while :; do sleep 0.2; done')
 echo "run=$? ${#id}"
+echo "hostname=$(echo $id | cut -c1-12)"
 $h ps -q | grep -qx "$(echo $id | cut -c1-12)" && echo "ps=listed"
 $h ps | grep -q "Up .* web$" && echo "ps=up"
 until $h logs web 2>/dev/null | grep -q started; do sleep 0.2; done; echo "logs=started"
 echo "stderr=$($h logs web 2>&1 >/dev/null)"
+echo "exec=$($h exec web sh -c '[ -d /proc/$$ ] && echo $(hostname) joined')"
+echo "exec-code=$($h exec web sh -c 'exit 5'; echo $?)"
+echo "exec-stdin=$(echo hello | $h exec -i -u 1000:100 -w /tmp -e X=1 web sh -c 'read line; echo "$line $X $(id -u):$(id -g) $(pwd)"')"
+$h exec web nosuch 2>/dev/null; echo "exec-missing=$?"
 $h run -d --name web --rootfs $R -- true 2>/dev/null; echo "same-name=$?"
 $h rm web 2>/dev/null; echo "rm-running=$?"
 $h stop -t 60 web >/dev/null; echo "stop=$?"
@@ -59,6 +72,21 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
     assert_eq!(facts(&output, "ps"), ["listed", "up"], "{output}");
     assert_eq!(facts(&output, "logs"), ["started"], "{output}");
     assert_eq!(facts(&output, "stderr"), ["oops"], "{output}");
+    // Exec'd processes share the container's namespaces (its hostname; its
+    // pid namespace, whose /proc shows the process's own pid) and take
+    // stdin, -u, -w and -e; their exit codes pass through.
+    assert_eq!(
+        facts(&output, "exec"),
+        [format!("{} joined", hostname_of(&output))],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "exec-code"), ["5"], "{output}");
+    assert_eq!(
+        facts(&output, "exec-stdin"),
+        ["hello 1 1000:100 /tmp"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "exec-missing"), ["127"], "{output}");
     assert_eq!(facts(&output, "same-name"), ["125"], "{output}");
     assert_eq!(facts(&output, "rm-running"), ["125"], "{output}");
     assert_eq!(facts(&output, "stop"), ["0"], "{output}");

@@ -1,11 +1,13 @@
-//! Commands on kept containers: `ps`, `logs`, `inspect`, `stop`, `start`,
+//! Commands on kept containers: `ps`, `logs`, `exec`, `inspect`, `stop`, `start`,
 //! `restart`, `kill`, `rm`, `wait`, `rename`, `container prune`.
 
+mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
 
+pub use exec::{exec, ExecArgs};
 pub use inspect::{inspect, InspectArgs};
 pub use lifecycle::{
     kill, prune, rename, restart, rm, start, stop, wait, KillArgs, PruneArgs, RenameArgs,

@@ -25,6 +25,7 @@ use crate::process::{
     await_start, encode_exit, exit_status, in_forked_child, start_report_pipe, write_all, Launch,
     Launcher, Process, StartFailure, StartReporter, AGENT_ERROR_CODE,
 };
+use crate::reaper::{self, Forked};
 use crate::stdio::ChildStdio;
 
 /// Signals the tiny init keeps for itself: faults of its own, which cannot
@@ -56,20 +57,80 @@ impl Launcher for ContainerLauncher {
         let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
         let (exit_read, exit_write) =
             pipe2(OFlag::O_CLOEXEC).context("creating the exit report pipe")?;
-        match fork_into_new_pid_namespace()? {
-            ForkResult::Child => in_forked_child(|| {
+        match reaper::fork_watched(fork_into_new_pid_namespace)? {
+            Forked::Child => in_forked_child(|| {
                 drop((report, exit_read));
                 let init = TinyInit {
                     command,
                     stdio,
                     reporter,
                     exit_report: exit_write,
+                    namespaces: Namespaces::New {
+                        hostname: spec.hostname.clone(),
+                    },
                 };
-                init.run(&spec.hostname)
+                init.run()
             }),
-            ForkResult::Parent { child } => {
+            Forked::Parent { pid, child } => {
                 drop((stdio, reporter, exit_write));
-                await_start(Process::new(child, Some(exit_read.into())), report)
+                let launch = await_start(Process::new(pid, child, Some(exit_read.into())), report)?;
+                if let Launch::Running(_) = launch {
+                    super::exec::serve(pid);
+                }
+                Ok(launch)
+            }
+        }
+    }
+}
+
+/// Launches a process of `hull exec` in the namespaces of the container
+/// whose init is `init`, under a small supervisor like the tiny init.
+///
+/// Unlike [`ContainerLauncher`], this forks while other sessions' threads
+/// run: the child only makes system calls and allocates (glibc's malloc is
+/// fork-safe), as the tiny init's code does.
+pub struct JoinLauncher {
+    pub init: Pid,
+}
+
+impl Launcher for JoinLauncher {
+    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        let proc_dir = format!("/proc/{}", self.init);
+        let command = match Command::from_spec(spec, Path::new(&format!("{proc_dir}/root"))) {
+            Ok(command) => command,
+            Err(failure) => return Ok(Launch::Failed(failure)),
+        };
+        // mnt last: joining it changes what /proc paths would mean.
+        let namespaces = ["ipc", "uts", "pid", "mnt"]
+            .iter()
+            .map(|ns| {
+                File::open(format!("{proc_dir}/ns/{ns}"))
+                    .map(OwnedFd::from)
+                    .with_context(|| format!("opening the container's {ns} namespace"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
+        let (exit_read, exit_write) =
+            pipe2(OFlag::O_CLOEXEC).context("creating the exit report pipe")?;
+        let forked = reaper::fork_watched(|| {
+            // SAFETY: see the type's documentation.
+            unsafe { fork() }.context("forking the exec supervisor")
+        })?;
+        match forked {
+            Forked::Child => in_forked_child(|| {
+                drop((report, exit_read));
+                let supervisor = TinyInit {
+                    command,
+                    stdio,
+                    reporter,
+                    exit_report: exit_write,
+                    namespaces: Namespaces::Join(namespaces),
+                };
+                supervisor.run()
+            }),
+            Forked::Parent { pid, child } => {
+                drop((stdio, reporter, exit_write, namespaces));
+                await_start(Process::new(pid, child, Some(exit_read.into())), report)
             }
         }
     }
@@ -96,16 +157,28 @@ fn fork_into_new_pid_namespace() -> anyhow::Result<ForkResult> {
     forked.context("forking the container's init")
 }
 
+/// The namespaces a tiny init puts its process in.
+enum Namespaces {
+    /// New ones: the init is the container's (PID 1 of its pid namespace).
+    New { hostname: String },
+    /// Those of a running container (`hull exec`), as namespace fds in the
+    /// order to join them.
+    Join(Vec<OwnedFd>),
+}
+
 /// What the tiny init holds; every other fd of the agent is closed in it.
+/// It also supervises `hull exec` processes, from outside their pid
+/// namespace.
 struct TinyInit {
     command: Command,
     stdio: ChildStdio,
     reporter: StartReporter,
     exit_report: OwnedFd,
+    namespaces: Namespaces,
 }
 
 impl TinyInit {
-    fn run(self, hostname: &str) -> ! {
+    fn run(self) -> ! {
         let fail = |step: &str, err: anyhow::Error| -> ! {
             self.reporter.fail(&StartFailure {
                 code: AGENT_ERROR_CODE,
@@ -121,8 +194,12 @@ impl TinyInit {
             Ok(signals) => signals,
             Err(err) => fail("blocking signals", err.into()),
         };
-        if let Err(err) = enter_container(hostname) {
-            fail("setting up the container", err);
+        let entered = match &self.namespaces {
+            Namespaces::New { hostname } => enter_container(hostname),
+            Namespaces::Join(namespaces) => join_container(namespaces),
+        };
+        if let Err(err) = entered {
+            fail("entering the container", err);
         }
         // SAFETY: the init is single-threaded (forked from the
         // single-threaded agent).
@@ -169,8 +246,21 @@ impl TinyInit {
             self.exit_report.as_raw_fd(),
         ];
         fds.extend(self.stdio.raw_fds());
+        if let Namespaces::Join(namespaces) = &self.namespaces {
+            fds.extend(namespaces.iter().map(AsRawFd::as_raw_fd));
+        }
         fds
     }
+}
+
+/// Joins a running container's namespaces; its pid namespace applies to
+/// the children forked next. Joining the mount namespace also makes its
+/// root (the container's) this process's root and working directory.
+fn join_container(namespaces: &[OwnedFd]) -> anyhow::Result<()> {
+    for namespace in namespaces {
+        setns(namespace.as_fd(), CloneFlags::empty()).context("joining a namespace")?;
+    }
+    Ok(())
 }
 
 fn enter_container(hostname: &str) -> anyhow::Result<()> {

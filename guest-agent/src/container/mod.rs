@@ -8,6 +8,7 @@
 //! logged to the serial console and ends in the same reboot.
 
 mod boot;
+mod exec;
 mod init;
 mod mount;
 mod rootfs;
