@@ -85,7 +85,7 @@ pub struct State {
 }
 
 impl State {
-    fn created() -> State {
+    pub fn created() -> State {
         State {
             status: Status::Created,
             pid: None,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::container::{Container, ContainerConfig, Status};
+use crate::container::{Container, ContainerConfig, State, Status};
 use crate::state::StateRoot;
 
 /// How long the container may take to start.
@@ -27,6 +27,14 @@ pub fn create_and_start(root: &StateRoot, config: ContainerConfig) -> Result<u8>
 /// container runs (or has run and exited by itself).
 pub fn start(root: &StateRoot, container: &Container) -> Result<()> {
     let id = container.id();
+    // A restart must not read the last run's end as this one's.
+    container.set_state(&State::created())?;
+    // What a monitor that was killed left behind (its sockets, its logs).
+    let stale = root.run_dir_path(id);
+    if stale.exists() {
+        std::fs::remove_dir_all(&stale)
+            .with_context(|| format!("cannot remove {}", stale.display()))?;
+    }
     let log =
         File::create(container.monitor_log_path()).context("cannot create the monitor log")?;
     let exe = std::env::current_exe().context("cannot locate the hull executable")?;

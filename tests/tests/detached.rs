@@ -110,6 +110,8 @@ pid=$(grep -o '"pid": [0-9]*' $HULL_ROOT/containers/$victim/state.json | grep -o
 kill -9 $pid
 while [ -d /proc/$pid ]; do sleep 0.1; done
 $h ps -a | grep -q "Exited (137) .* victim$" && echo "victim=exited"
+$h start victim >/dev/null; echo "restarted=$?"
+$h ps | grep -q "Up .* victim$" && echo "victim=up"
 echo "running=$($h ps -q | wc -l)"
 $h rm -f $quick long $(echo $victim | cut -c1-8) >/dev/null; echo "rm=$?"
 echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
@@ -117,8 +119,9 @@ echo "procs=$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/d
 "#,
     );
     assert_eq!(facts(&output, "quick"), ["3"], "{output}");
-    assert_eq!(facts(&output, "victim"), ["exited"], "{output}");
-    assert_eq!(facts(&output, "running"), ["1"], "{output}");
+    assert_eq!(facts(&output, "victim"), ["exited", "up"], "{output}");
+    assert_eq!(facts(&output, "restarted"), ["0"], "{output}");
+    assert_eq!(facts(&output, "running"), ["2"], "{output}");
     assert_eq!(facts(&output, "rm"), ["0"], "{output}");
     assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
     assert_eq!(facts(&output, "procs"), ["0"], "{output}");
