@@ -15,6 +15,10 @@ use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::{assets, detach, image_cmd, session, testhost};
 
+/// Set by a `hull run` that hands its command line to the KVM test host:
+/// the ID of the image it resolved (and pulled), for the `hull run` inside.
+const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
+
 /// How long a VM may take to power off after its process ended.
 pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -120,7 +124,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         None => {
             let (name, command) = args.args.split_first().context("no image given")?;
             let store = Store::open(root.path())?;
-            let image = image_for_run(&store, root.path(), name, args.pull)?;
+            let image = match std::env::var(RESOLVED_IMAGE_ENV) {
+                // Inside the KVM test host: the image the outer hull chose.
+                Ok(id) => store.resolve(&id)?,
+                Err(_) => image_for_run(&store, root.path(), name, args.pull)?,
+            };
             let defaults = image
                 .config
                 .config()
@@ -181,6 +189,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             .context("cannot locate the hull executable")?
             .to_string_lossy()
             .into_owned();
+        if let RootfsSource::Image(id) = &spec.rootfs {
+            // The inner hull runs this very image: no second lookup or pull
+            // (its view of the store is read-only).
+            std::env::set_var(RESOLVED_IMAGE_ENV, id);
+        }
         let direct = boot::testhost_direct_dirs(root, &spec.rootfs)?;
         // The test host sees the store read-only and cannot pin the image
         // in it: this process holds the pin for it.

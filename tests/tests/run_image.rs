@@ -142,9 +142,20 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
     assert_eq!(container_stderr(&output), "");
     assert_eq!(stdout(&output), "yo|/cache|0:0|/root\n");
 
-    // --entrypoint drops the image's Cmd.
+    // --entrypoint drops the image's Cmd; --pull always pulls again (and,
+    // through the KVM test host, the run inside uses what was pulled).
     let output = hull.run(
-        ["run", "--rm", "--entrypoint", "/bin/echo", &image, "a", "b"],
+        [
+            "run",
+            "--rm",
+            "--pull",
+            "always",
+            "--entrypoint",
+            "/bin/echo",
+            &image,
+            "a",
+            "b",
+        ],
         b"",
     );
     assert_eq!(
