@@ -5,6 +5,7 @@
 //! ```text
 //! config.json    what to boot and run (written once, at creation)
 //! state.json     status, monitor pid, times, exit code (replaced atomically)
+//! state.lock     flock held by every writer of state.json
 //! json.log       the process's stdout and stderr, Docker's json-file format
 //! scratch.img    the writable layer, kept until the container is removed
 //! monitor.log    the monitor process's own errors
@@ -204,28 +205,53 @@ impl Container {
 
     /// The recorded state, corrected if its monitor died unannounced.
     pub fn state(&self) -> Result<State> {
-        let path = self.dir.join("state.json");
-        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let state: State = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is corrupt", path.display()))?;
-        match state.pid {
-            Some(pid) if state.status == Status::Running && !self.is_monitor(pid) => {
-                let dead = state.exited(
-                    KILLED_EXIT_CODE,
-                    Some("the container's VM process died".into()),
-                );
-                self.set_state(&dead)?;
-                Ok(dead)
-            }
-            _ => Ok(state),
+        let state = self.read_state()?;
+        if !self.monitor_vanished(&state) {
+            return Ok(state);
         }
+        // The monitor may have recorded its end and exited between the read
+        // and the check: decide again under the lock every writer holds.
+        let _lock = self.lock_state()?;
+        let state = self.read_state()?;
+        if !self.monitor_vanished(&state) {
+            return Ok(state);
+        }
+        let dead = state.exited(
+            KILLED_EXIT_CODE,
+            Some("the container's VM process died".into()),
+        );
+        self.write_state(&dead)?;
+        Ok(dead)
     }
 
     pub fn set_state(&self, state: &State) -> Result<()> {
+        let _lock = self.lock_state()?;
+        self.write_state(state)
+    }
+
+    fn read_state(&self) -> Result<State> {
+        let path = self.dir.join("state.json");
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", path.display()))
+    }
+
+    fn write_state(&self, state: &State) -> Result<()> {
         write_atomically(
             &self.dir.join("state.json"),
             &serde_json::to_vec_pretty(state)?,
         )
+    }
+
+    fn lock_state(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        crate::fsutil::lock_file(&self.dir.join("state.lock"))
+    }
+
+    /// Whether `state` says running but its monitor process is gone.
+    fn monitor_vanished(&self, state: &State) -> bool {
+        match state.pid {
+            Some(pid) => state.status == Status::Running && !self.is_monitor(pid),
+            None => false,
+        }
     }
 
     /// Whether `pid` is this container's monitor (and not a reused pid).
