@@ -44,7 +44,7 @@ pub struct Booted {
 
 /// How a boot ended.
 pub enum BootOutcome {
-    Booted(Booted),
+    Booted(Box<Booted>),
     /// A terminating signal came first; the VM is gone.
     Interrupted(i32),
 }
@@ -121,18 +121,19 @@ pub fn boot(
         cwd: spec.cwd.clone(),
         user: spec.user.clone(),
         hostname: spec.hostname.clone(),
+        tty: spec.tty,
         rootfs: Some(RootfsSpec {
             share: ROOTFS_TAG.into(),
             layers: rootfs.layers(),
             scratch_device: Some(SCRATCH_DEVICE.into()),
         }),
     };
-    Ok(BootOutcome::Booted(Booted {
+    Ok(BootOutcome::Booted(Box::new(Booted {
         vm,
         stream,
         spec: run_spec,
         _rootfs: rootfs,
-    }))
+    })))
 }
 
 /// Host directories the KVM test host must see as they are, not through its

@@ -19,6 +19,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use hull_protocol::TerminalSize;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -41,6 +42,9 @@ pub struct BootSpec {
     pub cwd: String,
     pub user: String,
     pub hostname: String,
+    /// The process's terminal (`-t`), its size at creation.
+    #[serde(default)]
+    pub tty: Option<TerminalSize>,
 }
 
 /// Where the root file system comes from.
@@ -356,6 +360,7 @@ mod tests {
                 cwd: "/".into(),
                 user: String::new(),
                 hostname: "h".into(),
+                tty: None,
             },
         }
     }

@@ -18,6 +18,7 @@ mod scratch;
 mod session;
 mod signals;
 mod state;
+mod terminal;
 mod testhost;
 mod version;
 mod vm_process;

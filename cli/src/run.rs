@@ -13,7 +13,7 @@ use crate::kvm::{Backend, Kvm};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
-use crate::{assets, detach, image_cmd, session, testhost};
+use crate::{assets, detach, image_cmd, session, terminal, testhost};
 
 /// Set by a `hull run` that hands its command line to the KVM test host:
 /// the ID of the image it resolved (and pulled), for the `hull run` inside.
@@ -71,6 +71,10 @@ pub struct RunArgs {
     #[arg(short = 'i', long)]
     interactive: bool,
 
+    /// Give the process a terminal (with -i: this terminal's keys, raw).
+    #[arg(short = 't', long)]
+    tty: bool,
+
     /// Remove the container when it exits (without -d, containers are not
     /// kept yet, so this is always the case).
     #[arg(long)]
@@ -106,6 +110,7 @@ enum PullPolicy {
 }
 
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
+    let tty = terminal::requested(args.tty, args.interactive)?;
     // Check what the user named before any VM starts, wherever it runs.
     let (rootfs, image_name, image, command) = match &args.rootfs {
         Some(dir) => {
@@ -166,6 +171,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         cwd: process.cwd,
         user: process.user,
         hostname,
+        tty,
     };
     assets::agent_binary()?;
 
@@ -198,7 +204,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         // The test host sees the store read-only and cannot pin the image
         // in it: this process holds the pin for it.
         let _pin = boot::pin_image(root, &spec.rootfs)?;
-        return testhost::run_in_testhost(argv, args.interactive, &direct);
+        return testhost::run_in_testhost(argv, args.interactive, tty, &direct);
     }
     if args.detach {
         return detach::create_and_start(

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use hull_protocol::{read_message, write_message, ExitStatus, Hello, Message, RunSpec, MAX_BODY};
 
 use crate::signals::ForwardedSignals;
+use crate::terminal::{self, ModeGuard};
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,8 @@ fn send(writer: &SharedWriter, message: &Message) -> Result<()> {
 /// Runs `spec` through the agent on `stream`: handshake, stdio pumping and
 /// forwarding of `signals`; once the process has ended, asks the agent to
 /// power its machine off. Without `forward_stdin` the process sees an empty
-/// stdin.
+/// stdin. A process on a terminal (`spec.tty`) gets our terminal's size
+/// and, with `forward_stdin`, our keys raw.
 pub fn attach(
     stream: UnixStream,
     spec: RunSpec,
@@ -57,7 +59,17 @@ pub fn attach(
     let writer: SharedWriter = Arc::new(Mutex::new(stream));
 
     handshake(&mut reader, &writer)?;
+    let on_terminal = spec.tty.is_some();
     send(&writer, &Message::Run(spec))?;
+    // Our terminal's mode comes back when the session ends, however it ends.
+    let _mode = match (on_terminal, forward_stdin) {
+        (true, true) => ModeGuard::raw_input()?,
+        (true, false) => ModeGuard::raw_output()?,
+        (false, _) => None,
+    };
+    if on_terminal {
+        follow_terminal_size(&writer)?;
+    }
 
     if forward_stdin {
         let writer = writer.clone();
@@ -130,6 +142,17 @@ fn pump_stdin(writer: &SharedWriter) {
             return;
         }
     }
+}
+
+/// Keeps the process's terminal the size of ours, if we have one.
+fn follow_terminal_size(writer: &SharedWriter) -> Result<()> {
+    let Some(size) = terminal::size() else {
+        return Ok(());
+    };
+    let resizes = writer.clone();
+    terminal::on_resize(move |size| send(&resizes, &Message::Resize(size)).is_ok())?;
+    // It may have changed while the machine booted.
+    send(writer, &Message::Resize(size))
 }
 
 fn forward_signals(signals: ForwardedSignals, writer: SharedWriter) -> Result<()> {

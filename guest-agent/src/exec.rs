@@ -17,8 +17,8 @@ use hull_protocol::RunSpec;
 use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{
-    access, chdir, dup2, execve, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid,
-    AccessFlags, Gid, Uid,
+    access, chdir, dup2, execve, getegid, geteuid, getgid, getuid, setgid, setgroups, setsid,
+    setuid, AccessFlags, Gid, Uid,
 };
 
 use crate::identity;
@@ -99,6 +99,10 @@ impl Command {
     fn try_exec(&self, stdio: &ChildStdio) -> Result<Infallible, StartFailure> {
         reset_signal_handling().map_err(|errno| setup_failure("reset signals", errno))?;
         redirect_stdio(stdio).map_err(|errno| setup_failure("redirect stdio", errno))?;
+        if stdio.is_terminal {
+            take_controlling_terminal()
+                .map_err(|errno| setup_failure("take the terminal", errno))?;
+        }
         // The directory is entered with the agent's privileges, before they
         // are dropped, as runc does.
         chdir(&self.cwd).map_err(|errno| StartFailure {
@@ -164,6 +168,16 @@ fn redirect_stdio(stdio: &ChildStdio) -> Result<(), Errno> {
         dup2(source, target)?;
     }
     Ok(())
+}
+
+/// Makes the terminal on fd 0 the controlling terminal of a new session led
+/// by the calling process, so that its line discipline turns Ctrl-C, Ctrl-Z
+/// and Ctrl-\\ into signals for the session's foreground process group.
+fn take_controlling_terminal() -> Result<(), Errno> {
+    setsid()?;
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal the
+    // terminal from another session) and touches no memory of ours.
+    Errno::result(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }).map(drop)
 }
 
 /// Switches to `uid`/`gid` with exactly the `supplementary` groups. An
@@ -314,6 +328,7 @@ mod tests {
             user: String::new(),
             hostname: "box".into(),
             rootfs: None,
+            tty: None,
         }
     }
 

@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use hull_protocol::{read_message, write_message, Hello, Message, RunSpec, MAX_BODY, VERSION};
 
 use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
-use crate::stdio::{self, HostStdio};
+use crate::stdio::{self, HostStdio, Terminal};
 
 /// Largest read from an output pipe, and so largest Stdout/Stderr body.
 const OUTPUT_CHUNK: usize = 64 * 1024;
@@ -32,7 +32,10 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let Some(spec) = receive_spec(&mut reader)? else {
         return Ok(());
     };
-    let (host_stdio, child_stdio) = stdio::pipes().context("creating the stdio pipes")?;
+    let (host_stdio, child_stdio) = match spec.tty {
+        Some(size) => stdio::terminal(size).context("opening a pseudo-terminal"),
+        None => stdio::pipes().context("creating the stdio pipes"),
+    }?;
     // No thread has been started yet, as `Launcher::launch` requires.
     let launched = launcher.launch(&spec, child_stdio).unwrap_or_else(|err| {
         Launch::Failed(StartFailure {
@@ -44,12 +47,12 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         Launch::Running(process) => Arc::new(process),
         Launch::Failed(StartFailure { code, reason }) => {
             writer.send(&Message::Failed { code, reason })?;
-            return serve_host(&mut reader, None, None);
+            return serve_host(&mut reader, None, ProcessIo::default());
         }
     };
     writer.send(&Message::Started { pid: process.pid() })?;
-    let stdin = start_pumps(host_stdio, &process, &writer);
-    let result = serve_host(&mut reader, Some(&process), Some(stdin));
+    let io = start_pumps(host_stdio, &process, &writer);
+    let result = serve_host(&mut reader, Some(&process), io);
     if let Err(err) = process.signal(libc::SIGKILL) {
         log_error("killing the process at the end of the session", &err.into());
     }
@@ -83,11 +86,21 @@ fn receive_spec(reader: &mut impl Read) -> anyhow::Result<Option<RunSpec>> {
     }
 }
 
+/// What the host's messages act on while the process runs.
+#[derive(Default)]
+struct ProcessIo {
+    /// `None` once the host closed the process's stdin.
+    stdin: Option<StdinFeeder>,
+    terminal: Option<Terminal>,
+}
+
 /// Starts the output pumps and the thread that reports the process's end,
-/// and returns the sender that feeds the process's stdin.
-fn start_pumps(host: HostStdio, process: &Arc<Process>, writer: &FrameWriter) -> StdinFeeder {
-    let stdout = pump_output(host.stdout, Message::Stdout, writer.clone());
-    let stderr = pump_output(host.stderr, Message::Stderr, writer.clone());
+/// and returns what feeds the process's stdin and sizes its terminal.
+fn start_pumps(host: HostStdio, process: &Arc<Process>, writer: &FrameWriter) -> ProcessIo {
+    let mut pumps = vec![pump_output(host.stdout, Message::Stdout, writer.clone())];
+    if let Some(stderr) = host.stderr {
+        pumps.push(pump_output(stderr, Message::Stderr, writer.clone()));
+    }
     let process = Arc::clone(process);
     let writer = writer.clone();
     thread::spawn(move || {
@@ -102,17 +115,22 @@ fn start_pumps(host: HostStdio, process: &Arc<Process>, writer: &FrameWriter) ->
             }
         };
         // Exited promises that all output was sent before it.
-        for pump in [stdout, stderr] {
+        for pump in pumps {
             let _ = pump.join();
         }
         if let Err(err) = writer.send(&end) {
             log_error("sending the exit status", &err.into());
         }
     });
-    StdinFeeder::spawn(host.stdin)
+    ProcessIo {
+        stdin: Some(StdinFeeder::spawn(host.stdin)),
+        terminal: host.terminal,
+    }
 }
 
-/// Forwards one output pipe as frames made by `frame` until end of file.
+/// Forwards one output pipe (or a terminal's master) as frames made by
+/// `frame` until end of file. A terminal's master reads EIO once every fd of
+/// the process side is closed: its end of file.
 fn pump_output(
     mut pipe: File,
     frame: fn(Vec<u8>) -> Message,
@@ -125,6 +143,7 @@ fn pump_output(
                 Ok(0) => return,
                 Ok(len) => len,
                 Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(err) if err.raw_os_error() == Some(libc::EIO) => return,
                 Err(err) => return log_error("reading process output", &err.into()),
             };
             if let Err(err) = writer.send(&frame(buf[..len].to_vec())) {
@@ -135,25 +154,30 @@ fn pump_output(
 }
 
 /// Serves the host's messages until Shutdown or the end of the channel.
-/// `process` and `stdin` are `None` after a failed start.
+/// `process` is `None` after a failed start.
 fn serve_host(
     reader: &mut impl Read,
     process: Option<&Process>,
-    mut stdin: Option<StdinFeeder>,
+    mut io: ProcessIo,
 ) -> anyhow::Result<()> {
     loop {
         let message = read_message(reader).context("reading from the host")?;
         match message {
             None | Some(Message::Shutdown) => return Ok(()),
             Some(Message::Stdin(data)) => {
-                if let Some(stdin) = &stdin {
+                if let Some(stdin) = &io.stdin {
                     stdin.feed(data);
                 }
             }
-            Some(Message::StdinClose) => stdin = None,
+            Some(Message::StdinClose) => io.stdin = None,
             Some(Message::Signal(signo)) => {
                 if let Some(Err(err)) = process.map(|process| process.signal(signo)) {
                     log_error(&format!("delivering signal {signo}"), &err.into());
+                }
+            }
+            Some(Message::Resize(size)) => {
+                if let Some(Err(err)) = io.terminal.as_ref().map(|terminal| terminal.resize(size)) {
+                    log_error("resizing the terminal", &err.into());
                 }
             }
             Some(other) => bail!("unexpected {} from the host", describe(&other)),
@@ -218,6 +242,7 @@ fn describe(message: &Message) -> &'static str {
         Message::Exited(_) => "an Exited message",
         Message::Failed { .. } => "a Failed message",
         Message::Shutdown => "a Shutdown message",
+        Message::Resize(_) => "a Resize message",
     }
 }
 

@@ -1,17 +1,23 @@
-//! The three pipes between the agent and the container's process.
+//! What connects the agent and the container's process: three pipes, or
+//! one pseudo-terminal (`-t`).
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-use nix::fcntl::OFlag;
+use hull_protocol::TerminalSize;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::pty::{openpty, Winsize};
 use nix::unistd::pipe2;
 
 /// The agent's ends: it writes the process's stdin and reads its output.
 pub struct HostStdio {
     pub stdin: File,
     pub stdout: File,
-    pub stderr: File,
+    /// `None` on a terminal, where stderr goes to `stdout` too.
+    pub stderr: Option<File>,
+    /// The terminal's master side, to resize it; `None` with pipes.
+    pub terminal: Option<Terminal>,
 }
 
 /// The process's ends, to become its fds 0, 1 and 2.
@@ -19,6 +25,9 @@ pub struct ChildStdio {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// Whether they are a terminal, to become the process's controlling
+    /// terminal.
+    pub is_terminal: bool,
 }
 
 impl ChildStdio {
@@ -41,14 +50,66 @@ pub fn pipes() -> io::Result<(HostStdio, ChildStdio)> {
     let host = HostStdio {
         stdin: stdin_write.into(),
         stdout: stdout_read.into(),
-        stderr: stderr_read.into(),
+        stderr: Some(stderr_read.into()),
+        terminal: None,
     };
     let child = ChildStdio {
         stdin: stdin_read,
         stdout: stdout_write,
         stderr: stderr_write,
+        is_terminal: false,
     };
     Ok((host, child))
+}
+
+/// Opens a pseudo-terminal of `size` from the machine's /dev/pts (which
+/// the container shares). Both sides are close-on-exec, as the pipes are.
+pub fn terminal(size: TerminalSize) -> io::Result<(HostStdio, ChildStdio)> {
+    let pty = openpty(Some(&winsize(size)), None)?;
+    for fd in [&pty.master, &pty.slave] {
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    }
+    let master = File::from(pty.master);
+    let host = HostStdio {
+        stdin: master.try_clone()?,
+        stdout: master.try_clone()?,
+        stderr: None,
+        terminal: Some(Terminal(master)),
+    };
+    let child = ChildStdio {
+        stdin: pty.slave.try_clone()?,
+        stdout: pty.slave.try_clone()?,
+        stderr: pty.slave,
+        is_terminal: true,
+    };
+    Ok((host, child))
+}
+
+/// The master side of the process's pseudo-terminal.
+pub struct Terminal(File);
+
+impl Terminal {
+    /// Sets the terminal's size; the kernel signals SIGWINCH to the
+    /// terminal's foreground process group.
+    pub fn resize(&self, size: TerminalSize) -> io::Result<()> {
+        let winsize = winsize(size);
+        // SAFETY: TIOCSWINSZ reads one `struct winsize` from the pointer,
+        // which points at a live, initialized one.
+        let result = unsafe { libc::ioctl(self.0.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &winsize) };
+        if result == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+fn winsize(size: TerminalSize) -> Winsize {
+    Winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }
 
 /// Opens /dev/null on whichever of fds 0, 1 and 2 is closed, so that pipes

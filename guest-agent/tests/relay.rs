@@ -10,7 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hull_protocol::{
-    read_message, write_message, ExitStatus, Hello, Message, RunSpec, MAX_BODY, VERSION,
+    read_message, write_message, ExitStatus, Hello, Message, RunSpec, TerminalSize, MAX_BODY,
+    VERSION,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -136,6 +137,18 @@ impl Host {
         }
     }
 
+    /// Receives output after Started until stdout contains `needle`.
+    fn stdout_until(&mut self, needle: &str) {
+        let mut stdout = Vec::new();
+        while !String::from_utf8_lossy(&stdout).contains(needle) {
+            match self.recv() {
+                Message::Started { .. } => {}
+                Message::Stdout(data) => stdout.extend(data),
+                other => panic!("waiting for {needle:?} in {stdout:?}, got {other:?}"),
+            }
+        }
+    }
+
     fn run(&mut self, spec: RunSpec) -> Outcome {
         self.send(&Message::Run(spec));
         self.collect()
@@ -194,6 +207,7 @@ fn spec(argv: &[&str]) -> RunSpec {
         user: format!("{uid}:{gid}"),
         hostname: "test".into(),
         rootfs: None,
+        tty: None,
     }
 }
 
@@ -217,6 +231,59 @@ fn echo_output_and_exit_code_arrive() {
     assert_eq!(outcome.stdout, b"hello\n");
     assert_eq!(outcome.stderr, b"");
     assert_eq!(outcome.end, End::Exited(ExitStatus::Code(3)));
+    host.shutdown();
+}
+
+#[test]
+fn a_terminal_run_gets_its_size_a_controlling_terminal_and_one_stream() {
+    let mut host = Host::greeted("tty");
+    let mut spec = spec(&[
+        "sh",
+        "-c",
+        "stty size; test -t 0 && test -t 2 && echo on-a-tty; echo to-stderr >&2",
+    ]);
+    spec.tty = Some(TerminalSize {
+        rows: 30,
+        cols: 100,
+    });
+    let outcome = host.run(spec);
+    // The terminal's line discipline turns each newline into CR LF.
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "30 100\r\non-a-tty\r\nto-stderr\r\n"
+    );
+    assert!(outcome.stderr.is_empty(), "{:?}", outcome.stderr);
+    assert_eq!(outcome.end, End::Exited(ExitStatus::Code(0)));
+    host.shutdown();
+}
+
+#[test]
+fn a_resize_reaches_the_process_and_ctrl_c_on_its_terminal_interrupts_it() {
+    let mut host = Host::greeted("tty-resize");
+    let mut spec = spec(&[
+        "sh",
+        "-c",
+        "trap 'stty size' WINCH; echo ready; while :; do sleep 0.05; done",
+    ]);
+    spec.tty = Some(TerminalSize { rows: 24, cols: 80 });
+    host.send(&Message::Run(spec));
+    host.stdout_until("ready");
+    host.send(&Message::Resize(TerminalSize {
+        rows: 40,
+        cols: 120,
+    }));
+    host.stdout_until("40 120");
+    // Ctrl-C typed on the terminal: the line discipline signals SIGINT to
+    // the foreground process group, the shell and its sleep.
+    host.send(&Message::Stdin(vec![0x03]));
+    let end = loop {
+        match host.recv() {
+            Message::Stdout(_) => {}
+            Message::Exited(status) => break status,
+            other => panic!("expected the end of the run, got {other:?}"),
+        }
+    };
+    assert_eq!(end, ExitStatus::Signal(libc::SIGINT));
     host.shutdown();
 }
 

@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -53,6 +53,17 @@ pub struct RunSpec {
     /// The container's root file system; `None` where the agent runs
     /// processes in its own root (relay mode in the KVM test host).
     pub rootfs: Option<RootfsSpec>,
+    /// Run the process on a terminal of this size (`-t`) instead of pipes:
+    /// its stdin, stdout and stderr are then one pseudo-terminal, whose
+    /// output arrives as `Stdout`.
+    pub tty: Option<TerminalSize>,
+}
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalSize {
+    pub rows: u16,
+    pub cols: u16,
 }
 
 /// How the agent assembles the container's root file system: read-only
@@ -117,6 +128,9 @@ pub enum Message {
     Failed { code: i32, reason: String },
     /// Host to agent: stop the machine now.
     Shutdown,
+    /// Host to agent: the process's terminal (see [`RunSpec::tty`]) now has
+    /// this size.
+    Resize(TerminalSize),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +164,7 @@ mod tag {
     pub const EXITED: u8 = 9;
     pub const FAILED: u8 = 10;
     pub const SHUTDOWN: u8 = 11;
+    pub const RESIZE: u8 = 12;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -191,6 +206,7 @@ impl Message {
                 }),
             ),
             Message::Shutdown => (tag::SHUTDOWN, Vec::new()),
+            Message::Resize(size) => (tag::RESIZE, json(size)),
         }
     }
 
@@ -213,6 +229,7 @@ impl Message {
                 Message::Failed { code, reason }
             }
             tag::SHUTDOWN => Message::Shutdown,
+            tag::RESIZE => Message::Resize(from_json("resize", &body)?),
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -291,6 +308,7 @@ mod tests {
                     layers: vec!["top".into(), "base".into()],
                     scratch_device: Some("/dev/vda".into()),
                 }),
+                tty: Some(TerminalSize { rows: 24, cols: 80 }),
             }),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),
@@ -305,6 +323,10 @@ mod tests {
                 reason: "exec /nope: No such file or directory".into(),
             },
             Message::Shutdown,
+            Message::Resize(TerminalSize {
+                rows: 50,
+                cols: 132,
+            }),
         ]
     }
 

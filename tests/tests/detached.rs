@@ -5,13 +5,15 @@
 
 use hull_e2e::{busybox_rootfs, hull_binary, Hull};
 
-/// Runs `script` with `$h` (the hull binary) and `$R` (a busybox root) in
-/// the KVM test host, with a fresh state root there; returns its stdout.
+/// Runs `script` with `$h` (the hull binary), `$R` (a busybox root) and
+/// `$pty` (tests/support/bin/pty_session.rs) in the KVM test host, with a
+/// fresh state root there; returns its stdout.
 fn in_test_host(script: &str) -> String {
     let prelude = format!(
-        "set -u; h={}; R={}; export HULL_ROOT=$(mktemp -d /tmp/hull-detached.XXXXXX)\n",
+        "set -u; h={}; R={}; pty={}; export HULL_ROOT=$(mktemp -d /tmp/hull-detached.XXXXXX)\n",
         hull_binary().display(),
-        busybox_rootfs().display()
+        busybox_rootfs().display(),
+        env!("CARGO_BIN_EXE_pty-session"),
     );
     let output = Hull::new()
         .command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)])
@@ -57,6 +59,11 @@ echo "exec=$($h exec web sh -c '[ -d /proc/$$ ] && echo $(hostname) joined')"
 echo "exec-code=$($h exec web sh -c 'exit 5'; echo $?)"
 echo "exec-stdin=$(echo hello | $h exec -i -u 1000:100 -w /tmp -e X=1 web sh -c 'read line; echo "$line $X $(id -u):$(id -g) $(pwd)"')"
 $h exec web nosuch 2>/dev/null; echo "exec-missing=$?"
+$pty --size 20x70 expect='# ' send='stty size; tty\r' expect='20 70\r\n/dev/pts/' send='exit 4\r' -- $h exec -it web sh | sed -n 's/^exit=/exec-tty=/p'
+t=$($h run -d -t --rootfs $R -- sh -c 'stty size; tty')
+$h wait $t >/dev/null
+echo "tty-logs="$($h logs $t | tr -d '\r')
+$h rm $t >/dev/null
 $h run -d --name web --rootfs $R -- true 2>/dev/null; echo "same-name=$?"
 $h rm web 2>/dev/null; echo "rm-running=$?"
 $h stop -t 60 web >/dev/null; echo "stop=$?"
@@ -87,6 +94,10 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
         "{output}"
     );
     assert_eq!(facts(&output, "exec-missing"), ["127"], "{output}");
+    // A terminal for exec -it, sized like the caller's; and for run -d -t,
+    // whose log holds what the terminal showed.
+    assert_eq!(facts(&output, "exec-tty"), ["4"], "{output}");
+    assert_eq!(facts(&output, "tty-logs"), ["24 80 /dev/pts/0"], "{output}");
     assert_eq!(facts(&output, "same-name"), ["125"], "{output}");
     assert_eq!(facts(&output, "rm-running"), ["125"], "{output}");
     assert_eq!(facts(&output, "stop"), ["0"], "{output}");

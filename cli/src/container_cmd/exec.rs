@@ -15,6 +15,7 @@ use crate::process_config::{parse_user, with_env_flags};
 use crate::session;
 use crate::signals::ForwardedSignals;
 use crate::state::StateRoot;
+use crate::terminal;
 
 /// How long to retry while the container's process is still being started
 /// (the agent takes exec sessions once it runs).
@@ -26,6 +27,9 @@ pub struct ExecArgs {
     /// Keep stdin open and forward it to the process.
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// Give the process a terminal (with -i: this terminal's keys, raw).
+    #[arg(short = 't', long)]
+    tty: bool,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -48,6 +52,7 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
         bail!("container {} is not running", container.short_id());
     }
     let boot = &container.config.boot;
+    let tty = terminal::requested(args.tty, args.interactive)?;
     let spec = RunSpec {
         argv: args.command,
         env: with_env_flags(&boot.env, &args.env),
@@ -55,6 +60,7 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
         user: args.user.unwrap_or_else(|| boot.user.clone()),
         hostname: boot.hostname.clone(),
         rootfs: None,
+        tty,
     };
     let signals = ForwardedSignals::catch()?;
     let stream = connect_to_agent(&root.run_dir_path(container.id()).join("vsock.sock"))

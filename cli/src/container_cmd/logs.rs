@@ -36,18 +36,20 @@ pub fn logs(args: LogsArgs, root: &StateRoot) -> Result<u8> {
         entries.drain(..entries.len().saturating_sub(tail));
     }
     print(&entries, args.timestamps);
-    while args.follow {
+    if !args.follow {
+        return Ok(0);
+    }
+    loop {
         // The state first: output written before the exit is read below.
         let running = container.state()?.status != Status::Exited;
         let (more, next) = container_log::read_from(&path, offset)?;
         print(&more, args.timestamps);
         offset = next;
         if !running {
-            break;
+            return Ok(0);
         }
         std::thread::sleep(FOLLOW_INTERVAL);
     }
-    Ok(0)
 }
 
 fn print(entries: &[Entry], timestamps: bool) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use hull_protocol::RunSpec;
+use hull_protocol::{RunSpec, TerminalSize};
 
 use self::image::Image;
 use self::machine::Machine;
@@ -42,19 +42,25 @@ pub struct ExecArgs {
 /// `hull __testhost-exec -- CMD...`: runs CMD in a fresh test host with this
 /// process's stdio, environment and working directory.
 pub fn exec(args: ExecArgs) -> Result<u8> {
-    run_in_testhost(args.command, true, &[])
+    run_in_testhost(args.command, true, None, &[])
 }
 
 /// Runs `argv` as root in a fresh test host with this process's
 /// environment and working directory and returns its shell exit code.
-/// Without `forward_stdin` the process sees an empty stdin. The host
+/// Without `forward_stdin` the process sees an empty stdin; with `tty` it
+/// runs on a terminal of that size (see [`session::attach`]). The host
 /// directories in `direct` bypass the test host's overlay (see
 /// [`Machine::start`]).
 ///
 /// Call it from the main thread: QEMU is tied to the lifetime of the thread
 /// that starts it.
-pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool, direct: &[PathBuf]) -> Result<u8> {
-    let spec = run_spec(argv)?;
+pub fn run_in_testhost(
+    argv: Vec<String>,
+    forward_stdin: bool,
+    tty: Option<TerminalSize>,
+    direct: &[PathBuf],
+) -> Result<u8> {
+    let spec = run_spec(argv, tty)?;
     let image = Image::prepare().context("cannot prepare the KVM test host")?;
     let agent = assets::agent_binary()?;
 
@@ -97,7 +103,7 @@ pub fn run_in_testhost(argv: Vec<String>, forward_stdin: bool, direct: &[PathBuf
 }
 
 /// The process to run: `argv` as root with the caller's environment and cwd.
-fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
+fn run_spec(argv: Vec<String>, tty: Option<TerminalSize>) -> Result<RunSpec> {
     let cwd = env::current_dir().context("cannot read the current directory")?;
     let cwd = cwd
         .to_str()
@@ -113,5 +119,6 @@ fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
         user: String::new(),
         hostname: HOSTNAME.to_owned(),
         rootfs: None,
+        tty,
     })
 }

@@ -27,7 +27,7 @@ pub fn prepare_machine() -> anyhow::Result<()> {
         "/dev/pts",
         "devpts",
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620"),
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
     mount_fs(
         "tmpfs",

@@ -1,5 +1,9 @@
 //! The container's view of the machine, set up by its init inside the new
 //! mount and UTS namespaces: its own root, /proc, /dev, /sys and hostname.
+//!
+//! /dev/pts is the machine's own: the machine runs only this container, and
+//! a terminal the agent opens for a process (`-t`) then has the same name
+//! inside the container as outside.
 
 use std::os::unix::fs::symlink;
 
@@ -43,6 +47,7 @@ pub fn enter(root: &str, hostname: &str) -> anyhow::Result<()> {
         None::<&str>,
     )
     .context("making all mounts private")?;
+    mount_dev(&format!("{root}/dev"))?;
     pivot_into(root)?;
     mount_container_filesystems()?;
     if !hostname.is_empty() {
@@ -70,31 +75,42 @@ fn pivot_into(root: &str) -> anyhow::Result<()> {
     chdir("/").context("entering the new root")
 }
 
-fn mount_container_filesystems() -> anyhow::Result<()> {
-    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_fs("proc", "/proc", "proc", hardened, None)?;
+/// Mounts the container's /dev at `dev` (a path in the agent's root: it must
+/// be done before the pivot, while the machine's /dev/pts is reachable).
+fn mount_dev(dev: &str) -> anyhow::Result<()> {
+    let is_symlink = std::fs::symlink_metadata(dev).is_ok_and(|meta| meta.is_symlink());
+    anyhow::ensure!(!is_symlink, "the image's /dev is a symbolic link");
     mount_fs(
         "tmpfs",
-        "/dev",
+        dev,
         "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
-    populate_dev()?;
-    mount_fs(
-        "devpts",
-        "/dev/pts",
-        "devpts",
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
-    )?;
+    populate_dev(dev)?;
+    let pts = format!("{dev}/pts");
+    std::fs::create_dir(&pts).with_context(|| format!("creating {pts}"))?;
+    nix::mount::mount(
+        Some("/dev/pts"),
+        pts.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("binding the machine's /dev/pts on {pts}"))?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount_fs(
         "shm",
-        "/dev/shm",
+        format!("{dev}/shm"),
         "tmpfs",
         hardened,
         Some("mode=1777,size=65536k"),
-    )?;
+    )
+}
+
+fn mount_container_filesystems() -> anyhow::Result<()> {
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs("proc", "/proc", "proc", hardened, None)?;
     mount_fs(
         "sysfs",
         "/sys",
@@ -104,10 +120,10 @@ fn mount_container_filesystems() -> anyhow::Result<()> {
     )
 }
 
-fn populate_dev() -> anyhow::Result<()> {
+fn populate_dev(dev: &str) -> anyhow::Result<()> {
     let everyone = Mode::from_bits_truncate(0o666);
     for (name, major, minor) in DEVICES {
-        let path = format!("/dev/{name}");
+        let path = format!("{dev}/{name}");
         mknod(
             path.as_str(),
             SFlag::S_IFCHR,
@@ -120,7 +136,7 @@ fn populate_dev() -> anyhow::Result<()> {
             .with_context(|| format!("setting the mode of {path}"))?;
     }
     for (name, target) in DEV_LINKS {
-        symlink(target, format!("/dev/{name}"))
+        symlink(target, format!("{dev}/{name}"))
             .with_context(|| format!("linking /dev/{name} to {target}"))?;
     }
     Ok(())

@@ -37,7 +37,7 @@ impl<F: FileSystem + Send + Sync> FuseServer for Server<F> {
 
 /// What the guest may do with a share.
 pub(super) enum Access {
-    ReadWrite,
+    Writable,
     ReadOnly,
     /// Read-only, and only these names exist at the top of the share.
     ReadOnlySubset(HashSet<CString>),
@@ -48,7 +48,7 @@ pub(super) fn new_server(
     shared_dir: &Path,
     access: Access,
 ) -> Result<Arc<dyn FuseServer>, FsError> {
-    let read_only = !matches!(access, Access::ReadWrite);
+    let read_only = !matches!(access, Access::Writable);
     let root = shared_root(shared_dir)?;
     raise_open_file_limit();
 
@@ -67,7 +67,7 @@ pub(super) fn new_server(
 
     // Bounded is outermost, so it sees every request the server dispatches.
     Ok(match access {
-        Access::ReadWrite => Arc::new(Server::new(Bounded::new(fs))),
+        Access::Writable => Arc::new(Server::new(Bounded::new(fs))),
         Access::ReadOnly => Arc::new(Server::new(Bounded::new(ReadOnly::new(fs, None)))),
         Access::ReadOnlySubset(entries) => {
             Arc::new(Server::new(Bounded::new(ReadOnly::new(fs, Some(entries)))))

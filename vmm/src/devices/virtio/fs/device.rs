@@ -43,7 +43,7 @@ impl Fs {
         let access = if read_only {
             Access::ReadOnly
         } else {
-            Access::ReadWrite
+            Access::Writable
         };
         Self::with_access(tag, shared_dir, access)
     }

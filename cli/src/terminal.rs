@@ -1,0 +1,130 @@
+//! The user's terminal in `-t` sessions: its size, raw mode while the
+//! session lasts, and its resizes.
+
+use std::io::{self, IsTerminal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::thread;
+
+use anyhow::{bail, Context, Result};
+use hull_protocol::TerminalSize;
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, OutputFlags, SetArg, Termios};
+use signal_hook::consts::signal::SIGWINCH;
+use signal_hook::iterator::Signals;
+
+/// The size a process's terminal gets when hull has no terminal to copy.
+const DEFAULT_SIZE: TerminalSize = TerminalSize { rows: 24, cols: 80 };
+
+/// The terminal a `-t` process gets, or `None` without `-t`. With `-i` too,
+/// the input must be a terminal: typed keys go to the process raw.
+pub fn requested(tty: bool, interactive: bool) -> Result<Option<TerminalSize>> {
+    if !tty {
+        return Ok(None);
+    }
+    if interactive && !io::stdin().is_terminal() {
+        bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
+    }
+    Ok(Some(size().unwrap_or(DEFAULT_SIZE)))
+}
+
+/// The size of the terminal on stdout, else on stdin.
+pub fn size() -> Option<TerminalSize> {
+    size_of(io::stdout().as_fd()).or_else(|| size_of(io::stdin().as_fd()))
+}
+
+fn size_of(fd: BorrowedFd) -> Option<TerminalSize> {
+    let mut winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer,
+    // which points at one we own.
+    let result = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut winsize) };
+    (result == 0 && winsize.ws_row > 0 && winsize.ws_col > 0).then_some(TerminalSize {
+        rows: winsize.ws_row,
+        cols: winsize.ws_col,
+    })
+}
+
+/// One of our terminals in another mode while a session lasts; the
+/// previous mode comes back when this is dropped.
+pub struct ModeGuard {
+    stream: Stream,
+    saved: Termios,
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdin,
+    Stdout,
+}
+
+impl Stream {
+    fn with_fd<R>(self, f: impl FnOnce(BorrowedFd) -> R) -> R {
+        match self {
+            Stream::Stdin => f(io::stdin().as_fd()),
+            Stream::Stdout => f(io::stdout().as_fd()),
+        }
+    }
+}
+
+impl ModeGuard {
+    /// Stdin's terminal in raw mode: every key, Ctrl-C included, goes to
+    /// the process as typed, for its terminal in the guest to interpret.
+    /// `None` when stdin is not a terminal.
+    pub fn raw_input() -> Result<Option<ModeGuard>> {
+        Self::change(Stream::Stdin, cfmakeraw)
+    }
+
+    /// Stdout's terminal without output processing: the guest's terminal
+    /// already turned each newline into CR LF. `None` when stdout is not a
+    /// terminal.
+    pub fn raw_output() -> Result<Option<ModeGuard>> {
+        Self::change(Stream::Stdout, |mode| {
+            mode.output_flags.remove(OutputFlags::OPOST);
+        })
+    }
+
+    fn change(stream: Stream, adjust: impl FnOnce(&mut Termios)) -> Result<Option<ModeGuard>> {
+        stream.with_fd(|fd| {
+            if !fd.is_terminal() {
+                return Ok(None);
+            }
+            let saved = tcgetattr(fd).context("cannot read the terminal's mode")?;
+            let mut changed = saved.clone();
+            adjust(&mut changed);
+            tcsetattr(fd, SetArg::TCSANOW, &changed)
+                .context("cannot change the terminal's mode")?;
+            Ok(Some(ModeGuard { stream, saved }))
+        })
+    }
+}
+
+impl Drop for ModeGuard {
+    fn drop(&mut self) {
+        // Output still queued for the terminal is written first.
+        let _ = self
+            .stream
+            .with_fd(|fd| tcsetattr(fd, SetArg::TCSADRAIN, &self.saved));
+    }
+}
+
+/// Calls `resized` with the terminal's new size after each resize, from a
+/// thread of its own, until it returns false.
+pub fn on_resize(mut resized: impl FnMut(TerminalSize) -> bool + Send + 'static) -> Result<()> {
+    let mut signals = Signals::new([SIGWINCH]).context("cannot watch for terminal resizes")?;
+    thread::Builder::new()
+        .name("resize".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if let Some(size) = size() {
+                    if !resized(size) {
+                        return;
+                    }
+                }
+            }
+        })
+        .context("cannot start the resize thread")?;
+    Ok(())
+}
