@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::container_log::LogLimits;
 use crate::fsutil::write_atomically;
+use crate::restart_policy::RestartPolicy;
 use crate::state::StateRoot;
 
 /// Exit code recorded for a container whose VM was killed.
@@ -66,6 +68,10 @@ pub struct ContainerConfig {
     /// `run --rm`: removed by its monitor once it exits.
     #[serde(default)]
     pub auto_remove: bool,
+    #[serde(default)]
+    pub log_limits: LogLimits,
+    #[serde(default)]
+    pub restart: RestartPolicy,
     pub boot: BootSpec,
 }
 
@@ -74,6 +80,8 @@ pub struct ContainerConfig {
 pub enum Status {
     Created,
     Running,
+    /// Its process ended; its monitor boots it again soon (`--restart`).
+    Restarting,
     Exited,
 }
 
@@ -87,6 +95,12 @@ pub struct State {
     pub exit_code: Option<i32>,
     /// Why the container could not run, or what ended it from outside.
     pub error: Option<String>,
+    /// Restarts by its restart policy since it was last started by hand.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped or killed by the user: no restart policy applies.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 impl State {
@@ -98,16 +112,37 @@ impl State {
             finished_at: None,
             exit_code: None,
             error: None,
+            restart_count: 0,
+            manually_stopped: false,
         }
     }
 
-    pub fn running(pid: u32) -> State {
+    /// This state, running now under the monitor `pid`.
+    pub fn running(&self, pid: u32) -> State {
         State {
             status: Status::Running,
             pid: Some(pid),
             started_at: Some(now()),
-            ..State::created()
+            ..self.clone()
         }
+    }
+
+    /// This state, ended with `exit_code` now and about to restart.
+    pub fn restarting(&self, exit_code: i32) -> State {
+        State {
+            status: Status::Restarting,
+            finished_at: Some(now()),
+            exit_code: Some(exit_code),
+            restart_count: self.restart_count + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The pid of the monitor while it holds the container (running, or
+    /// waiting to restart it).
+    pub fn monitor_pid(&self) -> Option<u32> {
+        self.pid
+            .filter(|_| matches!(self.status, Status::Running | Status::Restarting))
     }
 
     /// This state, ended with `exit_code` now.
@@ -233,6 +268,15 @@ impl Container {
         self.write_state(state)
     }
 
+    /// Replaces the state with what `change` makes of it, with no other
+    /// writer in between; returns the new state.
+    pub fn update_state(&self, change: impl FnOnce(&State) -> State) -> Result<State> {
+        let _lock = self.lock_state()?;
+        let state = change(&self.read_state()?);
+        self.write_state(&state)?;
+        Ok(state)
+    }
+
     fn read_state(&self) -> Result<State> {
         let path = self.dir.join("state.json");
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -250,12 +294,9 @@ impl Container {
         crate::fsutil::lock_file(&self.dir.join("state.lock"))
     }
 
-    /// Whether `state` says running but its monitor process is gone.
+    /// Whether `state` has a monitor but its process is gone.
     fn monitor_vanished(&self, state: &State) -> bool {
-        match state.pid {
-            Some(pid) => state.status == Status::Running && !self.is_monitor(pid),
-            None => false,
-        }
+        state.monitor_pid().is_some_and(|pid| !self.is_monitor(pid))
     }
 
     /// Whether `pid` is this container's monitor (and not a reused pid).
@@ -350,6 +391,8 @@ mod tests {
             image: "busybox".into(),
             created: now(),
             auto_remove: false,
+            log_limits: LogLimits::default(),
+            restart: RestartPolicy::No,
             boot: BootSpec {
                 kernel: "/vmlinux".into(),
                 cpus: 1,
@@ -401,15 +444,16 @@ mod tests {
         let container = Container::create(&root, config(&"4".repeat(64), "gone")).unwrap();
         assert_eq!(container.state().unwrap().status, Status::Created);
         // Our own pid is alive but is no monitor of this container.
-        container
-            .set_state(&State::running(std::process::id()))
-            .unwrap();
-        let state = container.state().unwrap();
-        assert_eq!(
-            (state.status, state.exit_code),
-            (Status::Exited, Some(KILLED_EXIT_CODE))
-        );
-        assert!(state.error.unwrap().contains("died"));
+        let running = State::created().running(std::process::id());
+        for held in [running.clone(), running.restarting(3)] {
+            container.set_state(&held).unwrap();
+            let state = container.state().unwrap();
+            assert_eq!(
+                (state.status, state.exit_code),
+                (Status::Exited, Some(KILLED_EXIT_CODE))
+            );
+            assert!(state.error.unwrap().contains("died"));
+        }
         container.remove(&root).unwrap();
         assert!(list(&root).unwrap().is_empty());
     }

@@ -70,7 +70,7 @@ pub fn start(root: &StateRoot, container: &Container) -> Result<()> {
         }
         let state = container.state()?;
         match state.status {
-            Status::Running => break,
+            Status::Running | Status::Restarting => break,
             Status::Exited => match state.error {
                 Some(error) => bail!("container {} did not start: {error}", container.short_id()),
                 None => break, // Ran and already ended.

@@ -13,6 +13,7 @@ mod initramfs;
 mod kvm;
 mod monitor;
 mod process_config;
+mod restart_policy;
 mod run;
 mod scratch;
 mod session;

@@ -2,12 +2,17 @@
 //! It boots the VM, runs the container's process with its output going to
 //! the container's log, forwards the signals it gets (`hull stop` and
 //! `hull kill` signal it) to that process, and records each change of state.
+//! When the process ends, the container's restart policy may have it boot
+//! the VM again.
+
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use crate::boot::{self, BootOutcome, ConsoleTarget};
-use crate::container::{self, Container, State};
+use crate::container::{self, Container, Status};
 use crate::container_log::LogWriter;
+use crate::restart_policy::Backoff;
 use crate::run::POWER_OFF_TIMEOUT;
 use crate::session::{self, SessionEnd};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
@@ -15,9 +20,57 @@ use crate::state::StateRoot;
 
 /// Exit code recorded when hull itself failed to run the container.
 const HULL_ERROR: i32 = 125;
+/// How often a wait before a restart checks whether the user stopped it.
+const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 pub fn monitor(id: &str, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, id)?;
+    let policy = container.config.restart;
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        let end = run_once(root, &container)?;
+        let next = container.update_state(|state| {
+            let restart = end.ran
+                && !state.manually_stopped
+                && policy.restarts_after(end.exit_code, state.restart_count);
+            if restart {
+                state.restarting(end.exit_code)
+            } else {
+                state.exited(end.exit_code, end.error.clone())
+            }
+        })?;
+        if next.status != Status::Restarting {
+            break;
+        }
+        let delay = backoff.delay_after(started.elapsed());
+        if let Some(reason) = stopped_while_waiting(&container, delay)? {
+            container.update_state(|state| state.exited(end.exit_code, Some(reason.clone())))?;
+            break;
+        }
+    }
+    if container.config.auto_remove {
+        container.remove(root)?;
+    }
+    Ok(0)
+}
+
+/// How one run of the container's process ended.
+struct RunEnd {
+    /// Whether the process ran at all; a container that cannot start is not
+    /// restarted.
+    ran: bool,
+    exit_code: i32,
+    error: Option<String>,
+}
+
+/// Boots the VM, runs the process until it ends, and powers the VM off.
+fn run_once(root: &StateRoot, container: &Container) -> Result<RunEnd> {
+    let not_run = |exit_code, error| RunEnd {
+        ran: false,
+        exit_code,
+        error: Some(error),
+    };
     let mut signals = ForwardedSignals::catch()?;
     let booted = boot::boot(
         root,
@@ -30,39 +83,50 @@ pub fn monitor(id: &str, root: &StateRoot) -> Result<u8> {
     let booted = match booted {
         Ok(BootOutcome::Booted(booted)) => booted,
         Ok(BootOutcome::Interrupted(signal)) => {
-            let code = i32::from(interrupted_exit_code(signal));
-            return record_end(
-                root,
-                container,
-                code,
-                Some(format!("stopped by signal {signal} while booting")),
-            );
+            return Ok(not_run(
+                i32::from(interrupted_exit_code(signal)),
+                format!("stopped by signal {signal} while booting"),
+            ));
         }
-        Err(err) => return record_end(root, container, HULL_ERROR, Some(format!("{err:#}"))),
+        Err(err) => return Ok(not_run(HULL_ERROR, format!("{err:#}"))),
     };
-    container.set_state(&State::running(std::process::id()))?;
-    let log = LogWriter::append_to(&container.log_path())?;
+    container.update_state(|state| state.running(std::process::id()))?;
+    let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
     let end = session::attach(booted.stream, booted.spec, false, signals, Box::new(log));
     booted.vm.finish(POWER_OFF_TIMEOUT);
-    match end {
-        Ok(SessionEnd::Exited(status)) => {
-            record_end(root, container, i32::from(status.shell_code()), None)
-        }
-        Ok(SessionEnd::Failed { code, reason }) => record_end(root, container, code, Some(reason)),
-        Err(err) => record_end(root, container, HULL_ERROR, Some(format!("{err:#}"))),
-    }
+    Ok(match end {
+        Ok(SessionEnd::Exited(status)) => RunEnd {
+            ran: true,
+            exit_code: i32::from(status.shell_code()),
+            error: None,
+        },
+        Ok(SessionEnd::Failed { code, reason }) => not_run(code, reason),
+        Err(err) => RunEnd {
+            ran: true,
+            exit_code: HULL_ERROR,
+            error: Some(format!("{err:#}")),
+        },
+    })
 }
 
-/// Records how the container ended; a `run --rm` container is removed.
-fn record_end(
-    root: &StateRoot,
-    container: Container,
-    exit_code: i32,
-    error: Option<String>,
-) -> Result<u8> {
-    container.set_state(&container.state()?.exited(exit_code, error))?;
-    if container.config.auto_remove {
-        container.remove(root)?;
+/// Waits `delay` before a restart; returns why not to restart if the user
+/// stopped the container (or this monitor was told to end) meanwhile.
+fn stopped_while_waiting(container: &Container, delay: Duration) -> Result<Option<String>> {
+    let mut signals = ForwardedSignals::catch()?;
+    let deadline = Instant::now() + delay;
+    loop {
+        if let Some(signal) = signals.interruption() {
+            return Ok(Some(format!(
+                "stopped by signal {signal} before restarting"
+            )));
+        }
+        if container.state()?.manually_stopped {
+            return Ok(Some("stopped before restarting".into()));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        std::thread::sleep(left.min(STOP_POLL_INTERVAL));
     }
-    Ok(0)
 }

@@ -9,8 +9,10 @@ use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, BootSpec, ContainerConfig, RootfsSource};
+use crate::container_log::LogLimits;
 use crate::kvm::{Backend, Kvm};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
+use crate::restart_policy::RestartPolicy;
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::{assets, detach, image_cmd, session, terminal, testhost};
@@ -88,6 +90,17 @@ pub struct RunArgs {
     #[arg(long)]
     name: Option<String>,
 
+    /// Boot a -d container again when its process ends: no,
+    /// on-failure[:N] (after a non-zero exit, at most N times), always, or
+    /// unless-stopped; never after hull stop or hull kill.
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    restart: RestartPolicy,
+
+    /// Log limits of a -d container: max-size=SIZE (default 10m) at which
+    /// the log rotates, max-file=N (default 3) files kept.
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    log_opts: Vec<String>,
+
     /// Show the guest's serial console on this terminal.
     #[arg(long)]
     console: bool,
@@ -111,6 +124,20 @@ enum PullPolicy {
 
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let tty = terminal::requested(args.tty, args.interactive)?;
+    if args.restart != RestartPolicy::No {
+        if !args.detach {
+            bail!("--restart applies to containers run with -d");
+        }
+        if args.rm {
+            bail!("--restart and --rm conflict: a container that restarts is not removed when it exits");
+        }
+    }
+    let log_limits = args
+        .log_opts
+        .iter()
+        .try_fold(LogLimits::default(), |limits, option| {
+            limits.with_option(option)
+        })?;
     // Check what the user named before any VM starts, wherever it runs.
     let (rootfs, image_name, image, command) = match &args.rootfs {
         Some(dir) => {
@@ -218,6 +245,8 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
                 image: image_name,
                 created: container::now(),
                 auto_remove: args.rm,
+                log_limits,
+                restart: args.restart,
                 boot: spec,
             },
         );
@@ -268,8 +297,8 @@ fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> 
     store.resolve(&reference.to_string())
 }
 
-/// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into MiB.
-fn parse_memory_mib(value: &str) -> Result<u64, String> {
+/// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into bytes.
+pub fn parse_size_bytes(value: &str) -> Result<u64, String> {
     let lower = value.trim().to_ascii_lowercase();
     let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => lower.split_at(i),
@@ -282,12 +311,16 @@ fn parse_memory_mib(value: &str) -> Result<u64, String> {
         "g" | "gb" => 1 << 30,
         _ => return Err(format!("{value:?} is not a size like 256m or 1g")),
     };
-    let bytes = digits
+    digits
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("{value:?} is not a size like 256m or 1g"))?;
-    let mib = bytes >> 20;
+        .ok_or_else(|| format!("{value:?} is not a size like 256m or 1g"))
+}
+
+/// Parses a guest memory size into MiB.
+fn parse_memory_mib(value: &str) -> Result<u64, String> {
+    let mib = parse_size_bytes(value)? >> 20;
     if mib < 64 {
         return Err(format!("{value}: a guest needs at least 64m of memory"));
     }

@@ -139,7 +139,7 @@ echo "procs=$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/d
 }
 
 #[test]
-fn restart_keeps_writes_and_kill_rename_inspect_filter_prune_work() {
+fn restart_keeps_writes_and_kill_rename_inspect_filter_logs_restart_policies_prune_work() {
     let output = in_test_host(
         r#"
 $h run -d --name keep --rootfs $R -- sh -c 'cat /data 2>/dev/null || echo none; echo kept > /data; trap "exit 0" TERM; while :; do sleep 0.2; done' >/dev/null
@@ -155,6 +155,21 @@ echo "filter-running=$($h ps -aq --filter status=running | wc -l)"
 $h run -d --rm --name gone --rootfs $R -- true >/dev/null
 i=0; while [ $i -lt 300 ] && [ -n "$($h ps -aq --filter name=gone)" ]; do sleep 0.2; i=$((i+1)); done
 echo "auto-removed=$($h ps -aq --filter name=gone | wc -l)"
+lg=$($h run -d --log-opt max-size=2k --log-opt max-file=2 --rootfs $R -- sh -c 'i=0; while [ $i -lt 300 ]; do echo "line $i"; i=$((i+1)); done')
+$h wait $lg >/dev/null
+echo "log-files=$(ls $HULL_ROOT/containers/$lg | grep -c '^json\.log')"
+echo "log-bytes=$(cat $HULL_ROOT/containers/$lg/json.log* | wc -c)"
+echo "log-last=$($h logs $lg | tail -n 1)"
+echo "log-kept=$($h logs $lg | wc -l)"
+$h run -d --log-opt max-size=lots --rootfs $R -- true 2>/dev/null; echo "log-opt-bad=$?"
+fl=$($h run -d --restart on-failure:2 --rootfs $R -- sh -c 'echo run; exit 3')
+echo "on-failure=$($h wait $fl) $($h inspect $fl | grep -o '"RestartCount": [0-9]*' | grep -o '[0-9]*$') $($h logs $fl | grep -c run)"
+al=$($h run -d --restart always --rootfs $R -- sh -c 'echo up; sleep 1')
+until [ "$($h logs $al | grep -c up)" -ge 2 ]; do sleep 0.2; done; echo "always=restarted"
+$h stop -t 60 $al >/dev/null; echo "always-stop=$?"
+runs=$($h logs $al | grep -c up); sleep 3
+echo "always-stopped=$($h inspect $al | grep -o '"Status": "[a-z]*"' | cut -d'"' -f4) $((runs - $($h logs $al | grep -c up)))"
+$h run -d --rm --restart always --rootfs $R -- true 2>/dev/null; echo "restart-rm=$?"
 $h container prune >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
 "#,
     );
@@ -166,5 +181,18 @@ $h container prune >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/
     assert_eq!(facts(&output, "filter"), ["1"], "{output}");
     assert_eq!(facts(&output, "filter-running"), ["0"], "{output}");
     assert_eq!(facts(&output, "auto-removed"), ["0"], "{output}");
+    // The log is capped at two files of 2 KiB, and keeps the newest lines.
+    assert_eq!(facts(&output, "log-files"), ["2"], "{output}");
+    let number = |key| facts(&output, key)[0].parse::<usize>().unwrap();
+    assert!(number("log-bytes") <= 2 * 2048, "{output}");
+    assert_eq!(facts(&output, "log-last"), ["line 299"], "{output}");
+    assert!((10..300).contains(&number("log-kept")), "{output}");
+    assert_eq!(facts(&output, "log-opt-bad"), ["125"], "{output}");
+    // on-failure:2 ran it three times; always restarts until hull stop.
+    assert_eq!(facts(&output, "on-failure"), ["3 2 3"], "{output}");
+    assert_eq!(facts(&output, "always"), ["restarted"], "{output}");
+    assert_eq!(facts(&output, "always-stop"), ["0"], "{output}");
+    assert_eq!(facts(&output, "always-stopped"), ["exited 0"], "{output}");
+    assert_eq!(facts(&output, "restart-rm"), ["125"], "{output}");
     assert_eq!(facts(&output, "prune"), ["0 0"], "{output}");
 }

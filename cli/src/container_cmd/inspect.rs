@@ -5,6 +5,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::container::{self, Container, RootfsSource, Status};
+use crate::restart_policy::RestartPolicy;
 use crate::state::StateRoot;
 
 #[derive(Args)]
@@ -30,6 +31,7 @@ fn describe(container: &Container) -> Result<Value> {
     let status = match state.status {
         Status::Created => "created",
         Status::Running => "running",
+        Status::Restarting => "restarting",
         Status::Exited => "exited",
     };
     let (image_id, rootfs_dir) = match &boot.rootfs {
@@ -45,6 +47,7 @@ fn describe(container: &Container) -> Result<Value> {
         "State": {
             "Status": status,
             "Running": state.status == Status::Running,
+            "Restarting": state.status == Status::Restarting,
             "Pid": state.pid,
             "ExitCode": state.exit_code.unwrap_or(0),
             "Error": state.error.clone().unwrap_or_default(),
@@ -52,6 +55,7 @@ fn describe(container: &Container) -> Result<Value> {
             "StartedAt": state.started_at,
             "FinishedAt": state.finished_at,
         },
+        "RestartCount": state.restart_count,
         "Image": image_id,
         "LogPath": container.log_path(),
         "Config": {
@@ -65,9 +69,28 @@ fn describe(container: &Container) -> Result<Value> {
         },
         "HostConfig": {
             "AutoRemove": config.auto_remove,
+            "RestartPolicy": restart_policy(config.restart),
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": {
+                    "max-size": config.log_limits.max_size.to_string(),
+                    "max-file": config.log_limits.max_files.to_string(),
+                },
+            },
             "NanoCpus": u64::from(boot.cpus) * 1_000_000_000,
             "Memory": boot.memory_mib << 20,
             "Kernel": boot.kernel,
         },
     }))
+}
+
+/// Docker's form: `{"Name": "on-failure", "MaximumRetryCount": 3}`.
+fn restart_policy(policy: RestartPolicy) -> Value {
+    let (name, max_retries) = match policy {
+        RestartPolicy::OnFailure { max_retries } => ("on-failure", max_retries.unwrap_or(0)),
+        RestartPolicy::No => ("no", 0),
+        RestartPolicy::Always => ("always", 0),
+        RestartPolicy::UnlessStopped => ("unless-stopped", 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max_retries })
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::container::{self, Container, Status, KILLED_EXIT_CODE};
+use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::detach;
 use crate::state::StateRoot;
 
@@ -33,10 +33,9 @@ pub fn stop(args: StopArgs, root: &StateRoot) -> Result<u8> {
 }
 
 /// SIGTERM to the process (through its monitor), then, after `grace`, the
-/// VM torn down.
+/// VM torn down. Its restart policy no longer applies.
 fn stop_container(container: &Container, grace: Duration) -> Result<()> {
-    let state = container.state()?;
-    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+    let Some(pid) = mark_manually_stopped(container)? else {
         return Ok(());
     };
     signal(pid, libc::SIGTERM);
@@ -57,6 +56,16 @@ fn stop_container(container: &Container, grace: Duration) -> Result<()> {
         container.set_state(&stopped)?;
     }
     Ok(())
+}
+
+/// Records that the user stops the container, so that its monitor does not
+/// restart it; returns the monitor's pid, `None` if it has none.
+fn mark_manually_stopped(container: &Container) -> Result<Option<u32>> {
+    let state = container.update_state(|state| State {
+        manually_stopped: state.monitor_pid().is_some(),
+        ..state.clone()
+    })?;
+    Ok(state.monitor_pid())
 }
 
 /// Kills the monitor (its VMM dies with it) and waits until it is gone.
@@ -94,8 +103,7 @@ pub struct RmArgs {
 pub fn rm(args: RmArgs, root: &StateRoot) -> Result<u8> {
     for name in &args.containers {
         let container = container::find(root, name)?;
-        let state = container.state()?;
-        if let Some(pid) = state.pid.filter(|_| state.status == Status::Running) {
+        if let Some(pid) = container.state()?.monitor_pid() {
             if !args.force {
                 bail!(
                     "container {} is running: stop it first, or use rm -f",
@@ -144,7 +152,7 @@ pub struct StartArgs {
 pub fn start(args: StartArgs, root: &StateRoot) -> Result<u8> {
     for name in &args.containers {
         let container = container::find(root, name)?;
-        if container.state()?.status != Status::Running {
+        if container.state()?.monitor_pid().is_none() {
             detach::start(root, &container)?;
         }
         println!("{name}");
@@ -186,8 +194,7 @@ pub struct KillArgs {
 pub fn kill(args: KillArgs, root: &StateRoot) -> Result<u8> {
     for name in &args.containers {
         let container = container::find(root, name)?;
-        let state = container.state()?;
-        let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+        let Some(pid) = mark_manually_stopped(&container)? else {
             bail!("container {} is not running", container.short_id());
         };
         if args.signal == libc::SIGKILL {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::container::{self, Status};
-use crate::container_log::{self, Entry};
+use crate::container_log::{Entry, LogReader};
 use crate::state::StateRoot;
 
 /// How often `logs -f` looks for more output.
@@ -30,8 +30,7 @@ pub struct LogsArgs {
 
 pub fn logs(args: LogsArgs, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, &args.container)?;
-    let path = container.log_path();
-    let (mut entries, mut offset) = container_log::read_from(&path, 0)?;
+    let (mut reader, mut entries) = LogReader::open(&container.log_path())?;
     if let Some(tail) = args.tail {
         entries.drain(..entries.len().saturating_sub(tail));
     }
@@ -42,9 +41,7 @@ pub fn logs(args: LogsArgs, root: &StateRoot) -> Result<u8> {
     loop {
         // The state first: output written before the exit is read below.
         let running = container.state()?.status != Status::Exited;
-        let (more, next) = container_log::read_from(&path, offset)?;
-        print(&more, args.timestamps);
-        offset = next;
+        print(&reader.read_new()?, args.timestamps);
         if !running {
             return Ok(0);
         }

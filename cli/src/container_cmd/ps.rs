@@ -43,13 +43,17 @@ impl Filter {
 }
 
 fn parse_filter(value: &str) -> Result<Filter, String> {
-    let invalid =
-        || format!("{value:?}: filters are status=created|running|exited, name=TEXT, id=PREFIX");
+    let invalid = || {
+        format!(
+            "{value:?}: filters are status=created|running|restarting|exited, name=TEXT, id=PREFIX"
+        )
+    };
     let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
     match key {
         "status" => match wanted {
             "created" => Ok(Filter::Status(Status::Created)),
             "running" => Ok(Filter::Status(Status::Running)),
+            "restarting" => Ok(Filter::Status(Status::Restarting)),
             "exited" => Ok(Filter::Status(Status::Exited)),
             _ => Err(invalid()),
         },
@@ -65,7 +69,7 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
         let state = container.state()?;
         // A status filter shows containers in any state, as in Docker.
         let any_status = args.all || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
-        if (!any_status && state.status != Status::Running)
+        if (!any_status && state.monitor_pid().is_none())
             || !args
                 .filter
                 .iter()
@@ -80,6 +84,11 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
         let status = match state.status {
             Status::Created => "Created".to_owned(),
             Status::Running => format!("Up {}", duration_since(state.started_at.as_deref())),
+            Status::Restarting => format!(
+                "Restarting ({}) {} ago",
+                state.exit_code.unwrap_or(-1),
+                duration_since(state.finished_at.as_deref())
+            ),
             Status::Exited => format!(
                 "Exited ({}) {} ago",
                 state.exit_code.unwrap_or(-1),
