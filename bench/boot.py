@@ -34,13 +34,12 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Mirrors of protocol/src/lib.rs.
-PROTOCOL_VERSION = 1
+# Mirrors of protocol/src/lib.rs (the version is read from it below).
 AGENT_READY_PORT = 1024
 TAG_HELLO, TAG_RUN, TAG_STDIN_CLOSE, TAG_EXITED, TAG_FAILED, TAG_SHUTDOWN = 1, 2, 5, 9, 10, 11
 TAG_STARTED, TAG_STDOUT, TAG_STDERR = 3, 6, 7
 
-# Mirrors of cli/src/run.rs: the share tag, the scratch disk's name, the
+# Mirrors of cli/src/boot.rs: the share tag, the scratch disk's name, the
 # guest CID and the defaults of `hull run` (1 vCPU, 512 MiB).
 ROOTFS_TAG = "hull-rootfs"
 SCRATCH_DEVICE = "/dev/vda"
@@ -51,13 +50,20 @@ SCRATCH_SIZE = 10 << 30  # sparse, as in cli/src/scratch.rs
 BOOT_TIMEOUT_S = 120
 
 
+def constant(path, pattern):
+    """A constant of hull's source, so that this script cannot drift from it."""
+    match = re.search(pattern, open(os.path.join(REPO, path)).read())
+    if not match:
+        sys.exit(f"boot.py: {pattern} not found in {path}")
+    return match.group(1)
+
+
+PROTOCOL_VERSION = int(constant("protocol/src/lib.rs", r"pub const VERSION: u32 = (\d+);"))
+
+
 def guest_cmdline():
     """hull's GUEST_CMDLINE plus the `quiet` it adds without --console."""
-    source = open(os.path.join(REPO, "cli/src/run.rs")).read()
-    match = re.search(r'const GUEST_CMDLINE: &str = "([^"]*)";', source)
-    if not match:
-        sys.exit("boot.py: GUEST_CMDLINE not found in cli/src/run.rs")
-    return match.group(1) + " quiet"
+    return constant("cli/src/boot.rs", r'const GUEST_CMDLINE: &str = "([^"]*)";') + " quiet"
 
 
 def reap(pid):
@@ -105,8 +111,9 @@ def run_true(conn):
         "argv": ["true"],
         "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "HOSTNAME=bench", "HOME=/root"],
-        "cwd": "/", "uid": 0, "gid": 0, "hostname": "bench",
+        "cwd": "/", "user": "", "hostname": "bench",
         "rootfs": {"share": ROOTFS_TAG, "layers": [], "scratch_device": SCRATCH_DEVICE},
+        "tty": None,
     }
     send(conn, TAG_RUN, json.dumps(spec).encode())
     send(conn, TAG_STDIN_CLOSE)

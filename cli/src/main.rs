@@ -19,6 +19,7 @@ mod scratch;
 mod session;
 mod signals;
 mod state;
+mod table;
 mod terminal;
 mod testhost;
 mod version;
@@ -60,6 +61,12 @@ enum Command {
 
     /// Run another command in a running container.
     Exec(container_cmd::ExecArgs),
+
+    /// Show the processes of a running container.
+    Top(container_cmd::TopArgs),
+
+    /// Show CPU, memory and process counts of running containers.
+    Stats(container_cmd::StatsArgs),
 
     /// Stop running containers: SIGTERM, then the VM is torn down.
     Stop(container_cmd::StopArgs),
@@ -162,6 +169,8 @@ fn main() -> ExitCode {
         Command::Ps(args) => container_cmd::ps(args, &root),
         Command::Logs(args) => container_cmd::logs(args, &root),
         Command::Exec(args) => container_cmd::exec(args, &root),
+        Command::Top(args) => container_cmd::top(args, &root),
+        Command::Stats(args) => container_cmd::stats(args, &root),
         Command::Stop(args) => container_cmd::stop(args, &root),
         Command::Rm(args) => container_cmd::rm(args, &root),
         Command::Wait(args) => container_cmd::wait(args, &root),

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use anyhow::{bail, Context, Result};
-use hull_protocol::{read_message, write_message, ExitStatus, Hello, Message, RunSpec, MAX_BODY};
+use hull_protocol::{
+    read_message, write_message, Answer, ExitStatus, Hello, Message, Query, RunSpec, MAX_BODY,
+};
 
 use crate::signals::ForwardedSignals;
 use crate::terminal::{self, ModeGuard};
@@ -87,6 +89,22 @@ pub fn attach(
     // ends the machine instead.
     let _ = send(&writer, &Message::Shutdown);
     Ok(end)
+}
+
+/// Asks the agent on `stream` about its container.
+pub fn query(stream: UnixStream, query: Query) -> Result<Answer> {
+    let mut reader = stream
+        .try_clone()
+        .context("cannot clone the agent stream")?;
+    let writer: SharedWriter = Arc::new(Mutex::new(stream));
+    handshake(&mut reader, &writer)?;
+    send(&writer, &Message::Query(query))?;
+    match read_message(&mut reader).context("cannot read from the guest agent")? {
+        Some(Message::Answer(answer)) => Ok(answer),
+        Some(Message::Failed { reason, .. }) => bail!("the guest agent cannot answer: {reason}"),
+        Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
+        None => bail!("the guest agent hung up before answering"),
+    }
 }
 
 fn relay_until_end(reader: &mut UnixStream, output: &mut dyn OutputSink) -> Result<SessionEnd> {

@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use anyhow::Context;
-use hull_protocol::{ExitStatus, RunSpec};
+use hull_protocol::{Answer, ExitStatus, Query, RunSpec};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::WaitStatus;
@@ -29,6 +29,11 @@ pub trait Launcher {
     /// before it starts any thread, so implementations may `fork` and then
     /// allocate in the child.
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch>;
+
+    /// Answers a query about the container, where there is one.
+    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
+        anyhow::bail!("this agent runs no container to answer {query:?} about")
+    }
 }
 
 /// What came of a launch.

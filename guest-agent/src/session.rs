@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use anyhow::{bail, Context};
-use hull_protocol::{read_message, write_message, Hello, Message, RunSpec, MAX_BODY, VERSION};
+use hull_protocol::{
+    read_message, write_message, Hello, Message, Query, RunSpec, MAX_BODY, VERSION,
+};
 
 use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
 use crate::stdio::{self, HostStdio, Terminal};
@@ -29,8 +31,20 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let writer = FrameWriter::new(channel.try_clone().context("duplicating the channel")?);
     let mut reader = BufReader::new(channel);
     handshake(&mut reader, &writer)?;
-    let Some(spec) = receive_spec(&mut reader)? else {
-        return Ok(());
+    let spec = match receive_request(&mut reader)? {
+        Some(Request::Run(spec)) => spec,
+        Some(Request::Query(query)) => {
+            let answer = match launcher.answer(query) {
+                Ok(answer) => Message::Answer(answer),
+                Err(err) => Message::Failed {
+                    code: AGENT_ERROR_CODE,
+                    reason: format!("{err:#}"),
+                },
+            };
+            writer.send(&answer)?;
+            return Ok(());
+        }
+        None => return Ok(()),
     };
     let (host_stdio, child_stdio) = match spec.tty {
         Some(size) => stdio::terminal(size).context("opening a pseudo-terminal"),
@@ -77,10 +91,17 @@ fn handshake(reader: &mut impl Read, writer: &FrameWriter) -> anyhow::Result<()>
     }
 }
 
-/// Waits for Run; `None` if the host ends the session first.
-fn receive_spec(reader: &mut impl Read) -> anyhow::Result<Option<RunSpec>> {
+/// What the host asks of a session.
+enum Request {
+    Run(RunSpec),
+    Query(Query),
+}
+
+/// Waits for Run or Query; `None` if the host ends the session first.
+fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
-        Some(Message::Run(spec)) => Ok(Some(spec)),
+        Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
+        Some(Message::Query(query)) => Ok(Some(Request::Query(query))),
         Some(Message::Shutdown) | None => Ok(None),
         Some(other) => bail!("expected a run request, got {}", describe(&other)),
     }
@@ -243,6 +264,8 @@ fn describe(message: &Message) -> &'static str {
         Message::Failed { .. } => "a Failed message",
         Message::Shutdown => "a Shutdown message",
         Message::Resize(_) => "a Resize message",
+        Message::Query(_) => "a Query message",
+        Message::Answer(_) => "an Answer message",
     }
 }
 

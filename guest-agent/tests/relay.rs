@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hull_protocol::{
-    read_message, write_message, ExitStatus, Hello, Message, RunSpec, TerminalSize, MAX_BODY,
-    VERSION,
+    read_message, write_message, ExitStatus, Hello, Message, Query, RunSpec, TerminalSize,
+    MAX_BODY, VERSION,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -285,6 +285,21 @@ fn a_resize_reaches_the_process_and_ctrl_c_on_its_terminal_interrupts_it() {
     };
     assert_eq!(end, ExitStatus::Signal(libc::SIGINT));
     host.shutdown();
+}
+
+#[test]
+fn a_query_without_a_container_is_answered_with_a_failure() {
+    let mut host = Host::greeted("query");
+    host.send(&Message::Query(Query::Stats));
+    match host.recv() {
+        Message::Failed { code, reason } => {
+            assert_eq!(code, 125);
+            assert!(reason.contains("no container"), "{reason}");
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    let (code, stderr) = host.wait_agent();
+    assert_eq!(code, Some(0), "agent stderr: {stderr}");
 }
 
 #[test]

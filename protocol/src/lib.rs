@@ -82,6 +82,52 @@ pub struct RootfsSpec {
     pub scratch_device: Option<String>,
 }
 
+/// What the host may ask an agent about its container instead of running
+/// a process (on [`EXEC_PORT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// Its resource use ([`ContainerStats`]).
+    Stats,
+    /// Its processes ([`ProcessInfo`]).
+    Processes,
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    Stats(ContainerStats),
+    Processes(Vec<ProcessInfo>),
+}
+
+/// The resource use of a container's cgroup in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerStats {
+    /// CPU time used since the container started, in microseconds.
+    pub cpu_usage_usec: u64,
+    pub memory_bytes: u64,
+    /// Its memory limit, or the guest's memory when it has none.
+    pub memory_limit_bytes: u64,
+    pub pids: u64,
+    /// Processes the kernel killed for want of memory.
+    pub oom_kills: u64,
+}
+
+/// One process of a container, as the container sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Its pid in the container's pid namespace.
+    pub pid: u32,
+    /// Its parent's, or 0 when the parent is outside the container.
+    pub ppid: u32,
+    pub uid: u32,
+    /// The state letter of /proc/PID/stat (R, S, D, Z, T, ...).
+    pub state: String,
+    /// User plus system CPU time, in milliseconds.
+    pub cpu_time_ms: u64,
+    /// Its command line, or `[name]` for a process without one.
+    pub command: String,
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExitStatus {
@@ -131,6 +177,11 @@ pub enum Message {
     /// Host to agent: the process's terminal (see [`RunSpec::tty`]) now has
     /// this size.
     Resize(TerminalSize),
+    /// Host to agent, instead of Run: report on the container; the agent
+    /// answers with `Answer` (or `Failed`) and the session ends.
+    Query(Query),
+    /// Agent to host: what a Query asked for.
+    Answer(Answer),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +216,8 @@ mod tag {
     pub const FAILED: u8 = 10;
     pub const SHUTDOWN: u8 = 11;
     pub const RESIZE: u8 = 12;
+    pub const QUERY: u8 = 13;
+    pub const ANSWER: u8 = 14;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -207,6 +260,8 @@ impl Message {
             ),
             Message::Shutdown => (tag::SHUTDOWN, Vec::new()),
             Message::Resize(size) => (tag::RESIZE, json(size)),
+            Message::Query(query) => (tag::QUERY, json(query)),
+            Message::Answer(answer) => (tag::ANSWER, json(answer)),
         }
     }
 
@@ -230,6 +285,8 @@ impl Message {
             }
             tag::SHUTDOWN => Message::Shutdown,
             tag::RESIZE => Message::Resize(from_json("resize", &body)?),
+            tag::QUERY => Message::Query(from_json("query", &body)?),
+            tag::ANSWER => Message::Answer(from_json("answer", &body)?),
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -327,6 +384,23 @@ mod tests {
                 rows: 50,
                 cols: 132,
             }),
+            Message::Query(Query::Stats),
+            Message::Query(Query::Processes),
+            Message::Answer(Answer::Stats(ContainerStats {
+                cpu_usage_usec: 1_234_567,
+                memory_bytes: 3 << 20,
+                memory_limit_bytes: 512 << 20,
+                pids: 4,
+                oom_kills: 0,
+            })),
+            Message::Answer(Answer::Processes(vec![ProcessInfo {
+                pid: 1,
+                ppid: 0,
+                uid: 0,
+                state: "S".into(),
+                cpu_time_ms: 20,
+                command: "sh -c sleep 600".into(),
+            }])),
         ]
     }
 

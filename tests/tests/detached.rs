@@ -9,16 +9,23 @@ use hull_e2e::{busybox_rootfs, hull_binary, Hull};
 /// `$pty` (tests/support/bin/pty_session.rs) in the KVM test host, with a
 /// fresh state root there; returns its stdout.
 fn in_test_host(script: &str) -> String {
+    in_test_host_with_cpus(script, None)
+}
+
+/// [`in_test_host`] with a test host of `cpus` vCPUs (default: its own).
+fn in_test_host_with_cpus(script: &str, cpus: Option<u32>) -> String {
     let prelude = format!(
         "set -u; h={}; R={}; pty={}; export HULL_ROOT=$(mktemp -d /tmp/hull-detached.XXXXXX)\n",
         hull_binary().display(),
         busybox_rootfs().display(),
         env!("CARGO_BIN_EXE_pty-session"),
     );
-    let output = Hull::new()
-        .command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)])
-        .output()
-        .expect("run the KVM test host");
+    let mut command =
+        Hull::new().command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
+    if let Some(cpus) = cpus {
+        command.env("HULL_TESTHOST_CPUS", cpus.to_string());
+    }
+    let output = command.output().expect("run the KVM test host");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -59,6 +66,12 @@ echo "exec=$($h exec web sh -c '[ -d /proc/$$ ] && echo $(hostname) joined')"
 echo "exec-code=$($h exec web sh -c 'exit 5'; echo $?)"
 echo "exec-stdin=$(echo hello | $h exec -i -u 1000:100 -w /tmp -e X=1 web sh -c 'read line; echo "$line $X $(id -u):$(id -g) $(pwd)"')"
 $h exec web nosuch 2>/dev/null; echo "exec-missing=$?"
+echo "cgroup=$($h exec web cat /proc/self/cgroup)"
+echo "top-header="$($h top web | head -n 1)
+echo "top=$($h top web | grep -c ' sh -c echo started')"
+stats=$($h stats --no-stream --format json web)
+echo "stats=$(echo "$stats" | grep -o '"Name":"web"') $(echo "$stats" | grep -c '"MemUsage":"[0-9.]*MiB / [0-9.]*MiB"')"
+echo "stats-pids=$(echo "$stats" | grep -o '"PIDs":"[0-9]*"' | grep -o '[0-9][0-9]*')"
 $pty --size 20x70 expect='# ' send='stty size; tty\r' expect='20 70\r\n/dev/pts/' send='exit 4\r' -- $h exec -it web sh | sed -n 's/^exit=/exec-tty=/p'
 t=$($h run -d -t --rootfs $R -- sh -c 'stty size; tty')
 $h wait $t >/dev/null
@@ -94,6 +107,18 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
         "{output}"
     );
     assert_eq!(facts(&output, "exec-missing"), ["127"], "{output}");
+    // Every process of the container is in its cgroup, which top and stats
+    // read: its init, its shell and its sleep at least.
+    assert_eq!(facts(&output, "cgroup"), ["0::/container"], "{output}");
+    assert_eq!(
+        facts(&output, "top-header"),
+        ["UID PID PPID STAT TIME CMD"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "top"), ["1"], "{output}");
+    assert_eq!(facts(&output, "stats"), [r#""Name":"web" 1"#], "{output}");
+    let pids: u32 = facts(&output, "stats-pids")[0].parse().unwrap();
+    assert!(pids >= 3, "{output}");
     // A terminal for exec -it, sized like the caller's; and for run -d -t,
     // whose log holds what the terminal showed.
     assert_eq!(facts(&output, "exec-tty"), ["4"], "{output}");
@@ -195,4 +220,40 @@ $h container prune >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/
     assert_eq!(facts(&output, "always-stopped"), ["exited 0"], "{output}");
     assert_eq!(facts(&output, "restart-rm"), ["125"], "{output}");
     assert_eq!(facts(&output, "prune"), ["0 0"], "{output}");
+}
+
+#[test]
+fn twenty_containers_start_in_parallel_and_rm_f_leaves_nothing_behind() {
+    // One vCPU in the test host: with two, concurrent guest boots there
+    // triple-fault now and then, or crash the test host's own kernel (seen
+    // with 4 and 20 concurrent boots, never with one vCPU or one boot at a
+    // time): apparently a flaw of QEMU TCG's emulated SVM with several
+    // vCPUs, which hull's users never meet (one VM per test host there).
+    let output = in_test_host_with_cpus(
+        r#"
+leaks() {
+    echo "$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l)" \
+        "$(grep -c "$HULL_ROOT" /proc/mounts)" \
+        "$(find $HULL_ROOT/containers $HULL_ROOT/run -mindepth 1 -not -name .lock 2>/dev/null | wc -l)" \
+        "$(grep -c "$HULL_ROOT" /proc/net/unix)"
+}
+echo "before=$(leaks)"
+for i in $(seq 20); do
+    $h run -d -m 128m --rootfs $R -- sleep 600 > /tmp/started.$i 2>&1 &
+done
+wait
+echo "started=$(cat /tmp/started.* | grep -c '^[0-9a-f]\{64\}$')"
+grep -hv '^[0-9a-f]\{64\}$' /tmp/started.* | sed 's/^/start-error=/'
+echo "running=$($h ps -q | wc -l) $($h ps -q | sort -u | wc -l)"
+$h rm -f $($h ps -aq) > /dev/null; echo "rm=$?"
+echo "after=$(leaks)"
+"#,
+        Some(1),
+    );
+    assert_eq!(facts(&output, "started"), ["20"], "{output}");
+    assert_eq!(facts(&output, "running"), ["20 20"], "{output}");
+    assert_eq!(facts(&output, "rm"), ["0"], "{output}");
+    // Monitors and VMMs, mounts, files and unix sockets under the state root.
+    assert_eq!(facts(&output, "before"), ["0 0 0 0"], "{output}");
+    assert_eq!(facts(&output, "after"), ["0 0 0 0"], "{output}");
 }

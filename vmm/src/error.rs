@@ -94,6 +94,8 @@ pub enum Error {
     },
     #[error("vCPU {index}: VM entry failed, hardware reason {reason:#x}")]
     FailEntry { index: u8, reason: u64 },
+    #[error("vCPU {index}: the guest triple-faulted (KVM_EXIT_SHUTDOWN)")]
+    TripleFault { index: u8 },
     #[error("vCPU {index}: unhandled exit {exit}")]
     UnhandledExit { index: u8, exit: String },
     #[error("vCPU {index} thread panicked")]

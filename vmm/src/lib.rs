@@ -26,8 +26,7 @@ pub enum VmExit {
     /// The guest asked to reboot (0xFE written to the i8042 command port,
     /// as `reboot=k` and `panic=-1` do).
     Reset,
-    /// The guest halted or shut down the machine (KVM_EXIT_SHUTDOWN, e.g. a
-    /// triple fault, or a halted vCPU).
+    /// The guest powered the machine off, or halted a vCPU.
     Shutdown,
 }
 

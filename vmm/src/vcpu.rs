@@ -142,7 +142,8 @@ impl Vcpu {
                 mmio.write(addr, data);
             }
             VcpuExit::Intr => {}
-            VcpuExit::Hlt | VcpuExit::Shutdown => return Some(Ok(VmExit::Shutdown)),
+            VcpuExit::Hlt => return Some(Ok(VmExit::Shutdown)),
+            VcpuExit::Shutdown => return Some(Err(Error::TripleFault { index })),
             VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SHUTDOWN, _) => {
                 return Some(Ok(VmExit::Shutdown))
             }

@@ -1,26 +1,17 @@
 //! `hull exec`: another process in a running container, through a new
-//! session with its agent over the VM's vsock (the VMM's unix socket takes
-//! `CONNECT <port>` and answers `OK <port>` once the guest accepts).
+//! session with its agent.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
-use hull_protocol::{RunSpec, EXEC_PORT};
+use hull_protocol::RunSpec;
 
-use crate::container::{self, Status};
+use super::agent;
+use crate::container;
 use crate::process_config::{parse_user, with_env_flags};
 use crate::session;
 use crate::signals::ForwardedSignals;
 use crate::state::StateRoot;
 use crate::terminal;
-
-/// How long to retry while the container's process is still being started
-/// (the agent takes exec sessions once it runs).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Args)]
 pub struct ExecArgs {
@@ -48,9 +39,6 @@ pub struct ExecArgs {
 
 pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, &args.container)?;
-    if container.state()?.status != Status::Running {
-        bail!("container {} is not running", container.short_id());
-    }
     let boot = &container.config.boot;
     let tty = terminal::requested(args.tty, args.interactive)?;
     let spec = RunSpec {
@@ -63,8 +51,7 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
         tty,
     };
     let signals = ForwardedSignals::catch()?;
-    let stream = connect_to_agent(&root.run_dir_path(container.id()).join("vsock.sock"))
-        .with_context(|| format!("cannot reach container {}", container.short_id()))?;
+    let stream = agent::connect(root, &container)?;
     let end = session::attach(
         stream,
         spec,
@@ -73,35 +60,4 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
         Box::new(session::Terminal::default()),
     )?;
     Ok(end.exit_code())
-}
-
-/// Opens a stream to the agent's exec port through the VMM's socket.
-fn connect_to_agent(vsock_socket: &std::path::Path) -> Result<UnixStream> {
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
-    loop {
-        let mut stream = UnixStream::connect(vsock_socket)
-            .with_context(|| format!("cannot connect to {}", vsock_socket.display()))?;
-        stream.write_all(format!("CONNECT {EXEC_PORT}\n").as_bytes())?;
-        match read_line(&mut stream)? {
-            Some(line) if line.starts_with("OK ") => return Ok(stream),
-            Some(line) => bail!("unexpected answer from the VMM: {line:?}"),
-            // Refused: the agent does not listen yet.
-            None if Instant::now() < deadline => std::thread::sleep(CONNECT_RETRY_INTERVAL),
-            None => bail!("its agent takes no exec sessions"),
-        }
-    }
-}
-
-/// One short line, or `None` if the stream closes first.
-fn read_line(stream: &mut UnixStream) -> Result<Option<String>> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while line.len() < 64 {
-        match stream.read(&mut byte)? {
-            0 => return Ok(None),
-            _ if byte[0] == b'\n' => return Ok(Some(String::from_utf8_lossy(&line).into_owned())),
-            _ => line.push(byte[0]),
-        }
-    }
-    bail!("the VMM's answer is too long")
 }

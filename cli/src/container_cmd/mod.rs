@@ -1,11 +1,15 @@
-//! Commands on kept containers: `ps`, `logs`, `exec`, `inspect`, `stop`, `start`,
-//! `restart`, `kill`, `rm`, `wait`, `rename`, `container prune`.
+//! Commands on kept containers: `ps`, `logs`, `exec`, `top`, `stats`,
+//! `inspect`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
+//! `container prune`.
 
+mod agent;
 mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
+mod stats;
+mod top;
 
 pub use exec::{exec, ExecArgs};
 pub use inspect::{inspect, InspectArgs};
@@ -15,3 +19,5 @@ pub use lifecycle::{
 };
 pub use logs::{logs, LogsArgs};
 pub use ps::{ps, PsArgs};
+pub use stats::{stats, StatsArgs};
+pub use top::{top, TopArgs};

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::container::{self, Container, Status};
 use crate::state::StateRoot;
+use crate::table;
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -120,8 +121,8 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
         }
     }
     if !args.quiet && args.format == "table" {
-        print_table(
-            [
+        table::print(
+            &[
                 "CONTAINER ID",
                 "IMAGE",
                 "COMMAND",
@@ -134,27 +135,6 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
         );
     }
     Ok(0)
-}
-
-fn print_table(header: [&str; 7], rows: &[[String; 7]]) {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        println!("{}", padded.join("   ").trim_end());
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
 }
 
 fn truncate(text: &str, max: usize) -> String {

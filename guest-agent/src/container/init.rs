@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use anyhow::Context;
-use hull_protocol::{ExitStatus, RunSpec};
+use hull_protocol::{Answer, ExitStatus, Query, RunSpec};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -19,7 +19,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use super::rootfs::{mount_rootfs, ROOT_DIR};
-use super::sandbox;
+use super::{cgroup, report, sandbox};
 use crate::exec::Command;
 use crate::process::{
     await_start, encode_exit, exit_status, in_forked_child, start_report_pipe, write_all, Launch,
@@ -50,6 +50,7 @@ impl Launcher for ContainerLauncher {
             .as_ref()
             .context("the run request describes no root file system")?;
         mount_rootfs(rootfs).context("assembling the container's root file system")?;
+        cgroup::create().context("creating the container's cgroup")?;
         let command = match Command::from_spec(spec, Path::new(ROOT_DIR)) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
@@ -134,6 +135,10 @@ impl Launcher for JoinLauncher {
             }
         }
     }
+
+    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
+        report::answer(query)
+    }
 }
 
 /// Forks the container's init as PID 1 of a new pid namespace. The init
@@ -194,6 +199,9 @@ impl TinyInit {
             Ok(signals) => signals,
             Err(err) => fail("blocking signals", err.into()),
         };
+        if let Err(err) = cgroup::enter() {
+            fail("entering the container's cgroup", err.into());
+        }
         let entered = match &self.namespaces {
             Namespaces::New { hostname } => enter_container(hostname),
             Namespaces::Join(namespaces) => join_container(namespaces),

@@ -8,9 +8,11 @@
 //! logged to the serial console and ends in the same reboot.
 
 mod boot;
+mod cgroup;
 mod exec;
 mod init;
 mod mount;
+mod report;
 mod rootfs;
 mod sandbox;
 
