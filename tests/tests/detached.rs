@@ -5,6 +5,26 @@
 
 use hull_e2e::{busybox_rootfs, hull_binary, Hull};
 
+/// `wait_for CONDITION`: waits until the shell condition holds; after three
+/// minutes, prints what hull knows of every container and fails the script,
+/// so that no wait can hang a test.
+const WAIT_FOR: &str = r#"
+wait_for() {
+    tries=0
+    until eval "$1"; do
+        tries=$((tries + 1))
+        if [ $tries -ge 900 ]; then
+            echo "timed out waiting for: $1"; $h ps -a
+            for dir in $HULL_ROOT/containers/*/; do
+                echo "== $dir"; cat $dir/state.json $dir/monitor.log
+            done
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+"#;
+
 /// Runs `script` with `$h` (the hull binary), `$R` (a busybox root) and
 /// `$pty` (tests/support/bin/pty_session.rs) in the KVM test host, with a
 /// fresh state root there; returns its stdout.
@@ -15,7 +35,7 @@ fn in_test_host(script: &str) -> String {
 /// [`in_test_host`] with a test host of `cpus` vCPUs (default: its own).
 fn in_test_host_with_cpus(script: &str, cpus: Option<u32>) -> String {
     let prelude = format!(
-        "set -u; h={}; R={}; pty={}; export HULL_ROOT=$(mktemp -d /tmp/hull-detached.XXXXXX)\n",
+        "set -u; h={}; R={}; pty={}; export HULL_ROOT=$(mktemp -d /tmp/hull-detached.XXXXXX)\n{WAIT_FOR}",
         hull_binary().display(),
         busybox_rootfs().display(),
         env!("CARGO_BIN_EXE_pty-session"),
@@ -60,7 +80,7 @@ echo "run=$? ${#id}"
 echo "hostname=$(echo $id | cut -c1-12)"
 $h ps -q | grep -qx "$(echo $id | cut -c1-12)" && echo "ps=listed"
 $h ps | grep -q "Up .* web$" && echo "ps=up"
-until $h logs web 2>/dev/null | grep -q started; do sleep 0.2; done; echo "logs=started"
+wait_for '$h logs web 2>/dev/null | grep -q started'; echo "logs=started"
 echo "stderr=$($h logs web 2>&1 >/dev/null)"
 echo "exec=$($h exec web sh -c '[ -d /proc/$$ ] && echo $(hostname) joined')"
 echo "exec-code=$($h exec web sh -c 'exit 5'; echo $?)"
@@ -74,13 +94,13 @@ echo "stats=$(echo "$stats" | grep -o '"Name":"web"') $(echo "$stats" | grep -c 
 echo "stats-pids=$(echo "$stats" | grep -o '"PIDs":"[0-9]*"' | grep -o '[0-9][0-9]*')"
 $pty --size 20x70 expect='# ' send='stty size; tty\r' expect='20 70\r\n/dev/pts/' send='exit 4\r' -- $h exec -it web sh | sed -n 's/^exit=/exec-tty=/p'
 t=$($h run -d -t --rootfs $R -- sh -c 'stty size; tty')
-$h wait $t >/dev/null
+timeout 180 $h wait $t >/dev/null
 echo "tty-logs="$($h logs $t | tr -d '\r')
 $h rm $t >/dev/null
 $h run -d --name web --rootfs $R -- true 2>/dev/null; echo "same-name=$?"
 $h rm web 2>/dev/null; echo "rm-running=$?"
 $h stop -t 60 web >/dev/null; echo "stop=$?"
-echo "wait=$($h wait web)"
+echo "wait=$(timeout 180 $h wait web)"
 echo "ps-running=$($h ps -q | wc -l)"
 $h ps -a | grep -q "Exited (7) .* web$" && echo "ps-a=exited"
 echo "tail=$($h logs --tail 1 web 2>/dev/null)"
@@ -139,12 +159,12 @@ fn killed_vms_show_as_exited_and_rm_f_cleans_everything() {
     let output = in_test_host(
         r#"
 quick=$($h run -d --rootfs $R -- sh -c 'exit 3')
-echo "quick=$($h wait $quick)"
+echo "quick=$(timeout 180 $h wait $quick)"
 long=$($h run -d --name long --rootfs $R -- sleep 600)
 victim=$($h run -d --name victim --rootfs $R -- sleep 600)
 pid=$(grep -o '"pid": [0-9]*' $HULL_ROOT/containers/$victim/state.json | grep -o '[0-9]*$')
 kill -9 $pid
-while [ -d /proc/$pid ]; do sleep 0.1; done
+wait_for '[ ! -d /proc/$pid ]'
 $h ps -a | grep -q "Exited (137) .* victim$" && echo "victim=exited"
 $h start victim >/dev/null; echo "restarted=$?"
 $h ps | grep -q "Up .* victim$" && echo "victim=up"
@@ -168,29 +188,29 @@ fn restart_keeps_writes_and_kill_rename_inspect_filter_logs_restart_policies_pru
     let output = in_test_host(
         r#"
 $h run -d --name keep --rootfs $R -- sh -c 'cat /data 2>/dev/null || echo none; echo kept > /data; trap "exit 0" TERM; while :; do sleep 0.2; done' >/dev/null
-until $h logs keep | grep -q none; do sleep 0.2; done
+wait_for '$h logs keep | grep -q none'
 $h restart -t 60 keep >/dev/null; echo "restart=$?"
-until $h logs keep | grep -q kept; do sleep 0.2; done; echo "second-boot=$($h logs --tail 1 keep)"
-$h kill -s USR1 keep >/dev/null; echo "kill=$($h wait keep)"
+wait_for '$h logs keep | grep -q kept'; echo "second-boot=$($h logs --tail 1 keep)"
+$h kill -s USR1 keep >/dev/null; echo "kill=$(timeout 180 $h wait keep)"
 $h rename keep kept2; echo "rename=$?"
 $h inspect kept2 | grep -q '"Name": "/kept2"' && echo "inspect=named"
 $h inspect kept2 | grep -q '"ExitCode": 138' && echo "inspect=code"
 echo "filter=$($h ps -a --filter status=exited --format json | grep -c '"Names":"kept2"')"
 echo "filter-running=$($h ps -aq --filter status=running | wc -l)"
 $h run -d --rm --name gone --rootfs $R -- true >/dev/null
-i=0; while [ $i -lt 300 ] && [ -n "$($h ps -aq --filter name=gone)" ]; do sleep 0.2; i=$((i+1)); done
+wait_for '[ -z "$($h ps -aq --filter name=gone)" ]'
 echo "auto-removed=$($h ps -aq --filter name=gone | wc -l)"
 lg=$($h run -d --log-opt max-size=2k --log-opt max-file=2 --rootfs $R -- sh -c 'i=0; while [ $i -lt 300 ]; do echo "line $i"; i=$((i+1)); done')
-$h wait $lg >/dev/null
+timeout 180 $h wait $lg >/dev/null
 echo "log-files=$(ls $HULL_ROOT/containers/$lg | grep -c '^json\.log')"
 echo "log-bytes=$(cat $HULL_ROOT/containers/$lg/json.log* | wc -c)"
 echo "log-last=$($h logs $lg | tail -n 1)"
 echo "log-kept=$($h logs $lg | wc -l)"
 $h run -d --log-opt max-size=lots --rootfs $R -- true 2>/dev/null; echo "log-opt-bad=$?"
 fl=$($h run -d --restart on-failure:2 --rootfs $R -- sh -c 'echo run; exit 3')
-echo "on-failure=$($h wait $fl) $($h inspect $fl | grep -o '"RestartCount": [0-9]*' | grep -o '[0-9]*$') $($h logs $fl | grep -c run)"
+echo "on-failure=$(timeout 180 $h wait $fl) $($h inspect $fl | grep -o '"RestartCount": [0-9]*' | grep -o '[0-9]*$') $($h logs $fl | grep -c run)"
 al=$($h run -d --restart always --rootfs $R -- sh -c 'echo up; sleep 1')
-until [ "$($h logs $al | grep -c up)" -ge 2 ]; do sleep 0.2; done; echo "always=restarted"
+wait_for '[ "$($h logs $al | grep -c up)" -ge 2 ]'; echo "always=restarted"
 $h stop -t 60 $al >/dev/null; echo "always-stop=$?"
 runs=$($h logs $al | grep -c up); sleep 3
 echo "always-stopped=$($h inspect $al | grep -o '"Status": "[a-z]*"' | cut -d'"' -f4) $((runs - $($h logs $al | grep -c up)))"
