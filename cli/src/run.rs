@@ -15,7 +15,8 @@ use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFl
 use crate::restart_policy::RestartPolicy;
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
-use crate::{assets, detach, image_cmd, session, terminal, testhost};
+use crate::terminal::StdioFlags;
+use crate::{assets, detach, image_cmd, session, testhost};
 
 /// Set by a `hull run` that hands its command line to the KVM test host:
 /// the ID of the image it resolved (and pulled), for the `hull run` inside.
@@ -69,13 +70,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     kernel: Option<PathBuf>,
 
-    /// Keep stdin open and forward it to the container.
-    #[arg(short = 'i', long)]
-    interactive: bool,
-
-    /// Give the process a terminal (with -i: this terminal's keys, raw).
-    #[arg(short = 't', long)]
-    tty: bool,
+    #[command(flatten)]
+    stdio: StdioFlags,
 
     /// Remove the container when it exits (without -d, containers are not
     /// kept yet, so this is always the case).
@@ -123,7 +119,7 @@ enum PullPolicy {
 }
 
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
-    let tty = terminal::requested(args.tty, args.interactive)?;
+    let tty = args.stdio.terminal()?;
     if args.restart != RestartPolicy::No {
         if !args.detach {
             bail!("--restart applies to containers run with -d");
@@ -231,7 +227,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         // The test host sees the store read-only and cannot pin the image
         // in it: this process holds the pin for it.
         let _pin = boot::pin_image(root, &spec.rootfs)?;
-        return testhost::run_in_testhost(argv, args.interactive, tty, &direct);
+        return testhost::run_in_testhost(argv, args.stdio.interactive, tty, &direct);
     }
     if args.detach {
         return detach::create_and_start(
@@ -266,7 +262,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let end = session::attach(
         booted.stream,
         booted.spec,
-        args.interactive,
+        args.stdio.interactive,
         signals,
         Box::new(session::Terminal::default()),
     )?;

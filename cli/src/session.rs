@@ -55,12 +55,7 @@ pub fn attach(
     signals: ForwardedSignals,
     mut output: Box<dyn OutputSink>,
 ) -> Result<SessionEnd> {
-    let mut reader = stream
-        .try_clone()
-        .context("cannot clone the agent stream")?;
-    let writer: SharedWriter = Arc::new(Mutex::new(stream));
-
-    handshake(&mut reader, &writer)?;
+    let (mut reader, writer) = greet(stream)?;
     let on_terminal = spec.tty.is_some();
     send(&writer, &Message::Run(spec))?;
     // Our terminal's mode comes back when the session ends, however it ends.
@@ -93,11 +88,7 @@ pub fn attach(
 
 /// Asks the agent on `stream` about its container.
 pub fn query(stream: UnixStream, query: Query) -> Result<Answer> {
-    let mut reader = stream
-        .try_clone()
-        .context("cannot clone the agent stream")?;
-    let writer: SharedWriter = Arc::new(Mutex::new(stream));
-    handshake(&mut reader, &writer)?;
+    let (mut reader, writer) = greet(stream)?;
     send(&writer, &Message::Query(query))?;
     match read_message(&mut reader).context("cannot read from the guest agent")? {
         Some(Message::Answer(answer)) => Ok(answer),
@@ -122,6 +113,17 @@ fn relay_until_end(reader: &mut UnixStream, output: &mut dyn OutputSink) -> Resu
             None => bail!("the guest agent hung up before the process exited"),
         }
     }
+}
+
+/// Splits `stream` into its read side and a shared write side, and
+/// exchanges greetings with the agent on it.
+fn greet(stream: UnixStream) -> Result<(UnixStream, SharedWriter)> {
+    let mut reader = stream
+        .try_clone()
+        .context("cannot clone the agent stream")?;
+    let writer: SharedWriter = Arc::new(Mutex::new(stream));
+    handshake(&mut reader, &writer)?;
+    Ok((reader, writer))
 }
 
 fn handshake(reader: &mut UnixStream, writer: &SharedWriter) -> Result<()> {

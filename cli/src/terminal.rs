@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::thread;
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use hull_protocol::TerminalSize;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, OutputFlags, SetArg, Termios};
 use signal_hook::consts::signal::SIGWINCH;
@@ -14,16 +15,29 @@ use signal_hook::iterator::Signals;
 /// The size a process's terminal gets when hull has no terminal to copy.
 const DEFAULT_SIZE: TerminalSize = TerminalSize { rows: 24, cols: 80 };
 
-/// The terminal a `-t` process gets, or `None` without `-t`. With `-i` too,
-/// the input must be a terminal: typed keys go to the process raw.
-pub fn requested(tty: bool, interactive: bool) -> Result<Option<TerminalSize>> {
-    if !tty {
-        return Ok(None);
+/// `-i` and `-t`, as `run` and `exec` take them.
+#[derive(Args, Debug)]
+pub struct StdioFlags {
+    /// Keep stdin open and forward it to the process.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the process a terminal (with -i: this terminal's keys, raw).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+}
+
+impl StdioFlags {
+    /// The terminal a `-t` process gets, or `None` without `-t`. With `-i`
+    /// too, the input must be a terminal: typed keys go to the process raw.
+    pub fn terminal(&self) -> Result<Option<TerminalSize>> {
+        if !self.tty {
+            return Ok(None);
+        }
+        if self.interactive && !io::stdin().is_terminal() {
+            bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
+        }
+        Ok(Some(size().unwrap_or(DEFAULT_SIZE)))
     }
-    if interactive && !io::stdin().is_terminal() {
-        bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
-    }
-    Ok(Some(size().unwrap_or(DEFAULT_SIZE)))
 }
 
 /// The size of the terminal on stdout, else on stdin.

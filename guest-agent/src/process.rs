@@ -78,6 +78,11 @@ impl Process {
         self.pid.as_raw().unsigned_abs()
     }
 
+    /// The same, as the system calls take it.
+    pub fn raw_pid(&self) -> Pid {
+        self.pid
+    }
+
     /// Sends signal number `signo` (real-time signals included) to the
     /// child. Does nothing once the child has ended.
     pub fn signal(&self, signo: i32) -> io::Result<()> {

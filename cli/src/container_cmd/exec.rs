@@ -11,16 +11,12 @@ use crate::process_config::{parse_user, with_env_flags};
 use crate::session;
 use crate::signals::ForwardedSignals;
 use crate::state::StateRoot;
-use crate::terminal;
+use crate::terminal::StdioFlags;
 
 #[derive(Args)]
 pub struct ExecArgs {
-    /// Keep stdin open and forward it to the process.
-    #[arg(short = 'i', long)]
-    interactive: bool,
-    /// Give the process a terminal (with -i: this terminal's keys, raw).
-    #[arg(short = 't', long)]
-    tty: bool,
+    #[command(flatten)]
+    stdio: StdioFlags,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -40,7 +36,7 @@ pub struct ExecArgs {
 pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, &args.container)?;
     let boot = &container.config.boot;
-    let tty = terminal::requested(args.tty, args.interactive)?;
+    let tty = args.stdio.terminal()?;
     let spec = RunSpec {
         argv: args.command,
         env: with_env_flags(&boot.env, &args.env),
@@ -55,7 +51,7 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     let end = session::attach(
         stream,
         spec,
-        args.interactive,
+        args.stdio.interactive,
         signals,
         Box::new(session::Terminal::default()),
     )?;

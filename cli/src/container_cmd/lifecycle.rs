@@ -47,14 +47,16 @@ fn stop_container(container: &Container, grace: Duration) -> Result<()> {
         std::thread::sleep(POLL_INTERVAL);
     }
     kill_monitor(container, pid)?;
-    let state = container.state()?;
-    if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
-        let stopped = state.exited(
-            KILLED_EXIT_CODE,
-            Some(format!("killed after {}s by hull stop", grace.as_secs())),
-        );
-        container.set_state(&stopped)?;
-    }
+    container.update_state(|state| {
+        if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
+            state.exited(
+                KILLED_EXIT_CODE,
+                Some(format!("killed after {}s by hull stop", grace.as_secs())),
+            )
+        } else {
+            state.clone()
+        }
+    })?;
     Ok(())
 }
 
@@ -199,9 +201,9 @@ pub fn kill(args: KillArgs, root: &StateRoot) -> Result<u8> {
         };
         if args.signal == libc::SIGKILL {
             kill_monitor(&container, pid)?;
-            let state = container.state()?;
-            container
-                .set_state(&state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into())))?;
+            container.update_state(|state| {
+                state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into()))
+            })?;
         } else {
             // The monitor forwards it to the process.
             signal(pid, args.signal);

@@ -55,32 +55,14 @@ impl Launcher for ContainerLauncher {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };
-        let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
-        let (exit_read, exit_write) =
-            pipe2(OFlag::O_CLOEXEC).context("creating the exit report pipe")?;
-        match reaper::fork_watched(fork_into_new_pid_namespace)? {
-            Forked::Child => in_forked_child(|| {
-                drop((report, exit_read));
-                let init = TinyInit {
-                    command,
-                    stdio,
-                    reporter,
-                    exit_report: exit_write,
-                    namespaces: Namespaces::New {
-                        hostname: spec.hostname.clone(),
-                    },
-                };
-                init.run()
-            }),
-            Forked::Parent { pid, child } => {
-                drop((stdio, reporter, exit_write));
-                let launch = await_start(Process::new(pid, child, Some(exit_read.into())), report)?;
-                if let Launch::Running(_) = launch {
-                    super::exec::serve(pid);
-                }
-                Ok(launch)
-            }
+        let namespaces = Namespaces::New {
+            hostname: spec.hostname.clone(),
+        };
+        let launch = launch_under_init(command, stdio, namespaces, fork_into_new_pid_namespace)?;
+        if let Launch::Running(process) = &launch {
+            super::exec::serve(process.raw_pid());
         }
+        Ok(launch)
     }
 }
 
@@ -110,34 +92,50 @@ impl Launcher for JoinLauncher {
                     .with_context(|| format!("opening the container's {ns} namespace"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
-        let (exit_read, exit_write) =
-            pipe2(OFlag::O_CLOEXEC).context("creating the exit report pipe")?;
-        let forked = reaper::fork_watched(|| {
+        let fork_supervisor = || {
             // SAFETY: see the type's documentation.
             unsafe { fork() }.context("forking the exec supervisor")
-        })?;
-        match forked {
-            Forked::Child => in_forked_child(|| {
-                drop((report, exit_read));
-                let supervisor = TinyInit {
-                    command,
-                    stdio,
-                    reporter,
-                    exit_report: exit_write,
-                    namespaces: Namespaces::Join(namespaces),
-                };
-                supervisor.run()
-            }),
-            Forked::Parent { pid, child } => {
-                drop((stdio, reporter, exit_write, namespaces));
-                await_start(Process::new(pid, child, Some(exit_read.into())), report)
-            }
-        }
+        };
+        launch_under_init(
+            command,
+            stdio,
+            Namespaces::Join(namespaces),
+            fork_supervisor,
+        )
     }
 
     fn answer(&self, query: Query) -> anyhow::Result<Answer> {
         report::answer(query)
+    }
+}
+
+/// Forks with `fork` a tiny init that runs `command` in `namespaces`, and
+/// returns once the command runs or has failed to start.
+fn launch_under_init(
+    command: Command,
+    stdio: ChildStdio,
+    namespaces: Namespaces,
+    fork: impl FnOnce() -> anyhow::Result<ForkResult>,
+) -> anyhow::Result<Launch> {
+    let (report, reporter) = start_report_pipe().context("creating the start report pipe")?;
+    let (exit_read, exit_write) =
+        pipe2(OFlag::O_CLOEXEC).context("creating the exit report pipe")?;
+    match reaper::fork_watched(fork)? {
+        Forked::Child => in_forked_child(|| {
+            drop((report, exit_read));
+            let init = TinyInit {
+                command,
+                stdio,
+                reporter,
+                exit_report: exit_write,
+                namespaces,
+            };
+            init.run()
+        }),
+        Forked::Parent { pid, child } => {
+            drop((stdio, reporter, exit_write, namespaces));
+            await_start(Process::new(pid, child, Some(exit_read.into())), report)
+        }
     }
 }
 
