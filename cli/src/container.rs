@@ -72,6 +72,13 @@ pub struct ContainerConfig {
     pub log_limits: LogLimits,
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// `run -di`: the process's stdin stays open for `hull attach`.
+    #[serde(default)]
+    pub interactive: bool,
+    /// What detaches `hull attach` (`run --detach-keys`); Docker's default
+    /// when `None`.
+    #[serde(default)]
+    pub detach_keys: Option<String>,
     pub boot: BootSpec,
 }
 
@@ -101,6 +108,10 @@ pub struct State {
     /// Stopped or killed by the user: no restart policy applies.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// The kernel killed one of its processes for want of memory during
+    /// its last run.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl State {
@@ -114,6 +125,7 @@ impl State {
             error: None,
             restart_count: 0,
             manually_stopped: false,
+            oom_killed: false,
         }
     }
 
@@ -123,6 +135,7 @@ impl State {
             status: Status::Running,
             pid: Some(pid),
             started_at: Some(now()),
+            oom_killed: false,
             ..self.clone()
         }
     }
@@ -393,6 +406,8 @@ mod tests {
             auto_remove: false,
             log_limits: LogLimits::default(),
             restart: RestartPolicy::No,
+            interactive: false,
+            detach_keys: None,
             boot: BootSpec {
                 kernel: "/vmlinux".into(),
                 cpus: 1,

@@ -1,12 +1,14 @@
 //! `hull`: Docker-style container commands, each container in its own microVM.
 
 mod assets;
+mod attach_server;
 mod boot;
 mod child_process;
 mod container;
 mod container_cmd;
 mod container_log;
 mod detach;
+mod detach_keys;
 mod fsutil;
 mod image_cmd;
 mod initramfs;
@@ -59,8 +61,14 @@ enum Command {
     /// Show a container's output.
     Logs(container_cmd::LogsArgs),
 
+    /// Connect this terminal to a running container's process.
+    Attach(container_cmd::AttachArgs),
+
     /// Run another command in a running container.
     Exec(container_cmd::ExecArgs),
+
+    /// Copy files between a running container and the host.
+    Cp(container_cmd::CpArgs),
 
     /// Show the processes of a running container.
     Top(container_cmd::TopArgs),
@@ -168,7 +176,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, &root),
         Command::Ps(args) => container_cmd::ps(args, &root),
         Command::Logs(args) => container_cmd::logs(args, &root),
+        Command::Attach(args) => container_cmd::attach(args, &root),
         Command::Exec(args) => container_cmd::exec(args, &root),
+        Command::Cp(args) => container_cmd::cp(args, &root),
         Command::Top(args) => container_cmd::top(args, &root),
         Command::Stats(args) => container_cmd::stats(args, &root),
         Command::Stop(args) => container_cmd::stop(args, &root),

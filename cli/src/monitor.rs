@@ -1,6 +1,7 @@
 //! `hull __monitor ID`: the process that holds a detached container's VM.
 //! It boots the VM, runs the container's process with its output going to
-//! the container's log, forwards the signals it gets (`hull stop` and
+//! the container's log and to `hull attach` clients (see
+//! [`crate::attach_server`]), forwards the signals it gets (`hull stop` and
 //! `hull kill` signal it) to that process, and records each change of state.
 //! When the process ends, the container's restart policy may have it boot
 //! the VM again.
@@ -9,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
-use crate::container::{self, Container, Status};
+use crate::container::{self, Container, State, Status};
 use crate::container_log::LogWriter;
 use crate::restart_policy::Backoff;
 use crate::run::POWER_OFF_TIMEOUT;
-use crate::session::{self, SessionEnd};
+use crate::session::{self, Input, OutputSink, Request, SessionEnd};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 
@@ -34,6 +36,10 @@ pub fn monitor(id: &str, root: &StateRoot) -> Result<u8> {
             let restart = end.ran
                 && !state.manually_stopped
                 && policy.restarts_after(end.exit_code, state.restart_count);
+            let state = State {
+                oom_killed: end.oom_killed,
+                ..state.clone()
+            };
             if restart {
                 state.restarting(end.exit_code)
             } else {
@@ -61,6 +67,8 @@ struct RunEnd {
     /// restarted.
     ran: bool,
     exit_code: i32,
+    /// The kernel killed one of its processes for want of memory.
+    oom_killed: bool,
     error: Option<String>,
 }
 
@@ -69,6 +77,7 @@ fn run_once(root: &StateRoot, container: &Container) -> Result<RunEnd> {
     let not_run = |exit_code, error| RunEnd {
         ran: false,
         exit_code,
+        oom_killed: false,
         error: Some(error),
     };
     let mut signals = ForwardedSignals::catch()?;
@@ -90,23 +99,64 @@ fn run_once(root: &StateRoot, container: &Container) -> Result<RunEnd> {
         }
         Err(err) => return Ok(not_run(HULL_ERROR, format!("{err:#}"))),
     };
+    let attach = AttachServer::bind(&attach_server::socket_path(
+        &root.run_dir_path(container.id()),
+    ))?;
     container.update_state(|state| state.running(std::process::id()))?;
-    let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
-    let end = session::attach(booted.stream, booted.spec, false, signals, Box::new(log));
+    let output = Output {
+        log: LogWriter::append_to(&container.log_path(), container.config.log_limits)?,
+        attached: Box::new(attach.output()),
+    };
+    let input = Input::Clients {
+        server: &attach,
+        keep_open: container.config.interactive,
+    };
+    let end = session::attach(
+        booted.stream,
+        Request::Run(booted.spec),
+        input,
+        Some(signals),
+        Box::new(output),
+    );
+    if let Ok(end) = &end {
+        attach.finish(end);
+    }
     booted.vm.finish(POWER_OFF_TIMEOUT);
     Ok(match end {
-        Ok(SessionEnd::Exited(status)) => RunEnd {
+        Ok(SessionEnd::Exited { status, oom_killed }) => RunEnd {
             ran: true,
             exit_code: i32::from(status.shell_code()),
+            oom_killed,
             error: None,
         },
         Ok(SessionEnd::Failed { code, reason }) => not_run(code, reason),
+        Ok(SessionEnd::Detached) => unreachable!("the monitor's session has no detach keys"),
         Err(err) => RunEnd {
             ran: true,
             exit_code: HULL_ERROR,
+            oom_killed: false,
             error: Some(format!("{err:#}")),
         },
     })
+}
+
+/// The process's output: into the container's log and out to the
+/// attached clients.
+struct Output {
+    log: LogWriter,
+    attached: Box<dyn OutputSink>,
+}
+
+impl OutputSink for Output {
+    fn stdout(&mut self, data: &[u8]) {
+        self.log.stdout(data);
+        self.attached.stdout(data);
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        self.log.stderr(data);
+        self.attached.stderr(data);
+    }
 }
 
 /// Waits `delay` before a restart; returns why not to restart if the user

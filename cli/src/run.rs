@@ -10,9 +10,11 @@ use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, BootSpec, ContainerConfig, RootfsSource};
 use crate::container_log::LogLimits;
+use crate::detach_keys::DetachKeys;
 use crate::kvm::{Backend, Kvm};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
+use crate::session::{Input, Request};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::terminal::StdioFlags;
@@ -97,6 +99,11 @@ pub struct RunArgs {
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     log_opts: Vec<String>,
 
+    /// The keys that detach `hull attach` from this container, e.g.
+    /// ctrl-x,q (default: ctrl-p,ctrl-q).
+    #[arg(long, value_name = "KEYS")]
+    detach_keys: Option<DetachKeys>,
+
     /// Show the guest's serial console on this terminal.
     #[arg(long)]
     console: bool,
@@ -119,7 +126,7 @@ enum PullPolicy {
 }
 
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
-    let tty = args.stdio.terminal()?;
+    let tty = args.stdio.terminal(!args.detach)?;
     if args.restart != RestartPolicy::No {
         if !args.detach {
             bail!("--restart applies to containers run with -d");
@@ -243,6 +250,8 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
                 auto_remove: args.rm,
                 log_limits,
                 restart: args.restart,
+                interactive: args.stdio.interactive,
+                detach_keys: args.detach_keys.as_ref().map(DetachKeys::to_string),
                 boot: spec,
             },
         );
@@ -259,11 +268,15 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         BootOutcome::Booted(booted) => booted,
         BootOutcome::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
     };
+    let input = match args.stdio.interactive {
+        true => Input::Stdin(None),
+        false => Input::Closed,
+    };
     let end = session::attach(
         booted.stream,
-        booted.spec,
-        args.stdio.interactive,
-        signals,
+        Request::Run(booted.spec),
+        input,
+        Some(signals),
         Box::new(session::Terminal::default()),
     )?;
     booted.vm.finish(POWER_OFF_TIMEOUT);

@@ -28,12 +28,13 @@ pub struct StdioFlags {
 
 impl StdioFlags {
     /// The terminal a `-t` process gets, or `None` without `-t`. With `-i`
-    /// too, the input must be a terminal: typed keys go to the process raw.
-    pub fn terminal(&self) -> Result<Option<TerminalSize>> {
+    /// on a session this command `attaches` to, our input must be a
+    /// terminal: typed keys go to the process raw.
+    pub fn terminal(&self, attaches: bool) -> Result<Option<TerminalSize>> {
         if !self.tty {
             return Ok(None);
         }
-        if self.interactive && !io::stdin().is_terminal() {
+        if self.interactive && attaches && !io::stdin().is_terminal() {
             bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
         }
         Ok(Some(size().unwrap_or(DEFAULT_SIZE)))

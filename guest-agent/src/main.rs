@@ -6,6 +6,7 @@
 //! socket without any isolation (relay mode).
 
 mod container;
+mod copy;
 mod exec;
 mod identity;
 mod process;

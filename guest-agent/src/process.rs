@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -33,6 +34,12 @@ pub trait Launcher {
     /// Answers a query about the container, where there is one.
     fn answer(&self, query: Query) -> anyhow::Result<Answer> {
         anyhow::bail!("this agent runs no container to answer {query:?} about")
+    }
+
+    /// The container's root directory as the agent reaches it, where there
+    /// is a container (for `hull cp`).
+    fn container_root(&self) -> Option<PathBuf> {
+        None
     }
 }
 

@@ -14,9 +14,11 @@ use std::thread::{self, JoinHandle};
 
 use anyhow::{bail, Context};
 use hull_protocol::{
-    read_message, write_message, Hello, Message, Query, RunSpec, MAX_BODY, VERSION,
+    read_message, write_message, Copy, ExitStatus, Hello, Message, Query, RunSpec, MAX_BODY,
+    VERSION,
 };
 
+use crate::copy;
 use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
 use crate::stdio::{self, HostStdio, Terminal};
 
@@ -34,14 +36,23 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let spec = match receive_request(&mut reader)? {
         Some(Request::Run(spec)) => spec,
         Some(Request::Query(query)) => {
-            let answer = match launcher.answer(query) {
-                Ok(answer) => Message::Answer(answer),
+            writer.send(&answer(launcher, query))?;
+            return Ok(());
+        }
+        Some(Request::Copy(copy)) => {
+            let Some(root) = launcher.container_root() else {
+                bail!("this agent runs no container to copy from or into");
+            };
+            let sender = writer.clone();
+            let send = |message: &Message| sender.send(message).map_err(std::io::Error::other);
+            let end = match copy::run(&copy, &root, &mut reader, send) {
+                Ok(()) => Message::Exited(ExitStatus::Code(0)),
                 Err(err) => Message::Failed {
-                    code: AGENT_ERROR_CODE,
+                    code: 1,
                     reason: format!("{err:#}"),
                 },
             };
-            writer.send(&answer)?;
+            writer.send(&end)?;
             return Ok(());
         }
         None => return Ok(()),
@@ -61,16 +72,27 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         Launch::Running(process) => Arc::new(process),
         Launch::Failed(StartFailure { code, reason }) => {
             writer.send(&Message::Failed { code, reason })?;
-            return serve_host(&mut reader, None, ProcessIo::default());
+            return serve_host(&mut reader, None, ProcessIo::default(), launcher, &writer);
         }
     };
     writer.send(&Message::Started { pid: process.pid() })?;
     let io = start_pumps(host_stdio, &process, &writer);
-    let result = serve_host(&mut reader, Some(&process), io);
+    let result = serve_host(&mut reader, Some(&process), io, launcher, &writer);
     if let Err(err) = process.signal(libc::SIGKILL) {
         log_error("killing the process at the end of the session", &err.into());
     }
     result
+}
+
+/// The answer to `query`, or why there is none.
+fn answer(launcher: &dyn Launcher, query: Query) -> Message {
+    match launcher.answer(query) {
+        Ok(answer) => Message::Answer(answer),
+        Err(err) => Message::Failed {
+            code: AGENT_ERROR_CODE,
+            reason: format!("{err:#}"),
+        },
+    }
 }
 
 /// Sends our Hello and checks the host's.
@@ -95,6 +117,7 @@ fn handshake(reader: &mut impl Read, writer: &FrameWriter) -> anyhow::Result<()>
 enum Request {
     Run(RunSpec),
     Query(Query),
+    Copy(Copy),
 }
 
 /// Waits for Run or Query; `None` if the host ends the session first.
@@ -102,6 +125,7 @@ fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
         Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
         Some(Message::Query(query)) => Ok(Some(Request::Query(query))),
+        Some(Message::Copy(copy)) => Ok(Some(Request::Copy(copy))),
         Some(Message::Shutdown) | None => Ok(None),
         Some(other) => bail!("expected a run request, got {}", describe(&other)),
     }
@@ -174,12 +198,16 @@ fn pump_output(
     })
 }
 
-/// Serves the host's messages until Shutdown or the end of the channel.
-/// `process` is `None` after a failed start.
+/// Serves the host's messages until Shutdown or the end of the channel:
+/// stdio, signals and resizes for the process, and queries (the host asks
+/// about the container once its process has ended). `process` is `None`
+/// after a failed start.
 fn serve_host(
     reader: &mut impl Read,
     process: Option<&Process>,
     mut io: ProcessIo,
+    launcher: &dyn Launcher,
+    writer: &FrameWriter,
 ) -> anyhow::Result<()> {
     loop {
         let message = read_message(reader).context("reading from the host")?;
@@ -201,6 +229,7 @@ fn serve_host(
                     log_error("resizing the terminal", &err.into());
                 }
             }
+            Some(Message::Query(query)) => writer.send(&answer(launcher, query))?,
             Some(other) => bail!("unexpected {} from the host", describe(&other)),
         }
     }
@@ -266,6 +295,7 @@ fn describe(message: &Message) -> &'static str {
         Message::Resize(_) => "a Resize message",
         Message::Query(_) => "a Query message",
         Message::Answer(_) => "an Answer message",
+        Message::Copy(_) => "a Copy message",
     }
 }
 

@@ -16,8 +16,10 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+pub mod copy;
+
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -82,8 +84,8 @@ pub struct RootfsSpec {
     pub scratch_device: Option<String>,
 }
 
-/// What the host may ask an agent about its container instead of running
-/// a process (on [`EXEC_PORT`]).
+/// What the host may ask an agent about its container: instead of running
+/// a process (on [`EXEC_PORT`]), or once the session's process has ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
     /// Its resource use ([`ContainerStats`]).
@@ -177,11 +179,27 @@ pub enum Message {
     /// Host to agent: the process's terminal (see [`RunSpec::tty`]) now has
     /// this size.
     Resize(TerminalSize),
-    /// Host to agent, instead of Run: report on the container; the agent
-    /// answers with `Answer` (or `Failed`) and the session ends.
+    /// Host to agent, instead of Run (the session then ends after the
+    /// answer) or after the process's Exited: report on the container; the
+    /// agent answers with `Answer` (or `Failed`).
     Query(Query),
     /// Agent to host: what a Query asked for.
     Answer(Answer),
+    /// Host to agent, instead of Run: copy a path of the container's file
+    /// system (see [`copy`]); the agent answers `Exited(Code(0))` once done,
+    /// or `Failed`.
+    Copy(Copy),
+}
+
+/// A `hull cp` between the host and a container, paths in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Copy {
+    /// The agent sends `path` as a tar stream in `Stdout` frames.
+    Out { path: String },
+    /// The host sends a tar stream in `Stdin` frames, ended by
+    /// `StdinClose`, which the agent unpacks as `dest`; `contents`: the
+    /// stream holds a directory's contents ([`copy::receive`]).
+    In { dest: String, contents: bool },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +236,7 @@ mod tag {
     pub const RESIZE: u8 = 12;
     pub const QUERY: u8 = 13;
     pub const ANSWER: u8 = 14;
+    pub const COPY: u8 = 15;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -262,6 +281,7 @@ impl Message {
             Message::Resize(size) => (tag::RESIZE, json(size)),
             Message::Query(query) => (tag::QUERY, json(query)),
             Message::Answer(answer) => (tag::ANSWER, json(answer)),
+            Message::Copy(copy) => (tag::COPY, json(copy)),
         }
     }
 
@@ -287,6 +307,7 @@ impl Message {
             tag::RESIZE => Message::Resize(from_json("resize", &body)?),
             tag::QUERY => Message::Query(from_json("query", &body)?),
             tag::ANSWER => Message::Answer(from_json("answer", &body)?),
+            tag::COPY => Message::Copy(from_json("copy", &body)?),
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -386,6 +407,10 @@ mod tests {
             }),
             Message::Query(Query::Stats),
             Message::Query(Query::Processes),
+            Message::Copy(Copy::In {
+                dest: "/tmp".into(),
+                contents: true,
+            }),
             Message::Answer(Answer::Stats(ContainerStats {
                 cpu_usage_usec: 1_234_567,
                 memory_bytes: 3 << 20,

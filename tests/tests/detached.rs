@@ -1,7 +1,7 @@
-//! Detached containers (`run -d`, `ps`, `logs`, `stop`, `rm`, `wait`) end
-//! to end, in real VMs. Each test runs a shell script of hull commands in
-//! one KVM test host session, where /dev/kvm is real on any host; the
-//! script prints `key=value` facts that the test then checks.
+//! Detached containers (`run -d`, `ps`, `logs`, `attach`, `cp`, `stop`,
+//! `rm`, `wait`, ...) end to end, in real VMs. Each test runs a shell script
+//! of hull commands in one KVM test host session, where /dev/kvm is real on
+//! any host; the script prints `key=value` facts that the test then checks.
 
 use hull_e2e::{busybox_rootfs, hull_binary, Hull};
 
@@ -152,6 +152,106 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
     assert_eq!(facts(&output, "tail"), ["stopping"], "{output}");
     assert_eq!(facts(&output, "rm"), ["0"], "{output}");
     assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
+}
+
+#[test]
+fn attach_joins_a_detached_process_and_detach_keys_leave_it_running() {
+    let output = in_test_host(
+        r#"
+$h run -dit --name shell --detach-keys ctrl-x,x --rootfs $R -- sh >/dev/null; echo "run-dit=$?"
+$pty --size 25x90 send='\r' expect='# ' send='echo $((6*7)); stty size\r' expect='42\r\n25 90' send='\x18x' -- $h attach shell 2>&1 | sed -n -e 's/^exit=/detach=/p' -e 's/^termios=/detach-termios=/p' -e 's/.*hull: \(detached from [a-z]*\).*/detach-said=\1/p'
+$h ps | grep -q "Up .* shell$" && echo "after-detach=up"
+$pty send='\r' expect='# ' send='exit 6\r' -- $h attach --detach-keys ctrl-a,b shell | sed -n 's/^exit=/attach-exit=/p'
+echo "wait=$(timeout 180 $h wait shell)"
+late=$($h run -d --rootfs $R -- sh -c 'sleep 5; echo late; echo err >&2; exit 4')
+$h attach $late >out 2>err; echo "output=$? $(cat out) $(cat err)"
+$h run -di --name reader --rootfs $R -- sh -c 'read line; echo "got $line"' >/dev/null
+printf 'hello\n' | $h attach reader >out; echo "input=$? $(cat out)"
+$h attach $late 2>&1 >/dev/null | grep -q "is not running" && echo "exited=refused"
+$h run -d -m 128m --name oom --rootfs $R -- sh -c 'for i in 1 2 3; do dd if=/dev/zero of=/dev/null bs=80M count=20 & done; wait' >/dev/null
+timeout 180 $h wait oom >/dev/null
+echo "oom=$($h inspect oom | grep -o '"OOMKilled": [a-z]*') $($h inspect reader | grep -o '"OOMKilled": [a-z]*')"
+"#,
+    );
+    // A terminal session joined late: it takes our size and keys; the
+    // container's detach keys end it and leave the shell running, whose
+    // exit later ends the next attach with the shell's code.
+    assert_eq!(facts(&output, "run-dit"), ["0"], "{output}");
+    assert_eq!(facts(&output, "detach"), ["0"], "{output}");
+    assert_eq!(facts(&output, "detach-termios"), ["restored"], "{output}");
+    assert_eq!(
+        facts(&output, "detach-said"),
+        ["detached from shell"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "after-detach"), ["up"], "{output}");
+    assert_eq!(facts(&output, "attach-exit"), ["6"], "{output}");
+    assert_eq!(facts(&output, "wait"), ["6"], "{output}");
+    // Without a terminal: stdout and stderr apart, stdin when run with -i.
+    assert_eq!(facts(&output, "output"), ["4 late err"], "{output}");
+    assert_eq!(facts(&output, "input"), ["0 got hello"], "{output}");
+    assert_eq!(facts(&output, "exited"), ["refused"], "{output}");
+    // The kernel's OOM kill of one of its processes shows in inspect.
+    assert_eq!(
+        facts(&output, "oom"),
+        [r#""OOMKilled": true "OOMKilled": false"#],
+        "{output}"
+    );
+}
+
+#[test]
+fn cp_copies_files_directories_and_tar_streams_both_ways() {
+    let output = in_test_host(
+        r#"
+cd $(mktemp -d)
+$h run -d --name box --rootfs $R -- sh -c 'mkdir -p /data/sub; echo inside > /data/sub/file; ln -s /data/sub/file /data/link; ln -s /data/sub /abs; touch /ready; trap "exit 0" TERM; while :; do sleep 0.2; done' >/dev/null
+wait_for '$h exec box test -f /ready'
+mkdir -p host/src/deep; echo hosted > host/src/deep/f; chmod 754 host/src/deep/f
+$h cp box:/data host/; echo "out-dir=$? $(cat host/data/sub/file) $(readlink host/data/link)"
+$h cp box:/data/sub/file host/renamed; echo "out-file=$? $(cat host/renamed)"
+$h cp box:/data/. host/contents; echo "out-contents=$? $(ls host/contents | tr '\n' ' ')"
+$h cp box:/abs/file host/via-link; echo "out-via-link=$? $(cat host/via-link)"
+echo "out-tar=$($h cp box:/data - | tar -tf - | grep -c '^data/sub/file$')"
+$h cp host/src box:/data/; echo "in-dir=$? $($h exec box cat /data/src/deep/f) $($h exec box stat -c %a /data/src/deep/f)"
+$h cp host/src/deep/f box:/renamed; echo "in-file=$? $($h exec box cat /renamed)"
+tar -cf - -C host/src . | $h cp - box:/from-tar; echo "in-tar=$? $($h exec box cat /from-tar/deep/f)"
+said=$($h cp box:/nope host/x 2>&1); echo "missing=$? $said"
+said=$($h cp host/src box:/no/such/x 2>&1); echo "no-parent=$? $said"
+said=$($h cp host/src host/other 2>&1); echo "no-container=$? $said"
+ls -a host | grep -c hull-cp | sed 's/^/staging=/'
+"#,
+    );
+    // Docker's placement: into an existing directory under the source's
+    // name, else as the destination; `DIR/.` is the contents; links are
+    // copied as links, and container paths resolve in the container's root.
+    assert_eq!(
+        facts(&output, "out-dir"),
+        ["0 inside /data/sub/file"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "out-file"), ["0 inside"], "{output}");
+    assert_eq!(facts(&output, "out-contents"), ["0 link sub "], "{output}");
+    assert_eq!(facts(&output, "out-via-link"), ["0 inside"], "{output}");
+    assert_eq!(facts(&output, "out-tar"), ["1"], "{output}");
+    assert_eq!(facts(&output, "in-dir"), ["0 hosted 754"], "{output}");
+    assert_eq!(facts(&output, "in-file"), ["0 hosted"], "{output}");
+    assert_eq!(facts(&output, "in-tar"), ["0 hosted"], "{output}");
+    assert_eq!(
+        facts(&output, "missing"),
+        ["125 hull: copying /nope out: cannot read /nope: No such file or directory (os error 2)"],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "no-parent"),
+        ["125 hull: copying into /no/such/x: no such directory: /no/such"],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "no-container"),
+        ["125 hull: one of the paths must be in a container, written CONTAINER:PATH"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "staging"), ["0"], "{output}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use hull_protocol::RunSpec;
 use super::agent;
 use crate::container;
 use crate::process_config::{parse_user, with_env_flags};
-use crate::session;
+use crate::session::{self, Input, Request};
 use crate::signals::ForwardedSignals;
 use crate::state::StateRoot;
 use crate::terminal::StdioFlags;
@@ -36,7 +36,7 @@ pub struct ExecArgs {
 pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, &args.container)?;
     let boot = &container.config.boot;
-    let tty = args.stdio.terminal()?;
+    let tty = args.stdio.terminal(true)?;
     let spec = RunSpec {
         argv: args.command,
         env: with_env_flags(&boot.env, &args.env),
@@ -48,11 +48,15 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     };
     let signals = ForwardedSignals::catch()?;
     let stream = agent::connect(root, &container)?;
+    let input = match args.stdio.interactive {
+        true => Input::Stdin(None),
+        false => Input::Closed,
+    };
     let end = session::attach(
         stream,
-        spec,
-        args.stdio.interactive,
-        signals,
+        Request::Run(spec),
+        input,
+        Some(signals),
         Box::new(session::Terminal::default()),
     )?;
     Ok(end.exit_code())

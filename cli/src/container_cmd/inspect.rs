@@ -51,7 +51,7 @@ fn describe(container: &Container) -> Result<Value> {
             "Pid": state.pid,
             "ExitCode": state.exit_code.unwrap_or(0),
             "Error": state.error.clone().unwrap_or_default(),
-            "OOMKilled": false,
+            "OOMKilled": state.oom_killed,
             "StartedAt": state.started_at,
             "FinishedAt": state.finished_at,
         },

@@ -1,8 +1,10 @@
-//! Commands on kept containers: `ps`, `logs`, `exec`, `top`, `stats`,
+//! Commands on kept containers: `ps`, `logs`, `attach`, `exec`, `cp`, `top`, `stats`,
 //! `inspect`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
 //! `container prune`.
 
 mod agent;
+mod attach;
+mod cp;
 mod exec;
 mod inspect;
 mod lifecycle;
@@ -11,6 +13,8 @@ mod ps;
 mod stats;
 mod top;
 
+pub use attach::{attach, AttachArgs};
+pub use cp::{cp, CpArgs};
 pub use exec::{exec, ExecArgs};
 pub use inspect::{inspect, InspectArgs};
 pub use lifecycle::{

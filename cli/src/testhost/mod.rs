@@ -19,6 +19,7 @@ use hull_protocol::{RunSpec, TerminalSize};
 
 use self::image::Image;
 use self::machine::Machine;
+use crate::session::{Input, Request};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::vm_process::Boot;
 use crate::{assets, session};
@@ -81,11 +82,15 @@ pub fn run_in_testhost(
     };
     tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
 
+    let input = match forward_stdin {
+        true => Input::Stdin(None),
+        false => Input::Closed,
+    };
     let end = session::attach(
         stream,
-        spec,
-        forward_stdin,
-        signals,
+        Request::Run(spec),
+        input,
+        Some(signals),
         Box::new(session::Terminal::default()),
     );
 

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hull_protocol::{Answer, ExitStatus, Query, RunSpec};
@@ -64,6 +64,10 @@ impl Launcher for ContainerLauncher {
         }
         Ok(launch)
     }
+
+    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
+        report::answer(query)
+    }
 }
 
 /// Launches a process of `hull exec` in the namespaces of the container
@@ -106,6 +110,10 @@ impl Launcher for JoinLauncher {
 
     fn answer(&self, query: Query) -> anyhow::Result<Answer> {
         report::answer(query)
+    }
+
+    fn container_root(&self) -> Option<PathBuf> {
+        Some(PathBuf::from(format!("/proc/{}/root", self.init)))
     }
 }
 
