@@ -10,6 +10,7 @@
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -30,7 +31,10 @@ pub fn socket_path(run_dir: &Path) -> PathBuf {
 
 pub struct AttachServer {
     listener: UnixListener,
+    path: PathBuf,
     clients: Clients,
+    /// Set when the server is dropped: its accept thread then ends.
+    closed: Arc<AtomicBool>,
 }
 
 /// The write sides of the clients that greeted.
@@ -60,7 +64,9 @@ impl AttachServer {
             .with_context(|| format!("cannot listen on {}", path.display()))?;
         Ok(AttachServer {
             listener,
+            path: path.to_owned(),
             clients: Clients::default(),
+            closed: Arc::default(),
         })
     }
 
@@ -71,11 +77,14 @@ impl AttachServer {
             .listener
             .try_clone()
             .context("cannot share the attach socket")?;
-        let clients = self.clients.clone();
+        let (clients, closed) = (self.clients.clone(), self.closed.clone());
         thread::Builder::new()
             .name("attach".into())
             .spawn(move || {
                 for client in listener.incoming().flatten() {
+                    if closed.load(Ordering::SeqCst) {
+                        return;
+                    }
                     let (clients, process) = (clients.clone(), process.clone());
                     // A client that cannot be served is simply not attached.
                     let _ = thread::Builder::new()
@@ -103,6 +112,15 @@ impl AttachServer {
             SessionEnd::Detached => return,
         };
         self.clients.broadcast(&message);
+    }
+}
+
+impl Drop for AttachServer {
+    /// Ends the accept thread: it sees `closed` once woken by a connection.
+    /// Drop the server before its socket's directory is removed.
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.path);
     }
 }
 

@@ -121,6 +121,8 @@ fn run_once(root: &StateRoot, container: &Container) -> Result<RunEnd> {
     if let Ok(end) = &end {
         attach.finish(end);
     }
+    // Before the VM's runtime directory, with the socket, goes away.
+    drop(attach);
     booted.vm.finish(POWER_OFF_TIMEOUT);
     Ok(match end {
         Ok(SessionEnd::Exited { status, oom_killed }) => RunEnd {
