@@ -25,6 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::container_log::LogLimits;
+use crate::detach_keys::DetachKeys;
 use crate::fsutil::write_atomically;
 use crate::restart_policy::RestartPolicy;
 use crate::state::StateRoot;
@@ -78,7 +79,7 @@ pub struct ContainerConfig {
     /// What detaches `hull attach` (`run --detach-keys`); Docker's default
     /// when `None`.
     #[serde(default)]
-    pub detach_keys: Option<String>,
+    pub detach_keys: Option<DetachKeys>,
     pub boot: BootSpec,
 }
 

@@ -4,12 +4,30 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 /// Docker's default: Ctrl-P then Ctrl-Q.
 pub const DEFAULT: &str = "ctrl-p,ctrl-q";
 
-/// A parsed detach sequence: the bytes a terminal sends for its keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed detach sequence: the bytes a terminal sends for its keys. Kept
+/// in a container's config in the form the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct DetachKeys(Vec<u8>);
+
+impl TryFrom<String> for DetachKeys {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        value.parse()
+    }
+}
+
+impl From<DetachKeys> for String {
+    fn from(keys: DetachKeys) -> String {
+        keys.to_string()
+    }
+}
 
 impl Default for DetachKeys {
     fn default() -> Self {
@@ -136,6 +154,17 @@ mod tests {
         }
         assert_eq!(keys("ctrl-p,ctrl-q").to_string(), "ctrl-p,ctrl-q");
         assert_eq!(keys("ctrl-a,x").to_string(), "ctrl-a,x");
+    }
+
+    #[test]
+    fn configs_keep_keys_as_written_and_refuse_bad_ones() {
+        let json = serde_json::to_string(&keys("ctrl-x,x")).unwrap();
+        assert_eq!(json, r#""ctrl-x,x""#);
+        assert_eq!(
+            serde_json::from_str::<DetachKeys>(&json).unwrap(),
+            keys("ctrl-x,x")
+        );
+        assert!(serde_json::from_str::<DetachKeys>(r#""ctrl-1""#).is_err());
     }
 
     #[test]

@@ -113,7 +113,10 @@ fn run_once(root: &StateRoot, container: &Container) -> Result<RunEnd> {
     };
     let end = session::attach(
         booted.stream,
-        Request::Run(booted.spec),
+        Request::Run {
+            spec: booted.spec,
+            report_oom: true,
+        },
         input,
         Some(signals),
         Box::new(output),

@@ -251,7 +251,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
                 log_limits,
                 restart: args.restart,
                 interactive: args.stdio.interactive,
-                detach_keys: args.detach_keys.as_ref().map(DetachKeys::to_string),
+                detach_keys: args.detach_keys.clone(),
                 boot: spec,
             },
         );
@@ -274,7 +274,10 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     };
     let end = session::attach(
         booted.stream,
-        Request::Run(booted.spec),
+        Request::Run {
+            spec: booted.spec,
+            report_oom: false,
+        },
         input,
         Some(signals),
         Box::new(session::Terminal::default()),

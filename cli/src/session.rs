@@ -66,8 +66,11 @@ impl SessionWriter {
 
 /// What a session asks of its peer.
 pub enum Request {
-    /// Start this process (the peer is a guest agent).
-    Run(RunSpec),
+    /// Start this process (the peer is a guest agent); with `report_oom`,
+    /// ask once it has ended whether the kernel killed any of the
+    /// container's processes for want of memory (one more round trip, which
+    /// only a container's monitor records).
+    Run { spec: RunSpec, report_oom: bool },
     /// Join the process a detached container's monitor holds (the peer is
     /// its attach socket); `tty`: whether that process has a terminal.
     Join { tty: bool },
@@ -100,14 +103,14 @@ pub fn attach(
     mut output: Box<dyn OutputSink>,
 ) -> Result<SessionEnd> {
     let (mut reader, writer) = greet(stream)?;
-    let on_terminal = match &request {
-        Request::Run(spec) => spec.tty.is_some(),
-        Request::Join { tty } => *tty,
+    let (on_terminal, report_oom) = match request {
+        Request::Run { spec, report_oom } => {
+            let on_terminal = spec.tty.is_some();
+            writer.send(&Message::Run(spec))?;
+            (on_terminal, report_oom)
+        }
+        Request::Join { tty } => (tty, false),
     };
-    let started = matches!(request, Request::Run(_));
-    if let Request::Run(spec) = request {
-        writer.send(&Message::Run(spec))?;
-    }
     // Our terminal's mode comes back when the session ends, however it ends.
     let _mode = match (on_terminal, matches!(input, Input::Stdin(_))) {
         (true, true) => ModeGuard::raw_input()?,
@@ -145,13 +148,9 @@ pub fn attach(
         end => end?,
     };
     let end = match end {
-        ProcessEnd::Exited(status) if started => SessionEnd::Exited {
-            status,
-            oom_killed: oom_killed(&mut reader, &writer),
-        },
         ProcessEnd::Exited(status) => SessionEnd::Exited {
             status,
-            oom_killed: false,
+            oom_killed: report_oom && oom_killed(&mut reader, &writer),
         },
         ProcessEnd::Failed { code, reason } => SessionEnd::Failed { code, reason },
     };

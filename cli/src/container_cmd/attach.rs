@@ -45,12 +45,8 @@ pub fn attach(args: AttachArgs, root: &StateRoot) -> Result<u8> {
         if tty && !io::stdin().is_terminal() {
             bail!("the input device is not a TTY: use --no-stdin, or attach from a terminal");
         }
-        let keys = match (args.detach_keys, &config.detach_keys) {
-            (Some(keys), _) => keys,
-            (None, Some(keys)) => keys.parse().map_err(anyhow::Error::msg)?,
-            (None, None) => DetachKeys::default(),
-        };
-        Input::Stdin(Some(keys))
+        let keys = args.detach_keys.or_else(|| config.detach_keys.clone());
+        Input::Stdin(Some(keys.unwrap_or_default()))
     } else {
         Input::Closed
     };

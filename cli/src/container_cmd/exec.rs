@@ -54,7 +54,10 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     };
     let end = session::attach(
         stream,
-        Request::Run(spec),
+        Request::Run {
+            spec,
+            report_oom: false,
+        },
         input,
         Some(signals),
         Box::new(session::Terminal::default()),

@@ -88,7 +88,10 @@ pub fn run_in_testhost(
     };
     let end = session::attach(
         stream,
-        Request::Run(spec),
+        Request::Run {
+            spec,
+            report_oom: false,
+        },
         input,
         Some(signals),
         Box::new(session::Terminal::default()),
