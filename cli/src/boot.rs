@@ -3,6 +3,7 @@
 //! Used by `hull run` in the foreground and by a detached container's
 //! monitor alike.
 
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,10 +11,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use hull_image::{Image, Pin, Store};
 use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
-use hull_vmm::{Console, Disk, FsShare, VmConfig, VsockConfig};
+use hull_vmm::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig};
 
 use crate::assets;
 use crate::container::{BootSpec, RootfsSource};
+use crate::network::{self, PortProxy};
 use crate::scratch;
 use crate::signals::ForwardedSignals;
 use crate::state::StateRoot;
@@ -40,6 +42,8 @@ pub struct Booted {
     pub spec: RunSpec,
     /// Keeps the image's layers from being removed while the VM runs.
     _rootfs: RootSource,
+    /// Relays the published ports while the VM runs.
+    _ports: Option<PortProxy>,
 }
 
 /// How a boot ended.
@@ -88,6 +92,7 @@ pub fn boot(
             Console::File(run_dir.path().join("console.log")),
         ),
     };
+    let network = network::attach(root, id, &spec.network, &spec.hostname)?;
     let config = VmConfig {
         kernel: spec.kernel.clone(),
         initramfs: Some(initramfs),
@@ -104,8 +109,17 @@ pub fn boot(
             path: scratch,
             read_only: false,
         }],
+        net: network
+            .tap
+            .iter()
+            .map(|(tap, mac)| NetConfig {
+                tap_fd: tap.as_raw_fd(),
+                mac: mac.0,
+            })
+            .collect(),
     };
-    let mut vm = VmProcess::spawn(run_dir, &config)?;
+    let taps = network.tap.into_iter().map(|(tap, _)| tap).collect();
+    let mut vm = VmProcess::spawn(run_dir, &config, taps)?;
     let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, signals)? {
         Boot::Ready(stream) => stream,
         Boot::Interrupted(signal) => return Ok(BootOutcome::Interrupted(signal)),
@@ -127,12 +141,14 @@ pub fn boot(
             layers: rootfs.layers(),
             scratch_device: Some(SCRATCH_DEVICE.into()),
         }),
+        network: Some(network.spec),
     };
     Ok(BootOutcome::Booted(Box::new(Booted {
         vm,
         stream,
         spec: run_spec,
         _rootfs: rootfs,
+        _ports: network.proxy,
     })))
 }
 

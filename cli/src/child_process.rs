@@ -3,6 +3,7 @@
 //! forwards those to the container's process itself.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -15,6 +16,28 @@ pub fn tie_to_this_process(command: &mut Command) {
     // makes async-signal-safe system calls.
     unsafe {
         command.pre_exec(move || die_with_parent(parent));
+    }
+}
+
+/// Makes the child that `command` starts keep `fds` open, under the same
+/// numbers, across its exec.
+pub fn inherit_fds(command: &mut Command, fds: &[OwnedFd]) {
+    let fds: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    if fds.is_empty() {
+        return;
+    }
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls fcntl(2), which is async-signal-safe, on descriptors the
+    // parent keeps open until the child has started.
+    unsafe {
+        command.pre_exec(move || {
+            for &fd in &fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
     }
 }
 

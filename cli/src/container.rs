@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
 use crate::fsutil::write_atomically;
+use crate::network::{self, ContainerNetwork};
 use crate::restart_policy::RestartPolicy;
 use crate::state::StateRoot;
 
@@ -48,6 +49,8 @@ pub struct BootSpec {
     /// The process's terminal (`-t`), its size at creation.
     #[serde(default)]
     pub tty: Option<TerminalSize>,
+    #[serde(default)]
+    pub network: ContainerNetwork,
 }
 
 /// Where the root file system comes from.
@@ -328,7 +331,8 @@ impl Container {
     pub fn remove(self, root: &StateRoot) -> Result<()> {
         let _ = fs::remove_dir_all(root.run_dir_path(self.id()));
         fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("cannot remove {}", self.dir.display()))
+            .with_context(|| format!("cannot remove {}", self.dir.display()))?;
+        network::release(root, self.id(), &self.config.boot.network)
     }
 }
 
@@ -420,6 +424,7 @@ mod tests {
                 user: String::new(),
                 hostname: "h".into(),
                 tty: None,
+                network: ContainerNetwork::default(),
             },
         }
     }

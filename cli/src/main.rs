@@ -14,6 +14,7 @@ mod image_cmd;
 mod initramfs;
 mod kvm;
 mod monitor;
+mod network;
 mod process_config;
 mod restart_policy;
 mod run;
@@ -53,7 +54,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a command in a new container.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 
     /// List containers.
     Ps(container_cmd::PsArgs),
@@ -99,6 +100,9 @@ enum Command {
 
     /// Show low-level information on containers as JSON.
     Inspect(container_cmd::InspectArgs),
+
+    /// List a container's published ports.
+    Port(container_cmd::PortArgs),
 
     /// Manage containers.
     #[command(subcommand)]
@@ -173,7 +177,7 @@ fn main() -> ExitCode {
         .init();
     let root = state::StateRoot::new(cli.root);
     let result = match cli.command {
-        Command::Run(args) => run::run(args, &root),
+        Command::Run(args) => run::run(*args, &root),
         Command::Ps(args) => container_cmd::ps(args, &root),
         Command::Logs(args) => container_cmd::logs(args, &root),
         Command::Attach(args) => container_cmd::attach(args, &root),
@@ -189,6 +193,7 @@ fn main() -> ExitCode {
         Command::Kill(args) => container_cmd::kill(args, &root),
         Command::Rename(args) => container_cmd::rename(args, &root),
         Command::Inspect(args) => container_cmd::inspect(args, &root),
+        Command::Port(args) => container_cmd::port(args, &root),
         Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &root),
         Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, &root),
         Command::Monitor { id } => monitor::monitor(&id, &root),

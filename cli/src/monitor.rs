@@ -114,7 +114,7 @@ fn run_once(root: &StateRoot, container: &Container) -> Result<RunEnd> {
     let end = session::attach(
         booted.stream,
         Request::Run {
-            spec: booted.spec,
+            spec: Box::new(booted.spec),
             report_oom: true,
         },
         input,

@@ -25,6 +25,8 @@ pub struct ImageDefaults {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    /// `EXPOSE` entries: `80/tcp`, `53/udp`.
+    pub exposed_ports: Vec<String>,
 }
 
 impl From<&Config> for ImageDefaults {
@@ -36,6 +38,7 @@ impl From<&Config> for ImageDefaults {
             env: config.env().clone().unwrap_or_default(),
             working_dir: non_empty(config.working_dir()),
             user: non_empty(config.user()),
+            exposed_ports: config.exposed_ports().clone().unwrap_or_default(),
         }
     }
 }
@@ -171,6 +174,7 @@ mod tests {
             env: strings(&["PATH=/opt/bin:/bin", "LANG=C.UTF-8"]),
             working_dir: Some("/app".into()),
             user: Some("app".into()),
+            exposed_ports: strings(&["80/tcp"]),
         }
     }
 

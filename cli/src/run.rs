@@ -12,6 +12,7 @@ use crate::container::{self, BootSpec, ContainerConfig, RootfsSource};
 use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
 use crate::kvm::{Backend, Kvm};
+use crate::network::{self, ContainerNetwork, NetworkFlags};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
 use crate::session::{Input, Request};
@@ -74,6 +75,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     stdio: StdioFlags,
+
+    #[command(flatten)]
+    network: NetworkFlags,
 
     /// Remove the container when it exits (without -d, containers are not
     /// kept yet, so this is always the case).
@@ -191,7 +195,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             hostname: &hostname,
         },
     )?;
-    let spec = BootSpec {
+    let mut spec = BootSpec {
         kernel: assets::guest_kernel(args.kernel.as_deref())?,
         cpus: args.cpus,
         memory_mib: args.memory_mib,
@@ -202,12 +206,20 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         user: process.user,
         hostname,
         tty,
+        network: ContainerNetwork::default(),
     };
     assets::agent_binary()?;
 
     let kvm = Kvm::detect();
     let backend = Backend::select(&kvm).map_err(anyhow::Error::msg)?;
     if backend == Backend::TestHost {
+        if args.network.publishes() {
+            bail!(
+                "-p and -P need KVM that can run hull's guest (here: {}); ports published \
+                 inside the KVM test host are not reachable from this host yet",
+                kvm.describe()
+            );
+        }
         if args.detach {
             bail!(
                 "run -d needs KVM that can run hull's guest (here: {}); \
@@ -236,7 +248,9 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         let _pin = boot::pin_image(root, &spec.rootfs)?;
         return testhost::run_in_testhost(argv, args.stdio.interactive, tty, &direct);
     }
+    spec.network = network::create(root, &id, &args.network, &image.exposed_ports)?;
     if args.detach {
+        // Kept until the container is removed.
         return detach::create_and_start(
             root,
             ContainerConfig {
@@ -257,6 +271,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         );
     }
 
+    let _address = AddressLease {
+        root,
+        id: &id,
+        network: &spec.network,
+    };
     let mut signals = ForwardedSignals::catch()?;
     let scratch = root.run_dir_path(&id).join("scratch.img");
     let console = if args.console {
@@ -275,7 +294,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let end = session::attach(
         booted.stream,
         Request::Run {
-            spec: booted.spec,
+            spec: Box::new(booted.spec),
             report_oom: false,
         },
         input,
@@ -284,6 +303,22 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     )?;
     booted.vm.finish(POWER_OFF_TIMEOUT);
     Ok(end.exit_code())
+}
+
+/// A foreground container's address, given back when it ends however it
+/// ends.
+struct AddressLease<'a> {
+    root: &'a StateRoot,
+    id: &'a str,
+    network: &'a ContainerNetwork,
+}
+
+impl Drop for AddressLease<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = network::release(self.root, self.id, self.network) {
+            eprintln!("hull: warning: {err:#}");
+        }
+    }
 }
 
 /// The image `name` from the store, pulled first as `policy` says.

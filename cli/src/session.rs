@@ -70,7 +70,10 @@ pub enum Request {
     /// ask once it has ended whether the kernel killed any of the
     /// container's processes for want of memory (one more round trip, which
     /// only a container's monitor records).
-    Run { spec: RunSpec, report_oom: bool },
+    Run {
+        spec: Box<RunSpec>,
+        report_oom: bool,
+    },
     /// Join the process a detached container's monitor holds (the peer is
     /// its attach socket); `tty`: whether that process has a terminal.
     Join { tty: bool },
@@ -106,7 +109,7 @@ pub fn attach(
     let (on_terminal, report_oom) = match request {
         Request::Run { spec, report_oom } => {
             let on_terminal = spec.tty.is_some();
-            writer.send(&Message::Run(spec))?;
+            writer.send(&Message::Run(*spec))?;
             (on_terminal, report_oom)
         }
         Request::Join { tty } => (tty, false),

@@ -6,6 +6,7 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,9 +36,10 @@ pub struct VmProcess {
 }
 
 impl VmProcess {
-    /// Writes `config` into `run_dir` and starts the VMM on it. The VMM's own
+    /// Writes `config` into `run_dir` and starts the VMM on it, handing it
+    /// `inherited` (descriptors `config` names by number). The VMM's own
     /// log goes to `run_dir/vmm.log`; it dies with this process.
-    pub fn spawn(run_dir: RunDir, config: &VmConfig) -> Result<VmProcess> {
+    pub fn spawn(run_dir: RunDir, config: &VmConfig, inherited: Vec<OwnedFd>) -> Result<VmProcess> {
         let config_path = run_dir.path().join("vm.json");
         let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
         fs::write(&config_path, json)
@@ -59,7 +61,10 @@ impl VmProcess {
         // Its own session: a Ctrl-C at the terminal is forwarded to the
         // guest by the session, not delivered to the VMM.
         child_process::tie_to_this_process(&mut command);
+        child_process::inherit_fds(&mut command, &inherited);
         let child = command.spawn().context("cannot start the VMM process")?;
+        // The VMM holds them now.
+        drop(inherited);
         Ok(VmProcess { child, run_dir })
     }
 

@@ -329,6 +329,7 @@ mod tests {
             hostname: "box".into(),
             rootfs: None,
             tty: None,
+            network: None,
         }
     }
 

@@ -34,7 +34,7 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let mut reader = BufReader::new(channel);
     handshake(&mut reader, &writer)?;
     let spec = match receive_request(&mut reader)? {
-        Some(Request::Run(spec)) => spec,
+        Some(Request::Run(spec)) => *spec,
         Some(Request::Query(query)) => {
             writer.send(&answer(launcher, query))?;
             return Ok(());
@@ -115,7 +115,7 @@ fn handshake(reader: &mut impl Read, writer: &FrameWriter) -> anyhow::Result<()>
 
 /// What the host asks of a session.
 enum Request {
-    Run(RunSpec),
+    Run(Box<RunSpec>),
     Query(Query),
     Copy(Copy),
 }
@@ -123,7 +123,7 @@ enum Request {
 /// Waits for Run or Query; `None` if the host ends the session first.
 fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
-        Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
+        Some(Message::Run(spec)) => Ok(Some(Request::Run(Box::new(spec)))),
         Some(Message::Query(query)) => Ok(Some(Request::Query(query))),
         Some(Message::Copy(copy)) => Ok(Some(Request::Copy(copy))),
         Some(Message::Shutdown) | None => Ok(None),

@@ -208,6 +208,7 @@ fn spec(argv: &[&str]) -> RunSpec {
         hostname: "test".into(),
         rootfs: None,
         tty: None,
+        network: None,
     }
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod copy;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -59,6 +59,37 @@ pub struct RunSpec {
     /// its stdin, stdout and stderr are then one pseudo-terminal, whose
     /// output arrives as `Stdout`.
     pub tty: Option<TerminalSize>,
+    /// The container's network, set up by the agent before the process
+    /// starts; `None` where the agent leaves the machine's network alone
+    /// (relay mode, `hull exec`).
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
+}
+
+/// The container's network as the guest sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// The address of the machine's one virtio-net interface; `None` for
+    /// loopback only (`--network none`).
+    pub interface: Option<InterfaceSpec>,
+    /// Files the agent writes into the container's `/etc`, replacing the
+    /// image's: `hosts`, `resolv.conf`, `hostname`.
+    pub etc_files: Vec<EtcFile>,
+}
+
+/// The address and default route of the container's interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceSpec {
+    pub address: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: std::net::Ipv4Addr,
+}
+
+/// A file of the container's `/etc`, by plain name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcFile {
+    pub name: String,
+    pub contents: String,
 }
 
 /// A terminal's size in character cells.
@@ -387,6 +418,17 @@ mod tests {
                     scratch_device: Some("/dev/vda".into()),
                 }),
                 tty: Some(TerminalSize { rows: 24, cols: 80 }),
+                network: Some(NetworkSpec {
+                    interface: Some(InterfaceSpec {
+                        address: std::net::Ipv4Addr::new(10, 88, 0, 2),
+                        prefix_len: 16,
+                        gateway: std::net::Ipv4Addr::new(10, 88, 0, 1),
+                    }),
+                    etc_files: vec![EtcFile {
+                        name: "hosts".into(),
+                        contents: "127.0.0.1\tlocalhost\n".into(),
+                    }],
+                }),
             }),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),

@@ -2,6 +2,7 @@
 //! root filesystem, and a per-test state root.
 
 pub mod registry;
+pub mod script;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,16 +17,21 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
+/// `target/<profile>/`, next to the `deps/` directory tests run from: where
+/// cargo puts the binaries of this crate and of hull.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps")
+        .to_owned()
+}
+
 /// The `hull` binary of the same cargo profile as this test executable
 /// (`target/<profile>/hull`, next to the `deps/` directory tests run from).
 /// `scripts/build` (or `cargo build -p hull`) must have built it.
 pub fn hull_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
-    let hull = profile_dir.join("hull");
+    let hull = profile_dir().join("hull");
     assert!(
         hull.is_file(),
         "{} is missing: build it first (scripts/build)",

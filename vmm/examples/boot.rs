@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             })
             .into_iter()
             .collect(),
+        net: Vec::new(),
     };
     let started = std::time::Instant::now();
     match hull_vmm::run(config) {

@@ -27,6 +27,10 @@ pub struct VmConfig {
     /// as `/dev/vda`, `/dev/vdb`, ... in this order.
     #[serde(default)]
     pub disks: Vec<Disk>,
+    /// virtio-net devices, each on its own host tap. They come after the
+    /// disks on the virtio-mmio bus, so the disk names do not change.
+    #[serde(default)]
+    pub net: Vec<NetConfig>,
 }
 
 /// Destination of the serial console output.
@@ -69,6 +73,22 @@ pub struct Disk {
     pub read_only: bool,
 }
 
+/// A virtio-net device on a host tap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// A tap file descriptor this process inherited, opened with
+    /// IFF_TAP | IFF_NO_PI | IFF_VNET_HDR. The VMM owns it from then on.
+    pub tap_fd: i32,
+    /// The guest's MAC address.
+    pub mac: [u8; 6],
+}
+
+/// `mac` as six colon-separated hex bytes.
+pub(crate) fn format_mac(mac: &[u8; 6]) -> String {
+    let bytes: Vec<String> = mac.iter().map(|byte| format!("{byte:02x}")).collect();
+    bytes.join(":")
+}
+
 /// Largest vCPU count: the MP table and APIC ID layout are sized for it.
 pub const MAX_VCPUS: u8 = 32;
 
@@ -92,6 +112,25 @@ impl VmConfig {
                 "memory_mib must be at most {MAX_MEMORY_MIB}, got {}",
                 self.memory_mib
             ));
+        }
+        for (index, net) in self.net.iter().enumerate() {
+            // Each device takes its fd over: one fd cannot serve two.
+            if self.net[..index]
+                .iter()
+                .any(|other| other.tap_fd == net.tap_fd)
+            {
+                return Err(format!(
+                    "tap fd {} is given to more than one net device",
+                    net.tap_fd
+                ));
+            }
+            let multicast = net.mac[0] & 1 != 0;
+            if multicast || net.mac == [0; 6] {
+                return Err(format!(
+                    "net device MAC {} is not a unicast address",
+                    format_mac(&net.mac)
+                ));
+            }
         }
         Ok(())
     }
@@ -129,6 +168,16 @@ mod tests {
                 path: "/var/lib/hull/scratch.img".into(),
                 read_only: false,
             }],
+            net: vec![
+                NetConfig {
+                    tap_fd: 7,
+                    mac: [0x02, 0x68, 0x75, 0x6c, 0x6c, 0x01],
+                },
+                NetConfig {
+                    tap_fd: 8,
+                    mac: [0x02, 0x68, 0x75, 0x6c, 0x6c, 0x02],
+                },
+            ],
         }
     }
 
@@ -139,11 +188,32 @@ mod tests {
     }
 
     #[test]
-    fn disks_default_to_none() {
+    fn disks_and_net_devices_default_to_none() {
         let mut json = serde_json::to_value(config()).unwrap();
         json.as_object_mut().unwrap().remove("disks");
+        json.as_object_mut().unwrap().remove("net");
         let parsed: VmConfig = serde_json::from_value(json).unwrap();
         assert!(parsed.disks.is_empty());
+        assert!(parsed.net.is_empty());
+    }
+
+    #[test]
+    fn rejects_shared_tap_fds_and_non_unicast_macs() {
+        let mut c = config();
+        c.net[1].tap_fd = c.net[0].tap_fd;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("tap fd 7"), "{err}");
+
+        for mac in [[0x03, 0, 0, 0, 0, 1], [0xff; 6], [0; 6]] {
+            let mut c = config();
+            c.net[1].mac = mac;
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(&format_mac(&mac)), "{err}");
+        }
+        assert_eq!(
+            format_mac(&[0x02, 0xab, 0, 1, 0x10, 0xff]),
+            "02:ab:00:01:10:ff"
+        );
     }
 
     #[test]

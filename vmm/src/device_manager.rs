@@ -4,6 +4,7 @@
 //! KVM.
 
 use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use kvm_ioctls::{IoEventAddress, VmFd};
@@ -15,7 +16,7 @@ use crate::arch::x86_64::layout::{
     VIRTIO_GSI_START, VIRTIO_MMIO_END, VIRTIO_MMIO_SIZE, VIRTIO_MMIO_START,
 };
 use crate::cmdline::MmioSlot;
-use crate::config::{Console, VmConfig};
+use crate::config::{format_mac, Console, NetConfig, VmConfig};
 use crate::console_log::{RotatingLog, CONSOLE_LOG_LIMIT};
 use crate::devices::bus::{Bus, SharedBusDevice};
 use crate::devices::i8042::I8042;
@@ -23,6 +24,7 @@ use crate::devices::serial::SerialDevice;
 use crate::devices::virtio::block::Block;
 use crate::devices::virtio::fs::Fs;
 use crate::devices::virtio::mmio::MmioTransport;
+use crate::devices::virtio::net::{check_tun_fd, Net, NetError, Tap};
 use crate::devices::virtio::vsock::Vsock;
 use crate::devices::virtio::{GuestMemory, Interrupt, VirtioDevice};
 use crate::stop::StopSignal;
@@ -73,7 +75,10 @@ pub fn create(
         "the i8042",
     )?;
 
-    let count = config.shares.len() + config.disks.len() + usize::from(config.vsock.is_some());
+    let count = usize::from(config.vsock.is_some())
+        + config.shares.len()
+        + config.disks.len()
+        + config.net.len();
     if count > MAX_VIRTIO_DEVICES {
         return Err(Error::TooManyDevices {
             count,
@@ -102,8 +107,9 @@ pub fn create(
 type NamedDevice = (String, Box<dyn VirtioDevice>);
 
 /// The virtio devices in slot order: vsock first, then the shares, then the
-/// disks in config order. Linux probes virtio-mmio devices in command-line
-/// order, so the disks become `/dev/vda`, `/dev/vdb`, ... as listed.
+/// disks in config order, then the net devices. Linux probes virtio-mmio
+/// devices in command-line order, so the disks become `/dev/vda`,
+/// `/dev/vdb`, ... as listed, and the net devices `eth0`, `eth1`, ...
 fn virtio_devices(config: &VmConfig) -> Result<Vec<NamedDevice>, Error> {
     let mut devices: Vec<NamedDevice> = Vec::new();
     if let Some(vsock) = &config.vsock {
@@ -144,7 +150,26 @@ fn virtio_devices(config: &VmConfig) -> Result<Vec<NamedDevice>, Error> {
             Err(e) => return Err(device_error(name, e)),
         }
     }
+    for net in &config.net {
+        let name = format!("virtio-net device with MAC {}", format_mac(&net.mac));
+        match net_device(net) {
+            Ok(device) => devices.push((name, Box::new(device))),
+            Err(e) => return Err(device_error(name, e)),
+        }
+    }
     Ok(devices)
+}
+
+/// The device on `net.tap_fd`, which it takes over.
+fn net_device(net: &NetConfig) -> Result<Net, NetError> {
+    check_tun_fd(net.tap_fd)?;
+    // SAFETY: the config hands `tap_fd` over to the VMM, which owns it from
+    // then on (see `NetConfig::tap_fd`), and `VmConfig::validate` refuses a
+    // config that hands one fd to two devices, so this is its only owner.
+    // It is open and a /dev/net/tun file, which the VMM never opens
+    // itself, so no other part of this process uses it.
+    let fd = unsafe { OwnedFd::from_raw_fd(net.tap_fd) };
+    Ok(Net::new(Tap::new(fd)?, net.mac))
 }
 
 fn device_error(device: String, source: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -228,7 +253,76 @@ fn console(console: &Console) -> Result<Box<dyn Write + Send>, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::os::fd::{AsRawFd, IntoRawFd};
+
     use super::*;
+    use crate::config::Disk;
+    use crate::devices::virtio::device_type;
+    use crate::devices::virtio::net::tests::open_tun;
+
+    fn config_with(disks: Vec<Disk>, tap_fd: i32) -> VmConfig {
+        VmConfig {
+            kernel: "/k".into(),
+            initramfs: None,
+            cmdline: String::new(),
+            vcpus: 1,
+            memory_mib: 64,
+            console: Console::Off,
+            vsock: None,
+            shares: Vec::new(),
+            disks,
+            net: vec![NetConfig {
+                tap_fd,
+                mac: [0x02, 0, 0, 0, 0, 0x07],
+            }],
+        }
+    }
+
+    /// The one-line error building the devices of `config` fails with.
+    fn device_error_of(config: &VmConfig) -> String {
+        match virtio_devices(config) {
+            Err(e @ Error::Device { .. }) => e.to_string(),
+            Err(e) => panic!("not a device error: {e}"),
+            Ok(_) => panic!("devices built"),
+        }
+    }
+
+    #[test]
+    fn net_devices_refuse_fds_that_are_not_taps() {
+        let null = File::open("/dev/null").unwrap();
+        let fd = null.as_raw_fd();
+        assert_eq!(
+            device_error_of(&config_with(Vec::new(), fd)),
+            format!(
+                "cannot create virtio-net device with MAC 02:00:00:00:00:07: \
+                 tap fd {fd} is not a tap: it is not a /dev/net/tun file"
+            )
+        );
+        assert_eq!(
+            device_error_of(&config_with(Vec::new(), 999_999)),
+            "cannot create virtio-net device with MAC 02:00:00:00:00:07: tap fd 999999 is not open"
+        );
+        // Still open: the device manager did not take it over.
+        assert!(nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok());
+        drop(null);
+    }
+
+    #[test]
+    fn net_devices_take_their_tap_and_come_after_the_disks() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.img");
+        File::create(&image).unwrap().set_len(4096).unwrap();
+        let disk = Disk {
+            path: image,
+            read_only: false,
+        };
+        let tap_fd = open_tun(libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR).into_raw_fd();
+        let devices = virtio_devices(&config_with(vec![disk], tap_fd)).unwrap();
+        let types: Vec<u32> = devices.iter().map(|(_, d)| d.device_type()).collect();
+        assert_eq!(types, [device_type::BLOCK, device_type::NET]);
+        assert_eq!(devices[1].0, "virtio-net device with MAC 02:00:00:00:00:07");
+    }
 
     #[test]
     fn virtio_slots_are_consecutive_pages_and_gsis_up_to_the_last_ioapic_pin() {

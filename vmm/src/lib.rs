@@ -17,7 +17,7 @@ mod stop;
 mod vcpu;
 mod vm;
 
-pub use config::{Console, Disk, FsShare, VmConfig, VsockConfig, MAX_VCPUS};
+pub use config::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig, MAX_VCPUS};
 pub use error::Error;
 
 /// How the guest ended.

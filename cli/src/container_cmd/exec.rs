@@ -45,6 +45,7 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
         hostname: boot.hostname.clone(),
         rootfs: None,
         tty,
+        network: None,
     };
     let signals = ForwardedSignals::catch()?;
     let stream = agent::connect(root, &container)?;
@@ -55,7 +56,7 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     let end = session::attach(
         stream,
         Request::Run {
-            spec,
+            spec: Box::new(spec),
             report_oom: false,
         },
         input,

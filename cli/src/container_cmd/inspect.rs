@@ -5,6 +5,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::container::{self, Container, RootfsSource, Status};
+use crate::network::ContainerNetwork;
 use crate::restart_policy::RestartPolicy;
 use crate::state::StateRoot;
 
@@ -67,6 +68,7 @@ fn describe(container: &Container) -> Result<Value> {
             "WorkingDir": boot.cwd,
             "Rootfs": rootfs_dir,
         },
+        "NetworkSettings": network_settings(&boot.network),
         "HostConfig": {
             "AutoRemove": config.auto_remove,
             "RestartPolicy": restart_policy(config.restart),
@@ -82,6 +84,39 @@ fn describe(container: &Container) -> Result<Value> {
             "Kernel": boot.kernel,
         },
     }))
+}
+
+/// Docker's form: the address, and each published port's bindings by
+/// container side (`"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]`).
+fn network_settings(network: &ContainerNetwork) -> Value {
+    let mut ports = serde_json::Map::new();
+    for mapping in &network.ports {
+        let bindings = ports
+            .entry(mapping.container_side())
+            .or_insert_with(|| json!([]));
+        if let Value::Array(bindings) = bindings {
+            bindings.push(json!({
+                "HostIp": mapping.host_ip.to_string(),
+                "HostPort": mapping.host_port.to_string(),
+            }));
+        }
+    }
+    let endpoint = network.endpoint.as_ref();
+    let networks: serde_json::Map<String, Value> = endpoint
+        .map(|e| {
+            (
+                e.network.clone(),
+                json!({ "IPAddress": e.address.to_string(), "MacAddress": e.mac.to_string() }),
+            )
+        })
+        .into_iter()
+        .collect();
+    json!({
+        "IPAddress": endpoint.map(|e| e.address.to_string()).unwrap_or_default(),
+        "MacAddress": endpoint.map(|e| e.mac.to_string()).unwrap_or_default(),
+        "Ports": ports,
+        "Networks": networks,
+    })
 }
 
 /// Docker's form: `{"Name": "on-failure", "MaximumRetryCount": 3}`.

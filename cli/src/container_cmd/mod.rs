@@ -1,5 +1,5 @@
 //! Commands on kept containers: `ps`, `logs`, `attach`, `exec`, `cp`, `top`, `stats`,
-//! `inspect`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
+//! `inspect`, `port`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
 //! `container prune`.
 
 mod agent;
@@ -9,6 +9,7 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod port;
 mod ps;
 mod stats;
 mod top;
@@ -22,6 +23,7 @@ pub use lifecycle::{
     RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
 pub use logs::{logs, LogsArgs};
+pub use port::{port, PortArgs};
 pub use ps::{ps, PsArgs};
 pub use stats::{stats, StatsArgs};
 pub use top::{top, TopArgs};

@@ -103,7 +103,7 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
             format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
             format!("{} ago", duration_since(Some(&config.created))),
             status,
-            String::new(),
+            ports(&container),
             config.name.clone(),
         ];
         if args.format == "json" {
@@ -135,6 +135,16 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// The published ports, as `docker ps` lists them.
+fn ports(container: &Container) -> String {
+    let ports = &container.config.boot.network.ports;
+    ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn truncate(text: &str, max: usize) -> String {

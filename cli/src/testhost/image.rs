@@ -25,19 +25,29 @@ const INIT_SCRIPT: &str = include_str!("init.sh");
 
 /// Modules `/init` loads; their dependencies are added from `modules.dep`.
 /// virtio_pci and virtio_console carry the 9p share and the relay channel,
-/// 9p and overlay build the root, kvm_amd provides /dev/kvm (nested SVM).
-const MODULES: [&str; 6] = [
+/// 9p and overlay build the root, kvm_amd provides /dev/kvm (nested SVM);
+/// tun, bridge and the nftables NAT modules carry containers' networks
+/// (crc32c_generic first: libcrc32c, which they need, only asks for it by
+/// a soft dependency; veth: the networking tests' stand-in for the world
+/// outside).
+const MODULES: [&str; 12] = [
     "virtio_pci",
     "virtio_console",
     "9pnet_virtio",
     "9p",
     "overlay",
     "kvm_amd",
+    "tun",
+    "bridge",
+    "crc32c_generic",
+    "nft_chain_nat",
+    "nft_masq",
+    "veth",
 ];
 
 /// Busybox applets `/init` calls.
-const APPLETS: [&str; 8] = [
-    "sh", "mount", "insmod", "mkdir", "ln", "cat", "chroot", "poweroff",
+const APPLETS: [&str; 9] = [
+    "sh", "mount", "insmod", "mkdir", "ln", "cat", "chroot", "poweroff", "ip",
 ];
 
 const BUSYBOX: &str = "/bin/busybox";

@@ -29,6 +29,8 @@ for arg in $(cat /proc/cmdline); do
 done
 [ -n "$agent" ] || fail "no hull.agent= on the kernel command line"
 
+ip link set lo up || fail "cannot bring up loopback"
+
 # devtmpfs names ports vportNpM; udev would add these by-name links.
 mkdir -p /dev/virtio-ports
 for port in /sys/class/virtio-ports/*; do

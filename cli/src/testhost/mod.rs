@@ -89,7 +89,7 @@ pub fn run_in_testhost(
     let end = session::attach(
         stream,
         Request::Run {
-            spec,
+            spec: Box::new(spec),
             report_oom: false,
         },
         input,
@@ -128,5 +128,6 @@ fn run_spec(argv: Vec<String>, tty: Option<TerminalSize>) -> Result<RunSpec> {
         hostname: HOSTNAME.to_owned(),
         rootfs: None,
         tty,
+        network: None,
     })
 }

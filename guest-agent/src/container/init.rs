@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hull_protocol::{Answer, ExitStatus, Query, RunSpec};
+use hull_protocol::{Answer, EtcFile, ExitStatus, Query, RunSpec};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -19,7 +19,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use super::rootfs::{mount_rootfs, ROOT_DIR};
-use super::{cgroup, report, sandbox};
+use super::{cgroup, network, report, sandbox};
 use crate::exec::Command;
 use crate::process::{
     await_start, encode_exit, exit_status, in_forked_child, start_report_pipe, write_all, Launch,
@@ -51,12 +51,20 @@ impl Launcher for ContainerLauncher {
             .context("the run request describes no root file system")?;
         mount_rootfs(rootfs).context("assembling the container's root file system")?;
         cgroup::create().context("creating the container's cgroup")?;
+        if let Some(network) = &spec.network {
+            network::configure(network).context("setting up the container's network")?;
+        }
         let command = match Command::from_spec(spec, Path::new(ROOT_DIR)) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };
         let namespaces = Namespaces::New {
             hostname: spec.hostname.clone(),
+            etc_files: spec
+                .network
+                .as_ref()
+                .map(|network| network.etc_files.clone())
+                .unwrap_or_default(),
         };
         let launch = launch_under_init(command, stdio, namespaces, fork_into_new_pid_namespace)?;
         if let Launch::Running(process) = &launch {
@@ -171,7 +179,11 @@ fn fork_into_new_pid_namespace() -> anyhow::Result<ForkResult> {
 /// The namespaces a tiny init puts its process in.
 enum Namespaces {
     /// New ones: the init is the container's (PID 1 of its pid namespace).
-    New { hostname: String },
+    New {
+        hostname: String,
+        /// Written into the container's /etc once its root is in place.
+        etc_files: Vec<EtcFile>,
+    },
     /// Those of a running container (`hull exec`), as namespace fds in the
     /// order to join them.
     Join(Vec<OwnedFd>),
@@ -209,7 +221,10 @@ impl TinyInit {
             fail("entering the container's cgroup", err.into());
         }
         let entered = match &self.namespaces {
-            Namespaces::New { hostname } => enter_container(hostname),
+            Namespaces::New {
+                hostname,
+                etc_files,
+            } => enter_container(hostname, etc_files),
             Namespaces::Join(namespaces) => join_container(namespaces),
         };
         if let Err(err) = entered {
@@ -277,10 +292,10 @@ fn join_container(namespaces: &[OwnedFd]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn enter_container(hostname: &str) -> anyhow::Result<()> {
+fn enter_container(hostname: &str, etc_files: &[EtcFile]) -> anyhow::Result<()> {
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .context("creating the mount, UTS and IPC namespaces")?;
-    sandbox::enter(ROOT_DIR, hostname)
+    sandbox::enter(ROOT_DIR, hostname, etc_files)
 }
 
 /// Closes every fd but `keep`: the agent's channel and its ends of the pipes

@@ -12,6 +12,7 @@ mod cgroup;
 mod exec;
 mod init;
 mod mount;
+mod network;
 mod report;
 mod rootfs;
 mod sandbox;

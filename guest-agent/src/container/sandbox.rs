@@ -5,9 +5,12 @@
 //! a terminal the agent opens for a process (`-t`) then has the same name
 //! inside the container as outside.
 
-use std::os::unix::fs::symlink;
+use std::io::Write;
+use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::path::Path;
 
 use anyhow::Context;
+use hull_protocol::EtcFile;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fchmodat, makedev, mknod, FchmodatFlags, Mode, SFlag};
@@ -35,9 +38,9 @@ const DEV_LINKS: [(&str, &str); 5] = [
 ];
 
 /// Makes `root` the root of the calling process's (new) mount namespace,
-/// detaches everything else, mounts the container's file systems and sets
-/// the hostname (unless empty).
-pub fn enter(root: &str, hostname: &str) -> anyhow::Result<()> {
+/// detaches everything else, mounts the container's file systems, writes
+/// `etc_files` into its /etc and sets the hostname (unless empty).
+pub fn enter(root: &str, hostname: &str, etc_files: &[EtcFile]) -> anyhow::Result<()> {
     // Nothing done from here on may propagate back to the agent's mounts.
     nix::mount::mount(
         None::<&str>,
@@ -50,6 +53,7 @@ pub fn enter(root: &str, hostname: &str) -> anyhow::Result<()> {
     mount_dev(&format!("{root}/dev"))?;
     pivot_into(root)?;
     mount_container_filesystems()?;
+    write_etc_files(Path::new("/etc"), etc_files)?;
     if !hostname.is_empty() {
         sethostname(hostname).with_context(|| format!("setting hostname {hostname:?}"))?;
     }
@@ -120,6 +124,37 @@ fn mount_container_filesystems() -> anyhow::Result<()> {
     )
 }
 
+/// Writes each file into `etc` (the container's, from inside its root, so
+/// the image's symbolic links resolve within it), replacing what the image
+/// has under that name, as Docker does for hosts, resolv.conf and hostname.
+fn write_etc_files(etc: &Path, files: &[EtcFile]) -> anyhow::Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(etc).with_context(|| format!("creating {}", etc.display()))?;
+    for file in files {
+        let plain = !file.name.is_empty()
+            && file.name != "."
+            && file.name != ".."
+            && !file.name.contains('/');
+        anyhow::ensure!(plain, "{:?} is not a plain file name", file.name);
+        let path = etc.join(&file.name);
+        let replaceable = std::fs::symlink_metadata(&path)
+            .map(|meta| !meta.is_dir())
+            .unwrap_or(false);
+        if replaceable {
+            std::fs::remove_file(&path).with_context(|| format!("replacing {}", path.display()))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true).mode(0o644);
+        options
+            .open(&path)
+            .and_then(|mut out| out.write_all(file.contents.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn populate_dev(dev: &str) -> anyhow::Result<()> {
     let everyone = Mode::from_bits_truncate(0o666);
     for (name, major, minor) in DEVICES {
@@ -140,4 +175,56 @@ fn populate_dev(dev: &str) -> anyhow::Result<()> {
             .with_context(|| format!("linking /dev/{name} to {target}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, contents: &str) -> EtcFile {
+        EtcFile {
+            name: name.into(),
+            contents: contents.into(),
+        }
+    }
+
+    #[test]
+    fn etc_files_replace_files_and_links_of_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::write(etc.join("hosts"), "image's hosts\n").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "untouched\n").unwrap();
+        symlink(&outside, etc.join("resolv.conf")).unwrap();
+        write_etc_files(
+            &etc,
+            &[
+                file("hosts", "10.0.0.2\tweb\n"),
+                file("resolv.conf", "nameserver 10.0.0.1\n"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(etc.join("hosts")).unwrap(),
+            "10.0.0.2\tweb\n"
+        );
+        let resolv = std::fs::symlink_metadata(etc.join("resolv.conf")).unwrap();
+        assert!(resolv.is_file());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched\n");
+    }
+
+    #[test]
+    fn etc_files_are_created_with_their_directory_and_names_stay_plain() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        write_etc_files(&etc, &[file("hostname", "box\n")]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(etc.join("hostname")).unwrap(),
+            "box\n"
+        );
+        for bad in ["", ".", "..", "../passwd", "a/b"] {
+            assert!(write_etc_files(&etc, &[file(bad, "x")]).is_err(), "{bad:?}");
+        }
+    }
 }

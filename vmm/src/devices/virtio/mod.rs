@@ -10,6 +10,7 @@
 pub mod block;
 pub mod fs;
 pub mod mmio;
+pub mod net;
 pub mod vsock;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +22,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 /// Device IDs from the virtio specification, section 5.
 pub mod device_type {
+    pub const NET: u32 = 1;
     pub const BLOCK: u32 = 2;
     pub const VSOCK: u32 = 19;
     pub const FS: u32 = 26;
@@ -81,6 +83,17 @@ impl Interrupt {
     /// The eventfd KVM listens on, for registering it as an irqfd.
     pub fn irqfd(&self) -> &EventFd {
         &self.irqfd
+    }
+}
+
+/// Copies the bytes of a device's configuration space `space` at `offset`
+/// into `data`; a read that does not fit leaves `data` untouched.
+pub fn read_config_space(space: &[u8], offset: u64, data: &mut [u8]) {
+    let range = usize::try_from(offset)
+        .ok()
+        .and_then(|start| Some(start..start.checked_add(data.len())?));
+    if let Some(source) = range.and_then(|range| space.get(range)) {
+        data.copy_from_slice(source);
     }
 }
 

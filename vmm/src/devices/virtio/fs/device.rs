@@ -11,8 +11,8 @@ use super::backend::{self, Access, FuseServer};
 use super::error::FsError;
 use super::worker::WorkerHandle;
 use crate::devices::virtio::{
-    device_type, ActivateError, ActiveQueue, GuestMemory, Interrupt, VirtioDevice,
-    VIRTIO_F_VERSION_1,
+    device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
+    VirtioDevice, VIRTIO_F_VERSION_1,
 };
 
 /// Longest tag the configuration space holds (virtio spec 5.11.4).
@@ -103,12 +103,7 @@ impl VirtioDevice for Fs {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let range = usize::try_from(offset)
-            .ok()
-            .and_then(|start| Some(start..start.checked_add(data.len())?));
-        if let Some(source) = range.and_then(|range| self.config_space.get(range)) {
-            data.copy_from_slice(source);
-        }
+        read_config_space(&self.config_space, offset, data);
     }
 
     fn activate(

@@ -1,0 +1,43 @@
+//! `hull port`: a container's published ports.
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::container;
+use crate::state::StateRoot;
+
+#[derive(Args)]
+pub struct PortArgs {
+    /// Container name or ID.
+    container: String,
+    /// Only this container port: PORT or PORT/PROTOCOL.
+    #[arg(value_name = "PORT[/PROTOCOL]")]
+    port: Option<String>,
+}
+
+pub fn port(args: PortArgs, root: &StateRoot) -> Result<u8> {
+    let container = container::find(root, &args.container)?;
+    let wanted = args.port.as_deref().map(|port| match port.contains('/') {
+        true => port.to_owned(),
+        false => format!("{port}/tcp"),
+    });
+    let mut found = false;
+    for mapping in &container.config.boot.network.ports {
+        let side = mapping.container_side();
+        match &wanted {
+            Some(wanted) if *wanted == side => {
+                println!("{}:{}", mapping.host_ip, mapping.host_port);
+            }
+            Some(_) => continue,
+            None => println!("{side} -> {}:{}", mapping.host_ip, mapping.host_port),
+        }
+        found = true;
+    }
+    if let (Some(wanted), false) = (&wanted, found) {
+        bail!(
+            "no public port {wanted} published for {}",
+            container.config.name
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,124 @@
+//! The files a container's /etc gets from its network, as Docker writes
+//! them: `hosts`, `resolv.conf` and `hostname`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use hull_protocol::EtcFile;
+
+use super::HostEntry;
+
+/// Where the host's resolver configuration is, and where systemd-resolved
+/// keeps the upstream servers when the first names only its local stub.
+const HOST_RESOLV_CONF: [&str; 2] = ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"];
+
+/// `hosts`, `resolv.conf` and `hostname` for a container named `hostname`
+/// at `address` (none with `--network none`).
+pub fn render(
+    hostname: &str,
+    address: Option<Ipv4Addr>,
+    extra_hosts: &[HostEntry],
+    dns: &[IpAddr],
+) -> Vec<EtcFile> {
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n",
+    );
+    for entry in extra_hosts {
+        hosts.push_str(&format!("{}\t{}\n", entry.address, entry.name));
+    }
+    if let Some(address) = address {
+        hosts.push_str(&format!("{address}\t{hostname}\n"));
+    }
+    let resolv_conf = if dns.is_empty() {
+        host_resolv_conf()
+    } else {
+        dns.iter()
+            .map(|server| format!("nameserver {server}\n"))
+            .collect()
+    };
+    vec![
+        file("hosts", hosts),
+        file("resolv.conf", resolv_conf),
+        file("hostname", format!("{hostname}\n")),
+    ]
+}
+
+fn file(name: &str, contents: String) -> EtcFile {
+    EtcFile {
+        name: name.into(),
+        contents,
+    }
+}
+
+/// The host's resolver configuration without loopback name servers, which
+/// the container cannot reach; the first file that names another server.
+fn host_resolv_conf() -> String {
+    HOST_RESOLV_CONF
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|text| usable_resolv_conf(&text))
+        .find(|conf| conf.contains("nameserver"))
+        .unwrap_or_default()
+}
+
+/// `text` without the name servers on loopback addresses.
+fn usable_resolv_conf(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(server)) => server
+                    .parse::<IpAddr>()
+                    .is_ok_and(|server| !server.is_loopback()),
+                _ => true,
+            }
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_names_localhost_extra_hosts_and_the_container() {
+        let extra = [HostEntry {
+            name: "db".into(),
+            address: "10.0.0.9".parse().unwrap(),
+        }];
+        let files = render("web", Some(Ipv4Addr::new(10, 89, 0, 2)), &extra, &[]);
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["hosts", "resolv.conf", "hostname"]);
+        let hosts = &files[0].contents;
+        assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+        assert!(hosts.ends_with("10.0.0.9\tdb\n10.89.0.2\tweb\n"), "{hosts}");
+        assert_eq!(files[2].contents, "web\n");
+        let offline = render("box", None, &[], &[]);
+        assert!(!offline[0].contents.contains("box"));
+    }
+
+    #[test]
+    fn dns_flags_replace_the_hosts_servers() {
+        let dns = [
+            "10.0.0.53".parse().unwrap(),
+            "2001:db8::53".parse().unwrap(),
+        ];
+        let files = render("web", None, &[], &dns);
+        assert_eq!(
+            files[1].contents,
+            "nameserver 10.0.0.53\nnameserver 2001:db8::53\n"
+        );
+    }
+
+    #[test]
+    fn loopback_name_servers_of_the_host_are_left_out() {
+        let text = "# generated\nnameserver 127.0.0.53\nnameserver ::1\n\
+                    nameserver 192.0.2.1\nsearch example.org\noptions edns0\n";
+        assert_eq!(
+            usable_resolv_conf(text),
+            "# generated\nnameserver 192.0.2.1\nsearch example.org\noptions edns0\n"
+        );
+    }
+}

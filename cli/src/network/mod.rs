@@ -1,0 +1,413 @@
+//! Container networking on the host. A container joins a network (the
+//! default `bridge`, host bridge `hull0`) with an address leased for its
+//! lifetime; each boot of its VM gets a tap on that bridge for a virtio-net
+//! device, NAT out through the host, and a proxy for its published ports.
+//!
+//! - [`store`]: networks and address leases.
+//! - [`bridge`] and [`nat`]: the host side of a network.
+//! - [`tap`]: the VM's end of the bridge.
+//! - [`ports`] and [`proxy`]: `-p`, `-P` and the relays behind them.
+//! - [`etc_files`]: the container's hosts, resolv.conf and hostname.
+
+mod bridge;
+mod etc_files;
+mod nat;
+mod ports;
+mod proxy;
+mod store;
+mod tap;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::OwnedFd;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use hull_netlink::Netlink;
+use hull_protocol::{InterfaceSpec, NetworkSpec};
+use serde::{Deserialize, Serialize};
+
+pub use ports::PortMapping;
+pub use proxy::PortProxy;
+use store::{LeaseHolder, NetworkStore, DEFAULT_NETWORK};
+
+use crate::state::StateRoot;
+
+/// `--network none`: loopback only.
+const NO_NETWORK: &str = "none";
+
+/// The `hull run` flags that shape the container's network.
+#[derive(Args, Debug, Default)]
+pub struct NetworkFlags {
+    /// Connect the container to a network: bridge (the default) or none
+    /// (loopback only).
+    #[arg(long, value_name = "NETWORK", default_value = DEFAULT_NETWORK)]
+    network: String,
+
+    /// Publish a container port on the host:
+    /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (no HOST_PORT: one
+    /// the kernel picks).
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
+
+    /// Publish every port the image exposes on ports the kernel picks.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+
+    /// The container's address on its network (default: the next free).
+    #[arg(long, value_name = "IPV4")]
+    ip: Option<Ipv4Addr>,
+
+    /// The container's MAC address (default: derived from its address).
+    #[arg(long = "mac-address", value_name = "MAC")]
+    mac_address: Option<MacAddress>,
+
+    /// A name server for the container (default: the host's).
+    #[arg(long, value_name = "IP")]
+    dns: Vec<IpAddr>,
+
+    /// An extra /etc/hosts line for the container: NAME:IP.
+    #[arg(long = "add-host", value_name = "NAME:IP", value_parser = HostEntry::parse)]
+    add_host: Vec<HostEntry>,
+}
+
+impl NetworkFlags {
+    /// Whether the flags publish any port.
+    pub fn publishes(&self) -> bool {
+        !self.publish.is_empty() || self.publish_all
+    }
+}
+
+/// How a container is networked, fixed when it is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerNetwork {
+    /// Where it is attached; `None`: loopback only.
+    pub endpoint: Option<Endpoint>,
+    /// Its published ports, host ports fixed.
+    pub ports: Vec<PortMapping>,
+    pub dns: Vec<IpAddr>,
+    pub extra_hosts: Vec<HostEntry>,
+}
+
+/// A container's place on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network: String,
+    pub address: Ipv4Addr,
+    pub mac: MacAddress,
+}
+
+/// An `--add-host` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEntry {
+    pub name: String,
+    pub address: IpAddr,
+}
+
+impl HostEntry {
+    fn parse(value: &str) -> Result<HostEntry, String> {
+        let bad = || format!("--add-host {value}: expected NAME:IP, e.g. db:10.0.0.9");
+        let (name, address) = value.split_once(':').ok_or_else(bad)?;
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !plain {
+            return Err(bad());
+        }
+        let address = address.trim_start_matches('[').trim_end_matches(']');
+        Ok(HostEntry {
+            name: name.to_owned(),
+            address: address.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A unicast MAC address, written `02:68:0a:59:00:02`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MacAddress(pub [u8; 6]);
+
+impl MacAddress {
+    /// A locally administered address carrying the container's IPv4 one,
+    /// as Docker derives them.
+    fn for_address(address: Ipv4Addr) -> MacAddress {
+        let [a, b, c, d] = address.octets();
+        MacAddress([0x02, 0x68, a, b, c, d])
+    }
+}
+
+impl std::str::FromStr for MacAddress {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<MacAddress, String> {
+        let bad = || format!("{value:?} is not a unicast MAC address like 02:42:ac:11:00:02");
+        let mut bytes = [0u8; 6];
+        let mut parts = value.split(':');
+        for byte in &mut bytes {
+            let part = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() || bytes[0] & 1 == 1 || bytes == [0; 6] {
+            return Err(bad());
+        }
+        Ok(MacAddress(bytes))
+    }
+}
+
+impl TryFrom<String> for MacAddress {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<MacAddress, String> {
+        value.parse()
+    }
+}
+
+impl From<MacAddress> for String {
+    fn from(mac: MacAddress) -> String {
+        mac.to_string()
+    }
+}
+
+impl fmt::Display for MacAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+/// Sets up container `id`'s network as `flags` ask: checks and fixes the
+/// published host ports and leases its address, held by this process until
+/// the container exists. `exposed` is the image's `EXPOSE` list (`-P`).
+/// [`release`] gives the address back.
+pub fn create(
+    root: &StateRoot,
+    id: &str,
+    flags: &NetworkFlags,
+    exposed: &[String],
+) -> Result<ContainerNetwork> {
+    let mut requested = flags
+        .publish
+        .iter()
+        .map(|value| PortMapping::parse(value))
+        .collect::<Result<Vec<_>>>()?;
+    if flags.publish_all {
+        for entry in exposed {
+            let mapping = PortMapping::exposed(entry)?;
+            let published = requested.iter().any(|m| {
+                m.container_port == mapping.container_port && m.protocol == mapping.protocol
+            });
+            if !published {
+                requested.push(mapping);
+            }
+        }
+    }
+    if flags.network == NO_NETWORK {
+        if !requested.is_empty() || flags.ip.is_some() || flags.mac_address.is_some() {
+            bail!("--network none gives the container no address to publish ports on or set");
+        }
+        return Ok(ContainerNetwork {
+            endpoint: None,
+            ports: Vec::new(),
+            dns: flags.dns.clone(),
+            extra_hosts: flags.add_host.clone(),
+        });
+    }
+    let ports = requested
+        .into_iter()
+        .map(PortMapping::reserve)
+        .collect::<Result<Vec<_>>>()?;
+    let store = NetworkStore::open(root);
+    let network = store.get(&flags.network)?;
+    let holder = LeaseHolder {
+        container: id.to_owned(),
+        pid: Some(std::process::id()),
+    };
+    let address = store.lease(&network, holder, flags.ip, |holder| {
+        lease_holder_alive(root, holder)
+    })?;
+    Ok(ContainerNetwork {
+        endpoint: Some(Endpoint {
+            network: network.name,
+            address,
+            mac: flags
+                .mac_address
+                .unwrap_or_else(|| MacAddress::for_address(address)),
+        }),
+        ports,
+        dns: flags.dns.clone(),
+        extra_hosts: flags.add_host.clone(),
+    })
+}
+
+/// Whether the holder of a lease still needs it: its container exists, or
+/// the `hull` that took it still runs.
+fn lease_holder_alive(root: &StateRoot, holder: &LeaseHolder) -> bool {
+    let container_exists = root
+        .path()
+        .join("containers")
+        .join(&holder.container)
+        .exists();
+    let process_runs = holder
+        .pid
+        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+    container_exists || process_runs
+}
+
+/// Gives back container `id`'s address.
+pub fn release(root: &StateRoot, id: &str, network: &ContainerNetwork) -> Result<()> {
+    match &network.endpoint {
+        Some(endpoint) => NetworkStore::open(root).release(&endpoint.network, endpoint.address, id),
+        None => Ok(()),
+    }
+}
+
+/// A container's network for one boot of its VM: the tap (handed to the
+/// VMM), the port proxy (kept by whoever holds the VM), and what the agent
+/// sets up inside.
+pub struct Attached {
+    /// The tap and the guest's MAC address; `None` with `--network none`.
+    pub tap: Option<(OwnedFd, MacAddress)>,
+    pub proxy: Option<PortProxy>,
+    pub spec: NetworkSpec,
+}
+
+/// Connects one boot of container `id`'s VM to its network.
+pub fn attach(
+    root: &StateRoot,
+    id: &str,
+    network: &ContainerNetwork,
+    hostname: &str,
+) -> Result<Attached> {
+    let etc_files =
+        |address| etc_files::render(hostname, address, &network.extra_hosts, &network.dns);
+    let Some(endpoint) = &network.endpoint else {
+        return Ok(Attached {
+            tap: None,
+            proxy: None,
+            spec: NetworkSpec {
+                interface: None,
+                etc_files: etc_files(None),
+            },
+        });
+    };
+    let store = NetworkStore::open(root);
+    let definition = store.get(&endpoint.network)?;
+    let mut netlink = Netlink::open().context("container networking needs root")?;
+    bridge::ensure(&definition, &store, &mut netlink)?;
+    let tap = tap::create(&tap_name(id), &definition.bridge, &mut netlink)?;
+    let proxy = match network.ports.is_empty() {
+        true => None,
+        false => Some(PortProxy::start(&network.ports, endpoint.address)?),
+    };
+    Ok(Attached {
+        tap: Some((tap, endpoint.mac)),
+        proxy,
+        spec: NetworkSpec {
+            interface: Some(InterfaceSpec {
+                address: endpoint.address,
+                prefix_len: definition.subnet.prefix_len,
+                gateway: definition.gateway,
+            }),
+            etc_files: etc_files(Some(endpoint.address)),
+        },
+    })
+}
+
+/// `htap` and the start of the container ID: unique among running VMs,
+/// within the kernel's name limit, and recognisably hull's.
+fn tap_name(id: &str) -> String {
+    let prefix = "htap";
+    format!("{prefix}{}", &id[..tap::MAX_NAME_LEN - prefix.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_addresses_parse_show_and_derive_from_the_address() {
+        let mac: MacAddress = "02:42:AC:11:00:02".parse().unwrap();
+        assert_eq!(mac.to_string(), "02:42:ac:11:00:02");
+        assert_eq!(
+            MacAddress::for_address(Ipv4Addr::new(10, 89, 0, 5)).to_string(),
+            "02:68:0a:59:00:05"
+        );
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "01:00:5e:00:00:01",
+            "0:42:ac:11:00:02",
+            "00:00:00:00:00:00",
+        ] {
+            assert!(bad.parse::<MacAddress>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn add_host_takes_a_name_and_an_address() {
+        let entry = HostEntry::parse("db:10.0.0.9").unwrap();
+        assert_eq!(entry.name, "db");
+        assert_eq!(entry.address, "10.0.0.9".parse::<IpAddr>().unwrap());
+        let v6 = HostEntry::parse("v6:[2001:db8::1]").unwrap();
+        assert_eq!(v6.address, "2001:db8::1".parse::<IpAddr>().unwrap());
+        for bad in ["db", ":10.0.0.9", "db:nowhere", "a b:10.0.0.1"] {
+            assert!(HostEntry::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tap_names_fit_the_kernel_limit() {
+        let name = tap_name(&"0123456789abcdef".repeat(4));
+        assert_eq!(name, "htap0123456789a");
+        assert_eq!(name.len(), tap::MAX_NAME_LEN);
+    }
+
+    #[test]
+    fn network_none_has_no_endpoint_and_refuses_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().to_owned());
+        let flags = NetworkFlags {
+            network: NO_NETWORK.into(),
+            ..NetworkFlags::default()
+        };
+        let network = create(&root, "c", &flags, &["80/tcp".into()]).unwrap();
+        assert_eq!(network.endpoint, None);
+        let publishing = NetworkFlags {
+            publish: vec!["8080:80".into()],
+            ..flags
+        };
+        assert!(create(&root, "c", &publishing, &[]).is_err());
+    }
+
+    #[test]
+    fn leases_are_released_for_the_next_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().to_owned());
+        let flags = NetworkFlags {
+            network: DEFAULT_NETWORK.into(),
+            publish_all: true,
+            ..NetworkFlags::default()
+        };
+        let first = create(&root, "a", &flags, &["80/tcp".into(), "53/udp".into()]).unwrap();
+        let endpoint = first.endpoint.clone().unwrap();
+        assert_eq!(endpoint.address, Ipv4Addr::new(10, 89, 0, 2));
+        assert_eq!(endpoint.mac.to_string(), "02:68:0a:59:00:02");
+        let sides: Vec<String> = first
+            .ports
+            .iter()
+            .map(PortMapping::container_side)
+            .collect();
+        assert_eq!(sides, ["80/tcp", "53/udp"]);
+        assert!(first.ports.iter().all(|m| m.host_port != 0));
+        let second = create(&root, "b", &flags, &[]).unwrap();
+        assert_eq!(
+            second.endpoint.unwrap().address,
+            Ipv4Addr::new(10, 89, 0, 3)
+        );
+        release(&root, "a", &first).unwrap();
+        let third = create(&root, "c", &flags, &[]).unwrap();
+        assert_eq!(third.endpoint.unwrap().address, endpoint.address);
+    }
+}

@@ -1,0 +1,100 @@
+//! Outbound NAT for hull's networks: one nftables table, `ip hull`,
+//! replaced as a whole (atomically, by one `nft -f` transaction) whenever
+//! the set of networks changes, so it never holds rules for a network
+//! that is gone.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use super::store::Network;
+
+const TABLE: &str = "ip hull";
+
+/// The ruleset for `networks`: containers' traffic leaving through any
+/// other interface than their bridge is masqueraded as the host's.
+fn ruleset(networks: &[Network]) -> String {
+    let mut rules = format!("table {TABLE} {{}}\ndelete table {TABLE}\n");
+    if networks.is_empty() {
+        return rules;
+    }
+    rules.push_str(&format!(
+        "table {TABLE} {{\n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+    ));
+    for network in networks {
+        rules.push_str(&format!(
+            "\t\tip saddr {} oifname != \"{}\" masquerade\n",
+            network.subnet, network.bridge
+        ));
+    }
+    rules.push_str("\t}\n}\n");
+    rules
+}
+
+/// Replaces hull's table with the rules for `networks`.
+pub fn apply(networks: &[Network]) -> Result<()> {
+    let mut nft = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "nft is not installed: container networking needs nftables \
+                 (scripts/setup installs it)"
+            ),
+            _ => anyhow::Error::new(e).context("cannot run nft"),
+        })?;
+    nft.stdin
+        .take()
+        .context("nft has no stdin")?
+        .write_all(ruleset(networks).as_bytes())
+        .context("cannot send the ruleset to nft")?;
+    let output = nft.wait_with_output().context("cannot run nft")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!(
+            "cannot set up NAT for hull's networks: nft: {}",
+            stderr.lines().next().unwrap_or("failed").trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::network::store::Subnet;
+
+    #[test]
+    fn each_network_is_masqueraded_when_it_leaves_its_bridge() {
+        let network = Network {
+            name: "bridge".into(),
+            bridge: "hull0".into(),
+            subnet: Subnet {
+                base: Ipv4Addr::new(10, 89, 0, 0),
+                prefix_len: 16,
+            },
+            gateway: Ipv4Addr::new(10, 89, 0, 1),
+            created: String::new(),
+        };
+        assert_eq!(
+            ruleset(&[network]),
+            "table ip hull {}\n\
+             delete table ip hull\n\
+             table ip hull {\n\
+             \tchain postrouting {\n\
+             \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+             \t\tip saddr 10.89.0.0/16 oifname != \"hull0\" masquerade\n\
+             \t}\n\
+             }\n"
+        );
+        assert_eq!(ruleset(&[]), "table ip hull {}\ndelete table ip hull\n");
+    }
+}

@@ -1,0 +1,206 @@
+//! Container networking end to end, in real VMs inside the KVM test host:
+//! published ports over TCP and UDP, NAT out of the host, the container's
+//! /etc files, `--network none`, the port-in-use error, and no leftovers
+//! after many runs. Traffic only goes to servers the tests start, in
+//! containers or in the test host.
+
+use hull_e2e::script::{facts, in_test_host};
+
+/// `$R2`: the busybox root plus `udp-echo` and the libraries it links.
+const UDP_ROOTFS: &str = r#"
+R2=$(mktemp -d /tmp/hull-udp-rootfs.XXXXXX)
+cp -a $R/. $R2/
+cp $udp $R2/bin/udp-echo
+for lib in $(ldd $udp | grep -o '/[^ ]*'); do
+    mkdir -p $R2$(dirname $lib); cp $lib $R2$lib
+done
+"#;
+
+#[test]
+fn published_ports_reach_containers_over_tcp_and_udp() {
+    let output = in_test_host(&format!(
+        "{UDP_ROOTFS}{}",
+        r#"
+$h run -d --name web -p 8080:80 -p 127.0.0.1::80 --rootfs $R -- \
+    sh -c 'mkdir /www; echo "hello from $(hostname)" > /www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
+echo "hostname=$($h inspect web | grep -o '"Hostname": "[^"]*"' | cut -d'"' -f4)"
+wait_for 'wget -q -O - http://127.0.0.1:8080/ >/dev/null 2>&1'
+echo "loopback=$(wget -q -O - http://127.0.0.1:8080/)"
+echo "bridge-address=$(wget -q -O - http://10.89.0.1:8080/)"
+ip=$($h inspect web | grep -o '"IPAddress": "[0-9.]*"' | head -n 1 | cut -d'"' -f4)
+echo "ip=$ip"
+echo "direct=$(wget -q -O - http://$ip/)"
+echo "port=$($h port web | head -n 1)"
+picked=$($h port web 80/tcp | sed -n 2p)
+echo "picked=${picked%:*}"
+echo "fetch-picked=$(wget -q -O - http://$picked/)"
+echo "ps=$($h ps --format json | grep -o '"Ports":"[^"]*"' | sed 's/127.0.0.1:[0-9]*/127.0.0.1:N/')"
+echo "hosts=$($h exec web tail -n 1 /etc/hosts)"
+echo "etc-hostname=$($h exec web cat /etc/hostname)"
+$h run -d --name late -p 8080:80 --rootfs $R -- true 2>err; echo "in-use=$?"
+echo "in-use-error=$(cat err)"
+echo "containers=$($h ps -aq | wc -l)"
+
+$h run -d --name echo -p 5353:7/udp --dns 192.0.2.53 --add-host db:192.0.2.9 \
+    --ip 10.89.7.7 --mac-address 02:00:00:00:07:07 --rootfs $R2 -- /bin/udp-echo serve 7 >/dev/null
+echo "udp=$($udp ask 127.0.0.1:5353 ping)"
+echo "udp-again=$($udp ask 10.89.0.1:5353 pong)"
+echo "resolv=$($h exec echo cat /etc/resolv.conf)"
+echo "add-host=$($h exec echo grep db /etc/hosts)"
+echo "addr=$($h exec echo ip -o -4 addr show | grep -v ' lo ' | awk '{print $4}')"
+echo "mac=$($h exec echo cat /sys/class/net/eth0/address)"
+echo "ping-web=$($h exec echo ping -c 1 -W 10 $ip >/dev/null && echo ok)"
+$h rm -f web echo >/dev/null
+wget -q -T 5 -O - http://127.0.0.1:8080/ >/dev/null 2>&1; echo "after-rm=$?"
+echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
+"#
+    ));
+    let hostname = facts(&output, "hostname")[0];
+    let greeting = format!("hello from {hostname}");
+    // Reachable on the host's loopback, on its other addresses, and at the
+    // container's own address on the bridge.
+    assert_eq!(facts(&output, "loopback"), [greeting.as_str()], "{output}");
+    assert_eq!(
+        facts(&output, "bridge-address"),
+        [greeting.as_str()],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "ip"), ["10.89.0.2"], "{output}");
+    assert_eq!(facts(&output, "direct"), [greeting.as_str()], "{output}");
+    assert_eq!(
+        facts(&output, "port"),
+        ["80/tcp -> 0.0.0.0:8080"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "picked"), ["127.0.0.1"], "{output}");
+    assert_eq!(
+        facts(&output, "fetch-picked"),
+        [greeting.as_str()],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "ps"),
+        [r#""Ports":"0.0.0.0:8080->80/tcp, 127.0.0.1:N->80/tcp""#],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "hosts"),
+        [format!("10.89.0.2\t{hostname}")],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "etc-hostname"), [hostname], "{output}");
+    // A taken host port: one line naming it, nothing created.
+    assert_eq!(facts(&output, "in-use"), ["125"], "{output}");
+    assert_eq!(
+        facts(&output, "in-use-error"),
+        ["hull: cannot publish 80/tcp: host port 0.0.0.0:8080/tcp is already in use; choose another with -p"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "containers"), ["1"], "{output}");
+    // UDP, answered through the proxy from either host address.
+    assert_eq!(facts(&output, "udp"), ["re:ping"], "{output}");
+    assert_eq!(facts(&output, "udp-again"), ["re:pong"], "{output}");
+    assert_eq!(
+        facts(&output, "resolv"),
+        ["nameserver 192.0.2.53"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "add-host"), ["192.0.2.9\tdb"], "{output}");
+    assert_eq!(facts(&output, "addr"), ["10.89.7.7/16"], "{output}");
+    assert_eq!(facts(&output, "mac"), ["02:00:00:00:07:07"], "{output}");
+    assert_eq!(facts(&output, "ping-web"), ["ok"], "{output}");
+    // Removed containers free their ports and addresses.
+    assert_ne!(facts(&output, "after-rm"), ["0"], "{output}");
+    assert_eq!(facts(&output, "leases"), ["{}"], "{output}");
+}
+
+#[test]
+fn containers_reach_out_through_nat_and_network_none_is_loopback_only() {
+    let output = in_test_host(
+        r#"
+# An "outside" server: in its own network namespace behind a veth pair, so
+# traffic to it is routed out of the test host and masqueraded.
+ip netns add outside
+ip link add hullt-out type veth peer name hullt-in netns outside
+ip addr add 192.0.2.1/24 dev hullt-out; ip link set hullt-out up
+ip netns exec outside ip addr add 192.0.2.2/24 dev hullt-in
+ip netns exec outside ip link set hullt-in up
+ip netns exec outside ip link set lo up
+www=$(mktemp -d); mkdir $www/cgi-bin
+printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "$REMOTE_ADDR"\n' > $www/cgi-bin/ip
+chmod +x $www/cgi-bin/ip
+ip netns exec outside busybox httpd -p 192.0.2.2:80 -h $www
+echo "outside-from-host=$(wget -q -O - http://192.0.2.2/cgi-bin/ip)"
+echo "seen-as=$($h run --rm --rootfs $R -- wget -q -O - http://192.0.2.2/cgi-bin/ip)"
+echo "none-links=$($h run --rm --network none --rootfs $R -- sh -c 'ip -o link show | cut -d: -f2 | tr -d " \n"')"
+echo "none-lo=$($h run --rm --network none --rootfs $R -- sh -c 'httpd -p 127.0.0.1:80 -h /etc; wget -q -O - http://127.0.0.1/passwd | head -n 1')"
+echo "none-out=$($h run --rm --network none --rootfs $R -- ping -c 1 -W 5 192.0.2.2 2>&1 | tail -n 1)"
+$h run --rm --network none -p 80 --rootfs $R -- true 2>err; echo "none-publish=$?"
+echo "none-publish-error=$(cat err)"
+$h run --rm --network backend --rootfs $R -- true 2>err; echo "no-network=$?"
+echo "no-network-error=$(cat err)"
+"#,
+    );
+    assert_eq!(
+        facts(&output, "outside-from-host"),
+        ["192.0.2.1"],
+        "{output}"
+    );
+    // The container's address (10.89.0.x) is masqueraded as the host's.
+    assert_eq!(facts(&output, "seen-as"), ["192.0.2.1"], "{output}");
+    assert_eq!(facts(&output, "none-links"), ["lo"], "{output}");
+    assert_eq!(
+        facts(&output, "none-lo"),
+        ["root:x:0:0:root:/root:/bin/sh"],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "none-out"),
+        ["ping: sendto: Network is unreachable"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "none-publish"), ["125"], "{output}");
+    assert_eq!(
+        facts(&output, "none-publish-error"),
+        ["hull: --network none gives the container no address to publish ports on or set"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "no-network"), ["125"], "{output}");
+    assert_eq!(
+        facts(&output, "no-network-error"),
+        ["hull: no such network: backend; see `hull network ls`"],
+        "{output}"
+    );
+}
+
+#[test]
+fn twenty_runs_leave_no_taps_rules_ports_or_leases_behind() {
+    let output = in_test_host(
+        r#"
+$h run --rm -p 9000:80 --rootfs $R -- true; echo "first=$?"
+rules=$(nft list table ip hull)
+for i in $(seq 10); do
+    $h run --rm -p 9000:80 --rootfs $R -- true || echo "run-failed=$i"
+    id=$($h run -d -p 9001:80/udp --rootfs $R -- sleep 600)
+    wait_for "$h ps -q | grep -q $(echo $id | cut -c1-12)"
+    $h rm -f $id >/dev/null || echo "rm-failed=$i"
+done
+echo "taps=$(ip -o link show | grep -c htap)"
+echo "bridges=$(ip -o link show type bridge | cut -d: -f2 | tr -d ' \n')"
+[ "$(nft list table ip hull)" = "$rules" ] && echo "rules=unchanged"
+echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
+echo "containers=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l)"
+busybox nc -l -p 9000 -e true & server=$!
+sleep 0.5; kill $server 2>/dev/null && echo "port-free=yes"
+"#,
+    );
+    assert_eq!(facts(&output, "first"), ["0"], "{output}");
+    assert!(facts(&output, "run-failed").is_empty(), "{output}");
+    assert!(facts(&output, "rm-failed").is_empty(), "{output}");
+    assert_eq!(facts(&output, "taps"), ["0"], "{output}");
+    assert_eq!(facts(&output, "bridges"), ["hull0"], "{output}");
+    assert_eq!(facts(&output, "rules"), ["unchanged"], "{output}");
+    assert_eq!(facts(&output, "leases"), ["{}"], "{output}");
+    assert_eq!(facts(&output, "containers"), ["0 0"], "{output}");
+    assert_eq!(facts(&output, "port-free"), ["yes"], "{output}");
+}
