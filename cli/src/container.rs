@@ -336,6 +336,11 @@ impl Container {
     }
 }
 
+/// Whether container `id` exists (is recorded, or being recorded).
+pub fn exists(root: &StateRoot, id: &str) -> bool {
+    containers_dir(root).join(id).exists()
+}
+
 fn containers_dir(root: &StateRoot) -> PathBuf {
     root.path().join("containers")
 }

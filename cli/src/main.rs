@@ -15,6 +15,7 @@ mod initramfs;
 mod kvm;
 mod monitor;
 mod network;
+mod network_cmd;
 mod process_config;
 mod restart_policy;
 mod run;
@@ -108,6 +109,10 @@ enum Command {
     #[command(subcommand)]
     Container(ContainerCommand),
 
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network_cmd::NetworkCommand),
+
     /// Show hull's version, the guest kernel it uses and the KVM it found.
     Version,
 
@@ -196,6 +201,7 @@ fn main() -> ExitCode {
         Command::Port(args) => container_cmd::port(args, &root),
         Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &root),
         Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, &root),
+        Command::Network(command) => network_cmd::network(command, &root),
         Command::Monitor { id } => monitor::monitor(&id, &root),
         Command::Version => version::print(),
         Command::Pull(args) => image_cmd::pull(args, root.path()),

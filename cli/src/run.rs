@@ -182,7 +182,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             )
         }
     };
-    let id = crate::state::new_container_id();
+    let id = crate::state::new_id();
     let hostname = args.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
     let process = process_config(
         &image,
@@ -249,8 +249,12 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         return testhost::run_in_testhost(argv, args.stdio.interactive, tty, &direct);
     }
     spec.network = network::create(root, &id, &args.network, &image.exposed_ports)?;
+    let _address = AddressLease {
+        root,
+        id: id.clone(),
+        network: spec.network.clone(),
+    };
     if args.detach {
-        // Kept until the container is removed.
         return detach::create_and_start(
             root,
             ContainerConfig {
@@ -271,11 +275,6 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         );
     }
 
-    let _address = AddressLease {
-        root,
-        id: &id,
-        network: &spec.network,
-    };
     let mut signals = ForwardedSignals::catch()?;
     let scratch = root.run_dir_path(&id).join("scratch.img");
     let console = if args.console {
@@ -305,17 +304,20 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     Ok(end.exit_code())
 }
 
-/// A foreground container's address, given back when it ends however it
-/// ends.
+/// A new container's address, given back when `hull run` ends unless the
+/// container was recorded (`-d`), which keeps it until `hull rm`.
 struct AddressLease<'a> {
     root: &'a StateRoot,
-    id: &'a str,
-    network: &'a ContainerNetwork,
+    id: String,
+    network: ContainerNetwork,
 }
 
 impl Drop for AddressLease<'_> {
     fn drop(&mut self) {
-        if let Err(err) = network::release(self.root, self.id, self.network) {
+        if container::exists(self.root, &self.id) {
+            return;
+        }
+        if let Err(err) = network::release(self.root, &self.id, &self.network) {
             eprintln!("hull: warning: {err:#}");
         }
     }

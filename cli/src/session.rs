@@ -109,7 +109,7 @@ pub fn attach(
     let (on_terminal, report_oom) = match request {
         Request::Run { spec, report_oom } => {
             let on_terminal = spec.tty.is_some();
-            writer.send(&Message::Run(*spec))?;
+            writer.send(&Message::Run(spec))?;
             (on_terminal, report_oom)
         }
         Request::Join { tty } => (tty, false),

@@ -82,8 +82,8 @@ impl Drop for RunDir {
     }
 }
 
-/// A new container ID: 64 lowercase hex digits, like Docker's.
-pub fn new_container_id() -> String {
+/// A new container or network ID: 64 lowercase hex digits, like Docker's.
+pub fn new_id() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn ids_are_64_hex_and_distinct() {
-        let (a, b) = (new_container_id(), new_container_id());
+        let (a, b) = (new_id(), new_id());
         assert_eq!(a.len(), 64);
         assert!(a
             .chars()
@@ -109,7 +109,7 @@ mod tests {
     fn run_dirs_use_the_short_id_and_refuse_long_roots() {
         let temp = tempfile::tempdir().unwrap();
         let root = StateRoot::new(temp.path().to_owned());
-        let id = new_container_id();
+        let id = new_id();
         let dir = root.create_run_dir(&id).unwrap();
         let path = dir.path().to_owned();
         assert!(path.is_dir());

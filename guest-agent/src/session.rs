@@ -123,7 +123,7 @@ enum Request {
 /// Waits for Run or Query; `None` if the host ends the session first.
 fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
-        Some(Message::Run(spec)) => Ok(Some(Request::Run(Box::new(spec)))),
+        Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
         Some(Message::Query(query)) => Ok(Some(Request::Query(query))),
         Some(Message::Copy(copy)) => Ok(Some(Request::Copy(copy))),
         Some(Message::Shutdown) | None => Ok(None),

@@ -149,7 +149,7 @@ impl Host {
         }
     }
 
-    fn run(&mut self, spec: RunSpec) -> Outcome {
+    fn run(&mut self, spec: Box<RunSpec>) -> Outcome {
         self.send(&Message::Run(spec));
         self.collect()
     }
@@ -198,9 +198,9 @@ fn current_ids() -> (u32, u32) {
     unsafe { (libc::getuid(), libc::getgid()) }
 }
 
-fn spec(argv: &[&str]) -> RunSpec {
+fn spec(argv: &[&str]) -> Box<RunSpec> {
     let (uid, gid) = current_ids();
-    RunSpec {
+    Box::new(RunSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: vec!["PATH=/usr/bin:/bin".into()],
         cwd: "/".into(),
@@ -209,7 +209,7 @@ fn spec(argv: &[&str]) -> RunSpec {
         rootfs: None,
         tty: None,
         network: None,
-    }
+    })
 }
 
 /// Bytes that differ from any shifted copy of themselves, so reordered or

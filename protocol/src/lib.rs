@@ -77,9 +77,12 @@ pub struct NetworkSpec {
     pub etc_files: Vec<EtcFile>,
 }
 
-/// The address and default route of the container's interface.
+/// The container's interface, found by its MAC address, with its address
+/// and default route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfaceSpec {
+    /// As Linux shows it in sysfs: `02:68:0a:59:00:02`.
+    pub mac: String,
     pub address: std::net::Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: std::net::Ipv4Addr,
@@ -187,7 +190,7 @@ pub enum Message {
     /// Both ways; the agent sends it first, the host answers with its own.
     Hello(Hello),
     /// Host to agent: start the container's process.
-    Run(RunSpec),
+    Run(Box<RunSpec>),
     /// Agent to host: the process is running with this pid (in the guest).
     Started { pid: u32 },
     /// Host to agent: bytes for the process's stdin.
@@ -406,7 +409,7 @@ mod tests {
                 version: VERSION,
                 software: "hull-agent 0.1.0".into(),
             }),
-            Message::Run(RunSpec {
+            Message::Run(Box::new(RunSpec {
                 argv: vec!["/bin/sh".into(), "-c".into(), "echo 'hi'; exit 3".into()],
                 env: vec!["PATH=/bin".into(), "A=b=c".into()],
                 cwd: "/tmp".into(),
@@ -420,6 +423,7 @@ mod tests {
                 tty: Some(TerminalSize { rows: 24, cols: 80 }),
                 network: Some(NetworkSpec {
                     interface: Some(InterfaceSpec {
+                        mac: "02:68:0a:58:00:02".into(),
                         address: std::net::Ipv4Addr::new(10, 88, 0, 2),
                         prefix_len: 16,
                         gateway: std::net::Ipv4Addr::new(10, 88, 0, 1),
@@ -429,7 +433,7 @@ mod tests {
                         contents: "127.0.0.1\tlocalhost\n".into(),
                     }],
                 }),
-            }),
+            })),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),
             Message::StdinClose,

@@ -50,6 +50,8 @@ echo "add-host=$($h exec echo grep db /etc/hosts)"
 echo "addr=$($h exec echo ip -o -4 addr show | grep -v ' lo ' | awk '{print $4}')"
 echo "mac=$($h exec echo cat /sys/class/net/eth0/address)"
 echo "ping-web=$($h exec echo ping -c 1 -W 10 $ip >/dev/null && echo ok)"
+echo "network-ls=$($h network ls | awk 'NR > 1 { print $2, $3, $4 }')"
+echo "network-members=$($h network inspect bridge | grep -c -e '"IPv4Address": "10.89.0.2/16"' -e '"IPv4Address": "10.89.7.7/16"')"
 $h rm -f web echo >/dev/null
 wget -q -T 5 -O - http://127.0.0.1:8080/ >/dev/null 2>&1; echo "after-rm=$?"
 echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
@@ -109,6 +111,12 @@ echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
     assert_eq!(facts(&output, "addr"), ["10.89.7.7/16"], "{output}");
     assert_eq!(facts(&output, "mac"), ["02:00:00:00:07:07"], "{output}");
     assert_eq!(facts(&output, "ping-web"), ["ok"], "{output}");
+    assert_eq!(
+        facts(&output, "network-ls"),
+        ["bridge bridge local"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "network-members"), ["2"], "{output}");
     // Removed containers free their ports and addresses.
     assert_ne!(facts(&output, "after-rm"), ["0"], "{output}");
     assert_eq!(facts(&output, "leases"), ["{}"], "{output}");
@@ -132,6 +140,12 @@ chmod +x $www/cgi-bin/ip
 ip netns exec outside busybox httpd -p 192.0.2.2:80 -h $www
 echo "outside-from-host=$(wget -q -O - http://192.0.2.2/cgi-bin/ip)"
 echo "seen-as=$($h run --rm --rootfs $R -- wget -q -O - http://192.0.2.2/cgi-bin/ip)"
+# From outside, containers are reachable only through published ports.
+$h run -d --name web --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
+wait_for 'wget -q -O /dev/null http://10.89.0.2/passwd 2>/dev/null'
+ip netns exec outside ip route add 10.89.0.0/16 via 192.0.2.1
+ip netns exec outside busybox wget -q -T 5 -O /dev/null http://10.89.0.2/passwd 2>/dev/null; echo "inbound=$?"
+$h rm -f web >/dev/null
 echo "none-links=$($h run --rm --network none --rootfs $R -- sh -c 'ip -o link show | cut -d: -f2 | tr -d " \n"')"
 echo "none-lo=$($h run --rm --network none --rootfs $R -- sh -c 'httpd -p 127.0.0.1:80 -h /etc; wget -q -O - http://127.0.0.1/passwd | head -n 1')"
 echo "none-out=$($h run --rm --network none --rootfs $R -- ping -c 1 -W 5 192.0.2.2 2>&1 | tail -n 1)"
@@ -148,6 +162,7 @@ echo "no-network-error=$(cat err)"
     );
     // The container's address (10.89.0.x) is masqueraded as the host's.
     assert_eq!(facts(&output, "seen-as"), ["192.0.2.1"], "{output}");
+    assert_ne!(facts(&output, "inbound"), ["0"], "{output}");
     assert_eq!(facts(&output, "none-links"), ["lo"], "{output}");
     assert_eq!(
         facts(&output, "none-lo"),

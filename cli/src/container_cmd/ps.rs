@@ -103,7 +103,10 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
             format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
             format!("{} ago", duration_since(Some(&config.created))),
             status,
-            ports(&container),
+            match state.status {
+                Status::Running => ports(&container),
+                _ => String::new(),
+            },
             config.name.clone(),
         ];
         if args.format == "json" {

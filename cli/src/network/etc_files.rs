@@ -10,6 +10,9 @@ use super::HostEntry;
 /// Where the host's resolver configuration is, and where systemd-resolved
 /// keeps the upstream servers when the first names only its local stub.
 const HOST_RESOLV_CONF: [&str; 2] = ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"];
+/// What Docker falls back to when the host has no server a container can
+/// use.
+const FALLBACK_RESOLV_CONF: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
 
 /// `hosts`, `resolv.conf` and `hostname` for a container named `hostname`
 /// at `address` (none with `--network none`).
@@ -51,28 +54,34 @@ fn file(name: &str, contents: String) -> EtcFile {
     }
 }
 
-/// The host's resolver configuration without loopback name servers, which
-/// the container cannot reach; the first file that names another server.
+/// The host's resolver configuration with only the name servers the
+/// container can reach (the first file that has one), or Docker's fallback.
 fn host_resolv_conf() -> String {
     HOST_RESOLV_CONF
         .iter()
         .filter_map(|path| std::fs::read_to_string(path).ok())
         .map(|text| usable_resolv_conf(&text))
-        .find(|conf| conf.contains("nameserver"))
-        .unwrap_or_default()
+        .find(|conf| conf.lines().any(|line| name_server(line).is_some()))
+        .unwrap_or_else(|| FALLBACK_RESOLV_CONF.into())
 }
 
-/// `text` without the name servers on loopback addresses.
+/// The server a `nameserver` line names.
+fn name_server(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace();
+    (words.next() == Some("nameserver"))
+        .then(|| words.next())
+        .flatten()
+}
+
+/// `text` without the name servers a container cannot reach: on loopback
+/// addresses, or IPv6 (containers have IPv4 only).
 fn usable_resolv_conf(text: &str) -> String {
     text.lines()
-        .filter(|line| {
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("nameserver"), Some(server)) => server
-                    .parse::<IpAddr>()
-                    .is_ok_and(|server| !server.is_loopback()),
-                _ => true,
-            }
+        .filter(|line| match name_server(line) {
+            Some(server) => server
+                .parse::<IpAddr>()
+                .is_ok_and(|server| server.is_ipv4() && !server.is_loopback()),
+            None => true,
         })
         .map(|line| format!("{line}\n"))
         .collect()
@@ -114,11 +123,13 @@ mod tests {
 
     #[test]
     fn loopback_name_servers_of_the_host_are_left_out() {
-        let text = "# generated\nnameserver 127.0.0.53\nnameserver ::1\n\
-                    nameserver 192.0.2.1\nsearch example.org\noptions edns0\n";
+        let text = "# nameserver 192.0.2.7\nnameserver 127.0.0.53\nnameserver ::1\n\
+                    nameserver 2001:db8::1\nnameserver 192.0.2.1\nsearch example.org\n\
+                    options edns0\n";
         assert_eq!(
             usable_resolv_conf(text),
-            "# generated\nnameserver 192.0.2.1\nsearch example.org\noptions edns0\n"
+            "# nameserver 192.0.2.7\nnameserver 192.0.2.1\nsearch example.org\noptions edns0\n"
         );
+        assert_eq!(name_server("# nameserver 192.0.2.7"), None);
     }
 }

@@ -29,15 +29,17 @@ use serde::{Deserialize, Serialize};
 
 pub use ports::PortMapping;
 pub use proxy::PortProxy;
-use store::{LeaseHolder, NetworkStore, DEFAULT_NETWORK};
+use store::LeaseHolder;
+pub use store::{Network, NetworkStore, DEFAULT_NETWORK};
 
+use crate::container;
 use crate::state::StateRoot;
 
 /// `--network none`: loopback only.
 const NO_NETWORK: &str = "none";
 
 /// The `hull run` flags that shape the container's network.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 pub struct NetworkFlags {
     /// Connect the container to a network: bridge (the default) or none
     /// (loopback only).
@@ -69,6 +71,21 @@ pub struct NetworkFlags {
     /// An extra /etc/hosts line for the container: NAME:IP.
     #[arg(long = "add-host", value_name = "NAME:IP", value_parser = HostEntry::parse)]
     add_host: Vec<HostEntry>,
+}
+
+impl Default for NetworkFlags {
+    /// As with no flags: the default network.
+    fn default() -> NetworkFlags {
+        NetworkFlags {
+            network: DEFAULT_NETWORK.into(),
+            publish: Vec::new(),
+            publish_all: false,
+            ip: None,
+            mac_address: None,
+            dns: Vec::new(),
+            add_host: Vec::new(),
+        }
+    }
 }
 
 impl NetworkFlags {
@@ -193,7 +210,13 @@ pub fn create(
         .collect::<Result<Vec<_>>>()?;
     if flags.publish_all {
         for entry in exposed {
-            let mapping = PortMapping::exposed(entry)?;
+            let mapping = match PortMapping::exposed(entry) {
+                Ok(mapping) => mapping,
+                Err(err) => {
+                    eprintln!("hull: warning: -P leaves it out: {err:#}");
+                    continue;
+                }
+            };
             let published = requested.iter().any(|m| {
                 m.container_port == mapping.container_port && m.protocol == mapping.protocol
             });
@@ -213,10 +236,7 @@ pub fn create(
             extra_hosts: flags.add_host.clone(),
         });
     }
-    let ports = requested
-        .into_iter()
-        .map(PortMapping::reserve)
-        .collect::<Result<Vec<_>>>()?;
+    let ports = ports::reserve_all(&requested)?;
     let store = NetworkStore::open(root);
     let network = store.get(&flags.network)?;
     let holder = LeaseHolder {
@@ -224,7 +244,7 @@ pub fn create(
         pid: Some(std::process::id()),
     };
     let address = store.lease(&network, holder, flags.ip, |holder| {
-        lease_holder_alive(root, holder)
+        container::exists(root, &holder.container) || process_runs(holder.pid)
     })?;
     Ok(ContainerNetwork {
         endpoint: Some(Endpoint {
@@ -240,18 +260,9 @@ pub fn create(
     })
 }
 
-/// Whether the holder of a lease still needs it: its container exists, or
-/// the `hull` that took it still runs.
-fn lease_holder_alive(root: &StateRoot, holder: &LeaseHolder) -> bool {
-    let container_exists = root
-        .path()
-        .join("containers")
-        .join(&holder.container)
-        .exists();
-    let process_runs = holder
-        .pid
-        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-    container_exists || process_runs
+/// Whether the `hull` process that took a lease still runs.
+fn process_runs(pid: Option<u32>) -> bool {
+    pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// Gives back container `id`'s address.
@@ -293,9 +304,10 @@ pub fn attach(
     };
     let store = NetworkStore::open(root);
     let definition = store.get(&endpoint.network)?;
-    let mut netlink = Netlink::open().context("container networking needs root")?;
-    bridge::ensure(&definition, &store, &mut netlink)?;
-    let tap = tap::create(&tap_name(id), &definition.bridge, &mut netlink)?;
+    let mut netlink = Netlink::open()?;
+    let host_side = bridge::ensure(&definition, &store, &mut netlink)
+        .and_then(|()| tap::create(&tap_name(id), &definition.bridge, &mut netlink));
+    let tap = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
     let proxy = match network.ports.is_empty() {
         true => None,
         false => Some(PortProxy::start(&network.ports, endpoint.address)?),
@@ -305,6 +317,7 @@ pub fn attach(
         proxy,
         spec: NetworkSpec {
             interface: Some(InterfaceSpec {
+                mac: endpoint.mac.to_string(),
                 address: endpoint.address,
                 prefix_len: definition.subnet.prefix_len,
                 gateway: definition.gateway,

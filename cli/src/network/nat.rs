@@ -1,4 +1,6 @@
-//! Outbound NAT for hull's networks: one nftables table, `ip hull`,
+//! Outbound NAT for hull's networks, and no way in from outside but the
+//! published ports (whose proxy connects from the host itself): one
+//! nftables table, `ip hull`,
 //! replaced as a whole (atomically, by one `nft -f` transaction) whenever
 //! the set of networks changes, so it never holds rules for a network
 //! that is gone.
@@ -13,7 +15,8 @@ use super::store::Network;
 const TABLE: &str = "ip hull";
 
 /// The ruleset for `networks`: containers' traffic leaving through any
-/// other interface than their bridge is masqueraded as the host's.
+/// other interface than their bridge is masqueraded as the host's, and
+/// traffic routed towards a bridge from elsewhere passes only as replies.
 fn ruleset(networks: &[Network]) -> String {
     let mut rules = format!("table {TABLE} {{}}\ndelete table {TABLE}\n");
     if networks.is_empty() {
@@ -21,9 +24,21 @@ fn ruleset(networks: &[Network]) -> String {
     }
     rules.push_str(&format!(
         "table {TABLE} {{\n\
-         \tchain postrouting {{\n\
-         \t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority filter; policy accept;\n\
+         \t\tct state established,related accept\n"
     ));
+    for network in networks {
+        let bridge = &network.bridge;
+        rules.push_str(&format!(
+            "\t\toifname \"{bridge}\" iifname != \"{bridge}\" drop\n"
+        ));
+    }
+    rules.push_str(
+        "\t}\n\
+         \tchain postrouting {\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n",
+    );
     for network in networks {
         rules.push_str(&format!(
             "\t\tip saddr {} oifname != \"{}\" masquerade\n",
@@ -75,6 +90,7 @@ mod tests {
     #[test]
     fn each_network_is_masqueraded_when_it_leaves_its_bridge() {
         let network = Network {
+            id: "0".repeat(64),
             name: "bridge".into(),
             bridge: "hull0".into(),
             subnet: Subnet {
@@ -89,6 +105,11 @@ mod tests {
             "table ip hull {}\n\
              delete table ip hull\n\
              table ip hull {\n\
+             \tchain forward {\n\
+             \t\ttype filter hook forward priority filter; policy accept;\n\
+             \t\tct state established,related accept\n\
+             \t\toifname \"hull0\" iifname != \"hull0\" drop\n\
+             \t}\n\
              \tchain postrouting {\n\
              \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
              \t\tip saddr 10.89.0.0/16 oifname != \"hull0\" masquerade\n\

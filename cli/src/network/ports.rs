@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::os::fd::OwnedFd;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -95,20 +96,22 @@ impl PortMapping {
         format!("{}/{}", self.container_port, self.protocol)
     }
 
-    /// Binds the host side once to check it is free, and fixes a host port
-    /// of 0 to the one the kernel picked.
-    pub fn reserve(self) -> Result<PortMapping> {
+    /// Binds the host side to check it is free; a host port of 0 becomes
+    /// the one the kernel picked. The port is held while the socket lives.
+    fn reserve(self) -> Result<(PortMapping, OwnedFd)> {
         let address = (self.host_ip, self.host_port);
-        let port = match self.protocol {
-            Protocol::Tcp => TcpListener::bind(address).and_then(|l| l.local_addr()),
-            Protocol::Udp => UdpSocket::bind(address).and_then(|s| s.local_addr()),
+        let (port, reservation) = match self.protocol {
+            Protocol::Tcp => TcpListener::bind(address)
+                .and_then(|l| Ok((l.local_addr()?.port(), OwnedFd::from(l)))),
+            Protocol::Udp => UdpSocket::bind(address)
+                .and_then(|s| Ok((s.local_addr()?.port(), OwnedFd::from(s)))),
         }
-        .map_err(|e| self.bind_error(e))?
-        .port();
-        Ok(PortMapping {
+        .map_err(|e| self.bind_error(e))?;
+        let mapping = PortMapping {
             host_port: port,
             ..self
-        })
+        };
+        Ok((mapping, reservation))
     }
 
     /// The one-line error for a host side that cannot be bound.
@@ -135,6 +138,35 @@ impl PortMapping {
             ),
         }
     }
+}
+
+/// Checks that every host side of `mappings` is free and distinct, all at
+/// once (so two picked ports cannot collide), and fixes each host port of 0
+/// to the one the kernel picked. The ports are free again on return.
+pub fn reserve_all(mappings: &[PortMapping]) -> Result<Vec<PortMapping>> {
+    let mut reserved = Vec::new();
+    let mut held = Vec::new();
+    for (index, mapping) in mappings.iter().enumerate() {
+        let twice = mappings[..index].iter().any(|earlier| {
+            earlier.host_port != 0
+                && earlier.host_port == mapping.host_port
+                && earlier.protocol == mapping.protocol
+                && (earlier.host_ip == mapping.host_ip
+                    || earlier.host_ip.is_unspecified()
+                    || mapping.host_ip.is_unspecified())
+        });
+        if twice {
+            bail!(
+                "-p: host port {}/{} is published twice",
+                mapping.host_port,
+                mapping.protocol
+            );
+        }
+        let (mapping, reservation) = mapping.reserve()?;
+        reserved.push(mapping);
+        held.push(reservation);
+    }
+    Ok(reserved)
 }
 
 impl fmt::Display for PortMapping {
@@ -215,15 +247,24 @@ mod tests {
     }
 
     #[test]
-    fn reserving_fixes_a_free_port_and_names_a_taken_one() {
-        let picked = mapping([127, 0, 0, 1], 0, 80, Protocol::Tcp)
-            .reserve()
-            .unwrap();
-        assert_ne!(picked.host_port, 0);
+    fn reserving_fixes_distinct_free_ports_and_names_a_taken_one() {
+        let picked = reserve_all(&[
+            mapping([127, 0, 0, 1], 0, 80, Protocol::Tcp),
+            mapping([127, 0, 0, 1], 0, 81, Protocol::Tcp),
+            mapping([127, 0, 0, 1], 0, 53, Protocol::Udp),
+        ])
+        .unwrap();
+        assert!(picked.iter().all(|m| m.host_port != 0));
+        assert_ne!(picked[0].host_port, picked[1].host_port);
+        let twice = [
+            mapping([0; 4], 8080, 80, Protocol::Tcp),
+            mapping([127, 0, 0, 1], 8080, 81, Protocol::Tcp),
+        ];
+        let err = reserve_all(&twice).unwrap_err().to_string();
+        assert_eq!(err, "-p: host port 8080/tcp is published twice");
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
-        let err = mapping([127, 0, 0, 1], port, 80, Protocol::Tcp)
-            .reserve()
+        let err = reserve_all(&[mapping([127, 0, 0, 1], port, 80, Protocol::Tcp)])
             .unwrap_err()
             .to_string();
         assert_eq!(

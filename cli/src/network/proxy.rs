@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -23,15 +23,30 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UDP_FLOW_IDLE: Duration = Duration::from_secs(60);
 /// How often blocked UDP receives look at the stop flag.
 const UDP_POLL: Duration = Duration::from_millis(500);
+/// How long a failing accept(2) (out of file descriptors, say) waits before
+/// trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(500);
 /// Largest UDP datagram.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Relays the published ports while it lives.
+/// Relays the published ports while it lives; dropping it closes every
+/// port and relayed connection, and returns once the host ports are free.
 pub struct PortProxy {
     stop: Arc<AtomicBool>,
     tcp_listeners: Vec<TcpListener>,
     /// The threads holding the host ports.
     servers: Vec<JoinHandle<()>>,
+    relays: Arc<Relays>,
+}
+
+/// What the proxy's threads have open beyond the host ports.
+#[derive(Default)]
+struct Relays {
+    /// Both sides of each relayed TCP connection, by number.
+    connections: Mutex<HashMap<u64, [TcpStream; 2]>>,
+    next_connection: AtomicU64,
+    /// The UDP flows' reply threads, which hold the published socket.
+    udp_flows: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl PortProxy {
@@ -54,15 +69,16 @@ impl PortProxy {
             }
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let relays = Arc::new(Relays::default());
         let mut tcp_listeners = Vec::new();
         let mut servers = Vec::new();
         for (listener, mapping) in tcp {
             let target = SocketAddrV4::new(container, mapping.container_port);
             tcp_listeners.push(listener.try_clone().context("cannot share a listener")?);
-            let stop = Arc::clone(&stop);
+            let (stop, relays) = (Arc::clone(&stop), Arc::clone(&relays));
             servers.push(spawn(
                 format!("proxy-tcp-{}", mapping.host_port),
-                move || serve_tcp(&listener, target, &stop),
+                move || serve_tcp(&listener, target, &stop, &relays),
             )?);
         }
         for (socket, mapping) in udp {
@@ -70,16 +86,17 @@ impl PortProxy {
             socket
                 .set_read_timeout(Some(UDP_POLL))
                 .context("cannot configure a UDP socket")?;
-            let stop = Arc::clone(&stop);
+            let (stop, relays) = (Arc::clone(&stop), Arc::clone(&relays));
             servers.push(spawn(
                 format!("proxy-udp-{}", mapping.host_port),
-                move || serve_udp(socket, target, &stop),
+                move || serve_udp(socket, target, &stop, &relays),
             )?);
         }
         Ok(PortProxy {
             stop,
             tcp_listeners,
             servers,
+            relays,
         })
     }
 }
@@ -92,12 +109,26 @@ impl Drop for PortProxy {
             // thread blocked in accept(2), which then sees the stop flag.
             unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
         }
-        // UDP servers see the flag within one poll interval; their flows
-        // end as soon and release the host port with them.
+        // Connections to a container that is gone would wait forever.
+        for connection in lock(&self.relays.connections).values() {
+            for stream in connection {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        // UDP servers and flows see the flag within one poll interval; the
+        // host port is free once the last of them has ended.
         for server in self.servers.drain(..) {
             let _ = server.join();
         }
+        for flow in std::mem::take(&mut *lock(&self.relays.udp_flows)) {
+            let _ = flow.join();
+        }
     }
+}
+
+/// Locks `mutex`, whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
@@ -107,7 +138,12 @@ fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandl
         .context("cannot start a port proxy thread")
 }
 
-fn serve_tcp(listener: &TcpListener, target: SocketAddrV4, stop: &AtomicBool) {
+fn serve_tcp(
+    listener: &TcpListener,
+    target: SocketAddrV4,
+    stop: &AtomicBool,
+    relays: &Arc<Relays>,
+) {
     loop {
         let accepted = listener.accept();
         if stop.load(Ordering::SeqCst) {
@@ -115,8 +151,9 @@ fn serve_tcp(listener: &TcpListener, target: SocketAddrV4, stop: &AtomicBool) {
         }
         match accepted {
             Ok((client, _)) => {
+                let relays = Arc::clone(relays);
                 let relay = move || {
-                    if let Err(e) = relay_tcp(client, target) {
+                    if let Err(e) = relay_tcp(client, target, &relays) {
                         log::debug!("proxy to {target}: {e}");
                     }
                 };
@@ -127,7 +164,7 @@ fn serve_tcp(listener: &TcpListener, target: SocketAddrV4, stop: &AtomicBool) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 log::warn!("proxy to {target}: accept failed: {e}");
-                thread::sleep(UDP_POLL);
+                thread::sleep(ACCEPT_RETRY);
             }
         }
     }
@@ -135,11 +172,19 @@ fn serve_tcp(listener: &TcpListener, target: SocketAddrV4, stop: &AtomicBool) {
 
 /// Copies both ways until both sides have closed; each end of file is
 /// passed on as a half-close.
-fn relay_tcp(client: TcpStream, target: SocketAddrV4) -> io::Result<()> {
+fn relay_tcp(client: TcpStream, target: SocketAddrV4, relays: &Relays) -> io::Result<()> {
     let upstream = TcpStream::connect_timeout(&SocketAddr::V4(target), CONNECT_TIMEOUT)?;
     for stream in [&client, &upstream] {
         stream.set_nodelay(true)?;
     }
+    let number = relays.next_connection.fetch_add(1, Ordering::Relaxed);
+    lock(&relays.connections).insert(number, [client.try_clone()?, upstream.try_clone()?]);
+    let relayed = relay_both_ways(client, upstream, target);
+    lock(&relays.connections).remove(&number);
+    relayed
+}
+
+fn relay_both_ways(client: TcpStream, upstream: TcpStream, target: SocketAddrV4) -> io::Result<()> {
     let (mut client_read, mut upstream_write) = (client.try_clone()?, upstream.try_clone()?);
     let inbound = thread::Builder::new()
         .name(format!("proxy-in-{}", target.port()))
@@ -156,7 +201,7 @@ fn relay_tcp(client: TcpStream, target: SocketAddrV4) -> io::Result<()> {
 
 /// Each client address gets its own socket towards the container, so
 /// replies find their way back; a flow idle for [`UDP_FLOW_IDLE`] ends.
-fn serve_udp(socket: UdpSocket, target: SocketAddrV4, stop: &Arc<AtomicBool>) {
+fn serve_udp(socket: UdpSocket, target: SocketAddrV4, stop: &Arc<AtomicBool>, relays: &Relays) {
     let socket = Arc::new(socket);
     let flows: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
     let mut buffer = vec![0; MAX_DATAGRAM];
@@ -170,7 +215,7 @@ fn serve_udp(socket: UdpSocket, target: SocketAddrV4, stop: &Arc<AtomicBool>) {
                 continue;
             }
         };
-        let flow = match udp_flow(&socket, &flows, client, target, stop) {
+        let flow = match udp_flow(&socket, &flows, client, target, stop, relays) {
             Ok(flow) => flow,
             Err(e) => {
                 log::warn!("proxy to {target}/udp: {e}");
@@ -191,8 +236,9 @@ fn udp_flow(
     client: SocketAddr,
     target: SocketAddrV4,
     stop: &Arc<AtomicBool>,
+    relays: &Relays,
 ) -> io::Result<Arc<UdpSocket>> {
-    let mut table = flows.lock().unwrap_or_else(|e| e.into_inner());
+    let mut table = lock(flows);
     if let Some(flow) = table.get(&client) {
         return Ok(Arc::clone(flow));
     }
@@ -207,15 +253,15 @@ fn udp_flow(
         Arc::clone(stop),
         Arc::clone(&flow),
     );
-    thread::Builder::new()
+    let reply_thread = thread::Builder::new()
         .name(format!("proxy-udp-flow-{}", target.port()))
         .spawn(move || {
             relay_udp_replies(&replies, &socket, client, &stop);
-            flows
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&client);
+            lock(&flows).remove(&client);
         })?;
+    let mut threads = lock(&relays.udp_flows);
+    threads.retain(|thread| !thread.is_finished());
+    threads.push(reply_thread);
     Ok(flow)
 }
 
@@ -256,14 +302,13 @@ mod tests {
     use super::*;
 
     fn mapping(protocol: Protocol, container_port: u16) -> PortMapping {
-        PortMapping {
+        let wanted = PortMapping {
             host_ip: Ipv4Addr::LOCALHOST,
             host_port: 0,
             container_port,
             protocol,
-        }
-        .reserve()
-        .unwrap()
+        };
+        super::super::ports::reserve_all(&[wanted]).unwrap()[0]
     }
 
     #[test]
@@ -313,6 +358,36 @@ mod tests {
             let len = client.recv(&mut buffer).unwrap();
             assert_eq!(&buffer[..len], format!("re:{name}").as_bytes());
         }
+    }
+
+    #[test]
+    fn dropping_the_proxy_frees_a_udp_port_with_flows_and_ends_idle_connections() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = mapping(Protocol::Udp, server.local_addr().unwrap().port());
+        let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = mapping(Protocol::Tcp, backend.local_addr().unwrap().port());
+        let proxy = PortProxy::start(&[udp, tcp], Ipv4Addr::LOCALHOST).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"x", ("127.0.0.1", udp.host_port)).unwrap();
+        let mut buffer = [0; 8];
+        server.recv_from(&mut buffer).unwrap();
+        let mut idle = TcpStream::connect(("127.0.0.1", tcp.host_port)).unwrap();
+        let _upstream = backend.accept().unwrap();
+        // The relay registers the connection once it reached the backend.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while lock(&proxy.relays.connections).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never relayed");
+            thread::sleep(Duration::from_millis(10));
+        }
+        drop(proxy);
+        assert!(UdpSocket::bind(("127.0.0.1", udp.host_port)).is_ok());
+        idle.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(
+            idle.read(&mut buffer).unwrap(),
+            0,
+            "the idle client was not closed"
+        );
     }
 
     #[test]

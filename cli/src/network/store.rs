@@ -68,6 +68,8 @@ impl std::fmt::Display for Subnet {
 /// A network containers can join: a host bridge with the gateway address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
+    /// 64 hex digits, as Docker's network IDs.
+    pub id: String,
     pub name: String,
     pub bridge: String,
     pub subnet: Subnet,
@@ -102,12 +104,24 @@ impl NetworkStore {
 
     /// The network `name`; the default network is defined on first use.
     pub fn get(&self, name: &str) -> Result<Network> {
+        if name == "host" {
+            bail!("--network host is not supported: a container's network is its own VM's");
+        }
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !plain {
+            bail!("{name:?} is not a network name (letters, digits, '-', '_', '.')");
+        }
         let path = self.network_dir(name).join("network.json");
         match fs::read(&path) {
             Ok(json) => serde_json::from_slice(&json)
                 .with_context(|| format!("network {name}: {} is corrupt", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == DEFAULT_NETWORK => {
                 let network = Network {
+                    id: crate::state::new_id(),
                     name: DEFAULT_NETWORK.into(),
                     bridge: DEFAULT_BRIDGE.into(),
                     subnet: DEFAULT_SUBNET,
@@ -272,6 +286,11 @@ mod tests {
         assert_eq!(store.list().unwrap(), vec![network]);
         let err = store.get("backend").unwrap_err().to_string();
         assert_eq!(err, "no such network: backend; see `hull network ls`");
+        for bad in ["", "..", "../containers", "a/b"] {
+            let err = store.get(bad).unwrap_err().to_string();
+            assert!(err.contains("is not a network name"), "{bad:?}: {err}");
+        }
+        assert!(store.get("host").is_err());
     }
 
     #[test]

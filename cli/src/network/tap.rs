@@ -9,8 +9,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use anyhow::{Context, Result};
 use hull_netlink::Netlink;
 
-/// TUNSETIFF: _IOW('T', 202, int).
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 /// The kernel's limit on interface names, without the NUL.
 pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 
@@ -35,7 +33,7 @@ pub fn create(name: &str, bridge: &str, netlink: &mut Netlink) -> Result<OwnedFd
     request.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as i16;
     // SAFETY: TUNSETIFF reads (and updates) one ifreq, which outlives the
     // call; the fd is an open /dev/net/tun.
-    let result = unsafe { libc::ioctl(tun.as_raw_fd(), TUNSETIFF, &mut request) };
+    let result = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, &mut request) };
     if result < 0 {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("cannot create tap {name}"));

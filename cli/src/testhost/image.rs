@@ -30,7 +30,7 @@ const INIT_SCRIPT: &str = include_str!("init.sh");
 /// (crc32c_generic first: libcrc32c, which they need, only asks for it by
 /// a soft dependency; veth: the networking tests' stand-in for the world
 /// outside).
-const MODULES: [&str; 12] = [
+const MODULES: [&str; 13] = [
     "virtio_pci",
     "virtio_console",
     "9pnet_virtio",
@@ -42,6 +42,7 @@ const MODULES: [&str; 12] = [
     "crc32c_generic",
     "nft_chain_nat",
     "nft_masq",
+    "nft_ct",
     "veth",
 ];
 

@@ -23,7 +23,11 @@ pub fn configure(spec: &NetworkSpec) -> anyhow::Result<()> {
 }
 
 fn configure_interface(netlink: &mut Netlink, spec: &InterfaceSpec) -> anyhow::Result<()> {
-    let name = network_interface()?;
+    let name = interface_with_mac(&spec.mac)?;
+    // Router advertisements from another machine on the bridge must not
+    // give this one addresses or routes.
+    let accept_ra = format!("/proc/sys/net/ipv6/conf/{name}/accept_ra");
+    std::fs::write(&accept_ra, "0").with_context(|| format!("writing {accept_ra}"))?;
     netlink.add_address(&name, spec.address, spec.prefix_len)?;
     netlink.set_up(&name)?;
     if spec.gateway != Ipv4Addr::UNSPECIFIED {
@@ -32,17 +36,18 @@ fn configure_interface(netlink: &mut Netlink, spec: &InterfaceSpec) -> anyhow::R
     Ok(())
 }
 
-/// The name of the machine's network interface: the only one besides
-/// loopback (the host attaches at most one virtio-net device).
-fn network_interface() -> anyhow::Result<String> {
+/// The name of the interface whose MAC address is `mac`.
+fn interface_with_mac(mac: &str) -> anyhow::Result<String> {
     let entries = std::fs::read_dir("/sys/class/net").context("listing /sys/class/net")?;
     for entry in entries {
-        let name = entry.context("listing /sys/class/net")?.file_name();
-        if name != LOOPBACK {
-            return name
+        let entry = entry.context("listing /sys/class/net")?;
+        let address = std::fs::read_to_string(entry.path().join("address")).unwrap_or_default();
+        if address.trim() == mac {
+            return entry
+                .file_name()
                 .into_string()
                 .map_err(|name| anyhow::anyhow!("interface name {name:?} is not UTF-8"));
         }
     }
-    anyhow::bail!("the machine has no network interface: is virtio-net missing from the kernel?")
+    anyhow::bail!("the machine has no network interface with MAC address {mac}")
 }
