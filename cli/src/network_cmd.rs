@@ -1,21 +1,49 @@
-//! `hull network ls` and `hull network inspect`: the networks containers
-//! join, as Docker shows them.
+//! `hull network`: the networks containers join, made, listed and removed
+//! as with Docker.
+
+use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::container;
-use crate::network::{Network, NetworkStore, DEFAULT_NETWORK};
+use crate::network::{self, Network, NetworkStore, Subnet, DEFAULT_NETWORK};
 use crate::state::StateRoot;
 use crate::table;
 
 #[derive(Subcommand)]
 pub enum NetworkCommand {
+    /// Create a network: its own bridge and subnet; containers on other
+    /// networks cannot reach it.
+    Create(CreateArgs),
     /// List networks.
     Ls(LsArgs),
     /// Show networks and the containers on them as JSON.
     Inspect(InspectArgs),
+    /// Remove networks no container is on.
+    Rm(RmArgs),
+    /// Remove every network no container is on (but the default).
+    Prune,
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The network's IPv4 subnet, e.g. 10.90.3.0/24 (default: the first
+    /// free /24 of 10.90.0.0/16).
+    #[arg(long, value_name = "SUBNET")]
+    subnet: Option<Subnet>,
+    /// The host's address on it (default: the subnet's first).
+    #[arg(long, value_name = "IPV4")]
+    gateway: Option<Ipv4Addr>,
+    name: String,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Network names.
+    #[arg(required = true)]
+    networks: Vec<String>,
 }
 
 #[derive(Args)]
@@ -37,9 +65,35 @@ pub fn network(command: NetworkCommand, root: &StateRoot) -> Result<u8> {
     // Listed even before any container has used it.
     store.get(DEFAULT_NETWORK)?;
     match command {
+        NetworkCommand::Create(args) => {
+            let network = store.create(&args.name, args.subnet, args.gateway)?;
+            println!("{}", network.id);
+            Ok(0)
+        }
         NetworkCommand::Ls(args) => ls(&store, &args),
         NetworkCommand::Inspect(args) => inspect(&store, root, &args),
+        NetworkCommand::Rm(args) => {
+            for name in &args.networks {
+                network::remove(root, name)?;
+                println!("{name}");
+            }
+            Ok(0)
+        }
+        NetworkCommand::Prune => prune(&store, root),
     }
+}
+
+fn prune(store: &NetworkStore, root: &StateRoot) -> Result<u8> {
+    let mut removed = Vec::new();
+    for network in store.list()? {
+        if network.name != DEFAULT_NETWORK && network::remove(root, &network.name).is_ok() {
+            removed.push(network.name);
+        }
+    }
+    if !removed.is_empty() {
+        println!("Deleted Networks:\n{}", removed.join("\n"));
+    }
+    Ok(0)
 }
 
 fn ls(store: &NetworkStore, args: &LsArgs) -> Result<u8> {

@@ -219,3 +219,80 @@ sleep 0.5; kill $server 2>/dev/null && echo "port-free=yes"
     assert_eq!(facts(&output, "containers"), ["0 0"], "{output}");
     assert_eq!(facts(&output, "port-free"), ["yes"], "{output}");
 }
+
+#[test]
+fn user_networks_reach_within_and_are_isolated_from_each_other() {
+    let output = in_test_host(
+        r#"
+$h network create front >/dev/null; echo "create=$?"
+$h network create --subnet 10.91.0.0/24 back >/dev/null
+$h network create --subnet 10.91.0.128/25 clash 2>err; echo "overlap=$? $(cat err)"
+echo "ls=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
+$h run -d --name web --network front --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
+$h run -d --name peer --network front --rootfs $R -- sleep 600 >/dev/null
+$h run -d --name db --network back --rootfs $R -- sleep 600 >/dev/null
+$h run -d --name other --rootfs $R -- sleep 600 >/dev/null
+wait_for 'wget -q -O /dev/null http://10.90.0.2/passwd 2>/dev/null'
+wait_for '[ $($h ps -q | wc -l) -eq 4 ]'
+echo "same-network=$($h exec peer wget -q -O - http://10.90.0.2/passwd | head -n 1)"
+echo "from-back=$($h exec db ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
+echo "from-default=$($h exec other ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
+echo "to-back=$($h exec peer ping -c 1 -W 3 10.91.0.2 >/dev/null 2>&1; echo $?)"
+echo "within=$($h exec peer ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
+$h network rm front 2>err; echo "rm-in-use=$?"
+echo "rm-in-use-error=$(cat err)"
+bridge=$($h network inspect front | grep -o '"com.docker.network.bridge.name": "[^"]*"' | cut -d'"' -f4)
+ip -o link show $bridge >/dev/null 2>&1 && echo "bridge=up"
+$h rm -f web peer db other >/dev/null
+$h network rm front back >/dev/null; echo "rm=$?"
+ip -o link show $bridge >/dev/null 2>&1 || echo "bridge=gone"
+echo "rules=$(nft list table ip hull | grep -c 'hull-')"
+echo "ls-after=$($h network ls | awk 'NR > 1 { print $2 }')"
+$h network rm bridge 2>err; echo "rm-default=$? $(cat err)"
+$h network create spare >/dev/null
+$h network create busy >/dev/null
+$h run -d --name keeper --network busy --rootfs $R -- sleep 600 >/dev/null
+echo "prune=$($h network prune | tr '\n' ' ')"
+echo "left=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
+$h rm -f keeper >/dev/null
+"#,
+    );
+    assert_eq!(facts(&output, "create"), ["0"], "{output}");
+    assert_eq!(
+        facts(&output, "overlap"),
+        ["125 hull: --subnet 10.91.0.128/25 overlaps network back's 10.91.0.0/24"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "ls"), ["back bridge front "], "{output}");
+    assert_eq!(
+        facts(&output, "same-network"),
+        ["root:x:0:0:root:/root:/bin/sh"],
+        "{output}"
+    );
+    // No way across networks, in either direction, nor from the default.
+    assert_eq!(facts(&output, "from-back"), ["1"], "{output}");
+    assert_eq!(facts(&output, "from-default"), ["1"], "{output}");
+    assert_eq!(facts(&output, "to-back"), ["1"], "{output}");
+    assert_eq!(facts(&output, "within"), ["0"], "{output}");
+    assert_eq!(facts(&output, "rm-in-use"), ["125"], "{output}");
+    assert_eq!(
+        facts(&output, "rm-in-use-error"),
+        ["hull: network front is in use by web, peer; remove them first"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "bridge"), ["up", "gone"], "{output}");
+    assert_eq!(facts(&output, "rm"), ["0"], "{output}");
+    assert_eq!(facts(&output, "rules"), ["0"], "{output}");
+    assert_eq!(facts(&output, "ls-after"), ["bridge"], "{output}");
+    assert_eq!(
+        facts(&output, "prune"),
+        ["Deleted Networks: spare "],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "left"), ["bridge busy "], "{output}");
+    assert_eq!(
+        facts(&output, "rm-default"),
+        ["125 hull: network bridge is hull's default and cannot be removed"],
+        "{output}"
+    );
+}

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use ports::PortMapping;
 pub use proxy::PortProxy;
 use store::LeaseHolder;
-pub use store::{Network, NetworkStore, DEFAULT_NETWORK};
+pub use store::{Network, NetworkStore, Subnet, DEFAULT_NETWORK};
 
 use crate::container;
 use crate::state::StateRoot;
@@ -41,8 +41,8 @@ const NO_NETWORK: &str = "none";
 /// The `hull run` flags that shape the container's network.
 #[derive(Args, Debug)]
 pub struct NetworkFlags {
-    /// Connect the container to a network: bridge (the default) or none
-    /// (loopback only).
+    /// Connect the container to a network: bridge (the default), none
+    /// (loopback only), or one made with `hull network create`.
     #[arg(long, value_name = "NETWORK", default_value = DEFAULT_NETWORK)]
     network: String,
 
@@ -258,6 +258,42 @@ pub fn create(
         dns: flags.dns.clone(),
         extra_hosts: flags.add_host.clone(),
     })
+}
+
+/// Removes the network `name` and its bridge: refused for the default
+/// network and while containers are on it.
+pub fn remove(root: &StateRoot, name: &str) -> Result<()> {
+    let store = NetworkStore::open(root);
+    let network = store.get(name)?;
+    if network.name == DEFAULT_NETWORK {
+        bail!("network {DEFAULT_NETWORK} is hull's default and cannot be removed");
+    }
+    let users: Vec<String> = container::list(root)?
+        .into_iter()
+        .filter(|c| {
+            let endpoint = c.config.boot.network.endpoint.as_ref();
+            endpoint.is_some_and(|e| e.network == network.name)
+        })
+        .map(|c| c.config.name)
+        .collect();
+    if !users.is_empty() {
+        bail!(
+            "network {name} is in use by {}; remove them first",
+            users.join(", ")
+        );
+    }
+    if store.in_use(name, |holder| process_runs(holder.pid))? {
+        bail!("network {name} is in use by a container running in the foreground");
+    }
+    let bridge_exists = Netlink::link_index(&network.bridge).is_some();
+    if bridge_exists {
+        Netlink::open()?.delete_link(&network.bridge)?;
+    }
+    store.remove(name)?;
+    if bridge_exists {
+        nat::apply(&store.list()?)?;
+    }
+    Ok(())
 }
 
 /// Whether the `hull` process that took a lease still runs.

@@ -28,6 +28,14 @@ const DEFAULT_SUBNET: Subnet = Subnet {
     base: Ipv4Addr::new(10, 89, 0, 0),
     prefix_len: 16,
 };
+/// Where `hull network create` picks a subnet when given none: the first
+/// free /24 of 10.90.0.0/16.
+const USER_SUBNETS: Subnet = Subnet {
+    base: Ipv4Addr::new(10, 90, 0, 0),
+    prefix_len: 16,
+};
+/// Names a network cannot take.
+const RESERVED_NAMES: [&str; 3] = [DEFAULT_NETWORK, "none", "host"];
 
 /// An IPv4 subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,11 +59,45 @@ impl Subnet {
         (index > 0 && address < broadcast).then_some(Ipv4Addr::from(address))
     }
 
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        let shorter = if self.prefix_len < other.prefix_len {
+            self
+        } else {
+            other
+        };
+        u32::from(self.base) & shorter.mask() == u32::from(other.base) & shorter.mask()
+    }
+
     /// Whether `address` is a host address of the subnet (neither its
     /// network nor its broadcast address).
     pub fn has_host(&self, address: Ipv4Addr) -> bool {
         let offset = u32::from(address).wrapping_sub(u32::from(self.base) & self.mask());
         self.host(offset) == Some(address)
+    }
+}
+
+impl std::str::FromStr for Subnet {
+    type Err = String;
+
+    /// `10.90.3.0/24`: an IPv4 network address and a prefix of 8 to 30 bits.
+    fn from_str(value: &str) -> Result<Subnet, String> {
+        let bad = || format!("{value:?} is not an IPv4 subnet like 10.90.3.0/24");
+        let (base, prefix_len) = value.split_once('/').ok_or_else(bad)?;
+        let subnet = Subnet {
+            base: base.parse().map_err(|_| bad())?,
+            prefix_len: prefix_len.parse().map_err(|_| bad())?,
+        };
+        if !(8..=30).contains(&subnet.prefix_len) {
+            return Err(format!("{value}: the prefix must be 8 to 30 bits"));
+        }
+        let network = Ipv4Addr::from(u32::from(subnet.base) & subnet.mask());
+        if network != subnet.base {
+            return Err(format!(
+                "{value} is not a network address: did you mean {network}/{}?",
+                subnet.prefix_len
+            ));
+        }
+        Ok(subnet)
     }
 }
 
@@ -107,14 +149,7 @@ impl NetworkStore {
         if name == "host" {
             bail!("--network host is not supported: a container's network is its own VM's");
         }
-        let plain = !name.is_empty()
-            && !name.starts_with('.')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !plain {
-            bail!("{name:?} is not a network name (letters, digits, '-', '_', '.')");
-        }
+        check_name(name)?;
         let path = self.network_dir(name).join("network.json");
         match fs::read(&path) {
             Ok(json) => serde_json::from_slice(&json)
@@ -150,13 +185,91 @@ impl NetworkStore {
         };
         let mut networks = Vec::new();
         for entry in entries {
-            let name = entry?.file_name();
-            if let Some(name) = name.to_str() {
+            let entry = entry?;
+            // A network being created has no definition yet.
+            if !entry.path().join("network.json").is_file() {
+                continue;
+            }
+            if let Some(name) = entry.file_name().to_str() {
                 networks.push(self.get(name)?);
             }
         }
         networks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(networks)
+    }
+
+    /// Defines the network `name` on `subnet` (default: the first free /24
+    /// of 10.90.0.0/16) with `gateway` (default: its first host address).
+    pub fn create(
+        &self,
+        name: &str,
+        subnet: Option<Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Network> {
+        check_name(name)?;
+        if RESERVED_NAMES.contains(&name) {
+            bail!("network {name} is hull's own; choose another name");
+        }
+        // The default network's subnet counts even before its first use.
+        self.get(DEFAULT_NETWORK)?;
+        let _lock = lock_file(&self.dir.join(".create.lock"))?;
+        let existing = self.list()?;
+        if existing.iter().any(|network| network.name == name) {
+            bail!("network {name} already exists");
+        }
+        let subnet = match subnet {
+            Some(subnet) => {
+                if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&subnet)) {
+                    bail!(
+                        "--subnet {subnet} overlaps network {}'s {}",
+                        other.name,
+                        other.subnet
+                    );
+                }
+                subnet
+            }
+            None => (0..=255u32)
+                .map(|third| Subnet {
+                    base: Ipv4Addr::from(u32::from(USER_SUBNETS.base) | third << 8),
+                    prefix_len: 24,
+                })
+                .find(|candidate| !existing.iter().any(|n| n.subnet.overlaps(candidate)))
+                .context("every /24 of 10.90.0.0/16 is taken; give a --subnet")?,
+        };
+        let gateway = match gateway {
+            Some(gateway) if subnet.has_host(gateway) => gateway,
+            Some(gateway) => bail!("--gateway {gateway} is not a host address of {subnet}"),
+            None => subnet.host(1).context("the subnet has no host addresses")?,
+        };
+        let id = crate::state::new_id();
+        let network = Network {
+            bridge: format!("hull-{}", &id[..10]),
+            id,
+            name: name.to_owned(),
+            subnet,
+            gateway,
+            created: crate::container::now(),
+        };
+        let path = self.network_dir(name).join("network.json");
+        write_atomically(&path, &serde_json::to_vec_pretty(&network)?)?;
+        Ok(network)
+    }
+
+    /// Forgets the network `name` and its leases.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let dir = self.network_dir(name);
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+    }
+
+    /// Whether any address of network `name` is leased to a holder that is
+    /// still `alive`.
+    pub fn in_use(&self, name: &str, alive: impl Fn(&LeaseHolder) -> bool) -> Result<bool> {
+        let dir = self.network_dir(name);
+        if !dir.exists() {
+            return Ok(false);
+        }
+        let _lock = lock_file(&dir.join("leases.lock"))?;
+        Ok(read_leases(&dir)?.values().any(alive))
     }
 
     /// Leases an address of `network` to `holder`: `requested` (`--ip`)
@@ -222,6 +335,18 @@ impl NetworkStore {
         }
         Ok(())
     }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        bail!("{name:?} is not a network name (letters, digits, '-', '_', '.')");
+    }
+    Ok(())
 }
 
 fn read_leases(dir: &Path) -> Result<BTreeMap<Ipv4Addr, LeaseHolder>> {
@@ -291,6 +416,62 @@ mod tests {
             assert!(err.contains("is not a network name"), "{bad:?}: {err}");
         }
         assert!(store.get("host").is_err());
+    }
+
+    #[test]
+    fn subnets_parse_as_network_addresses_with_a_prefix() {
+        let subnet: Subnet = "10.90.3.0/24".parse().unwrap();
+        assert_eq!(subnet.to_string(), "10.90.3.0/24");
+        assert_eq!(
+            "10.90.3.1/24".parse::<Subnet>().unwrap_err(),
+            "10.90.3.1/24 is not a network address: did you mean 10.90.3.0/24?"
+        );
+        for bad in [
+            "10.90.3.0",
+            "10.90.3.0/31",
+            "10.90.3.0/7",
+            "x/24",
+            "10.90.3.0/x",
+        ] {
+            assert!(bad.parse::<Subnet>().is_err(), "{bad:?}");
+        }
+        let wide: Subnet = "10.0.0.0/8".parse().unwrap();
+        assert!(wide.overlaps(&subnet) && subnet.overlaps(&wide));
+        assert!(!subnet.overlaps(&"10.90.4.0/24".parse().unwrap()));
+    }
+
+    #[test]
+    fn created_networks_get_free_subnets_their_own_bridge_and_unique_names() {
+        let (_dir, store) = store();
+        let a = store.create("front", None, None).unwrap();
+        let b = store.create("back", None, None).unwrap();
+        assert_eq!(a.subnet.to_string(), "10.90.0.0/24");
+        assert_eq!(a.gateway, Ipv4Addr::new(10, 90, 0, 1));
+        assert_eq!(b.subnet.to_string(), "10.90.1.0/24");
+        assert!(a.bridge.starts_with("hull-") && a.bridge.len() == 15 && a.bridge != b.bridge);
+        let names: Vec<String> = store.list().unwrap().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["back", "bridge", "front"]);
+        let err = store.create("front", None, None).unwrap_err().to_string();
+        assert_eq!(err, "network front already exists");
+        let err = store.create("none", None, None).unwrap_err().to_string();
+        assert_eq!(err, "network none is hull's own; choose another name");
+        let overlapping = Some("10.89.5.0/24".parse().unwrap());
+        let err = store
+            .create("x", overlapping, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--subnet 10.89.5.0/24 overlaps network bridge's 10.89.0.0/16"
+        );
+        let gateway = Ipv4Addr::new(192, 168, 7, 254);
+        let own = Some("192.168.7.0/24".parse().unwrap());
+        assert_eq!(
+            store.create("c", own, Some(gateway)).unwrap().gateway,
+            gateway
+        );
+        store.remove("front").unwrap();
+        assert_eq!(store.create("d", None, None).unwrap().subnet, a.subnet);
     }
 
     #[test]
