@@ -12,6 +12,7 @@ pub mod fs;
 pub mod mmio;
 pub mod net;
 pub mod vsock;
+mod worker_thread;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -14,7 +14,8 @@ use virtio_queue::QueueT;
 use super::error::BlockError;
 use super::image::{DiskImage, SECTOR_SIZE};
 use super::request::{MAX_RANGES, MAX_RANGE_SECTORS, SEG_MAX, SIZE_MAX};
-use super::worker::WorkerHandle;
+use super::worker;
+use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
     VirtioDevice, VIRTIO_F_VERSION_1,
@@ -37,7 +38,7 @@ pub struct Block {
     image: Arc<DiskImage>,
     config_space: [u8; CONFIG_SPACE_LEN],
     /// Set once the driver has activated the device.
-    worker: Option<WorkerHandle>,
+    worker: Option<WorkerThread>,
 }
 
 impl Block {
@@ -164,7 +165,7 @@ impl VirtioDevice for Block {
         queue
             .queue
             .set_event_idx(features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0);
-        let worker = WorkerHandle::spawn(mem, interrupt, queue, Arc::clone(&self.image))
+        let worker = worker::spawn(mem, interrupt, queue, Arc::clone(&self.image))
             .map_err(ActivateError::Worker)?;
         self.worker = Some(worker);
         Ok(())

@@ -9,7 +9,8 @@ use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRE
 
 use super::backend::{self, Access, FuseServer};
 use super::error::FsError;
-use super::worker::WorkerHandle;
+use super::worker;
+use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
     VirtioDevice, VIRTIO_F_VERSION_1,
@@ -32,7 +33,7 @@ pub struct Fs {
     config_space: [u8; CONFIG_SPACE_LEN],
     server: Arc<dyn FuseServer>,
     /// Set once the driver has activated the device.
-    worker: Option<WorkerHandle>,
+    worker: Option<WorkerThread>,
 }
 
 impl Fs {
@@ -124,7 +125,7 @@ impl VirtioDevice for Fs {
                 got: queues.len(),
             });
         }
-        let worker = WorkerHandle::spawn(mem, interrupt, queues, Arc::clone(&self.server))
+        let worker = worker::spawn(mem, interrupt, queues, Arc::clone(&self.server))
             .map_err(ActivateError::Worker)?;
         self.worker = Some(worker);
         Ok(())

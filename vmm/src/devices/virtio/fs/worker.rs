@@ -10,75 +10,38 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
 use fuse_backend_rs::abi::fuse_abi::{InHeader, Opcode, OutHeader};
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter};
-use virtio_queue::{DescriptorChain, QueueOwnedT, QueueT};
-use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use virtio_queue::DescriptorChain;
+use vmm_sys_util::epoll::{Epoll, EpollEvent};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::backend::FuseServer;
+use crate::devices::virtio::worker_thread::{serve_available_chains, watch, WorkerThread};
 use crate::devices::virtio::{ActiveQueue, GuestMemory, Interrupt, INTERRUPT_USED_RING};
 
-/// Owns the running worker thread; dropping it stops and joins the thread.
-pub(super) struct WorkerHandle {
-    stop: EventFd,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl WorkerHandle {
-    /// Starts a thread serving `queues` with `server`.
-    pub(super) fn spawn(
-        mem: GuestMemory,
-        interrupt: Arc<Interrupt>,
-        queues: Vec<ActiveQueue>,
-        server: Arc<dyn FuseServer>,
-    ) -> io::Result<Self> {
-        let stop = EventFd::new(EFD_NONBLOCK)?;
-        let epoll = Epoll::new()?;
-        for (index, active) in queues.iter().enumerate() {
-            register(&epoll, &active.notify, index as u64)?;
-        }
-        let stop_token = queues.len() as u64;
-        register(&epoll, &stop, stop_token)?;
-
-        let worker = Worker {
-            mem,
-            interrupt,
-            queues: queues.into_iter().map(ServedQueue::new).collect(),
-            server,
-        };
-        let thread = thread::Builder::new()
-            .name("virtio-fs".into())
-            .spawn(move || worker.run(&epoll, stop_token))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+/// Starts a thread serving `queues` with `server`.
+pub(super) fn spawn(
+    mem: GuestMemory,
+    interrupt: Arc<Interrupt>,
+    queues: Vec<ActiveQueue>,
+    server: Arc<dyn FuseServer>,
+) -> io::Result<WorkerThread> {
+    let stop = EventFd::new(EFD_NONBLOCK)?;
+    let epoll = Epoll::new()?;
+    for (index, active) in queues.iter().enumerate() {
+        watch(&epoll, active.notify.as_raw_fd(), index as u64)?;
     }
-}
-
-impl Drop for WorkerHandle {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop.write(1) {
-            log::error!("virtio-fs: cannot stop the worker: {e}");
-            return;
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("virtio-fs: worker thread panicked");
-            }
-        }
-    }
-}
-
-fn register(epoll: &Epoll, fd: &EventFd, token: u64) -> io::Result<()> {
-    epoll.ctl(
-        ControlOperation::Add,
-        fd.as_raw_fd(),
-        EpollEvent::new(EventSet::IN, token),
-    )
+    let stop_token = queues.len() as u64;
+    watch(&epoll, stop.as_raw_fd(), stop_token)?;
+    let worker = Worker {
+        mem,
+        interrupt,
+        queues: queues.into_iter().map(ServedQueue::new).collect(),
+        server,
+    };
+    WorkerThread::spawn("virtio-fs", stop, move || worker.run(&epoll, stop_token))
 }
 
 struct ServedQueue {
@@ -160,29 +123,9 @@ fn serve_queue(
     mem: &GuestMemory,
     active: &mut ActiveQueue,
 ) -> Result<bool, virtio_queue::Error> {
-    let queue = &mut active.queue;
-    let mut returned_any = false;
-    loop {
-        queue.disable_notification(mem)?;
-        while let Some(chain) = queue.iter(mem)?.next() {
-            let head = chain.head_index();
-            let reply_len = serve_chain(server, mem, chain);
-            match queue.add_used(mem, head, reply_len) {
-                Ok(()) => returned_any = true,
-                // A head index past the queue end names no descriptor to
-                // give back; the driver loses only its own bogus entry.
-                Err(virtio_queue::Error::InvalidDescriptorIndex) => {
-                    log::warn!("virtio-fs: dropped chain with invalid head index {head}");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        // Re-enabling notifications reports chains that raced in meanwhile.
-        if !queue.enable_notification(mem)? {
-            break;
-        }
-    }
-    Ok(returned_any && queue.needs_notification(mem)?)
+    serve_available_chains(&mut active.queue, mem, "virtio-fs", |chain| {
+        serve_chain(server, mem, chain)
+    })
 }
 
 /// Runs the FUSE request in `chain` and returns the reply length, or 0 when

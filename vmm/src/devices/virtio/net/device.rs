@@ -13,7 +13,8 @@ use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRE
 use virtio_queue::QueueT;
 
 use super::tap::{offload_flags, Tap, TapIo};
-use super::worker::WorkerHandle;
+use super::worker;
+use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
     VirtioDevice, VIRTIO_F_VERSION_1,
@@ -52,7 +53,7 @@ pub struct Net<T: TapIo = Tap> {
     /// Moves to the worker on activation.
     tap: Option<T>,
     /// Set once the driver has activated the device.
-    worker: Option<WorkerHandle>,
+    worker: Option<WorkerThread>,
 }
 
 impl<T: TapIo> Net<T> {
@@ -122,8 +123,8 @@ impl<T: TapIo> VirtioDevice for Net<T> {
         rx.queue.set_event_idx(event_idx);
         tx.queue.set_event_idx(event_idx);
         let mergeable = features & (1 << VIRTIO_NET_F_MRG_RXBUF) != 0;
-        let worker = WorkerHandle::spawn(mem, interrupt, rx, tx, tap, mergeable)
-            .map_err(ActivateError::Worker)?;
+        let worker =
+            worker::spawn(mem, interrupt, rx, tx, tap, mergeable).map_err(ActivateError::Worker)?;
         self.worker = Some(worker);
         Ok(())
     }

@@ -8,17 +8,17 @@
 //! rings themselves are unusable is broken for good and no longer served.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
-use virtio_queue::{QueueOwnedT, QueueT};
-use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use virtio_queue::QueueT;
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::rx::{Delivery, Receiver};
 use super::tap::TapIo;
 use super::tx;
+use crate::devices::virtio::worker_thread::{serve_available_chains, watch, WorkerThread};
 use crate::devices::virtio::{ActiveQueue, GuestMemory, Interrupt, INTERRUPT_USED_RING};
 
 const RX_TOKEN: u64 = 0;
@@ -30,75 +30,39 @@ const STOP_TOKEN: u64 = 3;
 /// not hold off TX; the level-triggered tap wakes the loop again at once.
 const RX_BATCH: usize = 64;
 
-/// Owns the running worker thread; dropping it stops and joins the thread.
-pub(super) struct WorkerHandle {
-    stop: EventFd,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl WorkerHandle {
-    /// Starts a thread serving `rx` and `tx` with `tap`. `mergeable` says
-    /// whether VIRTIO_NET_F_MRG_RXBUF was negotiated.
-    pub(super) fn spawn<T: TapIo>(
-        mem: GuestMemory,
-        interrupt: Arc<Interrupt>,
-        rx: ActiveQueue,
-        tx: ActiveQueue,
-        tap: T,
-        mergeable: bool,
-    ) -> io::Result<Self> {
-        let stop = EventFd::new(EFD_NONBLOCK)?;
-        let epoll = Epoll::new()?;
-        for (fd, token) in [
-            (rx.notify.as_raw_fd(), RX_TOKEN),
-            (tx.notify.as_raw_fd(), TX_TOKEN),
-            (tap.as_raw_fd(), TAP_TOKEN),
-            (stop.as_raw_fd(), STOP_TOKEN),
-        ] {
-            watch(&epoll, fd, token)?;
-        }
-        let worker = Worker {
-            mem,
-            interrupt,
-            rx,
-            tx,
-            tap,
-            epoll,
-            receiver: Receiver::new(mergeable),
-            tap_polled: true,
-            rx_stopped: false,
-            tx_broken: false,
-        };
-        let thread = thread::Builder::new()
-            .name("virtio-net".into())
-            .spawn(move || worker.run())?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+/// Starts a thread serving `rx` and `tx` with `tap`. `mergeable` says
+/// whether VIRTIO_NET_F_MRG_RXBUF was negotiated.
+pub(super) fn spawn<T: TapIo>(
+    mem: GuestMemory,
+    interrupt: Arc<Interrupt>,
+    rx: ActiveQueue,
+    tx: ActiveQueue,
+    tap: T,
+    mergeable: bool,
+) -> io::Result<WorkerThread> {
+    let stop = EventFd::new(EFD_NONBLOCK)?;
+    let epoll = Epoll::new()?;
+    for (fd, token) in [
+        (rx.notify.as_raw_fd(), RX_TOKEN),
+        (tx.notify.as_raw_fd(), TX_TOKEN),
+        (tap.as_raw_fd(), TAP_TOKEN),
+        (stop.as_raw_fd(), STOP_TOKEN),
+    ] {
+        watch(&epoll, fd, token)?;
     }
-}
-
-impl Drop for WorkerHandle {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop.write(1) {
-            log::error!("virtio-net: cannot stop the worker: {e}");
-            return;
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("virtio-net: worker thread panicked");
-            }
-        }
-    }
-}
-
-fn watch(epoll: &Epoll, fd: RawFd, token: u64) -> io::Result<()> {
-    epoll.ctl(
-        ControlOperation::Add,
-        fd,
-        EpollEvent::new(EventSet::IN, token),
-    )
+    let worker = Worker {
+        mem,
+        interrupt,
+        rx,
+        tx,
+        tap,
+        epoll,
+        receiver: Receiver::new(mergeable),
+        tap_polled: true,
+        rx_stopped: false,
+        tx_broken: false,
+    };
+    WorkerThread::spawn("virtio-net", stop, move || worker.run())
 }
 
 /// Why the device stopped receiving.
@@ -173,30 +137,11 @@ impl<T: TapIo> Worker<T> {
     /// Sends every frame on the TX queue. Returns whether the driver wants
     /// an interrupt for the chains returned.
     fn serve_tx(&mut self) -> Result<bool, virtio_queue::Error> {
-        let mem = &self.mem;
-        let queue = &mut self.tx.queue;
-        let mut returned_any = false;
-        loop {
-            queue.disable_notification(mem)?;
-            while let Some(chain) = queue.iter(mem)?.next() {
-                let head = chain.head_index();
-                tx::transmit(&mut self.tap, mem, chain);
-                match queue.add_used(mem, head, 0) {
-                    Ok(()) => returned_any = true,
-                    // A head index past the queue end names no descriptor
-                    // to give back; the driver loses only its own entry.
-                    Err(virtio_queue::Error::InvalidDescriptorIndex) => {
-                        log::warn!("virtio-net: dropped TX chain with invalid head index {head}");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            // Re-enabling notifications reports chains that raced in.
-            if !queue.enable_notification(mem)? {
-                break;
-            }
-        }
-        Ok(returned_any && queue.needs_notification(mem)?)
+        let (mem, tap) = (&self.mem, &mut self.tap);
+        serve_available_chains(&mut self.tx.queue, mem, "virtio-net TX", |chain| {
+            tx::transmit(tap, mem, chain);
+            0
+        })
     }
 
     fn on_rx(&mut self) {
