@@ -15,7 +15,7 @@ use hull_vmm::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig};
 
 use crate::assets;
 use crate::container::{BootSpec, RootfsSource};
-use crate::network::{self, PortProxy};
+use crate::network;
 use crate::scratch;
 use crate::signals::ForwardedSignals;
 use crate::state::StateRoot;
@@ -42,8 +42,8 @@ pub struct Booted {
     pub spec: RunSpec,
     /// Keeps the image's layers from being removed while the VM runs.
     _rootfs: RootSource,
-    /// Relays the published ports while the VM runs.
-    _ports: Option<PortProxy>,
+    /// Relays the published ports and answers names while the VM runs.
+    _network: network::Services,
 }
 
 /// How a boot ended.
@@ -148,7 +148,7 @@ pub fn boot(
         stream,
         spec: run_spec,
         _rootfs: rootfs,
-        _ports: network.proxy,
+        _network: network.services,
     })))
 }
 

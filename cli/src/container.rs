@@ -244,7 +244,7 @@ impl Container {
     }
 
     pub fn short_id(&self) -> &str {
-        &self.config.id[..12]
+        &self.config.id[..SHORT_ID_LEN]
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -383,6 +383,9 @@ pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Container> {
         _ => bail!("container ID prefix {name_or_id} is ambiguous: give more of it"),
     }
 }
+
+/// How many leading digits of its ID name a container in short.
+pub const SHORT_ID_LEN: usize = 12;
 
 /// A Docker-style name for a container the user did not name.
 pub fn generated_name(id: &str) -> String {

@@ -248,7 +248,11 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         let _pin = boot::pin_image(root, &spec.rootfs)?;
         return testhost::run_in_testhost(argv, args.stdio.interactive, tty, &direct);
     }
-    spec.network = network::create(root, &id, &args.network, &image.exposed_ports)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| container::generated_name(&id));
+    spec.network = network::create(root, &id, &name, &args.network, &image.exposed_ports)?;
     let _address = AddressLease {
         root,
         id: id.clone(),
@@ -258,10 +262,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
         return detach::create_and_start(
             root,
             ContainerConfig {
-                name: args
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| container::generated_name(&id)),
+                name,
                 id,
                 image: image_name,
                 created: container::now(),

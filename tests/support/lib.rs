@@ -4,10 +4,12 @@
 pub mod registry;
 pub mod script;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// The repository root (the workspace this crate belongs to).
 pub fn repo_root() -> PathBuf {
@@ -125,7 +127,12 @@ impl Hull {
     }
 }
 
-/// Runs `command` to completion, feeding it `stdin` and capturing its output.
+/// How long one hull command or one test-host script may run: a hang then
+/// fails its test with the output so far instead of stalling the whole run.
+pub const TIME_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// Runs `command` to completion, feeding it `stdin` and capturing its output;
+/// kills it and fails the test if it runs past [`TIME_LIMIT`].
 pub fn output_with_stdin(mut command: Command, stdin: &[u8]) -> Output {
     let mut child = command
         .stdin(Stdio::piped())
@@ -135,13 +142,68 @@ pub fn output_with_stdin(mut command: Command, stdin: &[u8]) -> Output {
         .expect("start hull");
     let mut input = child.stdin.take().expect("piped stdin");
     let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        // The process may exit without reading its input; that is fine.
-        let _ = input.write_all(&data);
-    });
-    let output = child.wait_with_output().expect("wait for hull");
-    writer.join().expect("stdin writer");
-    output
+    // The process may exit without reading its input; that is fine.
+    thread::spawn(move || input.write_all(&data));
+    let stdout = Captured::start(child.stdout.take().expect("piped stdout"));
+    let stderr = Captured::start(child.stderr.take().expect("piped stderr"));
+
+    let deadline = Instant::now() + TIME_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for hull") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{command:?} ran past {TIME_LIMIT:?}; its output so far:\n{}{}",
+                String::from_utf8_lossy(&stdout.finish()),
+                String::from_utf8_lossy(&stderr.finish())
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: stdout.finish(),
+        stderr: stderr.finish(),
+    }
+}
+
+/// A pipe read to its end in the background.
+struct Captured {
+    data: Arc<Mutex<Vec<u8>>>,
+    reader: thread::JoinHandle<()>,
+}
+
+impl Captured {
+    /// How long to wait for the pipe's end once its process is gone: a
+    /// process it left behind may still hold the pipe open.
+    const LINGER: Duration = Duration::from_secs(10);
+
+    fn start(mut pipe: impl Read + Send + 'static) -> Captured {
+        let data = Arc::new(Mutex::new(Vec::new()));
+        let sink = data.clone();
+        let reader = thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(read @ 1..) = pipe.read(&mut buffer) {
+                sink.lock()
+                    .expect("capture lock")
+                    .extend_from_slice(&buffer[..read]);
+            }
+        });
+        Captured { data, reader }
+    }
+
+    /// What was read: all of it, unless the pipe stays open past [`Self::LINGER`].
+    fn finish(self) -> Vec<u8> {
+        let deadline = Instant::now() + Self::LINGER;
+        while !self.reader.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let data = self.data.lock().expect("capture lock");
+        data.clone()
+    }
 }
 
 /// stderr without hull's one-line notice that the KVM test host is in use,

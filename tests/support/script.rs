@@ -2,26 +2,38 @@
 //! /dev/kvm is real on any host. A script prints `key=value` facts that the
 //! test then checks with [`facts`].
 
-use crate::{busybox_rootfs, hull_binary, profile_dir, Hull};
+use crate::{busybox_rootfs, hull_binary, output_with_stdin, profile_dir, Hull};
 
-/// `wait_for CONDITION`: waits until the shell condition holds; after three
-/// minutes, prints what hull knows of every container and fails the script,
-/// so that no wait can hang a test.
-const WAIT_FOR: &str = r#"
+/// Shell functions for every script, and its watchdog.
+///
+/// `dump_state` prints every process of the test host and what hull knows
+/// of every container. `wait_for CONDITION` waits until the shell condition
+/// holds; after three minutes it dumps the state and fails the script. A
+/// script still running after fifteen minutes dumps the state and is killed
+/// with everything it started (it leads its own process group), so that no
+/// step can hang a test and the output says where it stood.
+const PRELUDE: &str = r#"
+dump_state() {
+    ps -eo pid,ppid,stat,etime,time,args
+    $h ps -a
+    for dir in $HULL_ROOT/containers/*/; do
+        echo "== $dir"; cat $dir/state.json $dir/monitor.log
+    done
+}
 wait_for() {
     tries=0
     until eval "$1"; do
         tries=$((tries + 1))
         if [ $tries -ge 900 ]; then
-            echo "timed out waiting for: $1"; $h ps -a
-            for dir in $HULL_ROOT/containers/*/; do
-                echo "== $dir"; cat $dir/state.json $dir/monitor.log
-            done
+            echo "timed out waiting for: $1"; dump_state
             exit 1
         fi
         sleep 0.2
     done
 }
+(sleep 900 >/dev/null 2>&1; echo "the script ran past 900 s"; dump_state; kill -KILL 0) &
+watchdog=$!
+trap 'kill $watchdog' EXIT
 "#;
 
 /// Runs `script` with `$h` (the hull binary), `$R` (a busybox root),
@@ -34,7 +46,7 @@ pub fn in_test_host(script: &str) -> String {
 /// [`in_test_host`] with a test host of `cpus` vCPUs (default: its own).
 pub fn in_test_host_with_cpus(script: &str, cpus: Option<u32>) -> String {
     let prelude = format!(
-        "set -u; h={}; R={}; pty={}; udp={}; export HULL_ROOT=$(mktemp -d /tmp/hull-e2e.XXXXXX)\n{WAIT_FOR}",
+        "set -u; h={}; R={}; pty={}; udp={}; export HULL_ROOT=$(mktemp -d /tmp/hull-e2e.XXXXXX)\n{PRELUDE}",
         hull_binary().display(),
         busybox_rootfs().display(),
         profile_dir().join("pty-session").display(),
@@ -45,7 +57,7 @@ pub fn in_test_host_with_cpus(script: &str, cpus: Option<u32>) -> String {
     if let Some(cpus) = cpus {
         command.env("HULL_TESTHOST_CPUS", cpus.to_string());
     }
-    let output = command.output().expect("run the KVM test host");
+    let output = output_with_stdin(command, b"");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

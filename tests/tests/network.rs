@@ -221,14 +221,14 @@ sleep 0.5; kill $server 2>/dev/null && echo "port-free=yes"
 }
 
 #[test]
-fn user_networks_reach_within_and_are_isolated_from_each_other() {
+fn user_networks_resolve_names_reach_within_and_are_isolated_from_each_other() {
     let output = in_test_host(
         r#"
 $h network create front >/dev/null; echo "create=$?"
 $h network create --subnet 10.91.0.0/24 back >/dev/null
 $h network create --subnet 10.91.0.128/25 clash 2>err; echo "overlap=$? $(cat err)"
 echo "ls=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
-$h run -d --name web --network front --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
+$h run -d --name web --network front --network-alias site --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
 $h run -d --name peer --network front --rootfs $R -- sleep 600 >/dev/null
 $h run -d --name db --network back --rootfs $R -- sleep 600 >/dev/null
 $h run -d --name other --rootfs $R -- sleep 600 >/dev/null
@@ -239,11 +239,19 @@ echo "from-back=$($h exec db ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
 echo "from-default=$($h exec other ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
 echo "to-back=$($h exec peer ping -c 1 -W 3 10.91.0.2 >/dev/null 2>&1; echo $?)"
 echo "within=$($h exec peer ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
+echo "resolv=$($h exec peer cat /etc/resolv.conf)"
+echo "by-name=$($h exec peer wget -q -O - http://web/passwd | head -n 1)"
+echo "by-alias=$($h exec peer ping -c 1 -W 3 site | head -n 1 | cut -d' ' -f3)"
+echo "by-short-id=$($h exec web ping -c 1 -W 3 $($h ps -q -f name=peer) | head -n 1 | cut -d' ' -f3)"
+$h rename peer visitor
+echo "renamed=$($h exec web ping -c 1 -W 3 visitor | head -n 1 | cut -d' ' -f3)"
+echo "other-network-name=$($h exec web nslookup db >/dev/null 2>&1; echo $?)"
+echo "foreign-server=$($h exec other nslookup web 10.90.0.1 >/dev/null 2>&1; echo $?)"
 $h network rm front 2>err; echo "rm-in-use=$?"
 echo "rm-in-use-error=$(cat err)"
 bridge=$($h network inspect front | grep -o '"com.docker.network.bridge.name": "[^"]*"' | cut -d'"' -f4)
 ip -o link show $bridge >/dev/null 2>&1 && echo "bridge=up"
-$h rm -f web peer db other >/dev/null
+$h rm -f web visitor db other >/dev/null
 $h network rm front back >/dev/null; echo "rm=$?"
 ip -o link show $bridge >/dev/null 2>&1 || echo "bridge=gone"
 echo "rules=$(nft list table ip hull | grep -c 'hull-')"
@@ -274,10 +282,28 @@ $h rm -f keeper >/dev/null
     assert_eq!(facts(&output, "from-default"), ["1"], "{output}");
     assert_eq!(facts(&output, "to-back"), ["1"], "{output}");
     assert_eq!(facts(&output, "within"), ["0"], "{output}");
+    // The network's gateway answers the names, aliases and short IDs of the
+    // containers on it, as they are named now; not those of another
+    // network, nor to containers of another network.
+    assert_eq!(
+        facts(&output, "resolv"),
+        ["nameserver 10.90.0.1"],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "by-name"),
+        ["root:x:0:0:root:/root:/bin/sh"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "by-alias"), ["(10.90.0.2):"], "{output}");
+    assert_eq!(facts(&output, "by-short-id"), ["(10.90.0.3):"], "{output}");
+    assert_eq!(facts(&output, "renamed"), ["(10.90.0.3):"], "{output}");
+    assert_ne!(facts(&output, "other-network-name"), ["0"], "{output}");
+    assert_ne!(facts(&output, "foreign-server"), ["0"], "{output}");
     assert_eq!(facts(&output, "rm-in-use"), ["125"], "{output}");
     assert_eq!(
         facts(&output, "rm-in-use-error"),
-        ["hull: network front is in use by web, peer; remove them first"],
+        ["hull: network front is in use by web, visitor; remove them first"],
         "{output}"
     );
     assert_eq!(facts(&output, "bridge"), ["up", "gone"], "{output}");

@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::detach;
+use crate::network;
 use crate::state::StateRoot;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -242,7 +243,13 @@ pub struct RenameArgs {
 }
 
 pub fn rename(args: RenameArgs, root: &StateRoot) -> Result<u8> {
-    container::find(root, &args.container)?.rename(root, &args.new_name)?;
+    let container = container::find(root, &args.container)?;
+    let (id, network) = (
+        container.id().to_owned(),
+        container.config.boot.network.clone(),
+    );
+    container.rename(root, &args.new_name)?;
+    network::rename(root, &id, &network, &args.new_name)?;
     Ok(0)
 }
 

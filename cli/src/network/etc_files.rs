@@ -65,6 +65,23 @@ fn host_resolv_conf() -> String {
         .unwrap_or_else(|| FALLBACK_RESOLV_CONF.into())
 }
 
+/// The name servers of the host's resolver configuration, loopback ones
+/// included (whoever asks them runs on the host), else Docker's fallback.
+pub fn host_name_servers() -> Vec<IpAddr> {
+    let conf = std::fs::read_to_string(HOST_RESOLV_CONF[0]).unwrap_or_default();
+    let servers: Vec<IpAddr> = name_servers(&conf);
+    match servers.is_empty() {
+        true => name_servers(FALLBACK_RESOLV_CONF),
+        false => servers,
+    }
+}
+
+fn name_servers(conf: &str) -> Vec<IpAddr> {
+    conf.lines()
+        .filter_map(|line| name_server(line)?.parse().ok())
+        .collect()
+}
+
 /// The server a `nameserver` line names.
 fn name_server(line: &str) -> Option<&str> {
     let mut words = line.split_whitespace();
@@ -131,5 +148,10 @@ mod tests {
             "# nameserver 192.0.2.7\nnameserver 192.0.2.1\nsearch example.org\noptions edns0\n"
         );
         assert_eq!(name_server("# nameserver 192.0.2.7"), None);
+        let all: Vec<IpAddr> = ["127.0.0.53", "::1", "2001:db8::1", "192.0.2.1"]
+            .iter()
+            .map(|ip| ip.parse().unwrap())
+            .collect();
+        assert_eq!(name_servers(text), all);
     }
 }

@@ -7,9 +7,11 @@
 //! - [`bridge`] and [`nat`]: the host side of a network.
 //! - [`tap`]: the VM's end of the bridge.
 //! - [`ports`] and [`proxy`]: `-p`, `-P` and the relays behind them.
+//! - [`dns`]: the network's name server, which knows its containers.
 //! - [`etc_files`]: the container's hosts, resolv.conf and hostname.
 
 mod bridge;
+mod dns;
 mod etc_files;
 mod nat;
 mod ports;
@@ -18,8 +20,9 @@ mod store;
 mod tap;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -45,6 +48,11 @@ pub struct NetworkFlags {
     /// (loopback only), or one made with `hull network create`.
     #[arg(long, value_name = "NETWORK", default_value = DEFAULT_NETWORK)]
     network: String,
+
+    /// Another name the container has on its network, for the network's
+    /// name server to answer.
+    #[arg(long = "network-alias", value_name = "NAME", value_parser = parse_host_name)]
+    network_alias: Vec<String>,
 
     /// Publish a container port on the host:
     /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (no HOST_PORT: one
@@ -78,6 +86,7 @@ impl Default for NetworkFlags {
     fn default() -> NetworkFlags {
         NetworkFlags {
             network: DEFAULT_NETWORK.into(),
+            network_alias: Vec::new(),
             publish: Vec::new(),
             publish_all: false,
             ip: None,
@@ -112,6 +121,9 @@ pub struct Endpoint {
     pub network: String,
     pub address: Ipv4Addr,
     pub mac: MacAddress,
+    /// `--network-alias`es.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// An `--add-host` entry.
@@ -125,18 +137,27 @@ impl HostEntry {
     fn parse(value: &str) -> Result<HostEntry, String> {
         let bad = || format!("--add-host {value}: expected NAME:IP, e.g. db:10.0.0.9");
         let (name, address) = value.split_once(':').ok_or_else(bad)?;
-        let plain = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-        if !plain {
-            return Err(bad());
-        }
+        parse_host_name(name).map_err(|_| bad())?;
         let address = address.trim_start_matches('[').trim_end_matches(']');
         Ok(HostEntry {
             name: name.to_owned(),
             address: address.parse().map_err(|_| bad())?,
         })
+    }
+}
+
+/// A name a resolver can look up: letters, digits, '-', '.' and '_'.
+fn parse_host_name(name: &str) -> Result<String, String> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    match plain {
+        true => Ok(name.to_owned()),
+        false => Err(format!(
+            "{name:?} is not a host name (letters, digits, '-', '.', '_')"
+        )),
     }
 }
 
@@ -193,13 +214,14 @@ impl fmt::Display for MacAddress {
     }
 }
 
-/// Sets up container `id`'s network as `flags` ask: checks and fixes the
-/// published host ports and leases its address, held by this process until
-/// the container exists. `exposed` is the image's `EXPOSE` list (`-P`).
-/// [`release`] gives the address back.
+/// Sets up the network of container `id` named `name` as `flags` ask:
+/// checks and fixes the published host ports and leases its address, held
+/// by this process until the container exists. `exposed` is the image's
+/// `EXPOSE` list (`-P`). [`release`] gives the address back.
 pub fn create(
     root: &StateRoot,
     id: &str,
+    name: &str,
     flags: &NetworkFlags,
     exposed: &[String],
 ) -> Result<ContainerNetwork> {
@@ -226,8 +248,12 @@ pub fn create(
         }
     }
     if flags.network == NO_NETWORK {
-        if !requested.is_empty() || flags.ip.is_some() || flags.mac_address.is_some() {
-            bail!("--network none gives the container no address to publish ports on or set");
+        let addressed = flags.ip.is_some() || flags.mac_address.is_some();
+        if !requested.is_empty() || addressed || !flags.network_alias.is_empty() {
+            bail!(
+                "--network none gives the container no address to publish ports on, \
+                 set or give aliases to"
+            );
         }
         return Ok(ContainerNetwork {
             endpoint: None,
@@ -242,6 +268,7 @@ pub fn create(
     let holder = LeaseHolder {
         container: id.to_owned(),
         pid: Some(std::process::id()),
+        names: dns_names(id, name, &flags.network_alias),
     };
     let address = store.lease(&network, holder, flags.ip, |holder| {
         container::exists(root, &holder.container) || process_runs(holder.pid)
@@ -253,11 +280,35 @@ pub fn create(
             mac: flags
                 .mac_address
                 .unwrap_or_else(|| MacAddress::for_address(address)),
+            aliases: flags.network_alias.clone(),
         }),
         ports,
         dns: flags.dns.clone(),
         extra_hosts: flags.add_host.clone(),
     })
+}
+
+/// What the network's name server answers with container `id`'s address:
+/// its name, its aliases and its short ID, as Docker's does.
+fn dns_names(id: &str, name: &str, aliases: &[String]) -> Vec<String> {
+    let mut names = vec![name.to_owned()];
+    names.extend(aliases.iter().cloned());
+    names.push(id[..id.len().min(container::SHORT_ID_LEN)].to_owned());
+    names.iter().map(|name| name.to_ascii_lowercase()).collect()
+}
+
+/// Gives the running or created container `id` the name `name` on its
+/// network's name server too.
+pub fn rename(root: &StateRoot, id: &str, network: &ContainerNetwork, name: &str) -> Result<()> {
+    let Some(endpoint) = &network.endpoint else {
+        return Ok(());
+    };
+    NetworkStore::open(root).rename(
+        &endpoint.network,
+        endpoint.address,
+        id,
+        dns_names(id, name, &endpoint.aliases),
+    )
 }
 
 /// Removes the network `name` and its bridge: refused for the default
@@ -310,13 +361,20 @@ pub fn release(root: &StateRoot, id: &str, network: &ContainerNetwork) -> Result
 }
 
 /// A container's network for one boot of its VM: the tap (handed to the
-/// VMM), the port proxy (kept by whoever holds the VM), and what the agent
-/// sets up inside.
+/// VMM), the host's services for it, and what the agent sets up inside.
 pub struct Attached {
     /// The tap and the guest's MAC address; `None` with `--network none`.
     pub tap: Option<(OwnedFd, MacAddress)>,
-    pub proxy: Option<PortProxy>,
+    pub services: Services,
     pub spec: NetworkSpec,
+}
+
+/// What serves a container from the host while its VM runs; whoever holds
+/// the VM keeps it, and dropping it stops it.
+#[derive(Default)]
+pub struct Services {
+    _ports: Option<PortProxy>,
+    _names: Option<dns::NameServer>,
 }
 
 /// Connects one boot of container `id`'s VM to its network.
@@ -326,15 +384,14 @@ pub fn attach(
     network: &ContainerNetwork,
     hostname: &str,
 ) -> Result<Attached> {
-    let etc_files =
-        |address| etc_files::render(hostname, address, &network.extra_hosts, &network.dns);
     let Some(endpoint) = &network.endpoint else {
+        let etc_files = etc_files::render(hostname, None, &network.extra_hosts, &network.dns);
         return Ok(Attached {
             tap: None,
-            proxy: None,
+            services: Services::default(),
             spec: NetworkSpec {
                 interface: None,
-                etc_files: etc_files(None),
+                etc_files,
             },
         });
     };
@@ -344,13 +401,45 @@ pub fn attach(
     let host_side = bridge::ensure(&definition, &store, &mut netlink)
         .and_then(|()| tap::create(&tap_name(id), &definition.bridge, &mut netlink));
     let tap = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
-    let proxy = match network.ports.is_empty() {
+    let ports = match network.ports.is_empty() {
         true => None,
         false => Some(PortProxy::start(&network.ports, endpoint.address)?),
     };
+    let upstream = match network.dns.is_empty() {
+        true => etc_files::host_name_servers(),
+        false => network.dns.clone(),
+    };
+    let directory = Box::new(directory(root.path(), &endpoint.network));
+    let upstream = upstream.iter().map(|ip| SocketAddr::new(*ip, dns::PORT));
+    let names = dns::NameServer::start(
+        definition.gateway,
+        definition.subnet,
+        directory,
+        upstream.collect(),
+    );
+    // Without its name server, the container still runs: names of other
+    // containers just do not resolve.
+    let names = names
+        .inspect_err(|err| eprintln!("hull: warning: {err:#}"))
+        .ok();
+    // The gateway answers names when a name server does; else the
+    // container asks the upstream servers itself.
+    let name_servers = match names {
+        Some(_) => vec![IpAddr::V4(definition.gateway)],
+        None => network.dns.clone(),
+    };
+    let etc_files = etc_files::render(
+        hostname,
+        Some(endpoint.address),
+        &network.extra_hosts,
+        &name_servers,
+    );
     Ok(Attached {
         tap: Some((tap, endpoint.mac)),
-        proxy,
+        services: Services {
+            _ports: ports,
+            _names: names,
+        },
         spec: NetworkSpec {
             interface: Some(InterfaceSpec {
                 mac: endpoint.mac.to_string(),
@@ -358,9 +447,33 @@ pub fn attach(
                 prefix_len: definition.subnet.prefix_len,
                 gateway: definition.gateway,
             }),
-            etc_files: etc_files(Some(endpoint.address)),
+            etc_files,
         },
     })
+}
+
+/// The name server's view of network `network` in the state root `root`:
+/// the address of the running container with a name, if any.
+fn directory(root: &Path, network: &str) -> impl Fn(&str) -> Option<Ipv4Addr> + Send + Sync {
+    let (root, network) = (StateRoot::new(root.to_owned()), network.to_owned());
+    move |name| {
+        let leases = NetworkStore::open(&root).leases(&network).ok()?;
+        leases
+            .into_iter()
+            .find(|(_, holder)| holder.names.iter().any(|n| n == name) && runs(&root, holder))
+            .map(|(address, _)| address)
+    }
+}
+
+/// Whether the holder of a lease runs: its recorded container, or else the
+/// `hull run` in the foreground that holds it.
+fn runs(root: &StateRoot, holder: &LeaseHolder) -> bool {
+    match container::find(root, &holder.container) {
+        Ok(container) => container
+            .state()
+            .is_ok_and(|state| state.status == container::Status::Running),
+        Err(_) => process_runs(holder.pid),
+    }
 }
 
 /// `htap` and the start of the container ID: unique among running VMs,
@@ -421,13 +534,13 @@ mod tests {
             network: NO_NETWORK.into(),
             ..NetworkFlags::default()
         };
-        let network = create(&root, "c", &flags, &["80/tcp".into()]).unwrap();
+        let network = create(&root, "c", "c", &flags, &["80/tcp".into()]).unwrap();
         assert_eq!(network.endpoint, None);
         let publishing = NetworkFlags {
             publish: vec!["8080:80".into()],
             ..flags
         };
-        assert!(create(&root, "c", &publishing, &[]).is_err());
+        assert!(create(&root, "c", "c", &publishing, &[]).is_err());
     }
 
     #[test]
@@ -439,7 +552,7 @@ mod tests {
             publish_all: true,
             ..NetworkFlags::default()
         };
-        let first = create(&root, "a", &flags, &["80/tcp".into(), "53/udp".into()]).unwrap();
+        let first = create(&root, "a", "a", &flags, &["80/tcp".into(), "53/udp".into()]).unwrap();
         let endpoint = first.endpoint.clone().unwrap();
         assert_eq!(endpoint.address, Ipv4Addr::new(10, 89, 0, 2));
         assert_eq!(endpoint.mac.to_string(), "02:68:0a:59:00:02");
@@ -450,13 +563,13 @@ mod tests {
             .collect();
         assert_eq!(sides, ["80/tcp", "53/udp"]);
         assert!(first.ports.iter().all(|m| m.host_port != 0));
-        let second = create(&root, "b", &flags, &[]).unwrap();
+        let second = create(&root, "b", "b", &flags, &[]).unwrap();
         assert_eq!(
             second.endpoint.unwrap().address,
             Ipv4Addr::new(10, 89, 0, 3)
         );
         release(&root, "a", &first).unwrap();
-        let third = create(&root, "c", &flags, &[]).unwrap();
+        let third = create(&root, "c", "c", &flags, &[]).unwrap();
         assert_eq!(third.endpoint.unwrap().address, endpoint.address);
     }
 }

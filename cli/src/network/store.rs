@@ -126,6 +126,10 @@ pub struct Network {
 pub struct LeaseHolder {
     pub container: String,
     pub pid: Option<u32>,
+    /// The names the network's name server answers with the address: the
+    /// container's name, its aliases and its short ID.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 /// Where networks are defined.
@@ -321,6 +325,37 @@ impl NetworkStore {
         Ok(address)
     }
 
+    /// The leases of network `name`.
+    pub fn leases(&self, name: &str) -> Result<BTreeMap<Ipv4Addr, LeaseHolder>> {
+        let dir = self.network_dir(name);
+        if !dir.exists() {
+            return Ok(BTreeMap::new());
+        }
+        let _lock = lock_file(&dir.join("leases.lock"))?;
+        read_leases(&dir)
+    }
+
+    /// Gives container `container`'s lease of `address` the names `names`.
+    pub fn rename(
+        &self,
+        network: &str,
+        address: Ipv4Addr,
+        container: &str,
+        names: Vec<String>,
+    ) -> Result<()> {
+        let dir = self.network_dir(network);
+        let _lock = lock_file(&dir.join("leases.lock"))?;
+        let mut leases = read_leases(&dir)?;
+        if let Some(holder) = leases
+            .get_mut(&address)
+            .filter(|h| h.container == container)
+        {
+            holder.names = names;
+            write_leases(&dir, &leases)?;
+        }
+        Ok(())
+    }
+
     /// Gives back container `container`'s lease of `address`.
     pub fn release(&self, network: &str, address: Ipv4Addr, container: &str) -> Result<()> {
         let dir = self.network_dir(network);
@@ -375,6 +410,7 @@ mod tests {
         LeaseHolder {
             container: container.into(),
             pid: None,
+            names: Vec::new(),
         }
     }
 
