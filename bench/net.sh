@@ -22,9 +22,8 @@ if [[ "${1:-}" != --inside ]]; then
     echo
     echo "- hull: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ' + uncommitted changes')"
     echo
-    # One vCPU: under load, a two-vCPU test host (TCG with nested SVM) has
-    # crashed its own kernel (a stack overflow in interrupt context).
-    HULL_TESTHOST_CPUS=1 tests/kvm-host/run /bin/bash "$repo/bench/net.sh" --inside
+    # The test host has one vCPU (see DEFAULT_CPUS in cli/src/testhost/machine.rs).
+    tests/kvm-host/run /bin/bash "$repo/bench/net.sh" --inside
     echo
     echo "load after: \`$(uptime)\`"
     exit

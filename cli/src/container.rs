@@ -220,6 +220,16 @@ impl Container {
             bail!("the container name {name:?} is already in use");
         }
         self.config.name = name.to_owned();
+        self.write_config()
+    }
+
+    /// Puts the container on `network` from its next boot on.
+    pub fn set_network(&mut self, network: ContainerNetwork) -> Result<()> {
+        self.config.boot.network = network;
+        self.write_config()
+    }
+
+    fn write_config(&self) -> Result<()> {
         write_atomically(
             &self.dir.join("config.json"),
             &serde_json::to_vec_pretty(&self.config)?,

@@ -23,6 +23,7 @@ mod scratch;
 mod session;
 mod signals;
 mod state;
+mod system_cmd;
 mod table;
 mod terminal;
 mod testhost;
@@ -113,6 +114,10 @@ enum Command {
     #[command(subcommand)]
     Network(network_cmd::NetworkCommand),
 
+    /// Manage hull as a whole.
+    #[command(subcommand)]
+    System(system_cmd::SystemCommand),
+
     /// Show hull's version, the guest kernel it uses and the KVM it found.
     Version,
 
@@ -202,6 +207,7 @@ fn main() -> ExitCode {
         Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &root),
         Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, &root),
         Command::Network(command) => network_cmd::network(command, &root),
+        Command::System(command) => system_cmd::system(command, &root),
         Command::Monitor { id } => monitor::monitor(&id, &root),
         Command::Version => version::print(),
         Command::Pull(args) => image_cmd::pull(args, root.path()),

@@ -23,7 +23,12 @@ pub enum NetworkCommand {
     Inspect(InspectArgs),
     /// Remove networks no container is on.
     Rm(RmArgs),
-    /// Remove every network no container is on (but the default).
+    /// Put a stopped container that is on no network on a network.
+    Connect(ConnectArgs),
+    /// Take a stopped container off its network.
+    Disconnect(DisconnectArgs),
+    /// Remove every network no container is on (but the default, whose
+    /// bridge goes while no container uses it).
     Prune,
 }
 
@@ -37,6 +42,24 @@ pub struct CreateArgs {
     #[arg(long, value_name = "IPV4")]
     gateway: Option<Ipv4Addr>,
     name: String,
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// The container's address there (default: the next free).
+    #[arg(long, value_name = "IPV4")]
+    ip: Option<Ipv4Addr>,
+    /// Another name the container has there.
+    #[arg(long = "alias", value_name = "NAME", value_parser = network::parse_host_name)]
+    aliases: Vec<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Args)]
+pub struct DisconnectArgs {
+    network: String,
+    container: String,
 }
 
 #[derive(Args)]
@@ -79,17 +102,23 @@ pub fn network(command: NetworkCommand, root: &StateRoot) -> Result<u8> {
             }
             Ok(0)
         }
-        NetworkCommand::Prune => prune(&store, root),
+        NetworkCommand::Connect(args) => {
+            let mut container = container::find(root, &args.container)?;
+            network::connect(root, &mut container, &args.network, args.ip, args.aliases)?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(args) => {
+            let mut container = container::find(root, &args.container)?;
+            network::disconnect(root, &mut container, &args.network)?;
+            Ok(0)
+        }
+        NetworkCommand::Prune => prune(root),
     }
 }
 
-fn prune(store: &NetworkStore, root: &StateRoot) -> Result<u8> {
-    let mut removed = Vec::new();
-    for network in store.list()? {
-        if network.name != DEFAULT_NETWORK && network::remove(root, &network.name).is_ok() {
-            removed.push(network.name);
-        }
-    }
+/// `hull network prune`, and its part of `hull system prune`.
+pub fn prune(root: &StateRoot) -> Result<u8> {
+    let removed = network::prune(root)?;
     if !removed.is_empty() {
         println!("Deleted Networks:\n{}", removed.join("\n"));
     }

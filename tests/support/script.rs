@@ -11,7 +11,11 @@ use crate::{busybox_rootfs, hull_binary, output_with_stdin, profile_dir, Hull};
 /// holds; after three minutes it dumps the state and fails the script. A
 /// script still running after fifteen minutes dumps the state and is killed
 /// with everything it started (it leads its own process group), so that no
-/// step can hang a test and the output says where it stood.
+/// step can hang a test and the output says where it stood. The watchdog is
+/// started from a command substitution so that it is not a child of the
+/// script (a bare `wait` in a script waits for the script's own jobs only),
+/// and its `sleep` holds no copy of the script's stdout (the session ends
+/// when stdout is closed; the trap kills the watchdog, not its `sleep`).
 const PRELUDE: &str = r#"
 dump_state() {
     ps -eo pid,ppid,stat,etime,time,args
@@ -31,8 +35,9 @@ wait_for() {
         sleep 0.2
     done
 }
-(sleep 900 >/dev/null 2>&1; echo "the script ran past 900 s"; dump_state; kill -KILL 0) &
-watchdog=$!
+exec 3>&1
+watchdog=$( (sleep 900 >/dev/null 2>&1; echo "the script ran past 900 s"; dump_state; kill -KILL 0) >&3 2>&1 3>&- & echo $!)
+exec 3>&-
 trap 'kill $watchdog' EXIT
 "#;
 
@@ -40,11 +45,6 @@ trap 'kill $watchdog' EXIT
 /// `$pty` (support/bin/pty_session.rs) and `$udp` (support/bin/udp_echo.rs)
 /// in the KVM test host, with a fresh state root there; returns its stdout.
 pub fn in_test_host(script: &str) -> String {
-    in_test_host_with_cpus(script, None)
-}
-
-/// [`in_test_host`] with a test host of `cpus` vCPUs (default: its own).
-pub fn in_test_host_with_cpus(script: &str, cpus: Option<u32>) -> String {
     let prelude = format!(
         "set -u; h={}; R={}; pty={}; udp={}; export HULL_ROOT=$(mktemp -d /tmp/hull-e2e.XXXXXX)\n{PRELUDE}",
         hull_binary().display(),
@@ -52,11 +52,7 @@ pub fn in_test_host_with_cpus(script: &str, cpus: Option<u32>) -> String {
         profile_dir().join("pty-session").display(),
         profile_dir().join("udp-echo").display(),
     );
-    let mut command =
-        Hull::new().command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
-    if let Some(cpus) = cpus {
-        command.env("HULL_TESTHOST_CPUS", cpus.to_string());
-    }
+    let command = Hull::new().command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
     let output = output_with_stdin(command, b"");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(

@@ -3,7 +3,7 @@
 //! of hull commands in one KVM test host session, where /dev/kvm is real on
 //! any host; the script prints `key=value` facts that the test then checks.
 
-use hull_e2e::script::{facts, in_test_host, in_test_host_with_cpus};
+use hull_e2e::script::{facts, in_test_host};
 
 /// The container's hostname the script printed: its short ID.
 fn hostname_of(output: &str) -> String {
@@ -288,12 +288,7 @@ $h container prune >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/
 
 #[test]
 fn twenty_containers_start_in_parallel_and_rm_f_leaves_nothing_behind() {
-    // One vCPU in the test host: with two, concurrent guest boots there
-    // triple-fault now and then, or crash the test host's own kernel (seen
-    // with 4 and 20 concurrent boots, never with one vCPU or one boot at a
-    // time): apparently a flaw of QEMU TCG's emulated SVM with several
-    // vCPUs, which hull's users never meet (one VM per test host there).
-    let output = in_test_host_with_cpus(
+    let output = in_test_host(
         r#"
 leaks() {
     echo "$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l)" \
@@ -312,7 +307,6 @@ echo "running=$($h ps -q | wc -l) $($h ps -q | sort -u | wc -l)"
 $h rm -f $($h ps -aq) > /dev/null; echo "rm=$?"
 echo "after=$(leaks)"
 "#,
-        Some(1),
     );
     assert_eq!(facts(&output, "started"), ["20"], "{output}");
     assert_eq!(facts(&output, "running"), ["20 20"], "{output}");

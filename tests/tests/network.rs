@@ -102,9 +102,11 @@ echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
     // UDP, answered through the proxy from either host address.
     assert_eq!(facts(&output, "udp"), ["re:ping"], "{output}");
     assert_eq!(facts(&output, "udp-again"), ["re:pong"], "{output}");
+    // The network's name server, which forwards what it does not know to
+    // the --dns servers.
     assert_eq!(
         facts(&output, "resolv"),
-        ["nameserver 192.0.2.53"],
+        ["nameserver 10.89.0.1"],
         "{output}"
     );
     assert_eq!(facts(&output, "add-host"), ["192.0.2.9\tdb"], "{output}");
@@ -177,7 +179,7 @@ echo "no-network-error=$(cat err)"
     assert_eq!(facts(&output, "none-publish"), ["125"], "{output}");
     assert_eq!(
         facts(&output, "none-publish-error"),
-        ["hull: --network none gives the container no address to publish ports on or set"],
+        ["hull: --network none gives the container no network: -p, -P, --ip, --mac-address and --network-alias need one"],
         "{output}"
     );
     assert_eq!(facts(&output, "no-network"), ["125"], "{output}");
@@ -263,6 +265,22 @@ $h run -d --name keeper --network busy --rootfs $R -- sleep 600 >/dev/null
 echo "prune=$($h network prune | tr '\n' ' ')"
 echo "left=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
 $h rm -f keeper >/dev/null
+$h run -d --name mover --network none --rootfs $R -- sh -c 'ip -o -4 addr show eth0 | grep -o "inet [0-9.]*"' >/dev/null
+timeout 180 $h wait mover >/dev/null
+$h network connect --alias mv busy mover; echo "connect=$?"
+echo "connect-again=$($h network connect busy mover 2>&1)"
+$h start mover >/dev/null; timeout 180 $h wait mover >/dev/null
+echo "moved=$($h logs mover)"
+$h network disconnect busy mover; echo "disconnect=$? $($h network inspect busy | grep -c mover)"
+$h run -d --name runner --network none --rootfs $R -- sleep 600 >/dev/null
+echo "running-refused=$($h network connect busy runner 2>&1)"
+$h rm -f runner >/dev/null
+$h run --rm --rootfs $R -- true
+$h run -d --name done --rootfs $R -- true >/dev/null
+timeout 180 $h wait done >/dev/null
+echo "idle-before-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft list tables | grep -c hull)"
+$h system prune >/dev/null; echo "system-prune=$?"
+echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft list tables | grep -c hull) $($h ps -aq | wc -l) $($h network ls -q | wc -l)"
 "#,
     );
     assert_eq!(facts(&output, "create"), ["0"], "{output}");
@@ -316,6 +334,28 @@ $h rm -f keeper >/dev/null
         "{output}"
     );
     assert_eq!(facts(&output, "left"), ["bridge busy "], "{output}");
+    // A stopped container moves onto a network, and off it again.
+    assert_eq!(facts(&output, "connect"), ["0"], "{output}");
+    assert_eq!(
+        facts(&output, "connect-again"),
+        ["hull: container mover is already on network busy"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "moved"), ["inet 10.90.1.2"], "{output}");
+    assert_eq!(facts(&output, "disconnect"), ["0 0"], "{output}");
+    assert_eq!(
+        facts(&output, "running-refused"),
+        [
+            "hull: container runner is running: hull cannot connect a running VM's network; \
+          `hull stop runner` first"
+        ],
+        "{output}"
+    );
+    // With nothing left running, system prune removes the exited container,
+    // the idle networks and every bridge and rule hull set up for them.
+    assert_eq!(facts(&output, "idle-before-prune"), ["2 1"], "{output}");
+    assert_eq!(facts(&output, "system-prune"), ["0"], "{output}");
+    assert_eq!(facts(&output, "idle-after-prune"), ["0 0 0 1"], "{output}");
     assert_eq!(
         facts(&output, "rm-default"),
         ["125 hull: network bridge is hull's default and cannot be removed"],

@@ -257,7 +257,7 @@ pub fn rename(args: RenameArgs, root: &StateRoot) -> Result<u8> {
 pub struct PruneArgs {
     /// Accepted for Docker compatibility; hull never asks.
     #[arg(short, long)]
-    force: bool,
+    pub force: bool,
 }
 
 /// Removes every exited container.

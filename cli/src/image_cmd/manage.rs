@@ -103,10 +103,10 @@ fn describe(image: &Image) -> serde_json::Value {
 pub struct PruneArgs {
     /// Remove all images not used by a container, not just untagged ones.
     #[arg(short, long)]
-    all: bool,
+    pub all: bool,
     /// Do not ask for confirmation (hull never asks; accepted for Docker compatibility).
     #[arg(short, long)]
-    force: bool,
+    pub force: bool,
 }
 
 pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {

@@ -29,5 +29,12 @@ pub fn ensure(network: &Network, store: &NetworkStore, netlink: &mut Netlink) ->
         std::fs::write(IP_FORWARD, "1")
             .with_context(|| format!("cannot enable IPv4 forwarding in {IP_FORWARD}"))?;
     }
-    nat::apply(&store.list()?)
+    apply_rules(store)
+}
+
+/// Makes hull's NAT rules those of the networks whose bridges exist.
+pub fn apply_rules(store: &NetworkStore) -> Result<()> {
+    let mut networks = store.list()?;
+    networks.retain(|network| Netlink::link_index(&network.bridge).is_some());
+    nat::apply(&networks)
 }

@@ -35,7 +35,7 @@ pub use proxy::PortProxy;
 use store::LeaseHolder;
 pub use store::{Network, NetworkStore, Subnet, DEFAULT_NETWORK};
 
-use crate::container;
+use crate::container::{self, Container};
 use crate::state::StateRoot;
 
 /// `--network none`: loopback only.
@@ -147,7 +147,7 @@ impl HostEntry {
 }
 
 /// A name a resolver can look up: letters, digits, '-', '.' and '_'.
-fn parse_host_name(name: &str) -> Result<String, String> {
+pub fn parse_host_name(name: &str) -> Result<String, String> {
     let plain = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -251,8 +251,8 @@ pub fn create(
         let addressed = flags.ip.is_some() || flags.mac_address.is_some();
         if !requested.is_empty() || addressed || !flags.network_alias.is_empty() {
             bail!(
-                "--network none gives the container no address to publish ports on, \
-                 set or give aliases to"
+                "--network none gives the container no network: -p, -P, --ip, --mac-address \
+                 and --network-alias need one"
             );
         }
         return Ok(ContainerNetwork {
@@ -270,9 +270,7 @@ pub fn create(
         pid: Some(std::process::id()),
         names: dns_names(id, name, &flags.network_alias),
     };
-    let address = store.lease(&network, holder, flags.ip, |holder| {
-        container::exists(root, &holder.container) || process_runs(holder.pid)
-    })?;
+    let address = store.lease(&network, holder, flags.ip, held_in(root))?;
     Ok(ContainerNetwork {
         endpoint: Some(Endpoint {
             network: network.name,
@@ -342,7 +340,114 @@ pub fn remove(root: &StateRoot, name: &str) -> Result<()> {
     }
     store.remove(name)?;
     if bridge_exists {
-        nat::apply(&store.list()?)?;
+        bridge::apply_rules(&store)?;
+    }
+    Ok(())
+}
+
+/// Removes every network no container is on but the default, whose host
+/// side (bridge and rules) goes too while no container holds an address on
+/// it: the next container sets it up again. Returns the removed networks.
+pub fn prune(root: &StateRoot) -> Result<Vec<String>> {
+    let store = NetworkStore::open(root);
+    let mut removed = Vec::new();
+    for network in store.list()? {
+        if network.name != DEFAULT_NETWORK && remove(root, &network.name).is_ok() {
+            removed.push(network.name);
+        }
+    }
+    let default = store.get(DEFAULT_NETWORK)?;
+    let idle = !store.in_use(DEFAULT_NETWORK, held_in(root))?;
+    if idle && Netlink::link_index(&default.bridge).is_some() {
+        Netlink::open()?.delete_link(&default.bridge)?;
+        bridge::apply_rules(&store)?;
+    }
+    Ok(removed)
+}
+
+/// Whether a lease is still held: by a container, or by the `hull run`
+/// that took it.
+fn held_in(root: &StateRoot) -> impl Fn(&LeaseHolder) -> bool + '_ {
+    |holder| container::exists(root, &holder.container) || process_runs(holder.pid)
+}
+
+/// Puts the stopped `container`, which is on no network, on network
+/// `name`, at `ip` if given, with `aliases` for its name server.
+pub fn connect(
+    root: &StateRoot,
+    container: &mut Container,
+    name: &str,
+    ip: Option<Ipv4Addr>,
+    aliases: Vec<String>,
+) -> Result<()> {
+    let current = container.config.boot.network.clone();
+    let container_name = container.config.name.clone();
+    if let Some(endpoint) = &current.endpoint {
+        if endpoint.network == name {
+            bail!("container {container_name} is already on network {name}");
+        }
+        bail!(
+            "container {container_name} is on network {0}, and a hull container is on one \
+             network at a time: `hull network disconnect {0} {container_name}` first",
+            endpoint.network
+        );
+    }
+    refuse_while_running(container, "connect")?;
+    let store = NetworkStore::open(root);
+    let network = store.get(name)?;
+    let id = container.id().to_owned();
+    let holder = LeaseHolder {
+        container: id.clone(),
+        pid: None,
+        names: dns_names(&id, &container_name, &aliases),
+    };
+    let address = store.lease(&network, holder, ip, held_in(root))?;
+    let connected = ContainerNetwork {
+        endpoint: Some(Endpoint {
+            network: network.name,
+            address,
+            mac: MacAddress::for_address(address),
+            aliases,
+        }),
+        ..current
+    };
+    container.set_network(connected).inspect_err(|_| {
+        let _ = store.release(name, address, &id);
+    })
+}
+
+/// Takes the stopped `container` off network `name`, and the ports it
+/// published there with it: it is then on no network.
+pub fn disconnect(root: &StateRoot, container: &mut Container, name: &str) -> Result<()> {
+    let current = container.config.boot.network.clone();
+    let Some(endpoint) = current.endpoint.filter(|e| e.network == name) else {
+        bail!(
+            "container {} is not on network {name}",
+            container.config.name
+        );
+    };
+    refuse_while_running(container, "disconnect")?;
+    container.set_network(ContainerNetwork {
+        endpoint: None,
+        ports: Vec::new(),
+        ..current
+    })?;
+    NetworkStore::open(root).release(&endpoint.network, endpoint.address, container.id())
+}
+
+/// Fails unless `container` is created or exited: a VM's network device is
+/// fixed while it runs.
+fn refuse_while_running(container: &Container, what: &str) -> Result<()> {
+    let status = container.state()?.status;
+    if !matches!(
+        status,
+        container::Status::Created | container::Status::Exited
+    ) {
+        bail!(
+            "container {0} is running: hull cannot {what} a running VM's network; \
+             `hull stop {0}` first",
+            container.config.name
+        );
     }
     Ok(())
 }
