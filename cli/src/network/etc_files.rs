@@ -107,12 +107,13 @@ fn usable_resolv_conf(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::HostAddress;
 
     #[test]
     fn hosts_names_localhost_extra_hosts_and_the_container() {
         let extra = [HostEntry {
             name: "db".into(),
-            address: "10.0.0.9".parse().unwrap(),
+            address: HostAddress::Ip("10.0.0.9".parse().unwrap()),
         }];
         let files = render("web", Some(Ipv4Addr::new(10, 89, 0, 2)), &extra, &[]);
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();

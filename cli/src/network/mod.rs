@@ -76,7 +76,8 @@ pub struct NetworkFlags {
     #[arg(long, value_name = "IP")]
     dns: Vec<IpAddr>,
 
-    /// An extra /etc/hosts line for the container: NAME:IP.
+    /// An extra /etc/hosts line for the container: NAME:IP, or
+    /// NAME:host-gateway for this host as the container reaches it.
     #[arg(long = "add-host", value_name = "NAME:IP", value_parser = HostEntry::parse)]
     add_host: Vec<HostEntry>,
 }
@@ -130,20 +131,91 @@ pub struct Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostEntry {
     pub name: String,
-    pub address: IpAddr,
+    pub address: HostAddress,
 }
 
 impl HostEntry {
     fn parse(value: &str) -> Result<HostEntry, String> {
-        let bad = || format!("--add-host {value}: expected NAME:IP, e.g. db:10.0.0.9");
+        let bad = || {
+            format!("--add-host {value}: expected NAME:IP or NAME:{HOST_GATEWAY}, e.g. db:10.0.0.9")
+        };
         let (name, address) = value.split_once(':').ok_or_else(bad)?;
         parse_host_name(name).map_err(|_| bad())?;
-        let address = address.trim_start_matches('[').trim_end_matches(']');
         Ok(HostEntry {
             name: name.to_owned(),
             address: address.parse().map_err(|_| bad())?,
         })
     }
+
+    /// The entry as the container on the network with `gateway` sees it;
+    /// none for `host-gateway` without a network.
+    fn resolve(&self, gateway: Option<Ipv4Addr>) -> Option<HostEntry> {
+        let address = match self.address {
+            HostAddress::Ip(ip) => ip,
+            HostAddress::HostGateway => IpAddr::V4(gateway?),
+        };
+        Some(HostEntry {
+            name: self.name.clone(),
+            address: HostAddress::Ip(address),
+        })
+    }
+}
+
+/// What `--add-host NAME:host-gateway` names, as in Docker.
+const HOST_GATEWAY: &str = "host-gateway";
+
+/// Where an `--add-host` name points: an address, or this host as the
+/// container reaches it (its network's gateway). Stored as the user wrote
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum HostAddress {
+    Ip(IpAddr),
+    HostGateway,
+}
+
+impl std::str::FromStr for HostAddress {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(value: &str) -> Result<HostAddress, Self::Err> {
+        match value {
+            HOST_GATEWAY => Ok(HostAddress::HostGateway),
+            ip => Ok(HostAddress::Ip(
+                ip.trim_start_matches('[').trim_end_matches(']').parse()?,
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for HostAddress {
+    type Error = std::net::AddrParseError;
+
+    fn try_from(value: String) -> Result<HostAddress, Self::Error> {
+        value.parse()
+    }
+}
+
+impl fmt::Display for HostAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostAddress::Ip(ip) => write!(f, "{ip}"),
+            HostAddress::HostGateway => f.write_str(HOST_GATEWAY),
+        }
+    }
+}
+
+impl From<HostAddress> for String {
+    fn from(address: HostAddress) -> String {
+        address.to_string()
+    }
+}
+
+/// `entries` as the container on the network with `gateway` sees them.
+fn resolve_hosts(entries: &[HostEntry], gateway: Option<Ipv4Addr>) -> Vec<HostEntry> {
+    entries
+        .iter()
+        .filter_map(|entry| entry.resolve(gateway))
+        .collect()
 }
 
 /// A name a resolver can look up: letters, digits, '-', '.' and '_'.
@@ -253,6 +325,17 @@ pub fn create(
             bail!(
                 "--network none gives the container no network: -p, -P, --ip, --mac-address \
                  and --network-alias need one"
+            );
+        }
+        if let Some(entry) = flags
+            .add_host
+            .iter()
+            .find(|entry| entry.address == HostAddress::HostGateway)
+        {
+            bail!(
+                "--add-host {}:{HOST_GATEWAY} needs a network: with --network none the \
+                 container cannot reach the host",
+                entry.name
             );
         }
         return Ok(ContainerNetwork {
@@ -490,7 +573,8 @@ pub fn attach(
     hostname: &str,
 ) -> Result<Attached> {
     let Some(endpoint) = &network.endpoint else {
-        let etc_files = etc_files::render(hostname, None, &network.extra_hosts, &network.dns);
+        let extra_hosts = resolve_hosts(&network.extra_hosts, None);
+        let etc_files = etc_files::render(hostname, None, &extra_hosts, &network.dns);
         return Ok(Attached {
             tap: None,
             services: Services::default(),
@@ -536,7 +620,7 @@ pub fn attach(
     let etc_files = etc_files::render(
         hostname,
         Some(endpoint.address),
-        &network.extra_hosts,
+        &resolve_hosts(&network.extra_hosts, Some(definition.gateway)),
         &name_servers,
     );
     Ok(Attached {
@@ -613,15 +697,48 @@ mod tests {
     }
 
     #[test]
-    fn add_host_takes_a_name_and_an_address() {
+    fn add_host_takes_a_name_and_an_address_or_the_host_gateway() {
         let entry = HostEntry::parse("db:10.0.0.9").unwrap();
         assert_eq!(entry.name, "db");
-        assert_eq!(entry.address, "10.0.0.9".parse::<IpAddr>().unwrap());
+        assert_eq!(entry.address, HostAddress::Ip("10.0.0.9".parse().unwrap()));
         let v6 = HostEntry::parse("v6:[2001:db8::1]").unwrap();
-        assert_eq!(v6.address, "2001:db8::1".parse::<IpAddr>().unwrap());
-        for bad in ["db", ":10.0.0.9", "db:nowhere", "a b:10.0.0.1"] {
+        assert_eq!(v6.address, HostAddress::Ip("2001:db8::1".parse().unwrap()));
+        let host = HostEntry::parse("host.docker.internal:host-gateway").unwrap();
+        assert_eq!(host.address, HostAddress::HostGateway);
+        for bad in ["db", ":10.0.0.9", "db:nowhere", "a b:10.0.0.1", "db:host"] {
             assert!(HostEntry::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn host_gateway_is_the_networks_gateway_and_dropped_without_one() {
+        let entries = [
+            HostEntry::parse("db:10.0.0.9").unwrap(),
+            HostEntry::parse("host:host-gateway").unwrap(),
+        ];
+        let on_network = resolve_hosts(&entries, Some(Ipv4Addr::new(10, 89, 0, 1)));
+        assert_eq!(on_network[0], entries[0]);
+        assert_eq!(on_network[1].address.to_string(), "10.89.0.1");
+        let offline = resolve_hosts(&entries, None);
+        assert_eq!(offline, entries[..1]);
+    }
+
+    #[test]
+    fn host_addresses_are_stored_as_written() {
+        let entries = [
+            HostEntry::parse("db:10.0.0.9").unwrap(),
+            HostEntry::parse("host:host-gateway").unwrap(),
+        ];
+        let json = serde_json::to_string(&entries).unwrap();
+        assert_eq!(
+            json,
+            r#"[{"name":"db","address":"10.0.0.9"},{"name":"host","address":"host-gateway"}]"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Vec<HostEntry>>(&json).unwrap(),
+            entries
+        );
+        assert!(serde_json::from_str::<HostEntry>(r#"{"name":"x","address":"gw"}"#).is_err());
     }
 
     #[test]
