@@ -36,9 +36,8 @@ pub fn render(
     let resolv_conf = if dns.is_empty() {
         host_resolv_conf()
     } else {
-        dns.iter()
-            .map(|server| format!("nameserver {server}\n"))
-            .collect()
+        let host = std::fs::read_to_string(HOST_RESOLV_CONF[0]).unwrap_or_default();
+        with_name_servers(&host, dns)
     };
     vec![
         file("hosts", hosts),
@@ -63,6 +62,22 @@ fn host_resolv_conf() -> String {
         .map(|text| usable_resolv_conf(&text))
         .find(|conf| conf.lines().any(|line| name_server(line).is_some()))
         .unwrap_or_else(|| FALLBACK_RESOLV_CONF.into())
+}
+
+/// A resolver configuration asking `servers`, with the search domains and
+/// options of the host's `host_conf`, as Docker writes it.
+fn with_name_servers(host_conf: &str, servers: &[IpAddr]) -> String {
+    let servers = servers
+        .iter()
+        .map(|server| format!("nameserver {server}\n"));
+    let settings = host_conf
+        .lines()
+        .filter(|line| {
+            let keyword = line.split_whitespace().next();
+            matches!(keyword, Some("search" | "domain" | "options"))
+        })
+        .map(|line| format!("{line}\n"));
+    servers.chain(settings).collect()
 }
 
 /// The name servers of the host's resolver configuration, loopback ones
@@ -127,16 +142,19 @@ mod tests {
     }
 
     #[test]
-    fn dns_flags_replace_the_hosts_servers() {
+    fn given_servers_replace_the_hosts_but_keep_its_search_domains_and_options() {
         let dns = [
             "10.0.0.53".parse().unwrap(),
             "2001:db8::53".parse().unwrap(),
         ];
-        let files = render("web", None, &[], &dns);
+        let host = "# from DHCP\nnameserver 192.0.2.1\nsearch corp.example\n\
+                    options ndots:2 edns0\ndomain example\n";
         assert_eq!(
-            files[1].contents,
-            "nameserver 10.0.0.53\nnameserver 2001:db8::53\n"
+            with_name_servers(host, &dns),
+            "nameserver 10.0.0.53\nnameserver 2001:db8::53\nsearch corp.example\n\
+             options ndots:2 edns0\ndomain example\n"
         );
+        assert_eq!(with_name_servers("", &dns[..1]), "nameserver 10.0.0.53\n");
     }
 
     #[test]

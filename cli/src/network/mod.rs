@@ -417,6 +417,7 @@ pub fn remove(root: &StateRoot, name: &str) -> Result<()> {
     if store.in_use(name, |holder| process_runs(holder.pid))? {
         bail!("network {name} is in use by a container running in the foreground");
     }
+    let _host_side = store.lock_host_side()?;
     let bridge_exists = Netlink::link_index(&network.bridge).is_some();
     if bridge_exists {
         Netlink::open()?.delete_link(&network.bridge)?;
@@ -440,6 +441,10 @@ pub fn prune(root: &StateRoot) -> Result<Vec<String>> {
         }
     }
     let default = store.get(DEFAULT_NETWORK)?;
+    // A container takes its lease before it sets up the host side (under
+    // this lock), so one that starts now either is seen here or finds the
+    // bridge gone and makes it again.
+    let _host_side = store.lock_host_side()?;
     let idle = !store.in_use(DEFAULT_NETWORK, held_in(root))?;
     if idle && Netlink::link_index(&default.bridge).is_some() {
         Netlink::open()?.delete_link(&default.bridge)?;
@@ -587,8 +592,10 @@ pub fn attach(
     let store = NetworkStore::open(root);
     let definition = store.get(&endpoint.network)?;
     let mut netlink = Netlink::open()?;
-    let host_side = bridge::ensure(&definition, &store, &mut netlink)
-        .and_then(|()| tap::create(&tap_name(id), &definition.bridge, &mut netlink));
+    let host_side = store.lock_host_side().and_then(|_host_side| {
+        bridge::ensure(&definition, &store, &mut netlink)?;
+        tap::create(&tap_name(id), &definition.bridge, &mut netlink)
+    });
     let tap = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
     let ports = match network.ports.is_empty() {
         true => None,

@@ -5,6 +5,9 @@
 //! leases.json    address -> its holder, rewritten under leases.lock
 //! ```
 //!
+//! `<root>/networks/.host.lock` is held while the host side changes:
+//! bridges and taps made or removed, nft rules rewritten.
+//!
 //! The default network, `bridge` (host bridge `hull0`), is defined on first
 //! use.
 
@@ -257,6 +260,16 @@ impl NetworkStore {
         let path = self.network_dir(name).join("network.json");
         write_atomically(&path, &serde_json::to_vec_pretty(&network)?)?;
         Ok(network)
+    }
+
+    /// Serializes changes to the host side of every network (bridges,
+    /// taps, nft rules) among hull processes, while the result is held: the
+    /// rules are rebuilt from the bridges that exist, so two changes at once
+    /// could drop each other's.
+    pub fn lock_host_side(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        lock_file(&self.dir.join(".host.lock"))
     }
 
     /// Forgets the network `name` and its leases.
