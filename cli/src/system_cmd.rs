@@ -4,7 +4,7 @@
 //! idle) and untagged images (with `--all`, every image no container uses).
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
 use crate::state::StateRoot;
 use crate::{container_cmd, image_cmd, network_cmd};
@@ -12,18 +12,8 @@ use crate::{container_cmd, image_cmd, network_cmd};
 #[derive(Subcommand)]
 pub enum SystemCommand {
     /// Remove exited containers, unused networks and untagged images.
-    Prune(PruneArgs),
-}
-
-#[derive(Args)]
-pub struct PruneArgs {
-    /// Remove every image no container uses, not just untagged ones.
-    #[arg(short, long)]
-    all: bool,
-    /// Do not ask for confirmation (hull never asks; accepted for Docker
-    /// compatibility).
-    #[arg(short, long)]
-    force: bool,
+    // With `hull image prune`'s flags: -a/--all (every unused image), -f.
+    Prune(image_cmd::PruneArgs),
 }
 
 pub fn system(command: SystemCommand, root: &StateRoot) -> Result<u8> {
@@ -31,13 +21,7 @@ pub fn system(command: SystemCommand, root: &StateRoot) -> Result<u8> {
         SystemCommand::Prune(args) => {
             container_cmd::prune(container_cmd::PruneArgs { force: args.force }, root)?;
             network_cmd::prune(root)?;
-            image_cmd::prune(
-                image_cmd::PruneArgs {
-                    all: args.all,
-                    force: args.force,
-                },
-                root.path(),
-            )
+            image_cmd::prune(args, root.path())
         }
     }
 }

@@ -103,7 +103,7 @@ fn describe(image: &Image) -> serde_json::Value {
 pub struct PruneArgs {
     /// Remove all images not used by a container, not just untagged ones.
     #[arg(short, long)]
-    pub all: bool,
+    all: bool,
     /// Do not ask for confirmation (hull never asks; accepted for Docker compatibility).
     #[arg(short, long)]
     pub force: bool,

@@ -523,14 +523,10 @@ pub fn disconnect(root: &StateRoot, container: &mut Container, name: &str) -> Re
     NetworkStore::open(root).release(&endpoint.network, endpoint.address, container.id())
 }
 
-/// Fails unless `container` is created or exited: a VM's network device is
+/// Fails while a monitor holds `container`'s VM: its network device is
 /// fixed while it runs.
 fn refuse_while_running(container: &Container, what: &str) -> Result<()> {
-    let status = container.state()?.status;
-    if !matches!(
-        status,
-        container::Status::Created | container::Status::Exited
-    ) {
+    if container.state()?.monitor_pid().is_some() {
         bail!(
             "container {0} is running: hull cannot {what} a running VM's network; \
              `hull stop {0}` first",
