@@ -152,26 +152,6 @@ pub fn boot(
     })))
 }
 
-/// Host directories the KVM test host must see as they are, not through its
-/// overlay: image layers carry overlayfs whiteouts.
-pub fn testhost_direct_dirs(root: &StateRoot, rootfs: &RootfsSource) -> Result<Vec<PathBuf>> {
-    Ok(match rootfs {
-        RootfsSource::Directory(_) => Vec::new(),
-        RootfsSource::Image(_) => vec![Store::open(root.path())?.layers_dir()],
-    })
-}
-
-/// Pins the image `rootfs` names, if it names one, in the store.
-pub fn pin_image(root: &StateRoot, rootfs: &RootfsSource) -> Result<Option<Pin>> {
-    match rootfs {
-        RootfsSource::Directory(_) => Ok(None),
-        RootfsSource::Image(id) => {
-            let store = Store::open(root.path())?;
-            store.pin(&store.resolve(id)?.id).map(Some)
-        }
-    }
-}
-
 /// Where the container's root file system comes from.
 enum RootSource {
     /// `--rootfs DIR`: the directory is the only lower layer.

@@ -19,6 +19,23 @@ pub fn tie_to_this_process(command: &mut Command) {
     }
 }
 
+/// Makes the child that `command` starts lead a session of its own, with no
+/// controlling terminal: it outlives this command, the terminal and the
+/// user's login session (a detached container's monitor, the hull machine's
+/// supervisor).
+pub fn detach_from_terminal(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls setsid(2), which is async-signal-safe and takes no pointers.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Makes the child that `command` starts keep `fds` open, under the same
 /// numbers, across its exec.
 pub fn inherit_fds(command: &mut Command, fds: &[OwnedFd]) {

@@ -290,6 +290,13 @@ impl Container {
         Ok(dead)
     }
 
+    /// The state as recorded, uncorrected: for the hull machine's
+    /// supervisor on the host, where the machine's monitor pids mean
+    /// nothing.
+    pub fn recorded_state(&self) -> Result<State> {
+        self.read_state()
+    }
+
     pub fn set_state(&self, state: &State) -> Result<()> {
         let _lock = self.lock_state()?;
         self.write_state(state)

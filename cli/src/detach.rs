@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::child_process;
 use crate::container::{Container, ContainerConfig, State, Status};
 use crate::state::StateRoot;
 
@@ -48,17 +49,7 @@ pub fn start(root: &StateRoot, container: &Container) -> Result<()> {
             log.try_clone().context("cannot share the monitor log")?,
         ))
         .stderr(Stdio::from(log));
-    // Its own session, with no controlling terminal: it outlives this
-    // command, the terminal and the user's login session.
-    // SAFETY: setsid is async-signal-safe and takes no pointers.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    child_process::detach_from_terminal(&mut command);
     let mut monitor = command
         .spawn()
         .context("cannot start the container's monitor")?;

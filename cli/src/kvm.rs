@@ -40,37 +40,50 @@ impl Kvm {
 pub enum Backend {
     /// On this host's /dev/kvm.
     Direct,
-    /// Inside the KVM test host (QEMU TCG with nested SVM).
-    TestHost,
+    /// Inside the hull machine (QEMU TCG with nested SVM).
+    Machine,
 }
 
 impl Backend {
-    /// `HULL_BACKEND=direct|testhost` forces a choice; otherwise hardware
-    /// KVM runs guests directly and anything else uses the test host.
+    /// `HULL_BACKEND=direct|machine` forces a choice; otherwise hardware
+    /// KVM runs guests directly and anything else uses the hull machine.
     pub fn select(kvm: &Kvm) -> Result<Backend, String> {
-        match std::env::var("HULL_BACKEND").as_deref() {
+        match std::env::var(crate::machine::BACKEND_ENV).as_deref() {
             Ok("direct") => Ok(Backend::Direct),
-            Ok("testhost") => Ok(Backend::TestHost),
+            Ok("machine") => Ok(Backend::Machine),
             Ok(other) => Err(format!(
-                "HULL_BACKEND={other} is not a backend: use direct or testhost"
+                "HULL_BACKEND={other} is not a backend: use direct or machine"
             )),
             Err(_) if *kvm == Kvm::Hardware => Ok(Backend::Direct),
-            Err(_) => Ok(Backend::TestHost),
+            Err(_) => Ok(Backend::Machine),
         }
     }
 
-    /// One line for the user explaining a test-host run, or None.
+    /// Why VMs run in the hull machine on this host.
+    pub fn reason(self, kvm: &Kvm) -> String {
+        match kvm {
+            Kvm::Pvm => {
+                "/dev/kvm here is PVM (kvm_pvm), which cannot run hull's guest kernel".into()
+            }
+            Kvm::Missing(reason) => format!("/dev/kvm here is unusable ({reason})"),
+            Kvm::Hardware => "hardware KVM, but HULL_BACKEND=machine".into(),
+        }
+    }
+
+    /// The line a user sees when a command starts the hull machine, or
+    /// None where VMs run directly.
     pub fn notice(self, kvm: &Kvm) -> Option<String> {
-        (self == Backend::TestHost).then(|| {
+        (self == Backend::Machine).then(|| {
             format!(
-                "hull: /dev/kvm here is {}; running the VM inside the KVM test host \
-                 (QEMU TCG with nested SVM): about 5 s more to start and ~15x slower",
-                match kvm {
-                    Kvm::Pvm => "PVM (kvm_pvm), which cannot run hull's guest kernel".to_owned(),
-                    Kvm::Missing(reason) => format!("unusable ({reason})"),
-                    Kvm::Hardware => "hardware KVM, but HULL_BACKEND=testhost".to_owned(),
-                }
+                "hull: {}; starting the hull machine (QEMU TCG with nested SVM, \
+                 `hull machine --help`): about {MACHINE_START_SECS} s now, and \
+                 containers in it run {MACHINE_SLOWDOWN} slower than on hardware KVM",
+                self.reason(kvm)
             )
         })
     }
 }
+
+/// Measured on a 2-CPU PVM host (bench/RESULTS.md, "The hull machine").
+const MACHINE_START_SECS: u32 = 15;
+const MACHINE_SLOWDOWN: &str = "~15x";

@@ -13,6 +13,7 @@ mod fsutil;
 mod image_cmd;
 mod initramfs;
 mod kvm;
+mod machine;
 mod monitor;
 mod network;
 mod network_cmd;
@@ -121,6 +122,15 @@ enum Command {
     /// Show hull's version, the guest kernel it uses and the KVM it found.
     Version,
 
+    /// Show where hull runs VMs on this host and why, and the hull
+    /// machine's state.
+    Info,
+
+    /// Manage the hull machine, where containers run on hosts whose KVM
+    /// cannot run hull's guest.
+    #[command(subcommand)]
+    Machine(machine::MachineCommand),
+
     /// Pull an image from a registry.
     Pull(image_cmd::PullArgs),
 
@@ -168,6 +178,39 @@ enum Command {
     /// itself when this host's KVM cannot run hull's guest.
     #[command(name = "__testhost-exec", hide = true)]
     TesthostExec(testhost::ExecArgs),
+
+    /// Hold the hull machine (started by the first command that needs it).
+    #[command(name = "__machine", hide = true)]
+    MachineSupervisor,
+}
+
+impl Command {
+    /// Where the command runs on a host whose VMs need the hull machine.
+    fn placement(&self) -> machine::Placement {
+        use machine::Placement;
+        match self {
+            Command::Version
+            | Command::Info
+            | Command::Machine(_)
+            | Command::Monitor { .. }
+            | Command::Vmm { .. }
+            | Command::TesthostExec(_)
+            | Command::MachineSupervisor => Placement::Host,
+            // They reach registries: from here, as the user does (a
+            // registry on this host's loopback, this host's credentials).
+            Command::Pull(_) | Command::Push(_) | Command::Login(_) | Command::Logout(_) => {
+                Placement::Host
+            }
+            // They start VMs, wait for them, or change their networks.
+            Command::Run(_)
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Wait(_)
+            | Command::Network(_)
+            | Command::System(_) => Placement::Vm,
+            _ => Placement::Root,
+        }
+    }
 }
 
 /// `hull container SUBCOMMAND`.
@@ -186,30 +229,51 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let root = state::StateRoot::new(cli.root);
-    let result = match cli.command {
-        Command::Run(args) => run::run(*args, &root),
-        Command::Ps(args) => container_cmd::ps(args, &root),
-        Command::Logs(args) => container_cmd::logs(args, &root),
-        Command::Attach(args) => container_cmd::attach(args, &root),
-        Command::Exec(args) => container_cmd::exec(args, &root),
-        Command::Cp(args) => container_cmd::cp(args, &root),
-        Command::Top(args) => container_cmd::top(args, &root),
-        Command::Stats(args) => container_cmd::stats(args, &root),
-        Command::Stop(args) => container_cmd::stop(args, &root),
-        Command::Rm(args) => container_cmd::rm(args, &root),
-        Command::Wait(args) => container_cmd::wait(args, &root),
-        Command::Start(args) => container_cmd::start(args, &root),
-        Command::Restart(args) => container_cmd::restart(args, &root),
-        Command::Kill(args) => container_cmd::kill(args, &root),
-        Command::Rename(args) => container_cmd::rename(args, &root),
-        Command::Inspect(args) => container_cmd::inspect(args, &root),
-        Command::Port(args) => container_cmd::port(args, &root),
-        Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &root),
-        Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, &root),
-        Command::Network(command) => network_cmd::network(command, &root),
-        Command::System(command) => system_cmd::system(command, &root),
-        Command::Monitor { id } => monitor::monitor(&id, &root),
-        Command::Version => version::print(),
+    let result = match machine::route(&root, cli.command.placement()) {
+        Ok(machine::Route::Here(_machine_down)) => execute(cli.command, &root),
+        Ok(machine::Route::Machine { notice }) => match &cli.command {
+            Command::Run(args) => args
+                .prepare_for_machine(&root)
+                .and_then(|()| machine::forward(&root, &notice)),
+            _ => machine::forward(&root, &notice),
+        },
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("hull: {err:#}");
+            ExitCode::from(HULL_ERROR)
+        }
+    }
+}
+
+/// Runs `command` in this process.
+fn execute(command: Command, root: &state::StateRoot) -> anyhow::Result<u8> {
+    match command {
+        Command::Run(args) => run::run(*args, root),
+        Command::Ps(args) => container_cmd::ps(args, root),
+        Command::Logs(args) => container_cmd::logs(args, root),
+        Command::Attach(args) => container_cmd::attach(args, root),
+        Command::Exec(args) => container_cmd::exec(args, root),
+        Command::Cp(args) => container_cmd::cp(args, root),
+        Command::Top(args) => container_cmd::top(args, root),
+        Command::Stats(args) => container_cmd::stats(args, root),
+        Command::Stop(args) => container_cmd::stop(args, root),
+        Command::Rm(args) => container_cmd::rm(args, root),
+        Command::Wait(args) => container_cmd::wait(args, root),
+        Command::Start(args) => container_cmd::start(args, root),
+        Command::Restart(args) => container_cmd::restart(args, root),
+        Command::Kill(args) => container_cmd::kill(args, root),
+        Command::Rename(args) => container_cmd::rename(args, root),
+        Command::Inspect(args) => container_cmd::inspect(args, root),
+        Command::Port(args) => container_cmd::port(args, root),
+        Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, root),
+        Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, root),
+        Command::Network(command) => network_cmd::network(command, root),
+        Command::System(command) => system_cmd::system(command, root),
+        Command::Monitor { id } => monitor::monitor(&id, root),
+        Command::Version => version::print(root),
         Command::Pull(args) => image_cmd::pull(args, root.path()),
         Command::Push(args) => image_cmd::push(args, root.path()),
         Command::Images(args) => image_cmd::images(args, root.path()),
@@ -223,13 +287,9 @@ fn main() -> ExitCode {
         Command::Logout(args) => image_cmd::logout(args, root.path()),
         Command::Vmm { config } => run_vmm(&config),
         Command::TesthostExec(args) => testhost::exec(args),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("hull: {err:#}");
-            ExitCode::from(HULL_ERROR)
-        }
+        Command::Info => version::info(root),
+        Command::Machine(command) => machine::machine(command, root),
+        Command::MachineSupervisor => machine::supervise(root),
     }
 }
 

@@ -11,7 +11,6 @@ use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, BootSpec, ContainerConfig, RootfsSource};
 use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
-use crate::kvm::{Backend, Kvm};
 use crate::network::{self, ContainerNetwork, NetworkFlags};
 use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
@@ -19,11 +18,7 @@ use crate::session::{Input, Request};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::terminal::StdioFlags;
-use crate::{assets, detach, image_cmd, session, testhost};
-
-/// Set by a `hull run` that hands its command line to the KVM test host:
-/// the ID of the image it resolved (and pulled), for the `hull run` inside.
-const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
+use crate::{assets, detach, image_cmd, session};
 
 /// How long a VM may take to power off after its process ended.
 pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
@@ -129,6 +124,42 @@ enum PullPolicy {
     Never,
 }
 
+/// Set by a `hull run` whose command line goes to the hull machine: the ID
+/// of the image it found (or pulled) on this host, for the `hull run` in the
+/// machine.
+const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
+
+impl RunArgs {
+    /// Does on this host what must happen here before the command line goes
+    /// to the hull machine: checks that the host ports it publishes are free
+    /// here, and finds or pulls its image here, where registries (also on
+    /// this host's loopback) and credentials are reached as the user expects.
+    pub fn prepare_for_machine(&self, root: &StateRoot) -> Result<()> {
+        self.network.check_named_host_ports()?;
+        assets::guest_kernel(self.kernel.as_deref())?;
+        match &self.rootfs {
+            Some(dir) => {
+                rootfs_dir(dir)?;
+            }
+            None => {
+                let name = self.args.first().context("no image given")?;
+                let store = Store::open(root.path())?;
+                let image = image_for_run(&store, root.path(), name, self.pull)?;
+                std::env::set_var(RESOLVED_IMAGE_ENV, image.id.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `--rootfs` directory, made absolute.
+fn rootfs_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(dir)
+        .ok()
+        .filter(|path| path.is_dir())
+        .with_context(|| format!("--rootfs {}: no such directory", dir.display()))
+}
+
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let tty = args.stdio.terminal(!args.detach)?;
     if args.restart != RestartPolicy::No {
@@ -148,10 +179,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     // Check what the user named before any VM starts, wherever it runs.
     let (rootfs, image_name, image, command) = match &args.rootfs {
         Some(dir) => {
-            let dir = std::fs::canonicalize(dir)
-                .ok()
-                .filter(|path| path.is_dir())
-                .with_context(|| format!("--rootfs {}: no such directory", dir.display()))?;
+            let dir = rootfs_dir(dir)?;
             let name = dir.display().to_string();
             (
                 RootfsSource::Directory(dir),
@@ -164,7 +192,7 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             let (name, command) = args.args.split_first().context("no image given")?;
             let store = Store::open(root.path())?;
             let image = match std::env::var(RESOLVED_IMAGE_ENV) {
-                // Inside the KVM test host: the image the outer hull chose.
+                // In the hull machine: the image the hull outside chose.
                 Ok(id) => store.resolve(&id)?,
                 Err(_) => image_for_run(&store, root.path(), name, args.pull)?,
             };
@@ -210,44 +238,6 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     };
     assets::agent_binary()?;
 
-    let kvm = Kvm::detect();
-    let backend = Backend::select(&kvm).map_err(anyhow::Error::msg)?;
-    if backend == Backend::TestHost {
-        if args.network.publishes() {
-            bail!(
-                "-p and -P need KVM that can run hull's guest (here: {}); ports published \
-                 inside the KVM test host are not reachable from this host yet",
-                kvm.describe()
-            );
-        }
-        if args.detach {
-            bail!(
-                "run -d needs KVM that can run hull's guest (here: {}); \
-                 detached containers through the KVM test host are not supported yet",
-                kvm.describe()
-            );
-        }
-        if let Some(notice) = backend.notice(&kvm) {
-            eprintln!("{notice}");
-        }
-        // The same command line, run by this same binary inside the test
-        // host, where /dev/kvm is real. The image is in the store by now.
-        let mut argv: Vec<String> = std::env::args().collect();
-        argv[0] = std::env::current_exe()
-            .context("cannot locate the hull executable")?
-            .to_string_lossy()
-            .into_owned();
-        if let RootfsSource::Image(id) = &spec.rootfs {
-            // The inner hull runs this very image: no second lookup or pull
-            // (its view of the store is read-only).
-            std::env::set_var(RESOLVED_IMAGE_ENV, id);
-        }
-        let direct = boot::testhost_direct_dirs(root, &spec.rootfs)?;
-        // The test host sees the store read-only and cannot pin the image
-        // in it: this process holds the pin for it.
-        let _pin = boot::pin_image(root, &spec.rootfs)?;
-        return testhost::run_in_testhost(argv, args.stdio.interactive, tty, &direct);
-    }
     let name = args
         .name
         .clone()
@@ -369,7 +359,7 @@ pub fn parse_size_bytes(value: &str) -> Result<u64, String> {
 }
 
 /// Parses a guest memory size into MiB.
-fn parse_memory_mib(value: &str) -> Result<u64, String> {
+pub fn parse_memory_mib(value: &str) -> Result<u64, String> {
     let mib = parse_size_bytes(value)? >> 20;
     if mib < 64 {
         return Err(format!("{value}: a guest needs at least 64m of memory"));

@@ -13,7 +13,7 @@ use signal_hook::consts::signal::SIGWINCH;
 use signal_hook::iterator::Signals;
 
 /// The size a process's terminal gets when hull has no terminal to copy.
-const DEFAULT_SIZE: TerminalSize = TerminalSize { rows: 24, cols: 80 };
+pub const DEFAULT_SIZE: TerminalSize = TerminalSize { rows: 24, cols: 80 };
 
 /// `-i` and `-t`, as `run` and `exec` take them.
 #[derive(Args, Debug)]

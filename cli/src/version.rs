@@ -1,11 +1,13 @@
-//! `hull version`.
+//! `hull version` and `hull info`.
 
 use anyhow::Result;
 
 use crate::assets;
-use crate::kvm::{Backend, Kvm};
+use crate::kvm::Kvm;
+use crate::machine;
+use crate::state::StateRoot;
 
-pub fn print() -> Result<u8> {
+pub fn print(root: &StateRoot) -> Result<u8> {
     println!("hull {}", env!("CARGO_PKG_VERSION"));
     match assets::guest_kernel(None) {
         Ok(kernel) => {
@@ -20,13 +22,14 @@ pub fn print() -> Result<u8> {
     }
     let kvm = Kvm::detect();
     println!("kvm:     {}", kvm.describe());
-    let backend = match Backend::select(&kvm) {
-        Ok(Backend::Direct) => "direct (VMs run on this host's /dev/kvm)".to_owned(),
-        Ok(Backend::TestHost) => {
-            "test host (VMs run inside QEMU TCG with nested SVM, ~15x slower)".to_owned()
-        }
-        Err(err) => err,
-    };
-    println!("backend: {backend}");
+    println!("vms:     {}", machine::describe_path(root));
+    Ok(0)
+}
+
+/// `hull info`: what `hull version` says, plus the root and the machine.
+pub fn info(root: &StateRoot) -> Result<u8> {
+    print(root)?;
+    println!("root:    {}", root.path().display());
+    machine::print_status(root)?;
     Ok(0)
 }

@@ -3,7 +3,8 @@
 //! As PID 1 of the microVM it sets up the machine and the container's root
 //! filesystem, then runs one process for the host (container mode). Inside
 //! the KVM test host it runs the same session over a serial port or a unix
-//! socket without any isolation (relay mode).
+//! socket without any isolation (relay mode); in the hull machine it listens
+//! for many such sessions on a TCP port (relay listener).
 
 mod container;
 mod copy;
@@ -12,14 +13,25 @@ mod identity;
 mod process;
 mod reaper;
 mod relay;
+mod relay_listener;
 mod session;
 mod stdio;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: hull-agent relay --channel PATH\n\
+const USAGE: &str = "usage: hull-agent relay --channel PATH|-\n\
+                     \x20      hull-agent relay --listen PORT --token-file PATH\n\
                      (without arguments, as PID 1 of a hull microVM: container mode)";
+
+/// What the agent was asked to do outside container mode.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// One session on a channel (`-`: standard input).
+    Relay { channel: PathBuf },
+    /// Sessions for every connection that presents the token.
+    Listen { port: u16, token_file: PathBuf },
+}
 
 fn main() -> ExitCode {
     // The kernel hands init any command-line words it does not understand as
@@ -28,11 +40,15 @@ fn main() -> ExitCode {
         container::run_as_init();
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(channel) = relay_channel(&args) else {
+    let Some(mode) = parse_mode(&args) else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    match relay::run(&channel) {
+    let result = match mode {
+        Mode::Relay { channel } => relay::run(&channel),
+        Mode::Listen { port, token_file } => relay_listener::listen(port, &token_file),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("hull-agent relay: {err:#}");
@@ -41,10 +57,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Parses `relay --channel PATH`.
-fn relay_channel(args: &[String]) -> Option<PathBuf> {
+/// Parses `relay --channel PATH` and `relay --listen PORT --token-file PATH`.
+fn parse_mode(args: &[String]) -> Option<Mode> {
     match args {
-        [mode, flag, path] if mode == "relay" && flag == "--channel" => Some(PathBuf::from(path)),
+        [mode, flag, path] if mode == "relay" && flag == "--channel" => Some(Mode::Relay {
+            channel: PathBuf::from(path),
+        }),
+        [mode, listen, port, token, path]
+            if mode == "relay" && listen == "--listen" && token == "--token-file" =>
+        {
+            Some(Mode::Listen {
+                port: port.parse().ok()?,
+                token_file: PathBuf::from(path),
+            })
+        }
         _ => None,
     }
 }
@@ -58,16 +84,26 @@ mod tests {
     }
 
     #[test]
-    fn only_the_relay_form_is_accepted() {
+    fn only_the_relay_forms_are_accepted() {
         assert_eq!(
-            relay_channel(&args(&["relay", "--channel", "/dev/vport0p1"])),
-            Some(PathBuf::from("/dev/vport0p1"))
+            parse_mode(&args(&["relay", "--channel", "/dev/vport0p1"])),
+            Some(Mode::Relay {
+                channel: PathBuf::from("/dev/vport0p1")
+            })
         );
-        assert_eq!(relay_channel(&args(&[])), None);
-        assert_eq!(relay_channel(&args(&["relay"])), None);
-        assert_eq!(relay_channel(&args(&["relay", "--chan", "x"])), None);
         assert_eq!(
-            relay_channel(&args(&["relay", "--channel", "x", "y"])),
+            parse_mode(&args(&["relay", "--listen", "7070", "--token-file", "/t"])),
+            Some(Mode::Listen {
+                port: 7070,
+                token_file: PathBuf::from("/t")
+            })
+        );
+        assert_eq!(parse_mode(&args(&[])), None);
+        assert_eq!(parse_mode(&args(&["relay"])), None);
+        assert_eq!(parse_mode(&args(&["relay", "--chan", "x"])), None);
+        assert_eq!(parse_mode(&args(&["relay", "--channel", "x", "y"])), None);
+        assert_eq!(
+            parse_mode(&args(&["relay", "--listen", "port", "--token-file", "/t"])),
             None
         );
     }

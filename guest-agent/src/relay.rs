@@ -1,15 +1,17 @@
-//! Relay mode: the session over a serial port or a unix socket, running the
-//! process directly (no mounts, no namespaces), for the KVM test host.
+//! Relay mode: the session over a serial port, a unix socket or standard
+//! input (a connection the relay listener accepted), running the process
+//! directly (no mounts, no namespaces), for the KVM test host and the hull
+//! machine.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::Context;
 use hull_protocol::RunSpec;
-use nix::unistd::fork;
+use nix::unistd::{dup2, fork};
 
 use crate::exec::Command;
 use crate::process::{await_start, in_forked_child, start_report_pipe, Launch, Launcher, Process};
@@ -24,9 +26,22 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     session::run(channel, &RelayLauncher)
 }
 
-/// Connects to `path` if it is a unix socket, else opens it read-write (a
+/// The channel argument that means standard input.
+const STDIN_CHANNEL: &str = "-";
+
+/// Takes standard input if `path` is `-` (leaving /dev/null in its place),
+/// connects to `path` if it is a unix socket, else opens it read-write (a
 /// virtio-serial port such as /dev/virtio-ports/NAME).
 fn open_channel(path: &Path) -> anyhow::Result<File> {
+    if path.as_os_str() == STDIN_CHANNEL {
+        let channel = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("duplicating standard input")?;
+        let null = File::open("/dev/null").context("opening /dev/null")?;
+        dup2(null.as_raw_fd(), libc::STDIN_FILENO).context("replacing standard input")?;
+        return Ok(File::from(channel));
+    }
     let is_socket = std::fs::metadata(path)
         .with_context(|| format!("channel {}", path.display()))?
         .file_type()

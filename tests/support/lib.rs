@@ -107,6 +107,12 @@ impl Hull {
         output_with_stdin(self.command(args), stdin)
     }
 
+    /// Stops this root's hull machine if it runs (where this host's KVM
+    /// cannot run hull's guest, commands that need VMs start it).
+    pub fn stop_machine(&self) -> Output {
+        self.run(["machine", "stop"], b"")
+    }
+
     /// Processes still running whose command line mentions this state root:
     /// after a container is gone there must be none.
     pub fn leftover_processes(&self) -> Vec<String> {
@@ -124,6 +130,15 @@ impl Hull {
             }
         }
         found
+    }
+}
+
+impl Drop for Hull {
+    /// No test leaves a hull machine running, even a failing one.
+    fn drop(&mut self) {
+        if self.root.path().join("machine").exists() {
+            let _ = self.stop_machine();
+        }
     }
 }
 
@@ -206,18 +221,25 @@ impl Captured {
     }
 }
 
-/// stderr without hull's one-line notice that the KVM test host is in use,
-/// so tests can compare the container's own stderr exactly.
+/// stderr without hull's one-line notice that the hull machine starts, so
+/// tests can compare the container's own stderr exactly.
 pub fn container_stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr)
         .lines()
-        .filter(|line| !line.starts_with("hull: /dev/kvm here is"))
+        .filter(|line| !(line.starts_with("hull: ") && line.contains("starting the hull machine")))
         .map(|line| format!("{line}\n"))
         .collect()
 }
 
-/// No process and no runtime file of `hull`'s state root is left.
+/// No process and no runtime file of `hull`'s state root is left once its
+/// hull machine, if one runs, is stopped.
 pub fn assert_clean(hull: &Hull) {
+    let stopped = hull.stop_machine();
+    assert!(
+        stopped.status.success(),
+        "hull machine stop: {}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
     assert_eq!(
         hull.leftover_processes(),
         Vec::<String>::new(),

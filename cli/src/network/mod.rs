@@ -30,7 +30,7 @@ use hull_netlink::Netlink;
 use hull_protocol::{InterfaceSpec, NetworkSpec};
 use serde::{Deserialize, Serialize};
 
-pub use ports::PortMapping;
+pub use ports::{PortMapping, Protocol};
 pub use proxy::PortProxy;
 use store::LeaseHolder;
 pub use store::{Network, NetworkStore, Subnet, DEFAULT_NETWORK};
@@ -99,9 +99,18 @@ impl Default for NetworkFlags {
 }
 
 impl NetworkFlags {
-    /// Whether the flags publish any port.
-    pub fn publishes(&self) -> bool {
-        !self.publish.is_empty() || self.publish_all
+    /// Checks that the host ports named with `-p` are free on this host,
+    /// from where the hull machine forwards them (ports left to the kernel
+    /// are picked inside the machine).
+    pub fn check_named_host_ports(&self) -> Result<()> {
+        let mut named = Vec::new();
+        for value in &self.publish {
+            let mapping = PortMapping::parse(value)?;
+            if mapping.host_port != 0 {
+                named.push(mapping);
+            }
+        }
+        ports::reserve_all(&named).map(drop)
     }
 }
 

@@ -96,10 +96,20 @@ impl PortMapping {
         format!("{}/{}", self.container_port, self.protocol)
     }
 
+    /// Where the host side is bound: its address, or every address inside
+    /// the hull machine, whose QEMU forwards the host's own address and port
+    /// to the machine's.
+    pub fn bind_address(&self) -> (Ipv4Addr, u16) {
+        match crate::machine::is_inside() {
+            true => (Ipv4Addr::UNSPECIFIED, self.host_port),
+            false => (self.host_ip, self.host_port),
+        }
+    }
+
     /// Binds the host side to check it is free; a host port of 0 becomes
     /// the one the kernel picked. The port is held while the socket lives.
     fn reserve(self) -> Result<(PortMapping, OwnedFd)> {
-        let address = (self.host_ip, self.host_port);
+        let address = self.bind_address();
         let (port, reservation) = match self.protocol {
             Protocol::Tcp => TcpListener::bind(address)
                 .and_then(|l| Ok((l.local_addr()?.port(), OwnedFd::from(l)))),

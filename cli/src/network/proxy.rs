@@ -56,7 +56,7 @@ impl PortProxy {
         let mut tcp = Vec::new();
         let mut udp = Vec::new();
         for mapping in mappings {
-            let address = (mapping.host_ip, mapping.host_port);
+            let address = mapping.bind_address();
             match mapping.protocol {
                 Protocol::Tcp => tcp.push((
                     TcpListener::bind(address).map_err(|e| mapping.bind_error(e))?,

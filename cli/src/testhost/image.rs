@@ -29,8 +29,9 @@ const INIT_SCRIPT: &str = include_str!("init.sh");
 /// tun, bridge and the nftables NAT modules carry containers' networks
 /// (crc32c_generic first: libcrc32c, which they need, only asks for it by
 /// a soft dependency; veth: the networking tests' stand-in for the world
-/// outside).
-const MODULES: [&str; 13] = [
+/// outside; virtio_net: the hull machine's way out through QEMU's user
+/// network).
+const MODULES: [&str; 14] = [
     "virtio_pci",
     "virtio_console",
     "9pnet_virtio",
@@ -44,11 +45,12 @@ const MODULES: [&str; 13] = [
     "nft_masq",
     "nft_ct",
     "veth",
+    "virtio_net",
 ];
 
 /// Busybox applets `/init` calls.
-const APPLETS: [&str; 9] = [
-    "sh", "mount", "insmod", "mkdir", "ln", "cat", "chroot", "poweroff", "ip",
+const APPLETS: [&str; 10] = [
+    "sh", "mount", "insmod", "mkdir", "ln", "cat", "chroot", "poweroff", "ip", "readlink",
 ];
 
 const BUSYBOX: &str = "/bin/busybox";

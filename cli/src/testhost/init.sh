@@ -2,6 +2,12 @@
 # PID 1 of the KVM test host (L1). It builds a root from the host's root
 # (read-only 9p) under a tmpfs overlay, runs hull's guest agent in relay mode
 # on the virtio-serial channel, and powers off when the relay exits.
+#
+# As the hull machine (hull.machine=PORT) its root is the host's root itself,
+# writable, so every host path means the same inside; only its runtime
+# directories (/run, hull.tmpfs=DIR) are its own. eth0 reaches the host
+# through QEMU's user network, and the agent serves a relay session to every
+# connection on PORT that presents the token in hull.token=FILE.
 
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 
@@ -20,14 +26,19 @@ while read -r module; do
 done < /etc/modules
 
 agent=
-direct=
+tmpfs=
+machine_port=
+token=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         hull.agent=*) agent="${arg#hull.agent=}" ;;
-        hull.direct=*) direct="$direct ${arg#hull.direct=}" ;;
+        hull.tmpfs=*) tmpfs="$tmpfs ${arg#hull.tmpfs=}" ;;
+        hull.machine=*) machine_port="${arg#hull.machine=}" ;;
+        hull.token=*) token="${arg#hull.token=}" ;;
     esac
 done
 [ -n "$agent" ] || fail "no hull.agent= on the kernel command line"
+[ -z "$machine_port" ] || [ -n "$token" ] || fail "hull.machine= without hull.token="
 
 ip link set lo up || fail "cannot bring up loopback"
 
@@ -37,19 +48,19 @@ for port in /sys/class/virtio-ports/*; do
     [ -r "$port/name" ] && ln -s "../${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"
 done
 
-mkdir -p /host /overlay /root
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288,cache=mmap hostroot /host \
-    || fail "cannot mount the host root over 9p"
-mount -t tmpfs -o mode=0755 overlay /overlay
-mkdir -p /overlay/upper /overlay/work
-mount -t overlay -o lowerdir=/host,upperdir=/overlay/upper,workdir=/overlay/work overlay /root \
-    || fail "cannot stack the overlay on the host root"
-
-# Directories the host wants seen as they are (image layers): overlayfs would
-# take their whiteouts and overlay xattrs for its own and hide them.
-for dir in $direct; do
-    mount --bind "/host$dir" "/root$dir" || fail "cannot bind $dir from the host"
-done
+mkdir -p /root
+if [ -n "$machine_port" ]; then
+    mount -t 9p -o rw,trans=virtio,version=9p2000.L,msize=524288,cache=mmap hostroot /root \
+        || fail "cannot mount the host root over 9p"
+else
+    mkdir -p /host /overlay
+    mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288,cache=mmap hostroot /host \
+        || fail "cannot mount the host root over 9p"
+    mount -t tmpfs -o mode=0755 overlay /overlay
+    mkdir -p /overlay/upper /overlay/work
+    mount -t overlay -o lowerdir=/host,upperdir=/overlay/upper,workdir=/overlay/work overlay /root \
+        || fail "cannot stack the overlay on the host root"
+fi
 
 for fs in proc sys dev; do
     mount --move "/$fs" "/root/$fs" || fail "cannot move /$fs into the new root"
@@ -59,7 +70,40 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts /root/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /root/dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /root/run
 
+# Per-boot directories (the machine's runtime sockets) stay in its memory.
+for dir in $tmpfs; do
+    mkdir -p "/root$dir" && mount -t tmpfs -o mode=0700 tmpfs "/root$dir" \
+        || fail "cannot mount a tmpfs on $dir"
+done
+
+if [ -n "$machine_port" ]; then
+    # QEMU's user network: the host is 10.0.2.2, its DNS proxy 10.0.2.3.
+    ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 \
+        && ip route add default via 10.0.2.2 || fail "cannot configure eth0"
+    # The machine's resolv.conf, laid over the host's without changing it
+    # (or written where the host's links to under /run, which is ours).
+    resolv=/root/etc/resolv.conf
+    if [ -L "$resolv" ]; then
+        target=$(readlink "$resolv")
+        case "$target" in
+            /run/*) resolv="/root$target" ;;
+            ../run/*) resolv="/root/etc/$target" ;;
+            *) fail "/etc/resolv.conf links to $target, outside /run" ;;
+        esac
+        mkdir -p "${resolv%/*}" && echo "nameserver 10.0.2.3" > "$resolv" \
+            || fail "cannot write $resolv"
+    else
+        echo "nameserver 10.0.2.3" > /root/run/resolv.conf \
+            && mount --bind /root/run/resolv.conf "$resolv" \
+            || fail "cannot lay the machine's resolv.conf over the host's"
+    fi
+fi
+
 # Not exec: this shell stays PID 1 so it can power off once the relay exits.
-chroot /root "$agent" relay --channel /dev/virtio-ports/hull.relay
+if [ -n "$machine_port" ]; then
+    chroot /root "$agent" relay --listen "$machine_port" --token-file "$token"
+else
+    chroot /root "$agent" relay --channel /dev/virtio-ports/hull.relay
+fi
 echo "hull-testhost: relay exited with status $?"
 poweroff -f

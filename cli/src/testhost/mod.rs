@@ -1,24 +1,25 @@
 //! The KVM test host: a QEMU VM (TCG with nested SVM, so it has a real
 //! /dev/kvm) that sees this host's whole root read-only under a tmpfs
-//! overlay, used where this host's own KVM cannot run hull's guest.
+//! overlay, for the end-to-end tests where this host's own KVM cannot run
+//! hull's guest. Made persistent, it is the hull machine (`crate::machine`).
 //!
-//! Each run boots a fresh test host whose `/init` starts the guest agent in
-//! relay mode on a virtio-serial port; the CLI then runs one process
-//! through it with the ordinary agent session and the VM powers off.
+//! Each `hull __testhost-exec` boots a fresh test host whose `/init` starts
+//! the guest agent in relay mode on a virtio-serial port; the CLI then runs
+//! one process through it with the ordinary agent session and the VM powers
+//! off.
 
-mod image;
-mod machine;
+pub mod image;
+pub mod vm;
 
 use std::env;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use hull_protocol::{RunSpec, TerminalSize};
+use hull_protocol::RunSpec;
 
 use self::image::Image;
-use self::machine::Machine;
+use self::vm::TestHostVm;
 use crate::session::{Input, Request};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::vm_process::Boot;
@@ -40,78 +41,55 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// `hull __testhost-exec -- CMD...`: runs CMD in a fresh test host with this
-/// process's stdio, environment and working directory.
-pub fn exec(args: ExecArgs) -> Result<u8> {
-    run_in_testhost(args.command, true, None, &[])
-}
-
-/// Runs `argv` as root in a fresh test host with this process's
-/// environment and working directory and returns its shell exit code.
-/// Without `forward_stdin` the process sees an empty stdin; with `tty` it
-/// runs on a terminal of that size (see [`session::attach`]). The host
-/// directories in `direct` bypass the test host's overlay (see
-/// [`Machine::start`]).
+/// `hull __testhost-exec -- CMD...`: runs CMD as root in a fresh test host
+/// with this process's stdio, environment and working directory and returns
+/// its exit code.
 ///
 /// Call it from the main thread: QEMU is tied to the lifetime of the thread
 /// that starts it.
-pub fn run_in_testhost(
-    argv: Vec<String>,
-    forward_stdin: bool,
-    tty: Option<TerminalSize>,
-    direct: &[PathBuf],
-) -> Result<u8> {
-    let spec = run_spec(argv, tty)?;
+pub fn exec(args: ExecArgs) -> Result<u8> {
+    let spec = run_spec(args.command)?;
     let image = Image::prepare().context("cannot prepare the KVM test host")?;
     let agent = assets::agent_binary()?;
 
     let started = Instant::now();
     let mut signals = ForwardedSignals::catch()?;
-    let mut machine = Machine::start(&image, &agent, direct)?;
-    let boot = machine
+    let mut vm = TestHostVm::start(&image, &agent)?;
+    let boot = vm
         .connect_relay(BOOT_TIMEOUT, &mut signals)
-        .map_err(|err| {
-            anyhow!(
-                "KVM test host: {err:#}{}",
-                machine.diagnostics(DIAGNOSTIC_LINES)
-            )
-        })?;
+        .map_err(|err| anyhow!("KVM test host: {err:#}{}", vm.diagnostics(DIAGNOSTIC_LINES)))?;
     let stream = match boot {
         Boot::Ready(stream) => stream,
         Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
     };
     tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
 
-    let input = match forward_stdin {
-        true => Input::Stdin(None),
-        false => Input::Closed,
-    };
     let end = session::attach(
         stream,
         Request::Run {
             spec: Box::new(spec),
             report_oom: false,
         },
-        input,
+        Input::Stdin(None),
         Some(signals),
         Box::new(session::Terminal::default()),
     );
 
     match end {
         Ok(end) => {
-            machine.shut_down(POWEROFF_TIMEOUT);
+            vm.shut_down(POWEROFF_TIMEOUT);
             tracing::debug!(elapsed = ?started.elapsed(), "test host run finished");
             Ok(end.exit_code())
         }
         Err(err) => Err(anyhow!(
             "KVM test host: {err:#}{}",
-            machine.diagnostics(DIAGNOSTIC_LINES)
+            vm.diagnostics(DIAGNOSTIC_LINES)
         )),
     }
 }
 
 /// The process to run: `argv` as root with the caller's environment and cwd.
-fn run_spec(argv: Vec<String>, tty: Option<TerminalSize>) -> Result<RunSpec> {
+fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
     let cwd = env::current_dir().context("cannot read the current directory")?;
     let cwd = cwd
         .to_str()
@@ -127,7 +105,7 @@ fn run_spec(argv: Vec<String>, tty: Option<TerminalSize>) -> Result<RunSpec> {
         user: String::new(),
         hostname: HOSTNAME.to_owned(),
         rootfs: None,
-        tty,
+        tty: None,
         network: None,
     })
 }

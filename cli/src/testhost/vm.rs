@@ -55,28 +55,42 @@ fn cmdline_path(path: &Path, what: &str) -> Result<String> {
         })
 }
 
-/// A test host VM. Dropping it kills QEMU and removes its run directory.
-pub struct Machine {
-    qemu: Child,
-    run_dir: RunDir,
+/// What goes into a test host VM's QEMU command line beyond its channel to
+/// the host: the one-shot test host and the hull machine share all of it.
+pub struct VmShape<'a> {
+    pub image: &'a Image,
+    /// The guest agent `/init` runs in relay mode.
+    pub agent: &'a Path,
+    /// Further `hull.*` kernel command line words for `/init`.
+    pub cmdline: Vec<String>,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    /// Whether the guest may write to the host's root: the hull machine's
+    /// root is the host's own.
+    pub writable_share: bool,
+    pub console_log: &'a Path,
+    pub qemu_log: File,
 }
 
-impl Machine {
-    /// Starts QEMU on `image`; the test host's `/init` will run `agent` in
-    /// relay mode. The host directories in `direct` are seen as they are on
-    /// the host, not through the test host's overlay, which would take the
-    /// overlayfs whiteouts and xattrs of image layers for its own.
-    pub fn start(image: &Image, agent: &Path, direct: &[PathBuf]) -> Result<Machine> {
+impl VmShape<'_> {
+    /// The QEMU command for this shape, without a channel to the host.
+    pub fn qemu_command(self) -> Result<Command> {
         let mut cmdline = format!(
             "console=ttyS0 panic=-1 quiet hull.agent={}",
-            cmdline_path(agent, "the guest agent")?
+            cmdline_path(self.agent, "the guest agent")?
         );
-        for dir in direct {
-            cmdline.push_str(&format!(" hull.direct={}", cmdline_path(dir, "directory")?));
+        for word in &self.cmdline {
+            cmdline.push(' ');
+            cmdline.push_str(word);
         }
-
-        let run_dir = RunDir::create()?;
-        let qemu_log = File::create(run_dir.qemu_log()).context("cannot create the QEMU log")?;
+        let share = match self.writable_share {
+            // QEMU runs as the user (root), so ownership, modes, device
+            // nodes and xattrs written by the guest land on the host as is.
+            true => "local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap",
+            false => {
+                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+            }
+        };
         let mut command = Command::new(QEMU);
         command
             .args([
@@ -87,43 +101,66 @@ impl Machine {
                 "none",
             ])
             .args(["-accel", "tcg,thread=multi", "-cpu", "EPYC-v3,+svm,+npt"])
-            .args([
-                "-smp",
-                &env_number("HULL_TESTHOST_CPUS", DEFAULT_CPUS)?.to_string(),
-            ])
-            .args([
-                "-m",
-                &env_number("HULL_TESTHOST_MEMORY", DEFAULT_MEMORY_MIB)?.to_string(),
-            ])
+            .args(["-smp", &self.cpus.to_string()])
+            .args(["-m", &self.memory_mib.to_string()])
             .arg("-kernel")
-            .arg(&image.kernel)
+            .arg(&self.image.kernel)
             .arg("-initrd")
-            .arg(&image.initrd)
+            .arg(&self.image.initrd)
             .args(["-append", &cmdline])
-            .args([
-                "-virtfs",
-                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-            ])
+            .args(["-virtfs", share])
+            .arg("-serial")
+            .arg(format!("file:{}", path_str(self.console_log)?))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(self.qemu_log);
+        Ok(command)
+    }
+}
+
+/// Starts `command` (a [`VmShape::qemu_command`]) tied to this thread.
+pub fn spawn_qemu(mut command: Command) -> Result<Child> {
+    child_process::tie_to_this_process(&mut command);
+    command.spawn().map_err(|err| match err.kind() {
+        ErrorKind::NotFound => anyhow::anyhow!(
+            "{QEMU} not found; the KVM test host needs it: apt-get install qemu-system-x86"
+        ),
+        _ => anyhow::Error::new(err).context(format!("cannot start {QEMU}")),
+    })
+}
+
+/// A test host VM. Dropping it kills QEMU and removes its run directory.
+pub struct TestHostVm {
+    qemu: Child,
+    run_dir: RunDir,
+}
+
+impl TestHostVm {
+    /// Starts QEMU on `image`; the test host's `/init` will run `agent` in
+    /// relay mode.
+    pub fn start(image: &Image, agent: &Path) -> Result<TestHostVm> {
+        let run_dir = RunDir::create()?;
+        let shape = VmShape {
+            image,
+            agent,
+            cmdline: Vec::new(),
+            cpus: env_number("HULL_TESTHOST_CPUS", DEFAULT_CPUS)?,
+            memory_mib: env_number("HULL_TESTHOST_MEMORY", DEFAULT_MEMORY_MIB)?,
+            writable_share: false,
+            console_log: &run_dir.console_log(),
+            qemu_log: File::create(run_dir.qemu_log()).context("cannot create the QEMU log")?,
+        };
+        let mut command = shape.qemu_command()?;
+        command
             .args(["-device", "virtio-serial-pci"])
             .arg("-chardev")
             .arg(socket_chardev(&run_dir.relay_socket())?)
             .args([
                 "-device",
                 &format!("virtserialport,chardev=relay,name={RELAY_PORT}"),
-            ])
-            .arg("-serial")
-            .arg(format!("file:{}", path_str(&run_dir.console_log())?))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(qemu_log);
-        child_process::tie_to_this_process(&mut command);
-        let qemu = command.spawn().map_err(|err| match err.kind() {
-            ErrorKind::NotFound => anyhow::anyhow!(
-                "{QEMU} not found; the KVM test host needs it: apt-get install qemu-system-x86"
-            ),
-            _ => anyhow::Error::new(err).context(format!("cannot start {QEMU}")),
-        })?;
-        Ok(Machine { qemu, run_dir })
+            ]);
+        let qemu = spawn_qemu(command)?;
+        Ok(TestHostVm { qemu, run_dir })
     }
 
     /// Connects to the relay channel and waits until the guest agent has
@@ -202,33 +239,41 @@ impl Machine {
 
     /// The last lines the VM and QEMU wrote, for error reports.
     pub fn diagnostics(&self, lines: usize) -> String {
-        let mut report = String::new();
-        for (what, path) in [
-            ("test host console", self.run_dir.console_log()),
-            ("QEMU", self.run_dir.qemu_log()),
-        ] {
-            let text = fs::read(&path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-            let text = text.unwrap_or_default();
-            let tail: Vec<&str> = text
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-                // TCG lacks a few EPYC features; QEMU warns about each one.
-                .filter(|line| !line.contains("TCG doesn't support requested feature"))
-                .collect();
-            if tail.is_empty() {
-                continue;
-            }
-            report.push_str(&format!("\n--- last lines of the {what} output ---"));
-            for line in &tail[tail.len().saturating_sub(lines)..] {
-                report.push('\n');
-                report.push_str(line);
-            }
-        }
-        report
+        log_tails(
+            &[
+                ("test host console", &self.run_dir.console_log()),
+                ("QEMU", &self.run_dir.qemu_log()),
+            ],
+            lines,
+        )
     }
 }
 
-impl Drop for Machine {
+/// The last `lines` non-empty lines of each log, under a heading naming it.
+pub fn log_tails(logs: &[(&str, &Path)], lines: usize) -> String {
+    let mut report = String::new();
+    for (what, path) in logs {
+        let text = fs::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let text = text.unwrap_or_default();
+        let tail: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            // TCG lacks a few EPYC features; QEMU warns about each one.
+            .filter(|line| !line.contains("TCG doesn't support requested feature"))
+            .collect();
+        if tail.is_empty() {
+            continue;
+        }
+        report.push_str(&format!("\n--- last lines of the {what} output ---"));
+        for line in &tail[tail.len().saturating_sub(lines)..] {
+            report.push('\n');
+            report.push_str(line);
+        }
+    }
+    report
+}
+
+impl Drop for TestHostVm {
     fn drop(&mut self) {
         if let Ok(None) = self.qemu.try_wait() {
             let _ = self.qemu.kill();
@@ -245,7 +290,7 @@ fn socket_chardev(socket: &Path) -> Result<String> {
     Ok(format!("socket,id=relay,path={path},server=on,wait=off"))
 }
 
-fn path_str(path: &Path) -> Result<&str> {
+pub fn path_str(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }

@@ -1,0 +1,240 @@
+//! `hull machine start|stop|status|rm|set`.
+
+use std::fs;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use super::client;
+use super::control::{self, Request, Status};
+use super::layout::Layout;
+use super::settings::Settings;
+use crate::kvm::{Backend, Kvm};
+use crate::state::StateRoot;
+
+/// How long `hull machine stop` waits for the machine to go.
+const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Subcommand)]
+pub enum MachineCommand {
+    /// Start the hull machine (commands that need it start it themselves).
+    Start,
+    /// Stop the hull machine; its running containers are stopped first.
+    Stop,
+    /// Show whether the hull machine runs, its size and its published ports.
+    Status,
+    /// Stop the hull machine and forget its settings and logs (containers,
+    /// images and networks stay in the hull root).
+    Rm,
+    /// Change the machine's size or idle timeout, for its next start.
+    Set(SetArgs),
+    /// Run a command in the hull machine itself, as root (for a look at
+    /// what it sees; containers run in VMs inside it).
+    Exec(ExecArgs),
+}
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct SetArgs {
+    /// Virtual CPUs.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    cpus: Option<u32>,
+    /// Memory, e.g. 4g or 2048m.
+    #[arg(long, value_parser = crate::run::parse_memory_mib)]
+    memory: Option<u64>,
+    /// Stop the machine after this long with nothing running (e.g. 300s,
+    /// 10m, 1h; 0: never).
+    #[arg(long, value_parser = parse_duration_secs)]
+    idle_timeout: Option<u64>,
+}
+
+pub fn machine(command: MachineCommand, root: &StateRoot) -> Result<u8> {
+    let layout = Layout::new(root);
+    match command {
+        MachineCommand::Start => {
+            if layout.is_up()? {
+                println!("the hull machine is already running");
+            } else {
+                client::ensure_up(root, None, None)?;
+                println!("hull machine started");
+            }
+        }
+        MachineCommand::Stop => {
+            if stop(&layout)? {
+                println!("hull machine stopped");
+            } else {
+                println!("the hull machine is not running");
+            }
+        }
+        MachineCommand::Status => print_status(root)?,
+        MachineCommand::Rm => {
+            stop(&layout)?;
+            match fs::remove_dir_all(layout.dir()) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("cannot remove {}", layout.dir().display()))
+                }
+            }
+            println!("hull machine removed");
+        }
+        MachineCommand::Set(args) => set(&layout, args)?,
+        MachineCommand::Exec(args) => {
+            return client::exec(root, args.command);
+        }
+    }
+    Ok(0)
+}
+
+/// Stops the machine if it runs and waits until it is gone (QEMU with it);
+/// whether it ran.
+fn stop(layout: &Layout) -> Result<bool> {
+    if !layout.is_up()? {
+        return Ok(false);
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    // A machine still starting has no control socket yet.
+    while control::send(layout, Request::Stop).is_err() && layout.is_up()? {
+        if Instant::now() >= deadline {
+            bail!(
+                "the hull machine does not answer; see {}",
+                layout.supervisor_log().display()
+            );
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+    while layout.is_up()? {
+        if Instant::now() >= deadline {
+            bail!(
+                "the hull machine did not stop within {STOP_TIMEOUT:?}; see {}",
+                layout.supervisor_log().display()
+            );
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+    Ok(true)
+}
+
+fn set(layout: &Layout, args: SetArgs) -> Result<()> {
+    if args.cpus.is_none() && args.memory.is_none() && args.idle_timeout.is_none() {
+        bail!("hull machine set: nothing to change: give --cpus, --memory or --idle-timeout");
+    }
+    if layout.is_up()? {
+        bail!("the hull machine is running: `hull machine stop` first (settings apply when it starts)");
+    }
+    let mut settings = Settings::load(layout)?;
+    settings.cpus = args.cpus.unwrap_or(settings.cpus);
+    settings.memory_mib = args.memory.unwrap_or(settings.memory_mib);
+    settings.idle_timeout_secs = args.idle_timeout.unwrap_or(settings.idle_timeout_secs);
+    settings.save(layout)?;
+    println!("{}", describe(&settings));
+    Ok(())
+}
+
+/// The machine's state and settings, and its ports while it runs.
+pub fn print_status(root: &StateRoot) -> Result<()> {
+    let layout = &Layout::new(root);
+    if !layout.is_up()? {
+        println!("hull machine: stopped");
+        println!("{}", describe(&Settings::load(layout)?));
+        return Ok(());
+    }
+    let answer = control::answer(layout, Request::Status)
+        .context("the hull machine is starting or stopping")?;
+    let status: Status =
+        serde_json::from_str(answer.trim()).context("the hull machine's status is garbled")?;
+    println!("hull machine: running for {} s", status.uptime_secs);
+    println!(
+        "{}",
+        describe(&Settings {
+            cpus: status.cpus,
+            memory_mib: status.memory_mib,
+            idle_timeout_secs: status.idle_timeout_secs,
+        })
+    );
+    println!(
+        "supervisor pid {}, QEMU pid {}, commands using it now: {}",
+        status.supervisor_pid, status.qemu_pid, status.sessions
+    );
+    if status.forwards.is_empty() {
+        println!("published ports: none");
+    } else {
+        println!("published ports: {}", status.forwards.join(", "));
+    }
+    Ok(())
+}
+
+fn describe(settings: &Settings) -> String {
+    let idle = match settings.idle_timeout() {
+        Some(timeout) => format!("{} s", timeout.as_secs()),
+        None => "never".to_owned(),
+    };
+    format!(
+        "cpus {}, memory {} MiB, idle timeout {idle}",
+        settings.cpus, settings.memory_mib
+    )
+}
+
+/// One line for `hull version` and `hull info`: where VMs run, and why.
+pub fn describe_path(root: &StateRoot) -> String {
+    let kvm = Kvm::detect();
+    match Backend::select(&kvm) {
+        Ok(Backend::Direct) => "direct: VMs run on this host's /dev/kvm".to_owned(),
+        Ok(Backend::Machine) => {
+            let state = match Layout::new(root).is_up() {
+                Ok(true) => "running",
+                Ok(false) => "stopped",
+                Err(_) => "state unknown",
+            };
+            format!("hull machine ({state}): {}", Backend::Machine.reason(&kvm))
+        }
+        Err(err) => err,
+    }
+}
+
+/// Parses `300`, `300s`, `10m` or `1h` into seconds.
+fn parse_duration_secs(value: &str) -> Result<u64, String> {
+    let bad = || format!("{value:?} is not a duration like 300s, 10m or 1h (0: never)");
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => value.split_at(i),
+        None => (value, "s"),
+    };
+    let multiplier = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad()),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_timeouts_parse_in_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration_secs("0"), Ok(0));
+        assert_eq!(parse_duration_secs("300"), Ok(300));
+        assert_eq!(parse_duration_secs("45s"), Ok(45));
+        assert_eq!(parse_duration_secs("10m"), Ok(600));
+        assert_eq!(parse_duration_secs("1h"), Ok(3600));
+        for bad in ["", "m", "10d", "-5", "1.5h"] {
+            assert!(parse_duration_secs(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! `hull __machine`: the process that holds the hull machine, as a
+//! container's monitor holds its VM. It owns QEMU (which dies with it), and
+//! serves the control socket: relay sessions bridged to the machine's agent,
+//! port forwards, status and stop. It stops the machine when asked, or once
+//! it has been idle for the idle timeout; whenever the machine ends, the
+//! containers it ran are recorded as exited.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use super::control::{self, Request, Status};
+use super::layout::Layout;
+use super::ports::{self, PortForwards, NETDEV};
+use super::settings::Settings;
+use super::{client, GUEST_RELAY_PORT};
+use crate::assets;
+use crate::container::{self, Container};
+use crate::state::StateRoot;
+use crate::testhost::image::Image;
+use crate::testhost::vm::{log_tails, path_str, spawn_qemu, VmShape};
+
+/// How long the machine may take from QEMU's start to its relay answering.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often the supervisor looks at QEMU, the containers and the clock.
+const TICK: Duration = Duration::from_millis(500);
+/// How long running containers get to stop when the machine stops.
+const STOP_GRACE_SECS: u32 = 10;
+/// Exit code recorded for containers the machine took down with it.
+const KILLED_EXIT_CODE: i32 = 137;
+/// Console and QEMU lines shown when the machine fails to come up.
+const DIAGNOSTIC_LINES: usize = 20;
+
+/// What the control socket's threads share with the main loop.
+struct Shared {
+    relay_port: u16,
+    token: String,
+    settings: Settings,
+    qemu_pid: u32,
+    started: Instant,
+    sessions: AtomicUsize,
+    stop_requested: AtomicBool,
+    forwards: Mutex<PortForwards>,
+    root: StateRoot,
+}
+
+/// Why the machine ends.
+enum End {
+    Requested,
+    Idle(Duration),
+    QemuExited(String),
+}
+
+pub fn supervise(root: &StateRoot) -> Result<u8> {
+    let layout = Layout::new(root);
+    let _up = layout.hold_up()?;
+    let stop_signal = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT, SIGHUP] {
+        signal_hook::flag::register(signal, stop_signal.clone()).context("cannot catch signals")?;
+    }
+    let settings = Settings::load(&layout)?;
+    end_containers(root, "the hull machine was down")?;
+    let token = write_token(&layout)?;
+    let relay_port = free_loopback_port()?;
+
+    let mut qemu = start_qemu(root, &layout, &settings, relay_port)?;
+    if let Err(err) = wait_for_relay(&mut qemu, relay_port, &token) {
+        let _ = qemu.kill();
+        let _ = qemu.wait();
+        return Err(err.context(format!(
+            "the hull machine did not come up{}",
+            log_tails(
+                &[
+                    ("machine console", &layout.console_log()),
+                    ("QEMU", &layout.qemu_log())
+                ],
+                DIAGNOSTIC_LINES
+            )
+        )));
+    }
+    eprintln!(
+        "hull machine: up (QEMU pid {}, relay on 127.0.0.1:{relay_port})",
+        qemu.id()
+    );
+
+    let shared = Arc::new(Shared {
+        relay_port,
+        token,
+        settings,
+        qemu_pid: qemu.id(),
+        started: Instant::now(),
+        sessions: AtomicUsize::new(0),
+        stop_requested: AtomicBool::new(false),
+        forwards: Mutex::new(PortForwards::new(layout.qmp_socket())),
+        root: StateRoot::new(root.path().to_owned()),
+    });
+    let socket = layout.control_socket();
+    let _ = fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    {
+        let shared = shared.clone();
+        thread::spawn(move || serve_control(listener, &shared));
+    }
+
+    let end = watch(&mut qemu, &shared, &stop_signal);
+    if !matches!(end, End::QemuExited(_)) {
+        stop_containers(&layout, root);
+    }
+    let _ = fs::remove_file(&socket);
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let why = match &end {
+        End::Requested => "the hull machine was stopped".to_owned(),
+        End::Idle(timeout) => format!("the hull machine stopped after {timeout:?} idle"),
+        End::QemuExited(status) => format!("the hull machine's QEMU exited ({status})"),
+    };
+    end_containers(root, &why)?;
+    let _ = fs::remove_file(layout.token());
+    eprintln!("hull machine: down: {why}");
+    Ok(0)
+}
+
+/// Runs until the machine should end: keeps the port forwards in line with
+/// the running containers and watches QEMU, the stop request and idleness.
+fn watch(qemu: &mut Child, shared: &Shared, stop_signal: &AtomicBool) -> End {
+    let mut busy_at = Instant::now();
+    loop {
+        match qemu.try_wait() {
+            Ok(Some(status)) => return End::QemuExited(status.to_string()),
+            Ok(None) => {}
+            Err(err) => return End::QemuExited(err.to_string()),
+        }
+        if shared.stop_requested.load(Ordering::SeqCst) || stop_signal.load(Ordering::SeqCst) {
+            return End::Requested;
+        }
+        let wanted = ports::wanted(&shared.root);
+        let running = match &wanted {
+            Ok(_) => any_container_running(&shared.root),
+            Err(_) => true,
+        };
+        if let Ok(wanted) = wanted {
+            for failure in sync_forwards(shared, &wanted) {
+                eprintln!("hull machine: {failure}");
+            }
+        }
+        if running || shared.sessions.load(Ordering::SeqCst) > 0 {
+            busy_at = Instant::now();
+        }
+        if let Some(timeout) = shared.settings.idle_timeout() {
+            if busy_at.elapsed() >= timeout {
+                return End::Idle(timeout);
+            }
+        }
+        thread::sleep(TICK);
+    }
+}
+
+fn any_container_running(root: &StateRoot) -> bool {
+    container::list(root).is_ok_and(|containers| {
+        containers.iter().any(|container| {
+            container
+                .recorded_state()
+                .is_ok_and(|state| state.monitor_pid().is_some())
+        })
+    })
+}
+
+fn sync_forwards(shared: &Shared, wanted: &HashSet<ports::Forward>) -> Vec<String> {
+    shared
+        .forwards
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .sync(wanted)
+}
+
+fn serve_control(listener: UnixListener, shared: &Arc<Shared>) {
+    for client in listener.incoming() {
+        let Ok(client) = client else { continue };
+        let shared = shared.clone();
+        thread::spawn(move || {
+            if let Err(err) = serve_client(client, &shared) {
+                eprintln!("hull machine: control: {err:#}");
+            }
+        });
+    }
+}
+
+fn serve_client(mut client: UnixStream, shared: &Shared) -> Result<()> {
+    match control::receive(&mut client)? {
+        Request::Session => {
+            let relay = connect_relay(shared.relay_port, &shared.token)
+                .context("cannot reach the machine's relay")?;
+            client.write_all(b"OK\n")?;
+            shared.sessions.fetch_add(1, Ordering::SeqCst);
+            let bridged = bridge(client, relay);
+            shared.sessions.fetch_sub(1, Ordering::SeqCst);
+            bridged
+        }
+        Request::SyncPorts => {
+            let failures = sync_forwards(shared, &ports::wanted(&shared.root)?);
+            client.write_all(b"OK\n")?;
+            for failure in failures {
+                writeln!(client, "{failure}")?;
+            }
+            Ok(())
+        }
+        Request::Status => {
+            let forwards = shared
+                .forwards
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .active()
+                .map(ToString::to_string)
+                .collect();
+            let status = Status {
+                supervisor_pid: std::process::id(),
+                qemu_pid: shared.qemu_pid,
+                cpus: shared.settings.cpus,
+                memory_mib: shared.settings.memory_mib,
+                idle_timeout_secs: shared.settings.idle_timeout_secs,
+                uptime_secs: shared.started.elapsed().as_secs(),
+                sessions: shared.sessions.load(Ordering::SeqCst),
+                forwards,
+            };
+            client.write_all(b"OK\n")?;
+            writeln!(client, "{}", serde_json::to_string(&status)?)?;
+            Ok(())
+        }
+        Request::Stop => {
+            shared.stop_requested.store(true, Ordering::SeqCst);
+            client.write_all(b"OK\n")?;
+            Ok(())
+        }
+    }
+}
+
+/// Opens a relay connection: the token first, then the agent's session.
+fn connect_relay(port: u16, token: &str) -> io::Result<TcpStream> {
+    let mut relay = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    relay.set_nodelay(true)?;
+    relay.write_all(format!("{token}\n").as_bytes())?;
+    Ok(relay)
+}
+
+/// Copies bytes both ways until the relay side ends the session.
+fn bridge(client: UnixStream, relay: TcpStream) -> Result<()> {
+    let mut from_client = client.try_clone()?;
+    let mut to_relay = relay.try_clone()?;
+    let upstream = thread::spawn(move || {
+        let _ = io::copy(&mut from_client, &mut to_relay);
+        // The client is done: the agent sees end of file.
+        let _ = to_relay.shutdown(Shutdown::Write);
+    });
+    let (mut from_relay, mut to_client) = (relay, client);
+    let _ = io::copy(&mut from_relay, &mut to_client);
+    // The session is over either way.
+    let _ = to_client.shutdown(Shutdown::Both);
+    let _ = from_relay.shutdown(Shutdown::Both);
+    let _ = upstream.join();
+    Ok(())
+}
+
+/// Asks the machine's hull to stop the containers still running, so they
+/// end as `hull stop` ends them.
+fn stop_containers(layout: &Layout, root: &StateRoot) {
+    let Ok(containers) = container::list(root) else {
+        return;
+    };
+    let running: Vec<String> = containers
+        .iter()
+        .filter(|c| c.recorded_state().is_ok_and(|s| s.monitor_pid().is_some()))
+        .map(|c| c.id().to_owned())
+        .collect();
+    if running.is_empty() {
+        return;
+    }
+    eprintln!("hull machine: stopping {} container(s)", running.len());
+    let mut argv = vec![
+        "--root".to_owned(),
+        root.path().to_string_lossy().into_owned(),
+        "stop".to_owned(),
+        "-t".to_owned(),
+        STOP_GRACE_SECS.to_string(),
+    ];
+    argv.extend(running);
+    if let Err(err) = client::run_quietly(layout, argv) {
+        eprintln!("hull machine: cannot stop the containers: {err:#}");
+    }
+}
+
+/// Records every container the machine held as exited: their monitors
+/// were the machine's processes.
+fn end_containers(root: &StateRoot, why: &str) -> Result<()> {
+    for container in container::list(root)? {
+        end_container(&container, why)?;
+    }
+    Ok(())
+}
+
+fn end_container(container: &Container, why: &str) -> Result<()> {
+    container.update_state(|state| match state.monitor_pid() {
+        Some(_) => state.exited(KILLED_EXIT_CODE, Some(why.to_owned())),
+        None => state.clone(),
+    })?;
+    Ok(())
+}
+
+/// A fresh random token, readable by the owner only.
+fn write_token(layout: &Layout) -> Result<String> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let path = layout.token();
+    let _ = fs::remove_file(&path);
+    let mut file = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
+}
+
+/// A loopback port free right now, for QEMU to forward to the relay.
+fn free_loopback_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("cannot find a free loopback port for the machine's relay")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn start_qemu(
+    root: &StateRoot,
+    layout: &Layout,
+    settings: &Settings,
+    relay_port: u16,
+) -> Result<Child> {
+    let image = Image::prepare().context("cannot prepare the hull machine's image")?;
+    let agent = assets::agent_binary()?;
+    let root_dir = root
+        .path()
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", root.path().display()))?;
+    let console_log = layout.console_log();
+    let shape = VmShape {
+        image: &image,
+        agent: &agent,
+        cmdline: vec![
+            format!("hull.machine={GUEST_RELAY_PORT}"),
+            format!("hull.token={}", path_str(&layout.token())?),
+            format!("hull.tmpfs={}", path_str(&root_dir.join("run"))?),
+        ],
+        cpus: settings.cpus,
+        memory_mib: u32::try_from(settings.memory_mib).context("machine memory too large")?,
+        writable_share: true,
+        console_log: &console_log,
+        qemu_log: File::create(layout.qemu_log()).context("cannot create the QEMU log")?,
+    };
+    let qmp = layout.qmp_socket();
+    let _ = fs::remove_file(&qmp);
+    let mut command = shape.qemu_command()?;
+    command
+        .args([
+            "-netdev",
+            &format!("user,id={NETDEV},hostfwd=tcp:127.0.0.1:{relay_port}-:{GUEST_RELAY_PORT}"),
+        ])
+        .args(["-device", &format!("virtio-net-pci,netdev={NETDEV}")])
+        .args([
+            "-qmp",
+            &format!("unix:{},server=on,wait=off", path_str(&qmp)?),
+        ]);
+    spawn_qemu(command)
+}
+
+/// Waits until the machine's relay answers with an agent's greeting.
+fn wait_for_relay(qemu: &mut Child, port: u16, token: &str) -> Result<()> {
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    loop {
+        if let Some(status) = qemu.try_wait().context("cannot check on QEMU")? {
+            bail!("QEMU exited ({status})");
+        }
+        if Instant::now() >= deadline {
+            return Err(anyhow!("its relay did not answer within {BOOT_TIMEOUT:?}"));
+        }
+        // QEMU accepts at once and hangs up if nothing listens inside yet.
+        if let Ok(mut relay) = connect_relay(port, token) {
+            relay.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut greeting = [0u8; 1];
+            if matches!(relay.read(&mut greeting), Ok(1)) {
+                return Ok(());
+            }
+        }
+        thread::sleep(TICK);
+    }
+}

@@ -1,0 +1,315 @@
+//! The hull machine end to end, driven from this host's shell as a user
+//! would: separate `hull` invocations against one state root, with the
+//! machine (QEMU TCG with nested SVM) started by the first command that
+//! needs a VM. `HULL_BACKEND=machine` makes hosts with hardware KVM take the
+//! same path.
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hull_e2e::registry::tar_dir;
+use hull_e2e::{assert_clean, assert_one_line_error, busybox_rootfs, container_stderr, Hull};
+
+const HULL_ERROR: i32 = 125;
+/// How long a published port may take to answer after `run -d` returns
+/// (httpd starting in its VM).
+const SERVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the machine may take to go down by itself.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn hull_command(hull: &Hull, args: &[&str]) -> Command {
+    let mut command = hull.command(args);
+    command.env("HULL_BACKEND", "machine");
+    command
+}
+
+fn run(hull: &Hull, args: &[&str]) -> Output {
+    hull_e2e::output_with_stdin(hull_command(hull, args), b"")
+}
+
+/// Runs `hull ARGS...`, which must succeed, and returns its stdout.
+fn ok(hull: &Hull, args: &[&str]) -> String {
+    let output = run(hull, args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "hull {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// How many lines of stderr announce that the machine starts.
+fn machine_starts(output: &Output) -> usize {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| line.contains("starting the hull machine"))
+        .count()
+}
+
+fn machine_status(hull: &Hull) -> String {
+    ok(hull, &["machine", "status"])
+}
+
+/// Imports the busybox root as image `bb:1`.
+fn import_busybox(hull: &Hull, work: &std::path::Path) {
+    let (tar, _) = tar_dir(busybox_rootfs(), None);
+    let path = work.join("busybox.tar");
+    std::fs::write(&path, tar).unwrap();
+    ok(hull, &["import", path.to_str().unwrap(), "bb:1"]);
+}
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `curl` on this host's loopback until the page comes or time runs out.
+fn fetch(port: u16, path: &str) -> String {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let deadline = Instant::now() + SERVE_TIMEOUT;
+    loop {
+        let output = Command::new("curl")
+            .args(["-sSf", "-m", "10", &url])
+            .output()
+            .expect("run curl (scripts/setup installs it)");
+        if output.status.success() {
+            return String::from_utf8_lossy(&output.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer within {SERVE_TIMEOUT:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `hull logs NAME`: the container's stdout and stderr (httpd logs to
+/// stderr).
+fn logs(hull: &Hull, name: &str) -> String {
+    let output = run(hull, &["logs", name]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+/// The QEMU pid `hull machine status` reports.
+fn qemu_pid(hull: &Hull) -> i32 {
+    let status = machine_status(hull);
+    status
+        .split("QEMU pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no QEMU pid in: {status}"))
+}
+
+fn wait_until_down(hull: &Hull) {
+    let deadline = Instant::now() + DOWN_TIMEOUT;
+    while !machine_status(hull).starts_with("hull machine: stopped") {
+        assert!(
+            Instant::now() < deadline,
+            "the machine is still up after {DOWN_TIMEOUT:?}"
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The `hull ps -a` line of container `name`.
+fn ps_line(hull: &Hull, name: &str) -> String {
+    ok(hull, &["ps", "-a"])
+        .lines()
+        .find(|line| line.ends_with(name))
+        .unwrap_or_else(|| panic!("no container {name} in ps -a"))
+        .to_owned()
+}
+
+#[test]
+fn detached_containers_outlive_the_cli_and_state_survives_machine_stop_and_start() {
+    let hull = Hull::new();
+    let work = tempfile::tempdir().unwrap();
+    // No VM needed: this runs on the host and starts no machine.
+    import_busybox(&hull, work.path());
+    assert!(machine_status(&hull).starts_with("hull machine: stopped"));
+
+    // The first command that needs a VM starts the machine, saying so once.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let output = run(
+        &hull,
+        &[
+            "run", "-d", "--name", "web", "-p", &publish, "bb:1", "httpd", "-f", "-v", "-p", "80",
+            "-h", "/",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(machine_starts(&output), 1, "{output:?}");
+    assert_eq!(container_stderr(&output), "");
+    let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(id.len(), 64, "run -d prints the ID: {id}");
+    let short_id = &id[..12];
+
+    // The CLI is gone; the container runs on, and later commands reuse the
+    // machine without starting another.
+    let status = machine_status(&hull);
+    assert!(status.starts_with("hull machine: running"), "{status}");
+    assert!(
+        status.contains(&format!("published ports: tcp 127.0.0.1:{port}")),
+        "{status}"
+    );
+    let line = ps_line(&hull, "web");
+    assert!(line.contains("Up "), "{line}");
+    assert!(
+        line.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{line}"
+    );
+
+    // The published port answers on this host's own loopback.
+    assert_eq!(fetch(port, "/etc/hostname").trim(), short_id);
+
+    // exec: output, exit codes and signals pass through.
+    let output = run(
+        &hull,
+        &["exec", "web", "sh", "-c", "echo $((6 * 7)); exit 3"],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "42\n");
+    assert_eq!(machine_starts(&output), 0);
+    let output = run(&hull, &["exec", "web", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(output.status.code(), Some(128 + libc::SIGTERM));
+
+    // Several CLIs at once.
+    let clients: Vec<_> = (0..3)
+        .map(|n| {
+            hull_command(
+                &hull,
+                &[
+                    "exec",
+                    "web",
+                    "sh",
+                    "-c",
+                    &format!("sleep 1; echo client{n}"),
+                ],
+            )
+            .output()
+            .expect("start hull exec")
+        })
+        .collect();
+    for (n, output) in clients.iter().enumerate() {
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("client{n}\n")
+        );
+    }
+
+    // The log holds httpd's line about our fetch.
+    assert!(logs(&hull, "web").contains("response:200"));
+    ok(&hull, &["stop", "web"]);
+    assert!(ps_line(&hull, "web").contains("Exited"));
+
+    // Stopped, the machine leaves no process behind; the image, the
+    // container and its log stay in the host's hull root and commands that
+    // need no VM answer from it without starting the machine.
+    assert!(ok(&hull, &["machine", "stop"]).contains("stopped"));
+    assert_eq!(hull.leftover_processes(), Vec::<String>::new());
+    assert!(ok(&hull, &["images"]).contains("bb "));
+    assert!(logs(&hull, "web").contains("response:200"));
+    assert!(ps_line(&hull, "web").contains("Exited"));
+    assert!(machine_status(&hull).starts_with("hull machine: stopped"));
+
+    // `start` brings the machine back, and the container with its port.
+    let output = run(&hull, &["start", "web"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(machine_starts(&output), 1);
+    assert_eq!(fetch(port, "/etc/hostname").trim(), short_id);
+    ok(&hull, &["rm", "-f", "web"]);
+    let status = machine_status(&hull);
+    assert!(status.contains("published ports: none"), "{status}");
+
+    // QEMU killed under a running container: the container is recorded as
+    // exited, and the machine starts again.
+    ok(
+        &hull,
+        &["run", "-d", "--name", "sleeper", "bb:1", "sleep", "600"],
+    );
+    assert!(ps_line(&hull, "sleeper").contains("Up "));
+    // SAFETY: kill(2) with a pid we read; no memory is involved.
+    assert_eq!(unsafe { libc::kill(qemu_pid(&hull), libc::SIGKILL) }, 0);
+    wait_until_down(&hull);
+    assert_eq!(hull.leftover_processes(), Vec::<String>::new());
+    assert!(ps_line(&hull, "sleeper").contains("Exited (137)"));
+    assert!(ok(&hull, &["machine", "start"]).contains("started"));
+    ok(&hull, &["start", "sleeper"]);
+    assert_eq!(ok(&hull, &["exec", "sleeper", "echo", "back"]), "back\n");
+    ok(&hull, &["rm", "-f", "sleeper"]);
+    assert_eq!(ok(&hull, &["ps", "-a", "-q"]), "");
+    assert_clean(&hull);
+}
+
+#[test]
+fn the_machine_takes_its_settings_and_stops_when_idle() {
+    let hull = Hull::new();
+    let output = run(&hull, &["machine", "set"]);
+    assert_one_line_error(&output, HULL_ERROR, "--cpus, --memory or --idle-timeout");
+    let output = run(&hull, &["machine", "set", "--memory", "12k"]);
+    assert_eq!(output.status.code(), Some(2), "clap rejects a tiny memory");
+
+    let settings = ok(
+        &hull,
+        &[
+            "machine",
+            "set",
+            "--cpus",
+            "1",
+            "--memory",
+            "1536m",
+            "--idle-timeout",
+            "10s",
+        ],
+    );
+    assert_eq!(settings, "cpus 1, memory 1536 MiB, idle timeout 10 s\n");
+    assert!(ok(&hull, &["machine", "start"]).contains("started"));
+    let status = machine_status(&hull);
+    assert!(status.contains("memory 1536 MiB"), "{status}");
+    let output = run(&hull, &["machine", "set", "--cpus", "2"]);
+    assert_one_line_error(&output, HULL_ERROR, "hull machine stop");
+
+    // A port taken on this host is refused before anything starts.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = run(
+        &hull,
+        &[
+            "run",
+            "--rm",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "--rootfs",
+            busybox_rootfs().to_str().unwrap(),
+            "--",
+            "true",
+        ],
+    );
+    assert_one_line_error(&output, HULL_ERROR, "already in use");
+
+    // Nothing runs: it goes down by itself, QEMU with it.
+    wait_until_down(&hull);
+    assert_eq!(hull.leftover_processes(), Vec::<String>::new());
+    let info = ok(&hull, &["info"]);
+    assert!(info.contains("vms:     hull machine (stopped)"), "{info}");
+    ok(&hull, &["machine", "rm"]);
+    assert!(!hull.root().join("machine/settings.json").exists());
+    assert_clean(&hull);
+}
