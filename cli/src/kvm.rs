@@ -76,14 +76,16 @@ impl Backend {
         (self == Backend::Machine).then(|| {
             format!(
                 "hull: {}; starting the hull machine (QEMU TCG with nested SVM, \
-                 `hull machine --help`): about {MACHINE_START_SECS} s now, and \
-                 containers in it run {MACHINE_SLOWDOWN} slower than on hardware KVM",
+                 `hull machine --help`): about {MACHINE_START_SECS} s now, and work \
+                 in its containers runs {MACHINE_SLOWDOWN} slower than natively here",
                 self.reason(kvm)
             )
         })
     }
 }
 
-/// Measured on a 2-CPU PVM host (bench/RESULTS.md, "The hull machine").
-const MACHINE_START_SECS: u32 = 15;
-const MACHINE_SLOWDOWN: &str = "~15x";
+/// Measured on a 2-CPU PVM host (bench/RESULTS.md, "The hull machine"):
+/// `hull machine start`, and a CPU-bound loop in a container against the
+/// same loop run natively.
+const MACHINE_START_SECS: u32 = 6;
+const MACHINE_SLOWDOWN: &str = "~17x";

@@ -179,9 +179,13 @@ enum Command {
     #[command(name = "__testhost-exec", hide = true)]
     TesthostExec(testhost::ExecArgs),
 
-    /// Hold the hull machine (started by the first command that needs it).
+    /// Hold the hull machine (started by the first command that needs it,
+    /// which passes the machine's lock on as an open file).
     #[command(name = "__machine", hide = true)]
-    MachineSupervisor,
+    MachineSupervisor {
+        #[arg(long)]
+        lock_fd: std::os::fd::RawFd,
+    },
 }
 
 impl Command {
@@ -195,12 +199,17 @@ impl Command {
             | Command::Monitor { .. }
             | Command::Vmm { .. }
             | Command::TesthostExec(_)
-            | Command::MachineSupervisor => Placement::Host,
-            // They reach registries: from here, as the user does (a
-            // registry on this host's loopback, this host's credentials).
-            Command::Pull(_) | Command::Push(_) | Command::Login(_) | Command::Logout(_) => {
-                Placement::Host
-            }
+            | Command::MachineSupervisor { .. } => Placement::Host,
+            // They add to the image store or reach registries: here, where
+            // image layers' device nodes can be made (the machine's 9p share
+            // cannot) and registries (even on this host's loopback) and
+            // credentials are reached as the user does.
+            Command::Pull(_)
+            | Command::Push(_)
+            | Command::Import(_)
+            | Command::Load(_)
+            | Command::Login(_)
+            | Command::Logout(_) => Placement::Host,
             // They start VMs, wait for them, or change their networks.
             Command::Run(_)
             | Command::Start(_)
@@ -209,6 +218,30 @@ impl Command {
             | Command::Network(_)
             | Command::System(_) => Placement::Vm,
             _ => Placement::Root,
+        }
+    }
+
+    /// Whether the command deletes from the image store.
+    fn removes_images(&self) -> bool {
+        matches!(
+            self,
+            Command::Rmi(_)
+                | Command::Image(image_cmd::ImageCommand::Rm(_))
+                | Command::Image(image_cmd::ImageCommand::Prune(_))
+                | Command::System(_)
+        )
+    }
+
+    /// What of this terminal the command gets when it runs in the machine.
+    fn forwarded_stdio(&self) -> machine::ForwardedStdio {
+        match self {
+            Command::Run(args) => args.attached_stdio().map(Into::into).unwrap_or_default(),
+            Command::Exec(args) => args.stdio().into(),
+            Command::Attach(args) => machine::ForwardedStdio {
+                stdin: args.takes_stdin(),
+                tty: true,
+            },
+            _ => machine::ForwardedStdio::default(),
         }
     }
 }
@@ -231,12 +264,7 @@ fn main() -> ExitCode {
     let root = state::StateRoot::new(cli.root);
     let result = match machine::route(&root, cli.command.placement()) {
         Ok(machine::Route::Here(_machine_down)) => execute(cli.command, &root),
-        Ok(machine::Route::Machine { notice }) => match &cli.command {
-            Command::Run(args) => args
-                .prepare_for_machine(&root)
-                .and_then(|()| machine::forward(&root, &notice)),
-            _ => machine::forward(&root, &notice),
-        },
+        Ok(machine::Route::Machine { notice }) => forward(&cli.command, &root, &notice),
         Err(err) => Err(err),
     };
     match result {
@@ -246,6 +274,21 @@ fn main() -> ExitCode {
             ExitCode::from(HULL_ERROR)
         }
     }
+}
+
+/// Runs this command line in the hull machine.
+fn forward(command: &Command, root: &state::StateRoot, notice: &str) -> anyhow::Result<u8> {
+    let env = match command {
+        Command::Run(args) => args.prepare_for_machine(root)?,
+        _ => Vec::new(),
+    };
+    // The machine's store locks do not reach this host, where images are
+    // added: a removal there holds the store's lock here.
+    let _removing = match command.removes_images() {
+        true => Some(hull_image::Store::open(root.path())?.exclude_changes()?),
+        false => None,
+    };
+    machine::forward(root, notice, command.forwarded_stdio(), env)
 }
 
 /// Runs `command` in this process.
@@ -289,7 +332,7 @@ fn execute(command: Command, root: &state::StateRoot) -> anyhow::Result<u8> {
         Command::TesthostExec(args) => testhost::exec(args),
         Command::Info => version::info(root),
         Command::Machine(command) => machine::machine(command, root),
-        Command::MachineSupervisor => machine::supervise(root),
+        Command::MachineSupervisor { lock_fd } => machine::supervise(root, lock_fd),
     }
 }
 

@@ -124,31 +124,33 @@ enum PullPolicy {
     Never,
 }
 
-/// Set by a `hull run` whose command line goes to the hull machine: the ID
-/// of the image it found (or pulled) on this host, for the `hull run` in the
-/// machine.
-const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
-
 impl RunArgs {
-    /// Does on this host what must happen here before the command line goes
-    /// to the hull machine: checks that the host ports it publishes are free
-    /// here, and finds or pulls its image here, where registries (also on
-    /// this host's loopback) and credentials are reached as the user expects.
-    pub fn prepare_for_machine(&self, root: &StateRoot) -> Result<()> {
+    /// The -i/-t flags; a detached run has neither here.
+    pub fn attached_stdio(&self) -> Option<&StdioFlags> {
+        (!self.detach).then_some(&self.stdio)
+    }
+
+    /// Does here what must happen before the command line goes to the hull
+    /// machine: checks what it would find wrong only after it started (host
+    /// ports taken on this host, from where its forwards come; a missing
+    /// kernel or rootfs), and finds or pulls the image here, as `hull pull`
+    /// does (the machine cannot create an image's device nodes through its
+    /// 9p share). Returns the environment the `hull run` there needs.
+    pub fn prepare_for_machine(&self, root: &StateRoot) -> Result<Vec<String>> {
         self.network.check_named_host_ports()?;
         assets::guest_kernel(self.kernel.as_deref())?;
         match &self.rootfs {
             Some(dir) => {
                 rootfs_dir(dir)?;
+                Ok(Vec::new())
             }
             None => {
                 let name = self.args.first().context("no image given")?;
                 let store = Store::open(root.path())?;
                 let image = image_for_run(&store, root.path(), name, self.pull)?;
-                std::env::set_var(RESOLVED_IMAGE_ENV, image.id.to_string());
+                Ok(vec![format!("{RESOLVED_IMAGE_ENV}={}", image.id)])
             }
         }
-        Ok(())
     }
 }
 
@@ -159,6 +161,10 @@ fn rootfs_dir(dir: &Path) -> Result<PathBuf> {
         .filter(|path| path.is_dir())
         .with_context(|| format!("--rootfs {}: no such directory", dir.display()))
 }
+
+/// Set for the `hull run` in the hull machine by the one outside: the ID of
+/// the image it found or pulled.
+const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
 
 pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
     let tty = args.stdio.terminal(!args.detach)?;
@@ -192,7 +198,6 @@ pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
             let (name, command) = args.args.split_first().context("no image given")?;
             let store = Store::open(root.path())?;
             let image = match std::env::var(RESOLVED_IMAGE_ENV) {
-                // In the hull machine: the image the hull outside chose.
                 Ok(id) => store.resolve(&id)?,
                 Err(_) => image_for_run(&store, root.path(), name, args.pull)?,
             };

@@ -395,6 +395,14 @@ impl Store {
         Ok(file)
     }
 
+    /// Holds `gc.lock` exclusive, as removals do: nothing is added to or
+    /// removed from the store meanwhile by another process that locks it
+    /// here. For removals that run where these locks do not reach (the hull
+    /// machine, through 9p): their caller here holds this for them.
+    pub fn exclude_changes(&self) -> Result<File> {
+        self.lock("gc.lock")
+    }
+
     /// Parses a stored manifest.
     pub(crate) fn load_manifest(&self, digest: &Digest) -> Result<OciImageManifest> {
         serde_json::from_slice(&self.read_blob(digest)?)

@@ -231,9 +231,27 @@ pub fn container_stderr(output: &Output) -> String {
         .collect()
 }
 
-/// No process and no runtime file of `hull`'s state root is left once its
-/// hull machine, if one runs, is stopped.
+/// No process and no runtime file of `hull`'s state root is left: in its
+/// hull machine, if one runs (no monitor or VMM, nothing under `run/`, which
+/// is the machine's own there), and, with the machine stopped, on the host.
 pub fn assert_clean(hull: &Hull) {
+    if hull.root().join("machine/control.sock").exists() {
+        let script = format!(
+            "ls -A {}/run; pgrep -f -- '__[m]onitor|__[v]mm' || true",
+            hull.root().display()
+        );
+        let inside = hull.run(["machine", "exec", "sh", "-c", &script], b"");
+        assert!(
+            inside.status.success(),
+            "hull machine exec: {}",
+            String::from_utf8_lossy(&inside.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&inside.stdout),
+            "",
+            "runtime files or processes left in the hull machine"
+        );
+    }
     let stopped = hull.stop_machine();
     assert!(
         stopped.status.success(),

@@ -4,8 +4,9 @@
 //! needs a VM. `HULL_BACKEND=machine` makes hosts with hardware KVM take the
 //! same path.
 
-use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,29 @@ fn logs(hull: &Hull, name: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
+/// The loopback port QEMU forwards to the machine's relay, from the
+/// supervisor's log.
+fn relay_port(hull: &Hull) -> u16 {
+    let log = std::fs::read_to_string(hull.root().join("machine/machine.log")).unwrap();
+    log.split("relay on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no relay port in: {log}"))
+}
+
+/// Whether the relay greets a connection that presents `token` (an agent
+/// speaks first), rather than hanging up on it.
+fn relay_answers(port: u16, token: &str) -> bool {
+    let mut relay = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    relay
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    relay.write_all(format!("{token}\n").as_bytes()).unwrap();
+    let mut greeting = [0u8; 1];
+    matches!(relay.read(&mut greeting), Ok(1))
+}
+
 /// The QEMU pid `hull machine status` reports.
 fn qemu_pid(hull: &Hull) -> i32 {
     let status = machine_status(hull);
@@ -189,30 +213,36 @@ fn detached_containers_outlive_the_cli_and_state_survives_machine_stop_and_start
     let output = run(&hull, &["exec", "web", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(output.status.code(), Some(128 + libc::SIGTERM));
 
-    // Several CLIs at once.
+    // Several CLIs at once, each with its own output: all three run while
+    // each waits for the other two.
     let clients: Vec<_> = (0..3)
         .map(|n| {
-            hull_command(
-                &hull,
-                &[
-                    "exec",
-                    "web",
-                    "sh",
-                    "-c",
-                    &format!("sleep 1; echo client{n}"),
-                ],
-            )
-            .output()
-            .expect("start hull exec")
+            let script = format!(
+                "touch /tmp/arrived{n}; \
+                 until [ -e /tmp/arrived0 -a -e /tmp/arrived1 -a -e /tmp/arrived2 ]; \
+                 do sleep 0.1; done; echo client{n}"
+            );
+            hull_command(&hull, &["exec", "web", "sh", "-c", &script])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start hull exec")
         })
         .collect();
-    for (n, output) in clients.iter().enumerate() {
+    for (n, client) in clients.into_iter().enumerate() {
+        let output = client.wait_with_output().expect("wait for hull exec");
         assert_eq!(output.status.code(), Some(0), "{output:?}");
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
             format!("client{n}\n")
         );
     }
+
+    // The relay serves only connections that bring the machine's token.
+    let relay_port = relay_port(&hull);
+    assert!(!relay_answers(relay_port, "not-the-token"));
+    let token = std::fs::read_to_string(hull.root().join("machine/token")).unwrap();
+    assert!(relay_answers(relay_port, token.trim()));
 
     // The log holds httpd's line about our fetch.
     assert!(logs(&hull, "web").contains("response:200"));
@@ -287,6 +317,7 @@ fn the_machine_takes_its_settings_and_stops_when_idle() {
     assert_one_line_error(&output, HULL_ERROR, "hull machine stop");
 
     // A port taken on this host is refused before anything starts.
+    let rootfs = busybox_rootfs().to_str().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let output = run(
@@ -304,7 +335,18 @@ fn the_machine_takes_its_settings_and_stops_when_idle() {
     );
     assert_one_line_error(&output, HULL_ERROR, "already in use");
 
-    // Nothing runs: it goes down by itself, QEMU with it.
+    // A running container keeps it up past its idle timeout...
+    ok(
+        &hull,
+        &[
+            "run", "-d", "--name", "idler", "--rootfs", rootfs, "--", "sleep", "600",
+        ],
+    );
+    thread::sleep(Duration::from_secs(20));
+    assert!(machine_status(&hull).starts_with("hull machine: running"));
+    ok(&hull, &["rm", "-f", "idler"]);
+
+    // ...and with nothing running it goes down by itself, QEMU with it.
     wait_until_down(&hull);
     assert_eq!(hull.leftover_processes(), Vec::<String>::new());
     let info = ok(&hull, &["info"]);

@@ -31,6 +31,13 @@ pub struct AttachArgs {
     container: String,
 }
 
+impl AttachArgs {
+    /// Whether our stdin goes to the process.
+    pub fn takes_stdin(&self) -> bool {
+        !self.no_stdin
+    }
+}
+
 pub fn attach(args: AttachArgs, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, &args.container)?;
     if container.state()?.status != Status::Running {

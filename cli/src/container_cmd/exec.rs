@@ -33,6 +33,12 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
+impl ExecArgs {
+    pub fn stdio(&self) -> &StdioFlags {
+        &self.stdio
+    }
+}
+
 pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
     let container = container::find(root, &args.container)?;
     let boot = &container.config.boot;

@@ -5,6 +5,8 @@
 use std::env;
 use std::fs::File;
 use std::io::IsTerminal;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,14 +15,14 @@ use anyhow::{bail, Context, Result};
 use hull_protocol::RunSpec;
 
 use super::control::{self, Request};
-use super::layout::Layout;
+use super::layout::{Layout, Locked};
+use super::ForwardedStdio;
 use crate::child_process;
-use crate::fsutil;
-use crate::session::{self, Input, OutputSink};
+use crate::session::{self, Input};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::terminal;
-use crate::testhost::vm::log_tails;
+use crate::testhost::{self, vm::log_tails};
 use crate::vm_process::Boot;
 
 /// How long a starting machine may take until its supervisor answers.
@@ -34,34 +36,57 @@ const HOSTNAME: &str = "hull-machine";
 const DIAGNOSTIC_LINES: usize = 30;
 
 /// Starts the machine unless it is up; `notice` is printed when it starts.
-/// A terminating signal from `signals` ends the wait (the machine goes on
-/// starting) and is returned.
+/// A terminating signal from `signals` ends the wait (a machine already
+/// starting goes on) and is returned.
 pub fn ensure_up(
     root: &StateRoot,
     notice: Option<&str>,
-    signals: Option<&mut ForwardedSignals>,
+    mut signals: Option<&mut ForwardedSignals>,
 ) -> Result<Option<i32>> {
     let layout = Layout::new(root);
-    if layout.is_up()? {
-        return wait_ready(&layout, None, signals);
+    loop {
+        if layout.is_up()? {
+            match wait_ready(&layout, None, signals.as_deref_mut())? {
+                Waited::Ready => return Ok(None),
+                Waited::Interrupted(signal) => return Ok(Some(signal)),
+                // It was stopping: start another.
+                Waited::Gone => continue,
+            }
+        }
+        let _starting = match layout.hold_start(signals.as_deref_mut())? {
+            Locked::Held(file) => file,
+            Locked::Interrupted(signal) => return Ok(Some(signal)),
+        };
+        if layout.is_up()? {
+            continue; // Another command started it meanwhile.
+        }
+        let claim = match layout.claim(signals.as_deref_mut())? {
+            Locked::Held(file) => file,
+            Locked::Interrupted(signal) => return Ok(Some(signal)),
+        };
+        if let Some(notice) = notice {
+            eprintln!("{notice}");
+        }
+        let mut supervisor = spawn_supervisor(root, &layout, claim)?;
+        return match wait_ready(&layout, Some(&mut supervisor), signals)? {
+            Waited::Ready | Waited::Gone => Ok(None),
+            Waited::Interrupted(signal) => Ok(Some(signal)),
+        };
     }
-    let _starting = fsutil::lock_file(&layout.start_lock())?;
-    if layout.is_up()? {
-        return wait_ready(&layout, None, signals);
-    }
-    if let Some(notice) = notice {
-        eprintln!("{notice}");
-    }
-    let mut supervisor = spawn_supervisor(root, &layout)?;
-    wait_ready(&layout, Some(&mut supervisor), signals)
 }
 
 /// Runs this process's own command line in the machine (starting it if
-/// need be, with `notice`) and returns its exit code.
-pub fn forward(root: &StateRoot, notice: &str) -> Result<u8> {
+/// need be, with `notice`) with `stdio` and our environment plus `env`, and
+/// returns its exit code.
+pub fn forward(
+    root: &StateRoot,
+    notice: &str,
+    stdio: ForwardedStdio,
+    env: Vec<String>,
+) -> Result<u8> {
     let mut argv = vec![hull_executable()?];
     argv.extend(env::args().skip(1));
-    let code = run_attached(root, argv, Some(notice))?;
+    let code = run_attached(root, argv, stdio, env, Some(notice))?;
     // Containers started or stopped: their ports on the host follow now.
     if let Ok(failures) = control::answer(&Layout::new(root), Request::SyncPorts) {
         for failure in failures.lines() {
@@ -71,23 +96,43 @@ pub fn forward(root: &StateRoot, notice: &str) -> Result<u8> {
     Ok(code)
 }
 
-/// Runs `argv` in the machine (which must have been started) with this
-/// process's stdio, terminal and signals.
+/// Runs `argv` in the running machine with this process's stdin, terminal
+/// and signals.
 pub fn exec(root: &StateRoot, argv: Vec<String>) -> Result<u8> {
-    if !Layout::new(root).is_up()? {
-        bail!("the hull machine is not running: `hull machine start` first");
-    }
-    run_attached(root, argv, None)
+    let stdio = ForwardedStdio {
+        stdin: true,
+        tty: true,
+    };
+    run_attached(root, argv, stdio, Vec::new(), None)
 }
 
-fn run_attached(root: &StateRoot, argv: Vec<String>, notice: Option<&str>) -> Result<u8> {
-    let tty = (std::io::stdin().is_terminal() && std::io::stdout().is_terminal())
-        .then(|| terminal::size().unwrap_or(terminal::DEFAULT_SIZE));
-    let spec = spec(argv, env::vars().collect(), tty)?;
+/// Runs `argv` in the machine; with `notice`, starting it first if need be
+/// (and saying so), else only if it is up.
+fn run_attached(
+    root: &StateRoot,
+    argv: Vec<String>,
+    stdio: ForwardedStdio,
+    env: Vec<String>,
+    notice: Option<&str>,
+) -> Result<u8> {
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty =
+        (stdio.tty && on_terminal).then(|| terminal::size().unwrap_or(terminal::DEFAULT_SIZE));
+    let mut environment = testhost::environment();
+    environment.extend(env);
+    let spec = spec(argv, environment, tty)?;
     let mut signals = ForwardedSignals::catch()?;
-    let stream = match session_stream(root, notice, &mut signals)? {
-        Boot::Ready(stream) => stream,
-        Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
+    let stream = match notice {
+        Some(notice) => match session_stream(root, notice, &mut signals)? {
+            Boot::Ready(stream) => stream,
+            Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
+        },
+        None => control::send(&Layout::new(root), Request::Session)
+            .context("is it running? `hull machine start` first")?,
+    };
+    let input = match stdio.stdin {
+        true => Input::Stdin(None),
+        false => Input::Closed,
     };
     let end = session::attach(
         stream,
@@ -95,7 +140,7 @@ fn run_attached(root: &StateRoot, argv: Vec<String>, notice: Option<&str>) -> Re
             spec: Box::new(spec),
             report_oom: false,
         },
-        Input::Stdin(None),
+        input,
         Some(signals),
         Box::new(session::Terminal::default()),
     )
@@ -103,26 +148,24 @@ fn run_attached(root: &StateRoot, argv: Vec<String>, notice: Option<&str>) -> Re
     Ok(end.exit_code())
 }
 
-/// Runs `hull ARGS...` in the running machine with stdin closed and the
-/// output on ours (the supervisor's log).
-pub fn run_quietly(layout: &Layout, args: Vec<String>) -> Result<u8> {
+/// Runs `hull ARGS...` through `stream`, a relay session with the machine,
+/// with stdin closed and the output on ours (the supervisor's log).
+pub fn run_quietly(stream: UnixStream, args: Vec<String>) -> Result<u8> {
     let env = ["PATH", "HOME"]
         .into_iter()
-        .filter_map(|key| Some((key.to_owned(), env::var(key).ok()?)))
+        .filter_map(|key| Some(format!("{key}={}", env::var(key).ok()?)))
         .collect();
     let mut argv = vec![hull_executable()?];
     argv.extend(args);
-    let spec = spec(argv, env, None)?;
-    let stream = control::send(layout, Request::Session)?;
     let end = session::attach(
         stream,
         session::Request::Run {
-            spec: Box::new(spec),
+            spec: Box::new(spec(argv, env, None)?),
             report_oom: false,
         },
         Input::Closed,
         None,
-        Box::new(session::Terminal::default()) as Box<dyn OutputSink>,
+        Box::new(session::Terminal::default()),
     )?;
     Ok(end.exit_code())
 }
@@ -137,52 +180,32 @@ fn hull_executable() -> Result<String> {
     Ok(exe.strip_suffix(" (deleted)").unwrap_or(exe).to_owned())
 }
 
-/// `argv` run in the machine, with `env` and this directory: the host's
-/// paths are the machine's. A hull there runs its VMs itself.
+/// `argv` run in the machine with `env`, where a hull runs its VMs itself.
 fn spec(
     argv: Vec<String>,
-    env: Vec<(String, String)>,
+    env: Vec<String>,
     tty: Option<hull_protocol::TerminalSize>,
 ) -> Result<RunSpec> {
-    let cwd = env::current_dir().context("cannot read the current directory")?;
-    let cwd = cwd
-        .to_str()
-        .with_context(|| format!("the current directory {} is not UTF-8", cwd.display()))?
-        .to_owned();
+    let backend = format!("{}=", super::BACKEND_ENV);
     let env = env
         .into_iter()
-        .filter(|(key, _)| key != super::BACKEND_ENV)
-        .map(|(key, value)| format!("{key}={value}"))
-        .chain([format!("{}=direct", super::BACKEND_ENV)])
+        .filter(|word| !word.starts_with(&backend))
+        .chain([format!("{backend}direct")])
         .collect();
-    Ok(RunSpec {
-        argv,
-        env,
-        cwd,
-        user: String::new(),
-        hostname: HOSTNAME.to_owned(),
-        rootfs: None,
-        tty,
-        network: None,
-    })
+    testhost::relay_process(argv, env, HOSTNAME, tty)
 }
 
 /// A relay session with the machine, starting it if it is down (or went
 /// down on its idle timeout just now), unless a signal comes first.
-fn session_stream(
-    root: &StateRoot,
-    notice: Option<&str>,
-    signals: &mut ForwardedSignals,
-) -> Result<Boot> {
+fn session_stream(root: &StateRoot, notice: &str, signals: &mut ForwardedSignals) -> Result<Boot> {
     let layout = Layout::new(root);
     let mut attempt = 1;
     loop {
-        let session = match ensure_up(root, notice, Some(&mut *signals)) {
-            Ok(Some(signal)) => return Ok(Boot::Interrupted(signal)),
-            Ok(None) => control::send(&layout, Request::Session),
-            Err(err) => Err(err),
-        };
-        match session {
+        if let Some(signal) = ensure_up(root, Some(notice), Some(&mut *signals))? {
+            return Ok(Boot::Interrupted(signal));
+        }
+        // A machine that began to stop just now refuses: wait for the next.
+        match control::send(&layout, Request::Session) {
             Ok(stream) => return Ok(Boot::Ready(stream)),
             Err(err) if attempt >= SESSION_ATTEMPTS => return Err(err),
             Err(_) => attempt += 1,
@@ -190,61 +213,79 @@ fn session_stream(
     }
 }
 
-fn spawn_supervisor(root: &StateRoot, layout: &Layout) -> Result<Child> {
+/// Starts the supervisor, handing it `lock`, the machine's lock this
+/// command holds: the machine is up from now on for every other command.
+fn spawn_supervisor(root: &StateRoot, layout: &Layout, lock: File) -> Result<Child> {
     let log_path = layout.supervisor_log();
     let log =
         File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
-    let exe = env::current_exe().context("cannot locate the hull executable")?;
-    let mut command = Command::new(exe);
+    let lock = OwnedFd::from(lock);
+    let mut command = Command::new(hull_executable()?);
     command
         .arg("--root")
         .arg(root.path())
         .arg("__machine")
+        .arg("--lock-fd")
+        .arg(lock.as_raw_fd().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(
             log.try_clone().context("cannot share the machine log")?,
         ))
         .stderr(Stdio::from(log));
     child_process::detach_from_terminal(&mut command);
+    child_process::inherit_fds(&mut command, std::slice::from_ref(&lock));
+    // Our copy of `lock` closes on return; the lock stays with the child's.
     command
         .spawn()
         .context("cannot start the hull machine's supervisor")
 }
 
+/// How a wait for the machine ended.
+enum Waited {
+    /// Its supervisor answers.
+    Ready,
+    /// A terminating signal came first.
+    Interrupted(i32),
+    /// It went down (a machine that was stopping).
+    Gone,
+}
+
 /// Waits until the supervisor answers on its control socket, or a
 /// terminating signal from `signals` comes; `supervisor` is the one this
-/// process started, if it did.
+/// process started, if it did (its end is an error).
 fn wait_ready(
     layout: &Layout,
     mut supervisor: Option<&mut Child>,
     mut signals: Option<&mut ForwardedSignals>,
-) -> Result<Option<i32>> {
+) -> Result<Waited> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if control::answer(layout, Request::Status).is_ok() {
-            return Ok(None);
+            return Ok(Waited::Ready);
         }
         if let Some(signal) = signals
             .as_deref_mut()
             .and_then(ForwardedSignals::interruption)
         {
-            return Ok(Some(signal));
+            return Ok(Waited::Interrupted(signal));
         }
-        let ended = match supervisor.as_deref_mut() {
-            Some(child) => child
-                .try_wait()
-                .context("cannot check on the machine's supervisor")?
-                .map(|status| status.to_string()),
-            None => (!layout.is_up()?).then(|| "it stopped".to_owned()),
-        };
-        if let Some(how) = ended {
-            bail!(
-                "the hull machine did not start ({how}){}",
-                log_tails(
-                    &[("hull machine", &layout.supervisor_log())],
-                    DIAGNOSTIC_LINES
-                )
-            );
+        match supervisor.as_deref_mut() {
+            Some(child) => {
+                if let Some(status) = child
+                    .try_wait()
+                    .context("cannot check on the machine's supervisor")?
+                {
+                    bail!(
+                        "the hull machine did not start ({status}){}",
+                        log_tails(
+                            &[("hull machine", &layout.supervisor_log())],
+                            DIAGNOSTIC_LINES
+                        )
+                    );
+                }
+            }
+            None if !layout.is_up()? => return Ok(Waited::Gone),
+            None => {}
         }
         if Instant::now() >= deadline {
             bail!(

@@ -1,6 +1,5 @@
 //! `hull machine start|stop|status|rm|set`.
 
-use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::client;
 use super::control::{self, Request, Status};
-use super::layout::Layout;
+use super::layout::{Layout, Presence};
 use super::settings::Settings;
 use crate::kvm::{Backend, Kvm};
 use crate::state::StateRoot;
@@ -78,12 +77,10 @@ pub fn machine(command: MachineCommand, root: &StateRoot) -> Result<u8> {
         MachineCommand::Status => print_status(root)?,
         MachineCommand::Rm => {
             stop(&layout)?;
-            match fs::remove_dir_all(layout.dir()) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    return Err(err)
-                        .with_context(|| format!("cannot remove {}", layout.dir().display()))
+            match layout.presence()? {
+                Presence::Down(down) => layout.clear(&down)?,
+                Presence::Up => {
+                    bail!("the hull machine started again meanwhile: `hull machine rm` again")
                 }
             }
             println!("hull machine removed");
@@ -149,8 +146,10 @@ pub fn print_status(root: &StateRoot) -> Result<()> {
         println!("{}", describe(&Settings::load(layout)?));
         return Ok(());
     }
-    let answer = control::answer(layout, Request::Status)
-        .context("the hull machine is starting or stopping")?;
+    let Ok(answer) = control::answer(layout, Request::Status) else {
+        println!("hull machine: starting or stopping");
+        return Ok(());
+    };
     let status: Status =
         serde_json::from_str(answer.trim()).context("the hull machine's status is garbled")?;
     println!("hull machine: running for {} s", status.uptime_secs);

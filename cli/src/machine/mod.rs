@@ -23,11 +23,11 @@ use nix::fcntl::Flock;
 
 pub use client::forward;
 pub use cmd::{describe_path, machine, print_status, MachineCommand};
-pub use supervisor::supervise;
 
 use self::layout::{Layout, Presence};
 use crate::kvm::{Backend, Kvm};
 use crate::state::StateRoot;
+use crate::terminal::StdioFlags;
 
 /// The environment variable that picks where VMs run.
 pub const BACKEND_ENV: &str = "HULL_BACKEND";
@@ -48,6 +48,24 @@ pub enum Placement {
     /// It starts VMs or changes their networks: in the machine, which
     /// starts first if it is down.
     Vm,
+}
+
+/// What of this process's terminal a command in the machine gets: stdin
+/// only if it reads it (a loop feeding other commands from a file keeps its
+/// input), a terminal only if it asks for one (stderr stays apart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwardedStdio {
+    pub stdin: bool,
+    pub tty: bool,
+}
+
+impl From<&StdioFlags> for ForwardedStdio {
+    fn from(flags: &StdioFlags) -> ForwardedStdio {
+        ForwardedStdio {
+            stdin: flags.interactive,
+            tty: flags.tty,
+        }
+    }
 }
 
 /// Where a command runs.
@@ -76,6 +94,13 @@ pub fn route(root: &StateRoot, placement: Placement) -> Result<Route> {
         }
     }
     Ok(Route::Machine { notice })
+}
+
+/// `hull __machine --lock-fd FD`: holds the machine, with the lock the
+/// command that started this process passed on as `lock_fd`.
+pub fn supervise(root: &StateRoot, lock_fd: std::os::fd::RawFd) -> Result<u8> {
+    let lock = Layout::new(root).adopt(lock_fd)?;
+    supervisor::supervise(root, lock)
 }
 
 /// Whether this process runs inside the hull machine: its kernel command

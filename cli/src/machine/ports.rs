@@ -14,9 +14,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::container;
+use crate::container::Container;
 use crate::network::Protocol;
-use crate::state::StateRoot;
 
 /// The id of the machine's user-network netdev.
 pub const NETDEV: &str = "net0";
@@ -56,23 +55,16 @@ impl fmt::Display for Forward {
     }
 }
 
-/// The forwards the containers running now need. Reads their recorded
-/// state as the machine wrote it: their monitors' pids are the machine's.
-pub fn wanted(root: &StateRoot) -> Result<HashSet<Forward>> {
-    let mut wanted = HashSet::new();
-    for container in container::list(root)? {
-        if container.recorded_state()?.monitor_pid().is_none() {
-            continue;
-        }
-        for mapping in &container.config.boot.network.ports {
-            wanted.insert(Forward {
-                protocol: mapping.protocol,
-                host_ip: mapping.host_ip,
-                host_port: mapping.host_port,
-            });
-        }
-    }
-    Ok(wanted)
+/// The forwards the `held` containers (those running now) need.
+pub fn wanted(held: &[Container]) -> HashSet<Forward> {
+    held.iter()
+        .flat_map(|container| &container.config.boot.network.ports)
+        .map(|mapping| Forward {
+            protocol: mapping.protocol,
+            host_ip: mapping.host_ip,
+            host_port: mapping.host_port,
+        })
+        .collect()
 }
 
 /// The forwards in place, changed only through [`PortForwards::sync`].

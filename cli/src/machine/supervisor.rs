@@ -29,7 +29,7 @@ use crate::assets;
 use crate::container::{self, Container};
 use crate::state::StateRoot;
 use crate::testhost::image::Image;
-use crate::testhost::vm::{log_tails, path_str, spawn_qemu, VmShape};
+use crate::testhost::vm::{cmdline_path, log_tails, path_str, spawn_qemu, VmShape};
 
 /// How long the machine may take from QEMU's start to its relay answering.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -51,6 +51,8 @@ struct Shared {
     started: Instant,
     sessions: AtomicUsize,
     stop_requested: AtomicBool,
+    /// Set once the machine is on its way down: no new sessions.
+    stopping: AtomicBool,
     forwards: Mutex<PortForwards>,
     root: StateRoot,
 }
@@ -62,20 +64,24 @@ enum End {
     QemuExited(String),
 }
 
-pub fn supervise(root: &StateRoot) -> Result<u8> {
+/// Holds the machine until it ends. `lock` is the machine's lock, taken
+/// by the command that started this process (see `client`).
+pub fn supervise(root: &StateRoot, lock: File) -> Result<u8> {
     let layout = Layout::new(root);
-    let _up = layout.hold_up()?;
+    let _up = lock;
+    // Hold no directory of the user's.
+    std::env::set_current_dir("/").context("cannot change to /")?;
     let stop_signal = Arc::new(AtomicBool::new(false));
     for signal in [SIGTERM, SIGINT, SIGHUP] {
         signal_hook::flag::register(signal, stop_signal.clone()).context("cannot catch signals")?;
     }
     let settings = Settings::load(&layout)?;
-    end_containers(root, "the hull machine was down")?;
+    end_containers(root, "the hull machine was down");
     let token = write_token(&layout)?;
     let relay_port = free_loopback_port()?;
 
     let mut qemu = start_qemu(root, &layout, &settings, relay_port)?;
-    if let Err(err) = wait_for_relay(&mut qemu, relay_port, &token) {
+    if let Err(err) = wait_for_relay(&mut qemu, relay_port, &token, &stop_signal) {
         let _ = qemu.kill();
         let _ = qemu.wait();
         return Err(err.context(format!(
@@ -102,6 +108,7 @@ pub fn supervise(root: &StateRoot) -> Result<u8> {
         started: Instant::now(),
         sessions: AtomicUsize::new(0),
         stop_requested: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
         forwards: Mutex::new(PortForwards::new(layout.qmp_socket())),
         root: StateRoot::new(root.path().to_owned()),
     });
@@ -115,8 +122,10 @@ pub fn supervise(root: &StateRoot) -> Result<u8> {
     }
 
     let end = watch(&mut qemu, &shared, &stop_signal);
+    // From now on commands wait for the machine to go and start another.
+    shared.stopping.store(true, Ordering::SeqCst);
     if !matches!(end, End::QemuExited(_)) {
-        stop_containers(&layout, root);
+        stop_containers(&shared);
     }
     let _ = fs::remove_file(&socket);
     let _ = qemu.kill();
@@ -126,7 +135,7 @@ pub fn supervise(root: &StateRoot) -> Result<u8> {
         End::Idle(timeout) => format!("the hull machine stopped after {timeout:?} idle"),
         End::QemuExited(status) => format!("the hull machine's QEMU exited ({status})"),
     };
-    end_containers(root, &why)?;
+    end_containers(root, &why);
     let _ = fs::remove_file(layout.token());
     eprintln!("hull machine: down: {why}");
     Ok(0)
@@ -136,6 +145,7 @@ pub fn supervise(root: &StateRoot) -> Result<u8> {
 /// the running containers and watches QEMU, the stop request and idleness.
 fn watch(qemu: &mut Child, shared: &Shared, stop_signal: &AtomicBool) -> End {
     let mut busy_at = Instant::now();
+    let mut reported = Vec::new();
     loop {
         match qemu.try_wait() {
             Ok(Some(status)) => return End::QemuExited(status.to_string()),
@@ -145,17 +155,16 @@ fn watch(qemu: &mut Child, shared: &Shared, stop_signal: &AtomicBool) -> End {
         if shared.stop_requested.load(Ordering::SeqCst) || stop_signal.load(Ordering::SeqCst) {
             return End::Requested;
         }
-        let wanted = ports::wanted(&shared.root);
-        let running = match &wanted {
-            Ok(_) => any_container_running(&shared.root),
-            Err(_) => true,
-        };
-        if let Ok(wanted) = wanted {
-            for failure in sync_forwards(shared, &wanted) {
+        let held = held_containers(&shared.root);
+        let failures = sync_forwards(shared, &ports::wanted(&held));
+        // A forward that keeps failing is retried each tick, reported once.
+        if failures != reported {
+            for failure in &failures {
                 eprintln!("hull machine: {failure}");
             }
+            reported = failures;
         }
-        if running || shared.sessions.load(Ordering::SeqCst) > 0 {
+        if !held.is_empty() || shared.sessions.load(Ordering::SeqCst) > 0 {
             busy_at = Instant::now();
         }
         if let Some(timeout) = shared.settings.idle_timeout() {
@@ -167,14 +176,24 @@ fn watch(qemu: &mut Child, shared: &Shared, stop_signal: &AtomicBool) -> End {
     }
 }
 
-fn any_container_running(root: &StateRoot) -> bool {
-    container::list(root).is_ok_and(|containers| {
-        containers.iter().any(|container| {
+/// The containers whose monitors (the machine's processes) hold them, as
+/// recorded; one whose records cannot be read is passed over.
+fn held_containers(root: &StateRoot) -> Vec<Container> {
+    let containers = match container::list(root) {
+        Ok(containers) => containers,
+        Err(err) => {
+            eprintln!("hull machine: cannot list the containers: {err:#}");
+            return Vec::new();
+        }
+    };
+    containers
+        .into_iter()
+        .filter(|container| {
             container
                 .recorded_state()
                 .is_ok_and(|state| state.monitor_pid().is_some())
         })
-    })
+        .collect()
 }
 
 fn sync_forwards(shared: &Shared, wanted: &HashSet<ports::Forward>) -> Vec<String> {
@@ -198,23 +217,32 @@ fn serve_control(listener: UnixListener, shared: &Arc<Shared>) {
 }
 
 fn serve_client(mut client: UnixStream, shared: &Shared) -> Result<()> {
-    match control::receive(&mut client)? {
+    let request = control::receive(&mut client)?;
+    if shared.stopping.load(Ordering::SeqCst) && request != Request::Stop {
+        client.write_all(b"ERR the hull machine is stopping\n")?;
+        return Ok(());
+    }
+    match request {
         Request::Session => {
-            let relay = connect_relay(shared.relay_port, &shared.token)
-                .context("cannot reach the machine's relay")?;
+            let relay = match connect_relay(shared.relay_port, &shared.token) {
+                Ok(relay) => relay,
+                Err(err) => {
+                    writeln!(client, "ERR cannot reach the machine's relay: {err}")?;
+                    return Ok(());
+                }
+            };
             client.write_all(b"OK\n")?;
             shared.sessions.fetch_add(1, Ordering::SeqCst);
-            let bridged = bridge(client, relay);
+            bridge(client, relay);
             shared.sessions.fetch_sub(1, Ordering::SeqCst);
-            bridged
         }
         Request::SyncPorts => {
-            let failures = sync_forwards(shared, &ports::wanted(&shared.root)?);
+            let held = held_containers(&shared.root);
+            let failures = sync_forwards(shared, &ports::wanted(&held));
             client.write_all(b"OK\n")?;
             for failure in failures {
                 writeln!(client, "{failure}")?;
             }
-            Ok(())
         }
         Request::Status => {
             let forwards = shared
@@ -236,14 +264,13 @@ fn serve_client(mut client: UnixStream, shared: &Shared) -> Result<()> {
             };
             client.write_all(b"OK\n")?;
             writeln!(client, "{}", serde_json::to_string(&status)?)?;
-            Ok(())
         }
         Request::Stop => {
             shared.stop_requested.store(true, Ordering::SeqCst);
             client.write_all(b"OK\n")?;
-            Ok(())
         }
     }
+    Ok(())
 }
 
 /// Opens a relay connection: the token first, then the agent's session.
@@ -255,9 +282,10 @@ fn connect_relay(port: u16, token: &str) -> io::Result<TcpStream> {
 }
 
 /// Copies bytes both ways until the relay side ends the session.
-fn bridge(client: UnixStream, relay: TcpStream) -> Result<()> {
-    let mut from_client = client.try_clone()?;
-    let mut to_relay = relay.try_clone()?;
+fn bridge(client: UnixStream, relay: TcpStream) {
+    let (Ok(mut from_client), Ok(mut to_relay)) = (client.try_clone(), relay.try_clone()) else {
+        return;
+    };
     let upstream = thread::spawn(move || {
         let _ = io::copy(&mut from_client, &mut to_relay);
         // The client is done: the agent sees end of file.
@@ -269,52 +297,63 @@ fn bridge(client: UnixStream, relay: TcpStream) -> Result<()> {
     let _ = to_client.shutdown(Shutdown::Both);
     let _ = from_relay.shutdown(Shutdown::Both);
     let _ = upstream.join();
-    Ok(())
 }
 
 /// Asks the machine's hull to stop the containers still running, so they
 /// end as `hull stop` ends them.
-fn stop_containers(layout: &Layout, root: &StateRoot) {
-    let Ok(containers) = container::list(root) else {
-        return;
-    };
-    let running: Vec<String> = containers
+fn stop_containers(shared: &Shared) {
+    let running: Vec<String> = held_containers(&shared.root)
         .iter()
-        .filter(|c| c.recorded_state().is_ok_and(|s| s.monitor_pid().is_some()))
-        .map(|c| c.id().to_owned())
+        .map(|container| container.id().to_owned())
         .collect();
     if running.is_empty() {
         return;
     }
     eprintln!("hull machine: stopping {} container(s)", running.len());
-    let mut argv = vec![
+    let mut args = vec![
         "--root".to_owned(),
-        root.path().to_string_lossy().into_owned(),
+        shared.root.path().to_string_lossy().into_owned(),
         "stop".to_owned(),
         "-t".to_owned(),
         STOP_GRACE_SECS.to_string(),
     ];
-    argv.extend(running);
-    if let Err(err) = client::run_quietly(layout, argv) {
+    args.extend(running);
+    let stopped = connect_relay(shared.relay_port, &shared.token)
+        .and_then(|relay| {
+            // The session's own end of a bridge, as a client's would be.
+            let (ours, theirs) = UnixStream::pair()?;
+            thread::spawn(move || bridge(theirs, relay));
+            Ok(ours)
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|stream| client::run_quietly(stream, args));
+    if let Err(err) = stopped {
         eprintln!("hull machine: cannot stop the containers: {err:#}");
     }
 }
 
 /// Records every container the machine held as exited: their monitors
-/// were the machine's processes.
-fn end_containers(root: &StateRoot, why: &str) -> Result<()> {
-    for container in container::list(root)? {
-        end_container(&container, why)?;
+/// were the machine's processes. One that cannot be updated is reported.
+fn end_containers(root: &StateRoot, why: &str) {
+    let containers = match container::list(root) {
+        Ok(containers) => containers,
+        Err(err) => {
+            eprintln!("hull machine: cannot list the containers: {err:#}");
+            return;
+        }
+    };
+    for container in containers {
+        let ended = container.update_state(|state| match state.monitor_pid() {
+            Some(_) => state.exited(KILLED_EXIT_CODE, Some(why.to_owned())),
+            None => state.clone(),
+        });
+        if let Err(err) = ended {
+            eprintln!(
+                "hull machine: cannot record container {} as exited: {err:#}",
+                container.short_id()
+            );
+        }
     }
-    Ok(())
-}
-
-fn end_container(container: &Container, why: &str) -> Result<()> {
-    container.update_state(|state| match state.monitor_pid() {
-        Some(_) => state.exited(KILLED_EXIT_CODE, Some(why.to_owned())),
-        None => state.clone(),
-    })?;
-    Ok(())
 }
 
 /// A fresh random token, readable by the owner only.
@@ -347,21 +386,27 @@ fn start_qemu(
 ) -> Result<Child> {
     let image = Image::prepare().context("cannot prepare the hull machine's image")?;
     let agent = assets::agent_binary()?;
-    let root_dir = root
-        .path()
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", root.path().display()))?;
+    let run_dir = root.path().join("run");
+    fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
     let console_log = layout.console_log();
     let shape = VmShape {
         image: &image,
         agent: &agent,
         cmdline: vec![
             format!("hull.machine={GUEST_RELAY_PORT}"),
-            format!("hull.token={}", path_str(&layout.token())?),
-            format!("hull.tmpfs={}", path_str(&root_dir.join("run"))?),
+            format!("hull.token={}", cmdline_path(&layout.token(), "the token")?),
+            format!(
+                "hull.tmpfs={}",
+                cmdline_path(&run_dir, "the runtime directory")?
+            ),
         ],
         cpus: settings.cpus,
-        memory_mib: u32::try_from(settings.memory_mib).context("machine memory too large")?,
+        memory_mib: u32::try_from(settings.memory_mib).with_context(|| {
+            format!(
+                "{} MiB is more memory than QEMU takes: `hull machine set --memory` a smaller size",
+                settings.memory_mib
+            )
+        })?,
         writable_share: true,
         console_log: &console_log,
         qemu_log: File::create(layout.qemu_log()).context("cannot create the QEMU log")?,
@@ -383,11 +428,14 @@ fn start_qemu(
 }
 
 /// Waits until the machine's relay answers with an agent's greeting.
-fn wait_for_relay(qemu: &mut Child, port: u16, token: &str) -> Result<()> {
+fn wait_for_relay(qemu: &mut Child, port: u16, token: &str, stop: &AtomicBool) -> Result<()> {
     let deadline = Instant::now() + BOOT_TIMEOUT;
     loop {
         if let Some(status) = qemu.try_wait().context("cannot check on QEMU")? {
             bail!("QEMU exited ({status})");
+        }
+        if stop.load(Ordering::SeqCst) {
+            bail!("stopped while it booted");
         }
         if Instant::now() >= deadline {
             return Err(anyhow!("its relay did not answer within {BOOT_TIMEOUT:?}"));

@@ -80,6 +80,20 @@ if [ -n "$machine_port" ]; then
     # QEMU's user network: the host is 10.0.2.2, its DNS proxy 10.0.2.3.
     ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 \
         && ip route add default via 10.0.2.2 || fail "cannot configure eth0"
+    # Containers reach the world through eth0, but neither the host's
+    # loopback (10.0.2.2) nor the relay: only QEMU does.
+    chroot /root nft -f - <<EOF || fail "cannot set up the machine's nftables rules"
+table ip hull-machine {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ip daddr 10.0.2.2 drop
+    }
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport $machine_port iifname != "eth0" drop
+    }
+}
+EOF
     # The machine's resolv.conf, laid over the host's without changing it
     # (or written where the host's links to under /run, which is ours).
     resolv=/root/etc/resolv.conf

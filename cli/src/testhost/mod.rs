@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use hull_protocol::RunSpec;
+use hull_protocol::{RunSpec, TerminalSize};
 
 use self::image::Image;
 use self::vm::TestHostVm;
@@ -48,7 +48,7 @@ pub struct ExecArgs {
 /// Call it from the main thread: QEMU is tied to the lifetime of the thread
 /// that starts it.
 pub fn exec(args: ExecArgs) -> Result<u8> {
-    let spec = run_spec(args.command)?;
+    let spec = relay_process(args.command, environment(), HOSTNAME, None)?;
     let image = Image::prepare().context("cannot prepare the KVM test host")?;
     let agent = assets::agent_binary()?;
 
@@ -88,24 +88,36 @@ pub fn exec(args: ExecArgs) -> Result<u8> {
     }
 }
 
-/// The process to run: `argv` as root with the caller's environment and cwd.
-fn run_spec(argv: Vec<String>) -> Result<RunSpec> {
+/// The process a relay session runs: `argv` as root with `env` (`KEY=VALUE`
+/// words), under `hostname`, in this directory, which the test host and the
+/// hull machine see under the same path.
+pub fn relay_process(
+    argv: Vec<String>,
+    env: Vec<String>,
+    hostname: &str,
+    tty: Option<TerminalSize>,
+) -> Result<RunSpec> {
     let cwd = env::current_dir().context("cannot read the current directory")?;
     let cwd = cwd
         .to_str()
         .with_context(|| format!("the current directory {} is not UTF-8", cwd.display()))?
         .to_owned();
-    let env = env::vars_os()
-        .filter_map(|(key, value)| Some(format!("{}={}", key.to_str()?, value.to_str()?)))
-        .collect();
     Ok(RunSpec {
         argv,
         env,
         cwd,
         user: String::new(),
-        hostname: HOSTNAME.to_owned(),
+        hostname: hostname.to_owned(),
         rootfs: None,
-        tty: None,
+        tty,
         network: None,
     })
+}
+
+/// This process's environment as `KEY=VALUE` words (variables that are not
+/// UTF-8 are left out).
+pub fn environment() -> Vec<String> {
+    env::vars_os()
+        .filter_map(|(key, value)| Some(format!("{}={}", key.to_str()?, value.to_str()?)))
+        .collect()
 }

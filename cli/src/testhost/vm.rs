@@ -40,7 +40,7 @@ const DEFAULT_CPUS: u32 = 1;
 const POLL_MS: u16 = 20;
 
 /// `path` made absolute, as a kernel command line value.
-fn cmdline_path(path: &Path, what: &str) -> Result<String> {
+pub fn cmdline_path(path: &Path, what: &str) -> Result<String> {
     let path = path
         .canonicalize()
         .with_context(|| format!("cannot resolve {what} path {}", path.display()))?;
