@@ -88,4 +88,4 @@ impl Backend {
 /// `hull machine start`, and a CPU-bound loop in a container against the
 /// same loop run natively.
 const MACHINE_START_SECS: u32 = 6;
-const MACHINE_SLOWDOWN: &str = "~17x";
+const MACHINE_SLOWDOWN: &str = "~15x";
