@@ -220,10 +220,15 @@ fn spawn_supervisor(root: &StateRoot, layout: &Layout, lock: File) -> Result<Chi
     let log =
         File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
     let lock = OwnedFd::from(lock);
+    // Absolute: the supervisor leaves this directory.
+    let root_dir = root
+        .path()
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", root.path().display()))?;
     let mut command = Command::new(hull_executable()?);
     command
         .arg("--root")
-        .arg(root.path())
+        .arg(root_dir)
         .arg("__machine")
         .arg("--lock-fd")
         .arg(lock.as_raw_fd().to_string())
