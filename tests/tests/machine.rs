@@ -248,23 +248,45 @@ fn detached_containers_outlive_the_cli_and_state_survives_machine_stop_and_start
     assert!(logs(&hull, "web").contains("response:200"));
     ok(&hull, &["stop", "web"]);
     assert!(ps_line(&hull, "web").contains("Exited"));
+    // One with a restart policy runs on as the machine stops.
+    ok(
+        &hull,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "keeper",
+            "--restart",
+            "always",
+            "bb:1",
+            "sleep",
+            "600",
+        ],
+    );
 
     // Stopped, the machine leaves no process behind; the image, the
-    // container and its log stay in the host's hull root and commands that
-    // need no VM answer from it without starting the machine.
+    // containers and their logs stay in the host's hull root and commands
+    // that need no VM answer from it without starting the machine.
     assert!(ok(&hull, &["machine", "stop"]).contains("stopped"));
     assert_eq!(hull.leftover_processes(), Vec::<String>::new());
     assert!(ok(&hull, &["images"]).contains("bb "));
     assert!(logs(&hull, "web").contains("response:200"));
     assert!(ps_line(&hull, "web").contains("Exited"));
+    assert!(ps_line(&hull, "keeper").contains("Exited"));
     assert!(machine_status(&hull).starts_with("hull machine: stopped"));
 
-    // `start` brings the machine back, and the container with its port.
+    // `start` brings the machine back, and the container with its port;
+    // the one with `--restart always` comes back by itself.
     let output = run(&hull, &["start", "web"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(machine_starts(&output), 1);
     assert_eq!(fetch(port, "/etc/hostname").trim(), short_id);
-    ok(&hull, &["rm", "-f", "web"]);
+    let deadline = Instant::now() + SERVE_TIMEOUT;
+    while !ps_line(&hull, "keeper").contains("Up ") {
+        assert!(Instant::now() < deadline, "keeper did not restart");
+        thread::sleep(Duration::from_millis(500));
+    }
+    ok(&hull, &["rm", "-f", "web", "keeper"]);
     let status = machine_status(&hull);
     assert!(status.contains("published ports: none"), "{status}");
 

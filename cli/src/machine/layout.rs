@@ -81,6 +81,11 @@ impl Layout {
         self.dir.join("token")
     }
 
+    /// The IDs of the containers that ran when the machine last went down.
+    pub fn ran_at_stop(&self) -> PathBuf {
+        self.dir.join("ran-at-stop.json")
+    }
+
     pub fn settings(&self) -> PathBuf {
         self.dir.join("settings.json")
     }

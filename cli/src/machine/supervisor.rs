@@ -27,6 +27,8 @@ use super::settings::Settings;
 use super::{client, GUEST_RELAY_PORT};
 use crate::assets;
 use crate::container::{self, Container};
+use crate::fsutil::write_atomically;
+use crate::restart_policy::RestartPolicy;
 use crate::state::StateRoot;
 use crate::testhost::image::Image;
 use crate::testhost::vm::{cmdline_path, log_tails, path_str, spawn_qemu, VmShape};
@@ -76,6 +78,10 @@ pub fn supervise(root: &StateRoot, lock: File) -> Result<u8> {
         signal_hook::flag::register(signal, stop_signal.clone()).context("cannot catch signals")?;
     }
     let settings = Settings::load(&layout)?;
+    // Those running when it went down: the last supervisor's list, or, if it
+    // died with the machine, those still recorded as held.
+    let mut ran = take_remembered(&layout);
+    ran.extend(ids(&held_containers(root)));
     end_containers(root, "the hull machine was down");
     let token = write_token(&layout)?;
     let relay_port = free_loopback_port()?;
@@ -120,12 +126,18 @@ pub fn supervise(root: &StateRoot, lock: File) -> Result<u8> {
         let shared = shared.clone();
         thread::spawn(move || serve_control(listener, &shared));
     }
+    {
+        let shared = shared.clone();
+        thread::spawn(move || restart_containers(&shared, &ran));
+    }
 
     let end = watch(&mut qemu, &shared, &stop_signal);
     // From now on commands wait for the machine to go and start another.
     shared.stopping.store(true, Ordering::SeqCst);
+    let running = ids(&held_containers(root));
+    remember_running(&layout, &running);
     if !matches!(end, End::QemuExited(_)) {
-        stop_containers(&shared);
+        stop_containers(&shared, &running);
     }
     let _ = fs::remove_file(&socket);
     let _ = qemu.kill();
@@ -299,37 +311,98 @@ fn bridge(client: UnixStream, relay: TcpStream) {
     let _ = upstream.join();
 }
 
-/// Asks the machine's hull to stop the containers still running, so they
-/// end as `hull stop` ends them.
-fn stop_containers(shared: &Shared) {
-    let running: Vec<String> = held_containers(&shared.root)
-        .iter()
-        .map(|container| container.id().to_owned())
-        .collect();
+/// Asks the machine's hull to stop `running` (IDs), so they end as
+/// `hull stop` ends them.
+fn stop_containers(shared: &Shared, running: &[String]) {
     if running.is_empty() {
         return;
     }
     eprintln!("hull machine: stopping {} container(s)", running.len());
     let mut args = vec![
-        "--root".to_owned(),
-        shared.root.path().to_string_lossy().into_owned(),
         "stop".to_owned(),
         "-t".to_owned(),
         STOP_GRACE_SECS.to_string(),
     ];
-    args.extend(running);
-    let stopped = connect_relay(shared.relay_port, &shared.token)
-        .and_then(|relay| {
-            // The session's own end of a bridge, as a client's would be.
-            let (ours, theirs) = UnixStream::pair()?;
-            thread::spawn(move || bridge(theirs, relay));
-            Ok(ours)
-        })
-        .map_err(anyhow::Error::from)
-        .and_then(|stream| client::run_quietly(stream, args));
-    if let Err(err) = stopped {
+    args.extend_from_slice(running);
+    if let Err(err) = run_hull(shared, args) {
         eprintln!("hull machine: cannot stop the containers: {err:#}");
     }
+}
+
+/// Starts again those of `ran` (IDs of the containers running when the
+/// machine last went down) that have `--restart always` or
+/// `unless-stopped`, as Docker does when its daemon comes back.
+fn restart_containers(shared: &Shared, ran: &[String]) {
+    let Ok(containers) = container::list(&shared.root) else {
+        return;
+    };
+    let restart: Vec<String> = containers
+        .iter()
+        .filter(|container| ran.iter().any(|id| id == container.id()))
+        .filter(|container| {
+            matches!(
+                container.config.restart,
+                RestartPolicy::Always | RestartPolicy::UnlessStopped
+            )
+        })
+        .map(|container| container.id().to_owned())
+        .collect();
+    if restart.is_empty() {
+        return;
+    }
+    eprintln!(
+        "hull machine: restarting {} container(s) (--restart)",
+        restart.len()
+    );
+    let mut args = vec!["start".to_owned()];
+    args.extend(restart);
+    if let Err(err) = run_hull(shared, args) {
+        eprintln!("hull machine: cannot restart the containers: {err:#}");
+    }
+}
+
+/// Runs `hull --root ROOT ARGS...` in the machine through a session of the
+/// supervisor's own.
+fn run_hull(shared: &Shared, args: Vec<String>) -> Result<u8> {
+    let mut argv = vec![
+        "--root".to_owned(),
+        shared.root.path().to_string_lossy().into_owned(),
+    ];
+    argv.extend(args);
+    let relay = connect_relay(shared.relay_port, &shared.token)?;
+    // The session's own end of a bridge, as a client's would be.
+    let (ours, theirs) = UnixStream::pair()?;
+    thread::spawn(move || bridge(theirs, relay));
+    client::run_quietly(ours, argv)
+}
+
+/// The IDs of the containers running when the machine went down, kept for
+/// its next start.
+fn remember_running(layout: &Layout, ids: &[String]) {
+    let remembered = serde_json::to_vec(ids)
+        .map_err(anyhow::Error::from)
+        .and_then(|json| write_atomically(&layout.ran_at_stop(), &json));
+    if let Err(err) = remembered {
+        eprintln!("hull machine: cannot remember the running containers: {err:#}");
+    }
+}
+
+/// What [`remember_running`] kept, forgotten now.
+fn take_remembered(layout: &Layout) -> Vec<String> {
+    let path = layout.ran_at_stop();
+    let ids = fs::read(&path)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .unwrap_or_default();
+    let _ = fs::remove_file(&path);
+    ids
+}
+
+fn ids(containers: &[Container]) -> Vec<String> {
+    containers
+        .iter()
+        .map(|container| container.id().to_owned())
+        .collect()
 }
 
 /// Records every container the machine held as exited: their monitors
