@@ -28,6 +28,7 @@ mod system_cmd;
 mod table;
 mod terminal;
 mod testhost;
+mod units;
 mod version;
 mod vm_process;
 

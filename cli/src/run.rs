@@ -18,7 +18,7 @@ use crate::session::{Input, Request};
 use crate::signals::{interrupted_exit_code, ForwardedSignals};
 use crate::state::StateRoot;
 use crate::terminal::StdioFlags;
-use crate::{assets, detach, image_cmd, session};
+use crate::{assets, detach, image_cmd, session, units};
 
 /// How long a VM may take to power off after its process ended.
 pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
@@ -344,22 +344,17 @@ fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> 
 
 /// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into bytes.
 pub fn parse_size_bytes(value: &str) -> Result<u64, String> {
-    let lower = value.trim().to_ascii_lowercase();
-    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => lower.split_at(i),
-        None => (lower.as_str(), "b"),
-    };
-    let multiplier: u64 = match unit {
-        "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "m" | "mb" => 1 << 20,
-        "g" | "gb" => 1 << 30,
-        _ => return Err(format!("{value:?} is not a size like 256m or 1g")),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
+    const UNITS: [(&str, u64); 8] = [
+        ("", 1),
+        ("b", 1),
+        ("k", 1 << 10),
+        ("kb", 1 << 10),
+        ("m", 1 << 20),
+        ("mb", 1 << 20),
+        ("g", 1 << 30),
+        ("gb", 1 << 30),
+    ];
+    units::parse_scaled(&value.trim().to_ascii_lowercase(), &UNITS)
         .ok_or_else(|| format!("{value:?} is not a size like 256m or 1g"))
 }
 

@@ -12,6 +12,7 @@ use super::layout::{Layout, Presence};
 use super::settings::Settings;
 use crate::kvm::{Backend, Kvm};
 use crate::state::StateRoot;
+use crate::units;
 
 /// How long `hull machine stop` waits for the machine to go.
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -203,22 +204,9 @@ pub fn describe_path(root: &StateRoot) -> String {
 
 /// Parses `300`, `300s`, `10m` or `1h` into seconds.
 fn parse_duration_secs(value: &str) -> Result<u64, String> {
-    let bad = || format!("{value:?} is not a duration like 300s, 10m or 1h (0: never)");
-    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => value.split_at(i),
-        None => (value, "s"),
-    };
-    let multiplier = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(bad()),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(bad)
+    const UNITS: [(&str, u64); 4] = [("", 1), ("s", 1), ("m", 60), ("h", 3600)];
+    units::parse_scaled(value, &UNITS)
+        .ok_or_else(|| format!("{value:?} is not a duration like 300s, 10m or 1h (0: never)"))
 }
 
 #[cfg(test)]

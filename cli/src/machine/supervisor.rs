@@ -80,9 +80,10 @@ pub fn supervise(root: &StateRoot, lock: File) -> Result<u8> {
     let settings = Settings::load(&layout)?;
     // Those running when it went down: the last supervisor's list, or, if it
     // died with the machine, those still recorded as held.
+    let held = held_containers(root);
     let mut ran = take_remembered(&layout);
-    ran.extend(ids(&held_containers(root)));
-    end_containers(root, "the hull machine was down");
+    ran.extend(ids(&held));
+    end_containers(&held, "the hull machine was down");
     let token = write_token(&layout)?;
     let relay_port = free_loopback_port()?;
 
@@ -147,7 +148,9 @@ pub fn supervise(root: &StateRoot, lock: File) -> Result<u8> {
         End::Idle(timeout) => format!("the hull machine stopped after {timeout:?} idle"),
         End::QemuExited(status) => format!("the hull machine's QEMU exited ({status})"),
     };
-    end_containers(root, &why);
+    // Listed again: a session that began before the stop may have started
+    // one since.
+    end_containers(&held_containers(root), &why);
     let _ = fs::remove_file(layout.token());
     eprintln!("hull machine: down: {why}");
     Ok(0)
@@ -405,17 +408,12 @@ fn ids(containers: &[Container]) -> Vec<String> {
         .collect()
 }
 
-/// Records every container the machine held as exited: their monitors
-/// were the machine's processes. One that cannot be updated is reported.
-fn end_containers(root: &StateRoot, why: &str) {
-    let containers = match container::list(root) {
-        Ok(containers) => containers,
-        Err(err) => {
-            eprintln!("hull machine: cannot list the containers: {err:#}");
-            return;
-        }
-    };
-    for container in containers {
+/// Records the `held` containers as exited: their monitors were the
+/// machine's processes. Each is checked again under its state's lock (one
+/// `hull stop` ended meanwhile keeps its own record); one that cannot be
+/// updated is reported.
+fn end_containers(held: &[Container], why: &str) {
+    for container in held {
         let ended = container.update_state(|state| match state.monitor_pid() {
             Some(_) => state.exited(KILLED_EXIT_CODE, Some(why.to_owned())),
             None => state.clone(),
