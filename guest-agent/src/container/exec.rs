@@ -1,20 +1,26 @@
 //! `hull exec` sessions: once the container's process runs, the agent
 //! listens on vsock port [`EXEC_PORT`] and runs one session per connection
-//! the host makes, each starting a process in the container's namespaces.
+//! the host makes, each starting a process in the container's namespaces
+//! with [`JoinLauncher`].
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::thread;
 
 use anyhow::Context;
-use hull_protocol::EXEC_PORT;
+use hull_protocol::{Answer, Query, RunSpec, EXEC_PORT};
 use nix::sys::socket::{
     accept, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, VsockAddr,
 };
-use nix::unistd::Pid;
+use nix::unistd::{fork, Pid};
 
-use super::init::JoinLauncher;
+use super::init::{launch_under_init, Namespaces};
+use super::report;
+use crate::exec::Command;
+use crate::process::{Launch, Launcher};
 use crate::session;
+use crate::stdio::ChildStdio;
 
 /// Serves exec sessions for the container whose init is `init`, in the
 /// background, for the rest of the machine's life.
@@ -65,5 +71,52 @@ fn listen_and_serve(init: Pid) -> anyhow::Result<()> {
         if let Err(err) = started {
             session::log_error("starting an exec session", &err.into());
         }
+    }
+}
+
+/// Launches a process of `hull exec` in the namespaces of the container
+/// whose init is `init`, under a small supervisor like the tiny init.
+///
+/// Unlike the container's launcher, this forks while other sessions' threads
+/// run: the child only makes system calls and allocates (glibc's malloc is
+/// fork-safe), as the tiny init's code does.
+pub struct JoinLauncher {
+    pub init: Pid,
+}
+
+impl Launcher for JoinLauncher {
+    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        let proc_dir = format!("/proc/{}", self.init);
+        let command = match Command::from_spec(spec, Path::new(&format!("{proc_dir}/root"))) {
+            Ok(command) => command,
+            Err(failure) => return Ok(Launch::Failed(failure)),
+        };
+        // mnt last: joining it changes what /proc paths would mean.
+        let namespaces = ["ipc", "uts", "pid", "mnt"]
+            .iter()
+            .map(|ns| {
+                File::open(format!("{proc_dir}/ns/{ns}"))
+                    .map(OwnedFd::from)
+                    .with_context(|| format!("opening the container's {ns} namespace"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let fork_supervisor = || {
+            // SAFETY: see the type's documentation.
+            unsafe { fork() }.context("forking the exec supervisor")
+        };
+        launch_under_init(
+            command,
+            stdio,
+            Namespaces::Join(namespaces),
+            fork_supervisor,
+        )
+    }
+
+    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
+        report::answer(query)
+    }
+
+    fn container_root(&self) -> Option<PathBuf> {
+        Some(PathBuf::from(format!("/proc/{}/root", self.init)))
     }
 }

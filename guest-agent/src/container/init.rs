@@ -1,16 +1,16 @@
-//! The container's process, started like `docker run --init`: a tiny init
-//! that is PID 1 of new pid, mount, UTS and IPC namespaces sets up the
-//! container's view of the machine, runs the user's process, forwards the
-//! signals it gets to it, reaps every orphan, and reports the process's
-//! exact status before it exits (the kernel then kills whatever is left in
-//! the namespace, which closes the stdio pipes).
+//! The tiny init a container's processes run under, as with
+//! `docker run --init`. For the container's process it is PID 1 of new pid,
+//! mount, UTS and IPC namespaces and sets up the container's view of the
+//! machine; a `hull exec` process it supervises from outside its pid
+//! namespace. Either way it runs the user's process, forwards the signals
+//! it gets to it, reaps every orphan, and reports the process's exact status
+//! before it exits (for the container's init, the kernel then kills whatever
+//! is left in the namespace, which closes the stdio pipes).
 
-use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hull_protocol::{Answer, EtcFile, ExitStatus, Query, RunSpec};
+use hull_protocol::{EtcFile, ExitStatus};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -18,12 +18,12 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
-use super::rootfs::{mount_rootfs, ROOT_DIR};
-use super::{cgroup, network, report, sandbox};
+use super::rootfs::ROOT_DIR;
+use super::{cgroup, sandbox};
 use crate::exec::Command;
 use crate::process::{
     await_start, encode_exit, exit_status, in_forked_child, start_report_pipe, write_all, Launch,
-    Launcher, Process, StartFailure, StartReporter, AGENT_ERROR_CODE,
+    Process, StartFailure, StartReporter, AGENT_ERROR_CODE,
 };
 use crate::reaper::{self, Forked};
 use crate::stdio::ChildStdio;
@@ -40,94 +40,9 @@ const UNFORWARDED: [Signal; 7] = [
     Signal::SIGABRT,
 ];
 
-/// Launches the container's process under a tiny init in new namespaces.
-pub struct ContainerLauncher;
-
-impl Launcher for ContainerLauncher {
-    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
-        let rootfs = spec
-            .rootfs
-            .as_ref()
-            .context("the run request describes no root file system")?;
-        mount_rootfs(rootfs).context("assembling the container's root file system")?;
-        cgroup::create().context("creating the container's cgroup")?;
-        if let Some(network) = &spec.network {
-            network::configure(network).context("setting up the container's network")?;
-        }
-        let command = match Command::from_spec(spec, Path::new(ROOT_DIR)) {
-            Ok(command) => command,
-            Err(failure) => return Ok(Launch::Failed(failure)),
-        };
-        let namespaces = Namespaces::New {
-            hostname: spec.hostname.clone(),
-            etc_files: spec
-                .network
-                .as_ref()
-                .map(|network| network.etc_files.clone())
-                .unwrap_or_default(),
-        };
-        let launch = launch_under_init(command, stdio, namespaces, fork_into_new_pid_namespace)?;
-        if let Launch::Running(process) = &launch {
-            super::exec::serve(process.raw_pid());
-        }
-        Ok(launch)
-    }
-
-    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
-        report::answer(query)
-    }
-}
-
-/// Launches a process of `hull exec` in the namespaces of the container
-/// whose init is `init`, under a small supervisor like the tiny init.
-///
-/// Unlike [`ContainerLauncher`], this forks while other sessions' threads
-/// run: the child only makes system calls and allocates (glibc's malloc is
-/// fork-safe), as the tiny init's code does.
-pub struct JoinLauncher {
-    pub init: Pid,
-}
-
-impl Launcher for JoinLauncher {
-    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
-        let proc_dir = format!("/proc/{}", self.init);
-        let command = match Command::from_spec(spec, Path::new(&format!("{proc_dir}/root"))) {
-            Ok(command) => command,
-            Err(failure) => return Ok(Launch::Failed(failure)),
-        };
-        // mnt last: joining it changes what /proc paths would mean.
-        let namespaces = ["ipc", "uts", "pid", "mnt"]
-            .iter()
-            .map(|ns| {
-                File::open(format!("{proc_dir}/ns/{ns}"))
-                    .map(OwnedFd::from)
-                    .with_context(|| format!("opening the container's {ns} namespace"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let fork_supervisor = || {
-            // SAFETY: see the type's documentation.
-            unsafe { fork() }.context("forking the exec supervisor")
-        };
-        launch_under_init(
-            command,
-            stdio,
-            Namespaces::Join(namespaces),
-            fork_supervisor,
-        )
-    }
-
-    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
-        report::answer(query)
-    }
-
-    fn container_root(&self) -> Option<PathBuf> {
-        Some(PathBuf::from(format!("/proc/{}/root", self.init)))
-    }
-}
-
 /// Forks with `fork` a tiny init that runs `command` in `namespaces`, and
 /// returns once the command runs or has failed to start.
-fn launch_under_init(
+pub(super) fn launch_under_init(
     command: Command,
     stdio: ChildStdio,
     namespaces: Namespaces,
@@ -155,29 +70,8 @@ fn launch_under_init(
     }
 }
 
-/// Forks the container's init as PID 1 of a new pid namespace. The init
-/// unshares the other namespaces itself, so that the agent stays in the
-/// machine's. unshare + fork rather than a raw clone(2) with CLONE_NEWPID:
-/// fork keeps glibc's view of the child (its thread id) right.
-fn fork_into_new_pid_namespace() -> anyhow::Result<ForkResult> {
-    let own_namespace =
-        File::open("/proc/self/ns/pid").context("opening the agent's pid namespace")?;
-    unshare(CloneFlags::CLONE_NEWPID).context("creating the container's pid namespace")?;
-    // SAFETY: the agent is single-threaded while it launches (see
-    // `Launcher::launch`), so the child's copy holds no lock.
-    let forked = unsafe { fork() };
-    if !matches!(forked, Ok(ForkResult::Child)) {
-        // The kernel refuses to create threads (EINVAL) while the namespace
-        // for new children differs from the caller's own, and the session
-        // needs threads: new children of the agent go back to its own.
-        setns(own_namespace.as_fd(), CloneFlags::CLONE_NEWPID)
-            .context("returning to the agent's pid namespace")?;
-    }
-    forked.context("forking the container's init")
-}
-
 /// The namespaces a tiny init puts its process in.
-enum Namespaces {
+pub(super) enum Namespaces {
     /// New ones: the init is the container's (PID 1 of its pid namespace).
     New {
         hostname: String,

@@ -15,6 +15,7 @@ mod mount;
 mod network;
 mod report;
 mod rootfs;
+mod run;
 mod sandbox;
 
 use std::fs::File;
@@ -29,7 +30,7 @@ use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, VsockAddr};
 
 use crate::session;
-use init::ContainerLauncher;
+use run::ContainerLauncher;
 
 /// How long the host gets to accept our vsock connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,7 +2,7 @@
 //! allocate or hold open, whatever the share's access mode.
 //!
 //! Every request of both read-write and read-only shares goes through
-//! [`Bounded`] (see [`super::backend`]):
+//! [`Bounded`], the outermost layer of every share's FUSE server:
 //!
 //! - sizes the guest asks for are clamped before the inner filesystem
 //!   allocates buffers of that size: xattr values and name lists to

@@ -9,15 +9,13 @@ use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRE
 
 use super::backend::{self, Access, FuseServer};
 use super::error::FsError;
+use super::tag::{self, MAX_TAG_LEN};
 use super::worker;
 use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
     VirtioDevice, VIRTIO_F_VERSION_1,
 };
-
-/// Longest tag the configuration space holds (virtio spec 5.11.4).
-pub(super) const MAX_TAG_LEN: usize = 36;
 
 /// Configuration space: `tag[36]`, then `num_request_queues` as le32.
 const CONFIG_SPACE_LEN: usize = MAX_TAG_LEN + 4;
@@ -81,7 +79,7 @@ impl Fs {
 }
 
 fn config_space(tag: &str) -> Result<[u8; CONFIG_SPACE_LEN], FsError> {
-    if tag.is_empty() || tag.len() > MAX_TAG_LEN || tag.contains('\0') {
+    if !tag::is_valid(tag) {
         return Err(FsError::InvalidTag(tag.to_owned()));
     }
     let mut config = [0u8; CONFIG_SPACE_LEN];

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::device::MAX_TAG_LEN;
+use super::tag::MAX_TAG_LEN;
 
 /// Why a virtio-fs device could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ mod bounded;
 mod device;
 mod error;
 mod read_only;
+mod tag;
 mod worker;
 
 #[cfg(test)]

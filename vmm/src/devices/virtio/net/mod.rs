@@ -10,6 +10,7 @@
 //!
 //! - [`tap`]: the host side, [`Tap`], behind the [`TapIo`] interface.
 //! - [`tx`]: frames from the guest, written to the tap in one call each.
+//! - [`tx_frame`]: [`TxFrame`], one such frame, in guest memory.
 //! - [`rx`]: frames from the tap, copied into the guest's RX buffers.
 //! - [`worker`]: the epoll loop serving both queues and the tap.
 //! - [`device`]: [`Net`], the [`VirtioDevice`](super::VirtioDevice).
@@ -19,6 +20,7 @@ mod error;
 mod rx;
 mod tap;
 mod tx;
+mod tx_frame;
 mod worker;
 
 #[cfg(test)]
@@ -31,7 +33,7 @@ use virtio_bindings::virtio_net::virtio_net_hdr_v1;
 pub use device::Net;
 pub use error::NetError;
 pub use tap::{check_tun_fd, Tap, TapIo};
-pub use tx::TxFrame;
+pub use tx_frame::TxFrame;
 
 /// Length of `struct virtio_net_hdr_v1`, the header of every frame.
 const VNET_HDR_LEN: usize = size_of::<virtio_net_hdr_v1>();

@@ -16,7 +16,7 @@ use virtio_bindings::virtio_net::{
 use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref, ioctl_with_val};
 
 use super::error::NetError;
-use super::tx::TxFrame;
+use super::tx_frame::TxFrame;
 use super::VNET_HDR_LEN;
 
 /// /dev/net/tun is the misc character device 10:200.

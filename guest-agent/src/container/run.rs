@@ -1,0 +1,79 @@
+//! The container's process (`hull run`): [`ContainerLauncher`] assembles
+//! the container's root file system, cgroup and network, starts the process
+//! under a tiny init (see [`super::init`]) as PID 1 of new namespaces, and
+//! once it runs serves `hull exec` sessions (see [`super::exec`]).
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use anyhow::Context;
+use hull_protocol::{Answer, Query, RunSpec};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{fork, ForkResult};
+
+use super::init::{launch_under_init, Namespaces};
+use super::rootfs::{mount_rootfs, ROOT_DIR};
+use super::{cgroup, exec, network, report};
+use crate::exec::Command;
+use crate::process::{Launch, Launcher};
+use crate::stdio::ChildStdio;
+
+/// Launches the container's process under a tiny init in new namespaces.
+pub struct ContainerLauncher;
+
+impl Launcher for ContainerLauncher {
+    fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
+        let rootfs = spec
+            .rootfs
+            .as_ref()
+            .context("the run request describes no root file system")?;
+        mount_rootfs(rootfs).context("assembling the container's root file system")?;
+        cgroup::create().context("creating the container's cgroup")?;
+        if let Some(network) = &spec.network {
+            network::configure(network).context("setting up the container's network")?;
+        }
+        let command = match Command::from_spec(spec, Path::new(ROOT_DIR)) {
+            Ok(command) => command,
+            Err(failure) => return Ok(Launch::Failed(failure)),
+        };
+        let namespaces = Namespaces::New {
+            hostname: spec.hostname.clone(),
+            etc_files: spec
+                .network
+                .as_ref()
+                .map(|network| network.etc_files.clone())
+                .unwrap_or_default(),
+        };
+        let launch = launch_under_init(command, stdio, namespaces, fork_into_new_pid_namespace)?;
+        if let Launch::Running(process) = &launch {
+            exec::serve(process.raw_pid());
+        }
+        Ok(launch)
+    }
+
+    fn answer(&self, query: Query) -> anyhow::Result<Answer> {
+        report::answer(query)
+    }
+}
+
+/// Forks the container's init as PID 1 of a new pid namespace. The init
+/// unshares the other namespaces itself, so that the agent stays in the
+/// machine's. unshare + fork rather than a raw clone(2) with CLONE_NEWPID:
+/// fork keeps glibc's view of the child (its thread id) right.
+fn fork_into_new_pid_namespace() -> anyhow::Result<ForkResult> {
+    let own_namespace =
+        File::open("/proc/self/ns/pid").context("opening the agent's pid namespace")?;
+    unshare(CloneFlags::CLONE_NEWPID).context("creating the container's pid namespace")?;
+    // SAFETY: the agent is single-threaded while it launches (see
+    // `Launcher::launch`), so the child's copy holds no lock.
+    let forked = unsafe { fork() };
+    if !matches!(forked, Ok(ForkResult::Child)) {
+        // The kernel refuses to create threads (EINVAL) while the namespace
+        // for new children differs from the caller's own, and the session
+        // needs threads: new children of the agent go back to its own.
+        setns(own_namespace.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context("returning to the agent's pid namespace")?;
+    }
+    forked.context("forking the container's init")
+}
