@@ -1,41 +1,22 @@
-//! `hull`: Docker-style container commands, each container in its own microVM.
+//! `hull`: Docker-style container commands, each container in its own
+//! microVM. The commands are a front end on `hull_runtime`: they parse
+//! arguments, format what it reports, handle the terminal, and, where this
+//! host's KVM cannot run hull's guest, run themselves in the hull machine.
 
-mod assets;
-mod attach_server;
-mod boot;
-mod child_process;
-mod container;
 mod container_cmd;
-mod container_log;
-mod detach;
-mod detach_keys;
-mod fsutil;
 mod image_cmd;
-mod initramfs;
-mod kvm;
 mod machine;
-mod monitor;
-mod network;
 mod network_cmd;
-mod process_config;
-mod restart_policy;
 mod run;
-mod scratch;
-mod session;
-mod signals;
-mod state;
 mod system_cmd;
-mod table;
 mod terminal;
-mod testhost;
-mod units;
 mod version;
-mod vm_process;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use hull_runtime::Runtime;
 
 /// Exit code for errors of hull itself, as Docker uses it.
 const HULL_ERROR: u8 = 125;
@@ -48,7 +29,7 @@ const HULL_ERROR: u8 = 125;
 )]
 struct Cli {
     /// Directory holding hull's state (containers, caches).
-    #[arg(long, global = true, env = "HULL_ROOT", default_value = state::DEFAULT_ROOT)]
+    #[arg(long, global = true, env = "HULL_ROOT", default_value = hull_runtime::DEFAULT_ROOT)]
     root: PathBuf,
 
     #[command(subcommand)]
@@ -59,6 +40,9 @@ struct Cli {
 enum Command {
     /// Run a command in a new container.
     Run(Box<run::RunArgs>),
+
+    /// Create a container without starting it.
+    Create(Box<run::CreateArgs>),
 
     /// List containers.
     Ps(container_cmd::PsArgs),
@@ -121,11 +105,11 @@ enum Command {
     System(system_cmd::SystemCommand),
 
     /// Show hull's version, the guest kernel it uses and the KVM it found.
-    Version,
+    Version(version::VersionArgs),
 
     /// Show where hull runs VMs on this host and why, and the hull
     /// machine's state.
-    Info,
+    Info(version::VersionArgs),
 
     /// Manage the hull machine, where containers run on hosts whose KVM
     /// cannot run hull's guest.
@@ -149,7 +133,7 @@ enum Command {
 
     /// Manage images.
     #[command(subcommand)]
-    Image(image_cmd::ImageCommand),
+    Image(ImageCommand),
 
     /// Create an image from a root filesystem tar.
     Import(image_cmd::ImportArgs),
@@ -166,41 +150,145 @@ enum Command {
     /// Remove stored credentials for a registry.
     Logout(image_cmd::LogoutArgs),
 
-    /// Hold a detached container's VM (started by `run -d`).
-    #[command(name = "__monitor", hide = true)]
-    Monitor { id: String },
-
-    /// Run one VM from a JSON config (the VMM process behind a container).
-    #[command(name = "__vmm", hide = true)]
-    Vmm { config: PathBuf },
+    /// Print a shell completion script: `source <(hull completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 
     /// Run a command inside the KVM test host (QEMU TCG with nested SVM) and
-    /// pass its stdio and exit code through. Used by tests and by `hull`
-    /// itself when this host's KVM cannot run hull's guest.
+    /// pass its stdio and exit code through. Used by tests.
     #[command(name = "__testhost-exec", hide = true)]
-    TesthostExec(testhost::ExecArgs),
-
-    /// Hold the hull machine (started by the first command that needs it,
-    /// which passes the machine's lock on as an open file).
-    #[command(name = "__machine", hide = true)]
-    MachineSupervisor {
-        #[arg(long)]
-        lock_fd: std::os::fd::RawFd,
+    TesthostExec {
+        /// The command to run inside the test host.
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
     },
 }
 
+/// `hull container SUBCOMMAND`: each the same as its short form.
+#[derive(Subcommand)]
+enum ContainerCommand {
+    /// Run a command in a new container.
+    Run(Box<run::RunArgs>),
+    /// Create a container without starting it.
+    Create(Box<run::CreateArgs>),
+    /// Start stopped containers.
+    Start(container_cmd::StartArgs),
+    /// Stop running containers.
+    Stop(container_cmd::StopArgs),
+    /// Restart containers.
+    Restart(container_cmd::RestartArgs),
+    /// Signal containers' processes.
+    Kill(container_cmd::KillArgs),
+    /// Remove containers.
+    #[command(visible_alias = "remove")]
+    Rm(container_cmd::RmArgs),
+    /// List containers.
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(container_cmd::PsArgs),
+    /// Show a container's output.
+    Logs(container_cmd::LogsArgs),
+    /// Run another command in a running container.
+    Exec(container_cmd::ExecArgs),
+    /// Connect this terminal to a running container's process.
+    Attach(container_cmd::AttachArgs),
+    /// Copy files between a running container and the host.
+    Cp(container_cmd::CpArgs),
+    /// Show low-level information on containers.
+    Inspect(container_cmd::InspectArgs),
+    /// Show the processes of a running container.
+    Top(container_cmd::TopArgs),
+    /// Show CPU, memory and process counts of running containers.
+    Stats(container_cmd::StatsArgs),
+    /// List a container's published ports.
+    Port(container_cmd::PortArgs),
+    /// Rename a container.
+    Rename(container_cmd::RenameArgs),
+    /// Wait for containers to exit.
+    Wait(container_cmd::WaitArgs),
+    /// Remove all stopped containers.
+    Prune(container_cmd::PruneArgs),
+}
+
+/// `hull image SUBCOMMAND`: each the same as its short form.
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Pull an image from a registry.
+    Pull(image_cmd::PullArgs),
+    /// Push an image to a registry.
+    Push(image_cmd::PushArgs),
+    /// Give an image another name.
+    Tag(image_cmd::TagArgs),
+    /// List images.
+    #[command(visible_alias = "list")]
+    Ls(image_cmd::ImagesArgs),
+    /// Remove images.
+    #[command(visible_alias = "remove")]
+    Rm(image_cmd::RmiArgs),
+    /// Show low-level information on images as JSON.
+    Inspect(image_cmd::InspectArgs),
+    /// Remove unused images.
+    Prune(image_cmd::PruneArgs),
+    /// Write images to a tar archive.
+    Save(image_cmd::SaveArgs),
+    /// Load images from a tar archive.
+    Load(image_cmd::LoadArgs),
+    /// Create an image from a root filesystem tar.
+    Import(image_cmd::ImportArgs),
+}
+
 impl Command {
+    /// The short form of a management command (`container run` is `run`).
+    fn canonical(self) -> Command {
+        match self {
+            Command::Container(command) => match command {
+                ContainerCommand::Run(args) => Command::Run(args),
+                ContainerCommand::Create(args) => Command::Create(args),
+                ContainerCommand::Start(args) => Command::Start(args),
+                ContainerCommand::Stop(args) => Command::Stop(args),
+                ContainerCommand::Restart(args) => Command::Restart(args),
+                ContainerCommand::Kill(args) => Command::Kill(args),
+                ContainerCommand::Rm(args) => Command::Rm(args),
+                ContainerCommand::Ls(args) => Command::Ps(args),
+                ContainerCommand::Logs(args) => Command::Logs(args),
+                ContainerCommand::Exec(args) => Command::Exec(args),
+                ContainerCommand::Attach(args) => Command::Attach(args),
+                ContainerCommand::Cp(args) => Command::Cp(args),
+                ContainerCommand::Inspect(args) => Command::Inspect(args),
+                ContainerCommand::Top(args) => Command::Top(args),
+                ContainerCommand::Stats(args) => Command::Stats(args),
+                ContainerCommand::Port(args) => Command::Port(args),
+                ContainerCommand::Rename(args) => Command::Rename(args),
+                ContainerCommand::Wait(args) => Command::Wait(args),
+                ContainerCommand::Prune(args) => Command::Container(ContainerCommand::Prune(args)),
+            },
+            Command::Image(command) => match command {
+                ImageCommand::Pull(args) => Command::Pull(args),
+                ImageCommand::Push(args) => Command::Push(args),
+                ImageCommand::Tag(args) => Command::Tag(args),
+                ImageCommand::Ls(args) => Command::Images(args),
+                ImageCommand::Rm(args) => Command::Rmi(args),
+                ImageCommand::Save(args) => Command::Save(args),
+                ImageCommand::Load(args) => Command::Load(args),
+                ImageCommand::Import(args) => Command::Import(args),
+                command @ (ImageCommand::Inspect(_) | ImageCommand::Prune(_)) => {
+                    Command::Image(command)
+                }
+            },
+            command => command,
+        }
+    }
+
     /// Where the command runs on a host whose VMs need the hull machine.
     fn placement(&self) -> machine::Placement {
         use machine::Placement;
         match self {
-            Command::Version
-            | Command::Info
+            Command::Version(_)
+            | Command::Info(_)
             | Command::Machine(_)
-            | Command::Monitor { .. }
-            | Command::Vmm { .. }
-            | Command::TesthostExec(_)
-            | Command::MachineSupervisor { .. } => Placement::Host,
+            | Command::Completion { .. }
+            | Command::TesthostExec { .. } => Placement::Host,
             // They add to the image store or reach registries: here, where
             // image layers' device nodes can be made (the machine's 9p share
             // cannot) and registries (even on this host's loopback) and
@@ -213,6 +301,7 @@ impl Command {
             | Command::Logout(_) => Placement::Host,
             // They start VMs, wait for them, or change their networks.
             Command::Run(_)
+            | Command::Create(_)
             | Command::Start(_)
             | Command::Restart(_)
             | Command::Wait(_)
@@ -226,14 +315,22 @@ impl Command {
     fn removes_images(&self) -> bool {
         matches!(
             self,
-            Command::Rmi(_)
-                | Command::Image(image_cmd::ImageCommand::Rm(_))
-                | Command::Image(image_cmd::ImageCommand::Prune(_))
-                | Command::System(_)
+            Command::Rmi(_) | Command::Image(ImageCommand::Prune(_)) | Command::System(_)
         )
     }
 
     /// What of this terminal the command gets when it runs in the machine.
+    /// The containers the command names, which must exist, for a command
+    /// that starts the hull machine.
+    fn containers_named(&self) -> &[String] {
+        match self {
+            Command::Start(args) => args.containers(),
+            Command::Restart(args) => args.containers(),
+            Command::Wait(args) => args.containers(),
+            _ => &[],
+        }
+    }
+
     fn forwarded_stdio(&self) -> machine::ForwardedStdio {
         match self {
             Command::Run(args) => args.attached_stdio().map(Into::into).unwrap_or_default(),
@@ -247,102 +344,141 @@ impl Command {
     }
 }
 
-/// `hull container SUBCOMMAND`.
-#[derive(Subcommand)]
-enum ContainerCommand {
-    /// Remove all stopped containers.
-    Prune(container_cmd::PruneArgs),
-    /// List containers.
-    Ls(container_cmd::PsArgs),
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HULL_LOG"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HULL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
+        .event_format(WarningFormat)
         .init();
-    let root = state::StateRoot::new(cli.root);
-    let result = match machine::route(&root, cli.command.placement()) {
-        Ok(machine::Route::Here(_machine_down)) => execute(cli.command, &root),
-        Ok(machine::Route::Machine { notice }) => forward(&cli.command, &root, &notice),
+    // The runtime's and the machine's helper processes are this program.
+    if let Some(ended) = hull_runtime::helper::dispatch().or_else(hull_machine::dispatch) {
+        return exit(ended.map(|()| 0));
+    }
+    let cli = Cli::parse();
+    let command = cli.command.canonical();
+    let root = cli.root;
+    let result = match machine::route(&root, command.placement()) {
+        Ok(machine::Route::Here(_machine_down)) => execute(command, &root),
+        Ok(machine::Route::Machine { notice }) => forward(&command, &root, &notice),
         Err(err) => Err(err),
     };
+    exit(result)
+}
+
+/// The exit code for `result`, with an error reported on stderr: 127 for a
+/// command not found, 126 for one that cannot be executed, 125 for hull's
+/// own errors, as Docker has them.
+fn exit(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("hull: {err:#}");
-            ExitCode::from(HULL_ERROR)
+            ExitCode::from(match err.downcast_ref::<hull_runtime::Error>() {
+                Some(hull_runtime::Error::CommandNotFound(_)) => 127,
+                Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
+                _ => HULL_ERROR,
+            })
         }
     }
 }
 
-/// Runs this command line in the hull machine.
-fn forward(command: &Command, root: &state::StateRoot, notice: &str) -> anyhow::Result<u8> {
+/// Runs this command line in the hull machine, after checking here what
+/// would otherwise be found wrong only once the machine has started.
+fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
+    let runtime = Runtime::new(root);
+    for name in command.containers_named() {
+        runtime.id_of(name)?;
+    }
     let env = match command {
-        Command::Run(args) => args.prepare_for_machine(root)?,
+        Command::Run(args) => args.create().prepare_for_machine(root)?,
+        Command::Create(args) => args.prepare_for_machine(root)?,
         _ => Vec::new(),
     };
     // The machine's store locks do not reach this host, where images are
     // added: a removal there holds the store's lock here.
     let _removing = match command.removes_images() {
-        true => Some(hull_image::Store::open(root.path())?.exclude_changes()?),
+        true => Some(hull_image::Store::open(root)?.exclude_changes()?),
         false => None,
     };
     machine::forward(root, notice, command.forwarded_stdio(), env)
 }
 
 /// Runs `command` in this process.
-fn execute(command: Command, root: &state::StateRoot) -> anyhow::Result<u8> {
+fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
+    let runtime = Runtime::new(root);
     match command {
-        Command::Run(args) => run::run(*args, root),
-        Command::Ps(args) => container_cmd::ps(args, root),
-        Command::Logs(args) => container_cmd::logs(args, root),
-        Command::Attach(args) => container_cmd::attach(args, root),
-        Command::Exec(args) => container_cmd::exec(args, root),
-        Command::Cp(args) => container_cmd::cp(args, root),
-        Command::Top(args) => container_cmd::top(args, root),
-        Command::Stats(args) => container_cmd::stats(args, root),
-        Command::Stop(args) => container_cmd::stop(args, root),
-        Command::Rm(args) => container_cmd::rm(args, root),
-        Command::Wait(args) => container_cmd::wait(args, root),
-        Command::Start(args) => container_cmd::start(args, root),
-        Command::Restart(args) => container_cmd::restart(args, root),
-        Command::Kill(args) => container_cmd::kill(args, root),
-        Command::Rename(args) => container_cmd::rename(args, root),
-        Command::Inspect(args) => container_cmd::inspect(args, root),
-        Command::Port(args) => container_cmd::port(args, root),
-        Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, root),
-        Command::Container(ContainerCommand::Ls(args)) => container_cmd::ps(args, root),
-        Command::Network(command) => network_cmd::network(command, root),
-        Command::System(command) => system_cmd::system(command, root),
-        Command::Monitor { id } => monitor::monitor(&id, root),
-        Command::Version => version::print(root),
-        Command::Pull(args) => image_cmd::pull(args, root.path()),
-        Command::Push(args) => image_cmd::push(args, root.path()),
-        Command::Images(args) => image_cmd::images(args, root.path()),
-        Command::Rmi(args) => image_cmd::rmi(args, root.path()),
-        Command::Tag(args) => image_cmd::tag(args, root.path()),
-        Command::Image(command) => image_cmd::image(command, root.path()),
-        Command::Import(args) => image_cmd::import(args, root.path()),
-        Command::Save(args) => image_cmd::save(args, root.path()),
-        Command::Load(args) => image_cmd::load(args, root.path()),
-        Command::Login(args) => image_cmd::login(args, root.path()),
-        Command::Logout(args) => image_cmd::logout(args, root.path()),
-        Command::Vmm { config } => run_vmm(&config),
-        Command::TesthostExec(args) => testhost::exec(args),
-        Command::Info => version::info(root),
+        Command::Run(args) => run::run(*args, &runtime),
+        Command::Create(args) => run::create(*args, &runtime),
+        Command::Ps(args) => container_cmd::ps(args, &runtime),
+        Command::Logs(args) => container_cmd::logs(args, &runtime),
+        Command::Attach(args) => container_cmd::attach(args, &runtime),
+        Command::Exec(args) => container_cmd::exec(args, &runtime),
+        Command::Cp(args) => container_cmd::cp(args, &runtime),
+        Command::Top(args) => container_cmd::top(args, &runtime),
+        Command::Stats(args) => container_cmd::stats(args, &runtime),
+        Command::Stop(args) => container_cmd::stop(args, &runtime),
+        Command::Rm(args) => container_cmd::rm(args, &runtime),
+        Command::Wait(args) => container_cmd::wait(args, &runtime),
+        Command::Start(args) => container_cmd::start(args, &runtime),
+        Command::Restart(args) => container_cmd::restart(args, &runtime),
+        Command::Kill(args) => container_cmd::kill(args, &runtime),
+        Command::Rename(args) => container_cmd::rename(args, &runtime),
+        Command::Inspect(args) => container_cmd::inspect(args, &runtime),
+        Command::Port(args) => container_cmd::port(args, &runtime),
+        Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &runtime),
+        Command::Container(_) => unreachable!("management commands are made canonical first"),
+        Command::Network(command) => network_cmd::network(command, &runtime),
+        Command::System(command) => system_cmd::system(command, &runtime),
+        Command::Version(args) => version::version(args, root),
+        Command::Info(args) => version::info(args, root),
+        Command::Pull(args) => image_cmd::pull(args, root),
+        Command::Push(args) => image_cmd::push(args, root),
+        Command::Images(args) => image_cmd::images(args, root),
+        Command::Rmi(args) => image_cmd::rmi(args, root),
+        Command::Tag(args) => image_cmd::tag(args, root),
+        Command::Image(ImageCommand::Inspect(args)) => image_cmd::inspect(args, root),
+        Command::Image(ImageCommand::Prune(args)) => image_cmd::prune(args, root),
+        Command::Image(_) => unreachable!("management commands are made canonical first"),
+        Command::Import(args) => image_cmd::import(args, root),
+        Command::Save(args) => image_cmd::save(args, root),
+        Command::Load(args) => image_cmd::load(args, root),
+        Command::Login(args) => image_cmd::login(args, root),
+        Command::Logout(args) => image_cmd::logout(args, root),
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hull", &mut script);
+            // A reader that stops early (`| head`) is no error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(0)
+        }
+        Command::TesthostExec { command } => hull_machine::testhost::exec(command),
         Command::Machine(command) => machine::machine(command, root),
-        Command::MachineSupervisor { lock_fd } => machine::supervise(root, lock_fd),
     }
 }
 
-fn run_vmm(config_path: &std::path::Path) -> anyhow::Result<u8> {
-    use anyhow::Context;
-    let json = std::fs::read(config_path)
-        .with_context(|| format!("cannot read VM config {}", config_path.display()))?;
-    let config: hull_vmm::VmConfig = serde_json::from_slice(&json)
-        .with_context(|| format!("invalid VM config {}", config_path.display()))?;
-    hull_vmm::run(config)?;
-    Ok(0)
+/// The runtime's warnings as `hull: warning: ...` lines, its other events
+/// (`HULL_LOG=debug`) as `hull: LEVEL: ...`.
+struct WarningFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for WarningFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        write!(writer, "hull: {level}: ")?;
+        context
+            .field_format()
+            .format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

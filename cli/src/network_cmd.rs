@@ -5,12 +5,11 @@ use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use hull_runtime::{parse_host_name, parse_network_name, NetworkInfo, Runtime, Subnet};
 use serde_json::{json, Value};
 
-use crate::container;
-use crate::network::{self, Network, NetworkStore, Subnet, DEFAULT_NETWORK};
-use crate::state::StateRoot;
-use crate::table;
+use crate::container_cmd::print_inspected;
+use hull_format::{render_rows, Format, Listing};
 
 #[derive(Subcommand)]
 pub enum NetworkCommand {
@@ -18,10 +17,12 @@ pub enum NetworkCommand {
     /// networks cannot reach it.
     Create(CreateArgs),
     /// List networks.
+    #[command(visible_alias = "list")]
     Ls(LsArgs),
     /// Show networks and the containers on them as JSON.
     Inspect(InspectArgs),
     /// Remove networks no container is on.
+    #[command(visible_alias = "remove")]
     Rm(RmArgs),
     /// Put a stopped container that is on no network on a network.
     Connect(ConnectArgs),
@@ -29,7 +30,7 @@ pub enum NetworkCommand {
     Disconnect(DisconnectArgs),
     /// Remove every network no container is on (but the default, whose
     /// bridge goes while no container uses it).
-    Prune,
+    Prune(PruneArgs),
 }
 
 #[derive(Args)]
@@ -41,6 +42,7 @@ pub struct CreateArgs {
     /// The host's address on it (default: the subnet's first).
     #[arg(long, value_name = "IPV4")]
     gateway: Option<Ipv4Addr>,
+    #[arg(value_parser = parse_network_name)]
     name: String,
 }
 
@@ -50,7 +52,7 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "IPV4")]
     ip: Option<Ipv4Addr>,
     /// Another name the container has there.
-    #[arg(long = "alias", value_name = "NAME", value_parser = network::parse_host_name)]
+    #[arg(long = "alias", value_name = "NAME", value_parser = parse_host_name)]
     aliases: Vec<String>,
     network: String,
     container: String,
@@ -74,106 +76,109 @@ pub struct LsArgs {
     /// Print only network IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// `table` (default), `json` (one object per line), or a Go template.
+    #[arg(long, default_value = "")]
+    format: Format,
 }
 
 #[derive(Args)]
 pub struct InspectArgs {
+    /// A Go template for each network, e.g. `{{.IPAM.Config}}`.
+    #[arg(short, long)]
+    format: Option<String>,
     /// Network names.
     #[arg(required = true)]
     networks: Vec<String>,
 }
 
-pub fn network(command: NetworkCommand, root: &StateRoot) -> Result<u8> {
-    let store = NetworkStore::open(root);
-    // Listed even before any container has used it.
-    store.get(DEFAULT_NETWORK)?;
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Accepted for Docker compatibility; hull never asks.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `docker network ls`'s default table.
+const LISTING: Listing = Listing {
+    default_format: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+    headers: &[
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+    ],
+};
+
+pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         NetworkCommand::Create(args) => {
-            let network = store.create(&args.name, args.subnet, args.gateway)?;
+            let network = runtime.create_network(&args.name, args.subnet, args.gateway)?;
             println!("{}", network.id);
-            Ok(0)
         }
-        NetworkCommand::Ls(args) => ls(&store, &args),
-        NetworkCommand::Inspect(args) => inspect(&store, root, &args),
+        NetworkCommand::Ls(args) => {
+            let networks = runtime.list_networks()?;
+            if args.quiet {
+                networks.iter().for_each(|n| println!("{}", &n.id[..12]));
+                return Ok(0);
+            }
+            let rows: Vec<Value> = networks
+                .iter()
+                .map(|n| {
+                    json!({ "ID": &n.id[..12], "Name": n.name, "Driver": "bridge", "Scope": "local",
+                            "CreatedAt": n.created })
+                })
+                .collect();
+            render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
+        }
+        NetworkCommand::Inspect(args) => {
+            let described = args
+                .networks
+                .iter()
+                .map(|name| Ok(describe(&runtime.inspect_network(name)?)))
+                .collect::<Result<Vec<_>>>()?;
+            return print_inspected(args.format.as_deref(), &described);
+        }
         NetworkCommand::Rm(args) => {
             for name in &args.networks {
-                network::remove(root, name)?;
+                runtime.remove_network(name)?;
                 println!("{name}");
             }
-            Ok(0)
         }
         NetworkCommand::Connect(args) => {
-            let mut container = container::find(root, &args.container)?;
-            network::connect(root, &mut container, &args.network, args.ip, args.aliases)?;
-            Ok(0)
+            runtime.connect(&args.network, &args.container, args.ip, args.aliases)?;
         }
-        NetworkCommand::Disconnect(args) => {
-            let mut container = container::find(root, &args.container)?;
-            network::disconnect(root, &mut container, &args.network)?;
-            Ok(0)
-        }
-        NetworkCommand::Prune => prune(root),
+        NetworkCommand::Disconnect(args) => runtime.disconnect(&args.network, &args.container)?,
+        NetworkCommand::Prune(_) => prune(runtime)?,
     }
+    Ok(0)
 }
 
 /// `hull network prune`, and its part of `hull system prune`.
-pub fn prune(root: &StateRoot) -> Result<u8> {
-    let removed = network::prune(root)?;
+pub fn prune(runtime: &Runtime) -> Result<()> {
+    let removed = runtime.prune_networks()?;
     if !removed.is_empty() {
         println!("Deleted Networks:\n{}", removed.join("\n"));
     }
-    Ok(0)
+    Ok(())
 }
 
-fn ls(store: &NetworkStore, args: &LsArgs) -> Result<u8> {
-    let rows: Vec<[String; 4]> = store
-        .list()?
-        .into_iter()
-        .map(|network| {
-            [
-                network.id[..12].to_owned(),
-                network.name,
-                "bridge".into(),
-                "local".into(),
-            ]
+/// A network as `docker network inspect` shows it.
+fn describe(info: &NetworkInfo) -> Value {
+    let network = &info.network;
+    let containers: serde_json::Map<String, Value> = info
+        .members
+        .iter()
+        .map(|member| {
+            let endpoint = &member.endpoint;
+            let address = format!("{}/{}", endpoint.address, network.subnet.prefix_len);
+            let entry = json!({
+                "Name": member.name,
+                "IPv4Address": address,
+                "MacAddress": endpoint.mac.to_string(),
+            });
+            (member.id.clone(), entry)
         })
         .collect();
-    if args.quiet {
-        rows.iter().for_each(|row| println!("{}", row[0]));
-    } else {
-        table::print(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows);
-    }
-    Ok(0)
-}
-
-fn inspect(store: &NetworkStore, root: &StateRoot, args: &InspectArgs) -> Result<u8> {
-    let containers = container::list(root)?;
-    let mut described = Vec::new();
-    for name in &args.networks {
-        let network = store.get(name)?;
-        let members: serde_json::Map<String, Value> = containers
-            .iter()
-            .filter_map(|container| {
-                let endpoint = container.config.boot.network.endpoint.as_ref()?;
-                (endpoint.network == network.name).then(|| {
-                    (
-                        container.id().to_owned(),
-                        json!({
-                            "Name": container.config.name,
-                            "IPv4Address": format!("{}/{}", endpoint.address, network.subnet.prefix_len),
-                            "MacAddress": endpoint.mac.to_string(),
-                        }),
-                    )
-                })
-            })
-            .collect();
-        described.push(describe(&network, members));
-    }
-    println!("{}", serde_json::to_string_pretty(&described)?);
-    Ok(0)
-}
-
-fn describe(network: &Network, containers: serde_json::Map<String, Value>) -> Value {
     json!({
         "Name": network.name,
         "Id": network.id,

@@ -1,30 +1,27 @@
-//! `hull run`: boot a microVM for one container and run its process.
+//! `hull run` and `hull create`: a container made from an image (pulled
+//! first if need be) and the flags, then started in the background (`-d`)
+//! or run attached to this terminal.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
+use hull_runtime::signals::Signals;
+use hull_runtime::units::parse_memory_mib;
+use hull_runtime::{
+    assets, parse_host_name, parse_network_name, parse_user, ConsoleTarget, CreateOptions,
+    DetachKeys, HostEntry, LogLimits, MacAddress, NetworkOptions, RestartPolicy, RootfsChoice,
+    Runtime, DEFAULT_NETWORK,
+};
 
-use crate::boot::{self, BootOutcome, ConsoleTarget};
-use crate::container::{self, BootSpec, ContainerConfig, RootfsSource};
-use crate::container_log::LogLimits;
-use crate::detach_keys::DetachKeys;
-use crate::network::{self, ContainerNetwork, NetworkFlags};
-use crate::process_config::{parse_user, process_config, ImageDefaults, ProcessFlags};
-use crate::restart_policy::RestartPolicy;
-use crate::session::{Input, Request};
-use crate::signals::{interrupted_exit_code, ForwardedSignals};
-use crate::state::StateRoot;
-use crate::terminal::StdioFlags;
-use crate::{assets, detach, image_cmd, session, units};
+use crate::image_cmd;
+use crate::terminal::{StdioFlags, Terminal};
 
-/// How long a VM may take to power off after its process ended.
-pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
-
+/// `hull create`'s flags, which `hull run` takes too.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct CreateArgs {
     /// Run a directory as the container's root file system instead of an
     /// image (shared read-only; the container writes to a private overlay).
     /// Everything after the options is then the command.
@@ -74,14 +71,9 @@ pub struct RunArgs {
     #[command(flatten)]
     network: NetworkFlags,
 
-    /// Remove the container when it exits (without -d, containers are not
-    /// kept yet, so this is always the case).
+    /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
-
-    /// Run the container in the background and print its ID.
-    #[arg(short = 'd', long)]
-    detach: bool,
 
     /// Name the container (default: a generated name).
     #[arg(long)]
@@ -93,8 +85,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "POLICY", default_value = "no")]
     restart: RestartPolicy,
 
-    /// Log limits of a -d container: max-size=SIZE (default 10m) at which
-    /// the log rotates, max-file=N (default 3) files kept.
+    /// Log limits: max-size=SIZE (default 10m) at which the log rotates,
+    /// max-file=N (default 3) files kept.
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     log_opts: Vec<String>,
 
@@ -102,10 +94,6 @@ pub struct RunArgs {
     /// ctrl-x,q (default: ctrl-p,ctrl-q).
     #[arg(long, value_name = "KEYS")]
     detach_keys: Option<DetachKeys>,
-
-    /// Show the guest's serial console on this terminal.
-    #[arg(long)]
-    console: bool,
 
     /// The image, then the command to run instead of its default, with its
     /// arguments (with --rootfs: only the command).
@@ -117,6 +105,76 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    create: CreateArgs,
+
+    /// Run the container in the background and print its ID.
+    #[arg(short = 'd', long)]
+    detach: bool,
+
+    /// Show the guest's serial console on this terminal.
+    #[arg(long)]
+    console: bool,
+}
+
+/// The `hull run` flags that shape the container's network.
+#[derive(Args, Debug)]
+struct NetworkFlags {
+    /// Connect the container to a network: bridge (the default), none
+    /// (loopback only), or one made with `hull network create`.
+    #[arg(long, alias = "net", value_name = "NETWORK", default_value = DEFAULT_NETWORK, value_parser = parse_network_name)]
+    network: String,
+
+    /// Another name the container has on its network, for the network's
+    /// name server to answer.
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "NAME", value_parser = parse_host_name)]
+    network_alias: Vec<String>,
+
+    /// Publish a container port on the host:
+    /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (no HOST_PORT: one
+    /// the kernel picks).
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
+
+    /// Publish every port the image exposes on ports the kernel picks.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+
+    /// The container's address on its network (default: the next free).
+    #[arg(long, value_name = "IPV4")]
+    ip: Option<Ipv4Addr>,
+
+    /// The container's MAC address (default: derived from its address).
+    #[arg(long = "mac-address", value_name = "MAC")]
+    mac_address: Option<MacAddress>,
+
+    /// A name server for the container (default: the host's).
+    #[arg(long, value_name = "IP")]
+    dns: Vec<IpAddr>,
+
+    /// An extra /etc/hosts line for the container: NAME:IP, or
+    /// NAME:host-gateway for this host as the container reaches it.
+    #[arg(long = "add-host", value_name = "NAME:IP", value_parser = HostEntry::parse)]
+    add_host: Vec<HostEntry>,
+}
+
+impl NetworkFlags {
+    fn options(&self) -> NetworkOptions {
+        NetworkOptions {
+            network: self.network.clone(),
+            network_alias: self.network_alias.clone(),
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
+            ip: self.ip,
+            mac_address: self.mac_address,
+            dns: self.dns.clone(),
+            add_host: self.add_host.clone(),
+        }
+    }
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum PullPolicy {
     Missing,
@@ -125,198 +183,123 @@ enum PullPolicy {
 }
 
 impl RunArgs {
-    /// The -i/-t flags; a detached run has neither here.
-    pub fn attached_stdio(&self) -> Option<&StdioFlags> {
-        (!self.detach).then_some(&self.stdio)
+    /// The flags it shares with `hull create`.
+    pub fn create(&self) -> &CreateArgs {
+        &self.create
     }
 
+    /// The -i/-t flags; a detached run has neither here.
+    pub fn attached_stdio(&self) -> Option<&StdioFlags> {
+        (!self.detach).then_some(&self.create.stdio)
+    }
+}
+
+impl CreateArgs {
     /// Does here what must happen before the command line goes to the hull
-    /// machine: checks what it would find wrong only after it started (host
-    /// ports taken on this host, from where its forwards come; a missing
-    /// kernel or rootfs), and finds or pulls the image here, as `hull pull`
-    /// does (the machine cannot create an image's device nodes through its
-    /// 9p share). Returns the environment the `hull run` there needs.
-    pub fn prepare_for_machine(&self, root: &StateRoot) -> Result<Vec<String>> {
-        self.network.check_named_host_ports()?;
+    /// machine: checks what it would find wrong only after it started (bad
+    /// flags, host ports taken on this host, from where its forwards come;
+    /// a missing kernel or rootfs), and finds or pulls the image here, as
+    /// `hull pull` does (the machine cannot create an image's device nodes
+    /// through its 9p share). Returns the environment the `hull run` there
+    /// needs.
+    pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
+        LogLimits::from_options(&self.log_opts)?;
+        self.network.options().check_here()?;
         assets::guest_kernel(self.kernel.as_deref())?;
         match &self.rootfs {
             Some(dir) => {
-                rootfs_dir(dir)?;
+                RootfsChoice::directory(dir)?;
                 Ok(Vec::new())
             }
             None => {
                 let name = self.args.first().context("no image given")?;
-                let store = Store::open(root.path())?;
-                let image = image_for_run(&store, root.path(), name, self.pull)?;
+                let store = Store::open(root)?;
+                let image = image_for_run(&store, root, name, self.pull)?;
                 Ok(vec![format!("{RESOLVED_IMAGE_ENV}={}", image.id)])
             }
         }
     }
-}
 
-/// The `--rootfs` directory, made absolute.
-fn rootfs_dir(dir: &Path) -> Result<PathBuf> {
-    std::fs::canonicalize(dir)
-        .ok()
-        .filter(|path| path.is_dir())
-        .with_context(|| format!("--rootfs {}: no such directory", dir.display()))
+    /// Creates the container these flags describe (pulling its image
+    /// first if need be); returns its ID.
+    fn create(&self, runtime: &Runtime, attaches: bool) -> Result<String> {
+        let tty = self.stdio.terminal(attaches)?;
+        let log_limits = LogLimits::from_options(&self.log_opts)?;
+        let (rootfs, command) = match &self.rootfs {
+            Some(dir) => (RootfsChoice::directory(dir)?, &self.args[..]),
+            None => {
+                let (name, command) = self.args.split_first().context("no image given")?;
+                let id = match std::env::var(RESOLVED_IMAGE_ENV) {
+                    Ok(id) => id,
+                    Err(_) => {
+                        let store = Store::open(runtime.root())?;
+                        image_for_run(&store, runtime.root(), name, self.pull)?
+                            .id
+                            .to_string()
+                    }
+                };
+                let rootfs = RootfsChoice::Image {
+                    name: name.clone(),
+                    id,
+                };
+                (rootfs, command)
+            }
+        };
+        let options = CreateOptions {
+            name: self.name.clone(),
+            command: command.to_vec(),
+            entrypoint: self.entrypoint.clone(),
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            cpus: self.cpus,
+            memory_mib: self.memory_mib,
+            kernel: self.kernel.clone(),
+            tty,
+            interactive: self.stdio.interactive,
+            network: self.network.options(),
+            auto_remove: self.rm,
+            restart: self.restart,
+            log_limits,
+            detach_keys: self.detach_keys.clone(),
+            ..CreateOptions::new(rootfs)
+        };
+        Ok(runtime.create(options)?.id)
+    }
 }
 
 /// Set for the `hull run` in the hull machine by the one outside: the ID of
 /// the image it found or pulled.
 const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
 
-pub fn run(args: RunArgs, root: &StateRoot) -> Result<u8> {
-    let tty = args.stdio.terminal(!args.detach)?;
-    if args.restart != RestartPolicy::No {
-        if !args.detach {
-            bail!("--restart applies to containers run with -d");
-        }
-        if args.rm {
-            bail!("--restart and --rm conflict: a container that restarts is not removed when it exits");
-        }
-    }
-    let log_limits = args
-        .log_opts
-        .iter()
-        .try_fold(LogLimits::default(), |limits, option| {
-            limits.with_option(option)
-        })?;
-    // Check what the user named before any VM starts, wherever it runs.
-    let (rootfs, image_name, image, command) = match &args.rootfs {
-        Some(dir) => {
-            let dir = rootfs_dir(dir)?;
-            let name = dir.display().to_string();
-            (
-                RootfsSource::Directory(dir),
-                name,
-                ImageDefaults::default(),
-                args.args.as_slice(),
-            )
-        }
-        None => {
-            let (name, command) = args.args.split_first().context("no image given")?;
-            let store = Store::open(root.path())?;
-            let image = match std::env::var(RESOLVED_IMAGE_ENV) {
-                Ok(id) => store.resolve(&id)?,
-                Err(_) => image_for_run(&store, root.path(), name, args.pull)?,
-            };
-            let defaults = image
-                .config
-                .config()
-                .as_ref()
-                .map(ImageDefaults::from)
-                .unwrap_or_default();
-            (
-                RootfsSource::Image(image.id.to_string()),
-                name.clone(),
-                defaults,
-                command,
-            )
-        }
-    };
-    let id = crate::state::new_id();
-    let hostname = args.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
-    let process = process_config(
-        &image,
-        &ProcessFlags {
-            entrypoint: args.entrypoint.as_deref(),
-            command,
-            env: &args.env,
-            workdir: args.workdir.as_deref(),
-            user: args.user.as_deref(),
-            hostname: &hostname,
-        },
-    )?;
-    let mut spec = BootSpec {
-        kernel: assets::guest_kernel(args.kernel.as_deref())?,
-        cpus: args.cpus,
-        memory_mib: args.memory_mib,
-        rootfs,
-        argv: process.argv,
-        env: process.env,
-        cwd: process.cwd,
-        user: process.user,
-        hostname,
-        tty,
-        network: ContainerNetwork::default(),
-    };
-    assets::agent_binary()?;
+/// `hull create`: prints the new container's ID.
+pub fn create(args: CreateArgs, runtime: &Runtime) -> Result<u8> {
+    println!("{}", args.create(runtime, false)?);
+    Ok(0)
+}
 
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| container::generated_name(&id));
-    spec.network = network::create(root, &id, &name, &args.network, &image.exposed_ports)?;
-    let _address = AddressLease {
-        root,
-        id: id.clone(),
-        network: spec.network.clone(),
-    };
+pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
+    let create = &args.create;
+    if create.restart != RestartPolicy::No && !args.detach {
+        bail!("--restart applies to containers run with -d");
+    }
     if args.detach {
-        return detach::create_and_start(
-            root,
-            ContainerConfig {
-                name,
-                id,
-                image: image_name,
-                created: container::now(),
-                auto_remove: args.rm,
-                log_limits,
-                restart: args.restart,
-                interactive: args.stdio.interactive,
-                detach_keys: args.detach_keys.clone(),
-                boot: spec,
-            },
-        );
+        let id = create.create(runtime, false)?;
+        runtime.start(&id)?;
+        println!("{id}");
+        return Ok(0);
     }
-
-    let mut signals = ForwardedSignals::catch()?;
-    let scratch = root.run_dir_path(&id).join("scratch.img");
-    let console = if args.console {
-        ConsoleTarget::Terminal
-    } else {
-        ConsoleTarget::Log
+    // Caught from before the VM boots: a Ctrl-C then ends the boot cleanly.
+    let signals = Signals::catch()?;
+    let id = create.create(runtime, true)?;
+    let terminal = Terminal::new(create.stdio.tty, create.stdio.interactive);
+    let console = match args.console {
+        true => ConsoleTarget::Stdout,
+        false => ConsoleTarget::Log,
     };
-    let booted = match boot::boot(root, &id, &spec, &scratch, console, &mut signals)? {
-        BootOutcome::Booted(booted) => booted,
-        BootOutcome::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
-    };
-    let input = match args.stdio.interactive {
-        true => Input::Stdin(None),
-        false => Input::Closed,
-    };
-    let end = session::attach(
-        booted.stream,
-        Request::Run {
-            spec: Box::new(booted.spec),
-            report_oom: false,
-        },
-        input,
-        Some(signals),
-        Box::new(session::Terminal::default()),
-    )?;
-    booted.vm.finish(POWER_OFF_TIMEOUT);
-    Ok(end.exit_code())
-}
-
-/// A new container's address, given back when `hull run` ends unless the
-/// container was recorded (`-d`), which keeps it until `hull rm`.
-struct AddressLease<'a> {
-    root: &'a StateRoot,
-    id: String,
-    network: ContainerNetwork,
-}
-
-impl Drop for AddressLease<'_> {
-    fn drop(&mut self) {
-        if container::exists(self.root, &self.id) {
-            return;
-        }
-        if let Err(err) = network::release(self.root, &self.id, &self.network) {
-            eprintln!("hull: warning: {err:#}");
-        }
-    }
+    let outcome = runtime.run_attached(&id, terminal.stdio(Some(signals))?, console)?;
+    Ok(outcome.exit_code())
 }
 
 /// The image `name` from the store, pulled first as `policy` says.
@@ -340,48 +323,4 @@ fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> 
     let pulled = hull_image::pull(store, &reference, &options)?;
     eprintln!("Digest: {}", pulled.manifest_digest);
     store.resolve(&reference.to_string())
-}
-
-/// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into bytes.
-pub fn parse_size_bytes(value: &str) -> Result<u64, String> {
-    const UNITS: [(&str, u64); 8] = [
-        ("", 1),
-        ("b", 1),
-        ("k", 1 << 10),
-        ("kb", 1 << 10),
-        ("m", 1 << 20),
-        ("mb", 1 << 20),
-        ("g", 1 << 30),
-        ("gb", 1 << 30),
-    ];
-    units::parse_scaled(&value.trim().to_ascii_lowercase(), &UNITS)
-        .ok_or_else(|| format!("{value:?} is not a size like 256m or 1g"))
-}
-
-/// Parses a guest memory size into MiB.
-pub fn parse_memory_mib(value: &str) -> Result<u64, String> {
-    let mib = parse_size_bytes(value)? >> 20;
-    if mib < 64 {
-        return Err(format!("{value}: a guest needs at least 64m of memory"));
-    }
-    Ok(mib)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_sizes_parse_like_docker() {
-        assert_eq!(parse_memory_mib("256m"), Ok(256));
-        assert_eq!(parse_memory_mib("1G"), Ok(1024));
-        assert_eq!(parse_memory_mib("131072k"), Ok(128));
-        assert_eq!(parse_memory_mib("134217728"), Ok(128));
-        assert!(parse_memory_mib("32m")
-            .unwrap_err()
-            .contains("at least 64m"));
-        assert!(parse_memory_mib("12x").is_err());
-        assert!(parse_memory_mib("m").is_err());
-        assert!(parse_memory_mib("99999999999999g").is_err());
-    }
 }

@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 use clap::Subcommand;
+use hull_runtime::Runtime;
 
-use crate::state::StateRoot;
 use crate::{container_cmd, image_cmd, network_cmd};
 
 #[derive(Subcommand)]
@@ -16,12 +16,12 @@ pub enum SystemCommand {
     Prune(image_cmd::PruneArgs),
 }
 
-pub fn system(command: SystemCommand, root: &StateRoot) -> Result<u8> {
+pub fn system(command: SystemCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         SystemCommand::Prune(args) => {
-            container_cmd::prune(container_cmd::PruneArgs { force: args.force }, root)?;
-            network_cmd::prune(root)?;
-            image_cmd::prune(args, root.path())
+            container_cmd::prune(container_cmd::PruneArgs { force: args.force }, runtime)?;
+            network_cmd::prune(runtime)?;
+            image_cmd::prune(args, runtime.root())
         }
     }
 }

@@ -3,14 +3,16 @@
 
 use std::io::{self, IsTerminal};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use hull_protocol::TerminalSize;
+use hull_runtime::session::{self, Controls};
+use hull_runtime::signals::Signals;
+use hull_runtime::{Stdio, TerminalSize};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, OutputFlags, SetArg, Termios};
 use signal_hook::consts::signal::SIGWINCH;
-use signal_hook::iterator::Signals;
 
 /// The size a process's terminal gets when hull has no terminal to copy.
 pub const DEFAULT_SIZE: TerminalSize = TerminalSize { rows: 24, cols: 80 };
@@ -62,9 +64,85 @@ fn size_of(fd: BorrowedFd) -> Option<TerminalSize> {
     })
 }
 
+/// This process's terminal for one session with a process: its sizes
+/// followed if the process has a terminal too, and raw mode from the moment
+/// the session attaches (keys raw with our stdin, output unprocessed
+/// without), until this is dropped.
+pub struct Terminal {
+    /// Whether the process has a terminal.
+    tty: bool,
+    /// Whether our stdin goes to it.
+    stdin: bool,
+    mode: Arc<Mutex<Option<ModeGuard>>>,
+}
+
+impl Terminal {
+    pub fn new(tty: bool, stdin: bool) -> Terminal {
+        Terminal {
+            tty,
+            stdin,
+            mode: Arc::default(),
+        }
+    }
+
+    /// The session's controls: our resizes and `signals`, and raw mode
+    /// once it attaches.
+    pub fn controls(&self, signals: Option<Signals>) -> Result<Controls<'static>> {
+        let resizes = match (self.tty, size()) {
+            (true, Some(current)) => {
+                let (sender, resizes) = session::resize_channel();
+                // It may have changed since the process's size was taken.
+                let _ = sender.send(current);
+                on_resize(move |size| sender.send(size).is_ok())?;
+                Some(resizes)
+            }
+            _ => None,
+        };
+        let (tty, stdin, mode) = (self.tty, self.stdin, self.mode.clone());
+        let raw = move || {
+            let guard = match (tty, stdin) {
+                (true, true) => ModeGuard::raw_input(),
+                (true, false) => ModeGuard::raw_output(),
+                (false, _) => Ok(None),
+            };
+            *mode.lock().unwrap_or_else(PoisonError::into_inner) = guard.ok().flatten();
+        };
+        Ok(Controls {
+            resizes,
+            signals,
+            on_attached: Some(Box::new(raw)),
+            peers: None,
+        })
+    }
+
+    /// The runtime's I/O for the session: our stdin (if it goes to the
+    /// process), stdout and stderr, with [`Terminal::controls`].
+    pub fn stdio(&self, signals: Option<Signals>) -> Result<Stdio> {
+        let controls = self.controls(signals)?;
+        let mut stdio = Stdio::new(Box::new(io::stdout()), Box::new(io::stderr()));
+        if self.stdin {
+            stdio.stdin = Some(Box::new(io::stdin()));
+        }
+        stdio.resizes = controls.resizes;
+        stdio.signals = controls.signals;
+        stdio.on_attached = controls.on_attached;
+        Ok(stdio)
+    }
+}
+
+impl Drop for Terminal {
+    /// Our terminal's mode comes back, however the session ended.
+    fn drop(&mut self) {
+        self.mode
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
 /// One of our terminals in another mode while a session lasts; the
 /// previous mode comes back when this is dropped.
-pub struct ModeGuard {
+struct ModeGuard {
     stream: Stream,
     saved: Termios,
 }
@@ -88,14 +166,14 @@ impl ModeGuard {
     /// Stdin's terminal in raw mode: every key, Ctrl-C included, goes to
     /// the process as typed, for its terminal in the guest to interpret.
     /// `None` when stdin is not a terminal.
-    pub fn raw_input() -> Result<Option<ModeGuard>> {
+    fn raw_input() -> Result<Option<ModeGuard>> {
         Self::change(Stream::Stdin, cfmakeraw)
     }
 
     /// Stdout's terminal without output processing: the guest's terminal
     /// already turned each newline into CR LF. `None` when stdout is not a
     /// terminal.
-    pub fn raw_output() -> Result<Option<ModeGuard>> {
+    fn raw_output() -> Result<Option<ModeGuard>> {
         Self::change(Stream::Stdout, |mode| {
             mode.output_flags.remove(OutputFlags::OPOST);
         })
@@ -127,8 +205,9 @@ impl Drop for ModeGuard {
 
 /// Calls `resized` with the terminal's new size after each resize, from a
 /// thread of its own, until it returns false.
-pub fn on_resize(mut resized: impl FnMut(TerminalSize) -> bool + Send + 'static) -> Result<()> {
-    let mut signals = Signals::new([SIGWINCH]).context("cannot watch for terminal resizes")?;
+fn on_resize(mut resized: impl FnMut(TerminalSize) -> bool + Send + 'static) -> Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH])
+        .context("cannot watch for terminal resizes")?;
     thread::Builder::new()
         .name("resize".into())
         .spawn(move || {

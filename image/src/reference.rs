@@ -25,17 +25,26 @@ pub struct InvalidReference {
 impl ImageRef {
     /// Parses a reference as `docker pull` does.
     pub fn parse(text: &str) -> Result<ImageRef, InvalidReference> {
+        let invalid = |reason: String| InvalidReference {
+            text: text.to_owned(),
+            reason,
+        };
+        let lowercase = || "repository name must be lowercase".to_owned();
         let reference = Reference::from_str(text).map_err(|err| {
-            let reason = if Reference::from_str(&text.to_ascii_lowercase()).is_ok() {
-                "repository name must be lowercase".to_owned()
-            } else {
-                err.to_string()
-            };
-            InvalidReference {
-                text: text.to_owned(),
-                reason,
+            match Reference::from_str(&text.to_ascii_lowercase()) {
+                Ok(_) => invalid(lowercase()),
+                Err(_) => invalid(err.to_string()),
             }
         })?;
+        // The registry's name may have capitals; the repository's may not,
+        // which the parser lets through where it reads them as a path.
+        if reference
+            .repository()
+            .chars()
+            .any(|c| c.is_ascii_uppercase())
+        {
+            return Err(invalid(lowercase()));
+        }
         Ok(ImageRef(reference))
     }
 
@@ -159,6 +168,16 @@ mod tests {
     }
 
     #[test]
+    fn capitals_are_refused_in_repositories_only() {
+        let upper = ImageRef::parse("UPPER/x").unwrap_err().to_string();
+        assert!(
+            upper.contains("repository name must be lowercase"),
+            "{upper}"
+        );
+        assert!(ImageRef::parse("Registry.Example:5000/app").is_ok());
+    }
+
+    #[test]
     fn familiar_names_drop_the_hub_and_library() {
         assert_eq!(ImageRef::parse("alpine").unwrap().familiar_name(), "alpine");
         assert_eq!(ImageRef::parse("me/app").unwrap().familiar_name(), "me/app");
@@ -176,6 +195,8 @@ mod tests {
             "",
             "Alpine",
             "me/App:v1",
+            "UPPER/x",
+            "localhost:5000/Me/app",
             "alpine:",
             ":tag",
             "a b",

@@ -1,19 +1,15 @@
-//! `hull attach NAME`: this terminal joins a detached container's process
-//! through its monitor's attach socket: its output from now on, our input
-//! if it was run with `-i`, and the detach keys to leave it running.
+//! `hull attach NAME`: this terminal joins a running container's process
+//! through its monitor: its output from now on, our input if it was run
+//! with `-i`, and the detach keys to leave it running.
 
 use std::io::{self, IsTerminal};
-use std::os::unix::net::UnixStream;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{ArgAction, Args};
+use hull_runtime::signals::Signals;
+use hull_runtime::{DetachKeys, Outcome, Runtime};
 
-use crate::attach_server;
-use crate::container::{self, Status};
-use crate::detach_keys::DetachKeys;
-use crate::session::{self, Input, Request, SessionEnd};
-use crate::signals::ForwardedSignals;
-use crate::state::StateRoot;
+use crate::terminal::Terminal;
 
 #[derive(Args)]
 pub struct AttachArgs {
@@ -38,41 +34,24 @@ impl AttachArgs {
     }
 }
 
-pub fn attach(args: AttachArgs, root: &StateRoot) -> Result<u8> {
-    let container = container::find(root, &args.container)?;
-    if container.state()?.status != Status::Running {
-        bail!(
-            "container {0} is not running: start it with `hull start {0}` first",
-            container.config.name
-        );
-    }
-    let config = &container.config;
+pub fn attach(args: AttachArgs, runtime: &Runtime) -> Result<u8> {
+    let config = runtime.inspect(&args.container)?.config;
     let tty = config.boot.tty.is_some();
-    let input = if config.interactive && !args.no_stdin {
-        if tty && !io::stdin().is_terminal() {
-            bail!("the input device is not a TTY: use --no-stdin, or attach from a terminal");
-        }
-        let keys = args.detach_keys.or_else(|| config.detach_keys.clone());
-        Input::Stdin(Some(keys.unwrap_or_default()))
-    } else {
-        Input::Closed
-    };
+    let stdin = config.interactive && !args.no_stdin;
+    if stdin && tty && !io::stdin().is_terminal() {
+        bail!("the input device is not a TTY: use --no-stdin, or attach from a terminal");
+    }
     let signals = match args.sig_proxy {
-        true => Some(ForwardedSignals::catch()?),
+        true => Some(Signals::catch()?),
         false => None,
     };
-    let socket = attach_server::socket_path(&root.run_dir_path(container.id()));
-    let stream = UnixStream::connect(&socket)
-        .with_context(|| format!("cannot attach to container {}", config.name))?;
-    let end = session::attach(
-        stream,
-        Request::Join { tty },
-        input,
-        signals,
-        Box::new(session::Terminal::default()),
-    )?;
-    if end == SessionEnd::Detached {
+    let terminal = Terminal::new(tty, stdin);
+    let mut stdio = terminal.stdio(signals)?;
+    stdio.detach_keys = args.detach_keys;
+    let outcome = runtime.attach(&args.container, stdio)?;
+    drop(terminal);
+    if outcome == Outcome::Detached {
         eprintln!("hull: detached from {}; it runs on", config.name);
     }
-    Ok(end.exit_code())
+    Ok(outcome.exit_code())
 }

@@ -2,19 +2,12 @@
 //! container, either way, placed as `docker cp` places them; `-` stands for
 //! a tar stream on stdin or stdout.
 
-use std::io::{self, Write};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
-use hull_protocol::copy::{self, DataReader, DataWriter};
-use hull_protocol::{read_message, Copy, ExitStatus, Message};
-
-use super::agent;
-use crate::container;
-use crate::session::{self, SessionWriter};
-use crate::state::StateRoot;
+use hull_runtime::{CopySource, CopyTarget, Runtime};
 
 #[derive(Args)]
 pub struct CpArgs {
@@ -55,7 +48,7 @@ impl Location {
     }
 }
 
-pub fn cp(args: CpArgs, root: &StateRoot) -> Result<u8> {
+pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
     match (
         Location::parse(&args.source),
         Location::parse(&args.destination),
@@ -64,80 +57,22 @@ pub fn cp(args: CpArgs, root: &StateRoot) -> Result<u8> {
             bail!("cannot copy between two containers: copy through a host directory")
         }
         (Location::Container { container, path }, to) => {
-            let agent = connect(root, &container)?;
-            copy_out(agent, &path, &to)
+            let target = match to {
+                Location::Host(dest) => CopyTarget::Path(dest),
+                _ => CopyTarget::Tar(Box::new(io::stdout())),
+            };
+            runtime.copy_from(&container, &path, target)?;
         }
         (from, Location::Container { container, path }) => {
-            if let Location::Host(source) = &from {
-                std::fs::symlink_metadata(source)
-                    .with_context(|| format!("cannot copy {}", source.display()))?;
-            }
-            let agent = connect(root, &container)?;
-            copy_in(agent, &from, &path)
+            let source = match from {
+                Location::Host(source) => CopySource::Path(source),
+                _ => CopySource::Tar(Box::new(io::stdin())),
+            };
+            runtime.copy_into(&container, source, &path)?;
         }
         _ => bail!("one of the paths must be in a container, written CONTAINER:PATH"),
-    }?;
+    }
     Ok(0)
-}
-
-fn connect(root: &StateRoot, name: &str) -> Result<(UnixStream, SessionWriter)> {
-    let container = container::find(root, name)?;
-    session::greet(agent::connect(root, &container)?)
-}
-
-/// Copies the container's `path` to `to`.
-fn copy_out(agent: (UnixStream, SessionWriter), path: &str, to: &Location) -> Result<()> {
-    let (reader, writer) = agent;
-    writer.send(&Message::Copy(Copy::Out {
-        path: path.to_owned(),
-    }))?;
-    let mut data = DataReader::new(reader);
-    let received = match to {
-        Location::Host(dest) => copy::receive(&mut data, dest, copy::names_contents(path))
-            .with_context(|| format!("cannot copy to {}", dest.display())),
-        _ => io::copy(&mut data, &mut io::stdout().lock())
-            .map(drop)
-            .context("cannot write the archive to stdout"),
-    };
-    // The agent's reason for stopping comes first: it explains the rest.
-    let end = data.finish().context("cannot read from the guest agent");
-    check_end(end?.cloned())?;
-    received
-}
-
-/// Copies `from` into the container as `dest`.
-fn copy_in(agent: (UnixStream, SessionWriter), from: &Location, dest: &str) -> Result<()> {
-    let (mut reader, writer) = agent;
-    let contents = match from {
-        Location::Host(source) => copy::names_contents(&source.to_string_lossy()),
-        _ => true,
-    };
-    writer.send(&Message::Copy(Copy::In {
-        dest: dest.to_owned(),
-        contents,
-    }))?;
-    let mut data = DataWriter::new(Message::Stdin, |message: &Message| {
-        writer.send(message).map_err(io::Error::other)
-    });
-    let sent = match from {
-        Location::Host(source) => copy::send(source, &mut data),
-        _ => io::copy(&mut io::stdin().lock(), &mut data).map(drop),
-    }
-    .and_then(|()| data.flush());
-    let closed = sent.and_then(|()| writer.send(&Message::StdinClose).map_err(io::Error::other));
-    // The agent's answer explains a refused stream best.
-    let end = read_message(&mut reader).context("cannot read from the guest agent");
-    check_end(end?)?;
-    closed.context("cannot send the copy")
-}
-
-fn check_end(end: Option<Message>) -> Result<()> {
-    match end {
-        Some(Message::Exited(ExitStatus::Code(0))) => Ok(()),
-        Some(Message::Failed { reason, .. }) => bail!("{reason}"),
-        Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
-        None => bail!("the guest agent hung up during the copy"),
-    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,11 @@
-//! `hull exec`: another process in a running container, through a new
-//! session with its agent.
+//! `hull exec`: another process in a running container.
 
 use anyhow::Result;
 use clap::Args;
-use hull_protocol::RunSpec;
+use hull_runtime::signals::Signals;
+use hull_runtime::{parse_user, ExecOptions, Runtime};
 
-use super::agent;
-use crate::container;
-use crate::process_config::{parse_user, with_env_flags};
-use crate::session::{self, Input, Request};
-use crate::signals::ForwardedSignals;
-use crate::state::StateRoot;
-use crate::terminal::StdioFlags;
+use crate::terminal::{StdioFlags, Terminal};
 
 #[derive(Args)]
 pub struct ExecArgs {
@@ -39,35 +33,17 @@ impl ExecArgs {
     }
 }
 
-pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<u8> {
-    let container = container::find(root, &args.container)?;
-    let boot = &container.config.boot;
+pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
     let tty = args.stdio.terminal(true)?;
-    let spec = RunSpec {
-        argv: args.command,
-        env: with_env_flags(&boot.env, &args.env),
-        cwd: args.workdir.unwrap_or_else(|| boot.cwd.clone()),
-        user: args.user.unwrap_or_else(|| boot.user.clone()),
-        hostname: boot.hostname.clone(),
-        rootfs: None,
+    let signals = Signals::catch()?;
+    let options = ExecOptions {
+        command: args.command,
+        env: args.env,
+        workdir: args.workdir,
+        user: args.user,
         tty,
-        network: None,
     };
-    let signals = ForwardedSignals::catch()?;
-    let stream = agent::connect(root, &container)?;
-    let input = match args.stdio.interactive {
-        true => Input::Stdin(None),
-        false => Input::Closed,
-    };
-    let end = session::attach(
-        stream,
-        Request::Run {
-            spec: Box::new(spec),
-            report_oom: false,
-        },
-        input,
-        Some(signals),
-        Box::new(session::Terminal::default()),
-    )?;
-    Ok(end.exit_code())
+    let terminal = Terminal::new(tty.is_some(), args.stdio.interactive);
+    let outcome = runtime.exec(&args.container, options, terminal.stdio(Some(signals))?)?;
+    Ok(outcome.exit_code())
 }

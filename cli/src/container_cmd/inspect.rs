@@ -2,44 +2,54 @@
 
 use anyhow::Result;
 use clap::Args;
+use hull_runtime::{ContainerInfo, ContainerNetwork, RestartPolicy, RootfsSource, Runtime, Status};
 use serde_json::{json, Value};
 
-use crate::container::{self, Container, RootfsSource, Status};
-use crate::network::ContainerNetwork;
-use crate::restart_policy::RestartPolicy;
-use crate::state::StateRoot;
+use hull_format::render_one;
 
 #[derive(Args)]
 pub struct InspectArgs {
+    /// A Go template for each container, e.g.
+    /// `{{.NetworkSettings.IPAddress}}` or `{{json .State}}`.
+    #[arg(short, long)]
+    format: Option<String>,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
 }
 
-pub fn inspect(args: InspectArgs, root: &StateRoot) -> Result<u8> {
+pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
     let mut described = Vec::new();
     for name in &args.containers {
-        described.push(describe(&container::find(root, name)?)?);
+        described.push(describe(&runtime.inspect(name)?));
     }
-    println!("{}", serde_json::to_string_pretty(&described)?);
+    print_inspected(args.format.as_deref(), &described)
+}
+
+/// Objects as `docker inspect` prints them: a JSON array (no format, or
+/// `json`), or `format` rendered for each.
+pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> {
+    match format.map(str::trim) {
+        None | Some("" | "json") => println!("{}", serde_json::to_string_pretty(described)?),
+        Some(template) => {
+            for object in described {
+                println!("{}", render_one(template, object)?);
+            }
+        }
+    }
     Ok(0)
 }
 
-fn describe(container: &Container) -> Result<Value> {
-    let state = container.state()?;
+fn describe(container: &ContainerInfo) -> Value {
+    let state = &container.state;
     let config = &container.config;
     let boot = &config.boot;
-    let status = match state.status {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Restarting => "restarting",
-        Status::Exited => "exited",
-    };
+    let status = state.status.as_str();
     let (image_id, rootfs_dir) = match &boot.rootfs {
         RootfsSource::Image(id) => (Some(id.clone()), None),
         RootfsSource::Directory(dir) => (None, Some(dir.display().to_string())),
     };
-    Ok(json!({
+    json!({
         "Id": container.id(),
         "Name": format!("/{}", config.name),
         "Created": config.created,
@@ -58,7 +68,7 @@ fn describe(container: &Container) -> Result<Value> {
         },
         "RestartCount": state.restart_count,
         "Image": image_id,
-        "LogPath": container.log_path(),
+        "LogPath": container.log_path,
         "Config": {
             "Hostname": boot.hostname,
             "User": boot.user,
@@ -83,7 +93,7 @@ fn describe(container: &Container) -> Result<Value> {
             "Memory": boot.memory_mib << 20,
             "Kernel": boot.kernel,
         },
-    }))
+    })
 }
 
 /// Docker's form: the address, and each published port's bindings by

@@ -1,17 +1,11 @@
 //! `hull stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename` and
 //! `container prune`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-
-use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
-use crate::detach;
-use crate::network;
-use crate::state::StateRoot;
-
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
+use hull_runtime::Runtime;
 
 #[derive(Args)]
 pub struct StopArgs {
@@ -24,73 +18,12 @@ pub struct StopArgs {
     containers: Vec<String>,
 }
 
-pub fn stop(args: StopArgs, root: &StateRoot) -> Result<u8> {
+pub fn stop(args: StopArgs, runtime: &Runtime) -> Result<u8> {
     for name in &args.containers {
-        let container = container::find(root, name)?;
-        stop_container(&container, Duration::from_secs(args.time))?;
+        runtime.stop(name, Duration::from_secs(args.time))?;
         println!("{name}");
     }
     Ok(0)
-}
-
-/// SIGTERM to the process (through its monitor), then, after `grace`, the
-/// VM torn down. Its restart policy no longer applies.
-fn stop_container(container: &Container, grace: Duration) -> Result<()> {
-    let Some(pid) = mark_manually_stopped(container)? else {
-        return Ok(());
-    };
-    signal(pid, libc::SIGTERM);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if container.state()?.status == Status::Exited {
-            return Ok(());
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    kill_monitor(container, pid)?;
-    container.update_state(|state| {
-        if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
-            state.exited(
-                KILLED_EXIT_CODE,
-                Some(format!("killed after {}s by hull stop", grace.as_secs())),
-            )
-        } else {
-            state.clone()
-        }
-    })?;
-    Ok(())
-}
-
-/// Records that the user stops the container, so that its monitor does not
-/// restart it; returns the monitor's pid, `None` if it has none.
-fn mark_manually_stopped(container: &Container) -> Result<Option<u32>> {
-    let state = container.update_state(|state| State {
-        manually_stopped: state.monitor_pid().is_some(),
-        ..state.clone()
-    })?;
-    Ok(state.monitor_pid())
-}
-
-/// Kills the monitor (its VMM dies with it) and waits until it is gone.
-fn kill_monitor(container: &Container, pid: u32) -> Result<()> {
-    if container.is_monitor(pid) {
-        signal(pid, libc::SIGKILL);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while container.is_monitor(pid) {
-        if Instant::now() >= deadline {
-            bail!("the VM of container {} does not die", container.short_id());
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    Ok(())
-}
-
-fn signal(pid: u32, signal: i32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill(2) takes no pointers; a pid that is gone only fails.
-        unsafe { libc::kill(pid, signal) };
-    }
 }
 
 #[derive(Args)]
@@ -103,19 +36,9 @@ pub struct RmArgs {
     containers: Vec<String>,
 }
 
-pub fn rm(args: RmArgs, root: &StateRoot) -> Result<u8> {
+pub fn rm(args: RmArgs, runtime: &Runtime) -> Result<u8> {
     for name in &args.containers {
-        let container = container::find(root, name)?;
-        if let Some(pid) = container.state()?.monitor_pid() {
-            if !args.force {
-                bail!(
-                    "container {} is running: stop it first, or use rm -f",
-                    container.short_id()
-                );
-            }
-            kill_monitor(&container, pid)?;
-        }
-        container.remove(root)?;
+        runtime.remove(name, args.force)?;
         println!("{name}");
     }
     Ok(0)
@@ -128,18 +51,17 @@ pub struct WaitArgs {
     containers: Vec<String>,
 }
 
+impl WaitArgs {
+    /// The containers named.
+    pub fn containers(&self) -> &[String] {
+        &self.containers
+    }
+}
+
 /// Prints each container's exit code once it has exited.
-pub fn wait(args: WaitArgs, root: &StateRoot) -> Result<u8> {
+pub fn wait(args: WaitArgs, runtime: &Runtime) -> Result<u8> {
     for name in &args.containers {
-        let container = container::find(root, name)?;
-        loop {
-            let state = container.state()?;
-            if state.status == Status::Exited {
-                println!("{}", state.exit_code.unwrap_or(-1));
-                break;
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        println!("{}", runtime.wait(name)?);
     }
     Ok(0)
 }
@@ -151,13 +73,17 @@ pub struct StartArgs {
     containers: Vec<String>,
 }
 
+impl StartArgs {
+    /// The containers named.
+    pub fn containers(&self) -> &[String] {
+        &self.containers
+    }
+}
+
 /// Starts stopped containers again; their writable layer is kept.
-pub fn start(args: StartArgs, root: &StateRoot) -> Result<u8> {
+pub fn start(args: StartArgs, runtime: &Runtime) -> Result<u8> {
     for name in &args.containers {
-        let container = container::find(root, name)?;
-        if container.state()?.monitor_pid().is_none() {
-            detach::start(root, &container)?;
-        }
+        runtime.start(name)?;
         println!("{name}");
     }
     Ok(0)
@@ -173,11 +99,16 @@ pub struct RestartArgs {
     containers: Vec<String>,
 }
 
-pub fn restart(args: RestartArgs, root: &StateRoot) -> Result<u8> {
+impl RestartArgs {
+    /// The containers named.
+    pub fn containers(&self) -> &[String] {
+        &self.containers
+    }
+}
+
+pub fn restart(args: RestartArgs, runtime: &Runtime) -> Result<u8> {
     for name in &args.containers {
-        let container = container::find(root, name)?;
-        stop_container(&container, Duration::from_secs(args.time))?;
-        detach::start(root, &container)?;
+        runtime.restart(name, Duration::from_secs(args.time))?;
         println!("{name}");
     }
     Ok(0)
@@ -194,21 +125,9 @@ pub struct KillArgs {
 }
 
 /// Signals a container's process; KILL tears its VM down.
-pub fn kill(args: KillArgs, root: &StateRoot) -> Result<u8> {
+pub fn kill(args: KillArgs, runtime: &Runtime) -> Result<u8> {
     for name in &args.containers {
-        let container = container::find(root, name)?;
-        let Some(pid) = mark_manually_stopped(&container)? else {
-            bail!("container {} is not running", container.short_id());
-        };
-        if args.signal == libc::SIGKILL {
-            kill_monitor(&container, pid)?;
-            container.update_state(|state| {
-                state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into()))
-            })?;
-        } else {
-            // The monitor forwards it to the process.
-            signal(pid, args.signal);
-        }
+        runtime.kill(name, args.signal)?;
         println!("{name}");
     }
     Ok(0)
@@ -242,17 +161,9 @@ pub struct RenameArgs {
     new_name: String,
 }
 
-pub fn rename(args: RenameArgs, root: &StateRoot) -> Result<u8> {
-    let container = container::find(root, &args.container)?;
-    let (id, network) = (
-        container.id().to_owned(),
-        container.config.boot.network.clone(),
-    );
-    container.rename(root, &args.new_name)?;
-    // The container is renamed either way: say so with a warning, not an
-    // error, if its network's name server keeps the old name.
-    if let Err(err) = network::rename(root, &id, &network, &args.new_name) {
-        eprintln!("hull: warning: the network's name server still answers the old name: {err:#}");
+pub fn rename(args: RenameArgs, runtime: &Runtime) -> Result<u8> {
+    if let Some(warning) = runtime.rename(&args.container, &args.new_name)? {
+        eprintln!("hull: warning: {warning}");
     }
     Ok(0)
 }
@@ -265,14 +176,11 @@ pub struct PruneArgs {
 }
 
 /// Removes every exited container.
-pub fn prune(_args: PruneArgs, root: &StateRoot) -> Result<u8> {
+pub fn prune(_args: PruneArgs, runtime: &Runtime) -> Result<u8> {
+    let removed = runtime.prune_containers()?;
     println!("Deleted Containers:");
-    for container in container::list(root)? {
-        if container.state()?.status == Status::Exited {
-            let id = container.id().to_owned();
-            container.remove(root)?;
-            println!("{id}");
-        }
+    for id in removed {
+        println!("{id}");
     }
     Ok(0)
 }

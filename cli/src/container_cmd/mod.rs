@@ -2,7 +2,6 @@
 //! `inspect`, `port`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
 //! `container prune`.
 
-mod agent;
 mod attach;
 mod cp;
 mod exec;
@@ -17,7 +16,7 @@ mod top;
 pub use attach::{attach, AttachArgs};
 pub use cp::{cp, CpArgs};
 pub use exec::{exec, ExecArgs};
-pub use inspect::{inspect, InspectArgs};
+pub use inspect::{inspect, print_inspected, InspectArgs};
 pub use lifecycle::{
     kill, prune, rename, restart, rm, start, stop, wait, KillArgs, PruneArgs, RenameArgs,
     RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,

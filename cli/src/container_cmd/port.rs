@@ -2,9 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-
-use crate::container;
-use crate::state::StateRoot;
+use hull_runtime::Runtime;
 
 #[derive(Args)]
 pub struct PortArgs {
@@ -15,8 +13,8 @@ pub struct PortArgs {
     port: Option<String>,
 }
 
-pub fn port(args: PortArgs, root: &StateRoot) -> Result<u8> {
-    let container = container::find(root, &args.container)?;
+pub fn port(args: PortArgs, runtime: &Runtime) -> Result<u8> {
+    let container = runtime.inspect(&args.container)?;
     let wanted = args.port.as_deref().map(|port| match port.contains('/') {
         true => port.to_owned(),
         false => format!("{port}/tcp"),
@@ -34,10 +32,7 @@ pub fn port(args: PortArgs, root: &StateRoot) -> Result<u8> {
         found = true;
     }
     if let (Some(wanted), false) = (&wanted, found) {
-        bail!(
-            "no public port {wanted} published for {}",
-            container.config.name
-        );
+        bail!("no public port {wanted} published for {}", container.name());
     }
     Ok(0)
 }

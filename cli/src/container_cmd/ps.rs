@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 use clap::Args;
+use hull_runtime::{ContainerInfo, Runtime, Status};
+use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::container::{self, Container, Status};
-use crate::state::StateRoot;
-use crate::table;
+use hull_format::{render_rows, Format, Listing};
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -21,10 +21,29 @@ pub struct PsArgs {
     /// (a part of the name), id=PREFIX. Repeatable; all must match.
     #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
     filter: Vec<Filter>,
-    /// Output format: `table` or `json` (one object per line).
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    format: String,
+    /// `table` (default), `json` (one object per line), or a Go template
+    /// (`{{.Names}}`; `table {{.ID}}\t{{.Status}}` for a table).
+    #[arg(long, default_value = "")]
+    format: Format,
 }
+
+/// `docker ps`'s default table.
+const LISTING: Listing = Listing {
+    default_format:
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("State", "STATE"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+        ("Networks", "NETWORKS"),
+    ],
+};
 
 #[derive(Clone, Debug)]
 enum Filter {
@@ -34,10 +53,10 @@ enum Filter {
 }
 
 impl Filter {
-    fn matches(&self, container: &Container, status: Status) -> bool {
+    fn matches(&self, container: &ContainerInfo) -> bool {
         match self {
-            Filter::Status(wanted) => status == *wanted,
-            Filter::Name(part) => container.config.name.contains(part.as_str()),
+            Filter::Status(wanted) => container.state.status == *wanted,
+            Filter::Name(part) => container.name().contains(part.as_str()),
             Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
         }
     }
@@ -64,84 +83,60 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
     }
 }
 
-pub fn ps(args: PsArgs, root: &StateRoot) -> Result<u8> {
-    let mut rows = Vec::new();
-    for container in container::list(root)?.into_iter().rev() {
-        let state = container.state()?;
-        // A status filter shows containers in any state, as in Docker.
-        let any_status = args.all || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
-        if (!any_status && state.monitor_pid().is_none())
-            || !args
-                .filter
-                .iter()
-                .all(|filter| filter.matches(&container, state.status))
-        {
-            continue;
-        }
-        if args.quiet {
-            println!("{}", container.short_id());
-            continue;
-        }
-        let status = match state.status {
-            Status::Created => "Created".to_owned(),
-            Status::Running => format!("Up {}", duration_since(state.started_at.as_deref())),
-            Status::Restarting => format!(
-                "Restarting ({}) {} ago",
-                state.exit_code.unwrap_or(-1),
-                duration_since(state.finished_at.as_deref())
-            ),
-            Status::Exited => format!(
-                "Exited ({}) {} ago",
-                state.exit_code.unwrap_or(-1),
-                duration_since(state.finished_at.as_deref())
-            ),
-        };
-        let config = &container.config;
-        let row = [
-            container.short_id().to_owned(),
-            config.image.clone(),
-            format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
-            format!("{} ago", duration_since(Some(&config.created))),
-            status,
-            match state.status {
-                Status::Running => ports(&container),
-                _ => String::new(),
-            },
-            config.name.clone(),
-        ];
-        if args.format == "json" {
-            let state_name = format!("{:?}", state.status).to_lowercase();
-            println!(
-                "{}",
-                serde_json::json!({
-                    "ID": row[0], "Image": row[1], "Command": row[2], "CreatedAt": config.created,
-                    "RunningFor": row[3], "Status": row[4], "State": state_name, "Ports": row[5],
-                    "Names": row[6],
-                })
-            );
-        } else {
-            rows.push(row);
-        }
+pub fn ps(args: PsArgs, runtime: &Runtime) -> Result<u8> {
+    // A status filter shows containers in any state, as in Docker.
+    let any_status = args.all || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
+    let listed = runtime.list()?.into_iter().rev().filter(|container| {
+        (any_status || container.state.monitor_pid().is_some())
+            && args.filter.iter().all(|filter| filter.matches(container))
+    });
+    if args.quiet {
+        listed.for_each(|container| println!("{}", container.short_id()));
+        return Ok(0);
     }
-    if !args.quiet && args.format == "table" {
-        table::print(
-            &[
-                "CONTAINER ID",
-                "IMAGE",
-                "COMMAND",
-                "CREATED",
-                "STATUS",
-                "PORTS",
-                "NAMES",
-            ],
-            &rows,
-        );
-    }
+    let rows: Vec<Value> = listed.map(|container| row(&container)).collect();
+    render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
     Ok(0)
 }
 
+/// A container as `docker ps` shows it.
+fn row(container: &ContainerInfo) -> Value {
+    let state = &container.state;
+    let status = match state.status {
+        Status::Created => "Created".to_owned(),
+        Status::Running => format!("Up {}", duration_since(state.started_at.as_deref())),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            state.exit_code.unwrap_or(-1),
+            duration_since(state.finished_at.as_deref())
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            state.exit_code.unwrap_or(-1),
+            duration_since(state.finished_at.as_deref())
+        ),
+    };
+    let config = &container.config;
+    let network = &config.boot.network;
+    json!({
+        "ID": container.short_id(),
+        "Image": config.image,
+        "Command": format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
+        "CreatedAt": config.created,
+        "RunningFor": format!("{} ago", duration_since(Some(&config.created))),
+        "Status": status,
+        "State": state.status.as_str(),
+        "Ports": match state.status {
+            Status::Running => ports(container),
+            _ => String::new(),
+        },
+        "Names": config.name,
+        "Networks": network.endpoint.as_ref().map(|e| e.network.as_str()).unwrap_or("none"),
+    })
+}
+
 /// The published ports, as `docker ps` lists them.
-fn ports(container: &Container) -> String {
+fn ports(container: &ContainerInfo) -> String {
     let ports = &container.config.boot.network.ports;
     ports
         .iter()

@@ -1,18 +1,16 @@
 //! `hull stats`: CPU, memory and process counts of running containers,
 //! from the cgroup their agent keeps in the guest.
 
+use std::io::Write;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-use hull_protocol::{Answer, ContainerStats, Query};
-use serde_json::json;
+use hull_runtime::{ContainerInfo, Runtime, StatsSample, Status};
+use serde_json::{json, Value};
 
-use super::agent;
-use crate::container::{self, Container};
-use crate::state::StateRoot;
-use crate::{session, table};
+use hull_format::{render_rows, Format, Listing};
 
 /// Time between the two samples a CPU percentage is computed from, and
 /// between refreshes.
@@ -23,36 +21,65 @@ pub struct StatsArgs {
     /// Print one sample and exit, instead of refreshing every second.
     #[arg(long)]
     no_stream: bool,
-    /// Output format: table or json (one object per line).
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    format: String,
+    /// `table` (default), `json` (one object per line), or a Go template.
+    #[arg(long, default_value = "")]
+    format: Format,
     /// Containers (default: every running one).
     containers: Vec<String>,
 }
 
-pub fn stats(args: StatsArgs, root: &StateRoot) -> Result<u8> {
-    let containers = match args.containers.is_empty() {
-        true => running(root)?,
+/// `docker stats`'s default table.
+const LISTING: Listing = Listing {
+    default_format:
+        "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.PIDs}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("PIDs", "PIDS"),
+        ("OOMKills", "OOM KILLS"),
+    ],
+};
+
+pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
+    let containers: Vec<ContainerInfo> = match args.containers.is_empty() {
+        true => runtime
+            .list()?
+            .into_iter()
+            .filter(|c| c.state.status == Status::Running)
+            .collect(),
         false => args
             .containers
             .iter()
-            .map(|name| container::find(root, name))
-            .collect::<Result<_>>()?,
+            .map(|name| runtime.inspect(name))
+            .collect::<Result<_, _>>()?,
     };
-    let mut previous = sample_all(root, &containers)?;
+    let sample_all = || -> Result<Vec<StatsSample>> {
+        Ok(containers
+            .iter()
+            .map(|container| runtime.stats(container.id()))
+            .collect::<Result<_, _>>()?)
+    };
+    let mut previous = sample_all()?;
     loop {
         thread::sleep(INTERVAL);
-        let current = sample_all(root, &containers)?;
-        let rows: Vec<Row> = containers
+        let current = sample_all()?;
+        let rows: Vec<Value> = containers
             .iter()
             .zip(previous.iter().zip(&current))
-            .map(|(container, (before, after))| Row::new(container, before, after))
+            .map(|(container, (before, after))| row(container, before, after))
             .collect();
-        if !args.no_stream && args.format == "table" {
+        let mut out = Vec::new();
+        render_rows(&args.format, &LISTING, &rows, &mut out)?;
+        if !args.no_stream && args.format == Format::Default {
             // Clear the screen and go home, as docker stats does.
             print!("\x1b[2J\x1b[H");
         }
-        print(&rows, &args.format);
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&out)?;
+        stdout.flush()?;
         if args.no_stream {
             return Ok(0);
         }
@@ -60,114 +87,23 @@ pub fn stats(args: StatsArgs, root: &StateRoot) -> Result<u8> {
     }
 }
 
-fn running(root: &StateRoot) -> Result<Vec<Container>> {
-    let mut running = Vec::new();
-    for container in container::list(root)? {
-        if container.state()?.status == container::Status::Running {
-            running.push(container);
-        }
-    }
-    Ok(running)
-}
-
-/// One reading of a container's cgroup, and when it was taken.
-struct Sample {
-    stats: ContainerStats,
-    at: Instant,
-}
-
-fn sample_all(root: &StateRoot, containers: &[Container]) -> Result<Vec<Sample>> {
-    containers
-        .iter()
-        .map(|container| {
-            let stream = agent::connect(root, container)?;
-            let Answer::Stats(stats) = session::query(stream, Query::Stats)? else {
-                bail!("the guest agent answered another question");
-            };
-            Ok(Sample {
-                stats,
-                at: Instant::now(),
-            })
-        })
-        .collect()
-}
-
-struct Row {
-    id: String,
-    name: String,
-    /// 100 is one CPU kept busy.
-    cpu_percent: f64,
-    stats: ContainerStats,
-}
-
-impl Row {
-    fn new(container: &Container, before: &Sample, after: &Sample) -> Row {
-        let used = after
-            .stats
-            .cpu_usage_usec
-            .saturating_sub(before.stats.cpu_usage_usec);
-        let elapsed = after.at.duration_since(before.at).as_micros().max(1);
-        Row {
-            id: container.short_id().to_owned(),
-            name: container.config.name.clone(),
-            cpu_percent: used as f64 * 100.0 / elapsed as f64,
-            stats: after.stats,
-        }
-    }
-
-    fn memory_percent(&self) -> f64 {
-        self.stats.memory_bytes as f64 * 100.0 / self.stats.memory_limit_bytes.max(1) as f64
-    }
-}
-
-fn print(rows: &[Row], format: &str) {
-    if format == "json" {
-        for row in rows {
-            let line = json!({
-                "ID": row.id,
-                "Name": row.name,
-                "CPUPerc": format!("{:.2}%", row.cpu_percent),
-                "MemUsage": format!(
-                    "{} / {}",
-                    binary_size(row.stats.memory_bytes),
-                    binary_size(row.stats.memory_limit_bytes)
-                ),
-                "MemPerc": format!("{:.2}%", row.memory_percent()),
-                "PIDs": row.stats.pids.to_string(),
-                "OOMKills": row.stats.oom_kills,
-            });
-            println!("{line}");
-        }
-        return;
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            vec![
-                row.id.clone(),
-                row.name.clone(),
-                format!("{:.2}%", row.cpu_percent),
-                format!(
-                    "{} / {}",
-                    binary_size(row.stats.memory_bytes),
-                    binary_size(row.stats.memory_limit_bytes)
-                ),
-                format!("{:.2}%", row.memory_percent()),
-                row.stats.pids.to_string(),
-            ]
-        })
-        .collect();
-    table::print(
-        &[
-            "CONTAINER ID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "PIDS",
-        ],
-        &cells,
-    );
+/// A container's use between two samples, as `docker stats` shows it.
+fn row(container: &ContainerInfo, before: &StatsSample, after: &StatsSample) -> Value {
+    let stats = &after.stats;
+    let memory_percent = stats.memory_bytes as f64 * 100.0 / stats.memory_limit_bytes.max(1) as f64;
+    json!({
+        "ID": container.short_id(),
+        "Name": container.name(),
+        "CPUPerc": format!("{:.2}%", after.cpu_percent_since(before)),
+        "MemUsage": format!(
+            "{} / {}",
+            binary_size(stats.memory_bytes),
+            binary_size(stats.memory_limit_bytes)
+        ),
+        "MemPerc": format!("{memory_percent:.2}%"),
+        "PIDs": stats.pids.to_string(),
+        "OOMKills": stats.oom_kills,
+    })
 }
 
 /// Binary units, as docker stats shows memory: `1.5MiB`.

@@ -1,14 +1,18 @@
 //! `hull top NAME`: the processes of a running container, as its agent
 //! reads them in the guest (pids as the container sees them).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-use hull_protocol::{Answer, ProcessInfo, Query};
+use hull_runtime::{ProcessInfo, Runtime};
+use serde_json::{json, Value};
 
-use super::agent;
-use crate::container;
-use crate::state::StateRoot;
-use crate::{session, table};
+use hull_format::{render_rows, Format, Listing};
+
+/// `ps`'s columns.
+const LISTING: Listing = Listing {
+    default_format: "table {{.UID}}\t{{.PID}}\t{{.PPID}}\t{{.STAT}}\t{{.TIME}}\t{{.CMD}}",
+    headers: &[],
+};
 
 #[derive(Args)]
 pub struct TopArgs {
@@ -16,26 +20,21 @@ pub struct TopArgs {
     container: String,
 }
 
-pub fn top(args: TopArgs, root: &StateRoot) -> Result<u8> {
-    let container = container::find(root, &args.container)?;
-    let stream = agent::connect(root, &container)?;
-    let Answer::Processes(processes) = session::query(stream, Query::Processes)? else {
-        bail!("the guest agent answered another question");
-    };
-    let rows: Vec<Vec<String>> = processes.iter().map(row).collect();
-    table::print(&["UID", "PID", "PPID", "STAT", "TIME", "CMD"], &rows);
+pub fn top(args: TopArgs, runtime: &Runtime) -> Result<u8> {
+    let rows: Vec<Value> = runtime.top(&args.container)?.iter().map(row).collect();
+    render_rows(&Format::Default, &LISTING, &rows, &mut std::io::stdout())?;
     Ok(0)
 }
 
-fn row(process: &ProcessInfo) -> Vec<String> {
-    vec![
-        process.uid.to_string(),
-        process.pid.to_string(),
-        process.ppid.to_string(),
-        process.state.clone(),
-        cpu_time(process.cpu_time_ms),
-        process.command.clone(),
-    ]
+fn row(process: &ProcessInfo) -> Value {
+    json!({
+        "UID": process.uid.to_string(),
+        "PID": process.pid.to_string(),
+        "PPID": process.ppid.to_string(),
+        "STAT": process.state,
+        "TIME": cpu_time(process.cpu_time_ms),
+        "CMD": process.command,
+    })
 }
 
 /// `ps`'s TIME column: hours, minutes and seconds of CPU time.

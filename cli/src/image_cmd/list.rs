@@ -4,29 +4,38 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use hull_image::{Image, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::familiar;
+use hull_format::{render_rows, Format, Listing};
 
 #[derive(Args)]
 pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     quiet: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
+    /// `table` (default), `json` (one object per line), or a Go template
+    /// (`{{.Repository}}:{{.Tag}}`).
+    #[arg(long, default_value = "")]
     format: Format,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Table,
-    Json,
-}
+/// `docker images`'s default table.
+const LISTING: Listing = Listing {
+    default_format: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headers: &[
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("ID", "IMAGE ID"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedSince", "CREATED"),
+        ("Size", "SIZE"),
+    ],
+};
 
 pub fn images(args: ImagesArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
@@ -40,50 +49,13 @@ pub fn images(args: ImagesArgs, root: &Path) -> Result<u8> {
         }
         return Ok(0);
     }
-    let rows: Vec<Row> = images.iter().flat_map(rows).collect();
-    match args.format {
-        Format::Json => {
-            for row in &rows {
-                let line = json!({
-                    "Repository": row.repository,
-                    "Tag": row.tag,
-                    "ID": row.id,
-                    "CreatedAt": row.created,
-                    "CreatedSince": row.created_since,
-                    "Size": row.size,
-                    "VirtualSize": row.bytes,
-                });
-                println!("{line}");
-            }
-        }
-        Format::Table => {
-            println!(
-                "{:<40} {:<16} {:<14} {:<24} SIZE",
-                "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-            );
-            for row in &rows {
-                println!(
-                    "{:<40} {:<16} {:<14} {:<24} {}",
-                    row.repository, row.tag, row.id, row.created_since, row.size
-                );
-            }
-        }
-    }
+    let rows: Vec<Value> = images.iter().flat_map(rows).collect();
+    render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
     Ok(0)
 }
 
-struct Row {
-    repository: String,
-    tag: String,
-    id: String,
-    created: String,
-    created_since: String,
-    size: String,
-    bytes: u64,
-}
-
 /// One row per tag, or one `<none>` row for an untagged image.
-fn rows(image: &Image) -> Vec<Row> {
+fn rows(image: &Image) -> Vec<Value> {
     let created = image.config.created().clone().unwrap_or_default();
     let created_since = since(&created);
     let names: Vec<(String, String)> = if image.repo_tags.is_empty() {
@@ -93,14 +65,16 @@ fn rows(image: &Image) -> Vec<Row> {
     };
     names
         .into_iter()
-        .map(|(repository, tag)| Row {
-            repository,
-            tag,
-            id: image.id.short().to_owned(),
-            created: created.clone(),
-            created_since: created_since.clone(),
-            size: human_size(image.size),
-            bytes: image.size,
+        .map(|(repository, tag)| {
+            json!({
+                "Repository": repository,
+                "Tag": tag,
+                "ID": image.id.short(),
+                "CreatedAt": created,
+                "CreatedSince": created_since,
+                "Size": human_size(image.size),
+                "VirtualSize": image.size,
+            })
         })
         .collect()
 }

@@ -8,6 +8,7 @@ use hull_image::{Image, ImageRef, Removal, Store};
 use serde_json::json;
 
 use super::{familiar, in_use};
+use crate::container_cmd::print_inspected;
 
 #[derive(Args)]
 pub struct RmiArgs {
@@ -65,6 +66,9 @@ pub fn tag(args: TagArgs, root: &Path) -> Result<u8> {
 
 #[derive(Args)]
 pub struct InspectArgs {
+    /// A Go template for each image, e.g. `{{.Config.Cmd}}`.
+    #[arg(short, long)]
+    format: Option<String>,
     /// Images to inspect (names or IDs).
     #[arg(required = true)]
     images: Vec<String>,
@@ -77,8 +81,7 @@ pub fn inspect(args: InspectArgs, root: &Path) -> Result<u8> {
         .iter()
         .map(|name| store.resolve(name).map(|image| describe(&image)))
         .collect::<Result<Vec<_>>>()?;
-    println!("{}", serde_json::to_string_pretty(&images)?);
-    Ok(0)
+    print_inspected(args.format.as_deref(), &images)
 }
 
 fn describe(image: &Image) -> serde_json::Value {

@@ -11,7 +11,6 @@ mod transfer;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
 use hull_image::{Digest, ProgressStyle, RegistryOptions, Stream};
 use serde::Deserialize;
 
@@ -20,28 +19,6 @@ pub use auth::{login, logout, LoginArgs, LogoutArgs};
 pub use list::{images, ImagesArgs};
 pub use manage::{inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs};
 pub use transfer::{import, pull, push, ImportArgs, PullArgs, PushArgs};
-
-/// `hull image SUBCOMMAND`.
-#[derive(Subcommand)]
-pub enum ImageCommand {
-    /// Show low-level information on images as JSON.
-    Inspect(InspectArgs),
-    /// Remove unused images.
-    Prune(PruneArgs),
-    /// List images.
-    Ls(ImagesArgs),
-    /// Remove images.
-    Rm(RmiArgs),
-}
-
-pub fn image(command: ImageCommand, root: &Path) -> Result<u8> {
-    match command {
-        ImageCommand::Inspect(args) => inspect(args, root),
-        ImageCommand::Prune(args) => prune(args, root),
-        ImageCommand::Ls(args) => images(args, root),
-        ImageCommand::Rm(args) => rmi(args, root),
-    }
-}
 
 /// Whether a stopped container still uses image `id`. Containers do not
 /// outlive `hull run` yet, so none does; running ones pin their image in

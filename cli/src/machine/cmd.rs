@@ -1,22 +1,14 @@
 //! `hull machine start|stop|status|rm|set`.
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
+use hull_machine::{Backend, Machine, MachineState, Settings};
+use hull_runtime::host::Kvm;
+use hull_runtime::units;
 
 use super::client;
-use super::control::{self, Request, Status};
-use super::layout::{Layout, Presence};
-use super::settings::Settings;
-use crate::kvm::{Backend, Kvm};
-use crate::state::StateRoot;
-use crate::units;
-
-/// How long `hull machine stop` waits for the machine to go.
-const STOP_TIMEOUT: Duration = Duration::from_secs(120);
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Subcommand)]
 pub enum MachineCommand {
@@ -49,7 +41,7 @@ pub struct SetArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     cpus: Option<u32>,
     /// Memory, e.g. 4g or 2048m.
-    #[arg(long, value_parser = crate::run::parse_memory_mib)]
+    #[arg(long, value_parser = units::parse_memory_mib)]
     memory: Option<u64>,
     /// Stop the machine after this long with nothing running (e.g. 300s,
     /// 10m, 1h; 0: never).
@@ -57,19 +49,19 @@ pub struct SetArgs {
     idle_timeout: Option<u64>,
 }
 
-pub fn machine(command: MachineCommand, root: &StateRoot) -> Result<u8> {
-    let layout = Layout::new(root);
+pub fn machine(command: MachineCommand, root: &Path) -> Result<u8> {
+    let machine = Machine::new(root);
     match command {
         MachineCommand::Start => {
-            if layout.is_up()? {
+            if machine.is_up()? {
                 println!("the hull machine is already running");
             } else {
-                client::ensure_up(root, None, None)?;
+                machine.ensure_up(None, None)?;
                 println!("hull machine started");
             }
         }
         MachineCommand::Stop => {
-            if stop(&layout)? {
+            if machine.stop()? {
                 println!("hull machine stopped");
             } else {
                 println!("the hull machine is not running");
@@ -77,16 +69,13 @@ pub fn machine(command: MachineCommand, root: &StateRoot) -> Result<u8> {
         }
         MachineCommand::Status => print_status(root)?,
         MachineCommand::Rm => {
-            stop(&layout)?;
-            match layout.presence()? {
-                Presence::Down(down) => layout.clear(&down)?,
-                Presence::Up => {
-                    bail!("the hull machine started again meanwhile: `hull machine rm` again")
-                }
-            }
+            machine.remove()?;
             println!("hull machine removed");
         }
-        MachineCommand::Set(args) => set(&layout, args)?,
+        MachineCommand::Set(args) => {
+            let settings = machine.set(args.cpus, args.memory, args.idle_timeout)?;
+            println!("{}", describe(&settings));
+        }
         MachineCommand::Exec(args) => {
             return client::exec(root, args.command);
         }
@@ -94,65 +83,20 @@ pub fn machine(command: MachineCommand, root: &StateRoot) -> Result<u8> {
     Ok(0)
 }
 
-/// Stops the machine if it runs and waits until it is gone (QEMU with it);
-/// whether it ran.
-fn stop(layout: &Layout) -> Result<bool> {
-    if !layout.is_up()? {
-        return Ok(false);
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    // A machine still starting has no control socket yet.
-    while control::send(layout, Request::Stop).is_err() && layout.is_up()? {
-        if Instant::now() >= deadline {
-            bail!(
-                "the hull machine does not answer; see {}",
-                layout.supervisor_log().display()
-            );
-        }
-        thread::sleep(POLL_INTERVAL);
-    }
-    while layout.is_up()? {
-        if Instant::now() >= deadline {
-            bail!(
-                "the hull machine did not stop within {STOP_TIMEOUT:?}; see {}",
-                layout.supervisor_log().display()
-            );
-        }
-        thread::sleep(POLL_INTERVAL);
-    }
-    Ok(true)
-}
-
-fn set(layout: &Layout, args: SetArgs) -> Result<()> {
-    if args.cpus.is_none() && args.memory.is_none() && args.idle_timeout.is_none() {
-        bail!("hull machine set: nothing to change: give --cpus, --memory or --idle-timeout");
-    }
-    if layout.is_up()? {
-        bail!("the hull machine is running: `hull machine stop` first (settings apply when it starts)");
-    }
-    let mut settings = Settings::load(layout)?;
-    settings.cpus = args.cpus.unwrap_or(settings.cpus);
-    settings.memory_mib = args.memory.unwrap_or(settings.memory_mib);
-    settings.idle_timeout_secs = args.idle_timeout.unwrap_or(settings.idle_timeout_secs);
-    settings.save(layout)?;
-    println!("{}", describe(&settings));
-    Ok(())
-}
-
 /// The machine's state and settings, and its ports while it runs.
-pub fn print_status(root: &StateRoot) -> Result<()> {
-    let layout = &Layout::new(root);
-    if !layout.is_up()? {
-        println!("hull machine: stopped");
-        println!("{}", describe(&Settings::load(layout)?));
-        return Ok(());
-    }
-    let Ok(answer) = control::answer(layout, Request::Status) else {
-        println!("hull machine: starting or stopping");
-        return Ok(());
+pub fn print_status(root: &Path) -> Result<()> {
+    let status = match Machine::new(root).state()? {
+        MachineState::Stopped(settings) => {
+            println!("hull machine: stopped");
+            println!("{}", describe(&settings));
+            return Ok(());
+        }
+        MachineState::Changing => {
+            println!("hull machine: starting or stopping");
+            return Ok(());
+        }
+        MachineState::Running(status) => status,
     };
-    let status: Status =
-        serde_json::from_str(answer.trim()).context("the hull machine's status is garbled")?;
     println!("hull machine: running for {} s", status.uptime_secs);
     println!(
         "{}",
@@ -186,12 +130,12 @@ fn describe(settings: &Settings) -> String {
 }
 
 /// One line for `hull version` and `hull info`: where VMs run, and why.
-pub fn describe_path(root: &StateRoot) -> String {
+pub fn describe_path(root: &Path) -> String {
     let kvm = Kvm::detect();
     match Backend::select(&kvm) {
         Ok(Backend::Direct) => "direct: VMs run on this host's /dev/kvm".to_owned(),
         Ok(Backend::Machine) => {
-            let state = match Layout::new(root).is_up() {
+            let state = match Machine::new(root).is_up() {
                 Ok(true) => "running",
                 Ok(false) => "stopped",
                 Err(_) => "state unknown",

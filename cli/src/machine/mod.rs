@@ -1,39 +1,23 @@
-//! The hull machine: where this host's KVM cannot run hull's guest (no
-//! /dev/kvm, or PVM), hull's commands run in a persistent KVM test host
-//! (QEMU TCG with nested SVM), as Docker Desktop or podman machine do. Its
-//! root is the host's own root (9p, writable), so host paths, the hull root
-//! and its images, volumes and containers are the same inside.
-//!
-//! One supervisor process per root holds the machine (`supervisor`); a
-//! command that needs it starts it and runs its own command line inside it
-//! through a relay session (`client`); `hull machine` manages it (`cmd`).
+//! The hull machine from the CLI's side: where this host's KVM cannot run
+//! hull's guest, commands that need VMs run their own command line inside
+//! the machine (`hull_machine`), which starts on first use; `hull machine`
+//! manages it.
 
 mod client;
 mod cmd;
-mod control;
-mod layout;
-mod ports;
-mod settings;
-mod supervisor;
 
-use std::fs::{self, File};
+use std::fs::File;
+use std::path::Path;
 
 use anyhow::Result;
+use hull_machine::{Backend, Machine, Presence};
+use hull_runtime::host::Kvm;
 use nix::fcntl::Flock;
 
 pub use client::forward;
 pub use cmd::{describe_path, machine, print_status, MachineCommand};
 
-use self::layout::{Layout, Presence};
-use crate::kvm::{Backend, Kvm};
-use crate::state::StateRoot;
 use crate::terminal::StdioFlags;
-
-/// The environment variable that picks where VMs run.
-pub const BACKEND_ENV: &str = "HULL_BACKEND";
-/// The TCP port the machine's relay listens on inside it: outside the
-/// kernel's range for picked ports, so `-p 80` never lands on it.
-const GUEST_RELAY_PORT: u16 = 65535;
 
 /// Where a command runs on a host whose VMs need the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +63,7 @@ pub enum Route {
 }
 
 /// Where a command with `placement` belongs on this host.
-pub fn route(root: &StateRoot, placement: Placement) -> Result<Route> {
+pub fn route(root: &Path, placement: Placement) -> Result<Route> {
     if placement == Placement::Host {
         return Ok(Route::Here(None));
     }
@@ -89,26 +73,9 @@ pub fn route(root: &StateRoot, placement: Placement) -> Result<Route> {
         return Ok(Route::Here(None));
     };
     if placement == Placement::Root {
-        if let Presence::Down(down) = Layout::new(root).presence()? {
+        if let Presence::Down(down) = Machine::new(root).presence()? {
             return Ok(Route::Here(Some(down)));
         }
     }
     Ok(Route::Machine { notice })
-}
-
-/// `hull __machine --lock-fd FD`: holds the machine, with the lock the
-/// command that started this process passed on as `lock_fd`.
-pub fn supervise(root: &StateRoot, lock_fd: std::os::fd::RawFd) -> Result<u8> {
-    let lock = Layout::new(root).adopt(lock_fd)?;
-    supervisor::supervise(root, lock)
-}
-
-/// Whether this process runs inside the hull machine: its kernel command
-/// line says so.
-pub fn is_inside() -> bool {
-    fs::read_to_string("/proc/cmdline").is_ok_and(|cmdline| {
-        cmdline
-            .split_whitespace()
-            .any(|word| word.starts_with("hull.machine="))
-    })
 }

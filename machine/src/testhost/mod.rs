@@ -1,0 +1,128 @@
+//! The KVM test host: a QEMU VM (TCG with nested SVM, so it has a real
+//! /dev/kvm) that sees this host's whole root read-only under a tmpfs
+//! overlay, for the end-to-end tests where this host's own KVM cannot run
+//! hull's guest. Made persistent, it is the hull machine (`crate::Machine`).
+//!
+//! Each `hull __testhost-exec` boots a fresh test host whose `/init` starts
+//! the guest agent in relay mode on a virtio-serial port; [`exec`] then runs
+//! one process through it with the ordinary agent session and the VM powers
+//! off.
+
+pub mod image;
+pub mod vm;
+
+use std::env;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use hull_protocol::{RunSpec, TerminalSize};
+use hull_runtime::session::{self, Controls, Input, Request, SessionEnd, Writers};
+use hull_runtime::signals::{interrupted_exit_code, Signals};
+use hull_runtime::{assets, Boot};
+
+use self::image::Image;
+use self::vm::TestHostVm;
+
+/// How long the test host may take from QEMU's start to the agent's
+/// greeting; TCG boots take 5-10 s on an idle machine.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the test host may take to power off after the session.
+const POWEROFF_TIMEOUT: Duration = Duration::from_secs(10);
+/// Console lines shown when the test host fails.
+const DIAGNOSTIC_LINES: usize = 20;
+const HOSTNAME: &str = "hull-testhost";
+
+/// Runs `command` as root in a fresh test host with this process's stdio,
+/// environment and working directory and returns its exit code (`hull
+/// __testhost-exec -- CMD...`).
+///
+/// Call it from the main thread: QEMU is tied to the lifetime of the thread
+/// that starts it.
+pub fn exec(command: Vec<String>) -> Result<u8> {
+    let spec = relay_process(command, environment(), HOSTNAME, None)?;
+    let image = Image::prepare().context("cannot prepare the KVM test host")?;
+    let agent = assets::agent_binary()?;
+
+    let started = Instant::now();
+    let signals = Signals::catch()?;
+    let mut vm = TestHostVm::start(&image, &agent)?;
+    let boot = vm
+        .connect_relay(BOOT_TIMEOUT, &signals)
+        .map_err(|err| anyhow!("KVM test host: {err:#}{}", vm.diagnostics(DIAGNOSTIC_LINES)))?;
+    let stream = match boot {
+        Boot::Ready(stream) => stream,
+        Boot::Interrupted(signal) => return Ok(interrupted_exit_code(signal)),
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
+
+    let mut output = Writers::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
+    let end = session::attach(
+        stream,
+        Request::Run {
+            spec: Box::new(spec),
+            report_oom: false,
+        },
+        Input::Reader {
+            reader: Box::new(std::io::stdin()),
+            detach_keys: None,
+        },
+        Controls {
+            signals: Some(signals),
+            ..Controls::default()
+        },
+        &mut output,
+    );
+
+    match end {
+        Ok(end) => {
+            vm.shut_down(POWEROFF_TIMEOUT);
+            tracing::debug!(elapsed = ?started.elapsed(), "test host run finished");
+            match end {
+                SessionEnd::Exited { status, .. } => Ok(status.shell_code()),
+                SessionEnd::Failed { code, reason } => {
+                    eprintln!("hull: {reason}");
+                    Ok(u8::try_from(code).unwrap_or(u8::MAX))
+                }
+                SessionEnd::Detached => Ok(0),
+            }
+        }
+        Err(err) => Err(anyhow!(
+            "KVM test host: {err:#}{}",
+            vm.diagnostics(DIAGNOSTIC_LINES)
+        )),
+    }
+}
+
+/// The process a relay session runs: `argv` as root with `env` (`KEY=VALUE`
+/// words), under `hostname`, in this directory, which the test host and the
+/// hull machine see under the same path.
+pub fn relay_process(
+    argv: Vec<String>,
+    env: Vec<String>,
+    hostname: &str,
+    tty: Option<TerminalSize>,
+) -> Result<RunSpec> {
+    let cwd = env::current_dir().context("cannot read the current directory")?;
+    let cwd = cwd
+        .to_str()
+        .with_context(|| format!("the current directory {} is not UTF-8", cwd.display()))?
+        .to_owned();
+    Ok(RunSpec {
+        argv,
+        env,
+        cwd,
+        user: String::new(),
+        hostname: hostname.to_owned(),
+        rootfs: None,
+        tty,
+        network: None,
+    })
+}
+
+/// This process's environment as `KEY=VALUE` words (variables that are not
+/// UTF-8 are left out).
+pub fn environment() -> Vec<String> {
+    env::vars_os()
+        .filter_map(|(key, value)| Some(format!("{}={}", key.to_str()?, value.to_str()?)))
+        .collect()
+}

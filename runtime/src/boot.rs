@@ -1,0 +1,242 @@
+//! Booting a container's VM from its [`BootSpec`]: the root file system
+//! share, the scratch disk, the VMM process and the agent's connection.
+//! Used by a container's monitor, in the background or attached alike.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hull_image::{Image, Pin, Store};
+use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
+use hull_vmm::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig};
+
+use crate::assets;
+use crate::container::{BootSpec, Records, RootfsSource};
+use crate::network;
+use crate::root::StateRoot;
+use crate::scratch;
+use crate::signals::Signals;
+use crate::vm_process::{Boot, VmProcess};
+
+/// The virtio-fs tag the agent mounts as the container's lower root layer.
+const ROOTFS_TAG: &str = "hull-rootfs";
+/// Kernel arguments every guest gets; the VMM adds its device arguments.
+/// Every console byte is a VM exit, so boot messages are off unless the user
+/// asked to see the console.
+const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 tsc=reliable 8250.nr_uarts=1";
+/// The scratch disk is the VM's only disk, so the guest names it vda.
+const SCRATCH_DEVICE: &str = "/dev/vda";
+/// The first guest CID that is not reserved.
+const GUEST_CID: u64 = 3;
+/// Generous: under the test host's emulation a boot takes several seconds.
+const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A VM whose agent is connected and ready for the container's process.
+pub(crate) struct Booted {
+    pub vm: VmProcess,
+    pub stream: UnixStream,
+    /// The process to start, with its root file system.
+    pub spec: RunSpec,
+    /// Keeps the image's layers from being removed while the VM runs.
+    _rootfs: RootSource,
+    /// Relays the published ports and answers names while the VM runs.
+    _network: network::Services,
+}
+
+/// How a boot ended.
+pub(crate) enum BootOutcome {
+    Booted(Box<Booted>),
+    /// A terminating signal came first; the VM is gone.
+    Interrupted(i32),
+}
+
+/// Where the guest's serial console goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsoleTarget {
+    /// The stdout of the process holding the VM (`hull run --console`).
+    Stdout,
+    /// A file in the VM's runtime directory.
+    #[default]
+    Log,
+}
+
+/// Boots the VM of container `id` as `spec` says, with its writable layer
+/// on the scratch disk `scratch`, made if it does not exist yet (a
+/// restarted container keeps its writes).
+pub(crate) fn boot(
+    root: &StateRoot,
+    id: &str,
+    spec: &BootSpec,
+    scratch: &Path,
+    console: ConsoleTarget,
+    signals: &Signals,
+) -> Result<BootOutcome> {
+    let rootfs = RootSource::open(root, &spec.rootfs)?;
+    let agent = assets::agent_binary()?;
+    let initramfs = assets::agent_initramfs(&agent, &root.cache_dir())?;
+    let run_dir = root.create_run_dir(id)?;
+    let vsock_uds = run_dir.path().join("vsock.sock");
+    let ready_socket = PathBuf::from(format!("{}_{AGENT_READY_PORT}", vsock_uds.display()));
+    let listener = UnixListener::bind(&ready_socket)
+        .with_context(|| format!("cannot listen on {}", ready_socket.display()))?;
+
+    let scratch = match scratch.exists() {
+        true => scratch.to_owned(),
+        false => scratch::create(scratch, scratch::DEFAULT_SIZE)?,
+    };
+    let (cmdline, console) = match console {
+        ConsoleTarget::Stdout => (GUEST_CMDLINE.to_owned(), Console::Stdout),
+        ConsoleTarget::Log => (
+            format!("{GUEST_CMDLINE} quiet"),
+            Console::File(run_dir.path().join("console.log")),
+        ),
+    };
+    let records = Arc::new(Records::new(root));
+    let network = network::attach(root, records, id, &spec.network, &spec.hostname)?;
+    let config = VmConfig {
+        kernel: spec.kernel.clone(),
+        initramfs: Some(initramfs),
+        cmdline,
+        vcpus: spec.cpus,
+        memory_mib: spec.memory_mib,
+        console,
+        vsock: Some(VsockConfig {
+            guest_cid: GUEST_CID,
+            uds_path: vsock_uds,
+        }),
+        shares: vec![rootfs.share()],
+        disks: vec![Disk {
+            path: scratch,
+            read_only: false,
+        }],
+        net: network
+            .tap
+            .iter()
+            .map(|(tap, mac)| NetConfig {
+                tap_fd: tap.as_raw_fd(),
+                mac: mac.0,
+            })
+            .collect(),
+    };
+    let taps = network.tap.into_iter().map(|(tap, _)| tap).collect();
+    let mut vm = VmProcess::spawn(run_dir, &config, taps)?;
+    let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, Some(signals))? {
+        Boot::Ready(stream) => stream,
+        Boot::Interrupted(signal) => return Ok(BootOutcome::Interrupted(signal)),
+    };
+    // One agent per VM: no further guest connection reaches this host.
+    drop(listener);
+    std::fs::remove_file(&ready_socket)
+        .with_context(|| format!("cannot remove {}", ready_socket.display()))?;
+
+    let run_spec = RunSpec {
+        argv: spec.argv.clone(),
+        env: spec.env.clone(),
+        cwd: spec.cwd.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        tty: spec.tty,
+        rootfs: Some(RootfsSpec {
+            share: ROOTFS_TAG.into(),
+            layers: rootfs.layers(),
+            scratch_device: Some(SCRATCH_DEVICE.into()),
+        }),
+        network: Some(network.spec),
+    };
+    Ok(BootOutcome::Booted(Box::new(Booted {
+        vm,
+        stream,
+        spec: run_spec,
+        _rootfs: rootfs,
+        _network: network.services,
+    })))
+}
+
+/// Where the container's root file system comes from.
+enum RootSource {
+    /// `--rootfs DIR`: the directory is the only lower layer.
+    Directory(PathBuf),
+    /// An image: its layers, shared from the store's layer directory.
+    Image {
+        layers_dir: PathBuf,
+        /// The layer directories the guest may see, relative to `layers_dir`.
+        entries: Vec<String>,
+        /// Paths of the layers relative to `layers_dir`, top-most first.
+        layers: Vec<String>,
+        /// Keeps `rmi` and `image prune` away from the layers.
+        _pin: Pin,
+    },
+}
+
+impl RootSource {
+    /// The source `spec` names; an image is pinned.
+    fn open(root: &StateRoot, spec: &RootfsSource) -> Result<RootSource> {
+        match spec {
+            RootfsSource::Directory(dir) => Ok(RootSource::Directory(dir.clone())),
+            RootfsSource::Image(id) => {
+                let store = Store::open(root.path())?;
+                image_source(&store, &store.resolve(id)?)
+            }
+        }
+    }
+
+    /// The virtio-fs share holding the container's lower layers.
+    fn share(&self) -> FsShare {
+        let (host_dir, visible_entries) = match self {
+            RootSource::Directory(dir) => (dir.clone(), None),
+            RootSource::Image {
+                layers_dir,
+                entries,
+                ..
+            } => (layers_dir.clone(), Some(entries.clone())),
+        };
+        FsShare {
+            tag: ROOTFS_TAG.into(),
+            host_dir,
+            read_only: true,
+            visible_entries,
+        }
+    }
+
+    /// The lower layers inside the share, top-most first; none for a
+    /// directory, which is the share itself.
+    fn layers(&self) -> Vec<String> {
+        match self {
+            RootSource::Directory(_) => Vec::new(),
+            RootSource::Image { layers, .. } => layers.clone(),
+        }
+    }
+}
+
+/// The image's layers as the guest sees them: the store's layer directory,
+/// showing only this image's layers, pinned for as long as the source lives.
+fn image_source(store: &Store, image: &Image) -> Result<RootSource> {
+    let pin = store.pin(&image.id)?;
+    let layers_dir = store.layers_dir();
+    let mut entries = Vec::new();
+    let mut layers = Vec::new();
+    for layer in image.layers.iter().rev() {
+        let relative = layer
+            .strip_prefix(&layers_dir)
+            .ok()
+            .and_then(Path::to_str)
+            .with_context(|| format!("layer {} is outside the image store", layer.display()))?;
+        let entry = relative.split('/').next().unwrap_or(relative).to_owned();
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+        layers.push(relative.to_owned());
+    }
+    if layers.is_empty() {
+        bail!("image {} has no layers to run", image.id);
+    }
+    Ok(RootSource::Image {
+        layers_dir,
+        entries,
+        layers,
+        _pin: pin,
+    })
+}

@@ -1,0 +1,50 @@
+//! The runtime's helper processes: a container's monitor (`__monitor`),
+//! which holds its VM while it runs in the background, and the VMM
+//! (`__vmm`), one process per VM.
+//!
+//! The runtime starts them by running the program it is part of again,
+//! with the helper's name as the first argument. A program that uses the
+//! runtime therefore calls [`dispatch`] first thing in `main`, before it
+//! parses its own arguments, as hull's CLI does; the same binary is then
+//! both a front end and the runtime's helpers (the re-exec pattern of
+//! runc's `init` and Docker's `reexec`).
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::helper_command::{MONITOR, VMM};
+use crate::monitor;
+use crate::root::StateRoot;
+
+/// Runs the helper this process was started as, if it was started as one:
+/// `Some` with how it ended (the caller exits, non-zero on an error, which
+/// goes to the helper's log on stderr), `None` for any other command line.
+pub fn dispatch() -> Option<Result<()>> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match args.first()?.to_str()? {
+        MONITOR => Some(match &args[1..] {
+            [root, id] => id
+                .to_str()
+                .context("the container ID is not UTF-8")
+                .and_then(|id| monitor::run_detached(&StateRoot::new(root.into()), id)),
+            _ => Err(anyhow::anyhow!("usage: {MONITOR} ROOT CONTAINER_ID")),
+        }),
+        VMM => Some(match &args[1..] {
+            [config] => run_vmm(Path::new(config)),
+            _ => Err(anyhow::anyhow!("usage: {VMM} CONFIG")),
+        }),
+        _ => None,
+    }
+}
+
+/// `__vmm CONFIG`: runs one VM from its JSON config.
+fn run_vmm(config_path: &Path) -> Result<()> {
+    let json = std::fs::read(config_path)
+        .with_context(|| format!("cannot read VM config {}", config_path.display()))?;
+    let config: hull_vmm::VmConfig = serde_json::from_slice(&json)
+        .with_context(|| format!("invalid VM config {}", config_path.display()))?;
+    hull_vmm::run(config)?;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! The command lines that start the runtime's helper processes (the
+//! `helper` module runs them): this program again, with the helper's name first.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::root::StateRoot;
+
+/// A container's monitor: `__monitor ROOT ID`.
+pub(crate) const MONITOR: &str = "__monitor";
+/// A VMM: `__vmm CONFIG`.
+pub(crate) const VMM: &str = "__vmm";
+
+/// The command that starts container `id`'s monitor.
+pub(crate) fn monitor_command(root: &StateRoot, id: &str) -> Result<Command> {
+    let mut command = Command::new(this_program()?);
+    command.arg(MONITOR).arg(root.path()).arg(id);
+    Ok(command)
+}
+
+/// The command that starts a VMM on the VM config at `config`.
+pub(crate) fn vmm_command(config: &Path) -> Result<Command> {
+    let mut command = Command::new(this_program()?);
+    command.arg(VMM).arg(config);
+    Ok(command)
+}
+
+/// The program this process runs, which is also the helpers'.
+fn this_program() -> Result<PathBuf> {
+    std::env::current_exe().context("cannot locate this program, which runs the runtime's helpers")
+}

@@ -1,0 +1,105 @@
+//! hull's runtime: containers, each in its own KVM microVM, and the
+//! networks they join, kept under a state root without a daemon.
+//!
+//! [`Runtime`] is the whole action surface: plain option structs in, report
+//! structs out, a typed [`Error`]. It prints nothing and never exits the
+//! process; front ends (hull's CLI, compose, the image builder, a
+//! containerd shim) format what it reports. Sessions with a container's
+//! process take readers, writers and channels ([`Stdio`]), not a terminal.
+//!
+//! A container's VM is held by a monitor: a helper process for a container
+//! started in the background, or the caller's own process for one run
+//! attached. The helpers are the calling program run again; a program that
+//! uses the runtime calls [`helper::dispatch`] first thing in `main`.
+//!
+//! ```no_run
+//! use hull_runtime::{CreateOptions, RootfsChoice, Runtime};
+//!
+//! # fn main() -> hull_runtime::Result<()> {
+//! # if let Some(helper) = hull_runtime::helper::dispatch() { return Ok(helper?); }
+//! let runtime = Runtime::new("/var/lib/hull");
+//! let rootfs = RootfsChoice::Directory("/srv/busybox".into());
+//! let mut options = CreateOptions::new(rootfs);
+//! options.command = vec!["sleep".into(), "600".into()];
+//! let created = runtime.create(options)?;
+//! runtime.start(&created.id)?;
+//! runtime.stop(&created.id, std::time::Duration::from_secs(10))?;
+//! runtime.remove(&created.id, false)?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+mod attach_server;
+mod boot;
+mod container;
+mod container_log;
+mod detach_keys;
+mod error;
+mod helper_command;
+mod monitor;
+mod network;
+mod ops;
+mod process_config;
+mod removal;
+mod restart_policy;
+mod root;
+mod scratch;
+mod timestamp;
+mod vm_process;
+
+pub mod assets;
+pub mod child_process;
+pub mod fsutil;
+pub mod helper;
+pub mod host;
+pub mod initramfs;
+pub mod session;
+pub mod signals;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+
+pub use boot::ConsoleTarget;
+pub use container::{BootSpec, ContainerConfig, RootfsSource, State, Status};
+pub use container_log::{LogEntry, LogLimits};
+pub use detach_keys::DetachKeys;
+pub use error::{Error, Hint, Result};
+pub use hull_protocol::{ContainerStats, ExitStatus, ProcessInfo, TerminalSize};
+pub use network::{
+    parse_host_name, parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry,
+    MacAddress, Network, NetworkOptions, PortMapping, Protocol, Subnet, DEFAULT_NETWORK,
+    NO_NETWORK,
+};
+pub use ops::{
+    ContainerInfo, CopySource, CopyTarget, CreateOptions, Created, ExecOptions, Logs, LogsOptions,
+    NetworkInfo, NetworkMember, Outcome, RootfsChoice, StatsSample, Stdio,
+};
+pub use process_config::parse_user;
+pub use restart_policy::RestartPolicy;
+pub use root::{DEFAULT_ROOT, SHORT_ID_LEN};
+pub use vm_process::Boot;
+
+use root::StateRoot;
+
+/// hull's runtime over one state root.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: StateRoot,
+}
+
+impl Runtime {
+    /// The runtime over the state root `root` (created as it is first
+    /// written to).
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            root: StateRoot::new(root.into()),
+        }
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+}

@@ -1,0 +1,310 @@
+//! A container's monitor: the process that holds its VM. It boots the VM,
+//! runs the container's process with its output going to the container's
+//! log and to attach clients (see [`crate::attach_server`]), passes the
+//! signals it gets (`stop` and `kill` signal it) on to that process, and
+//! records each change of state.
+//!
+//! A container started in the background is held by a `__monitor` helper
+//! process ([`run_detached`]), which boots it again as its restart policy
+//! says when its process ends. One run attached ([`run_attached`]) is held
+//! by the caller's own process, whose input, output, resizes and signals
+//! are the session's too.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use hull_protocol::ExitStatus;
+
+use crate::attach_server::{self, AttachServer};
+use crate::boot::{self, BootOutcome, ConsoleTarget};
+use crate::container::{self, Container, State, Status};
+use crate::container_log::LogWriter;
+use crate::removal;
+use crate::restart_policy::Backoff;
+use crate::root::StateRoot;
+use crate::session::{self, Controls, Input, OutputSink, Request, SessionEnd};
+use crate::signals::{interrupted_exit_code, Signals};
+
+/// Exit code recorded when hull itself failed to run the container.
+const HULL_ERROR: i32 = 125;
+/// How often a wait before a restart checks whether the user stopped it.
+const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a VM may take to power off after its process ended.
+const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `__monitor ROOT ID`: holds container `id` in the background, booting it
+/// again while its restart policy says so, and removes it at the end if it
+/// was created to be.
+pub(crate) fn run_detached(root: &StateRoot, id: &str) -> Result<()> {
+    let container = container::find(root, id)?;
+    let signals = Signals::catch()?;
+    let policy = container.config.restart;
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        let end = run_once(root, &container, &signals, Caller::None)?;
+        let next = record(&container, &end, |state, code| {
+            end.ran() && !state.manually_stopped && policy.restarts_after(code, state.restart_count)
+        })?;
+        if next.status != Status::Restarting {
+            break;
+        }
+        let delay = backoff.delay_after(started.elapsed());
+        if let Some(reason) = stopped_while_waiting(&container, &signals, delay)? {
+            container.update_state(|state| state.exited(end.exit_code(), Some(reason.clone())))?;
+            break;
+        }
+    }
+    finish(root, container)
+}
+
+/// The I/O of a caller that holds a container itself.
+pub(crate) struct Attached {
+    /// The process's stdin (`None`: closed).
+    pub input: Input,
+    /// Where its output goes besides the log.
+    pub output: Box<dyn OutputSink>,
+    /// Resizes, signals and the moment of attaching.
+    pub controls: Controls<'static>,
+    /// Where the guest's console goes.
+    pub console: ConsoleTarget,
+}
+
+/// Holds `container` in this process for one run, with `attached` as its
+/// session's I/O, and removes it at the end if it was created to be.
+pub(crate) fn run_attached(
+    root: &StateRoot,
+    container: Container,
+    attached: Attached,
+) -> Result<RunEnd> {
+    let signals = attached.controls.signals.clone();
+    // Without the caller's signals, none end the boot early.
+    let signals = signals.unwrap_or_else(|| Signals::channel().1);
+    let end = run_once(root, &container, &signals, Caller::Attached(attached))?;
+    record(&container, &end, |_, _| false)?;
+    finish(root, container)?;
+    Ok(end)
+}
+
+/// Records how a run ended: restarting if `restarts` says so given the
+/// state and the exit code, else exited. Returns the new state.
+fn record(
+    container: &Container,
+    end: &RunEnd,
+    restarts: impl Fn(&State, i32) -> bool,
+) -> Result<State> {
+    let code = end.exit_code();
+    container.update_state(|state| {
+        let state = State {
+            oom_killed: end.oom_killed(),
+            ..state.clone()
+        };
+        if restarts(&state, code) {
+            state.restarting(code)
+        } else {
+            state.exited(code, end.error())
+        }
+    })
+}
+
+/// Removes the container if it was created to go when it ends (`--rm`).
+fn finish(root: &StateRoot, container: Container) -> Result<()> {
+    match container.config.auto_remove {
+        true => removal::remove(root, container),
+        false => Ok(()),
+    }
+}
+
+/// How one run of the container's process ended.
+pub(crate) enum RunEnd {
+    /// The process ran and ended this way.
+    Exited {
+        status: ExitStatus,
+        /// The kernel killed one of its processes for want of memory.
+        oom_killed: bool,
+    },
+    /// A terminating signal came while the VM booted.
+    Interrupted(i32),
+    /// The agent could not start the process: a shell's code and why.
+    NotStarted { code: i32, reason: String },
+    /// The VM could not boot.
+    BootFailed(anyhow::Error),
+    /// The session with the running process broke off.
+    Lost(anyhow::Error),
+}
+
+impl RunEnd {
+    /// Whether the process ran at all; a container that cannot start is not
+    /// restarted.
+    fn ran(&self) -> bool {
+        matches!(self, RunEnd::Exited { .. } | RunEnd::Lost(_))
+    }
+
+    /// The exit code recorded for the run.
+    fn exit_code(&self) -> i32 {
+        match self {
+            RunEnd::Exited { status, .. } => i32::from(status.shell_code()),
+            RunEnd::Interrupted(signal) => i32::from(interrupted_exit_code(*signal)),
+            RunEnd::NotStarted { code, .. } => *code,
+            RunEnd::BootFailed(_) | RunEnd::Lost(_) => HULL_ERROR,
+        }
+    }
+
+    fn oom_killed(&self) -> bool {
+        matches!(
+            self,
+            RunEnd::Exited {
+                oom_killed: true,
+                ..
+            }
+        )
+    }
+
+    /// Why the container could not run, or what broke off its run.
+    fn error(&self) -> Option<String> {
+        match self {
+            RunEnd::Exited { .. } => None,
+            RunEnd::Interrupted(signal) => {
+                Some(format!("stopped by signal {signal} while booting"))
+            }
+            RunEnd::NotStarted { reason, .. } => Some(reason.clone()),
+            RunEnd::BootFailed(err) | RunEnd::Lost(err) => Some(format!("{err:#}")),
+        }
+    }
+}
+
+/// Who, besides the log and attach clients, takes part in a run.
+enum Caller {
+    /// Nobody: a monitor in the background.
+    None,
+    /// The process holding the container, with its I/O.
+    Attached(Attached),
+}
+
+/// Boots the VM, runs the process until it ends, and powers the VM off.
+fn run_once(
+    root: &StateRoot,
+    container: &Container,
+    signals: &Signals,
+    caller: Caller,
+) -> Result<RunEnd> {
+    let console = match &caller {
+        Caller::Attached(attached) => attached.console,
+        Caller::None => ConsoleTarget::Log,
+    };
+    let booted = boot::boot(
+        root,
+        container.id(),
+        &container.config.boot,
+        &container.scratch_path(),
+        console,
+        signals,
+    );
+    let booted = match booted {
+        Ok(BootOutcome::Booted(booted)) => booted,
+        Ok(BootOutcome::Interrupted(signal)) => return Ok(RunEnd::Interrupted(signal)),
+        Err(err) => return Ok(RunEnd::BootFailed(err)),
+    };
+    let attach = AttachServer::bind(&attach_server::socket_path(
+        &root.run_dir_path(container.id()),
+    ))?;
+    container.update_state(State::running)?;
+    let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
+    let serve_clients = |writer| attach.serve(writer);
+    let (input, controls, caller_output) = match caller {
+        Caller::Attached(attached) => (attached.input, attached.controls, Some(attached.output)),
+        Caller::None => {
+            let input = match container.config.interactive {
+                true => Input::Open,
+                false => Input::Closed,
+            };
+            let controls = Controls {
+                signals: Some(signals.clone()),
+                ..Controls::default()
+            };
+            (input, controls, None)
+        }
+    };
+    let mut output = Output {
+        log,
+        attached: Box::new(attach.output()),
+        caller: caller_output,
+    };
+    let controls = Controls {
+        peers: Some(&serve_clients),
+        ..controls
+    };
+    let end = session::attach(
+        booted.stream,
+        Request::Run {
+            spec: Box::new(booted.spec),
+            report_oom: true,
+        },
+        input,
+        controls,
+        &mut output,
+    );
+    if let Ok(end) = &end {
+        attach.finish(end);
+    }
+    // Before the VM's runtime directory, with the socket, goes away.
+    drop(attach);
+    booted.vm.finish(POWER_OFF_TIMEOUT);
+    Ok(match end {
+        Ok(SessionEnd::Exited { status, oom_killed }) => RunEnd::Exited { status, oom_killed },
+        Ok(SessionEnd::Failed { code, reason }) => RunEnd::NotStarted { code, reason },
+        Ok(SessionEnd::Detached) => unreachable!("a monitor's session has no detach keys"),
+        Err(err) => RunEnd::Lost(err),
+    })
+}
+
+/// The process's output: into the container's log, out to the attach
+/// clients, and to the caller holding the container, if one does.
+struct Output {
+    log: LogWriter,
+    attached: Box<dyn OutputSink>,
+    caller: Option<Box<dyn OutputSink>>,
+}
+
+impl OutputSink for Output {
+    fn stdout(&mut self, data: &[u8]) {
+        self.log.stdout(data);
+        self.attached.stdout(data);
+        if let Some(caller) = &mut self.caller {
+            caller.stdout(data);
+        }
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        self.log.stderr(data);
+        self.attached.stderr(data);
+        if let Some(caller) = &mut self.caller {
+            caller.stderr(data);
+        }
+    }
+}
+
+/// Waits `delay` before a restart; returns why not to restart if the user
+/// stopped the container (or this monitor was told to end) meanwhile.
+fn stopped_while_waiting(
+    container: &Container,
+    signals: &Signals,
+    delay: Duration,
+) -> Result<Option<String>> {
+    let deadline = Instant::now() + delay;
+    loop {
+        if let Some(signal) = signals.interruption() {
+            return Ok(Some(format!(
+                "stopped by signal {signal} before restarting"
+            )));
+        }
+        if container.state()?.manually_stopped {
+            return Ok(Some("stopped before restarting".into()));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        std::thread::sleep(left.min(STOP_POLL_INTERVAL));
+    }
+}

@@ -1,0 +1,63 @@
+//! A new session with a running container's agent, over the VM's vsock
+//! (the VMM's unix socket takes `CONNECT <port>` and answers `OK <port>`
+//! once the guest accepts): for exec, top, stats and copies.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hull_protocol::EXEC_PORT;
+
+use crate::container::{Container, Status};
+use crate::error::{Error, Hint};
+use crate::root::StateRoot;
+
+/// How long to retry while the container's process is still being started
+/// (the agent takes sessions once it runs).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Opens a session stream to the agent of `container`, which must run.
+pub(crate) fn connect(root: &StateRoot, container: &Container) -> Result<UnixStream> {
+    if container.state()?.status != Status::Running {
+        return Err(Error::NotRunning {
+            name: container.short_id().to_owned(),
+            hint: Hint::none(),
+        }
+        .into());
+    }
+    connect_to_exec_port(&root.run_dir_path(container.id()).join("vsock.sock"))
+        .with_context(|| format!("cannot reach container {}", container.short_id()))
+}
+
+fn connect_to_exec_port(vsock_socket: &Path) -> Result<UnixStream> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let mut stream = UnixStream::connect(vsock_socket)
+            .with_context(|| format!("cannot connect to {}", vsock_socket.display()))?;
+        stream.write_all(format!("CONNECT {EXEC_PORT}\n").as_bytes())?;
+        match read_line(&mut stream)? {
+            Some(line) if line.starts_with("OK ") => return Ok(stream),
+            Some(line) => bail!("unexpected answer from the VMM: {line:?}"),
+            // Refused: the agent does not listen yet.
+            None if Instant::now() < deadline => std::thread::sleep(CONNECT_RETRY_INTERVAL),
+            None => bail!("its agent takes no sessions"),
+        }
+    }
+}
+
+/// One short line, or `None` if the stream closes first.
+fn read_line(stream: &mut UnixStream) -> Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 64 {
+        match stream.read(&mut byte)? {
+            0 => return Ok(None),
+            _ if byte[0] == b'\n' => return Ok(Some(String::from_utf8_lossy(&line).into_owned())),
+            _ => line.push(byte[0]),
+        }
+    }
+    bail!("the VMM's answer is too long")
+}

@@ -1,0 +1,48 @@
+//! `attach`: a caller joins a running container's process through its
+//! monitor's attach socket: its output from now on, the caller's input if
+//! it was created interactive, and the detach keys to leave it running.
+
+use std::os::unix::net::UnixStream;
+
+use anyhow::Context;
+
+use crate::attach_server;
+use crate::container::{self, Status};
+use crate::error::{Error, Hint, Result};
+use crate::ops::{run_session, Outcome, Stdio};
+use crate::session::Request;
+use crate::Runtime;
+
+impl Runtime {
+    /// Joins the running container `name`'s process with `stdio` until it
+    /// ends or the detach keys (default: the container's, else Docker's)
+    /// are typed. The caller's input reaches the process only if the
+    /// container was created interactive.
+    pub fn attach(&self, name: &str, stdio: Stdio) -> Result<Outcome> {
+        let container = container::find(&self.root, name)?;
+        let config = &container.config;
+        if container.state()?.status != Status::Running {
+            return Err(Error::NotRunning {
+                name: config.name.clone(),
+                hint: Hint::new(format!("start it with `hull start {}` first", config.name)),
+            });
+        }
+        let stdio = match (config.interactive, stdio.stdin.is_some()) {
+            (true, true) => Stdio {
+                detach_keys: stdio
+                    .detach_keys
+                    .or_else(|| config.detach_keys.clone())
+                    .or_else(|| Some(Default::default())),
+                ..stdio
+            },
+            _ => Stdio {
+                stdin: None,
+                ..stdio
+            },
+        };
+        let socket = attach_server::socket_path(&self.root.run_dir_path(container.id()));
+        let stream = UnixStream::connect(&socket)
+            .with_context(|| format!("cannot attach to container {}", config.name))?;
+        run_session(stream, Request::Join, stdio)
+    }
+}

@@ -1,0 +1,100 @@
+//! `copy_into` and `copy_from`: files and directories between the host and
+//! a running container, placed as `docker cp` places them, or a tar stream
+//! either way.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use hull_protocol::copy::{self, DataReader, DataWriter};
+use hull_protocol::{read_message, Copy, ExitStatus, Message};
+
+use crate::container;
+use crate::error::Result;
+use crate::ops::agent;
+use crate::session::{self, SessionWriter};
+use crate::Runtime;
+
+/// What is copied into a container.
+pub enum CopySource {
+    /// A host file or directory.
+    Path(PathBuf),
+    /// A tar stream, unpacked at the destination.
+    Tar(Box<dyn Read + Send>),
+}
+
+/// Where a container's path is copied to.
+pub enum CopyTarget {
+    /// A host path.
+    Path(PathBuf),
+    /// A tar stream of it.
+    Tar(Box<dyn Write + Send>),
+}
+
+impl Runtime {
+    /// Copies `source` into the running container `name` as `dest`.
+    pub fn copy_into(&self, name: &str, source: CopySource, dest: &str) -> Result<()> {
+        if let CopySource::Path(path) = &source {
+            std::fs::symlink_metadata(path)
+                .with_context(|| format!("cannot copy {}", path.display()))?;
+        }
+        let (mut reader, writer) = self.agent_session(name)?;
+        let contents = match &source {
+            CopySource::Path(path) => copy::names_contents(&path.to_string_lossy()),
+            CopySource::Tar(_) => true,
+        };
+        writer.send(&Message::Copy(Copy::In {
+            dest: dest.to_owned(),
+            contents,
+        }))?;
+        let mut data = DataWriter::new(Message::Stdin, |message: &Message| {
+            writer.send(message).map_err(io::Error::other)
+        });
+        let sent = match source {
+            CopySource::Path(path) => copy::send(&path, &mut data),
+            CopySource::Tar(mut tar) => io::copy(&mut tar, &mut data).map(drop),
+        }
+        .and_then(|()| data.flush());
+        let closed =
+            sent.and_then(|()| writer.send(&Message::StdinClose).map_err(io::Error::other));
+        // The agent's answer explains a refused stream best.
+        let end = read_message(&mut reader).context("cannot read from the guest agent");
+        check_end(end?)?;
+        Ok(closed.context("cannot send the copy")?)
+    }
+
+    /// Copies the running container `name`'s `path` to `target`.
+    pub fn copy_from(&self, name: &str, path: &str, target: CopyTarget) -> Result<()> {
+        let (reader, writer) = self.agent_session(name)?;
+        writer.send(&Message::Copy(Copy::Out {
+            path: path.to_owned(),
+        }))?;
+        let mut data = DataReader::new(reader);
+        let received = match target {
+            CopyTarget::Path(dest) => copy::receive(&mut data, &dest, copy::names_contents(path))
+                .with_context(|| format!("cannot copy to {}", dest.display())),
+            CopyTarget::Tar(mut tar) => io::copy(&mut data, &mut tar)
+                .and_then(|_| tar.flush())
+                .context("cannot write the archive"),
+        };
+        // The agent's reason for stopping comes first: it explains the rest.
+        let end = data.finish().context("cannot read from the guest agent");
+        check_end(end?.cloned())?;
+        Ok(received?)
+    }
+
+    fn agent_session(&self, name: &str) -> Result<(UnixStream, SessionWriter)> {
+        let container = container::find(&self.root, name)?;
+        Ok(session::greet(agent::connect(&self.root, &container)?)?)
+    }
+}
+
+fn check_end(end: Option<Message>) -> anyhow::Result<()> {
+    match end {
+        Some(Message::Exited(ExitStatus::Code(0))) => Ok(()),
+        Some(Message::Failed { reason, .. }) => Err(anyhow!("{reason}")),
+        Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
+        None => bail!("the guest agent hung up during the copy"),
+    }
+}

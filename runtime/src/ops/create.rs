@@ -1,0 +1,233 @@
+//! `create`: a container recorded from its image (or a directory) and the
+//! caller's options, in state Created, with its network address leased.
+
+use std::path::{Path, PathBuf};
+
+use hull_image::Store;
+use hull_protocol::TerminalSize;
+
+use crate::assets;
+use crate::container::{self, BootSpec, Container, ContainerConfig, Records, RootfsSource};
+use crate::container_log::LogLimits;
+use crate::detach_keys::DetachKeys;
+use crate::error::{Error, Result};
+use crate::network::{self, ContainerNetwork, NetworkOptions};
+use crate::process_config::{process_config, ImageDefaults, ProcessFlags};
+use crate::restart_policy::RestartPolicy;
+use crate::root::{new_id, SHORT_ID_LEN};
+use crate::timestamp::now;
+use crate::Runtime;
+
+/// What a container's root file system is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootfsChoice {
+    /// An image in the store (pull it first: the runtime does not).
+    Image {
+        /// The image as the user named it, which the container shows.
+        name: String,
+        /// The store's ID (or any name the store resolves).
+        id: String,
+    },
+    /// A host directory, shared read-only; the container writes to its own
+    /// layer above it.
+    Directory(PathBuf),
+}
+
+impl RootfsChoice {
+    /// The directory `dir`, made absolute; an error if it is none.
+    pub fn directory(dir: &Path) -> Result<RootfsChoice> {
+        rootfs_dir(dir).map(RootfsChoice::Directory)
+    }
+}
+
+/// What `create` makes: Docker's `create` flags.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Its name (default: a generated one).
+    pub name: Option<String>,
+    /// Its root file system.
+    pub rootfs: RootfsChoice,
+    /// The command, replacing the image's Cmd (empty: the image's).
+    pub command: Vec<String>,
+    /// Replaces the image's Entrypoint and drops its Cmd; `""` for none.
+    pub entrypoint: Option<String>,
+    /// `KEY=VALUE`, or `KEY` to copy the variable from this process.
+    pub env: Vec<String>,
+    /// The working directory (default: the image's, or `/`).
+    pub workdir: Option<String>,
+    /// `USER[:GROUP]`, names or numeric ids (default: the image's, or root).
+    pub user: Option<String>,
+    /// The host name (default: the short container ID).
+    pub hostname: Option<String>,
+    /// Virtual CPUs.
+    pub cpus: u8,
+    /// Guest memory.
+    pub memory_mib: u64,
+    /// Another guest kernel (default: `HULL_KERNEL`, else hull's build).
+    pub kernel: Option<PathBuf>,
+    /// A terminal for the process, of this size.
+    pub tty: Option<TerminalSize>,
+    /// Keep the process's stdin open for attach clients.
+    pub interactive: bool,
+    /// Its network.
+    pub network: NetworkOptions,
+    /// Remove it once its process has ended.
+    pub auto_remove: bool,
+    /// When its monitor boots it again (containers started in the
+    /// background only).
+    pub restart: RestartPolicy,
+    /// How much log it keeps.
+    pub log_limits: LogLimits,
+    /// What detaches an attach session from it.
+    pub detach_keys: Option<DetachKeys>,
+}
+
+impl CreateOptions {
+    /// A container of `rootfs` with Docker's defaults (and 1 CPU, 512 MiB).
+    pub fn new(rootfs: RootfsChoice) -> CreateOptions {
+        CreateOptions {
+            name: None,
+            rootfs,
+            command: Vec::new(),
+            entrypoint: None,
+            env: Vec::new(),
+            workdir: None,
+            user: None,
+            hostname: None,
+            cpus: 1,
+            memory_mib: 512,
+            kernel: None,
+            tty: None,
+            interactive: false,
+            network: NetworkOptions::default(),
+            auto_remove: false,
+            restart: RestartPolicy::No,
+            log_limits: LogLimits::default(),
+            detach_keys: None,
+        }
+    }
+}
+
+/// A container made by [`Runtime::create`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// Its ID, 64 hex digits.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl Runtime {
+    /// Records a container as `options` describe it, with its address
+    /// leased and its published host ports checked and fixed; it does not
+    /// run yet.
+    pub fn create(&self, options: CreateOptions) -> Result<Created> {
+        let root = &self.root;
+        if options.restart != RestartPolicy::No && options.auto_remove {
+            return Err(Error::invalid(
+                "--restart and --rm conflict: a container that restarts is not removed when it exits",
+            ));
+        }
+        let (rootfs, image_name, image) = match &options.rootfs {
+            RootfsChoice::Directory(dir) => {
+                let dir = rootfs_dir(dir)?;
+                let name = dir.display().to_string();
+                (RootfsSource::Directory(dir), name, ImageDefaults::default())
+            }
+            RootfsChoice::Image { name, id } => {
+                let store = Store::open(root.path())?;
+                let image = store
+                    .find(id)?
+                    .ok_or_else(|| Error::NoSuchImage(id.clone()))?;
+                let defaults = image
+                    .config
+                    .config()
+                    .as_ref()
+                    .map(ImageDefaults::from)
+                    .unwrap_or_default();
+                (
+                    RootfsSource::Image(image.id.to_string()),
+                    name.clone(),
+                    defaults,
+                )
+            }
+        };
+        let id = new_id();
+        let hostname = options
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..SHORT_ID_LEN].to_owned());
+        let process = process_config(
+            &image,
+            &ProcessFlags {
+                entrypoint: options.entrypoint.as_deref(),
+                command: &options.command,
+                env: &options.env,
+                workdir: options.workdir.as_deref(),
+                user: options.user.as_deref(),
+                hostname: &hostname,
+            },
+        )
+        .map_err(|err| Error::invalid(format!("{err:#}")))?;
+        let kernel = assets::guest_kernel(options.kernel.as_deref())?;
+        assets::agent_binary()?;
+
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| container::generated_name(&id));
+        let records = Records::new(root);
+        let network = network::create(
+            root,
+            &records,
+            &id,
+            &name,
+            &options.network,
+            &image.exposed_ports,
+        )?;
+        let config = ContainerConfig {
+            id: id.clone(),
+            name: name.clone(),
+            image: image_name,
+            created: now(),
+            auto_remove: options.auto_remove,
+            log_limits: options.log_limits,
+            restart: options.restart,
+            interactive: options.interactive,
+            detach_keys: options.detach_keys,
+            boot: BootSpec {
+                kernel,
+                cpus: options.cpus,
+                memory_mib: options.memory_mib,
+                rootfs,
+                argv: process.argv,
+                env: process.env,
+                cwd: process.cwd,
+                user: process.user,
+                hostname,
+                tty: options.tty,
+                network: network.clone(),
+            },
+        };
+        if let Err(err) = Container::create(root, config) {
+            release(self, &id, &network);
+            return Err(err.into());
+        }
+        Ok(Created { id, name })
+    }
+}
+
+/// Gives back the address of a container that could not be recorded.
+fn release(runtime: &Runtime, id: &str, network: &ContainerNetwork) {
+    if let Err(err) = network::release(&runtime.root, id, network) {
+        tracing::warn!("{err:#}");
+    }
+}
+
+/// The `--rootfs` directory, made absolute.
+fn rootfs_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(dir)
+        .ok()
+        .filter(|path| path.is_dir())
+        .ok_or_else(|| Error::invalid(format!("--rootfs {}: no such directory", dir.display())))
+}

@@ -1,0 +1,38 @@
+//! For a caller on another host than the containers' monitors (the hull
+//! machine's supervisor, outside the VM its monitors run in): the records
+//! as they are, and the containers ended when that host went down.
+
+use crate::container::{self, KILLED_EXIT_CODE};
+use crate::error::Result;
+use crate::ops::ContainerInfo;
+use crate::Runtime;
+
+impl Runtime {
+    /// Every container with its state as recorded, oldest first: not
+    /// corrected for monitors that are gone, whose pids mean nothing on
+    /// this host.
+    pub fn list_as_recorded(&self) -> Result<Vec<ContainerInfo>> {
+        let mut infos = Vec::new();
+        for container in container::list(&self.root)? {
+            infos.push(ContainerInfo {
+                state: container.recorded_state()?,
+                log_path: container.log_path(),
+                config: container.config,
+            });
+        }
+        Ok(infos)
+    }
+
+    /// Records the container `id` as killed for `reason` if a monitor still
+    /// holds it in its records: the host its monitor ran on went down.
+    /// Checked again under the state's lock, so a container that ended
+    /// meanwhile keeps its own record.
+    pub fn record_monitor_lost(&self, id: &str, reason: &str) -> Result<()> {
+        let container = container::find(&self.root, id)?;
+        container.update_state(|state| match state.monitor_pid() {
+            Some(_) => state.exited(KILLED_EXIT_CODE, Some(reason.to_owned())),
+            None => state.clone(),
+        })?;
+        Ok(())
+    }
+}

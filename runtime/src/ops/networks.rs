@@ -1,0 +1,184 @@
+//! Networks: made, listed, inspected, removed and pruned; stopped
+//! containers connected to and disconnected from them.
+
+use std::net::Ipv4Addr;
+
+use crate::container::{self, Container, Records};
+use crate::error::{Error, Result};
+use crate::network::DEFAULT_NETWORK;
+use crate::network::{self, ContainerNetwork, Endpoint, Network, NetworkStore, Subnet};
+use crate::Runtime;
+
+/// A network and the containers on it.
+#[derive(Debug, Clone)]
+pub struct NetworkInfo {
+    /// The network.
+    pub network: Network,
+    /// The containers recorded on it.
+    pub members: Vec<NetworkMember>,
+}
+
+/// A container on a network.
+#[derive(Debug, Clone)]
+pub struct NetworkMember {
+    /// The container's ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its place there.
+    pub endpoint: Endpoint,
+}
+
+impl Runtime {
+    /// Defines the network `name`: its own bridge and subnet (`subnet`, or
+    /// the first free /24 of 10.90.0.0/16) with the host at `gateway` (or
+    /// the subnet's first address).
+    pub fn create_network(
+        &self,
+        name: &str,
+        subnet: Option<Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Network> {
+        let store = self.networks()?;
+        Ok(store.create(name, subnet, gateway)?)
+    }
+
+    /// Every network, the default one included.
+    pub fn list_networks(&self) -> Result<Vec<Network>> {
+        Ok(self.networks()?.list()?)
+    }
+
+    /// The network `name` and the containers on it.
+    pub fn inspect_network(&self, name: &str) -> Result<NetworkInfo> {
+        let network = self.networks()?.get(name)?;
+        let mut members = Vec::new();
+        for container in container::list(&self.root)? {
+            let config = container.config;
+            if let Some(endpoint) = config.boot.network.endpoint {
+                if endpoint.network == network.name {
+                    members.push(NetworkMember {
+                        id: config.id,
+                        name: config.name,
+                        endpoint,
+                    });
+                }
+            }
+        }
+        Ok(NetworkInfo { network, members })
+    }
+
+    /// Removes the network `name` and its bridge: refused for the default
+    /// network and while containers are on it.
+    pub fn remove_network(&self, name: &str) -> Result<()> {
+        self.networks()?;
+        Ok(network::remove(
+            &self.root,
+            &Records::new(&self.root),
+            name,
+        )?)
+    }
+
+    /// Removes every network no container is on but the default, whose
+    /// host side (bridge and rules) goes while no container uses it;
+    /// returns the removed networks' names.
+    pub fn prune_networks(&self) -> Result<Vec<String>> {
+        self.networks()?;
+        Ok(network::prune(&self.root, &Records::new(&self.root))?)
+    }
+
+    /// Puts the stopped container `container`, which is on no network, on
+    /// network `name`, at `ip` if given, with `aliases` for its name server.
+    pub fn connect(
+        &self,
+        name: &str,
+        container: &str,
+        ip: Option<Ipv4Addr>,
+        aliases: Vec<String>,
+    ) -> Result<()> {
+        self.networks()?;
+        let mut container = container::find(&self.root, container)?;
+        let current = container.config.boot.network.clone();
+        let container_name = container.config.name.clone();
+        if let Some(endpoint) = &current.endpoint {
+            if endpoint.network == name {
+                return Err(Error::invalid(format!(
+                    "container {container_name} is already on network {name}"
+                )));
+            }
+            return Err(Error::invalid(format!(
+                "container {container_name} is on network {0}, and a hull container is on one \
+                 network at a time: `hull network disconnect {0} {container_name}` first",
+                endpoint.network
+            )));
+        }
+        refuse_while_running(&container, "connect")?;
+        let id = container.id().to_owned();
+        let records = Records::new(&self.root);
+        let endpoint = network::join(
+            &self.root,
+            &records,
+            &id,
+            &container_name,
+            name,
+            ip,
+            aliases,
+        )?;
+        let connected = ContainerNetwork {
+            endpoint: Some(endpoint.clone()),
+            ..current
+        };
+        if let Err(err) = container.set_network(connected) {
+            let _ = network::release_endpoint(&self.root, &id, &endpoint);
+            return Err(err.into());
+        }
+        Ok(())
+    }
+
+    /// Takes the stopped `container` off network `name`, and the ports it
+    /// published there with it: it is then on no network.
+    pub fn disconnect(&self, name: &str, container: &str) -> Result<()> {
+        self.networks()?;
+        let mut container = container::find(&self.root, container)?;
+        let current = container.config.boot.network.clone();
+        let Some(endpoint) = current.endpoint.clone().filter(|e| e.network == name) else {
+            return Err(Error::invalid(format!(
+                "container {} is not on network {name}",
+                container.config.name
+            )));
+        };
+        refuse_while_running(&container, "disconnect")?;
+        container.set_network(ContainerNetwork {
+            endpoint: None,
+            ports: Vec::new(),
+            ..current
+        })?;
+        Ok(network::release_endpoint(
+            &self.root,
+            container.id(),
+            &endpoint,
+        )?)
+    }
+
+    /// The network store, with the default network defined (it is listed
+    /// even before any container has used it).
+    fn networks(&self) -> Result<NetworkStore> {
+        let store = NetworkStore::open(&self.root);
+        store.get(DEFAULT_NETWORK)?;
+        Ok(store)
+    }
+}
+
+/// Fails while a monitor holds `container`'s VM: its network device is
+/// fixed while it runs.
+fn refuse_while_running(container: &Container, what: &str) -> Result<()> {
+    if container.state()?.monitor_pid().is_some() {
+        return Err(Error::Running {
+            name: container.config.name.clone(),
+            hint: format!(
+                "hull cannot {what} a running VM's network; `hull stop {}` first",
+                container.config.name
+            ),
+        });
+    }
+    Ok(())
+}

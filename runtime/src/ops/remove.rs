@@ -1,0 +1,26 @@
+//! `remove`: a container and everything it owns.
+
+use crate::container;
+use crate::error::{Error, Result};
+use crate::ops::stop::kill_monitor;
+use crate::removal;
+use crate::Runtime;
+
+impl Runtime {
+    /// Removes the container `name`: its records, writable layer, logs and
+    /// network address. A running one is refused unless `force`, which
+    /// kills it first.
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let container = container::find(&self.root, name)?;
+        if container.state()?.monitor_pid().is_some() {
+            if !force {
+                return Err(Error::Running {
+                    name: container.short_id().to_owned(),
+                    hint: "stop it first, or use rm -f".into(),
+                });
+            }
+            kill_monitor(&container)?;
+        }
+        Ok(removal::remove(&self.root, container)?)
+    }
+}

@@ -1,0 +1,23 @@
+//! `rename`: a container's name, on its network's name server too.
+
+use crate::container;
+use crate::error::Result;
+use crate::network;
+use crate::Runtime;
+
+impl Runtime {
+    /// Gives the container `name` the free name `new_name`. Returns a
+    /// warning if its network's name server still answers the old name
+    /// (the container is renamed either way).
+    pub fn rename(&self, name: &str, new_name: &str) -> Result<Option<String>> {
+        let container = container::find(&self.root, name)?;
+        let (id, network) = (
+            container.id().to_owned(),
+            container.config.boot.network.clone(),
+        );
+        container.rename(&self.root, new_name)?;
+        Ok(network::rename(&self.root, &id, &network, new_name)
+            .err()
+            .map(|err| format!("the network's name server still answers the old name: {err:#}")))
+    }
+}

@@ -1,0 +1,58 @@
+//! `run_attached`: one run of a container held by the caller's own
+//! process, with the caller's I/O as its session's (a foreground
+//! `hull run`).
+
+use crate::boot::ConsoleTarget;
+use crate::container;
+use crate::error::{Error, Result};
+use crate::monitor::{self, Attached, RunEnd};
+use crate::ops::{Outcome, Stdio};
+use crate::restart_policy::RestartPolicy;
+use crate::Runtime;
+
+impl Runtime {
+    /// Runs the created or stopped container `name` once in this process,
+    /// which holds its VM meanwhile (it is this container's monitor: `stop`
+    /// and `kill` signal this process, so pass [`Stdio::signals`] for them
+    /// to reach the container's process), with `stdio` as its input and
+    /// output besides its log; `console` says where the guest's console
+    /// goes. Detach keys do not apply: the container's VM ends with this
+    /// process. Returns how the process ended; one that could not be
+    /// started is an error ([`Error::CommandNotFound`], ...).
+    pub fn run_attached(
+        &self,
+        name: &str,
+        stdio: Stdio,
+        console: ConsoleTarget,
+    ) -> Result<Outcome> {
+        let container = container::find(&self.root, name)?;
+        if container.config.restart != RestartPolicy::No {
+            return Err(Error::invalid(
+                "--restart applies to containers run with -d",
+            ));
+        }
+        if container.state()?.monitor_pid().is_some() {
+            return Err(Error::Running {
+                name: container.config.name.clone(),
+                hint: "it has a monitor already".into(),
+            });
+        }
+        let stdio = Stdio {
+            detach_keys: None,
+            ..stdio
+        };
+        let (input, output, controls) = stdio.split();
+        let attached = Attached {
+            input,
+            output: Box::new(output),
+            controls,
+            console,
+        };
+        match monitor::run_attached(&self.root, container, attached)? {
+            RunEnd::Exited { status, oom_killed } => Ok(Outcome::Exited { status, oom_killed }),
+            RunEnd::Interrupted(signal) => Ok(Outcome::Interrupted { signal }),
+            RunEnd::NotStarted { code, reason } => Err(Error::not_started(code, reason)),
+            RunEnd::BootFailed(err) | RunEnd::Lost(err) => Err(err.into()),
+        }
+    }
+}

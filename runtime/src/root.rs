@@ -1,0 +1,141 @@
+//! hull's state root: where containers, networks, images, runtime files
+//! and caches live.
+//!
+//! The root defaults to /var/lib/hull; front ends let the user move it
+//! (hull's CLI: `--root` or `HULL_ROOT`; tests use a temporary directory).
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rand::RngCore;
+
+/// Where hull keeps its state unless told otherwise.
+pub const DEFAULT_ROOT: &str = "/var/lib/hull";
+
+/// How many leading digits of its ID name a container or network in short.
+pub const SHORT_ID_LEN: usize = 12;
+
+/// Unix socket paths are limited to 107 bytes plus NUL; the longest socket a
+/// VM's runtime directory holds is `vsock.sock_NNNNN`.
+const MAX_RUN_DIR_LEN: usize = 107 - "/vsock.sock_65535".len();
+
+/// A state root directory.
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    path: PathBuf,
+}
+
+impl StateRoot {
+    /// The state root at `path` (created as it is first written to).
+    pub fn new(path: PathBuf) -> StateRoot {
+        StateRoot { path }
+    }
+
+    /// The root directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where derived files (a guest's initramfs) are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path.join("cache")
+    }
+
+    /// Where container `id`'s runtime directory is while its VM runs.
+    pub fn run_dir_path(&self, id: &str) -> PathBuf {
+        self.path.join("run").join(&id[..SHORT_ID_LEN])
+    }
+
+    /// Creates the runtime directory (sockets, logs) of container `id`,
+    /// private to its owner: the VMM's sockets inside are not access-checked
+    /// themselves.
+    pub fn create_run_dir(&self, id: &str) -> Result<RunDir> {
+        let path = self.run_dir_path(id);
+        if path.as_os_str().len() > MAX_RUN_DIR_LEN {
+            bail!(
+                "state root {} is too long for the VM's unix sockets; use a shorter --root",
+                self.path.display()
+            );
+        }
+        let parent = path.parent().expect("run dirs have a parent");
+        fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "cannot create {}: is the state root writable?",
+                parent.display()
+            )
+        })?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(RunDir { path })
+    }
+}
+
+/// A container's runtime directory; removed with everything in it on drop.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A new container or network ID: 64 lowercase hex digits, like Docker's.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex_and_distinct() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 64);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn run_dirs_use_the_short_id_and_refuse_long_roots() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(temp.path().to_owned());
+        let id = new_id();
+        let dir = root.create_run_dir(&id).unwrap();
+        let path = dir.path().to_owned();
+        assert!(path.is_dir());
+        assert!(path.ends_with(&id[..12]));
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        drop(dir);
+        assert!(!path.exists(), "dropping the run dir removes it");
+
+        let long = StateRoot::new(temp.path().join("x".repeat(100)));
+        let err = root_error(&long, &id);
+        assert!(err.contains("too long"), "{err}");
+    }
+
+    fn root_error(root: &StateRoot, id: &str) -> String {
+        format!("{:#}", root.create_run_dir(id).unwrap_err())
+    }
+}

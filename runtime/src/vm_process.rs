@@ -1,0 +1,163 @@
+//! The VMM child process that holds one container's VM.
+//!
+//! The runtime re-executes the program it runs in as its `__vmm` helper
+//! so that every VM lives in its own process. [`VmProcess`] owns that
+//! child: dropping it kills the VMM and removes the VM's runtime directory,
+//! so no error path leaves one behind.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hull_vmm::VmConfig;
+
+use crate::child_process;
+use crate::helper_command;
+use crate::root::RunDir;
+use crate::signals::Signals;
+
+/// How often to look at the VMM while waiting for it.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How waiting for a guest's agent ended.
+pub enum Boot {
+    /// The agent connected.
+    Ready(UnixStream),
+    /// This terminating signal came first.
+    Interrupted(i32),
+}
+
+/// One VMM process and its runtime directory.
+pub(crate) struct VmProcess {
+    child: Child,
+    // Declared after `child` so the VMM is gone before its files are removed.
+    run_dir: RunDir,
+}
+
+impl VmProcess {
+    /// Writes `config` into `run_dir` and starts the VMM on it, handing it
+    /// `inherited` (descriptors `config` names by number). The VMM's own
+    /// log goes to `run_dir/vmm.log`; it dies with this process.
+    pub fn spawn(run_dir: RunDir, config: &VmConfig, inherited: Vec<OwnedFd>) -> Result<VmProcess> {
+        let config_path = run_dir.path().join("vm.json");
+        let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
+        fs::write(&config_path, json)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
+        let log =
+            File::create(run_dir.path().join("vmm.log")).context("cannot create the VMM log")?;
+        let stdout = match config.console {
+            hull_vmm::Console::Stdout => Stdio::inherit(),
+            _ => Stdio::from(log.try_clone().context("cannot share the VMM log")?),
+        };
+        let mut command = helper_command::vmm_command(&config_path)?;
+        command.stdin(Stdio::null()).stdout(stdout).stderr(log);
+        // Its own session: a Ctrl-C at the terminal is forwarded to the
+        // guest by the session, not delivered to the VMM.
+        child_process::tie_to_this_process(&mut command);
+        child_process::inherit_fds(&mut command, &inherited);
+        let child = command.spawn().context("cannot start the VMM process")?;
+        // The VMM holds them now.
+        drop(inherited);
+        Ok(VmProcess { child, run_dir })
+    }
+
+    /// Waits for the guest agent to connect on `listener`, failing early if
+    /// the VMM exits first and after `timeout` otherwise; a terminating
+    /// signal from `signals` ends the wait.
+    pub fn accept_agent(
+        &mut self,
+        listener: &UnixListener,
+        timeout: Duration,
+        signals: Option<&Signals>,
+    ) -> Result<Boot> {
+        listener
+            .set_nonblocking(true)
+            .context("cannot poll the agent socket")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    stream
+                        .set_nonblocking(false)
+                        .context("cannot configure the agent stream")?;
+                    return Ok(Boot::Ready(stream));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).context("cannot accept the agent connection"),
+            }
+            if let Some(signal) = signals.and_then(Signals::interruption) {
+                return Ok(Boot::Interrupted(signal));
+            }
+            if let Some(status) = self.child.try_wait().context("cannot check on the VMM")? {
+                bail!(
+                    "the VM stopped before its agent started ({status}): {}",
+                    self.diagnosis()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the guest agent did not connect within {}s: {}",
+                    timeout.as_secs(),
+                    self.diagnosis()
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Waits up to `timeout` for the VMM to exit by itself (the guest asked
+    /// it to), then kills it with a warning: the container's process has
+    /// ended by then, so its exit status stands either way. Removes the
+    /// runtime directory.
+    pub fn finish(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while let Ok(None) = self.child.try_wait() {
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "the VM did not power off within {}s; killed it",
+                    timeout.as_secs()
+                );
+                return; // Drop kills the VMM.
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// The most telling line the VMM or guest left behind: a guest kernel
+    /// panic first, then the VMM's last words, then the console's.
+    fn diagnosis(&self) -> String {
+        let read =
+            |name: &str| fs::read_to_string(self.run_dir.path().join(name)).unwrap_or_default();
+        let last_line = |text: &str| {
+            text.lines()
+                .rev()
+                .map(str::trim)
+                .find(|line| !line.is_empty())
+                .map(str::to_owned)
+        };
+        let console = read("console.log");
+        if let Some(panic) = console
+            .lines()
+            .find_map(|line| line.split_once("Kernel panic - "))
+        {
+            return format!("guest kernel panic: {}", panic.1.trim());
+        }
+        last_line(&read("vmm.log"))
+            .map(|line| format!("VMM: {line}"))
+            .or_else(|| last_line(&console).map(|line| format!("guest console: {line}")))
+            .unwrap_or_else(|| "no output from the VMM or the guest".into())
+    }
+}
+
+impl Drop for VmProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
