@@ -335,6 +335,11 @@ impl Command {
         match self {
             Command::Run(args) => args.attached_stdio().map(Into::into).unwrap_or_default(),
             Command::Exec(args) => args.stdio().into(),
+            Command::Start(args) => args
+                .attached_stdio()
+                .as_ref()
+                .map(Into::into)
+                .unwrap_or_default(),
             Command::Attach(args) => machine::ForwardedStdio {
                 stdin: args.takes_stdin(),
                 tty: true,

@@ -3,9 +3,14 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use std::io::IsTerminal;
+
+use anyhow::{bail, Result};
 use clap::Args;
-use hull_runtime::Runtime;
+use hull_runtime::signals::Signals;
+use hull_runtime::{ConsoleTarget, Runtime, Status};
+
+use crate::terminal::{StdioFlags, Terminal};
 
 #[derive(Args)]
 pub struct StopArgs {
@@ -68,6 +73,13 @@ pub fn wait(args: WaitArgs, runtime: &Runtime) -> Result<u8> {
 
 #[derive(Args)]
 pub struct StartArgs {
+    /// Run it attached to this terminal, as `hull run` does in the
+    /// foreground: its output here, its exit code hull's.
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach this stdin too (to a container created with -i).
+    #[arg(short, long)]
+    interactive: bool,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -78,15 +90,49 @@ impl StartArgs {
     pub fn containers(&self) -> &[String] {
         &self.containers
     }
+
+    /// What of this terminal an attached start takes.
+    pub fn attached_stdio(&self) -> Option<StdioFlags> {
+        (self.attach || self.interactive).then_some(StdioFlags {
+            interactive: self.interactive,
+            tty: true,
+        })
+    }
 }
 
 /// Starts stopped containers again; their writable layer is kept.
 pub fn start(args: StartArgs, runtime: &Runtime) -> Result<u8> {
+    if args.attached_stdio().is_some() {
+        let [name] = args.containers.as_slice() else {
+            bail!("you cannot start and attach several containers at once");
+        };
+        return start_attached(name, args.interactive, runtime);
+    }
     for name in &args.containers {
         runtime.start(name)?;
         println!("{name}");
     }
     Ok(0)
+}
+
+/// `start -a`: the container run held by this process, with this
+/// terminal, or joined if it runs already.
+fn start_attached(name: &str, interactive: bool, runtime: &Runtime) -> Result<u8> {
+    let container = runtime.inspect(name)?;
+    let tty = container.config.boot.tty.is_some();
+    let stdin = interactive && container.config.interactive;
+    if stdin && tty && !std::io::stdin().is_terminal() {
+        bail!("the input device is not a TTY: drop -i, or start it from a terminal");
+    }
+    let terminal = Terminal::new(tty, stdin);
+    let stdio = terminal.stdio(Some(Signals::catch()?))?;
+    let outcome = match container.state.status {
+        Status::Running | Status::Restarting => runtime.attach(name, stdio)?,
+        Status::Created | Status::Exited => {
+            runtime.run_attached(name, stdio, ConsoleTarget::Log)?
+        }
+    };
+    Ok(outcome.exit_code())
 }
 
 #[derive(Args)]
