@@ -319,7 +319,6 @@ impl Command {
         )
     }
 
-    /// What of this terminal the command gets when it runs in the machine.
     /// The containers the command names, which must exist, for a command
     /// that starts the hull machine.
     fn containers_named(&self) -> &[String] {
@@ -331,6 +330,7 @@ impl Command {
         }
     }
 
+    /// What of this terminal the command gets when it runs in the machine.
     fn forwarded_stdio(&self) -> machine::ForwardedStdio {
         match self {
             Command::Run(args) => args.attached_stdio().map(Into::into).unwrap_or_default(),
@@ -479,7 +479,10 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let level = match *event.metadata().level() {
+            tracing::Level::WARN => "warning".to_owned(),
+            level => level.as_str().to_ascii_lowercase(),
+        };
         write!(writer, "hull: {level}: ")?;
         context
             .field_format()

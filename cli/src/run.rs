@@ -220,10 +220,11 @@ impl CreateArgs {
         }
     }
 
-    /// Creates the container these flags describe (pulling its image
-    /// first if need be); returns its ID.
-    fn create(&self, runtime: &Runtime, attaches: bool) -> Result<String> {
+    /// The container these flags describe, its image pulled first if need
+    /// be; `attaches`: it is to run attached to this terminal.
+    fn options(&self, runtime: &Runtime, attaches: bool) -> Result<CreateOptions> {
         let tty = self.stdio.terminal(attaches)?;
+        self.restart.check_auto_remove(self.rm)?;
         let log_limits = LogLimits::from_options(&self.log_opts)?;
         let (rootfs, command) = match &self.rootfs {
             Some(dir) => (RootfsChoice::directory(dir)?, &self.args[..]),
@@ -245,7 +246,7 @@ impl CreateArgs {
                 (rootfs, command)
             }
         };
-        let options = CreateOptions {
+        Ok(CreateOptions {
             name: self.name.clone(),
             command: command.to_vec(),
             entrypoint: self.entrypoint.clone(),
@@ -264,8 +265,7 @@ impl CreateArgs {
             log_limits,
             detach_keys: self.detach_keys.clone(),
             ..CreateOptions::new(rootfs)
-        };
-        Ok(runtime.create(options)?.id)
+        })
     }
 }
 
@@ -275,7 +275,7 @@ const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
 
 /// `hull create`: prints the new container's ID.
 pub fn create(args: CreateArgs, runtime: &Runtime) -> Result<u8> {
-    println!("{}", args.create(runtime, false)?);
+    println!("{}", runtime.create(args.options(runtime, false)?)?.id);
     Ok(0)
 }
 
@@ -284,15 +284,17 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     if create.restart != RestartPolicy::No && !args.detach {
         bail!("--restart applies to containers run with -d");
     }
+    let options = create.options(runtime, !args.detach)?;
     if args.detach {
-        let id = create.create(runtime, false)?;
+        let id = runtime.create(options)?.id;
         runtime.start(&id)?;
         println!("{id}");
         return Ok(0);
     }
-    // Caught from before the VM boots: a Ctrl-C then ends the boot cleanly.
+    // Caught once the image is here (a Ctrl-C still ends a pull) and before
+    // the VM boots (a Ctrl-C then ends the boot cleanly).
     let signals = Signals::catch()?;
-    let id = create.create(runtime, true)?;
+    let id = runtime.create(options)?.id;
     let terminal = Terminal::new(create.stdio.tty, create.stdio.interactive);
     let console = match args.console {
         true => ConsoleTarget::Stdout,

@@ -101,11 +101,12 @@ impl Terminal {
         let (tty, stdin, mode) = (self.tty, self.stdin, self.mode.clone());
         let raw = move || {
             let guard = match (tty, stdin) {
-                (true, true) => ModeGuard::raw_input(),
-                (true, false) => ModeGuard::raw_output(),
-                (false, _) => Ok(None),
+                (true, true) => ModeGuard::raw_input()?,
+                (true, false) => ModeGuard::raw_output()?,
+                (false, _) => None,
             };
-            *mode.lock().unwrap_or_else(PoisonError::into_inner) = guard.ok().flatten();
+            *mode.lock().unwrap_or_else(PoisonError::into_inner) = guard;
+            Ok(())
         };
         Ok(Controls {
             resizes,

@@ -180,7 +180,7 @@ impl Layout {
     /// supervisor and passed to it as `fd`.
     pub fn adopt(&self, fd: RawFd) -> Result<File> {
         // SAFETY: `fd` is the lock file the starting command opened and left
-        // open across exec for this process (see `client::spawn_supervisor`);
+        // open across exec for this process (see `start::spawn_supervisor`);
         // nothing else in this process owns it.
         let file = unsafe { File::from_raw_fd(fd) };
         // The same open file already holds the lock, so this only confirms it.

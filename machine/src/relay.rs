@@ -61,12 +61,8 @@ pub(crate) fn run_quietly(stream: UnixStream, args: Vec<String>) -> Result<u8> {
         Controls::default(),
         &mut output,
     )?;
-    Ok(match end {
-        session::SessionEnd::Exited { status, .. } => status.shell_code(),
-        session::SessionEnd::Failed { code, reason } => {
-            eprintln!("hull machine: {reason}");
-            u8::try_from(code).unwrap_or(u8::MAX)
-        }
-        session::SessionEnd::Detached => 0,
-    })
+    if let Some(reason) = end.failure() {
+        eprintln!("hull machine: {reason}");
+    }
+    Ok(end.exit_code())
 }

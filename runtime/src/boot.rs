@@ -56,7 +56,8 @@ pub(crate) enum BootOutcome {
 /// Where the guest's serial console goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConsoleTarget {
-    /// The stdout of the process holding the VM (`hull run --console`).
+    /// The stdout (file descriptor 1) of the process holding the VM, the
+    /// VMM's own (`hull run --console`), whatever the session's output is.
     Stdout,
     /// A file in the VM's runtime directory.
     #[default]

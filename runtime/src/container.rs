@@ -143,6 +143,14 @@ pub struct State {
     /// pid, it tells the monitor from a process that reused its pid.
     #[serde(default)]
     pub monitor_start_time: Option<u64>,
+    /// The monitor is a caller's own process running the container
+    /// attached (a foreground `hull run`), not a monitor of its own: it is
+    /// not killed to end the VM.
+    #[serde(default)]
+    pub attached: bool,
+    /// The VMM process of the running VM.
+    #[serde(default)]
+    pub vmm_pid: Option<u32>,
     /// RFC 3339.
     pub started_at: Option<String>,
     /// RFC 3339.
@@ -165,11 +173,13 @@ pub struct State {
 
 impl State {
     /// The state of a container just made.
-    pub fn created() -> State {
+    pub(crate) fn created() -> State {
         State {
             status: Status::Created,
             pid: None,
             monitor_start_time: None,
+            attached: false,
+            vmm_pid: None,
             started_at: None,
             finished_at: None,
             exit_code: None,
@@ -180,13 +190,27 @@ impl State {
         }
     }
 
-    /// This state, running now under this process as its monitor.
-    pub fn running(&self) -> State {
+    /// A fresh state of a container about to boot, held by this process
+    /// as its monitor (`attached`: as a caller running it attached).
+    pub(crate) fn claimed(attached: bool) -> State {
+        let pid = std::process::id();
+        State {
+            pid: Some(pid),
+            monitor_start_time: process_start_time(pid),
+            attached,
+            ..State::created()
+        }
+    }
+
+    /// This state, running now in the VM of the VMM `vmm_pid`, held by
+    /// this process.
+    pub(crate) fn running(&self, vmm_pid: u32) -> State {
         let pid = std::process::id();
         State {
             status: Status::Running,
             pid: Some(pid),
             monitor_start_time: process_start_time(pid),
+            vmm_pid: Some(vmm_pid),
             started_at: Some(now()),
             oom_killed: false,
             ..self.clone()
@@ -194,7 +218,7 @@ impl State {
     }
 
     /// This state, ended with `exit_code` now and about to restart.
-    pub fn restarting(&self, exit_code: i32) -> State {
+    pub(crate) fn restarting(&self, exit_code: i32) -> State {
         State {
             status: Status::Restarting,
             finished_at: Some(now()),
@@ -204,19 +228,20 @@ impl State {
         }
     }
 
-    /// The pid of the monitor while it holds the container (running, or
-    /// waiting to restart it).
+    /// The pid of the monitor while it holds the container (booting it,
+    /// running it, or waiting to restart it).
     pub fn monitor_pid(&self) -> Option<u32> {
-        self.pid
-            .filter(|_| matches!(self.status, Status::Running | Status::Restarting))
+        self.pid.filter(|_| self.status != Status::Exited)
     }
 
     /// This state, ended with `exit_code` now.
-    pub fn exited(&self, exit_code: i32, error: Option<String>) -> State {
+    pub(crate) fn exited(&self, exit_code: i32, error: Option<String>) -> State {
         State {
             status: Status::Exited,
             pid: None,
             monitor_start_time: None,
+            attached: false,
+            vmm_pid: None,
             finished_at: Some(now()),
             exit_code: Some(exit_code),
             error,
@@ -265,11 +290,14 @@ impl Container {
         let dir = parent.join(&config.id);
         fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let container = Container { dir, config };
-        write_atomically(
-            &container.dir.join("config.json"),
-            &serde_json::to_vec_pretty(&container.config)?,
-        )?;
-        container.set_state(&State::created())?;
+        let recorded = container
+            .write_config()
+            .and_then(|()| container.set_state(&State::created()));
+        if let Err(err) = recorded {
+            // Nothing half-made stays: `list` would read it as corrupt.
+            let _ = fs::remove_dir_all(&container.dir);
+            return Err(err);
+        }
         Ok(container)
     }
 
@@ -394,25 +422,35 @@ impl Container {
 
     /// Whether `state` has a monitor but its process is gone.
     fn monitor_vanished(&self, state: &State) -> bool {
-        state.monitor_pid().is_some() && !is_monitor(state)
+        state.monitor_pid().is_some() && !self.is_monitor(state)
+    }
+
+    /// Whether the monitor `state` records still runs: the process with its
+    /// pid started when the monitor did (it is not a later process that
+    /// reused the pid). A state an older hull wrote has no start time: its
+    /// monitor is known by its command line.
+    pub fn is_monitor(&self, state: &State) -> bool {
+        match (state.pid, state.monitor_start_time) {
+            (Some(pid), Some(started)) => process_start_time(pid) == Some(started),
+            (Some(pid), None) => fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.windows(2)
+                    .any(|pair| pair[0] == b"__monitor" && pair[1] == self.id().as_bytes())
+            }),
+            (None, _) => false,
+        }
     }
 
     /// Deletes the container's directories (its network is the caller's
-    /// business). Its monitor must be gone.
+    /// business), if they are still there. Its monitor must be gone.
     pub fn remove_files(&self, root: &StateRoot) -> Result<()> {
         let _ = fs::remove_dir_all(root.run_dir_path(self.id()));
-        fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("cannot remove {}", self.dir.display()))
-    }
-}
-
-/// Whether the monitor `state` records still runs: the process with its
-/// pid started when the monitor did (it is not a later process that reused
-/// the pid).
-pub(crate) fn is_monitor(state: &State) -> bool {
-    match (state.pid, state.monitor_start_time) {
-        (Some(pid), Some(started)) => process_start_time(pid) == Some(started),
-        _ => false,
+        match fs::remove_dir_all(&self.dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("cannot remove {}", self.dir.display()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -587,7 +625,7 @@ mod tests {
         let container = Container::create(&root, config(&"4".repeat(64), "gone")).unwrap();
         assert_eq!(container.state().unwrap().status, Status::Created);
         // This process runs and holds it...
-        let running = State::created().running();
+        let running = State::claimed(false).running(1);
         container.set_state(&running).unwrap();
         assert_eq!(container.state().unwrap().status, Status::Running);
         // ... but a process under our pid that started at another time is

@@ -7,6 +7,7 @@ use std::fmt;
 
 /// An error of the runtime.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No container has this name, ID or ID prefix.
     #[error("no such container: {0}")]
@@ -42,12 +43,12 @@ pub enum Error {
         hint: Hint,
     },
     /// The operation needs a container that is not running.
-    #[error("container {name} is running: {hint}")]
+    #[error("container {name} is running{hint}")]
     Running {
         /// The container as the caller named it, or its short ID.
         name: String,
-        /// What to do first.
-        hint: String,
+        /// What to do first, starting with ": ", or empty.
+        hint: Hint,
     },
     /// A host port to publish is taken.
     #[error("cannot publish {container_side}: host port {host} is already in use; choose another with -p")]

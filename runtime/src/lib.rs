@@ -50,14 +50,20 @@ mod timestamp;
 mod vm_process;
 
 pub mod assets;
-pub mod child_process;
-pub mod fsutil;
 pub mod helper;
 pub mod host;
-pub mod initramfs;
 pub mod session;
 pub mod signals;
 pub mod units;
+
+// Building blocks hull's own crates share (the hull machine's QEMU and
+// relay); not part of the runtime's API.
+#[doc(hidden)]
+pub mod child_process;
+#[doc(hidden)]
+pub mod fsutil;
+#[doc(hidden)]
+pub mod initramfs;
 
 use std::path::{Path, PathBuf};
 

@@ -17,7 +17,7 @@ use hull_protocol::ExitStatus;
 
 use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
-use crate::container::{self, Container, State, Status};
+use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::container_log::LogWriter;
 use crate::removal;
 use crate::restart_policy::Backoff;
@@ -38,11 +38,13 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) fn run_detached(root: &StateRoot, id: &str) -> Result<()> {
     let container = container::find(root, id)?;
     let signals = Signals::catch()?;
+    // Held from now on: a boot in progress is not removed or started twice.
+    container.update_state(|_| State::claimed(false))?;
     let policy = container.config.restart;
     let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
-        let end = run_once(root, &container, &signals, Caller::None)?;
+        let end = run_once(root, &container, &signals, Caller::None);
         let next = record(&container, &end, |state, code| {
             end.ran() && !state.manually_stopped && policy.restarts_after(code, state.restart_count)
         })?;
@@ -70,20 +72,28 @@ pub(crate) struct Attached {
     pub console: ConsoleTarget,
 }
 
-/// Holds `container` in this process for one run, with `attached` as its
-/// session's I/O, and removes it at the end if it was created to be.
-pub(crate) fn run_attached(
-    root: &StateRoot,
-    container: Container,
-    attached: Attached,
-) -> Result<RunEnd> {
+/// Holds `container`, which this process has claimed, for one run, with
+/// `attached` as its session's I/O, and removes it at the end if it was
+/// created to be. What fails once the run has ended is a warning: the
+/// process's end stands.
+pub(crate) fn run_attached(root: &StateRoot, container: Container, attached: Attached) -> RunEnd {
     let signals = attached.controls.signals.clone();
     // Without the caller's signals, none end the boot early.
     let signals = signals.unwrap_or_else(|| Signals::channel().1);
-    let end = run_once(root, &container, &signals, Caller::Attached(attached))?;
-    record(&container, &end, |_, _| false)?;
-    finish(root, container)?;
-    Ok(end)
+    let end = run_once(root, &container, &signals, Caller::Attached(attached));
+    let end = match record(&container, &end, |_, _| false) {
+        // `stop` or `kill` tore the VM down under the session.
+        Ok(state) if matches!(end, RunEnd::Lost(_)) && state.manually_stopped => RunEnd::Killed,
+        Ok(_) => end,
+        Err(err) => {
+            tracing::warn!("{err:#}");
+            end
+        }
+    };
+    if let Err(err) = finish(root, container) {
+        tracing::warn!("{err:#}");
+    }
+    end
 }
 
 /// Records how a run ended: restarting if `restarts` says so given the
@@ -93,8 +103,12 @@ fn record(
     end: &RunEnd,
     restarts: impl Fn(&State, i32) -> bool,
 ) -> Result<State> {
-    let code = end.exit_code();
     container.update_state(|state| {
+        // A run lost because the user killed its VM ended as killed.
+        let code = match (end, state.manually_stopped) {
+            (RunEnd::Lost(_), true) => KILLED_EXIT_CODE,
+            _ => end.exit_code(),
+        };
         let state = State {
             oom_killed: end.oom_killed(),
             ..state.clone()
@@ -107,9 +121,10 @@ fn record(
     })
 }
 
-/// Removes the container if it was created to go when it ends (`--rm`).
+/// Removes the container if it was created to go when it ends (`--rm`),
+/// unless it is gone already (`rm -f`).
 fn finish(root: &StateRoot, container: Container) -> Result<()> {
-    match container.config.auto_remove {
+    match container.config.auto_remove && container.exists() {
         true => removal::remove(root, container),
         false => Ok(()),
     }
@@ -131,13 +146,18 @@ pub(crate) enum RunEnd {
     BootFailed(anyhow::Error),
     /// The session with the running process broke off.
     Lost(anyhow::Error),
+    /// The user's `stop` or `kill` tore its VM down.
+    Killed,
 }
 
 impl RunEnd {
     /// Whether the process ran at all; a container that cannot start is not
     /// restarted.
     fn ran(&self) -> bool {
-        matches!(self, RunEnd::Exited { .. } | RunEnd::Lost(_))
+        matches!(
+            self,
+            RunEnd::Exited { .. } | RunEnd::Lost(_) | RunEnd::Killed
+        )
     }
 
     /// The exit code recorded for the run.
@@ -147,6 +167,7 @@ impl RunEnd {
             RunEnd::Interrupted(signal) => i32::from(interrupted_exit_code(*signal)),
             RunEnd::NotStarted { code, .. } => *code,
             RunEnd::BootFailed(_) | RunEnd::Lost(_) => HULL_ERROR,
+            RunEnd::Killed => KILLED_EXIT_CODE,
         }
     }
 
@@ -169,6 +190,7 @@ impl RunEnd {
             }
             RunEnd::NotStarted { reason, .. } => Some(reason.clone()),
             RunEnd::BootFailed(err) | RunEnd::Lost(err) => Some(format!("{err:#}")),
+            RunEnd::Killed => None,
         }
     }
 }
@@ -182,12 +204,7 @@ enum Caller {
 }
 
 /// Boots the VM, runs the process until it ends, and powers the VM off.
-fn run_once(
-    root: &StateRoot,
-    container: &Container,
-    signals: &Signals,
-    caller: Caller,
-) -> Result<RunEnd> {
+fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: Caller) -> RunEnd {
     let console = match &caller {
         Caller::Attached(attached) => attached.console,
         Caller::None => ConsoleTarget::Log,
@@ -202,14 +219,21 @@ fn run_once(
     );
     let booted = match booted {
         Ok(BootOutcome::Booted(booted)) => booted,
-        Ok(BootOutcome::Interrupted(signal)) => return Ok(RunEnd::Interrupted(signal)),
-        Err(err) => return Ok(RunEnd::BootFailed(err)),
+        Ok(BootOutcome::Interrupted(signal)) => return RunEnd::Interrupted(signal),
+        Err(err) => return RunEnd::BootFailed(err),
     };
-    let attach = AttachServer::bind(&attach_server::socket_path(
-        &root.run_dir_path(container.id()),
-    ))?;
-    container.update_state(State::running)?;
-    let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
+    // What the run needs besides the VM; without it, the VM goes again.
+    let socket = attach_server::socket_path(&root.run_dir_path(container.id()));
+    let vmm_pid = booted.vm.pid();
+    let ready = AttachServer::bind(&socket).and_then(|attach| {
+        container.update_state(|state| state.running(vmm_pid))?;
+        let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
+        Ok((attach, log))
+    });
+    let (attach, log) = match ready {
+        Ok(ready) => ready,
+        Err(err) => return RunEnd::BootFailed(err),
+    };
     let serve_clients = |writer| attach.serve(writer);
     let (input, controls, caller_output) = match caller {
         Caller::Attached(attached) => (attached.input, attached.controls, Some(attached.output)),
@@ -250,12 +274,12 @@ fn run_once(
     // Before the VM's runtime directory, with the socket, goes away.
     drop(attach);
     booted.vm.finish(POWER_OFF_TIMEOUT);
-    Ok(match end {
+    match end {
         Ok(SessionEnd::Exited { status, oom_killed }) => RunEnd::Exited { status, oom_killed },
         Ok(SessionEnd::Failed { code, reason }) => RunEnd::NotStarted { code, reason },
         Ok(SessionEnd::Detached) => unreachable!("a monitor's session has no detach keys"),
         Err(err) => RunEnd::Lost(err),
-    })
+    }
 }
 
 /// The process's output: into the container's log, out to the attach

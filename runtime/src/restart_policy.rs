@@ -33,6 +33,17 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// Fails if a container with this policy is to be removed as it exits
+    /// (`--rm`): one that restarts is not.
+    pub fn check_auto_remove(self, auto_remove: bool) -> crate::Result<()> {
+        match self != RestartPolicy::No && auto_remove {
+            true => Err(crate::Error::invalid(
+                "--restart and --rm conflict: a container that restarts is not removed when it exits",
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// Whether a container that ended with `exit_code`, restarted
     /// `restarts` times already and not stopped by the user, runs again.
     pub fn restarts_after(self, exit_code: i32, restarts: u32) -> bool {

@@ -45,6 +45,26 @@ pub enum SessionEnd {
     Detached,
 }
 
+impl SessionEnd {
+    /// The exit code a shell would report: the process's, 128+N for signal
+    /// N, a shell's code for a process that could not start, 0 for a detach.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SessionEnd::Exited { status, .. } => status.shell_code(),
+            SessionEnd::Failed { code, .. } => u8::try_from(*code).unwrap_or(u8::MAX),
+            SessionEnd::Detached => 0,
+        }
+    }
+
+    /// Why the process could not start, if it could not.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            SessionEnd::Failed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
 /// The write side of a session, shared by the threads that send on it.
 #[derive(Clone)]
 pub struct SessionWriter(Arc<Mutex<UnixStream>>);
@@ -104,8 +124,9 @@ pub struct Controls<'a> {
     /// Signals for the process.
     pub signals: Option<Signals>,
     /// Called once the process is asked to start (or joined): the moment
-    /// a front end puts its terminal in raw mode.
-    pub on_attached: Option<Box<dyn FnOnce() + Send>>,
+    /// a front end puts its terminal in raw mode. Its error ends the
+    /// session.
+    pub on_attached: Option<Box<dyn FnOnce() -> Result<()> + Send>>,
     /// Starts serving peers that send input, resizes and signals to the
     /// process themselves, given the session's writer (a monitor's attach
     /// clients).
@@ -131,7 +152,7 @@ pub fn attach(
         Request::Join => false,
     };
     if let Some(attached) = controls.on_attached {
-        attached();
+        attached()?;
     }
     // Whatever the threads below still hold ends with the session.
     let (_session_over, session_ended) = crossbeam_channel::bounded::<()>(0);
@@ -321,14 +342,16 @@ fn forward<T: Send + 'static>(
     thread::Builder::new()
         .name("session-controls".into())
         .spawn(move || loop {
-            crossbeam_channel::select! {
+            // The session's end first: an item that comes with it is left
+            // for whoever takes the channel next (the next boot's session).
+            crossbeam_channel::select_biased! {
+                recv(ended) -> _ => return,
                 recv(items) -> item => {
                     let sent = item.map(|item| writer.send(&message(item)));
                     if !matches!(sent, Ok(Ok(()))) {
                         return;
                     }
                 }
-                recv(ended) -> _ => return,
             }
         })
         .context("cannot start a session thread")?;

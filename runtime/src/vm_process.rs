@@ -65,6 +65,11 @@ impl VmProcess {
         Ok(VmProcess { child, run_dir })
     }
 
+    /// The VMM's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the guest agent to connect on `listener`, failing early if
     /// the VMM exits first and after `timeout` otherwise; a terminating
     /// signal from `signals` ends the wait.

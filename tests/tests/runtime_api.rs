@@ -1,6 +1,7 @@
 //! `hull-runtime` driven through its API alone, as another front end (a
 //! compose command, a containerd shim) would: create, start, exec, logs,
-//! stop, run attached and remove, with real VMs.
+//! stop, run attached (held by a thread, stopped and killed from another)
+//! and remove, with real VMs.
 //!
 //! This test binary is such a front end, so it has its own `main` (no test
 //! harness): it runs the runtime's helper processes (`__monitor`, `__vmm`)
@@ -11,7 +12,8 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use hull_e2e::{busybox_rootfs, hull_binary, output_with_stdin, profile_dir};
 use hull_runtime::host::Kvm;
@@ -156,6 +158,27 @@ fn drives_a_container_through_the_api() {
     assert_eq!(text(&captured), "got hello\n");
     assert_eq!(status(&runtime, "fg"), Status::Exited);
 
+    // Held by a thread of this process: stop and kill reach its process
+    // and its VM, not this process.
+    let trap = "trap 'exit 7' TERM; echo up; while :; do sleep 0.2; done";
+    runtime
+        .create(options(rootfs, "held", &["sh", "-c", trap]))
+        .expect("create held");
+    let held = hold_in_a_thread(&runtime, "held");
+    runtime
+        .stop("held", Duration::from_secs(60))
+        .expect("stop held");
+    assert_eq!(held.join().expect("holder").expect("run"), exited(7));
+    let held = hold_in_a_thread(&runtime, "held");
+    runtime.kill("held", libc::SIGKILL).expect("kill held");
+    let killed = Outcome::Exited {
+        status: ExitStatus::Signal(libc::SIGKILL),
+        oom_killed: false,
+    };
+    assert_eq!(held.join().expect("holder").expect("run"), killed);
+    let state = runtime.inspect("held").expect("inspect held").state;
+    assert_eq!((state.status, state.exit_code), (Status::Exited, Some(137)));
+
     // A command that is not there is an error of its own kind.
     runtime
         .create(options(rootfs, "lost", &["/no/such/command"]))
@@ -164,7 +187,7 @@ fn drives_a_container_through_the_api() {
     assert!(matches!(lost, Err(Error::CommandNotFound(_))), "{lost:?}");
 
     // Removed, nothing is left: no records, no runtime files.
-    for name in ["api", "fg", "lost"] {
+    for name in ["api", "fg", "held", "lost"] {
         runtime.remove(name, false).expect("remove");
     }
     assert!(runtime.list().expect("list").is_empty());
@@ -208,6 +231,22 @@ fn log_lines(runtime: &Runtime, name: &str) -> Vec<(String, String)> {
         .expect("logs")
         .map(|entry| entry.map(|entry| (entry.stream, entry.log)).expect("entry"))
         .collect()
+}
+
+/// Runs the container `name` attached in a thread of its own, and returns
+/// once its process has said "up".
+fn hold_in_a_thread(runtime: &Runtime, name: &str) -> JoinHandle<hull_runtime::Result<Outcome>> {
+    let (stdout, captured) = capture();
+    let (runtime, name) = (runtime.clone(), name.to_owned());
+    let stdio = Stdio::new(stdout, Box::new(std::io::sink()));
+    let holder = thread::spawn(move || runtime.run_attached(&name, stdio, Default::default()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while text(&captured) != "up\n" {
+        assert!(Instant::now() < deadline, "no word from the container");
+        assert!(!holder.is_finished(), "the run ended: {}", text(&captured));
+        thread::sleep(Duration::from_millis(100));
+    }
+    holder
 }
 
 /// No input, output dropped.

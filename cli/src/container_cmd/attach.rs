@@ -7,7 +7,7 @@ use std::io::{self, IsTerminal};
 use anyhow::{bail, Result};
 use clap::{ArgAction, Args};
 use hull_runtime::signals::Signals;
-use hull_runtime::{DetachKeys, Outcome, Runtime};
+use hull_runtime::{DetachKeys, Outcome, Runtime, Status};
 
 use crate::terminal::Terminal;
 
@@ -35,10 +35,13 @@ impl AttachArgs {
 }
 
 pub fn attach(args: AttachArgs, runtime: &Runtime) -> Result<u8> {
-    let config = runtime.inspect(&args.container)?.config;
+    let container = runtime.inspect(&args.container)?;
+    let config = container.config;
     let tty = config.boot.tty.is_some();
     let stdin = config.interactive && !args.no_stdin;
-    if stdin && tty && !io::stdin().is_terminal() {
+    // One that does not run is refused for that first, by `attach`.
+    let running = container.state.status == Status::Running;
+    if running && stdin && tty && !io::stdin().is_terminal() {
         bail!("the input device is not a TTY: use --no-stdin, or attach from a terminal");
     }
     let signals = match args.sig_proxy {

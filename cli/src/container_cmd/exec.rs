@@ -34,6 +34,7 @@ impl ExecArgs {
 }
 
 pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
+    runtime.id_of(&args.container)?;
     let tty = args.stdio.terminal(true)?;
     let signals = Signals::catch()?;
     let options = ExecOptions {

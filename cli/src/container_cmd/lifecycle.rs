@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use anyhow::{bail, Result};
 use clap::Args;
 use hull_runtime::signals::Signals;
-use hull_runtime::{ConsoleTarget, Runtime, Status};
+use hull_runtime::{ConsoleTarget, RestartPolicy, Runtime, Status};
 
 use crate::terminal::{StdioFlags, Terminal};
 
@@ -126,8 +126,14 @@ fn start_attached(name: &str, interactive: bool, runtime: &Runtime) -> Result<u8
     }
     let terminal = Terminal::new(tty, stdin);
     let stdio = terminal.stdio(Some(Signals::catch()?))?;
+    let held_by_a_monitor = container.config.restart != RestartPolicy::No;
     let outcome = match container.state.status {
         Status::Running | Status::Restarting => runtime.attach(name, stdio)?,
+        // Its monitor boots it again as its policy says: join that.
+        _ if held_by_a_monitor => {
+            runtime.start(name)?;
+            runtime.attach(name, stdio)?
+        }
         Status::Created | Status::Exited => {
             runtime.run_attached(name, stdio, ConsoleTarget::Log)?
         }

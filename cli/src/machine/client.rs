@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use hull_machine::{hull_executable, relay_spec, Machine};
-use hull_runtime::session::{self, Input, Request, SessionEnd, Writers};
+use hull_runtime::session::{self, Input, Request, Writers};
 use hull_runtime::signals::{interrupted_exit_code, Signals};
 use hull_runtime::Boot;
 
@@ -85,12 +85,8 @@ fn run_attached(
     )
     .context("the session with the hull machine broke off")?;
     drop(terminal);
-    Ok(match end {
-        SessionEnd::Exited { status, .. } => status.shell_code(),
-        SessionEnd::Failed { code, reason } => {
-            eprintln!("hull: {reason}");
-            u8::try_from(code).unwrap_or(u8::MAX)
-        }
-        SessionEnd::Detached => 0,
-    })
+    if let Some(reason) = end.failure() {
+        eprintln!("hull: {reason}");
+    }
+    Ok(end.exit_code())
 }

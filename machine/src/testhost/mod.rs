@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use hull_protocol::{RunSpec, TerminalSize};
-use hull_runtime::session::{self, Controls, Input, Request, SessionEnd, Writers};
+use hull_runtime::session::{self, Controls, Input, Request, Writers};
 use hull_runtime::signals::{interrupted_exit_code, Signals};
 use hull_runtime::{assets, Boot};
 
@@ -77,14 +77,10 @@ pub fn exec(command: Vec<String>) -> Result<u8> {
         Ok(end) => {
             vm.shut_down(POWEROFF_TIMEOUT);
             tracing::debug!(elapsed = ?started.elapsed(), "test host run finished");
-            match end {
-                SessionEnd::Exited { status, .. } => Ok(status.shell_code()),
-                SessionEnd::Failed { code, reason } => {
-                    eprintln!("hull: {reason}");
-                    Ok(u8::try_from(code).unwrap_or(u8::MAX))
-                }
-                SessionEnd::Detached => Ok(0),
+            if let Some(reason) = end.failure() {
+                eprintln!("hull: {reason}");
             }
+            Ok(end.exit_code())
         }
         Err(err) => Err(anyhow!(
             "KVM test host: {err:#}{}",

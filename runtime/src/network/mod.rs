@@ -451,7 +451,7 @@ pub(crate) fn remove(root: &StateRoot, records: &dyn ContainerRecords, name: &st
     }
     if store.in_use(name, |holder| process_runs(holder.pid))? {
         return Err(Error::InUse(format!(
-            "network {name} is in use by a container running in the foreground"
+            "network {name} is in use by a container being created"
         ))
         .into());
     }

@@ -123,11 +123,7 @@ impl Runtime {
     /// run yet.
     pub fn create(&self, options: CreateOptions) -> Result<Created> {
         let root = &self.root;
-        if options.restart != RestartPolicy::No && options.auto_remove {
-            return Err(Error::invalid(
-                "--restart and --rm conflict: a container that restarts is not removed when it exits",
-            ));
-        }
+        options.restart.check_auto_remove(options.auto_remove)?;
         let (rootfs, image_name, image) = match &options.rootfs {
             RootfsChoice::Directory(dir) => {
                 let dir = rootfs_dir(dir)?;
@@ -138,7 +134,7 @@ impl Runtime {
                 let store = Store::open(root.path())?;
                 let image = store
                     .find(id)?
-                    .ok_or_else(|| Error::NoSuchImage(id.clone()))?;
+                    .ok_or_else(|| Error::NoSuchImage(name.clone()))?;
                 let defaults = image
                     .config
                     .config()

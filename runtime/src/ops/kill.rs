@@ -2,29 +2,36 @@
 
 use crate::container::{self, State, KILLED_EXIT_CODE};
 use crate::error::{Error, Hint, Result};
-use crate::ops::stop::{kill_monitor, mark_manually_stopped, signal};
+use crate::ops::stop::{deliver, mark_manually_stopped, record_unless_removed, tear_down};
+use crate::signals::FORWARDED;
 use crate::Runtime;
 
 impl Runtime {
-    /// Sends `signal` to the running container `name`'s process (its
-    /// monitor passes it on); SIGKILL tears the VM down at once. Either way
-    /// its restart policy no longer applies.
+    /// Sends `signal_number` to the running container `name`'s process:
+    /// one of the signals a monitor passes on ([`FORWARDED`]), or SIGKILL,
+    /// which tears the VM down at once. Either way its restart policy no
+    /// longer applies.
     pub fn kill(&self, name: &str, signal_number: i32) -> Result<()> {
+        if signal_number != libc::SIGKILL && !FORWARDED.contains(&signal_number) {
+            return Err(Error::invalid(format!(
+                "signal {signal_number} cannot be sent to a container: use HUP, INT, QUIT, \
+                 KILL, USR1, USR2 or TERM"
+            )));
+        }
         let container = container::find(&self.root, name)?;
-        let Some(pid) = mark_manually_stopped(&container)? else {
+        let Some(state) = mark_manually_stopped(&container)? else {
             return Err(Error::NotRunning {
                 name: container.short_id().to_owned(),
                 hint: Hint::none(),
             });
         };
-        if signal_number == libc::SIGKILL {
-            kill_monitor(&container)?;
-            container.update_state(|state: &State| {
-                state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into()))
-            })?;
-        } else {
-            signal(pid, signal_number);
+        if signal_number != libc::SIGKILL {
+            deliver(&self.root, &container, &state, signal_number);
+            return Ok(());
         }
-        Ok(())
+        tear_down(&container)?;
+        Ok(record_unless_removed(&container, |state: &State| {
+            state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into()))
+        })?)
     }
 }

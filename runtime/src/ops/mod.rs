@@ -44,7 +44,9 @@ use crate::signals::Signals;
 /// from and its output goes, the caller's terminal sizes (for a process on
 /// a terminal) and the signals to pass on.
 pub struct Stdio {
-    /// The process's stdin; `None` closes it at once.
+    /// The process's stdin; `None` closes it at once. It is read by a
+    /// thread of its own, which a read blocked at the session's end keeps
+    /// until the reader returns.
     pub stdin: Option<Box<dyn Read + Send>>,
     /// Where its stdout goes (its terminal's output, with a terminal).
     pub stdout: Box<dyn Write + Send>,
@@ -58,8 +60,9 @@ pub struct Stdio {
     /// running (exec and attach).
     pub detach_keys: Option<DetachKeys>,
     /// Called once the process is started or joined (after the VM booted):
-    /// when a front end puts its terminal in raw mode.
-    pub on_attached: Option<Box<dyn FnOnce() + Send>>,
+    /// when a front end puts its terminal in raw mode. Its error ends the
+    /// session.
+    pub on_attached: Option<Box<dyn FnOnce() -> anyhow::Result<()> + Send>>,
 }
 
 impl Stdio {

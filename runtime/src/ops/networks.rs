@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use crate::container::{self, Container, Records};
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Result};
 use crate::network::DEFAULT_NETWORK;
 use crate::network::{self, ContainerNetwork, Endpoint, Network, NetworkStore, Subnet};
 use crate::Runtime;
@@ -87,10 +87,11 @@ impl Runtime {
     }
 
     /// Puts the stopped container `container`, which is on no network, on
-    /// network `name`, at `ip` if given, with `aliases` for its name server.
+    /// network `network`, at `ip` if given, with `aliases` for its name
+    /// server.
     pub fn connect(
         &self,
-        name: &str,
+        network: &str,
         container: &str,
         ip: Option<Ipv4Addr>,
         aliases: Vec<String>,
@@ -100,9 +101,9 @@ impl Runtime {
         let current = container.config.boot.network.clone();
         let container_name = container.config.name.clone();
         if let Some(endpoint) = &current.endpoint {
-            if endpoint.network == name {
+            if endpoint.network == network {
                 return Err(Error::invalid(format!(
-                    "container {container_name} is already on network {name}"
+                    "container {container_name} is already on network {network}"
                 )));
             }
             return Err(Error::invalid(format!(
@@ -119,7 +120,7 @@ impl Runtime {
             &records,
             &id,
             &container_name,
-            name,
+            network,
             ip,
             aliases,
         )?;
@@ -134,15 +135,15 @@ impl Runtime {
         Ok(())
     }
 
-    /// Takes the stopped `container` off network `name`, and the ports it
+    /// Takes the stopped `container` off network `network`, and the ports it
     /// published there with it: it is then on no network.
-    pub fn disconnect(&self, name: &str, container: &str) -> Result<()> {
+    pub fn disconnect(&self, network: &str, container: &str) -> Result<()> {
         self.networks()?;
         let mut container = container::find(&self.root, container)?;
         let current = container.config.boot.network.clone();
-        let Some(endpoint) = current.endpoint.clone().filter(|e| e.network == name) else {
+        let Some(endpoint) = current.endpoint.clone().filter(|e| e.network == network) else {
             return Err(Error::invalid(format!(
-                "container {} is not on network {name}",
+                "container {} is not on network {network}",
                 container.config.name
             )));
         };
@@ -174,10 +175,10 @@ fn refuse_while_running(container: &Container, what: &str) -> Result<()> {
     if container.state()?.monitor_pid().is_some() {
         return Err(Error::Running {
             name: container.config.name.clone(),
-            hint: format!(
+            hint: Hint::new(format!(
                 "hull cannot {what} a running VM's network; `hull stop {}` first",
                 container.config.name
-            ),
+            )),
         });
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! `remove`: a container and everything it owns.
 
 use crate::container;
-use crate::error::{Error, Result};
-use crate::ops::stop::kill_monitor;
+use crate::error::{Error, Hint, Result};
+use crate::ops::stop::{mark_manually_stopped, tear_down};
 use crate::removal;
 use crate::Runtime;
 
@@ -16,10 +16,12 @@ impl Runtime {
             if !force {
                 return Err(Error::Running {
                     name: container.short_id().to_owned(),
-                    hint: "stop it first, or use rm -f".into(),
+                    hint: Hint::new("stop it first, or use rm -f"),
                 });
             }
-            kill_monitor(&container)?;
+            // Its holder, if a caller, ends the run as killed.
+            mark_manually_stopped(&container)?;
+            tear_down(&container)?;
         }
         Ok(removal::remove(&self.root, container)?)
     }

@@ -2,10 +2,13 @@
 //! process, with the caller's I/O as its session's (a foreground
 //! `hull run`).
 
+use hull_protocol::ExitStatus;
+
 use crate::boot::ConsoleTarget;
-use crate::container;
-use crate::error::{Error, Result};
+use crate::container::{self, State};
+use crate::error::{Error, Hint, Result};
 use crate::monitor::{self, Attached, RunEnd};
+use crate::ops::start::remove_stale_run_dir;
 use crate::ops::{Outcome, Stdio};
 use crate::restart_policy::RestartPolicy;
 use crate::Runtime;
@@ -28,15 +31,25 @@ impl Runtime {
         let container = container::find(&self.root, name)?;
         if container.config.restart != RestartPolicy::No {
             return Err(Error::invalid(
-                "--restart applies to containers run with -d",
+                "a container with a restart policy is held by a monitor of its own: start it, \
+                 then attach to it",
             ));
         }
-        if container.state()?.monitor_pid().is_some() {
+        // Held by this process from now on, unless another holds it.
+        container.state()?;
+        let claimed = container.update_state(|state| {
+            match state.monitor_pid().is_some() && container.is_monitor(state) {
+                true => state.clone(),
+                false => State::claimed(true),
+            }
+        })?;
+        if claimed.pid != Some(std::process::id()) || !claimed.attached {
             return Err(Error::Running {
                 name: container.config.name.clone(),
-                hint: "it has a monitor already".into(),
+                hint: Hint::new("it runs already; attach to it"),
             });
         }
+        remove_stale_run_dir(&self.root, &container)?;
         let stdio = Stdio {
             detach_keys: None,
             ..stdio
@@ -48,11 +61,15 @@ impl Runtime {
             controls,
             console,
         };
-        match monitor::run_attached(&self.root, container, attached)? {
+        match monitor::run_attached(&self.root, container, attached) {
             RunEnd::Exited { status, oom_killed } => Ok(Outcome::Exited { status, oom_killed }),
             RunEnd::Interrupted(signal) => Ok(Outcome::Interrupted { signal }),
             RunEnd::NotStarted { code, reason } => Err(Error::not_started(code, reason)),
             RunEnd::BootFailed(err) | RunEnd::Lost(err) => Err(err.into()),
+            RunEnd::Killed => Ok(Outcome::Exited {
+                status: ExitStatus::Signal(libc::SIGKILL),
+                oom_killed: false,
+            }),
         }
     }
 }

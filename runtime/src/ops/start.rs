@@ -2,7 +2,7 @@
 //! process of its own that outlives the caller.
 
 use std::fs::File;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -32,18 +32,25 @@ impl Runtime {
     }
 }
 
+/// Removes what a monitor that was killed left behind (its sockets, its
+/// logs), before a new one boots the container.
+pub(super) fn remove_stale_run_dir(root: &StateRoot, container: &Container) -> anyhow::Result<()> {
+    let stale = root.run_dir_path(container.id());
+    match std::fs::remove_dir_all(&stale) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("cannot remove {}", stale.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Starts `container`'s monitor in the background and waits until the
 /// container runs (or has run and exited by itself).
 pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::Result<()> {
     let id = container.id();
     // A restart must not read the last run's end as this one's.
     container.set_state(&State::created())?;
-    // What a monitor that was killed left behind (its sockets, its logs).
-    let stale = root.run_dir_path(id);
-    if stale.exists() {
-        std::fs::remove_dir_all(&stale)
-            .with_context(|| format!("cannot remove {}", stale.display()))?;
-    }
+    remove_stale_run_dir(root, container)?;
     let log =
         File::create(container.monitor_log_path()).context("cannot create the monitor log")?;
     let mut command = helper_command::monitor_command(root, id)?;
@@ -57,7 +64,17 @@ pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::
     let mut monitor = command
         .spawn()
         .context("cannot start the container's monitor")?;
+    let started = wait_until_started(container, &mut monitor);
+    // Reaped when it ends, so that a long-lived caller keeps no zombies.
+    let _ = std::thread::Builder::new()
+        .name("monitor-reaper".into())
+        .spawn(move || monitor.wait());
+    started
+}
 
+/// Waits until the container whose monitor is `monitor` runs, or has run
+/// and ended by itself.
+fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if !container.exists() {

@@ -1,51 +1,63 @@
 //! `stop` and `restart`: SIGTERM to the container's process, then, after a
 //! grace period, its VM torn down.
+//!
+//! A container held by a monitor of its own gets signals through that
+//! monitor, which passes them on, and its VM is torn down by killing the
+//! monitor (the VMM dies with it). One held by a caller that runs it
+//! attached (a foreground `hull run`, a front end holding several) gets
+//! them through its attach socket, and its VM is torn down by killing the
+//! VMM: the caller's process is not the container's to kill.
 
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use hull_protocol::Message;
 
-use crate::container::{self, is_monitor, Container, State, Status, KILLED_EXIT_CODE};
+use crate::attach_server;
+use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::error::Result;
 use crate::ops::start::start_monitor;
+use crate::root::StateRoot;
+use crate::session;
 use crate::Runtime;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// How long a killed monitor may take to be gone.
+/// How long a torn-down VM's holder may take to be gone, or to record it.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Runtime {
-    /// Stops the container `name`: SIGTERM to its process (through its
-    /// monitor), then, after `grace`, its VM torn down. Its restart policy
-    /// no longer applies. A container that does not run is left alone.
+    /// Stops the container `name`: SIGTERM to its process, then, after
+    /// `grace`, its VM torn down. Its restart policy no longer applies. A
+    /// container that does not run is left alone.
     pub fn stop(&self, name: &str, grace: Duration) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        Ok(stop_container(&container, grace)?)
+        Ok(stop_container(&self.root, &container, grace)?)
     }
 
     /// Stops the container `name` as [`Runtime::stop`] does and starts it
     /// again in the background.
     pub fn restart(&self, name: &str, grace: Duration) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        stop_container(&container, grace)?;
+        stop_container(&self.root, &container, grace)?;
         Ok(start_monitor(&self.root, &container)?)
     }
 }
 
-fn stop_container(container: &Container, grace: Duration) -> anyhow::Result<()> {
-    let Some(pid) = mark_manually_stopped(container)? else {
+fn stop_container(root: &StateRoot, container: &Container, grace: Duration) -> anyhow::Result<()> {
+    let Some(state) = mark_manually_stopped(container)? else {
         return Ok(());
     };
-    signal(pid, libc::SIGTERM);
+    deliver(root, container, &state, libc::SIGTERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if container.state()?.status == Status::Exited {
+        if !container.exists() || container.state()?.status == Status::Exited {
             return Ok(());
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-    kill_monitor(container)?;
-    container.update_state(|state| {
+    tear_down(container)?;
+    record_unless_removed(container, |state| {
         if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
             state.exited(
                 KILLED_EXIT_CODE,
@@ -54,30 +66,80 @@ fn stop_container(container: &Container, grace: Duration) -> anyhow::Result<()> 
         } else {
             state.clone()
         }
-    })?;
-    Ok(())
+    })
+}
+
+/// Records `change` in the container's state, unless the container is gone
+/// meanwhile (its holder removed it as it ended: `--rm`).
+pub(super) fn record_unless_removed(
+    container: &Container,
+    change: impl FnOnce(&State) -> State,
+) -> anyhow::Result<()> {
+    match container.update_state(change) {
+        Err(err) if container.exists() => Err(err),
+        _ => Ok(()),
+    }
 }
 
 /// Records that the user stops the container, so that its monitor does not
-/// restart it; returns the monitor's pid, `None` if it has none.
-pub(super) fn mark_manually_stopped(container: &Container) -> anyhow::Result<Option<u32>> {
+/// restart it; returns its state if a monitor holds it.
+pub(super) fn mark_manually_stopped(container: &Container) -> anyhow::Result<Option<State>> {
     let state = container.update_state(|state| State {
         manually_stopped: state.monitor_pid().is_some(),
         ..state.clone()
     })?;
-    Ok(state.monitor_pid())
+    Ok(state.monitor_pid().is_some().then_some(state))
 }
 
-/// Kills the container's monitor, if it has one (its VMM dies with it), and
-/// waits until it is gone.
-pub(super) fn kill_monitor(container: &Container) -> anyhow::Result<()> {
+/// Sends `signal` to the process of the container `state` describes.
+pub(super) fn deliver(root: &StateRoot, container: &Container, state: &State, signal: i32) {
+    if !state.attached {
+        // Its monitor passes it on (or, waiting to restart, stops there).
+        if let Some(pid) = state.pid {
+            send(pid, signal);
+        }
+        return;
+    }
+    let socket = attach_server::socket_path(&root.run_dir_path(container.id()));
+    let through_socket = UnixStream::connect(socket)
+        .map_err(anyhow::Error::from)
+        .and_then(session::greet)
+        .and_then(|(_, writer)| writer.send(&Message::Signal(signal)));
+    if through_socket.is_err() && state.status == Status::Created {
+        // Still booting, with no socket yet: the caller holding it ends
+        // the boot on a terminating signal.
+        if let Some(pid) = state.pid {
+            send(pid, signal);
+        }
+    }
+}
+
+/// Tears the container's VM down, if a monitor holds it, and waits until
+/// its holder is gone (a monitor of its own) or has recorded the end (a
+/// caller running it attached).
+pub(super) fn tear_down(container: &Container) -> anyhow::Result<()> {
     let state = container.state()?;
-    let (Some(pid), true) = (state.pid, is_monitor(&state)) else {
+    let Some(pid) = state.monitor_pid() else {
         return Ok(());
     };
-    signal(pid, libc::SIGKILL);
+    let (target, gone): (Option<u32>, Box<dyn Fn() -> bool>) = match state.attached {
+        true => {
+            let ended =
+                || !container.exists() || container.state().is_ok_and(|s| s.pid != Some(pid));
+            (
+                state
+                    .vmm_pid
+                    .or(Some(pid).filter(|_| state.status == Status::Created)),
+                Box::new(ended),
+            )
+        }
+        false => (Some(pid), Box::new(|| !container.is_monitor(&state))),
+    };
+    if let Some(target) = target {
+        send(target, libc::SIGKILL);
+    }
     let deadline = Instant::now() + KILL_TIMEOUT;
-    while is_monitor(&state) {
+    while !gone() {
         if Instant::now() >= deadline {
             bail!("the VM of container {} does not die", container.short_id());
         }
@@ -87,7 +149,7 @@ pub(super) fn kill_monitor(container: &Container) -> anyhow::Result<()> {
 }
 
 /// Sends `signal` to process `pid`.
-pub(super) fn signal(pid: u32, signal: i32) {
+fn send(pid: u32, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) takes no pointers; a pid that is gone only fails.
         unsafe { libc::kill(pid, signal) };
