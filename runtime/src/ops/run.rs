@@ -2,6 +2,8 @@
 //! process, with the caller's I/O as its session's (a foreground
 //! `hull run`).
 
+use std::cell::Cell;
+
 use hull_protocol::ExitStatus;
 
 use crate::boot::ConsoleTarget;
@@ -15,13 +17,14 @@ use crate::Runtime;
 
 impl Runtime {
     /// Runs the created or stopped container `name` once in this process,
-    /// which holds its VM meanwhile (it is this container's monitor: `stop`
-    /// and `kill` signal this process, so pass [`Stdio::signals`] for them
-    /// to reach the container's process), with `stdio` as its input and
-    /// output besides its log; `console` says where the guest's console
-    /// goes. Detach keys do not apply: the container's VM ends with this
-    /// process. Returns how the process ended; one that could not be
-    /// started is an error ([`Error::CommandNotFound`], ...).
+    /// which holds its VM meanwhile, with `stdio` as its input and output
+    /// besides its log; `console` says where the guest's console goes.
+    /// `stop` and `kill` reach its process through its attach socket and
+    /// tear down its VMM, never this process; the signals in
+    /// [`Stdio::signals`] (a front end's own Ctrl-C) go to its process too,
+    /// and a terminating one ends its boot. Detach keys do not apply: the
+    /// VM ends with the run. Returns how the process ended; one that could
+    /// not be started is an error ([`Error::CommandNotFound`], ...).
     pub fn run_attached(
         &self,
         name: &str,
@@ -35,15 +38,17 @@ impl Runtime {
                  then attach to it",
             ));
         }
-        // Held by this process from now on, unless another holds it.
+        // Held by this run from now on, unless another holds it.
         container.state()?;
-        let claimed = container.update_state(|state| {
-            match state.monitor_pid().is_some() && container.is_monitor(state) {
-                true => state.clone(),
-                false => State::claimed(true),
+        let claimed = Cell::new(false);
+        container.update_state(|state| {
+            if state.monitor_pid().is_some() && container.is_monitor(state) {
+                return state.clone();
             }
+            claimed.set(true);
+            State::claimed(true)
         })?;
-        if claimed.pid != Some(std::process::id()) || !claimed.attached {
+        if !claimed.get() {
             return Err(Error::Running {
                 name: container.config.name.clone(),
                 hint: Hint::new("it runs already; attach to it"),
