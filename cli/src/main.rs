@@ -300,11 +300,13 @@ impl Command {
             | Command::Login(_)
             | Command::Logout(_) => Placement::Host,
             // They start VMs, wait for them, or change their networks.
+            // Logs are this host's files: read here even while the machine
+            // runs, unless followed (which asks the container's state).
+            Command::Logs(args) if !args.follows() => Placement::Host,
             Command::Run(_)
             | Command::Create(_)
             | Command::Start(_)
             | Command::Restart(_)
-            | Command::Wait(_)
             | Command::Network(_)
             | Command::System(_) => Placement::Vm,
             _ => Placement::Root,
@@ -362,7 +364,14 @@ fn main() -> ExitCode {
     if let Some(ended) = hull_runtime::helper::dispatch().or_else(hull_machine::dispatch) {
         return exit(ended.map(|()| 0));
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version on stdout with 0; usage errors with Docker's 125.
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { HULL_ERROR } else { 0 });
+        }
+    };
     let command = cli.command.canonical();
     let root = cli.root;
     let result = match machine::route(&root, command.placement()) {
@@ -373,20 +382,26 @@ fn main() -> ExitCode {
     exit(result)
 }
 
-/// The exit code for `result`, with an error reported on stderr: 127 for a
-/// command not found, 126 for one that cannot be executed, 125 for hull's
-/// own errors, as Docker has them.
+/// The exit code for `result`, with an error reported on stderr.
 fn exit(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("hull: {err:#}");
-            ExitCode::from(match err.downcast_ref::<hull_runtime::Error>() {
-                Some(hull_runtime::Error::CommandNotFound(_)) => 127,
-                Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
-                _ => HULL_ERROR,
-            })
+            ExitCode::from(error_code(&err))
         }
+    }
+}
+
+/// Docker's exit code for an error: 127 for a command not found, 126 for
+/// one that cannot be executed, 1 for a container that is not there, 125
+/// for hull's other errors.
+pub fn error_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<hull_runtime::Error>() {
+        Some(hull_runtime::Error::CommandNotFound(_)) => 127,
+        Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
+        Some(hull_runtime::Error::NoSuchContainer(_)) => 1,
+        _ => HULL_ERROR,
     }
 }
 

@@ -11,9 +11,9 @@ use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 use hull_runtime::signals::Signals;
 use hull_runtime::units::parse_memory_mib;
 use hull_runtime::{
-    assets, parse_host_name, parse_network_name, parse_user, ConsoleTarget, CreateOptions,
-    DetachKeys, HostEntry, LogLimits, MacAddress, NetworkOptions, RestartPolicy, RootfsChoice,
-    Runtime, DEFAULT_NETWORK,
+    assets, parse_container_name, parse_host_name, parse_network_name, parse_user, ConsoleTarget,
+    CreateOptions, DetachKeys, HostEntry, LogLimits, MacAddress, NetworkOptions, RestartPolicy,
+    RootfsChoice, Runtime, DEFAULT_NETWORK,
 };
 
 use crate::image_cmd;
@@ -76,7 +76,7 @@ pub struct CreateArgs {
     rm: bool,
 
     /// Name the container (default: a generated name).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     name: Option<String>,
 
     /// Boot a -d container again when its process ends: no,
@@ -266,6 +266,14 @@ impl CreateArgs {
             detach_keys: self.detach_keys.clone(),
             ..CreateOptions::new(rootfs)
         })
+    }
+}
+
+/// A `--name`: Docker's rule, or empty for a generated one.
+fn parse_name(value: &str) -> Result<String, String> {
+    match value.is_empty() {
+        true => Ok(String::new()),
+        false => parse_container_name(value),
     }
 }
 

@@ -112,7 +112,7 @@ impl Terminal {
             resizes,
             signals,
             on_attached: Some(Box::new(raw)),
-            peers: None,
+            ..Controls::default()
         })
     }
 

@@ -7,6 +7,12 @@
 //! ENOTDIR, ...). `docker run` gives the same codes for the same cases; a
 //! missing working directory is 127 here because it is reported as "no such
 //! file or directory", which docker maps to 127.
+//!
+//! The container's main process has its working directory created when it
+//! is missing, as `docker run -w` does (see [`crate::workdir`]); `hull exec`
+//! processes do not, as `docker exec -w` does not. A working directory that
+//! cannot be created fails the start as the Docker daemon's error does
+//! under `docker run`: 125, or 127/126 for ENOENT/EACCES.
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -24,6 +30,7 @@ use nix::unistd::{
 use crate::identity;
 use crate::process::{StartFailure, StartReporter, AGENT_ERROR_CODE};
 use crate::stdio::ChildStdio;
+use crate::workdir;
 
 /// PATH used when the spec's environment has none, as in Docker.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -36,6 +43,9 @@ pub struct Command {
     envp: Vec<CString>,
     search_path: String,
     cwd: PathBuf,
+    /// Whether `cwd` is created when it is missing (see
+    /// [`Command::create_missing_cwd`]).
+    create_cwd: bool,
     uid: Uid,
     gid: Gid,
     supplementary_gids: Vec<Gid>,
@@ -79,6 +89,7 @@ impl Command {
             program,
             search_path,
             cwd: PathBuf::from(&spec.cwd),
+            create_cwd: false,
             uid: Uid::from_raw(identity.uid),
             gid: Gid::from_raw(identity.gid),
             supplementary_gids: identity
@@ -87,6 +98,16 @@ impl Command {
                 .map(Gid::from_raw)
                 .collect(),
         })
+    }
+
+    /// Makes the process create its working directory, with its missing
+    /// parents, before it enters it, as Docker does for a container's main
+    /// process: in the root it runs in (the container's, by then), as the
+    /// agent (root) before the user's identity is taken, mode 0755. The path
+    /// is cleaned first (`/a/../b` is `/b`), as Docker cleans it.
+    pub fn create_missing_cwd(&mut self) {
+        self.cwd = workdir::clean(&self.cwd);
+        self.create_cwd = true;
     }
 
     /// Turns the calling forked child into the user's process; on failure
@@ -103,12 +124,13 @@ impl Command {
             take_controlling_terminal()
                 .map_err(|errno| setup_failure("take the terminal", errno))?;
         }
-        // The directory is entered with the agent's privileges, before they
-        // are dropped, as runc does.
-        chdir(&self.cwd).map_err(|errno| StartFailure {
-            code: exit_code_for(errno),
-            reason: format!("chdir {}: {}", self.cwd.display(), errno.desc()),
-        })?;
+        // The directory is created and entered with the agent's privileges,
+        // before they are dropped, as runc does.
+        if self.create_cwd {
+            workdir::create_missing(Path::new("/"), &self.cwd)
+                .map_err(|err| cwd_creation_failure(&self.cwd, &err))?;
+        }
+        chdir(&self.cwd).map_err(|errno| chdir_failure(&self.cwd, errno))?;
         set_identity(self.uid, self.gid, &self.supplementary_gids).map_err(|errno| {
             StartFailure {
                 code: exit_code_for(errno),
@@ -134,6 +156,32 @@ pub fn exit_code_for(errno: Errno) -> i32 {
     match errno {
         Errno::ENOENT => 127,
         _ => 126,
+    }
+}
+
+/// A working directory that cannot be entered: named, with the shell's code.
+fn chdir_failure(cwd: &Path, errno: Errno) -> StartFailure {
+    StartFailure {
+        code: exit_code_for(errno),
+        reason: format!("chdir {}: {}", cwd.display(), errno.desc()),
+    }
+}
+
+/// A working directory that cannot be created, with the code `docker run`
+/// gives when the daemon fails to create it: it classifies the daemon's
+/// message, 127 for "no such file or directory", 126 for "permission
+/// denied", 125 for the rest ("not a directory" among them).
+fn cwd_creation_failure(cwd: &Path, err: &workdir::CreateError) -> StartFailure {
+    StartFailure {
+        code: match err.errno() {
+            Errno::ENOENT => 127,
+            Errno::EACCES => 126,
+            _ => AGENT_ERROR_CODE,
+        },
+        reason: format!(
+            "cannot create the working directory {}: {err}",
+            cwd.display()
+        ),
     }
 }
 
@@ -375,6 +423,63 @@ mod tests {
         assert_eq!(command.envp.last().unwrap().to_str(), Ok("HOME=/srv/app"));
         let command = Command::from_spec(&spec(&["ls"], &["HOME=/h"]), root.path()).unwrap();
         assert_eq!(command.envp, [CString::new("HOME=/h").unwrap()]);
+    }
+
+    #[test]
+    fn only_the_main_process_creates_its_cleaned_working_directory() {
+        let mut main = spec(&["pwd"], &[]);
+        main.cwd = "/new/./dir/../work/".into();
+        let mut command = Command::from_spec(&main, NO_ROOT.as_ref()).unwrap();
+        assert!(!command.create_cwd, "exec processes create nothing");
+        assert_eq!(command.cwd, Path::new("/new/./dir/../work/"));
+        command.create_missing_cwd();
+        assert!(command.create_cwd);
+        assert_eq!(command.cwd, Path::new("/new/work"));
+    }
+
+    #[test]
+    fn a_working_directory_that_cannot_be_entered_is_named() {
+        assert_eq!(
+            chdir_failure(Path::new("/missing"), Errno::ENOENT),
+            StartFailure {
+                code: 127,
+                reason: "chdir /missing: No such file or directory".into()
+            }
+        );
+        assert_eq!(
+            chdir_failure(Path::new("/etc/passwd"), Errno::ENOTDIR).code,
+            126
+        );
+    }
+
+    #[test]
+    fn a_working_directory_that_cannot_be_created_fails_as_docker_run_does() {
+        let in_the_way = workdir::CreateError::NotADirectory {
+            at: "/etc/passwd".into(),
+        };
+        assert_eq!(
+            cwd_creation_failure(Path::new("/etc/passwd/x"), &in_the_way),
+            StartFailure {
+                code: AGENT_ERROR_CODE,
+                reason: "cannot create the working directory /etc/passwd/x: \
+                         /etc/passwd exists and is not a directory"
+                    .into()
+            }
+        );
+        let failed = |errno| workdir::CreateError::Failed {
+            call: "mkdir",
+            at: "/x".into(),
+            errno,
+        };
+        let code = |errno| cwd_creation_failure(Path::new("/x/y"), &failed(errno)).code;
+        assert_eq!(code(Errno::EROFS), AGENT_ERROR_CODE);
+        assert_eq!(code(Errno::EEXIST), AGENT_ERROR_CODE);
+        assert_eq!(code(Errno::EACCES), 126);
+        assert_eq!(code(Errno::ENOENT), 127);
+        assert_eq!(
+            cwd_creation_failure(Path::new("/x/y"), &failed(Errno::EROFS)).reason,
+            "cannot create the working directory /x/y: mkdir /x: Read-only file system"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod relay;
 mod relay_listener;
 mod session;
 mod stdio;
+mod workdir;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

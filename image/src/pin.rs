@@ -146,6 +146,27 @@ mod tests {
     }
 
     #[test]
+    fn an_image_a_container_uses_loses_only_its_names_when_forced() {
+        let (_root, store, id) = store_with_image();
+        let used = |image: &Digest| *image == id;
+        let refused = store.remove("pinned:v1", false, &used).unwrap_err();
+        assert!(
+            refused.to_string().contains("in use by a container"),
+            "{refused}"
+        );
+        let removals = store.remove("pinned:v1", true, &used).unwrap();
+        assert!(
+            matches!(removals.as_slice(), [crate::store::Removal::Untagged(_)]),
+            "{removals:?}"
+        );
+        assert!(store.resolve(&id.to_string()).unwrap().repo_tags.is_empty());
+        // Untagged, it is still kept by prune while the container is there.
+        assert!(store.prune(false, &used).unwrap().is_empty());
+        assert!(store.prune(true, &used).unwrap().is_empty());
+        assert_eq!(store.prune(false, &|_: &Digest| false).unwrap(), [id]);
+    }
+
+    #[test]
     fn pins_of_dead_holders_are_stale_and_swept() {
         let (_root, store, id) = store_with_image();
         let pin = store.pin(&id).unwrap();

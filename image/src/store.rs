@@ -152,8 +152,9 @@ impl Store {
 
     /// Removes the name `name_or_id`, and the image when no name is left or
     /// it was named by ID. An image `in_use` by a container, or one with
-    /// several names named by ID, is refused unless `force`. Layers and blobs
-    /// no image needs any more are deleted.
+    /// several names named by ID, is refused unless `force`; forced, an
+    /// image in use loses its names but stays for its containers, as in
+    /// Docker. Layers and blobs no image needs any more are deleted.
     pub fn remove(
         &self,
         name_or_id: &str,
@@ -177,11 +178,16 @@ impl Store {
             if self.is_pinned(&id)? {
                 bail!("image {} is in use by a running container", id.short());
             }
-            if !force && in_use(&id) {
-                bail!(
-                    "image {} is in use by a container (use -f to remove it anyway)",
-                    id.short()
-                );
+            if in_use(&id) {
+                if !force {
+                    bail!(
+                        "image {} is in use by a container (use -f to remove it anyway)",
+                        id.short()
+                    );
+                }
+                let names = std::mem::take(&mut record.repo_tags);
+                removals.extend(names.into_iter().map(Removal::Untagged));
+                return Ok(removals);
             }
             if !force && record.repo_tags.len() > 1 {
                 bail!(

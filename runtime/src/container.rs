@@ -539,6 +539,21 @@ impl ContainerRecords for Records {
     }
 }
 
+/// Checks a container name as Docker does: a letter or digit, then
+/// letters, digits, '_', '.' and '-'.
+pub fn parse_container_name(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && !chars.as_str().is_empty()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    match valid {
+        true => Ok(name.to_owned()),
+        false => Err(format!(
+            "invalid container name ({name}): only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )),
+    }
+}
+
 /// A Docker-style name for a container the user did not name.
 pub(crate) fn generated_name(id: &str) -> String {
     const ADJECTIVES: [&str; 16] = [
@@ -561,6 +576,20 @@ pub(crate) fn generated_name(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_names_follow_dockers_rule() {
+        for good in ["web", "db1", "a.b_c-d", "9lives"] {
+            assert_eq!(parse_container_name(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "a", "-web", "bad name!", "y/z", "_x", "naïve"] {
+            let err = parse_container_name(bad).unwrap_err();
+            assert!(
+                err.contains("only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+                "{err}"
+            );
+        }
+    }
 
     fn config(id: &str, name: &str) -> ContainerConfig {
         ContainerConfig {

@@ -1,8 +1,11 @@
 //! A container's log: its process's stdout and stderr as JSON lines, the
 //! format of Docker's json-file driver:
 //! `{"log":"text\n","stream":"stdout","time":"2026-11-23T10:00:00.123Z"}`.
-//! Output is split at line ends; a line still incomplete when its chunk
-//! ends is written as an entry of its own.
+//! An entry is a line of one stream, newline included, however the output
+//! was cut on its way from the guest. As in Docker, a line longer than
+//! 16 KiB is split into entries without a newline, and so is the end of
+//! the output when it ends no line: a stream's entries, one after the
+//! other, are what the process wrote.
 //!
 //! The log is capped: once `json.log` would grow past its size limit it
 //! becomes `json.log.1` (older files shift to `.2`, ...) and a new one
@@ -107,48 +110,210 @@ fn rotated(path: &Path, generation: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The most text an entry holds, its newline aside: a longer line is logged
+/// in pieces of at most this many bytes, Docker's 16 KiB.
+const MAX_ENTRY_TEXT: usize = 16 * 1024;
+
 /// Appends the process's output to a log file, rotating it at its limits.
+///
+/// Output arrives in chunks cut wherever the guest's reads ended, so each
+/// stream keeps the line it is in the middle of until a newline completes
+/// it: an entry is a whole line, newline included, however it arrived.
+/// A line longer than [`MAX_ENTRY_TEXT`] is logged in pieces, cut between
+/// characters; like Docker's, a piece is an entry without a newline, so the
+/// pieces read back one after the other are the line. Entries are stamped
+/// with the arrival of the chunk holding their last byte, which keeps the
+/// times in the file in order.
+///
+/// The output is bytes; an entry is text. The bytes of a line are decoded
+/// once it is whole, so a character split across chunks is kept, and a
+/// byte that is not UTF-8 becomes U+FFFD without harming the characters
+/// around it (Docker does the same, with one U+FFFD per bad byte where
+/// this has one per bad sequence).
+///
+/// Dropped, it logs the lines left unfinished as they are, without a
+/// newline: the monitor drops it when the process's output has ended.
 pub(crate) struct LogWriter {
-    path: PathBuf,
-    file: File,
-    /// Bytes in the current file.
-    size: u64,
-    limits: LogLimits,
+    file: LogFile,
+    stdout: PendingLine,
+    stderr: PendingLine,
 }
 
 impl LogWriter {
     pub fn append_to(path: &Path, limits: LogLimits) -> Result<LogWriter> {
-        let file = open_for_append(path)?;
-        let size = file.metadata().map(|meta| meta.len()).unwrap_or(0);
         Ok(LogWriter {
+            file: LogFile::append_to(path, limits)?,
+            stdout: PendingLine::new("stdout"),
+            stderr: PendingLine::new("stderr"),
+        })
+    }
+}
+
+impl OutputSink for LogWriter {
+    fn stdout(&mut self, data: &[u8]) {
+        log_output(&mut self.file, &mut self.stdout, data);
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        log_output(&mut self.file, &mut self.stderr, data);
+    }
+}
+
+impl Drop for LogWriter {
+    /// The end of the output: what the process wrote after its last
+    /// newline is an entry too, as Docker logs the end of a stream.
+    fn drop(&mut self) {
+        for line in [&self.stdout, &self.stderr] {
+            if !line.bytes.is_empty() {
+                self.file.add(line.stream, &line.bytes, &line.time);
+            }
+        }
+        self.file.write_batch();
+    }
+}
+
+/// Logs `data`, the next output on `line`'s stream: the entries it
+/// completes, in one write.
+fn log_output(file: &mut LogFile, line: &mut PendingLine, data: &[u8]) {
+    let time = now();
+    let stream = line.stream;
+    line.push(data, &time, |text| file.add(stream, text, &time));
+    file.write_batch();
+}
+
+/// The line a stream is in the middle of.
+struct PendingLine {
+    /// `stdout` or `stderr`.
+    stream: &'static str,
+    /// What the process wrote of the line so far; never more than
+    /// [`MAX_ENTRY_TEXT`] bytes between pushes.
+    bytes: Vec<u8>,
+    /// When the last of them arrived.
+    time: String,
+}
+
+impl PendingLine {
+    fn new(stream: &'static str) -> PendingLine {
+        PendingLine {
+            stream,
+            bytes: Vec::new(),
+            time: String::new(),
+        }
+    }
+
+    /// Adds `data`, which arrived at `time`, handing `entry` the text of
+    /// each entry it completes: every line it ends, newline included, and
+    /// the pieces of a line longer than [`MAX_ENTRY_TEXT`].
+    fn push(&mut self, data: &[u8], time: &str, mut entry: impl FnMut(&[u8])) {
+        for segment in data.split_inclusive(|&byte| byte == b'\n') {
+            self.bytes.extend_from_slice(segment);
+            let ended = segment.ends_with(b"\n");
+            // Cut from an offset, moving what is left once: a long line
+            // arriving at once is not shifted per piece.
+            let mut start = 0;
+            while self.bytes.len() - start - usize::from(ended) > MAX_ENTRY_TEXT {
+                let end = start + piece_len(&self.bytes[start..]);
+                entry(&self.bytes[start..end]);
+                start = end;
+            }
+            if ended {
+                entry(&self.bytes[start..]);
+                self.bytes.clear();
+            } else {
+                self.bytes.drain(..start);
+            }
+        }
+        if !self.bytes.is_empty() {
+            self.time.clear();
+            self.time.push_str(time);
+        }
+    }
+}
+
+/// How much of `line`, longer than [`MAX_ENTRY_TEXT`], its next piece
+/// takes: as much as fits without cutting a character in two.
+fn piece_len(line: &[u8]) -> usize {
+    // A character is a lead byte and at most three continuation bytes
+    // (0b10xx_xxxx): a cut before any other byte falls between characters.
+    // Four continuation bytes in a row are no character; cut anywhere.
+    let is_continuation = |byte: u8| byte & 0xc0 == 0x80;
+    (MAX_ENTRY_TEXT - 3..=MAX_ENTRY_TEXT)
+        .rev()
+        .find(|&cut| !is_continuation(line[cut]))
+        .unwrap_or(MAX_ENTRY_TEXT)
+}
+
+/// An entry as written: [`LogEntry`] borrowing its fields.
+#[derive(Serialize)]
+struct EntryText<'a> {
+    log: &'a str,
+    stream: &'a str,
+    time: &'a str,
+}
+
+/// The log file being written: entries are gathered into a batch and
+/// written together, one write for a chunk of output rather than one per
+/// line; rotated at its limits.
+struct LogFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes in the file.
+    size: u64,
+    limits: LogLimits,
+    /// Entries not written yet, each a JSON line.
+    batch: Vec<u8>,
+}
+
+impl LogFile {
+    fn append_to(path: &Path, limits: LogLimits) -> Result<LogFile> {
+        let file = open_for_append(path)?;
+        let size = file
+            .metadata()
+            .with_context(|| format!("cannot read the size of {}", path.display()))?
+            .len();
+        Ok(LogFile {
             path: path.to_owned(),
             file,
             size,
             limits,
+            batch: Vec::new(),
         })
     }
 
-    fn write(&mut self, stream: &str, data: &[u8]) {
-        let time = now();
-        let text = String::from_utf8_lossy(data);
-        for line in text.split_inclusive('\n') {
-            let entry = LogEntry {
-                log: line.to_owned(),
-                stream: stream.to_owned(),
-                time: time.clone(),
-            };
-            let mut json = serde_json::to_vec(&entry).expect("log entries serialize");
-            json.push(b'\n');
-            if self.size > 0 && self.size + json.len() as u64 > self.limits.max_size {
-                if let Err(err) = self.rotate() {
-                    tracing::warn!("cannot rotate {}: {err:#}", self.path.display());
-                }
-            }
-            // A full disk loses log lines, not the container.
-            if self.file.write_all(&json).is_ok() {
-                self.size += json.len() as u64;
+    /// Adds an entry of `text` to the batch. One that would take the file
+    /// past its size limit goes to a new file: what comes before it is
+    /// written out and the file rotated first. A lone entry larger than
+    /// the limit still goes in whole.
+    fn add(&mut self, stream: &str, text: &[u8], time: &str) {
+        let before = self.batch.len();
+        let entry = EntryText {
+            log: &String::from_utf8_lossy(text),
+            stream,
+            time,
+        };
+        serde_json::to_writer(&mut self.batch, &entry).expect("log entries serialize");
+        self.batch.push(b'\n');
+        let preceding = self.size + before as u64;
+        if preceding > 0 && self.size + self.batch.len() as u64 > self.limits.max_size {
+            self.write(before);
+            if let Err(err) = self.rotate() {
+                tracing::warn!("cannot rotate {}: {err:#}", self.path.display());
             }
         }
+    }
+
+    /// Writes out the batch.
+    fn write_batch(&mut self) {
+        self.write(self.batch.len());
+    }
+
+    /// Writes out the first `len` bytes of the batch.
+    fn write(&mut self, len: usize) {
+        // A full disk loses log lines, not the container.
+        if self.file.write_all(&self.batch[..len]).is_ok() {
+            self.size += len as u64;
+        }
+        self.batch.drain(..len);
     }
 
     /// Shifts the files one generation older and starts an empty one.
@@ -182,16 +347,6 @@ fn open_for_append(path: &Path) -> Result<File> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open the log {}", path.display()))
-}
-
-impl OutputSink for LogWriter {
-    fn stdout(&mut self, data: &[u8]) {
-        self.write("stdout", data);
-    }
-
-    fn stderr(&mut self, data: &[u8]) {
-        self.write("stderr", data);
-    }
 }
 
 /// Reads a log as it is written, across rotations.
@@ -301,6 +456,9 @@ fn read_complete_lines(
 
 #[cfg(test)]
 mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
     use super::*;
 
     fn texts(entries: &[LogEntry]) -> Vec<(&str, &str)> {
@@ -324,12 +482,14 @@ mod tests {
             [
                 ("stdout", "one\n"),
                 ("stdout", "two\n"),
-                ("stdout", "part"),
                 ("stderr", "oops\n")
             ]
         );
         log.stdout(b"more\n");
-        assert_eq!(texts(&reader.read_new().unwrap()), [("stdout", "more\n")]);
+        assert_eq!(
+            texts(&reader.read_new().unwrap()),
+            [("stdout", "partmore\n")]
+        );
         assert_eq!(reader.read_new().unwrap(), Vec::new());
     }
 
@@ -409,6 +569,173 @@ mod tests {
         assert!(!rotated(&path, 1).exists());
         let (_, kept) = LogReader::open(&path).unwrap();
         assert_eq!(kept.last().unwrap().log, "line 19\n");
+    }
+
+    /// The entries logged when `feed` writes to a fresh log and the
+    /// writer is dropped, as at the end of the output.
+    fn logged(feed: impl FnOnce(&mut LogWriter)) -> Vec<LogEntry> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let mut log = LogWriter::append_to(&path, LogLimits::default()).unwrap();
+        feed(&mut log);
+        drop(log);
+        LogReader::open(&path).unwrap().1
+    }
+
+    /// `entries`' text, one after the other.
+    fn joined(entries: &[LogEntry]) -> String {
+        entries.iter().map(|e| e.log.as_str()).collect()
+    }
+
+    /// `data` cut into chunks of 1 to `max` bytes, at random but the same
+    /// each run.
+    fn random_chunks(data: &[u8], max: usize) -> Vec<&[u8]> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut chunks = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (chunk, after) = rest.split_at(rng.gen_range(1..=max).min(rest.len()));
+            chunks.push(chunk);
+            rest = after;
+        }
+        chunks
+    }
+
+    #[test]
+    fn lines_cut_anywhere_are_logged_one_entry_each() {
+        let lines: Vec<String> = (1..=50_000).map(|n| format!("{n}\n")).collect();
+        let output = lines.concat();
+        let entries = logged(|log| {
+            for chunk in random_chunks(output.as_bytes(), 4096) {
+                log.stdout(chunk);
+            }
+        });
+        let logged: Vec<&str> = entries.iter().map(|e| e.log.as_str()).collect();
+        assert_eq!(logged, lines);
+    }
+
+    #[test]
+    fn characters_cut_at_any_byte_are_logged_whole() {
+        let output = format!("{}ü✓日本語", "ü✓日本語🚀\n".repeat(3));
+        let expected: Vec<String> = output.split_inclusive('\n').map(str::to_owned).collect();
+        let bytes = output.as_bytes();
+        for cut in 0..=bytes.len() {
+            let entries = logged(|log| {
+                log.stdout(&bytes[..cut]);
+                log.stdout(&bytes[cut..]);
+            });
+            let logged: Vec<&str> = entries.iter().map(|e| e.log.as_str()).collect();
+            assert_eq!(logged, expected, "cut at byte {cut}");
+        }
+        let byte_by_byte = logged(|log| bytes.chunks(1).for_each(|byte| log.stdout(byte)));
+        assert_eq!(joined(&byte_by_byte), output);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_spare_the_characters_around_them() {
+        let output = b"caf\xc3\xa9 \xff\xfe \xe6\x97 \xf0\x9f\x9a\x80\n";
+        for cut in 0..=output.len() {
+            let entries = logged(|log| {
+                log.stdout(&output[..cut]);
+                log.stdout(&output[cut..]);
+            });
+            assert_eq!(
+                texts(&entries),
+                [("stdout", "café \u{fffd}\u{fffd} \u{fffd} 🚀\n")],
+                "cut at byte {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_logged_in_pieces_that_join_into_it() {
+        let line = format!("{}\n", "ü✓日本語🚀".repeat(40 * 1024 / 18));
+        for chunk_size in [1000, line.len()] {
+            let entries = logged(|log| {
+                line.as_bytes()
+                    .chunks(chunk_size)
+                    .for_each(|chunk| log.stdout(chunk));
+            });
+            assert_eq!(entries.len(), 3, "in chunks of {chunk_size}");
+            for piece in &entries {
+                assert!(piece.log.trim_end_matches('\n').len() <= MAX_ENTRY_TEXT);
+                assert!(!piece.log.contains('\u{fffd}'));
+            }
+            assert!(!entries[0].log.ends_with('\n') && !entries[1].log.ends_with('\n'));
+            assert_eq!(joined(&entries), line);
+        }
+        // The limit is on the text, so a line of 16 KiB stays whole (Docker's
+        // 16 KiB buffer holds the newline too, which it would log apart).
+        let longest = format!("{}\n", "x".repeat(MAX_ENTRY_TEXT));
+        let entries = logged(|log| log.stdout(longest.as_bytes()));
+        assert_eq!(texts(&entries), [("stdout", longest.as_str())]);
+    }
+
+    #[test]
+    fn each_stream_keeps_its_own_unfinished_line() {
+        let entries = logged(|log| {
+            log.stdout(b"out-a ");
+            log.stderr(b"err-a ");
+            log.stdout(b"out-b\nout-c");
+            log.stderr(b"err-b\n");
+            log.stdout(b"\n");
+        });
+        assert_eq!(
+            texts(&entries),
+            [
+                ("stdout", "out-a out-b\n"),
+                ("stderr", "err-a err-b\n"),
+                ("stdout", "out-c\n")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_unfinished_last_lines_are_logged_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let (mut reader, _) = LogReader::open(&path).unwrap();
+        let mut log = LogWriter::append_to(&path, LogLimits::default()).unwrap();
+        log.stdout(b"done\nno newline");
+        log.stderr(b"bye");
+        assert_eq!(texts(&reader.read_new().unwrap()), [("stdout", "done\n")]);
+        drop(log);
+        let rest = reader.read_new().unwrap();
+        assert_eq!(texts(&rest), [("stdout", "no newline"), ("stderr", "bye")]);
+        assert!(rest.iter().all(|e| !e.time.is_empty()));
+    }
+
+    #[test]
+    fn chunks_of_many_lines_rotate_between_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let limits = LogLimits {
+            max_size: 300,
+            max_files: 3,
+        };
+        let lines: Vec<String> = (0..100).map(|n| format!("line {n}\n")).collect();
+        let mut log = LogWriter::append_to(&path, limits).unwrap();
+        for chunk in lines.chunks(7) {
+            log.stdout(chunk.concat().as_bytes());
+        }
+        drop(log);
+        for generation in 0..3 {
+            let file = match generation {
+                0 => path.clone(),
+                _ => rotated(&path, generation),
+            };
+            let size = fs::metadata(&file).unwrap().len();
+            assert!(
+                size <= limits.max_size,
+                "{} has {size} bytes",
+                file.display()
+            );
+        }
+        let (_, kept) = LogReader::open(&path).unwrap();
+        let kept: Vec<&str> = kept.iter().map(|e| e.log.as_str()).collect();
+        // The newest lines, complete and in order.
+        assert!(kept.len() > 2);
+        assert_eq!(kept, lines[lines.len() - kept.len()..]);
     }
 
     #[test]

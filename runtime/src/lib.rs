@@ -68,7 +68,7 @@ pub mod initramfs;
 use std::path::{Path, PathBuf};
 
 pub use boot::ConsoleTarget;
-pub use container::{BootSpec, ContainerConfig, RootfsSource, State, Status};
+pub use container::{parse_container_name, BootSpec, ContainerConfig, RootfsSource, State, Status};
 pub use container_log::{LogEntry, LogLimits};
 pub use detach_keys::DetachKeys;
 pub use error::{Error, Hint, Result};

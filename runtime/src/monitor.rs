@@ -125,7 +125,7 @@ fn record(
 /// unless it is gone already (`rm -f`).
 fn finish(root: &StateRoot, container: Container) -> Result<()> {
     match container.config.auto_remove && container.exists() {
-        true => removal::remove(root, container),
+        true => removal::remove(root, &container),
         false => Ok(()),
     }
 }
@@ -226,7 +226,6 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
     let socket = attach_server::socket_path(&root.run_dir_path(container.id()));
     let vmm_pid = booted.vm.pid();
     let ready = AttachServer::bind(&socket).and_then(|attach| {
-        container.update_state(|state| state.running(vmm_pid))?;
         let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
         Ok((attach, log))
     });
@@ -254,8 +253,15 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
         attached: Box::new(attach.output()),
         caller: caller_output,
     };
+    // Running once its process is: one that cannot start never runs.
+    let started = move || {
+        container
+            .update_state(|state| state.running(vmm_pid))
+            .map(drop)
+    };
     let controls = Controls {
         peers: Some(&serve_clients),
+        on_started: Some(Box::new(started)),
         ..controls
     };
     let end = session::attach(

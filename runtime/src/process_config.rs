@@ -129,6 +129,14 @@ fn environment(image_env: &[String], flags: &[String], hostname: &str) -> Vec<St
     with_env_flags(&env, flags)
 }
 
+/// Gives a process on a terminal `TERM=xterm`, as Docker does, unless its
+/// environment names a terminal type already.
+pub fn with_default_term(env: &mut Vec<String>) {
+    if !env.iter().any(|entry| variable(entry) == "TERM") {
+        env.push("TERM=xterm".to_owned());
+    }
+}
+
 /// `base` with each `-e` flag applied in order: `KEY=VALUE` sets, `KEY`
 /// copies the variable from this process's environment (if set).
 pub fn with_env_flags(base: &[String], flags: &[String]) -> Vec<String> {
@@ -162,6 +170,16 @@ fn variable(entry: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_terminal_gets_xterm_unless_told_otherwise() {
+        let mut env = vec!["PATH=/bin".to_owned()];
+        with_default_term(&mut env);
+        assert_eq!(env, ["PATH=/bin", "TERM=xterm"]);
+        let mut told = vec!["TERM=vt100".to_owned()];
+        with_default_term(&mut told);
+        assert_eq!(told, ["TERM=vt100"]);
+    }
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

@@ -131,6 +131,9 @@ pub struct Controls<'a> {
     /// process themselves, given the session's writer (a monitor's attach
     /// clients).
     pub peers: Option<&'a dyn Fn(SessionWriter) -> Result<()>>,
+    /// Called once the agent says the process started (it was found and
+    /// executed); its error ends the session.
+    pub on_started: Option<Box<dyn FnOnce() -> Result<()> + Send + 'a>>,
 }
 
 /// Runs or joins a process through the peer on `stream`: handshake, stdio
@@ -194,7 +197,7 @@ pub fn attach(
         serve(writer.clone())?;
     }
 
-    let end = match relay_until_end(&mut reader, output) {
+    let end = match relay_until_end(&mut reader, output, controls.on_started) {
         Err(_) if detached.load(Ordering::SeqCst) => return Ok(SessionEnd::Detached),
         end => end?,
     };
@@ -243,13 +246,21 @@ enum ProcessEnd {
     Failed { code: i32, reason: String },
 }
 
-fn relay_until_end(reader: &mut UnixStream, output: &mut dyn OutputSink) -> Result<ProcessEnd> {
+fn relay_until_end(
+    reader: &mut UnixStream,
+    output: &mut dyn OutputSink,
+    mut on_started: Option<Box<dyn FnOnce() -> Result<()> + Send + '_>>,
+) -> Result<ProcessEnd> {
     loop {
         let message = read_message(reader).context("cannot read from the guest agent")?;
         match message {
             Some(Message::Stdout(data)) => output.stdout(&data),
             Some(Message::Stderr(data)) => output.stderr(&data),
-            Some(Message::Started { .. }) => {}
+            Some(Message::Started { .. }) => {
+                if let Some(started) = on_started.take() {
+                    started()?;
+                }
+            }
             Some(Message::Exited(status)) => return Ok(ProcessEnd::Exited(status)),
             Some(Message::Failed { code, reason }) => {
                 return Ok(ProcessEnd::Failed { code, reason })

@@ -63,6 +63,33 @@ pub fn in_test_host(script: &str) -> String {
     stdout
 }
 
+/// Runs `script` as [`in_test_host`] does, but in this host's shell, as a
+/// user types hull commands: `$h` is `hull` on `hull`'s root, with its VMs
+/// in the hull machine wherever this host's KVM could run them too
+/// (`HULL_BACKEND=machine`); `$R` is a busybox root. The machine is stopped
+/// when `hull` is dropped.
+pub fn on_this_host(hull: &Hull, script: &str) -> String {
+    let prelude = format!(
+        "set -u; h=\"{} --root {}\"; R={}; export HULL_ROOT={}\n{PRELUDE}",
+        hull_binary().display(),
+        hull.root().display(),
+        busybox_rootfs().display(),
+        hull.root().display(),
+    );
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-c", &(prelude + script)])
+        .env("HULL_BACKEND", "machine");
+    let output = output_with_stdin(command, b"");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "script failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// The values the script printed for `key`, in order.
 pub fn facts<'a>(output: &'a str, key: &str) -> Vec<&'a str> {
     output

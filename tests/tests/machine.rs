@@ -316,7 +316,12 @@ fn the_machine_takes_its_settings_and_stops_when_idle() {
     let output = run(&hull, &["machine", "set"]);
     assert_one_line_error(&output, HULL_ERROR, "--cpus, --memory or --idle-timeout");
     let output = run(&hull, &["machine", "set", "--memory", "12k"]);
-    assert_eq!(output.status.code(), Some(2), "clap rejects a tiny memory");
+    // A usage error, with Docker's code for them.
+    assert_eq!(
+        output.status.code(),
+        Some(125),
+        "clap rejects a tiny memory"
+    );
 
     let settings = ok(
         &hull,

@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 
 use hull_format::render_one;
 
+use super::for_each_name;
+
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each container, e.g.
@@ -18,12 +20,16 @@ pub struct InspectArgs {
     containers: Vec<String>,
 }
 
+/// As `docker inspect`: what was found, and a line for each name that was
+/// not (exit code 1).
 pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
     let mut described = Vec::new();
-    for name in &args.containers {
+    let code = for_each_name(&args.containers, |name| {
         described.push(describe(&runtime.inspect(name)?));
-    }
-    print_inspected(args.format.as_deref(), &described)
+        Ok(())
+    });
+    print_inspected(args.format.as_deref(), &described)?;
+    Ok(code)
 }
 
 /// Objects as `docker inspect` prints them: a JSON array (no format, or

@@ -8,8 +8,9 @@ use std::io::IsTerminal;
 use anyhow::{bail, Result};
 use clap::Args;
 use hull_runtime::signals::Signals;
-use hull_runtime::{ConsoleTarget, RestartPolicy, Runtime, Status};
+use hull_runtime::{parse_container_name, ConsoleTarget, RestartPolicy, Runtime, Status};
 
+use super::for_each_name;
 use crate::terminal::{StdioFlags, Terminal};
 
 #[derive(Args)]
@@ -24,11 +25,11 @@ pub struct StopArgs {
 }
 
 pub fn stop(args: StopArgs, runtime: &Runtime) -> Result<u8> {
-    for name in &args.containers {
+    Ok(for_each_name(&args.containers, |name| {
         runtime.stop(name, Duration::from_secs(args.time))?;
         println!("{name}");
-    }
-    Ok(0)
+        Ok(())
+    }))
 }
 
 #[derive(Args)]
@@ -42,11 +43,11 @@ pub struct RmArgs {
 }
 
 pub fn rm(args: RmArgs, runtime: &Runtime) -> Result<u8> {
-    for name in &args.containers {
+    Ok(for_each_name(&args.containers, |name| {
         runtime.remove(name, args.force)?;
         println!("{name}");
-    }
-    Ok(0)
+        Ok(())
+    }))
 }
 
 #[derive(Args)]
@@ -65,10 +66,10 @@ impl WaitArgs {
 
 /// Prints each container's exit code once it has exited.
 pub fn wait(args: WaitArgs, runtime: &Runtime) -> Result<u8> {
-    for name in &args.containers {
+    Ok(for_each_name(&args.containers, |name| {
         println!("{}", runtime.wait(name)?);
-    }
-    Ok(0)
+        Ok(())
+    }))
 }
 
 #[derive(Args)]
@@ -108,11 +109,11 @@ pub fn start(args: StartArgs, runtime: &Runtime) -> Result<u8> {
         };
         return start_attached(name, args.interactive, runtime);
     }
-    for name in &args.containers {
+    Ok(for_each_name(&args.containers, |name| {
         runtime.start(name)?;
         println!("{name}");
-    }
-    Ok(0)
+        Ok(())
+    }))
 }
 
 /// `start -a`: the container run held by this process, with this
@@ -159,11 +160,11 @@ impl RestartArgs {
 }
 
 pub fn restart(args: RestartArgs, runtime: &Runtime) -> Result<u8> {
-    for name in &args.containers {
+    Ok(for_each_name(&args.containers, |name| {
         runtime.restart(name, Duration::from_secs(args.time))?;
         println!("{name}");
-    }
-    Ok(0)
+        Ok(())
+    }))
 }
 
 #[derive(Args)]
@@ -178,11 +179,11 @@ pub struct KillArgs {
 
 /// Signals a container's process; KILL tears its VM down.
 pub fn kill(args: KillArgs, runtime: &Runtime) -> Result<u8> {
-    for name in &args.containers {
+    Ok(for_each_name(&args.containers, |name| {
         runtime.kill(name, args.signal)?;
         println!("{name}");
-    }
-    Ok(0)
+        Ok(())
+    }))
 }
 
 /// The signals `hull kill` can deliver: those a container's monitor
@@ -210,6 +211,7 @@ fn parse_signal(value: &str) -> Result<i32, String> {
 pub struct RenameArgs {
     /// Container name or ID.
     container: String,
+    #[arg(value_parser = parse_container_name)]
     new_name: String,
 }
 

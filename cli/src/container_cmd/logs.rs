@@ -21,6 +21,13 @@ pub struct LogsArgs {
     container: String,
 }
 
+impl LogsArgs {
+    /// Whether it follows the log (`-f`).
+    pub fn follows(&self) -> bool {
+        self.follow
+    }
+}
+
 pub fn logs(args: LogsArgs, runtime: &Runtime) -> Result<u8> {
     let options = LogsOptions {
         follow: args.follow,

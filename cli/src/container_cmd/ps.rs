@@ -1,8 +1,11 @@
 //! `hull ps`: containers, as Docker lists them.
 
+use std::mem;
+
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::{ContainerInfo, Runtime, Status};
+use regex::Regex;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -48,7 +51,8 @@ const LISTING: Listing = Listing {
 #[derive(Clone, Debug)]
 enum Filter {
     Status(Status),
-    Name(String),
+    /// A regular expression the name matches somewhere, as in Docker.
+    Name(Regex),
     Id(String),
 }
 
@@ -56,9 +60,21 @@ impl Filter {
     fn matches(&self, container: &ContainerInfo) -> bool {
         match self {
             Filter::Status(wanted) => container.state.status == *wanted,
-            Filter::Name(part) => container.name().contains(part.as_str()),
+            Filter::Name(pattern) => pattern.is_match(container.name()),
             Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
         }
+    }
+
+    /// Docker's rule: values of one key are alternatives, keys must all
+    /// hold.
+    fn all_hold(filters: &[Filter], container: &ContainerInfo) -> bool {
+        filters.iter().all(|filter| {
+            let same_key = |other: &&Filter| mem::discriminant(*other) == mem::discriminant(filter);
+            filters
+                .iter()
+                .filter(same_key)
+                .any(|f| f.matches(container))
+        })
     }
 }
 
@@ -77,7 +93,9 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
             "exited" => Ok(Filter::Status(Status::Exited)),
             _ => Err(invalid()),
         },
-        "name" => Ok(Filter::Name(wanted.to_owned())),
+        "name" => Regex::new(wanted)
+            .map(Filter::Name)
+            .map_err(|err| format!("name={wanted}: not a regular expression: {err}")),
         "id" => Ok(Filter::Id(wanted.to_owned())),
         _ => Err(invalid()),
     }
@@ -88,7 +106,7 @@ pub fn ps(args: PsArgs, runtime: &Runtime) -> Result<u8> {
     let any_status = args.all || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
     let listed = runtime.list()?.into_iter().rev().filter(|container| {
         (any_status || container.state.monitor_pid().is_some())
-            && args.filter.iter().all(|filter| filter.matches(container))
+            && Filter::all_hold(&args.filter, container)
     });
     if args.quiet {
         listed.for_each(|container| println!("{}", container.short_id()));

@@ -22,6 +22,7 @@ pub struct RmiArgs {
 
 pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
+    let in_use = in_use(root)?;
     let mut last_error = None;
     for name in &args.images {
         match store.remove(name, args.force, &in_use) {
@@ -114,7 +115,7 @@ pub struct PruneArgs {
 
 pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {
     let _ = args.force;
-    let removed = Store::open(root)?.prune(args.all, &in_use)?;
+    let removed = Store::open(root)?.prune(args.all, &in_use(root)?)?;
     if removed.is_empty() {
         println!("Total reclaimed: 0 images");
         return Ok(0);

@@ -20,11 +20,12 @@ pub use list::{images, ImagesArgs};
 pub use manage::{inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs};
 pub use transfer::{import, pull, push, ImportArgs, PullArgs, PushArgs};
 
-/// Whether a stopped container still uses image `id`. Containers do not
-/// outlive `hull run` yet, so none does; running ones pin their image in
-/// the store, which refuses to delete it (`Store::pin`).
-fn in_use(_id: &Digest) -> bool {
-    false
+/// Whether a container of the hull root at `root` was created from image
+/// `id`: the store keeps it for the container (running ones also pin their
+/// image, see `Store::pin`).
+fn in_use(root: &Path) -> Result<impl Fn(&Digest) -> bool> {
+    let used = hull_runtime::Runtime::new(root).images_in_use()?;
+    Ok(move |id: &Digest| used.contains(&id.to_string()))
 }
 
 /// `<root>/config.json`, Docker daemon.json style: `{"insecure-registries": [...]}`.

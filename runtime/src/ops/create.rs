@@ -7,12 +7,14 @@ use hull_image::Store;
 use hull_protocol::TerminalSize;
 
 use crate::assets;
-use crate::container::{self, BootSpec, Container, ContainerConfig, Records, RootfsSource};
+use crate::container::{
+    self, parse_container_name, BootSpec, Container, ContainerConfig, Records, RootfsSource,
+};
 use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
 use crate::network::{self, ContainerNetwork, NetworkOptions};
-use crate::process_config::{process_config, ImageDefaults, ProcessFlags};
+use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
 use crate::root::{new_id, SHORT_ID_LEN};
 use crate::timestamp::now;
@@ -165,13 +167,18 @@ impl Runtime {
             },
         )
         .map_err(|err| Error::invalid(format!("{err:#}")))?;
+        let mut env = process.env;
+        if options.tty.is_some() {
+            with_default_term(&mut env);
+        }
         let kernel = assets::guest_kernel(options.kernel.as_deref())?;
         assets::agent_binary()?;
 
-        let name = options
-            .name
-            .clone()
-            .unwrap_or_else(|| container::generated_name(&id));
+        // An empty name is none, as with Docker.
+        let name = match options.name.as_deref().filter(|name| !name.is_empty()) {
+            Some(name) => parse_container_name(name).map_err(Error::invalid)?,
+            None => container::generated_name(&id),
+        };
         let records = Records::new(root);
         let network = network::create(
             root,
@@ -197,7 +204,7 @@ impl Runtime {
                 memory_mib: options.memory_mib,
                 rootfs,
                 argv: process.argv,
-                env: process.env,
+                env,
                 cwd: process.cwd,
                 user: process.user,
                 hostname,

@@ -6,7 +6,7 @@ use hull_protocol::{RunSpec, TerminalSize};
 use crate::container;
 use crate::error::Result;
 use crate::ops::{agent, run_session, Outcome, Stdio};
-use crate::process_config::with_env_flags;
+use crate::process_config::{with_default_term, with_env_flags};
 use crate::session::Request;
 use crate::Runtime;
 
@@ -32,9 +32,13 @@ impl Runtime {
     pub fn exec(&self, name: &str, options: ExecOptions, stdio: Stdio) -> Result<Outcome> {
         let container = container::find(&self.root, name)?;
         let boot = &container.config.boot;
+        let mut env = with_env_flags(&boot.env, &options.env);
+        if options.tty.is_some() {
+            with_default_term(&mut env);
+        }
         let spec = RunSpec {
             argv: options.command,
-            env: with_env_flags(&boot.env, &options.env),
+            env,
             cwd: options.workdir.unwrap_or_else(|| boot.cwd.clone()),
             user: options.user.unwrap_or_else(|| boot.user.clone()),
             hostname: boot.hostname.clone(),

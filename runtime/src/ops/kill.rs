@@ -2,7 +2,7 @@
 
 use crate::container::{self, State, KILLED_EXIT_CODE};
 use crate::error::{Error, Hint, Result};
-use crate::ops::stop::{deliver, mark_manually_stopped, record_unless_removed, tear_down};
+use crate::ops::stop::{deliver, mark_manually_stopped, record_killed, tear_down};
 use crate::signals::FORWARDED;
 use crate::Runtime;
 
@@ -30,7 +30,7 @@ impl Runtime {
             return Ok(());
         }
         tear_down(&container)?;
-        Ok(record_unless_removed(&container, |state: &State| {
+        Ok(record_killed(&self.root, &container, |state: &State| {
             state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into()))
         })?)
     }

@@ -1,11 +1,25 @@
 //! `list`: every container.
 
-use crate::container;
+use std::collections::BTreeSet;
+
+use crate::container::{self, RootfsSource};
 use crate::error::Result;
 use crate::ops::ContainerInfo;
 use crate::Runtime;
 
 impl Runtime {
+    /// The IDs of the images containers were created from, which the image
+    /// store must keep (`sha256:...`).
+    pub fn images_in_use(&self) -> Result<BTreeSet<String>> {
+        Ok(container::list(&self.root)?
+            .into_iter()
+            .filter_map(|container| match container.config.boot.rootfs {
+                RootfsSource::Image(id) => Some(id),
+                RootfsSource::Directory(_) => None,
+            })
+            .collect())
+    }
+
     /// Every container, oldest first.
     pub fn list(&self) -> Result<Vec<ContainerInfo>> {
         container::list(&self.root)?

@@ -92,7 +92,7 @@ impl Stdio {
             resizes: self.resizes,
             signals: self.signals,
             on_attached: self.on_attached,
-            peers: None,
+            ..Controls::default()
         };
         (input, Writers::new(self.stdout, self.stderr), controls)
     }

@@ -23,6 +23,6 @@ impl Runtime {
             mark_manually_stopped(&container)?;
             tear_down(&container)?;
         }
-        Ok(removal::remove(&self.root, container)?)
+        Ok(removal::remove(&self.root, &container)?)
     }
 }

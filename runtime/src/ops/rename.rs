@@ -1,7 +1,7 @@
 //! `rename`: a container's name, on its network's name server too.
 
-use crate::container;
-use crate::error::Result;
+use crate::container::{self, parse_container_name};
+use crate::error::{Error, Result};
 use crate::network;
 use crate::Runtime;
 
@@ -10,6 +10,7 @@ impl Runtime {
     /// warning if its network's name server still answers the old name
     /// (the container is renamed either way).
     pub fn rename(&self, name: &str, new_name: &str) -> Result<Option<String>> {
+        let new_name = &parse_container_name(new_name).map_err(Error::invalid)?;
         let container = container::find(&self.root, name)?;
         let (id, network) = (
             container.id().to_owned(),

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::child_process;
 use crate::container::{self, Container, State, Status};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::helper_command;
 use crate::root::StateRoot;
 use crate::Runtime;
@@ -84,7 +84,12 @@ fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Res
         match state.status {
             Status::Running | Status::Restarting => break,
             Status::Exited => match state.error {
-                Some(error) => bail!("container {} did not start: {error}", container.short_id()),
+                Some(error) => {
+                    let error =
+                        format!("container {} did not start: {error}", container.short_id());
+                    // A missing or unrunnable command keeps its own code.
+                    return Err(Error::not_started(state.exit_code.unwrap_or(0), error).into());
+                }
                 None => break, // Ran and already ended.
             },
             Status::Created => {}

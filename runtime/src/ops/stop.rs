@@ -18,6 +18,7 @@ use crate::attach_server;
 use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::error::Result;
 use crate::ops::start::start_monitor;
+use crate::removal;
 use crate::root::StateRoot;
 use crate::session;
 use crate::Runtime;
@@ -57,7 +58,7 @@ fn stop_container(root: &StateRoot, container: &Container, grace: Duration) -> a
         std::thread::sleep(POLL_INTERVAL);
     }
     tear_down(container)?;
-    record_unless_removed(container, |state| {
+    record_killed(root, container, |state| {
         if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
             state.exited(
                 KILLED_EXIT_CODE,
@@ -69,26 +70,36 @@ fn stop_container(root: &StateRoot, container: &Container, grace: Duration) -> a
     })
 }
 
-/// Records `change` in the container's state, unless the container is gone
-/// meanwhile (its holder removed it as it ended: `--rm`).
-pub(super) fn record_unless_removed(
+/// Records `change` in the state of the container whose VM was just torn
+/// down, and removes it if it was created to go when it ends (`--rm`): its
+/// monitor, killed, cannot. A container its holder removed meanwhile is
+/// left alone.
+pub(super) fn record_killed(
+    root: &StateRoot,
     container: &Container,
     change: impl FnOnce(&State) -> State,
 ) -> anyhow::Result<()> {
     match container.update_state(change) {
         Err(err) if container.exists() => Err(err),
-        _ => Ok(()),
+        Err(_) => Ok(()),
+        Ok(_) if container.config.auto_remove => removal::remove(root, container),
+        Ok(_) => Ok(()),
     }
 }
 
 /// Records that the user stops the container, so that its monitor does not
-/// restart it; returns its state if a monitor holds it.
+/// restart it; returns its state if a monitor holds it (not if it ended and
+/// was removed meanwhile: `--rm`).
 pub(super) fn mark_manually_stopped(container: &Container) -> anyhow::Result<Option<State>> {
-    let state = container.update_state(|state| State {
+    let marked = container.update_state(|state| State {
         manually_stopped: state.monitor_pid().is_some(),
         ..state.clone()
-    })?;
-    Ok(state.monitor_pid().is_some().then_some(state))
+    });
+    match marked {
+        Ok(state) => Ok(state.monitor_pid().is_some().then_some(state)),
+        Err(_) if !container.exists() => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// Sends `signal` to the process of the container `state` describes.
