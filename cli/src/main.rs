@@ -7,6 +7,7 @@ mod container_cmd;
 mod image_cmd;
 mod machine;
 mod network_cmd;
+mod prompt;
 mod run;
 mod system_cmd;
 mod terminal;
@@ -82,6 +83,12 @@ enum Command {
 
     /// Signal containers' processes (KILL tears the VM down).
     Kill(container_cmd::KillArgs),
+
+    /// Freeze containers' VMs.
+    Pause(container_cmd::PauseArgs),
+
+    /// Resume frozen containers' VMs.
+    Unpause(container_cmd::PauseArgs),
 
     /// Rename a container.
     Rename(container_cmd::RenameArgs),
@@ -181,6 +188,10 @@ enum ContainerCommand {
     Restart(container_cmd::RestartArgs),
     /// Signal containers' processes.
     Kill(container_cmd::KillArgs),
+    /// Freeze containers' VMs.
+    Pause(container_cmd::PauseArgs),
+    /// Resume frozen containers' VMs.
+    Unpause(container_cmd::PauseArgs),
     /// Remove containers.
     #[command(visible_alias = "remove")]
     Rm(container_cmd::RmArgs),
@@ -249,6 +260,8 @@ impl Command {
                 ContainerCommand::Stop(args) => Command::Stop(args),
                 ContainerCommand::Restart(args) => Command::Restart(args),
                 ContainerCommand::Kill(args) => Command::Kill(args),
+                ContainerCommand::Pause(args) => Command::Pause(args),
+                ContainerCommand::Unpause(args) => Command::Unpause(args),
                 ContainerCommand::Rm(args) => Command::Rm(args),
                 ContainerCommand::Ls(args) => Command::Ps(args),
                 ContainerCommand::Logs(args) => Command::Logs(args),
@@ -321,6 +334,17 @@ impl Command {
         )
     }
 
+    /// Whether the command asks for confirmation on stdin.
+    fn asks(&self) -> bool {
+        match self {
+            Command::Image(ImageCommand::Prune(args)) => !args.force,
+            Command::System(system_cmd::SystemCommand::Prune(args)) => !args.force,
+            Command::Container(ContainerCommand::Prune(args)) => !args.force,
+            Command::Network(network_cmd::NetworkCommand::Prune(args)) => !args.force(),
+            _ => false,
+        }
+    }
+
     /// The containers the command names, which must exist, for a command
     /// that starts the hull machine.
     fn containers_named(&self) -> &[String] {
@@ -344,6 +368,11 @@ impl Command {
                 .unwrap_or_default(),
             Command::Attach(args) => machine::ForwardedStdio {
                 stdin: args.takes_stdin(),
+                tty: true,
+            },
+            // A prune without -f asks first.
+            command if command.asks() => machine::ForwardedStdio {
+                stdin: true,
                 tty: true,
             },
             _ => machine::ForwardedStdio::default(),
@@ -401,6 +430,7 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         Some(hull_runtime::Error::CommandNotFound(_)) => 127,
         Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
         Some(hull_runtime::Error::NoSuchContainer(_)) => 1,
+        _ if err.is::<container_cmd::NoSuchObject>() => 1,
         _ => HULL_ERROR,
     }
 }
@@ -445,6 +475,8 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Start(args) => container_cmd::start(args, &runtime),
         Command::Restart(args) => container_cmd::restart(args, &runtime),
         Command::Kill(args) => container_cmd::kill(args, &runtime),
+        Command::Pause(args) => container_cmd::pause(args, &runtime),
+        Command::Unpause(args) => container_cmd::unpause(args, &runtime),
         Command::Rename(args) => container_cmd::rename(args, &runtime),
         Command::Inspect(args) => container_cmd::inspect(args, &runtime),
         Command::Port(args) => container_cmd::port(args, &runtime),

@@ -93,10 +93,21 @@ pub struct InspectArgs {
 
 #[derive(Args)]
 pub struct PruneArgs {
-    /// Accepted for Docker compatibility; hull never asks.
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     force: bool,
 }
+
+impl PruneArgs {
+    /// Whether it goes ahead without asking.
+    pub fn force(&self) -> bool {
+        self.force
+    }
+}
+
+/// Docker's question before `network prune`.
+const PRUNE_WARNING: &str =
+    "WARNING! This will remove all custom networks not used by at least one container.";
 
 /// `docker network ls`'s default table.
 const LISTING: Listing = Listing {
@@ -148,7 +159,11 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
             runtime.connect(&args.network, &args.container, args.ip, args.aliases)?;
         }
         NetworkCommand::Disconnect(args) => runtime.disconnect(&args.network, &args.container)?,
-        NetworkCommand::Prune(_) => prune(runtime)?,
+        NetworkCommand::Prune(args) => {
+            if args.force || crate::prompt::confirm(PRUNE_WARNING)? {
+                prune(runtime)?;
+            }
+        }
     }
     Ok(0)
 }
@@ -163,7 +178,7 @@ pub fn prune(runtime: &Runtime) -> Result<()> {
 }
 
 /// A network as `docker network inspect` shows it.
-fn describe(info: &NetworkInfo) -> Value {
+pub fn describe(info: &NetworkInfo) -> Value {
     let network = &info.network;
     let containers: serde_json::Map<String, Value> = info
         .members

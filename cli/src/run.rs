@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
-use hull_runtime::signals::Signals;
+use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::parse_memory_mib;
 use hull_runtime::{
     assets, parse_container_name, parse_host_name, parse_network_name, parse_user, ConsoleTarget,
@@ -36,6 +36,28 @@ pub struct CreateArgs {
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
 
+    /// Read environment variables from a file: KEY=VALUE lines (KEY alone
+    /// copies it from here; # comments); before -e.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<PathBuf>,
+
+    /// Set a label on the container: KEY=VALUE (or KEY).
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+
+    /// Accepted for Docker compatibility: every container's PID 1 is
+    /// hull's agent, which reaps orphans and passes signals on.
+    #[arg(long)]
+    init: bool,
+
+    /// The signal `hull stop` sends first (default: the image's, else TERM).
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
+    stop_signal: Option<i32>,
+
+    /// Seconds `hull stop` waits before tearing the VM down (default 10).
+    #[arg(long, value_name = "SECONDS")]
+    stop_timeout: Option<u64>,
+
     /// Working directory inside the container (default: the image's, or /).
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     workdir: Option<String>,
@@ -53,9 +75,9 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pull: PullPolicy,
 
-    /// Number of virtual CPUs.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=32))]
-    cpus: u8,
+    /// CPUs: the VM gets this many vCPUs, rounded up (1.5: 2).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_cpus)]
+    cpus: f64,
 
     /// Guest memory, e.g. 256m or 1g.
     #[arg(short = 'm', long = "memory", default_value = "512m", value_parser = parse_memory_mib)]
@@ -226,6 +248,8 @@ impl CreateArgs {
         let tty = self.stdio.terminal(attaches)?;
         self.restart.check_auto_remove(self.rm)?;
         let log_limits = LogLimits::from_options(&self.log_opts)?;
+        let mut env = read_env_files(&self.env_files)?;
+        env.extend(self.env.iter().cloned());
         let (rootfs, command) = match &self.rootfs {
             Some(dir) => (RootfsChoice::directory(dir)?, &self.args[..]),
             None => {
@@ -250,11 +274,15 @@ impl CreateArgs {
             name: self.name.clone(),
             command: command.to_vec(),
             entrypoint: self.entrypoint.clone(),
-            env: self.env.clone(),
+            env,
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             hostname: self.hostname.clone(),
-            cpus: self.cpus,
+            cpus: self.cpus.ceil() as u8,
+            nano_cpus: Some((self.cpus * 1e9).round() as u64),
+            labels: self.labels.iter().map(|label| label_pair(label)).collect(),
+            stop_signal: self.stop_signal,
+            stop_timeout: self.stop_timeout,
             memory_mib: self.memory_mib,
             kernel: self.kernel.clone(),
             tty,
@@ -267,6 +295,53 @@ impl CreateArgs {
             ..CreateOptions::new(rootfs)
         })
     }
+}
+
+/// `--cpus`: more than none, at most 32.
+fn parse_cpus(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(cpus) if cpus > 0.0 && cpus <= 32.0 => Ok(cpus),
+        _ => Err(format!("{value:?} is not a number of CPUs from 0.01 to 32")),
+    }
+}
+
+/// A signal by name or number, as `--stop-signal` and `kill -s` take it.
+pub fn parse_signal(value: &str) -> Result<i32, String> {
+    signal_number(value).ok_or_else(|| format!("{value} is not a signal (TERM, SIGUSR1, 15, ...)"))
+}
+
+/// `KEY=VALUE`, or `KEY` with an empty value, as `--label` takes it.
+pub fn label_pair(label: &str) -> (String, String) {
+    match label.split_once('=') {
+        Some((key, value)) => (key.to_owned(), value.to_owned()),
+        None => (label.to_owned(), String::new()),
+    }
+}
+
+/// The `KEY=VALUE` (or `KEY`) entries of `--env-file`s, as Docker reads
+/// them: blank lines and `#` comments skipped, leading blanks trimmed.
+fn read_env_files(files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--env-file {}: cannot read it", file.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = line.split_once('=').map_or(line, |(key, _)| key);
+            if key.is_empty() || key.contains(char::is_whitespace) {
+                bail!(
+                    "--env-file {}:{}: {key:?} is not a variable name",
+                    file.display(),
+                    number + 1
+                );
+            }
+            env.push(line.to_owned());
+        }
+    }
+    Ok(env)
 }
 
 /// A `--name`: Docker's rule, or empty for a generated one.
@@ -330,7 +405,6 @@ fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> 
     }
     let mut options = image_cmd::registry_options(root, &[])?;
     options.progress = ProgressStyle::on(Stream::Stderr);
-    let pulled = hull_image::pull(store, &reference, &options)?;
-    eprintln!("Digest: {}", pulled.manifest_digest);
+    image_cmd::pull_image(store, &reference, &options)?;
     store.resolve(&reference.to_string())
 }

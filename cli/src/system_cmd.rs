@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use hull_runtime::Runtime;
 
-use crate::{container_cmd, image_cmd, network_cmd};
+use crate::{container_cmd, image_cmd, network_cmd, prompt};
 
 #[derive(Subcommand)]
 pub enum SystemCommand {
@@ -19,9 +19,21 @@ pub enum SystemCommand {
 pub fn system(command: SystemCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         SystemCommand::Prune(args) => {
-            container_cmd::prune(container_cmd::PruneArgs { force: args.force }, runtime)?;
+            let images = match args.all {
+                true => "all images without at least one container associated to them",
+                false => "all dangling images",
+            };
+            let question = format!(
+                "WARNING! This will remove:\n  - all stopped containers\n  - all networks not \
+                 used by at least one container\n  - {images}"
+            );
+            if !args.force && !prompt::confirm(&question)? {
+                return Ok(0);
+            }
+            container_cmd::prune(container_cmd::PruneArgs { force: true }, runtime)?;
             network_cmd::prune(runtime)?;
-            image_cmd::prune(args, runtime.root())
+            let all = args.all;
+            image_cmd::prune(image_cmd::PruneArgs { all, force: true }, runtime.root())
         }
     }
 }

@@ -41,6 +41,12 @@ pub trait Launcher {
     fn container_root(&self) -> Option<PathBuf> {
         None
     }
+
+    /// Whether this launcher's processes may be started detached
+    /// (`RunDetached`) and left running when their session ends.
+    fn allows_detached(&self) -> bool {
+        true
+    }
 }
 
 /// What came of a launch.

@@ -20,10 +20,16 @@ use crate::session;
 use crate::stdio::{self, ChildStdio};
 
 /// Runs one session on the channel at `path` and returns when it is over.
+/// A detached process (`RunDetached`) outlives the agent, which exits after
+/// its session, unless it runs on a terminal: the agent holds that open (see
+/// [`session::wait_for_detached_terminals`]) until the process side closes
+/// it, and returns only then.
 pub fn run(path: &Path) -> anyhow::Result<()> {
     stdio::ensure_standard_fds().context("opening /dev/null for closed standard fds")?;
     let channel = open_channel(path)?;
-    session::run(channel, &RelayLauncher)
+    let result = session::run(channel, &RelayLauncher);
+    session::wait_for_detached_terminals();
+    result
 }
 
 /// The channel argument that means standard input.

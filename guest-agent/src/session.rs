@@ -5,11 +5,18 @@
 //! stream turns pipe reads into frames; one thread feeds stdin; one waits
 //! for the process and sends `Exited` once both output streams are drained.
 //! Frames are written whole under one lock, so they never interleave.
+//!
+//! A detached process (`RunDetached`, `hull exec -d`) gets none of these:
+//! the session ends once it has started, and the process is nobody's to
+//! wait for. The reaper (see [`crate::reaper`]) still reaps the agent's
+//! child when it ends, so it leaves no zombie. On a terminal it gets one
+//! thread, which reads and drops the terminal's output for as long as the
+//! process side holds the terminal open.
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use anyhow::{bail, Context};
@@ -20,7 +27,7 @@ use hull_protocol::{
 
 use crate::copy;
 use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
-use crate::stdio::{self, HostStdio, Terminal};
+use crate::stdio::{self, ChildStdio, HostStdio, Terminal};
 
 /// Largest read from an output pipe, and so largest Stdout/Stderr body.
 const OUTPUT_CHUNK: usize = 64 * 1024;
@@ -28,13 +35,19 @@ const _: () = assert!(OUTPUT_CHUNK <= MAX_BODY);
 
 /// Runs one session on `channel`: greets the host, runs the process it asks
 /// for, and returns once the host sends Shutdown or closes the channel.
-/// A process still running then is killed.
+/// A process still running then is killed. A detached one (`RunDetached`)
+/// is left running, and the session returns as soon as it has started.
 pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let writer = FrameWriter::new(channel.try_clone().context("duplicating the channel")?);
     let mut reader = BufReader::new(channel);
     handshake(&mut reader, &writer)?;
     let spec = match receive_request(&mut reader)? {
         Some(Request::Run(spec)) => *spec,
+        Some(Request::RunDetached(spec)) => {
+            let answer = run_detached(launcher, &spec);
+            writer.send(&answer)?;
+            return Ok(());
+        }
         Some(Request::Query(query)) => {
             writer.send(&answer(launcher, query))?;
             return Ok(());
@@ -62,13 +75,7 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         None => stdio::pipes().context("creating the stdio pipes"),
     }?;
     // No thread has been started yet, as `Launcher::launch` requires.
-    let launched = launcher.launch(&spec, child_stdio).unwrap_or_else(|err| {
-        Launch::Failed(StartFailure {
-            code: AGENT_ERROR_CODE,
-            reason: format!("{err:#}"),
-        })
-    });
-    let process = match launched {
+    let process = match launch(launcher, &spec, child_stdio) {
         Launch::Running(process) => Arc::new(process),
         Launch::Failed(StartFailure { code, reason }) => {
             writer.send(&Message::Failed { code, reason })?;
@@ -82,6 +89,95 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         log_error("killing the process at the end of the session", &err.into());
     }
     result
+}
+
+/// Starts `spec` with `stdio`; an error of the agent's is a start failure.
+fn launch(launcher: &dyn Launcher, spec: &RunSpec, stdio: ChildStdio) -> Launch {
+    launcher.launch(spec, stdio).unwrap_or_else(|err| {
+        Launch::Failed(StartFailure {
+            code: AGENT_ERROR_CODE,
+            reason: format!("{err:#}"),
+        })
+    })
+}
+
+/// Starts `spec` detached and returns the answer for the host: `Started`
+/// or `Failed`. Its streams are /dev/null, or a terminal whose output is
+/// discarded (see [`keep_detached_terminal`]). Its [`Process`] is dropped
+/// here: nobody waits for it, and the reaper takes it when it ends.
+fn run_detached(launcher: &dyn Launcher, spec: &RunSpec) -> Message {
+    let failed = |reason: String| Message::Failed {
+        code: AGENT_ERROR_CODE,
+        reason,
+    };
+    if !launcher.allows_detached() {
+        return failed("this session's process cannot be detached from it".into());
+    }
+    let streams = match spec.tty {
+        Some(size) => stdio::terminal(size)
+            .map(|(host, child)| (child, host.terminal))
+            .context("opening a pseudo-terminal"),
+        None => stdio::null()
+            .map(|child| (child, None))
+            .context("opening /dev/null"),
+    };
+    let (child_stdio, terminal) = match streams {
+        Ok(streams) => streams,
+        Err(err) => return failed(format!("{err:#}")),
+    };
+    match launch(launcher, spec, child_stdio) {
+        Launch::Running(process) => {
+            if let Some(terminal) = terminal {
+                keep_detached_terminal(terminal);
+            }
+            Message::Started { pid: process.pid() }
+        }
+        Launch::Failed(StartFailure { code, reason }) => Message::Failed { code, reason },
+    }
+}
+
+/// How many detached processes' terminals are being drained, and the
+/// signal that one is no longer.
+static DETACHED_TERMINALS: Mutex<usize> = Mutex::new(0);
+static DETACHED_TERMINAL_CLOSED: Condvar = Condvar::new();
+
+/// Keeps a detached process's terminal open and drains its output from a
+/// thread of its own, which ends once the process side has closed it
+/// (the process and whatever inherited the terminal have ended). Closing
+/// it earlier would hang up the process (SIGHUP).
+fn keep_detached_terminal(terminal: Terminal) {
+    *lock(&DETACHED_TERMINALS) += 1;
+    let drained = move || {
+        if let Err(err) = terminal.discard_output() {
+            log_error("draining a detached process's terminal", &err.into());
+        }
+        *lock(&DETACHED_TERMINALS) -= 1;
+        DETACHED_TERMINAL_CLOSED.notify_all();
+    };
+    if let Err(err) = thread::Builder::new()
+        .name("detached-tty".into())
+        .spawn(drained)
+    {
+        // The closure, terminal and all, is gone.
+        *lock(&DETACHED_TERMINALS) -= 1;
+        log_error("keeping a detached process's terminal", &err.into());
+    }
+}
+
+/// Blocks until no detached process holds a terminal the agent drains. An
+/// agent that exits after its session (relay mode) calls this first, so
+/// that its end does not hang up a detached process on a terminal.
+pub fn wait_for_detached_terminals() {
+    let mut open = lock(&DETACHED_TERMINALS);
+    while *open > 0 {
+        open = DETACHED_TERMINAL_CLOSED
+            .wait(open)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The answer to `query`, or why there is none.
@@ -116,14 +212,17 @@ fn handshake(reader: &mut impl Read, writer: &FrameWriter) -> anyhow::Result<()>
 /// What the host asks of a session.
 enum Request {
     Run(Box<RunSpec>),
+    RunDetached(Box<RunSpec>),
     Query(Query),
     Copy(Copy),
 }
 
-/// Waits for Run or Query; `None` if the host ends the session first.
+/// Waits for Run, RunDetached, Query or Copy; `None` if the host ends the
+/// session first.
 fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
         Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
+        Some(Message::RunDetached(spec)) => Ok(Some(Request::RunDetached(spec))),
         Some(Message::Query(query)) => Ok(Some(Request::Query(query))),
         Some(Message::Copy(copy)) => Ok(Some(Request::Copy(copy))),
         Some(Message::Shutdown) | None => Ok(None),
@@ -283,6 +382,7 @@ fn describe(message: &Message) -> &'static str {
     match message {
         Message::Hello(_) => "a Hello message",
         Message::Run(_) => "a Run message",
+        Message::RunDetached(_) => "a RunDetached message",
         Message::Started { .. } => "a Started message",
         Message::Stdin(_) => "a Stdin message",
         Message::StdinClose => "a StdinClose message",

@@ -1,5 +1,6 @@
 //! What connects the agent and the container's process: three pipes, or
-//! one pseudo-terminal (`-t`).
+//! one pseudo-terminal (`-t`); nothing, for a detached process (`exec -d`),
+//! whose streams are /dev/null.
 
 use std::fs::File;
 use std::io;
@@ -62,6 +63,25 @@ pub fn pipes() -> io::Result<(HostStdio, ChildStdio)> {
     Ok((host, child))
 }
 
+/// The streams of a detached process: /dev/null, read-write, as fds 0, 1
+/// and 2, as Docker gives an `exec -d` process no stdin and discards its
+/// output. Close-on-exec, as the pipes are.
+pub fn null() -> io::Result<ChildStdio> {
+    let open = || -> io::Result<OwnedFd> {
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?;
+        Ok(null.into())
+    };
+    Ok(ChildStdio {
+        stdin: open()?,
+        stdout: open()?,
+        stderr: open()?,
+        is_terminal: false,
+    })
+}
+
 /// Opens a pseudo-terminal of `size` from the machine's /dev/pts (which
 /// the container shares). Both sides are close-on-exec, as the pipes are.
 pub fn terminal(size: TerminalSize) -> io::Result<(HostStdio, ChildStdio)> {
@@ -103,6 +123,26 @@ impl Terminal {
     }
 }
 
+impl Terminal {
+    /// Reads and drops everything the process writes on the terminal until
+    /// every fd of its side is closed (the master then reads EIO, or end of
+    /// file), so that a detached process (`exec -d -t`) never blocks on a
+    /// full terminal, and never loses its terminal while it runs. Blocks the
+    /// calling thread until then.
+    pub fn discard_output(mut self) -> io::Result<()> {
+        let mut buf = [0; 4096];
+        loop {
+            match io::Read::read(&mut self.0, &mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.raw_os_error() == Some(libc::EIO) => return Ok(()),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
 fn winsize(size: TerminalSize) -> Winsize {
     Winsize {
         ws_row: size.rows,
@@ -133,4 +173,48 @@ pub fn ensure_standard_fds() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::MetadataExt;
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn null_streams_are_dev_null_open_both_ways_and_close_on_exec() {
+        let stdio = null().unwrap();
+        assert!(!stdio.is_terminal);
+        let dev_null = std::fs::metadata("/dev/null").unwrap().rdev();
+        for fd in [&stdio.stdin, &stdio.stdout, &stdio.stderr] {
+            let flags =
+                FdFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFD).unwrap());
+            assert!(flags.contains(FdFlag::FD_CLOEXEC));
+            let mut file = File::from(fd.try_clone().unwrap());
+            assert_eq!(file.metadata().unwrap().rdev(), dev_null);
+            assert!(fd.as_raw_fd() > 2);
+            file.write_all(b"discarded").unwrap();
+            let mut read = Vec::new();
+            assert_eq!(file.read_to_end(&mut read).unwrap(), 0);
+        }
+    }
+
+    #[test]
+    fn a_detached_terminal_drains_until_its_process_side_closes() {
+        let (host, child) = terminal(TerminalSize { rows: 24, cols: 80 }).unwrap();
+        let terminal = host.terminal.unwrap();
+        drop((host.stdin, host.stdout));
+        let drainer = thread::spawn(move || terminal.discard_output());
+        // Far more than a terminal buffers: the writer would block forever
+        // if nobody read.
+        let mut slave = File::from(child.stdout);
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..32 {
+            slave.write_all(&chunk).unwrap();
+        }
+        drop((slave, child.stdin, child.stderr));
+        drainer.join().unwrap().unwrap();
+    }
 }

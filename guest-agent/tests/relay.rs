@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -152,6 +152,19 @@ impl Host {
     fn run(&mut self, spec: Box<RunSpec>) -> Outcome {
         self.send(&Message::Run(spec));
         self.collect()
+    }
+
+    /// Asks for a detached run and returns the agent's answer, checking
+    /// that the agent then ends the session.
+    fn run_detached(&mut self, spec: Box<RunSpec>) -> Message {
+        self.send(&Message::RunDetached(spec));
+        let answer = self.recv();
+        assert_eq!(
+            read_message(&mut self.channel).unwrap(),
+            None,
+            "the agent kept the session open after {answer:?}"
+        );
+        answer
     }
 
     /// Waits for the agent to exit and returns its exit code and stderr.
@@ -505,4 +518,98 @@ fn channel_eof_before_run_ends_the_agent_cleanly() {
     host.channel.shutdown(std::net::Shutdown::Write).unwrap();
     let (code, stderr) = host.wait_agent();
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// A shell loop that waits (at most 20 s) for `path` to exist.
+fn wait_in_shell_for(path: &Path) -> String {
+    format!(
+        "i=0; while [ ! -e {path} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done",
+        path = path.display()
+    )
+}
+
+/// Waits (at most [`TIMEOUT`]) for a process to write `path`, and reads it.
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(contents) = std::fs::read_to_string(path) {
+            if contents.ends_with('\n') {
+                return contents;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_detached_process_outlives_its_session_and_the_agent_with_null_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let (go, done, fds) = (
+        dir.path().join("go"),
+        dir.path().join("done"),
+        dir.path().join("fds"),
+    );
+    let script = format!(
+        "streams=$(readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2); \
+         echo \"$streams\" > {fds}; \
+         cat; echo to-nobody; echo to-nobody >&2; {wait}; echo done > {done}",
+        fds = fds.display(),
+        wait = wait_in_shell_for(&go),
+        done = done.display(),
+    );
+    let mut host = Host::greeted("detached");
+    let answer = host.run_detached(spec(&["sh", "-c", &script]));
+    assert!(matches!(answer, Message::Started { .. }), "{answer:?}");
+    // The session is over and the agent gone (its stderr, which the
+    // process does not hold, reaches end of file), the process not.
+    let (code, stderr) = host.wait_agent();
+    assert_eq!(code, Some(0), "agent stderr: {stderr}");
+    assert!(!done.exists());
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(wait_for_file(&done), "done\n");
+    assert_eq!(
+        std::fs::read_to_string(&fds).unwrap(),
+        "/dev/null\n/dev/null\n/dev/null\n"
+    );
+}
+
+#[test]
+fn a_detached_process_that_cannot_start_is_reported_with_the_shells_code() {
+    let mut host = Host::greeted("detached-missing");
+    let answer = host.run_detached(spec(&["/no/such/program"]));
+    assert!(
+        matches!(answer, Message::Failed { code: 127, ref reason } if reason.contains("/no/such/program")),
+        "{answer:?}"
+    );
+    let (code, stderr) = host.wait_agent();
+    assert_eq!(code, Some(0), "agent stderr: {stderr}");
+}
+
+#[test]
+fn a_detached_process_on_a_terminal_keeps_it_while_its_output_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (go, done) = (dir.path().join("go"), dir.path().join("done"));
+    // A mebibyte is far more than a terminal buffers: the process would
+    // block if nobody read it, and would be hung up if the terminal closed.
+    let script = format!(
+        "test -t 0 && test -t 1 && test -t 2 || exit 1; {wait}; \
+         head -c 1048576 /dev/zero; echo tty-kept > {done}",
+        wait = wait_in_shell_for(&go),
+        done = done.display(),
+    );
+    let mut spec = spec(&["sh", "-c", &script]);
+    spec.tty = Some(TerminalSize { rows: 24, cols: 80 });
+    let mut host = Host::greeted("detached-tty");
+    let answer = host.run_detached(spec);
+    assert!(matches!(answer, Message::Started { .. }), "{answer:?}");
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(wait_for_file(&done), "tty-kept\n");
+    // The agent stays for the terminal, and goes once the process has.
+    let (code, stderr) = host.wait_agent();
+    assert_eq!(code, Some(0), "agent stderr: {stderr}");
 }

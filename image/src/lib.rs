@@ -46,5 +46,5 @@ pub use import::import_tar;
 pub use pin::Pin;
 pub use progress::{ProgressStyle, Stream};
 pub use reference::{ImageRef, InvalidReference};
-pub use registry::{check_login, pull, push, Pulled, RegistryOptions};
-pub use store::{Image, Removal, Store};
+pub use registry::{check_login, pull, push, LoginRefused, Pulled, Pushed, RegistryOptions};
+pub use store::{Image, Pruned, PrunedImage, Removal, Store};

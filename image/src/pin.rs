@@ -133,7 +133,7 @@ mod tests {
             let error = store.remove("pinned:v1", force, &never_in_use).unwrap_err();
             assert!(error.to_string().contains("running container"), "{error}");
         }
-        assert!(store.prune(true, &never_in_use).unwrap().is_empty());
+        assert!(store.prune(true, &never_in_use).unwrap().images.is_empty());
         drop(pin);
         assert!(!store.is_pinned(&id).unwrap());
         assert_eq!(
@@ -161,9 +161,11 @@ mod tests {
         );
         assert!(store.resolve(&id.to_string()).unwrap().repo_tags.is_empty());
         // Untagged, it is still kept by prune while the container is there.
-        assert!(store.prune(false, &used).unwrap().is_empty());
-        assert!(store.prune(true, &used).unwrap().is_empty());
-        assert_eq!(store.prune(false, &|_: &Digest| false).unwrap(), [id]);
+        assert!(store.prune(false, &used).unwrap().images.is_empty());
+        assert!(store.prune(true, &used).unwrap().images.is_empty());
+        let pruned = store.prune(false, &|_: &Digest| false).unwrap();
+        assert_eq!(pruned.images.len(), 1);
+        assert_eq!(pruned.images[0].id, id);
     }
 
     #[test]

@@ -37,6 +37,20 @@ impl ProgressStyle {
             ProgressStyle::Lines(stream)
         }
     }
+
+    /// Writes `line` where this style shows progress; nothing when quiet.
+    /// For the lines around a transfer, such as Docker's `Digest: ...`.
+    pub fn message(self, line: &str) {
+        match self {
+            ProgressStyle::Bars(Stream::Stdout) | ProgressStyle::Lines(Stream::Stdout) => {
+                println!("{line}")
+            }
+            ProgressStyle::Bars(Stream::Stderr) | ProgressStyle::Lines(Stream::Stderr) => {
+                eprintln!("{line}")
+            }
+            ProgressStyle::Quiet => {}
+        }
+    }
 }
 
 /// Progress of one transfer of `layers`.
@@ -122,8 +136,9 @@ impl Progress {
                     bar.tick();
                 }
             }
-            ProgressStyle::Lines(Stream::Stdout) => println!("{}: {status}", self.names[index]),
-            ProgressStyle::Lines(Stream::Stderr) => eprintln!("{}: {status}", self.names[index]),
+            ProgressStyle::Lines(_) => self
+                .style
+                .message(&format!("{}: {status}", self.names[index])),
             ProgressStyle::Quiet => {}
         }
     }

@@ -61,6 +61,15 @@ pub struct Pulled {
     pub downloaded: bool,
 }
 
+/// What a push sent.
+#[derive(Debug)]
+pub struct Pushed {
+    /// The digest of the manifest pushed.
+    pub digest: Digest,
+    /// The manifest's length in bytes.
+    pub size: usize,
+}
+
 /// Pulls `reference` into `store`: manifest (linux/amd64 from an index),
 /// config and layers, each verified and each layer unpacked.
 pub fn pull(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> Result<Pulled> {
@@ -71,11 +80,10 @@ pub fn pull(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> R
     result.map_err(|err| one_line(err, reference))
 }
 
-/// Pushes the local image named `reference` to its registry; returns the
-/// manifest digest.
-pub fn push(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> Result<Digest> {
+/// Pushes the local image named `reference` to its registry.
+pub fn push(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> Result<Pushed> {
     let image = store.resolve(&reference.to_string())?;
-    let digest = runtime()?
+    let pushed = runtime()?
         .block_on(push_async(
             store,
             reference,
@@ -83,8 +91,17 @@ pub fn push(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> R
             options,
         ))
         .map_err(|err| one_line(err, reference))?;
-    store.add_image(&digest, &[], &[format!("{}@{digest}", reference.name())])?;
-    Ok(digest)
+    let digest = &pushed.digest;
+    store.add_image(digest, &[], &[format!("{}@{digest}", reference.name())])?;
+    Ok(pushed)
+}
+
+/// The error of [`check_login`] when the registry refuses the credentials
+/// (rather than cannot be asked).
+#[derive(Debug, thiserror::Error)]
+#[error("login to {registry} failed: unauthorized: incorrect username or password")]
+pub struct LoginRefused {
+    registry: String,
 }
 
 /// Checks `user`/`password` against `registry` as `docker login` does:
@@ -155,7 +172,10 @@ async fn check_login_async(
                 return Ok(());
             }
         }
-        bail!("login to {registry} failed: unauthorized: incorrect username or password");
+        return Err(LoginRefused {
+            registry: registry.to_owned(),
+        }
+        .into());
     }
     bail!(
         "login to {registry} failed: the registry answered {}",
@@ -393,7 +413,7 @@ async fn push_async(
     reference: &ImageRef,
     manifest_digest: &Digest,
     options: &RegistryOptions,
-) -> Result<Digest> {
+) -> Result<Pushed> {
     let client = client(reference, options);
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
@@ -420,11 +440,15 @@ async fn push_async(
         .clone()
         .unwrap_or_else(|| OCI_IMAGE_MEDIA_TYPE.to_owned());
     let content_type = media_type.parse().context("invalid manifest media type")?;
+    let size = manifest_bytes.len();
     client
         .push_manifest_raw(oci_ref, manifest_bytes, content_type)
         .await?;
     progress.finish();
-    Ok(manifest_digest.clone())
+    Ok(Pushed {
+        digest: manifest_digest.clone(),
+        size,
+    })
 }
 
 /// One line saying what went wrong, in the user's terms.

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{BufReader, Write};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -58,6 +58,31 @@ pub struct Image {
 pub enum Removal {
     Untagged(String),
     Deleted(Digest),
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// The removed images, by ID.
+    pub images: Vec<PrunedImage>,
+    /// The bytes freed: the blobs and unpacked layers deleted, as their
+    /// files' sizes (a file linked several times counts once).
+    pub reclaimed: u64,
+}
+
+/// An image [`Store::prune`] removed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PrunedImage {
+    /// The image ID.
+    pub id: Digest,
+    /// The names it lost: full tagged names (`docker.io/library/alpine:latest`).
+    pub repo_tags: Vec<String>,
+    /// And full digest names (`docker.io/library/alpine@sha256:...`).
+    pub repo_digests: Vec<String>,
+    /// Its layers deleted with it, top first, by chain ID as Docker names
+    /// layers (the bottom layer's is its diff_id). A layer that several
+    /// removed images shared is listed with the last of them.
+    pub layers: Vec<Digest>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -205,8 +230,9 @@ impl Store {
     }
 
     /// Removes images without tags (with `all`, every image not `in_use`),
-    /// then unreferenced layers and blobs. Returns the removed image IDs.
-    pub fn prune(&self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<Vec<Digest>> {
+    /// then unreferenced layers and blobs. Reports what went and the bytes
+    /// that freed.
+    pub fn prune(&self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<Pruned> {
         let _gc = self.lock("gc.lock")?;
         let removed = self.update_index(|index| {
             let doomed: Vec<Digest> = index
@@ -219,13 +245,51 @@ impl Store {
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
-            for id in &doomed {
-                index.images.remove(id);
-            }
-            Ok(doomed)
+            Ok(doomed
+                .into_iter()
+                .map(|id| {
+                    let record = index.images.remove(&id).expect("listed from the index");
+                    (id, record)
+                })
+                .collect::<Vec<_>>())
         })?;
-        self.collect_garbage()?;
-        Ok(removed)
+        // Read while the configs are still stored. An image whose config
+        // cannot be read is removed all the same, its layers unlisted.
+        let layers: Vec<Vec<LayerIds>> = removed
+            .iter()
+            .map(|(id, _)| self.layer_ids(id).unwrap_or_default())
+            .collect();
+        let garbage = self.collect_garbage()?;
+        let mut images: Vec<PrunedImage> = removed
+            .into_iter()
+            .map(|(id, record)| PrunedImage {
+                id,
+                repo_tags: record.repo_tags,
+                repo_digests: record.repo_digests,
+                layers: Vec::new(),
+            })
+            .collect();
+        list_deleted_layers(&mut images, &layers, &garbage.layers);
+        Ok(Pruned {
+            images,
+            reclaimed: garbage.bytes,
+        })
+    }
+
+    /// The diff_ids and chain IDs of image `id`'s layers, bottom first.
+    fn layer_ids(&self, id: &Digest) -> Result<Vec<LayerIds>> {
+        let config: ImageConfiguration = serde_json::from_slice(&self.read_blob(id)?)
+            .with_context(|| format!("image config {id} is invalid"))?;
+        let mut ids: Vec<LayerIds> = Vec::new();
+        for diff_id in config.rootfs().diff_ids() {
+            let diff_id = Digest::parse(diff_id)?;
+            let chain_id = match ids.last() {
+                None => diff_id.clone(),
+                Some(below) => chain_id(&below.chain_id, &diff_id),
+            };
+            ids.push(LayerIds { diff_id, chain_id });
+        }
+        Ok(ids)
     }
 
     /// Where running containers pin their images (see `pin.rs`).
@@ -497,7 +561,7 @@ impl Store {
 
     /// Deletes blobs and layers no image refers to, and leftovers in tmp/.
     /// The caller holds `gc.lock` exclusive.
-    fn collect_garbage(&self) -> Result<()> {
+    fn collect_garbage(&self) -> Result<Garbage> {
         let index = self.read_index()?;
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
@@ -515,10 +579,56 @@ impl Store {
                 }
             }
         }
-        sweep(&self.dir.join("blobs/sha256"), &blobs)?;
-        sweep(&self.dir.join("layers"), &layers)?;
+        let blobs = sweep(&self.dir.join("blobs/sha256"), &blobs)?;
+        let layers = sweep(&self.dir.join("layers"), &layers)?;
+        // Work in progress of processes that died: not stored content.
         sweep(&self.dir.join("tmp"), &BTreeSet::new())?;
-        Ok(())
+        Ok(Garbage {
+            bytes: blobs.bytes + layers.bytes,
+            layers: layers.names,
+        })
+    }
+}
+
+/// What [`Store::collect_garbage`] deleted.
+struct Garbage {
+    /// The layers, by diff_id hex.
+    layers: BTreeSet<String>,
+    /// The bytes of the blobs and layers.
+    bytes: u64,
+}
+
+/// A layer's two names: its content's digest, and its chain ID (the
+/// layer together with the ones below it).
+struct LayerIds {
+    diff_id: Digest,
+    chain_id: Digest,
+}
+
+/// The chain ID of layer `diff_id` on the layers whose chain ID is `below`,
+/// as the OCI image spec defines it.
+fn chain_id(below: &Digest, diff_id: &Digest) -> Digest {
+    Digest::of(format!("{below} {diff_id}").as_bytes())
+}
+
+/// Fills in [`PrunedImage::layers`]: of each image's layers (`layers[i]`
+/// for `images[i]`), the ones whose diff_id hex is in `deleted`, each chain
+/// ID with the last image that has it, as Docker releases a layer with the
+/// last image using it.
+fn list_deleted_layers(
+    images: &mut [PrunedImage],
+    layers: &[Vec<LayerIds>],
+    deleted: &BTreeSet<String>,
+) {
+    let mut listed = BTreeSet::new();
+    for (image, ids) in images.iter_mut().zip(layers).rev() {
+        image.layers = ids
+            .iter()
+            .rev()
+            .filter(|ids| deleted.contains(ids.diff_id.hex()))
+            .filter(|ids| listed.insert(ids.chain_id.clone()))
+            .map(|ids| ids.chain_id.clone())
+            .collect();
     }
 }
 
@@ -544,8 +654,20 @@ impl Write for BlobWriter {
     }
 }
 
+/// What [`sweep`] deleted from a directory.
+struct Swept {
+    /// The entries' names.
+    names: BTreeSet<String>,
+    /// Their bytes, as [`size_on_disk`] counts them.
+    bytes: u64,
+}
+
 /// Removes every entry of `dir` whose name is not in `keep`.
-fn sweep(dir: &Path, keep: &BTreeSet<String>) -> Result<()> {
+fn sweep(dir: &Path, keep: &BTreeSet<String>) -> Result<Swept> {
+    let mut swept = Swept {
+        names: BTreeSet::new(),
+        bytes: 0,
+    };
     for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -553,14 +675,39 @@ fn sweep(dir: &Path, keep: &BTreeSet<String>) -> Result<()> {
             continue;
         }
         let path = entry.path();
+        let bytes = size_on_disk(&path);
         let result = if entry.file_type()?.is_dir() {
             fs::remove_dir_all(&path)
         } else {
             fs::remove_file(&path)
         };
         result.with_context(|| format!("cannot remove {}", path.display()))?;
+        swept.bytes += bytes;
+        swept.names.insert(name);
     }
-    Ok(())
+    Ok(swept)
+}
+
+/// The sizes of the files at and below `path`, a file with several links
+/// below it counted once, as Docker measures a layer. Only reported, so
+/// what cannot be measured counts as nothing rather than failing a removal.
+fn size_on_disk(path: &Path) -> u64 {
+    let mut counted = BTreeSet::new();
+    let mut pending = vec![path.to_owned()];
+    let mut bytes = 0;
+    while let Some(path) = pending.pop() {
+        let Ok(metadata) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                pending.extend(entries.filter_map(|entry| Some(entry.ok()?.path())));
+            }
+        } else if metadata.nlink() == 1 || counted.insert((metadata.dev(), metadata.ino())) {
+            bytes += metadata.len();
+        }
+    }
+    bytes
 }
 
 /// Moves `tag` to image `id`, from whichever image had it.
@@ -618,4 +765,143 @@ fn find(index: &Index, name_or_id: &str) -> Result<Option<Digest>> {
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOT_IN_USE: &dyn Fn(&Digest) -> bool = &|_| false;
+
+    /// A tar of one file `name` holding `content`.
+    fn tar_of(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.append_data(&mut header, name, content).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    /// Imports `tar` as a one-layer image named `tag`.
+    fn import(store: &Store, tar: &[u8], tag: &str) -> Digest {
+        let tag = ImageRef::parse(tag).unwrap();
+        crate::import_tar(store, tar, Some(&tag)).unwrap()
+    }
+
+    /// The bytes of every file in the store's blobs and layers.
+    fn stored_bytes(root: &Path) -> u64 {
+        fn walk(path: &Path) -> u64 {
+            let metadata = fs::symlink_metadata(path).unwrap();
+            if !metadata.is_dir() {
+                return metadata.len();
+            }
+            fs::read_dir(path)
+                .unwrap()
+                .map(|entry| walk(&entry.unwrap().path()))
+                .sum()
+        }
+        walk(&root.join("image/blobs")) + walk(&root.join("image/layers"))
+    }
+
+    fn digest(byte: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", byte.to_string().repeat(64))).unwrap()
+    }
+
+    #[test]
+    fn prune_reports_the_images_layers_and_bytes_it_deleted() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let old = tar_of("old", &[b'o'; 5000]);
+        let dangling = import(&store, &old, "app:v1");
+        let kept = import(&store, &tar_of("new", &[b'n'; 3000]), "app:v1");
+
+        let before = stored_bytes(root.path());
+        let pruned = store.prune(false, NOT_IN_USE).unwrap();
+        let after = stored_bytes(root.path());
+        assert_eq!(
+            pruned.images,
+            [PrunedImage {
+                id: dangling,
+                repo_tags: Vec::new(),
+                repo_digests: Vec::new(),
+                // One layer: its chain ID is its diff_id.
+                layers: vec![Digest::of(&old)],
+            }]
+        );
+        assert_eq!(pruned.reclaimed, before - after);
+        assert!(pruned.reclaimed > 5000, "{}", pruned.reclaimed);
+
+        let pruned = store.prune(true, NOT_IN_USE).unwrap();
+        assert_eq!(pruned.images.len(), 1);
+        assert_eq!(pruned.images[0].id, kept);
+        assert_eq!(pruned.images[0].repo_tags, ["docker.io/library/app:v1"]);
+        assert_eq!(pruned.reclaimed, after);
+        assert_eq!(stored_bytes(root.path()), 0);
+    }
+
+    #[test]
+    fn a_layer_another_image_keeps_is_neither_listed_nor_counted() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let tar = tar_of("shared", &[b's'; 5000]);
+        let dangling = import(&store, &tar, "app:v1");
+        import(&store, &tar, "app:v1");
+
+        let before = stored_bytes(root.path());
+        let pruned = store.prune(false, NOT_IN_USE).unwrap();
+        assert_eq!(pruned.images.len(), 1);
+        assert_eq!(pruned.images[0].id, dangling);
+        assert!(pruned.images[0].layers.is_empty());
+        // Its config and manifest only.
+        assert_eq!(pruned.reclaimed, before - stored_bytes(root.path()));
+        assert!(pruned.reclaimed < 5000, "{}", pruned.reclaimed);
+    }
+
+    #[test]
+    fn layers_are_named_by_chain_id() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let (bottom, top) = (digest('a'), digest('b'));
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": { "type": "layers", "diff_ids": [bottom, top] },
+        });
+        let id = store.write_blob(config.to_string().as_bytes()).unwrap();
+        let chain_ids: Vec<Digest> = store
+            .layer_ids(&id)
+            .unwrap()
+            .into_iter()
+            .map(|ids| ids.chain_id)
+            .collect();
+        let above = Digest::of(format!("{bottom} {top}").as_bytes());
+        assert_eq!(chain_ids, [bottom, above]);
+    }
+
+    #[test]
+    fn a_deleted_layer_is_listed_once_with_the_last_image_using_it() {
+        let image = |byte| PrunedImage {
+            id: digest(byte),
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            layers: Vec::new(),
+        };
+        let layer = |byte| LayerIds {
+            diff_id: digest(byte),
+            chain_id: digest(byte),
+        };
+        let mut images = [image('1'), image('2')];
+        let layers = [vec![layer('a'), layer('b')], vec![layer('a'), layer('c')]];
+        let deleted: BTreeSet<String> = ['a', 'b', 'c']
+            .map(|byte| digest(byte).hex().to_owned())
+            .into();
+        list_deleted_layers(&mut images, &layers, &deleted);
+        assert_eq!(images[0].layers, [digest('b')]);
+        assert_eq!(images[1].layers, [digest('c'), digest('a')]);
+    }
 }

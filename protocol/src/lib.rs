@@ -191,6 +191,14 @@ pub enum Message {
     Hello(Hello),
     /// Host to agent: start the container's process.
     Run(Box<RunSpec>),
+    /// Host to agent, instead of Run, on an exec session ([`EXEC_PORT`])
+    /// only (`hull exec -d`): start the process with its stdin, stdout and
+    /// stderr on /dev/null (with [`RunSpec::tty`], on a terminal whose output
+    /// the agent reads and discards), answer `Started` or `Failed`, and end
+    /// the session, leaving the process running. The agent reaps it when it
+    /// ends; nobody learns its exit status. The session that starts the
+    /// container's process refuses it with `Failed`.
+    RunDetached(Box<RunSpec>),
     /// Agent to host: the process is running with this pid (in the guest).
     Started { pid: u32 },
     /// Host to agent: bytes for the process's stdin.
@@ -271,6 +279,7 @@ mod tag {
     pub const QUERY: u8 = 13;
     pub const ANSWER: u8 = 14;
     pub const COPY: u8 = 15;
+    pub const RUN_DETACHED: u8 = 16;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -297,6 +306,7 @@ impl Message {
         match self {
             Message::Hello(hello) => (tag::HELLO, json(hello)),
             Message::Run(spec) => (tag::RUN, json(spec)),
+            Message::RunDetached(spec) => (tag::RUN_DETACHED, json(spec)),
             Message::Started { pid } => (tag::STARTED, json(&StartedBody { pid: *pid })),
             Message::Stdin(data) => (tag::STDIN, data.clone()),
             Message::StdinClose => (tag::STDIN_CLOSE, Vec::new()),
@@ -323,6 +333,7 @@ impl Message {
         Ok(match tag {
             tag::HELLO => Message::Hello(from_json("hello", &body)?),
             tag::RUN => Message::Run(from_json("run", &body)?),
+            tag::RUN_DETACHED => Message::RunDetached(from_json("run detached", &body)?),
             tag::STARTED => {
                 let StartedBody { pid } = from_json("started", &body)?;
                 Message::Started { pid }
@@ -433,6 +444,16 @@ mod tests {
                         contents: "127.0.0.1\tlocalhost\n".into(),
                     }],
                 }),
+            })),
+            Message::RunDetached(Box::new(RunSpec {
+                argv: vec!["sleep".into(), "600".into()],
+                env: Vec::new(),
+                cwd: "/".into(),
+                user: String::new(),
+                hostname: "box".into(),
+                rootfs: None,
+                tty: None,
+                network: None,
             })),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),

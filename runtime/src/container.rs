@@ -18,6 +18,7 @@
 //! it changes; one that died without saying so (kill -9) is noticed by
 //! whoever reads the state next.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -44,12 +45,20 @@ pub struct BootSpec {
     pub kernel: PathBuf,
     /// Virtual CPUs.
     pub cpus: u8,
+    /// The CPU time the container may use, in billionths of a CPU
+    /// (`--cpus 1.5`), when less than its vCPUs.
+    #[serde(default)]
+    pub nano_cpus: Option<u64>,
     /// Guest memory.
     pub memory_mib: u64,
     /// The root file system's lower layers.
     pub rootfs: RootfsSource,
     /// The process: its command line, ...
     pub argv: Vec<String>,
+    /// ... of which this many words are the entrypoint (the rest the Cmd),
+    /// ...
+    #[serde(default)]
+    pub entrypoint_len: usize,
     /// ... environment (`KEY=VALUE`), ...
     pub env: Vec<String>,
     /// ... working directory ...
@@ -102,6 +111,19 @@ pub struct ContainerConfig {
     /// when `None`.
     #[serde(default)]
     pub detach_keys: Option<DetachKeys>,
+    /// Its labels (`--label KEY=VALUE`), over its image's.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The ports its image exposes (`80/tcp`).
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    /// The signal `stop` sends first (default SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<i32>,
+    /// How long `stop` waits for the process by default, in seconds
+    /// (default 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
     /// What its VM boots and runs.
     pub boot: BootSpec,
 }
@@ -165,6 +187,9 @@ pub struct State {
     /// Stopped or killed by the user: no restart policy applies.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Its VM is paused (`pause`): the VMM's process is stopped.
+    #[serde(default)]
+    pub paused: bool,
     /// The kernel killed one of its processes for want of memory during
     /// its last run.
     #[serde(default)]
@@ -180,6 +205,7 @@ impl State {
             monitor_start_time: None,
             attached: false,
             vmm_pid: None,
+            paused: false,
             started_at: None,
             finished_at: None,
             exit_code: None,
@@ -211,6 +237,7 @@ impl State {
             pid: Some(pid),
             monitor_start_time: process_start_time(pid),
             vmm_pid: Some(vmm_pid),
+            paused: false,
             started_at: Some(now()),
             oom_killed: false,
             ..self.clone()
@@ -242,6 +269,7 @@ impl State {
             monitor_start_time: None,
             attached: false,
             vmm_pid: None,
+            paused: false,
             finished_at: Some(now()),
             exit_code: Some(exit_code),
             error,
@@ -602,12 +630,18 @@ mod tests {
             restart: RestartPolicy::No,
             interactive: false,
             detach_keys: None,
+            labels: BTreeMap::new(),
+            exposed_ports: Vec::new(),
+            stop_signal: None,
+            stop_timeout: None,
             boot: BootSpec {
                 kernel: "/vmlinux".into(),
                 cpus: 1,
+                nano_cpus: None,
                 memory_mib: 256,
                 rootfs: RootfsSource::Directory("/rootfs".into()),
                 argv: vec!["true".into()],
+                entrypoint_len: 0,
                 env: Vec::new(),
                 cwd: "/".into(),
                 user: String::new(),

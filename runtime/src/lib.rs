@@ -23,7 +23,7 @@
 //! options.command = vec!["sleep".into(), "600".into()];
 //! let created = runtime.create(options)?;
 //! runtime.start(&created.id)?;
-//! runtime.stop(&created.id, std::time::Duration::from_secs(10))?;
+//! runtime.stop(&created.id, None)?;
 //! runtime.remove(&created.id, false)?;
 //! # Ok(())
 //! # }

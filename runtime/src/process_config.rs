@@ -11,8 +11,12 @@
 //! - `-w` and `-u` replace the image's WorkingDir and User; the defaults are
 //!   `/` and root.
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Result};
 use oci_spec::image::Config;
+
+use crate::signals::signal_number;
 
 /// Default PATH, as Docker sets it.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -27,6 +31,10 @@ pub struct ImageDefaults {
     pub user: Option<String>,
     /// `EXPOSE` entries: `80/tcp`, `53/udp`.
     pub exposed_ports: Vec<String>,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its `STOPSIGNAL`, as a number.
+    pub stop_signal: Option<i32>,
 }
 
 impl From<&Config> for ImageDefaults {
@@ -39,6 +47,13 @@ impl From<&Config> for ImageDefaults {
             working_dir: non_empty(config.working_dir()),
             user: non_empty(config.user()),
             exposed_ports: config.exposed_ports().clone().unwrap_or_default(),
+            labels: config
+                .labels()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            stop_signal: config.stop_signal().as_deref().and_then(signal_number),
         }
     }
 }
@@ -60,6 +75,8 @@ pub struct ProcessFlags<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct ProcessConfig {
     pub argv: Vec<String>,
+    /// How many of `argv`'s words are the entrypoint (the rest is the Cmd).
+    pub entrypoint_len: usize,
     pub env: Vec<String>,
     pub cwd: String,
     /// `USER[:GROUP]` for the agent to resolve; empty for root.
@@ -77,6 +94,7 @@ pub fn process_config(image: &ImageDefaults, flags: &ProcessFlags) -> Result<Pro
     } else {
         flags.command.to_vec()
     };
+    let entrypoint_len = entrypoint.len();
     let argv = [entrypoint, cmd].concat();
     if argv.is_empty() {
         bail!("no command specified: the image has none; give one after the image name");
@@ -91,6 +109,7 @@ pub fn process_config(image: &ImageDefaults, flags: &ProcessFlags) -> Result<Pro
     }
     Ok(ProcessConfig {
         argv,
+        entrypoint_len,
         env: environment(&image.env, flags.env, flags.hostname),
         cwd,
         user: flags
@@ -193,6 +212,7 @@ mod tests {
             working_dir: Some("/app".into()),
             user: Some("app".into()),
             exposed_ports: strings(&["80/tcp"]),
+            ..ImageDefaults::default()
         }
     }
 
@@ -210,6 +230,7 @@ mod tests {
             config,
             ProcessConfig {
                 argv: strings(&["/entry.sh", "serve", "--port", "80"]),
+                entrypoint_len: 1,
                 env: strings(&["HOSTNAME=h", "PATH=/opt/bin:/bin", "LANG=C.UTF-8"]),
                 cwd: "/app".into(),
                 user: "app".into(),

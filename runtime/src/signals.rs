@@ -6,6 +6,8 @@
 //! runs, a terminating signal ends the boot ([`Signals::interruption`]);
 //! from then on every one of them goes to the process.
 
+use std::str::FromStr;
+
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -60,6 +62,22 @@ impl Signals {
     }
 }
 
+/// The number of the signal `name` names: `TERM`, `SIGTERM`, `sigterm` or
+/// `15` (1 to 64, real-time signals included).
+pub fn signal_number(name: &str) -> Option<i32> {
+    if let Ok(number) = name.parse::<i32>() {
+        return (1..=64).contains(&number).then_some(number);
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = match upper.starts_with("SIG") {
+        true => upper,
+        false => format!("SIG{upper}"),
+    };
+    nix::sys::signal::Signal::from_str(&full)
+        .ok()
+        .map(|signal| signal as i32)
+}
+
 /// What a shell reports for a process killed by `signal`: the front end
 /// was stopped by it before the container's process started.
 pub fn interrupted_exit_code(signal: i32) -> u8 {
@@ -81,5 +99,17 @@ mod tests {
         assert_eq!(other.interruption(), Some(SIGTERM));
         assert_eq!(signals.interruption(), None);
         assert_eq!(interrupted_exit_code(SIGINT), 130);
+    }
+
+    #[test]
+    fn signals_are_named_as_docker_names_them() {
+        assert_eq!(signal_number("TERM"), Some(SIGTERM));
+        assert_eq!(signal_number("sigusr1"), Some(SIGUSR1));
+        assert_eq!(signal_number("STOP"), Some(libc::SIGSTOP));
+        assert_eq!(signal_number("9"), Some(libc::SIGKILL));
+        assert_eq!(signal_number("WINCH"), Some(libc::SIGWINCH));
+        for bad in ["", "0", "65", "NOPE", "SIG"] {
+            assert_eq!(signal_number(bad), None, "{bad}");
+        }
     }
 }

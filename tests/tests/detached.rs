@@ -259,7 +259,7 @@ $h stop -t 60 $al >/dev/null; echo "always-stop=$?"
 runs=$($h logs $al | grep -c up); sleep 3
 echo "always-stopped=$($h inspect $al | grep -o '"Status": "[a-z]*"' | cut -d'"' -f4) $((runs - $($h logs $al | grep -c up)))"
 $h run -d --rm --restart always --rootfs $R -- true 2>/dev/null; echo "restart-rm=$?"
-$h container prune >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
+$h container prune -f >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
 "#,
     );
     assert_eq!(facts(&output, "restart"), ["0"], "{output}");

@@ -54,7 +54,7 @@ $h container rm fg made >/dev/null; echo "rm=$? $($h ps -aq | wc -l)"
     assert_eq!(facts(&output, "table"), ["NAMES STATE"], "{output}");
     assert_eq!(facts(&output, "json-rows"), ["2"], "{output}");
     assert_eq!(facts(&output, "go-json"), ["2"], "{output}");
-    assert_eq!(facts(&output, "bad-template"), ["2 1"], "{output}");
+    assert_eq!(facts(&output, "bad-template"), ["125 1"], "{output}");
     assert_eq!(facts(&output, "network-ls"), ["bridge/bridge"], "{output}");
     assert_eq!(
         facts(&output, "network-inspect"),
@@ -77,10 +77,10 @@ fn bad_arguments_are_refused_before_the_machine_starts() {
     let refused: [(&[&str], i32, &str); 5] = [
         (
             &["network", "create", "bad/name"],
-            2,
+            125,
             "is not a network name",
         ),
-        (&["start", "nosuch"], 125, "no such container: nosuch"),
+        (&["start", "nosuch"], 1, "no such container: nosuch"),
         (
             &["run", "UPPER/x"],
             125,

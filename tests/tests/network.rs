@@ -288,7 +288,7 @@ $h network rm bridge 2>err; echo "rm-default=$? $(cat err)"
 $h network create spare >/dev/null
 $h network create busy >/dev/null
 $h run -d --name keeper --network busy --rootfs $R -- sleep 600 >/dev/null
-echo "prune=$($h network prune | tr '\n' ' ')"
+echo "prune=$($h network prune -f | tr '\n' ' ')"
 echo "left=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
 $h rm -f keeper >/dev/null
 $h run -d --name mover --network none --rootfs $R -- sh -c 'ip -o -4 addr show eth0 | grep -o "inet [0-9.]*"' >/dev/null
@@ -305,7 +305,7 @@ $h run --rm --rootfs $R -- true
 $h run -d --name done --rootfs $R -- true >/dev/null
 timeout 180 $h wait done >/dev/null
 echo "idle-before-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft list tables | grep -c hull)"
-$h system prune >/dev/null; echo "system-prune=$?"
+$h system prune -f >/dev/null; echo "system-prune=$?"
 echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft list tables | grep -c hull) $($h ps -aq | wc -l) $($h network ls -q | wc -l)"
 "#,
     );

@@ -103,3 +103,89 @@ echo "wait-down=$(grep -c 'starting the hull machine' $work/err) $($h machine st
     assert_eq!(fact("rm-published"), "0 0", "{output}");
     assert_eq!(fact("wait-down"), "0 hull machine: stopped", "{output}");
 }
+
+#[test]
+fn what_docker_users_reach_for() {
+    let hull = Hull::new();
+    let output = on_this_host(
+        &hull,
+        r#"
+work=$(mktemp -d)
+printf 'A=1\n# a comment\n\n  B=two\n' > $work/env
+
+# run: --env-file (before -e), labels, --init, fractional --cpus, stop signal and timeout.
+echo "env=$($h run --rm --env-file $work/env -e B=three --init --cpus 1.5 --rootfs $R -- sh -c 'echo $A $B $(nproc)')"
+$h run -d --name web -l tier=front -l app --stop-signal USR1 --stop-timeout 30 -p 127.0.0.1::80 --rootfs $R -- \
+    sh -c 'trap "echo bye; exit 3" USR1; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done' >/dev/null
+$h run -d --name db -l tier=back --rootfs $R -- sleep 600 >/dev/null
+echo "label-filter=$($h ps --filter label=tier=front --format '{{.Names}} {{.Labels}}')"
+echo "label-key=$($h ps --filter label=tier --format '{{.Names}}' | sort | tr '\n' ' ')"
+
+# pause and unpause: no tick while paused; STOP/CONT reach the process.
+$h pause web >/dev/null
+echo "paused=$($h ps --filter status=paused --format '{{.Names}} {{.State}}') $($h inspect -f '{{.State.Paused}}' web)"
+before=$($h logs web | wc -l); sleep 2; after=$($h logs web | wc -l)
+echo "frozen=$([ "$before" = "$after" ] && echo yes)"
+$h unpause web >/dev/null
+wait_for "[ \$($h logs web | wc -l) -gt $after ]"
+$h kill -s STOP web >/dev/null; $h kill -s CONT web >/dev/null; echo "stop-cont=$?"
+
+# logs: a time window and every line.
+echo "since-future=$($h logs --since 2099-01-01T00:00:00Z web | wc -l)"
+echo "until-past=$($h logs --until 2000-01-01T00:00:00Z web | wc -l)"
+echo "tail-all=$([ $($h logs --tail all web | wc -l) -ge $after ] && echo yes)"
+
+# ps: full IDs, the last created, sizes.
+echo "no-trunc=$($h ps --no-trunc -q --filter name=web | wc -c)"
+echo "latest=$($h ps -l --format '{{.Names}}') $($h ps -n 2 --format '{{.Names}}' | wc -l)"
+echo "size=$($h ps -s --format '{{.Size}}' --filter name=db | grep -c 'B$')"
+
+# inspect: Docker's fields and types, other objects, missing ones.
+echo "inspect-state=$($h inspect -f '{{.State.Status}} {{.State.Dead}} {{.Config.StopSignal}} {{.Config.StopTimeout}} {{.HostConfig.Init}} {{.HostConfig.NetworkMode}}' web)"
+echo "inspect-ports=$($h inspect -f '{{json .HostConfig.PortBindings}} {{json .Config.ExposedPorts}}' web)"
+echo "inspect-zero=$($h inspect -f '{{.State.FinishedAt}}' db)"
+echo "inspect-network=$($h inspect bridge -f '{{.Driver}}') $($h inspect --type network -f '{{.Name}}' bridge)"
+$h inspect nothing >$work/out 2>$work/err; echo "inspect-missing=$? $(cat $work/out) $(grep -c 'no such object' $work/err)"
+
+# stop sends the stop signal.
+$h stop web >/dev/null; echo "stopped=$($h inspect -f '{{.State.ExitCode}}' web) $($h logs web | tail -n 1)"
+
+# Prunes ask first; a usage error is Docker's 125.
+echo n | $h container prune >/dev/null; echo "prune-no=$($h ps -aq | wc -l)"
+echo y | $h container prune >/dev/null; echo "prune-yes=$($h ps -aq | wc -l)"
+$h ps --no-such-flag 2>/dev/null; echo "usage=$?"
+$h rm -f db >/dev/null
+"#,
+    );
+    let fact = |key: &str| facts(&output, key).join("|");
+    assert_eq!(fact("env"), "1 three 2", "{output}");
+    assert_eq!(fact("label-filter"), "web app=,tier=front", "{output}");
+    assert_eq!(fact("label-key"), "db web ", "{output}");
+    assert_eq!(fact("paused"), "web paused true", "{output}");
+    assert_eq!(fact("frozen"), "yes", "{output}");
+    assert_eq!(fact("stop-cont"), "0", "{output}");
+    assert_eq!(fact("since-future"), "0", "{output}");
+    assert_eq!(fact("until-past"), "0", "{output}");
+    assert_eq!(fact("tail-all"), "yes", "{output}");
+    assert_eq!(fact("no-trunc"), "65", "{output}");
+    assert_eq!(fact("latest"), "db 2", "{output}");
+    assert_eq!(fact("size"), "1", "{output}");
+    assert_eq!(
+        fact("inspect-state"),
+        "running false SIGUSR1 30 true bridge",
+        "{output}"
+    );
+    let ports = fact("inspect-ports");
+    assert!(
+        ports.starts_with(r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":""#)
+            && ports.ends_with(r#"{"80/tcp":{}}"#),
+        "{output}"
+    );
+    assert_eq!(fact("inspect-zero"), "0001-01-01T00:00:00Z", "{output}");
+    assert_eq!(fact("inspect-network"), "bridge bridge", "{output}");
+    assert_eq!(fact("inspect-missing"), "1 [] 1", "{output}");
+    assert_eq!(fact("stopped"), "3 bye", "{output}");
+    assert_eq!(fact("prune-no"), "2", "{output}");
+    assert_eq!(fact("prune-yes"), "1", "{output}");
+    assert_eq!(fact("usage"), "125", "{output}");
+}

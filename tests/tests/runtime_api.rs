@@ -133,7 +133,9 @@ fn drives_a_container_through_the_api() {
     );
 
     // SIGTERM reaches the process, which ends as its trap says.
-    runtime.stop("api", Duration::from_secs(60)).expect("stop");
+    runtime
+        .stop("api", Some(Duration::from_secs(60)))
+        .expect("stop");
     let state = runtime.inspect("api").expect("inspect").state;
     assert_eq!((state.status, state.exit_code), (Status::Exited, Some(7)));
     assert!(log_lines(&runtime, "api").contains(&("stdout".into(), "stopping\n".into())));
@@ -166,7 +168,7 @@ fn drives_a_container_through_the_api() {
         .expect("create held");
     let held = hold_in_a_thread(&runtime, "held");
     runtime
-        .stop("held", Duration::from_secs(60))
+        .stop("held", Some(Duration::from_secs(60)))
         .expect("stop held");
     assert_eq!(held.join().expect("holder").expect("run"), exited(7));
     let held = hold_in_a_thread(&runtime, "held");

@@ -1,9 +1,11 @@
 //! `hull exec`: another process in a running container.
 
+use std::io;
+
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::signals::Signals;
-use hull_runtime::{parse_user, ExecOptions, Runtime};
+use hull_runtime::{parse_user, ExecOptions, Runtime, Stdio};
 
 use crate::terminal::{StdioFlags, Terminal};
 
@@ -11,6 +13,10 @@ use crate::terminal::{StdioFlags, Terminal};
 pub struct ExecArgs {
     #[command(flatten)]
     stdio: StdioFlags,
+    /// Detached mode: start the command in the background and return once
+    /// it runs (its output is discarded; -i is ignored).
+    #[arg(short = 'd', long = "detach")]
+    detach: bool,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -27,14 +33,30 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
+/// What a detached exec uses of this terminal: nothing.
+static DETACHED_STDIO: StdioFlags = StdioFlags {
+    interactive: false,
+    tty: false,
+};
+
 impl ExecArgs {
+    /// What of this terminal the command uses: its `-i` and `-t`, or
+    /// nothing with `-d` (no stdin is read and no output comes back, as
+    /// with `docker exec -d`, even when the process gets a terminal).
     pub fn stdio(&self) -> &StdioFlags {
-        &self.stdio
+        if self.detach {
+            &DETACHED_STDIO
+        } else {
+            &self.stdio
+        }
     }
 }
 
 pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
     runtime.id_of(&args.container)?;
+    if args.detach {
+        return exec_detached(args, runtime);
+    }
     let tty = args.stdio.terminal(true)?;
     let signals = Signals::catch()?;
     let options = ExecOptions {
@@ -43,8 +65,60 @@ pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
         workdir: args.workdir,
         user: args.user,
         tty,
+        detach: false,
     };
     let terminal = Terminal::new(tty.is_some(), args.stdio.interactive);
     let outcome = runtime.exec(&args.container, options, terminal.stdio(Some(signals))?)?;
     Ok(outcome.exit_code())
+}
+
+/// `exec -d`, as `docker exec -d`: -i is ignored (Docker attaches no
+/// stream), -t still gives the process a terminal, of this terminal's size
+/// if there is one; ours stays as it is and no signal is caught.
+fn exec_detached(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
+    let options = ExecOptions {
+        command: args.command,
+        env: args.env,
+        workdir: args.workdir,
+        user: args.user,
+        tty: args.stdio.terminal(false)?,
+        detach: true,
+    };
+    let unused = Stdio::new(Box::new(io::sink()), Box::new(io::sink()));
+    let outcome = runtime.exec(&args.container, options, unused)?;
+    Ok(outcome.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        exec: ExecArgs,
+    }
+
+    fn parse(words: &[&str]) -> ExecArgs {
+        Cli::try_parse_from(std::iter::once("exec").chain(words.iter().copied()))
+            .unwrap()
+            .exec
+    }
+
+    #[test]
+    fn a_detached_exec_uses_nothing_of_this_terminal_but_keeps_its_tty_flag() {
+        let detached = parse(&["-dit", "web", "sh", "-c", "sleep 9"]);
+        assert!(detached.detach);
+        assert!(!detached.stdio().interactive && !detached.stdio().tty);
+        // The process still gets a terminal, as with `docker exec -dt`.
+        assert!(detached.stdio.tty);
+        assert_eq!(detached.command, ["sh", "-c", "sleep 9"]);
+
+        let attached = parse(&["-it", "web", "sh"]);
+        assert!(!attached.detach);
+        assert!(attached.stdio().interactive && attached.stdio().tty);
+        assert!(parse(&["--detach", "web", "true"]).detach);
+    }
 }

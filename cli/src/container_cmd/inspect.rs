@@ -1,31 +1,67 @@
-//! `hull inspect`: containers as JSON, in the shape of `docker inspect`.
+//! `hull inspect`: containers, and images and networks, as JSON in the
+//! shape of `docker inspect`.
+
+use std::fmt;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use hull_image::Store;
 use hull_runtime::{ContainerInfo, ContainerNetwork, RestartPolicy, RootfsSource, Runtime, Status};
 use serde_json::{json, Value};
 
 use hull_format::render_one;
 
 use super::for_each_name;
+use crate::{image_cmd, network_cmd};
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A Go template for each container, e.g.
+    /// A Go template for each object, e.g.
     /// `{{.NetworkSettings.IPAddress}}` or `{{json .State}}`.
     #[arg(short, long)]
     format: Option<String>,
-    /// Container names or IDs.
+    /// Only objects of this type (default: a container, else an image,
+    /// else a network of that name).
+    #[arg(long = "type", value_enum)]
+    kind: Option<Kind>,
+    /// Names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
 }
+
+/// What `inspect` looks at.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Container,
+    Image,
+    Network,
+}
+
+/// No object of any type has the name (exit code 1, as Docker's).
+#[derive(Debug)]
+pub struct NoSuchObject(String);
+
+impl fmt::Display for NoSuchObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no such object: {}", self.0)
+    }
+}
+
+impl std::error::Error for NoSuchObject {}
 
 /// As `docker inspect`: what was found, and a line for each name that was
 /// not (exit code 1).
 pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
     let mut described = Vec::new();
     let code = for_each_name(&args.containers, |name| {
-        described.push(describe(&runtime.inspect(name)?));
+        described.push(match args.kind {
+            Some(Kind::Container) => describe(&runtime.inspect(name)?),
+            Some(Kind::Image) => {
+                image_cmd::describe_image(&Store::open(runtime.root())?.resolve(name)?)
+            }
+            Some(Kind::Network) => network_cmd::describe(&runtime.inspect_network(name)?),
+            None => any_object(runtime, name)?,
+        });
         Ok(())
     });
     print_inspected(args.format.as_deref(), &described)?;
@@ -46,15 +82,48 @@ pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> 
     Ok(0)
 }
 
+/// The container, image or network `name` names, in that order.
+fn any_object(runtime: &Runtime, name: &str) -> Result<Value> {
+    match runtime.inspect(name) {
+        Err(hull_runtime::Error::NoSuchContainer(_)) => {}
+        found => return Ok(describe(&found?)),
+    }
+    if let Some(image) = Store::open(runtime.root())?.find(name).ok().flatten() {
+        return Ok(image_cmd::describe_image(&image));
+    }
+    match runtime.inspect_network(name) {
+        Ok(network) => Ok(network_cmd::describe(&network)),
+        Err(_) => Err(NoSuchObject(name.to_owned()).into()),
+    }
+}
+
+/// Go's zero time, which Docker shows for a time that has not come.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A container as `docker inspect` shows it, with Docker's field names and
+/// types.
 fn describe(container: &ContainerInfo) -> Value {
     let state = &container.state;
     let config = &container.config;
     let boot = &config.boot;
-    let status = state.status.as_str();
-    let (image_id, rootfs_dir) = match &boot.rootfs {
-        RootfsSource::Image(id) => (Some(id.clone()), None),
-        RootfsSource::Directory(dir) => (None, Some(dir.display().to_string())),
+    let status = match state.paused {
+        true => "paused",
+        false => state.status.as_str(),
     };
+    let (image_id, rootfs_dir) = match &boot.rootfs {
+        RootfsSource::Image(id) => (id.clone(), None),
+        RootfsSource::Directory(dir) => (String::new(), Some(dir.display().to_string())),
+    };
+    let (entrypoint, cmd) = boot.argv.split_at(boot.entrypoint_len.min(boot.argv.len()));
+    let network = &boot.network;
+    let exposed: serde_json::Map<String, Value> = config
+        .exposed_ports
+        .iter()
+        .cloned()
+        .chain(network.ports.iter().map(|port| port.container_side()))
+        .map(|port| (port, json!({})))
+        .collect();
+    let stop_signal = config.stop_signal.unwrap_or(libc::SIGTERM);
     json!({
         "Id": container.id(),
         "Name": format!("/{}", config.name),
@@ -64,28 +133,40 @@ fn describe(container: &ContainerInfo) -> Value {
         "State": {
             "Status": status,
             "Running": state.status == Status::Running,
+            "Paused": state.paused,
             "Restarting": state.status == Status::Restarting,
-            "Pid": state.pid,
+            "OOMKilled": state.oom_killed,
+            "Dead": false,
+            "Pid": state.pid.unwrap_or(0),
             "ExitCode": state.exit_code.unwrap_or(0),
             "Error": state.error.clone().unwrap_or_default(),
-            "OOMKilled": state.oom_killed,
-            "StartedAt": state.started_at,
-            "FinishedAt": state.finished_at,
+            "StartedAt": state.started_at.as_deref().unwrap_or(ZERO_TIME),
+            "FinishedAt": state.finished_at.as_deref().unwrap_or(ZERO_TIME),
         },
         "RestartCount": state.restart_count,
         "Image": image_id,
         "LogPath": container.log_path,
+        "Mounts": [],
         "Config": {
             "Hostname": boot.hostname,
             "User": boot.user,
+            "Tty": boot.tty.is_some(),
+            "OpenStdin": config.interactive,
             "Env": boot.env,
-            "Cmd": boot.argv,
+            "Cmd": cmd,
+            "Entrypoint": (!entrypoint.is_empty()).then_some(entrypoint),
             "Image": config.image,
             "WorkingDir": boot.cwd,
+            "Labels": config.labels,
+            "ExposedPorts": exposed,
+            "StopSignal": signal_name(stop_signal),
+            "StopTimeout": config.stop_timeout,
             "Rootfs": rootfs_dir,
         },
-        "NetworkSettings": network_settings(&boot.network),
+        "NetworkSettings": network_settings(network),
         "HostConfig": {
+            "NetworkMode": network.endpoint.as_ref().map_or("none", |e| e.network.as_str()),
+            "PortBindings": port_bindings(network),
             "AutoRemove": config.auto_remove,
             "RestartPolicy": restart_policy(config.restart),
             "LogConfig": {
@@ -95,11 +176,38 @@ fn describe(container: &ContainerInfo) -> Value {
                     "max-file": config.log_limits.max_files.to_string(),
                 },
             },
-            "NanoCpus": u64::from(boot.cpus) * 1_000_000_000,
+            "Init": true,
+            "NanoCpus": boot.nano_cpus.unwrap_or(u64::from(boot.cpus) * 1_000_000_000),
             "Memory": boot.memory_mib << 20,
             "Kernel": boot.kernel,
         },
     })
+}
+
+/// `SIGTERM`, as Docker names a stop signal.
+fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|signal| signal.as_str().to_owned())
+        .unwrap_or_else(|_| signal.to_string())
+}
+
+/// Docker's `HostConfig.PortBindings`: each published port's host sides
+/// as asked for (an address of all zeros as "").
+fn port_bindings(network: &ContainerNetwork) -> Value {
+    let mut bindings = serde_json::Map::new();
+    for mapping in &network.ports {
+        let host_ip = match mapping.host_ip.is_unspecified() {
+            true => String::new(),
+            false => mapping.host_ip.to_string(),
+        };
+        let entry = bindings
+            .entry(mapping.container_side())
+            .or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(json!({ "HostIp": host_ip, "HostPort": mapping.host_port.to_string() }));
+        }
+    }
+    Value::Object(bindings)
 }
 
 /// Docker's form: the address, and each published port's bindings by

@@ -11,14 +11,16 @@ use hull_runtime::signals::Signals;
 use hull_runtime::{parse_container_name, ConsoleTarget, RestartPolicy, Runtime, Status};
 
 use super::for_each_name;
+use crate::run::parse_signal;
 use crate::terminal::{StdioFlags, Terminal};
 
 #[derive(Args)]
 pub struct StopArgs {
-    /// Seconds to wait for the process to exit after SIGTERM before the VM
-    /// is torn down.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    time: u64,
+    /// Seconds to wait for the process to exit after its stop signal before
+    /// the VM is torn down (default: the container's --stop-timeout, else
+    /// 10).
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -26,7 +28,7 @@ pub struct StopArgs {
 
 pub fn stop(args: StopArgs, runtime: &Runtime) -> Result<u8> {
     Ok(for_each_name(&args.containers, |name| {
-        runtime.stop(name, Duration::from_secs(args.time))?;
+        runtime.stop(name, args.time.map(Duration::from_secs))?;
         println!("{name}");
         Ok(())
     }))
@@ -144,9 +146,9 @@ fn start_attached(name: &str, interactive: bool, runtime: &Runtime) -> Result<u8
 
 #[derive(Args)]
 pub struct RestartArgs {
-    /// Seconds to wait for the process to exit after SIGTERM.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    time: u64,
+    /// Seconds to wait for the process to exit after its stop signal.
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -161,7 +163,7 @@ impl RestartArgs {
 
 pub fn restart(args: RestartArgs, runtime: &Runtime) -> Result<u8> {
     Ok(for_each_name(&args.containers, |name| {
-        runtime.restart(name, Duration::from_secs(args.time))?;
+        runtime.restart(name, args.time.map(Duration::from_secs))?;
         println!("{name}");
         Ok(())
     }))
@@ -169,7 +171,7 @@ pub fn restart(args: RestartArgs, runtime: &Runtime) -> Result<u8> {
 
 #[derive(Args)]
 pub struct KillArgs {
-    /// Signal to send: a name (TERM, SIGHUP) or a number.
+    /// Signal to send: a name (TERM, SIGHUP, STOP) or a number.
     #[arg(short, long, default_value = "KILL", value_parser = parse_signal)]
     signal: i32,
     /// Container names or IDs.
@@ -186,25 +188,29 @@ pub fn kill(args: KillArgs, runtime: &Runtime) -> Result<u8> {
     }))
 }
 
-/// The signals `hull kill` can deliver: those a container's monitor
-/// forwards, and KILL.
-fn parse_signal(value: &str) -> Result<i32, String> {
-    const SIGNALS: [(&str, i32); 7] = [
-        ("HUP", libc::SIGHUP),
-        ("INT", libc::SIGINT),
-        ("QUIT", libc::SIGQUIT),
-        ("KILL", libc::SIGKILL),
-        ("USR1", libc::SIGUSR1),
-        ("USR2", libc::SIGUSR2),
-        ("TERM", libc::SIGTERM),
-    ];
-    let name = value.to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    SIGNALS
-        .iter()
-        .find(|(known, number)| *known == name || number.to_string() == name)
-        .map(|(_, number)| *number)
-        .ok_or_else(|| format!("{value}: hull kill sends HUP, INT, QUIT, KILL, USR1, USR2 or TERM"))
+#[derive(Args)]
+pub struct PauseArgs {
+    /// Container names or IDs.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Freezes containers' VMs.
+pub fn pause(args: PauseArgs, runtime: &Runtime) -> Result<u8> {
+    Ok(for_each_name(&args.containers, |name| {
+        runtime.pause(name)?;
+        println!("{name}");
+        Ok(())
+    }))
+}
+
+/// Resumes frozen containers' VMs.
+pub fn unpause(args: PauseArgs, runtime: &Runtime) -> Result<u8> {
+    Ok(for_each_name(&args.containers, |name| {
+        runtime.unpause(name)?;
+        println!("{name}");
+        Ok(())
+    }))
 }
 
 #[derive(Args)]
@@ -224,31 +230,23 @@ pub fn rename(args: RenameArgs, runtime: &Runtime) -> Result<u8> {
 
 #[derive(Args)]
 pub struct PruneArgs {
-    /// Accepted for Docker compatibility; hull never asks.
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
 }
 
-/// Removes every exited container.
-pub fn prune(_args: PruneArgs, runtime: &Runtime) -> Result<u8> {
+/// Docker's question before `container prune`.
+const PRUNE_WARNING: &str = "WARNING! This will remove all stopped containers.";
+
+/// Removes every exited container, after asking unless `-f`.
+pub fn prune(args: PruneArgs, runtime: &Runtime) -> Result<u8> {
+    if !args.force && !crate::prompt::confirm(PRUNE_WARNING)? {
+        return Ok(0);
+    }
     let removed = runtime.prune_containers()?;
     println!("Deleted Containers:");
     for id in removed {
         println!("{id}");
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_are_named_like_docker() {
-        assert_eq!(parse_signal("TERM"), Ok(libc::SIGTERM));
-        assert_eq!(parse_signal("sigusr1"), Ok(libc::SIGUSR1));
-        assert_eq!(parse_signal("9"), Ok(libc::SIGKILL));
-        assert!(parse_signal("WINCH").is_err());
-        assert!(parse_signal("99").is_err());
-    }
 }

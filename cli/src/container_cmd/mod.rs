@@ -16,10 +16,10 @@ mod top;
 pub use attach::{attach, AttachArgs};
 pub use cp::{cp, CpArgs};
 pub use exec::{exec, ExecArgs};
-pub use inspect::{inspect, print_inspected, InspectArgs};
+pub use inspect::{inspect, print_inspected, InspectArgs, NoSuchObject};
 pub use lifecycle::{
-    kill, prune, rename, restart, rm, start, stop, wait, KillArgs, PruneArgs, RenameArgs,
-    RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
+    kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
+    PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
 pub use logs::{logs, LogsArgs};
 pub use port::{port, PortArgs};

@@ -20,10 +20,23 @@ pub struct PsArgs {
     /// Print only container IDs.
     #[arg(short, long)]
     quiet: bool,
-    /// Only containers matching: status=created|running|exited, name=TEXT
-    /// (a part of the name), id=PREFIX. Repeatable; all must match.
+    /// Only containers matching: status=created|running|paused|restarting|
+    /// exited, name=PATTERN, id=PREFIX, label=KEY[=VALUE]. Values of one
+    /// key are alternatives; all keys must match.
     #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
     filter: Vec<Filter>,
+    /// Show full IDs and commands.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only the N containers created last (in any state).
+    #[arg(short = 'n', long, value_name = "N")]
+    last: Option<usize>,
+    /// Only the container created last (in any state).
+    #[arg(short, long)]
+    latest: bool,
+    /// Show what each container's writable layer takes on the host.
+    #[arg(short, long)]
+    size: bool,
     /// `table` (default), `json` (one object per line), or a Go template
     /// (`{{.Names}}`; `table {{.ID}}\t{{.Status}}` for a table).
     #[arg(long, default_value = "")]
@@ -45,23 +58,38 @@ const LISTING: Listing = Listing {
         ("Ports", "PORTS"),
         ("Names", "NAMES"),
         ("Networks", "NETWORKS"),
+        ("Size", "SIZE"),
+        ("Labels", "LABELS"),
     ],
+};
+
+/// `docker ps -s`'s table: the default one and the size.
+const SIZED_LISTING: Listing = Listing {
+    default_format: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}",
+    headers: LISTING.headers,
 };
 
 #[derive(Clone, Debug)]
 enum Filter {
-    Status(Status),
+    /// Docker's status word: `paused` for a paused running container.
+    Status(&'static str),
     /// A regular expression the name matches somewhere, as in Docker.
     Name(Regex),
     Id(String),
+    /// A label, with this value if given.
+    Label(String, Option<String>),
 }
 
 impl Filter {
     fn matches(&self, container: &ContainerInfo) -> bool {
         match self {
-            Filter::Status(wanted) => container.state.status == *wanted,
+            Filter::Status(wanted) => status_word(container) == *wanted,
             Filter::Name(pattern) => pattern.is_match(container.name()),
             Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
+            Filter::Label(key, value) => {
+                let label = container.config.labels.get(key);
+                label.is_some_and(|found| value.as_ref().is_none_or(|wanted| found == wanted))
+            }
         }
     }
 
@@ -78,21 +106,33 @@ impl Filter {
     }
 }
 
+/// `created`, `running`, `paused`, `restarting` or `exited`, as Docker's
+/// State.Status says.
+fn status_word(container: &ContainerInfo) -> &'static str {
+    match container.state.paused {
+        true => "paused",
+        false => container.state.status.as_str(),
+    }
+}
+
 fn parse_filter(value: &str) -> Result<Filter, String> {
     let invalid = || {
         format!(
-            "{value:?}: filters are status=created|running|restarting|exited, name=TEXT, id=PREFIX"
+            "{value:?}: filters are status=created|running|paused|restarting|exited, \
+             name=PATTERN, id=PREFIX, label=KEY[=VALUE]"
         )
     };
     let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
     match key {
-        "status" => match wanted {
-            "created" => Ok(Filter::Status(Status::Created)),
-            "running" => Ok(Filter::Status(Status::Running)),
-            "restarting" => Ok(Filter::Status(Status::Restarting)),
-            "exited" => Ok(Filter::Status(Status::Exited)),
-            _ => Err(invalid()),
-        },
+        "status" => ["created", "running", "paused", "restarting", "exited"]
+            .into_iter()
+            .find(|status| *status == wanted)
+            .map(Filter::Status)
+            .ok_or_else(invalid),
+        "label" => Ok(match wanted.split_once('=') {
+            Some((key, value)) => Filter::Label(key.to_owned(), Some(value.to_owned())),
+            None => Filter::Label(wanted.to_owned(), None),
+        }),
         "name" => Regex::new(wanted)
             .map(Filter::Name)
             .map_err(|err| format!("name={wanted}: not a regular expression: {err}")),
@@ -103,25 +143,42 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
 
 pub fn ps(args: PsArgs, runtime: &Runtime) -> Result<u8> {
     // A status filter shows containers in any state, as in Docker.
-    let any_status = args.all || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
+    let last = args.last.or(args.latest.then_some(1));
+    let any_status =
+        args.all || last.is_some() || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
     let listed = runtime.list()?.into_iter().rev().filter(|container| {
         (any_status || container.state.monitor_pid().is_some())
             && Filter::all_hold(&args.filter, container)
     });
+    let listed = listed.take(last.unwrap_or(usize::MAX));
+    let id = |container: &ContainerInfo| match args.no_trunc {
+        true => container.id().to_owned(),
+        false => container.short_id().to_owned(),
+    };
     if args.quiet {
-        listed.for_each(|container| println!("{}", container.short_id()));
+        listed.for_each(|container| println!("{}", id(&container)));
         return Ok(0);
     }
-    let rows: Vec<Value> = listed.map(|container| row(&container)).collect();
-    render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
+    let rows: Vec<Value> = listed
+        .map(|container| row(&container, args.no_trunc))
+        .collect();
+    let listing = match args.size {
+        true => &SIZED_LISTING,
+        false => &LISTING,
+    };
+    render_rows(&args.format, listing, &rows, &mut std::io::stdout())?;
     Ok(0)
 }
 
 /// A container as `docker ps` shows it.
-fn row(container: &ContainerInfo) -> Value {
+fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
     let state = &container.state;
     let status = match state.status {
         Status::Created => "Created".to_owned(),
+        Status::Running if state.paused => format!(
+            "Up {} (Paused)",
+            duration_since(state.started_at.as_deref())
+        ),
         Status::Running => format!("Up {}", duration_since(state.started_at.as_deref())),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -136,14 +193,28 @@ fn row(container: &ContainerInfo) -> Value {
     };
     let config = &container.config;
     let network = &config.boot.network;
+    let command = config.boot.argv.join(" ");
+    let labels: Vec<String> = config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     json!({
-        "ID": container.short_id(),
+        "ID": match no_trunc {
+            true => container.id(),
+            false => container.short_id(),
+        },
         "Image": config.image,
-        "Command": format!("\"{}\"", truncate(&config.boot.argv.join(" "), 20)),
+        "Command": match no_trunc {
+            true => format!("{command:?}"),
+            false => format!("\"{}\"", truncate(&command, 20)),
+        },
         "CreatedAt": config.created,
         "RunningFor": format!("{} ago", duration_since(Some(&config.created))),
         "Status": status,
-        "State": state.status.as_str(),
+        "State": status_word(container),
+        "Labels": labels.join(","),
+        "Size": crate::image_cmd::human_size(container.writable_bytes, 3),
         "Ports": match state.status {
             Status::Running => ports(container),
             _ => String::new(),

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Args;
-use hull_image::{Image, Store};
+use hull_image::{Image, ImageRef, Store};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 
-use super::familiar;
+use super::{familiar, human_size};
 use hull_format::{render_rows, Format, Listing};
 
 #[derive(Args)]
@@ -34,6 +34,9 @@ const LISTING: Listing = Listing {
         ("CreatedAt", "CREATED AT"),
         ("CreatedSince", "CREATED"),
         ("Size", "SIZE"),
+        ("VirtualSize", "SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
     ],
 };
 
@@ -49,34 +52,111 @@ pub fn images(args: ImagesArgs, root: &Path) -> Result<u8> {
         }
         return Ok(0);
     }
-    let rows: Vec<Value> = images.iter().flat_map(rows).collect();
+    let digests = shows_digests(&args.format);
+    let rows: Vec<Value> = images.iter().flat_map(|i| rows(i, digests)).collect();
     render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
     Ok(0)
 }
 
-/// One row per tag, or one `<none>` row for an untagged image.
-fn rows(image: &Image) -> Vec<Value> {
+/// Whether rows get their digests, as Docker decides without `--digests`:
+/// when the template asks for them.
+fn shows_digests(format: &Format) -> bool {
+    matches!(format, Format::Template { template, .. } if template.contains("{{.Digest}}"))
+}
+
+/// One row per tag, or one `<none>` row for an untagged image; with
+/// `digests`, a tag's row for each digest of its repository. The fields are
+/// Docker's, strings all: `Containers` and the shared and unique sizes,
+/// which Docker's list leaves uncounted, are `N/A` as there.
+fn rows(image: &Image, digests: bool) -> Vec<Value> {
     let created = image.config.created().clone().unwrap_or_default();
+    let created_at = created_at(&created);
     let created_since = since(&created);
-    let names: Vec<(String, String)> = if image.repo_tags.is_empty() {
-        vec![("<none>".into(), "<none>".into())]
-    } else {
-        image.repo_tags.iter().map(|t| familiar(t)).collect()
-    };
-    names
+    names(image, digests)
         .into_iter()
-        .map(|(repository, tag)| {
+        .map(|name| {
             json!({
-                "Repository": repository,
-                "Tag": tag,
-                "ID": image.id.short(),
-                "CreatedAt": created,
+                "Containers": "N/A",
+                "CreatedAt": created_at,
                 "CreatedSince": created_since,
-                "Size": human_size(image.size),
-                "VirtualSize": image.size,
+                "Digest": name.digest,
+                "ID": image.id.short(),
+                "Repository": name.repository,
+                "SharedSize": "N/A",
+                "Size": human_size(image.size, 3),
+                "Tag": name.tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(image.size, 4),
             })
         })
         .collect()
+}
+
+/// What one row of `images` names.
+struct Name {
+    repository: String,
+    tag: String,
+    digest: String,
+}
+
+/// The rows' names for `image`; see [`rows`].
+fn names(image: &Image, digests: bool) -> Vec<Name> {
+    const NONE: &str = "<none>";
+    if image.repo_tags.is_empty() {
+        return vec![Name {
+            repository: NONE.into(),
+            tag: NONE.into(),
+            digest: NONE.into(),
+        }];
+    }
+    let mut names = Vec::new();
+    for tagged in &image.repo_tags {
+        let (repository, tag) = familiar(tagged);
+        let mut of_repository = if digests {
+            digests_of(image, &repository)
+        } else {
+            Vec::new()
+        };
+        if of_repository.is_empty() {
+            of_repository.push(NONE.into());
+        }
+        names.extend(of_repository.into_iter().map(|digest| Name {
+            repository: repository.clone(),
+            tag: tag.clone(),
+            digest,
+        }));
+    }
+    names
+}
+
+/// The digests `image` was pulled or pushed as in the repository Docker
+/// calls `repository`.
+fn digests_of(image: &Image, repository: &str) -> Vec<String> {
+    image
+        .repo_digests
+        .iter()
+        .filter_map(|pinned| ImageRef::parse(pinned).ok())
+        .filter(|pinned| pinned.familiar_name() == repository)
+        .filter_map(|pinned| pinned.digest().map(str::to_owned))
+        .collect()
+}
+
+/// An RFC 3339 time as Docker shows `CreatedAt` (Go's `time.String()`), in
+/// UTC: `2024-01-27 00:59:20 +0000 UTC`. Anything else is shown as it is.
+fn created_at(created: &str) -> String {
+    let Ok(time) = OffsetDateTime::parse(created, &Rfc3339) else {
+        return created.to_owned();
+    };
+    let utc = time.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    )
 }
 
 /// "5 minutes ago", as Docker words it.
@@ -98,35 +178,26 @@ fn since(created: &str) -> String {
     format!("{n} {unit}{plural} ago")
 }
 
-/// Decimal units, as Docker shows sizes.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.3}", value = (value * 100.0).round() / 100.0)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_owned()
-            + UNITS[unit]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_like_docker() {
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(4_200_000), "4.2MB");
-        assert_eq!(human_size(1_000_000_000), "1GB");
+    fn creation_times_read_like_docker() {
+        assert_eq!(
+            created_at("2024-01-27T02:59:20.123+02:00"),
+            "2024-01-27 00:59:20 +0000 UTC"
+        );
+        assert_eq!(created_at(""), "");
+    }
+
+    #[test]
+    fn digests_are_shown_only_when_the_template_asks() {
+        let format = |text: &str| text.parse::<Format>().unwrap();
+        assert!(shows_digests(&format("{{.Repository}}@{{.Digest}}")));
+        assert!(!shows_digests(&format("json")));
+        assert!(!shows_digests(&format("")));
+        assert!(!shows_digests(&format("{{json .}}")));
     }
 
     #[test]

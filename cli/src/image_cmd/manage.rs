@@ -4,11 +4,12 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Args;
-use hull_image::{Image, ImageRef, Removal, Store};
+use hull_image::{Image, ImageRef, Pruned, Removal, Store};
 use serde_json::json;
 
-use super::{familiar, in_use};
+use super::{familiar, familiar_string, human_size, in_use};
 use crate::container_cmd::print_inspected;
+use crate::prompt;
 
 #[derive(Args)]
 pub struct RmiArgs {
@@ -85,7 +86,8 @@ pub fn inspect(args: InspectArgs, root: &Path) -> Result<u8> {
     print_inspected(args.format.as_deref(), &images)
 }
 
-fn describe(image: &Image) -> serde_json::Value {
+/// An image as `docker image inspect` shows it.
+pub fn describe(image: &Image) -> serde_json::Value {
     let config = &image.config;
     json!({
         "Id": image.id,
@@ -105,24 +107,112 @@ fn describe(image: &Image) -> serde_json::Value {
 
 #[derive(Args)]
 pub struct PruneArgs {
-    /// Remove all images not used by a container, not just untagged ones.
+    /// Remove all unused images, not just dangling ones.
     #[arg(short, long)]
-    all: bool,
-    /// Do not ask for confirmation (hull never asks; accepted for Docker compatibility).
+    pub all: bool,
+    /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
 }
 
+/// Docker's questions before `image prune` and `image prune -a`.
+const DANGLING_WARNING: &str =
+    "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
+const ALL_WARNING: &str = "WARNING! This will remove all images without at least one \
+    container associated to them.\nAre you sure you want to continue?";
+
+/// Prunes as `docker image prune` does: after asking (unless `force`;
+/// anything but yes leaves everything as it was), and listing what went.
 pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {
-    let _ = args.force;
-    let removed = Store::open(root)?.prune(args.all, &in_use(root)?)?;
-    if removed.is_empty() {
-        println!("Total reclaimed: 0 images");
+    let question = if args.all {
+        ALL_WARNING
+    } else {
+        DANGLING_WARNING
+    };
+    if !args.force && !prompt::confirm(question)? {
         return Ok(0);
     }
-    println!("Deleted Images:");
-    for id in &removed {
-        println!("deleted: {id}");
-    }
+    let pruned = Store::open(root)?.prune(args.all, &in_use(root)?)?;
+    print!("{}", prune_report(&pruned));
     Ok(0)
+}
+
+/// What `docker image prune` prints of what it removed: each image's names,
+/// then the image and its layers that went with it, and the space freed.
+fn prune_report(pruned: &Pruned) -> String {
+    let mut report = String::new();
+    if !pruned.images.is_empty() {
+        report.push_str("Deleted Images:\n");
+        for image in &pruned.images {
+            for name in image.repo_tags.iter().chain(&image.repo_digests) {
+                let shown =
+                    ImageRef::parse(name).map_or_else(|_| name.clone(), |r| familiar_string(&r));
+                report.push_str(&format!("untagged: {shown}\n"));
+            }
+            for id in std::iter::once(&image.id).chain(&image.layers) {
+                report.push_str(&format!("deleted: {id}\n"));
+            }
+        }
+        report.push('\n');
+    }
+    report.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(pruned.reclaimed, 4)
+    ));
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use hull_image::{Digest, PrunedImage};
+
+    use super::*;
+
+    fn digest(byte: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", byte.to_string().repeat(64))).unwrap()
+    }
+
+    #[test]
+    fn nothing_pruned_reads_like_docker() {
+        assert_eq!(
+            prune_report(&Pruned::default()),
+            "Total reclaimed space: 0B\n"
+        );
+    }
+
+    #[test]
+    fn a_prune_reads_like_docker() {
+        let pruned = Pruned {
+            images: vec![
+                PrunedImage {
+                    id: digest('1'),
+                    repo_tags: vec!["docker.io/library/alpine:latest".into()],
+                    repo_digests: vec![format!("docker.io/library/alpine@{}", digest('d'))],
+                    layers: vec![digest('b'), digest('a')],
+                },
+                PrunedImage {
+                    id: digest('2'),
+                    repo_tags: Vec::new(),
+                    repo_digests: Vec::new(),
+                    layers: Vec::new(),
+                },
+            ],
+            reclaimed: 3_400_000,
+        };
+        let [one, two, a, b, d] = ['1', '2', 'a', 'b', 'd'].map(digest);
+        assert_eq!(
+            prune_report(&pruned),
+            format!(
+                "Deleted Images:\n\
+                 untagged: alpine:latest\n\
+                 untagged: alpine@{d}\n\
+                 deleted: {one}\n\
+                 deleted: {b}\n\
+                 deleted: {a}\n\
+                 deleted: {two}\n\
+                 \n\
+                 Total reclaimed space: 3.4MB\n"
+            )
+        );
+    }
 }

@@ -11,14 +11,16 @@ mod transfer;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use hull_image::{Digest, ProgressStyle, RegistryOptions, Stream};
+use hull_image::{Digest, ImageRef, ProgressStyle, RegistryOptions, Stream};
 use serde::Deserialize;
 
 pub use archive::{load, save, LoadArgs, SaveArgs};
 pub use auth::{login, logout, LoginArgs, LogoutArgs};
 pub use list::{images, ImagesArgs};
-pub use manage::{inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs};
-pub use transfer::{import, pull, push, ImportArgs, PullArgs, PushArgs};
+pub use manage::{
+    describe as describe_image, inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs,
+};
+pub use transfer::{import, pull, pull_image, push, ImportArgs, PullArgs, PushArgs};
 
 /// Whether a container of the hull root at `root` was created from image
 /// `id`: the store keeps it for the container (running ones also pin their
@@ -61,8 +63,109 @@ fn auth_file(root: &Path) -> std::path::PathBuf {
 
 /// `docker.io/library/alpine:latest` as Docker shows it: (`alpine`, `latest`).
 fn familiar(tagged: &str) -> (String, String) {
-    match hull_image::ImageRef::parse(tagged) {
+    match ImageRef::parse(tagged) {
         Ok(r) => (r.familiar_name(), r.tag().unwrap_or("<none>").to_owned()),
         Err(_) => (tagged.to_owned(), "<none>".to_owned()),
+    }
+}
+
+/// A reference as Docker shows it: `alpine:latest`, `alpine@sha256:...`,
+/// `localhost:5000/app:v1`.
+fn familiar_string(reference: &ImageRef) -> String {
+    let mut text = reference.familiar_name();
+    if let Some(tag) = reference.tag() {
+        text = format!("{text}:{tag}");
+    }
+    if let Some(digest) = reference.digest() {
+        text = format!("{text}@{digest}");
+    }
+    text
+}
+
+/// Decimal units, as Docker's `units.HumanSizeWithPrecision` writes sizes.
+const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/// `bytes` as Docker writes sizes: in the largest decimal unit that keeps
+/// the number at 1 or more, with `precision` significant digits and no
+/// trailing zeros, as Go's `%.{precision}g` (`0B`, `3.4MB`, `1.235GB`).
+/// Docker uses a precision of 4 (`units.HumanSize`) but for `images`'
+/// `Size`, 3.
+pub fn human_size(bytes: u64, precision: usize) -> String {
+    // Repeated division, as Docker's, so that rounding agrees.
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{}{}", significant(value, precision), UNITS[unit])
+}
+
+/// `value`, 0 or at least 1, as Go's `%.{digits}g` writes it.
+fn significant(value: f64, digits: usize) -> String {
+    let whole_digits = if value < 1.0 {
+        1
+    } else {
+        value.log10().floor() as usize + 1
+    };
+    let decimals = digits.saturating_sub(whole_digits);
+    let text = format!("{value:.decimals$}");
+    let rounded: f64 = text.parse().expect("a formatted number");
+    // Rounded up to a power of ten with more digits than `digits`: Go
+    // switches to its exponent form (999.7 with 3 digits is `1e+03`).
+    if rounded >= 10f64.powi(digits as i32) {
+        return format!("1e+{:02}", rounded.log10().round() as i32);
+    }
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_docker() {
+        let cases: [(u64, usize, &str); 14] = [
+            (0, 4, "0B"),
+            (512, 4, "512B"),
+            (999, 3, "999B"),
+            (1000, 4, "1kB"),
+            (3_400_000, 4, "3.4MB"),
+            (1_234_567, 4, "1.235MB"),
+            (1_234_567, 3, "1.23MB"),
+            (5_577_000, 3, "5.58MB"),
+            (123_456_789, 3, "123MB"),
+            (123_456_789, 4, "123.5MB"),
+            (999_999, 4, "1000kB"),
+            (999_700, 3, "1e+03kB"),
+            (1_000_000_000, 3, "1GB"),
+            (9_996_000_000_000, 3, "10TB"),
+        ];
+        for (bytes, precision, expected) in cases {
+            assert_eq!(human_size(bytes, precision), expected, "{bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn references_read_like_docker() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        for (full, shown) in [
+            (
+                "docker.io/library/alpine:latest",
+                "alpine:latest".to_owned(),
+            ),
+            ("docker.io/me/app:v1", "me/app:v1".to_owned()),
+            ("localhost:5000/app:v1", "localhost:5000/app:v1".to_owned()),
+            (
+                &format!("docker.io/library/alpine@{digest}"),
+                format!("alpine@{digest}"),
+            ),
+        ] {
+            assert_eq!(familiar_string(&ImageRef::parse(full).unwrap()), shown);
+        }
     }
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hull_image::{ImageRef, Store};
+use hull_image::{ImageRef, ProgressStyle, Pulled, RegistryOptions, Store};
 
-use super::registry_options;
+use super::{familiar_string, registry_options};
 
 #[derive(Args)]
 pub struct PullArgs {
@@ -22,31 +22,68 @@ pub struct PullArgs {
     quiet: bool,
 }
 
+/// Pulls as `docker pull` does: the progress and status of
+/// [`pull_image`], then the image's full name on its own line, which is
+/// all that `-q` prints.
 pub fn pull(args: PullArgs, root: &Path) -> Result<u8> {
     let reference = ImageRef::parse(&args.reference)?;
     let store = Store::open(root)?;
     let mut options = registry_options(root, &args.insecure)?;
     if args.quiet {
-        options.progress = hull_image::ProgressStyle::Quiet;
-    } else {
-        println!(
-            "{}: Pulling from {}",
-            reference.tag().or(reference.digest()).unwrap_or("latest"),
-            reference.repository()
-        );
+        options.progress = ProgressStyle::Quiet;
     }
-    let pulled = hull_image::pull(&store, &reference, &options)?;
-    if !args.quiet {
-        println!("Digest: {}", pulled.manifest_digest);
-        let status = if pulled.downloaded {
-            "Downloaded newer image for"
-        } else {
-            "Image is up to date for"
-        };
-        println!("Status: {status} {}", args.reference);
+    if names_no_version(&args.reference) {
+        options.progress.message("Using default tag: latest");
     }
+    pull_image(&store, &reference, &options)?;
     println!("{reference}");
     Ok(0)
+}
+
+/// Pulls `reference` into `store` with Docker's report, where `options`
+/// shows progress: `TAG: Pulling from REPOSITORY`, a line or bar per
+/// layer, then `Digest: sha256:...` and `Status: ...`, as `docker pull`
+/// reports on stdout and `docker run` on stderr.
+pub fn pull_image(
+    store: &Store,
+    reference: &ImageRef,
+    options: &RegistryOptions,
+) -> Result<Pulled> {
+    let before = store.find(&reference.to_string())?.map(|image| image.id);
+    let version = reference.tag().or(reference.digest()).unwrap_or("latest");
+    options.progress.message(&format!(
+        "{version}: Pulling from {}",
+        reference.repository()
+    ));
+    let pulled = hull_image::pull(store, reference, options)?;
+    // As in Docker, a name that moved to another image is news too.
+    let newer = pulled.downloaded || before.as_ref() != Some(&pulled.id);
+    options
+        .progress
+        .message(&pull_status(reference, &pulled, newer));
+    Ok(pulled)
+}
+
+/// Docker's last lines of a pull: the manifest's digest, and whether a
+/// newer image came (else the one here was up to date).
+fn pull_status(reference: &ImageRef, pulled: &Pulled, newer: bool) -> String {
+    let status = if newer {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    format!(
+        "Digest: {}\nStatus: {status} {}",
+        pulled.manifest_digest,
+        familiar_string(reference)
+    )
+}
+
+/// Whether `reference`, as typed, has neither tag nor digest, which Docker
+/// points out (`Using default tag: latest`).
+fn names_no_version(reference: &str) -> bool {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    !reference.contains('@') && !last.contains(':')
 }
 
 #[derive(Args)]
@@ -58,13 +95,19 @@ pub struct PushArgs {
     insecure: Vec<String>,
 }
 
+/// Pushes as `docker push` does, ending with `TAG: digest: sha256:... size: N`.
 pub fn push(args: PushArgs, root: &Path) -> Result<u8> {
     let reference = ImageRef::parse(&args.reference)?;
     let store = Store::open(root)?;
     let options = registry_options(root, &args.insecure)?;
     println!("The push refers to repository [{}]", reference.name());
-    let digest = hull_image::push(&store, &reference, &options)?;
-    println!("{}: digest: {digest}", reference.tag().unwrap_or("latest"));
+    let pushed = hull_image::push(&store, &reference, &options)?;
+    println!(
+        "{}: digest: {} size: {}",
+        reference.tag().unwrap_or("latest"),
+        pushed.digest,
+        pushed.size
+    );
     Ok(0)
 }
 
@@ -91,4 +134,44 @@ pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
         .with_context(|| format!("cannot import {}", args.file.display()))?;
     println!("{id}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pull whose ID and manifest digest are `sha256:aaa...`.
+    fn pulled() -> Pulled {
+        let digest = hull_image::Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        Pulled {
+            id: digest.clone(),
+            manifest_digest: digest,
+            downloaded: true,
+        }
+    }
+
+    #[test]
+    fn a_pull_ends_as_dockers_does() {
+        let alpine = ImageRef::parse("alpine").unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            pull_status(&alpine, &pulled(), true),
+            format!("Digest: {digest}\nStatus: Downloaded newer image for alpine:latest")
+        );
+        let local = ImageRef::parse("localhost:5000/app:v1").unwrap();
+        assert_eq!(
+            pull_status(&local, &pulled(), false),
+            format!("Digest: {digest}\nStatus: Image is up to date for localhost:5000/app:v1")
+        );
+    }
+
+    #[test]
+    fn only_a_bare_name_takes_the_default_tag() {
+        for bare in ["alpine", "me/app", "localhost:5000/app"] {
+            assert!(names_no_version(bare), "{bare}");
+        }
+        for versioned in ["alpine:3", "localhost:5000/app:v1", "alpine@sha256:00"] {
+            assert!(!names_no_version(versioned), "{versioned}");
+        }
+    }
 }

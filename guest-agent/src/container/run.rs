@@ -57,6 +57,12 @@ impl Launcher for ContainerLauncher {
     fn answer(&self, query: Query) -> anyhow::Result<Answer> {
         report::answer(query)
     }
+
+    /// No: the end of the container's session powers the machine off, so
+    /// its process cannot outlive it.
+    fn allows_detached(&self) -> bool {
+        false
+    }
 }
 
 /// Forks the container's init as PID 1 of a new pid namespace. The init

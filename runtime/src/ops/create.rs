@@ -1,6 +1,7 @@
 //! `create`: a container recorded from its image (or a directory) and the
 //! caller's options, in state Created, with its network address leased.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hull_image::Store;
@@ -63,6 +64,9 @@ pub struct CreateOptions {
     pub hostname: Option<String>,
     /// Virtual CPUs.
     pub cpus: u8,
+    /// The CPU time it may use, in billionths of a CPU, when less than its
+    /// vCPUs (`--cpus 1.5` on 2 vCPUs).
+    pub nano_cpus: Option<u64>,
     /// Guest memory.
     pub memory_mib: u64,
     /// Another guest kernel (default: `HULL_KERNEL`, else hull's build).
@@ -82,6 +86,12 @@ pub struct CreateOptions {
     pub log_limits: LogLimits,
     /// What detaches an attach session from it.
     pub detach_keys: Option<DetachKeys>,
+    /// Its labels, over those of its image.
+    pub labels: BTreeMap<String, String>,
+    /// The signal `stop` sends first (default SIGTERM).
+    pub stop_signal: Option<i32>,
+    /// How long `stop` waits by default, in seconds (default 10).
+    pub stop_timeout: Option<u64>,
 }
 
 impl CreateOptions {
@@ -97,6 +107,7 @@ impl CreateOptions {
             user: None,
             hostname: None,
             cpus: 1,
+            nano_cpus: None,
             memory_mib: 512,
             kernel: None,
             tty: None,
@@ -106,6 +117,9 @@ impl CreateOptions {
             restart: RestartPolicy::No,
             log_limits: LogLimits::default(),
             detach_keys: None,
+            labels: BTreeMap::new(),
+            stop_signal: None,
+            stop_timeout: None,
         }
     }
 }
@@ -198,12 +212,18 @@ impl Runtime {
             restart: options.restart,
             interactive: options.interactive,
             detach_keys: options.detach_keys,
+            labels: image.labels.into_iter().chain(options.labels).collect(),
+            exposed_ports: image.exposed_ports.clone(),
+            stop_signal: options.stop_signal.or(image.stop_signal),
+            stop_timeout: options.stop_timeout,
             boot: BootSpec {
                 kernel,
                 cpus: options.cpus,
+                nano_cpus: options.nano_cpus,
                 memory_mib: options.memory_mib,
                 rootfs,
                 argv: process.argv,
+                entrypoint_len: process.entrypoint_len,
                 env,
                 cwd: process.cwd,
                 user: process.user,

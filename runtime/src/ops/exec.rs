@@ -1,13 +1,16 @@
 //! `exec`: another process in a running container, through a new session
 //! with its agent.
 
-use hull_protocol::{RunSpec, TerminalSize};
+use std::os::unix::net::UnixStream;
+
+use anyhow::{anyhow, Context};
+use hull_protocol::{read_message, Message, RunSpec, TerminalSize};
 
 use crate::container;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::{agent, run_session, Outcome, Stdio};
 use crate::process_config::{with_default_term, with_env_flags};
-use crate::session::Request;
+use crate::session::{self, Request};
 use crate::Runtime;
 
 /// The process `exec` starts.
@@ -24,11 +27,24 @@ pub struct ExecOptions {
     pub user: Option<String>,
     /// A terminal of this size for the process.
     pub tty: Option<TerminalSize>,
+    /// Start the process and leave it running, as `docker exec -d`: its
+    /// stdin is /dev/null and its output is discarded (with `tty`, it gets
+    /// a terminal nobody reads or types on); `exec` returns
+    /// [`Outcome::Detached`] as soon as it has started. Nobody learns how it
+    /// ends; the guest reaps it.
+    pub detach: bool,
 }
 
 impl Runtime {
     /// Runs `options`' process in the running container `name` with
     /// `stdio`, until it ends (or the detach keys are typed).
+    ///
+    /// With [`ExecOptions::detach`], returns once the process has started,
+    /// and `stdio` is not used at all (it is dropped: its input is not
+    /// read, no output reaches it, its signals go nowhere); pass
+    /// [`Stdio::new`] with sinks. Either way a process that cannot start is
+    /// [`Error::CommandNotFound`] (127) or [`Error::CommandNotExecutable`]
+    /// (126).
     pub fn exec(&self, name: &str, options: ExecOptions, stdio: Stdio) -> Result<Outcome> {
         let container = container::find(&self.root, name)?;
         let boot = &container.config.boot;
@@ -47,10 +63,28 @@ impl Runtime {
             network: None,
         };
         let stream = agent::connect(&self.root, &container)?;
+        if options.detach {
+            drop(stdio);
+            return start_detached(stream, spec);
+        }
         let request = Request::Run {
             spec: Box::new(spec),
             report_oom: false,
         };
         run_session(stream, request, stdio)
+    }
+}
+
+/// Asks the agent on `stream` to start `spec` detached, and waits only for
+/// its start: the agent then ends the session.
+fn start_detached(stream: UnixStream, spec: RunSpec) -> Result<Outcome> {
+    let (mut reader, writer) = session::greet(stream)?;
+    writer.send(&Message::RunDetached(Box::new(spec)))?;
+    let answer = read_message(&mut reader).context("cannot read from the guest agent")?;
+    match answer {
+        Some(Message::Started { .. }) => Ok(Outcome::Detached),
+        Some(Message::Failed { code, reason }) => Err(Error::not_started(code, reason)),
+        Some(other) => Err(anyhow!("unexpected message from the guest agent: {other:?}").into()),
+        None => Err(anyhow!("the guest agent hung up before the process started").into()),
     }
 }

@@ -14,11 +14,8 @@ impl Runtime {
     pub fn list_as_recorded(&self) -> Result<Vec<ContainerInfo>> {
         let mut infos = Vec::new();
         for container in container::list(&self.root)? {
-            infos.push(ContainerInfo {
-                state: container.recorded_state()?,
-                log_path: container.log_path(),
-                config: container.config,
-            });
+            container.recorded_state()?;
+            infos.push(ContainerInfo::recorded(container));
         }
         Ok(infos)
     }

@@ -1,5 +1,7 @@
 //! `inspect`: what a container is and what it is doing.
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::container::{self, Container, ContainerConfig, State};
@@ -16,6 +18,8 @@ pub struct ContainerInfo {
     pub state: State,
     /// Its log (Docker's json-file format).
     pub log_path: PathBuf,
+    /// What its writable layer (its scratch disk) takes on the host.
+    pub writable_bytes: u64,
 }
 
 impl ContainerInfo {
@@ -37,9 +41,22 @@ impl ContainerInfo {
     pub(super) fn of(container: Container) -> Result<ContainerInfo> {
         Ok(ContainerInfo {
             state: container.state()?,
-            log_path: container.log_path(),
-            config: container.config,
+            ..ContainerInfo::recorded(container)
         })
+    }
+
+    /// The container with its state as recorded, not corrected for a
+    /// monitor that is gone.
+    pub(super) fn recorded(container: Container) -> ContainerInfo {
+        let state = container
+            .recorded_state()
+            .unwrap_or_else(|_| State::created());
+        ContainerInfo {
+            state,
+            log_path: container.log_path(),
+            writable_bytes: fs::metadata(container.scratch_path()).map_or(0, |m| m.blocks() * 512),
+            config: container.config,
+        }
     }
 }
 

@@ -3,20 +3,15 @@
 use crate::container::{self, State, KILLED_EXIT_CODE};
 use crate::error::{Error, Hint, Result};
 use crate::ops::stop::{deliver, mark_manually_stopped, record_killed, tear_down};
-use crate::signals::FORWARDED;
 use crate::Runtime;
 
 impl Runtime {
-    /// Sends `signal_number` to the running container `name`'s process:
-    /// one of the signals a monitor passes on ([`FORWARDED`]), or SIGKILL,
-    /// which tears the VM down at once. Either way its restart policy no
-    /// longer applies.
+    /// Sends `signal_number` (1 to 64) to the running container `name`'s
+    /// process; SIGKILL tears the VM down at once. Either way its restart
+    /// policy no longer applies.
     pub fn kill(&self, name: &str, signal_number: i32) -> Result<()> {
-        if signal_number != libc::SIGKILL && !FORWARDED.contains(&signal_number) {
-            return Err(Error::invalid(format!(
-                "signal {signal_number} cannot be sent to a container: use HUP, INT, QUIT, \
-                 KILL, USR1, USR2 or TERM"
-            )));
+        if !(1..=64).contains(&signal_number) {
+            return Err(Error::invalid(format!("{signal_number} is not a signal")));
         }
         let container = container::find(&self.root, name)?;
         let Some(state) = mark_manually_stopped(&container)? else {
@@ -26,7 +21,12 @@ impl Runtime {
             });
         };
         if signal_number != libc::SIGKILL {
-            deliver(&self.root, &container, &state, signal_number);
+            if !deliver(&self.root, &container, &state, signal_number) {
+                return Err(Error::NotRunning {
+                    name: container.short_id().to_owned(),
+                    hint: Hint::new("its process has not started or has ended"),
+                });
+            }
             return Ok(());
         }
         tear_down(&container)?;

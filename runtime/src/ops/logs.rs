@@ -1,7 +1,10 @@
 //! `logs`: a container's output, from its log, followed as it grows.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::container::{self, Container, Status};
 use crate::container_log::{LogEntry, LogReader};
@@ -14,10 +17,35 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 /// Which of a container's log to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LogsOptions {
-    /// Go on reading as the container writes, until it exits.
+    /// Go on reading as the container writes, until it exits (or `until`).
     pub follow: bool,
-    /// Only the last N entries kept so far.
+    /// Only the last N entries kept so far (of those in the time window).
     pub tail: Option<usize>,
+    /// Only entries written at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only entries written before this time.
+    pub until: Option<SystemTime>,
+}
+
+impl LogsOptions {
+    /// Whether `entry` falls in the time window.
+    fn admits(&self, entry: &LogEntry) -> bool {
+        let Some(time) = written_at(entry) else {
+            return true;
+        };
+        self.since.is_none_or(|since| time >= since) && self.until.is_none_or(|until| time < until)
+    }
+
+    /// Whether no entry written from now on falls in the time window.
+    fn window_closed(&self) -> bool {
+        self.until.is_some_and(|until| SystemTime::now() >= until)
+    }
+}
+
+/// When `entry` was written.
+fn written_at(entry: &LogEntry) -> Option<SystemTime> {
+    let time = OffsetDateTime::parse(&entry.time, &Rfc3339).ok()?;
+    Some(SystemTime::from(time))
 }
 
 /// A container's log entries, oldest first; followed, the iterator waits
@@ -26,7 +54,7 @@ pub struct Logs {
     container: Container,
     reader: LogReader,
     pending: VecDeque<LogEntry>,
-    follow: bool,
+    options: LogsOptions,
 }
 
 impl Iterator for Logs {
@@ -37,7 +65,7 @@ impl Iterator for Logs {
             if let Some(entry) = self.pending.pop_front() {
                 return Some(Ok(entry));
             }
-            if !self.follow {
+            if !self.options.follow {
                 return None;
             }
             match self.read_more() {
@@ -55,13 +83,16 @@ impl Logs {
     fn read_more(&mut self) -> Result<bool> {
         // The state first: output written before the exit is read below.
         let running = self.container.state()?.status != Status::Exited;
-        self.pending.extend(self.reader.read_new()?);
-        if !running {
-            self.follow = false;
+        let options = self.options;
+        let new = self.reader.read_new()?;
+        self.pending
+            .extend(new.into_iter().filter(|entry| options.admits(entry)));
+        if !running || options.window_closed() {
+            self.options.follow = false;
         } else if self.pending.is_empty() {
             std::thread::sleep(FOLLOW_INTERVAL);
         }
-        Ok(self.follow || !self.pending.is_empty())
+        Ok(self.options.follow || !self.pending.is_empty())
     }
 }
 
@@ -69,7 +100,11 @@ impl Runtime {
     /// The log of the container `name`, as `options` ask.
     pub fn logs(&self, name: &str, options: LogsOptions) -> Result<Logs> {
         let container = container::find(&self.root, name)?;
-        let (reader, mut entries) = LogReader::open(&container.log_path())?;
+        let (reader, entries) = LogReader::open(&container.log_path())?;
+        let mut entries: Vec<LogEntry> = entries
+            .into_iter()
+            .filter(|entry| options.admits(entry))
+            .collect();
         if let Some(tail) = options.tail {
             entries.drain(..entries.len().saturating_sub(tail));
         }
@@ -77,7 +112,7 @@ impl Runtime {
             container,
             reader,
             pending: entries.into(),
-            follow: options.follow,
+            options,
         })
     }
 }

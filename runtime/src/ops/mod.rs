@@ -12,6 +12,7 @@ mod kill;
 mod list;
 mod logs;
 mod networks;
+mod pause;
 mod prune;
 mod remove;
 mod rename;
@@ -109,7 +110,8 @@ pub enum Outcome {
         /// want of memory meanwhile (known to a run, not to an exec).
         oom_killed: bool,
     },
-    /// The detach keys were typed: the process runs on.
+    /// The process runs on without the session: the detach keys were
+    /// typed, or it was started detached (`exec -d`).
     Detached,
     /// A terminating signal came while the VM booted: the process never
     /// ran.

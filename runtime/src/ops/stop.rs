@@ -21,35 +21,56 @@ use crate::ops::start::start_monitor;
 use crate::removal;
 use crate::root::StateRoot;
 use crate::session;
+use crate::signals::FORWARDED;
 use crate::Runtime;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long `stop` waits by default, as Docker's.
+const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 /// How long a torn-down VM's holder may take to be gone, or to record it.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Runtime {
-    /// Stops the container `name`: SIGTERM to its process, then, after
-    /// `grace`, its VM torn down. Its restart policy no longer applies. A
-    /// container that does not run is left alone.
-    pub fn stop(&self, name: &str, grace: Duration) -> Result<()> {
+    /// Stops the container `name`: its stop signal (SIGTERM unless it was
+    /// created with another) to its process, then, after `grace` (default:
+    /// its stop timeout, else 10 s), its VM torn down. Its restart policy
+    /// no longer applies. A paused container is resumed first; one that
+    /// does not run is left alone.
+    pub fn stop(&self, name: &str, grace: Option<Duration>) -> Result<()> {
         let container = container::find(&self.root, name)?;
         Ok(stop_container(&self.root, &container, grace)?)
     }
 
     /// Stops the container `name` as [`Runtime::stop`] does and starts it
     /// again in the background.
-    pub fn restart(&self, name: &str, grace: Duration) -> Result<()> {
+    pub fn restart(&self, name: &str, grace: Option<Duration>) -> Result<()> {
         let container = container::find(&self.root, name)?;
         stop_container(&self.root, &container, grace)?;
         Ok(start_monitor(&self.root, &container)?)
     }
 }
 
-fn stop_container(root: &StateRoot, container: &Container, grace: Duration) -> anyhow::Result<()> {
+fn stop_container(
+    root: &StateRoot,
+    container: &Container,
+    grace: Option<Duration>,
+) -> anyhow::Result<()> {
     let Some(state) = mark_manually_stopped(container)? else {
         return Ok(());
     };
-    deliver(root, container, &state, libc::SIGTERM);
+    let config = &container.config;
+    let grace = grace.unwrap_or(Duration::from_secs(
+        config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS),
+    ));
+    if state.paused {
+        resume(container, &state)?;
+    }
+    deliver(
+        root,
+        container,
+        &state,
+        config.stop_signal.unwrap_or(libc::SIGTERM),
+    );
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if !container.exists() || container.state()?.status == Status::Exited {
@@ -102,27 +123,43 @@ pub(super) fn mark_manually_stopped(container: &Container) -> anyhow::Result<Opt
     }
 }
 
-/// Sends `signal` to the process of the container `state` describes.
-pub(super) fn deliver(root: &StateRoot, container: &Container, state: &State, signal: i32) {
-    if !state.attached {
-        // Its monitor passes it on (or, waiting to restart, stops there).
-        if let Some(pid) = state.pid {
-            send(pid, signal);
-        }
-        return;
-    }
+/// Sends `signal` to the process of the container `state` describes:
+/// through its monitor's attach socket while it runs; else, if it is one a
+/// monitor catches, to the monitor (one of its own passes it on, or stops
+/// waiting to restart; a caller still booting it ends the boot). Whether
+/// it was sent.
+pub(super) fn deliver(root: &StateRoot, container: &Container, state: &State, signal: i32) -> bool {
     let socket = attach_server::socket_path(&root.run_dir_path(container.id()));
-    let through_socket = UnixStream::connect(socket)
-        .map_err(anyhow::Error::from)
-        .and_then(session::greet)
-        .and_then(|(_, writer)| writer.send(&Message::Signal(signal)));
-    if through_socket.is_err() && state.status == Status::Created {
-        // Still booting, with no socket yet: the caller holding it ends
-        // the boot on a terminating signal.
-        if let Some(pid) = state.pid {
-            send(pid, signal);
-        }
+    let through_socket = || {
+        UnixStream::connect(&socket)
+            .map_err(anyhow::Error::from)
+            .and_then(session::greet)
+            .and_then(|(_, writer)| writer.send(&Message::Signal(signal)))
+    };
+    if state.status == Status::Running && through_socket().is_ok() {
+        return true;
     }
+    let to_monitor =
+        FORWARDED.contains(&signal) && (!state.attached || state.status == Status::Created);
+    match state.pid.filter(|_| to_monitor) {
+        Some(pid) => {
+            send(pid, signal);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Resumes the paused VM of the container `state` describes.
+pub(super) fn resume(container: &Container, state: &State) -> anyhow::Result<()> {
+    if let Some(vmm) = state.vmm_pid {
+        send(vmm, libc::SIGCONT);
+    }
+    container.update_state(|state| State {
+        paused: false,
+        ..state.clone()
+    })?;
+    Ok(())
 }
 
 /// Tears the container's VM down, if a monitor holds it, and waits until
@@ -160,7 +197,7 @@ pub(super) fn tear_down(container: &Container) -> anyhow::Result<()> {
 }
 
 /// Sends `signal` to process `pid`.
-fn send(pid: u32, signal: i32) {
+pub(super) fn send(pid: u32, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) takes no pointers; a pid that is gone only fails.
         unsafe { libc::kill(pid, signal) };
