@@ -154,6 +154,10 @@ $h stop web >/dev/null; echo "stopped=$($h inspect -f '{{.State.ExitCode}}' web)
 echo n | $h container prune >/dev/null; echo "prune-no=$($h ps -aq | wc -l)"
 echo y | $h container prune >/dev/null; echo "prune-yes=$($h ps -aq | wc -l)"
 $h ps --no-such-flag 2>/dev/null; echo "usage=$?"
+
+# login asks for what it is not given, and cannot without a terminal.
+$h login 127.0.0.1:9 </dev/null 2>$work/err; echo "login-no-tty=$? $(grep -c 'non TTY device' $work/err)"
+echo pw | $h login -u me -p pw --password-stdin 127.0.0.1:9 2>$work/err; echo "login-both=$? $(grep -c 'password-stdin' $work/err)"
 $h rm -f db >/dev/null
 "#,
     );
@@ -188,4 +192,6 @@ $h rm -f db >/dev/null
     assert_eq!(fact("prune-no"), "2", "{output}");
     assert_eq!(fact("prune-yes"), "1", "{output}");
     assert_eq!(fact("usage"), "125", "{output}");
+    assert_eq!(fact("login-no-tty"), "125 1", "{output}");
+    assert_eq!(fact("login-both"), "125 1", "{output}");
 }
