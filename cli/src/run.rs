@@ -13,7 +13,7 @@ use hull_runtime::units::parse_memory_mib;
 use hull_runtime::{
     assets, parse_container_name, parse_host_name, parse_network_name, parse_user, ConsoleTarget,
     CreateOptions, DetachKeys, HostEntry, LogLimits, MacAddress, NetworkOptions, RestartPolicy,
-    RootfsChoice, Runtime, DEFAULT_NETWORK,
+    RootfsChoice, Runtime,
 };
 
 use crate::image_cmd;
@@ -145,9 +145,11 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 struct NetworkFlags {
     /// Connect the container to a network: bridge (the default), none
-    /// (loopback only), or one made with `hull network create`.
-    #[arg(long, alias = "net", value_name = "NETWORK", default_value = DEFAULT_NETWORK, value_parser = parse_network_name)]
-    network: String,
+    /// (loopback only), or one made with `hull network create`. Repeat it
+    /// for several: the first has the default route and the published
+    /// ports.
+    #[arg(long, alias = "net", value_name = "NETWORK", value_parser = parse_network_name)]
+    network: Vec<String>,
 
     /// Another name the container has on its network, for the network's
     /// name server to answer.
@@ -185,7 +187,7 @@ struct NetworkFlags {
 impl NetworkFlags {
     fn options(&self) -> NetworkOptions {
         NetworkOptions {
-            network: self.network.clone(),
+            networks: self.network.clone(),
             network_alias: self.network_alias.clone(),
             publish: self.publish.clone(),
             publish_all: self.publish_all,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod copy;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -69,22 +69,24 @@ pub struct RunSpec {
 /// The container's network as the guest sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSpec {
-    /// The address of the machine's one virtio-net interface; `None` for
-    /// loopback only (`--network none`).
-    pub interface: Option<InterfaceSpec>,
+    /// The machine's virtio-net interfaces, one per network the container
+    /// is on, the one with the default route first; none for loopback only
+    /// (`--network none`).
+    pub interfaces: Vec<InterfaceSpec>,
     /// Files the agent writes into the container's `/etc`, replacing the
     /// image's: `hosts`, `resolv.conf`, `hostname`.
     pub etc_files: Vec<EtcFile>,
 }
 
-/// The container's interface, found by its MAC address, with its address
-/// and default route.
+/// One of the container's interfaces, found by its MAC address, with its
+/// address and, on one of them, the default route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfaceSpec {
     /// As Linux shows it in sysfs: `02:68:0a:59:00:02`.
     pub mac: String,
     pub address: std::net::Ipv4Addr,
     pub prefix_len: u8,
+    /// The default route's gateway; 0.0.0.0 on an interface without it.
     pub gateway: std::net::Ipv4Addr,
 }
 
@@ -433,12 +435,12 @@ mod tests {
                 }),
                 tty: Some(TerminalSize { rows: 24, cols: 80 }),
                 network: Some(NetworkSpec {
-                    interface: Some(InterfaceSpec {
+                    interfaces: vec![InterfaceSpec {
                         mac: "02:68:0a:58:00:02".into(),
                         address: std::net::Ipv4Addr::new(10, 88, 0, 2),
                         prefix_len: 16,
                         gateway: std::net::Ipv4Addr::new(10, 88, 0, 1),
-                    }),
+                    }],
                     etc_files: vec![EtcFile {
                         name: "hosts".into(),
                         contents: "127.0.0.1\tlocalhost\n".into(),

@@ -114,7 +114,7 @@ pub(crate) fn boot(
             read_only: false,
         }],
         net: network
-            .tap
+            .taps
             .iter()
             .map(|(tap, mac)| NetConfig {
                 tap_fd: tap.as_raw_fd(),
@@ -122,7 +122,7 @@ pub(crate) fn boot(
             })
             .collect(),
     };
-    let taps = network.tap.into_iter().map(|(tap, _)| tap).collect();
+    let taps = network.taps.into_iter().map(|(tap, _)| tap).collect();
     let mut vm = VmProcess::spawn(run_dir, &config, taps)?;
     let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, Some(signals))? {
         Boot::Ready(stream) => stream,

@@ -558,10 +558,7 @@ impl ContainerRecords for Records {
     fn on_network(&self, network: &str) -> Result<Vec<String>> {
         Ok(list(&self.root)?
             .into_iter()
-            .filter(|c| {
-                let endpoint = c.config.boot.network.endpoint.as_ref();
-                endpoint.is_some_and(|e| e.network == network)
-            })
+            .filter(|c| c.config.boot.network.on(network).is_some())
             .map(|c| c.config.name)
             .collect())
     }

@@ -388,3 +388,59 @@ echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft li
         "{output}"
     );
 }
+
+#[test]
+fn a_container_on_two_networks_reaches_and_is_reached_on_both() {
+    let output = in_test_host(
+        r#"
+$h network create front >/dev/null; $h network create back >/dev/null
+$h run -d --name db --network back --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
+$h run -d --name web --network front --network back --network-alias site -p 8090:80 \
+    --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
+$h run -d --name fe --network front --rootfs $R -- sleep 600 >/dev/null
+echo "nics=$($h exec web sh -c 'ip -o -4 addr show | grep -c eth')"
+echo "route=$($h exec web ip route | grep default | awk '{print $5}')"
+wait_for "$h exec web wget -q -O /dev/null http://db/hostname 2>/dev/null"
+echo "web-db=$($h exec web wget -q -O - http://db/hostname) $($h inspect -f '{{.Config.Hostname}}' db)"
+echo "fe-site=$($h exec fe wget -q -O - http://site/hostname) $($h inspect -f '{{.Config.Hostname}}' web)"
+echo "fe-db=$($h exec fe ping -c 1 -W 2 db >/dev/null 2>&1; echo $?)"
+wait_for 'wget -q -O /dev/null http://127.0.0.1:8090/hostname 2>/dev/null'
+echo "published=$(wget -q -O - http://127.0.0.1:8090/hostname)"
+echo "ps=$($h ps --filter name=web --format '{{.Networks}}')"
+echo "members=$($h network inspect back -f '{{len .Containers}}')"
+$h stop web >/dev/null; $h network disconnect back web
+echo "disconnect=$? $($h inspect -f '{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}' web)"
+$h network connect back web; echo "connect=$? $($h ps -a --filter name=web --format '{{.Networks}}')"
+$h run --rm --network none --network back --rootfs $R -- true 2>err; echo "none-and=$? $(cat err)"
+$h rm -f web db fe >/dev/null
+echo "taps=$(ip -o link show | grep -c htap)"
+$h network rm front back >/dev/null; echo "rm=$?"
+"#,
+    );
+    let fact = |key: &str| facts(&output, key).join("|");
+    assert_eq!(fact("nics"), "2", "{output}");
+    assert_eq!(fact("route"), "eth0", "{output}");
+    // Each name answers with the container's own host name.
+    let pair = |key: &str| {
+        let value = fact(key);
+        let (seen, expected) = value.split_once(' ').expect("two words");
+        assert_eq!(seen, expected, "{output}");
+        seen.to_owned()
+    };
+    pair("web-db");
+    let web = pair("fe-site");
+    // fe shares no network with db: no name, no route.
+    assert_eq!(fact("fe-db"), "1", "{output}");
+    assert_eq!(fact("published"), web, "{output}");
+    assert_eq!(fact("ps"), "front,back", "{output}");
+    assert_eq!(fact("members"), "2", "{output}");
+    assert_eq!(fact("disconnect"), "0 front 1", "{output}");
+    assert_eq!(fact("connect"), "0 front,back", "{output}");
+    assert_eq!(
+        fact("none-and"),
+        "125 hull: --network none is loopback only: it goes with no other network",
+        "{output}"
+    );
+    assert_eq!(fact("taps"), "0", "{output}");
+    assert_eq!(fact("rm"), "0", "{output}");
+}

@@ -207,7 +207,7 @@ fn options(rootfs: &Path, name: &str, command: &[&str]) -> CreateOptions {
     options.name = Some(name.to_owned());
     options.command = words(command);
     options.memory_mib = 128;
-    options.network.network = NO_NETWORK.to_owned();
+    options.network.networks = vec![NO_NETWORK.to_owned()];
     options
 }
 

@@ -165,7 +165,7 @@ fn describe(container: &ContainerInfo) -> Value {
         },
         "NetworkSettings": network_settings(network),
         "HostConfig": {
-            "NetworkMode": network.endpoint.as_ref().map_or("none", |e| e.network.as_str()),
+            "NetworkMode": network.primary().map_or("none", |e| e.network.as_str()),
             "PortBindings": port_bindings(network),
             "AutoRemove": config.auto_remove,
             "RestartPolicy": restart_policy(config.restart),
@@ -225,15 +225,18 @@ fn network_settings(network: &ContainerNetwork) -> Value {
             }));
         }
     }
-    let endpoint = network.endpoint.as_ref();
-    let networks: serde_json::Map<String, Value> = endpoint
+    let endpoint = network.primary();
+    let networks: serde_json::Map<String, Value> = network
+        .endpoints
+        .iter()
         .map(|e| {
-            (
-                e.network.clone(),
-                json!({ "IPAddress": e.address.to_string(), "MacAddress": e.mac.to_string() }),
-            )
+            let settings = json!({
+                "IPAddress": e.address.to_string(),
+                "MacAddress": e.mac.to_string(),
+                "Aliases": e.aliases,
+            });
+            (e.network.clone(), settings)
         })
-        .into_iter()
         .collect();
     json!({
         "IPAddress": endpoint.map(|e| e.address.to_string()).unwrap_or_default(),

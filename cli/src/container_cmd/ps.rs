@@ -220,7 +220,10 @@ fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
             _ => String::new(),
         },
         "Names": config.name,
-        "Networks": network.endpoint.as_ref().map(|e| e.network.as_str()).unwrap_or("none"),
+        "Networks": match network.endpoints.is_empty() {
+            true => "none".to_owned(),
+            false => network.endpoints.iter().map(|e| e.network.as_str()).collect::<Vec<_>>().join(","),
+        },
     })
 }
 

@@ -1,6 +1,7 @@
 //! The machine's network, set up once before the container's process
-//! starts: loopback always, and the virtio-net interface with its address
-//! and default route when the host gave the container one. The container
+//! starts: loopback always, and a virtio-net interface for each network the
+//! host put the container on, with its address (and, on the first, the
+//! default route). The container
 //! shares the machine's network namespace: the machine is the sandbox.
 
 use std::net::Ipv4Addr;
@@ -11,12 +12,12 @@ use hull_protocol::{InterfaceSpec, NetworkSpec};
 
 const LOOPBACK: &str = "lo";
 
-/// Brings up loopback and, as `spec` says, the machine's one network
-/// interface.
+/// Brings up loopback and, as `spec` says, the machine's network
+/// interfaces.
 pub fn configure(spec: &NetworkSpec) -> anyhow::Result<()> {
     let mut netlink = Netlink::open()?;
     netlink.set_up(LOOPBACK)?;
-    if let Some(interface) = &spec.interface {
+    for interface in &spec.interfaces {
         configure_interface(&mut netlink, interface)?;
     }
     Ok(())

@@ -38,9 +38,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// The largest DNS message over UDP with EDNS.
 const MAX_MESSAGE: usize = 4096;
 
-/// Which address a container name has on the network, if a running
-/// container has it.
-pub type Directory = dyn Fn(&str) -> Option<Ipv4Addr> + Send + Sync;
+/// Which address a container name has, if a running container has it,
+/// for the client at the given address on the network.
+pub type Directory = dyn Fn(&str, Ipv4Addr) -> Option<Ipv4Addr> + Send + Sync;
 
 /// A running name server; it stops when dropped.
 pub struct NameServer {
@@ -115,22 +115,25 @@ impl Server {
             let Ok((len, client)) = self.socket.recv_from(&mut buffer) else {
                 continue;
             };
-            let from_network = matches!(client.ip(), IpAddr::V4(ip) if self.subnet.has_host(ip));
-            if from_network {
-                self.answer(&buffer[..len], client);
+            if let IpAddr::V4(ip) = client.ip() {
+                if self.subnet.has_host(ip) {
+                    self.answer(&buffer[..len], client, ip);
+                }
             }
         }
     }
 
-    /// Answers one question: ours, or forwarded. Malformed ones are dropped.
-    fn answer(&self, packet: &[u8], client: SocketAddr) {
+    /// Answers one question of the client at `asker`: ours, or forwarded.
+    /// Malformed ones are dropped.
+    fn answer(&self, packet: &[u8], client: SocketAddr, asker: Ipv4Addr) {
         let Ok(question) = Message::from_vec(packet) else {
             return;
         };
         if question.metadata.message_type != MessageType::Query {
             return;
         }
-        match local_answer(&question, &*self.directory) {
+        let directory = |name: &str| (self.directory)(name, asker);
+        match local_answer(&question, &directory) {
             Some(response) => {
                 if let Ok(bytes) = response.to_vec() {
                     let _ = self.socket.send_to(&bytes, client);
@@ -174,7 +177,10 @@ impl Server {
 
 /// The answer to `question` from `directory`, if it asks about a name
 /// there: its address for A (or ANY), no records for other types.
-fn local_answer(question: &Message, directory: &Directory) -> Option<Message> {
+fn local_answer(
+    question: &Message,
+    directory: &dyn Fn(&str) -> Option<Ipv4Addr>,
+) -> Option<Message> {
     let [query] = question.queries.as_slice() else {
         return None;
     };
@@ -254,7 +260,7 @@ mod tests {
 
     /// A name server on a free loopback port, serving `subnet`'s clients.
     fn start_on_loopback(subnet: &str, upstream: Vec<SocketAddr>) -> (NameServer, SocketAddr) {
-        let directory = |name: &str| match name {
+        let directory = |name: &str, _asker: Ipv4Addr| match name {
             "web" | "www" => Some(Ipv4Addr::new(10, 89, 0, 2)),
             _ => None,
         };

@@ -41,6 +41,8 @@ use crate::root::{StateRoot, SHORT_ID_LEN};
 
 /// `--network none`: loopback only.
 pub const NO_NETWORK: &str = "none";
+/// The networks a container can be on at once: a VM's network interfaces.
+const MAX_NETWORKS: usize = 8;
 
 /// What the network needs to know of the containers recorded in the state
 /// root (the container records live above this module, which knows them
@@ -58,20 +60,25 @@ pub(crate) trait ContainerRecords: Send + Sync {
 /// `--ip`, ... flags).
 #[derive(Debug, Clone)]
 pub struct NetworkOptions {
-    /// The network to join: `bridge` (the default), `none` (loopback
-    /// only), or one made with `hull network create`.
-    pub network: String,
-    /// Other names the container has on its network, for the network's
-    /// name server to answer.
+    /// The networks to join: `bridge` (the default when none is named),
+    /// `none` (loopback only, alone), or ones made with `hull network
+    /// create`. The first carries the default route, the published ports
+    /// and `ip`/`mac_address`; the container answers to its names on every
+    /// one of them.
+    pub networks: Vec<String>,
+    /// Other names the container has on its networks, for their name
+    /// servers to answer.
     pub network_alias: Vec<String>,
     /// Ports to publish: `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]`
     /// (no HOST_PORT: one the kernel picks).
     pub publish: Vec<String>,
     /// Publish every port the image exposes on ports the kernel picks.
     pub publish_all: bool,
-    /// The container's address on its network (default: the next free).
+    /// The container's address on its first network (default: the next
+    /// free).
     pub ip: Option<Ipv4Addr>,
-    /// The container's MAC address (default: derived from its address).
+    /// The container's MAC address there (default: derived from its
+    /// address).
     pub mac_address: Option<MacAddress>,
     /// Name servers for the container (default: the host's).
     pub dns: Vec<IpAddr>,
@@ -83,7 +90,7 @@ impl Default for NetworkOptions {
     /// The default network, nothing published.
     fn default() -> NetworkOptions {
         NetworkOptions {
-            network: DEFAULT_NETWORK.into(),
+            networks: Vec::new(),
             network_alias: Vec::new(),
             publish: Vec::new(),
             publish_all: false,
@@ -103,7 +110,10 @@ impl NetworkOptions {
     /// elsewhere (the hull machine forwards this host's ports to it) asks
     /// before it goes there.
     pub fn check_here(&self) -> crate::Result<()> {
-        usable_name(&self.network)?;
+        for network in &self.networks {
+            usable_name(network)?;
+        }
+        self.check_networks()?;
         let mut named = Vec::new();
         for value in &self.publish {
             let mapping = PortMapping::parse(value)?;
@@ -111,10 +121,43 @@ impl NetworkOptions {
                 named.push(mapping);
             }
         }
-        if self.network == NO_NETWORK {
+        if self.offline() {
             self.check_offline(!self.publish.is_empty())?;
         }
         Ok(ports::reserve_all(&named).map(drop)?)
+    }
+
+    /// The networks to join, the default one if none is named.
+    fn networks(&self) -> Vec<String> {
+        match self.networks.is_empty() {
+            true => vec![DEFAULT_NETWORK.to_owned()],
+            false => self.networks.clone(),
+        }
+    }
+
+    /// Whether the container is to have loopback only.
+    fn offline(&self) -> bool {
+        self.networks.iter().any(|network| network == NO_NETWORK)
+    }
+
+    /// Fails for `none` with other networks, a network named twice, and
+    /// more networks than a VM takes interfaces.
+    fn check_networks(&self) -> crate::Result<()> {
+        if self.networks.len() > MAX_NETWORKS {
+            return Err(Error::invalid(format!(
+                "a container is on {MAX_NETWORKS} networks at most"
+            )));
+        }
+        if self.offline() && self.networks.len() > 1 {
+            return Err(Error::invalid(
+                "--network none is loopback only: it goes with no other network",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = self.networks.iter().find(|network| !seen.insert(*network)) {
+            return Err(Error::invalid(format!("--network {twice} is named twice")));
+        }
+        Ok(())
     }
 
     /// Fails for flags that need a network, with `--network none`;
@@ -144,17 +187,62 @@ impl NetworkOptions {
     }
 }
 
-/// How a container is networked, fixed when it is created.
+/// How a container is networked, fixed while it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredNetwork")]
 pub struct ContainerNetwork {
-    /// Where it is attached; `None`: loopback only.
-    pub endpoint: Option<Endpoint>,
+    /// Where it is attached, the one with the default route (and the
+    /// published ports) first; none: loopback only.
+    pub endpoints: Vec<Endpoint>,
     /// Its published ports, host ports fixed.
     pub ports: Vec<PortMapping>,
     /// Name servers it was given (`--dns`).
     pub dns: Vec<IpAddr>,
     /// Its extra /etc/hosts lines (`--add-host`).
     pub extra_hosts: Vec<HostEntry>,
+}
+
+impl ContainerNetwork {
+    /// The endpoint with the default route and the published ports.
+    pub fn primary(&self) -> Option<&Endpoint> {
+        self.endpoints.first()
+    }
+
+    /// Its endpoint on network `network`.
+    pub fn on(&self, network: &str) -> Option<&Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|endpoint| endpoint.network == network)
+    }
+}
+
+/// A container's network as its record has it, of this hull or an older
+/// one, which had one endpoint at most.
+#[derive(Deserialize)]
+struct StoredNetwork {
+    #[serde(default)]
+    endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    endpoint: Option<Endpoint>,
+    #[serde(default)]
+    ports: Vec<PortMapping>,
+    #[serde(default)]
+    dns: Vec<IpAddr>,
+    #[serde(default)]
+    extra_hosts: Vec<HostEntry>,
+}
+
+impl From<StoredNetwork> for ContainerNetwork {
+    fn from(stored: StoredNetwork) -> ContainerNetwork {
+        let mut endpoints = stored.endpoints;
+        endpoints.extend(stored.endpoint);
+        ContainerNetwork {
+            endpoints,
+            ports: stored.ports,
+            dns: stored.dns,
+            extra_hosts: stored.extra_hosts,
+        }
+    }
 }
 
 /// A container's place on a network.
@@ -369,36 +457,78 @@ pub(crate) fn create(
             }
         }
     }
-    if options.network == NO_NETWORK {
+    options.check_networks()?;
+    if options.offline() {
         options.check_offline(!requested.is_empty())?;
         return Ok(ContainerNetwork {
-            endpoint: None,
+            endpoints: Vec::new(),
             ports: Vec::new(),
             dns: options.dns.clone(),
             extra_hosts: options.add_host.clone(),
         });
     }
     let ports = ports::reserve_all(&requested)?;
-    let store = NetworkStore::open(root);
-    let network = store.get(&options.network)?;
-    let holder = LeaseHolder {
-        container: id.to_owned(),
-        pid: Some(std::process::id()),
-        names: dns_names(id, name, &options.network_alias),
-    };
-    let address = store.lease(&network, holder, options.ip, lease_alive(records))?;
+    let mut endpoints = Vec::new();
+    for (index, network) in options.networks().iter().enumerate() {
+        let primary = index == 0;
+        let leased = lease(
+            root,
+            records,
+            Some(std::process::id()),
+            (id, name),
+            network,
+            options.ip.filter(|_| primary),
+            options.network_alias.clone(),
+        );
+        match leased {
+            Ok(mut endpoint) => {
+                if let Some(mac) = options.mac_address.filter(|_| primary) {
+                    endpoint.mac = mac;
+                }
+                endpoints.push(endpoint);
+            }
+            Err(err) => {
+                // Nothing half-made: the leases taken so far go back.
+                for endpoint in &endpoints {
+                    let _ = release_endpoint(root, id, endpoint);
+                }
+                return Err(err);
+            }
+        }
+    }
     Ok(ContainerNetwork {
-        endpoint: Some(Endpoint {
-            network: network.name,
-            address,
-            mac: options
-                .mac_address
-                .unwrap_or_else(|| MacAddress::for_address(address)),
-            aliases: options.network_alias.clone(),
-        }),
+        endpoints,
         ports,
         dns: options.dns.clone(),
         extra_hosts: options.add_host.clone(),
+    })
+}
+
+/// Leases an address on network `network` to container `id` named `name`
+/// (held by the process `pid` while it creates the container), at `ip` if
+/// given, with `aliases` for the network's name server.
+fn lease(
+    root: &StateRoot,
+    records: &dyn ContainerRecords,
+    pid: Option<u32>,
+    (id, name): (&str, &str),
+    network: &str,
+    ip: Option<Ipv4Addr>,
+    aliases: Vec<String>,
+) -> Result<Endpoint> {
+    let store = NetworkStore::open(root);
+    let network = store.get(network)?;
+    let holder = LeaseHolder {
+        container: id.to_owned(),
+        pid,
+        names: dns_names(id, name, &aliases),
+    };
+    let address = store.lease(&network, holder, ip, lease_alive(records))?;
+    Ok(Endpoint {
+        network: network.name,
+        address,
+        mac: MacAddress::for_address(address),
+        aliases,
     })
 }
 
@@ -412,22 +542,19 @@ fn dns_names(id: &str, name: &str, aliases: &[String]) -> Vec<String> {
 }
 
 /// Gives the running or created container `id` the name `name` on its
-/// network's name server too.
+/// networks' name servers too.
 pub(crate) fn rename(
     root: &StateRoot,
     id: &str,
     network: &ContainerNetwork,
     name: &str,
 ) -> Result<()> {
-    let Some(endpoint) = &network.endpoint else {
-        return Ok(());
-    };
-    NetworkStore::open(root).rename(
-        &endpoint.network,
-        endpoint.address,
-        id,
-        dns_names(id, name, &endpoint.aliases),
-    )
+    let store = NetworkStore::open(root);
+    for endpoint in &network.endpoints {
+        let names = dns_names(id, name, &endpoint.aliases);
+        store.rename(&endpoint.network, endpoint.address, id, names)?;
+    }
+    Ok(())
 }
 
 /// Removes the network `name` and its bridge: refused for the default
@@ -497,32 +624,26 @@ fn lease_alive(records: &dyn ContainerRecords) -> impl Fn(&LeaseHolder) -> bool 
     |holder| records.recorded(&holder.container) || process_runs(holder.pid)
 }
 
-/// Leases an address on network `name` to the stopped container `id`
-/// named `container_name`, which is on no network, at `ip` if given, with
-/// `aliases` for its name server.
+/// Leases an address on network `network` to the stopped container `id`
+/// named `container_name`, at `ip` if given, with `aliases` for its name
+/// server.
 pub(crate) fn join(
     root: &StateRoot,
     records: &dyn ContainerRecords,
-    id: &str,
-    container_name: &str,
-    name: &str,
+    (id, container_name): (&str, &str),
+    network: &str,
     ip: Option<Ipv4Addr>,
     aliases: Vec<String>,
 ) -> Result<Endpoint> {
-    let store = NetworkStore::open(root);
-    let network = store.get(name)?;
-    let holder = LeaseHolder {
-        container: id.to_owned(),
-        pid: None,
-        names: dns_names(id, container_name, &aliases),
-    };
-    let address = store.lease(&network, holder, ip, lease_alive(records))?;
-    Ok(Endpoint {
-        network: network.name,
-        address,
-        mac: MacAddress::for_address(address),
+    lease(
+        root,
+        records,
+        None,
+        (id, container_name),
+        network,
+        ip,
         aliases,
-    })
+    )
 }
 
 /// Whether the process that took a lease still runs.
@@ -530,12 +651,12 @@ fn process_runs(pid: Option<u32>) -> bool {
     pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Gives back container `id`'s address.
+/// Gives back container `id`'s addresses.
 pub(crate) fn release(root: &StateRoot, id: &str, network: &ContainerNetwork) -> Result<()> {
-    match &network.endpoint {
-        Some(endpoint) => release_endpoint(root, id, endpoint),
-        None => Ok(()),
+    for endpoint in &network.endpoints {
+        release_endpoint(root, id, endpoint)?;
     }
+    Ok(())
 }
 
 /// Gives back container `id`'s address on `endpoint`'s network.
@@ -543,11 +664,12 @@ pub(crate) fn release_endpoint(root: &StateRoot, id: &str, endpoint: &Endpoint) 
     NetworkStore::open(root).release(&endpoint.network, endpoint.address, id)
 }
 
-/// A container's network for one boot of its VM: the tap (handed to the
+/// A container's network for one boot of its VM: its taps (handed to the
 /// VMM), the host's services for it, and what the agent sets up inside.
 pub(crate) struct Attached {
-    /// The tap and the guest's MAC address; `None` with `--network none`.
-    pub tap: Option<(OwnedFd, MacAddress)>,
+    /// A tap and the guest's MAC address for each network, the primary
+    /// first; none with `--network none`.
+    pub taps: Vec<(OwnedFd, MacAddress)>,
     pub services: Services,
     pub spec: NetworkSpec,
 }
@@ -557,11 +679,11 @@ pub(crate) struct Attached {
 #[derive(Default)]
 pub(crate) struct Services {
     _ports: Option<PortProxy>,
-    _names: Option<dns::NameServer>,
+    _names: Vec<dns::NameServer>,
 }
 
-/// Connects one boot of container `id`'s VM to its network; the network's
-/// name server learns from `records` which containers run.
+/// Connects one boot of container `id`'s VM to its networks; their name
+/// servers learn from `records` which containers run.
 pub(crate) fn attach(
     root: &StateRoot,
     records: Arc<dyn ContainerRecords>,
@@ -569,91 +691,124 @@ pub(crate) fn attach(
     network: &ContainerNetwork,
     hostname: &str,
 ) -> Result<Attached> {
-    let Some(endpoint) = &network.endpoint else {
+    let Some(primary) = network.primary() else {
         let extra_hosts = resolve_hosts(&network.extra_hosts, None);
         let etc_files = etc_files::render(hostname, None, &extra_hosts, &network.dns);
         return Ok(Attached {
-            tap: None,
+            taps: Vec::new(),
             services: Services::default(),
             spec: NetworkSpec {
-                interface: None,
+                interfaces: Vec::new(),
                 etc_files,
             },
         });
     };
     let store = NetworkStore::open(root);
-    let definition = store.get(&endpoint.network)?;
-    let mut netlink = Netlink::open()?;
-    let host_side = store.lock_host_side().and_then(|_host_side| {
-        bridge::ensure(&definition, &store, &mut netlink)?;
-        tap::create(&tap_name(id), &definition.bridge, &mut netlink)
-    });
-    let tap = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
-    let ports = match network.ports.is_empty() {
-        true => None,
-        false => Some(PortProxy::start(&network.ports, endpoint.address)?),
-    };
-    let upstream = match network.dns.is_empty() {
+    let upstream: Vec<SocketAddr> = match network.dns.is_empty() {
         true => etc_files::host_name_servers(),
         false => network.dns.clone(),
+    }
+    .iter()
+    .map(|ip| SocketAddr::new(*ip, dns::PORT))
+    .collect();
+    let mut netlink = Netlink::open()?;
+    let (mut taps, mut names, mut interfaces) = (Vec::new(), Vec::new(), Vec::new());
+    let mut primary_gateway = None;
+    for (index, endpoint) in network.endpoints.iter().enumerate() {
+        let definition = store.get(&endpoint.network)?;
+        let host_side = store.lock_host_side().and_then(|_host_side| {
+            bridge::ensure(&definition, &store, &mut netlink)?;
+            tap::create(&tap_name(id, index), &definition.bridge, &mut netlink)
+        });
+        let tap = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
+        taps.push((tap, endpoint.mac));
+        let directory = directory(root.clone(), records.clone(), &endpoint.network);
+        let server = dns::NameServer::start(
+            definition.gateway,
+            definition.subnet,
+            Box::new(directory),
+            upstream.clone(),
+        );
+        // Without its name server, the container still runs: names of
+        // other containers just do not resolve.
+        names.extend(server.inspect_err(|err| tracing::warn!("{err:#}")).ok());
+        let gateway = match index {
+            0 => definition.gateway,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        primary_gateway.get_or_insert(definition.gateway);
+        interfaces.push(InterfaceSpec {
+            mac: endpoint.mac.to_string(),
+            address: endpoint.address,
+            prefix_len: definition.subnet.prefix_len,
+            gateway,
+        });
+    }
+    let gateway = primary_gateway.expect("a container with an endpoint has a gateway");
+    let ports = match network.ports.is_empty() {
+        true => None,
+        false => Some(PortProxy::start(&network.ports, primary.address)?),
     };
-    let directory = Box::new(directory(root.clone(), records, &endpoint.network));
-    let upstream = upstream.iter().map(|ip| SocketAddr::new(*ip, dns::PORT));
-    let names = dns::NameServer::start(
-        definition.gateway,
-        definition.subnet,
-        directory,
-        upstream.collect(),
-    );
-    // Without its name server, the container still runs: names of other
-    // containers just do not resolve.
-    let names = names.inspect_err(|err| tracing::warn!("{err:#}")).ok();
-    // The gateway answers names when a name server does; else the
-    // container asks the upstream servers itself.
-    let name_servers = match names {
-        Some(_) => vec![IpAddr::V4(definition.gateway)],
-        None => network.dns.clone(),
+    // The primary network's gateway answers names when its name server
+    // runs (for every network the container is on); else the container asks
+    // the upstream servers itself.
+    let name_servers = match names.is_empty() {
+        false => vec![IpAddr::V4(gateway)],
+        true => network.dns.clone(),
     };
     let etc_files = etc_files::render(
         hostname,
-        Some(endpoint.address),
-        &resolve_hosts(&network.extra_hosts, Some(definition.gateway)),
+        Some(primary.address),
+        &resolve_hosts(&network.extra_hosts, Some(gateway)),
         &name_servers,
     );
     Ok(Attached {
-        tap: Some((tap, endpoint.mac)),
+        taps,
         services: Services {
             _ports: ports,
             _names: names,
         },
         spec: NetworkSpec {
-            interface: Some(InterfaceSpec {
-                mac: endpoint.mac.to_string(),
-                address: endpoint.address,
-                prefix_len: definition.subnet.prefix_len,
-                gateway: definition.gateway,
-            }),
+            interfaces,
             etc_files,
         },
     })
 }
 
-/// The name server's view of network `network` in the state root `root`:
-/// the address of the running container with a name, if any.
+/// The name server's view from network `network` in the state root
+/// `root`: the address of a running container with a name, on this
+/// network or on another network of the container that asks (from its
+/// address here), if any.
 fn directory(
     root: StateRoot,
     records: Arc<dyn ContainerRecords>,
     network: &str,
-) -> impl Fn(&str) -> Option<Ipv4Addr> + Send + Sync {
+) -> impl Fn(&str, Ipv4Addr) -> Option<Ipv4Addr> + Send + Sync {
     let network = network.to_owned();
-    move |name| {
-        let leases = NetworkStore::open(&root).leases(&network).ok()?;
-        leases
-            .into_iter()
-            .find(|(_, holder)| {
-                holder.names.iter().any(|n| n == name) && runs(records.as_ref(), holder)
-            })
-            .map(|(address, _)| address)
+    move |name, asker| {
+        let store = NetworkStore::open(&root);
+        let here = store.leases(&network).ok()?;
+        let asking = here.get(&asker).map(|holder| holder.container.clone());
+        let mut searched = vec![(network.clone(), here)];
+        if let Some(asking) = asking {
+            for other in store.list().ok()? {
+                if other.name == network {
+                    continue;
+                }
+                let leases = store.leases(&other.name).ok()?;
+                if leases.values().any(|holder| holder.container == asking) {
+                    searched.push((other.name, leases));
+                }
+            }
+        }
+        searched.into_iter().find_map(|(_, leases)| {
+            leases
+                .into_iter()
+                .find(|(_, holder)| {
+                    holder.names.iter().any(|n| n == name) && runs(records.as_ref(), holder)
+                })
+                .map(|(address, _)| address)
+        })
     }
 }
 
@@ -665,11 +820,22 @@ fn runs(records: &dyn ContainerRecords, holder: &LeaseHolder) -> bool {
         .unwrap_or_else(|| process_runs(holder.pid))
 }
 
-/// `htap` and the start of the container ID: unique among running VMs,
-/// within the kernel's name limit, and recognisably hull's.
-fn tap_name(id: &str) -> String {
+/// `htap` and the start of the container ID for its VM's first network
+/// interface: unique among running VMs, within the kernel's name limit, and
+/// recognisably hull's. Its others end in a letter past the hex digits
+/// (`g` for the second), so no two names can be the same.
+fn tap_name(id: &str, index: usize) -> String {
     let prefix = "htap";
-    format!("{prefix}{}", &id[..tap::MAX_NAME_LEN - prefix.len()])
+    match index {
+        0 => format!("{prefix}{}", &id[..tap::MAX_NAME_LEN - prefix.len()]),
+        _ => {
+            let letter = char::from(b'f' + u8::try_from(index).unwrap_or(20).min(20));
+            format!(
+                "{prefix}{}{letter}",
+                &id[..tap::MAX_NAME_LEN - prefix.len() - 1]
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -760,9 +926,63 @@ mod tests {
 
     #[test]
     fn tap_names_fit_the_kernel_limit() {
-        let name = tap_name(&"0123456789abcdef".repeat(4));
+        let id = "0123456789abcdef".repeat(4);
+        let name = tap_name(&id, 0);
         assert_eq!(name, "htap0123456789a");
         assert_eq!(name.len(), tap::MAX_NAME_LEN);
+        assert_eq!(tap_name(&id, 1), "htap0123456789g");
+        assert_eq!(tap_name(&id, 7).len(), tap::MAX_NAME_LEN);
+    }
+
+    #[test]
+    fn records_of_an_older_hull_keep_their_one_endpoint() {
+        let old = r#"{"endpoint":{"network":"bridge","address":"10.89.0.2","mac":"02:68:0a:59:00:02"},
+                      "ports":[],"dns":[],"extra_hosts":[]}"#;
+        let network: ContainerNetwork = serde_json::from_str(old).unwrap();
+        assert_eq!(network.endpoints.len(), 1);
+        assert_eq!(network.primary().unwrap().network, "bridge");
+        let again: ContainerNetwork =
+            serde_json::from_str(&serde_json::to_string(&network).unwrap()).unwrap();
+        assert_eq!(again, network);
+    }
+
+    #[test]
+    fn a_container_joins_several_networks_or_none_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().to_owned());
+        NetworkStore::open(&root)
+            .create("back", None, None)
+            .unwrap();
+        let options = NetworkOptions {
+            networks: vec!["bridge".into(), "back".into()],
+            ip: Some(Ipv4Addr::new(10, 89, 0, 9)),
+            ..NetworkOptions::default()
+        };
+        let network = create(&root, &NoRecords, "c", "c", &options, &[]).unwrap();
+        let addresses: Vec<_> = network.endpoints.iter().map(|e| e.address).collect();
+        assert_eq!(
+            addresses,
+            [Ipv4Addr::new(10, 89, 0, 9), Ipv4Addr::new(10, 90, 0, 2)]
+        );
+        assert_eq!(network.on("back").unwrap().network, "back");
+        // A network that is not there: the other's lease goes back.
+        let missing = NetworkOptions {
+            networks: vec!["bridge".into(), "nowhere".into()],
+            ..NetworkOptions::default()
+        };
+        assert!(create(&root, &NoRecords, "d", "d", &missing, &[]).is_err());
+        let leases = NetworkStore::open(&root).leases("bridge").unwrap();
+        assert!(leases.values().all(|holder| holder.container != "d"));
+        for bad in [vec!["none", "bridge"], vec!["back", "back"]] {
+            let options = NetworkOptions {
+                networks: bad.iter().map(|n| n.to_string()).collect(),
+                ..NetworkOptions::default()
+            };
+            assert!(
+                create(&root, &NoRecords, "e", "e", &options, &[]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -770,11 +990,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = StateRoot::new(dir.path().to_owned());
         let flags = NetworkOptions {
-            network: NO_NETWORK.into(),
+            networks: vec![NO_NETWORK.into()],
             ..NetworkOptions::default()
         };
         let network = create(&root, &NoRecords, "c", "c", &flags, &["80/tcp".into()]).unwrap();
-        assert_eq!(network.endpoint, None);
+        assert_eq!(network.primary(), None);
         let publishing = NetworkOptions {
             publish: vec!["8080:80".into()],
             ..flags
@@ -787,7 +1007,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = StateRoot::new(dir.path().to_owned());
         let flags = NetworkOptions {
-            network: DEFAULT_NETWORK.into(),
+            networks: vec![DEFAULT_NETWORK.into()],
             publish_all: true,
             ..NetworkOptions::default()
         };
@@ -800,7 +1020,7 @@ mod tests {
             &["80/tcp".into(), "53/udp".into()],
         )
         .unwrap();
-        let endpoint = first.endpoint.clone().unwrap();
+        let endpoint = first.primary().cloned().unwrap();
         assert_eq!(endpoint.address, Ipv4Addr::new(10, 89, 0, 2));
         assert_eq!(endpoint.mac.to_string(), "02:68:0a:59:00:02");
         let sides: Vec<String> = first
@@ -812,11 +1032,11 @@ mod tests {
         assert!(first.ports.iter().all(|m| m.host_port != 0));
         let second = create(&root, &NoRecords, "b", "b", &flags, &[]).unwrap();
         assert_eq!(
-            second.endpoint.unwrap().address,
+            second.primary().unwrap().address,
             Ipv4Addr::new(10, 89, 0, 3)
         );
         release(&root, "a", &first).unwrap();
         let third = create(&root, &NoRecords, "c", "c", &flags, &[]).unwrap();
-        assert_eq!(third.endpoint.unwrap().address, endpoint.address);
+        assert_eq!(third.primary().unwrap().address, endpoint.address);
     }
 }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::container::{self, Container, Records};
 use crate::error::{Error, Hint, Result};
 use crate::network::DEFAULT_NETWORK;
-use crate::network::{self, ContainerNetwork, Endpoint, Network, NetworkStore, Subnet};
+use crate::network::{self, Endpoint, Network, NetworkStore, Subnet};
 use crate::Runtime;
 
 /// A network and the containers on it.
@@ -54,14 +54,12 @@ impl Runtime {
         let mut members = Vec::new();
         for container in container::list(&self.root)? {
             let config = container.config;
-            if let Some(endpoint) = config.boot.network.endpoint {
-                if endpoint.network == network.name {
-                    members.push(NetworkMember {
-                        id: config.id,
-                        name: config.name,
-                        endpoint,
-                    });
-                }
+            if let Some(endpoint) = config.boot.network.on(&network.name) {
+                members.push(NetworkMember {
+                    endpoint: endpoint.clone(),
+                    id: config.id,
+                    name: config.name,
+                });
             }
         }
         Ok(NetworkInfo { network, members })
@@ -86,9 +84,9 @@ impl Runtime {
         Ok(network::prune(&self.root, &Records::new(&self.root))?)
     }
 
-    /// Puts the stopped container `container`, which is on no network, on
-    /// network `network`, at `ip` if given, with `aliases` for its name
-    /// server.
+    /// Puts the stopped container `container` on network `network` too
+    /// (its first network if it is on none), at `ip` if given, with
+    /// `aliases` for its name server.
     pub fn connect(
         &self,
         network: &str,
@@ -100,16 +98,9 @@ impl Runtime {
         let mut container = container::find(&self.root, container)?;
         let current = container.config.boot.network.clone();
         let container_name = container.config.name.clone();
-        if let Some(endpoint) = &current.endpoint {
-            if endpoint.network == network {
-                return Err(Error::invalid(format!(
-                    "container {container_name} is already on network {network}"
-                )));
-            }
+        if current.on(network).is_some() {
             return Err(Error::invalid(format!(
-                "container {container_name} is on network {0}, and a hull container is on one \
-                 network at a time: `hull network disconnect {0} {container_name}` first",
-                endpoint.network
+                "container {container_name} is already on network {network}"
             )));
         }
         refuse_while_running(&container, "connect")?;
@@ -118,16 +109,13 @@ impl Runtime {
         let endpoint = network::join(
             &self.root,
             &records,
-            &id,
-            &container_name,
+            (&id, &container_name),
             network,
             ip,
             aliases,
         )?;
-        let connected = ContainerNetwork {
-            endpoint: Some(endpoint.clone()),
-            ..current
-        };
+        let mut connected = current;
+        connected.endpoints.push(endpoint.clone());
         if let Err(err) = container.set_network(connected) {
             let _ = network::release_endpoint(&self.root, &id, &endpoint);
             return Err(err.into());
@@ -135,24 +123,24 @@ impl Runtime {
         Ok(())
     }
 
-    /// Takes the stopped `container` off network `network`, and the ports it
-    /// published there with it: it is then on no network.
+    /// Takes the stopped `container` off network `network`; off its last
+    /// one, its published ports go too.
     pub fn disconnect(&self, network: &str, container: &str) -> Result<()> {
         self.networks()?;
         let mut container = container::find(&self.root, container)?;
-        let current = container.config.boot.network.clone();
-        let Some(endpoint) = current.endpoint.clone().filter(|e| e.network == network) else {
+        let mut current = container.config.boot.network.clone();
+        let Some(endpoint) = current.on(network).cloned() else {
             return Err(Error::invalid(format!(
                 "container {} is not on network {network}",
                 container.config.name
             )));
         };
         refuse_while_running(&container, "disconnect")?;
-        container.set_network(ContainerNetwork {
-            endpoint: None,
-            ports: Vec::new(),
-            ..current
-        })?;
+        current.endpoints.retain(|e| e.network != network);
+        if current.endpoints.is_empty() {
+            current.ports.clear();
+        }
+        container.set_network(current)?;
         Ok(network::release_endpoint(
             &self.root,
             container.id(),
