@@ -378,6 +378,7 @@ mod tests {
             rootfs: None,
             tty: None,
             network: None,
+            limits: None,
         }
     }
 

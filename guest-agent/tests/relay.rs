@@ -222,6 +222,7 @@ fn spec(argv: &[&str]) -> Box<RunSpec> {
         rootfs: None,
         tty: None,
         network: None,
+        limits: None,
     })
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod copy;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -64,6 +64,10 @@ pub struct RunSpec {
     /// (relay mode, `hull exec`).
     #[serde(default)]
     pub network: Option<NetworkSpec>,
+    /// The container's limits and privileges, set up with its root file
+    /// system (`None` for `hull exec`, which has the container's).
+    #[serde(default)]
+    pub limits: Option<Limits>,
 }
 
 /// The container's network as the guest sees it.
@@ -118,6 +122,91 @@ pub struct RootfsSpec {
     /// Block device with an ext4 file system for the container's writes,
     /// e.g. `/dev/vda`. `None` keeps writes in guest memory.
     pub scratch_device: Option<String>,
+    /// Mount the root file system read-only (`--read-only`): only the
+    /// mounts below, /dev (with /dev/shm) and the kernel's file systems
+    /// stay writable, as with Docker.
+    #[serde(default)]
+    pub read_only: bool,
+    /// What is mounted over the root, in order (a mount inside another
+    /// comes after it).
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
+}
+
+/// A mount over the container's root file system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Where, inside the container: an absolute path, made if missing (as
+    /// a directory, or an empty file for a single-file share entry).
+    pub target: String,
+    /// What.
+    pub source: MountSource,
+    /// Read-only inside the container.
+    pub read_only: bool,
+}
+
+/// What a [`MountSpec`] mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountSource {
+    /// A virtio-fs share of the host (a bind mount or a volume).
+    Share {
+        /// The share's virtio-fs tag.
+        tag: String,
+        /// One entry of the share's directory instead of all of it: how a
+        /// single host file is bind-mounted (the host shares its parent
+        /// directory showing that entry only).
+        entry: Option<String>,
+        /// Fill an empty share with what the image has at `target` first,
+        /// owners, modes and all (a named volume's first mount, as
+        /// Docker's).
+        copy_up: bool,
+    },
+    /// A tmpfs in the guest's memory.
+    Tmpfs {
+        /// Its size limit (default: half the guest's memory, the kernel's).
+        size_bytes: Option<u64>,
+        /// Its root directory's mode (default 1777).
+        mode: Option<u32>,
+    },
+}
+
+/// Limits and privileges of a container's processes, enforced in its
+/// guest; `None` or empty fields leave the guest's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// cgroup memory.max (`--memory`).
+    pub memory_max_bytes: Option<u64>,
+    /// cgroup memory.low (`--memory-reservation`).
+    pub memory_low_bytes: Option<u64>,
+    /// cgroup cpu.max, in millionths of a CPU per period of 100 ms
+    /// (`--cpus 1.5`: 150000).
+    pub cpu_quota_usec: Option<u64>,
+    /// cgroup cpu.weight, from Docker's `--cpu-shares` (1024: 100).
+    pub cpu_weight: Option<u64>,
+    /// cgroup pids.max (`--pids-limit`).
+    pub pids_max: Option<u64>,
+    /// Resource limits of the process (`--ulimit nofile=1024:2048`).
+    pub rlimits: Vec<Rlimit>,
+    /// Size of /dev/shm (`--shm-size`; Docker's default 64 MiB).
+    pub shm_size_bytes: Option<u64>,
+    /// The capabilities the process keeps, by name without `CAP_`
+    /// (`CHOWN`); `None`: all of them (`--privileged`).
+    pub capabilities: Option<Vec<String>>,
+    /// Kernel parameters set before the process starts
+    /// (`--sysctl net.ipv4.ip_forward=1`).
+    pub sysctls: Vec<(String, String)>,
+}
+
+/// One resource limit, by its `ulimit` name (`nofile`, `nproc`, `core`,
+/// ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    /// `nofile`, `nproc`, `core`, `memlock`, `stack`, ...
+    pub name: String,
+    /// The soft limit (u64::MAX: unlimited).
+    pub soft: u64,
+    /// The hard limit (u64::MAX: unlimited).
+    pub hard: u64,
 }
 
 /// What the host may ask an agent about its container: instead of running
@@ -432,6 +521,26 @@ mod tests {
                     share: "hull-layers".into(),
                     layers: vec!["top".into(), "base".into()],
                     scratch_device: Some("/dev/vda".into()),
+                    read_only: true,
+                    mounts: vec![
+                        MountSpec {
+                            target: "/data".into(),
+                            source: MountSource::Share {
+                                tag: "hull-vol-0".into(),
+                                entry: None,
+                                copy_up: true,
+                            },
+                            read_only: false,
+                        },
+                        MountSpec {
+                            target: "/tmp".into(),
+                            source: MountSource::Tmpfs {
+                                size_bytes: Some(1 << 20),
+                                mode: Some(0o1777),
+                            },
+                            read_only: false,
+                        },
+                    ],
                 }),
                 tty: Some(TerminalSize { rows: 24, cols: 80 }),
                 network: Some(NetworkSpec {
@@ -446,6 +555,18 @@ mod tests {
                         contents: "127.0.0.1\tlocalhost\n".into(),
                     }],
                 }),
+                limits: Some(Limits {
+                    memory_max_bytes: Some(256 << 20),
+                    pids_max: Some(100),
+                    rlimits: vec![Rlimit {
+                        name: "nofile".into(),
+                        soft: 1024,
+                        hard: 2048,
+                    }],
+                    capabilities: Some(vec!["CHOWN".into()]),
+                    sysctls: vec![("net.ipv4.ip_forward".into(), "1".into())],
+                    ..Limits::default()
+                }),
             })),
             Message::RunDetached(Box::new(RunSpec {
                 argv: vec!["sleep".into(), "600".into()],
@@ -456,6 +577,7 @@ mod tests {
                 rootfs: None,
                 tty: None,
                 network: None,
+                limits: None,
             })),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),

@@ -144,8 +144,11 @@ pub(crate) fn boot(
             share: ROOTFS_TAG.into(),
             layers: rootfs.layers(),
             scratch_device: Some(SCRATCH_DEVICE.into()),
+            read_only: false,
+            mounts: Vec::new(),
         }),
         network: Some(network.spec),
+        limits: None,
     };
     Ok(BootOutcome::Booted(Box::new(Booted {
         vm,

@@ -112,6 +112,7 @@ pub fn relay_process(
         rootfs: None,
         tty,
         network: None,
+        limits: None,
     })
 }
 

@@ -61,6 +61,7 @@ impl Runtime {
             rootfs: None,
             tty: options.tty,
             network: None,
+            limits: None,
         };
         let stream = agent::connect(&self.root, &container)?;
         if options.detach {
