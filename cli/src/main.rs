@@ -6,12 +6,14 @@
 mod container_cmd;
 mod image_cmd;
 mod machine;
+mod mount_flags;
 mod network_cmd;
 mod prompt;
 mod run;
 mod system_cmd;
 mod terminal;
 mod version;
+mod volume_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -106,6 +108,10 @@ enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network_cmd::NetworkCommand),
+
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume_cmd::VolumeCommand),
 
     /// Manage hull as a whole.
     #[command(subcommand)]
@@ -321,7 +327,7 @@ impl Command {
             | Command::Start(_)
             | Command::Restart(_)
             | Command::Network(_)
-            | Command::System(_) => Placement::Vm,
+            | Command::System(system_cmd::SystemCommand::Prune(_)) => Placement::Vm,
             _ => Placement::Root,
         }
     }
@@ -330,7 +336,9 @@ impl Command {
     fn removes_images(&self) -> bool {
         matches!(
             self,
-            Command::Rmi(_) | Command::Image(ImageCommand::Prune(_)) | Command::System(_)
+            Command::Rmi(_)
+                | Command::Image(ImageCommand::Prune(_))
+                | Command::System(system_cmd::SystemCommand::Prune(_))
         )
     }
 
@@ -341,6 +349,7 @@ impl Command {
             Command::System(system_cmd::SystemCommand::Prune(args)) => !args.force,
             Command::Container(ContainerCommand::Prune(args)) => !args.force,
             Command::Network(network_cmd::NetworkCommand::Prune(args)) => !args.force(),
+            Command::Volume(volume_cmd::VolumeCommand::Prune(args)) => !args.force(),
             _ => false,
         }
     }
@@ -395,8 +404,19 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Help and version on stdout with 0; usage errors with Docker's 125.
+        // Help and version on stdout with 0; usage errors with Docker's 125,
+        // a bad value on one line.
         Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                err.kind(),
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue
+            ) {
+                let text = err.to_string();
+                let line = text.lines().next().unwrap_or_default();
+                eprintln!("hull: {}", line.strip_prefix("error: ").unwrap_or(line));
+                return ExitCode::from(HULL_ERROR);
+            }
             let _ = err.print();
             return ExitCode::from(if err.use_stderr() { HULL_ERROR } else { 0 });
         }
@@ -423,13 +443,17 @@ fn exit(result: anyhow::Result<u8>) -> ExitCode {
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
-/// one that cannot be executed, 1 for a container that is not there, 125
-/// for hull's other errors.
+/// one that cannot be executed, 1 for a container or volume that is not
+/// there or a volume or network in use, 125 for hull's other errors.
 pub fn error_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<hull_runtime::Error>() {
         Some(hull_runtime::Error::CommandNotFound(_)) => 127,
         Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
-        Some(hull_runtime::Error::NoSuchContainer(_)) => 1,
+        Some(
+            hull_runtime::Error::NoSuchContainer(_)
+            | hull_runtime::Error::NoSuchVolume(_)
+            | hull_runtime::Error::InUse(_),
+        ) => 1,
         _ if err.is::<container_cmd::NoSuchObject>() => 1,
         _ => HULL_ERROR,
     }
@@ -483,6 +507,7 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &runtime),
         Command::Container(_) => unreachable!("management commands are made canonical first"),
         Command::Network(command) => network_cmd::network(command, &runtime),
+        Command::Volume(command) => volume_cmd::volume(command, &runtime),
         Command::System(command) => system_cmd::system(command, &runtime),
         Command::Version(args) => version::version(args, root),
         Command::Info(args) => version::info(args, root),

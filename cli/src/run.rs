@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
+use hull_runtime::limits::{cpu_weight, parse_sysctl, parse_ulimit};
 use hull_runtime::signals::{signal_number, Signals};
-use hull_runtime::units::parse_memory_mib;
+use hull_runtime::units::{parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
-    assets, parse_container_name, parse_host_name, parse_network_name, parse_user, ConsoleTarget,
-    CreateOptions, DetachKeys, HostEntry, LogLimits, MacAddress, NetworkOptions, RestartPolicy,
-    RootfsChoice, Runtime,
+    assets, capability_set, parse_container_name, parse_host_name, parse_network_name, parse_user,
+    ConsoleTarget, CreateOptions, DetachKeys, HostEntry, Limits, LogLimits, MacAddress, Mount,
+    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
 };
 
 use crate::image_cmd;
+use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume, parse_volumes_from};
 use crate::terminal::{StdioFlags, Terminal};
 
 /// `hull create`'s flags, which `hull run` takes too.
@@ -92,6 +94,12 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     network: NetworkFlags,
+
+    #[command(flatten)]
+    storage: StorageFlags,
+
+    #[command(flatten)]
+    limits: LimitFlags,
 
     /// Remove the container when it exits.
     #[arg(long)]
@@ -199,6 +207,128 @@ impl NetworkFlags {
     }
 }
 
+/// The `hull run` flags that give the container file systems beyond its
+/// root: bind mounts, volumes, tmpfs.
+#[derive(Args, Debug)]
+struct StorageFlags {
+    /// Mount a host directory or file, or a volume:
+    /// [SOURCE:]TARGET[:ro|rw|nocopy]. SOURCE an absolute host path (a
+    /// bind mount, made if missing) or a volume name (made if missing);
+    /// none: a new anonymous volume.
+    #[arg(short = 'v', long = "volume", value_name = "[SOURCE:]TARGET[:OPTIONS]", value_parser = parse_volume)]
+    volumes: Vec<Mount>,
+
+    /// Mount as Docker's --mount: type=bind|volume|tmpfs,source=,target=
+    /// [,readonly][,volume-nocopy][,tmpfs-size=][,tmpfs-mode=]; a bind
+    /// source must exist.
+    #[arg(long = "mount", value_name = "KEY=VALUE,...", value_parser = parse_mount)]
+    mounts: Vec<Mount>,
+
+    /// Mount a tmpfs: PATH[:size=64m,mode=1777,ro,...].
+    #[arg(long = "tmpfs", value_name = "PATH[:OPTIONS]", value_parser = parse_tmpfs)]
+    tmpfs: Vec<Mount>,
+
+    /// Mount the volumes and binds of another container:
+    /// CONTAINER[:ro|rw].
+    #[arg(long = "volumes-from", value_name = "CONTAINER[:ro|rw]", value_parser = parse_volumes_from)]
+    volumes_from: Vec<(String, bool)>,
+
+    /// Mount the container's root file system read-only (volumes, binds
+    /// and tmpfs mounts keep their own mode).
+    #[arg(long = "read-only")]
+    read_only: bool,
+}
+
+impl StorageFlags {
+    fn mounts(&self) -> Vec<Mount> {
+        let all = [&self.volumes, &self.mounts, &self.tmpfs];
+        all.into_iter().flatten().cloned().collect()
+    }
+}
+
+/// The `hull run` flags that limit the container's processes inside its
+/// VM, and give them privileges.
+#[derive(Args, Debug)]
+struct LimitFlags {
+    /// A memory amount the container's processes keep under pressure
+    /// (cgroup memory.low).
+    #[arg(long = "memory-reservation", value_name = "SIZE", value_parser = parse_size_bytes)]
+    memory_reservation: Option<u64>,
+
+    /// A relative CPU weight (default 1024).
+    #[arg(short = 'c', long = "cpu-shares", value_name = "SHARES", value_parser = parse_cpu_shares)]
+    cpu_shares: Option<u64>,
+
+    /// The most processes the container may have (-1: no limit).
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pids_limit: Option<i64>,
+
+    /// A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:4096 (-1:
+    /// unlimited).
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = parse_ulimit)]
+    ulimits: Vec<Rlimit>,
+
+    /// Size of /dev/shm (default 64m).
+    #[arg(long = "shm-size", value_name = "SIZE", value_parser = parse_size_bytes)]
+    shm_size: Option<u64>,
+
+    /// Give the processes a capability beyond Docker's default set (ALL:
+    /// every one).
+    #[arg(long = "cap-add", value_name = "CAPABILITY")]
+    cap_add: Vec<String>,
+
+    /// Take a capability from the processes (ALL: every one).
+    #[arg(long = "cap-drop", value_name = "CAPABILITY")]
+    cap_drop: Vec<String>,
+
+    /// Every capability, inside the container's own VM (the host stays out
+    /// of reach: its kernel is not the container's).
+    #[arg(long)]
+    privileged: bool,
+
+    /// Set a kernel parameter of the container's VM: KEY=VALUE (any, not
+    /// only Docker's namespaced ones: the kernel is the container's own).
+    #[arg(long = "sysctl", value_name = "KEY=VALUE", value_parser = parse_sysctl)]
+    sysctls: Vec<(String, String)>,
+
+    /// Refused: a container's VM has no host devices.
+    #[arg(long = "device", value_name = "DEVICE", hide = true)]
+    devices: Vec<String>,
+}
+
+impl LimitFlags {
+    fn limits(&self) -> Result<Limits> {
+        if let Some(device) = self.devices.first() {
+            bail!(
+                "--device {device}: host devices cannot be passed into a container's VM; \
+                 share files with -v instead"
+            );
+        }
+        Ok(Limits {
+            memory_max_bytes: None,
+            memory_low_bytes: self.memory_reservation,
+            cpu_quota_usec: None,
+            cpu_weight: self.cpu_shares,
+            pids_max: self
+                .pids_limit
+                .filter(|limit| *limit > 0)
+                .map(|limit| limit as u64),
+            rlimits: self.ulimits.clone(),
+            shm_size_bytes: self.shm_size,
+            capabilities: capability_set(self.privileged, &self.cap_add, &self.cap_drop)?,
+            sysctls: self.sysctls.clone(),
+        })
+    }
+}
+
+/// `--cpu-shares`, as the cgroup weight it becomes.
+fn parse_cpu_shares(value: &str) -> Result<u64, String> {
+    let shares = value
+        .parse::<u64>()
+        .map_err(|_| format!("{value:?} is not a number of shares (default 1024)"))?;
+    cpu_weight(shares)
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum PullPolicy {
     Missing,
@@ -229,6 +359,7 @@ impl CreateArgs {
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
         LogLimits::from_options(&self.log_opts)?;
         self.network.options().check_here()?;
+        self.limits.limits()?;
         assets::guest_kernel(self.kernel.as_deref())?;
         match &self.rootfs {
             Some(dir) => {
@@ -294,6 +425,10 @@ impl CreateArgs {
             restart: self.restart,
             log_limits,
             detach_keys: self.detach_keys.clone(),
+            mounts: self.storage.mounts(),
+            volumes_from: self.storage.volumes_from.clone(),
+            read_only: self.storage.read_only,
+            limits: self.limits.limits()?,
             ..CreateOptions::new(rootfs)
         })
     }

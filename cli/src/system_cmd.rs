@@ -1,39 +1,244 @@
-//! `hull system prune`: removes what nothing uses any more, as Docker's
-//! does: exited containers, networks without containers (with the host
-//! bridges and NAT rules behind them, the default network's too while it is
-//! idle) and untagged images (with `--all`, every image no container uses).
+//! `hull system`: what hull's state takes on disk (`df`), and removing what
+//! nothing uses any more (`prune`), as Docker's: exited containers,
+//! networks without containers (with the host bridges and NAT rules behind
+//! them, the default network's too while it is idle), untagged images
+//! (with `--all`, every image no container uses) and, with `--volumes`,
+//! anonymous volumes no container uses.
 
 use anyhow::Result;
-use clap::Subcommand;
-use hull_runtime::Runtime;
+use clap::{Args, Subcommand};
+use hull_format::{render_rows, Format, Listing};
+use hull_image::Store;
+use hull_runtime::{MountSource, Runtime, Status};
+use serde_json::{json, Value};
 
-use crate::{container_cmd, image_cmd, network_cmd, prompt};
+use crate::image_cmd::human_size;
+use crate::{container_cmd, image_cmd, network_cmd, prompt, volume_cmd};
 
 #[derive(Subcommand)]
 pub enum SystemCommand {
+    /// Show the disk space images, containers and volumes take.
+    Df(DfArgs),
     /// Remove exited containers, unused networks and untagged images.
-    // With `hull image prune`'s flags: -a/--all (every unused image), -f.
-    Prune(image_cmd::PruneArgs),
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct DfArgs {
+    /// Show each image, container and volume.
+    #[arg(short, long)]
+    verbose: bool,
+    /// `table` (default), `json` (one object per line), or a Go template
+    /// over .Type, .TotalCount, .Active, .Size, .Reclaimable.
+    #[arg(long, default_value = "")]
+    format: Format,
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not only untagged ones.
+    #[arg(short, long)]
+    all: bool,
+    /// Remove anonymous volumes no container uses too.
+    #[arg(long)]
+    volumes: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 pub fn system(command: SystemCommand, runtime: &Runtime) -> Result<u8> {
     match command {
-        SystemCommand::Prune(args) => {
-            let images = match args.all {
-                true => "all images without at least one container associated to them",
-                false => "all dangling images",
-            };
-            let question = format!(
-                "WARNING! This will remove:\n  - all stopped containers\n  - all networks not \
-                 used by at least one container\n  - {images}"
-            );
-            if !args.force && !prompt::confirm(&question)? {
-                return Ok(0);
-            }
-            container_cmd::prune(container_cmd::PruneArgs { force: true }, runtime)?;
-            network_cmd::prune(runtime)?;
-            let all = args.all;
-            image_cmd::prune(image_cmd::PruneArgs { all, force: true }, runtime.root())
+        SystemCommand::Df(args) => df(&args, runtime),
+        SystemCommand::Prune(args) => prune(&args, runtime),
+    }
+}
+
+fn prune(args: &PruneArgs, runtime: &Runtime) -> Result<u8> {
+    let images = match args.all {
+        true => "all images without at least one container associated to them",
+        false => "all dangling images",
+    };
+    let volumes = match args.volumes {
+        true => "\n  - all anonymous volumes not used by at least one container",
+        false => "",
+    };
+    let question = format!(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by \
+         at least one container{volumes}\n  - {images}"
+    );
+    if !args.force && !prompt::confirm(&question)? {
+        return Ok(0);
+    }
+    container_cmd::prune(container_cmd::PruneArgs { force: true }, runtime)?;
+    network_cmd::prune(runtime)?;
+    if args.volumes {
+        print!("{}", volume_cmd::prune(runtime, false)?);
+    }
+    let all = args.all;
+    image_cmd::prune(image_cmd::PruneArgs { all, force: true }, runtime.root())
+}
+
+/// `docker system df`'s table.
+const LISTING: Listing = Listing {
+    default_format: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
+
+/// How much of one kind of thing there is, and what pruning would free.
+#[derive(Default)]
+struct Usage {
+    total: usize,
+    active: usize,
+    bytes: u64,
+    reclaimable: u64,
+}
+
+impl Usage {
+    fn add(&mut self, bytes: u64, active: bool) {
+        self.total += 1;
+        self.bytes += bytes;
+        match active {
+            true => self.active += 1,
+            false => self.reclaimable += bytes,
         }
+    }
+
+    fn row(&self, kind: &str) -> Value {
+        let percent = match self.bytes {
+            0 => 0,
+            bytes => self.reclaimable * 100 / bytes,
+        };
+        json!({
+            "Type": kind,
+            "TotalCount": self.total.to_string(),
+            "Active": self.active.to_string(),
+            "Size": human_size(self.bytes, 4),
+            "Reclaimable": format!("{} ({percent}%)", human_size(self.reclaimable, 4)),
+        })
+    }
+}
+
+fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
+    let containers = runtime.list()?;
+    let volumes = runtime.list_volumes()?;
+    let images = Store::open(runtime.root())?.images()?;
+    let (mut image_usage, mut container_usage, mut volume_usage) = Default::default();
+    let users_of = |id: &str| {
+        let same_image = |c: &&hull_runtime::ContainerInfo| image_id_of(c) == Some(id);
+        containers.iter().filter(same_image).count()
+    };
+    let mut image_rows = Vec::new();
+    for image in &images {
+        let users = users_of(&image.id.to_string());
+        Usage::add(&mut image_usage, image.size, users > 0);
+        let name = image
+            .repo_tags
+            .first()
+            .map(String::as_str)
+            .unwrap_or("<none>:<none>");
+        let (repository, tag) = name.rsplit_once(':').unwrap_or((name, "<none>"));
+        image_rows.push(json!({
+            "Repository": repository, "Tag": tag, "ID": image.id.short(),
+            "Size": human_size(image.size, 3), "Containers": users.to_string(),
+        }));
+    }
+    let mut container_rows = Vec::new();
+    for container in &containers {
+        let running = container.state.status == Status::Running;
+        Usage::add(&mut container_usage, container.writable_bytes, running);
+        let config = &container.config;
+        let volumes = config.boot.mounts.iter();
+        let volume_count = volumes
+            .filter(|mount| matches!(mount.source, MountSource::Volume { .. }))
+            .count();
+        container_rows.push(json!({
+            "ID": container.short_id(), "Image": config.image,
+            "LocalVolumes": volume_count.to_string(),
+            "Size": human_size(container.writable_bytes, 3),
+            "Status": container.state.status.as_str(), "Names": config.name,
+        }));
+    }
+    let mut volume_rows = Vec::new();
+    for info in &volumes {
+        let bytes = runtime.volume_size(&info.volume.name)?;
+        Usage::add(&mut volume_usage, bytes, !info.users.is_empty());
+        volume_rows.push(json!({
+            "Name": info.volume.name, "Links": info.users.len().to_string(),
+            "Size": human_size(bytes, 3),
+        }));
+    }
+    let mut out = std::io::stdout();
+    if !args.verbose {
+        let rows = [
+            image_usage.row("Images"),
+            container_usage.row("Containers"),
+            volume_usage.row("Local Volumes"),
+            Usage::default().row("Build Cache"),
+        ];
+        render_rows(&args.format, &LISTING, &rows, &mut out)?;
+        return Ok(0);
+    }
+    let sections = [
+        (
+            "Images space usage:",
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}\t{{.Containers}}",
+            &[
+                ("Repository", "REPOSITORY"),
+                ("Tag", "TAG"),
+                ("ID", "IMAGE ID"),
+                ("Size", "SIZE"),
+                ("Containers", "CONTAINERS"),
+            ][..],
+            &image_rows,
+        ),
+        (
+            "Containers space usage:",
+            "table {{.ID}}\t{{.Image}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.Status}}\t{{.Names}}",
+            &[
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("LocalVolumes", "LOCAL VOLUMES"),
+                ("Size", "SIZE"),
+                ("Status", "STATUS"),
+                ("Names", "NAMES"),
+            ][..],
+            &container_rows,
+        ),
+        (
+            "Local Volumes space usage:",
+            "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+            &[
+                ("Name", "VOLUME NAME"),
+                ("Links", "LINKS"),
+                ("Size", "SIZE"),
+            ][..],
+            &volume_rows,
+        ),
+    ];
+    for (title, default_format, headers, rows) in sections {
+        println!("{title}\n");
+        let listing = Listing {
+            default_format,
+            headers,
+        };
+        render_rows(&Format::Default, &listing, rows, &mut out)?;
+        println!();
+    }
+    println!("Build cache usage: 0B");
+    Ok(0)
+}
+
+/// The image a container runs, by ID; none for a `--rootfs` one.
+fn image_id_of(container: &hull_runtime::ContainerInfo) -> Option<&str> {
+    match &container.config.boot.rootfs {
+        hull_runtime::RootfsSource::Image(id) => Some(id),
+        hull_runtime::RootfsSource::Directory(_) => None,
     }
 }

@@ -13,6 +13,12 @@
 //! processes do not, as `docker exec -w` does not. A working directory that
 //! cannot be created fails the start as the Docker daemon's error does
 //! under `docker run`: 125, or 127/126 for ENOENT/EACCES.
+//!
+//! A container's processes get its resource limits and capabilities (see
+//! [`crate::privileges`]) here too, in the order runc sets them: the limits
+//! and the bounding set while the process is still root, then its identity,
+//! then its effective and permitted capabilities. Failing to set them is a
+//! start failure (125).
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -28,6 +34,7 @@ use nix::unistd::{
 };
 
 use crate::identity;
+use crate::privileges::Privileges;
 use crate::process::{StartFailure, StartReporter, AGENT_ERROR_CODE};
 use crate::stdio::ChildStdio;
 use crate::workdir;
@@ -49,6 +56,8 @@ pub struct Command {
     uid: Uid,
     gid: Gid,
     supplementary_gids: Vec<Gid>,
+    /// The container's resource limits and capabilities.
+    privileges: Privileges,
 }
 
 impl Command {
@@ -97,6 +106,7 @@ impl Command {
                 .into_iter()
                 .map(Gid::from_raw)
                 .collect(),
+            privileges: Privileges::default(),
         })
     }
 
@@ -108,6 +118,25 @@ impl Command {
     pub fn create_missing_cwd(&mut self) {
         self.cwd = workdir::clean(&self.cwd);
         self.create_cwd = true;
+    }
+
+    /// Holds the process to the container's resource limits and
+    /// capabilities.
+    pub fn restrict(&mut self, privileges: Privileges) {
+        self.privileges = privileges;
+    }
+
+    /// Creates the working directory now, if [`Command::create_missing_cwd`]
+    /// asked for it, in the calling process's root (the container's): the
+    /// container's init does so before it makes a read-only root read-only,
+    /// as runc creates it before `--read-only` takes effect.
+    pub fn create_working_directory(&mut self) -> Result<(), StartFailure> {
+        if self.create_cwd {
+            workdir::create_missing(Path::new("/"), &self.cwd)
+                .map_err(|err| cwd_creation_failure(&self.cwd, &err))?;
+            self.create_cwd = false;
+        }
+        Ok(())
     }
 
     /// Turns the calling forked child into the user's process; on failure
@@ -131,12 +160,18 @@ impl Command {
                 .map_err(|err| cwd_creation_failure(&self.cwd, &err))?;
         }
         chdir(&self.cwd).map_err(|errno| chdir_failure(&self.cwd, errno))?;
+        self.privileges
+            .apply_before_identity()
+            .map_err(privilege_failure)?;
         set_identity(self.uid, self.gid, &self.supplementary_gids).map_err(|errno| {
             StartFailure {
                 code: exit_code_for(errno),
                 reason: format!("set uid {} gid {}: {}", self.uid, self.gid, errno.desc()),
             }
         })?;
+        self.privileges
+            .apply_after_identity()
+            .map_err(privilege_failure)?;
         let exec_failure = |errno: Errno| StartFailure {
             code: exit_code_for(errno),
             reason: format!("exec {}: {}", self.program, errno.desc()),
@@ -182,6 +217,13 @@ fn cwd_creation_failure(cwd: &Path, err: &workdir::CreateError) -> StartFailure 
             "cannot create the working directory {}: {err}",
             cwd.display()
         ),
+    }
+}
+
+fn privilege_failure(reason: String) -> StartFailure {
+    StartFailure {
+        code: AGENT_ERROR_CODE,
+        reason,
     }
 }
 

@@ -10,6 +10,7 @@ mod container;
 mod copy;
 mod exec;
 mod identity;
+mod privileges;
 mod process;
 mod reaper;
 mod relay;

@@ -10,19 +10,24 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hull_image::{Image, Pin, Store};
-use hull_protocol::{RootfsSpec, RunSpec, AGENT_READY_PORT};
+use hull_protocol::{
+    Limits, MountSource as ProtocolMountSource, MountSpec, RootfsSpec, RunSpec, AGENT_READY_PORT,
+};
 use hull_vmm::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig};
 
 use crate::assets;
-use crate::container::{BootSpec, Records, RootfsSource};
+use crate::container::{BootSpec, Mount, MountSource, Records, RootfsSource};
 use crate::network;
 use crate::root::StateRoot;
 use crate::scratch;
 use crate::signals::Signals;
 use crate::vm_process::{Boot, VmProcess};
+use crate::volume::VolumeStore;
 
 /// The virtio-fs tag the agent mounts as the container's lower root layer.
 const ROOTFS_TAG: &str = "hull-rootfs";
+/// The tags of its mounts' shares: this and their index.
+const MOUNT_TAG_PREFIX: &str = "hull-mount-";
 /// Kernel arguments every guest gets; the VMM adds its device arguments.
 /// Every console byte is a VM exit, so boot messages are off unless the user
 /// asked to see the console.
@@ -95,6 +100,7 @@ pub(crate) fn boot(
             Console::File(run_dir.path().join("console.log")),
         ),
     };
+    let (mount_shares, mounts) = mount_shares(root, &spec.mounts)?;
     let records = Arc::new(Records::new(root));
     let network = network::attach(root, records, id, &spec.network, &spec.hostname)?;
     let config = VmConfig {
@@ -108,7 +114,7 @@ pub(crate) fn boot(
             guest_cid: GUEST_CID,
             uds_path: vsock_uds,
         }),
-        shares: vec![rootfs.share()],
+        shares: [rootfs.share()].into_iter().chain(mount_shares).collect(),
         disks: vec![Disk {
             path: scratch,
             read_only: false,
@@ -144,11 +150,11 @@ pub(crate) fn boot(
             share: ROOTFS_TAG.into(),
             layers: rootfs.layers(),
             scratch_device: Some(SCRATCH_DEVICE.into()),
-            read_only: false,
-            mounts: Vec::new(),
+            read_only: spec.read_only,
+            mounts,
         }),
         network: Some(network.spec),
-        limits: None,
+        limits: Some(limits(spec)),
     };
     Ok(BootOutcome::Booted(Box::new(Booted {
         vm,
@@ -157,6 +163,110 @@ pub(crate) fn boot(
         _rootfs: rootfs,
         _network: network.services,
     })))
+}
+
+/// The virtio-fs shares of the container's host paths and volumes, and its
+/// mounts as the agent makes them.
+fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec<MountSpec>)> {
+    let volumes = VolumeStore::open(root);
+    let mut shares = Vec::new();
+    let mut specs = Vec::new();
+    for mount in mounts {
+        let tag = format!("{MOUNT_TAG_PREFIX}{}", shares.len());
+        let share = |host_dir: PathBuf, visible_entries, read_only| FsShare {
+            tag: tag.clone(),
+            host_dir,
+            read_only,
+            visible_entries,
+            changes_elsewhere: true,
+        };
+        let source = match &mount.source {
+            MountSource::Bind { path, create } => {
+                if *create && !path.exists() {
+                    std::fs::create_dir_all(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                }
+                // A symbolic link is followed here, as Docker does, not
+                // in the guest.
+                let path = path
+                    .canonicalize()
+                    .with_context(|| format!("bind source {}", path.display()))?;
+                // A single file: its directory is shared showing it alone.
+                let (host_dir, entry) = match path.is_dir() {
+                    true => (path, None),
+                    false => {
+                        let (parent, name) = split_file(&path)?;
+                        (parent, Some(name))
+                    }
+                };
+                let visible = entry.clone().map(|entry| vec![entry]);
+                shares.push(share(host_dir, visible, mount.read_only));
+                ProtocolMountSource::Share {
+                    tag: tag.clone(),
+                    entry,
+                    copy_up: false,
+                }
+            }
+            MountSource::Volume { name, copy } => {
+                let dir = volumes.get(name)?.mountpoint;
+                // A read-only volume the agent is to fill first is shared
+                // writable for that (the agent mounts it read-only), as
+                // Docker fills `:ro` volumes too; only while it is empty.
+                let filling = *copy && is_empty_dir(&dir)?;
+                shares.push(share(dir, None, mount.read_only && !filling));
+                ProtocolMountSource::Share {
+                    tag: tag.clone(),
+                    entry: None,
+                    copy_up: *copy,
+                }
+            }
+            MountSource::Tmpfs { size_bytes, mode } => ProtocolMountSource::Tmpfs {
+                size_bytes: *size_bytes,
+                mode: *mode,
+            },
+        };
+        specs.push(MountSpec {
+            target: mount.target.clone(),
+            source,
+            read_only: mount.read_only,
+        });
+    }
+    Ok((shares, specs))
+}
+
+/// Whether the directory `dir` has no entries.
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    Ok(entries.next().is_none())
+}
+
+/// A file's directory and name.
+fn split_file(path: &Path) -> Result<(PathBuf, String)> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let name = path.file_name().and_then(|name| name.to_str());
+    match (parent, name) {
+        (Some(parent), Some(name)) => Ok((parent.to_owned(), name.to_owned())),
+        _ => bail!(
+            "bind source {} is not a file path hull can share",
+            path.display()
+        ),
+    }
+}
+
+/// The limits the guest enforces: the container's, with its memory and
+/// CPU share as the cgroup's too.
+fn limits(spec: &BootSpec) -> Limits {
+    let vcpus_nanos = u64::from(spec.cpus) * 1_000_000_000;
+    let cpu_quota_usec = spec
+        .nano_cpus
+        .filter(|nanos| *nanos < vcpus_nanos)
+        .map(|nanos| nanos / 10_000);
+    Limits {
+        memory_max_bytes: spec.limits.memory_max_bytes.or(Some(spec.memory_mib << 20)),
+        cpu_quota_usec: spec.limits.cpu_quota_usec.or(cpu_quota_usec),
+        ..spec.limits.clone()
+    }
 }
 
 /// Where the container's root file system comes from.
@@ -202,6 +312,7 @@ impl RootSource {
             host_dir,
             read_only: true,
             visible_entries,
+            changes_elsewhere: false,
         }
     }
 

@@ -23,7 +23,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use hull_protocol::TerminalSize;
+use hull_protocol::{Limits, TerminalSize};
 use serde::{Deserialize, Serialize};
 
 use crate::container_log::LogLimits;
@@ -73,6 +73,62 @@ pub struct BootSpec {
     /// How it is networked.
     #[serde(default)]
     pub network: ContainerNetwork,
+    /// What is mounted over its root file system, in order.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Its root file system is read-only (`--read-only`).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Limits and privileges of its processes.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A mount over a container's root file system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Where, inside the container: an absolute path.
+    pub target: String,
+    /// What.
+    pub source: MountSource,
+    /// Read-only inside the container.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// What a [`Mount`] mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountSource {
+    /// A host file or directory (an absolute path).
+    Bind {
+        /// The host path.
+        path: PathBuf,
+        /// Made (as a directory) when it is missing, as `-v` does; else a
+        /// missing path is an error, as `--mount type=bind` has it.
+        #[serde(default)]
+        create: bool,
+    },
+    /// A volume, made on first use.
+    Volume {
+        /// Its name.
+        name: String,
+        /// Filled from the image's content at the target while it is
+        /// empty (not with `volume-nocopy`).
+        #[serde(default = "yes")]
+        copy: bool,
+    },
+    /// A tmpfs in the guest's memory.
+    Tmpfs {
+        /// Its size limit (default: half the guest's memory).
+        size_bytes: Option<u64>,
+        /// Its root's mode (default 1777).
+        mode: Option<u32>,
+    },
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where the root file system comes from.
@@ -645,6 +701,9 @@ mod tests {
                 hostname: "h".into(),
                 tty: None,
                 network: ContainerNetwork::default(),
+                mounts: Vec::new(),
+                read_only: false,
+                limits: Limits::default(),
             },
         }
     }

@@ -18,6 +18,9 @@ pub enum Error {
     /// No network has this name or ID.
     #[error("no such network: {0}; see `hull network ls`")]
     NoSuchNetwork(String),
+    /// No volume has this name.
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
     /// An ID prefix matches more than one object.
     #[error("{kind} ID prefix {prefix} is ambiguous: give more of it")]
     AmbiguousId {

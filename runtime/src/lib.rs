@@ -24,7 +24,7 @@
 //! let created = runtime.create(options)?;
 //! runtime.start(&created.id)?;
 //! runtime.stop(&created.id, None)?;
-//! runtime.remove(&created.id, false)?;
+//! runtime.remove(&created.id, Default::default())?;
 //! # Ok(())
 //! # }
 //! ```
@@ -33,12 +33,14 @@
 
 mod attach_server;
 mod boot;
+mod capabilities;
 mod container;
 mod container_log;
 mod detach_keys;
 mod error;
 mod helper_command;
 mod monitor;
+mod mounts;
 mod network;
 mod ops;
 mod process_config;
@@ -48,10 +50,12 @@ mod root;
 mod scratch;
 mod timestamp;
 mod vm_process;
+mod volume;
 
 pub mod assets;
 pub mod helper;
 pub mod host;
+pub mod limits;
 pub mod session;
 pub mod signals;
 pub mod units;
@@ -68,11 +72,15 @@ pub mod initramfs;
 use std::path::{Path, PathBuf};
 
 pub use boot::ConsoleTarget;
-pub use container::{parse_container_name, BootSpec, ContainerConfig, RootfsSource, State, Status};
+pub use capabilities::{capability_set, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
+pub use container::{
+    parse_container_name, BootSpec, ContainerConfig, Mount, MountSource, RootfsSource, State,
+    Status,
+};
 pub use container_log::{LogEntry, LogLimits};
 pub use detach_keys::DetachKeys;
 pub use error::{Error, Hint, Result};
-pub use hull_protocol::{ContainerStats, ExitStatus, ProcessInfo, TerminalSize};
+pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
 pub use network::{
     parse_host_name, parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry,
     MacAddress, Network, NetworkOptions, PortMapping, Protocol, Subnet, DEFAULT_NETWORK,
@@ -80,12 +88,14 @@ pub use network::{
 };
 pub use ops::{
     ContainerInfo, CopySource, CopyTarget, CreateOptions, Created, ExecOptions, Logs, LogsOptions,
-    NetworkInfo, NetworkMember, Outcome, RootfsChoice, StatsSample, Stdio,
+    NetworkInfo, NetworkMember, Outcome, PrunedVolumes, RemoveOptions, RootfsChoice, StatsSample,
+    Stdio, VolumeInfo,
 };
 pub use process_config::parse_user;
 pub use restart_policy::RestartPolicy;
 pub use root::{DEFAULT_ROOT, SHORT_ID_LEN};
 pub use vm_process::Boot;
+pub use volume::{parse_volume_name, Volume};
 
 use root::StateRoot;
 

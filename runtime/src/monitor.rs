@@ -125,7 +125,8 @@ fn record(
 /// unless it is gone already (`rm -f`).
 fn finish(root: &StateRoot, container: Container) -> Result<()> {
     match container.config.auto_remove && container.exists() {
-        true => removal::remove(root, &container),
+        // As Docker's --rm, with its anonymous volumes.
+        true => removal::remove(root, &container, true),
         false => Ok(()),
     }
 }

@@ -35,6 +35,8 @@ pub struct ImageDefaults {
     pub labels: BTreeMap<String, String>,
     /// Its `STOPSIGNAL`, as a number.
     pub stop_signal: Option<i32>,
+    /// Its `VOLUME`s: paths that get an anonymous volume.
+    pub volumes: Vec<String>,
 }
 
 impl From<&Config> for ImageDefaults {
@@ -54,6 +56,7 @@ impl From<&Config> for ImageDefaults {
                 .into_iter()
                 .collect(),
             stop_signal: config.stop_signal().as_deref().and_then(signal_number),
+            volumes: config.volumes().clone().unwrap_or_default(),
         }
     }
 }

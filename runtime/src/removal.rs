@@ -1,13 +1,40 @@
-//! Removing a container: its files, then its network address.
+//! Removing a container: its files, its network addresses and, if asked,
+//! its anonymous volumes.
 
 use anyhow::Result;
 
-use crate::container::Container;
+use crate::container::{self, Container, MountSource};
 use crate::network;
 use crate::root::StateRoot;
+use crate::volume::VolumeStore;
 
-/// Deletes everything `container` owns. Its monitor must be gone.
-pub(crate) fn remove(root: &StateRoot, container: &Container) -> Result<()> {
+/// Deletes everything `container` owns; with `volumes`, its anonymous
+/// volumes too, unless another container mounts them (`--volumes-from`).
+/// Its monitor must be gone.
+pub(crate) fn remove(root: &StateRoot, container: &Container, volumes: bool) -> Result<()> {
     container.remove_files(root)?;
-    network::release(root, container.id(), &container.config.boot.network)
+    network::release(root, container.id(), &container.config.boot.network)?;
+    if volumes {
+        remove_anonymous_volumes(root, container)?;
+    }
+    Ok(())
+}
+
+fn remove_anonymous_volumes(root: &StateRoot, removed: &Container) -> Result<()> {
+    let store = VolumeStore::open(root);
+    let others = container::list(root)?;
+    for mount in &removed.config.boot.mounts {
+        let MountSource::Volume { name, .. } = &mount.source else {
+            continue;
+        };
+        let shared = others.iter().any(|other| {
+            other.config.boot.mounts.iter().any(|m| {
+                matches!(&m.source, MountSource::Volume { name: other_name, .. } if other_name == name)
+            })
+        });
+        if !shared && store.get(name).is_ok_and(|volume| volume.anonymous) {
+            store.remove(name)?;
+        }
+    }
+    Ok(())
 }

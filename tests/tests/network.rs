@@ -344,7 +344,7 @@ echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft li
     assert_eq!(facts(&output, "renamed"), ["(10.90.0.3):"], "{output}");
     assert_ne!(facts(&output, "other-network-name"), ["0"], "{output}");
     assert_ne!(facts(&output, "foreign-server"), ["0"], "{output}");
-    assert_eq!(facts(&output, "rm-in-use"), ["125"], "{output}");
+    assert_eq!(facts(&output, "rm-in-use"), ["1"], "{output}");
     assert_eq!(
         facts(&output, "rm-in-use-error"),
         ["hull: network front is in use by web, visitor; remove them first"],

@@ -157,7 +157,7 @@ $h ps --no-such-flag 2>/dev/null; echo "usage=$?"
 
 # login asks for what it is not given, and cannot without a terminal.
 $h login 127.0.0.1:9 </dev/null 2>$work/err; echo "login-no-tty=$? $(grep -c 'non TTY device' $work/err)"
-echo pw | $h login -u me -p pw --password-stdin 127.0.0.1:9 2>$work/err; echo "login-both=$? $(grep -c 'password-stdin' $work/err)"
+echo pw | $h login -u me -p pw --password-stdin 127.0.0.1:9 2>$work/err; echo "login-both=$? $(grep -c 'mutually exclusive' $work/err)"
 $h rm -f db >/dev/null
 "#,
     );

@@ -124,7 +124,7 @@ fn drives_a_container_through_the_api() {
     // What callers must tell apart comes typed.
     let taken = runtime.create(options(rootfs, "api", &["true"]));
     assert!(matches!(taken, Err(Error::NameInUse { .. })), "{taken:?}");
-    let running = runtime.remove("api", false);
+    let running = runtime.remove("api", Default::default());
     assert!(matches!(running, Err(Error::Running { .. })), "{running:?}");
     let missing = runtime.start("no-such-container");
     assert!(
@@ -190,7 +190,7 @@ fn drives_a_container_through_the_api() {
 
     // Removed, nothing is left: no records, no runtime files.
     for name in ["api", "fg", "held", "lost"] {
-        runtime.remove(name, false).expect("remove");
+        runtime.remove(name, Default::default()).expect("remove");
     }
     assert!(runtime.list().expect("list").is_empty());
     let run_dir = root.path().join("run");

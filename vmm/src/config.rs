@@ -56,12 +56,23 @@ pub struct VsockConfig {
 pub struct FsShare {
     pub tag: String,
     pub host_dir: PathBuf,
+    /// The guest may not change anything in the share (enforced by the VMM,
+    /// whatever the guest sends).
     pub read_only: bool,
-    /// When set, the share is read-only and the guest sees only these names
-    /// at the top of `host_dir` (enforced by the VMM, whatever the guest
-    /// sends): how a container gets its own image layers and no others.
+    /// When set, the guest sees only these names (plain file names) at the
+    /// top of `host_dir`, and cannot add, remove or rename entries there
+    /// (enforced by the VMM, whatever the guest sends). The entries
+    /// themselves are as writable as `read_only` allows. Read-only, it is
+    /// how a container gets its own image layers and no others; writable,
+    /// how a single host file is bind-mounted: its parent directory shared
+    /// with only the file visible, for the guest to bind `share/FILE`.
     #[serde(default)]
     pub visible_entries: Option<Vec<String>>,
+    /// Others (the host, other VMs) may change the share while the guest
+    /// runs, read-only as it may be to this guest (a volume mounted `:ro`):
+    /// the guest then caches it as a writable share, not for long.
+    #[serde(default)]
+    pub changes_elsewhere: bool,
 }
 
 /// A raw disk image (normally a sparse file) attached as a virtio-blk
@@ -163,6 +174,7 @@ mod tests {
                 host_dir: "/srv".into(),
                 read_only: true,
                 visible_entries: Some(vec!["layer".into()]),
+                changes_elsewhere: false,
             }],
             disks: vec![Disk {
                 path: "/var/lib/hull/scratch.img".into(),

@@ -129,9 +129,14 @@ fn virtio_devices(config: &VmConfig) -> Result<Vec<NamedDevice>, Error> {
             share.tag,
             share.host_dir.display()
         );
-        let device = match &share.visible_entries {
-            Some(entries) => Fs::read_only_subset(&share.tag, &share.host_dir, entries),
-            None => Fs::new(&share.tag, &share.host_dir, share.read_only),
+        let (tag, dir) = (&share.tag, &share.host_dir);
+        let entries = share.visible_entries.as_deref();
+        let device = match entries {
+            _ if share.read_only && share.changes_elsewhere => {
+                Fs::changing_elsewhere(tag, dir, entries)
+            }
+            Some(entries) => Fs::subset(tag, dir, share.read_only, entries),
+            None => Fs::new(tag, dir, share.read_only),
         };
         match device {
             Ok(device) => devices.push((name, Box::new(device))),

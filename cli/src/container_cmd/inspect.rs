@@ -1,18 +1,23 @@
 //! `hull inspect`: containers, and images and networks, as JSON in the
 //! shape of `docker inspect`.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use hull_image::Store;
-use hull_runtime::{ContainerInfo, ContainerNetwork, RestartPolicy, RootfsSource, Runtime, Status};
+use hull_runtime::{
+    ContainerInfo, ContainerNetwork, Mount, MountSource, RestartPolicy, RootfsSource, Runtime,
+    Status, DEFAULT_CAPABILITIES,
+};
 use serde_json::{json, Value};
 
 use hull_format::render_one;
 
 use super::for_each_name;
-use crate::{image_cmd, network_cmd};
+use crate::{image_cmd, network_cmd, volume_cmd};
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -21,7 +26,7 @@ pub struct InspectArgs {
     #[arg(short, long)]
     format: Option<String>,
     /// Only objects of this type (default: a container, else an image,
-    /// else a network of that name).
+    /// else a network, else a volume of that name).
     #[arg(long = "type", value_enum)]
     kind: Option<Kind>,
     /// Names or IDs.
@@ -35,6 +40,7 @@ enum Kind {
     Container,
     Image,
     Network,
+    Volume,
 }
 
 /// No object of any type has the name (exit code 1, as Docker's).
@@ -55,11 +61,12 @@ pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
     let mut described = Vec::new();
     let code = for_each_name(&args.containers, |name| {
         described.push(match args.kind {
-            Some(Kind::Container) => describe(&runtime.inspect(name)?),
+            Some(Kind::Container) => describe(&runtime.inspect(name)?, runtime),
             Some(Kind::Image) => {
                 image_cmd::describe_image(&Store::open(runtime.root())?.resolve(name)?)
             }
             Some(Kind::Network) => network_cmd::describe(&runtime.inspect_network(name)?),
+            Some(Kind::Volume) => volume_cmd::describe(&runtime.inspect_volume(name)?),
             None => any_object(runtime, name)?,
         });
         Ok(())
@@ -86,13 +93,16 @@ pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> 
 fn any_object(runtime: &Runtime, name: &str) -> Result<Value> {
     match runtime.inspect(name) {
         Err(hull_runtime::Error::NoSuchContainer(_)) => {}
-        found => return Ok(describe(&found?)),
+        found => return Ok(describe(&found?, runtime)),
     }
     if let Some(image) = Store::open(runtime.root())?.find(name).ok().flatten() {
         return Ok(image_cmd::describe_image(&image));
     }
-    match runtime.inspect_network(name) {
-        Ok(network) => Ok(network_cmd::describe(&network)),
+    if let Ok(network) = runtime.inspect_network(name) {
+        return Ok(network_cmd::describe(&network));
+    }
+    match runtime.inspect_volume(name) {
+        Ok(volume) => Ok(volume_cmd::describe(&volume)),
         Err(_) => Err(NoSuchObject(name.to_owned()).into()),
     }
 }
@@ -102,7 +112,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// A container as `docker inspect` shows it, with Docker's field names and
 /// types.
-fn describe(container: &ContainerInfo) -> Value {
+fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
     let state = &container.state;
     let config = &container.config;
     let boot = &config.boot;
@@ -124,6 +134,8 @@ fn describe(container: &ContainerInfo) -> Value {
         .map(|port| (port, json!({})))
         .collect();
     let stop_signal = config.stop_signal.unwrap_or(libc::SIGTERM);
+    let limits = &boot.limits;
+    let (cap_add, cap_drop) = capability_changes(limits.capabilities.as_deref());
     json!({
         "Id": container.id(),
         "Name": format!("/{}", config.name),
@@ -146,7 +158,7 @@ fn describe(container: &ContainerInfo) -> Value {
         "RestartCount": state.restart_count,
         "Image": image_id,
         "LogPath": container.log_path,
-        "Mounts": [],
+        "Mounts": mounts(&boot.mounts, runtime),
         "Config": {
             "Hostname": boot.hostname,
             "User": boot.user,
@@ -179,9 +191,99 @@ fn describe(container: &ContainerInfo) -> Value {
             "Init": true,
             "NanoCpus": boot.nano_cpus.unwrap_or(u64::from(boot.cpus) * 1_000_000_000),
             "Memory": boot.memory_mib << 20,
+            "MemoryReservation": limits.memory_low_bytes.unwrap_or(0),
+            "CpuShares": limits.cpu_weight.map_or(0, |weight| weight * 1024 / 100),
+            "PidsLimit": limits.pids_max,
+            "Ulimits": limits.rlimits.iter().map(|r| json!({
+                "Name": r.name, "Soft": ulimit_value(r.soft), "Hard": ulimit_value(r.hard),
+            })).collect::<Vec<_>>(),
+            "ShmSize": limits.shm_size_bytes.unwrap_or(64 << 20),
+            "Privileged": limits.capabilities.is_none(),
+            "CapAdd": cap_add,
+            "CapDrop": cap_drop,
+            "Sysctls": limits.sysctls.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "ReadonlyRootfs": boot.read_only,
+            "Binds": binds(&boot.mounts),
+            "Tmpfs": tmpfs(&boot.mounts),
             "Kernel": boot.kernel,
         },
     })
+}
+
+/// Docker's `Mounts`: each bind, volume and tmpfs with its host side.
+fn mounts(mounts: &[Mount], runtime: &Runtime) -> Vec<Value> {
+    mounts
+        .iter()
+        .map(|mount| {
+            let (kind, name, source) = match &mount.source {
+                MountSource::Bind { path, .. } => ("bind", None, path.clone()),
+                MountSource::Volume { name, .. } => {
+                    ("volume", Some(name), runtime.volume_mountpoint(name))
+                }
+                MountSource::Tmpfs { .. } => ("tmpfs", None, PathBuf::new()),
+            };
+            json!({
+                "Type": kind,
+                "Name": name,
+                "Source": source,
+                "Destination": mount.target,
+                "Driver": name.map(|_| "local"),
+                "Mode": if mount.read_only { "ro" } else { "" },
+                "RW": !mount.read_only,
+                "Propagation": if kind == "bind" { "rprivate" } else { "" },
+            })
+        })
+        .collect()
+}
+
+/// Docker's `HostConfig.Binds`: `SOURCE:TARGET[:ro]` for binds and named
+/// volumes.
+fn binds(mounts: &[Mount]) -> Vec<String> {
+    let bind = |mount: &Mount| {
+        let source = match &mount.source {
+            MountSource::Bind { path, .. } => path.display().to_string(),
+            MountSource::Volume { name, .. } => name.clone(),
+            MountSource::Tmpfs { .. } => return None,
+        };
+        let mode = if mount.read_only { ":ro" } else { "" };
+        Some(format!("{source}:{}{mode}", mount.target))
+    };
+    mounts.iter().filter_map(bind).collect()
+}
+
+/// Docker's `HostConfig.Tmpfs`: options by target.
+fn tmpfs(mounts: &[Mount]) -> BTreeMap<String, String> {
+    let entry = |mount: &Mount| match &mount.source {
+        MountSource::Tmpfs { size_bytes, mode } => {
+            let mut options = Vec::new();
+            options.extend(mount.read_only.then(|| "ro".to_owned()));
+            options.extend(size_bytes.map(|size| format!("size={size}")));
+            options.extend(mode.map(|mode| format!("mode={mode:o}")));
+            Some((mount.target.clone(), options.join(",")))
+        }
+        _ => None,
+    };
+    mounts.iter().filter_map(entry).collect()
+}
+
+/// Docker's `CapAdd` and `CapDrop`: the differences of `kept` from the
+/// default set (none for a privileged container).
+fn capability_changes(kept: Option<&[String]>) -> (Vec<String>, Vec<String>) {
+    let Some(kept) = kept else {
+        return (Vec::new(), Vec::new());
+    };
+    let default = DEFAULT_CAPABILITIES;
+    let added = kept.iter().filter(|cap| !default.contains(&cap.as_str()));
+    let dropped = default.iter().filter(|cap| !kept.iter().any(|k| k == *cap));
+    (
+        added.map(|cap| format!("CAP_{cap}")).collect(),
+        dropped.map(|cap| format!("CAP_{cap}")).collect(),
+    )
+}
+
+/// A ulimit as Docker shows it: -1 for unlimited.
+fn ulimit_value(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(-1)
 }
 
 /// `SIGTERM`, as Docker names a stop signal.

@@ -8,7 +8,9 @@ use std::io::IsTerminal;
 use anyhow::{bail, Result};
 use clap::Args;
 use hull_runtime::signals::Signals;
-use hull_runtime::{parse_container_name, ConsoleTarget, RestartPolicy, Runtime, Status};
+use hull_runtime::{
+    parse_container_name, ConsoleTarget, RemoveOptions, RestartPolicy, Runtime, Status,
+};
 
 use super::for_each_name;
 use crate::run::parse_signal;
@@ -39,6 +41,9 @@ pub struct RmArgs {
     /// Kill a running container first.
     #[arg(short, long)]
     force: bool,
+    /// Remove the container's anonymous volumes too.
+    #[arg(short, long)]
+    volumes: bool,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -46,7 +51,11 @@ pub struct RmArgs {
 
 pub fn rm(args: RmArgs, runtime: &Runtime) -> Result<u8> {
     Ok(for_each_name(&args.containers, |name| {
-        runtime.remove(name, args.force)?;
+        let options = RemoveOptions {
+            force: args.force,
+            volumes: args.volumes,
+        };
+        runtime.remove(name, options)?;
         println!("{name}");
         Ok(())
     }))

@@ -30,7 +30,7 @@ pub use top::{top, TopArgs};
 /// Does `act` for each of `names`, as Docker's commands on several
 /// containers do: every name is tried, each failure reported on its own
 /// line; the exit code is the last failure's, 0 if none failed.
-fn for_each_name(names: &[String], mut act: impl FnMut(&str) -> anyhow::Result<()>) -> u8 {
+pub fn for_each_name(names: &[String], mut act: impl FnMut(&str) -> anyhow::Result<()>) -> u8 {
     let mut code = 0;
     for name in names {
         if let Err(err) = act(name) {

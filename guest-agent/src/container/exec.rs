@@ -1,7 +1,10 @@
 //! `hull exec` sessions: once the container's process runs, the agent
 //! listens on vsock port [`EXEC_PORT`] and runs one session per connection
 //! the host makes, each starting a process in the container's namespaces
-//! with [`JoinLauncher`].
+//! and cgroup with [`JoinLauncher`], held to the container's resource
+//! limits and capabilities, which the agent keeps from the container's run
+//! request (an exec request carries none), as Docker gives an exec the
+//! container's.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -18,17 +21,19 @@ use nix::unistd::{fork, Pid};
 use super::init::{launch_under_init, Namespaces};
 use super::report;
 use crate::exec::Command;
+use crate::privileges::Privileges;
 use crate::process::{Launch, Launcher};
 use crate::session;
 use crate::stdio::ChildStdio;
 
-/// Serves exec sessions for the container whose init is `init`, in the
-/// background, for the rest of the machine's life.
-pub fn serve(init: Pid) {
+/// Serves exec sessions for the container whose init is `init` and whose
+/// processes have `privileges`, in the background, for the rest of the
+/// machine's life.
+pub fn serve(init: Pid, privileges: Privileges) {
     let started = thread::Builder::new()
         .name("exec-listener".into())
         .spawn(move || {
-            if let Err(err) = listen_and_serve(init) {
+            if let Err(err) = listen_and_serve(init, &privileges) {
                 session::log_error("exec sessions", &err);
             }
         });
@@ -37,7 +42,7 @@ pub fn serve(init: Pid) {
     }
 }
 
-fn listen_and_serve(init: Pid) -> anyhow::Result<()> {
+fn listen_and_serve(init: Pid, privileges: &Privileges) -> anyhow::Result<()> {
     let listener = socket(
         AddressFamily::Vsock,
         SockType::Stream,
@@ -61,10 +66,14 @@ fn listen_and_serve(init: Pid) -> anyhow::Result<()> {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(errno) => return Err(errno).context("accepting an exec session"),
         };
+        let launcher = JoinLauncher {
+            init,
+            privileges: privileges.clone(),
+        };
         let started = thread::Builder::new()
             .name("exec-session".into())
             .spawn(move || {
-                if let Err(err) = session::run(connection, &JoinLauncher { init }) {
+                if let Err(err) = session::run(connection, &launcher) {
                     session::log_error("exec session", &err);
                 }
             });
@@ -82,17 +91,20 @@ fn listen_and_serve(init: Pid) -> anyhow::Result<()> {
 /// fork-safe), as the tiny init's code does.
 pub struct JoinLauncher {
     pub init: Pid,
+    /// The container's resource limits and capabilities.
+    pub privileges: Privileges,
 }
 
 impl Launcher for JoinLauncher {
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
         let proc_dir = format!("/proc/{}", self.init);
-        let command = match Command::from_spec(spec, Path::new(&format!("{proc_dir}/root"))) {
+        let mut command = match Command::from_spec(spec, Path::new(&format!("{proc_dir}/root"))) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };
+        command.restrict(self.privileges.clone());
         // mnt last: joining it changes what /proc paths would mean.
-        let namespaces = ["ipc", "uts", "pid", "mnt"]
+        let namespaces = ["ipc", "uts", "cgroup", "pid", "mnt"]
             .iter()
             .map(|ns| {
                 File::open(format!("{proc_dir}/ns/{ns}"))

@@ -10,7 +10,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use anyhow::Context;
-use hull_protocol::{EtcFile, ExitStatus};
+use hull_protocol::ExitStatus;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -18,8 +18,9 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
+use super::cgroup;
 use super::rootfs::ROOT_DIR;
-use super::{cgroup, sandbox};
+use super::sandbox::{self, Sandbox};
 use crate::exec::Command;
 use crate::process::{
     await_start, encode_exit, exit_status, in_forked_child, start_report_pipe, write_all, Launch,
@@ -72,12 +73,9 @@ pub(super) fn launch_under_init(
 
 /// The namespaces a tiny init puts its process in.
 pub(super) enum Namespaces {
-    /// New ones: the init is the container's (PID 1 of its pid namespace).
-    New {
-        hostname: String,
-        /// Written into the container's /etc once its root is in place.
-        etc_files: Vec<EtcFile>,
-    },
+    /// New ones: the init is the container's (PID 1 of its pid namespace),
+    /// and sets up `Sandbox` in them.
+    New(Sandbox),
     /// Those of a running container (`hull exec`), as namespace fds in the
     /// order to join them.
     Join(Vec<OwnedFd>),
@@ -95,7 +93,7 @@ struct TinyInit {
 }
 
 impl TinyInit {
-    fn run(self) -> ! {
+    fn run(mut self) -> ! {
         let fail = |step: &str, err: anyhow::Error| -> ! {
             self.reporter.fail(&StartFailure {
                 code: AGENT_ERROR_CODE,
@@ -115,14 +113,22 @@ impl TinyInit {
             fail("entering the container's cgroup", err.into());
         }
         let entered = match &self.namespaces {
-            Namespaces::New {
-                hostname,
-                etc_files,
-            } => enter_container(hostname, etc_files),
+            Namespaces::New(sandbox) => enter_container(sandbox),
             Namespaces::Join(namespaces) => join_container(namespaces),
         };
         if let Err(err) = entered {
             fail("entering the container", err);
+        }
+        if let Namespaces::New(sandbox) = &self.namespaces {
+            // While the root is still writable.
+            if let Err(failure) = self.command.create_working_directory() {
+                self.reporter.fail(&failure);
+            }
+            if sandbox.read_only {
+                if let Err(err) = sandbox::make_root_read_only() {
+                    fail("making the root file system read-only", err);
+                }
+            }
         }
         // SAFETY: the init is single-threaded (forked from the
         // single-threaded agent).
@@ -186,10 +192,16 @@ fn join_container(namespaces: &[OwnedFd]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn enter_container(hostname: &str, etc_files: &[EtcFile]) -> anyhow::Result<()> {
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
-        .context("creating the mount, UTS and IPC namespaces")?;
-    sandbox::enter(ROOT_DIR, hostname, etc_files)
+/// Creates the container's mount, UTS, IPC and cgroup namespaces (the
+/// last after entering its cgroup, which becomes the namespace's root, as
+/// Docker's `--cgroupns private`) and sets up its view of the machine.
+fn enter_container(sandbox: &Sandbox) -> anyhow::Result<()> {
+    let namespaces = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
+    unshare(namespaces).context("creating the mount, UTS, IPC and cgroup namespaces")?;
+    sandbox::enter(ROOT_DIR, sandbox)
 }
 
 /// Closes every fd but `keep`: the agent's channel and its ends of the pipes

@@ -9,14 +9,18 @@
 
 mod boot;
 mod cgroup;
+mod copy_up;
 mod exec;
 mod init;
 mod mount;
+mod mounts;
 mod network;
 mod report;
 mod rootfs;
 mod run;
 mod sandbox;
+mod secure_join;
+mod sysctl;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

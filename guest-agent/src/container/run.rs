@@ -1,7 +1,9 @@
 //! The container's process (`hull run`): [`ContainerLauncher`] assembles
-//! the container's root file system, cgroup and network, starts the process
-//! under a tiny init (see [`super::init`]) as PID 1 of new namespaces, and
-//! once it runs serves `hull exec` sessions (see [`super::exec`]).
+//! the container's root file system, cgroup (with its limits) and network,
+//! starts the process under a tiny init (see [`super::init`]) as PID 1 of
+//! new namespaces, which mounts the rest (see [`super::sandbox`]), and once
+//! it runs serves `hull exec` sessions (see [`super::exec`]), whose
+//! processes get the container's resource limits and capabilities too.
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -14,8 +16,10 @@ use nix::unistd::{fork, ForkResult};
 
 use super::init::{launch_under_init, Namespaces};
 use super::rootfs::{mount_rootfs, ROOT_DIR};
+use super::sandbox::Sandbox;
 use super::{cgroup, exec, network, report};
 use crate::exec::Command;
+use crate::privileges::Privileges;
 use crate::process::{Launch, Launcher};
 use crate::stdio::ChildStdio;
 
@@ -28,8 +32,11 @@ impl Launcher for ContainerLauncher {
             .rootfs
             .as_ref()
             .context("the run request describes no root file system")?;
+        let limits = spec.limits.clone().unwrap_or_default();
+        let privileges = Privileges::from_limits(&limits).map_err(anyhow::Error::msg)?;
         mount_rootfs(rootfs).context("assembling the container's root file system")?;
         cgroup::create().context("creating the container's cgroup")?;
+        cgroup::limit(&limits).context("limiting the container's cgroup")?;
         if let Some(network) = &spec.network {
             network::configure(network).context("setting up the container's network")?;
         }
@@ -39,17 +46,22 @@ impl Launcher for ContainerLauncher {
         };
         // As `docker run -w`; `hull exec` processes (see `exec`) do not.
         command.create_missing_cwd();
-        let namespaces = Namespaces::New {
+        command.restrict(privileges.clone());
+        let namespaces = Namespaces::New(Sandbox {
             hostname: spec.hostname.clone(),
             etc_files: spec
                 .network
                 .as_ref()
                 .map(|network| network.etc_files.clone())
                 .unwrap_or_default(),
-        };
+            mounts: rootfs.mounts.clone(),
+            read_only: rootfs.read_only,
+            shm_size_bytes: limits.shm_size_bytes,
+            sysctls: limits.sysctls,
+        });
         let launch = launch_under_init(command, stdio, namespaces, fork_into_new_pid_namespace)?;
         if let Launch::Running(process) = &launch {
-            exec::serve(process.raw_pid());
+            exec::serve(process.raw_pid(), privileges);
         }
         Ok(launch)
     }

@@ -1,5 +1,13 @@
 //! The container's view of the machine, set up by its init inside the new
-//! mount and UTS namespaces: its own root, /proc, /dev, /sys and hostname.
+//! mount, UTS and IPC namespaces: its own root, /dev, /proc, /sys, the run
+//! spec's mounts, hostname and kernel parameters, and, last, a read-only
+//! root (`--read-only`).
+//!
+//! Everything is mounted before the pivot, in runc's order: /dev, /proc and
+//! /sys, then the run spec's mounts (which may cover any of them, as
+//! `-v /dev/shm:/dev/shm` does). The root is made read-only after the
+//! working directory is created (by the container's init); the mounts, /dev,
+//! /dev/shm and /proc stay writable, as with Docker.
 //!
 //! /dev/pts is the machine's own: the machine runs only this container, and
 //! a terminal the agent opens for a process (`-t`) then has the same name
@@ -9,14 +17,19 @@ use std::io::Write;
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::Path;
 
-use anyhow::Context;
-use hull_protocol::EtcFile;
+use anyhow::{ensure, Context};
+use hull_protocol::{EtcFile, MountSpec};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fchmodat, makedev, mknod, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{chdir, close, fchdir, pivot_root, sethostname};
 
-use super::mount::mount_fs;
+use super::mount::{mount_fs, remount_read_only};
+use super::{mounts, sysctl};
+use crate::workdir;
+
+/// Size of /dev/shm unless the run spec gives one (Docker's 64 MiB).
+const DEFAULT_SHM_SIZE: &str = "65536k";
 
 /// Character devices every container gets in /dev: name, major, minor.
 const DEVICES: [(&str, u64, u64); 6] = [
@@ -37,10 +50,27 @@ const DEV_LINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
+/// What the container's init sets up for it.
+pub struct Sandbox {
+    /// Set unless empty.
+    pub hostname: String,
+    /// Written into the container's /etc once its root is in place.
+    pub etc_files: Vec<EtcFile>,
+    /// Mounted over the root, in order.
+    pub mounts: Vec<MountSpec>,
+    /// Whether the root is made read-only (see [`make_root_read_only`]).
+    pub read_only: bool,
+    /// Size of /dev/shm, if not the default.
+    pub shm_size_bytes: Option<u64>,
+    /// Kernel parameters, set in the container's namespaces.
+    pub sysctls: Vec<(String, String)>,
+}
+
 /// Makes `root` the root of the calling process's (new) mount namespace,
-/// detaches everything else, mounts the container's file systems, writes
-/// `etc_files` into its /etc and sets the hostname (unless empty).
-pub fn enter(root: &str, hostname: &str, etc_files: &[EtcFile]) -> anyhow::Result<()> {
+/// detaches everything else, mounts the container's file systems and the
+/// run spec's mounts, writes the files of the container's /etc, sets the
+/// hostname and the kernel parameters.
+pub fn enter(root: &str, sandbox: &Sandbox) -> anyhow::Result<()> {
     // Nothing done from here on may propagate back to the agent's mounts.
     nix::mount::mount(
         None::<&str>,
@@ -50,14 +80,49 @@ pub fn enter(root: &str, hostname: &str, etc_files: &[EtcFile]) -> anyhow::Resul
         None::<&str>,
     )
     .context("making all mounts private")?;
-    mount_dev(&format!("{root}/dev"))?;
+    mount_dev(&kernel_mount_point(root, "dev")?, sandbox.shm_size_bytes)?;
+    mount_container_filesystems(root)?;
+    mounts::apply(Path::new(root), &sandbox.mounts)?;
     pivot_into(root)?;
-    mount_container_filesystems()?;
-    write_etc_files(Path::new("/etc"), etc_files)?;
+    let etc_files: Vec<EtcFile> = sandbox
+        .etc_files
+        .iter()
+        .filter(|file| !mounted_over(&sandbox.mounts, &file.name))
+        .cloned()
+        .collect();
+    write_etc_files(Path::new("/etc"), &etc_files)?;
+    let hostname = &sandbox.hostname;
     if !hostname.is_empty() {
         sethostname(hostname).with_context(|| format!("setting hostname {hostname:?}"))?;
     }
-    Ok(())
+    sysctl::apply(&sandbox.sysctls)
+}
+
+/// Makes the container's root (the overlay) read-only, from inside it,
+/// once nothing is left to write there. Only that mount: those on it stay
+/// as they are.
+pub fn make_root_read_only() -> anyhow::Result<()> {
+    remount_read_only("/")
+}
+
+/// Whether a mount of the run spec covers the container's `/etc/NAME`, as a
+/// bind mount of the user's own /etc/hosts does: then the agent does not
+/// write the file, as Docker does not.
+fn mounted_over(mounts: &[MountSpec], name: &str) -> bool {
+    let file = Path::new("/etc").join(name);
+    mounts
+        .iter()
+        .any(|mount| workdir::clean(Path::new(&mount.target)) == file)
+}
+
+/// `root/NAME`, where a file system of the kernel's is mounted before the
+/// pivot; refused when the image has a symbolic link there, which would
+/// lead out of the container's root (runc refuses them too).
+fn kernel_mount_point(root: &str, name: &str) -> anyhow::Result<String> {
+    let path = format!("{root}/{name}");
+    let is_symlink = std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_symlink());
+    ensure!(!is_symlink, "the image's /{name} is a symbolic link");
+    Ok(path)
 }
 
 /// pivot_root(".", ".") stacks the old root on top of the new one, with no
@@ -80,10 +145,9 @@ fn pivot_into(root: &str) -> anyhow::Result<()> {
 }
 
 /// Mounts the container's /dev at `dev` (a path in the agent's root: it must
-/// be done before the pivot, while the machine's /dev/pts is reachable).
-fn mount_dev(dev: &str) -> anyhow::Result<()> {
-    let is_symlink = std::fs::symlink_metadata(dev).is_ok_and(|meta| meta.is_symlink());
-    anyhow::ensure!(!is_symlink, "the image's /dev is a symbolic link");
+/// be done before the pivot, while the machine's /dev/pts is reachable),
+/// with a /dev/shm of `shm_size_bytes` (default 64 MiB).
+fn mount_dev(dev: &str, shm_size_bytes: Option<u64>) -> anyhow::Result<()> {
     mount_fs(
         "tmpfs",
         dev,
@@ -108,17 +172,37 @@ fn mount_dev(dev: &str) -> anyhow::Result<()> {
         format!("{dev}/shm"),
         "tmpfs",
         hardened,
-        Some("mode=1777,size=65536k"),
+        Some(&shm_options(shm_size_bytes)),
     )
 }
 
-fn mount_container_filesystems() -> anyhow::Result<()> {
+/// The mount options of /dev/shm.
+fn shm_options(size_bytes: Option<u64>) -> String {
+    match size_bytes {
+        Some(size) => format!("mode=1777,size={size}"),
+        None => format!("mode=1777,size={DEFAULT_SHM_SIZE}"),
+    }
+}
+
+/// Mounts the container's /proc (of its pid namespace, which the init is
+/// already in), a read-only /sys, and in it its cgroup (of its cgroup
+/// namespace) read-only at /sys/fs/cgroup, where runtimes (the JVM, Go,
+/// .NET) read their memory and CPU limits, under `root`.
+fn mount_container_filesystems(root: &str) -> anyhow::Result<()> {
     let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_fs("proc", "/proc", "proc", hardened, None)?;
     mount_fs(
-        "sysfs",
-        "/sys",
-        "sysfs",
+        "proc",
+        kernel_mount_point(root, "proc")?,
+        "proc",
+        hardened,
+        None,
+    )?;
+    let sys = kernel_mount_point(root, "sys")?;
+    mount_fs("sysfs", &sys, "sysfs", hardened | MsFlags::MS_RDONLY, None)?;
+    mount_fs(
+        "cgroup2",
+        format!("{sys}/fs/cgroup"),
+        "cgroup2",
         hardened | MsFlags::MS_RDONLY,
         None,
     )
@@ -186,6 +270,41 @@ mod tests {
             name: name.into(),
             contents: contents.into(),
         }
+    }
+
+    #[test]
+    fn shm_gets_docker_s_default_size_unless_given() {
+        assert_eq!(shm_options(None), "mode=1777,size=65536k");
+        assert_eq!(shm_options(Some(1 << 30)), "mode=1777,size=1073741824");
+    }
+
+    #[test]
+    fn etc_files_under_a_mount_of_the_run_spec_are_left_alone() {
+        let mount = |target: &str| MountSpec {
+            target: target.into(),
+            source: hull_protocol::MountSource::Share {
+                tag: "hull-bind-0".into(),
+                entry: Some("hosts".into()),
+                copy_up: false,
+            },
+            read_only: true,
+        };
+        let mounts = [mount("/data"), mount("/etc//hosts")];
+        assert!(mounted_over(&mounts, "hosts"));
+        assert!(!mounted_over(&mounts, "resolv.conf"));
+        assert!(!mounted_over(&[], "hosts"));
+    }
+
+    #[test]
+    fn kernel_file_systems_are_not_mounted_through_links() {
+        let root = tempfile::tempdir().unwrap();
+        let root_str = root.path().to_str().unwrap();
+        symlink("/", root.path().join("proc")).unwrap();
+        assert!(kernel_mount_point(root_str, "proc").is_err());
+        assert_eq!(
+            kernel_mount_point(root_str, "sys").unwrap(),
+            format!("{root_str}/sys")
+        );
     }
 
     #[test]

@@ -8,18 +8,22 @@ use hull_image::Store;
 use hull_protocol::TerminalSize;
 
 use crate::assets;
+use crate::capabilities::DEFAULT_CAPABILITIES;
 use crate::container::{
-    self, parse_container_name, BootSpec, Container, ContainerConfig, Records, RootfsSource,
+    self, parse_container_name, BootSpec, Container, ContainerConfig, Mount, Records, RootfsSource,
 };
 use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
+use crate::mounts;
 use crate::network::{self, ContainerNetwork, NetworkOptions};
 use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
 use crate::root::{new_id, SHORT_ID_LEN};
 use crate::timestamp::now;
+use crate::volume::VolumeStore;
 use crate::Runtime;
+use hull_protocol::Limits;
 
 /// What a container's root file system is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +96,18 @@ pub struct CreateOptions {
     pub stop_signal: Option<i32>,
     /// How long `stop` waits by default, in seconds (default 10).
     pub stop_timeout: Option<u64>,
+    /// What to mount over its root file system, in order: host paths,
+    /// volumes (an empty name: a new anonymous one), tmpfs.
+    pub mounts: Vec<Mount>,
+    /// Containers whose mounts it takes over (`--volumes-from NAME[:ro]`):
+    /// the name, and whether read-only.
+    pub volumes_from: Vec<(String, bool)>,
+    /// Its root file system read-only (`--read-only`).
+    pub read_only: bool,
+    /// Limits and privileges of its processes (Docker's default
+    /// capabilities unless `limits.capabilities` says otherwise: see
+    /// [`crate::DEFAULT_CAPABILITIES`]).
+    pub limits: Limits,
 }
 
 impl CreateOptions {
@@ -120,6 +136,13 @@ impl CreateOptions {
             labels: BTreeMap::new(),
             stop_signal: None,
             stop_timeout: None,
+            mounts: Vec::new(),
+            volumes_from: Vec::new(),
+            read_only: false,
+            limits: Limits {
+                capabilities: Some(DEFAULT_CAPABILITIES.map(String::from).to_vec()),
+                ..Limits::default()
+            },
         }
     }
 }
@@ -193,6 +216,7 @@ impl Runtime {
             Some(name) => parse_container_name(name).map_err(Error::invalid)?,
             None => container::generated_name(&id),
         };
+        let settled = mounts::settle(root, &options.mounts, &options.volumes_from, &image.volumes)?;
         let records = Records::new(root);
         let network = network::create(
             root,
@@ -201,7 +225,14 @@ impl Runtime {
             &name,
             &options.network,
             &image.exposed_ports,
-        )?;
+        );
+        let network = match network {
+            Ok(network) => network,
+            Err(err) => {
+                forget_volumes(self, &settled.made_volumes);
+                return Err(err.into());
+            }
+        };
         let config = ContainerConfig {
             id: id.clone(),
             name: name.clone(),
@@ -230,10 +261,14 @@ impl Runtime {
                 hostname,
                 tty: options.tty,
                 network: network.clone(),
+                mounts: settled.mounts,
+                read_only: options.read_only,
+                limits: options.limits,
             },
         };
         if let Err(err) = Container::create(root, config) {
             release(self, &id, &network);
+            forget_volumes(self, &settled.made_volumes);
             return Err(err.into());
         }
         Ok(Created { id, name })
@@ -244,6 +279,16 @@ impl Runtime {
 fn release(runtime: &Runtime, id: &str, network: &ContainerNetwork) {
     if let Err(err) = network::release(&runtime.root, id, network) {
         tracing::warn!("{err:#}");
+    }
+}
+
+/// Removes the anonymous volumes made for a container that was not made.
+fn forget_volumes(runtime: &Runtime, names: &[String]) {
+    let store = VolumeStore::open(&runtime.root);
+    for name in names {
+        if let Err(err) = store.remove(name) {
+            tracing::warn!("{err:#}");
+        }
     }
 }
 

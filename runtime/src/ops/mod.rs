@@ -21,6 +21,7 @@ mod start;
 mod stats;
 mod stop;
 mod top;
+mod volumes;
 mod wait;
 
 use std::io::{Read, Write};
@@ -34,7 +35,9 @@ pub use exec::ExecOptions;
 pub use inspect::ContainerInfo;
 pub use logs::{Logs, LogsOptions};
 pub use networks::{NetworkInfo, NetworkMember};
+pub use remove::RemoveOptions;
 pub use stats::StatsSample;
+pub use volumes::{PrunedVolumes, VolumeInfo};
 
 use crate::detach_keys::DetachKeys;
 use crate::error::Error;

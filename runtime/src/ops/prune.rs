@@ -12,7 +12,7 @@ impl Runtime {
         for container in container::list(&self.root)? {
             if container.state()?.status == Status::Exited {
                 let id = container.id().to_owned();
-                removal::remove(&self.root, &container)?;
+                removal::remove(&self.root, &container, false)?;
                 removed.push(id);
             }
         }

@@ -6,11 +6,21 @@ use crate::ops::stop::{mark_manually_stopped, tear_down};
 use crate::removal;
 use crate::Runtime;
 
+/// How `remove` removes a container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoveOptions {
+    /// Kill it first if it runs.
+    pub force: bool,
+    /// Remove its anonymous volumes too (`rm -v`).
+    pub volumes: bool,
+}
+
 impl Runtime {
     /// Removes the container `name`: its records, writable layer, logs and
-    /// network address. A running one is refused unless `force`, which
+    /// network addresses. A running one is refused unless `force`, which
     /// kills it first.
-    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+    pub fn remove(&self, name: &str, options: RemoveOptions) -> Result<()> {
+        let force = options.force;
         let container = container::find(&self.root, name)?;
         if container.state()?.monitor_pid().is_some() {
             if !force {
@@ -23,6 +33,6 @@ impl Runtime {
             mark_manually_stopped(&container)?;
             tear_down(&container)?;
         }
-        Ok(removal::remove(&self.root, &container)?)
+        Ok(removal::remove(&self.root, &container, options.volumes)?)
     }
 }

@@ -103,7 +103,7 @@ pub(super) fn record_killed(
     match container.update_state(change) {
         Err(err) if container.exists() => Err(err),
         Err(_) => Ok(()),
-        Ok(_) if container.config.auto_remove => removal::remove(root, container),
+        Ok(_) if container.config.auto_remove => removal::remove(root, container, true),
         Ok(_) => Ok(()),
     }
 }

@@ -1,8 +1,48 @@
 //! The FUSE server behind the device: fuse-backend-rs's passthrough
-//! filesystem over the shared directory, wrapped in [`ReadOnly`] for
-//! read-only shares, and in [`Bounded`] for every share.
+//! filesystem over the shared directory, wrapped in [`Subset`] for shares
+//! showing only some entries of their root, in [`ReadOnly`] for read-only
+//! shares, and in [`Bounded`] for every share:
+//!
+//! ```text
+//! Bounded<ReadOnly<Subset<PassthroughFs>>>   read-only subset (image layers)
+//! Bounded<Subset<PassthroughFs>>             writable subset (a file's bind)
+//! Bounded<ReadOnly<PassthroughFs>>           read-only share
+//! Bounded<PassthroughFs>                     writable share (a volume)
+//! ```
+//!
+//! Each adapter has one job and the order keeps it so. [`Bounded`] is
+//! outermost: it counts every handle the server hands out. [`ReadOnly`]
+//! comes before [`Subset`], so a read-only share answers every mutation
+//! with `EROFS`, at the root as anywhere, whether or not it is a subset;
+//! [`Subset`] then only ever deals with the root's namespace.
+//!
+//! # Caching
+//!
+//! Stable shares, read-only and taken not to change while the guest runs
+//! (image layers, a directory root filesystem), are cached for long.
+//!
+//! Writable shares, and read-only ones that change elsewhere (a volume
+//! mounted `:ro` while another container writes it), are volumes and bind mounts: several machines (each
+//! container is one) may share a host directory at once, and the host may
+//! change it too. Docker users expect a write from one container to be seen
+//! from another, as on one kernel. So for writable shares:
+//!
+//! - no writeback cache: every `write(2)` in the guest reaches the host
+//!   file before it returns, `O_APPEND` appends at the host file's end, and
+//!   `fsync` syncs the host file;
+//! - entries and attributes are not cached (timeouts of 0): each path walk
+//!   and `stat` asks the host, so files made, removed or grown elsewhere
+//!   show at once, and a read past the end of the cached size fetches the
+//!   new size first;
+//! - file data is cached close-to-open ([`CachePolicy::Auto`]): an open
+//!   drops pages cached earlier. Uncached I/O ([`CachePolicy::Never`], FUSE
+//!   direct I/O) would be fully coherent, but guest kernels refuse shared
+//!   writable `mmap` of such files, which databases need (SQLite's WAL
+//!   index, LMDB). What close-to-open leaves out, as NFS does: a process
+//!   keeping a file open may read pages it cached before another machine
+//!   rewrote them in place.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,10 +56,11 @@ use fuse_backend_rs::transport::{Reader, Writer};
 use super::bounded::Bounded;
 use super::error::FsError;
 use super::read_only::ReadOnly;
+use super::subset::Subset;
 
-/// How long the guest may cache entries and attributes of a read-only share.
-/// Nothing changes a read-only share behind the guest's back while it runs.
-const READ_ONLY_CACHE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long the guest may cache entries and attributes of a stable share.
+/// Nothing changes it behind the guest's back while it runs.
+const STABLE_CACHE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A FUSE server, with its filesystem type erased so the device and its
 /// worker need not be generic.
@@ -36,11 +77,14 @@ impl<F: FileSystem + Send + Sync> FuseServer for Server<F> {
 }
 
 /// What the guest may do with a share.
-pub(super) enum Access {
-    Writable,
-    ReadOnly,
-    /// Read-only, and only these names exist at the top of the share.
-    ReadOnlySubset(HashSet<CString>),
+pub(super) struct Access {
+    /// Every request that could change the share is refused.
+    pub(super) read_only: bool,
+    /// Nothing changes the share while the guest runs: see "Caching".
+    pub(super) stable: bool,
+    /// When set, the only names at the top of the share, which cannot be
+    /// added to, removed or renamed (see [`Subset`]).
+    pub(super) visible: Option<BTreeSet<CString>>,
 }
 
 /// Builds the FUSE server sharing `shared_dir` with the given access.
@@ -48,7 +92,6 @@ pub(super) fn new_server(
     shared_dir: &Path,
     access: Access,
 ) -> Result<Arc<dyn FuseServer>, FsError> {
-    let read_only = !matches!(access, Access::Writable);
     let root = shared_root(shared_dir)?;
     raise_open_file_limit();
 
@@ -59,20 +102,27 @@ pub(super) fn new_server(
     let root_dir = root
         .to_str()
         .ok_or_else(|| FsError::UnsupportedPath(root.clone()))?;
-    let fs = PassthroughFs::<()>::new(passthrough_config(root_dir, read_only))
+    let fs = PassthroughFs::<()>::new(passthrough_config(root_dir, access.stable))
         .map_err(passthrough_error)?;
     // FUSE_INIT imports the root again (`do_import`); importing now reports
     // an unusable share when the device is created rather than at mount.
     fs.import().map_err(passthrough_error)?;
 
-    // Bounded is outermost, so it sees every request the server dispatches.
-    Ok(match access {
-        Access::Writable => Arc::new(Server::new(Bounded::new(fs))),
-        Access::ReadOnly => Arc::new(Server::new(Bounded::new(ReadOnly::new(fs, None)))),
-        Access::ReadOnlySubset(entries) => {
-            Arc::new(Server::new(Bounded::new(ReadOnly::new(fs, Some(entries)))))
-        }
+    // The layering the module docs describe.
+    Ok(match (access.read_only, access.visible) {
+        (false, None) => serve(fs),
+        (true, None) => serve(ReadOnly::new(fs)),
+        (false, Some(visible)) => serve(Subset::new(fs, visible)),
+        (true, Some(visible)) => serve(ReadOnly::new(Subset::new(fs, visible))),
     })
+}
+
+/// A server for `fs`, bounded as every share is.
+fn serve<F>(fs: F) -> Arc<dyn FuseServer>
+where
+    F: FileSystem + Send + Sync + 'static,
+{
+    Arc::new(Server::new(Bounded::new(fs)))
 }
 
 /// Resolves `shared_dir` to the absolute directory the passthrough serves.
@@ -89,11 +139,13 @@ fn shared_root(shared_dir: &Path) -> Result<PathBuf, FsError> {
     Ok(root)
 }
 
-fn passthrough_config(root_dir: &str, read_only: bool) -> Config {
+fn passthrough_config(root_dir: &str, stable: bool) -> Config {
     let mut config = Config {
         root_dir: root_dir.to_owned(),
         xattr: true,
         do_import: true,
+        // Never for writable shares (see "Caching"); nothing to write back
+        // in read-only ones.
         writeback: false,
         no_open: false,
         no_opendir: false,
@@ -102,12 +154,15 @@ fn passthrough_config(root_dir: &str, read_only: bool) -> Config {
         inode_file_handles: false,
         ..Config::default()
     };
-    if read_only {
+    // See "Caching" in the module docs.
+    if stable {
         config.cache_policy = CachePolicy::Always;
-        config.entry_timeout = READ_ONLY_CACHE_TIMEOUT;
-        config.attr_timeout = READ_ONLY_CACHE_TIMEOUT;
+        config.entry_timeout = STABLE_CACHE_TIMEOUT;
+        config.attr_timeout = STABLE_CACHE_TIMEOUT;
     } else {
         config.cache_policy = CachePolicy::Auto;
+        config.entry_timeout = Duration::ZERO;
+        config.attr_timeout = Duration::ZERO;
     }
     config
 }

@@ -1,6 +1,6 @@
 //! The virtio-fs device model: feature bits, configuration space, queues.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::path::Path;
 use std::sync::Arc;
@@ -37,34 +37,50 @@ pub struct Fs {
 impl Fs {
     /// Shares `shared_dir` (which must be a directory) under `tag`. With
     /// `read_only`, the host refuses every FUSE request that could modify the
-    /// share, whatever the guest's mount flags.
+    /// share, whatever the guest's mount flags, and the share is taken not
+    /// to change while the guest runs (see [`Fs::changing_elsewhere`]).
     pub fn new(tag: &str, shared_dir: &Path, read_only: bool) -> Result<Fs, FsError> {
-        let access = if read_only {
-            Access::ReadOnly
-        } else {
-            Access::Writable
+        let access = Access {
+            read_only,
+            stable: read_only,
+            visible: None,
         };
         Self::with_access(tag, shared_dir, access)
     }
 
-    /// Shares `shared_dir` read-only, showing the guest only `entries` of
-    /// its top level: other names there cannot be looked up or listed.
-    pub fn read_only_subset(
+    /// Shares `shared_dir` read-only as [`Fs::new`] does (only `entries`
+    /// of it if given, as [`Fs::subset`] does), for a share that others
+    /// (the host, other VMs) may change while the guest runs: the guest
+    /// caches it as it does a writable share.
+    pub fn changing_elsewhere(
         tag: &str,
         shared_dir: &Path,
+        entries: Option<&[String]>,
+    ) -> Result<Fs, FsError> {
+        let access = Access {
+            read_only: true,
+            stable: false,
+            visible: entries.map(visible_names).transpose()?,
+        };
+        Self::with_access(tag, shared_dir, access)
+    }
+
+    /// Shares `shared_dir` as [`Fs::new`] does, showing the guest only
+    /// `entries` of its top level: other names there cannot be looked up or
+    /// listed, and the top level's entries cannot be added to, removed or
+    /// renamed. The entries themselves are as writable as the share.
+    pub fn subset(
+        tag: &str,
+        shared_dir: &Path,
+        read_only: bool,
         entries: &[String],
     ) -> Result<Fs, FsError> {
-        let entries = entries
-            .iter()
-            .map(|name| {
-                let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
-                valid
-                    .then(|| CString::new(name.as_str()).ok())
-                    .flatten()
-                    .ok_or_else(|| FsError::InvalidEntry(name.clone()))
-            })
-            .collect::<Result<HashSet<_>, _>>()?;
-        Self::with_access(tag, shared_dir, Access::ReadOnlySubset(entries))
+        let access = Access {
+            read_only,
+            stable: read_only,
+            visible: Some(visible_names(entries)?),
+        };
+        Self::with_access(tag, shared_dir, access)
     }
 
     fn with_access(tag: &str, shared_dir: &Path, access: Access) -> Result<Fs, FsError> {
@@ -76,6 +92,20 @@ impl Fs {
             worker: None,
         })
     }
+}
+
+/// `entries` as the names a subset shows: plain file names each.
+fn visible_names(entries: &[String]) -> Result<BTreeSet<CString>, FsError> {
+    entries
+        .iter()
+        .map(|name| {
+            let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+            valid
+                .then(|| CString::new(name.as_str()).ok())
+                .flatten()
+                .ok_or_else(|| FsError::InvalidEntry(name.clone()))
+        })
+        .collect()
 }
 
 fn config_space(tag: &str) -> Result<[u8; CONFIG_SPACE_LEN], FsError> {

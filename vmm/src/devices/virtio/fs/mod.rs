@@ -3,14 +3,17 @@
 //! The guest's virtio-fs driver sends FUSE requests over the queues; a
 //! worker thread serves them with fuse-backend-rs's passthrough filesystem
 //! over the shared directory. Read-only shares are enforced on the host by
-//! [`read_only::ReadOnly`], not left to the guest's mount flags; every share
-//! bounds the guest's requests with [`bounded::Bounded`].
+//! [`read_only::ReadOnly`], not left to the guest's mount flags; shares that
+//! show only some entries of their root are enforced by [`subset::Subset`];
+//! every share bounds the guest's requests with [`bounded::Bounded`]. See
+//! [`backend`] for how they stack and how the guest may cache each share.
 
 mod backend;
 mod bounded;
 mod device;
 mod error;
 mod read_only;
+mod subset;
 mod tag;
 mod worker;
 

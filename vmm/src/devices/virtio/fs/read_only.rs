@@ -1,5 +1,4 @@
-//! A FUSE filesystem adapter that makes any filesystem read-only, and can
-//! hide all but some entries of its root directory.
+//! A FUSE filesystem adapter that makes any filesystem read-only.
 //!
 //! The guest kernel's mount flags cannot be trusted: a hostile guest can send
 //! any FUSE request. [`ReadOnly`] enforces read-only on the host side by
@@ -9,45 +8,28 @@
 //! defaults, which fail with `ENOSYS` (`ENOTTY` for ioctl) without reaching
 //! the inner filesystem.
 //!
-//! With a root filter, names outside the allowed set do not exist at the top
-//! of the share: lookups fail with `ENOENT` and listings skip them. This is
-//! how a container sees only its own image layers of the shared layer store.
+//! Hiding entries is the `Subset` adapter's job: a read-only subset is
+//! `ReadOnly<Subset<_>>`, so its mutations get `EROFS` here, as any
+//! read-only share's.
 
-use std::collections::HashSet;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::io;
 use std::time::Duration;
 
 use fuse_backend_rs::abi::fuse_abi::{stat64, statvfs64, CreateIn};
 use fuse_backend_rs::api::filesystem::{
     Context, DirEntry, Entry, FileSystem, FsOptions, GetxattrReply, ListxattrReply, OpenOptions,
-    SetattrValid, ZeroCopyReader, ZeroCopyWriter, ROOT_ID,
+    SetattrValid, ZeroCopyReader, ZeroCopyWriter,
 };
 
 /// Serves the read side of `F` and refuses every mutation with `EROFS`.
 pub struct ReadOnly<F> {
     inner: F,
-    /// When set, the only names visible in the root directory.
-    root_entries: Option<HashSet<CString>>,
 }
 
 impl<F> ReadOnly<F> {
-    /// `root_entries`, when given, are the only names the guest may see at
-    /// the top of the share.
-    pub fn new(inner: F, root_entries: Option<HashSet<CString>>) -> Self {
-        Self {
-            inner,
-            root_entries,
-        }
-    }
-
-    fn hidden(&self, parent: u64, name: &[u8]) -> bool {
-        match &self.root_entries {
-            Some(allowed) if parent == ROOT_ID => {
-                name != b"." && name != b".." && !allowed.iter().any(|n| n.as_bytes() == name)
-            }
-            _ => false,
-        }
+    pub fn new(inner: F) -> Self {
+        Self { inner }
     }
 }
 
@@ -65,7 +47,7 @@ fn open_flags_write(flags: u32) -> bool {
         || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
 }
 
-impl<F: FileSystem<Inode = u64>> FileSystem for ReadOnly<F> {
+impl<F: FileSystem> FileSystem for ReadOnly<F> {
     type Inode = F::Inode;
     type Handle = F::Handle;
 
@@ -78,9 +60,6 @@ impl<F: FileSystem<Inode = u64>> FileSystem for ReadOnly<F> {
     }
 
     fn lookup(&self, ctx: &Context, parent: Self::Inode, name: &CStr) -> io::Result<Entry> {
-        if self.hidden(parent, name.to_bytes()) {
-            return Err(io::Error::from_raw_os_error(libc::ENOENT));
-        }
         self.inner.lookup(ctx, parent, name)
     }
 
@@ -340,13 +319,7 @@ impl<F: FileSystem<Inode = u64>> FileSystem for ReadOnly<F> {
         add_entry: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
     ) -> io::Result<()> {
         self.inner
-            .readdir(ctx, inode, handle, size, offset, &mut |entry: DirEntry| {
-                if self.hidden(inode, entry.name) {
-                    // Non-zero: skipped, not "buffer full".
-                    return Ok(1);
-                }
-                add_entry(entry)
-            })
+            .readdir(ctx, inode, handle, size, offset, add_entry)
     }
 
     fn readdirplus(
@@ -358,22 +331,8 @@ impl<F: FileSystem<Inode = u64>> FileSystem for ReadOnly<F> {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry, Entry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        self.inner.readdirplus(
-            ctx,
-            inode,
-            handle,
-            size,
-            offset,
-            &mut |entry: DirEntry, attrs: Entry| {
-                if self.hidden(inode, entry.name) {
-                    // The inner filesystem looked the entry up for us; the
-                    // guest never learns of it, so drop that reference.
-                    self.inner.forget(ctx, attrs.inode, 1);
-                    return Ok(1);
-                }
-                add_entry(entry, attrs)
-            },
-        )
+        self.inner
+            .readdirplus(ctx, inode, handle, size, offset, add_entry)
     }
 
     /// Nothing written, nothing to sync.

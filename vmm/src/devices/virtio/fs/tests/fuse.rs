@@ -4,7 +4,8 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fuse_backend_rs::abi::fuse_abi::{
-    EntryOut, InHeader, InitIn, InitOut, Opcode, OpenIn, OpenOut, OutHeader, ReadIn,
+    CreateIn, EntryOut, InHeader, InitIn, InitOut, Opcode, OpenIn, OpenOut, OutHeader, ReadIn,
+    SetattrIn, WriteIn, WriteOut,
 };
 use vm_memory::{ByteValued, Bytes, GuestAddress};
 
@@ -115,15 +116,25 @@ impl Driver {
     }
 
     pub fn call(&mut self, opcode: Opcode, nodeid: u64, body: &[&[u8]]) -> Reply {
-        self.call_with_capacity(&message(opcode as u32, nodeid, body), REPLY_CAPACITY)
+        self.call_opcode(opcode as u32, nodeid, body)
+    }
+
+    /// [`Driver::call`] for opcodes that may have no [`Opcode`] variant.
+    pub fn call_opcode(&mut self, opcode: u32, nodeid: u64, body: &[&[u8]]) -> Reply {
+        self.call_with_capacity(&message(opcode, nodeid, body), REPLY_CAPACITY)
     }
 
     pub fn init(&mut self) -> InitOut {
+        self.init_with_flags(0)
+    }
+
+    /// FUSE_INIT offering the `flags` capabilities.
+    pub fn init_with_flags(&mut self, flags: u32) -> InitOut {
         let init = InitIn {
             major: 7,
             minor: 31,
             max_readahead: 0x2_0000,
-            flags: 0,
+            flags,
         };
         let out: InitOut = self.call(Opcode::Init, 0, &[init.as_slice()]).body();
         assert_eq!(out.major, 7);
@@ -152,6 +163,58 @@ impl Driver {
     /// Opens `node` read-only, which must succeed, and returns the handle.
     pub fn open_handle(&mut self, node: u64) -> u64 {
         self.open(node, libc::O_RDONLY).body::<OpenOut>().fh
+    }
+
+    /// Opens directory `node`, which must succeed, and returns the handle.
+    pub fn opendir_handle(&mut self, node: u64) -> u64 {
+        let open = OpenIn {
+            flags: libc::O_RDONLY as u32,
+            fuse_flags: 0,
+        };
+        self.call(Opcode::Opendir, node, &[open.as_slice()])
+            .body::<OpenOut>()
+            .fh
+    }
+
+    pub fn create(&mut self, parent: u64, name: &str, flags: i32) -> Reply {
+        let create = CreateIn {
+            flags: (flags | libc::O_CREAT) as u32,
+            mode: libc::S_IFREG | 0o644,
+            umask: 0o022,
+            fuse_flags: 0,
+        };
+        self.call(Opcode::Create, parent, &[create.as_slice(), &cstr(name)])
+    }
+
+    /// Creates `name` in `parent`, which must succeed, and returns its entry
+    /// and open handle.
+    pub fn create_file(&mut self, parent: u64, name: &str, flags: i32) -> (EntryOut, OpenOut) {
+        let created = self.create(parent, name, flags);
+        let payload = created.payload();
+        let entry = *EntryOut::from_slice(&payload[..size_of::<EntryOut>()]).unwrap();
+        let open = *OpenOut::from_slice(&payload[size_of::<EntryOut>()..][..size_of::<OpenOut>()])
+            .unwrap();
+        (entry, open)
+    }
+
+    pub fn write(&mut self, node: u64, fh: u64, offset: u64, data: &[u8]) -> Reply {
+        let write = WriteIn {
+            fh,
+            offset,
+            size: data.len() as u32,
+            ..Default::default()
+        };
+        self.call(Opcode::Write, node, &[write.as_slice(), data])
+    }
+
+    /// Writes `data`, which must be written whole.
+    pub fn write_all(&mut self, node: u64, fh: u64, offset: u64, data: &[u8]) {
+        let written: WriteOut = self.write(node, fh, offset, data).body();
+        assert_eq!(written.size as usize, data.len());
+    }
+
+    pub fn setattr(&mut self, node: u64, setattr: SetattrIn) -> Reply {
+        self.call(Opcode::Setattr, node, &[setattr.as_slice()])
     }
 
     pub fn read(&mut self, node: u64, fh: u64, offset: u64, size: u32) -> Reply {

@@ -8,7 +8,9 @@ mod malformed;
 mod notify;
 mod read_only;
 mod serve;
+mod single_file;
 mod subset;
+mod volume;
 
 use std::path::Path;
 

@@ -18,7 +18,7 @@ use crate::devices::virtio::VIRTIO_F_VERSION_1;
 
 /// Everything a mutation could change: per path, mode, size, mtime and
 /// file contents.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, u64, i64, Vec<u8>)> {
+pub(super) fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, u64, i64, Vec<u8>)> {
     let mut entries = BTreeMap::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {

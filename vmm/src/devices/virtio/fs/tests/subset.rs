@@ -1,24 +1,28 @@
-//! A read-only share that shows only some entries of its root.
+//! A read-only share that shows only some entries of its root, as image
+//! layer stores are shared.
 
-use fuse_backend_rs::abi::fuse_abi::{Opcode, OpenIn, OpenOut, ReadIn};
+use fuse_backend_rs::abi::fuse_abi::{Opcode, OpenIn, OpenOut, ReadIn, SetattrIn};
+use fuse_backend_rs::api::filesystem::SetattrValid;
 use vm_memory::ByteValued;
 
 use super::driver::Driver;
-use super::fixture;
-use super::fuse::ROOT;
+use super::fuse::{cstr, ROOT};
 use super::serve::dirent_names;
+use super::{fixture, HELLO, HELLO_CONTENTS};
 use crate::devices::virtio::fs::{Fs, FsError};
 use crate::devices::virtio::VIRTIO_F_VERSION_1;
 
-fn subset_driver(dir: &std::path::Path, entries: &[&str]) -> Driver {
+/// An initialized driver of a share of `dir` showing only `entries`.
+pub(super) fn subset_driver(dir: &std::path::Path, read_only: bool, entries: &[&str]) -> Driver {
     let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
-    let device = Fs::read_only_subset("layers", dir, &entries).expect("create device");
+    let device = Fs::subset("layers", dir, read_only, &entries).expect("create device");
     let mut driver = Driver::with_device(device, VIRTIO_F_VERSION_1);
     driver.init();
     driver
 }
 
-fn root_listing(driver: &mut Driver, opcode: Opcode) -> Vec<String> {
+/// The names a READDIR or READDIRPLUS of the root lists.
+pub(super) fn root_listing(driver: &mut Driver, opcode: Opcode) -> Vec<String> {
     let open_in = OpenIn {
         flags: libc::O_RDONLY as u32,
         fuse_flags: 0,
@@ -57,7 +61,7 @@ fn readdirplus_names(mut payload: &[u8]) -> Vec<String> {
 #[test]
 fn hidden_root_entries_cannot_be_looked_up() {
     let dir = fixture();
-    let mut driver = subset_driver(dir.path(), &["sub"]);
+    let mut driver = subset_driver(dir.path(), true, &["sub"]);
 
     assert_eq!(driver.lookup(ROOT, "hello.txt").errno(), libc::ENOENT);
     let sub = driver.lookup_node(ROOT, "sub");
@@ -70,7 +74,7 @@ fn hidden_root_entries_cannot_be_looked_up() {
 #[test]
 fn listings_of_the_root_show_only_visible_entries() {
     let dir = fixture();
-    let mut driver = subset_driver(dir.path(), &["sub", "not-there"]);
+    let mut driver = subset_driver(dir.path(), true, &["sub", "not-there"]);
     assert_eq!(root_listing(&mut driver, Opcode::Readdir), ["sub"]);
     let mut plus = root_listing(&mut driver, Opcode::Readdirplus);
     plus.retain(|name| name != "." && name != "..");
@@ -81,10 +85,62 @@ fn listings_of_the_root_show_only_visible_entries() {
 fn entries_must_be_plain_names() {
     let dir = fixture();
     for bad in ["", ".", "..", "a/b", "nul\0"] {
-        let err = Fs::read_only_subset("layers", dir.path(), &[bad.to_owned()]).err();
+        let err = Fs::subset("layers", dir.path(), true, &[bad.to_owned()]).err();
         assert!(
             matches!(err, Some(FsError::InvalidEntry(_))),
             "{bad:?} accepted"
         );
     }
+}
+
+#[test]
+fn visible_entries_are_listed_among_many_hidden_ones() {
+    // More hidden entries than one host directory read returns: a listing
+    // filtered from the host directory would come back empty, which the
+    // guest takes for the end of the directory.
+    let dir = fixture();
+    for i in 0..1000 {
+        std::fs::create_dir(dir.path().join(format!("hidden-layer-{i:04}"))).unwrap();
+    }
+    let mut driver = subset_driver(dir.path(), true, &["sub", HELLO]);
+    for opcode in [Opcode::Readdir, Opcode::Readdirplus] {
+        assert_eq!(
+            root_listing(&mut driver, opcode),
+            [HELLO, "sub"],
+            "{opcode:?}"
+        );
+    }
+}
+
+#[test]
+fn a_read_only_subset_refuses_changes_with_erofs() {
+    let dir = fixture();
+    let mut driver = subset_driver(dir.path(), true, &["sub", HELLO]);
+    let file = driver.lookup_node(ROOT, HELLO);
+    let sub = driver.lookup_node(ROOT, "sub");
+    let chmod = SetattrIn {
+        valid: SetattrValid::MODE.bits(),
+        mode: libc::S_IFREG | 0o777,
+        ..Default::default()
+    };
+    let cases = [
+        ("open O_RDWR", driver.open(file, libc::O_RDWR)),
+        ("chmod", driver.setattr(file, chmod)),
+        // ReadOnly answers first, at the root as below it.
+        (
+            "create at the root",
+            driver.create(ROOT, "new", libc::O_RDWR),
+        ),
+        ("create below", driver.create(sub, "new", libc::O_RDWR)),
+        ("unlink", driver.call(Opcode::Unlink, ROOT, &[&cstr(HELLO)])),
+    ];
+    for (name, reply) in &cases {
+        assert_eq!(reply.errno(), libc::EROFS, "{name}");
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join(HELLO)).unwrap(),
+        HELLO_CONTENTS
+    );
+    assert!(!dir.path().join("new").exists());
+    assert!(!dir.path().join("sub/new").exists());
 }

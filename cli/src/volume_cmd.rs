@@ -1,0 +1,277 @@
+//! `hull volume`: the volumes containers mount, made, listed, inspected,
+//! removed and pruned as with Docker.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use hull_format::{render_rows, Format, Listing};
+use hull_runtime::{parse_volume_name, Runtime, VolumeInfo};
+use serde_json::{json, Value};
+
+use crate::container_cmd::{for_each_name, print_inspected};
+use crate::image_cmd::human_size;
+use crate::run::label_pair;
+
+#[derive(Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (a new anonymous one without a name); prints its
+    /// name.
+    Create(CreateArgs),
+    /// List volumes.
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Show volumes as JSON.
+    Inspect(InspectArgs),
+    /// Remove volumes no container uses.
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove the anonymous volumes no container uses (-a: every unused
+    /// volume).
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The volume's name (or as --name).
+    #[arg(value_parser = parse_volume_name, conflicts_with = "name_flag")]
+    name: Option<String>,
+    #[arg(long = "name", value_parser = parse_volume_name, hide = true)]
+    name_flag: Option<String>,
+    /// Set a label on the volume: KEY=VALUE (or KEY).
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// The volume driver: only `local`, volumes in hull's root.
+    #[arg(short = 'd', long, default_value = "local", value_parser = ["local"])]
+    driver: String,
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    /// Print only volume names.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show only volumes that match: dangling=true|false, name=PART,
+    /// label=KEY[=VALUE], driver=local.
+    #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
+    filter: Vec<Filter>,
+    /// `table` (default), `json` (one object per line), or a Go template.
+    #[arg(long, default_value = "")]
+    format: Format,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A Go template for each volume, e.g. `{{.Mountpoint}}`.
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Volume names.
+    #[arg(required = true)]
+    volumes: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// No error for a volume that is not there.
+    #[arg(short, long)]
+    force: bool,
+    /// Volume names.
+    #[arg(required = true)]
+    volumes: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Every volume no container uses, named ones too.
+    #[arg(short, long)]
+    all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+impl PruneArgs {
+    /// Whether it goes ahead without asking.
+    pub fn force(&self) -> bool {
+        self.force
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Filter {
+    Dangling(bool),
+    Name(String),
+    Label(String, Option<String>),
+    Driver(String),
+}
+
+impl Filter {
+    fn matches(&self, info: &VolumeInfo) -> bool {
+        match self {
+            Filter::Dangling(dangling) => info.users.is_empty() == *dangling,
+            Filter::Name(part) => info.volume.name.contains(part.as_str()),
+            Filter::Label(key, value) => info
+                .volume
+                .labels
+                .get(key)
+                .is_some_and(|found| value.as_ref().is_none_or(|wanted| found == wanted)),
+            Filter::Driver(driver) => driver == "local",
+        }
+    }
+}
+
+fn parse_filter(value: &str) -> Result<Filter, String> {
+    let invalid = || {
+        format!(
+            "{value:?}: filters are dangling=true|false, name=PART, label=KEY[=VALUE], \
+             driver=local"
+        )
+    };
+    let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
+    match key {
+        "dangling" => match wanted {
+            "true" | "1" => Ok(Filter::Dangling(true)),
+            "false" | "0" => Ok(Filter::Dangling(false)),
+            _ => Err(invalid()),
+        },
+        "name" => Ok(Filter::Name(wanted.to_owned())),
+        "label" => {
+            let (key, value) = label_pair(wanted);
+            let value = wanted.contains('=').then_some(value);
+            Ok(Filter::Label(key, value))
+        }
+        "driver" => Ok(Filter::Driver(wanted.to_owned())),
+        _ => Err(invalid()),
+    }
+}
+
+/// `docker volume ls`'s default table.
+const LISTING: Listing = Listing {
+    default_format: "table {{.Driver}}\t{{.Name}}",
+    headers: &[
+        ("Driver", "DRIVER"),
+        ("Name", "VOLUME NAME"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Scope", "SCOPE"),
+        ("Labels", "LABELS"),
+        ("Links", "LINKS"),
+        ("CreatedAt", "CREATED AT"),
+    ],
+};
+
+/// Docker's questions before `volume prune`.
+const PRUNE_WARNING: &str =
+    "WARNING! This will remove anonymous local volumes not used by at least one container.";
+const PRUNE_ALL_WARNING: &str =
+    "WARNING! This will remove all local volumes not used by at least one container.";
+
+pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
+    match command {
+        VolumeCommand::Create(args) => {
+            let name = args.name.or(args.name_flag);
+            let labels = args.labels.iter().map(|label| label_pair(label)).collect();
+            println!("{}", runtime.create_volume(name.as_deref(), labels)?.name);
+        }
+        VolumeCommand::Ls(args) => {
+            let volumes: Vec<VolumeInfo> = runtime
+                .list_volumes()?
+                .into_iter()
+                .filter(|info| all_hold(&args.filter, info))
+                .collect();
+            if args.quiet {
+                volumes
+                    .iter()
+                    .for_each(|info| println!("{}", info.volume.name));
+                return Ok(0);
+            }
+            let rows: Vec<Value> = volumes.iter().map(row).collect();
+            render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
+        }
+        VolumeCommand::Inspect(args) => {
+            let described = args
+                .volumes
+                .iter()
+                .map(|name| Ok(describe(&runtime.inspect_volume(name)?)))
+                .collect::<Result<Vec<_>>>()?;
+            return print_inspected(args.format.as_deref(), &described);
+        }
+        VolumeCommand::Rm(args) => {
+            return Ok(for_each_name(&args.volumes, |name| {
+                runtime.remove_volume(name, args.force)?;
+                println!("{name}");
+                Ok(())
+            }));
+        }
+        VolumeCommand::Prune(args) => {
+            let question = match args.all {
+                true => PRUNE_ALL_WARNING,
+                false => PRUNE_WARNING,
+            };
+            if args.force || crate::prompt::confirm(question)? {
+                print!("{}", prune(runtime, args.all)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Docker's rule: values of one key are alternatives, keys must all hold.
+fn all_hold(filters: &[Filter], info: &VolumeInfo) -> bool {
+    filters.iter().all(|filter| {
+        let same_key =
+            |other: &&Filter| std::mem::discriminant(*other) == std::mem::discriminant(filter);
+        filters.iter().filter(same_key).any(|f| f.matches(info))
+    })
+}
+
+/// `hull volume prune`, and its part of `hull system prune --volumes`:
+/// what Docker prints of it.
+pub fn prune(runtime: &Runtime, all: bool) -> Result<String> {
+    let pruned = runtime.prune_volumes(all)?;
+    let mut report = String::new();
+    if !pruned.names.is_empty() {
+        report = format!("Deleted Volumes:\n{}\n\n", pruned.names.join("\n"));
+    }
+    report.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(pruned.bytes, 4)
+    ));
+    Ok(report)
+}
+
+/// A volume as a `volume ls` row.
+fn row(info: &VolumeInfo) -> Value {
+    let volume = &info.volume;
+    json!({
+        "Driver": "local",
+        "Name": volume.name,
+        "Mountpoint": volume.mountpoint,
+        "Scope": "local",
+        "Labels": labels_text(info),
+        "Links": info.users.len().to_string(),
+        "CreatedAt": volume.created,
+    })
+}
+
+/// Labels as `volume ls --format {{.Labels}}` shows them: KEY=VALUE,...
+fn labels_text(info: &VolumeInfo) -> String {
+    let labels = info.volume.labels.iter();
+    labels
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A volume as `docker volume inspect` shows it (and `UsedBy`, hull's:
+/// the containers that mount it).
+pub fn describe(info: &VolumeInfo) -> Value {
+    let volume = &info.volume;
+    json!({
+        "CreatedAt": volume.created,
+        "Driver": "local",
+        "Labels": volume.labels,
+        "Mountpoint": volume.mountpoint,
+        "Name": volume.name,
+        "Options": {},
+        "Scope": "local",
+        "UsedBy": info.users,
+    })
+}

@@ -1,0 +1,106 @@
+//! What a container's processes are held to besides their cgroup: resource
+//! limits and capabilities (`--ulimit`, `--cap-add`/`--cap-drop`). The
+//! container's process and every `hull exec` process get the same, set in
+//! the forked process right before `exec` (by the agent's `exec::Command`),
+//! as Docker gives an exec the container's rlimits and capabilities. The
+//! container's init keeps the agent's: it only forwards signals and reaps,
+//! and needs CAP_KILL to signal a process of another user.
+
+mod capabilities;
+mod rlimits;
+
+use caps::CapsHashSet;
+use hull_protocol::Limits;
+
+use rlimits::Rlimit;
+
+/// The resource limits and capabilities of a container's processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Privileges {
+    rlimits: Vec<Rlimit>,
+    /// The capabilities kept; `None`: all the agent has.
+    capabilities: Option<CapsHashSet>,
+}
+
+impl Privileges {
+    /// Checks the rlimits and capabilities of `limits`.
+    pub fn from_limits(limits: &Limits) -> Result<Privileges, String> {
+        Ok(Privileges {
+            rlimits: limits
+                .rlimits
+                .iter()
+                .map(rlimits::parse)
+                .collect::<Result<_, _>>()?,
+            capabilities: limits
+                .capabilities
+                .as_deref()
+                .map(capabilities::parse)
+                .transpose()?,
+        })
+    }
+
+    /// Sets what needs the agent's privileges, in the forked process before
+    /// it takes the user's identity: the resource limits (raising a hard one
+    /// takes CAP_SYS_RESOURCE) and the bounding set (CAP_SETPCAP).
+    pub fn apply_before_identity(&self) -> Result<(), String> {
+        for rlimit in &self.rlimits {
+            rlimit.apply()?;
+        }
+        match &self.capabilities {
+            Some(keep) => capabilities::limit_bounding_set(keep),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the effective and permitted capabilities, once the process has
+    /// its user's identity (which needs CAP_SETUID and CAP_SETGID).
+    pub fn apply_after_identity(&self) -> Result<(), String> {
+        match &self.capabilities {
+            Some(keep) => capabilities::limit_sets(keep),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_limits_leave_everything_as_it_is() {
+        assert_eq!(
+            Privileges::from_limits(&Limits::default()).unwrap(),
+            Privileges::default()
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_anything_runs() {
+        let limits = Limits {
+            rlimits: vec![hull_protocol::Rlimit {
+                name: "nofiles".into(),
+                soft: 1,
+                hard: 1,
+            }],
+            ..Limits::default()
+        };
+        assert_eq!(
+            Privileges::from_limits(&limits).unwrap_err(),
+            "unknown ulimit \"nofiles\""
+        );
+        let limits = Limits {
+            capabilities: Some(vec!["CHOWN".into(), "NOPE".into()]),
+            ..Limits::default()
+        };
+        assert_eq!(
+            Privileges::from_limits(&limits).unwrap_err(),
+            "unknown capability \"NOPE\""
+        );
+        let limits = Limits {
+            capabilities: Some(Vec::new()),
+            ..Limits::default()
+        };
+        let privileges = Privileges::from_limits(&limits).unwrap();
+        assert_eq!(privileges.capabilities, Some(CapsHashSet::new()));
+    }
+}

@@ -1,0 +1,254 @@
+//! Volumes: directories under the state root that containers mount, named
+//! (`-v data:/var/lib/db`) or anonymous (`-v /var/lib/db`, an image's
+//! `VOLUME`), and kept when containers go unless removed with them.
+//!
+//! Each lives in `<root>/volumes/<name>/`: `volume.json` (what it is) and
+//! `_data/` (what containers see), as Docker lays them out.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::fsutil::{lock_file, write_atomically};
+use crate::root::{new_id, StateRoot};
+use crate::timestamp::now;
+
+/// A volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    /// Its name: given, or 64 hex digits for an anonymous one.
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Its labels (`volume create --label`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Made for one container (`-v /path`, an image's `VOLUME`), and
+    /// removed with it by `rm -v` and `run --rm`.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Where its files are on the host.
+    #[serde(skip)]
+    pub mountpoint: PathBuf,
+}
+
+/// Checks a volume name as Docker does: a letter or digit, then letters,
+/// digits, '_', '.' and '-'.
+pub fn parse_volume_name(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && !chars.as_str().is_empty()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    match valid {
+        true => Ok(name.to_owned()),
+        false => Err(format!(
+            "{name:?} includes invalid characters for a local volume name, only \
+             [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )),
+    }
+}
+
+/// Where volumes are kept.
+pub(crate) struct VolumeStore {
+    dir: PathBuf,
+}
+
+impl VolumeStore {
+    pub fn open(root: &StateRoot) -> VolumeStore {
+        VolumeStore {
+            dir: root.path().join("volumes"),
+        }
+    }
+
+    fn volume_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Where the files of the volume `name` are (or would be).
+    pub fn mountpoint(&self, name: &str) -> PathBuf {
+        self.volume_dir(name).join("_data")
+    }
+
+    /// The volume `name`.
+    pub fn get(&self, name: &str) -> Result<Volume> {
+        parse_volume_name(name).map_err(|_| Error::NoSuchVolume(name.to_owned()))?;
+        let path = self.volume_dir(name).join("volume.json");
+        let json = match fs::read(&path) {
+            Ok(json) => json,
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                return Err(Error::NoSuchVolume(name.to_owned()).into())
+            }
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let volume: Volume = serde_json::from_slice(&json)
+            .with_context(|| format!("volume {name}: {} is corrupt", path.display()))?;
+        Ok(Volume {
+            mountpoint: self.mountpoint(name),
+            ..volume
+        })
+    }
+
+    /// The volume `name`, made now if there is none (`created`: whether it
+    /// was). An anonymous volume gets a fresh name when `name` is `None`.
+    pub fn get_or_create(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<(Volume, bool)> {
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        let _lock = lock_file(&self.dir.join(".lock"))?;
+        let name = match name {
+            Some(name) => parse_volume_name(name).map_err(Error::invalid)?,
+            None => new_id(),
+        };
+        match self.get(&name) {
+            Ok(volume) => return Ok((volume, false)),
+            Err(err) if !matches!(err.downcast_ref(), Some(Error::NoSuchVolume(_))) => {
+                return Err(err)
+            }
+            Err(_) => {}
+        }
+        let dir = self.volume_dir(&name);
+        let data = dir.join("_data");
+        fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+        let volume = Volume {
+            anonymous: name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()),
+            name,
+            created: now(),
+            labels,
+            mountpoint: data,
+        };
+        write_atomically(
+            &dir.join("volume.json"),
+            &serde_json::to_vec_pretty(&volume)?,
+        )?;
+        Ok((volume, true))
+    }
+
+    /// Every volume, by name.
+    pub fn list(&self) -> Result<Vec<Volume>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot read {}", self.dir.display()))
+            }
+        };
+        let mut volumes = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read {}", self.dir.display()))?;
+            // A volume being made has no definition yet.
+            if !entry.path().join("volume.json").is_file() {
+                continue;
+            }
+            if let Some(name) = entry.file_name().to_str() {
+                volumes.push(self.get(name)?);
+            }
+        }
+        volumes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(volumes)
+    }
+
+    /// Deletes the volume `name` and its files. Whether containers use it
+    /// is the caller's business.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        self.get(name)?;
+        let dir = self.volume_dir(name);
+        // Renamed away first: a half-deleted volume is never found.
+        let doomed = self.dir.join(format!(".removing-{name}"));
+        fs::rename(&dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
+        fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
+    }
+
+    /// Bytes the volume's files take on the host.
+    pub fn size(&self, volume: &Volume) -> u64 {
+        disk_usage(&volume.mountpoint)
+    }
+}
+
+/// Bytes the files under `path` take on the host (allocated blocks; hard
+/// links counted once), without following symbolic links.
+pub(crate) fn disk_usage(path: &std::path::Path) -> u64 {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let mut pending = vec![path.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        total += meta.blocks() * 512;
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|entry| entry.path()));
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, VolumeStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = VolumeStore::open(&StateRoot::new(dir.path().to_owned()));
+        (dir, store)
+    }
+
+    #[test]
+    fn volumes_are_made_once_found_listed_and_removed() {
+        let (_dir, store) = store();
+        let labels = BTreeMap::from([("app".to_owned(), "db".to_owned())]);
+        let (made, created) = store.get_or_create(Some("data"), labels.clone()).unwrap();
+        assert!(created && !made.anonymous && made.mountpoint.is_dir());
+        assert!(made.mountpoint.ends_with("volumes/data/_data"));
+        let (again, created) = store.get_or_create(Some("data"), BTreeMap::new()).unwrap();
+        assert!(!created);
+        assert_eq!(again.labels, labels);
+        let (anonymous, _) = store.get_or_create(None, BTreeMap::new()).unwrap();
+        assert!(anonymous.anonymous && anonymous.name.len() == 64);
+        let names: Vec<String> = store.list().unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names.len(), 2);
+        store.remove("data").unwrap();
+        let missing = store.get("data").unwrap_err();
+        assert!(matches!(
+            missing.downcast_ref(),
+            Some(Error::NoSuchVolume(_))
+        ));
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn volume_names_follow_dockers_rule() {
+        for good in ["data", "db_1", "a.b-c"] {
+            assert!(parse_volume_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a", "a/b", "../x", "-x", "a b"] {
+            assert!(parse_volume_name(bad).is_err(), "{bad}");
+        }
+        let (_dir, store) = store();
+        assert!(store.get_or_create(Some("a/b"), BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn disk_usage_counts_blocks_and_hard_links_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, vec![1u8; 64 * 1024]).unwrap();
+        fs::hard_link(&file, dir.path().join("g")).unwrap();
+        let used = disk_usage(dir.path());
+        assert!((64 * 1024..2 * 64 * 1024).contains(&used), "{used}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Limits and privileges of a container's processes, end to end in real
+//! VMs from this host's shell: cgroup limits the container sees at
+//! /sys/fs/cgroup as Docker's do, a fork bomb held by --pids-limit, an
+//! out-of-memory kill reported, rlimits, /dev/shm's size, Docker's default
+//! capabilities changed by --cap-add/--cap-drop/--privileged (in `exec`
+//! too), kernel parameters; and bad flags refused with one line, before
+//! anything is made.
+
+use hull_e2e::script::{facts, on_this_host};
+use hull_e2e::{assert_clean, Hull};
+
+#[test]
+fn limits_and_privileges_hold_inside_the_vm() {
+    let hull = Hull::new();
+    let output = on_this_host(
+        &hull,
+        r#"
+cg=/sys/fs/cgroup
+echo "cgroup=$($h run --rm -m 256m --memory-reservation 64m -c 512 --pids-limit 50 --cpus 0.5 --rootfs $R -- sh -c "cat /proc/self/cgroup $cg/memory.max $cg/memory.low $cg/cpu.weight $cg/pids.max $cg/cpu.max" | paste -sd'|')"
+echo "pids=$($h run --rm --pids-limit 10 --rootfs $R -- sh -c '(for i in $(seq 30); do sleep 60 & done) 2>/dev/null; read n < /sys/fs/cgroup/pids.current; read e < /sys/fs/cgroup/pids.events; echo $n $e')"
+$h run --name oom -m 128m --rootfs $R -- sh -c 'head -c 400m /dev/zero | tail >/dev/null'
+echo "oom=$? $($h inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom)"
+$h rm oom >/dev/null
+echo "ulimit=$($h run --rm --ulimit nofile=100:200 --ulimit core=-1 --rootfs $R -- sh -c 'echo $(ulimit -n) $(ulimit -Hn) $(ulimit -c)')"
+echo "shm=$($h run --rm --shm-size 16m --rootfs $R -- df -k /dev/shm | awk 'NR == 2 {print $2}')"
+echo "caps-default=$($h run --rm --rootfs $R -- grep CapEff /proc/self/status | cut -f2)"
+echo "caps-privileged=$($h run --rm --privileged --rootfs $R -- grep CapEff /proc/self/status | cut -f2)"
+echo "caps-only-chown=$($h run --rm --cap-drop ALL --cap-add chown --rootfs $R -- grep CapEff /proc/self/status | cut -f2)"
+echo "cap-drop=$($h run --rm --cap-drop CHOWN --rootfs $R -- sh -c 'touch /f; chown 5 /f 2>&1' | sed 's/.*: //')"
+echo "cap-add=$($h run --rm --cap-add NET_ADMIN --rootfs $R -- sh -c 'ip link set lo mtu 1280 && cat /sys/class/net/lo/mtu')"
+echo "net-admin-default=$($h run --rm --rootfs $R -- sh -c 'ip link set lo mtu 1280 2>&1' | sed 's/.*: //')"
+$h run -d --name held --cap-drop ALL --ulimit nofile=64 --sysctl net.core.somaxconn=1234 --rootfs $R -- sleep 100000 >/dev/null
+echo "exec-held=$($h exec held sh -c 'echo $(grep CapEff /proc/self/status | cut -f2) $(ulimit -n) $(cat /proc/sys/net/core/somaxconn) $(cat /proc/self/cgroup)')"
+echo "exec-user=$($h exec -u 1000 held grep CapEff /proc/self/status | cut -f2)"
+$h rm -f held >/dev/null
+
+bad() { $h run --rm "$@" --rootfs $R -- true 2>$work/err; echo "$? $(wc -l < $work/err)"; }
+work=$(mktemp -d)
+echo "bad-ulimit=$(bad --ulimit nofile=lots)"
+echo "bad-ulimit-order=$(bad --ulimit nofile=10:5)"
+echo "bad-cap=$(bad --cap-add NOPE)"
+echo "bad-sysctl=$(bad --sysctl nonsense)"
+echo "bad-sysctl-key=$(bad --sysctl no.such.key=1)"
+echo "bad-shares=$(bad --cpu-shares 1)"
+echo "bad-device=$(bad --device /dev/sda)"
+echo "bad-volume=$(bad -v ./rel:/x)"
+echo "bad-target=$(bad -v /tmp:relative)"
+echo "bad-volume-slash=$(bad -v a/b:/x)"
+echo "bad-volume-option=$(bad -v /tmp:/x:rx)"
+echo "bad-mount=$(bad --mount type=bind,source=/no/such/dir,target=/x)"
+echo "bad-mount-key=$(bad --mount type=bind,src=/tmp,dst=/x,colour=blue)"
+echo "bad-volumes-from=$(bad --volumes-from nosuch)"
+echo "bad-volume-name=$($h volume create 'bad name' 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "bad-volume-name-slash=$($h volume create a/b 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "no-volume=$($h volume rm nosuch 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/dev/null | wc -l)"
+"#,
+    );
+    let fact = |key| facts(&output, key);
+
+    // The container's own cgroup (a cgroup namespace), its limits as set:
+    // -m as the guest's memory and memory.max, shares as a cgroup v2
+    // weight (1024: 100), a fractional --cpus as a quota.
+    assert_eq!(
+        fact("cgroup"),
+        ["0::/|268435456|67108864|50|50|50000 100000"],
+        "{output}"
+    );
+    // A fork bomb stops at the limit (the shell reads, without forking,
+    // the count once the forking subshell gave up, and the refusals the
+    // cgroup counted).
+    let pids = fact("pids").concat();
+    let (current, refused) = pids.split_once(" max ").unwrap_or_default();
+    assert!(
+        current.parse::<u32>().is_ok_and(|n| (5..=10).contains(&n)),
+        "{output}"
+    );
+    assert!(refused.parse::<u32>().is_ok_and(|n| n > 0), "{output}");
+    // The kernel's OOM killer in the container's cgroup: 137, and said so.
+    assert_eq!(fact("oom"), ["137 true 137"], "{output}");
+    assert_eq!(fact("ulimit"), ["100 200 unlimited"], "{output}");
+    assert_eq!(fact("shm"), ["16384"], "{output}");
+    // Docker's default set, all of them, and only CHOWN.
+    assert_eq!(fact("caps-default"), ["00000000a80425fb"], "{output}");
+    assert_eq!(fact("caps-privileged"), ["000001ffffffffff"], "{output}");
+    assert_eq!(fact("caps-only-chown"), ["0000000000000001"], "{output}");
+    assert_eq!(fact("cap-drop"), ["Operation not permitted"], "{output}");
+    assert_eq!(fact("cap-add"), ["1280"], "{output}");
+    assert_eq!(
+        fact("net-admin-default"),
+        ["Operation not permitted"],
+        "{output}"
+    );
+    // exec gets the container's capabilities, limits, kernel and cgroup;
+    // another user none of the capabilities.
+    assert_eq!(
+        fact("exec-held"),
+        ["0000000000000000 64 1234 0::/"],
+        "{output}"
+    );
+    assert_eq!(fact("exec-user"), ["0000000000000000"], "{output}");
+
+    // Bad flags: one line, Docker's 125, nothing left behind.
+    for key in [
+        "bad-ulimit",
+        "bad-ulimit-order",
+        "bad-cap",
+        "bad-sysctl",
+        "bad-sysctl-key",
+        "bad-shares",
+        "bad-device",
+        "bad-volume",
+        "bad-target",
+        "bad-volume-slash",
+        "bad-volume-option",
+        "bad-mount",
+        "bad-mount-key",
+        "bad-volumes-from",
+        "bad-volume-name",
+        "bad-volume-name-slash",
+    ] {
+        assert_eq!(fact(key), ["125 1"], "{key}: {output}");
+    }
+    assert_eq!(fact("no-volume"), ["1 1"], "{output}");
+    assert_eq!(fact("left"), ["0 0 0"], "{output}");
+    assert_clean(&hull);
+}
