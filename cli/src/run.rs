@@ -4,17 +4,18 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 use hull_runtime::limits::{cpu_weight, parse_sysctl, parse_ulimit};
 use hull_runtime::signals::{signal_number, Signals};
-use hull_runtime::units::{parse_memory_mib, parse_size_bytes};
+use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_host_name, parse_network_name, parse_user,
-    ConsoleTarget, CreateOptions, DetachKeys, HostEntry, Limits, LogLimits, MacAddress, Mount,
-    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
+    ConsoleTarget, CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, LogLimits,
+    MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
 };
 
 use crate::image_cmd;
@@ -100,6 +101,9 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     limits: LimitFlags,
+
+    #[command(flatten)]
+    health: HealthFlags,
 
     /// Remove the container when it exits.
     #[arg(long)]
@@ -321,6 +325,53 @@ impl LimitFlags {
     }
 }
 
+/// The `hull run` flags that change the image's healthcheck.
+#[derive(Args, Debug)]
+struct HealthFlags {
+    /// A command the container runs (with /bin/sh -c) to tell it is
+    /// healthy: exit 0 healthy, else unhealthy.
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    cmd: Option<String>,
+    /// Between checks (default 30s).
+    #[arg(long = "health-interval", value_name = "DURATION", value_parser = parse_duration)]
+    interval: Option<Duration>,
+    /// How long a check may take (default 30s).
+    #[arg(long = "health-timeout", value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// How long after the start failed checks do not count (default 0s).
+    #[arg(long = "health-start-period", value_name = "DURATION", value_parser = parse_duration)]
+    start_period: Option<Duration>,
+    /// Between checks in the start period (default 5s).
+    #[arg(long = "health-start-interval", value_name = "DURATION", value_parser = parse_duration)]
+    start_interval: Option<Duration>,
+    /// Failed checks in a row that make it unhealthy (default 3).
+    #[arg(long = "health-retries", value_name = "N")]
+    retries: Option<u32>,
+    /// Turn off the image's healthcheck.
+    #[arg(long = "no-healthcheck", conflicts_with = "cmd")]
+    none: bool,
+}
+
+impl HealthFlags {
+    /// The changes to the image's healthcheck, if any.
+    fn healthcheck(&self) -> Option<HealthConfig> {
+        let test = match (&self.cmd, self.none) {
+            (_, true) => vec!["NONE".to_owned()],
+            (Some(cmd), false) => vec!["CMD-SHELL".to_owned(), cmd.clone()],
+            (None, false) => Vec::new(),
+        };
+        let config = HealthConfig {
+            test,
+            interval: self.interval,
+            timeout: self.timeout,
+            start_period: self.start_period,
+            start_interval: self.start_interval,
+            retries: self.retries,
+        };
+        (config != HealthConfig::default()).then_some(config)
+    }
+}
+
 /// `--cpu-shares`, as the cgroup weight it becomes.
 fn parse_cpu_shares(value: &str) -> Result<u64, String> {
     let shares = value
@@ -429,6 +480,7 @@ impl CreateArgs {
             volumes_from: self.storage.volumes_from.clone(),
             read_only: self.storage.read_only,
             limits: self.limits.limits()?,
+            healthcheck: self.health.healthcheck(),
             ..CreateOptions::new(rootfs)
         })
     }

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compression::decompress;
 use crate::digest::{is_sha256_hex, Digest, HashingReader, HashingWriter};
+use crate::healthcheck::{healthcheck_of, Healthcheck};
 use crate::reference::ImageRef;
 use crate::unpack::unpack_layer;
 
@@ -46,6 +47,8 @@ pub struct Image {
     pub manifest: OciImageManifest,
     /// The OCI image config (Entrypoint, Cmd, Env, WorkingDir, User, ...).
     pub config: ImageConfiguration,
+    /// Docker's `Healthcheck` of the config, which the OCI one leaves out.
+    pub healthcheck: Option<Healthcheck>,
     /// The unpacked layer directories, bottom to top, to stack as overlayfs
     /// lower layers (`lowerdir` lists them top first).
     pub layers: Vec<PathBuf>,
@@ -481,8 +484,10 @@ impl Store {
 
     fn image(&self, id: &Digest, record: &ImageRecord) -> Result<Image> {
         let manifest = self.load_manifest(&record.manifest)?;
-        let config: ImageConfiguration = serde_json::from_slice(&self.read_blob(id)?)
+        let blob = self.read_blob(id)?;
+        let config: ImageConfiguration = serde_json::from_slice(&blob)
             .with_context(|| format!("image config {id} is invalid"))?;
+        let healthcheck = healthcheck_of(&blob);
         let mut layers = Vec::new();
         let mut size = 0;
         for diff_id in config.rootfs().diff_ids() {
@@ -509,6 +514,7 @@ impl Store {
             manifest_digest: record.manifest.clone(),
             manifest,
             config,
+            healthcheck,
             layers,
             size,
         })

@@ -30,6 +30,7 @@ use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
 use crate::error::Error;
 use crate::fsutil::{lock_file, write_atomically};
+use crate::health::{Health, HealthConfig};
 use crate::network::{ContainerNetwork, ContainerRecords};
 use crate::restart_policy::RestartPolicy;
 use crate::root::{StateRoot, SHORT_ID_LEN};
@@ -180,6 +181,9 @@ pub struct ContainerConfig {
     /// (default 10).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// Its healthcheck: the image's with the `--health-*` flags over it.
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
     /// What its VM boots and runs.
     pub boot: BootSpec,
 }
@@ -250,6 +254,9 @@ pub struct State {
     /// its last run.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Its health, for a container with a healthcheck once it started.
+    #[serde(default)]
+    pub health: Option<Health>,
 }
 
 impl State {
@@ -269,6 +276,7 @@ impl State {
             restart_count: 0,
             manually_stopped: false,
             oom_killed: false,
+            health: None,
         }
     }
 
@@ -347,7 +355,7 @@ fn process_start_time(pid: u32) -> Option<u64> {
 }
 
 /// One container's directory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Container {
     dir: PathBuf,
     pub config: ContainerConfig,
@@ -687,6 +695,7 @@ mod tests {
             exposed_ports: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
+            healthcheck: None,
             boot: BootSpec {
                 kernel: "/vmlinux".into(),
                 cpus: 1,

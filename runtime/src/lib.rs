@@ -38,6 +38,8 @@ mod container;
 mod container_log;
 mod detach_keys;
 mod error;
+mod health;
+mod health_checker;
 mod helper_command;
 mod monitor;
 mod mounts;
@@ -80,6 +82,7 @@ pub use container::{
 pub use container_log::{LogEntry, LogLimits};
 pub use detach_keys::DetachKeys;
 pub use error::{Error, Hint, Result};
+pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
 pub use network::{
     parse_host_name, parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry,

@@ -10,6 +10,7 @@
 //! by the caller's own process, whose input, output, resizes and signals
 //! are the session's too.
 
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -19,6 +20,8 @@ use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::container_log::LogWriter;
+use crate::health::Health;
+use crate::health_checker::HealthChecker;
 use crate::removal;
 use crate::restart_policy::Backoff;
 use crate::root::StateRoot;
@@ -254,11 +257,21 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
         attached: Box::new(attach.output()),
         caller: caller_output,
     };
+    // Its health is checked while its process runs.
+    let (health_started, health_start) = mpsc::channel();
+    let _health_checker =
+        container.config.healthcheck.clone().map(|config| {
+            HealthChecker::spawn(root.clone(), container.clone(), config, health_start)
+        });
     // Running once its process is: one that cannot start never runs.
+    let checks_health = container.config.healthcheck.is_some();
     let started = move || {
-        container
-            .update_state(|state| state.running(vmm_pid))
-            .map(drop)
+        container.update_state(|state| State {
+            health: checks_health.then(Health::starting),
+            ..state.running(vmm_pid)
+        })?;
+        let _ = health_started.send(());
+        Ok(())
     };
     let controls = Controls {
         peers: Some(&serve_clients),

@@ -37,6 +37,8 @@ pub struct ImageDefaults {
     pub stop_signal: Option<i32>,
     /// Its `VOLUME`s: paths that get an anonymous volume.
     pub volumes: Vec<String>,
+    /// Its `HEALTHCHECK`.
+    pub healthcheck: Option<hull_image::Healthcheck>,
 }
 
 impl From<&Config> for ImageDefaults {
@@ -57,6 +59,7 @@ impl From<&Config> for ImageDefaults {
                 .collect(),
             stop_signal: config.stop_signal().as_deref().and_then(signal_number),
             volumes: config.volumes().clone().unwrap_or_default(),
+            healthcheck: None,
         }
     }
 }

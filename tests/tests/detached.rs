@@ -71,7 +71,7 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
     assert_eq!(facts(&output, "exec-missing"), ["127"], "{output}");
     // Every process of the container is in its cgroup, which top and stats
     // read: its init, its shell and its sleep at least.
-    assert_eq!(facts(&output, "cgroup"), ["0::/container"], "{output}");
+    assert_eq!(facts(&output, "cgroup"), ["0::/"], "{output}");
     assert_eq!(
         facts(&output, "top-header"),
         ["UID PID PPID STAT TIME CMD"],

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use hull_image::Store;
 use hull_runtime::{
-    ContainerInfo, ContainerNetwork, Mount, MountSource, RestartPolicy, RootfsSource, Runtime,
-    Status, DEFAULT_CAPABILITIES,
+    ContainerInfo, ContainerNetwork, Health, HealthConfig, Mount, MountSource, RestartPolicy,
+    RootfsSource, Runtime, Status, DEFAULT_CAPABILITIES,
 };
 use serde_json::{json, Value};
 
@@ -154,6 +155,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "Error": state.error.clone().unwrap_or_default(),
             "StartedAt": state.started_at.as_deref().unwrap_or(ZERO_TIME),
             "FinishedAt": state.finished_at.as_deref().unwrap_or(ZERO_TIME),
+            "Health": state.health.as_ref().map(health),
         },
         "RestartCount": state.restart_count,
         "Image": image_id,
@@ -173,6 +175,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "ExposedPorts": exposed,
             "StopSignal": signal_name(stop_signal),
             "StopTimeout": config.stop_timeout,
+            "Healthcheck": config.healthcheck.as_ref().map(healthcheck),
             "Rootfs": rootfs_dir,
         },
         "NetworkSettings": network_settings(network),
@@ -207,6 +210,41 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "Tmpfs": tmpfs(&boot.mounts),
             "Kernel": boot.kernel,
         },
+    })
+}
+
+/// Docker's `State.Health`.
+fn health(health: &Health) -> Value {
+    let log: Vec<Value> = health
+        .log
+        .iter()
+        .map(|result| {
+            json!({
+                "Start": result.start,
+                "End": result.end,
+                "ExitCode": result.exit_code,
+                "Output": result.output,
+            })
+        })
+        .collect();
+    json!({
+        "Status": health.status.as_str(),
+        "FailingStreak": health.failing_streak,
+        "Log": log,
+    })
+}
+
+/// Docker's `Config.Healthcheck`: durations in nanoseconds, 0 for the
+/// default.
+fn healthcheck(config: &HealthConfig) -> Value {
+    let nanos = |duration: Option<Duration>| duration.map_or(0, |d| d.as_nanos() as u64);
+    json!({
+        "Test": config.test,
+        "Interval": nanos(config.interval),
+        "Timeout": nanos(config.timeout),
+        "StartPeriod": nanos(config.start_period),
+        "StartInterval": nanos(config.start_interval),
+        "Retries": config.retries.unwrap_or(0),
     })
 }
 

@@ -4,7 +4,7 @@ use std::mem;
 
 use anyhow::Result;
 use clap::Args;
-use hull_runtime::{ContainerInfo, Runtime, Status};
+use hull_runtime::{ContainerInfo, HealthStatus, Runtime, Status};
 use regex::Regex;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -21,8 +21,9 @@ pub struct PsArgs {
     #[arg(short, long)]
     quiet: bool,
     /// Only containers matching: status=created|running|paused|restarting|
-    /// exited, name=PATTERN, id=PREFIX, label=KEY[=VALUE]. Values of one
-    /// key are alternatives; all keys must match.
+    /// exited, name=PATTERN, id=PREFIX, label=KEY[=VALUE],
+    /// health=starting|healthy|unhealthy|none. Values of one key are
+    /// alternatives; all keys must match.
     #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
     filter: Vec<Filter>,
     /// Show full IDs and commands.
@@ -78,6 +79,8 @@ enum Filter {
     Id(String),
     /// A label, with this value if given.
     Label(String, Option<String>),
+    /// `starting`, `healthy`, `unhealthy`, or `none` (no healthcheck).
+    Health(&'static str),
 }
 
 impl Filter {
@@ -86,6 +89,7 @@ impl Filter {
             Filter::Status(wanted) => status_word(container) == *wanted,
             Filter::Name(pattern) => pattern.is_match(container.name()),
             Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
+            Filter::Health(wanted) => health_word(container) == *wanted,
             Filter::Label(key, value) => {
                 let label = container.config.labels.get(key);
                 label.is_some_and(|found| value.as_ref().is_none_or(|wanted| found == wanted))
@@ -106,6 +110,16 @@ impl Filter {
     }
 }
 
+/// Docker's health word for `ps --filter health=`: that of a running
+/// container with a healthcheck, else `none`.
+fn health_word(container: &ContainerInfo) -> &'static str {
+    let state = &container.state;
+    match (&state.health, state.status) {
+        (Some(health), Status::Running) => health.status.as_str(),
+        _ => "none",
+    }
+}
+
 /// `created`, `running`, `paused`, `restarting` or `exited`, as Docker's
 /// State.Status says.
 fn status_word(container: &ContainerInfo) -> &'static str {
@@ -119,7 +133,7 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
     let invalid = || {
         format!(
             "{value:?}: filters are status=created|running|paused|restarting|exited, \
-             name=PATTERN, id=PREFIX, label=KEY[=VALUE]"
+             name=PATTERN, id=PREFIX, label=KEY[=VALUE], health=starting|healthy|unhealthy|none"
         )
     };
     let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
@@ -137,6 +151,11 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
             .map(Filter::Name)
             .map_err(|err| format!("name={wanted}: not a regular expression: {err}")),
         "id" => Ok(Filter::Id(wanted.to_owned())),
+        "health" => ["starting", "healthy", "unhealthy", "none"]
+            .into_iter()
+            .find(|health| *health == wanted)
+            .map(Filter::Health)
+            .ok_or_else(invalid),
         _ => Err(invalid()),
     }
 }
@@ -179,7 +198,15 @@ fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
             "Up {} (Paused)",
             duration_since(state.started_at.as_deref())
         ),
-        Status::Running => format!("Up {}", duration_since(state.started_at.as_deref())),
+        Status::Running => {
+            let health = match state.health.as_ref().map(|health| health.status) {
+                None => "",
+                Some(HealthStatus::Starting) => " (health: starting)",
+                Some(HealthStatus::Healthy) => " (healthy)",
+                Some(HealthStatus::Unhealthy) => " (unhealthy)",
+            };
+            format!("Up {}{health}", duration_since(state.started_at.as_deref()))
+        }
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
             state.exit_code.unwrap_or(-1),

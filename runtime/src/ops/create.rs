@@ -15,6 +15,7 @@ use crate::container::{
 use crate::container_log::LogLimits;
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
+use crate::health::HealthConfig;
 use crate::mounts;
 use crate::network::{self, ContainerNetwork, NetworkOptions};
 use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
@@ -108,6 +109,9 @@ pub struct CreateOptions {
     /// capabilities unless `limits.capabilities` says otherwise: see
     /// [`crate::DEFAULT_CAPABILITIES`]).
     pub limits: Limits,
+    /// Changes to the image's healthcheck (`--health-*`; a test of
+    /// `["NONE"]` turns it off), or `None` for the image's.
+    pub healthcheck: Option<HealthConfig>,
 }
 
 impl CreateOptions {
@@ -139,6 +143,7 @@ impl CreateOptions {
             mounts: Vec::new(),
             volumes_from: Vec::new(),
             read_only: false,
+            healthcheck: None,
             limits: Limits {
                 capabilities: Some(DEFAULT_CAPABILITIES.map(String::from).to_vec()),
                 ..Limits::default()
@@ -163,6 +168,9 @@ impl Runtime {
     pub fn create(&self, options: CreateOptions) -> Result<Created> {
         let root = &self.root;
         options.restart.check_auto_remove(options.auto_remove)?;
+        if let Some(healthcheck) = &options.healthcheck {
+            healthcheck.check().map_err(Error::invalid)?;
+        }
         let (rootfs, image_name, image) = match &options.rootfs {
             RootfsChoice::Directory(dir) => {
                 let dir = rootfs_dir(dir)?;
@@ -180,6 +188,10 @@ impl Runtime {
                     .as_ref()
                     .map(ImageDefaults::from)
                     .unwrap_or_default();
+                let defaults = ImageDefaults {
+                    healthcheck: image.healthcheck.clone(),
+                    ..defaults
+                };
                 (
                     RootfsSource::Image(image.id.to_string()),
                     name.clone(),
@@ -247,6 +259,10 @@ impl Runtime {
             exposed_ports: image.exposed_ports.clone(),
             stop_signal: options.stop_signal.or(image.stop_signal),
             stop_timeout: options.stop_timeout,
+            healthcheck: HealthConfig::merged(
+                image.healthcheck.as_ref(),
+                options.healthcheck.as_ref(),
+            ),
             boot: BootSpec {
                 kernel,
                 cpus: options.cpus,

@@ -1,7 +1,7 @@
 //! What a [`Runtime`](crate::Runtime) does, one operation per file, each
 //! an `impl Runtime` block with its options and report.
 
-mod agent;
+pub(crate) mod agent;
 mod attach;
 mod copy;
 mod create;
