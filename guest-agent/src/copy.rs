@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use anyhow::Context;
-use hull_protocol::copy::{self, DataReader, DataWriter};
+use hull_protocol::copy::{self, DataReader, DataWriter, Keep};
 use hull_protocol::{Copy, Message};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::chroot;
@@ -25,9 +25,18 @@ pub fn run(
     match copy {
         Copy::Out { path } => copy::send(Path::new(path), DataWriter::new(Message::Stdout, send))
             .with_context(|| format!("copying {path} out")),
-        Copy::In { dest, contents } => {
+        Copy::In {
+            dest,
+            contents,
+            archive,
+        } => {
             let mut data = DataReader::new(frames);
-            copy::receive(&mut data, Path::new(dest), *contents)
+            // Inside the container, special bits are the image's business.
+            let keep = Keep {
+                owners: *archive,
+                special_bits: true,
+            };
+            copy::receive(&mut data, Path::new(dest), *contents, keep)
                 .with_context(|| format!("copying into {dest}"))?;
             match data.finish()? {
                 Some(Message::StdinClose) => Ok(()),

@@ -35,15 +35,27 @@ pub fn send(path: &Path, out: impl Write) -> io::Result<()> {
     builder.into_inner()?.flush()
 }
 
+/// What a receiver keeps of the sender's metadata beyond modes and times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// The sender's uids and gids; else files are the receiver's.
+    pub owners: bool,
+    /// Set-user-ID, set-group-ID and sticky bits. A root host receiving a
+    /// container's files must not keep them unasked: the container chose
+    /// them.
+    pub special_bits: bool,
+}
+
 /// Unpacks what [`send`] archived as `dest`:
 /// - contents (`contents`) go into the directory `dest`, created if missing;
 /// - into an existing directory `dest`, under their own name;
 /// - else as `dest` itself, whose parent directory must exist.
 ///
-/// Files are owned by whoever receives them and keep their modes and times.
-pub fn receive(input: impl Read, dest: &Path, contents: bool) -> io::Result<()> {
+/// Files keep their modes and times, and what `keep` says of the rest.
+pub fn receive(input: impl Read, dest: &Path, contents: bool, keep: Keep) -> io::Result<()> {
     let mut archive = tar::Archive::new(input);
-    archive.set_preserve_permissions(true);
+    archive.set_preserve_permissions(keep.special_bits);
+    archive.set_preserve_ownerships(keep.owners);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
     if contents {
@@ -195,7 +207,16 @@ mod tests {
         )?;
         write_message(&mut frames, &Message::StdinClose).unwrap();
         let mut reader = DataReader::new(frames.as_slice());
-        receive(&mut reader, dest, names_contents(&src.to_string_lossy()))?;
+        let keep = Keep {
+            owners: false,
+            special_bits: false,
+        };
+        receive(
+            &mut reader,
+            dest,
+            names_contents(&src.to_string_lossy()),
+            keep,
+        )?;
         assert_eq!(reader.finish()?, Some(&Message::StdinClose));
         Ok(())
     }

@@ -331,8 +331,14 @@ pub enum Copy {
     Out { path: String },
     /// The host sends a tar stream in `Stdin` frames, ended by
     /// `StdinClose`, which the agent unpacks as `dest`; `contents`: the
-    /// stream holds a directory's contents ([`copy::receive`]).
-    In { dest: String, contents: bool },
+    /// stream holds a directory's contents ([`copy::receive`]); `archive`:
+    /// the files keep the sender's owners (`hull cp -a`).
+    In {
+        dest: String,
+        contents: bool,
+        #[serde(default)]
+        archive: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -601,6 +607,7 @@ mod tests {
             Message::Copy(Copy::In {
                 dest: "/tmp".into(),
                 contents: true,
+                archive: true,
             }),
             Message::Answer(Answer::Stats(ContainerStats {
                 cpu_usage_usec: 1_234_567,

@@ -39,6 +39,9 @@ use crate::timestamp::now;
 /// Exit code recorded for a container whose VM was killed.
 pub(crate) const KILLED_EXIT_CODE: i32 = 137;
 
+/// The error recorded for a container whose monitor died unannounced.
+const MONITOR_DIED: &str = "the container's VM process died";
+
 /// Everything needed to boot a container's VM and start its process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootSpec {
@@ -325,6 +328,13 @@ impl State {
         self.pid.filter(|_| self.status != Status::Exited)
     }
 
+    /// Whether this run ended with its monitor's death (`kill -9` of the
+    /// monitor or of a foreground `hull run`), which then did none of its
+    /// cleanup.
+    pub(crate) fn monitor_died(&self) -> bool {
+        self.status == Status::Exited && self.error.as_deref() == Some(MONITOR_DIED)
+    }
+
     /// This state, ended with `exit_code` now.
     pub(crate) fn exited(&self, exit_code: i32, error: Option<String>) -> State {
         State {
@@ -466,10 +476,7 @@ impl Container {
         if !self.monitor_vanished(&state) {
             return Ok(state);
         }
-        let dead = state.exited(
-            KILLED_EXIT_CODE,
-            Some("the container's VM process died".into()),
-        );
+        let dead = state.exited(KILLED_EXIT_CODE, Some(MONITOR_DIED.into()));
         self.write_state(&dead)?;
         Ok(dead)
     }
@@ -769,7 +776,7 @@ mod tests {
                 (state.status, state.exit_code),
                 (Status::Exited, Some(KILLED_EXIT_CODE))
             );
-            assert!(state.error.unwrap().contains("died"));
+            assert!(state.monitor_died());
         }
         container.remove_files(&root).unwrap();
         assert!(list(&root).unwrap().is_empty());

@@ -13,7 +13,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, ErrorKind, Seek, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -345,6 +345,7 @@ fn open_for_append(path: &Path) -> Result<File> {
     File::options()
         .create(true)
         .append(true)
+        .mode(0o640)
         .open(path)
         .with_context(|| format!("cannot open the log {}", path.display()))
 }

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -21,13 +22,26 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Creates (or truncates) `path` as a log only its owner and group read,
+/// as Docker's container logs are.
+pub fn create_log(path: &Path) -> std::io::Result<fs::File> {
+    fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(path)
+}
+
 /// Opens (creating it) the lock file `path` and holds an exclusive flock(2)
 /// on it until the returned guard is dropped.
 pub fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
+    // Private: a lock others could open, they could hold.
     let file = fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)

@@ -90,9 +90,9 @@ pub use network::{
     NO_NETWORK,
 };
 pub use ops::{
-    ContainerInfo, CopySource, CopyTarget, CreateOptions, Created, ExecOptions, Logs, LogsOptions,
-    NetworkInfo, NetworkMember, Outcome, PrunedVolumes, RemoveOptions, RootfsChoice, StatsSample,
-    Stdio, VolumeInfo,
+    ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions, Created, ExecOptions, Logs,
+    LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes, RemoveOptions, RootfsChoice,
+    StatsSample, Stdio, VolumeInfo,
 };
 pub use process_config::parse_user;
 pub use restart_policy::RestartPolicy;
@@ -109,12 +109,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The runtime over the state root `root` (created as it is first
-    /// written to).
+    /// The runtime over the state root `root`, created private (0710) if
+    /// missing, or made private if its owner runs this.
     pub fn new(root: impl Into<PathBuf>) -> Runtime {
-        Runtime {
-            root: StateRoot::new(root.into()),
-        }
+        let root = StateRoot::new(root.into());
+        // Best effort: a root this user cannot create or change fails later,
+        // with the operation that needed it.
+        let _ = root.make_private();
+        Runtime { root }
     }
 
     /// The state root.

@@ -8,6 +8,18 @@ use crate::network;
 use crate::root::StateRoot;
 use crate::volume::VolumeStore;
 
+/// Removes the `--rm` containers whose monitor died before it could remove
+/// them (a foreground `hull run` killed with SIGKILL leaves its scratch disk
+/// and addresses behind otherwise): nothing else would.
+pub(crate) fn sweep_abandoned(root: &StateRoot) -> Result<()> {
+    for container in container::list(root)? {
+        if container.config.auto_remove && container.state()?.monitor_died() {
+            remove(root, &container, true)?;
+        }
+    }
+    Ok(())
+}
+
 /// Deletes everything `container` owns; with `volumes`, its anonymous
 /// volumes too, unless another container mounts them (`--volumes-from`).
 /// Its monitor must be gone.

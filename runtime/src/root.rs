@@ -5,7 +5,7 @@
 //! (hull's CLI: `--root` or `HULL_ROOT`; tests use a temporary directory).
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -16,6 +16,9 @@ pub const DEFAULT_ROOT: &str = "/var/lib/hull";
 
 /// How many leading digits of its ID name a container or network in short.
 pub const SHORT_ID_LEN: usize = 12;
+
+/// The state root's mode: owner everything, group search only.
+const PRIVATE_MODE: u32 = 0o710;
 
 /// Unix socket paths are limited to 107 bytes plus NUL; the longest socket a
 /// VM's runtime directory holds is `vsock.sock_NNNNN`.
@@ -31,6 +34,27 @@ impl StateRoot {
     /// The state root at `path` (created as it is first written to).
     pub fn new(path: PathBuf) -> StateRoot {
         StateRoot { path }
+    }
+
+    /// Creates the root if it is missing and makes it private to its owner
+    /// and group (0710, as Docker's data root): scratch disks, logs and lock
+    /// files below stay out of other local users' reach. A root owned by
+    /// someone else is left alone: the first write then says why.
+    pub fn make_private(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_MODE)
+            .create(&self.path)
+            .with_context(|| format!("cannot create the state root {}", self.path.display()))?;
+        let metadata = fs::metadata(&self.path)
+            .with_context(|| format!("cannot read the state root {}", self.path.display()))?;
+        if metadata.uid() == nix::unistd::geteuid().as_raw()
+            && metadata.mode() & 0o777 != PRIVATE_MODE
+        {
+            fs::set_permissions(&self.path, fs::Permissions::from_mode(PRIVATE_MODE))
+                .with_context(|| format!("cannot make {} private", self.path.display()))?;
+        }
+        Ok(())
     }
 
     /// The root directory.
@@ -102,9 +126,25 @@ pub fn new_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn roots_are_created_private_and_made_private() {
+        let temp = tempfile::tempdir().unwrap();
+        let fresh = StateRoot::new(temp.path().join("a/fresh"));
+        fresh.make_private().unwrap();
+        assert_eq!(mode(fresh.path()), 0o710);
+
+        let open = temp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+        StateRoot::new(open.clone()).make_private().unwrap();
+        assert_eq!(mode(&open), 0o710);
+    }
 
     #[test]
     fn ids_are_64_hex_and_distinct() {
@@ -125,8 +165,7 @@ mod tests {
         let path = dir.path().to_owned();
         assert!(path.is_dir());
         assert!(path.ends_with(&id[..12]));
-        let mode = fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(mode(&path), 0o700);
         drop(dir);
         assert!(!path.exists(), "dropping the run dir removes it");
 

@@ -3,6 +3,7 @@
 //! writes take space on the host.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,6 +18,7 @@ pub fn create(path: &Path, size: u64) -> Result<PathBuf> {
     let file = File::options()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create the scratch disk {}", path.display()))?;
     file.set_len(size)

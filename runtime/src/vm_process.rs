@@ -5,7 +5,7 @@
 //! child: dropping it kills the VMM and removes the VM's runtime directory,
 //! so no error path leaves one behind.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hull_vmm::VmConfig;
 
-use crate::child_process;
 use crate::helper_command;
 use crate::root::RunDir;
 use crate::signals::Signals;
+use crate::{child_process, fsutil};
 
 /// How often to look at the VMM while waiting for it.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -47,8 +47,8 @@ impl VmProcess {
         let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
         fs::write(&config_path, json)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
-        let log =
-            File::create(run_dir.path().join("vmm.log")).context("cannot create the VMM log")?;
+        let log = fsutil::create_log(&run_dir.path().join("vmm.log"))
+            .context("cannot create the VMM log")?;
         let stdout = match config.console {
             hull_vmm::Console::Stdout => Stdio::inherit(),
             _ => Stdio::from(log.try_clone().context("cannot share the VMM log")?),

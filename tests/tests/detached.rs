@@ -148,7 +148,7 @@ fn cp_copies_files_directories_and_tar_streams_both_ways() {
     let output = in_test_host(
         r#"
 cd $(mktemp -d)
-$h run -d --name box --rootfs $R -- sh -c 'mkdir -p /data/sub; echo inside > /data/sub/file; ln -s /data/sub/file /data/link; ln -s /data/sub /abs; touch /ready; trap "exit 0" TERM; while :; do sleep 0.2; done' >/dev/null
+$h run -d --name box --rootfs $R -- sh -c 'mkdir -p /data/sub; echo inside > /data/sub/file; cp /bin/busybox /suid; chown 123:45 /suid; chmod 4755 /suid; ln -s /data/sub/file /data/link; ln -s /data/sub /abs; touch /ready; trap "exit 0" TERM; while :; do sleep 0.2; done' >/dev/null
 wait_for '$h exec box test -f /ready'
 mkdir -p host/src/deep; echo hosted > host/src/deep/f; chmod 754 host/src/deep/f
 $h cp box:/data host/; echo "out-dir=$? $(cat host/data/sub/file) $(readlink host/data/link)"
@@ -163,6 +163,11 @@ said=$($h cp box:/nope host/x 2>&1); echo "missing=$? $said"
 said=$($h cp host/src box:/no/such/x 2>&1); echo "no-parent=$? $said"
 said=$($h cp host/src host/other 2>&1); echo "no-container=$? $said"
 ls -a host | grep -c hull-cp | sed 's/^/staging=/'
+$h cp box:/suid host/plain; $h cp -a box:/suid host/archived
+echo "set-id=$(stat -c '%a %u:%g' host/plain) $(stat -c '%a %u:%g' host/archived)"
+echo "private=$(stat -c %a $HULL_ROOT $HULL_ROOT/containers/*/scratch.img $HULL_ROOT/containers/*/json.log | tr '\n' ' ')"
+$h stop -t 1 box >/dev/null
+said=$($h cp box:/data host/late 2>&1); echo "stopped=$? $said"
 "#,
     );
     // Docker's placement: into an existing directory under the source's
@@ -196,6 +201,20 @@ ls -a host | grep -c hull-cp | sed 's/^/staging=/'
         "{output}"
     );
     assert_eq!(facts(&output, "staging"), ["0"], "{output}");
+    // The host keeps no set-id bit nor owner a container chose, unless
+    // asked (`-a`, as Docker's).
+    assert_eq!(
+        facts(&output, "set-id"),
+        ["755 0:0 4755 123:45"],
+        "{output}"
+    );
+    // Other local users reach nothing under the state root.
+    assert_eq!(facts(&output, "private"), ["710 600 640 "], "{output}");
+    assert_eq!(
+        facts(&output, "stopped"),
+        ["125 hull: container box is not running: copies need its VM; start it first (hull start box)"],
+        "{output}"
+    );
 }
 
 #[test]
@@ -213,6 +232,12 @@ $h ps -a | grep -q "Exited (137) .* victim$" && echo "victim=exited"
 $h start victim >/dev/null; echo "restarted=$?"
 $h ps | grep -q "Up .* victim$" && echo "victim=up"
 echo "running=$($h ps -q | wc -l)"
+$h run --rm --name fg --rootfs $R -- sleep 600 </dev/null >/dev/null 2>&1 &
+fg=$!
+wait_for '$h ps | grep -q " fg$"'
+kill -9 $fg
+wait_for '[ "$(grep -l -a -e "__vm[m]" /proc/[0-9]*/cmdline 2>/dev/null | wc -l)" = 2 ]'
+echo "fg-swept=$($h ps -a --filter name=fg -q | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
 $h rm -f $quick long $(echo $victim | cut -c1-8) >/dev/null; echo "rm=$?"
 echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
 echo "procs=$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l)"
@@ -222,6 +247,9 @@ echo "procs=$(grep -l -a -e '__monito[r]' -e '__vm[m]' /proc/[0-9]*/cmdline 2>/d
     assert_eq!(facts(&output, "victim"), ["exited", "up"], "{output}");
     assert_eq!(facts(&output, "restarted"), ["0"], "{output}");
     assert_eq!(facts(&output, "running"), ["2"], "{output}");
+    // A foreground `run --rm` killed with SIGKILL leaves nothing behind:
+    // its VM goes with it, the next `ps` removes its record and disk.
+    assert_eq!(facts(&output, "fg-swept"), ["0 3"], "{output}");
     assert_eq!(facts(&output, "rm"), ["0"], "{output}");
     assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
     assert_eq!(facts(&output, "procs"), ["0"], "{output}");

@@ -7,10 +7,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hull_runtime::{CopySource, CopyTarget, Runtime};
+use hull_runtime::{CopyOptions, CopySource, CopyTarget, Runtime};
 
 #[derive(Args)]
 pub struct CpArgs {
+    /// Keep owners (uid/gid), and on the host set-id and sticky bits.
+    #[arg(short, long)]
+    archive: bool,
     /// CONTAINER:PATH, a host path, or - for a tar stream on stdin.
     source: String,
     /// CONTAINER:PATH, a host path, or - for a tar stream on stdout.
@@ -49,6 +52,9 @@ impl Location {
 }
 
 pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
+    let options = CopyOptions {
+        archive: args.archive,
+    };
     match (
         Location::parse(&args.source),
         Location::parse(&args.destination),
@@ -61,14 +67,14 @@ pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
                 Location::Host(dest) => CopyTarget::Path(dest),
                 _ => CopyTarget::Tar(Box::new(io::stdout())),
             };
-            runtime.copy_from(&container, &path, target)?;
+            runtime.copy_from(&container, &path, target, options)?;
         }
         (from, Location::Container { container, path }) => {
             let source = match from {
                 Location::Host(source) => CopySource::Path(source),
                 _ => CopySource::Tar(Box::new(io::stdin())),
             };
-            runtime.copy_into(&container, source, &path)?;
+            runtime.copy_into(&container, source, &path, options)?;
         }
         _ => bail!("one of the paths must be in a container, written CONTAINER:PATH"),
     }

@@ -7,11 +7,11 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
-use hull_protocol::copy::{self, DataReader, DataWriter};
+use hull_protocol::copy::{self, DataReader, DataWriter, Keep};
 use hull_protocol::{read_message, Copy, ExitStatus, Message};
 
-use crate::container;
-use crate::error::Result;
+use crate::container::{self, Status};
+use crate::error::{Error, Hint, Result};
 use crate::ops::agent;
 use crate::session::{self, SessionWriter};
 use crate::Runtime;
@@ -24,6 +24,15 @@ pub enum CopySource {
     Tar(Box<dyn Read + Send>),
 }
 
+/// How a copy treats the files' metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Keep the files' owners, and on the host their set-id and sticky
+    /// bits (`docker cp -a`); else files belong to the receiving side's
+    /// root and the host drops the bits a container chose.
+    pub archive: bool,
+}
+
 /// Where a container's path is copied to.
 pub enum CopyTarget {
     /// A host path.
@@ -34,7 +43,13 @@ pub enum CopyTarget {
 
 impl Runtime {
     /// Copies `source` into the running container `name` as `dest`.
-    pub fn copy_into(&self, name: &str, source: CopySource, dest: &str) -> Result<()> {
+    pub fn copy_into(
+        &self,
+        name: &str,
+        source: CopySource,
+        dest: &str,
+        options: CopyOptions,
+    ) -> Result<()> {
         if let CopySource::Path(path) = &source {
             std::fs::symlink_metadata(path)
                 .with_context(|| format!("cannot copy {}", path.display()))?;
@@ -47,6 +62,7 @@ impl Runtime {
         writer.send(&Message::Copy(Copy::In {
             dest: dest.to_owned(),
             contents,
+            archive: options.archive,
         }))?;
         let mut data = DataWriter::new(Message::Stdin, |message: &Message| {
             writer.send(message).map_err(io::Error::other)
@@ -65,15 +81,27 @@ impl Runtime {
     }
 
     /// Copies the running container `name`'s `path` to `target`.
-    pub fn copy_from(&self, name: &str, path: &str, target: CopyTarget) -> Result<()> {
+    pub fn copy_from(
+        &self,
+        name: &str,
+        path: &str,
+        target: CopyTarget,
+        options: CopyOptions,
+    ) -> Result<()> {
         let (reader, writer) = self.agent_session(name)?;
         writer.send(&Message::Copy(Copy::Out {
             path: path.to_owned(),
         }))?;
         let mut data = DataReader::new(reader);
         let received = match target {
-            CopyTarget::Path(dest) => copy::receive(&mut data, &dest, copy::names_contents(path))
-                .with_context(|| format!("cannot copy to {}", dest.display())),
+            CopyTarget::Path(dest) => {
+                let keep = Keep {
+                    owners: options.archive,
+                    special_bits: options.archive,
+                };
+                copy::receive(&mut data, &dest, copy::names_contents(path), keep)
+                    .with_context(|| format!("cannot copy to {}", dest.display()))
+            }
             CopyTarget::Tar(mut tar) => io::copy(&mut data, &mut tar)
                 .and_then(|_| tar.flush())
                 .context("cannot write the archive"),
@@ -86,6 +114,16 @@ impl Runtime {
 
     fn agent_session(&self, name: &str) -> Result<(UnixStream, SessionWriter)> {
         let container = container::find(&self.root, name)?;
+        // Its writable layer is a disk image the guest wrote: only a guest
+        // kernel reads it, so copies need the container's VM.
+        if container.state()?.status != Status::Running {
+            return Err(Error::NotRunning {
+                name: name.to_owned(),
+                hint: Hint::new(format!(
+                    "copies need its VM; start it first (hull start {name})"
+                )),
+            });
+        }
         Ok(session::greet(agent::connect(&self.root, &container)?)?)
     }
 }

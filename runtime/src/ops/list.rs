@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use crate::container::{self, RootfsSource};
 use crate::error::Result;
 use crate::ops::ContainerInfo;
+use crate::removal;
 use crate::Runtime;
 
 impl Runtime {
@@ -20,8 +21,10 @@ impl Runtime {
             .collect())
     }
 
-    /// Every container, oldest first.
+    /// Every container, oldest first; `--rm` containers whose monitor died
+    /// are removed first, as their monitor would have.
     pub fn list(&self) -> Result<Vec<ContainerInfo>> {
+        removal::sweep_abandoned(&self.root)?;
         container::list(&self.root)?
             .into_iter()
             .map(ContainerInfo::of)

@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 use crossbeam_channel::Receiver;
 use hull_protocol::{ExitStatus, TerminalSize};
 
-pub use copy::{CopySource, CopyTarget};
+pub use copy::{CopyOptions, CopySource, CopyTarget};
 pub use create::{CreateOptions, Created, RootfsChoice};
 pub use exec::ExecOptions;
 pub use inspect::ContainerInfo;

@@ -1,18 +1,17 @@
 //! `start`: a container's monitor started in the background, as a helper
 //! process of its own that outlives the caller.
 
-use std::fs::File;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::child_process;
 use crate::container::{self, Container, State, Status};
 use crate::error::{Error, Result};
 use crate::helper_command;
 use crate::root::StateRoot;
 use crate::Runtime;
+use crate::{child_process, fsutil};
 
 /// How long the container may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(150);
@@ -51,8 +50,8 @@ pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::
     // A restart must not read the last run's end as this one's.
     container.set_state(&State::created())?;
     remove_stale_run_dir(root, container)?;
-    let log =
-        File::create(container.monitor_log_path()).context("cannot create the monitor log")?;
+    let log = fsutil::create_log(&container.monitor_log_path())
+        .context("cannot create the monitor log")?;
     let mut command = helper_command::monitor_command(root, id)?;
     command
         .stdin(Stdio::null())
