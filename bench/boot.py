@@ -39,14 +39,14 @@ AGENT_READY_PORT = 1024
 TAG_HELLO, TAG_RUN, TAG_STDIN_CLOSE, TAG_EXITED, TAG_FAILED, TAG_SHUTDOWN = 1, 2, 5, 9, 10, 11
 TAG_STARTED, TAG_STDOUT, TAG_STDERR = 3, 6, 7
 
-# Mirrors of cli/src/boot.rs: the share tag, the scratch disk's name, the
+# Mirrors of runtime/src/boot.rs: the share tag, the scratch disk's name, the
 # guest CID and the defaults of `hull run` (1 vCPU, 512 MiB).
 ROOTFS_TAG = "hull-rootfs"
 SCRATCH_DEVICE = "/dev/vda"
 GUEST_CID = 3
 VCPUS = 1
 MEMORY_MIB = 512
-SCRATCH_SIZE = 10 << 30  # sparse, as in cli/src/scratch.rs
+SCRATCH_SIZE = 10 << 30  # sparse, as in runtime/src/scratch.rs
 BOOT_TIMEOUT_S = 120
 
 
@@ -63,7 +63,7 @@ PROTOCOL_VERSION = int(constant("protocol/src/lib.rs", r"pub const VERSION: u32 
 
 def guest_cmdline():
     """hull's GUEST_CMDLINE plus the `quiet` it adds without --console."""
-    return constant("cli/src/boot.rs", r'const GUEST_CMDLINE: &str = "([^"]*)";') + " quiet"
+    return constant("runtime/src/boot.rs", r'const GUEST_CMDLINE: &str = "([^"]*)";') + " quiet"
 
 
 def reap(pid):
@@ -131,7 +131,7 @@ def run_true(conn):
 
 
 def make_scratch_disk(path):
-    """The container's writable layer, made as cli/src/scratch.rs makes it."""
+    """The container's writable layer, made as runtime/src/scratch.rs makes it."""
     with open(path, "xb") as disk:
         disk.truncate(SCRATCH_SIZE)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E",
