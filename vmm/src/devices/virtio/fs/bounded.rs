@@ -9,7 +9,9 @@
 //!   [`XATTR_SIZE_MAX`], directory listings to the server's
 //!   [`MAX_BUFFER_SIZE`];
 //! - open file and directory handles (each a host file descriptor) are
-//!   capped at [`MAX_OPEN_HANDLES`]; opening more fails with `EMFILE`.
+//!   capped at [`MAX_OPEN_HANDLES`]; opening more fails with `EMFILE`;
+//! - at FUSE_INIT it tells the guest the largest requests it takes:
+//!   [`LARGE_REQUESTS`], up to [`MAX_BUFFER_SIZE`] of file data each.
 //!
 //! It forwards what the passthrough filesystem implements. The rest (locks,
 //! ioctl, bmap, poll, DAX mappings) falls back to the trait defaults, which
@@ -33,6 +35,17 @@ const XATTR_SIZE_MAX: u32 = 64 * 1024;
 
 /// Most file and directory handles a guest may hold open on one share.
 const MAX_OPEN_HANDLES: usize = 64 * 1024;
+
+/// FUSE_INIT options letting the guest move up to [`MAX_BUFFER_SIZE`]
+/// (1 MiB) of file data in one request, where the server answers with
+/// `max_write` and `max_pages` of that size. Without them a guest kernel
+/// writes one page (4 KiB) per WRITE and reads at most 32 pages per READ,
+/// and every request is a round trip through the queue (a VM exit, the
+/// worker's wakeup, an interrupt). The server checks every request against
+/// the same bound, and the passthrough moves file data straight between
+/// guest memory and the host file, so larger requests allocate nothing
+/// more on the host.
+const LARGE_REQUESTS: FsOptions = FsOptions::BIG_WRITES.union(FsOptions::MAX_PAGES);
 
 /// Passes requests to `F` within the bounds described in the module docs.
 pub struct Bounded<F> {
@@ -117,8 +130,10 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
     type Inode = F::Inode;
     type Handle = F::Handle;
 
+    /// What the inner filesystem wants, and [`LARGE_REQUESTS`]; the server
+    /// enables those the guest offers.
     fn init(&self, capable: FsOptions) -> io::Result<FsOptions> {
-        self.inner.init(capable)
+        Ok(self.inner.init(capable)? | LARGE_REQUESTS)
     }
 
     /// The inner filesystem forgets every inode and handle.

@@ -4,6 +4,7 @@
 mod config;
 mod driver;
 mod fuse;
+mod large_requests;
 mod malformed;
 mod notify;
 mod read_only;
