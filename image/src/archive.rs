@@ -4,7 +4,11 @@
 //! layout (`oci-layout`, `index.json`, `blobs/sha256/*`) and a docker-archive
 //! (`manifest.json` pointing into the same blobs). `load` reads either
 //! format (docker-archive first, as Docker does), verifies every blob by
-//! digest and leaves the store as it was if anything is wrong.
+//! digest (and size, where a descriptor gives one) and leaves the store as
+//! it was if anything is wrong. The archive is held to the store's
+//! [`Limits`](crate::Limits): its header records, its number of entries
+//! (`max_layer_entries`), each file to `max_layer_bytes` and each JSON
+//! document to `max_document_bytes`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -21,8 +25,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::digest::Digest;
+use crate::limits::{limit_alone, LimitExceeded, Limits};
+use crate::quote::{quoted, quoted_path};
 use crate::reference::ImageRef;
+use crate::remove_tree::Staging;
 use crate::store::Store;
+use crate::tar_guard::TarGuard;
 
 const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -46,6 +54,7 @@ struct LayoutIndex {
 #[derive(Deserialize)]
 struct LayoutEntry {
     digest: String,
+    size: Option<u64>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
@@ -122,22 +131,22 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<String>> {
 
 fn load_verified(store: &Store, input: impl Read) -> Result<Vec<String>> {
     let _adding = store.adding()?;
-    let staging = tempfile::Builder::new()
-        .prefix("load-")
-        .tempdir_in(store.tmp_dir())?;
-    extract_files(input, staging.path())?;
+    let staging = Staging::new_in(&store.tmp_dir(), "load-")
+        .context("cannot create a temporary directory")?;
+    extract_files(input, staging.path(), store.limits()).map_err(limit_alone)?;
     let dir = staging.path();
     if dir.join("manifest.json").is_file() {
+        let bytes = read_document(store, dir, "manifest.json")?;
         let entries: Vec<ArchiveEntry> =
-            serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
-                .context("manifest.json of the archive is invalid")?;
+            serde_json::from_slice(&bytes).context("manifest.json of the archive is invalid")?;
         entries
             .iter()
             .map(|entry| load_docker_entry(store, dir, entry))
             .collect()
     } else if dir.join("index.json").is_file() {
-        let index: LayoutIndex = serde_json::from_slice(&fs::read(dir.join("index.json"))?)
-            .context("index.json of the archive is invalid")?;
+        let bytes = read_document(store, dir, "index.json")?;
+        let index: LayoutIndex =
+            serde_json::from_slice(&bytes).context("index.json of the archive is invalid")?;
         index
             .manifests
             .iter()
@@ -149,8 +158,7 @@ fn load_verified(store: &Store, input: impl Read) -> Result<Vec<String>> {
 }
 
 fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<String> {
-    let config_bytes = fs::read(archive_path(dir, &entry.config)?)
-        .with_context(|| format!("the archive lacks {}", entry.config))?;
+    let config_bytes = read_document(store, dir, &entry.config)?;
     let config_digest = store.write_blob(&config_bytes)?;
     let config: ImageConfiguration =
         serde_json::from_slice(&config_bytes).context("image config is invalid")?;
@@ -165,7 +173,7 @@ fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<
     let mut layers = Vec::new();
     for (layer, diff_id) in entry.layers.iter().zip(diff_ids) {
         let path = archive_path(dir, layer)?;
-        let (digest, size) = store_file(store, &path, None)?;
+        let (digest, size) = store_file(store, &path, None, None)?;
         store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
         layers
             .push(json!({ "mediaType": layer_media_type(&path)?, "digest": digest, "size": size }));
@@ -183,7 +191,10 @@ fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<
         .map(|t| {
             ImageRef::parse(t)
                 .map_err(anyhow::Error::from)
-                .and_then(|r| r.tagged().ok_or_else(|| anyhow!("{t} has no tag")))
+                .and_then(|r| {
+                    r.tagged()
+                        .ok_or_else(|| anyhow!("{} has no tag", quoted(t)))
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let id = store.add_image(&manifest_digest, &tags, &[])?;
@@ -193,10 +204,11 @@ fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<
 fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<String> {
     let manifest_digest = Digest::parse(&entry.digest)?;
     let blob = |digest: &Digest| dir.join("blobs/sha256").join(digest.hex());
-    store_file(store, &blob(&manifest_digest), Some(&manifest_digest))?;
+    store_document(store, &blob(&manifest_digest), &manifest_digest, entry.size)?;
     let manifest: OciImageManifest = store.load_manifest(&manifest_digest)?;
     let config_digest = Digest::parse(&manifest.config.digest)?;
-    store_file(store, &blob(&config_digest), Some(&config_digest))?;
+    let config_size = u64::try_from(manifest.config.size).ok();
+    store_document(store, &blob(&config_digest), &config_digest, config_size)?;
     let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
         .context("image config is invalid")?;
     let diff_ids = config.rootfs().diff_ids();
@@ -209,7 +221,13 @@ fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<S
     }
     for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
         let digest = Digest::parse(&layer.digest)?;
-        store_file(store, &blob(&digest), Some(&digest))?;
+        let size = u64::try_from(layer.size).with_context(|| {
+            format!(
+                "the manifest gives layer {} a negative size",
+                digest.short()
+            )
+        })?;
+        store_file(store, &blob(&digest), Some(&digest), Some(size))?;
         store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
     }
     let name = entry
@@ -222,15 +240,70 @@ fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<S
     Ok(tags.first().cloned().unwrap_or_else(|| id.to_string()))
 }
 
-/// Copies `path` into the store as a blob, verified against `expected` when given.
-fn store_file(store: &Store, path: &Path, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-    let mut file =
-        File::open(path).with_context(|| format!("the archive lacks {}", path.display()))?;
+/// Copies `path` into the store as a blob, verified against `expected` and
+/// `expected_size` when given. No blob may be larger than a layer.
+fn store_file(
+    store: &Store,
+    path: &Path,
+    expected: Option<&Digest>,
+    expected_size: Option<u64>,
+) -> Result<(Digest, u64)> {
+    let mut file = File::open(path)
+        .with_context(|| format!("the archive lacks {}", quoted_path(archive_name(path))))?;
+    let len = file.metadata()?.len();
+    let limits = store.limits();
+    if len > limits.max_layer_bytes {
+        let what = format!("blob {}", quoted_path(archive_name(path)));
+        return Err(LimitExceeded::layer_bytes(what, Some(len), limits).into());
+    }
     let mut writer = store.blob_writer()?;
     io::copy(&mut file, &mut writer)?;
     let (actual, size) = writer.digest();
-    store.commit_blob(writer, expected.unwrap_or(&actual), None)?;
+    store.commit_blob(writer, expected.unwrap_or(&actual), expected_size)?;
     Ok((actual, size))
+}
+
+/// Stores the JSON document at `path` as [`store_file`] does, up to
+/// `max_document_bytes`.
+fn store_document(
+    store: &Store,
+    path: &Path,
+    expected: &Digest,
+    expected_size: Option<u64>,
+) -> Result<()> {
+    // A missing file is store_file's to report.
+    let len = fs::metadata(path).map_or(0, |metadata| metadata.len());
+    let what = format!("document {}", expected.short());
+    check_document_size(store, &what, expected_size.max(Some(len)))?;
+    store_file(store, path, Some(expected), expected_size)?;
+    Ok(())
+}
+
+/// Fails when a JSON document is, or a descriptor says it is, more than
+/// `max_document_bytes`.
+fn check_document_size(store: &Store, what: &str, size: Option<u64>) -> Result<()> {
+    let limits = store.limits();
+    match size {
+        Some(size) if size > limits.max_document_bytes => {
+            Err(LimitExceeded::document(what, Some(size), limits).into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The JSON document `name` of the extracted archive in `dir`, up to
+/// `max_document_bytes`.
+fn read_document(store: &Store, dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = archive_path(dir, name)?;
+    let lacks = || format!("the archive lacks {}", quoted(name));
+    let len = fs::metadata(&path).with_context(lacks)?.len();
+    check_document_size(store, &quoted(name), Some(len))?;
+    fs::read(&path).with_context(lacks)
+}
+
+/// The part of `path` (under the staging directory) the archive named.
+fn archive_name(path: &Path) -> &Path {
+    path.file_name().map_or(path, Path::new)
 }
 
 fn layer_media_type(path: &Path) -> Result<&'static str> {
@@ -244,21 +317,33 @@ fn layer_media_type(path: &Path) -> Result<&'static str> {
 }
 
 /// Extracts the regular files of the archive under `dest`; anything else
-/// (links, devices) is not part of an image archive and is skipped.
-fn extract_files(input: impl Read, dest: &Path) -> Result<()> {
-    let mut archive = tar::Archive::new(input);
+/// (links, devices) is not part of an image archive and is skipped. Held
+/// to `limits` (see the module documentation).
+fn extract_files(input: impl Read, dest: &Path, limits: &Limits) -> Result<()> {
+    let mut archive = tar::Archive::new(TarGuard::new(input, limits));
+    let mut entries = 0u64;
     for entry in archive.entries().context("cannot read the archive")? {
         let mut entry = entry.context("corrupt archive")?;
+        entries += 1;
+        if entries > limits.max_layer_entries {
+            return Err(LimitExceeded::layer_entries("the archive", limits).into());
+        }
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
         let name = entry.path()?.to_string_lossy().into_owned();
-        let path = archive_path(dest, &name)?;
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+        let size = entry.size();
+        if size > limits.max_layer_bytes {
+            let what = format!("file {}", quoted(&name));
+            return Err(LimitExceeded::layer_bytes(what, Some(size), limits).into());
         }
-        let mut file = File::create(&path).with_context(|| format!("cannot extract {name}"))?;
-        io::copy(&mut entry, &mut file).with_context(|| format!("cannot extract {name}"))?;
+        let path = archive_path(dest, &name)?;
+        let cannot = || format!("cannot extract {}", quoted(&name));
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(cannot)?;
+        }
+        let mut file = File::create(&path).with_context(cannot)?;
+        io::copy(&mut entry, &mut file).with_context(cannot)?;
     }
     Ok(())
 }
@@ -270,7 +355,7 @@ fn archive_path(dir: &Path, name: &str) -> Result<PathBuf> {
         match component {
             Component::Normal(part) => path.push(part),
             Component::CurDir => {}
-            _ => bail!("archive path {name:?} is not a plain relative path"),
+            _ => bail!("archive path {} is not a plain relative path", quoted(name)),
         }
     }
     Ok(path)

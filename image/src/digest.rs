@@ -6,6 +6,8 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::quote::quoted;
+
 const SHA256_PREFIX: &str = "sha256:";
 
 /// A sha256 content digest, always in the form `sha256:<64 lowercase hex>`.
@@ -13,9 +15,9 @@ const SHA256_PREFIX: &str = "sha256:";
 #[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
 
-/// A string that is not a sha256 digest.
+/// A string that is not a sha256 digest (quoted short: images choose it).
 #[derive(Debug, thiserror::Error)]
-#[error("invalid digest {0:?}: expected sha256:<64 hex digits>")]
+#[error("invalid digest {0}: expected sha256:<64 hex digits>")]
 pub struct InvalidDigest(String);
 
 impl Digest {
@@ -23,7 +25,7 @@ impl Digest {
     pub fn parse(text: &str) -> Result<Digest, InvalidDigest> {
         match text.strip_prefix(SHA256_PREFIX) {
             Some(hex) if is_sha256_hex(hex) => Ok(Digest(text.to_owned())),
-            _ => Err(InvalidDigest(text.to_owned())),
+            _ => Err(InvalidDigest(quoted(text))),
         }
     }
 
@@ -199,6 +201,9 @@ mod tests {
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
         assert!(Digest::parse(&format!("sha512:{hex}")).is_err());
         assert!(Digest::parse("sha256:abc").is_err());
+        let long = format!("sha256:{}", "a".repeat(1 << 20));
+        let err = Digest::parse(&long).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
     }
 
     #[test]

@@ -10,12 +10,16 @@ use oci_client::manifest::{
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
+use crate::capped::Capped;
 use crate::digest::{Digest, HashingReader};
+use crate::limits::{limit_alone, LimitExceeded};
 use crate::reference::ImageRef;
 use crate::store::Store;
+use crate::tar_guard::TarGuard;
 
 /// Stores the tar stream `rootfs` (plain, gzip or zstd) as a gzip layer of
 /// a new linux/amd64 image with an empty config, tagged `tag`; returns its ID.
+/// The tar is held to the store's [`Limits`](crate::Limits) as it is read.
 /// On failure the store is left as it was.
 pub fn import_tar(store: &Store, rootfs: impl Read, tag: Option<&ImageRef>) -> Result<Digest> {
     let result = import(store, rootfs, tag);
@@ -27,9 +31,17 @@ pub fn import_tar(store: &Store, rootfs: impl Read, tag: Option<&ImageRef>) -> R
 
 fn import(store: &Store, rootfs: impl Read, tag: Option<&ImageRef>) -> Result<Digest> {
     let _adding = store.adding()?;
-    let mut tar = HashingReader::new(crate::compression::decompress(rootfs)?);
+    let limits = store.limits();
+    let stream = Capped::new(
+        crate::compression::decompress(rootfs)?,
+        limits.max_layer_bytes,
+        || LimitExceeded::layer_bytes("the uncompressed tar", None, limits),
+    );
+    let mut tar = HashingReader::new(TarGuard::new(stream, limits));
     let mut gzip = GzEncoder::new(store.blob_writer()?, flate2::Compression::default());
-    io::copy(&mut tar, &mut gzip).context("cannot read the root filesystem tar")?;
+    io::copy(&mut tar, &mut gzip)
+        .context("cannot read the root filesystem tar")
+        .map_err(limit_alone)?;
     let writer = gzip.finish().context("cannot compress the layer")?;
     let (diff_id, _) = tar.finish();
     let (blob, blob_size) = writer.digest();

@@ -29,15 +29,20 @@
 
 mod archive;
 mod auth;
+mod capped;
 mod compression;
 mod digest;
 mod healthcheck;
 mod import;
+mod limits;
 mod pin;
 mod progress;
+mod quote;
 mod reference;
 mod registry;
+mod remove_tree;
 mod store;
+mod tar_guard;
 mod unpack;
 
 pub use archive::{load, save};
@@ -45,6 +50,7 @@ pub use auth::AuthFile;
 pub use digest::{Digest, InvalidDigest};
 pub use healthcheck::Healthcheck;
 pub use import::import_tar;
+pub use limits::{LimitExceeded, Limits};
 pub use pin::Pin;
 pub use progress::{ProgressStyle, Stream};
 pub use reference::{ImageRef, InvalidReference};

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use oci_client::Reference;
 
+use crate::quote::quoted;
+
 const DOCKER_HUB: &str = "docker.io";
 const OFFICIAL_NAMESPACE: &str = "library/";
 
@@ -16,7 +18,7 @@ pub struct ImageRef(Reference);
 
 /// A string that is not a valid image reference.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid reference format {text:?}: {reason}")]
+#[error("invalid reference format {text}: {reason}")]
 pub struct InvalidReference {
     text: String,
     reason: String,
@@ -26,7 +28,7 @@ impl ImageRef {
     /// Parses a reference as `docker pull` does.
     pub fn parse(text: &str) -> Result<ImageRef, InvalidReference> {
         let invalid = |reason: String| InvalidReference {
-            text: text.to_owned(),
+            text: quoted(text),
             reason,
         };
         let lowercase = || "repository name must be lowercase".to_owned();

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::auth::AuthFile;
 use crate::digest::Digest;
+use crate::limits::LimitExceeded;
 use crate::progress::{Progress, ProgressStyle};
 use crate::reference::ImageRef;
 use crate::store::Store;
@@ -256,7 +257,7 @@ async fn pull_async(
     let client = client(reference, options);
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
-    let mut bytes = fetch_manifest(&client, oci_ref, &auth).await?;
+    let mut bytes = fetch_manifest(&client, store, oci_ref, &auth).await?;
     let typed: MediaTyped =
         serde_json::from_slice(&bytes).context("the registry sent an invalid manifest")?;
     let is_index = typed.manifests.is_some()
@@ -277,7 +278,7 @@ async fn pull_async(
             })
             .ok_or_else(|| anyhow!("{reference} has no linux/amd64 image"))?;
         let pinned = oci_ref.clone_with_digest(entry.digest.clone());
-        bytes = fetch_manifest(&client, &pinned, &auth).await?;
+        bytes = fetch_manifest(&client, store, &pinned, &auth).await?;
     }
     let manifest: OciImageManifest =
         serde_json::from_slice(&bytes).context("the registry sent an invalid image manifest")?;
@@ -285,13 +286,7 @@ async fn pull_async(
     let _adding = store.adding()?;
     let config_digest = Digest::parse(&manifest.config.digest)?;
     if !store.has_blob(&config_digest) {
-        let mut config = Vec::new();
-        client
-            .pull_blob(oci_ref, &manifest.config, &mut config)
-            .await?;
-        let mut writer = store.blob_writer()?;
-        writer.write_all(&config)?;
-        store.commit_blob(writer, &config_digest, None)?;
+        fetch_config(&client, store, oci_ref, &manifest.config, &config_digest).await?;
     }
     let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
         .context("the image config is invalid")?;
@@ -339,15 +334,21 @@ async fn pull_async(
 }
 
 /// Fetches a manifest and checks it against its digest ourselves: the
-/// pinned one, or the one the registry announced.
+/// pinned one, or the one the registry announced. oci-client reads it
+/// whole; it is refused past `max_document_bytes` all the same.
 async fn fetch_manifest(
     client: &Client,
+    store: &Store,
     reference: &oci_client::Reference,
     auth: &RegistryAuth,
 ) -> Result<Vec<u8>> {
     let (bytes, announced) = client
         .pull_manifest_raw(reference, auth, MANIFEST_TYPES)
         .await?;
+    let len = bytes.len() as u64;
+    if len > store.limits().max_document_bytes {
+        return Err(LimitExceeded::document("the manifest", Some(len), store.limits()).into());
+    }
     let actual = Digest::of(&bytes);
     let expected = reference.digest().unwrap_or(&announced);
     if actual.as_str() != expected {
@@ -356,8 +357,47 @@ async fn fetch_manifest(
     Ok(bytes)
 }
 
-/// Downloads (unless stored) and unpacks (unless unpacked) one layer;
-/// returns whether it was downloaded.
+/// Downloads the image config `descriptor` (digest `digest`) into the
+/// store, up to `max_document_bytes` and the size the manifest gives it.
+async fn fetch_config(
+    client: &Client,
+    store: &Store,
+    reference: &oci_client::Reference,
+    descriptor: &OciDescriptor,
+    digest: &Digest,
+) -> Result<()> {
+    let limits = store.limits();
+    let size = descriptor_size(descriptor, "the image config")?;
+    if size > limits.max_document_bytes {
+        return Err(LimitExceeded::document("the image config", Some(size), limits).into());
+    }
+    let mut stream = client.pull_blob_stream(reference, descriptor).await?;
+    let mut writer = store.blob_writer()?;
+    let mut received = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| match received < size {
+            true => anyhow!("the image config is truncated: got {received} of {size} bytes"),
+            false => anyhow!("digest mismatch for the image config: {err}"),
+        })?;
+        received += chunk.len() as u64;
+        if received > size {
+            bail!("the image config is oversized: more than the {size} bytes its descriptor gives");
+        }
+        writer
+            .write_all(&chunk)
+            .context("cannot write the image config")?;
+    }
+    store.commit_blob(writer, digest, Some(size))
+}
+
+/// The size a descriptor gives, which must not be negative.
+fn descriptor_size(descriptor: &OciDescriptor, what: &str) -> Result<u64> {
+    u64::try_from(descriptor.size).map_err(|_| anyhow!("the manifest gives {what} a negative size"))
+}
+
+/// Downloads (unless stored) and unpacks (unless unpacked from the same
+/// blob) one layer; returns whether it was downloaded. A blob may not be
+/// larger than its descriptor says, nor than `max_layer_bytes`.
 async fn fetch_layer(
     client: &Client,
     store: &Store,
@@ -367,36 +407,38 @@ async fn fetch_layer(
     index: usize,
     progress: Arc<Progress>,
 ) -> Result<bool> {
-    if store.has_layer(&diff_id) {
+    let blob = Digest::parse(&layer.digest)?;
+    if store.has_layer_from(&blob, &diff_id) {
         progress.done(index, "Already exists");
         return Ok(false);
     }
-    let blob = Digest::parse(&layer.digest)?;
     let downloaded = !store.has_blob(&blob);
     if downloaded {
-        let expected_size = u64::try_from(layer.size).ok();
+        let what = format!("layer {}", blob.short());
+        let size = descriptor_size(&layer, &what)?;
+        if size > store.limits().max_layer_bytes {
+            return Err(LimitExceeded::layer_bytes(what, Some(size), store.limits()).into());
+        }
         let mut stream = client.pull_blob_stream(reference, &layer).await?;
         let mut writer = store.blob_writer()?;
         let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
             // oci-client checks the digest when the stream ends, so a short
             // blob shows up as a digest error: say which it was.
-            let chunk = chunk.map_err(|err| match expected_size {
-                Some(size) if received < size => {
-                    anyhow!(
-                        "layer {} is truncated: got {received} of {size} bytes",
-                        blob.short()
-                    )
-                }
-                _ => anyhow!("digest mismatch for layer {}: {err}", blob.short()),
+            let chunk = chunk.map_err(|err| match received < size {
+                true => anyhow!("{what} is truncated: got {received} of {size} bytes"),
+                false => anyhow!("digest mismatch for {what}: {err}"),
             })?;
+            received += chunk.len() as u64;
+            if received > size {
+                bail!("{what} is oversized: more than the {size} bytes its descriptor gives");
+            }
             writer
                 .write_all(&chunk)
                 .context("cannot write layer blob")?;
-            received += chunk.len() as u64;
             progress.advance(index, chunk.len() as u64);
         }
-        store.commit_blob(writer, &blob, expected_size)?;
+        store.commit_blob(writer, &blob, Some(size))?;
         progress.done(index, "Download complete");
     }
     let store_clone = store.clone();

@@ -8,26 +8,44 @@
 //! overlayfs expects of a lower layer: `.wh.NAME` a character device 0/0 named
 //! NAME, `.wh..wh..opq` the xattr `user.overlay.opaque=y` on its directory.
 //!
+//! A later entry replaces an earlier one of the same name, as GNU tar and
+//! Docker do, a directory with everything in it (a directory entry over a
+//! directory only updates it). PAX global headers are ignored, as Docker
+//! ignores them.
+//!
+//! The layer is held to [`Limits`]: its uncompressed stream to
+//! `max_layer_bytes`, its entries (and the directories made for them) to
+//! `max_layer_entries`, its header records to `max_header_bytes` (see
+//! `tar_guard`). Memory stays bounded whatever the layer holds.
+//!
 //! The `user.` namespace (overlayfs's `userxattr` mount option) rather than
 //! `trusted.`: it survives every hop to the guest, including the KVM test
 //! host's 9p share, which passes `user.*` xattrs only.
 
-use std::ffi::{CString, OsStr};
+mod at;
+mod dir_times;
+
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::sys::stat::{
-    fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
-};
-use nix::sys::time::TimeSpec;
-use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::sys::stat::{fchmodat, mkdirat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
 use tar::EntryType;
+
+use crate::capped::Capped;
+use crate::limits::{limit_alone, LimitExceeded, Limits};
+use crate::quote::{quoted, quoted_path};
+use crate::remove_tree::remove_tree_at;
+use crate::tar_guard::TarGuard;
+use at::{lookup_dir, open_dir, set_mtime, set_xattr, stat_nofollow};
+use dir_times::DirTimes;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -36,39 +54,128 @@ const OPAQUE_XATTR: &str = "user.overlay.opaque";
 const OVERLAY_XATTR_PREFIXES: [&str; 2] = ["user.overlay.", "trusted.overlay."];
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
-/// Unpacks the tar stream `layer` into the existing, empty directory `dest`.
-pub fn unpack_layer(layer: impl Read, dest: &Path) -> Result<()> {
+/// Unpacks the tar stream `layer` into the existing, empty directory `dest`
+/// (its parent holds a temporary file meanwhile), reading `layer` to its
+/// end. A limit it goes over is the error, alone.
+pub fn unpack_layer(layer: impl Read, dest: &Path, limits: &Limits) -> Result<()> {
+    unpack(layer, dest, limits).map_err(limit_alone)
+}
+
+fn unpack(layer: impl Read, dest: &Path, limits: &Limits) -> Result<()> {
     let root = open_dir(None, dest.as_os_str())
         .with_context(|| format!("cannot open {}", dest.display()))?;
-    let mut archive = tar::Archive::new(layer);
-    let mut dir_times = Vec::new();
+    let beside = dest
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stream = Capped::new(layer, limits.max_layer_bytes, || {
+        LimitExceeded::layer_bytes("the layer's uncompressed tar", None, limits)
+    });
+    let mut archive = tar::Archive::new(TarGuard::new(stream, limits));
+    let mut unpacker = Unpacker {
+        root,
+        limits,
+        entries: 0,
+        dir_times: DirTimes::new(beside)?,
+    };
     for entry in archive.entries().context("cannot read the layer tar")? {
         let mut entry = entry.context("corrupt layer tar")?;
-        let raw_path = entry.path().context("corrupt entry path")?.into_owned();
-        let components = safe_components(&raw_path)?;
-        let Some((name, parents)) = components.split_last() else {
-            continue; // The layer root itself: its metadata is the store's.
-        };
-        let parent = open_parents(&root, parents)
-            .with_context(|| format!("layer entry {}", raw_path.display()))?;
-        let name = name.as_os_str();
-        let unpacked = unpack_entry(&mut entry, &root, &parent, name)
-            .with_context(|| format!("cannot unpack layer entry {}", raw_path.display()))?;
-        if unpacked == Unpacked::Directory {
-            dir_times.push((components.clone(), entry.header().mtime().unwrap_or(0)));
-        }
+        unpacker.entry(&mut entry)?;
     }
-    // Creating entries changed the directories' mtimes: restore them last,
-    // deepest first.
-    for (components, mtime) in dir_times.iter().rev() {
-        let (name, parents) = components.split_last().expect("directories have a name");
-        let parent = open_parents(&root, parents)?;
-        set_mtime(&parent, name.as_os_str(), *mtime)?;
-    }
+    // Creating entries changed the directories' mtimes: restore them last.
+    let Unpacker {
+        root, dir_times, ..
+    } = unpacker;
+    dir_times.apply(&root)?;
     // The uncompressed digest covers everything, including the padding after
     // the end-of-archive blocks.
     io::copy(&mut archive.into_inner(), &mut io::sink()).context("cannot read the layer tar")?;
     Ok(())
+}
+
+/// One layer being unpacked.
+struct Unpacker<'l> {
+    /// The layer's directory.
+    root: OwnedFd,
+    limits: &'l Limits,
+    /// Entries so far, and directories made for them.
+    entries: u64,
+    dir_times: DirTimes,
+}
+
+impl Unpacker<'_> {
+    /// Places one tar entry.
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<()> {
+        self.count_entry()?;
+        if entry.header().entry_type() == EntryType::XGlobalHeader {
+            return Ok(());
+        }
+        let raw_path = entry.path().context("corrupt entry path")?.into_owned();
+        let components = safe_components(&raw_path)?;
+        let Some((name, parents)) = components.split_last() else {
+            return Ok(()); // The layer root itself: its metadata is the store's.
+        };
+        let parent = self
+            .open_parents(parents)
+            .with_context(|| format!("layer entry {}", quoted_path(&raw_path)))?;
+        let name = name.as_os_str();
+        let unpacked = unpack_entry(entry, &self.root, &parent, name)
+            .with_context(|| format!("cannot unpack layer entry {}", quoted_path(&raw_path)))?;
+        if unpacked == Unpacked::Directory {
+            let st = stat_nofollow(&parent, name)?.context("a directory just made is gone")?;
+            let path = components
+                .iter()
+                .map(|c| c.as_os_str().as_bytes())
+                .collect::<Vec<_>>()
+                .join(&b'/');
+            self.dir_times
+                .note(&path, st.st_ino, entry.header().mtime().unwrap_or(0))?;
+        }
+        Ok(())
+    }
+
+    /// One more entry (or directory made for one), within the limit.
+    fn count_entry(&mut self) -> Result<()> {
+        self.entries += 1;
+        if self.entries > self.limits.max_layer_entries {
+            return Err(LimitExceeded::layer_entries("the layer", self.limits).into());
+        }
+        Ok(())
+    }
+
+    /// Opens (creating as needed, mode 0755) the directory `components`
+    /// under the root, refusing to pass through anything that is not a
+    /// real directory.
+    fn open_parents(&mut self, components: &[PathBuf]) -> Result<OwnedFd> {
+        let mut current = open_dir(Some(self.root.as_raw_fd()), OsStr::new("."))?;
+        for component in components {
+            let name = component.as_os_str();
+            let next = match open_dir(Some(current.as_raw_fd()), name) {
+                Err(Errno::ENOENT) => {
+                    self.count_entry()?;
+                    mkdirat(
+                        Some(current.as_raw_fd()),
+                        name,
+                        Mode::from_bits_truncate(0o755),
+                    )?;
+                    open_dir(Some(current.as_raw_fd()), name)
+                }
+                other => other,
+            };
+            current = match next {
+                Ok(fd) => fd,
+                Err(Errno::ELOOP | Errno::ENOTDIR) => bail!(
+                    "path component {} is a symlink or not a directory",
+                    quoted_path(component)
+                ),
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("cannot open {}", quoted_path(component)))
+                }
+            };
+        }
+        Ok(current)
+    }
 }
 
 #[derive(PartialEq)]
@@ -90,7 +197,7 @@ fn unpack_entry<R: Read>(
     }
     if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
         if matches!(hidden, b"" | b"." | b"..") {
-            bail!("invalid whiteout name {:?}", name);
+            bail!("invalid whiteout name {}", quoted(name_bytes));
         }
         let hidden = OsStr::from_bytes(hidden);
         remove_existing(parent, hidden)?;
@@ -148,7 +255,9 @@ fn unpack_entry<R: Read>(
             let (target_name, target_parents) = target_components
                 .split_last()
                 .ok_or_else(|| anyhow!("hard link to the layer root"))?;
-            let target_parent = open_parents(root, target_parents)?;
+            let cannot_link = || format!("cannot link to {}", quoted_path(&target));
+            let target_parent = lookup_dir(root, target_parents.iter().map(|c| c.as_os_str()))
+                .with_context(cannot_link)?;
             remove_existing(parent, name)?;
             linkat(
                 Some(target_parent.as_raw_fd()),
@@ -157,7 +266,7 @@ fn unpack_entry<R: Read>(
                 name,
                 AtFlags::empty(),
             )
-            .with_context(|| format!("cannot link to {}", target.display()))?;
+            .with_context(cannot_link)?;
             // A hard link shares its target's inode and metadata.
             return Ok(Unpacked::Other);
         }
@@ -215,7 +324,7 @@ fn unpack_entry<R: Read>(
             .iter()
             .any(|prefix| key.starts_with(prefix))
         {
-            log::warn!("ignoring xattr {key} recorded in a layer");
+            log::warn!("ignoring xattr {} recorded in a layer", quoted(&key));
             continue;
         }
         set_xattr(parent, name, &key, &value)?;
@@ -236,91 +345,22 @@ fn safe_components(path: &Path) -> Result<Vec<PathBuf>> {
             Component::Normal(part) => out.push(PathBuf::from(part)),
             Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             Component::ParentDir => {
-                bail!("layer entry {} escapes the layer with '..'", path.display())
+                bail!(
+                    "layer entry {} escapes the layer with '..'",
+                    quoted_path(path)
+                )
             }
         }
     }
     Ok(out)
 }
 
-/// Opens (creating as needed, mode 0755) the directory `components` under
-/// `root`, refusing to pass through anything that is not a real directory.
-fn open_parents(root: &OwnedFd, components: &[PathBuf]) -> Result<OwnedFd> {
-    let mut current = open_dir(Some(root.as_raw_fd()), OsStr::new("."))?;
-    for component in components {
-        let name = component.as_os_str();
-        let next = match open_dir(Some(current.as_raw_fd()), name) {
-            Err(Errno::ENOENT) => {
-                mkdirat(
-                    Some(current.as_raw_fd()),
-                    name,
-                    Mode::from_bits_truncate(0o755),
-                )?;
-                open_dir(Some(current.as_raw_fd()), name)
-            }
-            other => other,
-        };
-        current = match next {
-            Ok(fd) => fd,
-            Err(Errno::ELOOP | Errno::ENOTDIR) => bail!(
-                "path component {} is a symlink or not a directory",
-                component.display()
-            ),
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot open {}", component.display()))
-            }
-        };
-    }
-    Ok(current)
-}
-
-fn open_dir(dir: Option<RawFd>, name: &OsStr) -> nix::Result<OwnedFd> {
-    let fd = openat(
-        dir,
-        name,
-        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: `openat` just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn stat_nofollow(parent: &OwnedFd, name: &OsStr) -> Result<Option<libc::stat>> {
-    match fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Removes whatever `name` is in `parent` (a later entry replaces an earlier one).
+/// Removes whatever `name` is in `parent` (a later entry replaces an
+/// earlier one): a directory with everything in it, at any depth, never
+/// following a symlink.
 fn remove_existing(parent: &OwnedFd, name: &OsStr) -> Result<()> {
-    let Some(st) = stat_nofollow(parent, name)? else {
-        return Ok(());
-    };
-    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        // Through the parent's descriptor, so no symlink on the way is followed;
-        // remove_dir_all itself never follows symlinks inside.
-        let path = proc_fd_path(parent, name);
-        std::fs::remove_dir_all(&path)
-            .with_context(|| format!("cannot replace directory {:?}", name))?;
-    } else {
-        unlinkat(Some(parent.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
-    }
-    Ok(())
-}
-
-fn set_mtime(parent: &OwnedFd, name: &OsStr, mtime: u64) -> Result<()> {
-    let seconds = libc::time_t::try_from(mtime).unwrap_or(libc::time_t::MAX);
-    let time = TimeSpec::new(seconds, 0);
-    utimensat(
-        Some(parent.as_raw_fd()),
-        name,
-        &time,
-        &time,
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .context("cannot set mtime")
+    remove_tree_at(parent, name)
+        .with_context(|| format!("cannot replace {}", quoted(name.as_bytes())))
 }
 
 /// Extended attributes recorded in the entry's PAX header.
@@ -339,41 +379,9 @@ fn pax_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>
     Ok(xattrs)
 }
 
-fn set_xattr(parent: &OwnedFd, name: &OsStr, key: &str, value: &[u8]) -> Result<()> {
-    let path = CString::new(proc_fd_path(parent, name).into_os_string().into_vec())?;
-    let key_c = CString::new(key)?;
-    // SAFETY: both strings are NUL-terminated and outlive the call; the value
-    // pointer and length describe a live slice.
-    let rc = unsafe {
-        libc::lsetxattr(
-            path.as_ptr(),
-            key_c.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EOPNOTSUPP) {
-        log::warn!("file system does not support xattr {key}; skipped");
-        return Ok(());
-    }
-    Err(err).with_context(|| format!("cannot set xattr {key}"))
-}
-
-/// `/proc/self/fd/N/NAME`: `name` inside the directory `parent` refers to,
-/// with no path resolution beyond that directory.
-fn proc_fd_path(parent: &OwnedFd, name: &OsStr) -> PathBuf {
-    Path::new("/proc/self/fd")
-        .join(parent.as_raw_fd().to_string())
-        .join(name)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::ffi::CString;
     use std::fs;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
@@ -454,6 +462,14 @@ mod tests {
             self.entry("PaxHeaders/x", EntryType::XHeader, &data, None)
         }
 
+        /// A file whose name, verbatim, goes in a GNU long name record.
+        fn long_name_file(&mut self, name: &str) -> &mut Self {
+            let mut record = name.as_bytes().to_vec();
+            record.push(0);
+            self.entry("././@LongLink", EntryType::GNULongName, &record, None);
+            self.file("short", b"")
+        }
+
         fn build(&mut self) -> Vec<u8> {
             std::mem::replace(&mut self.0, tar::Builder::new(Vec::new()))
                 .into_inner()
@@ -484,7 +500,7 @@ mod tests {
         }
 
         fn unpack(&self, tar: &[u8]) -> Result<()> {
-            unpack_layer(tar, &self.layer())
+            unpack_layer(tar, &self.layer(), &Limits::default())
         }
 
         fn assert_outside_untouched(&self) {
@@ -731,6 +747,201 @@ mod tests {
         sandbox.unpack(&tar).unwrap();
         assert_eq!(fs::read(sandbox.layer().join("x")).unwrap(), b"now a file");
         assert_eq!(fs::read(sandbox.layer().join("y")).unwrap(), b"new");
+    }
+
+    /// A directory entry `name` with modification time `mtime`.
+    fn dir_header(name: &str, mtime: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).unwrap();
+        header.set_entry_type(EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(mtime);
+        header
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_file_is_accepted_the_later_entry_winning() {
+        let sandbox = Sandbox::new();
+        // As GNU tar and Docker accept it: x was a tree, then a file.
+        let tar = TarBuilder::new()
+            .header(dir_header("x", 1), b"")
+            .header(dir_header("x/sub", 2), b"")
+            .file("x/sub/inner", b"1")
+            .header(dir_header("x/sub/deeper", 3), b"")
+            .file("x", b"now a file")
+            .header(dir_header("kept", 4_000), b"")
+            .file("kept/f", b"f")
+            .header(dir_header("twice", 5_000), b"")
+            .header(dir_header("twice", 6_000), b"")
+            .build();
+        sandbox.unpack(&tar).unwrap();
+        let layer = sandbox.layer();
+        assert_eq!(fs::read(layer.join("x")).unwrap(), b"now a file");
+        // The file keeps its own time, not the directory's it replaced.
+        assert_eq!(fs::metadata(layer.join("x")).unwrap().mtime(), 1_000_000);
+        assert_eq!(fs::metadata(layer.join("kept")).unwrap().mtime(), 4_000);
+        assert_eq!(fs::metadata(layer.join("twice")).unwrap().mtime(), 6_000);
+        sandbox.assert_outside_untouched();
+
+        // Replaced by a symlink pointing out, the name is never followed.
+        let outside = sandbox.outside().display().to_string();
+        let tar = TarBuilder::new()
+            .dir("d")
+            .dir("d/e")
+            .symlink("d", &outside)
+            .file("d/evil", b"x")
+            .build();
+        let err = format!("{:#}", sandbox.unpack(&tar).unwrap_err());
+        assert!(err.contains("symlink"), "{err}");
+        sandbox.assert_outside_untouched();
+    }
+
+    #[test]
+    fn a_directory_tree_of_any_depth_is_replaced() {
+        let sandbox = Sandbox::new();
+        let deep = vec!["d"; 1500].join("/");
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        // A GNU long name: the path is 3 KB.
+        builder
+            .append_data(&mut header, format!("{deep}/f"), &b"x"[..])
+            .unwrap();
+        builder.append_data(&mut header, "d", &b"y"[..]).unwrap();
+        sandbox.unpack(&builder.into_inner().unwrap()).unwrap();
+        assert_eq!(fs::read(sandbox.layer().join("d")).unwrap(), b"y");
+    }
+
+    #[test]
+    fn pax_global_headers_are_ignored() {
+        let sandbox = Sandbox::new();
+        let mut global = tar::Header::new_ustar();
+        global.set_path("pax_global_header").unwrap();
+        global.set_entry_type(EntryType::XGlobalHeader);
+        let tar = TarBuilder::new()
+            .header(
+                global,
+                b"52 comment=a commit id, as git archive writes it\n",
+            )
+            .file("f", b"x")
+            .build();
+        sandbox.unpack(&tar).unwrap();
+        let names: Vec<_> = fs::read_dir(sandbox.layer())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["f"]);
+    }
+
+    #[test]
+    fn entries_and_the_directories_made_for_them_are_counted() {
+        let limits = Limits {
+            max_layer_entries: 5,
+            ..Limits::default()
+        };
+        let sandbox = Sandbox::new();
+        let five = TarBuilder::new()
+            .file("1", b"")
+            .file("2", b"")
+            .dir("a")
+            .file("a/3", b"")
+            .file("4", b"")
+            .build();
+        unpack_layer(&five[..], &sandbox.layer(), &limits).unwrap();
+        let six = TarBuilder::new()
+            .file("1", b"")
+            .file("2", b"")
+            .file("3", b"")
+            .file("4", b"")
+            .file("5", b"")
+            .file("6", b"")
+            .build();
+        let err = unpack_layer(&six[..], &sandbox.layer(), &limits)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the layer has over the limit of 5 entries \
+             (image-limits.max-layer-entries in <hull root>/config.json)"
+        );
+        // One entry, five directories made for it.
+        let nested = TarBuilder::new().file("p/q/r/s/t/u", b"").build();
+        let err = unpack_layer(&nested[..], &sandbox.layer(), &limits).unwrap_err();
+        assert!(
+            err.to_string().contains("over the limit of 5 entries"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_uncompressed_stream_is_capped() {
+        let limits = Limits {
+            max_layer_bytes: 8 << 10,
+            ..Limits::default()
+        };
+        let sandbox = Sandbox::new();
+        let small = TarBuilder::new().file("f", &[1; 4 << 10]).build();
+        assert!(small.len() <= 8 << 10);
+        unpack_layer(&small[..], &sandbox.layer(), &limits).unwrap();
+        let big = TarBuilder::new().file("f", &[1; 9 << 10]).build();
+        let err = unpack_layer(&big[..], &sandbox.layer(), &limits)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the layer's uncompressed tar is over the limit of 8192 bytes \
+             (image-limits.max-layer-bytes in <hull root>/config.json)"
+        );
+    }
+
+    #[test]
+    fn a_header_bomb_fails_at_once_with_a_short_line() {
+        let sandbox = Sandbox::new();
+        let claimed: u64 = 256 << 20;
+        let mut long_name = tar::Header::new_gnu();
+        long_name.set_path("././@LongLink").unwrap();
+        long_name.set_entry_type(EntryType::GNULongName);
+        long_name.set_size(claimed);
+        long_name.set_cksum();
+        // What the 261 KB gzip layer expands to: a name of 256 MiB of 'a'.
+        let stream = io::Cursor::new(long_name.as_bytes().to_vec())
+            .chain(io::repeat(b'a').take(claimed))
+            .chain(io::repeat(0).take(1024));
+        let started = std::time::Instant::now();
+        let err = unpack_layer(stream, &sandbox.layer(), &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("claims 268435456 bytes, over the limit of 1048576"),
+            "{err}"
+        );
+        assert!(err.len() < 200, "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn error_lines_quote_a_short_prefix_of_a_long_name() {
+        let sandbox = Sandbox::new();
+        let long = format!("{}/../escape", "n".repeat(100_000));
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        builder.append_data(&mut header, "ok", &b""[..]).unwrap();
+        let mut tar = builder.into_inner().unwrap();
+        tar.truncate(tar.len() - 1024);
+        tar.extend(TarBuilder::new().long_name_file(&long).build());
+        let err = format!("{:#}", sandbox.unpack(&tar).unwrap_err());
+        assert!(err.contains("escapes the layer"), "{err}");
+        assert!(err.contains("(100010 bytes)"), "{err}");
+        assert!(err.len() < 300, "{} bytes: {err:.400}", err.len());
     }
 
     fn get_xattr(path: &Path, key: &str) -> Option<Vec<u8>> {
