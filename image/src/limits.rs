@@ -25,8 +25,8 @@ pub struct Limits {
     /// One tar header record, read whole before its entry: a GNU long
     /// name or link, a PAX extended header (Go's archive/tar: 1 MiB).
     pub max_header_bytes: u64,
-    /// One layer uncompressed: its tar stream, and apart from that the
-    /// file contents it writes (a sparse file counts its full size). Its
+    /// One layer uncompressed: its tar stream, which bounds the file
+    /// contents it writes too (GNU sparse entries are not unpacked). Its
     /// compressed blob may not be larger either.
     pub max_layer_bytes: u64,
     /// One layer's entries, counting the directories made for them.
