@@ -579,6 +579,111 @@ fn concurrent_pulls_of_one_image_both_succeed() {
     );
 }
 
+/// `data` compressed by `gzip -9`, as one gzip member.
+fn gzip(dir: &Path, data: &[u8]) -> Vec<u8> {
+    let path = dir.join("gzip-input");
+    fs::write(&path, data).unwrap();
+    let output = Command::new("gzip")
+        .arg("-9c")
+        .arg(&path)
+        .output()
+        .expect("run gzip");
+    assert!(output.status.success());
+    output.stdout
+}
+
+/// A GNU tar header: `name`, type `kind`, `size` bytes, mode 0644.
+fn gnu_header(name: &[u8], kind: u8, size: u64) -> [u8; 512] {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name);
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[108..116].copy_from_slice(b"0000000\0");
+    header[116..124].copy_from_slice(b"0000000\0");
+    header[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    header[136..148].copy_from_slice(b"00000000000\0");
+    header[156] = kind;
+    header[257..265].copy_from_slice(b"ustar  \0");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    header
+}
+
+/// A 263 KB gzip tar (issue 17's memory bomb) whose first record, a GNU
+/// long name, claims 256 MiB and holds it: `aaa...a/../escape`, in gzip
+/// members of 1 MiB each, then the file it names. Unchecked, hull read
+/// it whole (1 GiB peak RSS) and printed all of it in its error.
+fn header_bomb(dir: &Path) -> PathBuf {
+    let mut bomb = gzip(dir, &gnu_header(b"././@LongLink", b'L', 256 << 20));
+    let mebibyte = gzip(dir, &vec![b'a'; 1 << 20]);
+    for _ in 0..255 {
+        bomb.extend_from_slice(&mebibyte);
+    }
+    let mut tail = vec![b'a'; (1 << 20) - 11];
+    tail.extend_from_slice(b"/../escape\0");
+    tail.extend_from_slice(&gnu_header(b"x", b'0', 0));
+    tail.extend_from_slice(&[0; 1024]);
+    bomb.extend(gzip(dir, &tail));
+    let path = dir.join("bomb.tar.gz");
+    fs::write(&path, bomb).unwrap();
+    path
+}
+
+/// Runs `hull ARGS`: its exit code, stderr and peak RSS in KiB.
+#[expect(clippy::zombie_processes, reason = "wait4 reaps it, for its rusage")]
+fn run_measured(hull: &Hull, args: &[&str]) -> (i32, String, u64) {
+    use std::io::Read;
+    let mut child = hull
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hull");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: all-zero bytes are a valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are to
+    // live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status));
+    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss as u64)
+}
+
+#[test]
+fn a_hostile_import_fails_in_one_short_line_in_bounded_memory() {
+    let work = tempfile::tempdir().unwrap();
+    let hull = Hull::new();
+    let bomb = header_bomb(work.path());
+    let compressed = fs::metadata(&bomb).unwrap().len();
+    assert!(compressed < 300 << 10, "{compressed} bytes");
+    let (code, stderr, rss_kib) =
+        run_measured(&hull, &["import", bomb.to_str().unwrap(), "bomb:v1"]);
+    println!("hostile import: {compressed} bytes compressed, peak RSS {rss_kib} KiB");
+    assert_eq!(code, HULL_ERROR, "{stderr:.300}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:.300}");
+    assert!(stderr.len() < 300, "{} bytes: {stderr:.300}", stderr.len());
+    assert!(
+        stderr.starts_with("hull: cannot import ")
+            && stderr.ends_with(
+                ": a tar header record (GNU long name) claims 268435456 bytes, over the limit \
+                 of 1048576 (image-limits.max-header-bytes in <hull root>/config.json)\n"
+            ),
+        "{stderr}"
+    );
+    assert!(rss_kib < 64 << 10, "peak RSS {rss_kib} KiB");
+    assert_store_empty(&hull);
+}
+
 #[test]
 fn images_tag_rmi_and_prune_manage_the_store() {
     let work = tempfile::tempdir().unwrap();
