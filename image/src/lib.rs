@@ -32,6 +32,8 @@ mod auth;
 mod capped;
 mod compression;
 mod digest;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod healthcheck;
 mod import;
 mod limits;
