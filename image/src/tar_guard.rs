@@ -167,7 +167,11 @@ impl<R: Read> TarGuard<R> {
         }
         let data = Data {
             contents: size,
-            padding: size.next_multiple_of(BLOCK) - size,
+            // `tar` fails on a size whose padding overflows: so does this.
+            padding: size
+                .checked_next_multiple_of(BLOCK)
+                .ok_or_else(|| io::Error::other("tar entry size overflow"))?
+                - size,
             // At most `max_header_bytes`, checked above.
             pax: (recognized && kind == EntryType::XHeader)
                 .then(|| Vec::with_capacity(size as usize)),
@@ -373,6 +377,20 @@ mod tests {
         stream.resize(stream.len() + (1 << 20) + 2048, 0);
         let err = list(&stream, &limits).unwrap_err().to_string();
         assert!(err.contains("claims 1048576 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_size_too_big_to_pad_is_an_error_not_an_overflow() {
+        // Found by the layer_unpack fuzz target: a base-256 size of
+        // u64::MAX - 1.
+        let mut header = header(EntryType::Regular, "f", 0);
+        header.as_mut_bytes()[124..136].copy_from_slice(&[
+            0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+        ]);
+        header.set_cksum();
+        assert_eq!(header.entry_size().unwrap(), u64::MAX - 1);
+        let stream = tar_of(&[(header, Vec::new())]);
+        assert!(list(&stream, &Limits::default()).is_err());
     }
 
     #[test]
