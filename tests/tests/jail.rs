@@ -1,7 +1,8 @@
 //! The VMM's jail: every thread of a container's VMM runs under its seccomp
-//! allow-list (one filter each, none inherited), and with the filters on
-//! containers still run, exec, use volumes, binds, networks, published
-//! ports and `cp`: a syscall missing from a list would kill the VM.
+//! allow-list (one filter each, none inherited), the VMM in a cgroup of its
+//! own with its resource limits, and with all that on containers still run,
+//! exec, use volumes, binds, networks, published ports and `cp`: a syscall
+//! missing from a list would kill the VM.
 
 use hull_e2e::script::{facts, in_test_host};
 
@@ -27,6 +28,10 @@ id=$($h run -d --name j1 --network jnet -p 8088:80 -v jvol:/data -v /tmp/jbind:/
 echo "run=$?"
 wait_for '$h exec j1 true 2>/dev/null'
 echo "threads=$(vmm_threads $id)"
+short=$(echo $id | cut -c1-12)
+vmm=$(pgrep -f "__vmm $HULL_ROOT/run/$short/" | head -n 1)
+echo "cgroup=$(cat /proc/$vmm/cgroup) $(cat /sys/fs/cgroup/hull/$short/pids.max) $(cat /sys/fs/cgroup/hull/$short/cpu.max)"
+echo "rlimits=$(awk '/^Max core file size/ {print "core=" $5 ":" $6} /^Max open files/ {print "nofile=" $5}' /proc/$vmm/limits | paste -sd' ')"
 echo "volume=$($h exec j1 sh -c 'cd /data && echo x > a && ln a b && ln -s a c && mv b d && chmod 600 d && chown 1000:100 a && mkdir e && rmdir e && mkfifo p && truncate -s 3 a && touch -d 2020-01-01 a && dd if=/dev/zero of=big bs=1M count=4 2>/dev/null && sync && rm big && stat -c "%s %u:%g" a && readlink c && stat -c %a d' | paste -sd' ')"
 echo "host-sees=$(stat -c '%u:%g %s' $HULL_ROOT/volumes/jvol/_data/a)"
 echo "bind=$($h exec j1 sh -c 'cat /bind/f; echo from-guest > /bind/g') $(cat /tmp/jbind/g)"
@@ -39,7 +44,9 @@ $h restart -t 5 j1 >/dev/null
 wait_for '$h exec j1 true 2>/dev/null'
 echo "restarted=$($h exec j1 stat -L -c %s /data/c) $(vmm_threads $id | cut -d' ' -f1,2 | awk '$1 == $2 {print "all-filtered"}')"
 $h rm -f j1 >/dev/null; echo "rm=$?"
+echo "cgroups-left=$(find /sys/fs/cgroup/hull -mindepth 1 -type d | wc -l)"
 echo "killed=$(dmesg | grep -c 'type=1326')"
+dmesg | grep 'type=1326' | tail -n 5
 "#,
     );
     assert_eq!(facts(&output, "run"), ["0"], "{output}");
@@ -54,6 +61,21 @@ echo "killed=$(dmesg | grep -c 'type=1326')"
     for name in ["vcpu0", "vsock", "virtio-fsx3", "virtio-blk", "virtio-net"] {
         assert!(names.contains(name), "{name} not in {names}: {output}");
     }
+    // Its own cgroup, bounded, removed with it; no core dumps, a bounded
+    // open file limit.
+    let cgroup = facts(&output, "cgroup");
+    let [path, pids, quota, period] = cgroup[0].split(' ').collect::<Vec<_>>()[..] else {
+        panic!("no cgroup fact: {output}");
+    };
+    assert!(path.starts_with("0::/hull/"), "{output}");
+    assert_eq!((pids, period), ("128", "100000"), "{output}");
+    assert!(quota.ends_with("00000") && quota != "max", "{output}");
+    assert_eq!(facts(&output, "cgroups-left"), ["0"], "{output}");
+    let rlimits = facts(&output, "rlimits");
+    let nofile = rlimits[0]
+        .strip_prefix("core=0:0 nofile=")
+        .unwrap_or_else(|| panic!("core dumps on or no limits: {output}"));
+    assert!(nofile.parse::<u64>().unwrap() <= 1 << 20, "{output}");
     assert_eq!(facts(&output, "volume"), ["3 1000:100 a 600"], "{output}");
     assert_eq!(facts(&output, "host-sees"), ["1000:100 3"], "{output}");
     assert_eq!(facts(&output, "bind"), ["from-host from-guest"], "{output}");
