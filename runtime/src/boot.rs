@@ -13,7 +13,7 @@ use hull_image::{Image, Pin, Store};
 use hull_protocol::{
     Limits, MountSource as ProtocolMountSource, MountSpec, RootfsSpec, RunSpec, AGENT_READY_PORT,
 };
-use hull_vmm::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig};
+use hull_vmm::{Console, Disk, FsShare, NetConfig, SeccompMode, VmConfig, VsockConfig};
 
 use crate::assets;
 use crate::container::{BootSpec, Mount, MountSource, Records, RootfsSource};
@@ -38,6 +38,11 @@ const SCRATCH_DEVICE: &str = "/dev/vda";
 const GUEST_CID: u64 = 3;
 /// Generous: under the test host's emulation a boot takes several seconds.
 const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Bring-up switch for the VMM's seccomp filters: `errno` (a syscall
+/// outside a thread's allow-list fails with EPERM), `log` (it is allowed
+/// and the kernel logs it) or `off`; unset, it kills the VMM.
+const SECCOMP_ENV: &str = "HULL_VMM_SECCOMP";
 
 /// A VM whose agent is connected and ready for the container's process.
 pub(crate) struct Booted {
@@ -127,6 +132,7 @@ pub(crate) fn boot(
                 mac: mac.0,
             })
             .collect(),
+        seccomp: seccomp_mode()?,
     };
     let taps = network.taps.into_iter().map(|(tap, _)| tap).collect();
     let mut vm = VmProcess::spawn(run_dir, &config, taps)?;
@@ -354,4 +360,21 @@ fn image_source(store: &Store, image: &Image) -> Result<RootSource> {
         layers,
         _pin: pin,
     })
+}
+
+/// The VMM's seccomp mode: [`SECCOMP_ENV`]'s, kill by default.
+fn seccomp_mode() -> Result<SeccompMode> {
+    let Some(value) = std::env::var_os(SECCOMP_ENV) else {
+        return Ok(SeccompMode::default());
+    };
+    match value.to_str() {
+        Some("kill") => Ok(SeccompMode::Kill),
+        Some("errno") => Ok(SeccompMode::Errno),
+        Some("log") => Ok(SeccompMode::Log),
+        Some("off") => Ok(SeccompMode::Off),
+        _ => bail!(
+            "{SECCOMP_ENV}={} is not a seccomp mode: use kill, errno, log or off",
+            value.to_string_lossy()
+        ),
+    }
 }

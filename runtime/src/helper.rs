@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use crate::helper_command::{MONITOR, VMM};
 use crate::monitor;
 use crate::root::StateRoot;
+use crate::vmm_jail;
 
 /// Runs the helper this process was started as, if it was started as one:
 /// `Some` with how it ended (the caller exits, non-zero on an error, which
@@ -39,8 +40,10 @@ pub fn dispatch() -> Option<Result<()>> {
     }
 }
 
-/// `__vmm CONFIG`: runs one VM from its JSON config.
+/// `__vmm CONFIG`: runs one VM from its JSON config, under its resource
+/// limits.
 fn run_vmm(config_path: &Path) -> Result<()> {
+    vmm_jail::rlimits::apply()?;
     let json = std::fs::read(config_path)
         .with_context(|| format!("cannot read VM config {}", config_path.display()))?;
     let config: hull_vmm::VmConfig = serde_json::from_slice(&json)

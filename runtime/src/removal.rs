@@ -1,11 +1,12 @@
-//! Removing a container: its files, its network addresses and, if asked,
-//! its anonymous volumes.
+//! Removing a container: its files, its network addresses, a VMM cgroup
+//! left behind and, if asked, its anonymous volumes.
 
 use anyhow::Result;
 
 use crate::container::{self, Container, MountSource};
 use crate::network;
 use crate::root::StateRoot;
+use crate::vmm_jail;
 use crate::volume::VolumeStore;
 
 /// Removes the `--rm` containers whose monitor died before it could remove
@@ -25,6 +26,7 @@ pub(crate) fn sweep_abandoned(root: &StateRoot) -> Result<()> {
 /// Its monitor must be gone.
 pub(crate) fn remove(root: &StateRoot, container: &Container, volumes: bool) -> Result<()> {
     container.remove_files(root)?;
+    vmm_jail::cgroup::remove_left_behind(container.short_id());
     network::release(root, container.id(), &container.config.boot.network)?;
     if volumes {
         remove_anonymous_volumes(root, container)?;

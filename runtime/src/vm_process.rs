@@ -18,6 +18,7 @@ use hull_vmm::VmConfig;
 use crate::helper_command;
 use crate::root::RunDir;
 use crate::signals::Signals;
+use crate::vmm_jail::cgroup::{VmmCgroup, VmmLimits};
 use crate::{child_process, fsutil};
 
 /// How often to look at the VMM while waiting for it.
@@ -34,7 +35,9 @@ pub enum Boot {
 /// One VMM process and its runtime directory.
 pub(crate) struct VmProcess {
     child: Child,
-    // Declared after `child` so the VMM is gone before its files are removed.
+    // Declared after `child` so the VMM is gone before its cgroup and files
+    // are removed.
+    cgroup: Option<VmmCgroup>,
     run_dir: RunDir,
 }
 
@@ -59,10 +62,22 @@ impl VmProcess {
         // guest by the session, not delivered to the VMM.
         child_process::tie_to_this_process(&mut command);
         child_process::inherit_fds(&mut command, &inherited);
+        let cgroup = vmm_cgroup(&run_dir, config);
         let child = command.spawn().context("cannot start the VMM process")?;
         // The VMM holds them now.
         drop(inherited);
-        Ok(VmProcess { child, run_dir })
+        let mut vm = VmProcess {
+            child,
+            cgroup: None,
+            run_dir,
+        };
+        // Before the VMM builds the VM; moving it takes all its threads.
+        match cgroup.map(|cgroup| cgroup.add(vm.pid()).map(|()| cgroup)) {
+            Some(Ok(cgroup)) => vm.cgroup = Some(cgroup),
+            Some(Err(e)) => tracing::warn!("the VMM runs without a cgroup of its own: {e:#}"),
+            None => {}
+        }
+        Ok(vm)
     }
 
     /// The VMM's pid.
@@ -156,6 +171,21 @@ impl VmProcess {
             .or_else(|| last_line(&console).map(|line| format!("guest console: {line}")))
             .unwrap_or_else(|| "no output from the VMM or the guest".into())
     }
+}
+
+/// The cgroup of the VMM of `run_dir` (named after it) where cgroup v2 is
+/// available; a host that does not let hull make one runs the VMM without,
+/// with a warning.
+fn vmm_cgroup(run_dir: &RunDir, config: &VmConfig) -> Option<VmmCgroup> {
+    let name = run_dir.path().file_name()?.to_str()?;
+    let limits = VmmLimits {
+        vcpus: config.vcpus,
+        memory_mib: config.memory_mib,
+    };
+    VmmCgroup::create(name, limits).unwrap_or_else(|e| {
+        tracing::warn!("the VMM runs without a cgroup of its own: {e:#}");
+        None
+    })
 }
 
 impl Drop for VmProcess {

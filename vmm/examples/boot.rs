@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             .into_iter()
             .collect(),
         net: Vec::new(),
+        seccomp: Default::default(),
     };
     let started = std::time::Instant::now();
     match hull_vmm::run(config) {

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::seccomp::SeccompMode;
+
 /// Everything needed to build and boot one guest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmConfig {
@@ -31,6 +33,10 @@ pub struct VmConfig {
     /// disks on the virtio-mmio bus, so the disk names do not change.
     #[serde(default)]
     pub net: Vec<NetConfig>,
+    /// What each thread's seccomp filter does with a syscall outside its
+    /// allow-list (kill the VMM unless set otherwise).
+    #[serde(default)]
+    pub seccomp: SeccompMode,
 }
 
 /// Destination of the serial console output.
@@ -190,6 +196,7 @@ mod tests {
                     mac: [0x02, 0x68, 0x75, 0x6c, 0x6c, 0x02],
                 },
             ],
+            seccomp: SeccompMode::Errno,
         }
     }
 
@@ -200,13 +207,15 @@ mod tests {
     }
 
     #[test]
-    fn disks_and_net_devices_default_to_none() {
+    fn disks_and_net_devices_default_to_none_and_seccomp_to_kill() {
         let mut json = serde_json::to_value(config()).unwrap();
-        json.as_object_mut().unwrap().remove("disks");
-        json.as_object_mut().unwrap().remove("net");
+        for key in ["disks", "net", "seccomp"] {
+            json.as_object_mut().unwrap().remove(key);
+        }
         let parsed: VmConfig = serde_json::from_value(json).unwrap();
         assert!(parsed.disks.is_empty());
         assert!(parsed.net.is_empty());
+        assert_eq!(parsed.seccomp, SeccompMode::Kill);
     }
 
     #[test]

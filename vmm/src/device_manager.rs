@@ -26,7 +26,8 @@ use crate::devices::virtio::fs::Fs;
 use crate::devices::virtio::mmio::MmioTransport;
 use crate::devices::virtio::net::{check_tun_fd, Net, NetError, Tap};
 use crate::devices::virtio::vsock::Vsock;
-use crate::devices::virtio::{GuestMemory, Interrupt, VirtioDevice};
+use crate::devices::virtio::{device_type, GuestMemory, Interrupt, VirtioDevice, WorkerSlot};
+use crate::seccomp::{Filters, ThreadKind};
 use crate::stop::StopSignal;
 use crate::Error;
 
@@ -47,12 +48,14 @@ pub fn virtio_slot(index: usize) -> Option<MmioSlot> {
     (base < VIRTIO_MMIO_END && gsi < IOAPIC_PINS).then_some(MmioSlot { base, gsi })
 }
 
-/// Creates and attaches every device `config` asks for.
+/// Creates and attaches every device `config` asks for, starting each
+/// virtio device's worker thread under its kind's filter from `filters`.
 pub fn create(
     vm: &VmFd,
     mem: &GuestMemory,
     config: &VmConfig,
     stop: Arc<StopSignal>,
+    filters: Option<&Filters>,
 ) -> Result<Devices, Error> {
     let mut pio = Bus::new();
     let serial = SerialDevice::new(
@@ -93,7 +96,11 @@ pub fn create(
             count,
             max: MAX_VIRTIO_DEVICES,
         })?;
-        attach_virtio(vm, mem, &mut mmio, slot, &name, device)?;
+        let worker = worker_slot(device.as_ref(), filters).map_err(|source| Error::Device {
+            device: name.clone(),
+            source: Box::new(source),
+        })?;
+        attach_virtio(vm, mem, &mut mmio, slot, &name, device, worker)?;
         virtio_slots.push(slot);
     }
     Ok(Devices {
@@ -184,6 +191,22 @@ fn device_error(device: String, source: impl std::error::Error + Send + Sync + '
     }
 }
 
+/// The worker thread of `device`, started now, before the guest runs,
+/// under the filter of its kind: the FUSE server's own or the one all other
+/// devices share.
+fn worker_slot(
+    device: &dyn VirtioDevice,
+    filters: Option<&Filters>,
+) -> std::io::Result<WorkerSlot> {
+    let (name, kind) = match device.device_type() {
+        device_type::FS => ("virtio-fs", ThreadKind::VirtioFs),
+        device_type::BLOCK => ("virtio-blk", ThreadKind::Device),
+        device_type::NET => ("virtio-net", ThreadKind::Device),
+        _ => ("vsock", ThreadKind::Device),
+    };
+    WorkerSlot::spawn(name, filters.map(|filters| filters.get(kind)))
+}
+
 fn attach_virtio(
     vm: &VmFd,
     mem: &GuestMemory,
@@ -191,12 +214,15 @@ fn attach_virtio(
     slot: MmioSlot,
     name: &str,
     device: Box<dyn VirtioDevice>,
+    worker: WorkerSlot,
 ) -> Result<(), Error> {
     let interrupt = Interrupt::new(irqfd(vm, slot.gsi, name)?);
     let transport =
-        MmioTransport::new(device, mem.clone(), interrupt).map_err(|source| Error::Transport {
-            device: name.to_owned(),
-            source,
+        MmioTransport::new(device, mem.clone(), interrupt, worker).map_err(|source| {
+            Error::Transport {
+                device: name.to_owned(),
+                source,
+            }
         })?;
     let notify_address = IoEventAddress::Mmio(slot.base + u64::from(VIRTIO_MMIO_QUEUE_NOTIFY));
     for (queue, event) in transport.queue_notify_events() {
@@ -263,7 +289,6 @@ mod tests {
 
     use super::*;
     use crate::config::Disk;
-    use crate::devices::virtio::device_type;
     use crate::devices::virtio::net::tests::open_tun;
 
     fn config_with(disks: Vec<Disk>, tap_fd: i32) -> VmConfig {
@@ -281,6 +306,7 @@ mod tests {
                 tap_fd,
                 mac: [0x02, 0, 0, 0, 0, 0x07],
             }],
+            seccomp: crate::SeccompMode::Off,
         }
     }
 

@@ -72,6 +72,8 @@ pub enum Error {
         #[source]
         source: kvm_ioctls::Error,
     },
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("cannot install the vCPU kick signal handler: {0}")]
     KickSignal(#[source] vmm_sys_util::errno::Error),
     #[error("cannot start thread of vCPU {index}: {source}")]

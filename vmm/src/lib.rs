@@ -13,12 +13,14 @@ mod device_manager;
 pub mod devices;
 mod error;
 mod memory;
+mod seccomp;
 mod stop;
 mod vcpu;
 mod vm;
 
 pub use config::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig, MAX_VCPUS};
 pub use error::Error;
+pub use seccomp::SeccompMode;
 
 /// How the guest ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

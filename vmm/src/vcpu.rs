@@ -18,6 +18,7 @@ use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
 use crate::arch::x86_64::{cpuid, lapic, msr, regs};
 use crate::boot::BootEntry;
 use crate::devices::bus::Bus;
+use crate::seccomp::ThreadFilter;
 use crate::stop::{StopReason, StopSignal};
 use crate::{Error, VmExit};
 
@@ -177,21 +178,28 @@ impl Vcpu {
     }
 }
 
-/// Starts each vCPU on its own thread. A thread that cannot be started
-/// stops the VM through `stop`; the threads started so far are returned.
+/// Starts each vCPU on its own thread, which installs `filter` before it
+/// runs the guest. A thread that cannot be started or filtered stops the VM
+/// through `stop`; the threads started so far are returned.
 pub fn spawn_all(
     vcpus: Vec<Vcpu>,
     pio: Arc<Bus>,
     mmio: Arc<Bus>,
     stop: Arc<StopSignal>,
+    filter: Option<Arc<ThreadFilter>>,
 ) -> Vec<JoinHandle<()>> {
     let mut threads = Vec::with_capacity(vcpus.len());
     for vcpu in vcpus {
         let index = vcpu.index();
         let (pio, mmio, thread_stop) = (pio.clone(), mmio.clone(), stop.clone());
+        let filter = filter.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{index}"))
             .spawn(move || {
+                if let Some(Err(e)) = filter.map(|filter| filter.apply()) {
+                    thread_stop.request(Err(Error::Seccomp(e)));
+                    return;
+                }
                 stop_vm_on_panic(index, &thread_stop, || vcpu.run(&pio, &mmio, &thread_stop))
             });
         match spawned {

@@ -9,6 +9,7 @@ use crate::arch::x86_64::cpuid;
 use crate::arch::x86_64::layout::{ram_ranges, KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS};
 use crate::cmdline::kernel_cmdline;
 use crate::config::VmConfig;
+use crate::seccomp::{Filters, ThreadKind};
 use crate::stop::StopSignal;
 use crate::vcpu::{self, Vcpu};
 use crate::{boot, device_manager, memory, Error, VmExit};
@@ -51,9 +52,11 @@ pub fn run(config: VmConfig) -> Result<VmExit, Error> {
     let vm = create_vm(&kvm)?;
     memory::register(&vm, &mem)?;
 
+    let filters = Filters::new(config.seccomp)?;
+    let filter = |kind| filters.as_ref().map(|filters| filters.get(kind));
     let (stop, stop_reasons) = StopSignal::new();
     let stop = Arc::new(stop);
-    let devices = device_manager::create(&vm, &mem, &config, stop.clone())?;
+    let devices = device_manager::create(&vm, &mem, &config, stop.clone(), filters.as_ref())?;
 
     let cmdline = kernel_cmdline(&config.cmdline, &devices.virtio_slots).map_err(Error::Cmdline)?;
     log::debug!("kernel command line: {cmdline:?}");
@@ -77,12 +80,21 @@ pub fn run(config: VmConfig) -> Result<VmExit, Error> {
         .collect::<Result<Vec<_>, _>>()?;
 
     vcpu::install_kick_handler()?;
+    // This thread keeps the buses (the devices) until the vCPUs are joined,
+    // so that it, not the last vCPU to end, tears the devices down.
+    let pio = Arc::new(devices.pio);
+    let mmio = Arc::new(devices.mmio);
     let threads = vcpu::spawn_all(
         vcpus,
-        Arc::new(devices.pio),
-        Arc::new(devices.mmio),
+        Arc::clone(&pio),
+        Arc::clone(&mmio),
         stop.clone(),
+        filter(ThreadKind::Vcpu),
     );
+    // Every thread is started: this one is filtered last.
+    if let Some(Err(e)) = filter(ThreadKind::Vmm).map(|filter| filter.apply()) {
+        stop.request(Err(Error::Seccomp(e)));
+    }
 
     // `stop` is alive here, so the channel cannot close before a reason
     // arrives.

@@ -65,6 +65,8 @@ fi
 for fs in proc sys dev; do
     mount --move "/$fs" "/root/$fs" || fail "cannot move /$fs into the new root"
 done
+# cgroup v2, where hull gives each VMM a cgroup of its own.
+mount -t cgroup2 cgroup2 /root/sys/fs/cgroup || fail "cannot mount cgroup2"
 mkdir -p /root/dev/pts /root/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /root/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /root/dev/shm

@@ -20,7 +20,7 @@ use virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use virtio_queue::{Queue, QueueT};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::{ActiveQueue, GuestMemory, Interrupt, VirtioDevice, VIRTIO_F_VERSION_1};
+use super::{ActiveQueue, GuestMemory, Interrupt, VirtioDevice, WorkerSlot, VIRTIO_F_VERSION_1};
 use crate::devices::bus::BusDevice;
 
 /// "virt" in little endian.
@@ -58,15 +58,19 @@ pub struct MmioTransport {
     driver_features: u64,
     status: u32,
     activated: bool,
+    /// The device's worker thread until activation hands it over.
+    worker: Option<WorkerSlot>,
 }
 
 impl MmioTransport {
-    /// Wraps `device`. `interrupt`'s eventfd must be registered with KVM as
-    /// the irqfd of the GSI the guest is told about.
+    /// Wraps `device`, whose queues `worker` will serve. `interrupt`'s
+    /// eventfd must be registered with KVM as the irqfd of the GSI the guest
+    /// is told about.
     pub fn new(
         device: Box<dyn VirtioDevice>,
         mem: GuestMemory,
         interrupt: Arc<Interrupt>,
+        worker: WorkerSlot,
     ) -> Result<Self, MmioError> {
         let device_type = device.device_type();
         let queues = device
@@ -98,6 +102,7 @@ impl MmioTransport {
             driver_features: 0,
             status: 0,
             activated: false,
+            worker: Some(worker),
         })
     }
 
@@ -283,12 +288,17 @@ impl MmioTransport {
                 Ok(ActiveQueue { queue, notify })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let worker = self
+            .worker
+            .take()
+            .ok_or("the device's worker was lost in an earlier activation")?;
         self.device
             .activate(
                 self.mem.clone(),
                 self.driver_features,
                 self.interrupt.clone(),
                 queues,
+                worker,
             )
             .map_err(|e| e.to_string())?;
         self.activated = true;
@@ -399,6 +409,7 @@ mod tests {
             features: u64,
             _interrupt: Arc<Interrupt>,
             queues: Vec<ActiveQueue>,
+            _worker: WorkerSlot,
         ) -> Result<(), ActivateError> {
             let mut a = self.activations.lock().unwrap();
             a.count += 1;
@@ -423,7 +434,13 @@ mod tests {
             };
             let mem = GuestMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
             let interrupt = Interrupt::new(EventFd::new(libc::EFD_NONBLOCK).unwrap());
-            let transport = MmioTransport::new(Box::new(device), mem, interrupt).unwrap();
+            let transport = MmioTransport::new(
+                Box::new(device),
+                mem,
+                interrupt,
+                WorkerSlot::spawn("test", None).unwrap(),
+            )
+            .unwrap();
             Self {
                 transport,
                 activations,

@@ -14,6 +14,8 @@ pub mod net;
 pub mod vsock;
 mod worker_thread;
 
+pub use worker_thread::WorkerSlot;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -126,12 +128,14 @@ pub trait VirtioDevice: Send {
 
     /// Starts the device with the driver's negotiated `features` and its
     /// configured queues, to which the transport has already applied
-    /// VIRTIO_RING_F_EVENT_IDX. Called once, when the driver sets DRIVER_OK.
+    /// VIRTIO_RING_F_EVENT_IDX, serving them on `worker`'s thread. Called
+    /// once, when the driver sets DRIVER_OK.
     fn activate(
         &mut self,
         mem: GuestMemory,
         features: u64,
         interrupt: Arc<Interrupt>,
         queues: Vec<ActiveQueue>,
+        worker: WorkerSlot,
     ) -> Result<(), ActivateError>;
 }

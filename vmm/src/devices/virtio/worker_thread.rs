@@ -1,9 +1,12 @@
-//! What every device's worker thread shares: the handle that stops and
-//! joins it, the registration of its wakeup sources with epoll, and the
-//! loop that serves a request queue chain by chain.
+//! What every device's worker thread shares: the slot it is started in
+//! before the guest runs, the handle that stops and joins it, the
+//! registration of its wakeup sources with epoll, and the loop that serves
+//! a request queue chain by chain.
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueT};
@@ -11,6 +14,85 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::GuestMemory;
+use crate::seccomp::ThreadFilter;
+
+/// A worker's work, handed to its slot when the device is activated.
+type Work = Box<dyn FnOnce() + Send>;
+
+/// A device's worker thread, started (under its seccomp filter, if any)
+/// before the guest runs and waiting for its work: no thread is created
+/// once the guest can drive the VMM, so a thread's filter is never
+/// inherited by one of another kind. A slot dropped unused ends its thread.
+pub struct WorkerSlot {
+    name: &'static str,
+    /// Both taken by [`WorkerSlot::start`].
+    work: Option<mpsc::Sender<Work>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerSlot {
+    /// Starts the thread `name` and installs `filter` on it; fails if
+    /// either fails.
+    pub fn spawn(name: &'static str, filter: Option<Arc<ThreadFilter>>) -> io::Result<WorkerSlot> {
+        let (work, waiting) = mpsc::channel::<Work>();
+        let (ready, started) = mpsc::sync_channel(1);
+        let thread = thread::Builder::new().name(name.into()).spawn(move || {
+            let installed = filter.map_or(Ok(()), |filter| filter.apply());
+            let failed = installed.is_err();
+            // The spawner waits for this message; it cannot be gone.
+            let _ = ready.send(installed);
+            if !failed {
+                if let Ok(work) = waiting.recv() {
+                    work();
+                }
+            }
+        })?;
+        match started.recv() {
+            Ok(Ok(())) => Ok(WorkerSlot {
+                name,
+                work: Some(work),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(io::Error::other(e))
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(io::Error::other(format!(
+                    "{name}: worker thread died starting"
+                )))
+            }
+        }
+    }
+
+    /// Hands the thread its `body`, which must end when `stop` becomes
+    /// readable.
+    pub fn start(
+        mut self,
+        stop: EventFd,
+        body: impl FnOnce() + Send + 'static,
+    ) -> io::Result<WorkerThread> {
+        let gone = || io::Error::other(format!("{}: worker thread is gone", self.name));
+        let work = self.work.take().ok_or_else(gone)?;
+        work.send(Box::new(body)).map_err(|_| gone())?;
+        Ok(WorkerThread {
+            name: self.name,
+            stop,
+            thread: self.thread.take(),
+        })
+    }
+}
+
+impl Drop for WorkerSlot {
+    /// Ends and joins the thread of a slot that was never started.
+    fn drop(&mut self) {
+        drop(self.work.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// A device's running worker thread; dropping it signals `stop` and joins
 /// the thread, which must end when `stop` becomes readable.
@@ -18,23 +100,6 @@ pub struct WorkerThread {
     name: &'static str,
     stop: EventFd,
     thread: Option<JoinHandle<()>>,
-}
-
-impl WorkerThread {
-    /// Runs `body` on a thread named `name` (also the prefix of the
-    /// handle's log messages).
-    pub fn spawn(
-        name: &'static str,
-        stop: EventFd,
-        body: impl FnOnce() + Send + 'static,
-    ) -> io::Result<WorkerThread> {
-        let thread = thread::Builder::new().name(name.into()).spawn(body)?;
-        Ok(WorkerThread {
-            name,
-            stop,
-            thread: Some(thread),
-        })
-    }
 }
 
 impl Drop for WorkerThread {

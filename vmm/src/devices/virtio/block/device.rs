@@ -18,7 +18,7 @@ use super::worker;
 use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
-    VirtioDevice, VIRTIO_F_VERSION_1,
+    VirtioDevice, WorkerSlot, VIRTIO_F_VERSION_1,
 };
 
 /// One request queue.
@@ -147,6 +147,7 @@ impl VirtioDevice for Block {
         features: u64,
         interrupt: Arc<Interrupt>,
         queues: Vec<ActiveQueue>,
+        worker: WorkerSlot,
     ) -> Result<(), ActivateError> {
         if self.worker.is_some() {
             return Err(ActivateError::Backend(
@@ -165,7 +166,7 @@ impl VirtioDevice for Block {
         queue
             .queue
             .set_event_idx(features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0);
-        let worker = worker::spawn(mem, interrupt, queue, Arc::clone(&self.image))
+        let worker = worker::spawn(mem, interrupt, queue, Arc::clone(&self.image), worker)
             .map_err(ActivateError::Worker)?;
         self.worker = Some(worker);
         Ok(())

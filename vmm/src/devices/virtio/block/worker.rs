@@ -14,7 +14,9 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::image::DiskImage;
 use super::request;
-use crate::devices::virtio::worker_thread::{serve_available_chains, watch, WorkerThread};
+use crate::devices::virtio::worker_thread::{
+    serve_available_chains, watch, WorkerSlot, WorkerThread,
+};
 use crate::devices::virtio::{ActiveQueue, GuestMemory, Interrupt, INTERRUPT_USED_RING};
 
 const QUEUE_TOKEN: u64 = 0;
@@ -26,6 +28,7 @@ pub(super) fn spawn(
     interrupt: Arc<Interrupt>,
     queue: ActiveQueue,
     image: Arc<DiskImage>,
+    slot: WorkerSlot,
 ) -> io::Result<WorkerThread> {
     let stop = EventFd::new(EFD_NONBLOCK)?;
     let epoll = Epoll::new()?;
@@ -38,7 +41,7 @@ pub(super) fn spawn(
         image,
         broken: false,
     };
-    WorkerThread::spawn("virtio-blk", stop, move || worker.run(&epoll))
+    slot.start(stop, move || worker.run(&epoll))
 }
 
 struct Worker {

@@ -14,7 +14,7 @@ use super::worker;
 use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
-    VirtioDevice, VIRTIO_F_VERSION_1,
+    VirtioDevice, WorkerSlot, VIRTIO_F_VERSION_1,
 };
 
 /// Configuration space: `tag[36]`, then `num_request_queues` as le32.
@@ -141,6 +141,7 @@ impl VirtioDevice for Fs {
         _features: u64,
         interrupt: Arc<Interrupt>,
         queues: Vec<ActiveQueue>,
+        worker: WorkerSlot,
     ) -> Result<(), ActivateError> {
         if self.worker.is_some() {
             return Err(ActivateError::Backend(
@@ -153,7 +154,7 @@ impl VirtioDevice for Fs {
                 got: queues.len(),
             });
         }
-        let worker = worker::spawn(mem, interrupt, queues, Arc::clone(&self.server))
+        let worker = worker::spawn(mem, interrupt, queues, Arc::clone(&self.server), worker)
             .map_err(ActivateError::Worker)?;
         self.worker = Some(worker);
         Ok(())

@@ -18,7 +18,9 @@ use vmm_sys_util::epoll::{Epoll, EpollEvent};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::backend::FuseServer;
-use crate::devices::virtio::worker_thread::{serve_available_chains, watch, WorkerThread};
+use crate::devices::virtio::worker_thread::{
+    serve_available_chains, watch, WorkerSlot, WorkerThread,
+};
 use crate::devices::virtio::{ActiveQueue, GuestMemory, Interrupt, INTERRUPT_USED_RING};
 
 /// Starts a thread serving `queues` with `server`.
@@ -27,6 +29,7 @@ pub(super) fn spawn(
     interrupt: Arc<Interrupt>,
     queues: Vec<ActiveQueue>,
     server: Arc<dyn FuseServer>,
+    slot: WorkerSlot,
 ) -> io::Result<WorkerThread> {
     let stop = EventFd::new(EFD_NONBLOCK)?;
     let epoll = Epoll::new()?;
@@ -41,7 +44,7 @@ pub(super) fn spawn(
         queues: queues.into_iter().map(ServedQueue::new).collect(),
         server,
     };
-    WorkerThread::spawn("virtio-fs", stop, move || worker.run(&epoll, stop_token))
+    slot.start(stop, move || worker.run(&epoll, stop_token))
 }
 
 struct ServedQueue {

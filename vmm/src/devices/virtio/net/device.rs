@@ -17,7 +17,7 @@ use super::worker;
 use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
     device_type, read_config_space, ActivateError, ActiveQueue, GuestMemory, Interrupt,
-    VirtioDevice, VIRTIO_F_VERSION_1,
+    VirtioDevice, WorkerSlot, VIRTIO_F_VERSION_1,
 };
 
 /// The RX queue (0) and the TX queue (1).
@@ -96,6 +96,7 @@ impl<T: TapIo> VirtioDevice for Net<T> {
         features: u64,
         interrupt: Arc<Interrupt>,
         queues: Vec<ActiveQueue>,
+        worker: WorkerSlot,
     ) -> Result<(), ActivateError> {
         if self.worker.is_some() {
             return Err(ActivateError::Backend(
@@ -123,8 +124,8 @@ impl<T: TapIo> VirtioDevice for Net<T> {
         rx.queue.set_event_idx(event_idx);
         tx.queue.set_event_idx(event_idx);
         let mergeable = features & (1 << VIRTIO_NET_F_MRG_RXBUF) != 0;
-        let worker =
-            worker::spawn(mem, interrupt, rx, tx, tap, mergeable).map_err(ActivateError::Worker)?;
+        let worker = worker::spawn(mem, interrupt, rx, tx, tap, mergeable, worker)
+            .map_err(ActivateError::Worker)?;
         self.worker = Some(worker);
         Ok(())
     }

@@ -18,7 +18,9 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use super::rx::{Delivery, Receiver};
 use super::tap::TapIo;
 use super::tx;
-use crate::devices::virtio::worker_thread::{serve_available_chains, watch, WorkerThread};
+use crate::devices::virtio::worker_thread::{
+    serve_available_chains, watch, WorkerSlot, WorkerThread,
+};
 use crate::devices::virtio::{ActiveQueue, GuestMemory, Interrupt, INTERRUPT_USED_RING};
 
 const RX_TOKEN: u64 = 0;
@@ -39,6 +41,7 @@ pub(super) fn spawn<T: TapIo>(
     tx: ActiveQueue,
     tap: T,
     mergeable: bool,
+    slot: WorkerSlot,
 ) -> io::Result<WorkerThread> {
     let stop = EventFd::new(EFD_NONBLOCK)?;
     let epoll = Epoll::new()?;
@@ -62,7 +65,7 @@ pub(super) fn spawn<T: TapIo>(
         rx_stopped: false,
         tx_broken: false,
     };
-    WorkerThread::spawn("virtio-net", stop, move || worker.run())
+    slot.start(stop, move || worker.run())
 }
 
 /// Why the device stopped receiving.

@@ -6,15 +6,15 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use vmm_sys_util::eventfd::EventFd;
 
 use super::muxer::{Muxer, MAX_CONNECTIONS};
 use super::worker::Worker;
 use super::VsockError;
+use crate::devices::virtio::worker_thread::WorkerThread;
 use crate::devices::virtio::{
-    device_type, ActivateError, ActiveQueue, GuestMemory, Interrupt, VirtioDevice,
+    device_type, ActivateError, ActiveQueue, GuestMemory, Interrupt, VirtioDevice, WorkerSlot,
     VIRTIO_F_VERSION_1,
 };
 
@@ -31,12 +31,7 @@ pub struct Vsock {
     /// activation. Bound at creation so host clients may connect before the
     /// guest driver is up.
     listener: Option<UnixListener>,
-    worker: Option<WorkerHandle>,
-}
-
-struct WorkerHandle {
-    kill: EventFd,
-    thread: JoinHandle<()>,
+    worker: Option<WorkerThread>,
 }
 
 impl Vsock {
@@ -110,6 +105,7 @@ impl VirtioDevice for Vsock {
         _features: u64,
         interrupt: Arc<Interrupt>,
         queues: Vec<ActiveQueue>,
+        slot: WorkerSlot,
     ) -> Result<(), ActivateError> {
         // The event queue only carries transport-reset events, which hull
         // never sends (no snapshots), so it is not served.
@@ -140,11 +136,10 @@ impl VirtioDevice for Vsock {
             kill: kill.try_clone().map_err(ActivateError::Worker)?,
             muxer,
         };
-        let thread = std::thread::Builder::new()
-            .name("vsock".into())
-            .spawn(move || worker.run())
-            .map_err(ActivateError::Worker)?;
-        self.worker = Some(WorkerHandle { kill, thread });
+        self.worker = Some(
+            slot.start(kill, move || worker.run())
+                .map_err(ActivateError::Worker)?,
+        );
         Ok(())
     }
 }
@@ -152,13 +147,7 @@ impl VirtioDevice for Vsock {
 impl Drop for Vsock {
     /// Stops the worker (closing every connection) and removes the socket.
     fn drop(&mut self) {
-        if let Some(worker) = self.worker.take() {
-            if let Err(e) = worker.kill.write(1) {
-                log::error!("vsock: cannot stop worker: {e}");
-            } else if worker.thread.join().is_err() {
-                log::error!("vsock: worker panicked");
-            }
-        }
+        drop(self.worker.take());
         if let Err(e) = fs::remove_file(&self.uds_path) {
             log::debug!("vsock: removing {}: {e}", self.uds_path.display());
         }

@@ -164,7 +164,13 @@ impl Harness {
         ];
         let interrupt = Interrupt::new(irq.try_clone().expect("clone irqfd"));
         device
-            .activate(mem.clone(), VIRTIO_F_VERSION_1, interrupt, queues)
+            .activate(
+                mem.clone(),
+                VIRTIO_F_VERSION_1,
+                interrupt,
+                queues,
+                crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
+            )
             .expect("activate");
         Harness {
             mem,

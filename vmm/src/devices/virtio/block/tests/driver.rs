@@ -90,7 +90,13 @@ impl Driver {
             notify: notify.try_clone().unwrap(),
         };
         device
-            .activate(mem.clone(), features, Arc::clone(&interrupt), vec![active])
+            .activate(
+                mem.clone(),
+                features,
+                Arc::clone(&interrupt),
+                vec![active],
+                crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
+            )
             .expect("activate");
         Driver {
             mem,

@@ -92,7 +92,13 @@ fn activation_needs_both_queues() {
     let mem = GuestMemory::from_ranges(&[(vm_memory::GuestAddress(0), 0x1_0000)]).unwrap();
     let interrupt = Interrupt::new(EventFd::new(EFD_NONBLOCK).unwrap());
     let err = device
-        .activate(mem, VIRTIO_F_VERSION_1, Arc::clone(&interrupt), Vec::new())
+        .activate(
+            mem,
+            VIRTIO_F_VERSION_1,
+            Arc::clone(&interrupt),
+            Vec::new(),
+            crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
+        )
         .unwrap_err();
     assert!(
         matches!(
@@ -114,7 +120,13 @@ fn activation_happens_once() {
     let interrupt = Interrupt::new(EventFd::new(EFD_NONBLOCK).unwrap());
     let err = driver
         .device_mut()
-        .activate(mem, VIRTIO_F_VERSION_1, interrupt, Vec::new())
+        .activate(
+            mem,
+            VIRTIO_F_VERSION_1,
+            interrupt,
+            Vec::new(),
+            crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
+        )
         .unwrap_err();
     assert!(matches!(err, ActivateError::Backend(_)), "{err}");
     // The first activation keeps serving.

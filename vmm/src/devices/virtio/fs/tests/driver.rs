@@ -115,7 +115,13 @@ impl Driver {
             })
             .collect();
         device
-            .activate(mem.clone(), features, Arc::clone(&interrupt), active)
+            .activate(
+                mem.clone(),
+                features,
+                Arc::clone(&interrupt),
+                active,
+                crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
+            )
             .expect("activate");
         Driver {
             mem,

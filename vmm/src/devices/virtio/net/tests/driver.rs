@@ -238,6 +238,7 @@ impl Harness {
                 features,
                 Arc::clone(&interrupt),
                 vec![rx_active, tx_active],
+                crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
             )
             .expect("activate");
         Harness {

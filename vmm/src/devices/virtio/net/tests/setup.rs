@@ -117,6 +117,7 @@ fn activation_needs_both_queues_and_happens_once() {
             VIRTIO_F_VERSION_1,
             Arc::clone(&interrupt),
             queues(count),
+            crate::devices::virtio::WorkerSlot::spawn("test", None).unwrap(),
         )
     };
     assert!(matches!(

@@ -1,0 +1,157 @@
+use std::thread;
+
+use super::*;
+
+/// Runs `body` on a new thread after installing `kind`'s filter with
+/// `mode` there; returns what `body` returned.
+fn under_filter<T: Send + 'static>(
+    kind: ThreadKind,
+    mode: SeccompMode,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let filters = Filters::new(mode).unwrap().unwrap();
+    let filter = filters.get(kind);
+    thread::spawn(move || {
+        filter.apply().unwrap();
+        body()
+    })
+    .join()
+    .unwrap()
+}
+
+/// The errno of a failed libc call's -1, or 0 when it succeeded.
+fn errno_of(result: libc::c_long) -> i32 {
+    if result == -1 {
+        std::io::Error::last_os_error().raw_os_error().unwrap()
+    } else {
+        0
+    }
+}
+
+#[test]
+fn every_kind_compiles_in_every_mode_but_off() {
+    for mode in [SeccompMode::Kill, SeccompMode::Errno, SeccompMode::Log] {
+        let filters = Filters::new(mode).unwrap().expect("filters");
+        for kind in [
+            ThreadKind::Vmm,
+            ThreadKind::Vcpu,
+            ThreadKind::Device,
+            ThreadKind::VirtioFs,
+        ] {
+            assert_eq!(filters.get(kind).kind(), kind);
+            assert!(!filters.get(kind).program.is_empty());
+        }
+    }
+    assert!(Filters::new(SeccompMode::Off).unwrap().is_none());
+}
+
+#[test]
+fn the_mode_is_lowercase_in_the_config_and_kill_by_default() {
+    assert_eq!(SeccompMode::default(), SeccompMode::Kill);
+    assert_eq!(
+        serde_json::to_string(&SeccompMode::Errno).unwrap(),
+        "\"errno\""
+    );
+    let off: SeccompMode = serde_json::from_str("\"off\"").unwrap();
+    assert_eq!(off, SeccompMode::Off);
+}
+
+#[test]
+fn a_vcpu_may_not_open_sockets_or_read_files() {
+    let errnos = under_filter(ThreadKind::Vcpu, SeccompMode::Errno, || {
+        // SAFETY: plain syscalls on no memory of ours but a static path.
+        unsafe {
+            [
+                errno_of(libc::syscall(libc::SYS_getpid)),
+                errno_of(libc::syscall(
+                    libc::SYS_socket,
+                    libc::AF_INET,
+                    libc::SOCK_STREAM,
+                    0,
+                )),
+                errno_of(libc::syscall(
+                    libc::SYS_openat,
+                    libc::AT_FDCWD,
+                    c"/etc/hostname".as_ptr(),
+                    libc::O_RDONLY,
+                )),
+            ]
+        }
+    });
+    assert_eq!(errnos, [0, libc::EPERM, libc::EPERM]);
+}
+
+#[test]
+fn ioctls_and_memory_protections_are_narrowed_by_argument() {
+    let errnos = under_filter(ThreadKind::Vcpu, SeccompMode::Errno, || {
+        // SAFETY: ioctls on -1 (EBADF if let through) and an anonymous
+        // mapping that is unmapped again if it is made.
+        unsafe {
+            let kvm_run = errno_of(libc::syscall(libc::SYS_ioctl, -1, rules::KVM_RUN, 0));
+            let other = errno_of(libc::syscall(libc::SYS_ioctl, -1, libc::TIOCGWINSZ, 0));
+            let exec = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            let exec_errno = std::io::Error::last_os_error().raw_os_error().unwrap();
+            [
+                kvm_run,
+                other,
+                i32::from(exec == libc::MAP_FAILED) * exec_errno,
+            ]
+        }
+    });
+    assert_eq!(errnos, [libc::EBADF, libc::EPERM, libc::EPERM]);
+}
+
+#[test]
+fn a_device_worker_may_connect_unix_sockets_only() {
+    let errnos = under_filter(ThreadKind::Device, SeccompMode::Errno, || {
+        // SAFETY: socket(2) makes no use of our memory; any fd is closed.
+        unsafe {
+            [libc::AF_UNIX, libc::AF_INET, libc::AF_NETLINK].map(|family| {
+                let fd = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                if fd >= 0 {
+                    libc::close(fd);
+                    0
+                } else {
+                    std::io::Error::last_os_error().raw_os_error().unwrap()
+                }
+            })
+        }
+    });
+    assert_eq!(errnos[0], 0);
+    assert_eq!(errnos[1..], [libc::EPERM, libc::EPERM]);
+}
+
+#[test]
+fn a_disallowed_syscall_kills_the_process() {
+    let filters = Filters::new(SeccompMode::Kill).unwrap().unwrap();
+    let filter = filters.get(ThreadKind::VirtioFs);
+    // SAFETY: the child only makes raw syscalls (the filter is compiled
+    // already) and leaves with _exit, as a child of a threaded parent must.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: see above.
+        unsafe {
+            if filter.apply().is_err() {
+                libc::_exit(2);
+            }
+            // virtio-fs workers never open sockets.
+            libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS,
+        "child ended with status {status:#x}, not SIGSYS"
+    );
+}
