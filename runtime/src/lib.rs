@@ -52,6 +52,7 @@ mod root;
 mod scratch;
 mod timestamp;
 mod vm_process;
+mod vmm_log;
 mod volume;
 
 pub mod assets;
