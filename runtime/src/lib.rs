@@ -53,6 +53,7 @@ mod scratch;
 mod timestamp;
 mod vm_process;
 mod vmm_jail;
+mod vmm_log;
 mod volume;
 
 pub mod assets;

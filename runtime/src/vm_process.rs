@@ -18,11 +18,14 @@ use hull_vmm::VmConfig;
 use crate::helper_command;
 use crate::root::RunDir;
 use crate::signals::Signals;
+use crate::child_process;
 use crate::vmm_jail::cgroup::{VmmCgroup, VmmLimits};
-use crate::{child_process, fsutil};
+use crate::vmm_log::VmmLog;
 
 /// How often to look at the VMM while waiting for it.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long an exited VMM's last output may take to reach its log.
+const LOG_SETTLE: Duration = Duration::from_secs(2);
 
 /// How waiting for a guest's agent ended.
 pub enum Boot {
@@ -35,6 +38,7 @@ pub enum Boot {
 /// One VMM process and its runtime directory.
 pub(crate) struct VmProcess {
     child: Child,
+    log: VmmLog,
     // Declared after `child` so the VMM is gone before its cgroup and files
     // are removed.
     cgroup: Option<VmmCgroup>,
@@ -44,30 +48,32 @@ pub(crate) struct VmProcess {
 impl VmProcess {
     /// Writes `config` into `run_dir` and starts the VMM on it, handing it
     /// `inherited` (descriptors `config` names by number). The VMM's own
-    /// log goes to `run_dir/vmm.log`; it dies with this process.
+    /// output goes to `run_dir/vmm.log`, bounded ([`VmmLog`]); it dies
+    /// with this process.
     pub fn spawn(run_dir: RunDir, config: &VmConfig, inherited: Vec<OwnedFd>) -> Result<VmProcess> {
         let config_path = run_dir.path().join("vm.json");
         let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
         fs::write(&config_path, json)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
-        let log = fsutil::create_log(&run_dir.path().join("vmm.log"))
-            .context("cannot create the VMM log")?;
+        let (log, log_pipe) = VmmLog::create(&run_dir.path().join("vmm.log"))?;
         let stdout = match config.console {
             hull_vmm::Console::Stdout => Stdio::inherit(),
-            _ => Stdio::from(log.try_clone().context("cannot share the VMM log")?),
+            _ => Stdio::from(log_pipe.try_clone().context("cannot share the VMM log")?),
         };
         let mut command = helper_command::vmm_command(&config_path)?;
-        command.stdin(Stdio::null()).stdout(stdout).stderr(log);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(log_pipe);
         // Its own session: a Ctrl-C at the terminal is forwarded to the
         // guest by the session, not delivered to the VMM.
         child_process::tie_to_this_process(&mut command);
         child_process::inherit_fds(&mut command, &inherited);
         let cgroup = vmm_cgroup(&run_dir, config);
         let child = command.spawn().context("cannot start the VMM process")?;
-        // The VMM holds them now.
+        // The VMM holds them now; the log's pipe ends when the VMM does.
+        drop(command);
         drop(inherited);
         let mut vm = VmProcess {
             child,
+            log,
             cgroup: None,
             run_dir,
         };
@@ -149,7 +155,10 @@ impl VmProcess {
 
     /// The most telling line the VMM or guest left behind: a guest kernel
     /// panic first, then the VMM's last words, then the console's.
-    fn diagnosis(&self) -> String {
+    fn diagnosis(&mut self) -> String {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            self.log.settle(LOG_SETTLE);
+        }
         let read =
             |name: &str| fs::read_to_string(self.run_dir.path().join(name)).unwrap_or_default();
         let last_line = |text: &str| {

@@ -42,15 +42,17 @@ trap 'kill $watchdog' EXIT
 "#;
 
 /// Runs `script` with `$h` (the hull binary), `$R` (a busybox root),
-/// `$pty` (support/bin/pty_session.rs) and `$udp` (support/bin/udp_echo.rs)
+/// `$pty` (support/bin/pty_session.rs), `$udp` (support/bin/udp_echo.rs)
+/// and `$flood` (support/bin/tcp_flood.rs)
 /// in the KVM test host, with a fresh state root there; returns its stdout.
 pub fn in_test_host(script: &str) -> String {
     let prelude = format!(
-        "set -u; h={}; R={}; pty={}; udp={}; export HULL_ROOT=$(mktemp -d /tmp/hull-e2e.XXXXXX)\n{PRELUDE}",
+        "set -u; h={}; R={}; pty={}; udp={}; flood={}; export HULL_ROOT=$(mktemp -d /tmp/hull-e2e.XXXXXX)\n{PRELUDE}",
         hull_binary().display(),
         busybox_rootfs().display(),
         profile_dir().join("pty-session").display(),
         profile_dir().join("udp-echo").display(),
+        profile_dir().join("tcp-flood").display(),
     );
     let command = Hull::new().command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
     let output = output_with_stdin(command, b"");

@@ -444,3 +444,97 @@ $h network rm front back >/dev/null; echo "rm=$?"
     assert_eq!(fact("taps"), "0", "{output}");
     assert_eq!(fact("rm"), "0", "{output}");
 }
+
+#[test]
+fn a_hostile_container_cannot_spoof_its_neighbours_or_flood_a_published_port() {
+    // The spoofer has CAP_NET_ADMIN in its guest (which it must be assumed
+    // to own): it claims the victim's address (the kernel's gratuitous ARP
+    // on link up, arp_notify), sends from another's address, takes the
+    // victim's MAC, and speaks IPv6. None of it may reach the client, the
+    // victim or the host. Then a flood of idle connections to the victim's
+    // published port, more than the proxy relays at once: the victim's
+    // monitor keeps its threads and descriptors, exec and the name server
+    // answer, and a new client is served once idle ones can make room.
+    let output = in_test_host(
+        r#"
+serve='mkdir /www; hostname > /www/index.html; exec httpd -f -p 80 -h /www'
+$h run -d --name victim --hostname victim --ip 10.89.0.2 -p 8080:80 --rootfs $R -- sh -c "$serve" >/dev/null
+$h run -d --name spoofer --hostname spoofer --ip 10.89.0.3 --cap-add NET_ADMIN \
+    --sysctl net.ipv4.conf.all.arp_notify=1 --rootfs $R -- sh -c "$serve" >/dev/null
+$h run -d --name client --ip 10.89.0.4 --rootfs $R -- sleep 600 >/dev/null
+wait_for 'wget -q -O /dev/null http://10.89.0.2/ 2>/dev/null'
+wait_for 'wget -q -O /dev/null http://10.89.0.3/ 2>/dev/null'
+wait_for "$h exec client true 2>/dev/null"
+victim_mac=02:68:0a:59:00:02
+echo "tables=$(nft list tables | grep -c 'table bridge hull')"
+fetch() { $h exec client timeout 10 wget -q -O - http://10.89.0.2/ 2>&1; }
+echo "before=$(fetch)"
+# The counters of the container's kernel: ICMP echo requests received.
+echoes() { $h exec $1 cat /proc/net/snmp | awk '/^Icmp:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "InEchos") n = i } else print $n }'; }
+echoes6() { $h exec $1 cat /proc/net/snmp6 | awk '$1 == "Icmp6InEchos" { print $2 }'; }
+# Its own address works.
+echo "own=$($h exec spoofer ping -c 1 -W 5 10.89.0.4 >/dev/null 2>&1; echo $?)"
+# Another's source address: the client must not see these echo requests.
+before=$(echoes client)
+$h exec spoofer sh -c 'ip addr add 10.89.0.50/16 dev eth0; ping -c 3 -W 1 -I 10.89.0.50 10.89.0.4' >/dev/null 2>&1
+echo "spoofed-ip-echoes=$(( $(echoes client) - before ))"
+# IPv6 (all-nodes multicast): dropped, as router advertisements would be.
+before=$(echoes6 client)
+$h exec spoofer ping6 -c 3 -W 1 -I eth0 ff02::1 >/dev/null 2>&1
+echo "ipv6-echoes=$(( $(echoes6 client) - before ))"
+# The victim's address, announced by gratuitous ARP: caches keep the
+# victim's MAC.
+$h exec spoofer sh -c 'ip addr add 10.89.0.2/32 dev eth0; ifconfig eth0 down; ifconfig eth0 up; sleep 2' >/dev/null 2>&1
+echo "client-arp=$($h exec client cat /proc/net/arp | awk '$1 == "10.89.0.2" { print $4 }')"
+echo "host-arp=$(ip neigh show 10.89.0.2 dev hull0 | grep -o 'lladdr [^ ]*' | cut -d' ' -f2)"
+echo "after-arp=$(fetch)"
+# The victim's MAC: the bridge must not learn it on the spoofer's port.
+$h exec spoofer sh -c "ifconfig eth0 hw ether $victim_mac; ping -c 3 -W 1 10.89.0.1; ping -c 3 -W 1 10.89.0.4" >/dev/null 2>&1
+victim_tap=htap$($h inspect -f '{{.Id}}' victim | cut -c1-11)
+echo "fdb=$(bridge fdb show br hull0 | grep "^$victim_mac " | grep -o 'dev [^ ]*' | cut -d' ' -f2 | sort -u | sed "s/$victim_tap/victim-tap/")"
+echo "host-after-mac=$(wget -q -T 5 -O - http://10.89.0.2/ 2>&1)"
+echo "client-after-mac=$(fetch)"
+# The flood: 300 connections that never send, the proxy relays 256.
+out=$(mktemp)
+$flood 127.0.0.1:8080 300 >$out & flooder=$!
+wait_for "[ -s $out ]"
+echo "flood-$(cat $out)"
+monitor=$(ps -eo pid=,args= | grep "[_]_monitor .*$($h inspect -f '{{.Id}}' victim)" | awk '{ print $1 }')
+echo "monitor-threads=$(ls /proc/$monitor/task | wc -l)"
+echo "monitor-fds=$(ls /proc/$monitor/fd | wc -l)"
+echo "flood-exec=$($h exec victim echo ok 2>&1)"
+echo "flood-dns=$($h exec client nslookup victim 2>/dev/null | grep -c 'Address.*10\.89\.0\.2')"
+start=$(date +%s)
+echo "flood-served=$(wget -q -T 120 -O - http://127.0.0.1:8080/ 2>&1)"
+echo "flood-wait=$(( $(date +%s) - start ))"
+kill $flooder
+$h rm -f victim spoofer client >/dev/null
+echo "tables-after=$(nft list tables | grep -c 'table bridge hull')"
+"#,
+    );
+    let fact = |key: &str| facts(&output, key).join("|");
+    assert_eq!(fact("tables"), "1", "{output}");
+    assert_eq!(fact("before"), "victim", "{output}");
+    assert_eq!(fact("own"), "0", "{output}");
+    assert_eq!(fact("spoofed-ip-echoes"), "0", "{output}");
+    assert_eq!(fact("ipv6-echoes"), "0", "{output}");
+    assert_eq!(fact("client-arp"), "02:68:0a:59:00:02", "{output}");
+    assert_eq!(fact("host-arp"), "02:68:0a:59:00:02", "{output}");
+    assert_eq!(fact("after-arp"), "victim", "{output}");
+    assert_eq!(fact("fdb"), "victim-tap", "{output}");
+    assert_eq!(fact("host-after-mac"), "victim", "{output}");
+    assert_eq!(fact("client-after-mac"), "victim", "{output}");
+    assert_eq!(fact("flood-established"), "300", "{output}");
+    // A thread per direction of each connection before; two descriptors
+    // for each of at most 256 now.
+    let number = |key: &str| fact(key).parse::<usize>().expect(&output);
+    assert!(number("monitor-threads") < 40, "{output}");
+    assert!(number("monitor-fds") < 2 * 256 + 64, "{output}");
+    assert_eq!(fact("flood-exec"), "ok", "{output}");
+    assert_eq!(fact("flood-dns"), "1", "{output}");
+    assert_eq!(fact("flood-served"), "victim", "{output}");
+    // Served once the flood has been idle for 30 s, not after it ends.
+    assert!(number("flood-wait") < 120, "{output}");
+    // The rules went with the containers.
+    assert_eq!(fact("tables-after"), "0", "{output}");
+}

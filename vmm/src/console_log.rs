@@ -5,15 +5,19 @@
 //! `<path>.1` (replacing the one before) and an empty log starts at `<path>`.
 //! `<path>` therefore always ends with the newest output, where a guest
 //! kernel panic shows up, and the two files never hold more than twice the
-//! limit between them.
+//! limit between them. Both are made readable by their owner and group
+//! only (0640, as Docker's container logs), whatever the umask.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Bytes the console log holds before it rotates.
 pub const CONSOLE_LOG_LIMIT: u64 = 1 << 20;
+/// Permissions of a log file it creates.
+const LOG_MODE: u32 = 0o640;
 
 /// An append-only log file that rotates at a size limit.
 pub struct RotatingLog {
@@ -30,7 +34,11 @@ impl RotatingLog {
     /// Opens `path` for appending; what it already holds counts towards
     /// `limit`.
     pub fn open(path: &Path, limit: u64) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(LOG_MODE)
+            .open(path)?;
         let len = file.metadata()?.len();
         let mut rotated_path = OsString::from(path);
         rotated_path.push(".1");
@@ -49,6 +57,7 @@ impl RotatingLog {
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(LOG_MODE)
             .open(&self.path)?;
         self.len = 0;
         Ok(())

@@ -5,7 +5,9 @@
 //!
 //! - [`store`]: networks and address leases.
 //! - [`bridge`] and [`nat`]: the host side of a network.
-//! - [`tap`]: the VM's end of the bridge.
+//! - [`tap`]: the VM's end of the bridge, and [`filter`]: what the VM may
+//!   send through it (its own MAC and address only).
+//! - [`nft`]: running nftables.
 //! - [`ports`] and [`proxy`]: `-p`, `-P` and the relays behind them.
 //! - [`dns`]: the network's name server, which knows its containers.
 //! - [`etc_files`]: the container's hosts, resolv.conf and hostname.
@@ -13,7 +15,9 @@
 mod bridge;
 mod dns;
 mod etc_files;
+mod filter;
 mod nat;
+mod nft;
 mod ports;
 mod proxy;
 mod store;
@@ -651,10 +655,25 @@ fn process_runs(pid: Option<u32>) -> bool {
     pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Gives back container `id`'s addresses.
+/// Gives back container `id`'s addresses, and sweeps the rules of its taps
+/// if its VM's holder could not (killed).
 pub(crate) fn release(root: &StateRoot, id: &str, network: &ContainerNetwork) -> Result<()> {
     for endpoint in &network.endpoints {
         release_endpoint(root, id, endpoint)?;
+    }
+    let store = NetworkStore::open(root);
+    let bridged_here = network.endpoints.iter().any(|endpoint| {
+        store
+            .get(&endpoint.network)
+            .is_ok_and(|network| Netlink::link_index(&network.bridge).is_some())
+    });
+    if bridged_here {
+        let swept = store
+            .lock_host_side()
+            .and_then(|_host_side| filter::sweep(None));
+        if let Err(err) = swept {
+            tracing::warn!("{err:#}");
+        }
     }
     Ok(())
 }
@@ -680,6 +699,7 @@ pub(crate) struct Attached {
 pub(crate) struct Services {
     _ports: Option<PortProxy>,
     _names: Vec<dns::NameServer>,
+    _filters: Vec<filter::TapFilter>,
 }
 
 /// Connects one boot of container `id`'s VM to its networks; their name
@@ -712,16 +732,21 @@ pub(crate) fn attach(
     .map(|ip| SocketAddr::new(*ip, dns::PORT))
     .collect();
     let mut netlink = Netlink::open()?;
-    let (mut taps, mut names, mut interfaces) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut taps, mut filters) = (Vec::new(), Vec::new());
+    let (mut names, mut interfaces) = (Vec::new(), Vec::new());
     let mut primary_gateway = None;
     for (index, endpoint) in network.endpoints.iter().enumerate() {
         let definition = store.get(&endpoint.network)?;
         let host_side = store.lock_host_side().and_then(|_host_side| {
             bridge::ensure(&definition, &store, &mut netlink)?;
-            tap::create(&tap_name(id, index), &definition.bridge, &mut netlink)
+            let name = tap_name(id, index);
+            let tap = tap::create(&name, &definition.bridge, &mut netlink)?;
+            let filter = filter::TapFilter::install(&store, &name, endpoint.mac, endpoint.address)?;
+            Ok((tap, filter))
         });
-        let tap = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
+        let (tap, filter) = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
         taps.push((tap, endpoint.mac));
+        filters.push(filter);
         let directory = directory(root.clone(), records.clone(), &endpoint.network);
         let server = dns::NameServer::start(
             definition.gateway,
@@ -767,6 +792,7 @@ pub(crate) fn attach(
         services: Services {
             _ports: ports,
             _names: names,
+            _filters: filters,
         },
         spec: NetworkSpec {
             interfaces,
@@ -820,12 +846,12 @@ fn runs(records: &dyn ContainerRecords, holder: &LeaseHolder) -> bool {
         .unwrap_or_else(|| process_runs(holder.pid))
 }
 
-/// `htap` and the start of the container ID for its VM's first network
+/// [`tap::NAME_PREFIX`] and the start of the container ID for its VM's first network
 /// interface: unique among running VMs, within the kernel's name limit, and
 /// recognisably hull's. Its others end in a letter past the hex digits
 /// (`g` for the second), so no two names can be the same.
 fn tap_name(id: &str, index: usize) -> String {
-    let prefix = "htap";
+    let prefix = tap::NAME_PREFIX;
     match index {
         0 => format!("{prefix}{}", &id[..tap::MAX_NAME_LEN - prefix.len()]),
         _ => {

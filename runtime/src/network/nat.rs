@@ -5,11 +5,9 @@
 //! the set of networks changes, so it never holds rules for a network
 //! that is gone.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use anyhow::Result;
 
-use anyhow::{bail, Context, Result};
-
+use super::nft;
 use super::store::Network;
 
 const TABLE: &str = "ip hull";
@@ -51,33 +49,7 @@ fn ruleset(networks: &[Network]) -> String {
 
 /// Replaces hull's table with the rules for `networks`.
 pub fn apply(networks: &[Network]) -> Result<()> {
-    let mut nft = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => anyhow::anyhow!(
-                "nft is not installed: container networking needs nftables \
-                 (scripts/setup installs it)"
-            ),
-            _ => anyhow::Error::new(e).context("cannot run nft"),
-        })?;
-    nft.stdin
-        .take()
-        .context("nft has no stdin")?
-        .write_all(ruleset(networks).as_bytes())
-        .context("cannot send the ruleset to nft")?;
-    let output = nft.wait_with_output().context("cannot run nft")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        bail!(
-            "cannot set up NAT for hull's networks: nft: {}",
-            stderr.lines().next().unwrap_or("failed").trim()
-        );
-    }
-    Ok(())
+    nft::apply(&ruleset(networks), "NAT for hull's networks")
 }
 
 #[cfg(test)]

@@ -145,6 +145,7 @@ pub(crate) struct LeaseHolder {
 }
 
 /// Where networks are defined.
+#[derive(Clone)]
 pub(crate) struct NetworkStore {
     dir: PathBuf,
 }

@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use anyhow::{Context, Result};
 use hull_netlink::Netlink;
 
+/// What the names of hull's taps start with.
+pub const NAME_PREFIX: &str = "htap";
 /// The kernel's limit on interface names, without the NUL.
 pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 
