@@ -239,6 +239,6 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
 fn image_id_of(container: &hull_runtime::ContainerInfo) -> Option<&str> {
     match &container.config.boot.rootfs {
         hull_runtime::RootfsSource::Image(id) => Some(id),
-        hull_runtime::RootfsSource::Directory(_) => None,
+        hull_runtime::RootfsSource::Directory(_) | hull_runtime::RootfsSource::Layers(_) => None,
     }
 }
