@@ -3,6 +3,7 @@
 //! arguments, format what it reports, handle the terminal, and, where this
 //! host's KVM cannot run hull's guest, run themselves in the hull machine.
 
+mod build_cmd;
 mod container_cmd;
 mod image_cmd;
 mod machine;
@@ -129,6 +130,13 @@ enum Command {
     #[command(subcommand)]
     Machine(machine::MachineCommand),
 
+    /// Build an image from a Dockerfile, each RUN step in a microVM.
+    Build(Box<build_cmd::BuildArgs>),
+
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(build_cmd::BuilderCommand),
+
     /// Pull an image from a registry.
     Pull(image_cmd::PullArgs),
 
@@ -143,6 +151,9 @@ enum Command {
 
     /// Give an image another name.
     Tag(image_cmd::TagArgs),
+
+    /// Show an image's history: what made each layer.
+    History(image_cmd::HistoryArgs),
 
     /// Manage images.
     #[command(subcommand)]
@@ -168,6 +179,11 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+
+    /// Run one build step (a file naming it) in a VM: `hull build`'s steps
+    /// inside the hull machine.
+    #[command(name = "__build-step", hide = true)]
+    BuildStep { request: PathBuf },
 
     /// Run a command inside the KVM test host (QEMU TCG with nested SVM) and
     /// pass its stdio and exit code through. Used by tests.
@@ -231,6 +247,8 @@ enum ContainerCommand {
 /// `hull image SUBCOMMAND`: each the same as its short form.
 #[derive(Subcommand)]
 enum ImageCommand {
+    /// Build an image from a Dockerfile.
+    Build(Box<build_cmd::BuildArgs>),
     /// Pull an image from a registry.
     Pull(image_cmd::PullArgs),
     /// Push an image to a registry.
@@ -245,6 +263,8 @@ enum ImageCommand {
     Rm(image_cmd::RmiArgs),
     /// Show low-level information on images as JSON.
     Inspect(image_cmd::InspectArgs),
+    /// Show an image's history.
+    History(image_cmd::HistoryArgs),
     /// Remove unused images.
     Prune(image_cmd::PruneArgs),
     /// Write images to a tar archive.
@@ -283,9 +303,11 @@ impl Command {
                 ContainerCommand::Prune(args) => Command::Container(ContainerCommand::Prune(args)),
             },
             Command::Image(command) => match command {
+                ImageCommand::Build(args) => Command::Build(args),
                 ImageCommand::Pull(args) => Command::Pull(args),
                 ImageCommand::Push(args) => Command::Push(args),
                 ImageCommand::Tag(args) => Command::Tag(args),
+                ImageCommand::History(args) => Command::History(args),
                 ImageCommand::Ls(args) => Command::Images(args),
                 ImageCommand::Rm(args) => Command::Rmi(args),
                 ImageCommand::Save(args) => Command::Save(args),
@@ -307,12 +329,17 @@ impl Command {
             | Command::Info(_)
             | Command::Machine(_)
             | Command::Completion { .. }
+            | Command::BuildStep { .. }
             | Command::TesthostExec { .. } => Placement::Host,
             // They add to the image store or reach registries: here, where
             // image layers' device nodes can be made (the machine's 9p share
             // cannot) and registries (even on this host's loopback) and
             // credentials are reached as the user does.
+            // A build adds to the store here too; its steps' VMs go to the
+            // machine one by one.
             Command::Pull(_)
+            | Command::Build(_)
+            | Command::Builder(_)
             | Command::Push(_)
             | Command::Import(_)
             | Command::Load(_)
@@ -346,6 +373,7 @@ impl Command {
     fn asks(&self) -> bool {
         match self {
             Command::Image(ImageCommand::Prune(args)) => !args.force,
+            Command::Builder(build_cmd::BuilderCommand::Prune(args)) => !args.force,
             Command::System(system_cmd::SystemCommand::Prune(args)) => !args.force,
             Command::Container(ContainerCommand::Prune(args)) => !args.force,
             Command::Network(network_cmd::NetworkCommand::Prune(args)) => !args.force(),
@@ -511,11 +539,15 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::System(command) => system_cmd::system(command, &runtime),
         Command::Version(args) => version::version(args, root),
         Command::Info(args) => version::info(args, root),
+        Command::Build(args) => build_cmd::build(*args, root),
+        Command::Builder(command) => build_cmd::builder(command, root),
+        Command::BuildStep { request } => build_cmd::build_step(&request, root),
         Command::Pull(args) => image_cmd::pull(args, root),
         Command::Push(args) => image_cmd::push(args, root),
         Command::Images(args) => image_cmd::images(args, root),
         Command::Rmi(args) => image_cmd::rmi(args, root),
         Command::Tag(args) => image_cmd::tag(args, root),
+        Command::History(args) => image_cmd::history(args, root),
         Command::Image(ImageCommand::Inspect(args)) => image_cmd::inspect(args, root),
         Command::Image(ImageCommand::Prune(args)) => image_cmd::prune(args, root),
         Command::Image(_) => unreachable!("management commands are made canonical first"),

@@ -174,13 +174,21 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
             "Size": human_size(bytes, 3),
         }));
     }
+    // What `builder prune` would free: what no image shares.
+    let cache = hull_builder::cache_usage(runtime.root())?;
+    let cache_usage = Usage {
+        total: cache.entries,
+        active: 0,
+        bytes: cache.bytes,
+        reclaimable: cache.exclusive_bytes,
+    };
     let mut out = std::io::stdout();
     if !args.verbose {
         let rows = [
             image_usage.row("Images"),
             container_usage.row("Containers"),
             volume_usage.row("Local Volumes"),
-            Usage::default().row("Build Cache"),
+            cache_usage.row("Build Cache"),
         ];
         render_rows(&args.format, &LISTING, &rows, &mut out)?;
         return Ok(0);
@@ -231,7 +239,7 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
         render_rows(&Format::Default, &listing, rows, &mut out)?;
         println!();
     }
-    println!("Build cache usage: 0B");
+    println!("Build cache usage: {}", human_size(cache.bytes, 3));
     Ok(0)
 }
 
@@ -239,6 +247,6 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
 fn image_id_of(container: &hull_runtime::ContainerInfo) -> Option<&str> {
     match &container.config.boot.rootfs {
         hull_runtime::RootfsSource::Image(id) => Some(id),
-        hull_runtime::RootfsSource::Directory(_) => None,
+        hull_runtime::RootfsSource::Directory(_) | hull_runtime::RootfsSource::Layers(_) => None,
     }
 }

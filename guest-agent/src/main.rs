@@ -8,6 +8,7 @@
 
 mod container;
 mod copy;
+mod diff;
 mod exec;
 mod identity;
 mod privileges;

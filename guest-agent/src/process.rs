@@ -42,6 +42,12 @@ pub trait Launcher {
         None
     }
 
+    /// The container's writable layer (the overlay's upper directory),
+    /// where there is one (for `Diff`).
+    fn writable_layer(&self) -> Option<PathBuf> {
+        None
+    }
+
     /// Whether this launcher's processes may be started detached
     /// (`RunDetached`) and left running when their session ends.
     fn allows_detached(&self) -> bool {
@@ -111,6 +117,11 @@ impl Process {
             Ok(())
         });
         sent.unwrap_or(Ok(()))
+    }
+
+    /// Whether the child has ended and been reaped.
+    pub fn has_ended(&self) -> bool {
+        self.child.while_unreaped(|| ()).is_none()
     }
 
     /// Blocks until the child ends and returns the status of the container's

@@ -20,14 +20,15 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use anyhow::{bail, Context};
+use hull_protocol::copy::DataWriter;
 use hull_protocol::{
-    read_message, write_message, Copy, ExitStatus, Hello, Message, Query, RunSpec, MAX_BODY,
+    read_message, write_message, Copy, Diff, ExitStatus, Hello, Message, Query, RunSpec, MAX_BODY,
     VERSION,
 };
 
-use crate::copy;
 use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
 use crate::stdio::{self, ChildStdio, HostStdio, Terminal};
+use crate::{copy, diff};
 
 /// Largest read from an output pipe, and so largest Stdout/Stderr body.
 const OUTPUT_CHUNK: usize = 64 * 1024;
@@ -329,8 +330,33 @@ fn serve_host(
                 }
             }
             Some(Message::Query(query)) => writer.send(&answer(launcher, query))?,
+            // Only once the process has ended: its layer stands still.
+            Some(Message::Diff(request)) if process.is_none_or(Process::has_ended) => {
+                writer.send(&send_diff(launcher, &request, writer))?
+            }
             Some(other) => bail!("unexpected {} from the host", describe(&other)),
         }
+    }
+}
+
+/// Sends the container's writable layer as a layer tar (see [`diff`]) and
+/// returns the message that ends it.
+fn send_diff(launcher: &dyn Launcher, request: &Diff, writer: &FrameWriter) -> Message {
+    let Some(upper) = launcher.writable_layer() else {
+        return Message::Failed {
+            code: AGENT_ERROR_CODE,
+            reason: "this agent runs no container with a writable layer".into(),
+        };
+    };
+    let data = DataWriter::new(Message::Stdout, |message: &Message| {
+        writer.send(message).map_err(std::io::Error::other)
+    });
+    match diff::send(&upper, &request.exclude, data) {
+        Ok(()) => Message::Exited(ExitStatus::Code(0)),
+        Err(err) => Message::Failed {
+            code: AGENT_ERROR_CODE,
+            reason: format!("{err:#}"),
+        },
     }
 }
 
@@ -396,6 +422,7 @@ fn describe(message: &Message) -> &'static str {
         Message::Query(_) => "a Query message",
         Message::Answer(_) => "an Answer message",
         Message::Copy(_) => "a Copy message",
+        Message::Diff(_) => "a Diff message",
     }
 }
 

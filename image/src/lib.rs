@@ -29,6 +29,7 @@
 
 mod archive;
 mod auth;
+mod build;
 mod capped;
 mod compression;
 mod digest;
@@ -49,6 +50,7 @@ mod unpack;
 
 pub use archive::{load, save};
 pub use auth::AuthFile;
+pub use build::{Adding, CacheEntry, CacheUsage, Layer, PrunedCache};
 pub use digest::{Digest, InvalidDigest};
 pub use healthcheck::Healthcheck;
 pub use import::import_tar;

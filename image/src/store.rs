@@ -8,6 +8,7 @@
 //! index.json              images (by config digest) with their tags
 //! tmp/                    downloads and unpacks in progress
 //! pins/<hex>.<random>     images of running containers (flock(2)ed)
+//! build-cache/<hex>.json  build cache entries (layers they keep)
 //! index.lock, gc.lock     flock(2) locks
 //! ```
 //!
@@ -315,6 +316,11 @@ impl Store {
     /// Where running containers pin their images (see `pin.rs`).
     pub(crate) fn pins_dir(&self) -> PathBuf {
         self.dir.join("pins")
+    }
+
+    /// Where the build cache's entries live (see `build.rs`).
+    pub(crate) fn cache_dir(&self) -> PathBuf {
+        self.dir.join("build-cache")
     }
 
     /// Where work in progress lives (same file system as the store).
@@ -629,9 +635,9 @@ impl Store {
         Ok(file)
     }
 
-    /// Deletes blobs and layers no image refers to, and leftovers in tmp/.
-    /// The caller holds `gc.lock` exclusive.
-    fn collect_garbage(&self) -> Result<Garbage> {
+    /// Deletes blobs and layers no image or build cache entry refers to,
+    /// and leftovers in tmp/. The caller holds `gc.lock` exclusive.
+    pub(crate) fn collect_garbage(&self) -> Result<Garbage> {
         let index = self.read_index()?;
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
@@ -649,6 +655,7 @@ impl Store {
                 }
             }
         }
+        self.cache_references(&mut blobs, &mut layers);
         let blobs = sweep(&self.dir.join("blobs/sha256"), &blobs)?;
         let layers = sweep(&self.dir.join("layers"), &layers)?;
         // Work in progress of processes that died: not stored content.
@@ -661,11 +668,11 @@ impl Store {
 }
 
 /// What [`Store::collect_garbage`] deleted.
-struct Garbage {
+pub(crate) struct Garbage {
     /// The layers, by diff_id hex.
     layers: BTreeSet<String>,
     /// The bytes of the blobs and layers.
-    bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// A layer's two names: its content's digest, and its chain ID (the

@@ -322,6 +322,19 @@ pub enum Message {
     /// system (see [`copy`]); the agent answers `Exited(Code(0))` once done,
     /// or `Failed`.
     Copy(Copy),
+    /// Host to agent, once the session's process has ended: send what it
+    /// changed in the container's root file system, its writable layer, as
+    /// a layer tar with OCI whiteouts in `Stdout` frames (see [`Diff`]);
+    /// the agent ends it with `Exited(Code(0))`, or `Failed`.
+    Diff(Diff),
+}
+
+/// What a [`Message::Diff`] leaves out of the layer: paths the agent wrote
+/// or mounted for the run rather than the process (its `/etc/hosts`, mount
+/// points), absolute paths in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    pub exclude: Vec<String>,
 }
 
 /// A `hull cp` between the host and a container, paths in the container.
@@ -377,6 +390,7 @@ mod tag {
     pub const ANSWER: u8 = 14;
     pub const COPY: u8 = 15;
     pub const RUN_DETACHED: u8 = 16;
+    pub const DIFF: u8 = 17;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -423,6 +437,7 @@ impl Message {
             Message::Query(query) => (tag::QUERY, json(query)),
             Message::Answer(answer) => (tag::ANSWER, json(answer)),
             Message::Copy(copy) => (tag::COPY, json(copy)),
+            Message::Diff(diff) => (tag::DIFF, json(diff)),
         }
     }
 
@@ -450,6 +465,7 @@ impl Message {
             tag::QUERY => Message::Query(from_json("query", &body)?),
             tag::ANSWER => Message::Answer(from_json("answer", &body)?),
             tag::COPY => Message::Copy(from_json("copy", &body)?),
+            tag::DIFF => Message::Diff(from_json("diff", &body)?),
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -608,6 +624,9 @@ mod tests {
                 dest: "/tmp".into(),
                 contents: true,
                 archive: true,
+            }),
+            Message::Diff(Diff {
+                exclude: vec!["/etc/hosts".into()],
             }),
             Message::Answer(Answer::Stats(ContainerStats {
                 cpu_usage_usec: 1_234_567,

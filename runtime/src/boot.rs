@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use hull_image::{Image, Pin, Store};
+use hull_image::{Digest, Pin, Store};
 use hull_protocol::{
     Limits, MountSource as ProtocolMountSource, MountSpec, RootfsSpec, RunSpec, AGENT_READY_PORT,
 };
@@ -286,8 +286,8 @@ enum RootSource {
         entries: Vec<String>,
         /// Paths of the layers relative to `layers_dir`, top-most first.
         layers: Vec<String>,
-        /// Keeps `rmi` and `image prune` away from the layers.
-        _pin: Pin,
+        /// Keeps `rmi` and `image prune` away from the layers of an image.
+        _pin: Option<Pin>,
     },
 }
 
@@ -298,7 +298,18 @@ impl RootSource {
             RootfsSource::Directory(dir) => Ok(RootSource::Directory(dir.clone())),
             RootfsSource::Image(id) => {
                 let store = Store::open(root.path())?;
-                image_source(&store, &store.resolve(id)?)
+                let image = store.resolve(id)?;
+                let pin = store.pin(&image.id)?;
+                layers_source(&store, &image.layers, Some(pin))
+            }
+            // Kept by the build cache that names them, not by a pin.
+            RootfsSource::Layers(diff_ids) => {
+                let store = Store::open(root.path())?;
+                let layers = diff_ids
+                    .iter()
+                    .map(|diff_id| store.layer(&Digest::parse(diff_id)?))
+                    .collect::<Result<Vec<_>>>()?;
+                layers_source(&store, &layers, None)
             }
         }
     }
@@ -332,14 +343,14 @@ impl RootSource {
     }
 }
 
-/// The image's layers as the guest sees them: the store's layer directory,
-/// showing only this image's layers, pinned for as long as the source lives.
-fn image_source(store: &Store, image: &Image) -> Result<RootSource> {
-    let pin = store.pin(&image.id)?;
+/// Unpacked layers (bottom first) as the guest sees them: the store's layer
+/// directory, showing only these, kept by `pin` for as long as the source
+/// lives.
+fn layers_source(store: &Store, image_layers: &[PathBuf], pin: Option<Pin>) -> Result<RootSource> {
     let layers_dir = store.layers_dir();
     let mut entries = Vec::new();
     let mut layers = Vec::new();
-    for layer in image.layers.iter().rev() {
+    for layer in image_layers.iter().rev() {
         let relative = layer
             .strip_prefix(&layers_dir)
             .ok()
@@ -352,7 +363,7 @@ fn image_source(store: &Store, image: &Image) -> Result<RootSource> {
         layers.push(relative.to_owned());
     }
     if layers.is_empty() {
-        bail!("image {} has no layers to run", image.id);
+        bail!("the image has no layers to run a command on");
     }
     Ok(RootSource::Image {
         layers_dir,

@@ -142,6 +142,9 @@ pub enum RootfsSource {
     Directory(PathBuf),
     /// An image in the store, by ID.
     Image(String),
+    /// Layers of the store without an image of their own, by diff_id,
+    /// bottom first: a build step's parent (`hull build`).
+    Layers(Vec<String>),
 }
 
 /// What a container is, as created.

@@ -48,3 +48,28 @@ pub fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
         .map_err(|(_, errno)| errno)
         .with_context(|| format!("cannot lock {}", path.display()))
 }
+
+/// Bytes the files under `path` take on the host (allocated blocks; hard
+/// links counted once), without following symbolic links.
+pub fn disk_usage(path: &std::path::Path) -> u64 {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let mut pending = vec![path.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        total += meta.blocks() * 512;
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|entry| entry.path()));
+            }
+        }
+    }
+    total
+}

@@ -94,7 +94,7 @@ pub use network::{
 pub use ops::{
     ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions, Created, ExecOptions, Logs,
     LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes, RemoveOptions, RootfsChoice,
-    StatsSample, Stdio, VolumeInfo,
+    StatsSample, Stdio, StepOptions, VolumeInfo,
 };
 pub use process_config::parse_user;
 pub use restart_policy::RestartPolicy;

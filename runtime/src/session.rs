@@ -146,6 +146,23 @@ pub fn attach(
     controls: Controls,
     output: &mut dyn OutputSink,
 ) -> Result<SessionEnd> {
+    attach_then(stream, request, input, controls, output, None)
+}
+
+/// What a session does once its process has exited, before the agent
+/// powers the machine off: more requests on the session's stream.
+pub type AfterExit<'a> = &'a mut dyn FnMut(&mut UnixStream, &SessionWriter) -> Result<()>;
+
+/// [`attach`], then `after_exit` once a started process has exited (not
+/// after a failed start); its error is the session's.
+pub fn attach_then(
+    stream: UnixStream,
+    request: Request,
+    input: Input,
+    controls: Controls,
+    output: &mut dyn OutputSink,
+    after_exit: Option<AfterExit>,
+) -> Result<SessionEnd> {
     let (mut reader, writer) = greet(stream)?;
     let report_oom = match request {
         Request::Run { spec, report_oom } => {
@@ -208,6 +225,9 @@ pub fn attach(
         },
         ProcessEnd::Failed { code, reason } => SessionEnd::Failed { code, reason },
     };
+    if let (SessionEnd::Exited { .. }, Some(after_exit)) = (&end, after_exit) {
+        after_exit(&mut reader, &writer)?;
+    }
     // The process is gone; a lost Shutdown only means the caller's timeout
     // ends the machine instead.
     let _ = writer.send(&Message::Shutdown);

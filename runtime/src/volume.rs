@@ -168,33 +168,8 @@ impl VolumeStore {
 
     /// Bytes the volume's files take on the host.
     pub fn size(&self, volume: &Volume) -> u64 {
-        disk_usage(&volume.mountpoint)
+        crate::fsutil::disk_usage(&volume.mountpoint)
     }
-}
-
-/// Bytes the files under `path` take on the host (allocated blocks; hard
-/// links counted once), without following symbolic links.
-pub(crate) fn disk_usage(path: &std::path::Path) -> u64 {
-    use std::collections::HashSet;
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = HashSet::new();
-    let mut total = 0;
-    let mut pending = vec![path.to_owned()];
-    while let Some(path) = pending.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
-            continue;
-        }
-        total += meta.blocks() * 512;
-        if meta.is_dir() {
-            if let Ok(entries) = fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|entry| entry.path()));
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]
@@ -248,7 +223,7 @@ mod tests {
         let file = dir.path().join("f");
         fs::write(&file, vec![1u8; 64 * 1024]).unwrap();
         fs::hard_link(&file, dir.path().join("g")).unwrap();
-        let used = disk_usage(dir.path());
+        let used = crate::fsutil::disk_usage(dir.path());
         assert!((64 * 1024..2 * 64 * 1024).contains(&used), "{used}");
     }
 }

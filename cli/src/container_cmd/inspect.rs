@@ -124,6 +124,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
     let (image_id, rootfs_dir) = match &boot.rootfs {
         RootfsSource::Image(id) => (id.clone(), None),
         RootfsSource::Directory(dir) => (String::new(), Some(dir.display().to_string())),
+        RootfsSource::Layers(_) => (String::new(), None),
     };
     let (entrypoint, cmd) = boot.argv.split_at(boot.entrypoint_len.min(boot.argv.len()));
     let network = &boot.network;

@@ -143,7 +143,7 @@ fn digests_of(image: &Image, repository: &str) -> Vec<String> {
 
 /// An RFC 3339 time as Docker shows `CreatedAt` (Go's `time.String()`), in
 /// UTC: `2024-01-27 00:59:20 +0000 UTC`. Anything else is shown as it is.
-fn created_at(created: &str) -> String {
+pub(super) fn created_at(created: &str) -> String {
     let Ok(time) = OffsetDateTime::parse(created, &Rfc3339) else {
         return created.to_owned();
     };
@@ -160,7 +160,7 @@ fn created_at(created: &str) -> String {
 }
 
 /// "5 minutes ago", as Docker words it.
-fn since(created: &str) -> String {
+pub(super) fn since(created: &str) -> String {
     let Ok(then) = OffsetDateTime::parse(created, &Rfc3339) else {
         return "N/A".into();
     };

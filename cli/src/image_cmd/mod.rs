@@ -1,9 +1,10 @@
 //! Image commands: `pull`, `push`, `images`, `rmi`, `tag`, `image inspect`,
-//! `image prune`, `import`, `save`, `load`, `login`, `logout`, on the `hull-image` store
+//! `image prune`, `history`, `import`, `save`, `load`, `login`, `logout`, on the `hull-image` store
 //! under `<root>/image`.
 
 mod archive;
 mod auth;
+mod history;
 mod list;
 mod manage;
 mod transfer;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 pub use archive::{load, save, LoadArgs, SaveArgs};
 pub use auth::{login, logout, LoginArgs, LogoutArgs};
+pub use history::{history, HistoryArgs};
 pub use list::{images, ImagesArgs};
 pub use manage::{
     describe as describe_image, inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs,

@@ -20,7 +20,7 @@ use crate::terminal::{self, Terminal};
 pub fn forward(root: &Path, notice: &str, stdio: ForwardedStdio, env: Vec<String>) -> Result<u8> {
     let mut argv = vec![hull_executable()?];
     argv.extend(env::args().skip(1));
-    let code = run_attached(root, argv, stdio, env, Some(notice))?;
+    let code = run_attached(root, argv, stdio, env, Some(notice), standard_output())?;
     // Containers started or stopped: their ports on the host follow now.
     if let Ok(failures) = Machine::new(root).sync_ports() {
         for failure in failures {
@@ -37,7 +37,24 @@ pub fn exec(root: &Path, argv: Vec<String>) -> Result<u8> {
         stdin: true,
         tty: true,
     };
-    run_attached(root, argv, stdio, Vec::new(), None)
+    run_attached(root, argv, stdio, Vec::new(), None, standard_output())
+}
+
+/// Runs `argv` in the machine (starting it if need be, with `notice`)
+/// without input, its output into `output`, and returns its exit code (a
+/// build step, `hull build`).
+pub fn run_with_output(
+    root: &Path,
+    notice: &str,
+    argv: Vec<String>,
+    output: Writers,
+) -> Result<u8> {
+    let stdio = ForwardedStdio::default();
+    run_attached(root, argv, stdio, Vec::new(), Some(notice), output)
+}
+
+fn standard_output() -> Writers {
+    Writers::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()))
 }
 
 /// Runs `argv` in the machine; with `notice`, starting it first if need be
@@ -48,6 +65,7 @@ fn run_attached(
     stdio: ForwardedStdio,
     env: Vec<String>,
     notice: Option<&str>,
+    mut output: Writers,
 ) -> Result<u8> {
     let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let tty =
@@ -72,7 +90,6 @@ fn run_attached(
         false => Input::Closed,
     };
     let terminal = Terminal::new(tty.is_some(), stdio.stdin);
-    let mut output = Writers::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
     let end = session::attach(
         stream,
         Request::Run {

@@ -14,7 +14,7 @@ use hull_machine::{Backend, Machine, Presence};
 use hull_runtime::host::Kvm;
 use nix::fcntl::Flock;
 
-pub use client::forward;
+pub use client::{forward, run_with_output};
 pub use cmd::{describe_path, machine, print_status, MachineCommand};
 
 use crate::terminal::StdioFlags;

@@ -12,6 +12,8 @@ use super::mount::mount_fs;
 const SHARE_DIR: &str = "/run/hull/lower";
 /// The file system holding the writable layer.
 const WRITABLE_DIR: &str = "/run/hull/rw";
+/// The overlay's upper directory: what the container changed.
+pub const UPPER_DIR: &str = "/run/hull/rw/upper";
 /// Where the container's root is assembled; the container's init pivots here.
 pub const ROOT_DIR: &str = "/run/hull/root";
 /// The kernel copies at most one page of mount options.
@@ -89,7 +91,7 @@ fn mount_writable_layer(scratch_device: Option<&str>) -> anyhow::Result<Writable
         .context("mounting the writable layer")?,
     }
     let layer = WritableLayer {
-        upper: format!("{WRITABLE_DIR}/upper"),
+        upper: UPPER_DIR.to_owned(),
         work: format!("{WRITABLE_DIR}/work"),
     };
     // A scratch disk of a restarted container already has both.

@@ -15,7 +15,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult};
 
 use super::init::{launch_under_init, Namespaces};
-use super::rootfs::{mount_rootfs, ROOT_DIR};
+use super::rootfs::{mount_rootfs, ROOT_DIR, UPPER_DIR};
 use super::sandbox::Sandbox;
 use super::{cgroup, exec, network, report};
 use crate::exec::Command;
@@ -68,6 +68,10 @@ impl Launcher for ContainerLauncher {
 
     fn answer(&self, query: Query) -> anyhow::Result<Answer> {
         report::answer(query)
+    }
+
+    fn writable_layer(&self) -> Option<std::path::PathBuf> {
+        Some(UPPER_DIR.into())
     }
 
     /// No: the end of the container's session powers the machine off, so

@@ -16,7 +16,7 @@ impl Runtime {
             .into_iter()
             .filter_map(|container| match container.config.boot.rootfs {
                 RootfsSource::Image(id) => Some(id),
-                RootfsSource::Directory(_) => None,
+                RootfsSource::Directory(_) | RootfsSource::Layers(_) => None,
             })
             .collect())
     }

@@ -19,6 +19,7 @@ mod rename;
 mod run;
 mod start;
 mod stats;
+mod step;
 mod stop;
 mod top;
 mod volumes;
@@ -37,6 +38,7 @@ pub use logs::{Logs, LogsOptions};
 pub use networks::{NetworkInfo, NetworkMember};
 pub use remove::RemoveOptions;
 pub use stats::StatsSample;
+pub use step::StepOptions;
 pub use volumes::{PrunedVolumes, VolumeInfo};
 
 use crate::detach_keys::DetachKeys;

@@ -1,0 +1,1078 @@
+//! The build: the stages the target needs, in order, each instruction
+//! from the cache or run, the target's image stored.
+//!
+//! Every instruction's result is cached under a key chained from its
+//! parent's: the base image's ID, then each instruction's expanded text
+//! and what it depends on beyond it (the files a `COPY` copies, the
+//! variables and mounts of a `RUN`). A changed instruction misses, and so
+//! does everything after it. History times come from the cache with the
+//! rest, so an unchanged build gives the same image ID.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hull_image::{CacheEntry, Digest, ImageRef, Store};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+
+use crate::copy::{self, CopyOptions, Source as CopySource};
+use crate::dockerfile::{self, Command, Dockerfile, Instruction, Kind, Source, Stage};
+use crate::progress::{report, Event, OutputWriter, SharedProgress};
+use crate::run::{self, RunContext};
+use crate::state::{ImageState, DEFAULT_PATH};
+use crate::tree::{ContextTree, LayerTree, Tree};
+use crate::words;
+use crate::{BuildError, BuildOptions, Built, StepOutput, StepRunner};
+
+/// Variables every build defines, as BuildKit does for one platform.
+const PLATFORM_ARGS: [(&str, &str); 8] = [
+    ("TARGETPLATFORM", "linux/amd64"),
+    ("TARGETOS", "linux"),
+    ("TARGETARCH", "amd64"),
+    ("TARGETVARIANT", ""),
+    ("BUILDPLATFORM", "linux/amd64"),
+    ("BUILDOS", "linux"),
+    ("BUILDARCH", "amd64"),
+    ("BUILDVARIANT", ""),
+];
+/// Build arguments usable without an `ARG`, passed to `RUN`s but never
+/// part of a key or the history, as in Docker.
+const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// A finished stage.
+#[derive(Clone)]
+struct Finished {
+    state: ImageState,
+    key: Digest,
+}
+
+pub(crate) struct Build<'a> {
+    options: &'a BuildOptions,
+    runner: &'a dyn StepRunner,
+    progress: SharedProgress,
+    store: Store,
+    context: ContextTree,
+    dockerfile: Dockerfile,
+    /// Global `ARG`s with values (and the platform's).
+    global: BTreeMap<String, String>,
+    proxy: BTreeMap<String, String>,
+    stages: Vec<Option<Finished>>,
+    /// The last step number shown.
+    steps: usize,
+}
+
+impl<'a> Build<'a> {
+    pub(crate) fn new(
+        options: &'a BuildOptions,
+        runner: &'a dyn StepRunner,
+        progress: SharedProgress,
+    ) -> Result<Build<'a>> {
+        if let Some(platform) = options.platform.as_deref() {
+            check_platform(platform)?;
+        }
+        let store = Store::open(&options.root)?;
+        let dockerfile = dockerfile::parse(&options.dockerfile)?;
+        let context = ContextTree::open(&options.context)?;
+        let mut global: BTreeMap<String, String> = PLATFORM_ARGS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (name, default) in &dockerfile.global_args {
+            let value = match options.build_args.get(name) {
+                Some(value) => Some(value.clone()),
+                None => default
+                    .as_deref()
+                    .map(|default| {
+                        let lookup = |key: &str| global.get(key).cloned();
+                        words::expand(default, dockerfile.escape, &lookup)
+                    })
+                    .transpose()?,
+            };
+            if let Some(value) = value {
+                global.insert(name.clone(), value);
+            }
+        }
+        let proxy = options
+            .build_args
+            .iter()
+            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let stages = vec![None; dockerfile.stages.len()];
+        Ok(Build {
+            options,
+            runner,
+            progress,
+            store,
+            context,
+            dockerfile,
+            global,
+            proxy,
+            stages,
+            steps: 0,
+        })
+    }
+
+    pub(crate) fn run(mut self) -> Result<Built> {
+        let _adding = self.store.hold_additions()?;
+        let target = self.target()?;
+        for index in self.needed(target)? {
+            let finished = self.stage(index, target)?;
+            self.stages[index] = Some(finished);
+        }
+        let mut state = self.stages[target].clone().expect("built above").state;
+        for (key, value) in &self.options.labels {
+            state.add_label(key, value);
+        }
+        let id = self.next_step();
+        let started = Instant::now();
+        report(
+            &self.progress,
+            Event::Started {
+                id,
+                name: "exporting to image",
+            },
+        );
+        let config = state.config_json();
+        let image = self
+            .store
+            .add_built_image(&config, &state.layers, &self.options.tags)?;
+        let text = format!("writing image {image}");
+        report(&self.progress, Event::Note { id, text: &text });
+        for tag in &self.options.tags {
+            let text = format!("naming to {tag}");
+            report(&self.progress, Event::Note { id, text: &text });
+        }
+        report(
+            &self.progress,
+            Event::Done {
+                id,
+                elapsed: started.elapsed(),
+            },
+        );
+        Ok(Built { id: image })
+    }
+
+    fn next_step(&mut self) -> usize {
+        self.steps += 1;
+        self.steps
+    }
+
+    /// The index of the stage to build: `--target`, else the last.
+    fn target(&self) -> Result<usize> {
+        match &self.options.target {
+            None => Ok(self.dockerfile.stages.len() - 1),
+            Some(target) => self.stage_named(&target.to_lowercase()).ok_or_else(|| {
+                anyhow!("target stage {target:?} could not be found in the Dockerfile")
+            }),
+        }
+    }
+
+    /// The stage `name` or index names among all stages.
+    fn stage_named(&self, name: &str) -> Option<usize> {
+        self.dockerfile
+            .stages
+            .iter()
+            .position(|stage| stage.name.as_deref() == Some(name))
+            .or_else(|| {
+                name.parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < self.dockerfile.stages.len())
+            })
+    }
+
+    /// The stages `target` needs, in order; the others are skipped.
+    fn needed(&self, target: usize) -> Result<Vec<usize>> {
+        let mut needed = BTreeSet::new();
+        let mut pending = vec![target];
+        while let Some(index) = pending.pop() {
+            if !needed.insert(index) {
+                continue;
+            }
+            for name in self.references(&self.dockerfile.stages[index])? {
+                if let Some(other) = self.stage_named(&name).filter(|other| *other < index) {
+                    pending.push(other);
+                }
+            }
+        }
+        Ok(needed.into_iter().collect())
+    }
+
+    /// What a stage names that may be another stage: its base, `--from`s.
+    fn references(&self, stage: &Stage) -> Result<Vec<String>> {
+        let mut names = vec![self.expand_global(&stage.base)?.to_lowercase()];
+        for instruction in &stage.instructions {
+            let flags = match &instruction.kind {
+                Kind::Copy { flags, .. } => flags,
+                _ => continue,
+            };
+            for (name, value) in flags {
+                if name == "from" {
+                    names.push(
+                        self.expand_global(value.as_deref().unwrap_or_default())?
+                            .to_lowercase(),
+                    );
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn expand_global(&self, text: &str) -> Result<String> {
+        let lookup = |key: &str| self.global.get(key).cloned();
+        words::expand(text, self.dockerfile.escape, &lookup)
+    }
+
+    /// Builds stage `index`.
+    fn stage(&mut self, index: usize, target: usize) -> Result<Finished> {
+        let stage_count = self.dockerfile.stages.len();
+        let stage = &self.dockerfile.stages[index];
+        let prefix = match (&stage.name, index == target && stage_count == 1) {
+            (Some(name), _) => format!("{name} "),
+            (None, true) => String::new(),
+            (None, false) => format!("stage-{index} "),
+        };
+        let total = 1 + stage
+            .instructions
+            .iter()
+            .filter(|i| i.kind.is_file_step())
+            .count();
+        let base = self.expand_global(&stage.base)?;
+        if let Some(platform) = &stage.platform {
+            check_platform(&self.expand_global(platform)?)?;
+        }
+        let id = self.next_step();
+        let stage = &self.dockerfile.stages[index];
+        let name = format!(
+            "[{prefix}1/{total}] {}",
+            stage.text.replacen(&stage.base, &base, 1)
+        );
+        report(&self.progress, Event::Started { id, name: &name });
+        let started = Instant::now();
+        let mut current = self.base(&base, index).inspect_err(|err| {
+            report(
+                &self.progress,
+                Event::Failed {
+                    id,
+                    error: &format!("{err:#}"),
+                },
+            );
+        })?;
+        report(
+            &self.progress,
+            Event::Done {
+                id,
+                elapsed: started.elapsed(),
+            },
+        );
+
+        let instructions: Vec<Instruction> = {
+            let mut all = Vec::new();
+            // A base image's ONBUILD triggers run first, as Docker runs them.
+            for trigger in current.state.strings("OnBuild") {
+                all.push(dockerfile::parse_trigger(&trigger)?);
+            }
+            all.extend(self.dockerfile.stages[index].instructions.iter().cloned());
+            all
+        };
+        if !current.state.strings("OnBuild").is_empty() {
+            current.state.set("OnBuild", Value::Null);
+        }
+        // As BuildKit does, an image without a PATH gets the default one.
+        if current.state.env_var("PATH").is_none() {
+            current.state.set_env("PATH", DEFAULT_PATH);
+        }
+        let mut args: BTreeMap<String, String> = BTreeMap::new();
+        let mut number = 1;
+        for instruction in &instructions {
+            let file_step = instruction.kind.is_file_step();
+            if file_step {
+                number += 1;
+            }
+            let label = format!("[{prefix}{number}/{total}] {}", instruction.text);
+            current = self
+                .instruction(
+                    current,
+                    instruction,
+                    &mut args,
+                    file_step.then_some(label.as_str()),
+                )
+                .with_context(|| instruction.text.clone())?;
+        }
+        Ok(current)
+    }
+
+    /// The state a stage starts from.
+    fn base(&mut self, base: &str, index: usize) -> Result<Finished> {
+        if base.eq_ignore_ascii_case("scratch") {
+            return Ok(Finished {
+                state: ImageState::default(),
+                key: Digest::of(b"scratch"),
+            });
+        }
+        if let Some(other) = self
+            .stage_named(&base.to_lowercase())
+            .filter(|other| *other < index)
+        {
+            return self.stages[other]
+                .clone()
+                .with_context(|| format!("stage {base} was not built"));
+        }
+        let image = self.image(base)?;
+        Ok(Finished {
+            state: ImageState::of_image(&image)?,
+            key: Digest::of(format!("image {}", image.id).as_bytes()),
+        })
+    }
+
+    /// The image `name`, pulled if it is missing or `--pull` says so.
+    fn image(&self, name: &str) -> Result<hull_image::Image> {
+        let reference = ImageRef::parse(name).map_err(|err| anyhow!("FROM {name}: {err}"))?;
+        let found = self.store.find(name)?;
+        if let (Some(image), false) = (&found, self.options.pull) {
+            return Ok(image.clone());
+        }
+        let registry = self
+            .options
+            .registry
+            .as_ref()
+            .with_context(|| format!("image {name} is not in the store; pull it first"))?;
+        let pulled = hull_image::pull(&self.store, &reference, registry);
+        match (pulled, found) {
+            (Ok(pulled), _) => self.store.resolve(pulled.id.as_str()),
+            // An image here serves when the registry cannot be reached.
+            (Err(_), Some(image)) if !self.options.pull => Ok(image),
+            (Err(err), _) => Err(err.context(format!("cannot pull {name}"))),
+        }
+    }
+
+    /// Applies one instruction to `current`, from the cache if it can.
+    fn instruction(
+        &mut self,
+        current: Finished,
+        instruction: &Instruction,
+        args: &mut BTreeMap<String, String>,
+        label: Option<&str>,
+    ) -> Result<Finished> {
+        let escape = self.dockerfile.escape;
+        let state = current.state.clone();
+        let lookup = |key: &str| state.env_var(key).or_else(|| args.get(key).cloned());
+        let expand = |text: &str| words::expand(text, escape, &lookup);
+        let chain = |parts: &str| Digest::of(format!("{}\n{parts}", current.key).as_bytes());
+        match &instruction.kind {
+            Kind::Arg(text) => {
+                let mut key_parts = Vec::new();
+                for (name, default) in words::assignments(text, escape, false)? {
+                    let value = match self.options.build_args.get(&name) {
+                        Some(value) => Some(value.clone()),
+                        None => match default {
+                            Some(default) => {
+                                let lookup = |key: &str| {
+                                    state.env_var(key).or_else(|| args.get(key).cloned())
+                                };
+                                Some(words::expand(&default, escape, &lookup)?)
+                            }
+                            None => self.global.get(&name).cloned(),
+                        },
+                    };
+                    key_parts.push(format!("{name}={value:?}"));
+                    if let Some(value) = value {
+                        args.insert(name, value);
+                    }
+                }
+                // No history entry: an ARG changes only what follows.
+                Ok(Finished {
+                    key: chain(&format!("ARG {}", key_parts.join(" "))),
+                    state: current.state,
+                })
+            }
+            Kind::Run {
+                flags,
+                command,
+                heredoc,
+            } => {
+                let run = RunContext {
+                    state: &current.state,
+                    args,
+                    proxy: &self.proxy,
+                    network: self.options.network,
+                    context: &self.context,
+                    cache_dir: &crate::cache_mounts_dir(&self.options.root),
+                    escape,
+                    lookup: &lookup,
+                };
+                let plan = run::plan(&run, flags, command, heredoc.as_ref())?;
+                let key = chain(&format!("RUN {}", plan.key));
+                self.file_step(current, key, label, |build, state, id| {
+                    let _locks = plan
+                        .locked
+                        .iter()
+                        .map(|dir| run::lock(dir))
+                        .collect::<Result<Vec<_>>>()?;
+                    let layer = build.run_step(id, plan.step.clone(), &instruction.text)?;
+                    state.layers.push(layer);
+                    Ok(plan.created_by.clone())
+                })
+            }
+            Kind::Copy {
+                add,
+                flags,
+                sources,
+                dest,
+            } => self.copy(
+                current,
+                *add,
+                flags,
+                sources,
+                dest,
+                label,
+                &expand,
+                instruction,
+            ),
+            Kind::Workdir(dir) => {
+                let dir = run::absolute(&current.state.workdir(), &expand(dir)?);
+                let key = chain(&format!("WORKDIR {dir}"));
+                self.file_step(current, key, label, |build, state, _| {
+                    state.set("WorkingDir", json!(dir));
+                    let image = build.layer_tree(state, "the image")?;
+                    let path = dir.trim_start_matches('/');
+                    let exists =
+                        crate::tree::resolve(&image, std::path::Path::new(path), true)?.is_some();
+                    if !exists && !path.is_empty() {
+                        let plan = copy::Plan {
+                            items: vec![copy::Item {
+                                dest: PathBuf::from(path),
+                                kind: copy::ItemKind::Dir,
+                                mode: 0o755,
+                                uid: 0,
+                                gid: 0,
+                                mtime: now_secs(),
+                            }],
+                        };
+                        let layer = build.add_layer(|out| plan.write(&image, (0, 0), out))?;
+                        state.layers.push(layer);
+                    }
+                    Ok(format!("WORKDIR {dir}"))
+                })
+            }
+            kind => {
+                let (text, change) = metadata(kind, &expand, &current.state, escape)?;
+                let key = chain(&text);
+                self.metadata_step(current, key, &text, change)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        current: Finished,
+        add: bool,
+        flags: &[(String, Option<String>)],
+        sources: &[Source],
+        dest: &str,
+        label: Option<&str>,
+        expand: &dyn Fn(&str) -> Result<String>,
+        instruction: &Instruction,
+    ) -> Result<Finished> {
+        let mut options = CopyOptions {
+            unpack_archives: add,
+            ..CopyOptions::default()
+        };
+        let mut from = None;
+        let mut chown = None;
+        for (name, value) in flags {
+            let value = expand(value.as_deref().unwrap_or_default())?;
+            match name.as_str() {
+                "from" if !add => from = Some(value),
+                "chown" => chown = Some(value),
+                "chmod" => {
+                    options.mode =
+                        Some(u32::from_str_radix(&value, 8).map_err(|_| {
+                            anyhow!("--chmod={value}: give an octal mode, such as 755")
+                        })?)
+                }
+                // Every copy's layer stands on its own here already.
+                "link" | "parents" if value.is_empty() || value == "true" => {}
+                "exclude" => bail!("--exclude is not supported"),
+                other => bail!("--{other} is not supported here"),
+            }
+        }
+        let mut copy_sources = Vec::new();
+        for source in sources {
+            copy_sources.push(match source {
+                Source::Path(path) => {
+                    let path = expand(path)?;
+                    if path.contains("://") || path.starts_with("git@") {
+                        bail!("ADD of a URL is not supported: download it in a RUN step, or into the context");
+                    }
+                    CopySource::Path(path)
+                }
+                Source::HereDoc(doc) => CopySource::Inline {
+                    name: String::new(),
+                    data: match doc.expand {
+                        true => expand(&doc.text)?.into_bytes(),
+                        false => doc.text.clone().into_bytes(),
+                    },
+                },
+            });
+        }
+        let dest = expand(dest)?;
+        let dest = run::absolute(&current.state.workdir(), &dest);
+        let dest = match dest.ends_with('/') || !dest.ends_with("/.") {
+            true => dest,
+            false => format!("{}/", dest.trim_end_matches('.')),
+        };
+        // A here-document takes its name from the destination.
+        for source in &mut copy_sources {
+            if let CopySource::Inline { name, .. } = source {
+                *name = dest.rsplit('/').next().unwrap_or_default().to_owned();
+            }
+        }
+        let image = self.layer_tree(&current.state, "the image")?;
+        if let Some(spec) = &chown {
+            options.owner = Some(copy::owner(&image, spec)?);
+        }
+        let (tree, from_key): (Box<dyn Tree>, String) = match &from {
+            None => (
+                Box::new(ContextTree::open(self.context.root())?),
+                String::new(),
+            ),
+            Some(name) => {
+                options.keep_owner = true;
+                let source = self.copy_source(name)?;
+                let tree = self.layer_tree(&source.state, name)?;
+                (Box::new(tree), source.key.to_string())
+            }
+        };
+        let plan = copy::plan(tree.as_ref(), &copy_sources, &dest, &image, options)?;
+        let content = match from {
+            // A stage's or image's key names its content.
+            Some(_) => format!("{from_key} {:?}", sources),
+            None => plan.key()?,
+        };
+        let key = Digest::of(
+            format!(
+                "{}\n{} {flags:?} {dest} {content}",
+                current.key,
+                if add { "ADD" } else { "COPY" }
+            )
+            .as_bytes(),
+        );
+        let owner = options.owner.unwrap_or((0, 0));
+        let created_by = format!("{} # buildkit", instruction.text);
+        self.file_step(current, key, label, |build, state, _| {
+            let layer = build.add_layer(|out| plan.write(&image, owner, out))?;
+            state.layers.push(layer);
+            Ok(created_by.clone())
+        })
+    }
+
+    /// What `COPY --from=name` copies from: a stage, else an image.
+    fn copy_source(&mut self, name: &str) -> Result<Finished> {
+        if let Some(index) = self.stage_named(&name.to_lowercase()) {
+            return self.stages[index].clone().with_context(|| {
+                format!("--from={name}: that stage comes later in the Dockerfile")
+            });
+        }
+        let image = self.image(name)?;
+        Ok(Finished {
+            state: ImageState::of_image(&image)?,
+            key: Digest::of(format!("image {}", image.id).as_bytes()),
+        })
+    }
+
+    /// The merged view of `state`'s layers.
+    fn layer_tree(&self, state: &ImageState, what: &str) -> Result<LayerTree> {
+        let layers = state
+            .layers
+            .iter()
+            .map(|layer| self.store.layer(&layer.diff_id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LayerTree::new(&layers, what))
+    }
+
+    /// A step with a layer: from the cache under `key`, or made by `make`
+    /// (which changes the state and returns the history's `created_by`).
+    fn file_step(
+        &mut self,
+        current: Finished,
+        key: Digest,
+        label: Option<&str>,
+        make: impl FnOnce(&mut Self, &mut ImageState, usize) -> Result<String>,
+    ) -> Result<Finished> {
+        let id = self.next_step();
+        let label = label.unwrap_or("step");
+        report(&self.progress, Event::Started { id, name: label });
+        if let Some(state) = self.cached(&key)? {
+            report(&self.progress, Event::Cached { id });
+            return Ok(Finished { state, key });
+        }
+        let started = Instant::now();
+        let mut state = current.state;
+        let made = make(self, &mut state, id).and_then(|created_by| {
+            state.record(&now(), &created_by, false);
+            self.store.cache(&key, &entry(&state)?)
+        });
+        if let Err(err) = made {
+            report(
+                &self.progress,
+                Event::Failed {
+                    id,
+                    error: &format!("{err:#}"),
+                },
+            );
+            return Err(err);
+        }
+        report(
+            &self.progress,
+            Event::Done {
+                id,
+                elapsed: started.elapsed(),
+            },
+        );
+        Ok(Finished { state, key })
+    }
+
+    /// A step that changes the config only.
+    fn metadata_step(
+        &mut self,
+        current: Finished,
+        key: Digest,
+        text: &str,
+        change: impl FnOnce(&mut ImageState),
+    ) -> Result<Finished> {
+        if let Some(state) = self.cached(&key)? {
+            return Ok(Finished { state, key });
+        }
+        let mut state = current.state;
+        change(&mut state);
+        state.record(&now(), &format!("{text} # buildkit"), true);
+        self.store.cache(&key, &entry(&state)?)?;
+        Ok(Finished { state, key })
+    }
+
+    /// The cached state under `key`, unless `--no-cache`.
+    fn cached(&self, key: &Digest) -> Result<Option<ImageState>> {
+        if self.options.no_cache {
+            return Ok(None);
+        }
+        let Some(entry) = self.store.cached(key)? else {
+            return Ok(None);
+        };
+        let Ok(mut state) = serde_json::from_value::<ImageState>(entry.state) else {
+            return Ok(None);
+        };
+        state.layers = entry.layers;
+        Ok(Some(state))
+    }
+
+    /// Runs a `RUN` step through the runner and stores its layer.
+    fn run_step(
+        &mut self,
+        id: usize,
+        step: hull_runtime::StepOptions,
+        text: &str,
+    ) -> Result<hull_image::Layer> {
+        let tmp = self.options.root.join("builder/tmp");
+        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let layer_file = tempfile::Builder::new()
+            .prefix("layer-")
+            .suffix(".tar")
+            .tempfile_in(&tmp)
+            .context("cannot create a layer file")?;
+        let output = StepOutput {
+            stdout: Box::new(OutputWriter {
+                progress: self.progress.clone(),
+                id,
+            }),
+            stderr: Box::new(OutputWriter {
+                progress: self.progress.clone(),
+                id,
+            }),
+        };
+        let command = step_command(&step);
+        let code = self.runner.run(step, output, layer_file.path())?;
+        if code != 0 {
+            return Err(BuildError::StepFailed {
+                step: text.to_owned(),
+                command,
+                code,
+            }
+            .into());
+        }
+        let file = fs::File::open(layer_file.path()).context("cannot read the step's layer")?;
+        self.store.add_layer(std::io::BufReader::new(file))
+    }
+
+    /// Writes a layer with `write` and stores it.
+    fn add_layer(
+        &self,
+        write: impl FnOnce(&mut fs::File) -> Result<()>,
+    ) -> Result<hull_image::Layer> {
+        let tmp = self.options.root.join("builder/tmp");
+        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut file = tempfile::tempfile_in(&tmp).context("cannot create a layer file")?;
+        write(&mut file)?;
+        std::io::Seek::rewind(&mut file)?;
+        self.store.add_layer(std::io::BufReader::new(file))
+    }
+}
+
+/// A `RUN`'s command as BuildKit quotes it in errors.
+fn step_command(step: &hull_runtime::StepOptions) -> String {
+    step.argv.join(" ")
+}
+
+fn entry(state: &ImageState) -> Result<CacheEntry> {
+    Ok(CacheEntry {
+        state: serde_json::to_value(state)?,
+        layers: state.layers.clone(),
+    })
+}
+
+/// A change a metadata instruction makes to the config.
+type Change = Box<dyn FnOnce(&mut ImageState)>;
+
+/// A metadata instruction's text (expanded) for its key and history, and
+/// its change to the config.
+fn metadata(
+    kind: &Kind,
+    expand: &dyn Fn(&str) -> Result<String>,
+    state: &ImageState,
+    escape: char,
+) -> Result<(String, Change)> {
+    let exec_or_shell = |command: &Command| -> Value {
+        match command {
+            Command::Exec(args) => json!(args),
+            Command::Shell(line) => {
+                let mut argv = state.shell();
+                argv.push(line.clone());
+                json!(argv)
+            }
+        }
+    };
+    Ok(match kind {
+        Kind::Env(text) => {
+            let mut pairs = Vec::new();
+            for (key, value) in words::assignments(text, escape, true)? {
+                let value = value
+                    .with_context(|| format!("ENV {key}: give it a value, ENV {key}=VALUE"))?;
+                // Later pairs see earlier ones? Not in Docker: all expand
+                // against the state before the instruction.
+                pairs.push((expand(&key)?, expand(&value)?));
+            }
+            let text = format!(
+                "ENV {}",
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            (
+                text,
+                Box::new(move |state: &mut ImageState| {
+                    for (key, value) in &pairs {
+                        state.set_env(key, value);
+                    }
+                }),
+            )
+        }
+        Kind::Label(text) => {
+            let mut pairs = Vec::new();
+            for (key, value) in words::assignments(text, escape, true)? {
+                pairs.push((expand(&key)?, expand(&value.unwrap_or_default())?));
+            }
+            let text = format!(
+                "LABEL {}",
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            (
+                text,
+                Box::new(move |state: &mut ImageState| {
+                    for (key, value) in &pairs {
+                        state.add_label(key, value);
+                    }
+                }),
+            )
+        }
+        Kind::Expose(ports) => {
+            let mut expanded = Vec::new();
+            for port in ports {
+                for port in words::expand_words(port, escape, &|k| {
+                    expand(&format!("${{{k}}}")).ok().filter(|v| !v.is_empty())
+                })? {
+                    let port = match port.contains('/') {
+                        true => port.to_lowercase(),
+                        false => format!("{port}/tcp"),
+                    };
+                    expanded.push(port);
+                }
+            }
+            (
+                format!("EXPOSE map[{}]", expanded.join(" ")),
+                Box::new(move |state: &mut ImageState| {
+                    for port in &expanded {
+                        state.add_to_set("ExposedPorts", port);
+                    }
+                }),
+            )
+        }
+        Kind::User(user) => {
+            let user = expand(user)?;
+            (
+                format!("USER {user}"),
+                Box::new(move |state: &mut ImageState| state.set("User", json!(user))),
+            )
+        }
+        Kind::Volume(volumes) => {
+            let volumes = volumes
+                .iter()
+                .map(|v| expand(v))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                format!("VOLUME {volumes:?}"),
+                Box::new(move |state: &mut ImageState| {
+                    for volume in &volumes {
+                        state.add_to_set("Volumes", volume);
+                    }
+                }),
+            )
+        }
+        Kind::Stopsignal(signal) => {
+            let signal = expand(signal)?;
+            (
+                format!("STOPSIGNAL {signal}"),
+                Box::new(move |state: &mut ImageState| state.set("StopSignal", json!(signal))),
+            )
+        }
+        Kind::Shell(shell) => {
+            let shell = shell.clone();
+            (
+                format!("SHELL {shell:?}"),
+                Box::new(move |state: &mut ImageState| state.set("Shell", json!(shell))),
+            )
+        }
+        Kind::Cmd(command) => {
+            let cmd = exec_or_shell(command);
+            (
+                format!("CMD {cmd}"),
+                Box::new(move |state: &mut ImageState| {
+                    state.set("Cmd", cmd);
+                    state.cmd_set = true;
+                }),
+            )
+        }
+        Kind::Entrypoint(command) => {
+            let entrypoint = exec_or_shell(command);
+            (
+                format!("ENTRYPOINT {entrypoint}"),
+                Box::new(move |state: &mut ImageState| {
+                    state.set("Entrypoint", entrypoint);
+                    // An inherited CMD does not go with a new ENTRYPOINT.
+                    if !state.cmd_set {
+                        state.set("Cmd", Value::Null);
+                    }
+                }),
+            )
+        }
+        Kind::Onbuild(trigger) => {
+            let trigger = trigger.clone();
+            (
+                format!("ONBUILD {trigger}"),
+                Box::new(move |state: &mut ImageState| {
+                    let mut triggers = state.strings("OnBuild");
+                    triggers.push(trigger);
+                    state.set("OnBuild", json!(triggers));
+                }),
+            )
+        }
+        Kind::Maintainer(name) => {
+            let name = expand(name)?;
+            (
+                format!("MAINTAINER {name}"),
+                Box::new(move |state: &mut ImageState| {
+                    state.set("Author", Value::Null);
+                    state.add_label("maintainer", &name);
+                }),
+            )
+        }
+        Kind::Healthcheck { flags, command } => {
+            let test = match command {
+                None => json!(["NONE"]),
+                Some(Command::Exec(args)) => {
+                    let mut test = vec!["CMD".to_owned()];
+                    test.extend(args.iter().cloned());
+                    json!(test)
+                }
+                Some(Command::Shell(line)) => json!(["CMD-SHELL", line]),
+            };
+            let mut check = json!({ "Test": test });
+            for (name, value) in flags {
+                let value = expand(value.as_deref().unwrap_or_default())?;
+                let field = match name.as_str() {
+                    "interval" => "Interval",
+                    "timeout" => "Timeout",
+                    "start-period" => "StartPeriod",
+                    "start-interval" => "StartInterval",
+                    "retries" => {
+                        check["Retries"] = json!(value.parse::<u64>().map_err(|_| anyhow!("--retries={value}: give a number"))?);
+                        continue;
+                    }
+                    other => bail!("HEALTHCHECK --{other} is not an option: use --interval, --timeout, --start-period, --start-interval or --retries"),
+                };
+                check[field] = json!(duration_nanos(&value)?);
+            }
+            (
+                format!("HEALTHCHECK {check}"),
+                Box::new(move |state: &mut ImageState| state.set("Healthcheck", check)),
+            )
+        }
+        other => bail!("{other:?} is handled elsewhere"),
+    })
+}
+
+/// Go's duration syntax (`30s`, `1m30s`, `500ms`) in nanoseconds.
+fn duration_nanos(text: &str) -> Result<u64> {
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest == "0" {
+        return Ok(0);
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| anyhow!("{text}: not a duration such as 30s"))?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => bail!("{text}: not a duration such as 30s"),
+        };
+        total += number * factor;
+        rest = &rest[unit..];
+    }
+    Ok(total as u64)
+}
+
+fn check_platform(platform: &str) -> Result<()> {
+    match platform {
+        "linux/amd64" | "linux/x86_64" | "amd64" => Ok(()),
+        other => bail!("platform {other} is not supported: hull builds linux/amd64 images"),
+    }
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state after applying `kinds` (metadata instructions) to `state`.
+    fn apply(mut state: ImageState, kinds: &[Kind]) -> (ImageState, Vec<String>) {
+        let mut texts = Vec::new();
+        for kind in kinds {
+            let snapshot = state.clone();
+            let lookup = |key: &str| snapshot.env_var(key);
+            let expand = |text: &str| words::expand(text, '\\', &lookup);
+            let (text, change) = metadata(kind, &expand, &snapshot, '\\').unwrap();
+            change(&mut state);
+            texts.push(text);
+        }
+        (state, texts)
+    }
+
+    #[test]
+    fn cmd_and_entrypoint_follow_dockers_rules() {
+        let mut base = ImageState::default();
+        base.set("Cmd", json!(["nginx"]));
+        // A new ENTRYPOINT drops the base's CMD...
+        let entrypoint = Kind::Entrypoint(Command::Exec(vec!["/run.sh".into()]));
+        let (state, _) = apply(base.clone(), std::slice::from_ref(&entrypoint));
+        assert_eq!(state.config.get("Cmd"), None);
+        assert_eq!(state.strings("Entrypoint"), ["/run.sh"]);
+        // ...but not one this stage set; the shell form goes through SHELL.
+        let cmd = Kind::Cmd(Command::Shell("serve $PORT".into()));
+        let shell = Kind::Shell(vec!["/bin/bash".into(), "-c".into()]);
+        let (state, _) = apply(base, &[shell, cmd, entrypoint]);
+        assert_eq!(state.strings("Cmd"), ["/bin/bash", "-c", "serve $PORT"]);
+    }
+
+    #[test]
+    fn metadata_expands_variables_and_keeps_dockers_config_format() {
+        let env = Kind::Env("APP=/srv PORT=80".into());
+        let expose = Kind::Expose(vec!["${PORT}".into(), "53/UDP".into()]);
+        let workdir_label = Kind::Label("dir=$APP/x".into());
+        let health = Kind::Healthcheck {
+            flags: vec![
+                ("interval".into(), Some("30s".into())),
+                ("retries".into(), Some("3".into())),
+            ],
+            command: Some(Command::Shell("wget -q localhost:$PORT".into())),
+        };
+        let (state, texts) = apply(ImageState::default(), &[env, expose, workdir_label, health]);
+        assert_eq!(state.strings("Env"), ["APP=/srv", "PORT=80"]);
+        let ports: Vec<&String> = state.config["ExposedPorts"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(ports, ["53/udp", "80/tcp"]);
+        assert_eq!(state.config["Labels"]["dir"], "/srv/x");
+        // The check's command is the shell's to expand, at run time.
+        assert_eq!(
+            state.config["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "wget -q localhost:$PORT"], "Interval": 30_000_000_000u64, "Retries": 3})
+        );
+        // The history (and the cache key) names the expanded values.
+        assert_eq!(texts[0], "ENV APP=/srv PORT=80");
+        assert_eq!(texts[1], "EXPOSE map[80/tcp 53/udp]");
+    }
+
+    #[test]
+    fn durations_read_as_go_reads_them() {
+        assert_eq!(duration_nanos("30s").unwrap(), 30_000_000_000);
+        assert_eq!(duration_nanos("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(duration_nanos("500ms").unwrap(), 500_000_000);
+        assert!(duration_nanos("soon").is_err());
+    }
+}

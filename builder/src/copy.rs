@@ -1,0 +1,664 @@
+//! `COPY` and `ADD`: a layer made on this host from the files of a tree
+//! (the build context, another stage or an image), placed as Docker
+//! places them: a directory's contents into the destination, a file into
+//! a destination directory (one ending in `/`, one that exists, or any for
+//! several sources) or as the destination, a local tar archive unpacked by
+//! `ADD`. What is copied is planned first ([`plan`]): its key names every
+//! file's path, kind, owner, mode and content (not times); the layer is
+//! written only on a cache miss.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use flate2::read::GzDecoder;
+use sha2::{Digest as _, Sha256};
+use tar::{EntryType, Header};
+
+use crate::tree::{self, Found, LayerTree, Tree};
+
+/// Mode of directories a copy creates.
+const NEW_DIR_MODE: u32 = 0o755;
+
+/// How a copy treats what it copies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// `--chown`: the owner of everything copied and made.
+    pub owner: Option<(u32, u32)>,
+    /// `--chmod`: the mode of everything copied.
+    pub mode: Option<u32>,
+    /// Keep the files' owners (copies from a stage or image; the
+    /// context's files become root's).
+    pub keep_owner: bool,
+    /// `ADD`: local tar archives are unpacked.
+    pub unpack_archives: bool,
+}
+
+/// One thing a copy writes, at a path relative to the image's root.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub dest: PathBuf,
+    pub kind: ItemKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum ItemKind {
+    Dir,
+    File {
+        host: PathBuf,
+        size: u64,
+    },
+    Symlink(PathBuf),
+    /// Bytes given in the Dockerfile (a here-document).
+    Data(Vec<u8>),
+    /// A tar archive whose entries go below `dest`.
+    Archive(PathBuf),
+}
+
+/// What a copy will write.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub items: Vec<Item>,
+}
+
+/// A source of a copy, as resolved.
+pub enum Source {
+    /// A path (or glob) in the source tree.
+    Path(String),
+    /// A here-document's contents (already expanded), as the file `name`.
+    Inline { name: String, data: Vec<u8> },
+}
+
+/// Plans copying `sources` from `from` to `dest` (absolute, as expanded)
+/// in the image `image`.
+pub fn plan(
+    from: &dyn Tree,
+    sources: &[Source],
+    dest: &str,
+    image: &LayerTree,
+    options: CopyOptions,
+) -> Result<Plan> {
+    let mut matched: Vec<(PathBuf, Option<Found>, &Source)> = Vec::new();
+    for source in sources {
+        match source {
+            Source::Path(pattern) => {
+                let cleaned = tree::clean(from, pattern)?;
+                let paths = match tree::is_glob(pattern) {
+                    true => tree::glob(from, &cleaned)?,
+                    false => vec![cleaned],
+                };
+                if paths.is_empty() {
+                    bail!("{pattern}: no files match it in {}", from.describe());
+                }
+                for path in paths {
+                    let Some((_, found)) = tree::resolve(from, &path, true)? else {
+                        bail!(
+                            "{pattern}: no such file or directory in {}",
+                            from.describe()
+                        );
+                    };
+                    matched.push((path, Some(found), source));
+                }
+            }
+            Source::Inline { name, .. } => matched.push((PathBuf::from(name), None, source)),
+        }
+    }
+    let dest_path = Path::new(dest);
+    let dest_clean = tree::clean(image, dest)?;
+    let dest_resolved = resolve_dest(image, &dest_clean)?;
+    let dest_exists_as_dir =
+        tree::resolve(image, &dest_clean, true)?.is_some_and(|(_, found)| found.metadata.is_dir());
+    let into_dir = dest.ends_with('/')
+        || dest_path.ends_with(".")
+        || dest_clean.as_os_str().is_empty()
+        || dest_exists_as_dir
+        || matched.len() > 1;
+    if matched.len() > 1 && !dest.ends_with('/') && !dest_exists_as_dir {
+        bail!(
+            "{dest}: with more than one source, the destination must be a directory and end with /"
+        );
+    }
+    let mut plan = Plan::default();
+    for (path, found, source) in matched {
+        let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
+            (Some(owner), _) => owner,
+            (None, true) => (metadata.uid(), metadata.gid()),
+            (None, false) => (0, 0),
+        };
+        let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+        match (found, source) {
+            (None, Source::Inline { data, .. }) => {
+                let target = match into_dir {
+                    true => dest_resolved.join(&name),
+                    false => dest_resolved.clone(),
+                };
+                let (uid, gid) = options.owner.unwrap_or((0, 0));
+                plan.items.push(Item {
+                    dest: target,
+                    kind: ItemKind::Data(data.clone()),
+                    mode: options.mode.unwrap_or(0o644),
+                    uid,
+                    gid,
+                    mtime: 0,
+                });
+            }
+            (Some(found), _) if found.metadata.is_dir() => {
+                let (uid, gid) = owner(&found.metadata);
+                plan.items.push(Item {
+                    dest: dest_resolved.clone(),
+                    kind: ItemKind::Dir,
+                    mode: options.mode.unwrap_or(found.metadata.mode() & 0o7777),
+                    uid,
+                    gid,
+                    mtime: mtime(&found.metadata),
+                });
+                let real = tree::resolve(from, &path, true)?
+                    .map(|(real, _)| real)
+                    .unwrap_or(path);
+                walk(from, &real, &dest_resolved, &options, &owner, &mut plan)?;
+            }
+            (Some(found), _) => {
+                let (uid, gid) = owner(&found.metadata);
+                let archive = options.unpack_archives && is_archive(&found.host)?;
+                let kind = match archive {
+                    true => ItemKind::Archive(found.host.clone()),
+                    false => ItemKind::File {
+                        host: found.host.clone(),
+                        size: found.metadata.len(),
+                    },
+                };
+                let target = match (archive, into_dir) {
+                    (true, _) => dest_resolved.clone(),
+                    (false, true) => dest_resolved.join(&name),
+                    (false, false) => dest_resolved.clone(),
+                };
+                plan.items.push(Item {
+                    dest: target,
+                    kind,
+                    mode: options.mode.unwrap_or(found.metadata.mode() & 0o7777),
+                    uid,
+                    gid,
+                    mtime: mtime(&found.metadata),
+                });
+            }
+            (None, Source::Path(_)) => unreachable!("paths are found or refused above"),
+        }
+    }
+    Ok(plan)
+}
+
+/// Adds what is below directory `dir` of `from` to `plan`, under `dest`.
+fn walk(
+    from: &dyn Tree,
+    dir: &Path,
+    dest: &Path,
+    options: &CopyOptions,
+    owner: &dyn Fn(&fs::Metadata) -> (u32, u32),
+    plan: &mut Plan,
+) -> Result<()> {
+    for name in from.list(dir)? {
+        let path = dir.join(&name);
+        let Some(found) = from.entry(&path)? else {
+            continue;
+        };
+        let (uid, gid) = owner(&found.metadata);
+        let metadata = &found.metadata;
+        let kind = if metadata.is_dir() {
+            ItemKind::Dir
+        } else if metadata.is_symlink() {
+            // Copied as the link it is, never followed.
+            ItemKind::Symlink(fs::read_link(&found.host)?)
+        } else if metadata.is_file() {
+            ItemKind::File {
+                host: found.host.clone(),
+                size: metadata.len(),
+            }
+        } else {
+            continue; // Sockets, devices, fifos: nothing a build copies.
+        };
+        let mode = match (&kind, options.mode) {
+            (ItemKind::Symlink(_), _) => 0o777,
+            (_, Some(mode)) => mode,
+            (_, None) => metadata.mode() & 0o7777,
+        };
+        let is_dir = matches!(kind, ItemKind::Dir);
+        plan.items.push(Item {
+            dest: dest.join(&name),
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime: mtime(metadata),
+        });
+        if is_dir {
+            walk(from, &path, &dest.join(&name), options, owner, plan)?;
+        }
+    }
+    Ok(())
+}
+
+/// The destination with the image's symbolic links on the way resolved
+/// (inside the image), as far as it exists.
+fn resolve_dest(image: &LayerTree, dest: &Path) -> Result<PathBuf> {
+    let components: Vec<_> = dest.components().collect();
+    for existing in (0..=components.len()).rev() {
+        let prefix: PathBuf = components[..existing].iter().collect();
+        if let Some((real, found)) = tree::resolve(image, &prefix, true)? {
+            if existing < components.len() && !found.metadata.is_dir() {
+                bail!(
+                    "{}: {} is not a directory in the image",
+                    dest.display(),
+                    prefix.display()
+                );
+            }
+            let rest: PathBuf = components[existing..].iter().collect();
+            return Ok(real.join(rest));
+        }
+    }
+    Ok(dest.to_owned())
+}
+
+fn mtime(metadata: &fs::Metadata) -> u64 {
+    u64::try_from(metadata.mtime()).unwrap_or(0)
+}
+
+/// Whether the file at `path` is a tar archive, plain or gzip-compressed.
+fn is_archive(path: &Path) -> Result<bool> {
+    let mut head = Vec::with_capacity(512);
+    File::open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .take(512)
+        .read_to_end(&mut head)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(true);
+    }
+    Ok(head.len() >= 262 && &head[257..262] == b"ustar")
+}
+
+impl Plan {
+    /// The plan's content key: every item's path, kind, owner, mode and
+    /// contents, not times.
+    pub fn key(&self) -> Result<String> {
+        let mut hasher = Sha256::new();
+        for item in &self.items {
+            hasher.update(item.dest.as_os_str().as_encoded_bytes());
+            hasher.update(format!("\0{:o}\0{}:{}\0", item.mode, item.uid, item.gid));
+            match &item.kind {
+                ItemKind::Dir => hasher.update(b"dir"),
+                ItemKind::Symlink(target) => {
+                    hasher.update(b"link\0");
+                    hasher.update(target.as_os_str().as_encoded_bytes());
+                }
+                ItemKind::Data(data) => {
+                    hasher.update(b"data\0");
+                    hasher.update(data);
+                }
+                ItemKind::File { host, .. } | ItemKind::Archive(host) => {
+                    hasher.update(b"file\0");
+                    let mut file = File::open(host)
+                        .with_context(|| format!("cannot read {}", host.display()))?;
+                    io::copy(&mut file, &mut hasher)
+                        .with_context(|| format!("cannot read {}", host.display()))?;
+                }
+            }
+            hasher.update(b"\n");
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Writes the layer: the directories above each item as the image has
+    /// them (or new, owned as `owner`), then the items.
+    pub fn write(&self, image: &LayerTree, owner: (u32, u32), out: impl Write) -> Result<()> {
+        let mut builder = tar::Builder::new(out);
+        let mut written = BTreeSet::new();
+        for item in &self.items {
+            for parent in ancestors(&item.dest) {
+                if written.insert(parent.clone()) {
+                    parent_entry(&mut builder, image, &parent, owner)?;
+                }
+            }
+            if matches!(item.kind, ItemKind::Dir) && !written.insert(item.dest.clone()) {
+                continue;
+            }
+            item_entry(&mut builder, item)?;
+            if let ItemKind::Archive(host) = &item.kind {
+                unpack_into(&mut builder, host, &item.dest, &mut written)?;
+            }
+        }
+        builder.into_inner()?.flush()?;
+        Ok(())
+    }
+}
+
+/// `a`, `a/b` for `a/b/c`.
+fn ancestors(path: &Path) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = path
+        .ancestors()
+        .skip(1)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_owned)
+        .collect();
+    all.reverse();
+    all
+}
+
+fn header(kind: EntryType, mode: u32, uid: u32, gid: u32, mtime: u64) -> Header {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_uid(u64::from(uid));
+    header.set_gid(u64::from(gid));
+    header.set_mtime(mtime);
+    header.set_size(0);
+    header
+}
+
+/// A directory above an item: as the image has it, or new.
+fn parent_entry<W: Write>(
+    builder: &mut tar::Builder<W>,
+    image: &LayerTree,
+    path: &Path,
+    owner: (u32, u32),
+) -> Result<()> {
+    let mut header = match image.entry(path)? {
+        Some(found) if found.metadata.is_dir() => header(
+            EntryType::Directory,
+            found.metadata.mode() & 0o7777,
+            found.metadata.uid(),
+            found.metadata.gid(),
+            mtime(&found.metadata),
+        ),
+        _ => header(EntryType::Directory, NEW_DIR_MODE, owner.0, owner.1, now()),
+    };
+    builder.append_data(&mut header, path, io::empty())?;
+    Ok(())
+}
+
+fn item_entry<W: Write>(builder: &mut tar::Builder<W>, item: &Item) -> Result<()> {
+    let name = &item.dest;
+    let new = |kind| header(kind, item.mode, item.uid, item.gid, item.mtime);
+    match &item.kind {
+        ItemKind::Dir => builder.append_data(&mut new(EntryType::Directory), name, io::empty())?,
+        ItemKind::Symlink(target) => {
+            builder.append_link(&mut new(EntryType::Symlink), name, target)?
+        }
+        ItemKind::Data(data) => {
+            let mut header = new(EntryType::Regular);
+            header.set_size(data.len() as u64);
+            header.set_mtime(now());
+            builder.append_data(&mut header, name, data.as_slice())?;
+        }
+        ItemKind::File { host, size } => {
+            let mut header = new(EntryType::Regular);
+            header.set_size(*size);
+            // No link may be followed here: opened without following.
+            let file = open_nofollow(host)?;
+            builder
+                .append_data(&mut header, name, file.take(*size))
+                .with_context(|| format!("cannot copy {}", host.display()))?;
+        }
+        ItemKind::Archive(_) => {
+            let mut header = header(
+                EntryType::Directory,
+                NEW_DIR_MODE,
+                item.uid,
+                item.gid,
+                now(),
+            );
+            builder.append_data(&mut header, name, io::empty())?;
+        }
+    }
+    Ok(())
+}
+
+fn open_nofollow(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// `ADD`'s unpacking of a tar archive below `dest`: each entry moved
+/// there, paths kept inside it.
+fn unpack_into<W: Write>(
+    builder: &mut tar::Builder<W>,
+    archive: &Path,
+    dest: &Path,
+    written: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
+    let file = BufReader::new(open_nofollow(archive)?);
+    let reader: Box<dyn Read> = match is_gzip(archive)? {
+        true => Box::new(GzDecoder::new(file)),
+        false => Box::new(file),
+    };
+    let mut tar = tar::Archive::new(reader);
+    for entry in tar
+        .entries()
+        .with_context(|| format!("cannot read {}", archive.display()))?
+    {
+        let mut entry = entry.with_context(|| format!("corrupt archive {}", archive.display()))?;
+        let path = entry.path()?.into_owned();
+        let mut inside = PathBuf::new();
+        for component in path.components() {
+            match component {
+                Component::Normal(name) => inside.push(name),
+                Component::ParentDir => {
+                    inside.pop();
+                }
+                _ => {}
+            }
+        }
+        if inside.as_os_str().is_empty() {
+            continue;
+        }
+        let target = dest.join(&inside);
+        let mut header = entry.header().clone();
+        match header.entry_type() {
+            EntryType::Directory => {
+                if !written.insert(target.clone()) {
+                    continue;
+                }
+                builder.append_data(&mut header, &target, io::empty())?;
+            }
+            EntryType::Symlink => {
+                let link = entry
+                    .link_name()?
+                    .context("a link without a target")?
+                    .into_owned();
+                builder.append_link(&mut header, &target, link)?;
+            }
+            EntryType::Link => {
+                let link = entry
+                    .link_name()?
+                    .context("a link without a target")?
+                    .into_owned();
+                builder.append_link(&mut header, &target, dest.join(link))?;
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                builder.append_data(&mut header, &target, &mut entry)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_gzip(path: &Path) -> Result<bool> {
+    let mut magic = [0u8; 2];
+    let read = open_nofollow(path)?.read(&mut magic)?;
+    Ok(read == 2 && magic == [0x1f, 0x8b])
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The uid and gid of `--chown=USER[:GROUP]`: numbers, or names looked up
+/// in the image's `/etc/passwd` and `/etc/group`.
+pub fn owner(image: &LayerTree, spec: &str) -> Result<(u32, u32)> {
+    let (user, group) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let passwd = read_image_file(image, "etc/passwd")?;
+    let (uid, primary_gid) = match user.parse::<u32>() {
+        Ok(uid) => (uid, uid),
+        Err(_) => passwd
+            .lines()
+            .map(|line| line.split(':').collect::<Vec<_>>())
+            .find(|fields| fields.first() == Some(&user) && fields.len() > 3)
+            .and_then(|fields| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .with_context(|| {
+                format!("--chown={spec}: no user {user} in the image's /etc/passwd")
+            })?,
+    };
+    let gid = match group {
+        None => primary_gid,
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => read_image_file(image, "etc/group")?
+                .lines()
+                .map(|line| line.split(':').collect::<Vec<_>>())
+                .find(|fields| fields.first() == Some(&group) && fields.len() > 2)
+                .and_then(|fields| fields[2].parse().ok())
+                .with_context(|| {
+                    format!("--chown={spec}: no group {group} in the image's /etc/group")
+                })?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+fn read_image_file(image: &LayerTree, path: &str) -> Result<String> {
+    match tree::resolve(image, Path::new(path), true)? {
+        Some((_, found)) if found.metadata.is_file() => {
+            Ok(fs::read_to_string(&found.host).unwrap_or_default())
+        }
+        _ => Ok(String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::ContextTree;
+
+    fn entries(tar: &[u8]) -> Vec<(String, EntryType, u32, u64)> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let header = entry.header();
+                (
+                    entry.path().unwrap().display().to_string(),
+                    header.entry_type(),
+                    header.mode().unwrap(),
+                    header.uid().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn files_land_as_docker_places_them_with_parents_kept_as_the_image_has_them() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path().join("ctx");
+        fs::create_dir_all(ctx.join("src/pkg")).unwrap();
+        fs::write(ctx.join("src/pkg/a.py"), "a").unwrap();
+        fs::write(ctx.join("req.txt"), "flask").unwrap();
+        let layer = temp.path().join("layer");
+        fs::create_dir_all(layer.join("usr")).unwrap();
+        fs::set_permissions(
+            layer.join("usr"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let image = LayerTree::new(&[layer], "the image");
+        let context = ContextTree::open(&ctx).unwrap();
+
+        let plan = plan(
+            &context,
+            &[Source::Path("src".into()), Source::Path("req.txt".into())],
+            "/usr/app/",
+            &image,
+            CopyOptions {
+                owner: Some((1000, 1000)),
+                ..CopyOptions::default()
+            },
+        )
+        .unwrap();
+        let mut tar = Vec::new();
+        plan.write(&image, (1000, 1000), &mut tar).unwrap();
+        let found = entries(&tar);
+        let names: Vec<&str> = found.iter().map(|(p, ..)| p.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "usr",
+                "usr/app",
+                "usr/app/pkg",
+                "usr/app/pkg/a.py",
+                "usr/app/req.txt"
+            ]
+        );
+        // The image's /usr as it is; what the copy made, the --chown owner's.
+        assert_eq!((found[0].2, found[0].3), (0o700, 0));
+        assert_eq!(found[3].3, 1000);
+
+        // A changed byte changes the key; a changed time does not.
+        let key = plan.key().unwrap();
+        let again = |dest: &str| {
+            super::plan(
+                &context,
+                &[Source::Path("req.txt".into())],
+                dest,
+                &image,
+                CopyOptions::default(),
+            )
+            .unwrap()
+        };
+        let before = again("/r").key().unwrap();
+        filetime_touch(&ctx.join("req.txt"));
+        assert_eq!(again("/r").key().unwrap(), before);
+        fs::write(ctx.join("req.txt"), "flasK").unwrap();
+        assert_ne!(again("/r").key().unwrap(), before);
+        assert_ne!(key, before);
+        assert_eq!(again("/r").items[0].dest, Path::new("r"));
+    }
+
+    fn filetime_touch(path: &Path) {
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+    }
+
+    #[test]
+    fn several_sources_need_a_directory_destination() {
+        let temp = tempfile::tempdir().unwrap();
+        fs::write(temp.path().join("a"), "a").unwrap();
+        fs::write(temp.path().join("b"), "b").unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let context = ContextTree::open(temp.path()).unwrap();
+        let err = plan(
+            &context,
+            &[Source::Path("*".into())],
+            "/dst",
+            &image,
+            CopyOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("must be a directory"), "{err}");
+    }
+}

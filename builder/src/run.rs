@@ -1,0 +1,376 @@
+//! `RUN`: the command line (exec form, shell form through `SHELL`, a
+//! here-document), its environment (the image's, the stage's `ARG`s, the
+//! proxy variables) and its `--mount`s (persistent cache directories under
+//! the hull root, read-only binds of the build context, tmpfs), as one
+//! build step for a [`StepRunner`](crate::StepRunner).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use hull_runtime::{Mount, MountSource, StepOptions};
+use sha2::{Digest as _, Sha256};
+
+use crate::copy::{self, CopyOptions, Source};
+use crate::dockerfile::{Command, HereDoc};
+use crate::state::ImageState;
+use crate::tree::{self, ContextTree, LayerTree};
+use crate::words::{self, Lookup};
+
+/// What a `RUN` runs, and what it is cached under.
+pub struct RunPlan {
+    pub step: StepOptions,
+    /// Everything the step's result depends on besides its parent.
+    pub key: String,
+    /// What the history says it ran.
+    pub created_by: String,
+    /// Cache directories to hold locked (`sharing=locked`) while it runs.
+    pub locked: Vec<PathBuf>,
+}
+
+/// What a `RUN` gets from the build.
+pub struct RunContext<'a> {
+    pub state: &'a ImageState,
+    /// The stage's `ARG`s with values, visible to the command.
+    pub args: &'a BTreeMap<String, String>,
+    /// Proxy variables from `--build-arg`: passed on, never cached.
+    pub proxy: &'a BTreeMap<String, String>,
+    /// `--network`: the default for every `RUN`.
+    pub network: bool,
+    pub context: &'a ContextTree,
+    /// Where cache mounts live.
+    pub cache_dir: &'a Path,
+    pub escape: char,
+    pub lookup: Lookup<'a>,
+}
+
+/// Plans a `RUN` with `flags` and `command` (and `heredoc`).
+pub fn plan(
+    run: &RunContext,
+    flags: &[(String, Option<String>)],
+    command: &Command,
+    heredoc: Option<&HereDoc>,
+) -> Result<RunPlan> {
+    let state = run.state;
+    let argv = match (command, heredoc) {
+        (Command::Exec(args), _) => args.clone(),
+        (Command::Shell(line), None) => shell_line(state, line),
+        (Command::Shell(line), Some(doc)) => shell_line(state, &with_heredoc(line, doc)),
+    };
+    let mut network = run.network;
+    let mut mounts = Vec::new();
+    let mut mount_keys = Vec::new();
+    let mut locked = Vec::new();
+    for (name, value) in flags {
+        let value = value.as_deref().unwrap_or_default();
+        match name.as_str() {
+            "mount" => {
+                let (mount, key, lock) = mount(run, value)?;
+                mounts.push(mount);
+                mount_keys.push(key);
+                locked.extend(lock);
+            }
+            "network" => {
+                network = match value {
+                    "default" => run.network,
+                    "none" => false,
+                    other => bail!(
+                    "RUN --network={other}: a step runs in a VM of its own: use default or none"
+                ),
+                }
+            }
+            "security" if value == "sandbox" => {}
+            other => bail!("RUN --{other} is not supported"),
+        }
+    }
+    // The stage's state has a PATH: the base's, or BuildKit's default.
+    let mut env = state.env();
+    // ENV wins over ARG of the same name, as in Docker.
+    let args: Vec<(String, String)> = run
+        .args
+        .iter()
+        .filter(|(key, _)| !env.iter().any(|(k, _)| k == *key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&(&argv, &args, &mount_keys, network))?);
+    let key = hex::encode(hasher.finalize());
+    let shell_words = argv.join(" ");
+    let created_by = format!("RUN {shell_words} # buildkit");
+    env.extend(args);
+    env.extend(run.proxy.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(RunPlan {
+        step: StepOptions {
+            layers: state.layers.iter().map(|l| l.diff_id.to_string()).collect(),
+            argv,
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            workdir: state.workdir(),
+            user: state.user(),
+            network,
+            mounts,
+            cpus: 1,
+            memory_mib: 1024,
+        },
+        key,
+        created_by,
+        locked,
+    })
+}
+
+/// The shell and `line`.
+fn shell_line(state: &ImageState, line: &str) -> Vec<String> {
+    let mut argv = state.shell();
+    argv.push(line.to_owned());
+    argv
+}
+
+/// The shell text of a `RUN` with a here-document. The parser takes the
+/// document's `<<EOF` marker off the line it starts: with nothing else on
+/// it (`RUN <<EOF`) the document is the script; otherwise the command gets
+/// it on its stdin, as a shell script would give it (`RUN <<EOF python3`).
+fn with_heredoc(line: &str, doc: &HereDoc) -> String {
+    const DELIMITER: &str = "HULL_HEREDOC_END";
+    if line.trim().is_empty() {
+        return doc.text.clone();
+    }
+    // A quoted delimiter keeps the shell from expanding the document.
+    let marker = match doc.expand {
+        true => DELIMITER.to_owned(),
+        false => format!("'{DELIMITER}'"),
+    };
+    format!("{} <<{marker}\n{}{DELIMITER}", line.trim(), doc.text)
+}
+
+/// One `--mount`: the mount, its part of the key, and the directory to
+/// lock for `sharing=locked`.
+fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>)> {
+    let mut options = BTreeMap::new();
+    for field in spec.split(',') {
+        let (key, value) = match field.split_once('=') {
+            Some((key, value)) => (
+                key.trim(),
+                words::expand(value.trim(), run.escape, run.lookup)?,
+            ),
+            None => (field.trim(), "true".to_owned()),
+        };
+        options.insert(key.to_owned(), value);
+    }
+    let kind = options
+        .get("type")
+        .map_or("bind", String::as_str)
+        .to_owned();
+    let target = options
+        .get("target")
+        .or_else(|| options.get("dst"))
+        .or_else(|| options.get("destination"))
+        .with_context(|| format!("RUN --mount={spec}: give its target="))?;
+    let target = absolute(&run.state.workdir(), target);
+    let read_only = ["ro", "readonly"]
+        .iter()
+        .any(|k| options.get(*k).is_some_and(|v| v != "false"));
+    if let Some(from) = options.get("from") {
+        bail!("RUN --mount={spec}: from={from} is not supported; COPY --from={from} what the step needs first");
+    }
+    match kind.as_str() {
+        "cache" => {
+            let id = options.get("id").cloned().unwrap_or_else(|| target.clone());
+            let dir = cache_mount_dir(run.cache_dir, &id)?;
+            let sharing = options.get("sharing").map_or("shared", String::as_str);
+            let lock = match sharing {
+                "shared" => None,
+                "locked" | "private" => Some(dir.clone()),
+                other => {
+                    bail!("RUN --mount={spec}: sharing={other}: use shared, private or locked")
+                }
+            };
+            let mount = Mount {
+                target: target.clone(),
+                source: MountSource::Bind {
+                    path: dir,
+                    create: false,
+                },
+                read_only,
+            };
+            Ok((mount, format!("cache:{id}:{target}:{read_only}"), lock))
+        }
+        "bind" => {
+            if options.keys().any(|k| k == "rw" || k == "readwrite") {
+                bail!("RUN --mount={spec}: hull shares the build context read-only; COPY what the step must change");
+            }
+            let source = options
+                .get("source")
+                .or_else(|| options.get("src"))
+                .map_or("", String::as_str);
+            let context: &dyn tree::Tree = run.context;
+            let cleaned = tree::clean(context, source)?;
+            let (real, _) = tree::resolve(context, &cleaned, true)?.with_context(|| {
+                format!("RUN --mount={spec}: {source} is not in the build context")
+            })?;
+            // Its contents are part of the step's key, as a copy's are.
+            let empty = LayerTree::new(&[], "the image");
+            let content = copy::plan(
+                run.context,
+                &[Source::Path(real.display().to_string())],
+                "/mnt/",
+                &empty,
+                CopyOptions::default(),
+            )?
+            .key()?;
+            let mount = Mount {
+                target: target.clone(),
+                source: MountSource::Bind {
+                    path: run.context.root().join(real),
+                    create: false,
+                },
+                read_only: true,
+            };
+            Ok((mount, format!("bind:{target}:{content}"), None))
+        }
+        "tmpfs" => {
+            let size_bytes = options
+                .get("size")
+                .map(|size| size.parse::<u64>())
+                .transpose()
+                .with_context(|| format!("RUN --mount={spec}: size= takes bytes"))?;
+            let mount = Mount {
+                target: target.clone(),
+                source: MountSource::Tmpfs {
+                    size_bytes,
+                    mode: None,
+                },
+                read_only: false,
+            };
+            Ok((mount, format!("tmpfs:{target}"), None))
+        }
+        other => bail!("RUN --mount=type={other} is not supported: use cache, bind or tmpfs"),
+    }
+}
+
+/// `path` made absolute against `workdir`.
+pub fn absolute(workdir: &str, path: &str) -> String {
+    match path.starts_with('/') {
+        true => path.to_owned(),
+        false => format!("{}/{path}", workdir.trim_end_matches('/')),
+    }
+}
+
+/// The directory of cache mount `id`, made if missing.
+fn cache_mount_dir(cache_dir: &Path, id: &str) -> Result<PathBuf> {
+    let name = hex::encode(Sha256::digest(id.as_bytes()));
+    let dir = cache_dir.join(&name[..32]);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&dir)
+        .with_context(|| format!("cannot create the cache mount {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Holds `dir` locked (`sharing=locked`) until dropped.
+pub fn lock(dir: &Path) -> Result<File> {
+    let lock = dir.with_extension("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .with_context(|| format!("cannot open {}", lock.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("cannot lock a cache mount");
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heredocs_are_the_script_or_the_commands_input() {
+        let doc = HereDoc {
+            text: "print($X)\n".into(),
+            expand: false,
+        };
+        assert_eq!(with_heredoc("", &doc), "print($X)\n");
+        assert_eq!(
+            with_heredoc(" python3", &doc),
+            "python3 <<'HULL_HEREDOC_END'\nprint($X)\nHULL_HEREDOC_END"
+        );
+        // What the parser makes of the Dockerfile line.
+        let text = "FROM a\nRUN <<EOF\necho hi\nEOF\n";
+        let dockerfile = crate::dockerfile::parse(text).unwrap();
+        let crate::dockerfile::Kind::Run {
+            command: Command::Shell(line),
+            heredoc: Some(doc),
+            ..
+        } = &dockerfile.stages[0].instructions[0].kind
+        else {
+            panic!("{:?}", dockerfile.stages[0].instructions[0]);
+        };
+        assert_eq!(with_heredoc(line, doc), "echo hi\n");
+    }
+
+    #[test]
+    fn the_key_names_what_the_command_sees_but_not_proxies() {
+        let temp = tempfile::tempdir().unwrap();
+        let context = ContextTree::open(temp.path()).unwrap();
+        let mut state = ImageState::default();
+        state.set_env("PATH", "/bin");
+        state.set("WorkingDir", serde_json::json!("/app"));
+        let key =
+            |args: &[(&str, &str)], proxy: &[(&str, &str)], flags: &[(String, Option<String>)]| {
+                let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+                    pairs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                };
+                let (args, proxy) = (map(args), map(proxy));
+                let run = RunContext {
+                    state: &state,
+                    args: &args,
+                    proxy: &proxy,
+                    network: true,
+                    context: &context,
+                    cache_dir: &temp.path().join("cache"),
+                    escape: '\\',
+                    lookup: &|_| None,
+                };
+                plan(&run, flags, &Command::Shell("make".into()), None).unwrap()
+            };
+        let plain = key(&[], &[], &[]);
+        assert_eq!(plain.step.argv, ["/bin/sh", "-c", "make"]);
+        assert_eq!(plain.step.workdir, "/app");
+        let with_arg = key(&[("V", "1")], &[], &[]);
+        assert_ne!(with_arg.key, plain.key);
+        assert!(with_arg.step.env.contains(&"V=1".to_owned()));
+        // A proxy reaches the command but not the key.
+        let proxied = key(&[], &[("http_proxy", "http://p:3128")], &[]);
+        assert_eq!(proxied.key, plain.key);
+        assert!(proxied
+            .step
+            .env
+            .contains(&"http_proxy=http://p:3128".to_owned()));
+        // A cache mount is part of the key, in a directory of its own.
+        let cached = key(
+            &[],
+            &[],
+            &[("mount".into(), Some("type=cache,target=.cache".into()))],
+        );
+        assert_ne!(cached.key, plain.key);
+        assert_eq!(cached.step.mounts[0].target, "/app/.cache");
+        let none = key(&[], &[], &[("network".into(), Some("none".into()))]);
+        assert!(!none.step.network);
+        assert_ne!(none.key, plain.key);
+    }
+
+    #[test]
+    fn relative_targets_are_under_the_working_directory() {
+        assert_eq!(absolute("/app", "cache"), "/app/cache");
+        assert_eq!(absolute("/", "cache"), "/cache");
+        assert_eq!(absolute("/app", "/root/.cache"), "/root/.cache");
+    }
+}

@@ -1,0 +1,240 @@
+//! A stage's image as the build goes: the image config (kept as Docker's
+//! JSON, so that fields hull does not model pass through from the base),
+//! its history and its layers.
+
+use hull_image::{Image, Layer};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// The shell of shell forms unless `SHELL` says otherwise.
+pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+/// The `PATH` a step gets where the image sets none, as BuildKit's.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A stage's image so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImageState {
+    /// The config's `config` object: `Env`, `Cmd`, `Entrypoint`, ...
+    pub config: Map<String, Value>,
+    /// The config's `history`.
+    pub history: Vec<Value>,
+    /// Whether this stage set `CMD` (an `ENTRYPOINT` after it keeps it).
+    pub cmd_set: bool,
+    /// The layers, bottom first (kept beside the state in the cache).
+    #[serde(skip)]
+    pub layers: Vec<Layer>,
+}
+
+impl ImageState {
+    /// The state of image `image`.
+    pub fn of_image(image: &Image) -> anyhow::Result<ImageState> {
+        let config = serde_json::to_value(&image.config)?;
+        let layers = image
+            .manifest
+            .layers
+            .iter()
+            .zip(image.config.rootfs().diff_ids())
+            .map(|(blob, diff_id)| {
+                Ok(Layer {
+                    diff_id: hull_image::Digest::parse(diff_id)?,
+                    blob: hull_image::Digest::parse(&blob.digest)?,
+                    blob_size: u64::try_from(blob.size).unwrap_or(0),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(ImageState {
+            config: config
+                .get("config")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            history: config
+                .get("history")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            cmd_set: false,
+            layers,
+        })
+    }
+
+    /// `Env` as pairs, in order.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.strings("Env")
+            .into_iter()
+            .map(|entry| match entry.split_once('=') {
+                Some((key, value)) => (key.to_owned(), value.to_owned()),
+                None => (entry, String::new()),
+            })
+            .collect()
+    }
+
+    /// The value of `Env`'s `key`.
+    pub fn env_var(&self, key: &str) -> Option<String> {
+        self.env()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Sets `key` in `Env`, in its place if it is there.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        let mut env = self.env();
+        match env.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.to_owned(),
+            None => env.push((key.to_owned(), value.to_owned())),
+        }
+        let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.config.insert("Env".into(), json!(env));
+    }
+
+    /// `WorkingDir`, `/` if unset.
+    pub fn workdir(&self) -> String {
+        self.string("WorkingDir")
+            .filter(|dir| !dir.is_empty())
+            .unwrap_or_else(|| "/".into())
+    }
+
+    /// `User`, empty for root.
+    pub fn user(&self) -> String {
+        self.string("User").unwrap_or_default()
+    }
+
+    /// `Shell`, or `/bin/sh -c`.
+    pub fn shell(&self) -> Vec<String> {
+        let shell = self.strings("Shell");
+        match shell.is_empty() {
+            true => DEFAULT_SHELL.map(String::from).to_vec(),
+            false => shell,
+        }
+    }
+
+    /// A string field of the config.
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.config
+            .get(key)
+            .and_then(Value::as_str)
+            .map(String::from)
+    }
+
+    /// A string list field of the config (empty if unset or null).
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        self.config
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sets a field; `Value::Null` removes it.
+    pub fn set(&mut self, key: &str, value: Value) {
+        match value {
+            Value::Null => self.config.remove(key),
+            value => self.config.insert(key.into(), value),
+        };
+    }
+
+    /// Adds `key` to the object field `field` (`ExposedPorts`, `Volumes`).
+    pub fn add_to_set(&mut self, field: &str, key: &str) {
+        let entry = self
+            .config
+            .entry(field.to_owned())
+            .or_insert_with(|| json!({}));
+        if !entry.is_object() {
+            *entry = json!({});
+        }
+        entry
+            .as_object_mut()
+            .expect("made an object")
+            .insert(key.to_owned(), json!({}));
+    }
+
+    /// Adds a `LABEL`.
+    pub fn add_label(&mut self, key: &str, value: &str) {
+        let labels = self
+            .config
+            .entry("Labels".to_owned())
+            .or_insert_with(|| json!({}));
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        labels
+            .as_object_mut()
+            .expect("made an object")
+            .insert(key.to_owned(), json!(value));
+    }
+
+    /// Records an instruction in the history, at `created`.
+    pub fn record(&mut self, created: &str, created_by: &str, empty_layer: bool) {
+        let mut entry = json!({
+            "created": created,
+            "created_by": created_by,
+            "comment": "buildkit.dockerfile.v0",
+        });
+        if empty_layer {
+            entry["empty_layer"] = json!(true);
+        }
+        self.history.push(entry);
+    }
+
+    /// The image config as stored: Docker's JSON, created when its last
+    /// history entry was, so an unchanged build gives the same bytes.
+    pub fn config_json(&self) -> Vec<u8> {
+        let created = self
+            .history
+            .iter()
+            .rev()
+            .find_map(|entry| entry.get("created").cloned())
+            .unwrap_or(Value::Null);
+        let diff_ids: Vec<&str> = self
+            .layers
+            .iter()
+            .map(|layer| layer.diff_id.as_str())
+            .collect();
+        let mut config = json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": self.config,
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+            "history": self.history,
+        });
+        if !created.is_null() {
+            config["created"] = created;
+        }
+        serde_json::to_vec(&config).expect("JSON values serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keeps_order_and_replaces_in_place() {
+        let mut state = ImageState::default();
+        state.set_env("PATH", "/bin");
+        state.set_env("A", "1");
+        state.set_env("PATH", "/usr/bin:/bin");
+        assert_eq!(state.strings("Env"), ["PATH=/usr/bin:/bin", "A=1"]);
+        assert_eq!(state.env_var("A").as_deref(), Some("1"));
+        assert_eq!(state.shell(), ["/bin/sh", "-c"]);
+        assert_eq!(state.workdir(), "/");
+    }
+
+    #[test]
+    fn the_config_is_created_when_its_last_step_was() {
+        let mut state = ImageState::default();
+        state.record("2026-01-01T00:00:00Z", "ENV A=1", true);
+        state.record("2026-01-02T00:00:00Z", "RUN true", false);
+        let config: Value = serde_json::from_slice(&state.config_json()).unwrap();
+        assert_eq!(config["created"], "2026-01-02T00:00:00Z");
+        assert_eq!(config["history"][0]["empty_layer"], true);
+        assert_eq!(state.config_json(), state.clone().config_json());
+    }
+}

@@ -1,0 +1,318 @@
+//! Dockerfile words as BuildKit's shell lexer reads them: quotes removed,
+//! `$VAR` and `${VAR}` expanded with the `:-`, `-`, `:+`, `+`, `:?` and `?`
+//! forms, the escape character (`\`, or `` ` `` with `# escape=`) taking
+//! the next character literally; and the `KEY=VALUE` lists of `ENV`,
+//! `LABEL` and `ARG`.
+//!
+//! Hand-written: the Dockerfile parser crate leaves these to its caller,
+//! and no crate has Docker's rules (a POSIX shell's differ: no field
+//! splitting, no command substitution, `\` kept in double quotes).
+
+use anyhow::{bail, Result};
+
+/// Looks a variable up: `None` for one that is not set.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// `word` with its quotes removed and variables expanded.
+pub fn expand(word: &str, escape: char, lookup: Lookup) -> Result<String> {
+    let mut words = Lexer::new(word, escape, lookup, false).run()?;
+    Ok(words.pop().unwrap_or_default())
+}
+
+/// `text` split into words at unquoted white space, each expanded (for
+/// `EXPOSE`, `VOLUME`'s string form, `COPY`'s sources).
+pub fn expand_words(text: &str, escape: char, lookup: Lookup) -> Result<Vec<String>> {
+    Lexer::new(text, escape, lookup, true).run()
+}
+
+/// The `KEY=VALUE ...` pairs of `ENV`, `LABEL` and `ARG`, unexpanded
+/// (quotes kept, for [`expand`]); the old `KEY VALUE` form of `ENV`
+/// (one pair, the value the rest of the line) when `legacy` allows it.
+/// `ARG NAME` without a value gives `(NAME, None)`.
+pub fn assignments(
+    text: &str,
+    escape: char,
+    legacy: bool,
+) -> Result<Vec<(String, Option<String>)>> {
+    let words = raw_words(text, escape);
+    let Some(first) = words.first() else {
+        bail!("missing KEY=VALUE");
+    };
+    if legacy && !first.contains('=') && words.len() > 1 {
+        let rest = text.trim_start()[first.len()..].trim().to_owned();
+        return Ok(vec![(first.clone(), Some(rest))]);
+    }
+    Ok(words
+        .into_iter()
+        .map(|word| match word.split_once('=') {
+            Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
+            None => (word, None),
+        })
+        .collect())
+}
+
+/// Splits at white space outside quotes, keeping quotes and escapes.
+fn raw_words(text: &str, escape: char) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == escape && quote != Some('\'') {
+            word.push(c);
+            if let Some(next) = chars.next() {
+                word.push(next);
+            }
+            continue;
+        }
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(open), _) if open == c => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+struct Lexer<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    escape: char,
+    lookup: Lookup<'a>,
+    split: bool,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(text: &'a str, escape: char, lookup: Lookup<'a>, split: bool) -> Lexer<'a> {
+        Lexer {
+            chars: text.chars().peekable(),
+            escape,
+            lookup,
+            split,
+        }
+    }
+
+    fn run(mut self) -> Result<Vec<String>> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        // A word of empty quotes is still a word.
+        let mut started = false;
+        while let Some(c) = self.chars.next() {
+            match c {
+                c if self.split && c.is_whitespace() => {
+                    if started {
+                        words.push(std::mem::take(&mut word));
+                        started = false;
+                    }
+                    continue;
+                }
+                '\'' => {
+                    for c in self.chars.by_ref() {
+                        if c == '\'' {
+                            break;
+                        }
+                        word.push(c);
+                    }
+                }
+                '"' => self.double_quoted(&mut word)?,
+                '$' => word.push_str(&self.dollar()?),
+                c if c == self.escape => match self.chars.next() {
+                    Some(next) => word.push(next),
+                    None => word.push(c),
+                },
+                c => word.push(c),
+            }
+            started = true;
+        }
+        if started || !self.split {
+            words.push(word);
+        }
+        Ok(words)
+    }
+
+    fn double_quoted(&mut self, word: &mut String) -> Result<()> {
+        while let Some(c) = self.chars.next() {
+            match c {
+                '"' => return Ok(()),
+                '$' => word.push_str(&self.dollar()?),
+                c if c == self.escape => match self.chars.peek() {
+                    Some(&next) if next == '"' || next == '$' || next == self.escape => {
+                        word.push(next);
+                        self.chars.next();
+                    }
+                    _ => word.push(c),
+                },
+                c => word.push(c),
+            }
+        }
+        bail!("unexpected end of statement while looking for matching double-quote")
+    }
+
+    /// After a `$`: the variable's value, or the `$` itself.
+    fn dollar(&mut self) -> Result<String> {
+        match self.chars.peek() {
+            Some('{') => {
+                self.chars.next();
+                self.braced()
+            }
+            Some(&c) if c.is_ascii_alphanumeric() || c == '_' => {
+                let name = self.name();
+                Ok((self.lookup)(&name).unwrap_or_default())
+            }
+            _ => Ok("$".to_owned()),
+        }
+    }
+
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(&c) = self.chars.peek() {
+            if !(c.is_ascii_alphanumeric() || c == '_') {
+                break;
+            }
+            name.push(c);
+            self.chars.next();
+        }
+        name
+    }
+
+    /// After `${`: the name, an optional modifier and its word, the `}`.
+    fn braced(&mut self) -> Result<String> {
+        let name = self.name();
+        if name.is_empty() {
+            bail!("bad substitution: a variable name must follow ${{");
+        }
+        let value = (self.lookup)(&name);
+        let colon = self.chars.peek() == Some(&':');
+        if colon {
+            self.chars.next();
+        }
+        let modifier = match self.chars.next() {
+            Some('}') if !colon => return Ok(value.unwrap_or_default()),
+            Some(modifier @ ('-' | '+' | '?')) => modifier,
+            _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}} or ${{{name}:+word}}"),
+        };
+        let word = self.until_brace()?;
+        // With the colon, an empty value counts as unset.
+        let set = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
+        Ok(match modifier {
+            '-' if set => value.unwrap_or_default(),
+            '-' => word,
+            '+' if set => word,
+            '+' => String::new(),
+            _ if set => value.unwrap_or_default(),
+            _ => match word.is_empty() {
+                true => bail!("{name}: is not allowed to be unset"),
+                false => bail!("{name}: {word}"),
+            },
+        })
+    }
+
+    /// The word of a modifier, expanded, up to its `}`.
+    fn until_brace(&mut self) -> Result<String> {
+        let mut word = String::new();
+        while let Some(c) = self.chars.next() {
+            match c {
+                '}' => return Ok(word),
+                '$' => word.push_str(&self.dollar()?),
+                '\'' => {
+                    for c in self.chars.by_ref() {
+                        if c == '\'' {
+                            break;
+                        }
+                        word.push(c);
+                    }
+                }
+                '"' => self.double_quoted(&mut word)?,
+                c if c == self.escape => {
+                    if let Some(next) = self.chars.next() {
+                        word.push(next);
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        bail!("bad substitution: missing }}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(name: &str) -> Option<String> {
+        match name {
+            "NAME" => Some("app".into()),
+            "EMPTY" => Some(String::new()),
+            "SPACED" => Some("a b".into()),
+            _ => None,
+        }
+    }
+
+    fn ex(word: &str) -> String {
+        expand(word, '\\', &vars).unwrap()
+    }
+
+    #[test]
+    fn variables_expand_with_dockers_modifiers() {
+        assert_eq!(ex("$NAME/${NAME}x"), "app/appx");
+        assert_eq!(
+            ex("${MISSING:-dflt} ${EMPTY:-dflt} ${EMPTY-dflt}"),
+            "dflt dflt "
+        );
+        assert_eq!(
+            ex("${NAME:+set} ${EMPTY:+set} ${EMPTY+set} ${MISSING+set}"),
+            "set  set "
+        );
+        assert_eq!(ex("${MISSING:-${NAME}}"), "app");
+        assert_eq!(ex("cost $ 5 $"), "cost $ 5 $");
+        assert!(expand("${MISSING:?need it}", '\\', &vars)
+            .unwrap_err()
+            .to_string()
+            .contains("need it"));
+        assert!(expand("${NAME", '\\', &vars).is_err());
+        assert!(expand("${NAME%x}", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn quotes_and_escapes_are_removed_as_docker_removes_them() {
+        assert_eq!(ex("'$NAME' \"$NAME\""), "$NAME app");
+        assert_eq!(ex(r#""a\"b\$c\d""#), r#"a"b$c\d"#);
+        assert_eq!(ex(r"\$NAME a\ b"), "$NAME a b");
+        assert_eq!(expand("`$NAME", '`', &vars).unwrap(), "$NAME");
+        assert!(expand("\"open", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn words_split_outside_quotes_only_and_values_do_not_split() {
+        assert_eq!(
+            expand_words("80/tcp  \"a b\" $SPACED ''", '\\', &vars).unwrap(),
+            ["80/tcp", "a b", "a b", ""]
+        );
+    }
+
+    #[test]
+    fn assignments_keep_quotes_for_expansion_and_know_the_legacy_form() {
+        assert_eq!(
+            assignments(r#"A=1 B="x y" C=a\ b D"#, '\\', false).unwrap(),
+            [
+                ("A".into(), Some("1".into())),
+                ("B".into(), Some("\"x y\"".into())),
+                ("C".into(), Some(r"a\ b".into())),
+                ("D".into(), None),
+            ]
+        );
+        assert_eq!(
+            assignments("PATH /usr/bin:/bin  more", '\\', true).unwrap(),
+            [("PATH".into(), Some("/usr/bin:/bin  more".into()))]
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! `hull build` end to end, typed in this host's shell as a Docker user
+//! types it (each `RUN` step's VM in the hull machine): a Flask-style
+//! Dockerfile built from a base image the test imports, run with `hull
+//! run`; its rebuild all from the cache with the same image ID; a one-byte
+//! change re-running from the copy of that file on; a failing `RUN`; a
+//! multi-stage build with `ARG`, `--build-arg`, `COPY --from`, `--target`,
+//! an unused stage skipped and a cache mount that outlives the build;
+//! `.dockerignore` with exceptions; copies that would leave the context;
+//! `history`; the build cache in `system df` and `builder prune`.
+
+use hull_e2e::script::{facts, on_this_host};
+use hull_e2e::{assert_clean, Hull};
+
+#[test]
+fn dockerfiles_build_into_images_that_run() {
+    let hull = Hull::new();
+    let output = on_this_host(&hull, BUILD_SCRIPT);
+    let fact = |key| facts(&output, key);
+
+    assert_eq!(fact("import"), ["0"], "{output}");
+    // The Flask-style build: every instruction applied, a RUN's deletion
+    // (a whiteout) and its here-document, the image's config as Docker
+    // writes it, and the result run by `hull run` with its CMD.
+    assert_eq!(fact("build"), ["0"], "{output}");
+    assert_eq!(fact("run-streamed"), ["1"], "{output}");
+    assert_eq!(
+        fact("app"),
+        ["hello from flask==1 on 5000|/app|Dockerfile app.py keep.log requirements.txt size|gone|heredoc"],
+        "{output}"
+    );
+    assert_eq!(
+        fact("config"),
+        [r#"/app {"5000/tcp":{}} [sh -c /app/start]"#],
+        "{output}"
+    );
+    assert_eq!(fact("env"), ["GREETING=hello PORT=5000"], "{output}");
+    // .dockerignore: *.log left out but !keep.log, secret/ left out.
+    assert_eq!(fact("ignored"), ["0"], "{output}");
+    // history: the RUN that made a layer, with its size; the image's ID on
+    // the newest entry.
+    assert_eq!(fact("history"), ["1 1"], "{output}");
+    // Nothing changed: every step from the cache, the same image.
+    assert_eq!(fact("rebuild"), ["0 6 0 same"], "{output}");
+    // One byte of app.py changed: the steps before its copy cached, the
+    // copy and the RUN after it run again.
+    assert_eq!(
+        fact("changed"),
+        ["0 4 2 hello from flask==1 on 5000 size=15"],
+        "{output}"
+    );
+    // A failing RUN: its command and exit code, exit 1, no image tagged.
+    assert_eq!(fact("fail"), ["1 1 1 0"], "{output}");
+    // Multi-stage: the build argument reaches the RUN, COPY --from the
+    // stage's file, the unused stage (which would fail) skipped; the cache
+    // mount kept what the first build wrote.
+    assert_eq!(fact("multi"), ["0 v2 runs=1"], "{output}");
+    assert_eq!(fact("multi-again"), ["0 v3 runs=2"], "{output}");
+    assert_eq!(fact("target"), ["0 v3 absent"], "{output}");
+    // Copies out of the context are refused, naming the path.
+    assert_eq!(fact("outside"), ["125 1"], "{output}");
+    assert_eq!(fact("link-out"), ["125 1"], "{output}");
+    // The build cache in system df, then pruned.
+    let df = fact("df");
+    assert!(
+        df.len() == 1 && !df[0].starts_with("0 ") && !df[0].ends_with(" 0B"),
+        "{output}"
+    );
+    assert_eq!(fact("prune"), ["0 0 0B"], "{output}");
+    assert_eq!(
+        fact("after-prune"),
+        ["hello from flask==1 on 5000"],
+        "{output}"
+    );
+    assert_clean(&hull);
+}
+
+const BUILD_SCRIPT: &str = r#"
+d=$(mktemp -d)
+# How many steps with a layer ran (rather than came from the cache).
+ran() { awk '/^#[0-9]+ \[/ { name[$1] = $0 } / DONE / && name[$1] ~ /\] (RUN|COPY|ADD|WORKDIR)/ { n++ } END { print n + 0 }'; }
+tar -C $R -c . | $h import - base:1 >/dev/null; echo "import=$?"
+
+mkdir -p $d/app/secret && cd $d/app
+echo 'flask==1' > requirements.txt
+echo 'print("hello")' > app.py
+echo log > debug.log; echo keep > keep.log; echo s > secret/key
+printf '*.log\n!keep.log\nsecret/\n' > .dockerignore
+cat > start <<'EOF'
+#!/bin/sh
+echo "$GREETING from $(cat /installed) on $PORT|$(pwd)|$(ls /app | grep -v start | paste -sd' ')|$(test -e /etc/group || echo gone)|$(cat /heredoc)"
+EOF
+chmod 755 start
+cat > Dockerfile <<'EOF'
+# syntax=docker/dockerfile:1
+FROM base:1
+WORKDIR /app
+COPY requirements.txt .
+RUN cat requirements.txt > /installed && rm /etc/group && echo "installing $(cat /installed)"
+RUN <<EOT
+echo heredoc > /heredoc
+EOT
+ADD . /app
+RUN echo "size=$(wc -c < app.py)" > /app/size
+ENV GREETING=hello PORT=5000
+EXPOSE 5000
+CMD ["sh", "-c", "/app/start"]
+EOF
+$h build -t app:1 . > $d/out 2>&1; echo "build=$?"
+echo "run-streamed=$(grep -c '^#[0-9]* [0-9.]* installing flask==1$' $d/out)"
+echo "app=$($h run --rm app:1)"
+echo "config=$($h image inspect -f '{{.Config.WorkingDir}} {{json .Config.ExposedPorts}} {{.Config.Cmd}}' app:1)"
+echo "env=$($h image inspect -f '{{range .Config.Env}}{{.}} {{end}}' app:1 | tr ' ' '\n' | grep -E 'GREETING|PORT' | paste -sd' ')"
+echo "ignored=$($h run --rm app:1 sh -c 'ls /app/debug.log /app/secret 2>/dev/null | wc -l')"
+id=$($h image inspect -f '{{.Id}}' app:1)
+echo "history=$($h history --no-trunc --format '{{.CreatedBy}}|{{.Size}}' app:1 | grep -c '^RUN .*installing.*|[1-9][0-9.]*k\?B$') $($h history -q app:1 | head -1 | grep -c '^[0-9a-f]\{12\}$')"
+
+$h build -t app:1 . > $d/out 2>&1; code=$?
+echo "rebuild=$code $(grep -c ' CACHED$' $d/out) $(ran < $d/out) $([ "$($h image inspect -f '{{.Id}}' app:1)" = "$id" ] && echo same)"
+
+echo 'print("hellO")' > app.py
+$h build -t app:2 . > $d/out 2>&1; code=$?
+echo "changed=$code $(grep -c ' CACHED$' $d/out) $(ran < $d/out) $($h run --rm app:2 sh -c '/app/start | cut -d"|" -f1; cat /app/size')" | paste -sd' '
+
+printf 'FROM base:1\nRUN echo before; exit 3\n' > Dockerfile.fail
+$h build -f Dockerfile.fail -t fail:1 . > $d/out 2>&1; code=$?
+echo "fail=$code $(grep -c '^ERROR: failed to solve: .*process "/bin/sh -c echo before; exit 3" did not complete successfully: exit code: 3$' $d/out) $(grep -c 'before$' $d/out) $($h images --format '{{.Repository}}:{{.Tag}}' | grep -c '^fail:')"
+
+mkdir $d/multi && cd $d/multi
+cat > Dockerfile <<'EOF'
+ARG BASE=base:1
+FROM ${BASE} AS builder
+ARG VERSION=0
+RUN --mount=type=cache,target=/cache echo "v$VERSION" > /out && echo run >> /cache/runs && echo "runs=$(wc -l < /cache/runs)" > /runs
+FROM base:1 AS unused
+RUN exit 9
+FROM base:1
+COPY --from=builder /out /runs /
+CMD ["sh", "-c", "echo $(cat /out) $(cat /runs)"]
+EOF
+$h build --build-arg VERSION=2 -t multi:1 . > $d/out 2>&1; code=$?
+echo "multi=$code $($h run --rm multi:1)"
+$h build --build-arg VERSION=3 -t multi:1 . > $d/out 2>&1; code=$?
+echo "multi-again=$code $($h run --rm multi:1)"
+$h build --build-arg VERSION=3 --target builder -t multi:builder . > $d/out 2>&1; code=$?
+echo "target=$code $($h run --rm multi:builder sh -c 'cat /out; test -e /cache/runs || echo absent' | paste -sd' ')"
+
+mkdir $d/escape && cd $d/escape
+echo secret > $d/outside
+printf 'FROM base:1\nCOPY ../outside /x\n' > Dockerfile
+$h build -t escape:1 . 2> $d/err >/dev/null; echo "outside=$? $(grep -c '^hull: .*outside the build context' $d/err)"
+ln -s $d/outside link
+printf 'FROM base:1\nCOPY link /x\n' > Dockerfile
+$h build -t escape:1 . 2> $d/err >/dev/null; echo "link-out=$? $(grep -c '^hull: .*points outside the build context' $d/err)"
+
+echo "df=$($h system df --format '{{.Type}}|{{.TotalCount}} {{.Size}}' | grep 'Build Cache' | cut -d'|' -f2)"
+$h builder prune -f >/dev/null; code=$?
+echo "prune=$code $($h system df --format '{{.Type}}|{{.TotalCount}} {{.Size}}' | grep 'Build Cache' | cut -d'|' -f2)"
+echo "after-prune=$($h run --rm app:2 sh -c '/app/start | cut -d"|" -f1')"
+"#;
