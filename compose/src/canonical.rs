@@ -2,8 +2,7 @@
 //! value before it is typed: lists of `KEY=VALUE` become mappings, port and
 //! volume strings become their long syntax, a string command becomes its
 //! words, `depends_on` and `networks` lists become mappings. Files are
-//! merged (`crate::merge`) in this one form, and the typed model
-//! (`crate::model`) and `config` see only it.
+//! merged in this one form, and the typed model and `config` see only it.
 
 use serde_yaml::{Mapping, Value};
 

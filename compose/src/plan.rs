@@ -9,15 +9,16 @@ use std::path::{Path, PathBuf};
 
 use hull_runtime::limits::cpu_weight;
 use hull_runtime::{
-    capability_set, signals, CreateOptions, HostEntry, Limits, Mount, MountSource, NetworkOptions,
-    RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
+    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, Mount, MountSource,
+    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::labels;
-use crate::model::{MountKind, Service, ServiceVolume};
+use crate::model::values::Span;
+use crate::model::{Healthcheck, MountKind, Service, ServiceVolume};
 use crate::project::Project;
 
 /// The image a service's containers run: its name as the file gives it,
@@ -175,6 +176,7 @@ pub fn plan_container(
         .stop_grace_period
         .map(|span| span.0.as_secs_f64().ceil() as u64);
     options.mounts = mounts(project, service, service_name)?;
+    options.healthcheck = service.healthcheck.as_ref().map(health_config);
     options.limits = Limits {
         memory_max_bytes: memory.map(|m| m.0),
         memory_low_bytes: service
@@ -214,6 +216,23 @@ pub fn plan_container(
         options,
         more_networks,
     })
+}
+
+/// `healthcheck` as changes to the image's: `disable` (or a `NONE` test)
+/// turns it off, an absent test keeps the image's.
+fn health_config(check: &Healthcheck) -> HealthConfig {
+    let span = |span: Option<Span>| span.map(|s| s.0);
+    HealthConfig {
+        test: match check.disable {
+            true => vec!["NONE".to_owned()],
+            false => check.test.clone().unwrap_or_default(),
+        },
+        interval: span(check.interval),
+        timeout: span(check.timeout),
+        start_period: span(check.start_period),
+        start_interval: span(check.start_interval),
+        retries: check.retries,
+    }
 }
 
 /// The least memory a container's VM gets, whatever its limit.
@@ -456,4 +475,130 @@ fn tmpfs(entry: &str) -> std::result::Result<Mount, String> {
 
 fn parse_mode(octal: &str) -> std::result::Result<u32, String> {
     u32::from_str_radix(octal, 8).map_err(|_| format!("mode {octal} is not octal"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{load, LoadOptions};
+
+    /// The project of `yaml`, in a directory named `shop`.
+    fn project(yaml: &str) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = dir.path().join("shop");
+        std::fs::create_dir(&shop).unwrap();
+        std::fs::write(shop.join("compose.yaml"), yaml).unwrap();
+        std::fs::write(shop.join("web.env"), "FROM_FILE=1\nGREETING=file\n").unwrap();
+        let options = LoadOptions {
+            working_dir: shop,
+            ..LoadOptions::default()
+        };
+        let project = load(&options).unwrap();
+        (dir, project)
+    }
+
+    fn image() -> ServiceImage {
+        ServiceImage {
+            name: "bb:1".into(),
+            id: "sha256:abc".into(),
+        }
+    }
+
+    const APP: &str = "services:
+  web:
+    image: bb:1
+    env_file: web.env
+    environment: {GREETING: hello}
+    ports: ['8080:80', '127.0.0.1::53/udp']
+    networks:
+      frontend: {aliases: [www]}
+      backend: {}
+    volumes: [data:/data, ./www:/www:ro]
+    depends_on: {db: {condition: service_healthy}}
+    healthcheck: {test: wget -q localhost, interval: 2s, retries: 5}
+    deploy: {replicas: 2}
+  db:
+    image: bb:1
+    networks: [backend]
+    healthcheck: {disable: true}
+networks: {frontend: {}, backend: {}}
+volumes: {data: {}}
+";
+
+    #[test]
+    fn names_and_labels_are_compose_v2_s() {
+        let (_dir, project) = project(APP);
+        assert_eq!(project.name, "shop");
+        let plan = plan_container(&project, "web", &image(), &Replica::Number(2)).unwrap();
+        let options = &plan.options;
+        assert_eq!(options.name.as_deref(), Some("shop-web-2"));
+        assert_eq!(options.network.networks, ["shop_frontend"]);
+        assert_eq!(options.network.network_alias, ["web", "www"]);
+        assert_eq!(plan.more_networks.len(), 1);
+        assert_eq!(plan.more_networks[0].network, "shop_backend");
+        assert_eq!(plan.more_networks[0].aliases, ["web"]);
+        assert_eq!(
+            options.network.publish,
+            ["8080:80/tcp", "127.0.0.1::53/udp"]
+        );
+        let labels = &options.labels;
+        assert_eq!(labels[labels::PROJECT], "shop");
+        assert_eq!(labels[labels::SERVICE], "web");
+        assert_eq!(labels[labels::CONTAINER_NUMBER], "2");
+        assert_eq!(labels[labels::ONEOFF], "False");
+        assert_eq!(labels[labels::IMAGE], "sha256:abc");
+        assert!(labels[labels::CONFIG_FILES].ends_with("shop/compose.yaml"));
+        assert_eq!(
+            options.env,
+            ["FROM_FILE=1", "GREETING=hello"],
+            "the env file, then environment over it"
+        );
+        let MountSource::Volume { name, .. } = &options.mounts[0].source else {
+            panic!("{:?}", options.mounts[0]);
+        };
+        assert_eq!(name, "shop_data");
+        let MountSource::Bind { path, .. } = &options.mounts[1].source else {
+            panic!("{:?}", options.mounts[1]);
+        };
+        assert!(path.ends_with("shop/www"), "{path:?}");
+        assert!(options.mounts[1].read_only);
+        let run =
+            plan_container(&project, "web", &image(), &Replica::OneOff("f00".into())).unwrap();
+        assert_eq!(run.options.name.as_deref(), Some("shop-web-run-f00"));
+        assert_eq!(run.options.labels[labels::ONEOFF], "True");
+        assert!(run.options.network.publish.is_empty());
+    }
+
+    #[test]
+    fn healthchecks_become_changes_to_the_image_s() {
+        let (_dir, project) = project(APP);
+        let web = plan_container(&project, "web", &image(), &Replica::Number(1)).unwrap();
+        let check = web.options.healthcheck.unwrap();
+        assert_eq!(check.test, ["CMD-SHELL", "wget -q localhost"]);
+        assert_eq!(check.interval, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(check.retries, Some(5));
+        assert_eq!(check.timeout, None);
+        let db = plan_container(&project, "db", &image(), &Replica::Number(1)).unwrap();
+        assert_eq!(db.options.healthcheck.unwrap().test, ["NONE"]);
+    }
+
+    #[test]
+    fn the_config_hash_follows_the_configuration_not_the_scale() {
+        let (_dir, base) = project(APP);
+        let hash = |project: &Project| config_hash(project, "web", &image()).unwrap();
+        let (_dir2, rescaled) = project(&APP.replace("replicas: 2", "replicas: 3"));
+        assert_eq!(hash(&base), hash(&rescaled));
+        let (_dir3, changed) = project(&APP.replace("GREETING: hello", "GREETING: hi"));
+        assert_ne!(hash(&base), hash(&changed));
+        assert_eq!(
+            config_hash(&base, "db", &image()).unwrap(),
+            config_hash(&changed, "db", &image()).unwrap(),
+            "db did not change"
+        );
+        let other = ServiceImage {
+            id: "sha256:def".into(),
+            ..image()
+        };
+        assert_ne!(hash(&base), config_hash(&base, "web", &other).unwrap());
+    }
 }

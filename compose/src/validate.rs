@@ -102,6 +102,20 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
         signals::signal_number(signal)
             .ok_or_else(|| at("stop_signal", format!("{signal:?} is not a signal")))?;
     }
+    if let Some(test) = service.healthcheck.as_ref().and_then(|h| h.test.as_ref()) {
+        let well_formed = match test.first().map(String::as_str) {
+            Some("NONE") => true,
+            Some("CMD") => test.len() > 1,
+            Some("CMD-SHELL") => test.len() == 2,
+            _ => false,
+        };
+        if !well_formed {
+            return Err(at(
+                "healthcheck.test",
+                format!("{test:?}: expected a command string, [CMD, args...], [CMD-SHELL, command] or [NONE]"),
+            ));
+        }
+    }
     if let Some(user) = &service.user {
         parse_user(user).map_err(|reason| at("user", reason))?;
     }

@@ -1,5 +1,5 @@
 //! The compose file, typed: what hull reads of the compose-spec, in the
-//! canonical (long) forms `crate::canonical` makes, so that `config` prints
+//! canonical (long) forms the loader makes, so that `config` prints
 //! it normalised. Keys hull does not know are left out of these types and
 //! reported by the loader as warnings.
 

@@ -132,6 +132,11 @@ impl<'a> Compose<'a> {
         Compose { runtime, project }
     }
 
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        self.runtime
+    }
+
     /// The project.
     pub fn project(&self) -> &Project {
         self.project

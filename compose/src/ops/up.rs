@@ -265,7 +265,7 @@ impl Compose<'_> {
             }
             Condition::ServiceHealthy => {
                 events(event(Kind::Container, name, Action::Waiting));
-                self.wait_healthy(container.id(), name, None)?;
+                self.wait_healthy(name, None)?;
                 events(event(Kind::Container, name, Action::Healthy));
                 Ok(())
             }
