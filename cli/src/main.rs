@@ -4,6 +4,7 @@
 //! host's KVM cannot run hull's guest, run themselves in the hull machine.
 
 mod build_cmd;
+mod compose_cmd;
 mod container_cmd;
 mod image_cmd;
 mod machine;
@@ -105,6 +106,10 @@ enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
+
+    /// Run multi-container applications from compose files, each
+    /// container in its own VM.
+    Compose(Box<compose_cmd::ComposeArgs>),
 
     /// Manage networks.
     #[command(subcommand)]
@@ -349,6 +354,7 @@ impl Command {
             // Logs are this host's files: read here even while the machine
             // runs, unless followed (which asks the container's state).
             Command::Logs(args) if !args.follows() => Placement::Host,
+            Command::Compose(args) => args.placement(),
             Command::Run(_)
             | Command::Create(_)
             | Command::Start(_)
@@ -361,6 +367,9 @@ impl Command {
 
     /// Whether the command deletes from the image store.
     fn removes_images(&self) -> bool {
+        if let Command::Compose(args) = self {
+            return args.removes_images();
+        }
         matches!(
             self,
             Command::Rmi(_)
@@ -403,6 +412,7 @@ impl Command {
                 .as_ref()
                 .map(Into::into)
                 .unwrap_or_default(),
+            Command::Compose(args) => args.forwarded_stdio(),
             Command::Attach(args) => machine::ForwardedStdio {
                 stdin: args.takes_stdin(),
                 tty: true,
@@ -471,10 +481,16 @@ fn exit(result: anyhow::Result<u8>) -> ExitCode {
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
-/// one that cannot be executed, 1 for a container or volume that is not
-/// there or a volume or network in use, 125 for hull's other errors.
+/// one that cannot be executed, 1 for a container, volume or compose
+/// service that is not there or a volume or network in use, 125 for hull's
+/// other errors.
 pub fn error_code(err: &anyhow::Error) -> u8 {
-    match err.downcast_ref::<hull_runtime::Error>() {
+    let runtime_error = match err.downcast_ref::<hull_compose::Error>() {
+        Some(hull_compose::Error::NoSuchService(_)) => return 1,
+        Some(hull_compose::Error::Runtime(inner)) => Some(inner),
+        _ => err.downcast_ref::<hull_runtime::Error>(),
+    };
+    match runtime_error {
         Some(hull_runtime::Error::CommandNotFound(_)) => 127,
         Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
         Some(
@@ -497,6 +513,7 @@ fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
     let env = match command {
         Command::Run(args) => args.create().prepare_for_machine(root)?,
         Command::Create(args) => args.prepare_for_machine(root)?,
+        Command::Compose(args) => args.prepare_for_machine(root)?,
         _ => Vec::new(),
     };
     // The machine's store locks do not reach this host, where images are
@@ -534,6 +551,7 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Port(args) => container_cmd::port(args, &runtime),
         Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &runtime),
         Command::Container(_) => unreachable!("management commands are made canonical first"),
+        Command::Compose(args) => compose_cmd::compose(*args, &runtime),
         Command::Network(command) => network_cmd::network(command, &runtime),
         Command::Volume(command) => volume_cmd::volume(command, &runtime),
         Command::System(command) => system_cmd::system(command, &runtime),

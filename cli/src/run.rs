@@ -380,8 +380,9 @@ fn parse_cpu_shares(value: &str) -> Result<u64, String> {
     cpu_weight(shares)
 }
 
+/// When `run` (and `compose up`) pull an image.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum PullPolicy {
+pub enum PullPolicy {
     Missing,
     Always,
     Never,
@@ -577,7 +578,7 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
 }
 
 /// The image `name` from the store, pulled first as `policy` says.
-fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
+pub fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
     let found = match policy {
         PullPolicy::Always => None,
         PullPolicy::Missing | PullPolicy::Never => store.find(name)?,

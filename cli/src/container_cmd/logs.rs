@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 
 /// `--tail`: a number of lines, or all of them (`None`).
 #[derive(Debug, Clone, Copy)]
-struct Tail(Option<usize>);
+pub struct Tail(pub Option<usize>);
 
-fn parse_tail(value: &str) -> Result<Tail, String> {
+/// Parses `--tail`'s value: a number of lines or `all`.
+pub fn parse_tail(value: &str) -> Result<Tail, String> {
     match value {
         "all" => Ok(Tail(None)),
         lines => lines
@@ -27,7 +28,7 @@ fn parse_tail(value: &str) -> Result<Tail, String> {
 /// A point in time as Docker's `--since`/`--until` take it: RFC 3339,
 /// Unix seconds (with a fraction), or a duration before now (`10m`,
 /// `1h30m`, `90s`).
-fn parse_time(value: &str) -> Result<SystemTime, String> {
+pub fn parse_time(value: &str) -> Result<SystemTime, String> {
     if let Ok(time) = OffsetDateTime::parse(value, &Rfc3339) {
         return Ok(time.into());
     }

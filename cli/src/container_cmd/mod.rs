@@ -21,11 +21,11 @@ pub use lifecycle::{
     kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
     PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
-pub use logs::{logs, LogsArgs};
+pub use logs::{logs, parse_tail, parse_time, LogsArgs, Tail};
 pub use port::{port, PortArgs};
-pub use ps::{ps, PsArgs};
+pub use ps::{ps, row as ps_row, PsArgs};
 pub use stats::{stats, StatsArgs};
-pub use top::{top, TopArgs};
+pub use top::{print_processes, top, TopArgs};
 
 /// Does `act` for each of `names`, as Docker's commands on several
 /// containers do: every name is tried, each failure reported on its own

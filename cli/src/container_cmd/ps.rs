@@ -190,7 +190,7 @@ pub fn ps(args: PsArgs, runtime: &Runtime) -> Result<u8> {
 }
 
 /// A container as `docker ps` shows it.
-fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
+pub fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
     let state = &container.state;
     let status = match state.status {
         Status::Created => "Created".to_owned(),

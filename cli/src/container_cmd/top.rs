@@ -21,9 +21,15 @@ pub struct TopArgs {
 }
 
 pub fn top(args: TopArgs, runtime: &Runtime) -> Result<u8> {
-    let rows: Vec<Value> = runtime.top(&args.container)?.iter().map(row).collect();
-    render_rows(&Format::Default, &LISTING, &rows, &mut std::io::stdout())?;
+    print_processes(&runtime.top(&args.container)?)?;
     Ok(0)
+}
+
+/// Prints `processes` as `ps` does.
+pub fn print_processes(processes: &[ProcessInfo]) -> Result<()> {
+    let rows: Vec<Value> = processes.iter().map(row).collect();
+    render_rows(&Format::Default, &LISTING, &rows, &mut std::io::stdout())?;
+    Ok(())
 }
 
 fn row(process: &ProcessInfo) -> Value {

@@ -1,0 +1,228 @@
+//! `compose down`, `pull`, `start`, `stop`, `restart`, `rm`, `kill` and
+//! `exec`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use hull_compose::{Compose, DownOptions, ImageRemoval};
+use hull_runtime::signals::Signals;
+use hull_runtime::{parse_user, ExecOptions};
+
+use super::images::{resolve, ImageRequest};
+use super::print_event;
+use crate::machine::ForwardedStdio;
+use crate::prompt;
+use crate::run::{parse_signal, PullPolicy};
+use crate::terminal::{self, Terminal};
+
+/// Services to act on.
+#[derive(Args)]
+pub struct ServicesArgs {
+    /// The services (default: all).
+    pub services: Vec<String>,
+}
+
+/// `compose down`'s flags.
+#[derive(Args)]
+pub struct DownArgs {
+    /// Remove the named volumes the file declares, and anonymous ones.
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    /// Remove the services' images: all, or local (only those without an
+    /// image: name of their own).
+    #[arg(long, value_name = "TYPE", value_parser = ["all", "local"])]
+    rmi: Option<String>,
+    /// Remove containers of services the file no longer has.
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Seconds each stop waits before killing.
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+}
+
+impl DownArgs {
+    /// Whether it removes images.
+    pub fn removes_images(&self) -> bool {
+        self.rmi.is_some()
+    }
+}
+
+pub fn down(args: DownArgs, compose: &Compose) -> Result<u8> {
+    let options = DownOptions {
+        volumes: args.volumes,
+        remove_images: args.rmi.as_deref().map(|rmi| match rmi {
+            "local" => ImageRemoval::Local,
+            _ => ImageRemoval::All,
+        }),
+        remove_orphans: args.remove_orphans,
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    compose.down(&options, &mut print_event)?;
+    Ok(0)
+}
+
+/// `compose pull`'s flags.
+#[derive(Args)]
+pub struct PullArgs {
+    /// The services (default: all of the active profiles).
+    services: Vec<String>,
+}
+
+/// Pulls every service's image, as `hull pull` does.
+pub fn pull(args: PullArgs, compose: &Compose) -> Result<u8> {
+    let request = ImageRequest {
+        services: args.services,
+        no_deps: true,
+        pull: Some(PullPolicy::Always),
+    };
+    resolve(compose, compose.runtime().root(), &request)?;
+    Ok(0)
+}
+
+pub fn start(args: ServicesArgs, compose: &Compose) -> Result<u8> {
+    compose.start(&args.services, &mut print_event)?;
+    Ok(0)
+}
+
+/// `compose stop`'s and `restart`'s flags.
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds each stop waits before killing.
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// The services (default: all).
+    services: Vec<String>,
+}
+
+pub fn stop(args: StopArgs, compose: &Compose) -> Result<u8> {
+    let grace = args.timeout.map(Duration::from_secs);
+    compose.stop(&args.services, grace, &mut print_event)?;
+    Ok(0)
+}
+
+pub fn restart(args: StopArgs, compose: &Compose) -> Result<u8> {
+    let grace = args.timeout.map(Duration::from_secs);
+    compose.restart(&args.services, grace, &mut print_event)?;
+    Ok(0)
+}
+
+/// `compose rm`'s flags.
+#[derive(Args)]
+pub struct RmArgs {
+    /// Do not ask first.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Stop running containers first, and remove them too.
+    #[arg(short = 's', long)]
+    stop: bool,
+    /// Remove their anonymous volumes too.
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    /// The services (default: all).
+    services: Vec<String>,
+}
+
+impl RmArgs {
+    /// Whether it asks before removing.
+    pub fn asks(&self) -> bool {
+        !self.force
+    }
+}
+
+pub fn rm(args: RmArgs, compose: &Compose) -> Result<u8> {
+    let containers = compose.removable(&args.services, args.stop)?;
+    if containers.is_empty() {
+        eprintln!("No stopped containers");
+        return Ok(0);
+    }
+    if !args.force {
+        let names: Vec<&str> = containers.iter().map(|c| c.name()).collect();
+        let question = format!("Going to remove {}", names.join(", "));
+        if !prompt::confirm(&question)? {
+            return Ok(0);
+        }
+    }
+    compose.remove(&containers, args.volumes, &mut print_event)?;
+    Ok(0)
+}
+
+/// `compose kill`'s flags.
+#[derive(Args)]
+pub struct KillArgs {
+    /// The signal (default KILL).
+    #[arg(short = 's', long, default_value = "KILL", value_parser = parse_signal)]
+    signal: i32,
+    /// The services (default: all).
+    services: Vec<String>,
+}
+
+pub fn kill(args: KillArgs, compose: &Compose) -> Result<u8> {
+    compose.kill(&args.services, args.signal, &mut print_event)?;
+    Ok(0)
+}
+
+/// `compose exec`'s flags.
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Leave the command running in the background.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// No terminal for the process (default: one if this is a terminal).
+    #[arg(short = 'T', long = "no-TTY")]
+    no_tty: bool,
+    /// Another variable: KEY=VALUE.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Another user: USER[:GROUP].
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]", value_parser = parse_user)]
+    user: Option<String>,
+    /// Another working directory.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// Which container of the service, from 1.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// The service.
+    service: String,
+    /// The command, with its arguments.
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+impl ExecArgs {
+    fn tty(&self) -> bool {
+        !self.no_tty
+            && !self.detach
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+    }
+
+    /// What of this terminal the command uses in the machine.
+    pub fn stdio(&self) -> ForwardedStdio {
+        ForwardedStdio {
+            stdin: !self.detach,
+            tty: self.tty(),
+        }
+    }
+}
+
+pub fn exec(args: ExecArgs, compose: &Compose) -> Result<u8> {
+    let tty = args
+        .tty()
+        .then(|| terminal::size().unwrap_or(terminal::DEFAULT_SIZE));
+    let options = ExecOptions {
+        command: args.command.clone(),
+        env: args.env.clone(),
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        tty,
+        detach: args.detach,
+    };
+    let signals = Signals::catch()?;
+    let terminal = Terminal::new(tty.is_some(), !args.detach);
+    let stdio = terminal.stdio(Some(signals))?;
+    let outcome = compose.exec(&args.service, args.index, options, stdio)?;
+    Ok(outcome.exit_code())
+}

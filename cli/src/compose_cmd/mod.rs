@@ -1,0 +1,196 @@
+//! `hull compose`: Docker Compose's commands on `hull_compose`. This front
+//! end parses flags, loads the project, finds or pulls images (on this
+//! host, before the command line goes to the hull machine), and prints
+//! what the library reports.
+
+mod images;
+mod lifecycle;
+mod log_printer;
+mod show;
+mod up;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use hull_compose::{Action, Compose, Event, LoadOptions, Project};
+use hull_runtime::Runtime;
+
+use crate::machine::{ForwardedStdio, Placement};
+
+/// `hull compose`'s own flags, before the subcommand.
+#[derive(Args)]
+pub struct ComposeArgs {
+    /// A compose file (repeat to merge several; default: compose.yaml and
+    /// its kin, found here or above).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The project's name (default: COMPOSE_PROJECT_NAME, the file's
+    /// name:, or the directory's).
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    project_name: Option<String>,
+    /// The project's directory (default: the first file's).
+    #[arg(long, value_name = "DIR")]
+    project_directory: Option<PathBuf>,
+    /// Variables for interpolation, instead of the project's .env.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<PathBuf>,
+    /// Enable services of this profile.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    profiles: Vec<String>,
+    #[command(subcommand)]
+    command: ComposeCommand,
+}
+
+#[derive(Subcommand)]
+enum ComposeCommand {
+    /// Create and start the services' containers (and networks, volumes).
+    Up(up::UpArgs),
+    /// Stop and remove the project's containers and networks.
+    Down(lifecycle::DownArgs),
+    /// List the project's containers.
+    Ps(show::PsArgs),
+    /// Show the services' output.
+    Logs(show::LogsArgs),
+    /// Pull the services' images.
+    Pull(lifecycle::PullArgs),
+    /// Start the services' existing containers.
+    Start(lifecycle::ServicesArgs),
+    /// Stop the services' containers.
+    Stop(lifecycle::StopArgs),
+    /// Restart the services' containers.
+    Restart(lifecycle::StopArgs),
+    /// Remove the services' stopped containers.
+    Rm(lifecycle::RmArgs),
+    /// Signal the services' containers.
+    Kill(lifecycle::KillArgs),
+    /// Run a command in a service's running container.
+    Exec(lifecycle::ExecArgs),
+    /// Run a one-off command in a new container of a service.
+    Run(up::RunArgs),
+    /// Print the project's model, interpolated and normalised.
+    #[command(visible_alias = "convert")]
+    Config(show::ConfigArgs),
+    /// Show the processes of the services' containers.
+    Top(lifecycle::ServicesArgs),
+    /// Print where a service's port is published.
+    Port(show::PortArgs),
+    /// List the images the containers run.
+    Images(show::ImagesArgs),
+    /// List the projects that have containers.
+    Ls(show::LsArgs),
+}
+
+impl ComposeArgs {
+    /// Where the command runs on a host whose VMs need the hull machine.
+    pub fn placement(&self) -> Placement {
+        match &self.command {
+            // The files and the image store only: here.
+            ComposeCommand::Config(_) | ComposeCommand::Pull(_) => Placement::Host,
+            // They read the containers' states, which only the machine
+            // (where their monitors are) can tell while it runs.
+            ComposeCommand::Ps(_)
+            | ComposeCommand::Ls(_)
+            | ComposeCommand::Images(_)
+            | ComposeCommand::Logs(_) => Placement::Root,
+            ComposeCommand::Up(_)
+            | ComposeCommand::Run(_)
+            | ComposeCommand::Start(_)
+            | ComposeCommand::Restart(_)
+            | ComposeCommand::Down(_) => Placement::Vm,
+            _ => Placement::Root,
+        }
+    }
+
+    /// Whether the command removes images (`down --rmi`).
+    pub fn removes_images(&self) -> bool {
+        matches!(&self.command, ComposeCommand::Down(args) if args.removes_images())
+    }
+
+    /// What of this terminal the command gets in the machine.
+    pub fn forwarded_stdio(&self) -> ForwardedStdio {
+        match &self.command {
+            ComposeCommand::Run(args) => args.stdio(),
+            ComposeCommand::Exec(args) => args.stdio(),
+            ComposeCommand::Rm(args) if args.asks() => ForwardedStdio {
+                stdin: true,
+                tty: true,
+            },
+            _ => ForwardedStdio::default(),
+        }
+    }
+
+    /// Does here what must happen before the command line goes to the hull
+    /// machine: loads the project (a bad file fails here) and finds or
+    /// pulls the images `up` and `run` need, whose IDs the command there
+    /// gets in its environment.
+    pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
+        let wanted = match &self.command {
+            ComposeCommand::Up(args) => Some(args.image_request()),
+            ComposeCommand::Run(args) => Some(args.image_request()),
+            _ => None,
+        };
+        let project = self.load()?;
+        let Some(request) = wanted else {
+            return Ok(Vec::new());
+        };
+        let runtime = Runtime::new(root);
+        let compose = Compose::new(&runtime, &project);
+        let resolved = images::resolve(&compose, root, &request)?;
+        Ok(vec![images::forwarded(&resolved)?])
+    }
+
+    /// The project the flags and this process's environment describe.
+    fn load(&self) -> Result<Project> {
+        let options = LoadOptions {
+            files: self.files.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            env_files: self.env_files.clone(),
+            profiles: self.profiles.clone(),
+            working_dir: std::env::current_dir().context("cannot tell the working directory")?,
+            environment: std::env::vars().collect::<BTreeMap<_, _>>(),
+        };
+        Ok(hull_compose::load(&options)?)
+    }
+}
+
+/// `hull compose ...`.
+pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
+    if let ComposeCommand::Ls(ls) = &args.command {
+        return show::ls(ls, runtime);
+    }
+    let project = args.load()?;
+    for warning in &project.warnings {
+        eprintln!("hull: warning: {warning}");
+    }
+    let compose = Compose::new(runtime, &project);
+    match args.command {
+        ComposeCommand::Up(up) => up::up(up, &compose),
+        ComposeCommand::Run(run) => up::run(run, &compose),
+        ComposeCommand::Down(down) => lifecycle::down(down, &compose),
+        ComposeCommand::Pull(pull) => lifecycle::pull(pull, &compose),
+        ComposeCommand::Start(services) => lifecycle::start(services, &compose),
+        ComposeCommand::Stop(stop) => lifecycle::stop(stop, &compose),
+        ComposeCommand::Restart(stop) => lifecycle::restart(stop, &compose),
+        ComposeCommand::Rm(rm) => lifecycle::rm(rm, &compose),
+        ComposeCommand::Kill(kill) => lifecycle::kill(kill, &compose),
+        ComposeCommand::Exec(exec) => lifecycle::exec(exec, &compose),
+        ComposeCommand::Top(services) => show::top(services, &compose),
+        ComposeCommand::Images(services) => show::images(services, &compose),
+        ComposeCommand::Ps(ps) => show::ps(ps, &compose),
+        ComposeCommand::Logs(logs) => show::logs(logs, &compose),
+        ComposeCommand::Config(config) => show::config(config, &compose),
+        ComposeCommand::Port(port) => show::port(port, &compose),
+        ComposeCommand::Ls(_) => unreachable!("listed above"),
+    }
+}
+
+/// Prints one event as Compose's plain progress does, on stderr.
+fn print_event(event: Event) {
+    match &event.action {
+        Action::Warning(why) if event.name.is_empty() => eprintln!("hull: warning: {why}"),
+        action => eprintln!(" {} {}  {action}", event.kind, event.name),
+    }
+}

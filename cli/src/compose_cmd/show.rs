@@ -1,0 +1,380 @@
+//! What the project and its containers look like: `compose ps`, `logs`,
+//! `config`, `top`, `images`, `port` and `ls`.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+use clap::Args;
+use hull_compose::{follow, list_projects, service_of, Compose, LogLine, DEFAULT_NETWORK};
+use hull_format::{render_rows, Format, Listing};
+use hull_runtime::{ContainerInfo, LogsOptions, Runtime, Status};
+use serde_json::{json, Value};
+
+use super::lifecycle::ServicesArgs;
+use super::log_printer::LogPrinter;
+use crate::container_cmd::{parse_tail, parse_time, print_processes, ps_row, Tail};
+use crate::image_cmd::human_size;
+
+/// `compose ps`'s flags.
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show stopped containers too.
+    #[arg(short, long)]
+    all: bool,
+    /// Print only container IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print only the services' names.
+    #[arg(long)]
+    services: bool,
+    /// Only containers in this state: created, running, paused,
+    /// restarting, exited.
+    #[arg(long, value_name = "STATUS", value_parser = ["created", "running", "paused", "restarting", "exited"])]
+    status: Vec<String>,
+    /// `table` (default), `json` (one object per line), or a Go template.
+    #[arg(long, default_value = "")]
+    format: Format,
+    /// The services (default: all).
+    #[arg(value_name = "SERVICE")]
+    service_names: Vec<String>,
+}
+
+/// `docker compose ps`'s table.
+const PS_LISTING: Listing = Listing {
+    default_format:
+        "table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Name", "NAME"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("Service", "SERVICE"),
+        ("Project", "PROJECT"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("State", "STATE"),
+        ("Health", "HEALTH"),
+        ("ExitCode", "EXIT CODE"),
+        ("Ports", "PORTS"),
+        ("Networks", "NETWORKS"),
+    ],
+};
+
+pub fn ps(args: PsArgs, compose: &Compose) -> Result<u8> {
+    let any_state = args.all || !args.status.is_empty();
+    let containers: Vec<ContainerInfo> = compose
+        .service_containers(&args.service_names, any_state)?
+        .into_iter()
+        .filter(|c| args.status.is_empty() || args.status.iter().any(|s| s == state_word(c)))
+        .collect();
+    if args.services {
+        let mut names: Vec<&str> = containers.iter().filter_map(service_of).collect();
+        names.dedup();
+        names.iter().for_each(|name| println!("{name}"));
+        return Ok(0);
+    }
+    if args.quiet {
+        containers.iter().for_each(|c| println!("{}", c.id()));
+        return Ok(0);
+    }
+    let rows: Vec<Value> = containers.iter().map(ps_compose_row).collect();
+    render_rows(&args.format, &PS_LISTING, &rows, &mut std::io::stdout())?;
+    Ok(0)
+}
+
+/// A container as `docker compose ps` shows it: `docker ps`'s row with
+/// its service, project, health and exit code, and the command whole.
+fn ps_compose_row(container: &ContainerInfo) -> Value {
+    let mut row = ps_row(container, false);
+    let state = &container.state;
+    let labels = &container.config.labels;
+    let extra = json!({
+        "Name": container.name(),
+        "Service": service_of(container).unwrap_or_default(),
+        "Project": labels.get("com.docker.compose.project").cloned().unwrap_or_default(),
+        "Command": format!("\"{}\"", container.config.boot.argv.join(" ")),
+        "Health": match (state.status, &state.health) {
+            (Status::Running, Some(health)) => health.status.as_str(),
+            _ => "",
+        },
+        "ExitCode": state.exit_code.unwrap_or(0),
+        "Publishers": container.config.boot.network.ports.iter().map(|p| json!({
+            "URL": p.host_ip.to_string(),
+            "TargetPort": p.container_port,
+            "PublishedPort": p.host_port,
+            "Protocol": p.protocol.to_string(),
+        })).collect::<Vec<_>>(),
+    });
+    if let (Value::Object(row), Value::Object(extra)) = (&mut row, extra) {
+        row.extend(extra);
+    }
+    row
+}
+
+/// Docker's state word: `paused` for a paused running container.
+fn state_word(container: &ContainerInfo) -> &'static str {
+    match container.state.paused {
+        true => "paused",
+        false => container.state.status.as_str(),
+    }
+}
+
+/// `compose logs`'s flags.
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Keep printing output as it comes, until the containers exit.
+    #[arg(short, long)]
+    follow: bool,
+    /// Only the last N lines of each container ("all": every line).
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_tail)]
+    tail: Option<Tail>,
+    /// Only lines written since: an RFC 3339 time, Unix seconds, or a
+    /// duration back from now (10m).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<SystemTime>,
+    /// Only lines written before, as --since takes it.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<SystemTime>,
+    /// Prefix each line with its time.
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Leave out the `service-N |` prefixes.
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Accepted for Docker's sake: hull prints no colours.
+    #[arg(long)]
+    no_color: bool,
+    /// The services (default: all).
+    services: Vec<String>,
+}
+
+pub fn logs(args: LogsArgs, compose: &Compose) -> Result<u8> {
+    let runtime = compose.runtime();
+    let names: Vec<String> = compose
+        .service_containers(&args.services, true)?
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let printer = LogPrinter::new(&compose.project().name, &names)
+        .without_prefix(args.no_log_prefix)
+        .with_timestamps(args.timestamps);
+    let options = LogsOptions {
+        follow: args.follow,
+        tail: args.tail.and_then(|Tail(lines)| lines),
+        since: args.since,
+        until: args.until,
+    };
+    let lines = follow(runtime, &names, options);
+    let mut failed = false;
+    for line in lines {
+        failed |= matches!(line, LogLine::End { error: Some(_), .. });
+        printer.print(line, runtime);
+    }
+    Ok(u8::from(failed))
+}
+
+/// `compose config`'s flags.
+#[derive(Args)]
+pub struct ConfigArgs {
+    /// Print only the services' names.
+    #[arg(long)]
+    services: bool,
+    /// Print only the volumes' names.
+    #[arg(long)]
+    volumes: bool,
+    /// Print only the networks' names.
+    #[arg(long)]
+    networks: bool,
+    /// Print only the images the services run.
+    #[arg(long)]
+    images: bool,
+    /// Print only the profiles the services name.
+    #[arg(long)]
+    profiles: bool,
+    /// Check the files, print nothing.
+    #[arg(short, long)]
+    quiet: bool,
+    /// yaml (default) or json.
+    #[arg(long, value_parser = ["yaml", "json"], default_value = "yaml")]
+    format: String,
+}
+
+pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
+    let project = compose.project();
+    let file = &project.file;
+    let active = project.active_services();
+    let list: Option<Vec<String>> = if args.services {
+        Some(active)
+    } else if args.volumes {
+        Some(file.volumes.keys().cloned().collect())
+    } else if args.networks {
+        let mut networks: Vec<String> = file.networks.keys().cloned().collect();
+        let uses_default = active.iter().filter_map(|s| file.services.get(s)).any(|s| {
+            project
+                .service_networks(s)
+                .iter()
+                .any(|n| n == DEFAULT_NETWORK)
+        });
+        if uses_default && !networks.iter().any(|n| n == DEFAULT_NETWORK) {
+            networks.push(DEFAULT_NETWORK.to_owned());
+        }
+        Some(networks)
+    } else if args.images {
+        Some(
+            active
+                .iter()
+                .map(|s| match &file.services[s].image {
+                    Some(image) => image.clone(),
+                    None => format!("{}-{s}", project.name),
+                })
+                .collect(),
+        )
+    } else if args.profiles {
+        let mut profiles: Vec<String> = file
+            .services
+            .values()
+            .flat_map(|s| s.profiles.iter().cloned())
+            .collect();
+        profiles.sort();
+        profiles.dedup();
+        Some(profiles)
+    } else {
+        None
+    };
+    if args.quiet {
+        return Ok(0);
+    }
+    match list {
+        Some(names) => names.iter().for_each(|name| println!("{name}")),
+        None => print!("{}", project.render(args.format == "json")?),
+    }
+    Ok(0)
+}
+
+pub fn top(args: ServicesArgs, compose: &Compose) -> Result<u8> {
+    for (index, (name, processes)) in compose.top(&args.services)?.iter().enumerate() {
+        if index > 0 {
+            println!();
+        }
+        println!("{name}");
+        print_processes(processes)?;
+    }
+    Ok(0)
+}
+
+/// `docker compose images`' table.
+const IMAGES_LISTING: Listing = Listing {
+    default_format: "table {{.ContainerName}}\t{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}",
+    headers: &[
+        ("ContainerName", "CONTAINER"),
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("ID", "IMAGE ID"),
+        ("Size", "SIZE"),
+    ],
+};
+
+/// `compose images`' flags.
+#[derive(Args)]
+pub struct ImagesArgs {
+    /// Print only image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// `table` (default), `json`, or a Go template.
+    #[arg(long, default_value = "")]
+    format: Format,
+    /// The services (default: all).
+    services: Vec<String>,
+}
+
+pub fn images(args: ImagesArgs, compose: &Compose) -> Result<u8> {
+    let images = compose.images(&args.services)?;
+    let short = |id: &str| {
+        let hex = id.strip_prefix("sha256:").unwrap_or(id);
+        hex[..hex.len().min(12)].to_owned()
+    };
+    if args.quiet {
+        let mut ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
+        ids.dedup();
+        ids.iter().for_each(|id| println!("{}", short(id)));
+        return Ok(0);
+    }
+    let rows: Vec<Value> = images
+        .iter()
+        .map(|image| {
+            json!({
+                "ContainerName": image.container,
+                "Repository": image.repository,
+                "Tag": image.tag,
+                "ID": short(&image.id),
+                "Size": human_size(image.size, 3),
+            })
+        })
+        .collect();
+    render_rows(&args.format, &IMAGES_LISTING, &rows, &mut std::io::stdout())?;
+    Ok(0)
+}
+
+/// `compose port`'s flags.
+#[derive(Args)]
+pub struct PortArgs {
+    /// tcp or udp.
+    #[arg(long, default_value = "tcp", value_parser = ["tcp", "udp"])]
+    protocol: String,
+    /// Which container of the service, from 1.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// The service.
+    service: String,
+    /// The port in the container.
+    private_port: u16,
+}
+
+pub fn port(args: PortArgs, compose: &Compose) -> Result<u8> {
+    let mapping = compose.port(&args.service, args.private_port, &args.protocol, args.index)?;
+    println!("{}:{}", mapping.host_ip, mapping.host_port);
+    Ok(0)
+}
+
+/// `compose ls`'s flags.
+#[derive(Args)]
+pub struct LsArgs {
+    /// Show stopped projects too.
+    #[arg(short, long)]
+    all: bool,
+    /// Print only the projects' names.
+    #[arg(short, long)]
+    quiet: bool,
+    /// `table` (default), `json`, or a Go template.
+    #[arg(long, default_value = "")]
+    format: Format,
+}
+
+/// `docker compose ls`'s table.
+const LS_LISTING: Listing = Listing {
+    default_format: "table {{.Name}}\t{{.Status}}\t{{.ConfigFiles}}",
+    headers: &[
+        ("Name", "NAME"),
+        ("Status", "STATUS"),
+        ("ConfigFiles", "CONFIG FILES"),
+    ],
+};
+
+/// Lists the projects, from their containers' labels: no file is read.
+pub fn ls(args: &LsArgs, runtime: &Runtime) -> Result<u8> {
+    let projects: Vec<_> = list_projects(runtime)?
+        .into_iter()
+        .filter(|p| args.all || p.running)
+        .collect();
+    if args.quiet {
+        projects.iter().for_each(|p| println!("{}", p.name));
+        return Ok(0);
+    }
+    let rows: Vec<Value> = projects
+        .iter()
+        .map(|p| json!({"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files}))
+        .collect();
+    render_rows(&args.format, &LS_LISTING, &rows, &mut std::io::stdout())?;
+    Ok(0)
+}

@@ -1,0 +1,264 @@
+//! `compose up` (attached: the containers' logs multiplexed with
+//! `service-N |` prefixes until Ctrl-C stops them all) and `compose run`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use hull_compose::{follow, Compose, RunEnd, RunOptions, UpOptions};
+use hull_runtime::signals::Signals;
+use hull_runtime::{parse_user, LogsOptions};
+
+use super::images::{resolved, ImageRequest};
+use super::log_printer::LogPrinter;
+use super::print_event;
+use crate::machine::ForwardedStdio;
+use crate::run::PullPolicy;
+use crate::terminal::{self, Terminal};
+
+/// `compose up`'s flags.
+#[derive(Args)]
+pub struct UpArgs {
+    /// Start in the background and return.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Build images first (hull builds none yet: refused for services with
+    /// build:).
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Do not build images (hull builds none).
+    #[arg(long)]
+    no_build: bool,
+    /// Pull images: always, missing (default: each service's pull_policy)
+    /// or never.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pull: Option<PullPolicy>,
+    /// Recreate containers even if their configuration is unchanged.
+    #[arg(long, conflicts_with = "no_recreate")]
+    force_recreate: bool,
+    /// Never recreate existing containers.
+    #[arg(long)]
+    no_recreate: bool,
+    /// Leave the services' dependencies alone.
+    #[arg(long)]
+    no_deps: bool,
+    /// Make the containers, do not start them.
+    #[arg(long)]
+    no_start: bool,
+    /// Run N containers of SERVICE: SERVICE=N (over deploy.replicas).
+    #[arg(long, value_name = "SERVICE=N", value_parser = parse_scale)]
+    scale: Vec<(String, u32)>,
+    /// Remove containers of services the file no longer has.
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Return once every container runs (implies -d).
+    #[arg(long)]
+    wait: bool,
+    /// Seconds --wait waits at most.
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    wait_timeout: Option<u64>,
+    /// Seconds each container's stop waits when Ctrl-C stops them.
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// The services (default: all of the active profiles).
+    services: Vec<String>,
+}
+
+fn parse_scale(value: &str) -> Result<(String, u32), String> {
+    let (service, count) = value
+        .split_once('=')
+        .ok_or_else(|| format!("--scale {value}: expected SERVICE=N"))?;
+    let count = count
+        .parse()
+        .map_err(|_| format!("--scale {value}: {count:?} is not a number"))?;
+    Ok((service.to_owned(), count))
+}
+
+impl UpArgs {
+    /// The images this `up` needs.
+    pub fn image_request(&self) -> ImageRequest {
+        ImageRequest {
+            services: self.services.clone(),
+            no_deps: self.no_deps,
+            pull: self.pull,
+        }
+    }
+}
+
+pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
+    let runtime = compose.runtime();
+    let services = compose.selected(&args.services, args.no_deps)?;
+    if args.build {
+        if let Some(service) = services
+            .iter()
+            .find(|s| compose.project().file.services[*s].build.is_some())
+        {
+            bail!("service {service}: --build: building images is not supported yet");
+        }
+    }
+    for (service, _) in &args.scale {
+        compose.project().service(service)?;
+    }
+    let options = UpOptions {
+        services: args.services.clone(),
+        no_deps: args.no_deps,
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
+        remove_orphans: args.remove_orphans,
+        no_start: args.no_start,
+        wait: args.wait,
+        wait_timeout: args.wait_timeout.map(Duration::from_secs),
+        images: resolved(compose, runtime.root(), &args.image_request())?,
+    };
+    let attached = !(args.detach || args.wait || args.no_start);
+    // Caught before the first VM boots: a Ctrl-C then stops what started.
+    let signals = match attached {
+        true => Some(Signals::catch()?),
+        false => None,
+    };
+    let report = compose.up(&options, &mut print_event)?;
+    let Some(signals) = signals else {
+        return Ok(0);
+    };
+    let grace = args.timeout.map(Duration::from_secs);
+    let printer = LogPrinter::new(&compose.project().name, &report.containers).announcing_exits();
+    let options = LogsOptions {
+        follow: true,
+        ..LogsOptions::default()
+    };
+    let lines = follow(runtime, &report.containers, options);
+    loop {
+        if signals.interruption().is_some() {
+            eprintln!("Gracefully stopping...");
+            compose.stop(&[], grace, &mut print_event)?;
+            return Ok(130);
+        }
+        match lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => printer.print(line, runtime),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(0),
+        }
+    }
+}
+
+/// `compose run`'s flags.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Remove the container once it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Run it in the background and print its name.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Its name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Another variable: KEY=VALUE.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Another user: USER[:GROUP].
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]", value_parser = parse_user)]
+    user: Option<String>,
+    /// Another working directory.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// Another entrypoint.
+    #[arg(long, value_name = "COMMAND")]
+    entrypoint: Option<String>,
+    /// Leave the service's dependencies alone.
+    #[arg(long)]
+    no_deps: bool,
+    /// Publish the service's ports, as its own containers do.
+    #[arg(long)]
+    service_ports: bool,
+    /// No terminal for the process (default: one if this is a terminal).
+    #[arg(short = 'T', long = "no-TTY")]
+    no_tty: bool,
+    /// Pull images: always, missing or never.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pull: Option<PullPolicy>,
+    /// The service.
+    service: String,
+    /// The command, instead of the service's.
+    #[arg(trailing_var_arg = true)]
+    command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The images this `run` needs: its service's and its dependencies'.
+    pub fn image_request(&self) -> ImageRequest {
+        ImageRequest {
+            services: vec![self.service.clone()],
+            no_deps: self.no_deps,
+            pull: self.pull,
+        }
+    }
+
+    /// Whether the process gets a terminal: unless -T or -d, if this is
+    /// one.
+    fn tty(&self) -> bool {
+        !self.no_tty
+            && !self.detach
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+    }
+
+    /// What of this terminal the command uses in the machine.
+    pub fn stdio(&self) -> ForwardedStdio {
+        ForwardedStdio {
+            stdin: !self.detach,
+            tty: self.tty(),
+        }
+    }
+}
+
+pub fn run(args: RunArgs, compose: &Compose) -> Result<u8> {
+    let root = compose.runtime().root().to_path_buf();
+    let images = resolved(compose, &root, &args.image_request())?;
+    let image = images
+        .get(&args.service)
+        .cloned()
+        .ok_or_else(|| hull_compose::Error::NoSuchService(args.service.clone()))?;
+    let tty = args
+        .tty()
+        .then(|| terminal::size().unwrap_or(terminal::DEFAULT_SIZE));
+    let dependencies = UpOptions {
+        images,
+        ..UpOptions::default()
+    };
+    let options = RunOptions {
+        command: args.command,
+        entrypoint: args.entrypoint,
+        env: args.env,
+        user: args.user,
+        workdir: args.workdir,
+        name: args.name,
+        remove: args.rm,
+        service_ports: args.service_ports,
+        no_deps: args.no_deps,
+        tty,
+        interactive: !args.detach,
+        detach: args.detach,
+    };
+    let signals = Signals::catch()?;
+    let terminal = Terminal::new(tty.is_some(), !args.detach);
+    let stdio = terminal.stdio(Some(signals))?;
+    match compose.run(
+        &args.service,
+        &image,
+        options,
+        &dependencies,
+        stdio,
+        &mut print_event,
+    )? {
+        RunEnd::Detached(name) => {
+            println!("{name}");
+            Ok(0)
+        }
+        RunEnd::Ended(outcome) => Ok(outcome.exit_code()),
+    }
+}

@@ -1,0 +1,94 @@
+//! The compose file, typed: what hull reads of the compose-spec, in the
+//! canonical (long) forms the loader makes, so that `config` prints
+//! it normalised. Keys hull does not know are left out of these types and
+//! reported by the loader as warnings.
+
+mod service;
+pub mod values;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub use service::{
+    BindOptions, Build, Condition, Dependency, Deploy, EnvFile, Healthcheck, MountKind, Port,
+    PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceVolume,
+    TmpfsOptions, Ulimit, VolumeOptions,
+};
+
+/// A compose file, or several merged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComposeFile {
+    /// The project's name, unless `-p` or `COMPOSE_PROJECT_NAME` say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Ignored, as by Compose v2.
+    #[serde(default, skip_serializing)]
+    pub version: Option<serde_yaml::Value>,
+    /// The services, in the file's order.
+    #[serde(default)]
+    pub services: IndexMap<String, Service>,
+    /// Networks the services join.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub networks: IndexMap<String, NetworkDef>,
+    /// Named volumes the services mount.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub volumes: IndexMap<String, VolumeDef>,
+}
+
+/// `networks.NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkDef {
+    /// Its name in hull (default `<project>_<key>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Made elsewhere: used, never made or removed.
+    #[serde(
+        default,
+        deserialize_with = "values::boolean",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub external: bool,
+    /// Its addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<Ipam>,
+    /// Its labels (hull's networks keep none: accepted).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub labels: IndexMap<String, Option<String>>,
+}
+
+/// `networks.NAME.ipam`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ipam {
+    /// Only the first entry counts: hull's networks have one subnet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<IpamConfig>,
+}
+
+/// One subnet of a network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpamConfig {
+    /// `10.5.0.0/24`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    /// The host's address on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<std::net::Ipv4Addr>,
+}
+
+/// `volumes.NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeDef {
+    /// Its name in hull (default `<project>_<key>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Made elsewhere: used, never made or removed.
+    #[serde(
+        default,
+        deserialize_with = "values::boolean",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub external: bool,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub labels: IndexMap<String, Option<String>>,
+}

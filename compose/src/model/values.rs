@@ -1,0 +1,201 @@
+//! Scalars as a compose file writes them: numbers and booleans that may
+//! arrive as strings (interpolation makes strings), durations (`1m30s`)
+//! and sizes (`256m`).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_yaml::Value;
+
+/// A value that may be written as a string: `3` or `"3"`, `true` or
+/// `"true"`.
+fn text_of<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Null => None,
+        Value::String(text) => Some(text),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        other => {
+            return Err(D::Error::custom(format!(
+                "expected a scalar, found {}",
+                kind(&other)
+            )))
+        }
+    })
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Mapping(_) => "a mapping",
+        Value::Sequence(_) => "a list",
+        _ => "a tagged value",
+    }
+}
+
+/// A number, possibly written as a string.
+pub fn number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+{
+    match text_of(deserializer)? {
+        None => Ok(None),
+        Some(text) => {
+            text.trim().parse().map(Some).map_err(|_| {
+                D::Error::custom(format!("{text:?} is not a number of the right kind"))
+            })
+        }
+    }
+}
+
+/// A boolean, possibly written as a string (`true`, `false`, `yes`, `no`).
+pub fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match text_of(deserializer)?.as_deref() {
+        None | Some("false" | "False" | "FALSE" | "no" | "0") => Ok(false),
+        Some("true" | "True" | "TRUE" | "yes" | "1") => Ok(true),
+        Some(other) => Err(D::Error::custom(format!("{other:?} is not true or false"))),
+    }
+}
+
+/// An optional string that may be written as a number (`user: 1000`).
+pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    text_of(deserializer)
+}
+
+/// A span of time, `1m30s`, `10s`, `1.5s`, `500ms`; a bare number is
+/// seconds. Written back as Go writes durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl Span {
+    /// Parses `1h2m3.5s`-style text.
+    pub fn parse(text: &str) -> Result<Span, String> {
+        let bad = || format!("{text:?} is not a duration like 10s, 1m30s or 500ms");
+        let text = text.trim();
+        if let Ok(seconds) = text.parse::<f64>() {
+            return Duration::try_from_secs_f64(seconds)
+                .map(Span)
+                .map_err(|_| bad());
+        }
+        let mut total = 0f64;
+        let mut rest = text;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(bad)?;
+            let amount: f64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
+            let seconds = match &rest[..unit_len] {
+                "h" => 3600.0,
+                "m" => 60.0,
+                "s" => 1.0,
+                "ms" => 1e-3,
+                "us" | "µs" => 1e-6,
+                "ns" => 1e-9,
+                _ => return Err(bad()),
+            };
+            total += amount * seconds;
+            rest = &rest[unit_len..];
+        }
+        Duration::try_from_secs_f64(total)
+            .map(Span)
+            .map_err(|_| bad())
+    }
+}
+
+impl fmt::Display for Span {
+    /// As Go's `time.Duration` prints: `1m30s`, `500ms`, `2h0m0s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.as_nanos();
+        if nanos == 0 {
+            return f.write_str("0s");
+        }
+        if nanos < 1_000_000_000 {
+            return match nanos {
+                n if n % 1_000_000 == 0 => write!(f, "{}ms", n / 1_000_000),
+                n if n % 1_000 == 0 => write!(f, "{}µs", n / 1_000),
+                n => write!(f, "{n}ns"),
+            };
+        }
+        let seconds = self.0.as_secs();
+        let (hours, minutes) = (seconds / 3600, seconds / 60 % 60);
+        let fraction = self.0.subsec_nanos();
+        if hours > 0 {
+            write!(f, "{hours}h{minutes}m")?;
+        } else if minutes > 0 {
+            write!(f, "{minutes}m")?;
+        }
+        match fraction {
+            0 => write!(f, "{}s", seconds % 60),
+            fraction => {
+                let digits = format!("{fraction:09}");
+                write!(f, "{}.{}s", seconds % 60, digits.trim_end_matches('0'))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Span, D::Error> {
+        let text =
+            text_of(deserializer)?.ok_or_else(|| D::Error::custom("a duration is needed"))?;
+        Span::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A size in bytes, written `256m`, `1g`, `512MB` or as a number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+        let text = text_of(deserializer)?.ok_or_else(|| D::Error::custom("a size is needed"))?;
+        hull_runtime::units::parse_size_bytes(&text)
+            .map(Bytes)
+            .map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print_as_go() {
+        for (text, seconds, printed) in [
+            ("10s", 10.0, "10s"),
+            ("1m30s", 90.0, "1m30s"),
+            ("1.5s", 1.5, "1.5s"),
+            ("500ms", 0.5, "500ms"),
+            ("2h", 7200.0, "2h0m0s"),
+            ("3", 3.0, "3s"),
+        ] {
+            let span = Span::parse(text).unwrap();
+            assert_eq!(span.0.as_secs_f64(), seconds, "{text}");
+            assert_eq!(span.to_string(), printed, "{text}");
+        }
+        for bad in ["", "s", "10x", "1m30", "-1s"] {
+            assert!(Span::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

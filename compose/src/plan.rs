@@ -1,0 +1,604 @@
+//! A service's containers as `hull_runtime` makes them: the name
+//! (`<project>-<service>-<n>`), the [`CreateOptions`] its keys become, the
+//! labels Compose puts on it, the networks beyond the first it joins, and
+//! the config hash that tells `up` whether to recreate it.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use hull_runtime::limits::cpu_weight;
+use hull_runtime::{
+    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, Mount, MountSource,
+    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::model::values::Span;
+use crate::model::{Healthcheck, MountKind, Service, ServiceVolume};
+use crate::project::Project;
+
+/// The image a service's containers run: its name as the file gives it,
+/// and its ID in hull's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceImage {
+    /// As the file names it.
+    pub name: String,
+    /// The store's ID.
+    pub id: String,
+}
+
+/// Which container of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replica {
+    /// Its `n`th container (from 1).
+    Number(u32),
+    /// A `run` container, named with this suffix.
+    OneOff(String),
+}
+
+/// One container to make.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    /// What `create` is given.
+    pub options: CreateOptions,
+    /// Networks joined after the first, before it starts.
+    pub more_networks: Vec<NetworkJoin>,
+}
+
+/// A network a container joins besides its first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkJoin {
+    /// The network's hull name.
+    pub network: String,
+    /// Its address there, if fixed.
+    pub ip: Option<Ipv4Addr>,
+    /// Its names there.
+    pub aliases: Vec<String>,
+}
+
+/// The name of container `replica` of `service_name`.
+pub fn container_name(project: &Project, service_name: &str, replica: &Replica) -> String {
+    let service = project.file.services.get(service_name);
+    match replica {
+        Replica::Number(n) => match service.and_then(|s| s.container_name.clone()) {
+            Some(name) => name,
+            None => format!("{}-{service_name}-{n}", project.name),
+        },
+        Replica::OneOff(suffix) => format!("{}-{service_name}-run-{suffix}", project.name),
+    }
+}
+
+/// A digest of what a service's containers are made from: its keys
+/// (replica counts aside), its resolved environment, its image's ID and
+/// the names its networks and volumes have. A container whose label
+/// differs is out of date.
+pub fn config_hash(project: &Project, service_name: &str, image: &ServiceImage) -> Result<String> {
+    let mut service = project.service(service_name)?.clone();
+    service.scale = None;
+    if let Some(deploy) = &mut service.deploy {
+        deploy.replicas = None;
+    }
+    let networks: Vec<String> = project
+        .service_networks(&service)
+        .iter()
+        .map(|key| project.network_name(key))
+        .collect();
+    let volumes: Vec<String> = service
+        .volumes
+        .iter()
+        .filter_map(|v| v.source.as_deref().filter(|_| v.kind == MountKind::Volume))
+        .map(|key| project.volume_name(key))
+        .collect();
+    let input = serde_json::json!({
+        "service": service,
+        "environment": project.environments.get(service_name),
+        "image": image.id,
+        "networks": networks,
+        "volumes": volumes,
+    });
+    Ok(hex::encode(Sha256::digest(input.to_string().as_bytes())))
+}
+
+/// How the container `replica` of `service_name` is made, running `image`.
+pub fn plan_container(
+    project: &Project,
+    service_name: &str,
+    image: &ServiceImage,
+    replica: &Replica,
+) -> Result<ContainerPlan> {
+    let service = project.service(service_name)?;
+    let at = |key: &str, reason: String| {
+        Error::config(format!("services.{service_name}.{key}: {reason}"))
+    };
+    let rootfs = RootfsChoice::Image {
+        name: image.name.clone(),
+        id: image.id.clone(),
+    };
+    let mut options = CreateOptions::new(rootfs);
+    options.name = Some(container_name(project, service_name, replica));
+    let command = service.command.clone().unwrap_or_default();
+    match &service.entrypoint {
+        // The runtime takes one entrypoint word; the others lead the command.
+        Some(entrypoint) => {
+            let (first, rest) = entrypoint
+                .split_first()
+                .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+            options.entrypoint = Some(first.to_owned());
+            options.command = rest.iter().cloned().chain(command).collect();
+        }
+        None => options.command = command,
+    }
+    options.env = project
+        .environments
+        .get(service_name)
+        .cloned()
+        .unwrap_or_default();
+    options.workdir = service.working_dir.clone();
+    options.user = service.user.clone();
+    options.hostname = service.hostname.clone();
+    options.interactive = service.stdin_open;
+    options.tty = service.tty.then_some(TerminalSize { rows: 24, cols: 80 });
+    options.read_only = service.read_only;
+    let limits = service.deploy.as_ref().and_then(|d| d.resources.as_ref());
+    let limit = limits.and_then(|r| r.limits.as_ref());
+    let reservation = limits.and_then(|r| r.reservations.as_ref());
+    if let Some(cpus) = service.cpus.or(limit.and_then(|l| l.cpus)) {
+        if !(cpus > 0.0 && cpus <= 32.0) {
+            return Err(at(
+                "cpus",
+                format!("{cpus} is not a number of CPUs from 0.01 to 32"),
+            ));
+        }
+        options.cpus = cpus.ceil() as u8;
+        options.nano_cpus = Some((cpus * 1e9).round() as u64);
+    }
+    let memory = service.mem_limit.or(limit.and_then(|l| l.memory));
+    if let Some(memory) = memory {
+        // The VM needs room for its kernel and agent; the cgroup holds the
+        // container to the limit.
+        options.memory_mib = (memory.0 >> 20).max(MIN_VM_MIB);
+    }
+    options.network = network_options(project, service, service_name, replica)?;
+    options.restart = restart_policy(service);
+    options.labels = container_labels(project, service_name, image, replica)?;
+    options.stop_signal = match &service.stop_signal {
+        Some(signal) => Some(
+            signals::signal_number(signal)
+                .ok_or_else(|| at("stop_signal", format!("{signal:?} is not a signal")))?,
+        ),
+        None => None,
+    };
+    options.stop_timeout = service
+        .stop_grace_period
+        .map(|span| span.0.as_secs_f64().ceil() as u64);
+    options.mounts = mounts(project, service, service_name)?;
+    options.healthcheck = service.healthcheck.as_ref().map(health_config);
+    options.limits = Limits {
+        memory_max_bytes: memory.map(|m| m.0),
+        memory_low_bytes: service
+            .mem_reservation
+            .or(reservation.and_then(|r| r.memory))
+            .map(|m| m.0),
+        cpu_quota_usec: None,
+        cpu_weight: match service.cpu_shares {
+            Some(shares) => Some(cpu_weight(shares).map_err(|reason| at("cpu_shares", reason))?),
+            None => None,
+        },
+        pids_max: service
+            .pids_limit
+            .or(limit.and_then(|l| l.pids))
+            .filter(|pids| *pids > 0)
+            .map(|pids| pids as u64),
+        rlimits: service
+            .ulimits
+            .iter()
+            .map(|(name, limit)| Rlimit {
+                name: name.clone(),
+                soft: unlimited(limit.soft),
+                hard: unlimited(limit.hard),
+            })
+            .collect(),
+        shm_size_bytes: service.shm_size.map(|s| s.0),
+        capabilities: capability_set(service.privileged, &service.cap_add, &service.cap_drop)
+            .map_err(|err| at("cap_add", format!("{err:#}")))?,
+        sysctls: service
+            .sysctls
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone().unwrap_or_default()))
+            .collect(),
+    };
+    let more_networks = more_networks(project, service, service_name);
+    Ok(ContainerPlan {
+        options,
+        more_networks,
+    })
+}
+
+/// `healthcheck` as changes to the image's: `disable` (or a `NONE` test)
+/// turns it off, an absent test keeps the image's.
+fn health_config(check: &Healthcheck) -> HealthConfig {
+    let span = |span: Option<Span>| span.map(|s| s.0);
+    HealthConfig {
+        test: match check.disable {
+            true => vec!["NONE".to_owned()],
+            false => check.test.clone().unwrap_or_default(),
+        },
+        interval: span(check.interval),
+        timeout: span(check.timeout),
+        start_period: span(check.start_period),
+        start_interval: span(check.start_interval),
+        retries: check.retries,
+    }
+}
+
+/// The least memory a container's VM gets, whatever its limit.
+const MIN_VM_MIB: u64 = 64;
+
+/// An rlimit value: -1 is unlimited.
+fn unlimited(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
+}
+
+/// The labels of a service's container.
+fn container_labels(
+    project: &Project,
+    service_name: &str,
+    image: &ServiceImage,
+    replica: &Replica,
+) -> Result<BTreeMap<String, String>> {
+    let service = project.service(service_name)?;
+    let mut labels: BTreeMap<String, String> = service
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+        .collect();
+    let files: Vec<String> = project
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    let (number, oneoff) = match replica {
+        Replica::Number(n) => (n.to_string(), "False"),
+        Replica::OneOff(_) => ("1".to_owned(), "True"),
+    };
+    for (key, value) in [
+        (labels::PROJECT, project.name.clone()),
+        (labels::SERVICE, service_name.to_owned()),
+        (labels::CONTAINER_NUMBER, number),
+        (labels::ONEOFF, oneoff.to_owned()),
+        (
+            labels::CONFIG_HASH,
+            config_hash(project, service_name, image)?,
+        ),
+        (labels::WORKING_DIR, project.directory.display().to_string()),
+        (labels::CONFIG_FILES, files.join(",")),
+        (labels::IMAGE, image.id.clone()),
+    ] {
+        labels.insert(key.to_owned(), value);
+    }
+    Ok(labels)
+}
+
+/// The first network, its address and names, published ports, DNS and
+/// hosts.
+fn network_options(
+    project: &Project,
+    service: &Service,
+    service_name: &str,
+    replica: &Replica,
+) -> Result<NetworkOptions> {
+    let mut options = NetworkOptions::default();
+    let keys = project.service_networks(service);
+    match (&service.network_mode, keys.first()) {
+        (Some(mode), _) => options.networks = vec![mode.clone()],
+        (None, Some(first)) => {
+            options.networks = vec![project.network_name(first)];
+            let settings = service.networks.get(first);
+            options.network_alias = aliases(service_name, settings.map(|s| &s.aliases[..]));
+            options.ip = settings.and_then(|s| s.ipv4_address);
+        }
+        (None, None) => {}
+    }
+    // A `run` container publishes nothing unless asked (`--service-ports`,
+    // which the front end applies to the plan).
+    if matches!(replica, Replica::Number(_)) {
+        options.publish = service
+            .ports
+            .iter()
+            .map(|port| {
+                let mut spec = String::new();
+                if let Some(ip) = port.host_ip {
+                    spec.push_str(&format!("{ip}:"));
+                }
+                match port.published {
+                    Some(published) => spec.push_str(&format!("{published}:")),
+                    None if port.host_ip.is_some() => spec.push(':'),
+                    None => {}
+                }
+                format!("{spec}{}/{}", port.target, port.protocol)
+            })
+            .collect();
+    }
+    options.dns = service.dns.clone();
+    options.add_host = service
+        .extra_hosts
+        .iter()
+        .map(|entry| HostEntry::parse(entry).map_err(Error::Config))
+        .collect::<Result<_>>()?;
+    Ok(options)
+}
+
+/// The names a container has on a network: its service's, then the
+/// network's `aliases`.
+fn aliases(service_name: &str, more: Option<&[String]>) -> Vec<String> {
+    let mut names = vec![service_name.to_owned()];
+    for alias in more.unwrap_or_default() {
+        if !names.contains(alias) {
+            names.push(alias.clone());
+        }
+    }
+    names
+}
+
+/// The networks after the first, with the container's names there.
+fn more_networks(project: &Project, service: &Service, service_name: &str) -> Vec<NetworkJoin> {
+    project
+        .service_networks(service)
+        .iter()
+        .skip(1)
+        .map(|key| {
+            let settings = service.networks.get(key);
+            NetworkJoin {
+                network: project.network_name(key),
+                ip: settings.and_then(|s| s.ipv4_address),
+                aliases: aliases(service_name, settings.map(|s| &s.aliases[..])),
+            }
+        })
+        .collect()
+}
+
+/// `restart`, else `deploy.restart_policy`.
+fn restart_policy(service: &Service) -> RestartPolicy {
+    if let Some(restart) = &service.restart {
+        // Checked when the project was loaded.
+        return restart.parse().unwrap_or_default();
+    }
+    let Some(policy) = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+    else {
+        return RestartPolicy::No;
+    };
+    match policy.condition.as_deref() {
+        Some("none") => RestartPolicy::No,
+        Some("on-failure") => RestartPolicy::OnFailure {
+            max_retries: policy.max_attempts,
+        },
+        _ => match policy.max_attempts {
+            Some(max) => RestartPolicy::OnFailure {
+                max_retries: Some(max),
+            },
+            None => RestartPolicy::Always,
+        },
+    }
+}
+
+/// The service's `volumes` and `tmpfs` as mounts: binds resolved against
+/// the project directory, volumes by their hull names.
+fn mounts(project: &Project, service: &Service, service_name: &str) -> Result<Vec<Mount>> {
+    let mut mounts = Vec::new();
+    for (index, volume) in service.volumes.iter().enumerate() {
+        mounts.push(mount(project, volume).map_err(|reason| {
+            Error::config(format!(
+                "services.{service_name}.volumes[{index}]: {reason}"
+            ))
+        })?);
+    }
+    for (index, entry) in service.tmpfs.iter().enumerate() {
+        mounts.push(tmpfs(entry).map_err(|reason| {
+            Error::config(format!(
+                "services.{service_name}.tmpfs[{index}]: {entry:?}: {reason}"
+            ))
+        })?);
+    }
+    Ok(mounts)
+}
+
+fn mount(project: &Project, volume: &ServiceVolume) -> std::result::Result<Mount, String> {
+    let source = match volume.kind {
+        MountKind::Bind => {
+            let given = volume.source.as_deref().unwrap_or_default();
+            MountSource::Bind {
+                path: host_path(&project.directory, given)?,
+                create: volume.bind.as_ref().is_some_and(|b| b.create_host_path),
+            }
+        }
+        MountKind::Volume => MountSource::Volume {
+            name: match volume.source.as_deref().filter(|s| !s.is_empty()) {
+                Some(key) => project.volume_name(key),
+                None => String::new(),
+            },
+            copy: !volume.volume.as_ref().is_some_and(|v| v.nocopy),
+        },
+        MountKind::Tmpfs => MountSource::Tmpfs {
+            size_bytes: volume.tmpfs.as_ref().and_then(|t| t.size).map(|s| s.0),
+            mode: match volume.tmpfs.as_ref().and_then(|t| t.mode.as_deref()) {
+                Some(octal) => Some(parse_mode(octal)?),
+                None => None,
+            },
+        },
+    };
+    Ok(Mount {
+        target: volume.target.clone(),
+        source,
+        read_only: volume.read_only,
+    })
+}
+
+/// A bind's host path: `~/` from `$HOME`, relative ones from the project
+/// directory.
+fn host_path(directory: &Path, given: &str) -> std::result::Result<PathBuf, String> {
+    let path = match given.strip_prefix("~/") {
+        Some(rest) => {
+            let home = std::env::var_os("HOME").ok_or("~ is used but HOME is not set")?;
+            PathBuf::from(home).join(rest)
+        }
+        None => directory.join(given),
+    };
+    // `./data` as `<dir>/data`, not `<dir>/./data`.
+    Ok(path.components().collect())
+}
+
+/// A `tmpfs:` entry: `PATH[:size=SIZE,mode=OCTAL,ro]`.
+fn tmpfs(entry: &str) -> std::result::Result<Mount, String> {
+    let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
+    let (mut size_bytes, mut mode, mut read_only) = (None, None, false);
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option.split_once('=') {
+            Some(("size", size)) => size_bytes = Some(hull_runtime::units::parse_size_bytes(size)?),
+            Some(("mode", octal)) => mode = Some(parse_mode(octal)?),
+            None if option == "ro" => read_only = true,
+            _ => {}
+        }
+    }
+    Ok(Mount {
+        target: target.to_owned(),
+        source: MountSource::Tmpfs { size_bytes, mode },
+        read_only,
+    })
+}
+
+fn parse_mode(octal: &str) -> std::result::Result<u32, String> {
+    u32::from_str_radix(octal, 8).map_err(|_| format!("mode {octal} is not octal"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{load, LoadOptions};
+
+    /// The project of `yaml`, in a directory named `shop`.
+    fn project(yaml: &str) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = dir.path().join("shop");
+        std::fs::create_dir(&shop).unwrap();
+        std::fs::write(shop.join("compose.yaml"), yaml).unwrap();
+        std::fs::write(shop.join("web.env"), "FROM_FILE=1\nGREETING=file\n").unwrap();
+        let options = LoadOptions {
+            working_dir: shop,
+            ..LoadOptions::default()
+        };
+        let project = load(&options).unwrap();
+        (dir, project)
+    }
+
+    fn image() -> ServiceImage {
+        ServiceImage {
+            name: "bb:1".into(),
+            id: "sha256:abc".into(),
+        }
+    }
+
+    const APP: &str = "services:
+  web:
+    image: bb:1
+    env_file: web.env
+    environment: {GREETING: hello}
+    ports: ['8080:80', '127.0.0.1::53/udp']
+    networks:
+      frontend: {aliases: [www]}
+      backend: {}
+    volumes: [data:/data, ./www:/www:ro]
+    depends_on: {db: {condition: service_healthy}}
+    healthcheck: {test: wget -q localhost, interval: 2s, retries: 5}
+    deploy: {replicas: 2}
+  db:
+    image: bb:1
+    networks: [backend]
+    healthcheck: {disable: true}
+networks: {frontend: {}, backend: {}}
+volumes: {data: {}}
+";
+
+    #[test]
+    fn names_and_labels_are_compose_v2_s() {
+        let (_dir, project) = project(APP);
+        assert_eq!(project.name, "shop");
+        let plan = plan_container(&project, "web", &image(), &Replica::Number(2)).unwrap();
+        let options = &plan.options;
+        assert_eq!(options.name.as_deref(), Some("shop-web-2"));
+        assert_eq!(options.network.networks, ["shop_frontend"]);
+        assert_eq!(options.network.network_alias, ["web", "www"]);
+        assert_eq!(plan.more_networks.len(), 1);
+        assert_eq!(plan.more_networks[0].network, "shop_backend");
+        assert_eq!(plan.more_networks[0].aliases, ["web"]);
+        assert_eq!(
+            options.network.publish,
+            ["8080:80/tcp", "127.0.0.1::53/udp"]
+        );
+        let labels = &options.labels;
+        assert_eq!(labels[labels::PROJECT], "shop");
+        assert_eq!(labels[labels::SERVICE], "web");
+        assert_eq!(labels[labels::CONTAINER_NUMBER], "2");
+        assert_eq!(labels[labels::ONEOFF], "False");
+        assert_eq!(labels[labels::IMAGE], "sha256:abc");
+        assert!(labels[labels::CONFIG_FILES].ends_with("shop/compose.yaml"));
+        assert_eq!(
+            options.env,
+            ["FROM_FILE=1", "GREETING=hello"],
+            "the env file, then environment over it"
+        );
+        let MountSource::Volume { name, .. } = &options.mounts[0].source else {
+            panic!("{:?}", options.mounts[0]);
+        };
+        assert_eq!(name, "shop_data");
+        let MountSource::Bind { path, .. } = &options.mounts[1].source else {
+            panic!("{:?}", options.mounts[1]);
+        };
+        assert!(path.ends_with("shop/www"), "{path:?}");
+        assert!(options.mounts[1].read_only);
+        let run =
+            plan_container(&project, "web", &image(), &Replica::OneOff("f00".into())).unwrap();
+        assert_eq!(run.options.name.as_deref(), Some("shop-web-run-f00"));
+        assert_eq!(run.options.labels[labels::ONEOFF], "True");
+        assert!(run.options.network.publish.is_empty());
+    }
+
+    #[test]
+    fn healthchecks_become_changes_to_the_image_s() {
+        let (_dir, project) = project(APP);
+        let web = plan_container(&project, "web", &image(), &Replica::Number(1)).unwrap();
+        let check = web.options.healthcheck.unwrap();
+        assert_eq!(check.test, ["CMD-SHELL", "wget -q localhost"]);
+        assert_eq!(check.interval, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(check.retries, Some(5));
+        assert_eq!(check.timeout, None);
+        let db = plan_container(&project, "db", &image(), &Replica::Number(1)).unwrap();
+        assert_eq!(db.options.healthcheck.unwrap().test, ["NONE"]);
+    }
+
+    #[test]
+    fn the_config_hash_follows_the_configuration_not_the_scale() {
+        let (_dir, base) = project(APP);
+        let hash = |project: &Project| config_hash(project, "web", &image()).unwrap();
+        let (_dir2, rescaled) = project(&APP.replace("replicas: 2", "replicas: 3"));
+        assert_eq!(hash(&base), hash(&rescaled));
+        let (_dir3, changed) = project(&APP.replace("GREETING: hello", "GREETING: hi"));
+        assert_ne!(hash(&base), hash(&changed));
+        assert_eq!(
+            config_hash(&base, "db", &image()).unwrap(),
+            config_hash(&changed, "db", &image()).unwrap(),
+            "db did not change"
+        );
+        let other = ServiceImage {
+            id: "sha256:def".into(),
+            ..image()
+        };
+        assert_ne!(hash(&base), config_hash(&base, "web", &other).unwrap());
+    }
+}

@@ -1,0 +1,174 @@
+//! A loaded project: its name, directory, files, merged model, active
+//! profiles and each service's resolved environment; what its resources
+//! are called in hull.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::dotenv;
+use crate::error::{Error, Result};
+use crate::model::{ComposeFile, Service};
+
+/// The network a service without `networks` joins.
+pub const DEFAULT_NETWORK: &str = "default";
+
+/// A compose project, loaded and validated.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Its name.
+    pub name: String,
+    /// Where relative paths in its files start.
+    pub directory: PathBuf,
+    /// Its files, in the order they were merged.
+    pub files: Vec<PathBuf>,
+    /// The merged, interpolated model.
+    pub file: ComposeFile,
+    /// Active profiles.
+    pub profiles: Vec<String>,
+    /// Each service's environment, `KEY=VALUE`: its `env_file`s, then its
+    /// `environment`.
+    pub environments: IndexMap<String, Vec<String>>,
+    /// What loading noticed: unset variables, unknown keys.
+    pub warnings: Vec<String>,
+}
+
+impl Project {
+    /// The project, with each service's environment resolved from its env
+    /// files and `variables`.
+    pub(crate) fn new(
+        name: String,
+        directory: PathBuf,
+        files: Vec<PathBuf>,
+        file: ComposeFile,
+        profiles: Vec<String>,
+        variables: BTreeMap<String, String>,
+        warnings: Vec<String>,
+    ) -> Result<Project> {
+        let mut environments = IndexMap::new();
+        for (service_name, service) in &file.services {
+            let env = environment(service, &directory, &variables)
+                .map_err(|reason| Error::config(format!("service {service_name}: {reason}")))?;
+            environments.insert(service_name.clone(), env);
+        }
+        Ok(Project {
+            name,
+            directory,
+            files,
+            file,
+            profiles,
+            environments,
+            warnings,
+        })
+    }
+
+    /// The service `name`.
+    pub fn service(&self, name: &str) -> Result<&Service> {
+        self.file
+            .services
+            .get(name)
+            .ok_or_else(|| Error::NoSuchService(name.to_owned()))
+    }
+
+    /// Whether `service` is enabled by the active profiles (one without
+    /// profiles always is).
+    pub fn is_active(&self, service: &Service) -> bool {
+        service.profiles.is_empty() || service.profiles.iter().any(|p| self.profiles.contains(p))
+    }
+
+    /// The names of the services enabled by the active profiles.
+    pub fn active_services(&self) -> Vec<String> {
+        self.file
+            .services
+            .iter()
+            .filter(|(_, service)| self.is_active(service))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The hull name of the project network `key`.
+    pub fn network_name(&self, key: &str) -> String {
+        match self.file.networks.get(key).and_then(|n| n.name.clone()) {
+            Some(name) => name,
+            None => format!("{}_{key}", self.name),
+        }
+    }
+
+    /// The hull name of the project volume `key`.
+    pub fn volume_name(&self, key: &str) -> String {
+        match self.file.volumes.get(key).and_then(|v| v.name.clone()) {
+            Some(name) => name,
+            None => format!("{}_{key}", self.name),
+        }
+    }
+
+    /// The networks (keys) `service` joins, in order.
+    pub fn service_networks(&self, service: &Service) -> Vec<String> {
+        if service.network_mode.is_some() {
+            return Vec::new();
+        }
+        match service.networks.is_empty() {
+            true => vec![DEFAULT_NETWORK.to_owned()],
+            false => service.networks.keys().cloned().collect(),
+        }
+    }
+
+    /// The model as `config` prints it: named, with only the services
+    /// the active profiles enable; YAML, or JSON if `json`.
+    pub fn render(&self, json: bool) -> Result<String> {
+        let mut model = self.file.clone();
+        model.name = Some(self.name.clone());
+        model.services.retain(|_, service| self.is_active(service));
+        let text = match json {
+            true => serde_json::to_string_pretty(&model)
+                .map(|t| t + "\n")
+                .map_err(|e| e.to_string()),
+            false => serde_yaml::to_string(&model).map_err(|e| e.to_string()),
+        };
+        text.map_err(|reason| Error::Failed(format!("cannot write the model: {reason}")))
+    }
+
+    /// How many containers `service` has unless told otherwise.
+    pub fn replicas(&self, service: &Service) -> u32 {
+        service
+            .deploy
+            .as_ref()
+            .and_then(|deploy| deploy.replicas)
+            .or(service.scale)
+            .unwrap_or(1)
+    }
+}
+
+/// A service's environment: its env files in order, then `environment`
+/// (a variable without a value comes from `variables`, or is left out).
+fn environment(
+    service: &Service,
+    directory: &std::path::Path,
+    variables: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<String>, String> {
+    let lookup = |name: &str| variables.get(name).cloned();
+    let mut env: IndexMap<String, String> = IndexMap::new();
+    for env_file in &service.env_file {
+        let path = directory.join(&env_file.path);
+        if !env_file.required && !path.exists() {
+            continue;
+        }
+        for (key, value) in dotenv::read(&path, &lookup)? {
+            if let Some(value) = value.or_else(|| lookup(&key)) {
+                env.insert(key, value);
+            }
+        }
+    }
+    for (key, value) in &service.environment {
+        match value.clone().or_else(|| lookup(key)) {
+            Some(value) => {
+                env.insert(key.clone(), value);
+            }
+            None => {
+                env.shift_remove(key);
+            }
+        }
+    }
+    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}

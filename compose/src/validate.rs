@@ -1,0 +1,200 @@
+//! Checks of the merged model that no single key shows: references
+//! between services, networks and volumes, dependency rings, and values
+//! hull parses (restart policies, signals, hosts, users) — each error one
+//! line naming the file and path.
+
+use hull_runtime::{parse_container_name, parse_user, signals, HostEntry, RestartPolicy};
+
+use crate::error::{Error, Result};
+use crate::graph::dependency_order;
+use crate::model::{ComposeFile, MountKind, Service};
+use crate::project::DEFAULT_NETWORK;
+
+/// Checks `model`, loaded from `file` (the first file, for messages).
+pub fn validate(model: &ComposeFile, file: &str) -> Result<()> {
+    for (name, service) in &model.services {
+        check_service(model, file, name, service)?;
+    }
+    dependency_order(&model.services)?;
+    Ok(())
+}
+
+fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service) -> Result<()> {
+    let at = |key: &str, reason: String| {
+        Error::config(format!("{file}: services.{name}.{key}: {reason}"))
+    };
+    if service.image.is_none() && service.build.is_none() {
+        return Err(Error::config(format!(
+            "{file}: services.{name}: neither an image nor a build context is given"
+        )));
+    }
+    for (dependency, condition) in &service.depends_on {
+        if condition.required && !model.services.contains_key(dependency) {
+            return Err(at(
+                &format!("depends_on.{dependency}"),
+                "no such service in the project".into(),
+            ));
+        }
+    }
+    for network in service.networks.keys() {
+        if network != DEFAULT_NETWORK && !model.networks.contains_key(network) {
+            return Err(at(
+                &format!("networks.{network}"),
+                "not defined in the top-level networks".into(),
+            ));
+        }
+    }
+    if let Some(mode) = &service.network_mode {
+        if mode != "none" && mode != "bridge" {
+            return Err(at(
+                "network_mode",
+                format!("{mode:?}: hull gives every container a VM of its own; use none, bridge or networks"),
+            ));
+        }
+        if !service.networks.is_empty() {
+            return Err(at(
+                "network_mode",
+                "cannot be combined with networks".into(),
+            ));
+        }
+    }
+    for (index, volume) in service.volumes.iter().enumerate() {
+        let source = volume.source.as_deref().filter(|s| !s.is_empty());
+        match (volume.kind, source) {
+            (MountKind::Volume, Some(source)) if !model.volumes.contains_key(source) => {
+                return Err(at(
+                    &format!("volumes[{index}]"),
+                    format!("volume {source:?} is not defined in the top-level volumes"),
+                ));
+            }
+            (MountKind::Bind, None) => {
+                return Err(at(
+                    &format!("volumes[{index}]"),
+                    "a bind mount needs a source".into(),
+                ))
+            }
+            _ => {}
+        }
+        if !volume.target.starts_with('/') {
+            return Err(at(
+                &format!("volumes[{index}].target"),
+                format!("{:?} is not an absolute path", volume.target),
+            ));
+        }
+    }
+    for (index, port) in service.ports.iter().enumerate() {
+        if port.protocol != "tcp" && port.protocol != "udp" {
+            return Err(at(
+                &format!("ports[{index}].protocol"),
+                format!("{:?}: only tcp and udp", port.protocol),
+            ));
+        }
+    }
+    for (index, entry) in service.extra_hosts.iter().enumerate() {
+        HostEntry::parse(entry).map_err(|reason| at(&format!("extra_hosts[{index}]"), reason))?;
+    }
+    if let Some(restart) = &service.restart {
+        restart
+            .parse::<RestartPolicy>()
+            .map_err(|err| at("restart", err.to_string()))?;
+    }
+    if let Some(signal) = &service.stop_signal {
+        signals::signal_number(signal)
+            .ok_or_else(|| at("stop_signal", format!("{signal:?} is not a signal")))?;
+    }
+    if let Some(test) = service.healthcheck.as_ref().and_then(|h| h.test.as_ref()) {
+        let well_formed = match test.first().map(String::as_str) {
+            Some("NONE") => true,
+            Some("CMD") => test.len() > 1,
+            Some("CMD-SHELL") => test.len() == 2,
+            _ => false,
+        };
+        if !well_formed {
+            return Err(at(
+                "healthcheck.test",
+                format!("{test:?}: expected a command string, [CMD, args...], [CMD-SHELL, command] or [NONE]"),
+            ));
+        }
+    }
+    if let Some(user) = &service.user {
+        parse_user(user).map_err(|reason| at("user", reason))?;
+    }
+    if let Some(container_name) = &service.container_name {
+        parse_container_name(container_name).map_err(|reason| at("container_name", reason))?;
+        if model_replicas(service) > 1 {
+            return Err(at(
+                "container_name",
+                "a service with a container_name cannot have more than one container".into(),
+            ));
+        }
+    }
+    if let Some(working_dir) = &service.working_dir {
+        if !working_dir.starts_with('/') {
+            return Err(at(
+                "working_dir",
+                format!("{working_dir:?} is not an absolute path"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn model_replicas(service: &Service) -> u32 {
+    service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.replicas)
+        .or(service.scale)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::canonicalize;
+
+    fn check(yaml: &str) -> Result<()> {
+        let mut doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+        canonicalize(&mut doc).unwrap();
+        let model: ComposeFile = serde_yaml::from_value(doc).unwrap();
+        validate(&model, "compose.yaml")
+    }
+
+    #[test]
+    fn references_must_resolve() {
+        for (yaml, message) in [
+            ("services:\n  web:\n    image: a\n    depends_on: [db]\n", "compose.yaml: services.web.depends_on.db: no such service in the project"),
+            ("services:\n  web:\n    image: a\n    networks: [front]\n", "compose.yaml: services.web.networks.front: not defined in the top-level networks"),
+            ("services:\n  web:\n    image: a\n    volumes: ['data:/d']\n", "compose.yaml: services.web.volumes[0]: volume \"data\" is not defined in the top-level volumes"),
+            ("services:\n  web:\n    command: x\n", "compose.yaml: services.web: neither an image nor a build context is given"),
+            ("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml: services.web.restart: "),
+            ("services:\n  web:\n    image: a\n    network_mode: host\n", "compose.yaml: services.web.network_mode: \"host\""),
+            ("services:\n  web:\n    image: a\n    container_name: webby\n    deploy: {replicas: 2}\n", "compose.yaml: services.web.container_name: a service with"),
+        ] {
+            let error = check(yaml).unwrap_err().to_string();
+            assert!(error.starts_with(message), "{yaml}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_dependency_ring_is_refused() {
+        let error = check(
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+        )
+        .unwrap_err();
+        assert!(matches!(error, Error::DependencyCycle(_)), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "dependency cycle between services: a -> b -> a"
+        );
+    }
+
+    #[test]
+    fn optional_dependencies_and_defaults_pass() {
+        check(
+            "services:\n  a:\n    image: x\n    depends_on:\n      gone: {required: false}\n    \
+             volumes: ['./d:/d', '/anon']\n    extra_hosts: ['gw:host-gateway']\n",
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,140 @@
+//! `hull compose` end to end, typed in this host's shell as a Docker
+//! Compose user types it (the VMs in the hull machine): a two-service app
+//! (an HTTP front end whose CGI reads a counter from a second service by
+//! name) with `depends_on: condition: service_healthy`, a named volume, a
+//! `frontend` network, a published port and an `env_file`; brought up,
+//! listed, read, exec'd into, changed and brought up again, taken down and
+//! up again with its volume, and down with `-v` leaving nothing.
+
+use hull_e2e::registry::free_port;
+use hull_e2e::script::{facts, on_this_host};
+use hull_e2e::{assert_clean, Hull};
+
+#[test]
+fn a_two_service_app_goes_up_changes_and_comes_down() {
+    let hull = Hull::new();
+    let script = format!("port={}\n{SCRIPT}", free_port());
+    let output = on_this_host(&hull, &script);
+    let fact = |key| facts(&output, key);
+
+    // `up -d`: db healthy before web starts; resources named and labelled
+    // as Compose v2 names them.
+    assert_eq!(fact("up"), ["0"], "{output}");
+    assert_eq!(fact("order"), ["db-healthy-before-web-started"], "{output}");
+    assert_eq!(
+        fact("ps"),
+        ["app-db-1 db running healthy|app-web-1 web running"],
+        "{output}"
+    );
+    assert_eq!(fact("networks"), ["app_backend app_frontend"], "{output}");
+    assert_eq!(fact("volume"), ["app_data app data"], "{output}");
+    assert_eq!(fact("labels"), ["app web 1 False"], "{output}");
+    // The published port from this host; web reaches db by its service
+    // name; the env_file's variable; `port`, `logs`, `config`, `ls`.
+    assert_eq!(fact("http"), ["count=0"], "{output}");
+    assert_eq!(fact("by-name"), ["count=7"], "{output}");
+    assert_eq!(fact("env-file"), ["from the env file"], "{output}");
+    assert_eq!(
+        fact("port"),
+        [format!("0.0.0.0:{}", port_of(&output))],
+        "{output}"
+    );
+    assert_eq!(fact("logs"), ["db-1 | db ready"], "{output}");
+    assert_eq!(fact("config"), ["web db|app"], "{output}");
+    assert_eq!(fact("ls"), ["app running(2)"], "{output}");
+    // `up` again: nothing changed, nothing remade; a changed service is
+    // remade alone.
+    assert_eq!(fact("again"), ["Running Running"], "{output}");
+    assert_eq!(fact("changed"), ["web-recreated db-kept"], "{output}");
+    assert_eq!(fact("changed-env"), ["2"], "{output}");
+    // `down` keeps the volume, `up` finds the count again; `down -v`
+    // leaves no container, network or volume.
+    assert_eq!(fact("down"), ["0 0 1"], "{output}");
+    assert_eq!(fact("persisted"), ["count=7"], "{output}");
+    assert_eq!(fact("down-v"), ["0 0 0"], "{output}");
+    // Bad input: one line each.
+    assert_eq!(fact("no-service"), ["1 1"], "{output}");
+    assert_eq!(fact("cycle"), ["125 1"], "{output}");
+    assert_clean(&hull);
+}
+
+/// The port the script published.
+fn port_of(output: &str) -> String {
+    facts(output, "published")[0].to_owned()
+}
+
+const SCRIPT: &str = r#"
+work=$(mktemp -d)
+tar -C $R -cf $work/bb.tar . && $h import $work/bb.tar bb:1 >/dev/null
+echo "published=$port"
+mkdir -p $work/app/www/cgi-bin && cd $work/app
+cat > www/cgi-bin/count <<'CGI'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+echo "count=$(wget -q -O - http://db:6379/count)"
+CGI
+chmod 755 www/cgi-bin/count
+echo 'GREETING=from the env file' > web.env
+cat > compose.yaml <<YAML
+services:
+  web:
+    image: bb:1
+    command: httpd -f -p 80 -h /www
+    env_file: web.env
+    ports: ["$port:80"]
+    networks: [frontend, backend]
+    volumes: ["./www:/www:ro"]
+    depends_on:
+      db: {condition: service_healthy}
+  db:
+    image: bb:1
+    command: sh -c 'test -e /data/count || echo 0 > /data/count; sleep 2; echo db ready; exec httpd -f -p 6379 -h /data'
+    networks: [backend]
+    volumes: [data:/data]
+    healthcheck:
+      test: wget -q -O /dev/null http://127.0.0.1:6379/count
+      interval: 1s
+      retries: 60
+networks: {frontend: {}, backend: {}}
+volumes: {data: {}}
+YAML
+
+$h compose up -d 2>$work/up.err; echo "up=$?"
+healthy=$(grep -n 'app-db-1 *Healthy' $work/up.err | cut -d: -f1)
+started=$(grep -n 'app-web-1 *Started' $work/up.err | cut -d: -f1)
+[ -n "$healthy" ] && [ -n "$started" ] && [ "$healthy" -lt "$started" ] && echo "order=db-healthy-before-web-started"
+echo "ps=$($h compose ps --format '{{.Name}} {{.Service}} {{.State}} {{.Health}}' | sed 's/ *$//' | paste -sd '|')"
+echo "networks=$($h network ls --format '{{.Name}}' | grep '^app_' | sort | paste -sd ' ')"
+echo "volume=$($h volume ls -q | grep '^app_') $($h volume inspect -f '{{index .Labels "com.docker.compose.project"}} {{index .Labels "com.docker.compose.volume"}}' app_data)"
+echo "labels=$($h inspect -f '{{index .Config.Labels "com.docker.compose.project"}} {{index .Config.Labels "com.docker.compose.service"}} {{index .Config.Labels "com.docker.compose.container-number"}} {{index .Config.Labels "com.docker.compose.oneoff"}}' app-web-1)"
+wait_for "wget -q -O /dev/null http://127.0.0.1:$port/cgi-bin/count 2>/dev/null"
+echo "http=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
+$h compose exec -T db sh -c 'echo 7 > /data/count'
+echo "by-name=$($h compose exec -T web wget -q -O - http://localhost/cgi-bin/count)"
+echo "env-file=$($h compose exec -T web sh -c 'echo $GREETING')"
+echo "port=$($h compose port web 80)"
+echo "logs=$($h compose logs db | grep 'db ready')"
+echo "config=$($h compose config --services | paste -sd ' ')|$($h compose config | sed -n 's/^name: //p')"
+echo "ls=$($h compose ls --format '{{.Name}} {{.Status}}')"
+
+$h compose up -d 2>$work/again.err
+echo "again=$(grep -o 'app-db-1 *Running' $work/again.err | awk '{print $2}') $(grep -o 'app-web-1 *Running' $work/again.err | awk '{print $2}')"
+sed -i 's/    env_file: web.env/    env_file: web.env\n    environment: {VERSION: 2}/' compose.yaml
+$h compose up -d 2>$work/changed.err
+web=$(grep -q 'app-web-1 *Recreate' $work/changed.err && echo web-recreated)
+db=$(grep -q 'app-db-1 *Running' $work/changed.err && echo db-kept)
+echo "changed=$web $db"
+echo "changed-env=$($h compose exec -T web sh -c 'echo $VERSION')"
+
+$h compose down 2>/dev/null
+echo "down=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_data$')"
+$h compose up -d 2>/dev/null
+wait_for "wget -q -O /dev/null http://127.0.0.1:$port/cgi-bin/count 2>/dev/null"
+echo "persisted=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
+$h compose down -v 2>/dev/null
+echo "down-v=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_')"
+
+$h compose exec -T nope true 2>$work/err; echo "no-service=$? $(wc -l < $work/err)"
+mkdir $work/ring && printf 'services:\n  a: {image: bb:1, depends_on: [b]}\n  b: {image: bb:1, depends_on: [a]}\n' > $work/ring/compose.yaml
+$h compose -f $work/ring/compose.yaml config 2>$work/err; echo "cycle=$? $(wc -l < $work/err)"
+"#;
