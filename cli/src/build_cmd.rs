@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use hull_builder::{BuildError, BuildOptions, Event, Progress, StepOutput, StepRunner};
+use hull_builder::{BuildError, BuildOptions, Built, Event, Progress, StepOutput, StepRunner};
 use hull_image::ImageRef;
 use hull_runtime::session::Writers;
 use hull_runtime::{Runtime, Stdio, StepOptions};
@@ -101,9 +101,7 @@ pub struct BuilderPruneArgs {
 pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
     let options = options(&args, root)?;
     let quiet = args.quiet || args.progress == ProgressMode::Quiet;
-    let progress: Arc<Mutex<dyn Progress>> = Arc::new(Mutex::new(PlainProgress::new(quiet)));
-    let runner = runner(root)?;
-    let built = hull_builder::build(&options.build, runner.as_ref(), progress);
+    let built = build_image(&options.build, quiet);
     drop(options.temporary);
     let err = match built {
         Ok(built) => {
@@ -125,6 +123,16 @@ pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
         }
         None => Err(err),
     }
+}
+
+/// Builds an image as `options` say, its steps in VMs here or in the hull
+/// machine and shown on stderr as BuildKit's plain progress shows them
+/// (`quiet`: only a failing step's output); for `hull build` and for
+/// `hull compose`'s services with `build:`.
+pub fn build_image(options: &BuildOptions, quiet: bool) -> Result<Built> {
+    let progress: Arc<Mutex<dyn Progress>> = Arc::new(Mutex::new(PlainProgress::new(quiet)));
+    let runner = runner(&options.root)?;
+    hull_builder::build(options, runner.as_ref(), progress)
 }
 
 /// A build's options, and the directory of a context from stdin.

@@ -1,8 +1,9 @@
 //! `hull compose` end to end, typed in this host's shell as a Docker
 //! Compose user types it (the VMs in the hull machine): a two-service app
-//! (an HTTP front end whose CGI reads a counter from a second service by
-//! name) with `depends_on: condition: service_healthy`, a named volume, a
-//! `frontend` network, a published port and an `env_file`; brought up,
+//! (an HTTP front end, built from a Dockerfile with a build argument, whose
+//! CGI reads a counter from a second service by name) with `depends_on:
+//! condition: service_healthy`, a named volume, a `frontend` network, a
+//! published port and an `env_file`; brought up,
 //! listed, read, exec'd into, changed and brought up again, taken down and
 //! up again with its volume, and down with `-v` leaving nothing.
 
@@ -20,6 +21,9 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     // `up -d`: db healthy before web starts; resources named and labelled
     // as Compose v2 names them.
     assert_eq!(fact("up"), ["0"], "{output}");
+    // web's image built by `up` (its RUN step in a VM), named as Compose
+    // v2 names it.
+    assert_eq!(fact("built"), ["built-in-a-vm app-web"], "{output}");
     assert_eq!(fact("order"), ["db-healthy-before-web-started"], "{output}");
     assert_eq!(
         fact("ps"),
@@ -78,7 +82,9 @@ echo 'GREETING=from the env file' > web.env
 cat > compose.yaml <<YAML
 services:
   web:
-    image: bb:1
+    build:
+      context: .
+      args: {MARK: built-in-a-vm}
     command: httpd -f -p 80 -h /www
     env_file: web.env
     ports: ["$port:80"]
@@ -98,8 +104,10 @@ services:
 networks: {frontend: {}, backend: {}}
 volumes: {data: {}}
 YAML
+printf 'FROM bb:1\nARG MARK\nRUN echo "$MARK" > /built\n' > Dockerfile
 
 $h compose up -d 2>$work/up.err; echo "up=$?"
+echo "built=$($h compose exec -T web cat /built) $($h images --format '{{.Repository}}' | grep '^app-web$')"
 healthy=$(grep -n 'app-db-1 *Healthy' $work/up.err | cut -d: -f1)
 started=$(grep -n 'app-web-1 *Started' $work/up.err | cut -d: -f1)
 [ -n "$healthy" ] && [ -n "$started" ] && [ "$healthy" -lt "$started" ] && echo "order=db-healthy-before-web-started"

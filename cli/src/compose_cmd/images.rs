@@ -1,21 +1,25 @@
-//! The services' images found in the store or pulled, as `hull run`
-//! finds its own: here, on this host, before a command goes to the hull
-//! machine, which gets their IDs in its environment.
+//! The services' images found in the store, pulled, or built from their
+//! `build:` as `hull build` builds, here, on this host, before a command
+//! goes to the hull machine, which gets their IDs in its environment.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use hull_compose::model::PullPolicy as ServicePolicy;
-use hull_compose::{Compose, ServiceImage, ServiceImages};
-use hull_image::Store;
+use anyhow::{bail, Context, Result};
+use hull_builder::BuildOptions;
+use hull_compose::model::{Build, PullPolicy as ServicePolicy};
+use hull_compose::{Compose, ImageNeed, ServiceImage, ServiceImages};
+use hull_image::{Image, ImageRef, Store};
 
+use crate::build_cmd::build_image;
+use crate::image_cmd::registry_options;
 use crate::run::{image_for_run, PullPolicy};
 
 /// Set for the `hull compose` in the hull machine by the one outside: the
 /// images it found or pulled, as JSON.
 const RESOLVED_IMAGES_ENV: &str = "HULL_COMPOSE_IMAGES";
 
-/// Which services' images to find, and the `--pull` flag.
+/// Which services' images to find, and how.
 #[derive(Debug, Clone)]
 pub struct ImageRequest {
     /// The services named (none: all active ones).
@@ -24,31 +28,178 @@ pub struct ImageRequest {
     pub no_deps: bool,
     /// `--pull`, over each service's `pull_policy`.
     pub pull: Option<PullPolicy>,
+    /// What to do with services that have `build:`.
+    pub build: BuildPolicy,
 }
 
-/// The images `request` needs, found or pulled.
+/// `compose build`'s flags, over each service's `build:`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildFlags {
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--pull`.
+    pub pull: bool,
+}
+
+/// When a service with `build:` has its image built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPolicy {
+    /// When it is not in the store (`up`, `run`).
+    Missing,
+    /// Always (`up --build`, `compose build`).
+    Always,
+    /// Never: a missing one is an error (`--no-build`).
+    Never,
+    /// Leave services without `image:` out and pull the rest
+    /// (`compose pull`).
+    Skip,
+}
+
+impl BuildPolicy {
+    /// The policy of `--build` and `--no-build`.
+    pub fn from_flags(build: bool, no_build: bool) -> BuildPolicy {
+        match (build, no_build) {
+            (true, _) => BuildPolicy::Always,
+            (false, true) => BuildPolicy::Never,
+            (false, false) => BuildPolicy::Missing,
+        }
+    }
+}
+
+/// The images `request` needs, found, pulled or built.
 pub fn resolve(compose: &Compose, root: &Path, request: &ImageRequest) -> Result<ServiceImages> {
     let services = compose.selected(&request.services, request.no_deps)?;
     let store = Store::open(root)?;
     let mut images = ServiceImages::new();
     for need in compose.image_needs(&services)? {
-        let name = need.name()?;
-        let policy = request.pull.unwrap_or(match need.pull_policy {
-            ServicePolicy::Always => PullPolicy::Always,
-            ServicePolicy::Never => PullPolicy::Never,
-            _ => PullPolicy::Missing,
-        });
-        let image = image_for_run(&store, root, name, policy)
-            .with_context(|| format!("service {}: image {name}", need.service))?;
+        let name = need.name.clone();
+        let image = match (&need.build, request.build) {
+            (Some(_), BuildPolicy::Skip) if !need.named => continue,
+            (Some(build), BuildPolicy::Always) => {
+                build_service(compose, root, &need, build, BuildFlags::default())?
+            }
+            (Some(build), BuildPolicy::Missing) => match store.find(&name)? {
+                Some(image) => image,
+                None => build_service(compose, root, &need, build, BuildFlags::default())?,
+            },
+            (Some(_), BuildPolicy::Never) => store.find(&name)?.with_context(|| {
+                format!(
+                    "service {}: image {name} is not built (--no-build); \
+                     build it with `hull compose build {}`",
+                    need.service, need.service
+                )
+            })?,
+            (_, _) => pulled(&store, root, &need, request.pull)?,
+        };
         images.insert(
             need.service.clone(),
             ServiceImage {
-                name: name.to_owned(),
+                name,
                 id: image.id.to_string(),
             },
         );
     }
     Ok(images)
+}
+
+/// Builds the images of `services` (all active ones if none) that have
+/// `build:`, for `compose build`.
+pub fn build_services(
+    compose: &Compose,
+    root: &Path,
+    services: &[String],
+    flags: BuildFlags,
+) -> Result<()> {
+    let services = compose.selected(services, true)?;
+    for need in compose.image_needs(&services)? {
+        if let Some(build) = &need.build {
+            build_service(compose, root, &need, build, flags)?;
+        }
+    }
+    Ok(())
+}
+
+/// `need`'s image from the store or its registry.
+fn pulled(store: &Store, root: &Path, need: &ImageNeed, pull: Option<PullPolicy>) -> Result<Image> {
+    let policy = pull.unwrap_or(match need.pull_policy {
+        ServicePolicy::Always => PullPolicy::Always,
+        ServicePolicy::Never => PullPolicy::Never,
+        _ => PullPolicy::Missing,
+    });
+    image_for_run(store, root, &need.name, policy)
+        .with_context(|| format!("service {}: image {}", need.service, need.name))
+}
+
+/// Builds `need`'s image from its `build:` and names it.
+fn build_service(
+    compose: &Compose,
+    root: &Path,
+    need: &ImageNeed,
+    build: &Build,
+    flags: BuildFlags,
+) -> Result<Image> {
+    let service = &need.service;
+    let context_text = build.context.as_deref().unwrap_or(".");
+    if context_text.contains("://") || context_text.starts_with("git@") {
+        bail!("service {service}: build context {context_text}: only local directories are built");
+    }
+    let context = compose.project().directory.join(context_text);
+    if !context.is_dir() {
+        bail!(
+            "service {service}: build context {} is not a directory",
+            context.display()
+        );
+    }
+    let dockerfile = match &build.dockerfile_inline {
+        Some(text) => text.clone(),
+        None => {
+            let path = context.join(build.dockerfile.as_deref().unwrap_or("Dockerfile"));
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "service {service}: cannot read the Dockerfile {}",
+                    path.display()
+                )
+            })?
+        }
+    };
+    let tag = ImageRef::parse(&need.name)
+        .with_context(|| format!("service {service}: invalid image name {:?}", need.name))?;
+    // An argument without a value takes the environment's, if any.
+    let build_args: BTreeMap<String, String> = build
+        .args
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = value.clone().or_else(|| std::env::var(key).ok())?;
+            Some((key.clone(), value))
+        })
+        .collect();
+    let network = match build.network.as_deref() {
+        None | Some("default" | "bridge" | "host") => true,
+        Some("none") => false,
+        Some(other) => bail!("service {service}: build network {other}: use default or none"),
+    };
+    let options = BuildOptions {
+        root: root.to_owned(),
+        context,
+        dockerfile,
+        tags: vec![tag],
+        build_args,
+        target: build.target.clone(),
+        no_cache: build.no_cache || flags.no_cache,
+        pull: build.pull || flags.pull,
+        labels: BTreeMap::new(),
+        network,
+        platform: None,
+        registry: Some(registry_options(root, &[])?),
+    };
+    eprintln!(" Service {service}  Building");
+    let built = build_image(&options, false)
+        .with_context(|| format!("service {service}: cannot build its image"))?;
+    eprintln!(" Service {service}  Built");
+    let store = Store::open(root)?;
+    store
+        .find(&built.id.to_string())?
+        .with_context(|| format!("service {service}: the built image {} is gone", built.id))
 }
 
 /// The images given by the `hull compose` outside the machine, else

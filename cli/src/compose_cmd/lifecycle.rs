@@ -10,7 +10,7 @@ use hull_compose::{Compose, DownOptions, ImageRemoval};
 use hull_runtime::signals::Signals;
 use hull_runtime::{parse_user, ExecOptions};
 
-use super::images::{resolve, ImageRequest};
+use super::images::{build_services, resolve, BuildFlags, BuildPolicy, ImageRequest};
 use super::print_event;
 use crate::machine::ForwardedStdio;
 use crate::prompt;
@@ -70,12 +70,37 @@ pub struct PullArgs {
     services: Vec<String>,
 }
 
-/// Pulls every service's image, as `hull pull` does.
+/// `compose build`'s flags.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Take nothing from the build cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull base images even if they are here.
+    #[arg(long)]
+    pull: bool,
+    /// The services (default: all of the active profiles with build:).
+    services: Vec<String>,
+}
+
+/// Builds the images of the services with `build:`, as `hull build` does.
+pub fn build(args: BuildArgs, compose: &Compose) -> Result<u8> {
+    let flags = BuildFlags {
+        no_cache: args.no_cache,
+        pull: args.pull,
+    };
+    build_services(compose, compose.runtime().root(), &args.services, flags)?;
+    Ok(0)
+}
+
+/// Pulls the image of every service that has `image:`, as `hull pull`
+/// does.
 pub fn pull(args: PullArgs, compose: &Compose) -> Result<u8> {
     let request = ImageRequest {
         services: args.services,
         no_deps: true,
         pull: Some(PullPolicy::Always),
+        build: BuildPolicy::Skip,
     };
     resolve(compose, compose.runtime().root(), &request)?;
     Ok(0)

@@ -1,7 +1,7 @@
 //! `hull compose`: Docker Compose's commands on `hull_compose`. This front
-//! end parses flags, loads the project, finds or pulls images (on this
-//! host, before the command line goes to the hull machine), and prints
-//! what the library reports.
+//! end parses flags, loads the project, finds, pulls or builds images (on
+//! this host, before the command line goes to the hull machine), and
+//! prints what the library reports.
 
 mod images;
 mod lifecycle;
@@ -53,6 +53,8 @@ enum ComposeCommand {
     Ps(show::PsArgs),
     /// Show the services' output.
     Logs(show::LogsArgs),
+    /// Build the images of services with build:.
+    Build(lifecycle::BuildArgs),
     /// Pull the services' images.
     Pull(lifecycle::PullArgs),
     /// Start the services' existing containers.
@@ -86,8 +88,11 @@ impl ComposeArgs {
     /// Where the command runs on a host whose VMs need the hull machine.
     pub fn placement(&self) -> Placement {
         match &self.command {
-            // The files and the image store only: here.
-            ComposeCommand::Config(_) | ComposeCommand::Pull(_) => Placement::Host,
+            // The files and the image store only: here (a build's `RUN`
+            // steps go to the machine one by one).
+            ComposeCommand::Config(_) | ComposeCommand::Pull(_) | ComposeCommand::Build(_) => {
+                Placement::Host
+            }
             // They read the containers' states, which only the machine
             // (where their monitors are) can tell while it runs.
             ComposeCommand::Ps(_)
@@ -122,8 +127,8 @@ impl ComposeArgs {
     }
 
     /// Does here what must happen before the command line goes to the hull
-    /// machine: loads the project (a bad file fails here) and finds or
-    /// pulls the images `up` and `run` need, whose IDs the command there
+    /// machine: loads the project (a bad file fails here) and finds, pulls
+    /// or builds the images `up` and `run` need, whose IDs the command there
     /// gets in its environment.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
         let wanted = match &self.command {
@@ -170,6 +175,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Up(up) => up::up(up, &compose),
         ComposeCommand::Run(run) => up::run(run, &compose),
         ComposeCommand::Down(down) => lifecycle::down(down, &compose),
+        ComposeCommand::Build(build) => lifecycle::build(build, &compose),
         ComposeCommand::Pull(pull) => lifecycle::pull(pull, &compose),
         ComposeCommand::Start(services) => lifecycle::start(services, &compose),
         ComposeCommand::Stop(stop) => lifecycle::stop(stop, &compose),

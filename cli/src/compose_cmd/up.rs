@@ -6,13 +6,13 @@ use std::io::IsTerminal;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use hull_compose::{follow, Compose, RunEnd, RunOptions, UpOptions};
 use hull_runtime::signals::Signals;
 use hull_runtime::{parse_user, LogsOptions};
 
-use super::images::{resolved, ImageRequest};
+use super::images::{resolved, BuildPolicy, ImageRequest};
 use super::log_printer::LogPrinter;
 use super::print_event;
 use crate::machine::ForwardedStdio;
@@ -25,11 +25,11 @@ pub struct UpArgs {
     /// Start in the background and return.
     #[arg(short = 'd', long)]
     detach: bool,
-    /// Build images first (hull builds none yet: refused for services with
-    /// build:).
+    /// Build the images of services with build: first, even if they are
+    /// here.
     #[arg(long, conflicts_with = "no_build")]
     build: bool,
-    /// Do not build images (hull builds none).
+    /// Build no image: those of services with build: must be here.
     #[arg(long)]
     no_build: bool,
     /// Pull images: always, missing (default: each service's pull_policy)
@@ -84,21 +84,13 @@ impl UpArgs {
             services: self.services.clone(),
             no_deps: self.no_deps,
             pull: self.pull,
+            build: BuildPolicy::from_flags(self.build, self.no_build),
         }
     }
 }
 
 pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
     let runtime = compose.runtime();
-    let services = compose.selected(&args.services, args.no_deps)?;
-    if args.build {
-        if let Some(service) = services
-            .iter()
-            .find(|s| compose.project().file.services[*s].build.is_some())
-        {
-            bail!("service {service}: --build: building images is not supported yet");
-        }
-    }
     for (service, _) in &args.scale {
         compose.project().service(service)?;
     }
@@ -181,6 +173,10 @@ pub struct RunArgs {
     /// Pull images: always, missing or never.
     #[arg(long, value_enum, value_name = "POLICY")]
     pull: Option<PullPolicy>,
+    /// Build the images of services with build: first, even if they are
+    /// here.
+    #[arg(long)]
+    build: bool,
     /// The service.
     service: String,
     /// The command, instead of the service's.
@@ -195,6 +191,7 @@ impl RunArgs {
             services: vec![self.service.clone()],
             no_deps: self.no_deps,
             pull: self.pull,
+            build: BuildPolicy::from_flags(self.build, false),
         }
     }
 

@@ -186,7 +186,7 @@ fn is_false(flag: &bool) -> bool {
     !*flag
 }
 
-/// `build`: accepted in the file; hull builds nothing yet.
+/// `build`: how the front end builds the service's image.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Build {
     /// The build context.
@@ -201,6 +201,18 @@ pub struct Build {
     /// The stage to build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The Dockerfile's text, instead of a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
+    /// The network of `RUN` steps (`none` cuts it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Take nothing from the build cache.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_cache: bool,
+    /// Pull base images even if they are here.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pull: bool,
 }
 
 /// `pull_policy`.

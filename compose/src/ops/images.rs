@@ -1,13 +1,13 @@
-//! Images: what the services need (found, pulled or, one day, built by the
-//! front end, where the image store can be written), the images the
-//! containers run (`compose images`), and their removal (`down --rmi`).
+//! Images: what the services need (found, pulled or built by the front
+//! end, where the image store can be written), the images the containers
+//! run (`compose images`), and their removal (`down --rmi`).
 
 use std::collections::BTreeMap;
 
 use hull_image::{ImageRef, Removal, Store};
 
 use super::{event, Compose, Events, Kind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Build, PullPolicy};
 use crate::plan::ServiceImage;
 
@@ -20,26 +20,21 @@ pub type ServiceImages = BTreeMap<String, ServiceImage>;
 pub struct ImageNeed {
     /// The service.
     pub service: String,
-    /// Its `image:` (without one, it must be built).
-    pub image: Option<String>,
+    /// The image's name: the service's `image:`, else (it has `build:`
+    /// only) `<project>-<service>`, as Compose v2 names what it builds.
+    pub name: String,
+    /// Whether `image:` gave the name, so it can be pulled.
+    pub named: bool,
     /// Its `build:`.
     pub build: Option<Build>,
     /// When to pull (default `missing`).
     pub pull_policy: PullPolicy,
 }
 
-impl ImageNeed {
-    /// The image's name, or why it cannot be had without a build.
-    pub fn name(&self) -> Result<&str> {
-        match (&self.image, &self.build) {
-            (Some(image), _) => Ok(image),
-            (None, _) => Err(Error::Failed(format!(
-                "service {}: building images (build:) is not supported yet; \
-                 build it elsewhere and give its name with image:",
-                self.service
-            ))),
-        }
-    }
+/// The name Compose v2 gives the image it builds for `service`, which
+/// has no `image:`.
+fn built_image_name(project: &str, service: &str) -> String {
+    format!("{project}-{service}")
 }
 
 /// An image a container runs, as `compose images` lists it.
@@ -70,7 +65,11 @@ impl Compose<'_> {
             };
             needs.push(ImageNeed {
                 service: name.clone(),
-                image: service.image.clone(),
+                name: service
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| built_image_name(&self.project.name, name)),
+                named: service.image.is_some(),
                 build: service.build.clone(),
                 pull_policy,
             });
@@ -108,7 +107,7 @@ impl Compose<'_> {
             let image = match (&service.image, local) {
                 (Some(_), true) => continue,
                 (Some(image), false) => image.clone(),
-                (None, _) => format!("{}-{name}", self.project.name),
+                (None, _) => built_image_name(&self.project.name, name),
             };
             if !names.contains(&image) {
                 names.push(image);
