@@ -31,7 +31,7 @@ const INIT_SCRIPT: &str = include_str!("init.sh");
 /// a soft dependency; veth: the networking tests' stand-in for the world
 /// outside; virtio_net: the hull machine's way out through QEMU's user
 /// network).
-const MODULES: [&str; 14] = [
+const MODULES: [&str; 15] = [
     "virtio_pci",
     "virtio_console",
     "9pnet_virtio",
@@ -44,6 +44,7 @@ const MODULES: [&str; 14] = [
     "nft_chain_nat",
     "nft_masq",
     "nft_ct",
+    "nft_meta_bridge",
     "veth",
     "virtio_net",
 ];

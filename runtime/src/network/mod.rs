@@ -744,7 +744,10 @@ pub(crate) fn attach(
             let filter = filter::TapFilter::install(&store, &name, endpoint.mac, endpoint.address)?;
             Ok((tap, filter))
         });
-        let (tap, filter) = host_side.context("container networking needs root (CAP_NET_ADMIN)")?;
+        let (tap, filter) = host_side.with_context(|| match nix::unistd::geteuid().is_root() {
+            true => format!("cannot connect the container to network {}", endpoint.network),
+            false => "container networking needs root (CAP_NET_ADMIN)".to_owned(),
+        })?;
         taps.push((tap, endpoint.mac));
         filters.push(filter);
         let directory = directory(root.clone(), records.clone(), &endpoint.network);
