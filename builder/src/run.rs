@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -157,6 +157,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
         };
         options.insert(key.to_owned(), value);
     }
+    if let Some(unknown) = options
+        .keys()
+        .find(|key| !MOUNT_OPTIONS.contains(&key.as_str()))
+    {
+        bail!("RUN --mount={spec}: unknown option {unknown}");
+    }
     let kind = options
         .get("type")
         .map_or("bind", String::as_str)
@@ -176,7 +182,18 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
     match kind.as_str() {
         "cache" => {
             let id = options.get("id").cloned().unwrap_or_else(|| target.clone());
-            let dir = cache_mount_dir(run.cache_dir, &id)?;
+            let number = |key: &str, radix: u32, default: u32| {
+                options.get(key).map_or(Ok(default), |value| {
+                    u32::from_str_radix(value, radix)
+                        .with_context(|| format!("RUN --mount={spec}: {key}={value} is no number"))
+                })
+            };
+            let owner = CacheOwner {
+                uid: number("uid", 10, 0)?,
+                gid: number("gid", 10, 0)?,
+                mode: number("mode", 8, 0o755)?,
+            };
+            let dir = cache_mount_dir(run.cache_dir, &id, owner)?;
             let sharing = options.get("sharing").map_or("shared", String::as_str);
             let lock = match sharing {
                 "shared" => None,
@@ -256,15 +273,57 @@ pub fn absolute(workdir: &str, path: &str) -> String {
     }
 }
 
-/// The directory of cache mount `id`, made if missing.
-fn cache_mount_dir(cache_dir: &Path, id: &str) -> Result<PathBuf> {
+/// The options `RUN --mount` takes (BuildKit's, less secrets and ssh).
+const MOUNT_OPTIONS: [&str; 17] = [
+    "type",
+    "target",
+    "dst",
+    "destination",
+    "source",
+    "src",
+    "from",
+    "ro",
+    "readonly",
+    "rw",
+    "readwrite",
+    "id",
+    "sharing",
+    "uid",
+    "gid",
+    "mode",
+    "size",
+];
+
+/// Who owns a cache mount's directory when it is made, and its mode
+/// (BuildKit's `uid=`, `gid=`, `mode=`; default root's, 0755).
+#[derive(Clone, Copy)]
+struct CacheOwner {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+/// The directory of cache mount `id`, made with `owner`'s owner and mode
+/// if missing (an existing one keeps what it has, as in BuildKit).
+fn cache_mount_dir(cache_dir: &Path, id: &str, owner: CacheOwner) -> Result<PathBuf> {
     let name = hex::encode(Sha256::digest(id.as_bytes()));
     let dir = cache_dir.join(&name[..32]);
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(&dir)
-        .with_context(|| format!("cannot create the cache mount {}", dir.display()))?;
+    fs::create_dir_all(cache_dir)
+        .with_context(|| format!("cannot create {}", cache_dir.display()))?;
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {
+            std::os::unix::fs::chown(&dir, Some(owner.uid), Some(owner.gid))
+                .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(owner.mode)))
+                .with_context(|| {
+                    format!("cannot set the owner of cache mount {}", dir.display())
+                })?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot create the cache mount {}", dir.display()))
+        }
+    }
     Ok(dir)
 }
 
@@ -286,6 +345,8 @@ pub fn lock(dir: &Path) -> Result<File> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt;
+
     use super::*;
 
     #[test]
@@ -365,6 +426,43 @@ mod tests {
         let none = key(&[], &[], &[("network".into(), Some("none".into()))]);
         assert!(!none.step.network);
         assert_ne!(none.key, plain.key);
+    }
+
+    #[test]
+    fn a_cache_mount_is_made_with_its_owner_and_mode_and_unknown_options_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let context = ContextTree::open(temp.path()).unwrap();
+        let state = ImageState::default();
+        let none = BTreeMap::new();
+        let run = RunContext {
+            state: &state,
+            args: &none,
+            proxy: &none,
+            network: true,
+            context: &context,
+            cache_dir: &temp.path().join("cache"),
+            escape: '\\',
+            lookup: &|_| None,
+        };
+        let (made, _, _) =
+            mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750").unwrap();
+        let MountSource::Bind { path, .. } = &made.source else {
+            panic!("{made:?}");
+        };
+        let dir = fs::metadata(path).unwrap();
+        assert_eq!(
+            (dir.uid(), dir.gid(), dir.mode() & 0o7777),
+            (1000, 100, 0o750)
+        );
+        // Made once: a later mount with other options keeps it as it is.
+        mount(&run, "type=cache,target=/pip,uid=0").unwrap();
+        assert_eq!(fs::metadata(path).unwrap().uid(), 1000);
+        let err = mount(&run, "type=cache,target=/pip,colour=red").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "RUN --mount=type=cache,target=/pip,colour=red: unknown option colour"
+        );
+        assert!(mount(&run, "type=cache,target=/pip,uid=x").is_err());
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub(crate) fn monitor_command(root: &StateRoot, id: &str) -> Result<Command> {
 pub(crate) fn vmm_command(config: &Path) -> Result<Command> {
     let mut command = Command::new(this_program()?);
     command.arg(VMM).arg(config);
+    // Resolving a backtrace opens this program's file, which the VMM's
+    // seccomp filters refuse: its errors and panics are said without one.
+    command
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     Ok(command)
 }
 

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hull_vmm::VmConfig;
 
+use crate::child_process;
 use crate::helper_command;
 use crate::root::RunDir;
 use crate::signals::Signals;
-use crate::child_process;
 use crate::vmm_jail::cgroup::{VmmCgroup, VmmLimits};
 use crate::vmm_log::VmmLog;
 

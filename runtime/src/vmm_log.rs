@@ -43,7 +43,7 @@ pub struct VmmLog {
 }
 
 impl VmmLog {
-    /// Creates the log at `path` (which must not exist yet) and the pipe
+    /// Opens the log at `path` (appending to what it holds) and the pipe
     /// to it; the pipe's write end, returned, is for the VMM's stdout and
     /// stderr (the caller closes its copy once the VMM has it).
     pub fn create(path: &Path) -> Result<(VmmLog, OwnedFd)> {

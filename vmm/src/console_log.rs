@@ -1,64 +1,81 @@
 //! The file behind [`Console::File`](crate::Console::File), bounded so that
 //! a guest printing forever cannot fill the host disk.
 //!
-//! The log rotates: once it holds its limit of bytes, it is renamed to
-//! `<path>.1` (replacing the one before) and an empty log starts at `<path>`.
+//! The log rotates: once it holds its limit of bytes, they move to
+//! `<path>.1` (replacing the ones before) and `<path>` starts empty.
 //! `<path>` therefore always ends with the newest output, where a guest
 //! kernel panic shows up, and the two files never hold more than twice the
 //! limit between them. Both are made readable by their owner and group
 //! only (0640, as Docker's container logs), whatever the umask.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Bytes the console log holds before it rotates.
 pub const CONSOLE_LOG_LIMIT: u64 = 1 << 20;
 /// Permissions of a log file it creates.
 const LOG_MODE: u32 = 0o640;
+/// Bytes a rotation copies at once.
+const ROTATE_CHUNK: usize = 64 * 1024;
 
 /// An append-only log file that rotates at a size limit.
 pub struct RotatingLog {
-    path: PathBuf,
-    /// Where the previous log goes: `<path>.1`.
-    rotated_path: PathBuf,
+    /// `<path>`, appended to.
     file: File,
+    /// `<path>.1`, opened with `file` so that rotating opens nothing.
+    previous: File,
     /// Bytes in `file`.
     len: u64,
     limit: u64,
 }
 
 impl RotatingLog {
-    /// Opens `path` for appending; what it already holds counts towards
-    /// `limit`.
+    /// Opens `path` for appending, and `<path>.1` for what rotates out of
+    /// it; what `path` already holds counts towards `limit`.
     pub fn open(path: &Path, limit: u64) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode(LOG_MODE)
             .open(path)?;
-        let len = file.metadata()?.len();
         let mut rotated_path = OsString::from(path);
         rotated_path.push(".1");
+        let previous = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .mode(LOG_MODE)
+            .open(PathBuf::from(rotated_path))?;
+        let len = file.metadata()?.len();
         Ok(Self {
-            path: path.to_owned(),
-            rotated_path: rotated_path.into(),
             file,
+            previous,
             len,
             limit,
         })
     }
 
+    /// Moves the log's bytes into `<path>.1` and empties it. By copying
+    /// and truncating, not by renaming and creating a file: the serial
+    /// console rotates on a vCPU thread, whose seccomp filter allows
+    /// neither (a guest that took a vCPU must not get a way to create or
+    /// rename host files).
     fn rotate(&mut self) -> io::Result<()> {
-        fs::rename(&self.path, &self.rotated_path)?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(LOG_MODE)
-            .open(&self.path)?;
+        self.previous.set_len(0)?;
+        let mut chunk = vec![0; ROTATE_CHUNK];
+        let mut offset = 0;
+        loop {
+            let read = self.file.read_at(&mut chunk, offset)?;
+            if read == 0 {
+                break;
+            }
+            self.previous.write_all_at(&chunk[..read], offset)?;
+            offset += read as u64;
+        }
+        self.file.set_len(0)?;
         self.len = 0;
         Ok(())
     }
@@ -87,6 +104,8 @@ impl Write for RotatingLog {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

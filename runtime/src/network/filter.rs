@@ -16,22 +16,33 @@
 //! nothing. A tap's rules are added right after the tap is, before its VM
 //! starts, and removed when the VM has ended ([`TapFilter`]); those of taps
 //! that went away without that (their holder killed) are swept at the next
-//! change and by `rm`, and the table goes with the last tap's rules.
+//! change and by `rm`, and the table goes with the last tap's rules. The
+//! table is the host's, shared by every state root, so its changes take a
+//! host-wide lock ([`TABLE_LOCK`]) besides the root's.
 
+use std::fs::File;
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use anyhow::Result;
 use hull_netlink::Netlink;
+use nix::fcntl::Flock;
 
 use super::nft;
 use super::store::NetworkStore;
 use super::tap;
 use super::MacAddress;
+use crate::fsutil::lock_file;
 
 const FAMILY: &str = "bridge";
 const TABLE: &str = "hull";
 /// What the errors say is being set up.
 const WHAT: &str = "anti-spoofing rules for containers";
+/// Serialises changes to the table among all hull processes of the host,
+/// whatever their state root: one root's sweep must not delete the table
+/// while another's tap is being given its rules (that tap would then send
+/// unfiltered).
+const TABLE_LOCK: &str = "/run/hull-bridge-filter.lock";
 
 /// The rules of one tap; dropping it removes them.
 pub struct TapFilter {
@@ -49,6 +60,7 @@ impl TapFilter {
         mac: MacAddress,
         address: Ipv4Addr,
     ) -> Result<TapFilter> {
+        let _table = lock_table()?;
         let listing = nft::list_table(FAMILY, TABLE)?.unwrap_or_default();
         let gone: Vec<String> = filtered_taps(&listing)
             .into_iter()
@@ -78,6 +90,7 @@ impl Drop for TapFilter {
 /// longer exists; the table too once no tap has rules. The caller holds
 /// the host-side lock.
 pub fn sweep(removing: Option<&str>) -> Result<()> {
+    let _table = lock_table()?;
     let Some(listing) = nft::list_table(FAMILY, TABLE)? else {
         return Ok(());
     };
@@ -92,6 +105,11 @@ pub fn sweep(removing: Option<&str>) -> Result<()> {
         true => Ok(()),
         false => nft::apply(&script, WHAT),
     }
+}
+
+/// Holds [`TABLE_LOCK`] until dropped.
+fn lock_table() -> Result<Flock<File>> {
+    lock_file(Path::new(TABLE_LOCK))
 }
 
 /// The taps with a chain in the table, from `nft list table`'s output.

@@ -745,7 +745,10 @@ pub(crate) fn attach(
             Ok((tap, filter))
         });
         let (tap, filter) = host_side.with_context(|| match nix::unistd::geteuid().is_root() {
-            true => format!("cannot connect the container to network {}", endpoint.network),
+            true => format!(
+                "cannot connect the container to network {}",
+                endpoint.network
+            ),
             false => "container networking needs root (CAP_NET_ADMIN)".to_owned(),
         })?;
         taps.push((tap, endpoint.mac));

@@ -57,7 +57,7 @@ fn the_mode_is_lowercase_in_the_config_and_kill_by_default() {
 }
 
 #[test]
-fn a_vcpu_may_not_open_sockets_or_read_files() {
+fn a_vcpu_may_not_open_sockets_or_files_or_rename_them() {
     let errnos = under_filter(ThreadKind::Vcpu, SeccompMode::Errno, || {
         // SAFETY: plain syscalls on no memory of ours but a static path.
         unsafe {
@@ -75,10 +75,28 @@ fn a_vcpu_may_not_open_sockets_or_read_files() {
                     c"/etc/hostname".as_ptr(),
                     libc::O_RDONLY,
                 )),
+                errno_of(libc::syscall(
+                    libc::SYS_openat,
+                    libc::AT_FDCWD,
+                    c"/nonexistent/hull-vcpu-test".as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+                    0o600,
+                )),
+                errno_of(libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    c"/nonexistent/a".as_ptr(),
+                    libc::AT_FDCWD,
+                    c"/nonexistent/b".as_ptr(),
+                    0,
+                )),
             ]
         }
     });
-    assert_eq!(errnos, [0, libc::EPERM, libc::EPERM]);
+    assert_eq!(
+        errnos,
+        [0, libc::EPERM, libc::EPERM, libc::EPERM, libc::EPERM]
+    );
 }
 
 #[test]
