@@ -384,7 +384,7 @@ echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft li
     assert_eq!(facts(&output, "idle-after-prune"), ["0 0 0 1"], "{output}");
     assert_eq!(
         facts(&output, "rm-default"),
-        ["125 hull: network bridge is hull's default and cannot be removed"],
+        ["1 hull: network bridge is hull's default and cannot be removed"],
         "{output}"
     );
 }
