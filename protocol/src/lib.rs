@@ -17,6 +17,8 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 pub mod copy;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
 pub const VERSION: u32 = 7;
@@ -366,11 +368,10 @@ pub enum Error {
     Empty,
     #[error("unknown frame tag {0}")]
     UnknownTag(u8),
-    #[error("malformed {what} frame: {source}")]
-    Malformed {
-        what: &'static str,
-        source: serde_json::Error,
-    },
+    /// `reason` is serde's, cut to [`MAX_REASON`] bytes: it quotes the
+    /// peer's strings, and a hostile guest's could fill the host's logs.
+    #[error("malformed {what} frame: {reason}")]
+    Malformed { what: &'static str, reason: String },
 }
 
 mod tag {
@@ -409,7 +410,29 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn from_json<'a, T: Deserialize<'a>>(what: &'static str, body: &'a [u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|source| Error::Malformed { what, source })
+    serde_json::from_slice(body).map_err(|source| Error::Malformed {
+        what,
+        reason: cut(source.to_string()),
+    })
+}
+
+/// The longest reason a [`Error::Malformed`] quotes.
+const MAX_REASON: usize = 160;
+
+/// `text`, or its first [`MAX_REASON`] bytes (at a character boundary)
+/// and how long it was.
+fn cut(mut text: String) -> String {
+    if text.len() <= MAX_REASON {
+        return text;
+    }
+    let len = text.len();
+    let end = (0..=MAX_REASON)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text.truncate(end);
+    text.push_str(&format!("... ({len} bytes)"));
+    text
 }
 
 impl Message {
@@ -697,6 +720,27 @@ mod tests {
             read_message(&mut bad.as_slice()),
             Err(Error::Malformed { what: "run", .. })
         ));
+    }
+
+    /// Found by the `frames` fuzz target: serde quotes a string where a
+    /// number belongs whole, so an agent could make the host print a
+    /// 256 KiB line.
+    #[test]
+    fn malformed_frames_quote_a_short_prefix_of_the_peer_s_text() {
+        let body = format!(r#"{{"pid":"{}"}}"#, "é".repeat(MAX_BODY / 4));
+        let mut frame = u32::try_from(body.len() + 1)
+            .unwrap()
+            .to_le_bytes()
+            .to_vec();
+        frame.push(tag::STARTED);
+        frame.extend_from_slice(body.as_bytes());
+        let err = read_message(&mut frame.as_slice()).unwrap_err().to_string();
+        assert!(err.len() < 256, "{} bytes: {err:.300}", err.len());
+        assert!(
+            err.starts_with("malformed started frame: invalid type: string \"éé"),
+            "{err}"
+        );
+        assert!(err.ends_with(" bytes)") && err.contains("... ("), "{err}");
     }
 
     #[test]

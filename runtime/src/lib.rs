@@ -57,6 +57,8 @@ mod vmm_log;
 mod volume;
 
 pub mod assets;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod helper;
 pub mod host;
 pub mod limits;

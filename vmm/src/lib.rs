@@ -12,6 +12,8 @@ mod console_log;
 mod device_manager;
 pub mod devices;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod memory;
 mod seccomp;
 mod stop;

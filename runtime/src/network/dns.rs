@@ -124,38 +124,25 @@ impl Server {
     }
 
     /// Answers one question of the client at `asker`: ours, or forwarded.
-    /// Malformed ones are dropped.
     fn answer(&self, packet: &[u8], client: SocketAddr, asker: Ipv4Addr) {
-        let Ok(question) = Message::from_vec(packet) else {
-            return;
-        };
-        if question.metadata.message_type != MessageType::Query {
-            return;
-        }
         let directory = |name: &str| (self.directory)(name, asker);
-        match local_answer(&question, &directory) {
-            Some(response) => {
-                if let Ok(bytes) = response.to_vec() {
-                    let _ = self.socket.send_to(&bytes, client);
-                }
+        match reply(packet, &directory) {
+            Reply::Drop => {}
+            Reply::Local(response) => {
+                let _ = self.socket.send_to(&response, client);
             }
-            None => self.forward(packet.to_vec(), &question, client),
+            Reply::Forward { failure } => self.forward(packet.to_vec(), failure, client),
         }
     }
 
     /// Relays `packet` to the upstream servers in turn and their answer back
-    /// to `client`, on a thread of its own; SERVFAIL if none answers.
-    fn forward(&self, packet: Vec<u8>, question: &Message, client: SocketAddr) {
+    /// to `client`, on a thread of its own; `failure` if none answers.
+    fn forward(&self, packet: Vec<u8>, failure: Vec<u8>, client: SocketAddr) {
         if self.forwards.fetch_add(1, Ordering::SeqCst) >= MAX_FORWARDS {
             self.forwards.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        let failure = Message::error_msg(
-            question.metadata.id,
-            question.metadata.op_code,
-            ResponseCode::ServFail,
-        );
-        let (Ok(socket), Ok(failure)) = (self.socket.try_clone(), failure.to_vec()) else {
+        let Ok(socket) = self.socket.try_clone() else {
             self.forwards.fetch_sub(1, Ordering::SeqCst);
             return;
         };
@@ -173,6 +160,40 @@ impl Server {
             self.forwards.fetch_sub(1, Ordering::SeqCst);
         }
     }
+}
+
+/// What the name server does with one packet from a client.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Nothing: the packet is malformed or not a question.
+    Drop,
+    /// Send this answer, from the directory.
+    Local(Vec<u8>),
+    /// Forward the packet upstream, and send `failure` (SERVFAIL) if no
+    /// upstream server answers.
+    Forward { failure: Vec<u8> },
+}
+
+/// What to do with `packet`, a client's datagram, whatever its bytes:
+/// the pure part of the name server, which its fuzz target drives.
+pub(crate) fn reply(packet: &[u8], directory: &dyn Fn(&str) -> Option<Ipv4Addr>) -> Reply {
+    let Ok(question) = Message::from_vec(packet) else {
+        return Reply::Drop;
+    };
+    if question.metadata.message_type != MessageType::Query {
+        return Reply::Drop;
+    }
+    if let Some(response) = local_answer(&question, directory) {
+        return response.to_vec().map_or(Reply::Drop, Reply::Local);
+    }
+    let failure = Message::error_msg(
+        question.metadata.id,
+        question.metadata.op_code,
+        ResponseCode::ServFail,
+    );
+    failure
+        .to_vec()
+        .map_or(Reply::Drop, |failure| Reply::Forward { failure })
 }
 
 /// The answer to `question` from `directory`, if it asks about a name

@@ -13,7 +13,7 @@
 //! - [`etc_files`]: the container's hosts, resolv.conf and hostname.
 
 mod bridge;
-mod dns;
+pub(crate) mod dns;
 mod etc_files;
 mod filter;
 mod nat;

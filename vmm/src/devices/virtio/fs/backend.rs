@@ -64,7 +64,7 @@ const STABLE_CACHE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A FUSE server, with its filesystem type erased so the device and its
 /// worker need not be generic.
-pub(super) trait FuseServer: Send + Sync {
+pub(crate) trait FuseServer: Send + Sync {
     /// Serves the FUSE request in `r`, writing the reply (for opcodes that
     /// have one) to `w`. Returns the number of reply bytes written.
     fn handle_message(&self, r: Reader<'_>, w: Writer<'_>) -> fuse_backend_rs::Result<usize>;
@@ -77,18 +77,18 @@ impl<F: FileSystem + Send + Sync> FuseServer for Server<F> {
 }
 
 /// What the guest may do with a share.
-pub(super) struct Access {
+pub(crate) struct Access {
     /// Every request that could change the share is refused.
-    pub(super) read_only: bool,
+    pub(crate) read_only: bool,
     /// Nothing changes the share while the guest runs: see "Caching".
-    pub(super) stable: bool,
+    pub(crate) stable: bool,
     /// When set, the only names at the top of the share, which cannot be
     /// added to, removed or renamed (see [`Subset`]).
-    pub(super) visible: Option<BTreeSet<CString>>,
+    pub(crate) visible: Option<BTreeSet<CString>>,
 }
 
 /// Builds the FUSE server sharing `shared_dir` with the given access.
-pub(super) fn new_server(
+pub(crate) fn new_server(
     shared_dir: &Path,
     access: Access,
 ) -> Result<Arc<dyn FuseServer>, FsError> {

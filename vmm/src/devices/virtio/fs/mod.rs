@@ -8,14 +8,14 @@
 //! every share bounds the guest's requests with [`bounded::Bounded`]. See
 //! [`backend`] for how they stack and how the guest may cache each share.
 
-mod backend;
+pub(crate) mod backend;
 mod bounded;
 mod device;
 mod error;
 mod read_only;
 mod subset;
 mod tag;
-mod worker;
+pub(crate) mod worker;
 
 #[cfg(test)]
 mod tests;

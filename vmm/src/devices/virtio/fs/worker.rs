@@ -133,7 +133,7 @@ fn serve_queue(
 
 /// Runs the FUSE request in `chain` and returns the reply length, or 0 when
 /// the chain or the request is malformed.
-fn serve_chain(
+pub(crate) fn serve_chain(
     server: &dyn FuseServer,
     mem: &GuestMemory,
     chain: DescriptorChain<&GuestMemory>,

@@ -15,7 +15,7 @@
 mod connection;
 mod device;
 mod muxer;
-mod packet;
+pub(crate) mod packet;
 mod worker;
 
 #[cfg(test)]

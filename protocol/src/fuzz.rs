@@ -1,0 +1,161 @@
+//! Fuzz targets for what crosses the agent channel: each a plain
+//! `fn(&[u8])` that must not panic whatever the bytes, and asserts what
+//! must hold of any input.
+//!
+//! The host decodes what a guest's agent sends, and a hostile guest owns
+//! its agent; the agent decodes the host's frames with the same code. So
+//! one decoder target covers both directions.
+//!
+//! They run two ways: `cargo test -p hull-protocol` on the checked-in
+//! corpus (`protocol/fuzz/corpus/<target>/`) and a bounded number of
+//! mutations of it, and under libFuzzer for long runs from the
+//! `protocol/fuzz` crate (not part of the workspace; see
+//! `protocol/fuzz/README.md`), which enables this module with the
+//! `fuzzing` feature.
+
+use crate::copy::DataReader;
+use crate::{read_message, Error, Message};
+
+/// The longest error line a frame may make the host print.
+const MAX_ERROR_LINE: usize = 1024;
+
+/// Reads `data` as a stream of frames, as either end reads its peer: every
+/// frame read consumes bytes (the loop ends), every decoded message
+/// encodes to a frame that decodes to the same, and the error that ends
+/// the stream is one short line.
+pub fn frames(data: &[u8]) {
+    let mut stream = data;
+    loop {
+        let before = stream.len();
+        match read_message(&mut stream) {
+            Ok(None) => break,
+            Ok(Some(message)) => {
+                assert!(stream.len() + 5 <= before, "a frame consumed no bytes");
+                round_trips(&message);
+            }
+            Err(err) => {
+                assert_short(&err);
+                break;
+            }
+        }
+    }
+    // The data of `Stdout` frames, read as `hull cp` reads a tar stream.
+    let mut data_reader = DataReader::new(data);
+    if let Err(err) = data_reader.finish() {
+        assert_short(&err);
+    }
+}
+
+/// A decoded message encodes to a frame that decodes to the same message
+/// (unless re-encoding made it larger than a frame may be).
+fn round_trips(message: &Message) {
+    let frame = match message.to_frame() {
+        Ok(frame) => frame,
+        Err(Error::TooLarge(_)) => return,
+        Err(err) => panic!("a decoded message does not encode: {err}"),
+    };
+    let again = read_message(&mut frame.as_slice())
+        .expect("an encoded message decodes")
+        .expect("an encoded message is a frame");
+    assert_eq!(&again, message);
+}
+
+fn assert_short(err: &dyn std::fmt::Display) {
+    let line = err.to_string();
+    assert!(
+        line.len() < MAX_ERROR_LINE,
+        "an error line of {} bytes: {line:.200}",
+        line.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Mutations of each corpus file run per target: bounded, and the
+    /// same on every run (a fixed seed).
+    const MUTATIONS: usize = 256;
+
+    /// The corpus of `target`, file name and bytes, sorted by name.
+    fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
+        let mut files: Vec<_> = fs::read_dir(&dir)
+            .expect("the corpus directory")
+            .map(|entry| {
+                let path = entry.expect("a corpus entry").path();
+                let name = path.file_name().expect("a name").to_string_lossy().into();
+                (name, fs::read(&path).expect("a corpus file"))
+            })
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no corpus for {target}");
+        files
+    }
+
+    /// `input` changed the way fuzzers change inputs: bytes flipped or set
+    /// to boundary values, a frame length (a little-endian u32) rewritten,
+    /// a range repeated, or the input cut short.
+    fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
+        let mut out = input.to_vec();
+        if out.is_empty() {
+            return vec![rng.gen()];
+        }
+        for _ in 0..rng.gen_range(1..4) {
+            let at = rng.gen_range(0..out.len());
+            match rng.gen_range(0..5) {
+                0 => out[at] ^= 1 << rng.gen_range(0..8),
+                1 => out[at] = [0, 1, b'"', b'\\', b'{', 0x7f, 0xff][rng.gen_range(0..7)],
+                2 => {
+                    let len =
+                        [0u32, 1, 2, 0x4_0000, 0x4_0001, 0x4_0002, u32::MAX][rng.gen_range(0..7)];
+                    let end = (at + 4).min(out.len());
+                    out[at..end].copy_from_slice(&len.to_le_bytes()[..end - at]);
+                }
+                3 => {
+                    let end = rng.gen_range(at..=out.len());
+                    let copy = out[at..end].to_vec();
+                    out.splice(at..at, copy);
+                }
+                _ => out.truncate(at),
+            }
+            if out.is_empty() {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Runs `target` on its corpus and on mutations of it; a failing
+    /// input is saved to the temporary directory.
+    fn run(name: &str, target: fn(&[u8])) {
+        let mut rng = StdRng::seed_from_u64(17);
+        for (file, input) in corpus(name) {
+            target(&input);
+            for _ in 0..MUTATIONS {
+                let mutated = mutate(&mut rng, &input);
+                if std::panic::catch_unwind(|| target(&mutated)).is_err() {
+                    let saved = std::env::temp_dir().join(format!("hull-fuzz-{name}-crash"));
+                    fs::write(&saved, &mutated).expect("save the crashing input");
+                    panic!(
+                        "{name}: a mutation of {file} failed; input saved in {}",
+                        saved.display()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn frames_corpus_and_mutations() {
+        run("frames", frames);
+    }
+}
