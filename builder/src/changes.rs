@@ -138,7 +138,7 @@ mod tests {
                 "Volumes": { "/data": {} },
                 "StopSignal": "SIGQUIT",
                 "OnBuild": ["RUN make"],
-                "Healthcheck": { "Test": ["CMD", "true"], "Interval": 5_000_000_000u64 },
+                "Healthcheck": { "Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64 },
             })
         );
     }

@@ -227,12 +227,15 @@ mod tests {
 
     use super::*;
 
-    /// A layer tar of `entries`: a name ending in `/` is a directory.
+    /// A layer tar of `entries`, owned as this process's files are: a name
+    /// ending in `/` is a directory.
     fn layer(entries: &[(&str, u32)]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         for (name, mode) in entries {
             let mut header = tar::Header::new_gnu();
             header.set_mode(*mode);
+            header.set_uid(u64::from(nix::unistd::getuid().as_raw()));
+            header.set_gid(u64::from(nix::unistd::getgid().as_raw()));
             header.set_size(0);
             let kind = match name.ends_with('/') {
                 true => tar::EntryType::Directory,
