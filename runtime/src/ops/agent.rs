@@ -45,13 +45,20 @@ pub(crate) fn file_system_session(
     needs: &str,
 ) -> crate::Result<(UnixStream, SessionWriter)> {
     let container = container::find(root, name)?;
-    if container.state()?.status != Status::Running {
+    let state = container.state()?;
+    if state.status != Status::Running {
         return Err(Error::NotRunning {
             name: name.to_owned(),
             hint: Hint::new(format!(
                 "{needs} its VM; start it first (hull start {name})"
             )),
         });
+    }
+    // Its VM is frozen: its agent would never answer.
+    if state.paused {
+        return Err(Error::invalid(format!(
+            "container {name} is paused: {needs} its VM running; unpause it first (hull unpause {name})"
+        )));
     }
     Ok(session::greet(connect(root, &container)?)?)
 }
