@@ -183,12 +183,17 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
 
 /// Parses one `ONBUILD` trigger, as a base image keeps it.
 pub fn parse_trigger(trigger: &str) -> Result<Instruction> {
-    let text = format!("FROM scratch\n{trigger}\n");
-    let mut dockerfile = parse(&text).with_context(|| format!("ONBUILD trigger {trigger:?}"))?;
+    parse_instruction(trigger).with_context(|| format!("ONBUILD trigger {trigger:?}"))
+}
+
+/// Parses one instruction written alone (an `ONBUILD` trigger, a `hull
+/// commit -c` change).
+pub fn parse_instruction(text: &str) -> Result<Instruction> {
+    let mut dockerfile = parse(&format!("FROM scratch\n{text}\n"))?;
     let mut instructions = std::mem::take(&mut dockerfile.stages[0].instructions);
     match (instructions.pop(), instructions.is_empty()) {
         (Some(instruction), true) => Ok(instruction),
-        _ => bail!("ONBUILD trigger {trigger:?} is not one instruction"),
+        _ => bail!("{text:?} is not one instruction"),
     }
 }
 

@@ -18,8 +18,10 @@
 //! `<root>/builder/cache-mounts/`.
 
 mod build;
+pub mod changes;
 mod copy;
 pub mod dockerfile;
+mod metadata;
 mod pattern;
 pub mod progress;
 mod run;

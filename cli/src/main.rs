@@ -64,6 +64,15 @@ enum Command {
     /// Copy files between a running container and the host.
     Cp(container_cmd::CpArgs),
 
+    /// Create an image from a running container's changes.
+    Commit(container_cmd::CommitArgs),
+
+    /// Write a running container's root filesystem as a tar archive.
+    Export(container_cmd::ExportArgs),
+
+    /// List the files a running container added, changed or deleted.
+    Diff(container_cmd::DiffArgs),
+
     /// Show the processes of a running container.
     Top(container_cmd::TopArgs),
 
@@ -190,6 +199,11 @@ enum Command {
     #[command(name = "__build-step", hide = true)]
     BuildStep { request: PathBuf },
 
+    /// Write a running container's changes as a layer tar: `hull commit`'s
+    /// part inside the hull machine.
+    #[command(name = "__container-layer", hide = true)]
+    ContainerLayer(container_cmd::ContainerLayerArgs),
+
     /// Run a command inside the KVM test host (QEMU TCG with nested SVM) and
     /// pass its stdio and exit code through. Used by tests.
     #[command(name = "__testhost-exec", hide = true)]
@@ -233,6 +247,12 @@ enum ContainerCommand {
     Attach(container_cmd::AttachArgs),
     /// Copy files between a running container and the host.
     Cp(container_cmd::CpArgs),
+    /// Create an image from a running container's changes.
+    Commit(container_cmd::CommitArgs),
+    /// Write a running container's root filesystem as a tar archive.
+    Export(container_cmd::ExportArgs),
+    /// List the files a running container added, changed or deleted.
+    Diff(container_cmd::DiffArgs),
     /// Show low-level information on containers.
     Inspect(container_cmd::InspectArgs),
     /// Show the processes of a running container.
@@ -299,6 +319,9 @@ impl Command {
                 ContainerCommand::Exec(args) => Command::Exec(args),
                 ContainerCommand::Attach(args) => Command::Attach(args),
                 ContainerCommand::Cp(args) => Command::Cp(args),
+                ContainerCommand::Commit(args) => Command::Commit(args),
+                ContainerCommand::Export(args) => Command::Export(args),
+                ContainerCommand::Diff(args) => Command::Diff(args),
                 ContainerCommand::Inspect(args) => Command::Inspect(args),
                 ContainerCommand::Top(args) => Command::Top(args),
                 ContainerCommand::Stats(args) => Command::Stats(args),
@@ -335,15 +358,17 @@ impl Command {
             | Command::Machine(_)
             | Command::Completion { .. }
             | Command::BuildStep { .. }
+            | Command::ContainerLayer(_)
             | Command::TesthostExec { .. } => Placement::Host,
             // They add to the image store or reach registries: here, where
             // image layers' device nodes can be made (the machine's 9p share
             // cannot) and registries (even on this host's loopback) and
             // credentials are reached as the user does.
             // A build adds to the store here too; its steps' VMs go to the
-            // machine one by one.
+            // machine one by one, as a commit's layer does.
             Command::Pull(_)
             | Command::Build(_)
+            | Command::Commit(_)
             | Command::Builder(_)
             | Command::Push(_)
             | Command::Import(_)
@@ -362,6 +387,15 @@ impl Command {
             | Command::Network(_)
             | Command::System(system_cmd::SystemCommand::Prune(_)) => Placement::Vm,
             _ => Placement::Root,
+        }
+    }
+
+    /// Refuses, here, output the command must not write where it would go
+    /// (in the hull machine, stdout is no terminal).
+    fn check_output(&self) -> anyhow::Result<()> {
+        match self {
+            Command::Export(args) => args.check_output(),
+            _ => Ok(()),
         }
     }
 
@@ -461,6 +495,9 @@ fn main() -> ExitCode {
     };
     let command = cli.command.canonical();
     let root = cli.root;
+    if let Err(err) = command.check_output() {
+        return exit(Err(err));
+    }
     let result = match machine::route(&root, command.placement()) {
         Ok(machine::Route::Here(_machine_down)) => execute(command, &root),
         Ok(machine::Route::Machine { notice }) => forward(&command, &root, &notice),
@@ -536,6 +573,10 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Attach(args) => container_cmd::attach(args, &runtime),
         Command::Exec(args) => container_cmd::exec(args, &runtime),
         Command::Cp(args) => container_cmd::cp(args, &runtime),
+        Command::Commit(args) => container_cmd::commit(args, root),
+        Command::Export(args) => container_cmd::export(args, &runtime),
+        Command::Diff(args) => container_cmd::diff(args, &runtime),
+        Command::ContainerLayer(args) => container_cmd::container_layer(args, &runtime),
         Command::Top(args) => container_cmd::top(args, &runtime),
         Command::Stats(args) => container_cmd::stats(args, &runtime),
         Command::Stop(args) => container_cmd::stop(args, &runtime),

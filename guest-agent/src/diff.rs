@@ -1,5 +1,7 @@
-//! A container's changes as an image layer (`Diff`, for `hull build`):
-//! the overlay's upper directory archived as an OCI layer tar.
+//! A container's changes as an image layer (`Diff`, for `hull build`,
+//! `hull commit` and `hull diff`): the overlay's upper directory archived as
+//! an OCI layer tar; and its whole root (`Export`, for `hull export`), the
+//! overlay's merged directory archived the same way.
 //!
 //! overlayfs records a deletion as a character device 0/0 and a directory
 //! that hides the lower ones as a directory with the `overlay.opaque` xattr;
@@ -29,16 +31,32 @@ const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 /// Archives the upper directory `upper` into `out` as an OCI layer, leaving
 /// out the absolute container paths in `exclude` (and what is below them).
 pub fn send(upper: &Path, exclude: &[String], out: impl Write) -> Result<()> {
-    let exclude: BTreeSet<PathBuf> = exclude
+    let exclude = exclude
         .iter()
         .map(|path| Path::new(path.trim_start_matches('/')).to_owned())
         .collect();
+    archive(upper, exclude, true, out)
+}
+
+/// Archives the directory `root`'s contents into `out` as they are: no
+/// entry is taken for an overlayfs record (a merged overlay shows none).
+pub fn send_tree(root: &Path, out: impl Write) -> Result<()> {
+    archive(root, BTreeSet::new(), false, out)
+}
+
+fn archive(
+    dir: &Path,
+    exclude: BTreeSet<PathBuf>,
+    overlay_records: bool,
+    out: impl Write,
+) -> Result<()> {
     let mut archiver = Archiver {
         builder: tar::Builder::new(out),
         exclude,
+        overlay_records,
         links: HashMap::new(),
     };
-    archiver.directory(upper, Path::new(""))?;
+    archiver.directory(dir, Path::new(""))?;
     archiver
         .builder
         .into_inner()
@@ -49,6 +67,9 @@ pub fn send(upper: &Path, exclude: &[String], out: impl Write) -> Result<()> {
 struct Archiver<W: Write> {
     builder: tar::Builder<W>,
     exclude: BTreeSet<PathBuf>,
+    /// Whether the tree is an overlay's upper directory, whose whiteouts
+    /// and opaque directories become OCI records.
+    overlay_records: bool,
     /// The first archived name of each file with several links, by inode.
     links: HashMap<(u64, u64), PathBuf>,
 }
@@ -75,7 +96,7 @@ impl<W: Write> Archiver<W> {
     fn entry(&mut self, path: &Path, name: &Path) -> Result<()> {
         let metadata = fs::symlink_metadata(path)?;
         let kind = metadata.file_type();
-        if kind.is_char_device() && metadata.rdev() == 0 {
+        if self.overlay_records && kind.is_char_device() && metadata.rdev() == 0 {
             return self.whiteout(name);
         }
         let mut header = header_of(&metadata);
@@ -83,7 +104,7 @@ impl<W: Write> Archiver<W> {
         if kind.is_dir() {
             header.set_entry_type(EntryType::Directory);
             self.append(&mut header, name, io::empty())?;
-            if is_opaque(path)? {
+            if self.overlay_records && is_opaque(path)? {
                 self.marker(&name.join(OPAQUE_MARKER))?;
             }
             return self.directory(path, name);
@@ -363,6 +384,33 @@ mod tests {
         assert_eq!(
             records,
             [("SCHILY.xattr.user.note".to_owned(), b"kept".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_plain_tree_keeps_devices_and_takes_no_markers() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        fs::create_dir(root.join("dev")).unwrap();
+        mknod(&root.join("dev/null0"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+        fs::create_dir(root.join("srv")).unwrap();
+        set_xattr(&root.join("srv"), "user.overlay.opaque", b"y");
+        fs::write(root.join("srv/index.html"), "hi").unwrap();
+
+        let mut tar = Vec::new();
+        send_tree(root, &mut tar).unwrap();
+        let names: Vec<(String, EntryType)> = entries(&tar)
+            .into_iter()
+            .map(|(path, kind, _)| (path, kind))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("dev".to_owned(), EntryType::Directory),
+                ("dev/null0".to_owned(), EntryType::Char),
+                ("srv".to_owned(), EntryType::Directory),
+                ("srv/index.html".to_owned(), EntryType::Regular),
+            ]
         );
     }
 }

@@ -48,6 +48,18 @@ pub trait Launcher {
         None
     }
 
+    /// The container's root file system without what is mounted on it
+    /// (the overlay's merged directory), where there is one (for `Export`).
+    fn root_filesystem(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Freezes (`true`) or thaws the container's processes.
+    fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
+        let _ = frozen;
+        anyhow::bail!("this agent runs no container to freeze")
+    }
+
     /// Whether this launcher's processes may be started detached
     /// (`RunDetached`) and left running when their session ends.
     fn allows_detached(&self) -> bool {

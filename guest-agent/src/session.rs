@@ -69,6 +69,14 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
             writer.send(&end)?;
             return Ok(());
         }
+        Some(Request::Diff(request)) => {
+            writer.send(&send_diff(launcher, &request, &writer))?;
+            return Ok(());
+        }
+        Some(Request::Export) => {
+            writer.send(&send_root(launcher, &writer))?;
+            return Ok(());
+        }
         None => return Ok(()),
     };
     let (host_stdio, child_stdio) = match spec.tty {
@@ -216,16 +224,22 @@ enum Request {
     RunDetached(Box<RunSpec>),
     Query(Query),
     Copy(Copy),
+    /// A running container's writable layer.
+    Diff(Diff),
+    /// A running container's root file system.
+    Export,
 }
 
-/// Waits for Run, RunDetached, Query or Copy; `None` if the host ends the
-/// session first.
+/// Waits for Run, RunDetached, Query, Copy, Diff or Export; `None` if the
+/// host ends the session first.
 fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
         Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
         Some(Message::RunDetached(spec)) => Ok(Some(Request::RunDetached(spec))),
         Some(Message::Query(query)) => Ok(Some(Request::Query(query))),
         Some(Message::Copy(copy)) => Ok(Some(Request::Copy(copy))),
+        Some(Message::Diff(diff)) => Ok(Some(Request::Diff(diff))),
+        Some(Message::Export) => Ok(Some(Request::Export)),
         Some(Message::Shutdown) | None => Ok(None),
         Some(other) => bail!("expected a run request, got {}", describe(&other)),
     }
@@ -339,24 +353,53 @@ fn serve_host(
     }
 }
 
-/// Sends the container's writable layer as a layer tar (see [`diff`]) and
-/// returns the message that ends it.
+/// Sends the container's writable layer as a layer tar (see [`diff`]),
+/// its processes frozen meanwhile if the host asks, and returns the message
+/// that ends it.
 fn send_diff(launcher: &dyn Launcher, request: &Diff, writer: &FrameWriter) -> Message {
     let Some(upper) = launcher.writable_layer() else {
-        return Message::Failed {
-            code: AGENT_ERROR_CODE,
-            reason: "this agent runs no container with a writable layer".into(),
-        };
+        return failed("this agent runs no container with a writable layer".into());
     };
-    let data = DataWriter::new(Message::Stdout, |message: &Message| {
-        writer.send(message).map_err(std::io::Error::other)
-    });
-    match diff::send(&upper, &request.exclude, data) {
+    if request.pause {
+        if let Err(err) = launcher.set_frozen(true) {
+            return failed(format!("cannot pause the container: {err:#}"));
+        }
+    }
+    let sent = diff::send(&upper, &request.exclude, data_writer(writer));
+    let thawed = match request.pause {
+        true => launcher.set_frozen(false),
+        false => Ok(()),
+    };
+    match sent.and(thawed) {
         Ok(()) => Message::Exited(ExitStatus::Code(0)),
-        Err(err) => Message::Failed {
-            code: AGENT_ERROR_CODE,
-            reason: format!("{err:#}"),
-        },
+        Err(err) => failed(format!("{err:#}")),
+    }
+}
+
+/// Sends the container's root file system as a tar (see
+/// [`diff::send_tree`]) and returns the message that ends it.
+fn send_root(launcher: &dyn Launcher, writer: &FrameWriter) -> Message {
+    let Some(root) = launcher.root_filesystem() else {
+        return failed("this agent runs no container to export".into());
+    };
+    match diff::send_tree(&root, data_writer(writer)) {
+        Ok(()) => Message::Exited(ExitStatus::Code(0)),
+        Err(err) => failed(format!("{err:#}")),
+    }
+}
+
+/// Data for the host, in `Stdout` frames.
+fn data_writer(writer: &FrameWriter) -> impl std::io::Write + '_ {
+    DataWriter::new(Message::Stdout, |message: &Message| {
+        writer.send(message).map_err(std::io::Error::other)
+    })
+}
+
+/// An agent's failure to do what the host asked.
+fn failed(reason: String) -> Message {
+    Message::Failed {
+        code: AGENT_ERROR_CODE,
+        reason,
     }
 }
 
@@ -423,6 +466,7 @@ fn describe(message: &Message) -> &'static str {
         Message::Answer(_) => "an Answer message",
         Message::Copy(_) => "a Copy message",
         Message::Diff(_) => "a Diff message",
+        Message::Export => "an Export message",
     }
 }
 

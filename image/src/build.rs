@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::digest::{Digest, HashingReader};
 use crate::reference::ImageRef;
-use crate::store::Store;
+use crate::store::{Image, Store};
 
 /// A layer in the store, as an image's manifest and config name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +101,13 @@ impl Store {
             true => Ok(self.layer_dir(diff_id)),
             false => anyhow::bail!("layer {} is missing from the store", diff_id.short()),
         }
+    }
+
+    /// The config of `image` as stored: Docker's JSON, with the fields hull
+    /// does not model (`Healthcheck`, `OnBuild`, ...) kept.
+    pub fn image_config(&self, image: &Image) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.read_blob(&image.id)?)
+            .with_context(|| format!("image config {} is invalid", image.id))
     }
 
     /// Records an image of the stored `layers` (bottom first) whose config

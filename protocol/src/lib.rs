@@ -21,7 +21,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -324,11 +324,19 @@ pub enum Message {
     /// system (see [`copy`]); the agent answers `Exited(Code(0))` once done,
     /// or `Failed`.
     Copy(Copy),
-    /// Host to agent, once the session's process has ended: send what it
-    /// changed in the container's root file system, its writable layer, as
-    /// a layer tar with OCI whiteouts in `Stdout` frames (see [`Diff`]);
-    /// the agent ends it with `Exited(Code(0))`, or `Failed`.
+    /// Host to agent, once the session's process has ended, or instead of
+    /// Run on an exec session ([`EXEC_PORT`]) of a running container: send
+    /// what its processes changed in the container's root file system, its
+    /// writable layer, as a layer tar with OCI whiteouts in `Stdout` frames
+    /// (see [`Diff`]); the agent ends it with `Exited(Code(0))`, or
+    /// `Failed`.
     Diff(Diff),
+    /// Host to agent, instead of Run on an exec session of a running
+    /// container: send its root file system as its processes see it (the
+    /// image's layers and the writable layer merged) without what is
+    /// mounted on it (`/proc`, `/sys`, `/dev`, volumes, bind mounts), as a
+    /// tar in `Stdout` frames (`hull export`); ended as a Diff.
+    Export,
 }
 
 /// What a [`Message::Diff`] leaves out of the layer: paths the agent wrote
@@ -337,6 +345,10 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diff {
     pub exclude: Vec<String>,
+    /// Freeze the container's processes while the layer is read (`hull
+    /// commit --pause`), so that it is one moment's.
+    #[serde(default)]
+    pub pause: bool,
 }
 
 /// A `hull cp` between the host and a container, paths in the container.
@@ -392,6 +404,7 @@ mod tag {
     pub const COPY: u8 = 15;
     pub const RUN_DETACHED: u8 = 16;
     pub const DIFF: u8 = 17;
+    pub const EXPORT: u8 = 18;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -461,6 +474,7 @@ impl Message {
             Message::Answer(answer) => (tag::ANSWER, json(answer)),
             Message::Copy(copy) => (tag::COPY, json(copy)),
             Message::Diff(diff) => (tag::DIFF, json(diff)),
+            Message::Export => (tag::EXPORT, Vec::new()),
         }
     }
 
@@ -489,6 +503,7 @@ impl Message {
             tag::ANSWER => Message::Answer(from_json("answer", &body)?),
             tag::COPY => Message::Copy(from_json("copy", &body)?),
             tag::DIFF => Message::Diff(from_json("diff", &body)?),
+            tag::EXPORT => Message::Export,
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -650,7 +665,9 @@ mod tests {
             }),
             Message::Diff(Diff {
                 exclude: vec!["/etc/hosts".into()],
+                pause: true,
             }),
+            Message::Export,
             Message::Answer(Answer::Stats(ContainerStats {
                 cpu_usage_usec: 1_234_567,
                 memory_bytes: 3 << 20,

@@ -34,6 +34,7 @@
 mod attach_server;
 mod boot;
 mod capabilities;
+mod changes;
 mod container;
 mod container_log;
 mod detach_keys;
@@ -79,6 +80,7 @@ use std::path::{Path, PathBuf};
 
 pub use boot::ConsoleTarget;
 pub use capabilities::{capability_set, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
+pub use changes::{Change, ChangeKind};
 pub use container::{
     parse_container_name, BootSpec, ContainerConfig, Mount, MountSource, RootfsSource, State,
     Status,
@@ -94,9 +96,9 @@ pub use network::{
     NO_NETWORK,
 };
 pub use ops::{
-    ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions, Created, ExecOptions, Logs,
-    LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes, RemoveOptions, RootfsChoice,
-    StatsSample, Stdio, StepOptions, VolumeInfo,
+    CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,
+    Created, ExecOptions, Logs, LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes,
+    RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, VolumeInfo,
 };
 pub use process_config::parse_user;
 pub use restart_policy::RestartPolicy;

@@ -1,10 +1,13 @@
 //! Commands on kept containers: `ps`, `logs`, `attach`, `exec`, `cp`, `top`, `stats`,
 //! `inspect`, `port`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `container prune`.
+//! `container prune`, `commit`, `export`, `diff`.
 
 mod attach;
+mod commit;
 mod cp;
+mod diff;
 mod exec;
+mod export;
 mod inspect;
 mod lifecycle;
 mod logs;
@@ -14,8 +17,11 @@ mod stats;
 mod top;
 
 pub use attach::{attach, AttachArgs};
+pub use commit::{commit, container_layer, CommitArgs, ContainerLayerArgs};
 pub use cp::{cp, CpArgs};
+pub use diff::{diff, DiffArgs};
 pub use exec::{exec, ExecArgs};
+pub use export::{export, ExportArgs};
 pub use inspect::{inspect, print_inspected, InspectArgs, NoSuchObject};
 pub use lifecycle::{
     kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,

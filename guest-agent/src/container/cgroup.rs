@@ -3,6 +3,7 @@
 //! (`hull stats`, `hull top`) and limited (`--memory`, `--cpus`, ...).
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hull_protocol::Limits;
@@ -69,6 +70,36 @@ fn limit_files(limits: &Limits) -> Vec<(&'static str, String)> {
         files.push(("pids.max", or_max(pids)));
     }
     files
+}
+
+/// How long freezing the container's processes may take.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+const FREEZE_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Freezes (`true`) or thaws every process of the container's cgroup;
+/// returns once the kernel reports it done.
+pub fn set_frozen(frozen: bool) -> anyhow::Result<()> {
+    let wanted = if frozen { "1" } else { "0" };
+    std::fs::write(format!("{CONTAINER}/cgroup.freeze"), wanted)
+        .with_context(|| format!("writing {wanted} to {CONTAINER}/cgroup.freeze"))?;
+    let deadline = Instant::now() + FREEZE_TIMEOUT;
+    let events = format!("{CONTAINER}/cgroup.events");
+    loop {
+        let text = std::fs::read_to_string(&events).with_context(|| format!("reading {events}"))?;
+        if text
+            .lines()
+            .any(|line| line.strip_prefix("frozen ") == Some(wanted))
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "the container's processes were not {} within {FREEZE_TIMEOUT:?}",
+                if frozen { "frozen" } else { "thawed" }
+            );
+        }
+        std::thread::sleep(FREEZE_POLL_INTERVAL);
+    }
 }
 
 /// Moves the calling process into the container's cgroup; its children

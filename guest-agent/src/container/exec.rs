@@ -19,7 +19,8 @@ use nix::sys::socket::{
 use nix::unistd::{fork, Pid};
 
 use super::init::{launch_under_init, Namespaces};
-use super::report;
+use super::rootfs::{ROOT_DIR, UPPER_DIR};
+use super::{cgroup, report};
 use crate::exec::Command;
 use crate::privileges::Privileges;
 use crate::process::{Launch, Launcher};
@@ -130,5 +131,19 @@ impl Launcher for JoinLauncher {
 
     fn container_root(&self) -> Option<PathBuf> {
         Some(PathBuf::from(format!("/proc/{}/root", self.init)))
+    }
+
+    fn writable_layer(&self) -> Option<PathBuf> {
+        Some(UPPER_DIR.into())
+    }
+
+    /// The overlay as mounted in the agent's mount namespace: the
+    /// container's mounts are in its own.
+    fn root_filesystem(&self) -> Option<PathBuf> {
+        Some(ROOT_DIR.into())
+    }
+
+    fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
+        cgroup::set_frozen(frozen)
     }
 }

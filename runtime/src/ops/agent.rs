@@ -1,18 +1,22 @@
 //! A new session with a running container's agent, over the VM's vsock
 //! (the VMM's unix socket takes `CONNECT <port>` and answers `OK <port>`
-//! once the guest accepts): for exec, top, stats and copies.
+//! once the guest accepts): for exec, top, stats, copies and the
+//! container's file system (diff, commit, export); and the data the agent
+//! sends back as a stream.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use hull_protocol::EXEC_PORT;
+use anyhow::{anyhow, bail, Context, Result};
+use hull_protocol::copy::DataReader;
+use hull_protocol::{ExitStatus, Message, EXEC_PORT};
 
-use crate::container::{Container, Status};
+use crate::container::{self, Container, Status};
 use crate::error::{Error, Hint};
 use crate::root::StateRoot;
+use crate::session::{self, SessionWriter};
 
 /// How long to retry while the container's process is still being started
 /// (the agent takes sessions once it runs).
@@ -30,6 +34,53 @@ pub(crate) fn connect(root: &StateRoot, container: &Container) -> Result<UnixStr
     }
     connect_to_exec_port(&root.run_dir_path(container.id()).join("vsock.sock"))
         .with_context(|| format!("cannot reach container {}", container.short_id()))
+}
+
+/// A greeted session with the agent of the container `name`, which must
+/// run: its writable layer is a disk image the guest wrote, which only a
+/// guest kernel reads, so what `needs` says ("copies need") needs its VM.
+pub(crate) fn file_system_session(
+    root: &StateRoot,
+    name: &str,
+    needs: &str,
+) -> crate::Result<(UnixStream, SessionWriter)> {
+    let container = container::find(root, name)?;
+    let state = container.state()?;
+    if state.status != Status::Running {
+        return Err(Error::NotRunning {
+            name: name.to_owned(),
+            hint: Hint::new(format!(
+                "{needs} its VM; start it first (hull start {name})"
+            )),
+        });
+    }
+    // Its VM is frozen: its agent would never answer.
+    if state.paused {
+        return Err(Error::invalid(format!(
+            "container {name} is paused: {needs} its VM running; unpause it first (hull unpause {name})"
+        )));
+    }
+    Ok(session::greet(connect(root, &container)?)?)
+}
+
+/// Copies the data the agent sends in `Stdout` frames on `reader` into
+/// `out`, up to the message that ends it, which must say it all went well;
+/// `what` names the data in errors.
+pub(crate) fn receive_data(reader: &mut UnixStream, out: &mut dyn Write, what: &str) -> Result<()> {
+    let mut data = DataReader::new(reader);
+    let copied = io::copy(&mut data, out)
+        .and_then(|_| out.flush())
+        .with_context(|| format!("cannot write {what}"));
+    // The agent's reason for stopping explains the rest best.
+    match data.finish().context("cannot read from the guest agent")? {
+        Some(Message::Exited(ExitStatus::Code(0))) => {}
+        Some(Message::Failed { reason, .. }) => {
+            return Err(anyhow!("cannot take {what}: {reason}"))
+        }
+        Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
+        None => bail!("the guest agent hung up while sending {what}"),
+    }
+    copied.map(drop)
 }
 
 fn connect_to_exec_port(vsock_socket: &Path) -> Result<UnixStream> {

@@ -10,10 +10,9 @@ use anyhow::{anyhow, bail, Context};
 use hull_protocol::copy::{self, DataReader, DataWriter, Keep};
 use hull_protocol::{read_message, Copy, ExitStatus, Message};
 
-use crate::container::{self, Status};
-use crate::error::{Error, Hint, Result};
+use crate::error::Result;
 use crate::ops::agent;
-use crate::session::{self, SessionWriter};
+use crate::session::SessionWriter;
 use crate::Runtime;
 
 /// What is copied into a container.
@@ -113,18 +112,7 @@ impl Runtime {
     }
 
     fn agent_session(&self, name: &str) -> Result<(UnixStream, SessionWriter)> {
-        let container = container::find(&self.root, name)?;
-        // Its writable layer is a disk image the guest wrote: only a guest
-        // kernel reads it, so copies need the container's VM.
-        if container.state()?.status != Status::Running {
-            return Err(Error::NotRunning {
-                name: name.to_owned(),
-                hint: Hint::new(format!(
-                    "copies need its VM; start it first (hull start {name})"
-                )),
-            });
-        }
-        Ok(session::greet(agent::connect(&self.root, &container)?)?)
+        agent::file_system_session(&self.root, name, "copies need")
     }
 }
 

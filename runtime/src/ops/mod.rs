@@ -3,9 +3,12 @@
 
 pub(crate) mod agent;
 mod attach;
+mod commit;
 mod copy;
 mod create;
+mod diff;
 mod exec;
+mod export;
 mod held_elsewhere;
 mod inspect;
 mod kill;
@@ -30,6 +33,7 @@ use std::io::{Read, Write};
 use crossbeam_channel::Receiver;
 use hull_protocol::{ExitStatus, TerminalSize};
 
+pub use commit::{CommitOptions, ConfigChange};
 pub use copy::{CopyOptions, CopySource, CopyTarget};
 pub use create::{CreateOptions, Created, RootfsChoice};
 pub use exec::ExecOptions;

@@ -6,12 +6,10 @@
 //! network address is leased for this process's lifetime only, and its VM,
 //! scratch disk and runtime directory go with the step.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
-use hull_protocol::copy::DataReader;
-use hull_protocol::{Diff, ExitStatus, Limits, Message};
+use hull_protocol::{Diff, Limits, Message};
 use serde::{Deserialize, Serialize};
 
 use crate::assets;
@@ -20,7 +18,7 @@ use crate::capabilities::DEFAULT_CAPABILITIES;
 use crate::container::{BootSpec, Mount, Records, RootfsSource};
 use crate::error::Result;
 use crate::network::{self, NetworkOptions, NO_NETWORK};
-use crate::ops::{outcome, Outcome, Stdio};
+use crate::ops::{agent, outcome, Outcome, Stdio};
 use crate::root::{new_id, SHORT_ID_LEN};
 use crate::session::{self, Request, SessionWriter};
 use crate::signals::Signals;
@@ -166,19 +164,7 @@ fn receive_layer(
 ) -> anyhow::Result<()> {
     writer.send(&Message::Diff(Diff {
         exclude: exclude.to_vec(),
+        pause: false,
     }))?;
-    let mut data = DataReader::new(reader);
-    let copied = io::copy(&mut data, layer)
-        .and_then(|_| layer.flush())
-        .context("cannot write the step's layer");
-    // The agent's reason for stopping explains the rest best.
-    match data.finish().context("cannot read from the guest agent")? {
-        Some(Message::Exited(ExitStatus::Code(0))) => {}
-        Some(Message::Failed { reason, .. }) => {
-            return Err(anyhow!("cannot take the step's changes: {reason}"))
-        }
-        Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
-        None => bail!("the guest agent hung up while sending the step's changes"),
-    }
-    copied.map(drop)
+    agent::receive_data(reader, layer, "the step's changes")
 }

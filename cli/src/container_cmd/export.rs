@@ -1,0 +1,54 @@
+//! `hull export`: a running container's root file system as a tar, on
+//! stdout or into a file.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use hull_runtime::Runtime;
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Container name or ID.
+    container: String,
+}
+
+impl ExportArgs {
+    /// Refuses a tar for a terminal, here, before the command runs (in
+    /// the hull machine, stdout is no terminal).
+    pub fn check_output(&self) -> Result<()> {
+        if self.output.is_none() && std::io::stdout().is_terminal() {
+            bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
+        }
+        Ok(())
+    }
+}
+
+pub fn export(args: ExportArgs, runtime: &Runtime) -> Result<u8> {
+    args.check_output()?;
+    match &args.output {
+        Some(path) => {
+            // Written beside the target and renamed, so no half archive is left.
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut temp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot write to {}", dir.display()))?;
+            runtime.export(&args.container, &mut BufWriter::new(temp.as_file_mut()))?;
+            temp.persist(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            runtime.export(&args.container, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}
