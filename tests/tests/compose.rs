@@ -5,7 +5,8 @@
 //! condition: service_healthy`, a named volume, a `frontend` network, a
 //! published port and an `env_file`; brought up,
 //! listed, read, exec'd into, changed and brought up again, taken down and
-//! up again with its volume, and down with `-v` leaving nothing.
+//! up again with its volume, and down with `-v` leaving nothing; then a
+//! service scaled to three with `up --wait --scale`.
 
 use hull_e2e::registry::free_port;
 use hull_e2e::script::{facts, on_this_host};
@@ -56,6 +57,11 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("down"), ["0 0 1"], "{output}");
     assert_eq!(fact("persisted"), ["count=7"], "{output}");
     assert_eq!(fact("down-v"), ["0 0 0"], "{output}");
+    // A service scaled past its deploy.replicas with `up --wait`: three
+    // containers, three distinct hostnames; `down` removes them all.
+    assert_eq!(fact("scaled-up"), ["0"], "{output}");
+    assert_eq!(fact("scaled"), ["3 3"], "{output}");
+    assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
     // Bad input: one line each.
     assert_eq!(fact("no-service"), ["1 1"], "{output}");
     assert_eq!(fact("cycle"), ["125 1"], "{output}");
@@ -141,6 +147,13 @@ wait_for "wget -q -O /dev/null http://127.0.0.1:$port/cgi-bin/count 2>/dev/null"
 echo "persisted=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
 $h compose down -v 2>/dev/null
 echo "down-v=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_')"
+
+mkdir $work/scaled && cd $work/scaled
+printf 'services:\n  echo:\n    image: bb:1\n    command: sleep 600\n    deploy: {replicas: 2}\n' > compose.yaml
+$h compose up -d --wait --scale echo=3 2>/dev/null; echo "scaled-up=$?"
+echo "scaled=$($h compose ps -q | wc -l) $(for i in 1 2 3; do $h compose exec -T --index $i echo hostname; done | sort -u | wc -l)"
+$h compose down 2>/dev/null; echo "scaled-down=$? $($h ps -aq | wc -l)"
+cd $work/app
 
 $h compose exec -T nope true 2>$work/err; echo "no-service=$? $(wc -l < $work/err)"
 mkdir $work/ring && printf 'services:\n  a: {image: bb:1, depends_on: [b]}\n  b: {image: bb:1, depends_on: [a]}\n' > $work/ring/compose.yaml
