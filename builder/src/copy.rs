@@ -383,6 +383,11 @@ fn parent_entry<W: Write>(
 
 fn item_entry<W: Write>(builder: &mut tar::Builder<W>, item: &Item) -> Result<()> {
     let name = &item.dest;
+    // A directory or archive copied to `/` (`ADD rootfs.tar /`, `COPY
+    // dir/ /`): the root is the image's own, and a tar has no entry for it.
+    if name.as_os_str().is_empty() {
+        return Ok(());
+    }
     let new = |kind| header(kind, item.mode, item.uid, item.gid, item.mtime);
     match &item.kind {
         ItemKind::Dir => builder.append_data(&mut new(EntryType::Directory), name, io::empty())?,
@@ -569,6 +574,47 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_root_filesystem_tar_and_a_directory_copied_to_the_root_land_there() {
+        // `tar -C root -c .` starts with `./`: a base image's rootfs tar.
+        // Neither may write an entry for the root itself.
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path().join("ctx");
+        let root = temp.path().join("root");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::write(root.join("bin/sh"), "sh").unwrap();
+        fs::create_dir_all(ctx.join("etc")).unwrap();
+        fs::write(ctx.join("etc/motd"), "hi").unwrap();
+        let mut archive = tar::Builder::new(Vec::new());
+        archive.append_dir_all(".", &root).unwrap();
+        fs::write(ctx.join("rootfs.tar"), archive.into_inner().unwrap()).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let context = ContextTree::open(&ctx).unwrap();
+        let names = |source: &str, unpack_archives: bool| {
+            let options = CopyOptions {
+                unpack_archives,
+                ..CopyOptions::default()
+            };
+            let plan = plan(
+                &context,
+                &[Source::Path(source.into())],
+                "/",
+                &image,
+                options,
+            )
+            .unwrap();
+            let mut tar = Vec::new();
+            plan.write(&image, (0, 0), &mut tar).unwrap();
+            entries(&tar)
+                .into_iter()
+                .map(|(p, ..)| p)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("rootfs.tar", true), ["bin", "bin/sh"]);
+        // A directory's contents, as Docker copies them.
+        assert_eq!(names("etc", false), ["motd"]);
     }
 
     #[test]
