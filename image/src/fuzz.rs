@@ -119,30 +119,13 @@ pub fn digest(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
 
     use super::*;
 
     /// Mutations of each corpus file run per target: bounded, and the
     /// same on every run (a fixed seed).
     const MUTATIONS: usize = 48;
-
-    /// The corpus of `target`, file name and bytes.
-    fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let mut files: Vec<_> = names(&dir)
-            .into_iter()
-            .map(|name| {
-                let bytes = fs::read(dir.join(&name)).expect("a corpus file");
-                (name, bytes)
-            })
-            .collect();
-        files.sort();
-        assert!(!files.is_empty(), "no corpus for {target}");
-        files
-    }
 
     /// `input` changed the way fuzzers change inputs: bytes flipped or
     /// set to boundary values, 512-byte tar blocks repeated or dropped,
@@ -187,22 +170,7 @@ mod tests {
 
     /// Runs `target` on its corpus and on mutations of it.
     fn run(name: &str, target: fn(&[u8])) {
-        let mut rng = StdRng::seed_from_u64(17);
-        for (file, input) in corpus(name) {
-            target(&input);
-            for _ in 0..MUTATIONS {
-                let mutated = mutate(&mut rng, &input);
-                let outcome = std::panic::catch_unwind(|| target(&mutated));
-                if outcome.is_err() {
-                    let saved = std::env::temp_dir().join(format!("hull-fuzz-{name}-crash"));
-                    fs::write(&saved, &mutated).expect("save the crashing input");
-                    panic!(
-                        "{name}: a mutation of {file} failed; input saved in {}",
-                        saved.display()
-                    );
-                }
-            }
-        }
+        hull_fuzz_corpus::run(env!("CARGO_MANIFEST_DIR"), name, target, MUTATIONS, mutate);
     }
 
     #[test]

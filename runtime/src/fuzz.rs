@@ -111,11 +111,8 @@ pub fn duration(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-    use std::path::Path;
-
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
 
     use super::*;
 
@@ -132,20 +129,7 @@ mod tests {
 
     /// The corpus of `target`, file name and bytes, sorted by name.
     fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let mut files: Vec<_> = fs::read_dir(&dir)
-            .expect("the corpus directory")
-            .map(|entry| {
-                let path = entry.expect("a corpus entry").path();
-                let name = path.file_name().expect("a name").to_string_lossy().into();
-                (name, fs::read(&path).expect("a corpus file"))
-            })
-            .collect();
-        files.sort();
-        assert!(!files.is_empty(), "no corpus for {target}");
-        files
+        hull_fuzz_corpus::corpus(env!("CARGO_MANIFEST_DIR"), target)
     }
 
     /// `input` changed the way fuzzers change inputs: bytes flipped, set
@@ -182,24 +166,9 @@ mod tests {
         out
     }
 
-    /// Runs `target` on its corpus and on mutations of it; a failing
-    /// input is saved to the temporary directory.
+    /// Runs `target` on its corpus and on mutations of it.
     fn run(name: &str, target: fn(&[u8])) {
-        let mut rng = StdRng::seed_from_u64(17);
-        for (file, input) in corpus(name) {
-            target(&input);
-            for _ in 0..MUTATIONS {
-                let mutated = mutate(&mut rng, &input);
-                if std::panic::catch_unwind(|| target(&mutated)).is_err() {
-                    let saved = std::env::temp_dir().join(format!("hull-fuzz-{name}-crash"));
-                    fs::write(&saved, &mutated).expect("save the crashing input");
-                    panic!(
-                        "{name}: a mutation of {file} failed; input saved in {}",
-                        saved.display()
-                    );
-                }
-            }
-        }
+        hull_fuzz_corpus::run(env!("CARGO_MANIFEST_DIR"), name, target, MUTATIONS, mutate);
     }
 
     /// The seeds reach each branch of the targets: answered, forwarded and
