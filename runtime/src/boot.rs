@@ -373,7 +373,7 @@ fn layers_source(store: &Store, image_layers: &[PathBuf], pin: Option<Pin>) -> R
     })
 }
 
-/// The VMM's seccomp mode: [`SECCOMP_ENV`]'s, kill by default.
+/// The VMM's seccomp mode: [`SECCOMP_ENV`]'s, EPERM by default.
 fn seccomp_mode() -> Result<SeccompMode> {
     let Some(value) = std::env::var_os(SECCOMP_ENV) else {
         return Ok(SeccompMode::default());

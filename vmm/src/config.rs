@@ -207,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn disks_and_net_devices_default_to_none_and_seccomp_to_kill() {
+    fn disks_and_net_devices_default_to_none_and_seccomp_to_errno() {
         let mut json = serde_json::to_value(config()).unwrap();
         for key in ["disks", "net", "seccomp"] {
             json.as_object_mut().unwrap().remove(key);
@@ -215,7 +215,7 @@ mod tests {
         let parsed: VmConfig = serde_json::from_value(json).unwrap();
         assert!(parsed.disks.is_empty());
         assert!(parsed.net.is_empty());
-        assert_eq!(parsed.seccomp, SeccompMode::Kill);
+        assert_eq!(parsed.seccomp, SeccompMode::Errno);
     }
 
     #[test]

@@ -26,10 +26,13 @@ pub use rules::ThreadKind;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SeccompMode {
-    /// Kill the VMM (SIGSYS): the default.
-    #[default]
+    /// Kill the VMM (SIGSYS).
     Kill,
-    /// Fail the syscall with EPERM (bring-up).
+    /// Fail the syscall with EPERM, as Docker's default profile does: the
+    /// default. The syscall does not happen either way; a VMM path that
+    /// makes one the list lacks fails one operation instead of killing
+    /// the container.
+    #[default]
     Errno,
     /// Allow the syscall and have the kernel log it (bring-up).
     Log,

@@ -46,8 +46,8 @@ fn every_kind_compiles_in_every_mode_but_off() {
 }
 
 #[test]
-fn the_mode_is_lowercase_in_the_config_and_kill_by_default() {
-    assert_eq!(SeccompMode::default(), SeccompMode::Kill);
+fn the_mode_is_lowercase_in_the_config_and_errno_by_default() {
+    assert_eq!(SeccompMode::default(), SeccompMode::Errno);
     assert_eq!(
         serde_json::to_string(&SeccompMode::Errno).unwrap(),
         "\"errno\""
