@@ -1,7 +1,6 @@
 //! `compose down`, `pull`, `start`, `stop`, `restart`, `rm`, `kill` and
 //! `exec`.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,7 +10,7 @@ use hull_runtime::signals::Signals;
 use hull_runtime::{parse_user, ExecOptions};
 
 use super::images::{build_services, resolve, BuildFlags, BuildPolicy, ImageRequest};
-use super::print_event;
+use super::{print_event, service_stdio};
 use crate::machine::ForwardedStdio;
 use crate::prompt;
 use crate::run::{parse_signal, PullPolicy};
@@ -217,25 +216,16 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
-    fn tty(&self) -> bool {
-        !self.no_tty
-            && !self.detach
-            && std::io::stdin().is_terminal()
-            && std::io::stdout().is_terminal()
-    }
-
     /// What of this terminal the command uses in the machine.
     pub fn stdio(&self) -> ForwardedStdio {
-        ForwardedStdio {
-            stdin: !self.detach,
-            tty: self.tty(),
-        }
+        service_stdio(self.no_tty, self.detach)
     }
 }
 
 pub fn exec(args: ExecArgs, compose: &Compose) -> Result<u8> {
     let tty = args
-        .tty()
+        .stdio()
+        .tty
         .then(|| terminal::size().unwrap_or(terminal::DEFAULT_SIZE));
     let options = ExecOptions {
         command: args.command.clone(),

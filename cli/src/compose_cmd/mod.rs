@@ -10,6 +10,7 @@ mod show;
 mod up;
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -190,6 +191,17 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Config(config) => show::config(config, &compose),
         ComposeCommand::Port(port) => show::port(port, &compose),
         ComposeCommand::Ls(_) => unreachable!("listed above"),
+    }
+}
+
+/// What a process in a service's container gets of this terminal
+/// (`exec`, `run`): stdin unless detached; a terminal unless -T or -d, if
+/// stdin and stdout are one.
+fn service_stdio(no_tty: bool, detach: bool) -> ForwardedStdio {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    ForwardedStdio {
+        stdin: !detach,
+        tty: !no_tty && !detach && terminal,
     }
 }
 

@@ -2,7 +2,6 @@
 //! `service-N |` prefixes until Ctrl-C stops them all) and `compose run`.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use hull_runtime::{parse_user, LogsOptions};
 
 use super::images::{resolved, BuildPolicy, ImageRequest};
 use super::log_printer::LogPrinter;
-use super::print_event;
+use super::{print_event, service_stdio};
 use crate::machine::ForwardedStdio;
 use crate::run::PullPolicy;
 use crate::terminal::{self, Terminal};
@@ -195,21 +194,9 @@ impl RunArgs {
         }
     }
 
-    /// Whether the process gets a terminal: unless -T or -d, if this is
-    /// one.
-    fn tty(&self) -> bool {
-        !self.no_tty
-            && !self.detach
-            && std::io::stdin().is_terminal()
-            && std::io::stdout().is_terminal()
-    }
-
     /// What of this terminal the command uses in the machine.
     pub fn stdio(&self) -> ForwardedStdio {
-        ForwardedStdio {
-            stdin: !self.detach,
-            tty: self.tty(),
-        }
+        service_stdio(self.no_tty, self.detach)
     }
 }
 
@@ -221,7 +208,8 @@ pub fn run(args: RunArgs, compose: &Compose) -> Result<u8> {
         .cloned()
         .ok_or_else(|| hull_compose::Error::NoSuchService(args.service.clone()))?;
     let tty = args
-        .tty()
+        .stdio()
+        .tty
         .then(|| terminal::size().unwrap_or(terminal::DEFAULT_SIZE));
     let dependencies = UpOptions {
         images,
