@@ -471,8 +471,10 @@ fn main() -> ExitCode {
         .event_format(WarningFormat)
         .init();
     // The runtime's and the machine's helper processes are this program.
-    if let Some(ended) = hull_runtime::helper::dispatch().or_else(hull_machine::dispatch) {
-        return exit(ended.map(|()| 0));
+    let helper = hull_runtime::helper::dispatch()
+        .or_else(|| hull_machine::dispatch().map(|ended| ended.map(|()| 0)));
+    if let Some(ended) = helper {
+        return exit(ended);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

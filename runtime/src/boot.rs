@@ -39,9 +39,9 @@ const GUEST_CID: u64 = 3;
 /// Generous: under the test host's emulation a boot takes several seconds.
 const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Bring-up switch for the VMM's seccomp filters: `errno` (a syscall
-/// outside a thread's allow-list fails with EPERM), `log` (it is allowed
-/// and the kernel logs it) or `off`; unset, it kills the VMM.
+/// Switch for the VMM's seccomp filters: `kill` (a syscall outside a
+/// thread's allow-list kills the VMM), `log` (it is allowed and the kernel
+/// logs it) or `off`; unset or `errno`, it fails with EPERM.
 const SECCOMP_ENV: &str = "HULL_VMM_SECCOMP";
 
 /// A VM whose agent is connected and ready for the container's process.

@@ -17,19 +17,21 @@ use anyhow::{Context, Result};
 use crate::helper_command::{MONITOR, VMM};
 use crate::monitor;
 use crate::root::StateRoot;
-use crate::vmm_jail;
+use crate::vmm_jail::{self, Jailed};
 
 /// Runs the helper this process was started as, if it was started as one:
-/// `Some` with how it ended (the caller exits, non-zero on an error, which
-/// goes to the helper's log on stderr), `None` for any other command line.
-pub fn dispatch() -> Option<Result<()>> {
+/// `Some` with how it ended (the caller exits with the code, or non-zero
+/// on an error, which goes to the helper's log on stderr), `None` for any
+/// other command line.
+pub fn dispatch() -> Option<Result<u8>> {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     match args.first()?.to_str()? {
         MONITOR => Some(match &args[1..] {
             [root, id] => id
                 .to_str()
                 .context("the container ID is not UTF-8")
-                .and_then(|id| monitor::run_detached(&StateRoot::new(root.into()), id)),
+                .and_then(|id| monitor::run_detached(&StateRoot::new(root.into()), id))
+                .map(|()| 0),
             _ => Err(anyhow::anyhow!("usage: {MONITOR} ROOT CONTAINER_ID")),
         }),
         VMM => Some(match &args[1..] {
@@ -40,14 +42,22 @@ pub fn dispatch() -> Option<Result<()>> {
     }
 }
 
-/// `__vmm CONFIG`: runs one VM from its JSON config, under its resource
-/// limits.
-fn run_vmm(config_path: &Path) -> Result<()> {
+/// `__vmm CONFIG`: runs one VM from its JSON config (in the VM's run
+/// directory), under its resource limits, in its jail.
+fn run_vmm(config_path: &Path) -> Result<u8> {
     vmm_jail::rlimits::apply()?;
     let json = std::fs::read(config_path)
         .with_context(|| format!("cannot read VM config {}", config_path.display()))?;
     let config: hull_vmm::VmConfig = serde_json::from_slice(&json)
         .with_context(|| format!("invalid VM config {}", config_path.display()))?;
-    hull_vmm::run(config)?;
-    Ok(())
+    let run_dir = config_path
+        .parent()
+        .context("the VM config is not in a run directory")?;
+    match vmm_jail::enter(config, run_dir)? {
+        Jailed::Vmm(config) => {
+            hull_vmm::run(*config)?;
+            Ok(0)
+        }
+        Jailed::Ended(code) => Ok(code),
+    }
 }

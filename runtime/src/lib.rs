@@ -16,7 +16,7 @@
 //! use hull_runtime::{CreateOptions, RootfsChoice, Runtime};
 //!
 //! # fn main() -> hull_runtime::Result<()> {
-//! # if let Some(helper) = hull_runtime::helper::dispatch() { return Ok(helper?); }
+//! # if let Some(helper) = hull_runtime::helper::dispatch() { helper?; return Ok(()); }
 //! let runtime = Runtime::new("/var/lib/hull");
 //! let rootfs = RootfsChoice::Directory("/srv/busybox".into());
 //! let mut options = CreateOptions::new(rootfs);

@@ -20,6 +20,7 @@ use crate::helper_command;
 use crate::root::RunDir;
 use crate::signals::Signals;
 use crate::vmm_jail::cgroup::{VmmCgroup, VmmLimits};
+use crate::vmm_jail::pid_namespace;
 use crate::vmm_log::VmmLog;
 
 /// How often to look at the VMM while waiting for it.
@@ -40,8 +41,8 @@ pub(crate) struct VmProcess {
     child: Child,
     log: VmmLog,
     // Declared after `child` so the VMM is gone before its cgroup and files
-    // are removed.
-    cgroup: Option<VmmCgroup>,
+    // are removed; held for that.
+    _cgroup: Option<VmmCgroup>,
     run_dir: RunDir,
 }
 
@@ -66,29 +67,27 @@ impl VmProcess {
         // guest by the session, not delivered to the VMM.
         child_process::tie_to_this_process(&mut command);
         child_process::inherit_fds(&mut command, &inherited);
+        // Joined before the helper runs, so the VMM it forks is in it too.
         let cgroup = vmm_cgroup(&run_dir, config);
+        if let Some(cgroup) = &cgroup {
+            cgroup.join_on_exec(&mut command)?;
+        }
         let child = command.spawn().context("cannot start the VMM process")?;
         // The VMM holds them now; the log's pipe ends when the VMM does.
         drop(command);
         drop(inherited);
-        let mut vm = VmProcess {
+        Ok(VmProcess {
             child,
             log,
-            cgroup: None,
+            _cgroup: cgroup,
             run_dir,
-        };
-        // Before the VMM builds the VM; moving it takes all its threads.
-        match cgroup.map(|cgroup| cgroup.add(vm.pid()).map(|()| cgroup)) {
-            Some(Ok(cgroup)) => vm.cgroup = Some(cgroup),
-            Some(Err(e)) => tracing::warn!("the VMM runs without a cgroup of its own: {e:#}"),
-            None => {}
-        }
-        Ok(vm)
+        })
     }
 
-    /// The VMM's pid.
+    /// The pid of the process that runs the VM: the jailed one the helper
+    /// forked once it has started, the helper itself without a jail.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        pid_namespace::read(self.run_dir.path()).unwrap_or_else(|| self.child.id())
     }
 
     /// Waits for the guest agent to connect on `listener`, failing early if
@@ -200,7 +199,11 @@ fn vmm_cgroup(run_dir: &RunDir, config: &VmConfig) -> Option<VmmCgroup> {
 impl Drop for VmProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+            // The VM's process, not its helper: the helper then ends as
+            // the VM's process did, and only once it is gone (and out of
+            // the cgroup).
+            // SAFETY: kill takes no pointers.
+            unsafe { libc::kill(self.pid() as i32, libc::SIGKILL) };
         }
         let _ = self.child.wait();
     }

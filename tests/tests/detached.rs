@@ -235,8 +235,9 @@ echo "running=$($h ps -q | wc -l)"
 $h run --rm --name fg --rootfs $R -- sleep 600 </dev/null >/dev/null 2>&1 &
 fg=$!
 wait_for '$h ps | grep -q " fg$"'
+fgid=$($h ps -q --filter name=fg)
 kill -9 $fg
-wait_for '[ "$(grep -l -a -e "__vm[m]" /proc/[0-9]*/cmdline 2>/dev/null | wc -l)" = 2 ]'
+wait_for '[ -z "$(grep -l -a -e "__vm[m] $HULL_ROOT/run/$fgid/" /proc/[0-9]*/cmdline 2>/dev/null)" ]'
 echo "fg-swept=$($h ps -a --filter name=fg -q | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
 $h rm -f $quick long $(echo $victim | cut -c1-8) >/dev/null; echo "rm=$?"
 echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"

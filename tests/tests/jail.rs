@@ -1,6 +1,8 @@
 //! The VMM's jail: every thread of a container's VMM runs under its seccomp
-//! allow-list (one filter each, none inherited), the VMM in a cgroup of its
-//! own with its resource limits, and with all that on containers still run,
+//! allow-list (one filter each, none inherited), the VMM in namespaces of
+//! its own with a root of only its VM's files and few capabilities, in a
+//! cgroup of its own with its resource limits, and with all that on
+//! containers still run,
 //! exec, use volumes, binds, networks, published ports and `cp`. The test
 //! runs the filters in kill mode (the default fails a syscall off the list
 //! with EPERM), so a syscall missing from a list kills the VM and shows.
@@ -13,7 +15,7 @@ fn every_vmm_thread_is_filtered_and_containers_still_work() {
         r#"
 export HULL_VMM_SECCOMP=kill
 vmm_threads() {
-    pid=$(pgrep -f "__vmm $HULL_ROOT/run/$(echo $1 | cut -c1-12)/" | head -n 1)
+    pid=$(cat $HULL_ROOT/run/$(echo $1 | cut -c1-12)/vmm.pid)
     total=0; filtered=0
     for task in /proc/$pid/task/*; do
         total=$((total + 1))
@@ -31,7 +33,10 @@ echo "run=$?"
 wait_for '$h exec j1 true 2>/dev/null'
 echo "threads=$(vmm_threads $id)"
 short=$(echo $id | cut -c1-12)
-vmm=$(pgrep -f "__vmm $HULL_ROOT/run/$short/" | head -n 1)
+vmm=$(cat $HULL_ROOT/run/$short/vmm.pid)
+echo "jail=$(ls /proc/$vmm/root | paste -sd, -) $(for ns in mnt pid net ipc uts; do [ "$(readlink /proc/$vmm/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] && printf '%s,' $ns; done)"
+echo "privileges=$(awk '/^NSpid/ {print $NF} /^CapBnd|^CapEff|^NoNewPrivs/ {print $2}' /proc/$vmm/status | paste -sd' ')"
+echo "host-mounts=$(grep -c "$HULL_ROOT/run/$short/jail" /proc/self/mountinfo)"
 echo "cgroup=$(cat /proc/$vmm/cgroup) $(cat /sys/fs/cgroup/hull/$short/pids.max) $(cat /sys/fs/cgroup/hull/$short/cpu.max)"
 echo "rlimits=$(awk '/^Max core file size/ {print "core=" $5 ":" $6} /^Max open files/ {print "nofile=" $5}' /proc/$vmm/limits | paste -sd' ')"
 echo "volume=$($h exec j1 sh -c 'cd /data && echo x > a && ln a b && ln -s a c && mv b d && chmod 600 d && chown 1000:100 a && mkdir e && rmdir e && mkfifo p && truncate -s 3 a && touch -d 2020-01-01 a && dd if=/dev/zero of=big bs=1M count=4 2>/dev/null && sync && rm big && stat -c "%s %u:%g" a && readlink c && stat -c %a d' | paste -sd' ')"
@@ -73,6 +78,29 @@ dmesg | grep 'type=1326' | tail -n 5
     assert_eq!((pids, period), ("128", "100000"), "{output}");
     assert!(quota.ends_with("00000") && quota != "max", "{output}");
     assert_eq!(facts(&output, "cgroups-left"), ["0"], "{output}");
+    // Jailed: PID 1 of its own PID namespace, in mount, network, IPC and
+    // UTS namespaces of its own, with a root holding only the VM's files
+    // and the file servers' capabilities (CHOWN, DAC_OVERRIDE,
+    // DAC_READ_SEARCH, FOWNER, FSETID, SETGID, SETUID, MKNOD, SETFCAP),
+    // none to regain; nothing of
+    // the jail mounted on the host.
+    assert_eq!(
+        facts(&output, "jail"),
+        ["boot,dev,disks,proc,run,shares mnt,pid,net,ipc,uts,"],
+        "{output}"
+    );
+    let privileges = facts(&output, "privileges");
+    let [pids, effective, bounding, no_new_privs] =
+        privileges[0].split(' ').collect::<Vec<_>>()[..]
+    else {
+        panic!("no privilege facts: {output}");
+    };
+    assert_eq!(
+        (pids, effective, bounding, no_new_privs),
+        ("1", "00000000880000df", "00000000880000df", "1"),
+        "{output}"
+    );
+    assert_eq!(facts(&output, "host-mounts"), ["0"], "{output}");
     let rlimits = facts(&output, "rlimits");
     let nofile = rlimits[0]
         .strip_prefix("core=0:0 nofile=")

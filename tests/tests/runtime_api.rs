@@ -28,7 +28,7 @@ const INSIDE: &str = "HULL_API_TEST_INSIDE";
 fn main() -> ExitCode {
     if let Some(ended) = hull_runtime::helper::dispatch() {
         return match ended {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => ExitCode::from(code),
             Err(err) => {
                 eprintln!("helper: {err:#}");
                 ExitCode::FAILURE

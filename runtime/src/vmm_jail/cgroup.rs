@@ -3,13 +3,18 @@
 //! the devices), memory (the guest's RAM and what the devices may buffer)
 //! and pids (its threads) are bounded, whatever the guest makes it do.
 //!
-//! The runtime makes the cgroup, moves the VMM in right after spawning it
-//! (before it builds the VM) and removes the cgroup once the VMM is gone,
+//! The runtime makes the cgroup, has the VMM's helper join it before it
+//! runs (so the jailed VMM it forks is in it too) and removes the cgroup
+//! once the VMM is gone,
 //! or when the container is removed if its monitor was killed.
 
+use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -98,11 +103,33 @@ impl VmmCgroup {
         Ok(Some(cgroup))
     }
 
-    /// Moves process `pid` (all its threads) into the cgroup.
-    pub fn add(&self, pid: u32) -> Result<()> {
+    /// Makes the process `command` starts join the cgroup before it
+    /// runs: it and whatever it forks are in it from their first
+    /// instruction.
+    pub fn join_on_exec(&self, command: &mut Command) -> Result<()> {
         let procs = self.path.join("cgroup.procs");
-        fs::write(&procs, pid.to_string())
-            .with_context(|| format!("cannot move the VMM into {}", procs.display()))
+        let procs = CString::new(procs.into_os_string().into_vec())
+            .context("the cgroup's path holds a NUL byte")?;
+        // SAFETY: the closure runs in the forked child before exec and
+        // only makes async-signal-safe system calls (open, write, close)
+        // on a path made before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // "0" is the writing process.
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let error = io::Error::last_os_error();
+                libc::close(fd);
+                match written {
+                    1 => Ok(()),
+                    _ => Err(error),
+                }
+            });
+        }
+        Ok(())
     }
 }
 
@@ -216,8 +243,11 @@ mod tests {
         assert_eq!(read("hull/cgroup.subtree_control"), "+cpu +memory +pids");
         assert_eq!(read("hull/abc/cpu.max"), "200000 100000");
         assert_eq!(read("hull/abc/pids.max"), "128");
-        cgroup.add(42).unwrap();
-        assert_eq!(read("hull/abc/cgroup.procs"), "42");
+        fs::write(dir.path().join("hull/abc/cgroup.procs"), "").unwrap();
+        let mut command = Command::new("true");
+        cgroup.join_on_exec(&mut command).unwrap();
+        assert!(command.status().unwrap().success());
+        assert_eq!(read("hull/abc/cgroup.procs"), "0");
         // cgroupfs removes a cgroup's files with it; a plain directory
         // must be emptied first.
         for file in ["cpu.max", "memory.max", "pids.max", "cgroup.procs"] {
