@@ -1,18 +1,16 @@
 //! What the project and its containers look like: `compose ps`, `logs`,
 //! `config`, `top`, `images`, `port` and `ls`.
 
-use std::time::SystemTime;
-
 use anyhow::Result;
 use clap::Args;
 use hull_compose::{follow, list_projects, service_of, Compose, LogLine, DEFAULT_NETWORK};
 use hull_format::{render_rows, Format, Listing};
-use hull_runtime::{ContainerInfo, LogsOptions, Runtime, Status};
+use hull_runtime::{ContainerInfo, Runtime, Status};
 use serde_json::{json, Value};
 
 use super::lifecycle::ServicesArgs;
 use super::log_printer::LogPrinter;
-use crate::container_cmd::{parse_tail, parse_time, print_processes, ps_row, Tail};
+use crate::container_cmd::{print_processes, ps_row, LogSelection};
 use crate::image_cmd::human_size;
 
 /// `compose ps`'s flags.
@@ -123,22 +121,8 @@ fn state_word(container: &ContainerInfo) -> &'static str {
 /// `compose logs`'s flags.
 #[derive(Args)]
 pub struct LogsArgs {
-    /// Keep printing output as it comes, until the containers exit.
-    #[arg(short, long)]
-    follow: bool,
-    /// Only the last N lines of each container ("all": every line).
-    #[arg(short = 'n', long, value_name = "N", value_parser = parse_tail)]
-    tail: Option<Tail>,
-    /// Only lines written since: an RFC 3339 time, Unix seconds, or a
-    /// duration back from now (10m).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    since: Option<SystemTime>,
-    /// Only lines written before, as --since takes it.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    until: Option<SystemTime>,
-    /// Prefix each line with its time.
-    #[arg(short, long)]
-    timestamps: bool,
+    #[command(flatten)]
+    selection: LogSelection,
     /// Leave out the `service-N |` prefixes.
     #[arg(long)]
     no_log_prefix: bool,
@@ -158,13 +142,8 @@ pub fn logs(args: LogsArgs, compose: &Compose) -> Result<u8> {
         .collect();
     let printer = LogPrinter::new(&compose.project().name, &names)
         .without_prefix(args.no_log_prefix)
-        .with_timestamps(args.timestamps);
-    let options = LogsOptions {
-        follow: args.follow,
-        tail: args.tail.and_then(|Tail(lines)| lines),
-        since: args.since,
-        until: args.until,
-    };
+        .with_timestamps(args.selection.timestamps);
+    let options = args.selection.options();
     let lines = follow(runtime, &names, options);
     let mut failed = false;
     for line in lines {

@@ -67,12 +67,14 @@ fn duration(value: &str) -> Option<Duration> {
     (!value.is_empty()).then_some(total)
 }
 
+/// Which lines of a log to print, and how: the flags `hull logs` and
+/// `hull compose logs` share.
 #[derive(Args)]
-pub struct LogsArgs {
+pub struct LogSelection {
     /// Keep printing output as it comes, until the container exits.
     #[arg(short, long)]
-    follow: bool,
-    /// Only the last N lines ("all": every line).
+    pub follow: bool,
+    /// Only the last N lines of each container ("all": every line).
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_tail)]
     tail: Option<Tail>,
     /// Only lines written since: an RFC 3339 time, Unix seconds, or a
@@ -84,7 +86,25 @@ pub struct LogsArgs {
     until: Option<SystemTime>,
     /// Prefix each line with its time.
     #[arg(short, long)]
-    timestamps: bool,
+    pub timestamps: bool,
+}
+
+impl LogSelection {
+    /// The runtime's options for these flags.
+    pub fn options(&self) -> LogsOptions {
+        LogsOptions {
+            follow: self.follow,
+            tail: self.tail.and_then(|Tail(lines)| lines),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    selection: LogSelection,
     /// Container name or ID.
     container: String,
 }
@@ -92,29 +112,26 @@ pub struct LogsArgs {
 impl LogsArgs {
     /// Whether it follows the log (`-f`).
     pub fn follows(&self) -> bool {
-        self.follow
+        self.selection.follow
     }
 }
 
 pub fn logs(args: LogsArgs, runtime: &Runtime) -> Result<u8> {
-    let options = LogsOptions {
-        follow: args.follow,
-        tail: args.tail.and_then(|Tail(lines)| lines),
-        since: args.since,
-        until: args.until,
-    };
+    let LogSelection {
+        follow, timestamps, ..
+    } = args.selection;
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
-    for entry in runtime.logs(&args.container, options)? {
+    for entry in runtime.logs(&args.container, args.selection.options())? {
         let entry = entry?;
         let out: &mut dyn Write = match entry.is_stderr() {
             true => &mut stderr,
             false => &mut stdout,
         };
-        let _ = match args.timestamps {
+        let _ = match timestamps {
             true => write!(out, "{} {}", entry.time, entry.log),
             false => write!(out, "{}", entry.log),
         };
-        if args.follow {
+        if follow {
             let _ = out.flush();
         }
     }
