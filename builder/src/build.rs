@@ -25,7 +25,7 @@ use crate::progress::{report, Event, OutputWriter, SharedProgress};
 use crate::run::{self, RunContext};
 use crate::state::{ImageState, DEFAULT_PATH};
 use crate::tree::{ContextTree, LayerTree, Tree};
-use crate::words;
+use crate::{users, words};
 use crate::{BuildError, BuildOptions, Built, StepOutput, StepRunner};
 
 /// Variables every build defines, as BuildKit does for one platform.
@@ -450,21 +450,15 @@ impl<'a> Build<'a> {
                 self.file_step(current, key, label, |build, state, _| {
                     state.set("WorkingDir", json!(dir));
                     let image = build.layer_tree(state, "the image")?;
-                    let path = dir.trim_start_matches('/');
-                    let exists =
-                        crate::tree::resolve(&image, std::path::Path::new(path), true)?.is_some();
-                    if !exists && !path.is_empty() {
-                        let plan = copy::Plan {
-                            items: vec![copy::Item {
-                                dest: PathBuf::from(path),
-                                kind: copy::ItemKind::Dir,
-                                mode: 0o755,
-                                uid: 0,
-                                gid: 0,
-                                mtime: now_secs(),
-                            }],
-                        };
-                        let layer = build.add_layer(|out| plan.write(&image, (0, 0), out))?;
+                    // As BuildKit's mkdir: every directory it makes (the
+                    // missing parents too) is the USER's.
+                    let owner = match state.user() {
+                        user if user.is_empty() => (0, 0),
+                        user => users::workdir_owner(&image, &user)?,
+                    };
+                    let path = std::path::Path::new(dir.trim_start_matches('/'));
+                    if let Some(plan) = copy::make_dir(&image, path, owner, now_secs())? {
+                        let layer = build.add_layer(|out| plan.write(&image, owner, out))?;
                         state.layers.push(layer);
                     }
                     Ok(format!("WORKDIR {dir}"))
@@ -546,7 +540,7 @@ impl<'a> Build<'a> {
         }
         let image = self.layer_tree(&current.state, "the image")?;
         if let Some(spec) = &chown {
-            options.owner = Some(copy::owner(&image, spec)?);
+            options.owner = Some(users::chown_owner(&image, spec)?);
         }
         let (tree, from_key): (Box<dyn Tree>, String) = match &from {
             None => (

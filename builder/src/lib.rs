@@ -27,6 +27,7 @@ pub mod progress;
 mod run;
 mod state;
 pub mod tree;
+mod users;
 pub mod words;
 
 use std::collections::BTreeMap;
