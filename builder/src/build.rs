@@ -424,7 +424,8 @@ impl<'a> Build<'a> {
                         .iter()
                         .map(|dir| run::lock(dir))
                         .collect::<Result<Vec<_>>>()?;
-                    let layer = build.run_step(id, plan.step.clone(), &instruction.text)?;
+                    let (step, _views) = plan.prepare(&build.context, &build.tmp_dir())?;
+                    let layer = build.run_step(id, step, &instruction.text)?;
                     state.layers.push(layer);
                     Ok(plan.created_by.clone())
                 })
@@ -683,7 +684,7 @@ impl<'a> Build<'a> {
         step: hull_runtime::StepOptions,
         text: &str,
     ) -> Result<hull_image::Layer> {
-        let tmp = self.options.root.join("builder/tmp");
+        let tmp = self.tmp_dir();
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let layer_file = tempfile::Builder::new()
             .prefix("layer-")
@@ -714,12 +715,18 @@ impl<'a> Build<'a> {
         self.store.add_layer(std::io::BufReader::new(file))
     }
 
+    /// Where a build keeps its temporary files: under the hull root, which
+    /// the hull machine shares.
+    fn tmp_dir(&self) -> PathBuf {
+        self.options.root.join("builder/tmp")
+    }
+
     /// Writes a layer with `write` and stores it.
     fn add_layer(
         &self,
         write: impl FnOnce(&mut fs::File) -> Result<()>,
     ) -> Result<hull_image::Layer> {
-        let tmp = self.options.root.join("builder/tmp");
+        let tmp = self.tmp_dir();
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut file = tempfile::tempfile_in(&tmp).context("cannot create a layer file")?;
         write(&mut file)?;

@@ -19,6 +19,7 @@
 
 mod build;
 pub mod changes;
+mod context_view;
 mod copy;
 pub mod dockerfile;
 mod metadata;

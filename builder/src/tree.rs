@@ -68,6 +68,11 @@ impl ContextTree {
         &self.root
     }
 
+    /// Whether `.dockerignore` leaves anything out.
+    pub fn ignores_anything(&self) -> bool {
+        !self.ignore.is_empty()
+    }
+
     fn ignored(&self, path: &Path) -> bool {
         self.ignore.ignores(&path.to_string_lossy())
     }
