@@ -79,19 +79,31 @@ mod tests {
 
         let mut found = Vec::new();
         for entry in walk(view.path()) {
-            found.push(entry.strip_prefix(view.path()).unwrap().display().to_string());
+            found.push(
+                entry
+                    .strip_prefix(view.path())
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
         }
         found.sort();
         assert_eq!(found, ["app.py", "link", "secret", "secret/keep"]);
         // A file is the context's own, linked; the view's root is readable.
         let linked = fs::metadata(view.path().join("app.py")).unwrap();
-        assert_eq!(linked.ino(), fs::metadata(ctx.join("src/app.py")).unwrap().ino());
+        assert_eq!(
+            linked.ino(),
+            fs::metadata(ctx.join("src/app.py")).unwrap().ino()
+        );
         assert_eq!(
             fs::read_link(view.path().join("link")).unwrap(),
             Path::new("app.py")
         );
         let root_mode = fs::metadata(view.path()).unwrap().mode() & 0o777;
-        assert_eq!(root_mode, fs::metadata(ctx.join("src")).unwrap().mode() & 0o777);
+        assert_eq!(
+            root_mode,
+            fs::metadata(ctx.join("src")).unwrap().mode() & 0o777
+        );
         let dir = view.path().to_owned();
         drop(view);
         assert!(!dir.exists());

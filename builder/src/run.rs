@@ -46,7 +46,11 @@ struct TrimmedBind {
 impl RunPlan {
     /// The step to run, with the views its trimmed bind mounts share made
     /// under `tmp` (removed when the returned guards drop).
-    pub fn prepare(&self, context: &ContextTree, tmp: &Path) -> Result<(StepOptions, Vec<TempDir>)> {
+    pub fn prepare(
+        &self,
+        context: &ContextTree,
+        tmp: &Path,
+    ) -> Result<(StepOptions, Vec<TempDir>)> {
         let mut step = self.step.clone();
         let mut views = Vec::new();
         for bind in &self.trimmed {
@@ -291,8 +295,8 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
             .key()?;
             // A directory .dockerignore trims is shared as a view of what
             // it lets in, made when the step runs.
-            let trimmed = (found.metadata.is_dir() && run.context.ignores_anything())
-                .then(|| real.clone());
+            let trimmed =
+                (found.metadata.is_dir() && run.context.ignores_anything()).then(|| real.clone());
             let mount = Mount {
                 target: target.clone(),
                 source: MountSource::Bind {

@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(chown_owner(&image, "42").unwrap(), (42, 42));
         assert_eq!(chown_owner(&image, "42:7").unwrap(), (42, 7));
         let err = chown_owner(&image, "nobody").unwrap_err().to_string();
-        assert_eq!(err, "--chown=nobody: no user nobody in the image's /etc/passwd");
+        assert_eq!(
+            err,
+            "--chown=nobody: no user nobody in the image's /etc/passwd"
+        );
         assert!(chown_owner(&image, "app:wheel").is_err());
     }
 
