@@ -25,7 +25,7 @@ use crate::progress::{report, Event, OutputWriter, SharedProgress};
 use crate::run::{self, RunContext};
 use crate::state::{ImageState, DEFAULT_PATH};
 use crate::tree::{ContextTree, LayerTree, Tree};
-use crate::{users, words};
+use crate::{remote, users, words};
 use crate::{BuildError, BuildOptions, Built, StepOutput, StepRunner};
 
 /// Variables every build defines, as BuildKit does for one platform.
@@ -491,11 +491,14 @@ impl<'a> Build<'a> {
         };
         let mut from = None;
         let mut chown = None;
+        let mut checksum = None;
         for (name, value) in flags {
             let value = expand(value.as_deref().unwrap_or_default())?;
             match name.as_str() {
                 "from" if !add => from = Some(value),
                 "chown" => chown = Some(value),
+                "checksum" if add => checksum = Some(value),
+                "checksum" => bail!("checksum can't be specified for COPY"),
                 "chmod" => {
                     options.mode =
                         Some(u32::from_str_radix(&value, 8).map_err(|_| {
@@ -508,16 +511,44 @@ impl<'a> Build<'a> {
                 other => bail!("--{other} is not supported here"),
             }
         }
+        if checksum.is_some() && sources.len() != 1 {
+            bail!("checksum can't be specified for multiple sources");
+        }
         let mut copy_sources = Vec::new();
+        // The downloads, kept until their layer is written.
+        let mut remotes = Vec::new();
         for source in sources {
             copy_sources.push(match source {
-                Source::Path(path) => {
+                Source::Path(path) if from.is_none() => {
                     let path = expand(path)?;
-                    if path.contains("://") || path.starts_with("git@") {
-                        bail!("ADD of a URL is not supported: download it in a RUN step, or into the context");
+                    if remote::is_git(&path) {
+                        bail!("{path}: ADD of a git repository is not supported; clone it in a RUN step, or into the context");
                     }
-                    CopySource::Path(path)
+                    if !remote::is_url(&path) {
+                        if checksum.is_some() {
+                            bail!("checksum can't be specified for non-HTTP(S) sources");
+                        }
+                        CopySource::Path(path)
+                    } else if !add {
+                        bail!("{path}: source can't be a URL for COPY; use ADD");
+                    } else {
+                        let fetched = remote::fetch(
+                            &path,
+                            checksum.as_deref(),
+                            &self.tmp_dir(),
+                            self.store.limits(),
+                        )?;
+                        let source = CopySource::Remote {
+                            name: fetched.name.clone(),
+                            host: fetched.file.path().to_owned(),
+                            size: fetched.size,
+                            mtime: fetched.mtime,
+                        };
+                        remotes.push(fetched);
+                        source
+                    }
                 }
+                Source::Path(path) => CopySource::Path(expand(path)?),
                 Source::HereDoc(doc) => CopySource::Inline {
                     name: String::new(),
                     data: match doc.expand {
@@ -559,7 +590,10 @@ impl<'a> Build<'a> {
         let content = match from {
             // A stage's or image's key names its content.
             Some(_) => format!("{from_key} {:?}", sources),
-            None => plan.key()?,
+            // A download's URL and time too (the plan's key has its bytes).
+            None => remotes.iter().fold(plan.key()?, |key, remote| {
+                format!("{key} {} {} {}", remote.url, remote.digest, remote.mtime)
+            }),
         };
         let key = Digest::of(
             format!(

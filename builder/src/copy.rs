@@ -74,7 +74,18 @@ pub enum Source {
     Path(String),
     /// A here-document's contents (already expanded), as the file `name`.
     Inline { name: String, data: Vec<u8> },
+    /// A downloaded file (`ADD <url>`) at `host`, as the file `name`:
+    /// mode 0600 unless `--chmod`, time `mtime`, never unpacked.
+    Remote {
+        name: String,
+        host: PathBuf,
+        size: u64,
+        mtime: u64,
+    },
 }
+
+/// The mode BuildKit gives a downloaded file.
+const REMOTE_MODE: u32 = 0o600;
 
 /// Plans copying `sources` from `from` to `dest` (absolute, as expanded)
 /// in the image `image`.
@@ -107,7 +118,9 @@ pub fn plan(
                     matched.push((path, Some(found), source));
                 }
             }
-            Source::Inline { name, .. } => matched.push((PathBuf::from(name), None, source)),
+            Source::Inline { name, .. } | Source::Remote { name, .. } => {
+                matched.push((PathBuf::from(name), None, source))
+            }
         }
     }
     let dest_path = Path::new(dest);
@@ -125,6 +138,20 @@ pub fn plan(
             "{dest}: with more than one source, the destination must be a directory and end with /"
         );
     }
+    let given = |name: &Path, kind: ItemKind, default_mode: u32, mtime: u64| {
+        let (uid, gid) = options.owner.unwrap_or((0, 0));
+        Item {
+            dest: match into_dir {
+                true => dest_resolved.join(name),
+                false => dest_resolved.clone(),
+            },
+            kind,
+            mode: options.mode.unwrap_or(default_mode),
+            uid,
+            gid,
+            mtime,
+        }
+    };
     let mut plan = Plan::default();
     for (path, found, source) in matched {
         let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
@@ -134,20 +161,23 @@ pub fn plan(
         };
         let name = path.file_name().map(PathBuf::from).unwrap_or_default();
         match (found, source) {
+            // Given rather than found: named by the source, owned as
+            // --chown says, else root's.
             (None, Source::Inline { data, .. }) => {
-                let target = match into_dir {
-                    true => dest_resolved.join(&name),
-                    false => dest_resolved.clone(),
+                plan.items
+                    .push(given(&name, ItemKind::Data(data.clone()), 0o644, 0));
+            }
+            (
+                None,
+                Source::Remote {
+                    host, size, mtime, ..
+                },
+            ) => {
+                let kind = ItemKind::File {
+                    host: host.clone(),
+                    size: *size,
                 };
-                let (uid, gid) = options.owner.unwrap_or((0, 0));
-                plan.items.push(Item {
-                    dest: target,
-                    kind: ItemKind::Data(data.clone()),
-                    mode: options.mode.unwrap_or(0o644),
-                    uid,
-                    gid,
-                    mtime: 0,
-                });
+                plan.items.push(given(&name, kind, REMOTE_MODE, *mtime));
             }
             (Some(found), _) if found.metadata.is_dir() => {
                 let (uid, gid) = owner(&found.metadata);
@@ -696,7 +726,11 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("srv".to_owned(), 0o755, u64::from(fs::metadata(temp.path().join("layer/srv")).unwrap().uid())),
+                (
+                    "srv".to_owned(),
+                    0o755,
+                    u64::from(fs::metadata(temp.path().join("layer/srv")).unwrap().uid())
+                ),
                 ("srv/app".to_owned(), 0o755, 1000),
                 ("srv/app/data".to_owned(), 0o755, 1000),
             ]
@@ -753,6 +787,66 @@ mod tests {
                 ("d/link".to_owned(), "-> ../../secret".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn a_download_lands_as_docker_places_it_0600_and_never_unpacked() {
+        let temp = tempfile::tempdir().unwrap();
+        // A tar archive, downloaded: ADD keeps it as it is.
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut header = Header::new_gnu();
+        header.set_size(2);
+        header.set_mode(0o644);
+        archive
+            .append_data(&mut header, "inner", &b"hi"[..])
+            .unwrap();
+        let bytes = archive.into_inner().unwrap();
+        let host = temp.path().join("add-download");
+        fs::write(&host, &bytes).unwrap();
+        let layer = temp.path().join("layer");
+        fs::create_dir_all(layer.join("opt")).unwrap();
+        let image = LayerTree::new(&[layer], "the image");
+        let context = ContextTree::open(temp.path()).unwrap();
+        let add = |dest: &str, mode: Option<u32>| {
+            let source = Source::Remote {
+                name: "tool.tar".into(),
+                host: host.clone(),
+                size: bytes.len() as u64,
+                mtime: 784111777,
+            };
+            let options = CopyOptions {
+                mode,
+                owner: Some((1000, 1000)),
+                unpack_archives: true,
+                ..CopyOptions::default()
+            };
+            let plan = plan(&context, &[source], dest, &image, options).unwrap();
+            let mut tar = Vec::new();
+            plan.write(&image, (0, 0), &mut tar).unwrap();
+            let mut found = Vec::new();
+            for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+                let entry = entry.unwrap();
+                let header = entry.header();
+                found.push((
+                    entry.path().unwrap().display().to_string(),
+                    header.mode().unwrap(),
+                    header.uid().unwrap(),
+                    header.mtime().unwrap(),
+                    header.size().unwrap(),
+                ));
+            }
+            found.pop().unwrap()
+        };
+        let size = bytes.len() as u64;
+        // Into a directory (one ending in / or one the image has): the
+        // URL's name; else the destination itself.
+        assert_eq!(
+            add("/dl/", None),
+            ("dl/tool.tar".into(), 0o600, 1000, 784111777, size)
+        );
+        assert_eq!(add("/opt", None).0, "opt/tool.tar");
+        assert_eq!(add("/usr/bin/tool", Some(0o755)).0, "usr/bin/tool");
+        assert_eq!(add("/usr/bin/tool", Some(0o755)).1, 0o755);
     }
 
     #[test]

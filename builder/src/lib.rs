@@ -25,6 +25,7 @@ pub mod dockerfile;
 mod metadata;
 mod pattern;
 pub mod progress;
+mod remote;
 mod run;
 mod state;
 pub mod tree;
