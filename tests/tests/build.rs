@@ -72,8 +72,8 @@ fn dockerfiles_build_into_images_that_run() {
     assert_eq!(fact("add-url-again"), ["0 0"], "{output}");
     // Changed on the server: downloaded again, the step made anew.
     assert_eq!(fact("add-url-changed"), ["0 1 hello again"], "{output}");
-    assert_eq!(fact("add-404"), ["1 1"], "{output}");
-    assert_eq!(fact("add-checksum"), ["1 1"], "{output}");
+    assert_eq!(fact("add-404"), ["125 1"], "{output}");
+    assert_eq!(fact("add-checksum"), ["125 1"], "{output}");
     // The bind mount shows the context less what .dockerignore leaves out;
     // WORKDIR made the missing directories as the USER.
     assert_eq!(fact("bind"), ["keep.txt"], "{output}");
