@@ -25,7 +25,7 @@ use crate::progress::{report, Event, OutputWriter, SharedProgress};
 use crate::run::{self, RunContext};
 use crate::state::{ImageState, DEFAULT_PATH};
 use crate::tree::{ContextTree, LayerTree, Tree};
-use crate::words;
+use crate::{remote, users, words};
 use crate::{BuildError, BuildOptions, Built, StepOutput, StepRunner};
 
 /// Variables every build defines, as BuildKit does for one platform.
@@ -424,7 +424,8 @@ impl<'a> Build<'a> {
                         .iter()
                         .map(|dir| run::lock(dir))
                         .collect::<Result<Vec<_>>>()?;
-                    let layer = build.run_step(id, plan.step.clone(), &instruction.text)?;
+                    let (step, _views) = plan.prepare(&build.context, &build.tmp_dir())?;
+                    let layer = build.run_step(id, step, &instruction.text)?;
                     state.layers.push(layer);
                     Ok(plan.created_by.clone())
                 })
@@ -450,21 +451,15 @@ impl<'a> Build<'a> {
                 self.file_step(current, key, label, |build, state, _| {
                     state.set("WorkingDir", json!(dir));
                     let image = build.layer_tree(state, "the image")?;
-                    let path = dir.trim_start_matches('/');
-                    let exists =
-                        crate::tree::resolve(&image, std::path::Path::new(path), true)?.is_some();
-                    if !exists && !path.is_empty() {
-                        let plan = copy::Plan {
-                            items: vec![copy::Item {
-                                dest: PathBuf::from(path),
-                                kind: copy::ItemKind::Dir,
-                                mode: 0o755,
-                                uid: 0,
-                                gid: 0,
-                                mtime: now_secs(),
-                            }],
-                        };
-                        let layer = build.add_layer(|out| plan.write(&image, (0, 0), out))?;
+                    // As BuildKit's mkdir: every directory it makes (the
+                    // missing parents too) is the USER's.
+                    let owner = match state.user() {
+                        user if user.is_empty() => (0, 0),
+                        user => users::workdir_owner(&image, &user)?,
+                    };
+                    let path = std::path::Path::new(dir.trim_start_matches('/'));
+                    if let Some(plan) = copy::make_dir(&image, path, owner, now_secs())? {
+                        let layer = build.add_layer(|out| plan.write(&image, owner, out))?;
                         state.layers.push(layer);
                     }
                     Ok(format!("WORKDIR {dir}"))
@@ -496,11 +491,14 @@ impl<'a> Build<'a> {
         };
         let mut from = None;
         let mut chown = None;
+        let mut checksum = None;
         for (name, value) in flags {
             let value = expand(value.as_deref().unwrap_or_default())?;
             match name.as_str() {
                 "from" if !add => from = Some(value),
                 "chown" => chown = Some(value),
+                "checksum" if add => checksum = Some(value),
+                "checksum" => bail!("checksum can't be specified for COPY"),
                 "chmod" => {
                     options.mode =
                         Some(u32::from_str_radix(&value, 8).map_err(|_| {
@@ -513,16 +511,44 @@ impl<'a> Build<'a> {
                 other => bail!("--{other} is not supported here"),
             }
         }
+        if checksum.is_some() && sources.len() != 1 {
+            bail!("checksum can't be specified for multiple sources");
+        }
         let mut copy_sources = Vec::new();
+        // The downloads, kept until their layer is written.
+        let mut remotes = Vec::new();
         for source in sources {
             copy_sources.push(match source {
-                Source::Path(path) => {
+                Source::Path(path) if from.is_none() => {
                     let path = expand(path)?;
-                    if path.contains("://") || path.starts_with("git@") {
-                        bail!("ADD of a URL is not supported: download it in a RUN step, or into the context");
+                    if remote::is_git(&path) {
+                        bail!("{path}: ADD of a git repository is not supported; clone it in a RUN step, or into the context");
                     }
-                    CopySource::Path(path)
+                    if !remote::is_url(&path) {
+                        if checksum.is_some() {
+                            bail!("checksum can't be specified for non-HTTP(S) sources");
+                        }
+                        CopySource::Path(path)
+                    } else if !add {
+                        bail!("{path}: source can't be a URL for COPY; use ADD");
+                    } else {
+                        let fetched = remote::fetch(
+                            &path,
+                            checksum.as_deref(),
+                            &self.tmp_dir(),
+                            self.store.limits(),
+                        )?;
+                        let source = CopySource::Remote {
+                            name: fetched.name.clone(),
+                            host: fetched.file.path().to_owned(),
+                            size: fetched.size,
+                            mtime: fetched.mtime,
+                        };
+                        remotes.push(fetched);
+                        source
+                    }
                 }
+                Source::Path(path) => CopySource::Path(expand(path)?),
                 Source::HereDoc(doc) => CopySource::Inline {
                     name: String::new(),
                     data: match doc.expand {
@@ -546,7 +572,7 @@ impl<'a> Build<'a> {
         }
         let image = self.layer_tree(&current.state, "the image")?;
         if let Some(spec) = &chown {
-            options.owner = Some(copy::owner(&image, spec)?);
+            options.owner = Some(users::chown_owner(&image, spec)?);
         }
         let (tree, from_key): (Box<dyn Tree>, String) = match &from {
             None => (
@@ -564,7 +590,10 @@ impl<'a> Build<'a> {
         let content = match from {
             // A stage's or image's key names its content.
             Some(_) => format!("{from_key} {:?}", sources),
-            None => plan.key()?,
+            // A download's URL and time too (the plan's key has its bytes).
+            None => remotes.iter().fold(plan.key()?, |key, remote| {
+                format!("{key} {} {} {}", remote.url, remote.digest, remote.mtime)
+            }),
         };
         let key = Digest::of(
             format!(
@@ -689,7 +718,7 @@ impl<'a> Build<'a> {
         step: hull_runtime::StepOptions,
         text: &str,
     ) -> Result<hull_image::Layer> {
-        let tmp = self.options.root.join("builder/tmp");
+        let tmp = self.tmp_dir();
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let layer_file = tempfile::Builder::new()
             .prefix("layer-")
@@ -720,12 +749,18 @@ impl<'a> Build<'a> {
         self.store.add_layer(std::io::BufReader::new(file))
     }
 
+    /// Where a build keeps its temporary files: under the hull root, which
+    /// the hull machine shares.
+    fn tmp_dir(&self) -> PathBuf {
+        self.options.root.join("builder/tmp")
+    }
+
     /// Writes a layer with `write` and stores it.
     fn add_layer(
         &self,
         write: impl FnOnce(&mut fs::File) -> Result<()>,
     ) -> Result<hull_image::Layer> {
-        let tmp = self.options.root.join("builder/tmp");
+        let tmp = self.tmp_dir();
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut file = tempfile::tempfile_in(&tmp).context("cannot create a layer file")?;
         write(&mut file)?;

@@ -74,7 +74,18 @@ pub enum Source {
     Path(String),
     /// A here-document's contents (already expanded), as the file `name`.
     Inline { name: String, data: Vec<u8> },
+    /// A downloaded file (`ADD <url>`) at `host`, as the file `name`:
+    /// mode 0600 unless `--chmod`, time `mtime`, never unpacked.
+    Remote {
+        name: String,
+        host: PathBuf,
+        size: u64,
+        mtime: u64,
+    },
 }
+
+/// The mode BuildKit gives a downloaded file.
+const REMOTE_MODE: u32 = 0o600;
 
 /// Plans copying `sources` from `from` to `dest` (absolute, as expanded)
 /// in the image `image`.
@@ -107,7 +118,9 @@ pub fn plan(
                     matched.push((path, Some(found), source));
                 }
             }
-            Source::Inline { name, .. } => matched.push((PathBuf::from(name), None, source)),
+            Source::Inline { name, .. } | Source::Remote { name, .. } => {
+                matched.push((PathBuf::from(name), None, source))
+            }
         }
     }
     let dest_path = Path::new(dest);
@@ -125,6 +138,20 @@ pub fn plan(
             "{dest}: with more than one source, the destination must be a directory and end with /"
         );
     }
+    let given = |name: &Path, kind: ItemKind, default_mode: u32, mtime: u64| {
+        let (uid, gid) = options.owner.unwrap_or((0, 0));
+        Item {
+            dest: match into_dir {
+                true => dest_resolved.join(name),
+                false => dest_resolved.clone(),
+            },
+            kind,
+            mode: options.mode.unwrap_or(default_mode),
+            uid,
+            gid,
+            mtime,
+        }
+    };
     let mut plan = Plan::default();
     for (path, found, source) in matched {
         let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
@@ -134,20 +161,23 @@ pub fn plan(
         };
         let name = path.file_name().map(PathBuf::from).unwrap_or_default();
         match (found, source) {
+            // Given rather than found: named by the source, owned as
+            // --chown says, else root's.
             (None, Source::Inline { data, .. }) => {
-                let target = match into_dir {
-                    true => dest_resolved.join(&name),
-                    false => dest_resolved.clone(),
+                plan.items
+                    .push(given(&name, ItemKind::Data(data.clone()), 0o644, 0));
+            }
+            (
+                None,
+                Source::Remote {
+                    host, size, mtime, ..
+                },
+            ) => {
+                let kind = ItemKind::File {
+                    host: host.clone(),
+                    size: *size,
                 };
-                let (uid, gid) = options.owner.unwrap_or((0, 0));
-                plan.items.push(Item {
-                    dest: target,
-                    kind: ItemKind::Data(data.clone()),
-                    mode: options.mode.unwrap_or(0o644),
-                    uid,
-                    gid,
-                    mtime: 0,
-                });
+                plan.items.push(given(&name, kind, REMOTE_MODE, *mtime));
             }
             (Some(found), _) if found.metadata.is_dir() => {
                 let (uid, gid) = owner(&found.metadata);
@@ -337,6 +367,30 @@ impl Plan {
     }
 }
 
+/// `WORKDIR`'s directory `path` (relative to the root) if the image lacks
+/// it: made with 0755 and `owner` at `mtime`, and so are its missing
+/// parents when the plan is written (BuildKit's `mkdir -p` as the user).
+pub fn make_dir(
+    image: &LayerTree,
+    path: &Path,
+    owner: (u32, u32),
+    mtime: u64,
+) -> Result<Option<Plan>> {
+    if path.as_os_str().is_empty() || tree::resolve(image, path, true)?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(Plan {
+        items: vec![Item {
+            dest: resolve_dest(image, path)?,
+            kind: ItemKind::Dir,
+            mode: NEW_DIR_MODE,
+            uid: owner.0,
+            gid: owner.1,
+            mtime,
+        }],
+    }))
+}
+
 /// `a`, `a/b` for `a/b/c`.
 fn ancestors(path: &Path) -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = path
@@ -509,51 +563,6 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The uid and gid of `--chown=USER[:GROUP]`: numbers, or names looked up
-/// in the image's `/etc/passwd` and `/etc/group`.
-pub fn owner(image: &LayerTree, spec: &str) -> Result<(u32, u32)> {
-    let (user, group) = match spec.split_once(':') {
-        Some((user, group)) => (user, Some(group)),
-        None => (spec, None),
-    };
-    let passwd = read_image_file(image, "etc/passwd")?;
-    let (uid, primary_gid) = match user.parse::<u32>() {
-        Ok(uid) => (uid, uid),
-        Err(_) => passwd
-            .lines()
-            .map(|line| line.split(':').collect::<Vec<_>>())
-            .find(|fields| fields.first() == Some(&user) && fields.len() > 3)
-            .and_then(|fields| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
-            .with_context(|| {
-                format!("--chown={spec}: no user {user} in the image's /etc/passwd")
-            })?,
-    };
-    let gid = match group {
-        None => primary_gid,
-        Some(group) => match group.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => read_image_file(image, "etc/group")?
-                .lines()
-                .map(|line| line.split(':').collect::<Vec<_>>())
-                .find(|fields| fields.first() == Some(&group) && fields.len() > 2)
-                .and_then(|fields| fields[2].parse().ok())
-                .with_context(|| {
-                    format!("--chown={spec}: no group {group} in the image's /etc/group")
-                })?,
-        },
-    };
-    Ok((uid, gid))
-}
-
-fn read_image_file(image: &LayerTree, path: &str) -> Result<String> {
-    match tree::resolve(image, Path::new(path), true)? {
-        Some((_, found)) if found.metadata.is_file() => {
-            Ok(fs::read_to_string(&found.host).unwrap_or_default())
-        }
-        _ => Ok(String::new()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,6 +697,156 @@ mod tests {
         let file = File::options().write(true).open(path).unwrap();
         file.set_modified(std::time::SystemTime::UNIX_EPOCH)
             .unwrap();
+    }
+
+    #[test]
+    fn a_new_working_directory_and_its_missing_parents_are_the_users() {
+        let temp = tempfile::tempdir().unwrap();
+        let layer = temp.path().join("layer");
+        fs::create_dir_all(layer.join("srv")).unwrap();
+        fs::set_permissions(
+            layer.join("srv"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let image = LayerTree::new(&[layer], "the image");
+        assert!(make_dir(&image, Path::new("srv"), (1000, 1000), 0)
+            .unwrap()
+            .is_none());
+        let plan = make_dir(&image, Path::new("srv/app/data"), (1000, 1001), 0)
+            .unwrap()
+            .unwrap();
+        let mut tar = Vec::new();
+        plan.write(&image, (1000, 1001), &mut tar).unwrap();
+        let found: Vec<(String, u32, u64)> = entries(&tar)
+            .into_iter()
+            .map(|(path, _, mode, uid)| (path, mode, uid))
+            .collect();
+        // /srv as the image has it (root's); what WORKDIR made, the user's.
+        assert_eq!(
+            found,
+            [
+                (
+                    "srv".to_owned(),
+                    0o755,
+                    u64::from(fs::metadata(temp.path().join("layer/srv")).unwrap().uid())
+                ),
+                ("srv/app".to_owned(), 0o755, 1000),
+                ("srv/app/data".to_owned(), 0o755, 1000),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_named_link_is_followed_inside_the_context_and_links_below_are_copied_as_links() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path().join("ctx");
+        fs::create_dir_all(ctx.join("dir")).unwrap();
+        fs::write(temp.path().join("secret"), "outside").unwrap();
+        fs::write(ctx.join("secret"), "inside").unwrap();
+        std::os::unix::fs::symlink("../secret", ctx.join("top")).unwrap();
+        std::os::unix::fs::symlink("../../secret", ctx.join("dir/link")).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let context = ContextTree::open(&ctx).unwrap();
+        let copy = |source: &str, dest: &str| {
+            let plan = plan(
+                &context,
+                &[Source::Path(source.into())],
+                dest,
+                &image,
+                CopyOptions::default(),
+            )
+            .unwrap();
+            let mut tar = Vec::new();
+            plan.write(&image, (0, 0), &mut tar).unwrap();
+            let mut found = Vec::new();
+            for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+                let mut entry = entry.unwrap();
+                let path = entry.path().unwrap().display().to_string();
+                let what = match entry.header().entry_type() {
+                    EntryType::Symlink => {
+                        format!("-> {}", entry.link_name().unwrap().unwrap().display())
+                    }
+                    _ => {
+                        let mut text = String::new();
+                        entry.read_to_string(&mut text).unwrap();
+                        text
+                    }
+                };
+                found.push((path, what));
+            }
+            found
+        };
+        // COPY top /x: the link followed, stopping at the context's root.
+        assert_eq!(copy("top", "/x"), [("x".to_owned(), "inside".to_owned())]);
+        // COPY dir /d: the link inside copied as the link it is.
+        assert_eq!(
+            copy("dir", "/d"),
+            [
+                ("d".to_owned(), String::new()),
+                ("d/link".to_owned(), "-> ../../secret".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_download_lands_as_docker_places_it_0600_and_never_unpacked() {
+        let temp = tempfile::tempdir().unwrap();
+        // A tar archive, downloaded: ADD keeps it as it is.
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut header = Header::new_gnu();
+        header.set_size(2);
+        header.set_mode(0o644);
+        archive
+            .append_data(&mut header, "inner", &b"hi"[..])
+            .unwrap();
+        let bytes = archive.into_inner().unwrap();
+        let host = temp.path().join("add-download");
+        fs::write(&host, &bytes).unwrap();
+        let layer = temp.path().join("layer");
+        fs::create_dir_all(layer.join("opt")).unwrap();
+        let image = LayerTree::new(&[layer], "the image");
+        let context = ContextTree::open(temp.path()).unwrap();
+        let add = |dest: &str, mode: Option<u32>| {
+            let source = Source::Remote {
+                name: "tool.tar".into(),
+                host: host.clone(),
+                size: bytes.len() as u64,
+                mtime: 784111777,
+            };
+            let options = CopyOptions {
+                mode,
+                owner: Some((1000, 1000)),
+                unpack_archives: true,
+                ..CopyOptions::default()
+            };
+            let plan = plan(&context, &[source], dest, &image, options).unwrap();
+            let mut tar = Vec::new();
+            plan.write(&image, (0, 0), &mut tar).unwrap();
+            let mut found = Vec::new();
+            for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+                let entry = entry.unwrap();
+                let header = entry.header();
+                found.push((
+                    entry.path().unwrap().display().to_string(),
+                    header.mode().unwrap(),
+                    header.uid().unwrap(),
+                    header.mtime().unwrap(),
+                    header.size().unwrap(),
+                ));
+            }
+            found.pop().unwrap()
+        };
+        let size = bytes.len() as u64;
+        // Into a directory (one ending in / or one the image has): the
+        // URL's name; else the destination itself.
+        assert_eq!(
+            add("/dl/", None),
+            ("dl/tool.tar".into(), 0o600, 1000, 784111777, size)
+        );
+        assert_eq!(add("/opt", None).0, "opt/tool.tar");
+        assert_eq!(add("/usr/bin/tool", Some(0o755)).0, "usr/bin/tool");
+        assert_eq!(add("/usr/bin/tool", Some(0o755)).1, 0o755);
     }
 
     #[test]

@@ -19,14 +19,17 @@
 
 mod build;
 pub mod changes;
+mod context_view;
 mod copy;
 pub mod dockerfile;
 mod metadata;
 mod pattern;
 pub mod progress;
+mod remote;
 mod run;
 mod state;
 pub mod tree;
+mod users;
 pub mod words;
 
 use std::collections::BTreeMap;

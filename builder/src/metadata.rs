@@ -21,16 +21,6 @@ pub(crate) fn metadata(
     state: &ImageState,
     escape: char,
 ) -> Result<(String, Change)> {
-    let exec_or_shell = |command: &Command| -> Value {
-        match command {
-            Command::Exec(args) => json!(args),
-            Command::Shell(line) => {
-                let mut argv = state.shell();
-                argv.push(line.clone());
-                json!(argv)
-            }
-        }
-    };
     Ok(match kind {
         Kind::Env(text) => {
             let mut pairs = Vec::new();
@@ -137,29 +127,8 @@ pub(crate) fn metadata(
                 Box::new(move |state: &mut ImageState| state.set("Shell", json!(shell))),
             )
         }
-        Kind::Cmd(command) => {
-            let cmd = exec_or_shell(command);
-            (
-                format!("CMD {cmd}"),
-                Box::new(move |state: &mut ImageState| {
-                    state.set("Cmd", cmd);
-                    state.cmd_set = true;
-                }),
-            )
-        }
-        Kind::Entrypoint(command) => {
-            let entrypoint = exec_or_shell(command);
-            (
-                format!("ENTRYPOINT {entrypoint}"),
-                Box::new(move |state: &mut ImageState| {
-                    state.set("Entrypoint", entrypoint);
-                    // An inherited CMD does not go with a new ENTRYPOINT.
-                    if !state.cmd_set {
-                        state.set("Cmd", Value::Null);
-                    }
-                }),
-            )
-        }
+        Kind::Cmd(command) => process(Process::Cmd, command, state),
+        Kind::Entrypoint(command) => process(Process::Entrypoint, command, state),
         Kind::Onbuild(trigger) => {
             let trigger = trigger.clone();
             (
@@ -214,6 +183,43 @@ pub(crate) fn metadata(
         }
         other => bail!("{other:?} is handled elsewhere"),
     })
+}
+
+/// The two instructions that set the container's process.
+#[derive(Debug, Clone, Copy)]
+enum Process {
+    Cmd,
+    Entrypoint,
+}
+
+/// `CMD` or `ENTRYPOINT`: its command (the shell form through `SHELL`) in
+/// the config field of that name, with Docker's rule between the two: a
+/// new `ENTRYPOINT` drops an inherited `CMD` (not one this stage set).
+fn process(which: Process, command: &Command, state: &ImageState) -> (String, Change) {
+    let argv = match command {
+        Command::Exec(args) => args.clone(),
+        Command::Shell(line) => {
+            let mut argv = state.shell();
+            argv.push(line.clone());
+            argv
+        }
+    };
+    let (keyword, field) = match which {
+        Process::Cmd => ("CMD", "Cmd"),
+        Process::Entrypoint => ("ENTRYPOINT", "Entrypoint"),
+    };
+    let argv = json!(argv);
+    (
+        format!("{keyword} {argv}"),
+        Box::new(move |state: &mut ImageState| {
+            state.set(field, argv);
+            match which {
+                Process::Cmd => state.cmd_set = true,
+                Process::Entrypoint if !state.cmd_set => state.set("Cmd", Value::Null),
+                Process::Entrypoint => {}
+            }
+        }),
+    )
 }
 
 /// Go's duration syntax (`30s`, `1m30s`, `500ms`) in nanoseconds.

@@ -158,6 +158,11 @@ impl IgnoreRules {
         Ok(IgnoreRules { rules })
     }
 
+    /// Whether there are no patterns: nothing is left out.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// Whether the context path `path` (relative, `/`-separated) is left
     /// out.
     pub fn ignores(&self, path: &str) -> bool {

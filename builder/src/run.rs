@@ -1,8 +1,9 @@
 //! `RUN`: the command line (exec form, shell form through `SHELL`, a
 //! here-document), its environment (the image's, the stage's `ARG`s, the
 //! proxy variables) and its `--mount`s (persistent cache directories under
-//! the hull root, read-only binds of the build context, tmpfs), as one
-//! build step for a [`StepRunner`](crate::StepRunner).
+//! the hull root, read-only binds of the build context less what
+//! `.dockerignore` leaves out, tmpfs), as one build step for a
+//! [`StepRunner`](crate::StepRunner).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -12,7 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use hull_runtime::{Mount, MountSource, StepOptions};
 use sha2::{Digest as _, Sha256};
+use tempfile::TempDir;
 
+use crate::context_view;
 use crate::copy::{self, CopyOptions, Source};
 use crate::dockerfile::{Command, HereDoc};
 use crate::state::ImageState;
@@ -28,6 +31,49 @@ pub struct RunPlan {
     pub created_by: String,
     /// Cache directories to hold locked (`sharing=locked`) while it runs.
     pub locked: Vec<PathBuf>,
+    /// Bind mounts of context directories that `.dockerignore` trims.
+    trimmed: Vec<TrimmedBind>,
+}
+
+/// Step mount `mount` shares context directory `dir` (a real path in the
+/// context) less what `.dockerignore` leaves out: a view of it is made
+/// when the step runs.
+struct TrimmedBind {
+    mount: usize,
+    dir: PathBuf,
+}
+
+impl RunPlan {
+    /// The step to run, with the views its trimmed bind mounts share made
+    /// under `tmp` (removed when the returned guards drop).
+    pub fn prepare(
+        &self,
+        context: &ContextTree,
+        tmp: &Path,
+    ) -> Result<(StepOptions, Vec<TempDir>)> {
+        let mut step = self.step.clone();
+        let mut views = Vec::new();
+        for bind in &self.trimmed {
+            let view = context_view::make(context, &bind.dir, tmp)?;
+            step.mounts[bind.mount].source = MountSource::Bind {
+                path: view.path().to_owned(),
+                create: false,
+            };
+            views.push(view);
+        }
+        Ok((step, views))
+    }
+}
+
+/// One `--mount` as planned.
+struct PlannedMount {
+    mount: Mount,
+    /// Its part of the step's key.
+    key: String,
+    /// The directory to lock for `sharing=locked`.
+    lock: Option<PathBuf>,
+    /// A context directory to share trimmed by `.dockerignore`.
+    trimmed: Option<PathBuf>,
 }
 
 /// What a `RUN` gets from the build.
@@ -63,14 +109,21 @@ pub fn plan(
     let mut mounts = Vec::new();
     let mut mount_keys = Vec::new();
     let mut locked = Vec::new();
+    let mut trimmed = Vec::new();
     for (name, value) in flags {
         let value = value.as_deref().unwrap_or_default();
         match name.as_str() {
             "mount" => {
-                let (mount, key, lock) = mount(run, value)?;
-                mounts.push(mount);
-                mount_keys.push(key);
-                locked.extend(lock);
+                let planned = mount(run, value)?;
+                if let Some(dir) = planned.trimmed {
+                    trimmed.push(TrimmedBind {
+                        mount: mounts.len(),
+                        dir,
+                    });
+                }
+                mounts.push(planned.mount);
+                mount_keys.push(planned.key);
+                locked.extend(planned.lock);
             }
             "network" => {
                 network = match value {
@@ -116,6 +169,7 @@ pub fn plan(
         key,
         created_by,
         locked,
+        trimmed,
     })
 }
 
@@ -143,9 +197,8 @@ fn with_heredoc(line: &str, doc: &HereDoc) -> String {
     format!("{} <<{marker}\n{}{DELIMITER}", line.trim(), doc.text)
 }
 
-/// One `--mount`: the mount, its part of the key, and the directory to
-/// lock for `sharing=locked`.
-fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>)> {
+/// One `--mount`.
+fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
     let mut options = BTreeMap::new();
     for field in spec.split(',') {
         let (key, value) = match field.split_once('=') {
@@ -210,7 +263,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
                 },
                 read_only,
             };
-            Ok((mount, format!("cache:{id}:{target}:{read_only}"), lock))
+            Ok(PlannedMount {
+                mount,
+                key: format!("cache:{id}:{target}:{read_only}"),
+                lock,
+                trimmed: None,
+            })
         }
         "bind" => {
             if options.keys().any(|k| k == "rw" || k == "readwrite") {
@@ -222,7 +280,7 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
                 .map_or("", String::as_str);
             let context: &dyn tree::Tree = run.context;
             let cleaned = tree::clean(context, source)?;
-            let (real, _) = tree::resolve(context, &cleaned, true)?.with_context(|| {
+            let (real, found) = tree::resolve(context, &cleaned, true)?.with_context(|| {
                 format!("RUN --mount={spec}: {source} is not in the build context")
             })?;
             // Its contents are part of the step's key, as a copy's are.
@@ -235,6 +293,10 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
                 CopyOptions::default(),
             )?
             .key()?;
+            // A directory .dockerignore trims is shared as a view of what
+            // it lets in, made when the step runs.
+            let trimmed =
+                (found.metadata.is_dir() && run.context.ignores_anything()).then(|| real.clone());
             let mount = Mount {
                 target: target.clone(),
                 source: MountSource::Bind {
@@ -243,7 +305,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
                 },
                 read_only: true,
             };
-            Ok((mount, format!("bind:{target}:{content}"), None))
+            Ok(PlannedMount {
+                mount,
+                key: format!("bind:{target}:{content}"),
+                lock: None,
+                trimmed,
+            })
         }
         "tmpfs" => {
             let size_bytes = options
@@ -259,7 +326,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<(Mount, String, Option<PathBuf>
                 },
                 read_only: false,
             };
-            Ok((mount, format!("tmpfs:{target}"), None))
+            Ok(PlannedMount {
+                mount,
+                key: format!("tmpfs:{target}"),
+                lock: None,
+                trimmed: None,
+            })
         }
         other => bail!("RUN --mount=type={other} is not supported: use cache, bind or tmpfs"),
     }
@@ -444,8 +516,9 @@ mod tests {
             escape: '\\',
             lookup: &|_| None,
         };
-        let (made, _, _) =
-            mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750").unwrap();
+        let made = mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
+            .unwrap()
+            .mount;
         let MountSource::Bind { path, .. } = &made.source else {
             panic!("{made:?}");
         };
@@ -457,12 +530,68 @@ mod tests {
         // Made once: a later mount with other options keeps it as it is.
         mount(&run, "type=cache,target=/pip,uid=0").unwrap();
         assert_eq!(fs::metadata(path).unwrap().uid(), 1000);
-        let err = mount(&run, "type=cache,target=/pip,colour=red").unwrap_err();
+        let Err(err) = mount(&run, "type=cache,target=/pip,colour=red") else {
+            panic!("an unknown option was taken");
+        };
         assert_eq!(
             err.to_string(),
             "RUN --mount=type=cache,target=/pip,colour=red: unknown option colour"
         );
         assert!(mount(&run, "type=cache,target=/pip,uid=x").is_err());
+    }
+
+    #[test]
+    fn a_bind_of_a_directory_dockerignore_trims_shares_a_view_made_when_the_step_runs() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path().join("ctx");
+        fs::create_dir_all(ctx.join("src")).unwrap();
+        fs::write(ctx.join("src/app.py"), "app").unwrap();
+        fs::write(ctx.join("src/debug.log"), "log").unwrap();
+        fs::write(ctx.join("notes.txt"), "n").unwrap();
+        fs::write(ctx.join(".dockerignore"), "src/*.log\n").unwrap();
+        let context = ContextTree::open(&ctx).unwrap();
+        let state = ImageState::default();
+        let none = BTreeMap::new();
+        let run = RunContext {
+            state: &state,
+            args: &none,
+            proxy: &none,
+            network: true,
+            context: &context,
+            cache_dir: &temp.path().join("cache"),
+            escape: '\\',
+            lookup: &|_| None,
+        };
+        let flags = [
+            (
+                "mount".to_owned(),
+                Some("type=bind,source=src,target=/src".to_owned()),
+            ),
+            (
+                "mount".to_owned(),
+                Some("type=bind,source=notes.txt,target=/notes".to_owned()),
+            ),
+        ];
+        let plan = plan(&run, &flags, &Command::Shell("ls /src".into()), None).unwrap();
+        let tmp = temp.path().join("tmp");
+        let (step, views) = plan.prepare(&context, &tmp).unwrap();
+        let MountSource::Bind { path, .. } = &step.mounts[0].source else {
+            panic!("{:?}", step.mounts[0]);
+        };
+        assert!(path.starts_with(&tmp), "{}", path.display());
+        let mut names: Vec<_> = fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["app.py"]);
+        // A file is shared as it is.
+        let MountSource::Bind { path: file, .. } = &step.mounts[1].source else {
+            panic!("{:?}", step.mounts[1]);
+        };
+        assert_eq!(file, &ctx.canonicalize().unwrap().join("notes.txt"));
+        drop(views);
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! File trees a build reads: the build context (a host directory less what
-//! `.dockerignore` leaves out, never followed outside its root) and the
-//! merged view of a stage's or image's unpacked layers (whiteouts and
-//! opaque directories applied, symbolic links resolved inside it as if it
-//! were the root).
+//! `.dockerignore` leaves out) and the merged view of a stage's or image's
+//! unpacked layers (whiteouts and opaque directories applied). In both,
+//! symbolic links resolve inside the tree as if it were the root, as
+//! BuildKit resolves them (continuity's `RootPath`): an absolute target
+//! starts from the tree's root and `..` stops there, so nothing outside
+//! the context is ever read.
 
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
@@ -30,9 +32,10 @@ pub trait Tree {
     fn entry(&self, path: &Path) -> Result<Option<Found>>;
     /// The names in directory `path`, sorted.
     fn list(&self, path: &Path) -> Result<Vec<OsString>>;
-    /// Whether a link that leads outside the tree is an error (the build
-    /// context) rather than resolved as from its root (an image).
-    fn confines_links(&self) -> bool;
+    /// Whether a path written to climb above the root (`COPY ../x`) is an
+    /// error (the build context) rather than stopping at the root (an
+    /// image).
+    fn refuses_climbing(&self) -> bool;
     /// What the tree is, for errors.
     fn describe(&self) -> String;
 }
@@ -63,6 +66,11 @@ impl ContextTree {
     /// The context's directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether `.dockerignore` leaves anything out.
+    pub fn ignores_anything(&self) -> bool {
+        !self.ignore.is_empty()
     }
 
     fn ignored(&self, path: &Path) -> bool {
@@ -100,10 +108,12 @@ impl Tree for ContextTree {
         let dir = self.root.join(path);
         let mut names = Vec::new();
         for entry in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
-            let name = entry?.file_name();
+            let entry = entry?;
+            let name = entry.file_name();
             let child = path.join(&name);
+            // The entry's own type: a link is not followed.
             let keep = !self.ignored(&child)
-                || (dir.join(&name).is_dir()
+                || (entry.file_type()?.is_dir()
                     && self.ignore.may_let_in_below(&child.to_string_lossy()));
             if keep {
                 names.push(name);
@@ -113,7 +123,7 @@ impl Tree for ContextTree {
         Ok(names)
     }
 
-    fn confines_links(&self) -> bool {
+    fn refuses_climbing(&self) -> bool {
         true
     }
 
@@ -233,7 +243,7 @@ impl Tree for LayerTree {
             .collect())
     }
 
-    fn confines_links(&self) -> bool {
+    fn refuses_climbing(&self) -> bool {
         false
     }
 
@@ -271,14 +281,14 @@ fn is_opaque(dir: &Path) -> bool {
 }
 
 /// A path as the user wrote it, relative to the tree's root: `/` and `.`
-/// dropped, `..` applied. Going above the root is an error in a tree that
-/// confines its links (the context), and stays at the root otherwise.
+/// dropped, `..` applied. Going above the root is an error in the build
+/// context, and stays at the root otherwise.
 pub fn clean(tree: &dyn Tree, path: &str) -> Result<PathBuf> {
     let mut clean = PathBuf::new();
     for component in Path::new(path).components() {
         match component {
             Component::Normal(name) => clean.push(name),
-            Component::ParentDir if !clean.pop() && tree.confines_links() => bail!(
+            Component::ParentDir if !clean.pop() && tree.refuses_climbing() => bail!(
                 "{path}: the path is outside {}; only files inside it can be copied",
                 tree.describe()
             ),
@@ -289,8 +299,9 @@ pub fn clean(tree: &dyn Tree, path: &str) -> Result<PathBuf> {
 }
 
 /// Resolves `path` (cleaned, relative) through the symbolic links on the
-/// way, and the last one too with `follow_last`: its real path in the tree
-/// and what is there, or `None` if nothing is.
+/// way, and the last one too with `follow_last`, each inside the tree (an
+/// absolute target from its root, `..` stopping there): its real path in
+/// the tree and what is there, or `None` if nothing is.
 pub fn resolve(
     tree: &dyn Tree,
     path: &Path,
@@ -321,17 +332,8 @@ pub fn resolve(
             if links > MAX_LINKS {
                 bail!("{}: too many levels of symbolic links", path.display());
             }
-            let target = fs::read_link(&entry.host)?;
-            let escapes = target.is_absolute() || leaves(&current, &target);
-            if escapes && tree.confines_links() {
-                bail!(
-                    "{}: the symbolic link {} points outside {} ({}); only files inside it can be copied",
-                    path.display(),
-                    candidate.display(),
-                    tree.describe(),
-                    target.display()
-                );
-            }
+            let target = fs::read_link(&entry.host)
+                .with_context(|| format!("cannot read {}", entry.host.display()))?;
             if target.is_absolute() {
                 current = PathBuf::new();
                 found = tree.entry(&current)?;
@@ -347,21 +349,6 @@ pub fn resolve(
         found = Some(entry);
     }
     Ok(found.map(|found| (current, found)))
-}
-
-/// Whether the relative link `target` in directory `dir` climbs above the
-/// root.
-fn leaves(dir: &Path, target: &Path) -> bool {
-    let mut depth = dir.components().count();
-    for component in target.components() {
-        match component {
-            Component::ParentDir if depth == 0 => return true,
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-    }
-    false
 }
 
 /// Whether `pattern` has glob characters.
@@ -397,7 +384,9 @@ pub fn glob(tree: &dyn Tree, pattern: &Path) -> Result<Vec<PathBuf>> {
     }
     let mut existing = Vec::new();
     for path in matches {
-        if tree.entry(&path)?.is_some() || resolve(tree, &path, false)?.is_some() {
+        // Resolved, not looked up as it is: a link on the way is followed
+        // inside the tree.
+        if resolve(tree, &path, false)?.is_some() {
             existing.push(path);
         }
     }
@@ -427,14 +416,17 @@ mod tests {
     }
 
     #[test]
-    fn the_context_refuses_paths_and_links_that_leave_it() {
+    fn the_context_refuses_climbing_paths_and_resolves_links_inside_itself() {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().join("ctx");
         fs::create_dir_all(root.join("src")).unwrap();
         fs::write(root.join("src/app.py"), "x").unwrap();
-        fs::write(temp.path().join("secret"), "s").unwrap();
+        fs::write(temp.path().join("secret"), "outside").unwrap();
+        fs::create_dir_all(temp.path().join("etc")).unwrap();
+        fs::write(temp.path().join("etc/passwd"), "outside").unwrap();
         symlink("../secret", root.join("out")).unwrap();
         symlink("/etc/passwd", root.join("abs")).unwrap();
+        symlink("../../../src", root.join("src/up")).unwrap();
         symlink("src", root.join("inside")).unwrap();
         fs::write(root.join(".dockerignore"), "*.log\n").unwrap();
         fs::write(root.join("debug.log"), "l").unwrap();
@@ -444,12 +436,27 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("outside the build context"));
-        let err = resolve(&tree, Path::new("out"), true).unwrap_err();
-        assert!(
-            err.to_string().contains("points outside the build context"),
-            "{err}"
-        );
-        assert!(resolve(&tree, Path::new("abs"), true).is_err());
+        // Links that climb out stop at the context's root, as BuildKit
+        // resolves them: ../secret is the context's secret (none yet),
+        // /etc/passwd the context's etc/passwd.
+        assert!(resolve(&tree, Path::new("out"), true).unwrap().is_none());
+        assert!(resolve(&tree, Path::new("abs"), true).unwrap().is_none());
+        fs::write(root.join("secret"), "inside").unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/passwd"), "inside").unwrap();
+        for (link, real) in [("out", "secret"), ("abs", "etc/passwd")] {
+            let (path, found) = resolve(&tree, Path::new(link), true).unwrap().unwrap();
+            assert_eq!(path, Path::new(real));
+            assert_eq!(fs::read_to_string(found.host).unwrap(), "inside");
+        }
+        let (path, _) = resolve(&tree, Path::new("src/up/app.py"), true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(path, Path::new("src/app.py"));
+        // Not followed when the last component is what is asked for.
+        let (path, found) = resolve(&tree, Path::new("out"), false).unwrap().unwrap();
+        assert_eq!(path, Path::new("out"));
+        assert!(found.metadata.is_symlink());
         let (path, _) = resolve(&tree, Path::new("inside/app.py"), true)
             .unwrap()
             .unwrap();

@@ -23,9 +23,10 @@
 //! `Store::remove` and `Store::prune` take a predicate telling whether a
 //! container uses an image, so images in use are kept.
 //!
-//! Network operations (`pull`, `push`, `check_login`) run their own tokio
-//! runtime; everything else is plain blocking I/O. Every error is one line
-//! and leaves the store as it was.
+//! Network operations (`pull`, `push`, `check_login`, and `download` for a
+//! build's `ADD <url>`) run their own tokio runtime; everything else is
+//! plain blocking I/O. Every error is one line and leaves the store as it
+//! was.
 
 mod archive;
 mod auth;
@@ -33,6 +34,7 @@ mod build;
 mod capped;
 mod compression;
 mod digest;
+mod download;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 mod healthcheck;
@@ -52,6 +54,7 @@ pub use archive::{load, save};
 pub use auth::AuthFile;
 pub use build::{Adding, CacheEntry, CacheUsage, Layer, PrunedCache};
 pub use digest::{Digest, InvalidDigest};
+pub use download::{download, Downloaded};
 pub use healthcheck::Healthcheck;
 pub use import::import_tar;
 pub use limits::{LimitExceeded, Limits};

@@ -56,9 +56,28 @@ fn dockerfiles_build_into_images_that_run() {
     assert_eq!(fact("multi"), ["0 v2 runs=1"], "{output}");
     assert_eq!(fact("multi-again"), ["0 v3 runs=2"], "{output}");
     assert_eq!(fact("target"), ["0 v3 absent"], "{output}");
-    // Copies out of the context are refused, naming the path.
+    // A path out of the context is refused, naming the path; links resolve
+    // inside it as BuildKit resolves them: one to a file out of it names
+    // that path in the context (missing here), one that climbs out stops at
+    // its root.
     assert_eq!(fact("outside"), ["125 1"], "{output}");
-    assert_eq!(fact("link-out"), ["125 1"], "{output}");
+    assert_eq!(fact("link-out"), ["125 1 0"], "{output}");
+    assert_eq!(fact("link-up"), ["0 inside"], "{output}");
+    // ADD of URLs (python3's http.server on this host): into a directory
+    // under the URL's name, 0600, root's, with the server's Last-Modified
+    // time; --chmod and --checksum; a tar kept whole. Rebuilt: all cached.
+    assert_eq!(fact("add-url"), ["0 600 0 hello"], "{output}");
+    assert_eq!(fact("add-time"), ["same"], "{output}");
+    assert_eq!(fact("add-tar"), ["755 t"], "{output}");
+    assert_eq!(fact("add-url-again"), ["0 0"], "{output}");
+    // Changed on the server: downloaded again, the step made anew.
+    assert_eq!(fact("add-url-changed"), ["0 1 hello again"], "{output}");
+    assert_eq!(fact("add-404"), ["125 1"], "{output}");
+    assert_eq!(fact("add-checksum"), ["125 1"], "{output}");
+    // The bind mount shows the context less what .dockerignore leaves out;
+    // WORKDIR made the missing directories as the USER.
+    assert_eq!(fact("bind"), ["keep.txt"], "{output}");
+    assert_eq!(fact("workdir"), ["1000 1000 1000 0"], "{output}");
     // The build cache in system df, then pruned.
     let df = fact("df");
     assert!(
@@ -150,7 +169,49 @@ printf 'FROM base:1\nCOPY ../outside /x\n' > Dockerfile
 $h build -t escape:1 . 2> $d/err >/dev/null; echo "outside=$? $(grep -c '^hull: .*outside the build context' $d/err)"
 ln -s $d/outside link
 printf 'FROM base:1\nCOPY link /x\n' > Dockerfile
-$h build -t escape:1 . 2> $d/err >/dev/null; echo "link-out=$? $(grep -c '^hull: .*points outside the build context' $d/err)"
+$h build -t escape:1 . 2> $d/err >/dev/null; echo "link-out=$? $(grep -c '^hull: .*link: no such file or directory in the build context' $d/err) $(grep -c secret $d/err)"
+echo inside > outside; mkdir sub; ln -s ../../../outside sub/up
+printf 'FROM base:1\nCOPY sub/up /x\nCMD ["cat", "/x"]\n' > Dockerfile
+$h build -t escape:2 . 2> $d/err >/dev/null; code=$?
+echo "link-up=$code $($h run --rm escape:2)"
+
+mkdir -p $d/www/files $d/tarred $d/web && cd $d/web
+echo hello > $d/www/files/hello.txt
+echo t > $d/tarred/t && tar -C $d/tarred -cf $d/www/files/tool.tar t
+sum=$(sha256sum $d/www/files/tool.tar | cut -d' ' -f1)
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory $d/www > $d/http.log 2>&1 &
+web=$!
+for i in $(seq 100); do grep -q ' port [0-9]' $d/http.log && break; sleep 0.1; done
+port=$(sed -n 's/.* port \([0-9]*\).*/\1/p' $d/http.log | head -1)
+mkdir ctx && echo k > ctx/keep.txt && echo s > ctx/skip.log
+echo 'ctx/*.log' > .dockerignore
+cat > Dockerfile <<EOF
+FROM base:1
+USER 1000
+WORKDIR /made/by/user
+USER root
+ADD http://127.0.0.1:$port/files/hello.txt /dl/
+ADD --chmod=755 --checksum=sha256:$sum http://127.0.0.1:$port/files/tool.tar /dl/tool
+RUN --mount=type=bind,source=ctx,target=/ctx ls /ctx > /bind
+EOF
+$h build -t web:1 . > $d/out 2>&1; code=$?
+echo "add-url=$code $($h run --rm web:1 sh -c 'stat -c "%a %u" /dl/hello.txt; cat /dl/hello.txt' | paste -sd' ')"
+[ "$($h run --rm web:1 stat -c %Y /dl/hello.txt)" = "$(stat -c %Y $d/www/files/hello.txt)" ] && echo "add-time=same"
+echo "add-tar=$($h run --rm web:1 sh -c 'stat -c %a /dl/tool; tar -tf /dl/tool' | paste -sd' ')"
+$h build -t web:1 . > $d/out 2>&1; code=$?
+echo "add-url-again=$code $(ran < $d/out)"
+echo 'hello again' > $d/www/files/hello.txt
+$h build -t web:2 . > $d/out 2>&1; code=$?
+echo "add-url-changed=$code $(awk '/^#[0-9]+ \[/ { name[$1] = $0 } / DONE / && name[$1] ~ /ADD http.*hello/ { n++ } END { print n + 0 }' < $d/out) $($h run --rm web:2 cat /dl/hello.txt)"
+echo "bind=$($h run --rm web:1 cat /bind | paste -sd' ')"
+echo "workdir=$($h run --rm web:1 stat -c %u /made /made/by /made/by/user /dl | paste -sd' ')"
+printf 'FROM base:1\nADD http://127.0.0.1:%s/missing /x\n' $port > Dockerfile.404
+$h build -f Dockerfile.404 . > $d/out 2>&1; code=$?
+echo "add-404=$code $(grep -c "cannot download http://127.0.0.1:$port/missing: the server answered 404 Not Found" $d/out)"
+printf 'FROM base:1\nADD --checksum=sha256:%064d http://127.0.0.1:%s/files/tool.tar /x\n' 0 $port > Dockerfile.sum
+$h build -f Dockerfile.sum . > $d/out 2>&1; code=$?
+echo "add-checksum=$code $(grep -c 'digest mismatch' $d/out)"
+kill $web
 
 echo "df=$($h system df --format '{{.Type}}|{{.TotalCount}} {{.Size}}' | grep 'Build Cache' | cut -d'|' -f2)"
 $h builder prune -f >/dev/null; code=$?

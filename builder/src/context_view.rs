@@ -1,0 +1,123 @@
+//! What `RUN --mount=type=bind` shares of the build context when
+//! `.dockerignore` leaves something out: as in BuildKit, the step sees the
+//! context it was sent, without the ignored files. The view is a temporary
+//! directory under the hull root holding the directory's files as hard
+//! links (copies when the context is on another file system), its
+//! directories and links as they are, made just before the step runs and
+//! removed after it.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use crate::copy::{self, CopyOptions, ItemKind, Source};
+use crate::tree::{ContextTree, LayerTree};
+
+/// A view of directory `dir` (a real path in the context) in a new
+/// directory under `under`, gone when the returned guard drops.
+pub fn make(context: &ContextTree, dir: &Path, under: &Path) -> Result<TempDir> {
+    fs::create_dir_all(under).with_context(|| format!("cannot create {}", under.display()))?;
+    let view = tempfile::Builder::new()
+        .prefix("bind-")
+        .tempdir_in(under)
+        .with_context(|| format!("cannot create a directory in {}", under.display()))?;
+    // The files a copy of `dir` would take: `.dockerignore` applied.
+    let nowhere = LayerTree::new(&[], "the mount");
+    let plan = copy::plan(
+        context,
+        &[Source::Path(dir.display().to_string())],
+        "/",
+        &nowhere,
+        CopyOptions::default(),
+    )?;
+    for item in &plan.items {
+        let target = view.path().join(&item.dest);
+        let made = match &item.kind {
+            ItemKind::Dir => fs::create_dir_all(&target)
+                .and_then(|()| fs::set_permissions(&target, fs::Permissions::from_mode(item.mode))),
+            ItemKind::File { host, .. } => fs::hard_link(host, &target).or_else(|_| {
+                fs::copy(host, &target).and_then(|_| {
+                    fs::set_permissions(&target, fs::Permissions::from_mode(item.mode))
+                })
+            }),
+            ItemKind::Symlink(link) => std::os::unix::fs::symlink(link, &target),
+            ItemKind::Data(_) | ItemKind::Archive(_) => {
+                unreachable!("a context directory's plan has no here-documents or archives")
+            }
+        };
+        made.with_context(|| format!("cannot make {} for a bind mount", target.display()))?;
+    }
+    Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn a_view_leaves_out_what_dockerignore_does_and_links_the_rest() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path().join("ctx");
+        fs::create_dir_all(ctx.join("src/secret")).unwrap();
+        fs::write(ctx.join("src/app.py"), "app").unwrap();
+        fs::write(ctx.join("src/debug.log"), "log").unwrap();
+        fs::write(ctx.join("src/secret/key"), "key").unwrap();
+        fs::write(ctx.join("src/secret/keep"), "keep").unwrap();
+        std::os::unix::fs::symlink("app.py", ctx.join("src/link")).unwrap();
+        fs::write(
+            ctx.join(".dockerignore"),
+            "**/*.log\nsrc/secret\n!src/secret/keep\n",
+        )
+        .unwrap();
+        let context = ContextTree::open(&ctx).unwrap();
+        let view = make(&context, Path::new("src"), &temp.path().join("tmp")).unwrap();
+
+        let mut found = Vec::new();
+        for entry in walk(view.path()) {
+            found.push(
+                entry
+                    .strip_prefix(view.path())
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
+        }
+        found.sort();
+        assert_eq!(found, ["app.py", "link", "secret", "secret/keep"]);
+        // A file is the context's own, linked; the view's root is readable.
+        let linked = fs::metadata(view.path().join("app.py")).unwrap();
+        assert_eq!(
+            linked.ino(),
+            fs::metadata(ctx.join("src/app.py")).unwrap().ino()
+        );
+        assert_eq!(
+            fs::read_link(view.path().join("link")).unwrap(),
+            Path::new("app.py")
+        );
+        let root_mode = fs::metadata(view.path()).unwrap().mode() & 0o777;
+        assert_eq!(
+            root_mode,
+            fs::metadata(ctx.join("src")).unwrap().mode() & 0o777
+        );
+        let dir = view.path().to_owned();
+        drop(view);
+        assert!(!dir.exists());
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut all = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            all.push(path.clone());
+            if fs::symlink_metadata(&path).unwrap().is_dir() {
+                all.extend(walk(&path));
+            }
+        }
+        all
+    }
+}
