@@ -513,10 +513,30 @@ fn exit(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("hull: {err:#}");
+            eprintln!("hull: {}", one_line(&format!("{err:#}")));
             ExitCode::from(error_code(&err))
         }
     }
+}
+
+/// The most characters of an error the line shows.
+const ERROR_LINE_CHARS: usize = 1000;
+
+/// `message` as one line: control characters (a name in an archive, a
+/// server's answer may hold any) escaped, and cut to [`ERROR_LINE_CHARS`].
+fn one_line(message: &str) -> String {
+    let mut line = String::new();
+    for (shown, c) in message.chars().enumerate() {
+        if shown == ERROR_LINE_CHARS {
+            line.push('…');
+            break;
+        }
+        match c.is_control() {
+            true => line.extend(c.escape_debug()),
+            false => line.push(c),
+        }
+    }
+    line
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
@@ -653,5 +673,22 @@ where
             .field_format()
             .format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_shown_on_one_bounded_line() {
+        assert_eq!(
+            one_line("cannot import x: bad name a\nb\r\u{1b}[2J"),
+            "cannot import x: bad name a\\nb\\r\\u{1b}[2J"
+        );
+        let long = "é".repeat(5000);
+        let shown = one_line(&long);
+        assert_eq!(shown.chars().count(), ERROR_LINE_CHARS + 1);
+        assert!(shown.ends_with('…'));
     }
 }

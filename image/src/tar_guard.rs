@@ -20,6 +20,7 @@ use std::io::{self, Read};
 use tar::{EntryType, GnuExtSparseHeader, Header, PaxExtensions};
 
 use crate::limits::{LimitExceeded, Limits};
+use crate::quote::quoted;
 
 const BLOCK: u64 = 512;
 
@@ -142,7 +143,7 @@ impl<R: Read> TarGuard<R> {
         let recognized = header.as_gnu().is_some() || header.as_ustar().is_some();
         let size = match self.pax_size {
             Some(size) if record.is_none() => size,
-            _ => header.entry_size()?,
+            _ => header.entry_size().map_err(|_| invalid_size(header))?,
         };
         let sparse_extended =
             kind == EntryType::GNUSparse && header.as_gnu().is_some_and(|gnu| gnu.is_extended());
@@ -210,6 +211,18 @@ impl<R: Read> Read for TarGuard<R> {
 
 /// Copies from `bytes` into `block` after its `filled` bytes; returns how
 /// many it took.
+/// A header whose size field is not a number: not a tar at all, most
+/// likely. The `tar` crate's own error quotes the whole name field.
+fn invalid_size(header: &Header) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "not a valid tar archive: the size of entry {} is not a number",
+            quoted(header.path_bytes())
+        ),
+    )
+}
+
 fn gather(block: &mut [u8; BLOCK as usize], filled: &mut usize, bytes: &[u8]) -> usize {
     let taken = (block.len() - *filled).min(bytes.len());
     block[*filled..*filled + taken].copy_from_slice(&bytes[..taken]);
@@ -391,6 +404,18 @@ mod tests {
         assert_eq!(header.entry_size().unwrap(), u64::MAX - 1);
         let stream = tar_of(&[(header, Vec::new())]);
         assert!(list(&stream, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_tar_is_said_so_on_one_short_line() {
+        let mut text = b"export X=1\nfor i in 1 2 3; do\n".repeat(40);
+        text.resize(1024, b'\n');
+        let err = list(&text, &Limits::default()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("not a valid tar archive: the size of entry \"export X=1\\nfor"),
+            "{err}"
+        );
+        assert!(!err.contains('\n') && err.len() < 200, "{err}");
     }
 
     #[test]
