@@ -18,6 +18,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tempfile::TempDir;
 
 use super::image::Image;
+use super::privileges;
 use hull_runtime::child_process;
 use hull_runtime::signals::Signals;
 use hull_runtime::Boot;
@@ -35,6 +36,11 @@ const DEFAULT_MEMORY_MIB: u32 = 2048;
 /// seen 2 times in 12 runs of the attach test), triple-faults a guest or
 /// crashes the test host's kernel. With one, none of it was ever seen.
 const DEFAULT_CPUS: u32 = 1;
+
+/// QEMU's seccomp filter (QEMU 7.2's names): no obsolete system calls, no
+/// privilege changes (setuid and the like), no new processes, no changes
+/// to scheduling or CPU affinity. 9p passthrough needs none of them.
+const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
 /// How often, in milliseconds, waiting loops look at QEMU and the socket.
 const POLL_MS: u16 = 20;
@@ -100,6 +106,7 @@ impl VmShape<'_> {
                 "-display",
                 "none",
             ])
+            .args(["-sandbox", SANDBOX])
             .args(["-accel", "tcg,thread=multi", "-cpu", "EPYC-v3,+svm,+npt"])
             .args(["-smp", &self.cpus.to_string()])
             .args(["-m", &self.memory_mib.to_string()])
@@ -118,8 +125,11 @@ impl VmShape<'_> {
     }
 }
 
-/// Starts `command` (a [`VmShape::qemu_command`]) tied to this thread.
+/// Starts `command` (a [`VmShape::qemu_command`]) tied to this thread,
+/// with only the capabilities it needs: this thread's bounding set is
+/// limited to them for good (see [`privileges`]).
 pub fn spawn_qemu(mut command: Command) -> Result<Child> {
+    privileges::limit_for_qemu()?;
     child_process::tie_to_this_process(&mut command);
     command.spawn().map_err(|err| match err.kind() {
         ErrorKind::NotFound => anyhow::anyhow!(
