@@ -19,6 +19,7 @@ use hull_runtime::{
 };
 
 use crate::image_cmd;
+use crate::machine;
 use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume, parse_volumes_from};
 use crate::terminal::{StdioFlags, Terminal};
 
@@ -403,12 +404,14 @@ impl RunArgs {
 impl CreateArgs {
     /// Does here what must happen before the command line goes to the hull
     /// machine: checks what it would find wrong only after it started (bad
-    /// flags, host ports taken on this host, from where its forwards come;
-    /// a missing kernel or rootfs), and finds or pulls the image here, as
+    /// flags, read-write binds of host paths the machine cannot write, host
+    /// ports taken on this host, from where its forwards come; a missing
+    /// kernel or rootfs), and finds or pulls the image here, as
     /// `hull pull` does (the machine cannot create an image's device nodes
     /// through its 9p share). Returns the environment the `hull run` there
     /// needs.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
+        machine::check_binds(root, &self.storage.mounts())?;
         LogLimits::from_options(&self.log_opts)?;
         self.network.options().check_here()?;
         self.limits.limits()?;

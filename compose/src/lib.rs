@@ -38,5 +38,7 @@ pub use ops::{
     ContainerImage, DownOptions, Event, Events, ImageNeed, ImageRemoval, Kind, LogLine,
     ProjectSummary, RemoveReport, RunEnd, RunOptions, ServiceImages, UpOptions, UpReport,
 };
-pub use plan::{config_hash, container_name, ContainerPlan, NetworkJoin, Replica, ServiceImage};
+pub use plan::{
+    config_hash, container_name, service_mounts, ContainerPlan, NetworkJoin, Replica, ServiceImage,
+};
 pub use project::{Project, DEFAULT_NETWORK};

@@ -388,6 +388,12 @@ fn restart_policy(service: &Service) -> RestartPolicy {
     }
 }
 
+/// The mounts the containers of `service_name` get: its `volumes` and
+/// `tmpfs`, binds resolved against the project directory.
+pub fn service_mounts(project: &Project, service_name: &str) -> Result<Vec<Mount>> {
+    mounts(project, project.service(service_name)?, service_name)
+}
+
 /// The service's `volumes` and `tmpfs` as mounts: binds resolved against
 /// the project directory, volumes by their hull names.
 fn mounts(project: &Project, service: &Service, service_name: &str) -> Result<Vec<Mount>> {

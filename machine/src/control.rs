@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
+use crate::shares::WritableShares;
 
 /// Request lines are short; anything longer is not ours.
 const MAX_LINE: u64 = 256;
@@ -61,6 +62,10 @@ pub struct Status {
     pub sessions: usize,
     /// Host forwards of published ports, as `tcp 127.0.0.1:8080`.
     pub forwards: Vec<String>,
+    /// The host directories it writes; none from a machine started by a
+    /// hull before it had them, whose root is the host's, writable.
+    #[serde(default)]
+    pub shares: Option<WritableShares>,
 }
 
 /// Sends `request` to the running machine's supervisor and returns the

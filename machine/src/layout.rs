@@ -6,7 +6,8 @@
 //! command sees the machine down while it starts). A command that works on
 //! the root itself takes the same lock shared while the machine is down, so
 //! no machine starts under it. The directory is the owner's alone: its
-//! sockets lead to a machine that can write the host's root.
+//! sockets lead to a machine that writes the hull root and the shared
+//! directories as root.
 
 use std::fs::{self, DirBuilder, File};
 use std::io::ErrorKind;

@@ -1,8 +1,10 @@
 //! The hull machine: where this host's KVM cannot run hull's guest (no
 //! /dev/kvm, or PVM), hull's commands run in a persistent KVM host (QEMU
 //! TCG with nested SVM), as Docker Desktop or podman machine do. Its root
-//! is the host's own root (9p, writable), so host paths, the hull root and
-//! its images, volumes and containers are the same inside.
+//! is the host's own root (9p, read-only) with the hull root and the
+//! settings' shares writable over their paths (`shares`), so host paths,
+//! the hull root and its images, volumes and containers are the same
+//! inside.
 //!
 //! One supervisor process per hull root holds the machine (`supervisor`,
 //! started as the `__machine` helper through [`dispatch`]); [`Machine`]
@@ -17,6 +19,7 @@ mod layout;
 mod ports;
 mod relay;
 mod settings;
+mod shares;
 mod start;
 mod supervisor;
 pub mod testhost;
@@ -36,7 +39,8 @@ pub use backend::{Backend, BACKEND_ENV};
 pub use control::Status;
 pub use layout::Presence;
 pub use relay::{hull_executable, relay_spec};
-pub use settings::Settings;
+pub use settings::{list, Changes, Settings};
+pub use shares::WritableShares;
 
 use control::Request;
 use layout::Layout;
@@ -119,7 +123,51 @@ impl Machine {
         notice: Option<&str>,
         signals: Option<&Signals>,
     ) -> Result<Option<i32>> {
-        start::ensure_up(&self.root, &self.layout, notice, signals)
+        let interrupted = start::ensure_up(&self.root, &self.layout, notice, signals)?;
+        if interrupted.is_none() {
+            self.warn_if_stale();
+        }
+        Ok(interrupted)
+    }
+
+    /// Says on stderr if the running machine shares other host directories
+    /// writable than its settings (and this hull) would: one started by an
+    /// older hull shares the host's whole root. Only a restart applies them.
+    fn warn_if_stale(&self) {
+        let Ok(MachineState::Running(status)) = self.state() else {
+            return;
+        };
+        let Ok(wanted) = self.shares_at_start() else {
+            return;
+        };
+        let running = match &status.shares {
+            Some(shares) if *shares == wanted => return,
+            Some(shares) => format!(
+                "writes {}, its settings {}",
+                settings::list(shares.paths()),
+                settings::list(wanted.paths())
+            ),
+            None => "was started by an older hull and writes the host's whole root".to_owned(),
+        };
+        eprintln!(
+            "hull: warning: the hull machine {running}: `hull machine stop` (the next command \
+             starts it as its settings say)"
+        );
+    }
+
+    /// The host directories the machine writes: those it runs with, or
+    /// those it would start with now. None for a machine started by an
+    /// older hull, which writes the host's whole root.
+    pub fn writable_shares(&self) -> Result<Option<WritableShares>> {
+        match self.state()? {
+            MachineState::Running(status) => Ok(status.shares),
+            MachineState::Stopped(_) | MachineState::Changing => self.shares_at_start().map(Some),
+        }
+    }
+
+    /// The host directories the machine would write if it started now.
+    fn shares_at_start(&self) -> Result<WritableShares> {
+        WritableShares::for_machine(&self.root, &Settings::load(&self.layout)?)
     }
 
     /// A relay session with the running machine.
@@ -208,24 +256,19 @@ impl Machine {
         }
     }
 
-    /// Changes its size or idle timeout for its next start; returns the
-    /// settings now. Refused while it runs.
-    pub fn set(
-        &self,
-        cpus: Option<u32>,
-        memory_mib: Option<u64>,
-        idle_timeout_secs: Option<u64>,
-    ) -> Result<Settings> {
-        if cpus.is_none() && memory_mib.is_none() && idle_timeout_secs.is_none() {
-            bail!("hull machine set: nothing to change: give --cpus, --memory or --idle-timeout");
+    /// Changes its size, idle timeout or writable host directories for its
+    /// next start; returns the settings now. Refused while it runs.
+    pub fn set(&self, changes: Changes) -> Result<Settings> {
+        if changes.is_empty() {
+            bail!(
+                "hull machine set: nothing to change: give --cpus, --memory, --idle-timeout, \
+                 --share or --unshare"
+            );
         }
         if self.layout.is_up()? {
             bail!("the hull machine is running: `hull machine stop` first (settings apply when it starts)");
         }
-        let mut settings = Settings::load(&self.layout)?;
-        settings.cpus = cpus.unwrap_or(settings.cpus);
-        settings.memory_mib = memory_mib.unwrap_or(settings.memory_mib);
-        settings.idle_timeout_secs = idle_timeout_secs.unwrap_or(settings.idle_timeout_secs);
+        let settings = Settings::load(&self.layout)?.changed(changes)?;
         settings.save(&self.layout)?;
         Ok(settings)
     }

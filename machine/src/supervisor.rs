@@ -25,7 +25,8 @@ use crate::control::{self, Request, Status};
 use crate::layout::Layout;
 use crate::ports::{self, PortForwards, NETDEV};
 use crate::relay::run_quietly;
-use crate::settings::Settings;
+use crate::settings::{list, Settings};
+use crate::shares::WritableShares;
 use crate::GUEST_RELAY_PORT;
 use hull_runtime::assets;
 use hull_runtime::fsutil::write_atomically;
@@ -42,12 +43,16 @@ const TICK: Duration = Duration::from_millis(500);
 const STOP_GRACE_SECS: u32 = 10;
 /// Console and QEMU lines shown when the machine fails to come up.
 const DIAGNOSTIC_LINES: usize = 20;
+/// Where programs in the machine write temporary files: the host's if
+/// shared, else the machine's own (tmpfs).
+const TEMPORARY_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
 
 /// What the control socket's threads share with the main loop.
 struct Shared {
     relay_port: u16,
     token: String,
     settings: Settings,
+    shares: WritableShares,
     qemu_pid: u32,
     started: Instant,
     sessions: AtomicUsize,
@@ -77,6 +82,13 @@ pub fn supervise(root: &Path, lock: File) -> Result<()> {
         signal_hook::flag::register(signal, stop_signal.clone()).context("cannot catch signals")?;
     }
     let settings = Settings::load(&layout)?;
+    for gone in settings.gone_shares() {
+        eprintln!(
+            "hull machine: the shared directory {} is gone: not shared (`hull machine set --unshare` it)",
+            gone.display()
+        );
+    }
+    let shares = WritableShares::for_machine(root, &settings)?;
     // Those running when it went down: the last supervisor's list, or, if it
     // died with the machine, those still recorded as held.
     let runtime = Runtime::new(root);
@@ -87,7 +99,7 @@ pub fn supervise(root: &Path, lock: File) -> Result<()> {
     let token = write_token(&layout)?;
     let relay_port = free_loopback_port()?;
 
-    let mut qemu = start_qemu(root, &layout, &settings, relay_port)?;
+    let mut qemu = start_qemu(root, &layout, &settings, &shares, relay_port)?;
     if let Err(err) = wait_for_relay(&mut qemu, relay_port, &token, &stop_signal) {
         let _ = qemu.kill();
         let _ = qemu.wait();
@@ -103,14 +115,16 @@ pub fn supervise(root: &Path, lock: File) -> Result<()> {
         )));
     }
     eprintln!(
-        "hull machine: up (QEMU pid {}, relay on 127.0.0.1:{relay_port})",
-        qemu.id()
+        "hull machine: up (QEMU pid {}, relay on 127.0.0.1:{relay_port}); it writes {}",
+        qemu.id(),
+        list(shares.paths())
     );
 
     let shared = Arc::new(Shared {
         relay_port,
         token,
         settings,
+        shares,
         qemu_pid: qemu.id(),
         started: Instant::now(),
         sessions: AtomicUsize::new(0),
@@ -272,6 +286,7 @@ fn serve_client(mut client: UnixStream, shared: &Shared) -> Result<()> {
                 uptime_secs: shared.started.elapsed().as_secs(),
                 sessions: shared.sessions.load(Ordering::SeqCst),
                 forwards,
+                shares: Some(shared.shares.clone()),
             };
             client.write_all(b"OK\n")?;
             writeln!(client, "{}", serde_json::to_string(&status)?)?;
@@ -441,23 +456,36 @@ fn free_loopback_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn start_qemu(root: &Path, layout: &Layout, settings: &Settings, relay_port: u16) -> Result<Child> {
+fn start_qemu(
+    root: &Path,
+    layout: &Layout,
+    settings: &Settings,
+    shares: &WritableShares,
+    relay_port: u16,
+) -> Result<Child> {
     let image = Image::prepare().context("cannot prepare the hull machine's image")?;
     let agent = assets::agent_binary()?;
     let run_dir = root.join("run");
     fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
     let console_log = layout.console_log();
+    let mut cmdline = vec![
+        format!("hull.machine={GUEST_RELAY_PORT}"),
+        format!("hull.token={}", cmdline_path(&layout.token(), "the token")?),
+        format!(
+            "hull.tmpfs={}",
+            cmdline_path(&run_dir, "the runtime directory")?
+        ),
+    ];
+    // Temporary directories the host does not share are the machine's own.
+    for dir in TEMPORARY_DIRS {
+        if !shares.covers(Path::new(dir)) {
+            cmdline.push(format!("hull.tmpdir={dir}"));
+        }
+    }
     let shape = VmShape {
         image: &image,
         agent: &agent,
-        cmdline: vec![
-            format!("hull.machine={GUEST_RELAY_PORT}"),
-            format!("hull.token={}", cmdline_path(&layout.token(), "the token")?),
-            format!(
-                "hull.tmpfs={}",
-                cmdline_path(&run_dir, "the runtime directory")?
-            ),
-        ],
+        cmdline,
         cpus: settings.cpus,
         memory_mib: u32::try_from(settings.memory_mib).with_context(|| {
             format!(
@@ -465,7 +493,7 @@ fn start_qemu(root: &Path, layout: &Layout, settings: &Settings, relay_port: u16
                 settings.memory_mib
             )
         })?,
-        writable_share: true,
+        writable_shares: shares.paths(),
         console_log: &console_log,
         qemu_log: File::create(layout.qemu_log()).context("cannot create the QEMU log")?,
     };

@@ -314,7 +314,7 @@ fn detached_containers_outlive_the_cli_and_state_survives_machine_stop_and_start
 fn the_machine_takes_its_settings_and_stops_when_idle() {
     let hull = Hull::new();
     let output = run(&hull, &["machine", "set"]);
-    assert_one_line_error(&output, HULL_ERROR, "--cpus, --memory or --idle-timeout");
+    assert_one_line_error(&output, HULL_ERROR, "--share or --unshare");
     let output = run(&hull, &["machine", "set", "--memory", "12k"]);
     // A usage error, with Docker's code for them.
     assert_eq!(
@@ -336,7 +336,10 @@ fn the_machine_takes_its_settings_and_stops_when_idle() {
             "10s",
         ],
     );
-    assert_eq!(settings, "cpus 1, memory 1536 MiB, idle timeout 10 s\n");
+    assert!(
+        settings.starts_with("cpus 1, memory 1536 MiB, idle timeout 10 s\nshared writable: "),
+        "{settings}"
+    );
     assert!(ok(&hull, &["machine", "start"]).contains("started"));
     let status = machine_status(&hull);
     assert!(status.contains("memory 1536 MiB"), "{status}");
@@ -380,5 +383,164 @@ fn the_machine_takes_its_settings_and_stops_when_idle() {
     assert!(info.contains("vms:     hull machine (stopped)"), "{info}");
     ok(&hull, &["machine", "rm"]);
     assert!(!hull.root().join("machine/settings.json").exists());
+    assert_clean(&hull);
+}
+
+#[test]
+fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
+    let hull = Hull::new();
+    let rootfs = busybox_rootfs().to_str().unwrap();
+    // Outside the default shares: $HOME, /tmp, /var/tmp (the root is in /tmp).
+    let unshared = tempfile::Builder::new()
+        .prefix("hull-e2e-unshared-")
+        .tempdir_in("/var/lib")
+        .unwrap();
+    let dir = unshared.path().to_str().unwrap();
+    if let Some(home) = std::env::var_os("HOME") {
+        assert!(!unshared.path().starts_with(home), "{dir} is in $HOME");
+    }
+    let file = unshared.path().join("file");
+    std::fs::write(&file, "host\n").unwrap();
+    let read_file = || std::fs::read_to_string(&file).unwrap();
+
+    // A read-write bind of it is refused before anything is created, as
+    // Docker Desktop refuses a path it does not share.
+    let bind = format!("{dir}:/data");
+    let output = run(
+        &hull,
+        &["run", "--rm", "-v", &bind, "--rootfs", rootfs, "--", "true"],
+    );
+    assert_one_line_error(
+        &output,
+        HULL_ERROR,
+        &format!("the path {dir} is not shared writable with the hull machine"),
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains(&format!("hull machine set --share {dir}")),
+        "{output:?}"
+    );
+    let mount = format!("type=bind,source={dir},target=/data");
+    let output = run(
+        &hull,
+        &[
+            "create", "--mount", &mount, "--rootfs", rootfs, "--", "true",
+        ],
+    );
+    assert_one_line_error(&output, HULL_ERROR, "is not shared writable");
+    assert_eq!(ok(&hull, &["ps", "-a", "-q"]), "");
+    assert!(machine_status(&hull).starts_with("hull machine: stopped"));
+
+    // Read-only it binds, wherever it is: the machine reads the whole host.
+    let bind_ro = format!("{dir}:/data:ro");
+    let output = ok(
+        &hull,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind_ro,
+            "--rootfs",
+            rootfs,
+            "--",
+            "cat",
+            "/data/file",
+        ],
+    );
+    assert_eq!(output, "host\n");
+
+    // Under /tmp, shared by default, a read-write bind writes the host's
+    // files.
+    let shared = tempfile::Builder::new()
+        .prefix("hull-e2e-shared-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let bind_shared = format!("{}:/data", shared.path().display());
+    ok(
+        &hull,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind_shared,
+            "--rootfs",
+            rootfs,
+            "--",
+            "sh",
+            "-c",
+            "echo container > /data/out",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(shared.path().join("out")).unwrap(),
+        "container\n"
+    );
+
+    // A process in the machine itself, root there, cannot write the host
+    // outside the shares: not through its root, nor through the host's
+    // root mounted read-write anew (QEMU refuses every write through it).
+    let script = format!("echo changed > {}", file.display());
+    let output = run(&hull, &["machine", "exec", "sh", "-c", &script]);
+    assert_ne!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Read-only file system"),
+        "{output:?}"
+    );
+    let script = format!("mount -o remount,rw / && echo changed > {}", file.display());
+    let output = run(&hull, &["machine", "exec", "sh", "-c", &script]);
+    assert_ne!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Read-only file system"),
+        "{output:?}"
+    );
+    assert_eq!(read_file(), "host\n");
+
+    // QEMU runs under its seccomp filter (-sandbox).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", qemu_pid(&hull))).unwrap();
+    assert!(status.lines().any(|line| line == "Seccomp:\t2"), "{status}");
+    let status = machine_status(&hull);
+    assert!(status.contains("writes on the host: "), "{status}");
+    assert!(!status.contains(dir), "{status}");
+
+    // Shared (with the machine stopped), the directory is written.
+    let output = run(&hull, &["machine", "set", "--share", dir]);
+    assert_one_line_error(&output, HULL_ERROR, "hull machine stop");
+    ok(&hull, &["machine", "stop"]);
+    let settings = ok(&hull, &["machine", "set", "--share", dir]);
+    assert!(settings.contains(dir), "{settings}");
+    ok(
+        &hull,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "--rootfs",
+            rootfs,
+            "--",
+            "sh",
+            "-c",
+            "echo container > /data/file",
+        ],
+    );
+    assert_eq!(read_file(), "container\n");
+    assert!(machine_status(&hull).contains(dir));
+
+    // Settings that differ from what the running machine writes (as those
+    // of a machine an older hull started): commands say what applies them.
+    std::fs::write(
+        hull.root().join("machine/settings.json"),
+        r#"{"cpus": 1, "memory_mib": 4096, "idle_timeout_secs": 300, "shares": ["/tmp"]}"#,
+    )
+    .unwrap();
+    let output = run(&hull, &["ps", "-a", "-q"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("its settings /tmp: `hull machine stop`"),
+        "{output:?}"
+    );
+    ok(&hull, &["machine", "stop"]);
+    let settings = ok(&hull, &["machine", "set", "--unshare", "/tmp"]);
+    assert!(settings.contains("shared writable: none"), "{settings}");
     assert_clean(&hull);
 }

@@ -18,7 +18,7 @@ use clap::{Args, Subcommand};
 use hull_compose::{Action, Compose, Event, LoadOptions, Project};
 use hull_runtime::Runtime;
 
-use crate::machine::{ForwardedStdio, Placement};
+use crate::machine::{self, ForwardedStdio, Placement};
 
 /// `hull compose`'s own flags, before the subcommand.
 #[derive(Args)]
@@ -128,9 +128,10 @@ impl ComposeArgs {
     }
 
     /// Does here what must happen before the command line goes to the hull
-    /// machine: loads the project (a bad file fails here) and finds, pulls
-    /// or builds the images `up` and `run` need, whose IDs the command there
-    /// gets in its environment.
+    /// machine: loads the project (a bad file fails here), refuses
+    /// read-write binds of host paths the machine cannot write, and finds,
+    /// pulls or builds the images `up` and `run` need, whose IDs the
+    /// command there gets in its environment.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
         let wanted = match &self.command {
             ComposeCommand::Up(args) => Some(args.image_request()),
@@ -143,6 +144,9 @@ impl ComposeArgs {
         };
         let runtime = Runtime::new(root);
         let compose = Compose::new(&runtime, &project);
+        for service in compose.selected(&request.services, request.no_deps)? {
+            machine::check_binds(root, &hull_compose::service_mounts(&project, &service)?)?;
+        }
         let resolved = images::resolve(&compose, root, &request)?;
         Ok(vec![images::forwarded(&resolved)?])
     }

@@ -1,10 +1,10 @@
 //! `hull machine start|stop|status|rm|set`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use hull_machine::{Backend, Machine, MachineState, Settings};
+use hull_machine::{Backend, Changes, Machine, MachineState, Settings};
 use hull_runtime::host::Kvm;
 use hull_runtime::units;
 
@@ -21,7 +21,8 @@ pub enum MachineCommand {
     /// Stop the hull machine and forget its settings and logs (containers,
     /// images and networks stay in the hull root).
     Rm,
-    /// Change the machine's size or idle timeout, for its next start.
+    /// Change the machine's size, idle timeout or the host directories it
+    /// may write, for its next start.
     Set(SetArgs),
     /// Run a command in the hull machine itself, as root (for a look at
     /// what it sees; containers run in VMs inside it).
@@ -47,6 +48,14 @@ pub struct SetArgs {
     /// 10m, 1h; 0: never).
     #[arg(long, value_parser = parse_duration_secs)]
     idle_timeout: Option<u64>,
+    /// Let the machine write this host directory (and what is inside it),
+    /// as Docker Desktop's file sharing: a read-write bind of a path
+    /// outside every shared directory is refused. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    share: Vec<PathBuf>,
+    /// No longer let the machine write this host directory. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    unshare: Vec<PathBuf>,
 }
 
 pub fn machine(command: MachineCommand, root: &Path) -> Result<u8> {
@@ -73,7 +82,13 @@ pub fn machine(command: MachineCommand, root: &Path) -> Result<u8> {
             println!("hull machine removed");
         }
         MachineCommand::Set(args) => {
-            let settings = machine.set(args.cpus, args.memory, args.idle_timeout)?;
+            let settings = machine.set(Changes {
+                cpus: args.cpus,
+                memory_mib: args.memory,
+                idle_timeout_secs: args.idle_timeout,
+                share: args.share,
+                unshare: args.unshare,
+            })?;
             println!("{}", describe(&settings));
         }
         MachineCommand::Exec(args) => {
@@ -100,12 +115,18 @@ pub fn print_status(root: &Path) -> Result<()> {
     println!("hull machine: running for {} s", status.uptime_secs);
     println!(
         "{}",
-        describe(&Settings {
-            cpus: status.cpus,
-            memory_mib: status.memory_mib,
-            idle_timeout_secs: status.idle_timeout_secs,
-        })
+        describe_size(status.cpus, status.memory_mib, status.idle_timeout_secs)
     );
+    match &status.shares {
+        Some(shares) => println!(
+            "writes on the host: {} (the rest read-only)",
+            hull_machine::list(shares.paths())
+        ),
+        None => println!(
+            "writes on the host: everything (started by an older hull: \
+             `hull machine stop` to apply the shared directories)"
+        ),
+    }
     println!(
         "supervisor pid {}, QEMU pid {}, commands using it now: {}",
         status.supervisor_pid, status.qemu_pid, status.sessions
@@ -118,15 +139,26 @@ pub fn print_status(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The settings, as `hull machine set` and a stopped machine's status show
+/// them: the hull root is shared besides the directories listed.
 fn describe(settings: &Settings) -> String {
-    let idle = match settings.idle_timeout() {
-        Some(timeout) => format!("{} s", timeout.as_secs()),
-        None => "never".to_owned(),
-    };
     format!(
-        "cpus {}, memory {} MiB, idle timeout {idle}",
-        settings.cpus, settings.memory_mib
+        "{}\nshared writable: {} (and the hull root)",
+        describe_size(
+            settings.cpus,
+            settings.memory_mib,
+            settings.idle_timeout_secs
+        ),
+        hull_machine::list(&settings.shares)
     )
+}
+
+fn describe_size(cpus: u32, memory_mib: u64, idle_timeout_secs: u64) -> String {
+    let idle = match idle_timeout_secs {
+        0 => "never".to_owned(),
+        secs => format!("{secs} s"),
+    };
+    format!("cpus {cpus}, memory {memory_mib} MiB, idle timeout {idle}")
 }
 
 /// One line for `hull version` and `hull info`: where VMs run, and why.

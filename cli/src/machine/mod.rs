@@ -9,9 +9,10 @@ mod cmd;
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use hull_machine::{Backend, Machine, Presence};
 use hull_runtime::host::Kvm;
+use hull_runtime::{Mount, MountSource};
 use nix::fcntl::Flock;
 
 pub use client::{forward, run_with_output};
@@ -78,4 +79,41 @@ pub fn route(root: &Path, placement: Placement) -> Result<Route> {
         }
     }
     Ok(Route::Machine { notice })
+}
+
+/// Refuses, before anything is created, a read-write bind of a host path
+/// the machine cannot write (outside the hull root and every shared
+/// directory), as Docker Desktop refuses a path it does not share. Binds
+/// read-only of any path are fine: the machine reads the whole host.
+pub fn check_binds(root: &Path, mounts: &[Mount]) -> Result<()> {
+    let mut writable = mounts
+        .iter()
+        .filter(|mount| !mount.read_only)
+        .filter_map(|mount| match &mount.source {
+            MountSource::Bind { path, .. } => Some(path),
+            _ => None,
+        })
+        .peekable();
+    if writable.peek().is_none() {
+        return Ok(());
+    }
+    // A machine started by an older hull writes the whole host.
+    let Some(shares) = Machine::new(root).writable_shares()? else {
+        return Ok(());
+    };
+    for path in writable {
+        if !shares.covers(path) {
+            let dir = path
+                .ancestors()
+                .find(|dir| dir.is_dir())
+                .unwrap_or(Path::new("/"));
+            bail!(
+                "the path {} is not shared writable with the hull machine: bind it read-only \
+                 (:ro), or share it: `hull machine stop; hull machine set --share {}`",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -4,10 +4,14 @@
 # on the virtio-serial channel, and powers off when the relay exits.
 #
 # As the hull machine (hull.machine=PORT) its root is the host's root itself,
-# writable, so every host path means the same inside; only its runtime
-# directories (/run, hull.tmpfs=DIR) are its own. eth0 reaches the host
-# through QEMU's user network, and the agent serves a relay session to every
-# connection on PORT that presents the token in hull.token=FILE.
+# read-only, so every host path means the same inside; the directories it may
+# write (hull.share=DIR: the hull root and the shared directories, each the
+# writable 9p share hullshareN, N counting from 0 in their order) are mounted
+# over their paths, and its runtime directories (/run, hull.tmpfs=DIR, and
+# hull.tmpdir=DIR: /tmp and /var/tmp where the host does not share them) are
+# its own. eth0 reaches the host through QEMU's user network, and the agent
+# serves a relay session to every connection on PORT that presents the token
+# in hull.token=FILE.
 
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 
@@ -27,12 +31,16 @@ done < /etc/modules
 
 agent=
 tmpfs=
+tmpdirs=
+shares=
 machine_port=
 token=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         hull.agent=*) agent="${arg#hull.agent=}" ;;
         hull.tmpfs=*) tmpfs="$tmpfs ${arg#hull.tmpfs=}" ;;
+        hull.tmpdir=*) tmpdirs="$tmpdirs ${arg#hull.tmpdir=}" ;;
+        hull.share=*) shares="$shares ${arg#hull.share=}" ;;
         hull.machine=*) machine_port="${arg#hull.machine=}" ;;
         hull.token=*) token="${arg#hull.token=}" ;;
     esac
@@ -50,8 +58,14 @@ done
 
 mkdir -p /root
 if [ -n "$machine_port" ]; then
-    mount -t 9p -o rw,trans=virtio,version=9p2000.L,msize=524288,cache=mmap hostroot /root \
+    mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288,cache=mmap hostroot /root \
         || fail "cannot mount the host root over 9p"
+    index=0
+    for dir in $shares; do
+        mount -t 9p -o rw,trans=virtio,version=9p2000.L,msize=524288,cache=mmap \
+            "hullshare$index" "/root$dir" || fail "cannot mount the writable share $dir"
+        index=$((index + 1))
+    done
 else
     mkdir -p /host /overlay
     mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288,cache=mmap hostroot /host \
@@ -76,6 +90,9 @@ mount -t tmpfs -o mode=0755 tmpfs /root/run
 for dir in $tmpfs; do
     mkdir -p "/root$dir" && mount -t tmpfs -o mode=0700 tmpfs "/root$dir" \
         || fail "cannot mount a tmpfs on $dir"
+done
+for dir in $tmpdirs; do
+    mount -t tmpfs -o mode=1777 tmpfs "/root$dir" || fail "cannot mount a tmpfs on $dir"
 done
 
 if [ -n "$machine_port" ]; then

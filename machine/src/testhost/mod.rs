@@ -9,6 +9,7 @@
 //! off.
 
 pub mod image;
+mod privileges;
 pub mod vm;
 
 use std::env;

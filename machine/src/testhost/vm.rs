@@ -1,6 +1,7 @@
 //! One running test host: a QEMU process (TCG, nested SVM) booting the
-//! test host image, with the host's root shared read-only over 9p and the
-//! relay channel exposed as a unix socket.
+//! test host image, with the host's root shared read-only over 9p (and, for
+//! the hull machine, some directories writable) and the relay channel
+//! exposed as a unix socket.
 
 use std::env;
 use std::fs::{self, File};
@@ -18,6 +19,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tempfile::TempDir;
 
 use super::image::Image;
+use super::privileges;
 use hull_runtime::child_process;
 use hull_runtime::signals::Signals;
 use hull_runtime::Boot;
@@ -35,6 +37,17 @@ const DEFAULT_MEMORY_MIB: u32 = 2048;
 /// seen 2 times in 12 runs of the attach test), triple-faults a guest or
 /// crashes the test host's kernel. With one, none of it was ever seen.
 const DEFAULT_CPUS: u32 = 1;
+
+/// The 9p mount tag of writable share N is this with N appended; `/init`
+/// mounts them in the order of its `hull.share=` words.
+const SHARE_TAG: &str = "hullshare";
+/// The kernel's command line buffer on x86 (COMMAND_LINE_SIZE), with its
+/// terminating NUL; a longer line is cut off.
+const KERNEL_CMDLINE_MAX: usize = 2048;
+/// QEMU's seccomp filter (QEMU 7.2's names): no obsolete system calls, no
+/// privilege changes (setuid and the like), no new processes, no changes
+/// to scheduling or CPU affinity. 9p passthrough needs none of them.
+const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
 /// How often, in milliseconds, waiting loops look at QEMU and the socket.
 const POLL_MS: u16 = 20;
@@ -65,9 +78,11 @@ pub struct VmShape<'a> {
     pub cmdline: Vec<String>,
     pub cpus: u32,
     pub memory_mib: u32,
-    /// Whether the guest may write to the host's root: the hull machine's
-    /// root is the host's own.
-    pub writable_share: bool,
+    /// Host directories (resolved, none inside another) the guest may
+    /// write, each a 9p share of its own that `/init` mounts over its path
+    /// on the host's root, which the guest only reads. The hull machine
+    /// writes the hull root and its settings' shares; the test host none.
+    pub writable_shares: &'a [PathBuf],
     pub console_log: &'a Path,
     pub qemu_log: File,
 }
@@ -83,14 +98,18 @@ impl VmShape<'_> {
             cmdline.push(' ');
             cmdline.push_str(word);
         }
-        let share = match self.writable_share {
-            // QEMU runs as the user (root), so ownership, modes, device
-            // nodes and xattrs written by the guest land on the host as is.
-            true => "local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap",
-            false => {
-                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
-            }
-        };
+        for share in self.writable_shares {
+            cmdline.push_str(" hull.share=");
+            cmdline.push_str(&cmdline_path(share, "the shared directory")?);
+        }
+        if cmdline.len() >= KERNEL_CMDLINE_MAX {
+            bail!(
+                "the machine's kernel command line is {} bytes, the kernel takes {}: share fewer \
+                 or shorter directories (`hull machine set --unshare`)",
+                cmdline.len(),
+                KERNEL_CMDLINE_MAX - 1
+            );
+        }
         let mut command = Command::new(QEMU);
         command
             .args([
@@ -100,6 +119,7 @@ impl VmShape<'_> {
                 "-display",
                 "none",
             ])
+            .args(["-sandbox", SANDBOX])
             .args(["-accel", "tcg,thread=multi", "-cpu", "EPYC-v3,+svm,+npt"])
             .args(["-smp", &self.cpus.to_string()])
             .args(["-m", &self.memory_mib.to_string()])
@@ -108,7 +128,24 @@ impl VmShape<'_> {
             .arg("-initrd")
             .arg(&self.image.initrd)
             .args(["-append", &cmdline])
-            .args(["-virtfs", share])
+            // QEMU refuses every write through it, whatever the guest asks.
+            .args([
+                "-virtfs",
+                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+            ]);
+        for (index, share) in self.writable_shares.iter().enumerate() {
+            // QEMU runs as root, so ownership, modes, device nodes and
+            // xattrs written by the guest land on the host as they are.
+            let path = path_str(share)?.replace(',', ",,");
+            command.args([
+                "-virtfs",
+                &format!(
+                    "local,path={path},mount_tag={SHARE_TAG}{index},\
+                     security_model=passthrough,multidevs=remap"
+                ),
+            ]);
+        }
+        command
             .arg("-serial")
             .arg(format!("file:{}", path_str(self.console_log)?))
             .stdin(Stdio::null())
@@ -118,8 +155,11 @@ impl VmShape<'_> {
     }
 }
 
-/// Starts `command` (a [`VmShape::qemu_command`]) tied to this thread.
+/// Starts `command` (a [`VmShape::qemu_command`]) tied to this thread,
+/// with only the capabilities it needs: this thread's bounding set is
+/// limited to them for good (see [`privileges`]).
 pub fn spawn_qemu(mut command: Command) -> Result<Child> {
+    privileges::limit_for_qemu()?;
     child_process::tie_to_this_process(&mut command);
     command.spawn().map_err(|err| match err.kind() {
         ErrorKind::NotFound => anyhow::anyhow!(
@@ -146,7 +186,7 @@ impl TestHostVm {
             cmdline: Vec::new(),
             cpus: env_number("HULL_TESTHOST_CPUS", DEFAULT_CPUS)?,
             memory_mib: env_number("HULL_TESTHOST_MEMORY", DEFAULT_MEMORY_MIB)?,
-            writable_share: false,
+            writable_shares: &[],
             console_log: &run_dir.console_log(),
             qemu_log: File::create(run_dir.qemu_log()).context("cannot create the QEMU log")?,
         };
