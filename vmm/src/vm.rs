@@ -9,7 +9,7 @@ use crate::arch::x86_64::cpuid;
 use crate::arch::x86_64::layout::{ram_ranges, KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS};
 use crate::cmdline::kernel_cmdline;
 use crate::config::VmConfig;
-use crate::seccomp::{self, Filters, ThreadKind};
+use crate::seccomp::{Filters, ThreadKind};
 use crate::stop::StopSignal;
 use crate::vcpu::{self, Vcpu};
 use crate::{boot, device_manager, memory, Error, VmExit};
@@ -52,7 +52,6 @@ pub fn run(config: VmConfig) -> Result<VmExit, Error> {
     let vm = create_vm(&kvm)?;
     memory::register(&vm, &mem)?;
 
-    seccomp::settle_allocator();
     let filters = Filters::new(config.seccomp)?;
     let filter = |kind| filters.as_ref().map(|filters| filters.get(kind));
     let (stop, stop_reasons) = StopSignal::new();

@@ -8,13 +8,10 @@
 //! workers are started before the guest runs and wait for their queues (see
 //! `WorkerSlot` in the virtio module).
 //!
-//! A syscall outside a thread's list fails with EPERM
-//! ([`SeccompMode::Errno`]) or kills the whole VMM ([`SeccompMode::Kill`]);
-//! for bringing up a new device or libc, [`SeccompMode::Log`] lets it
-//! through and has the kernel log it.
-//!
-//! What libc would do lazily with a syscall no list has is done before the
-//! filters are in ([`settle_allocator`]).
+//! A syscall outside a thread's list kills the whole VMM
+//! ([`SeccompMode::Kill`]); for bringing up a new device or libc,
+//! [`SeccompMode::Errno`] makes it fail with EPERM instead and
+//! [`SeccompMode::Log`] lets it through and has the kernel log it.
 
 mod rules;
 
@@ -104,22 +101,6 @@ impl ThreadFilter {
 
     pub fn kind(&self) -> ThreadKind {
         self.kind
-    }
-}
-
-/// Sets glibc's limit on malloc arenas to its own default, eight per CPU,
-/// before any filter is in. Left unset, glibc works it out the first time
-/// a thread finds every arena busy, by opening
-/// `/sys/devices/system/cpu/online`: an `openat` on no thread's list (a
-/// busy vsock worker met it about once per VM).
-pub fn settle_allocator() {
-    #[cfg(target_env = "gnu")]
-    {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let arenas = i32::try_from(cpus.saturating_mul(8)).unwrap_or(i32::MAX);
-        // SAFETY: mallopt takes two integers and only sets an allocator
-        // parameter.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
     }
 }
 
