@@ -8,11 +8,14 @@
 //! workers are started before the guest runs and wait for their queues (see
 //! `WorkerSlot` in the virtio module).
 //!
-//! A syscall outside a thread's list kills the whole VMM
-//! ([`SeccompMode::Kill`]); for bringing up a new device or libc,
-//! [`SeccompMode::Errno`] makes it fail with EPERM instead and
-//! [`SeccompMode::Log`] lets it through and has the kernel log it.
+//! A syscall outside a thread's list fails with EPERM
+//! ([`SeccompMode::Errno`]) or kills the whole VMM ([`SeccompMode::Kill`]);
+//! for bringing up a new device or libc, [`SeccompMode::Log`] lets it
+//! through and has the kernel log it. Opening a file by path, on a thread
+//! that may not, fails with EPERM in either of the first two
+//! ([`file_opens`]).
 
+mod file_opens;
 mod rules;
 
 use std::sync::Arc;
@@ -80,14 +83,16 @@ impl ThreadFilter {
     /// else.
     fn new(kind: ThreadKind, mismatch: SeccompAction) -> Result<Self, SeccompError> {
         let build = |source| SeccompError::Build { kind, source };
-        let filter = SeccompFilter::new(
-            kind.rules().map_err(build)?,
-            mismatch,
-            SeccompAction::Allow,
-            TargetArch::x86_64,
-        )
-        .map_err(build)?;
+        let rules = kind.rules().map_err(build)?;
+        let opens_files = rules.contains_key(&libc::SYS_openat);
+        let refuse_opens = !opens_files && mismatch != SeccompAction::Log;
+        let filter = SeccompFilter::new(rules, mismatch, SeccompAction::Allow, TargetArch::x86_64)
+            .map_err(build)?;
         let program = BpfProgram::try_from(filter).map_err(build)?;
+        let program = match refuse_opens {
+            true => file_opens::refused_before(program),
+            false => program,
+        };
         Ok(Self { kind, program })
     }
 

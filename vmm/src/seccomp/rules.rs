@@ -3,8 +3,9 @@
 //! protections it maps, the signals it sends).
 //!
 //! The lists are what glibc, Rust's standard library and our crates call
-//! on these threads' paths; a syscall missing here kills the VMM the first
-//! time a guest drives a thread down a path that makes it.
+//! on these threads' paths; a syscall missing here fails with EPERM (or
+//! kills the VMM, in kill mode) the first time a guest drives a thread
+//! down a path that makes it.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -173,3 +173,36 @@ fn a_disallowed_syscall_kills_the_process() {
         "child ended with status {status:#x}, not SIGSYS"
     );
 }
+
+#[test]
+fn opening_a_file_fails_with_eperm_even_in_kill_mode() {
+    let filters = Filters::new(SeccompMode::Kill).unwrap().unwrap();
+    let filter = filters.get(ThreadKind::Device);
+    // SAFETY: the child only makes raw syscalls (the filter is compiled
+    // already) and leaves with _exit, as a child of a threaded parent must.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: see above; the path is a static NUL-terminated string.
+        unsafe {
+            if filter.apply().is_err() {
+                libc::_exit(2);
+            }
+            let path = c"/proc/sys/vm/overcommit_memory";
+            let fd = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), 0);
+            let errno = *libc::__errno_location();
+            libc::_exit(if fd == -1 && errno == libc::EPERM {
+                0
+            } else {
+                3
+            });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child ended with status {status:#x}: the open was not refused with EPERM"
+    );
+}
