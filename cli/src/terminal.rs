@@ -48,6 +48,11 @@ pub fn size() -> Option<TerminalSize> {
     size_of(io::stdout().as_fd()).or_else(|| size_of(io::stdin().as_fd()))
 }
 
+/// The size of the terminal on stderr.
+pub fn size_of_stderr() -> Option<TerminalSize> {
+    size_of(io::stderr().as_fd())
+}
+
 fn size_of(fd: BorrowedFd) -> Option<TerminalSize> {
     let mut winsize = libc::winsize {
         ws_row: 0,

@@ -1,5 +1,7 @@
 //! `hull build` (`image build`): a Dockerfile built into an image with
-//! `hull_builder`, its steps shown as BuildKit's plain progress shows them;
+//! `hull_builder`, its steps shown as BuildKit's progress shows them (a
+//! block redrawn in place on a terminal, `tty_progress`; lines elsewhere,
+//! `plain_progress`);
 //! `hull builder prune`; and the hidden `__build-step` that runs one `RUN`
 //! step inside the hull machine for a build on a host whose KVM cannot run
 //! hull's guest.
@@ -12,21 +14,26 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use hull_builder::{BuildError, BuildOptions, Built, Event, Progress, StepOutput, StepRunner};
+use hull_builder::{BuildError, BuildOptions, Built, Progress, StepOutput, StepRunner};
 use hull_image::ImageRef;
 use hull_runtime::session::Writers;
 use hull_runtime::{Runtime, Stdio, StepOptions};
 use serde::{Deserialize, Serialize};
 
+mod plain_progress;
+mod tty_progress;
+
 use crate::image_cmd::{human_size, registry_options};
 use crate::machine::{self, Placement, Route};
+use crate::terminal;
+use plain_progress::PlainProgress;
+use tty_progress::TtyProgress;
 
 /// `hull build`'s exit code when the build fails, as Docker's.
 const BUILD_FAILED: u8 = 1;
@@ -72,12 +79,27 @@ pub struct BuildArgs {
     path: String,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ProgressMode {
+/// How a build's progress is shown (`--progress`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// `tty` on a terminal, `plain` otherwise.
     Auto,
     Plain,
     Tty,
     Quiet,
+}
+
+impl ProgressMode {
+    /// `auto` decided for stderr, as BuildKit decides it: `tty` on a
+    /// terminal that can move the cursor.
+    fn on_this_terminal(self) -> ProgressMode {
+        let dumb = std::env::var("TERM").is_ok_and(|term| term == "dumb");
+        match self {
+            ProgressMode::Auto if std::io::stderr().is_terminal() && !dumb => ProgressMode::Tty,
+            ProgressMode::Auto => ProgressMode::Plain,
+            mode => mode,
+        }
+    }
 }
 
 /// `hull builder SUBCOMMAND`.
@@ -101,7 +123,11 @@ pub struct BuilderPruneArgs {
 pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
     let options = options(&args, root)?;
     let quiet = args.quiet || args.progress == ProgressMode::Quiet;
-    let built = build_image(&options.build, quiet);
+    let progress = match quiet {
+        true => ProgressMode::Quiet,
+        false => args.progress,
+    };
+    let built = build_image(&options.build, progress);
     drop(options.temporary);
     let err = match built {
         Ok(built) => {
@@ -126,11 +152,16 @@ pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
 }
 
 /// Builds an image as `options` say, its steps in VMs here or in the hull
-/// machine and shown on stderr as BuildKit's plain progress shows them
-/// (`quiet`: only a failing step's output); for `hull build` and for
-/// `hull compose`'s services with `build:`.
-pub fn build_image(options: &BuildOptions, quiet: bool) -> Result<Built> {
-    let progress: Arc<Mutex<dyn Progress>> = Arc::new(Mutex::new(PlainProgress::new(quiet)));
+/// machine and shown on stderr as BuildKit shows them in `mode` (`quiet`:
+/// only a failing step's output); for `hull build` and for `hull
+/// compose`'s services with `build:`.
+pub fn build_image(options: &BuildOptions, mode: ProgressMode) -> Result<Built> {
+    let progress: Arc<Mutex<dyn Progress>> = match mode.on_this_terminal() {
+        ProgressMode::Tty => Arc::new(Mutex::new(TtyProgress::new(
+            terminal::size_of_stderr().map_or(80, |size| usize::from(size.cols)),
+        ))),
+        mode => Arc::new(Mutex::new(PlainProgress::new(mode == ProgressMode::Quiet))),
+    };
     let runner = runner(&options.root)?;
     hull_builder::build(options, runner.as_ref(), progress)
 }
@@ -354,86 +385,4 @@ pub fn builder(command: BuilderCommand, root: &Path) -> Result<u8> {
     let reclaimed = hull_builder::prune(root)?;
     println!("Total reclaimed space: {}", human_size(reclaimed, 3));
     Ok(0)
-}
-
-/// BuildKit's plain progress: `#N name`, the step's output lines as
-/// `#N 1.234 line`, then `#N CACHED` or `#N DONE 1.2s`.
-struct PlainProgress {
-    quiet: bool,
-    out: std::io::Stderr,
-    started: BTreeMap<usize, Instant>,
-    /// A step's output not yet ended by a newline.
-    partial: BTreeMap<usize, Vec<u8>>,
-}
-
-impl PlainProgress {
-    fn new(quiet: bool) -> PlainProgress {
-        PlainProgress {
-            quiet,
-            out: std::io::stderr(),
-            started: BTreeMap::new(),
-            partial: BTreeMap::new(),
-        }
-    }
-
-    fn line(&mut self, text: &str) {
-        let _ = writeln!(self.out, "{text}");
-    }
-
-    fn elapsed(&self, id: usize) -> Duration {
-        self.started
-            .get(&id)
-            .map_or(Duration::ZERO, Instant::elapsed)
-    }
-
-    fn flush_partial(&mut self, id: usize) {
-        if let Some(rest) = self.partial.remove(&id).filter(|rest| !rest.is_empty()) {
-            let text = format!(
-                "#{id} {:.3} {}",
-                self.elapsed(id).as_secs_f64(),
-                String::from_utf8_lossy(&rest)
-            );
-            self.line(&text);
-        }
-    }
-}
-
-impl Progress for PlainProgress {
-    fn event(&mut self, event: Event<'_>) {
-        // -q shows a failing step's output only, as Docker does.
-        if self.quiet && !matches!(event, Event::Failed { .. }) {
-            return;
-        }
-        match event {
-            Event::Started { id, name } => {
-                self.started.insert(id, Instant::now());
-                self.line(&format!("#{id} {name}"));
-            }
-            Event::Cached { id } => self.line(&format!("#{id} CACHED")),
-            Event::Output { id, data } => {
-                let mut buffer = self.partial.remove(&id).unwrap_or_default();
-                buffer.extend_from_slice(data);
-                let elapsed = self.elapsed(id).as_secs_f64();
-                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buffer.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&line[..end]);
-                    self.line(&format!(
-                        "#{id} {elapsed:.3} {}",
-                        text.trim_end_matches('\r')
-                    ));
-                }
-                self.partial.insert(id, buffer);
-            }
-            Event::Note { id, text } => self.line(&format!("#{id} {text}")),
-            Event::Done { id, elapsed } => {
-                self.flush_partial(id);
-                self.line(&format!("#{id} DONE {:.1}s", elapsed.as_secs_f64()));
-            }
-            Event::Failed { id, error } => {
-                self.flush_partial(id);
-                self.line(&format!("#{id} ERROR: {error}"));
-            }
-        }
-        let _ = self.out.flush();
-    }
 }

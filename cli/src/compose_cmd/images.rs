@@ -11,7 +11,7 @@ use hull_compose::model::{Build, PullPolicy as ServicePolicy};
 use hull_compose::{Compose, ImageNeed, ServiceImage, ServiceImages};
 use hull_image::{Image, ImageRef, Store};
 
-use crate::build_cmd::build_image;
+use crate::build_cmd::{build_image, ProgressMode};
 use crate::image_cmd::registry_options;
 use crate::run::{image_for_run, PullPolicy};
 
@@ -193,7 +193,7 @@ fn build_service(
         registry: Some(registry_options(root, &[])?),
     };
     eprintln!(" Service {service}  Building");
-    let built = build_image(&options, false)
+    let built = build_image(&options, ProgressMode::Auto)
         .with_context(|| format!("service {service}: cannot build its image"))?;
     eprintln!(" Service {service}  Built");
     let store = Store::open(root)?;
