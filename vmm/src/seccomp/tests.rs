@@ -146,10 +146,16 @@ fn a_device_worker_may_connect_unix_sockets_only() {
     assert_eq!(errnos[1..], [libc::EPERM, libc::EPERM]);
 }
 
-#[test]
-fn a_disallowed_syscall_kills_the_process() {
-    let filters = Filters::new(SeccompMode::Kill).unwrap().unwrap();
-    let filter = filters.get(ThreadKind::VirtioFs);
+/// Forks a child that installs `kind`'s filter in `mode` and runs `body`
+/// (raw syscalls only), exiting with what it returns; returns the child's
+/// wait status.
+fn status_of_filtered_child(
+    kind: ThreadKind,
+    mode: SeccompMode,
+    body: unsafe fn() -> libc::c_int,
+) -> libc::c_int {
+    let filters = Filters::new(mode).unwrap().unwrap();
+    let filter = filters.get(kind);
     // SAFETY: the child only makes raw syscalls (the filter is compiled
     // already) and leaves with _exit, as a child of a threaded parent must.
     let pid = unsafe { libc::fork() };
@@ -160,14 +166,24 @@ fn a_disallowed_syscall_kills_the_process() {
             if filter.apply().is_err() {
                 libc::_exit(2);
             }
-            // virtio-fs workers never open sockets.
-            libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0);
-            libc::_exit(0);
+            libc::_exit(body());
         }
     }
     let mut status = 0;
     // SAFETY: waits for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    status
+}
+
+#[test]
+fn a_disallowed_syscall_kills_the_process() {
+    /// virtio-fs workers never open sockets.
+    unsafe fn open_a_socket() -> libc::c_int {
+        // SAFETY: a raw syscall with integer arguments.
+        unsafe { libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0) };
+        0
+    }
+    let status = status_of_filtered_child(ThreadKind::VirtioFs, SeccompMode::Kill, open_a_socket);
     assert!(
         libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS,
         "child ended with status {status:#x}, not SIGSYS"
@@ -176,31 +192,20 @@ fn a_disallowed_syscall_kills_the_process() {
 
 #[test]
 fn opening_a_file_fails_with_eperm_even_in_kill_mode() {
-    let filters = Filters::new(SeccompMode::Kill).unwrap().unwrap();
-    let filter = filters.get(ThreadKind::Device);
-    // SAFETY: the child only makes raw syscalls (the filter is compiled
-    // already) and leaves with _exit, as a child of a threaded parent must.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        // SAFETY: see above; the path is a static NUL-terminated string.
+    /// 0 when the open failed with EPERM.
+    unsafe fn open_a_file() -> libc::c_int {
+        let path = c"/proc/sys/vm/overcommit_memory";
+        // SAFETY: a raw syscall on a static NUL-terminated path; errno is
+        // this thread's.
         unsafe {
-            if filter.apply().is_err() {
-                libc::_exit(2);
-            }
-            let path = c"/proc/sys/vm/overcommit_memory";
             let fd = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), 0);
-            let errno = *libc::__errno_location();
-            libc::_exit(if fd == -1 && errno == libc::EPERM {
-                0
-            } else {
-                3
-            });
+            match fd == -1 && *libc::__errno_location() == libc::EPERM {
+                true => 0,
+                false => 3,
+            }
         }
     }
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    let status = status_of_filtered_child(ThreadKind::Device, SeccompMode::Kill, open_a_file);
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "child ended with status {status:#x}: the open was not refused with EPERM"
