@@ -13,15 +13,14 @@ use crate::devices::virtio::block::request::serve;
 /// guest never sees.
 const DISK_SECTORS: u64 = 128;
 const TAIL: &[u8] = b"past the last whole sector";
-/// What the disk holds where it is not a hole: its first sector, and its
-/// tail.
+/// The disk's first sector; the rest of the disk is a hole.
 const FIRST_SECTOR: [u8; SECTOR_SIZE as usize] = [0x5a; SECTOR_SIZE as usize];
 
 /// Serves one virtio-blk request to a disk image of 128 sectors and a
 /// 26-byte tail, as the device's worker serves a guest's request queue:
 /// the first byte picks the disk (bit 0: read-only), the rest lays out the
-/// chain as in [`super::vsock_tx_packet`] (256 bytes of descriptor table,
-/// then the bytes at 0x10000). Nothing is written past the disk's last
+/// chain as [`super::vsock_tx_packet`]'s input does (256 bytes of
+/// descriptor table, then the bytes at 0x10000). Nothing is written past the disk's last
 /// whole sector (the image keeps its length and tail), nothing at all on a
 /// read-only disk, and nothing beside the image; the used length is at
 /// most what the chain's buffers hold.

@@ -7,11 +7,12 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
 use nix::sys::socket::{setsockopt, sockopt};
-use virtio_queue::DescriptorChain;
-use vm_memory::Bytes;
+use virtio_queue::{DescriptorChain, QueueT};
+use vm_memory::{Address, Bytes};
 
 use super::guest::{
-    guest_memory, laid_out_chain, ready_queue, used_entries, write_buffers, TABLE_LEN,
+    guest_memory, laid_out_chain, ready_queue, used_entries, write_buffers, QUEUE_SIZE, TABLE_LEN,
+    USED_RING,
 };
 use crate::devices::virtio::net::rx::{Delivery, Receiver};
 use crate::devices::virtio::net::tx::transmit;
@@ -94,6 +95,10 @@ pub fn virtio_net_rx(data: &[u8]) {
         Err(_) => return,
     };
     assert_eq!(receiver.has_pending(), delivery == Delivery::Waiting);
+    if buffers_over_used_ring(&input) {
+        // The frame may have overwritten what the device put there.
+        return;
+    }
     let used = used_entries(&mem);
     assert!(used.len() <= input.heads.len(), "{used:?}");
     let total: u64 = used.iter().map(|&(_, len)| u64::from(len)).sum();
@@ -104,6 +109,24 @@ pub fn virtio_net_rx(data: &[u8]) {
     );
     let filled = used.iter().filter(|&&(_, len)| len > 0).count();
     assert!(input.mergeable || filled <= 1, "{used:?}");
+}
+
+/// Whether a device-writable buffer of a chain `input` offers lies over
+/// the used ring: a driver may do that, and the frame then lands on the
+/// ring the target reads the used lengths from.
+fn buffers_over_used_ring(input: &RxInput<'_>) -> bool {
+    let mem = guest_memory();
+    write_buffers(&mem, input.buffers);
+    let mut queue = ready_queue(&mem, input.table, &input.heads);
+    let ring_end = USED_RING + 4 + 8 * u64::from(QUEUE_SIZE);
+    let mut over = false;
+    while let Some(chain) = queue.pop_descriptor_chain(&mem) {
+        over |= chain.filter(|desc| desc.is_write_only()).any(|desc| {
+            let start = desc.addr().raw_value();
+            start < ring_end && start.saturating_add(u64::from(desc.len())) > USED_RING
+        });
+    }
+    over
 }
 
 /// An input of [`virtio_net_rx`].
