@@ -247,7 +247,7 @@ mod tests {
         write_buffers(&mem, input.buffers);
         let mut queue = ready_queue(&mem, input.table, &input.heads);
         receiver.deliver(&mut queue, &mem).unwrap();
-        let mut buffers = vec![0; 0x1000];
+        let mut buffers = vec![0; 0x2000];
         mem.read_slice(&mut buffers, GuestAddress(BUFFERS)).unwrap();
         (used_entries(&mem), buffers)
     }
@@ -269,5 +269,11 @@ mod tests {
         assert_eq!(buffers[10..12], [2, 0]);
         let (used, _) = received("unusable");
         assert_eq!(used, [(0, 0), (1, 100)]);
+        // A zero-length buffer (outside guest memory, too) in the middle
+        // of a chain: the frame goes on past it, whole.
+        let (used, buffers) = received("zero-length-buffer");
+        assert_eq!(used, [(0, 3000)]);
+        let frame: Vec<u8> = (12..3000).map(|i| (i % 251) as u8).collect();
+        assert_eq!(buffers[0x1000..0x1000 + frame.len()], frame);
     }
 }

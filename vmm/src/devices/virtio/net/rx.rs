@@ -161,9 +161,14 @@ impl Receiver {
         for buffer in self.buffers.drain(..usize::from(count)) {
             let mut written = 0;
             for &(addr, segment_len) in &buffer.segments {
+                if rest.is_empty() {
+                    break;
+                }
+                // A zero-length buffer takes nothing: the frame goes on
+                // in the next one.
                 let n = segment_len.min(rest.len());
                 if n == 0 {
-                    break;
+                    continue;
                 }
                 if let Err(e) = mem.write_slice(&rest[..n], addr) {
                     log::warn!("virtio-net: RX chain {}: {e}", buffer.head);
