@@ -22,7 +22,7 @@ pub(super) const SERIAL_LEN: usize = 20;
 
 /// An open, locked disk image.
 #[derive(Debug)]
-pub(super) struct DiskImage {
+pub(crate) struct DiskImage {
     file: File,
     sectors: u64,
     read_only: bool,
@@ -34,7 +34,7 @@ impl DiskImage {
     /// shared when `read_only`, so no two VMs ever write the same image and
     /// nobody writes one that a VM reads. The lock lives as long as the
     /// file (std opens it close-on-exec, so children do not inherit it).
-    pub(super) fn open(path: &Path, read_only: bool) -> Result<Self, BlockError> {
+    pub(crate) fn open(path: &Path, read_only: bool) -> Result<Self, BlockError> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(!read_only)

@@ -8,8 +8,8 @@
 
 mod device;
 mod error;
-mod image;
-mod request;
+pub(crate) mod image;
+pub(crate) mod request;
 mod worker;
 
 #[cfg(test)]

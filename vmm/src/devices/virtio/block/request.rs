@@ -52,7 +52,7 @@ type RequestResult = Result<u32, Failure>;
 
 /// Serves the request in `chain` against `image` and returns the number of
 /// bytes written into the chain's device-writable buffers.
-pub(super) fn serve(
+pub(crate) fn serve(
     image: &DiskImage,
     mem: &GuestMemory,
     chain: DescriptorChain<&GuestMemory>,

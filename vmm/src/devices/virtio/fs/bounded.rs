@@ -10,6 +10,9 @@
 //!   [`MAX_BUFFER_SIZE`];
 //! - open file and directory handles (each a host file descriptor) are
 //!   capped at [`MAX_OPEN_HANDLES`]; opening more fails with `EMFILE`;
+//! - READ and WRITE go to the inner filesystem with the flags their handle
+//!   was opened with, never the guest's (see [`super::handle_flags`]: other
+//!   flags could make the passthrough close the handle's descriptor);
 //! - at FUSE_INIT it tells the guest the largest requests it takes:
 //!   [`LARGE_REQUESTS`], up to [`MAX_BUFFER_SIZE`] of file data each.
 //!
@@ -28,6 +31,8 @@ use fuse_backend_rs::api::filesystem::{
     SetattrValid, ZeroCopyReader, ZeroCopyWriter,
 };
 use fuse_backend_rs::api::server::MAX_BUFFER_SIZE;
+
+use super::handle_flags::HandleFlags;
 
 /// Largest xattr value and xattr name list Linux deals in (the kernel's
 /// XATTR_SIZE_MAX and XATTR_LIST_MAX); a guest kernel never asks for more.
@@ -51,6 +56,7 @@ const LARGE_REQUESTS: FsOptions = FsOptions::BIG_WRITES.union(FsOptions::MAX_PAG
 pub struct Bounded<F> {
     inner: F,
     handles: OpenHandles,
+    flags: HandleFlags,
 }
 
 impl<F> Bounded<F> {
@@ -58,6 +64,7 @@ impl<F> Bounded<F> {
         Self {
             inner,
             handles: OpenHandles::new(MAX_OPEN_HANDLES),
+            flags: HandleFlags::default(),
         }
     }
 }
@@ -126,6 +133,17 @@ impl OpenHandles {
     }
 }
 
+impl<F: FileSystem> Bounded<F> {
+    /// Records the flags of `handle`, just opened, if one was; returns it.
+    fn record(&self, handle: Option<F::Handle>, flags: u32) -> Option<F::Handle> {
+        handle.map(|handle| {
+            let handle: u64 = handle.into();
+            self.flags.opened(handle, flags);
+            handle.into()
+        })
+    }
+}
+
 impl<F: FileSystem> FileSystem for Bounded<F> {
     type Inode = F::Inode;
     type Handle = F::Handle;
@@ -140,6 +158,7 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
     fn destroy(&self) {
         self.inner.destroy();
         self.handles.open.store(0, Ordering::SeqCst);
+        self.flags.clear();
     }
 
     fn lookup(&self, ctx: &Context, parent: Self::Inode, name: &CStr) -> io::Result<Entry> {
@@ -249,10 +268,11 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         flags: u32,
         fuse_flags: u32,
     ) -> io::Result<(Option<Self::Handle>, OpenOptions, Option<u32>)> {
-        self.handles.counted(
+        let (handle, options, passthrough) = self.handles.counted(
             || self.inner.open(ctx, inode, flags, fuse_flags),
             |(handle, _, _)| handle.is_some(),
-        )
+        )?;
+        Ok((self.record(handle, flags), options, passthrough))
     }
 
     fn create(
@@ -262,10 +282,11 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         name: &CStr,
         args: CreateIn,
     ) -> io::Result<(Entry, Option<Self::Handle>, OpenOptions, Option<u32>)> {
-        self.handles.counted(
+        let (entry, handle, options, passthrough) = self.handles.counted(
             || self.inner.create(ctx, parent, name, args),
             |(_, handle, _, _)| handle.is_some(),
-        )
+        )?;
+        Ok((entry, self.record(handle, args.flags), options, passthrough))
     }
 
     fn read(
@@ -279,8 +300,18 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         lock_owner: Option<u64>,
         flags: u32,
     ) -> io::Result<usize> {
-        self.inner
-            .read(ctx, inode, handle, w, size, offset, lock_owner, flags)
+        let handle: u64 = handle.into();
+        let flags = self.flags.for_request(handle, flags);
+        self.inner.read(
+            ctx,
+            inode,
+            handle.into(),
+            w,
+            size,
+            offset,
+            lock_owner,
+            flags,
+        )
     }
 
     fn write(
@@ -296,10 +327,12 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         flags: u32,
         fuse_flags: u32,
     ) -> io::Result<usize> {
+        let handle: u64 = handle.into();
+        let flags = self.flags.for_request(handle, flags);
         self.inner.write(
             ctx,
             inode,
-            handle,
+            handle.into(),
             r,
             size,
             offset,
@@ -353,10 +386,20 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         flock_release: bool,
         lock_owner: Option<u64>,
     ) -> io::Result<()> {
+        let handle: u64 = handle.into();
         self.handles.closing(|| {
-            self.inner
-                .release(ctx, inode, flags, handle, flush, flock_release, lock_owner)
-        })
+            self.inner.release(
+                ctx,
+                inode,
+                flags,
+                handle.into(),
+                flush,
+                flock_release,
+                lock_owner,
+            )
+        })?;
+        self.flags.closed(handle);
+        Ok(())
     }
 
     fn statfs(&self, ctx: &Context, inode: Self::Inode) -> io::Result<statvfs64> {
@@ -404,10 +447,11 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         inode: Self::Inode,
         flags: u32,
     ) -> io::Result<(Option<Self::Handle>, OpenOptions)> {
-        self.handles.counted(
+        let (handle, options) = self.handles.counted(
             || self.inner.opendir(ctx, inode, flags),
             |(handle, _)| handle.is_some(),
-        )
+        )?;
+        Ok((self.record(handle, flags), options))
     }
 
     fn readdir(
@@ -455,8 +499,11 @@ impl<F: FileSystem> FileSystem for Bounded<F> {
         flags: u32,
         handle: Self::Handle,
     ) -> io::Result<()> {
+        let handle: u64 = handle.into();
         self.handles
-            .closing(|| self.inner.releasedir(ctx, inode, flags, handle))
+            .closing(|| self.inner.releasedir(ctx, inode, flags, handle.into()))?;
+        self.flags.closed(handle);
+        Ok(())
     }
 
     fn access(&self, ctx: &Context, inode: Self::Inode, mask: u32) -> io::Result<()> {
@@ -579,6 +626,7 @@ mod tests {
         Bounded {
             inner: Recorder::default(),
             handles: OpenHandles::new(max),
+            flags: HandleFlags::default(),
         }
     }
 

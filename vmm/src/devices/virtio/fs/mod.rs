@@ -12,6 +12,7 @@ pub(crate) mod backend;
 mod bounded;
 mod device;
 mod error;
+mod handle_flags;
 mod read_only;
 mod subset;
 mod tag;

@@ -17,9 +17,9 @@
 
 mod device;
 mod error;
-mod rx;
+pub(crate) mod rx;
 mod tap;
-mod tx;
+pub(crate) mod tx;
 mod tx_frame;
 mod worker;
 
@@ -36,7 +36,7 @@ pub use tap::{check_tun_fd, Tap, TapIo};
 pub use tx_frame::TxFrame;
 
 /// Length of `struct virtio_net_hdr_v1`, the header of every frame.
-const VNET_HDR_LEN: usize = size_of::<virtio_net_hdr_v1>();
+pub(crate) const VNET_HDR_LEN: usize = size_of::<virtio_net_hdr_v1>();
 
 /// The largest Ethernet frame either side builds: a 64 KiB GSO packet
 /// (GSO_MAX_SIZE) behind a 14-byte Ethernet header.
@@ -44,4 +44,4 @@ const MAX_FRAME_LEN: usize = (64 << 10) + 14;
 
 /// The largest frame with its vnet header (65562 bytes): the size of the
 /// RX read buffer and the limit on TX chains.
-const MAX_BUFFER_LEN: usize = VNET_HDR_LEN + MAX_FRAME_LEN;
+pub(crate) const MAX_BUFFER_LEN: usize = VNET_HDR_LEN + MAX_FRAME_LEN;

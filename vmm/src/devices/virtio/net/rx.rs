@@ -33,7 +33,7 @@ const MAX_DESCRIPTORS: usize = 256;
 
 /// What became of the pending frame.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Delivery {
+pub(crate) enum Delivery {
     /// Delivered, or dropped because no buffers could ever hold it.
     Done,
     /// Still pending: the driver has not posted enough buffers yet.
@@ -82,7 +82,7 @@ impl RxBuffer {
 }
 
 /// The receive side: the pending frame and the buffers taken for it.
-pub(super) struct Receiver {
+pub(crate) struct Receiver {
     frame: Box<[u8]>,
     /// Length of the frame in `frame` awaiting delivery.
     pending: Option<usize>,
@@ -94,7 +94,7 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    pub(super) fn new(mergeable: bool) -> Self {
+    pub(crate) fn new(mergeable: bool) -> Self {
         Receiver {
             frame: vec![0; MAX_BUFFER_LEN].into_boxed_slice(),
             pending: None,
@@ -104,7 +104,7 @@ impl Receiver {
         }
     }
 
-    pub(super) fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
 
@@ -115,7 +115,7 @@ impl Receiver {
 
     /// Reads the next frame from `tap` into the pending slot, which must
     /// be free. Returns false when the tap has no frame waiting.
-    pub(super) fn read_from<T: TapIo>(&mut self, tap: &mut T) -> io::Result<bool> {
+    pub(crate) fn read_from<T: TapIo>(&mut self, tap: &mut T) -> io::Result<bool> {
         loop {
             match tap.read_frame(&mut self.frame) {
                 Ok(len) if len < VNET_HDR_LEN => {
@@ -135,7 +135,7 @@ impl Receiver {
     }
 
     /// Copies the pending frame, if any, into the driver's buffers.
-    pub(super) fn deliver(
+    pub(crate) fn deliver(
         &mut self,
         queue: &mut Queue,
         mem: &GuestMemory,
@@ -161,9 +161,14 @@ impl Receiver {
         for buffer in self.buffers.drain(..usize::from(count)) {
             let mut written = 0;
             for &(addr, segment_len) in &buffer.segments {
+                if rest.is_empty() {
+                    break;
+                }
+                // A zero-length buffer takes nothing: the frame goes on
+                // in the next one.
                 let n = segment_len.min(rest.len());
                 if n == 0 {
-                    break;
+                    continue;
                 }
                 if let Err(e) = mem.write_slice(&rest[..n], addr) {
                     log::warn!("virtio-net: RX chain {}: {e}", buffer.head);

@@ -13,7 +13,7 @@ use super::tx_frame::TxFrame;
 use crate::devices::virtio::GuestMemory;
 
 /// Sends the frame in `chain` to `tap`, or drops it.
-pub(super) fn transmit<T: TapIo>(
+pub(crate) fn transmit<T: TapIo>(
     tap: &mut T,
     mem: &GuestMemory,
     chain: DescriptorChain<&GuestMemory>,

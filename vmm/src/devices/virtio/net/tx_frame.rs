@@ -25,7 +25,7 @@ pub struct TxFrame<'m> {
 
 impl<'m> TxFrame<'m> {
     /// The frame in `chain`, or why the chain is not a frame.
-    pub(super) fn gather(
+    pub(crate) fn gather(
         mem: &'m GuestMemory,
         chain: DescriptorChain<&'m GuestMemory>,
     ) -> Result<Self, &'static str> {
@@ -53,7 +53,7 @@ impl<'m> TxFrame<'m> {
     }
 
     /// The frame's length, vnet header included.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 

@@ -393,3 +393,26 @@ fn a_corrupt_available_ring_breaks_only_its_queue() {
     assert_serving(&mut driver);
     assert_eq!(driver.used_idx(HIPRIO), 0);
 }
+
+/// A READ with flags the host cannot give the handle's descriptor
+/// (O_DIRECT on a directory opened with OPEN) leaves the descriptor open:
+/// the passthrough would close it and keep the handle, which would then
+/// read from (and on RELEASE close) whatever the VMM opens next under its
+/// number.
+#[test]
+fn read_flags_never_close_the_handles_descriptor() {
+    let (_dir, mut driver) = initialized_driver();
+    let sub = driver.lookup_node(ROOT, "sub");
+    let fh = driver.open_handle(sub);
+    let mut read = |flags: i32| {
+        let read = ReadIn {
+            fh,
+            size: 4096,
+            flags: flags as u32,
+            ..Default::default()
+        };
+        driver.call(Opcode::Read, sub, &[read.as_slice()]).errno()
+    };
+    assert_eq!(read(libc::O_DIRECT), libc::EISDIR);
+    assert_eq!(read(0), libc::EISDIR);
+}
