@@ -326,12 +326,14 @@ leaks() {
         "$(grep -c "$HULL_ROOT" /proc/net/unix)"
 }
 echo "before=$(leaks)"
+runs=$(mktemp -d)
 for i in $(seq 20); do
-    $h run -d -m 128m --rootfs $R -- sleep 600 > /tmp/started.$i 2>&1 &
+    ($h run -d -m 128m --rootfs $R -- sleep 600 > $runs/out.$i 2>&1; echo $? > $runs/exit.$i) &
 done
 wait
-echo "started=$(cat /tmp/started.* | grep -c '^[0-9a-f]\{64\}$')"
-grep -hv '^[0-9a-f]\{64\}$' /tmp/started.* | sed 's/^/start-error=/'
+echo "started=$(cat $runs/out.* | grep -c '^[0-9a-f]\{64\}$')"
+echo "exits=$(cat $runs/exit.* | sort | uniq -c | tr -s ' ' | paste -sd, -)"
+grep -hv '^[0-9a-f]\{64\}$' $runs/out.* | sed 's/^/start-error=/'
 echo "running=$($h ps -q | wc -l) $($h ps -q | sort -u | wc -l)"
 $h rm -f $($h ps -aq) > /dev/null; echo "rm=$?"
 echo "after=$(leaks)"
