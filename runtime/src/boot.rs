@@ -89,7 +89,7 @@ pub(crate) fn boot(
     let agent = assets::agent_binary()?;
     let initramfs = assets::agent_initramfs(&agent, &root.cache_dir())?;
     let run_dir = root.create_run_dir(id)?;
-    let vsock_uds = run_dir.path().join("vsock.sock");
+    let vsock_uds = run_dir.vsock_path();
     let ready_socket = PathBuf::from(format!("{}_{AGENT_READY_PORT}", vsock_uds.display()));
     let listener = UnixListener::bind(&ready_socket)
         .with_context(|| format!("cannot listen on {}", ready_socket.display()))?;
@@ -102,7 +102,7 @@ pub(crate) fn boot(
         ConsoleTarget::Stdout => (GUEST_CMDLINE.to_owned(), Console::Stdout),
         ConsoleTarget::Log => (
             format!("{GUEST_CMDLINE} quiet"),
-            Console::File(run_dir.path().join("console.log")),
+            Console::File(run_dir.console_log()),
         ),
     };
     let (mount_shares, mounts) = mount_shares(root, &spec.mounts)?;

@@ -21,8 +21,14 @@ pub const SHORT_ID_LEN: usize = 12;
 const PRIVATE_MODE: u32 = 0o710;
 
 /// Unix socket paths are limited to 107 bytes plus NUL; the longest socket a
-/// VM's runtime directory holds is `vsock.sock_NNNNN`.
-const MAX_RUN_DIR_LEN: usize = 107 - "/vsock.sock_65535".len();
+/// VM's runtime directory holds is `vm/vsock.sock_NNNNN`.
+const MAX_RUN_DIR_LEN: usize = 107 - "/vm/vsock.sock_65535".len();
+
+/// The subdirectory of a runtime directory that is the VMM's: its vsock
+/// sockets and the guest's console log, all of the runtime directory its
+/// jail holds. The rest (the VM's config, the VMM's pid, the attach
+/// socket, the VMM's log) the VMM cannot reach.
+const VM_DIR: &str = "vm";
 
 /// A state root directory.
 #[derive(Debug, Clone)]
@@ -72,6 +78,11 @@ impl StateRoot {
         self.path.join("run").join(&id[..SHORT_ID_LEN])
     }
 
+    /// The host end of the vsock device of container `id`'s VM.
+    pub(crate) fn vsock_path(&self, id: &str) -> PathBuf {
+        vm_files(&self.run_dir_path(id)).join(VSOCK_SOCKET)
+    }
+
     /// Creates the runtime directory (sockets, logs) of container `id`,
     /// private to its owner: the VMM's sockets inside are not access-checked
     /// themselves.
@@ -90,12 +101,24 @@ impl StateRoot {
                 parent.display()
             )
         })?;
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        for dir in [path.clone(), vm_files(&path)] {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         Ok(RunDir { path })
     }
+}
+
+/// The vsock device's socket in the VM's directory.
+const VSOCK_SOCKET: &str = "vsock.sock";
+/// The guest's console log in the VM's directory.
+const CONSOLE_LOG: &str = "console.log";
+
+/// The VMM's own subdirectory of runtime directory `run_dir`.
+pub(crate) fn vm_files(run_dir: &Path) -> PathBuf {
+    run_dir.join(VM_DIR)
 }
 
 /// A container's runtime directory; removed with everything in it on drop.
@@ -108,6 +131,21 @@ impl RunDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The VMM's subdirectory: see [`vm_files`].
+    pub fn vm_files(&self) -> PathBuf {
+        vm_files(&self.path)
+    }
+
+    /// The host end of the VM's vsock device.
+    pub fn vsock_path(&self) -> PathBuf {
+        self.vm_files().join(VSOCK_SOCKET)
+    }
+
+    /// The guest's console log, when it goes to one.
+    pub fn console_log(&self) -> PathBuf {
+        self.vm_files().join(CONSOLE_LOG)
     }
 }
 

@@ -167,7 +167,7 @@ impl VmProcess {
                 .find(|line| !line.is_empty())
                 .map(str::to_owned)
         };
-        let console = read("console.log");
+        let console = fs::read_to_string(self.run_dir.console_log()).unwrap_or_default();
         if let Some(panic) = console
             .lines()
             .find_map(|line| line.split_once("Kernel panic - "))

@@ -37,6 +37,7 @@ vmm=$(cat $HULL_ROOT/run/$short/vmm.pid)
 echo "jail=$(ls /proc/$vmm/root | paste -sd, -) $(for ns in mnt pid net ipc uts; do [ "$(readlink /proc/$vmm/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] && printf '%s,' $ns; done)"
 echo "privileges=$(awk '/^NSpid/ {print $NF} /^CapBnd|^CapEff|^NoNewPrivs/ {print $2}' /proc/$vmm/status | paste -sd' ')"
 echo "host-mounts=$(grep -c "$HULL_ROOT/run/$short/jail" /proc/self/mountinfo)"
+echo "jail-run=$([ -S /proc/$vmm/root/run/vsock.sock ] && echo vsock) $(ls -a /proc/$vmm/root/run | grep -c -e pid -e json -e attach -e vmm.log)"
 echo "cgroup=$(cat /proc/$vmm/cgroup) $(cat /sys/fs/cgroup/hull/$short/pids.max) $(cat /sys/fs/cgroup/hull/$short/cpu.max)"
 echo "rlimits=$(awk '/^Max core file size/ {print "core=" $5 ":" $6} /^Max open files/ {print "nofile=" $5}' /proc/$vmm/limits | paste -sd' ')"
 echo "volume=$($h exec j1 sh -c 'cd /data && echo x > a && ln a b && ln -s a c && mv b d && chmod 600 d && chown 1000:100 a && mkdir e && rmdir e && mkfifo p && truncate -s 3 a && touch -d 2020-01-01 a && dd if=/dev/zero of=big bs=1M count=4 2>/dev/null && sync && rm big && stat -c "%s %u:%g" a && readlink c && stat -c %a d' | paste -sd' ')"
@@ -101,6 +102,9 @@ dmesg | grep 'type=1326' | tail -n 5
         "{output}"
     );
     assert_eq!(facts(&output, "host-mounts"), ["0"], "{output}");
+    // Of its run directory only its own files: its vsock sockets and the
+    // console log, not its recorded pid, config, log or the attach socket.
+    assert_eq!(facts(&output, "jail-run"), ["vsock 0"], "{output}");
     let rlimits = facts(&output, "rlimits");
     let nofile = rlimits[0]
         .strip_prefix("core=0:0 nofile=")

@@ -32,7 +32,7 @@ pub(crate) fn connect(root: &StateRoot, container: &Container) -> Result<UnixStr
         }
         .into());
     }
-    connect_to_exec_port(&root.run_dir_path(container.id()).join("vsock.sock"))
+    connect_to_exec_port(&root.vsock_path(container.id()))
         .with_context(|| format!("cannot reach container {}", container.short_id()))
 }
 

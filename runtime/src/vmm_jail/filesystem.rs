@@ -9,7 +9,7 @@
 //! | `/dev/kvm` | the KVM device |
 //! | `/proc/self/fd`, `/proc/self/mountinfo` | this process's descriptors, which the virtio-fs servers reopen files through, and its (jailed) mounts |
 //! | `/boot/kernel`, `/boot/initramfs` | read-only |
-//! | `/run` | the VM's run directory: its vsock sockets and console log |
+//! | `/run` | the VMM's own subdirectory of the run directory: its vsock sockets and the console log (not the VM's config, the VMM's recorded pid, the attach socket or the VMM's log beside it) |
 //! | `/shares/N` | share N: its directory, or only the entries the guest may see of it; read-only where the share is |
 //! | `/disks/N` | disk N's image file; read-only where the disk is |
 //!
@@ -26,6 +26,8 @@ use hull_vmm::{Console, VmConfig};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{chdir, pivot_root};
+
+use crate::root;
 
 /// The directory in the run directory the jail's root is mounted on.
 const JAIL_DIR: &str = "jail";
@@ -103,13 +105,13 @@ impl Jail {
         if let Some(initramfs) = &config.initramfs {
             config.initramfs = Some(self.bind(initramfs, "/boot/initramfs", Access::ReadOnly)?);
         }
-        // Without what is mounted in it: the jail itself.
-        self.bind_tree(run_dir, RUN, Access::ReadWrite, MsFlags::empty())?;
+        let vm_files = root::vm_files(run_dir);
+        self.bind(&vm_files, RUN, Access::ReadWrite)?;
         if let Console::File(path) = &config.console {
-            config.console = Console::File(in_run_dir(path, run_dir)?);
+            config.console = Console::File(in_vm_files(path, &vm_files)?);
         }
         if let Some(vsock) = &mut config.vsock {
-            vsock.uds_path = in_run_dir(&vsock.uds_path, run_dir)?;
+            vsock.uds_path = in_vm_files(&vsock.uds_path, &vm_files)?;
         }
         for (index, share) in config.shares.iter_mut().enumerate() {
             let inside = format!("/shares/{index}");
@@ -142,18 +144,6 @@ impl Jail {
     /// Binds `source` (a directory with everything mounted under it, or a
     /// file) at `inside`, and returns `inside` as a path.
     fn bind(&self, source: &Path, inside: &str, access: Access) -> Result<PathBuf> {
-        self.bind_tree(source, inside, access, MsFlags::MS_REC)
-    }
-
-    /// Binds `source` at `inside` with what is mounted under it (`MS_REC`)
-    /// or without (no flag).
-    fn bind_tree(
-        &self,
-        source: &Path,
-        inside: &str,
-        access: Access,
-        submounts: MsFlags,
-    ) -> Result<PathBuf> {
         let target = self.host_path(inside);
         let is_dir = fs::metadata(source)
             .with_context(|| format!("cannot bind {} into the VMM's jail", source.display()))?
@@ -171,7 +161,7 @@ impl Jail {
             Some(source),
             &target,
             None::<&str>,
-            MsFlags::MS_BIND | submounts,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
         .with_context(|| format!("cannot bind {} into the VMM's jail", source.display()))?;
@@ -243,14 +233,14 @@ fn remount_read_only(target: &Path) -> Result<()> {
     .with_context(|| format!("cannot make {} read-only", target.display()))
 }
 
-/// `path`, which is in `run_dir`, as the jail has it.
-fn in_run_dir(path: &Path, run_dir: &Path) -> Result<PathBuf> {
-    match path.strip_prefix(run_dir) {
+/// `path`, which is in the VMM's directory `vm_files`, as the jail has it.
+fn in_vm_files(path: &Path, vm_files: &Path) -> Result<PathBuf> {
+    match path.strip_prefix(vm_files) {
         Ok(relative) => Ok(Path::new(RUN).join(relative)),
         Err(_) => bail!(
-            "{} is outside the VM's run directory {}, the only one its jailed VMM can write to",
+            "{} is outside the VMM's directory {}, the only one its jail lets it write to",
             path.display(),
-            run_dir.display()
+            vm_files.display()
         ),
     }
 }
@@ -265,18 +255,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_in_the_run_directory_move_under_run_and_others_are_refused() {
-        let run_dir = Path::new("/var/lib/hull/run/abc");
+    fn paths_in_the_vmms_directory_move_under_run_and_others_are_refused() {
+        let vm_files = Path::new("/var/lib/hull/run/abc/vm");
         assert_eq!(
-            in_run_dir(&run_dir.join("vsock.sock"), run_dir).unwrap(),
+            in_vm_files(&vm_files.join("vsock.sock"), vm_files).unwrap(),
             Path::new("/run/vsock.sock")
         );
-        let err = in_run_dir(Path::new("/tmp/console.log"), run_dir).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("/tmp/console.log is outside the VM's run directory"),
-            "{err}"
-        );
+        for outside in ["/tmp/console.log", "/var/lib/hull/run/abc/vmm.pid"] {
+            let err = in_vm_files(Path::new(outside), vm_files).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{outside} is outside the VMM's directory")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
