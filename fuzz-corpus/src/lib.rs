@@ -2,9 +2,12 @@
 //! checked-in corpus, and a driver that runs the target on every input of
 //! it and on a bounded number of mutations of each, with a fixed seed so
 //! that every run (and CI) tries the same inputs. How an input is mutated
-//! stays with each crate: it knows its format's weak spots.
+//! is each crate's (it knows its format's weak spots), made of the common
+//! changes in [`mutation`].
 //!
 //! Long runs use each crate's cargo-fuzz crate (`<crate>/fuzz`) instead.
+
+pub mod mutation;
 
 use std::fs;
 use std::path::Path;

@@ -118,6 +118,7 @@ pub fn digest(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use hull_fuzz_corpus::mutation;
     use rand::rngs::StdRng;
     use rand::Rng;
 
@@ -131,41 +132,29 @@ mod tests {
     /// set to boundary values, 512-byte tar blocks repeated or dropped,
     /// cut short, or a number written over a tar header field.
     fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
-        let mut out = input.to_vec();
-        if out.is_empty() {
-            return vec![rng.gen()];
-        }
-        for _ in 0..rng.gen_range(1..4) {
-            let at = rng.gen_range(0..out.len());
-            match rng.gen_range(0..6) {
-                0 => out[at] ^= 1 << rng.gen_range(0..8),
-                1 => out[at] = [0, b'/', b'.', 0x7f, 0xff, b'0'][rng.gen_range(0..6)],
-                2 if out.len() >= 1024 => {
-                    let block = rng.gen_range(0..out.len() / 512) * 512;
-                    let copy = out[block..block + 512].to_vec();
-                    let to = rng.gen_range(0..out.len() / 512) * 512;
-                    out.splice(to..to, copy);
-                }
-                3 if out.len() >= 1024 => {
-                    let block = rng.gen_range(0..out.len() / 512) * 512;
-                    out.drain(block..block + 512);
-                }
-                4 => out.truncate(at),
-                _ => {
-                    // A size, mode or checksum field of some header.
-                    let block = at / 512 * 512;
-                    let field = [100, 124, 148, 329][rng.gen_range(0..4)];
-                    let value = format!("{:011o}", rng.gen_range(0u64..1 << 33));
-                    let start = (block + field).min(out.len());
-                    let end = (start + value.len()).min(out.len());
-                    out[start..end].copy_from_slice(&value.as_bytes()[..end - start]);
+        mutation::in_rounds(rng, input, |rng, out, at| match rng.gen_range(0..6) {
+            0 => mutation::flip_bit(rng, out, at),
+            1 => out[at] = mutation::pick(rng, &[0, b'/', b'.', 0x7f, 0xff, b'0']),
+            2 if out.len() >= 1024 => {
+                let block = rng.gen_range(0..out.len() / 512) * 512;
+                let copy = out[block..block + 512].to_vec();
+                let to = rng.gen_range(0..out.len() / 512) * 512;
+                out.splice(to..to, copy);
+            }
+            3 if out.len() >= 1024 => {
+                let block = rng.gen_range(0..out.len() / 512) * 512;
+                out.drain(block..block + 512);
+            }
+            4 => out.truncate(at),
+            _ => {
+                // A size, mode or checksum field of some header.
+                let field = at / 512 * 512 + mutation::pick(rng, &[100, 124, 148, 329]);
+                let value = format!("{:011o}", rng.gen_range(0u64..1 << 33));
+                if field < out.len() {
+                    mutation::overwrite(out, field, value.as_bytes());
                 }
             }
-            if out.is_empty() {
-                break;
-            }
-        }
-        out
+        })
     }
 
     /// Runs `target` on its corpus and on mutations of it.

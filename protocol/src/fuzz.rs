@@ -71,6 +71,7 @@ fn assert_short(err: &dyn std::fmt::Display) {
 
 #[cfg(test)]
 mod tests {
+    use hull_fuzz_corpus::mutation;
     use rand::rngs::StdRng;
     use rand::Rng;
 
@@ -84,33 +85,16 @@ mod tests {
     /// to boundary values, a frame length (a little-endian u32) rewritten,
     /// a range repeated, or the input cut short.
     fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
-        let mut out = input.to_vec();
-        if out.is_empty() {
-            return vec![rng.gen()];
-        }
-        for _ in 0..rng.gen_range(1..4) {
-            let at = rng.gen_range(0..out.len());
-            match rng.gen_range(0..5) {
-                0 => out[at] ^= 1 << rng.gen_range(0..8),
-                1 => out[at] = [0, 1, b'"', b'\\', b'{', 0x7f, 0xff][rng.gen_range(0..7)],
-                2 => {
-                    let len =
-                        [0u32, 1, 2, 0x4_0000, 0x4_0001, 0x4_0002, u32::MAX][rng.gen_range(0..7)];
-                    let end = (at + 4).min(out.len());
-                    out[at..end].copy_from_slice(&len.to_le_bytes()[..end - at]);
-                }
-                3 => {
-                    let end = rng.gen_range(at..=out.len());
-                    let copy = out[at..end].to_vec();
-                    out.splice(at..at, copy);
-                }
-                _ => out.truncate(at),
+        mutation::in_rounds(rng, input, |rng, out, at| match rng.gen_range(0..5) {
+            0 => mutation::flip_bit(rng, out, at),
+            1 => out[at] = mutation::pick(rng, &[0, 1, b'"', b'\\', b'{', 0x7f, 0xff]),
+            2 => {
+                let lengths = [0u32, 1, 2, 0x4_0000, 0x4_0001, 0x4_0002, u32::MAX];
+                mutation::overwrite(out, at, &mutation::pick(rng, &lengths).to_le_bytes());
             }
-            if out.is_empty() {
-                break;
-            }
-        }
-        out
+            3 => mutation::repeat_range(rng, out, at, usize::MAX),
+            _ => out.truncate(at),
+        })
     }
 
     /// Runs `target` on its corpus and on mutations of it.

@@ -111,6 +111,7 @@ pub fn duration(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use hull_fuzz_corpus::mutation;
     use rand::rngs::StdRng;
     use rand::Rng;
 
@@ -136,34 +137,20 @@ mod tests {
     /// to or inserted as special values, a big-endian u16 (a DNS count or
     /// id) rewritten, a range repeated, or the input cut short.
     fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
-        let mut out = input.to_vec();
-        if out.is_empty() {
-            return vec![SPECIAL[rng.gen_range(0..SPECIAL.len())]];
-        }
-        for _ in 0..rng.gen_range(1..4) {
-            let at = rng.gen_range(0..out.len());
-            let special = SPECIAL[rng.gen_range(0..SPECIAL.len())];
+        mutation::in_rounds(rng, input, |rng, out, at| {
+            let special = mutation::pick(rng, &SPECIAL);
             match rng.gen_range(0..6) {
-                0 => out[at] ^= 1 << rng.gen_range(0..8),
+                0 => mutation::flip_bit(rng, out, at),
                 1 => out[at] = special,
                 2 => out.insert(at, special),
                 3 => {
-                    let value = [0u16, 1, 2, 0xff, 0xffff][rng.gen_range(0..5)];
-                    let end = (at + 2).min(out.len());
-                    out[at..end].copy_from_slice(&value.to_be_bytes()[..end - at]);
+                    let value = mutation::pick(rng, &[0u16, 1, 2, 0xff, 0xffff]);
+                    mutation::overwrite(out, at, &value.to_be_bytes());
                 }
-                4 => {
-                    let end = rng.gen_range(at..=out.len());
-                    let copy = out[at..end].to_vec();
-                    out.splice(at..at, copy);
-                }
+                4 => mutation::repeat_range(rng, out, at, usize::MAX),
                 _ => out.truncate(at),
             }
-            if out.is_empty() {
-                break;
-            }
-        }
-        out
+        })
     }
 
     /// Runs `target` on its corpus and on mutations of it.

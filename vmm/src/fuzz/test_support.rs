@@ -1,6 +1,7 @@
 //! What the targets' tests share: the corpus, and mutations of it made
 //! the way fuzzers make them.
 
+use hull_fuzz_corpus::mutation;
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -36,31 +37,14 @@ pub(super) fn run(name: &str, target: fn(&[u8]), mutations: usize) {
 /// a header's `len`, a register's offset or value) rewritten, a range
 /// repeated, or the input cut short.
 fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
-    let mut out = input.to_vec();
-    if out.is_empty() {
-        return vec![rng.gen()];
-    }
-    for _ in 0..rng.gen_range(1..4) {
-        let at = rng.gen_range(0..out.len());
-        match rng.gen_range(0..5) {
-            0 => out[at] ^= 1 << rng.gen_range(0..8),
-            1 => out[at] = [0, 1, 2, 4, 5, 0x7f, 0xff][rng.gen_range(0..7)],
-            2 => {
-                let value =
-                    [0u32, 1, 44, 0x1_0000, 0x1_0001, 0x2_ffff, u32::MAX][rng.gen_range(0..7)];
-                let end = (at + 4).min(out.len());
-                out[at..end].copy_from_slice(&value.to_le_bytes()[..end - at]);
-            }
-            3 => {
-                let end = rng.gen_range(at..=out.len().min(at + 64));
-                let copy = out[at..end].to_vec();
-                out.splice(at..at, copy);
-            }
-            _ => out.truncate(at),
+    mutation::in_rounds(rng, input, |rng, out, at| match rng.gen_range(0..5) {
+        0 => mutation::flip_bit(rng, out, at),
+        1 => out[at] = mutation::pick(rng, &[0, 1, 2, 4, 5, 0x7f, 0xff]),
+        2 => {
+            let values = [0u32, 1, 44, 0x1_0000, 0x1_0001, 0x2_ffff, u32::MAX];
+            mutation::overwrite(out, at, &mutation::pick(rng, &values).to_le_bytes());
         }
-        if out.is_empty() {
-            break;
-        }
-    }
-    out
+        3 => mutation::repeat_range(rng, out, at, 64),
+        _ => out.truncate(at),
+    })
 }
