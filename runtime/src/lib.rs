@@ -68,7 +68,9 @@ pub mod signals;
 pub mod units;
 
 // Building blocks hull's own crates share (the hull machine's QEMU and
-// relay); not part of the runtime's API.
+// relay, the VMM's jail); not part of the runtime's API.
+#[doc(hidden)]
+pub mod bounding_set;
 #[doc(hidden)]
 pub mod child_process;
 #[doc(hidden)]

@@ -7,6 +7,7 @@
 
 use anyhow::{Context, Result};
 use caps::{CapSet, Capability};
+use hull_runtime::bounding_set;
 
 /// The capabilities QEMU keeps.
 const KEPT: [Capability; 10] = [
@@ -38,12 +39,5 @@ pub fn limit_for_qemu() -> Result<()> {
     if !effective.contains(&Capability::CAP_SETPCAP) {
         return Ok(());
     }
-    for capability in caps::runtime::thread_all_supported() {
-        if !KEPT.contains(&capability) {
-            caps::drop(None, CapSet::Bounding, capability)
-                .with_context(|| format!("cannot drop {capability} from the bounding set"))?;
-        }
-    }
-    caps::clear(None, CapSet::Inheritable).context("cannot clear the inheritable capabilities")?;
-    caps::clear(None, CapSet::Ambient).context("cannot clear the ambient capabilities")
+    bounding_set::limit(&KEPT.into_iter().collect()).context("cannot limit QEMU's capabilities")
 }

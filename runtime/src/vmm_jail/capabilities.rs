@@ -8,6 +8,8 @@
 use anyhow::{Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 
+use crate::bounding_set;
+
 /// What the virtio-fs servers use: ownership and modes of any file,
 /// switching to the guest user's IDs to create files as that user, and
 /// hard links made from a descriptor (`linkat` with `AT_EMPTY_PATH` takes
@@ -30,16 +32,8 @@ const FILE_SERVER: [Capability; 9] = [
 /// ambient, and no new privileges.
 pub(super) fn keep_only_file_server_set() -> Result<()> {
     let keep: CapsHashSet = FILE_SERVER.into_iter().collect();
-    // The bounding set first: dropping from it takes CAP_SETPCAP.
-    for capability in caps::runtime::thread_all_supported() {
-        if !keep.contains(&capability) {
-            caps::drop(None, CapSet::Bounding, capability)
-                .with_context(|| format!("cannot drop {capability} from the VMM's bounding set"))?;
-        }
-    }
-    caps::clear(None, CapSet::Ambient).context("cannot clear the VMM's ambient capabilities")?;
-    caps::clear(None, CapSet::Inheritable)
-        .context("cannot clear the VMM's inheritable capabilities")?;
+    // The bounding set first: limiting it takes CAP_SETPCAP.
+    bounding_set::limit(&keep).context("cannot limit the VMM's capabilities")?;
     let permitted = caps::read(None, CapSet::Permitted)
         .context("cannot read the VMM's permitted capabilities")?;
     let kept: CapsHashSet = permitted.intersection(&keep).copied().collect();
