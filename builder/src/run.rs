@@ -446,6 +446,27 @@ mod tests {
         assert_eq!(with_heredoc(line, doc), "echo hi\n");
     }
 
+    /// What these tests plan a `RUN` with: the network on, Docker's escape
+    /// character, no users in the image.
+    fn run_context<'a>(
+        state: &'a ImageState,
+        args: &'a BTreeMap<String, String>,
+        proxy: &'a BTreeMap<String, String>,
+        context: &'a ContextTree,
+        cache_dir: &'a Path,
+    ) -> RunContext<'a> {
+        RunContext {
+            state,
+            args,
+            proxy,
+            network: true,
+            context,
+            cache_dir,
+            escape: '\\',
+            lookup: &|_| None,
+        }
+    }
+
     #[test]
     fn the_key_names_what_the_command_sees_but_not_proxies() {
         let temp = tempfile::tempdir().unwrap();
@@ -462,16 +483,8 @@ mod tests {
                         .collect()
                 };
                 let (args, proxy) = (map(args), map(proxy));
-                let run = RunContext {
-                    state: &state,
-                    args: &args,
-                    proxy: &proxy,
-                    network: true,
-                    context: &context,
-                    cache_dir: &temp.path().join("cache"),
-                    escape: '\\',
-                    lookup: &|_| None,
-                };
+                let cache_dir = temp.path().join("cache");
+                let run = run_context(&state, &args, &proxy, &context, &cache_dir);
                 plan(&run, flags, &Command::Shell("make".into()), None).unwrap()
             };
         let plain = key(&[], &[], &[]);
@@ -506,16 +519,8 @@ mod tests {
         let context = ContextTree::open(temp.path()).unwrap();
         let state = ImageState::default();
         let none = BTreeMap::new();
-        let run = RunContext {
-            state: &state,
-            args: &none,
-            proxy: &none,
-            network: true,
-            context: &context,
-            cache_dir: &temp.path().join("cache"),
-            escape: '\\',
-            lookup: &|_| None,
-        };
+        let cache_dir = temp.path().join("cache");
+        let run = run_context(&state, &none, &none, &context, &cache_dir);
         let made = mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
             .unwrap()
             .mount;
@@ -552,16 +557,8 @@ mod tests {
         let context = ContextTree::open(&ctx).unwrap();
         let state = ImageState::default();
         let none = BTreeMap::new();
-        let run = RunContext {
-            state: &state,
-            args: &none,
-            proxy: &none,
-            network: true,
-            context: &context,
-            cache_dir: &temp.path().join("cache"),
-            escape: '\\',
-            lookup: &|_| None,
-        };
+        let cache_dir = temp.path().join("cache");
+        let run = run_context(&state, &none, &none, &context, &cache_dir);
         let flags = [
             (
                 "mount".to_owned(),
