@@ -419,12 +419,7 @@ impl<'a> Build<'a> {
                 let plan = run::plan(&run, flags, command, heredoc.as_ref())?;
                 let key = chain(&format!("RUN {}", plan.key));
                 self.file_step(current, key, label, |build, state, id| {
-                    let _locks = plan
-                        .locked
-                        .iter()
-                        .map(|dir| run::lock(dir))
-                        .collect::<Result<Vec<_>>>()?;
-                    let (step, _views) = plan.prepare(&build.context, &build.tmp_dir())?;
+                    let (step, _held) = plan.prepare(&build.context, &build.tmp_dir())?;
                     let layer = build.run_step(id, step, &instruction.text)?;
                     state.layers.push(layer);
                     Ok(plan.created_by.clone())

@@ -18,6 +18,7 @@
 //! `<root>/builder/cache-mounts/`.
 
 mod build;
+mod cache_mount;
 pub mod changes;
 mod context_view;
 mod copy;

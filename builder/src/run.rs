@@ -6,8 +6,6 @@
 //! [`StepRunner`](crate::StepRunner).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -15,6 +13,7 @@ use hull_runtime::{Mount, MountSource, StepOptions};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
+use crate::cache_mount::{self, CacheOwner, Sharing};
 use crate::context_view;
 use crate::copy::{self, CopyOptions, Source};
 use crate::dockerfile::{Command, HereDoc};
@@ -29,10 +28,26 @@ pub struct RunPlan {
     pub key: String,
     /// What the history says it ran.
     pub created_by: String,
-    /// Cache directories to hold locked (`sharing=locked`) while it runs.
-    pub locked: Vec<PathBuf>,
+    /// Cache mounts it holds for itself while it runs.
+    exclusive: Vec<ExclusiveCache>,
     /// Bind mounts of context directories that `.dockerignore` trims.
     trimmed: Vec<TrimmedBind>,
+}
+
+/// Step mount `mount` is a cache directory one step at a time may use
+/// (`sharing=locked` or `private`).
+struct ExclusiveCache {
+    mount: usize,
+    dir: PathBuf,
+    sharing: Sharing,
+    owner: CacheOwner,
+}
+
+/// What a step holds while it runs: its exclusive cache mounts and the
+/// views its trimmed bind mounts share (removed when dropped).
+pub struct Held {
+    _caches: Vec<cache_mount::Held>,
+    _views: Vec<TempDir>,
 }
 
 /// Step mount `mount` shares context directory `dir` (a real path in the
@@ -44,14 +59,21 @@ struct TrimmedBind {
 }
 
 impl RunPlan {
-    /// The step to run, with the views its trimmed bind mounts share made
-    /// under `tmp` (removed when the returned guards drop).
-    pub fn prepare(
-        &self,
-        context: &ContextTree,
-        tmp: &Path,
-    ) -> Result<(StepOptions, Vec<TempDir>)> {
+    /// The step to run, holding its exclusive cache mounts (waiting for
+    /// them, or with fresh directories under `tmp` in their place) and with
+    /// the views its trimmed bind mounts share made under `tmp`, until the
+    /// returned [`Held`] drops.
+    pub fn prepare(&self, context: &ContextTree, tmp: &Path) -> Result<(StepOptions, Held)> {
         let mut step = self.step.clone();
+        let mut caches = Vec::new();
+        for cache in &self.exclusive {
+            let held = cache_mount::hold(&cache.dir, cache.sharing, cache.owner, tmp)?;
+            step.mounts[cache.mount].source = MountSource::Bind {
+                path: held.path(&cache.dir).to_owned(),
+                create: false,
+            };
+            caches.push(held);
+        }
         let mut views = Vec::new();
         for bind in &self.trimmed {
             let view = context_view::make(context, &bind.dir, tmp)?;
@@ -61,7 +83,13 @@ impl RunPlan {
             };
             views.push(view);
         }
-        Ok((step, views))
+        Ok((
+            step,
+            Held {
+                _caches: caches,
+                _views: views,
+            },
+        ))
     }
 }
 
@@ -70,8 +98,8 @@ struct PlannedMount {
     mount: Mount,
     /// Its part of the step's key.
     key: String,
-    /// The directory to lock for `sharing=locked`.
-    lock: Option<PathBuf>,
+    /// The cache directory, if one step at a time may use it.
+    exclusive: Option<(PathBuf, Sharing, CacheOwner)>,
     /// A context directory to share trimmed by `.dockerignore`.
     trimmed: Option<PathBuf>,
 }
@@ -108,7 +136,7 @@ pub fn plan(
     let mut network = run.network;
     let mut mounts = Vec::new();
     let mut mount_keys = Vec::new();
-    let mut locked = Vec::new();
+    let mut exclusive = Vec::new();
     let mut trimmed = Vec::new();
     for (name, value) in flags {
         let value = value.as_deref().unwrap_or_default();
@@ -121,9 +149,16 @@ pub fn plan(
                         dir,
                     });
                 }
+                if let Some((dir, sharing, owner)) = planned.exclusive {
+                    exclusive.push(ExclusiveCache {
+                        mount: mounts.len(),
+                        dir,
+                        sharing,
+                        owner,
+                    });
+                }
                 mounts.push(planned.mount);
                 mount_keys.push(planned.key);
-                locked.extend(planned.lock);
             }
             "network" => {
                 network = match value {
@@ -168,7 +203,7 @@ pub fn plan(
         },
         key,
         created_by,
-        locked,
+        exclusive,
         trimmed,
     })
 }
@@ -246,15 +281,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 gid: number("gid", 10, 0)?,
                 mode: number("mode", 8, 0o755)?,
             };
-            let dir = cache_mount_dir(run.cache_dir, &id, owner)?;
-            let sharing = options.get("sharing").map_or("shared", String::as_str);
-            let lock = match sharing {
-                "shared" => None,
-                "locked" | "private" => Some(dir.clone()),
-                other => {
-                    bail!("RUN --mount={spec}: sharing={other}: use shared, private or locked")
-                }
-            };
+            let dir = cache_mount::directory(run.cache_dir, &id, owner)?;
+            let sharing = options
+                .get("sharing")
+                .map_or(Ok(Sharing::Shared), |value| Sharing::parse(value))
+                .with_context(|| format!("RUN --mount={spec}"))?;
+            let exclusive = (sharing != Sharing::Shared).then(|| (dir.clone(), sharing, owner));
             let mount = Mount {
                 target: target.clone(),
                 source: MountSource::Bind {
@@ -266,7 +298,7 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
             Ok(PlannedMount {
                 mount,
                 key: format!("cache:{id}:{target}:{read_only}"),
-                lock,
+                exclusive,
                 trimmed: None,
             })
         }
@@ -308,7 +340,7 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
             Ok(PlannedMount {
                 mount,
                 key: format!("bind:{target}:{content}"),
-                lock: None,
+                exclusive: None,
                 trimmed,
             })
         }
@@ -329,7 +361,7 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
             Ok(PlannedMount {
                 mount,
                 key: format!("tmpfs:{target}"),
-                lock: None,
+                exclusive: None,
                 trimmed: None,
             })
         }
@@ -366,57 +398,9 @@ const MOUNT_OPTIONS: [&str; 17] = [
     "size",
 ];
 
-/// Who owns a cache mount's directory when it is made, and its mode
-/// (BuildKit's `uid=`, `gid=`, `mode=`; default root's, 0755).
-#[derive(Clone, Copy)]
-struct CacheOwner {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-}
-
-/// The directory of cache mount `id`, made with `owner`'s owner and mode
-/// if missing (an existing one keeps what it has, as in BuildKit).
-fn cache_mount_dir(cache_dir: &Path, id: &str, owner: CacheOwner) -> Result<PathBuf> {
-    let name = hex::encode(Sha256::digest(id.as_bytes()));
-    let dir = cache_dir.join(&name[..32]);
-    fs::create_dir_all(cache_dir)
-        .with_context(|| format!("cannot create {}", cache_dir.display()))?;
-    match fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {
-            std::os::unix::fs::chown(&dir, Some(owner.uid), Some(owner.gid))
-                .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(owner.mode)))
-                .with_context(|| {
-                    format!("cannot set the owner of cache mount {}", dir.display())
-                })?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot create the cache mount {}", dir.display()))
-        }
-    }
-    Ok(dir)
-}
-
-/// Holds `dir` locked (`sharing=locked`) until dropped.
-pub fn lock(dir: &Path) -> Result<File> {
-    let lock = dir.with_extension("lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .with_context(|| format!("cannot open {}", lock.display()))?;
-    // SAFETY: flock(2) on a descriptor this function owns.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("cannot lock a cache mount");
-    }
-    Ok(file)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
@@ -571,7 +555,7 @@ mod tests {
         ];
         let plan = plan(&run, &flags, &Command::Shell("ls /src".into()), None).unwrap();
         let tmp = temp.path().join("tmp");
-        let (step, views) = plan.prepare(&context, &tmp).unwrap();
+        let (step, held) = plan.prepare(&context, &tmp).unwrap();
         let MountSource::Bind { path, .. } = &step.mounts[0].source else {
             panic!("{:?}", step.mounts[0]);
         };
@@ -587,7 +571,7 @@ mod tests {
             panic!("{:?}", step.mounts[1]);
         };
         assert_eq!(file, &ctx.canonicalize().unwrap().join("notes.txt"));
-        drop(views);
+        drop(held);
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
     }
 
