@@ -399,6 +399,18 @@ impl Command {
         }
     }
 
+    /// The host files the command writes, as typed (`cp` out of a
+    /// container, `export -o`, `save -o`).
+    fn host_outputs(&self) -> Vec<PathBuf> {
+        let output = match self {
+            Command::Cp(args) => args.host_destination(),
+            Command::Export(args) => args.output().map(Path::to_owned),
+            Command::Save(args) => args.output().map(Path::to_owned),
+            _ => None,
+        };
+        output.into_iter().collect()
+    }
+
     /// Whether the command deletes from the image store.
     fn removes_images(&self) -> bool {
         if let Command::Compose(args) = self {
@@ -569,6 +581,7 @@ fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
     for name in command.containers_named() {
         runtime.id_of(name)?;
     }
+    machine::check_outputs(root, &command.host_outputs())?;
     let env = match command {
         Command::Run(args) => args.create().prepare_for_machine(root)?,
         Command::Create(args) => args.prepare_for_machine(root)?,

@@ -125,13 +125,23 @@ fn relay_answers(port: u16, token: &str) -> bool {
 
 /// The QEMU pid `hull machine status` reports.
 fn qemu_pid(hull: &Hull) -> i32 {
+    status_pid(hull, "QEMU pid ")
+}
+
+/// The pid after `label` in `hull machine status`.
+fn status_pid(hull: &Hull, label: &str) -> i32 {
     let status = machine_status(hull);
     status
-        .split("QEMU pid ")
+        .split(label)
         .nth(1)
         .and_then(|rest| rest.split(',').next())
         .and_then(|pid| pid.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no QEMU pid in: {status}"))
+        .unwrap_or_else(|| panic!("no {label}in: {status}"))
+}
+
+/// The supervisor pid `hull machine status` reports.
+fn supervisor_pid(hull: &Hull) -> i32 {
+    status_pid(hull, "supervisor pid ")
 }
 
 fn wait_until_down(hull: &Hull) {
@@ -304,6 +314,21 @@ fn detached_containers_outlive_the_cli_and_state_survives_machine_stop_and_start
     assert!(ps_line(&hull, "sleeper").contains("Exited (137)"));
     assert!(ok(&hull, &["machine", "start"]).contains("started"));
     ok(&hull, &["start", "sleeper"]);
+    assert_eq!(ok(&hull, &["exec", "sleeper", "echo", "back"]), "back\n");
+
+    // The supervisor killed: QEMU goes with it, and so does the container;
+    // the next command that needs the machine starts it again.
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::kill(supervisor_pid(&hull), libc::SIGKILL) },
+        0
+    );
+    wait_until_down(&hull);
+    assert_eq!(hull.leftover_processes(), Vec::<String>::new());
+    assert!(ps_line(&hull, "sleeper").contains("Exited (137)"));
+    let output = run(&hull, &["start", "sleeper"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(machine_starts(&output), 1);
     assert_eq!(ok(&hull, &["exec", "sleeper", "echo", "back"]), "back\n");
     ok(&hull, &["rm", "-f", "sleeper"]);
     assert_eq!(ok(&hull, &["ps", "-a", "-q"]), "");
@@ -494,6 +519,44 @@ fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
         "{output:?}"
     );
     assert_eq!(read_file(), "host\n");
+
+    // A copy out of a container, an export or a save to a path there is
+    // refused with the same hint before it reaches the machine (where it
+    // would fail with a bare "read-only file system"); under a shared
+    // directory it is written.
+    ok(
+        &hull,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "--rootfs",
+            rootfs,
+            "--",
+            "sh",
+            "-c",
+            "echo copied > /out; sleep 600",
+        ],
+    );
+    let refused = unshared.path().join("out");
+    let refused = refused.to_str().unwrap();
+    for args in [
+        vec!["cp", "box:/out", refused],
+        vec!["export", "-o", refused, "box"],
+    ] {
+        let output = run(&hull, &args);
+        assert_one_line_error(
+            &output,
+            HULL_ERROR,
+            &format!("the path {refused} is not shared writable with the hull machine"),
+        );
+    }
+    assert!(!unshared.path().join("out").exists());
+    let copied = shared.path().join("copied");
+    ok(&hull, &["cp", "box:/out", copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "copied\n");
+    ok(&hull, &["rm", "-f", "box"]);
 
     // QEMU runs under its seccomp filter (-sandbox).
     let status = std::fs::read_to_string(format!("/proc/{}/status", qemu_pid(&hull))).unwrap();

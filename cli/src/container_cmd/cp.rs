@@ -51,6 +51,19 @@ impl Location {
     }
 }
 
+impl CpArgs {
+    /// The host path a copy out of a container writes, if it does.
+    pub fn host_destination(&self) -> Option<PathBuf> {
+        match (
+            Location::parse(&self.source),
+            Location::parse(&self.destination),
+        ) {
+            (Location::Container { .. }, Location::Host(path)) => Some(path),
+            _ => None,
+        }
+    }
+}
+
 pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
     let options = CopyOptions {
         archive: args.archive,

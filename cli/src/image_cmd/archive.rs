@@ -20,6 +20,13 @@ pub struct SaveArgs {
     output: Option<PathBuf>,
 }
 
+impl SaveArgs {
+    /// The file it writes, if not stdout.
+    pub fn output(&self) -> Option<&Path> {
+        self.output.as_deref()
+    }
+}
+
 /// Writes a tar that is both a docker-archive and an OCI image layout.
 pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;

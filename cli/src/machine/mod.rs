@@ -7,9 +7,9 @@ mod client;
 mod cmd;
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use hull_machine::{Backend, Machine, Presence};
 use hull_runtime::host::Kvm;
 use hull_runtime::{Mount, MountSource};
@@ -86,34 +86,64 @@ pub fn route(root: &Path, placement: Placement) -> Result<Route> {
 /// directory), as Docker Desktop refuses a path it does not share. Binds
 /// read-only of any path are fine: the machine reads the whole host.
 pub fn check_binds(root: &Path, mounts: &[Mount]) -> Result<()> {
-    let mut writable = mounts
+    let writable = mounts
         .iter()
         .filter(|mount| !mount.read_only)
         .filter_map(|mount| match &mount.source {
-            MountSource::Bind { path, .. } => Some(path),
+            MountSource::Bind { path, .. } => Some(path.clone()),
             _ => None,
-        })
-        .peekable();
-    if writable.peek().is_none() {
-        return Ok(());
+        });
+    if let Some((path, dir)) = first_unshared(root, writable)? {
+        bail!(
+            "the path {} is not shared writable with the hull machine: bind it read-only \
+             (:ro), or share it: `hull machine stop; hull machine set --share {}`",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses, before the command goes to the machine, a host file it would
+/// write there (`cp` out of a container, `export -o`, `save -o`) where the
+/// machine cannot write: it would fail inside with a bare "read-only file
+/// system". `paths` are as the user typed them, relative to this
+/// directory, which the command keeps in the machine.
+pub fn check_outputs(root: &Path, paths: &[PathBuf]) -> Result<()> {
+    let cwd = std::env::current_dir().context("cannot find the current directory")?;
+    let absolute = paths.iter().map(|path| cwd.join(path));
+    if let Some((path, dir)) = first_unshared(root, absolute)? {
+        bail!(
+            "the path {} is not shared writable with the hull machine: write it under a shared \
+             directory (`hull machine status` lists them), or share it: \
+             `hull machine stop; hull machine set --share {}`",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The first of `paths` (absolute) the machine cannot write, with the
+/// directory to share for it (its closest existing ancestor).
+fn first_unshared(
+    root: &Path,
+    paths: impl Iterator<Item = PathBuf>,
+) -> Result<Option<(PathBuf, PathBuf)>> {
+    let mut paths = paths.peekable();
+    if paths.peek().is_none() {
+        return Ok(None);
     }
     // A machine started by an older hull writes the whole host.
     let Some(shares) = Machine::new(root).writable_shares()? else {
-        return Ok(());
+        return Ok(None);
     };
-    for path in writable {
-        if !shares.covers(path) {
-            let dir = path
-                .ancestors()
-                .find(|dir| dir.is_dir())
-                .unwrap_or(Path::new("/"));
-            bail!(
-                "the path {} is not shared writable with the hull machine: bind it read-only \
-                 (:ro), or share it: `hull machine stop; hull machine set --share {}`",
-                path.display(),
-                dir.display()
-            );
-        }
-    }
-    Ok(())
+    Ok(paths.find(|path| !shares.covers(path)).map(|path| {
+        let dir = path
+            .ancestors()
+            .find(|dir| dir.is_dir())
+            .unwrap_or(Path::new("/"))
+            .to_owned();
+        (path, dir)
+    }))
 }
