@@ -553,8 +553,8 @@ fn one_line(message: &str) -> String {
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
 /// one that cannot be executed, 1 for a container, volume or compose
-/// service that is not there or a volume or network in use, 125 for hull's
-/// other errors.
+/// service that is not there, a volume or network in use or a failed
+/// build, 125 for hull's other errors.
 pub fn error_code(err: &anyhow::Error) -> u8 {
     let runtime_error = match err.downcast_ref::<hull_compose::Error>() {
         Some(hull_compose::Error::NoSuchService(_)) => return 1,
@@ -570,6 +570,7 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
             | hull_runtime::Error::InUse(_),
         ) => 1,
         _ if err.is::<container_cmd::NoSuchObject>() => 1,
+        _ if err.is::<build_cmd::BuildFailure>() => 1,
         _ => HULL_ERROR,
     }
 }
