@@ -8,6 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use hull_e2e::registry::{
     free_port, sha256, tar_dir, Registry, UnauthorizedRegistry, OCI_MANIFEST,
@@ -536,6 +538,69 @@ fn failed_pulls_leave_the_store_as_it_was() {
             .is_none(),
         "no leftovers"
     );
+}
+
+/// Whether the store's work directory holds an entry named `prefix...`.
+fn store_work_started(hull: &Hull, prefix: &str) -> bool {
+    fs::read_dir(hull.root().join("image/tmp")).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+    })
+}
+
+#[test]
+fn a_pull_killed_while_it_unpacks_leaves_a_store_that_pulls_again() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    // 256 MiB of zeros: a small blob whose unpacking takes a while; the
+    // marker comes last in the tar.
+    let dir = work.path().join("layer");
+    fs::create_dir(&dir).unwrap();
+    fs::File::create(dir.join("big"))
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    fs::write(dir.join("marker"), "whole\n").unwrap();
+    let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
+    registry.push_image(
+        "test/big",
+        "v1",
+        &[(blob, diff_id, "application/vnd.oci.image.layer.v1.tar+gzip")],
+        "{}",
+    );
+    let name = format!("{}/test/big:v1", registry.host());
+
+    let hull = Hull::new();
+    let mut pull = hull
+        .command(["pull", "-q", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !store_work_started(&hull, "layer-") {
+        assert!(
+            pull.try_wait().unwrap().is_none(),
+            "the pull ended before its unpacking was seen"
+        );
+        assert!(Instant::now() < deadline, "no unpacking seen");
+        thread::sleep(Duration::from_millis(5));
+    }
+    pull.kill().unwrap();
+    pull.wait().unwrap();
+
+    // No image half-recorded; the same pull works again, whole.
+    assert_eq!(ok(&hull, &["images", "-q"]), "");
+    ok(&hull, &["pull", "-q", &name]);
+    let layer = &layer_dirs(&hull, &name)[0];
+    assert_eq!(fs::read_to_string(layer.join("marker")).unwrap(), "whole\n");
+    assert_eq!(fs::metadata(layer.join("big")).unwrap().len(), 256 << 20);
+    // Removing it leaves nothing, the killed pull's work included.
+    ok(&hull, &["rmi", &name]);
+    ok(&hull, &["image", "prune", "-a", "-f"]);
+    assert_store_empty(&hull);
 }
 
 #[test]
