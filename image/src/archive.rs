@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::digest::Digest;
+use crate::image_index::ImageIndex;
 use crate::limits::{limit_alone, LimitExceeded, Limits};
 use crate::quote::{quoted, quoted_path};
 use crate::reference::ImageRef;
@@ -202,9 +203,14 @@ fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<
 }
 
 fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<String> {
-    let manifest_digest = Digest::parse(&entry.digest)?;
+    let (manifest_digest, manifest_size) = platform_manifest(store, dir, entry)?;
     let blob = |digest: &Digest| dir.join("blobs/sha256").join(digest.hex());
-    store_document(store, &blob(&manifest_digest), &manifest_digest, entry.size)?;
+    store_document(
+        store,
+        &blob(&manifest_digest),
+        &manifest_digest,
+        manifest_size,
+    )?;
     let manifest: OciImageManifest = store.load_manifest(&manifest_digest)?;
     let config_digest = Digest::parse(&manifest.config.digest)?;
     let config_size = u64::try_from(manifest.config.size).ok();
@@ -230,14 +236,62 @@ fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<S
         store_file(store, &blob(&digest), Some(&digest), Some(size))?;
         store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
     }
-    let name = entry
-        .annotations
-        .get(IMAGE_NAME_ANNOTATION)
-        .and_then(|n| ImageRef::parse(n).ok())
-        .and_then(|r| r.tagged());
-    let tags: Vec<String> = name.into_iter().collect();
+    let tags: Vec<String> = layout_entry_name(entry).into_iter().collect();
     let id = store.add_image(&manifest_digest, &tags, &[])?;
     Ok(tags.first().cloned().unwrap_or_else(|| id.to_string()))
+}
+
+/// Most image indexes an index.json entry may nest before its image.
+const MAX_INDEX_DEPTH: usize = 4;
+
+/// The digest and size of the image manifest an index.json entry names:
+/// the entry's own, or, when it names an image index (a multi-platform
+/// image, as `docker buildx build --output type=oci` or `skopeo copy
+/// --all` write it), its linux/amd64 image's.
+fn platform_manifest(
+    store: &Store,
+    dir: &Path,
+    entry: &LayoutEntry,
+) -> Result<(Digest, Option<u64>)> {
+    let mut digest = Digest::parse(&entry.digest)?;
+    let mut size = entry.size;
+    for _ in 0..MAX_INDEX_DEPTH {
+        let document = read_document(store, dir, &format!("blobs/sha256/{}", digest.hex()))?;
+        let actual = Digest::of(&document);
+        if actual != digest {
+            bail!("digest mismatch: the archive's document {digest} is {actual}");
+        }
+        let Some(index) = ImageIndex::parse(&document)
+            .with_context(|| format!("the archive's manifest {} is invalid", digest.short()))?
+        else {
+            return Ok((digest, size));
+        };
+        let image = index.linux_amd64().with_context(|| {
+            format!(
+                "the archive's image index {} has no linux/amd64 image",
+                digest.short()
+            )
+        })?;
+        digest = Digest::parse(&image.digest)?;
+        size = image.size;
+    }
+    bail!("the archive's image indexes nest more than {MAX_INDEX_DEPTH} deep")
+}
+
+/// The name an index.json entry gives its image: containerd's annotation
+/// with the whole name, else the OCI reference name when it is a whole
+/// reference (skopeo, buildah and podman write `name:tag` there; a bare
+/// tag, as other tools write, names no repository).
+fn layout_entry_name(entry: &LayoutEntry) -> Option<String> {
+    let tagged = |name: &str| ImageRef::parse(name).ok().and_then(|r| r.tagged());
+    if let Some(name) = entry.annotations.get(IMAGE_NAME_ANNOTATION) {
+        return tagged(name);
+    }
+    entry
+        .annotations
+        .get(REF_NAME_ANNOTATION)
+        .filter(|name| name.contains(':') || name.contains('/'))
+        .and_then(|name| tagged(name))
 }
 
 /// Copies `path` into the store as a blob, verified against `expected` and
@@ -382,6 +436,8 @@ fn familiar_tag(tagged: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE;
+
     use super::*;
 
     /// A one-layer image made from a tiny tar.
@@ -442,6 +498,116 @@ mod tests {
                 "{format}"
             );
         }
+    }
+
+    /// The archive with `files` (name, bytes) in place of its own or added.
+    fn with_files(archive: &[u8], files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut out = tar::Builder::new(Vec::new());
+        let mut input = tar::Archive::new(archive);
+        for entry in input.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if !files.iter().any(|(name, _)| *name == path) {
+                let header = entry.header().clone();
+                out.append(&header, &mut entry).unwrap();
+            }
+        }
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            out.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        out.into_inner().unwrap()
+    }
+
+    /// What loading `archive` into a fresh store names.
+    fn loaded_names(archive: &[u8]) -> Vec<String> {
+        let target = tempfile::tempdir().unwrap();
+        load(&Store::open(target.path()).unwrap(), archive).unwrap()
+    }
+
+    #[test]
+    fn oci_layouts_from_other_tools_load_named_and_by_platform() {
+        let source = tempfile::tempdir().unwrap();
+        let store = Store::open(source.path()).unwrap();
+        let id = sample(&store, "sample:v1");
+        let mut archive = Vec::new();
+        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let layout = without(&archive, "manifest.json");
+        let manifest = store.resolve("sample:v1").unwrap().manifest_digest;
+        let index = |annotations: serde_json::Value, digest: &Digest, media_type: &str| {
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "manifests": [{
+                    "mediaType": media_type, "digest": digest, "size": null,
+                    "annotations": annotations,
+                }],
+            }))
+            .unwrap()
+        };
+
+        // skopeo's, buildah's and podman's `name:tag` in the OCI ref name.
+        let named = index(
+            json!({ REF_NAME_ANNOTATION: "other:v2" }),
+            &manifest,
+            OCI_IMAGE_MEDIA_TYPE,
+        );
+        assert_eq!(
+            loaded_names(&with_files(&layout, &[("index.json", named)])),
+            ["docker.io/library/other:v2"]
+        );
+        // A bare tag names no repository: the image loads untagged.
+        let tag_only = index(
+            json!({ REF_NAME_ANNOTATION: "v2" }),
+            &manifest,
+            OCI_IMAGE_MEDIA_TYPE,
+        );
+        assert_eq!(
+            loaded_names(&with_files(&layout, &[("index.json", tag_only)])),
+            [id.to_string()]
+        );
+
+        // A multi-platform image: an index whose linux/amd64 image is ours.
+        let platforms = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": [
+                { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": Digest::of(b"arm"), "size": 3,
+                  "platform": { "os": "linux", "architecture": "arm64" } },
+                { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": manifest, "size": null,
+                  "platform": { "os": "linux", "architecture": "amd64" } },
+            ],
+        }))
+        .unwrap();
+        let platforms_digest = Digest::of(&platforms);
+        let nested = index(
+            json!({ REF_NAME_ANNOTATION: "multi:v3" }),
+            &platforms_digest,
+            OCI_IMAGE_INDEX_MEDIA_TYPE,
+        );
+        let blob_name = format!("blobs/sha256/{}", platforms_digest.hex());
+        let archive = with_files(
+            &layout,
+            &[("index.json", nested), (&blob_name, platforms.clone())],
+        );
+        assert_eq!(loaded_names(&archive), ["docker.io/library/multi:v3"]);
+
+        // An index without linux/amd64 is refused, naming it.
+        let arm_only = String::from_utf8(platforms)
+            .unwrap()
+            .replace("amd64", "s390x")
+            .into_bytes();
+        let arm_digest = Digest::of(&arm_only);
+        let blob_name = format!("blobs/sha256/{}", arm_digest.hex());
+        let nested = index(json!({}), &arm_digest, OCI_IMAGE_INDEX_MEDIA_TYPE);
+        let archive = with_files(&layout, &[("index.json", nested), (&blob_name, arm_only)]);
+        let target = tempfile::tempdir().unwrap();
+        let err = load(&Store::open(target.path()).unwrap(), &archive[..]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("has no linux/amd64 image"),
+            "{err:#}"
+        );
     }
 
     #[test]

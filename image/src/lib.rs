@@ -38,6 +38,7 @@ mod download;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 mod healthcheck;
+mod image_index;
 mod import;
 mod limits;
 mod pin;

@@ -20,10 +20,10 @@ use oci_client::manifest::{
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 use oci_spec::image::ImageConfiguration;
-use serde::Deserialize;
 
 use crate::auth::AuthFile;
 use crate::digest::Digest;
+use crate::image_index::ImageIndex;
 use crate::limits::LimitExceeded;
 use crate::progress::{Progress, ProgressStyle};
 use crate::reference::ImageRef;
@@ -224,31 +224,6 @@ fn credentials(reference: &ImageRef, options: &RegistryOptions) -> Result<Regist
     })
 }
 
-#[derive(Deserialize)]
-struct IndexDocument {
-    #[serde(default)]
-    manifests: Vec<IndexEntry>,
-}
-
-#[derive(Deserialize)]
-struct IndexEntry {
-    digest: String,
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    os: String,
-    architecture: String,
-}
-
-#[derive(Deserialize)]
-struct MediaTyped {
-    #[serde(rename = "mediaType")]
-    media_type: Option<String>,
-    manifests: Option<serde_json::Value>,
-}
-
 async fn pull_async(
     store: &Store,
     reference: &ImageRef,
@@ -258,24 +233,10 @@ async fn pull_async(
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
     let mut bytes = fetch_manifest(&client, store, oci_ref, &auth).await?;
-    let typed: MediaTyped =
-        serde_json::from_slice(&bytes).context("the registry sent an invalid manifest")?;
-    let is_index = typed.manifests.is_some()
-        || matches!(
-            typed.media_type.as_deref(),
-            Some(OCI_IMAGE_INDEX_MEDIA_TYPE | IMAGE_MANIFEST_LIST_MEDIA_TYPE)
-        );
-    if is_index {
-        let index: IndexDocument =
-            serde_json::from_slice(&bytes).context("the registry sent an invalid image index")?;
+    let index = ImageIndex::parse(&bytes).context("the registry sent an invalid manifest")?;
+    if let Some(index) = index {
         let entry = index
-            .manifests
-            .iter()
-            .find(|m| {
-                m.platform
-                    .as_ref()
-                    .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
-            })
+            .linux_amd64()
             .ok_or_else(|| anyhow!("{reference} has no linux/amd64 image"))?;
         let pinned = oci_ref.clone_with_digest(entry.digest.clone());
         bytes = fetch_manifest(&client, store, &pinned, &auth).await?;
