@@ -24,6 +24,7 @@ use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::compression::decompress;
 use crate::digest::Digest;
 use crate::image_index::ImageIndex;
 use crate::limits::{limit_alone, LimitExceeded, Limits};
@@ -120,8 +121,9 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
     Ok(())
 }
 
-/// Loads every image in the archive `input` into `store`; returns their
-/// names (or IDs when untagged).
+/// Loads every image in the archive `input` (a tar, or one compressed with
+/// gzip, zstd, xz or bzip2, as `docker load` takes) into `store`; returns
+/// their names (or IDs when untagged).
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<String>> {
     let result = load_verified(store, input);
     if result.is_err() {
@@ -134,6 +136,7 @@ fn load_verified(store: &Store, input: impl Read) -> Result<Vec<String>> {
     let _adding = store.adding()?;
     let staging = Staging::new_in(&store.tmp_dir(), "load-")
         .context("cannot create a temporary directory")?;
+    let input = decompress(input).context("cannot read the archive")?;
     extract_files(input, staging.path(), store.limits()).map_err(limit_alone)?;
     let dir = staging.path();
     if dir.join("manifest.json").is_file() {
@@ -608,6 +611,22 @@ mod tests {
             format!("{err:#}").contains("has no linux/amd64 image"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn compressed_archives_load_as_docker_loads_them() {
+        let source = tempfile::tempdir().unwrap();
+        let store = Store::open(source.path()).unwrap();
+        sample(&store, "sample:v1");
+        let mut archive = Vec::new();
+        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&archive).unwrap();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&archive).unwrap();
+        for compressed in [gzip.finish().unwrap(), xz.finish().unwrap()] {
+            assert_eq!(loaded_names(&compressed), ["docker.io/library/sample:v1"]);
+        }
     }
 
     #[test]
