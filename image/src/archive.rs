@@ -43,9 +43,16 @@ const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
 #[serde(rename_all = "PascalCase")]
 struct ArchiveEntry {
     config: String,
-    #[serde(default)]
+    /// Docker writes `null` for an image saved by its ID.
+    #[serde(default, deserialize_with = "null_as_empty")]
     repo_tags: Vec<String>,
     layers: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    Option::<Vec<String>>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
 #[derive(Deserialize)]
@@ -627,6 +634,30 @@ mod tests {
         for compressed in [gzip.finish().unwrap(), xz.finish().unwrap()] {
             assert_eq!(loaded_names(&compressed), ["docker.io/library/sample:v1"]);
         }
+    }
+
+    #[test]
+    fn an_image_docker_saved_by_its_id_loads_untagged() {
+        let source = tempfile::tempdir().unwrap();
+        let store = Store::open(source.path()).unwrap();
+        let id = sample(&store, "sample:v1");
+        let mut archive = Vec::new();
+        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let mut manifest = Vec::new();
+        tar::Archive::new(&archive[..])
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|entry| entry.path().unwrap().to_str() == Some("manifest.json"))
+            .unwrap()
+            .read_to_end(&mut manifest)
+            .unwrap();
+        let by_id = String::from_utf8(manifest)
+            .unwrap()
+            .replace(r#"["sample:v1"]"#, "null")
+            .into_bytes();
+        let archive = with_files(&archive, &[("manifest.json", by_id)]);
+        assert_eq!(loaded_names(&archive), [id.to_string()]);
     }
 
     #[test]
