@@ -57,6 +57,8 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("down"), ["0 0 1"], "{output}");
     assert_eq!(fact("persisted"), ["count=7"], "{output}");
     assert_eq!(fact("down-v"), ["0 0 0"], "{output}");
+    // `compose build --build-arg` over the service's `args:`.
+    assert_eq!(fact("build-arg"), ["0 from-the-command-line"], "{output}");
     // A service scaled past its deploy.replicas with `up --wait`: three
     // containers, three distinct hostnames; `down` removes them all.
     assert_eq!(fact("scaled-up"), ["0"], "{output}");
@@ -147,6 +149,8 @@ wait_for "wget -q -O /dev/null http://127.0.0.1:$port/cgi-bin/count 2>/dev/null"
 echo "persisted=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
 $h compose down -v 2>/dev/null
 echo "down-v=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_')"
+$h compose build --build-arg MARK=from-the-command-line web 2>/dev/null
+echo "build-arg=$? $($h run --rm app-web cat /built)"
 
 mkdir $work/scaled && cd $work/scaled
 printf 'services:\n  echo:\n    image: bb:1\n    command: sleep 600\n    deploy: {replicas: 2}\n' > compose.yaml

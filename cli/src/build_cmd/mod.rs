@@ -119,6 +119,17 @@ pub struct BuilderPruneArgs {
     all: bool,
 }
 
+/// `--build-arg`s as `KEY=VALUE`; a bare `KEY` takes the environment's
+/// value, and is left out if it has none (as in Docker).
+pub fn parse_build_args(args: &[String]) -> BTreeMap<String, String> {
+    args.iter()
+        .filter_map(|arg| match arg.split_once('=') {
+            Some((key, value)) => Some((key.to_owned(), value.to_owned())),
+            None => std::env::var(arg).ok().map(|value| (arg.clone(), value)),
+        })
+        .collect()
+}
+
 /// A build that failed otherwise than in a step (a missing context, a bad
 /// Dockerfile, a failed download): Docker's `build` exits 1 for those too,
 /// not with its CLI's 125.
@@ -204,17 +215,7 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
         "none" => false,
         other => bail!("--network {other}: a build's steps use default (bridge) or none"),
     };
-    let mut build_args = BTreeMap::new();
-    for arg in &args.build_args {
-        match arg.split_once('=') {
-            Some((key, value)) => build_args.insert(key.to_owned(), value.to_owned()),
-            // `--build-arg KEY` takes the environment's value, if any.
-            None => match std::env::var(arg) {
-                Ok(value) => build_args.insert(arg.clone(), value),
-                Err(_) => continue,
-            },
-        };
-    }
+    let build_args = parse_build_args(&args.build_args);
     let mut labels = BTreeMap::new();
     for label in &args.labels {
         let (key, value) = label.split_once('=').unwrap_or((label, ""));

@@ -33,12 +33,14 @@ pub struct ImageRequest {
 }
 
 /// `compose build`'s flags, over each service's `build:`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildFlags {
     /// `--no-cache`.
     pub no_cache: bool,
     /// `--pull`.
     pub pull: bool,
+    /// `--build-arg`s, over the services' `args:`.
+    pub build_args: BTreeMap<String, String>,
 }
 
 /// When a service with `build:` has its image built.
@@ -76,11 +78,11 @@ pub fn resolve(compose: &Compose, root: &Path, request: &ImageRequest) -> Result
         let image = match (&need.build, request.build) {
             (Some(_), BuildPolicy::Skip) if !need.named => continue,
             (Some(build), BuildPolicy::Always) => {
-                build_service(compose, root, &need, build, BuildFlags::default())?
+                build_service(compose, root, &need, build, &BuildFlags::default())?
             }
             (Some(build), BuildPolicy::Missing) => match store.find(&name)? {
                 Some(image) => image,
-                None => build_service(compose, root, &need, build, BuildFlags::default())?,
+                None => build_service(compose, root, &need, build, &BuildFlags::default())?,
             },
             (Some(_), BuildPolicy::Never) => store.find(&name)?.with_context(|| {
                 format!(
@@ -108,7 +110,7 @@ pub fn build_services(
     compose: &Compose,
     root: &Path,
     services: &[String],
-    flags: BuildFlags,
+    flags: &BuildFlags,
 ) -> Result<()> {
     let services = compose.selected(services, true)?;
     for need in compose.image_needs(&services)? {
@@ -136,7 +138,7 @@ fn build_service(
     root: &Path,
     need: &ImageNeed,
     build: &Build,
-    flags: BuildFlags,
+    flags: &BuildFlags,
 ) -> Result<Image> {
     let service = &need.service;
     let context_text = build.context.as_deref().unwrap_or(".");
@@ -165,7 +167,7 @@ fn build_service(
     let tag = ImageRef::parse(&need.name)
         .with_context(|| format!("service {service}: invalid image name {:?}", need.name))?;
     // An argument without a value takes the environment's, if any.
-    let build_args: BTreeMap<String, String> = build
+    let mut build_args: BTreeMap<String, String> = build
         .args
         .iter()
         .filter_map(|(key, value)| {
@@ -173,6 +175,7 @@ fn build_service(
             Some((key.clone(), value))
         })
         .collect();
+    build_args.extend(flags.build_args.clone());
     let network = match build.network.as_deref() {
         None | Some("default" | "bridge" | "host") => true,
         Some("none") => false,

@@ -11,6 +11,7 @@ use hull_runtime::{parse_user, ExecOptions};
 
 use super::images::{build_services, resolve, BuildFlags, BuildPolicy, ImageRequest};
 use super::{print_event, service_stdio};
+use crate::build_cmd::parse_build_args;
 use crate::machine::ForwardedStdio;
 use crate::prompt;
 use crate::run::{parse_signal, PullPolicy};
@@ -78,6 +79,10 @@ pub struct BuildArgs {
     /// Pull base images even if they are here.
     #[arg(long)]
     pull: bool,
+    /// A build-time variable, `KEY=VALUE` (or `KEY` to take it from the
+    /// environment), over the services' `args:`.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_args: Vec<String>,
     /// The services (default: all of the active profiles with build:).
     services: Vec<String>,
 }
@@ -87,8 +92,9 @@ pub fn build(args: BuildArgs, compose: &Compose) -> Result<u8> {
     let flags = BuildFlags {
         no_cache: args.no_cache,
         pull: args.pull,
+        build_args: parse_build_args(&args.build_args),
     };
-    build_services(compose, compose.runtime().root(), &args.services, flags)?;
+    build_services(compose, compose.runtime().root(), &args.services, &flags)?;
     Ok(0)
 }
 
