@@ -4,6 +4,7 @@
 //! host's KVM cannot run hull's guest, run themselves in the hull machine.
 
 mod build_cmd;
+mod closed_stdout;
 mod compose_cmd;
 mod container_cmd;
 mod image_cmd;
@@ -482,6 +483,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .event_format(WarningFormat)
         .init();
+    closed_stdout::install_panic_hook();
     // The runtime's and the machine's helper processes are this program.
     let helper = hull_runtime::helper::dispatch()
         .or_else(|| hull_machine::dispatch().map(|ended| ended.map(|()| 0)));
@@ -525,6 +527,7 @@ fn exit(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
+            closed_stdout::end_if_stdout_closed(&err);
             eprintln!("hull: {}", one_line(&format!("{err:#}")));
             ExitCode::from(error_code(&err))
         }
