@@ -406,6 +406,11 @@ muxer("bad-cids-and-types", guest(V_REQUEST, shape=WRONG_SRC_CID), guest(V_REQUE
 # Four full packets leave 4 bytes of the 256 KiB the host grants.
 muxer("credit-overrun", guest(V_REQUEST, buf_alloc=0), drain(),
       *(guest(V_RW, shape=FILLER, length=65535) for _ in range(4)), guest(V_RW, data=b"12345"), drain())
+# More than the host stream's buffer takes: the rest waits in the muxer
+# until the host reads; 64 KiB read earns the guest a CREDIT_UPDATE.
+muxer("guest-fills-the-host", guest(V_REQUEST), drain(), ACCEPT,
+      *(guest(V_RW, shape=FILLER, length=65535) for _ in range(4)),
+      *(host_read(0) + EVENTS for _ in range(8)), drain())
 muxer("zero-credit-window", guest(V_REQUEST, buf_alloc=0), drain(), ACCEPT, host_write(0, b"wait for it"),
       EVENTS, drain(), guest(V_CREDIT_UPDATE, buf_alloc=4096), drain())
 muxer("connect-times-out", connect(2), EVENTS, EVENTS, drain(), DEADLINES, drain(), host_read(0))

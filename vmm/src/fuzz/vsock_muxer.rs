@@ -47,11 +47,12 @@ const CONTROL_PACKETS_PER_CONNECTION: u64 = 4;
 /// - 0: the guest sends a packet: a shape byte (bit 0: wrong source CID,
 ///   bit 1: wrong destination CID, bit 2: raw ports follow the fixed
 ///   fields, bit 3: an RW's payload is filler rather than input bytes), a
-///   ports byte (guest port 5000 + bits 0-1; host port by bits 2-4: 1024,
-///   1025, 1026, or host-initiated local ports 2^30 + 0..4), an op byte
-///   (mod 8: 0 is invalid), a type byte (bit 7 clear: STREAM, else the
-///   low 7 bits), a flags byte, buf_alloc and fwd_cnt (u32), a length
-///   (u16): an RW's payload, as `TxPacket::read_from` reads it;
+///   ports byte (guest port 5000 + bits 0-1; host port by bits 2-4:
+///   1024, 1025, 1026, or the host-initiated local ports 2^30 to
+///   2^30 + 4), an op byte (mod 8: 0 is invalid), a type byte (bit 7
+///   clear: STREAM, else the low 7 bits), a flags byte, buf_alloc and
+///   fwd_cnt (u32), a length (u16): an RW's payload, as
+///   `TxPacket::read_from` reads it;
 /// - 1: a host client connects to `v.sock` and writes a line: a byte
 ///   below 0xc0 writes `CONNECT <5000 + byte % 4>\n`, else its low 6 bits
 ///   give how many raw input bytes follow;
@@ -661,6 +662,15 @@ mod tests {
                 (Response, 1024, 5003),
                 (Rst, 1024, 5003),
             ]
+        );
+
+        // The host reads all of it, as its stream takes it, and the
+        // guest hears it has room again.
+        let filled = trace("guest-fills-the-host");
+        assert_eq!(filled.host_read, [b'g'; 4 * 65535]);
+        assert_eq!(
+            filled.ops(),
+            [(Response, 1024, 5000), (CreditUpdate, 1024, 5000)]
         );
 
         let overrun = trace("credit-overrun").ops();
