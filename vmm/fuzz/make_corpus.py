@@ -329,3 +329,91 @@ mmio("odd-accesses", reg_read(MAGIC, 1), reg_read(MAGIC, 8), op(2, STATUS, 0x0f0
      reg_read(CONFIG + 0x3c, 8), reg_write(QUEUE_NOTIFY, 0xffffffff), reg_read(0x0fc))
 mmio("notify-before-start", queue_setup(), WRITE_REQUEST, reg_write(QUEUE_NOTIFY, 0), START,
      reg_write(QUEUE_NOTIFY, 0))
+
+# vsock_muxer_sequences: operations, each a kind byte and its arguments
+# (see src/fuzz/vsock_muxer.rs). Guest ports are 5000 + 0..3; host ports
+# are picked as 0: 1024, 1: 1025 (both listened on), 2: 1026 (not), 3 and
+# up: the host-initiated local ports from 2^30.
+(V_INVALID, V_REQUEST, V_RESPONSE, V_RST, V_SHUTDOWN, V_RW, V_CREDIT_UPDATE,
+ V_CREDIT_REQUEST) = range(8)
+WRONG_SRC_CID, WRONG_DST_CID, RAW_PORTS, FILLER = 1, 2, 4, 8
+LOCAL_PORT, SEQPACKET, SHUTDOWN_SEND = 3, 0x80 | 2, 2
+
+
+def guest(op, guest_port=0, host_port=0, data=b"", shape=0, type_=0, flags=0, buf_alloc=4096,
+          fwd_cnt=0, length=None, raw_ports=(0, 0)):
+    """Operation 0: a packet from the guest; an RW's payload is `data`, or
+    `length` bytes of filler with FILLER in the shape."""
+    length = len(data) if length is None else length
+    fields = (bytes([0, shape, host_port << 2 | guest_port, op, type_, flags])
+              + struct.pack("<IIH", buf_alloc, fwd_cnt, length))
+    ports = struct.pack("<II", *raw_ports) if shape & RAW_PORTS else b""
+    return fields + ports + (data if op == V_RW and not shape & FILLER else b"")
+
+
+def connect(guest_port):
+    """Operation 1: a host client writing `CONNECT <5000 + guest_port>\\n`."""
+    return bytes([1, guest_port])
+
+
+def raw_line(data):
+    return bytes([1, 0xc0 | len(data)]) + data
+
+
+ACCEPT, EVENTS, DEADLINES = bytes([2]), bytes([5]), bytes([6])
+
+
+def host_write(stream, data):
+    return bytes([3, stream]) + struct.pack("<H", len(data)) + data
+
+
+def host_read(stream):
+    return bytes([4, stream])
+
+
+def host_shutdown(stream):
+    return bytes([4, 0x40 | stream])
+
+
+def host_drop(stream):
+    return bytes([4, 0x80 | stream])
+
+
+def drain(size=4096):
+    return bytes([7]) + struct.pack("<H", size)
+
+
+def muxer(name, *ops):
+    os.makedirs("corpus/vsock_muxer_sequences", exist_ok=True)
+    with open(f"corpus/vsock_muxer_sequences/{name}", "wb") as out:
+        out.write(b"".join(ops))
+
+
+muxer("guest-connects-and-relays", guest(V_REQUEST), drain(), ACCEPT,
+      guest(V_RW, data=b"hello from the guest"), host_read(0), host_write(0, b"hello from the host"),
+      EVENTS, drain(8), guest(V_CREDIT_UPDATE, fwd_cnt=19), guest(V_CREDIT_REQUEST, fwd_cnt=19), drain(),
+      guest(V_SHUTDOWN, flags=SHUTDOWN_SEND, fwd_cnt=19), host_read(0), host_shutdown(0), EVENTS, drain(),
+      guest(V_RST, fwd_cnt=19), drain())
+muxer("host-connects", connect(1), EVENTS, EVENTS, drain(),
+      guest(V_RESPONSE, 1, LOCAL_PORT, buf_alloc=65536), host_read(0), host_write(0, b"ping"), EVENTS,
+      drain(), guest(V_RW, 1, LOCAL_PORT, b"pong", fwd_cnt=4), host_read(0))
+muxer("past-the-limit", guest(V_REQUEST, 1, 2), *(guest(V_REQUEST, port) for port in range(4)),
+      guest(V_REQUEST, 0, 1), connect(0), EVENTS, EVENTS, host_read(0), drain())
+muxer("bad-cids-and-types", guest(V_REQUEST, shape=WRONG_SRC_CID), guest(V_REQUEST, shape=WRONG_DST_CID),
+      guest(V_REQUEST, 1, type_=SEQPACKET), guest(V_INVALID, 2), guest(V_RST, type_=SEQPACKET),
+      guest(V_REQUEST, shape=RAW_PORTS, raw_ports=(7, 0xffffffff)), guest(V_REQUEST, 3), drain(),
+      guest(V_RW, 3, data=b"x", type_=SEQPACKET), drain())
+# Four full packets leave 4 bytes of the 256 KiB the host grants.
+muxer("credit-overrun", guest(V_REQUEST, buf_alloc=0), drain(),
+      *(guest(V_RW, shape=FILLER, length=65535) for _ in range(4)), guest(V_RW, data=b"12345"), drain())
+# More than the host stream's buffer takes: the rest waits in the muxer
+# until the host reads; 64 KiB read earns the guest a CREDIT_UPDATE.
+muxer("guest-fills-the-host", guest(V_REQUEST), drain(), ACCEPT,
+      *(guest(V_RW, shape=FILLER, length=65535) for _ in range(4)),
+      *(host_read(0) + EVENTS for _ in range(8)), drain())
+muxer("zero-credit-window", guest(V_REQUEST, buf_alloc=0), drain(), ACCEPT, host_write(0, b"wait for it"),
+      EVENTS, drain(), guest(V_CREDIT_UPDATE, buf_alloc=4096), drain())
+muxer("connect-times-out", connect(2), EVENTS, EVENTS, drain(), DEADLINES, drain(), host_read(0))
+muxer("client-gone", connect(0), EVENTS, EVENTS, drain(), host_drop(0), guest(V_RESPONSE, 0, LOCAL_PORT))
+muxer("bad-connect-lines", raw_line(b"CONNECT x\n"), raw_line(b"A" * 40), raw_line(b"CONNECT 5000"),
+      raw_line(b"\xff\xfe\n"), EVENTS, EVENTS, drain())

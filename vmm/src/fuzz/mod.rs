@@ -2,9 +2,13 @@
 //! `fn(&[u8])` that must not panic whatever the bytes, and asserts what
 //! must hold of any input. They need no VM: a target lays its input out
 //! in a small guest memory as a driver would ([`guest`]) and hands it to
-//! the device's own code.
+//! the device's own code, or (the vsock muxer) plays the guest's packets
+//! and the host's sockets around it.
 //!
 //! - [`vsock_tx_packet`]: a vsock TX chain, read by `vsock::packet`;
+//! - [`vsock_muxer_sequences`]: guest packets, host clients and host
+//!   stream traffic in any order, through `vsock::muxer` and its
+//!   connections, with what the guest may get of it checked;
 //! - [`virtio_fs_requests`], [`virtio_fs_writable_requests`]: FUSE
 //!   requests served by `fs::worker::serve_chain` on read-only shares and
 //!   on writable ones (a volume, a single-file bind), with a directory
@@ -32,9 +36,11 @@ mod net;
 #[cfg(test)]
 mod test_support;
 mod vsock;
+mod vsock_muxer;
 
 pub use block::virtio_blk_requests;
 pub use fs::{virtio_fs_requests, virtio_fs_writable_requests};
 pub use mmio::virtio_mmio_registers;
 pub use net::{virtio_net_rx, virtio_net_tx};
 pub use vsock::vsock_tx_packet;
+pub use vsock_muxer::vsock_muxer_sequences;

@@ -12,9 +12,9 @@
 //! - [`worker`]: the epoll loop serving the queues.
 //! - [`device`]: [`Vsock`], the [`VirtioDevice`](super::VirtioDevice).
 
-mod connection;
+pub(crate) mod connection;
 mod device;
-mod muxer;
+pub(crate) mod muxer;
 pub(crate) mod packet;
 mod worker;
 

@@ -40,7 +40,7 @@ const MAX_CONNECT_LINE: usize = 32;
 const MAX_CONTROL_PACKETS: usize = 1024;
 /// Host-initiated connections take local ports from here upwards, away from
 /// the well-known ports guests connect to.
-const FIRST_LOCAL_PORT: u32 = 1 << 30;
+pub(crate) const FIRST_LOCAL_PORT: u32 = 1 << 30;
 
 /// A connection plus the muxer's bookkeeping for it.
 struct Entry {
