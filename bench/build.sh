@@ -6,34 +6,51 @@
 # rebuild after a one-byte change to a copied file (the steps after it run
 # again).
 #
-#   bench/build.sh [RUNS]     (default 3; needs target/release/hull: scripts/build)
+#   bench/build.sh [RUNS]                  (default 3; needs target/release/hull: scripts/build)
+#   bench/build.sh --in-test-host [RUNS]   both builders in one KVM test host session
 #
 # The Dockerfile is the seed Flask app's shape without Python (no registry
 # here): the base is a busybox root ADDed from a local tar, so both builders
 # start from the same bytes. On a host whose KVM cannot run hull's guest,
 # hull's RUN steps go to the hull machine (QEMU TCG, ~15x slower than
-# native), while buildah runs natively: the report says which.
+# native), while buildah runs natively: the report says which. With
+# --in-test-host, both run in one KVM test host (tests/kvm-host), where
+# hull's RUN VMs use its KVM directly and buildah runs beside them: both
+# under the same emulation, so the ratio compares the builders.
 #
 # Prints a Markdown report for bench/RESULTS.md; run it on a quiet machine.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-runs="${1:-3}"
 hull="$repo/target/release/hull"
 [[ -x "$hull" ]] || { echo "build.sh: build hull first (scripts/build)" >&2; exit 1; }
-
-scripts/apt-ensure buildah busybox-static python3
 tools="$HOME/.cache/hull/bench"
 rootfs="$tools/busybox-root"
-[[ -x "$rootfs/bin/busybox" ]] || scripts/make-busybox-rootfs "$rootfs"
+if [[ -z "${HULL_BENCH_INSIDE_TEST_HOST:-}" ]]; then
+    scripts/apt-ensure buildah busybox-static python3
+    [[ -x "$rootfs/bin/busybox" ]] || scripts/make-busybox-rootfs "$rootfs"
+fi
+if [[ "${1:-}" == --in-test-host ]]; then
+    shift
+    exec tests/kvm-host/run /usr/bin/env HULL_BENCH_INSIDE_TEST_HOST=1 \
+        /bin/bash "$repo/bench/build.sh" "$@"
+fi
+runs="${1:-3}"
 
-work="$(mktemp -d /var/tmp/hull-build-bench.XXXXXX)"
+if [[ -n "${HULL_BENCH_INSIDE_TEST_HOST:-}" ]]; then
+    # The test host's own memory, not its 9p view of this host's disk.
+    work="$(mktemp -d /tmp/hull-build-bench.XXXXXX)"
+    mount -t tmpfs tmpfs "$work"
+else
+    work="$(mktemp -d /var/tmp/hull-build-bench.XXXXXX)"
+fi
 export HULL_ROOT="$work/hull-root"
 buildah_root="$work/buildah-root"
 buildah_run="$work/buildah-run"
 cleanup() {
     "$work/hull" machine stop >/dev/null 2>&1 || true
     buildah --root "$buildah_root" --runroot "$buildah_run" rmi --all --force >/dev/null 2>&1 || true
+    if [[ -n "${HULL_BENCH_INSIDE_TEST_HOST:-}" ]]; then umount "$work"; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -92,12 +109,13 @@ hull_build >"$work/check.log" 2>&1
 cached=$(grep -c ' CACHED$' "$work/check.log" || true)
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-where="directly on this host's KVM"
-[[ -e /sys/module/kvm_pvm ]] && where="in the hull machine (QEMU TCG with nested SVM; this host's KVM is PVM)"
+where="directly on this host's KVM; buildah ran natively (chroot isolation)"
+[[ -e /sys/module/kvm_pvm ]] && where="in the hull machine (QEMU TCG with nested SVM; this host's KVM is PVM); buildah ran natively (chroot isolation)"
+[[ -n "${HULL_BENCH_INSIDE_TEST_HOST:-}" ]] && where="on the KVM of one KVM test host (QEMU TCG with nested SVM), and buildah (chroot isolation) in the same test host: both under the same emulation"
 
 echo "load before: \`$load_before\`"
 echo
-echo "- $runs runs each, alternating; medians in seconds. hull's RUN steps ran $where; buildah ran natively (chroot isolation)."
+echo "- $runs runs each, alternating; medians in seconds. hull's RUN steps ran $where."
 echo "- hull's rebuild with nothing changed: $cached steps CACHED."
 echo
 echo "| build | hull (s) | buildah (s) | hull / buildah |"
