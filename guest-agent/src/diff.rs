@@ -29,13 +29,43 @@ const OVERLAY_XATTR_PREFIXES: [&str; 2] = ["user.overlay.", "trusted.overlay."];
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
 /// Archives the upper directory `upper` into `out` as an OCI layer, leaving
-/// out the absolute container paths in `exclude` (and what is below them).
-pub fn send(upper: &Path, exclude: &[String], out: impl Write) -> Result<()> {
-    let exclude = exclude
-        .iter()
-        .map(|path| Path::new(path.trim_start_matches('/')).to_owned())
-        .collect();
+/// out the absolute container paths in `exclude` (and what is below them),
+/// and those of `stubs` that hold nothing else.
+pub fn send(upper: &Path, exclude: &[String], stubs: &[String], out: impl Write) -> Result<()> {
+    let mut exclude: BTreeSet<PathBuf> = exclude.iter().map(|path| relative(path)).collect();
+    let mut stubs: Vec<PathBuf> = stubs.iter().map(|path| relative(path)).collect();
+    // The deepest first: a stub whose only entry is a stub goes with it.
+    stubs.sort_by_key(|stub| std::cmp::Reverse(stub.components().count()));
+    for stub in stubs {
+        if holds_only(&upper.join(&stub), &stub, &exclude)? {
+            exclude.insert(stub);
+        }
+    }
     archive(upper, exclude, true, out)
+}
+
+/// An absolute container path as a path in the upper directory.
+fn relative(path: &str) -> PathBuf {
+    Path::new(path.trim_start_matches('/')).to_owned()
+}
+
+/// Whether `dir` (archived as `name`) is a directory, not an opaque one,
+/// whose entries are all in `exclude`.
+fn holds_only(dir: &Path, name: &Path, exclude: &BTreeSet<PathBuf>) -> Result<bool> {
+    match fs::symlink_metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => {}
+        _ => return Ok(false),
+    }
+    if is_opaque(dir)? {
+        return Ok(false);
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if !exclude.contains(&name.join(entry.file_name())) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Archives the directory `root`'s contents into `out` as they are: no
@@ -339,7 +369,7 @@ mod tests {
 
         let mut tar = Vec::new();
         let exclude = ["/etc/hosts".to_owned(), "/app/cache".to_owned()];
-        send(upper, &exclude, &mut tar).unwrap();
+        send(upper, &exclude, &[], &mut tar).unwrap();
         let found = entries(&tar);
         let names: Vec<(&str, EntryType)> =
             found.iter().map(|(p, k, _)| (p.as_str(), *k)).collect();
@@ -385,6 +415,24 @@ mod tests {
             records,
             [("SCHILY.xattr.user.note".to_owned(), b"kept".to_vec())]
         );
+    }
+
+    #[test]
+    fn mount_stubs_go_when_they_hold_nothing_else() {
+        let temp = tempfile::tempdir().unwrap();
+        let upper = temp.path();
+        // /root/.cache/pip and /srv/a/b were mount points; the command
+        // wrote /srv/a/kept, and /opt/x is a stub it never made.
+        fs::create_dir_all(upper.join("root/.cache/pip/wheels")).unwrap();
+        fs::create_dir_all(upper.join("srv/a/b")).unwrap();
+        fs::write(upper.join("srv/a/kept"), "k").unwrap();
+
+        let mut tar = Vec::new();
+        let exclude = ["/root/.cache/pip".to_owned(), "/srv/a/b".to_owned()];
+        let stubs = ["/root", "/root/.cache", "/srv", "/srv/a", "/opt", "/opt/x"].map(String::from);
+        send(upper, &exclude, &stubs, &mut tar).unwrap();
+        let names: Vec<String> = entries(&tar).into_iter().map(|(p, _, _)| p).collect();
+        assert_eq!(names, ["srv", "srv/a", "srv/a/kept"]);
     }
 
     #[test]

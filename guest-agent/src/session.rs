@@ -365,7 +365,12 @@ fn send_diff(launcher: &dyn Launcher, request: &Diff, writer: &FrameWriter) -> M
             return failed(format!("cannot pause the container: {err:#}"));
         }
     }
-    let sent = diff::send(&upper, &request.exclude, data_writer(writer));
+    let sent = diff::send(
+        &upper,
+        &request.exclude,
+        &request.stubs,
+        data_writer(writer),
+    );
     let thawed = match request.pause {
         true => launcher.set_frozen(false),
         false => Ok(()),

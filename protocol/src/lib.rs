@@ -349,6 +349,12 @@ pub struct Diff {
     /// commit --pause`), so that it is one moment's.
     #[serde(default)]
     pub pause: bool,
+    /// Directories made only to hold mount points (ancestors of excluded
+    /// paths that the image lacks): each is left out too if it holds
+    /// nothing but what is left out, as BuildKit removes the mount stubs
+    /// of a `RUN`'s mounts.
+    #[serde(default)]
+    pub stubs: Vec<String>,
 }
 
 /// A `hull cp` between the host and a container, paths in the container.
@@ -666,6 +672,7 @@ mod tests {
             Message::Diff(Diff {
                 exclude: vec!["/etc/hosts".into()],
                 pause: true,
+                stubs: vec!["/root/.cache".into()],
             }),
             Message::Export,
             Message::Answer(Answer::Stats(ContainerStats {

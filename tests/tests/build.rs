@@ -52,7 +52,8 @@ fn dockerfiles_build_into_images_that_run() {
     assert_eq!(fact("fail"), ["1 1 1 0"], "{output}");
     // Multi-stage: the build argument reaches the RUN, COPY --from the
     // stage's file, the unused stage (which would fail) skipped; the cache
-    // mount kept what the first build wrote.
+    // mount kept what the first build wrote; neither the cache mount's
+    // target nor the directory made to hold it is in the stage's image.
     assert_eq!(fact("multi"), ["0 v2 runs=1"], "{output}");
     assert_eq!(fact("multi-again"), ["0 v3 runs=2"], "{output}");
     assert_eq!(fact("target"), ["0 v3 absent"], "{output}");
@@ -150,7 +151,7 @@ cat > Dockerfile <<'EOF'
 ARG BASE=base:1
 FROM ${BASE} AS builder
 ARG VERSION=0
-RUN --mount=type=cache,target=/cache echo "v$VERSION" > /out && echo run >> /cache/runs && echo "runs=$(wc -l < /cache/runs)" > /runs
+RUN --mount=type=cache,target=/stubs/cache echo "v$VERSION" > /out && echo run >> /stubs/cache/runs && echo "runs=$(wc -l < /stubs/cache/runs)" > /runs
 FROM base:1 AS unused
 RUN exit 9
 FROM base:1
@@ -162,7 +163,7 @@ echo "multi=$code $($h run --rm multi:1)"
 $h build --build-arg VERSION=3 -t multi:1 . > $d/out 2>&1; code=$?
 echo "multi-again=$code $($h run --rm multi:1)"
 $h build --build-arg VERSION=3 --target builder -t multi:builder . > $d/out 2>&1; code=$?
-echo "target=$code $($h run --rm multi:builder sh -c 'cat /out; test -e /cache/runs || echo absent' | paste -sd' ')"
+echo "target=$code $($h run --rm multi:builder sh -c 'cat /out; test -e /stubs || echo absent' | paste -sd' ')"
 
 mkdir $d/escape && cd $d/escape
 echo secret > $d/outside

@@ -70,7 +70,12 @@ impl Runtime {
                     .map(|m| m.target.clone()),
             )
             .collect();
-        writer.send(&Message::Diff(Diff { exclude, pause }))?;
+        // Docker's commit and diff keep the mount points a container made.
+        writer.send(&Message::Diff(Diff {
+            exclude,
+            pause,
+            stubs: Vec::new(),
+        }))?;
         Ok(agent::receive_data(
             &mut reader,
             out,
@@ -80,7 +85,7 @@ impl Runtime {
 }
 
 /// The unpacked layers a container's writable layer lies on, bottom first.
-fn lower_layers(root: &crate::root::StateRoot, boot: &BootSpec) -> Result<Vec<PathBuf>> {
+pub(crate) fn lower_layers(root: &crate::root::StateRoot, boot: &BootSpec) -> Result<Vec<PathBuf>> {
     Ok(match &boot.rootfs {
         RootfsSource::Directory(dir) => vec![dir.clone()],
         RootfsSource::Image(id) => Store::open(root.path())?.resolve(id)?.layers,

@@ -6,7 +6,9 @@
 //! network address is leased for this process's lifetime only, and its VM,
 //! scratch disk and runtime directory go with the step.
 
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use hull_protocol::{Diff, Limits, Message};
@@ -18,6 +20,7 @@ use crate::capabilities::DEFAULT_CAPABILITIES;
 use crate::container::{BootSpec, Mount, Records, RootfsSource};
 use crate::error::Result;
 use crate::network::{self, NetworkOptions, NO_NETWORK};
+use crate::ops::diff::lower_layers;
 use crate::ops::{agent, outcome, Outcome, Stdio};
 use crate::root::{new_id, SHORT_ID_LEN};
 use crate::session::{self, Request, SessionWriter};
@@ -108,7 +111,13 @@ impl Runtime {
                 ..Limits::default()
             },
         };
-        let ran = run(self, &id, &spec, stdio, &exclude, layer);
+        // What the step's mounts need made that its layers lack.
+        let diff = Diff {
+            exclude,
+            pause: false,
+            stubs: mount_stubs(&lower_layers(root, &spec)?, &spec.mounts),
+        };
+        let ran = run(self, &id, &spec, stdio, &diff, layer);
         if let Err(err) = network::release(root, &id, &network) {
             tracing::warn!("{err:#}");
         }
@@ -122,7 +131,7 @@ fn run(
     id: &str,
     spec: &BootSpec,
     stdio: Stdio,
-    exclude: &[String],
+    diff: &Diff,
     layer: &mut dyn Write,
 ) -> Result<Outcome> {
     let root = &runtime.root;
@@ -138,7 +147,7 @@ fn run(
     };
     let (input, mut output, controls) = stdio.split();
     let mut take_layer = |reader: &mut std::os::unix::net::UnixStream, writer: &SessionWriter| {
-        receive_layer(reader, writer, exclude, layer)
+        receive_layer(reader, writer, diff, layer)
     };
     let end = session::attach_then(
         booted.stream,
@@ -155,16 +164,88 @@ fn run(
     outcome(end?)
 }
 
-/// Asks the agent for the container's changes and copies them into `layer`.
+/// Asks the agent for the container's changes as `diff` says and copies
+/// them into `layer`.
 fn receive_layer(
     reader: &mut std::os::unix::net::UnixStream,
     writer: &SessionWriter,
-    exclude: &[String],
+    diff: &Diff,
     layer: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    writer.send(&Message::Diff(Diff {
-        exclude: exclude.to_vec(),
-        pause: false,
-    }))?;
+    writer.send(&Message::Diff(diff.clone()))?;
     agent::receive_data(reader, layer, "the step's changes")
+}
+
+/// The directories the agent makes for `mounts`' targets that no layer in
+/// `lower` has (the targets' ancestors below the root, up to the first one
+/// a layer has), absolute container paths: a step that leaves nothing else
+/// in one leaves it out of its layer, as BuildKit does with the stubs of a
+/// `RUN`'s mounts.
+fn mount_stubs(lower: &[PathBuf], mounts: &[Mount]) -> Vec<String> {
+    let mut stubs = BTreeSet::new();
+    for mount in mounts {
+        let target = clean_absolute(&mount.target);
+        for ancestor in target.ancestors().skip(1) {
+            let Ok(inside) = ancestor.strip_prefix("/") else {
+                break;
+            };
+            if inside.as_os_str().is_empty()
+                || lower
+                    .iter()
+                    .any(|layer| layer.join(inside).symlink_metadata().is_ok())
+            {
+                break;
+            }
+            stubs.insert(ancestor.to_string_lossy().into_owned());
+        }
+    }
+    stubs.into_iter().collect()
+}
+
+/// `path` as an absolute path without `.` or `..`, as the agent resolves a
+/// mount's target (`..` stops at the root).
+fn clean_absolute(path: &str) -> PathBuf {
+    let mut clean = PathBuf::from("/");
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(name) => clean.push(name),
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::MountSource;
+
+    #[test]
+    fn mount_stubs_are_the_targets_ancestors_no_layer_has() {
+        let temp = tempfile::tempdir().unwrap();
+        let (base, top) = (temp.path().join("base"), temp.path().join("top"));
+        std::fs::create_dir_all(base.join("root")).unwrap();
+        std::fs::create_dir_all(top.join("var/lib")).unwrap();
+        let mount = |target: &str| Mount {
+            target: target.into(),
+            source: MountSource::Tmpfs {
+                size_bytes: None,
+                mode: None,
+            },
+            read_only: false,
+        };
+        let mounts = [
+            mount("/root/.cache/pip"),
+            mount("/var/lib/app/data"),
+            mount("/cache"),
+            mount("/srv/./a/../b/c"),
+        ];
+        assert_eq!(
+            mount_stubs(&[base, top], &mounts),
+            ["/root/.cache", "/srv", "/srv/b", "/var/lib/app"]
+        );
+    }
 }
