@@ -466,6 +466,17 @@ mod tests {
         crate::import_tar(store, &tar[..], Some(&ImageRef::parse(tag).unwrap())).unwrap()
     }
 
+    /// A store holding `sample:v1`, the image's ID, and the store's
+    /// `save` of it.
+    fn saved_sample() -> (tempfile::TempDir, Store, Digest, Vec<u8>) {
+        let source = tempfile::tempdir().unwrap();
+        let store = Store::open(source.path()).unwrap();
+        let id = sample(&store, "sample:v1");
+        let mut archive = Vec::new();
+        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        (source, store, id, archive)
+    }
+
     /// The archive with `skip` left out.
     fn without(archive: &[u8], skip: &str) -> Vec<u8> {
         let mut out = tar::Builder::new(Vec::new());
@@ -482,11 +493,7 @@ mod tests {
 
     #[test]
     fn saved_images_load_as_docker_archive_and_as_oci_layout() {
-        let source = tempfile::tempdir().unwrap();
-        let store = Store::open(source.path()).unwrap();
-        let id = sample(&store, "sample:v1");
-        let mut archive = Vec::new();
-        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let (_source, _store, id, archive) = saved_sample();
 
         for (format, bytes) in [
             ("docker-archive", archive.clone()),
@@ -539,11 +546,7 @@ mod tests {
 
     #[test]
     fn oci_layouts_from_other_tools_load_named_and_by_platform() {
-        let source = tempfile::tempdir().unwrap();
-        let store = Store::open(source.path()).unwrap();
-        let id = sample(&store, "sample:v1");
-        let mut archive = Vec::new();
-        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let (_source, store, id, archive) = saved_sample();
         let layout = without(&archive, "manifest.json");
         let manifest = store.resolve("sample:v1").unwrap().manifest_digest;
         let index = |annotations: serde_json::Value, digest: &Digest, media_type: &str| {
@@ -557,26 +560,18 @@ mod tests {
             .unwrap()
         };
 
+        let loaded_with_ref_name = |ref_name: &str| {
+            let annotations = json!({ REF_NAME_ANNOTATION: ref_name });
+            let index_json = index(annotations, &manifest, OCI_IMAGE_MEDIA_TYPE);
+            loaded_names(&with_files(&layout, &[("index.json", index_json)]))
+        };
         // skopeo's, buildah's and podman's `name:tag` in the OCI ref name.
-        let named = index(
-            json!({ REF_NAME_ANNOTATION: "other:v2" }),
-            &manifest,
-            OCI_IMAGE_MEDIA_TYPE,
-        );
         assert_eq!(
-            loaded_names(&with_files(&layout, &[("index.json", named)])),
+            loaded_with_ref_name("other:v2"),
             ["docker.io/library/other:v2"]
         );
         // A bare tag names no repository: the image loads untagged.
-        let tag_only = index(
-            json!({ REF_NAME_ANNOTATION: "v2" }),
-            &manifest,
-            OCI_IMAGE_MEDIA_TYPE,
-        );
-        assert_eq!(
-            loaded_names(&with_files(&layout, &[("index.json", tag_only)])),
-            [id.to_string()]
-        );
+        assert_eq!(loaded_with_ref_name("v2"), [id.to_string()]);
 
         // A multi-platform image: an index whose linux/amd64 image is ours.
         let platforms = serde_json::to_vec(&json!({
@@ -622,11 +617,7 @@ mod tests {
 
     #[test]
     fn compressed_archives_load_as_docker_loads_them() {
-        let source = tempfile::tempdir().unwrap();
-        let store = Store::open(source.path()).unwrap();
-        sample(&store, "sample:v1");
-        let mut archive = Vec::new();
-        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let (_source, _store, _id, archive) = saved_sample();
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gzip.write_all(&archive).unwrap();
         let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
@@ -638,11 +629,7 @@ mod tests {
 
     #[test]
     fn an_image_docker_saved_by_its_id_loads_untagged() {
-        let source = tempfile::tempdir().unwrap();
-        let store = Store::open(source.path()).unwrap();
-        let id = sample(&store, "sample:v1");
-        let mut archive = Vec::new();
-        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let (_source, _store, id, archive) = saved_sample();
         let mut manifest = Vec::new();
         tar::Archive::new(&archive[..])
             .entries()
@@ -662,11 +649,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_archive_leaves_the_store_as_it_was() {
-        let source = tempfile::tempdir().unwrap();
-        let store = Store::open(source.path()).unwrap();
-        sample(&store, "sample:v1");
-        let mut archive = Vec::new();
-        save(&store, &["sample:v1".to_owned()], &mut archive).unwrap();
+        let (_source, _store, _id, archive) = saved_sample();
         let layout = without(&archive, "manifest.json");
         // Flip one byte inside the first blob's data.
         let mut corrupt = layout.clone();

@@ -16,6 +16,7 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+pub mod container_path;
 pub mod copy;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;

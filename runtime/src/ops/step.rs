@@ -8,10 +8,10 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hull_protocol::{Diff, Limits, Message};
+use hull_protocol::{container_path, Diff, Limits, Message};
 use serde::{Deserialize, Serialize};
 
 use crate::assets;
@@ -184,7 +184,7 @@ fn receive_layer(
 fn mount_stubs(lower: &[PathBuf], mounts: &[Mount]) -> Vec<String> {
     let mut stubs = BTreeSet::new();
     for mount in mounts {
-        let target = clean_absolute(&mount.target);
+        let target = container_path::clean(Path::new(&mount.target));
         for ancestor in target.ancestors().skip(1) {
             let Ok(inside) = ancestor.strip_prefix("/") else {
                 break;
@@ -200,22 +200,6 @@ fn mount_stubs(lower: &[PathBuf], mounts: &[Mount]) -> Vec<String> {
         }
     }
     stubs.into_iter().collect()
-}
-
-/// `path` as an absolute path without `.` or `..`, as the agent resolves a
-/// mount's target (`..` stops at the root).
-fn clean_absolute(path: &str) -> PathBuf {
-    let mut clean = PathBuf::from("/");
-    for component in Path::new(path).components() {
-        match component {
-            Component::Normal(name) => clean.push(name),
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    clean
 }
 
 #[cfg(test)]

@@ -6,17 +6,15 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{
-    connect, recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{recv, send, MsgFlags};
 
 use crate::devices::virtio::vsock::connection::HOST_BUF_ALLOC;
-use crate::devices::virtio::vsock::muxer::{Muxer, FIRST_LOCAL_PORT};
+use crate::devices::virtio::vsock::muxer::{connect_nonblocking, Muxer, FIRST_LOCAL_PORT};
 use crate::devices::virtio::vsock::packet::{
     Op, PacketHeader, TxPacket, HOST_CID, SHUTDOWN_BOTH, TYPE_STREAM,
 };
@@ -517,17 +515,6 @@ fn nonblocking_listener(path: &Path) -> UnixListener {
         .set_nonblocking(true)
         .expect("a non-blocking listener");
     listener
-}
-
-fn connect_nonblocking(path: &Path) -> nix::Result<UnixStream> {
-    let fd: OwnedFd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
-    Ok(UnixStream::from(fd))
 }
 
 /// Sends what the stream takes of `bytes` at once, without blocking or

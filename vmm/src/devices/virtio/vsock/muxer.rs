@@ -460,7 +460,7 @@ fn port_socket_path(uds_path: &Path, port: u32) -> PathBuf {
 
 /// Connects to a unix listener without ever blocking the worker: a listener
 /// whose backlog is full refuses the connection instead.
-fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
+pub(crate) fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
     let fd: OwnedFd = socket(
         AddressFamily::Unix,
         SockType::Stream,
