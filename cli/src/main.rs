@@ -438,6 +438,11 @@ impl Command {
         }
     }
 
+    /// Whether the command starts the containers it names.
+    fn starts_containers(&self) -> bool {
+        matches!(self, Command::Start(_) | Command::Restart(_))
+    }
+
     /// The containers the command names, which must exist, for a command
     /// that starts the hull machine.
     fn containers_named(&self) -> &[String] {
@@ -584,6 +589,12 @@ fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
     let runtime = Runtime::new(root);
     for name in command.containers_named() {
         runtime.id_of(name)?;
+    }
+    // A directory shared when the container was made may be no longer.
+    if command.starts_containers() {
+        for name in command.containers_named() {
+            machine::check_binds(root, &runtime.inspect(name)?.config.boot.mounts)?;
+        }
     }
     machine::check_outputs(root, &command.host_outputs())?;
     let env = match command {

@@ -588,6 +588,24 @@ fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
     );
     assert_eq!(read_file(), "container\n");
     assert!(machine_status(&hull).contains(dir));
+    // A container made to write it, started only once it is no longer
+    // shared (below).
+    ok(
+        &hull,
+        &[
+            "create",
+            "--name",
+            "keeper",
+            "-v",
+            &bind,
+            "--rootfs",
+            rootfs,
+            "--",
+            "sh",
+            "-c",
+            "echo again > /data/file",
+        ],
+    );
 
     // Settings that differ from what the running machine writes (as those
     // of a machine an older hull started): commands say what applies them.
@@ -605,5 +623,16 @@ fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
     ok(&hull, &["machine", "stop"]);
     let settings = ok(&hull, &["machine", "set", "--unshare", "/tmp"]);
     assert!(settings.contains("shared writable: none"), "{settings}");
+    // The container's bind is refused as a new one would be, before the
+    // machine starts, and the file keeps what it had.
+    let output = run(&hull, &["start", "keeper"]);
+    assert_one_line_error(
+        &output,
+        HULL_ERROR,
+        &format!("the path {dir} is not shared writable with the hull machine"),
+    );
+    assert_eq!(read_file(), "container\n");
+    assert!(machine_status(&hull).starts_with("hull machine: stopped"));
+    ok(&hull, &["rm", "keeper"]);
     assert_clean(&hull);
 }
