@@ -177,26 +177,36 @@ fn receive_layer(
 }
 
 /// The directories the agent makes for `mounts`' targets that no layer in
-/// `lower` has (the targets' ancestors below the root, up to the first one
-/// a layer has), absolute container paths: a step that leaves nothing else
-/// in one leaves it out of its layer, as BuildKit does with the stubs of a
-/// `RUN`'s mounts.
+/// `lower` has (the targets' ancestors below the root, from the first one
+/// no layer has), absolute container paths: a step that leaves nothing
+/// else in one leaves it out of its layer, as BuildKit does with the stubs
+/// of a `RUN`'s mounts. A target below a link or a file in a layer, which
+/// the agent resolves inside the container's root, has none: no host path
+/// is followed through an image's links.
 fn mount_stubs(lower: &[PathBuf], mounts: &[Mount]) -> Vec<String> {
     let mut stubs = BTreeSet::new();
     for mount in mounts {
         let target = container_path::clean(Path::new(&mount.target));
-        for ancestor in target.ancestors().skip(1) {
-            let Ok(inside) = ancestor.strip_prefix("/") else {
-                break;
-            };
-            if inside.as_os_str().is_empty()
-                || lower
-                    .iter()
-                    .any(|layer| layer.join(inside).symlink_metadata().is_ok())
-            {
+        // From the root's child down to the target's parent.
+        let mut ancestors: Vec<&Path> = target.ancestors().skip(1).collect();
+        ancestors.reverse();
+        for (depth, ancestor) in ancestors.iter().enumerate().skip(1) {
+            let inside = ancestor.strip_prefix("/").unwrap_or(ancestor);
+            let found: Vec<_> = lower
+                .iter()
+                .filter_map(|layer| layer.join(inside).symlink_metadata().ok())
+                .collect();
+            if found.is_empty() {
+                stubs.extend(
+                    ancestors[depth..]
+                        .iter()
+                        .map(|a| a.to_string_lossy().into_owned()),
+                );
                 break;
             }
-            stubs.insert(ancestor.to_string_lossy().into_owned());
+            if found.iter().any(|metadata| !metadata.is_dir()) {
+                break;
+            }
         }
     }
     stubs.into_iter().collect()
@@ -213,6 +223,7 @@ mod tests {
         let (base, top) = (temp.path().join("base"), temp.path().join("top"));
         std::fs::create_dir_all(base.join("root")).unwrap();
         std::fs::create_dir_all(top.join("var/lib")).unwrap();
+        std::os::unix::fs::symlink("/", top.join("link")).unwrap();
         let mount = |target: &str| Mount {
             target: target.into(),
             source: MountSource::Tmpfs {
@@ -226,6 +237,7 @@ mod tests {
             mount("/var/lib/app/data"),
             mount("/cache"),
             mount("/srv/./a/../b/c"),
+            mount("/link/tmp/x/y"),
         ];
         assert_eq!(
             mount_stubs(&[base, top], &mounts),
