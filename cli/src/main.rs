@@ -588,12 +588,11 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
 fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
     let runtime = Runtime::new(root);
     for name in command.containers_named() {
-        runtime.id_of(name)?;
-    }
-    // A directory shared when the container was made may be no longer.
-    if command.starts_containers() {
-        for name in command.containers_named() {
-            machine::check_binds(root, &runtime.inspect(name)?.config.boot.mounts)?;
+        // As recorded: its monitor, if it runs, is the machine's process.
+        let container = runtime.inspect_as_recorded(name)?;
+        // A directory shared when the container was made may be no longer.
+        if command.starts_containers() {
+            machine::check_binds(root, &container.config.boot.mounts)?;
         }
     }
     machine::check_outputs(root, &command.host_outputs())?;

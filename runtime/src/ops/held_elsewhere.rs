@@ -20,6 +20,13 @@ impl Runtime {
         Ok(infos)
     }
 
+    /// The container `name` (a name, an ID or a unique ID prefix) with its
+    /// state as recorded: not corrected for a monitor that is gone, whose
+    /// pid means nothing on this host.
+    pub fn inspect_as_recorded(&self, name: &str) -> Result<ContainerInfo> {
+        Ok(ContainerInfo::recorded(container::find(&self.root, name)?))
+    }
+
     /// Records the container `id` as killed for `reason` if a monitor still
     /// holds it in its records: the host its monitor ran on went down.
     /// Checked again under the state's lock, so a container that ended
