@@ -18,13 +18,13 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
-    /// Refuses a tar for a terminal, here, before the command runs (in
-    /// the hull machine, stdout is no terminal).
     /// The file it writes, if not stdout.
     pub fn output(&self) -> Option<&Path> {
         self.output.as_deref()
     }
 
+    /// Refuses a tar for a terminal, here, before the command runs (in
+    /// the hull machine, stdout is no terminal).
     pub fn check_output(&self) -> Result<()> {
         if self.output.is_none() && std::io::stdout().is_terminal() {
             bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
