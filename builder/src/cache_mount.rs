@@ -87,36 +87,47 @@ impl Held {
     }
 }
 
-/// Holds cache directory `dir` for one step as `sharing` says (not
-/// `Shared`): waits for its lock, or, for `Private`, takes a fresh
-/// directory under `tmp` made with `owner` if another step holds it.
-pub fn hold(dir: &Path, sharing: Sharing, owner: CacheOwner, tmp: &Path) -> Result<Held> {
-    let lock_path = dir.with_extension("lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open {}", lock_path.display()))?;
-    let operation = match sharing {
-        Sharing::Private => libc::LOCK_EX | libc::LOCK_NB,
-        Sharing::Locked | Sharing::Shared => libc::LOCK_EX,
-    };
-    // SAFETY: flock(2) on a descriptor this function owns.
-    if unsafe { libc::flock(lock.as_raw_fd(), operation) } == 0 {
-        return Ok(Held::Locked { _lock: lock });
+/// A cache directory one step at a time may use (`sharing=locked` or
+/// `private`).
+#[derive(Debug)]
+pub struct ExclusiveCache {
+    pub dir: PathBuf,
+    pub sharing: Sharing,
+    pub owner: CacheOwner,
+}
+
+impl ExclusiveCache {
+    /// Holds the directory for one step: waits for its lock, or, for
+    /// `Private`, takes a fresh directory under `tmp` made with the owner
+    /// if another step holds it.
+    pub fn hold(&self, tmp: &Path) -> Result<Held> {
+        let lock_path = self.dir.with_extension("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        let operation = match self.sharing {
+            Sharing::Private => libc::LOCK_EX | libc::LOCK_NB,
+            Sharing::Locked | Sharing::Shared => libc::LOCK_EX,
+        };
+        // SAFETY: flock(2) on a descriptor this function owns.
+        if unsafe { libc::flock(lock.as_raw_fd(), operation) } == 0 {
+            return Ok(Held::Locked { _lock: lock });
+        }
+        let err = std::io::Error::last_os_error();
+        if self.sharing != Sharing::Private || err.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(err).context("cannot lock a cache mount");
+        }
+        fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let fresh = tempfile::Builder::new()
+            .prefix("cache-private-")
+            .tempdir_in(tmp)
+            .with_context(|| format!("cannot make a private cache mount in {}", tmp.display()))?;
+        set_owner(fresh.path(), self.owner)?;
+        Ok(Held::Fresh(fresh))
     }
-    let err = std::io::Error::last_os_error();
-    if sharing != Sharing::Private || err.kind() != std::io::ErrorKind::WouldBlock {
-        return Err(err).context("cannot lock a cache mount");
-    }
-    fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let fresh = tempfile::Builder::new()
-        .prefix("cache-private-")
-        .tempdir_in(tmp)
-        .with_context(|| format!("cannot make a private cache mount in {}", tmp.display()))?;
-    set_owner(fresh.path(), owner)?;
-    Ok(Held::Fresh(fresh))
 }
 
 #[cfg(test)]
@@ -139,9 +150,16 @@ mod tests {
         fs::write(dir.join("wheel"), "w").unwrap();
         let tmp = temp.path().join("tmp");
 
-        let first = hold(&dir, Sharing::Private, owner, &tmp).unwrap();
+        let cache = |sharing| ExclusiveCache {
+            dir: dir.clone(),
+            sharing,
+            owner,
+        };
+        let (private, locked) = (cache(Sharing::Private), cache(Sharing::Locked));
+
+        let first = private.hold(&tmp).unwrap();
         assert_eq!(first.path(&dir), dir);
-        let second = hold(&dir, Sharing::Private, owner, &tmp).unwrap();
+        let second = private.hold(&tmp).unwrap();
         let fresh = second.path(&dir).to_owned();
         assert!(fresh.starts_with(&tmp), "{}", fresh.display());
         assert_eq!(fs::read_dir(&fresh).unwrap().count(), 0);
@@ -152,10 +170,10 @@ mod tests {
         // sharing=locked waits until the holder is done.
         let (sender, receiver) = std::sync::mpsc::channel();
         let waiter = {
-            let (dir, tmp) = (dir.clone(), tmp.clone());
+            let tmp = tmp.clone();
             std::thread::spawn(move || {
-                let held = hold(&dir, Sharing::Locked, owner, &tmp).unwrap();
-                sender.send(held.path(&dir) == dir).unwrap();
+                let held = locked.hold(&tmp).unwrap();
+                sender.send(held.path(&locked.dir) == locked.dir).unwrap();
             })
         };
         let waited = std::time::Duration::from_millis(200);
@@ -164,7 +182,7 @@ mod tests {
         assert!(receiver.recv().unwrap());
         waiter.join().unwrap();
         // Free again, a private step gets the cache itself.
-        let held = hold(&dir, Sharing::Private, owner, &tmp).unwrap();
+        let held = private.hold(&tmp).unwrap();
         assert_eq!(held.path(&dir), dir);
     }
 

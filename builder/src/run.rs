@@ -13,7 +13,7 @@ use hull_runtime::{Mount, MountSource, StepOptions};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
-use crate::cache_mount::{self, CacheOwner, Sharing};
+use crate::cache_mount::{self, CacheOwner, ExclusiveCache, Sharing};
 use crate::context_view;
 use crate::copy::{self, CopyOptions, Source};
 use crate::dockerfile::{Command, HereDoc};
@@ -28,19 +28,10 @@ pub struct RunPlan {
     pub key: String,
     /// What the history says it ran.
     pub created_by: String,
-    /// Cache mounts it holds for itself while it runs.
-    exclusive: Vec<ExclusiveCache>,
+    /// Cache mounts it holds for itself while it runs, by mount index.
+    exclusive: Vec<(usize, ExclusiveCache)>,
     /// Bind mounts of context directories that `.dockerignore` trims.
     trimmed: Vec<TrimmedBind>,
-}
-
-/// Step mount `mount` is a cache directory one step at a time may use
-/// (`sharing=locked` or `private`).
-struct ExclusiveCache {
-    mount: usize,
-    dir: PathBuf,
-    sharing: Sharing,
-    owner: CacheOwner,
 }
 
 /// What a step holds while it runs: its exclusive cache mounts and the
@@ -66,9 +57,9 @@ impl RunPlan {
     pub fn prepare(&self, context: &ContextTree, tmp: &Path) -> Result<(StepOptions, Held)> {
         let mut step = self.step.clone();
         let mut caches = Vec::new();
-        for cache in &self.exclusive {
-            let held = cache_mount::hold(&cache.dir, cache.sharing, cache.owner, tmp)?;
-            step.mounts[cache.mount].source = MountSource::Bind {
+        for (mount, cache) in &self.exclusive {
+            let held = cache.hold(tmp)?;
+            step.mounts[*mount].source = MountSource::Bind {
                 path: held.path(&cache.dir).to_owned(),
                 create: false,
             };
@@ -99,7 +90,7 @@ struct PlannedMount {
     /// Its part of the step's key.
     key: String,
     /// The cache directory, if one step at a time may use it.
-    exclusive: Option<(PathBuf, Sharing, CacheOwner)>,
+    exclusive: Option<ExclusiveCache>,
     /// A context directory to share trimmed by `.dockerignore`.
     trimmed: Option<PathBuf>,
 }
@@ -149,13 +140,8 @@ pub fn plan(
                         dir,
                     });
                 }
-                if let Some((dir, sharing, owner)) = planned.exclusive {
-                    exclusive.push(ExclusiveCache {
-                        mount: mounts.len(),
-                        dir,
-                        sharing,
-                        owner,
-                    });
+                if let Some(cache) = planned.exclusive {
+                    exclusive.push((mounts.len(), cache));
                 }
                 mounts.push(planned.mount);
                 mount_keys.push(planned.key);
@@ -286,7 +272,11 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 .get("sharing")
                 .map_or(Ok(Sharing::Shared), |value| Sharing::parse(value))
                 .with_context(|| format!("RUN --mount={spec}"))?;
-            let exclusive = (sharing != Sharing::Shared).then(|| (dir.clone(), sharing, owner));
+            let exclusive = (sharing != Sharing::Shared).then(|| ExclusiveCache {
+                dir: dir.clone(),
+                sharing,
+                owner,
+            });
             let mount = Mount {
                 target: target.clone(),
                 source: MountSource::Bind {
