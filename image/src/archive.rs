@@ -479,16 +479,7 @@ mod tests {
 
     /// The archive with `skip` left out.
     fn without(archive: &[u8], skip: &str) -> Vec<u8> {
-        let mut out = tar::Builder::new(Vec::new());
-        let mut input = tar::Archive::new(archive);
-        for entry in input.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            if entry.path().unwrap().to_str() != Some(skip) {
-                let header = entry.header().clone();
-                out.append(&header, &mut entry).unwrap();
-            }
-        }
-        out.into_inner().unwrap()
+        rewritten(archive, &[skip], &[])
     }
 
     #[test]
@@ -519,17 +510,24 @@ mod tests {
 
     /// The archive with `files` (name, bytes) in place of its own or added.
     fn with_files(archive: &[u8], files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+        rewritten(archive, &names, files)
+    }
+
+    /// The archive less its entries named in `drop`, then `add` (name,
+    /// bytes) appended.
+    fn rewritten(archive: &[u8], drop: &[&str], add: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut out = tar::Builder::new(Vec::new());
         let mut input = tar::Archive::new(archive);
         for entry in input.entries().unwrap() {
             let mut entry = entry.unwrap();
             let path = entry.path().unwrap().to_string_lossy().into_owned();
-            if !files.iter().any(|(name, _)| *name == path) {
+            if !drop.contains(&path.as_str()) {
                 let header = entry.header().clone();
                 out.append(&header, &mut entry).unwrap();
             }
         }
-        for (name, bytes) in files {
+        for (name, bytes) in add {
             let mut header = tar::Header::new_gnu();
             header.set_size(bytes.len() as u64);
             header.set_mode(0o644);
