@@ -25,7 +25,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use hull_runtime::Runtime;
 
 /// Exit code for errors of hull itself, as Docker uses it.
-const HULL_ERROR: u8 = 125;
+pub const HULL_ERROR: u8 = 125;
 
 #[derive(Parser)]
 #[command(
@@ -493,14 +493,18 @@ fn main() -> ExitCode {
     let helper = hull_runtime::helper::dispatch()
         .or_else(|| hull_machine::dispatch().map(|ended| ended.map(|()| 0)));
     if let Some(ended) = helper {
-        return exit(ended);
+        return exit(ended, error_code);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Help and version on stdout with 0; usage errors with Docker's 125,
-        // a bad value on one line.
+        // Help and version on stdout with 0; usage errors with Docker's 125
+        // (Compose's 16), a bad value on one line.
         Err(err) => {
             use clap::error::ErrorKind;
+            let usage_error = match is_compose_command_line() {
+                true => compose_cmd::COMMAND_SYNTAX_FAILURE,
+                false => HULL_ERROR,
+            };
             if matches!(
                 err.kind(),
                 ErrorKind::ValueValidation | ErrorKind::InvalidValue
@@ -508,33 +512,47 @@ fn main() -> ExitCode {
                 let text = err.to_string();
                 let line = text.lines().next().unwrap_or_default();
                 eprintln!("hull: {}", line.strip_prefix("error: ").unwrap_or(line));
-                return ExitCode::from(HULL_ERROR);
+                return ExitCode::from(usage_error);
             }
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { HULL_ERROR } else { 0 });
+            return ExitCode::from(if err.use_stderr() { usage_error } else { 0 });
         }
     };
     let command = cli.command.canonical();
     let root = cli.root;
+    let code_of = match command {
+        Command::Compose(_) => compose_cmd::exit_code,
+        _ => error_code,
+    };
     if let Err(err) = command.check_output() {
-        return exit(Err(err));
+        return exit(Err(err), code_of);
     }
     let result = match machine::route(&root, command.placement()) {
         Ok(machine::Route::Here(_machine_down)) => execute(command, &root),
         Ok(machine::Route::Machine { notice }) => forward(&command, &root, &notice),
         Err(err) => Err(err),
     };
-    exit(result)
+    exit(result, code_of)
 }
 
-/// The exit code for `result`, with an error reported on stderr.
-fn exit(result: anyhow::Result<u8>) -> ExitCode {
+/// Whether this process's command line, read as far as it can be, is a
+/// `hull compose` one: Compose has its own exit code for bad ones.
+fn is_compose_command_line() -> bool {
+    Cli::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .is_ok_and(|matches| matches.subcommand_name() == Some("compose"))
+}
+
+/// The exit code for `result`, with an error reported on stderr and its
+/// code chosen by `code_of`.
+fn exit(result: anyhow::Result<u8>, code_of: fn(&anyhow::Error) -> u8) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             closed_stdout::end_if_stdout_closed(&err);
             eprintln!("hull: {}", one_line(&format!("{err:#}")));
-            ExitCode::from(error_code(&err))
+            ExitCode::from(code_of(&err))
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The compose library's error: bad files and projects (one line naming
+//! The compose library's error: no compose file, bad files and projects (one line naming
 //! the file, the path in it and the reason), services that are not there,
 //! dependency cycles, and the runtime's errors.
 
@@ -6,6 +6,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// No compose file given or found, with where it was looked for.
+    #[error("{0}")]
+    NoFile(String),
     /// A compose file, env file or project that cannot be used, with the
     /// file, where in it and why.
     #[error("{0}")]

@@ -44,7 +44,7 @@ pub struct LoadOptions {
 pub fn load(options: &LoadOptions) -> Result<Project> {
     let compose_file = options.environment.get("COMPOSE_FILE").map(String::as_str);
     let files =
-        files::find(&options.files, compose_file, &options.working_dir).map_err(Error::Config)?;
+        files::find(&options.files, compose_file, &options.working_dir).map_err(Error::NoFile)?;
     let directory = match &options.project_directory {
         Some(dir) => options.working_dir.join(dir),
         None => files[0]

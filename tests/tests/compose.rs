@@ -64,9 +64,12 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("scaled-up"), ["0"], "{output}");
     assert_eq!(fact("scaled"), ["3 3"], "{output}");
     assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
-    // Bad input: one line each.
+    // Bad input: one line each, with Compose's exit codes (1; 15 for a
+    // file that cannot be used, 14 for none, 16 for a bad command line).
     assert_eq!(fact("no-service"), ["1 1"], "{output}");
-    assert_eq!(fact("cycle"), ["125 1"], "{output}");
+    assert_eq!(fact("cycle"), ["15 1"], "{output}");
+    assert_eq!(fact("no-file"), ["14 1"], "{output}");
+    assert_eq!(fact("bad-flag"), ["16"], "{output}");
     assert_clean(&hull);
 }
 
@@ -162,4 +165,6 @@ cd $work/app
 $h compose exec -T nope true 2>$work/err; echo "no-service=$? $(wc -l < $work/err)"
 mkdir $work/ring && printf 'services:\n  a: {image: bb:1, depends_on: [b]}\n  b: {image: bb:1, depends_on: [a]}\n' > $work/ring/compose.yaml
 $h compose -f $work/ring/compose.yaml config 2>$work/err; echo "cycle=$? $(wc -l < $work/err)"
+$h compose -f $work/none.yaml ps 2>$work/err; echo "no-file=$? $(wc -l < $work/err)"
+$h compose up --no-such-flag 2>/dev/null; echo "bad-flag=$?"
 "#;

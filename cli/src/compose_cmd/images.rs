@@ -11,6 +11,7 @@ use hull_compose::model::{Build, PullPolicy as ServicePolicy};
 use hull_compose::{Compose, ImageNeed, ServiceImage, ServiceImages};
 use hull_image::{Image, ImageRef, Store};
 
+use super::failure::{BuildFailed, PullFailed};
 use crate::build_cmd::{build_image, ProgressMode};
 use crate::image_cmd::registry_options;
 use crate::run::{image_for_run, PullPolicy};
@@ -130,6 +131,7 @@ fn pulled(store: &Store, root: &Path, need: &ImageNeed, pull: Option<PullPolicy>
     });
     image_for_run(store, root, &need.name, policy)
         .with_context(|| format!("service {}: image {}", need.service, need.name))
+        .map_err(|err| PullFailed(err).into())
 }
 
 /// Builds `need`'s image from its `build:` and names it.
@@ -197,7 +199,8 @@ fn build_service(
     };
     eprintln!(" Service {service}  Building");
     let built = build_image(&options, ProgressMode::Auto)
-        .with_context(|| format!("service {service}: cannot build its image"))?;
+        .with_context(|| format!("service {service}: cannot build its image"))
+        .map_err(BuildFailed)?;
     eprintln!(" Service {service}  Built");
     let store = Store::open(root)?;
     store

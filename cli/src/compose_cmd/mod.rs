@@ -3,6 +3,7 @@
 //! this host, before the command line goes to the hull machine), and
 //! prints what the library reports.
 
+mod failure;
 mod images;
 mod lifecycle;
 mod log_printer;
@@ -19,6 +20,8 @@ use hull_compose::{Action, Compose, Event, LoadOptions, Project};
 use hull_runtime::Runtime;
 
 use crate::machine::{self, ForwardedStdio, Placement};
+
+pub use failure::{exit_code, COMMAND_SYNTAX_FAILURE};
 
 /// `hull compose`'s own flags, before the subcommand.
 #[derive(Args)]
