@@ -312,7 +312,7 @@ impl<'a> Build<'a> {
                     &mut args,
                     file_step.then_some(label.as_str()),
                 )
-                .with_context(|| instruction.text.clone())?;
+                .with_context(|| in_error(&instruction.text))?;
         }
         Ok(current)
     }
@@ -793,4 +793,29 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+/// The most characters of an instruction an error quotes.
+const QUOTED_CHARS: usize = 200;
+
+/// `instruction` as an error names it: cut short, so that the reason after
+/// it still shows on one line however long the instruction is.
+fn in_error(instruction: &str) -> String {
+    match instruction.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", &instruction[..cut]),
+        None => instruction.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_quote_a_long_instruction_cut_short() {
+        assert_eq!(in_error("RUN make"), "RUN make");
+        let long = format!("ENV A={}", "日".repeat(100_000));
+        let quoted = in_error(&long);
+        assert_eq!(quoted.chars().count(), QUOTED_CHARS + 1);
+        assert!(quoted.starts_with("ENV A=日") && quoted.ends_with('…'));
+    }
 }

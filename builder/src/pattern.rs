@@ -8,108 +8,148 @@ use anyhow::{bail, Result};
 
 /// Whether `name`, one path component, matches `pattern` (Go's
 /// `filepath.Match`: `*` and `?` never match `/`). A malformed pattern
-/// (an unclosed `[`) is an error.
+/// (an unclosed `[`, a trailing `\`) is an error.
 pub fn match_component(pattern: &str, name: &str) -> Result<bool> {
-    let pattern: Vec<char> = pattern.chars().collect();
+    let tokens = tokens(pattern)?;
     let name: Vec<char> = name.chars().collect();
-    matches(&pattern, &name)
+    Ok(wildcard_match(
+        &tokens,
+        &name,
+        Token::is_star,
+        |&c| c != '/',
+        |token, &c| token.matches(c),
+    ))
 }
 
-fn matches(pattern: &[char], name: &[char]) -> Result<bool> {
-    let Some((&first, rest)) = pattern.split_first() else {
-        return Ok(name.is_empty());
-    };
-    match first {
-        '*' => {
-            for skip in 0..=name.len() {
-                if name[..skip].contains(&'/') {
-                    break;
-                }
-                if matches(rest, &name[skip..])? {
-                    return Ok(true);
-                }
+/// One element of a component pattern.
+#[derive(Debug, PartialEq)]
+enum Token {
+    /// `*`: any run of characters but `/`.
+    Star,
+    /// `?`: any one character but `/`.
+    Any,
+    /// `[...]`: one character but `/` in (or, negated, not in) the ranges.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+    /// A character as written (or after a `\`).
+    Literal(char),
+}
+
+impl Token {
+    fn is_star(&self) -> bool {
+        *self == Token::Star
+    }
+
+    /// Whether this token, not a star, matches the character `c`.
+    fn matches(&self, c: char) -> bool {
+        match self {
+            Token::Star => false,
+            Token::Any => c != '/',
+            Token::Class { negated, ranges } => {
+                let inside = ranges.iter().any(|&(low, high)| low <= c && c <= high);
+                inside != *negated && c != '/'
             }
-            // A malformed rest is an error even when nothing matched.
-            check(rest)?;
-            Ok(false)
+            Token::Literal(literal) => *literal == c,
         }
-        '?' => match name.split_first() {
-            Some((&c, name)) if c != '/' => matches(rest, name),
-            _ => Ok(false),
-        },
-        '[' => {
-            let (matched, rest) = class(rest, name.first().copied())?;
-            match matched {
-                true => matches(rest, &name[1..]),
-                false => {
-                    check(rest)?;
-                    Ok(false)
-                }
-            }
-        }
-        '\\' => match (rest.split_first(), name.split_first()) {
-            (Some((&p, rest)), Some((&c, name))) if p == c => matches(rest, name),
-            (None, _) => bail!("syntax error in pattern: trailing \\"),
-            _ => Ok(false),
-        },
-        p => match name.split_first() {
-            Some((&c, name)) if c == p => matches(rest, name),
-            _ => Ok(false),
-        },
     }
 }
 
-/// Checks that `pattern` is well formed.
-fn check(pattern: &[char]) -> Result<()> {
-    let mut rest = pattern;
-    while let Some((&c, tail)) = rest.split_first() {
-        rest = match c {
-            '[' => class(tail, None)?.1,
-            '\\' if tail.is_empty() => bail!("syntax error in pattern: trailing \\"),
-            '\\' => &tail[1..],
-            _ => tail,
-        };
+/// `pattern` as tokens, or why it is malformed.
+fn tokens(pattern: &str) -> Result<Vec<Token>> {
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '*' => Token::Star,
+            '?' => Token::Any,
+            '[' => class(&mut chars)?,
+            '\\' => Token::Literal(escaped(&mut chars)?),
+            c => Token::Literal(c),
+        });
     }
-    Ok(())
+    Ok(tokens)
 }
 
-/// A character class after its `[`: whether `c` is in it, and the pattern
-/// after its `]`.
-fn class(pattern: &[char], c: Option<char>) -> Result<(bool, &[char])> {
-    let (negated, mut rest) = match pattern.split_first() {
-        Some(('^' | '!', rest)) => (true, rest),
-        _ => (false, pattern),
-    };
-    let mut matched = false;
-    let mut first = true;
+/// A character class after its `[`, up to and with its `]`.
+fn class(chars: &mut std::str::Chars) -> Result<Token> {
+    let negated = matches!(chars.clone().next(), Some('^' | '!'));
+    if negated {
+        chars.next();
+    }
+    let mut ranges = Vec::new();
     loop {
-        let Some((&low, tail)) = rest.split_first() else {
-            bail!("syntax error in pattern: unclosed [");
+        let low = match chars.next() {
+            None => bail!("syntax error in pattern: unclosed ["),
+            Some(']') if !ranges.is_empty() => break,
+            Some('\\') => escaped(chars)?,
+            Some(c) => c,
         };
-        if low == ']' && !first {
-            rest = tail;
-            break;
-        }
-        first = false;
-        let (low, tail) = unescape(low, tail)?;
-        let (high, tail) = match tail {
-            ['-', high, tail @ ..] if *high != ']' => unescape(*high, tail)?,
-            _ => (low, tail),
+        let mut lookahead = chars.clone();
+        let high = match (lookahead.next(), lookahead.next()) {
+            (Some('-'), Some(high)) if high != ']' => {
+                chars.next();
+                chars.next();
+                match high {
+                    '\\' => escaped(chars)?,
+                    high => high,
+                }
+            }
+            _ => low,
         };
-        if c.is_some_and(|c| low <= c && c <= high) {
-            matched = true;
-        }
-        rest = tail;
+        ranges.push((low, high));
     }
-    Ok((c.is_some() && matched != negated && c != Some('/'), rest))
+    Ok(Token::Class { negated, ranges })
 }
 
-fn unescape(c: char, rest: &[char]) -> Result<(char, &[char])> {
-    match (c, rest.split_first()) {
-        ('\\', Some((&next, rest))) => Ok((next, rest)),
-        ('\\', None) => bail!("syntax error in pattern: trailing \\"),
-        (c, _) => Ok((c, rest)),
+/// The character after a `\`.
+fn escaped(chars: &mut std::str::Chars) -> Result<char> {
+    chars
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("syntax error in pattern: trailing \\"))
+}
+
+/// Whether `pattern` matches all of `subject`, where the elements for
+/// which `is_star` holds match any run of elements that `star_takes`, and
+/// the others one element each as `matches` says. Iterative, with only the
+/// last star to go back to: time bounded by the product of the lengths,
+/// whatever a hostile pattern holds (trying every split at every star is
+/// exponential).
+fn wildcard_match<P, S>(
+    pattern: &[P],
+    subject: &[S],
+    is_star: impl Fn(&P) -> bool,
+    star_takes: impl Fn(&S) -> bool,
+    matches: impl Fn(&P, &S) -> bool,
+) -> bool {
+    let (mut p, mut s) = (0, 0);
+    // The last star seen, and where in the subject what it matches ends.
+    let mut last_star: Option<(usize, usize)> = None;
+    while s < subject.len() {
+        match pattern.get(p) {
+            Some(token) if is_star(token) => {
+                last_star = Some((p, s));
+                p += 1;
+            }
+            Some(token) if matches(token, &subject[s]) => {
+                p += 1;
+                s += 1;
+            }
+            _ => match last_star {
+                // The star takes one more element, and the rest is tried
+                // from there. One it cannot take no earlier star can
+                // either: it would have to reach past this one.
+                Some((star, end)) if star_takes(&subject[end]) => {
+                    last_star = Some((star, end + 1));
+                    p = star + 1;
+                    s = end + 1;
+                }
+                _ => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(is_star)
 }
 
 /// A `.dockerignore` file: patterns in order, the last one that matches a
@@ -146,7 +186,7 @@ impl IgnoreRules {
             }
             for component in &components {
                 if component != "**" {
-                    check(&component.chars().collect::<Vec<_>>())
+                    tokens(component)
                         .map_err(|err| anyhow::anyhow!(".dockerignore: {line}: {err}"))?;
                 }
             }
@@ -188,9 +228,11 @@ impl IgnoreRules {
 }
 
 impl Rule {
-    /// Whether the rule matches `path` or a directory above it.
+    /// Whether the rule matches `path` or a directory above it: whether
+    /// the rule followed by `**` matches it.
     fn matches_or_parent(&self, path: &[&str]) -> bool {
-        (1..=path.len()).any(|len| match_path(&self.components, &path[..len]))
+        let components: Vec<&str> = self.components.iter().map(String::as_str).collect();
+        match_path(&[components.as_slice(), &["**"]].concat(), path)
     }
 
     /// Whether the rule could match a path below `dir`.
@@ -199,20 +241,16 @@ impl Rule {
     }
 }
 
-/// Whether the pattern components match the path components exactly.
-fn match_path(pattern: &[String], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| match_path(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((name, path)) => {
-                match_component(first, name).unwrap_or(false) && match_path(rest, path)
-            }
-            None => false,
-        },
-    }
+/// Whether the pattern components match the path components exactly,
+/// `**` standing for any number of them.
+fn match_path(pattern: &[&str], path: &[&str]) -> bool {
+    wildcard_match(
+        pattern,
+        path,
+        |component| *component == "**",
+        |_| true,
+        |component, name| match_component(component, name).unwrap_or(false),
+    )
 }
 
 /// Whether some path below `dir` could match the pattern.
@@ -270,6 +308,23 @@ mod tests {
             assert!(!match_component(pattern, name).unwrap(), "{pattern} {name}");
         }
         assert!(match_component("[a", "b").is_err());
+        assert!(match_component("a\\", "a").is_err());
+        assert!(match_component("[\\]-\\^]", "^").unwrap());
+    }
+
+    #[test]
+    fn hostile_patterns_match_in_polynomial_time() {
+        // Each would take longer than the age of the universe trying every
+        // split at every star.
+        let name = "a".repeat(255);
+        let stars = format!("{}b", "*a".repeat(40));
+        assert!(!match_component(&stars, &name).unwrap());
+        assert!(match_component(&"*a".repeat(40), &name).unwrap());
+        let deep: Vec<&str> = std::iter::repeat_n("a", 2000).collect();
+        let pattern: Vec<&str> = std::iter::repeat_n("**", 40).chain(["b"]).collect();
+        assert!(!match_path(&pattern, &deep));
+        let rules = IgnoreRules::parse(&format!("{}b\n", "**/a/".repeat(40))).unwrap();
+        assert!(!rules.ignores(&deep.join("/")));
     }
 
     #[test]

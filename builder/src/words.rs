@@ -10,6 +10,11 @@
 
 use anyhow::{bail, Result};
 
+/// How deep `${...}` may nest in a modifier's word: deeper than anyone
+/// writes, and shallow enough that a hostile Dockerfile cannot run the
+/// lexer out of stack.
+const MAX_NESTING: usize = 32;
+
 /// Looks a variable up: `None` for one that is not set.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -89,6 +94,8 @@ struct Lexer<'a> {
     escape: char,
     lookup: Lookup<'a>,
     split: bool,
+    /// How many `${...}` the lexer is in.
+    nesting: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -98,6 +105,7 @@ impl<'a> Lexer<'a> {
             escape,
             lookup,
             split,
+            nesting: 0,
         }
     }
 
@@ -200,7 +208,13 @@ impl<'a> Lexer<'a> {
             Some(modifier @ ('-' | '+' | '?')) => modifier,
             _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}} or ${{{name}:+word}}"),
         };
-        let word = self.until_brace()?;
+        if self.nesting == MAX_NESTING {
+            bail!("bad substitution: variables nested more than {MAX_NESTING} levels deep");
+        }
+        self.nesting += 1;
+        let word = self.until_brace();
+        self.nesting -= 1;
+        let word = word?;
         // With the colon, an empty value counts as unset.
         let set = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
         Ok(match modifier {
@@ -280,6 +294,15 @@ mod tests {
             .contains("need it"));
         assert!(expand("${NAME", '\\', &vars).is_err());
         assert!(expand("${NAME%x}", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_not_a_stack_overflow() {
+        let nested = |depth| format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+        assert_eq!(ex(&nested(MAX_NESTING)), "x");
+        let hostile = nested(100_000);
+        let err = expand(&hostile, '\\', &vars).unwrap_err().to_string();
+        assert!(err.contains("nested more than 32 levels"), "{err}");
     }
 
     #[test]

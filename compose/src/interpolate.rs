@@ -8,11 +8,18 @@ use serde_yaml::Value;
 
 use crate::path::YamlPath;
 
+/// How deep `${...}` may nest in a default, error or replacement: deeper
+/// than anyone writes, and shallow enough that a hostile file cannot run
+/// the interpolation out of stack.
+const MAX_NESTING: usize = 32;
+
 /// Where variables come from, and what interpolation noticed.
 pub struct Interpolator<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     /// Variables used but not set, each once.
     pub unset: Vec<String>,
+    /// How many `${...}` the text being interpolated sits in.
+    nesting: usize,
 }
 
 /// Why a value could not be interpolated.
@@ -20,6 +27,8 @@ pub struct Interpolator<'a> {
 pub enum InterpolationError {
     /// A `$` that starts nothing known (`$1`, `${}`, an unclosed `${`).
     Invalid(String),
+    /// `${...}` nested deeper than [`MAX_NESTING`] levels.
+    TooDeep,
     /// `${VAR:?error}` or `${VAR?error}` with the variable missing.
     Required {
         /// The variable.
@@ -35,6 +44,10 @@ impl std::fmt::Display for InterpolationError {
             InterpolationError::Invalid(text) => write!(
                 f,
                 "invalid interpolation format in {text:?}: write a literal $ as $$"
+            ),
+            InterpolationError::TooDeep => write!(
+                f,
+                "variables nested more than {MAX_NESTING} levels deep in a default"
             ),
             InterpolationError::Required { name, message } if message.is_empty() => {
                 write!(f, "required variable {name} is missing a value")
@@ -52,6 +65,7 @@ impl<'a> Interpolator<'a> {
         Interpolator {
             lookup,
             unset: Vec::new(),
+            nesting: 0,
         }
     }
 
@@ -133,16 +147,27 @@ impl<'a> Interpolator<'a> {
         let word = &operator[1..];
         match kind {
             '-' if set => Ok(value.unwrap_or_default()),
-            '-' => self.text(word),
+            '-' => self.nested(word),
             '?' if set => Ok(value.unwrap_or_default()),
             '?' => Err(InterpolationError::Required {
                 name: name.to_owned(),
-                message: self.text(word)?,
+                message: self.nested(word)?,
             }),
-            '+' if set => self.text(word),
+            '+' if set => self.nested(word),
             '+' => Ok(String::new()),
             _ => Err(InterpolationError::Invalid(text.to_owned())),
         }
+    }
+
+    /// `word`, the text of a default, error or replacement, interpolated.
+    fn nested(&mut self, word: &str) -> Result<String, InterpolationError> {
+        if self.nesting == MAX_NESTING {
+            return Err(InterpolationError::TooDeep);
+        }
+        self.nesting += 1;
+        let text = self.text(word);
+        self.nesting -= 1;
+        text
     }
 
     /// The variable `name`, noting it if unset.
@@ -226,6 +251,14 @@ mod tests {
         let vars = [("B", "bee")];
         assert_eq!(with(&vars, "${A:-${B}}").unwrap(), "bee");
         assert_eq!(with(&vars, "${A:-x${C:-${B}}y}").unwrap(), "xbeey");
+    }
+
+    #[test]
+    fn nesting_is_bounded_not_a_stack_overflow() {
+        let nested = |depth| format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+        assert_eq!(with(&[], &nested(MAX_NESTING)).unwrap(), "x");
+        let hostile = nested(100_000);
+        assert_eq!(with(&[], &hostile), Err(InterpolationError::TooDeep));
     }
 
     #[test]
