@@ -511,7 +511,8 @@ fn main() -> ExitCode {
             ) {
                 let text = err.to_string();
                 let line = text.lines().next().unwrap_or_default();
-                eprintln!("hull: {}", line.strip_prefix("error: ").unwrap_or(line));
+                let line = line.strip_prefix("error: ").unwrap_or(line);
+                eprintln!("hull: {}", one_line(line));
                 return ExitCode::from(usage_error);
             }
             let _ = err.print();
@@ -560,21 +561,33 @@ fn exit(result: anyhow::Result<u8>, code_of: fn(&anyhow::Error) -> u8) -> ExitCo
 /// The most characters of an error the line shows.
 const ERROR_LINE_CHARS: usize = 1000;
 
+/// Of a longer error, the characters shown from its end (where the reason
+/// is) after those from its start.
+const ERROR_TAIL_CHARS: usize = 300;
+
 /// `message` as one line: control characters (a name in an archive, a
-/// server's answer may hold any) escaped, and cut to [`ERROR_LINE_CHARS`].
+/// server's answer may hold any) escaped, and past [`ERROR_LINE_CHARS`],
+/// its middle left out.
 fn one_line(message: &str) -> String {
-    let mut line = String::new();
-    for (shown, c) in message.chars().enumerate() {
-        if shown == ERROR_LINE_CHARS {
-            line.push('…');
-            break;
-        }
+    if message.chars().count() <= ERROR_LINE_CHARS {
+        return escape_controls(message.chars());
+    }
+    let head = escape_controls(message.chars().take(ERROR_LINE_CHARS - ERROR_TAIL_CHARS));
+    let mut tail: Vec<char> = message.chars().rev().take(ERROR_TAIL_CHARS).collect();
+    tail.reverse();
+    format!("{head}…{}", escape_controls(tail.into_iter()))
+}
+
+/// `chars` with control characters escaped.
+fn escape_controls(chars: impl Iterator<Item = char>) -> String {
+    let mut text = String::new();
+    for c in chars {
         match c.is_control() {
-            true => line.extend(c.escape_debug()),
-            false => line.push(c),
+            true => text.extend(c.escape_debug()),
+            false => text.push(c),
         }
     }
-    line
+    text
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
@@ -731,9 +744,11 @@ mod tests {
             one_line("cannot import x: bad name a\nb\r\u{1b}[2J"),
             "cannot import x: bad name a\\nb\\r\\u{1b}[2J"
         );
-        let long = "é".repeat(5000);
+        let long = format!("invalid value '{}': too long", "é".repeat(5000));
         let shown = one_line(&long);
         assert_eq!(shown.chars().count(), ERROR_LINE_CHARS + 1);
-        assert!(shown.ends_with('…'));
+        assert!(shown.starts_with("invalid value 'éé"), "{shown}");
+        assert!(shown.contains("é…é"), "{shown}");
+        assert!(shown.ends_with("é': too long"), "{shown}");
     }
 }
