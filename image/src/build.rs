@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -168,7 +168,10 @@ impl Store {
             .prefix(".entry-")
             .tempfile_in(&dir)
             .context("cannot write a build cache entry")?;
-        serde_json::to_writer(&mut file, entry)?;
+        // Serialized whole, then written at once: straight to the file
+        // would be a write for every token.
+        file.write_all(&serde_json::to_vec(entry)?)
+            .context("cannot write a build cache entry")?;
         file.persist(dir.join(format!("{}.json", key.hex())))
             .context("cannot write a build cache entry")?;
         Ok(())

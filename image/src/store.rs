@@ -611,7 +611,8 @@ impl Store {
             .prefix(".index-")
             .tempfile_in(&self.dir)
             .context("cannot write the image index")?;
-        serde_json::to_writer_pretty(&mut file, &index)?;
+        file.write_all(&serde_json::to_vec_pretty(&index)?)
+            .context("cannot write the image index")?;
         file.as_file().sync_all()?;
         file.persist(self.dir.join("index.json"))
             .context("cannot write the image index")?;
