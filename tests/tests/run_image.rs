@@ -86,6 +86,37 @@ fn push_layered_app(registry: &Registry) -> String {
     format!("{}/test/app:v1", registry.host())
 }
 
+/// Layers of the deep image: past the 58 that a `lowerdir=a:b:...` list of
+/// the store's layer names fits in the one page `mount(2)` copies, and
+/// Docker's 125.
+const DEEP_LAYERS: usize = 130;
+
+/// Pushes an image of [`DEEP_LAYERS`] layers: busybox, then one file per
+/// layer in /layers, the middle layer removing the file of the one below.
+fn push_deep_image(registry: &Registry) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let base = work.path().join("base");
+    fs::create_dir(&base).unwrap();
+    copy_busybox(&base);
+    let mut layers = vec![tar_dir(&base, Some("gzip"))];
+    for n in 1..DEEP_LAYERS {
+        let layer = work.path().join(n.to_string());
+        fs::create_dir_all(layer.join("layers")).unwrap();
+        fs::write(layer.join(format!("layers/{n}")), format!("{n}\n")).unwrap();
+        if n == DEEP_LAYERS / 2 {
+            fs::write(layer.join(format!("layers/.wh.{}", n - 1)), "").unwrap();
+        }
+        layers.push(tar_dir(&layer, None));
+    }
+    let layers: Vec<_> = layers
+        .into_iter()
+        .enumerate()
+        .map(|(n, (blob, diff))| (blob, diff, if n == 0 { LAYER_GZIP } else { LAYER_TAR }))
+        .collect();
+    registry.push_image("test/deep", "v1", &layers, r#"{"Cmd":["/bin/sh"]}"#);
+    format!("{}/test/deep:v1", registry.host())
+}
+
 #[test]
 fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
     let registry = Registry::start();
@@ -165,6 +196,35 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
         container_stderr(&output)
     );
     assert_eq!(stdout(&output), "a b\n");
+    assert_clean(&hull);
+
+    // An image of many layers runs, every layer in its overlay: the first
+    // and last files, the count less the one whited out.
+    let deep = push_deep_image(&registry);
+    let output = hull.run(
+        [
+            "run",
+            "--rm",
+            &deep,
+            "sh",
+            "-c",
+            &format!(
+                "cat /layers/1 /layers/{}; ls /layers | wc -l",
+                DEEP_LAYERS - 1
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(&output)
+    );
+    assert_eq!(
+        stdout(&output),
+        format!("1\n{}\n{}\n", DEEP_LAYERS - 1, DEEP_LAYERS - 2)
+    );
     assert_clean(&hull);
 }
 

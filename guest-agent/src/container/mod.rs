@@ -11,6 +11,7 @@ mod boot;
 mod cgroup;
 mod copy_up;
 mod exec;
+mod fs_context;
 mod init;
 mod mount;
 mod mounts;

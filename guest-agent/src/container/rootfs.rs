@@ -2,10 +2,13 @@
 //! host over virtio-fs, under an overlay whose writable layer is an ext4
 //! scratch disk (or a tmpfs when the host gives none).
 
+use std::path::Path;
+
 use anyhow::{bail, ensure, Context};
 use hull_protocol::RootfsSpec;
 use nix::mount::MsFlags;
 
+use super::fs_context::FsContext;
 use super::mount::mount_fs;
 
 /// Where the host's share of lower layers is mounted, read-only.
@@ -16,8 +19,8 @@ const WRITABLE_DIR: &str = "/run/hull/rw";
 pub const UPPER_DIR: &str = "/run/hull/rw/upper";
 /// Where the container's root is assembled; the container's init pivots here.
 pub const ROOT_DIR: &str = "/run/hull/root";
-/// The kernel copies at most one page of mount options.
-const MAX_MOUNT_OPTIONS: usize = 4095;
+/// The most layers overlayfs stacks (its OVL_MAX_STACK).
+const MAX_LAYERS: usize = 500;
 
 /// The two directories overlayfs needs on the writable file system.
 struct WritableLayer {
@@ -30,32 +33,31 @@ struct WritableLayer {
 pub fn mount_rootfs(spec: &RootfsSpec) -> anyhow::Result<()> {
     mount_fs(&spec.share, SHARE_DIR, "virtiofs", MsFlags::MS_RDONLY, None)
         .context("mounting the container image")?;
-    let layer = mount_writable_layer(spec.scratch_device.as_deref())?;
-    let options = overlay_options(&lower_dirs(&spec.layers)?, &layer.upper, &layer.work);
     ensure!(
-        options.len() <= MAX_MOUNT_OPTIONS,
-        "the image has too many layers ({}) for one overlay mount",
+        spec.layers.len() <= MAX_LAYERS,
+        "the image has {} layers; an overlay stacks at most {MAX_LAYERS}: squash some \
+         (hull export | hull import)",
         spec.layers.len()
     );
-    // Layers are named relative to the share: overlayfs resolves them from
-    // the current directory, which keeps the options within one page.
-    std::env::set_current_dir(SHARE_DIR).with_context(|| format!("entering {SHARE_DIR}"))?;
-    let mounted = mount_fs(
-        "overlay",
-        ROOT_DIR,
-        "overlay",
-        MsFlags::empty(),
-        Some(&options),
-    );
-    std::env::set_current_dir("/").context("returning to /")?;
-    mounted.context("mounting the container's root overlay")
+    let layer = mount_writable_layer(spec.scratch_device.as_deref())?;
+    let overlay = FsContext::open("overlay")?;
+    for (key, value) in overlay_options(&lower_dirs(&spec.layers)?, &layer.upper, &layer.work) {
+        match value {
+            Some(value) => overlay.set_string(key, &value)?,
+            None => overlay.set_flag(key)?,
+        }
+    }
+    std::fs::create_dir_all(ROOT_DIR).with_context(|| format!("creating {ROOT_DIR}"))?;
+    overlay
+        .mount_at(Path::new(ROOT_DIR))
+        .context("mounting the container's root overlay")
 }
 
-/// The overlay's `lowerdir` value: the named layers relative to the share
-/// (top-most first), or the share itself.
-fn lower_dirs(layers: &[String]) -> anyhow::Result<String> {
+/// The overlay's lower directories, top-most first: the named layers in
+/// the share, or the share itself.
+fn lower_dirs(layers: &[String]) -> anyhow::Result<Vec<String>> {
     if layers.is_empty() {
-        return Ok(".".to_owned());
+        return Ok(vec![SHARE_DIR.to_owned()]);
     }
     let plain_name = |name: &str| {
         !name.is_empty()
@@ -70,7 +72,10 @@ fn lower_dirs(layers: &[String]) -> anyhow::Result<String> {
             bail!("layer {layer:?} is not a relative path of plain directory names");
         }
     }
-    Ok(layers.join(":"))
+    Ok(layers
+        .iter()
+        .map(|layer| format!("{SHARE_DIR}/{layer}"))
+        .collect())
 }
 
 /// Mounts the file system that takes the container's writes: the host's
@@ -115,8 +120,26 @@ fn mount_writable_layer(scratch_device: Option<&str>) -> anyhow::Result<Writable
 /// `userxattr`: overlayfs keeps its xattrs (opaque directories) in the
 /// `user.overlay.` namespace, the one image layers are unpacked with (see
 /// the hull-image crate), which every hop to the guest passes.
-fn overlay_options(lower: &str, upper: &str, work: &str) -> String {
-    format!("lowerdir={lower},upperdir={upper},workdir={work},userxattr,index=off,xino=off")
+///
+/// Each lower directory is its own `lowerdir+` option (Linux 6.8+), so no
+/// number of layers meets the one-page limit of a `lowerdir=a:b:...` list.
+fn overlay_options(
+    lower: &[String],
+    upper: &str,
+    work: &str,
+) -> Vec<(&'static str, Option<String>)> {
+    let mut options: Vec<_> = lower
+        .iter()
+        .map(|dir| ("lowerdir+", Some(dir.clone())))
+        .collect();
+    options.extend([
+        ("upperdir", Some(upper.to_owned())),
+        ("workdir", Some(work.to_owned())),
+        ("userxattr", None),
+        ("index", Some("off".to_owned())),
+        ("xino", Some("off".to_owned())),
+    ]);
+    options
 }
 
 #[cfg(test)]
@@ -125,17 +148,33 @@ mod tests {
 
     #[test]
     fn overlay_options_name_every_layer_and_turn_off_handle_features() {
+        let lower = ["/l/top".to_owned(), "/l/base".to_owned()];
+        let text = |value: &str| Some(value.to_owned());
         assert_eq!(
-            overlay_options("top:base", "/rw/upper", "/rw/work"),
-            "lowerdir=top:base,upperdir=/rw/upper,workdir=/rw/work,userxattr,index=off,xino=off"
+            overlay_options(&lower, "/rw/upper", "/rw/work"),
+            [
+                ("lowerdir+", text("/l/top")),
+                ("lowerdir+", text("/l/base")),
+                ("upperdir", text("/rw/upper")),
+                ("workdir", text("/rw/work")),
+                ("userxattr", None),
+                ("index", text("off")),
+                ("xino", text("off")),
+            ]
         );
     }
 
     #[test]
     fn lower_dirs_are_the_share_or_plain_relative_paths_in_order() {
-        assert_eq!(lower_dirs(&[]).unwrap(), ".");
+        assert_eq!(lower_dirs(&[]).unwrap(), [SHARE_DIR]);
         let layers = ["0a1b/fs".to_owned(), "base_1.0".to_owned()];
-        assert_eq!(lower_dirs(&layers).unwrap(), "0a1b/fs:base_1.0");
+        assert_eq!(
+            lower_dirs(&layers).unwrap(),
+            [
+                format!("{SHARE_DIR}/0a1b/fs"),
+                format!("{SHARE_DIR}/base_1.0")
+            ]
+        );
         for bad in ["", ".", "..", "a/../b", "a//b", "a/", "a:b", "a,b", "/abs"] {
             assert!(lower_dirs(&[bad.to_owned()]).is_err(), "{bad:?} accepted");
         }
