@@ -106,6 +106,8 @@ pub(crate) fn boot(
         ),
     };
     let (mount_shares, mounts) = mount_shares(root, &spec.mounts)?;
+    check_device_room(mount_shares.len(), spec.network.endpoints.len())
+        .map_err(anyhow::Error::msg)?;
     let records = Arc::new(Records::new(root));
     let network = network::attach(root, records, id, &spec.network, &spec.hostname)?;
     let config = VmConfig {
@@ -169,6 +171,37 @@ pub(crate) fn boot(
         _rootfs: rootfs,
         _network: network.services,
     })))
+}
+
+/// The virtio devices of every container's VM: its vsock, the share of its
+/// image and its scratch disk.
+const BASE_DEVICES: usize = 3;
+
+/// Refuses a container whose bind mounts and volumes (a virtio-fs device
+/// each) and networks (a virtio-net device each) need more devices than a
+/// VM has room for beside [`BASE_DEVICES`].
+pub(crate) fn check_device_room(shared_mounts: usize, networks: usize) -> Result<(), String> {
+    let room = hull_vmm::MAX_VIRTIO_DEVICES - BASE_DEVICES;
+    let networks_text = match networks {
+        1 => "1 network".to_owned(),
+        n => format!("{n} networks"),
+    };
+    match shared_mounts + networks <= room {
+        true => Ok(()),
+        false => Err(format!(
+            "{shared_mounts} bind mounts and volumes and {networks_text}: a container's VM \
+             has room for {room} of them together (a device each); bind a common parent \
+             directory instead of several of its entries"
+        )),
+    }
+}
+
+/// The bind mounts and volumes among `mounts`: those shared over virtio-fs.
+pub(crate) fn shared_mounts(mounts: &[Mount]) -> usize {
+    mounts
+        .iter()
+        .filter(|mount| !matches!(mount.source, MountSource::Tmpfs { .. }))
+        .count()
 }
 
 /// The virtio-fs shares of the container's host paths and volumes, and its
@@ -387,5 +420,19 @@ fn seccomp_mode() -> Result<SeccompMode> {
             "{SECCOMP_ENV}={} is not a seccomp mode: use kill, errno, log or off",
             value.to_string_lossy()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_and_networks_share_the_room_for_devices() {
+        let room = hull_vmm::MAX_VIRTIO_DEVICES - BASE_DEVICES;
+        assert!(check_device_room(room - 1, 1).is_ok());
+        assert!(check_device_room(room, 0).is_ok());
+        let refused = check_device_room(room, 1).unwrap_err();
+        assert!(refused.starts_with(&format!("{room} bind mounts and volumes and 1 network:")));
     }
 }

@@ -94,6 +94,11 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
     assert_eq!(fact("file-bind-siblings"), ["hidden"], "{output}");
     assert_eq!(fact("link-bind"), ["one two"], "{output}");
     assert_eq!(fact("mount-flag"), ["from the host"], "{output}");
+    // A VM has room for 16 devices of binds, volumes and networks
+    // together: 15 binds and the image's VOLUME without a network run,
+    // with one they are refused in one line before anything is made.
+    assert_eq!(fact("fifteen-binds"), ["15"], "{output}");
+    assert_eq!(fact("too-many-binds"), ["125 1 1"], "{output}");
     // tmpfs: its size and mode; full at its size.
     assert_eq!(fact("tmpfs"), ["1024 1777 full"], "{output}");
     // A read-only root: writes there fail, to volumes and tmpfs they work.
@@ -196,6 +201,9 @@ echo "file-bind-siblings=$($h run --rm -v $d/app.conf:/etc/app.conf $img sh -c '
 ln -s $d/app.conf $d/link.conf
 echo "link-bind=$($h run --rm -v $d/link.conf:/etc/app.conf $img cat /etc/app.conf | paste -sd' ')"
 echo "mount-flag=$($h run --rm --mount type=bind,source=$d/src,target=/src,readonly $img cat /src/a)"
+many=""; for i in $(seq 15); do mkdir -p $d/many/$i; echo $i > $d/many/$i/f; many="$many -v $d/many/$i:/many/$i"; done
+echo "fifteen-binds=$($h run --rm --network none $many $img sh -c 'cat /many/*/f | wc -l')"
+$h run --rm $many $img true 2>$d/err; echo "too-many-binds=$? $(wc -l < $d/err) $(grep -c 'room for 16' $d/err)"
 echo "tmpfs=$($h run --rm --tmpfs /scratch:size=1m $img sh -c 'echo $(df -k /scratch | awk "NR==2 {print \$2}") $(stat -c %a /scratch) $(head -c 2000000 /dev/zero > /scratch/f 2>/dev/null || echo full)')"
 echo "read-only-root=$($h run --rm --read-only $img sh -c 'touch /x 2>&1' | sed 's/.*: //')"
 echo "read-only-volume=$($h run --rm --read-only -v data:/v --tmpfs /tmp $img sh -c 'touch /v/y && touch /tmp/y && echo ok ok')"

@@ -23,6 +23,7 @@ mod vm;
 pub use config::{Console, Disk, FsShare, NetConfig, VmConfig, VsockConfig, MAX_VCPUS};
 /// A size-bounded log file, for the VMM's own log too.
 pub use console_log::RotatingLog;
+pub use device_manager::MAX_VIRTIO_DEVICES;
 pub use error::Error;
 pub use seccomp::SeccompMode;
 

@@ -8,6 +8,7 @@ use hull_image::Store;
 use hull_protocol::TerminalSize;
 
 use crate::assets;
+use crate::boot;
 use crate::capabilities::DEFAULT_CAPABILITIES;
 use crate::container::{
     self, parse_container_name, BootSpec, Container, ContainerConfig, Mount, Records, RootfsSource,
@@ -229,6 +230,16 @@ impl Runtime {
             None => container::generated_name(&id),
         };
         let settled = mounts::settle(root, &options.mounts, &options.volumes_from, &image.volumes)?;
+        let networks = match options.network.networks.as_slice() {
+            [] => 1,
+            [only] if only == "none" => 0,
+            networks => networks.len(),
+        };
+        if let Err(reason) = boot::check_device_room(boot::shared_mounts(&settled.mounts), networks)
+        {
+            forget_volumes(self, &settled.made_volumes);
+            return Err(Error::invalid(reason));
+        }
         let records = Records::new(root);
         let network = network::create(
             root,
