@@ -117,6 +117,8 @@ impl Kind {
 
 /// Parses `text`, refusing another frontend than Docker's.
 pub fn parse(text: &str) -> Result<Dockerfile> {
+    let rewritten = crate::run_heredocs::rewrite(text, escape_directive(text));
+    let text = rewritten.text.as_str();
     let parsed = parse_dockerfile::parse(text).map_err(|err| anyhow!("{err}"))?;
     if let Some(syntax) = &parsed.parser_directives.syntax {
         check_syntax(syntax.value.value)?;
@@ -136,7 +138,11 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
     for (index, instruction) in parsed.instructions.iter().enumerate() {
         let end = starts.get(index + 1).copied().unwrap_or(text.len());
         let source = &text[starts[index]..end];
-        let display = one_line(source, escape);
+        let line = text[..starts[index]].matches('\n').count();
+        let display = match rewritten.displays.iter().find(|(at, _)| *at == line) {
+            Some((_, written)) => one_line(written, escape),
+            None => one_line(source, escape),
+        };
         match instruction {
             Parsed::From(from) => {
                 let platform = flags(&from.options)
@@ -195,6 +201,30 @@ pub fn parse_instruction(text: &str) -> Result<Instruction> {
         (Some(instruction), true) => Ok(instruction),
         _ => bail!("{text:?} is not one instruction"),
     }
+}
+
+/// The `# escape=` directive's character, else `\\`: read before the
+/// parser crate reads the file, for [`crate::run_heredocs`].
+fn escape_directive(text: &str) -> char {
+    for line in text.lines() {
+        let Some(directive) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = directive.split_once('=') else {
+            break;
+        };
+        let key = key.trim();
+        if key.eq_ignore_ascii_case("escape") {
+            return match value.trim() {
+                "`" => '`',
+                _ => '\\',
+            };
+        }
+        if !(key.eq_ignore_ascii_case("syntax") || key.eq_ignore_ascii_case("check")) {
+            break;
+        }
+    }
+    '\\'
 }
 
 fn check_syntax(syntax: &str) -> Result<()> {

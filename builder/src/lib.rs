@@ -28,6 +28,7 @@ mod pattern;
 pub mod progress;
 mod remote;
 mod run;
+mod run_heredocs;
 mod state;
 pub mod tree;
 mod users;
