@@ -133,7 +133,9 @@ pub fn plan(
         let value = value.as_deref().unwrap_or_default();
         match name.as_str() {
             "mount" => {
-                let planned = mount(run, value)?;
+                let Some(planned) = mount(run, value)? else {
+                    continue;
+                };
                 if let Some(dir) = planned.trimmed {
                     trimmed.push(TrimmedBind {
                         mount: mounts.len(),
@@ -218,8 +220,9 @@ fn with_heredoc(line: &str, doc: &HereDoc) -> String {
     format!("{} <<{marker}\n{}{DELIMITER}", line.trim(), doc.text)
 }
 
-/// One `--mount`.
-fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
+/// One `--mount`; `None` for a secret or SSH agent, which hull is never
+/// given and BuildKit leaves out unless it is `required`.
+fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
     let mut options = BTreeMap::new();
     for field in spec.split(',') {
         let (key, value) = match field.split_once('=') {
@@ -241,6 +244,14 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
         .get("type")
         .map_or("bind", String::as_str)
         .to_owned();
+    if kind == "secret" || kind == "ssh" {
+        let required = options.get("required").is_some_and(|v| v != "false");
+        if required {
+            let id = options.get("id").map_or("default", String::as_str);
+            bail!("RUN --mount={spec}: {kind} {id}: not found (hull build is given no secrets or SSH agents)");
+        }
+        return Ok(None);
+    }
     let target = options
         .get("target")
         .or_else(|| options.get("dst"))
@@ -285,12 +296,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 },
                 read_only,
             };
-            Ok(PlannedMount {
+            Ok(Some(PlannedMount {
                 mount,
                 key: format!("cache:{id}:{target}:{read_only}"),
                 exclusive,
                 trimmed: None,
-            })
+            }))
         }
         "bind" => {
             if options.keys().any(|k| k == "rw" || k == "readwrite") {
@@ -327,12 +338,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 },
                 read_only: true,
             };
-            Ok(PlannedMount {
+            Ok(Some(PlannedMount {
                 mount,
                 key: format!("bind:{target}:{content}"),
                 exclusive: None,
                 trimmed,
-            })
+            }))
         }
         "tmpfs" => {
             let size_bytes = options
@@ -348,14 +359,16 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 },
                 read_only: false,
             };
-            Ok(PlannedMount {
+            Ok(Some(PlannedMount {
                 mount,
                 key: format!("tmpfs:{target}"),
                 exclusive: None,
                 trimmed: None,
-            })
+            }))
         }
-        other => bail!("RUN --mount=type={other} is not supported: use cache, bind or tmpfs"),
+        other => bail!(
+            "RUN --mount=type={other} is not supported: use cache, bind, tmpfs, secret or ssh"
+        ),
     }
 }
 
@@ -367,8 +380,8 @@ pub fn absolute(workdir: &str, path: &str) -> String {
     }
 }
 
-/// The options `RUN --mount` takes (BuildKit's, less secrets and ssh).
-const MOUNT_OPTIONS: [&str; 17] = [
+/// The options `RUN --mount` takes (BuildKit's).
+const MOUNT_OPTIONS: [&str; 19] = [
     "type",
     "target",
     "dst",
@@ -386,6 +399,8 @@ const MOUNT_OPTIONS: [&str; 17] = [
     "gid",
     "mode",
     "size",
+    "required",
+    "env",
 ];
 
 #[cfg(test)]
@@ -497,6 +512,7 @@ mod tests {
         let run = run_context(&state, &none, &none, &context, &cache_dir);
         let made = mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
             .unwrap()
+            .unwrap()
             .mount;
         let MountSource::Bind { path, .. } = &made.source else {
             panic!("{made:?}");
@@ -563,6 +579,38 @@ mod tests {
         assert_eq!(file, &ctx.canonicalize().unwrap().join("notes.txt"));
         drop(held);
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn secrets_and_ssh_agents_not_given_are_left_out_unless_required_as_buildkit_does() {
+        let temp = tempfile::tempdir().unwrap();
+        let context = ContextTree::open(temp.path()).unwrap();
+        let state = ImageState::default();
+        let none = BTreeMap::new();
+        let cache_dir = temp.path().join("cache");
+        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let flags = [
+            (
+                "mount".to_owned(),
+                Some("type=secret,id=npmrc,target=/root/.npmrc".to_owned()),
+            ),
+            ("mount".to_owned(), Some("type=ssh".to_owned())),
+            (
+                "mount".to_owned(),
+                Some("type=tmpfs,target=/tmp".to_owned()),
+            ),
+        ];
+        let planned = plan(&run, &flags, &Command::Shell("npm ci".into()), None).unwrap();
+        assert_eq!(planned.step.mounts.len(), 1);
+        assert_eq!(planned.step.mounts[0].target, "/tmp");
+        let Err(err) = mount(&run, "type=secret,id=token,required=true") else {
+            panic!("a required secret was left out");
+        };
+        assert_eq!(
+            err.to_string(),
+            "RUN --mount=type=secret,id=token,required=true: secret token: not found \
+             (hull build is given no secrets or SSH agents)"
+        );
     }
 
     #[test]
