@@ -501,8 +501,10 @@ impl<'a> Build<'a> {
                         })?)
                 }
                 // Every copy's layer stands on its own here already.
-                "link" | "parents" if value.is_empty() || value == "true" => {}
-                "exclude" => bail!("--exclude is not supported"),
+                "link" if value.is_empty() || value == "true" || value == "false" => {}
+                "parents" | "exclude" => {
+                    bail!("--{name} is not supported: copy each directory to its place instead")
+                }
                 other => bail!("--{other} is not supported here"),
             }
         }

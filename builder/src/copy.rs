@@ -103,10 +103,22 @@ pub fn plan(
                 let cleaned = tree::clean(from, pattern)?;
                 let paths = match tree::is_glob(pattern) {
                     true => tree::glob(from, &cleaned)?,
-                    false => vec![cleaned],
+                    false => vec![cleaned.clone()],
                 };
+                // As BuildKit: a wildcard that matches nothing copies
+                // nothing, but its directory must be there.
                 if paths.is_empty() {
-                    bail!("{pattern}: no files match it in {}", from.describe());
+                    let parent = cleaned.parent().unwrap_or(Path::new(""));
+                    let parent_text = parent.to_string_lossy();
+                    if !parent_text.is_empty()
+                        && !tree::is_glob(&parent_text)
+                        && tree::resolve(from, parent, true)?.is_none()
+                    {
+                        bail!(
+                            "{pattern}: no such file or directory in {}",
+                            from.describe()
+                        );
+                    }
                 }
                 for path in paths {
                     let Some((_, found)) = tree::resolve(from, &path, true)? else {
