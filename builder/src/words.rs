@@ -1,6 +1,6 @@
 //! Dockerfile words as BuildKit's shell lexer reads them: quotes removed,
 //! `$VAR` and `${VAR}` expanded with the `:-`, `-`, `:+`, `+`, `:?` and `?`
-//! forms, the escape character (`\`, or `` ` `` with `# escape=`) taking
+//! forms and the patterns of `#`, `##`, `%`, `%%`, `/` and `//`, the escape character (`\`, or `` ` `` with `# escape=`) taking
 //! the next character literally; and the `KEY=VALUE` lists of `ENV`,
 //! `LABEL` and `ARG`.
 //!
@@ -198,9 +198,31 @@ impl<'a> Lexer<'a> {
         let modifier = match self.chars.next() {
             Some('}') if !colon => return Ok(value.unwrap_or_default()),
             Some(modifier @ ('-' | '+' | '?')) => modifier,
-            _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}} or ${{{name}:+word}}"),
+            Some(modifier @ ('#' | '%')) if !colon => {
+                let word = self.until('}', true)?;
+                let (greedy, word) = match word.strip_prefix(modifier) {
+                    Some(rest) => (true, rest.to_owned()),
+                    None => (false, word),
+                };
+                let pattern = Pattern::parse(&word)?;
+                let value = value.unwrap_or_default();
+                return Ok(match modifier {
+                    '#' => pattern.trim_prefix(&value, greedy),
+                    _ => pattern.trim_suffix(&value, greedy),
+                });
+            }
+            Some('/') if !colon => {
+                let all = self.chars.peek() == Some(&'/');
+                if all {
+                    self.chars.next();
+                }
+                let pattern = Pattern::parse(&self.until('/', true)?)?;
+                let replacement = self.until('}', true)?;
+                return Ok(pattern.replace(&value.unwrap_or_default(), &replacement, all));
+            }
+            _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}}, ${{{name}:+word}}, ${{{name}#pattern}}, ${{{name}%pattern}} or ${{{name}/pattern/word}}"),
         };
-        let word = self.until_brace()?;
+        let word = self.until('}', false)?;
         // With the colon, an empty value counts as unset.
         let set = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
         Ok(match modifier {
@@ -216,12 +238,13 @@ impl<'a> Lexer<'a> {
         })
     }
 
-    /// The word of a modifier, expanded, up to its `}`.
-    fn until_brace(&mut self) -> Result<String> {
+    /// The word of a modifier, expanded, up to `stop` (taken). `raw` keeps
+    /// each escape as `\` before the character it escapes, for a pattern.
+    fn until(&mut self, stop: char, raw: bool) -> Result<String> {
         let mut word = String::new();
         while let Some(c) = self.chars.next() {
             match c {
-                '}' => return Ok(word),
+                c if c == stop => return Ok(word),
                 '$' => word.push_str(&self.dollar()?),
                 '\'' => {
                     for c in self.chars.by_ref() {
@@ -234,13 +257,131 @@ impl<'a> Lexer<'a> {
                 '"' => self.double_quoted(&mut word)?,
                 c if c == self.escape => {
                     if let Some(next) = self.chars.next() {
+                        if raw {
+                            word.push('\\');
+                        }
                         word.push(next);
                     }
                 }
                 c => word.push(c),
             }
         }
-        bail!("bad substitution: missing }}")
+        bail!("bad substitution: missing {stop}")
+    }
+}
+
+/// A pattern of `${VAR#pattern}`, `%` and `/`, as BuildKit reads one: `*`
+/// any characters, `?` one, `\` the next literally.
+struct Pattern(Vec<Token>);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Token {
+    Star,
+    Any,
+    Char(char),
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Pattern> {
+        let mut tokens = Vec::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '*' => Token::Star,
+                '?' => Token::Any,
+                '\\' => match chars.next() {
+                    Some(next @ ('*' | '?' | '\\' | '}' | '/')) => Token::Char(next),
+                    Some(next) => {
+                        bail!("invalid pattern ({text}) in substitution: invalid escape '\\{next}'")
+                    }
+                    None => Token::Char('\\'),
+                },
+                c => Token::Char(c),
+            });
+        }
+        Ok(Pattern(tokens))
+    }
+
+    /// Whether the pattern matches all of `text`.
+    fn matches(&self, text: &[char]) -> bool {
+        fn matches(tokens: &[Token], text: &[char]) -> bool {
+            match tokens.split_first() {
+                None => text.is_empty(),
+                Some((Token::Star, rest)) => {
+                    (0..=text.len()).any(|skip| matches(rest, &text[skip..]))
+                }
+                Some((Token::Any, rest)) => !text.is_empty() && matches(rest, &text[1..]),
+                Some((Token::Char(c), rest)) => {
+                    text.first() == Some(c) && matches(rest, &text[1..])
+                }
+            }
+        }
+        matches(&self.0, text)
+    }
+
+    /// `value` less its shortest (or, `greedy`, longest) matching prefix.
+    fn trim_prefix(&self, value: &str, greedy: bool) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let mut lengths: Box<dyn Iterator<Item = usize>> = match greedy {
+            true => Box::new((0..=chars.len()).rev()),
+            false => Box::new(0..=chars.len()),
+        };
+        match lengths.find(|len| self.matches(&chars[..*len])) {
+            Some(len) => chars[len..].iter().collect(),
+            None => value.to_owned(),
+        }
+    }
+
+    /// `value` less its shortest (or, `greedy`, longest) matching suffix.
+    fn trim_suffix(&self, value: &str, greedy: bool) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let mut starts: Box<dyn Iterator<Item = usize>> = match greedy {
+            true => Box::new(0..=chars.len()),
+            false => Box::new((0..=chars.len()).rev()),
+        };
+        match starts.find(|start| self.matches(&chars[*start..])) {
+            Some(start) => chars[..start].iter().collect(),
+            None => value.to_owned(),
+        }
+    }
+
+    /// `value` with the first (or `all`) longest matches, leftmost first,
+    /// replaced by `replacement`.
+    fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut at = 0;
+        let mut replaced = false;
+        while at <= chars.len() {
+            let found = (!replaced || all)
+                .then(|| {
+                    (at..=chars.len())
+                        .rev()
+                        .find(|end| self.matches(&chars[at..*end]))
+                })
+                .flatten();
+            match found {
+                Some(end) => {
+                    out.push_str(replacement);
+                    replaced = true;
+                    if end == at {
+                        if let Some(c) = chars.get(at) {
+                            out.push(*c);
+                        }
+                        at += 1;
+                    } else {
+                        at = end;
+                    }
+                }
+                None => {
+                    if let Some(c) = chars.get(at) {
+                        out.push(*c);
+                    }
+                    at += 1;
+                }
+            }
+        }
+        out
     }
 }
 
@@ -279,7 +420,34 @@ mod tests {
             .to_string()
             .contains("need it"));
         assert!(expand("${NAME", '\\', &vars).is_err());
-        assert!(expand("${NAME%x}", '\\', &vars).is_err());
+        assert!(expand("${NAME:#x}", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn patterns_trim_and_replace_as_buildkit_does() {
+        let version = |word: &str| {
+            let lookup = |name: &str| match name {
+                "V" => Some("v1.2.3-rc.1".to_owned()),
+                "P" => Some("/usr/local/bin/app".to_owned()),
+                _ => None,
+            };
+            expand(word, '\\', &lookup).unwrap()
+        };
+        assert_eq!(version("${V#v}"), "1.2.3-rc.1");
+        assert_eq!(version("${V#*.}"), "2.3-rc.1");
+        assert_eq!(version("${V##*.}"), "1");
+        assert_eq!(version("${V%.*}"), "v1.2.3-rc");
+        assert_eq!(version("${V%%.*}"), "v1");
+        assert_eq!(version("${V%%-*}"), "v1.2.3");
+        assert_eq!(version("${P##*/}"), "app");
+        assert_eq!(version("${P%/*}"), "/usr/local/bin");
+        assert_eq!(version("${V/./_}"), "v1_2.3-rc.1");
+        assert_eq!(version("${V//./_}"), "v1_2_3-rc_1");
+        assert_eq!(version("${V/rc*/final}"), "v1.2.3-final");
+        assert_eq!(version("${V#\\*}"), "v1.2.3-rc.1");
+        assert_eq!(version("${MISSING#v}"), "");
+        assert!(expand("${V/x}", '\\', &|_| None).is_err());
+        assert!(expand("${V#\\a}", '\\', &|_| Some("a".into())).is_err());
     }
 
     #[test]
