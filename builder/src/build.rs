@@ -22,7 +22,7 @@ use crate::copy::{self, CopyOptions, Source as CopySource};
 use crate::dockerfile::{self, Dockerfile, Instruction, Kind, Source, Stage};
 use crate::metadata::metadata;
 use crate::progress::{report, Event, OutputWriter, SharedProgress};
-use crate::run::{self, RunContext};
+use crate::run::{self, MountFrom, RunContext};
 use crate::state::{ImageState, DEFAULT_PATH};
 use crate::tree::{ContextTree, LayerTree, Tree};
 use crate::{remote, users, words};
@@ -213,12 +213,19 @@ impl<'a> Build<'a> {
         Ok(needed.into_iter().collect())
     }
 
-    /// What a stage names that may be another stage: its base, `--from`s.
+    /// What a stage names that may be another stage: its base, `--from`s,
+    /// `RUN --mount=from=`s.
     fn references(&self, stage: &Stage) -> Result<Vec<String>> {
         let mut names = vec![self.expand_global(&stage.base)?.to_lowercase()];
         for instruction in &stage.instructions {
             let flags = match &instruction.kind {
                 Kind::Copy { flags, .. } => flags,
+                Kind::Run { flags, .. } => {
+                    let lookup = |key: &str| self.global.get(key).cloned();
+                    let sources = run::mount_sources(flags, self.dockerfile.escape, &lookup)?;
+                    names.extend(sources.into_iter().map(|name| name.to_lowercase()));
+                    continue;
+                }
                 _ => continue,
             };
             for (name, value) in flags {
@@ -406,6 +413,13 @@ impl<'a> Build<'a> {
                 command,
                 heredoc,
             } => {
+                let mut sources = BTreeMap::new();
+                for name in run::mount_sources(flags, escape, &lookup)? {
+                    let source = self.copy_source(&name)?;
+                    let tree = self.layer_tree(&source.state, &name)?;
+                    let key = source.key.to_string();
+                    sources.insert(name, MountFrom { tree, key });
+                }
                 let run = RunContext {
                     state: &current.state,
                     args,
@@ -415,6 +429,7 @@ impl<'a> Build<'a> {
                     cache_dir: &crate::cache_mounts_dir(&self.options.root),
                     escape,
                     lookup: &lookup,
+                    sources: &sources,
                 };
                 let plan = run::plan(&run, flags, command, heredoc.as_ref())?;
                 let key = chain(&format!("RUN {}", plan.key));

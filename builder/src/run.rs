@@ -30,29 +30,37 @@ pub struct RunPlan {
     pub created_by: String,
     /// Cache mounts it holds for itself while it runs, by mount index.
     exclusive: Vec<(usize, ExclusiveCache)>,
-    /// Bind mounts of context directories that `.dockerignore` trims.
-    trimmed: Vec<TrimmedBind>,
+    /// Bind mounts of directories shared as views made when the step runs.
+    views: Vec<ViewBind>,
 }
 
 /// What a step holds while it runs: its exclusive cache mounts and the
-/// views its trimmed bind mounts share (removed when dropped).
+/// views its bind mounts share (removed when dropped).
 pub struct Held {
     _caches: Vec<cache_mount::Held>,
     _views: Vec<TempDir>,
 }
 
-/// Step mount `mount` shares context directory `dir` (a real path in the
-/// context) less what `.dockerignore` leaves out: a view of it is made
-/// when the step runs.
-struct TrimmedBind {
+/// Step mount `mount` shares directory `dir` (a real path in the context,
+/// or in `from`) as a view of it made when the step runs: the context less
+/// what `.dockerignore` leaves out, or another stage's or image's layers.
+struct ViewBind {
     mount: usize,
     dir: PathBuf,
+    from: Option<LayerTree>,
+}
+
+/// A stage or image a `RUN --mount=from=` names: its files, and its cache
+/// key, which names them.
+pub struct MountFrom {
+    pub tree: LayerTree,
+    pub key: String,
 }
 
 impl RunPlan {
     /// The step to run, holding its exclusive cache mounts (waiting for
     /// them, or with fresh directories under `tmp` in their place) and with
-    /// the views its trimmed bind mounts share made under `tmp`, until the
+    /// the views its bind mounts share made under `tmp`, until the
     /// returned [`Held`] drops.
     pub fn prepare(&self, context: &ContextTree, tmp: &Path) -> Result<(StepOptions, Held)> {
         let mut step = self.step.clone();
@@ -66,8 +74,12 @@ impl RunPlan {
             caches.push(held);
         }
         let mut views = Vec::new();
-        for bind in &self.trimmed {
-            let view = context_view::make(context, &bind.dir, tmp)?;
+        for bind in &self.views {
+            let tree: &dyn tree::Tree = match &bind.from {
+                Some(from) => from,
+                None => context,
+            };
+            let view = context_view::make(tree, &bind.dir, tmp)?;
             step.mounts[bind.mount].source = MountSource::Bind {
                 path: view.path().to_owned(),
                 create: false,
@@ -91,8 +103,9 @@ struct PlannedMount {
     key: String,
     /// The cache directory, if one step at a time may use it.
     exclusive: Option<ExclusiveCache>,
-    /// A context directory to share trimmed by `.dockerignore`.
-    trimmed: Option<PathBuf>,
+    /// A directory to share as a view, and the stage or image it is in
+    /// (else the context).
+    view: Option<(PathBuf, Option<LayerTree>)>,
 }
 
 /// What a `RUN` gets from the build.
@@ -109,6 +122,8 @@ pub struct RunContext<'a> {
     pub cache_dir: &'a Path,
     pub escape: char,
     pub lookup: Lookup<'a>,
+    /// The stages and images `--mount=from=` names, by name as expanded.
+    pub sources: &'a BTreeMap<String, MountFrom>,
 }
 
 /// Plans a `RUN` with `flags` and `command` (and `heredoc`).
@@ -128,7 +143,7 @@ pub fn plan(
     let mut mounts = Vec::new();
     let mut mount_keys = Vec::new();
     let mut exclusive = Vec::new();
-    let mut trimmed = Vec::new();
+    let mut views = Vec::new();
     for (name, value) in flags {
         let value = value.as_deref().unwrap_or_default();
         match name.as_str() {
@@ -136,10 +151,11 @@ pub fn plan(
                 let Some(planned) = mount(run, value)? else {
                     continue;
                 };
-                if let Some(dir) = planned.trimmed {
-                    trimmed.push(TrimmedBind {
+                if let Some((dir, from)) = planned.view {
+                    views.push(ViewBind {
                         mount: mounts.len(),
                         dir,
+                        from,
                     });
                 }
                 if let Some(cache) = planned.exclusive {
@@ -192,7 +208,7 @@ pub fn plan(
         key,
         created_by,
         exclusive,
-        trimmed,
+        views,
     })
 }
 
@@ -261,9 +277,15 @@ fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
     let read_only = ["ro", "readonly"]
         .iter()
         .any(|k| options.get(*k).is_some_and(|v| v != "false"));
-    if let Some(from) = options.get("from") {
-        bail!("RUN --mount={spec}: from={from} is not supported; COPY --from={from} what the step needs first");
-    }
+    let from = match options.get("from") {
+        Some(name) if kind == "bind" => Some(
+            run.sources
+                .get(name)
+                .with_context(|| format!("RUN --mount={spec}: from={name} was not found"))?,
+        ),
+        Some(name) => bail!("RUN --mount={spec}: from={name} is supported on bind mounts only"),
+        None => None,
+    };
     match kind.as_str() {
         "cache" => {
             let id = options.get("id").cloned().unwrap_or_else(|| target.clone());
@@ -300,49 +322,69 @@ fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
                 mount,
                 key: format!("cache:{id}:{target}:{read_only}"),
                 exclusive,
-                trimmed: None,
+                view: None,
             }))
         }
         "bind" => {
             if options.keys().any(|k| k == "rw" || k == "readwrite") {
-                bail!("RUN --mount={spec}: hull shares the build context read-only; COPY what the step must change");
+                bail!("RUN --mount={spec}: hull shares bind mounts read-only; COPY what the step must change");
             }
             let source = options
                 .get("source")
                 .or_else(|| options.get("src"))
                 .map_or("", String::as_str);
-            let context: &dyn tree::Tree = run.context;
-            let cleaned = tree::clean(context, source)?;
-            let (real, found) = tree::resolve(context, &cleaned, true)?.with_context(|| {
-                format!("RUN --mount={spec}: {source} is not in the build context")
+            let tree: &dyn tree::Tree = match from {
+                Some(from) => &from.tree,
+                None => run.context,
+            };
+            let cleaned = tree::clean(tree, source)?;
+            let (real, found) = tree::resolve(tree, &cleaned, true)?.with_context(|| {
+                format!("RUN --mount={spec}: {source} is not in {}", tree.describe())
             })?;
-            // Its contents are part of the step's key, as a copy's are.
-            let empty = LayerTree::new(&[], "the image");
-            let content = copy::plan(
-                run.context,
-                &[Source::Path(real.display().to_string())],
-                "/mnt/",
-                &empty,
-                CopyOptions::default(),
-            )?
-            .key()?;
-            // A directory .dockerignore trims is shared as a view of what
-            // it lets in, made when the step runs.
-            let trimmed =
-                (found.metadata.is_dir() && run.context.ignores_anything()).then(|| real.clone());
+            let is_dir = found.metadata.is_dir();
+            let (key, view) = match from {
+                // A stage's or image's key names its files.
+                Some(from) => (
+                    format!("bind:{target}:{}:{}", from.key, real.display()),
+                    is_dir.then(|| (real.clone(), Some(from.tree.clone()))),
+                ),
+                None => {
+                    // Its contents are part of the step's key, as a copy's are.
+                    let empty = LayerTree::new(&[], "the image");
+                    let content = copy::plan(
+                        run.context,
+                        &[Source::Path(real.display().to_string())],
+                        "/mnt/",
+                        &empty,
+                        CopyOptions::default(),
+                    )?
+                    .key()?;
+                    // A directory .dockerignore trims is shared as a view
+                    // of what it lets in, made when the step runs.
+                    let trimmed = is_dir && run.context.ignores_anything();
+                    (
+                        format!("bind:{target}:{content}"),
+                        trimmed.then(|| (real.clone(), None)),
+                    )
+                }
+            };
+            let path = match from {
+                Some(_) => found.host.clone(),
+                None => run.context.root().join(&real),
+            };
             let mount = Mount {
                 target: target.clone(),
                 source: MountSource::Bind {
-                    path: run.context.root().join(real),
+                    path,
                     create: false,
                 },
                 read_only: true,
             };
             Ok(Some(PlannedMount {
                 mount,
-                key: format!("bind:{target}:{content}"),
+                key,
                 exclusive: None,
-                trimmed,
+                view,
             }))
         }
         "tmpfs" => {
@@ -363,13 +405,34 @@ fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
                 mount,
                 key: format!("tmpfs:{target}"),
                 exclusive: None,
-                trimmed: None,
+                view: None,
             }))
         }
         other => bail!(
             "RUN --mount=type={other} is not supported: use cache, bind, tmpfs, secret or ssh"
         ),
     }
+}
+
+/// The stages and images the `--mount`s of a `RUN` with `flags` name with
+/// `from=`, expanded with `lookup`.
+pub fn mount_sources(
+    flags: &[(String, Option<String>)],
+    escape: char,
+    lookup: Lookup,
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (name, value) in flags {
+        if name != "mount" {
+            continue;
+        }
+        for field in value.as_deref().unwrap_or_default().split(',') {
+            if let Some(("from", from)) = field.split_once('=').map(|(k, v)| (k.trim(), v)) {
+                names.push(words::expand(from.trim(), escape, lookup)?);
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// `path` made absolute against `workdir`.
@@ -444,6 +507,7 @@ mod tests {
         context: &'a ContextTree,
         cache_dir: &'a Path,
     ) -> RunContext<'a> {
+        static NO_SOURCES: BTreeMap<String, MountFrom> = BTreeMap::new();
         RunContext {
             state,
             args,
@@ -453,6 +517,7 @@ mod tests {
             cache_dir,
             escape: '\\',
             lookup: &|_| None,
+            sources: &NO_SOURCES,
         }
     }
 

@@ -9,20 +9,46 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use hull_builder::{BuildOptions, Event, Progress, StepOutput, StepRunner};
 use hull_image::{ImageRef, Store};
-use hull_runtime::StepOptions;
+use hull_runtime::{MountSource, StepOptions};
 
-/// Records the steps it is given; each makes an empty layer.
+/// Records the steps it is given, and what their bind mounts hold while
+/// they run; each makes an empty layer.
 #[derive(Default)]
 struct Recorder {
     steps: Mutex<Vec<StepOptions>>,
+    binds: Mutex<Vec<BTreeMap<String, Vec<String>>>>,
 }
 
 impl StepRunner for Recorder {
     fn run(&self, step: StepOptions, _output: StepOutput, layer: &Path) -> Result<u8> {
+        let mut binds = BTreeMap::new();
+        for mount in &step.mounts {
+            if let MountSource::Bind { path, .. } = &mount.source {
+                binds.insert(mount.target.clone(), files_under(path, path));
+            }
+        }
+        self.binds.lock().unwrap().push(binds);
         self.steps.lock().unwrap().push(step);
         std::fs::write(layer, [0u8; 1024])?;
         Ok(0)
     }
+}
+
+/// The paths under `dir` relative to `root`, sorted; a file's own name.
+fn files_under(root: &Path, dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![dir.file_name().unwrap().to_string_lossy().into_owned()];
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        found.push(path.strip_prefix(root).unwrap().display().to_string());
+        if path.is_dir() {
+            found.extend(files_under(root, &path));
+        }
+    }
+    found.sort();
+    found
 }
 
 struct Quiet;
@@ -31,9 +57,11 @@ impl Progress for Quiet {
     fn event(&mut self, _event: Event<'_>) {}
 }
 
-/// What a build made: its steps and the image's config.
+/// What a build made: its steps, what their bind mounts held, and the
+/// image's config.
 struct Outcome {
     steps: Vec<StepOptions>,
+    binds: Vec<BTreeMap<String, Vec<String>>>,
     config: serde_json::Value,
 }
 
@@ -113,6 +141,7 @@ fn build_on(
                 let image = store.resolve(built.id.as_str())?;
                 return Ok(Outcome {
                     steps: recorder.steps.into_inner().unwrap(),
+                    binds: recorder.binds.into_inner().unwrap(),
                     config: serde_json::to_value(&image.config)?,
                 });
             }
@@ -255,6 +284,26 @@ fn a_copy_flag_hull_cannot_honour_is_refused_by_name() {
     );
     assert!(
         err.ends_with("--parents is not supported: copy each directory to its place instead"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bind_mount_from_another_stage_shares_its_files_and_builds_it_first() {
+    let dockerfile = "FROM alpine AS tools\nCOPY tool.sh /opt/tool.sh\nCOPY lib /opt/lib/\n\
+                      FROM alpine\n\
+                      RUN --mount=type=bind,from=tools,source=/opt/tool.sh,target=/mnt/tool sh /mnt/tool\n\
+                      RUN --mount=from=tools,source=/opt,target=/tools ls /tools\n";
+    let files = [("tool.sh", "echo hi"), ("lib/a.sh", "a")];
+    let outcome = build(dockerfile, &files, &[]).unwrap();
+    assert_eq!(outcome.binds[0]["/mnt/tool"], ["tool.sh"]);
+    assert_eq!(outcome.binds[1]["/tools"], ["lib", "lib/a.sh", "tool.sh"]);
+    assert!(outcome.steps.iter().all(|step| step.mounts[0].read_only));
+    let cache_from =
+        "FROM alpine AS a\nFROM alpine\nRUN --mount=type=cache,from=a,target=/c true\n";
+    let err = format!("{:#}", build(cache_from, &[], &[]).err().unwrap());
+    assert!(
+        err.ends_with("from=a is supported on bind mounts only"),
         "{err}"
     );
 }
