@@ -144,10 +144,8 @@ pub(crate) fn metadata(
             let name = expand(name)?;
             (
                 format!("MAINTAINER {name}"),
-                Box::new(move |state: &mut ImageState| {
-                    state.set("Author", Value::Null);
-                    state.add_label("maintainer", &name);
-                }),
+                // BuildKit's: the image's author, not a label.
+                Box::new(move |state: &mut ImageState| state.author = Some(name)),
             )
         }
         Kind::Healthcheck { flags, command } => {
@@ -318,6 +316,19 @@ mod tests {
         // The history (and the cache key) names the expanded values.
         assert_eq!(texts[0], "ENV APP=/srv PORT=80");
         assert_eq!(texts[1], "EXPOSE map[80/tcp 53/udp]");
+    }
+
+    #[test]
+    fn maintainer_is_the_images_author() {
+        let (state, texts) = apply(
+            ImageState::default(),
+            &[Kind::Maintainer("Jane <jane@example.com>".into())],
+        );
+        assert_eq!(texts[0], "MAINTAINER Jane <jane@example.com>");
+        assert_eq!(state.author.as_deref(), Some("Jane <jane@example.com>"));
+        assert_eq!(state.config.get("Labels"), None);
+        let config: Value = serde_json::from_slice(&state.config_json()).unwrap();
+        assert_eq!(config["author"], "Jane <jane@example.com>");
     }
 
     #[test]

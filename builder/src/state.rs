@@ -20,6 +20,9 @@ pub struct ImageState {
     pub history: Vec<Value>,
     /// Whether this stage set `CMD` (an `ENTRYPOINT` after it keeps it).
     pub cmd_set: bool,
+    /// The image config's `author` (`MAINTAINER`), the base's until set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// The layers, bottom first (kept beside the state in the cache).
     #[serde(skip)]
     pub layers: Vec<Layer>,
@@ -54,6 +57,10 @@ impl ImageState {
                 .cloned()
                 .unwrap_or_default(),
             cmd_set: false,
+            author: config
+                .get("author")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             layers,
         })
     }
@@ -207,6 +214,9 @@ impl ImageState {
         if !created.is_null() {
             config["created"] = created;
         }
+        if let Some(author) = &self.author {
+            config["author"] = json!(author);
+        }
         serde_json::to_vec(&config).expect("JSON values serialize")
     }
 }
@@ -234,6 +244,7 @@ mod tests {
         state.record("2026-01-02T00:00:00Z", "RUN true", false);
         let config: Value = serde_json::from_slice(&state.config_json()).unwrap();
         assert_eq!(config["created"], "2026-01-02T00:00:00Z");
+        assert_eq!(config.get("author"), None);
         assert_eq!(config["history"][0]["empty_layer"], true);
         assert_eq!(state.config_json(), state.clone().config_json());
     }
