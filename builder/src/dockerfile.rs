@@ -52,9 +52,11 @@ pub enum Command {
     Shell(String),
 }
 
-/// A here-document: its text and whether variables expand in it.
+/// A here-document: its delimiter, its text and whether variables expand
+/// in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HereDoc {
+    pub name: String,
     pub text: String,
     pub expand: bool,
 }
@@ -263,10 +265,23 @@ fn keyword_start(instruction: &Parsed<'_>) -> usize {
 }
 
 fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind> {
+    // The here-documents' delimiters, in order, as the first line names them.
+    let names = crate::run_heredocs::delimiters(&first_line(source, escape), escape);
+    let mut names_left = names.iter();
+    let mut source_of = |source: &ParsedSource<'_>| match source {
+        ParsedSource::Path(path) => Source::Path(path.value.to_string()),
+        ParsedSource::HereDoc(doc) => Source::HereDoc(HereDoc {
+            name: names_left.next().cloned().unwrap_or_default(),
+            text: doc.value.to_string(),
+            expand: doc.expand,
+        }),
+        _ => Source::Path(String::new()),
+    };
     Ok(match instruction {
         Parsed::Run(run) => {
             let command = command(&run.arguments, escape);
             let heredoc = run.here_docs.first().map(|doc| HereDoc {
+                name: names.first().cloned().unwrap_or_default(),
                 text: doc.value.to_string(),
                 expand: doc.expand,
             });
@@ -279,13 +294,13 @@ fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind>
         Parsed::Copy(copy) => Kind::Copy {
             add: false,
             flags: flags(&copy.options),
-            sources: copy.src.iter().map(source_of).collect(),
+            sources: copy.src.iter().map(&mut source_of).collect(),
             dest: copy.dest.value.to_string(),
         },
         Parsed::Add(add) => Kind::Copy {
             add: true,
             flags: flags(&add.options),
-            sources: add.src.iter().map(source_of).collect(),
+            sources: add.src.iter().map(&mut source_of).collect(),
             dest: add.dest.value.to_string(),
         },
         Parsed::Workdir(i) => Kind::Workdir(i.arguments.value.to_string()),
@@ -332,15 +347,23 @@ fn command(command: &ParsedCommand<'_>, escape: char) -> Command {
     }
 }
 
-fn source_of(source: &ParsedSource<'_>) -> Source {
-    match source {
-        ParsedSource::Path(path) => Source::Path(path.value.to_string()),
-        ParsedSource::HereDoc(doc) => Source::HereDoc(HereDoc {
-            text: doc.value.to_string(),
-            expand: doc.expand,
-        }),
-        _ => Source::Path(String::new()),
+/// An instruction's first line, its continuations joined (comment lines
+/// in them left out).
+fn first_line(source: &str, escape: char) -> String {
+    let mut line = String::new();
+    for part in source.lines() {
+        if !line.is_empty() && part.trim_start().starts_with('#') {
+            continue;
+        }
+        match part.trim_end().strip_suffix(escape) {
+            Some(joined) => line.push_str(joined),
+            None => {
+                line.push_str(part);
+                break;
+            }
+        }
     }
+    line
 }
 
 fn flags(flags: &[Flag<'_>]) -> Vec<(String, Option<String>)> {
@@ -453,7 +476,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(doc.text, "echo hi\n");
+        assert_eq!((doc.name.as_str(), doc.text.as_str()), ("EOF", "echo hi\n"));
         assert_eq!(builder.instructions[2].text, "RUN <<EOF");
         let Kind::Cmd(Command::Exec(args)) = &builder.instructions[3].kind else {
             panic!()

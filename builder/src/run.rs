@@ -32,6 +32,8 @@ pub struct RunPlan {
     exclusive: Vec<(usize, ExclusiveCache)>,
     /// Bind mounts of directories shared as views made when the step runs.
     views: Vec<ViewBind>,
+    /// A here-document run as a program: its mount, and its text.
+    script: Option<(usize, String)>,
 }
 
 /// What a step holds while it runs: its exclusive cache mounts and the
@@ -39,6 +41,7 @@ pub struct RunPlan {
 pub struct Held {
     _caches: Vec<cache_mount::Held>,
     _views: Vec<TempDir>,
+    _script: Option<TempDir>,
 }
 
 /// Step mount `mount` shares directory `dir` (a real path in the context,
@@ -86,11 +89,23 @@ impl RunPlan {
             };
             views.push(view);
         }
+        let script = match &self.script {
+            Some((mount, text)) => {
+                let dir = write_script(text, tmp)?;
+                step.mounts[*mount].source = MountSource::Bind {
+                    path: dir.path().join(SCRIPT_NAME),
+                    create: false,
+                };
+                Some(dir)
+            }
+            None => None,
+        };
         Ok((
             step,
             Held {
                 _caches: caches,
                 _views: views,
+                _script: script,
             },
         ))
     }
@@ -134,14 +149,33 @@ pub fn plan(
     heredoc: Option<&HereDoc>,
 ) -> Result<RunPlan> {
     let state = run.state;
+    let mut mounts = Vec::new();
+    let mut mount_keys = Vec::new();
+    let mut script = None;
     let argv = match (command, heredoc) {
         (Command::Exec(args), _) => args.clone(),
         (Command::Shell(line), None) => shell_line(state, line),
+        // As BuildKit: a lone document with a #! line is a program of its
+        // own, run from /dev/pipes/ under its delimiter's name.
+        (Command::Shell(line), Some(doc))
+            if line.trim().is_empty() && doc.text.starts_with("#!") =>
+        {
+            let target = format!("/dev/pipes/{}", doc.name);
+            script = Some((mounts.len(), doc.text.clone()));
+            mount_keys.push(format!("script:{target}:{}", doc.text));
+            mounts.push(Mount {
+                target: target.clone(),
+                source: MountSource::Bind {
+                    path: PathBuf::new(),
+                    create: false,
+                },
+                read_only: true,
+            });
+            vec![target]
+        }
         (Command::Shell(line), Some(doc)) => shell_line(state, &with_heredoc(line, doc)),
     };
     let mut network = run.network;
-    let mut mounts = Vec::new();
-    let mut mount_keys = Vec::new();
     let mut exclusive = Vec::new();
     let mut views = Vec::new();
     for (name, value) in flags {
@@ -209,7 +243,28 @@ pub fn plan(
         created_by,
         exclusive,
         views,
+        script,
     })
+}
+
+/// The name of a here-document's program in the directory it is written to.
+const SCRIPT_NAME: &str = "script";
+
+/// A new directory under `tmp` holding `text` as an executable file
+/// ([`SCRIPT_NAME`]), gone when the returned guard drops.
+fn write_script(text: &str, tmp: &Path) -> Result<TempDir> {
+    std::fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("script-")
+        .tempdir_in(tmp)
+        .with_context(|| format!("cannot create a directory in {}", tmp.display()))?;
+    let path = dir.path().join(SCRIPT_NAME);
+    std::fs::write(&path, text)
+        .and_then(|()| {
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        })
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(dir)
 }
 
 /// The shell and `line`.
@@ -476,6 +531,7 @@ mod tests {
     #[test]
     fn heredocs_are_the_script_or_the_commands_input() {
         let doc = HereDoc {
+            name: "EOF".into(),
             text: "print($X)\n".into(),
             expand: false,
         };
@@ -676,6 +732,45 @@ mod tests {
             "RUN --mount=type=secret,id=token,required=true: secret token: not found \
              (hull build is given no secrets or SSH agents)"
         );
+    }
+
+    #[test]
+    fn a_lone_document_with_a_shebang_is_a_program_under_dev_pipes() {
+        let temp = tempfile::tempdir().unwrap();
+        let context = ContextTree::open(temp.path()).unwrap();
+        let state = ImageState::default();
+        let none = BTreeMap::new();
+        let cache_dir = temp.path().join("cache");
+        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let doc = HereDoc {
+            name: "PY".into(),
+            text: "#!/usr/bin/env python3\nprint(1)\n".into(),
+            expand: true,
+        };
+        let planned = plan(&run, &[], &Command::Shell(String::new()), Some(&doc)).unwrap();
+        assert_eq!(planned.step.argv, ["/dev/pipes/PY"]);
+        let tmp = temp.path().join("tmp");
+        let (step, held) = planned.prepare(&context, &tmp).unwrap();
+        let MountSource::Bind { path, .. } = &step.mounts[0].source else {
+            panic!("{:?}", step.mounts[0]);
+        };
+        assert_eq!(
+            (step.mounts[0].target.as_str(), step.mounts[0].read_only),
+            ("/dev/pipes/PY", true)
+        );
+        assert_eq!(fs::read_to_string(path).unwrap(), doc.text);
+        assert_eq!(fs::metadata(path).unwrap().mode() & 0o777, 0o755);
+        drop(held);
+        assert!(!path.exists());
+        // Without the #! line, or with a command, the shell runs it.
+        let plain = HereDoc {
+            text: "echo hi\n".into(),
+            ..doc.clone()
+        };
+        let planned = plan(&run, &[], &Command::Shell(String::new()), Some(&plain)).unwrap();
+        assert_eq!(planned.step.argv, ["/bin/sh", "-c", "echo hi\n"]);
+        let piped = plan(&run, &[], &Command::Shell(" python3".into()), Some(&doc)).unwrap();
+        assert_eq!(piped.step.argv[0], "/bin/sh");
     }
 
     #[test]

@@ -94,6 +94,14 @@ pub fn rewrite(text: &str, escape: char) -> Rewritten {
     }
 }
 
+/// The delimiters of the here-documents `line` names, in order.
+pub fn delimiters(line: &str, escape: char) -> Vec<String> {
+    markers(line, escape)
+        .into_iter()
+        .map(|marker| marker.name)
+        .collect()
+}
+
 /// A line inside a continuation that BuildKit skips: empty, or a comment.
 fn is_skipped(line: &str) -> bool {
     let trimmed = line.trim();
