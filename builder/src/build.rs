@@ -342,7 +342,7 @@ impl<'a> Build<'a> {
         }
         let image = self.image(base)?;
         Ok(Finished {
-            state: ImageState::of_image(&image)?,
+            state: ImageState::of_image(&image, &self.store.image_config(&image)?)?,
             key: Digest::of(format!("image {}", image.id).as_bytes()),
         })
     }
@@ -633,7 +633,7 @@ impl<'a> Build<'a> {
         }
         let image = self.image(name)?;
         Ok(Finished {
-            state: ImageState::of_image(&image)?,
+            state: ImageState::of_image(&image, &self.store.image_config(&image)?)?,
             key: Digest::of(format!("image {}", image.id).as_bytes()),
         })
     }

@@ -29,9 +29,10 @@ pub struct ImageState {
 }
 
 impl ImageState {
-    /// The state of image `image`.
-    pub fn of_image(image: &Image) -> anyhow::Result<ImageState> {
-        let config = serde_json::to_value(&image.config)?;
+    /// The state of image `image`, whose config as stored is `config`
+    /// (Docker's JSON: the fields the OCI config leaves out, such as
+    /// `Healthcheck`, `OnBuild` and `Shell`, are kept).
+    pub fn of_image(image: &Image, config: &Value) -> anyhow::Result<ImageState> {
         let layers = image
             .manifest
             .layers

@@ -65,19 +65,13 @@ struct Outcome {
     config: serde_json::Value,
 }
 
-/// A base image's only layer: a few users for `--chown` and `USER`, and
-/// `extra` files.
-fn base_layer(extra: &[&str]) -> Vec<u8> {
+/// A base image's only layer: a few users for `--chown` and `USER`.
+fn base_layer() -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut files = vec![
-        ("etc/passwd".to_owned(), "root:x:0:0::/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
-        ("etc/group".to_owned(), "root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n"),
+    let files = [
+        ("etc/passwd", "root:x:0:0::/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
+        ("etc/group", "root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n"),
     ];
-    files.extend(
-        extra
-            .iter()
-            .map(|path| (path.trim_matches('/').to_owned(), "x")),
-    );
     for (path, text) in files {
         let mut header = tar::Header::new_ustar();
         header.set_size(text.len() as u64);
@@ -86,8 +80,7 @@ fn base_layer(extra: &[&str]) -> Vec<u8> {
         header.set_gid(0);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, &path, text.as_bytes())
-            .unwrap();
+        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
     }
     tar.into_inner().unwrap()
 }
@@ -95,15 +88,16 @@ fn base_layer(extra: &[&str]) -> Vec<u8> {
 /// Builds `dockerfile` in a context of `files` with `build_args`, every
 /// base image it names made empty (but for users) as the build asks.
 fn build(dockerfile: &str, files: &[(&str, &str)], build_args: &[(&str, &str)]) -> Result<Outcome> {
-    build_on(dockerfile, files, build_args, &[])
+    build_on(dockerfile, files, build_args, serde_json::json!({}))
 }
 
-/// [`build`] with `base_files` in every base image.
+/// [`build`] with base images whose config's `config` object is
+/// `base_config`.
 fn build_on(
     dockerfile: &str,
     files: &[(&str, &str)],
     build_args: &[(&str, &str)],
-    base_files: &[&str],
+    base_config: serde_json::Value,
 ) -> Result<Outcome> {
     let temp = tempfile::tempdir()?;
     let root = temp.path().join("root");
@@ -115,7 +109,7 @@ fn build_on(
         std::fs::write(path, text)?;
     }
     let store = Store::open(&root)?;
-    let layer = store.add_layer(base_layer(base_files).as_slice())?;
+    let layer = store.add_layer(base_layer().as_slice())?;
     let options = BuildOptions {
         root: root.clone(),
         context,
@@ -142,7 +136,7 @@ fn build_on(
                 return Ok(Outcome {
                     steps: recorder.steps.into_inner().unwrap(),
                     binds: recorder.binds.into_inner().unwrap(),
-                    config: serde_json::to_value(&image.config)?,
+                    config: store.image_config(&image)?,
                 });
             }
             Err(err) => {
@@ -151,7 +145,7 @@ fn build_on(
                     return Err(err);
                 };
                 let config = serde_json::json!({
-                    "architecture": "amd64", "os": "linux", "config": {},
+                    "architecture": "amd64", "os": "linux", "config": base_config,
                     "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.as_str()]},
                     "history": [],
                 });
@@ -305,5 +299,31 @@ fn a_bind_mount_from_another_stage_shares_its_files_and_builds_it_first() {
     assert!(
         err.ends_with("from=a is supported on bind mounts only"),
         "{err}"
+    );
+}
+
+#[test]
+fn what_a_base_image_sets_beyond_the_oci_config_is_inherited_and_its_triggers_run() {
+    let base = serde_json::json!({
+        "Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"], "Retries": 2},
+        "OnBuild": ["RUN echo triggered"],
+        "Shell": ["/bin/bash", "-c"],
+    });
+    let outcome = build_on("FROM app:base\nRUN echo mine\n", &[], &[], base).unwrap();
+    let argvs: Vec<&[String]> = outcome.steps.iter().map(|s| s.argv.as_slice()).collect();
+    assert_eq!(
+        argvs,
+        [
+            ["/bin/bash", "-c", "echo triggered"],
+            ["/bin/bash", "-c", "echo mine"]
+        ]
+    );
+    let config = &outcome.config["config"];
+    assert_eq!(config["Healthcheck"]["Retries"], 2);
+    assert_eq!(config["Shell"][0], "/bin/bash");
+    // Triggers run once: the image built does not keep them.
+    assert!(
+        config.get("OnBuild").is_none_or(|v| v.is_null()),
+        "{config}"
     );
 }
