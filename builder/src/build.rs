@@ -452,7 +452,7 @@ impl<'a> Build<'a> {
                 sources,
                 dest,
                 label,
-                &expand,
+                &lookup,
                 instruction,
             ),
             Kind::Workdir(dir) => {
@@ -492,9 +492,11 @@ impl<'a> Build<'a> {
         sources: &[Source],
         dest: &str,
         label: Option<&str>,
-        expand: &dyn Fn(&str) -> Result<String>,
+        lookup: words::Lookup,
         instruction: &Instruction,
     ) -> Result<Finished> {
+        let escape = self.dockerfile.escape;
+        let expand = |text: &str| words::expand(text, escape, lookup);
         let mut options = CopyOptions {
             unpack_archives: add,
             ..CopyOptions::default()
@@ -564,7 +566,7 @@ impl<'a> Build<'a> {
                 Source::HereDoc(doc) => CopySource::Inline {
                     name: String::new(),
                     data: match doc.expand {
-                        true => expand(&doc.text)?.into_bytes(),
+                        true => words::expand_heredoc(&doc.text, lookup)?.into_bytes(),
                         false => doc.text.clone().into_bytes(),
                     },
                 },

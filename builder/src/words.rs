@@ -19,6 +19,16 @@ pub fn expand(word: &str, escape: char, lookup: Lookup) -> Result<String> {
     Ok(words.pop().unwrap_or_default())
 }
 
+/// A `COPY` here-document's text with its variables expanded as BuildKit
+/// expands them: quotes are the text's own, `\\` (whatever the escape
+/// directive) still takes the next character literally.
+pub fn expand_heredoc(text: &str, lookup: Lookup) -> Result<String> {
+    let mut lexer = Lexer::new(text, '\\', lookup, false);
+    lexer.quotes = false;
+    let mut words = lexer.run()?;
+    Ok(words.pop().unwrap_or_default())
+}
+
 /// `text` split into words at unquoted white space, each expanded (for
 /// `EXPOSE`, `VOLUME`'s string form, `COPY`'s sources).
 pub fn expand_words(text: &str, escape: char, lookup: Lookup) -> Result<Vec<String>> {
@@ -89,6 +99,8 @@ struct Lexer<'a> {
     escape: char,
     lookup: Lookup<'a>,
     split: bool,
+    /// Whether quotes are the lexer's to remove (not for here-documents).
+    quotes: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -98,6 +110,7 @@ impl<'a> Lexer<'a> {
             escape,
             lookup,
             split,
+            quotes: true,
         }
     }
 
@@ -115,7 +128,7 @@ impl<'a> Lexer<'a> {
                     }
                     continue;
                 }
-                '\'' => {
+                '\'' if self.quotes => {
                     for c in self.chars.by_ref() {
                         if c == '\'' {
                             break;
@@ -123,7 +136,7 @@ impl<'a> Lexer<'a> {
                         word.push(c);
                     }
                 }
-                '"' => self.double_quoted(&mut word)?,
+                '"' if self.quotes => self.double_quoted(&mut word)?,
                 '$' => word.push_str(&self.dollar()?),
                 c if c == self.escape => match self.chars.next() {
                     Some(next) => word.push(next),
@@ -246,7 +259,7 @@ impl<'a> Lexer<'a> {
             match c {
                 c if c == stop => return Ok(word),
                 '$' => word.push_str(&self.dollar()?),
-                '\'' => {
+                '\'' if self.quotes => {
                     for c in self.chars.by_ref() {
                         if c == '\'' {
                             break;
@@ -254,7 +267,7 @@ impl<'a> Lexer<'a> {
                         word.push(c);
                     }
                 }
-                '"' => self.double_quoted(&mut word)?,
+                '"' if self.quotes => self.double_quoted(&mut word)?,
                 c if c == self.escape => {
                     if let Some(next) = self.chars.next() {
                         if raw {
@@ -457,6 +470,15 @@ mod tests {
         assert_eq!(ex(r"\$NAME a\ b"), "$NAME a b");
         assert_eq!(expand("`$NAME", '`', &vars).unwrap(), "$NAME");
         assert!(expand("\"open", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn a_heredoc_keeps_its_quotes_and_expands_its_variables_as_buildkit_does() {
+        let text = "server_name \"$NAME\";\necho 'it''s ${EMPTY:-\"x\"}' \\$HOME\n";
+        assert_eq!(
+            expand_heredoc(text, &vars).unwrap(),
+            "server_name \"app\";\necho 'it''s \"x\"' $HOME\n"
+        );
     }
 
     #[test]
