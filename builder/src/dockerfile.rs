@@ -8,8 +8,14 @@ use parse_dockerfile::{
     Source as ParsedSource,
 };
 
-/// The `# syntax=` values taken as Docker's own Dockerfile frontend.
-const DOCKERFILE_SYNTAX: [&str; 2] = ["docker/dockerfile", "docker.io/docker/dockerfile"];
+/// The `# syntax=` values taken as Docker's own Dockerfile frontend (its
+/// releases, and its builds from BuildKit's master branch).
+const DOCKERFILE_SYNTAX: [&str; 4] = [
+    "docker/dockerfile",
+    "docker.io/docker/dockerfile",
+    "docker/dockerfile-upstream",
+    "docker.io/docker/dockerfile-upstream",
+];
 
 /// A parsed Dockerfile.
 #[derive(Debug)]
@@ -494,6 +500,7 @@ mod tests {
 
     #[test]
     fn other_frontends_and_fromless_files_are_refused() {
+        assert!(parse("# syntax=docker/dockerfile-upstream:master\nFROM a\n").is_ok());
         let err = parse("# syntax=tonistiigi/dockerfile:x\nFROM a\n").unwrap_err();
         assert!(err.to_string().contains("another frontend"), "{err}");
         assert!(parse("RUN true\n").is_err());
