@@ -21,6 +21,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::copy::{self, CopyOptions, Source as CopySource};
 use crate::dockerfile::{self, Dockerfile, Instruction, Kind, Source, Stage};
 use crate::metadata::metadata;
+use crate::pattern::IgnoreRules;
 use crate::progress::{report, Event, OutputWriter, SharedProgress};
 use crate::run::{self, MountFrom, RunContext};
 use crate::state::{ImageState, DEFAULT_PATH};
@@ -504,6 +505,7 @@ impl<'a> Build<'a> {
         let mut from = None;
         let mut chown = None;
         let mut checksum = None;
+        let mut excludes = Vec::new();
         for (name, value) in flags {
             let value = expand(value.as_deref().unwrap_or_default())?;
             match name.as_str() {
@@ -519,12 +521,15 @@ impl<'a> Build<'a> {
                 }
                 // Every copy's layer stands on its own here already.
                 "link" if value.is_empty() || value == "true" || value == "false" => {}
-                "parents" | "exclude" => {
-                    bail!("--{name} is not supported: copy each directory to its place instead")
+                "exclude" => excludes.push(value),
+                "parents" => {
+                    bail!("--parents is not supported: copy each directory to its place instead")
                 }
                 other => bail!("--{other} is not supported here"),
             }
         }
+        options.exclude = IgnoreRules::parse(&excludes.join("\n"))
+            .map_err(|err| anyhow!("--exclude: {err:#}"))?;
         if checksum.is_some() && sources.len() != 1 {
             bail!("checksum can't be specified for multiple sources");
         }
@@ -600,6 +605,7 @@ impl<'a> Build<'a> {
                 (Box::new(tree), source.key.to_string())
             }
         };
+        let owner = options.owner.unwrap_or((0, 0));
         let plan = copy::plan(tree.as_ref(), &copy_sources, &dest, &image, options)?;
         let content = match from {
             // A stage's or image's key names its content.
@@ -617,7 +623,6 @@ impl<'a> Build<'a> {
             )
             .as_bytes(),
         );
-        let owner = options.owner.unwrap_or((0, 0));
         let created_by = format!("{} # buildkit", instruction.text);
         self.file_step(current, key, label, |build, state, _| {
             let layer = build.add_layer(|out| plan.write(&image, owner, out))?;

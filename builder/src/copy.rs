@@ -18,13 +18,14 @@ use flate2::read::GzDecoder;
 use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
+use crate::pattern::IgnoreRules;
 use crate::tree::{self, Found, LayerTree, Tree};
 
 /// Mode of directories a copy creates.
 const NEW_DIR_MODE: u32 = 0o755;
 
 /// How a copy treats what it copies.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
     /// `--chown`: the owner of everything copied and made.
     pub owner: Option<(u32, u32)>,
@@ -35,6 +36,10 @@ pub struct CopyOptions {
     pub keep_owner: bool,
     /// `ADD`: local tar archives are unpacked.
     pub unpack_archives: bool,
+    /// `--exclude`: what is left out below each source directory, matched
+    /// against paths relative to it as `.dockerignore` patterns (BuildKit's
+    /// exclude patterns).
+    pub exclude: IgnoreRules,
 }
 
 /// One thing a copy writes, at a path relative to the image's root.
@@ -204,7 +209,12 @@ pub fn plan(
                 let real = tree::resolve(from, &path, true)?
                     .map(|(real, _)| real)
                     .unwrap_or(path);
-                walk(from, &real, &dest_resolved, &options, &owner, &mut plan)?;
+                let walk_from = Walk {
+                    from,
+                    options: &options,
+                    owner: &owner,
+                };
+                walk_from.walk(&real, Path::new(""), &dest_resolved, &mut plan)?;
             }
             (Some(found), _) => {
                 let (uid, gid) = owner(&found.metadata);
@@ -236,54 +246,72 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Adds what is below directory `dir` of `from` to `plan`, under `dest`.
-fn walk(
-    from: &dyn Tree,
-    dir: &Path,
-    dest: &Path,
-    options: &CopyOptions,
-    owner: &dyn Fn(&fs::Metadata) -> (u32, u32),
-    plan: &mut Plan,
-) -> Result<()> {
-    for name in from.list(dir)? {
-        let path = dir.join(&name);
-        let Some(found) = from.entry(&path)? else {
-            continue;
-        };
-        let (uid, gid) = owner(&found.metadata);
-        let metadata = &found.metadata;
-        let kind = if metadata.is_dir() {
-            ItemKind::Dir
-        } else if metadata.is_symlink() {
-            // Copied as the link it is, never followed.
-            ItemKind::Symlink(fs::read_link(&found.host)?)
-        } else if metadata.is_file() {
-            ItemKind::File {
-                host: found.host.clone(),
-                size: metadata.len(),
+/// A source directory's walk: the tree it is in, the copy's options, and
+/// the owner its entries get.
+struct Walk<'a> {
+    from: &'a dyn Tree,
+    options: &'a CopyOptions,
+    owner: &'a dyn Fn(&fs::Metadata) -> (u32, u32),
+}
+
+impl Walk<'_> {
+    /// Adds what is below directory `dir` (at `below` under the source) to
+    /// `plan`, under `dest`, less what `--exclude` leaves out. An excluded
+    /// directory is walked when an exception may let something below it
+    /// in, and kept only if something was.
+    fn walk(&self, dir: &Path, below: &Path, dest: &Path, plan: &mut Plan) -> Result<()> {
+        for name in self.from.list(dir)? {
+            let path = dir.join(&name);
+            let relative = below.join(&name);
+            let Some(found) = self.from.entry(&path)? else {
+                continue;
+            };
+            let relative_text = relative.to_string_lossy();
+            let excluded = self.options.exclude.ignores(&relative_text);
+            let (uid, gid) = (self.owner)(&found.metadata);
+            let metadata = &found.metadata;
+            let kind = if metadata.is_dir() {
+                ItemKind::Dir
+            } else if excluded {
+                continue;
+            } else if metadata.is_symlink() {
+                // Copied as the link it is, never followed.
+                ItemKind::Symlink(fs::read_link(&found.host)?)
+            } else if metadata.is_file() {
+                ItemKind::File {
+                    host: found.host.clone(),
+                    size: metadata.len(),
+                }
+            } else {
+                continue; // Sockets, devices, fifos: nothing a build copies.
+            };
+            let mode = match (&kind, self.options.mode) {
+                (ItemKind::Symlink(_), _) => 0o777,
+                (_, Some(mode)) => mode,
+                (_, None) => metadata.mode() & 0o7777,
+            };
+            let is_dir = matches!(kind, ItemKind::Dir);
+            if is_dir && excluded && !self.options.exclude.may_let_in_below(&relative_text) {
+                continue;
             }
-        } else {
-            continue; // Sockets, devices, fifos: nothing a build copies.
-        };
-        let mode = match (&kind, options.mode) {
-            (ItemKind::Symlink(_), _) => 0o777,
-            (_, Some(mode)) => mode,
-            (_, None) => metadata.mode() & 0o7777,
-        };
-        let is_dir = matches!(kind, ItemKind::Dir);
-        plan.items.push(Item {
-            dest: dest.join(&name),
-            kind,
-            mode,
-            uid,
-            gid,
-            mtime: mtime(metadata),
-        });
-        if is_dir {
-            walk(from, &path, &dest.join(&name), options, owner, plan)?;
+            let at = plan.items.len();
+            plan.items.push(Item {
+                dest: dest.join(&name),
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime: mtime(metadata),
+            });
+            if is_dir {
+                self.walk(&path, &relative, &dest.join(&name), plan)?;
+                if excluded && plan.items.len() == at + 1 {
+                    plan.items.pop();
+                }
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The destination with the image's symbolic links on the way resolved
@@ -859,6 +887,59 @@ mod tests {
         assert_eq!(add("/opt", None).0, "opt/tool.tar");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).0, "usr/bin/tool");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).1, 0o755);
+    }
+
+    #[test]
+    fn exclude_leaves_out_what_its_patterns_match_below_each_source_as_buildkit_does() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        for file in [
+            "README.md",
+            "main.go",
+            "docs/guide.md",
+            "docs/keep.md",
+            "testdata/x",
+            "cmd/a.go",
+        ] {
+            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
+            fs::write(ctx.join(file), "x").unwrap();
+        }
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let copied = |sources: &[&str], patterns: &str| -> Vec<String> {
+            let options = CopyOptions {
+                exclude: IgnoreRules::parse(patterns).unwrap(),
+                ..CopyOptions::default()
+            };
+            let sources: Vec<Source> = sources
+                .iter()
+                .map(|s| Source::Path(s.to_string()))
+                .collect();
+            let plan = plan(&context, &sources, "/src/", &image, options).unwrap();
+            let mut dests: Vec<String> = plan
+                .items
+                .iter()
+                .map(|i| i.dest.display().to_string())
+                .collect();
+            dests.sort();
+            dests
+        };
+        // *.md matches at the source's top only; a directory goes whole,
+        // but for what an exception lets in.
+        assert_eq!(
+            copied(&["."], "*.md\ntestdata\ndocs\n!docs/keep.md"),
+            [
+                "src",
+                "src/cmd",
+                "src/cmd/a.go",
+                "src/docs",
+                "src/docs/keep.md",
+                "src/main.go"
+            ]
+        );
+        assert_eq!(copied(&["docs"], "**/*.md"), ["src"]);
+        // A source itself is never left out, as in BuildKit.
+        assert_eq!(copied(&["README.md"], "*.md"), ["src/README.md"]);
     }
 
     #[test]
