@@ -18,6 +18,7 @@ use hull_image::{CacheEntry, Digest, ImageRef, Store};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
+use crate::chmod::Chmod;
 use crate::copy::{self, CopyOptions, Source as CopySource};
 use crate::dockerfile::{self, Dockerfile, Instruction, Kind, Source, Stage};
 use crate::metadata::metadata;
@@ -513,12 +514,7 @@ impl<'a> Build<'a> {
                 "chown" => chown = Some(value),
                 "checksum" if add => checksum = Some(value),
                 "checksum" => bail!("checksum can't be specified for COPY"),
-                "chmod" => {
-                    options.mode =
-                        Some(u32::from_str_radix(&value, 8).map_err(|_| {
-                            anyhow!("--chmod={value}: give an octal mode, such as 755")
-                        })?)
-                }
+                "chmod" => options.mode = Some(Chmod::parse(&value)?),
                 // Every copy's layer stands on its own here already.
                 "link" if value.is_empty() || value == "true" || value == "false" => {}
                 "exclude" => excludes.push(value),

@@ -18,6 +18,7 @@ use flate2::read::GzDecoder;
 use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
+use crate::chmod::Chmod;
 use crate::pattern::IgnoreRules;
 use crate::tree::{self, Found, LayerTree, Tree};
 
@@ -29,8 +30,8 @@ const NEW_DIR_MODE: u32 = 0o755;
 pub struct CopyOptions {
     /// `--chown`: the owner of everything copied and made.
     pub owner: Option<(u32, u32)>,
-    /// `--chmod`: the mode of everything copied.
-    pub mode: Option<u32>,
+    /// `--chmod`: the mode of everything copied, or how it changes.
+    pub mode: Option<Chmod>,
     /// Keep the files' owners (copies from a stage or image; the
     /// context's files become root's).
     pub keep_owner: bool,
@@ -163,7 +164,7 @@ pub fn plan(
                 false => dest_resolved.clone(),
             },
             kind,
-            mode: options.mode.unwrap_or(default_mode),
+            mode: chmod(&options, default_mode, false),
             uid,
             gid,
             mtime,
@@ -201,7 +202,7 @@ pub fn plan(
                 plan.items.push(Item {
                     dest: dest_resolved.clone(),
                     kind: ItemKind::Dir,
-                    mode: options.mode.unwrap_or(found.metadata.mode() & 0o7777),
+                    mode: chmod(&options, found.metadata.mode(), true),
                     uid,
                     gid,
                     mtime: mtime(&found.metadata),
@@ -234,7 +235,7 @@ pub fn plan(
                 plan.items.push(Item {
                     dest: target,
                     kind,
-                    mode: options.mode.unwrap_or(found.metadata.mode() & 0o7777),
+                    mode: chmod(&options, found.metadata.mode(), false),
                     uid,
                     gid,
                     mtime: mtime(&found.metadata),
@@ -244,6 +245,15 @@ pub fn plan(
         }
     }
     Ok(plan)
+}
+
+/// The mode of a file (or directory) whose own mode is `mode`, as
+/// `--chmod` changes it.
+fn chmod(options: &CopyOptions, mode: u32, is_dir: bool) -> u32 {
+    match &options.mode {
+        Some(chmod) => chmod.apply(mode, is_dir),
+        None => mode & 0o7777,
+    }
 }
 
 /// A source directory's walk: the tree it is in, the copy's options, and
@@ -285,10 +295,9 @@ impl Walk<'_> {
             } else {
                 continue; // Sockets, devices, fifos: nothing a build copies.
             };
-            let mode = match (&kind, self.options.mode) {
-                (ItemKind::Symlink(_), _) => 0o777,
-                (_, Some(mode)) => mode,
-                (_, None) => metadata.mode() & 0o7777,
+            let mode = match &kind {
+                ItemKind::Symlink(_) => 0o777,
+                kind => chmod(self.options, metadata.mode(), matches!(kind, ItemKind::Dir)),
             };
             let is_dir = matches!(kind, ItemKind::Dir);
             if is_dir && excluded && !self.options.exclude.may_let_in_below(&relative_text) {
@@ -855,7 +864,7 @@ mod tests {
                 mtime: 784111777,
             };
             let options = CopyOptions {
-                mode,
+                mode: mode.map(Chmod::Octal),
                 owner: Some((1000, 1000)),
                 unpack_archives: true,
                 ..CopyOptions::default()
@@ -887,6 +896,54 @@ mod tests {
         assert_eq!(add("/opt", None).0, "opt/tool.tar");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).0, "usr/bin/tool");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).1, 0o755);
+    }
+
+    #[test]
+    fn a_symbolic_chmod_changes_each_files_own_mode() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        fs::create_dir_all(ctx.join("bin")).unwrap();
+        for (file, mode) in [("bin/run", 0o700), ("bin/notes", 0o600)] {
+            fs::write(ctx.join(file), "x").unwrap();
+            fs::set_permissions(
+                ctx.join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            )
+            .unwrap();
+        }
+        fs::set_permissions(
+            ctx.join("bin"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let options = CopyOptions {
+            mode: Some(Chmod::parse("go+rX").unwrap()),
+            ..CopyOptions::default()
+        };
+        let plan = plan(
+            &context,
+            &[Source::Path("bin".into())],
+            "/opt/",
+            &image,
+            options,
+        )
+        .unwrap();
+        let mut modes: Vec<(String, u32)> = plan
+            .items
+            .iter()
+            .map(|item| (item.dest.display().to_string(), item.mode))
+            .collect();
+        modes.sort();
+        assert_eq!(
+            modes,
+            [
+                ("opt".into(), 0o755),
+                ("opt/notes".into(), 0o644),
+                ("opt/run".into(), 0o755)
+            ]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 mod build;
 mod cache_mount;
 pub mod changes;
+mod chmod;
 mod context_view;
 mod copy;
 pub mod dockerfile;
