@@ -518,9 +518,7 @@ impl<'a> Build<'a> {
                 // Every copy's layer stands on its own here already.
                 "link" if value.is_empty() || value == "true" || value == "false" => {}
                 "exclude" => excludes.push(value),
-                "parents" => {
-                    bail!("--parents is not supported: copy each directory to its place instead")
-                }
+                "parents" if !add => options.parents = value != "false",
                 other => bail!("--{other} is not supported here"),
             }
         }

@@ -41,6 +41,10 @@ pub struct CopyOptions {
     /// against paths relative to it as `.dockerignore` patterns (BuildKit's
     /// exclude patterns).
     pub exclude: IgnoreRules,
+    /// `COPY --parents`: each path source is a pattern matched below its
+    /// pivot (the part before `/./`, else the root), what matches landing
+    /// under the destination at its path from the pivot.
+    pub parents: bool,
 }
 
 /// One thing a copy writes, at a path relative to the image's root.
@@ -103,8 +107,10 @@ pub fn plan(
     options: CopyOptions,
 ) -> Result<Plan> {
     let mut matched: Vec<(PathBuf, Option<Found>, &Source)> = Vec::new();
+    let mut with_parents = Vec::new();
     for source in sources {
         match source {
+            Source::Path(pattern) if options.parents => with_parents.push(pattern),
             Source::Path(pattern) => {
                 let cleaned = tree::clean(from, pattern)?;
                 let paths = match tree::is_glob(pattern) {
@@ -171,12 +177,15 @@ pub fn plan(
         }
     };
     let mut plan = Plan::default();
+    let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
+        (Some(owner), _) => owner,
+        (None, true) => (metadata.uid(), metadata.gid()),
+        (None, false) => (0, 0),
+    };
+    for pattern in with_parents {
+        plan_with_parents(from, pattern, &dest_resolved, &options, &owner, &mut plan)?;
+    }
     for (path, found, source) in matched {
-        let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
-            (Some(owner), _) => owner,
-            (None, true) => (metadata.uid(), metadata.gid()),
-            (None, false) => (0, 0),
-        };
         let name = path.file_name().map(PathBuf::from).unwrap_or_default();
         match (found, source) {
             // Given rather than found: named by the source, owned as
@@ -214,6 +223,7 @@ pub fn plan(
                     from,
                     options: &options,
                     owner: &owner,
+                    include: None,
                 };
                 walk_from.walk(&real, Path::new(""), &dest_resolved, &mut plan)?;
             }
@@ -247,6 +257,42 @@ pub fn plan(
     Ok(plan)
 }
 
+/// Adds what `COPY --parents` copies for `pattern` to `plan`: what the
+/// pattern matches below its pivot (BuildKit's include pattern: a matched
+/// directory goes whole), at its path from the pivot under `dest`, with
+/// the directories on the way. Nothing matching copies nothing, as in
+/// BuildKit.
+fn plan_with_parents(
+    from: &dyn Tree,
+    pattern: &str,
+    dest: &Path,
+    options: &CopyOptions,
+    owner: &dyn Fn(&fs::Metadata) -> (u32, u32),
+    plan: &mut Plan,
+) -> Result<()> {
+    let (pivot, pattern) = pattern.split_once("/./").unwrap_or(("", pattern));
+    let include = IgnoreRules::parse(pattern)
+        .with_context(|| format!("--parents {pattern}: not a pattern"))?;
+    let pivot = tree::clean(from, pivot)?;
+    let Some((pivot, found)) = tree::resolve(from, &pivot, true)? else {
+        bail!(
+            "{}: no such file or directory in {}",
+            pivot.display(),
+            from.describe()
+        );
+    };
+    if !found.metadata.is_dir() {
+        bail!("--parents: {} is not a directory", pivot.display());
+    }
+    let walk = Walk {
+        from,
+        options,
+        owner,
+        include: Some(&include),
+    };
+    walk.walk(&pivot, Path::new(""), dest, plan)
+}
+
 /// The mode of a file (or directory) whose own mode is `mode`, as
 /// `--chmod` changes it.
 fn chmod(options: &CopyOptions, mode: u32, is_dir: bool) -> u32 {
@@ -262,6 +308,8 @@ struct Walk<'a> {
     from: &'a dyn Tree,
     options: &'a CopyOptions,
     owner: &'a dyn Fn(&fs::Metadata) -> (u32, u32),
+    /// `--parents`: only what this pattern matches (or is below a match).
+    include: Option<&'a IgnoreRules>,
 }
 
 impl Walk<'_> {
@@ -277,12 +325,15 @@ impl Walk<'_> {
                 continue;
             };
             let relative_text = relative.to_string_lossy();
+            let included = self
+                .include
+                .is_none_or(|include| include.ignores(&relative_text));
             let excluded = self.options.exclude.ignores(&relative_text);
             let (uid, gid) = (self.owner)(&found.metadata);
             let metadata = &found.metadata;
             let kind = if metadata.is_dir() {
                 ItemKind::Dir
-            } else if excluded {
+            } else if excluded || !included {
                 continue;
             } else if metadata.is_symlink() {
                 // Copied as the link it is, never followed.
@@ -303,6 +354,9 @@ impl Walk<'_> {
             if is_dir && excluded && !self.options.exclude.may_let_in_below(&relative_text) {
                 continue;
             }
+            // Kept only if something below it is: a directory excluded
+            // with exceptions, or one that --parents walks to its matches.
+            let kept_for_below = excluded || !included;
             let at = plan.items.len();
             plan.items.push(Item {
                 dest: dest.join(&name),
@@ -314,7 +368,7 @@ impl Walk<'_> {
             });
             if is_dir {
                 self.walk(&path, &relative, &dest.join(&name), plan)?;
-                if excluded && plan.items.len() == at + 1 {
+                if kept_for_below && plan.items.len() == at + 1 {
                     plan.items.pop();
                 }
             }
@@ -896,6 +950,58 @@ mod tests {
         assert_eq!(add("/opt", None).0, "opt/tool.tar");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).0, "usr/bin/tool");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).1, 0o755);
+    }
+
+    #[test]
+    fn parents_keep_each_matchs_path_from_its_pivot_as_buildkit_does() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        for file in [
+            "packages/a/package.json",
+            "packages/b/package.json",
+            "packages/b/index.js",
+            "tools/lint/cfg/rules.json",
+            "tools/lint/x.txt",
+        ] {
+            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
+            fs::write(ctx.join(file), "x").unwrap();
+        }
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let copied = |sources: &[&str]| -> Vec<String> {
+            let options = CopyOptions {
+                parents: true,
+                ..CopyOptions::default()
+            };
+            let sources: Vec<Source> = sources
+                .iter()
+                .map(|s| Source::Path(s.to_string()))
+                .collect();
+            let plan = plan(&context, &sources, "/app/", &image, options).unwrap();
+            let mut dests: Vec<String> = plan
+                .items
+                .iter()
+                .map(|i| i.dest.display().to_string())
+                .collect();
+            dests.sort();
+            dests
+        };
+        assert_eq!(
+            copied(&["packages/*/package.json", "./tools/./lint"]),
+            [
+                "app/lint",
+                "app/lint/cfg",
+                "app/lint/cfg/rules.json",
+                "app/lint/x.txt",
+                "app/packages",
+                "app/packages/a",
+                "app/packages/a/package.json",
+                "app/packages/b",
+                "app/packages/b/package.json",
+            ]
+        );
+        assert_eq!(copied(&["**/*.json"]).len(), 9);
+        assert!(copied(&["missing/*.json"]).is_empty());
     }
 
     #[test]

@@ -208,6 +208,9 @@ pub fn plan(
                 }
             }
             "security" if value == "sandbox" => {}
+            "security" => bail!(
+                "RUN --security={value}: hull runs no step with extra privileges (BuildKit's security.insecure)"
+            ),
             other => bail!("RUN --{other} is not supported"),
         }
     }

@@ -268,18 +268,25 @@ fn continuations_with_comments_crlf_and_a_backtick_escape_join_as_buildkit_joins
 }
 
 #[test]
-fn a_copy_flag_hull_cannot_honour_is_refused_by_name() {
-    let parents = "FROM alpine\nCOPY --parents ./cmd/a/main.go /src/\n";
-    let err = format!(
-        "{:#}",
-        build(parents, &[("cmd/a/main.go", "x")], &[])
-            .err()
-            .unwrap()
-    );
-    assert!(
-        err.ends_with("--parents is not supported: copy each directory to its place instead"),
-        "{err}"
-    );
+fn what_hull_cannot_honour_is_refused_in_one_line_naming_it() {
+    for (dockerfile, error) in [
+        (
+            "FROM alpine\nRUN --network=host true\n",
+            "RUN --network=host: a step runs in a VM of its own: use default or none",
+        ),
+        (
+            "FROM alpine\nRUN --security=insecure true\n",
+            "RUN --security=insecure: hull runs no step with extra privileges (BuildKit's security.insecure)",
+        ),
+        (
+            "FROM alpine\nADD git@github.com:o/r.git /src\n",
+            "git@github.com:o/r.git: ADD of a git repository is not supported; clone it in a RUN step, or into the context",
+        ),
+    ] {
+        let err = format!("{:#}", build(dockerfile, &[], &[]).err().unwrap());
+        assert!(err.ends_with(error), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
 }
 
 #[test]
@@ -326,4 +333,20 @@ fn what_a_base_image_sets_beyond_the_oci_config_is_inherited_and_its_triggers_ru
         config.get("OnBuild").is_none_or(|v| v.is_null()),
         "{config}"
     );
+}
+
+#[test]
+fn copy_parents_keeps_each_matchs_path_from_its_pivot() {
+    // A monorepo's manifests, as Docker's --parents example copies them.
+    let dockerfile = "FROM node:20\nWORKDIR /app\n\
+                      COPY --parents packages/*/package.json ./\n\
+                      COPY --parents ./tools/./lint/** /opt/\nRUN npm ci\n";
+    let files = [
+        ("packages/a/package.json", "{}"),
+        ("packages/b/package.json", "{}"),
+        ("packages/b/index.js", "x"),
+        ("tools/lint/cfg/rules.json", "{}"),
+    ];
+    let outcome = build(dockerfile, &files, &[]).unwrap();
+    assert_eq!(outcome.steps.len(), 1);
 }
