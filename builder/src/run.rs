@@ -229,7 +229,14 @@ pub fn plan(
     let shell_words = argv.join(" ");
     let created_by = format!("RUN {shell_words} # buildkit");
     env.extend(args);
-    env.extend(run.proxy.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // A proxy variable the Dockerfile declares is an ARG like any other.
+    let proxy: Vec<(String, String)> = run
+        .proxy
+        .iter()
+        .filter(|(key, _)| !env.iter().any(|(k, _)| k == *key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend(proxy);
     Ok(RunPlan {
         step: StepOptions {
             layers: state.layers.iter().map(|l| l.diff_id.to_string()).collect(),
@@ -331,7 +338,7 @@ fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
         .or_else(|| options.get("dst"))
         .or_else(|| options.get("destination"))
         .with_context(|| format!("RUN --mount={spec}: give its target="))?;
-    let target = absolute(&run.state.workdir(), target);
+    let target = clean_target(&absolute(&run.state.workdir(), target));
     let read_only = ["ro", "readonly"]
         .iter()
         .any(|k| options.get(*k).is_some_and(|v| v != "false"));
@@ -501,6 +508,22 @@ pub fn absolute(workdir: &str, path: &str) -> String {
     }
 }
 
+/// A mount's absolute target with `.` and `..` resolved, as BuildKit
+/// joins it to the working directory (`target=.` is the directory).
+fn clean_target(target: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 /// The options `RUN --mount` takes (BuildKit's).
 const MOUNT_OPTIONS: [&str; 19] = [
     "type",
@@ -613,6 +636,19 @@ mod tests {
             .step
             .env
             .contains(&"http_proxy=http://p:3128".to_owned()));
+        // Declared with ARG, it is in the environment once.
+        let declared = key(
+            &[("http_proxy", "http://p:3128")],
+            &[("http_proxy", "http://p:3128")],
+            &[],
+        );
+        let count = |step: &StepOptions| {
+            step.env
+                .iter()
+                .filter(|e| e.starts_with("http_proxy="))
+                .count()
+        };
+        assert_eq!(count(&declared.step), 1);
         // A cache mount is part of the key, in a directory of its own.
         let cached = key(
             &[],
@@ -778,6 +814,8 @@ mod tests {
 
     #[test]
     fn relative_targets_are_under_the_working_directory() {
+        assert_eq!(clean_target("/app/."), "/app");
+        assert_eq!(clean_target("/app/../cache/"), "/cache");
         assert_eq!(absolute("/app", "cache"), "/app/cache");
         assert_eq!(absolute("/", "cache"), "/cache");
         assert_eq!(absolute("/app", "/root/.cache"), "/root/.cache");
