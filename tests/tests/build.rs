@@ -67,7 +67,9 @@ fn dockerfiles_build_into_images_that_run() {
     // quotes kept as its variables expand.
     assert_eq!(
         fact("real"),
-        [r#"0 one|./a ./sub/b|no-secret|shebang /dev/pipes/EOF|first|second|server_name "1.2.3"; 1.2.3"#],
+        [
+            r#"0 one|./a ./sub/b|no-secret|shebang /dev/pipes/EOF|first|second|server_name "1.2.3"; 1.2.3"#
+        ],
         "{output}"
     );
     // A path out of the context is refused, naming the path (exit 1, as
