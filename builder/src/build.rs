@@ -18,11 +18,13 @@ use hull_image::{CacheEntry, Digest, ImageRef, Store};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
+use crate::chmod::Chmod;
 use crate::copy::{self, CopyOptions, Source as CopySource};
 use crate::dockerfile::{self, Dockerfile, Instruction, Kind, Source, Stage};
 use crate::metadata::metadata;
+use crate::pattern::IgnoreRules;
 use crate::progress::{report, Event, OutputWriter, SharedProgress};
-use crate::run::{self, RunContext};
+use crate::run::{self, MountFrom, RunContext};
 use crate::state::{ImageState, DEFAULT_PATH};
 use crate::tree::{ContextTree, LayerTree, Tree};
 use crate::{remote, users, words};
@@ -213,12 +215,19 @@ impl<'a> Build<'a> {
         Ok(needed.into_iter().collect())
     }
 
-    /// What a stage names that may be another stage: its base, `--from`s.
+    /// What a stage names that may be another stage: its base, `--from`s,
+    /// `RUN --mount=from=`s.
     fn references(&self, stage: &Stage) -> Result<Vec<String>> {
         let mut names = vec![self.expand_global(&stage.base)?.to_lowercase()];
         for instruction in &stage.instructions {
             let flags = match &instruction.kind {
                 Kind::Copy { flags, .. } => flags,
+                Kind::Run { flags, .. } => {
+                    let lookup = |key: &str| self.global.get(key).cloned();
+                    let sources = run::mount_sources(flags, self.dockerfile.escape, &lookup)?;
+                    names.extend(sources.into_iter().map(|name| name.to_lowercase()));
+                    continue;
+                }
                 _ => continue,
             };
             for (name, value) in flags {
@@ -335,7 +344,7 @@ impl<'a> Build<'a> {
         }
         let image = self.image(base)?;
         Ok(Finished {
-            state: ImageState::of_image(&image)?,
+            state: ImageState::of_image(&image, &self.store.image_config(&image)?)?,
             key: Digest::of(format!("image {}", image.id).as_bytes()),
         })
     }
@@ -406,6 +415,13 @@ impl<'a> Build<'a> {
                 command,
                 heredoc,
             } => {
+                let mut sources = BTreeMap::new();
+                for name in run::mount_sources(flags, escape, &lookup)? {
+                    let source = self.copy_source(&name)?;
+                    let tree = self.layer_tree(&source.state, &name)?;
+                    let key = source.key.to_string();
+                    sources.insert(name, MountFrom { tree, key });
+                }
                 let run = RunContext {
                     state: &current.state,
                     args,
@@ -415,6 +431,7 @@ impl<'a> Build<'a> {
                     cache_dir: &crate::cache_mounts_dir(&self.options.root),
                     escape,
                     lookup: &lookup,
+                    sources: &sources,
                 };
                 let plan = run::plan(&run, flags, command, heredoc.as_ref())?;
                 let key = chain(&format!("RUN {}", plan.key));
@@ -437,7 +454,7 @@ impl<'a> Build<'a> {
                 sources,
                 dest,
                 label,
-                &expand,
+                &lookup,
                 instruction,
             ),
             Kind::Workdir(dir) => {
@@ -477,9 +494,11 @@ impl<'a> Build<'a> {
         sources: &[Source],
         dest: &str,
         label: Option<&str>,
-        expand: &dyn Fn(&str) -> Result<String>,
+        lookup: words::Lookup,
         instruction: &Instruction,
     ) -> Result<Finished> {
+        let escape = self.dockerfile.escape;
+        let expand = |text: &str| words::expand(text, escape, lookup);
         let mut options = CopyOptions {
             unpack_archives: add,
             ..CopyOptions::default()
@@ -487,6 +506,7 @@ impl<'a> Build<'a> {
         let mut from = None;
         let mut chown = None;
         let mut checksum = None;
+        let mut excludes = Vec::new();
         for (name, value) in flags {
             let value = expand(value.as_deref().unwrap_or_default())?;
             match name.as_str() {
@@ -494,18 +514,16 @@ impl<'a> Build<'a> {
                 "chown" => chown = Some(value),
                 "checksum" if add => checksum = Some(value),
                 "checksum" => bail!("checksum can't be specified for COPY"),
-                "chmod" => {
-                    options.mode =
-                        Some(u32::from_str_radix(&value, 8).map_err(|_| {
-                            anyhow!("--chmod={value}: give an octal mode, such as 755")
-                        })?)
-                }
+                "chmod" => options.mode = Some(Chmod::parse(&value)?),
                 // Every copy's layer stands on its own here already.
-                "link" | "parents" if value.is_empty() || value == "true" => {}
-                "exclude" => bail!("--exclude is not supported"),
+                "link" if value.is_empty() || value == "true" || value == "false" => {}
+                "exclude" => excludes.push(value),
+                "parents" if !add => options.parents = value != "false",
                 other => bail!("--{other} is not supported here"),
             }
         }
+        options.exclude = IgnoreRules::parse(&excludes.join("\n"))
+            .map_err(|err| anyhow!("--exclude: {err:#}"))?;
         if checksum.is_some() && sources.len() != 1 {
             bail!("checksum can't be specified for multiple sources");
         }
@@ -547,7 +565,7 @@ impl<'a> Build<'a> {
                 Source::HereDoc(doc) => CopySource::Inline {
                     name: String::new(),
                     data: match doc.expand {
-                        true => expand(&doc.text)?.into_bytes(),
+                        true => words::expand_heredoc(&doc.text, lookup)?.into_bytes(),
                         false => doc.text.clone().into_bytes(),
                     },
                 },
@@ -581,6 +599,7 @@ impl<'a> Build<'a> {
                 (Box::new(tree), source.key.to_string())
             }
         };
+        let owner = options.owner.unwrap_or((0, 0));
         let plan = copy::plan(tree.as_ref(), &copy_sources, &dest, &image, options)?;
         let content = match from {
             // A stage's or image's key names its content.
@@ -598,7 +617,6 @@ impl<'a> Build<'a> {
             )
             .as_bytes(),
         );
-        let owner = options.owner.unwrap_or((0, 0));
         let created_by = format!("{} # buildkit", instruction.text);
         self.file_step(current, key, label, |build, state, _| {
             let layer = build.add_layer(|out| plan.write(&image, owner, out))?;
@@ -616,7 +634,7 @@ impl<'a> Build<'a> {
         }
         let image = self.image(name)?;
         Ok(Finished {
-            state: ImageState::of_image(&image)?,
+            state: ImageState::of_image(&image, &self.store.image_config(&image)?)?,
             key: Digest::of(format!("image {}", image.id).as_bytes()),
         })
     }

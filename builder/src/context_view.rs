@@ -1,10 +1,11 @@
-//! What `RUN --mount=type=bind` shares of the build context when
-//! `.dockerignore` leaves something out: as in BuildKit, the step sees the
-//! context it was sent, without the ignored files. The view is a temporary
-//! directory under the hull root holding the directory's files as hard
-//! links (copies when the context is on another file system), its
-//! directories and links as they are, made just before the step runs and
-//! removed after it.
+//! What `RUN --mount=type=bind` shares of a directory in a tree of files
+//! that is no directory on this host: the build context when
+//! `.dockerignore` leaves something out (as in BuildKit, the step sees the
+//! context it was sent, without the ignored files), or another stage or
+//! image (`from=`), whose layers merge. The view is a temporary directory
+//! under the hull root holding the directory's files as hard links (copies
+//! when they are on another file system), its directories and links as
+//! they are, made just before the step runs and removed after it.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -14,11 +15,11 @@ use anyhow::{Context, Result};
 use tempfile::TempDir;
 
 use crate::copy::{self, CopyOptions, ItemKind, Source};
-use crate::tree::{ContextTree, LayerTree};
+use crate::tree::{LayerTree, Tree};
 
-/// A view of directory `dir` (a real path in the context) in a new
-/// directory under `under`, gone when the returned guard drops.
-pub fn make(context: &ContextTree, dir: &Path, under: &Path) -> Result<TempDir> {
+/// A view of directory `dir` (a real path in `tree`) in a new directory
+/// under `under`, gone when the returned guard drops.
+pub fn make(tree: &dyn Tree, dir: &Path, under: &Path) -> Result<TempDir> {
     fs::create_dir_all(under).with_context(|| format!("cannot create {}", under.display()))?;
     let view = tempfile::Builder::new()
         .prefix("bind-")
@@ -27,7 +28,7 @@ pub fn make(context: &ContextTree, dir: &Path, under: &Path) -> Result<TempDir> 
     // The files a copy of `dir` would take: `.dockerignore` applied.
     let nowhere = LayerTree::new(&[], "the mount");
     let plan = copy::plan(
-        context,
+        tree,
         &[Source::Path(dir.display().to_string())],
         "/",
         &nowhere,
@@ -45,7 +46,7 @@ pub fn make(context: &ContextTree, dir: &Path, under: &Path) -> Result<TempDir> 
             }),
             ItemKind::Symlink(link) => std::os::unix::fs::symlink(link, &target),
             ItemKind::Data(_) | ItemKind::Archive(_) => {
-                unreachable!("a context directory's plan has no here-documents or archives")
+                unreachable!("a directory's plan has no here-documents or archives")
             }
         };
         made.with_context(|| format!("cannot make {} for a bind mount", target.display()))?;
@@ -58,6 +59,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+    use crate::tree::ContextTree;
 
     #[test]
     fn a_view_leaves_out_what_dockerignore_does_and_links_the_rest() {

@@ -18,23 +18,33 @@ use flate2::read::GzDecoder;
 use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
+use crate::chmod::Chmod;
+use crate::pattern::IgnoreRules;
 use crate::tree::{self, Found, LayerTree, Tree};
 
 /// Mode of directories a copy creates.
 const NEW_DIR_MODE: u32 = 0o755;
 
 /// How a copy treats what it copies.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
     /// `--chown`: the owner of everything copied and made.
     pub owner: Option<(u32, u32)>,
-    /// `--chmod`: the mode of everything copied.
-    pub mode: Option<u32>,
+    /// `--chmod`: the mode of everything copied, or how it changes.
+    pub mode: Option<Chmod>,
     /// Keep the files' owners (copies from a stage or image; the
     /// context's files become root's).
     pub keep_owner: bool,
     /// `ADD`: local tar archives are unpacked.
     pub unpack_archives: bool,
+    /// `--exclude`: what is left out below each source directory, matched
+    /// against paths relative to it as `.dockerignore` patterns (BuildKit's
+    /// exclude patterns).
+    pub exclude: IgnoreRules,
+    /// `COPY --parents`: each path source is a pattern matched below its
+    /// pivot (the part before `/./`, else the root), what matches landing
+    /// under the destination at its path from the pivot.
+    pub parents: bool,
 }
 
 /// One thing a copy writes, at a path relative to the image's root.
@@ -97,16 +107,30 @@ pub fn plan(
     options: CopyOptions,
 ) -> Result<Plan> {
     let mut matched: Vec<(PathBuf, Option<Found>, &Source)> = Vec::new();
+    let mut with_parents = Vec::new();
     for source in sources {
         match source {
+            Source::Path(pattern) if options.parents => with_parents.push(pattern),
             Source::Path(pattern) => {
                 let cleaned = tree::clean(from, pattern)?;
                 let paths = match tree::is_glob(pattern) {
                     true => tree::glob(from, &cleaned)?,
-                    false => vec![cleaned],
+                    false => vec![cleaned.clone()],
                 };
+                // As BuildKit: a wildcard that matches nothing copies
+                // nothing, but its directory must be there.
                 if paths.is_empty() {
-                    bail!("{pattern}: no files match it in {}", from.describe());
+                    let parent = cleaned.parent().unwrap_or(Path::new(""));
+                    let parent_text = parent.to_string_lossy();
+                    if !parent_text.is_empty()
+                        && !tree::is_glob(&parent_text)
+                        && tree::resolve(from, parent, true)?.is_none()
+                    {
+                        bail!(
+                            "{pattern}: no such file or directory in {}",
+                            from.describe()
+                        );
+                    }
                 }
                 for path in paths {
                     let Some((_, found)) = tree::resolve(from, &path, true)? else {
@@ -146,19 +170,22 @@ pub fn plan(
                 false => dest_resolved.clone(),
             },
             kind,
-            mode: options.mode.unwrap_or(default_mode),
+            mode: chmod(&options, default_mode, false),
             uid,
             gid,
             mtime,
         }
     };
     let mut plan = Plan::default();
+    let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
+        (Some(owner), _) => owner,
+        (None, true) => (metadata.uid(), metadata.gid()),
+        (None, false) => (0, 0),
+    };
+    for pattern in with_parents {
+        plan_with_parents(from, pattern, &dest_resolved, &options, &owner, &mut plan)?;
+    }
     for (path, found, source) in matched {
-        let owner = |metadata: &fs::Metadata| match (options.owner, options.keep_owner) {
-            (Some(owner), _) => owner,
-            (None, true) => (metadata.uid(), metadata.gid()),
-            (None, false) => (0, 0),
-        };
         let name = path.file_name().map(PathBuf::from).unwrap_or_default();
         match (found, source) {
             // Given rather than found: named by the source, owned as
@@ -184,7 +211,7 @@ pub fn plan(
                 plan.items.push(Item {
                     dest: dest_resolved.clone(),
                     kind: ItemKind::Dir,
-                    mode: options.mode.unwrap_or(found.metadata.mode() & 0o7777),
+                    mode: chmod(&options, found.metadata.mode(), true),
                     uid,
                     gid,
                     mtime: mtime(&found.metadata),
@@ -192,7 +219,13 @@ pub fn plan(
                 let real = tree::resolve(from, &path, true)?
                     .map(|(real, _)| real)
                     .unwrap_or(path);
-                walk(from, &real, &dest_resolved, &options, &owner, &mut plan)?;
+                let walk_from = Walk {
+                    from,
+                    options: &options,
+                    owner: &owner,
+                    include: None,
+                };
+                walk_from.walk(&real, Path::new(""), &dest_resolved, &mut plan)?;
             }
             (Some(found), _) => {
                 let (uid, gid) = owner(&found.metadata);
@@ -212,7 +245,7 @@ pub fn plan(
                 plan.items.push(Item {
                     dest: target,
                     kind,
-                    mode: options.mode.unwrap_or(found.metadata.mode() & 0o7777),
+                    mode: chmod(&options, found.metadata.mode(), false),
                     uid,
                     gid,
                     mtime: mtime(&found.metadata),
@@ -224,54 +257,124 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Adds what is below directory `dir` of `from` to `plan`, under `dest`.
-fn walk(
+/// Adds what `COPY --parents` copies for `pattern` to `plan`: what the
+/// pattern matches below its pivot (BuildKit's include pattern: a matched
+/// directory goes whole), at its path from the pivot under `dest`, with
+/// the directories on the way. Nothing matching copies nothing, as in
+/// BuildKit.
+fn plan_with_parents(
     from: &dyn Tree,
-    dir: &Path,
+    pattern: &str,
     dest: &Path,
     options: &CopyOptions,
     owner: &dyn Fn(&fs::Metadata) -> (u32, u32),
     plan: &mut Plan,
 ) -> Result<()> {
-    for name in from.list(dir)? {
-        let path = dir.join(&name);
-        let Some(found) = from.entry(&path)? else {
-            continue;
-        };
-        let (uid, gid) = owner(&found.metadata);
-        let metadata = &found.metadata;
-        let kind = if metadata.is_dir() {
-            ItemKind::Dir
-        } else if metadata.is_symlink() {
-            // Copied as the link it is, never followed.
-            ItemKind::Symlink(fs::read_link(&found.host)?)
-        } else if metadata.is_file() {
-            ItemKind::File {
-                host: found.host.clone(),
-                size: metadata.len(),
-            }
-        } else {
-            continue; // Sockets, devices, fifos: nothing a build copies.
-        };
-        let mode = match (&kind, options.mode) {
-            (ItemKind::Symlink(_), _) => 0o777,
-            (_, Some(mode)) => mode,
-            (_, None) => metadata.mode() & 0o7777,
-        };
-        let is_dir = matches!(kind, ItemKind::Dir);
-        plan.items.push(Item {
-            dest: dest.join(&name),
-            kind,
-            mode,
-            uid,
-            gid,
-            mtime: mtime(metadata),
-        });
-        if is_dir {
-            walk(from, &path, &dest.join(&name), options, owner, plan)?;
-        }
+    let (pivot, pattern) = pattern.split_once("/./").unwrap_or(("", pattern));
+    let include = IgnoreRules::parse(pattern)
+        .with_context(|| format!("--parents {pattern}: not a pattern"))?;
+    let pivot = tree::clean(from, pivot)?;
+    let Some((pivot, found)) = tree::resolve(from, &pivot, true)? else {
+        bail!(
+            "{}: no such file or directory in {}",
+            pivot.display(),
+            from.describe()
+        );
+    };
+    if !found.metadata.is_dir() {
+        bail!("--parents: {} is not a directory", pivot.display());
     }
-    Ok(())
+    let walk = Walk {
+        from,
+        options,
+        owner,
+        include: Some(&include),
+    };
+    walk.walk(&pivot, Path::new(""), dest, plan)
+}
+
+/// The mode of a file (or directory) whose own mode is `mode`, as
+/// `--chmod` changes it.
+fn chmod(options: &CopyOptions, mode: u32, is_dir: bool) -> u32 {
+    match &options.mode {
+        Some(chmod) => chmod.apply(mode, is_dir),
+        None => mode & 0o7777,
+    }
+}
+
+/// A source directory's walk: the tree it is in, the copy's options, and
+/// the owner its entries get.
+struct Walk<'a> {
+    from: &'a dyn Tree,
+    options: &'a CopyOptions,
+    owner: &'a dyn Fn(&fs::Metadata) -> (u32, u32),
+    /// `--parents`: only what this pattern matches (or is below a match).
+    include: Option<&'a IgnoreRules>,
+}
+
+impl Walk<'_> {
+    /// Adds what is below directory `dir` (at `below` under the source) to
+    /// `plan`, under `dest`, less what `--exclude` leaves out. An excluded
+    /// directory is walked when an exception may let something below it
+    /// in, and kept only if something was.
+    fn walk(&self, dir: &Path, below: &Path, dest: &Path, plan: &mut Plan) -> Result<()> {
+        for name in self.from.list(dir)? {
+            let path = dir.join(&name);
+            let relative = below.join(&name);
+            let Some(found) = self.from.entry(&path)? else {
+                continue;
+            };
+            let relative_text = relative.to_string_lossy();
+            let included = self
+                .include
+                .is_none_or(|include| include.ignores(&relative_text));
+            let excluded = self.options.exclude.ignores(&relative_text);
+            let (uid, gid) = (self.owner)(&found.metadata);
+            let metadata = &found.metadata;
+            let kind = if metadata.is_dir() {
+                ItemKind::Dir
+            } else if excluded || !included {
+                continue;
+            } else if metadata.is_symlink() {
+                // Copied as the link it is, never followed.
+                ItemKind::Symlink(fs::read_link(&found.host)?)
+            } else if metadata.is_file() {
+                ItemKind::File {
+                    host: found.host.clone(),
+                    size: metadata.len(),
+                }
+            } else {
+                continue; // Sockets, devices, fifos: nothing a build copies.
+            };
+            let mode = match &kind {
+                ItemKind::Symlink(_) => 0o777,
+                kind => chmod(self.options, metadata.mode(), matches!(kind, ItemKind::Dir)),
+            };
+            let is_dir = matches!(kind, ItemKind::Dir);
+            if is_dir && excluded && !self.options.exclude.may_let_in_below(&relative_text) {
+                continue;
+            }
+            // Kept only if something below it is: a directory excluded
+            // with exceptions, or one that --parents walks to its matches.
+            let kept_for_below = excluded || !included;
+            let at = plan.items.len();
+            plan.items.push(Item {
+                dest: dest.join(&name),
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime: mtime(metadata),
+            });
+            if is_dir {
+                self.walk(&path, &relative, &dest.join(&name), plan)?;
+                if kept_for_below && plan.items.len() == at + 1 {
+                    plan.items.pop();
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The destination with the image's symbolic links on the way resolved
@@ -815,7 +918,7 @@ mod tests {
                 mtime: 784111777,
             };
             let options = CopyOptions {
-                mode,
+                mode: mode.map(Chmod::Octal),
                 owner: Some((1000, 1000)),
                 unpack_archives: true,
                 ..CopyOptions::default()
@@ -847,6 +950,159 @@ mod tests {
         assert_eq!(add("/opt", None).0, "opt/tool.tar");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).0, "usr/bin/tool");
         assert_eq!(add("/usr/bin/tool", Some(0o755)).1, 0o755);
+    }
+
+    #[test]
+    fn parents_keep_each_matchs_path_from_its_pivot_as_buildkit_does() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        for file in [
+            "packages/a/package.json",
+            "packages/b/package.json",
+            "packages/b/index.js",
+            "tools/lint/cfg/rules.json",
+            "tools/lint/x.txt",
+        ] {
+            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
+            fs::write(ctx.join(file), "x").unwrap();
+        }
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let copied = |sources: &[&str]| -> Vec<String> {
+            let options = CopyOptions {
+                parents: true,
+                ..CopyOptions::default()
+            };
+            let sources: Vec<Source> = sources
+                .iter()
+                .map(|s| Source::Path(s.to_string()))
+                .collect();
+            let plan = plan(&context, &sources, "/app/", &image, options).unwrap();
+            let mut dests: Vec<String> = plan
+                .items
+                .iter()
+                .map(|i| i.dest.display().to_string())
+                .collect();
+            dests.sort();
+            dests
+        };
+        assert_eq!(
+            copied(&["packages/*/package.json", "./tools/./lint"]),
+            [
+                "app/lint",
+                "app/lint/cfg",
+                "app/lint/cfg/rules.json",
+                "app/lint/x.txt",
+                "app/packages",
+                "app/packages/a",
+                "app/packages/a/package.json",
+                "app/packages/b",
+                "app/packages/b/package.json",
+            ]
+        );
+        assert_eq!(copied(&["**/*.json"]).len(), 9);
+        assert!(copied(&["missing/*.json"]).is_empty());
+    }
+
+    #[test]
+    fn a_symbolic_chmod_changes_each_files_own_mode() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        fs::create_dir_all(ctx.join("bin")).unwrap();
+        for (file, mode) in [("bin/run", 0o700), ("bin/notes", 0o600)] {
+            fs::write(ctx.join(file), "x").unwrap();
+            fs::set_permissions(
+                ctx.join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            )
+            .unwrap();
+        }
+        fs::set_permissions(
+            ctx.join("bin"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let options = CopyOptions {
+            mode: Some(Chmod::parse("go+rX").unwrap()),
+            ..CopyOptions::default()
+        };
+        let plan = plan(
+            &context,
+            &[Source::Path("bin".into())],
+            "/opt/",
+            &image,
+            options,
+        )
+        .unwrap();
+        let mut modes: Vec<(String, u32)> = plan
+            .items
+            .iter()
+            .map(|item| (item.dest.display().to_string(), item.mode))
+            .collect();
+        modes.sort();
+        assert_eq!(
+            modes,
+            [
+                ("opt".into(), 0o755),
+                ("opt/notes".into(), 0o644),
+                ("opt/run".into(), 0o755)
+            ]
+        );
+    }
+
+    #[test]
+    fn exclude_leaves_out_what_its_patterns_match_below_each_source_as_buildkit_does() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        for file in [
+            "README.md",
+            "main.go",
+            "docs/guide.md",
+            "docs/keep.md",
+            "testdata/x",
+            "cmd/a.go",
+        ] {
+            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
+            fs::write(ctx.join(file), "x").unwrap();
+        }
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let copied = |sources: &[&str], patterns: &str| -> Vec<String> {
+            let options = CopyOptions {
+                exclude: IgnoreRules::parse(patterns).unwrap(),
+                ..CopyOptions::default()
+            };
+            let sources: Vec<Source> = sources
+                .iter()
+                .map(|s| Source::Path(s.to_string()))
+                .collect();
+            let plan = plan(&context, &sources, "/src/", &image, options).unwrap();
+            let mut dests: Vec<String> = plan
+                .items
+                .iter()
+                .map(|i| i.dest.display().to_string())
+                .collect();
+            dests.sort();
+            dests
+        };
+        // *.md matches at the source's top only; a directory goes whole,
+        // but for what an exception lets in.
+        assert_eq!(
+            copied(&["."], "*.md\ntestdata\ndocs\n!docs/keep.md"),
+            [
+                "src",
+                "src/cmd",
+                "src/cmd/a.go",
+                "src/docs",
+                "src/docs/keep.md",
+                "src/main.go"
+            ]
+        );
+        assert_eq!(copied(&["docs"], "**/*.md"), ["src"]);
+        // A source itself is never left out, as in BuildKit.
+        assert_eq!(copied(&["README.md"], "*.md"), ["src/README.md"]);
     }
 
     #[test]

@@ -8,8 +8,14 @@ use parse_dockerfile::{
     Source as ParsedSource,
 };
 
-/// The `# syntax=` values taken as Docker's own Dockerfile frontend.
-const DOCKERFILE_SYNTAX: [&str; 2] = ["docker/dockerfile", "docker.io/docker/dockerfile"];
+/// The `# syntax=` values taken as Docker's own Dockerfile frontend (its
+/// releases, and its builds from BuildKit's master branch).
+const DOCKERFILE_SYNTAX: [&str; 4] = [
+    "docker/dockerfile",
+    "docker.io/docker/dockerfile",
+    "docker/dockerfile-upstream",
+    "docker.io/docker/dockerfile-upstream",
+];
 
 /// A parsed Dockerfile.
 #[derive(Debug)]
@@ -52,9 +58,11 @@ pub enum Command {
     Shell(String),
 }
 
-/// A here-document: its text and whether variables expand in it.
+/// A here-document: its delimiter, its text and whether variables expand
+/// in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HereDoc {
+    pub name: String,
     pub text: String,
     pub expand: bool,
 }
@@ -117,6 +125,8 @@ impl Kind {
 
 /// Parses `text`, refusing another frontend than Docker's.
 pub fn parse(text: &str) -> Result<Dockerfile> {
+    let rewritten = crate::run_heredocs::rewrite(text, escape_directive(text));
+    let text = rewritten.text.as_str();
     let parsed = parse_dockerfile::parse(text).map_err(|err| anyhow!("{err}"))?;
     if let Some(syntax) = &parsed.parser_directives.syntax {
         check_syntax(syntax.value.value)?;
@@ -136,7 +146,11 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
     for (index, instruction) in parsed.instructions.iter().enumerate() {
         let end = starts.get(index + 1).copied().unwrap_or(text.len());
         let source = &text[starts[index]..end];
-        let display = one_line(source, escape);
+        let line = text[..starts[index]].matches('\n').count();
+        let display = match rewritten.displays.iter().find(|(at, _)| *at == line) {
+            Some((_, written)) => one_line(written, escape),
+            None => one_line(source, escape),
+        };
         match instruction {
             Parsed::From(from) => {
                 let platform = flags(&from.options)
@@ -197,6 +211,30 @@ pub fn parse_instruction(text: &str) -> Result<Instruction> {
     }
 }
 
+/// The `# escape=` directive's character, else `\\`: read before the
+/// parser crate reads the file, for [`crate::run_heredocs`].
+fn escape_directive(text: &str) -> char {
+    for line in text.lines() {
+        let Some(directive) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = directive.split_once('=') else {
+            break;
+        };
+        let key = key.trim();
+        if key.eq_ignore_ascii_case("escape") {
+            return match value.trim() {
+                "`" => '`',
+                _ => '\\',
+            };
+        }
+        if !(key.eq_ignore_ascii_case("syntax") || key.eq_ignore_ascii_case("check")) {
+            break;
+        }
+    }
+    '\\'
+}
+
 fn check_syntax(syntax: &str) -> Result<()> {
     let image = syntax.split(['@', ':']).next().unwrap_or(syntax);
     if DOCKERFILE_SYNTAX.contains(&image) {
@@ -233,10 +271,23 @@ fn keyword_start(instruction: &Parsed<'_>) -> usize {
 }
 
 fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind> {
+    // The here-documents' delimiters, in order, as the first line names them.
+    let names = crate::run_heredocs::delimiters(&first_line(source, escape), escape);
+    let mut names_left = names.iter();
+    let mut source_of = |source: &ParsedSource<'_>| match source {
+        ParsedSource::Path(path) => Source::Path(path.value.to_string()),
+        ParsedSource::HereDoc(doc) => Source::HereDoc(HereDoc {
+            name: names_left.next().cloned().unwrap_or_default(),
+            text: doc.value.to_string(),
+            expand: doc.expand,
+        }),
+        _ => Source::Path(String::new()),
+    };
     Ok(match instruction {
         Parsed::Run(run) => {
             let command = command(&run.arguments, escape);
             let heredoc = run.here_docs.first().map(|doc| HereDoc {
+                name: names.first().cloned().unwrap_or_default(),
                 text: doc.value.to_string(),
                 expand: doc.expand,
             });
@@ -249,13 +300,13 @@ fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind>
         Parsed::Copy(copy) => Kind::Copy {
             add: false,
             flags: flags(&copy.options),
-            sources: copy.src.iter().map(source_of).collect(),
+            sources: copy.src.iter().map(&mut source_of).collect(),
             dest: copy.dest.value.to_string(),
         },
         Parsed::Add(add) => Kind::Copy {
             add: true,
             flags: flags(&add.options),
-            sources: add.src.iter().map(source_of).collect(),
+            sources: add.src.iter().map(&mut source_of).collect(),
             dest: add.dest.value.to_string(),
         },
         Parsed::Workdir(i) => Kind::Workdir(i.arguments.value.to_string()),
@@ -302,15 +353,23 @@ fn command(command: &ParsedCommand<'_>, escape: char) -> Command {
     }
 }
 
-fn source_of(source: &ParsedSource<'_>) -> Source {
-    match source {
-        ParsedSource::Path(path) => Source::Path(path.value.to_string()),
-        ParsedSource::HereDoc(doc) => Source::HereDoc(HereDoc {
-            text: doc.value.to_string(),
-            expand: doc.expand,
-        }),
-        _ => Source::Path(String::new()),
+/// An instruction's first line, its continuations joined (comment lines
+/// in them left out).
+fn first_line(source: &str, escape: char) -> String {
+    let mut line = String::new();
+    for part in source.lines() {
+        if !line.is_empty() && part.trim_start().starts_with('#') {
+            continue;
+        }
+        match part.trim_end().strip_suffix(escape) {
+            Some(joined) => line.push_str(joined),
+            None => {
+                line.push_str(part);
+                break;
+            }
+        }
     }
+    line
 }
 
 fn flags(flags: &[Flag<'_>]) -> Vec<(String, Option<String>)> {
@@ -423,7 +482,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(doc.text, "echo hi\n");
+        assert_eq!((doc.name.as_str(), doc.text.as_str()), ("EOF", "echo hi\n"));
         assert_eq!(builder.instructions[2].text, "RUN <<EOF");
         let Kind::Cmd(Command::Exec(args)) = &builder.instructions[3].kind else {
             panic!()
@@ -441,6 +500,7 @@ mod tests {
 
     #[test]
     fn other_frontends_and_fromless_files_are_refused() {
+        assert!(parse("# syntax=docker/dockerfile-upstream:master\nFROM a\n").is_ok());
         let err = parse("# syntax=tonistiigi/dockerfile:x\nFROM a\n").unwrap_err();
         assert!(err.to_string().contains("another frontend"), "{err}");
         assert!(parse("RUN true\n").is_err());

@@ -20,6 +20,7 @@
 mod build;
 mod cache_mount;
 pub mod changes;
+mod chmod;
 mod context_view;
 mod copy;
 pub mod dockerfile;
@@ -28,6 +29,7 @@ mod pattern;
 pub mod progress;
 mod remote;
 mod run;
+mod run_heredocs;
 mod state;
 pub mod tree;
 mod users;

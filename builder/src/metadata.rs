@@ -76,11 +76,7 @@ pub(crate) fn metadata(
                 for port in words::expand_words(port, escape, &|k| {
                     expand(&format!("${{{k}}}")).ok().filter(|v| !v.is_empty())
                 })? {
-                    let port = match port.contains('/') {
-                        true => port.to_lowercase(),
-                        false => format!("{port}/tcp"),
-                    };
-                    expanded.push(port);
+                    expanded.extend(exposed_ports(&port)?);
                 }
             }
             (
@@ -144,10 +140,8 @@ pub(crate) fn metadata(
             let name = expand(name)?;
             (
                 format!("MAINTAINER {name}"),
-                Box::new(move |state: &mut ImageState| {
-                    state.set("Author", Value::Null);
-                    state.add_label("maintainer", &name);
-                }),
+                // BuildKit's: the image's author, not a label.
+                Box::new(move |state: &mut ImageState| state.author = Some(name)),
             )
         }
         Kind::Healthcheck { flags, command } => {
@@ -183,6 +177,31 @@ pub(crate) fn metadata(
         }
         other => bail!("{other:?} is handled elsewhere"),
     })
+}
+
+/// The ports an `EXPOSE` word names, as Docker's `nat.ParsePortSpecs`
+/// reads it: `80`, `53/udp`, a range `8000-8010/tcp` (each port of it),
+/// the container port of `ip:host:container`.
+fn exposed_ports(spec: &str) -> Result<Vec<String>> {
+    let (ports, protocol) = match spec.split_once('/') {
+        Some((ports, protocol)) => (ports, protocol.to_lowercase()),
+        None => (spec, "tcp".to_owned()),
+    };
+    let ports = ports.rsplit(':').next().unwrap_or(ports);
+    let number = |port: &str| {
+        port.parse::<u16>()
+            .map_err(|_| anyhow!("EXPOSE {spec}: invalid containerPort: {port}"))
+    };
+    let (first, last) = match ports.split_once('-') {
+        Some((first, last)) => (number(first)?, number(last)?),
+        None => (number(ports)?, number(ports)?),
+    };
+    if last < first {
+        bail!("EXPOSE {spec}: invalid range: {ports}");
+    }
+    Ok((first..=last)
+        .map(|port| format!("{port}/{protocol}"))
+        .collect())
 }
 
 /// The two instructions that set the container's process.
@@ -318,6 +337,33 @@ mod tests {
         // The history (and the cache key) names the expanded values.
         assert_eq!(texts[0], "ENV APP=/srv PORT=80");
         assert_eq!(texts[1], "EXPOSE map[80/tcp 53/udp]");
+    }
+
+    #[test]
+    fn maintainer_is_the_images_author() {
+        let (state, texts) = apply(
+            ImageState::default(),
+            &[Kind::Maintainer("Jane <jane@example.com>".into())],
+        );
+        assert_eq!(texts[0], "MAINTAINER Jane <jane@example.com>");
+        assert_eq!(state.author.as_deref(), Some("Jane <jane@example.com>"));
+        assert_eq!(state.config.get("Labels"), None);
+        let config: Value = serde_json::from_slice(&state.config_json()).unwrap();
+        assert_eq!(config["author"], "Jane <jane@example.com>");
+    }
+
+    #[test]
+    fn exposed_ranges_are_each_port_as_docker_reads_them() {
+        assert_eq!(exposed_ports("80").unwrap(), ["80/tcp"]);
+        assert_eq!(exposed_ports("53/UDP").unwrap(), ["53/udp"]);
+        assert_eq!(
+            exposed_ports("8000-8002/tcp").unwrap(),
+            ["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
+        assert_eq!(exposed_ports("127.0.0.1:8080:80").unwrap(), ["80/tcp"]);
+        for bad in ["http", "9-1", "70000", ""] {
+            assert!(exposed_ports(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -30,29 +30,40 @@ pub struct RunPlan {
     pub created_by: String,
     /// Cache mounts it holds for itself while it runs, by mount index.
     exclusive: Vec<(usize, ExclusiveCache)>,
-    /// Bind mounts of context directories that `.dockerignore` trims.
-    trimmed: Vec<TrimmedBind>,
+    /// Bind mounts of directories shared as views made when the step runs.
+    views: Vec<ViewBind>,
+    /// A here-document run as a program: its mount, and its text.
+    script: Option<(usize, String)>,
 }
 
 /// What a step holds while it runs: its exclusive cache mounts and the
-/// views its trimmed bind mounts share (removed when dropped).
+/// views its bind mounts share (removed when dropped).
 pub struct Held {
     _caches: Vec<cache_mount::Held>,
     _views: Vec<TempDir>,
+    _script: Option<TempDir>,
 }
 
-/// Step mount `mount` shares context directory `dir` (a real path in the
-/// context) less what `.dockerignore` leaves out: a view of it is made
-/// when the step runs.
-struct TrimmedBind {
+/// Step mount `mount` shares directory `dir` (a real path in the context,
+/// or in `from`) as a view of it made when the step runs: the context less
+/// what `.dockerignore` leaves out, or another stage's or image's layers.
+struct ViewBind {
     mount: usize,
     dir: PathBuf,
+    from: Option<LayerTree>,
+}
+
+/// A stage or image a `RUN --mount=from=` names: its files, and its cache
+/// key, which names them.
+pub struct MountFrom {
+    pub tree: LayerTree,
+    pub key: String,
 }
 
 impl RunPlan {
     /// The step to run, holding its exclusive cache mounts (waiting for
     /// them, or with fresh directories under `tmp` in their place) and with
-    /// the views its trimmed bind mounts share made under `tmp`, until the
+    /// the views its bind mounts share made under `tmp`, until the
     /// returned [`Held`] drops.
     pub fn prepare(&self, context: &ContextTree, tmp: &Path) -> Result<(StepOptions, Held)> {
         let mut step = self.step.clone();
@@ -66,19 +77,35 @@ impl RunPlan {
             caches.push(held);
         }
         let mut views = Vec::new();
-        for bind in &self.trimmed {
-            let view = context_view::make(context, &bind.dir, tmp)?;
+        for bind in &self.views {
+            let tree: &dyn tree::Tree = match &bind.from {
+                Some(from) => from,
+                None => context,
+            };
+            let view = context_view::make(tree, &bind.dir, tmp)?;
             step.mounts[bind.mount].source = MountSource::Bind {
                 path: view.path().to_owned(),
                 create: false,
             };
             views.push(view);
         }
+        let script = match &self.script {
+            Some((mount, text)) => {
+                let dir = write_script(text, tmp)?;
+                step.mounts[*mount].source = MountSource::Bind {
+                    path: dir.path().join(SCRIPT_NAME),
+                    create: false,
+                };
+                Some(dir)
+            }
+            None => None,
+        };
         Ok((
             step,
             Held {
                 _caches: caches,
                 _views: views,
+                _script: script,
             },
         ))
     }
@@ -91,8 +118,9 @@ struct PlannedMount {
     key: String,
     /// The cache directory, if one step at a time may use it.
     exclusive: Option<ExclusiveCache>,
-    /// A context directory to share trimmed by `.dockerignore`.
-    trimmed: Option<PathBuf>,
+    /// A directory to share as a view, and the stage or image it is in
+    /// (else the context).
+    view: Option<(PathBuf, Option<LayerTree>)>,
 }
 
 /// What a `RUN` gets from the build.
@@ -109,6 +137,8 @@ pub struct RunContext<'a> {
     pub cache_dir: &'a Path,
     pub escape: char,
     pub lookup: Lookup<'a>,
+    /// The stages and images `--mount=from=` names, by name as expanded.
+    pub sources: &'a BTreeMap<String, MountFrom>,
 }
 
 /// Plans a `RUN` with `flags` and `command` (and `heredoc`).
@@ -119,25 +149,47 @@ pub fn plan(
     heredoc: Option<&HereDoc>,
 ) -> Result<RunPlan> {
     let state = run.state;
+    let mut mounts = Vec::new();
+    let mut mount_keys = Vec::new();
+    let mut script = None;
     let argv = match (command, heredoc) {
         (Command::Exec(args), _) => args.clone(),
         (Command::Shell(line), None) => shell_line(state, line),
+        // As BuildKit: a lone document with a #! line is a program of its
+        // own, run from /dev/pipes/ under its delimiter's name.
+        (Command::Shell(line), Some(doc))
+            if line.trim().is_empty() && doc.text.starts_with("#!") =>
+        {
+            let target = format!("/dev/pipes/{}", doc.name);
+            script = Some((mounts.len(), doc.text.clone()));
+            mount_keys.push(format!("script:{target}:{}", doc.text));
+            mounts.push(Mount {
+                target: target.clone(),
+                source: MountSource::Bind {
+                    path: PathBuf::new(),
+                    create: false,
+                },
+                read_only: true,
+            });
+            vec![target]
+        }
         (Command::Shell(line), Some(doc)) => shell_line(state, &with_heredoc(line, doc)),
     };
     let mut network = run.network;
-    let mut mounts = Vec::new();
-    let mut mount_keys = Vec::new();
     let mut exclusive = Vec::new();
-    let mut trimmed = Vec::new();
+    let mut views = Vec::new();
     for (name, value) in flags {
         let value = value.as_deref().unwrap_or_default();
         match name.as_str() {
             "mount" => {
-                let planned = mount(run, value)?;
-                if let Some(dir) = planned.trimmed {
-                    trimmed.push(TrimmedBind {
+                let Some(planned) = mount(run, value)? else {
+                    continue;
+                };
+                if let Some((dir, from)) = planned.view {
+                    views.push(ViewBind {
                         mount: mounts.len(),
                         dir,
+                        from,
                     });
                 }
                 if let Some(cache) = planned.exclusive {
@@ -156,6 +208,9 @@ pub fn plan(
                 }
             }
             "security" if value == "sandbox" => {}
+            "security" => bail!(
+                "RUN --security={value}: hull runs no step with extra privileges (BuildKit's security.insecure)"
+            ),
             other => bail!("RUN --{other} is not supported"),
         }
     }
@@ -174,7 +229,14 @@ pub fn plan(
     let shell_words = argv.join(" ");
     let created_by = format!("RUN {shell_words} # buildkit");
     env.extend(args);
-    env.extend(run.proxy.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // A proxy variable the Dockerfile declares is an ARG like any other.
+    let proxy: Vec<(String, String)> = run
+        .proxy
+        .iter()
+        .filter(|(key, _)| !env.iter().any(|(k, _)| k == *key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend(proxy);
     Ok(RunPlan {
         step: StepOptions {
             layers: state.layers.iter().map(|l| l.diff_id.to_string()).collect(),
@@ -190,8 +252,29 @@ pub fn plan(
         key,
         created_by,
         exclusive,
-        trimmed,
+        views,
+        script,
     })
+}
+
+/// The name of a here-document's program in the directory it is written to.
+const SCRIPT_NAME: &str = "script";
+
+/// A new directory under `tmp` holding `text` as an executable file
+/// ([`SCRIPT_NAME`]), gone when the returned guard drops.
+fn write_script(text: &str, tmp: &Path) -> Result<TempDir> {
+    std::fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("script-")
+        .tempdir_in(tmp)
+        .with_context(|| format!("cannot create a directory in {}", tmp.display()))?;
+    let path = dir.path().join(SCRIPT_NAME);
+    std::fs::write(&path, text)
+        .and_then(|()| {
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        })
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(dir)
 }
 
 /// The shell and `line`.
@@ -218,8 +301,9 @@ fn with_heredoc(line: &str, doc: &HereDoc) -> String {
     format!("{} <<{marker}\n{}{DELIMITER}", line.trim(), doc.text)
 }
 
-/// One `--mount`.
-fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
+/// One `--mount`; `None` for a secret or SSH agent, which hull is never
+/// given and BuildKit leaves out unless it is `required`.
+fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
     let mut options = BTreeMap::new();
     for field in spec.split(',') {
         let (key, value) = match field.split_once('=') {
@@ -241,18 +325,32 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
         .get("type")
         .map_or("bind", String::as_str)
         .to_owned();
+    if kind == "secret" || kind == "ssh" {
+        let required = options.get("required").is_some_and(|v| v != "false");
+        if required {
+            let id = options.get("id").map_or("default", String::as_str);
+            bail!("RUN --mount={spec}: {kind} {id}: not found (hull build is given no secrets or SSH agents)");
+        }
+        return Ok(None);
+    }
     let target = options
         .get("target")
         .or_else(|| options.get("dst"))
         .or_else(|| options.get("destination"))
         .with_context(|| format!("RUN --mount={spec}: give its target="))?;
-    let target = absolute(&run.state.workdir(), target);
+    let target = clean_target(&absolute(&run.state.workdir(), target));
     let read_only = ["ro", "readonly"]
         .iter()
         .any(|k| options.get(*k).is_some_and(|v| v != "false"));
-    if let Some(from) = options.get("from") {
-        bail!("RUN --mount={spec}: from={from} is not supported; COPY --from={from} what the step needs first");
-    }
+    let from = match options.get("from") {
+        Some(name) if kind == "bind" => Some(
+            run.sources
+                .get(name)
+                .with_context(|| format!("RUN --mount={spec}: from={name} was not found"))?,
+        ),
+        Some(name) => bail!("RUN --mount={spec}: from={name} is supported on bind mounts only"),
+        None => None,
+    };
     match kind.as_str() {
         "cache" => {
             let id = options.get("id").cloned().unwrap_or_else(|| target.clone());
@@ -285,54 +383,74 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 },
                 read_only,
             };
-            Ok(PlannedMount {
+            Ok(Some(PlannedMount {
                 mount,
                 key: format!("cache:{id}:{target}:{read_only}"),
                 exclusive,
-                trimmed: None,
-            })
+                view: None,
+            }))
         }
         "bind" => {
             if options.keys().any(|k| k == "rw" || k == "readwrite") {
-                bail!("RUN --mount={spec}: hull shares the build context read-only; COPY what the step must change");
+                bail!("RUN --mount={spec}: hull shares bind mounts read-only; COPY what the step must change");
             }
             let source = options
                 .get("source")
                 .or_else(|| options.get("src"))
                 .map_or("", String::as_str);
-            let context: &dyn tree::Tree = run.context;
-            let cleaned = tree::clean(context, source)?;
-            let (real, found) = tree::resolve(context, &cleaned, true)?.with_context(|| {
-                format!("RUN --mount={spec}: {source} is not in the build context")
+            let tree: &dyn tree::Tree = match from {
+                Some(from) => &from.tree,
+                None => run.context,
+            };
+            let cleaned = tree::clean(tree, source)?;
+            let (real, found) = tree::resolve(tree, &cleaned, true)?.with_context(|| {
+                format!("RUN --mount={spec}: {source} is not in {}", tree.describe())
             })?;
-            // Its contents are part of the step's key, as a copy's are.
-            let empty = LayerTree::new(&[], "the image");
-            let content = copy::plan(
-                run.context,
-                &[Source::Path(real.display().to_string())],
-                "/mnt/",
-                &empty,
-                CopyOptions::default(),
-            )?
-            .key()?;
-            // A directory .dockerignore trims is shared as a view of what
-            // it lets in, made when the step runs.
-            let trimmed =
-                (found.metadata.is_dir() && run.context.ignores_anything()).then(|| real.clone());
+            let is_dir = found.metadata.is_dir();
+            let (key, view) = match from {
+                // A stage's or image's key names its files.
+                Some(from) => (
+                    format!("bind:{target}:{}:{}", from.key, real.display()),
+                    is_dir.then(|| (real.clone(), Some(from.tree.clone()))),
+                ),
+                None => {
+                    // Its contents are part of the step's key, as a copy's are.
+                    let empty = LayerTree::new(&[], "the image");
+                    let content = copy::plan(
+                        run.context,
+                        &[Source::Path(real.display().to_string())],
+                        "/mnt/",
+                        &empty,
+                        CopyOptions::default(),
+                    )?
+                    .key()?;
+                    // A directory .dockerignore trims is shared as a view
+                    // of what it lets in, made when the step runs.
+                    let trimmed = is_dir && run.context.ignores_anything();
+                    (
+                        format!("bind:{target}:{content}"),
+                        trimmed.then(|| (real.clone(), None)),
+                    )
+                }
+            };
+            let path = match from {
+                Some(_) => found.host.clone(),
+                None => run.context.root().join(&real),
+            };
             let mount = Mount {
                 target: target.clone(),
                 source: MountSource::Bind {
-                    path: run.context.root().join(real),
+                    path,
                     create: false,
                 },
                 read_only: true,
             };
-            Ok(PlannedMount {
+            Ok(Some(PlannedMount {
                 mount,
-                key: format!("bind:{target}:{content}"),
+                key,
                 exclusive: None,
-                trimmed,
-            })
+                view,
+            }))
         }
         "tmpfs" => {
             let size_bytes = options
@@ -348,15 +466,38 @@ fn mount(run: &RunContext, spec: &str) -> Result<PlannedMount> {
                 },
                 read_only: false,
             };
-            Ok(PlannedMount {
+            Ok(Some(PlannedMount {
                 mount,
                 key: format!("tmpfs:{target}"),
                 exclusive: None,
-                trimmed: None,
-            })
+                view: None,
+            }))
         }
-        other => bail!("RUN --mount=type={other} is not supported: use cache, bind or tmpfs"),
+        other => bail!(
+            "RUN --mount=type={other} is not supported: use cache, bind, tmpfs, secret or ssh"
+        ),
     }
+}
+
+/// The stages and images the `--mount`s of a `RUN` with `flags` name with
+/// `from=`, expanded with `lookup`.
+pub fn mount_sources(
+    flags: &[(String, Option<String>)],
+    escape: char,
+    lookup: Lookup,
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (name, value) in flags {
+        if name != "mount" {
+            continue;
+        }
+        for field in value.as_deref().unwrap_or_default().split(',') {
+            if let Some(("from", from)) = field.split_once('=').map(|(k, v)| (k.trim(), v)) {
+                names.push(words::expand(from.trim(), escape, lookup)?);
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// `path` made absolute against `workdir`.
@@ -367,8 +508,24 @@ pub fn absolute(workdir: &str, path: &str) -> String {
     }
 }
 
-/// The options `RUN --mount` takes (BuildKit's, less secrets and ssh).
-const MOUNT_OPTIONS: [&str; 17] = [
+/// A mount's absolute target with `.` and `..` resolved, as BuildKit
+/// joins it to the working directory (`target=.` is the directory).
+fn clean_target(target: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The options `RUN --mount` takes (BuildKit's).
+const MOUNT_OPTIONS: [&str; 19] = [
     "type",
     "target",
     "dst",
@@ -386,6 +543,8 @@ const MOUNT_OPTIONS: [&str; 17] = [
     "gid",
     "mode",
     "size",
+    "required",
+    "env",
 ];
 
 #[cfg(test)]
@@ -398,6 +557,7 @@ mod tests {
     #[test]
     fn heredocs_are_the_script_or_the_commands_input() {
         let doc = HereDoc {
+            name: "EOF".into(),
             text: "print($X)\n".into(),
             expand: false,
         };
@@ -429,6 +589,7 @@ mod tests {
         context: &'a ContextTree,
         cache_dir: &'a Path,
     ) -> RunContext<'a> {
+        static NO_SOURCES: BTreeMap<String, MountFrom> = BTreeMap::new();
         RunContext {
             state,
             args,
@@ -438,6 +599,7 @@ mod tests {
             cache_dir,
             escape: '\\',
             lookup: &|_| None,
+            sources: &NO_SOURCES,
         }
     }
 
@@ -474,6 +636,19 @@ mod tests {
             .step
             .env
             .contains(&"http_proxy=http://p:3128".to_owned()));
+        // Declared with ARG, it is in the environment once.
+        let declared = key(
+            &[("http_proxy", "http://p:3128")],
+            &[("http_proxy", "http://p:3128")],
+            &[],
+        );
+        let count = |step: &StepOptions| {
+            step.env
+                .iter()
+                .filter(|e| e.starts_with("http_proxy="))
+                .count()
+        };
+        assert_eq!(count(&declared.step), 1);
         // A cache mount is part of the key, in a directory of its own.
         let cached = key(
             &[],
@@ -496,6 +671,7 @@ mod tests {
         let cache_dir = temp.path().join("cache");
         let run = run_context(&state, &none, &none, &context, &cache_dir);
         let made = mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
+            .unwrap()
             .unwrap()
             .mount;
         let MountSource::Bind { path, .. } = &made.source else {
@@ -566,7 +742,80 @@ mod tests {
     }
 
     #[test]
+    fn secrets_and_ssh_agents_not_given_are_left_out_unless_required_as_buildkit_does() {
+        let temp = tempfile::tempdir().unwrap();
+        let context = ContextTree::open(temp.path()).unwrap();
+        let state = ImageState::default();
+        let none = BTreeMap::new();
+        let cache_dir = temp.path().join("cache");
+        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let flags = [
+            (
+                "mount".to_owned(),
+                Some("type=secret,id=npmrc,target=/root/.npmrc".to_owned()),
+            ),
+            ("mount".to_owned(), Some("type=ssh".to_owned())),
+            (
+                "mount".to_owned(),
+                Some("type=tmpfs,target=/tmp".to_owned()),
+            ),
+        ];
+        let planned = plan(&run, &flags, &Command::Shell("npm ci".into()), None).unwrap();
+        assert_eq!(planned.step.mounts.len(), 1);
+        assert_eq!(planned.step.mounts[0].target, "/tmp");
+        let Err(err) = mount(&run, "type=secret,id=token,required=true") else {
+            panic!("a required secret was left out");
+        };
+        assert_eq!(
+            err.to_string(),
+            "RUN --mount=type=secret,id=token,required=true: secret token: not found \
+             (hull build is given no secrets or SSH agents)"
+        );
+    }
+
+    #[test]
+    fn a_lone_document_with_a_shebang_is_a_program_under_dev_pipes() {
+        let temp = tempfile::tempdir().unwrap();
+        let context = ContextTree::open(temp.path()).unwrap();
+        let state = ImageState::default();
+        let none = BTreeMap::new();
+        let cache_dir = temp.path().join("cache");
+        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let doc = HereDoc {
+            name: "PY".into(),
+            text: "#!/usr/bin/env python3\nprint(1)\n".into(),
+            expand: true,
+        };
+        let planned = plan(&run, &[], &Command::Shell(String::new()), Some(&doc)).unwrap();
+        assert_eq!(planned.step.argv, ["/dev/pipes/PY"]);
+        let tmp = temp.path().join("tmp");
+        let (step, held) = planned.prepare(&context, &tmp).unwrap();
+        let MountSource::Bind { path, .. } = &step.mounts[0].source else {
+            panic!("{:?}", step.mounts[0]);
+        };
+        assert_eq!(
+            (step.mounts[0].target.as_str(), step.mounts[0].read_only),
+            ("/dev/pipes/PY", true)
+        );
+        assert_eq!(fs::read_to_string(path).unwrap(), doc.text);
+        assert_eq!(fs::metadata(path).unwrap().mode() & 0o777, 0o755);
+        drop(held);
+        assert!(!path.exists());
+        // Without the #! line, or with a command, the shell runs it.
+        let plain = HereDoc {
+            text: "echo hi\n".into(),
+            ..doc.clone()
+        };
+        let planned = plan(&run, &[], &Command::Shell(String::new()), Some(&plain)).unwrap();
+        assert_eq!(planned.step.argv, ["/bin/sh", "-c", "echo hi\n"]);
+        let piped = plan(&run, &[], &Command::Shell(" python3".into()), Some(&doc)).unwrap();
+        assert_eq!(piped.step.argv[0], "/bin/sh");
+    }
+
+    #[test]
     fn relative_targets_are_under_the_working_directory() {
+        assert_eq!(clean_target("/app/."), "/app");
+        assert_eq!(clean_target("/app/../cache/"), "/cache");
         assert_eq!(absolute("/app", "cache"), "/app/cache");
         assert_eq!(absolute("/", "cache"), "/cache");
         assert_eq!(absolute("/app", "/root/.cache"), "/root/.cache");

@@ -20,15 +20,19 @@ pub struct ImageState {
     pub history: Vec<Value>,
     /// Whether this stage set `CMD` (an `ENTRYPOINT` after it keeps it).
     pub cmd_set: bool,
+    /// The image config's `author` (`MAINTAINER`), the base's until set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// The layers, bottom first (kept beside the state in the cache).
     #[serde(skip)]
     pub layers: Vec<Layer>,
 }
 
 impl ImageState {
-    /// The state of image `image`.
-    pub fn of_image(image: &Image) -> anyhow::Result<ImageState> {
-        let config = serde_json::to_value(&image.config)?;
+    /// The state of image `image`, whose config as stored is `config`
+    /// (Docker's JSON: the fields the OCI config leaves out, such as
+    /// `Healthcheck`, `OnBuild` and `Shell`, are kept).
+    pub fn of_image(image: &Image, config: &Value) -> anyhow::Result<ImageState> {
         let layers = image
             .manifest
             .layers
@@ -54,6 +58,10 @@ impl ImageState {
                 .cloned()
                 .unwrap_or_default(),
             cmd_set: false,
+            author: config
+                .get("author")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             layers,
         })
     }
@@ -207,6 +215,9 @@ impl ImageState {
         if !created.is_null() {
             config["created"] = created;
         }
+        if let Some(author) = &self.author {
+            config["author"] = json!(author);
+        }
         serde_json::to_vec(&config).expect("JSON values serialize")
     }
 }
@@ -234,6 +245,7 @@ mod tests {
         state.record("2026-01-02T00:00:00Z", "RUN true", false);
         let config: Value = serde_json::from_slice(&state.config_json()).unwrap();
         assert_eq!(config["created"], "2026-01-02T00:00:00Z");
+        assert_eq!(config.get("author"), None);
         assert_eq!(config["history"][0]["empty_layer"], true);
         assert_eq!(state.config_json(), state.clone().config_json());
     }

@@ -134,6 +134,7 @@ impl Tree for ContextTree {
 
 /// The merged view of unpacked layers (overlayfs format, as the store
 /// keeps them).
+#[derive(Clone)]
 pub struct LayerTree {
     /// Top first.
     layers: Vec<PathBuf>,

@@ -1,6 +1,6 @@
 //! Dockerfile words as BuildKit's shell lexer reads them: quotes removed,
 //! `$VAR` and `${VAR}` expanded with the `:-`, `-`, `:+`, `+`, `:?` and `?`
-//! forms, the escape character (`\`, or `` ` `` with `# escape=`) taking
+//! forms and the patterns of `#`, `##`, `%`, `%%`, `/` and `//`, the escape character (`\`, or `` ` `` with `# escape=`) taking
 //! the next character literally; and the `KEY=VALUE` lists of `ENV`,
 //! `LABEL` and `ARG`.
 //!
@@ -15,12 +15,30 @@ use anyhow::{bail, Result};
 /// lexer out of stack.
 const MAX_NESTING: usize = 32;
 
+/// The longest a word may grow as variables expand: past what any real
+/// value needs (an environment string reaches a program only up to
+/// 128 KiB), short of what `ENV A=$A$A`, repeated, would make of memory.
+const MAX_EXPANDED_LEN: usize = 1 << 20;
+
+/// The longest value `${VAR/pattern/word}` replaces in.
+const MAX_REPLACED_LEN: usize = 16 << 10;
+
 /// Looks a variable up: `None` for one that is not set.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// `word` with its quotes removed and variables expanded.
 pub fn expand(word: &str, escape: char, lookup: Lookup) -> Result<String> {
     let mut words = Lexer::new(word, escape, lookup, false).run()?;
+    Ok(words.pop().unwrap_or_default())
+}
+
+/// A `COPY` here-document's text with its variables expanded as BuildKit
+/// expands them: quotes are the text's own, `\\` (whatever the escape
+/// directive) still takes the next character literally.
+pub fn expand_heredoc(text: &str, lookup: Lookup) -> Result<String> {
+    let mut lexer = Lexer::new(text, '\\', lookup, false);
+    lexer.quotes = false;
+    let mut words = lexer.run()?;
     Ok(words.pop().unwrap_or_default())
 }
 
@@ -94,6 +112,8 @@ struct Lexer<'a> {
     escape: char,
     lookup: Lookup<'a>,
     split: bool,
+    /// Whether quotes are the lexer's to remove (not for here-documents).
+    quotes: bool,
     /// How many `${...}` the lexer is in.
     nesting: usize,
 }
@@ -105,6 +125,7 @@ impl<'a> Lexer<'a> {
             escape,
             lookup,
             split,
+            quotes: true,
             nesting: 0,
         }
     }
@@ -123,7 +144,7 @@ impl<'a> Lexer<'a> {
                     }
                     continue;
                 }
-                '\'' => {
+                '\'' if self.quotes => {
                     for c in self.chars.by_ref() {
                         if c == '\'' {
                             break;
@@ -131,8 +152,8 @@ impl<'a> Lexer<'a> {
                         word.push(c);
                     }
                 }
-                '"' => self.double_quoted(&mut word)?,
-                '$' => word.push_str(&self.dollar()?),
+                '"' if self.quotes => self.double_quoted(&mut word)?,
+                '$' => append(&mut word, &self.dollar()?)?,
                 c if c == self.escape => match self.chars.next() {
                     Some(next) => word.push(next),
                     None => word.push(c),
@@ -151,7 +172,7 @@ impl<'a> Lexer<'a> {
         while let Some(c) = self.chars.next() {
             match c {
                 '"' => return Ok(()),
-                '$' => word.push_str(&self.dollar()?),
+                '$' => append(word, &self.dollar()?)?,
                 c if c == self.escape => match self.chars.peek() {
                     Some(&next) if next == '"' || next == '$' || next == self.escape => {
                         word.push(next);
@@ -170,7 +191,13 @@ impl<'a> Lexer<'a> {
         match self.chars.peek() {
             Some('{') => {
                 self.chars.next();
-                self.braced()
+                if self.nesting == MAX_NESTING {
+                    bail!("bad substitution: variables nested more than {MAX_NESTING} levels deep");
+                }
+                self.nesting += 1;
+                let value = self.braced();
+                self.nesting -= 1;
+                value
             }
             Some(&c) if c.is_ascii_alphanumeric() || c == '_' => {
                 let name = self.name();
@@ -206,15 +233,39 @@ impl<'a> Lexer<'a> {
         let modifier = match self.chars.next() {
             Some('}') if !colon => return Ok(value.unwrap_or_default()),
             Some(modifier @ ('-' | '+' | '?')) => modifier,
-            _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}} or ${{{name}:+word}}"),
+            Some(modifier @ ('#' | '%')) if !colon => {
+                let word = self.until('}', true)?;
+                let (greedy, word) = match word.strip_prefix(modifier) {
+                    Some(rest) => (true, rest.to_owned()),
+                    None => (false, word),
+                };
+                let pattern = Pattern::parse(&word)?;
+                let value = value.unwrap_or_default();
+                return Ok(match modifier {
+                    '#' => pattern.trim_prefix(&value, greedy),
+                    _ => pattern.trim_suffix(&value, greedy),
+                });
+            }
+            Some('/') if !colon => {
+                let all = self.chars.peek() == Some(&'/');
+                if all {
+                    self.chars.next();
+                }
+                let pattern = Pattern::parse(&self.until('/', true)?)?;
+                let replacement = self.until('}', true)?;
+                let value = value.unwrap_or_default();
+                // A match is tried from every character: quadratic.
+                if value.len() > MAX_REPLACED_LEN {
+                    bail!(
+                        "${{{name}/...}}: the value is longer than {} KiB to replace in",
+                        MAX_REPLACED_LEN >> 10
+                    );
+                }
+                return Ok(pattern.replace(&value, &replacement, all));
+            }
+            _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}}, ${{{name}:+word}}, ${{{name}#pattern}}, ${{{name}%pattern}} or ${{{name}/pattern/word}}"),
         };
-        if self.nesting == MAX_NESTING {
-            bail!("bad substitution: variables nested more than {MAX_NESTING} levels deep");
-        }
-        self.nesting += 1;
-        let word = self.until_brace();
-        self.nesting -= 1;
-        let word = word?;
+        let word = self.until('}', false)?;
         // With the colon, an empty value counts as unset.
         let set = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
         Ok(match modifier {
@@ -230,14 +281,15 @@ impl<'a> Lexer<'a> {
         })
     }
 
-    /// The word of a modifier, expanded, up to its `}`.
-    fn until_brace(&mut self) -> Result<String> {
+    /// The word of a modifier, expanded, up to `stop` (taken). `raw` keeps
+    /// each escape as `\` before the character it escapes, for a pattern.
+    fn until(&mut self, stop: char, raw: bool) -> Result<String> {
         let mut word = String::new();
         while let Some(c) = self.chars.next() {
             match c {
-                '}' => return Ok(word),
-                '$' => word.push_str(&self.dollar()?),
-                '\'' => {
+                c if c == stop => return Ok(word),
+                '$' => append(&mut word, &self.dollar()?)?,
+                '\'' if self.quotes => {
                     for c in self.chars.by_ref() {
                         if c == '\'' {
                             break;
@@ -245,16 +297,179 @@ impl<'a> Lexer<'a> {
                         word.push(c);
                     }
                 }
-                '"' => self.double_quoted(&mut word)?,
+                '"' if self.quotes => self.double_quoted(&mut word)?,
                 c if c == self.escape => {
                     if let Some(next) = self.chars.next() {
+                        if raw {
+                            word.push('\\');
+                        }
                         word.push(next);
                     }
                 }
                 c => word.push(c),
             }
         }
-        bail!("bad substitution: missing }}")
+        bail!("bad substitution: missing {stop}")
+    }
+}
+
+/// Of the lengths `matching` marks, the longest (`greedy`) or shortest.
+fn chosen_length(matching: &[bool], greedy: bool) -> Option<usize> {
+    match greedy {
+        true => matching.iter().rposition(|m| *m),
+        false => matching.iter().position(|m| *m),
+    }
+}
+
+/// Appends a variable's `value` to `word`, up to [`MAX_EXPANDED_LEN`].
+fn append(word: &mut String, value: &str) -> Result<()> {
+    if word.len() + value.len() > MAX_EXPANDED_LEN {
+        bail!(
+            "variables expand past {} MiB in one word",
+            MAX_EXPANDED_LEN >> 20
+        );
+    }
+    word.push_str(value);
+    Ok(())
+}
+
+/// A pattern of `${VAR#pattern}`, `%` and `/`, as BuildKit reads one: `*`
+/// any characters, `?` one, `\` the next literally.
+struct Pattern(Vec<Token>);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Token {
+    Star,
+    Any,
+    Char(char),
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Pattern> {
+        let mut tokens = Vec::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '*' => Token::Star,
+                '?' => Token::Any,
+                '\\' => match chars.next() {
+                    Some(next @ ('*' | '?' | '\\' | '}' | '/')) => Token::Char(next),
+                    Some(next) => {
+                        bail!("invalid pattern ({text}) in substitution: invalid escape '\\{next}'")
+                    }
+                    None => Token::Char('\\'),
+                },
+                c => Token::Char(c),
+            });
+        }
+        Ok(Pattern(tokens))
+    }
+
+    /// For each length from 0 to `text.len()`, whether the pattern
+    /// matches that prefix of `text`: one pass, the set of tokens matched
+    /// so far followed character by character (time bounded by the product
+    /// of the lengths, whatever the pattern).
+    fn matching_prefixes(tokens: &[Token], text: &[char]) -> Vec<bool> {
+        // A star matches nothing too: the tokens after it are reached.
+        let close = |states: &mut Vec<bool>| {
+            for at in 0..tokens.len() {
+                if states[at] && tokens[at] == Token::Star {
+                    states[at + 1] = true;
+                }
+            }
+        };
+        let mut states = vec![false; tokens.len() + 1];
+        states[0] = true;
+        close(&mut states);
+        let mut matching = Vec::with_capacity(text.len() + 1);
+        matching.push(states[tokens.len()]);
+        let mut next = vec![false; tokens.len() + 1];
+        for &c in text {
+            next.fill(false);
+            for (at, token) in tokens.iter().enumerate() {
+                if !states[at] {
+                    continue;
+                }
+                match token {
+                    Token::Star => next[at] = true,
+                    Token::Any => next[at + 1] = true,
+                    Token::Char(literal) if *literal == c => next[at + 1] = true,
+                    Token::Char(_) => {}
+                }
+            }
+            close(&mut next);
+            std::mem::swap(&mut states, &mut next);
+            matching.push(states[tokens.len()]);
+            if !states.contains(&true) {
+                // Nothing longer can match.
+                matching.resize(text.len() + 1, false);
+                break;
+            }
+        }
+        matching
+    }
+
+    /// `value` less its shortest (or, `greedy`, longest) matching prefix.
+    fn trim_prefix(&self, value: &str, greedy: bool) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let matching = Self::matching_prefixes(&self.0, &chars);
+        match chosen_length(&matching, greedy) {
+            Some(len) => chars[len..].iter().collect(),
+            None => value.to_owned(),
+        }
+    }
+
+    /// `value` less its shortest (or, `greedy`, longest) matching suffix:
+    /// the reversed pattern's prefix of the reversed value.
+    fn trim_suffix(&self, value: &str, greedy: bool) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let reversed_tokens: Vec<Token> = self.0.iter().rev().copied().collect();
+        let reversed: Vec<char> = chars.iter().rev().copied().collect();
+        let matching = Self::matching_prefixes(&reversed_tokens, &reversed);
+        match chosen_length(&matching, greedy) {
+            Some(len) => chars[..chars.len() - len].iter().collect(),
+            None => value.to_owned(),
+        }
+    }
+
+    /// The longest match starting at the beginning of `text`, if any.
+    fn longest_match(&self, text: &[char]) -> Option<usize> {
+        chosen_length(&Self::matching_prefixes(&self.0, text), true)
+    }
+
+    /// `value` with the first (or `all`) longest matches, leftmost first,
+    /// replaced by `replacement`.
+    fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut at = 0;
+        let mut replaced = false;
+        while at <= chars.len() {
+            let found = (!replaced || all)
+                .then(|| self.longest_match(&chars[at..]).map(|len| at + len))
+                .flatten();
+            match found {
+                Some(end) => {
+                    out.push_str(replacement);
+                    replaced = true;
+                    if end == at {
+                        if let Some(c) = chars.get(at) {
+                            out.push(*c);
+                        }
+                        at += 1;
+                    } else {
+                        at = end;
+                    }
+                }
+                None => {
+                    if let Some(c) = chars.get(at) {
+                        out.push(*c);
+                    }
+                    at += 1;
+                }
+            }
+        }
+        out
     }
 }
 
@@ -293,7 +508,56 @@ mod tests {
             .to_string()
             .contains("need it"));
         assert!(expand("${NAME", '\\', &vars).is_err());
-        assert!(expand("${NAME%x}", '\\', &vars).is_err());
+        assert!(expand("${NAME:#x}", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn patterns_trim_and_replace_as_buildkit_does() {
+        let version = |word: &str| {
+            let lookup = |name: &str| match name {
+                "V" => Some("v1.2.3-rc.1".to_owned()),
+                "P" => Some("/usr/local/bin/app".to_owned()),
+                _ => None,
+            };
+            expand(word, '\\', &lookup).unwrap()
+        };
+        assert_eq!(version("${V#v}"), "1.2.3-rc.1");
+        assert_eq!(version("${V#*.}"), "2.3-rc.1");
+        assert_eq!(version("${V##*.}"), "1");
+        assert_eq!(version("${V%.*}"), "v1.2.3-rc");
+        assert_eq!(version("${V%%.*}"), "v1");
+        assert_eq!(version("${V%%-*}"), "v1.2.3");
+        assert_eq!(version("${P##*/}"), "app");
+        assert_eq!(version("${P%/*}"), "/usr/local/bin");
+        assert_eq!(version("${V/./_}"), "v1_2.3-rc.1");
+        assert_eq!(version("${V//./_}"), "v1_2_3-rc_1");
+        assert_eq!(version("${V/rc*/final}"), "v1.2.3-final");
+        assert_eq!(version("${V#\\*}"), "v1.2.3-rc.1");
+        assert_eq!(version("${MISSING#v}"), "");
+        assert!(expand("${V/x}", '\\', &|_| None).is_err());
+        assert!(expand("${V#\\a}", '\\', &|_| Some("a".into())).is_err());
+    }
+
+    #[test]
+    fn hostile_patterns_and_values_are_bounded() {
+        let long = |name: &str| (name == "A").then(|| "a".repeat(10_000));
+        let stars = format!("${{A#{}b}}", "*a".repeat(40));
+        assert_eq!(expand(&stars, '\\', &long).unwrap(), "a".repeat(10_000));
+        let greedy = format!("${{A%%{}}}", "*a".repeat(40));
+        assert_eq!(expand(&greedy, '\\', &long).unwrap(), "");
+        // Tried from every character: quadratic, hence the cap below.
+        let short = |name: &str| (name == "A").then(|| "a".repeat(2_000));
+        let replaced = expand("${A//*b/x}", '\\', &short).unwrap();
+        assert_eq!(replaced, "a".repeat(2_000));
+        let huge = |name: &str| (name == "A").then(|| "a".repeat(MAX_REPLACED_LEN + 1));
+        assert!(expand("${A/a/b}", '\\', &huge).is_err());
+        // Nesting through every form, and doubling, stop with an error.
+        let nested = format!("{}x{}", "${A#${A%".repeat(20_000), "}}".repeat(20_000));
+        let err = expand(&nested, '\\', &vars).unwrap_err().to_string();
+        assert!(err.contains("nested more than 32 levels"), "{err}");
+        let big = |name: &str| (name == "A").then(|| "a".repeat(MAX_EXPANDED_LEN / 2 + 1));
+        let err = expand("$A$A", '\\', &big).unwrap_err().to_string();
+        assert!(err.contains("expand past 1 MiB"), "{err}");
     }
 
     #[test]
@@ -312,6 +576,15 @@ mod tests {
         assert_eq!(ex(r"\$NAME a\ b"), "$NAME a b");
         assert_eq!(expand("`$NAME", '`', &vars).unwrap(), "$NAME");
         assert!(expand("\"open", '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn a_heredoc_keeps_its_quotes_and_expands_its_variables_as_buildkit_does() {
+        let text = "server_name \"$NAME\";\necho 'it''s ${EMPTY:-\"x\"}' \\$HOME\n";
+        assert_eq!(
+            expand_heredoc(text, &vars).unwrap(),
+            "server_name \"app\";\necho 'it''s \"x\"' $HOME\n"
+        );
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! change re-running from the copy of that file on; a failing `RUN`; a
 //! multi-stage build with `ARG`, `--build-arg`, `COPY --from`, `--target`,
 //! an unused stage skipped and a cache mount that outlives the build;
+//! constructs of real-world Dockerfiles (`RUN --mount=from=`, secrets,
+//! here-documents with `#!`, after the command, or copied with quotes,
+//! `${V#v}`);
 //! `.dockerignore` with exceptions; copies that would leave the context;
 //! `history`; the build cache in `system df` and `builder prune`.
 
@@ -57,6 +60,18 @@ fn dockerfiles_build_into_images_that_run() {
     assert_eq!(fact("multi"), ["0 v2 runs=1"], "{output}");
     assert_eq!(fact("multi-again"), ["0 v3 runs=2"], "{output}");
     assert_eq!(fact("target"), ["0 v3 absent"], "{output}");
+    // As BuildKit builds them: bind mounts from another stage (a directory
+    // and a file), a secret not given left out, a here-document with #!
+    // run as a program from /dev/pipes/, two here-documents after the
+    // command given to the shell, ${V#v} in ENV, a COPY here-document's
+    // quotes kept as its variables expand.
+    assert_eq!(
+        fact("real"),
+        [
+            r#"0 one|./a ./sub/b|no-secret|shebang /dev/pipes/EOF|first|second|server_name "1.2.3"; 1.2.3"#
+        ],
+        "{output}"
+    );
     // A path out of the context is refused, naming the path (exit 1, as
     // every failed build); links resolve
     // inside it as BuildKit resolves them: one to a file out of it names
@@ -164,6 +179,34 @@ $h build --build-arg VERSION=3 -t multi:1 . > $d/out 2>&1; code=$?
 echo "multi-again=$code $($h run --rm multi:1)"
 $h build --build-arg VERSION=3 --target builder -t multi:builder . > $d/out 2>&1; code=$?
 echo "target=$code $($h run --rm multi:builder sh -c 'cat /out; test -e /stubs || echo absent' | paste -sd' ')"
+
+mkdir $d/real && cd $d/real
+cat > Dockerfile <<'DOCKERFILE'
+FROM base:1 AS files
+RUN mkdir -p /tree/sub && echo one > /tree/a && echo two > /tree/sub/b
+FROM base:1
+ARG V=v1.2.3
+ENV VERSION=${V#v}
+RUN --mount=type=bind,from=files,source=/tree,target=/t --mount=from=files,source=/tree/a,target=/one \
+    --mount=type=secret,id=token \
+    sh -c 'cat /one; cd /t && find . -type f | sort | paste -sd" "; test -e /run/secrets/token || echo no-secret' > /seen
+RUN <<EOF
+#!/bin/sh -e
+echo "shebang $0" > /shebang
+EOF
+RUN cat <<A > /two && cat <<B >> /two
+first
+A
+second
+B
+COPY <<EOF /conf
+server_name "$VERSION";
+EOF
+CMD ["sh", "-c", "cat /seen /shebang /two /conf | paste -sd'|'; echo $VERSION"]
+DOCKERFILE
+$h build -t real:1 . > $d/out 2>&1; code=$?
+echo "real=$code $($h run --rm real:1 | paste -sd' ')"
+[ $code = 0 ] || cat $d/out >&2
 
 mkdir $d/escape && cd $d/escape
 echo secret > $d/outside
