@@ -177,74 +177,105 @@ pub(crate) fn boot(
 /// image and its scratch disk.
 const BASE_DEVICES: usize = 3;
 
-/// Refuses a container whose bind mounts and volumes (a virtio-fs device
-/// each) and networks (a virtio-net device each) need more devices than a
-/// VM has room for beside [`BASE_DEVICES`].
-pub(crate) fn check_device_room(shared_mounts: usize, networks: usize) -> Result<(), String> {
+/// Refuses a container whose shares of host directories and volumes (a
+/// virtio-fs device each) and networks (a virtio-net device each) need
+/// more devices than a VM has room for beside [`BASE_DEVICES`].
+pub(crate) fn check_device_room(shares: usize, networks: usize) -> Result<(), String> {
     let room = hull_vmm::MAX_VIRTIO_DEVICES - BASE_DEVICES;
     let networks_text = match networks {
         1 => "1 network".to_owned(),
         n => format!("{n} networks"),
     };
-    match shared_mounts + networks <= room {
+    match shares + networks <= room {
         true => Ok(()),
         false => Err(format!(
-            "{shared_mounts} bind mounts and volumes and {networks_text}: a container's VM \
-             has room for {room} of them together (a device each); bind a common parent \
-             directory instead of several of its entries"
+            "bind mounts and volumes of {shares} directories and {networks_text}: a \
+             container's VM has room for {room} of them together (a device each); bind a \
+             common parent directory instead of several of its entries"
         )),
     }
 }
 
-/// The bind mounts and volumes among `mounts`: those shared over virtio-fs.
-pub(crate) fn shared_mounts(mounts: &[Mount]) -> usize {
-    mounts
-        .iter()
-        .filter(|mount| !matches!(mount.source, MountSource::Tmpfs { .. }))
-        .count()
+/// What one virtio-fs device shares: a host directory, whole or only some
+/// of its files, read-only or not. Mounts with the same key share a device
+/// (the guest mounts it once and binds from it).
+#[derive(Debug, PartialEq, Eq)]
+struct ShareKey {
+    host_dir: PathBuf,
+    files_only: bool,
+    read_only: bool,
+}
+
+impl ShareKey {
+    /// The key of a bind of `path` (symbolic links followed, as Docker
+    /// does, not in the guest): its directory, or a file's parent showing
+    /// the file; and the file's name.
+    fn of_bind(path: &Path, read_only: bool) -> Result<(ShareKey, Option<String>)> {
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("bind source {}", path.display()))?;
+        let (host_dir, entry) = match path.is_dir() {
+            true => (path, None),
+            false => {
+                let (parent, name) = split_file(&path)?;
+                (parent, Some(name))
+            }
+        };
+        let key = ShareKey {
+            host_dir,
+            files_only: entry.is_some(),
+            read_only,
+        };
+        Ok((key, entry))
+    }
+}
+
+/// How many virtio-fs devices `mounts` take, as [`mount_shares`] will
+/// share them (a bind source not there yet counts as the directory `-v`
+/// makes).
+pub(crate) fn shares_needed(root: &StateRoot, mounts: &[Mount]) -> usize {
+    let volumes = VolumeStore::open(root);
+    let mut keys: Vec<ShareKey> = Vec::new();
+    for mount in mounts {
+        let key = match &mount.source {
+            MountSource::Bind { path, .. } => match ShareKey::of_bind(path, mount.read_only) {
+                Ok((key, _)) => key,
+                Err(_) => ShareKey {
+                    host_dir: path.clone(),
+                    files_only: false,
+                    read_only: mount.read_only,
+                },
+            },
+            MountSource::Volume { name, .. } => ShareKey {
+                host_dir: volumes.mountpoint(name),
+                files_only: false,
+                read_only: mount.read_only,
+            },
+            MountSource::Tmpfs { .. } => continue,
+        };
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.len()
 }
 
 /// The virtio-fs shares of the container's host paths and volumes, and its
-/// mounts as the agent makes them.
+/// mounts as the agent makes them. Mounts of one directory, and single
+/// files of one directory, read-only or not alike, share a device.
 fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec<MountSpec>)> {
     let volumes = VolumeStore::open(root);
-    let mut shares = Vec::new();
+    let mut shares: Vec<(ShareKey, FsShare)> = Vec::new();
     let mut specs = Vec::new();
     for mount in mounts {
-        let tag = format!("{MOUNT_TAG_PREFIX}{}", shares.len());
-        let share = |host_dir: PathBuf, visible_entries, read_only| FsShare {
-            tag: tag.clone(),
-            host_dir,
-            read_only,
-            visible_entries,
-            changes_elsewhere: true,
-        };
-        let source = match &mount.source {
+        let (key, entry, copy_up) = match &mount.source {
             MountSource::Bind { path, create } => {
                 if *create && !path.exists() {
                     std::fs::create_dir_all(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
                 }
-                // A symbolic link is followed here, as Docker does, not
-                // in the guest.
-                let path = path
-                    .canonicalize()
-                    .with_context(|| format!("bind source {}", path.display()))?;
-                // A single file: its directory is shared showing it alone.
-                let (host_dir, entry) = match path.is_dir() {
-                    true => (path, None),
-                    false => {
-                        let (parent, name) = split_file(&path)?;
-                        (parent, Some(name))
-                    }
-                };
-                let visible = entry.clone().map(|entry| vec![entry]);
-                shares.push(share(host_dir, visible, mount.read_only));
-                ProtocolMountSource::Share {
-                    tag: tag.clone(),
-                    entry,
-                    copy_up: false,
-                }
+                let (key, entry) = ShareKey::of_bind(path, mount.read_only)?;
+                (key, entry, false)
             }
             MountSource::Volume { name, copy } => {
                 let dir = volumes.get(name)?.mountpoint;
@@ -252,25 +283,56 @@ fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec
                 // writable for that (the agent mounts it read-only), as
                 // Docker fills `:ro` volumes too; only while it is empty.
                 let filling = *copy && is_empty_dir(&dir)?;
-                shares.push(share(dir, None, mount.read_only && !filling));
-                ProtocolMountSource::Share {
-                    tag: tag.clone(),
-                    entry: None,
-                    copy_up: *copy,
-                }
+                let key = ShareKey {
+                    host_dir: dir,
+                    files_only: false,
+                    read_only: mount.read_only && !filling,
+                };
+                (key, None, *copy)
             }
-            MountSource::Tmpfs { size_bytes, mode } => ProtocolMountSource::Tmpfs {
-                size_bytes: *size_bytes,
-                mode: *mode,
-            },
+            MountSource::Tmpfs { size_bytes, mode } => {
+                specs.push(MountSpec {
+                    target: mount.target.clone(),
+                    source: ProtocolMountSource::Tmpfs {
+                        size_bytes: *size_bytes,
+                        mode: *mode,
+                    },
+                    read_only: mount.read_only,
+                });
+                continue;
+            }
         };
+        let index = match shares.iter().position(|(known, _)| *known == key) {
+            Some(index) => index,
+            None => {
+                let share = FsShare {
+                    tag: format!("{MOUNT_TAG_PREFIX}{}", shares.len()),
+                    host_dir: key.host_dir.clone(),
+                    read_only: key.read_only,
+                    visible_entries: key.files_only.then(Vec::new),
+                    changes_elsewhere: true,
+                };
+                shares.push((key, share));
+                shares.len() - 1
+            }
+        };
+        let share = &mut shares[index].1;
+        if let (Some(entry), Some(visible)) = (&entry, &mut share.visible_entries) {
+            if !visible.contains(entry) {
+                visible.push(entry.clone());
+            }
+        }
         specs.push(MountSpec {
             target: mount.target.clone(),
-            source,
+            source: ProtocolMountSource::Share {
+                tag: share.tag.clone(),
+                entry,
+                copy_up,
+            },
             read_only: mount.read_only,
         });
     }
-    Ok((shares, specs))
+    Ok((shares.into_iter().map(|(_, share)| share).collect(), specs))
 }
 
 /// Whether the directory `dir` has no entries.
@@ -428,11 +490,66 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mounts_of_one_directory_share_a_device() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(temp.path().join("root"));
+        let host = temp.path().join("host");
+        std::fs::create_dir_all(host.join("src")).unwrap();
+        for file in ["a.conf", "b.conf"] {
+            std::fs::write(host.join(file), file).unwrap();
+        }
+        let bind = |path: &str, target: &str, read_only| Mount {
+            target: target.to_owned(),
+            source: MountSource::Bind {
+                path: host.join(path),
+                create: false,
+            },
+            read_only,
+        };
+        let mounts = [
+            bind("a.conf", "/etc/a.conf", false),
+            bind("src", "/app", false),
+            bind("b.conf", "/etc/b.conf", false),
+            bind("src", "/app2", false),
+            bind("src", "/ro", true),
+            Mount {
+                target: "/tmp".into(),
+                source: MountSource::Tmpfs {
+                    size_bytes: None,
+                    mode: None,
+                },
+                read_only: false,
+            },
+        ];
+        let (shares, specs) = mount_shares(&root, &mounts).unwrap();
+        // The two files, the directory, the directory read-only.
+        assert_eq!(shares.len(), 3);
+        assert_eq!(shares_needed(&root, &mounts), 3);
+        let files = &shares[0];
+        assert_eq!(
+            files.visible_entries.as_deref(),
+            Some(&["a.conf".to_owned(), "b.conf".to_owned()][..])
+        );
+        let tag_of = |index: usize| match &specs[index].source {
+            ProtocolMountSource::Share { tag, .. } => tag.clone(),
+            ProtocolMountSource::Tmpfs { .. } => "tmpfs".to_owned(),
+        };
+        let tags: Vec<String> = (0..specs.len()).map(tag_of).collect();
+        assert_eq!(tags[0], tags[2]);
+        assert_eq!(tags[1], tags[3]);
+        assert_ne!(tags[1], tags[4]);
+        assert_eq!(tags[5], "tmpfs");
+        assert!(shares[2].read_only && !shares[1].read_only);
+    }
+
+    #[test]
     fn mounts_and_networks_share_the_room_for_devices() {
         let room = hull_vmm::MAX_VIRTIO_DEVICES - BASE_DEVICES;
         assert!(check_device_room(room - 1, 1).is_ok());
         assert!(check_device_room(room, 0).is_ok());
         let refused = check_device_room(room, 1).unwrap_err();
-        assert!(refused.starts_with(&format!("{room} bind mounts and volumes and 1 network:")));
+        assert!(refused.starts_with(&format!(
+            "bind mounts and volumes of {room} directories and 1 network:"
+        )));
     }
 }

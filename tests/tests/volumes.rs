@@ -95,9 +95,10 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
     assert_eq!(fact("link-bind"), ["one two"], "{output}");
     assert_eq!(fact("mount-flag"), ["from the host"], "{output}");
     // A VM has room for 16 devices of binds, volumes and networks
-    // together: 15 binds and the image's VOLUME without a network run,
+    // together, single files of one directory taking one: 14 directories,
+    // 10 files of one more and the image's VOLUME without a network run,
     // with one they are refused in one line before anything is made.
-    assert_eq!(fact("fifteen-binds"), ["15"], "{output}");
+    assert_eq!(fact("many-binds"), ["14 10 10"], "{output}");
     assert_eq!(fact("too-many-binds"), ["125 1 1"], "{output}");
     // tmpfs: its size and mode; full at its size.
     assert_eq!(fact("tmpfs"), ["1024 1777 full"], "{output}");
@@ -201,9 +202,10 @@ echo "file-bind-siblings=$($h run --rm -v $d/app.conf:/etc/app.conf $img sh -c '
 ln -s $d/app.conf $d/link.conf
 echo "link-bind=$($h run --rm -v $d/link.conf:/etc/app.conf $img cat /etc/app.conf | paste -sd' ')"
 echo "mount-flag=$($h run --rm --mount type=bind,source=$d/src,target=/src,readonly $img cat /src/a)"
-many=""; for i in $(seq 15); do mkdir -p $d/many/$i; echo $i > $d/many/$i/f; many="$many -v $d/many/$i:/many/$i"; done
-echo "fifteen-binds=$($h run --rm --network none $many $img sh -c 'cat /many/*/f | wc -l')"
-$h run --rm $many $img true 2>$d/err; echo "too-many-binds=$? $(wc -l < $d/err) $(grep -c 'room for 16' $d/err)"
+many=""; for i in $(seq 14); do mkdir -p $d/many/$i; echo $i > $d/many/$i/f; many="$many -v $d/many/$i:/many/$i"; done
+mkdir $d/files; for i in $(seq 10); do echo $i > $d/files/$i.conf; many="$many -v $d/files/$i.conf:/files/$i.conf"; done
+echo "many-binds=$($h run --rm --network none $many $img sh -c 'echo $(cat /many/*/f | wc -l) $(cat /files/*.conf | wc -l) $(ls /files | wc -l)')"
+$h run --rm $many $img true 2>$d/err; echo "too-many-binds=$? $(wc -l < $d/err) $(grep -c '16 directories and 1 network' $d/err)"
 echo "tmpfs=$($h run --rm --tmpfs /scratch:size=1m $img sh -c 'echo $(df -k /scratch | awk "NR==2 {print \$2}") $(stat -c %a /scratch) $(head -c 2000000 /dev/zero > /scratch/f 2>/dev/null || echo full)')"
 echo "read-only-root=$($h run --rm --read-only $img sh -c 'touch /x 2>&1' | sed 's/.*: //')"
 echo "read-only-volume=$($h run --rm --read-only -v data:/v --tmpfs /tmp $img sh -c 'touch /v/y && touch /tmp/y && echo ok ok')"

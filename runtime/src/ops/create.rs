@@ -235,7 +235,8 @@ impl Runtime {
             [only] if only == "none" => 0,
             networks => networks.len(),
         };
-        if let Err(reason) = boot::check_device_room(boot::shared_mounts(&settled.mounts), networks)
+        if let Err(reason) =
+            boot::check_device_room(boot::shares_needed(root, &settled.mounts), networks)
         {
             forget_volumes(self, &settled.made_volumes);
             return Err(Error::invalid(reason));
