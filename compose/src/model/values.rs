@@ -157,16 +157,52 @@ impl Serialize for Span {
     }
 }
 
-/// A size in bytes, written `256m`, `1g`, `512MB` or as a number of bytes.
+/// A size in bytes, written `256m`, `1.5G`, `512MB`, `1gib` or as a number
+/// of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bytes(pub u64);
+
+impl Bytes {
+    /// Parses a size as Compose does (go-units' `RAMInBytes`): a number,
+    /// fractions allowed, then optionally a space, a binary unit (`k`,
+    /// `m`, `g`, `t`, `p`, any case), an `i` and a `b`; the bytes are
+    /// rounded down.
+    pub fn parse(text: &str) -> Result<Bytes, String> {
+        let bad = || format!("{text:?} is not a size like 256m, 1.5g or 512MB");
+        let lower = text.trim().to_ascii_lowercase();
+        let split = lower
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(lower.len());
+        let (number, suffix) = lower.split_at(split);
+        if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
+            return Err(bad());
+        }
+        let amount: f64 = number.parse().map_err(|_| bad())?;
+        let suffix = suffix.strip_prefix(' ').unwrap_or(suffix);
+        let suffix = suffix.strip_suffix('b').unwrap_or(suffix);
+        let suffix = suffix.strip_suffix('i').unwrap_or(suffix);
+        let power = match suffix {
+            "" => 0,
+            "k" => 1,
+            "m" => 2,
+            "g" => 3,
+            "t" => 4,
+            "p" => 5,
+            _ => return Err(bad()),
+        };
+        let bytes = amount * 1024f64.powi(power);
+        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+            return Err(bad());
+        }
+        // As Go's int64(size * multiplier): the fraction of a byte dropped.
+        Ok(Bytes(bytes as u64))
+    }
+}
 
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
         let text = text_of(deserializer)?.ok_or_else(|| D::Error::custom("a size is needed"))?;
-        hull_runtime::units::parse_size_bytes(&text)
-            .map(Bytes)
-            .map_err(D::Error::custom)
+        Bytes::parse(&text).map_err(D::Error::custom)
     }
 }
 
@@ -196,6 +232,24 @@ mod tests {
         }
         for bad in ["", "s", "10x", "1m30", "-1s"] {
             assert!(Span::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_parse_as_compose_does() {
+        for (text, bytes) in [
+            ("100", 100),
+            ("256m", 256 << 20),
+            ("1.5G", 1536 << 20),
+            ("512MB", 512 << 20),
+            ("1gib", 1 << 30),
+            ("128 kb", 128 << 10),
+            ("0.5k", 512),
+        ] {
+            assert_eq!(Bytes::parse(text), Ok(Bytes(bytes)), "{text}");
+        }
+        for bad in ["", "m", "1.g", ".5g", "1x", "-1m", "1.2.3g"] {
+            assert!(Bytes::parse(bad).is_err(), "{bad}");
         }
     }
 }
