@@ -17,18 +17,22 @@
 mod canonical;
 mod dotenv;
 mod error;
+mod extends;
 mod files;
 mod graph;
+mod include;
 mod interpolate;
 mod labels;
 mod load;
 mod merge;
+mod merge_keys;
 pub mod model;
 mod ops;
 mod path;
 mod plan;
 mod project;
 mod project_name;
+mod relative;
 mod validate;
 
 pub use error::{Error, Result};

@@ -493,14 +493,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shop = dir.path().join("shop");
         std::fs::create_dir(&shop).unwrap();
-        std::fs::write(shop.join("compose.yaml"), yaml).unwrap();
         std::fs::write(shop.join("web.env"), "FROM_FILE=1\nGREETING=file\n").unwrap();
+        let project = reload(&dir, yaml);
+        (dir, project)
+    }
+
+    /// The project of `yaml`, written over the one in `dir`.
+    fn reload(dir: &tempfile::TempDir, yaml: &str) -> Project {
+        let shop = dir.path().join("shop");
+        std::fs::write(shop.join("compose.yaml"), yaml).unwrap();
         let options = LoadOptions {
             working_dir: shop,
             ..LoadOptions::default()
         };
-        let project = load(&options).unwrap();
-        (dir, project)
+        load(&options).unwrap()
     }
 
     fn image() -> ServiceImage {
@@ -590,11 +596,12 @@ volumes: {data: {}}
 
     #[test]
     fn the_config_hash_follows_the_configuration_not_the_scale() {
-        let (_dir, base) = project(APP);
+        // Paths are absolute: the projects compared share their directory.
+        let (dir, base) = project(APP);
         let hash = |project: &Project| config_hash(project, "web", &image()).unwrap();
-        let (_dir2, rescaled) = project(&APP.replace("replicas: 2", "replicas: 3"));
+        let rescaled = reload(&dir, &APP.replace("replicas: 2", "replicas: 3"));
         assert_eq!(hash(&base), hash(&rescaled));
-        let (_dir3, changed) = project(&APP.replace("GREETING: hello", "GREETING: hi"));
+        let changed = reload(&dir, &APP.replace("GREETING: hello", "GREETING: hi"));
         assert_ne!(hash(&base), hash(&changed));
         assert_eq!(
             config_hash(&base, "db", &image()).unwrap(),

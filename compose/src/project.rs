@@ -28,7 +28,8 @@ pub struct Project {
     /// Active profiles.
     pub profiles: Vec<String>,
     /// Each service's environment, `KEY=VALUE`: its `env_file`s, then its
-    /// `environment`.
+    /// `environment` (as the model's `environment`, which holds them
+    /// resolved, but only the variables that have a value).
     pub environments: IndexMap<String, Vec<String>>,
     /// What loading noticed: unset variables, unknown keys.
     pub warnings: Vec<String>,
@@ -36,21 +37,27 @@ pub struct Project {
 
 impl Project {
     /// The project, with each service's environment resolved from its env
-    /// files and `variables`.
+    /// files and `variables` into its `environment`, as Compose does.
     pub(crate) fn new(
         name: String,
         directory: PathBuf,
         files: Vec<PathBuf>,
-        file: ComposeFile,
+        mut file: ComposeFile,
         profiles: Vec<String>,
         variables: BTreeMap<String, String>,
         warnings: Vec<String>,
     ) -> Result<Project> {
         let mut environments = IndexMap::new();
-        for (service_name, service) in &file.services {
-            let env = environment(service, &directory, &variables)
+        for (service_name, service) in &mut file.services {
+            service.environment = environment(service, &directory, &variables)
                 .map_err(|reason| Error::config(format!("service {service_name}: {reason}")))?;
-            environments.insert(service_name.clone(), env);
+            service.env_file.clear();
+            let set = service
+                .environment
+                .iter()
+                .filter_map(|(key, value)| Some(format!("{key}={}", value.as_ref()?)))
+                .collect();
+            environments.insert(service_name.clone(), set);
         }
         Ok(Project {
             name,
@@ -141,14 +148,15 @@ impl Project {
 }
 
 /// A service's environment: its env files in order, then `environment`
-/// (a variable without a value comes from `variables`, or is left out).
+/// over them. A variable without a value takes the one of `variables`, or
+/// stays without one (and is not set in the container).
 fn environment(
     service: &Service,
     directory: &std::path::Path,
     variables: &BTreeMap<String, String>,
-) -> std::result::Result<Vec<String>, String> {
+) -> std::result::Result<IndexMap<String, Option<String>>, String> {
     let lookup = |name: &str| variables.get(name).cloned();
-    let mut env: IndexMap<String, String> = IndexMap::new();
+    let mut env: IndexMap<String, Option<String>> = IndexMap::new();
     for env_file in &service.env_file {
         let path = directory.join(&env_file.path);
         if !env_file.required && !path.exists() {
@@ -156,19 +164,12 @@ fn environment(
         }
         for (key, value) in dotenv::read(&path, &lookup)? {
             if let Some(value) = value.or_else(|| lookup(&key)) {
-                env.insert(key, value);
+                env.insert(key, Some(value));
             }
         }
     }
     for (key, value) in &service.environment {
-        match value.clone().or_else(|| lookup(key)) {
-            Some(value) => {
-                env.insert(key.clone(), value);
-            }
-            None => {
-                env.shift_remove(key);
-            }
-        }
+        env.insert(key.clone(), value.clone().or_else(|| lookup(key)));
     }
-    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+    Ok(env)
 }
