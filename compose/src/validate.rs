@@ -82,6 +82,19 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
             ));
         }
     }
+    for (kind, refs, defined) in [
+        ("secrets", &service.secrets, &model.secrets),
+        ("configs", &service.configs, &model.configs),
+    ] {
+        for (index, used) in refs.iter().enumerate() {
+            if !defined.contains_key(&used.source) {
+                return Err(at(
+                    &format!("{kind}[{index}]"),
+                    format!("{:?} is not defined in the top-level {kind}", used.source),
+                ));
+            }
+        }
+    }
     for (index, port) in service.ports.iter().enumerate() {
         if port.protocol != "tcp" && port.protocol != "udp" {
             return Err(at(
@@ -170,6 +183,8 @@ mod tests {
             ("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml: services.web.restart: "),
             ("services:\n  web:\n    image: a\n    network_mode: host\n", "compose.yaml: services.web.network_mode: \"host\""),
             ("services:\n  web:\n    image: a\n    container_name: webby\n    deploy: {replicas: 2}\n", "compose.yaml: services.web.container_name: a service with"),
+            ("services:\n  web:\n    image: a\n    secrets: [pw]\n", "compose.yaml: services.web.secrets[0]: \"pw\" is not defined in the top-level secrets"),
+            ("services:\n  web:\n    image: a\n    configs: [{source: c, target: /c}]\nconfigs: {d: {file: d}}\n", "compose.yaml: services.web.configs[0]: \"c\" is not defined in the top-level configs"),
         ] {
             let error = check(yaml).unwrap_err().to_string();
             assert!(error.starts_with(message), "{yaml}: {error}");

@@ -180,6 +180,12 @@ pub struct Service {
     /// Started only when one of these profiles is active.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// Secrets mounted read-only, by default at `/run/secrets/<source>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileObjectRef>,
+    /// Configuration files mounted read-only, by default at `/<source>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<FileObjectRef>,
 }
 
 fn is_false(flag: &bool) -> bool {
@@ -517,4 +523,37 @@ pub struct RestartPolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_attempts: Option<u32>,
+}
+
+/// A service's use of a secret or config, long syntax.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileObjectRef {
+    /// The top-level secret or config.
+    pub source: String,
+    /// Where it is mounted (a secret's relative target is under
+    /// `/run/secrets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Its owner (as in Compose without a swarm: ignored; a bind mount
+    /// keeps the host file's).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub uid: Option<String>,
+    /// Its group (ignored, as `uid`).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub gid: Option<String>,
+    /// Its mode (ignored, as `uid`).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mode: Option<String>,
 }
