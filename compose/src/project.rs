@@ -121,21 +121,6 @@ impl Project {
         }
     }
 
-    /// The model as `config` prints it: named, with only the services
-    /// the active profiles enable; YAML, or JSON if `json`.
-    pub fn render(&self, json: bool) -> Result<String> {
-        let mut model = self.file.clone();
-        model.name = Some(self.name.clone());
-        model.services.retain(|_, service| self.is_active(service));
-        let text = match json {
-            true => serde_json::to_string_pretty(&model)
-                .map(|t| t + "\n")
-                .map_err(|e| e.to_string()),
-            false => serde_yaml::to_string(&model).map_err(|e| e.to_string()),
-        };
-        text.map_err(|reason| Error::Failed(format!("cannot write the model: {reason}")))
-    }
-
     /// How many containers `service` has unless told otherwise.
     pub fn replicas(&self, service: &Service) -> u32 {
         service

@@ -226,7 +226,10 @@ pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
     }
     match list {
         Some(names) => names.iter().for_each(|name| println!("{name}")),
-        None => print!("{}", project.render(args.format == "json")?),
+        None => print!(
+            "{}",
+            hull_compose::render_config(project, args.format == "json")?
+        ),
     }
     Ok(0)
 }

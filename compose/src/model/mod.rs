@@ -71,6 +71,9 @@ pub struct NetworkDef {
     /// Its name in hull (default `<project>_<key>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `bridge` (or `default`): the only kind hull makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
     /// Made elsewhere: used, never made or removed.
     #[serde(
         default,
@@ -111,6 +114,9 @@ pub struct VolumeDef {
     /// Its name in hull (default `<project>_<key>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `local`: the only kind hull has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
     /// Made elsewhere: used, never made or removed.
     #[serde(
         default,

@@ -251,31 +251,34 @@ fn yes() -> bool {
     true
 }
 
-/// A published port, long syntax.
+/// A published port, long syntax (its fields in the order Compose prints
+/// them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Port {
-    /// The container's port.
-    #[serde(deserialize_with = "required_number")]
-    pub target: u16,
-    /// The host's port (none: one the kernel picks).
-    #[serde(
-        default,
-        deserialize_with = "values::number",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub published: Option<u16>,
-    /// The host address to publish on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<IpAddr>,
-    /// `tcp` or `udp`.
-    #[serde(default = "tcp")]
-    pub protocol: String,
-    /// Only `ingress` and `host` exist; both mean the same here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
     /// A name for the port (documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Only `ingress` and `host` exist; both mean the same here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The host address to publish on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<IpAddr>,
+    /// The container's port.
+    #[serde(deserialize_with = "required_number")]
+    pub target: u16,
+    /// The host's port (none: one the kernel picks); written as text, as
+    /// Compose writes it.
+    #[serde(
+        default,
+        deserialize_with = "values::number",
+        serialize_with = "values::as_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub published: Option<u16>,
+    /// `tcp` or `udp`.
+    #[serde(default = "tcp")]
+    pub protocol: String,
     /// The application protocol (documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
@@ -462,6 +465,10 @@ pub struct Ulimit {
 /// `deploy`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deploy {
+    /// `replicated` or `global`: on one host, both are `replicas`
+    /// containers (one by default), as Compose runs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// How many containers.
     #[serde(
         default,

@@ -64,6 +64,18 @@ pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>
     text_of(deserializer)
 }
 
+/// An optional number written as text (`published: "8080"`), as Compose
+/// writes it.
+pub fn as_text<S: Serializer, T: fmt::Display>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A span of time, `1m30s`, `10s`, `1.5s`, `500ms`; a bare number is
 /// seconds. Written back as Go writes durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,8 +219,9 @@ impl<'de> Deserialize<'de> for Bytes {
 }
 
 impl Serialize for Bytes {
+    /// As text, as Compose writes sizes: `"536870912"`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(self.0)
+        serializer.collect_str(&self.0)
     }
 }
 
