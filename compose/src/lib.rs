@@ -16,6 +16,7 @@
 
 mod canonical;
 mod dotenv;
+mod emit;
 mod error;
 mod extends;
 mod files;

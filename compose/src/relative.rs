@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_yaml::Value;
 
+use crate::canonical::untagged;
+
 /// Where the relative paths of one file start, and the home directory.
 #[derive(Debug, Clone, Copy)]
 pub struct Base<'a> {
@@ -54,48 +56,49 @@ pub fn clean(path: &Path) -> PathBuf {
 /// Makes the relative paths in the canonical compose file `doc` absolute
 /// from `base`.
 pub fn resolve(doc: &mut Value, base: Base<'_>) {
-    if let Some(Value::Mapping(services)) = doc.get_mut("services") {
+    if let Some(Value::Mapping(services)) = doc.get_mut("services").map(untagged) {
         for (_, service) in services.iter_mut() {
-            resolve_service(service, base);
+            resolve_service(untagged(service), base);
         }
     }
     for section in ["secrets", "configs"] {
-        if let Some(Value::Mapping(items)) = doc.get_mut(section) {
+        if let Some(Value::Mapping(items)) = doc.get_mut(section).map(untagged) {
             for (_, item) in items.iter_mut() {
-                resolve_at(item, "file", base);
+                resolve_at(untagged(item), "file", base);
             }
         }
     }
 }
 
+/// One service's paths; a `!reset` or `!override` value's too.
 fn resolve_service(service: &mut Value, base: Base<'_>) {
-    if let Some(build) = service.get_mut("build") {
-        if let Some(Value::String(context)) = build.get_mut("context") {
+    if let Some(build) = service.get_mut("build").map(untagged) {
+        if let Some(Value::String(context)) = build.get_mut("context").map(untagged) {
             if !is_remote(context) {
                 *context = base.absolute(context);
             }
         }
     }
-    if let Some(Value::Sequence(files)) = service.get_mut("env_file") {
+    if let Some(Value::Sequence(files)) = service.get_mut("env_file").map(untagged) {
         for file in files {
-            resolve_at(file, "path", base);
+            resolve_at(untagged(file), "path", base);
         }
     }
-    if let Some(Value::Sequence(volumes)) = service.get_mut("volumes") {
-        for volume in volumes {
+    if let Some(Value::Sequence(volumes)) = service.get_mut("volumes").map(untagged) {
+        for volume in volumes.iter_mut().map(untagged) {
             if volume.get("type").and_then(Value::as_str) == Some("bind") {
                 resolve_at(volume, "source", base);
             }
         }
     }
-    if let Some(extends) = service.get_mut("extends") {
+    if let Some(extends) = service.get_mut("extends").map(untagged) {
         resolve_at(extends, "file", base);
     }
 }
 
 /// The string at `key` of the mapping `value` made absolute.
 fn resolve_at(value: &mut Value, key: &str, base: Base<'_>) {
-    if let Some(Value::String(path)) = value.get_mut(key) {
+    if let Some(Value::String(path)) = value.get_mut(key).map(untagged) {
         if !path.is_empty() {
             *path = base.absolute(path);
         }
@@ -170,6 +173,31 @@ mod tests {
             doc["configs"]["conf"]["file"],
             Value::from("/srv/shop/conf.txt")
         );
+    }
+
+    #[test]
+    fn paths_under_override_tags_are_resolved_too() {
+        // docs.docker.com's merge example: `volumes: !override [...]`.
+        let mut doc: Value = serde_yaml::from_str(
+            "services:\n  app:\n    volumes: !override ['./data:/data']\n    \
+             build: !override {context: ./app}\n",
+        )
+        .unwrap();
+        canonicalize(&mut doc).unwrap();
+        let base = Base {
+            dir: Path::new("/srv"),
+            home: None,
+        };
+        resolve(&mut doc, base);
+        let app = &doc["services"]["app"];
+        let Value::Tagged(volumes) = &app["volumes"] else {
+            panic!("{app:?}")
+        };
+        assert_eq!(volumes.value[0]["source"], Value::from("/srv/data"));
+        let Value::Tagged(build) = &app["build"] else {
+            panic!("{app:?}")
+        };
+        assert_eq!(build.value["context"], Value::from("/srv/app"));
     }
 
     #[test]

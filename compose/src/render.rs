@@ -2,11 +2,13 @@
 //! Compose v2 prints it: named, only the services the active profiles
 //! enable, defaults filled in (a build's context and Dockerfile, a port's
 //! mode, the `default` network a service joins, the names of networks and
-//! volumes), and every mapping of names in order (services, their keys,
-//! environments, labels, networks).
+//! volumes), every mapping of names in order (services, their keys,
+//! environments, labels, networks), and each `$` as `$$` so that the text
+//! reads back as the same model.
 
 use serde_yaml::{Mapping, Value};
 
+use crate::emit;
 use crate::error::{Error, Result};
 use crate::model::{ComposeFile, NetworkDef, ServiceNetwork};
 use crate::project::{Project, DEFAULT_NETWORK};
@@ -27,11 +29,12 @@ pub fn config(project: &Project, json: bool) -> Result<String> {
     let model = normalised(project);
     let mut value = serde_yaml::to_value(&model).map_err(cannot_write)?;
     order(&mut value);
+    escape_dollars(&mut value);
     match json {
         true => serde_json::to_string_pretty(&value)
             .map(|text| text + "\n")
             .map_err(cannot_write),
-        false => serde_yaml::to_string(&value).map_err(cannot_write),
+        false => Ok(emit::to_string(&value)),
     }
 }
 
@@ -123,6 +126,18 @@ fn order(value: &mut Value) {
     }
 }
 
+/// Each `$` of a string value as `$$`, as Compose writes the model so that
+/// it reads back as the same one.
+fn escape_dollars(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('$') => *text = text.replace('$', "$$"),
+        Value::Mapping(map) => map.iter_mut().for_each(|(_, item)| escape_dollars(item)),
+        Value::Sequence(items) => items.iter_mut().for_each(escape_dollars),
+        Value::Tagged(tagged) => escape_dollars(&mut tagged.value),
+        _ => {}
+    }
+}
+
 /// `map`'s entries by key.
 fn sort(map: &mut Mapping) {
     let mut entries: Vec<(Value, Value)> = std::mem::take(map).into_iter().collect();
@@ -145,7 +160,7 @@ mod tests {
             shop.join("compose.yaml"),
             "services:\n  frontend:\n    build: {context: frontend, target: development}\n    \
              networks: [client-side]\n    ports: ['3000:3000']\n  \
-             db:\n    image: postgres:12-alpine\n    environment: [POSTGRES_PASSWORD=x, A=1]\n    \
+             db:\n    image: postgres:12-alpine\n    environment: [POSTGRES_PASSWORD=x$$y, A=1]\n    \
              volumes: ['db-data:/var/lib/postgresql/data']\n    secrets: [pw]\n\
              networks:\n  client-side: {}\n\
              volumes:\n  db-data: {}\n\
@@ -159,21 +174,21 @@ mod tests {
         let project = load(&options).unwrap();
         let shop = shop.display();
         let expected = format!(
-            "name: shop
+            r#"name: shop
 services:
   db:
     environment:
-      A: '1'
-      POSTGRES_PASSWORD: x
+      A: "1"
+      POSTGRES_PASSWORD: x$$y
     image: postgres:12-alpine
     networks:
       default: null
     secrets:
-    - source: pw
+      - source: pw
     volumes:
-    - type: volume
-      source: db-data
-      target: /var/lib/postgresql/data
+      - type: volume
+        source: db-data
+        target: /var/lib/postgresql/data
   frontend:
     build:
       context: {shop}/frontend
@@ -182,10 +197,10 @@ services:
     networks:
       client-side: null
     ports:
-    - mode: ingress
-      target: 3000
-      published: '3000'
-      protocol: tcp
+      - mode: ingress
+        target: 3000
+        published: "3000"
+        protocol: tcp
 networks:
   client-side:
     name: shop_client-side
@@ -197,7 +212,7 @@ volumes:
 secrets:
   pw:
     file: {shop}/pw.txt
-"
+"#
         );
         assert_eq!(super::config(&project, false).unwrap(), expected);
         let json: serde_json::Value =
