@@ -381,6 +381,19 @@ mod tests {
     }
 
     #[test]
+    fn services_are_listed_by_name_after_their_dependencies() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "compose.yaml",
+            "services:\n  web: {image: w, depends_on: [db]}\n  db: {image: d}\n  \
+             admin: {image: a, profiles: [debug]}\n  cache: {image: c}\n",
+        );
+        let project = load(&options(dir.path())).unwrap();
+        assert_eq!(project.listed_services().unwrap(), ["cache", "db", "web"]);
+    }
+
+    #[test]
     fn two_files_merge_and_the_override_file_is_found() {
         let dir = tempfile::tempdir().unwrap();
         write(

@@ -94,6 +94,20 @@ impl Project {
             .collect()
     }
 
+    /// The active services as Compose lists them (`config --services`):
+    /// by name, each after the services it depends on.
+    pub fn listed_services(&self) -> Result<Vec<String>> {
+        let mut active: IndexMap<String, Service> = self
+            .file
+            .services
+            .iter()
+            .filter(|(_, service)| self.is_active(service))
+            .map(|(name, service)| (name.clone(), service.clone()))
+            .collect();
+        active.sort_keys();
+        crate::graph::dependency_order(&active)
+    }
+
     /// The hull name of the project network `key`.
     pub fn network_name(&self, key: &str) -> String {
         match self.file.networks.get(key).and_then(|n| n.name.clone()) {

@@ -45,7 +45,7 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
         "{output}"
     );
     assert_eq!(fact("logs"), ["db-1 | db ready"], "{output}");
-    assert_eq!(fact("config"), ["web db|app"], "{output}");
+    assert_eq!(fact("config"), ["db web|app"], "{output}");
     assert_eq!(fact("ls"), ["app running(2)"], "{output}");
     // `up` again: nothing changed, nothing remade; a changed service is
     // remade alone.
