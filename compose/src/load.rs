@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
 use crate::canonical::canonicalize;
 use crate::dotenv;
@@ -75,7 +75,12 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
     let mut merged = merged.expect("find gives at least one file");
     strip_tags(&mut merged);
     let first = files[0].display().to_string();
-    let (file, _) = typed(merged, &first)?;
+    let extensions = extensions(&merged);
+    let (mut file, _) = typed(merged, &first)?;
+    file.extensions = extensions.top;
+    for (name, service) in &mut file.services {
+        service.extensions = extensions.services.get(name).cloned().unwrap_or_default();
+    }
     let name = project_name::choose(
         options.project_name.as_deref(),
         variables.get("COMPOSE_PROJECT_NAME").map(String::as_str),
@@ -261,6 +266,39 @@ impl Reader<'_> {
             },
         );
         Ok(doc)
+    }
+}
+
+/// The `x-` extension fields of a merged file.
+struct Extensions {
+    /// The top level's.
+    top: Mapping,
+    /// Each service's.
+    services: BTreeMap<String, Mapping>,
+}
+
+/// `doc`'s `x-` extension fields, which the typed model leaves out.
+fn extensions(doc: &Value) -> Extensions {
+    let of = |value: &Value| -> Mapping {
+        value
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| key.as_str().is_some_and(|key| key.starts_with("x-")))
+            .map(|(key, item)| (key.clone(), item.clone()))
+            .collect()
+    };
+    let services = doc
+        .get("services")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, service)| Some((name.as_str()?.to_owned(), of(service))))
+        .filter(|(_, found)| !found.is_empty())
+        .collect();
+    Extensions {
+        top: of(doc),
+        services,
     }
 }
 
@@ -518,6 +556,13 @@ mod tests {
         );
         let project = load(&options(dir.path())).unwrap();
         assert!(project.warnings.is_empty(), "{:?}", project.warnings);
+        let kept: Vec<&str> = project
+            .file
+            .extensions
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(kept, ["x-restart", "x-defaults"]);
         let root = dir.path().display().to_string();
         let web = &project.file.services["web"];
         assert_eq!(web.restart.as_deref(), Some("unless-stopped"));

@@ -2,7 +2,7 @@
 //! Compose v2 prints it: named, only the services the active profiles
 //! enable, defaults filled in (a build's context and Dockerfile, a port's
 //! mode, the `default` network a service joins, the names of networks and
-//! volumes), every mapping of names in order (services, their keys,
+//! volumes), `x-` extension fields kept, every mapping of names in order (services, their keys,
 //! environments, labels, networks), and each `$` as `$$` so that the text
 //! reads back as the same model.
 
@@ -28,6 +28,7 @@ const NAMED_MAPPINGS: [&str; 7] = [
 pub fn config(project: &Project, json: bool) -> Result<String> {
     let model = normalised(project);
     let mut value = serde_yaml::to_value(&model).map_err(cannot_write)?;
+    with_extensions(&mut value, &model);
     order(&mut value);
     escape_dollars(&mut value);
     match json {
@@ -89,6 +90,24 @@ fn normalised(project: &Project) -> ComposeFile {
         volume.name.get_or_insert(name);
     }
     model
+}
+
+/// `model`'s `x-` extension fields put back, at the end of the top level
+/// (by name) and among each service's keys, as Compose prints them.
+fn with_extensions(value: &mut Value, model: &ComposeFile) {
+    let Some(top) = value.as_mapping_mut() else {
+        return;
+    };
+    if let Some(Value::Mapping(services)) = top.get_mut("services") {
+        for (name, service) in &model.services {
+            if let Some(Value::Mapping(printed)) = services.get_mut(name.as_str()) {
+                printed.extend(service.extensions.clone());
+            }
+        }
+    }
+    let mut extensions = model.extensions.clone();
+    sort(&mut extensions);
+    top.extend(extensions);
 }
 
 /// The mappings of names in order; a service's network without settings
@@ -161,10 +180,10 @@ mod tests {
             "services:\n  frontend:\n    build: {context: frontend, target: development}\n    \
              networks: [client-side]\n    ports: ['3000:3000']\n  \
              db:\n    image: postgres:12-alpine\n    environment: [POSTGRES_PASSWORD=x$$y, A=1]\n    \
-             volumes: ['db-data:/var/lib/postgresql/data']\n    secrets: [pw]\n\
+             volumes: ['db-data:/var/lib/postgresql/data']\n    secrets: [pw]\n    x-tier: data\n\
              networks:\n  client-side: {}\n\
              volumes:\n  db-data: {}\n\
-             secrets:\n  pw: {file: pw.txt}\n",
+             secrets:\n  pw: {file: pw.txt}\nx-note: {by: hand}\n",
         )
         .unwrap();
         let options = LoadOptions {
@@ -189,6 +208,7 @@ services:
       - type: volume
         source: db-data
         target: /var/lib/postgresql/data
+    x-tier: data
   frontend:
     build:
       context: {shop}/frontend
@@ -212,6 +232,8 @@ volumes:
 secrets:
   pw:
     file: {shop}/pw.txt
+x-note:
+  by: hand
 "#
         );
         assert_eq!(super::config(&project, false).unwrap(), expected);

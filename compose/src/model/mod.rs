@@ -39,6 +39,9 @@ pub struct ComposeFile {
     /// Configuration files the services mount.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub configs: IndexMap<String, FileObjectDef>,
+    /// `x-` extension fields, kept for `config` (the loader fills them in).
+    #[serde(skip)]
+    pub extensions: serde_yaml::Mapping,
 }
 
 /// `secrets.NAME` or `configs.NAME`: where its text comes from.

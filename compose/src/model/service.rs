@@ -186,6 +186,9 @@ pub struct Service {
     /// Configuration files mounted read-only, by default at `/<source>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub configs: Vec<FileObjectRef>,
+    /// `x-` extension fields, kept for `config` (the loader fills them in).
+    #[serde(skip)]
+    pub extensions: serde_yaml::Mapping,
 }
 
 fn is_false(flag: &bool) -> bool {
