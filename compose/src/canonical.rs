@@ -18,7 +18,7 @@ pub fn canonicalize(doc: &mut Value) -> Result<(), Invalid> {
     let Value::Mapping(top) = doc else {
         return Err((root, "a compose file must be a mapping".into()));
     };
-    for section in ["networks", "volumes"] {
+    for section in ["networks", "volumes", "secrets", "configs"] {
         if let Some(Value::Mapping(items)) = top.get_mut(section) {
             for (_, item) in items.iter_mut() {
                 null_to_mapping(item);
@@ -70,6 +70,7 @@ fn canonical_service(service: &mut Mapping, path: &YamlPath) -> Result<(), Inval
             "healthcheck" => healthcheck(value, &path)?,
             "ulimits" => ulimits(value, &path)?,
             "build" => build(value, &path)?,
+            "secrets" | "configs" => file_object_refs(value, &path)?,
             _ => {}
         }
     }
@@ -204,7 +205,8 @@ fn env_files(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
 }
 
 /// `ports`: short strings (`[IP:][HOST:]CONTAINER[/PROTO]`, ranges
-/// expanded) as long mappings.
+/// expanded) as long mappings; a range of host ports for one container
+/// port (`8000-8002:80`, or `published: 8000-8002`) as its first port.
 fn ports(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     let Value::Sequence(items) = value else {
         return Err((path.clone(), "must be a list".into()));
@@ -212,7 +214,17 @@ fn ports(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     let mut long = Vec::new();
     for (index, item) in items.iter().enumerate() {
         match item {
-            Value::Mapping(_) => long.push(item.clone()),
+            Value::Mapping(port) => {
+                let mut port = port.clone();
+                if let Some(published) = port.get_mut("published") {
+                    if let Some(range) = scalar_text(published).filter(|text| text.contains('-')) {
+                        let first = port_range(&range)
+                            .map_err(|reason| (path.index(index).field("published"), reason))?[0];
+                        *published = first.to_string().into();
+                    }
+                }
+                long.push(Value::Mapping(port));
+            }
             item => {
                 let text = scalar_text(item)
                     .ok_or_else(|| (path.index(index), "must be a port".to_owned()))?;
@@ -240,6 +252,9 @@ fn short_port(text: &str) -> Result<Vec<Mapping>, String> {
     };
     let targets = port_range(container)?;
     let published = match host.filter(|host| !host.is_empty()) {
+        // Docker publishes one container port on a port of the host's
+        // range; hull publishes it on the range's first.
+        Some(host) if targets.len() == 1 => Some(vec![port_range(host)?[0]]),
         Some(host) => Some(port_range(host)?),
         None => None,
     };
@@ -472,6 +487,26 @@ fn healthcheck(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// A service's `secrets` or `configs`: names as `{source: NAME}`.
+fn file_object_refs(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
+    let Value::Sequence(items) = value else {
+        return Err((path.clone(), "must be a list".into()));
+    };
+    for (index, item) in items.iter_mut().enumerate() {
+        if let Some(source) = scalar_text(item) {
+            let mut long = Mapping::new();
+            long.insert("source".into(), source.into());
+            *item = Value::Mapping(long);
+        } else if !item.is_mapping() {
+            return Err((
+                path.index(index),
+                "must be a name or {source, target}".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `ulimits`: `NAME: N` as `{soft: N, hard: N}`.
 fn ulimits(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     let Value::Mapping(limits) = value else {
@@ -533,6 +568,25 @@ mod tests {
                  - {target: 5}\n"
             )
         );
+    }
+
+    #[test]
+    fn a_host_port_range_for_one_port_publishes_its_first() {
+        let doc = canonical(
+            "services:\n  a:\n    ports: ['8000-8002:80', {target: 443, published: 8083-8085}]\n",
+        );
+        assert_eq!(
+            doc["services"]["a"]["ports"],
+            yaml(
+                "- {target: 80, published: '8000', protocol: tcp}\n\
+                 - {target: 443, published: '8083'}\n"
+            )
+        );
+        let mut bad: Value =
+            serde_yaml::from_str("services:\n  a:\n    ports: [{target: 1, published: 9-8}]\n")
+                .unwrap();
+        let (at, _) = canonicalize(&mut bad).unwrap_err();
+        assert_eq!(at.to_string(), "services.a.ports[0].published");
     }
 
     #[test]

@@ -16,19 +16,25 @@
 
 mod canonical;
 mod dotenv;
+mod emit;
 mod error;
+mod extends;
 mod files;
 mod graph;
+mod include;
 mod interpolate;
 mod labels;
 mod load;
 mod merge;
+mod merge_keys;
 pub mod model;
 mod ops;
 mod path;
 mod plan;
 mod project;
 mod project_name;
+mod relative;
+mod render;
 mod validate;
 
 pub use error::{Error, Result};
@@ -42,3 +48,4 @@ pub use plan::{
     config_hash, container_name, service_mounts, ContainerPlan, NetworkJoin, Replica, ServiceImage,
 };
 pub use project::{Project, DEFAULT_NETWORK};
+pub use render::config as render_config;

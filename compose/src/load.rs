@@ -1,23 +1,29 @@
 //! Loading a project: its files found, `.env` read, each file parsed,
-//! interpolated and put in canonical form (and checked on its own, so that
-//! an error names its file), the files merged, the result typed, named and
-//! validated, and each service's environment resolved.
+//! interpolated, put in canonical form with its relative paths made
+//! absolute, the services it extends and the applications it includes
+//! brought in (and checked on its own, so that an error names its file),
+//! the files merged, the result typed, named and validated, and each
+//! service's environment resolved.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
 use crate::canonical::canonicalize;
 use crate::dotenv;
 use crate::error::{Error, Result};
+use crate::extends;
 use crate::files;
+use crate::include::{self, Include};
 use crate::interpolate::Interpolator;
 use crate::merge::{merge, strip_tags};
+use crate::merge_keys;
 use crate::model::ComposeFile;
 use crate::path::YamlPath;
 use crate::project::Project;
 use crate::project_name;
+use crate::relative;
 use crate::validate::validate;
 
 /// What picks and shapes a project: Compose's global flags and the
@@ -46,33 +52,36 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
     let files =
         files::find(&options.files, compose_file, &options.working_dir).map_err(Error::NoFile)?;
     let directory = match &options.project_directory {
-        Some(dir) => options.working_dir.join(dir),
+        Some(dir) => relative::clean(&options.working_dir.join(dir)),
         None => files[0]
             .parent()
             .map_or_else(|| options.working_dir.clone(), Path::to_path_buf),
     };
     let variables = variables(options, &directory)?;
-    let lookup = |name: &str| variables.get(name).cloned();
-    let mut warnings = Vec::new();
+    let home = options.environment.get("HOME").map(PathBuf::from);
+    let mut reader = Reader {
+        home: home.as_deref(),
+        warnings: Vec::new(),
+        including: Vec::new(),
+    };
     let mut merged: Option<Value> = None;
     for file in &files {
-        let mut interpolator = Interpolator::new(&lookup);
-        let doc = read_file(file, &mut interpolator, &mut warnings)?;
-        for name in interpolator.unset {
-            warnings.push(format!(
-                "{}: the {name:?} variable is not set; it stands for a blank string",
-                file.display()
-            ));
-        }
+        let doc = reader.given_file(file, &directory, &variables)?;
         match &mut merged {
             None => merged = Some(doc),
             Some(base) => merge(base, doc),
         }
     }
+    let warnings = reader.warnings;
     let mut merged = merged.expect("find gives at least one file");
     strip_tags(&mut merged);
     let first = files[0].display().to_string();
-    let (file, _) = typed(merged, &first)?;
+    let extensions = extensions(&merged);
+    let (mut file, _) = typed(merged, &first)?;
+    file.extensions = extensions.top;
+    for (name, service) in &mut file.services {
+        service.extensions = extensions.services.get(name).cloned().unwrap_or_default();
+    }
     let name = project_name::choose(
         options.project_name.as_deref(),
         variables.get("COMPOSE_PROJECT_NAME").map(String::as_str),
@@ -111,53 +120,218 @@ fn variables(options: &LoadOptions, directory: &Path) -> Result<BTreeMap<String,
             .into_iter()
             .collect(),
     };
-    let environment = &options.environment;
+    under_env_files(&options.environment, &env_files)
+}
+
+/// `over` with the variables of `env_files` (in order, each over the
+/// ones before) under it.
+fn under_env_files(
+    over: &BTreeMap<String, String>,
+    env_files: &[PathBuf],
+) -> Result<BTreeMap<String, String>> {
     let mut variables = BTreeMap::new();
     for file in env_files {
-        let lookup = |name: &str| environment.get(name).cloned();
-        let entries = dotenv::read(&file, &lookup).map_err(Error::Config)?;
+        let lookup = |name: &str| over.get(name).cloned();
+        let entries = dotenv::read(file, &lookup).map_err(Error::Config)?;
         for (key, value) in entries {
-            if let Some(value) = value.or_else(|| environment.get(&key).cloned()) {
+            if let Some(value) = value.or_else(|| over.get(&key).cloned()) {
                 variables.insert(key, value);
             }
         }
     }
-    variables.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    variables.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(variables)
 }
 
-/// One compose file parsed, interpolated and in canonical form, checked
-/// on its own: its unknown keys are warned about, its errors name it.
-fn read_file(
-    file: &Path,
-    interpolator: &mut Interpolator,
-    warnings: &mut Vec<String>,
-) -> Result<Value> {
-    let name = file.display().to_string();
-    let text = std::fs::read_to_string(file)
-        .map_err(|err| Error::config(format!("{name}: cannot read it: {err}")))?;
-    let mut doc: Value = serde_yaml::from_str(&text)
-        .map_err(|err| Error::config(format!("{name}: not valid YAML: {err}")))?;
-    doc.apply_merge()
-        .map_err(|err| Error::config(format!("{name}: {err}")))?;
-    if !doc.is_mapping() {
-        return Err(Error::config(format!(
-            "{name}: a compose file must be a mapping"
-        )));
+/// Reads compose files, and those they extend and include, noting what
+/// the caller should be warned about.
+struct Reader<'a> {
+    /// `$HOME`, for `~` in paths.
+    home: Option<&'a Path>,
+    /// Unset variables, unknown keys.
+    warnings: Vec<String>,
+    /// The files being read, each included by the one before.
+    including: Vec<PathBuf>,
+}
+
+impl Reader<'_> {
+    /// A file of the project (`-f`, an override file), whole: its relative
+    /// paths from `base`, what it extends and includes in it, its unknown
+    /// keys warned about, its errors naming it.
+    fn given_file(
+        &mut self,
+        file: &Path,
+        base: &Path,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Value> {
+        let doc = self.application_file(file, base, variables)?;
+        let name = file.display().to_string();
+        if doc.get("version").is_some() {
+            self.warnings.push(format!(
+                "{name}: the attribute `version` is obsolete, it will be ignored, \
+                 please remove it to avoid potential confusion"
+            ));
+        }
+        let mut plain = doc.clone();
+        strip_tags(&mut plain);
+        let (_, unknown) = typed(plain, &name)?;
+        self.warnings.extend(
+            unknown
+                .into_iter()
+                .map(|key| format!("{name}: {key}: unknown or unsupported key, ignored")),
+        );
+        Ok(doc)
     }
-    interpolator
-        .value(&mut doc, &YamlPath::root())
-        .map_err(|(path, err)| Error::config(format!("{name}: {path}: {err}")))?;
-    canonicalize(&mut doc).map_err(|(path, reason)| located(&name, &path, &reason))?;
-    let mut plain = doc.clone();
-    strip_tags(&mut plain);
-    let (_, unknown) = typed(plain, &name)?;
-    warnings.extend(
-        unknown
+
+    /// `file` with the services it extends and the applications it
+    /// includes in it; a file that includes itself, however indirectly, is
+    /// an error.
+    fn application_file(
+        &mut self,
+        file: &Path,
+        base: &Path,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Value> {
+        let canonical = file.canonicalize().unwrap_or_else(|_| file.to_owned());
+        if self.including.contains(&canonical) {
+            let chain: Vec<String> = self
+                .including
+                .iter()
+                .chain([&canonical])
+                .map(|file| file.display().to_string())
+                .collect();
+            return Err(Error::config(format!(
+                "{}: includes itself through {}",
+                file.display(),
+                chain.join(" -> ")
+            )));
+        }
+        self.including.push(canonical);
+        let doc = self.extended_and_included(file, base, variables);
+        self.including.pop();
+        doc
+    }
+
+    /// What [`Reader::application_file`] reads, once it knows `file` is
+    /// not being read already.
+    fn extended_and_included(
+        &mut self,
+        file: &Path,
+        base: &Path,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Value> {
+        let mut doc = self.layer(file, base, variables)?;
+        extends::apply(&mut doc, file, &mut |other| {
+            let dir = other.parent().unwrap_or(Path::new("/"));
+            self.layer(other, dir, variables)
+                .map_err(|err| err.to_string())
+        })
+        .map_err(Error::Config)?;
+        include::apply(&mut doc, file, base, &mut |include| {
+            self.included(include, variables)
+                .map_err(|err| err.to_string())
+        })
+        .map_err(Error::Config)?;
+        Ok(doc)
+    }
+
+    /// An included application's files, merged: its variables from its
+    /// env files under the project's.
+    fn included(
+        &mut self,
+        include: &Include,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Value> {
+        let variables = under_env_files(variables, &include.env_files)?;
+        let mut merged: Option<Value> = None;
+        for file in &include.files {
+            if !file.is_file() {
+                return Err(Error::config(format!("{}: no such file", file.display())));
+            }
+            let doc = self.application_file(file, &include.project_directory, &variables)?;
+            match &mut merged {
+                None => merged = Some(doc),
+                Some(base) => merge(base, doc),
+            }
+        }
+        let mut merged = merged.unwrap_or(Value::Null);
+        strip_tags(&mut merged);
+        Ok(merged)
+    }
+
+    /// One compose file parsed, its merge keys applied, interpolated, in
+    /// canonical form and its relative paths made absolute from `base`.
+    fn layer(
+        &mut self,
+        file: &Path,
+        base: &Path,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Value> {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file)
+            .map_err(|err| Error::config(format!("{name}: cannot read it: {err}")))?;
+        let mut doc: Value = serde_yaml::from_str(&text)
+            .map_err(|err| Error::config(format!("{name}: not valid YAML: {err}")))?;
+        if !doc.is_mapping() {
+            return Err(Error::config(format!(
+                "{name}: a compose file must be a mapping"
+            )));
+        }
+        merge_keys::apply(&mut doc, &YamlPath::root())
+            .map_err(|(path, reason)| located(&name, &path, &reason))?;
+        let lookup = |key: &str| variables.get(key).cloned();
+        let mut interpolator = Interpolator::new(&lookup);
+        interpolator
+            .value(&mut doc, &YamlPath::root())
+            .map_err(|(path, err)| Error::config(format!("{name}: {path}: {err}")))?;
+        for variable in interpolator.unset {
+            self.warnings.push(format!(
+                "{name}: the {variable:?} variable is not set; it stands for a blank string"
+            ));
+        }
+        canonicalize(&mut doc).map_err(|(path, reason)| located(&name, &path, &reason))?;
+        relative::resolve(
+            &mut doc,
+            relative::Base {
+                dir: base,
+                home: self.home,
+            },
+        );
+        Ok(doc)
+    }
+}
+
+/// The `x-` extension fields of a merged file.
+struct Extensions {
+    /// The top level's.
+    top: Mapping,
+    /// Each service's.
+    services: BTreeMap<String, Mapping>,
+}
+
+/// `doc`'s `x-` extension fields, which the typed model leaves out.
+fn extensions(doc: &Value) -> Extensions {
+    let of = |value: &Value| -> Mapping {
+        value
+            .as_mapping()
             .into_iter()
-            .map(|key| format!("{name}: {key}: unknown or unsupported key, ignored")),
-    );
-    Ok(doc)
+            .flatten()
+            .filter(|(key, _)| key.as_str().is_some_and(|key| key.starts_with("x-")))
+            .map(|(key, item)| (key.clone(), item.clone()))
+            .collect()
+    };
+    let services = doc
+        .get("services")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, service)| Some((name.as_str()?.to_owned(), of(service))))
+        .filter(|(_, found)| !found.is_empty())
+        .collect();
+    Extensions {
+        top: of(doc),
+        services,
+    }
 }
 
 /// `doc` as the typed model, and the paths of the keys it left out
@@ -165,7 +339,8 @@ fn read_file(
 fn typed(doc: Value, file: &str) -> Result<(ComposeFile, Vec<String>)> {
     let mut unknown = Vec::new();
     let mut note = |path: serde_ignored::Path<'_>| {
-        let path = path.to_string();
+        // serde_ignored marks an `Option` it went through with `?`.
+        let path = path.to_string().replace(".?", "");
         if !path.split('.').any(|part| part.starts_with("x-")) {
             unknown.push(path);
         }
@@ -227,6 +402,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_includes_itself_is_an_error_not_a_stack_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "compose.yaml",
+            "include: [infra.yaml]\nservices:\n  web: {image: web}\n",
+        );
+        write(
+            dir.path(),
+            "infra.yaml",
+            "include: [compose.yaml]\nservices:\n  db: {image: db}\n",
+        );
+        let error = load(&options(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("includes itself through"), "{error}");
+        assert!(error.contains("infra.yaml -> "), "{error}");
+        assert!(error.ends_with("compose.yaml"), "{error}");
+    }
+
+    #[test]
     fn env_file_flag_replaces_dot_env_and_required_variables_fail() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), ".env", "TAG=from-dot-env\n");
@@ -259,6 +453,10 @@ mod tests {
         );
         let project = load(&options(dir.path())).unwrap();
         assert_eq!(project.file.services["web"].image.as_deref(), Some("base"));
+        write(dir.path(), "compose.yaml", "version: '3.8'\nservices: {}\n");
+        let old = load(&options(dir.path())).unwrap();
+        assert_eq!(old.warnings.len(), 1, "{:?}", old.warnings);
+        assert!(old.warnings[0].ends_with("the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"));
         let warnings = project.warnings.join("\n");
         assert!(
             warnings.contains("\"NOPE\" variable is not set"),
@@ -269,6 +467,19 @@ mod tests {
             "{warnings}"
         );
         assert!(!warnings.contains("x-"), "{warnings}");
+    }
+
+    #[test]
+    fn services_are_listed_by_name_after_their_dependencies() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "compose.yaml",
+            "services:\n  web: {image: w, depends_on: [db]}\n  db: {image: d}\n  \
+             admin: {image: a, profiles: [debug]}\n  cache: {image: c}\n",
+        );
+        let project = load(&options(dir.path())).unwrap();
+        assert_eq!(project.listed_services().unwrap(), ["cache", "db", "web"]);
     }
 
     #[test]
@@ -301,6 +512,124 @@ mod tests {
         let project = load(&explicit).unwrap();
         assert_eq!(project.file.services["db"].image.as_deref(), Some("db:2"));
         assert!(project.file.services["web"].ports.is_empty());
+    }
+
+    #[test]
+    fn env_files_resolve_into_the_environment_and_paths_become_absolute() {
+        // immich's docker-compose.yml, cut down: its .env is both the
+        // interpolation variables and the service's env_file.
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            ".env",
+            "UPLOAD_LOCATION=./library\nDB_PASSWORD=postgres\nIMMICH_VERSION=v1\n",
+        );
+        write(dir.path(), "extra.env", "DB_PASSWORD=other\nONLY_FILE=1\n");
+        write(
+            dir.path(),
+            "compose.yaml",
+            "name: immich\nservices:\n  immich-server:\n    \
+             image: ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}\n    \
+             volumes:\n      - ${UPLOAD_LOCATION}:/data\n      - ~/cache:/cache\n    \
+             env_file: [.env, {path: extra.env}, {path: missing.env, required: false}]\n    \
+             environment: [ONLY_FILE=2, FROM_SHELL, NOWHERE]\n    build: ./server\n",
+        );
+        let mut options = options(dir.path());
+        options
+            .environment
+            .insert("FROM_SHELL".into(), "yes".into());
+        options
+            .environment
+            .insert("HOME".into(), "/home/ann".into());
+        let project = load(&options).unwrap();
+        let server = &project.file.services["immich-server"];
+        assert!(server.env_file.is_empty());
+        let env: Vec<(&str, Option<&str>)> = server
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("UPLOAD_LOCATION", Some("./library")),
+                ("DB_PASSWORD", Some("other")),
+                ("IMMICH_VERSION", Some("v1")),
+                ("ONLY_FILE", Some("2")),
+                ("FROM_SHELL", Some("yes")),
+                ("NOWHERE", None),
+            ]
+        );
+        assert!(!project.environments["immich-server"]
+            .iter()
+            .any(|v| v.starts_with("NOWHERE")));
+        let dir_text = dir.path().display().to_string();
+        let sources: Vec<&str> = server
+            .volumes
+            .iter()
+            .filter_map(|v| v.source.as_deref())
+            .collect();
+        assert_eq!(
+            sources,
+            [format!("{dir_text}/library").as_str(), "/home/ann/cache"]
+        );
+        let context = server.build.as_ref().unwrap().context.as_deref();
+        assert_eq!(context, Some(format!("{dir_text}/server").as_str()));
+    }
+
+    #[test]
+    fn extends_includes_and_nested_merge_keys_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("infra")).unwrap();
+        // docs.docker.com's extends and include examples, with
+        // getsentry/self-hosted's merge keys.
+        write(
+            dir.path(),
+            "common-services.yml",
+            "services:\n  webapp:\n    build: .\n    ports: ['8000:8000']\n    \
+             volumes: ['./data:/data']\n    env_file: app.env\n",
+        );
+        write(dir.path(), "app.env", "APP_MODE=prod\n");
+        write(
+            &dir.path().join("infra"),
+            "compose.yaml",
+            "services:\n  redis:\n    image: redis:${REDIS_TAG}\n    volumes: ['./redis-data:/data']\n",
+        );
+        write(&dir.path().join("infra"), ".env", "REDIS_TAG=7\n");
+        write(
+            dir.path(),
+            "compose.yaml",
+            "include: [infra/compose.yaml]\n\
+             x-restart: &restart\n  restart: unless-stopped\n\
+             x-defaults: &defaults\n  <<: *restart\n  image: sentry\n\
+             services:\n  web:\n    <<: *defaults\n    command: echo\n    \
+             extends: {file: common-services.yml, service: webapp}\n    depends_on: [redis]\n",
+        );
+        let project = load(&options(dir.path())).unwrap();
+        assert!(project.warnings.is_empty(), "{:?}", project.warnings);
+        let kept: Vec<&str> = project
+            .file
+            .extensions
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(kept, ["x-restart", "x-defaults"]);
+        let root = dir.path().display().to_string();
+        let web = &project.file.services["web"];
+        assert_eq!(web.restart.as_deref(), Some("unless-stopped"));
+        assert_eq!(web.image.as_deref(), Some("sentry"));
+        assert_eq!(web.ports[0].published, Some(8000));
+        assert_eq!(web.environment["APP_MODE"].as_deref(), Some("prod"));
+        assert_eq!(
+            web.volumes[0].source.as_deref(),
+            Some(format!("{root}/data").as_str())
+        );
+        let redis = &project.file.services["redis"];
+        assert_eq!(redis.image.as_deref(), Some("redis:7"));
+        assert_eq!(
+            redis.volumes[0].source.as_deref(),
+            Some(format!("{root}/infra/redis-data").as_str())
+        );
     }
 
     #[test]

@@ -15,6 +15,13 @@ pub fn merge(base: &mut Value, over: Value) {
     strip_tags(base);
 }
 
+/// The service `over` merged onto the service `base` by the same rules, as
+/// `extends` does.
+pub fn merge_service(base: &mut Value, over: Value) {
+    merge_at(base, over, &["services", ""]);
+    strip_tags(base);
+}
+
 /// The YAML tag of `value`, if any (`!reset`, `!override`).
 fn tag(value: &Value) -> Option<String> {
     match value {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::labels;
 use crate::model::values::Span;
-use crate::model::{Healthcheck, MountKind, Service, ServiceVolume};
+use crate::model::{FileObjectDef, FileObjectRef, Healthcheck, MountKind, Service, ServiceVolume};
 use crate::project::Project;
 
 /// The image a service's containers run: its name as the file gives it,
@@ -412,7 +412,80 @@ fn mounts(project: &Project, service: &Service, service_name: &str) -> Result<Ve
             ))
         })?);
     }
+    for (kind, refs, defined) in [
+        (FileObject::Secret, &service.secrets, &project.file.secrets),
+        (FileObject::Config, &service.configs, &project.file.configs),
+    ] {
+        for (index, used) in refs.iter().enumerate() {
+            let mount = defined
+                .get(&used.source)
+                .ok_or_else(|| format!("{:?} is not defined", used.source))
+                .and_then(|def| file_object_mount(kind, used, def))
+                .map_err(|reason| {
+                    Error::config(format!(
+                        "services.{service_name}.{}[{index}]: {reason}",
+                        kind.section()
+                    ))
+                })?;
+            mounts.push(mount);
+        }
+    }
     Ok(mounts)
+}
+
+/// A secret or a config.
+#[derive(Debug, Clone, Copy)]
+enum FileObject {
+    Secret,
+    Config,
+}
+
+impl FileObject {
+    fn section(self) -> &'static str {
+        match self {
+            FileObject::Secret => "secrets",
+            FileObject::Config => "configs",
+        }
+    }
+}
+
+/// A secret or config from a file, mounted read-only as Compose does
+/// without a swarm: a secret at `/run/secrets/<target or source>`, a
+/// config at its target or `/<source>`. One from an environment variable,
+/// inline content or a swarm is refused: hull would have to write it into
+/// the container.
+fn file_object_mount(
+    kind: FileObject,
+    used: &FileObjectRef,
+    def: &FileObjectDef,
+) -> std::result::Result<Mount, String> {
+    let source = &used.source;
+    let Some(file) = &def.file else {
+        let from = match (def.external, &def.environment, &def.content) {
+            (true, _, _) => "an external store".to_owned(),
+            (_, Some(variable), _) => format!("the environment variable {variable}"),
+            (_, _, Some(_)) => "inline content".to_owned(),
+            _ => "nowhere (no file given)".to_owned(),
+        };
+        return Err(format!(
+            "{source:?} comes from {from}; hull mounts only {} from files (file:)",
+            kind.section()
+        ));
+    };
+    let target = used.target.as_deref().unwrap_or(source);
+    let target = match (kind, target.starts_with('/')) {
+        (_, true) => target.to_owned(),
+        (FileObject::Secret, false) => format!("/run/secrets/{target}"),
+        (FileObject::Config, false) => format!("/{target}"),
+    };
+    Ok(Mount {
+        target,
+        source: MountSource::Bind {
+            path: PathBuf::from(file),
+            create: false,
+        },
+        read_only: true,
+    })
 }
 
 fn mount(project: &Project, volume: &ServiceVolume) -> std::result::Result<Mount, String> {
@@ -493,14 +566,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shop = dir.path().join("shop");
         std::fs::create_dir(&shop).unwrap();
-        std::fs::write(shop.join("compose.yaml"), yaml).unwrap();
         std::fs::write(shop.join("web.env"), "FROM_FILE=1\nGREETING=file\n").unwrap();
+        let project = reload(&dir, yaml);
+        (dir, project)
+    }
+
+    /// The project of `yaml`, written over the one in `dir`.
+    fn reload(dir: &tempfile::TempDir, yaml: &str) -> Project {
+        let shop = dir.path().join("shop");
+        std::fs::write(shop.join("compose.yaml"), yaml).unwrap();
         let options = LoadOptions {
             working_dir: shop,
             ..LoadOptions::default()
         };
-        let project = load(&options).unwrap();
-        (dir, project)
+        load(&options).unwrap()
     }
 
     fn image() -> ServiceImage {
@@ -590,11 +669,12 @@ volumes: {data: {}}
 
     #[test]
     fn the_config_hash_follows_the_configuration_not_the_scale() {
-        let (_dir, base) = project(APP);
+        // Paths are absolute: the projects compared share their directory.
+        let (dir, base) = project(APP);
         let hash = |project: &Project| config_hash(project, "web", &image()).unwrap();
-        let (_dir2, rescaled) = project(&APP.replace("replicas: 2", "replicas: 3"));
+        let rescaled = reload(&dir, &APP.replace("replicas: 2", "replicas: 3"));
         assert_eq!(hash(&base), hash(&rescaled));
-        let (_dir3, changed) = project(&APP.replace("GREETING: hello", "GREETING: hi"));
+        let changed = reload(&dir, &APP.replace("GREETING: hello", "GREETING: hi"));
         assert_ne!(hash(&base), hash(&changed));
         assert_eq!(
             config_hash(&base, "db", &image()).unwrap(),
@@ -606,5 +686,45 @@ volumes: {data: {}}
             ..image()
         };
         assert_ne!(hash(&base), config_hash(&base, "web", &other).unwrap());
+    }
+
+    #[test]
+    fn file_secrets_and_configs_mount_read_only_and_others_are_refused() {
+        // docs.docker.com's secrets example, with a config.
+        let (dir, project) = project(
+            "services:\n  db:\n    image: mysql\n    secrets: [db_password, {source: db_password, target: wp_pw}]\n    \
+             configs: [{source: httpd, target: /etc/extra.conf}, my_config]\n  \
+             root:\n    image: mysql\n    secrets: [db_root_password]\n\
+             secrets:\n  db_password: {file: db_password.txt}\n  db_root_password: {environment: DB_ROOT_PASSWORD}\n\
+             configs:\n  httpd: {file: ./httpd.conf}\n  my_config: {file: /etc/my.conf}\n",
+        );
+        let shop = dir.path().join("shop");
+        let mounts = service_mounts(&project, "db").unwrap();
+        let seen: Vec<(&str, PathBuf, bool)> = mounts
+            .iter()
+            .map(|m| match &m.source {
+                MountSource::Bind { path, .. } => (m.target.as_str(), path.clone(), m.read_only),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "/run/secrets/db_password",
+                    shop.join("db_password.txt"),
+                    true
+                ),
+                ("/run/secrets/wp_pw", shop.join("db_password.txt"), true),
+                ("/etc/extra.conf", shop.join("httpd.conf"), true),
+                ("/my_config", PathBuf::from("/etc/my.conf"), true),
+            ]
+        );
+        let error = service_mounts(&project, "root").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "services.root.secrets[0]: \"db_root_password\" comes from the environment variable \
+             DB_ROOT_PASSWORD; hull mounts only secrets from files (file:)"
+        );
     }
 }

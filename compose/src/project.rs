@@ -28,7 +28,8 @@ pub struct Project {
     /// Active profiles.
     pub profiles: Vec<String>,
     /// Each service's environment, `KEY=VALUE`: its `env_file`s, then its
-    /// `environment`.
+    /// `environment` (as the model's `environment`, which holds them
+    /// resolved, but only the variables that have a value).
     pub environments: IndexMap<String, Vec<String>>,
     /// What loading noticed: unset variables, unknown keys.
     pub warnings: Vec<String>,
@@ -36,21 +37,27 @@ pub struct Project {
 
 impl Project {
     /// The project, with each service's environment resolved from its env
-    /// files and `variables`.
+    /// files and `variables` into its `environment`, as Compose does.
     pub(crate) fn new(
         name: String,
         directory: PathBuf,
         files: Vec<PathBuf>,
-        file: ComposeFile,
+        mut file: ComposeFile,
         profiles: Vec<String>,
         variables: BTreeMap<String, String>,
         warnings: Vec<String>,
     ) -> Result<Project> {
         let mut environments = IndexMap::new();
-        for (service_name, service) in &file.services {
-            let env = environment(service, &directory, &variables)
+        for (service_name, service) in &mut file.services {
+            service.environment = environment(service, &directory, &variables)
                 .map_err(|reason| Error::config(format!("service {service_name}: {reason}")))?;
-            environments.insert(service_name.clone(), env);
+            service.env_file.clear();
+            let set = service
+                .environment
+                .iter()
+                .filter_map(|(key, value)| Some(format!("{key}={}", value.as_ref()?)))
+                .collect();
+            environments.insert(service_name.clone(), set);
         }
         Ok(Project {
             name,
@@ -87,6 +94,20 @@ impl Project {
             .collect()
     }
 
+    /// The active services as Compose lists them (`config --services`):
+    /// by name, each after the services it depends on.
+    pub fn listed_services(&self) -> Result<Vec<String>> {
+        let mut active: IndexMap<String, Service> = self
+            .file
+            .services
+            .iter()
+            .filter(|(_, service)| self.is_active(service))
+            .map(|(name, service)| (name.clone(), service.clone()))
+            .collect();
+        active.sort_keys();
+        crate::graph::dependency_order(&active)
+    }
+
     /// The hull name of the project network `key`.
     pub fn network_name(&self, key: &str) -> String {
         match self.file.networks.get(key).and_then(|n| n.name.clone()) {
@@ -114,21 +135,6 @@ impl Project {
         }
     }
 
-    /// The model as `config` prints it: named, with only the services
-    /// the active profiles enable; YAML, or JSON if `json`.
-    pub fn render(&self, json: bool) -> Result<String> {
-        let mut model = self.file.clone();
-        model.name = Some(self.name.clone());
-        model.services.retain(|_, service| self.is_active(service));
-        let text = match json {
-            true => serde_json::to_string_pretty(&model)
-                .map(|t| t + "\n")
-                .map_err(|e| e.to_string()),
-            false => serde_yaml::to_string(&model).map_err(|e| e.to_string()),
-        };
-        text.map_err(|reason| Error::Failed(format!("cannot write the model: {reason}")))
-    }
-
     /// How many containers `service` has unless told otherwise.
     pub fn replicas(&self, service: &Service) -> u32 {
         service
@@ -141,14 +147,15 @@ impl Project {
 }
 
 /// A service's environment: its env files in order, then `environment`
-/// (a variable without a value comes from `variables`, or is left out).
+/// over them. A variable without a value takes the one of `variables`, or
+/// stays without one (and is not set in the container).
 fn environment(
     service: &Service,
     directory: &std::path::Path,
     variables: &BTreeMap<String, String>,
-) -> std::result::Result<Vec<String>, String> {
+) -> std::result::Result<IndexMap<String, Option<String>>, String> {
     let lookup = |name: &str| variables.get(name).cloned();
-    let mut env: IndexMap<String, String> = IndexMap::new();
+    let mut env: IndexMap<String, Option<String>> = IndexMap::new();
     for env_file in &service.env_file {
         let path = directory.join(&env_file.path);
         if !env_file.required && !path.exists() {
@@ -156,19 +163,12 @@ fn environment(
         }
         for (key, value) in dotenv::read(&path, &lookup)? {
             if let Some(value) = value.or_else(|| lookup(&key)) {
-                env.insert(key, value);
+                env.insert(key, Some(value));
             }
         }
     }
     for (key, value) in &service.environment {
-        match value.clone().or_else(|| lookup(key)) {
-            Some(value) => {
-                env.insert(key.clone(), value);
-            }
-            None => {
-                env.shift_remove(key);
-            }
-        }
+        env.insert(key.clone(), value.clone().or_else(|| lookup(key)));
     }
-    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+    Ok(env)
 }

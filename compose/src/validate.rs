@@ -12,6 +12,24 @@ use crate::project::DEFAULT_NETWORK;
 
 /// Checks `model`, loaded from `file` (the first file, for messages).
 pub fn validate(model: &ComposeFile, file: &str) -> Result<()> {
+    for (name, network) in &model.networks {
+        if let Some(driver) = network.driver.as_deref() {
+            if !matches!(driver, "bridge" | "default") {
+                return Err(Error::config(format!(
+                    "{file}: networks.{name}.driver: {driver:?}: hull's networks are bridges; use bridge or leave driver out"
+                )));
+            }
+        }
+    }
+    for (name, volume) in &model.volumes {
+        if let Some(driver) = volume.driver.as_deref() {
+            if driver != "local" {
+                return Err(Error::config(format!(
+                    "{file}: volumes.{name}.driver: {driver:?}: hull has no volume plugins; use local or leave driver out"
+                )));
+            }
+        }
+    }
     for (name, service) in &model.services {
         check_service(model, file, name, service)?;
     }
@@ -80,6 +98,19 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
                 &format!("volumes[{index}].target"),
                 format!("{:?} is not an absolute path", volume.target),
             ));
+        }
+    }
+    for (kind, refs, defined) in [
+        ("secrets", &service.secrets, &model.secrets),
+        ("configs", &service.configs, &model.configs),
+    ] {
+        for (index, used) in refs.iter().enumerate() {
+            if !defined.contains_key(&used.source) {
+                return Err(at(
+                    &format!("{kind}[{index}]"),
+                    format!("{:?} is not defined in the top-level {kind}", used.source),
+                ));
+            }
         }
     }
     for (index, port) in service.ports.iter().enumerate() {
@@ -170,6 +201,10 @@ mod tests {
             ("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml: services.web.restart: "),
             ("services:\n  web:\n    image: a\n    network_mode: host\n", "compose.yaml: services.web.network_mode: \"host\""),
             ("services:\n  web:\n    image: a\n    container_name: webby\n    deploy: {replicas: 2}\n", "compose.yaml: services.web.container_name: a service with"),
+            ("services: {}\nnetworks:\n  overlay: {driver: overlay}\n", "compose.yaml: networks.overlay.driver: \"overlay\": hull's networks are bridges"),
+            ("services: {}\nvolumes:\n  nfs: {driver: rexray}\n", "compose.yaml: volumes.nfs.driver: \"rexray\": hull has no volume plugins"),
+            ("services:\n  web:\n    image: a\n    secrets: [pw]\n", "compose.yaml: services.web.secrets[0]: \"pw\" is not defined in the top-level secrets"),
+            ("services:\n  web:\n    image: a\n    configs: [{source: c, target: /c}]\nconfigs: {d: {file: d}}\n", "compose.yaml: services.web.configs[0]: \"c\" is not defined in the top-level configs"),
         ] {
             let error = check(yaml).unwrap_err().to_string();
             assert!(error.starts_with(message), "{yaml}: {error}");
@@ -193,7 +228,9 @@ mod tests {
     fn optional_dependencies_and_defaults_pass() {
         check(
             "services:\n  a:\n    image: x\n    depends_on:\n      gone: {required: false}\n    \
-             volumes: ['./d:/d', '/anon']\n    extra_hosts: ['gw:host-gateway']\n",
+             volumes: ['./d:/d', '/anon', 'v:/v']\n    extra_hosts: ['gw:host-gateway']\n    \
+             deploy: {mode: replicated}\n\
+             networks:\n  elastic: {driver: bridge}\nvolumes:\n  v: {driver: local}\n",
         )
         .unwrap();
     }

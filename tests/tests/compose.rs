@@ -3,7 +3,7 @@
 //! (an HTTP front end, built from a Dockerfile with a build argument, whose
 //! CGI reads a counter from a second service by name) with `depends_on:
 //! condition: service_healthy`, a named volume, a `frontend` network, a
-//! published port and an `env_file`; brought up,
+//! published port, an `env_file` and a file secret; brought up,
 //! listed, read, exec'd into, changed and brought up again, taken down and
 //! up again with its volume, and down with `-v` leaving nothing; then a
 //! service scaled to three with `up --wait --scale`.
@@ -39,13 +39,15 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("http"), ["count=0"], "{output}");
     assert_eq!(fact("by-name"), ["count=7"], "{output}");
     assert_eq!(fact("env-file"), ["from the env file"], "{output}");
+    // The file secret, mounted read-only at /run/secrets/<name>.
+    assert_eq!(fact("secret"), ["s3cret"], "{output}");
     assert_eq!(
         fact("port"),
         [format!("0.0.0.0:{}", port_of(&output))],
         "{output}"
     );
     assert_eq!(fact("logs"), ["db-1 | db ready"], "{output}");
-    assert_eq!(fact("config"), ["web db|app"], "{output}");
+    assert_eq!(fact("config"), ["db web|app"], "{output}");
     assert_eq!(fact("ls"), ["app running(2)"], "{output}");
     // `up` again: nothing changed, nothing remade; a changed service is
     // remade alone.
@@ -101,6 +103,7 @@ services:
     ports: ["$port:80"]
     networks: [frontend, backend]
     volumes: ["./www:/www:ro"]
+    secrets: [token]
     depends_on:
       db: {condition: service_healthy}
   db:
@@ -114,7 +117,9 @@ services:
       retries: 60
 networks: {frontend: {}, backend: {}}
 volumes: {data: {}}
+secrets: {token: {file: ./token.txt}}
 YAML
+echo s3cret > token.txt
 printf 'FROM bb:1\nARG MARK\nRUN echo "$MARK" > /built\n' > Dockerfile
 
 $h compose up -d 2>$work/up.err; echo "up=$?"
@@ -131,6 +136,7 @@ echo "http=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
 $h compose exec -T db sh -c 'echo 7 > /data/count'
 echo "by-name=$($h compose exec -T web wget -q -O - http://localhost/cgi-bin/count)"
 echo "env-file=$($h compose exec -T web sh -c 'echo $GREETING')"
+echo "secret=$($h compose exec -T web cat /run/secrets/token)"
 echo "port=$($h compose port web 80)"
 echo "logs=$($h compose logs db | grep 'db ready')"
 echo "config=$($h compose config --services | paste -sd ' ')|$($h compose config | sed -n 's/^name: //p')"

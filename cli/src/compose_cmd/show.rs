@@ -182,11 +182,15 @@ pub struct ConfigArgs {
 pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
     let project = compose.project();
     let file = &project.file;
-    let active = project.active_services();
+    // Compose lists services by name, each after its dependencies, and
+    // networks and volumes by name.
+    let active = project.listed_services()?;
     let list: Option<Vec<String>> = if args.services {
         Some(active)
     } else if args.volumes {
-        Some(file.volumes.keys().cloned().collect())
+        let mut volumes: Vec<String> = file.volumes.keys().cloned().collect();
+        volumes.sort();
+        Some(volumes)
     } else if args.networks {
         let mut networks: Vec<String> = file.networks.keys().cloned().collect();
         let uses_default = active.iter().filter_map(|s| file.services.get(s)).any(|s| {
@@ -198,6 +202,7 @@ pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
         if uses_default && !networks.iter().any(|n| n == DEFAULT_NETWORK) {
             networks.push(DEFAULT_NETWORK.to_owned());
         }
+        networks.sort();
         Some(networks)
     } else if args.images {
         Some(
@@ -226,7 +231,10 @@ pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
     }
     match list {
         Some(names) => names.iter().for_each(|name| println!("{name}")),
-        None => print!("{}", project.render(args.format == "json")?),
+        None => print!(
+            "{}",
+            hull_compose::render_config(project, args.format == "json")?
+        ),
     }
     Ok(0)
 }

@@ -10,9 +10,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 pub use service::{
-    BindOptions, Build, Condition, Dependency, Deploy, EnvFile, Healthcheck, MountKind, Port,
-    PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceVolume,
-    TmpfsOptions, Ulimit, VolumeOptions,
+    BindOptions, Build, Condition, Dependency, Deploy, EnvFile, FileObjectRef, Healthcheck,
+    MountKind, Port, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service,
+    ServiceNetwork, ServiceVolume, TmpfsOptions, Ulimit, VolumeOptions,
 };
 
 /// A compose file, or several merged.
@@ -33,6 +33,39 @@ pub struct ComposeFile {
     /// Named volumes the services mount.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub volumes: IndexMap<String, VolumeDef>,
+    /// Secrets the services mount under `/run/secrets`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub secrets: IndexMap<String, FileObjectDef>,
+    /// Configuration files the services mount.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub configs: IndexMap<String, FileObjectDef>,
+    /// `x-` extension fields, kept for `config` (the loader fills them in).
+    #[serde(skip)]
+    pub extensions: serde_yaml::Mapping,
+}
+
+/// `secrets.NAME` or `configs.NAME`: where its text comes from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileObjectDef {
+    /// Its name in the platform (documentation here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A host file (absolute once loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A variable of the environment compose runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The text itself (configs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Kept by the platform (a swarm's): hull has none.
+    #[serde(
+        default,
+        deserialize_with = "values::boolean",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub external: bool,
 }
 
 /// `networks.NAME`.
@@ -41,6 +74,9 @@ pub struct NetworkDef {
     /// Its name in hull (default `<project>_<key>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `bridge` (or `default`): the only kind hull makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
     /// Made elsewhere: used, never made or removed.
     #[serde(
         default,
@@ -81,6 +117,9 @@ pub struct VolumeDef {
     /// Its name in hull (default `<project>_<key>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `local`: the only kind hull has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
     /// Made elsewhere: used, never made or removed.
     #[serde(
         default,

@@ -180,6 +180,15 @@ pub struct Service {
     /// Started only when one of these profiles is active.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// Secrets mounted read-only, by default at `/run/secrets/<source>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileObjectRef>,
+    /// Configuration files mounted read-only, by default at `/<source>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<FileObjectRef>,
+    /// `x-` extension fields, kept for `config` (the loader fills them in).
+    #[serde(skip)]
+    pub extensions: serde_yaml::Mapping,
 }
 
 fn is_false(flag: &bool) -> bool {
@@ -245,31 +254,34 @@ fn yes() -> bool {
     true
 }
 
-/// A published port, long syntax.
+/// A published port, long syntax (its fields in the order Compose prints
+/// them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Port {
-    /// The container's port.
-    #[serde(deserialize_with = "required_number")]
-    pub target: u16,
-    /// The host's port (none: one the kernel picks).
-    #[serde(
-        default,
-        deserialize_with = "values::number",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub published: Option<u16>,
-    /// The host address to publish on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<IpAddr>,
-    /// `tcp` or `udp`.
-    #[serde(default = "tcp")]
-    pub protocol: String,
-    /// Only `ingress` and `host` exist; both mean the same here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
     /// A name for the port (documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Only `ingress` and `host` exist; both mean the same here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The host address to publish on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<IpAddr>,
+    /// The container's port.
+    #[serde(deserialize_with = "required_number")]
+    pub target: u16,
+    /// The host's port (none: one the kernel picks); written as text, as
+    /// Compose writes it.
+    #[serde(
+        default,
+        deserialize_with = "values::number",
+        serialize_with = "values::as_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub published: Option<u16>,
+    /// `tcp` or `udp`.
+    #[serde(default = "tcp")]
+    pub protocol: String,
     /// The application protocol (documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
@@ -456,6 +468,10 @@ pub struct Ulimit {
 /// `deploy`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deploy {
+    /// `replicated` or `global`: on one host, both are `replicas`
+    /// containers (one by default), as Compose runs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// How many containers.
     #[serde(
         default,
@@ -517,4 +533,37 @@ pub struct RestartPolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_attempts: Option<u32>,
+}
+
+/// A service's use of a secret or config, long syntax.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileObjectRef {
+    /// The top-level secret or config.
+    pub source: String,
+    /// Where it is mounted (a secret's relative target is under
+    /// `/run/secrets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Its owner (as in Compose without a swarm: ignored; a bind mount
+    /// keeps the host file's).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub uid: Option<String>,
+    /// Its group (ignored, as `uid`).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub gid: Option<String>,
+    /// Its mode (ignored, as `uid`).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mode: Option<String>,
 }

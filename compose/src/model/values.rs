@@ -64,6 +64,18 @@ pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>
     text_of(deserializer)
 }
 
+/// An optional number written as text (`published: "8080"`), as Compose
+/// writes it.
+pub fn as_text<S: Serializer, T: fmt::Display>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A span of time, `1m30s`, `10s`, `1.5s`, `500ms`; a bare number is
 /// seconds. Written back as Go writes durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,22 +169,59 @@ impl Serialize for Span {
     }
 }
 
-/// A size in bytes, written `256m`, `1g`, `512MB` or as a number of bytes.
+/// A size in bytes, written `256m`, `1.5G`, `512MB`, `1gib` or as a number
+/// of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bytes(pub u64);
+
+impl Bytes {
+    /// Parses a size as Compose does (go-units' `RAMInBytes`): a number,
+    /// fractions allowed, then optionally a space, a binary unit (`k`,
+    /// `m`, `g`, `t`, `p`, any case), an `i` and a `b`; the bytes are
+    /// rounded down.
+    pub fn parse(text: &str) -> Result<Bytes, String> {
+        let bad = || format!("{text:?} is not a size like 256m, 1.5g or 512MB");
+        let lower = text.trim().to_ascii_lowercase();
+        let split = lower
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(lower.len());
+        let (number, suffix) = lower.split_at(split);
+        if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
+            return Err(bad());
+        }
+        let amount: f64 = number.parse().map_err(|_| bad())?;
+        let suffix = suffix.strip_prefix(' ').unwrap_or(suffix);
+        let suffix = suffix.strip_suffix('b').unwrap_or(suffix);
+        let suffix = suffix.strip_suffix('i').unwrap_or(suffix);
+        let power = match suffix {
+            "" => 0,
+            "k" => 1,
+            "m" => 2,
+            "g" => 3,
+            "t" => 4,
+            "p" => 5,
+            _ => return Err(bad()),
+        };
+        let bytes = amount * 1024f64.powi(power);
+        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+            return Err(bad());
+        }
+        // As Go's int64(size * multiplier): the fraction of a byte dropped.
+        Ok(Bytes(bytes as u64))
+    }
+}
 
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
         let text = text_of(deserializer)?.ok_or_else(|| D::Error::custom("a size is needed"))?;
-        hull_runtime::units::parse_size_bytes(&text)
-            .map(Bytes)
-            .map_err(D::Error::custom)
+        Bytes::parse(&text).map_err(D::Error::custom)
     }
 }
 
 impl Serialize for Bytes {
+    /// As text, as Compose writes sizes: `"536870912"`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(self.0)
+        serializer.collect_str(&self.0)
     }
 }
 
@@ -196,6 +245,24 @@ mod tests {
         }
         for bad in ["", "s", "10x", "1m30", "-1s"] {
             assert!(Span::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_parse_as_compose_does() {
+        for (text, bytes) in [
+            ("100", 100),
+            ("256m", 256 << 20),
+            ("1.5G", 1536 << 20),
+            ("512MB", 512 << 20),
+            ("1gib", 1 << 30),
+            ("128 kb", 128 << 10),
+            ("0.5k", 512),
+        ] {
+            assert_eq!(Bytes::parse(text), Ok(Bytes(bytes)), "{text}");
+        }
+        for bad in ["", "m", "1.g", ".5g", "1x", "-1m", "1.2.3g"] {
+            assert!(Bytes::parse(bad).is_err(), "{bad}");
         }
     }
 }
