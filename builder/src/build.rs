@@ -562,8 +562,16 @@ impl<'a> Build<'a> {
                     }
                 }
                 Source::Path(path) => CopySource::Path(expand(path)?),
+                // Named as BuildKit names it: the file `EOF` of `<<EOF`,
+                // which a destination directory holds (a name that is no
+                // plain file name stands for none).
                 Source::HereDoc(doc) => CopySource::Inline {
-                    name: String::new(),
+                    name: std::path::Path::new(&doc.name)
+                        .file_name()
+                        .and_then(|name| name.to_str())
+                        .filter(|name| *name != "..")
+                        .unwrap_or("heredoc")
+                        .to_owned(),
                     data: match doc.expand {
                         true => words::expand_heredoc(&doc.text, lookup)?.into_bytes(),
                         false => doc.text.clone().into_bytes(),
@@ -577,12 +585,6 @@ impl<'a> Build<'a> {
             true => dest,
             false => format!("{}/", dest.trim_end_matches('.')),
         };
-        // A here-document takes its name from the destination.
-        for source in &mut copy_sources {
-            if let CopySource::Inline { name, .. } = source {
-                *name = dest.rsplit('/').next().unwrap_or_default().to_owned();
-            }
-        }
         let image = self.layer_tree(&current.state, "the image")?;
         if let Some(spec) = &chown {
             options.owner = Some(users::chown_owner(&image, spec)?);

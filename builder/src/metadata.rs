@@ -71,16 +71,32 @@ pub(crate) fn metadata(
             )
         }
         Kind::Expose(ports) => {
-            let mut expanded = Vec::new();
+            // A set, as Docker's map of ports: each at most once however
+            // often (and in however many ranges) it is named.
+            let mut expanded = std::collections::BTreeSet::new();
+            let mut named = 0;
             for port in ports {
                 for port in words::expand_words(port, escape, &|k| {
                     expand(&format!("${{{k}}}")).ok().filter(|v| !v.is_empty())
                 })? {
-                    expanded.extend(exposed_ports(&port)?);
+                    let ports = exposed_ports(&port)?;
+                    named += ports.len();
+                    if named > MAX_EXPOSED {
+                        bail!("EXPOSE names more than {MAX_EXPOSED} ports");
+                    }
+                    expanded.extend(ports);
                 }
             }
             (
-                format!("EXPOSE map[{}]", expanded.join(" ")),
+                // As Go prints BuildKit's map of ports.
+                format!(
+                    "EXPOSE map[{}]",
+                    expanded
+                        .iter()
+                        .map(|port| format!("{port}:{{}}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
                 Box::new(move |state: &mut ImageState| {
                     for port in &expanded {
                         state.add_to_set("ExposedPorts", port);
@@ -179,14 +195,22 @@ pub(crate) fn metadata(
     })
 }
 
+/// The most ports one `EXPOSE` may name, ranges and repeats counted: every
+/// port of every protocol, four times over.
+const MAX_EXPOSED: usize = 4 * 3 * 65_536;
+
 /// The ports an `EXPOSE` word names, as Docker's `nat.ParsePortSpecs`
 /// reads it: `80`, `53/udp`, a range `8000-8010/tcp` (each port of it),
 /// the container port of `ip:host:container`.
 fn exposed_ports(spec: &str) -> Result<Vec<String>> {
     let (ports, protocol) = match spec.split_once('/') {
+        Some((ports, "")) => (ports, "tcp".to_owned()),
         Some((ports, protocol)) => (ports, protocol.to_lowercase()),
         None => (spec, "tcp".to_owned()),
     };
+    if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
+        bail!("EXPOSE {spec}: invalid proto: {protocol}");
+    }
     let ports = ports.rsplit(':').next().unwrap_or(ports);
     let number = |port: &str| {
         port.parse::<u16>()
@@ -336,7 +360,7 @@ mod tests {
         );
         // The history (and the cache key) names the expanded values.
         assert_eq!(texts[0], "ENV APP=/srv PORT=80");
-        assert_eq!(texts[1], "EXPOSE map[80/tcp 53/udp]");
+        assert_eq!(texts[1], "EXPOSE map[53/udp:{} 80/tcp:{}]");
     }
 
     #[test]
@@ -353,6 +377,14 @@ mod tests {
     }
 
     #[test]
+    fn a_port_exposed_many_times_is_one_port() {
+        let expose = Kind::Expose(vec!["80".into(), "79-81".into(), "80/tcp".into()]);
+        let (state, texts) = apply(ImageState::default(), &[expose]);
+        assert_eq!(texts[0], "EXPOSE map[79/tcp:{} 80/tcp:{} 81/tcp:{}]");
+        assert_eq!(state.config["ExposedPorts"].as_object().unwrap().len(), 3);
+    }
+
+    #[test]
     fn exposed_ranges_are_each_port_as_docker_reads_them() {
         assert_eq!(exposed_ports("80").unwrap(), ["80/tcp"]);
         assert_eq!(exposed_ports("53/UDP").unwrap(), ["53/udp"]);
@@ -361,7 +393,8 @@ mod tests {
             ["8000/tcp", "8001/tcp", "8002/tcp"]
         );
         assert_eq!(exposed_ports("127.0.0.1:8080:80").unwrap(), ["80/tcp"]);
-        for bad in ["http", "9-1", "70000", ""] {
+        assert_eq!(exposed_ports("80/").unwrap(), ["80/tcp"]);
+        for bad in ["http", "9-1", "70000", "", "80/http"] {
             assert!(exposed_ports(bad).is_err(), "{bad}");
         }
     }

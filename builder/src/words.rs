@@ -20,8 +20,10 @@ const MAX_NESTING: usize = 32;
 /// 128 KiB), short of what `ENV A=$A$A`, repeated, would make of memory.
 const MAX_EXPANDED_LEN: usize = 1 << 20;
 
-/// The longest value `${VAR/pattern/word}` replaces in.
-const MAX_REPLACED_LEN: usize = 16 << 10;
+/// The most steps (characters of the value times tokens of the pattern,
+/// for each place a match is tried) one `${VAR#pattern}`, `%` or `/` may
+/// take: a second or so, far past what a real substitution needs.
+const MAX_PATTERN_STEPS: usize = 1 << 30;
 
 /// Looks a variable up: `None` for one that is not set.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -241,6 +243,7 @@ impl<'a> Lexer<'a> {
                 };
                 let pattern = Pattern::parse(&word)?;
                 let value = value.unwrap_or_default();
+                pattern.check_cost(&name, &value, false)?;
                 return Ok(match modifier {
                     '#' => pattern.trim_prefix(&value, greedy),
                     _ => pattern.trim_suffix(&value, greedy),
@@ -254,14 +257,8 @@ impl<'a> Lexer<'a> {
                 let pattern = Pattern::parse(&self.until('/', true)?)?;
                 let replacement = self.until('}', true)?;
                 let value = value.unwrap_or_default();
-                // A match is tried from every character: quadratic.
-                if value.len() > MAX_REPLACED_LEN {
-                    bail!(
-                        "${{{name}/...}}: the value is longer than {} KiB to replace in",
-                        MAX_REPLACED_LEN >> 10
-                    );
-                }
-                return Ok(pattern.replace(&value, &replacement, all));
+                pattern.check_cost(&name, &value, true)?;
+                return pattern.replace(&value, &replacement, all);
             }
             _ => bail!("bad substitution in ${{{name}...}}: use ${{{name}}}, ${{{name}:-word}}, ${{{name}:+word}}, ${{{name}#pattern}}, ${{{name}%pattern}} or ${{{name}/pattern/word}}"),
         };
@@ -362,7 +359,30 @@ impl Pattern {
                 c => Token::Char(c),
             });
         }
+        // `**` is `*`, and costs one token.
+        tokens.dedup_by(|next, previous| *next == Token::Star && *previous == Token::Star);
         Ok(Pattern(tokens))
+    }
+
+    /// Refuses a substitution of this pattern in `value` that would take
+    /// more than [`MAX_PATTERN_STEPS`]: a pass over the value for a prefix
+    /// or suffix; for a replacement, one from each character, as long as
+    /// the value with a star, as long as the pattern without one.
+    fn check_cost(&self, name: &str, value: &str, replacing: bool) -> Result<()> {
+        let chars = value.chars().count() + 1;
+        let tokens = self.0.len() + 1;
+        let pass = match self.0.contains(&Token::Star) {
+            true => chars,
+            false => tokens,
+        };
+        let steps = match replacing {
+            true => chars.saturating_mul(pass).saturating_mul(tokens),
+            false => chars.saturating_mul(tokens),
+        };
+        if steps > MAX_PATTERN_STEPS {
+            bail!("${{{name}...}}: the pattern is too costly to match in a value of {chars} characters");
+        }
+        Ok(())
     }
 
     /// For each length from 0 to `text.len()`, whether the pattern
@@ -439,19 +459,24 @@ impl Pattern {
 
     /// `value` with the first (or `all`) longest matches, leftmost first,
     /// replaced by `replacement`.
-    fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+    /// An empty match where the previous one ended is none, as Go's
+    /// `ReplaceAllString` has it (`${V//*/x}` of `abc` is `x`).
+    fn replace(&self, value: &str, replacement: &str, all: bool) -> Result<String> {
         let chars: Vec<char> = value.chars().collect();
         let mut out = String::new();
         let mut at = 0;
         let mut replaced = false;
+        let mut last_end = None;
         while at <= chars.len() {
             let found = (!replaced || all)
                 .then(|| self.longest_match(&chars[at..]).map(|len| at + len))
-                .flatten();
+                .flatten()
+                .filter(|end| !(*end == at && last_end == Some(at)));
             match found {
                 Some(end) => {
-                    out.push_str(replacement);
+                    append(&mut out, replacement)?;
                     replaced = true;
+                    last_end = Some(end);
                     if end == at {
                         if let Some(c) = chars.get(at) {
                             out.push(*c);
@@ -469,7 +494,7 @@ impl Pattern {
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -532,6 +557,8 @@ mod tests {
         assert_eq!(version("${V/./_}"), "v1_2.3-rc.1");
         assert_eq!(version("${V//./_}"), "v1_2_3-rc_1");
         assert_eq!(version("${V/rc*/final}"), "v1.2.3-final");
+        assert_eq!(version("${V//*/x}"), "x");
+        assert_eq!(version("${V//**/x}"), "x");
         assert_eq!(version("${V#\\*}"), "v1.2.3-rc.1");
         assert_eq!(version("${MISSING#v}"), "");
         assert!(expand("${V/x}", '\\', &|_| None).is_err());
@@ -549,8 +576,17 @@ mod tests {
         let short = |name: &str| (name == "A").then(|| "a".repeat(2_000));
         let replaced = expand("${A//*b/x}", '\\', &short).unwrap();
         assert_eq!(replaced, "a".repeat(2_000));
-        let huge = |name: &str| (name == "A").then(|| "a".repeat(MAX_REPLACED_LEN + 1));
-        assert!(expand("${A/a/b}", '\\', &huge).is_err());
+        let costly = format!("${{A//{}b/x}}", "*a".repeat(300));
+        let err = expand(&costly, '\\', &long).unwrap_err().to_string();
+        assert!(err.contains("too costly"), "{err}");
+        // Each of 16K characters replaced by 512 KiB: refused before 8 GiB.
+        let wide = |name: &str| match name {
+            "A" => Some("a".repeat(16_384)),
+            "B" => Some("b".repeat(512 << 10)),
+            _ => None,
+        };
+        let err = expand("${A//?/$B}", '\\', &wide).unwrap_err().to_string();
+        assert!(err.contains("expand past 1 MiB"), "{err}");
         // Nesting through every form, and doubling, stop with an error.
         let nested = format!("{}x{}", "${A#${A%".repeat(20_000), "}}".repeat(20_000));
         let err = expand(&nested, '\\', &vars).unwrap_err().to_string();

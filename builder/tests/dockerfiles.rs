@@ -350,3 +350,18 @@ fn copy_parents_keeps_each_matchs_path_from_its_pivot() {
     let outcome = build(dockerfile, &files, &[]).unwrap();
     assert_eq!(outcome.steps.len(), 1);
 }
+
+#[test]
+fn a_copied_here_document_is_named_after_itself_in_a_directory() {
+    let dockerfile = "FROM alpine AS files\n\
+                      COPY <<a <<b /app/\nx\na\ny\nb\n\
+                      COPY <<EOF /conf\nc\nEOF\n\
+                      COPY <<../up /dir/\nz\n../up\n\
+                      FROM alpine\nRUN --mount=from=files,source=/,target=/m true\n";
+    let outcome = build(dockerfile, &[], &[]).unwrap();
+    let seen = &outcome.binds[0]["/m"];
+    for path in ["app/a", "app/b", "conf", "dir/up"] {
+        assert!(seen.contains(&path.to_owned()), "{path} not in {seen:?}");
+    }
+    assert!(!seen.contains(&"up".to_owned()), "{seen:?}");
+}
