@@ -78,11 +78,13 @@ impl RunPlan {
         }
         let mut views = Vec::new();
         for bind in &self.views {
-            let tree: &dyn tree::Tree = match &bind.from {
-                Some(from) => from,
-                None => context,
+            // A stage's or image's files keep their owners, as its
+            // snapshot mounted has them; the context's are as sent.
+            let (tree, keep_owner): (&dyn tree::Tree, bool) = match &bind.from {
+                Some(from) => (from, true),
+                None => (context, false),
             };
-            let view = context_view::make(tree, &bind.dir, tmp)?;
+            let view = context_view::make(tree, &bind.dir, tmp, keep_owner)?;
             step.mounts[bind.mount].source = MountSource::Bind {
                 path: view.path().to_owned(),
                 create: false,
