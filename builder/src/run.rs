@@ -328,7 +328,12 @@ fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
         .map_or("bind", String::as_str)
         .to_owned();
     if kind == "secret" || kind == "ssh" {
-        let required = options.get("required").is_some_and(|v| v != "false");
+        // As Go's ParseBool reads it; a bare `required` is true.
+        let required = match options.get("required").map(String::as_str) {
+            None | Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
+            Some("" | "1" | "t" | "T" | "true" | "TRUE" | "True") => true,
+            Some(other) => bail!("RUN --mount={spec}: required={other}: use true or false"),
+        };
         if required {
             let id = options.get("id").map_or("default", String::as_str);
             bail!("RUN --mount={spec}: {kind} {id}: not found (hull build is given no secrets or SSH agents)");
@@ -773,6 +778,12 @@ mod tests {
             "RUN --mount=type=secret,id=token,required=true: secret token: not found \
              (hull build is given no secrets or SSH agents)"
         );
+        for not_required in ["required=0", "required=False", "required=f"] {
+            let spec = format!("type=secret,id=token,{not_required}");
+            assert!(mount(&run, &spec).unwrap().is_none(), "{spec}");
+        }
+        assert!(mount(&run, "type=ssh,required=T").is_err());
+        assert!(mount(&run, "type=ssh,required=maybe").is_err());
     }
 
     #[test]
