@@ -143,14 +143,19 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         .iter()
         .map(|i| keyword_start(i))
         .collect();
+    let displays: std::collections::HashMap<usize, &str> = rewritten
+        .displays
+        .iter()
+        .map(|(line, written)| (*line, written.as_str()))
+        .collect();
+    // The line each instruction starts on, counted as they come.
+    let (mut line, mut counted) = (0, 0);
     for (index, instruction) in parsed.instructions.iter().enumerate() {
         let end = starts.get(index + 1).copied().unwrap_or(text.len());
         let source = &text[starts[index]..end];
-        let line = text[..starts[index]].matches('\n').count();
-        let display = match rewritten.displays.iter().find(|(at, _)| *at == line) {
-            Some((_, written)) => one_line(written, escape),
-            None => one_line(source, escape),
-        };
+        line += text[counted..starts[index]].matches('\n').count();
+        counted = starts[index];
+        let display = one_line(displays.get(&line).copied().unwrap_or(source), escape);
         match instruction {
             Parsed::From(from) => {
                 let platform = flags(&from.options)

@@ -22,6 +22,8 @@ pub fn rewrite(text: &str, escape: char) -> Rewritten {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::with_capacity(text.len());
     let mut displays = Vec::new();
+    // Lines of `out` up to `counted`, counted as it grows.
+    let (mut out_lines, mut counted) = (0, 0);
     let mut index = 0;
     while index < lines.len() {
         let first = index;
@@ -82,7 +84,9 @@ pub fn rewrite(text: &str, escape: char) -> Rewritten {
             script.push_str(document.trim_end_matches(['\n', '\r']));
         }
         let flags = &args[..args.len() - command_start.len()];
-        displays.push((out.matches('\n').count(), logical.trim().to_owned()));
+        out_lines += out[counted..].matches('\n').count();
+        counted = out.len();
+        displays.push((out_lines, logical.trim().to_owned()));
         out.push_str(&format!(
             "{keyword} {}<<{SCRIPT_DELIMITER}\n{script}\n{SCRIPT_DELIMITER}\n",
             flags.trim_start()
