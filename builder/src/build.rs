@@ -323,6 +323,11 @@ impl<'a> Build<'a> {
                 )
                 .with_context(|| in_error(&instruction.text))?;
         }
+        // The stage's end is cached whatever its last step: a run of
+        // metadata steps at the end is found again whole, with its times.
+        if self.store.cached(&current.key)?.is_none() {
+            self.store.cache(&current.key, &entry(&current.state)?)?;
+        }
         Ok(current)
     }
 
@@ -693,7 +698,10 @@ impl<'a> Build<'a> {
         Ok(Finished { state, key })
     }
 
-    /// A step that changes the config only.
+    /// A step that changes the config only. It is cached with the next
+    /// step that makes a layer, or the stage's end, not alone: an entry
+    /// holds the whole config and history, and one per step of a long run
+    /// of `ENV`s or `LABEL`s would take space quadratic in their number.
     fn metadata_step(
         &mut self,
         current: Finished,
@@ -707,7 +715,6 @@ impl<'a> Build<'a> {
         let mut state = current.state;
         change(&mut state);
         state.record(&now(), &format!("{text} # buildkit"), true);
-        self.store.cache(&key, &entry(&state)?)?;
         Ok(Finished { state, key })
     }
 

@@ -365,3 +365,34 @@ fn a_copied_here_document_is_named_after_itself_in_a_directory() {
     }
     assert!(!seen.contains(&"up".to_owned()), "{seen:?}");
 }
+
+#[test]
+fn a_long_run_of_metadata_steps_is_one_cache_entry_and_found_again() {
+    let temp = tempfile::tempdir().unwrap();
+    let context = temp.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    let labels: String = (0..500).map(|n| format!("LABEL n{n}={n}\n")).collect();
+    let options = BuildOptions {
+        root: temp.path().join("root"),
+        context,
+        dockerfile: format!("FROM scratch\n{labels}ENV DONE=1\n"),
+        tags: vec![ImageRef::parse("labels:latest").unwrap()],
+        build_args: BTreeMap::new(),
+        target: None,
+        no_cache: false,
+        pull: false,
+        labels: BTreeMap::new(),
+        network: true,
+        platform: None,
+        registry: None,
+    };
+    let build = || {
+        let progress = Arc::new(Mutex::new(Quiet));
+        hull_builder::build(&options, &Recorder::default(), progress).unwrap()
+    };
+    let first = build();
+    let store = Store::open(&options.root).unwrap();
+    assert_eq!(store.build_cache_usage().unwrap().entries, 1);
+    // Built again, the image is the same, its history's times and all.
+    assert_eq!(build().id, first.id);
+}
