@@ -54,7 +54,9 @@ pub fn in_test_host(script: &str) -> String {
         profile_dir().join("udp-echo").display(),
         profile_dir().join("tcp-flood").display(),
     );
-    let command = Hull::new().command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
+    // Kept until the test host is done: its root is removed when it drops.
+    let hull = Hull::new();
+    let command = hull.command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
     let output = output_with_stdin(command, b"");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
