@@ -11,6 +11,7 @@
 pub mod image;
 mod privileges;
 pub mod vm;
+mod watchdog;
 
 use std::env;
 use std::time::{Duration, Instant};
@@ -23,12 +24,16 @@ use hull_runtime::{assets, Boot};
 
 use self::image::Image;
 use self::vm::TestHostVm;
+use self::watchdog::Watchdog;
 
 /// How long the test host may take from QEMU's start to the agent's
 /// greeting; TCG boots take 5-10 s on an idle machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the test host may take to power off after the session.
 const POWEROFF_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a command may run in the test host (`HULL_TESTHOST_TIMEOUT`,
+/// seconds), longer than any end-to-end script under a loaded machine.
+const DEFAULT_COMMAND_TIMEOUT_SECS: u32 = 1800;
 /// Console lines shown when the test host fails.
 const DIAGNOSTIC_LINES: usize = 20;
 const HOSTNAME: &str = "hull-testhost";
@@ -56,6 +61,10 @@ pub fn exec(command: Vec<String>) -> Result<u8> {
     };
     tracing::debug!(elapsed = ?started.elapsed(), "test host relay is up");
 
+    let deadline = Duration::from_secs(
+        vm::env_number("HULL_TESTHOST_TIMEOUT", DEFAULT_COMMAND_TIMEOUT_SECS)?.into(),
+    );
+    let watchdog = Watchdog::start(vm.pid(), deadline);
     let mut output = Writers::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
     let end = session::attach(
         stream,
@@ -73,6 +82,13 @@ pub fn exec(command: Vec<String>) -> Result<u8> {
         },
         &mut output,
     );
+    if watchdog.call_off() {
+        return Err(anyhow!(
+            "KVM test host: the command ran past {deadline:?} (HULL_TESTHOST_TIMEOUT); \
+             the test host was killed{}",
+            vm.diagnostics(DIAGNOSTIC_LINES)
+        ));
+    }
 
     match end {
         Ok(end) => {

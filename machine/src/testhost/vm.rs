@@ -261,6 +261,11 @@ impl TestHostVm {
         Ok(signals.interruption())
     }
 
+    /// QEMU's process ID.
+    pub fn pid(&self) -> u32 {
+        self.qemu.id()
+    }
+
     /// Waits up to `timeout` for the VM to power itself off, then kills it.
     pub fn shut_down(mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -331,7 +336,7 @@ pub fn path_str(path: &Path) -> Result<&str> {
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-fn env_number(name: &str, default: u32) -> Result<u32> {
+pub fn env_number(name: &str, default: u32) -> Result<u32> {
     match env::var(name) {
         Ok(value) => value
             .parse()
