@@ -139,6 +139,15 @@ impl NetworkOptions {
         }
     }
 
+    /// How many network interfaces the container's VM gets: one per
+    /// network joined, none with loopback only.
+    pub(crate) fn interfaces(&self) -> usize {
+        match self.offline() {
+            true => 0,
+            false => self.networks().len(),
+        }
+    }
+
     /// Whether the container is to have loopback only.
     fn offline(&self) -> bool {
         self.networks.iter().any(|network| network == NO_NETWORK)

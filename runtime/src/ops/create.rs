@@ -230,14 +230,8 @@ impl Runtime {
             None => container::generated_name(&id),
         };
         let settled = mounts::settle(root, &options.mounts, &options.volumes_from, &image.volumes)?;
-        let networks = match options.network.networks.as_slice() {
-            [] => 1,
-            [only] if only == "none" => 0,
-            networks => networks.len(),
-        };
-        if let Err(reason) =
-            boot::check_device_room(boot::shares_needed(root, &settled.mounts), networks)
-        {
+        let shares = boot::shares_needed(root, &settled.mounts);
+        if let Err(reason) = boot::check_device_room(shares, options.network.interfaces()) {
             forget_volumes(self, &settled.made_volumes);
             return Err(Error::invalid(reason));
         }
