@@ -110,12 +110,8 @@ fn escaped(chars: &mut std::str::Chars) -> Result<char> {
         .ok_or_else(|| anyhow::anyhow!("syntax error in pattern: trailing \\"))
 }
 
-/// Whether `pattern` matches all of `subject`, where the elements for
-/// which `is_star` holds match any run of elements that `star_takes`, and
-/// the others one element each as `matches` says. Iterative, with only the
-/// last star to go back to: time bounded by the product of the lengths,
-/// whatever a hostile pattern holds (trying every split at every star is
-/// exponential).
+/// Whether `pattern` matches all of `subject`, as [`matching_prefixes`]
+/// reads them.
 fn wildcard_match<P, S>(
     pattern: &[P],
     subject: &[S],
@@ -123,33 +119,60 @@ fn wildcard_match<P, S>(
     star_takes: impl Fn(&S) -> bool,
     matches: impl Fn(&P, &S) -> bool,
 ) -> bool {
-    let (mut p, mut s) = (0, 0);
-    // The last star seen, and where in the subject what it matches ends.
-    let mut last_star: Option<(usize, usize)> = None;
-    while s < subject.len() {
-        match pattern.get(p) {
-            Some(token) if is_star(token) => {
-                last_star = Some((p, s));
-                p += 1;
+    matching_prefixes(pattern, subject, is_star, star_takes, matches)[subject.len()]
+}
+
+/// For each length from 0 to `subject.len()`, whether `pattern` matches
+/// that prefix of `subject`, where the elements for which `is_star` holds
+/// match any run of elements that `star_takes`, and the others one element
+/// each as `matches` says. One pass, the set of pattern elements matched so
+/// far followed element by element: time bounded by the product of the
+/// lengths, whatever a hostile pattern holds (trying every split at every
+/// star is exponential).
+pub(crate) fn matching_prefixes<P, S>(
+    pattern: &[P],
+    subject: &[S],
+    is_star: impl Fn(&P) -> bool,
+    star_takes: impl Fn(&S) -> bool,
+    matches: impl Fn(&P, &S) -> bool,
+) -> Vec<bool> {
+    // A star matches nothing too: the elements after it are reached.
+    let close = |states: &mut Vec<bool>| {
+        for at in 0..pattern.len() {
+            if states[at] && is_star(&pattern[at]) {
+                states[at + 1] = true;
             }
-            Some(token) if matches(token, &subject[s]) => {
-                p += 1;
-                s += 1;
+        }
+    };
+    let mut states = vec![false; pattern.len() + 1];
+    states[0] = true;
+    close(&mut states);
+    let mut matching = Vec::with_capacity(subject.len() + 1);
+    matching.push(states[pattern.len()]);
+    let mut next = vec![false; pattern.len() + 1];
+    for element in subject {
+        next.fill(false);
+        for (at, token) in pattern.iter().enumerate() {
+            if !states[at] {
+                continue;
             }
-            _ => match last_star {
-                // The star takes one more element, and the rest is tried
-                // from there. One it cannot take no earlier star can
-                // either: it would have to reach past this one.
-                Some((star, end)) if star_takes(&subject[end]) => {
-                    last_star = Some((star, end + 1));
-                    p = star + 1;
-                    s = end + 1;
-                }
-                _ => return false,
-            },
+            match is_star(token) {
+                true if star_takes(element) => next[at] = true,
+                true => {}
+                false if matches(token, element) => next[at + 1] = true,
+                false => {}
+            }
+        }
+        close(&mut next);
+        std::mem::swap(&mut states, &mut next);
+        matching.push(states[pattern.len()]);
+        if !states.contains(&true) {
+            // Nothing longer can match.
+            matching.resize(subject.len() + 1, false);
+            break;
         }
     }
-    pattern[p..].iter().all(is_star)
+    matching
 }
 
 /// A `.dockerignore` file: patterns in order, the last one that matches a

@@ -10,6 +10,8 @@
 
 use anyhow::{bail, Result};
 
+use crate::pattern::matching_prefixes;
+
 /// How deep `${...}` may nest in a modifier's word: deeper than anyone
 /// writes, and shallow enough that a hostile Dockerfile cannot run the
 /// lexer out of stack.
@@ -386,53 +388,25 @@ impl Pattern {
     }
 
     /// For each length from 0 to `text.len()`, whether the pattern
-    /// matches that prefix of `text`: one pass, the set of tokens matched
-    /// so far followed character by character (time bounded by the product
-    /// of the lengths, whatever the pattern).
-    fn matching_prefixes(tokens: &[Token], text: &[char]) -> Vec<bool> {
-        // A star matches nothing too: the tokens after it are reached.
-        let close = |states: &mut Vec<bool>| {
-            for at in 0..tokens.len() {
-                if states[at] && tokens[at] == Token::Star {
-                    states[at + 1] = true;
-                }
-            }
-        };
-        let mut states = vec![false; tokens.len() + 1];
-        states[0] = true;
-        close(&mut states);
-        let mut matching = Vec::with_capacity(text.len() + 1);
-        matching.push(states[tokens.len()]);
-        let mut next = vec![false; tokens.len() + 1];
-        for &c in text {
-            next.fill(false);
-            for (at, token) in tokens.iter().enumerate() {
-                if !states[at] {
-                    continue;
-                }
-                match token {
-                    Token::Star => next[at] = true,
-                    Token::Any => next[at + 1] = true,
-                    Token::Char(literal) if *literal == c => next[at + 1] = true,
-                    Token::Char(_) => {}
-                }
-            }
-            close(&mut next);
-            std::mem::swap(&mut states, &mut next);
-            matching.push(states[tokens.len()]);
-            if !states.contains(&true) {
-                // Nothing longer can match.
-                matching.resize(text.len() + 1, false);
-                break;
-            }
-        }
-        matching
+    /// matches that prefix of `text`.
+    fn prefixes_matched(tokens: &[Token], text: &[char]) -> Vec<bool> {
+        matching_prefixes(
+            tokens,
+            text,
+            |token| *token == Token::Star,
+            |_| true,
+            |token, c| match token {
+                Token::Any => true,
+                Token::Char(literal) => literal == c,
+                Token::Star => false,
+            },
+        )
     }
 
     /// `value` less its shortest (or, `greedy`, longest) matching prefix.
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {
         let chars: Vec<char> = value.chars().collect();
-        let matching = Self::matching_prefixes(&self.0, &chars);
+        let matching = Self::prefixes_matched(&self.0, &chars);
         match chosen_length(&matching, greedy) {
             Some(len) => chars[len..].iter().collect(),
             None => value.to_owned(),
@@ -445,7 +419,7 @@ impl Pattern {
         let chars: Vec<char> = value.chars().collect();
         let reversed_tokens: Vec<Token> = self.0.iter().rev().copied().collect();
         let reversed: Vec<char> = chars.iter().rev().copied().collect();
-        let matching = Self::matching_prefixes(&reversed_tokens, &reversed);
+        let matching = Self::prefixes_matched(&reversed_tokens, &reversed);
         match chosen_length(&matching, greedy) {
             Some(len) => chars[..chars.len() - len].iter().collect(),
             None => value.to_owned(),
@@ -454,7 +428,7 @@ impl Pattern {
 
     /// The longest match starting at the beginning of `text`, if any.
     fn longest_match(&self, text: &[char]) -> Option<usize> {
-        chosen_length(&Self::matching_prefixes(&self.0, text), true)
+        chosen_length(&Self::prefixes_matched(&self.0, text), true)
     }
 
     /// `value` with the first (or `all`) longest matches, leftmost first,
