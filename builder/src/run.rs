@@ -610,6 +610,52 @@ mod tests {
         }
     }
 
+    /// A build context (`ctx` in a temporary directory, holding `files`),
+    /// an empty image state, no build args or proxies, and a cache
+    /// directory beside the context.
+    struct Fixture {
+        temp: tempfile::TempDir,
+        context: ContextTree,
+        state: ImageState,
+        none: BTreeMap<String, String>,
+        cache_dir: PathBuf,
+    }
+
+    impl Fixture {
+        fn new(files: &[(&str, &str)]) -> Fixture {
+            let temp = tempfile::tempdir().unwrap();
+            let ctx = temp.path().join("ctx");
+            for (name, text) in files {
+                let path = ctx.join(name);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, text).unwrap();
+            }
+            fs::create_dir_all(&ctx).unwrap();
+            Fixture {
+                context: ContextTree::open(&ctx).unwrap(),
+                cache_dir: temp.path().join("cache"),
+                temp,
+                state: ImageState::default(),
+                none: BTreeMap::new(),
+            }
+        }
+
+        fn run(&self) -> RunContext<'_> {
+            run_context(
+                &self.state,
+                &self.none,
+                &self.none,
+                &self.context,
+                &self.cache_dir,
+            )
+        }
+
+        /// A directory beside the context, for what a step holds.
+        fn tmp(&self) -> PathBuf {
+            self.temp.path().join("tmp")
+        }
+    }
+
     #[test]
     fn the_key_names_what_the_command_sees_but_not_proxies() {
         let temp = tempfile::tempdir().unwrap();
@@ -671,12 +717,8 @@ mod tests {
 
     #[test]
     fn a_cache_mount_is_made_with_its_owner_and_mode_and_unknown_options_are_refused() {
-        let temp = tempfile::tempdir().unwrap();
-        let context = ContextTree::open(temp.path()).unwrap();
-        let state = ImageState::default();
-        let none = BTreeMap::new();
-        let cache_dir = temp.path().join("cache");
-        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let fixture = Fixture::new(&[]);
+        let run = fixture.run();
         let made = mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
             .unwrap()
             .unwrap()
@@ -704,18 +746,13 @@ mod tests {
 
     #[test]
     fn a_bind_of_a_directory_dockerignore_trims_shares_a_view_made_when_the_step_runs() {
-        let temp = tempfile::tempdir().unwrap();
-        let ctx = temp.path().join("ctx");
-        fs::create_dir_all(ctx.join("src")).unwrap();
-        fs::write(ctx.join("src/app.py"), "app").unwrap();
-        fs::write(ctx.join("src/debug.log"), "log").unwrap();
-        fs::write(ctx.join("notes.txt"), "n").unwrap();
-        fs::write(ctx.join(".dockerignore"), "src/*.log\n").unwrap();
-        let context = ContextTree::open(&ctx).unwrap();
-        let state = ImageState::default();
-        let none = BTreeMap::new();
-        let cache_dir = temp.path().join("cache");
-        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let fixture = Fixture::new(&[
+            ("src/app.py", "app"),
+            ("src/debug.log", "log"),
+            ("notes.txt", "n"),
+            (".dockerignore", "src/*.log\n"),
+        ]);
+        let run = fixture.run();
         let flags = [
             (
                 "mount".to_owned(),
@@ -727,8 +764,8 @@ mod tests {
             ),
         ];
         let plan = plan(&run, &flags, &Command::Shell("ls /src".into()), None).unwrap();
-        let tmp = temp.path().join("tmp");
-        let (step, held) = plan.prepare(&context, &tmp).unwrap();
+        let tmp = fixture.tmp();
+        let (step, held) = plan.prepare(&fixture.context, &tmp).unwrap();
         let MountSource::Bind { path, .. } = &step.mounts[0].source else {
             panic!("{:?}", step.mounts[0]);
         };
@@ -743,6 +780,7 @@ mod tests {
         let MountSource::Bind { path: file, .. } = &step.mounts[1].source else {
             panic!("{:?}", step.mounts[1]);
         };
+        let ctx = fixture.temp.path().join("ctx");
         assert_eq!(file, &ctx.canonicalize().unwrap().join("notes.txt"));
         drop(held);
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
@@ -750,12 +788,8 @@ mod tests {
 
     #[test]
     fn secrets_and_ssh_agents_not_given_are_left_out_unless_required_as_buildkit_does() {
-        let temp = tempfile::tempdir().unwrap();
-        let context = ContextTree::open(temp.path()).unwrap();
-        let state = ImageState::default();
-        let none = BTreeMap::new();
-        let cache_dir = temp.path().join("cache");
-        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let fixture = Fixture::new(&[]);
+        let run = fixture.run();
         let flags = [
             (
                 "mount".to_owned(),
@@ -788,12 +822,8 @@ mod tests {
 
     #[test]
     fn a_lone_document_with_a_shebang_is_a_program_under_dev_pipes() {
-        let temp = tempfile::tempdir().unwrap();
-        let context = ContextTree::open(temp.path()).unwrap();
-        let state = ImageState::default();
-        let none = BTreeMap::new();
-        let cache_dir = temp.path().join("cache");
-        let run = run_context(&state, &none, &none, &context, &cache_dir);
+        let fixture = Fixture::new(&[]);
+        let run = fixture.run();
         let doc = HereDoc {
             name: "PY".into(),
             text: "#!/usr/bin/env python3\nprint(1)\n".into(),
@@ -801,8 +831,7 @@ mod tests {
         };
         let planned = plan(&run, &[], &Command::Shell(String::new()), Some(&doc)).unwrap();
         assert_eq!(planned.step.argv, ["/dev/pipes/PY"]);
-        let tmp = temp.path().join("tmp");
-        let (step, held) = planned.prepare(&context, &tmp).unwrap();
+        let (step, held) = planned.prepare(&fixture.context, &fixture.tmp()).unwrap();
         let MountSource::Bind { path, .. } = &step.mounts[0].source else {
             panic!("{:?}", step.mounts[0]);
         };
