@@ -274,6 +274,17 @@ pub fn assert_clean(hull: &Hull) {
     }
 }
 
+/// The command exited with 0; its stderr (besides the test-host notice)
+/// shown otherwise.
+pub fn assert_succeeded(output: &Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        container_stderr(output)
+    );
+}
+
 /// A one-line error on stderr (besides the test-host notice) naming `what`,
 /// and Docker's exit code for it.
 pub fn assert_one_line_error(output: &Output, code: i32, what: &str) {

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hull_e2e::{assert_clean, assert_one_line_error, busybox_rootfs, container_stderr, Hull};
+use hull_e2e::{
+    assert_clean, assert_one_line_error, assert_succeeded, busybox_rootfs, container_stderr, Hull,
+};
 use sha2::{Digest, Sha256};
 
 /// `hull run --rootfs <busybox> EXTRA... -- COMMAND...`
@@ -76,12 +78,7 @@ fn stdin_is_forwarded_with_dash_i() {
     let hull = Hull::new();
     let input = b"hi\nthere, with more than one line\n";
     let output = hull.run(run_args(&["-i"], &["cat"]), input);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(output.stdout, input);
 
     // Without -i the process reads an empty stdin, as with Docker.
@@ -94,12 +91,7 @@ fn a_mebibyte_of_stdout_arrives_intact() {
     let hull = Hull::new();
     let script = "head -c 1048576 /dev/urandom > /tmp/blob; sha256sum /tmp/blob >&2; cat /tmp/blob";
     let output = hull.run(run_args(&[], &["sh", "-c", script]), b"");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(output.stdout.len(), 1 << 20);
     let stderr = container_stderr(&output);
     let guest_digest = stderr.split_whitespace().next().expect("digest on stderr");
@@ -180,12 +172,7 @@ fn cpus_flag_sets_the_guest_cpu_count() {
         ),
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(stdout(&output), "2\n2\n");
 }
 
@@ -196,12 +183,7 @@ fn memory_flag_sets_the_guest_memory() {
         run_args(&["-m", "256m"], &["grep", "MemTotal", "/proc/meminfo"]),
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     let kib: u64 = stdout(&output)
         .split_whitespace()
         .nth(1)
@@ -238,12 +220,7 @@ fn env_workdir_user_and_hostname_apply() {
         ),
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(stdout(&output), "hi there|/tmp|1000:100|box|/\n");
 }
 
@@ -262,12 +239,7 @@ fn writes_stay_in_the_container() {
         ),
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(stdout(&output), "scribble\n");
     assert!(
         !rootfs.join("etc/hull-was-here").exists(),

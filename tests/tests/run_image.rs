@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use hull_e2e::registry::{tar_dir, Registry};
-use hull_e2e::{assert_clean, assert_one_line_error, busybox_rootfs, container_stderr, Hull};
+use hull_e2e::{
+    assert_clean, assert_one_line_error, assert_succeeded, busybox_rootfs, container_stderr, Hull,
+};
 
 const HULL_ERROR: i32 = 125;
 const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -164,12 +166,7 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
         ],
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(container_stderr(&output), "");
     assert_eq!(stdout(&output), "yo|/cache|0:0|/root\n");
 
@@ -189,12 +186,7 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
         ],
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(stdout(&output), "a b\n");
     assert_clean(&hull);
 
@@ -215,12 +207,7 @@ fn a_pulled_layered_image_runs_with_its_config_and_whiteouts() {
         ],
         b"",
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        container_stderr(&output)
-    );
+    assert_succeeded(&output);
     assert_eq!(
         stdout(&output),
         format!("1\n{}\n{}\n", DEEP_LAYERS - 1, DEEP_LAYERS - 2)
