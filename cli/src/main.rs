@@ -4,6 +4,7 @@
 //! host's KVM cannot run hull's guest, run themselves in the hull machine.
 
 mod build_cmd;
+mod cidfile;
 mod closed_stdout;
 mod compose_cmd;
 mod container_cmd;
@@ -13,6 +14,7 @@ mod mount_flags;
 mod network_cmd;
 mod prompt;
 mod run;
+mod security_flags;
 mod system_cmd;
 mod terminal;
 mod version;

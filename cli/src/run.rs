@@ -6,21 +6,24 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 use hull_runtime::limits::{cpu_weight, parse_sysctl, parse_ulimit};
 use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
-    assets, capability_set, parse_container_name, parse_host_name, parse_network_name, parse_user,
-    ConsoleTarget, CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, LogLimits,
-    MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
+    assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
+    parse_host_name, parse_network_name, parse_user, ConsoleTarget, CreateOptions, DetachKeys,
+    HealthConfig, HostEntry, Limits, LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy,
+    Rlimit, RootfsChoice, Runtime,
 };
 
+use crate::cidfile::CidFile;
 use crate::image_cmd;
 use crate::machine;
 use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume, parse_volumes_from};
+use crate::security_flags::SecurityFlags;
 use crate::terminal::{StdioFlags, Terminal};
 
 /// `hull create`'s flags, which `hull run` takes too.
@@ -48,6 +51,15 @@ pub struct CreateArgs {
     /// Set a label on the container: KEY=VALUE (or KEY).
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
+
+    /// Read labels from a file: KEY=VALUE (or KEY) lines, # comments;
+    /// before --label.
+    #[arg(long = "label-file", value_name = "FILE")]
+    label_files: Vec<PathBuf>,
+
+    /// Write the container's ID to this file, which must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    cidfile: Option<PathBuf>,
 
     /// Accepted for Docker compatibility: every container's PID 1 is
     /// hull's agent, which reaps orphans and passes signals on.
@@ -79,6 +91,15 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pull: PullPolicy,
 
+    /// The image's platform: linux/amd64, the only one hull runs (checked
+    /// by its parser; nothing else to choose).
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = image_cmd::parse_platform)]
+    _platform: Option<String>,
+
+    /// Pull without printing progress.
+    #[arg(short, long)]
+    quiet: bool,
+
     /// CPUs: the VM gets this many vCPUs, rounded up (1.5: 2).
     #[arg(long, default_value_t = 1.0, value_parser = parse_cpus)]
     cpus: f64,
@@ -86,6 +107,15 @@ pub struct CreateArgs {
     /// Guest memory, e.g. 256m or 1g.
     #[arg(short = 'm', long = "memory", default_value = "512m", value_parser = parse_memory_mib)]
     memory_mib: u64,
+
+    /// Memory plus swap (-1: unlimited): checked as Docker does, at least
+    /// --memory; the VM has no swap, so --memory is the limit.
+    #[arg(
+        long = "memory-swap",
+        value_name = "SIZE",
+        allow_negative_numbers = true
+    )]
+    memory_swap: Option<String>,
 
     /// Guest kernel (an uncompressed vmlinux) instead of the one hull built.
     #[arg(long, value_name = "PATH")]
@@ -106,6 +136,9 @@ pub struct CreateArgs {
     #[command(flatten)]
     health: HealthFlags,
 
+    #[command(flatten)]
+    security: SecurityFlags,
+
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
@@ -120,8 +153,14 @@ pub struct CreateArgs {
     #[arg(long, value_name = "POLICY", default_value = "no")]
     restart: RestartPolicy,
 
+    /// Where the container's output is logged: json-file (the default;
+    /// local is taken as json-file), or none (`hull logs` has nothing).
+    #[arg(long = "log-driver", value_name = "DRIVER", value_parser = parse_log_driver)]
+    log_driver: Option<LogDriver>,
+
     /// Log limits: max-size=SIZE (default 10m) at which the log rotates,
-    /// max-file=N (default 3) files kept.
+    /// max-file=N (default 3) files kept; compress=true is accepted (the
+    /// rotated files stay uncompressed).
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     log_opts: Vec<String>,
 
@@ -179,6 +218,11 @@ struct NetworkFlags {
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
 
+    /// Expose a port or range besides the image's: PORT[-PORT][/PROTOCOL]
+    /// (-P publishes it).
+    #[arg(long = "expose", value_name = "PORTS", value_parser = parse_expose)]
+    expose: Vec<String>,
+
     /// The container's address on its network (default: the next free).
     #[arg(long, value_name = "IPV4")]
     ip: Option<Ipv4Addr>,
@@ -190,6 +234,16 @@ struct NetworkFlags {
     /// A name server for the container (default: the host's).
     #[arg(long, value_name = "IP")]
     dns: Vec<IpAddr>,
+
+    /// A search domain for the container (default: the host's; . for
+    /// none).
+    #[arg(long = "dns-search", value_name = "DOMAIN", value_parser = parse_dns_search)]
+    dns_search: Vec<String>,
+
+    /// A resolver option for the container, e.g. ndots:2 (default: the
+    /// host's).
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "OPTION", value_parser = parse_dns_option)]
+    dns_options: Vec<String>,
 
     /// An extra /etc/hosts line for the container: NAME:IP, or
     /// NAME:host-gateway for this host as the container reaches it.
@@ -207,6 +261,8 @@ impl NetworkFlags {
             ip: self.ip,
             mac_address: self.mac_address,
             dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_options.clone(),
             add_host: self.add_host.clone(),
         }
     }
@@ -322,6 +378,7 @@ impl LimitFlags {
             shm_size_bytes: self.shm_size,
             capabilities: capability_set(self.privileged, &self.cap_add, &self.cap_drop)?,
             sysctls: self.sysctls.clone(),
+            ..Limits::default()
         })
     }
 }
@@ -412,9 +469,14 @@ impl CreateArgs {
     /// needs.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
         machine::check_binds(root, &self.storage.mounts())?;
-        LogLimits::from_options(&self.log_opts)?;
+        if let Some(cidfile) = &self.cidfile {
+            CidFile::check_free(cidfile)?;
+            machine::check_outputs(root, std::slice::from_ref(cidfile))?;
+        }
+        self.log_driver().limits(&self.log_opts)?;
         self.network.options().check_here()?;
-        self.limits.limits()?;
+        self.limits()?;
+        read_key_value_files("--label-file", &self.label_files)?;
         assets::guest_kernel(self.kernel.as_deref())?;
         match &self.rootfs {
             Some(dir) => {
@@ -424,7 +486,7 @@ impl CreateArgs {
             None => {
                 let name = self.args.first().context("no image given")?;
                 let store = Store::open(root)?;
-                let image = image_for_run(&store, root, name, self.pull)?;
+                let image = image_for_run(&store, root, name, self.pull, self.quiet)?;
                 Ok(vec![format!("{RESOLVED_IMAGE_ENV}={}", image.id)])
             }
         }
@@ -435,8 +497,8 @@ impl CreateArgs {
     fn options(&self, runtime: &Runtime, attaches: bool) -> Result<CreateOptions> {
         let tty = self.stdio.terminal(attaches)?;
         self.restart.check_auto_remove(self.rm)?;
-        let log_limits = LogLimits::from_options(&self.log_opts)?;
-        let mut env = read_env_files(&self.env_files)?;
+        let log_limits = self.log_driver().limits(&self.log_opts)?;
+        let mut env = read_key_value_files("--env-file", &self.env_files)?;
         env.extend(self.env.iter().cloned());
         let (rootfs, command) = match &self.rootfs {
             Some(dir) => (RootfsChoice::directory(dir)?, &self.args[..]),
@@ -446,7 +508,7 @@ impl CreateArgs {
                     Ok(id) => id,
                     Err(_) => {
                         let store = Store::open(runtime.root())?;
-                        image_for_run(&store, runtime.root(), name, self.pull)?
+                        image_for_run(&store, runtime.root(), name, self.pull, self.quiet)?
                             .id
                             .to_string()
                     }
@@ -468,7 +530,11 @@ impl CreateArgs {
             hostname: self.hostname.clone(),
             cpus: self.cpus.ceil() as u8,
             nano_cpus: Some((self.cpus * 1e9).round() as u64),
-            labels: self.labels.iter().map(|label| label_pair(label)).collect(),
+            labels: read_key_value_files("--label-file", &self.label_files)?
+                .iter()
+                .chain(&self.labels)
+                .map(|label| label_pair(label))
+                .collect(),
             stop_signal: self.stop_signal,
             stop_timeout: self.stop_timeout,
             memory_mib: self.memory_mib,
@@ -478,16 +544,60 @@ impl CreateArgs {
             network: self.network.options(),
             auto_remove: self.rm,
             restart: self.restart,
+            log_driver: self.log_driver(),
             log_limits,
+            expose: self.network.expose.clone(),
             detach_keys: self.detach_keys.clone(),
             mounts: self.storage.mounts(),
             volumes_from: self.storage.volumes_from.clone(),
             read_only: self.storage.read_only,
-            limits: self.limits.limits()?,
+            limits: self.limits()?,
             healthcheck: self.health.healthcheck(),
             ..CreateOptions::new(rootfs)
         })
     }
+}
+
+impl CreateArgs {
+    fn log_driver(&self) -> LogDriver {
+        self.log_driver.unwrap_or_default()
+    }
+
+    /// The limits and privileges of the container's processes.
+    fn limits(&self) -> Result<Limits> {
+        if let Some(swap) = &self.memory_swap {
+            check_memory_swap(swap, self.memory_mib)?;
+        }
+        let security = self.security.options()?;
+        Ok(Limits {
+            additional_groups: self.security.group_add.clone(),
+            no_new_privileges: security.no_new_privileges,
+            ..self.limits.limits()?
+        })
+    }
+}
+
+/// Checks `--memory-swap` as Docker does: -1 (unlimited), 0 (unset), or
+/// at least the memory.
+fn check_memory_swap(value: &str, memory_mib: u64) -> Result<()> {
+    if value == "-1" {
+        return Ok(());
+    }
+    let bytes = parse_size_bytes(value).map_err(|err| anyhow!("--memory-swap {value}: {err}"))?;
+    if bytes != 0 && bytes < memory_mib << 20 {
+        bail!("--memory-swap {value}: memory plus swap must be at least --memory ({memory_mib}m)");
+    }
+    Ok(())
+}
+
+/// `--log-driver`.
+fn parse_log_driver(value: &str) -> Result<LogDriver, String> {
+    LogDriver::parse(value).map_err(|err| err.to_string())
+}
+
+/// `--expose`: a spec naming ports.
+fn parse_expose(value: &str) -> Result<String, String> {
+    hull_image::check_port_spec(value).map(|()| value.to_owned())
 }
 
 /// `--cpus`: more than none, at most 32.
@@ -511,13 +621,14 @@ pub fn label_pair(label: &str) -> (String, String) {
     }
 }
 
-/// The `KEY=VALUE` (or `KEY`) entries of `--env-file`s, as Docker reads
-/// them: blank lines and `#` comments skipped, leading blanks trimmed.
-fn read_env_files(files: &[PathBuf]) -> Result<Vec<String>> {
+/// The `KEY=VALUE` (or `KEY`) entries of `--env-file`s or
+/// `--label-file`s (`flag`), as Docker reads them: blank lines and `#`
+/// comments skipped, leading blanks trimmed.
+fn read_key_value_files(flag: &str, files: &[PathBuf]) -> Result<Vec<String>> {
     let mut env = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file)
-            .with_context(|| format!("--env-file {}: cannot read it", file.display()))?;
+            .with_context(|| format!("{flag} {}: cannot read it", file.display()))?;
         for (number, line) in text.lines().enumerate() {
             let line = line.trim_start();
             if line.is_empty() || line.starts_with('#') {
@@ -526,7 +637,7 @@ fn read_env_files(files: &[PathBuf]) -> Result<Vec<String>> {
             let key = line.split_once('=').map_or(line, |(key, _)| key);
             if key.is_empty() || key.contains(char::is_whitespace) {
                 bail!(
-                    "--env-file {}:{}: {key:?} is not a variable name",
+                    "{flag} {}:{}: {key:?} is not a name",
                     file.display(),
                     number + 1
                 );
@@ -551,8 +662,21 @@ const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
 
 /// `hull create`: prints the new container's ID.
 pub fn create(args: CreateArgs, runtime: &Runtime) -> Result<u8> {
-    println!("{}", runtime.create(args.options(runtime, false)?)?.id);
+    let id = create_container(&args, runtime, false)?;
+    println!("{id}");
     Ok(0)
+}
+
+/// Creates the container `args` describe, its ID written to the
+/// `--cidfile` if one is named (which is left out when creation fails).
+fn create_container(args: &CreateArgs, runtime: &Runtime, attaches: bool) -> Result<String> {
+    let cidfile = args.cidfile.as_deref().map(CidFile::claim).transpose()?;
+    let options = args.options(runtime, attaches)?;
+    let id = runtime.create(options)?.id;
+    if let Some(cidfile) = cidfile {
+        cidfile.write(&id)?;
+    }
+    Ok(id)
 }
 
 pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
@@ -560,9 +684,8 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     if create.restart != RestartPolicy::No && !args.detach {
         bail!("--restart applies to containers run with -d");
     }
-    let options = create.options(runtime, !args.detach)?;
     if args.detach {
-        let id = runtime.create(options)?.id;
+        let id = create_container(create, runtime, false)?;
         runtime.start(&id)?;
         println!("{id}");
         return Ok(0);
@@ -570,7 +693,7 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     // Caught once the image is here (a Ctrl-C still ends a pull) and before
     // the VM boots (a Ctrl-C then ends the boot cleanly).
     let signals = Signals::catch()?;
-    let id = runtime.create(options)?.id;
+    let id = create_container(create, runtime, true)?;
     let terminal = Terminal::new(create.stdio.tty, create.stdio.interactive);
     let console = match args.console {
         true => ConsoleTarget::Stdout,
@@ -580,8 +703,15 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     Ok(outcome.exit_code())
 }
 
-/// The image `name` from the store, pulled first as `policy` says.
-pub fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy) -> Result<Image> {
+/// The image `name` from the store, pulled first as `policy` says
+/// (without progress if `quiet`).
+pub fn image_for_run(
+    store: &Store,
+    root: &Path,
+    name: &str,
+    policy: PullPolicy,
+    quiet: bool,
+) -> Result<Image> {
     let found = match policy {
         PullPolicy::Always => None,
         PullPolicy::Missing | PullPolicy::Never => store.find(name)?,
@@ -593,11 +723,14 @@ pub fn image_for_run(store: &Store, root: &Path, name: &str, policy: PullPolicy)
         bail!("no such image: {name} (and --pull never); pull it with `hull pull {name}`");
     }
     let reference = ImageRef::parse(name)?;
-    if policy == PullPolicy::Missing {
+    if policy == PullPolicy::Missing && !quiet {
         eprintln!("Unable to find image '{name}' locally");
     }
     let mut options = image_cmd::registry_options(root, &[])?;
-    options.progress = ProgressStyle::on(Stream::Stderr);
+    options.progress = match quiet {
+        true => ProgressStyle::Quiet,
+        false => ProgressStyle::on(Stream::Stderr),
+    };
     image_cmd::pull_image(store, &reference, &options)?;
     store.resolve(&reference.to_string())
 }

@@ -60,9 +60,9 @@ fn canonical_service(service: &mut Mapping, path: &YamlPath) -> Result<(), Inval
             "environment" | "labels" | "sysctls" | "annotations" => key_values(value, &path)?,
             "env_file" => env_files(value, &path)?,
             "ports" => ports(value, &path)?,
-            "expose" | "tmpfs" | "dns" | "dns_search" | "profiles" | "cap_add" | "cap_drop" => {
-                string_list(value, &path)?
-            }
+            "expose" | "tmpfs" | "dns" | "dns_search" | "dns_opt" | "profiles" | "cap_add"
+            | "cap_drop" | "group_add" | "security_opt" => string_list(value, &path)?,
+            "logging" => logging(value, &path)?,
             "volumes" => volumes(value, &path)?,
             "extra_hosts" => extra_hosts(value, &path)?,
             "depends_on" => depends_on(value, &path)?,
@@ -162,6 +162,17 @@ fn key_values(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     }
     *value = Value::Mapping(map);
     Ok(())
+}
+
+/// `logging`: its `options` as a mapping of text (`max-file: 3`).
+fn logging(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
+    let Value::Mapping(logging) = value else {
+        return Err((path.clone(), "must be a mapping".into()));
+    };
+    match logging.get_mut("options") {
+        Some(options) if !options.is_null() => key_values(options, &path.field("options")),
+        _ => Ok(()),
+    }
 }
 
 /// A string or a list of them, as a list of text.

@@ -8,9 +8,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use hull_runtime::limits::cpu_weight;
+use hull_runtime::security::parse_security_opts;
 use hull_runtime::{
-    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, Mount, MountSource,
-    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
+    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, LogDriver, Mount,
+    MountSource, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -210,7 +211,23 @@ pub fn plan_container(
             .iter()
             .map(|(key, value)| (key.clone(), value.clone().unwrap_or_default()))
             .collect(),
+        additional_groups: service.group_add.clone(),
+        no_new_privileges: parse_security_opts(&service.security_opt)
+            .map_err(|reason| at("security_opt", reason))?
+            .no_new_privileges,
     };
+    if let Some(logging) = &service.logging {
+        let at_logging = |err: hull_runtime::Error| at("logging", err.to_string());
+        options.log_driver = match &logging.driver {
+            Some(driver) => LogDriver::parse(driver).map_err(at_logging)?,
+            None => LogDriver::default(),
+        };
+        options.log_limits = options
+            .log_driver
+            .limits(&logging.log_opts())
+            .map_err(at_logging)?;
+    }
+    options.expose = service.expose.clone();
     let more_networks = more_networks(project, service, service_name);
     Ok(ContainerPlan {
         options,
@@ -324,6 +341,8 @@ fn network_options(
             .collect();
     }
     options.dns = service.dns.clone();
+    options.dns_search = service.dns_search.clone();
+    options.dns_options = service.dns_opt.clone();
     options.add_host = service
         .extra_hosts
         .iter()
@@ -665,6 +684,44 @@ volumes: {data: {}}
         assert_eq!(check.timeout, None);
         let db = plan_container(&project, "db", &image(), &Replica::Number(1)).unwrap();
         assert_eq!(db.options.healthcheck.unwrap().test, ["NONE"]);
+    }
+
+    #[test]
+    fn hardening_logging_and_resolver_keys_become_run_options() {
+        // As self-hosted apps' compose files harden and tune a service.
+        let (_dir, project) = project(
+            "services:
+  app:
+    image: bb:1
+    platform: linux/amd64
+    security_opt: ['no-new-privileges:true', 'apparmor:unconfined']
+    group_add: [video, 1001]
+    ipc: private
+    userns_mode: host
+    logging: {driver: json-file, options: {max-size: 5m, max-file: 2}}
+    dns_search: corp.example
+    dns_opt: [ndots:1]
+    expose: ['9000-9001', 53/udp]
+  quiet:
+    image: bb:1
+    logging: {driver: none}
+",
+        );
+        let app = plan_container(&project, "app", &image(), &Replica::Number(1)).unwrap();
+        let options = &app.options;
+        assert!(options.limits.no_new_privileges);
+        assert_eq!(options.limits.additional_groups, ["video", "1001"]);
+        assert_eq!(options.log_driver, LogDriver::JsonFile);
+        assert_eq!(
+            (options.log_limits.max_size, options.log_limits.max_files),
+            (5 << 20, 2)
+        );
+        assert_eq!(options.network.dns_search, ["corp.example"]);
+        assert_eq!(options.network.dns_options, ["ndots:1"]);
+        assert_eq!(options.expose, ["9000-9001", "53/udp"]);
+        let quiet = plan_container(&project, "quiet", &image(), &Replica::Number(1)).unwrap();
+        assert_eq!(quiet.options.log_driver, LogDriver::None);
+        assert!(!quiet.options.limits.no_new_privileges);
     }
 
     #[test]

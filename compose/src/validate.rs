@@ -3,7 +3,11 @@
 //! hull parses (restart policies, signals, hosts, users) — each error one
 //! line naming the file and path.
 
-use hull_runtime::{parse_container_name, parse_user, signals, HostEntry, RestartPolicy};
+use hull_runtime::security::{parse_security_opts, Namespace};
+use hull_runtime::{
+    parse_container_name, parse_dns_option, parse_dns_search, parse_user, signals, HostEntry,
+    LogDriver, RestartPolicy,
+};
 
 use crate::error::{Error, Result};
 use crate::graph::dependency_order;
@@ -167,6 +171,50 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
             ));
         }
     }
+    check_run_options(service).map_err(|(key, reason)| at(&key, reason))
+}
+
+/// Checks the values `hull run`'s flags would check: security options,
+/// namespace modes, platform, logging, resolver settings, exposed ports;
+/// an error names the key.
+fn check_run_options(service: &Service) -> std::result::Result<(), (String, String)> {
+    let key = |key: &str| {
+        let key = key.to_owned();
+        move |reason: String| (key, reason)
+    };
+    parse_security_opts(&service.security_opt).map_err(key("security_opt"))?;
+    for (name, namespace, mode) in [
+        ("ipc", Namespace::Ipc, &service.ipc),
+        ("pid", Namespace::Pid, &service.pid),
+        ("uts", Namespace::Uts, &service.uts),
+        ("userns_mode", Namespace::User, &service.userns_mode),
+        ("cgroup", Namespace::Cgroup, &service.cgroup),
+    ] {
+        if let Some(mode) = mode {
+            namespace.check_mode(mode).map_err(key(name))?;
+        }
+    }
+    if let Some(platform) = &service.platform {
+        hull_image::check_platform(platform).map_err(key("platform"))?;
+    }
+    if let Some(logging) = &service.logging {
+        let driver = logging
+            .driver
+            .as_deref()
+            .map_or(Ok(LogDriver::default()), LogDriver::parse);
+        driver
+            .and_then(|driver| driver.limits(&logging.log_opts()))
+            .map_err(|err| (String::from("logging"), err.to_string()))?;
+    }
+    for (index, domain) in service.dns_search.iter().enumerate() {
+        parse_dns_search(domain).map_err(key(&format!("dns_search[{index}]")))?;
+    }
+    for (index, option) in service.dns_opt.iter().enumerate() {
+        parse_dns_option(option).map_err(key(&format!("dns_opt[{index}]")))?;
+    }
+    for (index, ports) in service.expose.iter().enumerate() {
+        hull_image::check_port_spec(ports).map_err(key(&format!("expose[{index}]")))?;
+    }
     Ok(())
 }
 
@@ -189,6 +237,46 @@ mod tests {
         canonicalize(&mut doc).unwrap();
         let model: ComposeFile = serde_yaml::from_value(doc).unwrap();
         validate(&model, "compose.yaml")
+    }
+
+    #[test]
+    fn run_options_are_checked_as_run_checks_its_flags() {
+        for (key, value, message) in [
+            (
+                "security_opt",
+                "[seccomp=./profile.json]",
+                "seccomp profiles are not applied",
+            ),
+            (
+                "security_opt",
+                "[no-new-privileges=maybe]",
+                "takes true or false",
+            ),
+            ("ipc", "host", "--ipc host is not supported"),
+            ("pid", "'service:db'", "--pid service:db is not supported"),
+            ("platform", "linux/arm64", "linux/amd64 images only"),
+            (
+                "logging",
+                "{driver: syslog}",
+                "log driver \"syslog\" is not supported",
+            ),
+            (
+                "logging",
+                "{driver: none, options: {max-size: 1m}}",
+                "the none log driver takes no options",
+            ),
+            ("logging", "{options: {max-file: 0}}", "max-file=0"),
+            ("dns_search", "'bad domain'", "is not a valid search domain"),
+            ("expose", "[80/http]", "invalid proto: http"),
+        ] {
+            let yaml = format!("services:\n  web:\n    image: a\n    {key}: {value}\n");
+            let err = check(&yaml).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("compose.yaml: services.web.{key}")),
+                "{err}"
+            );
+            assert!(err.contains(message), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -62,9 +62,13 @@ pub struct Command {
 
 impl Command {
     /// Checks and converts `spec` for a process whose root file system is
-    /// at `root` (its user and group names are looked up there); an unusable
-    /// spec is a start failure.
-    pub fn from_spec(spec: &RunSpec, root: &Path) -> Result<Command, StartFailure> {
+    /// at `root` (its user and group names are looked up there), held to
+    /// the container's `privileges`; an unusable spec is a start failure.
+    pub fn from_spec(
+        spec: &RunSpec,
+        root: &Path,
+        privileges: Privileges,
+    ) -> Result<Command, StartFailure> {
         let invalid = |reason: String| StartFailure {
             code: AGENT_ERROR_CODE,
             reason,
@@ -81,7 +85,8 @@ impl Command {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| invalid(format!("{what} contains a NUL byte")))
         };
-        let identity = identity::resolve(&spec.user, root).map_err(invalid)?;
+        let identity =
+            identity::resolve(&spec.user, privileges.additional_groups(), root).map_err(invalid)?;
         let mut env = spec.env.clone();
         if !env.iter().any(|entry| entry.starts_with("HOME=")) {
             env.push(format!("HOME={}", identity.home));
@@ -106,7 +111,7 @@ impl Command {
                 .into_iter()
                 .map(Gid::from_raw)
                 .collect(),
-            privileges: Privileges::default(),
+            privileges,
         })
     }
 
@@ -118,12 +123,6 @@ impl Command {
     pub fn create_missing_cwd(&mut self) {
         self.cwd = workdir::clean(&self.cwd);
         self.create_cwd = true;
-    }
-
-    /// Holds the process to the container's resource limits and
-    /// capabilities.
-    pub fn restrict(&mut self, privileges: Privileges) {
-        self.privileges = privileges;
     }
 
     /// Creates the working directory now, if [`Command::create_missing_cwd`]
@@ -426,27 +425,44 @@ mod tests {
 
     #[test]
     fn path_comes_from_the_spec_env_or_the_docker_default() {
-        let command =
-            Command::from_spec(&spec(&["ls"], &["A=1", "PATH=/x:/y"]), NO_ROOT.as_ref()).unwrap();
+        let command = Command::from_spec(
+            &spec(&["ls"], &["A=1", "PATH=/x:/y"]),
+            NO_ROOT.as_ref(),
+            Privileges::default(),
+        )
+        .unwrap();
         assert_eq!(command.search_path, "/x:/y");
-        let command = Command::from_spec(&spec(&["ls"], &["A=1"]), NO_ROOT.as_ref()).unwrap();
+        let command = Command::from_spec(
+            &spec(&["ls"], &["A=1"]),
+            NO_ROOT.as_ref(),
+            Privileges::default(),
+        )
+        .unwrap();
         assert_eq!(command.search_path, DEFAULT_PATH);
     }
 
     #[test]
     fn empty_argv_and_nul_bytes_are_agent_errors() {
-        let failure = Command::from_spec(&spec(&[], &[]), NO_ROOT.as_ref())
+        let failure = Command::from_spec(&spec(&[], &[]), NO_ROOT.as_ref(), Privileges::default())
             .err()
             .unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
-        let failure = Command::from_spec(&spec(&["a\0b"], &[]), NO_ROOT.as_ref())
-            .err()
-            .unwrap();
+        let failure = Command::from_spec(
+            &spec(&["a\0b"], &[]),
+            NO_ROOT.as_ref(),
+            Privileges::default(),
+        )
+        .err()
+        .unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);
         assert!(failure.reason.contains("argv"));
-        let failure = Command::from_spec(&spec(&["ls"], &["A=\0"]), NO_ROOT.as_ref())
-            .err()
-            .unwrap();
+        let failure = Command::from_spec(
+            &spec(&["ls"], &["A=\0"]),
+            NO_ROOT.as_ref(),
+            Privileges::default(),
+        )
+        .err()
+        .unwrap();
         assert!(failure.reason.contains("env"));
     }
 
@@ -461,10 +477,15 @@ mod tests {
         .unwrap();
         let mut with_user = spec(&["ls"], &["A=1"]);
         with_user.user = "app".into();
-        let command = Command::from_spec(&with_user, root.path()).unwrap();
+        let command = Command::from_spec(&with_user, root.path(), Privileges::default()).unwrap();
         assert_eq!((command.uid.as_raw(), command.gid.as_raw()), (7, 7));
         assert_eq!(command.envp.last().unwrap().to_str(), Ok("HOME=/srv/app"));
-        let command = Command::from_spec(&spec(&["ls"], &["HOME=/h"]), root.path()).unwrap();
+        let command = Command::from_spec(
+            &spec(&["ls"], &["HOME=/h"]),
+            root.path(),
+            Privileges::default(),
+        )
+        .unwrap();
         assert_eq!(command.envp, [CString::new("HOME=/h").unwrap()]);
     }
 
@@ -472,7 +493,8 @@ mod tests {
     fn only_the_main_process_creates_its_cleaned_working_directory() {
         let mut main = spec(&["pwd"], &[]);
         main.cwd = "/new/./dir/../work/".into();
-        let mut command = Command::from_spec(&main, NO_ROOT.as_ref()).unwrap();
+        let mut command =
+            Command::from_spec(&main, NO_ROOT.as_ref(), Privileges::default()).unwrap();
         assert!(!command.create_cwd, "exec processes create nothing");
         assert_eq!(command.cwd, Path::new("/new/./dir/../work/"));
         command.create_missing_cwd();
@@ -529,7 +551,7 @@ mod tests {
     fn unknown_users_are_agent_errors() {
         let mut unknown = spec(&["ls"], &[]);
         unknown.user = "nobody-here".into();
-        let failure = Command::from_spec(&unknown, NO_ROOT.as_ref())
+        let failure = Command::from_spec(&unknown, NO_ROOT.as_ref(), Privileges::default())
             .err()
             .unwrap();
         assert_eq!(failure.code, AGENT_ERROR_CODE);

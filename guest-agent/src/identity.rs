@@ -6,6 +6,8 @@
 //! - A user found in `/etc/passwd` brings its primary group and home, and,
 //!   unless a `GROUP` is given, every group of `/etc/group` that lists it.
 //! - `GROUP` is a name (must exist in `/etc/group`) or a numeric id.
+//! - Additional groups (`--group-add`), names or numeric ids as `GROUP`,
+//!   join the supplementary groups whatever the user.
 
 use std::fs;
 use std::path::Path;
@@ -35,12 +37,36 @@ struct GroupEntry<'a> {
     members: Vec<&'a str>,
 }
 
-/// Resolves `user` (`USER[:GROUP]`, empty for root) inside the root file
-/// system at `root`. Missing `/etc/passwd` or `/etc/group` files count as
-/// empty, as in Docker.
-pub fn resolve(user: &str, root: &Path) -> Result<Identity, String> {
+/// Resolves `user` (`USER[:GROUP]`, empty for root) with the
+/// `additional_groups` inside the root file system at `root`. Missing
+/// `/etc/passwd` or `/etc/group` files count as empty, as in Docker.
+pub fn resolve(user: &str, additional_groups: &[String], root: &Path) -> Result<Identity, String> {
     let read = |name: &str| fs::read_to_string(root.join(name)).unwrap_or_default();
-    resolve_in(user, &read("etc/passwd"), &read("etc/group"))
+    let group = read("etc/group");
+    let mut identity = resolve_in(user, &read("etc/passwd"), &group)?;
+    let groups: Vec<GroupEntry> = group.lines().filter_map(parse_group_line).collect();
+    for name in additional_groups {
+        let gid = group_id(name, &groups)?;
+        if !identity.supplementary_gids.contains(&gid) {
+            identity.supplementary_gids.push(gid);
+        }
+    }
+    Ok(identity)
+}
+
+/// The id of group `name_or_id`: a numeric id as it is, a name as
+/// `/etc/group` has it.
+fn group_id(name_or_id: &str, groups: &[GroupEntry]) -> Result<u32, String> {
+    match name_or_id.parse::<u32>() {
+        Ok(gid) => Ok(gid),
+        Err(_) => groups
+            .iter()
+            .find(|entry| entry.name == name_or_id)
+            .map(|entry| entry.gid)
+            .ok_or_else(|| {
+                format!("unable to find group {name_or_id}: no matching entries in group file")
+            }),
+    }
 }
 
 fn resolve_in(user: &str, passwd: &str, group: &str) -> Result<Identity, String> {
@@ -76,20 +102,7 @@ fn resolve_in(user: &str, passwd: &str, group: &str) -> Result<Identity, String>
     };
     let groups: Vec<GroupEntry> = group.lines().filter_map(parse_group_line).collect();
     match group_part {
-        Some(group_part) => {
-            identity.gid = match group_part.parse::<u32>() {
-                Ok(gid) => gid,
-                Err(_) => groups
-                    .iter()
-                    .find(|entry| entry.name == group_part)
-                    .map(|entry| entry.gid)
-                    .ok_or_else(|| {
-                        format!(
-                            "unable to find group {group_part}: no matching entries in group file"
-                        )
-                    })?,
-            };
-        }
+        Some(group_part) => identity.gid = group_id(group_part, &groups)?,
         None => {
             if let Some(entry) = found {
                 identity.supplementary_gids = groups
@@ -196,6 +209,23 @@ mod tests {
         assert!(identity.supplementary_gids.is_empty());
         assert_eq!(resolve("4242:77").unwrap().gid, 77);
         assert_eq!(resolve_in("7:8", "", "").unwrap().gid, 8);
+    }
+
+    #[test]
+    fn additional_groups_join_the_memberships_by_name_or_id() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("etc/passwd"), PASSWD).unwrap();
+        std::fs::write(root.path().join("etc/group"), GROUP).unwrap();
+        let extra = ["www".to_owned(), "10".to_owned(), "5000".to_owned()];
+        let bob = super::resolve("bob", &extra, root.path()).unwrap();
+        assert_eq!(bob.supplementary_gids, [10, 44, 33, 5000]);
+        let explicit_group = super::resolve("bob:www", &extra, root.path()).unwrap();
+        assert_eq!(explicit_group.supplementary_gids, [33, 10, 5000]);
+        assert_eq!(
+            super::resolve("bob", &["nogroup".to_owned()], root.path()).unwrap_err(),
+            "unable to find group nogroup: no matching entries in group file"
+        );
     }
 
     #[test]

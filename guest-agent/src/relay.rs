@@ -14,6 +14,7 @@ use hull_protocol::RunSpec;
 use nix::unistd::{dup2, fork};
 
 use crate::exec::Command;
+use crate::privileges::Privileges;
 use crate::process::{await_start, in_forked_child, start_report_pipe, Launch, Launcher, Process};
 use crate::reaper::{self, Forked};
 use crate::session;
@@ -75,7 +76,7 @@ impl Launcher for RelayLauncher {
             spec.rootfs.is_none(),
             "relay mode runs processes in its own root; it cannot assemble a container root"
         );
-        let command = match Command::from_spec(spec, Path::new("/")) {
+        let command = match Command::from_spec(spec, Path::new("/"), Privileges::default()) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };

@@ -198,6 +198,16 @@ pub struct Limits {
     /// Kernel parameters set before the process starts
     /// (`--sysctl net.ipv4.ip_forward=1`).
     pub sysctls: Vec<(String, String)>,
+    /// Groups every process of the container is in besides its user's
+    /// (`--group-add`): names in the container's `/etc/group`, or numeric
+    /// ids.
+    #[serde(default)]
+    pub additional_groups: Vec<String>,
+    /// No process of the container gains privileges through `execve`
+    /// (set-id bits, file capabilities): `--security-opt
+    /// no-new-privileges`.
+    #[serde(default)]
+    pub no_new_privileges: bool,
 }
 
 /// One resource limit, by its `ulimit` name (`nofile`, `nproc`, `core`,

@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use hull_protocol::{Limits, TerminalSize};
 use serde::{Deserialize, Serialize};
 
-use crate::container_log::LogLimits;
+use crate::container_log::{LogDriver, LogLimits};
 use crate::detach_keys::DetachKeys;
 use crate::error::Error;
 use crate::fsutil::{lock_file, write_atomically};
@@ -161,6 +161,9 @@ pub struct ContainerConfig {
     /// `run --rm`: removed by its monitor once it exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Where its output is logged.
+    #[serde(default)]
+    pub log_driver: LogDriver,
     /// How much log it keeps.
     #[serde(default)]
     pub log_limits: LogLimits,
@@ -697,6 +700,7 @@ mod tests {
             image: "busybox".into(),
             created: now(),
             auto_remove: false,
+            log_driver: LogDriver::default(),
             log_limits: LogLimits::default(),
             restart: RestartPolicy::No,
             interactive: false,

@@ -43,6 +43,53 @@ impl LogEntry {
     }
 }
 
+/// Where a container's output is logged (`--log-driver`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    /// Docker's json-file format in the container's directory, read by
+    /// `logs`.
+    #[default]
+    JsonFile,
+    /// Nowhere: `logs` has nothing to read (attached clients still see the
+    /// output).
+    None,
+}
+
+impl LogDriver {
+    /// A `--log-driver` name: `json-file`, `local` (Docker's other
+    /// driver with local files, which hull keeps as json-file) or `none`.
+    pub fn parse(name: &str) -> crate::Result<LogDriver> {
+        match name {
+            "json-file" | "local" => Ok(LogDriver::JsonFile),
+            "none" => Ok(LogDriver::None),
+            other => Err(Error::invalid(format!(
+                "log driver {other:?} is not supported: hull keeps a container's log as \
+                 json-file (or none); ship it elsewhere from `hull logs -f`"
+            ))),
+        }
+    }
+
+    /// Its name, as `inspect` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::JsonFile => "json-file",
+            LogDriver::None => "none",
+        }
+    }
+
+    /// The limits its `options` (`--log-opt`) give: the none driver takes
+    /// none.
+    pub fn limits(self, options: &[String]) -> crate::Result<LogLimits> {
+        match (self, options.first()) {
+            (LogDriver::None, Some(option)) => Err(Error::invalid(format!(
+                "--log-opt {option}: the none log driver takes no options"
+            ))),
+            _ => LogLimits::from_options(options),
+        }
+    }
+}
+
 /// How much log a container keeps (`--log-opt max-size=`, `max-file=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLimits {
@@ -97,7 +144,14 @@ impl LogLimits {
                             format!("--log-opt max-file={value}: expected a number above 0")
                         })?;
             }
-            _ => bail!("unknown log option {key:?}: hull knows max-size and max-file"),
+            // Accepted as Docker's json-file takes it; rotated files stay
+            // uncompressed.
+            "compress" => {
+                value.parse::<bool>().with_context(|| {
+                    format!("--log-opt compress={value}: expected true or false")
+                })?;
+            }
+            _ => bail!("unknown log option {key:?}: hull knows max-size, max-file and compress"),
         }
         Ok(self)
     }
@@ -759,8 +813,22 @@ mod tests {
             "max-file=x",
             "mode=non-blocking",
             "max-size",
+            "compress=yes",
         ] {
             assert!(LogLimits::default().with_option(bad).is_err(), "{bad}");
         }
+        assert!(LogLimits::default().with_option("compress=true").is_ok());
+    }
+
+    #[test]
+    fn log_drivers_are_json_file_or_none_and_none_takes_no_options() {
+        assert_eq!(LogDriver::parse("local").unwrap(), LogDriver::JsonFile);
+        assert_eq!(LogDriver::parse("none").unwrap().name(), "none");
+        let err = LogDriver::parse("syslog").unwrap_err().to_string();
+        assert!(err.contains("\"syslog\" is not supported"), "{err}");
+        let size = ["max-size=1k".to_owned()];
+        assert_eq!(LogDriver::JsonFile.limits(&size).unwrap().max_size, 1024);
+        assert!(LogDriver::None.limits(&size).is_err());
+        assert!(LogDriver::None.limits(&[]).is_ok());
     }
 }

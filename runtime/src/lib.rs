@@ -63,6 +63,7 @@ pub mod fuzz;
 pub mod helper;
 pub mod host;
 pub mod limits;
+pub mod security;
 pub mod session;
 pub mod signals;
 pub mod units;
@@ -87,15 +88,15 @@ pub use container::{
     parse_container_name, BootSpec, ContainerConfig, Mount, MountSource, RootfsSource, State,
     Status,
 };
-pub use container_log::{LogEntry, LogLimits};
+pub use container_log::{LogDriver, LogEntry, LogLimits};
 pub use detach_keys::DetachKeys;
 pub use error::{Error, Hint, Result};
 pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
 pub use network::{
-    parse_host_name, parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry,
-    MacAddress, Network, NetworkOptions, PortMapping, Protocol, Subnet, DEFAULT_NETWORK,
-    NO_NETWORK,
+    parse_dns_option, parse_dns_search, parse_host_name, parse_network_name, ContainerNetwork,
+    Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions, PortMapping, Protocol,
+    Subnet, DEFAULT_NETWORK, NO_NETWORK,
 };
 pub use ops::{
     CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,

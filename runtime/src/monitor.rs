@@ -19,7 +19,7 @@ use hull_protocol::ExitStatus;
 use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
-use crate::container_log::LogWriter;
+use crate::container_log::{LogDriver, LogWriter};
 use crate::health::Health;
 use crate::health_checker::HealthChecker;
 use crate::removal;
@@ -230,7 +230,13 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
     let socket = attach_server::socket_path(&root.run_dir_path(container.id()));
     let vmm_pid = booted.vm.pid();
     let ready = AttachServer::bind(&socket).and_then(|attach| {
-        let log = LogWriter::append_to(&container.log_path(), container.config.log_limits)?;
+        let log = match container.config.log_driver {
+            LogDriver::JsonFile => Some(LogWriter::append_to(
+                &container.log_path(),
+                container.config.log_limits,
+            )?),
+            LogDriver::None => None,
+        };
         Ok((attach, log))
     });
     let (attach, log) = match ready {
@@ -305,14 +311,17 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
 /// The process's output: into the container's log, out to the attach
 /// clients, and to the caller holding the container, if one does.
 struct Output {
-    log: LogWriter,
+    /// `None` with the none log driver.
+    log: Option<LogWriter>,
     attached: Box<dyn OutputSink>,
     caller: Option<Box<dyn OutputSink>>,
 }
 
 impl OutputSink for Output {
     fn stdout(&mut self, data: &[u8]) {
-        self.log.stdout(data);
+        if let Some(log) = &mut self.log {
+            log.stdout(data);
+        }
         self.attached.stdout(data);
         if let Some(caller) = &mut self.caller {
             caller.stdout(data);
@@ -320,7 +329,9 @@ impl OutputSink for Output {
     }
 
     fn stderr(&mut self, data: &[u8]) {
-        self.log.stderr(data);
+        if let Some(log) = &mut self.log {
+            log.stderr(data);
+        }
         self.attached.stderr(data);
         if let Some(caller) = &mut self.caller {
             caller.stderr(data);

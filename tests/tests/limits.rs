@@ -3,7 +3,9 @@
 //! /sys/fs/cgroup as Docker's do, a fork bomb held by --pids-limit, an
 //! out-of-memory kill reported, rlimits, /dev/shm's size, Docker's default
 //! capabilities changed by --cap-add/--cap-drop/--privileged (in `exec`
-//! too), kernel parameters; and bad flags refused with one line, before
+//! too), kernel parameters, --group-add and no-new-privileges (in `exec`
+//! too), the resolver's search domains and options, the none log driver,
+//! --cidfile and --expose; and bad flags refused with one line, before
 //! anything is made.
 
 use hull_e2e::script::{facts, on_this_host};
@@ -29,13 +31,23 @@ echo "caps-only-chown=$($h run --rm --cap-drop ALL --cap-add chown --rootfs $R -
 echo "cap-drop=$($h run --rm --cap-drop CHOWN --rootfs $R -- sh -c 'touch /f; chown 5 /f 2>&1' | sed 's/.*: //')"
 echo "cap-add=$($h run --rm --cap-add NET_ADMIN --rootfs $R -- sh -c 'ip link set lo mtu 1280 && cat /sys/class/net/lo/mtu')"
 echo "net-admin-default=$($h run --rm --rootfs $R -- sh -c 'ip link set lo mtu 1280 2>&1' | sed 's/.*: //')"
-$h run -d --name held --cap-drop ALL --ulimit nofile=64 --sysctl net.core.somaxconn=1234 --rootfs $R -- sleep 100000 >/dev/null
+echo "hardened=$($h run --rm --group-add nogroup --group-add 4321 --security-opt no-new-privileges --rootfs $R -- sh -c 'echo $(grep -E "^(Groups|NoNewPrivs)" /proc/self/status | cut -f2)')"
+echo "plain=$($h run --rm --security-opt seccomp=unconfined --security-opt apparmor=unconfined --ipc shareable --rootfs $R -- sh -c 'echo $(grep -E "^(Groups|NoNewPrivs)" /proc/self/status | cut -f2)')"
+work=$(mktemp -d)
+$h run -d --name held --cap-drop ALL --ulimit nofile=64 --sysctl net.core.somaxconn=1234 \
+    --group-add 4321 --security-opt no-new-privileges:true --dns-search corp.example --dns-option ndots:3 \
+    --log-driver none --cidfile $work/cid --expose 7000-7001/udp --rootfs $R -- sleep 100000 >/dev/null
 echo "exec-held=$($h exec held sh -c 'echo $(grep CapEff /proc/self/status | cut -f2) $(ulimit -n) $(cat /proc/sys/net/core/somaxconn) $(cat /proc/self/cgroup)')"
 echo "exec-user=$($h exec -u 1000 held grep CapEff /proc/self/status | cut -f2)"
+echo "exec-hardened=$($h exec -u 1000 held sh -c 'echo $(grep -E "^(Groups|NoNewPrivs)" /proc/self/status | cut -f2)')"
+echo "resolver=$($h exec held grep -E '^(search|options)' /etc/resolv.conf | paste -sd'|')"
+echo "no-log=$($h logs held 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "cidfile=$([ "$(cat $work/cid)" = "$($h inspect -f '{{.Id}}' held)" ] && echo same)"
+echo "inspect=$($h inspect -f '{{.HostConfig.LogConfig.Type}} {{.HostConfig.GroupAdd}} {{.HostConfig.SecurityOpt}} {{.HostConfig.DnsSearch}} {{len .Config.ExposedPorts}}' held)"
+echo "cidfile-taken=$($h run -d --cidfile $work/cid --rootfs $R -- true 2>$work/err; echo "$? $(wc -l < $work/err)")"
 $h rm -f held >/dev/null
 
 bad() { $h run --rm "$@" --rootfs $R -- true 2>$work/err; echo "$? $(wc -l < $work/err)"; }
-work=$(mktemp -d)
 echo "bad-ulimit=$(bad --ulimit nofile=lots)"
 echo "bad-ulimit-order=$(bad --ulimit nofile=10:5)"
 echo "bad-cap=$(bad --cap-add NOPE)"
@@ -43,6 +55,13 @@ echo "bad-sysctl=$(bad --sysctl nonsense)"
 echo "bad-sysctl-key=$(bad --sysctl no.such.key=1)"
 echo "bad-shares=$(bad --cpu-shares 1)"
 echo "bad-device=$(bad --device /dev/sda)"
+echo "bad-group=$(bad --group-add nosuch)"
+echo "bad-seccomp=$(bad --security-opt seccomp=/etc/profile.json)"
+echo "bad-ipc=$(bad --ipc host)"
+echo "bad-platform=$(bad --platform linux/arm64)"
+echo "bad-log-driver=$(bad --log-driver syslog)"
+echo "bad-expose=$(bad --expose 80/http)"
+echo "bad-swap=$(bad -m 256m --memory-swap 128m)"
 echo "bad-volume=$(bad -v ./rel:/x)"
 echo "bad-target=$(bad -v /tmp:relative)"
 echo "bad-volume-slash=$(bad -v a/b:/x)"
@@ -99,6 +118,28 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
         "{output}"
     );
     assert_eq!(fact("exec-user"), ["0000000000000000"], "{output}");
+    // --group-add by name (the container's /etc/group) and id, and
+    // no-new-privileges, for the container's process and exec's (another
+    // user's too); none of it unless asked, and the confinement the guest
+    // has no use for accepted.
+    assert_eq!(fact("hardened"), ["4321 65534 1"], "{output}");
+    assert_eq!(fact("plain"), ["0"], "{output}");
+    assert_eq!(fact("exec-hardened"), ["4321 1"], "{output}");
+    // The resolver's search domains and options replace the host's.
+    assert_eq!(
+        fact("resolver"),
+        ["search corp.example|options ndots:3"],
+        "{output}"
+    );
+    // The none log driver keeps nothing for `logs`, which says so.
+    assert_eq!(fact("no-log"), ["125 1"], "{output}");
+    assert_eq!(fact("cidfile"), ["same"], "{output}");
+    assert_eq!(
+        fact("inspect"),
+        ["none [4321] [no-new-privileges] [corp.example] 2"],
+        "{output}"
+    );
+    assert_eq!(fact("cidfile-taken"), ["125 1"], "{output}");
 
     // Bad flags: one line, Docker's 125, nothing left behind.
     for key in [
@@ -109,6 +150,13 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
         "bad-sysctl-key",
         "bad-shares",
         "bad-device",
+        "bad-group",
+        "bad-seccomp",
+        "bad-ipc",
+        "bad-platform",
+        "bad-log-driver",
+        "bad-expose",
+        "bad-swap",
         "bad-volume",
         "bad-target",
         "bad-volume-slash",

@@ -129,7 +129,7 @@ fn pulled(store: &Store, root: &Path, need: &ImageNeed, pull: Option<PullPolicy>
         ServicePolicy::Never => PullPolicy::Never,
         _ => PullPolicy::Missing,
     });
-    image_for_run(store, root, &need.name, policy)
+    image_for_run(store, root, &need.name, policy, false)
         .with_context(|| format!("service {}: image {}", need.service, need.name))
         .map_err(|err| PullFailed(err).into())
 }

@@ -10,8 +10,8 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use hull_image::Store;
 use hull_runtime::{
-    ContainerInfo, ContainerNetwork, Health, HealthConfig, Mount, MountSource, RestartPolicy,
-    RootfsSource, Runtime, Status, DEFAULT_CAPABILITIES,
+    ContainerConfig, ContainerInfo, ContainerNetwork, Health, HealthConfig, LogDriver, Mount,
+    MountSource, RestartPolicy, RootfsSource, Runtime, Status, DEFAULT_CAPABILITIES,
 };
 use serde_json::{json, Value};
 
@@ -185,13 +185,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "PortBindings": port_bindings(network),
             "AutoRemove": config.auto_remove,
             "RestartPolicy": restart_policy(config.restart),
-            "LogConfig": {
-                "Type": "json-file",
-                "Config": {
-                    "max-size": config.log_limits.max_size.to_string(),
-                    "max-file": config.log_limits.max_files.to_string(),
-                },
-            },
+            "LogConfig": log_config(config),
             "Init": true,
             "NanoCpus": boot.nano_cpus.unwrap_or(u64::from(boot.cpus) * 1_000_000_000),
             "Memory": boot.memory_mib << 20,
@@ -206,12 +200,29 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "CapAdd": cap_add,
             "CapDrop": cap_drop,
             "Sysctls": limits.sysctls.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "GroupAdd": limits.additional_groups,
+            "SecurityOpt": limits.no_new_privileges.then_some(["no-new-privileges"]),
+            "Dns": network.dns,
+            "DnsSearch": network.dns_search,
+            "DnsOptions": network.dns_options,
             "ReadonlyRootfs": boot.read_only,
             "Binds": binds(&boot.mounts),
             "Tmpfs": tmpfs(&boot.mounts),
             "Kernel": boot.kernel,
         },
     })
+}
+
+/// Docker's `HostConfig.LogConfig`: the driver and its options.
+fn log_config(config: &ContainerConfig) -> Value {
+    let options = match config.log_driver {
+        LogDriver::JsonFile => json!({
+            "max-size": config.log_limits.max_size.to_string(),
+            "max-file": config.log_limits.max_files.to_string(),
+        }),
+        LogDriver::None => json!({}),
+    };
+    json!({ "Type": config.log_driver.name(), "Config": options })
 }
 
 /// Docker's `State.Health`.

@@ -39,6 +39,11 @@ struct Config {
     insecure_registries: Vec<String>,
 }
 
+/// A `--platform` value: one naming linux/amd64.
+pub fn parse_platform(value: &str) -> Result<String, String> {
+    hull_image::check_platform(value).map(|()| value.to_owned())
+}
+
 /// Registry settings from `<root>/config.json` plus `insecure`, with
 /// progress on stdout.
 pub fn registry_options(root: &Path, insecure: &[String]) -> Result<RegistryOptions> {

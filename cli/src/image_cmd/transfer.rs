@@ -20,6 +20,10 @@ pub struct PullArgs {
     /// Print only the image name.
     #[arg(short, long)]
     quiet: bool,
+    /// The image's platform: linux/amd64, the only one hull runs (checked
+    /// by its parser; nothing else to choose).
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = super::parse_platform)]
+    _platform: Option<String>,
 }
 
 /// Pulls as `docker pull` does: the progress and status of

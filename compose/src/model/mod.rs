@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use service::{
     BindOptions, Build, Condition, Dependency, Deploy, EnvFile, FileObjectRef, Healthcheck,
-    MountKind, Port, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service,
+    Logging, MountKind, Port, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service,
     ServiceNetwork, ServiceVolume, TmpfsOptions, Ulimit, VolumeOptions,
 };
 

@@ -81,6 +81,12 @@ pub struct Service {
     /// Name servers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<IpAddr>,
+    /// Search domains of its resolver.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// Options of its resolver (`ndots:2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
     /// tmpfs mounts, `PATH[:OPTIONS]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
@@ -154,6 +160,34 @@ pub struct Service {
     /// Capabilities taken from it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Groups its processes are in besides their user's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// Security options, as `--security-opt` takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// The IPC namespace: what every container's VM has (`private`,
+    /// `shareable`); others are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    /// The PID namespace, as `ipc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// The UTS namespace, as `ipc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    /// The user namespace (`host`: no remapping, as always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    /// The cgroup namespace, as `ipc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// The image's platform (linux/amd64 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Where its output is logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
     /// Every capability (inside its own VM).
     #[serde(
         default,
@@ -193,6 +227,28 @@ pub struct Service {
 
 fn is_false(flag: &bool) -> bool {
     !*flag
+}
+
+/// `logging`: a log driver and its options, as `--log-driver` and
+/// `--log-opt` take them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Logging {
+    /// `json-file` (the default), `local` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// `max-size`, `max-file`, `compress`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub options: IndexMap<String, Option<String>>,
+}
+
+impl Logging {
+    /// The options as `--log-opt` values: `max-size=10m`.
+    pub fn log_opts(&self) -> Vec<String> {
+        self.options
+            .iter()
+            .map(|(key, value)| format!("{key}={}", value.as_deref().unwrap_or_default()))
+            .collect()
+    }
 }
 
 /// `build`: how the front end builds the service's image.

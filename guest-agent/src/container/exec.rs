@@ -99,11 +99,11 @@ pub struct JoinLauncher {
 impl Launcher for JoinLauncher {
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
         let proc_dir = format!("/proc/{}", self.init);
-        let mut command = match Command::from_spec(spec, Path::new(&format!("{proc_dir}/root"))) {
+        let root = format!("{proc_dir}/root");
+        let command = match Command::from_spec(spec, Path::new(&root), self.privileges.clone()) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };
-        command.restrict(self.privileges.clone());
         // mnt last: joining it changes what /proc paths would mean.
         let namespaces = ["ipc", "uts", "cgroup", "pid", "mnt"]
             .iter()

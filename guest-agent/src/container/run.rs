@@ -40,13 +40,12 @@ impl Launcher for ContainerLauncher {
         if let Some(network) = &spec.network {
             network::configure(network).context("setting up the container's network")?;
         }
-        let mut command = match Command::from_spec(spec, Path::new(ROOT_DIR)) {
+        let mut command = match Command::from_spec(spec, Path::new(ROOT_DIR), privileges.clone()) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };
         // As `docker run -w`; `hull exec` processes (see `exec`) do not.
         command.create_missing_cwd();
-        command.restrict(privileges.clone());
         let namespaces = Namespaces::New(Sandbox {
             hostname: spec.hostname.clone(),
             etc_files: spec

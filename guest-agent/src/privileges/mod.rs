@@ -1,5 +1,7 @@
 //! What a container's processes are held to besides their cgroup: resource
-//! limits and capabilities (`--ulimit`, `--cap-add`/`--cap-drop`). The
+//! limits, capabilities, additional groups and no-new-privileges
+//! (`--ulimit`, `--cap-add`/`--cap-drop`, `--group-add`, `--security-opt
+//! no-new-privileges`). The
 //! container's process and every `hull exec` process get the same, set in
 //! the forked process right before `exec` (by the agent's `exec::Command`),
 //! as Docker gives an exec the container's rlimits and capabilities. The
@@ -20,6 +22,11 @@ pub struct Privileges {
     rlimits: Vec<Rlimit>,
     /// The capabilities kept; `None`: all the agent has.
     capabilities: Option<CapsHashSet>,
+    /// Groups the processes are in besides their user's: names or ids,
+    /// looked up in the root each process runs in.
+    additional_groups: Vec<String>,
+    /// Set PR_SET_NO_NEW_PRIVS before `execve`.
+    no_new_privileges: bool,
 }
 
 impl Privileges {
@@ -36,7 +43,14 @@ impl Privileges {
                 .as_deref()
                 .map(capabilities::parse)
                 .transpose()?,
+            additional_groups: limits.additional_groups.clone(),
+            no_new_privileges: limits.no_new_privileges,
         })
+    }
+
+    /// The groups the processes are in besides their user's.
+    pub fn additional_groups(&self) -> &[String] {
+        &self.additional_groups
     }
 
     /// Sets what needs the agent's privileges, in the forked process before
@@ -53,12 +67,17 @@ impl Privileges {
     }
 
     /// Sets the effective and permitted capabilities, once the process has
-    /// its user's identity (which needs CAP_SETUID and CAP_SETGID).
+    /// its user's identity (which needs CAP_SETUID and CAP_SETGID), then
+    /// no-new-privileges, the last change before `execve` (as runc sets it).
     pub fn apply_after_identity(&self) -> Result<(), String> {
-        match &self.capabilities {
-            Some(keep) => capabilities::limit_sets(keep),
-            None => Ok(()),
+        if let Some(keep) = &self.capabilities {
+            capabilities::limit_sets(keep)?;
         }
+        if self.no_new_privileges {
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(|errno| format!("setting no-new-privileges: {}", errno.desc()))?;
+        }
+        Ok(())
     }
 }
 

@@ -14,13 +14,25 @@ const HOST_RESOLV_CONF: [&str; 2] = ["/etc/resolv.conf", "/run/systemd/resolve/r
 /// use.
 const FALLBACK_RESOLV_CONF: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
 
+/// What a container's `resolv.conf` is to say; empty fields take the
+/// host's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resolver<'a> {
+    /// The name servers (`--dns`).
+    pub servers: &'a [IpAddr],
+    /// The search domains (`--dns-search`; `.` alone: none).
+    pub search: &'a [String],
+    /// The resolver options (`--dns-option ndots:2`).
+    pub options: &'a [String],
+}
+
 /// `hosts`, `resolv.conf` and `hostname` for a container named `hostname`
 /// at `address` (none with `--network none`).
 pub fn render(
     hostname: &str,
     address: Option<Ipv4Addr>,
     extra_hosts: &[HostEntry],
-    dns: &[IpAddr],
+    resolver: Resolver,
 ) -> Vec<EtcFile> {
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
@@ -33,15 +45,18 @@ pub fn render(
     if let Some(address) = address {
         hosts.push_str(&format!("{address}\t{hostname}\n"));
     }
-    let resolv_conf = if dns.is_empty() {
+    let resolv_conf = if resolver.servers.is_empty() {
         host_resolv_conf()
     } else {
         let host = std::fs::read_to_string(HOST_RESOLV_CONF[0]).unwrap_or_default();
-        with_name_servers(&host, dns)
+        with_name_servers(&host, resolver.servers)
     };
     vec![
         file("hosts", hosts),
-        file("resolv.conf", resolv_conf),
+        file(
+            "resolv.conf",
+            with_settings(&resolv_conf, resolver.search, resolver.options),
+        ),
         file("hostname", format!("{hostname}\n")),
     ]
 }
@@ -78,6 +93,29 @@ fn with_name_servers(host_conf: &str, servers: &[IpAddr]) -> String {
         })
         .map(|line| format!("{line}\n"));
     servers.chain(settings).collect()
+}
+
+/// `conf` with `search` domains and `options` instead of its own, where
+/// given, as Docker's `--dns-search` and `--dns-option` replace the
+/// host's; a search of `.` alone leaves none.
+fn with_settings(conf: &str, search: &[String], options: &[String]) -> String {
+    let replaced = |keyword: &str| match keyword {
+        "search" | "domain" => !search.is_empty(),
+        "options" => !options.is_empty(),
+        _ => false,
+    };
+    let mut text: String = conf
+        .lines()
+        .filter(|line| !replaced(line.split_whitespace().next().unwrap_or_default()))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    if !search.is_empty() && search != ["."] {
+        text.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        text.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    text
 }
 
 /// The name servers of the host's resolver configuration, loopback ones
@@ -130,14 +168,19 @@ mod tests {
             name: "db".into(),
             address: HostAddress::Ip("10.0.0.9".parse().unwrap()),
         }];
-        let files = render("web", Some(Ipv4Addr::new(10, 89, 0, 2)), &extra, &[]);
+        let files = render(
+            "web",
+            Some(Ipv4Addr::new(10, 89, 0, 2)),
+            &extra,
+            Resolver::default(),
+        );
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["hosts", "resolv.conf", "hostname"]);
         let hosts = &files[0].contents;
         assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
         assert!(hosts.ends_with("10.0.0.9\tdb\n10.89.0.2\tweb\n"), "{hosts}");
         assert_eq!(files[2].contents, "web\n");
-        let offline = render("box", None, &[], &[]);
+        let offline = render("box", None, &[], Resolver::default());
         assert!(!offline[0].contents.contains("box"));
     }
 
@@ -155,6 +198,22 @@ mod tests {
              options ndots:2 edns0\ndomain example\n"
         );
         assert_eq!(with_name_servers("", &dns[..1]), "nameserver 10.0.0.53\n");
+    }
+
+    #[test]
+    fn given_search_domains_and_options_replace_the_hosts() {
+        let conf = "nameserver 10.0.0.53\nsearch corp.example\ndomain example\n\
+                    options ndots:2 edns0\n";
+        let words = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(with_settings(conf, &[], &[]), conf);
+        assert_eq!(
+            with_settings(conf, &words(&["a.example", "b.example"]), &[]),
+            "nameserver 10.0.0.53\noptions ndots:2 edns0\nsearch a.example b.example\n"
+        );
+        assert_eq!(
+            with_settings(conf, &words(&["."]), &words(&["ndots:0", "timeout:1"])),
+            "nameserver 10.0.0.53\noptions ndots:0 timeout:1\n"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use hull_netlink::Netlink;
 use hull_protocol::{InterfaceSpec, NetworkSpec};
 use serde::{Deserialize, Serialize};
 
+use etc_files::Resolver;
 pub use ports::{PortMapping, Protocol};
 use proxy::PortProxy;
 use store::usable_name;
@@ -86,6 +87,12 @@ pub struct NetworkOptions {
     pub mac_address: Option<MacAddress>,
     /// Name servers for the container (default: the host's).
     pub dns: Vec<IpAddr>,
+    /// Search domains for the container (default: the host's; `.` alone:
+    /// none), each checked by [`parse_dns_search`].
+    pub dns_search: Vec<String>,
+    /// Resolver options for the container (default: the host's), each
+    /// checked by [`parse_dns_option`].
+    pub dns_options: Vec<String>,
     /// Extra /etc/hosts lines.
     pub add_host: Vec<HostEntry>,
 }
@@ -101,6 +108,8 @@ impl Default for NetworkOptions {
             ip: None,
             mac_address: None,
             dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
             add_host: Vec::new(),
         }
     }
@@ -211,11 +220,24 @@ pub struct ContainerNetwork {
     pub ports: Vec<PortMapping>,
     /// Name servers it was given (`--dns`).
     pub dns: Vec<IpAddr>,
+    /// Search domains it was given (`--dns-search`).
+    pub dns_search: Vec<String>,
+    /// Resolver options it was given (`--dns-option`).
+    pub dns_options: Vec<String>,
     /// Its extra /etc/hosts lines (`--add-host`).
     pub extra_hosts: Vec<HostEntry>,
 }
 
 impl ContainerNetwork {
+    /// Its `resolv.conf` settings, asking `servers`.
+    fn resolver<'a>(&'a self, servers: &'a [IpAddr]) -> Resolver<'a> {
+        Resolver {
+            servers,
+            search: &self.dns_search,
+            options: &self.dns_options,
+        }
+    }
+
     /// The endpoint with the default route and the published ports.
     pub fn primary(&self) -> Option<&Endpoint> {
         self.endpoints.first()
@@ -242,6 +264,10 @@ struct StoredNetwork {
     #[serde(default)]
     dns: Vec<IpAddr>,
     #[serde(default)]
+    dns_search: Vec<String>,
+    #[serde(default)]
+    dns_options: Vec<String>,
+    #[serde(default)]
     extra_hosts: Vec<HostEntry>,
 }
 
@@ -253,6 +279,8 @@ impl From<StoredNetwork> for ContainerNetwork {
             endpoints,
             ports: stored.ports,
             dns: stored.dns,
+            dns_search: stored.dns_search,
+            dns_options: stored.dns_options,
             extra_hosts: stored.extra_hosts,
         }
     }
@@ -383,6 +411,34 @@ pub fn parse_host_name(name: &str) -> Result<String, String> {
     }
 }
 
+/// A `--dns-search` domain: `.` (no search domains), or a domain name whose
+/// labels are letters, digits and inner '-' (a trailing '.' allowed).
+pub fn parse_dns_search(domain: &str) -> Result<String, String> {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let name = domain.strip_suffix('.').unwrap_or(domain);
+    match domain == "." || (name.len() <= 255 && name.split('.').all(label_ok)) {
+        true => Ok(domain.to_owned()),
+        false => Err(format!(
+            "{domain:?} is not a valid search domain (a domain name, or . for none)"
+        )),
+    }
+}
+
+/// A `--dns-option`: one resolver option word (`ndots:2`, `edns0`).
+pub fn parse_dns_option(option: &str) -> Result<String, String> {
+    match !option.is_empty() && !option.contains(char::is_whitespace) {
+        true => Ok(option.to_owned()),
+        false => Err(format!(
+            "{option:?} is not a resolver option (one word, as ndots:2 or edns0)"
+        )),
+    }
+}
+
 /// A unicast MAC address, written `02:68:0a:59:00:02`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -477,6 +533,8 @@ pub(crate) fn create(
             endpoints: Vec::new(),
             ports: Vec::new(),
             dns: options.dns.clone(),
+            dns_search: options.dns_search.clone(),
+            dns_options: options.dns_options.clone(),
             extra_hosts: options.add_host.clone(),
         });
     }
@@ -513,6 +571,8 @@ pub(crate) fn create(
         endpoints,
         ports,
         dns: options.dns.clone(),
+        dns_search: options.dns_search.clone(),
+        dns_options: options.dns_options.clone(),
         extra_hosts: options.add_host.clone(),
     })
 }
@@ -722,7 +782,8 @@ pub(crate) fn attach(
 ) -> Result<Attached> {
     let Some(primary) = network.primary() else {
         let extra_hosts = resolve_hosts(&network.extra_hosts, None);
-        let etc_files = etc_files::render(hostname, None, &extra_hosts, &network.dns);
+        let etc_files =
+            etc_files::render(hostname, None, &extra_hosts, network.resolver(&network.dns));
         return Ok(Attached {
             taps: Vec::new(),
             services: Services::default(),
@@ -800,7 +861,7 @@ pub(crate) fn attach(
         hostname,
         Some(primary.address),
         &resolve_hosts(&network.extra_hosts, Some(gateway)),
-        &name_servers,
+        network.resolver(&name_servers),
     );
     Ok(Attached {
         taps,
@@ -881,6 +942,26 @@ fn tap_name(id: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn search_domains_and_resolver_options_are_checked() {
+        for good in [".", "example.com", "corp.example.", "a-1.b2"] {
+            assert_eq!(parse_dns_search(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            "-a.com",
+            "a..com",
+            "a b",
+            "ex_ample.com",
+            &"a".repeat(64),
+        ] {
+            assert!(parse_dns_search(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_dns_option("ndots:2").as_deref(), Ok("ndots:2"));
+        assert!(parse_dns_option("ndots 2").is_err());
+        assert!(parse_dns_option("").is_err());
+    }
+
     use super::*;
 
     /// A state root without container records.

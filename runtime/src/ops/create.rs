@@ -1,7 +1,7 @@
 //! `create`: a container recorded from its image (or a directory) and the
 //! caller's options, in state Created, with its network address leased.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use hull_image::Store;
@@ -13,7 +13,7 @@ use crate::capabilities::DEFAULT_CAPABILITIES;
 use crate::container::{
     self, parse_container_name, BootSpec, Container, ContainerConfig, Mount, Records, RootfsSource,
 };
-use crate::container_log::LogLimits;
+use crate::container_log::{LogDriver, LogLimits};
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
 use crate::health::HealthConfig;
@@ -88,8 +88,14 @@ pub struct CreateOptions {
     /// When its monitor boots it again (containers started in the
     /// background only).
     pub restart: RestartPolicy,
+    /// Where its output is logged.
+    pub log_driver: LogDriver,
     /// How much log it keeps.
     pub log_limits: LogLimits,
+    /// Ports it exposes besides its image's (`--expose`): `80`,
+    /// `8000-8010/tcp`, `53/udp`, as [`hull_image::exposed_ports`] reads
+    /// them.
+    pub expose: Vec<String>,
     /// What detaches an attach session from it.
     pub detach_keys: Option<DetachKeys>,
     /// Its labels, over those of its image.
@@ -136,7 +142,9 @@ impl CreateOptions {
             network: NetworkOptions::default(),
             auto_remove: false,
             restart: RestartPolicy::No,
+            log_driver: LogDriver::default(),
             log_limits: LogLimits::default(),
+            expose: Vec::new(),
             detach_keys: None,
             labels: BTreeMap::new(),
             stop_signal: None,
@@ -235,15 +243,13 @@ impl Runtime {
             forget_volumes(self, &settled.made_volumes);
             return Err(Error::invalid(reason));
         }
+        let exposed = hull_image::exposed_port_set(options.expose.iter().map(String::as_str))
+            .map_err(|reason| Error::invalid(format!("--expose: {reason}")))?;
+        let mut exposed_ports = image.exposed_ports.clone();
+        let mut seen: HashSet<&String> = image.exposed_ports.iter().collect();
+        exposed_ports.extend(exposed.iter().filter(|port| seen.insert(port)).cloned());
         let records = Records::new(root);
-        let network = network::create(
-            root,
-            &records,
-            &id,
-            &name,
-            &options.network,
-            &image.exposed_ports,
-        );
+        let network = network::create(root, &records, &id, &name, &options.network, &exposed_ports);
         let network = match network {
             Ok(network) => network,
             Err(err) => {
@@ -257,12 +263,13 @@ impl Runtime {
             image: image_name,
             created: now(),
             auto_remove: options.auto_remove,
+            log_driver: options.log_driver,
             log_limits: options.log_limits,
             restart: options.restart,
             interactive: options.interactive,
             detach_keys: options.detach_keys,
             labels: image.labels.into_iter().chain(options.labels).collect(),
-            exposed_ports: image.exposed_ports.clone(),
+            exposed_ports,
             stop_signal: options.stop_signal.or(image.stop_signal),
             stop_timeout: options.stop_timeout,
             healthcheck: HealthConfig::merged(

@@ -7,8 +7,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::container::{self, Container, Status};
-use crate::container_log::{LogEntry, LogReader};
-use crate::error::Result;
+use crate::container_log::{LogDriver, LogEntry, LogReader};
+use crate::error::{Error, Result};
 use crate::Runtime;
 
 /// How often a followed log is looked at for more output.
@@ -100,6 +100,11 @@ impl Runtime {
     /// The log of the container `name`, as `options` ask.
     pub fn logs(&self, name: &str, options: LogsOptions) -> Result<Logs> {
         let container = container::find(&self.root, name)?;
+        if container.config.log_driver == LogDriver::None {
+            return Err(Error::invalid(format!(
+                "container {name} has the none log driver: it keeps no log to read"
+            )));
+        }
         let (reader, entries) = LogReader::open(&container.log_path())?;
         let mut entries: Vec<LogEntry> = entries
             .into_iter()
