@@ -15,8 +15,8 @@ use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
     parse_host_name, parse_network_name, parse_user, ConsoleTarget, CreateOptions, DetachKeys,
-    HealthConfig, HostEntry, Limits, LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy,
-    Rlimit, RootfsChoice, Runtime,
+    HealthConfig, HostEntry, Limits, Link, LogDriver, MacAddress, Mount, NetworkOptions,
+    RestartPolicy, Rlimit, RootfsChoice, Runtime,
 };
 
 use crate::cidfile::CidFile;
@@ -249,6 +249,11 @@ struct NetworkFlags {
     /// NAME:host-gateway for this host as the container reaches it.
     #[arg(long = "add-host", value_name = "NAME:IP", value_parser = HostEntry::parse)]
     add_host: Vec<HostEntry>,
+
+    /// A legacy link: the container NAME, on a network this one joins, is
+    /// ALIAS (and NAME) in its /etc/hosts.
+    #[arg(long = "link", value_name = "NAME[:ALIAS]", value_parser = Link::parse)]
+    links: Vec<Link>,
 }
 
 impl NetworkFlags {
@@ -542,6 +547,7 @@ impl CreateArgs {
             tty,
             interactive: self.stdio.interactive,
             network: self.network.options(),
+            links: self.network.links.clone(),
             auto_remove: self.rm,
             restart: self.restart,
             log_driver: self.log_driver(),

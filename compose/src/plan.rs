@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use hull_runtime::limits::cpu_weight;
 use hull_runtime::security::parse_security_opts;
 use hull_runtime::{
-    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, LogDriver, Mount,
-    MountSource, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
+    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, Link, LogDriver,
+    Mount, MountSource, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,6 +48,9 @@ pub struct ContainerPlan {
     pub options: CreateOptions,
     /// Networks joined after the first, before it starts.
     pub more_networks: Vec<NetworkJoin>,
+    /// Links to other services' first containers, made where those exist
+    /// (`up --no-deps` may leave them out), as Compose links what it finds.
+    pub service_links: Vec<Link>,
 }
 
 /// A network a container joins besides its first.
@@ -228,10 +231,25 @@ pub fn plan_container(
             .map_err(at_logging)?;
     }
     options.expose = service.expose.clone();
+    options.links = service
+        .external_links
+        .iter()
+        .map(|link| Link::parse(link).map_err(|reason| at("external_links", reason)))
+        .collect::<Result<_>>()?;
+    let service_links = service
+        .links
+        .iter()
+        .map(|link| {
+            let (linked, alias) = link.split_once(':').unwrap_or((link, link));
+            let container = container_name(project, linked, &Replica::Number(1));
+            Link::parse(&format!("{container}:{alias}")).map_err(|reason| at("links", reason))
+        })
+        .collect::<Result<_>>()?;
     let more_networks = more_networks(project, service, service_name);
     Ok(ContainerPlan {
         options,
         more_networks,
+        service_links,
     })
 }
 
@@ -722,6 +740,42 @@ volumes: {data: {}}
         let quiet = plan_container(&project, "quiet", &image(), &Replica::Number(1)).unwrap();
         assert_eq!(quiet.options.log_driver, LogDriver::None);
         assert!(!quiet.options.limits.no_new_privileges);
+    }
+
+    #[test]
+    fn links_are_dependencies_and_aliases_of_the_first_container() {
+        // A v2-era file: `links` instead of depends_on, an alias for MySQL.
+        let (_dir, project) = project(
+            "services:
+  web:
+    image: bb:1
+    links: [db:mysql, cache]
+    external_links: [legacy-ldap:ldap]
+  db: {image: bb:1, container_name: shop-db}
+  cache: {image: bb:1}
+",
+        );
+        let web = &project.file.services["web"];
+        let implied: Vec<(&String, bool)> = web
+            .depends_on
+            .iter()
+            .map(|(name, dependency)| (name, dependency.restart))
+            .collect();
+        assert_eq!(
+            implied,
+            [(&"db".to_owned(), true), (&"cache".to_owned(), true)]
+        );
+        let plan = plan_container(&project, "web", &image(), &Replica::Number(1)).unwrap();
+        let links: Vec<(&str, &str)> = plan
+            .service_links
+            .iter()
+            .map(|link| (link.container.as_str(), link.alias.as_str()))
+            .collect();
+        assert_eq!(links, [("shop-db", "mysql"), ("shop-cache-1", "cache")]);
+        assert_eq!(
+            plan.options.links,
+            [Link::parse("legacy-ldap:ldap").unwrap()]
+        );
     }
 
     #[test]

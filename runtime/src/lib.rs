@@ -42,6 +42,7 @@ mod error;
 mod health;
 mod health_checker;
 mod helper_command;
+mod links;
 mod monitor;
 mod mounts;
 mod network;
@@ -93,6 +94,7 @@ pub use detach_keys::DetachKeys;
 pub use error::{Error, Hint, Result};
 pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
+pub use links::Link;
 pub use network::{
     parse_dns_option, parse_dns_search, parse_host_name, parse_network_name, ContainerNetwork,
     Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions, PortMapping, Protocol,

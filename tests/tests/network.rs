@@ -257,8 +257,10 @@ $h network create --subnet 10.91.0.0/24 back >/dev/null
 $h network create --subnet 10.91.0.128/25 clash 2>err; echo "overlap=$? $(cat err)"
 echo "ls=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
 $h run -d --name web --network front --network-alias site --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
-$h run -d --name peer --network front --rootfs $R -- sleep 600 >/dev/null
+$h run -d --name peer --network front --link web:legacy --rootfs $R -- sleep 600 >/dev/null
 $h run -d --name db --network back --rootfs $R -- sleep 600 >/dev/null
+$h run --rm --network front --link db --rootfs $R -- true 2>err; echo "link-elsewhere=$? $(cat err)"
+$h run --rm --network front --link nosuch:x --rootfs $R -- true 2>err; echo "link-nosuch=$? $(cat err)"
 $h run -d --name other --rootfs $R -- sleep 600 >/dev/null
 wait_for 'wget -q -O /dev/null http://10.90.0.2/passwd 2>/dev/null'
 wait_for '[ $($h ps -q | wc -l) -eq 4 ]'
@@ -270,6 +272,7 @@ echo "within=$($h exec peer ping -c 1 -W 3 10.90.0.2 >/dev/null 2>&1; echo $?)"
 echo "resolv=$($h exec peer cat /etc/resolv.conf)"
 echo "by-name=$($h exec peer wget -q -O - http://web/passwd | head -n 1)"
 echo "by-alias=$($h exec peer ping -c 1 -W 3 site | head -n 1 | cut -d' ' -f3)"
+echo "link=$($h exec peer grep -E 'legacy|web$' /etc/hosts | paste -sd'|')"
 echo "by-short-id=$($h exec web ping -c 1 -W 3 $($h ps -q -f name=peer) | head -n 1 | cut -d' ' -f3)"
 $h rename peer visitor
 echo "renamed=$($h exec web ping -c 1 -W 3 visitor | head -n 1 | cut -d' ' -f3)"
@@ -340,6 +343,24 @@ echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft li
         "{output}"
     );
     assert_eq!(facts(&output, "by-alias"), ["(10.90.0.2):"], "{output}");
+    // A legacy link: the linked container's alias and name in /etc/hosts;
+    // refused, before anything is made, for a container on no network of
+    // this one's, or none at all.
+    assert_eq!(
+        facts(&output, "link"),
+        ["10.90.0.2\tlegacy|10.90.0.2\tweb"],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "link-elsewhere"),
+        ["125 hull: cannot link to db: it is on none of this container's networks (front)"],
+        "{output}"
+    );
+    assert_eq!(
+        facts(&output, "link-nosuch"),
+        ["125 hull: cannot link to nosuch: no such container: nosuch"],
+        "{output}"
+    );
     assert_eq!(facts(&output, "by-short-id"), ["(10.90.0.3):"], "{output}");
     assert_eq!(facts(&output, "renamed"), ["(10.90.0.3):"], "{output}");
     assert_ne!(facts(&output, "other-network-name"), ["0"], "{output}");

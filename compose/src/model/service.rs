@@ -50,6 +50,14 @@ pub struct Service {
     /// Services to start first, and what to wait for.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub depends_on: IndexMap<String, Dependency>,
+    /// Legacy links to other services, `SERVICE[:ALIAS]`: each a
+    /// dependency too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// Legacy links to containers outside the project,
+    /// `CONTAINER[:ALIAS]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_links: Vec<String>,
     /// How its health is checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
@@ -227,6 +235,23 @@ pub struct Service {
 
 fn is_false(flag: &bool) -> bool {
     !*flag
+}
+
+impl Service {
+    /// Makes each service it links to a dependency it does not have yet,
+    /// as Compose does: started first, and restarted with it.
+    pub fn imply_link_dependencies(&mut self) {
+        for link in &self.links {
+            let service = link.split_once(':').map_or(link.as_str(), |(name, _)| name);
+            self.depends_on
+                .entry(service.to_owned())
+                .or_insert(Dependency {
+                    condition: Condition::ServiceStarted,
+                    restart: true,
+                    required: true,
+                });
+        }
+    }
 }
 
 /// `logging`: a log driver and its options, as `--log-driver` and

@@ -333,10 +333,15 @@ impl Compose<'_> {
     /// and starts it (if `start`); nothing is left of it on failure.
     pub(super) fn create_and_start(
         &self,
-        plan: ContainerPlan,
+        mut plan: ContainerPlan,
         start: bool,
         events: Events,
     ) -> Result<String> {
+        let linked = plan
+            .service_links
+            .into_iter()
+            .filter(|link| self.runtime.inspect(&link.container).is_ok());
+        plan.options.links.extend(linked);
         let created = self.runtime.create(plan.options)?;
         let joined = plan.more_networks.iter().try_for_each(|join| {
             self.runtime

@@ -141,7 +141,7 @@ impl NetworkOptions {
     }
 
     /// The networks to join, the default one if none is named.
-    fn networks(&self) -> Vec<String> {
+    pub(crate) fn networks(&self) -> Vec<String> {
         match self.networks.is_empty() {
             true => vec![DEFAULT_NETWORK.to_owned()],
             false => self.networks.clone(),

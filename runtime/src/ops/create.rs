@@ -17,6 +17,7 @@ use crate::container_log::{LogDriver, LogLimits};
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
 use crate::health::HealthConfig;
+use crate::links::{self, Link};
 use crate::mounts;
 use crate::network::{self, ContainerNetwork, NetworkOptions};
 use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
@@ -83,6 +84,9 @@ pub struct CreateOptions {
     pub interactive: bool,
     /// Its network.
     pub network: NetworkOptions,
+    /// Legacy links (`--link`): containers it knows by an alias in its
+    /// `/etc/hosts`.
+    pub links: Vec<Link>,
     /// Remove it once its process has ended.
     pub auto_remove: bool,
     /// When its monitor boots it again (containers started in the
@@ -140,6 +144,7 @@ impl CreateOptions {
             tty: None,
             interactive: false,
             network: NetworkOptions::default(),
+            links: Vec::new(),
             auto_remove: false,
             restart: RestartPolicy::No,
             log_driver: LogDriver::default(),
@@ -237,19 +242,25 @@ impl Runtime {
             Some(name) => parse_container_name(name).map_err(Error::invalid)?,
             None => container::generated_name(&id),
         };
+        let exposed = hull_image::exposed_port_set(options.expose.iter().map(String::as_str))
+            .map_err(|reason| Error::invalid(format!("--expose: {reason}")))?;
+        let mut exposed_ports = image.exposed_ports.clone();
+        let mut seen: HashSet<&String> = image.exposed_ports.iter().collect();
+        exposed_ports.extend(exposed.iter().filter(|port| seen.insert(port)).cloned());
+        let mut network_options = options.network.clone();
+        network_options.add_host.extend(links::host_entries(
+            root,
+            &options.links,
+            &options.network,
+        )?);
         let settled = mounts::settle(root, &options.mounts, &options.volumes_from, &image.volumes)?;
         let shares = boot::shares_needed(root, &settled.mounts);
         if let Err(reason) = boot::check_device_room(shares, options.network.interfaces()) {
             forget_volumes(self, &settled.made_volumes);
             return Err(Error::invalid(reason));
         }
-        let exposed = hull_image::exposed_port_set(options.expose.iter().map(String::as_str))
-            .map_err(|reason| Error::invalid(format!("--expose: {reason}")))?;
-        let mut exposed_ports = image.exposed_ports.clone();
-        let mut seen: HashSet<&String> = image.exposed_ports.iter().collect();
-        exposed_ports.extend(exposed.iter().filter(|port| seen.insert(port)).cloned());
         let records = Records::new(root);
-        let network = network::create(root, &records, &id, &name, &options.network, &exposed_ports);
+        let network = network::create(root, &records, &id, &name, &network_options, &exposed_ports);
         let network = match network {
             Ok(network) => network,
             Err(err) => {
