@@ -31,6 +31,8 @@ pub struct ImageRequest {
     pub pull: Option<PullPolicy>,
     /// What to do with services that have `build:`.
     pub build: BuildPolicy,
+    /// Pull without printing progress (`--quiet-pull`).
+    pub quiet_pull: bool,
 }
 
 /// `compose build`'s flags, over each service's `build:`.
@@ -92,7 +94,7 @@ pub fn resolve(compose: &Compose, root: &Path, request: &ImageRequest) -> Result
                     need.service, need.service
                 )
             })?,
-            (_, _) => pulled(&store, root, &need, request.pull)?,
+            (_, _) => pulled(&store, root, &need, request)?,
         };
         images.insert(
             need.service.clone(),
@@ -123,13 +125,13 @@ pub fn build_services(
 }
 
 /// `need`'s image from the store or its registry.
-fn pulled(store: &Store, root: &Path, need: &ImageNeed, pull: Option<PullPolicy>) -> Result<Image> {
-    let policy = pull.unwrap_or(match need.pull_policy {
+fn pulled(store: &Store, root: &Path, need: &ImageNeed, request: &ImageRequest) -> Result<Image> {
+    let policy = request.pull.unwrap_or(match need.pull_policy {
         ServicePolicy::Always => PullPolicy::Always,
         ServicePolicy::Never => PullPolicy::Never,
         _ => PullPolicy::Missing,
     });
-    image_for_run(store, root, &need.name, policy, false)
+    image_for_run(store, root, &need.name, policy, request.quiet_pull)
         .with_context(|| format!("service {}: image {}", need.service, need.name))
         .map_err(|err| PullFailed(err).into())
 }

@@ -66,6 +66,9 @@ pub fn down(args: DownArgs, compose: &Compose) -> Result<u8> {
 /// `compose pull`'s flags.
 #[derive(Args)]
 pub struct PullArgs {
+    /// Pull without printing progress.
+    #[arg(short, long)]
+    quiet: bool,
     /// The services (default: all of the active profiles).
     services: Vec<String>,
 }
@@ -106,6 +109,7 @@ pub fn pull(args: PullArgs, compose: &Compose) -> Result<u8> {
         no_deps: true,
         pull: Some(PullPolicy::Always),
         build: BuildPolicy::Skip,
+        quiet_pull: args.quiet,
     };
     resolve(compose, compose.runtime().root(), &request)?;
     Ok(0)

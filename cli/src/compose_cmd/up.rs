@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use hull_compose::{follow, Compose, RunEnd, RunOptions, UpOptions};
+use hull_compose::{follow, service_of, Compose, LogLine, RunEnd, RunOptions, UpOptions};
 use hull_runtime::signals::Signals;
 use hull_runtime::{parse_user, LogsOptions};
 
@@ -62,6 +62,32 @@ pub struct UpArgs {
     /// Seconds each container's stop waits when Ctrl-C stops them.
     #[arg(short = 't', long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// Stop every container once one of those attached exits, and exit
+    /// with its code.
+    #[arg(long, conflicts_with_all = ["detach", "wait", "no_start"])]
+    abort_on_container_exit: bool,
+    /// Exit with the code of this service's container (implies
+    /// --abort-on-container-exit).
+    #[arg(long, value_name = "SERVICE", conflicts_with_all = ["detach", "wait", "no_start"])]
+    exit_code_from: Option<String>,
+    /// Print the output of these services only (default: all).
+    #[arg(long = "attach", value_name = "SERVICE")]
+    attach: Vec<String>,
+    /// Do not print the output of these services.
+    #[arg(long = "no-attach", value_name = "SERVICE")]
+    no_attach: Vec<String>,
+    /// Pull images without printing progress.
+    #[arg(long)]
+    quiet_pull: bool,
+    /// Print the output without the `service |` prefixes.
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Print each line's time.
+    #[arg(long)]
+    timestamps: bool,
+    /// Accepted: hull prints no colours.
+    #[arg(long = "no-color")]
+    _no_color: bool,
     /// The services (default: all of the active profiles).
     services: Vec<String>,
 }
@@ -84,13 +110,24 @@ impl UpArgs {
             no_deps: self.no_deps,
             pull: self.pull,
             build: BuildPolicy::from_flags(self.build, self.no_build),
+            quiet_pull: self.quiet_pull,
         }
+    }
+
+    /// Whether every container stops once one exits.
+    fn cascades(&self) -> bool {
+        self.abort_on_container_exit || self.exit_code_from.is_some()
     }
 }
 
 pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
     let runtime = compose.runtime();
-    for (service, _) in &args.scale {
+    let named = args.scale.iter().map(|(service, _)| service);
+    for service in named
+        .chain(&args.attach)
+        .chain(&args.no_attach)
+        .chain(&args.exit_code_from)
+    {
         compose.project().service(service)?;
     }
     let options = UpOptions {
@@ -115,25 +152,93 @@ pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
     let Some(signals) = signals else {
         return Ok(0);
     };
+    attach(&args, compose, &report.containers, &signals)
+}
+
+/// Prints the output of the `containers` attached until each has ended,
+/// or Ctrl-C (or, with --abort-on-container-exit, the first exit) stops
+/// them all; returns `up`'s exit code.
+fn attach(
+    args: &UpArgs,
+    compose: &Compose,
+    containers: &[String],
+    signals: &Signals,
+) -> Result<u8> {
+    let runtime = compose.runtime();
+    let services = services_of(compose, containers);
+    let attached: Vec<String> = containers
+        .iter()
+        .filter(|container| {
+            let service = services
+                .get(*container)
+                .map(String::as_str)
+                .unwrap_or_default();
+            (args.attach.is_empty() || args.attach.iter().any(|s| s == service))
+                && !args.no_attach.iter().any(|s| s == service)
+        })
+        .cloned()
+        .collect();
     let grace = args.timeout.map(Duration::from_secs);
-    let printer = LogPrinter::new(&compose.project().name, &report.containers).announcing_exits();
+    let printer = LogPrinter::new(&compose.project().name, &attached)
+        .announcing_exits()
+        .without_prefix(args.no_log_prefix)
+        .with_timestamps(args.timestamps);
     let options = LogsOptions {
         follow: true,
         ..LogsOptions::default()
     };
-    let lines = follow(runtime, &report.containers, options);
+    let lines = follow(runtime, &attached, options);
+    let mut aborting = false;
+    let mut exit_code = 0;
     loop {
         if signals.interruption().is_some() {
             eprintln!("Gracefully stopping...");
             compose.stop(&[], grace, &mut print_event)?;
             return Ok(130);
         }
-        match lines.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => printer.print(line, runtime),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Ok(0),
+        let line = match lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(exit_code),
+        };
+        // A process that ended (not a log that could not be read).
+        let exited = match &line {
+            LogLine::End {
+                container,
+                error: None,
+            } => Some(container.clone()),
+            _ => None,
+        };
+        printer.print(line, runtime);
+        let Some(container) = exited.filter(|_| args.cascades()) else {
+            continue;
+        };
+        // The code is the first exit's, or that of --exit-code-from's.
+        let counts = match &args.exit_code_from {
+            Some(from) => services.get(&container) == Some(from),
+            None => !aborting,
+        };
+        if counts {
+            let code = runtime.inspect(&container)?.state.exit_code.unwrap_or(0);
+            exit_code = u8::try_from(code).unwrap_or(1);
+        }
+        if !aborting {
+            aborting = true;
+            eprintln!("Aborting on container exit...");
+            compose.stop(&[], grace, &mut print_event)?;
         }
     }
+}
+
+/// The service of each of `containers`, from its compose label.
+fn services_of(compose: &Compose, containers: &[String]) -> BTreeMap<String, String> {
+    containers
+        .iter()
+        .filter_map(|container| {
+            let info = compose.runtime().inspect(container).ok()?;
+            Some((container.clone(), service_of(&info)?.to_owned()))
+        })
+        .collect()
 }
 
 /// `compose run`'s flags.
@@ -176,6 +281,9 @@ pub struct RunArgs {
     /// here.
     #[arg(long)]
     build: bool,
+    /// Pull images without printing progress.
+    #[arg(long)]
+    quiet_pull: bool,
     /// The service.
     service: String,
     /// The command, instead of the service's.
@@ -191,6 +299,7 @@ impl RunArgs {
             no_deps: self.no_deps,
             pull: self.pull,
             build: BuildPolicy::from_flags(self.build, false),
+            quiet_pull: self.quiet_pull,
         }
     }
 
