@@ -6,7 +6,8 @@
 //!
 //! A container started in the background is held by a `__monitor` helper
 //! process ([`run_detached`]), which boots it again as its restart policy
-//! says when its process ends. One run attached ([`run_attached`]) is held
+//! says when its process ends (the policy and the limits as recorded then:
+//! `update` changes them). One run attached ([`run_attached`]) is held
 //! by the caller's own process, whose input, output, resizes and signals
 //! are the session's too.
 
