@@ -109,6 +109,9 @@ enum Command {
     /// Rename a container.
     Rename(container_cmd::RenameArgs),
 
+    /// Change containers' resource limits and restart policy.
+    Update(container_cmd::UpdateArgs),
+
     /// Show low-level information on containers as JSON.
     Inspect(container_cmd::InspectArgs),
 
@@ -266,6 +269,8 @@ enum ContainerCommand {
     Port(container_cmd::PortArgs),
     /// Rename a container.
     Rename(container_cmd::RenameArgs),
+    /// Change containers' resource limits and restart policy.
+    Update(container_cmd::UpdateArgs),
     /// Wait for containers to exit.
     Wait(container_cmd::WaitArgs),
     /// Remove all stopped containers.
@@ -330,6 +335,7 @@ impl Command {
                 ContainerCommand::Stats(args) => Command::Stats(args),
                 ContainerCommand::Port(args) => Command::Port(args),
                 ContainerCommand::Rename(args) => Command::Rename(args),
+                ContainerCommand::Update(args) => Command::Update(args),
                 ContainerCommand::Wait(args) => Command::Wait(args),
                 ContainerCommand::Prune(args) => Command::Container(ContainerCommand::Prune(args)),
             },
@@ -670,6 +676,7 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Pause(args) => container_cmd::pause(args, &runtime),
         Command::Unpause(args) => container_cmd::unpause(args, &runtime),
         Command::Rename(args) => container_cmd::rename(args, &runtime),
+        Command::Update(args) => container_cmd::update(args, &runtime),
         Command::Inspect(args) => container_cmd::inspect(args, &runtime),
         Command::Port(args) => container_cmd::port(args, &runtime),
         Command::Container(ContainerCommand::Prune(args)) => container_cmd::prune(args, &runtime),

@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
-use hull_runtime::limits::{cpu_weight, parse_sysctl, parse_ulimit};
+use hull_runtime::limits::{cpu_weight, parse_sysctl, parse_ulimit, MemorySwap};
 use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
@@ -113,9 +113,10 @@ pub struct CreateArgs {
     #[arg(
         long = "memory-swap",
         value_name = "SIZE",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = MemorySwap::parse
     )]
-    memory_swap: Option<String>,
+    memory_swap: Option<MemorySwap>,
 
     /// Guest kernel (an uncompressed vmlinux) instead of the one hull built.
     #[arg(long, value_name = "PATH")]
@@ -436,7 +437,7 @@ impl HealthFlags {
 }
 
 /// `--cpu-shares`, as the cgroup weight it becomes.
-fn parse_cpu_shares(value: &str) -> Result<u64, String> {
+pub fn parse_cpu_shares(value: &str) -> Result<u64, String> {
     let shares = value
         .parse::<u64>()
         .map_err(|_| format!("{value:?} is not a number of shares (default 1024)"))?;
@@ -571,8 +572,8 @@ impl CreateArgs {
 
     /// The limits and privileges of the container's processes.
     fn limits(&self) -> Result<Limits> {
-        if let Some(swap) = &self.memory_swap {
-            check_memory_swap(swap, self.memory_mib)?;
+        if let Some(swap) = self.memory_swap {
+            swap.check(self.memory_mib).map_err(anyhow::Error::msg)?;
         }
         let security = self.security.options()?;
         Ok(Limits {
@@ -581,19 +582,6 @@ impl CreateArgs {
             ..self.limits.limits()?
         })
     }
-}
-
-/// Checks `--memory-swap` as Docker does: -1 (unlimited), 0 (unset), or
-/// at least the memory.
-fn check_memory_swap(value: &str, memory_mib: u64) -> Result<()> {
-    if value == "-1" {
-        return Ok(());
-    }
-    let bytes = parse_size_bytes(value).map_err(|err| anyhow!("--memory-swap {value}: {err}"))?;
-    if bytes != 0 && bytes < memory_mib << 20 {
-        bail!("--memory-swap {value}: memory plus swap must be at least --memory ({memory_mib}m)");
-    }
-    Ok(())
 }
 
 /// `--log-driver`.
@@ -607,7 +595,7 @@ fn parse_expose(value: &str) -> Result<String, String> {
 }
 
 /// `--cpus`: more than none, at most 32.
-fn parse_cpus(value: &str) -> Result<f64, String> {
+pub fn parse_cpus(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(cpus) if cpus > 0.0 && cpus <= 32.0 => Ok(cpus),
         _ => Err(format!("{value:?} is not a number of CPUs from 0.01 to 32")),

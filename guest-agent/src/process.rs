@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hull_protocol::{Answer, ExitStatus, Query, RunSpec};
+use hull_protocol::{Answer, CgroupLimits, ExitStatus, Query, RunSpec};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::WaitStatus;
@@ -58,6 +58,12 @@ pub trait Launcher {
     fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
         let _ = frozen;
         anyhow::bail!("this agent runs no container to freeze")
+    }
+
+    /// Writes `limits` into the running container's cgroup.
+    fn set_limits(&self, limits: &CgroupLimits) -> anyhow::Result<()> {
+        let _ = limits;
+        anyhow::bail!("this agent runs no container to limit")
     }
 
     /// Whether this launcher's processes may be started detached

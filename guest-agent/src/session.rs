@@ -22,8 +22,8 @@ use std::thread::{self, JoinHandle};
 use anyhow::{bail, Context};
 use hull_protocol::copy::DataWriter;
 use hull_protocol::{
-    read_message, write_message, Copy, Diff, ExitStatus, Hello, Message, Query, RunSpec, MAX_BODY,
-    VERSION,
+    read_message, write_message, CgroupLimits, Copy, Diff, ExitStatus, Hello, Message, Query,
+    RunSpec, MAX_BODY, VERSION,
 };
 
 use crate::process::{Launch, Launcher, Process, StartFailure, AGENT_ERROR_CODE};
@@ -75,6 +75,14 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         }
         Some(Request::Export) => {
             writer.send(&send_root(launcher, &writer))?;
+            return Ok(());
+        }
+        Some(Request::SetLimits(limits)) => {
+            let end = match launcher.set_limits(&limits) {
+                Ok(()) => Message::Exited(ExitStatus::Code(0)),
+                Err(err) => failed(format!("{err:#}")),
+            };
+            writer.send(&end)?;
             return Ok(());
         }
         None => return Ok(()),
@@ -228,10 +236,12 @@ enum Request {
     Diff(Diff),
     /// A running container's root file system.
     Export,
+    /// New limits for a running container's cgroup.
+    SetLimits(CgroupLimits),
 }
 
-/// Waits for Run, RunDetached, Query, Copy, Diff or Export; `None` if the
-/// host ends the session first.
+/// Waits for Run, RunDetached, Query, Copy, Diff, Export or SetLimits;
+/// `None` if the host ends the session first.
 fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
     match read_message(reader).context("waiting for the run request")? {
         Some(Message::Run(spec)) => Ok(Some(Request::Run(spec))),
@@ -240,6 +250,7 @@ fn receive_request(reader: &mut impl Read) -> anyhow::Result<Option<Request>> {
         Some(Message::Copy(copy)) => Ok(Some(Request::Copy(copy))),
         Some(Message::Diff(diff)) => Ok(Some(Request::Diff(diff))),
         Some(Message::Export) => Ok(Some(Request::Export)),
+        Some(Message::SetLimits(limits)) => Ok(Some(Request::SetLimits(limits))),
         Some(Message::Shutdown) | None => Ok(None),
         Some(other) => bail!("expected a run request, got {}", describe(&other)),
     }
@@ -472,6 +483,7 @@ fn describe(message: &Message) -> &'static str {
         Message::Copy(_) => "a Copy message",
         Message::Diff(_) => "a Diff message",
         Message::Export => "an Export message",
+        Message::SetLimits(_) => "a SetLimits message",
     }
 }
 

@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -210,6 +210,41 @@ pub struct Limits {
     pub no_new_privileges: bool,
 }
 
+impl Limits {
+    /// The limits of these that are the container's cgroup's.
+    pub fn cgroup(&self) -> CgroupLimits {
+        CgroupLimits {
+            memory_max_bytes: self.memory_max_bytes,
+            memory_low_bytes: self.memory_low_bytes,
+            cpu_quota_usec: self.cpu_quota_usec,
+            cpu_weight: self.cpu_weight,
+            pids_max: self.pids_max,
+        }
+    }
+}
+
+/// The limits of a container's cgroup in its guest, as [`Limits`] has
+/// them; `None` leaves a file as it is. Zero is no limit for memory, CPU
+/// quota and pids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupLimits {
+    /// memory.max.
+    #[serde(default)]
+    pub memory_max_bytes: Option<u64>,
+    /// memory.low.
+    #[serde(default)]
+    pub memory_low_bytes: Option<u64>,
+    /// cpu.max's quota, per period of 100 ms.
+    #[serde(default)]
+    pub cpu_quota_usec: Option<u64>,
+    /// cpu.weight.
+    #[serde(default)]
+    pub cpu_weight: Option<u64>,
+    /// pids.max.
+    #[serde(default)]
+    pub pids_max: Option<u64>,
+}
+
 /// One resource limit, by its `ulimit` name (`nofile`, `nproc`, `core`,
 /// ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +383,10 @@ pub enum Message {
     /// mounted on it (`/proc`, `/sys`, `/dev`, volumes, bind mounts), as a
     /// tar in `Stdout` frames (`hull export`); ended as a Diff.
     Export,
+    /// Host to agent, instead of Run on an exec session of a running
+    /// container: write these limits into its cgroup (`hull update`); the
+    /// agent answers `Exited(Code(0))` once done, or `Failed`.
+    SetLimits(CgroupLimits),
 }
 
 /// What a [`Message::Diff`] leaves out of the layer: paths the agent wrote
@@ -422,6 +461,7 @@ mod tag {
     pub const RUN_DETACHED: u8 = 16;
     pub const DIFF: u8 = 17;
     pub const EXPORT: u8 = 18;
+    pub const SET_LIMITS: u8 = 19;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -492,6 +532,7 @@ impl Message {
             Message::Copy(copy) => (tag::COPY, json(copy)),
             Message::Diff(diff) => (tag::DIFF, json(diff)),
             Message::Export => (tag::EXPORT, Vec::new()),
+            Message::SetLimits(limits) => (tag::SET_LIMITS, json(limits)),
         }
     }
 
@@ -521,6 +562,7 @@ impl Message {
             tag::COPY => Message::Copy(from_json("copy", &body)?),
             tag::DIFF => Message::Diff(from_json("diff", &body)?),
             tag::EXPORT => Message::Export,
+            tag::SET_LIMITS => Message::SetLimits(from_json("set limits", &body)?),
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -686,6 +728,11 @@ mod tests {
                 stubs: vec!["/root/.cache".into()],
             }),
             Message::Export,
+            Message::SetLimits(CgroupLimits {
+                memory_max_bytes: Some(256 << 20),
+                pids_max: Some(0),
+                ..CgroupLimits::default()
+            }),
             Message::Answer(Answer::Stats(ContainerStats {
                 cpu_usage_usec: 1_234_567,
                 memory_bytes: 3 << 20,

@@ -3,8 +3,8 @@
 //! Each lives in `<root>/containers/<id>/`:
 //!
 //! ```text
-//! config.json    what to boot and run (written at creation; rename and
-//!                network changes rewrite it)
+//! config.json    what to boot and run (written at creation; rename,
+//!                network changes and update rewrite it)
 //! state.json     status, monitor pid, times, exit code (replaced atomically)
 //! state.lock     flock held by every writer of state.json
 //! json.log       the process's stdout and stderr, Docker's json-file format
@@ -266,6 +266,29 @@ pub struct State {
     /// Its health, for a container with a healthcheck once it started.
     #[serde(default)]
     pub health: Option<Health>,
+    /// The size of the VM its process runs in, as it booted (its record
+    /// may have changed since: `update`).
+    #[serde(default)]
+    pub vm_size: Option<VmSize>,
+}
+
+/// What a VM has for good once it booted: its vCPUs and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmSize {
+    /// Virtual CPUs.
+    pub cpus: u8,
+    /// Guest memory.
+    pub memory_mib: u64,
+}
+
+impl VmSize {
+    /// The size of a VM booted from `spec`.
+    pub fn of(spec: &BootSpec) -> VmSize {
+        VmSize {
+            cpus: spec.cpus,
+            memory_mib: spec.memory_mib,
+        }
+    }
 }
 
 impl State {
@@ -286,6 +309,7 @@ impl State {
             manually_stopped: false,
             oom_killed: false,
             health: None,
+            vm_size: None,
         }
     }
 
@@ -301,15 +325,16 @@ impl State {
         }
     }
 
-    /// This state, running now in the VM of the VMM `vmm_pid`, held by
-    /// this process.
-    pub(crate) fn running(&self, vmm_pid: u32) -> State {
+    /// This state, running now in the VM of the VMM `vmm_pid`, of
+    /// `vm_size`, held by this process.
+    pub(crate) fn running(&self, vmm_pid: u32, vm_size: VmSize) -> State {
         let pid = std::process::id();
         State {
             status: Status::Running,
             pid: Some(pid),
             monitor_start_time: process_start_time(pid),
             vmm_pid: Some(vmm_pid),
+            vm_size: Some(vm_size),
             paused: false,
             started_at: Some(now()),
             oom_killed: false,
@@ -321,6 +346,7 @@ impl State {
     pub(crate) fn restarting(&self, exit_code: i32) -> State {
         State {
             status: Status::Restarting,
+            vm_size: None,
             finished_at: Some(now()),
             exit_code: Some(exit_code),
             restart_count: self.restart_count + 1,
@@ -349,6 +375,7 @@ impl State {
             monitor_start_time: None,
             attached: false,
             vmm_pid: None,
+            vm_size: None,
             paused: false,
             finished_at: Some(now()),
             exit_code: Some(exit_code),
@@ -427,6 +454,25 @@ impl Container {
     pub fn set_network(&mut self, network: ContainerNetwork) -> Result<()> {
         self.config.boot.network = network;
         self.write_config()
+    }
+
+    /// Replaces the config with what `change` makes of the one recorded
+    /// now, with no other writer of it in between (`update`).
+    pub fn change_config(
+        &mut self,
+        root: &StateRoot,
+        change: impl FnOnce(&ContainerConfig) -> crate::Result<ContainerConfig>,
+    ) -> crate::Result<()> {
+        let _lock = lock_file(&containers_dir(root).join(".lock"))?;
+        let current = Container::open(self.dir.clone())?;
+        self.config = change(&current.config)?;
+        Ok(self.write_config()?)
+    }
+
+    /// The container as recorded now: its config may have changed since
+    /// this was read (`update`).
+    pub fn reload(&self) -> Result<Container> {
+        Container::open(self.dir.clone())
     }
 
     fn write_config(&self) -> Result<()> {
@@ -675,6 +721,46 @@ pub(crate) fn generated_name(id: &str) -> String {
     )
 }
 
+/// A container's config as `create` would record it, for tests.
+#[cfg(test)]
+pub(crate) fn test_config(id: &str, name: &str) -> ContainerConfig {
+    ContainerConfig {
+        id: id.into(),
+        name: name.into(),
+        image: "busybox".into(),
+        created: now(),
+        auto_remove: false,
+        log_driver: LogDriver::default(),
+        log_limits: LogLimits::default(),
+        restart: RestartPolicy::No,
+        interactive: false,
+        detach_keys: None,
+        labels: BTreeMap::new(),
+        exposed_ports: Vec::new(),
+        stop_signal: None,
+        stop_timeout: None,
+        healthcheck: None,
+        boot: BootSpec {
+            kernel: "/vmlinux".into(),
+            cpus: 1,
+            nano_cpus: None,
+            memory_mib: 256,
+            rootfs: RootfsSource::Directory("/rootfs".into()),
+            argv: vec!["true".into()],
+            entrypoint_len: 0,
+            env: Vec::new(),
+            cwd: "/".into(),
+            user: String::new(),
+            hostname: "h".into(),
+            tty: None,
+            network: ContainerNetwork::default(),
+            mounts: Vec::new(),
+            read_only: false,
+            limits: Limits::default(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,52 +779,14 @@ mod tests {
         }
     }
 
-    fn config(id: &str, name: &str) -> ContainerConfig {
-        ContainerConfig {
-            id: id.into(),
-            name: name.into(),
-            image: "busybox".into(),
-            created: now(),
-            auto_remove: false,
-            log_driver: LogDriver::default(),
-            log_limits: LogLimits::default(),
-            restart: RestartPolicy::No,
-            interactive: false,
-            detach_keys: None,
-            labels: BTreeMap::new(),
-            exposed_ports: Vec::new(),
-            stop_signal: None,
-            stop_timeout: None,
-            healthcheck: None,
-            boot: BootSpec {
-                kernel: "/vmlinux".into(),
-                cpus: 1,
-                nano_cpus: None,
-                memory_mib: 256,
-                rootfs: RootfsSource::Directory("/rootfs".into()),
-                argv: vec!["true".into()],
-                entrypoint_len: 0,
-                env: Vec::new(),
-                cwd: "/".into(),
-                user: String::new(),
-                hostname: "h".into(),
-                tty: None,
-                network: ContainerNetwork::default(),
-                mounts: Vec::new(),
-                read_only: false,
-                limits: Limits::default(),
-            },
-        }
-    }
-
     #[test]
     fn containers_are_found_by_name_id_or_unique_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let root = StateRoot::new(dir.path().to_owned());
         let a = format!("ab{}", "1".repeat(62));
         let b = format!("ac{}", "2".repeat(62));
-        Container::create(&root, config(&a, "web")).unwrap();
-        Container::create(&root, config(&b, "db")).unwrap();
+        Container::create(&root, test_config(&a, "web")).unwrap();
+        Container::create(&root, test_config(&b, "db")).unwrap();
         assert!(dir
             .path()
             .join("containers")
@@ -756,7 +804,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no such container"));
-        let taken = Container::create(&root, config(&"3".repeat(64), "web")).unwrap_err();
+        let taken = Container::create(&root, test_config(&"3".repeat(64), "web")).unwrap_err();
         assert!(taken.to_string().contains("already in use"), "{taken}");
     }
 
@@ -764,10 +812,14 @@ mod tests {
     fn a_running_state_without_its_monitor_reads_as_killed() {
         let dir = tempfile::tempdir().unwrap();
         let root = StateRoot::new(dir.path().to_owned());
-        let container = Container::create(&root, config(&"4".repeat(64), "gone")).unwrap();
+        let container = Container::create(&root, test_config(&"4".repeat(64), "gone")).unwrap();
         assert_eq!(container.state().unwrap().status, Status::Created);
         // This process runs and holds it...
-        let running = State::claimed(false).running(1);
+        let size = VmSize {
+            cpus: 1,
+            memory_mib: 256,
+        };
+        let running = State::claimed(false).running(1, size);
         container.set_state(&running).unwrap();
         assert_eq!(container.state().unwrap().status, Status::Running);
         // ... but a process under our pid that started at another time is

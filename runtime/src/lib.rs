@@ -87,7 +87,7 @@ pub use capabilities::{capability_set, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
 pub use changes::{Change, ChangeKind};
 pub use container::{
     parse_container_name, BootSpec, ContainerConfig, Mount, MountSource, RootfsSource, State,
-    Status,
+    Status, VmSize,
 };
 pub use container_log::{LogDriver, LogEntry, LogLimits};
 pub use detach_keys::DetachKeys;
@@ -103,7 +103,7 @@ pub use network::{
 pub use ops::{
     CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,
     Created, ExecOptions, Logs, LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes,
-    RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, VolumeInfo,
+    RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, UpdateOptions, VolumeInfo,
 };
 pub use process_config::parse_user;
 pub use restart_policy::RestartPolicy;

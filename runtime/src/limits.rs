@@ -1,7 +1,10 @@
 //! Docker's limit flags read into the agent's [`Limits`](hull_protocol::Limits)
-//! fields: `--ulimit`, `--sysctl`, `--cpu-shares`.
+//! fields: `--ulimit`, `--sysctl`, `--cpu-shares`; and `--memory-swap`,
+//! which is only checked.
 
 use hull_protocol::Rlimit;
+
+use crate::units::parse_size_bytes;
 
 /// The resource limits `--ulimit` may name, as `ulimit`(1) and Docker
 /// call them.
@@ -84,6 +87,50 @@ pub fn cpu_weight(shares: u64) -> Result<u64, String> {
     Ok((shares * 100 / 1024).clamp(1, 10_000))
 }
 
+/// `--memory-swap`: memory plus swap. A VM has no swap, so it limits
+/// nothing; it is checked as Docker checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemorySwap {
+    /// `-1` (unlimited) or `0` (unset): no bound to check.
+    Unbounded,
+    /// This many bytes, which must be at least the memory.
+    Bytes(u64),
+}
+
+impl MemorySwap {
+    /// `-1`, `0`, or a size (`1g`).
+    pub fn parse(value: &str) -> Result<MemorySwap, String> {
+        if value == "-1" {
+            return Ok(MemorySwap::Unbounded);
+        }
+        match parse_size_bytes(value)? {
+            0 => Ok(MemorySwap::Unbounded),
+            bytes => Ok(MemorySwap::Bytes(bytes)),
+        }
+    }
+
+    /// Fails, as Docker does, if it is less than a memory of `memory_mib`.
+    pub fn check(self, memory_mib: u64) -> Result<(), String> {
+        match self {
+            MemorySwap::Bytes(bytes) if bytes < memory_mib << 20 => Err(format!(
+                "--memory-swap: memory plus swap ({}) must be at least the memory ({memory_mib}m)",
+                size_text(bytes)
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `bytes` in the largest of g, m, k that divides it (`512m`), else bytes.
+fn size_text(bytes: u64) -> String {
+    for (unit, size) in [("g", 1u64 << 30), ("m", 1 << 20), ("k", 1 << 10)] {
+        if bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +159,21 @@ mod tests {
         assert_eq!(cpu_weight(2).unwrap(), 1);
         assert_eq!(cpu_weight(262_144).unwrap(), 10_000);
         assert!(cpu_weight(1).is_err());
+    }
+
+    #[test]
+    fn memory_swap_is_at_least_the_memory_or_unbounded() {
+        assert_eq!(MemorySwap::parse("-1"), Ok(MemorySwap::Unbounded));
+        assert_eq!(MemorySwap::parse("0"), Ok(MemorySwap::Unbounded));
+        assert_eq!(MemorySwap::parse("1g"), Ok(MemorySwap::Bytes(1 << 30)));
+        assert!(MemorySwap::parse("-2").is_err());
+        assert!(MemorySwap::parse("lots").is_err());
+        assert!(MemorySwap::Unbounded.check(4096).is_ok());
+        assert!(MemorySwap::Bytes(256 << 20).check(256).is_ok());
+        let short = MemorySwap::Bytes(128 << 20).check(256).unwrap_err();
+        assert_eq!(
+            short,
+            "--memory-swap: memory plus swap (128m) must be at least the memory (256m)"
+        );
     }
 }

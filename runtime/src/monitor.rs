@@ -6,7 +6,8 @@
 //!
 //! A container started in the background is held by a `__monitor` helper
 //! process ([`run_detached`]), which boots it again as its restart policy
-//! says when its process ends. One run attached ([`run_attached`]) is held
+//! says when its process ends (the policy and the limits as recorded then:
+//! `update` changes them). One run attached ([`run_attached`]) is held
 //! by the caller's own process, whose input, output, resizes and signals
 //! are the session's too.
 
@@ -18,7 +19,7 @@ use hull_protocol::ExitStatus;
 
 use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
-use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
+use crate::container::{self, Container, State, Status, VmSize, KILLED_EXIT_CODE};
 use crate::container_log::{LogDriver, LogWriter};
 use crate::health::Health;
 use crate::health_checker::HealthChecker;
@@ -39,15 +40,17 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 /// again while its restart policy says so, and removes it at the end if it
 /// was created to be.
 pub(crate) fn run_detached(root: &StateRoot, id: &str) -> Result<()> {
-    let container = container::find(root, id)?;
+    let mut container = container::find(root, id)?;
     let signals = Signals::catch()?;
     // Held from now on: a boot in progress is not removed or started twice.
     container.update_state(|_| State::claimed(false))?;
-    let policy = container.config.restart;
     let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
         let end = run_once(root, &container, &signals, Caller::None);
+        // Its policy as recorded now: `update` may have changed it.
+        container = as_recorded(container);
+        let policy = container.config.restart;
         let next = record(&container, &end, |state, code| {
             end.ran() && !state.manually_stopped && policy.restarts_after(code, state.restart_count)
         })?;
@@ -59,8 +62,22 @@ pub(crate) fn run_detached(root: &StateRoot, id: &str) -> Result<()> {
             container.update_state(|state| state.exited(end.exit_code(), Some(reason.clone())))?;
             break;
         }
+        // It boots as recorded now, with what `update` changed meanwhile.
+        container = as_recorded(container);
     }
     finish(root, container)
+}
+
+/// `container` as recorded now, or as it was if its record cannot be
+/// read (the next change of its state says why).
+fn as_recorded(container: Container) -> Container {
+    match container.reload() {
+        Ok(current) => current,
+        Err(err) => {
+            tracing::warn!("{err:#}");
+            container
+        }
+    }
 }
 
 /// The I/O of a caller that holds a container itself.
@@ -271,10 +288,11 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
         });
     // Running once its process is: one that cannot start never runs.
     let checks_health = container.config.healthcheck.is_some();
+    let vm_size = VmSize::of(&container.config.boot);
     let started = move || {
         container.update_state(|state| State {
             health: checks_health.then(Health::starting),
-            ..state.running(vmm_pid)
+            ..state.running(vmm_pid, vm_size)
         })?;
         let _ = health_started.send(());
         Ok(())

@@ -5,8 +5,10 @@
 //! capabilities changed by --cap-add/--cap-drop/--privileged (in `exec`
 //! too), kernel parameters, --group-add and no-new-privileges (in `exec`
 //! too), the resolver's search domains and options, the none log driver,
-//! --cidfile and --expose; and bad flags refused with one line, before
-//! anything is made.
+//! --cidfile and --expose; `hull update` of a running container (its
+//! cgroup changed inside its VM, its new restart policy followed when its
+//! process ends) and of a stopped one (its next boot the new size); and
+//! bad flags refused with one line, before anything is made.
 
 use hull_e2e::script::{facts, on_this_host};
 use hull_e2e::{assert_clean, Hull};
@@ -45,7 +47,38 @@ echo "no-log=$($h logs held 2>$work/err; echo "$? $(wc -l < $work/err)")"
 echo "cidfile=$([ "$(cat $work/cid)" = "$($h inspect -f '{{.Id}}' held)" ] && echo same)"
 echo "inspect=$($h inspect -f '{{.HostConfig.LogConfig.Type}} {{.HostConfig.GroupAdd}} {{.HostConfig.SecurityOpt}} {{.HostConfig.DnsSearch}} {{len .Config.ExposedPorts}}' held)"
 echo "cidfile-taken=$($h run -d --cidfile $work/cid --rootfs $R -- true 2>$work/err; echo "$? $(wc -l < $work/err)")"
+
+up=$($h update -m 256m --memory-reservation 32m --memory-swap 1g -c 2048 --pids-limit 20 --cpus 0.5 held nosuch 2>$work/err)
+code=$?
+echo "update-some=$up $code $(wc -l < $work/err)"
+echo "updated-cgroup=$($h exec held sh -c "cat $cg/memory.max $cg/memory.low $cg/cpu.weight $cg/pids.max $cg/cpu.max" | paste -sd'|')"
+echo "updated-inspect=$($h inspect -f '{{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}' held)"
+echo "update-vm-memory=$($h update -m 1g held 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "update-vm-memory-line=$(sed 's/.*: //' $work/err)"
+echo "update-vm-cpus=$($h container update --cpus 2 held 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "refused-unchanged=$($h inspect -f '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}' held)"
+echo "unlimited=$($h update --pids-limit -1 --cpus 1 held >/dev/null && $h exec held sh -c "cat $cg/pids.max $cg/cpu.max" | paste -sd'|')"
 $h rm -f held >/dev/null
+$h run -d --name flip --rootfs $R -- sh -c 'until [ -e /dev/shm/stop ]; do sleep 0.2; done' >/dev/null
+$h container update --restart always flip >/dev/null
+$h exec flip touch /dev/shm/stop
+wait_for '[ "$($h inspect -f "{{.RestartCount}} {{.State.Status}}" flip)" = "1 running" ]'
+echo "restarted=$($h inspect -f '{{.RestartCount}} {{.State.Status}} {{.HostConfig.RestartPolicy.Name}}' flip)"
+$h update --restart no flip >/dev/null
+$h exec flip touch /dev/shm/stop
+wait_for '[ "$($h inspect -f "{{.State.Status}}" flip)" = exited ]'
+echo "not-restarted=$($h inspect -f '{{.RestartCount}} {{.State.Status}}' flip)"
+$h rm flip >/dev/null
+$h create --name cold -m 128m --rootfs $R -- sh -c "cat $cg/memory.max; nproc" >/dev/null
+echo "update-stopped=$($h update -m 384m --cpus 2 cold)"
+$h start cold >/dev/null
+wait_for '[ "$($h inspect -f "{{.State.Status}}" cold)" = exited ]'
+echo "cold=$($h logs cold | paste -sd'|')"
+$h rm cold >/dev/null
+$h create --rm --name gone --rootfs $R -- true >/dev/null
+echo "update-rm-restart=$($h update --restart always gone 2>$work/err; echo "$? $(wc -l < $work/err)")"
+echo "update-nothing=$($h update gone 2>$work/err; echo "$? $(wc -l < $work/err)")"
+$h rm gone >/dev/null
 
 bad() { $h run --rm "$@" --rootfs $R -- true 2>$work/err; echo "$? $(wc -l < $work/err)"; }
 echo "bad-ulimit=$(bad --ulimit nofile=lots)"
@@ -140,6 +173,48 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
         "{output}"
     );
     assert_eq!(fact("cidfile-taken"), ["125 1"], "{output}");
+
+    // `update` of a running container: each name given that was updated
+    // printed, the unknown one reported on one line (exit 1); its limits
+    // changed in its cgroup inside the VM (2048 shares: weight 200, half
+    // a CPU: a quota) and in its record.
+    assert_eq!(fact("update-some"), ["held 1 1"], "{output}");
+    assert_eq!(
+        fact("updated-cgroup"),
+        ["268435456|33554432|200|20|50000 100000"],
+        "{output}"
+    );
+    assert_eq!(
+        fact("updated-inspect"),
+        ["268435456 33554432 2048 20 500000000"],
+        "{output}"
+    );
+    // What its VM booted with bounds it while it runs: refused with one
+    // line, nothing changed.
+    assert_eq!(fact("update-vm-memory"), ["125 1"], "{output}");
+    assert_eq!(
+        fact("update-vm-memory-line"),
+        ["--memory 1024m is above its VM's 512m, fixed while it runs; stop it, update it, then start it"],
+        "{output}"
+    );
+    assert_eq!(fact("update-vm-cpus"), ["125 1"], "{output}");
+    assert_eq!(
+        fact("refused-unchanged"),
+        ["268435456 500000000"],
+        "{output}"
+    );
+    assert_eq!(fact("unlimited"), ["max|max 100000"], "{output}");
+    // A restart policy set on a running container holds when its process
+    // ends, and so does taking it back.
+    assert_eq!(fact("restarted"), ["1 running always"], "{output}");
+    assert_eq!(fact("not-restarted"), ["1 exited"], "{output}");
+    // A stopped container boots with its new memory and vCPUs.
+    assert_eq!(fact("update-stopped"), ["cold"], "{output}");
+    assert_eq!(fact("cold"), ["402653184|2"], "{output}");
+    // A --rm container takes no restart policy; an update of nothing is
+    // refused.
+    assert_eq!(fact("update-rm-restart"), ["125 1"], "{output}");
+    assert_eq!(fact("update-nothing"), ["125 1"], "{output}");
 
     // Bad flags: one line, Docker's 125, nothing left behind.
     for key in [

@@ -1,6 +1,6 @@
 //! Commands on kept containers: `ps`, `logs`, `attach`, `exec`, `cp`, `top`, `stats`,
 //! `inspect`, `port`, `stop`, `start`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `container prune`, `commit`, `export`, `diff`.
+//! `container prune`, `commit`, `export`, `diff`, `update`.
 
 mod attach;
 mod commit;
@@ -15,6 +15,7 @@ mod port;
 mod ps;
 mod stats;
 mod top;
+mod update;
 
 pub use attach::{attach, AttachArgs};
 pub use commit::{commit, container_layer, CommitArgs, ContainerLayerArgs};
@@ -32,6 +33,7 @@ pub use port::{port, PortArgs};
 pub use ps::{ps, row as ps_row, PsArgs};
 pub use stats::{stats, StatsArgs};
 pub use top::{print_processes, top, TopArgs};
+pub use update::{update, UpdateArgs};
 
 /// Does `act` for each of `names`, as Docker's commands on several
 /// containers do: every name is tried, each failure reported on its own

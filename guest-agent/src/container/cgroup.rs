@@ -6,7 +6,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hull_protocol::Limits;
+use hull_protocol::CgroupLimits;
 
 /// The cgroup v2 hierarchy the agent mounts.
 const HIERARCHY: &str = "/sys/fs/cgroup";
@@ -32,9 +32,9 @@ pub fn create() -> anyhow::Result<()> {
 /// The period of cpu.max, in microseconds (Docker's, for `--cpus`).
 const CPU_PERIOD_USEC: u64 = 100_000;
 
-/// Writes the cgroup limits of `limits` into the container's cgroup, before
-/// any of its processes runs in it.
-pub fn limit(limits: &Limits) -> anyhow::Result<()> {
+/// Writes `limits` into the container's cgroup: before any of its
+/// processes runs in it, or while they run (`hull update`).
+pub fn limit(limits: &CgroupLimits) -> anyhow::Result<()> {
     for (file, value) in limit_files(limits) {
         let path = format!("{CONTAINER}/{file}");
         std::fs::write(&path, &value).with_context(|| format!("setting {file} to {value:?}"))?;
@@ -45,7 +45,7 @@ pub fn limit(limits: &Limits) -> anyhow::Result<()> {
 /// The files of the container's cgroup that `limits` sets, with what is
 /// written to each, as runc writes them for cgroup v2. Zero is no limit for
 /// memory, CPU quota and pids, as Docker takes 0 for these flags.
-fn limit_files(limits: &Limits) -> Vec<(&'static str, String)> {
+fn limit_files(limits: &CgroupLimits) -> Vec<(&'static str, String)> {
     let or_max = |value: u64| {
         if value == 0 {
             "max".to_owned()
@@ -114,18 +114,17 @@ mod tests {
 
     #[test]
     fn no_limits_write_nothing() {
-        assert!(limit_files(&Limits::default()).is_empty());
+        assert!(limit_files(&CgroupLimits::default()).is_empty());
     }
 
     #[test]
     fn limits_become_cgroup_v2_files() {
-        let limits = Limits {
+        let limits = CgroupLimits {
             memory_max_bytes: Some(256 << 20),
             memory_low_bytes: Some(64 << 20),
             cpu_quota_usec: Some(150_000),
             cpu_weight: Some(100),
             pids_max: Some(100),
-            ..Limits::default()
         };
         assert_eq!(
             limit_files(&limits),
@@ -141,11 +140,11 @@ mod tests {
 
     #[test]
     fn zero_is_unlimited_as_with_docker() {
-        let limits = Limits {
+        let limits = CgroupLimits {
             memory_max_bytes: Some(0),
             cpu_quota_usec: Some(0),
             pids_max: Some(0),
-            ..Limits::default()
+            ..CgroupLimits::default()
         };
         assert_eq!(
             limit_files(&limits),

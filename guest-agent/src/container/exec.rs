@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 use anyhow::Context;
-use hull_protocol::{Answer, Query, RunSpec, EXEC_PORT};
+use hull_protocol::{Answer, CgroupLimits, Query, RunSpec, EXEC_PORT};
 use nix::sys::socket::{
     accept, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, VsockAddr,
 };
@@ -145,5 +145,9 @@ impl Launcher for JoinLauncher {
 
     fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
         cgroup::set_frozen(frozen)
+    }
+
+    fn set_limits(&self, limits: &CgroupLimits) -> anyhow::Result<()> {
+        cgroup::limit(limits)
     }
 }

@@ -36,7 +36,7 @@ impl Launcher for ContainerLauncher {
         let privileges = Privileges::from_limits(&limits).map_err(anyhow::Error::msg)?;
         mount_rootfs(rootfs).context("assembling the container's root file system")?;
         cgroup::create().context("creating the container's cgroup")?;
-        cgroup::limit(&limits).context("limiting the container's cgroup")?;
+        cgroup::limit(&limits.cgroup()).context("limiting the container's cgroup")?;
         if let Some(network) = &spec.network {
             network::configure(network).context("setting up the container's network")?;
         }

@@ -25,6 +25,7 @@ mod stats;
 mod step;
 mod stop;
 mod top;
+mod update;
 mod volumes;
 mod wait;
 
@@ -43,6 +44,7 @@ pub use networks::{NetworkInfo, NetworkMember};
 pub use remove::RemoveOptions;
 pub use stats::StatsSample;
 pub use step::StepOptions;
+pub use update::UpdateOptions;
 pub use volumes::{PrunedVolumes, VolumeInfo};
 
 use crate::detach_keys::DetachKeys;
