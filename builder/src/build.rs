@@ -417,11 +417,9 @@ impl<'a> Build<'a> {
         label: Option<&str>,
     ) -> Result<Finished> {
         let escape = self.dockerfile.escape;
-        let state = current.state.clone();
-        let lookup = |key: &str| state.env_var(key).or_else(|| args.get(key).cloned());
-        let expand = |text: &str| words::expand(text, escape, &lookup);
         let chain = |parts: &str| Digest::of(format!("{}\n{parts}", current.key).as_bytes());
         match &instruction.kind {
+            kind if kind.is_file_step() => self.file_instruction(current, instruction, args, label),
             Kind::Arg(text) => {
                 let mut key_parts = Vec::new();
                 for (name, default) in words::assignments(text, escape, false)? {
@@ -430,7 +428,10 @@ impl<'a> Build<'a> {
                         None => match default {
                             Some(default) => {
                                 let lookup = |key: &str| {
-                                    state.env_var(key).or_else(|| args.get(key).cloned())
+                                    current
+                                        .state
+                                        .env_var(key)
+                                        .or_else(|| args.get(key).cloned())
                                 };
                                 Some(words::expand(&default, escape, &lookup)?)
                             }
@@ -448,6 +449,45 @@ impl<'a> Build<'a> {
                     state: current.state,
                 })
             }
+            // The state is borrowed, never copied: a run of thousands of
+            // ENVs or LABELs takes time linear in its length.
+            kind => {
+                let lookup = |key: &str| {
+                    current
+                        .state
+                        .env_var(key)
+                        .or_else(|| args.get(key).cloned())
+                };
+                let expand = |text: &str| words::expand(text, escape, &lookup);
+                let (text, change) = metadata(kind, &expand, &current.state, escape)?;
+                let key = chain(&text);
+                self.metadata_step(current, key, &text, change)
+            }
+        }
+    }
+
+    /// Applies a `RUN`, `COPY`, `ADD` or `WORKDIR` to `current`, from the
+    /// cache if it can.
+    fn file_instruction(
+        &mut self,
+        current: Finished,
+        instruction: &Instruction,
+        args: &BTreeMap<String, String>,
+        label: Option<&str>,
+    ) -> Result<Finished> {
+        let escape = self.dockerfile.escape;
+        // Variables are looked up in a copy of the environment, as
+        // `current` goes to the step while they are still expanded.
+        let env = current.state.env();
+        let lookup = |key: &str| {
+            env.iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
+                .or_else(|| args.get(key).cloned())
+        };
+        let expand = |text: &str| words::expand(text, escape, &lookup);
+        let chain = |parts: &str| Digest::of(format!("{}\n{parts}", current.key).as_bytes());
+        match &instruction.kind {
             Kind::Run {
                 flags,
                 command,
@@ -515,11 +555,7 @@ impl<'a> Build<'a> {
                     Ok(format!("WORKDIR {dir}"))
                 })
             }
-            kind => {
-                let (text, change) = metadata(kind, &expand, &current.state, escape)?;
-                let key = chain(&text);
-                self.metadata_step(current, key, &text, change)
-            }
+            other => bail!("{other:?} makes no layer"),
         }
     }
 
