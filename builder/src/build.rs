@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::chmod::Chmod;
 use crate::copy::{self, CopyOptions, Source as CopySource};
-use crate::dockerfile::{self, Dockerfile, Instruction, Kind, Source, Stage};
+use crate::dockerfile::{self, Dockerfile, Instruction, Kind, Source};
 use crate::metadata::metadata;
 use crate::pattern::IgnoreRules;
 use crate::progress::{report, Event, OutputWriter, SharedProgress};
@@ -133,10 +133,7 @@ impl<'a> Build<'a> {
     pub(crate) fn run(mut self) -> Result<Built> {
         let _adding = self.store.hold_additions()?;
         let target = self.target()?;
-        for index in self.needed(target)? {
-            let finished = self.stage(index, target)?;
-            self.stages[index] = Some(finished);
-        }
+        self.build_with_needs(target, target)?;
         let mut state = self.stages[target].clone().expect("built above").state;
         for (key, value) in &self.options.labels {
             state.add_label(key, value);
@@ -198,7 +195,21 @@ impl<'a> Build<'a> {
             })
     }
 
-    /// The stages `target` needs, in order; the others are skipped.
+    /// Builds stage `index` and the earlier stages it names, those not
+    /// built yet, in order (`target` is the build's target).
+    fn build_with_needs(&mut self, index: usize, target: usize) -> Result<()> {
+        for needed in self.needed(index)? {
+            if self.stages[needed].is_none() {
+                let finished = self.stage(needed, target)?;
+                self.stages[needed] = Some(finished);
+            }
+        }
+        Ok(())
+    }
+
+    /// The stages `target` needs as its Dockerfile names them, in order;
+    /// the others are skipped. (Those only a base image's `ONBUILD`
+    /// triggers name are known once the base is, and built then.)
     fn needed(&self, target: usize) -> Result<Vec<usize>> {
         let mut needed = BTreeSet::new();
         let mut pending = vec![target];
@@ -206,20 +217,27 @@ impl<'a> Build<'a> {
             if !needed.insert(index) {
                 continue;
             }
-            for name in self.references(&self.dockerfile.stages[index])? {
-                if let Some(other) = self.stage_named(&name).filter(|other| *other < index) {
-                    pending.push(other);
-                }
-            }
+            let stage = &self.dockerfile.stages[index];
+            let mut names = vec![self.expand_global(&stage.base)?.to_lowercase()];
+            names.extend(self.references(&stage.instructions)?);
+            pending.extend(self.earlier_stages(&names, index));
         }
         Ok(needed.into_iter().collect())
     }
 
-    /// What a stage names that may be another stage: its base, `--from`s,
-    /// `RUN --mount=from=`s.
-    fn references(&self, stage: &Stage) -> Result<Vec<String>> {
-        let mut names = vec![self.expand_global(&stage.base)?.to_lowercase()];
-        for instruction in &stage.instructions {
+    /// The stages before stage `index` that `names` name.
+    fn earlier_stages(&self, names: &[String], index: usize) -> Vec<usize> {
+        names
+            .iter()
+            .filter_map(|name| self.stage_named(name).filter(|other| *other < index))
+            .collect()
+    }
+
+    /// What instructions name that may be another stage (lower-cased):
+    /// `--from`s, `RUN --mount=from=`s.
+    fn references(&self, instructions: &[Instruction]) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for instruction in instructions {
             let flags = match &instruction.kind {
                 Kind::Copy { flags, .. } => flags,
                 Kind::Run { flags, .. } => {
@@ -290,30 +308,45 @@ impl<'a> Build<'a> {
             },
         );
 
-        let instructions: Vec<Instruction> = {
-            let mut all = Vec::new();
-            // A base image's ONBUILD triggers run first, as Docker runs them.
-            for trigger in current.state.strings("OnBuild") {
-                all.push(dockerfile::parse_trigger(&trigger)?);
-            }
-            all.extend(self.dockerfile.stages[index].instructions.iter().cloned());
-            all
-        };
-        if !current.state.strings("OnBuild").is_empty() {
+        // A base image's ONBUILD triggers run first, as Docker runs them;
+        // the stages they name are this Dockerfile's, built now if no
+        // instruction of its own named them (as BuildKit's Dockerfile 1.11
+        // resolves them).
+        let triggers = current
+            .state
+            .strings("OnBuild")
+            .iter()
+            .map(|trigger| dockerfile::parse_trigger(trigger))
+            .collect::<Result<Vec<_>>>()?;
+        if !triggers.is_empty() {
             current.state.set("OnBuild", Value::Null);
         }
+        let named = self.references(&triggers)?;
+        for other in self.earlier_stages(&named, index) {
+            self.build_with_needs(other, target)?;
+        }
+        let total = total + triggers.iter().filter(|i| i.kind.is_file_step()).count();
+        let trigger_count = triggers.len();
+        let instructions: Vec<Instruction> = triggers
+            .into_iter()
+            .chain(self.dockerfile.stages[index].instructions.iter().cloned())
+            .collect();
         // As BuildKit does, an image without a PATH gets the default one.
         if current.state.env_var("PATH").is_none() {
             current.state.set_env("PATH", DEFAULT_PATH);
         }
         let mut args: BTreeMap<String, String> = BTreeMap::new();
         let mut number = 1;
-        for instruction in &instructions {
+        for (position, instruction) in instructions.iter().enumerate() {
             let file_step = instruction.kind.is_file_step();
             if file_step {
                 number += 1;
             }
-            let label = format!("[{prefix}{number}/{total}] {}", instruction.text);
+            let onbuild = match position < trigger_count {
+                true => "ONBUILD ",
+                false => "",
+            };
+            let label = format!("[{prefix}{number}/{total}] {onbuild}{}", instruction.text);
             current = self
                 .instruction(
                     current,
@@ -384,11 +417,9 @@ impl<'a> Build<'a> {
         label: Option<&str>,
     ) -> Result<Finished> {
         let escape = self.dockerfile.escape;
-        let state = current.state.clone();
-        let lookup = |key: &str| state.env_var(key).or_else(|| args.get(key).cloned());
-        let expand = |text: &str| words::expand(text, escape, &lookup);
         let chain = |parts: &str| Digest::of(format!("{}\n{parts}", current.key).as_bytes());
         match &instruction.kind {
+            kind if kind.is_file_step() => self.file_instruction(current, instruction, args, label),
             Kind::Arg(text) => {
                 let mut key_parts = Vec::new();
                 for (name, default) in words::assignments(text, escape, false)? {
@@ -397,7 +428,10 @@ impl<'a> Build<'a> {
                         None => match default {
                             Some(default) => {
                                 let lookup = |key: &str| {
-                                    state.env_var(key).or_else(|| args.get(key).cloned())
+                                    current
+                                        .state
+                                        .env_var(key)
+                                        .or_else(|| args.get(key).cloned())
                                 };
                                 Some(words::expand(&default, escape, &lookup)?)
                             }
@@ -415,6 +449,45 @@ impl<'a> Build<'a> {
                     state: current.state,
                 })
             }
+            // The state is borrowed, never copied: a run of thousands of
+            // ENVs or LABELs takes time linear in its length.
+            kind => {
+                let lookup = |key: &str| {
+                    current
+                        .state
+                        .env_var(key)
+                        .or_else(|| args.get(key).cloned())
+                };
+                let expand = |text: &str| words::expand(text, escape, &lookup);
+                let (text, change) = metadata(kind, &expand, &current.state, escape)?;
+                let key = chain(&text);
+                self.metadata_step(current, key, &text, change)
+            }
+        }
+    }
+
+    /// Applies a `RUN`, `COPY`, `ADD` or `WORKDIR` to `current`, from the
+    /// cache if it can.
+    fn file_instruction(
+        &mut self,
+        current: Finished,
+        instruction: &Instruction,
+        args: &BTreeMap<String, String>,
+        label: Option<&str>,
+    ) -> Result<Finished> {
+        let escape = self.dockerfile.escape;
+        // Variables are looked up in a copy of the environment, as
+        // `current` goes to the step while they are still expanded.
+        let env = current.state.env();
+        let lookup = |key: &str| {
+            env.iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
+                .or_else(|| args.get(key).cloned())
+        };
+        let expand = |text: &str| words::expand(text, escape, &lookup);
+        let chain = |parts: &str| Digest::of(format!("{}\n{parts}", current.key).as_bytes());
+        match &instruction.kind {
             Kind::Run {
                 flags,
                 command,
@@ -482,11 +555,7 @@ impl<'a> Build<'a> {
                     Ok(format!("WORKDIR {dir}"))
                 })
             }
-            kind => {
-                let (text, change) = metadata(kind, &expand, &current.state, escape)?;
-                let key = chain(&text);
-                self.metadata_step(current, key, &text, change)
-            }
+            other => bail!("{other:?} makes no layer"),
         }
     }
 

@@ -56,10 +56,8 @@ impl Changes {
     /// Applies the changes, in order, to `config`: Docker's `config`
     /// object of an image config (`Env`, `Cmd`, ...).
     pub fn apply(&self, config: &mut Map<String, Value>) -> Result<()> {
-        let mut state = ImageState {
-            config: std::mem::take(config),
-            ..ImageState::default()
-        };
+        let mut state = ImageState::default();
+        state.config = std::mem::take(config);
         let applied = self
             .0
             .iter()

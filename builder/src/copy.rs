@@ -39,7 +39,8 @@ pub struct CopyOptions {
     pub unpack_archives: bool,
     /// `--exclude`: what is left out below each source directory, matched
     /// against paths relative to it as `.dockerignore` patterns (BuildKit's
-    /// exclude patterns).
+    /// exclude patterns), and a wildcard source's matches, matched against
+    /// their paths in the tree.
     pub exclude: IgnoreRules,
     /// `COPY --parents`: each path source is a pattern matched below its
     /// pivot (the part before `/./`, else the root), what matches landing
@@ -139,6 +140,9 @@ pub fn plan(
                             from.describe()
                         );
                     };
+                    if tree::is_glob(pattern) && excludes_match(&options.exclude, &path, &found) {
+                        continue;
+                    }
                     matched.push((path, Some(found), source));
                 }
             }
@@ -255,6 +259,17 @@ pub fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Whether `--exclude` leaves out `path`, a wildcard's match (relative to
+/// the tree's root, as a source is written), as the Dockerfile reference
+/// says it does: the source pattern's matches are left out as what is
+/// below a source directory is (BuildKit itself copies them all,
+/// moby/buildkit#5489). A directory an exception reaches into is kept, to
+/// be walked. A source named in full is always copied.
+fn excludes_match(exclude: &IgnoreRules, path: &Path, found: &Found) -> bool {
+    let path = path.to_string_lossy();
+    exclude.ignores(&path) && !(found.metadata.is_dir() && exclude.may_let_in_below(&path))
 }
 
 /// Adds what `COPY --parents` copies for `pattern` to `plan`: what the
@@ -1101,8 +1116,60 @@ mod tests {
             ]
         );
         assert_eq!(copied(&["docs"], "**/*.md"), ["src"]);
-        // A source itself is never left out, as in BuildKit.
+        // A source named in full is never left out.
         assert_eq!(copied(&["README.md"], "*.md"), ["src/README.md"]);
+    }
+
+    #[test]
+    fn exclude_leaves_out_a_wildcards_matches_as_the_dockerfile_reference_says() {
+        let temp = tempfile::tempdir().unwrap();
+        let ctx = temp.path();
+        for file in [
+            "a.txt",
+            "b.txt",
+            "a.md",
+            "b.md",
+            "ab",
+            "ba",
+            "bin/x",
+            "lib/y",
+            "src/c.txt",
+        ] {
+            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
+            fs::write(ctx.join(file), "x").unwrap();
+        }
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let copied = |sources: &[&str], patterns: &str| -> Vec<String> {
+            let options = CopyOptions {
+                exclude: IgnoreRules::parse(patterns).unwrap(),
+                ..CopyOptions::default()
+            };
+            let sources: Vec<Source> = sources
+                .iter()
+                .map(|s| Source::Path(s.to_string()))
+                .collect();
+            let plan = plan(&context, &sources, "/dst/", &image, options).unwrap();
+            let mut dests: Vec<String> = plan
+                .items
+                .iter()
+                .map(|i| i.dest.display().to_string())
+                .collect();
+            dests.sort();
+            dests
+        };
+        assert_eq!(
+            copied(&["*.txt", "*.md"], "*.md"),
+            ["dst/a.txt", "dst/b.txt"]
+        );
+        assert_eq!(copied(&["a*"], "b*\n*.md"), ["dst/a.txt", "dst/ab"]);
+        // Matched by their paths in the context, as the sources are written.
+        assert_eq!(copied(&["src/*"], "*.txt"), ["dst/c.txt"]);
+        assert!(copied(&["src/*"], "src/*.txt").is_empty());
+        // A matched directory goes whole, or not at all, or walked for
+        // what an exception lets in.
+        assert_eq!(copied(&["?i?"], "lib"), ["dst", "dst/x"]);
+        assert_eq!(copied(&["?i?"], "bin\nlib\n!lib/y"), ["dst", "dst/y"]);
     }
 
     #[test]

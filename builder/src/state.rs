@@ -2,6 +2,8 @@
 //! JSON, so that fields hull does not model pass through from the base),
 //! its history and its layers.
 
+use std::collections::HashMap;
+
 use hull_image::{Image, Layer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -15,6 +17,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageState {
     /// The config's `config` object: `Env`, `Cmd`, `Entrypoint`, ...
+    /// (`Env` changed through [`ImageState::set_env`] or
+    /// [`ImageState::set`], which keep its index true.)
     pub config: Map<String, Value>,
     /// The config's `history`.
     pub history: Vec<Value>,
@@ -26,6 +30,33 @@ pub struct ImageState {
     /// The layers, bottom first (kept beside the state in the cache).
     #[serde(skip)]
     pub layers: Vec<Layer>,
+    /// Where each variable is in `Env`, kept by `set_env`: a long run of
+    /// `ENV`s takes time linear in its length.
+    #[serde(skip)]
+    env_index: Option<EnvIndex>,
+}
+
+/// The position of each variable in an `Env` of `len` entries (its first,
+/// as a lookup finds it).
+#[derive(Debug, Clone)]
+struct EnvIndex {
+    positions: HashMap<String, usize>,
+    len: usize,
+}
+
+impl EnvIndex {
+    fn of(env: &[Value]) -> EnvIndex {
+        let mut positions = HashMap::with_capacity(env.len());
+        for (at, entry) in env.iter().enumerate() {
+            if let Some(entry) = entry.as_str() {
+                positions.entry(env_key(entry).to_owned()).or_insert(at);
+            }
+        }
+        EnvIndex {
+            positions,
+            len: env.len(),
+        }
+    }
 }
 
 impl ImageState {
@@ -63,6 +94,7 @@ impl ImageState {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             layers,
+            env_index: None,
         })
     }
 
@@ -79,21 +111,40 @@ impl ImageState {
 
     /// The value of `Env`'s `key`.
     pub fn env_var(&self, key: &str) -> Option<String> {
-        self.env()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        let env = self.config.get("Env")?.as_array()?;
+        let entry = env[find_env(env, self.env_index.as_ref(), key)?].as_str()?;
+        Some(entry.split_once('=').map_or("", |(_, v)| v).to_owned())
     }
 
     /// Sets `key` in `Env`, in its place if it is there.
     pub fn set_env(&mut self, key: &str, value: &str) {
-        let mut env = self.env();
-        match env.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = value.to_owned(),
-            None => env.push((key.to_owned(), value.to_owned())),
+        let env = self
+            .config
+            .entry("Env".to_owned())
+            .or_insert_with(|| json!([]));
+        if !env.is_array() {
+            *env = json!([]);
         }
-        let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-        self.config.insert("Env".into(), json!(env));
+        let env = env.as_array_mut().expect("made an array");
+        let mut index = self
+            .env_index
+            .take()
+            .filter(|index| index.len == env.len())
+            .unwrap_or_else(|| EnvIndex::of(env));
+        let entry = Value::String(format!("{key}={value}"));
+        let at = match find_env(env, Some(&index), key) {
+            Some(at) => {
+                env[at] = entry;
+                at
+            }
+            None => {
+                env.push(entry);
+                env.len() - 1
+            }
+        };
+        index.positions.insert(key.to_owned(), at);
+        index.len = env.len();
+        self.env_index = Some(index);
     }
 
     /// `WorkingDir`, `/` if unset.
@@ -142,6 +193,9 @@ impl ImageState {
 
     /// Sets a field; `Value::Null` removes it.
     pub fn set(&mut self, key: &str, value: Value) {
+        if key == "Env" {
+            self.env_index = None;
+        }
         match value {
             Value::Null => self.config.remove(key),
             value => self.config.insert(key.into(), value),
@@ -222,6 +276,28 @@ impl ImageState {
     }
 }
 
+/// Where `key` is in `env`: from `index` if it is `env`'s, else by a scan.
+fn find_env(env: &[Value], index: Option<&EnvIndex>, key: &str) -> Option<usize> {
+    let is_key = |at: &usize| {
+        env.get(*at)
+            .and_then(Value::as_str)
+            .is_some_and(|entry| env_key(entry) == key)
+    };
+    if let Some(index) = index.filter(|index| index.len == env.len()) {
+        match index.positions.get(key) {
+            None => return None,
+            Some(at) if is_key(at) => return Some(*at),
+            Some(_) => {}
+        }
+    }
+    (0..env.len()).find(is_key)
+}
+
+/// The variable an `Env` entry (`KEY=value`) sets.
+fn env_key(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(key, _)| key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +310,19 @@ mod tests {
         state.set_env("PATH", "/usr/bin:/bin");
         assert_eq!(state.strings("Env"), ["PATH=/usr/bin:/bin", "A=1"]);
         assert_eq!(state.env_var("A").as_deref(), Some("1"));
+        // An Env set whole is found again, its first entry for a name.
+        state.set("Env", json!(["B=2", "A", "B=3"]));
+        assert_eq!(state.env_var("B").as_deref(), Some("2"));
+        assert_eq!(state.env_var("A").as_deref(), Some(""));
+        state.set_env("B", "4");
+        state.set_env("C", "5");
+        assert_eq!(state.strings("Env"), ["B=4", "A", "B=3", "C=5"]);
+        assert_eq!(state.env_var("C").as_deref(), Some("5"));
+        assert_eq!(state.env_var("PATH"), None);
+        // A state read back from the cache has no index, and needs none.
+        let read: ImageState =
+            serde_json::from_value(serde_json::to_value(&state).unwrap()).unwrap();
+        assert_eq!(read.env_var("C").as_deref(), Some("5"));
         assert_eq!(state.shell(), ["/bin/sh", "-c"]);
         assert_eq!(state.workdir(), "/");
     }

@@ -396,3 +396,82 @@ fn a_long_run_of_metadata_steps_is_one_cache_entry_and_found_again() {
     // Built again, the image is the same, its history's times and all.
     assert_eq!(build().id, first.id);
 }
+
+/// The names of the steps a build shows.
+#[derive(Default)]
+struct StepNames(Vec<String>);
+
+impl Progress for StepNames {
+    fn event(&mut self, event: Event<'_>) {
+        if let Event::Started { name, .. } = event {
+            self.0.push(name.to_owned());
+        }
+    }
+}
+
+#[test]
+fn a_base_images_triggers_name_this_dockerfiles_stages_which_are_built_first() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    let context = temp.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    for file in ["app.txt", "tool.sh", "mine.txt", "never.txt"] {
+        std::fs::write(context.join(file), file).unwrap();
+    }
+    let options = |dockerfile: &str, tag: &str| BuildOptions {
+        root: root.clone(),
+        context: context.clone(),
+        dockerfile: dockerfile.to_owned(),
+        tags: vec![ImageRef::parse(tag).unwrap()],
+        build_args: BTreeMap::new(),
+        target: None,
+        no_cache: false,
+        pull: false,
+        labels: BTreeMap::new(),
+        network: true,
+        platform: None,
+        registry: None,
+    };
+    let base = "FROM scratch\n\
+                ONBUILD COPY --from=builder /out/app /app\n\
+                ONBUILD RUN --mount=from=tools,source=/opt,target=/t ls /t\n";
+    let progress = Arc::new(Mutex::new(Quiet));
+    hull_builder::build(
+        &options(base, "app:onbuild"),
+        &Recorder::default(),
+        progress,
+    )
+    .unwrap();
+
+    // Only the triggers name `builder` and `tools`; `unused` is named by
+    // nothing and skipped.
+    let child = "FROM scratch AS builder\nCOPY app.txt /out/app\n\
+                 FROM scratch AS tools\nCOPY tool.sh /opt/tool.sh\n\
+                 FROM scratch AS unused\nCOPY never.txt /never\n\
+                 FROM app:onbuild AS app\nCOPY mine.txt /mine\n\
+                 FROM scratch\nRUN --mount=from=app,source=/,target=/m true\n";
+    let recorder = Recorder::default();
+    let names = Arc::new(Mutex::new(StepNames::default()));
+    hull_builder::build(&options(child, "child:latest"), &recorder, names.clone()).unwrap();
+    let binds = recorder.binds.into_inner().unwrap();
+    assert_eq!(binds[0]["/t"], ["tool.sh"]);
+    assert_eq!(binds[1]["/m"], ["app", "mine"]);
+    let names = std::mem::take(&mut names.lock().unwrap().0);
+    assert!(
+        names.contains(&"[app 2/4] ONBUILD COPY --from=builder /out/app /app".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|name| name.starts_with("[builder ")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|name| name.starts_with("[unused ")),
+        "{names:?}"
+    );
+    // The image built keeps none of the triggers.
+    let store = Store::open(&root).unwrap();
+    let image = store.find("child:latest").unwrap().unwrap();
+    let config = store.image_config(&image).unwrap();
+    assert!(config["config"].get("OnBuild").is_none_or(|v| v.is_null()));
+}

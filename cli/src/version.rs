@@ -83,7 +83,7 @@ fn print(facts: &Value) {
 fn print_formatted(format: &str, facts: &Value) -> Result<()> {
     match format.trim() {
         "json" => println!("{facts}"),
-        template => println!("{}", render_one(template, facts)?),
+        template => println!("{}", render_one(template, facts, &[])?),
     }
     Ok(())
 }

@@ -14,7 +14,10 @@
 //! places:
 //! - A field that does not exist renders as `<no value>`, as a missing map
 //!   key does in Go, where Docker reports an error for an unknown struct
-//!   field. JSON `null` renders as `<no value>` too.
+//!   field. JSON `null` renders as `<no value>` too, but for the fields
+//!   [`render_one`] is told are Go pointers, which render as `<nil>` where
+//!   printed as fields of the object (`{{.State.Health}}`), null or
+//!   missing, as in Docker.
 //! - Object keys come out sorted, in `{{json .}}` as in `{{range}}`: that is
 //!   Docker's order for list rows (which Docker encodes as maps) but not for
 //!   inspect objects, whose `{{json .State}}` Docker writes in struct order.
@@ -24,6 +27,8 @@
 //!   not when it is parsed.
 
 #![deny(missing_docs)]
+mod nil_pointer;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -164,14 +169,27 @@ pub fn render_rows(
 /// characters stays so. `json` and the empty format are the caller's to
 /// handle, as Docker gives them meanings of their own for each command.
 ///
+/// `nil_pointers` are the dotted paths (`State.Health`) of the fields that
+/// Docker's structs hold as pointers: when null or missing from their
+/// object, `{{.State.Health}}` prints `<nil>`, as Go prints a nil pointer,
+/// not `<no value>`.
+///
 /// # Errors
 ///
 /// A template that does not parse or fails on `value` (`template parsing
 /// error: ...`).
-pub fn render_one(template: &str, value: &serde_json::Value) -> Result<String> {
-    parse(template, Functions::Row)?
-        .execute_to_string(&to_template(value))
-        .map_err(template_error)
+pub fn render_one(
+    template: &str,
+    value: &serde_json::Value,
+    nil_pointers: &[&str],
+) -> Result<String> {
+    let parsed = parse(template, Functions::Row)?;
+    let data = to_template(value);
+    match nil_pointers.is_empty() {
+        true => parsed.execute_to_string(&data),
+        false => nil_pointer::render(parsed, template, value, &data, nil_pointers),
+    }
+    .map_err(template_error)
 }
 
 /// Splits Docker's `table` prefix off a list format and reads the template
@@ -588,7 +606,7 @@ mod tests {
     }
 
     fn one(template: &str) -> String {
-        render_one(template, &inspected()).unwrap()
+        render_one(template, &inspected(), &[]).unwrap()
     }
 
     #[test]
@@ -766,10 +784,50 @@ mod tests {
     }
 
     #[test]
+    fn a_null_pointer_field_prints_as_go_prints_a_nil_pointer() {
+        let pointers = [
+            "State.Health",
+            "Config.Healthcheck",
+            "Config.Cmd",
+            "Nope.Field",
+        ];
+        let one = |template: &str| render_one(template, &inspected(), &pointers).unwrap();
+        assert_eq!(one("{{.State.Health}}"), "<nil>");
+        assert_eq!(one("{{$.State.Health}}"), "<nil>");
+        assert_eq!(
+            one("{{if .State.Running}}[{{.State.Health}}]{{end}}"),
+            "[<nil>]"
+        );
+        // Docker's JSON leaves out some nil pointers (an image's
+        // Config.Healthcheck): missing from the object, they are nil too.
+        assert_eq!(one("{{.Config.Healthcheck}}"), "<nil>");
+        // A field that is not a pointer, or set, or of no object, is as before.
+        assert_eq!(one("{{.State.Nope}}"), "<no value>");
+        assert_eq!(one("{{.Nope.Field}}"), "<no value>");
+        assert_eq!(
+            one("{{.State.Status}} {{.Config.Cmd}}"),
+            "running [sleep 300]"
+        );
+        assert_eq!(one("{{.Nope}}"), "<no value>");
+        // What is not the field printed sees the null as before.
+        assert_eq!(one("{{json .State.Health}}"), "null");
+        assert_eq!(one("{{if .State.Health}}yes{{else}}no{{end}}"), "no");
+        assert_eq!(one("{{.State.Health | printf \"%v\"}}"), "<nil>");
+        // Only the object's own field: below another dot it is a map key.
+        assert_eq!(one("{{with .State}}{{.Health}}{{end}}"), "<no value>");
+        assert_eq!(
+            one(r#"{{define "h"}}{{.State.Health}}{{end}}{{template "h" .}}"#),
+            "<nil>"
+        );
+        let none = render_one("{{.State.Health}}", &inspected(), &[]).unwrap();
+        assert_eq!(none, "<no value>");
+    }
+
+    #[test]
     fn dockers_string_functions() {
         let value = json!({"Name": "web server", "Names": "web,db,cache", "Empty": "",
                            "Id": "3f4e8a1b", "Unicode": "héllo", "List": ["a", "b"]});
-        let render = |template| render_one(template, &value).unwrap();
+        let render = |template| render_one(template, &value, &[]).unwrap();
         assert_eq!(
             render(r#"{{join (split .Names ",") " | "}}"#),
             "web | db | cache"
@@ -802,17 +860,17 @@ mod tests {
 
     #[test]
     fn function_arguments_are_checked() {
-        let error = render_one("{{upper .State.Running}}", &inspected()).unwrap_err();
+        let error = render_one("{{upper .State.Running}}", &inspected(), &[]).unwrap_err();
         assert_eq!(
             error.to_string(),
             "template parsing error: type mismatch: expected string, got bool"
         );
-        let error = render_one("{{truncate .Id}}", &inspected()).unwrap_err();
+        let error = render_one("{{truncate .Id}}", &inspected(), &[]).unwrap_err();
         assert!(
             error.to_string().contains("truncate expects 2, got 1"),
             "{error}"
         );
-        let error = render_one(r#"{{join .Mounts ","}}"#, &inspected()).unwrap_err();
+        let error = render_one(r#"{{join .Mounts ","}}"#, &inspected(), &[]).unwrap_err();
         assert!(
             error.to_string().contains("expected string, got map"),
             "{error}"
@@ -826,7 +884,9 @@ mod tests {
             assert!(error.starts_with("template parsing error: "), "{error}");
             assert!(!error.contains('\n'), "{error}");
         }
-        let error = render_one("{{.Id", &inspected()).unwrap_err().to_string();
+        let error = render_one("{{.Id", &inspected(), &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("template parsing error: "), "{error}");
         // A template that fails on a row writes nothing.
         let mut out = Vec::new();

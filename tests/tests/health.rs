@@ -60,7 +60,7 @@ fn healthchecks_move_between_starting_healthy_and_unhealthy() {
         "{output}"
     );
     assert_eq!(fact("image-health"), ["unhealthy healthy"], "{output}");
-    assert_eq!(fact("no-healthcheck"), ["none <no value>"], "{output}");
+    assert_eq!(fact("no-healthcheck"), ["none <nil>"], "{output}");
     assert_eq!(fact("changed"), ["5"], "{output}");
     assert_eq!(fact("filter-none"), ["plain"], "{output}");
     // Bad values: one line each.

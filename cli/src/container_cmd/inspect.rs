@@ -76,6 +76,17 @@ pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
     Ok(code)
 }
 
+/// The fields of inspected objects that Docker's structs hold as pointers
+/// (`*Health`, `*HealthConfig`, `*int`, `*int64`), which a template prints
+/// as `<nil>` when they are null or missing (an image's `Config` has no
+/// `Healthcheck` unless it was set).
+const NIL_POINTERS: [&str; 4] = [
+    "State.Health",
+    "Config.Healthcheck",
+    "Config.StopTimeout",
+    "HostConfig.PidsLimit",
+];
+
 /// Objects as `docker inspect` prints them: a JSON array (no format, or
 /// `json`), or `format` rendered for each.
 pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> {
@@ -83,7 +94,7 @@ pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> 
         None | Some("" | "json") => println!("{}", serde_json::to_string_pretty(described)?),
         Some(template) => {
             for object in described {
-                println!("{}", render_one(template, object)?);
+                println!("{}", render_one(template, object, &NIL_POINTERS)?);
             }
         }
     }
