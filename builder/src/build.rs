@@ -873,10 +873,7 @@ fn entry(state: &ImageState) -> Result<CacheEntry> {
 }
 
 fn check_platform(platform: &str) -> Result<()> {
-    match platform {
-        "linux/amd64" | "linux/x86_64" | "amd64" => Ok(()),
-        other => bail!("platform {other} is not supported: hull builds linux/amd64 images"),
-    }
+    hull_image::check_platform(platform).map_err(anyhow::Error::msg)
 }
 
 fn now() -> String {

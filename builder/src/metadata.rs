@@ -73,20 +73,22 @@ pub(crate) fn metadata(
         Kind::Expose(ports) => {
             // A set, as Docker's map of ports: each at most once however
             // often (and in however many ranges) it is named.
-            let mut expanded = std::collections::BTreeSet::new();
-            let mut named = 0;
+            let mut specs = Vec::new();
             for port in ports {
                 for port in words::expand_words(port, escape, &|k| {
                     expand(&format!("${{{k}}}")).ok().filter(|v| !v.is_empty())
                 })? {
-                    let ports = exposed_ports(&port)?;
-                    named += ports.len();
-                    if named > MAX_EXPOSED {
-                        bail!("EXPOSE names more than {MAX_EXPOSED} ports");
-                    }
-                    expanded.extend(ports);
+                    hull_image::check_port_spec(&port)
+                        .map_err(|reason| anyhow!("EXPOSE {port}: {reason}"))?;
+                    specs.push(port);
                 }
             }
+            // Ordered as Go orders the map's keys.
+            let expanded: std::collections::BTreeSet<String> =
+                hull_image::exposed_port_set(specs.iter().map(String::as_str))
+                    .map_err(|reason| anyhow!("EXPOSE: {reason}"))?
+                    .into_iter()
+                    .collect();
             (
                 // As Go prints BuildKit's map of ports.
                 format!(
@@ -193,39 +195,6 @@ pub(crate) fn metadata(
         }
         other => bail!("{other:?} is handled elsewhere"),
     })
-}
-
-/// The most ports one `EXPOSE` may name, ranges and repeats counted: every
-/// port of every protocol, four times over.
-const MAX_EXPOSED: usize = 4 * 3 * 65_536;
-
-/// The ports an `EXPOSE` word names, as Docker's `nat.ParsePortSpecs`
-/// reads it: `80`, `53/udp`, a range `8000-8010/tcp` (each port of it),
-/// the container port of `ip:host:container`.
-fn exposed_ports(spec: &str) -> Result<Vec<String>> {
-    let (ports, protocol) = match spec.split_once('/') {
-        Some((ports, "")) => (ports, "tcp".to_owned()),
-        Some((ports, protocol)) => (ports, protocol.to_lowercase()),
-        None => (spec, "tcp".to_owned()),
-    };
-    if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-        bail!("EXPOSE {spec}: invalid proto: {protocol}");
-    }
-    let ports = ports.rsplit(':').next().unwrap_or(ports);
-    let number = |port: &str| {
-        port.parse::<u16>()
-            .map_err(|_| anyhow!("EXPOSE {spec}: invalid containerPort: {port}"))
-    };
-    let (first, last) = match ports.split_once('-') {
-        Some((first, last)) => (number(first)?, number(last)?),
-        None => (number(ports)?, number(ports)?),
-    };
-    if last < first {
-        bail!("EXPOSE {spec}: invalid range: {ports}");
-    }
-    Ok((first..=last)
-        .map(|port| format!("{port}/{protocol}"))
-        .collect())
 }
 
 /// The two instructions that set the container's process.
@@ -382,21 +351,6 @@ mod tests {
         let (state, texts) = apply(ImageState::default(), &[expose]);
         assert_eq!(texts[0], "EXPOSE map[79/tcp:{} 80/tcp:{} 81/tcp:{}]");
         assert_eq!(state.config["ExposedPorts"].as_object().unwrap().len(), 3);
-    }
-
-    #[test]
-    fn exposed_ranges_are_each_port_as_docker_reads_them() {
-        assert_eq!(exposed_ports("80").unwrap(), ["80/tcp"]);
-        assert_eq!(exposed_ports("53/UDP").unwrap(), ["53/udp"]);
-        assert_eq!(
-            exposed_ports("8000-8002/tcp").unwrap(),
-            ["8000/tcp", "8001/tcp", "8002/tcp"]
-        );
-        assert_eq!(exposed_ports("127.0.0.1:8080:80").unwrap(), ["80/tcp"]);
-        assert_eq!(exposed_ports("80/").unwrap(), ["80/tcp"]);
-        for bad in ["http", "9-1", "70000", "", "80/http"] {
-            assert!(exposed_ports(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
