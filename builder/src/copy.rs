@@ -1067,6 +1067,29 @@ mod tests {
         );
     }
 
+    /// Where `COPY --exclude=PATTERNS... SOURCES... DEST` of context `ctx`
+    /// puts its files, sorted.
+    fn copied_excluding(ctx: &Path, sources: &[&str], dest: &str, patterns: &str) -> Vec<String> {
+        let context = ContextTree::open(ctx).unwrap();
+        let image = LayerTree::new(&[], "the image");
+        let options = CopyOptions {
+            exclude: IgnoreRules::parse(patterns).unwrap(),
+            ..CopyOptions::default()
+        };
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|s| Source::Path(s.to_string()))
+            .collect();
+        let plan = plan(&context, &sources, dest, &image, options).unwrap();
+        let mut dests: Vec<String> = plan
+            .items
+            .iter()
+            .map(|i| i.dest.display().to_string())
+            .collect();
+        dests.sort();
+        dests
+    }
+
     #[test]
     fn exclude_leaves_out_what_its_patterns_match_below_each_source_as_buildkit_does() {
         let temp = tempfile::tempdir().unwrap();
@@ -1082,26 +1105,8 @@ mod tests {
             fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
             fs::write(ctx.join(file), "x").unwrap();
         }
-        let context = ContextTree::open(ctx).unwrap();
-        let image = LayerTree::new(&[], "the image");
-        let copied = |sources: &[&str], patterns: &str| -> Vec<String> {
-            let options = CopyOptions {
-                exclude: IgnoreRules::parse(patterns).unwrap(),
-                ..CopyOptions::default()
-            };
-            let sources: Vec<Source> = sources
-                .iter()
-                .map(|s| Source::Path(s.to_string()))
-                .collect();
-            let plan = plan(&context, &sources, "/src/", &image, options).unwrap();
-            let mut dests: Vec<String> = plan
-                .items
-                .iter()
-                .map(|i| i.dest.display().to_string())
-                .collect();
-            dests.sort();
-            dests
-        };
+        let copied =
+            |sources: &[&str], patterns: &str| copied_excluding(ctx, sources, "/src/", patterns);
         // *.md matches at the source's top only; a directory goes whole,
         // but for what an exception lets in.
         assert_eq!(
@@ -1138,26 +1143,8 @@ mod tests {
             fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
             fs::write(ctx.join(file), "x").unwrap();
         }
-        let context = ContextTree::open(ctx).unwrap();
-        let image = LayerTree::new(&[], "the image");
-        let copied = |sources: &[&str], patterns: &str| -> Vec<String> {
-            let options = CopyOptions {
-                exclude: IgnoreRules::parse(patterns).unwrap(),
-                ..CopyOptions::default()
-            };
-            let sources: Vec<Source> = sources
-                .iter()
-                .map(|s| Source::Path(s.to_string()))
-                .collect();
-            let plan = plan(&context, &sources, "/dst/", &image, options).unwrap();
-            let mut dests: Vec<String> = plan
-                .items
-                .iter()
-                .map(|i| i.dest.display().to_string())
-                .collect();
-            dests.sort();
-            dests
-        };
+        let copied =
+            |sources: &[&str], patterns: &str| copied_excluding(ctx, sources, "/dst/", patterns);
         assert_eq!(
             copied(&["*.txt", "*.md"], "*.md"),
             ["dst/a.txt", "dst/b.txt"]

@@ -111,21 +111,11 @@ fn build_on(
     let store = Store::open(&root)?;
     let layer = store.add_layer(base_layer().as_slice())?;
     let options = BuildOptions {
-        root: root.clone(),
-        context,
-        dockerfile: dockerfile.to_owned(),
-        tags: vec![ImageRef::parse("built:latest")?],
         build_args: build_args
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
-        target: None,
-        no_cache: false,
-        pull: false,
-        labels: BTreeMap::new(),
-        network: true,
-        platform: None,
-        registry: None,
+        ..build_options(&root, &context, dockerfile, "built:latest")
     };
     loop {
         let recorder = Recorder::default();
@@ -372,20 +362,13 @@ fn a_long_run_of_metadata_steps_is_one_cache_entry_and_found_again() {
     let context = temp.path().join("context");
     std::fs::create_dir_all(&context).unwrap();
     let labels: String = (0..500).map(|n| format!("LABEL n{n}={n}\n")).collect();
-    let options = BuildOptions {
-        root: temp.path().join("root"),
-        context,
-        dockerfile: format!("FROM scratch\n{labels}ENV DONE=1\n"),
-        tags: vec![ImageRef::parse("labels:latest").unwrap()],
-        build_args: BTreeMap::new(),
-        target: None,
-        no_cache: false,
-        pull: false,
-        labels: BTreeMap::new(),
-        network: true,
-        platform: None,
-        registry: None,
-    };
+    let dockerfile = format!("FROM scratch\n{labels}ENV DONE=1\n");
+    let options = build_options(
+        &temp.path().join("root"),
+        &context,
+        &dockerfile,
+        "labels:latest",
+    );
     let build = || {
         let progress = Arc::new(Mutex::new(Quiet));
         hull_builder::build(&options, &Recorder::default(), progress).unwrap()
@@ -395,6 +378,25 @@ fn a_long_run_of_metadata_steps_is_one_cache_entry_and_found_again() {
     assert_eq!(store.build_cache_usage().unwrap().entries, 1);
     // Built again, the image is the same, its history's times and all.
     assert_eq!(build().id, first.id);
+}
+
+/// A build of `dockerfile` in `context` into the store at `root`, tagged
+/// `tag`, with no arguments, cache used.
+fn build_options(root: &Path, context: &Path, dockerfile: &str, tag: &str) -> BuildOptions {
+    BuildOptions {
+        root: root.to_owned(),
+        context: context.to_owned(),
+        dockerfile: dockerfile.to_owned(),
+        tags: vec![ImageRef::parse(tag).unwrap()],
+        build_args: BTreeMap::new(),
+        target: None,
+        no_cache: false,
+        pull: false,
+        labels: BTreeMap::new(),
+        network: true,
+        platform: None,
+        registry: None,
+    }
 }
 
 /// The names of the steps a build shows.
@@ -418,20 +420,7 @@ fn a_base_images_triggers_name_this_dockerfiles_stages_which_are_built_first() {
     for file in ["app.txt", "tool.sh", "mine.txt", "never.txt"] {
         std::fs::write(context.join(file), file).unwrap();
     }
-    let options = |dockerfile: &str, tag: &str| BuildOptions {
-        root: root.clone(),
-        context: context.clone(),
-        dockerfile: dockerfile.to_owned(),
-        tags: vec![ImageRef::parse(tag).unwrap()],
-        build_args: BTreeMap::new(),
-        target: None,
-        no_cache: false,
-        pull: false,
-        labels: BTreeMap::new(),
-        network: true,
-        platform: None,
-        registry: None,
-    };
+    let options = |dockerfile: &str, tag: &str| build_options(&root, &context, dockerfile, tag);
     let base = "FROM scratch\n\
                 ONBUILD COPY --from=builder /out/app /app\n\
                 ONBUILD RUN --mount=from=tools,source=/opt,target=/t ls /t\n";
