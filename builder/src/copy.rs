@@ -969,18 +969,14 @@ mod tests {
 
     #[test]
     fn parents_keep_each_matchs_path_from_its_pivot_as_buildkit_does() {
-        let temp = tempfile::tempdir().unwrap();
-        let ctx = temp.path();
-        for file in [
+        let temp = context_with(&[
             "packages/a/package.json",
             "packages/b/package.json",
             "packages/b/index.js",
             "tools/lint/cfg/rules.json",
             "tools/lint/x.txt",
-        ] {
-            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
-            fs::write(ctx.join(file), "x").unwrap();
-        }
+        ]);
+        let ctx = temp.path();
         let context = ContextTree::open(ctx).unwrap();
         let image = LayerTree::new(&[], "the image");
         let copied = |sources: &[&str]| -> Vec<String> {
@@ -1067,6 +1063,16 @@ mod tests {
         );
     }
 
+    /// A context of `files`, each holding `x`.
+    fn context_with(files: &[&str]) -> tempfile::TempDir {
+        let temp = tempfile::tempdir().unwrap();
+        for file in files {
+            fs::create_dir_all(temp.path().join(file).parent().unwrap()).unwrap();
+            fs::write(temp.path().join(file), "x").unwrap();
+        }
+        temp
+    }
+
     /// Where `COPY --exclude=PATTERNS... SOURCES... DEST` of context `ctx`
     /// puts its files, sorted.
     fn copied_excluding(ctx: &Path, sources: &[&str], dest: &str, patterns: &str) -> Vec<String> {
@@ -1092,19 +1098,15 @@ mod tests {
 
     #[test]
     fn exclude_leaves_out_what_its_patterns_match_below_each_source_as_buildkit_does() {
-        let temp = tempfile::tempdir().unwrap();
-        let ctx = temp.path();
-        for file in [
+        let temp = context_with(&[
             "README.md",
             "main.go",
             "docs/guide.md",
             "docs/keep.md",
             "testdata/x",
             "cmd/a.go",
-        ] {
-            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
-            fs::write(ctx.join(file), "x").unwrap();
-        }
+        ]);
+        let ctx = temp.path();
         let copied =
             |sources: &[&str], patterns: &str| copied_excluding(ctx, sources, "/src/", patterns);
         // *.md matches at the source's top only; a directory goes whole,
@@ -1127,9 +1129,7 @@ mod tests {
 
     #[test]
     fn exclude_leaves_out_a_wildcards_matches_as_the_dockerfile_reference_says() {
-        let temp = tempfile::tempdir().unwrap();
-        let ctx = temp.path();
-        for file in [
+        let temp = context_with(&[
             "a.txt",
             "b.txt",
             "a.md",
@@ -1139,10 +1139,8 @@ mod tests {
             "bin/x",
             "lib/y",
             "src/c.txt",
-        ] {
-            fs::create_dir_all(ctx.join(file).parent().unwrap()).unwrap();
-            fs::write(ctx.join(file), "x").unwrap();
-        }
+        ]);
+        let ctx = temp.path();
         let copied =
             |sources: &[&str], patterns: &str| copied_excluding(ctx, sources, "/dst/", patterns);
         assert_eq!(
