@@ -563,9 +563,8 @@ impl CreateArgs {
             ..CreateOptions::new(rootfs)
         })
     }
-}
 
-impl CreateArgs {
+    /// Where the container's output is logged.
     fn log_driver(&self) -> LogDriver {
         self.log_driver.unwrap_or_default()
     }
