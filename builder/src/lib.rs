@@ -43,6 +43,7 @@ use anyhow::{Context, Result};
 use hull_image::{Digest, ImageRef, RegistryOptions};
 use hull_runtime::StepOptions;
 
+pub use pattern::match_component as path_match;
 pub use progress::{Event, Progress, SharedProgress};
 
 /// What to build.

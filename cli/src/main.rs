@@ -8,6 +8,7 @@ mod cidfile;
 mod closed_stdout;
 mod compose_cmd;
 mod container_cmd;
+mod filters;
 mod image_cmd;
 mod machine;
 mod mount_flags;

@@ -5,11 +5,16 @@ use std::net::Ipv4Addr;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use hull_runtime::{parse_host_name, parse_network_name, NetworkInfo, Runtime, Subnet};
+use hull_runtime::{
+    parse_host_name, parse_network_name, Network, NetworkInfo, NewNetwork, Runtime, Subnet,
+    DEFAULT_NETWORK,
+};
 use serde_json::{json, Value};
 
 use crate::container_cmd::print_inspected;
-use hull_format::{render_rows, Format, Listing};
+use crate::filters::{all_hold, LabelFilter, ListFilter};
+use crate::run::label_pair;
+use hull_format::{labels_field, render_rows, Format, Listing};
 
 #[derive(Subcommand)]
 pub enum NetworkCommand {
@@ -42,8 +47,31 @@ pub struct CreateArgs {
     /// The host's address on it (default: the subnet's first).
     #[arg(long, value_name = "IPV4")]
     gateway: Option<Ipv4Addr>,
+    /// Keep its containers from everything but each other and the host:
+    /// no way out, no published ports.
+    #[arg(long)]
+    internal: bool,
+    /// Set a label on the network: KEY=VALUE (or KEY).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// The driver: bridge, the only one (each network is a host bridge).
+    #[arg(short, long, value_name = "DRIVER", value_parser = parse_driver)]
+    driver: Option<String>,
+    /// Accepted: any container can join any network.
+    #[arg(long = "attachable")]
+    _attachable: bool,
     #[arg(value_parser = parse_network_name)]
     name: String,
+}
+
+/// `--driver`: bridge.
+fn parse_driver(driver: &str) -> Result<String, String> {
+    match driver {
+        "bridge" => Ok(driver.to_owned()),
+        other => Err(format!(
+            "network driver {other:?} is not supported: hull's networks are host bridges (bridge)"
+        )),
+    }
 }
 
 #[derive(Args)]
@@ -76,6 +104,11 @@ pub struct LsArgs {
     /// Print only network IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Only networks that match: name=PART, id=PREFIX, label=KEY[=VALUE],
+    /// driver=bridge, type=builtin|custom; repeat a key for any of its
+    /// values.
+    #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
+    filter: Vec<Filter>,
     /// `table` (default), `json` (one object per line), or a Go template.
     #[arg(long, default_value = "")]
     format: Format,
@@ -123,11 +156,18 @@ const LISTING: Listing = Listing {
 pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         NetworkCommand::Create(args) => {
-            let network = runtime.create_network(&args.name, args.subnet, args.gateway)?;
+            let new = NewNetwork {
+                subnet: args.subnet,
+                gateway: args.gateway,
+                internal: args.internal,
+                labels: args.labels.iter().map(|label| label_pair(label)).collect(),
+            };
+            let network = runtime.create_network(&args.name, &new)?;
             println!("{}", network.id);
         }
         NetworkCommand::Ls(args) => {
-            let networks = runtime.list_networks()?;
+            let mut networks = runtime.list_networks()?;
+            networks.retain(|network| all_hold(&args.filter, |filter| filter.matches(network)));
             if args.quiet {
                 networks.iter().for_each(|n| println!("{}", &n.id[..12]));
                 return Ok(0);
@@ -136,7 +176,8 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
                 .iter()
                 .map(|n| {
                     json!({ "ID": &n.id[..12], "Name": n.name, "Driver": "bridge", "Scope": "local",
-                            "CreatedAt": n.created })
+                            "CreatedAt": n.created, "Internal": n.internal.to_string(),
+                            "Labels": labels_field(&n.labels) })
                 })
                 .collect();
             render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
@@ -177,6 +218,57 @@ pub fn prune(runtime: &Runtime) -> Result<()> {
     Ok(())
 }
 
+/// A `network ls --filter`.
+#[derive(Clone, Debug)]
+pub enum Filter {
+    Name(String),
+    Id(String),
+    Label(LabelFilter),
+    Driver(String),
+    /// `builtin` (hull's default network) or `custom`.
+    Type(bool),
+}
+
+impl ListFilter for Filter {
+    fn is_label(&self) -> bool {
+        matches!(self, Filter::Label(_))
+    }
+}
+
+impl Filter {
+    fn matches(&self, network: &Network) -> bool {
+        match self {
+            Filter::Name(part) => network.name.contains(part.as_str()),
+            Filter::Id(prefix) => network.id.starts_with(prefix.as_str()),
+            Filter::Label(label) => label.matches(&network.labels),
+            Filter::Driver(driver) => driver == "bridge",
+            Filter::Type(builtin) => (network.name == DEFAULT_NETWORK) == *builtin,
+        }
+    }
+}
+
+fn parse_filter(value: &str) -> Result<Filter, String> {
+    let invalid = || {
+        format!(
+            "{value:?}: filters are name=PART, id=PREFIX, label=KEY[=VALUE], driver=bridge, \
+             type=builtin|custom"
+        )
+    };
+    let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
+    match key {
+        "name" => Ok(Filter::Name(wanted.to_owned())),
+        "id" => Ok(Filter::Id(wanted.to_owned())),
+        "label" => Ok(Filter::Label(LabelFilter::parse(wanted))),
+        "driver" => Ok(Filter::Driver(wanted.to_owned())),
+        "type" => match wanted {
+            "builtin" => Ok(Filter::Type(true)),
+            "custom" => Ok(Filter::Type(false)),
+            _ => Err(invalid()),
+        },
+        _ => Err(invalid()),
+    }
+}
+
 /// A network as `docker network inspect` shows it.
 pub fn describe(info: &NetworkInfo) -> Value {
     let network = &info.network;
@@ -207,7 +299,53 @@ pub fn describe(info: &NetworkInfo) -> Value {
                 "Gateway": network.gateway.to_string(),
             }],
         },
+        "Internal": network.internal,
+        "Attachable": true,
+        "Labels": network.labels,
         "Containers": containers,
         "Options": { "com.docker.network.bridge.name": network.bridge },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(name: &str, labels: &[(&str, &str)]) -> Network {
+        Network {
+            id: "abc123".repeat(11),
+            name: name.into(),
+            bridge: "hull-x".into(),
+            subnet: "10.90.0.0/24".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 90, 0, 1),
+            created: String::new(),
+            internal: false,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn networks_filter_by_name_label_and_type() {
+        let filters = |values: &[&str]| -> Vec<Filter> {
+            values.iter().map(|v| parse_filter(v).unwrap()).collect()
+        };
+        let db = network("back-db", &[("tier", "db")]);
+        let default = network(DEFAULT_NETWORK, &[]);
+        let holds = |list: &[Filter], network: &Network| all_hold(list, |f| f.matches(network));
+        assert!(holds(
+            &filters(&["name=db", "label=tier=db", "type=custom"]),
+            &db
+        ));
+        assert!(!holds(&filters(&["type=custom"]), &default));
+        assert!(holds(
+            &filters(&["type=builtin", "driver=bridge"]),
+            &default
+        ));
+        assert!(holds(&filters(&["name=front", "name=back"]), &db));
+        assert!(parse_filter("scope=swarm").is_err());
+        assert!(parse_driver("overlay").is_err());
+    }
 }

@@ -617,7 +617,7 @@ pub fn label_pair(label: &str) -> (String, String) {
 /// The `KEY=VALUE` (or `KEY`) entries of `--env-file`s or
 /// `--label-file`s (`flag`), as Docker reads them: blank lines and `#`
 /// comments skipped, leading blanks trimmed.
-fn read_key_value_files(flag: &str, files: &[PathBuf]) -> Result<Vec<String>> {
+pub fn read_key_value_files(flag: &str, files: &[PathBuf]) -> Result<Vec<String>> {
     let mut env = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file)

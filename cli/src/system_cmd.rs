@@ -12,6 +12,7 @@ use hull_image::Store;
 use hull_runtime::{MountSource, Runtime, Status};
 use serde_json::{json, Value};
 
+use crate::filters::PruneFilter;
 use crate::image_cmd::human_size;
 use crate::{container_cmd, image_cmd, network_cmd, prompt, volume_cmd};
 
@@ -45,6 +46,10 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only containers and images that match: until=TIME, label=KEY[=VALUE],
+    /// label!=KEY[=VALUE].
+    #[arg(long, value_name = "KEY=VALUE", value_parser = PruneFilter::parse)]
+    filter: Vec<PruneFilter>,
 }
 
 pub fn system(command: SystemCommand, runtime: &Runtime) -> Result<u8> {
@@ -70,13 +75,28 @@ fn prune(args: &PruneArgs, runtime: &Runtime) -> Result<u8> {
     if !args.force && !prompt::confirm(&question)? {
         return Ok(0);
     }
-    container_cmd::prune(container_cmd::PruneArgs { force: true }, runtime)?;
+    let filter = args.filter.clone();
+    container_cmd::prune(
+        container_cmd::PruneArgs {
+            force: true,
+            filter,
+        },
+        runtime,
+    )?;
     network_cmd::prune(runtime)?;
     if args.volumes {
         print!("{}", volume_cmd::prune(runtime, false)?);
     }
     let all = args.all;
-    image_cmd::prune(image_cmd::PruneArgs { all, force: true }, runtime.root())
+    let filter = args.filter.clone();
+    image_cmd::prune(
+        image_cmd::PruneArgs {
+            all,
+            force: true,
+            filter,
+        },
+        runtime.root(),
+    )
 }
 
 /// `docker system df`'s table.

@@ -3,11 +3,12 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use hull_format::{render_rows, Format, Listing};
+use hull_format::{labels_field, render_rows, Format, Listing};
 use hull_runtime::{parse_volume_name, Runtime, VolumeInfo};
 use serde_json::{json, Value};
 
 use crate::container_cmd::{for_each_name, print_inspected};
+use crate::filters::{all_hold, LabelFilter, ListFilter};
 use crate::image_cmd::human_size;
 use crate::run::label_pair;
 
@@ -99,8 +100,14 @@ impl PruneArgs {
 pub enum Filter {
     Dangling(bool),
     Name(String),
-    Label(String, Option<String>),
+    Label(LabelFilter),
     Driver(String),
+}
+
+impl ListFilter for Filter {
+    fn is_label(&self) -> bool {
+        matches!(self, Filter::Label(_))
+    }
 }
 
 impl Filter {
@@ -108,11 +115,7 @@ impl Filter {
         match self {
             Filter::Dangling(dangling) => info.users.is_empty() == *dangling,
             Filter::Name(part) => info.volume.name.contains(part.as_str()),
-            Filter::Label(key, value) => info
-                .volume
-                .labels
-                .get(key)
-                .is_some_and(|found| value.as_ref().is_none_or(|wanted| found == wanted)),
+            Filter::Label(label) => label.matches(&info.volume.labels),
             Filter::Driver(driver) => driver == "local",
         }
     }
@@ -133,11 +136,7 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
             _ => Err(invalid()),
         },
         "name" => Ok(Filter::Name(wanted.to_owned())),
-        "label" => {
-            let (key, value) = label_pair(wanted);
-            let value = wanted.contains('=').then_some(value);
-            Ok(Filter::Label(key, value))
-        }
+        "label" => Ok(Filter::Label(LabelFilter::parse(wanted))),
         "driver" => Ok(Filter::Driver(wanted.to_owned())),
         _ => Err(invalid()),
     }
@@ -174,7 +173,7 @@ pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
             let volumes: Vec<VolumeInfo> = runtime
                 .list_volumes()?
                 .into_iter()
-                .filter(|info| all_hold(&args.filter, info))
+                .filter(|info| all_hold(&args.filter, |filter| filter.matches(info)))
                 .collect();
             if args.quiet {
                 volumes
@@ -213,15 +212,6 @@ pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
     Ok(0)
 }
 
-/// Docker's rule: values of one key are alternatives, keys must all hold.
-fn all_hold(filters: &[Filter], info: &VolumeInfo) -> bool {
-    filters.iter().all(|filter| {
-        let same_key =
-            |other: &&Filter| std::mem::discriminant(*other) == std::mem::discriminant(filter);
-        filters.iter().filter(same_key).any(|f| f.matches(info))
-    })
-}
-
 /// `hull volume prune`, and its part of `hull system prune --volumes`:
 /// what Docker prints of it.
 pub fn prune(runtime: &Runtime, all: bool) -> Result<String> {
@@ -245,19 +235,10 @@ fn row(info: &VolumeInfo) -> Value {
         "Name": volume.name,
         "Mountpoint": volume.mountpoint,
         "Scope": "local",
-        "Labels": labels_text(info),
+        "Labels": labels_field(&info.volume.labels),
         "Links": info.users.len().to_string(),
         "CreatedAt": volume.created,
     })
-}
-
-/// Labels as `volume ls --format {{.Labels}}` shows them: KEY=VALUE,...
-fn labels_text(info: &VolumeInfo) -> String {
-    let labels = info.volume.labels.iter();
-    labels
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// A volume as `docker volume inspect` shows it (and `UsedBy`, hull's:

@@ -20,8 +20,15 @@ pub fn canonicalize(doc: &mut Value) -> Result<(), Invalid> {
     };
     for section in ["networks", "volumes", "secrets", "configs"] {
         if let Some(Value::Mapping(items)) = top.get_mut(section) {
-            for (_, item) in items.iter_mut() {
+            for (name, item) in items.iter_mut() {
                 null_to_mapping(item);
+                // Labels as a list (`[tier=db]`) or a mapping, as a service's.
+                if let Value::Mapping(item) = untagged(item) {
+                    if let Some(labels) = item.get_mut("labels").filter(|l| !l.is_null()) {
+                        let path = root.field(section).key(name).field("labels");
+                        key_values(untagged(labels), &path)?;
+                    }
+                }
             }
         }
     }
@@ -614,6 +621,19 @@ mod tests {
                  - {type: volume, target: /anon}\n"
             )
         );
+    }
+
+    #[test]
+    fn top_level_labels_in_either_form_become_mappings() {
+        let doc = canonical(
+            "networks:\n  back: {internal: true, labels: [tier=db, owner]}\n\
+             volumes:\n  data: {labels: {keep: 1}}\n",
+        );
+        assert_eq!(
+            doc["networks"]["back"]["labels"],
+            yaml("{tier: db, owner: null}")
+        );
+        assert_eq!(doc["volumes"]["data"]["labels"], yaml("{keep: '1'}"));
     }
 
     #[test]

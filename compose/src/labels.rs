@@ -20,3 +20,5 @@ pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const IMAGE: &str = "com.docker.compose.image";
 /// A project volume's key in the file.
 pub const VOLUME: &str = "com.docker.compose.volume";
+/// A project network's key in the file.
+pub const NETWORK: &str = "com.docker.compose.network";

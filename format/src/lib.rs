@@ -92,6 +92,16 @@ pub struct Listing<'a> {
     pub headers: &'a [(&'a str, &'a str)],
 }
 
+/// Labels as a row of Docker's list commands holds them (`{{.Labels}}`):
+/// `KEY=VALUE` pairs, by key, joined with commas.
+pub fn labels_field<'a>(labels: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    let pairs: Vec<String> = labels
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    pairs.join(",")
+}
+
 /// Writes `rows` to `out` in `format`, as Docker's list commands do.
 ///
 /// A template is rendered once per row, each rendering followed by a

@@ -171,6 +171,14 @@ wait_for 'wget -q -O /dev/null http://10.89.0.2/passwd 2>/dev/null'
 ip netns exec outside ip route add 10.89.0.0/16 via 192.0.2.1
 ip netns exec outside wget -q -T 5 -t 1 -O /dev/null http://10.89.0.2/passwd 2>/dev/null; echo "inbound=$?"
 $h rm -f web >/dev/null
+# An internal network: its containers reach each other (by name) and
+# nothing outside; they publish no ports.
+$h network create --internal sealed >/dev/null
+$h run -d --name vault --network sealed --rootfs $R -- httpd -f -p 80 -h /etc >/dev/null
+echo "internal-peer=$($h run --rm --network sealed --rootfs $R -- wget -q -O - http://vault/passwd | head -n 1)"
+echo "internal-out=$($h run --rm --network sealed --rootfs $R -- sh -c 'wget -q -T 5 -O - http://192.0.2.2/cgi-bin/ip || echo unreachable' 2>/dev/null)"
+$h run --rm --network sealed -p 8088:80 --rootfs $R -- true 2>err; echo "internal-publish=$? $(cat err)"
+$h rm -f vault >/dev/null; $h network rm sealed >/dev/null
 echo "none-links=$($h run --rm --network none --rootfs $R -- sh -c 'ip -o link show | cut -d: -f2 | tr -d " \n"')"
 echo "none-lo=$($h run --rm --network none --rootfs $R -- sh -c 'httpd -p 127.0.0.1:80 -h /etc; wget -q -O - http://127.0.0.1/passwd | head -n 1')"
 # stdout and stderr are separate streams (their lines may arrive in either
@@ -191,6 +199,17 @@ echo "no-network-error=$(cat err)"
     assert_eq!(facts(&output, "seen-as"), ["192.0.2.1"], "{output}");
     // GNU wget's "network failure": the packets are dropped.
     assert_eq!(facts(&output, "inbound"), ["4"], "{output}");
+    assert_eq!(
+        facts(&output, "internal-peer"),
+        ["root:x:0:0:root:/root:/bin/sh"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "internal-out"), ["unreachable"], "{output}");
+    assert_eq!(
+        facts(&output, "internal-publish"),
+        ["125 hull: network sealed is internal: nothing outside it reaches its containers, so they publish no ports"],
+        "{output}"
+    );
     assert_eq!(facts(&output, "none-links"), ["lo"], "{output}");
     assert_eq!(
         facts(&output, "none-lo"),

@@ -70,6 +70,30 @@ echo "filter-regex=$($h ps -a --filter 'name=^l.n' --format '{{.Names}}')"
 # No false warning after removing a container with a published port.
 $h rm -f pub >/dev/null 2>$work/err; echo "rm-published=$? $(wc -l < $work/err)"
 
+# Label filters all hold; prunes take filters, and stopped containers made
+# but never started.
+$h create --name l1 -l tier=web -l env=ci --rootfs $R -- true >/dev/null
+$h create --name l2 -l tier=web --rootfs $R -- true >/dev/null
+echo "labels-and=$($h ps -a --filter label=tier=web --filter label=env=ci --format '{{.Names}}')"
+$h container prune -f --filter until=24h --filter label=tier=web >/dev/null
+echo "prune-until=$($h ps -aq --filter label=tier=web | wc -l)"
+$h container prune -f --filter label=env=ci >$work/out
+echo "prune-label=$(grep -c . $work/out) $($h ps -a --filter label=tier=web --format '{{.Names}}')"
+$h rm l2 >/dev/null
+
+# Images by repository, reference pattern and danglingness.
+$h import $work/bb.tar app:v1 >/dev/null; $h tag app:v1 app:v2; $h tag app:v1 tool:v1
+echo "images-repo=$($h images --format '{{.Repository}}:{{.Tag}}' app | sort | paste -sd' ')"
+echo "images-glob=$($h images --format '{{.Repository}}:{{.Tag}}' --filter 'reference=*:v1' | sort | paste -sd' ')"
+echo "images-dangling=$($h images -q --filter dangling=true | wc -l) $($h images -q --no-trunc app | cut -c1-7)"
+$h images --filter colour=blue 2>$work/err; echo "images-bad-filter=$? $(wc -l < $work/err)"
+
+# Networks: the bridge driver named, labels and internal kept, filtered.
+$h network create -d bridge --internal --label tier=db sealed >/dev/null; echo "net-create=$?"
+echo "net-filter=$($h network ls --filter label=tier=db --filter type=custom --format '{{.Name}} {{.Internal}}')"
+$h network create -d overlay other 2>$work/err; echo "net-driver=$? $(wc -l < $work/err)"
+$h network rm sealed >/dev/null
+
 # An exited container's code is known without the machine.
 $h machine stop >/dev/null
 $h wait keeper 2>$work/err >/dev/null
@@ -101,6 +125,19 @@ echo "wait-down=$(grep -c 'starting the hull machine' $work/err) $($h machine st
     assert_eq!(fact("filter-or"), "keeper lines nocmd pub ", "{output}");
     assert_eq!(fact("filter-regex"), "lines", "{output}");
     assert_eq!(fact("rm-published"), "0 0", "{output}");
+    // Docker matches label filters as a list: all must hold.
+    assert_eq!(fact("labels-and"), "l1", "{output}");
+    // Nothing made a day ago; then only the labelled one (never started).
+    assert_eq!(fact("prune-until"), "2", "{output}");
+    assert_eq!(fact("prune-label"), "2 l2", "{output}");
+    assert_eq!(fact("images-repo"), "app:v1 app:v2", "{output}");
+    assert_eq!(fact("images-glob"), "app:v1 tool:v1", "{output}");
+    // keeper's image, untagged by rmi -f; whole IDs with --no-trunc.
+    assert_eq!(fact("images-dangling"), "1 sha256:", "{output}");
+    assert_eq!(fact("images-bad-filter"), "125 1", "{output}");
+    assert_eq!(fact("net-create"), "0", "{output}");
+    assert_eq!(fact("net-filter"), "sealed true", "{output}");
+    assert_eq!(fact("net-driver"), "125 1", "{output}");
     assert_eq!(fact("wait-down"), "0 hull machine: stopped", "{output}");
 }
 

@@ -1,12 +1,14 @@
 //! `hull exec`: another process in a running container.
 
 use std::io;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::signals::Signals;
 use hull_runtime::{parse_user, ExecOptions, Runtime, Stdio};
 
+use crate::run::read_key_value_files;
 use crate::terminal::{StdioFlags, Terminal};
 
 #[derive(Args)]
@@ -20,6 +22,10 @@ pub struct ExecArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Read environment variables from a file: KEY=VALUE lines (KEY alone
+    /// copies it from here; # comments); before -e.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<PathBuf>,
     /// Working directory (default: the container's).
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     workdir: Option<String>,
@@ -40,6 +46,13 @@ static DETACHED_STDIO: StdioFlags = StdioFlags {
 };
 
 impl ExecArgs {
+    /// The variables of the `--env-file`s, then `-e`.
+    fn env(&self) -> Result<Vec<String>> {
+        let mut env = read_key_value_files("--env-file", &self.env_files)?;
+        env.extend(self.env.iter().cloned());
+        Ok(env)
+    }
+
     /// What of this terminal the command uses: its `-i` and `-t`, or
     /// nothing with `-d` (no stdin is read and no output comes back, as
     /// with `docker exec -d`, even when the process gets a terminal).
@@ -60,8 +73,8 @@ pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
     let tty = args.stdio.terminal(true)?;
     let signals = Signals::catch()?;
     let options = ExecOptions {
+        env: args.env()?,
         command: args.command,
-        env: args.env,
         workdir: args.workdir,
         user: args.user,
         tty,
@@ -77,8 +90,8 @@ pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
 /// if there is one; ours stays as it is and no signal is caught.
 fn exec_detached(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
     let options = ExecOptions {
+        env: args.env()?,
         command: args.command,
-        env: args.env,
         workdir: args.workdir,
         user: args.user,
         tty: args.stdio.terminal(false)?,

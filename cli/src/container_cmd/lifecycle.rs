@@ -9,10 +9,12 @@ use anyhow::{bail, Result};
 use clap::Args;
 use hull_runtime::signals::Signals;
 use hull_runtime::{
-    parse_container_name, ConsoleTarget, RemoveOptions, RestartPolicy, Runtime, Status,
+    parse_container_name, ConsoleTarget, ContainerInfo, RemoveOptions, RestartPolicy, Runtime,
+    Status,
 };
 
 use super::for_each_name;
+use crate::filters::{all_hold, PruneFilter};
 use crate::run::parse_signal;
 use crate::terminal::{StdioFlags, Terminal};
 
@@ -21,7 +23,7 @@ pub struct StopArgs {
     /// Seconds to wait for the process to exit after its stop signal before
     /// the VM is torn down (default: the container's --stop-timeout, else
     /// 10).
-    #[arg(short = 't', long = "time")]
+    #[arg(short = 't', long = "timeout", visible_alias = "time")]
     time: Option<u64>,
     /// Container names or IDs.
     #[arg(required = true)]
@@ -156,7 +158,7 @@ fn start_attached(name: &str, interactive: bool, runtime: &Runtime) -> Result<u8
 #[derive(Args)]
 pub struct RestartArgs {
     /// Seconds to wait for the process to exit after its stop signal.
-    #[arg(short = 't', long = "time")]
+    #[arg(short = 't', long = "timeout", visible_alias = "time")]
     time: Option<u64>,
     /// Container names or IDs.
     #[arg(required = true)]
@@ -242,17 +244,28 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only containers that match: until=TIME (made before; `24h` for a
+    /// day ago), label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long, value_name = "KEY=VALUE", value_parser = PruneFilter::parse)]
+    pub filter: Vec<PruneFilter>,
 }
 
 /// Docker's question before `container prune`.
 const PRUNE_WARNING: &str = "WARNING! This will remove all stopped containers.";
 
-/// Removes every exited container, after asking unless `-f`.
+/// Removes every stopped container the filters select, after asking
+/// unless `-f`.
 pub fn prune(args: PruneArgs, runtime: &Runtime) -> Result<u8> {
     if !args.force && !crate::prompt::confirm(PRUNE_WARNING)? {
         return Ok(0);
     }
-    let removed = runtime.prune_containers()?;
+    let selected = |container: &ContainerInfo| {
+        let config = &container.config;
+        all_hold(&args.filter, |filter| {
+            filter.holds(&config.created, &config.labels)
+        })
+    };
+    let removed = runtime.prune_containers(&selected)?;
     println!("Deleted Containers:");
     for id in removed {
         println!("{id}");

@@ -1,7 +1,5 @@
 //! `hull ps`: containers, as Docker lists them.
 
-use std::mem;
-
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::{ContainerInfo, HealthStatus, Runtime, Status};
@@ -10,7 +8,9 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use hull_format::{render_rows, Format, Listing};
+use hull_format::{labels_field, render_rows, Format, Listing};
+
+use crate::filters::{all_hold, LabelFilter, ListFilter};
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -77,10 +77,15 @@ enum Filter {
     /// A regular expression the name matches somewhere, as in Docker.
     Name(Regex),
     Id(String),
-    /// A label, with this value if given.
-    Label(String, Option<String>),
+    Label(LabelFilter),
     /// `starting`, `healthy`, `unhealthy`, or `none` (no healthcheck).
     Health(&'static str),
+}
+
+impl ListFilter for Filter {
+    fn is_label(&self) -> bool {
+        matches!(self, Filter::Label(_))
+    }
 }
 
 impl Filter {
@@ -90,23 +95,8 @@ impl Filter {
             Filter::Name(pattern) => pattern.is_match(container.name()),
             Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
             Filter::Health(wanted) => health_word(container) == *wanted,
-            Filter::Label(key, value) => {
-                let label = container.config.labels.get(key);
-                label.is_some_and(|found| value.as_ref().is_none_or(|wanted| found == wanted))
-            }
+            Filter::Label(label) => label.matches(&container.config.labels),
         }
-    }
-
-    /// Docker's rule: values of one key are alternatives, keys must all
-    /// hold.
-    fn all_hold(filters: &[Filter], container: &ContainerInfo) -> bool {
-        filters.iter().all(|filter| {
-            let same_key = |other: &&Filter| mem::discriminant(*other) == mem::discriminant(filter);
-            filters
-                .iter()
-                .filter(same_key)
-                .any(|f| f.matches(container))
-        })
     }
 }
 
@@ -143,10 +133,7 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
             .find(|status| *status == wanted)
             .map(Filter::Status)
             .ok_or_else(invalid),
-        "label" => Ok(match wanted.split_once('=') {
-            Some((key, value)) => Filter::Label(key.to_owned(), Some(value.to_owned())),
-            None => Filter::Label(wanted.to_owned(), None),
-        }),
+        "label" => Ok(Filter::Label(LabelFilter::parse(wanted))),
         "name" => Regex::new(wanted)
             .map(Filter::Name)
             .map_err(|err| format!("name={wanted}: not a regular expression: {err}")),
@@ -167,7 +154,7 @@ pub fn ps(args: PsArgs, runtime: &Runtime) -> Result<u8> {
         args.all || last.is_some() || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
     let listed = runtime.list()?.into_iter().rev().filter(|container| {
         (any_status || container.state.monitor_pid().is_some())
-            && Filter::all_hold(&args.filter, container)
+            && all_hold(&args.filter, |filter| filter.matches(container))
     });
     let listed = listed.take(last.unwrap_or(usize::MAX));
     let id = |container: &ContainerInfo| match args.no_trunc {
@@ -221,11 +208,6 @@ pub fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
     let config = &container.config;
     let network = &config.boot.network;
     let command = config.boot.argv.join(" ");
-    let labels: Vec<String> = config
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
     json!({
         "ID": match no_trunc {
             true => container.id(),
@@ -240,7 +222,7 @@ pub fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
         "RunningFor": format!("{} ago", duration_since(Some(&config.created))),
         "Status": status,
         "State": status_word(container),
-        "Labels": labels.join(","),
+        "Labels": labels_field(&config.labels),
         "Size": crate::image_cmd::human_size(container.writable_bytes, 3),
         "Ports": match state.status {
             Status::Running => ports(container),

@@ -1,14 +1,16 @@
 //! `hull rmi`, `hull tag`, `hull image inspect`, `hull image prune`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Result;
 use clap::Args;
-use hull_image::{Image, ImageRef, Pruned, Removal, Store};
+use hull_image::{Digest, Image, ImageRef, Pruned, Removal, Store};
 use serde_json::json;
 
 use super::{familiar, familiar_string, human_size, in_use};
 use crate::container_cmd::print_inspected;
+use crate::filters::{all_hold, PruneFilter};
 use crate::prompt;
 
 #[derive(Args)]
@@ -113,6 +115,10 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only images that match: until=TIME (made before; `24h` for a day
+    /// ago), label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long, value_name = "KEY=VALUE", value_parser = PruneFilter::parse)]
+    pub filter: Vec<PruneFilter>,
 }
 
 /// Docker's questions before `image prune` and `image prune -a`.
@@ -132,7 +138,26 @@ pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {
     if !args.force && !prompt::confirm(question)? {
         return Ok(0);
     }
-    let pruned = Store::open(root)?.prune(args.all, &in_use(root)?)?;
+    let store = Store::open(root)?;
+    // The images the filters leave out are kept as if in use.
+    let selected: BTreeSet<Digest> = store
+        .images()?
+        .into_iter()
+        .filter(|image| {
+            let created = image.config.created().clone().unwrap_or_default();
+            let labels = image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.labels().clone());
+            let labels = labels.unwrap_or_default().into_iter().collect();
+            all_hold(&args.filter, |filter| filter.holds(&created, &labels))
+        })
+        .map(|image| image.id)
+        .collect();
+    let in_use = in_use(root)?;
+    let kept = |id: &Digest| in_use(id) || !selected.contains(id);
+    let pruned = store.prune(args.all, &kept)?;
     print!("{}", prune_report(&pruned));
     Ok(0)
 }

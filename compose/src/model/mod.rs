@@ -87,9 +87,23 @@ pub struct NetworkDef {
     /// Its addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam: Option<Ipam>,
-    /// Its labels (hull's networks keep none: accepted).
+    /// Its labels.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub labels: IndexMap<String, Option<String>>,
+    /// Its containers reach each other and the host only.
+    #[serde(
+        default,
+        deserialize_with = "values::boolean",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub internal: bool,
+    /// Accepted: any container can join any network.
+    #[serde(
+        default,
+        deserialize_with = "values::boolean",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub attachable: bool,
 }
 
 /// `networks.NAME.ipam`.

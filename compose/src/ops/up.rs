@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hull_runtime::{ContainerInfo, MountSource, RemoveOptions, Subnet};
+use hull_runtime::{ContainerInfo, MountSource, NewNetwork, RemoveOptions, Subnet};
 
 use super::{event, number_of, service_of, Action, Compose, Events, Kind, ServiceImages};
 use crate::error::{Error, Result};
@@ -161,8 +161,20 @@ impl Compose<'_> {
                 })?),
                 None => None,
             };
-            self.runtime
-                .create_network(&name, subnet, ipam.and_then(|c| c.gateway))?;
+            let mut labels: BTreeMap<String, String> = definition
+                .labels
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone().unwrap_or_default()))
+                .collect();
+            labels.insert(labels::PROJECT.into(), self.project.name.clone());
+            labels.insert(labels::NETWORK.into(), key.clone());
+            let new = NewNetwork {
+                subnet,
+                gateway: ipam.and_then(|c| c.gateway),
+                internal: definition.internal,
+                labels,
+            };
+            self.runtime.create_network(&name, &new)?;
             events(event(Kind::Network, &name, Action::Created));
         }
         Ok(())

@@ -23,6 +23,7 @@ mod proxy;
 mod store;
 mod tap;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -39,7 +40,7 @@ use proxy::PortProxy;
 use store::usable_name;
 pub(crate) use store::LeaseHolder;
 pub(crate) use store::NetworkStore;
-pub use store::{parse_network_name, Network, Subnet, DEFAULT_NETWORK};
+pub use store::{parse_network_name, Network, NewNetwork, Subnet, DEFAULT_NETWORK};
 
 use crate::error::Error;
 use crate::root::{StateRoot, SHORT_ID_LEN};
@@ -509,7 +510,29 @@ pub(crate) fn create(
         .iter()
         .map(|value| PortMapping::parse(value))
         .collect::<Result<Vec<_>>>()?;
-    if options.publish_all {
+    options.check_networks()?;
+    let internal = match options.offline() {
+        true => false,
+        false => {
+            NetworkStore::open(root)
+                .get(&options.networks()[0])?
+                .internal
+        }
+    };
+    if internal && !requested.is_empty() {
+        return Err(Error::invalid(format!(
+            "network {} is internal: nothing outside it reaches its containers, so they \
+             publish no ports",
+            options.networks()[0]
+        ))
+        .into());
+    }
+    // As Docker's -P on an internal network: nothing.
+    if options.publish_all && !internal {
+        let mut published: HashSet<(u16, Protocol)> = requested
+            .iter()
+            .map(|m| (m.container_port, m.protocol))
+            .collect();
         for entry in exposed {
             let mapping = match PortMapping::exposed(entry) {
                 Ok(mapping) => mapping,
@@ -518,15 +541,11 @@ pub(crate) fn create(
                     continue;
                 }
             };
-            let published = requested.iter().any(|m| {
-                m.container_port == mapping.container_port && m.protocol == mapping.protocol
-            });
-            if !published {
+            if published.insert((mapping.container_port, mapping.protocol)) {
                 requested.push(mapping);
             }
         }
     }
-    options.check_networks()?;
     if options.offline() {
         options.check_offline(!requested.is_empty())?;
         return Ok(ContainerNetwork {
@@ -1073,7 +1092,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = StateRoot::new(dir.path().to_owned());
         NetworkStore::open(&root)
-            .create("back", None, None)
+            .create("back", &NewNetwork::default())
             .unwrap();
         let options = NetworkOptions {
             networks: vec!["bridge".into(), "back".into()],

@@ -13,8 +13,10 @@ use super::store::Network;
 const TABLE: &str = "ip hull";
 
 /// The ruleset for `networks`: containers' traffic leaving through any
-/// other interface than their bridge is masqueraded as the host's, and
-/// traffic routed towards a bridge from elsewhere passes only as replies.
+/// other interface than their bridge is masqueraded as the host's (dropped
+/// for an internal network: its containers reach each other and the host
+/// only, as Docker's `--internal`), and traffic routed towards a bridge from
+/// elsewhere passes only as replies.
 fn ruleset(networks: &[Network]) -> String {
     let mut rules = format!("table {TABLE} {{}}\ndelete table {TABLE}\n");
     if networks.is_empty() {
@@ -31,13 +33,18 @@ fn ruleset(networks: &[Network]) -> String {
         rules.push_str(&format!(
             "\t\toifname \"{bridge}\" iifname != \"{bridge}\" drop\n"
         ));
+        if network.internal {
+            rules.push_str(&format!(
+                "\t\tiifname \"{bridge}\" oifname != \"{bridge}\" drop\n"
+            ));
+        }
     }
     rules.push_str(
         "\t}\n\
          \tchain postrouting {\n\
          \t\ttype nat hook postrouting priority srcnat; policy accept;\n",
     );
-    for network in networks {
+    for network in networks.iter().filter(|network| !network.internal) {
         rules.push_str(&format!(
             "\t\tip saddr {} oifname != \"{}\" masquerade\n",
             network.subnet, network.bridge
@@ -59,21 +66,26 @@ mod tests {
     use super::*;
     use crate::network::store::Subnet;
 
+    fn network(bridge: &str, third_octet: u8, internal: bool) -> Network {
+        Network {
+            id: "0".repeat(64),
+            name: bridge.into(),
+            bridge: bridge.into(),
+            subnet: Subnet {
+                base: Ipv4Addr::new(10, 89, third_octet, 0),
+                prefix_len: 24,
+            },
+            gateway: Ipv4Addr::new(10, 89, third_octet, 1),
+            created: String::new(),
+            internal,
+            labels: Default::default(),
+        }
+    }
+
     #[test]
     fn each_network_is_masqueraded_when_it_leaves_its_bridge() {
-        let network = Network {
-            id: "0".repeat(64),
-            name: "bridge".into(),
-            bridge: "hull0".into(),
-            subnet: Subnet {
-                base: Ipv4Addr::new(10, 89, 0, 0),
-                prefix_len: 16,
-            },
-            gateway: Ipv4Addr::new(10, 89, 0, 1),
-            created: String::new(),
-        };
         assert_eq!(
-            ruleset(&[network]),
+            ruleset(&[network("hull0", 0, false)]),
             "table ip hull {}\n\
              delete table ip hull\n\
              table ip hull {\n\
@@ -84,10 +96,21 @@ mod tests {
              \t}\n\
              \tchain postrouting {\n\
              \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-             \t\tip saddr 10.89.0.0/16 oifname != \"hull0\" masquerade\n\
+             \t\tip saddr 10.89.0.0/24 oifname != \"hull0\" masquerade\n\
              \t}\n\
              }\n"
         );
         assert_eq!(ruleset(&[]), "table ip hull {}\ndelete table ip hull\n");
+    }
+
+    #[test]
+    fn an_internal_networks_traffic_stays_on_its_bridge() {
+        let rules = ruleset(&[network("hull0", 0, false), network("hull-in", 1, true)]);
+        assert!(
+            rules.contains("\t\tiifname \"hull-in\" oifname != \"hull-in\" drop\n"),
+            "{rules}"
+        );
+        assert!(!rules.contains("10.89.1.0/24"), "{rules}");
+        assert!(!rules.contains("iifname \"hull0\" oifname"), "{rules}");
     }
 }

@@ -130,6 +130,26 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     /// RFC 3339.
     pub created: String,
+    /// Its containers reach each other and the host, nothing beyond
+    /// (`--internal`).
+    #[serde(default)]
+    pub internal: bool,
+    /// Its labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a new network is to be (`hull network create`'s flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewNetwork {
+    /// Its subnet (default: the first free /24 of 10.90.0.0/16).
+    pub subnet: Option<Subnet>,
+    /// The host's address on it (default: the subnet's first).
+    pub gateway: Option<Ipv4Addr>,
+    /// No way out but to the host and the network's own containers.
+    pub internal: bool,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Who holds an address: a container, and while it is being created, the
@@ -178,6 +198,8 @@ impl NetworkStore {
                         .host(1)
                         .expect("the default subnet has hosts"),
                     created: now(),
+                    internal: false,
+                    labels: BTreeMap::new(),
                 };
                 let json = serde_json::to_vec_pretty(&network)?;
                 write_atomically(&path, &json)?;
@@ -212,14 +234,11 @@ impl NetworkStore {
         Ok(networks)
     }
 
-    /// Defines the network `name` on `subnet` (default: the first free /24
-    /// of 10.90.0.0/16) with `gateway` (default: its first host address).
-    pub fn create(
-        &self,
-        name: &str,
-        subnet: Option<Subnet>,
-        gateway: Option<Ipv4Addr>,
-    ) -> Result<Network> {
+    /// Defines the network `name` as `new` says.
+    pub fn create(&self, name: &str, new: &NewNetwork) -> Result<Network> {
+        let NewNetwork {
+            subnet, gateway, ..
+        } = *new;
         check_name(name)?;
         if RESERVED_NAMES.contains(&name) {
             bail!("network {name} is hull's own; choose another name");
@@ -267,6 +286,8 @@ impl NetworkStore {
             subnet,
             gateway,
             created: now(),
+            internal: new.internal,
+            labels: new.labels.clone(),
         };
         let path = self.network_dir(name).join("network.json");
         write_atomically(&path, &serde_json::to_vec_pretty(&network)?)?;
@@ -524,35 +545,45 @@ mod tests {
     #[test]
     fn created_networks_get_free_subnets_their_own_bridge_and_unique_names() {
         let (_dir, store) = store();
-        let a = store.create("front", None, None).unwrap();
-        let b = store.create("back", None, None).unwrap();
+        let a = store.create("front", &NewNetwork::default()).unwrap();
+        let b = store.create("back", &NewNetwork::default()).unwrap();
         assert_eq!(a.subnet.to_string(), "10.90.0.0/24");
         assert_eq!(a.gateway, Ipv4Addr::new(10, 90, 0, 1));
         assert_eq!(b.subnet.to_string(), "10.90.1.0/24");
         assert!(a.bridge.starts_with("hull-") && a.bridge.len() == 15 && a.bridge != b.bridge);
         let names: Vec<String> = store.list().unwrap().into_iter().map(|n| n.name).collect();
         assert_eq!(names, ["back", "bridge", "front"]);
-        let err = store.create("front", None, None).unwrap_err().to_string();
-        assert_eq!(err, "network front already exists");
-        let err = store.create("none", None, None).unwrap_err().to_string();
-        assert_eq!(err, "network none is hull's own; choose another name");
-        let overlapping = Some("10.89.5.0/24".parse().unwrap());
         let err = store
-            .create("x", overlapping, None)
+            .create("front", &NewNetwork::default())
             .unwrap_err()
             .to_string();
+        assert_eq!(err, "network front already exists");
+        let err = store
+            .create("none", &NewNetwork::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "network none is hull's own; choose another name");
+        let overlapping = NewNetwork {
+            subnet: Some("10.89.5.0/24".parse().unwrap()),
+            ..NewNetwork::default()
+        };
+        let err = store.create("x", &overlapping).unwrap_err().to_string();
         assert_eq!(
             err,
             "--subnet 10.89.5.0/24 overlaps network bridge's 10.89.0.0/16"
         );
         let gateway = Ipv4Addr::new(192, 168, 7, 254);
-        let own = Some("192.168.7.0/24".parse().unwrap());
-        assert_eq!(
-            store.create("c", own, Some(gateway)).unwrap().gateway,
-            gateway
-        );
+        let own = NewNetwork {
+            subnet: Some("192.168.7.0/24".parse().unwrap()),
+            gateway: Some(gateway),
+            ..NewNetwork::default()
+        };
+        assert_eq!(store.create("c", &own).unwrap().gateway, gateway);
         store.remove("front").unwrap();
-        assert_eq!(store.create("d", None, None).unwrap().subnet, a.subnet);
+        assert_eq!(
+            store.create("d", &NewNetwork::default()).unwrap().subnet,
+            a.subnet
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use crate::container::{self, Container, Records};
 use crate::error::{Error, Hint, Result};
 use crate::network::DEFAULT_NETWORK;
-use crate::network::{self, Endpoint, Network, NetworkStore, Subnet};
+use crate::network::{self, Endpoint, NetworkStore};
+use crate::network::{Network, NewNetwork};
 use crate::Runtime;
 
 /// A network and the containers on it.
@@ -30,17 +31,12 @@ pub struct NetworkMember {
 }
 
 impl Runtime {
-    /// Defines the network `name`: its own bridge and subnet (`subnet`, or
-    /// the first free /24 of 10.90.0.0/16) with the host at `gateway` (or
-    /// the subnet's first address).
-    pub fn create_network(
-        &self,
-        name: &str,
-        subnet: Option<Subnet>,
-        gateway: Option<Ipv4Addr>,
-    ) -> Result<Network> {
+    /// Defines the network `name`: its own bridge and subnet (`new`'s, or
+    /// the first free /24 of 10.90.0.0/16) with the host at its gateway (or
+    /// the subnet's first address), internal or not, labelled.
+    pub fn create_network(&self, name: &str, new: &NewNetwork) -> Result<Network> {
         let store = self.networks()?;
-        Ok(store.create(name, subnet, gateway)?)
+        Ok(store.create(name, new)?)
     }
 
     /// Every network, the default one included.
