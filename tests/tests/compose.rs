@@ -63,7 +63,16 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("build-arg"), ["0 from-the-command-line"], "{output}");
     // A service scaled past its deploy.replicas with `up --wait`: three
     // containers, three distinct hostnames; `down` removes them all.
+    // `create` makes deploy.replicas containers, started by `up` later;
+    // `pause`/`unpause` freeze and thaw them all.
+    assert_eq!(fact("created"), ["2 created"], "{output}");
     assert_eq!(fact("scaled-up"), ["0"], "{output}");
+    assert_eq!(fact("paused"), ["paused"], "{output}");
+    assert_eq!(
+        fact("unpaused"),
+        [format!("running {}", env!("CARGO_PKG_VERSION"))],
+        "{output}"
+    );
     assert_eq!(fact("scaled"), ["3 3"], "{output}");
     assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
     // A CI run: the tests service's exit stops the app and is up's exit
@@ -173,8 +182,14 @@ echo "build-arg=$? $($h run --rm app-web cat /built)"
 
 mkdir $work/scaled && cd $work/scaled
 printf 'services:\n  echo:\n    image: bb:1\n    command: sleep 600\n    deploy: {replicas: 2}\n' > compose.yaml
+$h compose create 2>/dev/null
+echo "created=$($h compose ps -a --format '{{.State}}' | sort | uniq -c | awk '{print $1, $2}')"
 $h compose up -d --wait --scale echo=3 2>/dev/null; echo "scaled-up=$?"
 echo "scaled=$($h compose ps -q | wc -l) $(for i in 1 2 3; do $h compose exec -T --index $i echo hostname; done | sort -u | wc -l)"
+$h compose pause 2>/dev/null
+echo "paused=$($h compose ps --format '{{.State}}' | sort -u)"
+$h compose unpause 2>/dev/null
+echo "unpaused=$($h compose ps --format '{{.State}}' | sort -u) $($h compose version --short)"
 $h compose down 2>/dev/null; echo "scaled-down=$? $($h ps -aq | wc -l)"
 
 mkdir $work/ci && cd $work/ci

@@ -120,6 +120,16 @@ pub fn start(args: ServicesArgs, compose: &Compose) -> Result<u8> {
     Ok(0)
 }
 
+pub fn pause(args: ServicesArgs, compose: &Compose) -> Result<u8> {
+    compose.pause(&args.services, &mut print_event)?;
+    Ok(0)
+}
+
+pub fn unpause(args: ServicesArgs, compose: &Compose) -> Result<u8> {
+    compose.unpause(&args.services, &mut print_event)?;
+    Ok(0)
+}
+
 /// `compose stop`'s and `restart`'s flags.
 #[derive(Args)]
 pub struct StopArgs {

@@ -51,6 +51,9 @@ pub struct ComposeArgs {
 enum ComposeCommand {
     /// Create and start the services' containers (and networks, volumes).
     Up(up::UpArgs),
+    /// Create the services' containers (and networks, volumes) without
+    /// starting them.
+    Create(up::CreateArgs),
     /// Stop and remove the project's containers and networks.
     Down(lifecycle::DownArgs),
     /// List the project's containers.
@@ -71,6 +74,10 @@ enum ComposeCommand {
     Rm(lifecycle::RmArgs),
     /// Signal the services' containers.
     Kill(lifecycle::KillArgs),
+    /// Freeze the services' running containers.
+    Pause(lifecycle::ServicesArgs),
+    /// Thaw the services' frozen containers.
+    Unpause(lifecycle::ServicesArgs),
     /// Run a command in a service's running container.
     Exec(lifecycle::ExecArgs),
     /// Run a one-off command in a new container of a service.
@@ -86,6 +93,34 @@ enum ComposeCommand {
     Images(show::ImagesArgs),
     /// List the projects that have containers.
     Ls(show::LsArgs),
+    /// Show hull compose's version.
+    Version(VersionArgs),
+}
+
+/// `compose version`'s flags.
+#[derive(Args)]
+struct VersionArgs {
+    /// Print only the version number.
+    #[arg(long)]
+    short: bool,
+    /// `pretty` (default) or `json`.
+    #[arg(short, long, value_name = "FORMAT", default_value = "pretty")]
+    format: String,
+}
+
+/// `compose version`: hull's version, as Docker Compose prints its own
+/// (hull implements Compose v2's file format and commands).
+fn version(args: &VersionArgs) -> Result<u8> {
+    let version = env!("CARGO_PKG_VERSION");
+    match (args.short, args.format.as_str()) {
+        (true, _) => println!("{version}"),
+        (false, "json") => println!("{}", serde_json::json!({ "version": version })),
+        (false, "pretty") => {
+            println!("hull compose version {version} (Compose v2 files and commands)")
+        }
+        (false, other) => anyhow::bail!("--format {other}: expected pretty or json"),
+    }
+    Ok(0)
 }
 
 impl ComposeArgs {
@@ -103,7 +138,9 @@ impl ComposeArgs {
             | ComposeCommand::Ls(_)
             | ComposeCommand::Images(_)
             | ComposeCommand::Logs(_) => Placement::Root,
+            ComposeCommand::Version(_) => Placement::Host,
             ComposeCommand::Up(_)
+            | ComposeCommand::Create(_)
             | ComposeCommand::Run(_)
             | ComposeCommand::Start(_)
             | ComposeCommand::Restart(_)
@@ -138,6 +175,7 @@ impl ComposeArgs {
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
         let wanted = match &self.command {
             ComposeCommand::Up(args) => Some(args.image_request()),
+            ComposeCommand::Create(args) => Some(args.image_request()),
             ComposeCommand::Run(args) => Some(args.image_request()),
             _ => None,
         };
@@ -171,8 +209,10 @@ impl ComposeArgs {
 
 /// `hull compose ...`.
 pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
-    if let ComposeCommand::Ls(ls) = &args.command {
-        return show::ls(ls, runtime);
+    match &args.command {
+        ComposeCommand::Ls(ls) => return show::ls(ls, runtime),
+        ComposeCommand::Version(version_args) => return version(version_args),
+        _ => {}
     }
     let project = args.load()?;
     for warning in &project.warnings {
@@ -181,6 +221,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
     let compose = Compose::new(runtime, &project);
     match args.command {
         ComposeCommand::Up(up) => up::up(up, &compose),
+        ComposeCommand::Create(create) => up::create(create, &compose),
         ComposeCommand::Run(run) => up::run(run, &compose),
         ComposeCommand::Down(down) => lifecycle::down(down, &compose),
         ComposeCommand::Build(build) => lifecycle::build(build, &compose),
@@ -190,6 +231,8 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Restart(stop) => lifecycle::restart(stop, &compose),
         ComposeCommand::Rm(rm) => lifecycle::rm(rm, &compose),
         ComposeCommand::Kill(kill) => lifecycle::kill(kill, &compose),
+        ComposeCommand::Pause(services) => lifecycle::pause(services, &compose),
+        ComposeCommand::Unpause(services) => lifecycle::unpause(services, &compose),
         ComposeCommand::Exec(exec) => lifecycle::exec(exec, &compose),
         ComposeCommand::Top(services) => show::top(services, &compose),
         ComposeCommand::Images(services) => show::images(services, &compose),
@@ -197,7 +240,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Logs(logs) => show::logs(logs, &compose),
         ComposeCommand::Config(config) => show::config(config, &compose),
         ComposeCommand::Port(port) => show::port(port, &compose),
-        ComposeCommand::Ls(_) => unreachable!("listed above"),
+        ComposeCommand::Ls(_) | ComposeCommand::Version(_) => unreachable!("answered above"),
     }
 }
 

@@ -92,6 +92,72 @@ pub struct UpArgs {
     services: Vec<String>,
 }
 
+/// `compose create`'s flags: `up`'s that shape what is made.
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Build the images of services with build: first, even if they are
+    /// here.
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Build no image: those of services with build: must be here.
+    #[arg(long)]
+    no_build: bool,
+    /// Pull images: always, missing (default: each service's pull_policy)
+    /// or never.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pull: Option<PullPolicy>,
+    /// Pull images without printing progress.
+    #[arg(long)]
+    quiet_pull: bool,
+    /// Recreate containers even if their configuration is unchanged.
+    #[arg(long, conflicts_with = "no_recreate")]
+    force_recreate: bool,
+    /// Never recreate existing containers.
+    #[arg(long)]
+    no_recreate: bool,
+    /// Make N containers of SERVICE: SERVICE=N (over deploy.replicas).
+    #[arg(long, value_name = "SERVICE=N", value_parser = parse_scale)]
+    scale: Vec<(String, u32)>,
+    /// Remove containers of services the file no longer has.
+    #[arg(long)]
+    remove_orphans: bool,
+    /// The services (default: all of the active profiles).
+    services: Vec<String>,
+}
+
+impl CreateArgs {
+    /// The images this `create` needs.
+    pub fn image_request(&self) -> ImageRequest {
+        ImageRequest {
+            services: self.services.clone(),
+            no_deps: false,
+            pull: self.pull,
+            build: BuildPolicy::from_flags(self.build, self.no_build),
+            quiet_pull: self.quiet_pull,
+        }
+    }
+}
+
+/// `compose create`: `up --no-start`.
+pub fn create(args: CreateArgs, compose: &Compose) -> Result<u8> {
+    let runtime = compose.runtime();
+    for (service, _) in &args.scale {
+        compose.project().service(service)?;
+    }
+    let options = UpOptions {
+        services: args.services.clone(),
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
+        remove_orphans: args.remove_orphans,
+        no_start: true,
+        images: resolved(compose, runtime.root(), &args.image_request())?,
+        ..UpOptions::default()
+    };
+    compose.up(&options, &mut print_event)?;
+    Ok(0)
+}
+
 fn parse_scale(value: &str) -> Result<(String, u32), String> {
     let (service, count) = value
         .split_once('=')

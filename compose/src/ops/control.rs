@@ -1,5 +1,5 @@
 //! The services' existing containers: `start`, `stop`, `restart`,
-//! `kill`, `rm`, `top` and `port`.
+//! `kill`, `pause`, `unpause`, `rm`, `top` and `port`.
 
 use std::time::Duration;
 
@@ -81,6 +81,29 @@ impl Compose<'_> {
             if container.state.monitor_pid().is_some() {
                 self.runtime.kill(container.id(), signal)?;
                 events(event(Kind::Container, container.name(), Action::Killed));
+            }
+        }
+        Ok(())
+    }
+
+    /// Freezes the running containers of `services` (all if empty) that
+    /// are not frozen yet.
+    pub fn pause(&self, services: &[String], events: Events) -> Result<()> {
+        for container in self.ordered(services, true)? {
+            if container.state.monitor_pid().is_some() && !container.state.paused {
+                self.runtime.pause(container.id())?;
+                events(event(Kind::Container, container.name(), Action::Paused));
+            }
+        }
+        Ok(())
+    }
+
+    /// Thaws the frozen containers of `services` (all if empty).
+    pub fn unpause(&self, services: &[String], events: Events) -> Result<()> {
+        for container in self.ordered(services, false)? {
+            if container.state.paused {
+                self.runtime.unpause(container.id())?;
+                events(event(Kind::Container, container.name(), Action::Unpaused));
             }
         }
         Ok(())

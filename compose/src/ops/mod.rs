@@ -78,6 +78,10 @@ pub enum Action {
     Stopped,
     /// Signalled.
     Killed,
+    /// Frozen.
+    Paused,
+    /// Thawed.
+    Unpaused,
     /// Removed.
     Removed,
     /// Left alone, with why.
@@ -97,6 +101,8 @@ impl std::fmt::Display for Action {
             Action::Exited => "Exited",
             Action::Stopped => "Stopped",
             Action::Killed => "Killed",
+            Action::Paused => "Paused",
+            Action::Unpaused => "Unpaused",
             Action::Removed => "Removed",
             Action::Warning(why) => return write!(f, "Warning: {why}"),
         };
