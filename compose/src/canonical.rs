@@ -68,9 +68,8 @@ fn canonical_service(service: &mut Mapping, path: &YamlPath) -> Result<(), Inval
             "env_file" => env_files(value, &path)?,
             "ports" => ports(value, &path)?,
             "expose" | "tmpfs" | "dns" | "dns_search" | "dns_opt" | "profiles" | "cap_add"
-            | "cap_drop" | "group_add" | "security_opt" | "links" | "external_links" => {
-                string_list(value, &path)?
-            }
+            | "cap_drop" | "group_add" | "security_opt" | "links" | "external_links"
+            | "volumes_from" => string_list(value, &path)?,
             "logging" => logging(value, &path)?,
             "volumes" => volumes(value, &path)?,
             "extra_hosts" => extra_hosts(value, &path)?,

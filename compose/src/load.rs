@@ -81,7 +81,7 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
     file.extensions = extensions.top;
     for (name, service) in &mut file.services {
         service.extensions = extensions.services.get(name).cloned().unwrap_or_default();
-        service.imply_link_dependencies();
+        service.imply_dependencies();
     }
     let name = project_name::choose(
         options.project_name.as_deref(),

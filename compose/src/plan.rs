@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::labels;
 use crate::model::values::Span;
-use crate::model::{FileObjectDef, FileObjectRef, Healthcheck, MountKind, Service, ServiceVolume};
+use crate::model::{
+    FileObjectDef, FileObjectRef, Healthcheck, MountKind, Service, ServiceVolume, CONTAINER_PREFIX,
+};
 use crate::project::Project;
 
 /// The image a service's containers run: its name as the file gives it,
@@ -147,6 +149,11 @@ pub fn plan_container(
     options.interactive = service.stdin_open;
     options.tty = service.tty.then_some(TerminalSize { rows: 24, cols: 80 });
     options.read_only = service.read_only;
+    options.volumes_from = service
+        .volumes_from
+        .iter()
+        .map(|from| volumes_from(project, from).map_err(|reason| at("volumes_from", reason)))
+        .collect::<Result<_>>()?;
     let limits = service.deploy.as_ref().and_then(|d| d.resources.as_ref());
     let limit = limits.and_then(|r| r.limits.as_ref());
     let reservation = limits.and_then(|r| r.reservations.as_ref());
@@ -358,6 +365,12 @@ fn network_options(
             })
             .collect();
     }
+    options.mac_address = match &service.mac_address {
+        Some(mac) => Some(mac.parse().map_err(|reason: String| {
+            Error::config(format!("services.{service_name}.mac_address: {reason}"))
+        })?),
+        None => None,
+    };
     options.dns = service.dns.clone();
     options.dns_search = service.dns_search.clone();
     options.dns_options = service.dns_opt.clone();
@@ -367,6 +380,26 @@ fn network_options(
         .map(|entry| HostEntry::parse(entry).map_err(Error::Config))
         .collect::<Result<_>>()?;
     Ok(options)
+}
+
+/// A `volumes_from` entry as `--volumes-from` takes it: the container
+/// (`container:NAME`, or a service's first) and whether read-only.
+fn volumes_from(project: &Project, from: &str) -> std::result::Result<(String, bool), String> {
+    let (container, mode) = match from.strip_prefix(CONTAINER_PREFIX) {
+        Some(rest) => {
+            let (name, mode) = rest.split_once(':').unwrap_or((rest, "rw"));
+            (name.to_owned(), mode)
+        }
+        None => {
+            let (service, mode) = from.split_once(':').unwrap_or((from, "rw"));
+            (container_name(project, service, &Replica::Number(1)), mode)
+        }
+    };
+    match mode {
+        "rw" => Ok((container, false)),
+        "ro" => Ok((container, true)),
+        other => Err(format!("{from:?}: the mode {other:?} is not ro or rw")),
+    }
 }
 
 /// The names a container has on a network: its service's, then the
@@ -740,6 +773,38 @@ volumes: {data: {}}
         let quiet = plan_container(&project, "quiet", &image(), &Replica::Number(1)).unwrap();
         assert_eq!(quiet.options.log_driver, LogDriver::None);
         assert!(!quiet.options.limits.no_new_privileges);
+    }
+
+    #[test]
+    fn volumes_from_name_a_services_first_container_or_a_container() {
+        let (_dir, web_project) = project(
+            "services:
+  web:
+    image: bb:1
+    volumes_from: ['data:ro', 'container:legacy']
+    mac_address: 02:42:ac:11:00:09
+  data: {image: bb:1}
+",
+        );
+        assert!(web_project.file.services["web"]
+            .depends_on
+            .contains_key("data"));
+        let plan = plan_container(&web_project, "web", &image(), &Replica::Number(1)).unwrap();
+        assert_eq!(
+            plan.options.volumes_from,
+            [
+                ("shop-data-1".to_owned(), true),
+                ("legacy".to_owned(), false)
+            ]
+        );
+        assert_eq!(
+            plan.options.network.mac_address.map(|mac| mac.to_string()),
+            Some("02:42:ac:11:00:09".to_owned())
+        );
+        let (_dir, bad) =
+            project("services:\n  web: {image: bb:1, volumes_from: ['container:x:rx']}\n");
+        let err = plan_container(&bad, "web", &image(), &Replica::Number(1)).unwrap_err();
+        assert!(err.to_string().contains("volumes_from"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use service::{
     BindOptions, Build, Condition, Dependency, Deploy, EnvFile, FileObjectRef, Healthcheck,
     Logging, MountKind, Port, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service,
-    ServiceNetwork, ServiceVolume, TmpfsOptions, Ulimit, VolumeOptions,
+    ServiceNetwork, ServiceVolume, TmpfsOptions, Ulimit, VolumeOptions, CONTAINER_PREFIX,
 };
 
 /// A compose file, or several merged.

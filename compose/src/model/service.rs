@@ -58,6 +58,14 @@ pub struct Service {
     /// `CONTAINER[:ALIAS]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_links: Vec<String>,
+    /// The mounts of another service's first container (`SERVICE`, a
+    /// dependency too) or of a container (`container:NAME`), `:ro` or
+    /// `:rw`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    /// Its MAC address on its first network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
     /// How its health is checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
@@ -238,21 +246,31 @@ fn is_false(flag: &bool) -> bool {
 }
 
 impl Service {
-    /// Makes each service it links to a dependency it does not have yet,
-    /// as Compose does: started first, and restarted with it.
-    pub fn imply_link_dependencies(&mut self) {
-        for link in &self.links {
-            let service = link.split_once(':').map_or(link.as_str(), |(name, _)| name);
+    /// Makes each service it links to or takes volumes from a dependency
+    /// it does not have yet, as Compose does: started first (and restarted
+    /// with it, for a link).
+    pub fn imply_dependencies(&mut self) {
+        let linked = self.links.iter().map(|link| (link, true));
+        let mounted = self
+            .volumes_from
+            .iter()
+            .filter(|from| !from.starts_with(CONTAINER_PREFIX))
+            .map(|from| (from, false));
+        for (reference, restart) in linked.chain(mounted) {
+            let service = reference.split(':').next().unwrap_or_default();
             self.depends_on
                 .entry(service.to_owned())
                 .or_insert(Dependency {
                     condition: Condition::ServiceStarted,
-                    restart: true,
+                    restart,
                     required: true,
                 });
         }
     }
 }
+
+/// How `volumes_from` names a container rather than a service.
+pub const CONTAINER_PREFIX: &str = "container:";
 
 /// `logging`: a log driver and its options, as `--log-driver` and
 /// `--log-opt` take them.
