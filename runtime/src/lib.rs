@@ -23,7 +23,7 @@
 //! options.command = vec!["sleep".into(), "600".into()];
 //! let created = runtime.create(options)?;
 //! runtime.start(&created.id)?;
-//! runtime.stop(&created.id, None)?;
+//! runtime.stop(&created.id, Default::default())?;
 //! runtime.remove(&created.id, Default::default())?;
 //! # Ok(())
 //! # }
@@ -103,7 +103,8 @@ pub use network::{
 pub use ops::{
     CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,
     Created, ExecOptions, Logs, LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes,
-    RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, UpdateOptions, VolumeInfo,
+    RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, StopOptions, UpdateOptions,
+    VolumeInfo,
 };
 pub use process_config::parse_user;
 pub use restart_policy::RestartPolicy;

@@ -153,7 +153,7 @@ printf 'A=1\n# a comment\n\n  B=two\n' > $work/env
 # run: --env-file (before -e), labels, --init, fractional --cpus, stop signal and timeout.
 echo "env=$($h run --rm --env-file $work/env -e B=three --init --cpus 1.5 --rootfs $R -- sh -c 'echo $A $B $(nproc)')"
 $h run -d --name web -l tier=front -l app --stop-signal USR1 --stop-timeout 30 -p 127.0.0.1::80 --rootfs $R -- \
-    sh -c 'trap "echo bye; exit 3" USR1; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done' >/dev/null
+    sh -c 'trap "echo bye; exit 3" USR1; trap "echo int; exit 4" INT; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done' >/dev/null
 $h run -d --name db -l tier=back --rootfs $R -- sleep 600 >/dev/null
 echo "label-filter=$($h ps --filter label=tier=front --format '{{.Names}} {{.Labels}}')"
 echo "label-key=$($h ps --filter label=tier --format '{{.Names}}' | sort | tr '\n' ' ')"
@@ -184,7 +184,8 @@ echo "inspect-zero=$($h inspect -f '{{.State.FinishedAt}}' db)"
 echo "inspect-network=$($h inspect bridge -f '{{.Driver}}') $($h inspect --type network -f '{{.Name}}' bridge)"
 $h inspect nothing >$work/out 2>$work/err; echo "inspect-missing=$? $(cat $work/out) $(grep -c 'no such object' $work/err)"
 
-# stop sends the stop signal.
+# restart -s sends the signal given; stop the stop signal.
+$h restart -s INT -t 30 web >/dev/null; echo "restart-signal=$? $($h logs web | grep -c '^int$') $($h inspect -f '{{.State.Status}}' web)"
 $h stop web >/dev/null; echo "stopped=$($h inspect -f '{{.State.ExitCode}}' web) $($h logs web | tail -n 1)"
 
 # Prunes ask first; a usage error is Docker's 125.
@@ -225,6 +226,7 @@ $h rm -f db >/dev/null
     assert_eq!(fact("inspect-zero"), "0001-01-01T00:00:00Z", "{output}");
     assert_eq!(fact("inspect-network"), "bridge bridge", "{output}");
     assert_eq!(fact("inspect-missing"), "1 [] 1", "{output}");
+    assert_eq!(fact("restart-signal"), "0 1 running", "{output}");
     assert_eq!(fact("stopped"), "3 bye", "{output}");
     assert_eq!(fact("prune-no"), "2", "{output}");
     assert_eq!(fact("prune-yes"), "1", "{output}");

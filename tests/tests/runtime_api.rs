@@ -19,7 +19,7 @@ use hull_e2e::{busybox_rootfs, hull_binary, output_with_stdin, profile_dir};
 use hull_runtime::host::Kvm;
 use hull_runtime::{
     CreateOptions, Error, ExecOptions, ExitStatus, LogsOptions, Outcome, RootfsChoice, Runtime,
-    Status, Stdio, NO_NETWORK,
+    Status, Stdio, StopOptions, NO_NETWORK,
 };
 
 /// Set in the copy of this test that runs inside the test host.
@@ -134,7 +134,7 @@ fn drives_a_container_through_the_api() {
 
     // SIGTERM reaches the process, which ends as its trap says.
     runtime
-        .stop("api", Some(Duration::from_secs(60)))
+        .stop("api", StopOptions::within(Some(Duration::from_secs(60))))
         .expect("stop");
     let state = runtime.inspect("api").expect("inspect").state;
     assert_eq!((state.status, state.exit_code), (Status::Exited, Some(7)));
@@ -168,7 +168,7 @@ fn drives_a_container_through_the_api() {
         .expect("create held");
     let held = hold_in_a_thread(&runtime, "held");
     runtime
-        .stop("held", Some(Duration::from_secs(60)))
+        .stop("held", StopOptions::within(Some(Duration::from_secs(60))))
         .expect("stop held");
     assert_eq!(held.join().expect("holder").expect("run"), exited(7));
     let held = hold_in_a_thread(&runtime, "held");

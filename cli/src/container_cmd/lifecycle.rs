@@ -10,7 +10,7 @@ use clap::Args;
 use hull_runtime::signals::Signals;
 use hull_runtime::{
     parse_container_name, ConsoleTarget, ContainerInfo, RemoveOptions, RestartPolicy, Runtime,
-    Status,
+    Status, StopOptions,
 };
 
 use super::for_each_name;
@@ -25,14 +25,27 @@ pub struct StopArgs {
     /// 10).
     #[arg(short = 't', long = "timeout", visible_alias = "time")]
     time: Option<u64>,
+    /// The signal to send first (default: the container's --stop-signal,
+    /// else TERM).
+    #[arg(short = 's', long, value_name = "SIGNAL", value_parser = parse_signal)]
+    signal: Option<i32>,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
 }
 
+impl StopArgs {
+    fn options(&self) -> StopOptions {
+        StopOptions {
+            grace: self.time.map(Duration::from_secs),
+            signal: self.signal,
+        }
+    }
+}
+
 pub fn stop(args: StopArgs, runtime: &Runtime) -> Result<u8> {
     Ok(for_each_name(&args.containers, |name| {
-        runtime.stop(name, args.time.map(Duration::from_secs))?;
+        runtime.stop(name, args.options())?;
         println!("{name}");
         Ok(())
     }))
@@ -160,6 +173,10 @@ pub struct RestartArgs {
     /// Seconds to wait for the process to exit after its stop signal.
     #[arg(short = 't', long = "timeout", visible_alias = "time")]
     time: Option<u64>,
+    /// The signal to send first (default: the container's --stop-signal,
+    /// else TERM).
+    #[arg(short = 's', long, value_name = "SIGNAL", value_parser = parse_signal)]
+    signal: Option<i32>,
     /// Container names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -174,7 +191,11 @@ impl RestartArgs {
 
 pub fn restart(args: RestartArgs, runtime: &Runtime) -> Result<u8> {
     Ok(for_each_name(&args.containers, |name| {
-        runtime.restart(name, args.time.map(Duration::from_secs))?;
+        let options = StopOptions {
+            grace: args.time.map(Duration::from_secs),
+            signal: args.signal,
+        };
+        runtime.restart(name, options)?;
         println!("{name}");
         Ok(())
     }))

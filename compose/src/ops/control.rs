@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hull_runtime::{ContainerInfo, PortMapping, ProcessInfo};
+use hull_runtime::{ContainerInfo, PortMapping, ProcessInfo, StopOptions};
 
 use super::{event, number_of, Action, Compose, Events, Kind};
 use crate::error::{Error, Result};
@@ -54,7 +54,8 @@ impl Compose<'_> {
     pub fn stop(&self, services: &[String], grace: Option<Duration>, events: Events) -> Result<()> {
         for container in self.ordered(services, true)? {
             if container.state.monitor_pid().is_some() {
-                self.runtime.stop(container.id(), grace)?;
+                self.runtime
+                    .stop(container.id(), StopOptions::within(grace))?;
                 events(event(Kind::Container, container.name(), Action::Stopped));
             }
         }
@@ -69,7 +70,8 @@ impl Compose<'_> {
         events: Events,
     ) -> Result<()> {
         for container in self.ordered(services, false)? {
-            self.runtime.restart(container.id(), grace)?;
+            self.runtime
+                .restart(container.id(), StopOptions::within(grace))?;
             events(event(Kind::Container, container.name(), Action::Started));
         }
         Ok(())

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hull_runtime::{ContainerInfo, MountSource, NewNetwork, RemoveOptions, Subnet};
+use hull_runtime::{ContainerInfo, MountSource, NewNetwork, RemoveOptions, StopOptions, Subnet};
 
 use super::{event, number_of, service_of, Action, Compose, Events, Kind, ServiceImages};
 use crate::error::{Error, Result};
@@ -387,7 +387,8 @@ impl Compose<'_> {
         events: Events,
     ) -> Result<()> {
         if container.state.monitor_pid().is_some() {
-            self.runtime.stop(container.id(), grace)?;
+            self.runtime
+                .stop(container.id(), StopOptions::within(grace))?;
             events(event(Kind::Container, container.name(), Action::Stopped));
         }
         self.runtime.remove(
@@ -424,7 +425,8 @@ impl Compose<'_> {
                     continue;
                 }
                 for container in self.service_containers(&[dependent.to_owned()], false)? {
-                    self.runtime.restart(container.id(), None)?;
+                    self.runtime
+                        .restart(container.id(), StopOptions::default())?;
                     events(event(Kind::Container, container.name(), Action::Started));
                 }
             }

@@ -44,6 +44,7 @@ pub use networks::{NetworkInfo, NetworkMember};
 pub use remove::RemoveOptions;
 pub use stats::StatsSample;
 pub use step::StepOptions;
+pub use stop::StopOptions;
 pub use update::UpdateOptions;
 pub use volumes::{PrunedVolumes, VolumeInfo};
 

@@ -30,22 +30,42 @@ const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 /// How long a torn-down VM's holder may take to be gone, or to record it.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How `stop` and `restart` stop a container; `None`: its own setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StopOptions {
+    /// How long its process has before the VM is torn down (default: its
+    /// stop timeout, else 10 s).
+    pub grace: Option<Duration>,
+    /// The signal sent first (default: its stop signal, else SIGTERM).
+    pub signal: Option<i32>,
+}
+
+impl StopOptions {
+    /// The container's own signal, with `grace` if given.
+    pub fn within(grace: Option<Duration>) -> StopOptions {
+        StopOptions {
+            grace,
+            signal: None,
+        }
+    }
+}
+
 impl Runtime {
-    /// Stops the container `name`: its stop signal (SIGTERM unless it was
-    /// created with another) to its process, then, after `grace` (default:
-    /// its stop timeout, else 10 s), its VM torn down. Its restart policy
-    /// no longer applies. A paused container is resumed first; one that
-    /// does not run is left alone.
-    pub fn stop(&self, name: &str, grace: Option<Duration>) -> Result<()> {
+    /// Stops the container `name`: a signal (its stop signal, SIGTERM
+    /// unless it was created with another) to its process, then, after a
+    /// grace period (its stop timeout, else 10 s), its VM torn down, as
+    /// `options` say. Its restart policy no longer applies. A paused
+    /// container is resumed first; one that does not run is left alone.
+    pub fn stop(&self, name: &str, options: StopOptions) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        Ok(stop_container(&self.root, &container, grace)?)
+        Ok(stop_container(&self.root, &container, options)?)
     }
 
     /// Stops the container `name` as [`Runtime::stop`] does and starts it
     /// again in the background.
-    pub fn restart(&self, name: &str, grace: Option<Duration>) -> Result<()> {
+    pub fn restart(&self, name: &str, options: StopOptions) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        stop_container(&self.root, &container, grace)?;
+        stop_container(&self.root, &container, options)?;
         Ok(start_monitor(&self.root, &container)?)
     }
 }
@@ -53,13 +73,13 @@ impl Runtime {
 fn stop_container(
     root: &StateRoot,
     container: &Container,
-    grace: Option<Duration>,
+    options: StopOptions,
 ) -> anyhow::Result<()> {
     let Some(state) = mark_manually_stopped(container)? else {
         return Ok(());
     };
     let config = &container.config;
-    let grace = grace.unwrap_or(Duration::from_secs(
+    let grace = options.grace.unwrap_or(Duration::from_secs(
         config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS),
     ));
     if state.paused {
@@ -69,7 +89,10 @@ fn stop_container(
         root,
         container,
         &state,
-        config.stop_signal.unwrap_or(libc::SIGTERM),
+        options
+            .signal
+            .or(config.stop_signal)
+            .unwrap_or(libc::SIGTERM),
     );
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
