@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::container_cmd::parse_time;
+use crate::times::parse_time;
 
 /// A listing's filter: one enum, a variant per key.
 pub trait ListFilter {

@@ -18,6 +18,7 @@ mod run;
 mod security_flags;
 mod system_cmd;
 mod terminal;
+mod times;
 mod version;
 mod volume_cmd;
 

@@ -12,7 +12,7 @@ use hull_runtime::{
 use serde_json::{json, Value};
 
 use crate::container_cmd::print_inspected;
-use crate::filters::{all_hold, LabelFilter, ListFilter};
+use crate::filters::{all_hold, LabelFilter, ListFilter, PruneFilter};
 use crate::run::label_pair;
 use hull_format::{labels_field, render_rows, Format, Listing};
 
@@ -129,6 +129,10 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     force: bool,
+    /// Only networks that match: until=TIME (made before; `24h` for a day
+    /// ago), label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long, value_name = "KEY=VALUE", value_parser = PruneFilter::parse)]
+    filter: Vec<PruneFilter>,
 }
 
 impl PruneArgs {
@@ -202,16 +206,22 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
         NetworkCommand::Disconnect(args) => runtime.disconnect(&args.network, &args.container)?,
         NetworkCommand::Prune(args) => {
             if args.force || crate::prompt::confirm(PRUNE_WARNING)? {
-                prune(runtime)?;
+                prune(runtime, &args.filter)?;
             }
         }
     }
     Ok(0)
 }
 
-/// `hull network prune`, and its part of `hull system prune`.
-pub fn prune(runtime: &Runtime) -> Result<()> {
-    let removed = runtime.prune_networks()?;
+/// `hull network prune`, and its part of `hull system prune`: the unused
+/// networks `filters` select.
+pub fn prune(runtime: &Runtime, filters: &[PruneFilter]) -> Result<()> {
+    let selected = |network: &Network| {
+        all_hold(filters, |filter| {
+            filter.holds(&network.created, &network.labels)
+        })
+    };
+    let removed = runtime.prune_networks(&selected)?;
     if !removed.is_empty() {
         println!("Deleted Networks:\n{}", removed.join("\n"));
     }

@@ -655,21 +655,36 @@ const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
 
 /// `hull create`: prints the new container's ID.
 pub fn create(args: CreateArgs, runtime: &Runtime) -> Result<u8> {
-    let id = create_container(&args, runtime, false)?;
+    let id = Prepared::new(&args, runtime, false)?.create(runtime)?;
     println!("{id}");
     Ok(0)
 }
 
-/// Creates the container `args` describe, its ID written to the
-/// `--cidfile` if one is named (which is left out when creation fails).
-fn create_container(args: &CreateArgs, runtime: &Runtime, attaches: bool) -> Result<String> {
-    let cidfile = args.cidfile.as_deref().map(CidFile::claim).transpose()?;
-    let options = args.options(runtime, attaches)?;
-    let id = runtime.create(options)?.id;
-    if let Some(cidfile) = cidfile {
-        cidfile.write(&id)?;
+/// A container about to be made: its `--cidfile` claimed, its image found
+/// or pulled.
+struct Prepared {
+    cidfile: Option<CidFile>,
+    options: CreateOptions,
+}
+
+impl Prepared {
+    /// What `args` describe; `attaches`: it is to run attached here.
+    fn new(args: &CreateArgs, runtime: &Runtime, attaches: bool) -> Result<Prepared> {
+        Ok(Prepared {
+            cidfile: args.cidfile.as_deref().map(CidFile::claim).transpose()?,
+            options: args.options(runtime, attaches)?,
+        })
     }
-    Ok(id)
+
+    /// Makes the container and writes its ID to the `--cidfile` (which is
+    /// left out when creation fails); returns the ID.
+    fn create(self, runtime: &Runtime) -> Result<String> {
+        let id = runtime.create(self.options)?.id;
+        if let Some(cidfile) = self.cidfile {
+            cidfile.write(&id)?;
+        }
+        Ok(id)
+    }
 }
 
 pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
@@ -678,15 +693,16 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
         bail!("--restart applies to containers run with -d");
     }
     if args.detach {
-        let id = create_container(create, runtime, false)?;
+        let id = Prepared::new(create, runtime, false)?.create(runtime)?;
         runtime.start(&id)?;
         println!("{id}");
         return Ok(0);
     }
+    let prepared = Prepared::new(create, runtime, true)?;
     // Caught once the image is here (a Ctrl-C still ends a pull) and before
     // the VM boots (a Ctrl-C then ends the boot cleanly).
     let signals = Signals::catch()?;
-    let id = create_container(create, runtime, true)?;
+    let id = prepared.create(runtime)?;
     let terminal = Terminal::new(create.stdio.tty, create.stdio.interactive);
     let console = match args.console {
         true => ConsoleTarget::Stdout,

@@ -46,8 +46,8 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
-    /// Only containers and images that match: until=TIME, label=KEY[=VALUE],
-    /// label!=KEY[=VALUE].
+    /// Only containers, networks and images that match: until=TIME,
+    /// label=KEY[=VALUE], label!=KEY[=VALUE].
     #[arg(long, value_name = "KEY=VALUE", value_parser = PruneFilter::parse)]
     filter: Vec<PruneFilter>,
 }
@@ -83,7 +83,7 @@ fn prune(args: &PruneArgs, runtime: &Runtime) -> Result<u8> {
         },
         runtime,
     )?;
-    network_cmd::prune(runtime)?;
+    network_cmd::prune(runtime, &args.filter)?;
     if args.volumes {
         print!("{}", volume_cmd::prune(runtime, false)?);
     }

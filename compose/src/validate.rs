@@ -11,7 +11,7 @@ use hull_runtime::{
 
 use crate::error::{Error, Result};
 use crate::graph::dependency_order;
-use crate::model::{ComposeFile, MountKind, Service};
+use crate::model::{ComposeFile, MountKind, Service, CONTAINER_PREFIX};
 use crate::project::DEFAULT_NETWORK;
 
 /// Checks `model`, loaded from `file` (the first file, for messages).
@@ -49,6 +49,24 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
         return Err(Error::config(format!(
             "{file}: services.{name}: neither an image nor a build context is given"
         )));
+    }
+    // Checked before depends_on, which they are part of (load implies
+    // them), so that an error names the key written.
+    let referenced = service.links.iter().map(|link| ("links", link)).chain(
+        service
+            .volumes_from
+            .iter()
+            .filter(|from| !from.starts_with(CONTAINER_PREFIX))
+            .map(|from| ("volumes_from", from)),
+    );
+    for (key, reference) in referenced {
+        let target = reference.split(':').next().unwrap_or_default();
+        if !model.services.contains_key(target) {
+            return Err(at(
+                key,
+                format!("{reference:?}: no such service in the project"),
+            ));
+        }
     }
     for (dependency, condition) in &service.depends_on {
         if condition.required && !model.services.contains_key(dependency) {
@@ -268,6 +286,12 @@ mod tests {
             ("logging", "{options: {max-file: 0}}", "max-file=0"),
             ("dns_search", "'bad domain'", "is not a valid search domain"),
             ("expose", "[80/http]", "invalid proto: http"),
+            ("links", "[nosuch]", "\"nosuch\": no such service"),
+            (
+                "volumes_from",
+                "['nosuch:ro']",
+                "\"nosuch:ro\": no such service",
+            ),
         ] {
             let yaml = format!("services:\n  web:\n    image: a\n    {key}: {value}\n");
             let err = check(&yaml).unwrap_err().to_string();

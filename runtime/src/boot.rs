@@ -17,6 +17,7 @@ use hull_vmm::{Console, Disk, FsShare, NetConfig, SeccompMode, VmConfig, VsockCo
 
 use crate::assets;
 use crate::container::{BootSpec, Mount, MountSource, Records, RootfsSource};
+use crate::limits::cpu_quota_usec;
 use crate::network;
 use crate::root::StateRoot;
 use crate::scratch;
@@ -358,11 +359,9 @@ fn split_file(path: &Path) -> Result<(PathBuf, String)> {
 /// The limits the guest enforces: the container's, with its memory and
 /// CPU share as the cgroup's too.
 fn limits(spec: &BootSpec) -> Limits {
-    let vcpus_nanos = u64::from(spec.cpus) * 1_000_000_000;
     let cpu_quota_usec = spec
         .nano_cpus
-        .filter(|nanos| *nanos < vcpus_nanos)
-        .map(|nanos| nanos / 10_000);
+        .and_then(|nanos| cpu_quota_usec(nanos, spec.cpus));
     Limits {
         memory_max_bytes: spec.limits.memory_max_bytes.or(Some(spec.memory_mib << 20)),
         cpu_quota_usec: spec.limits.cpu_quota_usec.or(cpu_quota_usec),

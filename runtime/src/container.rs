@@ -446,18 +446,23 @@ impl Container {
             }
             .into());
         }
+        self.config = self.reload()?.config;
         self.config.name = name.to_owned();
         self.write_config()
     }
 
     /// Puts the container on `network` from its next boot on.
-    pub fn set_network(&mut self, network: ContainerNetwork) -> Result<()> {
+    pub fn set_network(&mut self, root: &StateRoot, network: ContainerNetwork) -> Result<()> {
+        let _lock = lock_file(&containers_dir(root).join(".lock"))?;
+        self.config = self.reload()?.config;
         self.config.boot.network = network;
         self.write_config()
     }
 
     /// Replaces the config with what `change` makes of the one recorded
-    /// now, with no other writer of it in between (`update`).
+    /// now, with no other writer of it in between (every writer of a
+    /// container's config holds the containers' lock and starts from the
+    /// record: `update`, `rename`, `network connect`).
     pub fn change_config(
         &mut self,
         root: &StateRoot,

@@ -78,6 +78,16 @@ pub fn parse_sysctl(value: &str) -> Result<(String, String), String> {
     Ok((key.replace('/', "."), setting.to_owned()))
 }
 
+/// Billionths of a CPU in one CPU (`--cpus` as Docker's NanoCpus).
+pub const NANOS_PER_CPU: u64 = 1_000_000_000;
+
+/// The cgroup cpu.max quota, in microseconds per 100 ms period, that holds
+/// a VM of `vcpus` to `nano_cpus` billionths of a CPU; `None` when that is
+/// all of its vCPUs (no quota).
+pub fn cpu_quota_usec(nano_cpus: u64, vcpus: u8) -> Option<u64> {
+    (nano_cpus < u64::from(vcpus) * NANOS_PER_CPU).then_some(nano_cpus / 10_000)
+}
+
 /// cgroup v2's cpu.weight for Docker's `--cpu-shares` (2 to 262144,
 /// default 1024): the default share the default weight, 100.
 pub fn cpu_weight(shares: u64) -> Result<u64, String> {

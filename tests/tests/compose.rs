@@ -75,16 +75,21 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     );
     assert_eq!(fact("scaled"), ["3 3"], "{output}");
     assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
-    // A CI run: the tests service's exit stops the app and is up's exit
-    // code; only the tests' output is printed; its legacy link to the app
-    // is an alias in its /etc/hosts (and a dependency, started first).
+    // A CI run: the tests service's exit stops the others and is up's
+    // exit code; the app's output is not printed (--no-attach), a service
+    // that logs nothing still ends the run; the tests' legacy link to the
+    // app is an alias in its /etc/hosts (and a dependency, started first).
     assert_eq!(fact("ci"), ["3 1"], "{output}");
     assert_eq!(
         fact("ci-out"),
-        ["tests-1 | 1|tests-1 exited with code 3"],
+        ["tests-1 | 1|tests-1 exited with code 3 1"],
         "{output}"
     );
-    assert_eq!(fact("ci-ps"), ["app exited|tests exited"], "{output}");
+    assert_eq!(
+        fact("ci-ps"),
+        ["app exited|quiet exited|tests exited"],
+        "{output}"
+    );
     // Bad input: one line each, with Compose's exit codes (1; 15 for a
     // file that cannot be used, 14 for none, 16 for a bad command line).
     assert_eq!(fact("no-service"), ["1 1"], "{output}");
@@ -196,6 +201,7 @@ mkdir $work/ci && cd $work/ci
 cat > compose.yaml <<'YAML'
 services:
   app: {image: bb:1, command: sleep 600}
+  quiet: {image: bb:1, command: sleep 600, logging: {driver: none}}
   tests:
     image: bb:1
     command: sh -c 'grep -c "backend$$" /etc/hosts; exit 3'
@@ -203,7 +209,7 @@ services:
 YAML
 $h compose up --abort-on-container-exit --exit-code-from tests --no-attach app >$work/ci.out 2>$work/ci.err
 echo "ci=$? $(grep -c 'Aborting on container exit' $work/ci.err)"
-echo "ci-out=$(paste -sd'|' $work/ci.out)"
+echo "ci-out=$(sed -n 1,2p $work/ci.out | paste -sd'|') $(grep -c '^quiet-1 exited with code' $work/ci.out)"
 echo "ci-ps=$($h compose ps -a --format '{{.Service}} {{.State}}' | sort | paste -sd'|')"
 $h compose down 2>/dev/null
 cd $work/app

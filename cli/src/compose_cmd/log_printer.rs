@@ -5,7 +5,6 @@
 use std::io::Write;
 
 use hull_compose::LogLine;
-use hull_runtime::Runtime;
 
 /// How the lines of a project's containers are printed.
 pub struct LogPrinter {
@@ -17,8 +16,6 @@ pub struct LogPrinter {
     prefix: bool,
     /// Print each line's time.
     timestamps: bool,
-    /// Say when a container's process ended (attached `up`).
-    announce_exits: bool,
 }
 
 impl LogPrinter {
@@ -29,7 +26,6 @@ impl LogPrinter {
             width: 0,
             prefix: true,
             timestamps: false,
-            announce_exits: false,
         };
         printer.width = containers
             .iter()
@@ -51,20 +47,14 @@ impl LogPrinter {
         self
     }
 
-    /// Saying `web-1 exited with code 0` when a log ends.
-    pub fn announcing_exits(mut self) -> LogPrinter {
-        self.announce_exits = true;
-        self
-    }
-
     /// A container's name as the prefix shows it: `web-1` for
     /// `<project>-web-1`, a `container_name` whole.
     pub fn label<'n>(&self, name: &'n str) -> &'n str {
         name.strip_prefix(&self.project_prefix).unwrap_or(name)
     }
 
-    /// Prints `line`; `runtime` tells an ended container's exit code.
-    pub fn print(&self, line: LogLine, runtime: &Runtime) {
+    /// Prints `line`: an entry, or why a log could not be read.
+    pub fn print(&self, line: LogLine) {
         let mut stdout = std::io::stdout().lock();
         let width = self.width;
         match line {
@@ -82,23 +72,16 @@ impl LogPrinter {
                 container,
                 error: Some(error),
             } => eprintln!("{:<width$} | hull: {error}", self.label(&container)),
-            LogLine::End {
-                container,
-                error: None,
-            } if self.announce_exits => {
-                let code = runtime
-                    .inspect(&container)
-                    .ok()
-                    .and_then(|c| c.state.exit_code);
-                let _ = writeln!(
-                    stdout,
-                    "{} exited with code {}",
-                    self.label(&container),
-                    code.unwrap_or(-1)
-                );
-            }
-            LogLine::End { .. } => {}
+            LogLine::End { error: None, .. } => {}
         }
+        let _ = stdout.flush();
+    }
+
+    /// Says that `container`'s process ended with `code`, as an attached
+    /// `up` says it: `web-1 exited with code 0`.
+    pub fn exited(&self, container: &str, code: i32) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{} exited with code {code}", self.label(container));
         let _ = stdout.flush();
     }
 }

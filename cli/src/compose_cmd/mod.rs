@@ -3,6 +3,7 @@
 //! this host, before the command line goes to the hull machine), and
 //! prints what the library reports.
 
+mod attach;
 mod failure;
 mod images;
 mod lifecycle;

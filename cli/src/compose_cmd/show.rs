@@ -148,7 +148,7 @@ pub fn logs(args: LogsArgs, compose: &Compose) -> Result<u8> {
     let mut failed = false;
     for line in lines {
         failed |= matches!(line, LogLine::End { error: Some(_), .. });
-        printer.print(line, runtime);
+        printer.print(line);
     }
     Ok(u8::from(failed))
 }

@@ -2,17 +2,16 @@
 //! `service-N |` prefixes until Ctrl-C stops them all) and `compose run`.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use hull_compose::{follow, service_of, Compose, LogLine, RunEnd, RunOptions, UpOptions};
+use hull_compose::{Compose, RunEnd, RunOptions, UpOptions};
+use hull_runtime::parse_user;
 use hull_runtime::signals::Signals;
-use hull_runtime::{parse_user, LogsOptions};
 
+use super::attach::{attach, AttachOptions};
 use super::images::{resolved, BuildPolicy, ImageRequest};
-use super::log_printer::LogPrinter;
 use super::{print_event, service_stdio};
 use crate::machine::ForwardedStdio;
 use crate::run::PullPolicy;
@@ -218,93 +217,16 @@ pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
     let Some(signals) = signals else {
         return Ok(0);
     };
-    attach(&args, compose, &report.containers, &signals)
-}
-
-/// Prints the output of the `containers` attached until each has ended,
-/// or Ctrl-C (or, with --abort-on-container-exit, the first exit) stops
-/// them all; returns `up`'s exit code.
-fn attach(
-    args: &UpArgs,
-    compose: &Compose,
-    containers: &[String],
-    signals: &Signals,
-) -> Result<u8> {
-    let runtime = compose.runtime();
-    let services = services_of(compose, containers);
-    let attached: Vec<String> = containers
-        .iter()
-        .filter(|container| {
-            let service = services
-                .get(*container)
-                .map(String::as_str)
-                .unwrap_or_default();
-            (args.attach.is_empty() || args.attach.iter().any(|s| s == service))
-                && !args.no_attach.iter().any(|s| s == service)
-        })
-        .cloned()
-        .collect();
-    let grace = args.timeout.map(Duration::from_secs);
-    let printer = LogPrinter::new(&compose.project().name, &attached)
-        .announcing_exits()
-        .without_prefix(args.no_log_prefix)
-        .with_timestamps(args.timestamps);
-    let options = LogsOptions {
-        follow: true,
-        ..LogsOptions::default()
+    let options = AttachOptions {
+        attach: args.attach.clone(),
+        no_attach: args.no_attach.clone(),
+        cascade: args.cascades(),
+        exit_code_from: args.exit_code_from.clone(),
+        grace: args.timeout.map(Duration::from_secs),
+        no_log_prefix: args.no_log_prefix,
+        timestamps: args.timestamps,
     };
-    let lines = follow(runtime, &attached, options);
-    let mut aborting = false;
-    let mut exit_code = 0;
-    loop {
-        if signals.interruption().is_some() {
-            eprintln!("Gracefully stopping...");
-            compose.stop(&[], grace, &mut print_event)?;
-            return Ok(130);
-        }
-        let line = match lines.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return Ok(exit_code),
-        };
-        // A process that ended (not a log that could not be read).
-        let exited = match &line {
-            LogLine::End {
-                container,
-                error: None,
-            } => Some(container.clone()),
-            _ => None,
-        };
-        printer.print(line, runtime);
-        let Some(container) = exited.filter(|_| args.cascades()) else {
-            continue;
-        };
-        // The code is the first exit's, or that of --exit-code-from's.
-        let counts = match &args.exit_code_from {
-            Some(from) => services.get(&container) == Some(from),
-            None => !aborting,
-        };
-        if counts {
-            let code = runtime.inspect(&container)?.state.exit_code.unwrap_or(0);
-            exit_code = u8::try_from(code).unwrap_or(1);
-        }
-        if !aborting {
-            aborting = true;
-            eprintln!("Aborting on container exit...");
-            compose.stop(&[], grace, &mut print_event)?;
-        }
-    }
-}
-
-/// The service of each of `containers`, from its compose label.
-fn services_of(compose: &Compose, containers: &[String]) -> BTreeMap<String, String> {
-    containers
-        .iter()
-        .filter_map(|container| {
-            let info = compose.runtime().inspect(container).ok()?;
-            Some((container.clone(), service_of(&info)?.to_owned()))
-        })
-        .collect()
+    attach(compose, &report.containers, &options, &signals)
 }
 
 /// `compose run`'s flags.

@@ -211,7 +211,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "CapAdd": cap_add,
             "CapDrop": cap_drop,
             "Sysctls": limits.sysctls.iter().cloned().collect::<BTreeMap<_, _>>(),
-            "GroupAdd": limits.additional_groups,
+            "GroupAdd": (!limits.additional_groups.is_empty()).then_some(&limits.additional_groups),
             "SecurityOpt": limits.no_new_privileges.then_some(["no-new-privileges"]),
             "Dns": network.dns,
             "DnsSearch": network.dns_search,

@@ -1,14 +1,13 @@
 //! `hull logs`: a container's output, from its log.
 
 use std::io::Write;
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::{LogsOptions, Runtime};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+
+use crate::times::parse_time;
 
 /// `--tail`: a number of lines, or all of them (`None`).
 #[derive(Debug, Clone, Copy)]
@@ -23,48 +22,6 @@ pub fn parse_tail(value: &str) -> Result<Tail, String> {
             .map(|lines| Tail(Some(lines)))
             .map_err(|_| format!("{value:?} is not a number of lines or \"all\"")),
     }
-}
-
-/// A point in time as Docker's `--since`/`--until` take it: RFC 3339,
-/// Unix seconds (with a fraction), or a duration before now (`10m`,
-/// `1h30m`, `90s`).
-pub fn parse_time(value: &str) -> Result<SystemTime, String> {
-    if let Ok(time) = OffsetDateTime::parse(value, &Rfc3339) {
-        return Ok(time.into());
-    }
-    if let Ok(seconds) = value.parse::<f64>() {
-        return Ok(UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0)));
-    }
-    let ago = duration(value).ok_or_else(|| {
-        format!("{value:?} is not a time: give 2026-01-02T15:04:05Z, Unix seconds, or 10m, 1h30m")
-    })?;
-    Ok(SystemTime::now() - ago)
-}
-
-/// `1h30m`, `10m`, `90s`, `250ms`: Go's duration syntax, whole numbers.
-fn duration(value: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = value;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .filter(|&at| at > 0)?;
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => Duration::from_secs(3600),
-            "m" => Duration::from_secs(60),
-            "s" => Duration::from_secs(1),
-            "ms" => Duration::from_millis(1),
-            _ => return None,
-        };
-        total += unit * u32::try_from(number).ok()?;
-        rest = &rest[unit_len..];
-    }
-    (!value.is_empty()).then_some(total)
 }
 
 /// Which lines of a log to print, and how: the flags `hull logs` and
@@ -144,29 +101,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_as_go_writes_them() {
-        assert_eq!(duration("10m"), Some(Duration::from_secs(600)));
-        assert_eq!(duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "m", "10", "10x", "1.5h"] {
-            assert_eq!(duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn times_are_rfc3339_unix_seconds_or_ago() {
-        let at = parse_time("2026-01-02T15:04:05Z").unwrap();
-        assert_eq!(
-            at.duration_since(UNIX_EPOCH).unwrap().as_secs(),
-            1_767_366_245
-        );
-        assert_eq!(parse_time("1767366245").unwrap(), at);
-        let ago = SystemTime::now()
-            .duration_since(parse_time("10m").unwrap())
-            .unwrap();
-        assert!((599..=601).contains(&ago.as_secs()), "{ago:?}");
-        assert!(parse_time("yesterday").is_err());
+    fn tails_are_a_number_or_all() {
         assert!(matches!(parse_tail("all"), Ok(Tail(None))));
         assert!(matches!(parse_tail("5"), Ok(Tail(Some(5)))));
+        assert!(parse_tail("some").is_err());
     }
 }

@@ -28,7 +28,7 @@ pub use lifecycle::{
     kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
     PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
-pub use logs::{logs, parse_time, LogSelection, LogsArgs};
+pub use logs::{logs, LogSelection, LogsArgs};
 pub use port::{port, PortArgs};
 pub use ps::{ps, row as ps_row, PsArgs};
 pub use stats::{stats, StatsArgs};

@@ -128,6 +128,7 @@ impl NetworkOptions {
             usable_name(network)?;
         }
         self.check_networks()?;
+        self.check_resolver()?;
         let mut named = Vec::new();
         for value in &self.publish {
             let mapping = PortMapping::parse(value)?;
@@ -139,6 +140,18 @@ impl NetworkOptions {
             self.check_offline(!self.publish.is_empty())?;
         }
         Ok(ports::reserve_all(&named).map(drop)?)
+    }
+
+    /// Fails for search domains or resolver options that are not one word
+    /// each (a library caller's could break the container's resolv.conf).
+    fn check_resolver(&self) -> crate::Result<()> {
+        for domain in &self.dns_search {
+            parse_dns_search(domain).map_err(Error::invalid)?;
+        }
+        for option in &self.dns_options {
+            parse_dns_option(option).map_err(Error::invalid)?;
+        }
+        Ok(())
     }
 
     /// The networks to join, the default one if none is named.
@@ -511,6 +524,7 @@ pub(crate) fn create(
         .map(|value| PortMapping::parse(value))
         .collect::<Result<Vec<_>>>()?;
     options.check_networks()?;
+    options.check_resolver()?;
     let internal = match options.offline() {
         true => false,
         false => {
@@ -689,11 +703,16 @@ pub(crate) fn remove(root: &StateRoot, records: &dyn ContainerRecords, name: &st
 /// Removes every network no container is on but the default, whose host
 /// side (bridge and rules) goes too while no container holds an address on
 /// it: the next container sets it up again. Returns the removed networks.
-pub(crate) fn prune(root: &StateRoot, records: &dyn ContainerRecords) -> Result<Vec<String>> {
+pub(crate) fn prune(
+    root: &StateRoot,
+    records: &dyn ContainerRecords,
+    selected: &dyn Fn(&Network) -> bool,
+) -> Result<Vec<String>> {
     let store = NetworkStore::open(root);
     let mut removed = Vec::new();
     for network in store.list()? {
-        if network.name != DEFAULT_NETWORK && remove(root, records, &network.name).is_ok() {
+        let prunable = network.name != DEFAULT_NETWORK && selected(&network);
+        if prunable && remove(root, records, &network.name).is_ok() {
             removed.push(network.name);
         }
     }
@@ -843,11 +862,17 @@ pub(crate) fn attach(
         taps.push((tap, endpoint.mac));
         filters.push(filter);
         let directory = directory(root.clone(), records.clone(), &endpoint.network);
+        // An internal network's containers learn nothing from outside it,
+        // not even names (a DNS query would be a way out), as Docker's.
+        let forwarded_to = match definition.internal {
+            true => Vec::new(),
+            false => upstream.clone(),
+        };
         let server = dns::NameServer::start(
             definition.gateway,
             definition.subnet,
             Box::new(directory),
-            upstream.clone(),
+            forwarded_to,
         );
         // Without its name server, the container still runs: names of
         // other containers just do not resolve.
@@ -978,6 +1003,12 @@ mod tests {
         }
         assert_eq!(parse_dns_option("ndots:2").as_deref(), Ok("ndots:2"));
         assert!(parse_dns_option("ndots 2").is_err());
+        // A library caller's options are checked too.
+        let injected = NetworkOptions {
+            dns_options: vec!["edns0\nnameserver 6.6.6.6".into()],
+            ..NetworkOptions::default()
+        };
+        assert!(injected.check_resolver().is_err());
         assert!(parse_dns_option("").is_err());
     }
 

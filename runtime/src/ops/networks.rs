@@ -72,12 +72,17 @@ impl Runtime {
         )?)
     }
 
-    /// Removes every network no container is on but the default, whose
-    /// host side (bridge and rules) goes while no container uses it;
-    /// returns the removed networks' names.
-    pub fn prune_networks(&self) -> Result<Vec<String>> {
+    /// Removes every network no container is on that `selected` picks
+    /// (the caller's `--filter`s) but the default, whose host side (bridge
+    /// and rules) goes while no container uses it; returns the removed
+    /// networks' names.
+    pub fn prune_networks(&self, selected: &dyn Fn(&Network) -> bool) -> Result<Vec<String>> {
         self.networks()?;
-        Ok(network::prune(&self.root, &Records::new(&self.root))?)
+        Ok(network::prune(
+            &self.root,
+            &Records::new(&self.root),
+            selected,
+        )?)
     }
 
     /// Puts the stopped container `container` on network `network` too
@@ -112,7 +117,7 @@ impl Runtime {
         )?;
         let mut connected = current;
         connected.endpoints.push(endpoint.clone());
-        if let Err(err) = container.set_network(connected) {
+        if let Err(err) = container.set_network(&self.root, connected) {
             let _ = network::release_endpoint(&self.root, &id, &endpoint);
             return Err(err.into());
         }
@@ -136,7 +141,7 @@ impl Runtime {
         if current.endpoints.is_empty() {
             current.ports.clear();
         }
-        container.set_network(current)?;
+        container.set_network(&self.root, current)?;
         Ok(network::release_endpoint(
             &self.root,
             container.id(),

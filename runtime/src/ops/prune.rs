@@ -18,7 +18,9 @@ impl Runtime {
         let mut removed = Vec::new();
         for container in container::list(&self.root)? {
             let state = container.state()?;
-            if !matches!(state.status, Status::Created | Status::Exited) {
+            // A made container being booted has its monitor already.
+            let stopped = matches!(state.status, Status::Created | Status::Exited);
+            if !stopped || state.monitor_pid().is_some() {
                 continue;
             }
             let info = ContainerInfo {
@@ -32,5 +34,37 @@ impl Runtime {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::container::{test_config, Container, State};
+    use crate::Runtime;
+
+    #[test]
+    fn stopped_containers_go_but_not_one_that_is_booting_nor_those_not_selected() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(dir.path());
+        let made = |digit: &str, name: &str| {
+            Container::create(&runtime.root, test_config(&digit.repeat(64), name)).unwrap()
+        };
+        made("1", "never-started");
+        made("2", "kept");
+        // Claimed by this process, as a container is while it boots.
+        made("3", "booting")
+            .set_state(&State::claimed(false))
+            .unwrap();
+        let removed = runtime
+            .prune_containers(&|info| info.name() != "kept")
+            .unwrap();
+        assert_eq!(removed, ["1".repeat(64)]);
+        let left: Vec<String> = runtime
+            .list()
+            .unwrap()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 }

@@ -9,19 +9,15 @@ use hull_protocol::{read_message, CgroupLimits, ExitStatus, Message};
 
 use crate::container::{self, Container, ContainerConfig, Status, VmSize};
 use crate::error::{Error, Result};
-use crate::limits::MemorySwap;
+use crate::limits::{cpu_quota_usec, MemorySwap, NANOS_PER_CPU};
 use crate::ops::agent;
 use crate::restart_policy::RestartPolicy;
 use crate::root::StateRoot;
 use crate::session;
 use crate::Runtime;
 
-/// Billionths of a CPU in one CPU.
-const NANOS_PER_CPU: u64 = 1_000_000_000;
 /// The most vCPUs a container's VM may have (`--cpus 32`).
 const MAX_CPUS: u64 = 32;
-/// A cgroup's cpu.max quota per CPU, in microseconds per period of 100 ms.
-const NANOS_PER_QUOTA_USEC: u64 = 10_000;
 
 /// What `update` changes; `None` leaves it as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,7 +111,6 @@ impl UpdateOptions {
             Some(mib) => Some(mib << 20),
             None => None,
         };
-        let vcpus_nanos = u64::from(size.cpus) * NANOS_PER_CPU;
         let cpu_quota_usec = match self.nano_cpus {
             Some(_) if config.boot.cpus > size.cpus => {
                 return Err(fixed(format!(
@@ -125,9 +120,8 @@ impl UpdateOptions {
                     size.cpus
                 )))
             }
-            Some(nanos) if nanos < vcpus_nanos => Some(nanos / NANOS_PER_QUOTA_USEC),
-            // All of its vCPUs: no quota.
-            Some(_) => Some(0),
+            // All of its vCPUs: no quota (0 lifts one).
+            Some(nanos) => Some(cpu_quota_usec(nanos, size.cpus).unwrap_or(0)),
             None => None,
         };
         Ok(CgroupLimits {
@@ -154,7 +148,9 @@ impl Runtime {
     /// `options` say: in its record, for its next boot and for its
     /// monitor's decision once its process ends; while it runs, in its
     /// VM's cgroup too, where more memory or vCPUs than its VM booted with
-    /// are refused. Nothing changes if anything is refused.
+    /// are refused; while it boots, not at all (its monitor has read its
+    /// record already). Nothing changes if the host refuses anything; an
+    /// agent failing partway leaves the record as it was.
     pub fn update(&self, name: &str, options: &UpdateOptions) -> Result<()> {
         if options.is_empty() {
             return Err(Error::invalid(
@@ -164,6 +160,12 @@ impl Runtime {
         let mut container = container::find(&self.root, name)?;
         let updated = options.applied_to(&container.config)?;
         let state = container.state()?;
+        if state.status == Status::Created && state.monitor_pid().is_some() {
+            return Err(Error::invalid(format!(
+                "container {} is starting: update it once it runs",
+                container.config.name
+            )));
+        }
         if state.status == Status::Running {
             // Its VM is frozen: its agent would never answer.
             if state.paused {

@@ -1,0 +1,87 @@
+//! Points in time as Docker's flags take them (`logs --since`/`--until`,
+//! prune's `until=`): RFC 3339, Unix seconds, or a duration before now.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A point in time as Docker's `--since`/`--until` take it: RFC 3339,
+/// Unix seconds (with a fraction), or a duration before now (`10m`,
+/// `1h30m`, `90s`).
+pub fn parse_time(value: &str) -> Result<SystemTime, String> {
+    if let Ok(time) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(time.into());
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|since_epoch| UNIX_EPOCH.checked_add(since_epoch))
+            .ok_or_else(|| format!("{value:?} is not a time: too far from 1970"));
+    }
+    let ago = duration(value).ok_or_else(|| {
+        format!("{value:?} is not a time: give 2026-01-02T15:04:05Z, Unix seconds, or 10m, 1h30m")
+    })?;
+    SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("{value:?} is too long ago"))
+}
+
+/// `1h30m`, `10m`, `90s`, `250ms`: Go's duration syntax, whole numbers.
+fn duration(value: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .filter(|&at| at > 0)?;
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => Duration::from_secs(3600),
+            "m" => Duration::from_secs(60),
+            "s" => Duration::from_secs(1),
+            "ms" => Duration::from_millis(1),
+            _ => return None,
+        };
+        total += unit * u32::try_from(number).ok()?;
+        rest = &rest[unit_len..];
+    }
+    (!value.is_empty()).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_go_writes_them() {
+        assert_eq!(duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "m", "10", "10x", "1.5h"] {
+            assert_eq!(duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_unix_seconds_or_ago() {
+        let at = parse_time("2026-01-02T15:04:05Z").unwrap();
+        assert_eq!(
+            at.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_767_366_245
+        );
+        assert_eq!(parse_time("1767366245").unwrap(), at);
+        let ago = SystemTime::now()
+            .duration_since(parse_time("10m").unwrap())
+            .unwrap();
+        assert!((599..=601).contains(&ago.as_secs()), "{ago:?}");
+        assert!(parse_time("yesterday").is_err());
+        for absurd in ["inf", "1e300", "NaN", "99999999999h"] {
+            assert!(parse_time(absurd).is_err(), "{absurd}");
+        }
+    }
+}
