@@ -23,35 +23,14 @@ pub struct UpArgs {
     /// Start in the background and return.
     #[arg(short = 'd', long)]
     detach: bool,
-    /// Build the images of services with build: first, even if they are
-    /// here.
-    #[arg(long, conflicts_with = "no_build")]
-    build: bool,
-    /// Build no image: those of services with build: must be here.
-    #[arg(long)]
-    no_build: bool,
-    /// Pull images: always, missing (default: each service's pull_policy)
-    /// or never.
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pull: Option<PullPolicy>,
-    /// Recreate containers even if their configuration is unchanged.
-    #[arg(long, conflicts_with = "no_recreate")]
-    force_recreate: bool,
-    /// Never recreate existing containers.
-    #[arg(long)]
-    no_recreate: bool,
+    #[command(flatten)]
+    making: MakeFlags,
     /// Leave the services' dependencies alone.
     #[arg(long)]
     no_deps: bool,
     /// Make the containers, do not start them.
     #[arg(long)]
     no_start: bool,
-    /// Run N containers of SERVICE: SERVICE=N (over deploy.replicas).
-    #[arg(long, value_name = "SERVICE=N", value_parser = parse_scale)]
-    scale: Vec<(String, u32)>,
-    /// Remove containers of services the file no longer has.
-    #[arg(long)]
-    remove_orphans: bool,
     /// Return once every container runs (implies -d).
     #[arg(long)]
     wait: bool,
@@ -75,9 +54,6 @@ pub struct UpArgs {
     /// Do not print the output of these services.
     #[arg(long = "no-attach", value_name = "SERVICE")]
     no_attach: Vec<String>,
-    /// Pull images without printing progress.
-    #[arg(long)]
-    quiet_pull: bool,
     /// Print the output without the `service |` prefixes.
     #[arg(long)]
     no_log_prefix: bool,
@@ -91,9 +67,9 @@ pub struct UpArgs {
     services: Vec<String>,
 }
 
-/// `compose create`'s flags: `up`'s that shape what is made.
+/// The flags of `up` and `create` that shape what is made.
 #[derive(Args)]
-pub struct CreateArgs {
+struct MakeFlags {
     /// Build the images of services with build: first, even if they are
     /// here.
     #[arg(long, conflicts_with = "no_build")]
@@ -120,6 +96,51 @@ pub struct CreateArgs {
     /// Remove containers of services the file no longer has.
     #[arg(long)]
     remove_orphans: bool,
+}
+
+impl MakeFlags {
+    /// The images `services` (without their dependencies if `no_deps`)
+    /// need.
+    fn image_request(&self, services: &[String], no_deps: bool) -> ImageRequest {
+        ImageRequest {
+            services: services.to_vec(),
+            no_deps,
+            pull: self.pull,
+            build: BuildPolicy::from_flags(self.build, self.no_build),
+            quiet_pull: self.quiet_pull,
+        }
+    }
+
+    /// `up`'s options for `services`, the images resolved (found, pulled
+    /// or built) here.
+    fn up_options(
+        &self,
+        compose: &Compose,
+        services: &[String],
+        no_deps: bool,
+    ) -> Result<UpOptions> {
+        for (service, _) in &self.scale {
+            compose.project().service(service)?;
+        }
+        let request = self.image_request(services, no_deps);
+        Ok(UpOptions {
+            services: services.to_vec(),
+            no_deps,
+            force_recreate: self.force_recreate,
+            no_recreate: self.no_recreate,
+            scale: self.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
+            remove_orphans: self.remove_orphans,
+            images: resolved(compose, compose.runtime().root(), &request)?,
+            ..UpOptions::default()
+        })
+    }
+}
+
+/// `compose create`'s flags: `up`'s that shape what is made.
+#[derive(Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    making: MakeFlags,
     /// The services (default: all of the active profiles).
     services: Vec<String>,
 }
@@ -127,31 +148,15 @@ pub struct CreateArgs {
 impl CreateArgs {
     /// The images this `create` needs.
     pub fn image_request(&self) -> ImageRequest {
-        ImageRequest {
-            services: self.services.clone(),
-            no_deps: false,
-            pull: self.pull,
-            build: BuildPolicy::from_flags(self.build, self.no_build),
-            quiet_pull: self.quiet_pull,
-        }
+        self.making.image_request(&self.services, false)
     }
 }
 
 /// `compose create`: `up --no-start`.
 pub fn create(args: CreateArgs, compose: &Compose) -> Result<u8> {
-    let runtime = compose.runtime();
-    for (service, _) in &args.scale {
-        compose.project().service(service)?;
-    }
     let options = UpOptions {
-        services: args.services.clone(),
-        force_recreate: args.force_recreate,
-        no_recreate: args.no_recreate,
-        scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
-        remove_orphans: args.remove_orphans,
         no_start: true,
-        images: resolved(compose, runtime.root(), &args.image_request())?,
-        ..UpOptions::default()
+        ..args.making.up_options(compose, &args.services, false)?
     };
     compose.up(&options, &mut print_event)?;
     Ok(0)
@@ -170,13 +175,7 @@ fn parse_scale(value: &str) -> Result<(String, u32), String> {
 impl UpArgs {
     /// The images this `up` needs.
     pub fn image_request(&self) -> ImageRequest {
-        ImageRequest {
-            services: self.services.clone(),
-            no_deps: self.no_deps,
-            pull: self.pull,
-            build: BuildPolicy::from_flags(self.build, self.no_build),
-            quiet_pull: self.quiet_pull,
-        }
+        self.making.image_request(&self.services, self.no_deps)
     }
 
     /// Whether every container stops once one exits.
@@ -186,26 +185,17 @@ impl UpArgs {
 }
 
 pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
-    let runtime = compose.runtime();
-    let named = args.scale.iter().map(|(service, _)| service);
-    for service in named
-        .chain(&args.attach)
-        .chain(&args.no_attach)
-        .chain(&args.exit_code_from)
-    {
+    let named = args.attach.iter().chain(&args.no_attach);
+    for service in named.chain(&args.exit_code_from) {
         compose.project().service(service)?;
     }
     let options = UpOptions {
-        services: args.services.clone(),
-        no_deps: args.no_deps,
-        force_recreate: args.force_recreate,
-        no_recreate: args.no_recreate,
-        scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
-        remove_orphans: args.remove_orphans,
         no_start: args.no_start,
         wait: args.wait,
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
-        images: resolved(compose, runtime.root(), &args.image_request())?,
+        ..args
+            .making
+            .up_options(compose, &args.services, args.no_deps)?
     };
     let attached = !(args.detach || args.wait || args.no_start);
     // Caught before the first VM boots: a Ctrl-C then stops what started.
