@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use hull_builder::BuildOptions;
+use hull_builder::{BuildOptions, Secrets};
 use hull_compose::model::{Build, PullPolicy as ServicePolicy};
 use hull_compose::{Compose, ImageNeed, ServiceImage, ServiceImages};
 use hull_image::{Image, ImageRef, Store};
@@ -198,6 +198,7 @@ fn build_service(
         network,
         platform: None,
         registry: Some(registry_options(root, &[])?),
+        secrets: Secrets::default(),
     };
     eprintln!(" Service {service}  Building");
     let built = build_image(&options, ProgressMode::Auto)
