@@ -18,7 +18,7 @@ use crate::cache_mount::{self, CacheOwner, ExclusiveCache, Sharing};
 use crate::context_view;
 use crate::copy::{self, CopyOptions, Source};
 use crate::dockerfile::{Command, HereDoc};
-use crate::secret_mount::{self, FileOwner, SecretFile, SecretMount};
+use crate::secret_mount::{self, FileOwner, SecretDir, SecretFile, SecretMount};
 use crate::secrets::Secrets;
 use crate::state::ImageState;
 use crate::tree::{self, ContextTree, LayerTree};
@@ -51,7 +51,7 @@ pub struct Held {
     _caches: Vec<cache_mount::Held>,
     _views: Vec<TempDir>,
     _script: Option<TempDir>,
-    _secrets: Option<TempDir>,
+    _secrets: Option<SecretDir>,
 }
 
 /// Step mount `mount` shares directory `dir` (a real path in the context,

@@ -6,19 +6,23 @@
 //! files a step's secrets are written to while it runs: a private
 //! directory (0700) under the hull root, each file owned and moded as
 //! asked, shared read-only into the step's VM one file at a time and
-//! removed when the step is over.
+//! removed when the step is over (or, if the build is killed first, by the
+//! next build that writes secrets).
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tempfile::TempDir;
 
 /// Where a secret's file goes when `target=` does not say.
 const DEFAULT_DIR: &str = "/run/secrets";
+/// How the directories of steps' secret files are named, under the
+/// build's temporary directory.
+const DIR_PREFIX: &str = "secrets-";
 
 /// The options a secret mount takes (BuildKit's).
 const SECRET_OPTIONS: [&str; 16] = [
@@ -166,24 +170,86 @@ pub struct SecretFile {
     pub owner: FileOwner,
 }
 
+/// A step's secret files, in a directory of their own that this process
+/// holds locked: removed with them when dropped.
+pub struct SecretDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl Drop for SecretDir {
+    fn drop(&mut self) {
+        // Nothing to report to: a directory left is removed by the next
+        // build that writes secrets, once no process holds it.
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Writes `files` into a new directory under `tmp` that only its owner may
 /// enter, each (named by its place in `files`) written, owned and moded
 /// before anything may share it. Returns the directory, gone with its
-/// files when the guard drops, and each file's path.
-pub fn write_files(files: &[SecretFile], tmp: &Path) -> Result<(TempDir, Vec<PathBuf>)> {
+/// files when dropped, and each file's path. First removes what builds
+/// that died left of theirs.
+pub fn write_files(files: &[SecretFile], tmp: &Path) -> Result<(SecretDir, Vec<PathBuf>)> {
     fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let dir = tempfile::Builder::new()
-        .prefix("secrets-")
+    remove_abandoned(tmp);
+    let path = tempfile::Builder::new()
+        .prefix(DIR_PREFIX)
         .permissions(fs::Permissions::from_mode(0o700))
         .tempdir_in(tmp)
-        .with_context(|| format!("cannot create a directory in {}", tmp.display()))?;
+        .with_context(|| format!("cannot create a directory in {}", tmp.display()))?
+        .keep();
+    let lock = File::open(&path)
+        .and_then(|lock| lock_exclusive(&lock, false).map(|()| lock))
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    let dir = SecretDir { path, _lock: lock };
     let mut paths = Vec::new();
     for (index, file) in files.iter().enumerate() {
-        let path = dir.path().join(index.to_string());
+        let path = dir.path.join(index.to_string());
         write_file(&path, file).with_context(|| format!("cannot write {}", path.display()))?;
         paths.push(path);
     }
     Ok((dir, paths))
+}
+
+/// Removes the secret directories under `tmp` that a build killed before
+/// it could remove them left: those that hold files and that no process
+/// holds locked. (An empty one may be another build's, made and not yet
+/// locked: its maker writes into it only once it holds it.) What cannot be
+/// read or removed is left for a later build.
+fn remove_abandoned(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(dir) = File::open(&path) else {
+            continue;
+        };
+        if lock_exclusive(&dir, true).is_err() {
+            continue;
+        }
+        let holds_files = fs::read_dir(&path).is_ok_and(|mut files| files.next().is_some());
+        if holds_files {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Takes an exclusive `flock` on `file`, waiting for it unless `or_fail`.
+fn lock_exclusive(file: &File, or_fail: bool) -> std::io::Result<()> {
+    let operation = match or_fail {
+        true => libc::LOCK_EX | libc::LOCK_NB,
+        false => libc::LOCK_EX,
+    };
+    // SAFETY: flock(2) on a descriptor `file` owns for the call.
+    match unsafe { libc::flock(file.as_raw_fd(), operation) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
 }
 
 fn write_file(path: &Path, file: &SecretFile) -> std::io::Result<()> {
@@ -356,7 +422,7 @@ mod tests {
             },
         ];
         let (dir, paths) = write_files(&files, &tmp).unwrap();
-        assert_eq!(fs::metadata(dir.path()).unwrap().mode() & 0o7777, 0o700);
+        assert_eq!(fs::metadata(&dir.path).unwrap().mode() & 0o7777, 0o700);
         let seen: Vec<_> = paths
             .iter()
             .map(|path| {
@@ -378,5 +444,42 @@ mod tests {
         );
         drop(dir);
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn what_a_killed_build_left_is_removed_by_the_next_but_not_what_one_holds() {
+        let temp = tempfile::tempdir().unwrap();
+        let tmp = temp.path();
+        let secret = |value: &[u8]| SecretFile {
+            mount: 0,
+            value: value.to_vec(),
+            owner: FileOwner {
+                uid: 0,
+                gid: 0,
+                mode: 0o400,
+            },
+        };
+        // A build killed while its step ran: its files, no lock.
+        let dead = tmp.join("secrets-dead");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("0"), "old").unwrap();
+        // One just made by another build, not locked yet; a layer file.
+        let new = tmp.join("secrets-new");
+        fs::create_dir(&new).unwrap();
+        fs::write(tmp.join("layer-1.tar"), "").unwrap();
+        let (held, _) = write_files(&[secret(b"one")], tmp).unwrap();
+        assert!(!dead.exists());
+        assert!(new.exists() && tmp.join("layer-1.tar").exists());
+        // A live build's directory is left alone.
+        let (other, paths) = write_files(&[secret(b"two")], tmp).unwrap();
+        assert!(held.path.join("0").exists());
+        assert_eq!(fs::read(&paths[0]).unwrap(), b"two");
+        drop((held, other));
+        let mut left: Vec<_> = fs::read_dir(tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["layer-1.tar", "secrets-new"]);
     }
 }
