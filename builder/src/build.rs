@@ -510,6 +510,7 @@ impl<'a> Build<'a> {
                     escape,
                     lookup: &lookup,
                     sources: &sources,
+                    secrets: &self.options.secrets,
                 };
                 let plan = run::plan(&run, flags, command, heredoc.as_ref())?;
                 let key = chain(&format!("RUN {}", plan.key));

@@ -15,7 +15,9 @@
 //!
 //! Every instruction's result is cached in the image store (see
 //! [`hull_image::CacheEntry`]); cache mounts persist under
-//! `<root>/builder/cache-mounts/`.
+//! `<root>/builder/cache-mounts/`. The build's [`Secrets`] reach a `RUN`
+//! that mounts them as files written under `<root>/builder/tmp/` for the
+//! step only, or as variables; never its key, layer or the image.
 
 mod build;
 mod cache_mount;
@@ -30,6 +32,8 @@ pub mod progress;
 mod remote;
 mod run;
 mod run_heredocs;
+mod secret_mount;
+mod secrets;
 mod state;
 pub mod tree;
 mod users;
@@ -45,6 +49,7 @@ use hull_runtime::StepOptions;
 
 pub use pattern::match_component as path_match;
 pub use progress::{Event, Progress, SharedProgress};
+pub use secrets::{SecretSource, Secrets};
 
 /// What to build.
 pub struct BuildOptions {
@@ -72,6 +77,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// How to pull missing base images (`None`: they must be here).
     pub registry: Option<RegistryOptions>,
+    /// `--secret`s, for `RUN --mount=type=secret`.
+    pub secrets: Secrets,
 }
 
 /// What a build made.

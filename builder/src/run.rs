@@ -2,7 +2,8 @@
 //! here-document), its environment (the image's, the stage's `ARG`s, the
 //! proxy variables) and its `--mount`s (persistent cache directories under
 //! the hull root, read-only binds of the build context less what
-//! `.dockerignore` leaves out, tmpfs), as one build step for a
+//! `.dockerignore` leaves out, tmpfs, the build's secrets as read-only
+//! files or variables), as one build step for a
 //! [`StepRunner`](crate::StepRunner).
 
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ use crate::cache_mount::{self, CacheOwner, ExclusiveCache, Sharing};
 use crate::context_view;
 use crate::copy::{self, CopyOptions, Source};
 use crate::dockerfile::{Command, HereDoc};
+use crate::secret_mount::{self, FileOwner, SecretDir, SecretFile, SecretMount};
+use crate::secrets::Secrets;
 use crate::state::ImageState;
 use crate::tree::{self, ContextTree, LayerTree};
 use crate::words::{self, Lookup};
@@ -34,14 +37,21 @@ pub struct RunPlan {
     views: Vec<ViewBind>,
     /// A here-document run as a program: its mount, and its text.
     script: Option<(usize, String)>,
+    /// Secrets it mounts as files, written when the step runs.
+    secret_files: Vec<SecretFile>,
+    /// Secrets it is given as variables: `NAME=VALUE`, added to its
+    /// environment when it runs (and so in no key).
+    secret_env: Vec<(String, String)>,
 }
 
-/// What a step holds while it runs: its exclusive cache mounts and the
-/// views its bind mounts share (removed when dropped).
+/// What a step holds while it runs: its exclusive cache mounts, the views
+/// its bind mounts share and the files of its script and secrets (removed
+/// when dropped).
 pub struct Held {
     _caches: Vec<cache_mount::Held>,
     _views: Vec<TempDir>,
     _script: Option<TempDir>,
+    _secrets: Option<SecretDir>,
 }
 
 /// Step mount `mount` shares directory `dir` (a real path in the context,
@@ -63,8 +73,8 @@ pub struct MountFrom {
 impl RunPlan {
     /// The step to run, holding its exclusive cache mounts (waiting for
     /// them, or with fresh directories under `tmp` in their place) and with
-    /// the views its bind mounts share made under `tmp`, until the
-    /// returned [`Held`] drops.
+    /// the views its bind mounts share and its secrets' files made under
+    /// `tmp`, until the returned [`Held`] drops.
     pub fn prepare(&self, context: &ContextTree, tmp: &Path) -> Result<(StepOptions, Held)> {
         let mut step = self.step.clone();
         let mut caches = Vec::new();
@@ -102,12 +112,31 @@ impl RunPlan {
             }
             None => None,
         };
+        let secrets = match self.secret_files.is_empty() {
+            true => None,
+            false => {
+                let (dir, paths) = secret_mount::write_files(&self.secret_files, tmp)?;
+                for (file, path) in self.secret_files.iter().zip(paths) {
+                    step.mounts[file.mount].source = MountSource::Bind {
+                        path,
+                        create: false,
+                    };
+                }
+                Some(dir)
+            }
+        };
+        for (name, value) in &self.secret_env {
+            let prefix = format!("{name}=");
+            step.env.retain(|entry| !entry.starts_with(&prefix));
+            step.env.push(format!("{prefix}{value}"));
+        }
         Ok((
             step,
             Held {
                 _caches: caches,
                 _views: views,
                 _script: script,
+                _secrets: secrets,
             },
         ))
     }
@@ -141,6 +170,8 @@ pub struct RunContext<'a> {
     pub lookup: Lookup<'a>,
     /// The stages and images `--mount=from=` names, by name as expanded.
     pub sources: &'a BTreeMap<String, MountFrom>,
+    /// The secrets the build was given.
+    pub secrets: &'a Secrets,
 }
 
 /// Plans a `RUN` with `flags` and `command` (and `heredoc`).
@@ -180,11 +211,35 @@ pub fn plan(
     let mut network = run.network;
     let mut exclusive = Vec::new();
     let mut views = Vec::new();
+    let mut secret_files = Vec::new();
+    let mut secret_env = Vec::new();
     for (name, value) in flags {
         let value = value.as_deref().unwrap_or_default();
         match name.as_str() {
             "mount" => {
-                let Some(planned) = mount(run, value)? else {
+                let options = mount_options(run, value)?;
+                if options.get("type").is_some_and(|kind| kind == "secret") {
+                    let secret = secret(run, value, &options)?;
+                    mount_keys.push(secret.key);
+                    if let Some((target, bytes, owner)) = secret.file {
+                        secret_files.push(SecretFile {
+                            mount: mounts.len(),
+                            value: bytes,
+                            owner,
+                        });
+                        mounts.push(Mount {
+                            target,
+                            source: MountSource::Bind {
+                                path: PathBuf::new(),
+                                create: false,
+                            },
+                            read_only: true,
+                        });
+                    }
+                    secret_env.extend(secret.env);
+                    continue;
+                }
+                let Some(planned) = mount(run, value, &options)? else {
                     continue;
                 };
                 if let Some((dir, from)) = planned.view {
@@ -256,6 +311,8 @@ pub fn plan(
         exclusive,
         views,
         script,
+        secret_files,
+        secret_env,
     })
 }
 
@@ -303,9 +360,58 @@ fn with_heredoc(line: &str, doc: &HereDoc) -> String {
     format!("{} <<{marker}\n{}{DELIMITER}", line.trim(), doc.text)
 }
 
-/// One `--mount`; `None` for a secret or SSH agent, which hull is never
-/// given and BuildKit leaves out unless it is `required`.
-fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
+/// A secret mount as planned: its part of the step's key and, if the build
+/// was given the secret, the file it mounts (target, value, owner and
+/// mode) and the variable it sets.
+struct PlannedSecret {
+    key: String,
+    file: Option<(String, Vec<u8>, FileOwner)>,
+    env: Option<(String, String)>,
+}
+
+/// `--mount={spec}` of a secret, with `options`. One the build was not
+/// given is left out, as BuildKit leaves it out, unless it is `required`.
+fn secret(
+    run: &RunContext,
+    spec: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<PlannedSecret> {
+    let workdir = run.state.workdir();
+    let secret = SecretMount::parse(options, |target| clean_target(&absolute(&workdir, target)))
+        .with_context(|| format!("RUN --mount={spec}"))?;
+    let key = secret.key();
+    let id = &secret.id;
+    let Some(value) = run.secrets.get(id) else {
+        if secret.required {
+            bail!("RUN --mount={spec}: secret {id} was not given: pass it with --secret id={id}");
+        }
+        return Ok(PlannedSecret {
+            key,
+            file: None,
+            env: None,
+        });
+    };
+    let env = match secret.env {
+        Some(var) => {
+            let text = String::from_utf8(value.to_vec()).with_context(|| {
+                format!("RUN --mount={spec}: secret {id} is not UTF-8 text, which the variable {var} must be")
+            })?;
+            Some((var, text))
+        }
+        None => None,
+    };
+    Ok(PlannedSecret {
+        key,
+        file: secret
+            .target
+            .map(|target| (target, value.to_vec(), secret.owner)),
+        env,
+    })
+}
+
+/// The options of `--mount={spec}`, their values expanded, checked against
+/// the ones BuildKit takes.
+fn mount_options(run: &RunContext, spec: &str) -> Result<BTreeMap<String, String>> {
     let mut options = BTreeMap::new();
     for field in spec.split(',') {
         let (key, value) = match field.split_once('=') {
@@ -323,20 +429,31 @@ fn mount(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
     {
         bail!("RUN --mount={spec}: unknown option {unknown}");
     }
+    Ok(options)
+}
+
+/// One `--mount` other than a secret, with `options`; `None` for an SSH
+/// agent, which hull is never given and BuildKit leaves out unless it is
+/// `required`.
+fn mount(
+    run: &RunContext,
+    spec: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<Option<PlannedMount>> {
     let kind = options
         .get("type")
         .map_or("bind", String::as_str)
         .to_owned();
-    if kind == "secret" || kind == "ssh" {
-        // As Go's ParseBool reads it; a bare `required` is true.
-        let required = match options.get("required").map(String::as_str) {
-            None | Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
-            Some("" | "1" | "t" | "T" | "true" | "TRUE" | "True") => true,
-            Some(other) => bail!("RUN --mount={spec}: required={other}: use true or false"),
+    if kind == "ssh" {
+        let required = match options.get("required") {
+            None => false,
+            Some(value) => secret_mount::go_bool(value).with_context(|| {
+                format!("RUN --mount={spec}: required={value}: use true or false")
+            })?,
         };
         if required {
             let id = options.get("id").map_or("default", String::as_str);
-            bail!("RUN --mount={spec}: {kind} {id}: not found (hull build is given no secrets or SSH agents)");
+            bail!("RUN --mount={spec}: ssh {id}: not found (hull build is given no SSH agents)");
         }
         return Ok(None);
     }
@@ -560,6 +677,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+    use crate::secrets::SecretSource;
 
     #[test]
     fn heredocs_are_the_script_or_the_commands_input() {
@@ -595,6 +713,7 @@ mod tests {
         proxy: &'a BTreeMap<String, String>,
         context: &'a ContextTree,
         cache_dir: &'a Path,
+        secrets: &'a Secrets,
     ) -> RunContext<'a> {
         static NO_SOURCES: BTreeMap<String, MountFrom> = BTreeMap::new();
         RunContext {
@@ -607,18 +726,20 @@ mod tests {
             escape: '\\',
             lookup: &|_| None,
             sources: &NO_SOURCES,
+            secrets,
         }
     }
 
     /// A build context (`ctx` in a temporary directory, holding `files`),
-    /// an empty image state, no build args or proxies, and a cache
-    /// directory beside the context.
+    /// an empty image state, no build args, proxies or secrets (unless a
+    /// test gives some), and a cache directory beside the context.
     struct Fixture {
         temp: tempfile::TempDir,
         context: ContextTree,
         state: ImageState,
         none: BTreeMap<String, String>,
         cache_dir: PathBuf,
+        secrets: Secrets,
     }
 
     impl Fixture {
@@ -637,6 +758,7 @@ mod tests {
                 temp,
                 state: ImageState::default(),
                 none: BTreeMap::new(),
+                secrets: Secrets::default(),
             }
         }
 
@@ -647,6 +769,7 @@ mod tests {
                 &self.none,
                 &self.context,
                 &self.cache_dir,
+                &self.secrets,
             )
         }
 
@@ -663,6 +786,7 @@ mod tests {
         let mut state = ImageState::default();
         state.set_env("PATH", "/bin");
         state.set("WorkingDir", serde_json::json!("/app"));
+        let no_secrets = Secrets::default();
         let key =
             |args: &[(&str, &str)], proxy: &[(&str, &str)], flags: &[(String, Option<String>)]| {
                 let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
@@ -673,7 +797,7 @@ mod tests {
                 };
                 let (args, proxy) = (map(args), map(proxy));
                 let cache_dir = temp.path().join("cache");
-                let run = run_context(&state, &args, &proxy, &context, &cache_dir);
+                let run = run_context(&state, &args, &proxy, &context, &cache_dir, &no_secrets);
                 plan(&run, flags, &Command::Shell("make".into()), None).unwrap()
             };
         let plain = key(&[], &[], &[]);
@@ -715,11 +839,16 @@ mod tests {
         assert_ne!(none.key, plain.key);
     }
 
+    /// `--mount={spec}` planned, as a `RUN` plans it.
+    fn mount_spec(run: &RunContext, spec: &str) -> Result<Option<PlannedMount>> {
+        mount(run, spec, &mount_options(run, spec)?)
+    }
+
     #[test]
     fn a_cache_mount_is_made_with_its_owner_and_mode_and_unknown_options_are_refused() {
         let fixture = Fixture::new(&[]);
         let run = fixture.run();
-        let made = mount(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
+        let made = mount_spec(&run, "type=cache,target=/pip,uid=1000,gid=100,mode=0750")
             .unwrap()
             .unwrap()
             .mount;
@@ -732,16 +861,16 @@ mod tests {
             (1000, 100, 0o750)
         );
         // Made once: a later mount with other options keeps it as it is.
-        mount(&run, "type=cache,target=/pip,uid=0").unwrap();
+        mount_spec(&run, "type=cache,target=/pip,uid=0").unwrap();
         assert_eq!(fs::metadata(path).unwrap().uid(), 1000);
-        let Err(err) = mount(&run, "type=cache,target=/pip,colour=red") else {
+        let Err(err) = mount_spec(&run, "type=cache,target=/pip,colour=red") else {
             panic!("an unknown option was taken");
         };
         assert_eq!(
             err.to_string(),
             "RUN --mount=type=cache,target=/pip,colour=red: unknown option colour"
         );
-        assert!(mount(&run, "type=cache,target=/pip,uid=x").is_err());
+        assert!(mount_spec(&run, "type=cache,target=/pip,uid=x").is_err());
     }
 
     #[test]
@@ -786,38 +915,118 @@ mod tests {
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
     }
 
+    /// A `RUN`'s flags: `--mount=` each of `specs`.
+    fn mounts(specs: &[&str]) -> Vec<(String, Option<String>)> {
+        specs
+            .iter()
+            .map(|spec| ("mount".to_owned(), Some(spec.to_string())))
+            .collect()
+    }
+
     #[test]
-    fn secrets_and_ssh_agents_not_given_are_left_out_unless_required_as_buildkit_does() {
+    fn secrets_not_given_and_ssh_agents_are_left_out_unless_required_as_buildkit_does() {
         let fixture = Fixture::new(&[]);
         let run = fixture.run();
-        let flags = [
-            (
-                "mount".to_owned(),
-                Some("type=secret,id=npmrc,target=/root/.npmrc".to_owned()),
-            ),
-            ("mount".to_owned(), Some("type=ssh".to_owned())),
-            (
-                "mount".to_owned(),
-                Some("type=tmpfs,target=/tmp".to_owned()),
-            ),
-        ];
-        let planned = plan(&run, &flags, &Command::Shell("npm ci".into()), None).unwrap();
+        let npm = Command::Shell("npm ci".into());
+        let flags = mounts(&[
+            "type=secret,id=npmrc,target=/root/.npmrc",
+            "type=secret,id=gh,env=GH_TOKEN",
+            "type=ssh",
+            "type=tmpfs,target=/tmp",
+        ]);
+        let planned = plan(&run, &flags, &npm, None).unwrap();
         assert_eq!(planned.step.mounts.len(), 1);
         assert_eq!(planned.step.mounts[0].target, "/tmp");
-        let Err(err) = mount(&run, "type=secret,id=token,required=true") else {
+        assert!(!planned.step.env.iter().any(|e| e.starts_with("GH_TOKEN=")));
+        let spec = "type=secret,id=token,required=true";
+        let Err(err) = plan(&run, &mounts(&[spec]), &npm, None) else {
             panic!("a required secret was left out");
         };
         assert_eq!(
-            err.to_string(),
-            "RUN --mount=type=secret,id=token,required=true: secret token: not found \
-             (hull build is given no secrets or SSH agents)"
+            format!("{err:#}"),
+            "RUN --mount=type=secret,id=token,required=true: secret token was not given: \
+             pass it with --secret id=token"
         );
         for not_required in ["required=0", "required=False", "required=f"] {
             let spec = format!("type=secret,id=token,{not_required}");
-            assert!(mount(&run, &spec).unwrap().is_none(), "{spec}");
+            let planned = plan(&run, &mounts(&[&spec]), &npm, None).unwrap();
+            assert!(planned.step.mounts.is_empty(), "{spec}");
         }
-        assert!(mount(&run, "type=ssh,required=T").is_err());
-        assert!(mount(&run, "type=ssh,required=maybe").is_err());
+        assert!(mount_spec(&run, "type=ssh,required=T").is_err());
+        assert!(mount_spec(&run, "type=ssh,required=maybe").is_err());
+    }
+
+    #[test]
+    fn a_given_secret_is_a_read_only_file_and_a_variable_of_the_step_in_no_key() {
+        let secrets = |token: &str| {
+            let env = |var: &str| (var == "T").then(|| token.into());
+            let given = [
+                ("tok".to_owned(), SecretSource::Env("T".into())),
+                ("gh".to_owned(), SecretSource::Env("T".into())),
+            ];
+            Secrets::read(&given, env).unwrap()
+        };
+        let mut fixture = Fixture::new(&[]);
+        fixture.state.set_env("GH_TOKEN", "from-env");
+        fixture.secrets = secrets("s3cret");
+        let command = Command::Shell("make".into());
+        let flags = mounts(&[
+            "type=secret,id=tok",
+            "type=secret,id=gh,env=GH_TOKEN",
+            "type=secret,id=gh,target=/home/u/gh,uid=1000,mode=0440",
+        ]);
+        let planned = plan(&fixture.run(), &flags, &command, None).unwrap();
+        // Two files, read-only; the variable only once the step runs.
+        let targets: Vec<_> = planned
+            .step
+            .mounts
+            .iter()
+            .map(|m| (m.target.as_str(), m.read_only))
+            .collect();
+        assert_eq!(targets, [("/run/secrets/tok", true), ("/home/u/gh", true)]);
+        assert!(!planned.step.env.iter().any(|e| e.contains("s3cret")));
+        let tmp = fixture.tmp();
+        let (step, held) = planned.prepare(&fixture.context, &tmp).unwrap();
+        let files: Vec<_> = step
+            .mounts
+            .iter()
+            .map(|mount| {
+                let MountSource::Bind { path, .. } = &mount.source else {
+                    panic!("{mount:?}");
+                };
+                assert!(path.starts_with(&tmp), "{}", path.display());
+                let meta = fs::metadata(path).unwrap();
+                let text = fs::read_to_string(path).unwrap();
+                (text, meta.uid(), meta.mode() & 0o7777)
+            })
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("s3cret".to_owned(), 0, 0o400),
+                ("s3cret".to_owned(), 1000, 0o440)
+            ]
+        );
+        // The secret's variable wins over the image's.
+        let gh: Vec<_> = step
+            .env
+            .iter()
+            .filter(|e| e.starts_with("GH_TOKEN="))
+            .collect();
+        assert_eq!(gh, ["GH_TOKEN=s3cret"]);
+        drop(held);
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+        // Another value, or none given, keys the same step; another
+        // mount does not.
+        fixture.secrets = secrets("other");
+        let other = plan(&fixture.run(), &flags, &command, None).unwrap();
+        assert_eq!(other.key, planned.key);
+        fixture.secrets = Secrets::default();
+        let absent = plan(&fixture.run(), &flags, &command, None).unwrap();
+        assert_eq!(absent.key, planned.key);
+        let moved = mounts(&["type=secret,id=tok,target=/elsewhere"]);
+        let moved = plan(&fixture.run(), &moved, &command, None).unwrap();
+        assert_ne!(moved.key, planned.key);
     }
 
     #[test]

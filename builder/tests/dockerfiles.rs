@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use hull_builder::{BuildOptions, Event, Progress, StepOutput, StepRunner};
+use hull_builder::{BuildOptions, Event, Progress, Secrets, StepOutput, StepRunner};
 use hull_image::{ImageRef, Store};
 use hull_runtime::{MountSource, StepOptions};
 
@@ -185,7 +185,7 @@ fn run_here_documents_after_the_command_or_several_reach_the_shell_as_buildkit_g
 }
 
 #[test]
-fn secrets_and_ssh_agents_hull_is_not_given_are_left_out_unless_required() {
+fn secrets_not_given_and_ssh_agents_are_left_out_unless_required() {
     let dockerfile = "FROM node:20-alpine\n\
                       RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci\n\
                       RUN --mount=type=ssh git clone git@github.com:o/r.git\n";
@@ -195,7 +195,7 @@ fn secrets_and_ssh_agents_hull_is_not_given_are_left_out_unless_required() {
     let required = "FROM node:20-alpine\nRUN --mount=type=secret,id=npmrc,required npm ci\n";
     let err = format!("{:#}", build(required, &[], &[]).err().unwrap());
     assert!(
-        err.ends_with("secret npmrc: not found (hull build is given no secrets or SSH agents)"),
+        err.ends_with("secret npmrc was not given: pass it with --secret id=npmrc"),
         "{err}"
     );
 }
@@ -396,6 +396,7 @@ fn build_options(root: &Path, context: &Path, dockerfile: &str, tag: &str) -> Bu
         network: true,
         platform: None,
         registry: None,
+        secrets: Secrets::default(),
     }
 }
 
@@ -463,4 +464,92 @@ fn a_base_images_triggers_name_this_dockerfiles_stages_which_are_built_first() {
     let image = store.find("child:latest").unwrap().unwrap();
     let config = store.image_config(&image).unwrap();
     assert!(config["config"].get("OnBuild").is_none_or(|v| v.is_null()));
+}
+
+/// What one step's secrets were while it ran: each bind mount's text and
+/// mode by target, and the step's environment.
+type SecretsSeen = (BTreeMap<String, (String, u32)>, Vec<String>);
+
+/// Records what each step's bind mounts hold while it runs; each makes an
+/// empty layer.
+#[derive(Default)]
+struct SecretReader {
+    seen: Mutex<Vec<SecretsSeen>>,
+}
+
+impl StepRunner for SecretReader {
+    fn run(&self, step: StepOptions, _output: StepOutput, layer: &Path) -> Result<u8> {
+        let mut files = BTreeMap::new();
+        for mount in &step.mounts {
+            if let MountSource::Bind { path, .. } = &mount.source {
+                let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(path)?);
+                files.insert(
+                    mount.target.clone(),
+                    (std::fs::read_to_string(path)?, mode & 0o7777),
+                );
+            }
+        }
+        self.seen.lock().unwrap().push((files, step.env));
+        std::fs::write(layer, [0u8; 1024])?;
+        Ok(0)
+    }
+}
+
+/// The files under `dir` that hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            found.extend(files_holding(&entry.path(), needle));
+        } else if kind.is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            if bytes.windows(needle.len()).any(|window| window == needle) {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn secrets_reach_their_steps_only_and_another_value_still_hits_the_cache() {
+    let temp = tempfile::tempdir().unwrap();
+    let (root, context) = (temp.path().join("root"), temp.path().join("context"));
+    std::fs::create_dir_all(&context).unwrap();
+    let dockerfile = "FROM scratch\n\
+                      RUN --mount=type=secret,id=tok cat /run/secrets/tok\n\
+                      RUN --mount=type=secret,id=tok,env=TOK,required true\n";
+    let build = |value: &str| {
+        let given = [(
+            "tok".to_owned(),
+            hull_builder::SecretSource::Env("TOK_VALUE".into()),
+        )];
+        let options = BuildOptions {
+            secrets: Secrets::read(&given, |_| Some(value.into())).unwrap(),
+            ..build_options(&root, &context, dockerfile, "secret:latest")
+        };
+        let reader = SecretReader::default();
+        let progress = Arc::new(Mutex::new(Quiet));
+        let built = hull_builder::build(&options, &reader, progress).unwrap();
+        (built, reader.seen.into_inner().unwrap())
+    };
+    let (first, seen) = build("s3cret");
+    assert_eq!(seen.len(), 2);
+    let file = BTreeMap::from([("/run/secrets/tok".to_owned(), ("s3cret".to_owned(), 0o400))]);
+    assert_eq!(seen[0].0, file);
+    assert!(!seen[0].1.iter().any(|e| e.contains("s3cret")));
+    assert!(seen[1].0.is_empty());
+    assert!(seen[1].1.contains(&"TOK=s3cret".to_owned()));
+    // Nothing under the hull root holds it: no layer, cache entry, image
+    // config or history, no file left behind.
+    assert_eq!(
+        files_holding(&root, b"s3cret"),
+        Vec::<std::path::PathBuf>::new()
+    );
+    // Another value: every step from the cache, the same image.
+    let (second, seen) = build("changed");
+    assert!(seen.is_empty(), "{seen:?}");
+    assert_eq!(second.id, first.id);
 }

@@ -542,7 +542,8 @@ fn ulimits(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// `build`: a string is the context; `args` as a mapping.
+/// `build`: a string is the context; `args` as a mapping, `secrets` as
+/// `{source: NAME}`.
 fn build(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     if let Some(context) = scalar_text(value) {
         let mut long = Mapping::new();
@@ -554,6 +555,9 @@ fn build(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     };
     if let Some(args) = build.get_mut("args") {
         key_values(args, &path.field("args"))?;
+    }
+    if let Some(secrets) = build.get_mut("secrets") {
+        file_object_refs(secrets, &path.field("secrets"))?;
     }
     Ok(())
 }
@@ -640,7 +644,8 @@ mod tests {
         let doc = canonical(
             "services:\n  a:\n    environment: [A=1, B, C=x=y]\n    labels: {n: 1, t: true}\n    \
              depends_on: [db]\n    networks: [front]\n    extra_hosts: {h: 10.0.0.1}\n    \
-             command: echo \"a b\" c\n    healthcheck: {test: curl x}\n    tmpfs: /run\n",
+             command: echo \"a b\" c\n    healthcheck: {test: curl x}\n    tmpfs: /run\n    \
+             build: {context: ., secrets: [npmrc, {source: gh, target: token}]}\n",
         );
         let a = &doc["services"]["a"];
         assert_eq!(a["environment"], yaml("{A: '1', B: null, C: x=y}"));
@@ -651,6 +656,10 @@ mod tests {
         assert_eq!(a["command"], yaml("[echo, a b, c]"));
         assert_eq!(a["healthcheck"]["test"], yaml("[CMD-SHELL, curl x]"));
         assert_eq!(a["tmpfs"], yaml("[/run]"));
+        assert_eq!(
+            a["build"]["secrets"],
+            yaml("[{source: npmrc}, {source: gh, target: token}]")
+        );
     }
 
     #[test]

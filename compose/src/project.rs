@@ -33,6 +33,10 @@ pub struct Project {
     pub environments: IndexMap<String, Vec<String>>,
     /// What loading noticed: unset variables, unknown keys.
     pub warnings: Vec<String>,
+    /// The variables its files were interpolated with (the caller's
+    /// environment over the `.env` file's): where secrets with
+    /// `environment:` take their values.
+    pub variables: BTreeMap<String, String>,
 }
 
 impl Project {
@@ -67,6 +71,7 @@ impl Project {
             profiles,
             environments,
             warnings,
+            variables,
         })
     }
 

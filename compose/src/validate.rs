@@ -122,15 +122,24 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
             ));
         }
     }
+    let build_secrets = service
+        .build
+        .as_ref()
+        .map_or(&[][..], |build| &build.secrets);
     for (kind, refs, defined) in [
-        ("secrets", &service.secrets, &model.secrets),
+        ("secrets", &service.secrets[..], &model.secrets),
         ("configs", &service.configs, &model.configs),
+        ("build.secrets", build_secrets, &model.secrets),
     ] {
         for (index, used) in refs.iter().enumerate() {
             if !defined.contains_key(&used.source) {
                 return Err(at(
                     &format!("{kind}[{index}]"),
-                    format!("{:?} is not defined in the top-level {kind}", used.source),
+                    format!(
+                        "{:?} is not defined in the top-level {}",
+                        used.source,
+                        kind.trim_start_matches("build.")
+                    ),
                 ));
             }
         }
@@ -316,6 +325,7 @@ mod tests {
             ("services: {}\nnetworks:\n  overlay: {driver: overlay}\n", "compose.yaml: networks.overlay.driver: \"overlay\": hull's networks are bridges"),
             ("services: {}\nvolumes:\n  nfs: {driver: rexray}\n", "compose.yaml: volumes.nfs.driver: \"rexray\": hull has no volume plugins"),
             ("services:\n  web:\n    image: a\n    secrets: [pw]\n", "compose.yaml: services.web.secrets[0]: \"pw\" is not defined in the top-level secrets"),
+            ("services:\n  web:\n    build: {context: ., secrets: [npmrc]}\n", "compose.yaml: services.web.build.secrets[0]: \"npmrc\" is not defined in the top-level secrets"),
             ("services:\n  web:\n    image: a\n    configs: [{source: c, target: /c}]\nconfigs: {d: {file: d}}\n", "compose.yaml: services.web.configs[0]: \"c\" is not defined in the top-level configs"),
         ] {
             let error = check(yaml).unwrap_err().to_string();

@@ -7,7 +7,9 @@
 //! an unused stage skipped and a cache mount that outlives the build;
 //! constructs of real-world Dockerfiles (`RUN --mount=from=`, secrets,
 //! here-documents with `#!`, after the command, or copied with quotes,
-//! `${V#v}`);
+//! `${V#v}`); `--secret` from a file and from a variable, as a file and as
+//! a variable, in no layer, config or history, and a cache hit with
+//! another value;
 //! `.dockerignore` with exceptions; copies that would leave the context;
 //! `history`; the build cache in `system df` and `builder prune`.
 
@@ -72,6 +74,27 @@ fn dockerfiles_build_into_images_that_run() {
         ],
         "{output}"
     );
+    // --secret from a file: mounted read-only at /run/secrets/tok (root's,
+    // 0400) and at a target of its own (uid=1000) and as a variable; the
+    // image has neither file nor the stub made to hold it, the saved image
+    // (whose layers do hold what the step wrote) not the secret, nor its
+    // history or config; no secret file is left under the hull root.
+    assert_eq!(
+        fact("secret"),
+        ["0 400 0|1000 env-ok|absent absent|1 0 0 0|0"],
+        "{output}"
+    );
+    // From a variable, with another value: every step from the cache, the
+    // same image (BuildKit keys a secret by id and target); with no cache,
+    // the steps run with it.
+    assert_eq!(fact("secret-env"), ["0 2 0 same"], "{output}");
+    assert_eq!(fact("secret-env-run"), ["0 2"], "{output}");
+    // A required secret not given, a missing file, an unset variable, a
+    // bad spec: one line each, exit 1, no step run.
+    assert_eq!(fact("secret-required"), ["1 1"], "{output}");
+    assert_eq!(fact("secret-missing"), ["1 1 1"], "{output}");
+    assert_eq!(fact("secret-unset"), ["1 1 1"], "{output}");
+    assert_eq!(fact("secret-bad"), ["1 1 1"], "{output}");
     // A path out of the context is refused, naming the path (exit 1, as
     // every failed build); links resolve
     // inside it as BuildKit resolves them: one to a file out of it names
@@ -207,6 +230,38 @@ DOCKERFILE
 $h build -t real:1 . > $d/out 2>&1; code=$?
 echo "real=$code $($h run --rm real:1 | paste -sd' ')"
 [ $code = 0 ] || cat $d/out >&2
+
+mkdir $d/secrets && cd $d/secrets
+# The Dockerfile names the secret's value in capitals only: its history
+# holds the lines.
+printf s3cret > $d/tok
+cat > Dockerfile <<'DOCKERFILE'
+FROM base:1
+RUN --mount=type=secret,id=tok cat /run/secrets/tok > /dev/null && test "$(tr a-z A-Z < /run/secrets/tok)" = S3CRET && stat -c '%a %u' /run/secrets/tok > /file && echo "mark$((1 + 2))r" > /mark
+RUN --mount=type=secret,id=tok,env=TOK --mount=type=secret,id=tok,target=/home/tok,uid=1000 test "$(echo "$TOK" | tr a-z A-Z)" = S3CRET && test "$(tr a-z A-Z < /home/tok)" = S3CRET && echo "$(stat -c %u /home/tok) env-ok" > /env
+CMD ["sh", "-c", "cat /file /env | paste -sd'|'; for f in /run/secrets /home/tok; do test -e $f && echo left || echo absent; done | paste -sd' '"]
+DOCKERFILE
+$h build --secret id=tok,src=$d/tok -t sec:1 . > $d/out 2>&1; code=$?
+[ $code = 0 ] || cat $d/out >&2
+# How many lines of the saved image's blobs (layers uncompressed) hold $1.
+holding() { for b in $d/saved/blobs/sha256/*; do gzip -dcf "$b" | grep -c "$1"; done | awk '{ n += $1 } END { print n + 0 }'; }
+$h save -o $d/sec.tar sec:1 && mkdir $d/saved && tar -C $d/saved -xf $d/sec.tar
+leaks="$(holding mark3r) $(holding s3cret) $($h history --no-trunc sec:1 | grep -c s3cret) $($h image inspect sec:1 | grep -c s3cret)"
+echo "secret=$code $($h run --rm sec:1 | paste -sd'|')|$leaks|$(ls $HULL_ROOT/builder/tmp | grep -c secrets-)"
+id=$($h image inspect -f '{{.Id}}' sec:1)
+TOKVAR=changed $h build --secret id=tok,env=TOKVAR -t sec:2 . > $d/out 2>&1; code=$?
+echo "secret-env=$code $(grep -c ' CACHED$' $d/out) $(ran < $d/out) $([ "$($h image inspect -f '{{.Id}}' sec:2)" = "$id" ] && echo same)"
+TOKVAR=s3cret $h build --no-cache --secret id=tok,env=TOKVAR -t sec:3 . > $d/out 2>&1; code=$?
+echo "secret-env-run=$code $(ran < $d/out)"
+printf 'FROM base:1\nRUN --mount=type=secret,id=npmrc,required echo never\n' > Dockerfile.required
+$h build -f Dockerfile.required . > $d/out 2>&1; code=$?
+echo "secret-required=$code $(grep -c '^hull: .*RUN --mount=type=secret,id=npmrc,required: secret npmrc was not given: pass it with --secret id=npmrc$' $d/out)"
+$h build --secret id=tok,src=$d/missing . > $d/out 2>&1; code=$?
+echo "secret-missing=$code $(grep -c "^hull: secret tok: cannot read $d/missing: " $d/out) $(wc -l < $d/out)"
+$h build --secret id=tok,env=HULL_UNSET_TOKEN . > $d/out 2>&1; code=$?
+echo "secret-unset=$code $(grep -c '^hull: secret tok: the environment variable HULL_UNSET_TOKEN is not set$' $d/out) $(wc -l < $d/out)"
+$h build --secret src=$d/tok . > $d/out 2>&1; code=$?
+echo "secret-bad=$code $(grep -c "^hull: --secret src=$d/tok: give the secret's id=$" $d/out) $(wc -l < $d/out)"
 
 mkdir $d/escape && cd $d/escape
 echo secret > $d/outside

@@ -4,7 +4,8 @@
 //! `plain_progress`);
 //! `hull builder prune`; and the hidden `__build-step` that runs one `RUN`
 //! step inside the hull machine for a build on a host whose KVM cannot run
-//! hull's guest.
+//! hull's guest. `--secret`s are read by `secret_flag`, once, before the
+//! build starts.
 //!
 //! The build itself runs on this host, as `pull` and `import` do: it adds
 //! to the image store (layers' whiteouts are device nodes, which the
@@ -14,19 +15,21 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use hull_builder::{BuildError, BuildOptions, Built, Progress, StepOutput, StepRunner};
+use hull_builder::{BuildError, BuildOptions, Built, Progress, Secrets, StepOutput, StepRunner};
 use hull_image::ImageRef;
 use hull_runtime::session::Writers;
 use hull_runtime::{Runtime, Stdio, StepOptions};
 use serde::{Deserialize, Serialize};
 
 mod plain_progress;
+mod secret_flag;
 mod tty_progress;
 
 use crate::image_cmd::{human_size, registry_options};
@@ -71,6 +74,10 @@ pub struct BuildArgs {
     /// The platform to build for (linux/amd64 only).
     #[arg(long)]
     platform: Option<String>,
+    /// A secret for `RUN --mount=type=secret`:
+    /// `id=ID[,src=PATH][,env=VAR][,type=file|env]`; may be repeated.
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
     /// Print only the image ID.
     #[arg(short, long)]
     quiet: bool,
@@ -216,6 +223,7 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
         other => bail!("--network {other}: a build's steps use default (bridge) or none"),
     };
     let build_args = parse_build_args(&args.build_args);
+    let secrets = read_secrets(&args.secrets)?;
     let mut labels = BTreeMap::new();
     for label in &args.labels {
         let (key, value) = label.split_once('=').unwrap_or((label, ""));
@@ -271,9 +279,21 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
             network,
             platform: args.platform.clone(),
             registry: Some(registry_options(root, &[])?),
+            secrets,
         },
         temporary,
     })
+}
+
+/// The `--secret`s, each read now, before any step runs (an empty one is
+/// skipped, as buildx skips it).
+fn read_secrets(specs: &[String]) -> Result<Secrets> {
+    let given = specs
+        .iter()
+        .filter(|spec| !spec.is_empty())
+        .map(|spec| secret_flag::parse(spec, |var| std::env::var_os(var).is_some()))
+        .collect::<Result<Vec<_>>>()?;
+    Secrets::read(&given, |var| std::env::var_os(var))
 }
 
 /// The context sent on stdin, in a new directory: a tar is unpacked; other
@@ -350,7 +370,16 @@ impl StepRunner for MachineSteps {
             layer: layer.to_owned(),
             result: result.clone(),
         };
-        fs::write(&request_file, serde_json::to_vec(&request)?)
+        // Only its owner may read it: the step's environment may hold
+        // secrets (`RUN --mount=type=secret,env=`).
+        let bytes = serde_json::to_vec(&request)?;
+        fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&request_file)
+            .and_then(|mut file| file.write_all(&bytes))
             .with_context(|| format!("cannot write {}", request_file.display()))?;
         let argv = vec![
             hull_machine::hull_executable()?,

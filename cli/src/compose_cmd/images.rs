@@ -3,12 +3,13 @@
 //! goes to the hull machine, which gets their IDs in its environment.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use hull_builder::BuildOptions;
+use hull_builder::{BuildOptions, SecretSource, Secrets};
 use hull_compose::model::{Build, PullPolicy as ServicePolicy};
-use hull_compose::{Compose, ImageNeed, ServiceImage, ServiceImages};
+use hull_compose::{Compose, ImageNeed, Project, ServiceImage, ServiceImages};
 use hull_image::{Image, ImageRef, Store};
 
 use super::failure::{BuildFailed, PullFailed};
@@ -185,6 +186,8 @@ fn build_service(
         Some("none") => false,
         Some(other) => bail!("service {service}: build network {other}: use default or none"),
     };
+    let secrets =
+        build_secrets(compose.project(), build).with_context(|| format!("service {service}"))?;
     let options = BuildOptions {
         root: root.to_owned(),
         context,
@@ -198,6 +201,7 @@ fn build_service(
         network,
         platform: None,
         registry: Some(registry_options(root, &[])?),
+        secrets,
     };
     eprintln!(" Service {service}  Building");
     let built = build_image(&options, ProgressMode::Auto)
@@ -208,6 +212,31 @@ fn build_service(
     store
         .find(&built.id.to_string())?
         .with_context(|| format!("service {service}: the built image {} is gone", built.id))
+}
+
+/// The top-level secrets `build.secrets` names, read as `--secret` reads
+/// them: each by its `target` as id (default: its name), from its `file:`
+/// or the project's variable its `environment:` names.
+fn build_secrets(project: &Project, build: &Build) -> Result<Secrets> {
+    let given = build
+        .secrets
+        .iter()
+        .map(|used| {
+            let name = &used.source;
+            let defined = project.file.secrets.get(name).with_context(|| {
+                format!("secret {name} is not defined in the top-level secrets")
+            })?;
+            let source = match (&defined.file, &defined.environment) {
+                (Some(file), _) => SecretSource::File(file.into()),
+                (None, Some(var)) => SecretSource::Env(var.clone()),
+                (None, None) => {
+                    bail!("secret {name}: a build takes one with file: or environment:")
+                }
+            };
+            Ok((used.target.clone().unwrap_or_else(|| name.clone()), source))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Secrets::read(&given, |var| project.variables.get(var).map(OsString::from))
 }
 
 /// The images given by the `hull compose` outside the machine, else
@@ -226,4 +255,50 @@ pub fn forwarded(images: &ServiceImages) -> Result<String> {
         "{RESOLVED_IMAGES_ENV}={}",
         serde_json::to_string(images)?
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use hull_compose::LoadOptions;
+
+    use super::*;
+
+    #[test]
+    fn build_secrets_come_from_files_and_the_projects_variables_by_target() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("npmrc"), "from-file").unwrap();
+        std::fs::write(dir.path().join(".env"), "GH=from-dotenv\n").unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  web:\n    build:\n      context: .\n      \
+             secrets: [npmrc, {source: gh, target: token}]\n\
+             secrets:\n  npmrc: {file: ./npmrc}\n  gh: {environment: GH}\n  \
+             unset: {environment: NOT_SET}\n",
+        )
+        .unwrap();
+        let project = hull_compose::load(&LoadOptions {
+            working_dir: dir.path().to_owned(),
+            ..LoadOptions::default()
+        })
+        .unwrap();
+        let build = project.file.services["web"].build.clone().unwrap();
+        let secrets = build_secrets(&project, &build).unwrap();
+        assert_eq!(secrets.get("npmrc"), Some(&b"from-file"[..]));
+        assert_eq!(secrets.get("token"), Some(&b"from-dotenv"[..]));
+        assert_eq!(secrets.get("gh"), None);
+        let unset = Build {
+            secrets: vec![hull_compose::model::FileObjectRef {
+                source: "unset".into(),
+                target: None,
+                uid: None,
+                gid: None,
+                mode: None,
+            }],
+            ..build
+        };
+        assert_eq!(
+            build_secrets(&project, &unset).unwrap_err().to_string(),
+            "secret unset: the environment variable NOT_SET is not set"
+        );
+    }
 }

@@ -321,6 +321,10 @@ pub struct Build {
     /// Pull base images even if they are here.
     #[serde(default, skip_serializing_if = "is_false")]
     pub pull: bool,
+    /// Top-level secrets the build's `RUN --mount=type=secret` may use,
+    /// by id `target` (default: the secret's name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileObjectRef>,
 }
 
 /// `pull_policy`.
