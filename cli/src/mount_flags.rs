@@ -147,16 +147,6 @@ pub fn parse_tmpfs(value: &str) -> Result<Mount, String> {
     })
 }
 
-/// `--volumes-from CONTAINER[:ro|rw]`.
-pub fn parse_volumes_from(value: &str) -> Result<(String, bool), String> {
-    match value.split_once(':') {
-        None => Ok((value.to_owned(), false)),
-        Some((name, "ro")) => Ok((name.to_owned(), true)),
-        Some((name, "rw")) => Ok((name.to_owned(), false)),
-        Some(_) => Err("expected CONTAINER[:ro|rw]".to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,8 +223,5 @@ mod tests {
             }
         ));
         assert!(parse_tmpfs("/tmp:huge").is_err());
-        assert_eq!(parse_volumes_from("db:ro").unwrap(), ("db".into(), true));
-        assert_eq!(parse_volumes_from("db").unwrap(), ("db".into(), false));
-        assert!(parse_volumes_from("db:rx").is_err());
     }
 }

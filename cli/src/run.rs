@@ -14,15 +14,15 @@ use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
-    parse_host_name, parse_network_name, parse_user, ConsoleTarget, CreateOptions, DetachKeys,
-    HealthConfig, HostEntry, Limits, Link, LogDriver, MacAddress, Mount, NetworkOptions,
-    RestartPolicy, Rlimit, RootfsChoice, Runtime,
+    parse_host_name, parse_network_name, parse_user, parse_volumes_from, ConsoleTarget,
+    CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, Link, LogDriver, MacAddress, Mount,
+    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
 };
 
 use crate::cidfile::CidFile;
 use crate::image_cmd;
 use crate::machine;
-use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume, parse_volumes_from};
+use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume};
 use crate::security_flags::SecurityFlags;
 use crate::terminal::{StdioFlags, Terminal};
 

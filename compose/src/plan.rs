@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use hull_runtime::limits::cpu_weight;
 use hull_runtime::security::parse_security_opts;
 use hull_runtime::{
-    capability_set, signals, CreateOptions, HealthConfig, HostEntry, Limits, Link, LogDriver,
-    Mount, MountSource, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
+    capability_set, parse_volumes_from, signals, CreateOptions, HealthConfig, HostEntry, Limits,
+    Link, LogDriver, Mount, MountSource, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice,
+    TerminalSize,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -385,20 +386,15 @@ fn network_options(
 /// A `volumes_from` entry as `--volumes-from` takes it: the container
 /// (`container:NAME`, or a service's first) and whether read-only.
 fn volumes_from(project: &Project, from: &str) -> std::result::Result<(String, bool), String> {
-    let (container, mode) = match from.strip_prefix(CONTAINER_PREFIX) {
-        Some(rest) => {
-            let (name, mode) = rest.split_once(':').unwrap_or((rest, "rw"));
-            (name.to_owned(), mode)
-        }
-        None => {
-            let (service, mode) = from.split_once(':').unwrap_or((from, "rw"));
-            (container_name(project, service, &Replica::Number(1)), mode)
-        }
-    };
-    match mode {
-        "rw" => Ok((container, false)),
-        "ro" => Ok((container, true)),
-        other => Err(format!("{from:?}: the mode {other:?} is not ro or rw")),
+    let named = from.strip_prefix(CONTAINER_PREFIX);
+    let (name, read_only) = parse_volumes_from(named.unwrap_or(from))
+        .map_err(|reason| format!("{from:?}: {reason}"))?;
+    match named {
+        Some(_) => Ok((name, read_only)),
+        None => Ok((
+            container_name(project, &name, &Replica::Number(1)),
+            read_only,
+        )),
     }
 }
 

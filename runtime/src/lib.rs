@@ -95,6 +95,7 @@ pub use error::{Error, Hint, Result};
 pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
 pub use links::Link;
+pub use mounts::parse_volumes_from;
 pub use network::{
     parse_dns_option, parse_dns_search, parse_host_name, parse_network_name, ContainerNetwork,
     Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions, NewNetwork, PortMapping,

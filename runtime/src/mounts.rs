@@ -181,9 +181,27 @@ fn check_bind_source(path: &Path, create: bool) -> Result<()> {
     std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))
 }
 
+/// `--volumes-from CONTAINER[:ro|rw]` (compose's `volumes_from` too): the
+/// container and whether read-only.
+pub fn parse_volumes_from(value: &str) -> Result<(String, bool), String> {
+    match value.split_once(':') {
+        None => Ok((value.to_owned(), false)),
+        Some((name, "ro")) => Ok((name.to_owned(), true)),
+        Some((name, "rw")) => Ok((name.to_owned(), false)),
+        Some(_) => Err("expected CONTAINER[:ro|rw]".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volumes_from_name_a_container_and_a_mode() {
+        assert_eq!(parse_volumes_from("db:ro").unwrap(), ("db".into(), true));
+        assert_eq!(parse_volumes_from("db").unwrap(), ("db".into(), false));
+        assert!(parse_volumes_from("db:rx").is_err());
+    }
 
     fn mount(target: &str, source: MountSource) -> Mount {
         Mount {
