@@ -9,14 +9,17 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
-use hull_runtime::limits::{cpu_weight, parse_sysctl, parse_ulimit, MemorySwap};
+use hull_runtime::limits::{
+    check_swappiness, cpu_weight, parse_storage_opt, parse_sysctl, parse_ulimit, CpuFlags,
+    CpuShare, MemorySwap,
+};
 use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
-    parse_host_name, parse_network_name, parse_user, parse_volumes_from, ConsoleTarget,
-    CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, Link, LogDriver, MacAddress, Mount,
-    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
+    parse_domain_name, parse_host_name, parse_network_name, parse_user, parse_volumes_from,
+    ConsoleTarget, CpuList, CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, Link,
+    LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
 };
 
 use crate::cidfile::CidFile;
@@ -26,9 +29,15 @@ use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume};
 use crate::security_flags::SecurityFlags;
 use crate::terminal::{StdioFlags, Terminal};
 
-/// `hull create`'s flags, which `hull run` takes too.
+/// `hull create`'s flags, which `hull run` takes too. As in Docker, `-h`
+/// is `--hostname` here, so help is `--help` only.
 #[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
 pub struct CreateArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+
     /// Run a directory as the container's root file system instead of an
     /// image (shared read-only; the container writes to a private overlay).
     /// Everything after the options is then the command.
@@ -84,8 +93,12 @@ pub struct CreateArgs {
     user: Option<String>,
 
     /// Container host name (default: the short container ID).
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     hostname: Option<String>,
+
+    /// The container's NIS domain name.
+    #[arg(long, value_name = "NAME", value_parser = parse_domain_name)]
+    domainname: Option<String>,
 
     /// Pull the image before running: when it is missing, always, or never.
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
@@ -100,9 +113,29 @@ pub struct CreateArgs {
     #[arg(short, long)]
     quiet: bool,
 
-    /// CPUs: the VM gets this many vCPUs, rounded up (1.5: 2).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_cpus)]
-    cpus: f64,
+    /// CPUs: the VM gets this many vCPUs, rounded up (1.5: 2), and a
+    /// fraction is a CPU quota (default: 1, or one per --cpuset-cpus CPU).
+    #[arg(long, value_parser = parse_cpus)]
+    cpus: Option<f64>,
+
+    /// The CPU quota's period in microseconds (1000 to 1000000; default
+    /// 100000): with --cpu-quota, the CPUs the container may use.
+    #[arg(long = "cpu-period", value_name = "MICROSECONDS")]
+    cpu_period: Option<u64>,
+
+    /// CPU time per --cpu-period, in microseconds (at least 1000; -1: no
+    /// quota): 150000 per 100000 is 1.5 CPUs, as --cpus 1.5.
+    #[arg(
+        long = "cpu-quota",
+        value_name = "MICROSECONDS",
+        allow_negative_numbers = true
+    )]
+    cpu_quota: Option<i64>,
+
+    /// The host CPUs the container's VM may run on: 0-3, 0,2 (its vCPUs
+    /// default to one per CPU).
+    #[arg(long = "cpuset-cpus", value_name = "CPUS", value_parser = CpuList::parse)]
+    cpuset_cpus: Option<CpuList>,
 
     /// Guest memory, e.g. 256m or 1g.
     #[arg(short = 'm', long = "memory", default_value = "512m", value_parser = parse_memory_mib)]
@@ -117,6 +150,16 @@ pub struct CreateArgs {
         value_parser = MemorySwap::parse
     )]
     memory_swap: Option<MemorySwap>,
+
+    /// Swap use of the container's memory, 0 to 100 (-1: the kernel's):
+    /// checked as Docker does; the VM has no swap.
+    #[arg(long = "memory-swappiness", value_name = "N", allow_negative_numbers = true, value_parser = parse_swappiness)]
+    memory_swappiness: Option<i64>,
+
+    /// The container's writable layer: size=SIZE, the most it may hold
+    /// (default 10g); writes past it fail with ENOSPC.
+    #[arg(long = "storage-opt", value_name = "size=SIZE", value_parser = parse_storage_opt)]
+    storage_opt: Vec<u64>,
 
     /// Guest kernel (an uncompressed vmlinux) instead of the one hull built.
     #[arg(long, value_name = "PATH")]
@@ -189,9 +232,41 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     detach: bool,
 
+    /// Attach only to this stream of the process: stdin, stdout or stderr
+    /// (repeat it; default: stdout and stderr, and stdin with -i).
+    #[arg(short = 'a', long = "attach", value_name = "STREAM", value_parser = parse_attach_stream, conflicts_with = "detach")]
+    attach: Vec<AttachStream>,
+
     /// Show the guest's serial console on this terminal.
     #[arg(long)]
     console: bool,
+}
+
+/// A stream of the process's that `hull run -a` attaches to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttachStream {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+/// `-a`: a stream's name, in any case.
+fn parse_attach_stream(value: &str) -> Result<AttachStream, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "stdin" => Ok(AttachStream::Stdin),
+        "stdout" => Ok(AttachStream::Stdout),
+        "stderr" => Ok(AttachStream::Stderr),
+        _ => Err("valid streams are STDIN, STDOUT and STDERR".to_owned()),
+    }
+}
+
+impl RunArgs {
+    /// Whether the session carries `stream`: every one unless -a names
+    /// some, stdin only with -i.
+    fn attaches(&self, stream: AttachStream) -> bool {
+        let named = self.attach.is_empty() || self.attach.contains(&stream);
+        named && (stream != AttachStream::Stdin || self.create.stdio.interactive)
+    }
 }
 
 /// The `hull run` flags that shape the container's network.
@@ -358,9 +433,23 @@ struct LimitFlags {
     #[arg(long = "sysctl", value_name = "KEY=VALUE", value_parser = parse_sysctl)]
     sysctls: Vec<(String, String)>,
 
+    /// The OOM killer's bias for the container's processes, -1000 (never
+    /// killed) to 1000 (killed first).
+    #[arg(long = "oom-score-adj", value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1000..=1000))]
+    oom_score_adj: Option<i32>,
+
+    /// Accepted and discarded with Docker's warning: cgroup v2, the
+    /// guest's, has no switch to turn the OOM killer off.
+    #[arg(long = "oom-kill-disable")]
+    oom_kill_disable: bool,
+
     /// Refused: a container's VM has no host devices.
     #[arg(long = "device", value_name = "DEVICE", hide = true)]
     devices: Vec<String>,
+
+    /// Refused: a container's VM has no host GPUs.
+    #[arg(long = "gpus", value_name = "GPUS", hide = true)]
+    gpus: Option<String>,
 }
 
 impl LimitFlags {
@@ -370,6 +459,9 @@ impl LimitFlags {
                 "--device {device}: host devices cannot be passed into a container's VM; \
                  share files with -v instead"
             );
+        }
+        if let Some(gpus) = &self.gpus {
+            bail!("--gpus {gpus}: host GPUs cannot be passed into a container's VM");
         }
         Ok(Limits {
             memory_max_bytes: None,
@@ -384,6 +476,7 @@ impl LimitFlags {
             shm_size_bytes: self.shm_size,
             capabilities: capability_set(self.privileged, &self.cap_add, &self.cap_drop)?,
             sysctls: self.sysctls.clone(),
+            oom_score_adj: self.oom_score_adj,
             ..Limits::default()
         })
     }
@@ -482,6 +575,7 @@ impl CreateArgs {
         self.log_driver().limits(&self.log_opts)?;
         self.network.options().check_here()?;
         self.limits()?;
+        self.cpu_share()?;
         read_key_value_files("--label-file", &self.label_files)?;
         assets::guest_kernel(self.kernel.as_deref())?;
         match &self.rootfs {
@@ -503,6 +597,12 @@ impl CreateArgs {
     fn options(&self, runtime: &Runtime, attaches: bool) -> Result<CreateOptions> {
         let tty = self.stdio.terminal(attaches)?;
         self.restart.check_auto_remove(self.rm)?;
+        let cpus = self.cpu_share()?;
+        if self.limits.oom_kill_disable {
+            eprintln!(
+                "WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded."
+            );
+        }
         let log_limits = self.log_driver().limits(&self.log_opts)?;
         let mut env = read_key_value_files("--env-file", &self.env_files)?;
         env.extend(self.env.iter().cloned());
@@ -534,8 +634,11 @@ impl CreateArgs {
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             hostname: self.hostname.clone(),
-            cpus: self.cpus.ceil() as u8,
-            nano_cpus: Some((self.cpus * 1e9).round() as u64),
+            domainname: self.domainname.clone(),
+            cpus: cpus.vcpus,
+            nano_cpus: Some(cpus.nano_cpus),
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            scratch_bytes: self.storage_opt.last().copied(),
             labels: read_key_value_files("--label-file", &self.label_files)?
                 .iter()
                 .chain(&self.labels)
@@ -564,6 +667,18 @@ impl CreateArgs {
         })
     }
 
+    /// The vCPUs and CPU time that --cpus, --cpu-quota/--cpu-period and
+    /// --cpuset-cpus give the container.
+    fn cpu_share(&self) -> Result<CpuShare> {
+        let flags = CpuFlags {
+            cpus: self.cpus,
+            quota: self.cpu_quota,
+            period: self.cpu_period,
+            cpuset: self.cpuset_cpus.clone(),
+        };
+        flags.share().map_err(anyhow::Error::msg)
+    }
+
     /// Where the container's output is logged.
     fn log_driver(&self) -> LogDriver {
         self.log_driver.unwrap_or_default()
@@ -581,6 +696,14 @@ impl CreateArgs {
             ..self.limits.limits()?
         })
     }
+}
+
+/// `--memory-swappiness`: checked as Docker does.
+fn parse_swappiness(value: &str) -> Result<i64, String> {
+    let swappiness = value
+        .parse::<i64>()
+        .map_err(|_| format!("{value:?} is not a swappiness from 0 to 100 (or -1)"))?;
+    check_swappiness(swappiness).map(|()| swappiness)
 }
 
 /// `--log-driver`.
@@ -703,12 +826,19 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     // the VM boots (a Ctrl-C then ends the boot cleanly).
     let signals = Signals::catch()?;
     let id = prepared.create(runtime)?;
-    let terminal = Terminal::new(create.stdio.tty, create.stdio.interactive);
+    let terminal = Terminal::new(create.stdio.tty, args.attaches(AttachStream::Stdin));
     let console = match args.console {
         true => ConsoleTarget::Stdout,
         false => ConsoleTarget::Log,
     };
-    let outcome = runtime.run_attached(&id, terminal.stdio(Some(signals))?, console)?;
+    let mut stdio = terminal.stdio(Some(signals))?;
+    if !args.attaches(AttachStream::Stdout) {
+        stdio.stdout = Box::new(std::io::sink());
+    }
+    if !args.attaches(AttachStream::Stderr) {
+        stdio.stderr = Box::new(std::io::sink());
+    }
+    let outcome = runtime.run_attached(&id, stdio, console)?;
     Ok(outcome.exit_code())
 }
 

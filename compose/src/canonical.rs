@@ -64,7 +64,9 @@ fn canonical_service(service: &mut Mapping, path: &YamlPath) -> Result<(), Inval
         }
         match key {
             "command" | "entrypoint" => command(value, &path)?,
-            "environment" | "labels" | "sysctls" | "annotations" => key_values(value, &path)?,
+            "environment" | "labels" | "sysctls" | "annotations" | "storage_opt" => {
+                key_values(value, &path)?
+            }
             "env_file" => env_files(value, &path)?,
             "ports" => ports(value, &path)?,
             "expose" | "tmpfs" | "dns" | "dns_search" | "dns_opt" | "profiles" | "cap_add"

@@ -72,7 +72,7 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
             Some(base) => merge(base, doc),
         }
     }
-    let warnings = reader.warnings;
+    let mut warnings = reader.warnings;
     let mut merged = merged.expect("find gives at least one file");
     strip_tags(&mut merged);
     let first = files[0].display().to_string();
@@ -103,6 +103,17 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
             .unwrap_or_default(),
     };
     validate(&file, &first)?;
+    warnings.extend(
+        file.services
+            .iter()
+            .filter(|(_, service)| service.oom_kill_disable)
+            .map(|(name, _)| {
+                format!(
+                    "services.{name}.oom_kill_disable: the kernel does not support it \
+                     (cgroup v2); discarded, as Docker does"
+                )
+            }),
+    );
     let project = Project::new(name, directory, files, file, profiles, variables, warnings)?;
     Ok(project)
 }

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use hull_runtime::limits::cpu_weight;
+use hull_runtime::limits::{check_swappiness, cpu_weight, parse_storage_opt, CpuFlags};
 use hull_runtime::security::parse_security_opts;
 use hull_runtime::{
-    capability_set, parse_volumes_from, signals, CreateOptions, HealthConfig, HostEntry, Limits,
-    Link, LogDriver, Mount, MountSource, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice,
-    TerminalSize,
+    capability_set, parse_domain_name, parse_volumes_from, signals, CpuList, CreateOptions,
+    HealthConfig, HostEntry, Limits, Link, LogDriver, Mount, MountSource, NetworkOptions,
+    RestartPolicy, Rlimit, RootfsChoice, TerminalSize,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -158,15 +158,30 @@ pub fn plan_container(
     let limits = service.deploy.as_ref().and_then(|d| d.resources.as_ref());
     let limit = limits.and_then(|r| r.limits.as_ref());
     let reservation = limits.and_then(|r| r.reservations.as_ref());
-    if let Some(cpus) = service.cpus.or(limit.and_then(|l| l.cpus)) {
-        if !(cpus > 0.0 && cpus <= 32.0) {
-            return Err(at(
-                "cpus",
-                format!("{cpus} is not a number of CPUs from 0.01 to 32"),
-            ));
-        }
-        options.cpus = cpus.ceil() as u8;
-        options.nano_cpus = Some((cpus * 1e9).round() as u64);
+    options.domainname = match &service.domainname {
+        Some(name) => Some(parse_domain_name(name).map_err(|reason| at("domainname", reason))?),
+        None => None,
+    };
+    let cpu_flags = CpuFlags {
+        cpus: service.cpus.or(limit.and_then(|l| l.cpus)),
+        quota: service.cpu_quota,
+        period: service.cpu_period,
+        cpuset: match &service.cpuset {
+            Some(list) => Some(CpuList::parse(list).map_err(|reason| at("cpuset", reason))?),
+            None => None,
+        },
+    };
+    let cpus = cpu_flags.share().map_err(|reason| at("cpus", reason))?;
+    options.cpus = cpus.vcpus;
+    options.nano_cpus = Some(cpus.nano_cpus);
+    options.cpuset_cpus = cpu_flags.cpuset;
+    if let Some(swappiness) = service.mem_swappiness {
+        check_swappiness(swappiness).map_err(|reason| at("mem_swappiness", reason))?;
+    }
+    for (key, value) in &service.storage_opt {
+        let option = format!("{key}={}", value.as_deref().unwrap_or_default());
+        options.scratch_bytes =
+            Some(parse_storage_opt(&option).map_err(|reason| at("storage_opt", reason))?);
     }
     let memory = service.mem_limit.or(limit.and_then(|l| l.memory));
     if let Some(memory) = memory {
@@ -226,6 +241,15 @@ pub fn plan_container(
         no_new_privileges: parse_security_opts(&service.security_opt)
             .map_err(|reason| at("security_opt", reason))?
             .no_new_privileges,
+        oom_score_adj: match service.oom_score_adj {
+            Some(adj) if !(-1000..=1000).contains(&adj) => {
+                return Err(at(
+                    "oom_score_adj",
+                    format!("{adj} is outside -1000 to 1000"),
+                ))
+            }
+            adj => adj,
+        },
     };
     if let Some(logging) = &service.logging {
         let at_logging = |err: hull_runtime::Error| at("logging", err.to_string());
@@ -769,6 +793,58 @@ volumes: {data: {}}
         let quiet = plan_container(&project, "quiet", &image(), &Replica::Number(1)).unwrap();
         assert_eq!(quiet.options.log_driver, LogDriver::None);
         assert!(!quiet.options.limits.no_new_privileges);
+    }
+
+    #[test]
+    fn cpu_oom_storage_and_uts_keys_become_run_options() {
+        let (_dir, project) = project(
+            "services:
+  app:
+    image: bb:1
+    cpuset: '0'
+    cpu_quota: 50000
+    cpu_period: '100000'
+    oom_score_adj: -500
+    oom_kill_disable: true
+    mem_swappiness: 0
+    storage_opt: {size: 1G}
+    domainname: example.com
+  quota_and_cpus:
+    image: bb:1
+    cpus: 1
+    cpu_quota: 50000
+  bad_size:
+    image: bb:1
+    storage_opt: {size: 1k}
+",
+        );
+        let app = plan_container(&project, "app", &image(), &Replica::Number(1)).unwrap();
+        let options = &app.options;
+        assert_eq!((options.cpus, options.nano_cpus), (1, Some(500_000_000)));
+        assert_eq!(options.cpuset_cpus, Some(CpuList::parse("0").unwrap()));
+        assert_eq!(options.limits.oom_score_adj, Some(-500));
+        assert_eq!(options.scratch_bytes, Some(1 << 30));
+        assert_eq!(options.domainname.as_deref(), Some("example.com"));
+        assert!(project
+            .warnings
+            .iter()
+            .any(|warning| warning.starts_with("services.app.oom_kill_disable: ")));
+        let refused = |service| {
+            plan_container(&project, service, &image(), &Replica::Number(1))
+                .err()
+                .map(|err| err.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            refused("quota_and_cpus").contains("cannot both be set"),
+            "{}",
+            refused("quota_and_cpus")
+        );
+        assert!(
+            refused("bad_size").starts_with("services.bad_size.storage_opt: "),
+            "{}",
+            refused("bad_size")
+        );
     }
 
     #[test]

@@ -14,12 +14,13 @@ use crate::model::{ComposeFile, NetworkDef, ServiceNetwork};
 use crate::project::{Project, DEFAULT_NETWORK};
 
 /// Service keys whose values are mappings of names, printed in order.
-const NAMED_MAPPINGS: [&str; 7] = [
+const NAMED_MAPPINGS: [&str; 8] = [
     "environment",
     "labels",
     "networks",
     "depends_on",
     "sysctls",
+    "storage_opt",
     "ulimits",
     "extra_hosts",
 ];

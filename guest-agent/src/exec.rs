@@ -416,6 +416,7 @@ mod tests {
             cwd: "/".into(),
             user: String::new(),
             hostname: "box".into(),
+            domainname: String::new(),
             rootfs: None,
             tty: None,
             network: None,

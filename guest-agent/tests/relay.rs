@@ -219,6 +219,7 @@ fn spec(argv: &[&str]) -> Box<RunSpec> {
         cwd: "/".into(),
         user: format!("{uid}:{gid}"),
         hostname: "test".into(),
+        domainname: String::new(),
         rootfs: None,
         tty: None,
         network: None,

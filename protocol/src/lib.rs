@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 9;
+pub const VERSION: u32 = 10;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -55,6 +55,10 @@ pub struct RunSpec {
     /// container's `/etc/passwd` and `/etc/group`. Empty means root.
     pub user: String,
     pub hostname: String,
+    /// The NIS domain name of the container's UTS namespace (empty:
+    /// none), as `docker run --domainname` sets it.
+    #[serde(default)]
+    pub domainname: String,
     /// The container's root file system; `None` where the agent runs
     /// processes in its own root (relay mode in the KVM test host).
     pub rootfs: Option<RootfsSpec>,
@@ -208,6 +212,10 @@ pub struct Limits {
     /// no-new-privileges`.
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// The OOM killer's bias for every process of the container, -1000
+    /// (never) to 1000 (first): `--oom-score-adj`.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
 }
 
 impl Limits {
@@ -636,6 +644,7 @@ mod tests {
                 cwd: "/tmp".into(),
                 user: "1000:100".into(),
                 hostname: "box".into(),
+                domainname: String::new(),
                 rootfs: Some(RootfsSpec {
                     share: "hull-layers".into(),
                     layers: vec!["top".into(), "base".into()],
@@ -693,6 +702,7 @@ mod tests {
                 cwd: "/".into(),
                 user: String::new(),
                 hostname: "box".into(),
+                domainname: String::new(),
                 rootfs: None,
                 tty: None,
                 network: None,

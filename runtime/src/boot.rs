@@ -97,7 +97,7 @@ pub(crate) fn boot(
 
     let scratch = match scratch.exists() {
         true => scratch.to_owned(),
-        false => scratch::create(scratch, scratch::DEFAULT_SIZE)?,
+        false => scratch::create(scratch, spec.scratch_bytes.unwrap_or(scratch::DEFAULT_SIZE))?,
     };
     let (cmdline, console) = match console {
         ConsoleTarget::Stdout => (GUEST_CMDLINE.to_owned(), Console::Stdout),
@@ -138,7 +138,7 @@ pub(crate) fn boot(
         seccomp: seccomp_mode()?,
     };
     let taps = network.taps.into_iter().map(|(tap, _)| tap).collect();
-    let mut vm = VmProcess::spawn(run_dir, &config, taps)?;
+    let mut vm = VmProcess::spawn(run_dir, &config, taps, spec.cpuset_cpus.as_ref())?;
     let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, Some(signals))? {
         Boot::Ready(stream) => stream,
         Boot::Interrupted(signal) => return Ok(BootOutcome::Interrupted(signal)),
@@ -154,6 +154,7 @@ pub(crate) fn boot(
         cwd: spec.cwd.clone(),
         user: spec.user.clone(),
         hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
         tty: spec.tty,
         rootfs: Some(RootfsSpec {
             share: ROOTFS_TAG.into(),

@@ -27,6 +27,7 @@ use hull_protocol::{Limits, TerminalSize};
 use serde::{Deserialize, Serialize};
 
 use crate::container_log::{LogDriver, LogLimits};
+use crate::cpuset::CpuList;
 use crate::detach_keys::DetachKeys;
 use crate::error::Error;
 use crate::fsutil::{lock_file, write_atomically};
@@ -53,6 +54,9 @@ pub struct BootSpec {
     /// (`--cpus 1.5`), when less than its vCPUs.
     #[serde(default)]
     pub nano_cpus: Option<u64>,
+    /// The host CPUs its VM runs on (`--cpuset-cpus`), else any.
+    #[serde(default)]
+    pub cpuset_cpus: Option<CpuList>,
     /// Guest memory.
     pub memory_mib: u64,
     /// The root file system's lower layers.
@@ -71,6 +75,9 @@ pub struct BootSpec {
     pub user: String,
     /// The guest's host name.
     pub hostname: String,
+    /// The guest's NIS domain name (`--domainname`; empty: none).
+    #[serde(default)]
+    pub domainname: String,
     /// The process's terminal (`-t`), its size at creation.
     #[serde(default)]
     pub tty: Option<TerminalSize>,
@@ -83,6 +90,10 @@ pub struct BootSpec {
     /// Its root file system is read-only (`--read-only`).
     #[serde(default)]
     pub read_only: bool,
+    /// The size of its writable layer (`--storage-opt size=`), else
+    /// 10 GiB.
+    #[serde(default)]
+    pub scratch_bytes: Option<u64>,
     /// Limits and privileges of its processes.
     #[serde(default)]
     pub limits: Limits,
@@ -749,6 +760,7 @@ pub(crate) fn test_config(id: &str, name: &str) -> ContainerConfig {
             kernel: "/vmlinux".into(),
             cpus: 1,
             nano_cpus: None,
+            cpuset_cpus: None,
             memory_mib: 256,
             rootfs: RootfsSource::Directory("/rootfs".into()),
             argv: vec!["true".into()],
@@ -757,10 +769,12 @@ pub(crate) fn test_config(id: &str, name: &str) -> ContainerConfig {
             cwd: "/".into(),
             user: String::new(),
             hostname: "h".into(),
+            domainname: String::new(),
             tty: None,
             network: ContainerNetwork::default(),
             mounts: Vec::new(),
             read_only: false,
+            scratch_bytes: None,
             limits: Limits::default(),
         },
     }

@@ -98,6 +98,7 @@ fn run_check(root: &StateRoot, container: &Container, config: &HealthConfig) -> 
         cwd: boot.cwd.clone(),
         user: boot.user.clone(),
         hostname: boot.hostname.clone(),
+        domainname: String::new(),
         rootfs: None,
         tty: None,
         network: None,

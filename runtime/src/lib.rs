@@ -37,6 +37,7 @@ mod capabilities;
 mod changes;
 mod container;
 mod container_log;
+mod cpuset;
 mod detach_keys;
 mod error;
 mod health;
@@ -90,6 +91,7 @@ pub use container::{
     Status, VmSize,
 };
 pub use container_log::{LogDriver, LogEntry, LogLimits};
+pub use cpuset::CpuList;
 pub use detach_keys::DetachKeys;
 pub use error::{Error, Hint, Result};
 pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
@@ -97,9 +99,9 @@ pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit,
 pub use links::Link;
 pub use mounts::parse_volumes_from;
 pub use network::{
-    parse_dns_option, parse_dns_search, parse_host_name, parse_network_name, ContainerNetwork,
-    Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions, NewNetwork, PortMapping,
-    Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
+    parse_dns_option, parse_dns_search, parse_domain_name, parse_host_name, parse_network_name,
+    ContainerNetwork, Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions,
+    NewNetwork, PortMapping, Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
 };
 pub use ops::{
     CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,

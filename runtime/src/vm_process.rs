@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use hull_vmm::VmConfig;
 
 use crate::child_process;
+use crate::cpuset::CpuList;
 use crate::helper_command;
 use crate::root::RunDir;
 use crate::signals::Signals;
@@ -48,10 +49,15 @@ pub(crate) struct VmProcess {
 
 impl VmProcess {
     /// Writes `config` into `run_dir` and starts the VMM on it, handing it
-    /// `inherited` (descriptors `config` names by number). The VMM's own
-    /// output goes to `run_dir/vmm.log`, bounded ([`VmmLog`]); it dies
-    /// with this process.
-    pub fn spawn(run_dir: RunDir, config: &VmConfig, inherited: Vec<OwnedFd>) -> Result<VmProcess> {
+    /// `inherited` (descriptors `config` names by number), pinned to the
+    /// host CPUs `pinned_to` if given. The VMM's own output goes to
+    /// `run_dir/vmm.log`, bounded ([`VmmLog`]); it dies with this process.
+    pub fn spawn(
+        run_dir: RunDir,
+        config: &VmConfig,
+        inherited: Vec<OwnedFd>,
+        pinned_to: Option<&CpuList>,
+    ) -> Result<VmProcess> {
         let config_path = run_dir.path().join("vm.json");
         let json = serde_json::to_vec_pretty(config).context("cannot encode the VM config")?;
         fs::write(&config_path, json)
@@ -67,6 +73,10 @@ impl VmProcess {
         // guest by the session, not delivered to the VMM.
         child_process::tie_to_this_process(&mut command);
         child_process::inherit_fds(&mut command, &inherited);
+        if let Some(cpus) = pinned_to {
+            cpus.pin_on_exec(&mut command)
+                .with_context(|| format!("cannot pin the VMM to CPUs {cpus}"))?;
+        }
         // Joined before the helper runs, so the VMM it forks is in it too.
         let cgroup = vmm_cgroup(&run_dir, config);
         if let Some(cgroup) = &cgroup {

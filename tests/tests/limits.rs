@@ -5,7 +5,9 @@
 //! capabilities changed by --cap-add/--cap-drop/--privileged (in `exec`
 //! too), kernel parameters, --group-add and no-new-privileges (in `exec`
 //! too), the resolver's search domains and options, the none log driver,
-//! --cidfile and --expose; `hull update` of a running container (its
+//! --cidfile and --expose; -h/--domainname, --oom-score-adj,
+//! --cpu-quota, --cpuset-cpus (the VMM pinned), --storage-opt size and
+//! -a; `hull update` of a running container (its
 //! cgroup changed inside its VM, its new restart policy followed when its
 //! process ends) and of a stopped one (its next boot the new size); and
 //! bad flags refused with one line, before anything is made.
@@ -59,6 +61,16 @@ echo "update-vm-cpus=$($h container update --cpus 2 held 2>$work/err; echo "$? $
 echo "refused-unchanged=$($h inspect -f '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}' held)"
 echo "unlimited=$($h update --pids-limit -1 --cpus 1 held >/dev/null && $h exec held sh -c "cat $cg/pids.max $cg/cpu.max" | paste -sd'|')"
 $h rm -f held >/dev/null
+$h run -d --name pinned -h myhost --domainname example.com --oom-score-adj 300 --cpu-quota 50000 \
+    --cpuset-cpus 0 --storage-opt size=32m --rootfs $R -- \
+    sh -c 'echo $(hostname) $(cat /proc/sys/kernel/domainname) $(cat /proc/self/oom_score_adj) $(nproc); exec sleep 100000' >/dev/null
+wait_for '[ -n "$($h logs pinned)" ]'
+echo "pinned=$($h logs pinned) $($h exec pinned sh -c 'echo $(cat /proc/self/oom_score_adj) $(cat /sys/fs/cgroup/cpu.max)')"
+echo "pinned-vmm=$($h machine exec grep Cpus_allowed_list /proc/$($h inspect -f '{{.State.Pid}}' pinned)/status | cut -f2)"
+echo "small-layer=$($h exec pinned sh -c 'dd if=/dev/zero of=/big bs=1M count=64 2>&1 | grep -o "No space left on device"')"
+echo "pinned-inspect=$($h inspect -f '{{.Config.Hostname}} {{.Config.Domainname}} {{.HostConfig.CpusetCpus}} {{.HostConfig.NanoCpus}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.StorageOpt.size}}' pinned)"
+$h rm -f pinned >/dev/null
+echo "attach-stderr=$($h run --rm -a STDERR --rootfs $R -- sh -c 'echo out; echo err >&2' 2>&1)"
 $h run -d --name flip --rootfs $R -- sh -c 'until [ -e /dev/shm/stop ]; do sleep 0.2; done' >/dev/null
 $h container update --restart always flip >/dev/null
 $h exec flip touch /dev/shm/stop
@@ -88,6 +100,13 @@ echo "bad-sysctl=$(bad --sysctl nonsense)"
 echo "bad-sysctl-key=$(bad --sysctl no.such.key=1)"
 echo "bad-shares=$(bad --cpu-shares 1)"
 echo "bad-device=$(bad --device /dev/sda)"
+echo "bad-gpus=$(bad --gpus all)"
+echo "bad-cpuset=$(bad --cpuset-cpus 1-3)"
+echo "bad-cpuset-line=$(sed 's/.*: //' $work/err)"
+echo "bad-cpu-quota=$(bad --cpus 1 --cpu-quota 50000)"
+echo "bad-storage-opt=$(bad --storage-opt size=1m)"
+echo "bad-domainname=$(bad --domainname 'a b')"
+echo "bad-attach=$(bad -a stdlog)"
 echo "bad-group=$(bad --group-add nosuch)"
 echo "bad-seccomp=$(bad --security-opt seccomp=/etc/profile.json)"
 echo "bad-ipc=$(bad --ipc host)"
@@ -178,6 +197,24 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
     // printed, the unknown one reported on one line (exit 1); its limits
     // changed in its cgroup inside the VM (2048 shares: weight 200, half
     // a CPU: a quota) and in its record.
+    // A host name (Docker's -h) and NIS domain name in the container's UTS
+    // namespace, an OOM bias for its process and exec's, --cpu-quota as a
+    // cgroup quota, the VMM pinned to --cpuset-cpus with a vCPU per CPU,
+    // and a writable layer of --storage-opt size that fills up.
+    assert_eq!(
+        fact("pinned"),
+        ["myhost example.com 300 1 300 50000 100000"],
+        "{output}"
+    );
+    assert_eq!(fact("pinned-vmm"), ["0"], "{output}");
+    assert_eq!(fact("small-layer"), ["No space left on device"], "{output}");
+    assert_eq!(
+        fact("pinned-inspect"),
+        ["myhost example.com 0 500000000 300 33554432"],
+        "{output}"
+    );
+    // -a: only the streams named reach this terminal.
+    assert_eq!(fact("attach-stderr"), ["err"], "{output}");
     assert_eq!(fact("update-some"), ["held 1 1"], "{output}");
     assert_eq!(
         fact("updated-cgroup"),
@@ -225,6 +262,12 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
         "bad-sysctl-key",
         "bad-shares",
         "bad-device",
+        "bad-gpus",
+        "bad-cpuset",
+        "bad-cpu-quota",
+        "bad-storage-opt",
+        "bad-domainname",
+        "bad-attach",
         "bad-group",
         "bad-seccomp",
         "bad-ipc",
@@ -244,6 +287,12 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
     ] {
         assert_eq!(fact(key), ["125 1"], "{key}: {output}");
     }
+    // The machine's CPUs, from where the VMs run, named.
+    assert_eq!(
+        fact("bad-cpuset-line"),
+        ["requested CPUs are not available; this host has 0"],
+        "{output}"
+    );
     assert_eq!(fact("no-volume"), ["1 1"], "{output}");
     assert_eq!(fact("left"), ["0 0 0"], "{output}");
     assert_clean(&hull);

@@ -147,8 +147,6 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
         .map(|port| (port, json!({})))
         .collect();
     let stop_signal = config.stop_signal.unwrap_or(libc::SIGTERM);
-    let limits = &boot.limits;
-    let (cap_add, cap_drop) = capability_changes(limits.capabilities.as_deref());
     json!({
         "Id": container.id(),
         "Name": format!("/{}", config.name),
@@ -175,6 +173,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
         "Mounts": mounts(&boot.mounts, runtime),
         "Config": {
             "Hostname": boot.hostname,
+            "Domainname": boot.domainname,
             "User": boot.user,
             "Tty": boot.tty.is_some(),
             "OpenStdin": config.interactive,
@@ -191,36 +190,48 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "Rootfs": rootfs_dir,
         },
         "NetworkSettings": network_settings(network),
-        "HostConfig": {
-            "NetworkMode": network.primary().map_or("none", |e| e.network.as_str()),
-            "PortBindings": port_bindings(network),
-            "AutoRemove": config.auto_remove,
-            "RestartPolicy": restart_policy(config.restart),
-            "LogConfig": log_config(config),
-            "Init": true,
-            "NanoCpus": boot.nano_cpus.unwrap_or(u64::from(boot.cpus) * 1_000_000_000),
-            "Memory": boot.memory_mib << 20,
-            "MemoryReservation": limits.memory_low_bytes.unwrap_or(0),
-            "CpuShares": limits.cpu_weight.map_or(0, |weight| weight * 1024 / 100),
-            "PidsLimit": limits.pids_max,
-            "Ulimits": limits.rlimits.iter().map(|r| json!({
-                "Name": r.name, "Soft": ulimit_value(r.soft), "Hard": ulimit_value(r.hard),
-            })).collect::<Vec<_>>(),
-            "ShmSize": limits.shm_size_bytes.unwrap_or(64 << 20),
-            "Privileged": limits.capabilities.is_none(),
-            "CapAdd": cap_add,
-            "CapDrop": cap_drop,
-            "Sysctls": limits.sysctls.iter().cloned().collect::<BTreeMap<_, _>>(),
-            "GroupAdd": (!limits.additional_groups.is_empty()).then_some(&limits.additional_groups),
-            "SecurityOpt": limits.no_new_privileges.then_some(["no-new-privileges"]),
-            "Dns": network.dns,
-            "DnsSearch": network.dns_search,
-            "DnsOptions": network.dns_options,
-            "ReadonlyRootfs": boot.read_only,
-            "Binds": binds(&boot.mounts),
-            "Tmpfs": tmpfs(&boot.mounts),
-            "Kernel": boot.kernel,
-        },
+        "HostConfig": host_config(config),
+    })
+}
+
+/// Docker's `HostConfig`: how the container was asked to run.
+fn host_config(config: &ContainerConfig) -> Value {
+    let boot = &config.boot;
+    let network = &boot.network;
+    let limits = &boot.limits;
+    let (cap_add, cap_drop) = capability_changes(limits.capabilities.as_deref());
+    json!({
+        "NetworkMode": network.primary().map_or("none", |e| e.network.as_str()),
+        "PortBindings": port_bindings(network),
+        "AutoRemove": config.auto_remove,
+        "RestartPolicy": restart_policy(config.restart),
+        "LogConfig": log_config(config),
+        "Init": true,
+        "NanoCpus": boot.nano_cpus.unwrap_or(u64::from(boot.cpus) * 1_000_000_000),
+        "CpusetCpus": boot.cpuset_cpus.as_ref().map(ToString::to_string).unwrap_or_default(),
+        "Memory": boot.memory_mib << 20,
+        "MemoryReservation": limits.memory_low_bytes.unwrap_or(0),
+        "CpuShares": limits.cpu_weight.map_or(0, |weight| weight * 1024 / 100),
+        "PidsLimit": limits.pids_max,
+        "OomScoreAdj": limits.oom_score_adj.unwrap_or(0),
+        "StorageOpt": boot.scratch_bytes.map(|bytes| json!({ "size": bytes.to_string() })),
+        "Ulimits": limits.rlimits.iter().map(|r| json!({
+            "Name": r.name, "Soft": ulimit_value(r.soft), "Hard": ulimit_value(r.hard),
+        })).collect::<Vec<_>>(),
+        "ShmSize": limits.shm_size_bytes.unwrap_or(64 << 20),
+        "Privileged": limits.capabilities.is_none(),
+        "CapAdd": cap_add,
+        "CapDrop": cap_drop,
+        "Sysctls": limits.sysctls.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "GroupAdd": (!limits.additional_groups.is_empty()).then_some(&limits.additional_groups),
+        "SecurityOpt": limits.no_new_privileges.then_some(["no-new-privileges"]),
+        "Dns": network.dns,
+        "DnsSearch": network.dns_search,
+        "DnsOptions": network.dns_options,
+        "ReadonlyRootfs": boot.read_only,
+        "Binds": binds(&boot.mounts),
+        "Tmpfs": tmpfs(&boot.mounts),
+        "Kernel": boot.kernel,
     })
 }
 

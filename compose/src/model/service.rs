@@ -78,6 +78,9 @@ pub struct Service {
     /// The host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The NIS domain name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
     /// The working directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
@@ -154,6 +157,51 @@ pub struct Service {
         skip_serializing_if = "Option::is_none"
     )]
     pub cpu_shares: Option<u64>,
+    /// CPU time per `cpu_period`, in microseconds (-1: none).
+    #[serde(
+        default,
+        deserialize_with = "values::number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu_quota: Option<i64>,
+    /// The period of `cpu_quota`, in microseconds.
+    #[serde(
+        default,
+        deserialize_with = "values::number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu_period: Option<u64>,
+    /// The host CPUs its VMs run on (`0-3,6`).
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpuset: Option<String>,
+    /// Checked, as Docker checks it: the VM has no swap.
+    #[serde(
+        default,
+        deserialize_with = "values::number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mem_swappiness: Option<i64>,
+    /// The OOM killer's bias for its processes, -1000 to 1000.
+    #[serde(
+        default,
+        deserialize_with = "values::number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub oom_score_adj: Option<i32>,
+    /// Accepted and discarded with a warning, as Docker does on cgroup v2.
+    #[serde(
+        default,
+        deserialize_with = "values::boolean",
+        skip_serializing_if = "is_false"
+    )]
+    pub oom_kill_disable: bool,
+    /// The writable layer's options: `size`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub storage_opt: IndexMap<String, Option<String>>,
     /// Memory: the VM's size and the cgroup's limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_limit: Option<Bytes>,

@@ -48,6 +48,7 @@ impl Launcher for ContainerLauncher {
         command.create_missing_cwd();
         let namespaces = Namespaces::New(Sandbox {
             hostname: spec.hostname.clone(),
+            domainname: spec.domainname.clone(),
             etc_files: spec
                 .network
                 .as_ref()

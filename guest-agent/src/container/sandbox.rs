@@ -54,6 +54,8 @@ const DEV_LINKS: [(&str, &str); 5] = [
 pub struct Sandbox {
     /// Set unless empty.
     pub hostname: String,
+    /// The NIS domain name, set unless empty.
+    pub domainname: String,
     /// Written into the container's /etc once its root is in place.
     pub etc_files: Vec<EtcFile>,
     /// Mounted over the root, in order.
@@ -95,7 +97,22 @@ pub fn enter(root: &str, sandbox: &Sandbox) -> anyhow::Result<()> {
     if !hostname.is_empty() {
         sethostname(hostname).with_context(|| format!("setting hostname {hostname:?}"))?;
     }
+    if !sandbox.domainname.is_empty() {
+        set_domain_name(&sandbox.domainname)?;
+    }
     sysctl::apply(&sandbox.sysctls)
+}
+
+/// Sets the NIS domain name of the calling process's UTS namespace.
+fn set_domain_name(name: &str) -> anyhow::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which
+    // setdomainname(2) only reads.
+    let done = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if done != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("setting domain name {name:?}"));
+    }
+    Ok(())
 }
 
 /// Makes the container's root (the overlay) read-only, from inside it,

@@ -1,7 +1,7 @@
 //! What a container's processes are held to besides their cgroup: resource
-//! limits, capabilities, additional groups and no-new-privileges
-//! (`--ulimit`, `--cap-add`/`--cap-drop`, `--group-add`, `--security-opt
-//! no-new-privileges`). The
+//! limits, capabilities, additional groups, no-new-privileges and the OOM
+//! killer's bias (`--ulimit`, `--cap-add`/`--cap-drop`, `--group-add`,
+//! `--security-opt no-new-privileges`, `--oom-score-adj`). The
 //! container's process and every `hull exec` process get the same, set in
 //! the forked process right before `exec` (by the agent's `exec::Command`),
 //! as Docker gives an exec the container's rlimits and capabilities. The
@@ -9,11 +9,13 @@
 //! and needs CAP_KILL to signal a process of another user.
 
 mod capabilities;
+mod oom_score;
 mod rlimits;
 
 use caps::CapsHashSet;
 use hull_protocol::Limits;
 
+use oom_score::OomScoreAdj;
 use rlimits::Rlimit;
 
 /// The resource limits and capabilities of a container's processes.
@@ -27,6 +29,8 @@ pub struct Privileges {
     additional_groups: Vec<String>,
     /// Set PR_SET_NO_NEW_PRIVS before `execve`.
     no_new_privileges: bool,
+    /// Written to `/proc/self/oom_score_adj`.
+    oom_score_adj: Option<OomScoreAdj>,
 }
 
 impl Privileges {
@@ -45,6 +49,7 @@ impl Privileges {
                 .transpose()?,
             additional_groups: limits.additional_groups.clone(),
             no_new_privileges: limits.no_new_privileges,
+            oom_score_adj: limits.oom_score_adj.map(OomScoreAdj::new).transpose()?,
         })
     }
 
@@ -54,11 +59,15 @@ impl Privileges {
     }
 
     /// Sets what needs the agent's privileges, in the forked process before
-    /// it takes the user's identity: the resource limits (raising a hard one
-    /// takes CAP_SYS_RESOURCE) and the bounding set (CAP_SETPCAP).
+    /// it takes the user's identity: the resource limits and a lowered OOM
+    /// bias (both take CAP_SYS_RESOURCE) and the bounding set
+    /// (CAP_SETPCAP).
     pub fn apply_before_identity(&self) -> Result<(), String> {
         for rlimit in &self.rlimits {
             rlimit.apply()?;
+        }
+        if let Some(adj) = &self.oom_score_adj {
+            adj.apply()?;
         }
         match &self.capabilities {
             Some(keep) => capabilities::limit_bounding_set(keep),
@@ -114,6 +123,14 @@ mod tests {
         assert_eq!(
             Privileges::from_limits(&limits).unwrap_err(),
             "unknown capability \"NOPE\""
+        );
+        let limits = Limits {
+            oom_score_adj: Some(1001),
+            ..Limits::default()
+        };
+        assert_eq!(
+            Privileges::from_limits(&limits).unwrap_err(),
+            "oom_score_adj 1001 is outside -1000 to 1000"
         );
         let limits = Limits {
             capabilities: Some(Vec::new()),

@@ -126,6 +126,7 @@ pub fn relay_process(
         cwd,
         user: String::new(),
         hostname: hostname.to_owned(),
+        domainname: String::new(),
         rootfs: None,
         tty,
         network: None,

@@ -425,6 +425,18 @@ pub fn parse_host_name(name: &str) -> Result<String, String> {
     }
 }
 
+/// A `--domainname`: a host name's characters, at most the kernel's 64
+/// bytes.
+pub fn parse_domain_name(name: &str) -> Result<String, String> {
+    match name.len() <= 64 {
+        true => parse_host_name(name).map_err(|reason| format!("--domainname: {reason}")),
+        false => Err(format!(
+            "--domainname: {} bytes is longer than the 64 a domain name may have",
+            name.len()
+        )),
+    }
+}
+
 /// A `--dns-search` domain: `.` (no search domains), or a domain name whose
 /// labels are letters, digits and inner '-' (a trailing '.' allowed).
 pub fn parse_dns_search(domain: &str) -> Result<String, String> {

@@ -14,12 +14,14 @@ use crate::container::{
     self, parse_container_name, BootSpec, Container, ContainerConfig, Mount, Records, RootfsSource,
 };
 use crate::container_log::{LogDriver, LogLimits};
+use crate::cpuset::CpuList;
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
 use crate::health::HealthConfig;
+use crate::limits::check_writable_layer_size;
 use crate::links::{self, Link};
 use crate::mounts;
-use crate::network::{self, ContainerNetwork, NetworkOptions};
+use crate::network::{self, parse_domain_name, ContainerNetwork, NetworkOptions};
 use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
 use crate::root::{new_id, SHORT_ID_LEN};
@@ -69,11 +71,15 @@ pub struct CreateOptions {
     pub user: Option<String>,
     /// The host name (default: the short container ID).
     pub hostname: Option<String>,
+    /// The NIS domain name (`--domainname`; default: none).
+    pub domainname: Option<String>,
     /// Virtual CPUs.
     pub cpus: u8,
     /// The CPU time it may use, in billionths of a CPU, when less than its
     /// vCPUs (`--cpus 1.5` on 2 vCPUs).
     pub nano_cpus: Option<u64>,
+    /// The host CPUs its VM may run on (`--cpuset-cpus`), else any.
+    pub cpuset_cpus: Option<CpuList>,
     /// Guest memory.
     pub memory_mib: u64,
     /// Another guest kernel (default: `HULL_KERNEL`, else hull's build).
@@ -116,6 +122,9 @@ pub struct CreateOptions {
     pub volumes_from: Vec<(String, bool)>,
     /// Its root file system read-only (`--read-only`).
     pub read_only: bool,
+    /// The most its writable layer may hold (`--storage-opt size=`),
+    /// at least 16 MiB (default: 10 GiB).
+    pub scratch_bytes: Option<u64>,
     /// Limits and privileges of its processes (Docker's default
     /// capabilities unless `limits.capabilities` says otherwise: see
     /// [`crate::DEFAULT_CAPABILITIES`]).
@@ -137,8 +146,10 @@ impl CreateOptions {
             workdir: None,
             user: None,
             hostname: None,
+            domainname: None,
             cpus: 1,
             nano_cpus: None,
+            cpuset_cpus: None,
             memory_mib: 512,
             kernel: None,
             tty: None,
@@ -157,6 +168,7 @@ impl CreateOptions {
             mounts: Vec::new(),
             volumes_from: Vec::new(),
             read_only: false,
+            scratch_bytes: None,
             healthcheck: None,
             limits: Limits {
                 capabilities: Some(DEFAULT_CAPABILITIES.map(String::from).to_vec()),
@@ -185,6 +197,16 @@ impl Runtime {
         if let Some(healthcheck) = &options.healthcheck {
             healthcheck.check().map_err(Error::invalid)?;
         }
+        if let Some(cpus) = &options.cpuset_cpus {
+            cpus.check_available().map_err(Error::invalid)?;
+        }
+        if let Some(bytes) = options.scratch_bytes {
+            check_writable_layer_size(bytes).map_err(Error::invalid)?;
+        }
+        let domainname = match options.domainname.as_deref() {
+            Some(name) => parse_domain_name(name).map_err(Error::invalid)?,
+            None => String::new(),
+        };
         let (rootfs, image_name, image) = match &options.rootfs {
             RootfsChoice::Directory(dir) => {
                 let dir = rootfs_dir(dir)?;
@@ -291,6 +313,7 @@ impl Runtime {
                 kernel,
                 cpus: options.cpus,
                 nano_cpus: options.nano_cpus,
+                cpuset_cpus: options.cpuset_cpus,
                 memory_mib: options.memory_mib,
                 rootfs,
                 argv: process.argv,
@@ -299,10 +322,12 @@ impl Runtime {
                 cwd: process.cwd,
                 user: process.user,
                 hostname,
+                domainname,
                 tty: options.tty,
                 network: network.clone(),
                 mounts: settled.mounts,
                 read_only: options.read_only,
+                scratch_bytes: options.scratch_bytes,
                 limits: options.limits,
             },
         };

@@ -58,6 +58,7 @@ impl Runtime {
             cwd: options.workdir.unwrap_or_else(|| boot.cwd.clone()),
             user: options.user.unwrap_or_else(|| boot.user.clone()),
             hostname: boot.hostname.clone(),
+            domainname: String::new(),
             rootfs: None,
             tty: options.tty,
             network: None,

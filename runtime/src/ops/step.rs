@@ -94,6 +94,7 @@ impl Runtime {
             kernel,
             cpus: options.cpus,
             nano_cpus: None,
+            cpuset_cpus: None,
             memory_mib: options.memory_mib,
             rootfs: RootfsSource::Layers(options.layers),
             argv: options.argv,
@@ -102,10 +103,12 @@ impl Runtime {
             cwd: options.workdir,
             user: options.user,
             hostname,
+            domainname: String::new(),
             tty: None,
             network: network.clone(),
             mounts: options.mounts,
             read_only: false,
+            scratch_bytes: None,
             limits: Limits {
                 capabilities: Some(DEFAULT_CAPABILITIES.map(String::from).to_vec()),
                 ..Limits::default()
