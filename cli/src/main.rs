@@ -415,6 +415,7 @@ impl Command {
     fn host_outputs(&self) -> Vec<PathBuf> {
         let output = match self {
             Command::Cp(args) => args.host_destination(),
+            Command::Compose(args) => args.host_output(),
             Command::Export(args) => args.output().map(Path::to_owned),
             Command::Save(args) => args.output().map(Path::to_owned),
             _ => None,
@@ -475,6 +476,11 @@ impl Command {
                 .map(Into::into)
                 .unwrap_or_default(),
             Command::Compose(args) => args.forwarded_stdio(),
+            // A tar stream copied in.
+            Command::Cp(args) => machine::ForwardedStdio {
+                stdin: args.reads_stdin(),
+                tty: false,
+            },
             Command::Attach(args) => machine::ForwardedStdio {
                 stdin: args.takes_stdin(),
                 tty: true,

@@ -5,17 +5,23 @@
 //! condition: service_healthy`, a named volume, a `frontend` network, a
 //! published port, an `env_file` and a file secret; brought up,
 //! listed, read, exec'd into, changed and brought up again, taken down and
-//! up again with its volume, and down with `-v` leaving nothing; then a
-//! service scaled to three with `up --wait --scale`.
+//! up again with its volume, and down with `-v` leaving nothing, its image
+//! pushed; then a service scaled to three with `up --wait --scale`, files
+//! copied into and out of its containers.
 
-use hull_e2e::registry::free_port;
+use hull_e2e::registry::{free_port, Registry};
 use hull_e2e::script::{facts, on_this_host};
 use hull_e2e::{assert_clean, Hull};
 
 #[test]
 fn a_two_service_app_goes_up_changes_and_comes_down() {
     let hull = Hull::new();
-    let script = format!("port={}\n{SCRIPT}", free_port());
+    let registry = Registry::start();
+    let script = format!(
+        "port={}\nregistry={}\n{SCRIPT}",
+        free_port(),
+        registry.host()
+    );
     let output = on_this_host(&hull, &script);
     let fact = |key| facts(&output, key);
 
@@ -61,6 +67,13 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("down-v"), ["0 0 0"], "{output}");
     // `compose build --build-arg` over the service's `args:`.
     assert_eq!(fact("build-arg"), ["0 from-the-command-line"], "{output}");
+    // `compose push` sends the built image named by `image:` (and not
+    // db's, which has no build:), which pulls back.
+    assert_eq!(
+        fact("pushed"),
+        [format!("{}/me/web:v1 0", registry.host())],
+        "{output}"
+    );
     // A service scaled past its deploy.replicas with `up --wait`: three
     // containers, three distinct hostnames; `down` removes them all.
     // `create` makes deploy.replicas containers, started by `up` later;
@@ -74,6 +87,11 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
         "{output}"
     );
     assert_eq!(fact("scaled"), ["3 3"], "{output}");
+    // `compose cp` into every replica, out of one by --index, and a tar
+    // stream from this host's stdin.
+    assert_eq!(fact("cp-all"), ["3 payload"], "{output}");
+    assert_eq!(fact("cp-out"), ["same"], "{output}");
+    assert_eq!(fact("cp-tar"), ["payload"], "{output}");
     assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
     // A CI run: the tests service's exit stops the others and is up's
     // exit code; the app's output is not printed (--no-attach), a service
@@ -90,6 +108,9 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
         ["app exited|quiet exited|tests exited"],
         "{output}"
     );
+    // `wait --down-project`: the job's exit, printed and the exit code,
+    // takes the project down.
+    assert_eq!(fact("wait"), ["5 1 0"], "{output}");
     // Bad input: one line each, with Compose's exit codes (1; 15 for a
     // file that cannot be used, 14 for none, 16 for a bad command line).
     assert_eq!(fact("no-service"), ["1 1"], "{output}");
@@ -184,6 +205,9 @@ $h compose down -v 2>/dev/null
 echo "down-v=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_')"
 $h compose build --build-arg MARK=from-the-command-line web 2>/dev/null
 echo "build-arg=$? $($h run --rm app-web cat /built)"
+sed -i "s#^  web:#  web:\n    image: $registry/me/web:v1#" compose.yaml
+$h compose build web 2>/dev/null
+echo "pushed=$($h compose push -q 2>&1) $($h rmi $registry/me/web:v1 >/dev/null; $h pull $registry/me/web:v1 >/dev/null 2>&1; echo $?)"
 
 mkdir $work/scaled && cd $work/scaled
 printf 'services:\n  echo:\n    image: bb:1\n    command: sleep 600\n    deploy: {replicas: 2}\n' > compose.yaml
@@ -191,6 +215,13 @@ $h compose create 2>/dev/null
 echo "created=$($h compose ps -a --format '{{.State}}' | sort | uniq -c | awk '{print $1, $2}')"
 $h compose up -d --wait --scale echo=3 2>/dev/null; echo "scaled-up=$?"
 echo "scaled=$($h compose ps -q | wc -l) $(for i in 1 2 3; do $h compose exec -T --index $i echo hostname; done | sort -u | wc -l)"
+echo payload > payload.txt
+$h compose cp --all payload.txt echo:/tmp/p.txt
+echo "cp-all=$(for i in 1 2 3; do $h compose exec -T --index $i echo cat /tmp/p.txt; done | sort | uniq -c | awk '{print $1, $2}')"
+$h compose cp --index 2 echo:/etc/hostname $work/h2
+echo "cp-out=$([ "$(cat $work/h2)" = "$($h compose exec -T --index 2 echo hostname)" ] && echo same)"
+tar -cf - payload.txt | $h compose cp - echo:/tmp
+echo "cp-tar=$($h compose exec -T echo cat /tmp/payload.txt)"
 $h compose pause 2>/dev/null
 echo "paused=$($h compose ps --format '{{.State}}' | sort -u)"
 $h compose unpause 2>/dev/null
@@ -212,6 +243,10 @@ echo "ci=$? $(grep -c 'Aborting on container exit' $work/ci.err)"
 echo "ci-out=$(sed -n 1,2p $work/ci.out | paste -sd'|') $(grep -c '^quiet-1 exited with code' $work/ci.out)"
 echo "ci-ps=$($h compose ps -a --format '{{.Service}} {{.State}}' | sort | paste -sd'|')"
 $h compose down 2>/dev/null
+printf 'services:\n  job: {image: bb:1, command: sh -c "sleep 8; exit 5"}\n  server: {image: bb:1, command: sleep 600}\n' > $work/wait.yaml
+$h compose -f $work/wait.yaml -p waiter up -d 2>/dev/null
+$h compose -f $work/wait.yaml -p waiter wait --down-project job >$work/wait.out 2>/dev/null
+echo "wait=$? $(grep -c '^container "[0-9a-f]*" exited with status code 5$' $work/wait.out) $($h ps -aq | wc -l)"
 cd $work/app
 
 $h compose exec -T nope true 2>$work/err; echo "no-service=$? $(wc -l < $work/err)"

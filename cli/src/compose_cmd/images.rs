@@ -14,7 +14,7 @@ use hull_image::{Image, ImageRef, Store};
 
 use super::failure::{BuildFailed, PullFailed};
 use crate::build_cmd::{build_image, ProgressMode};
-use crate::image_cmd::registry_options;
+use crate::image_cmd::{push_image, registry_options};
 use crate::run::{image_for_run, PullPolicy};
 
 /// Set for the `hull compose` in the hull machine by the one outside: the
@@ -120,6 +120,38 @@ pub fn build_services(
     for need in compose.image_needs(&services)? {
         if let Some(build) = &need.build {
             build_service(compose, root, &need, build, flags)?;
+        }
+    }
+    Ok(())
+}
+
+/// Pushes the images of `services` (all active ones if none; with their
+/// dependencies' if `with_dependencies`) that have `build:` and `image:`,
+/// as Compose v2 does; with `ignore_failures`, a failed push is reported
+/// and the others still go.
+pub fn push_services(
+    compose: &Compose,
+    root: &Path,
+    services: &[String],
+    with_dependencies: bool,
+    ignore_failures: bool,
+    quiet: bool,
+) -> Result<()> {
+    let services = compose.selected(services, !with_dependencies)?;
+    let store = Store::open(root)?;
+    let options = registry_options(root, &[])?;
+    for need in compose.image_needs(&services)? {
+        if need.build.is_none() || !need.named {
+            continue;
+        }
+        let pushed = ImageRef::parse(&need.name)
+            .map_err(anyhow::Error::from)
+            .and_then(|reference| push_image(&store, &reference, &options, quiet))
+            .with_context(|| format!("service {}: cannot push {}", need.service, need.name));
+        match (pushed, ignore_failures) {
+            (Ok(()), _) => {}
+            (Err(err), true) => eprintln!("hull: {err:#}"),
+            (Err(err), false) => return Err(err),
         }
     }
     Ok(())

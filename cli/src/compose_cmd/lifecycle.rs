@@ -1,17 +1,21 @@
 //! `compose down`, `pull`, `start`, `stop`, `restart`, `rm`, `kill` and
 //! `exec`.
 
+use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 use hull_compose::{Compose, DownOptions, ImageRemoval};
 use hull_runtime::signals::Signals;
 use hull_runtime::{parse_user, ExecOptions};
 
-use super::images::{build_services, resolve, BuildFlags, BuildPolicy, ImageRequest};
+use super::images::{
+    build_services, push_services, resolve, BuildFlags, BuildPolicy, ImageRequest,
+};
 use super::{print_event, service_stdio};
 use crate::build_cmd::parse_build_args;
+use crate::container_cmd;
 use crate::machine::ForwardedStdio;
 use crate::prompt;
 use crate::run::{parse_signal, PullPolicy};
@@ -63,6 +67,50 @@ pub fn down(args: DownArgs, compose: &Compose) -> Result<u8> {
     Ok(0)
 }
 
+/// `compose wait`'s flags.
+#[derive(Args)]
+pub struct WaitArgs {
+    /// Take the project down once the first container has stopped.
+    #[arg(long)]
+    down_project: bool,
+    /// The services whose running containers to wait for.
+    #[arg(required = true)]
+    services: Vec<String>,
+}
+
+/// Waits for the services' running containers to stop, a line for each as
+/// Compose prints it; exits with the last one's code, or with
+/// `--down-project` the first one's, the project taken down then.
+pub fn wait(args: WaitArgs, compose: &Compose) -> Result<u8> {
+    let containers = compose.service_containers(&args.services, false)?;
+    let runtime = compose.runtime();
+    let (sender, exits) = mpsc::channel();
+    let mut last = 0;
+    std::thread::scope(|scope| -> Result<()> {
+        for container in &containers {
+            let sender = sender.clone();
+            scope.spawn(move || sender.send((container.id(), runtime.wait(container.id()))));
+        }
+        drop(sender);
+        for (id, exit) in exits {
+            match exit {
+                Ok(code) => {
+                    println!("container {id:?} exited with status code {code}");
+                    last = code;
+                }
+                Err(err) => eprintln!("hull: {err}"),
+            }
+            if args.down_project {
+                // The other waits end as their containers go.
+                compose.down(&DownOptions::default(), &mut print_event)?;
+                break;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(last as u8)
+}
+
 /// `compose pull`'s flags.
 #[derive(Args)]
 pub struct PullArgs {
@@ -71,6 +119,98 @@ pub struct PullArgs {
     quiet: bool,
     /// The services (default: all of the active profiles).
     services: Vec<String>,
+}
+
+/// `compose push`'s flags.
+#[derive(Args)]
+pub struct PushArgs {
+    /// Push what can be pushed: a failed push is reported, the others go.
+    #[arg(long)]
+    ignore_push_failures: bool,
+    /// Also push the images of the services they depend on.
+    #[arg(long)]
+    include_deps: bool,
+    /// Print only the pushed references.
+    #[arg(short, long)]
+    quiet: bool,
+    /// The services (default: all of the active profiles).
+    services: Vec<String>,
+}
+
+/// Pushes the images of the services with `build:` and `image:`, as
+/// `hull push` does.
+pub fn push(args: PushArgs, compose: &Compose) -> Result<u8> {
+    push_services(
+        compose,
+        compose.runtime().root(),
+        &args.services,
+        args.include_deps,
+        args.ignore_push_failures,
+        args.quiet,
+    )?;
+    Ok(0)
+}
+
+/// `compose cp`'s flags.
+#[derive(Args)]
+pub struct CpArgs {
+    /// Copy into every running container of the service.
+    #[arg(long)]
+    all: bool,
+    /// Which of the service's containers (default 1).
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Keep owners (uid/gid), and on the host set-id and sticky bits.
+    #[arg(short, long)]
+    archive: bool,
+    /// SERVICE:PATH, a host path, or - for a tar stream on stdin.
+    source: String,
+    /// SERVICE:PATH, a host path, or - for a tar stream on stdout.
+    destination: String,
+}
+
+impl CpArgs {
+    /// The host path a copy out of a service's container writes, if it
+    /// does.
+    pub fn host_destination(&self) -> Option<std::path::PathBuf> {
+        container_cmd::host_destination(&self.source, &self.destination)
+    }
+
+    /// What of this terminal it needs in the machine: stdin for a tar
+    /// stream copied in.
+    pub fn stdio(&self) -> ForwardedStdio {
+        ForwardedStdio {
+            stdin: self.source == "-",
+            tty: false,
+        }
+    }
+}
+
+/// Copies between a service's running container and the host, as
+/// `hull cp` does.
+pub fn cp(args: CpArgs, compose: &Compose) -> Result<u8> {
+    let containers = |service: &str| -> Result<Vec<String>> {
+        let ids = match args.all {
+            true => compose
+                .service_containers(&[service.to_owned()], false)?
+                .iter()
+                .map(|container| container.id().to_owned())
+                .collect(),
+            false => vec![compose.replica(service, args.index)?.id().to_owned()],
+        };
+        if ids.is_empty() {
+            bail!("service {service} has no running container");
+        }
+        Ok(ids)
+    };
+    container_cmd::copy(
+        compose.runtime(),
+        &args.source,
+        &args.destination,
+        args.archive,
+        containers,
+    )?;
+    Ok(0)
 }
 
 /// `compose build`'s flags.

@@ -65,6 +65,8 @@ enum ComposeCommand {
     Build(lifecycle::BuildArgs),
     /// Pull the services' images.
     Pull(lifecycle::PullArgs),
+    /// Push the images of the services with build: and image:.
+    Push(lifecycle::PushArgs),
     /// Start the services' existing containers.
     Start(lifecycle::ServicesArgs),
     /// Stop the services' containers.
@@ -90,6 +92,10 @@ enum ComposeCommand {
     Top(lifecycle::ServicesArgs),
     /// Print where a service's port is published.
     Port(show::PortArgs),
+    /// Copy files between a service's container and the host.
+    Cp(lifecycle::CpArgs),
+    /// Wait for the services' containers to stop.
+    Wait(lifecycle::WaitArgs),
     /// List the images the containers run.
     Images(show::ImagesArgs),
     /// List the projects that have containers.
@@ -130,9 +136,10 @@ impl ComposeArgs {
         match &self.command {
             // The files and the image store only: here (a build's `RUN`
             // steps go to the machine one by one).
-            ComposeCommand::Config(_) | ComposeCommand::Pull(_) | ComposeCommand::Build(_) => {
-                Placement::Host
-            }
+            ComposeCommand::Config(_)
+            | ComposeCommand::Pull(_)
+            | ComposeCommand::Push(_)
+            | ComposeCommand::Build(_) => Placement::Host,
             // They read the containers' states, which only the machine
             // (where their monitors are) can tell while it runs.
             ComposeCommand::Ps(_)
@@ -150,6 +157,15 @@ impl ComposeArgs {
         }
     }
 
+    /// The host file the command writes, as typed (`cp` out of a
+    /// container).
+    pub fn host_output(&self) -> Option<PathBuf> {
+        match &self.command {
+            ComposeCommand::Cp(args) => args.host_destination(),
+            _ => None,
+        }
+    }
+
     /// Whether the command removes images (`down --rmi`).
     pub fn removes_images(&self) -> bool {
         matches!(&self.command, ComposeCommand::Down(args) if args.removes_images())
@@ -160,6 +176,7 @@ impl ComposeArgs {
         match &self.command {
             ComposeCommand::Run(args) => args.stdio(),
             ComposeCommand::Exec(args) => args.stdio(),
+            ComposeCommand::Cp(args) => args.stdio(),
             ComposeCommand::Rm(args) if args.asks() => ForwardedStdio {
                 stdin: true,
                 tty: true,
@@ -227,6 +244,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Down(down) => lifecycle::down(down, &compose),
         ComposeCommand::Build(build) => lifecycle::build(build, &compose),
         ComposeCommand::Pull(pull) => lifecycle::pull(pull, &compose),
+        ComposeCommand::Push(push) => lifecycle::push(push, &compose),
         ComposeCommand::Start(services) => lifecycle::start(services, &compose),
         ComposeCommand::Stop(stop) => lifecycle::stop(stop, &compose),
         ComposeCommand::Restart(stop) => lifecycle::restart(stop, &compose),
@@ -241,6 +259,8 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Logs(logs) => show::logs(logs, &compose),
         ComposeCommand::Config(config) => show::config(config, &compose),
         ComposeCommand::Port(port) => show::port(port, &compose),
+        ComposeCommand::Cp(cp) => lifecycle::cp(cp, &compose),
+        ComposeCommand::Wait(wait) => lifecycle::wait(wait, &compose),
         ComposeCommand::Ls(_) | ComposeCommand::Version(_) => unreachable!("answered above"),
     }
 }

@@ -54,24 +54,43 @@ impl Location {
 impl CpArgs {
     /// The host path a copy out of a container writes, if it does.
     pub fn host_destination(&self) -> Option<PathBuf> {
-        match (
-            Location::parse(&self.source),
-            Location::parse(&self.destination),
-        ) {
-            (Location::Container { .. }, Location::Host(path)) => Some(path),
-            _ => None,
-        }
+        host_destination(&self.source, &self.destination)
+    }
+
+    /// Whether it copies a tar stream from stdin.
+    pub fn reads_stdin(&self) -> bool {
+        Location::parse(&self.source) == Location::Stream
+    }
+}
+
+/// The host path a copy from `source` to `destination` writes, if it
+/// copies out of a container.
+pub fn host_destination(source: &str, destination: &str) -> Option<PathBuf> {
+    match (Location::parse(source), Location::parse(destination)) {
+        (Location::Container { .. }, Location::Host(path)) => Some(path),
+        _ => None,
     }
 }
 
 pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
-    let options = CopyOptions {
-        archive: args.archive,
-    };
-    match (
-        Location::parse(&args.source),
-        Location::parse(&args.destination),
-    ) {
+    let one = |name: &str| Ok(vec![name.to_owned()]);
+    copy(runtime, &args.source, &args.destination, args.archive, one)?;
+    Ok(0)
+}
+
+/// Copies from `source` to `destination`, one of them `NAME:PATH`, the
+/// other a host path or `-` (a tar stream on stdin or stdout), placed as
+/// `docker cp` places them; `containers` gives the containers `NAME`
+/// stands for (a copy out reads the first; a copy in writes each).
+pub fn copy(
+    runtime: &Runtime,
+    source: &str,
+    destination: &str,
+    archive: bool,
+    containers: impl Fn(&str) -> Result<Vec<String>>,
+) -> Result<()> {
+    let options = CopyOptions { archive };
+    match (Location::parse(source), Location::parse(destination)) {
         (Location::Container { .. }, Location::Container { .. }) => {
             bail!("cannot copy between two containers: copy through a host directory")
         }
@@ -80,18 +99,26 @@ pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
                 Location::Host(dest) => CopyTarget::Path(dest),
                 _ => CopyTarget::Tar(Box::new(io::stdout())),
             };
-            runtime.copy_from(&container, &path, target, options)?;
+            let from = containers(&container)?;
+            let from = from.first().map_or(container.as_str(), String::as_str);
+            runtime.copy_from(from, &path, target, options)?;
         }
         (from, Location::Container { container, path }) => {
-            let source = match from {
-                Location::Host(source) => CopySource::Path(source),
-                _ => CopySource::Tar(Box::new(io::stdin())),
-            };
-            runtime.copy_into(&container, source, &path, options)?;
+            let into = containers(&container)?;
+            if into.len() > 1 && from == Location::Stream {
+                bail!("a tar stream on stdin is copied into one container only: drop --all");
+            }
+            for target in &into {
+                let source = match &from {
+                    Location::Host(source) => CopySource::Path(source.clone()),
+                    _ => CopySource::Tar(Box::new(io::stdin())),
+                };
+                runtime.copy_into(target, source, &path, options)?;
+            }
         }
         _ => bail!("one of the paths must be in a container, written CONTAINER:PATH"),
     }
-    Ok(0)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ mod update;
 
 pub use attach::{attach, AttachArgs};
 pub use commit::{commit, container_layer, CommitArgs, ContainerLayerArgs};
-pub use cp::{cp, CpArgs};
+pub use cp::{copy, cp, host_destination, CpArgs};
 pub use diff::{diff, DiffArgs};
 pub use exec::{exec, ExecArgs};
 pub use export::{export, ExportArgs};

@@ -22,7 +22,7 @@ pub use list::{images, ImagesArgs};
 pub use manage::{
     describe as describe_image, inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs,
 };
-pub use transfer::{import, pull, pull_image, push, ImportArgs, PullArgs, PushArgs};
+pub use transfer::{import, pull, pull_image, push, push_image, ImportArgs, PullArgs, PushArgs};
 
 /// Whether a container of the hull root at `root` was created from image
 /// `id`: the store keeps it for the container (running ones also pin their

@@ -97,22 +97,44 @@ pub struct PushArgs {
     /// Talk plain HTTP to this registry (host[:port]); repeatable.
     #[arg(long = "insecure-registry", value_name = "REGISTRY")]
     insecure: Vec<String>,
+    /// Print only the pushed reference.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
-/// Pushes as `docker push` does, ending with `TAG: digest: sha256:... size: N`.
+/// Pushes as `docker push` does.
 pub fn push(args: PushArgs, root: &Path) -> Result<u8> {
     let reference = ImageRef::parse(&args.reference)?;
     let store = Store::open(root)?;
     let options = registry_options(root, &args.insecure)?;
-    println!("The push refers to repository [{}]", reference.name());
-    let pushed = hull_image::push(&store, &reference, &options)?;
-    println!(
-        "{}: digest: {} size: {}",
-        reference.tag().unwrap_or("latest"),
-        pushed.digest,
-        pushed.size
-    );
+    push_image(&store, &reference, &options, args.quiet)?;
     Ok(0)
+}
+
+/// Pushes `reference` from `store` as `docker push` does: the repository,
+/// then `TAG: digest: sha256:... size: N`; `quiet`: only the reference.
+pub fn push_image(
+    store: &Store,
+    reference: &ImageRef,
+    options: &RegistryOptions,
+    quiet: bool,
+) -> Result<()> {
+    let mut options = options.clone();
+    match quiet {
+        true => options.progress = ProgressStyle::Quiet,
+        false => println!("The push refers to repository [{}]", reference.name()),
+    }
+    let pushed = hull_image::push(store, reference, &options)?;
+    match quiet {
+        true => println!("{reference}"),
+        false => println!(
+            "{}: digest: {} size: {}",
+            reference.tag().unwrap_or("latest"),
+            pushed.digest,
+            pushed.size
+        ),
+    }
+    Ok(())
 }
 
 #[derive(Args)]
