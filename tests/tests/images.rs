@@ -286,7 +286,8 @@ fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
         "GREETING=hi",
         "\"WorkingDir\": \"/data\"",
         "\"RootFS\"",
-        "diff_ids",
+        "\"Type\": \"layers\"",
+        "\"Hostname\": \"\"",
     ] {
         assert!(
             inspect.contains(needle),

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Args;
 use hull_image::{Digest, Image, ImageRef, Pruned, Removal, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{familiar, familiar_string, human_size, in_use};
 use crate::container_cmd::print_inspected;
@@ -88,23 +88,58 @@ pub fn inspect(args: InspectArgs, root: &Path) -> Result<u8> {
     print_inspected(args.format.as_deref(), &images)
 }
 
-/// An image as `docker image inspect` shows it.
-pub fn describe(image: &Image) -> serde_json::Value {
+/// An image as `docker image inspect` shows it (and where hull keeps its
+/// manifest and layers).
+pub fn describe(image: &Image) -> Value {
     let config = &image.config;
     json!({
         "Id": image.id,
         "RepoTags": image.repo_tags.iter().map(|t| { let (r, t) = familiar(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
         "RepoDigests": image.repo_digests,
+        "Parent": "",
+        "Comment": "",
         "Created": config.created(),
-        "Author": config.author(),
+        "DockerVersion": "",
+        "Author": config.author().as_deref().unwrap_or_default(),
+        "Config": docker_config(json!(config.config())),
         "Architecture": config.architecture().to_string(),
         "Os": config.os().to_string(),
         "Size": image.size,
-        "Config": config.config(),
-        "RootFS": config.rootfs(),
+        "RootFS": {
+            "Type": config.rootfs().typ(),
+            "Layers": config.rootfs().diff_ids(),
+        },
         "Manifest": { "Digest": image.manifest_digest, "Layers": image.manifest.layers },
         "Layers": image.layers,
     })
+}
+
+/// An image's `Config` (`given`, as the image has it) as Docker shows it:
+/// every field Docker has, empty where the image sets none.
+fn docker_config(given: Value) -> Value {
+    let mut fields = json!({
+        "Hostname": "",
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+        "Tty": false,
+        "OpenStdin": false,
+        "StdinOnce": false,
+        "Env": null,
+        "Cmd": null,
+        "Image": "",
+        "Volumes": null,
+        "WorkingDir": "",
+        "Entrypoint": null,
+        "OnBuild": null,
+        "Labels": null,
+    });
+    if let (Value::Object(fields), Value::Object(given)) = (&mut fields, given) {
+        fields.extend(given);
+    }
+    fields
 }
 
 #[derive(Args)]
