@@ -2,37 +2,39 @@
 //!
 //! `save` writes what Docker 25+ writes: one tar that is both an OCI image
 //! layout (`oci-layout`, `index.json`, `blobs/sha256/*`) and a docker-archive
-//! (`manifest.json` pointing into the same blobs). `load` reads either
-//! format (docker-archive first, as Docker does), verifies every blob by
+//! (`manifest.json` pointing into the same blobs). `load` reads the
+//! docker-archives every `docker save` wrote (and skopeo, buildah and crane
+//! write), OCI image layouts (`layout`) and skopeo's `dir:` layout, all as
+//! tars; docker-archive first, as Docker does. It verifies every blob by
 //! digest (and size, where a descriptor gives one) and leaves the store as
 //! it was if anything is wrong. The archive is held to the store's
 //! [`Limits`](crate::Limits): its header records, its number of entries
 //! (`max_layer_entries`), each file to `max_layer_bytes` and each JSON
 //! document to `max_document_bytes`.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
+mod extracted;
+mod layout;
+
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use oci_client::manifest::{
-    OciImageManifest, IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE,
+    IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE,
     OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use self::extracted::Extracted;
 use crate::compression::decompress;
 use crate::digest::Digest;
-use crate::image_index::ImageIndex;
-use crate::limits::{limit_alone, LimitExceeded, Limits};
-use crate::quote::{quoted, quoted_path};
+use crate::limits::{limit_alone, LimitExceeded};
+use crate::quote::quoted;
 use crate::reference::ImageRef;
 use crate::remove_tree::Staging;
 use crate::store::Store;
-use crate::tar_guard::TarGuard;
 
 const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -53,19 +55,6 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<String>, D::Error> {
     Option::<Vec<String>>::deserialize(deserializer).map(Option::unwrap_or_default)
-}
-
-#[derive(Deserialize)]
-struct LayoutIndex {
-    manifests: Vec<LayoutEntry>,
-}
-
-#[derive(Deserialize)]
-struct LayoutEntry {
-    digest: String,
-    size: Option<u64>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
 }
 
 /// Writes the images `names` (names or IDs) to `out` as one archive.
@@ -130,7 +119,8 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
 
 /// Loads every image in the archive `input` (a tar, or one compressed with
 /// gzip, zstd, xz or bzip2, as `docker load` takes) into `store`; returns
-/// their names (or IDs when untagged).
+/// the names it gave them, each once, in order (an image's ID when it has
+/// none), as `docker load` reports them.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<String>> {
     let result = load_verified(store, input);
     if result.is_err() {
@@ -144,32 +134,46 @@ fn load_verified(store: &Store, input: impl Read) -> Result<Vec<String>> {
     let staging = Staging::new_in(&store.tmp_dir(), "load-")
         .context("cannot create a temporary directory")?;
     let input = decompress(input).context("cannot read the archive")?;
-    extract_files(input, staging.path(), store.limits()).map_err(limit_alone)?;
-    let dir = staging.path();
-    if dir.join("manifest.json").is_file() {
-        let bytes = read_document(store, dir, "manifest.json")?;
-        let entries: Vec<ArchiveEntry> =
-            serde_json::from_slice(&bytes).context("manifest.json of the archive is invalid")?;
-        entries
-            .iter()
-            .map(|entry| load_docker_entry(store, dir, entry))
-            .collect()
-    } else if dir.join("index.json").is_file() {
-        let bytes = read_document(store, dir, "index.json")?;
-        let index: LayoutIndex =
-            serde_json::from_slice(&bytes).context("index.json of the archive is invalid")?;
-        index
-            .manifests
-            .iter()
-            .map(|entry| load_layout_entry(store, dir, entry))
-            .collect()
+    let archive = Extracted::new(input, staging, store.limits()).map_err(limit_alone)?;
+    let names = if archive.has_file("manifest.json") {
+        let bytes = read_document(store, &archive, "manifest.json")?;
+        if bytes.trim_ascii_start().starts_with(b"{") {
+            layout::load_directory(store, &archive, &bytes)?
+        } else {
+            let entries: Vec<ArchiveEntry> = serde_json::from_slice(&bytes)
+                .context("manifest.json of the archive is invalid")?;
+            let mut names = Vec::new();
+            for entry in &entries {
+                names.extend(load_docker_entry(store, &archive, entry)?);
+            }
+            names
+        }
+    } else if archive.has_file("index.json") {
+        layout::load_layout(store, &archive)?
+    } else if archive.has_file("repositories") {
+        bail!(
+            "the archive is in Docker's image format v1 (a repositories file, no manifest.json), \
+             which hull does not load: save the image again with Docker 1.10 or later"
+        )
     } else {
         bail!("not an image archive: it has neither manifest.json nor index.json")
+    };
+    let mut unique = Vec::new();
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
     }
+    Ok(unique)
 }
 
-fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<String> {
-    let config_bytes = read_document(store, dir, &entry.config)?;
+/// Loads one image of a docker-archive; returns its tags, or its ID.
+fn load_docker_entry(
+    store: &Store,
+    archive: &Extracted,
+    entry: &ArchiveEntry,
+) -> Result<Vec<String>> {
+    let config_bytes = read_document(store, archive, &entry.config)?;
     let config_digest = store.write_blob(&config_bytes)?;
     let config: ImageConfiguration =
         serde_json::from_slice(&config_bytes).context("image config is invalid")?;
@@ -183,11 +187,11 @@ fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<
     }
     let mut layers = Vec::new();
     for (layer, diff_id) in entry.layers.iter().zip(diff_ids) {
-        let path = archive_path(dir, layer)?;
-        let (digest, size) = store_file(store, &path, None, None)?;
+        let (digest, size) = store_file(store, archive, layer, None, None)?;
         store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
-        layers
-            .push(json!({ "mediaType": layer_media_type(&path)?, "digest": digest, "size": size }));
+        layers.push(
+            json!({ "mediaType": layer_media_type(archive, layer)?, "digest": digest, "size": size }),
+        );
     }
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
@@ -209,115 +213,33 @@ fn load_docker_entry(store: &Store, dir: &Path, entry: &ArchiveEntry) -> Result<
         })
         .collect::<Result<Vec<_>>>()?;
     let id = store.add_image(&manifest_digest, &tags, &[])?;
-    Ok(tags.first().cloned().unwrap_or_else(|| id.to_string()))
+    Ok(names_or_id(tags, &id))
 }
 
-fn load_layout_entry(store: &Store, dir: &Path, entry: &LayoutEntry) -> Result<String> {
-    let (manifest_digest, manifest_size) = platform_manifest(store, dir, entry)?;
-    let blob = |digest: &Digest| dir.join("blobs/sha256").join(digest.hex());
-    store_document(
-        store,
-        &blob(&manifest_digest),
-        &manifest_digest,
-        manifest_size,
-    )?;
-    let manifest: OciImageManifest = store.load_manifest(&manifest_digest)?;
-    let config_digest = Digest::parse(&manifest.config.digest)?;
-    let config_size = u64::try_from(manifest.config.size).ok();
-    store_document(store, &blob(&config_digest), &config_digest, config_size)?;
-    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
-        .context("image config is invalid")?;
-    let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != manifest.layers.len() {
-        bail!(
-            "the image config lists {} layers, the manifest {}",
-            diff_ids.len(),
-            manifest.layers.len()
-        );
+/// What `load` reports for an image: its names, or its ID.
+fn names_or_id(tags: Vec<String>, id: &Digest) -> Vec<String> {
+    if tags.is_empty() {
+        vec![id.to_string()]
+    } else {
+        tags
     }
-    for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
-        let digest = Digest::parse(&layer.digest)?;
-        let size = u64::try_from(layer.size).with_context(|| {
-            format!(
-                "the manifest gives layer {} a negative size",
-                digest.short()
-            )
-        })?;
-        store_file(store, &blob(&digest), Some(&digest), Some(size))?;
-        store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
-    }
-    let tags: Vec<String> = layout_entry_name(entry).into_iter().collect();
-    let id = store.add_image(&manifest_digest, &tags, &[])?;
-    Ok(tags.first().cloned().unwrap_or_else(|| id.to_string()))
 }
 
-/// Most image indexes an index.json entry may nest before its image.
-const MAX_INDEX_DEPTH: usize = 4;
-
-/// The digest and size of the image manifest an index.json entry names:
-/// the entry's own, or, when it names an image index (a multi-platform
-/// image, as `docker buildx build --output type=oci` or `skopeo copy
-/// --all` write it), its linux/amd64 image's.
-fn platform_manifest(
-    store: &Store,
-    dir: &Path,
-    entry: &LayoutEntry,
-) -> Result<(Digest, Option<u64>)> {
-    let mut digest = Digest::parse(&entry.digest)?;
-    let mut size = entry.size;
-    for _ in 0..MAX_INDEX_DEPTH {
-        let document = read_document(store, dir, &format!("blobs/sha256/{}", digest.hex()))?;
-        let actual = Digest::of(&document);
-        if actual != digest {
-            bail!("digest mismatch: the archive's document {digest} is {actual}");
-        }
-        let Some(index) = ImageIndex::parse(&document)
-            .with_context(|| format!("the archive's manifest {} is invalid", digest.short()))?
-        else {
-            return Ok((digest, size));
-        };
-        let image = index.linux_amd64().with_context(|| {
-            format!(
-                "the archive's image index {} has no linux/amd64 image",
-                digest.short()
-            )
-        })?;
-        digest = Digest::parse(&image.digest)?;
-        size = image.size;
-    }
-    bail!("the archive's image indexes nest more than {MAX_INDEX_DEPTH} deep")
-}
-
-/// The name an index.json entry gives its image: containerd's annotation
-/// with the whole name, else the OCI reference name when it is a whole
-/// reference (skopeo, buildah and podman write `name:tag` there; a bare
-/// tag, as other tools write, names no repository).
-fn layout_entry_name(entry: &LayoutEntry) -> Option<String> {
-    let tagged = |name: &str| ImageRef::parse(name).ok().and_then(|r| r.tagged());
-    if let Some(name) = entry.annotations.get(IMAGE_NAME_ANNOTATION) {
-        return tagged(name);
-    }
-    entry
-        .annotations
-        .get(REF_NAME_ANNOTATION)
-        .filter(|name| name.contains(':') || name.contains('/'))
-        .and_then(|name| tagged(name))
-}
-
-/// Copies `path` into the store as a blob, verified against `expected` and
-/// `expected_size` when given. No blob may be larger than a layer.
+/// Copies the archive's file `name` into the store as a blob, verified
+/// against `expected` and `expected_size` when given. No blob may be
+/// larger than a layer.
 fn store_file(
     store: &Store,
-    path: &Path,
+    archive: &Extracted,
+    name: &str,
     expected: Option<&Digest>,
     expected_size: Option<u64>,
 ) -> Result<(Digest, u64)> {
-    let mut file = File::open(path)
-        .with_context(|| format!("the archive lacks {}", quoted_path(archive_name(path))))?;
+    let mut file = archive.open(name)?;
     let len = file.metadata()?.len();
     let limits = store.limits();
     if len > limits.max_layer_bytes {
-        let what = format!("blob {}", quoted_path(archive_name(path)));
+        let what = format!("blob {}", quoted(name));
         return Err(LimitExceeded::layer_bytes(what, Some(len), limits).into());
     }
     let mut writer = store.blob_writer()?;
@@ -327,19 +249,24 @@ fn store_file(
     Ok((actual, size))
 }
 
-/// Stores the JSON document at `path` as [`store_file`] does, up to
+/// Stores the JSON document `name` as [`store_file`] does, up to
 /// `max_document_bytes`.
 fn store_document(
     store: &Store,
-    path: &Path,
+    archive: &Extracted,
+    name: &str,
     expected: &Digest,
     expected_size: Option<u64>,
 ) -> Result<()> {
     // A missing file is store_file's to report.
-    let len = fs::metadata(path).map_or(0, |metadata| metadata.len());
+    let len = archive
+        .path(name)
+        .ok()
+        .and_then(|path| path.metadata().ok())
+        .map_or(0, |metadata| metadata.len());
     let what = format!("document {}", expected.short());
     check_document_size(store, &what, expected_size.max(Some(len)))?;
-    store_file(store, path, Some(expected), expected_size)?;
+    store_file(store, archive, name, Some(expected), expected_size)?;
     Ok(())
 }
 
@@ -355,74 +282,26 @@ fn check_document_size(store: &Store, what: &str, size: Option<u64>) -> Result<(
     }
 }
 
-/// The JSON document `name` of the extracted archive in `dir`, up to
-/// `max_document_bytes`.
-fn read_document(store: &Store, dir: &Path, name: &str) -> Result<Vec<u8>> {
-    let path = archive_path(dir, name)?;
-    let lacks = || format!("the archive lacks {}", quoted(name));
-    let len = fs::metadata(&path).with_context(lacks)?.len();
+/// The archive's JSON document `name`, up to `max_document_bytes`.
+fn read_document(store: &Store, archive: &Extracted, name: &str) -> Result<Vec<u8>> {
+    let mut file = archive.open(name)?;
+    let len = file.metadata()?.len();
     check_document_size(store, &quoted(name), Some(len))?;
-    fs::read(&path).with_context(lacks)
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", quoted(name)))?;
+    Ok(bytes)
 }
 
-/// The part of `path` (under the staging directory) the archive named.
-fn archive_name(path: &Path) -> &Path {
-    path.file_name().map_or(path, Path::new)
-}
-
-fn layer_media_type(path: &Path) -> Result<&'static str> {
+/// The media type of the archive's layer `name`, by its first bytes.
+fn layer_media_type(archive: &Extracted, name: &str) -> Result<&'static str> {
     let mut head = [0u8; 4];
-    let n = File::open(path)?.read(&mut head)?;
+    let n = archive.open(name)?.read(&mut head)?;
     Ok(match &head[..n] {
         [0x1f, 0x8b, ..] => IMAGE_LAYER_GZIP_MEDIA_TYPE,
         [0x28, 0xb5, 0x2f, 0xfd] => ZSTD_LAYER_MEDIA_TYPE,
         _ => IMAGE_LAYER_MEDIA_TYPE,
     })
-}
-
-/// Extracts the regular files of the archive under `dest`; anything else
-/// (links, devices) is not part of an image archive and is skipped. Held
-/// to `limits` (see the module documentation).
-fn extract_files(input: impl Read, dest: &Path, limits: &Limits) -> Result<()> {
-    let mut archive = tar::Archive::new(TarGuard::new(input, limits));
-    let mut entries = 0u64;
-    for entry in archive.entries().context("cannot read the archive")? {
-        let mut entry = entry.context("corrupt archive")?;
-        entries += 1;
-        if entries > limits.max_layer_entries {
-            return Err(LimitExceeded::layer_entries("the archive", limits).into());
-        }
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let name = entry.path()?.to_string_lossy().into_owned();
-        let size = entry.size();
-        if size > limits.max_layer_bytes {
-            let what = format!("file {}", quoted(&name));
-            return Err(LimitExceeded::layer_bytes(what, Some(size), limits).into());
-        }
-        let path = archive_path(dest, &name)?;
-        let cannot = || format!("cannot extract {}", quoted(&name));
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).with_context(cannot)?;
-        }
-        let mut file = File::create(&path).with_context(cannot)?;
-        io::copy(&mut entry, &mut file).with_context(cannot)?;
-    }
-    Ok(())
-}
-
-/// `name` (a path inside the archive) under `dir`, refusing escapes.
-fn archive_path(dir: &Path, name: &str) -> Result<PathBuf> {
-    let mut path = dir.to_owned();
-    for component in Path::new(name).components() {
-        match component {
-            Component::Normal(part) => path.push(part),
-            Component::CurDir => {}
-            _ => bail!("archive path {} is not a plain relative path", quoted(name)),
-        }
-    }
-    Ok(path)
 }
 
 fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
@@ -446,6 +325,8 @@ fn familiar_tag(tagged: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE;
 
     use super::*;
@@ -623,6 +504,214 @@ mod tests {
         for compressed in [gzip.finish().unwrap(), xz.finish().unwrap()] {
             assert_eq!(loaded_names(&compressed), ["docker.io/library/sample:v1"]);
         }
+    }
+
+    /// What loading `archive` into a fresh store fails with.
+    fn load_error(archive: &[u8]) -> String {
+        let target = tempfile::tempdir().unwrap();
+        let err = load(&Store::open(target.path()).unwrap(), archive).unwrap_err();
+        format!("{err:#}")
+    }
+
+    /// A tar of `files` (name, bytes) and `symlinks` (name, target).
+    fn tar_of(files: &[(&str, Vec<u8>)], symlinks: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = tar::Builder::new(Vec::new());
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            out.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        for (name, target) in symlinks {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            out.append_link(&mut header, name, target).unwrap();
+        }
+        out.into_inner().unwrap()
+    }
+
+    /// The sample's manifest, config and layer blob, as stored.
+    fn sample_blobs(store: &Store) -> (Digest, Vec<u8>, Vec<u8>, Vec<u8>) {
+        let image = store.resolve("sample:v1").unwrap();
+        let layer = Digest::parse(&image.manifest.layers[0].digest).unwrap();
+        (
+            image.manifest_digest.clone(),
+            store.read_blob(&image.manifest_digest).unwrap(),
+            store.read_blob(&image.id).unwrap(),
+            store.read_blob(&layer).unwrap(),
+        )
+    }
+
+    /// A JSON document's bytes and the archive name of its blob.
+    fn json_blob(document: &serde_json::Value) -> (Vec<u8>, String) {
+        let bytes = serde_json::to_vec(document).unwrap();
+        let name = format!("blobs/sha256/{}", Digest::of(&bytes).hex());
+        (bytes, name)
+    }
+
+    #[test]
+    fn a_legacy_docker_save_with_a_layer_held_twice_loads_every_tag() {
+        // docker save before v25: `<id>/layer.tar` per layer, a layer seen
+        // before linked to its first copy, the config at `<id>.json`.
+        let (_source, store, _id, _archive) = saved_sample();
+        let (_, _, config, layer) = sample_blobs(&store);
+        let mut config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        let diff_id = config["rootfs"]["diff_ids"][0].clone();
+        config["rootfs"]["diff_ids"] = json!([diff_id, diff_id]);
+        let config = serde_json::to_vec(&config).unwrap();
+        let config_name = format!("{}.json", Digest::of(&config).hex());
+        let manifest = json!([{
+            "Config": config_name,
+            "RepoTags": ["legacy:v1", "me/legacy:latest"],
+            "Layers": ["aaaa/layer.tar", "bbbb/layer.tar"],
+        }]);
+        let archive = tar_of(
+            &[
+                (&config_name, config),
+                ("aaaa/VERSION", b"1.0".to_vec()),
+                ("aaaa/layer.tar", layer),
+                ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+                ("repositories", br#"{"legacy":{"v1":"bbbb"}}"#.to_vec()),
+            ],
+            &[("bbbb/layer.tar", "../aaaa/layer.tar")],
+        );
+        let target = tempfile::tempdir().unwrap();
+        let loaded_store = Store::open(target.path()).unwrap();
+        assert_eq!(
+            load(&loaded_store, &archive[..]).unwrap(),
+            ["docker.io/library/legacy:v1", "docker.io/me/legacy:latest"]
+        );
+        assert_eq!(loaded_store.resolve("me/legacy").unwrap().layers.len(), 2);
+
+        // Before manifest.json (Docker 1.9 and older): one clear line.
+        let v1 = tar_of(&[("repositories", b"{}".to_vec())], &[]);
+        assert!(load_error(&v1).contains("Docker's image format v1"));
+    }
+
+    #[test]
+    fn a_layout_index_passes_over_other_platforms_attestations_and_artifacts() {
+        let (_source, store, _id, archive) = saved_sample();
+        let layout = without(&archive, "manifest.json");
+        let (manifest, manifest_bytes, _, _) = sample_blobs(&store);
+        let (chart, chart_name) = json_blob(&json!({
+            "schemaVersion": 2,
+            "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json",
+                        "digest": Digest::of(b"{}"), "size": 2 },
+            "layers": [],
+        }));
+        // Neither the arm64 image's nor the attestation's blobs are in the
+        // archive (as containerd saves a single-platform pull): neither is
+        // read.
+        let index = json!({ "schemaVersion": 2, "manifests": [
+            { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": Digest::of(b"arm"), "size": 3,
+              "platform": { "os": "linux", "architecture": "arm64" },
+              "annotations": { REF_NAME_ANNOTATION: "plat:v1" } },
+            { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": Digest::of(b"att"), "size": 3,
+              "platform": { "os": "unknown", "architecture": "unknown" },
+              "annotations": { "vnd.docker.reference.type": "attestation-manifest" } },
+            { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": Digest::of(&chart), "size": chart.len(),
+              "annotations": { REF_NAME_ANNOTATION: "chart:v1" } },
+            { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": manifest, "size": manifest_bytes.len(),
+              "platform": { "os": "linux", "architecture": "amd64" },
+              "annotations": { REF_NAME_ANNOTATION: "plat:v1" } },
+        ]});
+        let index = serde_json::to_vec(&index).unwrap();
+        let files = [("index.json", index), (&chart_name, chart.clone())];
+        assert_eq!(
+            loaded_names(&with_files(&layout, &files)),
+            ["docker.io/library/plat:v1"]
+        );
+
+        // A layout of nothing hull runs says why.
+        let only_chart = json!({ "schemaVersion": 2, "manifests": [
+            { "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": Digest::of(&chart), "size": chart.len() },
+        ]});
+        let files = [
+            ("index.json", serde_json::to_vec(&only_chart).unwrap()),
+            (&chart_name, chart),
+        ];
+        let err = load_error(&with_files(&layout, &files));
+        assert!(
+            err.starts_with("the archive holds no linux/amd64 image: sha256:")
+                && err.ends_with(
+                    "is an artifact whose config is application/vnd.cncf.helm.config.v1+json"
+                ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nested_indexes_lead_to_the_linux_amd64_image() {
+        let (_source, store, _id, archive) = saved_sample();
+        let layout = without(&archive, "manifest.json");
+        let (manifest, manifest_bytes, _, _) = sample_blobs(&store);
+        let (inner, inner_name) = json_blob(&json!({
+            "schemaVersion": 2, "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": [{ "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": manifest,
+                            "size": manifest_bytes.len(),
+                            "platform": { "os": "linux", "architecture": "amd64" } }],
+        }));
+        let (outer, outer_name) = json_blob(&json!({
+            "schemaVersion": 2, "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": [{ "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE, "digest": Digest::of(&inner),
+                            "size": inner.len() }],
+        }));
+        let index = json!({ "schemaVersion": 2, "manifests": [
+            { "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE, "digest": Digest::of(&outer), "size": outer.len(),
+              "annotations": { REF_NAME_ANNOTATION: "nested:v1" } },
+        ]});
+        let files = [
+            ("index.json", serde_json::to_vec(&index).unwrap()),
+            (&inner_name, inner),
+            (&outer_name, outer),
+        ];
+        assert_eq!(
+            loaded_names(&with_files(&layout, &files)),
+            ["docker.io/library/nested:v1"]
+        );
+    }
+
+    #[test]
+    fn a_schema_1_manifest_is_refused_in_one_line() {
+        let (_source, _store, _id, archive) = saved_sample();
+        let layout = without(&archive, "manifest.json");
+        let (schema1, schema1_name) = json_blob(&json!({
+            "schemaVersion": 1, "name": "library/old", "tag": "v1",
+            "fsLayers": [], "history": [], "signatures": [],
+        }));
+        let index = json!({ "schemaVersion": 2, "manifests": [
+            { "mediaType": "application/vnd.docker.distribution.manifest.v1+prettyjws",
+              "digest": Digest::of(&schema1), "size": schema1.len() },
+        ]});
+        let files = [
+            ("index.json", serde_json::to_vec(&index).unwrap()),
+            (&schema1_name, schema1),
+        ];
+        let err = load_error(&with_files(&layout, &files));
+        assert!(
+            err.starts_with("cannot load the archive's manifest")
+                && err.contains("image manifest schema 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_skopeo_dir_layout_loads_untagged() {
+        // `skopeo copy ... dir:DIR`, tarred: the manifest as manifest.json,
+        // each blob by its hex digest, a version file.
+        let (_source, store, id, _archive) = saved_sample();
+        let (_, manifest, config, layer) = sample_blobs(&store);
+        let archive = tar_of(
+            &[
+                ("manifest.json", manifest),
+                (Digest::of(&config).hex(), config.clone()),
+                (Digest::of(&layer).hex(), layer),
+                ("version", b"Directory Transport Version: 1.1\n".to_vec()),
+            ],
+            &[],
+        );
+        assert_eq!(loaded_names(&archive), [id.to_string()]);
     }
 
     #[test]
