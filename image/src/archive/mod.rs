@@ -34,7 +34,7 @@ use crate::limits::{limit_alone, LimitExceeded};
 use crate::quote::quoted;
 use crate::reference::ImageRef;
 use crate::remove_tree::Staging;
-use crate::store::Store;
+use crate::store::{Image, Store};
 
 const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -57,14 +57,30 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
     Option::<Vec<String>>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
-/// Writes the images `names` (names or IDs) to `out` as one archive.
+/// Writes the images `names` select to `out` as one archive, each image
+/// once with the tags its names keep, as `docker save` does (see
+/// [`saved_images`]).
 pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
+    let mut selected: Vec<(Image, Vec<String>)> = Vec::new();
+    for name in names {
+        for (image, tags) in saved_images(store, name)? {
+            match selected.iter_mut().find(|(known, _)| known.id == image.id) {
+                Some((_, known_tags)) => {
+                    for tag in tags {
+                        if !known_tags.contains(&tag) {
+                            known_tags.push(tag);
+                        }
+                    }
+                }
+                None => selected.push((image, tags)),
+            }
+        }
+    }
     let mut tar = tar::Builder::new(out);
     let mut entries = Vec::new();
     let mut index = Vec::new();
     let mut written = std::collections::BTreeSet::new();
-    for name in names {
-        let image = store.resolve(name)?;
+    for (image, tags) in &selected {
         let mut blobs = vec![image.manifest_digest.clone(), image.id.clone()];
         for layer in &image.manifest.layers {
             blobs.push(Digest::parse(&layer.digest)?);
@@ -77,14 +93,6 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
                 tar.append_file(format!("blobs/sha256/{}", blob.hex()), &mut file)?;
             }
         }
-        let explicit_tag = ImageRef::parse(name)
-            .ok()
-            .and_then(|r| r.tagged())
-            .filter(|t| image.repo_tags.contains(t));
-        let tags: Vec<String> = match explicit_tag {
-            Some(tag) => vec![tag],
-            None => image.repo_tags.clone(),
-        };
         entries.push(ArchiveEntry {
             config: format!("blobs/sha256/{}", image.id.hex()),
             repo_tags: tags.iter().map(|t| familiar_tag(t)).collect(),
@@ -115,6 +123,43 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
     append_bytes(&mut tar, "manifest.json", &serde_json::to_vec(&entries)?)?;
     tar.into_inner()?.flush()?;
     Ok(())
+}
+
+/// The images `docker save NAME` writes, each with the tags it keeps:
+/// `NAME:TAG` that tag; a bare repository name (`app`) every tag of that
+/// repository, of however many images; an image ID or a digest reference
+/// no tag, so that the image loads untagged.
+fn saved_images(store: &Store, name: &str) -> Result<Vec<(Image, Vec<String>)>> {
+    let reference = ImageRef::parse(name).ok();
+    let last_part = name.rsplit('/').next().unwrap_or(name);
+    let repository_only = !name.contains('@') && !last_part.contains(':');
+    if let Some(reference) = reference.as_ref().filter(|_| repository_only) {
+        let repository = reference.name();
+        let in_repository =
+            |tag: &String| ImageRef::parse(tag).is_ok_and(|tag| tag.name() == repository);
+        let images: Vec<(Image, Vec<String>)> = store
+            .images()?
+            .into_iter()
+            .filter_map(|image| {
+                let tags: Vec<String> = image
+                    .repo_tags
+                    .iter()
+                    .filter(|t| in_repository(t))
+                    .cloned()
+                    .collect();
+                (!tags.is_empty()).then_some((image, tags))
+            })
+            .collect();
+        if !images.is_empty() {
+            return Ok(images);
+        }
+    }
+    let image = store.resolve(name)?;
+    let tag = reference
+        .filter(|r| r.digest().is_none() && !repository_only)
+        .and_then(|r| r.tagged())
+        .filter(|tag| image.repo_tags.contains(tag));
+    Ok(vec![(image, tag.into_iter().collect())])
 }
 
 /// Loads every image in the archive `input` (a tar, or one compressed with
@@ -712,6 +757,69 @@ mod tests {
             &[],
         );
         assert_eq!(loaded_names(&archive), [id.to_string()]);
+    }
+
+    /// The `RepoTags` of each image `save` writes for `names`.
+    fn saved_tags(store: &Store, names: &[&str]) -> Vec<Vec<String>> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut archive = Vec::new();
+        save(store, &names, &mut archive).unwrap();
+        let mut manifest = Vec::new();
+        tar::Archive::new(&archive[..])
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|entry| entry.path().unwrap().to_str() == Some("manifest.json"))
+            .unwrap()
+            .read_to_end(&mut manifest)
+            .unwrap();
+        let entries: Vec<ArchiveEntry> = serde_json::from_slice(&manifest).unwrap();
+        entries.into_iter().map(|entry| entry.repo_tags).collect()
+    }
+
+    #[test]
+    fn save_keeps_the_tags_docker_save_keeps() {
+        let (_source, store, id, _archive) = saved_sample();
+        for tag in ["sample:v2", "other:x"] {
+            store
+                .tag("sample:v1", &ImageRef::parse(tag).unwrap())
+                .unwrap();
+        }
+        // A second image in the same repository.
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        builder
+            .append_data(&mut header, "two", &b"two"[..])
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        crate::import_tar(
+            &store,
+            &tar[..],
+            Some(&ImageRef::parse("sample:v3").unwrap()),
+        )
+        .unwrap();
+
+        assert_eq!(saved_tags(&store, &["sample:v1"]), [["sample:v1"]]);
+        // By ID or a prefix of it: untagged, as Docker saves it.
+        let no_tags: [[&str; 0]; 1] = [[]];
+        assert_eq!(saved_tags(&store, &[id.as_str()]), no_tags);
+        assert_eq!(saved_tags(&store, &[&id.hex()[..12]]), no_tags);
+        // A repository: each of its images with its tags there.
+        let mut by_repository = saved_tags(&store, &["sample"]);
+        by_repository.sort();
+        assert_eq!(
+            by_repository,
+            [vec!["sample:v1", "sample:v2"], vec!["sample:v3"]]
+        );
+        // One image named twice is written once, with both names.
+        assert_eq!(
+            saved_tags(&store, &["sample:v1", "other:x", "sample:v1"]),
+            [["sample:v1", "other:x"]]
+        );
     }
 
     #[test]
