@@ -285,8 +285,9 @@ fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
         "/bin/tool",
         "GREETING=hi",
         "\"WorkingDir\": \"/data\"",
-        "\"RootFS\"",
-        "diff_ids",
+        // Docker's shape: {"Type": "layers", "Layers": [diff IDs]}.
+        "\"RootFS\": {\n      \"Layers\": [\n        \"sha256:",
+        "\"Type\": \"layers\"",
     ] {
         assert!(
             inspect.contains(needle),
@@ -434,6 +435,82 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
     );
     let wrong = format!("{name}@sha256:{}", "0".repeat(64));
     fails_with(&hull, &["pull", &wrong], "not found");
+}
+
+#[test]
+fn indexes_with_attestations_nested_indexes_and_artifacts_pull_as_docker_pulls_them() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let repository = "test/shapes";
+    let dir = work.path().join("amd64");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("arch"), "amd64").unwrap();
+    let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
+    let layer = (blob, diff_id, "application/vnd.oci.image.layer.v1.tar+gzip");
+    let (amd64, amd64_size) = registry.push_image(repository, "amd64", &[layer], "{}");
+
+    // BuildKit's attestation manifest: an in-toto statement as its layer.
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
+    registry.push_blob(repository, &sha256(statement), statement);
+    let config = format!(
+        r#"{{"architecture":"unknown","os":"unknown","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(statement)
+    );
+    registry.push_blob(repository, &sha256(config.as_bytes()), config.as_bytes());
+    let attestation = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.in-toto+json","digest":"{}","size":{}}}]}}"#,
+        sha256(config.as_bytes()),
+        config.len(),
+        sha256(statement),
+        statement.len()
+    );
+    let attestation_digest = sha256(attestation.as_bytes());
+    registry.push_manifest(
+        repository,
+        &attestation_digest,
+        OCI_MANIFEST,
+        attestation.as_bytes(),
+    );
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    // The attestation first, so that picking it would show.
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{index_type}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{attestation_digest}","size":{},"platform":{{"os":"unknown","architecture":"unknown"}},"annotations":{{"vnd.docker.reference.digest":"{amd64}","vnd.docker.reference.type":"attestation-manifest"}}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{amd64}","size":{amd64_size},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
+        attestation.len()
+    );
+    registry.push_manifest(repository, "attested", index_type, index.as_bytes());
+    // An index of indexes, without platforms.
+    let nested = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{index_type}","manifests":[{{"mediaType":"{index_type}","digest":"{}","size":{}}}]}}"#,
+        sha256(index.as_bytes()),
+        index.len()
+    );
+    registry.push_manifest(repository, "nested", index_type, nested.as_bytes());
+
+    let hull = Hull::new();
+    let name = format!("{}/{repository}", registry.host());
+    for tag in ["attested", "nested"] {
+        let reference = format!("{name}:{tag}");
+        ok(&hull, &["pull", &reference]);
+        let dirs = layer_dirs(&hull, &reference);
+        assert_eq!(fs::read_to_string(dirs[0].join("arch")).unwrap(), "amd64");
+    }
+
+    // A Helm chart is no container image: one line, nothing stored.
+    let chart_config = br#"{"name":"chart"}"#;
+    registry.push_blob(repository, &sha256(chart_config), chart_config);
+    let chart = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        sha256(chart_config),
+        chart_config.len()
+    );
+    registry.push_manifest(repository, "chart", OCI_MANIFEST, chart.as_bytes());
+    let fresh = Hull::new();
+    fails_with(
+        &fresh,
+        &["pull", &format!("{name}:chart")],
+        "is not a container image: it is an artifact whose config is application/vnd.cncf.helm.config.v1+json",
+    );
+    assert_store_empty(&fresh);
 }
 
 #[test]
