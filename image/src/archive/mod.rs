@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use self::extracted::Extracted;
-use crate::compression::decompress;
+use crate::capped::Capped;
+use crate::compression::{decompress, Compression};
 use crate::digest::Digest;
 use crate::limits::{limit_alone, LimitExceeded};
 use crate::quote::quoted;
@@ -232,11 +233,9 @@ fn load_docker_entry(
     }
     let mut layers = Vec::new();
     for (layer, diff_id) in entry.layers.iter().zip(diff_ids) {
-        let (digest, size) = store_file(store, archive, layer, None, None)?;
+        let (digest, size, media_type) = store_layer(store, archive, layer)?;
         store.unpack_layer(&digest, &Digest::parse(diff_id)?)?;
-        layers.push(
-            json!({ "mediaType": layer_media_type(archive, layer)?, "digest": digest, "size": size }),
-        );
+        layers.push(json!({ "mediaType": media_type, "digest": digest, "size": size }));
     }
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
@@ -338,15 +337,42 @@ fn read_document(store: &Store, archive: &Extracted, name: &str) -> Result<Vec<u
     Ok(bytes)
 }
 
-/// The media type of the archive's layer `name`, by its first bytes.
-fn layer_media_type(archive: &Extracted, name: &str) -> Result<&'static str> {
-    let mut head = [0u8; 4];
-    let n = archive.open(name)?.read(&mut head)?;
-    Ok(match &head[..n] {
-        [0x1f, 0x8b, ..] => IMAGE_LAYER_GZIP_MEDIA_TYPE,
-        [0x28, 0xb5, 0x2f, 0xfd] => ZSTD_LAYER_MEDIA_TYPE,
-        _ => IMAGE_LAYER_MEDIA_TYPE,
-    })
+/// Stores the docker-archive layer `name` as a blob with its media type:
+/// as it is when plain or compressed as a layer's media type allows (gzip,
+/// zstd), else (xz or bzip2, which `docker load` also reads) as the plain
+/// tar it holds, so that the image's manifest says what its blobs are.
+fn store_layer(
+    store: &Store,
+    archive: &Extracted,
+    name: &str,
+) -> Result<(Digest, u64, &'static str)> {
+    let mut head = [0u8; 6];
+    let mut file = archive.open(name)?;
+    let read = file.read(&mut head)?;
+    let media_type = match Compression::of(&head[..read]) {
+        Compression::None => IMAGE_LAYER_MEDIA_TYPE,
+        Compression::Gzip => IMAGE_LAYER_GZIP_MEDIA_TYPE,
+        Compression::Zstd => ZSTD_LAYER_MEDIA_TYPE,
+        Compression::Xz | Compression::Bzip2 => {
+            let limits = store.limits();
+            let over =
+                || LimitExceeded::layer_bytes(format!("layer {}", quoted(name)), None, limits);
+            let mut tar = Capped::new(
+                decompress(archive.open(name)?)?,
+                limits.max_layer_bytes,
+                over,
+            );
+            let mut writer = store.blob_writer()?;
+            io::copy(&mut tar, &mut writer)
+                .with_context(|| format!("cannot decompress layer {}", quoted(name)))
+                .map_err(limit_alone)?;
+            let (digest, size) = writer.digest();
+            store.commit_blob(writer, &digest, None)?;
+            return Ok((digest, size, IMAGE_LAYER_MEDIA_TYPE));
+        }
+    };
+    let (digest, size) = store_file(store, archive, name, None, None)?;
+    Ok((digest, size, media_type))
 }
 
 fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
@@ -632,6 +658,47 @@ mod tests {
         // Before manifest.json (Docker 1.9 and older): one clear line.
         let v1 = tar_of(&[("repositories", b"{}".to_vec())], &[]);
         assert!(load_error(&v1).contains("Docker's image format v1"));
+    }
+
+    #[test]
+    fn xz_and_bzip2_layers_of_a_docker_archive_are_stored_as_plain_tars() {
+        // docker load reads a layer.tar compressed with xz or bzip2; no
+        // media type says either, so the layer is kept as its plain tar.
+        let (_source, store, id, _archive) = saved_sample();
+        let (_, _, config, layer) = sample_blobs(&store);
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&layer[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&tar).unwrap();
+        let mut bzip2 = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bzip2.write_all(&tar).unwrap();
+        for compressed in [xz.finish().unwrap(), bzip2.finish().unwrap()] {
+            let manifest = json!([{
+                "Config": "config.json", "RepoTags": ["packed:v1"], "Layers": ["l/layer.tar"],
+            }]);
+            let archive = tar_of(
+                &[
+                    ("config.json", config.clone()),
+                    ("l/layer.tar", compressed),
+                    ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+                ],
+                &[],
+            );
+            let target = tempfile::tempdir().unwrap();
+            let loaded_store = Store::open(target.path()).unwrap();
+            load(&loaded_store, &archive[..]).unwrap();
+            let image = loaded_store.resolve("packed:v1").unwrap();
+            assert_eq!(image.id, id);
+            let stored = &image.manifest.layers[0];
+            assert_eq!(stored.media_type, IMAGE_LAYER_MEDIA_TYPE);
+            assert_eq!(stored.digest, Digest::of(&tar).as_str());
+            assert_eq!(
+                fs::read(image.layers[0].join("etc/hello")).unwrap(),
+                b"hello"
+            );
+        }
     }
 
     #[test]
