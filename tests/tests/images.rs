@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hull_e2e::registry::{
-    free_port, sha256, tar_dir, Registry, UnauthorizedRegistry, OCI_MANIFEST,
+    free_port, sha256, tar_dir, ManifestServer, Registry, UnauthorizedRegistry, OCI_MANIFEST,
 };
 use hull_e2e::{busybox_rootfs, Hull};
 
@@ -539,6 +539,20 @@ fn failed_pulls_leave_the_store_as_it_was() {
     assert_store_empty(&hull);
 
     fails_with(&hull, &["pull", "Bad/Name"], "invalid reference format");
+
+    // Image manifest schema 1, as old registries still serve it.
+    let schema1 = ManifestServer::start(
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        br#"{"schemaVersion":1,"name":"test/old","tag":"v1","architecture":"amd64",
+            "fsLayers":[{"blobSum":"sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"}],
+            "history":[{"v1Compatibility":"{}"}],"signatures":[]}"#,
+    );
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/old:v1", schema1.host())],
+        "it is an image manifest schema 1, a format hull does not read",
+    );
+    assert_store_empty(&hull);
 
     // A layer whose bytes were altered in the registry.
     let dir = work.path().join("layer");
