@@ -13,25 +13,50 @@ const BZIP2_MAGIC: &[u8] = b"BZh";
 /// 65 MiB `xz -9` needs, far less than the 4 GiB a hostile header may ask.
 const XZ_MEMORY_LIMIT: u64 = 256 << 20;
 
+/// How a stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+    Bzip2,
+}
+
+impl Compression {
+    /// The compression a stream starting with `head` (its first bytes, at
+    /// least 6 where it has them) is in.
+    pub(crate) fn of(head: &[u8]) -> Compression {
+        if head.starts_with(GZIP_MAGIC) {
+            Compression::Gzip
+        } else if head.starts_with(ZSTD_MAGIC) {
+            Compression::Zstd
+        } else if head.starts_with(XZ_MAGIC) {
+            Compression::Xz
+        } else if is_bzip2(head) {
+            Compression::Bzip2
+        } else {
+            Compression::None
+        }
+    }
+}
+
 /// Wraps `input` in the decompressor its first bytes call for (gzip, zstd,
 /// xz, bzip2), or passes it through when it is a plain tar.
 pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<Box<dyn Read + 'a>> {
     let mut input = BufReader::new(input);
-    let head = input.fill_buf()?;
-    if head.starts_with(GZIP_MAGIC) {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
-    } else if head.starts_with(ZSTD_MAGIC) {
-        Ok(Box::new(zstd::Decoder::with_buffer(input)?))
-    } else if head.starts_with(XZ_MAGIC) {
-        let stream =
-            xz2::stream::Stream::new_stream_decoder(XZ_MEMORY_LIMIT, xz2::stream::CONCATENATED)
-                .map_err(io::Error::other)?;
-        Ok(Box::new(xz2::bufread::XzDecoder::new_stream(input, stream)))
-    } else if is_bzip2(head) {
-        Ok(Box::new(bzip2::bufread::MultiBzDecoder::new(input)))
-    } else {
-        Ok(Box::new(input))
-    }
+    Ok(match Compression::of(input.fill_buf()?) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(input)?),
+        Compression::Xz => {
+            let stream =
+                xz2::stream::Stream::new_stream_decoder(XZ_MEMORY_LIMIT, xz2::stream::CONCATENATED)
+                    .map_err(io::Error::other)?;
+            Box::new(xz2::bufread::XzDecoder::new_stream(input, stream))
+        }
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+        Compression::None => Box::new(input),
+    })
 }
 
 /// `BZh` and a block size digit: a tar's first name is hardly that.

@@ -17,7 +17,7 @@ use crate::reference::ImageRef;
 use crate::store::Store;
 use crate::tar_guard::TarGuard;
 
-/// Stores the tar stream `rootfs` (plain, gzip or zstd) as a gzip layer of
+/// Stores the tar stream `rootfs` (plain, gzip, zstd, xz or bzip2) as a gzip layer of
 /// a new linux/amd64 image with an empty config, tagged `tag`; returns its ID.
 /// The tar is held to the store's [`Limits`](crate::Limits) as it is read.
 /// On failure the store is left as it was.

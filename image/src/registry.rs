@@ -23,7 +23,7 @@ use oci_spec::image::ImageConfiguration;
 
 use crate::auth::AuthFile;
 use crate::digest::Digest;
-use crate::image_index::ImageIndex;
+use crate::image_index::{Manifest, MAX_INDEX_DEPTH};
 use crate::limits::LimitExceeded;
 use crate::progress::{Progress, ProgressStyle};
 use crate::reference::ImageRef;
@@ -233,13 +233,25 @@ async fn pull_async(
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
     let mut bytes = fetch_manifest(&client, store, oci_ref, &auth).await?;
-    let index = ImageIndex::parse(&bytes).context("the registry sent an invalid manifest")?;
-    if let Some(index) = index {
-        let entry = index
-            .linux_amd64()
-            .ok_or_else(|| anyhow!("{reference} has no linux/amd64 image"))?;
-        let pinned = oci_ref.clone_with_digest(entry.digest.clone());
-        bytes = fetch_manifest(&client, store, &pinned, &auth).await?;
+    let mut depth = 0;
+    loop {
+        match Manifest::parse(&bytes).with_context(|| format!("cannot pull {reference}"))? {
+            Manifest::Image => break,
+            Manifest::NotAnImage(what) => {
+                bail!("{reference} is not a container image: it is {what}")
+            }
+            Manifest::Index(index) => {
+                depth += 1;
+                if depth > MAX_INDEX_DEPTH {
+                    bail!("the image indexes of {reference} nest more than {MAX_INDEX_DEPTH} deep");
+                }
+                let entry = index
+                    .pick()
+                    .ok_or_else(|| anyhow!("{reference} has no linux/amd64 image"))?;
+                let pinned = oci_ref.clone_with_digest(entry.digest.clone());
+                bytes = fetch_manifest(&client, store, &pinned, &auth).await?;
+            }
+        }
     }
     let manifest: OciImageManifest =
         serde_json::from_slice(&bytes).context("the registry sent an invalid image manifest")?;

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hull_e2e::registry::{
-    free_port, sha256, tar_dir, Registry, UnauthorizedRegistry, OCI_MANIFEST,
+    free_port, sha256, tar_dir, ManifestServer, Registry, UnauthorizedRegistry, OCI_MANIFEST,
 };
 use hull_e2e::{busybox_rootfs, Hull};
 
@@ -285,7 +285,9 @@ fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
         "/bin/tool",
         "GREETING=hi",
         "\"WorkingDir\": \"/data\"",
-        "\"RootFS\"",
+        // Docker's shape: {"Type": "layers", "Layers": [diff IDs]}, and
+        // Config with every field Docker has.
+        "\"RootFS\": {\n      \"Layers\": [\n        \"sha256:",
         "\"Type\": \"layers\"",
         "\"Hostname\": \"\"",
     ] {
@@ -438,6 +440,82 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
 }
 
 #[test]
+fn indexes_with_attestations_nested_indexes_and_artifacts_pull_as_docker_pulls_them() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let repository = "test/shapes";
+    let dir = work.path().join("amd64");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("arch"), "amd64").unwrap();
+    let (blob, diff_id) = tar_dir(&dir, Some("gzip"));
+    let layer = (blob, diff_id, "application/vnd.oci.image.layer.v1.tar+gzip");
+    let (amd64, amd64_size) = registry.push_image(repository, "amd64", &[layer], "{}");
+
+    // BuildKit's attestation manifest: an in-toto statement as its layer.
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
+    registry.push_blob(repository, &sha256(statement), statement);
+    let config = format!(
+        r#"{{"architecture":"unknown","os":"unknown","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(statement)
+    );
+    registry.push_blob(repository, &sha256(config.as_bytes()), config.as_bytes());
+    let attestation = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.in-toto+json","digest":"{}","size":{}}}]}}"#,
+        sha256(config.as_bytes()),
+        config.len(),
+        sha256(statement),
+        statement.len()
+    );
+    let attestation_digest = sha256(attestation.as_bytes());
+    registry.push_manifest(
+        repository,
+        &attestation_digest,
+        OCI_MANIFEST,
+        attestation.as_bytes(),
+    );
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    // The attestation first, so that picking it would show.
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{index_type}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{attestation_digest}","size":{},"platform":{{"os":"unknown","architecture":"unknown"}},"annotations":{{"vnd.docker.reference.digest":"{amd64}","vnd.docker.reference.type":"attestation-manifest"}}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{amd64}","size":{amd64_size},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
+        attestation.len()
+    );
+    registry.push_manifest(repository, "attested", index_type, index.as_bytes());
+    // An index of indexes, without platforms.
+    let nested = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{index_type}","manifests":[{{"mediaType":"{index_type}","digest":"{}","size":{}}}]}}"#,
+        sha256(index.as_bytes()),
+        index.len()
+    );
+    registry.push_manifest(repository, "nested", index_type, nested.as_bytes());
+
+    let hull = Hull::new();
+    let name = format!("{}/{repository}", registry.host());
+    for tag in ["attested", "nested"] {
+        let reference = format!("{name}:{tag}");
+        ok(&hull, &["pull", &reference]);
+        let dirs = layer_dirs(&hull, &reference);
+        assert_eq!(fs::read_to_string(dirs[0].join("arch")).unwrap(), "amd64");
+    }
+
+    // A Helm chart is no container image: one line, nothing stored.
+    let chart_config = br#"{"name":"chart"}"#;
+    registry.push_blob(repository, &sha256(chart_config), chart_config);
+    let chart = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        sha256(chart_config),
+        chart_config.len()
+    );
+    registry.push_manifest(repository, "chart", OCI_MANIFEST, chart.as_bytes());
+    let fresh = Hull::new();
+    fails_with(
+        &fresh,
+        &["pull", &format!("{name}:chart")],
+        "is not a container image: it is an artifact whose config is application/vnd.cncf.helm.config.v1+json",
+    );
+    assert_store_empty(&fresh);
+}
+
+#[test]
 fn failed_pulls_leave_the_store_as_it_was() {
     let registry = Registry::start();
     let work = tempfile::tempdir().unwrap();
@@ -463,6 +541,20 @@ fn failed_pulls_leave_the_store_as_it_was() {
     assert_store_empty(&hull);
 
     fails_with(&hull, &["pull", "Bad/Name"], "invalid reference format");
+
+    // Image manifest schema 1, as old registries still serve it.
+    let schema1 = ManifestServer::start(
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        br#"{"schemaVersion":1,"name":"test/old","tag":"v1","architecture":"amd64",
+            "fsLayers":[{"blobSum":"sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"}],
+            "history":[{"v1Compatibility":"{}"}],"signatures":[]}"#,
+    );
+    fails_with(
+        &hull,
+        &["pull", &format!("{}/test/old:v1", schema1.host())],
+        "it is an image manifest schema 1, a format hull does not read",
+    );
+    assert_store_empty(&hull);
 
     // A layer whose bytes were altered in the registry.
     let dir = work.path().join("layer");

@@ -12,7 +12,8 @@ use super::familiar;
 
 #[derive(Args)]
 pub struct SaveArgs {
-    /// Images to save (names or IDs).
+    /// Images to save: NAME:TAG (that tag), a repository NAME (all its
+    /// tags) or an ID (untagged), as `docker save` takes them.
     #[arg(required = true)]
     images: Vec<String>,
     /// Write to this file instead of stdout.

@@ -139,7 +139,8 @@ pub fn push_image(
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// Root filesystem tar (plain, gzip or zstd), or `-` for stdin.
+    /// Root filesystem tar (plain, or gzip, zstd, xz or bzip2), or `-` for
+    /// stdin.
     file: PathBuf,
     /// Name for the new image: NAME[:TAG].
     reference: Option<String>,
