@@ -180,6 +180,7 @@ echo "size=$($h ps -s --format '{{.Size}}' --filter name=db | grep -c 'B$')"
 # inspect: Docker's fields and types, other objects, missing ones.
 echo "inspect-state=$($h inspect -f '{{.State.Status}} {{.State.Dead}} {{.Config.StopSignal}} {{.Config.StopTimeout}} {{.HostConfig.Init}} {{.HostConfig.NetworkMode}}' web)"
 echo "inspect-ports=$($h inspect -f '{{json .HostConfig.PortBindings}} {{json .Config.ExposedPorts}}' web)"
+echo "inspect-net=$($h inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}/{{.IPPrefixLen}}{{end}} {{.NetworkSettings.Gateway}} {{(index (index .NetworkSettings.Ports "80/tcp") 0).HostIp}}' web) $($h network inspect -f '{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}}{{end}}' bridge)"
 echo "inspect-zero=$($h inspect -f '{{.State.FinishedAt}}' db)"
 echo "inspect-network=$($h inspect bridge -f '{{.Driver}}') $($h inspect --type network -f '{{.Name}}' bridge)"
 $h inspect nothing >$work/out 2>$work/err; echo "inspect-missing=$? $(cat $work/out) $(grep -c 'no such object' $work/err)"
@@ -223,6 +224,17 @@ $h rm -f db >/dev/null
             && ports.ends_with(r#"{"80/tcp":{}}"#),
         "{output}"
     );
+    // Each network's gateway and prefix, the first's at the top too, as
+    // templates written for Docker read them.
+    let net = fact("inspect-net");
+    let net: Vec<&str> = net.split(' ').collect();
+    let [endpoint, top_gateway, host_ip, gateway, subnet] = net[..] else {
+        panic!("{output}");
+    };
+    let prefix = subnet.split_once('/').map_or("", |(_, len)| len);
+    assert_eq!(endpoint, format!("{gateway}/{prefix}"), "{output}");
+    assert_eq!(top_gateway, gateway, "{output}");
+    assert_eq!(host_ip, "127.0.0.1", "{output}");
     assert_eq!(fact("inspect-zero"), "0001-01-01T00:00:00Z", "{output}");
     assert_eq!(fact("inspect-network"), "bridge bridge", "{output}");
     assert_eq!(fact("inspect-missing"), "1 [] 1", "{output}");

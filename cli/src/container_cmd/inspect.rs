@@ -10,8 +10,8 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use hull_image::Store;
 use hull_runtime::{
-    ContainerConfig, ContainerInfo, ContainerNetwork, Health, HealthConfig, LogDriver, Mount,
-    MountSource, RestartPolicy, RootfsSource, Runtime, Status, DEFAULT_CAPABILITIES,
+    ContainerConfig, ContainerInfo, ContainerNetwork, Endpoint, Health, HealthConfig, LogDriver,
+    Mount, MountSource, RestartPolicy, RootfsSource, Runtime, Status, DEFAULT_CAPABILITIES,
 };
 use serde_json::{json, Value};
 
@@ -189,7 +189,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "Healthcheck": config.healthcheck.as_ref().map(healthcheck),
             "Rootfs": rootfs_dir,
         },
-        "NetworkSettings": network_settings(network),
+        "NetworkSettings": network_settings(network, &config.exposed_ports, runtime),
         "HostConfig": host_config(config),
     })
 }
@@ -386,12 +386,17 @@ fn port_bindings(network: &ContainerNetwork) -> Value {
 
 /// Docker's form: the address, and each published port's bindings by
 /// container side (`"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]`).
-fn network_settings(network: &ContainerNetwork) -> Value {
-    let mut ports = serde_json::Map::new();
+fn network_settings(network: &ContainerNetwork, exposed: &[String], runtime: &Runtime) -> Value {
+    // Exposed and not published: null, as Docker lists them.
+    let mut ports: serde_json::Map<String, Value> = exposed
+        .iter()
+        .map(|port| (port.clone(), Value::Null))
+        .collect();
     for mapping in &network.ports {
-        let bindings = ports
-            .entry(mapping.container_side())
-            .or_insert_with(|| json!([]));
+        let bindings = ports.entry(mapping.container_side()).or_insert(Value::Null);
+        if bindings.is_null() {
+            *bindings = json!([]);
+        }
         if let Value::Array(bindings) = bindings {
             bindings.push(json!({
                 "HostIp": mapping.host_ip.to_string(),
@@ -399,22 +404,36 @@ fn network_settings(network: &ContainerNetwork) -> Value {
             }));
         }
     }
-    let endpoint = network.primary();
+    // A network removed since is shown without its gateway and ID.
+    let defined = runtime.list_networks().unwrap_or_default();
+    let endpoint_settings = |e: &Endpoint| {
+        let on = defined.iter().find(|n| n.name == e.network);
+        json!({
+            "IPAddress": e.address.to_string(),
+            "IPPrefixLen": on.map_or(0, |n| n.subnet.prefix_len),
+            "Gateway": on.map(|n| n.gateway.to_string()).unwrap_or_default(),
+            "MacAddress": e.mac.to_string(),
+            "NetworkID": on.map(|n| n.id.as_str()).unwrap_or_default(),
+            "Aliases": e.aliases,
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": "",
+        })
+    };
     let networks: serde_json::Map<String, Value> = network
         .endpoints
         .iter()
-        .map(|e| {
-            let settings = json!({
-                "IPAddress": e.address.to_string(),
-                "MacAddress": e.mac.to_string(),
-                "Aliases": e.aliases,
-            });
-            (e.network.clone(), settings)
-        })
+        .map(|e| (e.network.clone(), endpoint_settings(e)))
         .collect();
+    // The first network's settings also stand at the top, as Docker's
+    // default bridge's do.
+    let primary = network.primary().map(endpoint_settings);
+    let field = |name: &str, none: Value| primary.as_ref().map_or(none, |p| p[name].clone());
     json!({
-        "IPAddress": endpoint.map(|e| e.address.to_string()).unwrap_or_default(),
-        "MacAddress": endpoint.map(|e| e.mac.to_string()).unwrap_or_default(),
+        "IPAddress": network.primary().map(|e| e.address.to_string()).unwrap_or_default(),
+        "IPPrefixLen": field("IPPrefixLen", json!(0)),
+        "Gateway": field("Gateway", json!("")),
+        "MacAddress": network.primary().map(|e| e.mac.to_string()).unwrap_or_default(),
         "Ports": ports,
         "Networks": networks,
     })
