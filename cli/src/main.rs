@@ -159,6 +159,10 @@ enum Command {
     #[command(subcommand)]
     Builder(build_cmd::BuilderCommand),
 
+    /// Docker's buildx commands: build (as `hull build`) and prune.
+    #[command(subcommand)]
+    Buildx(BuildxCommand),
+
     /// Pull an image from a registry.
     Pull(image_cmd::PullArgs),
 
@@ -279,6 +283,18 @@ enum ContainerCommand {
     Prune(container_cmd::PruneArgs),
 }
 
+/// `hull buildx SUBCOMMAND`: `buildx build` is `hull build` (whose
+/// `--output`, `--push`, `--load` and `--iidfile` are buildx's), `buildx
+/// prune` is `builder prune`.
+#[derive(Subcommand)]
+enum BuildxCommand {
+    /// Build an image from a Dockerfile, each RUN step in a microVM.
+    #[command(visible_alias = "b")]
+    Build(Box<build_cmd::BuildArgs>),
+    /// Remove the build cache (cached steps and cache mounts).
+    Prune(build_cmd::BuilderPruneArgs),
+}
+
 /// `hull image SUBCOMMAND`: each the same as its short form.
 #[derive(Subcommand)]
 enum ImageCommand {
@@ -354,6 +370,12 @@ impl Command {
                 ImageCommand::Import(args) => Command::Import(args),
                 command @ (ImageCommand::Inspect(_) | ImageCommand::Prune(_)) => {
                     Command::Image(command)
+                }
+            },
+            Command::Buildx(command) => match command {
+                BuildxCommand::Build(args) => Command::Build(args),
+                BuildxCommand::Prune(args) => {
+                    Command::Builder(build_cmd::BuilderCommand::Prune(args))
                 }
             },
             command => command,
@@ -706,7 +728,9 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::History(args) => image_cmd::history(args, root),
         Command::Image(ImageCommand::Inspect(args)) => image_cmd::inspect(args, root),
         Command::Image(ImageCommand::Prune(args)) => image_cmd::prune(args, root),
-        Command::Image(_) => unreachable!("management commands are made canonical first"),
+        Command::Image(_) | Command::Buildx(_) => {
+            unreachable!("management commands are made canonical first")
+        }
         Command::Import(args) => image_cmd::import(args, root),
         Command::Save(args) => image_cmd::save(args, root),
         Command::Load(args) => image_cmd::load(args, root),

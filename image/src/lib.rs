@@ -36,6 +36,7 @@ mod compression;
 mod digest;
 mod download;
 mod exposed;
+mod flatten;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 mod healthcheck;
@@ -59,6 +60,7 @@ pub use build::{Adding, CacheEntry, CacheUsage, Layer, PrunedCache};
 pub use digest::{Digest, InvalidDigest};
 pub use download::{download, Downloaded};
 pub use exposed::{check_port_spec, exposed_port_set, exposed_ports};
+pub use flatten::{flatten, flatten_into};
 pub use healthcheck::Healthcheck;
 pub use import::import_tar;
 pub use limits::{LimitExceeded, Limits};

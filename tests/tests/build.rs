@@ -62,6 +62,13 @@ fn dockerfiles_build_into_images_that_run() {
     assert_eq!(fact("multi"), ["0 v2 runs=1"], "{output}");
     assert_eq!(fact("multi-again"), ["0 v3 runs=2"], "{output}");
     assert_eq!(fact("target"), ["0 v3 absent"], "{output}");
+    // buildx's --output: the stage's files written into a directory (a CI
+    // job's artifacts) and as a tar on stdout, --iidfile the ID printed.
+    assert_eq!(
+        fact("output"),
+        ["0 v3 same-id no-cache-mount v3"],
+        "{output}"
+    );
     // As BuildKit builds them: bind mounts from another stage (a directory
     // and a file), a secret not given left out, a here-document with #!
     // run as a program from /dev/pipes/, two here-documents after the
@@ -202,6 +209,9 @@ $h build --build-arg VERSION=3 -t multi:1 . > $d/out 2>&1; code=$?
 echo "multi-again=$code $($h run --rm multi:1)"
 $h build --build-arg VERSION=3 --target builder -t multi:builder . > $d/out 2>&1; code=$?
 echo "target=$code $($h run --rm multi:builder sh -c 'cat /out; test -e /stubs || echo absent' | paste -sd' ')"
+$h buildx build -q --build-arg VERSION=3 --target builder -o type=local,dest=$d/artifacts --iidfile $d/iid . > $d/id 2>/dev/null; code=$?
+same=$([ "$(cat $d/iid)" = "$(cat $d/id)" ] && [ "$(cat $d/id)" = "$($h image inspect -f '{{.Id}}' multi:builder)" ] && echo same-id)
+echo "output=$code $(cat $d/artifacts/out) $same $(test -e $d/artifacts/stubs || echo no-cache-mount) $($h build -q --build-arg VERSION=3 --target builder -o - . | tar -xO out)"
 
 mkdir $d/real && cd $d/real
 cat > Dockerfile <<'DOCKERFILE'

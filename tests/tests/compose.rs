@@ -108,6 +108,8 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
         ["app exited|quiet exited|tests exited"],
         "{output}"
     );
+    // `attach` joins a service's process: its output, its exit code.
+    assert_eq!(fact("attach"), ["4 talked"], "{output}");
     // `wait --down-project`: the job's exit, printed and the exit code,
     // takes the project down.
     assert_eq!(fact("wait"), ["5 1 0"], "{output}");
@@ -243,9 +245,18 @@ echo "ci=$? $(grep -c 'Aborting on container exit' $work/ci.err)"
 echo "ci-out=$(sed -n 1,2p $work/ci.out | paste -sd'|') $(grep -c '^quiet-1 exited with code' $work/ci.out)"
 echo "ci-ps=$($h compose ps -a --format '{{.Service}} {{.State}}' | sort | paste -sd'|')"
 $h compose down 2>/dev/null
-printf 'services:\n  job: {image: bb:1, command: sh -c "sleep 8; exit 5"}\n  server: {image: bb:1, command: sleep 600}\n' > $work/wait.yaml
-$h compose -f $work/wait.yaml -p waiter up -d 2>/dev/null
-$h compose -f $work/wait.yaml -p waiter wait --down-project job >$work/wait.out 2>/dev/null
+cat > $work/wait.yaml <<'YAML'
+services:
+  job: {image: bb:1, command: sh -c 'until [ -e /tmp/go ]; do sleep 0.2; done; exit 5'}
+  talker: {image: bb:1, command: sh -c 'until [ -e /tmp/go ]; do sleep 0.2; done; echo talked; exit 4'}
+  server: {image: bb:1, command: sleep 600}
+YAML
+w="$h compose -f $work/wait.yaml -p waiter"
+$w up -d 2>/dev/null
+(sleep 6; $w exec -T talker touch /tmp/go) &
+$w attach --no-stdin talker >$work/attach.out 2>/dev/null; echo "attach=$? $(cat $work/attach.out)"
+(sleep 4; $w exec -T job touch /tmp/go) &
+$w wait --down-project job >$work/wait.out 2>/dev/null
 echo "wait=$? $(grep -c '^container "[0-9a-f]*" exited with status code 5$' $work/wait.out) $($h ps -aq | wc -l)"
 cd $work/app
 

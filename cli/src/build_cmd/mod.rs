@@ -23,11 +23,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use hull_builder::{BuildError, BuildOptions, Built, Progress, Secrets, StepOutput, StepRunner};
-use hull_image::ImageRef;
+use hull_image::{ImageRef, Store};
 use hull_runtime::session::Writers;
 use hull_runtime::{Runtime, Stdio, StepOptions};
 use serde::{Deserialize, Serialize};
 
+mod output;
 mod plain_progress;
 mod secret_flag;
 mod tty_progress;
@@ -35,6 +36,7 @@ mod tty_progress;
 use crate::image_cmd::{human_size, registry_options};
 use crate::machine::{self, Placement, Route};
 use crate::terminal;
+use output::Output;
 use plain_progress::PlainProgress;
 use tty_progress::TtyProgress;
 
@@ -81,6 +83,32 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short, long)]
     quiet: bool,
+    /// Also write the result elsewhere: type=local,dest=DIR (or DIR) for
+    /// its files, type=tar,dest=FILE (or -) as a tar, type=docker|oci,
+    /// dest=FILE as `hull save` writes it, type=registry to push it.
+    #[arg(short = 'o', long = "output", value_name = "TYPE=...,DEST=...", value_parser = Output::parse)]
+    outputs: Vec<Output>,
+    /// Push the image under each -t name once it is built.
+    #[arg(long)]
+    push: bool,
+    /// Accepted: a built image is in hull's store (buildx's type=docker).
+    #[arg(long)]
+    load: bool,
+    /// Write the image's ID into this file.
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
+    /// Ignored, with a warning: hull's build cache is its root's own.
+    #[arg(long = "cache-from", value_name = "SOURCE")]
+    cache_from: Vec<String>,
+    /// Ignored, with a warning, as --cache-from.
+    #[arg(long = "cache-to", value_name = "DEST")]
+    cache_to: Vec<String>,
+    /// Accepted for the legacy builder: a step's VM never outlives it.
+    #[arg(long = "rm", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    _rm: Option<bool>,
+    /// Accepted for the legacy builder, as --rm.
+    #[arg(long = "force-rm", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    _force_rm: Option<bool>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile
     /// alone) on stdin.
     path: String,
@@ -158,6 +186,9 @@ pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
 
 fn run_build(args: BuildArgs, root: &Path) -> Result<u8> {
     let options = options(&args, root)?;
+    for ignored in args.cache_from.iter().chain(&args.cache_to) {
+        eprintln!("hull: warning: {ignored}: ignored; hull's build cache is its root's own");
+    }
     let quiet = args.quiet || args.progress == ProgressMode::Quiet;
     let progress = match quiet {
         true => ProgressMode::Quiet,
@@ -167,7 +198,9 @@ fn run_build(args: BuildArgs, root: &Path) -> Result<u8> {
     drop(options.temporary);
     let err = match built {
         Ok(built) => {
-            if quiet {
+            deliver(&args, root, &built, &options.build.tags, quiet)?;
+            let stdout_taken = args.outputs.iter().any(Output::uses_stdout);
+            if quiet && !stdout_taken {
                 println!("{}", built.id);
             }
             return Ok(0);
@@ -185,6 +218,33 @@ fn run_build(args: BuildArgs, root: &Path) -> Result<u8> {
         }
         None => Err(err),
     }
+}
+
+/// Writes the image ID into `--iidfile`, and the image where `--output`
+/// and `--push` say (`quiet`: pushes print only what they pushed).
+fn deliver(
+    args: &BuildArgs,
+    root: &Path,
+    built: &Built,
+    tags: &[ImageRef],
+    quiet: bool,
+) -> Result<()> {
+    let id = built.id.to_string();
+    if let Some(file) = &args.iidfile {
+        fs::write(file, &id)
+            .with_context(|| format!("--iidfile {}: cannot write it", file.display()))?;
+    }
+    let push = args.push.then_some(Output::Registry);
+    let outputs: Vec<&Output> = args.outputs.iter().chain(&push).collect();
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let store = Store::open(root)?;
+    let registry = registry_options(root, &[])?;
+    for output in outputs {
+        output.write(&store, &id, tags, &registry, quiet)?;
+    }
+    Ok(())
 }
 
 /// Builds an image as `options` say, its steps in VMs here or in the hull

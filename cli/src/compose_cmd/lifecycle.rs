@@ -67,6 +67,35 @@ pub fn down(args: DownArgs, compose: &Compose) -> Result<u8> {
     Ok(0)
 }
 
+/// `compose attach`'s flags.
+#[derive(Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    flags: container_cmd::AttachFlags,
+    /// Which of the service's containers (default 1).
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// The service.
+    service: String,
+}
+
+impl AttachArgs {
+    /// What of this terminal it needs in the machine.
+    pub fn stdio(&self) -> ForwardedStdio {
+        ForwardedStdio {
+            stdin: self.flags.takes_stdin(),
+            tty: true,
+        }
+    }
+}
+
+/// Joins the process of a service's running container, as `hull attach`
+/// does.
+pub fn attach(args: AttachArgs, compose: &Compose) -> Result<u8> {
+    let container = compose.replica(&args.service, args.index)?;
+    container_cmd::attach_to(container.id(), args.flags, compose.runtime())
+}
+
 /// `compose wait`'s flags.
 #[derive(Args)]
 pub struct WaitArgs {

@@ -96,6 +96,8 @@ enum ComposeCommand {
     Cp(lifecycle::CpArgs),
     /// Wait for the services' containers to stop.
     Wait(lifecycle::WaitArgs),
+    /// Attach this terminal to a service's running container.
+    Attach(lifecycle::AttachArgs),
     /// List the images the containers run.
     Images(show::ImagesArgs),
     /// List the projects that have containers.
@@ -177,6 +179,7 @@ impl ComposeArgs {
             ComposeCommand::Run(args) => args.stdio(),
             ComposeCommand::Exec(args) => args.stdio(),
             ComposeCommand::Cp(args) => args.stdio(),
+            ComposeCommand::Attach(args) => args.stdio(),
             ComposeCommand::Rm(args) if args.asks() => ForwardedStdio {
                 stdin: true,
                 tty: true,
@@ -261,6 +264,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Port(port) => show::port(port, &compose),
         ComposeCommand::Cp(cp) => lifecycle::cp(cp, &compose),
         ComposeCommand::Wait(wait) => lifecycle::wait(wait, &compose),
+        ComposeCommand::Attach(attach) => lifecycle::attach(attach, &compose),
         ComposeCommand::Ls(_) | ComposeCommand::Version(_) => unreachable!("answered above"),
     }
 }

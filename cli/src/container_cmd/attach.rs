@@ -13,6 +13,15 @@ use crate::terminal::Terminal;
 
 #[derive(Args)]
 pub struct AttachArgs {
+    #[command(flatten)]
+    flags: AttachFlags,
+    /// Container name or ID.
+    container: String,
+}
+
+/// How `attach` (and `compose attach`) join a process.
+#[derive(Args)]
+pub struct AttachFlags {
     /// Do not attach our stdin.
     #[arg(long)]
     no_stdin: bool,
@@ -23,11 +32,16 @@ pub struct AttachArgs {
     /// container's --detach-keys, else ctrl-p,ctrl-q).
     #[arg(long, value_name = "KEYS")]
     detach_keys: Option<DetachKeys>,
-    /// Container name or ID.
-    container: String,
 }
 
 impl AttachArgs {
+    /// Whether our stdin goes to the process.
+    pub fn takes_stdin(&self) -> bool {
+        self.flags.takes_stdin()
+    }
+}
+
+impl AttachFlags {
     /// Whether our stdin goes to the process.
     pub fn takes_stdin(&self) -> bool {
         !self.no_stdin
@@ -35,7 +49,13 @@ impl AttachArgs {
 }
 
 pub fn attach(args: AttachArgs, runtime: &Runtime) -> Result<u8> {
-    let container = runtime.inspect(&args.container)?;
+    attach_to(&args.container, args.flags, runtime)
+}
+
+/// Joins the process of the running container `name` with this terminal,
+/// as `flags` say; returns its exit code, or 0 once detached.
+pub fn attach_to(name: &str, args: AttachFlags, runtime: &Runtime) -> Result<u8> {
+    let container = runtime.inspect(name)?;
     let config = container.config;
     let tty = config.boot.tty.is_some();
     let stdin = config.interactive && !args.no_stdin;
@@ -51,7 +71,7 @@ pub fn attach(args: AttachArgs, runtime: &Runtime) -> Result<u8> {
     let terminal = Terminal::new(tty, stdin);
     let mut stdio = terminal.stdio(signals)?;
     stdio.detach_keys = args.detach_keys;
-    let outcome = runtime.attach(&args.container, stdio)?;
+    let outcome = runtime.attach(name, stdio)?;
     drop(terminal);
     if outcome == Outcome::Detached {
         eprintln!("hull: detached from {}; it runs on", config.name);

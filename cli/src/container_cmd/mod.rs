@@ -17,7 +17,7 @@ mod stats;
 mod top;
 mod update;
 
-pub use attach::{attach, AttachArgs};
+pub use attach::{attach, attach_to, AttachArgs, AttachFlags};
 pub use commit::{commit, container_layer, CommitArgs, ContainerLayerArgs};
 pub use cp::{copy, cp, host_destination, CpArgs};
 pub use diff::{diff, DiffArgs};
