@@ -6,6 +6,7 @@
 mod build_cmd;
 mod cidfile;
 mod closed_stdout;
+mod command_line;
 mod compose_cmd;
 mod container_cmd;
 mod filters;
@@ -505,28 +506,20 @@ fn main() -> ExitCode {
     if let Some(ended) = helper {
         return exit(ended, error_code);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match command_line::parse::<Cli>(Cli::command(), std::env::args_os()) {
         Ok(cli) => cli,
-        // Help and version on stdout with 0; usage errors with Docker's 125
-        // (Compose's 16), a bad value on one line.
+        // Help and version on stdout with 0; usage errors on one line with
+        // Docker's 125 (Compose's 16).
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
         Err(err) => {
-            use clap::error::ErrorKind;
-            let usage_error = match is_compose_command_line() {
+            eprintln!("hull: {}", one_line(&command_line::error_line(&err)));
+            return ExitCode::from(match is_compose_command_line() {
                 true => compose_cmd::COMMAND_SYNTAX_FAILURE,
                 false => HULL_ERROR,
-            };
-            if matches!(
-                err.kind(),
-                ErrorKind::ValueValidation | ErrorKind::InvalidValue
-            ) {
-                let text = err.to_string();
-                let line = text.lines().next().unwrap_or_default();
-                let line = line.strip_prefix("error: ").unwrap_or(line);
-                eprintln!("hull: {}", one_line(line));
-                return ExitCode::from(usage_error);
-            }
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { usage_error } else { 0 });
+            });
         }
     };
     let command = cli.command.canonical();
@@ -549,7 +542,7 @@ fn main() -> ExitCode {
 /// Whether this process's command line, read as far as it can be, is a
 /// `hull compose` one: Compose has its own exit code for bad ones.
 fn is_compose_command_line() -> bool {
-    Cli::command()
+    command_line::docker_parsing(Cli::command())
         .ignore_errors(true)
         .try_get_matches()
         .is_ok_and(|matches| matches.subcommand_name() == Some("compose"))
