@@ -15,6 +15,7 @@ mod machine;
 mod mount_flags;
 mod network_cmd;
 mod prompt;
+mod report;
 mod run;
 mod security_flags;
 mod system_cmd;
@@ -515,7 +516,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            eprintln!("hull: {}", one_line(&command_line::error_line(&err)));
+            eprintln!(
+                "hull: {}",
+                report::one_line(&command_line::error_line(&err))
+            );
             return ExitCode::from(match is_compose_command_line() {
                 true => compose_cmd::COMMAND_SYNTAX_FAILURE,
                 false => HULL_ERROR,
@@ -555,42 +559,10 @@ fn exit(result: anyhow::Result<u8>, code_of: fn(&anyhow::Error) -> u8) -> ExitCo
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             closed_stdout::end_if_stdout_closed(&err);
-            eprintln!("hull: {}", one_line(&format!("{err:#}")));
+            report::print(&err);
             ExitCode::from(code_of(&err))
         }
     }
-}
-
-/// The most characters of an error the line shows.
-const ERROR_LINE_CHARS: usize = 1000;
-
-/// Of a longer error, the characters shown from its end (where the reason
-/// is) after those from its start.
-const ERROR_TAIL_CHARS: usize = 300;
-
-/// `message` as one line: control characters (a name in an archive, a
-/// server's answer may hold any) escaped, and past [`ERROR_LINE_CHARS`],
-/// its middle left out.
-fn one_line(message: &str) -> String {
-    if message.chars().count() <= ERROR_LINE_CHARS {
-        return escape_controls(message.chars());
-    }
-    let head = escape_controls(message.chars().take(ERROR_LINE_CHARS - ERROR_TAIL_CHARS));
-    let mut tail: Vec<char> = message.chars().rev().take(ERROR_TAIL_CHARS).collect();
-    tail.reverse();
-    format!("{head}…{}", escape_controls(tail.into_iter()))
-}
-
-/// `chars` with control characters escaped.
-fn escape_controls(chars: impl Iterator<Item = char>) -> String {
-    let mut text = String::new();
-    for c in chars {
-        match c.is_control() {
-            true => text.extend(c.escape_debug()),
-            false => text.push(c),
-        }
-    }
-    text
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
@@ -735,24 +707,5 @@ where
             .field_format()
             .format_fields(writer.by_ref(), event)?;
         writeln!(writer)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_error_is_shown_on_one_bounded_line() {
-        assert_eq!(
-            one_line("cannot import x: bad name a\nb\r\u{1b}[2J"),
-            "cannot import x: bad name a\\nb\\r\\u{1b}[2J"
-        );
-        let long = format!("invalid value '{}': too long", "é".repeat(5000));
-        let shown = one_line(&long);
-        assert_eq!(shown.chars().count(), ERROR_LINE_CHARS + 1);
-        assert!(shown.starts_with("invalid value 'éé"), "{shown}");
-        assert!(shown.contains("é…é"), "{shown}");
-        assert!(shown.ends_with("é': too long"), "{shown}");
     }
 }

@@ -42,7 +42,7 @@ pub fn for_each_name(names: &[String], mut act: impl FnMut(&str) -> anyhow::Resu
     let mut code = 0;
     for name in names {
         if let Err(err) = act(name) {
-            eprintln!("hull: {err:#}");
+            crate::report::print(&err);
             code = crate::error_code(&err);
         }
     }

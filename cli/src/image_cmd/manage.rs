@@ -43,7 +43,7 @@ pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
             // Each failure gets its line; the last one is the command's error.
             Err(err) => {
                 if let Some(previous) = last_error.replace(err) {
-                    eprintln!("hull: {previous:#}");
+                    crate::report::print(&previous);
                 }
             }
         }
