@@ -530,6 +530,7 @@ fn main() -> ExitCode {
     let root = cli.root;
     let code_of = match command {
         Command::Compose(_) => compose_cmd::exit_code,
+        Command::Run(_) | Command::Create(_) => run_error_code,
         _ => error_code,
     };
     if let Err(err) = command.check_output() {
@@ -566,9 +567,9 @@ fn exit(result: anyhow::Result<u8>, code_of: fn(&anyhow::Error) -> u8) -> ExitCo
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
-/// one that cannot be executed, 1 for a container, volume or compose
-/// service that is not there, a volume or network in use or a failed
-/// build, 125 for hull's other errors.
+/// one that cannot be executed, 1 for a container, image, volume, network
+/// or compose service that is not there, a volume or network in use or a
+/// failed build, 125 for hull's other errors.
 pub fn error_code(err: &anyhow::Error) -> u8 {
     let runtime_error = match err.downcast_ref::<hull_compose::Error>() {
         Some(hull_compose::Error::NoSuchService(_)) => return 1,
@@ -580,11 +581,25 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
         Some(
             hull_runtime::Error::NoSuchContainer(_)
+            | hull_runtime::Error::NoSuchImage(_)
+            | hull_runtime::Error::NoSuchNetwork(_)
             | hull_runtime::Error::NoSuchVolume(_)
             | hull_runtime::Error::InUse(_),
         ) => 1,
+        _ if err.is::<hull_image::NoSuchImage>() => 1,
         _ if err.is::<container_cmd::NoSuchObject>() => 1,
         _ if err.is::<build_cmd::BuildFailure>() => 1,
+        _ => HULL_ERROR,
+    }
+}
+
+/// Docker's exit code for an error of `run` or `create`: 127 and 126 for
+/// the container's command as [`error_code`] gives them, 125 for any other
+/// (a missing image, volume or network included: `docker run` fails, not
+/// the container).
+fn run_error_code(err: &anyhow::Error) -> u8 {
+    match error_code(err) {
+        code @ (126 | 127) => code,
         _ => HULL_ERROR,
     }
 }
@@ -707,5 +722,28 @@ where
             .field_format()
             .format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_there_exits_1_but_in_run_and_create() {
+        let missing: [anyhow::Error; 4] = [
+            hull_image::NoSuchImage("nope".into()).into(),
+            hull_runtime::Error::NoSuchImage("nope".into()).into(),
+            hull_runtime::Error::NoSuchNetwork("nope".into()).into(),
+            hull_runtime::Error::NoSuchVolume("nope".into()).into(),
+        ];
+        for err in missing {
+            let err = err.context("cannot remove it");
+            assert_eq!(error_code(&err), 1, "{err:#}");
+            assert_eq!(run_error_code(&err), HULL_ERROR, "{err:#}");
+        }
+        let not_found = anyhow::Error::from(hull_runtime::Error::CommandNotFound("x".into()));
+        assert_eq!(run_error_code(&not_found), 127);
+        assert_eq!(error_code(&anyhow::anyhow!("bad flag")), HULL_ERROR);
     }
 }
