@@ -14,6 +14,7 @@ mod image_cmd;
 mod machine;
 mod mount_flags;
 mod network_cmd;
+mod output_file;
 mod prompt;
 mod report;
 mod run;

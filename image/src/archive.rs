@@ -70,12 +70,17 @@ struct LayoutEntry {
 
 /// Writes the images `names` (names or IDs) to `out` as one archive.
 pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
+    // All found before a byte is written: a name that is not there leaves
+    // no partial archive (nor the end blocks a dropped builder writes).
+    let images = names
+        .iter()
+        .map(|name| Ok((name, store.resolve(name)?)))
+        .collect::<Result<Vec<_>>>()?;
     let mut tar = tar::Builder::new(out);
     let mut entries = Vec::new();
     let mut index = Vec::new();
     let mut written = std::collections::BTreeSet::new();
-    for name in names {
-        let image = store.resolve(name)?;
+    for (name, image) in images {
         let mut blobs = vec![image.manifest_digest.clone(), image.id.clone()];
         for layer in &image.manifest.layers {
             blobs.push(Digest::parse(&layer.digest)?);
@@ -480,6 +485,16 @@ mod tests {
     /// The archive with `skip` left out.
     fn without(archive: &[u8], skip: &str) -> Vec<u8> {
         rewritten(archive, &[skip], &[])
+    }
+
+    #[test]
+    fn a_save_naming_a_missing_image_writes_nothing() {
+        let (_source, store, _id, _archive) = saved_sample();
+        let mut archive = Vec::new();
+        let names = ["sample:v1".to_owned(), "nope".to_owned()];
+        let err = save(&store, &names, &mut archive).unwrap_err();
+        assert!(err.is::<crate::NoSuchImage>(), "{err:#}");
+        assert!(archive.is_empty(), "{} bytes written", archive.len());
     }
 
     #[test]

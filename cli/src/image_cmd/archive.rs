@@ -32,16 +32,9 @@ pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
     match &args.output {
         Some(path) => {
-            // Written beside the target and renamed, so no half archive is left.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut temp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot write to {}", dir.display()))?;
-            hull_image::save(&store, &args.images, BufWriter::new(temp.as_file_mut()))?;
-            temp.persist(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::output_file::write_whole(path, |out| {
+                hull_image::save(&store, &args.images, out)
+            })?;
         }
         None => {
             let stdout = std::io::stdout();
