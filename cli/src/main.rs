@@ -17,6 +17,7 @@ mod network_cmd;
 mod output_file;
 mod prompt;
 mod report;
+mod root_dir;
 mod run;
 mod security_flags;
 mod system_cmd;
@@ -404,6 +405,11 @@ impl Command {
         }
     }
 
+    /// Whether the command reads or writes hull's state directory.
+    fn uses_root(&self) -> bool {
+        !matches!(self, Command::Completion { .. })
+    }
+
     /// Refuses, here, output the command must not write where it would go
     /// (in the hull machine, stdout is no terminal).
     fn check_output(&self) -> anyhow::Result<()> {
@@ -528,7 +534,13 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.canonical();
-    let root = cli.root;
+    let root = match command.uses_root() {
+        true => match root_dir::resolve(&cli.root) {
+            Ok(root) => root,
+            Err(err) => return exit(Err(err), error_code),
+        },
+        false => cli.root,
+    };
     let code_of = match command {
         Command::Compose(_) => compose_cmd::exit_code,
         Command::Run(_) | Command::Create(_) => run_error_code,
