@@ -631,7 +631,7 @@ fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
     }
     machine::check_outputs(root, &command.host_outputs())?;
     let env = match command {
-        Command::Run(args) => args.create().prepare_for_machine(root)?,
+        Command::Run(args) => args.prepare_for_machine(root)?,
         Command::Create(args) => args.prepare_for_machine(root)?,
         Command::Compose(args) => args.prepare_for_machine(root)?,
         _ => Vec::new(),

@@ -66,7 +66,7 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
     /// A label of the image, `KEY=VALUE`.
-    #[arg(long = "label")]
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::run::parse_label)]
     labels: Vec<String>,
     /// The network of `RUN` steps: `bridge`/`default` or `none`.
     #[arg(long, default_value = "default")]
