@@ -27,6 +27,12 @@ pub fn one_line(message: &str) -> String {
     format!("{head}…{}", escape_controls(tail.into_iter()))
 }
 
+/// `text` with control characters escaped, for a line that shows what
+/// a file or an image chose (a Dockerfile's instruction).
+pub fn escaped(text: &str) -> String {
+    escape_controls(text.chars())
+}
+
 /// `chars` with control characters escaped.
 fn escape_controls(chars: impl Iterator<Item = char>) -> String {
     let mut text = String::new();
