@@ -45,6 +45,14 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
     let at = |key: &str, reason: String| {
         Error::config(format!("{file}: services.{name}.{key}: {reason}"))
     };
+    // The compose-spec's pattern; the name is part of container names.
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || !name.chars().all(plain) {
+        return Err(Error::config(format!(
+            "{file}: services.{name:?}: a service name may hold only letters, digits, '.', '_' \
+             and '-'"
+        )));
+    }
     if service.image.is_none() && service.build.is_none() {
         return Err(Error::config(format!(
             "{file}: services.{name}: neither an image nor a build context is given"
@@ -319,6 +327,7 @@ mod tests {
             ("services:\n  web:\n    image: a\n    networks: [front]\n", "compose.yaml: services.web.networks.front: not defined in the top-level networks"),
             ("services:\n  web:\n    image: a\n    volumes: ['data:/d']\n", "compose.yaml: services.web.volumes[0]: volume \"data\" is not defined in the top-level volumes"),
             ("services:\n  web:\n    command: x\n", "compose.yaml: services.web: neither an image nor a build context is given"),
+            ("services:\n  'Bad Name!':\n    image: a\n", "compose.yaml: services.\"Bad Name!\": a service name may hold only letters, digits, '.', '_' and '-'"),
             ("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml: services.web.restart: "),
             ("services:\n  web:\n    image: a\n    network_mode: host\n", "compose.yaml: services.web.network_mode: \"host\""),
             ("services:\n  web:\n    image: a\n    container_name: webby\n    deploy: {replicas: 2}\n", "compose.yaml: services.web.container_name: a service with"),
