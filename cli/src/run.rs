@@ -14,9 +14,9 @@ use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
-    parse_host_name, parse_network_name, parse_user, parse_volumes_from, ConsoleTarget,
-    CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, Link, LogDriver, MacAddress, Mount,
-    NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
+    parse_host_name, parse_hostname, parse_network_name, parse_user, parse_volumes_from,
+    ConsoleTarget, CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, Link, LogDriver,
+    MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
 };
 
 use crate::cidfile::CidFile;
@@ -26,8 +26,10 @@ use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume};
 use crate::security_flags::SecurityFlags;
 use crate::terminal::{StdioFlags, Terminal};
 
-/// `hull create`'s flags, which `hull run` takes too.
+/// `hull create`'s flags, which `hull run` takes too. `-h` is
+/// `--hostname`, as in Docker; help is `--help` alone.
 #[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
 pub struct CreateArgs {
     /// Run a directory as the container's root file system instead of an
     /// image (shared read-only; the container writes to a private overlay).
@@ -84,8 +86,12 @@ pub struct CreateArgs {
     user: Option<String>,
 
     /// Container host name (default: the short container ID).
-    #[arg(long)]
+    #[arg(short = 'h', long, value_parser = parse_hostname)]
     hostname: Option<String>,
+
+    /// Print help (-h is --hostname, as in Docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
 
     /// Pull the image before running: when it is missing, always, or never.
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
@@ -822,6 +828,14 @@ mod tests {
             assert!(format!("{err:#}").contains(needle), "{words:?}: {err:#}");
             assert!(!root.exists(), "{words:?}: the store was opened");
         }
+    }
+
+    #[test]
+    fn dash_h_is_the_host_name_as_in_docker() {
+        let args = run_args(&["-h", "web", "alpine"]);
+        assert_eq!(args.create.hostname.as_deref(), Some("web"));
+        let help = Cli::try_parse_from(["run", "--help"]).err().unwrap();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
     }
 
     #[test]

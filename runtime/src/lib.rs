@@ -97,9 +97,9 @@ pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit,
 pub use links::Link;
 pub use mounts::{check_mounts, parse_volumes_from};
 pub use network::{
-    parse_dns_option, parse_dns_search, parse_host_name, parse_network_name, ContainerNetwork,
-    Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions, NewNetwork, PortMapping,
-    Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
+    parse_dns_option, parse_dns_search, parse_host_name, parse_hostname, parse_network_name,
+    ContainerNetwork, Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions,
+    NewNetwork, PortMapping, Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
 };
 pub use ops::{
     CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::health::HealthConfig;
 use crate::links::{self, Link};
 use crate::mounts;
-use crate::network::{self, ContainerNetwork, NetworkOptions};
+use crate::network::{self, parse_hostname, ContainerNetwork, NetworkOptions};
 use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
 use crate::root::{new_id, SHORT_ID_LEN};
@@ -213,6 +213,9 @@ impl Runtime {
                 )
             }
         };
+        if let Some(hostname) = &options.hostname {
+            parse_hostname(hostname).map_err(Error::invalid)?;
+        }
         let id = new_id();
         let hostname = options
             .hostname
