@@ -1,10 +1,9 @@
 //! `hull save`, `hull load`.
 
-use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use hull_image::Store;
 
@@ -62,9 +61,7 @@ pub struct LoadArgs {
 /// Loads a docker-archive or OCI image layout tar.
 pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     let input: Box<dyn Read> = match &args.input {
-        Some(path) => Box::new(BufReader::new(
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
+        Some(path) => Box::new(BufReader::new(super::open_archive(path, "hull load")?)),
         None => Box::new(std::io::stdin().lock()),
     };
     let store = Store::open(root)?;
