@@ -2,30 +2,40 @@
 //! beside its path and renamed into place, so a failure leaves no half
 //! archive, and an error names the path the user gave.
 
-use std::io::{self, BufWriter, Write};
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use nix::unistd::AccessFlags;
+use tempfile::TempPath;
 
 /// Writes `path` with `write`, all of it or nothing.
 pub fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let cannot_write = || format!("cannot write {}", path.display());
+    let name = path.file_name().with_context(cannot_write)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    // Asked first: `tempfile`'s error names the temporary file
-    // (`at path "/x/.tmpr2A3lN"`), which the user never asked for.
-    nix::unistd::access(dir, AccessFlags::W_OK | AccessFlags::X_OK)
-        .map_err(io::Error::from)
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    // Removed if anything below fails.
+    let temporary =
+        TempPath::try_from_path(dir.join(&temporary_name)).with_context(cannot_write)?;
+    // Made here rather than by `tempfile`, whose error would name the
+    // temporary file rather than the one asked for.
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
         .with_context(cannot_write)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).with_context(cannot_write)?;
-    let mut out = BufWriter::new(temp.as_file_mut());
+    let mut out = BufWriter::new(file);
     write(&mut out)?;
     out.flush().with_context(cannot_write)?;
     drop(out);
-    temp.persist(path)
+    temporary
+        .persist(path)
         .map_err(|err| err.error)
         .with_context(cannot_write)?;
     Ok(())
