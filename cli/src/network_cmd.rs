@@ -117,7 +117,7 @@ pub struct LsArgs {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each network, e.g. `{{.IPAM.Config}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::container_cmd::parse_format)]
     format: Option<String>,
     /// Network names.
     #[arg(required = true)]

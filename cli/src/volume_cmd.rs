@@ -62,7 +62,7 @@ pub struct LsArgs {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each volume, e.g. `{{.Mountpoint}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::container_cmd::parse_format)]
     format: Option<String>,
     /// Volume names.
     #[arg(required = true)]

@@ -79,6 +79,13 @@ impl FromStr for Format {
     }
 }
 
+/// Checks a single-object command's `--format` (`inspect -f`) before any
+/// object is looked up: a template that does not parse is an error
+/// (`template parsing error: ...`), as in Docker.
+pub fn check_template(template: &str) -> Result<()> {
+    parse(template, Functions::Row).map(drop)
+}
+
 /// What a list command shows by default, and how its columns are titled.
 #[derive(Clone, Copy, Debug)]
 pub struct Listing<'a> {

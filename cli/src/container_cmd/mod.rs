@@ -23,7 +23,7 @@ pub use cp::{cp, CpArgs};
 pub use diff::{diff, DiffArgs};
 pub use exec::{exec, ExecArgs};
 pub use export::{export, ExportArgs};
-pub use inspect::{inspect, print_inspected, InspectArgs, NoSuchObject};
+pub use inspect::{inspect, parse_format, print_inspected, InspectArgs, NoSuchObject};
 pub use lifecycle::{
     kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
     PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,

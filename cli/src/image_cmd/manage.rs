@@ -71,7 +71,7 @@ pub fn tag(args: TagArgs, root: &Path) -> Result<u8> {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each image, e.g. `{{.Config.Cmd}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::container_cmd::parse_format)]
     format: Option<String>,
     /// Images to inspect (names or IDs).
     #[arg(required = true)]
