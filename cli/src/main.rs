@@ -395,6 +395,10 @@ impl Command {
             // runs, unless followed (which asks the container's state).
             Command::Logs(args) if !args.follows() => Placement::Host,
             Command::Compose(args) => args.placement(),
+            // They read the networks' records: no reason to start the
+            // machine (`network inspect nope` on a fresh host).
+            Command::Network(network_cmd::NetworkCommand::Ls(_))
+            | Command::Network(network_cmd::NetworkCommand::Inspect(_)) => Placement::Root,
             Command::Run(_)
             | Command::Create(_)
             | Command::Start(_)
@@ -741,6 +745,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_networks_needs_no_machine() {
+        use machine::Placement;
+        let placement = |words: &[&str]| {
+            let argv = std::iter::once("hull").chain(words.iter().copied());
+            Cli::try_parse_from(argv)
+                .unwrap()
+                .command
+                .canonical()
+                .placement()
+        };
+        assert_eq!(placement(&["network", "ls"]), Placement::Root);
+        assert_eq!(placement(&["network", "inspect", "nope"]), Placement::Root);
+        assert_eq!(placement(&["network", "rm", "nope"]), Placement::Vm);
+        assert_eq!(placement(&["network", "create", "web"]), Placement::Vm);
+    }
 
     #[test]
     fn what_is_not_there_exits_1_but_in_run_and_create() {
