@@ -125,6 +125,10 @@ impl Kind {
 
 /// Parses `text`, refusing another frontend than Docker's.
 pub fn parse(text: &str) -> Result<Dockerfile> {
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        bail!("Dockerfile line {line} holds a NUL byte: a Dockerfile is text");
+    }
     let rewritten = crate::run_heredocs::rewrite(text, escape_directive(text));
     let text = rewritten.text.as_str();
     let parsed = parse_dockerfile::parse(text).map_err(|err| anyhow!("{err}"))?;
@@ -162,8 +166,13 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
                     .into_iter()
                     .find(|(name, _)| name == "platform")
                     .and_then(|(_, value)| value);
+                let name = from
+                    .as_
+                    .as_ref()
+                    .map(|(_, name)| stage_name(&name.value))
+                    .transpose()?;
                 stages.push(Stage {
-                    name: from.as_.as_ref().map(|(_, name)| name.value.to_lowercase()),
+                    name,
                     base: from.image.value.to_string(),
                     platform,
                     text: display,
@@ -198,6 +207,23 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         global_args,
         stages,
     })
+}
+
+/// A `FROM ... AS NAME`'s name, lower-cased as BuildKit compares them,
+/// which must be BuildKit's: a letter, then letters, digits, `-`, `_` and
+/// `.`.
+fn stage_name(written: &str) -> Result<String> {
+    let name = written.to_lowercase();
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+    if !valid {
+        bail!(
+            "invalid name for build stage: {written:?}, name can't start with a number or \
+             contain symbols"
+        );
+    }
+    Ok(name)
 }
 
 /// Parses one `ONBUILD` trigger, as a base image keeps it.
@@ -430,6 +456,24 @@ fn one_line(source: &str, escape: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stage_names_and_nul_bytes_are_refused_as_buildkit_does() {
+        for bad in ["UPPER!", "1st", "a/b", "-x"] {
+            let err = parse(&format!("FROM scratch AS {bad}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains("invalid name for build stage"),
+                "{bad}: {err:#}"
+            );
+        }
+        let stage = parse("FROM scratch AS Build-1.x_y\n").unwrap();
+        assert_eq!(stage.stages[0].name.as_deref(), Some("build-1.x_y"));
+        let err = parse("FROM scratch\nCOPY a /\0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Dockerfile line 2 holds a NUL byte: a Dockerfile is text"
+        );
+    }
 
     #[test]
     fn stages_instructions_and_forms_are_read() {

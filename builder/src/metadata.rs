@@ -78,15 +78,16 @@ pub(crate) fn metadata(
                 for port in words::expand_words(port, escape, &|k| {
                     expand(&format!("${{{k}}}")).ok().filter(|v| !v.is_empty())
                 })? {
-                    hull_image::check_port_spec(&port)
-                        .map_err(|reason| anyhow!("EXPOSE {port}: {reason}"))?;
+                    // The instruction is named by the caller; the reason
+                    // names the port.
+                    hull_image::check_port_spec(&port).map_err(|reason| anyhow!(reason))?;
                     specs.push(port);
                 }
             }
             // Ordered as Go orders the map's keys.
             let expanded: std::collections::BTreeSet<String> =
                 hull_image::exposed_port_set(specs.iter().map(String::as_str))
-                    .map_err(|reason| anyhow!("EXPOSE: {reason}"))?
+                    .map_err(|reason| anyhow!(reason))?
                     .into_iter()
                     .collect();
             (
@@ -283,6 +284,16 @@ mod tests {
             texts.push(text);
         }
         (state, texts)
+    }
+
+    #[test]
+    fn a_bad_port_is_named_once() {
+        let state = ImageState::default();
+        let lookup = |key: &str| state.env_var(key);
+        let expand = |text: &str| words::expand(text, '\\', &lookup);
+        let expose = Kind::Expose(vec!["80".into(), "abc".into()]);
+        let err = metadata(&expose, &expand, &state, '\\').err().unwrap();
+        assert_eq!(format!("{err:#}"), "invalid containerPort: abc");
     }
 
     #[test]

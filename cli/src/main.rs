@@ -6,6 +6,7 @@
 mod build_cmd;
 mod cidfile;
 mod closed_stdout;
+mod command_line;
 mod compose_cmd;
 mod container_cmd;
 mod filters;
@@ -13,7 +14,10 @@ mod image_cmd;
 mod machine;
 mod mount_flags;
 mod network_cmd;
+mod output_file;
 mod prompt;
+mod report;
+mod root_dir;
 mod run;
 mod security_flags;
 mod system_cmd;
@@ -413,6 +417,10 @@ impl Command {
             // runs, unless followed (which asks the container's state).
             Command::Logs(args) if !args.follows() => Placement::Host,
             Command::Compose(args) => args.placement(),
+            // They read the networks' records: no reason to start the
+            // machine (`network inspect nope` on a fresh host).
+            Command::Network(network_cmd::NetworkCommand::Ls(_))
+            | Command::Network(network_cmd::NetworkCommand::Inspect(_)) => Placement::Root,
             Command::Run(_)
             | Command::Create(_)
             | Command::Start(_)
@@ -421,6 +429,11 @@ impl Command {
             | Command::System(system_cmd::SystemCommand::Prune(_)) => Placement::Vm,
             _ => Placement::Root,
         }
+    }
+
+    /// Whether the command reads or writes hull's state directory.
+    fn uses_root(&self) -> bool {
+        !matches!(self, Command::Completion { .. })
     }
 
     /// Refuses, here, output the command must not write where it would go
@@ -533,34 +546,36 @@ fn main() -> ExitCode {
     if let Some(ended) = helper {
         return exit(ended, error_code);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match command_line::parse::<Cli>(Cli::command(), std::env::args_os()) {
         Ok(cli) => cli,
-        // Help and version on stdout with 0; usage errors with Docker's 125
-        // (Compose's 16), a bad value on one line.
+        // Help and version on stdout with 0; usage errors on one line with
+        // Docker's 125 (Compose's 16).
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
         Err(err) => {
-            use clap::error::ErrorKind;
-            let usage_error = match is_compose_command_line() {
+            eprintln!(
+                "hull: {}",
+                report::one_line(&command_line::error_line(&err))
+            );
+            return ExitCode::from(match is_compose_command_line() {
                 true => compose_cmd::COMMAND_SYNTAX_FAILURE,
                 false => HULL_ERROR,
-            };
-            if matches!(
-                err.kind(),
-                ErrorKind::ValueValidation | ErrorKind::InvalidValue
-            ) {
-                let text = err.to_string();
-                let line = text.lines().next().unwrap_or_default();
-                let line = line.strip_prefix("error: ").unwrap_or(line);
-                eprintln!("hull: {}", one_line(line));
-                return ExitCode::from(usage_error);
-            }
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { usage_error } else { 0 });
+            });
         }
     };
     let command = cli.command.canonical();
-    let root = cli.root;
+    let root = match command.uses_root() {
+        true => match root_dir::resolve(&cli.root) {
+            Ok(root) => root,
+            Err(err) => return exit(Err(err), error_code),
+        },
+        false => cli.root,
+    };
     let code_of = match command {
         Command::Compose(_) => compose_cmd::exit_code,
+        Command::Run(_) | Command::Create(_) => run_error_code,
         _ => error_code,
     };
     if let Err(err) = command.check_output() {
@@ -577,7 +592,7 @@ fn main() -> ExitCode {
 /// Whether this process's command line, read as far as it can be, is a
 /// `hull compose` one: Compose has its own exit code for bad ones.
 fn is_compose_command_line() -> bool {
-    Cli::command()
+    command_line::docker_parsing(Cli::command())
         .ignore_errors(true)
         .try_get_matches()
         .is_ok_and(|matches| matches.subcommand_name() == Some("compose"))
@@ -590,48 +605,16 @@ fn exit(result: anyhow::Result<u8>, code_of: fn(&anyhow::Error) -> u8) -> ExitCo
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             closed_stdout::end_if_stdout_closed(&err);
-            eprintln!("hull: {}", one_line(&format!("{err:#}")));
+            report::print(&err);
             ExitCode::from(code_of(&err))
         }
     }
 }
 
-/// The most characters of an error the line shows.
-const ERROR_LINE_CHARS: usize = 1000;
-
-/// Of a longer error, the characters shown from its end (where the reason
-/// is) after those from its start.
-const ERROR_TAIL_CHARS: usize = 300;
-
-/// `message` as one line: control characters (a name in an archive, a
-/// server's answer may hold any) escaped, and past [`ERROR_LINE_CHARS`],
-/// its middle left out.
-fn one_line(message: &str) -> String {
-    if message.chars().count() <= ERROR_LINE_CHARS {
-        return escape_controls(message.chars());
-    }
-    let head = escape_controls(message.chars().take(ERROR_LINE_CHARS - ERROR_TAIL_CHARS));
-    let mut tail: Vec<char> = message.chars().rev().take(ERROR_TAIL_CHARS).collect();
-    tail.reverse();
-    format!("{head}…{}", escape_controls(tail.into_iter()))
-}
-
-/// `chars` with control characters escaped.
-fn escape_controls(chars: impl Iterator<Item = char>) -> String {
-    let mut text = String::new();
-    for c in chars {
-        match c.is_control() {
-            true => text.extend(c.escape_debug()),
-            false => text.push(c),
-        }
-    }
-    text
-}
-
 /// Docker's exit code for an error: 127 for a command not found, 126 for
-/// one that cannot be executed, 1 for a container, volume or compose
-/// service that is not there, a volume or network in use or a failed
-/// build, 125 for hull's other errors.
+/// one that cannot be executed, 1 for a container, image, volume, network
+/// or compose service that is not there, a volume or network in use or a
+/// failed build, 125 for hull's other errors.
 pub fn error_code(err: &anyhow::Error) -> u8 {
     let runtime_error = match err.downcast_ref::<hull_compose::Error>() {
         Some(hull_compose::Error::NoSuchService(_)) => return 1,
@@ -643,11 +626,25 @@ pub fn error_code(err: &anyhow::Error) -> u8 {
         Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
         Some(
             hull_runtime::Error::NoSuchContainer(_)
+            | hull_runtime::Error::NoSuchImage(_)
+            | hull_runtime::Error::NoSuchNetwork(_)
             | hull_runtime::Error::NoSuchVolume(_)
             | hull_runtime::Error::InUse(_),
         ) => 1,
+        _ if err.is::<hull_image::NoSuchImage>() => 1,
         _ if err.is::<container_cmd::NoSuchObject>() => 1,
         _ if err.is::<build_cmd::BuildFailure>() => 1,
+        _ => HULL_ERROR,
+    }
+}
+
+/// Docker's exit code for an error of `run` or `create`: 127 and 126 for
+/// the container's command as [`error_code`] gives them, 125 for any other
+/// (a missing image, volume or network included: `docker run` fails, not
+/// the container).
+fn run_error_code(err: &anyhow::Error) -> u8 {
+    match error_code(err) {
+        code @ (126 | 127) => code,
         _ => HULL_ERROR,
     }
 }
@@ -666,7 +663,7 @@ fn forward(command: &Command, root: &Path, notice: &str) -> anyhow::Result<u8> {
     }
     machine::check_outputs(root, &command.host_outputs())?;
     let env = match command {
-        Command::Run(args) => args.create().prepare_for_machine(root)?,
+        Command::Run(args) => args.prepare_for_machine(root)?,
         Command::Create(args) => args.prepare_for_machine(root)?,
         Command::Compose(args) => args.prepare_for_machine(root)?,
         _ => Vec::new(),
@@ -780,16 +777,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_error_is_shown_on_one_bounded_line() {
-        assert_eq!(
-            one_line("cannot import x: bad name a\nb\r\u{1b}[2J"),
-            "cannot import x: bad name a\\nb\\r\\u{1b}[2J"
-        );
-        let long = format!("invalid value '{}': too long", "é".repeat(5000));
-        let shown = one_line(&long);
-        assert_eq!(shown.chars().count(), ERROR_LINE_CHARS + 1);
-        assert!(shown.starts_with("invalid value 'éé"), "{shown}");
-        assert!(shown.contains("é…é"), "{shown}");
-        assert!(shown.ends_with("é': too long"), "{shown}");
+    fn reading_networks_needs_no_machine() {
+        use machine::Placement;
+        let placement = |words: &[&str]| {
+            let argv = std::iter::once("hull").chain(words.iter().copied());
+            Cli::try_parse_from(argv)
+                .unwrap()
+                .command
+                .canonical()
+                .placement()
+        };
+        assert_eq!(placement(&["network", "ls"]), Placement::Root);
+        assert_eq!(placement(&["network", "inspect", "nope"]), Placement::Root);
+        assert_eq!(placement(&["network", "rm", "nope"]), Placement::Vm);
+        assert_eq!(placement(&["network", "create", "web"]), Placement::Vm);
+    }
+
+    #[test]
+    fn what_is_not_there_exits_1_but_in_run_and_create() {
+        let missing: [anyhow::Error; 4] = [
+            hull_image::NoSuchImage("nope".into()).into(),
+            hull_runtime::Error::NoSuchImage("nope".into()).into(),
+            hull_runtime::Error::NoSuchNetwork("nope".into()).into(),
+            hull_runtime::Error::NoSuchVolume("nope".into()).into(),
+        ];
+        for err in missing {
+            let err = err.context("cannot remove it");
+            assert_eq!(error_code(&err), 1, "{err:#}");
+            assert_eq!(run_error_code(&err), HULL_ERROR, "{err:#}");
+        }
+        let not_found = anyhow::Error::from(hull_runtime::Error::CommandNotFound("x".into()));
+        assert_eq!(run_error_code(&not_found), 127);
+        assert_eq!(error_code(&anyhow::anyhow!("bad flag")), HULL_ERROR);
     }
 }

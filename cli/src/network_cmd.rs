@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::container_cmd::print_inspected;
 use crate::filters::{all_hold, LabelFilter, ListFilter, PruneFilter};
-use crate::run::label_pair;
+use crate::run::{label_pair, parse_label};
 use hull_format::{labels_field, render_rows, Format, Listing};
 
 #[derive(Subcommand)]
@@ -52,7 +52,7 @@ pub struct CreateArgs {
     #[arg(long)]
     internal: bool,
     /// Set a label on the network: KEY=VALUE (or KEY).
-    #[arg(long = "label", value_name = "KEY=VALUE")]
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     labels: Vec<String>,
     /// The driver: bridge, the only one (each network is a host bridge).
     #[arg(short, long, value_name = "DRIVER", value_parser = parse_driver)]
@@ -117,7 +117,7 @@ pub struct LsArgs {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each network, e.g. `{{.IPAM.Config}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::container_cmd::parse_format)]
     format: Option<String>,
     /// Network names.
     #[arg(required = true)]

@@ -17,9 +17,10 @@ use hull_runtime::signals::{signal_number, Signals};
 use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
-    parse_domain_name, parse_host_name, parse_network_name, parse_user, parse_volumes_from,
-    ConsoleTarget, CpuList, CreateOptions, DetachKeys, HealthConfig, HostEntry, Limits, Link,
-    LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit, RootfsChoice, Runtime,
+    parse_domain_name, parse_host_name, parse_hostname, parse_network_name, parse_user,
+    parse_volumes_from, ConsoleTarget, CpuList, CreateOptions, DetachKeys, HealthConfig, HostEntry,
+    Limits, Link, LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit,
+    RootfsChoice, Runtime,
 };
 
 use crate::cidfile::CidFile;
@@ -58,7 +59,7 @@ pub struct CreateArgs {
     env_files: Vec<PathBuf>,
 
     /// Set a label on the container: KEY=VALUE (or KEY).
-    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     labels: Vec<String>,
 
     /// Read labels from a file: KEY=VALUE (or KEY) lines, # comments;
@@ -93,7 +94,7 @@ pub struct CreateArgs {
     user: Option<String>,
 
     /// Container host name (default: the short container ID).
-    #[arg(short = 'h', long)]
+    #[arg(short = 'h', long, value_parser = parse_hostname)]
     hostname: Option<String>,
 
     /// The container's NIS domain name.
@@ -546,9 +547,19 @@ pub enum PullPolicy {
 }
 
 impl RunArgs {
-    /// The flags it shares with `hull create`.
-    pub fn create(&self) -> &CreateArgs {
-        &self.create
+    /// [`CreateArgs::prepare_for_machine`], after refusing here what `run`
+    /// alone gets wrong.
+    pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
+        self.check_restart()?;
+        self.create.prepare_for_machine(root)
+    }
+
+    /// A restart policy needs a detached container.
+    fn check_restart(&self) -> Result<()> {
+        if self.create.restart != RestartPolicy::No && !self.detach {
+            bail!("--restart applies to containers run with -d");
+        }
+        Ok(())
     }
 
     /// The -i/-t flags; a detached run has neither here.
@@ -567,16 +578,13 @@ impl CreateArgs {
     /// through its 9p share). Returns the environment the `hull run` there
     /// needs.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
+        self.check()?;
         machine::check_binds(root, &self.storage.mounts())?;
         if let Some(cidfile) = &self.cidfile {
             CidFile::check_free(cidfile)?;
             machine::check_outputs(root, std::slice::from_ref(cidfile))?;
         }
-        self.log_driver().limits(&self.log_opts)?;
         self.network.options().check_here()?;
-        self.limits()?;
-        self.cpu_share()?;
-        read_key_value_files("--label-file", &self.label_files)?;
         assets::guest_kernel(self.kernel.as_deref())?;
         match &self.rootfs {
             Some(dir) => {
@@ -596,7 +604,7 @@ impl CreateArgs {
     /// be; `attaches`: it is to run attached to this terminal.
     fn options(&self, runtime: &Runtime, attaches: bool) -> Result<CreateOptions> {
         let tty = self.stdio.terminal(attaches)?;
-        self.restart.check_auto_remove(self.rm)?;
+        self.check()?;
         let cpus = self.cpu_share()?;
         if self.limits.oom_kill_disable {
             eprintln!(
@@ -679,6 +687,25 @@ impl CreateArgs {
         flags.share().map_err(anyhow::Error::msg)
     }
 
+    /// Refuses what these flags get wrong on their own, before the image
+    /// is found or pulled (as Docker's daemon checks a container's config
+    /// before it looks for the image): `--rm` with a restart policy, log
+    /// options, unreadable `--env-file`s and `--label-file`s, limits,
+    /// mount targets, the working directory.
+    fn check(&self) -> Result<()> {
+        self.restart.check_auto_remove(self.rm)?;
+        self.log_driver().limits(&self.log_opts)?;
+        read_key_value_files("--env-file", &self.env_files)?;
+        read_key_value_files("--label-file", &self.label_files)?;
+        self.limits()?;
+        self.cpu_share()?;
+        hull_runtime::check_mounts(&self.storage.mounts())?;
+        if let Some(workdir) = &self.workdir {
+            hull_runtime::check_workdir(workdir)?;
+        }
+        Ok(())
+    }
+
     /// Where the container's output is logged.
     fn log_driver(&self) -> LogDriver {
         self.log_driver.unwrap_or_default()
@@ -727,6 +754,18 @@ pub fn parse_cpus(value: &str) -> Result<f64, String> {
 /// A signal by name or number, as `--stop-signal` and `kill -s` take it.
 pub fn parse_signal(value: &str) -> Result<i32, String> {
     signal_number(value).ok_or_else(|| format!("{value} is not a signal (TERM, SIGUSR1, 15, ...)"))
+}
+
+/// A `--label`: `KEY=VALUE` or `KEY`, with a key, as Docker's
+/// `ValidateLabel` takes it.
+pub fn parse_label(value: &str) -> Result<String, String> {
+    let key = value.split_once('=').map_or(value, |(key, _)| key);
+    match key.is_empty() {
+        true => Err(format!(
+            "{value:?}: a label needs a name: give KEY=VALUE or KEY"
+        )),
+        false => Ok(value.to_owned()),
+    }
 }
 
 /// `KEY=VALUE`, or `KEY` with an empty value, as `--label` takes it.
@@ -811,10 +850,8 @@ impl Prepared {
 }
 
 pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
+    args.check_restart()?;
     let create = &args.create;
-    if create.restart != RestartPolicy::No && !args.detach {
-        bail!("--restart applies to containers run with -d");
-    }
     if args.detach {
         let id = Prepared::new(create, runtime, false)?.create(runtime)?;
         runtime.start(&id)?;
@@ -872,4 +909,65 @@ pub fn image_for_run(
     };
     image_cmd::pull_image(store, &reference, &options)?;
     store.resolve(&reference.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn run_args(words: &[&str]) -> RunArgs {
+        let argv = std::iter::once("run").chain(words.iter().copied());
+        Cli::try_parse_from(argv).unwrap().run
+    }
+
+    #[test]
+    fn flags_wrong_on_their_own_are_refused_before_the_image_is_looked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let env_file = dir.path().join("missing.env");
+        let env_file = env_file.to_str().unwrap();
+        for (words, needle) in [
+            (&["--rm", "--restart", "always", "-d"][..], "--rm"),
+            (
+                &["--restart", "always"][..],
+                "--restart applies to containers run with -d",
+            ),
+            (&["--env-file", env_file][..], "--env-file"),
+            (&["-v", "vol:relative"][..], "must be an absolute path"),
+            (&["--tmpfs", "relative"][..], "must be an absolute path"),
+            (
+                &["-v", "aa:/x", "-v", "bb:/x/"][..],
+                "duplicate mount point",
+            ),
+            (&["-w", "relative"][..], "is not an absolute path"),
+        ] {
+            let root = dir.path().join("root");
+            let args = run_args(&[words, &["alpine"]].concat());
+            let err = args.prepare_for_machine(&root).unwrap_err();
+            assert!(format!("{err:#}").contains(needle), "{words:?}: {err:#}");
+            assert!(!root.exists(), "{words:?}: the store was opened");
+        }
+    }
+
+    #[test]
+    fn dash_h_is_the_host_name_as_in_docker() {
+        let args = run_args(&["-h", "web", "alpine"]);
+        assert_eq!(args.create.hostname.as_deref(), Some("web"));
+        let help = Cli::try_parse_from(["run", "--help"]).err().unwrap();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn a_label_needs_a_name() {
+        assert!(parse_label("").is_err());
+        assert!(parse_label("=x").is_err());
+        assert_eq!(parse_label("a=").unwrap(), "a=");
+        assert_eq!(parse_label("a").unwrap(), "a");
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::container_cmd::{for_each_name, print_inspected};
 use crate::filters::{all_hold, LabelFilter, ListFilter};
 use crate::image_cmd::human_size;
-use crate::run::label_pair;
+use crate::run::{label_pair, parse_label};
 
 #[derive(Subcommand)]
 pub enum VolumeCommand {
@@ -38,7 +38,7 @@ pub struct CreateArgs {
     #[arg(long = "name", value_parser = parse_volume_name, hide = true)]
     name_flag: Option<String>,
     /// Set a label on the volume: KEY=VALUE (or KEY).
-    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     labels: Vec<String>,
     /// The volume driver: only `local`, volumes in hull's root.
     #[arg(short = 'd', long, default_value = "local", value_parser = ["local"])]
@@ -62,7 +62,7 @@ pub struct LsArgs {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each volume, e.g. `{{.Mountpoint}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::container_cmd::parse_format)]
     format: Option<String>,
     /// Volume names.
     #[arg(required = true)]

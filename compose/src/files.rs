@@ -31,6 +31,12 @@ pub fn find(
         .into_iter()
         .map(|file| {
             let file = working_dir.join(file);
+            if file.is_dir() {
+                return Err(format!(
+                    "{}: is a directory: give the compose file in it with -f",
+                    file.display()
+                ));
+            }
             match file.is_file() {
                 true => Ok(file),
                 false => Err(format!("{}: no such file", file.display())),
@@ -99,6 +105,8 @@ mod tests {
         );
         let error = find(&[PathBuf::from("two.yaml")], None, dir.path()).unwrap_err();
         assert!(error.ends_with("two.yaml: no such file"), "{error}");
+        let error = find(&[PathBuf::from(".")], None, dir.path()).unwrap_err();
+        assert!(error.ends_with(": is a directory: give the compose file in it with -f"));
         assert!(find(&[], None, dir.path())
             .unwrap_err()
             .contains("no configuration file"));

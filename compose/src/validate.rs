@@ -5,8 +5,8 @@
 
 use hull_runtime::security::{parse_security_opts, Namespace};
 use hull_runtime::{
-    parse_container_name, parse_dns_option, parse_dns_search, parse_user, signals, HostEntry,
-    LogDriver, RestartPolicy,
+    parse_container_name, parse_dns_option, parse_dns_search, parse_hostname, parse_user, signals,
+    HostEntry, LogDriver, RestartPolicy,
 };
 
 use crate::error::{Error, Result};
@@ -45,6 +45,14 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
     let at = |key: &str, reason: String| {
         Error::config(format!("{file}: services.{name}.{key}: {reason}"))
     };
+    // The compose-spec's pattern; the name is part of container names.
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || !name.chars().all(plain) {
+        return Err(Error::config(format!(
+            "{file}: services.{name:?}: a service name may hold only letters, digits, '.', '_' \
+             and '-'"
+        )));
+    }
     if service.image.is_none() && service.build.is_none() {
         return Err(Error::config(format!(
             "{file}: services.{name}: neither an image nor a build context is given"
@@ -180,6 +188,9 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
     }
     if let Some(user) = &service.user {
         parse_user(user).map_err(|reason| at("user", reason))?;
+    }
+    if let Some(hostname) = &service.hostname {
+        parse_hostname(hostname).map_err(|reason| at("hostname", reason))?;
     }
     if let Some(container_name) = &service.container_name {
         parse_container_name(container_name).map_err(|reason| at("container_name", reason))?;
@@ -319,6 +330,8 @@ mod tests {
             ("services:\n  web:\n    image: a\n    networks: [front]\n", "compose.yaml: services.web.networks.front: not defined in the top-level networks"),
             ("services:\n  web:\n    image: a\n    volumes: ['data:/d']\n", "compose.yaml: services.web.volumes[0]: volume \"data\" is not defined in the top-level volumes"),
             ("services:\n  web:\n    command: x\n", "compose.yaml: services.web: neither an image nor a build context is given"),
+            ("services:\n  web:\n    image: a\n    hostname: 'a b'\n", "compose.yaml: services.web.hostname: \"a b\" is not a host name (letters, digits, '-', '.', '_')"),
+            ("services:\n  'Bad Name!':\n    image: a\n", "compose.yaml: services.\"Bad Name!\": a service name may hold only letters, digits, '.', '_' and '-'"),
             ("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml: services.web.restart: "),
             ("services:\n  web:\n    image: a\n    network_mode: host\n", "compose.yaml: services.web.network_mode: \"host\""),
             ("services:\n  web:\n    image: a\n    container_name: webby\n    deploy: {replicas: 2}\n", "compose.yaml: services.web.container_name: a service with"),

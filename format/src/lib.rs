@@ -12,9 +12,11 @@
 //!
 //! The data is JSON rather than Docker's Go structs, which shows in a few
 //! places:
-//! - A field that does not exist renders as `<no value>`, as a missing map
-//!   key does in Go, where Docker reports an error for an unknown struct
-//!   field. JSON `null` renders as `<no value>` too, but for the fields
+//! - A field a list row does not have is an error, as Docker's for an
+//!   unknown struct field; but in an inspected object (and below a row's
+//!   fields) a field that does not exist renders as `<no value>`, as a
+//!   missing map key does in Go. JSON `null` renders as `<no value>` too,
+//!   but for the fields
 //!   [`render_one`] is told are Go pointers, which render as `<nil>` where
 //!   printed as fields of the object (`{{.State.Health}}`), null or
 //!   missing, as in Docker.
@@ -36,7 +38,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
-use gotmpl::{Template, TemplateError, Value};
+use gotmpl::{MissingKey, Template, TemplateError, Value};
 use tabwriter::TabWriter;
 
 /// The `--format` of a list command, as Docker reads it.
@@ -77,6 +79,13 @@ impl FromStr for Format {
             }
         }
     }
+}
+
+/// Checks a single-object command's `--format` (`inspect -f`) before any
+/// object is looked up: a template that does not parse is an error
+/// (`template parsing error: ...`), as in Docker.
+pub fn check_template(template: &str) -> Result<()> {
+    parse(template, Functions::Row).map(drop)
 }
 
 /// What a list command shows by default, and how its columns are titled.
@@ -127,12 +136,14 @@ pub fn render_rows(
         Format::Json => (false, Cow::Borrowed("{{json .}}")),
         Format::Template { table, template } => (*table, Cow::Borrowed(template.as_str())),
     };
-    let row_template = parse(&template, Functions::Row)?;
+    // A row is one of Docker's structs: a field it does not have is an
+    // error, not `<no value>`.
+    let row_template = parse(&template, Functions::Row)?.missing_key(MissingKey::Error);
     let mut body = Vec::new();
     for row in rows {
         row_template
             .execute(&mut body, &to_template(row))
-            .map_err(template_error)?;
+            .map_err(|error| row_error(error, row))?;
         body.push(b'\n');
     }
     if !table {
@@ -339,6 +350,22 @@ fn action_end(action: &str) -> usize {
 }
 
 /// Docker's wording for a template that does not parse or run.
+/// A row template's failure on `row`: a field the row does not have is
+/// named with those it has, as Docker names the field it cannot evaluate.
+fn row_error(error: TemplateError, row: &serde_json::Value) -> anyhow::Error {
+    let TemplateError::MissingKey { key } = &error else {
+        return template_error(error);
+    };
+    let fields: Vec<&str> = row
+        .as_object()
+        .map(|object| object.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    anyhow!(
+        "template: can't evaluate field {key}: a row's fields are {}",
+        fields.join(", ")
+    )
+}
+
 fn template_error(error: TemplateError) -> anyhow::Error {
     anyhow!("template parsing error: {error}")
 }
@@ -787,10 +814,15 @@ mod tests {
         assert_eq!(one("{{.State.Health}}"), "<no value>");
         assert_eq!(one(r#"{{index .Config.Labels "nope"}}"#), "<no value>");
         assert_eq!(one("{{if .Nope}}yes{{else}}no{{end}}"), "no");
+        // A row's field that is not there is an error, naming those there
+        // are; with no rows nothing is rendered, as in Docker.
+        let err = rows(r"table {{.Nope}}", &ps_rows()[..1]).unwrap_err();
         assert_eq!(
-            rows(r"table {{.Nope}}", &ps_rows()[..1]).unwrap(),
-            "<no value>\n<no value>\n"
+            err.to_string(),
+            "template: can't evaluate field Nope: a row's fields are Command, CreatedAt, ID, \
+             Image, Labels, Names, Ports, RunningFor, State, Status"
         );
+        assert_eq!(rows(r"{{.Nope}}", &[]).unwrap(), "");
     }
 
     #[test]

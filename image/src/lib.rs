@@ -69,4 +69,4 @@ pub use platform::check_platform;
 pub use progress::{ProgressStyle, Stream};
 pub use reference::{ImageRef, InvalidReference};
 pub use registry::{check_login, pull, push, LoginRefused, Pulled, Pushed, RegistryOptions};
-pub use store::{Image, Pruned, PrunedImage, Removal, Store};
+pub use store::{Image, NoSuchImage, Pruned, PrunedImage, Removal, Store};

@@ -10,11 +10,11 @@ use std::fs::{self, File};
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use fs2::FileExt;
 
 use crate::digest::Digest;
-use crate::store::Store;
+use crate::store::{NoSuchImage, Store};
 
 /// Held while a container runs image `id`; dropping it releases the image.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ impl Store {
             Err(err) => return Err(err),
         };
         if !self.images()?.iter().any(|image| image.id == *id) {
-            bail!("no such image: {id}");
+            return Err(NoSuchImage(id.to_string()).into());
         }
         let dir = self.pins_dir();
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

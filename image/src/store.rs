@@ -105,6 +105,11 @@ struct ImageRecord {
     repo_digests: Vec<String>,
 }
 
+/// No image in the store has this name, ID or ID prefix.
+#[derive(Debug, thiserror::Error)]
+#[error("no such image: {0}")]
+pub struct NoSuchImage(pub String);
+
 /// The image store. Cheap to open; every operation takes the locks it needs.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -159,7 +164,7 @@ impl Store {
     /// unique ID prefix.
     pub fn resolve(&self, name_or_id: &str) -> Result<Image> {
         self.find(name_or_id)?
-            .ok_or_else(|| anyhow!("no such image: {name_or_id}"))
+            .ok_or_else(|| NoSuchImage(name_or_id.to_owned()).into())
     }
 
     /// Like [`Store::resolve`], but an image that is not in the store is
@@ -812,7 +817,7 @@ fn add_tag(index: &mut Index, id: &Digest, tag: String) {
 
 /// The ID of the image `name_or_id` names, which must be in `index`.
 fn lookup(index: &Index, name_or_id: &str) -> Result<Digest> {
-    find(index, name_or_id)?.ok_or_else(|| anyhow!("no such image: {name_or_id}"))
+    find(index, name_or_id)?.ok_or_else(|| NoSuchImage(name_or_id.to_owned()).into())
 }
 
 /// The ID of the image `name_or_id` names in `index`, if any.

@@ -97,11 +97,11 @@ pub use error::{Error, Hint, Result};
 pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
 pub use links::Link;
-pub use mounts::parse_volumes_from;
+pub use mounts::{check_mounts, parse_volumes_from};
 pub use network::{
-    parse_dns_option, parse_dns_search, parse_domain_name, parse_host_name, parse_network_name,
-    ContainerNetwork, Endpoint, HostAddress, HostEntry, MacAddress, Network, NetworkOptions,
-    NewNetwork, PortMapping, Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
+    parse_dns_option, parse_dns_search, parse_domain_name, parse_host_name, parse_hostname,
+    parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry, MacAddress, Network,
+    NetworkOptions, NewNetwork, PortMapping, Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
 };
 pub use ops::{
     CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,
@@ -109,7 +109,7 @@ pub use ops::{
     RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, StopOptions, UpdateOptions,
     VolumeInfo,
 };
-pub use process_config::parse_user;
+pub use process_config::{check_workdir, parse_user};
 pub use restart_policy::RestartPolicy;
 pub use root::{DEFAULT_ROOT, SHORT_ID_LEN};
 pub use vm_process::Boot;

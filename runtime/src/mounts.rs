@@ -3,7 +3,7 @@
 //! use (a fresh anonymous one for each `-v /path` and image `VOLUME`), the
 //! mounts of `--volumes-from` containers taken over.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -51,9 +51,9 @@ fn settle_into(
     image_volumes: &[String],
     settled: &mut Settled,
 ) -> Result<()> {
+    check_mounts(requested)?;
     let volumes = VolumeStore::open(root);
     for mount in requested {
-        check_target(&mount.target)?;
         let source = match &mount.source {
             MountSource::Bind { path, create } => {
                 check_bind_source(path, *create)?;
@@ -132,6 +132,20 @@ fn add(settled: &mut Settled, mount: Mount) -> Result<()> {
         return Err(Error::invalid(format!("duplicate mount point: {target}")).into());
     }
     settled.mounts.push(mount);
+    Ok(())
+}
+
+/// Refuses what is wrong in `requested` mounts themselves, as a front end
+/// can ask before it pulls an image or makes anything: a target that is
+/// not an absolute path other than the root, two mounts at one place.
+pub fn check_mounts(requested: &[Mount]) -> Result<()> {
+    let mut targets = BTreeSet::new();
+    for mount in requested {
+        check_target(&mount.target)?;
+        if !targets.insert(normalized(&mount.target)) {
+            return Err(Error::invalid(format!("duplicate mount point: {}", mount.target)).into());
+        }
+    }
     Ok(())
 }
 

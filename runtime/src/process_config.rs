@@ -110,9 +110,7 @@ pub fn process_config(image: &ImageDefaults, flags: &ProcessFlags) -> Result<Pro
         .map(str::to_owned)
         .or_else(|| image.working_dir.clone())
         .unwrap_or_else(|| "/".to_owned());
-    if !cwd.starts_with('/') {
-        bail!("the working directory {cwd:?} is not an absolute path");
-    }
+    check_workdir(&cwd)?;
     Ok(ProcessConfig {
         argv,
         entrypoint_len,
@@ -124,6 +122,15 @@ pub fn process_config(image: &ImageDefaults, flags: &ProcessFlags) -> Result<Pro
             .or_else(|| image.user.clone())
             .unwrap_or_default(),
     })
+}
+
+/// Refuses a working directory that is not an absolute path, as `-w` and
+/// an image's `WorkingDir` must be.
+pub fn check_workdir(cwd: &str) -> Result<()> {
+    if !cwd.starts_with('/') {
+        bail!("the working directory {cwd:?} is not an absolute path");
+    }
+    Ok(())
 }
 
 /// Checks a `-u` value: `USER[:GROUP]`, names or numeric ids.

@@ -37,20 +37,34 @@ pub struct Volume {
     pub mountpoint: PathBuf,
 }
 
+/// What a volume's directory is renamed to while it is removed, before
+/// its name.
+const REMOVING_PREFIX: &str = ".removing-";
+
+/// The longest volume name: its directory, renamed for removal, must still
+/// be a file name (255 bytes).
+const MAX_VOLUME_NAME_LEN: usize = 255 - REMOVING_PREFIX.len();
+
 /// Checks a volume name as Docker does: a letter or digit, then letters,
-/// digits, '_', '.' and '-'.
+/// digits, '_', '.' and '-'; and short enough to be a directory here.
 pub fn parse_volume_name(name: &str) -> Result<String, String> {
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && !chars.as_str().is_empty()
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    match valid {
-        true => Ok(name.to_owned()),
-        false => Err(format!(
+    if !valid {
+        return Err(format!(
             "{name:?} includes invalid characters for a local volume name, only \
              [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )),
+        ));
     }
+    if name.len() > MAX_VOLUME_NAME_LEN {
+        return Err(format!(
+            "a volume name of {} characters is too long: at most {MAX_VOLUME_NAME_LEN}",
+            name.len()
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// Where volumes are kept.
@@ -143,12 +157,14 @@ impl VolumeStore {
         let mut volumes = Vec::new();
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read {}", self.dir.display()))?;
-            // A volume being made has no definition yet.
+            // A volume being made has no definition yet; one being removed
+            // (renamed to `.removing-NAME`) has no volume's name.
             if !entry.path().join("volume.json").is_file() {
                 continue;
             }
-            if let Some(name) = entry.file_name().to_str() {
-                volumes.push(self.get(name)?);
+            match entry.file_name().to_str().map(parse_volume_name) {
+                Some(Ok(name)) => volumes.push(self.get(&name)?),
+                _ => continue,
             }
         }
         volumes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -161,7 +177,7 @@ impl VolumeStore {
         self.get(name)?;
         let dir = self.volume_dir(name);
         // Renamed away first: a half-deleted volume is never found.
-        let doomed = self.dir.join(format!(".removing-{name}"));
+        let doomed = self.dir.join(format!("{REMOVING_PREFIX}{name}"));
         fs::rename(&dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
         fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
     }
@@ -215,6 +231,30 @@ mod tests {
         }
         let (_dir, store) = store();
         assert!(store.get_or_create(Some("a/b"), BTreeMap::new()).is_err());
+        // The longest name is made and removed again; a longer one is none.
+        let longest = "v".repeat(MAX_VOLUME_NAME_LEN);
+        store
+            .get_or_create(Some(&longest), BTreeMap::new())
+            .unwrap();
+        store.remove(&longest).unwrap();
+        let longer = "v".repeat(MAX_VOLUME_NAME_LEN + 1);
+        assert!(parse_volume_name(&longer).unwrap_err().contains("too long"));
+        let err = store.get(&"v".repeat(100_000)).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(Error::NoSuchVolume(_))),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_volume_half_removed_is_not_listed() {
+        let (_dir, store) = store();
+        store.get_or_create(Some("kept"), BTreeMap::new()).unwrap();
+        let doomed = store.dir.join(format!("{REMOVING_PREFIX}gone"));
+        fs::create_dir_all(&doomed).unwrap();
+        fs::write(doomed.join("volume.json"), "{}").unwrap();
+        let names: Vec<String> = store.list().unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["kept"]);
     }
 
     #[test]

@@ -74,13 +74,31 @@ $h container rm fg made >/dev/null; echo "rm=$? $($h ps -aq | wc -l)"
 #[test]
 fn bad_arguments_are_refused_before_the_machine_starts() {
     let hull = Hull::new();
-    let refused: [(&[&str], i32, &str); 5] = [
+    let refused: [(&[&str], i32, &str); 9] = [
         (
             &["network", "create", "bad/name"],
             125,
             "is not a network name",
         ),
         (&["start", "nosuch"], 1, "no such container: nosuch"),
+        (&["rmi", "nosuch"], 1, "no such image: nosuch"),
+        (
+            &["run", "--gpus", "all", "alpine"],
+            125,
+            "unexpected argument '--gpus' found (a similar argument exists: '--cpus'); \
+             see 'hull run --help'",
+        ),
+        // Wrong on its own: refused before the image is looked for.
+        (
+            &["run", "-v", "data:relative", "absent.example/x"],
+            125,
+            "invalid mount target \"relative\"",
+        ),
+        (
+            &["run", "-h", "a b", "absent.example/x"],
+            125,
+            "is not a host name",
+        ),
         (
             &["run", "UPPER/x"],
             125,

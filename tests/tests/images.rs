@@ -39,13 +39,15 @@ fn ok(hull: &Hull, args: &[&str]) -> String {
 /// Runs `hull ARGS`, expects hull's error exit and a one-line message
 /// containing `needle`.
 fn fails_with(hull: &Hull, args: &[&str], needle: &str) {
+    fails_with_code(hull, args, HULL_ERROR, needle);
+}
+
+/// Runs `hull ARGS`, expects exit `code` and a one-line message containing
+/// `needle`.
+fn fails_with_code(hull: &Hull, args: &[&str], code: i32, needle: &str) {
     let output = run(hull, args);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(HULL_ERROR),
-        "hull {args:?}: {stderr}"
-    );
+    assert_eq!(output.status.code(), Some(code), "hull {args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "want one line, got: {stderr}");
     assert!(
         stderr.starts_with("hull: ") && stderr.contains(needle),
@@ -876,11 +878,12 @@ fn images_tag_rmi_and_prune_manage_the_store() {
             "resolve {name}"
         );
     }
-    fails_with(&hull, &["image", "inspect", "busybox"], "no such image");
+    // Docker's 1 for an image that is not there.
+    fails_with_code(&hull, &["image", "inspect", "busybox"], 1, "no such image");
 
     // By ID with two names: refused without -f.
     fails_with(&hull, &["rmi", &id], "multiple repositories");
-    fails_with(&hull, &["rmi", "no-such-image"], "no such image");
+    fails_with_code(&hull, &["rmi", "no-such-image"], 1, "no such image");
     // By name: only untagged.
     let untagged = ok(&hull, &["rmi", "me/box:two"]);
     assert_eq!(untagged.trim(), "Untagged: me/box:two");

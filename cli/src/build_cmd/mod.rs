@@ -68,7 +68,7 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
     /// A label of the image, `KEY=VALUE`.
-    #[arg(long = "label")]
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::run::parse_label)]
     labels: Vec<String>,
     /// The network of `RUN` steps: `bridge`/`default` or `none`.
     #[arg(long, default_value = "default")]
@@ -315,14 +315,16 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
                 .context("cannot read the Dockerfile from stdin")?;
             text
         }
-        (file, None) => {
-            let path = file.clone().unwrap_or_else(|| context.join("Dockerfile"));
-            fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read the Dockerfile {}: give one with -f",
-                    path.display()
-                )
-            })?
+        (Some(file), None) => read_dockerfile(file)?,
+        (None, None) => {
+            let path = context.join("Dockerfile");
+            if !path.exists() {
+                bail!(
+                    "the context {} has no Dockerfile: name one with -f",
+                    context.display()
+                );
+            }
+            read_dockerfile(&path)?
         }
     };
     Ok(Prepared {
@@ -342,6 +344,19 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
             secrets,
         },
         temporary,
+    })
+}
+
+/// The Dockerfile at `path`, which must be UTF-8 text.
+fn read_dockerfile(path: &Path) -> Result<String> {
+    let bytes =
+        fs::read(path).with_context(|| format!("cannot read the Dockerfile {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|err| {
+        anyhow::anyhow!(
+            "the Dockerfile {} is not UTF-8 text (at byte {})",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
     })
 }
 
@@ -493,4 +508,24 @@ pub fn builder(command: BuilderCommand, root: &Path) -> Result<u8> {
     let reclaimed = hull_builder::prune(root)?;
     println!("Total reclaimed space: {}", human_size(reclaimed, 3));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dockerfile_that_is_not_text_is_refused_naming_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Dockerfile");
+        fs::write(&path, b"FROM \xff\xfe\n").unwrap();
+        let err = read_dockerfile(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "the Dockerfile {} is not UTF-8 text (at byte 5)",
+                path.display()
+            )
+        );
+    }
 }

@@ -135,7 +135,7 @@ impl Screen {
         let Some(step) = self.steps.steps.get(&id) else {
             return;
         };
-        let mut text = format!("------\n > {}:\n", step.name);
+        let mut text = format!("------\n > {}:\n", clip(&step.name, self.width));
         for line in &step.last_lines {
             text.push_str(&format!("{}\n", clip(line, self.width)));
         }

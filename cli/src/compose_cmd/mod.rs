@@ -201,6 +201,11 @@ impl ComposeArgs {
             _ => None,
         };
         let project = self.load()?;
+        match &self.command {
+            ComposeCommand::Up(args) => args.check(&project)?,
+            ComposeCommand::Create(args) => args.check(&project)?,
+            _ => {}
+        }
         let Some(request) = wanted else {
             return Ok(Vec::new());
         };
@@ -285,5 +290,36 @@ fn print_event(event: Event) {
     match &event.action {
         Action::Warning(why) if event.name.is_empty() => eprintln!("hull: warning: {why}"),
         action => eprintln!(" {} {}  {action}", event.kind, event.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        compose: ComposeArgs,
+    }
+
+    #[test]
+    fn flags_naming_no_service_are_refused_before_images_are_pulled() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(&file, "services:\n  web:\n    image: absent.example/web\n").unwrap();
+        let root = dir.path().join("root");
+        for flags in [
+            &["up", "--scale", "nope=2"][..],
+            &["up", "--exit-code-from", "nope"][..],
+            &["create", "--scale", "nope=2"][..],
+        ] {
+            let argv = [&["compose", "-f", file.to_str().unwrap()][..], flags].concat();
+            let args = Cli::try_parse_from(argv).unwrap().compose;
+            let err = args.prepare_for_machine(&root).unwrap_err();
+            assert_eq!(format!("{err:#}"), "no such service: nope", "{flags:?}");
+            assert!(!root.exists(), "{flags:?}: the store was opened");
+        }
     }
 }

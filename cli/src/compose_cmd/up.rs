@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use hull_compose::{Compose, RunEnd, RunOptions, UpOptions};
+use hull_compose::{Compose, Project, RunEnd, RunOptions, UpOptions};
 use hull_runtime::parse_user;
 use hull_runtime::signals::Signals;
 
@@ -111,6 +111,14 @@ impl MakeFlags {
         }
     }
 
+    /// Refuses a `--scale` of a service `project` does not have.
+    fn check(&self, project: &Project) -> Result<()> {
+        for (service, _) in &self.scale {
+            project.service(service)?;
+        }
+        Ok(())
+    }
+
     /// `up`'s options for `services`, the images resolved (found, pulled
     /// or built) here.
     fn up_options(
@@ -119,9 +127,7 @@ impl MakeFlags {
         services: &[String],
         no_deps: bool,
     ) -> Result<UpOptions> {
-        for (service, _) in &self.scale {
-            compose.project().service(service)?;
-        }
+        self.check(compose.project())?;
         let request = self.image_request(services, no_deps);
         Ok(UpOptions {
             services: services.to_vec(),
@@ -146,6 +152,12 @@ pub struct CreateArgs {
 }
 
 impl CreateArgs {
+    /// Refuses, before any image is pulled, flags naming services
+    /// `project` does not have.
+    pub fn check(&self, project: &Project) -> Result<()> {
+        self.making.check(project)
+    }
+
     /// The images this `create` needs.
     pub fn image_request(&self) -> ImageRequest {
         self.making.image_request(&self.services, false)
@@ -173,6 +185,17 @@ fn parse_scale(value: &str) -> Result<(String, u32), String> {
 }
 
 impl UpArgs {
+    /// Refuses, before any image is pulled, flags naming services
+    /// `project` does not have (`--scale`, `--attach`, `--no-attach`,
+    /// `--exit-code-from`).
+    pub fn check(&self, project: &Project) -> Result<()> {
+        let named = self.attach.iter().chain(&self.no_attach);
+        for service in named.chain(&self.exit_code_from) {
+            project.service(service)?;
+        }
+        self.making.check(project)
+    }
+
     /// The images this `up` needs.
     pub fn image_request(&self) -> ImageRequest {
         self.making.image_request(&self.services, self.no_deps)
@@ -185,10 +208,7 @@ impl UpArgs {
 }
 
 pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
-    let named = args.attach.iter().chain(&args.no_attach);
-    for service in named.chain(&args.exit_code_from) {
-        compose.project().service(service)?;
-    }
+    args.check(compose.project())?;
     let options = UpOptions {
         no_start: args.no_start,
         wait: args.wait,

@@ -4,7 +4,7 @@
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use hull_runtime::Runtime;
 
@@ -37,16 +37,7 @@ pub fn export(args: ExportArgs, runtime: &Runtime) -> Result<u8> {
     args.check_output()?;
     match &args.output {
         Some(path) => {
-            // Written beside the target and renamed, so no half archive is left.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut temp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot write to {}", dir.display()))?;
-            runtime.export(&args.container, &mut BufWriter::new(temp.as_file_mut()))?;
-            temp.persist(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::output_file::write_whole(path, |out| Ok(runtime.export(&args.container, out)?))?;
         }
         None => {
             let stdout = std::io::stdout();

@@ -24,7 +24,7 @@ use crate::{image_cmd, network_cmd, volume_cmd};
 pub struct InspectArgs {
     /// A Go template for each object, e.g.
     /// `{{.NetworkSettings.IPAddress}}` or `{{json .State}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = parse_format)]
     format: Option<String>,
     /// Only objects of this type (default: a container, else an image,
     /// else a network, else a volume of that name).
@@ -86,6 +86,16 @@ const NIL_POINTERS: [&str; 4] = [
     "Config.StopTimeout",
     "HostConfig.PidsLimit",
 ];
+
+/// An inspect command's `--format`: `json`, or a template that parses.
+pub fn parse_format(value: &str) -> Result<String, String> {
+    match value.trim() {
+        "" | "json" => Ok(value.to_owned()),
+        template => hull_format::check_template(template)
+            .map(|()| value.to_owned())
+            .map_err(|err| err.to_string()),
+    }
+}
 
 /// Objects as `docker inspect` prints them: a JSON array (no format, or
 /// `json`), or `format` rendered for each.
@@ -448,4 +458,17 @@ fn restart_policy(policy: RestartPolicy) -> Value {
         RestartPolicy::UnlessStopped => ("unless-stopped", 0),
     };
     json!({ "Name": name, "MaximumRetryCount": max_retries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_format_that_does_not_parse_is_refused_before_any_lookup() {
+        assert_eq!(parse_format("json").unwrap(), "json");
+        assert_eq!(parse_format("{{.State.Pid}}").unwrap(), "{{.State.Pid}}");
+        let err = parse_format("{{.State").unwrap_err();
+        assert!(err.starts_with("template parsing error: "), "{err}");
+    }
 }

@@ -23,7 +23,7 @@ pub use cp::{copy, cp, host_destination, CpArgs};
 pub use diff::{diff, DiffArgs};
 pub use exec::{exec, ExecArgs};
 pub use export::{export, ExportArgs};
-pub use inspect::{inspect, print_inspected, InspectArgs, NoSuchObject};
+pub use inspect::{inspect, parse_format, print_inspected, InspectArgs, NoSuchObject};
 pub use lifecycle::{
     kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
     PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
@@ -42,7 +42,7 @@ pub fn for_each_name(names: &[String], mut act: impl FnMut(&str) -> anyhow::Resu
     let mut code = 0;
     for name in names {
         if let Err(err) = act(name) {
-            eprintln!("hull: {err:#}");
+            crate::report::print(&err);
             code = crate::error_code(&err);
         }
     }

@@ -1,10 +1,9 @@
 //! `hull save`, `hull load`.
 
-use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use hull_image::Store;
 
@@ -33,16 +32,9 @@ pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
     match &args.output {
         Some(path) => {
-            // Written beside the target and renamed, so no half archive is left.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut temp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot write to {}", dir.display()))?;
-            hull_image::save(&store, &args.images, BufWriter::new(temp.as_file_mut()))?;
-            temp.persist(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::output_file::write_whole(path, |out| {
+                hull_image::save(&store, &args.images, out)
+            })?;
         }
         None => {
             let stdout = std::io::stdout();
@@ -70,9 +62,7 @@ pub struct LoadArgs {
 /// Loads a docker-archive or OCI image layout tar.
 pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     let input: Box<dyn Read> = match &args.input {
-        Some(path) => Box::new(BufReader::new(
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
+        Some(path) => Box::new(BufReader::new(super::open_archive(path, "hull load")?)),
         None => Box::new(std::io::stdin().lock()),
     };
     let store = Store::open(root)?;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::Args;
 use hull_image::{Image, ImageRef, Store};
 use serde_json::{json, Value};
@@ -163,7 +163,7 @@ impl Resolved {
             if let Filter::Before(name) | Filter::Since(name) = filter {
                 let image = store
                     .find(name)?
-                    .ok_or_else(|| anyhow!("no such image: {name}"))?;
+                    .ok_or_else(|| hull_image::NoSuchImage(name.clone()))?;
                 times.insert(
                     name.clone(),
                     created_time(&image).unwrap_or(OffsetDateTime::UNIX_EPOCH),

@@ -43,7 +43,7 @@ pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
             // Each failure gets its line; the last one is the command's error.
             Err(err) => {
                 if let Some(previous) = last_error.replace(err) {
-                    eprintln!("hull: {previous:#}");
+                    crate::report::print(&previous);
                 }
             }
         }
@@ -71,7 +71,7 @@ pub fn tag(args: TagArgs, root: &Path) -> Result<u8> {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A Go template for each image, e.g. `{{.Config.Cmd}}`.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::container_cmd::parse_format)]
     format: Option<String>,
     /// Images to inspect (names or IDs).
     #[arg(required = true)]

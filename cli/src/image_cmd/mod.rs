@@ -39,6 +39,24 @@ struct Config {
     insecure_registries: Vec<String>,
 }
 
+/// The archive file `path` of `reader` (`hull load`, `hull import -`),
+/// opened: one that is not there, a directory or a URL (which `docker
+/// import` fetches, and hull does not) refused naming the path and what
+/// to give instead.
+fn open_archive(path: &Path, reader: &str) -> Result<std::fs::File> {
+    let text = path.to_string_lossy();
+    if text.starts_with("http://") || text.starts_with("https://") {
+        anyhow::bail!(
+            "{text}: hull reads archives from files or stdin, not URLs: \
+             curl -fsSL {text} | {reader}"
+        );
+    }
+    if path.is_dir() {
+        anyhow::bail!("{}: is a directory: give a tar archive", path.display());
+    }
+    std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
 /// A `--platform` value: one naming linux/amd64.
 pub fn parse_platform(value: &str) -> Result<String, String> {
     hull_image::check_platform(value).map(|()| value.to_owned())
@@ -133,6 +151,30 @@ fn significant(value: f64, digits: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_archive_is_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_archive(dir.path(), "hull load")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(": is a directory: give a tar archive"),
+            "{err}"
+        );
+        let err = open_archive(Path::new("https://x.org/r.tar"), "hull import -").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "https://x.org/r.tar: hull reads archives from files or stdin, not URLs: \
+             curl -fsSL https://x.org/r.tar | hull import -"
+        );
+        let missing = dir.path().join("missing.tar");
+        let err = format!("{:#}", open_archive(&missing, "hull load").unwrap_err());
+        assert!(
+            err.starts_with(&format!("cannot open {}: ", missing.display())),
+            "{err}"
+        );
+    }
 
     #[test]
     fn sizes_read_like_docker() {

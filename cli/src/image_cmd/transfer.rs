@@ -1,6 +1,5 @@
 //! `hull pull`, `hull push`, `hull import`.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -151,10 +150,7 @@ pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
     let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(
-            File::open(&args.file)
-                .with_context(|| format!("cannot open {}", args.file.display()))?,
-        )
+        Box::new(super::open_archive(&args.file, "hull import -")?)
     };
     let store = Store::open(root)?;
     let id = hull_image::import_tar(&store, input, reference.as_ref())

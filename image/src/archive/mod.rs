@@ -435,6 +435,16 @@ mod tests {
     }
 
     #[test]
+    fn a_save_naming_a_missing_image_writes_nothing() {
+        let (_source, store, _id, _archive) = saved_sample();
+        let mut archive = Vec::new();
+        let names = ["sample:v1".to_owned(), "nope".to_owned()];
+        let err = save(&store, &names, &mut archive).unwrap_err();
+        assert!(err.is::<crate::NoSuchImage>(), "{err:#}");
+        assert!(archive.is_empty(), "{} bytes written", archive.len());
+    }
+
+    #[test]
     fn saved_images_load_as_docker_archive_and_as_oci_layout() {
         let (_source, _store, id, archive) = saved_sample();
 

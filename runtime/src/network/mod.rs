@@ -425,16 +425,28 @@ pub fn parse_host_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// A `--domainname`: a host name's characters, at most the kernel's 64
-/// bytes.
-pub fn parse_domain_name(name: &str) -> Result<String, String> {
-    match name.len() <= 64 {
-        true => parse_host_name(name).map_err(|reason| format!("--domainname: {reason}")),
+/// The longest host or domain name a container's kernel takes
+/// (`HOST_NAME_MAX`, the UTS namespace's fields).
+const MAX_HOSTNAME_LEN: usize = 64;
+
+/// A container's `--hostname`: a host name ([`parse_host_name`]) its
+/// kernel takes, at most 64 characters. It goes into the container's
+/// `/etc/hosts`, where a space or newline would make entries of its own.
+pub fn parse_hostname(name: &str) -> Result<String, String> {
+    parse_host_name(name)?;
+    match name.len() <= MAX_HOSTNAME_LEN {
+        true => Ok(name.to_owned()),
         false => Err(format!(
-            "--domainname: {} bytes is longer than the 64 a domain name may have",
+            "a host name is at most {MAX_HOSTNAME_LEN} characters; this one has {}",
             name.len()
         )),
     }
+}
+
+/// A `--domainname`: a host name's characters, at most the kernel's 64
+/// bytes.
+pub fn parse_domain_name(name: &str) -> Result<String, String> {
+    parse_hostname(name).map_err(|reason| format!("--domainname: {reason}"))
 }
 
 /// A `--dns-search` domain: `.` (no search domains), or a domain name whose
@@ -998,6 +1010,18 @@ fn tap_name(id: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hostnames_are_names_the_kernel_and_etc_hosts_take() {
+        assert_eq!(parse_hostname("web-1.local").unwrap(), "web-1.local");
+        assert!(parse_hostname(&"a".repeat(64)).is_ok());
+        assert!(parse_hostname(&"a".repeat(65))
+            .unwrap_err()
+            .contains("at most 64"));
+        for bad in ["", "a b", "x\n1.2.3.4 evil", "a/b"] {
+            assert!(parse_hostname(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn search_domains_and_resolver_options_are_checked() {
         for good in [".", "example.com", "corp.example.", "a-1.b2"] {

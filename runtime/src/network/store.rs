@@ -442,13 +442,23 @@ pub fn parse_network_name(name: &str) -> Result<String, String> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    match plain {
-        true => Ok(name.to_owned()),
-        false => Err(format!(
+    if !plain {
+        return Err(format!(
             "{name:?} is not a network name (letters, digits, '-', '_', '.')"
-        )),
+        ));
     }
+    // Its directory's name.
+    if name.len() > MAX_NETWORK_NAME_LEN {
+        return Err(format!(
+            "a network name of {} characters is too long: at most {MAX_NETWORK_NAME_LEN}",
+            name.len()
+        ));
+    }
+    Ok(name.to_owned())
 }
+
+/// The longest network name: a file name.
+const MAX_NETWORK_NAME_LEN: usize = 255;
 
 fn read_leases(dir: &Path) -> Result<BTreeMap<Ipv4Addr, LeaseHolder>> {
     let path = dir.join("leases.json");
@@ -517,6 +527,8 @@ mod tests {
             let err = store.get(bad).unwrap_err().to_string();
             assert!(err.contains("is not a network name"), "{bad:?}: {err}");
         }
+        let err = store.get(&"n".repeat(100_000)).unwrap_err().to_string();
+        assert!(err.contains("too long"), "{err}");
         assert!(store.get("host").is_err());
     }
 

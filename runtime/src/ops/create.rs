@@ -21,7 +21,7 @@ use crate::health::HealthConfig;
 use crate::limits::check_writable_layer_size;
 use crate::links::{self, Link};
 use crate::mounts;
-use crate::network::{self, parse_domain_name, ContainerNetwork, NetworkOptions};
+use crate::network::{self, parse_domain_name, parse_hostname, ContainerNetwork, NetworkOptions};
 use crate::process_config::{process_config, with_default_term, ImageDefaults, ProcessFlags};
 use crate::restart_policy::RestartPolicy;
 use crate::root::{new_id, SHORT_ID_LEN};
@@ -235,6 +235,9 @@ impl Runtime {
                 )
             }
         };
+        if let Some(hostname) = &options.hostname {
+            parse_hostname(hostname).map_err(Error::invalid)?;
+        }
         let id = new_id();
         let hostname = options
             .hostname
