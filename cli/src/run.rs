@@ -262,11 +262,14 @@ fn parse_attach_stream(value: &str) -> Result<AttachStream, String> {
 }
 
 impl RunArgs {
-    /// Whether the session carries `stream`: every one unless -a names
-    /// some, stdin only with -i.
+    /// Whether the session carries `stream`: stdin with -i (whatever -a
+    /// says, as Docker's CLI has it), stdout and stderr unless -a names
+    /// others.
     fn attaches(&self, stream: AttachStream) -> bool {
-        let named = self.attach.is_empty() || self.attach.contains(&stream);
-        named && (stream != AttachStream::Stdin || self.create.stdio.interactive)
+        match stream {
+            AttachStream::Stdin => self.create.stdio.interactive,
+            _ => self.attach.is_empty() || self.attach.contains(&stream),
+        }
     }
 }
 
@@ -746,7 +749,7 @@ fn parse_expose(value: &str) -> Result<String, String> {
 /// `--cpus`: more than none, at most 32.
 pub fn parse_cpus(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
-        Ok(cpus) if cpus > 0.0 && cpus <= 32.0 => Ok(cpus),
+        Ok(cpus) if (0.01..=32.0).contains(&cpus) => Ok(cpus),
         _ => Err(format!("{value:?} is not a number of CPUs from 0.01 to 32")),
     }
 }

@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
-use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::quote::quoted_path;
 
@@ -50,20 +50,56 @@ pub fn flatten(layers: &[PathBuf], out: impl Write) -> Result<()> {
 }
 
 /// Writes the root file system of the image whose layers are `layers`
-/// into the directory `dir`, as buildx's local exporter writes it: the
-/// files owned by this process's user, none placed outside `dir` (the tar
-/// crate's unpacking refuses `..` and links that lead out).
+/// into the directory `dir` (made if missing), as buildx's local exporter
+/// writes it: files, directories and links, owned by this process's user;
+/// device nodes and FIFOs left out. None is placed outside `dir`: the tar
+/// crate's unpacking refuses `..` and paths through links, and `dir` must
+/// be one no other user can write (who could swap a directory in it for a
+/// link while the files go in).
 pub fn flatten_into(layers: &[PathBuf], dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    check_private(dir)?;
     let (reader, writer) = std::io::pipe().context("cannot make a pipe")?;
     let layers = layers.to_vec();
     let flattening = std::thread::spawn(move || flatten(&layers, writer));
-    let unpacked = tar::Archive::new(reader)
-        .unpack(dir)
+    // A failed write ends the reading (with a broken pipe): its own error
+    // is the one to tell.
+    let unpacked = unpack_files(reader, dir)
         .with_context(|| format!("cannot write the image's files into {}", dir.display()));
     let flattened = flattening
         .join()
         .map_err(|_| anyhow::anyhow!("reading the image's layers failed"))?;
-    flattened.and(unpacked)
+    unpacked.and(flattened)
+}
+
+/// An error unless `dir` is this user's and no one else can write in it.
+fn check_private(dir: &Path) -> Result<()> {
+    let metadata = fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let others_write = metadata.permissions().mode() & 0o022 != 0;
+    // SAFETY: geteuid takes nothing and cannot fail.
+    let mine = metadata.uid() == unsafe { libc::geteuid() };
+    match metadata.is_dir() && mine && !others_write {
+        true => Ok(()),
+        false => bail!(
+            "{} is not a directory of yours that only you can write: give a new \
+             directory, or one of your own",
+            dir.display()
+        ),
+    }
+}
+
+/// Unpacks the tar `reader` into `dir`, leaving out device nodes and FIFOs.
+fn unpack_files(reader: impl Read, dir: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            continue;
+        }
+        entry.unpack_in(dir)?;
+    }
+    Ok(())
 }
 
 /// Adds the entries of the layer at `dir` that `uppers` (what the layers
@@ -83,7 +119,7 @@ fn add_layer<W: Write>(
         let here = kind(&path, &metadata);
         let upper = uppers.get(&relative).copied();
         if upper.is_none() && here != Whiteout {
-            tar.append_path_with_name(&path, &relative)
+            append(tar, &path, &relative, &metadata)
                 .with_context(|| format!("cannot add {}", quoted_path(&path)))?;
         }
         let descend = matches!(
@@ -93,16 +129,52 @@ fn add_layer<W: Write>(
         if descend {
             pending.extend(children(dir, &relative)?);
         }
-        if upper.is_none() {
-            let shown = match here {
-                Directory => Upper::Directory,
-                OpaqueDirectory => Upper::Opaque,
-                Whiteout | Other => Upper::Covering,
-            };
-            found.insert(relative, shown);
+        // What the layers below see at this path: this layer's entry, but
+        // under a directory from above a directory of its own changes
+        // nothing, while a whiteout, a file or an opaque directory here
+        // still hides what is below it.
+        let shown = match here {
+            Directory => Upper::Directory,
+            OpaqueDirectory => Upper::Opaque,
+            Whiteout | Other => Upper::Covering,
+        };
+        match upper {
+            None => {
+                found.insert(relative, shown);
+            }
+            Some(Upper::Directory) if shown != Upper::Directory => {
+                found.insert(relative, shown);
+            }
+            Some(_) => {}
         }
     }
     Ok(found)
+}
+
+/// Adds the entry at `path` to `tar` as `name`. The tar crate adds files,
+/// directories and links; device nodes and FIFOs get a header made here
+/// (its own way sets their path from `path`, not `name`).
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &Path,
+    name: &Path,
+    metadata: &Metadata,
+) -> std::io::Result<()> {
+    let file_type = metadata.file_type();
+    let kind = match file_type {
+        t if t.is_char_device() => tar::EntryType::Char,
+        t if t.is_block_device() => tar::EntryType::Block,
+        t if t.is_fifo() => tar::EntryType::Fifo,
+        _ => return tar.append_path_with_name(path, name),
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata(metadata);
+    header.set_entry_type(kind);
+    header.set_size(0);
+    let device = metadata.rdev();
+    header.set_device_major(libc::major(device))?;
+    header.set_device_minor(libc::minor(device))?;
+    tar.append_data(&mut header, name, std::io::empty())
 }
 
 use EntryKind::*;
@@ -246,15 +318,72 @@ mod tests {
     }
 
     #[test]
+    fn what_a_middle_layer_deleted_stays_deleted_under_a_directory_from_above() {
+        // RUN mkdir /app && echo key > /app/secret; RUN rm -rf /app;
+        // COPY main.py /app/ -- and the same with the directory made
+        // again (opaque) in the middle layer.
+        for middle_deletes_with in ["whiteout", "opaque directory", "file"] {
+            let dir = tempfile::tempdir().unwrap();
+            let [bottom, middle, top] =
+                ["bottom", "middle", "top"].map(|name| dir.path().join(name));
+            fs::create_dir_all(bottom.join("app")).unwrap();
+            fs::write(bottom.join("app/secret"), "key").unwrap();
+            fs::create_dir(&middle).unwrap();
+            match middle_deletes_with {
+                "whiteout" => whiteout(&middle.join("app")),
+                "file" => fs::write(middle.join("app"), "a file").unwrap(),
+                _ => {
+                    fs::create_dir(middle.join("app")).unwrap();
+                    xattr::set(middle.join("app"), OPAQUE_XATTR, b"y").unwrap();
+                    fs::write(middle.join("app/kept"), "middle").unwrap();
+                }
+            }
+            fs::create_dir_all(top.join("app")).unwrap();
+            fs::write(top.join("app/main.py"), "v1").unwrap();
+            let mut tar = Vec::new();
+            flatten(&[bottom, middle, top], &mut tar).unwrap();
+            let listed = listing(&tar);
+            assert!(
+                !listed.contains_key("app/secret"),
+                "{middle_deletes_with}: {listed:?}"
+            );
+            assert_eq!(listed["app/main.py"], "v1", "{middle_deletes_with}");
+            assert_eq!(
+                listed.contains_key("app/kept"),
+                middle_deletes_with == "opaque directory",
+                "{middle_deletes_with}: {listed:?}"
+            );
+        }
+    }
+
+    #[test]
     fn flattened_files_are_written_into_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         let layer = dir.path().join("layer");
         fs::create_dir_all(layer.join("out/bin")).unwrap();
         fs::write(layer.join("out/bin/tool"), "binary").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", layer.join("out/escape")).unwrap();
+        nix::sys::stat::mknod(
+            &layer.join("out/fifo"),
+            nix::sys::stat::SFlag::S_IFIFO,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+            0,
+        )
+        .unwrap();
+        // A tar keeps the FIFO as one; a directory gets none.
+        let mut tar = Vec::new();
+        flatten(std::slice::from_ref(&layer), &mut tar).unwrap();
+        let fifos: Vec<tar::EntryType> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.path().unwrap() == Path::new("out/fifo"))
+            .map(|entry| entry.header().entry_type())
+            .collect();
+        assert_eq!(fifos, [tar::EntryType::Fifo]);
         let dest = dir.path().join("dest");
-        fs::create_dir(&dest).unwrap();
-        flatten_into(&[layer], &dest).unwrap();
+        flatten_into(std::slice::from_ref(&layer), &dest).unwrap();
+        assert!(!dest.join("out/fifo").exists(), "FIFOs are left out");
         assert_eq!(
             fs::read_to_string(dest.join("out/bin/tool")).unwrap(),
             "binary"
@@ -264,6 +393,13 @@ mod tests {
             fs::read_link(dest.join("out/escape")).unwrap(),
             Path::new("/etc/passwd")
         );
+        // Not into a directory others can write in.
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = flatten_into(&[layer], &shared).unwrap_err();
+        assert!(format!("{err:#}").contains("only you can write"), "{err:#}");
+        assert_eq!(fs::read_dir(&shared).unwrap().count(), 0);
     }
 
     #[test]

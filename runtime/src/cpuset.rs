@@ -163,30 +163,41 @@ mod tests {
         }
     }
 
+    /// The first CPU this process may run on.
+    fn first_cpu() -> usize {
+        let allowed = sched_getaffinity(Pid::from_raw(0)).unwrap();
+        (0..=MAX_CPU)
+            .find(|&cpu| allowed.is_set(cpu).unwrap())
+            .unwrap()
+    }
+
     #[test]
     fn only_cpus_this_process_has_are_available() {
-        assert_eq!(CpuList::parse("0").unwrap().check_available(), Ok(()));
+        let first = first_cpu().to_string();
+        assert_eq!(CpuList::parse(&first).unwrap().check_available(), Ok(()));
         let err = CpuList::parse("1000")
             .unwrap()
             .check_available()
             .unwrap_err();
         assert!(
-            err.starts_with(
-                "--cpuset-cpus 1000: requested CPUs are not available; this host has 0"
-            ),
+            err.starts_with(&format!(
+                "--cpuset-cpus 1000: requested CPUs are not available; this host has {first}"
+            )),
             "{err}"
         );
     }
 
     #[test]
     fn a_pinned_child_runs_only_on_its_cpus() {
+        let first = first_cpu();
         let mut command = Command::new("cat");
         command.arg("/proc/self/status");
-        CpuList::parse("0")
-            .unwrap()
-            .pin_on_exec(&mut command)
-            .unwrap();
+        let cpus = CpuList::parse(&first.to_string()).unwrap();
+        cpus.pin_on_exec(&mut command).unwrap();
         let status = String::from_utf8(command.output().unwrap().stdout).unwrap();
-        assert!(status.contains("Cpus_allowed_list:\t0\n"), "{status}");
+        assert!(
+            status.contains(&format!("Cpus_allowed_list:\t{first}\n")),
+            "{status}"
+        );
     }
 }

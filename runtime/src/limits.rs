@@ -126,7 +126,7 @@ impl CpuFlags {
     /// all of the vCPUs.
     pub fn share(&self) -> Result<CpuShare, String> {
         if let Some(cpus) = self.cpus {
-            if !(cpus > 0.0 && cpus <= f64::from(MAX_VCPUS)) {
+            if !(0.01..=f64::from(MAX_VCPUS)).contains(&cpus) {
                 return Err(format!(
                     "--cpus {cpus}: expected a number of CPUs from 0.01 to {MAX_VCPUS}"
                 ));
@@ -191,13 +191,18 @@ pub fn parse_storage_opt(value: &str) -> Result<u64, String> {
 /// an ext4 journal and the overlay's own directories.
 const MIN_WRITABLE_LAYER_BYTES: u64 = 16 << 20;
 
+/// The largest: what ext4 (the layer's file system, and the usual host's,
+/// which holds it as one sparse file) takes as a file.
+const MAX_WRITABLE_LAYER_BYTES: u64 = 16 << 40;
+
 /// An error unless a writable layer of `bytes` is one hull can make.
 pub fn check_writable_layer_size(bytes: u64) -> Result<(), String> {
-    match bytes >= MIN_WRITABLE_LAYER_BYTES {
-        true => Ok(()),
-        false => Err(format!(
-            "--storage-opt size={bytes}: a container's writable layer needs at least {}m",
-            MIN_WRITABLE_LAYER_BYTES >> 20
+    match bytes {
+        MIN_WRITABLE_LAYER_BYTES..=MAX_WRITABLE_LAYER_BYTES => Ok(()),
+        _ => Err(format!(
+            "--storage-opt size={bytes}: a container's writable layer is {}m to {}t",
+            MIN_WRITABLE_LAYER_BYTES >> 20,
+            MAX_WRITABLE_LAYER_BYTES >> 40
         )),
     }
 }
@@ -355,7 +360,9 @@ mod tests {
         assert!(parse_storage_opt("size=lots").is_err());
         assert!(parse_storage_opt("size=1m")
             .unwrap_err()
-            .contains("needs at least 16m"));
+            .contains("is 16m to 16t"));
+        assert!(parse_storage_opt("size=17t").is_err());
+        assert_eq!(parse_storage_opt("size=16t"), Ok(16 << 40));
         assert_eq!(check_swappiness(0), Ok(()));
         assert_eq!(check_swappiness(-1), Ok(()));
         assert!(check_swappiness(101).is_err());

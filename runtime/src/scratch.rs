@@ -13,8 +13,17 @@ use anyhow::{bail, Context, Result};
 pub const DEFAULT_SIZE: u64 = 10 << 30;
 
 /// Creates `path` as a sparse file of `size` bytes holding an empty ext4 file
-/// system.
+/// system; on failure, nothing is left at `path` (a later boot would take a
+/// half-made disk for the container's writes).
 pub fn create(path: &Path, size: u64) -> Result<PathBuf> {
+    let made = make(path, size);
+    if made.is_err() && path.exists() {
+        let _ = std::fs::remove_file(path);
+    }
+    made
+}
+
+fn make(path: &Path, size: u64) -> Result<PathBuf> {
     let file = File::options()
         .write(true)
         .create_new(true)
@@ -77,5 +86,9 @@ mod tests {
             create(&path, 1 << 30).is_err(),
             "an existing disk is never overwritten"
         );
+        // Too big for the host's file system: an error, and no disk left.
+        let huge = dir.path().join("huge.img");
+        assert!(create(&huge, u64::MAX / 2).is_err());
+        assert!(!huge.exists());
     }
 }

@@ -2,7 +2,7 @@
 
 /// Parses a Docker-style size (bytes, or with a b/k/m/g suffix) into bytes.
 pub fn parse_size_bytes(value: &str) -> Result<u64, String> {
-    const UNITS: [(&str, u64); 8] = [
+    const UNITS: [(&str, u64); 10] = [
         ("", 1),
         ("b", 1),
         ("k", 1 << 10),
@@ -11,6 +11,8 @@ pub fn parse_size_bytes(value: &str) -> Result<u64, String> {
         ("mb", 1 << 20),
         ("g", 1 << 30),
         ("gb", 1 << 30),
+        ("t", 1 << 40),
+        ("tb", 1 << 40),
     ];
     parse_scaled(&value.trim().to_ascii_lowercase(), &UNITS)
         .ok_or_else(|| format!("{value:?} is not a size like 256m or 1g"))

@@ -87,8 +87,8 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
         "{output}"
     );
     assert_eq!(fact("scaled"), ["3 3"], "{output}");
-    // `compose cp` into every replica, out of one by --index, and a tar
-    // stream from this host's stdin.
+    // `compose cp` into every replica (as Compose does without --index),
+    // out of one by --index, and a tar stream from this host's stdin.
     assert_eq!(fact("cp-all"), ["3 payload"], "{output}");
     assert_eq!(fact("cp-out"), ["same"], "{output}");
     assert_eq!(fact("cp-tar"), ["payload"], "{output}");
@@ -218,7 +218,7 @@ echo "created=$($h compose ps -a --format '{{.State}}' | sort | uniq -c | awk '{
 $h compose up -d --wait --scale echo=3 2>/dev/null; echo "scaled-up=$?"
 echo "scaled=$($h compose ps -q | wc -l) $(for i in 1 2 3; do $h compose exec -T --index $i echo hostname; done | sort -u | wc -l)"
 echo payload > payload.txt
-$h compose cp --all payload.txt echo:/tmp/p.txt
+$h compose cp payload.txt echo:/tmp/p.txt
 echo "cp-all=$(for i in 1 2 3; do $h compose exec -T --index $i echo cat /tmp/p.txt; done | sort | uniq -c | awk '{print $1, $2}')"
 $h compose cp --index 2 echo:/etc/hostname $work/h2
 echo "cp-out=$([ "$(cat $work/h2)" = "$($h compose exec -T --index 2 echo hostname)" ] && echo same)"

@@ -234,7 +234,10 @@ fn deliver(
         fs::write(file, &id)
             .with_context(|| format!("--iidfile {}: cannot write it", file.display()))?;
     }
-    let push = args.push.then_some(Output::Registry);
+    let push = args.push.then_some(Output::Image {
+        names: Vec::new(),
+        push: true,
+    });
     let outputs: Vec<&Output> = args.outputs.iter().chain(&push).collect();
     if outputs.is_empty() {
         return Ok(());

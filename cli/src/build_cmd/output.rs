@@ -3,30 +3,30 @@
 //! a directory or a tar (a CI job's artifacts, built in VMs), the image as
 //! `docker save` writes it, or to its registry.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use hull_image::{ImageRef, RegistryOptions, Store};
+use hull_image::{ImageRef, RegistryOptions, Store, Stream};
 
 use crate::image_cmd::push_image;
 
 /// One `--output`: `type=local,dest=DIR`, `type=tar,dest=FILE`,
-/// `type=docker|oci,dest=FILE`, `type=image|docker` (the store),
-/// `type=registry` (a push); `DIR` alone is `local`, `-` a tar on stdout.
+/// `type=docker|oci,dest=FILE`, `type=image|docker[,name=N][,push=true]`
+/// (the store), `type=registry[,name=N]` (a push); `DIR` alone is
+/// `local`, `-` a tar on stdout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Only the image store (where every build's image goes).
-    Store,
+    /// The image store (where every build's image goes), under `names`
+    /// too (none: the -t names), and pushed under them if `push`.
+    Image { names: Vec<String>, push: bool },
     /// The image's files, written into a directory.
     Directory(PathBuf),
     /// The image's files as one tar.
     Tar(Destination),
     /// The image as `hull save` writes it (docker-archive and OCI layout).
     Archive(Destination),
-    /// The image pushed under each of its tags.
-    Registry,
 }
 
 /// Where a tar goes.
@@ -37,10 +37,15 @@ pub enum Destination {
 }
 
 impl Destination {
-    fn parse(dest: &str) -> Destination {
+    fn parse(dest: &str) -> Result<Destination, String> {
         match dest {
-            "-" => Destination::Stdout,
-            path => Destination::File(PathBuf::from(path)),
+            "" => Err("dest= is empty: give a file, or - for stdout".to_owned()),
+            "-" if io::stdout().is_terminal() => Err(
+                "dest=- would write a tar to this terminal: redirect stdout, or give a file"
+                    .to_owned(),
+            ),
+            "-" => Ok(Destination::Stdout),
+            path => Ok(Destination::File(PathBuf::from(path))),
         }
     }
 
@@ -58,15 +63,16 @@ impl Destination {
 impl Output {
     /// Reads one `--output` value.
     pub fn parse(value: &str) -> Result<Output, String> {
-        if !value.contains('=') {
-            return Ok(match value {
-                "-" => Output::Tar(Destination::Stdout),
-                dir => Output::Directory(PathBuf::from(dir)),
-            });
+        match value {
+            "" => return Err("an output needs a directory, - or type=...".to_owned()),
+            "-" => return Destination::parse("-").map(Output::Tar),
+            dir if !dir.contains('=') => return Ok(Output::Directory(PathBuf::from(dir))),
+            _ => {}
         }
         let mut kind = None;
         let mut dest = None;
         let mut push = false;
+        let mut names = Vec::new();
         for field in value.split(',') {
             let (key, setting) = field
                 .split_once('=')
@@ -75,9 +81,10 @@ impl Output {
                 "type" => kind = Some(setting),
                 "dest" => dest = Some(setting),
                 "push" => push = setting == "true",
+                "name" => names.push(setting.to_owned()),
                 // Options of the image exporters hull's store has no use
-                // for (`name` is -t's, `compression` the push's).
-                "name" | "compression" | "oci-mediatypes" | "tar" => {}
+                // for (`compression` is the registry's business).
+                "compression" | "oci-mediatypes" | "tar" => {}
                 other => return Err(format!("{other:?} is not an output option hull has")),
             }
         }
@@ -85,14 +92,17 @@ impl Output {
             dest.ok_or_else(|| format!("type={kind} needs dest=PATH (or dest=- for stdout)"))
         };
         match kind.unwrap_or("local") {
-            "local" => Ok(Output::Directory(PathBuf::from(needs_dest("local")?))),
-            "tar" => Ok(Output::Tar(Destination::parse(needs_dest("tar")?))),
-            "docker" | "oci" if dest.is_some() => {
-                Ok(Output::Archive(Destination::parse(dest.unwrap_or("-"))))
+            "local" => match needs_dest("local")? {
+                "" => Err("dest= is empty: give a directory".to_owned()),
+                dir => Ok(Output::Directory(PathBuf::from(dir))),
+            },
+            "tar" => Ok(Output::Tar(Destination::parse(needs_dest("tar")?)?)),
+            "oci" => Ok(Output::Archive(Destination::parse(needs_dest("oci")?)?)),
+            "docker" if dest.is_some() => {
+                Ok(Output::Archive(Destination::parse(needs_dest("docker")?)?))
             }
-            "image" | "docker" if push => Ok(Output::Registry),
-            "image" | "docker" => Ok(Output::Store),
-            "registry" => Ok(Output::Registry),
+            "image" | "docker" => Ok(Output::Image { names, push }),
+            "registry" => Ok(Output::Image { names, push: true }),
             other => Err(format!(
                 "type={other} is not an output hull has (local, tar, docker, oci, image, registry)"
             )),
@@ -110,7 +120,23 @@ impl Output {
         quiet: bool,
     ) -> Result<()> {
         match self {
-            Output::Store => Ok(()),
+            Output::Image { names, push } => {
+                let names = match names.is_empty() {
+                    true => tags.to_vec(),
+                    false => tag_as(store, id, names)?,
+                };
+                if !push {
+                    return Ok(());
+                }
+                if names.is_empty() {
+                    bail!("pushing a build needs a name to push it as: add -t REGISTRY/NAME[:TAG]");
+                }
+                // stdout is the image ID's (or an exported tar's).
+                for name in &names {
+                    push_image(store, name, registry, quiet, Stream::Stderr)?;
+                }
+                Ok(())
+            }
             Output::Directory(dir) => write_directory(store, id, dir),
             Output::Tar(dest) => {
                 let image = store.resolve(id)?;
@@ -127,15 +153,6 @@ impl Output {
                 hull_image::save(store, &names, &mut out)?;
                 out.flush().context("cannot write the image archive")
             }
-            Output::Registry => {
-                if tags.is_empty() {
-                    bail!("pushing a build needs a name to push it as: add -t REGISTRY/NAME[:TAG]");
-                }
-                for tag in tags {
-                    push_image(store, tag, registry, quiet)?;
-                }
-                Ok(())
-            }
         }
     }
 
@@ -148,10 +165,22 @@ impl Output {
     }
 }
 
+/// Tags the image `id` as each of `names` (an output's `name=`s).
+fn tag_as(store: &Store, id: &str, names: &[String]) -> Result<Vec<ImageRef>> {
+    names
+        .iter()
+        .map(|name| {
+            let reference = ImageRef::parse(name)
+                .with_context(|| format!("--output name={name}: use NAME[:TAG]"))?;
+            store.tag(id, &reference)?;
+            Ok(reference)
+        })
+        .collect()
+}
+
 /// The image `id`'s files written into `dir` (made if missing).
 fn write_directory(store: &Store, id: &str, dir: &Path) -> Result<()> {
     let image = store.resolve(id)?;
-    fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
     hull_image::flatten_into(&image.layers, dir)
 }
 
@@ -165,27 +194,33 @@ mod tests {
         assert_eq!(Output::parse("out"), Ok(dir("out")));
         assert_eq!(Output::parse("type=local,dest=out"), Ok(dir("out")));
         assert_eq!(Output::parse("dest=out"), Ok(dir("out")));
-        assert_eq!(Output::parse("-"), Ok(Output::Tar(Destination::Stdout)));
+        if !io::stdout().is_terminal() {
+            assert_eq!(Output::parse("-"), Ok(Output::Tar(Destination::Stdout)));
+        }
         assert_eq!(
             Output::parse("type=tar,dest=rootfs.tar"),
             Ok(Output::Tar(Destination::File("rootfs.tar".into())))
         );
         assert_eq!(
-            Output::parse("type=docker,dest=-"),
-            Ok(Output::Archive(Destination::Stdout))
-        );
-        assert_eq!(
             Output::parse("type=oci,dest=img.tar"),
             Ok(Output::Archive(Destination::File("img.tar".into())))
         );
-        assert_eq!(Output::parse("type=docker"), Ok(Output::Store));
+        let image = |names: &[&str], push| Output::Image {
+            names: names.iter().map(|name| name.to_string()).collect(),
+            push,
+        };
+        assert_eq!(Output::parse("type=docker"), Ok(image(&[], false)));
         assert_eq!(
-            Output::parse("type=image,name=x,push=true"),
-            Ok(Output::Registry)
+            Output::parse("type=image,name=r/app:1,push=true"),
+            Ok(image(&["r/app:1"], true))
         );
-        assert_eq!(Output::parse("type=registry"), Ok(Output::Registry));
+        assert_eq!(Output::parse("type=registry"), Ok(image(&[], true)));
         for (bad, reason) in [
             ("type=local", "type=local needs dest=PATH"),
+            ("type=local,dest=", "dest= is empty"),
+            ("type=tar,dest=", "dest= is empty"),
+            ("type=oci", "type=oci needs dest=PATH"),
+            ("", "needs a directory"),
             ("type=cacheonly", "not an output hull has"),
             (
                 "type=local,dest=x,colour=red",

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use hull_builder::{BuildOptions, SecretSource, Secrets};
 use hull_compose::model::{Build, PullPolicy as ServicePolicy};
 use hull_compose::{Compose, ImageNeed, Project, ServiceImage, ServiceImages};
-use hull_image::{Image, ImageRef, Store};
+use hull_image::{Image, ImageRef, Store, Stream};
 
 use super::failure::{BuildFailed, PullFailed};
 use crate::build_cmd::{build_image, ProgressMode};
@@ -146,7 +146,7 @@ pub fn push_services(
         }
         let pushed = ImageRef::parse(&need.name)
             .map_err(anyhow::Error::from)
-            .and_then(|reference| push_image(&store, &reference, &options, quiet))
+            .and_then(|reference| push_image(&store, &reference, &options, quiet, Stream::Stdout))
             .with_context(|| format!("service {}: cannot push {}", need.service, need.name));
         match (pushed, ignore_failures) {
             (Ok(()), _) => {}

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hull_compose::{Compose, DownOptions, ImageRemoval};
+use hull_compose::{service_of, Compose, DownOptions, ImageRemoval};
 use hull_runtime::signals::Signals;
-use hull_runtime::{parse_user, ExecOptions};
+use hull_runtime::{parse_user, ExecOptions, Runtime};
 
 use super::images::{
     build_services, push_services, resolve, BuildFlags, BuildPolicy, ImageRequest,
@@ -112,31 +112,41 @@ pub struct WaitArgs {
 /// `--down-project` the first one's, the project taken down then.
 pub fn wait(args: WaitArgs, compose: &Compose) -> Result<u8> {
     let containers = compose.service_containers(&args.services, false)?;
-    let runtime = compose.runtime();
+    if containers.is_empty() {
+        bail!(
+            "no running container of {} to wait for",
+            args.services.join(", ")
+        );
+    }
     let (sender, exits) = mpsc::channel();
+    // Not joined: once the answer is known, the waits left end with this
+    // process.
+    for container in &containers {
+        let sender = sender.clone();
+        let id = container.id().to_owned();
+        let runtime = Runtime::new(compose.runtime().root());
+        std::thread::spawn(move || {
+            let exit = runtime.wait(&id);
+            let _ = sender.send((id, exit));
+        });
+    }
+    drop(sender);
     let mut last = 0;
-    std::thread::scope(|scope| -> Result<()> {
-        for container in &containers {
-            let sender = sender.clone();
-            scope.spawn(move || sender.send((container.id(), runtime.wait(container.id()))));
-        }
-        drop(sender);
-        for (id, exit) in exits {
-            match exit {
-                Ok(code) => {
-                    println!("container {id:?} exited with status code {code}");
-                    last = code;
-                }
-                Err(err) => eprintln!("hull: {err}"),
+    for (id, exit) in exits {
+        let code = match exit {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("hull: {err}");
+                continue;
             }
-            if args.down_project {
-                // The other waits end as their containers go.
-                compose.down(&DownOptions::default(), &mut print_event)?;
-                break;
-            }
+        };
+        println!("container {id:?} exited with status code {code}");
+        last = code;
+        if args.down_project {
+            compose.down(&DownOptions::default(), &mut print_event)?;
+            break;
         }
-        Ok(())
-    })?;
+    }
     Ok(last as u8)
 }
 
@@ -183,12 +193,13 @@ pub fn push(args: PushArgs, compose: &Compose) -> Result<u8> {
 /// `compose cp`'s flags.
 #[derive(Args)]
 pub struct CpArgs {
-    /// Copy into every running container of the service.
+    /// Include the service's containers made by `compose run`.
     #[arg(long)]
     all: bool,
-    /// Which of the service's containers (default 1).
-    #[arg(long, default_value_t = 1)]
-    index: u32,
+    /// Which of the service's containers (default: into every running
+    /// one, out of the first).
+    #[arg(long)]
+    index: Option<u32>,
     /// Keep owners (uid/gid), and on the host set-id and sticky bits.
     #[arg(short, long)]
     archive: bool,
@@ -215,17 +226,20 @@ impl CpArgs {
     }
 }
 
-/// Copies between a service's running container and the host, as
-/// `hull cp` does.
+/// Copies between a service's running containers and the host, as
+/// `hull cp` does and Compose places it: into each of them, out of the
+/// first, unless --index names one.
 pub fn cp(args: CpArgs, compose: &Compose) -> Result<u8> {
     let containers = |service: &str| -> Result<Vec<String>> {
-        let ids = match args.all {
-            true => compose
-                .service_containers(&[service.to_owned()], false)?
+        compose.project().service(service)?;
+        let ids = match args.index {
+            Some(index) => vec![compose.replica(service, index)?.id().to_owned()],
+            None => compose
+                .containers(args.all)?
                 .iter()
+                .filter(|c| service_of(c) == Some(service) && c.state.monitor_pid().is_some())
                 .map(|container| container.id().to_owned())
                 .collect(),
-            false => vec![compose.replica(service, args.index)?.id().to_owned()],
         };
         if ids.is_empty() {
             bail!("service {service} has no running container");

@@ -2,10 +2,11 @@
 //! container, either way, placed as `docker cp` places them; `-` stands for
 //! a tar stream on stdin or stdout.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use hull_runtime::{CopyOptions, CopySource, CopyTarget, Runtime};
 
@@ -105,13 +106,17 @@ pub fn copy(
         }
         (from, Location::Container { container, path }) => {
             let into = containers(&container)?;
-            if into.len() > 1 && from == Location::Stream {
-                bail!("a tar stream on stdin is copied into one container only: drop --all");
-            }
+            // A tar stream on stdin, read once, for each container: kept in
+            // an unnamed file when there are several.
+            let kept = match (&from, into.len() > 1) {
+                (Location::Stream, true) => Some(stdin_kept()?),
+                _ => None,
+            };
             for target in &into {
-                let source = match &from {
-                    Location::Host(source) => CopySource::Path(source.clone()),
-                    _ => CopySource::Tar(Box::new(io::stdin())),
+                let source = match (&from, &kept) {
+                    (Location::Host(source), _) => CopySource::Path(source.clone()),
+                    (_, Some(file)) => CopySource::Tar(Box::new(rewound(file)?)),
+                    (_, None) => CopySource::Tar(Box::new(io::stdin())),
                 };
                 runtime.copy_into(target, source, &path, options)?;
             }
@@ -119,6 +124,22 @@ pub fn copy(
         _ => bail!("one of the paths must be in a container, written CONTAINER:PATH"),
     }
     Ok(())
+}
+
+/// Stdin, read whole into an unnamed temporary file.
+fn stdin_kept() -> Result<File> {
+    let mut file = tempfile::tempfile().context("cannot make a temporary file")?;
+    io::copy(&mut io::stdin().lock(), &mut file).context("cannot read the tar on stdin")?;
+    Ok(file)
+}
+
+/// Another handle on `file`, read from its start.
+fn rewound(file: &File) -> Result<File> {
+    let mut again = file.try_clone().context("cannot reopen the tar")?;
+    again
+        .seek(SeekFrom::Start(0))
+        .context("cannot reread the tar")?;
+    Ok(again)
 }
 
 #[cfg(test)]

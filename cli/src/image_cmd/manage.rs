@@ -101,7 +101,7 @@ pub fn describe(image: &Image) -> Value {
         "Created": config.created(),
         "DockerVersion": "",
         "Author": config.author().as_deref().unwrap_or_default(),
-        "Config": docker_config(json!(config.config())),
+        "Config": docker_config(json!(config.config()), image),
         "Architecture": config.architecture().to_string(),
         "Os": config.os().to_string(),
         "Size": image.size,
@@ -114,9 +114,10 @@ pub fn describe(image: &Image) -> Value {
     })
 }
 
-/// An image's `Config` (`given`, as the image has it) as Docker shows it:
-/// every field Docker has, empty where the image sets none.
-fn docker_config(given: Value) -> Value {
+/// An image's `Config` (`given`, as the OCI config has it, with `image`'s
+/// Docker healthcheck) as Docker shows it: every field Docker has, empty
+/// where the image sets none.
+fn docker_config(given: Value, image: &Image) -> Value {
     let mut fields = json!({
         "Hostname": "",
         "Domainname": "",
@@ -138,6 +139,9 @@ fn docker_config(given: Value) -> Value {
     });
     if let (Value::Object(fields), Value::Object(given)) = (&mut fields, given) {
         fields.extend(given);
+        if let Some(healthcheck) = &image.healthcheck {
+            fields.insert("Healthcheck".to_owned(), json!(healthcheck));
+        }
     }
     fields
 }

@@ -1,11 +1,11 @@
 //! `hull pull`, `hull push`, `hull import`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hull_image::{ImageRef, ProgressStyle, Pulled, RegistryOptions, Store};
+use hull_image::{ImageRef, ProgressStyle, Pulled, RegistryOptions, Store, Stream};
 
 use super::{familiar_string, registry_options};
 
@@ -106,32 +106,42 @@ pub fn push(args: PushArgs, root: &Path) -> Result<u8> {
     let reference = ImageRef::parse(&args.reference)?;
     let store = Store::open(root)?;
     let options = registry_options(root, &args.insecure)?;
-    push_image(&store, &reference, &options, args.quiet)?;
+    push_image(&store, &reference, &options, args.quiet, Stream::Stdout)?;
     Ok(0)
 }
 
-/// Pushes `reference` from `store` as `docker push` does: the repository,
-/// then `TAG: digest: sha256:... size: N`; `quiet`: only the reference.
+/// Pushes `reference` from `store` as `docker push` does, on `stream`:
+/// the repository, the layers' progress, then `TAG: digest: sha256:...
+/// size: N`; `quiet`: only the reference.
 pub fn push_image(
     store: &Store,
     reference: &ImageRef,
     options: &RegistryOptions,
     quiet: bool,
+    stream: Stream,
 ) -> Result<()> {
     let mut options = options.clone();
+    let mut out: Box<dyn Write> = match stream {
+        Stream::Stdout => Box::new(std::io::stdout()),
+        Stream::Stderr => Box::new(std::io::stderr()),
+    };
     match quiet {
         true => options.progress = ProgressStyle::Quiet,
-        false => println!("The push refers to repository [{}]", reference.name()),
+        false => {
+            options.progress = ProgressStyle::on(stream);
+            writeln!(out, "The push refers to repository [{}]", reference.name())?;
+        }
     }
     let pushed = hull_image::push(store, reference, &options)?;
     match quiet {
-        true => println!("{reference}"),
-        false => println!(
+        true => writeln!(out, "{reference}")?,
+        false => writeln!(
+            out,
             "{}: digest: {} size: {}",
             reference.tag().unwrap_or("latest"),
             pushed.digest,
             pushed.size
-        ),
+        )?,
     }
     Ok(())
 }

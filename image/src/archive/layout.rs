@@ -123,12 +123,13 @@ fn image_manifest(store: &Store, archive: &Extracted, entry: &IndexEntry) -> Res
             Manifest::NotAnImage(what) => return Ok(Found::NotAnImage(what)),
             Manifest::Index(index) => index,
         };
-        let image = index.pick().with_context(|| {
-            format!(
-                "the archive's image index {} has no linux/amd64 image",
+        // An index of other platforms' images is passed over as they are.
+        let Some(image) = index.pick() else {
+            return Ok(Found::NotAnImage(format!(
+                "an image index {} with no linux/amd64 image",
                 digest.short()
-            )
-        })?;
+            )));
+        };
         digest = Digest::parse(&image.digest)?;
         size = image.size;
     }

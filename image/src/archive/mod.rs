@@ -558,7 +558,9 @@ mod tests {
         );
         assert_eq!(loaded_names(&archive), ["docker.io/library/multi:v3"]);
 
-        // An index without linux/amd64 is refused, naming it.
+        // A layout whose only index has no linux/amd64 image is refused,
+        // naming it (beside other images it is passed over, as other
+        // platforms' are).
         let arm_only = String::from_utf8(platforms)
             .unwrap()
             .replace("amd64", "s390x")
@@ -570,7 +572,11 @@ mod tests {
         let target = tempfile::tempdir().unwrap();
         let err = load(&Store::open(target.path()).unwrap(), &archive[..]).unwrap_err();
         assert!(
-            format!("{err:#}").contains("has no linux/amd64 image"),
+            format!("{err:#}").contains("with no linux/amd64 image"),
+            "{err:#}"
+        );
+        assert!(
+            format!("{err:#}").contains("holds no linux/amd64 image"),
             "{err:#}"
         );
     }
