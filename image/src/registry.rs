@@ -19,7 +19,6 @@ use oci_client::manifest::{
 };
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
-use oci_spec::image::ImageConfiguration;
 
 use crate::auth::AuthFile;
 use crate::digest::Digest;
@@ -261,16 +260,8 @@ async fn pull_async(
     if !store.has_blob(&config_digest) {
         fetch_config(&client, store, oci_ref, &manifest.config, &config_digest).await?;
     }
-    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
-        .context("the image config is invalid")?;
+    let config = store.read_config(&config_digest, manifest.layers.len())?;
     let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != manifest.layers.len() {
-        bail!(
-            "the image config lists {} layers, the manifest {}",
-            diff_ids.len(),
-            manifest.layers.len()
-        );
-    }
 
     let progress = Arc::new(Progress::new(options.progress, &manifest.layers));
     let mut tasks = Vec::new();

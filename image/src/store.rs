@@ -342,6 +342,18 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
+    /// The stored image config `digest`, checked to list `layers` layers
+    /// (as the manifest being added has).
+    pub(crate) fn read_config(&self, digest: &Digest, layers: usize) -> Result<ImageConfiguration> {
+        let config: ImageConfiguration = serde_json::from_slice(&self.read_blob(digest)?)
+            .context("the image config is invalid")?;
+        let listed = config.rootfs().diff_ids().len();
+        if listed != layers {
+            bail!("the image config lists {listed} layers, the manifest {layers}");
+        }
+        Ok(config)
+    }
+
     /// Reads a whole stored blob (manifests and configs).
     pub(crate) fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);

@@ -9,7 +9,6 @@
 
 use anyhow::{bail, Context, Result};
 use oci_client::manifest::OciImageManifest;
-use oci_spec::image::ImageConfiguration;
 
 use super::extracted::Extracted;
 use super::{
@@ -158,16 +157,8 @@ fn load_image(
         &config_digest,
         config_size,
     )?;
-    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
-        .context("image config is invalid")?;
+    let config = store.read_config(&config_digest, manifest.layers.len())?;
     let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != manifest.layers.len() {
-        bail!(
-            "the image config lists {} layers, the manifest {}",
-            diff_ids.len(),
-            manifest.layers.len()
-        );
-    }
     for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
         let digest = Digest::parse(&layer.digest)?;
         let size = u64::try_from(layer.size).with_context(|| {

@@ -404,16 +404,19 @@ mod tests {
 
     /// A one-layer image made from a tiny tar.
     fn sample(store: &Store, tag: &str) -> Digest {
+        one_file_image(store, tag, "etc/hello", b"hello")
+    }
+
+    /// An image `tag` of one layer holding the file `path`.
+    fn one_file_image(store: &Store, tag: &str, path: &str, contents: &[u8]) -> Digest {
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
-        header.set_size(5);
+        header.set_size(contents.len() as u64);
         header.set_mode(0o644);
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(0);
-        builder
-            .append_data(&mut header, "etc/hello", &b"hello"[..])
-            .unwrap();
+        builder.append_data(&mut header, path, contents).unwrap();
         let tar = builder.into_inner().unwrap();
         crate::import_tar(store, &tar[..], Some(&ImageRef::parse(tag).unwrap())).unwrap()
     }
@@ -869,22 +872,7 @@ mod tests {
                 .unwrap();
         }
         // A second image in the same repository.
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(3);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        builder
-            .append_data(&mut header, "two", &b"two"[..])
-            .unwrap();
-        let tar = builder.into_inner().unwrap();
-        crate::import_tar(
-            &store,
-            &tar[..],
-            Some(&ImageRef::parse("sample:v3").unwrap()),
-        )
-        .unwrap();
+        one_file_image(&store, "sample:v3", "two", b"two");
 
         assert_eq!(saved_tags(&store, &["sample:v1"]), [["sample:v1"]]);
         // By ID or a prefix of it: untagged, as Docker saves it.
