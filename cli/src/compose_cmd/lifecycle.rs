@@ -1,5 +1,5 @@
-//! `compose down`, `pull`, `start`, `stop`, `restart`, `rm`, `kill` and
-//! `exec`.
+//! `compose down`, `pull`, `push`, `build`, `start`, `stop`, `restart`,
+//! `rm`, `kill`, `exec`, `attach`, `cp` and `wait`.
 
 use std::sync::mpsc;
 use std::time::Duration;
