@@ -247,8 +247,12 @@ echo "ci-ps=$($h compose ps -a --format '{{.Service}} {{.State}}' | sort | paste
 $h compose down 2>/dev/null
 cat > $work/wait.yaml <<'YAML'
 services:
-  job: {image: bb:1, command: sh -c 'until [ -e /tmp/go ]; do sleep 0.2; done; exit 5'}
-  talker: {image: bb:1, command: sh -c 'until [ -e /tmp/go ]; do sleep 0.2; done; echo talked; exit 4'}
+  job:
+    image: bb:1
+    command: sh -c 'until [ -e /tmp/go ]; do sleep 0.2; done; exit 5'
+  talker:
+    image: bb:1
+    command: sh -c 'until [ -e /tmp/go ]; do sleep 0.2; done; echo talked; exit 4'
   server: {image: bb:1, command: sleep 600}
 YAML
 w="$h compose -f $work/wait.yaml -p waiter"
