@@ -83,10 +83,15 @@ fn bad_arguments_are_refused_before_the_machine_starts() {
         (&["start", "nosuch"], 1, "no such container: nosuch"),
         (&["rmi", "nosuch"], 1, "no such image: nosuch"),
         (
+            &["run", "--memroy", "1g", "alpine"],
+            125,
+            "unexpected argument '--memroy' found (a similar argument exists: '--memory'); \
+             see 'hull run --help'",
+        ),
+        (
             &["run", "--gpus", "all", "alpine"],
             125,
-            "unexpected argument '--gpus' found (a similar argument exists: '--cpus'); \
-             see 'hull run --help'",
+            "--gpus all: host GPUs cannot be passed into a container's VM",
         ),
         // Wrong on its own: refused before the image is looked for.
         (
