@@ -74,7 +74,7 @@ $h container rm fg made >/dev/null; echo "rm=$? $($h ps -aq | wc -l)"
 #[test]
 fn bad_arguments_are_refused_before_the_machine_starts() {
     let hull = Hull::new();
-    let refused: [(&[&str], i32, &str); 9] = [
+    let refused: [(&[&str], i32, &str); 10] = [
         (
             &["network", "create", "bad/name"],
             125,

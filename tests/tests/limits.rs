@@ -67,7 +67,7 @@ $h run -d --name pinned -h myhost --domainname example.com --oom-score-adj 300 -
 wait_for '[ -n "$($h logs pinned)" ]'
 echo "pinned=$($h logs pinned) $($h exec pinned sh -c 'echo $(cat /proc/self/oom_score_adj) $(cat /sys/fs/cgroup/cpu.max)')"
 id=$($h inspect -f '{{.Id}}' pinned | cut -c1-12)
-echo "pinned-vmm=$($h machine exec sh -c "for p in \$(pgrep -f '__vmm .*$id'); do grep Cpus_allowed_list /proc/\$p/status; done" | cut -f2 | sort | uniq -c | awk '{print ($1 > 0), $2}')"
+echo "pinned-vmm=$($h machine exec sh -c "for p in \$(pgrep -f '[_]_vmm .*$id'); do grep Cpus_allowed_list /proc/\$p/status; done" | cut -f2 | sort | uniq -c | awk '{print ($1 > 0), $2}')"
 echo "small-layer=$($h exec pinned sh -c 'dd if=/dev/zero of=/big bs=1M count=64 2>&1 | grep -o "No space left on device"')"
 echo "pinned-inspect=$($h inspect -f '{{.Config.Hostname}} {{.Config.Domainname}} {{.HostConfig.CpusetCpus}} {{.HostConfig.NanoCpus}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.StorageOpt.size}}' pinned)"
 $h rm -f pinned >/dev/null
