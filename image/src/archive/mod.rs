@@ -402,6 +402,20 @@ mod tests {
 
     use super::*;
 
+    /// The contents of the file `name` in the tar `archive`.
+    fn file_of(archive: &[u8], name: &str) -> Vec<u8> {
+        let mut contents = Vec::new();
+        tar::Archive::new(archive)
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|entry| entry.path().unwrap().to_str() == Some(name))
+            .unwrap()
+            .read_to_end(&mut contents)
+            .unwrap();
+        contents
+    }
+
     /// A one-layer image made from a tiny tar.
     fn sample(store: &Store, tag: &str) -> Digest {
         one_file_image(store, tag, "etc/hello", b"hello")
@@ -850,15 +864,7 @@ mod tests {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut archive = Vec::new();
         save(store, &names, &mut archive).unwrap();
-        let mut manifest = Vec::new();
-        tar::Archive::new(&archive[..])
-            .entries()
-            .unwrap()
-            .map(Result::unwrap)
-            .find(|entry| entry.path().unwrap().to_str() == Some("manifest.json"))
-            .unwrap()
-            .read_to_end(&mut manifest)
-            .unwrap();
+        let manifest = file_of(&archive, "manifest.json");
         let entries: Vec<ArchiveEntry> = serde_json::from_slice(&manifest).unwrap();
         entries.into_iter().map(|entry| entry.repo_tags).collect()
     }
@@ -896,15 +902,7 @@ mod tests {
     #[test]
     fn an_image_docker_saved_by_its_id_loads_untagged() {
         let (_source, _store, id, archive) = saved_sample();
-        let mut manifest = Vec::new();
-        tar::Archive::new(&archive[..])
-            .entries()
-            .unwrap()
-            .map(Result::unwrap)
-            .find(|entry| entry.path().unwrap().to_str() == Some("manifest.json"))
-            .unwrap()
-            .read_to_end(&mut manifest)
-            .unwrap();
+        let manifest = file_of(&archive, "manifest.json");
         let by_id = String::from_utf8(manifest)
             .unwrap()
             .replace(r#"["sample:v1"]"#, "null")
