@@ -118,8 +118,8 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(&bytes).unwrap();
         let reference = crate::ImageRef::parse("pinned:v1").unwrap();
-        let id =
-            crate::import_tar(&store, File::open(file.path()).unwrap(), Some(&reference)).unwrap();
+        let id = crate::import::import_tagged(&store, File::open(file.path()).unwrap(), &reference)
+            .unwrap();
         (root, store, id)
     }
 

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::capped::Capped;
 use crate::compression::decompress;
 use crate::digest::{is_sha256_hex, Digest, HashingReader, HashingWriter};
-use crate::healthcheck::{healthcheck_of, Healthcheck};
+use crate::docker_fields::{docker_fields, DockerFields};
 use crate::limits::{limit_alone, LimitExceeded, Limits};
 use crate::reference::ImageRef;
 use crate::remove_tree::{remove_tree, Staging};
@@ -52,8 +52,8 @@ pub struct Image {
     pub manifest: OciImageManifest,
     /// The OCI image config (Entrypoint, Cmd, Env, WorkingDir, User, ...).
     pub config: ImageConfiguration,
-    /// Docker's `Healthcheck` of the config, which the OCI one leaves out.
-    pub healthcheck: Option<Healthcheck>,
+    /// Docker's fields of the config, which the OCI one leaves out.
+    pub docker: DockerFields,
     /// The unpacked layer directories, bottom to top, to stack as overlayfs
     /// lower layers (`lowerdir` lists them top first).
     pub layers: Vec<PathBuf>,
@@ -574,7 +574,7 @@ impl Store {
         let blob = self.read_blob(id)?;
         let config: ImageConfiguration = serde_json::from_slice(&blob)
             .with_context(|| format!("image config {id} is invalid"))?;
-        let healthcheck = healthcheck_of(&blob);
+        let docker = docker_fields(&blob);
         let mut layers = Vec::new();
         let mut size = 0;
         for diff_id in config.rootfs().diff_ids() {
@@ -601,7 +601,7 @@ impl Store {
             manifest_digest: record.manifest.clone(),
             manifest,
             config,
-            healthcheck,
+            docker,
             layers,
             size,
         })
@@ -898,7 +898,7 @@ mod tests {
     /// Imports `tar` as a one-layer image named `tag`.
     fn import(store: &Store, tar: &[u8], tag: &str) -> Digest {
         let tag = ImageRef::parse(tag).unwrap();
-        crate::import_tar(store, tar, Some(&tag)).unwrap()
+        crate::import::import_tagged(store, tar, &tag).unwrap()
     }
 
     /// The bytes of every file in the store's blobs and layers.
@@ -1107,7 +1107,7 @@ mod tests {
         let bomb = header_bomb();
         assert!(bomb.len() < 300 << 10, "{} bytes", bomb.len());
         let tag = ImageRef::parse("bomb:v1").unwrap();
-        let err = crate::import_tar(&store, &bomb[..], Some(&tag)).unwrap_err();
+        let err = crate::import::import_tagged(&store, &bomb[..], &tag).unwrap_err();
         let line = format!("{err:#}");
         assert_eq!(
             line,

@@ -104,8 +104,8 @@ pub use network::{
     NetworkOptions, NewNetwork, PortMapping, Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
 };
 pub use ops::{
-    CommitOptions, ConfigChange, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,
-    Created, ExecOptions, Logs, LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes,
+    CommitOptions, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions, Created,
+    ExecOptions, Logs, LogsOptions, NetworkInfo, NetworkMember, Outcome, PrunedVolumes,
     RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions, StopOptions, UpdateOptions,
     VolumeInfo,
 };

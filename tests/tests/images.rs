@@ -844,6 +844,122 @@ fn a_hostile_import_fails_in_one_short_line_in_bounded_memory() {
     assert_store_empty(&hull);
 }
 
+/// `python3 -m http.server` serving `dir` on a free loopback port, until
+/// dropped.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FileServer {
+    fn start(dir: &Path) -> FileServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "http.server never listened");
+            thread::sleep(Duration::from_millis(50));
+        }
+        FileServer { child, port }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn import_applies_changes_and_a_message_and_downloads_urls() {
+    let work = tempfile::tempdir().unwrap();
+    let tar = busybox_tar(work.path());
+    let tar = tar.to_str().unwrap();
+    let hull = Hull::new();
+    ok(
+        &hull,
+        &[
+            "import",
+            "-c",
+            r#"CMD ["/bin/sh", "-c", "echo hi"]"#,
+            "--change",
+            "ENV MODE=prod",
+            "-c",
+            "WORKDIR /srv",
+            "-m",
+            "base system",
+            tar,
+            "box:changed",
+        ],
+    );
+    let inspect = |format: &str, image: &str| {
+        ok(&hull, &["image", "inspect", "-f", format, image])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        inspect("{{json .Config.Cmd}}", "box:changed"),
+        r#"["/bin/sh","-c","echo hi"]"#
+    );
+    assert_eq!(
+        inspect("{{json .Config.Env}}", "box:changed"),
+        r#"["MODE=prod"]"#
+    );
+    assert_eq!(inspect("{{.Config.WorkingDir}}", "box:changed"), "/srv");
+    assert_eq!(inspect("{{.Comment}}", "box:changed"), "base system");
+    let history = ok(
+        &hull,
+        &["history", "--format", "{{.Comment}}", "box:changed"],
+    );
+    assert_eq!(history.trim(), "base system");
+
+    // A change import does not take: one line, nothing stored.
+    fails_with(
+        &hull,
+        &["import", "-c", "RUN echo hi", tar, "box:bad"],
+        "\"RUN\" is not a valid change command",
+    );
+    assert_eq!(ok(&hull, &["images", "-q"]).lines().count(), 1);
+
+    // From a URL: Docker's comment names it.
+    let server = FileServer::start(work.path());
+    let url = server.url("busybox.tar");
+    ok(&hull, &["import", &url, "box:url"]);
+    assert_eq!(
+        inspect("{{.Comment}}", "box:url"),
+        format!("Imported from {url}")
+    );
+    assert_eq!(
+        inspect("{{json .RootFS.Layers}}", "box:url"),
+        inspect("{{json .RootFS.Layers}}", "box:changed"),
+        "the same tar makes the same layer"
+    );
+    fails_with(
+        &hull,
+        &["import", &server.url("missing.tar"), "box:missing"],
+        "cannot download",
+    );
+    assert_eq!(ok(&hull, &["images", "-q"]).lines().count(), 2);
+}
+
 #[test]
 fn images_tag_rmi_and_prune_manage_the_store() {
     let work = tempfile::tempdir().unwrap();

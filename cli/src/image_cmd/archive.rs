@@ -62,7 +62,7 @@ pub struct LoadArgs {
 /// Loads a docker-archive or OCI image layout tar.
 pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     let input: Box<dyn Read> = match &args.input {
-        Some(path) => Box::new(BufReader::new(super::open_archive(path, "hull load")?)),
+        Some(path) => Box::new(BufReader::new(super::open_archive(path)?)),
         None => Box::new(std::io::stdin().lock()),
     };
     let store = Store::open(root)?;

@@ -97,7 +97,7 @@ pub fn describe(image: &Image) -> Value {
         "RepoTags": image.repo_tags.iter().map(|t| { let (r, t) = familiar(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
         "RepoDigests": image.repo_digests,
         "Parent": "",
-        "Comment": "",
+        "Comment": image.docker.comment.as_deref().unwrap_or_default(),
         "Created": config.created(),
         "DockerVersion": "",
         "Author": config.author().as_deref().unwrap_or_default(),
@@ -115,7 +115,7 @@ pub fn describe(image: &Image) -> Value {
 }
 
 /// An image's `Config` (`given`, as the OCI config has it, with `image`'s
-/// Docker healthcheck) as Docker shows it: every field Docker has, empty
+/// Docker healthcheck and triggers) as Docker shows it: every field Docker has, empty
 /// where the image sets none.
 fn docker_config(given: Value, image: &Image) -> Value {
     let mut fields = json!({
@@ -139,8 +139,11 @@ fn docker_config(given: Value, image: &Image) -> Value {
     });
     if let (Value::Object(fields), Value::Object(given)) = (&mut fields, given) {
         fields.extend(given);
-        if let Some(healthcheck) = &image.healthcheck {
+        if let Some(healthcheck) = &image.docker.healthcheck {
             fields.insert("Healthcheck".to_owned(), json!(healthcheck));
+        }
+        if let Some(on_build) = &image.docker.on_build {
+            fields.insert("OnBuild".to_owned(), json!(on_build));
         }
     }
     fields

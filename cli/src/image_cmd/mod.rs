@@ -39,16 +39,16 @@ struct Config {
     insecure_registries: Vec<String>,
 }
 
-/// The archive file `path` of `reader` (`hull load`, `hull import -`),
-/// opened: one that is not there, a directory or a URL (which `docker
-/// import` fetches, and hull does not) refused naming the path and what
-/// to give instead.
-fn open_archive(path: &Path, reader: &str) -> Result<std::fs::File> {
+/// The archive file `path` (`hull load -i`, `hull import FILE`), opened:
+/// one that is not there, a directory or a URL (which `load` does not
+/// fetch, as Docker's does not) refused naming the path and what to give
+/// instead.
+fn open_archive(path: &Path) -> Result<std::fs::File> {
     let text = path.to_string_lossy();
     if text.starts_with("http://") || text.starts_with("https://") {
         anyhow::bail!(
-            "{text}: hull reads archives from files or stdin, not URLs: \
-             curl -fsSL {text} | {reader}"
+            "{text}: hull load reads archives from files or stdin, not URLs: \
+             curl -fsSL {text} | hull load"
         );
     }
     if path.is_dir() {
@@ -155,21 +155,19 @@ mod tests {
     #[test]
     fn an_archive_is_a_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = open_archive(dir.path(), "hull load")
-            .unwrap_err()
-            .to_string();
+        let err = open_archive(dir.path()).unwrap_err().to_string();
         assert!(
             err.ends_with(": is a directory: give a tar archive"),
             "{err}"
         );
-        let err = open_archive(Path::new("https://x.org/r.tar"), "hull import -").unwrap_err();
+        let err = open_archive(Path::new("https://x.org/r.tar")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "https://x.org/r.tar: hull reads archives from files or stdin, not URLs: \
-             curl -fsSL https://x.org/r.tar | hull import -"
+            "https://x.org/r.tar: hull load reads archives from files or stdin, not URLs: \
+             curl -fsSL https://x.org/r.tar | hull load"
         );
         let missing = dir.path().join("missing.tar");
-        let err = format!("{:#}", open_archive(&missing, "hull load").unwrap_err());
+        let err = format!("{:#}", open_archive(&missing).unwrap_err());
         assert!(
             err.starts_with(&format!("cannot open {}: ", missing.display())),
             "{err}"

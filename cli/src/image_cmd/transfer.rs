@@ -1,11 +1,13 @@
 //! `hull pull`, `hull push`, `hull import`.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hull_image::{ImageRef, ProgressStyle, Pulled, RegistryOptions, Store, Stream};
+use hull_builder::changes::Changes;
+use hull_image::{ImageRef, ImportOptions, ProgressStyle, Pulled, RegistryOptions, Store, Stream};
 
 use super::{familiar_string, registry_options};
 
@@ -148,25 +150,59 @@ pub fn push_image(
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// Root filesystem tar (plain, or gzip, zstd, xz or bzip2), or `-` for
-    /// stdin.
-    file: PathBuf,
+    /// A Dockerfile instruction to apply to the image's config (CMD,
+    /// ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR,
+    /// STOPSIGNAL, HEALTHCHECK).
+    #[arg(short, long = "change", value_name = "CHANGE")]
+    changes: Vec<String>,
+    /// The history entry's comment (default: `Imported from SOURCE`).
+    #[arg(short, long, default_value = "")]
+    message: String,
+    /// The image's platform: linux/amd64, the only one hull runs (checked
+    /// by its parser; nothing else to choose).
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = super::parse_platform)]
+    _platform: Option<String>,
+    /// Root filesystem tar (plain, or gzip, zstd, xz or bzip2): a file, an
+    /// http(s) URL, or `-` for stdin.
+    source: String,
     /// Name for the new image: NAME[:TAG].
     reference: Option<String>,
 }
 
+/// Imports as `docker import` does: the new image's ID on stdout.
 pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
     let reference = args.reference.as_deref().map(ImageRef::parse).transpose()?;
-    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(super::open_archive(&args.file, "hull import -")?)
-    };
+    let changes = Changes::parse(&args.changes)?;
     let store = Store::open(root)?;
-    let id = hull_image::import_tar(&store, input, reference.as_ref())
-        .with_context(|| format!("cannot import {}", args.file.display()))?;
+    let input: Box<dyn Read> = match args.source.as_str() {
+        "-" => Box::new(std::io::stdin().lock()),
+        url if url.starts_with("http://") || url.starts_with("https://") => {
+            Box::new(download(&store, root, url)?)
+        }
+        path => Box::new(super::open_archive(Path::new(path))?),
+    };
+    let change = |config: &mut serde_json::Map<String, serde_json::Value>| changes.apply(config);
+    let options = ImportOptions {
+        tag: reference.as_ref(),
+        message: &args.message,
+        source: &args.source,
+        change: &change,
+    };
+    let id = hull_image::import_tar(&store, input, &options)
+        .with_context(|| format!("cannot import {}", args.source))?;
     println!("{id}");
     Ok(0)
+}
+
+/// The file at `url`, downloaded into an unnamed file under the hull root
+/// (held to the store's layer size limit), ready to be read from its start.
+fn download(store: &Store, root: &Path, url: &str) -> Result<File> {
+    let mut file = tempfile::tempfile_in(root)
+        .with_context(|| format!("cannot make a file under {}", root.display()))?;
+    hull_image::download(url, &mut file, store.limits())?;
+    file.rewind()
+        .with_context(|| format!("cannot read what {url} gave"))?;
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -432,7 +432,7 @@ mod tests {
         header.set_mtime(0);
         builder.append_data(&mut header, path, contents).unwrap();
         let tar = builder.into_inner().unwrap();
-        crate::import_tar(store, &tar[..], Some(&ImageRef::parse(tag).unwrap())).unwrap()
+        crate::import::import_tagged(store, &tar[..], &ImageRef::parse(tag).unwrap()).unwrap()
     }
 
     /// A store holding `sample:v1`, the image's ID, and the store's

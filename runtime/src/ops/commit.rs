@@ -5,7 +5,7 @@
 use std::io::{BufReader, Read, Seek};
 
 use anyhow::Context;
-use hull_image::{Digest, Image, ImageRef, Layer, Store};
+use hull_image::{ConfigChange, Digest, Image, ImageRef, Layer, Store};
 use serde_json::{json, Map, Value};
 
 use crate::container::{self, ContainerConfig, RootfsSource};
@@ -13,22 +13,18 @@ use crate::error::{Error, Result};
 use crate::timestamp::now;
 use crate::Runtime;
 
-/// A change to a committed image's config (`commit -c`), given Docker's
-/// JSON `config` object (`Env`, `Cmd`, ...) once the container's config is
-/// in it; its error stops the commit before anything is stored.
-pub type ConfigChange<'a> = &'a dyn Fn(&mut Map<String, Value>) -> anyhow::Result<()>;
-
 /// How to commit a container.
 pub struct CommitOptions<'a> {
     /// A name for the image (none: untagged).
     pub reference: Option<ImageRef>,
-    /// The history entry's comment (`-m`).
+    /// The image's comment, in its config and history entry (`-m`).
     pub comment: String,
     /// The image's author (`-a`).
     pub author: String,
     /// Freeze the container's processes while its layer is read.
     pub pause: bool,
-    /// Applied to the config last (`-c`).
+    /// Applied to the config last (`-c`), once the container's config is
+    /// in it; its error stops the commit before anything is stored.
     pub change: ConfigChange<'a>,
 }
 
@@ -95,12 +91,16 @@ impl Runtime {
             "diff_ids": layers.iter().map(|layer| layer.diff_id.as_str()).collect::<Vec<_>>(),
         });
         if let Some(object) = image_config.as_object_mut() {
-            // The base's author and container are not this image's.
+            // The base's author, comment and container are not this image's.
             object.remove("author");
+            object.remove("comment");
             object.remove("container_config");
             object.insert("container".into(), json!(config.id));
             if !options.author.is_empty() {
                 object.insert("author".into(), json!(options.author));
+            }
+            if !options.comment.is_empty() {
+                object.insert("comment".into(), json!(options.comment));
             }
         }
         let bytes = serde_json::to_vec(&image_config).context("cannot write the image config")?;

@@ -225,7 +225,7 @@ impl Runtime {
                     .map(ImageDefaults::from)
                     .unwrap_or_default();
                 let defaults = ImageDefaults {
-                    healthcheck: image.healthcheck.clone(),
+                    healthcheck: image.docker.healthcheck.clone(),
                     ..defaults
                 };
                 (

@@ -34,7 +34,7 @@ use std::io::{Read, Write};
 use crossbeam_channel::Receiver;
 use hull_protocol::{ExitStatus, TerminalSize};
 
-pub use commit::{CommitOptions, ConfigChange};
+pub use commit::CommitOptions;
 pub use copy::{CopyOptions, CopySource, CopyTarget};
 pub use create::{CreateOptions, Created, RootfsChoice};
 pub use exec::ExecOptions;
