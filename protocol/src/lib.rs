@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 10;
+pub const VERSION: u32 = 11;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -293,6 +293,13 @@ pub struct ContainerStats {
     pub pids: u64,
     /// Processes the kernel killed for want of memory.
     pub oom_kills: u64,
+    /// Bytes the guest's network interfaces received and sent (the
+    /// container has the guest's network namespace).
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    /// Bytes read from and written to the guest's disks.
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
 }
 
 /// One process of a container, as the container sees it.
@@ -749,6 +756,10 @@ mod tests {
                 memory_limit_bytes: 512 << 20,
                 pids: 4,
                 oom_kills: 0,
+                net_rx_bytes: 1500,
+                net_tx_bytes: 648,
+                block_read_bytes: 4096,
+                block_write_bytes: 1 << 20,
             })),
             Message::Answer(Answer::Processes(vec![ProcessInfo {
                 pid: 1,

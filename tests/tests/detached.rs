@@ -13,6 +13,23 @@ fn hostname_of(output: &str) -> String {
         .to_string()
 }
 
+/// A size as Docker prints one (`648B`, `4.19MB`), in bytes.
+fn decimal_bytes(size: &str) -> u64 {
+    let split = size
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or_else(|| panic!("no unit in {size:?}"));
+    let (number, unit) = size.split_at(split);
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => panic!("unknown unit in {size:?}"),
+    };
+    let number: f64 = number.parse().unwrap_or_else(|_| panic!("{size:?}"));
+    (number * scale) as u64
+}
+
 #[test]
 fn a_detached_container_runs_logs_stops_and_is_removed() {
     let output = in_test_host(
@@ -31,7 +48,10 @@ $h exec web nosuch 2>/dev/null; echo "exec-missing=$?"
 echo "cgroup=$($h exec web cat /proc/self/cgroup)"
 echo "top-header="$($h top web | head -n 1)
 $h top web | grep -q ' sh -c echo started' && echo "top=listed"
+$h exec web sh -c 'dd if=/dev/zero of=/tmp/blk bs=1M count=4 conv=fsync 2>/dev/null; ping -c 1 -W 1 $(ip route | sed -n "s/^default via \([0-9.]*\).*/\1/p") >/dev/null 2>&1; true'
 stats=$($h stats --no-stream --format json web)
+echo "stats-io=$(echo "$stats" | grep -o '"BlockIO":"[^"]*"' | cut -d'"' -f4)"
+echo "stats-io=$(echo "$stats" | grep -o '"NetIO":"[^"]*"' | cut -d'"' -f4)"
 echo "stats=$(echo "$stats" | grep -o '"Name":"web"') $(echo "$stats" | grep -c '"MemUsage":"[0-9.]*MiB / [0-9.]*MiB"')"
 echo "stats-pids=$(echo "$stats" | grep -o '"PIDs":"[0-9]*"' | grep -o '[0-9][0-9]*')"
 $pty --size 20x70 expect='# ' send='stty size; tty\r' expect='20 70\r\n/dev/pts/' send='exit 4\r' -- $h exec -it web sh | sed -n 's/^exit=/exec-tty=/p'
@@ -83,6 +103,20 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
     assert_eq!(facts(&output, "stats"), [r#""Name":"web" 1"#], "{output}");
     let pids: u32 = facts(&output, "stats-pids")[0].parse().unwrap();
     assert!(pids >= 3, "{output}");
+    // Traffic as Docker prints it, `IN / OUT`: the 4 MiB fsynced to the
+    // container's disk, and the ping's ARP or ICMP out of its network.
+    let io: Vec<(u64, u64)> = facts(&output, "stats-io")
+        .iter()
+        .map(|pair| {
+            let (read, written) = pair.split_once(" / ").expect("IN / OUT");
+            (decimal_bytes(read), decimal_bytes(written))
+        })
+        .collect();
+    let [(_, block_written), (_, net_sent)] = io[..] else {
+        panic!("BlockIO and NetIO: {output}");
+    };
+    assert!(block_written >= 4 << 20, "{output}");
+    assert!(net_sent > 0, "{output}");
     // A terminal for exec -it, sized like the caller's; and for run -d -t,
     // whose log holds what the terminal showed.
     assert_eq!(facts(&output, "exec-tty"), ["4"], "{output}");

@@ -1,5 +1,5 @@
-//! `hull stats`: CPU, memory and process counts of running containers,
-//! from the cgroup their agent keeps in the guest.
+//! `hull stats`: CPU, memory, network and disk traffic and process counts
+//! of running containers, from their agent in the guest.
 
 use std::io::Write;
 use std::thread;
@@ -11,6 +11,8 @@ use hull_runtime::{ContainerInfo, Runtime, StatsSample, Status};
 use serde_json::{json, Value};
 
 use hull_format::{render_rows, Format, Listing};
+
+use crate::image_cmd::human_size;
 
 /// Time between the two samples a CPU percentage is computed from, and
 /// between refreshes.
@@ -30,14 +32,17 @@ pub struct StatsArgs {
 
 /// `docker stats`'s default table.
 const LISTING: Listing = Listing {
-    default_format:
-        "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.PIDs}}",
+    default_format: "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t\
+                     {{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
     headers: &[
         ("ID", "CONTAINER ID"),
+        ("Container", "CONTAINER"),
         ("Name", "NAME"),
         ("CPUPerc", "CPU %"),
         ("MemUsage", "MEM USAGE / LIMIT"),
         ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
         ("PIDs", "PIDS"),
         ("OOMKills", "OOM KILLS"),
     ],
@@ -56,6 +61,11 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
             .map(|name| runtime.inspect(name))
             .collect::<Result<_, _>>()?,
     };
+    // Docker's `Container` column: each as named, else its short ID.
+    let given: Vec<String> = match args.containers.is_empty() {
+        true => containers.iter().map(|c| c.short_id().to_owned()).collect(),
+        false => args.containers.clone(),
+    };
     let sample_all = || -> Result<Vec<StatsSample>> {
         Ok(containers
             .iter()
@@ -68,8 +78,9 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
         let current = sample_all()?;
         let rows: Vec<Value> = containers
             .iter()
+            .zip(&given)
             .zip(previous.iter().zip(&current))
-            .map(|(container, (before, after))| row(container, before, after))
+            .map(|((container, given), (before, after))| row(container, given, before, after))
             .collect();
         let mut out = Vec::new();
         render_rows(&args.format, &LISTING, &rows, &mut out)?;
@@ -87,12 +98,14 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
     }
 }
 
-/// A container's use between two samples, as `docker stats` shows it.
-fn row(container: &ContainerInfo, before: &StatsSample, after: &StatsSample) -> Value {
+/// A container's use between two samples, as `docker stats` shows it
+/// (`given`: as the command line named it).
+fn row(container: &ContainerInfo, given: &str, before: &StatsSample, after: &StatsSample) -> Value {
     let stats = &after.stats;
     let memory_percent = stats.memory_bytes as f64 * 100.0 / stats.memory_limit_bytes.max(1) as f64;
     json!({
         "ID": container.short_id(),
+        "Container": given,
         "Name": container.name(),
         "CPUPerc": format!("{:.2}%", after.cpu_percent_since(before)),
         "MemUsage": format!(
@@ -101,9 +114,16 @@ fn row(container: &ContainerInfo, before: &StatsSample, after: &StatsSample) -> 
             binary_size(stats.memory_limit_bytes)
         ),
         "MemPerc": format!("{memory_percent:.2}%"),
+        "NetIO": in_and_out(stats.net_rx_bytes, stats.net_tx_bytes),
+        "BlockIO": in_and_out(stats.block_read_bytes, stats.block_write_bytes),
         "PIDs": stats.pids.to_string(),
         "OOMKills": stats.oom_kills,
     })
+}
+
+/// Two byte counts as docker stats shows traffic: `1.45kB / 648B`.
+fn in_and_out(received: u64, sent: u64) -> String {
+    format!("{} / {}", human_size(received, 3), human_size(sent, 3))
 }
 
 /// Binary units, as docker stats shows memory: `1.5MiB`.
@@ -132,5 +152,11 @@ mod tests {
         assert_eq!(binary_size(3 << 20), "3.00MiB");
         assert_eq!(binary_size(1536 << 10), "1.50MiB");
         assert_eq!(binary_size(512 << 20), "512.00MiB");
+    }
+
+    #[test]
+    fn traffic_reads_like_docker_stats() {
+        assert_eq!(in_and_out(1450, 648), "1.45kB / 648B");
+        assert_eq!(in_and_out(0, 12_345_678), "0B / 12.3MB");
     }
 }

@@ -1,5 +1,6 @@
 //! Answers to the host's queries about the container: its resource use
-//! from its cgroup, its processes from /proc.
+//! from its cgroup (network and disk traffic from the guest's counters:
+//! the container is the guest's only tenant), its processes from /proc.
 
 use std::collections::HashMap;
 use std::fs;
@@ -29,6 +30,10 @@ fn stats() -> anyhow::Result<ContainerStats> {
         "max" => guest_memory_bytes()?,
         limit => limit.parse().context("parsing memory.max")?,
     };
+    let (net_rx_bytes, net_tx_bytes) =
+        network_bytes(&fs::read_to_string("/proc/net/dev").context("reading /proc/net/dev")?);
+    let (block_read_bytes, block_write_bytes) =
+        disk_bytes(&fs::read_to_string("/proc/diskstats").context("reading /proc/diskstats")?);
     Ok(ContainerStats {
         cpu_usage_usec: keyed_value(&read("cpu.stat")?, "usage_usec")?,
         memory_bytes: read("memory.current")?
@@ -41,7 +46,53 @@ fn stats() -> anyhow::Result<ContainerStats> {
             .parse()
             .context("parsing pids.current")?,
         oom_kills: keyed_value(&read("memory.events")?, "oom_kill")?,
+        net_rx_bytes,
+        net_tx_bytes,
+        block_read_bytes,
+        block_write_bytes,
     })
+}
+
+/// Bytes received and sent by every interface but loopback, from
+/// /proc/net/dev (two header lines, then `name: rx_bytes ... tx_bytes ...`
+/// with transmit counters from the ninth number on).
+fn network_bytes(dev: &str) -> (u64, u64) {
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim() != "lo")
+        .filter_map(|(_, counters)| {
+            let counters: Vec<u64> = counters
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            Some((*counters.first()?, *counters.get(8)?))
+        })
+        .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
+}
+
+/// Bytes read from and written to the guest's virtio disks (whole disks,
+/// `vda`, `vdb`, ...), from /proc/diskstats, whose sector counts are in
+/// 512-byte units.
+fn disk_bytes(diskstats: &str) -> (u64, u64) {
+    const SECTOR: u64 = 512;
+    diskstats
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let name = fields.get(2)?;
+            let whole_disk = name
+                .strip_prefix("vd")
+                .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_lowercase()));
+            if !whole_disk {
+                return None;
+            }
+            let read: u64 = fields.get(5)?.parse().ok()?;
+            let written: u64 = fields.get(9)?.parse().ok()?;
+            Some((read * SECTOR, written * SECTOR))
+        })
+        .fold((0, 0), |(r, w), (read, written)| (r + read, w + written))
 }
 
 /// The value of `key` in a flat-keyed cgroup file (`key value` lines).
@@ -182,6 +233,29 @@ mod tests {
         );
         assert!(parse_stat("42 no parens").is_err());
         assert!(parse_stat("42 (short) S").is_err());
+    }
+
+    #[test]
+    fn network_bytes_leave_loopback_out() {
+        let dev = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    9000      90    0    0    0     0          0         0     9000      90    0    0    0     0       0          0
+  eth0:    1500      12    0    0    0     0          0         0      648       8    0    0    0     0       0          0
+  eth1:     500       2    0    0    0     0          0         0      352       3    0    0    0     0       0          0
+";
+        assert_eq!(network_bytes(dev), (2000, 1000));
+        assert_eq!(network_bytes(""), (0, 0));
+    }
+
+    #[test]
+    fn disk_bytes_count_whole_virtio_disks() {
+        let diskstats = " 254       0 vda 120 0 8 30 40 0 2048 90 0 100 120 0 0 0 0 0 0
+ 254       1 vda1 5 0 100 1 0 0 0 0 0 1 1 0 0 0 0 0 0
+ 254      16 vdb 2 0 16 1 0 0 0 0 0 1 1 0 0 0 0 0 0
+   1       0 ram0 9 0 900 0 9 0 900 0 0 0 0 0 0 0 0 0 0
+";
+        assert_eq!(disk_bytes(diskstats), (24 * 512, 2048 * 512));
+        assert_eq!(disk_bytes(""), (0, 0));
     }
 
     #[test]
