@@ -9,6 +9,7 @@ mod closed_stdout;
 mod command_line;
 mod compose_cmd;
 mod container_cmd;
+mod events_cmd;
 mod filters;
 mod image_cmd;
 mod machine;
@@ -150,6 +151,9 @@ enum Command {
     /// Show where hull runs VMs on this host and why, and the hull
     /// machine's state.
     Info(version::VersionArgs),
+
+    /// Show what happens to containers, images, networks and volumes.
+    Events(events_cmd::EventsArgs),
 
     /// Manage the hull machine, where containers run on hosts whose KVM
     /// cannot run hull's guest.
@@ -376,6 +380,7 @@ impl Command {
                     Command::Image(command)
                 }
             },
+            Command::System(system_cmd::SystemCommand::Events(args)) => Command::Events(args),
             Command::Buildx(command) => match command {
                 BuildxCommand::Build(args) => Command::Build(args),
                 BuildxCommand::Prune(args) => {
@@ -392,6 +397,9 @@ impl Command {
         match self {
             Command::Version(_)
             | Command::Info(_)
+            // The event log is a file under the root, shared with the
+            // machine: read here, as it grows, wherever containers run.
+            | Command::Events(_)
             | Command::Machine(_)
             | Command::Completion { .. }
             | Command::BuildStep { .. }
@@ -714,6 +722,7 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::System(command) => system_cmd::system(command, &runtime),
         Command::Version(args) => version::version(args, root),
         Command::Info(args) => version::info(args, root),
+        Command::Events(args) => events_cmd::events(args, &runtime),
         Command::Build(args) => build_cmd::build(*args, root),
         Command::Builder(command) => build_cmd::builder(command, root),
         Command::BuildStep { request } => build_cmd::build_step(&request, root),

@@ -22,6 +22,9 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Remove exited containers, unused networks and untagged images.
     Prune(PruneArgs),
+    /// Show what happens to containers, images, networks and volumes
+    /// (`hull events`).
+    Events(crate::events_cmd::EventsArgs),
 }
 
 #[derive(Args)]
@@ -56,6 +59,7 @@ pub fn system(command: SystemCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         SystemCommand::Df(args) => df(&args, runtime),
         SystemCommand::Prune(args) => prune(&args, runtime),
+        SystemCommand::Events(_) => unreachable!("system events is made canonical first"),
     }
 }
 

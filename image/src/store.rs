@@ -118,6 +118,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The hull root the store is under.
+    pub fn hull_root(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     /// Opens (creating it if needed) the store under `<hull_root>/image`,
     /// with the [`Limits`] `<hull_root>/config.json` sets.
     pub fn open(hull_root: &Path) -> Result<Store> {

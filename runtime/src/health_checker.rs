@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hull_protocol::RunSpec;
 
 use crate::container::{Container, State, Status};
+use crate::events;
 use crate::health::{Health, HealthConfig, HealthResult, OUTPUT_LIMIT};
 use crate::ops::agent;
 use crate::root::StateRoot;
@@ -68,13 +69,18 @@ fn check_until_stopped(
         }
         let result = run_check(root, container, config);
         let counted_in_start_period = in_start_period();
+        let before = state.health.as_ref().map(|health| health.status);
         let recorded = container.update_state(|state| {
             let health = state.health.clone().unwrap_or_else(Health::starting);
             let health = health.after(result, config.retries(), counted_in_start_period);
             with_health(state, health)
         });
-        if recorded.is_err() {
-            return;
+        let Ok(recorded) = recorded else { return };
+        // As Docker's, an event when the status changes.
+        let after = recorded.health.as_ref().map(|health| health.status);
+        if let Some(status) = after.filter(|_| after != before) {
+            let action = format!("health_status: {}", status.as_str());
+            events::container_event(root.path(), &container.config, &action, &[]);
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, Container, State, Status, VmSize, KILLED_EXIT_CODE};
 use crate::container_log::{LogDriver, LogWriter};
+use crate::events;
 use crate::health::Health;
 use crate::health_checker::HealthChecker;
 use crate::removal;
@@ -51,7 +52,7 @@ pub(crate) fn run_detached(root: &StateRoot, id: &str) -> Result<()> {
         // Its policy as recorded now: `update` may have changed it.
         container = as_recorded(container);
         let policy = container.config.restart;
-        let next = record(&container, &end, |state, code| {
+        let next = record(root, &container, &end, |state, code| {
             end.ran() && !state.manually_stopped && policy.restarts_after(code, state.restart_count)
         })?;
         if next.status != Status::Restarting {
@@ -101,7 +102,7 @@ pub(crate) fn run_attached(root: &StateRoot, container: Container, attached: Att
     // Without the caller's signals, none end the boot early.
     let signals = signals.unwrap_or_else(|| Signals::channel().1);
     let end = run_once(root, &container, &signals, Caller::Attached(attached));
-    let end = match record(&container, &end, |_, _| false) {
+    let end = match record(root, &container, &end, |_, _| false) {
         // `stop` or `kill` tore the VM down under the session.
         Ok(state) if matches!(end, RunEnd::Lost(_)) && state.manually_stopped => RunEnd::Killed,
         Ok(_) => end,
@@ -117,8 +118,10 @@ pub(crate) fn run_attached(root: &StateRoot, container: Container, attached: Att
 }
 
 /// Records how a run ended: restarting if `restarts` says so given the
-/// state and the exit code, else exited. Returns the new state.
+/// state and the exit code, else exited; and logs the `oom` and `die`
+/// events of a process that ran. Returns the new state.
 fn record(
+    root: &StateRoot,
     container: &Container,
     end: &RunEnd,
     restarts: impl Fn(&State, i32) -> bool,
@@ -133,6 +136,16 @@ fn record(
             oom_killed: end.oom_killed(),
             ..state.clone()
         };
+        if end.ran() {
+            // Logged before the state shows the end: a `stop` waiting for
+            // it logs its own event after this one, in Docker's order.
+            let config = &container.config;
+            if end.oom_killed() {
+                events::container_event(root.path(), config, "oom", &[]);
+            }
+            let exit_code = [("exitCode", code.to_string())];
+            events::container_event(root.path(), config, "die", &exit_code);
+        }
         if restarts(&state, code) {
             state.restarting(code)
         } else {
@@ -294,6 +307,7 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
             health: checks_health.then(Health::starting),
             ..state.running(vmm_pid, vm_size)
         })?;
+        events::container_event(root.path(), &container.config, "start", &[]);
         let _ = health_started.send(());
         Ok(())
     };

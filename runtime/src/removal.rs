@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::container::{self, Container, MountSource};
+use crate::events;
 use crate::network;
 use crate::root::StateRoot;
 use crate::vmm_jail;
@@ -31,6 +32,7 @@ pub(crate) fn remove(root: &StateRoot, container: &Container, volumes: bool) -> 
     if volumes {
         remove_anonymous_volumes(root, container)?;
     }
+    events::container_event(root.path(), &container.config, "destroy", &[]);
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::events::{self, EventType};
 use crate::fsutil::{lock_file, write_atomically};
 use crate::root::{new_id, StateRoot};
 use crate::timestamp::now;
@@ -69,12 +70,15 @@ pub fn parse_volume_name(name: &str) -> Result<String, String> {
 
 /// Where volumes are kept.
 pub(crate) struct VolumeStore {
+    /// The hull root, whose event log says what became of volumes.
+    root: PathBuf,
     dir: PathBuf,
 }
 
 impl VolumeStore {
     pub fn open(root: &StateRoot) -> VolumeStore {
         VolumeStore {
+            root: root.path().to_owned(),
             dir: root.path().join("volumes"),
         }
     }
@@ -142,6 +146,7 @@ impl VolumeStore {
             &dir.join("volume.json"),
             &serde_json::to_vec_pretty(&volume)?,
         )?;
+        self.log(&volume.name, "create");
         Ok((volume, true))
     }
 
@@ -179,7 +184,14 @@ impl VolumeStore {
         // Renamed away first: a half-deleted volume is never found.
         let doomed = self.dir.join(format!("{REMOVING_PREFIX}{name}"));
         fs::rename(&dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
+        self.log(name, "destroy");
         fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
+    }
+
+    /// Logs `action` of the volume `name`, as Docker's (`driver=local`).
+    fn log(&self, name: &str, action: &str) {
+        let driver = [("driver", "local")];
+        events::object_event(&self.root, EventType::Volume, action, name, &driver);
     }
 
     /// Bytes the volume's files take on the host.

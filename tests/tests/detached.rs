@@ -34,6 +34,9 @@ fn decimal_bytes(size: &str) -> u64 {
 fn a_detached_container_runs_logs_stops_and_is_removed() {
     let output = in_test_host(
         r#"
+since=$(date +%s.%N)
+followed=$(mktemp)
+$h events --filter event=die --filter type=container --format '{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}' > $followed & follower=$!
 id=$($h run -d --name web --rootfs $R -- sh -c 'echo started; echo oops >&2; trap "echo stopping; exit 7" TERM; while :; do sleep 0.2; done')
 echo "run=$? ${#id}"
 echo "hostname=$(echo $id | cut -c1-12)"
@@ -68,6 +71,12 @@ $h ps -a | grep -q "Exited (7) .* web$" && echo "ps-a=exited"
 echo "tail=$($h logs --tail 1 web 2>/dev/null)"
 $h rm web >/dev/null; echo "rm=$?"
 echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
+until=$(date +%s.%N)
+echo "events=$($h events --since $since --until $until --filter container=web --format '{{.Action}}' | grep -v '^exec_' | paste -sd' ')"
+echo "events-exec=$($h events --since $since --until $until --filter event=exec_die --format '{{.Actor.Attributes.exitCode}}' | sort -u | paste -sd' ')"
+$h events --since $since --until $until --format json | grep -q '"status":"start","id":"'$id'","from":"' && echo "events-json=docker"
+sleep 1; kill $follower
+grep -qx "web 7" $followed && echo "events-followed=web 7"
 "#,
     );
     assert_eq!(facts(&output, "run"), ["0 64"], "{output}");
@@ -130,6 +139,17 @@ echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/con
     assert_eq!(facts(&output, "tail"), ["stopping"], "{output}");
     assert_eq!(facts(&output, "rm"), ["0"], "{output}");
     assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
+    // Its life in the event log, in Docker's order; as it happened for a
+    // follower too.
+    assert_eq!(
+        facts(&output, "events"),
+        ["create start die stop destroy"],
+        "{output}"
+    );
+    let exec_codes = facts(&output, "events-exec");
+    assert!(exec_codes[0].split(' ').any(|code| code == "5"), "{output}");
+    assert_eq!(facts(&output, "events-json"), ["docker"], "{output}");
+    assert_eq!(facts(&output, "events-followed"), ["web 7"], "{output}");
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
             out.flush()?;
         }
     }
+    for name in &args.images {
+        super::image_event(&store, "save", name, name);
+    }
     Ok(0)
 }
 
@@ -67,6 +70,7 @@ pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     };
     let store = Store::open(root)?;
     for name in hull_image::load(&store, input)? {
+        super::image_event(&store, "load", &name, &name);
         if !args.quiet {
             match name.strip_prefix("sha256:") {
                 Some(_) => println!("Loaded image ID: {name}"),

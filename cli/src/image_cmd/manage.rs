@@ -33,10 +33,14 @@ pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
                 for removal in removals {
                     match removal {
                         Removal::Untagged(tag) => {
+                            super::image_event(&store, "untag", &tag, &tag);
                             let (repository, tag) = familiar(&tag);
                             println!("Untagged: {repository}:{tag}");
                         }
-                        Removal::Deleted(id) => println!("Deleted: {id}"),
+                        Removal::Deleted(id) => {
+                            super::image_event(&store, "delete", id.as_str(), id.as_str());
+                            println!("Deleted: {id}");
+                        }
                     }
                 }
             }
@@ -64,7 +68,10 @@ pub struct TagArgs {
 
 pub fn tag(args: TagArgs, root: &Path) -> Result<u8> {
     let target = ImageRef::parse(&args.target)?;
-    Store::open(root)?.tag(&args.source, &target)?;
+    let store = Store::open(root)?;
+    store.tag(&args.source, &target)?;
+    let id = store.resolve(&args.source)?.id;
+    super::image_event(&store, "tag", id.as_str(), &target.to_string());
     Ok(0)
 }
 

@@ -9,10 +9,12 @@ mod list;
 mod manage;
 mod transfer;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use hull_image::{Digest, ImageRef, ProgressStyle, RegistryOptions, Stream};
+use hull_image::{Digest, ImageRef, ProgressStyle, RegistryOptions, Store, Stream};
+use hull_runtime::{Event, EventType, Runtime};
 use serde::Deserialize;
 
 pub use archive::{load, save, LoadArgs, SaveArgs};
@@ -55,6 +57,20 @@ fn open_archive(path: &Path) -> Result<std::fs::File> {
         anyhow::bail!("{}: is a directory: give a tar archive", path.display());
     }
     std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Logs `action` of an image in the hull root's event log, as Docker's
+/// daemon does: `id` (the image's ID, or the reference pulled, pushed or
+/// saved) with its `name`.
+fn image_event(store: &Store, action: &str, id: &str, name: &str) {
+    // Names as Docker shows them: `alpine:latest`, not in full.
+    let shown = |name: &str| match ImageRef::parse(name) {
+        Ok(reference) if !name.starts_with("sha256:") => familiar_string(&reference),
+        _ => name.to_owned(),
+    };
+    let attributes = BTreeMap::from([("name".to_owned(), shown(name))]);
+    let event = Event::now(EventType::Image, action, shown(id), attributes);
+    Runtime::new(store.hull_root()).record_event(&event);
 }
 
 /// A `--platform` value: one naming linux/amd64.

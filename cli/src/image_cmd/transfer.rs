@@ -61,6 +61,8 @@ pub fn pull_image(
         reference.repository()
     ));
     let pulled = hull_image::pull(store, reference, options)?;
+    let name = reference.to_string();
+    super::image_event(store, "pull", &name, &name);
     // As in Docker, a name that moved to another image is news too.
     let newer = pulled.downloaded || before.as_ref() != Some(&pulled.id);
     options
@@ -135,6 +137,8 @@ pub fn push_image(
         }
     }
     let pushed = hull_image::push(store, reference, &options)?;
+    let name = reference.to_string();
+    super::image_event(&store, "push", &name, &name);
     match quiet {
         true => writeln!(out, "{reference}")?,
         false => writeln!(
@@ -190,6 +194,10 @@ pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
     };
     let id = hull_image::import_tar(&store, input, &options)
         .with_context(|| format!("cannot import {}", args.source))?;
+    let name = reference
+        .as_ref()
+        .map_or_else(|| id.to_string(), ToString::to_string);
+    super::image_event(&store, "import", id.as_str(), &name);
     println!("{id}");
     Ok(0)
 }

@@ -17,6 +17,7 @@ use crate::container_log::{LogDriver, LogLimits};
 use crate::cpuset::CpuList;
 use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
+use crate::events;
 use crate::health::HealthConfig;
 use crate::limits::check_writable_layer_size;
 use crate::links::{self, Link};
@@ -334,10 +335,13 @@ impl Runtime {
                 limits: options.limits,
             },
         };
-        if let Err(err) = Container::create(root, config) {
-            release(self, &id, &network);
-            forget_volumes(self, &settled.made_volumes);
-            return Err(err.into());
+        match Container::create(root, config) {
+            Ok(container) => events::container_event(root.path(), &container.config, "create", &[]),
+            Err(err) => {
+                release(self, &id, &network);
+                forget_volumes(self, &settled.made_volumes);
+                return Err(err.into());
+            }
         }
         Ok(Created { id, name })
     }

@@ -8,6 +8,7 @@ use hull_protocol::{read_message, Message, RunSpec, TerminalSize};
 
 use crate::container;
 use crate::error::{Error, Result};
+use crate::events;
 use crate::ops::{agent, run_session, Outcome, Stdio};
 use crate::process_config::{with_default_term, with_env_flags};
 use crate::session::{self, Request};
@@ -65,6 +66,12 @@ impl Runtime {
             limits: None,
         };
         let stream = agent::connect(&self.root, &container)?;
+        let command = spec.argv.join(" ");
+        let log = |action: &str, extra: &[(&str, String)]| {
+            events::container_event(self.root.path(), &container.config, action, extra)
+        };
+        log(&format!("exec_create: {command}"), &[]);
+        log(&format!("exec_start: {command}"), &[]);
         if options.detach {
             drop(stdio);
             return start_detached(stream, spec);
@@ -73,7 +80,11 @@ impl Runtime {
             spec: Box::new(spec),
             report_oom: false,
         };
-        run_session(stream, request, stdio)
+        let outcome = run_session(stream, request, stdio)?;
+        if !matches!(outcome, Outcome::Detached) {
+            log("exec_die", &[("exitCode", outcome.exit_code().to_string())]);
+        }
+        Ok(outcome)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::container::{self, State, KILLED_EXIT_CODE};
 use crate::error::{Error, Hint, Result};
+use crate::events;
 use crate::ops::stop::{deliver, mark_manually_stopped, record_killed, tear_down};
 use crate::Runtime;
 
@@ -20,6 +21,8 @@ impl Runtime {
                 hint: Hint::none(),
             });
         };
+        let signal = [("signal", signal_number.to_string())];
+        events::container_event(self.root.path(), &container.config, "kill", &signal);
         if signal_number != libc::SIGKILL {
             if !deliver(&self.root, &container, &state, signal_number) {
                 return Err(Error::NotRunning {

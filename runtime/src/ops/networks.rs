@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::container::{self, Container, Records};
 use crate::error::{Error, Hint, Result};
+use crate::events::{self, EventType};
 use crate::network::DEFAULT_NETWORK;
 use crate::network::{self, Endpoint, NetworkStore};
 use crate::network::{Network, NewNetwork};
@@ -36,7 +37,9 @@ impl Runtime {
     /// the subnet's first address), internal or not, labelled.
     pub fn create_network(&self, name: &str, new: &NewNetwork) -> Result<Network> {
         let store = self.networks()?;
-        Ok(store.create(name, new)?)
+        let network = store.create(name, new)?;
+        self.network_event(&network, "create", &[]);
+        Ok(network)
     }
 
     /// Every network, the default one included.
@@ -64,12 +67,10 @@ impl Runtime {
     /// Removes the network `name` and its bridge: refused for the default
     /// network and while containers are on it.
     pub fn remove_network(&self, name: &str) -> Result<()> {
-        self.networks()?;
-        Ok(network::remove(
-            &self.root,
-            &Records::new(&self.root),
-            name,
-        )?)
+        let network = self.networks()?.get(name)?;
+        network::remove(&self.root, &Records::new(&self.root), name)?;
+        self.network_event(&network, "destroy", &[]);
+        Ok(())
     }
 
     /// Removes every network no container is on that `selected` picks
@@ -77,12 +78,12 @@ impl Runtime {
     /// and rules) goes while no container uses it; returns the removed
     /// networks' names.
     pub fn prune_networks(&self, selected: &dyn Fn(&Network) -> bool) -> Result<Vec<String>> {
-        self.networks()?;
-        Ok(network::prune(
-            &self.root,
-            &Records::new(&self.root),
-            selected,
-        )?)
+        let before = self.networks()?.list()?;
+        let pruned = network::prune(&self.root, &Records::new(&self.root), selected)?;
+        for network in before.iter().filter(|n| pruned.contains(&n.name)) {
+            self.network_event(network, "destroy", &[]);
+        }
+        Ok(pruned)
     }
 
     /// Puts the stopped container `container` on network `network` too
@@ -121,6 +122,8 @@ impl Runtime {
             let _ = network::release_endpoint(&self.root, &id, &endpoint);
             return Err(err.into());
         }
+        let joined = self.networks()?.get(network)?;
+        self.network_event(&joined, "connect", &[("container", &id)]);
         Ok(())
     }
 
@@ -142,11 +145,24 @@ impl Runtime {
             current.ports.clear();
         }
         container.set_network(&self.root, current)?;
-        Ok(network::release_endpoint(
-            &self.root,
-            container.id(),
-            &endpoint,
-        )?)
+        network::release_endpoint(&self.root, container.id(), &endpoint)?;
+        let left = self.networks()?.get(network)?;
+        self.network_event(&left, "disconnect", &[("container", container.id())]);
+        Ok(())
+    }
+
+    /// Logs `action` of `network`, with Docker's attributes (its name and
+    /// type) and `extra`.
+    fn network_event(&self, network: &Network, action: &str, extra: &[(&str, &str)]) {
+        let mut attributes = vec![("name", network.name.as_str()), ("type", "bridge")];
+        attributes.extend_from_slice(extra);
+        events::object_event(
+            self.root.path(),
+            EventType::Network,
+            action,
+            &network.id,
+            &attributes,
+        );
     }
 
     /// The network store, with the default network defined (it is listed

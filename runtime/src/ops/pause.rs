@@ -4,6 +4,7 @@
 
 use crate::container::{self, State, Status};
 use crate::error::{Error, Hint, Result};
+use crate::events;
 use crate::ops::stop::{resume, send};
 use crate::Runtime;
 
@@ -33,6 +34,7 @@ impl Runtime {
             paused: true,
             ..state.clone()
         })?;
+        events::container_event(self.root.path(), &container.config, "pause", &[]);
         Ok(())
     }
 
@@ -46,6 +48,8 @@ impl Runtime {
                 container.config.name
             )));
         }
-        Ok(resume(&container, &state)?)
+        resume(&container, &state)?;
+        events::container_event(self.root.path(), &container.config, "unpause", &[]);
+        Ok(())
     }
 }

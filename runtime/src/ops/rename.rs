@@ -2,6 +2,7 @@
 
 use crate::container::{self, parse_container_name};
 use crate::error::{Error, Result};
+use crate::events;
 use crate::network;
 use crate::Runtime;
 
@@ -16,7 +17,10 @@ impl Runtime {
             container.id().to_owned(),
             container.config.boot.network.clone(),
         );
+        let old_name = [("oldName", container.config.name.clone())];
         container.rename(&self.root, new_name)?;
+        let renamed = container::find(&self.root, &id)?;
+        events::container_event(self.root.path(), &renamed.config, "rename", &old_name);
         Ok(network::rename(&self.root, &id, &network, new_name)
             .err()
             .map(|err| format!("the network's name server still answers the old name: {err:#}")))

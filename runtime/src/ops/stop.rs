@@ -17,6 +17,7 @@ use hull_protocol::Message;
 use crate::attach_server;
 use crate::container::{self, Container, State, Status, KILLED_EXIT_CODE};
 use crate::error::Result;
+use crate::events;
 use crate::ops::start::start_monitor;
 use crate::removal;
 use crate::root::StateRoot;
@@ -58,7 +59,9 @@ impl Runtime {
     /// container is resumed first; one that does not run is left alone.
     pub fn stop(&self, name: &str, options: StopOptions) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        Ok(stop_container(&self.root, &container, options)?)
+        stop_container(&self.root, &container, options)?;
+        events::container_event(self.root.path(), &container.config, "stop", &[]);
+        Ok(())
     }
 
     /// Stops the container `name` as [`Runtime::stop`] does and starts it
@@ -66,7 +69,9 @@ impl Runtime {
     pub fn restart(&self, name: &str, options: StopOptions) -> Result<()> {
         let container = container::find(&self.root, name)?;
         stop_container(&self.root, &container, options)?;
-        Ok(start_monitor(&self.root, &container)?)
+        start_monitor(&self.root, &container)?;
+        events::container_event(self.root.path(), &container.config, "restart", &[]);
+        Ok(())
     }
 }
 
