@@ -65,6 +65,21 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("down"), ["0 0 1"], "{output}");
     assert_eq!(fact("persisted"), ["count=7"], "{output}");
     assert_eq!(fact("down-v"), ["0 0 0"], "{output}");
+    // `compose events` followed it all from this host, though the
+    // containers ran in the hull machine.
+    let events = fact("events");
+    for wanted in [
+        "create web",
+        "start web",
+        "health_status: healthy db",
+        "die web",
+        "destroy web",
+    ] {
+        assert!(
+            events[0].split('|').any(|e| e == wanted),
+            "{wanted}: {output}"
+        );
+    }
     // `compose build --build-arg` over the service's `args:`.
     assert_eq!(fact("build-arg"), ["0 from-the-command-line"], "{output}");
     // `compose push` sends the built image named by `image:` (and not
@@ -169,6 +184,7 @@ YAML
 echo s3cret > token.txt
 printf 'FROM bb:1\nARG MARK\nRUN echo "$MARK" > /built\n' > Dockerfile
 
+$h compose events --json > $work/events.json & events=$!
 $h compose up -d 2>$work/up.err; echo "up=$?"
 echo "built=$($h compose exec -T web cat /built) $($h images --format '{{.Repository}}' | grep '^app-web$')"
 healthy=$(grep -n 'app-db-1 *Healthy' $work/up.err | cut -d: -f1)
@@ -205,6 +221,8 @@ wait_for "wget -q -O /dev/null http://127.0.0.1:$port/cgi-bin/count 2>/dev/null"
 echo "persisted=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
 $h compose down -v 2>/dev/null
 echo "down-v=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_')"
+sleep 1; kill $events
+echo "events=$(sed -n 's/^{"action":"\([^"]*\)".*"service":"\([^"]*\)".*/\1 \2/p' $work/events.json | grep -v '^exec_' | sort -u | paste -sd '|')"
 $h compose build --build-arg MARK=from-the-command-line web 2>/dev/null
 echo "build-arg=$? $($h run --rm app-web cat /built)"
 sed -i "s#^  web:#  web:\n    image: $registry/me/web:v1#" compose.yaml

@@ -100,6 +100,8 @@ enum ComposeCommand {
     Attach(lifecycle::AttachArgs),
     /// List the images the containers run.
     Images(show::ImagesArgs),
+    /// Show what happens to the services' containers, as it happens.
+    Events(show::EventsArgs),
     /// List the projects that have containers.
     Ls(show::LsArgs),
     /// Show hull compose's version.
@@ -148,7 +150,9 @@ impl ComposeArgs {
             | ComposeCommand::Ls(_)
             | ComposeCommand::Images(_)
             | ComposeCommand::Logs(_) => Placement::Root,
-            ComposeCommand::Version(_) => Placement::Host,
+            // The event log is a file under the root, shared with the
+            // machine.
+            ComposeCommand::Version(_) | ComposeCommand::Events(_) => Placement::Host,
             ComposeCommand::Up(_)
             | ComposeCommand::Create(_)
             | ComposeCommand::Run(_)
@@ -263,6 +267,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Exec(exec) => lifecycle::exec(exec, &compose),
         ComposeCommand::Top(services) => show::top(services, &compose),
         ComposeCommand::Images(services) => show::images(services, &compose),
+        ComposeCommand::Events(events) => show::events(events, &compose),
         ComposeCommand::Ps(ps) => show::ps(ps, &compose),
         ComposeCommand::Logs(logs) => show::logs(logs, &compose),
         ComposeCommand::Config(config) => show::config(config, &compose),

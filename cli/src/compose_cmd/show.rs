@@ -1,5 +1,8 @@
 //! What the project and its containers look like: `compose ps`, `logs`,
-//! `config`, `top`, `images`, `port` and `ls`.
+//! `config`, `top`, `images`, `port`, `ls` and `events`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
 
 use anyhow::Result;
 use clap::Args;
@@ -7,6 +10,10 @@ use hull_compose::{follow, list_projects, service_of, Compose, LogLine, DEFAULT_
 use hull_format::{render_rows, Format, Listing};
 use hull_runtime::{ContainerInfo, Runtime, Status};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 use super::lifecycle::ServicesArgs;
 use super::log_printer::LogPrinter;
@@ -364,4 +371,110 @@ pub fn ls(args: &LsArgs, runtime: &Runtime) -> Result<u8> {
         .collect();
     render_rows(&args.format, &LS_LISTING, &rows, &mut std::io::stdout())?;
     Ok(0)
+}
+
+/// `compose events`' flags.
+#[derive(Args)]
+pub struct EventsArgs {
+    /// One JSON object per event.
+    #[arg(long)]
+    json: bool,
+    /// The services (default: all).
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
+}
+
+/// Prints the project's containers' events as they happen, as `docker
+/// compose events` does: `TIME container ACTION ID (KEY=VALUE, ...)`
+/// without the Compose labels, or with `--json` one object per line.
+pub fn events(args: EventsArgs, compose: &Compose) -> Result<u8> {
+    let mut stdout = std::io::stdout().lock();
+    let mut failure = None;
+    compose.events(&args.services, &mut |service, event| {
+        let written = writeln!(stdout, "{}", event_line(args.json, service, event))
+            .and_then(|()| stdout.flush());
+        match written {
+            Ok(()) => true,
+            Err(err) => {
+                failure = Some(err);
+                false
+            }
+        }
+    })?;
+    match failure {
+        Some(err) => Err(err.into()),
+        None => Ok(0),
+    }
+}
+
+/// One event as Compose prints it.
+fn event_line(json: bool, service: &str, event: &hull_runtime::Event) -> String {
+    let attributes: BTreeMap<&str, &str> = event
+        .actor
+        .attributes
+        .iter()
+        .filter(|(key, _)| !key.starts_with("com.docker.compose."))
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.time_nano))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    if json {
+        let time = time.format(&Rfc3339).unwrap_or_default();
+        return json!({
+            "time": time,
+            "type": "container",
+            "service": service,
+            "id": event.actor.id,
+            "action": event.action,
+            "attributes": attributes,
+        })
+        .to_string();
+    }
+    let pairs: Vec<String> = attributes
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    format!(
+        "{} container {} {} ({})",
+        time.format(COMPOSE_EVENT_TIME).unwrap_or_default(),
+        event.action,
+        event.actor.id,
+        pairs.join(", ")
+    )
+}
+
+/// Compose's time in an event line: `2006-01-02 15:04:05.000000`, UTC.
+const COMPOSE_EVENT_TIME: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]");
+
+#[cfg(test)]
+mod tests {
+    use hull_runtime::{Actor, Event, EventType};
+
+    use super::*;
+
+    #[test]
+    fn an_event_reads_as_composes() {
+        let event = Event {
+            kind: EventType::Container,
+            action: "die".into(),
+            actor: Actor {
+                id: "4f2a9c0d1e7b".into(),
+                attributes: BTreeMap::from([
+                    ("com.docker.compose.service".into(), "web".into()),
+                    ("exitCode".into(), "0".into()),
+                    ("name".into(), "app-web-1".into()),
+                ]),
+            },
+            time_nano: 1_700_000_000_123_456_789,
+        };
+        assert_eq!(
+            event_line(false, "web", &event),
+            "2023-11-14 22:13:20.123456 container die 4f2a9c0d1e7b (exitCode=0, name=app-web-1)"
+        );
+        assert_eq!(
+            event_line(true, "web", &event),
+            r#"{"action":"die","attributes":{"exitCode":"0","name":"app-web-1"},"id":"4f2a9c0d1e7b","service":"web","time":"2023-11-14T22:13:20.123456789Z","type":"container"}"#
+        );
+    }
 }

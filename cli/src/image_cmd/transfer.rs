@@ -138,7 +138,7 @@ pub fn push_image(
     }
     let pushed = hull_image::push(store, reference, &options)?;
     let name = reference.to_string();
-    super::image_event(&store, "push", &name, &name);
+    super::image_event(store, "push", &name, &name);
     match quiet {
         true => writeln!(out, "{reference}")?,
         false => writeln!(

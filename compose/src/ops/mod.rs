@@ -4,6 +4,7 @@
 
 mod control;
 mod down;
+mod events;
 mod images;
 mod list;
 mod logs;
