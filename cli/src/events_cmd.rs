@@ -18,6 +18,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use crate::filters::{all_hold, LabelFilter, ListFilter};
+use crate::report::escaped;
 use crate::times::parse_time;
 
 /// Docker's time in an event line: RFC 3339 with nine fraction digits.
@@ -129,7 +130,7 @@ fn parse_nanos(value: &str) -> Result<i64, String> {
     let since_epoch = time
         .duration_since(UNIX_EPOCH)
         .map_err(|_| format!("{value:?} is before 1970"))?;
-    Ok(since_epoch.as_nanos() as i64)
+    i64::try_from(since_epoch.as_nanos()).map_err(|_| format!("{value:?} is after 2262"))
 }
 
 pub fn events(args: EventsArgs, runtime: &Runtime) -> Result<u8> {
@@ -178,7 +179,8 @@ fn line(format: &Format, event: &Event) -> Result<String> {
     }
 }
 
-/// Docker's line: `TIME TYPE ACTION ID (KEY=VALUE, ...)`.
+/// Docker's line: `TIME TYPE ACTION ID (KEY=VALUE, ...)`, with control
+/// characters escaped (labels come from images: a line is one line).
 fn text(event: &Event) -> String {
     let attributes: Vec<String> = event
         .actor
@@ -186,14 +188,14 @@ fn text(event: &Event) -> String {
         .iter()
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
-    format!(
+    escaped(&format!(
         "{} {} {} {} ({})",
         time_text(event.time_nano),
         event.kind.name(),
         event.action,
         event.actor.id,
         attributes.join(", ")
-    )
+    ))
 }
 
 fn time_text(time_nano: i64) -> String {
@@ -333,6 +335,17 @@ mod tests {
             line(&template, &start_of_web()).unwrap(),
             "container start web 1700000000"
         );
+    }
+
+    #[test]
+    fn a_label_cannot_forge_a_line() {
+        let mut event = start_of_web();
+        event.actor.attributes.insert(
+            "note".into(),
+            "x)\n2023-01-01T00:00:00Z container die".into(),
+        );
+        assert_eq!(text(&event).lines().count(), 1);
+        assert!(parse_nanos("99999999999").is_err());
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub type ConfigChange<'a> = &'a dyn Fn(&mut Map<String, Value>) -> Result<()>;
 pub struct ImportOptions<'a> {
     /// A name for the image (none: untagged).
     pub tag: Option<&'a ImageRef>,
-    /// The history entry's comment (`-m`); Docker's `Imported from SOURCE`
-    /// when empty.
+    /// The image's comment, in its config and history entry (`-m`);
+    /// Docker's `Imported from SOURCE` when empty.
     pub message: &'a str,
     /// Where the tar came from (`-`, a path or a URL), for that comment.
     pub source: &'a str,

@@ -8,11 +8,11 @@
 //! writers do not interleave. Past [`MAX_LOG_BYTES`] the log becomes
 //! `events.log.1` (replacing the one before) and a new one starts: events
 //! are kept for a while, not for ever, as Docker's daemon keeps its last
-//! thousand in memory.
+//! 256 in memory.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -130,17 +130,21 @@ impl Runtime {
         record(self.root.path(), event);
     }
 
-    /// Hands `each` the logged events from `options.since` (or now) on,
-    /// oldest first, following the log as it grows until `options.until`
-    /// passes, or for ever without one; stops early when `each` returns
-    /// false. An unreadable line is passed over.
+    /// Hands `each` the logged events from `options.since` on, oldest
+    /// first (without `since`: those up to `options.until` if given, else
+    /// only events logged from now on), following the log as it grows until
+    /// `options.until` passes, or for ever without one; stops early when
+    /// `each` returns false. A line that is not an event is passed over.
     pub fn events(
         &self,
         options: &EventsOptions,
         each: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<()> {
-        let since = options.since.unwrap_or_else(now_nanos);
-        let mut log = Follower::new(self.root.path())?;
+        // Only new events: from the log's end, whatever the clocks of the
+        // processes that write it say.
+        let from_end = options.since.is_none() && options.until.is_none();
+        let since = options.since.unwrap_or(i64::MIN);
+        let mut log = Follower::new(self.root.path(), from_end)?;
         loop {
             while let Some(event) = log.next_event()? {
                 if options.until.is_some_and(|until| event.time_nano > until) {
@@ -216,9 +220,13 @@ fn append(root: &Path, event: &Event) -> anyhow::Result<()> {
     // One write: appends of whole lines do not interleave.
     file.write_all(&line)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    if file.metadata().map(|m| m.len()).unwrap_or(0) > MAX_LOG_BYTES {
-        // Another writer may have rotated it first: either way a new log
-        // starts.
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    // Rotated by this writer only if no other did since it opened the file:
+    // the live log is never renamed over the one just rotated.
+    let still_live = fs::metadata(&path).is_ok_and(|live| live.ino() == metadata.ino());
+    if metadata.len() > MAX_LOG_BYTES && still_live {
         let _ = fs::rename(&path, root.join(ROTATED_FILE));
     }
     Ok(())
@@ -230,16 +238,20 @@ fn now_nanos() -> i64 {
         .map_or(0, |since| since.as_nanos() as i64)
 }
 
-/// Reads the log from its oldest event on and keeps up with it: new lines
-/// as they are written, and a rotation (the file read so far renamed, a
-/// new one in its place).
+/// The longest line read as an event; a longer one is passed over.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads the log from its oldest event on (or from its end) and keeps up
+/// with it: new lines as they are written, and a rotation (the file read so
+/// far renamed, a new one in its place).
 struct Follower {
     path: PathBuf,
-    /// The files still to read, oldest first, after `current`.
-    pending: Vec<PathBuf>,
     current: Option<Open>,
+    /// The live log once `current` is the rotated one, or the new one once
+    /// the one being read was rotated: read when `current` is done.
+    next: Option<Open>,
     /// A line read before its writer finished it.
-    partial: String,
+    partial: Vec<u8>,
 }
 
 /// One log file being read.
@@ -249,71 +261,106 @@ struct Open {
 }
 
 impl Follower {
-    fn new(root: &Path) -> anyhow::Result<Follower> {
-        let mut follower = Follower {
-            path: root.join(LOG_FILE),
-            pending: Vec::new(),
-            current: None,
-            partial: String::new(),
+    /// Both files opened at once, so that a rotation meanwhile skips
+    /// nothing; with `from_end`, the live one only, from its end.
+    fn new(root: &Path, from_end: bool) -> anyhow::Result<Follower> {
+        let path = root.join(LOG_FILE);
+        let mut live = open(&path)?;
+        let (current, next) = match from_end {
+            true => {
+                if let Some(live) = &mut live {
+                    live.reader
+                        .seek(SeekFrom::End(0))
+                        .context("cannot read the event log")?;
+                }
+                (live, None)
+            }
+            false => match open(&root.join(ROTATED_FILE))? {
+                Some(rotated) => (Some(rotated), live),
+                None => (live, None),
+            },
         };
-        follower.current = open(&root.join(ROTATED_FILE))?;
-        follower.pending.push(follower.path.clone());
-        Ok(follower)
+        Ok(Follower {
+            path,
+            current,
+            next,
+            partial: Vec::new(),
+        })
     }
 
     /// The next whole event line there is now, parsed.
     fn next_event(&mut self) -> anyhow::Result<Option<Event>> {
         loop {
             let Some(open) = &mut self.current else {
-                match self.pending.pop() {
-                    Some(path) => {
-                        self.current = open(&path)?;
-                        if self.current.is_none() {
-                            return Ok(None);
-                        }
+                return Ok(None);
+            };
+            let read = (&mut open.reader)
+                .take((MAX_LINE_BYTES + 1) as u64)
+                .read_until(b'\n', &mut self.partial)
+                .context("cannot read the event log")?;
+            if read == 0 {
+                // The end of a rotated file: on to the next one.
+                match self.next.take() {
+                    Some(next) => {
+                        self.current = Some(next);
+                        self.partial.clear();
                         continue;
                     }
                     None => return Ok(None),
                 }
-            };
-            let read = open
-                .reader
-                .read_line(&mut self.partial)
-                .context("cannot read the event log")?;
-            if read == 0 {
-                // The end of a rotated file: on to the live one.
-                if !self.pending.is_empty() {
-                    self.current = None;
-                    self.partial.clear();
-                    continue;
-                }
-                return Ok(None);
             }
-            if !self.partial.ends_with('\n') {
+            if self.partial.len() > MAX_LINE_BYTES {
+                // Not an event: skipped to its end.
+                let ended = self.partial.ends_with(b"\n");
+                self.partial.clear();
+                if !ended {
+                    self.skip_to_line_end()?;
+                }
+                continue;
+            }
+            if !self.partial.ends_with(b"\n") {
                 // Its writer is mid-line: the rest comes later.
                 return Ok(None);
             }
             let line = std::mem::take(&mut self.partial);
-            if let Ok(event) = serde_json::from_str(&line) {
+            if let Ok(event) = serde_json::from_slice(&line) {
                 return Ok(Some(event));
             }
         }
     }
 
-    /// After the file being read ended: if the log was rotated meanwhile,
-    /// the rest of the old file, then the new one.
+    /// Reads past the rest of an overlong line.
+    fn skip_to_line_end(&mut self) -> anyhow::Result<()> {
+        let Some(open) = &mut self.current else {
+            return Ok(());
+        };
+        let mut sink = Vec::new();
+        loop {
+            sink.clear();
+            let read = (&mut open.reader)
+                .take(MAX_LINE_BYTES as u64)
+                .read_until(b'\n', &mut sink)
+                .context("cannot read the event log")?;
+            if read == 0 || sink.ends_with(b"\n") {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After the file being read ended: the live log, if it was not there,
+    /// or if it was rotated meanwhile (then read after the rest of the old
+    /// file).
     fn notice_rotation(&mut self) -> anyhow::Result<()> {
-        let live_inode = fs::metadata(&self.path).ok().map(|m| m.ino());
+        if self.next.is_some() {
+            return Ok(());
+        }
+        let Ok(live) = fs::metadata(&self.path) else {
+            return Ok(());
+        };
         match &self.current {
-            // Not there when the follower looked: read it once it is.
-            None if self.pending.is_empty() && live_inode.is_some() => {
-                self.pending.push(self.path.clone())
-            }
-            Some(open) if self.pending.is_empty() && live_inode != Some(open.inode) => {
-                // What is left of the rotated file is read first.
-                self.pending.push(self.path.clone());
-            }
-            _ => {}
+            None => self.current = open(&self.path)?,
+            Some(current) if current.inode != live.ino() => self.next = open(&self.path)?,
+            Some(_) => {}
         }
         Ok(())
     }
@@ -433,12 +480,17 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_or_foreign_line_is_passed_over() {
+    fn torn_foreign_and_overlong_lines_are_passed_over() {
         let root = tempfile::tempdir().unwrap();
-        fs::write(root.path().join(LOG_FILE), "not json\n").unwrap();
+        let mut garbage = b"not json \xff\xfe\n".to_vec();
+        garbage.extend(vec![b'x'; MAX_LINE_BYTES + 10]);
+        garbage.push(b'\n');
+        fs::write(root.path().join(LOG_FILE), garbage).unwrap();
         record(root.path(), &event("start", 5));
+        // (The overlong line made the log rotate: this starts the new one.)
         fs::OpenOptions::new()
             .append(true)
+            .create(true)
             .open(root.path().join(LOG_FILE))
             .unwrap()
             .write_all(br#"{"Type":"container","#)

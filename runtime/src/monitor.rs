@@ -136,9 +136,10 @@ fn record(
             oom_killed: end.oom_killed(),
             ..state.clone()
         };
-        if end.ran() {
-            // Logged before the state shows the end: a `stop` waiting for
-            // it logs its own event after this one, in Docker's order.
+        // Logged before the state shows the end (a `stop` waiting for it
+        // logs its own event after this one, in Docker's order), unless
+        // whoever tore the VM down logged it.
+        if end.ran() && state.status != Status::Exited {
             let config = &container.config;
             if end.oom_killed() {
                 events::container_event(root.path(), config, "oom", &[]);
@@ -303,11 +304,15 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
     let checks_health = container.config.healthcheck.is_some();
     let vm_size = VmSize::of(&container.config.boot);
     let started = move || {
-        container.update_state(|state| State {
-            health: checks_health.then(Health::starting),
-            ..state.running(vmm_pid, vm_size)
+        container.update_state(|state| {
+            // Logged before the state shows it: `restart`, waiting for it,
+            // logs its own event after this one.
+            events::container_event(root.path(), &container.config, "start", &[]);
+            State {
+                health: checks_health.then(Health::starting),
+                ..state.running(vmm_pid, vm_size)
+            }
         })?;
-        events::container_event(root.path(), &container.config, "start", &[]);
         let _ = health_started.send(());
         Ok(())
     };

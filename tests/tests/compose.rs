@@ -185,6 +185,7 @@ echo s3cret > token.txt
 printf 'FROM bb:1\nARG MARK\nRUN echo "$MARK" > /built\n' > Dockerfile
 
 $h compose events --json > $work/events.json & events=$!
+sleep 1
 $h compose up -d 2>$work/up.err; echo "up=$?"
 echo "built=$($h compose exec -T web cat /built) $($h images --format '{{.Repository}}' | grep '^app-web$')"
 healthy=$(grep -n 'app-db-1 *Healthy' $work/up.err | cut -d: -f1)

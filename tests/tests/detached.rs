@@ -124,7 +124,7 @@ grep -qx "web 7" $followed && echo "events-followed=web 7"
     let [(_, block_written), (_, net_sent)] = io[..] else {
         panic!("BlockIO and NetIO: {output}");
     };
-    assert!(block_written >= 4 << 20, "{output}");
+    assert!(block_written >= 4_000_000, "{output}");
     assert!(net_sent > 0, "{output}");
     // A terminal for exec -it, sized like the caller's; and for run -d -t,
     // whose log holds what the terminal showed.
@@ -143,7 +143,7 @@ grep -qx "web 7" $followed && echo "events-followed=web 7"
     // follower too.
     assert_eq!(
         facts(&output, "events"),
-        ["create start die stop destroy"],
+        ["create start kill die stop destroy"],
         "{output}"
     );
     let exec_codes = facts(&output, "events-exec");

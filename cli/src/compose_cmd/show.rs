@@ -434,13 +434,13 @@ fn event_line(json: bool, service: &str, event: &hull_runtime::Event) -> String 
         .iter()
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
-    format!(
+    crate::report::escaped(&format!(
         "{} container {} {} ({})",
         time.format(COMPOSE_EVENT_TIME).unwrap_or_default(),
         event.action,
         event.actor.id,
         pairs.join(", ")
-    )
+    ))
 }
 
 /// Compose's time in an event line: `2006-01-02 15:04:05.000000`, UTC.

@@ -70,7 +70,8 @@ pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     };
     let store = Store::open(root)?;
     for name in hull_image::load(&store, input)? {
-        super::image_event(&store, "load", &name, &name);
+        let shown = super::shown_name(&name);
+        super::image_event(&store, "load", &shown, &shown);
         if !args.quiet {
             match name.strip_prefix("sha256:") {
                 Some(_) => println!("Loaded image ID: {name}"),

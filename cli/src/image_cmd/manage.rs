@@ -33,7 +33,8 @@ pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
                 for removal in removals {
                     match removal {
                         Removal::Untagged(tag) => {
-                            super::image_event(&store, "untag", &tag, &tag);
+                            let name = super::shown_name(&tag);
+                            super::image_event(&store, "untag", &name, &name);
                             let (repository, tag) = familiar(&tag);
                             println!("Untagged: {repository}:{tag}");
                         }
@@ -71,7 +72,8 @@ pub fn tag(args: TagArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
     store.tag(&args.source, &target)?;
     let id = store.resolve(&args.source)?.id;
-    super::image_event(&store, "tag", id.as_str(), &target.to_string());
+    let name = super::familiar_string(&target);
+    super::image_event(&store, "tag", id.as_str(), &name);
     Ok(0)
 }
 

@@ -61,16 +61,20 @@ fn open_archive(path: &Path) -> Result<std::fs::File> {
 
 /// Logs `action` of an image in the hull root's event log, as Docker's
 /// daemon does: `id` (the image's ID, or the reference pulled, pushed or
-/// saved) with its `name`.
+/// saved) with its `name`, both as Docker shows them (`alpine:latest`).
 fn image_event(store: &Store, action: &str, id: &str, name: &str) {
-    // Names as Docker shows them: `alpine:latest`, not in full.
-    let shown = |name: &str| match ImageRef::parse(name) {
+    let attributes = BTreeMap::from([("name".to_owned(), name.to_owned())]);
+    let event = Event::now(EventType::Image, action, id, attributes);
+    Runtime::new(store.hull_root()).record_event(&event);
+}
+
+/// A stored name (`docker.io/library/alpine:latest`) or ID as Docker shows
+/// it (`alpine:latest`).
+fn shown_name(name: &str) -> String {
+    match ImageRef::parse(name) {
         Ok(reference) if !name.starts_with("sha256:") => familiar_string(&reference),
         _ => name.to_owned(),
-    };
-    let attributes = BTreeMap::from([("name".to_owned(), shown(name))]);
-    let event = Event::now(EventType::Image, action, shown(id), attributes);
-    Runtime::new(store.hull_root()).record_event(&event);
+    }
 }
 
 /// A `--platform` value: one naming linux/amd64.

@@ -61,8 +61,8 @@ pub fn pull_image(
         reference.repository()
     ));
     let pulled = hull_image::pull(store, reference, options)?;
-    let name = reference.to_string();
-    super::image_event(store, "pull", &name, &name);
+    let name = familiar_string(reference);
+    super::image_event(store, "pull", &name, &reference.familiar_name());
     // As in Docker, a name that moved to another image is news too.
     let newer = pulled.downloaded || before.as_ref() != Some(&pulled.id);
     options
@@ -137,8 +137,8 @@ pub fn push_image(
         }
     }
     let pushed = hull_image::push(store, reference, &options)?;
-    let name = reference.to_string();
-    super::image_event(store, "push", &name, &name);
+    let name = familiar_string(reference);
+    super::image_event(store, "push", &name, &reference.familiar_name());
     match quiet {
         true => writeln!(out, "{reference}")?,
         false => writeln!(
@@ -159,7 +159,8 @@ pub struct ImportArgs {
     /// STOPSIGNAL, HEALTHCHECK).
     #[arg(short, long = "change", value_name = "CHANGE")]
     changes: Vec<String>,
-    /// The history entry's comment (default: `Imported from SOURCE`).
+    /// The image's comment, in its config and history (default: `Imported
+    /// from -`, or from the URL).
     #[arg(short, long, default_value = "")]
     message: String,
     /// The image's platform: linux/amd64, the only one hull runs (checked
@@ -180,26 +181,35 @@ pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
     let input: Box<dyn Read> = match args.source.as_str() {
         "-" => Box::new(std::io::stdin().lock()),
-        url if url.starts_with("http://") || url.starts_with("https://") => {
-            Box::new(download(&store, root, url)?)
-        }
+        url if is_url(url) => Box::new(download(&store, root, url)?),
         path => Box::new(super::open_archive(Path::new(path))?),
     };
     let change = |config: &mut serde_json::Map<String, serde_json::Value>| changes.apply(config);
+    // Docker's CLI sends a file's bytes as it sends stdin's: its image says
+    // `Imported from -`; a URL is named.
+    let source = match is_url(&args.source) {
+        true => args.source.as_str(),
+        false => "-",
+    };
     let options = ImportOptions {
         tag: reference.as_ref(),
         message: &args.message,
-        source: &args.source,
+        source,
         change: &change,
     };
     let id = hull_image::import_tar(&store, input, &options)
         .with_context(|| format!("cannot import {}", args.source))?;
     let name = reference
         .as_ref()
-        .map_or_else(|| id.to_string(), ToString::to_string);
+        .map_or_else(|| id.to_string(), familiar_string);
     super::image_event(&store, "import", id.as_str(), &name);
     println!("{id}");
     Ok(0)
+}
+
+/// Whether `source` is one `import` downloads.
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
 }
 
 /// The file at `url`, downloaded into an unnamed file under the hull root

@@ -10,8 +10,8 @@ use super::Compose;
 
 impl Compose<'_> {
     /// Hands `each` the service and the event of every event of the
-    /// project's containers (of `services`, or all) from now on, as they
-    /// happen, until `each` returns false.
+    /// project's service containers (of `services`, or all; not `run`
+    /// ones) from now on, as they happen, until `each` returns false.
     pub fn events(
         &self,
         services: &[String],
@@ -25,8 +25,10 @@ impl Compose<'_> {
             .events(&EventsOptions::default(), &mut |event| {
                 let attributes = &event.actor.attributes;
                 let service = attributes.get(labels::SERVICE).map(String::as_str);
+                // As Compose's, `run` containers left out.
                 let ours = event.kind == EventType::Container
-                    && attributes.get(labels::PROJECT).map(String::as_str) == Some(project);
+                    && attributes.get(labels::PROJECT).map(String::as_str) == Some(project)
+                    && attributes.get(labels::ONEOFF).map(String::as_str) != Some("True");
                 match service {
                     Some(service)
                         if ours

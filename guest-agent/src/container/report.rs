@@ -30,10 +30,11 @@ fn stats() -> anyhow::Result<ContainerStats> {
         "max" => guest_memory_bytes()?,
         limit => limit.parse().context("parsing memory.max")?,
     };
+    // Traffic is a nicety: without the counters, none is shown.
     let (net_rx_bytes, net_tx_bytes) =
-        network_bytes(&fs::read_to_string("/proc/net/dev").context("reading /proc/net/dev")?);
+        network_bytes(&fs::read_to_string("/proc/net/dev").unwrap_or_default());
     let (block_read_bytes, block_write_bytes) =
-        disk_bytes(&fs::read_to_string("/proc/diskstats").context("reading /proc/diskstats")?);
+        disk_bytes(&fs::read_to_string("/proc/diskstats").unwrap_or_default());
     Ok(ContainerStats {
         cpu_usage_usec: keyed_value(&read("cpu.stat")?, "usage_usec")?,
         memory_bytes: read("memory.current")?
@@ -69,7 +70,9 @@ fn network_bytes(dev: &str) -> (u64, u64) {
                 .ok()?;
             Some((*counters.first()?, *counters.get(8)?))
         })
-        .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
+        .fold((0u64, 0u64), |(rx, tx), (r, t)| {
+            (rx.saturating_add(r), tx.saturating_add(t))
+        })
 }
 
 /// Bytes read from and written to the guest's virtio disks (whole disks,
@@ -90,9 +93,11 @@ fn disk_bytes(diskstats: &str) -> (u64, u64) {
             }
             let read: u64 = fields.get(5)?.parse().ok()?;
             let written: u64 = fields.get(9)?.parse().ok()?;
-            Some((read * SECTOR, written * SECTOR))
+            Some((read.saturating_mul(SECTOR), written.saturating_mul(SECTOR)))
         })
-        .fold((0, 0), |(r, w), (read, written)| (r + read, w + written))
+        .fold((0u64, 0u64), |(r, w), (read, written)| {
+            (r.saturating_add(read), w.saturating_add(written))
+        })
 }
 
 /// The value of `key` in a flat-keyed cgroup file (`key value` lines).

@@ -22,7 +22,8 @@ impl Runtime {
             });
         };
         let signal = [("signal", signal_number.to_string())];
-        events::container_event(self.root.path(), &container.config, "kill", &signal);
+        let killed =
+            || events::container_event(self.root.path(), &container.config, "kill", &signal);
         if signal_number != libc::SIGKILL {
             if !deliver(&self.root, &container, &state, signal_number) {
                 return Err(Error::NotRunning {
@@ -30,9 +31,11 @@ impl Runtime {
                     hint: Hint::new("its process has not started or has ended"),
                 });
             }
+            killed();
             return Ok(());
         }
         tear_down(&container)?;
+        killed();
         Ok(record_killed(&self.root, &container, |state: &State| {
             state.exited(KILLED_EXIT_CODE, Some("killed by hull kill".into()))
         })?)

@@ -1,7 +1,8 @@
 //! `remove`: a container and everything it owns.
 
-use crate::container;
+use crate::container::{self, KILLED_EXIT_CODE};
 use crate::error::{Error, Hint, Result};
+use crate::events;
 use crate::ops::stop::{mark_manually_stopped, tear_down};
 use crate::removal;
 use crate::Runtime;
@@ -32,6 +33,12 @@ impl Runtime {
             // Its holder, if a caller, ends the run as killed.
             mark_manually_stopped(&container)?;
             tear_down(&container)?;
+            // As Docker's `rm -f`: killed, and dead, before destroyed.
+            let config = &container.config;
+            let signal = [("signal", libc::SIGKILL.to_string())];
+            events::container_event(self.root.path(), config, "kill", &signal);
+            let exit_code = [("exitCode", KILLED_EXIT_CODE.to_string())];
+            events::container_event(self.root.path(), config, "die", &exit_code);
         }
         Ok(removal::remove(&self.root, &container, options.volumes)?)
     }

@@ -59,8 +59,10 @@ impl Runtime {
     /// container is resumed first; one that does not run is left alone.
     pub fn stop(&self, name: &str, options: StopOptions) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        stop_container(&self.root, &container, options)?;
-        events::container_event(self.root.path(), &container.config, "stop", &[]);
+        // As Docker's, no event for one that was not running.
+        if stop_container(&self.root, &container, options)? {
+            events::container_event(self.root.path(), &container.config, "stop", &[]);
+        }
         Ok(())
     }
 
@@ -68,20 +70,23 @@ impl Runtime {
     /// again in the background.
     pub fn restart(&self, name: &str, options: StopOptions) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        stop_container(&self.root, &container, options)?;
+        if stop_container(&self.root, &container, options)? {
+            events::container_event(self.root.path(), &container.config, "stop", &[]);
+        }
         start_monitor(&self.root, &container)?;
         events::container_event(self.root.path(), &container.config, "restart", &[]);
         Ok(())
     }
 }
 
+/// Stops `container` if it runs; returns whether it did.
 fn stop_container(
     root: &StateRoot,
     container: &Container,
     options: StopOptions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let Some(state) = mark_manually_stopped(container)? else {
-        return Ok(());
+        return Ok(false);
     };
     let config = &container.config;
     let grace = options.grace.unwrap_or(Duration::from_secs(
@@ -90,23 +95,28 @@ fn stop_container(
     if state.paused {
         resume(container, &state)?;
     }
-    deliver(
-        root,
-        container,
-        &state,
-        options
-            .signal
-            .or(config.stop_signal)
-            .unwrap_or(libc::SIGTERM),
-    );
+    let signal = options
+        .signal
+        .or(config.stop_signal)
+        .unwrap_or(libc::SIGTERM);
+    if deliver(root, container, &state, signal) {
+        let signal = [("signal", signal.to_string())];
+        events::container_event(root.path(), config, "kill", &signal);
+    }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if !container.exists() || container.state()?.status == Status::Exited {
-            return Ok(());
+            return Ok(true);
         }
         std::thread::sleep(POLL_INTERVAL);
     }
     tear_down(container)?;
+    events::container_event(
+        root.path(),
+        config,
+        "kill",
+        &[("signal", libc::SIGKILL.to_string())],
+    );
     record_killed(root, container, |state| {
         if state.status != Status::Exited || state.exit_code == Some(KILLED_EXIT_CODE) {
             state.exited(
@@ -116,7 +126,8 @@ fn stop_container(
         } else {
             state.clone()
         }
-    })
+    })?;
+    Ok(true)
 }
 
 /// Records `change` in the state of the container whose VM was just torn
@@ -128,6 +139,21 @@ pub(super) fn record_killed(
     container: &Container,
     change: impl FnOnce(&State) -> State,
 ) -> anyhow::Result<()> {
+    // Its monitor, killed, cannot log its end: logged here, before the
+    // state shows it, once.
+    let change = |state: &State| {
+        let changed = change(state);
+        if state.status != Status::Exited && changed.status == Status::Exited {
+            let code = changed.exit_code.unwrap_or(KILLED_EXIT_CODE);
+            events::container_event(
+                root.path(),
+                &container.config,
+                "die",
+                &[("exitCode", code.to_string())],
+            );
+        }
+        changed
+    };
     match container.update_state(change) {
         Err(err) if container.exists() => Err(err),
         Err(_) => Ok(()),
