@@ -101,6 +101,21 @@ fn import(
     store.add_image(&manifest_digest, &tags, &[])
 }
 
+/// A tar of one file `name` holding `content`, owned by root, for tests.
+#[cfg(test)]
+pub(crate) fn one_file_tar(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append_data(&mut header, name, content).unwrap();
+    tar.into_inner().unwrap()
+}
+
 /// Imports `rootfs` as it is, tagged `tag`, for tests of what reads images.
 #[cfg(test)]
 pub(crate) fn import_tagged(store: &Store, rootfs: impl Read, tag: &ImageRef) -> Result<Digest> {
@@ -124,16 +139,7 @@ mod tests {
 
     /// A tar of one empty file `name`.
     fn rootfs(name: &str) -> Vec<u8> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(0);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_cksum();
-        let mut tar = tar::Builder::new(Vec::new());
-        tar.append_data(&mut header, name, &[][..]).unwrap();
-        tar.into_inner().unwrap()
+        one_file_tar(name, b"")
     }
 
     fn set_cmd(config: &mut Map<String, Value>) -> Result<()> {

@@ -105,16 +105,7 @@ mod tests {
     fn store_with_image() -> (tempfile::TempDir, Store, Digest) {
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(2);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, "hello", &b"hi"[..]).unwrap();
-        let bytes = tar.into_inner().unwrap();
+        let bytes = crate::import::one_file_tar("hello", b"hi");
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(&bytes).unwrap();
         let reference = crate::ImageRef::parse("pinned:v1").unwrap();

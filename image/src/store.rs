@@ -886,19 +886,7 @@ mod tests {
 
     const NOT_IN_USE: &dyn Fn(&Digest) -> bool = &|_| false;
 
-    /// A tar of one file `name` holding `content`.
-    fn tar_of(name: &str, content: &[u8]) -> Vec<u8> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_cksum();
-        let mut tar = tar::Builder::new(Vec::new());
-        tar.append_data(&mut header, name, content).unwrap();
-        tar.into_inner().unwrap()
-    }
+    use crate::import::one_file_tar as tar_of;
 
     /// Imports `tar` as a one-layer image named `tag`.
     fn import(store: &Store, tar: &[u8], tag: &str) -> Digest {
