@@ -35,6 +35,10 @@ fn containers_diff_commit_and_export() {
     assert_eq!(fact("contents"), ["gone added novolume"], "{output}");
     // A change Docker's commit does not take: refused, nothing stored.
     assert_eq!(fact("bad-change"), ["125 1 0"], "{output}");
+    // In the event log: the commit (its container's, taken in the hull
+    // machine, stored here) and the images imported and tagged.
+    assert_eq!(fact("commit-event"), ["box greeted:1 snapshot"], "{output}");
+    assert_eq!(fact("image-events"), ["import,tag"], "{output}");
     // greeting, srv/new/file, nothing under proc/ or data/, the image's
     // busybox, the deleted etc/group gone.
     assert_eq!(fact("export"), ["0 1 1 0 0 1 0"], "{output}");
@@ -68,6 +72,8 @@ echo "history=$($h history --no-trunc --format '{{.CreatedBy}}|{{.Comment}}' gre
 echo "contents=$($h run --rm --network none greeted:1 sh -c 'test -e /etc/group || echo gone; test -f /srv/new/file && echo added; test -e /data/in-volume || echo novolume' | paste -sd' ')"
 $h commit -c 'RUN rm -rf /' box bad:1 > /dev/null 2> $d/err; code=$?
 echo "bad-change=$code $(grep -c '"RUN" is not a valid change command' $d/err) $($h images --format '{{.Repository}}' | grep -c '^bad$')"
+echo "commit-event=$($h events --since 10m --until 0s --filter event=commit --format '{{.Actor.Attributes.name}} {{.Actor.Attributes.imageRef}} {{.Actor.Attributes.comment}}')"
+echo "image-events=$($h events --since 10m --until 0s --filter type=image --format '{{.Action}}' | sort -u | paste -sd,)"
 
 $h export box > $d/box.tar; code=$?
 tar -tf $d/box.tar | sed 's|^\./||; s|/$||' > $d/list

@@ -209,6 +209,13 @@ pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {
     let in_use = in_use(root)?;
     let kept = |id: &Digest| in_use(id) || !selected.contains(id);
     let pruned = store.prune(args.all, &kept)?;
+    for image in &pruned.images {
+        for tag in &image.repo_tags {
+            let name = super::shown_name(tag);
+            super::image_event(&store, "untag", &name, &name);
+        }
+        super::image_event(&store, "delete", image.id.as_str(), image.id.as_str());
+    }
     print!("{}", prune_report(&pruned));
     Ok(0)
 }

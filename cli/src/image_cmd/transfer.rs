@@ -199,10 +199,11 @@ pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
     };
     let id = hull_image::import_tar(&store, input, &options)
         .with_context(|| format!("cannot import {}", args.source))?;
-    let name = reference
-        .as_ref()
-        .map_or_else(|| id.to_string(), familiar_string);
-    super::image_event(&store, "import", id.as_str(), &name);
+    // As Docker's: imported, then tagged.
+    super::image_event(&store, "import", id.as_str(), id.as_str());
+    if let Some(reference) = &reference {
+        super::image_event(&store, "tag", id.as_str(), &familiar_string(reference));
+    }
     println!("{id}");
     Ok(0)
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::container::{self, ContainerConfig, RootfsSource};
 use crate::error::{Error, Result};
+use crate::events;
 use crate::timestamp::now;
 use crate::Runtime;
 
@@ -105,7 +106,18 @@ impl Runtime {
         }
         let bytes = serde_json::to_vec(&image_config).context("cannot write the image config")?;
         let tags: Vec<ImageRef> = options.reference.iter().cloned().collect();
-        Ok(store.add_built_image(&bytes, &layers, &tags)?)
+        let id = store.add_built_image(&bytes, &layers, &tags)?;
+        let reference = options.reference.as_ref().map(|reference| {
+            let tag = reference.tag().unwrap_or("latest");
+            format!("{}:{tag}", reference.familiar_name())
+        });
+        let attributes = [
+            ("comment", options.comment.clone()),
+            ("imageID", id.to_string()),
+            ("imageRef", reference.unwrap_or_default()),
+        ];
+        events::container_event(self.root.path(), &config, "commit", &attributes);
+        Ok(id)
     }
 }
 
