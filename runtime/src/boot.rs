@@ -37,8 +37,9 @@ const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 tsc=reliable 8250.n
 const SCRATCH_DEVICE: &str = "/dev/vda";
 /// The first guest CID that is not reserved.
 const GUEST_CID: u64 = 3;
-/// Generous: under the test host's emulation a boot takes several seconds.
-const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Generous: under the test host's emulation a boot takes several seconds,
+/// and minutes when many boot at once.
+const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Switch for the VMM's seccomp filters: `kill` (a syscall outside a
 /// thread's allow-list kills the VMM), `log` (it is allowed and the kernel

@@ -13,8 +13,11 @@ use crate::root::StateRoot;
 use crate::Runtime;
 use crate::{child_process, fsutil};
 
-/// How long the container may take to start.
-const START_TIMEOUT: Duration = Duration::from_secs(150);
+/// How long the container may take to start: a slow start is not a failed
+/// one (twenty VMs booting at once under nested emulation take over 150 s),
+/// this only bounds how long a hung boot takes to be reported. Longer than
+/// the agent's connect timeout, so that a boot that fails says why.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 impl Runtime {
