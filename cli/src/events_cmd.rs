@@ -182,20 +182,23 @@ fn line(format: &Format, event: &Event) -> Result<String> {
 /// Docker's line: `TIME TYPE ACTION ID (KEY=VALUE, ...)`, with control
 /// characters escaped (labels come from images: a line is one line).
 fn text(event: &Event) -> String {
-    let attributes: Vec<String> = event
-        .actor
-        .attributes
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
     escaped(&format!(
         "{} {} {} {} ({})",
         time_text(event.time_nano),
         event.kind.name(),
         event.action,
         event.actor.id,
-        attributes.join(", ")
+        attribute_list(&event.actor.attributes)
     ))
+}
+
+/// Attributes as an event line shows them: `KEY=VALUE, ...`, by key.
+pub fn attribute_list<K: AsRef<str>, V: AsRef<str>>(attributes: &BTreeMap<K, V>) -> String {
+    let pairs: Vec<String> = attributes
+        .iter()
+        .map(|(key, value)| format!("{}={}", key.as_ref(), value.as_ref()))
+        .collect();
+    pairs.join(", ")
 }
 
 fn time_text(time_nano: i64) -> String {

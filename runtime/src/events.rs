@@ -99,9 +99,7 @@ impl Event {
         id: impl Into<String>,
         attributes: BTreeMap<String, String>,
     ) -> Event {
-        let time_nano = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos() as i64);
+        let time_nano = now_nanos();
         Event {
             kind,
             action: action.into(),

@@ -430,16 +430,12 @@ fn event_line(json: bool, service: &str, event: &hull_runtime::Event) -> String 
         })
         .to_string();
     }
-    let pairs: Vec<String> = attributes
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
     crate::report::escaped(&format!(
         "{} container {} {} ({})",
         time.format(COMPOSE_EVENT_TIME).unwrap_or_default(),
         event.action,
         event.actor.id,
-        pairs.join(", ")
+        crate::events_cmd::attribute_list(&attributes)
     ))
 }
 
