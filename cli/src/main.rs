@@ -71,16 +71,16 @@ enum Command {
     /// Run another command in a running container.
     Exec(container_cmd::ExecArgs),
 
-    /// Copy files between a running container and the host.
+    /// Copy files between a container and the host.
     Cp(container_cmd::CpArgs),
 
-    /// Create an image from a running container's changes.
+    /// Create an image from a container's changes.
     Commit(container_cmd::CommitArgs),
 
-    /// Write a running container's root filesystem as a tar archive.
+    /// Write a container's root filesystem as a tar archive.
     Export(container_cmd::ExportArgs),
 
-    /// List the files a running container added, changed or deleted.
+    /// List the files a container added, changed or deleted.
     Diff(container_cmd::DiffArgs),
 
     /// Show the processes of a running container.
@@ -219,7 +219,7 @@ enum Command {
     #[command(name = "__build-step", hide = true)]
     BuildStep { request: PathBuf },
 
-    /// Write a running container's changes as a layer tar: `hull commit`'s
+    /// Write a container's changes as a layer tar: `hull commit`'s
     /// part inside the hull machine.
     #[command(name = "__container-layer", hide = true)]
     ContainerLayer(container_cmd::ContainerLayerArgs),
@@ -265,13 +265,13 @@ enum ContainerCommand {
     Exec(container_cmd::ExecArgs),
     /// Connect this terminal to a running container's process.
     Attach(container_cmd::AttachArgs),
-    /// Copy files between a running container and the host.
+    /// Copy files between a container and the host.
     Cp(container_cmd::CpArgs),
-    /// Create an image from a running container's changes.
+    /// Create an image from a container's changes.
     Commit(container_cmd::CommitArgs),
-    /// Write a running container's root filesystem as a tar archive.
+    /// Write a container's root filesystem as a tar archive.
     Export(container_cmd::ExportArgs),
-    /// List the files a running container added, changed or deleted.
+    /// List the files a container added, changed or deleted.
     Diff(container_cmd::DiffArgs),
     /// Show low-level information on containers.
     Inspect(container_cmd::InspectArgs),
@@ -429,10 +429,15 @@ impl Command {
             // machine (`network inspect nope` on a fresh host).
             Command::Network(network_cmd::NetworkCommand::Ls(_))
             | Command::Network(network_cmd::NetworkCommand::Inspect(_)) => Placement::Root,
+            // A stopped container's files are read and written by a VM
+            // (its writable layer is a disk only a guest kernel reads).
             Command::Run(_)
             | Command::Create(_)
             | Command::Start(_)
             | Command::Restart(_)
+            | Command::Cp(_)
+            | Command::Export(_)
+            | Command::Diff(_)
             | Command::Network(_)
             | Command::System(system_cmd::SystemCommand::Prune(_)) => Placement::Vm,
             _ => Placement::Root,

@@ -421,6 +421,7 @@ mod tests {
             tty: None,
             network: None,
             limits: None,
+            hold: false,
         }
     }
 

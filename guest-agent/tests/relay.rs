@@ -224,6 +224,7 @@ fn spec(argv: &[&str]) -> Box<RunSpec> {
         tty: None,
         network: None,
         limits: None,
+        hold: false,
     })
 }
 

@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 11;
+pub const VERSION: u32 = 12;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -75,6 +75,13 @@ pub struct RunSpec {
     /// system (`None` for `hull exec`, which has the container's).
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// Set the container up (its root, mounts, cgroup and namespaces) but
+    /// start no process in it: its init waits until the session ends, while
+    /// `Copy`, `Diff` and `Export` sessions work on its files. How hull
+    /// reaches a created or stopped container's files, whose writable layer
+    /// only a guest kernel reads.
+    #[serde(default)]
+    pub hold: bool,
 }
 
 /// The container's network as the guest sees it.
@@ -702,6 +709,7 @@ mod tests {
                     sysctls: vec![("net.ipv4.ip_forward".into(), "1".into())],
                     ..Limits::default()
                 }),
+                hold: true,
             })),
             Message::RunDetached(Box::new(RunSpec {
                 argv: vec!["sleep".into(), "600".into()],
@@ -714,6 +722,7 @@ mod tests {
                 tty: None,
                 network: None,
                 limits: None,
+                hold: false,
             })),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),

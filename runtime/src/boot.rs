@@ -166,6 +166,7 @@ pub(crate) fn boot(
         }),
         network: Some(network.spec),
         limits: Some(limits(spec)),
+        hold: false,
     };
     Ok(BootOutcome::Booted(Box::new(Booted {
         vm,

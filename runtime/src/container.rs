@@ -30,7 +30,7 @@ use crate::container_log::{LogDriver, LogLimits};
 use crate::cpuset::CpuList;
 use crate::detach_keys::DetachKeys;
 use crate::error::Error;
-use crate::fsutil::{lock_file, write_atomically};
+use crate::fsutil::{lock_file, try_lock_file, write_atomically};
 use crate::health::{Health, HealthConfig};
 use crate::network::{ContainerNetwork, ContainerRecords};
 use crate::restart_policy::RestartPolicy;
@@ -42,6 +42,8 @@ pub(crate) const KILLED_EXIT_CODE: i32 = 137;
 
 /// The error recorded for a container whose monitor died unannounced.
 const MONITOR_DIED: &str = "the container's VM process died";
+/// The lock file of a container's writable layer, in its directory.
+const LAYER_LOCK: &str = "layer.lock";
 
 /// Everything needed to boot a container's VM and start its process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -585,6 +587,18 @@ impl Container {
 
     fn lock_state(&self) -> Result<nix::fcntl::Flock<fs::File>> {
         lock_file(&self.dir.join("state.lock"))
+    }
+
+    /// Held while a VM has the container's writable layer (its scratch
+    /// disk): by its monitor for each run, and by a VM that serves a
+    /// stopped container's files (`files_vm`); waits for it.
+    pub(crate) fn lock_layer(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        lock_file(&self.dir.join(LAYER_LOCK))
+    }
+
+    /// As [`Container::lock_layer`], but `None` at once if it is held.
+    pub(crate) fn try_lock_layer(&self) -> Result<Option<nix::fcntl::Flock<fs::File>>> {
+        try_lock_file(&self.dir.join(LAYER_LOCK))
     }
 
     /// Whether `state` has a monitor but its process is gone.

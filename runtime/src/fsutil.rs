@@ -6,6 +6,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::FlockArg;
 
 /// Writes `contents` to `path` so that readers see either the old file or
 /// the complete new one: write a sibling temp file, sync it, rename it.
@@ -36,17 +38,29 @@ pub fn create_log(path: &Path) -> std::io::Result<fs::File> {
 /// Opens (creating it) the lock file `path` and holds an exclusive flock(2)
 /// on it until the returned guard is dropped.
 pub fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
+    nix::fcntl::Flock::lock(open_lock_file(path)?, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("cannot lock {}", path.display()))
+}
+
+/// As [`lock_file`], but `None` at once if another holds the lock.
+pub fn try_lock_file(path: &Path) -> Result<Option<nix::fcntl::Flock<fs::File>>> {
+    match nix::fcntl::Flock::lock(open_lock_file(path)?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(errno).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<fs::File> {
     // Private: a lock others could open, they could hold.
-    let file = fs::File::options()
+    fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, errno)| errno)
-        .with_context(|| format!("cannot lock {}", path.display()))
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// Bytes the files under `path` take on the host (allocated blocks; hard

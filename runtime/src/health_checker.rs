@@ -109,6 +109,7 @@ fn run_check(root: &StateRoot, container: &Container, config: &HealthConfig) -> 
         tty: None,
         network: None,
         limits: None,
+        hold: false,
     };
     let (exit_code, output) = match check_with_timeout(root, container, spec, config.timeout()) {
         Ok(done) => done,

@@ -41,6 +41,7 @@ mod cpuset;
 mod detach_keys;
 mod error;
 mod events;
+mod files_vm;
 mod health;
 mod health_checker;
 mod helper_command;

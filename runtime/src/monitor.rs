@@ -244,6 +244,12 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
         Caller::Attached(attached) => attached.console,
         Caller::None => ConsoleTarget::Log,
     };
+    // Its writable layer is this run's (after a VM serving its files, as
+    // for `cp` while it was stopped, has powered off).
+    let _layer = match container.lock_layer() {
+        Ok(layer) => layer,
+        Err(err) => return RunEnd::BootFailed(err),
+    };
     let booted = boot::boot(
         root,
         container.id(),

@@ -4,8 +4,11 @@
 //! an imported busybox image writes, changes and deletes files, and writes
 //! into a volume; `diff` lists Docker's lines; `commit -c` makes an image
 //! that `run` runs with the new CMD; `export` is its whole root without
-//! `/proc`'s contents or the volume's; a stopped container is refused.
-//! The containers need no network (`--network none`).
+//! `/proc`'s contents or the volume's. Stopped, the container's files work
+//! the same (a VM boots for them alone), as in Docker; and a file copied
+//! into a container only created is there when it first starts (how CI
+//! jobs hand a container its input and take its output). The containers
+//! need no network (`--network none`).
 
 use hull_e2e::script::{facts, on_this_host};
 use hull_e2e::{assert_clean, Hull};
@@ -43,14 +46,25 @@ fn containers_diff_commit_and_export() {
     // busybox, the deleted etc/group gone.
     assert_eq!(fact("export"), ["0 1 1 0 0 1 0"], "{output}");
     assert_eq!(fact("export-o"), ["0 1"], "{output}");
-    // Stopped: each says to start it first.
+    // Stopped, its files read as they did while it ran, the volume's too.
+    let stopped = fact("stopped");
+    assert!(stopped[0].starts_with("exited "), "{output}");
+    assert_eq!(fact("stopped-diff"), fact("diff"), "{output}");
+    assert_eq!(fact("stopped-export"), ["0 1 1 1"], "{output}");
+    assert_eq!(fact("stopped-commit"), ["0 hello"], "{output}");
+    assert_eq!(fact("stopped-cp-out"), ["0 y v"], "{output}");
+    // Nothing of that ran it: its state and exit code are as they were.
+    assert_eq!(fact("stopped-after"), stopped, "{output}");
+    // Created, then given a file, it stays created and its first run reads
+    // the file (in the working directory Docker makes at create); its
+    // output is taken once it has exited.
+    assert_eq!(fact("created-cp-in"), ["0 created"], "{output}");
+    assert_eq!(fact("created-start"), ["input"], "{output}");
+    assert_eq!(fact("created-cp-out"), ["0 out exited 0"], "{output}");
+    // A missing container's files: one line, exit 1.
     assert_eq!(
-        fact("stopped"),
-        [
-            "125 hull: container box is not running: diff needs its VM; start it first (hull start box)",
-            "125 hull: container box is not running: export needs its VM; start it first (hull start box)",
-            "125 hull: container box is not running: commit needs its VM; start it first (hull start box)",
-        ],
+        fact("missing"),
+        ["1 hull: no such container: nosuch"],
         "{output}"
     );
     assert_clean(&hull);
@@ -81,9 +95,26 @@ echo "export=$code $(grep -cx greeting $d/list) $(grep -cx srv/new/file $d/list)
 $h export -o $d/o.tar box; echo "export-o=$? $(tar -tf $d/o.tar | grep -cx greeting)"
 
 $h stop -t 1 box > /dev/null
-for command in diff export commit; do
-    $h $command box > /dev/null 2> $d/err; echo "stopped=$? $(cat $d/err)"
-done
+echo "stopped=$($h inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}' box)"
+echo "stopped-diff=$($h diff box | paste -sd,)"
+$h export box > $d/stopped.tar; code=$?
+tar -tf $d/stopped.tar | sed 's|^\./||; s|/$||' > $d/list
+echo "stopped-export=$code $(grep -cx greeting $d/list) $(grep -cx srv/new/file $d/list) $(grep -cx bin/busybox $d/list)"
+$h commit box stopped:1 > /dev/null; code=$?
+echo "stopped-commit=$code $($h run --rm --network none stopped:1 cat /greeting)"
+$h cp box:/srv/new/file $d/file; code=$?
+echo "stopped-cp-out=$code $(cat $d/file) $($h cp box:/data/in-volume - | tar -xO)"
+echo "stopped-after=$($h inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}' box)"
 $h rm box > /dev/null
 $h volume rm data > /dev/null
+
+echo input > $d/input
+$h create --network none --name fresh -w /work base:1 sh -c 'cat input; echo out > output' > /dev/null
+$h cp $d/input fresh:/work/input; code=$?
+echo "created-cp-in=$code $($h inspect -f '{{.State.Status}}' fresh)"
+echo "created-start=$($h start -a fresh)"
+$h cp fresh:/work/output $d/output; code=$?
+echo "created-cp-out=$code $(cat $d/output) $($h inspect -f '{{.State.Status}} {{.State.ExitCode}}' fresh)"
+$h rm fresh > /dev/null
+$h cp nosuch:/etc/passwd $d/ 2> $d/err; echo "missing=$? $(cat $d/err)"
 "#;

@@ -1,4 +1,4 @@
-//! `hull commit`: a new image from a running container's changes, stored
+//! `hull commit`: a new image from a container's changes, stored
 //! on this host. On a host whose VMs run in the hull machine, the
 //! container's layer is taken there (`hull __container-layer`, into a file
 //! under the hull root, which the machine shares) and stored here.
@@ -74,7 +74,8 @@ pub fn commit(args: CommitArgs, root: &Path) -> Result<u8> {
         pause: args.pause,
         change: &change,
     };
-    let id = match machine::route(root, Placement::Root)? {
+    // A stopped container's layer is read by a VM.
+    let id = match machine::route(root, Placement::Vm)? {
         Route::Here(_machine_down) => runtime.commit(&args.container, &options)?,
         Route::Machine { notice } => {
             let layer = tempfile::Builder::new()

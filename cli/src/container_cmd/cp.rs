@@ -1,4 +1,4 @@
-//! `hull cp`: files and directories between the host and a running
+//! `hull cp`: files and directories between the host and a
 //! container, either way, placed as `docker cp` places them; `-` stands for
 //! a tar stream on stdin or stdout.
 

@@ -1,4 +1,4 @@
-//! `hull diff`: what a running container changed in its root file system,
+//! `hull diff`: what a container changed in its root file system,
 //! a line per path as Docker prints it (`A /path`, `C /path`, `D /path`).
 
 use std::io::Write;

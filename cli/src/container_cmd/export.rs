@@ -1,4 +1,4 @@
-//! `hull export`: a running container's root file system as a tar, on
+//! `hull export`: a container's root file system as a tar, on
 //! stdout or into a file.
 
 use std::io::{BufWriter, IsTerminal, Write};

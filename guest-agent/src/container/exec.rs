@@ -18,7 +18,7 @@ use nix::sys::socket::{
 };
 use nix::unistd::{fork, Pid};
 
-use super::init::{launch_under_init, Namespaces};
+use super::init::{launch_under_init, Namespaces, Work};
 use super::rootfs::{ROOT_DIR, UPPER_DIR};
 use super::{cgroup, report};
 use crate::exec::Command;
@@ -118,7 +118,7 @@ impl Launcher for JoinLauncher {
             unsafe { fork() }.context("forking the exec supervisor")
         };
         launch_under_init(
-            command,
+            Work::Command(Box::new(command)),
             stdio,
             Namespaces::Join(namespaces),
             fork_supervisor,

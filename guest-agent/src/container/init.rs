@@ -8,6 +8,7 @@
 //! is left in the namespace, which closes the stdio pipes).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hull_protocol::ExitStatus;
@@ -28,6 +29,7 @@ use crate::process::{
 };
 use crate::reaper::{self, Forked};
 use crate::stdio::ChildStdio;
+use crate::workdir;
 
 /// Signals the tiny init keeps for itself: faults of its own, which cannot
 /// be meant for the user's process.
@@ -41,10 +43,10 @@ const UNFORWARDED: [Signal; 7] = [
     Signal::SIGABRT,
 ];
 
-/// Forks with `fork` a tiny init that runs `command` in `namespaces`, and
-/// returns once the command runs or has failed to start.
+/// Forks with `fork` a tiny init that does `work` in `namespaces`, and
+/// returns once it runs or has failed to start.
 pub(super) fn launch_under_init(
-    command: Command,
+    work: Work,
     stdio: ChildStdio,
     namespaces: Namespaces,
     fork: impl FnOnce() -> anyhow::Result<ForkResult>,
@@ -56,7 +58,7 @@ pub(super) fn launch_under_init(
         Forked::Child => in_forked_child(|| {
             drop((report, exit_read));
             let init = TinyInit {
-                command,
+                work,
                 stdio,
                 reporter,
                 exit_report: exit_write,
@@ -69,6 +71,16 @@ pub(super) fn launch_under_init(
             await_start(Process::new(pid, child, Some(exit_read.into())), report)
         }
     }
+}
+
+/// What a tiny init runs.
+pub(super) enum Work {
+    /// The user's command, until it ends.
+    Command(Box<Command>),
+    /// No process: the container is held for its files (`RunSpec::hold`),
+    /// with its working directory made as Docker makes it when it creates a
+    /// container, until the init is killed.
+    Hold { cwd: PathBuf },
 }
 
 /// The namespaces a tiny init puts its process in.
@@ -85,7 +97,7 @@ pub(super) enum Namespaces {
 /// It also supervises `hull exec` processes, from outside their pid
 /// namespace.
 struct TinyInit {
-    command: Command,
+    work: Work,
     stdio: ChildStdio,
     reporter: StartReporter,
     exit_report: OwnedFd,
@@ -121,8 +133,18 @@ impl TinyInit {
         }
         if let Namespaces::New(sandbox) = &self.namespaces {
             // While the root is still writable.
-            if let Err(failure) = self.command.create_working_directory() {
-                self.reporter.fail(&failure);
+            match &mut self.work {
+                Work::Command(command) => {
+                    if let Err(failure) = command.create_working_directory() {
+                        self.reporter.fail(&failure);
+                    }
+                }
+                Work::Hold { cwd } => {
+                    // Not needed for the files: a failure is only reported.
+                    if let Err(err) = workdir::create_missing(Path::new("/"), cwd) {
+                        eprintln!("hull-agent: cannot create {}: {err}", cwd.display());
+                    }
+                }
             }
             if sandbox.read_only {
                 if let Err(err) = sandbox::make_root_read_only() {
@@ -130,12 +152,15 @@ impl TinyInit {
                 }
             }
         }
+        let Work::Command(command) = &self.work else {
+            // Set up: the report pipe closes empty, which reads as started.
+            drop(self.reporter);
+            hold(&signals)
+        };
         // SAFETY: the init is single-threaded (forked from the
         // single-threaded agent).
         let user = match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                in_forked_child(|| self.command.exec(&self.stdio, &self.reporter))
-            }
+            Ok(ForkResult::Child) => in_forked_child(|| command.exec(&self.stdio, &self.reporter)),
             Ok(ForkResult::Parent { child }) => child,
             Err(errno) => fail("forking the user's process", errno.into()),
         };
@@ -259,6 +284,19 @@ impl ForwardedSignals {
             if signo > 0 {
                 return signo;
             }
+        }
+    }
+}
+
+/// Holds a container that runs no process: takes every signal it may be
+/// sent (a container's init dies only of SIGKILL) and reaps whatever a
+/// session leaves behind, until the end of the session kills it.
+fn hold(signals: &ForwardedSignals) -> ! {
+    loop {
+        if signals.next() == libc::SIGCHLD {
+            while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(None, Some(WaitPidFlag::WNOHANG))
+            {}
         }
     }
 }

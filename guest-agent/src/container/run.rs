@@ -14,7 +14,7 @@ use hull_protocol::{Answer, Query, RunSpec};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult};
 
-use super::init::{launch_under_init, Namespaces};
+use super::init::{launch_under_init, Namespaces, Work};
 use super::rootfs::{mount_rootfs, ROOT_DIR, UPPER_DIR};
 use super::sandbox::Sandbox;
 use super::{cgroup, exec, network, report};
@@ -22,6 +22,7 @@ use crate::exec::Command;
 use crate::privileges::Privileges;
 use crate::process::{Launch, Launcher};
 use crate::stdio::ChildStdio;
+use crate::workdir;
 
 /// Launches the container's process under a tiny init in new namespaces.
 pub struct ContainerLauncher;
@@ -40,12 +41,21 @@ impl Launcher for ContainerLauncher {
         if let Some(network) = &spec.network {
             network::configure(network).context("setting up the container's network")?;
         }
-        let mut command = match Command::from_spec(spec, Path::new(ROOT_DIR), privileges.clone()) {
-            Ok(command) => command,
-            Err(failure) => return Ok(Launch::Failed(failure)),
+        // Held for its files, it runs nothing: its command and user are
+        // not checked.
+        let work = match spec.hold {
+            true => Work::Hold {
+                cwd: workdir::clean(Path::new(&spec.cwd)),
+            },
+            false => match Command::from_spec(spec, Path::new(ROOT_DIR), privileges.clone()) {
+                Ok(mut command) => {
+                    // As `docker run -w`; `hull exec` processes (see `exec`) do not.
+                    command.create_missing_cwd();
+                    Work::Command(Box::new(command))
+                }
+                Err(failure) => return Ok(Launch::Failed(failure)),
+            },
         };
-        // As `docker run -w`; `hull exec` processes (see `exec`) do not.
-        command.create_missing_cwd();
         let namespaces = Namespaces::New(Sandbox {
             hostname: spec.hostname.clone(),
             domainname: spec.domainname.clone(),
@@ -59,7 +69,7 @@ impl Launcher for ContainerLauncher {
             shm_size_bytes: limits.shm_size_bytes,
             sysctls: limits.sysctls,
         });
-        let launch = launch_under_init(command, stdio, namespaces, fork_into_new_pid_namespace)?;
+        let launch = launch_under_init(work, stdio, namespaces, fork_into_new_pid_namespace)?;
         if let Launch::Running(process) = &launch {
             exec::serve(process.raw_pid(), privileges);
         }

@@ -131,6 +131,7 @@ pub fn relay_process(
         tty,
         network: None,
         limits: None,
+        hold: false,
     })
 }
 

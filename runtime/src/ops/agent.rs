@@ -1,8 +1,9 @@
-//! A new session with a running container's agent, over the VM's vsock
-//! (the VMM's unix socket takes `CONNECT <port>` and answers `OK <port>`
-//! once the guest accepts): for exec, top, stats, copies and the
-//! container's file system (diff, commit, export); and the data the agent
-//! sends back as a stream.
+//! A new session with a container's agent, over the VM's vsock (the VMM's
+//! unix socket takes `CONNECT <port>` and answers `OK <port>` once the
+//! guest accepts): for exec, top and stats, in a running container; for
+//! copies and the container's file system (diff, commit, export), in any
+//! state (a stopped one's files in a VM of their own); and the data the
+//! agent sends back as a stream.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -15,6 +16,7 @@ use hull_protocol::{ExitStatus, Message, EXEC_PORT};
 
 use crate::container::{self, Container, Status};
 use crate::error::{Error, Hint};
+use crate::files_vm::FilesVm;
 use crate::root::StateRoot;
 use crate::session::{self, SessionWriter};
 
@@ -22,6 +24,9 @@ use crate::session::{self, SessionWriter};
 /// (the agent takes sessions once it runs).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a command on a stopped container's files waits for its
+/// writable layer while a boot or another such command holds it.
+const LAYER_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Opens a session stream to the agent of `container`, which must run.
 pub(crate) fn connect(root: &StateRoot, container: &Container) -> Result<UnixStream> {
@@ -36,31 +41,67 @@ pub(crate) fn connect(root: &StateRoot, container: &Container) -> Result<UnixStr
         .with_context(|| format!("cannot reach container {}", container.short_id()))
 }
 
-/// A greeted session with the agent of the container `name`, which must
-/// run: its writable layer is a disk image the guest wrote, which only a
-/// guest kernel reads, so what `needs` says ("copies need") needs its VM.
+/// A greeted session on the files of the container `name` (`needs` says
+/// what for, as "copies need"): its running VM's agent's, or, for a created
+/// or stopped container, that of a VM booted for its files alone
+/// ([`FilesVm`]), which goes with the session.
 pub(crate) fn file_system_session(
     root: &StateRoot,
     name: &str,
     needs: &str,
-) -> crate::Result<(UnixStream, SessionWriter)> {
+) -> crate::Result<FileSystemSession> {
     let container = container::find(root, name)?;
-    let state = container.state()?;
-    if state.status != Status::Running {
-        return Err(Error::NotRunning {
-            name: name.to_owned(),
-            hint: Hint::new(format!(
-                "{needs} its VM; start it first (hull start {name})"
-            )),
-        });
+    let deadline = Instant::now() + LAYER_WAIT_TIMEOUT;
+    loop {
+        let state = container.state()?;
+        if state.status == Status::Running {
+            // Its VM is frozen: its agent would never answer.
+            if state.paused {
+                return Err(Error::invalid(format!(
+                    "container {name} is paused: {needs} its VM running; unpause it first (hull unpause {name})"
+                )));
+            }
+            let (reader, writer) = session::greet(connect(root, &container)?)?;
+            return Ok(FileSystemSession {
+                reader,
+                writer,
+                _files_vm: None,
+            });
+        }
+        // Not held: no VM has its writable layer, nor boots on it while
+        // this is held.
+        if let Some(layer) = container.try_lock_layer()? {
+            if container.state()?.status != Status::Running {
+                let files_vm = FilesVm::boot(root, &container, layer).with_context(|| {
+                    format!("cannot boot a VM for the files of container {name}")
+                })?;
+                let stream = connect_to_exec_port(files_vm.vsock_path())
+                    .with_context(|| format!("cannot reach the files of container {name}"))?;
+                let (reader, writer) = session::greet(stream)?;
+                return Ok(FileSystemSession {
+                    reader,
+                    writer,
+                    _files_vm: Some(files_vm),
+                });
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::invalid(format!(
+                "container {name} is busy: it is starting, or another command works on its \
+                 files; try again"
+            )));
+        }
+        std::thread::sleep(CONNECT_RETRY_INTERVAL);
     }
-    // Its VM is frozen: its agent would never answer.
-    if state.paused {
-        return Err(Error::invalid(format!(
-            "container {name} is paused: {needs} its VM running; unpause it first (hull unpause {name})"
-        )));
-    }
-    Ok(session::greet(connect(root, &container)?)?)
+}
+
+/// A session with an agent that serves a container's files.
+pub(crate) struct FileSystemSession {
+    pub reader: UnixStream,
+    pub writer: SessionWriter,
+    /// The VM booted for a stopped container's files; dropped after the
+    /// session's streams, it then powers off.
+    _files_vm: Option<FilesVm>,
 }
 
 /// Copies the data the agent sends in `Stdout` frames on `reader` into

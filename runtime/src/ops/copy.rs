@@ -1,9 +1,8 @@
 //! `copy_into` and `copy_from`: files and directories between the host and
-//! a running container, placed as `docker cp` places them, or a tar stream
+//! a container (running, or its files in a VM of their own), placed as `docker cp` places them, or a tar stream
 //! either way.
 
 use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
@@ -11,8 +10,7 @@ use hull_protocol::copy::{self, DataReader, DataWriter, Keep};
 use hull_protocol::{read_message, Copy, ExitStatus, Message};
 
 use crate::error::Result;
-use crate::ops::agent;
-use crate::session::SessionWriter;
+use crate::ops::agent::{self, FileSystemSession};
 use crate::Runtime;
 
 /// What is copied into a container.
@@ -41,7 +39,7 @@ pub enum CopyTarget {
 }
 
 impl Runtime {
-    /// Copies `source` into the running container `name` as `dest`.
+    /// Copies `source` into the container `name` as `dest`.
     pub fn copy_into(
         &self,
         name: &str,
@@ -53,7 +51,8 @@ impl Runtime {
             std::fs::symlink_metadata(path)
                 .with_context(|| format!("cannot copy {}", path.display()))?;
         }
-        let (mut reader, writer) = self.agent_session(name)?;
+        let mut session = self.agent_session(name)?;
+        let writer = &session.writer;
         let contents = match &source {
             CopySource::Path(path) => copy::names_contents(&path.to_string_lossy()),
             CopySource::Tar(_) => true,
@@ -74,12 +73,12 @@ impl Runtime {
         let closed =
             sent.and_then(|()| writer.send(&Message::StdinClose).map_err(io::Error::other));
         // The agent's answer explains a refused stream best.
-        let end = read_message(&mut reader).context("cannot read from the guest agent");
+        let end = read_message(&mut session.reader).context("cannot read from the guest agent");
         check_end(end?)?;
         Ok(closed.context("cannot send the copy")?)
     }
 
-    /// Copies the running container `name`'s `path` to `target`.
+    /// Copies the container `name`'s `path` to `target`.
     pub fn copy_from(
         &self,
         name: &str,
@@ -87,11 +86,11 @@ impl Runtime {
         target: CopyTarget,
         options: CopyOptions,
     ) -> Result<()> {
-        let (reader, writer) = self.agent_session(name)?;
-        writer.send(&Message::Copy(Copy::Out {
+        let session = self.agent_session(name)?;
+        session.writer.send(&Message::Copy(Copy::Out {
             path: path.to_owned(),
         }))?;
-        let mut data = DataReader::new(reader);
+        let mut data = DataReader::new(&session.reader);
         let received = match target {
             CopyTarget::Path(dest) => {
                 let keep = Keep {
@@ -111,7 +110,7 @@ impl Runtime {
         Ok(received?)
     }
 
-    fn agent_session(&self, name: &str) -> Result<(UnixStream, SessionWriter)> {
+    fn agent_session(&self, name: &str) -> Result<FileSystemSession> {
         agent::file_system_session(&self.root, name, "copies need")
     }
 }

@@ -1,4 +1,4 @@
-//! `write_layer` and `diff`: a running container's writable layer, as a
+//! `write_layer` and `diff`: a container's writable layer, as a
 //! layer tar (for `commit`) or as Docker's list of changed paths.
 
 use std::io::{Seek, Write};
@@ -27,7 +27,7 @@ const RUN_PATHS: [&str; 6] = [
 ];
 
 impl Runtime {
-    /// Writes what the running container `name`'s processes changed in its
+    /// Writes what the container `name`'s processes changed in its
     /// root file system, its writable layer, into `out` as an OCI layer tar
     /// (whiteouts for deletions), leaving out the run's own files and mount
     /// points. With `pause`, its processes are frozen meanwhile.
@@ -35,7 +35,7 @@ impl Runtime {
         self.receive_layer(name, pause, "commit needs", out)
     }
 
-    /// What the running container `name` changed in its root file system,
+    /// What the container `name` changed in its root file system,
     /// as `docker diff` lists it.
     pub fn diff(&self, name: &str) -> Result<Vec<Change>> {
         let container = container::find(&self.root, name)?;
@@ -57,7 +57,7 @@ impl Runtime {
         out: &mut dyn Write,
     ) -> Result<()> {
         let container = container::find(&self.root, name)?;
-        let (mut reader, writer) = agent::file_system_session(&self.root, name, needs)?;
+        let mut session = agent::file_system_session(&self.root, name, needs)?;
         let exclude = RUN_PATHS
             .iter()
             .map(|path| path.to_string())
@@ -71,13 +71,13 @@ impl Runtime {
             )
             .collect();
         // Docker's commit and diff keep the mount points a container made.
-        writer.send(&Message::Diff(Diff {
+        session.writer.send(&Message::Diff(Diff {
             exclude,
             pause,
             stubs: Vec::new(),
         }))?;
         Ok(agent::receive_data(
-            &mut reader,
+            &mut session.reader,
             out,
             "the container's changes",
         )?)

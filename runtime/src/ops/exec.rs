@@ -64,6 +64,7 @@ impl Runtime {
             tty: options.tty,
             network: None,
             limits: None,
+            hold: false,
         };
         let stream = agent::connect(&self.root, &container)?;
         let command = spec.argv.join(" ");
