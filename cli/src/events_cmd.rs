@@ -112,16 +112,43 @@ impl EventFilter {
                 let action = event.action.split(':').next().unwrap_or_default();
                 action == wanted || event.action == *wanted
             }
-            EventFilter::Image(wanted) => match event.kind {
-                EventType::Image => names(wanted),
-                _ => attribute("image") == Some(wanted.as_str()),
-            },
+            EventFilter::Image(wanted) => {
+                let name = match event.kind {
+                    EventType::Image => attribute("name"),
+                    _ => attribute("image"),
+                };
+                // As Docker's: the ID or name as logged, or either without
+                // its tag or digest (`image=alpine` for `alpine:3`).
+                [Some(actor.id.as_str()), name]
+                    .into_iter()
+                    .flatten()
+                    .any(|logged| logged == wanted || familiar_name(logged) == wanted)
+                    || (event.kind == EventType::Image && actor.id.starts_with(wanted.as_str()))
+            }
             EventFilter::Label(label) => label.matches(&actor.attributes),
             EventFilter::Network(wanted) => event.kind == EventType::Network && names(wanted),
             EventFilter::Type(kind) => event.kind == *kind,
             EventFilter::Volume(wanted) => event.kind == EventType::Volume && names(wanted),
         }
     }
+}
+
+/// An image reference as Docker shows it short, which its events filter
+/// compares: without its tag or digest, and without `docker.io/library/`
+/// (or `docker.io/`).
+fn familiar_name(reference: &str) -> &str {
+    let name = reference
+        .split_once('@')
+        .map_or(reference, |(name, _)| name);
+    let last_slash = name.rfind('/').map_or(0, |at| at + 1);
+    let name = match name[last_slash..].rfind(':') {
+        Some(colon) => &name[..last_slash + colon],
+        None => name,
+    };
+    ["docker.io/library/", "docker.io/"]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix))
+        .unwrap_or(name)
 }
 
 /// A `--since`/`--until` value, in nanoseconds since the epoch.
@@ -367,6 +394,25 @@ mod tests {
             "label=tier=front"
         ]));
         assert!(!holds(&["type=container", "label=tier=back"]));
+        // An image by its name as logged, or without its tag.
+        assert!(!holds(&["image=alpine:3"]));
+        assert!(!holds(&["image=alpinist"]));
+        let mut tagged = start_of_web();
+        tagged
+            .actor
+            .attributes
+            .insert("image".into(), "docker.io/library/alpine:3.19".into());
+        let tagged_holds = |values: &[&str]| all_hold(&filters(values), |f| f.holds(&tagged));
+        assert!(tagged_holds(&["image=alpine"]));
+        assert!(tagged_holds(&["image=docker.io/library/alpine:3.19"]));
+        assert!(!tagged_holds(&["image=alpine:3.18"]));
+        assert_eq!(familiar_name("docker.io/library/alpine:3.19"), "alpine");
+        assert_eq!(
+            familiar_name("localhost:5000/me/app@sha256:ab"),
+            "localhost:5000/me/app"
+        );
+        assert_eq!(familiar_name("localhost:5000/app"), "localhost:5000/app");
+        assert_eq!(familiar_name("docker.io/me/app:v1"), "me/app");
         assert!(!holds(&["type=network"]));
         let mut health = start_of_web();
         health.action = "health_status: healthy".into();

@@ -449,6 +449,26 @@ impl Command {
         !matches!(self, Command::Completion { .. })
     }
 
+    /// Refuses, here, a command on the files of a container that does not
+    /// exist: the hull machine would start for it (a stopped container's
+    /// files are a VM's) only to say so.
+    fn check_container(&self, root: &Path) -> anyhow::Result<()> {
+        let name = match self {
+            Command::Cp(args) => args.container(),
+            Command::Export(args) => Some(args.container().to_owned()),
+            Command::Diff(args) => Some(args.container().to_owned()),
+            Command::Commit(args) => Some(args.container().to_owned()),
+            _ => None,
+        };
+        match name {
+            Some(name) => Runtime::new(root)
+                .id_of(&name)
+                .map(drop)
+                .map_err(Into::into),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses, here, output the command must not write where it would go
     /// (in the hull machine, stdout is no terminal).
     fn check_output(&self) -> anyhow::Result<()> {
@@ -591,7 +611,10 @@ fn main() -> ExitCode {
         Command::Run(_) | Command::Create(_) => run_error_code,
         _ => error_code,
     };
-    if let Err(err) = command.check_output() {
+    if let Err(err) = command
+        .check_output()
+        .and_then(|()| command.check_container(&root))
+    {
         return exit(Err(err), code_of);
     }
     let result = match machine::route(&root, command.placement()) {

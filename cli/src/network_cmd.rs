@@ -105,8 +105,8 @@ pub struct LsArgs {
     #[arg(short, long)]
     quiet: bool,
     /// Only networks that match: name=PART, id=PREFIX, label=KEY[=VALUE],
-    /// driver=bridge, type=builtin|custom; repeat a key for any of its
-    /// values.
+    /// driver=bridge, type=builtin|custom, scope=local, dangling=true|false
+    /// (no container is on it); repeat a key for any of its values.
     #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
     filter: Vec<Filter>,
     /// `table` (default), `json` (one object per line), or a Go template.
@@ -171,7 +171,18 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
         }
         NetworkCommand::Ls(args) => {
             let mut networks = runtime.list_networks()?;
-            networks.retain(|network| all_hold(&args.filter, |filter| filter.matches(network)));
+            let on_networks = match args.filter.iter().any(|f| matches!(f, Filter::Dangling(_))) {
+                true => runtime.list()?,
+                false => Vec::new(),
+            };
+            let in_use = |name: &str| {
+                on_networks
+                    .iter()
+                    .any(|container| container.config.boot.network.on(name).is_some())
+            };
+            networks.retain(|network| {
+                all_hold(&args.filter, |filter| filter.matches(network, &in_use))
+            });
             if args.quiet {
                 networks.iter().for_each(|n| println!("{}", &n.id[..12]));
                 return Ok(0);
@@ -237,6 +248,10 @@ pub enum Filter {
     Driver(String),
     /// `builtin` (hull's default network) or `custom`.
     Type(bool),
+    /// Docker's scope: every hull network is `local`.
+    Scope(String),
+    /// No container (in any state) is on it, and it is not built in.
+    Dangling(bool),
 }
 
 impl ListFilter for Filter {
@@ -246,13 +261,18 @@ impl ListFilter for Filter {
 }
 
 impl Filter {
-    fn matches(&self, network: &Network) -> bool {
+    /// Whether `network` passes, `in_use` telling whether a container is
+    /// on the network it names.
+    fn matches(&self, network: &Network, in_use: &dyn Fn(&str) -> bool) -> bool {
+        let builtin = network.name == DEFAULT_NETWORK;
         match self {
             Filter::Name(part) => network.name.contains(part.as_str()),
             Filter::Id(prefix) => network.id.starts_with(prefix.as_str()),
             Filter::Label(label) => label.matches(&network.labels),
             Filter::Driver(driver) => driver == "bridge",
-            Filter::Type(builtin) => (network.name == DEFAULT_NETWORK) == *builtin,
+            Filter::Type(wanted) => builtin == *wanted,
+            Filter::Scope(scope) => scope == "local",
+            Filter::Dangling(dangling) => (!builtin && !in_use(&network.name)) == *dangling,
         }
     }
 }
@@ -261,7 +281,7 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
     let invalid = || {
         format!(
             "{value:?}: filters are name=PART, id=PREFIX, label=KEY[=VALUE], driver=bridge, \
-             type=builtin|custom"
+             type=builtin|custom, scope=local, dangling=true|false"
         )
     };
     let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
@@ -273,6 +293,15 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
         "type" => match wanted {
             "builtin" => Ok(Filter::Type(true)),
             "custom" => Ok(Filter::Type(false)),
+            _ => Err(invalid()),
+        },
+        "scope" => match wanted {
+            "local" | "swarm" | "global" => Ok(Filter::Scope(wanted.to_owned())),
+            _ => Err(invalid()),
+        },
+        "dangling" => match wanted {
+            "true" | "1" => Ok(Filter::Dangling(true)),
+            "false" | "0" => Ok(Filter::Dangling(false)),
             _ => Err(invalid()),
         },
         _ => Err(invalid()),
@@ -344,7 +373,9 @@ mod tests {
         };
         let db = network("back-db", &[("tier", "db")]);
         let default = network(DEFAULT_NETWORK, &[]);
-        let holds = |list: &[Filter], network: &Network| all_hold(list, |f| f.matches(network));
+        let used = |name: &str| name == "back-db";
+        let holds =
+            |list: &[Filter], network: &Network| all_hold(list, |f| f.matches(network, &used));
         assert!(holds(
             &filters(&["name=db", "label=tier=db", "type=custom"]),
             &db
@@ -355,7 +386,17 @@ mod tests {
             &default
         ));
         assert!(holds(&filters(&["name=front", "name=back"]), &db));
-        assert!(parse_filter("scope=swarm").is_err());
+        // Every network is local; one a container is on is no dangling one,
+        // nor is the default network.
+        assert!(holds(&filters(&["scope=local"]), &db));
+        assert!(!holds(&filters(&["scope=swarm"]), &db));
+        assert!(!holds(&filters(&["dangling=true"]), &db));
+        assert!(holds(&filters(&["dangling=false"]), &db));
+        assert!(!holds(&filters(&["dangling=true"]), &default));
+        let idle = network("idle", &[]);
+        assert!(holds(&filters(&["dangling=true", "scope=local"]), &idle));
+        assert!(parse_filter("scope=cluster").is_err());
+        assert!(parse_filter("dangling=maybe").is_err());
         assert!(parse_driver("overlay").is_err());
     }
 }

@@ -232,9 +232,9 @@ enum Request {
     RunDetached(Box<RunSpec>),
     Query(Query),
     Copy(Copy),
-    /// A running container's writable layer.
+    /// A running (or held) container's writable layer.
     Diff(Diff),
-    /// A running container's root file system.
+    /// A running (or held) container's root file system.
     Export,
     /// New limits for a running container's cgroup.
     SetLimits(CgroupLimits),

@@ -393,14 +393,15 @@ pub enum Message {
     /// or `Failed`.
     Copy(Copy),
     /// Host to agent, once the session's process has ended, or instead of
-    /// Run on an exec session ([`EXEC_PORT`]) of a running container: send
+    /// Run on an exec session ([`EXEC_PORT`]) of a running container (or of
+    /// one held for its files, [`RunSpec::hold`]): send
     /// what its processes changed in the container's root file system, its
     /// writable layer, as a layer tar with OCI whiteouts in `Stdout` frames
     /// (see [`Diff`]); the agent ends it with `Exited(Code(0))`, or
     /// `Failed`.
     Diff(Diff),
-    /// Host to agent, instead of Run on an exec session of a running
-    /// container: send its root file system as its processes see it (the
+    /// Host to agent, instead of Run on an exec session of a running (or
+    /// held) container: send its root file system as its processes see it (the
     /// image's layers and the writable layer merged) without what is
     /// mounted on it (`/proc`, `/sys`, `/dev`, volumes, bind mounts), as a
     /// tar in `Stdout` frames (`hull export`); ended as a Diff.

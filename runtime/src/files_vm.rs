@@ -6,7 +6,9 @@
 //! agent sets the container up but starts no process in it
 //! ([`RunSpec::hold`]); sessions on the VM's exec port then work on the
 //! container's files as on a running one's. The VM powers off when the
-//! value is dropped.
+//! value is dropped. Its run directory and VMM cgroup are named after the
+//! container, so that what a killed command left behind goes with the
+//! container's next files VM or its removal.
 
 use std::fs::File;
 use std::os::unix::net::UnixStream;
@@ -16,16 +18,20 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use hull_protocol::{read_message, Message, RunSpec};
 use nix::fcntl::Flock;
+use sha2::{Digest, Sha256};
 
 use crate::boot::{self, BootOutcome, Booted, ConsoleTarget};
 use crate::container::{BootSpec, Container};
 use crate::network::ContainerNetwork;
-use crate::root::{new_id, StateRoot};
+use crate::root::{StateRoot, SHORT_ID_LEN};
 use crate::session::{self, SessionWriter};
 use crate::signals::Signals;
+use crate::vmm_jail;
 
-/// How long the VM may take to power off once its sessions are over.
-const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the VM may take to power off once its sessions are over (it
+/// syncs the scratch disk first): generous, as a VM killed earlier may lose
+/// what a copy just wrote.
+const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running VM holding a stopped container's files.
 pub(crate) struct FilesVm {
@@ -33,7 +39,7 @@ pub(crate) struct FilesVm {
     vsock: PathBuf,
     /// The run session, whose end powers the VM off.
     run_session: SessionWriter,
-    _run_session_reader: UnixStream,
+    run_session_reader: UnixStream,
     booted: Option<Box<Booted>>,
     /// Keeps the container's monitor from booting it meanwhile.
     _layer: Flock<File>,
@@ -59,7 +65,8 @@ impl FilesVm {
             ..recorded.clone()
         };
         // A run directory of its own: the container's is its monitor's.
-        let vm_id = new_id();
+        let vm_id = vm_id(container.id());
+        remove_left_behind(root, container.id());
         let no_signals = Signals::channel().1;
         let booted = match boot::boot(
             root,
@@ -76,24 +83,29 @@ impl FilesVm {
             .stream
             .try_clone()
             .context("cannot clone the agent stream")?;
-        let (mut reader, writer) = session::greet(stream)?;
-        writer.send(&Message::Run(Box::new(RunSpec {
+        let (reader, writer) = session::greet(stream)?;
+        let spec = RunSpec {
             hold: true,
             ..booted.spec.clone()
-        })))?;
-        match read_message(&mut reader).context("cannot read from the guest agent")? {
-            Some(Message::Started { .. }) => {}
+        };
+        // From here on, dropped on failure: the agent then syncs the disk
+        // it may have formatted and powers off.
+        let mut files_vm = FilesVm {
+            vsock: root.vsock_path(&vm_id),
+            run_session: writer,
+            run_session_reader: reader,
+            booted: Some(booted),
+            _layer: layer,
+        };
+        files_vm.run_session.send(&Message::Run(Box::new(spec)))?;
+        let answer = read_message(&mut files_vm.run_session_reader)
+            .context("cannot read from the guest agent")?;
+        match answer {
+            Some(Message::Started { .. }) => Ok(files_vm),
             Some(Message::Failed { reason, .. }) => bail!("{reason}"),
             Some(other) => bail!("unexpected message from the guest agent: {other:?}"),
             None => bail!("the guest agent hung up while it set the container up"),
         }
-        Ok(FilesVm {
-            vsock: root.vsock_path(&vm_id),
-            run_session: writer,
-            _run_session_reader: reader,
-            booted: Some(booted),
-            _layer: layer,
-        })
     }
 
     /// The host end of the VM's vsock device.
@@ -113,4 +125,25 @@ impl Drop for FilesVm {
             vm.finish(POWER_OFF_TIMEOUT);
         }
     }
+}
+
+/// The ID the files VM of container `id` runs under (its run directory
+/// and VMM cgroup are named after its first characters): derived from the
+/// container's, as unlike any other container's as a new one.
+fn vm_id(id: &str) -> String {
+    hex::encode(Sha256::digest(format!("files of {id}")))
+}
+
+/// Removes what the files VM of container `id` left behind when the
+/// command holding it was killed: its run directory and VMM cgroup. The
+/// caller holds the container's layer lock, or removes the container.
+pub(crate) fn remove_left_behind(root: &StateRoot, id: &str) {
+    let vm_id = vm_id(id);
+    let run_dir = root.run_dir_path(&vm_id);
+    if let Err(err) = std::fs::remove_dir_all(&run_dir) {
+        if err.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("cannot remove {}: {err}", run_dir.display());
+        }
+    }
+    vmm_jail::cgroup::remove_left_behind(&vm_id[..SHORT_ID_LEN]);
 }

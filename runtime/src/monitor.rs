@@ -11,11 +11,13 @@
 //! by the caller's own process, whose input, output, resizes and signals
 //! are the session's too.
 
+use std::fs::File;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hull_protocol::ExitStatus;
+use nix::fcntl::Flock;
 
 use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
@@ -36,6 +38,8 @@ const HULL_ERROR: i32 = 125;
 const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a VM may take to power off after its process ended.
 const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a run waiting for its writable layer looks again.
+const LAYER_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `__monitor ROOT ID`: holds container `id` in the background, booting it
 /// again while its restart policy says so, and removes it at the end if it
@@ -238,17 +242,32 @@ enum Caller {
     Attached(Attached),
 }
 
+/// Takes `container`'s writable layer for a run, once a VM serving its
+/// files (`cp` while it was stopped) has powered off; a terminating signal
+/// (`stop`, Ctrl-C) ends the wait as it ends a boot.
+fn wait_for_layer(container: &Container, signals: &Signals) -> Result<Flock<File>, RunEnd> {
+    loop {
+        match container.try_lock_layer() {
+            Ok(Some(layer)) => return Ok(layer),
+            Ok(None) => {}
+            Err(err) => return Err(RunEnd::BootFailed(err)),
+        }
+        if let Some(signal) = signals.interruption() {
+            return Err(RunEnd::Interrupted(signal));
+        }
+        std::thread::sleep(LAYER_POLL_INTERVAL);
+    }
+}
+
 /// Boots the VM, runs the process until it ends, and powers the VM off.
 fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: Caller) -> RunEnd {
     let console = match &caller {
         Caller::Attached(attached) => attached.console,
         Caller::None => ConsoleTarget::Log,
     };
-    // Its writable layer is this run's (after a VM serving its files, as
-    // for `cp` while it was stopped, has powered off).
-    let _layer = match container.lock_layer() {
+    let _layer = match wait_for_layer(container, signals) {
         Ok(layer) => layer,
-        Err(err) => return RunEnd::BootFailed(err),
+        Err(end) => return end,
     };
     let booted = boot::boot(
         root,

@@ -1,10 +1,12 @@
 //! Removing a container: its files, its network addresses, a VMM cgroup
-//! left behind and, if asked, its anonymous volumes.
+//! (its own or its files VM's) left behind and, if asked, its anonymous
+//! volumes.
 
 use anyhow::Result;
 
 use crate::container::{self, Container, MountSource};
 use crate::events;
+use crate::files_vm;
 use crate::network;
 use crate::root::StateRoot;
 use crate::vmm_jail;
@@ -26,8 +28,14 @@ pub(crate) fn sweep_abandoned(root: &StateRoot) -> Result<()> {
 /// volumes too, unless another container mounts them (`--volumes-from`).
 /// Its monitor must be gone.
 pub(crate) fn remove(root: &StateRoot, container: &Container, volumes: bool) -> Result<()> {
+    // A VM serving its files (`cp` while it is stopped) finishes first.
+    let _layer = match container.exists() {
+        true => Some(container.lock_layer()?),
+        false => None,
+    };
     container.remove_files(root)?;
     vmm_jail::cgroup::remove_left_behind(container.short_id());
+    files_vm::remove_left_behind(root, container.id());
     network::release(root, container.id(), &container.config.boot.network)?;
     if volumes {
         remove_anonymous_volumes(root, container)?;

@@ -107,6 +107,14 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("cp-all"), ["3 payload"], "{output}");
     assert_eq!(fact("cp-out"), ["same"], "{output}");
     assert_eq!(fact("cp-tar"), ["payload"], "{output}");
+    // `compose scale` takes the service down to two: the last replica goes.
+    assert_eq!(
+        fact("scale"),
+        ["0 2 scaled-echo-1,scaled-echo-2"],
+        "{output}"
+    );
+    // Out of a stopped replica, as Compose copies.
+    assert_eq!(fact("cp-stopped"), ["0 payload"], "{output}");
     assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
     // A CI run: the tests service's exit stops the others and is up's
     // exit code; the app's output is not printed (--no-attach), a service
@@ -243,10 +251,13 @@ $h compose cp --index 2 echo:/etc/hostname $work/h2
 echo "cp-out=$([ "$(cat $work/h2)" = "$($h compose exec -T --index 2 echo hostname)" ] && echo same)"
 tar -cf - payload.txt | $h compose cp - echo:/tmp
 echo "cp-tar=$($h compose exec -T echo cat /tmp/payload.txt)"
+$h compose scale echo=2 2>/dev/null; echo "scale=$? $($h compose ps -q | wc -l) $($h compose ps -a --format '{{.Name}}' | sort | paste -sd, -)"
 $h compose pause 2>/dev/null
 echo "paused=$($h compose ps --format '{{.State}}' | sort -u)"
 $h compose unpause 2>/dev/null
 echo "unpaused=$($h compose ps --format '{{.State}}' | sort -u) $($h compose version --short)"
+$h compose stop -t 1 2>/dev/null
+$h compose cp --index 2 echo:/tmp/payload.txt $work/p2; echo "cp-stopped=$? $(cat $work/p2)"
 $h compose down 2>/dev/null; echo "scaled-down=$? $($h ps -aq | wc -l)"
 
 mkdir $work/ci && cd $work/ci

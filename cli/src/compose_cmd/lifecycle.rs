@@ -196,8 +196,8 @@ pub struct CpArgs {
     /// Include the service's containers made by `compose run`.
     #[arg(long)]
     all: bool,
-    /// Which of the service's containers (default: into every running
-    /// one, out of the first).
+    /// Which of the service's containers (default: into every one, out of
+    /// the first).
     #[arg(long)]
     index: Option<u32>,
     /// Keep owners (uid/gid), and on the host set-id and sticky bits.
@@ -226,9 +226,9 @@ impl CpArgs {
     }
 }
 
-/// Copies between a service's running containers and the host, as
-/// `hull cp` does and Compose places it: into each of them, out of the
-/// first, unless --index names one.
+/// Copies between a service's containers (running or stopped, as
+/// Compose has it) and the host, as `hull cp` does and Compose places it:
+/// into each of them, out of the first, unless --index names one.
 pub fn cp(args: CpArgs, compose: &Compose) -> Result<u8> {
     let containers = |service: &str| -> Result<Vec<String>> {
         compose.project().service(service)?;
@@ -237,12 +237,12 @@ pub fn cp(args: CpArgs, compose: &Compose) -> Result<u8> {
             None => compose
                 .containers(args.all)?
                 .iter()
-                .filter(|c| service_of(c) == Some(service) && c.state.monitor_pid().is_some())
+                .filter(|c| service_of(c) == Some(service))
                 .map(|container| container.id().to_owned())
                 .collect(),
         };
         if ids.is_empty() {
-            bail!("service {service} has no running container");
+            bail!("no container found for service {service:?}");
         }
         Ok(ids)
     };

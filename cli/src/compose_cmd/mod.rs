@@ -85,6 +85,8 @@ enum ComposeCommand {
     Exec(lifecycle::ExecArgs),
     /// Run a one-off command in a new container of a service.
     Run(up::RunArgs),
+    /// Set how many containers services run: SERVICE=N.
+    Scale(up::ScaleArgs),
     /// Print the project's model, interpolated and normalised.
     #[command(visible_alias = "convert")]
     Config(show::ConfigArgs),
@@ -156,9 +158,12 @@ impl ComposeArgs {
             ComposeCommand::Up(_)
             | ComposeCommand::Create(_)
             | ComposeCommand::Run(_)
+            | ComposeCommand::Scale(_)
             | ComposeCommand::Start(_)
             | ComposeCommand::Restart(_)
-            | ComposeCommand::Down(_) => Placement::Vm,
+            | ComposeCommand::Down(_)
+            // A stopped container's files are read and written by a VM.
+            | ComposeCommand::Cp(_) => Placement::Vm,
             _ => Placement::Root,
         }
     }
@@ -202,12 +207,14 @@ impl ComposeArgs {
             ComposeCommand::Up(args) => Some(args.image_request()),
             ComposeCommand::Create(args) => Some(args.image_request()),
             ComposeCommand::Run(args) => Some(args.image_request()),
+            ComposeCommand::Scale(args) => Some(args.image_request()),
             _ => None,
         };
         let project = self.load()?;
         match &self.command {
             ComposeCommand::Up(args) => args.check(&project)?,
             ComposeCommand::Create(args) => args.check(&project)?,
+            ComposeCommand::Scale(args) => args.check(&project)?,
             _ => {}
         }
         let Some(request) = wanted else {
@@ -253,6 +260,7 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Up(up) => up::up(up, &compose),
         ComposeCommand::Create(create) => up::create(create, &compose),
         ComposeCommand::Run(run) => up::run(run, &compose),
+        ComposeCommand::Scale(scale) => up::scale(scale, &compose),
         ComposeCommand::Down(down) => lifecycle::down(down, &compose),
         ComposeCommand::Build(build) => lifecycle::build(build, &compose),
         ComposeCommand::Pull(pull) => lifecycle::pull(pull, &compose),

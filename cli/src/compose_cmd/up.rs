@@ -164,6 +164,63 @@ impl CreateArgs {
     }
 }
 
+/// `compose scale`'s arguments.
+#[derive(Args)]
+pub struct ScaleArgs {
+    /// Leave the services' dependencies alone.
+    #[arg(long)]
+    no_deps: bool,
+    /// How many containers each service runs: SERVICE=N.
+    #[arg(required = true, value_name = "SERVICE=N", value_parser = parse_scale)]
+    scale: Vec<(String, u32)>,
+}
+
+impl ScaleArgs {
+    /// Refuses, before any image is pulled, a service `project` does not
+    /// have.
+    pub fn check(&self, project: &Project) -> Result<()> {
+        for (service, _) in &self.scale {
+            project.service(service)?;
+        }
+        Ok(())
+    }
+
+    /// The images the scaled services need.
+    pub fn image_request(&self) -> ImageRequest {
+        ImageRequest {
+            services: self.services(),
+            no_deps: self.no_deps,
+            pull: None,
+            build: BuildPolicy::from_flags(false, false),
+            quiet_pull: false,
+        }
+    }
+
+    fn services(&self) -> Vec<String> {
+        self.scale
+            .iter()
+            .map(|(service, _)| service.clone())
+            .collect()
+    }
+}
+
+/// `compose scale`: those services brought to that many running
+/// containers each, as `up -d --scale` brings them (with their
+/// dependencies, unless --no-deps).
+pub fn scale(args: ScaleArgs, compose: &Compose) -> Result<u8> {
+    args.check(compose.project())?;
+    let request = args.image_request();
+    let options = UpOptions {
+        services: args.services(),
+        no_deps: args.no_deps,
+        scale: args.scale.iter().cloned().collect(),
+        images: resolved(compose, compose.runtime().root(), &request)?,
+        ..UpOptions::default()
+    };
+    compose.up(&options, &mut print_event)?;
+    Ok(0)
+}
+
 /// `compose create`: `up --no-start`.
 pub fn create(args: CreateArgs, compose: &Compose) -> Result<u8> {
     let options = UpOptions {
@@ -177,10 +234,10 @@ pub fn create(args: CreateArgs, compose: &Compose) -> Result<u8> {
 fn parse_scale(value: &str) -> Result<(String, u32), String> {
     let (service, count) = value
         .split_once('=')
-        .ok_or_else(|| format!("--scale {value}: expected SERVICE=N"))?;
+        .ok_or_else(|| format!("{value}: expected SERVICE=N"))?;
     let count = count
         .parse()
-        .map_err(|_| format!("--scale {value}: {count:?} is not a number"))?;
+        .map_err(|_| format!("{value}: {count:?} is not a number"))?;
     Ok((service.to_owned(), count))
 }
 

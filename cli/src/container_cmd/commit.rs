@@ -46,6 +46,13 @@ pub struct CommitArgs {
     repository: Option<String>,
 }
 
+impl CommitArgs {
+    /// The container it commits.
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+}
+
 /// `hull __container-layer`'s arguments.
 #[derive(Args)]
 pub struct ContainerLayerArgs {

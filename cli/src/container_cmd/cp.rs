@@ -53,6 +53,16 @@ impl Location {
 }
 
 impl CpArgs {
+    /// The container it copies out of or into (the first, if both).
+    pub fn container(&self) -> Option<String> {
+        [&self.source, &self.destination]
+            .into_iter()
+            .find_map(|arg| match Location::parse(arg) {
+                Location::Container { container, .. } => Some(container),
+                _ => None,
+            })
+    }
+
     /// The host path a copy out of a container writes, if it does.
     pub fn host_destination(&self) -> Option<PathBuf> {
         host_destination(&self.source, &self.destination)

@@ -13,6 +13,13 @@ pub struct DiffArgs {
     container: String,
 }
 
+impl DiffArgs {
+    /// The container it lists the changes of.
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+}
+
 pub fn diff(args: DiffArgs, runtime: &Runtime) -> Result<u8> {
     let changes = runtime.diff(&args.container)?;
     let mut out = std::io::stdout().lock();

@@ -18,6 +18,11 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
+    /// The container it exports.
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+
     /// The file it writes, if not stdout.
     pub fn output(&self) -> Option<&Path> {
         self.output.as_deref()

@@ -13,6 +13,7 @@ mod lifecycle;
 mod logs;
 mod port;
 mod ps;
+mod ps_filter;
 mod stats;
 mod top;
 mod update;

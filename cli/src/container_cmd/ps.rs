@@ -3,14 +3,14 @@
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::{ContainerInfo, HealthStatus, Runtime, Status};
-use regex::Regex;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use hull_format::{labels_field, render_rows, Format, Listing};
 
-use crate::filters::{all_hold, LabelFilter, ListFilter};
+use super::ps_filter::{status_word, Filter, Resolved};
+use crate::filters::all_hold;
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -22,9 +22,12 @@ pub struct PsArgs {
     quiet: bool,
     /// Only containers matching: status=created|running|paused|restarting|
     /// exited, name=PATTERN, id=PREFIX, label=KEY[=VALUE],
-    /// health=starting|healthy|unhealthy|none. Values of one key are
+    /// health=starting|healthy|unhealthy|none, ancestor=IMAGE (or one built
+    /// on it), exited=CODE, before=CONTAINER, since=CONTAINER,
+    /// volume=NAME|PATH, network=NAME|ID, publish=PORT[/PROTO],
+    /// expose=PORT[/PROTO] (a port or a range). Values of one key are
     /// alternatives; all keys must match.
-    #[arg(short, long, value_name = "KEY=VALUE", value_parser = parse_filter)]
+    #[arg(short, long, value_name = "KEY=VALUE", value_parser = Filter::parse)]
     filter: Vec<Filter>,
     /// Show full IDs and commands.
     #[arg(long)]
@@ -70,91 +73,15 @@ const SIZED_LISTING: Listing = Listing {
     headers: LISTING.headers,
 };
 
-#[derive(Clone, Debug)]
-enum Filter {
-    /// Docker's status word: `paused` for a paused running container.
-    Status(&'static str),
-    /// A regular expression the name matches somewhere, as in Docker.
-    Name(Regex),
-    Id(String),
-    Label(LabelFilter),
-    /// `starting`, `healthy`, `unhealthy`, or `none` (no healthcheck).
-    Health(&'static str),
-}
-
-impl ListFilter for Filter {
-    fn is_label(&self) -> bool {
-        matches!(self, Filter::Label(_))
-    }
-}
-
-impl Filter {
-    fn matches(&self, container: &ContainerInfo) -> bool {
-        match self {
-            Filter::Status(wanted) => status_word(container) == *wanted,
-            Filter::Name(pattern) => pattern.is_match(container.name()),
-            Filter::Id(prefix) => container.id().starts_with(prefix.as_str()),
-            Filter::Health(wanted) => health_word(container) == *wanted,
-            Filter::Label(label) => label.matches(&container.config.labels),
-        }
-    }
-}
-
-/// Docker's health word for `ps --filter health=`: that of a running
-/// container with a healthcheck, else `none`.
-fn health_word(container: &ContainerInfo) -> &'static str {
-    let state = &container.state;
-    match (&state.health, state.status) {
-        (Some(health), Status::Running) => health.status.as_str(),
-        _ => "none",
-    }
-}
-
-/// `created`, `running`, `paused`, `restarting` or `exited`, as Docker's
-/// State.Status says.
-fn status_word(container: &ContainerInfo) -> &'static str {
-    match container.state.paused {
-        true => "paused",
-        false => container.state.status.as_str(),
-    }
-}
-
-fn parse_filter(value: &str) -> Result<Filter, String> {
-    let invalid = || {
-        format!(
-            "{value:?}: filters are status=created|running|paused|restarting|exited, \
-             name=PATTERN, id=PREFIX, label=KEY[=VALUE], health=starting|healthy|unhealthy|none"
-        )
-    };
-    let (key, wanted) = value.split_once('=').ok_or_else(invalid)?;
-    match key {
-        "status" => ["created", "running", "paused", "restarting", "exited"]
-            .into_iter()
-            .find(|status| *status == wanted)
-            .map(Filter::Status)
-            .ok_or_else(invalid),
-        "label" => Ok(Filter::Label(LabelFilter::parse(wanted))),
-        "name" => Regex::new(wanted)
-            .map(Filter::Name)
-            .map_err(|err| format!("name={wanted}: not a regular expression: {err}")),
-        "id" => Ok(Filter::Id(wanted.to_owned())),
-        "health" => ["starting", "healthy", "unhealthy", "none"]
-            .into_iter()
-            .find(|health| *health == wanted)
-            .map(Filter::Health)
-            .ok_or_else(invalid),
-        _ => Err(invalid()),
-    }
-}
-
 pub fn ps(args: PsArgs, runtime: &Runtime) -> Result<u8> {
     // A status filter shows containers in any state, as in Docker.
     let last = args.last.or(args.latest.then_some(1));
     let any_status =
         args.all || last.is_some() || args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
+    let filters = Resolved::new(runtime, args.filter)?;
     let listed = runtime.list()?.into_iter().rev().filter(|container| {
         (any_status || container.state.monitor_pid().is_some())
-            && all_hold(&args.filter, |filter| filter.matches(container))
+            && all_hold(&filters.list, |filter| filters.holds(filter, container))
     });
     let listed = listed.take(last.unwrap_or(usize::MAX));
     let id = |container: &ContainerInfo| match args.no_trunc {

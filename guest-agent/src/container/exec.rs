@@ -1,6 +1,8 @@
-//! `hull exec` sessions: once the container's process runs, the agent
-//! listens on vsock port [`EXEC_PORT`] and runs one session per connection
-//! the host makes, each starting a process in the container's namespaces
+//! `hull exec` sessions, and those on the container's files (copies,
+//! diff, export): once the container's process runs, or the container is
+//! held for its files with none, the agent listens on vsock port
+//! [`EXEC_PORT`] and runs one session per connection the host makes, each
+//! starting a process in the container's namespaces
 //! and cgroup with [`JoinLauncher`], held to the container's resource
 //! limits and capabilities, which the agent keeps from the container's run
 //! request (an exec request carries none), as Docker gives an exec the

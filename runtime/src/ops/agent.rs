@@ -53,6 +53,9 @@ pub(crate) fn file_system_session(
     let container = container::find(root, name)?;
     let deadline = Instant::now() + LAYER_WAIT_TIMEOUT;
     loop {
+        if !container.exists() {
+            return Err(Error::NoSuchContainer(name.to_owned()));
+        }
         let state = container.state()?;
         if state.status == Status::Running {
             // Its VM is frozen: its agent would never answer.
@@ -61,17 +64,32 @@ pub(crate) fn file_system_session(
                     "container {name} is paused: {needs} its VM running; unpause it first (hull unpause {name})"
                 )));
             }
-            let (reader, writer) = session::greet(connect(root, &container)?)?;
-            return Ok(FileSystemSession {
-                reader,
-                writer,
-                _files_vm: None,
-            });
+            match connect(root, &container) {
+                Ok(stream) => {
+                    let (reader, writer) = session::greet(stream)?;
+                    return Ok(FileSystemSession {
+                        reader,
+                        writer,
+                        _files_vm: None,
+                    });
+                }
+                // It stopped meanwhile: its files are a files VM's now.
+                Err(_) if container.state()?.status != Status::Running => continue,
+                Err(err) => return Err(err.into()),
+            }
         }
         // Not held: no VM has its writable layer, nor boots on it while
-        // this is held.
-        if let Some(layer) = container.try_lock_layer()? {
-            if container.state()?.status != Status::Running {
+        // this is held. Its state as recorded now must say so too (a
+        // monitor may hold it between runs).
+        let layer = match container.try_lock_layer() {
+            Ok(layer) => layer,
+            // Removed meanwhile, its lock file with it.
+            Err(_) if !container.exists() => continue,
+            Err(err) => return Err(err.into()),
+        };
+        if let Some(layer) = layer {
+            let state = container.state()?;
+            if state.status != Status::Running && state.monitor_pid().is_none() {
                 let files_vm = FilesVm::boot(root, &container, layer).with_context(|| {
                     format!("cannot boot a VM for the files of container {name}")
                 })?;

@@ -30,8 +30,8 @@ pub struct CommitOptions<'a> {
 }
 
 impl Runtime {
-    /// Commits the running container `name` as a new image; returns its
-    /// ID.
+    /// Commits the container `name` (running, or its files in a VM of
+    /// their own) as a new image; returns its ID.
     pub fn commit(&self, name: &str, options: &CommitOptions<'_>) -> Result<Digest> {
         // Refused before its VM is asked for anything.
         base_image(&self.root, name)?;
