@@ -381,6 +381,7 @@ impl Command {
                 }
             },
             Command::System(system_cmd::SystemCommand::Events(args)) => Command::Events(args),
+            Command::System(system_cmd::SystemCommand::Info(args)) => Command::Info(args),
             Command::Buildx(command) => match command {
                 BuildxCommand::Build(args) => Command::Build(args),
                 BuildxCommand::Prune(args) => {

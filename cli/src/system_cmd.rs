@@ -25,6 +25,8 @@ pub enum SystemCommand {
     /// Show what happens to containers, images, networks and volumes
     /// (`hull events`).
     Events(crate::events_cmd::EventsArgs),
+    /// Show where hull runs VMs on this host and why (`hull info`).
+    Info(crate::version::VersionArgs),
 }
 
 #[derive(Args)]
@@ -59,7 +61,9 @@ pub fn system(command: SystemCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         SystemCommand::Df(args) => df(&args, runtime),
         SystemCommand::Prune(args) => prune(&args, runtime),
-        SystemCommand::Events(_) => unreachable!("system events is made canonical first"),
+        SystemCommand::Events(_) | SystemCommand::Info(_) => {
+            unreachable!("system events and info are made canonical first")
+        }
     }
 }
 

@@ -69,6 +69,7 @@ echo "wait=$(timeout 180 $h wait web)"
 echo "ps-running=$($h ps -q | wc -l)"
 $h ps -a | grep -q "Exited (7) .* web$" && echo "ps-a=exited"
 echo "tail=$($h logs --tail 1 web 2>/dev/null)"
+echo "details=[$($h logs --details --tail 1 web 2>/dev/null)]"
 $h rm web >/dev/null; echo "rm=$?"
 echo "left=$($h ps -aq | wc -l) $(ls $HULL_ROOT/run | wc -l) $(ls $HULL_ROOT/containers | wc -l)"
 until=$(date +%s.%N)
@@ -137,6 +138,8 @@ grep -qx "web 7" $followed && echo "events-followed=web 7"
     assert_eq!(facts(&output, "ps-running"), ["0"], "{output}");
     assert_eq!(facts(&output, "ps-a"), ["exited"], "{output}");
     assert_eq!(facts(&output, "tail"), ["stopping"], "{output}");
+    // `--details`: no attributes, then a space, as Docker prints it.
+    assert_eq!(facts(&output, "details"), ["[ stopping]"], "{output}");
     assert_eq!(facts(&output, "rm"), ["0"], "{output}");
     assert_eq!(facts(&output, "left"), ["0 0 0"], "{output}");
     // Its life in the event log, in Docker's order; as it happened for a
@@ -335,6 +338,11 @@ echo "f-volume=$(f --filter volume=vol1) $(f --filter volume=/data) $(f --filter
 echo "f-network=$(f --filter network=none) $(f --filter network=bridge --filter name=child) $(f --filter network=bridge --filter name=anc)"
 echo "f-ports=$(f --filter publish=80) $(f --filter publish=80/udp) $(f --filter publish=9000) $(f --filter expose=8000-9000/tcp)"
 $h ps --filter since=nosuch 2>/dev/null; echo "f-bad=$?"
+echo "sizes=$($h inspect -s -f '{{.SizeRw}} {{.SizeRootFs}}' anc) $($h image inspect -f '{{.Size}}' base:1)"
+$h network create idle >/dev/null
+echo "dangling=$($h network ls --filter dangling=true --format '{{.Name}}') $($h network ls -q --filter dangling=false --filter scope=local | wc -l)"
+$h network rm idle >/dev/null
+echo "system-info=$($h system info | grep -c '^kvm:')"
 $h ps --filter exited=x 2>/dev/null; echo "f-bad=$?"
 $h run -d --rm --name gone --rootfs $R -- true >/dev/null
 wait_for '[ -z "$($h ps -aq --filter name=gone)" ]'
@@ -390,6 +398,15 @@ $h container prune -f >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_RO
         "{output}"
     );
     assert_eq!(facts(&output, "f-bad"), ["1", "125"], "{output}");
+    // `inspect -s`: a container never started has written nothing; its
+    // root is its image's size.
+    let sizes = facts(&output, "sizes");
+    let sizes: Vec<&str> = sizes[0].split(' ').collect();
+    assert_eq!(sizes[0], "0", "{output}");
+    assert_eq!(sizes[1], sizes[2], "{output}");
+    // A network no container is on is dangling; the default one never is.
+    assert_eq!(facts(&output, "dangling"), ["idle 1"], "{output}");
+    assert_eq!(facts(&output, "system-info"), ["1"], "{output}");
     assert_eq!(facts(&output, "auto-removed"), ["0"], "{output}");
     // The log is capped at two files of 2 KiB, and keeps the newest lines.
     assert_eq!(facts(&output, "log-files"), ["2"], "{output}");

@@ -15,6 +15,9 @@ pub struct CpArgs {
     /// Keep owners (uid/gid), and on the host set-id and sticky bits.
     #[arg(short, long)]
     archive: bool,
+    /// Accepted: hull prints no progress.
+    #[arg(short = 'q', long = "quiet")]
+    _quiet: bool,
     /// CONTAINER:PATH, a host path, or - for a tar stream on stdin.
     source: String,
     /// CONTAINER:PATH, a host path, or - for a tar stream on stdout.

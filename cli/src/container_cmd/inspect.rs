@@ -30,6 +30,10 @@ pub struct InspectArgs {
     /// else a network, else a volume of that name).
     #[arg(long = "type", value_enum)]
     kind: Option<Kind>,
+    /// Add containers' SizeRw (what the writable layer takes on the host)
+    /// and SizeRootFs (that and the image's layers).
+    #[arg(short, long)]
+    size: bool,
     /// Names or IDs.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -62,13 +66,13 @@ pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
     let mut described = Vec::new();
     let code = for_each_name(&args.containers, |name| {
         described.push(match args.kind {
-            Some(Kind::Container) => describe(&runtime.inspect(name)?, runtime),
+            Some(Kind::Container) => describe_sized(&runtime.inspect(name)?, runtime, args.size)?,
             Some(Kind::Image) => {
                 image_cmd::describe_image(&Store::open(runtime.root())?.resolve(name)?)
             }
             Some(Kind::Network) => network_cmd::describe(&runtime.inspect_network(name)?),
             Some(Kind::Volume) => volume_cmd::describe(&runtime.inspect_volume(name)?),
-            None => any_object(runtime, name)?,
+            None => any_object(runtime, name, args.size)?,
         });
         Ok(())
     });
@@ -111,11 +115,12 @@ pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> 
     Ok(0)
 }
 
-/// The container, image or network `name` names, in that order.
-fn any_object(runtime: &Runtime, name: &str) -> Result<Value> {
+/// The container, image or network `name` names, in that order; with
+/// `size`, a container's sizes too.
+fn any_object(runtime: &Runtime, name: &str, size: bool) -> Result<Value> {
     match runtime.inspect(name) {
         Err(hull_runtime::Error::NoSuchContainer(_)) => {}
-        found => return Ok(describe(&found?, runtime)),
+        found => return describe_sized(&found?, runtime, size),
     }
     if let Some(image) = Store::open(runtime.root())?.find(name).ok().flatten() {
         return Ok(image_cmd::describe_image(&image));
@@ -131,6 +136,24 @@ fn any_object(runtime: &Runtime, name: &str) -> Result<Value> {
 
 /// Go's zero time, which Docker shows for a time that has not come.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A container as `docker inspect` shows it, with `docker inspect -s`'s
+/// sizes if `size`.
+fn describe_sized(container: &ContainerInfo, runtime: &Runtime, size: bool) -> Result<Value> {
+    let mut described = describe(container, runtime);
+    if size {
+        let image_bytes = match &container.config.boot.rootfs {
+            RootfsSource::Image(id) => Store::open(runtime.root())?
+                .find(id)?
+                .map_or(0, |image| image.size),
+            _ => 0,
+        };
+        let writable = container.writable_bytes;
+        described["SizeRw"] = json!(writable);
+        described["SizeRootFs"] = json!(writable + image_bytes);
+    }
+    Ok(described)
+}
 
 /// A container as `docker inspect` shows it, with Docker's field names and
 /// types.

@@ -62,6 +62,10 @@ impl LogSelection {
 pub struct LogsArgs {
     #[command(flatten)]
     selection: LogSelection,
+    /// Prefix each line with the attributes a log driver attaches to it
+    /// and a space, as Docker prints them: hull attaches none.
+    #[arg(long)]
+    details: bool,
     /// Container name or ID.
     container: String,
 }
@@ -84,9 +88,13 @@ pub fn logs(args: LogsArgs, runtime: &Runtime) -> Result<u8> {
             true => &mut stderr,
             false => &mut stdout,
         };
+        let details = match args.details {
+            true => " ",
+            false => "",
+        };
         let _ = match timestamps {
-            true => write!(out, "{} {}", entry.time, entry.log),
-            false => write!(out, "{}", entry.log),
+            true => write!(out, "{} {details}{}", entry.time, entry.log),
+            false => write!(out, "{details}{}", entry.log),
         };
         if follow {
             let _ = out.flush();

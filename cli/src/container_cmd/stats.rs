@@ -26,6 +26,9 @@ pub struct StatsArgs {
     /// `table` (default), `json` (one object per line), or a Go template.
     #[arg(long, default_value = "")]
     format: Format,
+    /// Show full container IDs.
+    #[arg(long)]
+    no_trunc: bool,
     /// Containers (default: every running one).
     containers: Vec<String>,
 }
@@ -61,9 +64,13 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
             .map(|name| runtime.inspect(name))
             .collect::<Result<_, _>>()?,
     };
-    // Docker's `Container` column: each as named, else its short ID.
+    let id = |container: &ContainerInfo| match args.no_trunc {
+        true => container.id().to_owned(),
+        false => container.short_id().to_owned(),
+    };
+    // Docker's `Container` column: each as named, else its ID.
     let given: Vec<String> = match args.containers.is_empty() {
-        true => containers.iter().map(|c| c.short_id().to_owned()).collect(),
+        true => containers.iter().map(id).collect(),
         false => args.containers.clone(),
     };
     let sample_all = || -> Result<Vec<StatsSample>> {
@@ -80,7 +87,9 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
             .iter()
             .zip(&given)
             .zip(previous.iter().zip(&current))
-            .map(|((container, given), (before, after))| row(container, given, before, after))
+            .map(|((container, given), (before, after))| {
+                row(container, &id(container), given, before, after)
+            })
             .collect();
         let mut out = Vec::new();
         render_rows(&args.format, &LISTING, &rows, &mut out)?;
@@ -99,12 +108,18 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
 }
 
 /// A container's use between two samples, as `docker stats` shows it
-/// (`given`: as the command line named it).
-fn row(container: &ContainerInfo, given: &str, before: &StatsSample, after: &StatsSample) -> Value {
+/// (`id`: its ID as shown; `given`: as the command line named it).
+fn row(
+    container: &ContainerInfo,
+    id: &str,
+    given: &str,
+    before: &StatsSample,
+    after: &StatsSample,
+) -> Value {
     let stats = &after.stats;
     let memory_percent = stats.memory_bytes as f64 * 100.0 / stats.memory_limit_bytes.max(1) as f64;
     json!({
-        "ID": container.short_id(),
+        "ID": id,
         "Container": given,
         "Name": container.name(),
         "CPUPerc": format!("{:.2}%", after.cpu_percent_since(before)),

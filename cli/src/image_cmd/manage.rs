@@ -21,6 +21,9 @@ pub struct RmiArgs {
     /// Remove even if in use or named several times.
     #[arg(short, long)]
     force: bool,
+    /// Accepted: hull keeps no untagged parent images to delete with it.
+    #[arg(long = "no-prune")]
+    _no_prune: bool,
 }
 
 pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
