@@ -295,10 +295,7 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
             "custom" => Ok(Filter::Type(false)),
             _ => Err(invalid()),
         },
-        "scope" => match wanted {
-            "local" | "swarm" | "global" => Ok(Filter::Scope(wanted.to_owned())),
-            _ => Err(invalid()),
-        },
+        "scope" => Ok(Filter::Scope(wanted.to_owned())),
         "dangling" => match wanted {
             "true" | "1" => Ok(Filter::Dangling(true)),
             "false" | "0" => Ok(Filter::Dangling(false)),
@@ -395,7 +392,7 @@ mod tests {
         assert!(!holds(&filters(&["dangling=true"]), &default));
         let idle = network("idle", &[]);
         assert!(holds(&filters(&["dangling=true", "scope=local"]), &idle));
-        assert!(parse_filter("scope=cluster").is_err());
+        assert!(!holds(&filters(&["scope=cluster"]), &idle));
         assert!(parse_filter("dangling=maybe").is_err());
         assert!(parse_driver("overlay").is_err());
     }

@@ -44,6 +44,8 @@ pub(crate) const KILLED_EXIT_CODE: i32 = 137;
 const MONITOR_DIED: &str = "the container's VM process died";
 /// The lock file of a container's writable layer, in its directory.
 const LAYER_LOCK: &str = "layer.lock";
+/// How many times removal tries to delete a container's directory.
+const REMOVE_ATTEMPTS: usize = 3;
 
 /// Everything needed to boot a container's VM and start its process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -626,6 +628,14 @@ impl Container {
     /// business), if they are still there. Its monitor must be gone.
     pub fn remove_files(&self, root: &StateRoot) -> Result<()> {
         let _ = fs::remove_dir_all(root.run_dir_path(self.id()));
+        // Another command opening its layer lock meanwhile makes the file
+        // again (it then finds the container gone): remove that too.
+        for _ in 0..REMOVE_ATTEMPTS - 1 {
+            match fs::remove_dir_all(&self.dir) {
+                Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => continue,
+                _ => break,
+            }
+        }
         match fs::remove_dir_all(&self.dir) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 Err(err).with_context(|| format!("cannot remove {}", self.dir.display()))

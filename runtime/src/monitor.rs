@@ -24,6 +24,7 @@ use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, Container, State, Status, VmSize, KILLED_EXIT_CODE};
 use crate::container_log::{LogDriver, LogWriter};
 use crate::events;
+use crate::files_vm;
 use crate::health::Health;
 use crate::health_checker::HealthChecker;
 use crate::removal;
@@ -269,6 +270,8 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
         Ok(layer) => layer,
         Err(end) => return end,
     };
+    // A files VM whose command was killed may still be going down.
+    files_vm::remove_left_behind(root, container.id());
     let booted = boot::boot(
         root,
         container.id(),

@@ -17,7 +17,11 @@ use crate::volume::VolumeStore;
 /// and addresses behind otherwise): nothing else would.
 pub(crate) fn sweep_abandoned(root: &StateRoot) -> Result<()> {
     for container in container::list(root)? {
-        if container.config.auto_remove && container.state()?.monitor_died() {
+        // One whose files a VM serves goes with the next sweep.
+        if container.config.auto_remove
+            && container.state()?.monitor_died()
+            && container.try_lock_layer()?.is_some()
+        {
             remove(root, &container, true)?;
         }
     }
@@ -29,9 +33,11 @@ pub(crate) fn sweep_abandoned(root: &StateRoot) -> Result<()> {
 /// Its monitor must be gone.
 pub(crate) fn remove(root: &StateRoot, container: &Container, volumes: bool) -> Result<()> {
     // A VM serving its files (`cp` while it is stopped) finishes first.
-    let _layer = match container.exists() {
-        true => Some(container.lock_layer()?),
-        false => None,
+    let _layer = match container.lock_layer() {
+        Ok(layer) => Some(layer),
+        // Removed already (by whoever else tore it down).
+        Err(_) if !container.exists() => None,
+        Err(err) => return Err(err),
     };
     container.remove_files(root)?;
     vmm_jail::cgroup::remove_left_behind(container.short_id());

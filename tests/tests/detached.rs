@@ -329,14 +329,17 @@ tar -C $R -c . | $h import - base:1 >/dev/null
 ctx=$(mktemp -d); echo x > $ctx/f; printf 'FROM base:1\nCOPY f /f\n' > $ctx/Dockerfile
 $h build -q -t derived:1 $ctx >/dev/null
 $h create --name anc --network none -v vol1:/data base:1 true >/dev/null
-$h create --name child -p 18080:80 --expose 9000 derived:1 true >/dev/null
+$h create --name child -p 18080:80 --expose 9000 derived:1 sleep 600 >/dev/null
 f() { echo "[$($h ps -a "$@" --format '{{.Names}}' | sort | paste -sd, -)]"; }
 echo "f-ancestor=$(f --filter ancestor=base:1) $(f --filter ancestor=derived:1) $(f --filter ancestor=nosuch)"
 echo "f-exited=$(f --filter exited=138) $(f --filter exited=0)"
 echo "f-order=$(f --filter since=anc) $(f --filter before=child)"
 echo "f-volume=$(f --filter volume=vol1) $(f --filter volume=/data) $(f --filter volume=/other)"
 echo "f-network=$(f --filter network=none) $(f --filter network=bridge --filter name=child) $(f --filter network=bridge --filter name=anc)"
-echo "f-ports=$(f --filter publish=80) $(f --filter publish=80/udp) $(f --filter publish=9000) $(f --filter expose=8000-9000/tcp)"
+echo "f-ports-created=$(f --filter publish=18080) $(f --filter expose=9000)"
+$h start child >/dev/null
+echo "f-ports=$(f --filter publish=18080) $(f --filter publish=80) $(f --filter publish=18080/udp) $(f --filter expose=80) $(f --filter expose=8000-9000/tcp)"
+$h rm -f child >/dev/null
 $h ps --filter since=nosuch 2>/dev/null; echo "f-bad=$?"
 echo "sizes=$($h inspect -s -f '{{.SizeRw}} {{.SizeRootFs}}' anc) $($h image inspect -f '{{.Size}}' base:1)"
 $h network create idle >/dev/null
@@ -392,9 +395,12 @@ $h container prune -f >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_RO
         ["[anc] [child] []"],
         "{output}"
     );
+    // Ports, as Docker's, of running containers only: published host
+    // ports, and exposed or published container ports.
+    assert_eq!(facts(&output, "f-ports-created"), ["[] []"], "{output}");
     assert_eq!(
         facts(&output, "f-ports"),
-        ["[child] [] [] [child]"],
+        ["[child] [] [] [child] [child]"],
         "{output}"
     );
     assert_eq!(facts(&output, "f-bad"), ["1", "125"], "{output}");

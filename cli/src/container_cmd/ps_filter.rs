@@ -42,9 +42,9 @@ pub enum Filter {
     Volume(String),
     /// A network's name, or a prefix of its ID.
     Network(String),
-    /// Publishes one of these container ports (`80/tcp`).
+    /// Running, publishes one of these host ports (`8080/tcp`).
     Publish(Vec<String>),
-    /// Exposes (or publishes) one of these container ports.
+    /// Running, exposes (or publishes) one of these container ports.
     Expose(Vec<String>),
 }
 
@@ -179,13 +179,28 @@ impl Resolved {
                     .iter()
                     .any(|endpoint| self.networks[wanted].contains(&endpoint.network)),
             },
-            Filter::Publish(ports) => published(container).any(|port| ports.contains(&port)),
-            Filter::Expose(ports) => config
-                .exposed_ports
-                .iter()
-                .cloned()
-                .chain(published(container))
-                .any(|port| ports.contains(&port)),
+            // As Docker's, of a running container's ports only.
+            Filter::Publish(ports) => {
+                state.status == Status::Running
+                    && config.boot.network.ports.iter().any(|port| {
+                        ports.contains(&format!("{}/{}", port.host_port, port.protocol))
+                    })
+            }
+            Filter::Expose(ports) => {
+                let published = config
+                    .boot
+                    .network
+                    .ports
+                    .iter()
+                    .map(|port| format!("{}/{}", port.container_port, port.protocol));
+                state.status == Status::Running
+                    && config
+                        .exposed_ports
+                        .iter()
+                        .cloned()
+                        .chain(published)
+                        .any(|port| ports.contains(&port))
+            }
         }
     }
 }
@@ -199,21 +214,12 @@ fn image_and_descendants(store: &Store, name: &str) -> Result<BTreeSet<String>> 
     let mut ids = BTreeSet::from([ancestor.id.to_string()]);
     // An image of no layers is no image's base.
     if !ancestor.layers.is_empty() {
-        let descendants = store
-            .images()?
-            .into_iter()
-            .filter(|image| image.layers.starts_with(&ancestor.layers));
+        let descendants = store.images()?.into_iter().filter(|image| {
+            image.layers.len() > ancestor.layers.len() && image.layers.starts_with(&ancestor.layers)
+        });
         ids.extend(descendants.map(|image| image.id.to_string()));
     }
     Ok(ids)
-}
-
-/// The container ports a container publishes, as `80/tcp`.
-fn published(container: &ContainerInfo) -> impl Iterator<Item = String> + '_ {
-    let ports = &container.config.boot.network.ports;
-    ports
-        .iter()
-        .map(|port| format!("{}/{}", port.container_port, port.protocol))
 }
 
 fn created_time(container: &ContainerInfo) -> OffsetDateTime {

@@ -68,9 +68,9 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
         true => container.id().to_owned(),
         false => container.short_id().to_owned(),
     };
-    // Docker's `Container` column: each as named, else its ID.
+    // Docker's `Container` column: each as named, else its short ID.
     let given: Vec<String> = match args.containers.is_empty() {
-        true => containers.iter().map(id).collect(),
+        true => containers.iter().map(|c| c.short_id().to_owned()).collect(),
         false => args.containers.clone(),
     };
     let sample_all = || -> Result<Vec<StatsSample>> {

@@ -88,7 +88,14 @@ pub(crate) fn file_system_session(
             Err(err) => return Err(err.into()),
         };
         if let Some(layer) = layer {
-            let state = container.state()?;
+            // Removed meanwhile, or a `--rm` one whose removal is due.
+            let state = match container.exists() {
+                true => container.state()?,
+                false => continue,
+            };
+            if container.config.auto_remove && state.monitor_died() {
+                return Err(Error::NoSuchContainer(name.to_owned()));
+            }
             if state.status != Status::Running && state.monitor_pid().is_none() {
                 let files_vm = FilesVm::boot(root, &container, layer).with_context(|| {
                     format!("cannot boot a VM for the files of container {name}")
