@@ -10,6 +10,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::Result;
 use clap::Args;
 use hull_format::{render_one, Format};
+use hull_image::ImageRef;
 use hull_runtime::{Actor, Event, EventType, EventsOptions, Runtime};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -122,7 +123,7 @@ impl EventFilter {
                 [Some(actor.id.as_str()), name]
                     .into_iter()
                     .flatten()
-                    .any(|logged| logged == wanted || familiar_name(logged) == wanted)
+                    .any(|logged| logged == wanted || familiar_name(logged) == *wanted)
                     || (event.kind == EventType::Image && actor.id.starts_with(wanted.as_str()))
             }
             EventFilter::Label(label) => label.matches(&actor.attributes),
@@ -133,22 +134,12 @@ impl EventFilter {
     }
 }
 
-/// An image reference as Docker shows it short, which its events filter
-/// compares: without its tag or digest, and without `docker.io/library/`
-/// (or `docker.io/`).
-fn familiar_name(reference: &str) -> &str {
-    let name = reference
-        .split_once('@')
-        .map_or(reference, |(name, _)| name);
-    let last_slash = name.rfind('/').map_or(0, |at| at + 1);
-    let name = match name[last_slash..].rfind(':') {
-        Some(colon) => &name[..last_slash + colon],
-        None => name,
-    };
-    ["docker.io/library/", "docker.io/"]
-        .iter()
-        .find_map(|prefix| name.strip_prefix(prefix))
-        .unwrap_or(name)
+/// An image as Docker's events filter compares it besides as logged: its
+/// familiar name, without tag or digest (`alpine` for
+/// `docker.io/library/alpine:3`); what is no reference stays as it is.
+fn familiar_name(logged: &str) -> String {
+    ImageRef::parse(logged)
+        .map_or_else(|_| logged.to_owned(), |reference| reference.familiar_name())
 }
 
 /// A `--since`/`--until` value, in nanoseconds since the epoch.
@@ -407,12 +398,14 @@ mod tests {
         assert!(tagged_holds(&["image=docker.io/library/alpine:3.19"]));
         assert!(!tagged_holds(&["image=alpine:3.18"]));
         assert_eq!(familiar_name("docker.io/library/alpine:3.19"), "alpine");
+        let digest = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(
-            familiar_name("localhost:5000/me/app@sha256:ab"),
+            familiar_name(&format!("localhost:5000/me/app@{digest}")),
             "localhost:5000/me/app"
         );
         assert_eq!(familiar_name("localhost:5000/app"), "localhost:5000/app");
         assert_eq!(familiar_name("docker.io/me/app:v1"), "me/app");
+        assert_eq!(familiar_name("not a reference"), "not a reference");
         assert!(!holds(&["type=network"]));
         let mut health = start_of_web();
         health.action = "health_status: healthy".into();

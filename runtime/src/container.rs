@@ -630,17 +630,21 @@ impl Container {
         let _ = fs::remove_dir_all(root.run_dir_path(self.id()));
         // Another command opening its layer lock meanwhile makes the file
         // again (it then finds the container gone): remove that too.
-        for _ in 0..REMOVE_ATTEMPTS - 1 {
+        let mut attempts = 1;
+        loop {
             match fs::remove_dir_all(&self.dir) {
-                Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => continue,
-                _ => break,
+                Err(err)
+                    if err.kind() == std::io::ErrorKind::DirectoryNotEmpty
+                        && attempts < REMOVE_ATTEMPTS =>
+                {
+                    attempts += 1
+                }
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(err)
+                        .with_context(|| format!("cannot remove {}", self.dir.display()))
+                }
+                _ => return Ok(()),
             }
-        }
-        match fs::remove_dir_all(&self.dir) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(err).with_context(|| format!("cannot remove {}", self.dir.display()))
-            }
-            _ => Ok(()),
         }
     }
 }

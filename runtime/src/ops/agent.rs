@@ -5,6 +5,7 @@
 //! state (a stopped one's files in a VM of their own); and the data the
 //! agent sends back as a stream.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use hull_protocol::copy::DataReader;
 use hull_protocol::{ExitStatus, Message, EXEC_PORT};
+use nix::fcntl::Flock;
 
 use crate::container::{self, Container, Status};
 use crate::error::{Error, Hint};
@@ -65,50 +67,18 @@ pub(crate) fn file_system_session(
                 )));
             }
             match connect(root, &container) {
-                Ok(stream) => {
-                    let (reader, writer) = session::greet(stream)?;
-                    return Ok(FileSystemSession {
-                        reader,
-                        writer,
-                        _files_vm: None,
-                    });
-                }
+                Ok(stream) => return FileSystemSession::greet(stream, None),
                 // It stopped meanwhile: its files are a files VM's now.
                 Err(_) if container.state()?.status != Status::Running => continue,
                 Err(err) => return Err(err.into()),
             }
         }
-        // Not held: no VM has its writable layer, nor boots on it while
-        // this is held. Its state as recorded now must say so too (a
-        // monitor may hold it between runs).
-        let layer = match container.try_lock_layer() {
-            Ok(layer) => layer,
-            // Removed meanwhile, its lock file with it.
-            Err(_) if !container.exists() => continue,
-            Err(err) => return Err(err.into()),
-        };
-        if let Some(layer) = layer {
-            // Removed meanwhile, or a `--rm` one whose removal is due.
-            let state = match container.exists() {
-                true => container.state()?,
-                false => continue,
-            };
-            if container.config.auto_remove && state.monitor_died() {
-                return Err(Error::NoSuchContainer(name.to_owned()));
-            }
-            if state.status != Status::Running && state.monitor_pid().is_none() {
-                let files_vm = FilesVm::boot(root, &container, layer).with_context(|| {
-                    format!("cannot boot a VM for the files of container {name}")
-                })?;
-                let stream = connect_to_exec_port(files_vm.vsock_path())
-                    .with_context(|| format!("cannot reach the files of container {name}"))?;
-                let (reader, writer) = session::greet(stream)?;
-                return Ok(FileSystemSession {
-                    reader,
-                    writer,
-                    _files_vm: Some(files_vm),
-                });
-            }
+        if let Some(layer) = lock_stopped(&container, name)? {
+            let files_vm = FilesVm::boot(root, &container, layer)
+                .with_context(|| format!("cannot boot a VM for the files of container {name}"))?;
+            let stream = connect_to_exec_port(files_vm.vsock_path())
+                .with_context(|| format!("cannot reach the files of container {name}"))?;
+            return FileSystemSession::greet(stream, Some(files_vm));
         }
         if Instant::now() >= deadline {
             return Err(Error::invalid(format!(
@@ -120,6 +90,29 @@ pub(crate) fn file_system_session(
     }
 }
 
+/// The layer lock of `container` (named `name`), if no VM has its writable
+/// layer nor boots on it: not held, and its state as recorded now says so
+/// too (a monitor may hold it between runs). `None` while it is held, or
+/// if the container went meanwhile (the caller then finds it gone).
+fn lock_stopped(container: &Container, name: &str) -> crate::Result<Option<Flock<File>>> {
+    let layer = match container.try_lock_layer() {
+        Ok(Some(layer)) => layer,
+        Ok(None) => return Ok(None),
+        // Removed meanwhile, its lock file with it.
+        Err(_) if !container.exists() => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    if !container.exists() {
+        return Ok(None);
+    }
+    let state = container.state()?;
+    // A `--rm` one whose removal is due.
+    if container.config.auto_remove && state.monitor_died() {
+        return Err(Error::NoSuchContainer(name.to_owned()));
+    }
+    Ok((state.status != Status::Running && state.monitor_pid().is_none()).then_some(layer))
+}
+
 /// A session with an agent that serves a container's files.
 pub(crate) struct FileSystemSession {
     pub reader: UnixStream,
@@ -127,6 +120,19 @@ pub(crate) struct FileSystemSession {
     /// The VM booted for a stopped container's files; dropped after the
     /// session's streams, it then powers off.
     _files_vm: Option<FilesVm>,
+}
+
+impl FileSystemSession {
+    /// Greets the agent on `stream`, of `files_vm` if the container's files
+    /// have a VM of their own.
+    fn greet(stream: UnixStream, files_vm: Option<FilesVm>) -> crate::Result<FileSystemSession> {
+        let (reader, writer) = session::greet(stream)?;
+        Ok(FileSystemSession {
+            reader,
+            writer,
+            _files_vm: files_vm,
+        })
+    }
 }
 
 /// Copies the data the agent sends in `Stdout` frames on `reader` into

@@ -1,6 +1,6 @@
 //! `copy_into` and `copy_from`: files and directories between the host and
-//! a container (running, or its files in a VM of their own), placed as `docker cp` places them, or a tar stream
-//! either way.
+//! a container (running, or its files in a VM of their own), placed as
+//! `docker cp` places them, or a tar stream either way.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
