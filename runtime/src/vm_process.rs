@@ -7,13 +7,15 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hull_vmm::VmConfig;
+use nix::errno::Errno;
+use nix::sys::socket::{recv, MsgFlags};
 
 use crate::child_process;
 use crate::cpuset::CpuList;
@@ -35,6 +37,45 @@ pub enum Boot {
     Ready(UnixStream),
     /// This terminating signal came first.
     Interrupted(i32),
+}
+
+/// One look at the agent's non-blocking `listener`: accepts a connection
+/// into `pending` if there is none, and returns the pending one once it has
+/// something to read, back in blocking mode.
+///
+/// A connection that ends before its first byte is dropped so the next one
+/// is awaited: a guest whose connect timed out (its kernel gives up after a
+/// few seconds on a loaded host) resets the connection the VMM already made
+/// to `listener`, and connects again.
+fn poll_agent(
+    listener: &UnixListener,
+    pending: &mut Option<UnixStream>,
+) -> Result<Option<UnixStream>> {
+    let Some(stream) = pending.take() else {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream
+                    .set_nonblocking(true)
+                    .context("cannot poll the agent connection")?;
+                *pending = Some(stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e).context("cannot accept the agent connection"),
+        }
+        return Ok(None);
+    };
+    match recv(stream.as_raw_fd(), &mut [0u8], MsgFlags::MSG_PEEK) {
+        Ok(0) => tracing::debug!("the guest reset its agent connection; awaiting the next"),
+        Ok(_) => {
+            stream
+                .set_nonblocking(false)
+                .context("cannot configure the agent stream")?;
+            return Ok(Some(stream));
+        }
+        Err(Errno::EAGAIN) => *pending = Some(stream),
+        Err(e) => return Err(e).context("cannot read the agent connection"),
+    }
+    Ok(None)
 }
 
 /// One VMM process and its runtime directory.
@@ -100,9 +141,10 @@ impl VmProcess {
         pid_namespace::read(self.run_dir.path()).unwrap_or_else(|| self.child.id())
     }
 
-    /// Waits for the guest agent to connect on `listener`, failing early if
-    /// the VMM exits first and after `timeout` otherwise; a terminating
-    /// signal from `signals` ends the wait.
+    /// Waits for the guest agent to connect on `listener` and speak
+    /// ([`poll_agent`]), failing early if the VMM exits first and after
+    /// `timeout` otherwise; a terminating signal from `signals` ends the
+    /// wait.
     pub fn accept_agent(
         &mut self,
         listener: &UnixListener,
@@ -113,16 +155,10 @@ impl VmProcess {
             .set_nonblocking(true)
             .context("cannot poll the agent socket")?;
         let deadline = Instant::now() + timeout;
+        let mut connection = None;
         loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    stream
-                        .set_nonblocking(false)
-                        .context("cannot configure the agent stream")?;
-                    return Ok(Boot::Ready(stream));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e).context("cannot accept the agent connection"),
+            if let Some(stream) = poll_agent(listener, &mut connection)? {
+                return Ok(Boot::Ready(stream));
             }
             if let Some(signal) = signals.and_then(Signals::interruption) {
                 return Ok(Boot::Interrupted(signal));
@@ -216,5 +252,61 @@ impl Drop for VmProcess {
             unsafe { libc::kill(self.pid() as i32, libc::SIGKILL) };
         }
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// Polls until the agent's connection is ready, or fails after a while.
+    fn ready(listener: &UnixListener, pending: &mut Option<UnixStream>) -> UnixStream {
+        for _ in 0..500 {
+            if let Some(stream) = poll_agent(listener, pending).unwrap() {
+                return stream;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("no agent connection became ready");
+    }
+
+    #[test]
+    fn a_connection_reset_before_its_first_byte_is_skipped_for_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut pending = None;
+        assert!(poll_agent(&listener, &mut pending).unwrap().is_none());
+
+        drop(UnixStream::connect(&path).unwrap());
+        UnixStream::connect(&path)
+            .unwrap()
+            .write_all(b"hello")
+            .unwrap();
+
+        let mut stream = ready(&listener, &mut pending);
+        let mut greeting = [0u8; 5];
+        stream.read_exact(&mut greeting).unwrap();
+        assert_eq!(&greeting, b"hello");
+        // Back in blocking mode for the session.
+        let flags = nix::fcntl::fcntl(stream.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+
+    #[test]
+    fn a_silent_connection_stays_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut pending = None;
+        let _agent = UnixStream::connect(&path).unwrap();
+        for _ in 0..5 {
+            assert!(poll_agent(&listener, &mut pending).unwrap().is_none());
+        }
+        assert!(pending.is_some());
     }
 }

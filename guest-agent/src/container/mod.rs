@@ -24,7 +24,7 @@ mod secure_join;
 mod sysctl;
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,9 +37,16 @@ use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, Vsock
 use crate::session;
 use run::ContainerLauncher;
 
-/// How long the host gets to accept our vsock connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the host gets to accept our vsock connection, over all tries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one try waits for the host's answer. Linux gives up after 2 s
+/// by default, which a host starting many VMs at once can take; a try that
+/// gave up leaves the host an already reset connection to skip.
+const CONNECT_TRY_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(20);
+/// `SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD` of `<linux/vm_sockets.h>` (a
+/// `struct timeval` at level `AF_VSOCK`), which the libc crate lacks.
+const SO_VM_SOCKETS_CONNECT_TIMEOUT: libc::c_int = 6;
 
 /// Runs the machine's whole life; never returns.
 pub fn run_as_init() -> ! {
@@ -70,6 +77,8 @@ fn connect_to_host() -> anyhow::Result<File> {
             None,
         )
         .context("creating the vsock socket")?;
+        set_connect_timeout(&socket, CONNECT_TRY_TIMEOUT)
+            .context("setting the vsock connect timeout")?;
         match connect(socket.as_raw_fd(), &host) {
             Ok(()) => return Ok(File::from(socket)),
             Err(errno) if Instant::now() >= deadline => {
@@ -78,6 +87,26 @@ fn connect_to_host() -> anyhow::Result<File> {
             Err(_) => thread::sleep(CONNECT_RETRY_INTERVAL),
         }
     }
+}
+
+/// Sets how long a connect on the vsock `socket` waits for the peer.
+fn set_connect_timeout(socket: &OwnedFd, timeout: Duration) -> nix::Result<()> {
+    let timeval = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: `socket` is an open socket for the call, and the option value
+    // is a `timeval` that outlives it, passed with its exact size.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::AF_VSOCK,
+            SO_VM_SOCKETS_CONNECT_TIMEOUT,
+            std::ptr::addr_of!(timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    nix::errno::Errno::result(result).map(drop)
 }
 
 /// Flushes the file systems and resets the machine.
