@@ -39,19 +39,21 @@ pub enum Boot {
     Interrupted(i32),
 }
 
-/// One look at the agent's non-blocking `listener`: accepts a connection
-/// into `pending` if there is none, and returns the pending one once it has
+/// One look at the agent's non-blocking `listener`: takes the newest
+/// connection waiting there as `pending`, and returns it once it has
 /// something to read, back in blocking mode.
 ///
-/// A connection that ends before its first byte is dropped so the next one
-/// is awaited: a guest whose connect timed out (its kernel gives up after a
-/// few seconds on a loaded host) resets the connection the VMM already made
-/// to `listener`, and connects again.
+/// The agent has one connection at a time and closes it before it tries
+/// again, so the newest is the live one: a guest whose connect timed out
+/// (its kernel gives up after a while on a loaded host) left the VMM's
+/// connection to `listener` behind, ended or, while its reset is under
+/// way, silent. Older ones are dropped, and one that ends before its first
+/// byte too.
 fn poll_agent(
     listener: &UnixListener,
     pending: &mut Option<UnixStream>,
 ) -> Result<Option<UnixStream>> {
-    let Some(stream) = pending.take() else {
+    loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 stream
@@ -59,13 +61,17 @@ fn poll_agent(
                     .context("cannot poll the agent connection")?;
                 *pending = Some(stream);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e).context("cannot accept the agent connection"),
         }
+    }
+    let Some(stream) = pending.take() else {
         return Ok(None);
     };
     match recv(stream.as_raw_fd(), &mut [0u8], MsgFlags::MSG_PEEK) {
-        Ok(0) => tracing::debug!("the guest reset its agent connection; awaiting the next"),
+        Ok(0) | Err(Errno::ECONNRESET) => {
+            tracing::debug!("the guest reset its agent connection; awaiting the next")
+        }
         Ok(_) => {
             stream
                 .set_nonblocking(false)
@@ -294,6 +300,23 @@ mod tests {
         // Back in blocking mode for the session.
         let flags = nix::fcntl::fcntl(stream.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
         assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+
+    #[test]
+    fn a_silent_connection_given_up_for_a_newer_one_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut pending = None;
+        let _stale = UnixStream::connect(&path).unwrap();
+        assert!(poll_agent(&listener, &mut pending).unwrap().is_none());
+        let mut agent = UnixStream::connect(&path).unwrap();
+        agent.write_all(b"hi").unwrap();
+        let mut stream = ready(&listener, &mut pending);
+        let mut greeting = [0u8; 2];
+        stream.read_exact(&mut greeting).unwrap();
+        assert_eq!(&greeting, b"hi");
     }
 
     #[test]

@@ -37,11 +37,12 @@ use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, Vsock
 use crate::session;
 use run::ContainerLauncher;
 
-/// How long the host gets to accept our vsock connection, over all tries.
+/// How long the host gets to accept our vsock connection, over all tries
+/// (one under way when it passes runs to its end).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long one try waits for the host's answer. Linux gives up after 2 s
 /// by default, which a host starting many VMs at once can take; a try that
-/// gave up leaves the host an already reset connection to skip.
+/// gave up leaves the host a connection it drops for the next.
 const CONNECT_TRY_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 /// `SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD` of `<linux/vm_sockets.h>` (a
