@@ -208,6 +208,10 @@ enum Command {
     /// Remove stored credentials for a registry.
     Logout(image_cmd::LogoutArgs),
 
+    /// Show images' manifests in their registries.
+    #[command(subcommand)]
+    Manifest(image_cmd::ManifestCommand),
+
     /// Print a shell completion script: `source <(hull completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -420,7 +424,8 @@ impl Command {
             | Command::Import(_)
             | Command::Load(_)
             | Command::Login(_)
-            | Command::Logout(_) => Placement::Host,
+            | Command::Logout(_)
+            | Command::Manifest(_) => Placement::Host,
             // They start VMs, wait for them, or change their networks.
             // Logs are this host's files: read here even while the machine
             // runs, unless followed (which asks the container's state).
@@ -750,7 +755,7 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Volume(command) => volume_cmd::volume(command, &runtime),
         Command::System(command) => system_cmd::system(command, &runtime),
         Command::Version(args) => version::version(args, root),
-        Command::Info(args) => version::info(args, root),
+        Command::Info(args) => version::info(args, &runtime),
         Command::Events(args) => events_cmd::events(args, &runtime),
         Command::Build(args) => build_cmd::build(*args, root),
         Command::Builder(command) => build_cmd::builder(command, root),
@@ -771,6 +776,7 @@ fn execute(command: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Load(args) => image_cmd::load(args, root),
         Command::Login(args) => image_cmd::login(args, root),
         Command::Logout(args) => image_cmd::logout(args, root),
+        Command::Manifest(command) => image_cmd::manifest(command, root),
         Command::Completion { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "hull", &mut script);

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use hull_format::{labels_field, render_rows, Format, Listing};
-use hull_runtime::{parse_volume_name, Runtime, VolumeInfo};
+use hull_runtime::{parse_volume_name, CreateVolumeOptions, Runtime, VolumeInfo};
 use serde_json::{json, Value};
 
 use crate::container_cmd::{for_each_name, print_inspected};
@@ -40,9 +40,24 @@ pub struct CreateArgs {
     /// Set a label on the volume: KEY=VALUE (or KEY).
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     labels: Vec<String>,
-    /// The volume driver: only `local`, volumes in hull's root.
+    /// The volume driver: only `local`, volumes in hull's root or bound to
+    /// a host directory (`-o`).
     #[arg(short = 'd', long, default_value = "local", value_parser = ["local"])]
     driver: String,
+    /// A local driver option: `-o type=none -o o=bind -o device=/PATH` makes
+    /// the volume that host directory.
+    #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE", value_parser = parse_option)]
+    options: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` of `volume create -o` (the value may hold `=` itself).
+fn parse_option(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "{value:?} is not KEY=VALUE, such as device=/srv/data"
+        )),
+    }
 }
 
 #[derive(Args)]
@@ -166,8 +181,11 @@ pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
     match command {
         VolumeCommand::Create(args) => {
             let name = args.name.or(args.name_flag);
-            let labels = args.labels.iter().map(|label| label_pair(label)).collect();
-            println!("{}", runtime.create_volume(name.as_deref(), labels)?.name);
+            let options = CreateVolumeOptions {
+                labels: args.labels.iter().map(|label| label_pair(label)).collect(),
+                driver_options: args.options.into_iter().collect(),
+            };
+            println!("{}", runtime.create_volume(name.as_deref(), options)?.name);
         }
         VolumeCommand::Ls(args) => {
             let volumes: Vec<VolumeInfo> = runtime
@@ -251,7 +269,7 @@ pub fn describe(info: &VolumeInfo) -> Value {
         "Labels": volume.labels,
         "Mountpoint": volume.mountpoint,
         "Name": volume.name,
-        "Options": {},
+        "Options": volume.options,
         "Scope": "local",
         "UsedBy": info.users,
     })

@@ -22,11 +22,14 @@ pub fn canonicalize(doc: &mut Value) -> Result<(), Invalid> {
         if let Some(Value::Mapping(items)) = top.get_mut(section) {
             for (name, item) in items.iter_mut() {
                 null_to_mapping(item);
-                // Labels as a list (`[tier=db]`) or a mapping, as a service's.
+                // Labels as a list (`[tier=db]`) or a mapping, as a service's;
+                // driver options with numbers (`uid: 1000`) as strings.
                 if let Value::Mapping(item) = untagged(item) {
-                    if let Some(labels) = item.get_mut("labels").filter(|l| !l.is_null()) {
-                        let path = root.field(section).key(name).field("labels");
-                        key_values(untagged(labels), &path)?;
+                    for key in ["labels", "driver_opts"] {
+                        if let Some(values) = item.get_mut(key).filter(|l| !l.is_null()) {
+                            let path = root.field(section).key(name).field(key);
+                            key_values(untagged(values), &path)?;
+                        }
                     }
                 }
             }

@@ -103,6 +103,15 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
             .unwrap_or_default(),
     };
     validate(&file, &first)?;
+    for (name, volume) in &mut file.volumes {
+        if volume.keeps_tmpfs_on_disk() {
+            volume.driver_opts.clear();
+            warnings.push(format!(
+                "volumes.{name}.driver_opts: type=tmpfs: hull keeps this volume on disk (each \
+                 container's VM shares it); for memory-backed storage, give the service tmpfs:"
+            ));
+        }
+    }
     warnings.extend(
         file.services
             .iter()
@@ -479,6 +488,23 @@ mod tests {
             "{warnings}"
         );
         assert!(!warnings.contains("x-"), "{warnings}");
+    }
+
+    #[test]
+    fn tmpfs_volumes_are_kept_on_disk_with_a_warning_and_bound_ones_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "compose.yaml",
+            "services: {}\nvolumes:\n  scratch:\n    driver_opts: {type: tmpfs, device: tmpfs, o: size=64m}\n  \
+             data:\n    driver: local\n    driver_opts: {type: none, o: bind, device: ./data}\n",
+        );
+        let project = load(&options(dir.path())).unwrap();
+        assert!(project.file.volumes["scratch"].driver_opts.is_empty());
+        assert_eq!(project.warnings.len(), 1, "{:?}", project.warnings);
+        assert!(project.warnings[0].starts_with("volumes.scratch.driver_opts: type=tmpfs"));
+        let device = &project.file.volumes["data"].driver_opts["device"];
+        assert_eq!(Path::new(device), dir.path().join("data"));
     }
 
     #[test]

@@ -68,6 +68,31 @@ pub fn resolve(doc: &mut Value, base: Base<'_>) {
             }
         }
     }
+    if let Some(Value::Mapping(volumes)) = doc.get_mut("volumes").map(untagged) {
+        for (_, volume) in volumes.iter_mut() {
+            resolve_bound_device(untagged(volume), base);
+        }
+    }
+}
+
+/// The device of a local volume bound to a host directory
+/// (`driver_opts: {type: none, o: bind, device: ./data}`), made absolute as
+/// Compose makes it.
+fn resolve_bound_device(volume: &mut Value, base: Base<'_>) {
+    let local = volume
+        .get("driver")
+        .and_then(Value::as_str)
+        .is_none_or(|driver| driver == "local");
+    let Some(options) = volume.get_mut("driver_opts").map(untagged) else {
+        return;
+    };
+    let binds = options
+        .get("o")
+        .and_then(Value::as_str)
+        .is_some_and(|flags| flags.split(',').any(|flag| flag.trim() == "bind"));
+    if local && binds {
+        resolve_at(options, "device", base);
+    }
 }
 
 /// One service's paths; a `!reset` or `!override` value's too.
@@ -127,7 +152,9 @@ mod tests {
              {type: bind, source: ../conf, target: /conf}]\n    extends: {file: common.yml, service: base}\n  \
              remote:\n    build: {context: 'https://github.com/docker/app.git#main'}\n\
              secrets:\n  pw: {file: ./secrets/pw.txt}\n  env: {environment: PW}\n\
-             configs:\n  conf: {file: conf.txt}\n",
+             configs:\n  conf: {file: conf.txt}\n\
+             volumes:\n  bound: {driver_opts: {type: none, o: bind, device: ./data}}\n  \
+             tmp: {driver_opts: {type: tmpfs, device: tmpfs, uid: 1000}}\n",
         )
         .unwrap();
         canonicalize(&mut doc).unwrap();
@@ -169,6 +196,18 @@ mod tests {
             Value::from("/srv/shop/secrets/pw.txt")
         );
         assert!(doc["secrets"]["env"].get("file").is_none());
+        // A bound volume's device as Compose resolves it; a tmpfs's is no
+        // path (and its numbers are strings).
+        let volumes = &doc["volumes"];
+        assert_eq!(
+            volumes["bound"]["driver_opts"]["device"],
+            Value::from("/srv/shop/data")
+        );
+        assert_eq!(
+            volumes["tmp"]["driver_opts"]["device"],
+            Value::from("tmpfs")
+        );
+        assert_eq!(volumes["tmp"]["driver_opts"]["uid"], Value::from("1000"));
         assert_eq!(
             doc["configs"]["conf"]["file"],
             Value::from("/srv/shop/conf.txt")

@@ -33,6 +33,15 @@ pub fn validate(model: &ComposeFile, file: &str) -> Result<()> {
                 )));
             }
         }
+        if volume.keeps_tmpfs_on_disk() {
+            continue;
+        }
+        let options = volume.driver_opts.clone().into_iter().collect();
+        if let Err(reason) = hull_runtime::bound_directory(&options) {
+            return Err(Error::config(format!(
+                "{file}: volumes.{name}.driver_opts: {reason}"
+            )));
+        }
     }
     for (name, service) in &model.services {
         check_service(model, file, name, service)?;
@@ -337,6 +346,7 @@ mod tests {
             ("services:\n  web:\n    image: a\n    container_name: webby\n    deploy: {replicas: 2}\n", "compose.yaml: services.web.container_name: a service with"),
             ("services: {}\nnetworks:\n  overlay: {driver: overlay}\n", "compose.yaml: networks.overlay.driver: \"overlay\": hull's networks are bridges"),
             ("services: {}\nvolumes:\n  nfs: {driver: rexray}\n", "compose.yaml: volumes.nfs.driver: \"rexray\": hull has no volume plugins"),
+            ("services: {}\nvolumes:\n  nfs: {driver_opts: {type: nfs, o: addr=10.0.0.2, device: ':/x'}}\n", "compose.yaml: volumes.nfs.driver_opts: volume options type=nfs"),
             ("services:\n  web:\n    image: a\n    secrets: [pw]\n", "compose.yaml: services.web.secrets[0]: \"pw\" is not defined in the top-level secrets"),
             ("services:\n  web:\n    build: {context: ., secrets: [npmrc]}\n", "compose.yaml: services.web.build.secrets[0]: \"npmrc\" is not defined in the top-level secrets"),
             ("services:\n  web:\n    image: a\n    configs: [{source: c, target: /c}]\nconfigs: {d: {file: d}}\n", "compose.yaml: services.web.configs[0]: \"c\" is not defined in the top-level configs"),
@@ -344,6 +354,12 @@ mod tests {
             let error = check(yaml).unwrap_err().to_string();
             assert!(error.starts_with(message), "{yaml}: {error}");
         }
+    }
+
+    #[test]
+    fn volumes_bound_to_host_directories_are_taken() {
+        let yaml = "services: {}\nvolumes:\n  data:\n    driver: local\n    driver_opts: {type: none, o: bind, device: /srv/data}\n";
+        check(yaml).unwrap();
     }
 
     #[test]

@@ -182,6 +182,27 @@ pub fn render_rows(
     Ok(())
 }
 
+/// Writes `lines` of cells aligned in columns, as Go's
+/// `tabwriter.NewWriter(out, min_width, 1, 3, ' ', 0)` aligns them (`docker
+/// top` uses 20): a column is as wide as `min_width` or its widest cell
+/// and 3 spaces, whichever is wider; the last cell of a line is not padded.
+///
+/// # Errors
+///
+/// A failure to write.
+pub fn render_columns(lines: &[Vec<String>], min_width: usize, out: &mut impl Write) -> Result<()> {
+    const PADDING: usize = 3;
+    let mut columns = TabWriter::new(out)
+        .minwidth(min_width.saturating_sub(PADDING))
+        .padding(PADDING);
+    for line in lines {
+        columns.write_all(line.join("\t").as_bytes())?;
+        columns.write_all(b"\n")?;
+    }
+    columns.flush()?;
+    Ok(())
+}
+
 /// Renders `template` over one object, as `docker inspect --format` does
 /// for each object it inspects (and `version` and `info` for theirs); the
 /// caller writes a newline after the result.
@@ -609,6 +630,25 @@ mod tests {
                 "Ports": "0.0.0.0:5432->5432/tcp", "Names": "db-primary", "Labels": "",
             }),
         ]
+    }
+
+    #[test]
+    fn columns_align_as_docker_top_aligns_them() {
+        let lines = vec![
+            vec!["UID".to_owned(), "PID".into(), "CMD".into()],
+            vec![
+                "postgres-superuser".to_owned(),
+                "7".into(),
+                "sleep 600".into(),
+            ],
+        ];
+        let mut out = Vec::new();
+        render_columns(&lines, 20, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "UID                  PID                 CMD\n\
+             postgres-superuser   7                   sleep 600\n"
+        );
     }
 
     fn inspected() -> serde_json::Value {

@@ -68,5 +68,7 @@ pub use pin::Pin;
 pub use platform::check_platform;
 pub use progress::{ProgressStyle, Stream};
 pub use reference::{ImageRef, InvalidReference};
-pub use registry::{check_login, pull, push, LoginRefused, Pulled, Pushed, RegistryOptions};
+pub use registry::{
+    check_login, fetch_manifest_document, pull, push, LoginRefused, Pulled, Pushed, RegistryOptions,
+};
 pub use store::{Image, NoSuchImage, Pruned, PrunedImage, Removal, Store};

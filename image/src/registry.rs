@@ -5,7 +5,7 @@
 //! loopback (`localhost`, `127.0.0.1`, `[::1]`) or named as insecure.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use oci_client::Client;
 use crate::auth::AuthFile;
 use crate::digest::Digest;
 use crate::image_index::{Manifest, MAX_INDEX_DEPTH};
-use crate::limits::LimitExceeded;
+use crate::limits::{LimitExceeded, Limits};
 use crate::progress::{Progress, ProgressStyle};
 use crate::reference::ImageRef;
 use crate::store::Store;
@@ -78,6 +78,25 @@ pub fn pull(store: &Store, reference: &ImageRef, options: &RegistryOptions) -> R
         store.discard_unreferenced()?;
     }
     result.map_err(|err| one_line(err, reference))
+}
+
+/// The manifest or image index `reference` names, as its registry serves
+/// it, checked against its digest and bounded as a pull's is (the limits
+/// of the hull root `root`): what `docker manifest inspect` shows.
+pub fn fetch_manifest_document(
+    root: &Path,
+    reference: &ImageRef,
+    options: &RegistryOptions,
+) -> Result<Vec<u8>> {
+    let limits = Limits::load(root)?;
+    let fetch = async {
+        let client = client(reference, options);
+        let auth = credentials(reference, options)?;
+        fetch_manifest(&client, &limits, reference.as_oci(), &auth).await
+    };
+    runtime()?
+        .block_on(fetch)
+        .map_err(|err| one_line(err, reference))
 }
 
 /// Pushes the local image named `reference` to its registry.
@@ -231,7 +250,7 @@ async fn pull_async(
     let client = client(reference, options);
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
-    let mut bytes = fetch_manifest(&client, store, oci_ref, &auth).await?;
+    let mut bytes = fetch_manifest(&client, store.limits(), oci_ref, &auth).await?;
     let mut depth = 0;
     loop {
         match Manifest::parse(&bytes).with_context(|| format!("cannot pull {reference}"))? {
@@ -248,7 +267,7 @@ async fn pull_async(
                     .pick()
                     .ok_or_else(|| anyhow!("{reference} has no linux/amd64 image"))?;
                 let pinned = oci_ref.clone_with_digest(entry.digest.clone());
-                bytes = fetch_manifest(&client, store, &pinned, &auth).await?;
+                bytes = fetch_manifest(&client, store.limits(), &pinned, &auth).await?;
             }
         }
     }
@@ -302,7 +321,7 @@ async fn pull_async(
 /// whole; it is refused past `max_document_bytes` all the same.
 async fn fetch_manifest(
     client: &Client,
-    store: &Store,
+    limits: &Limits,
     reference: &oci_client::Reference,
     auth: &RegistryAuth,
 ) -> Result<Vec<u8>> {
@@ -310,8 +329,8 @@ async fn fetch_manifest(
         .pull_manifest_raw(reference, auth, MANIFEST_TYPES)
         .await?;
     let len = bytes.len() as u64;
-    if len > store.limits().max_document_bytes {
-        return Err(LimitExceeded::document("the manifest", Some(len), store.limits()).into());
+    if len > limits.max_document_bytes {
+        return Err(LimitExceeded::document("the manifest", Some(len), limits).into());
     }
     let actual = Digest::of(&bytes);
     let expected = reference.digest().unwrap_or(&announced);

@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 12;
+pub const VERSION: u32 = 13;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -316,11 +316,26 @@ pub struct ProcessInfo {
     pub pid: u32,
     /// Its parent's, or 0 when the parent is outside the container.
     pub ppid: u32,
+    /// Its effective uid.
     pub uid: u32,
-    /// The state letter of /proc/PID/stat (R, S, D, Z, T, ...).
+    /// The name of `uid` in the container's `/etc/passwd`, if it has one.
+    pub user: Option<String>,
+    /// ps's STAT: the state letter of /proc/PID/stat (R, S, D, Z, T, ...)
+    /// and BSD flags (`<`, `N`, `s`, `l`, `+`).
     pub state: String,
     /// User plus system CPU time, in milliseconds.
     pub cpu_time_ms: u64,
+    /// How long it has run, in milliseconds.
+    pub elapsed_ms: u64,
+    /// Its controlling terminal (`pts/0`, `console`), if any.
+    pub tty: Option<String>,
+    /// Virtual memory size and resident set, in KiB.
+    pub vsz_kib: u64,
+    pub rss_kib: u64,
+    /// Its resident set in thousandths of the machine's memory.
+    pub memory_permille: u32,
+    /// Its executable's name (`comm`, at most 15 bytes).
+    pub name: String,
     /// Its command line, or `[name]` for a process without one.
     pub command: String,
 }
@@ -775,8 +790,15 @@ mod tests {
                 pid: 1,
                 ppid: 0,
                 uid: 0,
+                user: Some("root".into()),
                 state: "S".into(),
                 cpu_time_ms: 20,
+                elapsed_ms: 61_000,
+                tty: Some("pts/0".into()),
+                vsz_kib: 1720,
+                rss_kib: 980,
+                memory_permille: 4,
+                name: "sh".into(),
                 command: "sh -c sleep 600".into(),
             }])),
         ]

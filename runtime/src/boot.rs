@@ -283,6 +283,18 @@ fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec
             }
             MountSource::Volume { name, copy } => {
                 let dir = volumes.get(name)?.mountpoint;
+                if !dir.is_dir() {
+                    bail!(
+                        "volume {name}: its directory {} is not there; make it, or remove \
+                         the volume",
+                        dir.display()
+                    );
+                }
+                // A bound volume's directory, as a bind's, is shared once
+                // however it is reached.
+                let dir = dir
+                    .canonicalize()
+                    .with_context(|| format!("volume {name}: {}", dir.display()))?;
                 // A read-only volume the agent is to fill first is shared
                 // writable for that (the agent mounts it read-only), as
                 // Docker fills `:ro` volumes too; only while it is empty.

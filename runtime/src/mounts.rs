@@ -61,7 +61,8 @@ fn settle_into(
             }
             MountSource::Volume { name, copy } => {
                 let name = (!name.is_empty()).then_some(name.as_str());
-                let (volume, made) = volumes.get_or_create(name, BTreeMap::new())?;
+                let (volume, made) =
+                    volumes.get_or_create(name, BTreeMap::new(), BTreeMap::new())?;
                 if made && volume.anonymous {
                     settled.made_volumes.push(volume.name.clone());
                 }
@@ -104,7 +105,7 @@ fn settle_into(
         if settled.mounts.iter().any(|mount| mount.target == *target) {
             continue;
         }
-        let (volume, _) = volumes.get_or_create(None, BTreeMap::new())?;
+        let (volume, _) = volumes.get_or_create(None, BTreeMap::new(), BTreeMap::new())?;
         settled.made_volumes.push(volume.name.clone());
         add(
             settled,

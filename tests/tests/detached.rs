@@ -51,6 +51,9 @@ $h exec web nosuch 2>/dev/null; echo "exec-missing=$?"
 echo "cgroup=$($h exec web cat /proc/self/cgroup)"
 echo "top-header="$($h top web | head -n 1)
 $h top web | grep -q ' sh -c echo started' && echo "top=listed"
+echo "top-aux="$($h top web aux | head -n 1)
+echo "top-o="$($h top web -eo pid,user,comm,vsz | awk '$3 == "sh" {print $2, ($4 > 0)}' | sort -u)
+$h top web -o pgid 2>/dev/null; echo "top-bad=$?"
 $h exec web sh -c 'dd if=/dev/zero of=/tmp/blk bs=1M count=4 conv=fsync 2>/dev/null; ping -c 1 -W 1 $(ip route | sed -n "s/^default via \([0-9.]*\).*/\1/p") >/dev/null 2>&1; true'
 stats=$($h stats --no-stream --format json web)
 echo "stats-io=$(echo "$stats" | grep -o '"BlockIO":"[^"]*"' | cut -d'"' -f4)"
@@ -104,9 +107,17 @@ grep -qx "web 7" $followed && echo "events-followed=web 7"
     assert_eq!(facts(&output, "cgroup"), ["0::/"], "{output}");
     assert_eq!(
         facts(&output, "top-header"),
-        ["UID PID PPID STAT TIME CMD"],
+        ["UID PID PPID C STIME TTY TIME CMD"],
         "{output}"
     );
+    // `ps` options as Docker passes them to ps, laid out as ps would.
+    assert_eq!(
+        facts(&output, "top-aux"),
+        ["USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "top-o"), ["root 1"], "{output}");
+    assert_eq!(facts(&output, "top-bad"), ["125"], "{output}");
     // The shell forks for each sleep: a child that has not exec'd yet
     // shows the same command line, so it may be listed twice.
     assert_eq!(facts(&output, "top"), ["listed"], "{output}");
@@ -338,6 +349,8 @@ echo "f-volume=$(f --filter volume=vol1) $(f --filter volume=/data) $(f --filter
 echo "f-network=$(f --filter network=none) $(f --filter network=bridge --filter name=child) $(f --filter network=bridge --filter name=anc)"
 echo "f-ports-created=$(f --filter publish=18080) $(f --filter expose=9000)"
 $h start child >/dev/null
+echo "info-counts=$($h info --format '{{.Containers}} {{.ContainersRunning}}') $($h ps -aq | wc -l) $($h ps -q | wc -l)"
+echo "server-version=$($h version --format '{{.Server.Version}}' | grep -c '^[0-9][0-9.]*$')"
 echo "f-ports=$(f --filter publish=18080) $(f --filter publish=80) $(f --filter publish=18080/udp) $(f --filter expose=80) $(f --filter expose=8000-9000/tcp)"
 $h rm -f child >/dev/null
 $h ps --filter since=nosuch 2>/dev/null; echo "f-bad=$?"
@@ -413,6 +426,10 @@ $h container prune -f >/dev/null; echo "prune=$($h ps -aq | wc -l) $(ls $HULL_RO
     // A network no container is on is dangling; the default one never is.
     assert_eq!(facts(&output, "dangling"), ["idle 1"], "{output}");
     assert_eq!(facts(&output, "system-info"), ["1"], "{output}");
+    // Docker's counts, as `ps` shows them: child running, anc created,
+    // kept2 exited.
+    assert_eq!(facts(&output, "info-counts"), ["3 1 3 1"], "{output}");
+    assert_eq!(facts(&output, "server-version"), ["1"], "{output}");
     assert_eq!(facts(&output, "auto-removed"), ["0"], "{output}");
     // The log is capped at two files of 2 KiB, and keeps the newest lines.
     assert_eq!(facts(&output, "log-files"), ["2"], "{output}");

@@ -28,7 +28,7 @@ $h exec -d web /no/such 2>err; echo "missing=$? $(grep -c /no/such err)"
 $h exec -d web /etc/passwd 2>/dev/null; echo "not-executable=$?"
 $h exec -d nosuch true 2>/dev/null; echo "no-container=$?"
 wait_for '[ $($h top web | wc -l) -eq $before ]'; echo "top=as-before"
-echo "zombies=$($h top web | awk 'NR > 1 && $4 ~ /^Z/' | wc -l)"
+echo "zombies=$($h top web -o pid,stat | awk 'NR > 1 && $2 ~ /^Z/' | wc -l)"
 $h rm -f web >/dev/null; echo "rm=$?"
 "#,
     );

@@ -439,6 +439,19 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
     );
     let wrong = format!("{name}@sha256:{}", "0".repeat(64));
     fails_with(&hull, &["pull", &wrong], "not found");
+
+    // `manifest inspect` shows the registry's index and manifests as
+    // served, pulling nothing; a missing one fails with one line.
+    let fresh = Hull::new();
+    assert_eq!(
+        ok(&fresh, &["manifest", "inspect", &name]),
+        format!("{index}\n")
+    );
+    let shown = ok(&fresh, &["manifest", "inspect", &pinned]);
+    assert!(shown.contains(r#""layers""#), "{shown}");
+    assert_store_empty(&fresh);
+    fails_with(&fresh, &["manifest", "inspect", &wrong], "not found");
+    fails_with(&fresh, &["manifest", "inspect", "UPPER/x"], "lowercase");
 }
 
 #[test]

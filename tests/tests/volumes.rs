@@ -154,6 +154,12 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
     assert_eq!(fact("prune-all"), ["2"], "{output}");
     assert_eq!(fact("volumes-left"), ["1"], "{output}");
     assert_eq!(fact("rm-data"), ["0 0"], "{output}");
+    // A volume bound to a host directory (Docker's local driver options):
+    // the container reads and writes that directory, which removing the
+    // volume leaves as it is. Other options are refused with one line.
+    assert_eq!(fact("bound"), ["seed made bind /srv"], "{output}");
+    assert_eq!(fact("bound-rm"), ["0 seed made 0"], "{output}");
+    assert_eq!(fact("bound-bad"), ["125 1 1"], "{output}");
     assert_clean(&hull);
 }
 
@@ -229,4 +235,9 @@ echo "prune=$($h volume prune -f | grep -c '^[0-9a-f]\{64\}$') $($h volume ls -q
 $h volume prune -a -f >/dev/null; echo "prune-all=$($h volume ls -q | wc -l)"
 echo "volumes-left=$($h volume ls -q | grep -c '^data$')"
 $h rm -v keeper >/dev/null; $h volume rm data >/dev/null; echo "rm-data=$? $(ls $HULL_ROOT/volumes | wc -l)"
+mkdir $d/srv; echo seed > $d/srv/seed
+$h volume create -o type=none -o o=bind -o device=$d/srv bound >/dev/null
+echo "bound=$($h run --rm -v bound:/data $img sh -c 'echo made > /data/new; cat /data/seed') $(cat $d/srv/new) $($h volume inspect -f '{{.Options.o}} {{.Mountpoint}}' bound | sed "s|$d||")"
+$h volume rm bound >/dev/null; echo "bound-rm=$? $(cat $d/srv/seed $d/srv/new | paste -sd' ') $(ls $HULL_ROOT/volumes | wc -l)"
+$h volume create -o type=tmpfs -o device=tmpfs scratch 2>$d/err; echo "bound-bad=$? $(wc -l < $d/err) $(grep -c -- '--tmpfs' $d/err)"
 "#;

@@ -220,6 +220,17 @@ impl ComposeArgs {
         let Some(request) = wanted else {
             return Ok(Vec::new());
         };
+        let devices: Vec<PathBuf> = project
+            .file
+            .volumes
+            .values()
+            .filter(|volume| !volume.external)
+            .filter_map(|volume| {
+                let options = volume.driver_opts.clone().into_iter().collect();
+                hull_runtime::bound_directory(&options).ok().flatten()
+            })
+            .collect();
+        machine::check_volume_devices(root, &devices)?;
         let runtime = Runtime::new(root);
         let compose = Compose::new(&runtime, &project);
         for service in compose.selected(&request.services, request.no_deps)? {

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::lifecycle::ServicesArgs;
 use super::log_printer::LogPrinter;
-use crate::container_cmd::{print_processes, ps_row, LogSelection};
+use crate::container_cmd::{print_processes, ps_row, LogSelection, PsFormat};
 use crate::image_cmd::human_size;
 
 /// `compose ps`'s flags.
@@ -252,7 +252,7 @@ pub fn top(args: ServicesArgs, compose: &Compose) -> Result<u8> {
             println!();
         }
         println!("{name}");
-        print_processes(processes)?;
+        print_processes(&PsFormat::default(), processes)?;
     }
     Ok(0)
 }

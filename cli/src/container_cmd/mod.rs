@@ -14,6 +14,7 @@ mod logs;
 mod port;
 mod ps;
 mod ps_filter;
+mod ps_format;
 mod stats;
 mod top;
 mod update;
@@ -32,6 +33,7 @@ pub use lifecycle::{
 pub use logs::{logs, LogSelection, LogsArgs};
 pub use port::{port, PortArgs};
 pub use ps::{ps, row as ps_row, PsArgs};
+pub use ps_format::PsFormat;
 pub use stats::{stats, StatsArgs};
 pub use top::{print_processes, top, TopArgs};
 pub use update::{update, UpdateArgs};

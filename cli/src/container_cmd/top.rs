@@ -1,57 +1,53 @@
-//! `hull top NAME`: the processes of a running container, as its agent
-//! reads them in the guest (pids as the container sees them).
+//! `hull top NAME [ps OPTIONS]`: the processes of a running container, as
+//! its agent reads them in the guest (pids as the container sees them),
+//! laid out as `ps` would for the options (`ps_format`).
+
+use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::{ProcessInfo, Runtime};
-use serde_json::{json, Value};
 
-use hull_format::{render_rows, Format, Listing};
+use super::ps_format::PsFormat;
 
-/// `ps`'s columns.
-const LISTING: Listing = Listing {
-    default_format: "table {{.UID}}\t{{.PID}}\t{{.PPID}}\t{{.STAT}}\t{{.TIME}}\t{{.CMD}}",
-    headers: &[],
-};
+/// `docker top`'s column width.
+const MIN_COLUMN_WIDTH: usize = 20;
 
 #[derive(Args)]
 pub struct TopArgs {
     /// Container name or ID.
     container: String,
+    /// `ps` options: -ef (the default), -e, aux, ax, -o FIELD[=TITLE],...
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ps OPTIONS"
+    )]
+    ps_options: Vec<String>,
 }
 
 pub fn top(args: TopArgs, runtime: &Runtime) -> Result<u8> {
-    print_processes(&runtime.top(&args.container)?)?;
+    let format = PsFormat::parse(&args.ps_options)?;
+    print_processes(&format, &runtime.top(&args.container)?)?;
     Ok(0)
 }
 
-/// Prints `processes` as `ps` does.
-pub fn print_processes(processes: &[ProcessInfo]) -> Result<()> {
-    let rows: Vec<Value> = processes.iter().map(row).collect();
-    render_rows(&Format::Default, &LISTING, &rows, &mut std::io::stdout())?;
-    Ok(())
+/// Prints `processes` as `ps` does with `format`'s options, in `docker
+/// top`'s columns. Control characters a process put in its name or
+/// arguments are shown as `?`, as `ps` shows them.
+pub fn print_processes(format: &PsFormat, processes: &[ProcessInfo]) -> Result<()> {
+    let now = SystemTime::now();
+    let lines: Vec<Vec<String>> = std::iter::once(format.titles())
+        .chain(processes.iter().map(|process| format.cells(process, now)))
+        .map(|cells| cells.iter().map(|cell| printable(cell)).collect())
+        .collect();
+    hull_format::render_columns(&lines, MIN_COLUMN_WIDTH, &mut std::io::stdout())
 }
 
-fn row(process: &ProcessInfo) -> Value {
-    json!({
-        "UID": process.uid.to_string(),
-        "PID": process.pid.to_string(),
-        "PPID": process.ppid.to_string(),
-        "STAT": process.state,
-        "TIME": cpu_time(process.cpu_time_ms),
-        "CMD": process.command,
-    })
-}
-
-/// `ps`'s TIME column: hours, minutes and seconds of CPU time.
-fn cpu_time(ms: u64) -> String {
-    let seconds = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
+fn printable(cell: &str) -> String {
+    cell.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -59,9 +55,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_time_reads_like_ps() {
-        assert_eq!(cpu_time(0), "00:00:00");
-        assert_eq!(cpu_time(61_500), "00:01:01");
-        assert_eq!(cpu_time(3_723_000), "01:02:03");
+    fn control_characters_show_as_question_marks() {
+        assert_eq!(printable("sh -c \u{1b}[2J\tx\n"), "sh -c ?[2J?x?");
+        assert_eq!(printable("日本語 ✓"), "日本語 ✓");
     }
 }

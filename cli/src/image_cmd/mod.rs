@@ -1,5 +1,5 @@
 //! Image commands: `pull`, `push`, `images`, `rmi`, `tag`, `image inspect`,
-//! `image prune`, `history`, `import`, `save`, `load`, `login`, `logout`, on the `hull-image` store
+//! `image prune`, `history`, `import`, `save`, `load`, `login`, `logout`, `manifest inspect`, on the `hull-image` store
 //! under `<root>/image`.
 
 mod archive;
@@ -7,6 +7,7 @@ mod auth;
 mod history;
 mod list;
 mod manage;
+mod manifest;
 mod transfer;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use list::{images, ImagesArgs};
 pub use manage::{
     describe as describe_image, inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs,
 };
+pub use manifest::{manifest, ManifestCommand};
 pub use transfer::{import, pull, pull_image, push, push_image, ImportArgs, PullArgs, PushArgs};
 
 /// Whether a container of the hull root at `root` was created from image

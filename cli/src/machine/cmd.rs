@@ -178,6 +178,12 @@ pub fn describe_path(root: &Path) -> String {
     }
 }
 
+/// Whether containers' monitors run on this host (their pids mean
+/// something here), not in the hull machine.
+pub fn monitors_run_here() -> bool {
+    matches!(Backend::select(&Kvm::detect()), Ok(Backend::Direct))
+}
+
 /// Parses `300`, `300s`, `10m` or `1h` into seconds.
 fn parse_duration_secs(value: &str) -> Result<u64, String> {
     const UNITS: [(&str, u64); 4] = [("", 1), ("s", 1), ("m", 60), ("h", 3600)];

@@ -16,7 +16,7 @@ use hull_runtime::{Mount, MountSource};
 use nix::fcntl::Flock;
 
 pub use client::{forward, run_with_output};
-pub use cmd::{describe_path, machine, print_status, MachineCommand};
+pub use cmd::{describe_path, machine, monitors_run_here, print_status, MachineCommand};
 
 use crate::terminal::StdioFlags;
 
@@ -83,20 +83,38 @@ pub fn route(root: &Path, placement: Placement) -> Result<Route> {
 
 /// Refuses, before anything is created, a read-write bind of a host path
 /// the machine cannot write (outside the hull root and every shared
-/// directory), as Docker Desktop refuses a path it does not share. Binds
+/// directory), as Docker Desktop refuses a path it does not share; a
+/// volume bound to a host directory (`-o device=`) is such a bind. Binds
 /// read-only of any path are fine: the machine reads the whole host.
 pub fn check_binds(root: &Path, mounts: &[Mount]) -> Result<()> {
+    let runtime = hull_runtime::Runtime::new(root);
     let writable = mounts
         .iter()
         .filter(|mount| !mount.read_only)
         .filter_map(|mount| match &mount.source {
             MountSource::Bind { path, .. } => Some(path.clone()),
-            _ => None,
+            MountSource::Volume { name, .. } => Some(runtime.volume_mountpoint(name)),
+            MountSource::Tmpfs { .. } => None,
         });
     if let Some((path, dir)) = first_unshared(root, writable)? {
         bail!(
             "the path {} is not shared writable with the hull machine: bind it read-only \
              (:ro), or share it: `hull machine stop; hull machine set --share {}`",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses, before a project's volumes are made in the machine, a volume
+/// bound to a host directory (`driver_opts` `device:`) the machine cannot
+/// write, as [`check_binds`] refuses such a bind.
+pub fn check_volume_devices(root: &Path, devices: &[PathBuf]) -> Result<()> {
+    if let Some((path, dir)) = first_unshared(root, devices.iter().cloned())? {
+        bail!(
+            "the volume device {} is not shared writable with the hull machine: share it: \
+             `hull machine stop; hull machine set --share {}`",
             path.display(),
             dir.display()
         );

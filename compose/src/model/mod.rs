@@ -134,6 +134,10 @@ pub struct VolumeDef {
     /// `local`: the only kind hull has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// The local driver's options: `type: none`, `o: bind`, `device: PATH`
+    /// make the volume that host directory.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub driver_opts: IndexMap<String, String>,
     /// Made elsewhere: used, never made or removed.
     #[serde(
         default,
@@ -144,4 +148,12 @@ pub struct VolumeDef {
     /// Its labels.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub labels: IndexMap<String, Option<String>>,
+}
+
+impl VolumeDef {
+    /// Whether its driver options ask for a tmpfs, which hull gives as an
+    /// ordinary volume (a tmpfs on one host cannot be shared by VMs).
+    pub fn keeps_tmpfs_on_disk(&self) -> bool {
+        self.driver_opts.get("type").map(String::as_str) == Some("tmpfs")
+    }
 }

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hull_runtime::{ContainerInfo, MountSource, NewNetwork, RemoveOptions, StopOptions, Subnet};
+use hull_runtime::{
+    ContainerInfo, CreateVolumeOptions, MountSource, NewNetwork, RemoveOptions, StopOptions, Subnet,
+};
 
 use super::{event, number_of, service_of, Action, Compose, Events, Kind, ServiceImages};
 use crate::error::{Error, Result};
@@ -228,7 +230,11 @@ impl Compose<'_> {
                 .collect();
             volume_labels.insert(labels::PROJECT.to_owned(), self.project.name.clone());
             volume_labels.insert(labels::VOLUME.to_owned(), key.clone());
-            self.runtime.create_volume(Some(&name), volume_labels)?;
+            let options = CreateVolumeOptions {
+                labels: volume_labels,
+                driver_options: definition.driver_opts.clone().into_iter().collect(),
+            };
+            self.runtime.create_volume(Some(&name), options)?;
             events(event(Kind::Volume, &name, Action::Created));
         }
         Ok(())

@@ -4,14 +4,20 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::MetadataExt;
 
 use anyhow::{bail, Context};
 use hull_protocol::{Answer, ContainerStats, ProcessInfo, Query};
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
 use super::cgroup::CONTAINER;
 
 /// Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: u64 = 100;
+/// The guest's page size in KiB (x86-64), /proc/PID/stat's unit of rss.
+const PAGE_KIB: u64 = 4;
 
 pub fn answer(query: Query) -> anyhow::Result<Answer> {
     Ok(match query {
@@ -128,12 +134,25 @@ struct Seen {
     info: ProcessInfo,
 }
 
+/// What every process's figures are measured against.
+struct Machine {
+    /// Milliseconds since boot, as /proc/uptime says.
+    uptime_ms: u64,
+    memory_kib: u64,
+}
+
 fn processes() -> anyhow::Result<Vec<ProcessInfo>> {
+    let uptime = fs::read_to_string("/proc/uptime").context("reading /proc/uptime")?;
+    let machine = Machine {
+        uptime_ms: parse_uptime_ms(&uptime).context("malformed /proc/uptime")?,
+        memory_kib: guest_memory_bytes()? / 1024,
+    };
+    let mut users = Users::default();
     let seen: Vec<Seen> = read("cgroup.procs")?
         .lines()
         .filter_map(|pid| pid.trim().parse().ok())
         // A process that ended since the list was read is left out.
-        .filter_map(|pid| read_process(pid).ok())
+        .filter_map(|pid| read_process(pid, &machine, &mut users).ok())
         .collect();
     let in_container: HashMap<u32, u32> = seen.iter().map(|p| (p.pid, p.info.pid)).collect();
     let mut processes: Vec<ProcessInfo> = seen
@@ -147,7 +166,89 @@ fn processes() -> anyhow::Result<Vec<ProcessInfo>> {
     Ok(processes)
 }
 
-fn read_process(pid: u32) -> anyhow::Result<Seen> {
+/// `/proc/uptime`'s first number (seconds, with hundredths) in
+/// milliseconds.
+fn parse_uptime_ms(uptime: &str) -> Option<u64> {
+    let seconds = uptime.split_whitespace().next()?;
+    let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, "0"));
+    let fraction_ms: u64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
+    Some(whole.parse::<u64>().ok()?.checked_mul(1000)? + fraction_ms)
+}
+
+/// User names by uid, read from each process's own `/etc/passwd` (a
+/// container's processes share one root, so it is read once per root).
+#[derive(Default)]
+struct Users {
+    by_root: HashMap<(u64, u64), HashMap<u32, String>>,
+}
+
+/// The most of an `/etc/passwd` read: a name is a nicety.
+const PASSWD_MAX_BYTES: u64 = 1 << 20;
+
+impl Users {
+    fn name(&mut self, pid: u32, uid: u32) -> Option<String> {
+        let root = fs::File::open(format!("/proc/{pid}/root")).ok()?;
+        let metadata = root.metadata().ok()?;
+        let key = (metadata.dev(), metadata.ino());
+        let names = self
+            .by_root
+            .entry(key)
+            .or_insert_with(|| parse_passwd(&read_passwd(&root).unwrap_or_default()));
+        names.get(&uid).cloned()
+    }
+}
+
+/// The container's `/etc/passwd` under its `root`, which its processes
+/// may be changing as it is read: resolved inside that root whatever
+/// links they made, opened without blocking, and read only if it is a
+/// regular file (not a FIFO or a device to wait on).
+fn read_passwd(root: &fs::File) -> Option<String> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(root.as_raw_fd(), "etc/passwd", how).ok()?;
+    // SAFETY: openat2 returned a new descriptor that nothing else owns.
+    let file = unsafe { fs::File::from_raw_fd(fd) };
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(PASSWD_MAX_BYTES).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// The names of `/etc/passwd`'s uids (`name:password:uid:...` lines); the
+/// first line of a uid names it.
+fn parse_passwd(passwd: &str) -> HashMap<u32, String> {
+    let mut names = HashMap::new();
+    for line in passwd.lines() {
+        let mut fields = line.split(':');
+        let (Some(name), Some(_), Some(uid)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        if let (false, Ok(uid)) = (name.is_empty(), uid.parse()) {
+            names.entry(uid).or_insert_with(|| name.to_owned());
+        }
+    }
+    names
+}
+
+/// The name of the terminal device `tty_nr` of /proc/PID/stat, as `ps`
+/// shows it; none for no terminal or one `ps` would not name.
+fn tty_name(tty_nr: u64) -> Option<String> {
+    let major = (tty_nr >> 8) & 0xfff;
+    let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+    match (major, minor) {
+        (0, _) => None,
+        (136..=143, _) => Some(format!("pts/{}", (major - 136) * 256 + minor)),
+        (4, 0..=63) => Some(format!("tty{minor}")),
+        (4, _) => Some(format!("ttyS{}", minor - 64)),
+        (5, 1) => Some("console".into()),
+        _ => None,
+    }
+}
+
+fn read_process(pid: u32, machine: &Machine, users: &mut Users) -> anyhow::Result<Seen> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline"))?;
@@ -161,7 +262,11 @@ fn read_process(pid: u32) -> anyhow::Result<Seen> {
     };
     // The last NSpid is the pid in the innermost namespace: the container's.
     let container_pid = field("NSpid:")?.last().and_then(|p| p.parse().ok());
-    let uid = field("Uid:")?.next().and_then(|uid| uid.parse().ok());
+    // Real, effective, saved, file system: ps shows the effective one.
+    let uid = field("Uid:")?
+        .nth(1)
+        .and_then(|uid| uid.parse().ok())
+        .context("unreadable Uid")?;
     let command = if cmdline.is_empty() {
         format!("[{}]", parsed.name)
     } else {
@@ -178,9 +283,21 @@ fn read_process(pid: u32) -> anyhow::Result<Seen> {
         info: ProcessInfo {
             pid: container_pid.context("unreadable NSpid")?,
             ppid: 0,
-            uid: uid.context("unreadable Uid")?,
-            state: parsed.state,
+            uid,
+            user: users.name(pid, uid),
+            state: parsed.bsd_state(pid),
             cpu_time_ms: parsed.cpu_ticks * 1000 / TICKS_PER_SECOND,
+            elapsed_ms: machine
+                .uptime_ms
+                .saturating_sub(parsed.start_ticks * 1000 / TICKS_PER_SECOND),
+            tty: tty_name(parsed.tty_nr),
+            vsz_kib: parsed.vsize_bytes / 1024,
+            rss_kib: parsed.rss_pages * PAGE_KIB,
+            memory_permille: (parsed.rss_pages * PAGE_KIB * 1000)
+                .checked_div(machine.memory_kib)
+                .and_then(|permille| u32::try_from(permille).ok())
+                .unwrap_or(0),
+            name: parsed.name,
             command,
         },
     })
@@ -192,8 +309,43 @@ struct Stat {
     name: String,
     state: String,
     ppid: u32,
+    pgrp: u64,
+    session: u64,
+    tty_nr: u64,
+    /// The foreground process group of its terminal (-1 without one).
+    tpgid: i64,
     /// utime + stime.
     cpu_ticks: u64,
+    nice: i64,
+    threads: u64,
+    /// When it started, in ticks since boot.
+    start_ticks: u64,
+    vsize_bytes: u64,
+    rss_pages: u64,
+}
+
+impl Stat {
+    /// ps's STAT for the process `pid`: the state letter, then `<` or `N`
+    /// for a raised or lowered priority, `s` for a session leader, `l` for
+    /// several threads, `+` in its terminal's foreground group.
+    fn bsd_state(&self, pid: u32) -> String {
+        let mut state = self.state.clone();
+        match self.nice {
+            nice if nice < 0 => state.push('<'),
+            nice if nice > 0 => state.push('N'),
+            _ => {}
+        }
+        if self.session == u64::from(pid) {
+            state.push('s');
+        }
+        if self.threads > 1 {
+            state.push('l');
+        }
+        if u64::try_from(self.tpgid).is_ok_and(|group| group == self.pgrp) {
+            state.push('+');
+        }
+        state
+    }
 }
 
 /// Parses /proc/PID/stat; the name (in parentheses) may hold spaces and
@@ -203,19 +355,36 @@ fn parse_stat(stat: &str) -> anyhow::Result<Stat> {
         bail!("malformed stat {stat:?}");
     };
     let name = stat[open + 1..close].to_owned();
-    // After the name: state (3), ppid (4), ..., utime (14), stime (15).
+    // After the name: state (3), ppid (4), pgrp (5), session (6), tty_nr
+    // (7), tpgid (8), ..., utime (14), stime (15), ..., nice (19),
+    // num_threads (20), ..., starttime (22), vsize (23), rss (24).
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let number = |index: usize| -> anyhow::Result<u64> {
+    fn parsed<T: std::str::FromStr>(
+        fields: &[&str],
+        index: usize,
+        stat: &str,
+    ) -> anyhow::Result<T> {
         fields
             .get(index)
             .and_then(|field| field.parse().ok())
             .with_context(|| format!("malformed stat {stat:?}"))
-    };
+    }
+    let number = |index: usize| parsed::<u64>(&fields, index, stat);
+    let signed = |index: usize| parsed::<i64>(&fields, index, stat);
     Ok(Stat {
         name,
         state: fields.first().context("stat without a state")?.to_string(),
         ppid: u32::try_from(number(1)?)?,
-        cpu_ticks: number(11)? + number(12)?,
+        pgrp: number(2)?,
+        session: number(3)?,
+        tty_nr: number(4)?,
+        tpgid: signed(5)?,
+        cpu_ticks: number(11)?.saturating_add(number(12)?),
+        nice: signed(16)?,
+        threads: number(17)?,
+        start_ticks: number(19)?,
+        vsize_bytes: number(20)?,
+        rss_pages: number(21)?,
     })
 }
 
@@ -225,19 +394,76 @@ mod tests {
 
     #[test]
     fn stat_lines_parse_even_with_odd_names() {
-        let stat = "42 (my (odd) name) S 7 42 42 0 -1 4194560 100 0 0 0 25 15 0 0 20 0 1 0 \
-                    300 1000 10 18446744073709551615";
+        let stat = "42 (my (odd) name) S 7 42 42 34816 -1 4194560 100 0 0 0 25 15 0 0 20 0 1 0 \
+                    300 1000448 10 18446744073709551615";
         assert_eq!(
             parse_stat(stat).unwrap(),
             Stat {
                 name: "my (odd) name".into(),
                 state: "S".into(),
                 ppid: 7,
+                pgrp: 42,
+                session: 42,
+                tty_nr: 34816,
+                tpgid: -1,
                 cpu_ticks: 40,
+                nice: 0,
+                threads: 1,
+                start_ticks: 300,
+                vsize_bytes: 1000448,
+                rss_pages: 10,
             }
         );
         assert!(parse_stat("42 no parens").is_err());
         assert!(parse_stat("42 (short) S").is_err());
+    }
+
+    #[test]
+    fn states_carry_bsd_flags_as_ps_shows_them() {
+        let stat = |line: &str| parse_stat(line).unwrap();
+        // A session leader in its terminal's foreground group.
+        let shell = stat("42 (sh) S 1 42 42 34816 42 0 0 0 0 0 1 1 0 0 20 0 1 0 5 100 10 0");
+        assert_eq!(shell.bsd_state(42), "Ss+");
+        // Niced, threaded, in the background of another session.
+        let worker = stat("50 (w) R 42 42 42 34816 60 0 0 0 0 0 1 1 0 0 30 10 4 0 5 100 10 0");
+        assert_eq!(worker.bsd_state(50), "RNl");
+        let urgent = stat("51 (u) D 42 51 42 0 -1 0 0 0 0 0 1 1 0 0 10 -5 1 0 5 100 10 0");
+        assert_eq!(urgent.bsd_state(51), "D<");
+    }
+
+    #[test]
+    fn terminals_are_named_as_ps_names_them() {
+        assert_eq!(tty_name(0), None);
+        assert_eq!(tty_name(34816).as_deref(), Some("pts/0"));
+        assert_eq!(tty_name((137 << 8) | 3).as_deref(), Some("pts/259"));
+        assert_eq!(tty_name((4 << 8) | 1).as_deref(), Some("tty1"));
+        assert_eq!(tty_name((4 << 8) | 64).as_deref(), Some("ttyS0"));
+        assert_eq!(tty_name((5 << 8) | 1).as_deref(), Some("console"));
+        // A large minor spills into the high bits.
+        assert_eq!(tty_name((136 << 8) | (1 << 20)).as_deref(), Some("pts/256"));
+    }
+
+    #[test]
+    fn passwd_names_uids_by_their_first_line() {
+        let names = parse_passwd(
+            "root:x:0:0:root:/root:/bin/sh\n\
+             # a comment\n\
+             postgres:x:70:70::/var/lib/postgresql:/bin/sh\n\
+             toor:x:0:0::/root:/bin/sh\n\
+             :x:5:5::/:/bin/sh\n\
+             broken\n",
+        );
+        assert_eq!(names.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(names.get(&70).map(String::as_str), Some("postgres"));
+        assert_eq!(names.len(), 2);
+    }
+
+    #[test]
+    fn uptime_reads_in_milliseconds() {
+        assert_eq!(parse_uptime_ms("12.34 40.00\n"), Some(12_340));
+        assert_eq!(parse_uptime_ms("7 1"), Some(7_000));
+        assert_eq!(parse_uptime_ms("0.5 0"), Some(500));
+        assert_eq!(parse_uptime_ms(""), None);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub use stats::StatsSample;
 pub use step::StepOptions;
 pub use stop::StopOptions;
 pub use update::UpdateOptions;
-pub use volumes::{PrunedVolumes, VolumeInfo};
+pub use volumes::{CreateVolumeOptions, PrunedVolumes, VolumeInfo};
 
 use crate::detach_keys::DetachKeys;
 use crate::error::Error;

@@ -27,15 +27,28 @@ pub struct PrunedVolumes {
     pub bytes: u64,
 }
 
+/// What a new volume is made with.
+#[derive(Debug, Clone, Default)]
+pub struct CreateVolumeOptions {
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Docker's local driver options (`-o type=none -o o=bind -o
+    /// device=/PATH` binds a host directory; nothing else is taken).
+    pub driver_options: BTreeMap<String, String>,
+}
+
 impl Runtime {
     /// Makes the volume `name` (a fresh anonymous one without a name), or
     /// returns the one of that name that exists, as Docker does.
     pub fn create_volume(
         &self,
         name: Option<&str>,
-        labels: BTreeMap<String, String>,
+        options: CreateVolumeOptions,
     ) -> Result<Volume> {
-        Ok(VolumeStore::open(&self.root).get_or_create(name, labels)?.0)
+        let store = VolumeStore::open(&self.root);
+        Ok(store
+            .get_or_create(name, options.labels, options.driver_options)?
+            .0)
     }
 
     /// Every volume with the containers that use it, by name.
@@ -69,7 +82,8 @@ impl Runtime {
         Ok(store.size(&store.get(name)?))
     }
 
-    /// Removes the volume `name` and its files; refused while a container
+    /// Removes the volume `name` and the files hull keeps for it (a bound
+    /// volume's directory stays); refused while a container
     /// uses it. With `force`, one that is not there is no error.
     pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
         let store = VolumeStore::open(&self.root);
