@@ -36,8 +36,7 @@ pub fn validate(model: &ComposeFile, file: &str) -> Result<()> {
         if volume.keeps_tmpfs_on_disk() {
             continue;
         }
-        let options = volume.driver_opts.clone().into_iter().collect();
-        if let Err(reason) = hull_runtime::bound_directory(&options) {
+        if let Err(reason) = volume.bound_directory() {
             return Err(Error::config(format!(
                 "{file}: volumes.{name}.driver_opts: {reason}"
             )));

@@ -9,6 +9,7 @@
 //! - Additional groups (`--group-add`), names or numeric ids as `GROUP`,
 //!   join the supplementary groups whatever the user.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
@@ -116,6 +117,20 @@ fn resolve_in(user: &str, passwd: &str, group: &str) -> Result<Identity, String>
     Ok(identity)
 }
 
+/// The names of the uids `passwd` lists, each named by its first line as
+/// getpwuid finds it (`hull top`'s user column).
+pub fn user_names(passwd: &str) -> HashMap<u32, String> {
+    let mut names = HashMap::new();
+    for entry in passwd.lines().filter_map(parse_passwd_line) {
+        if !entry.name.is_empty() {
+            names
+                .entry(entry.uid)
+                .or_insert_with(|| entry.name.to_owned());
+        }
+    }
+    names
+}
+
 /// `name:password:uid:gid:gecos:home:shell`; malformed lines are skipped.
 fn parse_passwd_line(line: &str) -> Option<PasswdEntry<'_>> {
     let fields: Vec<&str> = line.split(':').collect();
@@ -160,6 +175,17 @@ mod tests {
 
     fn resolve(user: &str) -> Result<Identity, String> {
         resolve_in(user, PASSWD, GROUP)
+    }
+
+    #[test]
+    fn uids_are_named_by_their_first_line() {
+        let names = user_names(&format!(
+            "{PASSWD}toor:x:0:0::/root:/bin/sh\n:x:5:5::/:/bin/sh\n"
+        ));
+        assert_eq!(names.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(names.get(&33).map(String::as_str), Some("www"));
+        assert_eq!(names.get(&1000).map(String::as_str), Some("bob"));
+        assert_eq!(names.len(), 3);
     }
 
     #[test]

@@ -225,10 +225,7 @@ impl ComposeArgs {
             .volumes
             .values()
             .filter(|volume| !volume.external)
-            .filter_map(|volume| {
-                let options = volume.driver_opts.clone().into_iter().collect();
-                hull_runtime::bound_directory(&options).ok().flatten()
-            })
+            .filter_map(|volume| volume.bound_directory().ok().flatten())
             .collect();
         machine::check_volume_devices(root, &devices)?;
         let runtime = Runtime::new(root);

@@ -19,9 +19,8 @@ enum Field {
     Pid,
     Ppid,
     Uid,
+    /// The user's name (`ps -f` titles it UID), else the number.
     User,
-    /// `ps -f`'s `UID`: the user's name, else the number.
-    UidName,
     Cpu,
     CpuPercent,
     MemPercent,
@@ -166,7 +165,7 @@ impl Default for PsFormat {
 /// `ps -f`'s columns, Docker's default.
 fn full_columns() -> Vec<Column> {
     vec![
-        Column::new(Field::UidName, "UID"),
+        Column::new(Field::User, "UID"),
         Column::new(Field::Pid, "PID"),
         Column::new(Field::Ppid, "PPID"),
         Column::new(Field::Cpu, "C"),
@@ -223,16 +222,16 @@ fn parse_list(list: &str) -> Result<Vec<Column>> {
             );
         };
         let title = match rest[end..].strip_prefix('=') {
-            Some(title) => {
+            Some(given) => {
                 rest = "";
-                title.to_owned()
+                given
             }
             None => {
                 rest = rest[end..].trim_start_matches([',', ' ']);
-                title.to_owned()
+                title
             }
         };
-        columns.push(Column { field, title });
+        columns.push(Column::new(field, title));
     }
     if columns.is_empty() {
         bail!("ps option -o needs a list of fields, such as -o pid,user,args");
@@ -272,7 +271,7 @@ fn cell(field: Field, process: &ProcessInfo, now: SystemTime) -> String {
         Field::Pid => process.pid.to_string(),
         Field::Ppid => process.ppid.to_string(),
         Field::Uid => process.uid.to_string(),
-        Field::User | Field::UidName => match &process.user {
+        Field::User => match &process.user {
             Some(user) => user_column(user),
             None => process.uid.to_string(),
         },

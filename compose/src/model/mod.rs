@@ -6,6 +6,9 @@
 mod service;
 pub mod values;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +154,17 @@ pub struct VolumeDef {
 }
 
 impl VolumeDef {
+    /// Its driver options as the runtime takes them.
+    pub fn driver_options(&self) -> BTreeMap<String, String> {
+        self.driver_opts.clone().into_iter().collect()
+    }
+
+    /// The host directory its driver options bind it to, if they do; an
+    /// error for options hull does not take.
+    pub fn bound_directory(&self) -> Result<Option<PathBuf>, String> {
+        hull_runtime::bound_directory(&self.driver_options())
+    }
+
     /// Whether its driver options ask for a tmpfs, which hull gives as an
     /// ordinary volume (a tmpfs on one host cannot be shared by VMs).
     pub fn keeps_tmpfs_on_disk(&self) -> bool {

@@ -232,7 +232,7 @@ impl Compose<'_> {
             volume_labels.insert(labels::VOLUME.to_owned(), key.clone());
             let options = CreateVolumeOptions {
                 labels: volume_labels,
-                driver_options: definition.driver_opts.clone().into_iter().collect(),
+                driver_options: definition.driver_options(),
             };
             self.runtime.create_volume(Some(&name), options)?;
             events(event(Kind::Volume, &name, Action::Created));

@@ -13,6 +13,7 @@ use hull_protocol::{Answer, ContainerStats, ProcessInfo, Query};
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
 use super::cgroup::CONTAINER;
+use crate::identity::user_names;
 
 /// Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: u64 = 100;
@@ -193,7 +194,7 @@ impl Users {
         let names = self
             .by_root
             .entry(key)
-            .or_insert_with(|| parse_passwd(&read_passwd(&root).unwrap_or_default()));
+            .or_insert_with(|| user_names(&read_passwd(&root).unwrap_or_default()));
         names.get(&uid).cloned()
     }
 }
@@ -215,22 +216,6 @@ fn read_passwd(root: &fs::File) -> Option<String> {
     let mut text = String::new();
     file.take(PASSWD_MAX_BYTES).read_to_string(&mut text).ok()?;
     Some(text)
-}
-
-/// The names of `/etc/passwd`'s uids (`name:password:uid:...` lines); the
-/// first line of a uid names it.
-fn parse_passwd(passwd: &str) -> HashMap<u32, String> {
-    let mut names = HashMap::new();
-    for line in passwd.lines() {
-        let mut fields = line.split(':');
-        let (Some(name), Some(_), Some(uid)) = (fields.next(), fields.next(), fields.next()) else {
-            continue;
-        };
-        if let (false, Ok(uid)) = (name.is_empty(), uid.parse()) {
-            names.entry(uid).or_insert_with(|| name.to_owned());
-        }
-    }
-    names
 }
 
 /// The name of the terminal device `tty_nr` of /proc/PID/stat, as `ps`
@@ -441,21 +426,6 @@ mod tests {
         assert_eq!(tty_name((5 << 8) | 1).as_deref(), Some("console"));
         // A large minor spills into the high bits.
         assert_eq!(tty_name((136 << 8) | (1 << 20)).as_deref(), Some("pts/256"));
-    }
-
-    #[test]
-    fn passwd_names_uids_by_their_first_line() {
-        let names = parse_passwd(
-            "root:x:0:0:root:/root:/bin/sh\n\
-             # a comment\n\
-             postgres:x:70:70::/var/lib/postgresql:/bin/sh\n\
-             toor:x:0:0::/root:/bin/sh\n\
-             :x:5:5::/:/bin/sh\n\
-             broken\n",
-        );
-        assert_eq!(names.get(&0).map(String::as_str), Some("root"));
-        assert_eq!(names.get(&70).map(String::as_str), Some("postgres"));
-        assert_eq!(names.len(), 2);
     }
 
     #[test]
