@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hull_vmm::VmConfig;
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, MsgFlags};
 
 use crate::child_process;
@@ -82,6 +83,19 @@ fn poll_agent(
         Err(e) => return Err(e).context("cannot read the agent connection"),
     }
     Ok(None)
+}
+
+/// Waits up to `timeout` for a connection on `listener` or something to
+/// read (or the end) on `pending`, so the agent's greeting is taken as it
+/// comes; a signal ends the wait early too.
+fn wait_for_agent(listener: &UnixListener, pending: Option<&UnixStream>, timeout: Duration) {
+    let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    if let Some(stream) = pending {
+        fds.push(PollFd::new(stream.as_fd(), PollFlags::POLLIN));
+    }
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    // Interrupted or not, the caller looks at everything again.
+    let _ = poll(&mut fds, timeout);
 }
 
 /// One VMM process and its runtime directory.
@@ -182,7 +196,7 @@ impl VmProcess {
                     self.diagnosis()
                 );
             }
-            std::thread::sleep(POLL_INTERVAL);
+            wait_for_agent(listener, connection.as_ref(), POLL_INTERVAL);
         }
     }
 
@@ -267,6 +281,16 @@ mod tests {
 
     use super::*;
 
+    /// A non-blocking listener for the agent, in a directory of its own
+    /// (kept while the test holds it), and its path.
+    fn agent_listener() -> (tempfile::TempDir, std::path::PathBuf, UnixListener) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        (dir, path, listener)
+    }
+
     /// Polls until the agent's connection is ready, or fails after a while.
     fn ready(listener: &UnixListener, pending: &mut Option<UnixStream>) -> UnixStream {
         for _ in 0..500 {
@@ -280,10 +304,7 @@ mod tests {
 
     #[test]
     fn a_connection_reset_before_its_first_byte_is_skipped_for_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        let (_dir, path, listener) = agent_listener();
         let mut pending = None;
         assert!(poll_agent(&listener, &mut pending).unwrap().is_none());
 
@@ -304,10 +325,7 @@ mod tests {
 
     #[test]
     fn a_silent_connection_given_up_for_a_newer_one_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        let (_dir, path, listener) = agent_listener();
         let mut pending = None;
         let _stale = UnixStream::connect(&path).unwrap();
         assert!(poll_agent(&listener, &mut pending).unwrap().is_none());
@@ -320,11 +338,21 @@ mod tests {
     }
 
     #[test]
+    fn waiting_ends_when_the_agent_speaks_not_at_the_timeout() {
+        let (_dir, path, listener) = agent_listener();
+        let mut agent = UnixStream::connect(&path).unwrap();
+        let mut pending = None;
+        assert!(poll_agent(&listener, &mut pending).unwrap().is_none());
+        agent.write_all(b"hi").unwrap();
+        let started = Instant::now();
+        wait_for_agent(&listener, pending.as_ref(), Duration::from_secs(60));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(poll_agent(&listener, &mut pending).unwrap().is_some());
+    }
+
+    #[test]
     fn a_silent_connection_stays_pending() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        let (_dir, path, listener) = agent_listener();
         let mut pending = None;
         let _agent = UnixStream::connect(&path).unwrap();
         for _ in 0..5 {
