@@ -33,6 +33,7 @@ pub fn parse_volume(value: &str) -> Result<Mount, String> {
         None => MountSource::Volume {
             name: String::new(),
             copy,
+            subpath: None,
         },
         Some(path) if path.starts_with('/') => MountSource::Bind {
             path: PathBuf::from(path),
@@ -47,6 +48,7 @@ pub fn parse_volume(value: &str) -> Result<Mount, String> {
         Some(name) => MountSource::Volume {
             name: parse_volume_name(name)?,
             copy,
+            subpath: None,
         },
     };
     Ok(Mount {
@@ -61,7 +63,7 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
     let bad = |why: String| why;
     let (mut kind, mut source, mut target) = ("volume", None, None);
     let (mut read_only, mut copy) = (false, true);
-    let (mut size_bytes, mut mode) = (None, None);
+    let (mut size_bytes, mut mode, mut subpath) = (None, None, None);
     for field in value.split(',') {
         let (key, val) = match field.split_once('=') {
             Some((key, val)) => (key, Some(val)),
@@ -79,6 +81,7 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
             "target" | "destination" | "dst" => target = Some(given()?),
             "readonly" | "ro" => read_only = flag()?,
             "volume-nocopy" => copy = !flag()?,
+            "volume-subpath" => subpath = Some(given()?.to_owned()),
             "tmpfs-size" => size_bytes = Some(parse_size_bytes(given()?).map_err(bad)?),
             "tmpfs-mode" => {
                 let octal = given()?;
@@ -93,6 +96,11 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
         }
     }
     let target = target.ok_or_else(|| bad("target is required".into()))?;
+    if subpath.is_some() && kind != "volume" {
+        return Err(bad(format!(
+            "volume-subpath is for volume mounts, not type={kind}"
+        )));
+    }
     let source = match (kind, source) {
         ("bind", Some(path)) if path.starts_with('/') => MountSource::Bind {
             path: PathBuf::from(path),
@@ -106,6 +114,7 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
                 .transpose()?
                 .unwrap_or_default(),
             copy,
+            subpath,
         },
         ("tmpfs", None) => MountSource::Tmpfs { size_bytes, mode },
         ("tmpfs", Some(_)) => return Err(bad("a tmpfs mount takes no source".into())),
@@ -162,11 +171,11 @@ mod tests {
         ));
         let named = parse_volume("data:/var/lib/db:nocopy,z").unwrap();
         assert!(
-            matches!(named.source, MountSource::Volume { ref name, copy: false } if name == "data")
+            matches!(named.source, MountSource::Volume { ref name, copy: false, .. } if name == "data")
         );
         let anonymous = parse_volume("/cache").unwrap();
         assert!(
-            matches!(anonymous.source, MountSource::Volume { ref name, copy: true } if name.is_empty())
+            matches!(anonymous.source, MountSource::Volume { ref name, copy: true, .. } if name.is_empty())
         );
         for bad in [
             "./src:/app",
@@ -200,6 +209,10 @@ mod tests {
             volume.source,
             MountSource::Volume { copy: false, .. }
         ));
+        let part = parse_mount("source=data,target=/db,volume-subpath=pg/data").unwrap();
+        assert!(
+            matches!(part.source, MountSource::Volume { subpath: Some(ref sub), .. } if sub == "pg/data")
+        );
         for bad in [
             "type=bind,target=/x",
             "type=bind,source=rel,target=/x",
@@ -207,6 +220,7 @@ mod tests {
             "type=nfs,target=/x",
             "type=volume,target=/x,color=blue",
             "type=tmpfs,source=x,target=/x",
+            "type=bind,source=/srv,target=/x,volume-subpath=a",
         ] {
             assert!(parse_mount(bad).is_err(), "{bad}");
         }

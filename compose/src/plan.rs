@@ -593,6 +593,7 @@ fn mount(project: &Project, volume: &ServiceVolume) -> std::result::Result<Mount
                 None => String::new(),
             },
             copy: !volume.volume.as_ref().is_some_and(|v| v.nocopy),
+            subpath: volume.volume.as_ref().and_then(|v| v.subpath.clone()),
         },
         MountKind::Tmpfs => MountSource::Tmpfs {
             size_bytes: volume.tmpfs.as_ref().and_then(|t| t.size).map(|s| s.0),
@@ -602,11 +603,13 @@ fn mount(project: &Project, volume: &ServiceVolume) -> std::result::Result<Mount
             },
         },
     };
-    Ok(Mount {
+    let mount = Mount {
         target: volume.target.clone(),
         source,
         read_only: volume.read_only,
-    })
+    };
+    hull_runtime::check_mounts(std::slice::from_ref(&mount)).map_err(|err| err.to_string())?;
+    Ok(mount)
 }
 
 /// A bind's host path: `~/` from `$HOME`, relative ones from the project
@@ -742,6 +745,35 @@ volumes: {data: {}}
         assert_eq!(run.options.name.as_deref(), Some("shop-web-run-f00"));
         assert_eq!(run.options.labels[labels::ONEOFF], "True");
         assert!(run.options.network.publish.is_empty());
+    }
+
+    #[test]
+    fn a_volume_subpath_is_mounted_and_one_leaving_the_volume_refused() {
+        let yaml = |subpath: &str| {
+            format!(
+                "services:\n  db:\n    image: db\n    volumes:\n      - type: volume\n        \
+                 source: data\n        target: /var/lib/db\n        volume: {{subpath: \"{subpath}\"}}\n\
+                 volumes: {{data: {{}}}}\n"
+            )
+        };
+        let (dir, project) = project(&yaml("pg/data"));
+        let db = plan_container(&project, "db", &image(), &Replica::Number(1)).unwrap();
+        let MountSource::Volume { name, subpath, .. } = &db.options.mounts[0].source else {
+            panic!("{:?}", db.options.mounts[0]);
+        };
+        assert_eq!(
+            (name.as_str(), subpath.as_deref()),
+            ("shop_data", Some("pg/data"))
+        );
+        let project = reload(&dir, &yaml("../other"));
+        let err = plan_container(&project, "db", &image(), &Replica::Number(1))
+            .err()
+            .unwrap();
+        let text = err.to_string();
+        assert!(
+            text.contains("services.db.volumes[0]") && text.contains("subpath"),
+            "{text}"
+        );
     }
 
     #[test]

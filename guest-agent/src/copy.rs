@@ -23,8 +23,11 @@ pub fn run(
 ) -> anyhow::Result<()> {
     enter_root(root)?;
     match copy {
-        Copy::Out { path } => copy::send(Path::new(path), DataWriter::new(Message::Stdout, send))
-            .with_context(|| format!("copying {path} out")),
+        Copy::Out { path, follow_link } => {
+            let out = DataWriter::new(Message::Stdout, send);
+            copy::send(Path::new(path), *follow_link, out)
+                .with_context(|| format!("copying {path} out"))
+        }
         Copy::In {
             dest,
             contents,

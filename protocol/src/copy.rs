@@ -19,18 +19,25 @@ pub fn names_contents(path: &str) -> bool {
 }
 
 /// Archives `path` into `out`: under its own name, or its contents if it
-/// ends in `/.`. Symbolic links are archived as links.
-pub fn send(path: &Path, out: impl Write) -> io::Result<()> {
-    let metadata = fs::symlink_metadata(path).map_err(|err| with_path(err, "cannot read", path))?;
+/// ends in `/.`. Symbolic links are archived as links; with `follow_link`
+/// (`cp -L`), a link that `path` itself names is archived as what it
+/// points to, under the link's name.
+pub fn send(path: &Path, follow_link: bool, out: impl Write) -> io::Result<()> {
+    let source = match follow_link {
+        true => fs::canonicalize(path).map_err(|err| with_path(err, "cannot follow", path))?,
+        false => path.to_owned(),
+    };
+    let metadata =
+        fs::symlink_metadata(&source).map_err(|err| with_path(err, "cannot read", path))?;
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     let contents = names_contents(&path.to_string_lossy());
     match path.file_name() {
-        _ if contents => builder.append_dir_all(".", path)?,
-        Some(name) if metadata.is_dir() => builder.append_dir_all(name, path)?,
-        Some(name) => builder.append_path_with_name(path, name)?,
+        _ if contents => builder.append_dir_all(".", &source)?,
+        Some(name) if metadata.is_dir() => builder.append_dir_all(name, &source)?,
+        Some(name) => builder.append_path_with_name(&source, name)?,
         // `/` itself: its contents.
-        None => builder.append_dir_all(".", path)?,
+        None => builder.append_dir_all(".", &source)?,
     }
     builder.into_inner()?.flush()
 }
@@ -198,9 +205,15 @@ mod tests {
 
     /// `src` sent and received as `dest` (through frames).
     fn copy(src: &Path, dest: &Path) -> io::Result<()> {
+        copy_following(src, dest, false)
+    }
+
+    /// [`copy`], following a link `src` names if `follow_link`.
+    fn copy_following(src: &Path, dest: &Path, follow_link: bool) -> io::Result<()> {
         let mut frames = Vec::new();
         send(
             src,
+            follow_link,
             DataWriter::new(Message::Stdout, |message| {
                 write_message(&mut frames, message).map_err(io::Error::other)
             }),
@@ -273,6 +286,28 @@ mod tests {
         let contents = temp.path().join("contents");
         copy(&src.join("."), &contents).unwrap();
         assert_eq!(fs::read_to_string(contents.join("sub/a")).unwrap(), "a");
+    }
+
+    #[test]
+    fn a_followed_link_is_copied_as_its_target_under_its_own_name() {
+        let temp = tempfile::tempdir().unwrap();
+        let src = temp.path().join("src");
+        tree(&src);
+        std::os::unix::fs::symlink("sub", src.join("dir-link")).unwrap();
+        let into = temp.path().join("into");
+        fs::create_dir(&into).unwrap();
+        copy_following(&src.join("link"), &into, true).unwrap();
+        let copied = fs::symlink_metadata(into.join("link")).unwrap();
+        assert!(copied.is_file(), "{copied:?}");
+        assert_eq!(fs::read_to_string(into.join("link")).unwrap(), "a");
+        copy_following(&src.join("dir-link"), &into, true).unwrap();
+        assert_eq!(fs::read_to_string(into.join("dir-link/a")).unwrap(), "a");
+        // Without following, the link itself.
+        copy(&src.join("dir-link"), &into.join("kept")).unwrap();
+        assert_eq!(fs::read_link(into.join("kept")).unwrap(), Path::new("sub"));
+        std::os::unix::fs::symlink("nowhere", src.join("dangling")).unwrap();
+        let err = copy_following(&src.join("dangling"), &into, true).unwrap_err();
+        assert!(err.to_string().contains("dangling"), "{err}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 13;
+pub const VERSION: u32 = 14;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -170,6 +170,11 @@ pub enum MountSource {
         /// single host file is bind-mounted (the host shares its parent
         /// directory showing that entry only).
         entry: Option<String>,
+        /// A directory or file below the share's directory instead of all
+        /// of it: a volume's `volume-subpath`, a relative path the agent
+        /// resolves within the share (links too); it must exist.
+        #[serde(default)]
+        subpath: Option<String>,
         /// Fill an empty share with what the image has at `target` first,
         /// owners, modes and all (a named volume's first mount, as
         /// Docker's).
@@ -448,8 +453,14 @@ pub struct Diff {
 /// A `hull cp` between the host and a container, paths in the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Copy {
-    /// The agent sends `path` as a tar stream in `Stdout` frames.
-    Out { path: String },
+    /// The agent sends `path` as a tar stream in `Stdout` frames;
+    /// `follow_link`: a link `path` names is sent as what it points to
+    /// (`hull cp -L`).
+    Out {
+        path: String,
+        #[serde(default)]
+        follow_link: bool,
+    },
     /// The host sends a tar stream in `Stdin` frames, ended by
     /// `StdinClose`, which the agent unpacks as `dest`; `contents`: the
     /// stream holds a directory's contents ([`copy::receive`]); `archive`:
@@ -686,6 +697,7 @@ mod tests {
                             source: MountSource::Share {
                                 tag: "hull-vol-0".into(),
                                 entry: None,
+                                subpath: Some("db/data".into()),
                                 copy_up: true,
                             },
                             read_only: false,

@@ -250,6 +250,7 @@ pub(crate) fn shares_needed(root: &StateRoot, mounts: &[Mount]) -> usize {
                     read_only: mount.read_only,
                 },
             },
+            // A subpath is reached through its volume's share.
             MountSource::Volume { name, .. } => ShareKey {
                 host_dir: volumes.mountpoint(name),
                 files_only: false,
@@ -272,16 +273,20 @@ fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec
     let mut shares: Vec<(ShareKey, FsShare)> = Vec::new();
     let mut specs = Vec::new();
     for mount in mounts {
-        let (key, entry, copy_up) = match &mount.source {
+        let (key, entry, subpath, copy_up) = match &mount.source {
             MountSource::Bind { path, create } => {
                 if *create && !path.exists() {
                     std::fs::create_dir_all(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
                 }
                 let (key, entry) = ShareKey::of_bind(path, mount.read_only)?;
-                (key, entry, false)
+                (key, entry, None, false)
             }
-            MountSource::Volume { name, copy } => {
+            MountSource::Volume {
+                name,
+                copy,
+                subpath,
+            } => {
                 let dir = volumes.get(name)?.mountpoint;
                 if !dir.is_dir() {
                     bail!(
@@ -298,13 +303,15 @@ fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec
                 // A read-only volume the agent is to fill first is shared
                 // writable for that (the agent mounts it read-only), as
                 // Docker fills `:ro` volumes too; only while it is empty.
-                let filling = *copy && is_empty_dir(&dir)?;
+                // A subpath is there already: nothing fills it.
+                let copy_up = *copy && subpath.is_none();
+                let filling = copy_up && is_empty_dir(&dir)?;
                 let key = ShareKey {
                     host_dir: dir,
                     files_only: false,
                     read_only: mount.read_only && !filling,
                 };
-                (key, None, *copy)
+                (key, None, subpath.clone(), copy_up)
             }
             MountSource::Tmpfs { size_bytes, mode } => {
                 specs.push(MountSpec {
@@ -343,6 +350,7 @@ fn mount_shares(root: &StateRoot, mounts: &[Mount]) -> Result<(Vec<FsShare>, Vec
             source: ProtocolMountSource::Share {
                 tag: share.tag.clone(),
                 entry,
+                subpath,
                 copy_up,
             },
             read_only: mount.read_only,

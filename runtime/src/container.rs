@@ -133,9 +133,13 @@ pub enum MountSource {
         /// Its name.
         name: String,
         /// Filled from the image's content at the target while it is
-        /// empty (not with `volume-nocopy`).
+        /// empty (not with `volume-nocopy`, nor a subpath).
         #[serde(default = "yes")]
         copy: bool,
+        /// A directory or file in the volume mounted instead of all of it
+        /// (`volume-subpath`): relative, without `..`, and there already.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subpath: Option<String>,
     },
     /// A tmpfs in the guest's memory.
     Tmpfs {

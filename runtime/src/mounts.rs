@@ -4,7 +4,7 @@
 //! mounts of `--volumes-from` containers taken over.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Component, Path};
 
 use anyhow::{Context, Result};
 
@@ -59,7 +59,11 @@ fn settle_into(
                 check_bind_source(path, *create)?;
                 mount.source.clone()
             }
-            MountSource::Volume { name, copy } => {
+            MountSource::Volume {
+                name,
+                copy,
+                subpath,
+            } => {
                 let name = (!name.is_empty()).then_some(name.as_str());
                 let (volume, made) =
                     volumes.get_or_create(name, BTreeMap::new(), BTreeMap::new())?;
@@ -69,6 +73,7 @@ fn settle_into(
                 MountSource::Volume {
                     name: volume.name,
                     copy: *copy,
+                    subpath: subpath.clone(),
                 }
             }
             MountSource::Tmpfs { .. } => mount.source.clone(),
@@ -114,6 +119,7 @@ fn settle_into(
                 source: MountSource::Volume {
                     name: volume.name,
                     copy: true,
+                    subpath: None,
                 },
                 read_only: false,
             },
@@ -143,6 +149,13 @@ pub fn check_mounts(requested: &[Mount]) -> Result<()> {
     let mut targets = BTreeSet::new();
     for mount in requested {
         check_target(&mount.target)?;
+        if let MountSource::Volume {
+            subpath: Some(subpath),
+            ..
+        } = &mount.source
+        {
+            check_subpath(subpath)?;
+        }
         if !targets.insert(normalized(&mount.target)) {
             return Err(Error::invalid(format!("duplicate mount point: {}", mount.target)).into());
         }
@@ -170,6 +183,24 @@ fn check_target(target: &str) -> Result<()> {
         return Err(Error::invalid("invalid mount target \"/\": it cannot be the root").into());
     }
     Ok(())
+}
+
+/// A volume's subpath must be a relative path that stays in the volume
+/// (Docker's rule: no `..`).
+fn check_subpath(subpath: &str) -> Result<()> {
+    let path = Path::new(subpath);
+    let inside = !subpath.is_empty()
+        && !subpath.contains('\0')
+        && path
+            .components()
+            .all(|part| matches!(part, Component::Normal(_) | Component::CurDir));
+    match inside {
+        true => Ok(()),
+        false => Err(Error::invalid(format!(
+            "invalid volume subpath {subpath:?}: give a relative path in the volume, without \"..\""
+        ))
+        .into()),
+    }
 }
 
 /// A bind source must be an absolute host path; a missing one is made
@@ -237,6 +268,7 @@ mod tests {
                 MountSource::Volume {
                     name: "db".into(),
                     copy: true,
+                    subpath: None,
                 },
             ),
             mount(
@@ -244,6 +276,7 @@ mod tests {
                 MountSource::Volume {
                     name: String::new(),
                     copy: true,
+                    subpath: None,
                 },
             ),
             mount(
@@ -273,6 +306,7 @@ mod tests {
             MountSource::Volume {
                 name: String::new(),
                 copy: true,
+                subpath: None,
             },
         );
         for (bad, needle) in [
@@ -332,9 +366,32 @@ mod tests {
                     MountSource::Volume {
                         name: "a/b".into(),
                         copy: true,
+                        subpath: None,
                     },
                 ),
                 "invalid characters",
+            ),
+            (
+                mount(
+                    "/b",
+                    MountSource::Volume {
+                        name: "db".into(),
+                        copy: true,
+                        subpath: Some("pg/../../x".into()),
+                    },
+                ),
+                "invalid volume subpath",
+            ),
+            (
+                mount(
+                    "/b",
+                    MountSource::Volume {
+                        name: "db".into(),
+                        copy: true,
+                        subpath: Some("/abs".into()),
+                    },
+                ),
+                "invalid volume subpath",
             ),
         ] {
             let err = settle(&root, &[anonymous.clone(), bad], &[], &[])

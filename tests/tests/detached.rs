@@ -224,6 +224,8 @@ $h cp box:/data/sub/file host/renamed; echo "out-file=$? $(cat host/renamed)"
 $h cp box:/data/. host/contents; echo "out-contents=$? $(ls host/contents | tr '\n' ' ')"
 $h cp box:/abs/file host/via-link; echo "out-via-link=$? $(cat host/via-link)"
 echo "out-tar=$($h cp box:/data - | tar -tf - | grep -c '^data/sub/file$')"
+$h cp -L box:/data/link host/followed; $h cp -L box:/abs host/followed-dir; ln -s src/deep host/deep-link
+$h cp --follow-link host/deep-link box:/data/; echo "follow=$? $(cat host/followed) $(cat host/followed-dir/file) $($h exec box cat /data/deep-link/f)"
 $h cp host/src box:/data/; echo "in-dir=$? $($h exec box cat /data/src/deep/f) $($h exec box stat -c %a /data/src/deep/f)"
 $h cp host/src/deep/f box:/renamed; echo "in-file=$? $($h exec box cat /renamed)"
 tar -cf - -C host/src . | $h cp - box:/from-tar; echo "in-tar=$? $($h exec box cat /from-tar/deep/f)"
@@ -250,6 +252,13 @@ $h cp box:/data host/late; echo "stopped=$? $(cat host/late/sub/file) $(ls $HULL
     assert_eq!(facts(&output, "out-contents"), ["0 link sub "], "{output}");
     assert_eq!(facts(&output, "out-via-link"), ["0 inside"], "{output}");
     assert_eq!(facts(&output, "out-tar"), ["1"], "{output}");
+    // `-L`: a link named as the source is copied as what it points to,
+    // under its own name, either way.
+    assert_eq!(
+        facts(&output, "follow"),
+        ["0 inside inside hosted"],
+        "{output}"
+    );
     assert_eq!(facts(&output, "in-dir"), ["0 hosted 754"], "{output}");
     assert_eq!(facts(&output, "in-file"), ["0 hosted"], "{output}");
     assert_eq!(facts(&output, "in-tar"), ["0 hosted"], "{output}");

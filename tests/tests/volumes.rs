@@ -81,6 +81,18 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
     assert_eq!(fact("anonymous-after-rm"), ["0"], "{output}");
     assert_eq!(fact("rm-removed-anonymous"), ["0"], "{output}");
     assert_eq!(fact("nocopy"), ["empty"], "{output}");
+    // A subpath of a volume (`volume-subpath`): a directory or a file,
+    // links in the volume resolved within it; one not there, or leaving
+    // the volume, refused in one line.
+    assert_eq!(fact("subpath"), ["deep deep deep"], "{output}");
+    assert_eq!(fact("subpath-escape"), ["125 1"], "{output}");
+    assert_eq!(
+        fact("subpath-bad"),
+        [
+            r#"125 hull: invalid volume subpath "../x": give a relative path in the volume, without "..""#
+        ],
+        "{output}"
+    );
 
     // Binds: a host directory read-write (owners kept both ways), made if
     // missing; read-only; a single file, written through in place and its
@@ -184,6 +196,12 @@ $h volume rm data 2>$d/err; echo "rm-in-use=$? $(wc -l < $d/err) $(grep -c 'w1, 
 $h rm -f -v w1 w2 >/dev/null
 echo "kept=$($h run --rm -v data:/v $img cat /v/note)"
 echo "fs-ops=$($h run --rm -v data:/d $img sh -c 'cd /d && ln note hard && ln -s note soft && mv hard moved && chmod 600 moved && cat soft && stat -c "%h %a" note' | paste -sd'|') $(stat -c '%h %a' $HULL_ROOT/volumes/data/_data/moved)"
+$h run --rm -v data:/d $img sh -c 'mkdir -p /d/pg/data && echo deep > /d/pg/data/f && ln -s / /d/escape && ln -s /pg /d/inner'
+sub() { $h run --rm --mount source=data,target=/db,volume-subpath=$1 $img cat /db/f 2>&1; }
+echo "subpath=$(sub pg/data) $(sub inner/data) $($h run --rm --mount source=data,target=/db,volume-subpath=pg/data/f $img cat /db)"
+said=$(sub escape/etc); echo "subpath-escape=$? $(echo "$said" | grep -c 'not in the volume')"
+said=$(sub ../x); echo "subpath-bad=$? $said"
+$h run --rm -v data:/d $img rm -r /d/pg /d/escape /d/inner
 
 $h run -d --name anon $img >/dev/null
 anon=$($h inspect -f '{{range .Mounts}}{{.Name}}{{end}}' anon)

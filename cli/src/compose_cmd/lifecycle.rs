@@ -200,9 +200,8 @@ pub struct CpArgs {
     /// the first).
     #[arg(long)]
     index: Option<u32>,
-    /// Keep owners (uid/gid), and on the host set-id and sticky bits.
-    #[arg(short, long)]
-    archive: bool,
+    #[command(flatten)]
+    copy: container_cmd::CopyFlags,
     /// SERVICE:PATH, a host path, or - for a tar stream on stdin.
     source: String,
     /// SERVICE:PATH, a host path, or - for a tar stream on stdout.
@@ -250,7 +249,7 @@ pub fn cp(args: CpArgs, compose: &Compose) -> Result<u8> {
         compose.runtime(),
         &args.source,
         &args.destination,
-        args.archive,
+        args.copy.options(),
         containers,
     )?;
     Ok(0)

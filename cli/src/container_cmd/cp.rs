@@ -12,9 +12,8 @@ use hull_runtime::{CopyOptions, CopySource, CopyTarget, Runtime};
 
 #[derive(Args)]
 pub struct CpArgs {
-    /// Keep owners (uid/gid), and on the host set-id and sticky bits.
-    #[arg(short, long)]
-    archive: bool,
+    #[command(flatten)]
+    copy: CopyFlags,
     /// Accepted: hull prints no progress.
     #[arg(short = 'q', long = "quiet")]
     _quiet: bool,
@@ -22,6 +21,26 @@ pub struct CpArgs {
     source: String,
     /// CONTAINER:PATH, a host path, or - for a tar stream on stdout.
     destination: String,
+}
+
+/// How `cp` and `compose cp` copy.
+#[derive(Args)]
+pub struct CopyFlags {
+    /// Keep owners (uid/gid), and on the host set-id and sticky bits.
+    #[arg(short, long)]
+    archive: bool,
+    /// Copy a source path that is a symbolic link as what it points to.
+    #[arg(short = 'L', long)]
+    follow_link: bool,
+}
+
+impl CopyFlags {
+    pub fn options(&self) -> CopyOptions {
+        CopyOptions {
+            archive: self.archive,
+            follow_link: self.follow_link,
+        }
+    }
 }
 
 /// One end of a copy.
@@ -88,7 +107,8 @@ pub fn host_destination(source: &str, destination: &str) -> Option<PathBuf> {
 
 pub fn cp(args: CpArgs, runtime: &Runtime) -> Result<u8> {
     let one = |name: &str| Ok(vec![name.to_owned()]);
-    copy(runtime, &args.source, &args.destination, args.archive, one)?;
+    let options = args.copy.options();
+    copy(runtime, &args.source, &args.destination, options, one)?;
     Ok(0)
 }
 
@@ -100,10 +120,9 @@ pub fn copy(
     runtime: &Runtime,
     source: &str,
     destination: &str,
-    archive: bool,
+    options: CopyOptions,
     containers: impl Fn(&str) -> Result<Vec<String>>,
 ) -> Result<()> {
-    let options = CopyOptions { archive };
     match (Location::parse(source), Location::parse(destination)) {
         (Location::Container { .. }, Location::Container { .. }) => {
             bail!("cannot copy between two containers: copy through a host directory")

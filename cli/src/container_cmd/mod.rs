@@ -21,7 +21,7 @@ mod update;
 
 pub use attach::{attach, attach_to, AttachArgs, AttachFlags};
 pub use commit::{commit, container_layer, CommitArgs, ContainerLayerArgs};
-pub use cp::{copy, cp, host_destination, CpArgs};
+pub use cp::{copy, cp, host_destination, CopyFlags, CpArgs};
 pub use diff::{diff, DiffArgs};
 pub use exec::{exec, ExecArgs};
 pub use export::{export, ExportArgs};

@@ -514,6 +514,13 @@ pub struct VolumeOptions {
         skip_serializing_if = "is_false"
     )]
     pub nocopy: bool,
+    /// A directory or file in the volume mounted instead of all of it.
+    #[serde(
+        default,
+        deserialize_with = "values::text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subpath: Option<String>,
 }
 
 /// `tmpfs:` options of a mount.

@@ -97,6 +97,15 @@ impl Shares {
 fn describe(mount: &MountSpec) -> String {
     match &mount.source {
         MountSource::Share {
+            tag,
+            entry: None,
+            subpath: Some(subpath),
+            ..
+        } => format!(
+            "mounting {subpath:?} of volume share {tag} on {}",
+            mount.target
+        ),
+        MountSource::Share {
             tag, entry: None, ..
         } => format!("mounting share {tag} on {}", mount.target),
         MountSource::Share {
@@ -111,11 +120,15 @@ fn describe(mount: &MountSpec) -> String {
 /// Fills the share of a volume, if it is empty, with what the image has at
 /// the mount's target.
 fn fill_volume(root: &Path, mount: &MountSpec, share: &Path) -> anyhow::Result<()> {
-    if let MountSource::Share {
-        entry: Some(entry), ..
-    } = &mount.source
-    {
-        bail!("a single entry ({entry:?}) of a share cannot be filled from the image");
+    match &mount.source {
+        MountSource::Share {
+            entry: Some(entry), ..
+        } => bail!("a single entry ({entry:?}) of a share cannot be filled from the image"),
+        MountSource::Share {
+            subpath: Some(subpath),
+            ..
+        } => bail!("a volume's subpath ({subpath:?}) cannot be filled from the image"),
+        _ => {}
     }
     let image_dir = secure_join(root, &target_path(&mount.target)?)
         .with_context(|| format!("resolving {}", mount.target))?;
@@ -132,10 +145,17 @@ fn mount_one(root: &Path, mount: &MountSpec, shares: &Shares) -> anyhow::Result<
         mount.target
     );
     match &mount.source {
-        MountSource::Share { tag, entry, .. } => {
-            let source = match entry {
-                None => shares.dir(tag).to_owned(),
-                Some(entry) => shares.dir(tag).join(plain_entry(entry)?),
+        MountSource::Share {
+            tag,
+            entry,
+            subpath,
+            ..
+        } => {
+            let share = shares.dir(tag);
+            let source = match (entry, subpath) {
+                (Some(entry), _) => share.join(plain_entry(entry)?),
+                (None, Some(subpath)) => volume_subpath(share, subpath)?,
+                (None, None) => share.to_owned(),
             };
             bind_onto(&source, &target, mount.read_only)?;
         }
@@ -182,6 +202,21 @@ fn target_path(target: &str) -> anyhow::Result<PathBuf> {
         "mount target {target:?} is not an absolute path"
     );
     Ok(workdir::clean(Path::new(target)))
+}
+
+/// The path `subpath` names below the volume share `share`, resolved
+/// within it (a link on the way cannot lead out of the volume); it must
+/// exist, as Docker's `volume-subpath`.
+fn volume_subpath(share: &Path, subpath: &str) -> anyhow::Result<PathBuf> {
+    let source = secure_join(share, Path::new(subpath))
+        .with_context(|| format!("resolving subpath {subpath:?} in the volume"))?;
+    match fs::symlink_metadata(&source) {
+        Ok(_) => Ok(source),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            bail!("subpath {subpath:?} is not in the volume: make it there first")
+        }
+        Err(err) => Err(err).with_context(|| format!("reading subpath {subpath:?} of the volume")),
+    }
 }
 
 /// A share's entry: one plain name in its directory.
@@ -309,6 +344,27 @@ mod tests {
             assert!(share.join("dir/written").is_file());
         });
         assert_ne!(checked, Some(false), "see the child's panic above");
+    }
+
+    #[test]
+    fn volume_subpaths_resolve_within_the_share_and_must_exist() {
+        let tmp = tempfile::tempdir().unwrap();
+        let share = tmp.path().join("share");
+        fs::create_dir_all(share.join("db/data")).unwrap();
+        symlink("/db", share.join("abs")).unwrap();
+        symlink("../../..", share.join("up")).unwrap();
+        assert_eq!(
+            volume_subpath(&share, "db/data").unwrap(),
+            share.join("db/data")
+        );
+        // Links resolve from the volume's root, never above it.
+        assert_eq!(
+            volume_subpath(&share, "abs/data").unwrap(),
+            share.join("db/data")
+        );
+        assert_eq!(volume_subpath(&share, "up/db").unwrap(), share.join("db"));
+        let err = volume_subpath(&share, "up/etc").unwrap_err();
+        assert!(format!("{err:#}").contains("not in the volume"), "{err:#}");
     }
 
     #[test]

@@ -302,6 +302,7 @@ mod tests {
             source: hull_protocol::MountSource::Share {
                 tag: "hull-bind-0".into(),
                 entry: Some("hosts".into()),
+                subpath: None,
                 copy_up: false,
             },
             read_only: true,

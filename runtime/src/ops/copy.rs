@@ -28,6 +28,9 @@ pub struct CopyOptions {
     /// bits (`docker cp -a`); else files belong to the receiving side's
     /// root and the host drops the bits a container chose.
     pub archive: bool,
+    /// A source path that is a symbolic link is copied as what it points
+    /// to, under the link's name (`docker cp -L`); else as the link.
+    pub follow_link: bool,
 }
 
 /// Where a container's path is copied to.
@@ -66,7 +69,7 @@ impl Runtime {
             writer.send(message).map_err(io::Error::other)
         });
         let sent = match source {
-            CopySource::Path(path) => copy::send(&path, &mut data),
+            CopySource::Path(path) => copy::send(&path, options.follow_link, &mut data),
             CopySource::Tar(mut tar) => io::copy(&mut tar, &mut data).map(drop),
         }
         .and_then(|()| data.flush());
@@ -89,6 +92,7 @@ impl Runtime {
         let session = self.agent_session(name)?;
         session.writer.send(&Message::Copy(Copy::Out {
             path: path.to_owned(),
+            follow_link: options.follow_link,
         }))?;
         let mut data = DataReader::new(&session.reader);
         let received = match target {
