@@ -30,6 +30,7 @@
 
 mod archive;
 mod auth;
+mod blob_upload;
 mod build;
 mod capped;
 mod compression;

@@ -21,6 +21,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 
 use crate::auth::AuthFile;
+use crate::blob_upload::BlobUploader;
 use crate::digest::Digest;
 use crate::image_index::{Manifest, MAX_INDEX_DEPTH};
 use crate::limits::{LimitExceeded, Limits};
@@ -140,21 +141,13 @@ async fn check_login_async(
     password: &str,
     options: &RegistryOptions,
 ) -> Result<()> {
-    let scheme = if is_insecure(registry, &options.insecure_registries) {
-        "http"
-    } else {
-        "https"
-    };
+    let scheme = scheme(registry, options);
     let host = if registry == "docker.io" {
         "index.docker.io"
     } else {
         registry
     };
-    let http = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .build()
-        .context("cannot create an HTTP client")?;
+    let http = http_client()?;
     let unreachable =
         |err: reqwest::Error| anyhow!("cannot reach registry {registry}: {}", root_cause(&err));
     let response = http
@@ -211,11 +204,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn client(reference: &ImageRef, options: &RegistryOptions) -> Client {
-    let registry = reference.registry();
-    let protocol = if is_insecure(registry, &options.insecure_registries) {
-        ClientProtocol::Http
-    } else {
-        ClientProtocol::Https
+    let protocol = match scheme(reference.registry(), options) {
+        "http" => ClientProtocol::Http,
+        _ => ClientProtocol::Https,
     };
     Client::new(ClientConfig {
         protocol,
@@ -223,6 +214,23 @@ fn client(reference: &ImageRef, options: &RegistryOptions) -> Client {
         read_timeout: Some(READ_TIMEOUT),
         ..ClientConfig::default()
     })
+}
+
+/// An HTTP client for what oci-client does not do, with its timeouts.
+fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .build()
+        .context("cannot create an HTTP client")
+}
+
+/// `http` or `https`, as [`is_insecure`] says for `registry`.
+fn scheme(registry: &str, options: &RegistryOptions) -> &'static str {
+    match is_insecure(registry, &options.insecure_registries) {
+        true => "http",
+        false => "https",
+    }
 }
 
 /// Loopback registries, and the ones the user named, speak plain HTTP.
@@ -442,24 +450,31 @@ async fn push_async(
     let client = client(reference, options);
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
-    client
-        .store_auth_if_needed(oci_ref.resolve_registry(), &auth)
-        .await;
+    let scheme = scheme(reference.registry(), options);
+    let uploader = BlobUploader::new(&client, http_client()?, scheme, oci_ref, &auth).await?;
     let manifest_bytes = store.read_blob(manifest_digest)?;
     let manifest: OciImageManifest = serde_json::from_slice(&manifest_bytes)?;
     let progress = Progress::new(options.progress, &manifest.layers);
     for (index, layer) in manifest.layers.iter().enumerate() {
         let digest = Digest::parse(&layer.digest)?;
-        let data = store.read_blob(&digest)?;
-        client.push_blob(oci_ref, &data, digest.as_str()).await?;
-        progress.advance(index, data.len() as u64);
+        if uploader.exists(&digest).await? {
+            progress.done(index, "Layer already exists");
+            continue;
+        }
+        let size = store.blob_size(&digest)?;
+        uploader
+            .upload(&digest, &store.blob_path(&digest), size)
+            .await?;
+        progress.advance(index, size);
         progress.done(index, "Pushed");
     }
     let config_digest = Digest::parse(&manifest.config.digest)?;
-    let config = store.read_blob(&config_digest)?;
-    client
-        .push_blob(oci_ref, &config, config_digest.as_str())
-        .await?;
+    if !uploader.exists(&config_digest).await? {
+        let size = store.blob_size(&config_digest)?;
+        uploader
+            .upload(&config_digest, &store.blob_path(&config_digest), size)
+            .await?;
+    }
     let media_type = manifest
         .media_type
         .clone()
@@ -480,6 +495,11 @@ async fn push_async(
 fn one_line(err: anyhow::Error, reference: &ImageRef) -> anyhow::Error {
     let registry = reference.registry();
     for cause in err.chain() {
+        if let Some(request) = cause.downcast_ref::<reqwest::Error>() {
+            if request.is_connect() || request.is_timeout() {
+                return anyhow!("cannot reach registry {registry}: {}", root_cause(request));
+            }
+        }
         let Some(oci) = cause.downcast_ref::<OciDistributionError>() else {
             continue;
         };

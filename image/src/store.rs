@@ -343,6 +343,14 @@ impl Store {
         self.dir.join("blobs/sha256").join(digest.hex())
     }
 
+    /// The length of the stored blob `digest`.
+    pub(crate) fn blob_size(&self, digest: &Digest) -> Result<u64> {
+        let path = self.blob_path(digest);
+        let metadata = fs::metadata(&path)
+            .with_context(|| format!("blob {digest} is not in the store ({})", path.display()))?;
+        Ok(metadata.len())
+    }
+
     pub(crate) fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }

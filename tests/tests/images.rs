@@ -201,7 +201,38 @@ fn import_push_and_pull_back_into_a_fresh_root_is_identical() {
         .expect("import prints the image ID")
         .to_owned();
     let pushed = ok(&builder, &["push", &name]);
-    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    assert!(
+        pushed.contains("digest: sha256:") && pushed.contains(": Pushed"),
+        "{pushed}"
+    );
+    // What the registry has is not sent again, as Docker's push says; the
+    // same manifest lands under another tag.
+    let other = format!("{}/test/busybox:v2", registry.host());
+    ok(&builder, &["tag", &name, &other]);
+    let again = ok(&builder, &["push", &other]);
+    let digest_of = |output: &str| {
+        output
+            .split("digest: ")
+            .nth(1)
+            .map(|rest| rest[..71].to_owned())
+    };
+    assert!(
+        again.contains(": Layer already exists") && !again.contains(": Pushed"),
+        "{again}"
+    );
+    assert_eq!(digest_of(&again), digest_of(&pushed), "{again}");
+    // A registry that wants credentials, or none there: one line each.
+    let unauthorized = UnauthorizedRegistry::start();
+    let refused = format!("{}/test/busybox:v1", unauthorized.host());
+    ok(&builder, &["tag", &name, &refused]);
+    fails_with(
+        &builder,
+        &["push", &refused],
+        "unauthorized: authentication required",
+    );
+    let down = format!("127.0.0.1:{}/test/busybox:v1", free_port());
+    ok(&builder, &["tag", &name, &down]);
+    fails_with(&builder, &["push", &down], "cannot reach registry");
 
     let puller = Hull::new();
     let pulled = ok(&puller, &["pull", &name]);
