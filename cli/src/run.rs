@@ -18,12 +18,13 @@ use hull_runtime::units::{parse_duration, parse_memory_mib, parse_size_bytes};
 use hull_runtime::{
     assets, capability_set, parse_container_name, parse_dns_option, parse_dns_search,
     parse_domain_name, parse_host_name, parse_hostname, parse_network_name, parse_user,
-    parse_volumes_from, ConsoleTarget, CpuList, CreateOptions, DetachKeys, HealthConfig, HostEntry,
-    Limits, Link, LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit,
+    parse_volumes_from, ConsoleTarget, CpuList, CreateOptions, Created, DetachKeys, HealthConfig,
+    HostEntry, Limits, Link, LogDriver, MacAddress, Mount, NetworkOptions, RestartPolicy, Rlimit,
     RootfsChoice, Runtime,
 };
 
 use crate::cidfile::CidFile;
+use crate::container_cmd;
 use crate::image_cmd;
 use crate::machine;
 use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume};
@@ -820,7 +821,7 @@ const RESOLVED_IMAGE_ENV: &str = "HULL_RESOLVED_IMAGE";
 
 /// `hull create`: prints the new container's ID.
 pub fn create(args: CreateArgs, runtime: &Runtime) -> Result<u8> {
-    let id = Prepared::new(&args, runtime, false)?.create(runtime)?;
+    let id = Prepared::new(&args, runtime, false)?.create(runtime)?.id;
     println!("{id}");
     Ok(0)
 }
@@ -842,13 +843,13 @@ impl Prepared {
     }
 
     /// Makes the container and writes its ID to the `--cidfile` (which is
-    /// left out when creation fails); returns the ID.
-    fn create(self, runtime: &Runtime) -> Result<String> {
-        let id = runtime.create(self.options)?.id;
+    /// left out when creation fails); returns its ID and name.
+    fn create(self, runtime: &Runtime) -> Result<Created> {
+        let created = runtime.create(self.options)?;
         if let Some(cidfile) = self.cidfile {
-            cidfile.write(&id)?;
+            cidfile.write(&created.id)?;
         }
-        Ok(id)
+        Ok(created)
     }
 }
 
@@ -856,7 +857,7 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     args.check_restart()?;
     let create = &args.create;
     if args.detach {
-        let id = Prepared::new(create, runtime, false)?.create(runtime)?;
+        let id = Prepared::new(create, runtime, false)?.create(runtime)?.id;
         runtime.start(&id)?;
         println!("{id}");
         return Ok(0);
@@ -865,13 +866,27 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     // Caught once the image is here (a Ctrl-C still ends a pull) and before
     // the VM boots (a Ctrl-C then ends the boot cleanly).
     let signals = Signals::catch()?;
-    let id = prepared.create(runtime)?;
+    let Created { id, name } = prepared.create(runtime)?;
     let terminal = Terminal::new(create.stdio.tty, args.attaches(AttachStream::Stdin));
     let console = match args.console {
         true => ConsoleTarget::Stdout,
         false => ConsoleTarget::Log,
     };
     let mut stdio = terminal.stdio(Some(signals))?;
+    // An interactive terminal session may detach (Docker's Ctrl-P Ctrl-Q):
+    // the container is then held by a monitor of its own from the start.
+    let whole_session = [
+        AttachStream::Stdin,
+        AttachStream::Stdout,
+        AttachStream::Stderr,
+    ]
+    .into_iter()
+    .all(|stream| args.attaches(stream));
+    if create.stdio.tty && whole_session && !args.console {
+        let outcome = runtime.start_attached(&id, stdio)?;
+        drop(terminal);
+        return Ok(container_cmd::left(&outcome, &name));
+    }
     if !args.attaches(AttachStream::Stdout) {
         stdio.stdout = Box::new(std::io::sink());
     }

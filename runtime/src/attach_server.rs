@@ -7,22 +7,32 @@
 //! process ended, while the client sends `Stdin`, `Resize` and `Signal`.
 //! A client's `StdinClose` and `Shutdown` are its own: the process's stdin
 //! stays open for the others.
+//!
+//! A run started for a caller that joins it at once (`hull run -it`) waits
+//! for that client before its process starts ([`AttachServer::await_client`]),
+//! so that the client sees all of its output.
 
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hull_protocol::{read_message, write_message, Message};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::session::{self, OutputSink, SessionEnd, SessionWriter};
 
 /// A client that takes longer than this to accept output is dropped, so
 /// that it cannot stall the container or its log.
 const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an awaited client may take to greet once connected.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a wait for a client looks whether to give up.
+const AWAIT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The attach socket's path in a container's runtime directory.
 pub fn socket_path(run_dir: &Path) -> PathBuf {
@@ -33,6 +43,9 @@ pub struct AttachServer {
     listener: UnixListener,
     path: PathBuf,
     clients: Clients,
+    /// Clients that greeted before [`AttachServer::serve`]: their input
+    /// waits for the process.
+    awaited: Mutex<Vec<UnixStream>>,
     /// Set when the server is dropped: its accept thread then ends.
     closed: Arc<AtomicBool>,
 }
@@ -66,8 +79,40 @@ impl AttachServer {
             listener,
             path: path.to_owned(),
             clients: Clients::default(),
+            awaited: Mutex::default(),
             closed: Arc::default(),
         })
+    }
+
+    /// Waits until a client has connected and greeted, for at most
+    /// `timeout`, or until `give_up` says to; that client gets the
+    /// process's output from its start. Returns whether one came.
+    pub fn await_client(&self, timeout: Duration, give_up: impl Fn() -> bool) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && !give_up() {
+            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            let wait = PollTimeout::try_from(AWAIT_INTERVAL).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, wait) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(err) => return Err(err).context("cannot wait on the attach socket"),
+            }
+            let (client, _) = self
+                .listener
+                .accept()
+                .context("cannot accept on the attach socket")?;
+            client.set_read_timeout(Some(GREETING_TIMEOUT))?;
+            // One that does not greet is not the caller: wait on.
+            if let Ok(Some(reader)) = greet_client(client, &self.clients) {
+                reader.set_read_timeout(None)?;
+                self.awaited
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(reader);
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Takes clients in the background from now on; what they send goes
@@ -77,6 +122,15 @@ impl AttachServer {
             .listener
             .try_clone()
             .context("cannot share the attach socket")?;
+        let awaited =
+            std::mem::take(&mut *self.awaited.lock().unwrap_or_else(PoisonError::into_inner));
+        for reader in awaited {
+            let process = process.clone();
+            thread::Builder::new()
+                .name("attach-client".into())
+                .spawn(move || relay_input(reader, &process))
+                .context("cannot start an attach client's thread")?;
+        }
         let (clients, closed) = (self.clients.clone(), self.closed.clone());
         thread::Builder::new()
             .name("attach".into())
@@ -125,15 +179,29 @@ impl Drop for AttachServer {
 }
 
 fn serve_client(client: UnixStream, clients: &Clients, process: &SessionWriter) -> Result<()> {
+    match greet_client(client, clients)? {
+        Some(reader) => relay_input(reader, process),
+        None => Ok(()),
+    }
+}
+
+/// Greets `client` and, if it answers as a peer of this version, adds it
+/// to `clients`; returns its read side.
+fn greet_client(client: UnixStream, clients: &Clients) -> Result<Option<UnixStream>> {
     let mut reader = client.try_clone()?;
     let mut writer = client;
     writer.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT))?;
     write_message(&mut writer, &session::hello())?;
     match read_message(&mut reader)? {
         Some(Message::Hello(hello)) if hello.version == hull_protocol::VERSION => {}
-        _ => return Ok(()),
+        _ => return Ok(None),
     }
     clients.add(writer);
+    Ok(Some(reader))
+}
+
+/// Passes what a client sends on to the process until it leaves.
+fn relay_input(mut reader: UnixStream, process: &SessionWriter) -> Result<()> {
     while let Some(message) = read_message(&mut reader)? {
         match message {
             Message::Stdin(_) | Message::Resize(_) | Message::Signal(_) => {
@@ -156,5 +224,64 @@ impl OutputSink for AttachedOutput {
 
     fn stderr(&mut self, data: &[u8]) {
         self.0.broadcast(&Message::Stderr(data.to_vec()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that greets as `hull attach` does, then reads what comes.
+    fn greeting_client(path: &Path) -> thread::JoinHandle<Vec<Message>> {
+        let path = path.to_owned();
+        thread::spawn(move || {
+            let mut stream = UnixStream::connect(path).unwrap();
+            let mut received = vec![read_message(&mut stream).unwrap().unwrap()];
+            write_message(&mut stream, &session::hello()).unwrap();
+            while let Ok(Some(message)) = read_message(&mut stream) {
+                received.push(message);
+            }
+            received
+        })
+    }
+
+    #[test]
+    fn an_awaited_client_gets_the_output_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = socket_path(dir.path());
+        let server = AttachServer::bind(&path).unwrap();
+        let client = greeting_client(&path);
+        assert!(server
+            .await_client(Duration::from_secs(10), || false)
+            .unwrap());
+        let mut output = server.output();
+        output.stdout(b"first");
+        server.finish(&SessionEnd::Exited {
+            status: hull_protocol::ExitStatus::Code(0),
+            oom_killed: false,
+        });
+        // The client's end of file: the server and its output are gone.
+        drop((server, output));
+        let received = client.join().unwrap();
+        assert!(matches!(received[0], Message::Hello(_)), "{received:?}");
+        assert_eq!(
+            received[1..],
+            [
+                Message::Stdout(b"first".to_vec()),
+                Message::Exited(hull_protocol::ExitStatus::Code(0))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_wait_for_a_client_gives_up_when_told_to_or_at_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = AttachServer::bind(&socket_path(dir.path())).unwrap();
+        assert!(!server
+            .await_client(Duration::from_secs(60), || true)
+            .unwrap());
+        assert!(!server
+            .await_client(Duration::from_millis(300), || false)
+            .unwrap());
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::helper_command::{MONITOR, VMM};
+use crate::helper_command::{AWAIT_CLIENT, MONITOR, VMM};
 use crate::monitor;
 use crate::root::StateRoot;
 use crate::vmm_jail::{self, Jailed};
@@ -27,12 +27,17 @@ pub fn dispatch() -> Option<Result<u8>> {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     match args.first()?.to_str()? {
         MONITOR => Some(match &args[1..] {
-            [root, id] => id
+            [root, id, rest @ ..] if rest.is_empty() || rest == [AWAIT_CLIENT] => id
                 .to_str()
                 .context("the container ID is not UTF-8")
-                .and_then(|id| monitor::run_detached(&StateRoot::new(root.into()), id))
+                .and_then(|id| {
+                    let awaits_client = !rest.is_empty();
+                    monitor::run_detached(&StateRoot::new(root.into()), id, awaits_client)
+                })
                 .map(|()| 0),
-            _ => Err(anyhow::anyhow!("usage: {MONITOR} ROOT CONTAINER_ID")),
+            _ => Err(anyhow::anyhow!(
+                "usage: {MONITOR} ROOT CONTAINER_ID [{AWAIT_CLIENT}]"
+            )),
         }),
         VMM => Some(match &args[1..] {
             [config] => run_vmm(Path::new(config)),

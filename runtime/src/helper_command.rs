@@ -8,15 +8,22 @@ use anyhow::{Context, Result};
 
 use crate::root::StateRoot;
 
-/// A container's monitor: `__monitor ROOT ID`.
+/// A container's monitor: `__monitor ROOT ID [--await-client]`.
 pub(crate) const MONITOR: &str = "__monitor";
+/// The monitor's flag to hold its first run's process until a client has
+/// joined it.
+pub(crate) const AWAIT_CLIENT: &str = "--await-client";
 /// A VMM: `__vmm CONFIG`.
 pub(crate) const VMM: &str = "__vmm";
 
-/// The command that starts container `id`'s monitor.
-pub(crate) fn monitor_command(root: &StateRoot, id: &str) -> Result<Command> {
+/// The command that starts container `id`'s monitor; `awaits_client`:
+/// its first run's process starts once a client has joined it.
+pub(crate) fn monitor_command(root: &StateRoot, id: &str, awaits_client: bool) -> Result<Command> {
     let mut command = Command::new(this_program()?);
     command.arg(MONITOR).arg(root.path()).arg(id);
+    if awaits_client {
+        command.arg(AWAIT_CLIENT);
+    }
     Ok(command)
 }
 

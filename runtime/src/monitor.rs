@@ -11,6 +11,7 @@
 //! by the caller's own process, whose input, output, resizes and signals
 //! are the session's too.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -41,19 +42,27 @@ const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
 const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a run waiting for its writable layer looks again.
 const LAYER_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a first run started for a caller that joins it
+/// (`awaits_client`) holds its process for that caller.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `__monitor ROOT ID`: holds container `id` in the background, booting it
 /// again while its restart policy says so, and removes it at the end if it
-/// was created to be.
-pub(crate) fn run_detached(root: &StateRoot, id: &str) -> Result<()> {
+/// was created to be. With `awaits_client` its first run's process starts
+/// once a client has joined it on the attach socket (or after
+/// [`CLIENT_TIMEOUT`]).
+pub(crate) fn run_detached(root: &StateRoot, id: &str, awaits_client: bool) -> Result<()> {
     let mut container = container::find(root, id)?;
     let signals = Signals::catch()?;
     // Held from now on: a boot in progress is not removed or started twice.
     container.update_state(|_| State::claimed(false))?;
     let mut backoff = Backoff::default();
+    let mut awaits_client = awaits_client;
     loop {
         let started = Instant::now();
-        let end = run_once(root, &container, &signals, Caller::None);
+        let caller = Caller::Background { awaits_client };
+        awaits_client = false;
+        let end = run_once(root, &container, &signals, caller);
         // Its policy as recorded now: `update` may have changed it.
         container = as_recorded(container);
         let policy = container.config.restart;
@@ -237,8 +246,9 @@ impl RunEnd {
 
 /// Who, besides the log and attach clients, takes part in a run.
 enum Caller {
-    /// Nobody: a monitor in the background.
-    None,
+    /// Nobody: a monitor in the background; `awaits_client`: its process
+    /// starts once an attach client has joined.
+    Background { awaits_client: bool },
     /// The process holding the container, with its I/O.
     Attached(Attached),
 }
@@ -264,7 +274,7 @@ fn wait_for_layer(container: &Container, signals: &Signals) -> Result<Flock<File
 fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: Caller) -> RunEnd {
     let console = match &caller {
         Caller::Attached(attached) => attached.console,
-        Caller::None => ConsoleTarget::Log,
+        Caller::Background { .. } => ConsoleTarget::Log,
     };
     let _layer = match wait_for_layer(container, signals) {
         Ok(layer) => layer,
@@ -305,7 +315,24 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
     let serve_clients = |writer| attach.serve(writer);
     let (input, controls, caller_output) = match caller {
         Caller::Attached(attached) => (attached.input, attached.controls, Some(attached.output)),
-        Caller::None => {
+        Caller::Background { awaits_client } => {
+            // A terminating signal meanwhile (`stop`, the caller's Ctrl-C)
+            // ends the run before its process starts, as during the boot.
+            let interrupted = Cell::new(None);
+            let give_up = || {
+                interrupted.set(signals.interruption());
+                interrupted.get().is_some()
+            };
+            if awaits_client {
+                if let Err(err) = attach.await_client(CLIENT_TIMEOUT, give_up) {
+                    tracing::warn!("{err:#}");
+                }
+            }
+            if let Some(signal) = interrupted.get() {
+                drop(attach);
+                booted.vm.finish(POWER_OFF_TIMEOUT);
+                return RunEnd::Interrupted(signal);
+            }
             let input = match container.config.interactive {
                 true => Input::Open,
                 false => Input::Closed,

@@ -175,6 +175,13 @@ $pty --size 25x90 send='\r' expect='# ' send='echo $((6*7)); stty size\r' expect
 $h ps | grep -q "Up .* shell$" && echo "after-detach=up"
 $pty send='\r' expect='# ' send='exit 6\r' -- $h attach --detach-keys ctrl-a,b shell | sed -n 's/^exit=/attach-exit=/p'
 echo "wait=$(timeout 180 $h wait shell)"
+$pty expect='# ' send='echo $((6*7))\r' expect='42' send='\x10\x11' -- $h run -it --rm --name fg --rootfs $R sh 2>&1 | sed -n -e 's/^exit=/fg-detach=/p' -e 's/^termios=/fg-termios=/p' -e 's/.*hull: \(detached from [a-z]*\).*/fg-said=\1/p'
+$h ps | grep -q "Up .* fg$" && echo "fg-after=up"
+$pty send='\r' expect='# ' send='exit 3\r' -- $h attach fg | sed -n 's/^exit=/fg-attach-exit=/p'
+wait_for '! $h ps -a | grep -q " fg$"' && echo "fg-removed=yes"
+$pty expect='# ' send='exit 2\r' -- $h run -it --name fg2 --rootfs $R sh | sed -n 's/^exit=/fg2-exit=/p'
+echo "fg2=$($h ps -a --format '{{.Status}}' --filter name=fg2)"
+$pty -- $h run -it --rm --rootfs $R nosuch 2>&1 | sed -n -e 's/^exit=/fg-missing=/p' -e 's/.*hull: .*nosuch.*/fg-missing-said=named/p'
 late=$($h run -d --rootfs $R -- sh -c 'sleep 5; echo late; echo err >&2; exit 4')
 $h attach $late >out 2>err; echo "output=$? $(cat out) $(cat err)"
 $h run -di --name reader --rootfs $R -- sh -c 'read line; echo "got $line"' >/dev/null
@@ -198,6 +205,23 @@ echo "oom=$($h inspect oom | grep -o '"OOMKilled": [a-z]*') $($h inspect reader 
     );
     assert_eq!(facts(&output, "after-detach"), ["up"], "{output}");
     assert_eq!(facts(&output, "attach-exit"), ["6"], "{output}");
+    // A foreground `run -it` sees its shell from the start, and the detach
+    // keys (Docker's Ctrl-P Ctrl-Q) leave it running; its exit ends the
+    // next attach, and --rm removes it then. Without a detach, its code is
+    // run's, and the container is kept, exited.
+    assert_eq!(facts(&output, "fg-detach"), ["0"], "{output}");
+    assert_eq!(facts(&output, "fg-termios"), ["restored"], "{output}");
+    assert_eq!(facts(&output, "fg-said"), ["detached from fg"], "{output}");
+    assert_eq!(facts(&output, "fg-after"), ["up"], "{output}");
+    assert_eq!(facts(&output, "fg-attach-exit"), ["3"], "{output}");
+    assert_eq!(facts(&output, "fg-removed"), ["yes"], "{output}");
+    assert_eq!(facts(&output, "fg2-exit"), ["2"], "{output}");
+    assert_eq!(facts(&output, "fg-missing"), ["127"], "{output}");
+    assert_eq!(facts(&output, "fg-missing-said"), ["named"], "{output}");
+    assert!(
+        facts(&output, "fg2").concat().starts_with("Exited (2)"),
+        "{output}"
+    );
     assert_eq!(facts(&output, "wait"), ["6"], "{output}");
     // Without a terminal: stdout and stderr apart, stdin when run with -i.
     assert_eq!(facts(&output, "output"), ["4 late err"], "{output}");

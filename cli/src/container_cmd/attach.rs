@@ -73,8 +73,15 @@ pub fn attach_to(name: &str, args: AttachFlags, runtime: &Runtime) -> Result<u8>
     stdio.detach_keys = args.detach_keys;
     let outcome = runtime.attach(name, stdio)?;
     drop(terminal);
-    if outcome == Outcome::Detached {
-        eprintln!("hull: detached from {}; it runs on", config.name);
+    Ok(left(&outcome, &config.name))
+}
+
+/// The exit code of a session with container `name` that ended as
+/// `outcome`, saying so on stderr if it detached (call it once the
+/// terminal is back in its mode).
+pub fn left(outcome: &Outcome, name: &str) -> u8 {
+    if *outcome == Outcome::Detached {
+        eprintln!("hull: detached from {name}; it runs on");
     }
-    Ok(outcome.exit_code())
+    outcome.exit_code()
 }

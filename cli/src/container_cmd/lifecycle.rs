@@ -143,7 +143,8 @@ pub fn start(args: StartArgs, runtime: &Runtime) -> Result<u8> {
 }
 
 /// `start -a`: the container run held by this process, with this
-/// terminal, or joined if it runs already.
+/// terminal, or joined if it runs already; with `-i` and a terminal, held
+/// by a monitor of its own from the start, so that it may detach.
 fn start_attached(name: &str, interactive: bool, runtime: &Runtime) -> Result<u8> {
     let container = runtime.inspect(name)?;
     let tty = container.config.boot.tty.is_some();
@@ -161,11 +162,13 @@ fn start_attached(name: &str, interactive: bool, runtime: &Runtime) -> Result<u8
             runtime.start(name)?;
             runtime.attach(name, stdio)?
         }
+        Status::Created | Status::Exited if stdin && tty => runtime.start_attached(name, stdio)?,
         Status::Created | Status::Exited => {
             runtime.run_attached(name, stdio, ConsoleTarget::Log)?
         }
     };
-    Ok(outcome.exit_code())
+    drop(terminal);
+    Ok(super::left(&outcome, &container.config.name))
 }
 
 #[derive(Args)]

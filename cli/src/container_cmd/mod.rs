@@ -19,7 +19,7 @@ mod stats;
 mod top;
 mod update;
 
-pub use attach::{attach, attach_to, AttachArgs, AttachFlags};
+pub use attach::{attach, attach_to, left, AttachArgs, AttachFlags};
 pub use commit::{commit, container_layer, CommitArgs, ContainerLayerArgs};
 pub use cp::{copy, cp, host_destination, CopyFlags, CpArgs};
 pub use diff::{diff, DiffArgs};

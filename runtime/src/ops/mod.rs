@@ -21,6 +21,7 @@ mod remove;
 mod rename;
 mod run;
 mod start;
+mod start_attached;
 mod stats;
 mod step;
 mod stop;

@@ -49,13 +49,25 @@ pub(super) fn remove_stale_run_dir(root: &StateRoot, container: &Container) -> a
 /// Starts `container`'s monitor in the background and waits until the
 /// container runs (or has run and exited by itself).
 pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::Result<()> {
-    let id = container.id();
+    let mut monitor = spawn_monitor(root, container, false)?;
+    let started = wait_until_started(container, &mut monitor);
+    reap_in_background(monitor);
+    started
+}
+
+/// Starts `container`'s monitor, a process that outlives this one;
+/// `awaits_client`: its process starts once a client has joined it.
+pub(super) fn spawn_monitor(
+    root: &StateRoot,
+    container: &Container,
+    awaits_client: bool,
+) -> anyhow::Result<Child> {
     // A restart must not read the last run's end as this one's.
     container.set_state(&State::created())?;
     remove_stale_run_dir(root, container)?;
     let log = fsutil::create_log(&container.monitor_log_path())
         .context("cannot create the monitor log")?;
-    let mut command = helper_command::monitor_command(root, id)?;
+    let mut command = helper_command::monitor_command(root, container.id(), awaits_client)?;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::from(
@@ -63,15 +75,17 @@ pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::
         ))
         .stderr(Stdio::from(log));
     child_process::detach_from_terminal(&mut command);
-    let mut monitor = command
+    command
         .spawn()
-        .context("cannot start the container's monitor")?;
-    let started = wait_until_started(container, &mut monitor);
-    // Reaped when it ends, so that a long-lived caller keeps no zombies.
+        .context("cannot start the container's monitor")
+}
+
+/// Reaps `monitor` when it ends, so that a long-lived caller keeps no
+/// zombies.
+pub(super) fn reap_in_background(mut monitor: Child) {
     let _ = std::thread::Builder::new()
         .name("monitor-reaper".into())
         .spawn(move || monitor.wait());
-    started
 }
 
 /// Waits until the container whose monitor is `monitor` runs, or has run
