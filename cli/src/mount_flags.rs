@@ -101,6 +101,12 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
             "volume-subpath is for volume mounts, not type={kind}"
         )));
     }
+    if subpath.is_some() && source.is_none() {
+        return Err(bad(
+            "volume-subpath needs a named volume (source=NAME): a new anonymous one is empty"
+                .into(),
+        ));
+    }
     let source = match (kind, source) {
         ("bind", Some(path)) if path.starts_with('/') => MountSource::Bind {
             path: PathBuf::from(path),
@@ -221,6 +227,7 @@ mod tests {
             "type=volume,target=/x,color=blue",
             "type=tmpfs,source=x,target=/x",
             "type=bind,source=/srv,target=/x,volume-subpath=a",
+            "type=volume,target=/x,volume-subpath=a",
         ] {
             assert!(parse_mount(bad).is_err(), "{bad}");
         }

@@ -579,6 +579,10 @@ fn file_object_mount(
 }
 
 fn mount(project: &Project, volume: &ServiceVolume) -> std::result::Result<Mount, String> {
+    let subpath = volume.volume.as_ref().and_then(|v| v.subpath.clone());
+    if subpath.is_some() && volume.kind != MountKind::Volume {
+        return Err("volume.subpath is for volume mounts".into());
+    }
     let source = match volume.kind {
         MountKind::Bind => {
             let given = volume.source.as_deref().unwrap_or_default();
@@ -593,7 +597,7 @@ fn mount(project: &Project, volume: &ServiceVolume) -> std::result::Result<Mount
                 None => String::new(),
             },
             copy: !volume.volume.as_ref().is_some_and(|v| v.nocopy),
-            subpath: volume.volume.as_ref().and_then(|v| v.subpath.clone()),
+            subpath,
         },
         MountKind::Tmpfs => MountSource::Tmpfs {
             size_bytes: volume.tmpfs.as_ref().and_then(|t| t.size).map(|s| s.0),

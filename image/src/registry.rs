@@ -225,6 +225,15 @@ fn http_client() -> Result<reqwest::Client> {
         .context("cannot create an HTTP client")
 }
 
+/// An HTTP client for uploads, whose answer comes only once the whole
+/// body is sent: no read timeout (reqwest's would count from the start).
+fn upload_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .context("cannot create an HTTP client")
+}
+
 /// `http` or `https`, as [`is_insecure`] says for `registry`.
 fn scheme(registry: &str, options: &RegistryOptions) -> &'static str {
     match is_insecure(registry, &options.insecure_registries) {
@@ -451,7 +460,8 @@ async fn push_async(
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
     let scheme = scheme(reference.registry(), options);
-    let uploader = BlobUploader::new(&client, http_client()?, scheme, oci_ref, &auth).await?;
+    let clients = (http_client()?, upload_client()?);
+    let uploader = BlobUploader::new(&client, clients, scheme, oci_ref, &auth).await?;
     let manifest_bytes = store.read_blob(manifest_digest)?;
     let manifest: OciImageManifest = serde_json::from_slice(&manifest_bytes)?;
     let progress = Progress::new(options.progress, &manifest.layers);

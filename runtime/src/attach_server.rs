@@ -12,6 +12,7 @@
 //! for that client before its process starts ([`AttachServer::await_client`]),
 //! so that the client sees all of its output.
 
+use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::session::{self, OutputSink, SessionEnd, SessionWriter};
 
 /// A client that takes longer than this to accept output is dropped, so
-/// that it cannot stall the container or its log.
+/// that it cannot stall the container or its log; not the awaited one,
+/// the caller the run was started for, which holds it back as a caller
+/// holding the container would (a paused terminal, a pager).
 const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an awaited client may take to greet once connected.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,10 +58,17 @@ pub struct AttachServer {
 struct Clients(Arc<Mutex<Vec<UnixStream>>>);
 
 impl Clients {
-    /// Sends `message` to every client; drops those that fail to take it.
+    /// Sends `message` to every client; drops those that fail to take it,
+    /// hanging up on them so that they learn it.
     fn broadcast(&self, message: &Message) {
         let mut clients = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.retain_mut(|client| write_message(client, message).is_ok());
+        clients.retain_mut(|client| {
+            let sent = write_message(client, message).is_ok();
+            if !sent {
+                let _ = client.shutdown(Shutdown::Both);
+            }
+            sent
+        });
     }
 
     fn add(&self, client: UnixStream) {
@@ -103,7 +113,7 @@ impl AttachServer {
                 .context("cannot accept on the attach socket")?;
             client.set_read_timeout(Some(GREETING_TIMEOUT))?;
             // One that does not greet is not the caller: wait on.
-            if let Ok(Some(reader)) = greet_client(client, &self.clients) {
+            if let Ok(Some(reader)) = greet_client(client, &self.clients, None) {
                 reader.set_read_timeout(None)?;
                 self.awaited
                     .lock()
@@ -179,23 +189,29 @@ impl Drop for AttachServer {
 }
 
 fn serve_client(client: UnixStream, clients: &Clients, process: &SessionWriter) -> Result<()> {
-    match greet_client(client, clients)? {
+    match greet_client(client, clients, Some(CLIENT_WRITE_TIMEOUT))? {
         Some(reader) => relay_input(reader, process),
         None => Ok(()),
     }
 }
 
 /// Greets `client` and, if it answers as a peer of this version, adds it
-/// to `clients`; returns its read side.
-fn greet_client(client: UnixStream, clients: &Clients) -> Result<Option<UnixStream>> {
+/// to `clients`, its writes bounded by `write_timeout`; returns its read
+/// side.
+fn greet_client(
+    client: UnixStream,
+    clients: &Clients,
+    write_timeout: Option<Duration>,
+) -> Result<Option<UnixStream>> {
     let mut reader = client.try_clone()?;
     let mut writer = client;
-    writer.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT))?;
+    writer.set_write_timeout(Some(GREETING_TIMEOUT))?;
     write_message(&mut writer, &session::hello())?;
     match read_message(&mut reader)? {
         Some(Message::Hello(hello)) if hello.version == hull_protocol::VERSION => {}
         _ => return Ok(None),
     }
+    writer.set_write_timeout(write_timeout)?;
     clients.add(writer);
     Ok(Some(reader))
 }

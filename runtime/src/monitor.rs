@@ -7,9 +7,11 @@
 //! A container started in the background is held by a `__monitor` helper
 //! process ([`run_detached`]), which boots it again as its restart policy
 //! says when its process ends (the policy and the limits as recorded then:
-//! `update` changes them). One run attached ([`run_attached`]) is held
-//! by the caller's own process, whose input, output, resizes and signals
-//! are the session's too.
+//! `update` changes them); started for a caller that joins it at once
+//! (`start_attached`, Docker's `run -it`), it holds its first run's process
+//! until that caller has joined. One run attached ([`run_attached`]) is
+//! held by the caller's own process, whose input, output, resizes and
+//! signals are the session's too.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -329,8 +331,10 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
                 }
             }
             if let Some(signal) = interrupted.get() {
+                // Nothing ran in it: the VM goes at once (killed when
+                // dropped), as an interrupted boot's does.
                 drop(attach);
-                booted.vm.finish(POWER_OFF_TIMEOUT);
+                drop(booted);
                 return RunEnd::Interrupted(signal);
             }
             let input = match container.config.interactive {

@@ -322,13 +322,8 @@ fn mounts(mounts: &[Mount], runtime: &Runtime) -> Vec<Value> {
         .map(|mount| {
             let (kind, name, source) = match &mount.source {
                 MountSource::Bind { path, .. } => ("bind", None, path.clone()),
-                MountSource::Volume { name, subpath, .. } => {
-                    let mountpoint = runtime.volume_mountpoint(name);
-                    let source = match subpath {
-                        Some(subpath) => mountpoint.join(subpath),
-                        None => mountpoint,
-                    };
-                    ("volume", Some(name), source)
+                MountSource::Volume { name, .. } => {
+                    ("volume", Some(name), runtime.volume_mountpoint(name))
                 }
                 MountSource::Tmpfs { .. } => ("tmpfs", None, PathBuf::new()),
             };

@@ -21,11 +21,14 @@
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context};
 use hull_protocol::{MountSource, MountSpec};
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::MsFlags;
 
 use super::copy_up::copy_up;
@@ -152,9 +155,14 @@ fn mount_one(root: &Path, mount: &MountSpec, shares: &Shares) -> anyhow::Result<
             ..
         } => {
             let share = shares.dir(tag);
+            // Open until it is mounted: the mount is made from it.
+            let opened;
             let source = match (entry, subpath) {
                 (Some(entry), _) => share.join(plain_entry(entry)?),
-                (None, Some(subpath)) => volume_subpath(share, subpath)?,
+                (None, Some(subpath)) => {
+                    opened = open_volume_subpath(share, subpath)?;
+                    descriptor_path(&opened)
+                }
                 (None, None) => share.to_owned(),
             };
             bind_onto(&source, &target, mount.read_only)?;
@@ -204,19 +212,31 @@ fn target_path(target: &str) -> anyhow::Result<PathBuf> {
     Ok(workdir::clean(Path::new(target)))
 }
 
-/// The path `subpath` names below the volume share `share`, resolved
-/// within it (a link on the way cannot lead out of the volume); it must
-/// exist, as Docker's `volume-subpath`.
-fn volume_subpath(share: &Path, subpath: &str) -> anyhow::Result<PathBuf> {
-    let source = secure_join(share, Path::new(subpath))
-        .with_context(|| format!("resolving subpath {subpath:?} in the volume"))?;
-    match fs::symlink_metadata(&source) {
-        Ok(_) => Ok(source),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+/// The directory or file `subpath` names below the volume share `share`,
+/// opened (`O_PATH`) as resolved within it: a link on the way cannot lead
+/// out of the volume, and as the mount is made from this descriptor
+/// ([`descriptor_path`]), neither can one that another container sharing
+/// the volume swaps in meanwhile. It must exist, as Docker's
+/// `volume-subpath`.
+fn open_volume_subpath(share: &Path, subpath: &str) -> anyhow::Result<fs::File> {
+    let volume = fs::File::open(share).with_context(|| format!("opening {}", share.display()))?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match openat2(volume.as_raw_fd(), subpath, how) {
+        // SAFETY: openat2 returned a new descriptor that nothing else owns.
+        Ok(fd) => Ok(unsafe { fs::File::from_raw_fd(fd) }),
+        Err(Errno::ENOENT) => {
             bail!("subpath {subpath:?} is not in the volume: make it there first")
         }
-        Err(err) => Err(err).with_context(|| format!("reading subpath {subpath:?} of the volume")),
+        Err(err) => Err(err).with_context(|| format!("opening subpath {subpath:?} of the volume")),
     }
+}
+
+/// A path the kernel resolves to what `file` is open on, whatever has
+/// become of its names since.
+fn descriptor_path(file: &fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// A share's entry: one plain name in its directory.
@@ -353,17 +373,17 @@ mod tests {
         fs::create_dir_all(share.join("db/data")).unwrap();
         symlink("/db", share.join("abs")).unwrap();
         symlink("../../..", share.join("up")).unwrap();
-        assert_eq!(
-            volume_subpath(&share, "db/data").unwrap(),
-            share.join("db/data")
-        );
+        let opens = |subpath: &str, expected: &str| {
+            let opened = open_volume_subpath(&share, subpath).unwrap();
+            let expected = fs::metadata(share.join(expected)).unwrap();
+            let found = fs::metadata(descriptor_path(&opened)).unwrap();
+            assert_eq!(found.ino(), expected.ino(), "{subpath}");
+        };
+        opens("db/data", "db/data");
         // Links resolve from the volume's root, never above it.
-        assert_eq!(
-            volume_subpath(&share, "abs/data").unwrap(),
-            share.join("db/data")
-        );
-        assert_eq!(volume_subpath(&share, "up/db").unwrap(), share.join("db"));
-        let err = volume_subpath(&share, "up/etc").unwrap_err();
+        opens("abs/data", "db/data");
+        opens("up/db", "db");
+        let err = open_volume_subpath(&share, "up/etc").unwrap_err();
         assert!(format!("{err:#}").contains("not in the volume"), "{err:#}");
     }
 

@@ -8,7 +8,9 @@
 //!
 //! Nothing untrusted runs in the container yet when the agent resolves a
 //! path, so nothing can swap a component for a link between the resolution
-//! and its use.
+//! and its use. (A volume's subpath, which another container may be
+//! changing from its own VM, is not resolved here but opened with openat2
+//! and mounted from that descriptor: see `mounts`.)
 
 use std::ffi::OsString;
 use std::fs;

@@ -148,7 +148,7 @@ impl Outcome {
 
 /// A session's end as an outcome, or the error for a process that could
 /// not be started.
-fn outcome(end: SessionEnd) -> crate::Result<Outcome> {
+pub(super) fn outcome(end: SessionEnd) -> crate::Result<Outcome> {
     match end {
         SessionEnd::Exited { status, oom_killed } => Ok(Outcome::Exited { status, oom_killed }),
         SessionEnd::Detached => Ok(Outcome::Detached),

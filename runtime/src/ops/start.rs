@@ -88,6 +88,23 @@ pub(super) fn reap_in_background(mut monitor: Child) {
         .spawn(move || monitor.wait());
 }
 
+/// Why `container` did not start: the error its run recorded in `state`,
+/// else the last line of its monitor's `log`. A missing or unrunnable
+/// command keeps its own code.
+pub(super) fn start_failure(container: &Container, state: Option<&State>, log: &str) -> Error {
+    match state.and_then(|state| Some((state.error.as_ref()?, state.exit_code))) {
+        Some((error, code)) => Error::not_started(
+            code.unwrap_or(0),
+            format!("container {} did not start: {error}", container.short_id()),
+        ),
+        None => Error::Other(anyhow::anyhow!(
+            "the monitor of container {} stopped: {}",
+            container.short_id(),
+            log.lines().last().unwrap_or("no message")
+        )),
+    }
+}
+
 /// Waits until the container whose monitor is `monitor` runs, or has run
 /// and ended by itself.
 fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Result<()> {
@@ -99,15 +116,10 @@ fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Res
         let state = container.state()?;
         match state.status {
             Status::Running | Status::Restarting => break,
-            Status::Exited => match state.error {
-                Some(error) => {
-                    let error =
-                        format!("container {} did not start: {error}", container.short_id());
-                    // A missing or unrunnable command keeps its own code.
-                    return Err(Error::not_started(state.exit_code.unwrap_or(0), error).into());
-                }
-                None => break, // Ran and already ended.
-            },
+            Status::Exited if state.error.is_some() => {
+                return Err(start_failure(container, Some(&state), "").into());
+            }
+            Status::Exited => break, // Ran and already ended.
             Status::Created => {}
         }
         if monitor
@@ -116,11 +128,7 @@ fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Res
             .is_some()
         {
             let log = std::fs::read_to_string(container.monitor_log_path()).unwrap_or_default();
-            bail!(
-                "the monitor of container {} stopped: {}",
-                container.short_id(),
-                log.lines().last().unwrap_or("no message")
-            );
+            return Err(start_failure(container, None, &log).into());
         }
         if Instant::now() >= deadline {
             bail!(

@@ -4,26 +4,34 @@
 //! resizes and signals reach the process, and the detach keys leave it
 //! running in the background.
 
+use std::fs::File;
+use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Child;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
+use hull_protocol::ExitStatus;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::attach_server;
-use crate::container::{self, Container};
+use crate::container::{self, Container, Status};
 use crate::error::{Error, Hint, Result};
-use crate::ops::start::{reap_in_background, spawn_monitor};
-use crate::ops::{run_session, Outcome, Stdio};
-use crate::session::Request;
+use crate::ops::start::{reap_in_background, spawn_monitor, start_failure};
+use crate::ops::{outcome, Outcome, Stdio};
+use crate::session::{self, Request, SessionEnd};
 use crate::signals::Signals;
 use crate::Runtime;
 
-/// How often the caller looks for the monitor's attach socket.
+/// How often the caller looks for the monitor's attach socket, and at the
+/// record of a run that ended.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long the monitor may take to record a run's end once its process
+/// ended (its VM powers off first), or to take the container at its
+/// start.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Runtime {
     /// Starts the created or stopped container `name` with a monitor of its
@@ -31,9 +39,10 @@ impl Runtime {
     /// or the detach keys (`stdio`'s, else the container's, else Docker's)
     /// are typed, which leave it running. A terminating signal in
     /// [`Stdio::signals`] while its VM boots ends the run
-    /// ([`Outcome::Interrupted`]). An ended run returns once it has been
-    /// recorded (and the container removed, if it was created to be); a
-    /// process that could not be started is an error
+    /// ([`Outcome::Interrupted`]); `stop` and `kill` end it as the
+    /// process's end (137 once killed). An ended run returns once it has
+    /// been recorded (and the container removed, if it was created to be);
+    /// a process that could not be started is an error
     /// ([`Error::CommandNotFound`], ...).
     pub fn start_attached(&self, name: &str, stdio: Stdio) -> Result<Outcome> {
         let container = container::find(&self.root, name)?;
@@ -44,44 +53,64 @@ impl Runtime {
             });
         }
         let mut monitor = spawn_monitor(&self.root, &container, true)?;
+        // Read from here, its words outlive a container removed at its end.
+        let mut log =
+            File::open(container.monitor_log_path()).context("cannot read the monitor's log")?;
         let socket = attach_server::socket_path(&self.root.run_dir_path(container.id()));
         let stream = match join(&mut monitor, &socket, stdio.signals.as_ref())? {
             Joined::Stream(stream) => stream,
             Joined::Interrupted(signal) => {
-                // The monitor ends the boot on it, as for `stop`.
-                let _ = Signal::try_from(signal)
-                    .map(|signal| kill(Pid::from_raw(monitor.id() as i32), signal));
-                let _ = monitor.wait();
+                interrupt(&container, &mut monitor, signal);
                 return Ok(Outcome::Interrupted { signal });
             }
-            Joined::MonitorEnded => return Err(not_started(&container)),
+            Joined::MonitorEnded => {
+                let state = container.state().ok();
+                let mut text = String::new();
+                let _ = log.read_to_string(&mut text);
+                return Err(start_failure(&container, state.as_ref(), &text));
+            }
         };
         let detach_keys = stdio
             .detach_keys
             .clone()
             .or_else(|| container.config.detach_keys.clone())
             .or_else(|| Some(Default::default()));
-        let outcome = run_session(
-            stream,
-            Request::Join,
-            Stdio {
-                detach_keys,
-                ..stdio
-            },
-        );
-        if let Ok(Outcome::Detached) = outcome {
+        let stdio = Stdio {
+            detach_keys,
+            ..stdio
+        };
+        let (input, mut output, controls) = stdio.split();
+        // A session's error is its breaking off; a process that could not
+        // start is a session's end.
+        let end = session::attach(stream, Request::Join, input, controls, &mut output);
+        // Detached, or a session that broke off while the process runs on
+        // (not torn down by `stop` or `kill`): the monitor goes on alone.
+        let runs_on = || {
+            container
+                .state()
+                .is_ok_and(|state| state.status == Status::Running && !state.manually_stopped)
+        };
+        if matches!(end, Ok(SessionEnd::Detached)) || (end.is_err() && runs_on()) {
             reap_in_background(monitor);
-            return outcome;
+            return outcome(end?);
         }
-        // Recorded, and removed if it was to be, once its monitor ends.
-        let _ = monitor.wait();
-        match outcome? {
-            Outcome::Exited { status, .. } => Ok(Outcome::Exited {
+        wait_for_record(&container, &mut monitor);
+        reap_in_background(monitor);
+        let recorded = container.state().ok().filter(|_| container.exists());
+        match end {
+            Ok(SessionEnd::Exited { status, .. }) => Ok(Outcome::Exited {
                 status,
-                oom_killed: container.exists()
-                    && container.state().is_ok_and(|state| state.oom_killed),
+                oom_killed: recorded.is_some_and(|state| state.oom_killed),
             }),
-            other => Ok(other),
+            // `stop` or `kill` tore its VM down under the session (and
+            // `--rm` may have removed it since): killed, as Docker has it.
+            Err(_) if recorded.as_ref().is_none_or(|state| state.manually_stopped) => {
+                Ok(Outcome::Exited {
+                    status: ExitStatus::Signal(libc::SIGKILL),
+                    oom_killed: false,
+                })
+            }
+            end => outcome(end?),
         }
     }
 }
@@ -113,26 +142,39 @@ fn join(monitor: &mut Child, socket: &Path, signals: Option<&Signals>) -> Result
     }
 }
 
-/// Why `container`'s monitor ended before its process started, as its
-/// state or its log says.
-fn not_started(container: &Container) -> Error {
-    match container.state() {
-        Ok(state) if state.error.is_some() => Error::not_started(
-            state.exit_code.unwrap_or(0),
-            format!(
-                "container {} did not start: {}",
-                container.short_id(),
-                state.error.unwrap_or_default()
-            ),
-        ),
-        _ => {
-            let log = std::fs::read_to_string(container.monitor_log_path()).unwrap_or_default();
-            anyhow!(
-                "the monitor of container {} stopped: {}",
-                container.short_id(),
-                log.lines().last().unwrap_or("no message")
-            )
-            .into()
+/// Passes the caller's `signal` on to `monitor`, which ends the boot on it
+/// as on a `stop`, once it has taken the container (and so catches it);
+/// waits for it to end.
+fn interrupt(container: &Container, monitor: &mut Child, signal: i32) {
+    let deadline = Instant::now() + RECORD_TIMEOUT;
+    while Instant::now() < deadline
+        && matches!(monitor.try_wait(), Ok(None))
+        && container
+            .state()
+            .is_ok_and(|state| state.monitor_pid().is_none())
+    {
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    if let Ok(signal) = Signal::try_from(signal) {
+        let _ = kill(Pid::from_raw(monitor.id() as i32), signal);
+    }
+    let _ = monitor.wait();
+}
+
+/// Waits until the run that `monitor` held has been recorded as ended:
+/// removed with the container if it was created to be, else its state no
+/// longer running (a monitor that boots it again as `update` changed its
+/// restart policy goes on without the caller); at most [`RECORD_TIMEOUT`].
+fn wait_for_record(container: &Container, monitor: &mut Child) {
+    let deadline = Instant::now() + RECORD_TIMEOUT;
+    while Instant::now() < deadline && matches!(monitor.try_wait(), Ok(None)) {
+        let recorded = !container.config.auto_remove
+            && container
+                .state()
+                .is_ok_and(|state| state.status != Status::Running);
+        if recorded {
+            return;
         }
+        std::thread::sleep(POLL_INTERVAL);
     }
 }
