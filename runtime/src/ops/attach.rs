@@ -7,7 +7,8 @@ use std::os::unix::net::UnixStream;
 use anyhow::Context;
 
 use crate::attach_server;
-use crate::container::{self, Status};
+use crate::container::{self, ContainerConfig, Status};
+use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Hint, Result};
 use crate::ops::{run_session, Outcome, Stdio};
 use crate::session::Request;
@@ -29,10 +30,7 @@ impl Runtime {
         }
         let stdio = match (config.interactive, stdio.stdin.is_some()) {
             (true, true) => Stdio {
-                detach_keys: stdio
-                    .detach_keys
-                    .or_else(|| config.detach_keys.clone())
-                    .or_else(|| Some(Default::default())),
+                detach_keys: detach_keys(stdio.detach_keys.clone(), config),
                 ..stdio
             },
             _ => Stdio {
@@ -45,4 +43,15 @@ impl Runtime {
             .with_context(|| format!("cannot attach to container {}", config.name))?;
         run_session(stream, Request::Join, stdio)
     }
+}
+
+/// The keys that detach a caller joining the container of `config`: the
+/// `given` ones, else the container's, else Docker's.
+pub(super) fn detach_keys(
+    given: Option<DetachKeys>,
+    config: &ContainerConfig,
+) -> Option<DetachKeys> {
+    given
+        .or_else(|| config.detach_keys.clone())
+        .or_else(|| Some(Default::default()))
 }

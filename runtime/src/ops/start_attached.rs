@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use crate::attach_server;
 use crate::container::{self, Container, Status};
 use crate::error::{Error, Hint, Result};
+use crate::ops::attach::detach_keys;
 use crate::ops::start::{reap_in_background, spawn_monitor, start_failure};
 use crate::ops::{outcome, Outcome, Stdio};
 use crate::session::{self, Request, SessionEnd};
@@ -70,13 +71,8 @@ impl Runtime {
                 return Err(start_failure(&container, state.as_ref(), &text));
             }
         };
-        let detach_keys = stdio
-            .detach_keys
-            .clone()
-            .or_else(|| container.config.detach_keys.clone())
-            .or_else(|| Some(Default::default()));
         let stdio = Stdio {
-            detach_keys,
+            detach_keys: detach_keys(stdio.detach_keys.clone(), &container.config),
             ..stdio
         };
         let (input, mut output, controls) = stdio.split();
