@@ -43,23 +43,32 @@ pub fn hull_binary() -> PathBuf {
 }
 
 /// A busybox root filesystem made once per test process by
-/// `scripts/make-busybox-rootfs`.
+/// `scripts/make-busybox-rootfs`, removed when the process exits (statics are
+/// never dropped, so a `TempDir` kept in one would stay behind in /tmp).
 pub fn busybox_rootfs() -> &'static Path {
-    static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
-    ROOTFS
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("hull-rootfs-")
-                .tempdir()
-                .expect("temp dir for the rootfs");
-            let status = Command::new(repo_root().join("scripts/make-busybox-rootfs"))
-                .arg(dir.path())
-                .status()
-                .expect("run scripts/make-busybox-rootfs");
-            assert!(status.success(), "make-busybox-rootfs failed");
-            dir
-        })
-        .path()
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove_rootfs() {
+        if let Some(dir) = ROOTFS.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    ROOTFS.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("hull-rootfs-")
+            .tempdir()
+            .expect("temp dir for the rootfs")
+            .keep();
+        // SAFETY: `remove_rootfs` is an `extern "C"` function without
+        // arguments, as atexit requires, and touches only `ROOTFS` (empty if
+        // the process exits before it is set: the directory then stays).
+        unsafe { libc::atexit(remove_rootfs) };
+        let status = Command::new(repo_root().join("scripts/make-busybox-rootfs"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/make-busybox-rootfs");
+        assert!(status.success(), "make-busybox-rootfs failed");
+        dir
+    })
 }
 
 /// A `hull` invocation with its own empty state root, so tests never share
