@@ -41,6 +41,10 @@ exec 3>&-
 trap 'kill $watchdog' EXIT
 "#;
 
+/// What `hull __testhost-exec` says of a test host that froze
+/// (`hull_machine::testhost::FROZEN`).
+const TEST_HOST_FROZE: &str = "KVM test host: the test host froze";
+
 /// Runs `script` with `$h` (the hull binary), `$R` (a busybox root),
 /// `$pty` (support/bin/pty_session.rs), `$udp` (support/bin/udp_echo.rs)
 /// and `$flood` (support/bin/tcp_flood.rs)
@@ -54,10 +58,26 @@ pub fn in_test_host(script: &str) -> String {
         profile_dir().join("udp-echo").display(),
         profile_dir().join("tcp-flood").display(),
     );
-    // Kept until the test host is done: its root is removed when it drops.
-    let hull = Hull::new();
-    let command = hull.command(["__testhost-exec", "--", "sh", "-c", &(prelude + script)]);
-    let output = output_with_stdin(command, b"");
+    let script = prelude + script;
+    let run = || {
+        // Kept until the test host is done: its root is removed when it drops.
+        let hull = Hull::new();
+        output_with_stdin(
+            hull.command(["__testhost-exec", "--", "sh", "-c", &script]),
+            b"",
+        )
+    };
+    let mut output = run();
+    // QEMU's emulation now and then freezes a whole test host (see
+    // machine/src/testhost/watchdog.rs); that says nothing of hull, so the
+    // script runs again, once, in a fresh one.
+    if String::from_utf8_lossy(&output.stderr).contains(TEST_HOST_FROZE) {
+        eprintln!(
+            "the test host froze; running the script again:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output = run();
+    }
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

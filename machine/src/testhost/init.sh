@@ -12,6 +12,8 @@
 # its own. eth0 reaches the host through QEMU's user network, and the agent
 # serves a relay session to every connection on PORT that presents the token
 # in hull.token=FILE.
+#
+# With hull.heartbeat=TTY it writes a byte to TTY every 5 s while it runs.
 
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 
@@ -35,6 +37,7 @@ tmpdirs=
 shares=
 machine_port=
 token=
+heartbeat=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         hull.agent=*) agent="${arg#hull.agent=}" ;;
@@ -43,12 +46,19 @@ for arg in $(cat /proc/cmdline); do
         hull.share=*) shares="$shares ${arg#hull.share=}" ;;
         hull.machine=*) machine_port="${arg#hull.machine=}" ;;
         hull.token=*) token="${arg#hull.token=}" ;;
+        hull.heartbeat=*) heartbeat="${arg#hull.heartbeat=}" ;;
     esac
 done
 [ -n "$agent" ] || fail "no hull.agent= on the kernel command line"
 [ -z "$machine_port" ] || [ -n "$token" ] || fail "hull.machine= without hull.token="
 
 ip link set lo up || fail "cannot bring up loopback"
+
+# A byte every 5 s while this kernel runs, for the host to tell a frozen
+# test host from a busy one (hull.heartbeat=TTY, a serial port of its own).
+if [ -n "$heartbeat" ]; then
+    while :; do printf .; sleep 5; done > "$heartbeat" &
+fi
 
 # devtmpfs names ports vportNpM; udev would add these by-name links.
 mkdir -p /dev/virtio-ports

@@ -24,7 +24,7 @@ use hull_runtime::{assets, Boot};
 
 use self::image::Image;
 use self::vm::TestHostVm;
-use self::watchdog::Watchdog;
+use self::watchdog::{Verdict, Watchdog, STALL_LIMIT};
 
 /// How long the test host may take from QEMU's start to the agent's
 /// greeting; TCG boots take 5-10 s on an idle machine.
@@ -37,6 +37,9 @@ const DEFAULT_COMMAND_TIMEOUT_SECS: u32 = 1800;
 /// Console lines shown when the test host fails.
 const DIAGNOSTIC_LINES: usize = 20;
 const HOSTNAME: &str = "hull-testhost";
+/// How a test host that froze is reported; the end-to-end tests run a
+/// script again, once, when its test host failed with these words.
+pub const FROZEN: &str = "the test host froze";
 
 /// Runs `command` as root in a fresh test host with this process's stdio,
 /// environment and working directory and returns its exit code (`hull
@@ -64,7 +67,10 @@ pub fn exec(command: Vec<String>) -> Result<u8> {
     let deadline = Duration::from_secs(
         vm::env_number("HULL_TESTHOST_TIMEOUT", DEFAULT_COMMAND_TIMEOUT_SECS)?.into(),
     );
-    let watchdog = Watchdog::start(vm.pid(), deadline);
+    let stall_limit = Duration::from_secs(
+        vm::env_number("HULL_TESTHOST_STALL_LIMIT", STALL_LIMIT.as_secs() as u32)?.into(),
+    );
+    let watchdog = Watchdog::start(vm.pid(), deadline, vm.heartbeat(), stall_limit);
     let mut output = Writers::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
     let end = session::attach(
         stream,
@@ -82,12 +88,22 @@ pub fn exec(command: Vec<String>) -> Result<u8> {
         },
         &mut output,
     );
-    if watchdog.call_off() {
-        return Err(anyhow!(
-            "KVM test host: the command ran past {deadline:?} (HULL_TESTHOST_TIMEOUT); \
-             the test host was killed{}",
-            vm.diagnostics(DIAGNOSTIC_LINES)
-        ));
+    match watchdog.call_off() {
+        Verdict::InTime => {}
+        Verdict::PastDeadline => {
+            return Err(anyhow!(
+                "KVM test host: the command ran past {deadline:?} (HULL_TESTHOST_TIMEOUT); \
+                 the test host was killed{}",
+                vm.diagnostics(DIAGNOSTIC_LINES)
+            ))
+        }
+        Verdict::Stalled => {
+            return Err(anyhow!(
+                "KVM test host: {FROZEN} (no heartbeat for {stall_limit:?}: QEMU's emulation \
+                 wedged, not the command); the test host was killed{}",
+                vm.diagnostics(DIAGNOSTIC_LINES)
+            ))
+        }
     }
 
     match end {

@@ -38,6 +38,10 @@ const DEFAULT_MEMORY_MIB: u32 = 2048;
 /// crashes the test host's kernel. With one, none of it was ever seen.
 const DEFAULT_CPUS: u32 = 1;
 
+/// The guest's side of the test host's second serial port, where `/init`
+/// beats (see `watchdog`).
+const HEARTBEAT_TTY: &str = "/dev/ttyS1";
+
 /// The 9p mount tag of writable share N is this with N appended; `/init`
 /// mounts them in the order of its `hull.share=` words.
 const SHARE_TAG: &str = "hullshare";
@@ -183,7 +187,7 @@ impl TestHostVm {
         let shape = VmShape {
             image,
             agent,
-            cmdline: Vec::new(),
+            cmdline: vec![format!("hull.heartbeat={HEARTBEAT_TTY}")],
             cpus: env_number("HULL_TESTHOST_CPUS", DEFAULT_CPUS)?,
             memory_mib: env_number("HULL_TESTHOST_MEMORY", DEFAULT_MEMORY_MIB)?,
             writable_shares: &[],
@@ -192,6 +196,9 @@ impl TestHostVm {
         };
         let mut command = shape.qemu_command()?;
         command
+            // The second serial port, after the console's.
+            .arg("-serial")
+            .arg(format!("file:{}", path_str(&run_dir.heartbeat())?))
             .args(["-device", "virtio-serial-pci"])
             .arg("-chardev")
             .arg(socket_chardev(&run_dir.relay_socket())?)
@@ -264,6 +271,11 @@ impl TestHostVm {
     /// QEMU's process ID.
     pub fn pid(&self) -> u32 {
         self.qemu.id()
+    }
+
+    /// The file that grows by a byte with each of the guest's heartbeats.
+    pub fn heartbeat(&self) -> PathBuf {
+        self.run_dir.heartbeat()
     }
 
     /// Waits up to `timeout` for the VM to power itself off, then kills it.
@@ -369,5 +381,9 @@ impl RunDir {
 
     fn qemu_log(&self) -> PathBuf {
         self.0.path().join("qemu.log")
+    }
+
+    fn heartbeat(&self) -> PathBuf {
+        self.0.path().join("heartbeat")
     }
 }
