@@ -26,6 +26,7 @@ use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, Container, State, Status, VmSize, KILLED_EXIT_CODE};
 use crate::container_log::{LogDriver, LogWriter};
+use crate::error::Error;
 use crate::events;
 use crate::files_vm;
 use crate::health::Health;
@@ -37,7 +38,7 @@ use crate::session::{self, Controls, Input, OutputSink, Request, SessionEnd};
 use crate::signals::{interrupted_exit_code, Signals};
 
 /// Exit code recorded when hull itself failed to run the container.
-const HULL_ERROR: i32 = 125;
+pub(crate) const HULL_ERROR: i32 = 125;
 /// How often a wait before a restart checks whether the user stopped it.
 const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a VM may take to power off after its process ended.
@@ -53,6 +54,11 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// was created to be. With `awaits_client` its first run's process starts
 /// once a client has joined it on the attach socket (or after
 /// [`CLIENT_TIMEOUT`]).
+///
+/// When the container went with its end (`--rm`) after a run that could
+/// not start, that is its error ([`Error::not_started`]: the helper exits
+/// with the run's code, 127, 126 or 125, and its reason is the last line of
+/// its log), for the starter to report as it reports a recorded one.
 pub(crate) fn run_detached(root: &StateRoot, id: &str, awaits_client: bool) -> Result<()> {
     let mut container = container::find(root, id)?;
     let signals = Signals::catch()?;
@@ -60,11 +66,18 @@ pub(crate) fn run_detached(root: &StateRoot, id: &str, awaits_client: bool) -> R
     container.update_state(|_| State::claimed(false))?;
     let mut backoff = Backoff::default();
     let mut awaits_client = awaits_client;
+    let mut not_started;
     loop {
         let started = Instant::now();
         let caller = Caller::Background { awaits_client };
         awaits_client = false;
         let end = run_once(root, &container, &signals, caller);
+        not_started = match &end {
+            RunEnd::NotStarted { .. } | RunEnd::BootFailed(_) => {
+                end.error().map(|reason| (end.exit_code(), reason))
+            }
+            _ => None,
+        };
         // Its policy as recorded now: `update` may have changed it.
         container = as_recorded(container);
         let policy = container.config.restart;
@@ -82,7 +95,14 @@ pub(crate) fn run_detached(root: &StateRoot, id: &str, awaits_client: bool) -> R
         // It boots as recorded now, with what `update` changed meanwhile.
         container = as_recorded(container);
     }
-    finish(root, container)
+    let removed = finish(root, container)?;
+    match not_started {
+        // One line: the starter reads the last of the monitor's log.
+        Some((code, reason)) if removed => {
+            Err(Error::not_started(code, reason.replace('\n', " ")).into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `container` as recorded now, or as it was if its record cannot be
@@ -172,12 +192,12 @@ fn record(
 }
 
 /// Removes the container if it was created to go when it ends (`--rm`),
-/// unless it is gone already (`rm -f`).
-fn finish(root: &StateRoot, container: Container) -> Result<()> {
+/// unless it is gone already (`rm -f`); whether it did.
+fn finish(root: &StateRoot, container: Container) -> Result<bool> {
     match container.config.auto_remove && container.exists() {
         // As Docker's --rm, with its anonymous volumes.
-        true => removal::remove(root, &container, true),
-        false => Ok(()),
+        true => removal::remove(root, &container, true).map(|()| true),
+        false => Ok(false),
     }
 }
 

@@ -17,6 +17,9 @@ tar -C $R -cf $work/bb.tar . && $h import $work/bb.tar bb:1 >/dev/null
 # A command that is not there fails run -d as it fails run.
 $h run -d --name nocmd bb:1 /no/such >/dev/null 2>$work/err
 echo "run-d-missing=$? $(grep -c 'exec /no/such' $work/err)"
+# So it does with --rm, which removes the container before run -d hears of it.
+$h run -d --rm --name nocmd-rm bb:1 /no/such >$work/out 2>$work/err
+echo "run-d-rm-missing=$? $(grep -c 'exec /no/such' $work/err) $(wc -c <$work/out) $($h ps -aq --filter name=nocmd-rm | wc -l)"
 
 # The image of a stopped container stays for it.
 $h run --name keeper bb:1 true; echo "keeper=$?"
@@ -102,6 +105,7 @@ echo "wait-down=$(grep -c 'starting the hull machine' $work/err) $($h machine st
     );
     let fact = |key: &str| facts(&output, key).join("|");
     assert_eq!(fact("run-d-missing"), "127 1", "{output}");
+    assert_eq!(fact("run-d-rm-missing"), "127 1 0 0", "{output}");
     assert_eq!(fact("keeper"), "0", "{output}");
     assert_eq!(fact("rmi"), "125 1", "{output}");
     assert_eq!(fact("rmi-f"), "Untagged: bb:1", "{output}");

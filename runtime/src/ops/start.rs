@@ -1,6 +1,8 @@
 //! `start`: a container's monitor started in the background, as a helper
 //! process of its own that outlives the caller.
 
+use std::fs::File;
+use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,7 @@ use anyhow::{bail, Context};
 use crate::container::{self, Container, State, Status};
 use crate::error::{Error, Result};
 use crate::helper_command;
+use crate::monitor::HULL_ERROR;
 use crate::root::StateRoot;
 use crate::Runtime;
 use crate::{child_process, fsutil};
@@ -19,6 +22,8 @@ use crate::{child_process, fsutil};
 /// the agent's connect timeout, so that a boot that fails says why.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long a monitor may take to exit once it removed its container.
+const REMOVED_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Runtime {
     /// Starts the container `name` (a name, an ID or a unique ID prefix) in
@@ -50,7 +55,9 @@ pub(super) fn remove_stale_run_dir(root: &StateRoot, container: &Container) -> a
 /// container runs (or has run and exited by itself).
 pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::Result<()> {
     let mut monitor = spawn_monitor(root, container, false)?;
-    let started = wait_until_started(container, &mut monitor);
+    // Read from here, its words outlive a container removed at its end.
+    let log = File::open(container.monitor_log_path()).context("cannot read the monitor's log")?;
+    let started = wait_until_started(container, &mut monitor, log);
     reap_in_background(monitor);
     started
 }
@@ -105,15 +112,21 @@ pub(super) fn start_failure(container: &Container, state: Option<&State>, log: &
     }
 }
 
-/// Waits until the container whose monitor is `monitor` runs, or has run
-/// and ended by itself.
-fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Result<()> {
+/// Waits until the container whose monitor is `monitor` (writing to
+/// `log`) runs, or has run and ended by itself.
+fn wait_until_started(
+    container: &Container,
+    monitor: &mut Child,
+    mut log: File,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if !container.exists() {
-            break; // `run --rm -d` that has already run and been removed.
-        }
-        let state = container.state()?;
+        // `run --rm -d` that has already ended and been removed (maybe
+        // between these two looks): its monitor says whether it ran.
+        let state = match container.state() {
+            Err(_) if !container.exists() => return removed_run(container, monitor, &mut log),
+            state => state?,
+        };
         match state.status {
             Status::Running | Status::Restarting => break,
             Status::Exited if state.error.is_some() => {
@@ -127,8 +140,9 @@ fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Res
             .context("cannot check on the monitor")?
             .is_some()
         {
-            let log = std::fs::read_to_string(container.monitor_log_path()).unwrap_or_default();
-            return Err(start_failure(container, None, &log).into());
+            let mut text = String::new();
+            let _ = log.read_to_string(&mut text);
+            return Err(start_failure(container, None, &text).into());
         }
         if Instant::now() >= deadline {
             bail!(
@@ -140,4 +154,33 @@ fn wait_until_started(container: &Container, monitor: &mut Child) -> anyhow::Res
         std::thread::sleep(POLL_INTERVAL);
     }
     Ok(())
+}
+
+/// How the run of `container`, removed at its end (`--rm`), went: an error
+/// if it did not start, which its `monitor` tells by its exit code (the
+/// run's) and the last line of its `log` (the reason).
+fn removed_run(container: &Container, monitor: &mut Child, log: &mut File) -> anyhow::Result<()> {
+    let deadline = Instant::now() + REMOVED_EXIT_TIMEOUT;
+    let status = loop {
+        match monitor.try_wait().context("cannot check on the monitor")? {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => return Ok(()),
+            None => std::thread::sleep(POLL_INTERVAL),
+        }
+    };
+    match status.code() {
+        Some(0) => Ok(()),
+        code => {
+            let mut text = String::new();
+            let _ = log.read_to_string(&mut text);
+            let last = text.lines().last().unwrap_or("no message");
+            // As the helper's caller prints an error.
+            let reason = last.strip_prefix("hull: ").unwrap_or(last);
+            Err(Error::not_started(
+                code.unwrap_or(HULL_ERROR),
+                format!("container {} did not start: {reason}", container.short_id()),
+            )
+            .into())
+        }
+    }
 }
