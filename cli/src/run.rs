@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgAction, Args};
 use hull_image::{Image, ImageRef, ProgressStyle, Store, Stream};
 use hull_runtime::limits::{
     check_swappiness, cpu_weight, parse_storage_opt, parse_sysctl, parse_ulimit, CpuFlags,
@@ -238,6 +238,12 @@ pub struct RunArgs {
     /// (repeat it; default: stdout and stderr, and stdin with -i).
     #[arg(short = 'a', long = "attach", value_name = "STREAM", value_parser = parse_attach_stream, conflicts_with = "detach")]
     attach: Vec<AttachStream>,
+
+    /// Pass the signals hull gets (Ctrl-C, SIGTERM, ...) on to the process
+    /// (without a terminal; with -t they reach it through the terminal).
+    /// With false, they end hull's session and the container runs on.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    sig_proxy: bool,
 
     /// Show the guest's serial console on this terminal.
     #[arg(long)]
@@ -863,18 +869,27 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
         return Ok(0);
     }
     let prepared = Prepared::new(create, runtime, true)?;
+    let proxies_signals = args.sig_proxy || create.stdio.tty;
     // Caught once the image is here (a Ctrl-C still ends a pull) and before
-    // the VM boots (a Ctrl-C then ends the boot cleanly).
-    let signals = Signals::catch()?;
+    // the VM boots (a Ctrl-C then ends the boot cleanly); left alone
+    // without --sig-proxy, so that they end this process and no other.
+    let signals = proxies_signals.then(Signals::catch).transpose()?;
     let Created { id, name } = prepared.create(runtime)?;
     let terminal = Terminal::new(create.stdio.tty, args.attaches(AttachStream::Stdin));
     let console = match args.console {
         true => ConsoleTarget::Stdout,
         false => ConsoleTarget::Log,
     };
-    let mut stdio = terminal.stdio(Some(signals))?;
-    // An interactive terminal session may detach (Docker's Ctrl-P Ctrl-Q):
-    // the container is then held by a monitor of its own from the start.
+    let mut stdio = terminal.stdio(signals)?;
+    if !args.attaches(AttachStream::Stdout) {
+        stdio.stdout = Box::new(std::io::sink());
+    }
+    if !args.attaches(AttachStream::Stderr) {
+        stdio.stderr = Box::new(std::io::sink());
+    }
+    // A session that may leave the container running is joined to a
+    // monitor of its own from the start: an interactive terminal's, which
+    // may detach (Docker's Ctrl-P Ctrl-Q), and one that a signal ends.
     let whole_session = [
         AttachStream::Stdin,
         AttachStream::Stdout,
@@ -882,16 +897,10 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     ]
     .into_iter()
     .all(|stream| args.attaches(stream));
-    if create.stdio.tty && whole_session && !args.console {
+    if !args.console && ((create.stdio.tty && whole_session) || !proxies_signals) {
         let outcome = runtime.start_attached(&id, stdio)?;
         drop(terminal);
         return Ok(container_cmd::left(&outcome, &name));
-    }
-    if !args.attaches(AttachStream::Stdout) {
-        stdio.stdout = Box::new(std::io::sink());
-    }
-    if !args.attaches(AttachStream::Stderr) {
-        stdio.stderr = Box::new(std::io::sink());
     }
     let outcome = runtime.run_attached(&id, stdio, console)?;
     Ok(outcome.exit_code())

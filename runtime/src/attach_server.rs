@@ -6,7 +6,9 @@
 //! answers, then the server sends `Stdout`/`Stderr` and finally how the
 //! process ended, while the client sends `Stdin`, `Resize` and `Signal`.
 //! A client's `StdinClose` and `Shutdown` are its own: the process's stdin
-//! stays open for the others.
+//! stays open for the others; but the awaited client's `StdinClose` (the
+//! caller a run was started for) closes it, as Docker's `StdinOnce` does
+//! for `run -i`.
 //!
 //! A run started for a caller that joins it at once (`hull run -it`) waits
 //! for that client before its process starts ([`AttachServer::await_client`]),
@@ -138,7 +140,7 @@ impl AttachServer {
             let process = process.clone();
             thread::Builder::new()
                 .name("attach-client".into())
-                .spawn(move || relay_input(reader, &process))
+                .spawn(move || relay_input(reader, &process, StdinClose::Forward))
                 .context("cannot start an attach client's thread")?;
         }
         let (clients, closed) = (self.clients.clone(), self.closed.clone());
@@ -190,7 +192,7 @@ impl Drop for AttachServer {
 
 fn serve_client(client: UnixStream, clients: &Clients, process: &SessionWriter) -> Result<()> {
     match greet_client(client, clients, Some(CLIENT_WRITE_TIMEOUT))? {
-        Some(reader) => relay_input(reader, process),
+        Some(reader) => relay_input(reader, process, StdinClose::Own),
         None => Ok(()),
     }
 }
@@ -216,13 +218,27 @@ fn greet_client(
     Ok(Some(reader))
 }
 
+/// What a client's end of input means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StdinClose {
+    /// The end of the process's input.
+    Forward,
+    /// The end of this client's input only.
+    Own,
+}
+
 /// Passes what a client sends on to the process until it leaves.
-fn relay_input(mut reader: UnixStream, process: &SessionWriter) -> Result<()> {
+fn relay_input(
+    mut reader: UnixStream,
+    process: &SessionWriter,
+    stdin_close: StdinClose,
+) -> Result<()> {
     while let Some(message) = read_message(&mut reader)? {
         match message {
             Message::Stdin(_) | Message::Resize(_) | Message::Signal(_) => {
                 process.send(&message)?
             }
+            Message::StdinClose if stdin_close == StdinClose::Forward => process.send(&message)?,
             Message::StdinClose => {}
             _ => break,
         }

@@ -71,6 +71,37 @@ $h container rm fg made >/dev/null; echo "rm=$? $($h ps -aq | wc -l)"
     assert_eq!(facts(&output, "rm"), ["0 0"], "{output}");
 }
 
+/// `run --sig-proxy=false`: a signal ends hull's session, not the
+/// container, which runs on to its end; its output keeps its streams, its
+/// input its end, and its code is hull's.
+#[test]
+fn without_sig_proxy_a_signal_ends_the_session_and_the_container_runs_on() {
+    let output = in_test_host(
+        r#"
+$h run --name sp --sig-proxy=false --rootfs $R -- sh -c 'echo out; echo err >&2; sleep 8; echo finished' >out 2>err &
+client=$!
+wait_for 'grep -q out out'
+kill -TERM $client; wait $client; echo "sp-client=$?"
+echo "sp-state=$($h inspect -f '{{.State.Status}}' sp)"
+echo "sp-err=$(cat err)"
+wait_for '[ "$($h inspect -f "{{.State.Status}}" sp)" = exited ]'
+echo "sp-logs=$($h logs sp 2>/dev/null | tr '\n' ' ')"
+echo "sp-code=$($h inspect -f '{{.State.ExitCode}}' sp)"
+echo "sp-stdin=$(echo piped | $h run -i --rm --sig-proxy=false --rootfs $R -- cat) $?"
+$h run --rm --sig-proxy=false --rootfs $R -- sh -c 'echo out; echo err >&2; exit 4' 2>/dev/null; echo "sp-exit=$?"
+echo "sp-left=$($h ps -aq | wc -l)"
+"#,
+    );
+    assert_eq!(facts(&output, "sp-client"), ["143"], "{output}");
+    assert_eq!(facts(&output, "sp-state"), ["running"], "{output}");
+    assert_eq!(facts(&output, "sp-err"), ["err"], "{output}");
+    assert_eq!(facts(&output, "sp-logs"), ["out finished "], "{output}");
+    assert_eq!(facts(&output, "sp-code"), ["0"], "{output}");
+    assert_eq!(facts(&output, "sp-stdin"), ["piped 0"], "{output}");
+    assert_eq!(facts(&output, "sp-exit"), ["4"], "{output}");
+    assert_eq!(facts(&output, "sp-left"), ["1"], "{output}");
+}
+
 #[test]
 fn bad_arguments_are_refused_before_the_machine_starts() {
     let hull = Hull::new();
