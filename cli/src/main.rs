@@ -11,6 +11,7 @@ mod compose_cmd;
 mod container_cmd;
 mod events_cmd;
 mod filters;
+mod foreign_flags;
 mod image_cmd;
 mod machine;
 mod mount_flags;

@@ -25,6 +25,7 @@ use hull_runtime::{
 
 use crate::cidfile::CidFile;
 use crate::container_cmd;
+use crate::foreign_flags::{ForeignFlags, KERNEL_MEMORY_WARNING};
 use crate::image_cmd;
 use crate::machine;
 use crate::mount_flags::{parse_mount, parse_tmpfs, parse_volume};
@@ -184,6 +185,9 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     security: SecurityFlags,
+
+    #[command(flatten)]
+    foreign: ForeignFlags,
 
     /// Remove the container when it exits.
     #[arg(long)]
@@ -616,6 +620,9 @@ impl CreateArgs {
         let tty = self.stdio.terminal(attaches)?;
         self.check()?;
         let cpus = self.cpu_share()?;
+        if self.foreign.kernel_memory.is_some() {
+            eprintln!("{KERNEL_MEMORY_WARNING}");
+        }
         if self.limits.oom_kill_disable {
             eprintln!(
                 "WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded."
