@@ -422,6 +422,7 @@ mod tests {
             network: None,
             limits: None,
             hold: false,
+            privileged: false,
         }
     }
 

@@ -225,6 +225,7 @@ fn spec(argv: &[&str]) -> Box<RunSpec> {
         network: None,
         limits: None,
         hold: false,
+        privileged: false,
     })
 }
 

@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 14;
+pub const VERSION: u32 = 15;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -82,6 +82,10 @@ pub struct RunSpec {
     /// only a guest kernel reads.
     #[serde(default)]
     pub hold: bool,
+    /// For `hull exec --privileged`: the process gets every capability,
+    /// not the container's set (its limits stay the container's).
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 /// The container's network as the guest sees it.
@@ -738,6 +742,7 @@ mod tests {
                     ..Limits::default()
                 }),
                 hold: true,
+                privileged: false,
             })),
             Message::RunDetached(Box::new(RunSpec {
                 argv: vec!["sleep".into(), "600".into()],
@@ -751,6 +756,7 @@ mod tests {
                 network: None,
                 limits: None,
                 hold: false,
+                privileged: false,
             })),
             Message::Started { pid: 7 },
             Message::Stdin(b"input\n".to_vec()),

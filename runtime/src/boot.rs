@@ -167,6 +167,7 @@ pub(crate) fn boot(
         network: Some(network.spec),
         limits: Some(limits(spec)),
         hold: false,
+        privileged: false,
     };
     Ok(BootOutcome::Booted(Box::new(Booted {
         vm,

@@ -86,6 +86,7 @@ impl FilesVm {
         let (reader, writer) = session::greet(stream)?;
         let spec = RunSpec {
             hold: true,
+            privileged: false,
             ..booted.spec.clone()
         };
         // From here on, dropped on failure: the agent then syncs the disk

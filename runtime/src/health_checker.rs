@@ -110,6 +110,7 @@ fn run_check(root: &StateRoot, container: &Container, config: &HealthConfig) -> 
         network: None,
         limits: None,
         hold: false,
+        privileged: false,
     };
     let (exit_code, output) = match check_with_timeout(root, container, spec, config.timeout()) {
         Ok(done) => done,

@@ -43,6 +43,7 @@ $h run -d --name held --cap-drop ALL --ulimit nofile=64 --sysctl net.core.somaxc
     --log-driver none --cidfile $work/cid --expose 7000-7001/udp --rootfs $R -- sleep 100000 >/dev/null
 echo "exec-held=$($h exec held sh -c 'echo $(grep CapEff /proc/self/status | cut -f2) $(ulimit -n) $(cat /proc/sys/net/core/somaxconn) $(cat /proc/self/cgroup)')"
 echo "exec-user=$($h exec -u 1000 held grep CapEff /proc/self/status | cut -f2)"
+echo "exec-privileged=$($h exec --privileged held grep CapEff /proc/self/status | cut -f2)"
 echo "exec-hardened=$($h exec -u 1000 held sh -c 'echo $(grep -E "^(Groups|NoNewPrivs)" /proc/self/status | cut -f2)')"
 echo "resolver=$($h exec held grep -E '^(search|options)' /etc/resolv.conf | paste -sd'|')"
 echo "no-log=$($h logs held 2>$work/err; echo "$? $(wc -l < $work/err)")"
@@ -171,6 +172,8 @@ echo "left=$($h ps -aq | wc -l) $($h volume ls -q | wc -l) $(ls /no/such/dir 2>/
         "{output}"
     );
     assert_eq!(fact("exec-user"), ["0000000000000000"], "{output}");
+    // Every capability for one exec, though the container dropped them all.
+    assert_eq!(fact("exec-privileged"), ["000001ffffffffff"], "{output}");
     // --group-add by name (the container's /etc/group) and id, and
     // no-new-privileges, for the container's process and exec's (another
     // user's too); none of it unless asked, and the confinement the guest

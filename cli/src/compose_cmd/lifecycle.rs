@@ -407,6 +407,9 @@ pub struct ExecArgs {
     /// Another working directory.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     workdir: Option<String>,
+    /// Give the command every capability, of the container's VM only.
+    #[arg(long)]
+    privileged: bool,
     /// Which container of the service, from 1.
     #[arg(long, default_value_t = 1)]
     index: u32,
@@ -436,6 +439,7 @@ pub fn exec(args: ExecArgs, compose: &Compose) -> Result<u8> {
         user: args.user.clone(),
         tty,
         detach: args.detach,
+        privileged: args.privileged,
     };
     let signals = Signals::catch()?;
     let terminal = Terminal::new(tty.is_some(), !args.detach);

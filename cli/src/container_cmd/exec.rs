@@ -32,6 +32,10 @@ pub struct ExecArgs {
     /// User to run as: USER[:GROUP] (default: the container's).
     #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]", value_parser = parse_user)]
     user: Option<String>,
+    /// Give the command every capability, of the container's VM only (not
+    /// the container's set).
+    #[arg(long)]
+    privileged: bool,
     /// Container name or ID.
     container: String,
     /// The command to run, with its arguments.
@@ -79,6 +83,7 @@ pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
         user: args.user,
         tty,
         detach: false,
+        privileged: args.privileged,
     };
     let terminal = Terminal::new(tty.is_some(), args.stdio.interactive);
     let outcome = runtime.exec(&args.container, options, terminal.stdio(Some(signals))?)?;
@@ -96,6 +101,7 @@ fn exec_detached(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
         user: args.user,
         tty: args.stdio.terminal(false)?,
         detach: true,
+        privileged: args.privileged,
     };
     let unused = Stdio::new(Box::new(io::sink()), Box::new(io::sink()));
     let outcome = runtime.exec(&args.container, options, unused)?;

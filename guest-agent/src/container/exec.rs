@@ -102,7 +102,11 @@ impl Launcher for JoinLauncher {
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
         let proc_dir = format!("/proc/{}", self.init);
         let root = format!("{proc_dir}/root");
-        let command = match Command::from_spec(spec, Path::new(&root), self.privileges.clone()) {
+        let privileges = match spec.privileged {
+            true => self.privileges.clone().with_every_capability(),
+            false => self.privileges.clone(),
+        };
+        let command = match Command::from_spec(spec, Path::new(&root), privileges) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),
         };

@@ -53,6 +53,14 @@ impl Privileges {
         })
     }
 
+    /// These, with every capability the agent has (`exec --privileged`).
+    pub fn with_every_capability(self) -> Privileges {
+        Privileges {
+            capabilities: None,
+            ..self
+        }
+    }
+
     /// The groups the processes are in besides their user's.
     pub fn additional_groups(&self) -> &[String] {
         &self.additional_groups

@@ -148,6 +148,7 @@ pub fn relay_process(
         network: None,
         limits: None,
         hold: false,
+        privileged: false,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct ExecOptions {
     /// [`Outcome::Detached`] as soon as it has started. Nobody learns how it
     /// ends; the guest reaps it.
     pub detach: bool,
+    /// Every capability for the process, not the container's set (`docker
+    /// exec --privileged`): of its VM only.
+    pub privileged: bool,
 }
 
 impl Runtime {
@@ -65,6 +68,7 @@ impl Runtime {
             network: None,
             limits: None,
             hold: false,
+            privileged: options.privileged,
         };
         let stream = agent::connect(&self.root, &container)?;
         let command = spec.argv.join(" ");
