@@ -243,10 +243,11 @@ pub struct RunArgs {
     #[arg(short = 'a', long = "attach", value_name = "STREAM", value_parser = parse_attach_stream, conflicts_with = "detach")]
     attach: Vec<AttachStream>,
 
-    /// Pass the signals hull gets (Ctrl-C, SIGTERM, ...) on to the process
-    /// (without a terminal; with -t they reach it through the terminal).
-    /// With false, they end hull's session and the container runs on.
-    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    /// Pass the signals hull gets (Ctrl-C, SIGTERM, ...) on to the process.
+    /// With false they end hull (with -it, Ctrl-C is a key the process
+    /// reads), and the container runs on.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true", action = ArgAction::Set)]
     sig_proxy: bool,
 
     /// Show the guest's serial console on this terminal.
@@ -564,14 +565,21 @@ impl RunArgs {
     /// [`CreateArgs::prepare_for_machine`], after refusing here what `run`
     /// alone gets wrong.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
-        self.check_restart()?;
+        self.check_run_flags()?;
         self.create.prepare_for_machine(root)
     }
 
-    /// A restart policy needs a detached container.
-    fn check_restart(&self) -> Result<()> {
+    /// A restart policy needs a detached container; the guest's console
+    /// needs hull to hold the container, which a signal then ends.
+    fn check_run_flags(&self) -> Result<()> {
         if self.create.restart != RestartPolicy::No && !self.detach {
             bail!("--restart applies to containers run with -d");
+        }
+        if self.console && !self.sig_proxy {
+            bail!(
+                "--console holds the container in hull, which --sig-proxy=false would leave \
+                 to a signal: drop one of them"
+            );
         }
         Ok(())
     }
@@ -867,7 +875,7 @@ impl Prepared {
 }
 
 pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
-    args.check_restart()?;
+    args.check_run_flags()?;
     let create = &args.create;
     if args.detach {
         let id = Prepared::new(create, runtime, false)?.create(runtime)?.id;
@@ -876,11 +884,10 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
         return Ok(0);
     }
     let prepared = Prepared::new(create, runtime, true)?;
-    let proxies_signals = args.sig_proxy || create.stdio.tty;
     // Caught once the image is here (a Ctrl-C still ends a pull) and before
     // the VM boots (a Ctrl-C then ends the boot cleanly); left alone
     // without --sig-proxy, so that they end this process and no other.
-    let signals = proxies_signals.then(Signals::catch).transpose()?;
+    let signals = args.sig_proxy.then(Signals::catch).transpose()?;
     let Created { id, name } = prepared.create(runtime)?;
     let terminal = Terminal::new(create.stdio.tty, args.attaches(AttachStream::Stdin));
     let console = match args.console {
@@ -904,7 +911,7 @@ pub fn run(args: RunArgs, runtime: &Runtime) -> Result<u8> {
     ]
     .into_iter()
     .all(|stream| args.attaches(stream));
-    if !args.console && ((create.stdio.tty && whole_session) || !proxies_signals) {
+    if !args.console && ((create.stdio.tty && whole_session) || !args.sig_proxy) {
         let outcome = runtime.start_attached(&id, stdio)?;
         drop(terminal);
         return Ok(container_cmd::left(&outcome, &name));
@@ -980,6 +987,7 @@ mod tests {
                 "duplicate mount point",
             ),
             (&["-w", "relative"][..], "is not an absolute path"),
+            (&["--console", "--sig-proxy=false"][..], "drop one of them"),
         ] {
             let root = dir.path().join("root");
             let args = run_args(&[words, &["alpine"]].concat());
@@ -987,6 +995,19 @@ mod tests {
             assert!(format!("{err:#}").contains(needle), "{words:?}: {err:#}");
             assert!(!root.exists(), "{words:?}: the store was opened");
         }
+    }
+
+    #[test]
+    fn sig_proxy_is_a_bool_flag_as_docker_has_it() {
+        assert!(run_args(&["alpine"]).sig_proxy);
+        assert!(run_args(&["--sig-proxy", "alpine"]).sig_proxy);
+        let off = run_args(&["--sig-proxy=false", "alpine"]);
+        assert!(!off.sig_proxy);
+        assert_eq!(off.create.args, ["alpine"]);
+        // Not its value: the image, as after Docker's bool flag.
+        let image = run_args(&["--sig-proxy", "false", "true"]);
+        assert!(image.sig_proxy);
+        assert_eq!(image.create.args, ["false", "true"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! A client's `StdinClose` and `Shutdown` are its own: the process's stdin
 //! stays open for the others; but the awaited client's `StdinClose` (the
 //! caller a run was started for) closes it, as Docker's `StdinOnce` does
-//! for `run -i`.
+//! for `run -i`, and so does its leaving without a terminal.
 //!
 //! A run started for a caller that joins it at once (`hull run -it`) waits
 //! for that client before its process starts ([`AttachServer::await_client`]),
@@ -50,7 +50,7 @@ pub struct AttachServer {
     clients: Clients,
     /// Clients that greeted before [`AttachServer::serve`]: their input
     /// waits for the process.
-    awaited: Mutex<Vec<UnixStream>>,
+    awaited: Mutex<Vec<(UnixStream, StdinClose)>>,
     /// Set when the server is dropped: its accept thread then ends.
     closed: Arc<AtomicBool>,
 }
@@ -98,8 +98,15 @@ impl AttachServer {
 
     /// Waits until a client has connected and greeted, for at most
     /// `timeout`, or until `give_up` says to; that client gets the
-    /// process's output from its start. Returns whether one came.
-    pub fn await_client(&self, timeout: Duration, give_up: impl Fn() -> bool) -> Result<bool> {
+    /// process's output from its start, and its input's end is the
+    /// process's, as is its leaving if the process has no `terminal`.
+    /// Returns whether one came.
+    pub fn await_client(
+        &self,
+        timeout: Duration,
+        give_up: impl Fn() -> bool,
+        terminal: bool,
+    ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline && !give_up() {
             let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
@@ -117,10 +124,13 @@ impl AttachServer {
             // One that does not greet is not the caller: wait on.
             if let Ok(Some(reader)) = greet_client(client, &self.clients, None) {
                 reader.set_read_timeout(None)?;
+                let stdin_close = StdinClose::Forward {
+                    on_hang_up: !terminal,
+                };
                 self.awaited
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push(reader);
+                    .push((reader, stdin_close));
                 return Ok(true);
             }
         }
@@ -136,11 +146,11 @@ impl AttachServer {
             .context("cannot share the attach socket")?;
         let awaited =
             std::mem::take(&mut *self.awaited.lock().unwrap_or_else(PoisonError::into_inner));
-        for reader in awaited {
+        for (reader, stdin_close) in awaited {
             let process = process.clone();
             thread::Builder::new()
                 .name("attach-client".into())
-                .spawn(move || relay_input(reader, &process, StdinClose::Forward))
+                .spawn(move || relay_input(reader, &process, stdin_close))
                 .context("cannot start an attach client's thread")?;
         }
         let (clients, closed) = (self.clients.clone(), self.closed.clone());
@@ -221,8 +231,9 @@ fn greet_client(
 /// What a client's end of input means.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum StdinClose {
-    /// The end of the process's input.
-    Forward,
+    /// The end of the process's input, as is the client's leaving if
+    /// `on_hang_up`.
+    Forward { on_hang_up: bool },
     /// The end of this client's input only.
     Own,
 }
@@ -233,13 +244,28 @@ fn relay_input(
     process: &SessionWriter,
     stdin_close: StdinClose,
 ) -> Result<()> {
-    while let Some(message) = read_message(&mut reader)? {
+    let relayed = relay_messages(&mut reader, process, stdin_close);
+    if stdin_close == (StdinClose::Forward { on_hang_up: true }) {
+        // Gone, whether it said so or broke off: the process reads no more.
+        let _ = process.send(&Message::StdinClose);
+    }
+    relayed
+}
+
+fn relay_messages(
+    reader: &mut UnixStream,
+    process: &SessionWriter,
+    stdin_close: StdinClose,
+) -> Result<()> {
+    while let Some(message) = read_message(reader)? {
         match message {
             Message::Stdin(_) | Message::Resize(_) | Message::Signal(_) => {
                 process.send(&message)?
             }
-            Message::StdinClose if stdin_close == StdinClose::Forward => process.send(&message)?,
-            Message::StdinClose => {}
+            Message::StdinClose => match stdin_close {
+                StdinClose::Forward { .. } => process.send(&message)?,
+                StdinClose::Own => {}
+            },
             _ => break,
         }
     }
@@ -284,7 +310,7 @@ mod tests {
         let server = AttachServer::bind(&path).unwrap();
         let client = greeting_client(&path);
         assert!(server
-            .await_client(Duration::from_secs(10), || false)
+            .await_client(Duration::from_secs(10), || false, true)
             .unwrap());
         let mut output = server.output();
         output.stdout(b"first");
@@ -310,10 +336,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let server = AttachServer::bind(&socket_path(dir.path())).unwrap();
         assert!(!server
-            .await_client(Duration::from_secs(60), || true)
+            .await_client(Duration::from_secs(60), || true, true)
             .unwrap());
         assert!(!server
-            .await_client(Duration::from_millis(300), || false)
+            .await_client(Duration::from_millis(300), || false, true)
             .unwrap());
+    }
+
+    /// The messages the process gets from `server`'s clients, as its
+    /// session writer's peer reads them, until the server is dropped.
+    fn process_side(server: &AttachServer) -> UnixStream {
+        let (process, agent) = UnixStream::pair().unwrap();
+        server.serve(SessionWriter::over(process)).unwrap();
+        agent
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        agent
+    }
+
+    #[test]
+    fn the_awaited_clients_leaving_ends_the_input_of_a_process_without_a_terminal() {
+        for (terminal, expected) in [(false, Some(Message::StdinClose)), (true, None)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = socket_path(dir.path());
+            let server = AttachServer::bind(&path).unwrap();
+            let client = thread::spawn({
+                let path = path.clone();
+                move || {
+                    let mut stream = UnixStream::connect(path).unwrap();
+                    read_message(&mut stream).unwrap();
+                    write_message(&mut stream, &session::hello()).unwrap();
+                    write_message(&mut stream, &Message::Stdin(b"x".to_vec())).unwrap();
+                    // Gone without a StdinClose, as a killed caller goes.
+                }
+            });
+            assert!(server
+                .await_client(Duration::from_secs(10), || false, terminal)
+                .unwrap());
+            let mut agent = process_side(&server);
+            client.join().unwrap();
+            assert_eq!(
+                read_message(&mut agent).unwrap(),
+                Some(Message::Stdin(b"x".to_vec()))
+            );
+            agent
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            assert_eq!(
+                read_message(&mut agent).ok().flatten(),
+                expected,
+                "{terminal}"
+            );
+        }
     }
 }

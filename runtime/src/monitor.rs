@@ -14,11 +14,12 @@
 //! signals are the session's too.
 
 use std::cell::Cell;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hull_protocol::ExitStatus;
 use nix::fcntl::Flock;
 
@@ -26,7 +27,6 @@ use crate::attach_server::{self, AttachServer};
 use crate::boot::{self, BootOutcome, ConsoleTarget};
 use crate::container::{self, Container, State, Status, VmSize, KILLED_EXIT_CODE};
 use crate::container_log::{LogDriver, LogWriter};
-use crate::error::Error;
 use crate::events;
 use crate::files_vm;
 use crate::health::Health;
@@ -38,7 +38,7 @@ use crate::session::{self, Controls, Input, OutputSink, Request, SessionEnd};
 use crate::signals::{interrupted_exit_code, Signals};
 
 /// Exit code recorded when hull itself failed to run the container.
-pub(crate) const HULL_ERROR: i32 = 125;
+const HULL_ERROR: i32 = 125;
 /// How often a wait before a restart checks whether the user stopped it.
 const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a VM may take to power off after its process ended.
@@ -55,12 +55,16 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// once a client has joined it on the attach socket (or after
 /// [`CLIENT_TIMEOUT`]).
 ///
-/// When the container went with its end (`--rm`) after a run that could
-/// not start, that is its error ([`Error::not_started`]: the helper exits
-/// with the run's code, 127, 126 or 125, and its reason is the last line of
-/// its log), for the starter to report as it reports a recorded one.
+/// When the container goes with its end (`--rm`) after a run that could
+/// not start, the monitor says so in its log (see [`not_started_in_log`]),
+/// for the starter to report as it reports a recorded failure.
 pub(crate) fn run_detached(root: &StateRoot, id: &str, awaits_client: bool) -> Result<()> {
     let mut container = container::find(root, id)?;
+    // Opened while the container is there: its log goes with it.
+    let log = OpenOptions::new()
+        .append(true)
+        .open(container.monitor_log_path())
+        .context("cannot open the monitor's log")?;
     let signals = Signals::catch()?;
     // Held from now on: a boot in progress is not removed or started twice.
     container.update_state(|_| State::claimed(false))?;
@@ -95,14 +99,32 @@ pub(crate) fn run_detached(root: &StateRoot, id: &str, awaits_client: bool) -> R
         // It boots as recorded now, with what `update` changed meanwhile.
         container = as_recorded(container);
     }
-    let removed = finish(root, container)?;
-    match not_started {
-        // One line: the starter reads the last of the monitor's log.
-        Some((code, reason)) if removed => {
-            Err(Error::not_started(code, reason.replace('\n', " ")).into())
+    if finish(root, container)? {
+        if let Some((code, reason)) = not_started {
+            writeln!(&log, "{}", not_started_line(code, &reason))
+                .context("cannot write to the monitor's log")?;
         }
-        _ => Ok(()),
     }
+    Ok(())
+}
+
+/// How a monitor's log says that the run of its container, removed at its
+/// end (`--rm`), could not start: this, the run's code (127, 126, 125),
+/// `: ` and why, on one line; the record that says it otherwise went with
+/// the container.
+const NOT_STARTED: &str = "hull monitor: the run did not start, code ";
+
+fn not_started_line(code: i32, reason: &str) -> String {
+    format!("{NOT_STARTED}{code}: {}", reason.replace('\n', " "))
+}
+
+/// The code and reason of a run that did not start, as the monitor's `log`
+/// says it.
+pub(crate) fn not_started_in_log(log: &str) -> Option<(i32, String)> {
+    log.lines().rev().find_map(|line| {
+        let (code, reason) = line.strip_prefix(NOT_STARTED)?.split_once(": ")?;
+        Some((code.parse().ok()?, reason.to_owned()))
+    })
 }
 
 /// `container` as recorded now, or as it was if its record cannot be
@@ -346,7 +368,8 @@ fn run_once(root: &StateRoot, container: &Container, signals: &Signals, caller: 
                 interrupted.get().is_some()
             };
             if awaits_client {
-                if let Err(err) = attach.await_client(CLIENT_TIMEOUT, give_up) {
+                let terminal = container.config.boot.tty.is_some();
+                if let Err(err) = attach.await_client(CLIENT_TIMEOUT, give_up, terminal) {
                     tracing::warn!("{err:#}");
                 }
             }
@@ -477,5 +500,23 @@ fn stopped_while_waiting(
             return Ok(None);
         }
         std::thread::sleep(left.min(STOP_POLL_INTERVAL));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_did_not_start_is_read_back_from_the_monitors_log() {
+        let reason = "exec /no/such: No such file or directory";
+        let log = format!("WARN earlier\n{}\n", not_started_line(127, reason));
+        assert_eq!(not_started_in_log(&log), Some((127, reason.to_owned())));
+        let split = not_started_line(125, "cannot boot:\nno kernel");
+        assert_eq!(
+            not_started_in_log(&split),
+            Some((125, "cannot boot: no kernel".to_owned()))
+        );
+        assert_eq!(not_started_in_log("hull: exec /no/such\n"), None);
     }
 }

@@ -70,6 +70,11 @@ impl SessionEnd {
 pub struct SessionWriter(Arc<Mutex<UnixStream>>);
 
 impl SessionWriter {
+    /// Writes messages to `stream`.
+    pub(crate) fn over(stream: UnixStream) -> SessionWriter {
+        SessionWriter(Arc::new(Mutex::new(stream)))
+    }
+
     /// Sends one message to the peer.
     pub fn send(&self, message: &Message) -> Result<()> {
         let mut stream = self.0.lock().expect("session writer lock poisoned");
@@ -297,7 +302,7 @@ pub fn greet(stream: UnixStream) -> Result<(UnixStream, SessionWriter)> {
     let mut reader = stream
         .try_clone()
         .context("cannot clone the agent stream")?;
-    let writer = SessionWriter(Arc::new(Mutex::new(stream)));
+    let writer = SessionWriter::over(stream);
     handshake(&mut reader, &writer)?;
     Ok((reader, writer))
 }

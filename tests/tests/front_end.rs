@@ -80,7 +80,7 @@ fn without_sig_proxy_a_signal_ends_the_session_and_the_container_runs_on() {
         r#"
 $h run --name sp --sig-proxy=false --rootfs $R -- sh -c 'echo out; echo err >&2; sleep 8; echo finished' >out 2>err &
 client=$!
-wait_for 'grep -q out out'
+wait_for 'grep -q out out && grep -q err err'
 kill -TERM $client; wait $client; echo "sp-client=$?"
 echo "sp-state=$($h inspect -f '{{.State.Status}}' sp)"
 echo "sp-err=$(cat err)"
@@ -88,6 +88,17 @@ wait_for '[ "$($h inspect -f "{{.State.Status}}" sp)" = exited ]'
 echo "sp-logs=$($h logs sp 2>/dev/null | tr '\n' ' ')"
 echo "sp-code=$($h inspect -f '{{.State.ExitCode}}' sp)"
 echo "sp-stdin=$(echo piped | $h run -i --rm --sig-proxy=false --rootfs $R -- cat) $?"
+# Input still open when hull goes: its going ends the process's input.
+mkfifo feed
+$h run -i --name spin --sig-proxy=false --rootfs $R -- sh -c 'echo up; cat; echo eof' <feed >/dev/null 2>&1 &
+client=$!
+exec 8>feed
+wait_for '$h logs spin 2>/dev/null | grep -q up'
+kill -TERM $client; wait $client
+wait_for '[ "$($h inspect -f "{{.State.Status}}" spin)" = exited ]'
+exec 8>&-
+echo "sp-input-gone=$($h logs spin | tr '\n' ' ')"
+$h rm spin >/dev/null
 $h run --rm --sig-proxy=false --rootfs $R -- sh -c 'echo out; echo err >&2; exit 4' 2>/dev/null; echo "sp-exit=$?"
 echo "sp-left=$($h ps -aq | wc -l)"
 "#,
@@ -98,6 +109,7 @@ echo "sp-left=$($h ps -aq | wc -l)"
     assert_eq!(facts(&output, "sp-logs"), ["out finished "], "{output}");
     assert_eq!(facts(&output, "sp-code"), ["0"], "{output}");
     assert_eq!(facts(&output, "sp-stdin"), ["piped 0"], "{output}");
+    assert_eq!(facts(&output, "sp-input-gone"), ["up eof "], "{output}");
     assert_eq!(facts(&output, "sp-exit"), ["4"], "{output}");
     assert_eq!(facts(&output, "sp-left"), ["1"], "{output}");
 }

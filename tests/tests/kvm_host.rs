@@ -108,12 +108,22 @@ fn working_directory_and_environment_pass_through() {
 fn a_beating_test_host_runs_on_and_a_frozen_one_is_reported() {
     let stall_limit = [("HULL_TESTHOST_STALL_LIMIT", "15")];
     let output = testhost_exec(
-        &["sh", "-c", "sleep 35; echo alive"],
+        &[
+            "sh",
+            "-c",
+            "sleep 35; echo alive $(ps -eo args | grep -cx 'sleep 5')",
+        ],
         &repo_root(),
         &stall_limit,
         b"",
     );
-    assert_eq!(text(&output.stdout), "alive\n", "{}", text(&output.stderr));
+    // The heartbeat waits between beats (one `sleep 5` of /init's runs).
+    assert_eq!(
+        text(&output.stdout),
+        "alive 1\n",
+        "{}",
+        text(&output.stderr)
+    );
     assert_eq!(output.status.code(), Some(0));
 
     let _serial = ONE_AT_A_TIME

@@ -26,7 +26,8 @@ pub struct AttachFlags {
     #[arg(long)]
     no_stdin: bool,
     /// Pass the signals hull gets (Ctrl-C, SIGTERM, ...) on to the process.
-    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true", action = ArgAction::Set)]
     sig_proxy: bool,
     /// The keys that detach and leave the container running (default: the
     /// container's --detach-keys, else ctrl-p,ctrl-q).

@@ -49,9 +49,11 @@ const MODULES: [&str; 15] = [
     "virtio_net",
 ];
 
-/// Busybox applets `/init` calls.
-const APPLETS: [&str; 10] = [
-    "sh", "mount", "insmod", "mkdir", "ln", "cat", "chroot", "poweroff", "ip", "readlink",
+/// Busybox applets `/init` calls, each linked into the initramfs: once
+/// `/init` has moved `/proc` away, busybox's shell can no longer run an
+/// applet through `/proc/self/exe`, only through its link.
+const APPLETS: [&str; 11] = [
+    "sh", "mount", "insmod", "mkdir", "ln", "cat", "chroot", "poweroff", "ip", "readlink", "sleep",
 ];
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -257,6 +259,9 @@ fn cache_key(kernel: &Kernel, busybox: &Path, modules: &[String]) -> Result<Stri
     hasher.update(kernel.release.as_bytes());
     hasher.update(file_identity(&kernel.image)?.as_bytes());
     hasher.update(INIT_SCRIPT.as_bytes());
+    for applet in APPLETS {
+        hasher.update(applet.as_bytes());
+    }
     hasher.update(file_identity(busybox)?.as_bytes());
     for module in modules {
         hasher.update(module.as_bytes());

@@ -46,11 +46,13 @@ impl Runtime {
 }
 
 /// The keys that detach a caller joining the container of `config`: the
-/// `given` ones, else the container's, else Docker's.
+/// `given` ones, else the container's, else Docker's; none without a
+/// terminal, as Docker's (input through a pipe is the process's, whole).
 pub(super) fn detach_keys(
     given: Option<DetachKeys>,
     config: &ContainerConfig,
 ) -> Option<DetachKeys> {
+    config.boot.tty?;
     given
         .or_else(|| config.detach_keys.clone())
         .or_else(|| Some(Default::default()))

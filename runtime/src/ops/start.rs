@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use crate::container::{self, Container, State, Status};
 use crate::error::{Error, Result};
 use crate::helper_command;
-use crate::monitor::HULL_ERROR;
+use crate::monitor;
 use crate::root::StateRoot;
 use crate::Runtime;
 use crate::{child_process, fsutil};
@@ -54,9 +54,7 @@ pub(super) fn remove_stale_run_dir(root: &StateRoot, container: &Container) -> a
 /// Starts `container`'s monitor in the background and waits until the
 /// container runs (or has run and exited by itself).
 pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::Result<()> {
-    let mut monitor = spawn_monitor(root, container, false)?;
-    // Read from here, its words outlive a container removed at its end.
-    let log = File::open(container.monitor_log_path()).context("cannot read the monitor's log")?;
+    let (mut monitor, log) = spawn_monitor(root, container, false)?;
     let started = wait_until_started(container, &mut monitor, log);
     reap_in_background(monitor);
     started
@@ -64,16 +62,19 @@ pub(super) fn start_monitor(root: &StateRoot, container: &Container) -> anyhow::
 
 /// Starts `container`'s monitor, a process that outlives this one;
 /// `awaits_client`: its process starts once a client has joined it.
+/// Returns it and its log to read, whose words outlive a container
+/// removed at its end.
 pub(super) fn spawn_monitor(
     root: &StateRoot,
     container: &Container,
     awaits_client: bool,
-) -> anyhow::Result<Child> {
+) -> anyhow::Result<(Child, File)> {
     // A restart must not read the last run's end as this one's.
     container.set_state(&State::created())?;
     remove_stale_run_dir(root, container)?;
     let log = fsutil::create_log(&container.monitor_log_path())
         .context("cannot create the monitor log")?;
+    let reader = File::open(container.monitor_log_path()).context("cannot read the monitor log")?;
     let mut command = helper_command::monitor_command(root, container.id(), awaits_client)?;
     command
         .stdin(Stdio::null())
@@ -82,9 +83,10 @@ pub(super) fn spawn_monitor(
         ))
         .stderr(Stdio::from(log));
     child_process::detach_from_terminal(&mut command);
-    command
+    let monitor = command
         .spawn()
-        .context("cannot start the container's monitor")
+        .context("cannot start the container's monitor")?;
+    Ok((monitor, reader))
 }
 
 /// Reaps `monitor` when it ends, so that a long-lived caller keeps no
@@ -96,12 +98,14 @@ pub(super) fn reap_in_background(mut monitor: Child) {
 }
 
 /// Why `container` did not start: the error its run recorded in `state`,
-/// else the last line of its monitor's `log`. A missing or unrunnable
-/// command keeps its own code.
+/// else in its monitor's `log` (the container removed at its end), else
+/// the log's last line. A missing or unrunnable command keeps its own code.
 pub(super) fn start_failure(container: &Container, state: Option<&State>, log: &str) -> Error {
-    match state.and_then(|state| Some((state.error.as_ref()?, state.exit_code))) {
-        Some((error, code)) => Error::not_started(
-            code.unwrap_or(0),
+    let recorded =
+        state.and_then(|state| Some((state.exit_code.unwrap_or(0), state.error.clone()?)));
+    match recorded.or_else(|| monitor::not_started_in_log(log)) {
+        Some((code, error)) => Error::not_started(
+            code,
             format!("container {} did not start: {error}", container.short_id()),
         ),
         None => Error::Other(anyhow::anyhow!(
@@ -110,6 +114,13 @@ pub(super) fn start_failure(container: &Container, state: Option<&State>, log: &
             log.lines().last().unwrap_or("no message")
         )),
     }
+}
+
+/// What is left to read of a monitor's log.
+pub(super) fn read_rest(log: &mut File) -> String {
+    let mut text = String::new();
+    let _ = log.read_to_string(&mut text);
+    text
 }
 
 /// Waits until the container whose monitor is `monitor` (writing to
@@ -121,6 +132,11 @@ fn wait_until_started(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
+        // Looked at first: the state read after a monitor's end is final.
+        let monitor_ended = monitor
+            .try_wait()
+            .context("cannot check on the monitor")?
+            .is_some();
         // `run --rm -d` that has already ended and been removed (maybe
         // between these two looks): its monitor says whether it ran.
         let state = match container.state() {
@@ -135,14 +151,8 @@ fn wait_until_started(
             Status::Exited => break, // Ran and already ended.
             Status::Created => {}
         }
-        if monitor
-            .try_wait()
-            .context("cannot check on the monitor")?
-            .is_some()
-        {
-            let mut text = String::new();
-            let _ = log.read_to_string(&mut text);
-            return Err(start_failure(container, None, &text).into());
+        if monitor_ended {
+            return Err(start_failure(container, Some(&state), &read_rest(&mut log)).into());
         }
         if Instant::now() >= deadline {
             bail!(
@@ -157,30 +167,21 @@ fn wait_until_started(
 }
 
 /// How the run of `container`, removed at its end (`--rm`), went: an error
-/// if it did not start, which its `monitor` tells by its exit code (the
-/// run's) and the last line of its `log` (the reason).
+/// if it did not start, as its `monitor` says in its `log` once it has
+/// ended (or has taken [`REMOVED_EXIT_TIMEOUT`] to).
 fn removed_run(container: &Container, monitor: &mut Child, log: &mut File) -> anyhow::Result<()> {
     let deadline = Instant::now() + REMOVED_EXIT_TIMEOUT;
-    let status = loop {
-        match monitor.try_wait().context("cannot check on the monitor")? {
-            Some(status) => break status,
-            None if Instant::now() >= deadline => return Ok(()),
-            None => std::thread::sleep(POLL_INTERVAL),
-        }
-    };
-    match status.code() {
-        Some(0) => Ok(()),
-        code => {
-            let mut text = String::new();
-            let _ = log.read_to_string(&mut text);
-            let last = text.lines().last().unwrap_or("no message");
-            // As the helper's caller prints an error.
-            let reason = last.strip_prefix("hull: ").unwrap_or(last);
-            Err(Error::not_started(
-                code.unwrap_or(HULL_ERROR),
-                format!("container {} did not start: {reason}", container.short_id()),
-            )
-            .into())
-        }
+    while monitor
+        .try_wait()
+        .context("cannot check on the monitor")?
+        .is_none()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    let text = read_rest(log);
+    match monitor::not_started_in_log(&text) {
+        Some(_) => Err(start_failure(container, None, &text).into()),
+        None => Ok(()),
     }
 }

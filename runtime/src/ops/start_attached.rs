@@ -4,8 +4,6 @@
 //! resizes and signals reach the process, and the detach keys leave it
 //! running in the background.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Child;
@@ -20,7 +18,7 @@ use crate::attach_server;
 use crate::container::{self, Container, Status};
 use crate::error::{Error, Hint, Result};
 use crate::ops::attach::detach_keys;
-use crate::ops::start::{reap_in_background, spawn_monitor, start_failure};
+use crate::ops::start::{read_rest, reap_in_background, spawn_monitor, start_failure};
 use crate::ops::{outcome, Outcome, Stdio};
 use crate::session::{self, Request, SessionEnd};
 use crate::signals::Signals;
@@ -53,10 +51,7 @@ impl Runtime {
                 hint: Hint::new("it runs already; attach to it"),
             });
         }
-        let mut monitor = spawn_monitor(&self.root, &container, true)?;
-        // Read from here, its words outlive a container removed at its end.
-        let mut log =
-            File::open(container.monitor_log_path()).context("cannot read the monitor's log")?;
+        let (mut monitor, mut log) = spawn_monitor(&self.root, &container, true)?;
         let socket = attach_server::socket_path(&self.root.run_dir_path(container.id()));
         let stream = match join(&mut monitor, &socket, stdio.signals.as_ref())? {
             Joined::Stream(stream) => stream,
@@ -66,9 +61,11 @@ impl Runtime {
             }
             Joined::MonitorEnded => {
                 let state = container.state().ok();
-                let mut text = String::new();
-                let _ = log.read_to_string(&mut text);
-                return Err(start_failure(&container, state.as_ref(), &text));
+                return Err(start_failure(
+                    &container,
+                    state.as_ref(),
+                    &read_rest(&mut log),
+                ));
             }
         };
         let stdio = Stdio {
