@@ -102,10 +102,10 @@ impl Launcher for JoinLauncher {
     fn launch(&self, spec: &RunSpec, stdio: ChildStdio) -> anyhow::Result<Launch> {
         let proc_dir = format!("/proc/{}", self.init);
         let root = format!("{proc_dir}/root");
-        let privileges = match spec.privileged {
-            true => self.privileges.clone().with_every_capability(),
-            false => self.privileges.clone(),
-        };
+        let mut privileges = self.privileges.clone();
+        if spec.privileged {
+            privileges = privileges.with_every_capability();
+        }
         let command = match Command::from_spec(spec, Path::new(&root), privileges) {
             Ok(command) => command,
             Err(failure) => return Ok(Launch::Failed(failure)),

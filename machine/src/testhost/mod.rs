@@ -88,22 +88,20 @@ pub fn exec(command: Vec<String>) -> Result<u8> {
         },
         &mut output,
     );
-    match watchdog.call_off() {
-        Verdict::InTime => {}
-        Verdict::PastDeadline => {
-            return Err(anyhow!(
-                "KVM test host: the command ran past {deadline:?} (HULL_TESTHOST_TIMEOUT); \
-                 the test host was killed{}",
-                vm.diagnostics(DIAGNOSTIC_LINES)
-            ))
-        }
-        Verdict::Stalled => {
-            return Err(anyhow!(
-                "KVM test host: {FROZEN} (no heartbeat for {stall_limit:?}: QEMU's emulation \
-                 wedged, not the command); the test host was killed{}",
-                vm.diagnostics(DIAGNOSTIC_LINES)
-            ))
-        }
+    let killed = match watchdog.call_off() {
+        Verdict::InTime => None,
+        Verdict::PastDeadline => Some(format!(
+            "the command ran past {deadline:?} (HULL_TESTHOST_TIMEOUT)"
+        )),
+        Verdict::Stalled => Some(format!(
+            "{FROZEN} (no heartbeat for {stall_limit:?}: QEMU's emulation wedged, not the command)"
+        )),
+    };
+    if let Some(why) = killed {
+        return Err(anyhow!(
+            "KVM test host: {why}; the test host was killed{}",
+            vm.diagnostics(DIAGNOSTIC_LINES)
+        ));
     }
 
     match end {

@@ -11,7 +11,7 @@
 //! instead of at the command's deadline.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -79,7 +79,7 @@ impl Watchdog {
 fn watch(
     called_off: &mpsc::Receiver<()>,
     deadline: Duration,
-    heartbeat: &PathBuf,
+    heartbeat: &Path,
     stall_limit: Duration,
 ) -> Verdict {
     let started = Instant::now();
