@@ -63,12 +63,20 @@ echo "stats-pids=$(echo "$stats" | grep -o '"PIDs":"[0-9]*"' | grep -o '[0-9][0-
 $pty --size 20x70 expect='# ' send='stty size; tty\r' expect='20 70\r\n/dev/pts/' send='exit 4\r' -- $h exec -it web sh | sed -n 's/^exit=/exec-tty=/p'
 t=$($h run -d -t --rootfs $R -- sh -c 'stty size; tty')
 timeout 180 $h wait $t >/dev/null
+short=$(echo $t | cut -c1-12)
+echo "stats-all=$($h stats --no-stream -a --format '{{.ID}} {{.MemUsage}} {{.PIDs}}' | grep "^$short " | sed "s/^$short/exited/")"
+echo "stats-running=$($h stats --no-stream --format '{{.Name}}' | paste -sd' ')"
+echo "stats-stopped=$($h stats --no-stream --format '{{.Container}} {{.CPUPerc}}' $short | sed "s/^$short/exited/")"
+streamed=$(mktemp)
+$h stats --format '{{.Name}}' > $streamed & streamer=$!
 echo "tty-logs="$($h logs $t | tr -d '\r')
 $h rm $t >/dev/null
 $h run -d --name web --rootfs $R -- true 2>/dev/null; echo "same-name=$?"
 $h rm web 2>/dev/null; echo "rm-running=$?"
 $h stop -t 60 web >/dev/null; echo "stop=$?"
 echo "wait=$(timeout 180 $h wait web)"
+sleep 2; kill -0 $streamer && echo "stats-stream=alive $(grep -c '^web$' $streamed)"
+kill $streamer
 echo "ps-running=$($h ps -q | wc -l)"
 $h ps -a | grep -q "Exited (7) .* web$" && echo "ps-a=exited"
 echo "tail=$($h logs --tail 1 web 2>/dev/null)"
@@ -138,6 +146,24 @@ grep -qx "web 7" $followed && echo "events-followed=web 7"
     };
     assert!(block_written >= 4_000_000, "{output}");
     assert!(net_sent > 0, "{output}");
+    // Docker's `stats`: running containers unless --all, which shows
+    // stopped ones using nothing, as a stopped container named does; a
+    // stream outlives a container stopping under it.
+    assert_eq!(
+        facts(&output, "stats-all"),
+        ["exited 0B / 0B 0"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "stats-running"), ["web"], "{output}");
+    assert_eq!(
+        facts(&output, "stats-stopped"),
+        ["exited 0.00%"],
+        "{output}"
+    );
+    let streamed = facts(&output, "stats-stream");
+    let (alive, web_rows) = streamed[0].split_once(' ').expect("stats-stream");
+    assert_eq!(alive, "alive", "{output}");
+    assert!(web_rows.parse::<u32>().unwrap() >= 1, "{output}");
     // A terminal for exec -it, sized like the caller's; and for run -d -t,
     // whose log holds what the terminal showed.
     assert_eq!(facts(&output, "exec-tty"), ["4"], "{output}");

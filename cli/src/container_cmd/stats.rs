@@ -1,6 +1,7 @@
 //! `hull stats`: CPU, memory, network and disk traffic and process counts
 //! of running containers, from their agent in the guest.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::thread;
 use std::time::Duration;
@@ -20,6 +21,9 @@ const INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Args)]
 pub struct StatsArgs {
+    /// Show every container, stopped ones too (default: the running ones).
+    #[arg(short, long)]
+    all: bool,
     /// Print one sample and exit, instead of refreshing every second.
     #[arg(long)]
     no_stream: bool,
@@ -29,7 +33,7 @@ pub struct StatsArgs {
     /// Show full container IDs.
     #[arg(long)]
     no_trunc: bool,
-    /// Containers (default: every running one).
+    /// Containers (default: every running one, or every one with --all).
     containers: Vec<String>,
 }
 
@@ -51,46 +55,96 @@ const LISTING: Listing = Listing {
     ],
 };
 
+/// A container shown, and how the command line named it (Docker's
+/// `Container` column: as named, else its short ID).
+struct Shown {
+    container: ContainerInfo,
+    given: String,
+}
+
+/// What one refresh read of a container.
+enum Reading {
+    Sampled(StatsSample),
+    /// Not running: Docker shows zeros.
+    Stopped,
+    /// Running, but its agent did not answer (it may be stopping, or
+    /// its VM is paused): `--`, as Docker shows what it cannot read.
+    Unreadable,
+}
+
 pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
-    let containers: Vec<ContainerInfo> = match args.containers.is_empty() {
-        true => runtime
+    // Named containers must exist when the command starts; after that a
+    // refresh shows what it can read, as docker stats does.
+    let named: Vec<Shown> = args
+        .containers
+        .iter()
+        .map(|name| {
+            Ok(Shown {
+                container: runtime.inspect(name)?,
+                given: name.clone(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    // Unnamed, the list is read again at every refresh: containers that
+    // start appear, those that stop leave (unless --all).
+    let shown = || -> Result<Vec<Shown>> {
+        if !named.is_empty() {
+            return Ok(named
+                .iter()
+                .map(|shown| Shown {
+                    container: runtime
+                        .inspect(shown.container.id())
+                        .unwrap_or_else(|_| shown.container.clone()),
+                    given: shown.given.clone(),
+                })
+                .collect());
+        }
+        Ok(runtime
             .list()?
             .into_iter()
-            .filter(|c| c.state.status == Status::Running)
-            .collect(),
-        false => args
-            .containers
-            .iter()
-            .map(|name| runtime.inspect(name))
-            .collect::<Result<_, _>>()?,
+            .filter(|c| args.all || c.state.status == Status::Running)
+            .map(|container| Shown {
+                given: container.short_id().to_owned(),
+                container,
+            })
+            .collect())
     };
-    let id = |container: &ContainerInfo| match args.no_trunc {
-        true => container.id().to_owned(),
-        false => container.short_id().to_owned(),
+    let read = |container: &ContainerInfo| match container.state.status {
+        Status::Running => match runtime.stats(container.id()) {
+            Ok(sample) => Reading::Sampled(sample),
+            Err(_) => Reading::Unreadable,
+        },
+        _ => Reading::Stopped,
     };
-    // Docker's `Container` column: each as named, else its short ID.
-    let given: Vec<String> = match args.containers.is_empty() {
-        true => containers.iter().map(|c| c.short_id().to_owned()).collect(),
-        false => args.containers.clone(),
-    };
-    let sample_all = || -> Result<Vec<StatsSample>> {
-        Ok(containers
-            .iter()
-            .map(|container| runtime.stats(container.id()))
-            .collect::<Result<_, _>>()?)
-    };
-    let mut previous = sample_all()?;
+    let mut previous: HashMap<String, StatsSample> = HashMap::new();
+    for shown in shown()? {
+        if let Reading::Sampled(sample) = read(&shown.container) {
+            previous.insert(shown.container.id().to_owned(), sample);
+        }
+    }
     loop {
         thread::sleep(INTERVAL);
-        let current = sample_all()?;
-        let rows: Vec<Value> = containers
-            .iter()
-            .zip(&given)
-            .zip(previous.iter().zip(&current))
-            .map(|((container, given), (before, after))| {
-                row(container, &id(container), given, before, after)
-            })
-            .collect();
+        let mut current = HashMap::new();
+        let mut rows = Vec::new();
+        for Shown { container, given } in shown()? {
+            let id = match args.no_trunc {
+                true => container.id().to_owned(),
+                false => container.short_id().to_owned(),
+            };
+            let usage = match read(&container) {
+                Reading::Sampled(sample) => {
+                    let cpu_percent = previous
+                        .get(container.id())
+                        .map_or(0.0, |before| sample.cpu_percent_since(before));
+                    let usage = Usage::from_sample(&sample, cpu_percent);
+                    current.insert(container.id().to_owned(), sample);
+                    usage
+                }
+                Reading::Stopped => Usage::zero(),
+                Reading::Unreadable => Usage::unreadable(),
+            };
+            rows.push(usage.row(&id, &given, container.name()));
+        }
         let mut out = Vec::new();
         render_rows(&args.format, &LISTING, &rows, &mut out)?;
         if !args.no_stream && args.format == Format::Default {
@@ -107,33 +161,77 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
     }
 }
 
-/// A container's use between two samples, as `docker stats` shows it
-/// (`id`: its ID as shown; `given`: as the command line named it).
-fn row(
-    container: &ContainerInfo,
-    id: &str,
-    given: &str,
-    before: &StatsSample,
-    after: &StatsSample,
-) -> Value {
-    let stats = &after.stats;
-    let memory_percent = stats.memory_bytes as f64 * 100.0 / stats.memory_limit_bytes.max(1) as f64;
-    json!({
-        "ID": id,
-        "Container": given,
-        "Name": container.name(),
-        "CPUPerc": format!("{:.2}%", after.cpu_percent_since(before)),
-        "MemUsage": format!(
-            "{} / {}",
-            binary_size(stats.memory_bytes),
-            binary_size(stats.memory_limit_bytes)
-        ),
-        "MemPerc": format!("{memory_percent:.2}%"),
-        "NetIO": in_and_out(stats.net_rx_bytes, stats.net_tx_bytes),
-        "BlockIO": in_and_out(stats.block_read_bytes, stats.block_write_bytes),
-        "PIDs": stats.pids.to_string(),
-        "OOMKills": stats.oom_kills,
-    })
+/// A container's use between two samples as `docker stats` prints it.
+struct Usage {
+    cpu_percent: String,
+    memory: String,
+    memory_percent: String,
+    net_io: String,
+    block_io: String,
+    pids: String,
+    oom_kills: u64,
+}
+
+impl Usage {
+    fn from_sample(sample: &StatsSample, cpu_percent: f64) -> Self {
+        let stats = &sample.stats;
+        let memory_percent =
+            stats.memory_bytes as f64 * 100.0 / stats.memory_limit_bytes.max(1) as f64;
+        Usage {
+            cpu_percent: format!("{cpu_percent:.2}%"),
+            memory: format!(
+                "{} / {}",
+                binary_size(stats.memory_bytes),
+                binary_size(stats.memory_limit_bytes)
+            ),
+            memory_percent: format!("{memory_percent:.2}%"),
+            net_io: in_and_out(stats.net_rx_bytes, stats.net_tx_bytes),
+            block_io: in_and_out(stats.block_read_bytes, stats.block_write_bytes),
+            pids: stats.pids.to_string(),
+            oom_kills: stats.oom_kills,
+        }
+    }
+
+    /// A container that is not running uses nothing.
+    fn zero() -> Self {
+        Usage {
+            cpu_percent: "0.00%".into(),
+            memory: "0B / 0B".into(),
+            memory_percent: "0.00%".into(),
+            net_io: "0B / 0B".into(),
+            block_io: "0B / 0B".into(),
+            pids: "0".into(),
+            oom_kills: 0,
+        }
+    }
+
+    /// A running container whose use could not be read.
+    fn unreadable() -> Self {
+        Usage {
+            cpu_percent: "--".into(),
+            memory: "-- / --".into(),
+            memory_percent: "--".into(),
+            net_io: "--".into(),
+            block_io: "--".into(),
+            pids: "--".into(),
+            oom_kills: 0,
+        }
+    }
+
+    fn row(self, id: &str, given: &str, name: &str) -> Value {
+        json!({
+            "ID": id,
+            "Container": given,
+            "Name": name,
+            "CPUPerc": self.cpu_percent,
+            "MemUsage": self.memory,
+            "MemPerc": self.memory_percent,
+            "NetIO": self.net_io,
+            "BlockIO": self.block_io,
+            "PIDs": self.pids,
+            "OOMKills": self.oom_kills,
+        })
+    }
 }
 
 /// Two byte counts as docker stats shows traffic: `1.45kB / 648B`.
