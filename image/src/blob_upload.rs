@@ -7,7 +7,7 @@
 //! pushes the manifest.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::stream::{self, Stream};
@@ -126,8 +126,15 @@ impl BlobUploader {
         }
     }
 
-    /// Sends the blob `digest` of `size` bytes from the file `path`.
-    pub(crate) async fn upload(&self, digest: &Digest, path: &Path, size: u64) -> Result<()> {
+    /// Sends the blob `digest` of `size` bytes from the file `path`,
+    /// telling `sent` the size of each chunk as the request takes it.
+    pub(crate) async fn upload(
+        &self,
+        digest: &Digest,
+        path: &Path,
+        size: u64,
+        sent: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<()> {
         let start = self.blobs.join("uploads/")?;
         let response = self
             .send_again_if_expired(|| self.http.post(start.clone()))
@@ -156,7 +163,7 @@ impl BlobUploader {
             .put(put.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(chunks(file)));
+            .body(reqwest::Body::wrap_stream(chunks(file, sent)));
         // Credentials go to the registry alone, never elsewhere or over
         // plain HTTP where it spoke HTTPS.
         let request = match self.is_registry(&put) {
@@ -227,16 +234,24 @@ impl BlobUploader {
     }
 }
 
-/// `file`'s bytes, a chunk at a time.
-fn chunks(file: tokio::fs::File) -> impl Stream<Item = std::io::Result<Vec<u8>>> + Send {
-    stream::try_unfold(file, |mut file| async move {
-        let mut chunk = vec![0; CHUNK_BYTES];
-        let read = file.read(&mut chunk).await?;
-        if read == 0 {
-            return Ok(None);
+/// `file`'s bytes, a chunk at a time, each told to `sent` as it is taken.
+fn chunks(
+    file: tokio::fs::File,
+    sent: impl Fn(u64) + Send + Sync + 'static,
+) -> impl Stream<Item = std::io::Result<Vec<u8>>> + Send {
+    let sent = Arc::new(sent);
+    stream::try_unfold(file, move |mut file| {
+        let sent = sent.clone();
+        async move {
+            let mut chunk = vec![0; CHUNK_BYTES];
+            let read = file.read(&mut chunk).await?;
+            if read == 0 {
+                return Ok(None);
+            }
+            chunk.truncate(read);
+            sent(read as u64);
+            Ok(Some((chunk, file)))
         }
-        chunk.truncate(read);
-        Ok(Some((chunk, file)))
     })
 }
 

@@ -53,16 +53,20 @@ impl ProgressStyle {
     }
 }
 
-/// Progress of one transfer of `layers`.
+/// Progress of one transfer of `layers` (a clone shows on the same bars).
+#[derive(Clone)]
 pub struct Progress {
     style: ProgressStyle,
+    /// What a layer's bar says while it moves: Docker's `Downloading`,
+    /// `Pushing`.
+    moving: &'static str,
     names: Vec<String>,
     bars: Vec<ProgressBar>,
     total: Option<ProgressBar>,
 }
 
 impl Progress {
-    pub fn new(style: ProgressStyle, layers: &[OciDescriptor]) -> Progress {
+    pub fn new(style: ProgressStyle, layers: &[OciDescriptor], moving: &'static str) -> Progress {
         let names: Vec<String> = layers
             .iter()
             .map(|l| {
@@ -76,6 +80,7 @@ impl Progress {
         let ProgressStyle::Bars(stream) = style else {
             return Progress {
                 style,
+                moving,
                 names,
                 bars: Vec::new(),
                 total: None,
@@ -110,6 +115,7 @@ impl Progress {
         total.set_prefix("total       ");
         Progress {
             style,
+            moving,
             names,
             bars,
             total: Some(total),
@@ -119,7 +125,7 @@ impl Progress {
     /// `bytes` more of layer `index` transferred.
     pub fn advance(&self, index: usize, bytes: u64) {
         if let Some(bar) = self.bars.get(index) {
-            bar.set_message("Transferring");
+            bar.set_message(self.moving);
             bar.inc(bytes);
         }
         if let Some(total) = &self.total {

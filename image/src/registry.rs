@@ -299,7 +299,11 @@ async fn pull_async(
     let config = store.read_config(&config_digest, manifest.layers.len())?;
     let diff_ids = config.rootfs().diff_ids();
 
-    let progress = Arc::new(Progress::new(options.progress, &manifest.layers));
+    let progress = Arc::new(Progress::new(
+        options.progress,
+        &manifest.layers,
+        "Downloading",
+    ));
     let mut tasks = Vec::new();
     for (index, (layer, diff_id)) in manifest.layers.iter().zip(diff_ids).enumerate() {
         let diff_id = Digest::parse(diff_id)?;
@@ -464,7 +468,7 @@ async fn push_async(
     let uploader = BlobUploader::new(&client, clients, scheme, oci_ref, &auth).await?;
     let manifest_bytes = store.read_blob(manifest_digest)?;
     let manifest: OciImageManifest = serde_json::from_slice(&manifest_bytes)?;
-    let progress = Progress::new(options.progress, &manifest.layers);
+    let progress = Progress::new(options.progress, &manifest.layers, "Pushing");
     for (index, layer) in manifest.layers.iter().enumerate() {
         let digest = Digest::parse(&layer.digest)?;
         if uploader.exists(&digest).await? {
@@ -472,17 +476,24 @@ async fn push_async(
             continue;
         }
         let size = store.blob_size(&digest)?;
+        let bar = progress.clone();
         uploader
-            .upload(&digest, &store.blob_path(&digest), size)
+            .upload(&digest, &store.blob_path(&digest), size, move |bytes| {
+                bar.advance(index, bytes)
+            })
             .await?;
-        progress.advance(index, size);
         progress.done(index, "Pushed");
     }
     let config_digest = Digest::parse(&manifest.config.digest)?;
     if !uploader.exists(&config_digest).await? {
         let size = store.blob_size(&config_digest)?;
         uploader
-            .upload(&config_digest, &store.blob_path(&config_digest), size)
+            .upload(
+                &config_digest,
+                &store.blob_path(&config_digest),
+                size,
+                |_| {},
+            )
             .await?;
     }
     let media_type = manifest
