@@ -22,14 +22,15 @@ use crate::stdio::{self, ChildStdio};
 
 /// Runs one session on the channel at `path` and returns when it is over.
 /// A detached process (`RunDetached`) outlives the agent, which exits after
-/// its session, unless it runs on a terminal: the agent holds that open (see
-/// [`session::wait_for_detached_terminals`]) until the process side closes
+/// its session, unless it runs on a terminal, or was detached from (the
+/// detach keys): the agent drains its output (see
+/// [`session::wait_for_detached_output`]) until the process side closes
 /// it, and returns only then.
 pub fn run(path: &Path) -> anyhow::Result<()> {
     stdio::ensure_standard_fds().context("opening /dev/null for closed standard fds")?;
     let channel = open_channel(path)?;
     let result = session::run(channel, &RelayLauncher);
-    session::wait_for_detached_terminals();
+    session::wait_for_detached_output();
     result
 }
 

@@ -11,7 +11,9 @@
 //! wait for. The reaper (see [`crate::reaper`]) still reaps the agent's
 //! child when it ends, so it leaves no zombie. On a terminal it gets one
 //! thread, which reads and drops the terminal's output for as long as the
-//! process side holds the terminal open.
+//! process side holds the terminal open. A process the host detaches from
+//! later (`Detach`, the detach keys of `hull exec -it`) keeps its output
+//! threads, which drop what they read from then on.
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read, Write};
@@ -96,16 +98,68 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         Launch::Running(process) => Arc::new(process),
         Launch::Failed(StartFailure { code, reason }) => {
             writer.send(&Message::Failed { code, reason })?;
-            return serve_host(&mut reader, None, ProcessIo::default(), launcher, &writer);
+            return serve_host(&mut reader, None, ProcessIo::default(), launcher, &writer)
+                .map(|_| ());
         }
     };
     writer.send(&Message::Started { pid: process.pid() })?;
-    let io = start_pumps(host_stdio, &process, &writer);
-    let result = serve_host(&mut reader, Some(&process), io, launcher, &writer);
+    let fate = Fate::default();
+    let (io, reporter) = start_pumps(host_stdio, &process, &writer, &fate);
+    let served = serve_host(&mut reader, Some(&process), io, launcher, &writer);
+    let detached = matches!(served, Ok(Served::Detached));
+    fate.settle(detached);
+    if detached {
+        // Its output is drained until it ends, as a detached process's is.
+        hold_for_detached("draining a detached process's output", move || {
+            let _ = reporter.join();
+            Ok(())
+        });
+        return Ok(());
+    }
     if let Err(err) = process.signal(libc::SIGKILL) {
         log_error("killing the process at the end of the session", &err.into());
     }
-    result
+    served.map(|_| ())
+}
+
+/// How serving the host ended.
+enum Served {
+    /// It hung up or sent Shutdown.
+    Over,
+    /// It sent Detach: the process runs on.
+    Detached,
+}
+
+/// Whether the host left the session's process running, known once the
+/// session is over. An output thread whose frame cannot be sent asks it
+/// (and waits for it): the host hangs up right after its Detach, possibly
+/// before the session has read it.
+#[derive(Clone, Default)]
+struct Fate(Arc<(Mutex<Option<bool>>, Condvar)>);
+
+impl Fate {
+    fn settle(&self, detached: bool) {
+        let (fate, settled) = &*self.0;
+        *lock(fate) = Some(detached);
+        settled.notify_all();
+    }
+
+    /// Whether the process was detached; false while the session lasts.
+    fn is_detached(&self) -> bool {
+        *lock(&self.0 .0) == Some(true)
+    }
+
+    /// Whether the process was detached, once the session is over.
+    fn await_detached(&self) -> bool {
+        let (fate, settled) = &*self.0;
+        let mut fate = lock(fate);
+        loop {
+            if let Some(detached) = *fate {
+                return detached;
+            }
+            fate = settled.wait(fate).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 /// Starts `spec` with `stdio`; an error of the agent's is a start failure.
@@ -153,41 +207,53 @@ fn run_detached(launcher: &dyn Launcher, spec: &RunSpec) -> Message {
     }
 }
 
-/// How many detached processes' terminals are being drained, and the
+/// How many detached processes' outputs are being drained, and the
 /// signal that one is no longer.
-static DETACHED_TERMINALS: Mutex<usize> = Mutex::new(0);
-static DETACHED_TERMINAL_CLOSED: Condvar = Condvar::new();
+static DETACHED_DRAINS: Mutex<usize> = Mutex::new(0);
+static DETACHED_DRAIN_ENDED: Condvar = Condvar::new();
 
-/// Keeps a detached process's terminal open and drains its output from a
-/// thread of its own, which ends once the process side has closed it
-/// (the process and whatever inherited the terminal have ended). Closing
-/// it earlier would hang up the process (SIGHUP).
+/// Keeps a detached process's terminal open and drains its output, until
+/// the process side has closed it (the process and whatever inherited the
+/// terminal have ended). Closing it earlier would hang up the process
+/// (SIGHUP).
 fn keep_detached_terminal(terminal: Terminal) {
-    *lock(&DETACHED_TERMINALS) += 1;
+    hold_for_detached("draining a detached process's terminal", move || {
+        Ok(terminal.discard_output()?)
+    });
+}
+
+/// Runs `drain`, which reads a detached process's output until it ends,
+/// on a thread of its own that [`wait_for_detached_output`] waits for.
+fn hold_for_detached(
+    what: &'static str,
+    drain: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) {
+    *lock(&DETACHED_DRAINS) += 1;
     let drained = move || {
-        if let Err(err) = terminal.discard_output() {
-            log_error("draining a detached process's terminal", &err.into());
+        if let Err(err) = drain() {
+            log_error(what, &err);
         }
-        *lock(&DETACHED_TERMINALS) -= 1;
-        DETACHED_TERMINAL_CLOSED.notify_all();
+        *lock(&DETACHED_DRAINS) -= 1;
+        DETACHED_DRAIN_ENDED.notify_all();
     };
     if let Err(err) = thread::Builder::new()
-        .name("detached-tty".into())
+        .name("detached".into())
         .spawn(drained)
     {
-        // The closure, terminal and all, is gone.
-        *lock(&DETACHED_TERMINALS) -= 1;
-        log_error("keeping a detached process's terminal", &err.into());
+        // The closure, and what it drained, is gone.
+        *lock(&DETACHED_DRAINS) -= 1;
+        log_error(what, &err.into());
     }
 }
 
-/// Blocks until no detached process holds a terminal the agent drains. An
-/// agent that exits after its session (relay mode) calls this first, so
-/// that its end does not hang up a detached process on a terminal.
-pub fn wait_for_detached_terminals() {
-    let mut open = lock(&DETACHED_TERMINALS);
+/// Blocks until the agent drains no detached process's output. An agent
+/// that exits after its session (relay mode) calls this first, so that its
+/// end does not hang up a detached process on a terminal, or break its
+/// pipes.
+pub fn wait_for_detached_output() {
+    let mut open = lock(&DETACHED_DRAINS);
     while *open > 0 {
-        open = DETACHED_TERMINAL_CLOSED
+        open = DETACHED_DRAIN_ENDED
             .wait(open)
             .unwrap_or_else(PoisonError::into_inner);
     }
@@ -264,16 +330,25 @@ struct ProcessIo {
     terminal: Option<Terminal>,
 }
 
-/// Starts the output pumps and the thread that reports the process's end,
-/// and returns what feeds the process's stdin and sizes its terminal.
-fn start_pumps(host: HostStdio, process: &Arc<Process>, writer: &FrameWriter) -> ProcessIo {
-    let mut pumps = vec![pump_output(host.stdout, Message::Stdout, writer.clone())];
+/// Starts the output pumps and the thread that reports the process's end
+/// (unless it was detached from), and returns what feeds the process's
+/// stdin and sizes its terminal, and that thread, which ends once the
+/// process has and its output is drained.
+fn start_pumps(
+    host: HostStdio,
+    process: &Arc<Process>,
+    writer: &FrameWriter,
+    fate: &Fate,
+) -> (ProcessIo, JoinHandle<()>) {
+    let pump = |pipe, frame| pump_output(pipe, frame, writer.clone(), fate.clone());
+    let mut pumps = vec![pump(host.stdout, Message::Stdout as fn(Vec<u8>) -> Message)];
     if let Some(stderr) = host.stderr {
-        pumps.push(pump_output(stderr, Message::Stderr, writer.clone()));
+        pumps.push(pump(stderr, Message::Stderr));
     }
     let process = Arc::clone(process);
     let writer = writer.clone();
-    thread::spawn(move || {
+    let fate = fate.clone();
+    let reporter = thread::spawn(move || {
         let end = match process.wait() {
             Ok(status) => Message::Exited(status),
             Err(err) => {
@@ -288,26 +363,33 @@ fn start_pumps(host: HostStdio, process: &Arc<Process>, writer: &FrameWriter) ->
         for pump in pumps {
             let _ = pump.join();
         }
+        if fate.is_detached() {
+            return;
+        }
         if let Err(err) = writer.send(&end) {
             log_error("sending the exit status", &err.into());
         }
     });
-    ProcessIo {
+    let io = ProcessIo {
         stdin: Some(StdinFeeder::spawn(host.stdin)),
         terminal: host.terminal,
-    }
+    };
+    (io, reporter)
 }
 
 /// Forwards one output pipe (or a terminal's master) as frames made by
 /// `frame` until end of file. A terminal's master reads EIO once every fd of
-/// the process side is closed: its end of file.
+/// the process side is closed: its end of file. Once the host has detached
+/// from the process, what it writes is read and dropped.
 fn pump_output(
     mut pipe: File,
     frame: fn(Vec<u8>) -> Message,
     writer: FrameWriter,
+    fate: Fate,
 ) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = vec![0; OUTPUT_CHUNK];
+        let mut forwarding = true;
         loop {
             let len = match pipe.read(&mut buf) {
                 Ok(0) => return,
@@ -316,28 +398,38 @@ fn pump_output(
                 Err(err) if err.raw_os_error() == Some(libc::EIO) => return,
                 Err(err) => return log_error("reading process output", &err.into()),
             };
+            if !forwarding || fate.is_detached() {
+                forwarding = false;
+                continue;
+            }
             if let Err(err) = writer.send(&frame(buf[..len].to_vec())) {
-                return log_error("forwarding process output", &err.into());
+                if !fate.await_detached() {
+                    return log_error("forwarding process output", &err.into());
+                }
+                forwarding = false;
             }
         }
     })
 }
 
-/// Serves the host's messages until Shutdown or the end of the channel:
-/// stdio, signals and resizes for the process, and queries (the host asks
-/// about the container once its process has ended). `process` is `None`
-/// after a failed start.
+/// Serves the host's messages until Shutdown, Detach or the end of the
+/// channel: stdio, signals and resizes for the process, and queries (the
+/// host asks about the container once its process has ended). `process` is
+/// `None` after a failed start.
 fn serve_host(
     reader: &mut impl Read,
     process: Option<&Process>,
     mut io: ProcessIo,
     launcher: &dyn Launcher,
     writer: &FrameWriter,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Served> {
     loop {
         let message = read_message(reader).context("reading from the host")?;
         match message {
-            None | Some(Message::Shutdown) => return Ok(()),
+            None | Some(Message::Shutdown) => return Ok(Served::Over),
+            Some(Message::Detach) if process.is_some() && launcher.allows_detached() => {
+                return Ok(Served::Detached)
+            }
             Some(Message::Stdin(data)) => {
                 if let Some(stdin) = &io.stdin {
                     stdin.feed(data);
@@ -484,6 +576,7 @@ fn describe(message: &Message) -> &'static str {
         Message::Diff(_) => "a Diff message",
         Message::Export => "an Export message",
         Message::SetLimits(_) => "a SetLimits message",
+        Message::Detach => "a Detach message",
     }
 }
 

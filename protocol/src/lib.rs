@@ -22,7 +22,7 @@ pub mod copy;
 pub mod fuzz;
 
 /// Protocol version; bumped on any incompatible change to frames or messages.
-pub const VERSION: u32 = 15;
+pub const VERSION: u32 = 16;
 
 /// The vsock port the agent connects to on the host (CID 2) once it is ready.
 pub const AGENT_READY_PORT: u32 = 1024;
@@ -434,6 +434,13 @@ pub enum Message {
     /// container: write these limits into its cgroup (`hull update`); the
     /// agent answers `Exited(Code(0))` once done, or `Failed`.
     SetLimits(CgroupLimits),
+    /// Host to agent, on an exec session ([`EXEC_PORT`]) whose process
+    /// runs: the user typed the detach keys (`docker exec -it`'s ctrl-p
+    /// ctrl-q). The host hangs up after it; the agent ends the session
+    /// without killing the process, which runs on as a `RunDetached` one
+    /// does: its input ends (a terminal stays open), its output is read
+    /// and discarded, and nobody learns how it ends.
+    Detach,
 }
 
 /// What a [`Message::Diff`] leaves out of the layer: paths the agent wrote
@@ -515,6 +522,7 @@ mod tag {
     pub const DIFF: u8 = 17;
     pub const EXPORT: u8 = 18;
     pub const SET_LIMITS: u8 = 19;
+    pub const DETACH: u8 = 20;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -586,6 +594,7 @@ impl Message {
             Message::Diff(diff) => (tag::DIFF, json(diff)),
             Message::Export => (tag::EXPORT, Vec::new()),
             Message::SetLimits(limits) => (tag::SET_LIMITS, json(limits)),
+            Message::Detach => (tag::DETACH, Vec::new()),
         }
     }
 
@@ -616,6 +625,7 @@ impl Message {
             tag::DIFF => Message::Diff(from_json("diff", &body)?),
             tag::EXPORT => Message::Export,
             tag::SET_LIMITS => Message::SetLimits(from_json("set limits", &body)?),
+            tag::DETACH => Message::Detach,
             other => return Err(Error::UnknownTag(other)),
         })
     }
@@ -788,6 +798,7 @@ mod tests {
                 stubs: vec!["/root/.cache".into()],
             }),
             Message::Export,
+            Message::Detach,
             Message::SetLimits(CgroupLimits {
                 memory_max_bytes: Some(256 << 20),
                 pids_max: Some(0),

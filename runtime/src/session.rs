@@ -331,7 +331,7 @@ pub fn hello() -> Message {
 }
 
 /// Forwards `reader`'s bytes as the process's stdin; on the detach keys,
-/// marks the session `detached` and hangs it up.
+/// marks the session `detached`, says so to the peer and hangs up.
 fn pump_input(
     mut reader: Box<dyn Read + Send>,
     writer: &SessionWriter,
@@ -360,6 +360,9 @@ fn pump_input(
         }
         if detach {
             detached.store(true, Ordering::SeqCst);
+            // An agent leaves the process running (an attach server, whose
+            // process is the monitor's, takes it as a hang-up).
+            let _ = writer.send(&Message::Detach);
             writer.hang_up();
             return;
         }

@@ -1,6 +1,7 @@
 //! `exec -d` end to end, in a real VM: the process starts, hull returns at
 //! once, and the process runs on with no stdin and its output discarded
-//! (a terminal nobody reads with -t), until it ends and is reaped. Runs a
+//! (a terminal nobody reads with -t), until it ends and is reaped; so does
+//! an `exec -it` one left with the detach keys. Runs a
 //! shell script of hull commands in one KVM test host session, which prints
 //! `key=value` facts that the test then checks.
 
@@ -24,6 +25,11 @@ wait_for '$h exec web cat /stdin-got 2>/dev/null | grep -q end'
 echo "stdin-got=$($h exec web cat /stdin-got | tr '\n' ' ')"
 $h exec -d -t web sh -c 'head -c 1048576 /dev/zero; echo "$(stty size) $([ -t 0 ] && echo on-a-tty)" > /tty' >out 2>&1; echo "exec-dt=$? [$(cat out)]"
 wait_for '$h exec web cat /tty 2>/dev/null | grep -q tty'; echo "tty=$($h exec web cat /tty)"
+$pty expect='# ' send='(while :; do i=$((i+1)); echo $i > /ticks; seq 1 300; sleep 0.1; done) & echo $! > /ticker; echo $$ > /it-pid; echo ready""now\r' expect='readynow' send='\x10\x11' -- $h exec -it web sh 2>&1 | sed -n -e 's/^exit=/exec-it-detach=/p' -e 's/.*hull: \(detached from [^;]*\);.*/exec-it-said=\1/p'
+ticks=$($h exec web cat /ticks); sleep 3
+echo "exec-it-ticking=$($h exec web sh -c "[ \$(cat /ticks) -gt $((ticks + 5)) ] && echo yes || echo no $ticks \$(cat /ticks)")"
+echo "exec-it-alive=$($h exec web sh -c 'kill -0 $(cat /it-pid) && echo yes')"
+$h exec web sh -c 'kill -9 $(cat /ticker) $(cat /it-pid)'
 $h exec -d web /no/such 2>err; echo "missing=$? $(grep -c /no/such err)"
 $h exec -d web /etc/passwd 2>/dev/null; echo "not-executable=$?"
 $h exec -d nosuch true 2>/dev/null; echo "no-container=$?"
@@ -49,6 +55,16 @@ $h rm -f web >/dev/null; echo "rm=$?"
     // whose output (a mebibyte) is read and dropped.
     assert_eq!(facts(&output, "exec-dt"), ["0 []"], "{output}");
     assert_eq!(facts(&output, "tty"), ["24 80 on-a-tty"], "{output}");
+    // The detach keys of exec -it leave its process running, its output
+    // (a ticker's, ever more) read and dropped; killed, it leaves nothing.
+    assert_eq!(facts(&output, "exec-it-detach"), ["0"], "{output}");
+    assert_eq!(
+        facts(&output, "exec-it-said"),
+        ["detached from sh in web"],
+        "{output}"
+    );
+    assert_eq!(facts(&output, "exec-it-ticking"), ["yes"], "{output}");
+    assert_eq!(facts(&output, "exec-it-alive"), ["yes"], "{output}");
     // A process that cannot start is an error with the shell's code.
     assert_eq!(facts(&output, "missing"), ["127 1"], "{output}");
     assert_eq!(facts(&output, "not-executable"), ["126"], "{output}");

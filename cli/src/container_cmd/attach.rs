@@ -77,12 +77,12 @@ pub fn attach_to(name: &str, args: AttachFlags, runtime: &Runtime) -> Result<u8>
     Ok(left(&outcome, &config.name))
 }
 
-/// The exit code of a session with container `name` that ended as
-/// `outcome`, saying so on stderr if it detached (call it once the
-/// terminal is back in its mode).
-pub fn left(outcome: &Outcome, name: &str) -> u8 {
+/// The exit code of a session with `process` (a container's name, or an
+/// exec's command and container) that ended as `outcome`, saying so on
+/// stderr if it detached (call it once the terminal is back in its mode).
+pub fn left(outcome: &Outcome, process: &str) -> u8 {
     if *outcome == Outcome::Detached {
-        eprintln!("hull: detached from {name}; it runs on");
+        eprintln!("hull: detached from {process}; it runs on");
     }
     outcome.exit_code()
 }

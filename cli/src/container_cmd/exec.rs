@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use hull_runtime::signals::Signals;
-use hull_runtime::{parse_user, ExecOptions, Runtime, Stdio};
+use hull_runtime::{parse_user, DetachKeys, ExecOptions, Runtime, Stdio};
 
+use crate::container_cmd::attach::left;
 use crate::run::read_key_value_files;
 use crate::terminal::{StdioFlags, Terminal};
 
@@ -36,6 +37,10 @@ pub struct ExecArgs {
     /// the container's set).
     #[arg(long)]
     privileged: bool,
+    /// The keys that detach and leave the command running, with -it
+    /// (default: the container's --detach-keys, else ctrl-p,ctrl-q).
+    #[arg(long, value_name = "KEYS")]
+    detach_keys: Option<DetachKeys>,
     /// Container name or ID.
     container: String,
     /// The command to run, with its arguments.
@@ -76,6 +81,7 @@ pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
     }
     let tty = args.stdio.terminal(true)?;
     let signals = Signals::catch()?;
+    let what = format!("{} in {}", args.command[0], args.container);
     let options = ExecOptions {
         env: args.env()?,
         command: args.command,
@@ -86,8 +92,11 @@ pub fn exec(args: ExecArgs, runtime: &Runtime) -> Result<u8> {
         privileged: args.privileged,
     };
     let terminal = Terminal::new(tty.is_some(), args.stdio.interactive);
-    let outcome = runtime.exec(&args.container, options, terminal.stdio(Some(signals))?)?;
-    Ok(outcome.exit_code())
+    let mut stdio = terminal.stdio(Some(signals))?;
+    stdio.detach_keys = args.detach_keys;
+    let outcome = runtime.exec(&args.container, options, stdio)?;
+    drop(terminal);
+    Ok(left(&outcome, &what))
 }
 
 /// `exec -d`, as `docker exec -d`: -i is ignored (Docker attaches no

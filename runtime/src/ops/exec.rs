@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context};
 use hull_protocol::{read_message, Message, RunSpec, TerminalSize};
 
 use crate::container;
+use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
 use crate::events;
 use crate::ops::{agent, run_session, Outcome, Stdio};
@@ -41,7 +42,9 @@ pub struct ExecOptions {
 
 impl Runtime {
     /// Runs `options`' process in the running container `name` with
-    /// `stdio`, until it ends (or the detach keys are typed).
+    /// `stdio`, until it ends, or the detach keys are typed (with a
+    /// terminal only: the given ones, else the container's, else Docker's
+    /// ctrl-p,ctrl-q), which leave it running.
     ///
     /// With [`ExecOptions::detach`], returns once the process has started,
     /// and `stdio` is not used at all (it is dropped: its input is not
@@ -81,6 +84,16 @@ impl Runtime {
             drop(stdio);
             return start_detached(stream, spec);
         }
+        let stdio = Stdio {
+            detach_keys: match spec.tty {
+                Some(_) => stdio
+                    .detach_keys
+                    .or_else(|| container.config.detach_keys.clone())
+                    .or_else(|| Some(DetachKeys::default())),
+                None => None,
+            },
+            ..stdio
+        };
         let request = Request::Run {
             spec: Box::new(spec),
             report_oom: false,
