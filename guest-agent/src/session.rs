@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -39,7 +40,8 @@ const _: () = assert!(OUTPUT_CHUNK <= MAX_BODY);
 /// Runs one session on `channel`: greets the host, runs the process it asks
 /// for, and returns once the host sends Shutdown or closes the channel.
 /// A process still running then is killed. A detached one (`RunDetached`)
-/// is left running, and the session returns as soon as it has started.
+/// is left running, and the session returns as soon as it has started; so
+/// is one the host detaches from (`Detach`), once the channel is shut.
 pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let writer = FrameWriter::new(channel.try_clone().context("duplicating the channel")?);
     let mut reader = BufReader::new(channel);
@@ -109,6 +111,9 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
     let detached = matches!(served, Ok(Served::Detached));
     fate.settle(detached);
     if detached {
+        // The host waits for the end of the session; writes to it fail
+        // from now on, and the output threads drop what they read.
+        shut(reader.get_ref());
         // Its output is drained until it ends, as a detached process's is.
         hold_for_detached("draining a detached process's output", move || {
             let _ = reporter.join();
@@ -120,6 +125,12 @@ pub fn run(channel: File, launcher: &dyn Launcher) -> anyhow::Result<()> {
         log_error("killing the process at the end of the session", &err.into());
     }
     served.map(|_| ())
+}
+
+/// Shuts `channel` down both ways, if it is a socket (the host's reads end
+/// at once, whatever still holds it).
+fn shut(channel: &File) {
+    let _ = nix::sys::socket::shutdown(channel.as_raw_fd(), nix::sys::socket::Shutdown::Both);
 }
 
 /// How serving the host ended.
@@ -427,8 +438,12 @@ fn serve_host(
         let message = read_message(reader).context("reading from the host")?;
         match message {
             None | Some(Message::Shutdown) => return Ok(Served::Over),
-            Some(Message::Detach) if process.is_some() && launcher.allows_detached() => {
-                return Ok(Served::Detached)
+            Some(Message::Detach) => {
+                return Ok(match process.is_some() && launcher.allows_detached() {
+                    true => Served::Detached,
+                    // Nothing to leave running: a hang-up.
+                    false => Served::Over,
+                });
             }
             Some(Message::Stdin(data)) => {
                 if let Some(stdin) = &io.stdin {

@@ -249,6 +249,12 @@ fn relay_input(
         // Gone, whether it said so or broke off: the process reads no more.
         let _ = process.send(&Message::StdinClose);
     }
+    // A client that detached (or said nothing more) waits for the end of
+    // its output; the next broadcast to it fails and drops it. One whose
+    // input could not be passed on still gets how the process ended.
+    if relayed.is_ok() {
+        let _ = reader.shutdown(Shutdown::Both);
+    }
     relayed
 }
 

@@ -12,6 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{Receiver, Sender};
@@ -22,6 +23,9 @@ use hull_protocol::{
 
 use crate::detach_keys::{DetachKeys, DetachScanner, Scanned};
 use crate::signals::Signals;
+
+/// How long a session that detached waits for its peer to close it.
+const DETACH_GRACE: Duration = Duration::from_secs(5);
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +85,21 @@ impl SessionWriter {
         write_message(&mut *stream, message).context("cannot write to the guest agent")
     }
 
-    /// Ends the session both ways: the reader sees end of file.
-    fn hang_up(&self) {
+    /// Ends what this side sends, and gives the peer `grace` to end the
+    /// rest: a hang-up would make the VMM drop what the guest still sends,
+    /// and with it the connection before the last message is delivered.
+    fn leave(&self, grace: Duration) {
         let stream = self.0.lock().expect("session writer lock poisoned");
-        let _ = stream.shutdown(Shutdown::Both);
+        let _ = stream.shutdown(Shutdown::Write);
+        // A read already waiting takes no new timeout: a hang-up ends it.
+        if let Ok(stream) = stream.try_clone() {
+            let _ = thread::Builder::new()
+                .name("session-leave".into())
+                .spawn(move || {
+                    thread::sleep(grace);
+                    let _ = stream.shutdown(Shutdown::Both);
+                });
+        }
     }
 }
 
@@ -219,7 +234,7 @@ pub fn attach_then(
         serve(writer.clone())?;
     }
 
-    let end = match relay_until_end(&mut reader, output, controls.on_started) {
+    let end = match relay_until_end(&mut reader, output, controls.on_started, &detached) {
         Err(_) if detached.load(Ordering::SeqCst) => return Ok(SessionEnd::Detached),
         end => end?,
     };
@@ -271,14 +286,18 @@ enum ProcessEnd {
     Failed { code: i32, reason: String },
 }
 
+/// Relays the process's output into `output` (none once `detached`) until
+/// it ends.
 fn relay_until_end(
     reader: &mut UnixStream,
     output: &mut dyn OutputSink,
     mut on_started: Option<Box<dyn FnOnce() -> Result<()> + Send + '_>>,
+    detached: &AtomicBool,
 ) -> Result<ProcessEnd> {
     loop {
         let message = read_message(reader).context("cannot read from the guest agent")?;
         match message {
+            Some(Message::Stdout(_) | Message::Stderr(_)) if detached.load(Ordering::SeqCst) => {}
             Some(Message::Stdout(data)) => output.stdout(&data),
             Some(Message::Stderr(data)) => output.stderr(&data),
             Some(Message::Started { .. }) => {
@@ -331,7 +350,7 @@ pub fn hello() -> Message {
 }
 
 /// Forwards `reader`'s bytes as the process's stdin; on the detach keys,
-/// marks the session `detached`, says so to the peer and hangs up.
+/// marks the session `detached`, says so to the peer and leaves it.
 fn pump_input(
     mut reader: Box<dyn Read + Send>,
     writer: &SessionWriter,
@@ -361,9 +380,10 @@ fn pump_input(
         if detach {
             detached.store(true, Ordering::SeqCst);
             // An agent leaves the process running (an attach server, whose
-            // process is the monitor's, takes it as a hang-up).
+            // process is the monitor's, takes it as a hang-up); either
+            // closes the session then.
             let _ = writer.send(&Message::Detach);
-            writer.hang_up();
+            writer.leave(DETACH_GRACE);
             return;
         }
     }
