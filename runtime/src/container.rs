@@ -674,9 +674,17 @@ pub(crate) fn list(root: &StateRoot) -> Result<Vec<Container>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
         let path = entry.path();
-        // Skip the lock and any container still being created.
+        // Skip the lock and any container still being created, or removed
+        // while it is read.
         if path.is_dir() && path.join("state.json").is_file() {
-            containers.push(Container::open(path)?);
+            match Container::open(path.clone()) {
+                Ok(container) => containers.push(container),
+                // `rm` deletes its files in no set order.
+                Err(_)
+                    if !path.join("state.json").is_file()
+                        || !path.join("config.json").is_file() => {}
+                Err(err) => return Err(err),
+            }
         }
     }
     containers.sort_by(|a, b| a.config.created.cmp(&b.config.created));

@@ -1,5 +1,6 @@
 //! `hull stats`: CPU, memory, network and disk traffic and process counts
-//! of running containers, from their agent in the guest.
+//! of containers (running ones, unless named or --all), from their agent
+//! in the guest.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 
 use hull_format::{render_rows, Format, Listing};
 
-use crate::image_cmd::human_size;
+use crate::image_cmd::{human_size, significant};
 
 /// Time between the two samples a CPU percentage is computed from, and
 /// between refreshes.
@@ -102,23 +103,16 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
         Ok(runtime
             .list()?
             .into_iter()
-            .filter(|c| args.all || c.state.status == Status::Running)
+            .filter(|c| args.all || matches!(c.state.status, Status::Running | Status::Restarting))
             .map(|container| Shown {
                 given: container.short_id().to_owned(),
                 container,
             })
             .collect())
     };
-    let read = |container: &ContainerInfo| match container.state.status {
-        Status::Running => match runtime.stats(container.id()) {
-            Ok(sample) => Reading::Sampled(sample),
-            Err(_) => Reading::Unreadable,
-        },
-        _ => Reading::Stopped,
-    };
     let mut previous: HashMap<String, StatsSample> = HashMap::new();
-    for shown in shown()? {
-        if let Reading::Sampled(sample) = read(&shown.container) {
+    for (shown, reading) in read_all(runtime, shown()?) {
+        if let Reading::Sampled(sample) = reading {
             previous.insert(shown.container.id().to_owned(), sample);
         }
     }
@@ -126,12 +120,12 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
         thread::sleep(INTERVAL);
         let mut current = HashMap::new();
         let mut rows = Vec::new();
-        for Shown { container, given } in shown()? {
+        for (Shown { container, given }, reading) in read_all(runtime, shown()?) {
             let id = match args.no_trunc {
                 true => container.id().to_owned(),
                 false => container.short_id().to_owned(),
             };
-            let usage = match read(&container) {
+            let usage = match reading {
                 Reading::Sampled(sample) => {
                     let cpu_percent = previous
                         .get(container.id())
@@ -159,6 +153,41 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
         }
         previous = current;
     }
+}
+
+/// Reads each of `shown` at once (one agent slow to answer holds up no
+/// other): a running container's agent is asked, unless its VM is paused.
+fn read_all(runtime: &Runtime, shown: Vec<Shown>) -> Vec<(Shown, Reading)> {
+    thread::scope(|scope| {
+        let readers: Vec<_> = shown
+            .into_iter()
+            .map(|shown| {
+                let container = &shown.container;
+                let reader = match (container.state.status, container.state.paused) {
+                    (Status::Running, false) => {
+                        let id = container.id().to_owned();
+                        Some(scope.spawn(move || runtime.stats(&id)))
+                    }
+                    _ => None,
+                };
+                (shown, reader)
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|(shown, reader)| {
+                let reading = match (shown.container.state.paused, reader) {
+                    (true, _) => Reading::Unreadable,
+                    (false, None) => Reading::Stopped,
+                    (false, Some(reader)) => match reader.join() {
+                        Ok(Ok(sample)) => Reading::Sampled(sample),
+                        _ => Reading::Unreadable,
+                    },
+                };
+                (shown, reading)
+            })
+            .collect()
+    })
 }
 
 /// A container's use between two samples as `docker stats` prints it.
@@ -239,7 +268,8 @@ fn in_and_out(received: u64, sent: u64) -> String {
     format!("{} / {}", human_size(received, 3), human_size(sent, 3))
 }
 
-/// Binary units, as docker stats shows memory: `1.5MiB`.
+/// Binary units with four significant digits, as docker stats shows
+/// memory (go-units' `BytesSize`): `2.121MiB`, `512MiB`.
 fn binary_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
@@ -248,11 +278,7 @@ fn binary_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.2}{}", UNITS[unit])
-    }
+    format!("{}{}", significant(value, 4), UNITS[unit])
 }
 
 #[cfg(test)]
@@ -261,10 +287,12 @@ mod tests {
 
     #[test]
     fn memory_reads_like_docker_stats() {
+        assert_eq!(binary_size(0), "0B");
         assert_eq!(binary_size(512), "512B");
-        assert_eq!(binary_size(3 << 20), "3.00MiB");
-        assert_eq!(binary_size(1536 << 10), "1.50MiB");
-        assert_eq!(binary_size(512 << 20), "512.00MiB");
+        assert_eq!(binary_size(3 << 20), "3MiB");
+        assert_eq!(binary_size(1536 << 10), "1.5MiB");
+        assert_eq!(binary_size(512 << 20), "512MiB");
+        assert_eq!(binary_size(2_224_029), "2.121MiB");
     }
 
     #[test]

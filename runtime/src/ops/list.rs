@@ -25,9 +25,15 @@ impl Runtime {
     /// are removed first, as their monitor would have.
     pub fn list(&self) -> Result<Vec<ContainerInfo>> {
         removal::sweep_abandoned(&self.root)?;
-        container::list(&self.root)?
-            .into_iter()
-            .map(ContainerInfo::of)
-            .collect()
+        let mut listed = Vec::new();
+        for container in container::list(&self.root)? {
+            match ContainerInfo::of(container.clone()) {
+                Ok(info) => listed.push(info),
+                // Removed since it was listed.
+                Err(_) if !container.exists() => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(listed)
     }
 }
