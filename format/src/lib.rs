@@ -29,6 +29,7 @@
 //!   not when it is parsed.
 
 #![deny(missing_docs)]
+mod go_methods;
 mod nil_pointer;
 
 use std::borrow::Cow;
@@ -277,7 +278,9 @@ enum Functions {
 type Function = fn(&[Value]) -> gotmpl::Result<Value>;
 
 /// Docker's template functions (`templates.basicFunctions`).
-const FUNCTIONS: [(&str, Function); 8] = [
+const FUNCTIONS: [(&str, Function); 10] = [
+    ("index", go_methods::index),
+    (go_methods::LABEL_FUNCTION, go_methods::label),
     ("json", json),
     ("split", split),
     ("join", join),
@@ -292,13 +295,13 @@ fn parse(template: &str, functions: Functions) -> Result<Template> {
     let parsed = FUNCTIONS
         .iter()
         .fold(Template::new(""), |parsed, &(name, function)| {
-            if functions == Functions::Header && name != "pad" {
-                parsed.func(name, first_argument)
-            } else {
-                parsed.func(name, function)
+            match (functions, name) {
+                (Functions::Row, _) | (Functions::Header, "pad") => parsed.func(name, function),
+                (Functions::Header, go_methods::LABEL_FUNCTION) => parsed.func(name, label_header),
+                (Functions::Header, _) => parsed.func(name, first_argument),
             }
         })
-        .parse(template)
+        .parse(&go_methods::rewrite_label_calls(template))
         .map_err(template_error)?;
     check_blocks(template)?;
     Ok(parsed)
@@ -592,6 +595,11 @@ fn truncate(arguments: &[Value]) -> gotmpl::Result<Value> {
     Ok(Value::String(text[..end].into()))
 }
 
+/// A `.Label` column's title in a table's header.
+fn label_header(_: &[Value]) -> gotmpl::Result<Value> {
+    Ok(Value::String(go_methods::LABEL_HEADER.into()))
+}
+
 /// A header function: the column title it is given, unchanged.
 fn first_argument(arguments: &[Value]) -> gotmpl::Result<Value> {
     Ok(arguments.first().cloned().unwrap_or(Value::Nil))
@@ -684,6 +692,25 @@ mod tests {
 
     fn one(template: &str) -> String {
         render_one(template, &inspected(), &[]).unwrap()
+    }
+
+    #[test]
+    fn a_rows_label_method_reads_its_labels() {
+        assert_eq!(
+            rows(r#"table {{.Names}}\t{{.Label "b"}}"#, &ps_rows()).unwrap(),
+            "NAMES        LABEL\nweb          2\ndb-primary   \n"
+        );
+    }
+
+    #[test]
+    fn index_gives_go_zero_values_and_range_errors() {
+        assert_eq!(one(r#"{{index .Config.Nope "x"}}"#), "");
+        assert_eq!(one(r#"{{index .Config.Cmd 1}}"#), "300");
+        let out_of_range = render_one(r#"{{index .Config.Cmd 5}}"#, &inspected(), &[]);
+        assert!(out_of_range
+            .unwrap_err()
+            .to_string()
+            .contains("index out of range: 5"));
     }
 
     #[test]
@@ -852,7 +879,8 @@ mod tests {
         assert_eq!(one("{{.Nope}}"), "<no value>");
         assert_eq!(one("{{.State.Nope}}"), "<no value>");
         assert_eq!(one("{{.State.Health}}"), "<no value>");
-        assert_eq!(one(r#"{{index .Config.Labels "nope"}}"#), "<no value>");
+        // A map's missing key is the zero value, as Go's `index` gives it.
+        assert_eq!(one(r#"{{index .Config.Labels "nope"}}"#), "");
         assert_eq!(one("{{if .Nope}}yes{{else}}no{{end}}"), "no");
         // A row's field that is not there is an error, naming those there
         // are; with no rows nothing is rendered, as in Docker.
