@@ -53,6 +53,8 @@ const OPAQUE_XATTR: &str = "user.overlay.opaque";
 /// overlayfs's own xattrs, in both the namespaces it may read them from.
 const OVERLAY_XATTR_PREFIXES: [&str; 2] = ["user.overlay.", "trusted.overlay."];
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
+/// PAX keys of GNU's sparse files.
+const PAX_SPARSE_PREFIX: &str = "GNU.sparse.";
 
 /// Unpacks the tar stream `layer` into the existing, empty directory `dest`
 /// (its parent holds a temporary file meanwhile), reading `layer` to its
@@ -212,6 +214,7 @@ fn unpack_entry<R: Read>(
         return Ok(Unpacked::Other);
     }
 
+    refuse_pax_sparse(entry)?;
     let header = entry.header().clone();
     let kind = header.entry_type();
     let mode = Mode::from_bits_truncate(header.mode().context("bad mode")? & 0o7777);
@@ -361,6 +364,26 @@ fn safe_components(path: &Path) -> Result<Vec<PathBuf>> {
 fn remove_existing(parent: &OwnedFd, name: &OsStr) -> Result<()> {
     remove_tree_at(parent, name)
         .with_context(|| format!("cannot replace {}", quoted(name.as_bytes())))
+}
+
+/// Fails for a sparse file in PAX's GNU format (`tar --format=posix -S`):
+/// its data is a map of holes and the pieces between them, under a
+/// made-up name, which written as it is would be a wrong file.
+fn refuse_pax_sparse<R: Read>(entry: &mut tar::Entry<R>) -> Result<()> {
+    let Some(extensions) = entry.pax_extensions()? else {
+        return Ok(());
+    };
+    for extension in extensions {
+        let Ok(key) = extension?.key() else { continue };
+        if key.starts_with(PAX_SPARSE_PREFIX) {
+            bail!(
+                "{} is a sparse file (GNU.sparse in its PAX header), which hull does not \
+                 unpack: make the layer without tar's -S",
+                quoted_path(&entry.path()?)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Extended attributes recorded in the entry's PAX header.
@@ -815,6 +838,22 @@ mod tests {
         builder.append_data(&mut header, "d", &b"y"[..]).unwrap();
         sandbox.unpack(&builder.into_inner().unwrap()).unwrap();
         assert_eq!(fs::read(sandbox.layer().join("d")).unwrap(), b"y");
+    }
+
+    #[test]
+    fn a_pax_sparse_file_is_refused_naming_it() {
+        let sandbox = Sandbox::new();
+        let tar = TarBuilder::new()
+            .pax(&[
+                ("GNU.sparse.major", b"1"),
+                ("GNU.sparse.minor", b"0"),
+                ("GNU.sparse.name", b"disk.img"),
+                ("GNU.sparse.realsize", b"104857600"),
+            ])
+            .file("GNUSparseFile.7/disk.img", b"1\n0\n4\n")
+            .build();
+        let err = format!("{:#}", sandbox.unpack(&tar).unwrap_err());
+        assert!(err.contains("is a sparse file"), "{err}");
     }
 
     #[test]
