@@ -36,6 +36,8 @@ use hull_runtime::Runtime;
 
 /// Exit code for errors of hull itself, as Docker uses it.
 pub const HULL_ERROR: u8 = 125;
+/// The exit code of a command other than `run` and `create` that failed.
+pub const FAILURE: u8 = 1;
 
 #[derive(Parser)]
 #[command(
@@ -361,7 +363,7 @@ impl Command {
                 ContainerCommand::Commit(args) => Command::Commit(args),
                 ContainerCommand::Export(args) => Command::Export(args),
                 ContainerCommand::Diff(args) => Command::Diff(args),
-                ContainerCommand::Inspect(args) => Command::Inspect(args),
+                ContainerCommand::Inspect(args) => Command::Inspect(args.containers_only()),
                 ContainerCommand::Top(args) => Command::Top(args),
                 ContainerCommand::Stats(args) => Command::Stats(args),
                 ContainerCommand::Port(args) => Command::Port(args),
@@ -655,29 +657,18 @@ fn exit(result: anyhow::Result<u8>, code_of: fn(&anyhow::Error) -> u8) -> ExitCo
 }
 
 /// Docker's exit code for an error: 127 for a command not found, 126 for
-/// one that cannot be executed, 1 for a container, image, volume, network
-/// or compose service that is not there, a volume or network in use or a
-/// failed build, 125 for hull's other errors.
+/// one that cannot be executed, 1 for any other (the `docker` command
+/// exits 1 for whatever failed, its 125 being `run`'s, `create`'s and its
+/// usage errors').
 pub fn error_code(err: &anyhow::Error) -> u8 {
     let runtime_error = match err.downcast_ref::<hull_compose::Error>() {
-        Some(hull_compose::Error::NoSuchService(_)) => return 1,
         Some(hull_compose::Error::Runtime(inner)) => Some(inner),
         _ => err.downcast_ref::<hull_runtime::Error>(),
     };
     match runtime_error {
         Some(hull_runtime::Error::CommandNotFound(_)) => 127,
         Some(hull_runtime::Error::CommandNotExecutable(_)) => 126,
-        Some(
-            hull_runtime::Error::NoSuchContainer(_)
-            | hull_runtime::Error::NoSuchImage(_)
-            | hull_runtime::Error::NoSuchNetwork(_)
-            | hull_runtime::Error::NoSuchVolume(_)
-            | hull_runtime::Error::InUse(_),
-        ) => 1,
-        _ if err.is::<hull_image::NoSuchImage>() => 1,
-        _ if err.is::<container_cmd::NoSuchObject>() => 1,
-        _ if err.is::<build_cmd::BuildFailure>() => 1,
-        _ => HULL_ERROR,
+        _ => FAILURE,
     }
 }
 
@@ -822,6 +813,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn boolean_flags_take_go_values_but_not_in_the_containers_command() {
+        let rewritten = |words: &[&str]| {
+            let argv = std::iter::once("hull").chain(words.iter().copied());
+            let args = command_line::bool_values(&Cli::command(), argv.map(Into::into)).unwrap();
+            args.iter()
+                .skip(1)
+                .map(|arg| arg.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            rewritten(&[
+                "run",
+                "-dit",
+                "--rm=false",
+                "alpine",
+                "sh",
+                "-c",
+                "x",
+                "--rm=false"
+            ]),
+            ["run", "-dit", "alpine", "sh", "-c", "x", "--rm=false"]
+        );
+        assert_eq!(
+            rewritten(&["--root", "/r", "ps", "-aq=false", "--no-trunc=true"]),
+            ["--root", "/r", "ps", "-a", "--no-trunc"]
+        );
+        assert_eq!(
+            rewritten(&["exec", "-i=0", "web", "ls", "-a=false"]),
+            ["exec", "web", "ls", "-a=false"]
+        );
+        // An option's value is not a flag.
+        assert_eq!(
+            rewritten(&["run", "--name", "-d=1", "-d=T", "-h=false", "img"]),
+            ["run", "--name", "-d=1", "-d", "-h=false", "img"]
+        );
+        assert_eq!(
+            rewritten(&["compose", "up", "-d=false", "--build=true"]),
+            ["compose", "up", "--build"]
+        );
+    }
+
+    #[test]
     fn reading_networks_needs_no_machine() {
         use machine::Placement;
         let placement = |words: &[&str]| {
@@ -839,7 +872,7 @@ mod tests {
     }
 
     #[test]
-    fn what_is_not_there_exits_1_but_in_run_and_create() {
+    fn failures_exit_1_but_in_run_and_create() {
         let missing: [anyhow::Error; 4] = [
             hull_image::NoSuchImage("nope".into()).into(),
             hull_runtime::Error::NoSuchImage("nope".into()).into(),
@@ -853,6 +886,7 @@ mod tests {
         }
         let not_found = anyhow::Error::from(hull_runtime::Error::CommandNotFound("x".into()));
         assert_eq!(run_error_code(&not_found), 127);
-        assert_eq!(error_code(&anyhow::anyhow!("bad flag")), HULL_ERROR);
+        assert_eq!(error_code(&anyhow::anyhow!("name in use")), FAILURE);
+        assert_eq!(run_error_code(&anyhow::anyhow!("name in use")), HULL_ERROR);
     }
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 
 /// A point in time as Docker's `--since`/`--until` take it: RFC 3339,
 /// Unix seconds (with a fraction), or a duration before now (`10m`,
@@ -53,6 +53,65 @@ fn duration(value: &str) -> Option<Duration> {
     (!value.is_empty()).then_some(total)
 }
 
+/// A duration as Docker words it (go-units' `HumanDuration`): "About a
+/// minute", "3 hours".
+pub fn human_duration(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds < 60 {
+        return match seconds {
+            s if s < 1 => "Less than a second".into(),
+            s => plural(s, "second"),
+        };
+    }
+    match seconds / 60 {
+        1 => return "About a minute".into(),
+        minutes if minutes < 60 => return plural(minutes, "minute"),
+        _ => {}
+    }
+    // Hours to the nearest, as go-units rounds them.
+    match (seconds + 1800) / 3600 {
+        1 => "About an hour".into(),
+        hours if hours < 48 => plural(hours, "hour"),
+        hours if hours < 24 * 14 => plural(hours / 24, "day"),
+        hours if hours < 24 * 60 => plural(hours / (24 * 7), "week"),
+        hours if hours < 24 * 365 * 2 => plural(hours / (24 * 30), "month"),
+        _ => plural(seconds / (3600 * 24 * 365), "year"),
+    }
+}
+
+/// An RFC 3339 time as Docker shows `CreatedAt` (Go's `time.String()`), in
+/// UTC: `2024-01-27 00:59:20 +0000 UTC`. Anything else is shown as it is.
+pub fn created_at(created: &str) -> String {
+    let Ok(time) = OffsetDateTime::parse(created, &Rfc3339) else {
+        return created.to_owned();
+    };
+    let utc = time.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    )
+}
+
+/// An RFC 3339 time to the second, in UTC, as Docker's `history` shows
+/// `CreatedAt`: `2024-01-27T00:59:20Z`. Anything else is shown as it is.
+pub fn created_at_rfc3339(created: &str) -> String {
+    OffsetDateTime::parse(created, &Rfc3339)
+        .ok()
+        .and_then(|time| {
+            time.to_offset(UtcOffset::UTC)
+                .replace_nanosecond(0)
+                .ok()?
+                .format(&Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| created.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +142,32 @@ mod tests {
         for absurd in ["inf", "1e300", "NaN", "99999999999h"] {
             assert!(parse_time(absurd).is_err(), "{absurd}");
         }
+    }
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(180), "3 minutes");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(human_duration(3 * 86_400), "3 days");
+        // Hours are rounded: 1.6 hours is 2, 47.6 is 2 days.
+        assert_eq!(human_duration(5760), "2 hours");
+        assert_eq!(human_duration(47 * 3600 + 2200), "2 days");
+    }
+
+    #[test]
+    fn creation_times_read_like_docker() {
+        assert_eq!(
+            created_at("2024-01-27T02:59:20.123+02:00"),
+            "2024-01-27 00:59:20 +0000 UTC"
+        );
+        assert_eq!(created_at(""), "");
+        assert_eq!(
+            created_at_rfc3339("2024-01-27T02:59:20.123+02:00"),
+            "2024-01-27T00:59:20Z"
+        );
     }
 }

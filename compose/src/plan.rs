@@ -373,22 +373,7 @@ fn network_options(
     // A `run` container publishes nothing unless asked (`--service-ports`,
     // which the front end applies to the plan).
     if matches!(replica, Replica::Number(_)) {
-        options.publish = service
-            .ports
-            .iter()
-            .map(|port| {
-                let mut spec = String::new();
-                if let Some(ip) = port.host_ip {
-                    spec.push_str(&format!("{ip}:"));
-                }
-                match port.published {
-                    Some(published) => spec.push_str(&format!("{published}:")),
-                    None if port.host_ip.is_some() => spec.push(':'),
-                    None => {}
-                }
-                format!("{spec}{}/{}", port.target, port.protocol)
-            })
-            .collect();
+        options.publish = publish_specs(service);
     }
     options.mac_address = match &service.mac_address {
         Some(mac) => Some(mac.parse().map_err(|reason: String| {
@@ -476,6 +461,31 @@ fn restart_policy(service: &Service) -> RestartPolicy {
             None => RestartPolicy::Always,
         },
     }
+}
+
+/// What the containers of `service_name` publish, as `-p` values.
+pub fn service_publish(project: &Project, service_name: &str) -> Result<Vec<String>> {
+    Ok(publish_specs(project.service(service_name)?))
+}
+
+/// The service's `ports` as `-p` values.
+fn publish_specs(service: &Service) -> Vec<String> {
+    service
+        .ports
+        .iter()
+        .map(|port| {
+            let mut spec = String::new();
+            if let Some(ip) = port.host_ip {
+                spec.push_str(&format!("{ip}:"));
+            }
+            match port.published {
+                Some(published) => spec.push_str(&format!("{published}:")),
+                None if port.host_ip.is_some() => spec.push(':'),
+                None => {}
+            }
+            format!("{spec}{}/{}", port.target, port.protocol)
+        })
+        .collect()
 }
 
 /// The mounts the containers of `service_name` get: its `volumes` and

@@ -16,7 +16,7 @@ use hull_e2e::registry::{
 };
 use hull_e2e::{busybox_rootfs, Hull};
 
-const HULL_ERROR: i32 = 125;
+const FAILURE: i32 = 1;
 
 fn run(hull: &Hull, args: &[&str]) -> Output {
     hull.command(args)
@@ -36,10 +36,10 @@ fn ok(hull: &Hull, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Runs `hull ARGS`, expects hull's error exit and a one-line message
-/// containing `needle`.
+/// Runs `hull ARGS`, expects a failure's exit (1, as Docker's) and a
+/// one-line message containing `needle`.
 fn fails_with(hull: &Hull, args: &[&str], needle: &str) {
-    fails_with_code(hull, args, HULL_ERROR, needle);
+    fails_with_code(hull, args, FAILURE, needle);
 }
 
 /// Runs `hull ARGS`, expects exit `code` and a one-line message containing
@@ -873,7 +873,7 @@ fn a_hostile_import_fails_in_one_short_line_in_bounded_memory() {
     let (code, stderr, rss_kib) =
         run_measured(&hull, &["import", bomb.to_str().unwrap(), "bomb:v1"]);
     println!("hostile import: {compressed} bytes compressed, peak RSS {rss_kib} KiB");
-    assert_eq!(code, HULL_ERROR, "{stderr:.300}");
+    assert_eq!(code, FAILURE, "{stderr:.300}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:.300}");
     assert!(stderr.len() < 300, "{} bytes: {stderr:.300}", stderr.len());
     assert!(
@@ -1102,7 +1102,7 @@ fn login_checks_credentials_and_keeps_them_in_docker_format() {
         ["login", &refusing.host(), "-u", "me", "--password-stdin"],
         b"wrong\n",
     );
-    assert_eq!(output.status.code(), Some(HULL_ERROR));
+    assert_eq!(output.status.code(), Some(FAILURE));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("incorrect username or password") && stderr.lines().count() == 1,
@@ -1168,6 +1168,6 @@ fn save_and_load_move_images_between_roots() {
     fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
     let fresh = Hull::new();
     let output = run(&fresh, &["load", "-i", cut.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(HULL_ERROR));
+    assert_eq!(output.status.code(), Some(FAILURE));
     assert_store_empty(&fresh);
 }

@@ -14,6 +14,7 @@ use hull_e2e::registry::tar_dir;
 use hull_e2e::{assert_clean, assert_one_line_error, busybox_rootfs, container_stderr, Hull};
 
 const HULL_ERROR: i32 = 125;
+const FAILURE: i32 = 1;
 /// How long a published port may take to answer after `run -d` returns
 /// (httpd starting in its VM).
 const SERVE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -344,7 +345,7 @@ fn detached_containers_outlive_the_cli_and_state_survives_machine_stop_and_start
 fn the_machine_takes_its_settings_and_stops_when_idle() {
     let hull = Hull::new();
     let output = run(&hull, &["machine", "set"]);
-    assert_one_line_error(&output, HULL_ERROR, "--share or --unshare");
+    assert_one_line_error(&output, FAILURE, "--share or --unshare");
     let output = run(&hull, &["machine", "set", "--memory", "12k"]);
     // A usage error, with Docker's code for them.
     assert_eq!(
@@ -374,7 +375,7 @@ fn the_machine_takes_its_settings_and_stops_when_idle() {
     let status = machine_status(&hull);
     assert!(status.contains("memory 1536 MiB"), "{status}");
     let output = run(&hull, &["machine", "set", "--cpus", "2"]);
-    assert_one_line_error(&output, HULL_ERROR, "hull machine stop");
+    assert_one_line_error(&output, FAILURE, "hull machine stop");
 
     // A port taken on this host is refused before anything starts.
     let rootfs = busybox_rootfs().to_str().unwrap();
@@ -553,7 +554,7 @@ fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
         let output = run(&hull, &args);
         assert_one_line_error(
             &output,
-            HULL_ERROR,
+            FAILURE,
             &format!("the path {refused} is not shared writable with the hull machine"),
         );
     }
@@ -572,7 +573,7 @@ fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
 
     // Shared (with the machine stopped), the directory is written.
     let output = run(&hull, &["machine", "set", "--share", dir]);
-    assert_one_line_error(&output, HULL_ERROR, "hull machine stop");
+    assert_one_line_error(&output, FAILURE, "hull machine stop");
     ok(&hull, &["machine", "stop"]);
     let settings = ok(&hull, &["machine", "set", "--share", dir]);
     assert!(settings.contains(dir), "{settings}");
@@ -608,7 +609,7 @@ fn the_machine_writes_only_the_hull_root_and_the_shared_directories() {
     let output = run(&hull, &["start", "keeper"]);
     assert_one_line_error(
         &output,
-        HULL_ERROR,
+        FAILURE,
         &format!("the path {dir} is not shared writable with the hull machine"),
     );
     assert_eq!(read_file(), "container\n");

@@ -334,7 +334,7 @@ echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft li
     assert_eq!(facts(&output, "create"), ["0"], "{output}");
     assert_eq!(
         facts(&output, "overlap"),
-        ["125 hull: --subnet 10.91.0.128/25 overlaps network back's 10.91.0.0/24"],
+        ["1 hull: --subnet 10.91.0.128/25 overlaps network back's 10.91.0.0/24"],
         "{output}"
     );
     assert_eq!(facts(&output, "ls"), ["back bridge front "], "{output}");

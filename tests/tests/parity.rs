@@ -107,7 +107,7 @@ echo "wait-down=$(grep -c 'starting the hull machine' $work/err) $($h machine st
     assert_eq!(fact("run-d-missing"), "127 1", "{output}");
     assert_eq!(fact("run-d-rm-missing"), "127 1 0 0", "{output}");
     assert_eq!(fact("keeper"), "0", "{output}");
-    assert_eq!(fact("rmi"), "125 1", "{output}");
+    assert_eq!(fact("rmi"), "1 1", "{output}");
     assert_eq!(fact("rmi-f"), "Untagged: bb:1", "{output}");
     assert_eq!(fact("start-keeper"), "0", "{output}");
     assert_eq!(fact("images"), "1", "{output}");
@@ -125,7 +125,7 @@ echo "wait-down=$(grep -c 'starting the hull machine' $work/err) $($h machine st
     assert_eq!(fact("workdir"), "/new/dir", "{output}");
     assert_eq!(fact("bad-name"), "125", "{output}");
     assert_eq!(fact("bad-rename"), "125", "{output}");
-    assert_eq!(fact("tag-upper"), "125 1", "{output}");
+    assert_eq!(fact("tag-upper"), "1 1", "{output}");
     assert_eq!(fact("filter-or"), "keeper lines nocmd pub ", "{output}");
     assert_eq!(fact("filter-regex"), "lines", "{output}");
     assert_eq!(fact("rm-published"), "0 0", "{output}");
@@ -202,6 +202,31 @@ $h ps --no-such-flag 2>/dev/null; echo "usage=$?"
 $h login 127.0.0.1:9 </dev/null 2>$work/err; echo "login-no-tty=$? $(grep -c 'non TTY device' $work/err)"
 echo pw | $h login -u me -p pw --password-stdin 127.0.0.1:9 2>$work/err; echo "login-both=$? $(grep -c 'mutually exclusive' $work/err)"
 $h rm -f db >/dev/null
+
+# Bool flags take =true and =false; rows have Docker's Label method and
+# index gives a missing key's zero value; container inspect is of containers.
+tar -C $R -cf $work/bb.tar . && $h import $work/bb.tar bb:2 >/dev/null
+$h run -d --rm=false --name lbl -l tier=web --rootfs $R -- sleep 600 >/dev/null
+echo "bool-eq=$? $($h ps -a=false --no-trunc=false --filter name=lbl --format '{{.Names}} {{.Label "tier"}}[{{.Label "nope"}}]')"
+echo "index-zero=[$($h inspect -f '{{index .Config.Labels "nope"}}' lbl)]"
+$h container inspect bb:2 >/dev/null 2>&1; echo "ctr-inspect-image=$?"
+# logs -f and wait end as Docker's when rm -f removes what they follow.
+$h logs -f lbl >/dev/null 2>$work/lf & follower=$!
+$h wait lbl >$work/w 2>&1 & waiter=$!
+sleep 2; $h rm -f lbl >/dev/null
+wait $follower; echo "rmf-logs=$? $(wc -c < $work/lf)"
+wait $waiter; echo "rmf-wait=$? $(cat $work/w)"
+# A host port taken on this host fails compose up before anything is made.
+python3 -c 'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(120)' >$work/port & holder=$!
+while [ ! -s $work/port ]; do sleep 0.1; done
+# A running container's published port is its own, and its state is left
+# as it is (its monitor is the machine's).
+$h run -d --name held -p 127.0.0.1::80 --rootfs $R -- sleep 600 >/dev/null
+mkdir $work/taken && printf 'services:\n  web:\n    image: bb:2\n    command: ["sleep", "600"]\n    ports: ["%s:80"]\n' $(cat $work/port) >$work/taken/compose.yaml
+(cd $work/taken && $h compose up -d >/dev/null 2>$work/err); echo "compose-taken=$? $(wc -l < $work/err) $(grep -c 'is already in use' $work/err) $($h ps -aq --filter name=taken | wc -l)"
+kill $holder
+echo "compose-held=$($h inspect -f '{{.State.Status}}' held)"
+$h rm -f held >/dev/null
 "#,
     );
     let fact = |key: &str| facts(&output, key).join("|");
@@ -247,6 +272,13 @@ $h rm -f db >/dev/null
     assert_eq!(fact("prune-no"), "2", "{output}");
     assert_eq!(fact("prune-yes"), "1", "{output}");
     assert_eq!(fact("usage"), "125", "{output}");
-    assert_eq!(fact("login-no-tty"), "125 1", "{output}");
-    assert_eq!(fact("login-both"), "125 1", "{output}");
+    assert_eq!(fact("login-no-tty"), "1 1", "{output}");
+    assert_eq!(fact("login-both"), "1 1", "{output}");
+    assert_eq!(fact("bool-eq"), "0 lbl web[]", "{output}");
+    assert_eq!(fact("index-zero"), "[]", "{output}");
+    assert_eq!(fact("ctr-inspect-image"), "1", "{output}");
+    assert_eq!(fact("rmf-logs"), "0 0", "{output}");
+    assert_eq!(fact("rmf-wait"), "0 137", "{output}");
+    assert_eq!(fact("compose-taken"), "1 1 1 0", "{output}");
+    assert_eq!(fact("compose-held"), "running", "{output}");
 }

@@ -165,26 +165,8 @@ pub fn parse_build_args(args: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A build that failed otherwise than in a step (a missing context, a bad
-/// Dockerfile, a failed download): Docker's `build` exits 1 for those too,
-/// not with its CLI's 125.
-#[derive(Debug)]
-pub struct BuildFailure(anyhow::Error);
-
-impl std::fmt::Display for BuildFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for BuildFailure {}
-
 /// `hull build`.
 pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
-    run_build(args, root).map_err(|err| BuildFailure(err).into())
-}
-
-fn run_build(args: BuildArgs, root: &Path) -> Result<u8> {
     let options = options(&args, root)?;
     for ignored in args.cache_from.iter().chain(&args.cache_to) {
         eprintln!("hull: warning: {ignored}: ignored; hull's build cache is its root's own");

@@ -41,10 +41,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.is::<PullFailed>() {
         return PULL_FAILURE;
     }
-    match crate::error_code(err) {
-        crate::HULL_ERROR => 1,
-        code => code,
-    }
+    crate::error_code(err)
 }
 
 #[cfg(test)]

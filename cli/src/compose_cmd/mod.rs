@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hull_compose::{Action, Compose, Event, LoadOptions, Project};
-use hull_runtime::Runtime;
+use hull_runtime::{PortMapping, Runtime, Status};
 
 use crate::machine::{self, ForwardedStdio, Placement};
 
@@ -230,8 +230,28 @@ impl ComposeArgs {
         machine::check_volume_devices(root, &devices)?;
         let runtime = Runtime::new(root);
         let compose = Compose::new(&runtime, &project);
+        // The machine's forwards of host ports come from this host: one
+        // taken here (by another program) is refused before anything is
+        // made, as `run -p`'s; a running container's own are its. Their
+        // monitors are the machine's: their states as recorded.
+        let published: Vec<PortMapping> = runtime
+            .list_as_recorded()?
+            .into_iter()
+            .filter(|container| container.state.status == Status::Running)
+            .flat_map(|container| container.config.boot.network.ports)
+            .collect();
+        // What `up` and `scale` start publishes; `create` and `run` (unless
+        // told) publish nothing.
+        let publishes = match &self.command {
+            ComposeCommand::Up(up) => !up.no_start(),
+            command => matches!(command, ComposeCommand::Scale(_)),
+        };
         for service in compose.selected(&request.services, request.no_deps)? {
             machine::check_binds(root, &hull_compose::service_mounts(&project, &service)?)?;
+            if publishes {
+                check_ports_free(&project, &service, &published)
+                    .with_context(|| format!("service {service}"))?;
+            }
         }
         let resolved = images::resolve(&compose, root, &request)?;
         Ok(vec![images::forwarded(&resolved)?])
@@ -250,6 +270,22 @@ impl ComposeArgs {
         };
         Ok(hull_compose::load(&options)?)
     }
+}
+
+/// Checks that the host ports `service` publishes are free on this host,
+/// but for those `published` by running containers.
+fn check_ports_free(project: &Project, service: &str, published: &[PortMapping]) -> Result<()> {
+    let mut wanted = Vec::new();
+    for spec in hull_compose::service_publish(project, service)? {
+        let mapping = PortMapping::parse(&spec)?;
+        let held = published.iter().any(|running| {
+            running.host_port == mapping.host_port && running.protocol == mapping.protocol
+        });
+        if !held {
+            wanted.push(mapping);
+        }
+    }
+    Ok(PortMapping::check_free(&wanted)?)
 }
 
 /// `hull compose ...`.

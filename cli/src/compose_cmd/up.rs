@@ -242,6 +242,11 @@ fn parse_scale(value: &str) -> Result<(String, u32), String> {
 }
 
 impl UpArgs {
+    /// Whether the containers are only made (`--no-start`).
+    pub fn no_start(&self) -> bool {
+        self.no_start
+    }
+
     /// Refuses, before any image is pulled, flags naming services
     /// `project` does not have (`--scale`, `--attach`, `--no-attach`,
     /// `--exit-code-from`).

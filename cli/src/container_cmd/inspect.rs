@@ -39,6 +39,16 @@ pub struct InspectArgs {
     containers: Vec<String>,
 }
 
+impl InspectArgs {
+    /// As `container inspect`: containers only, whatever `--type` said.
+    pub fn containers_only(self) -> InspectArgs {
+        InspectArgs {
+            kind: Some(Kind::Container),
+            ..self
+        }
+    }
+}
+
 /// What `inspect` looks at.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Kind {
@@ -48,7 +58,7 @@ enum Kind {
     Volume,
 }
 
-/// No object of any type has the name (exit code 1, as Docker's).
+/// No object of any type has the name.
 #[derive(Debug)]
 pub struct NoSuchObject(String);
 

@@ -11,6 +11,7 @@ use hull_format::{labels_field, render_rows, Format, Listing};
 
 use super::ps_filter::{status_word, Filter, Resolved};
 use crate::filters::all_hold;
+use crate::times::{created_at, human_duration};
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -145,7 +146,7 @@ pub fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
             true => format!("{command:?}"),
             false => format!("\"{}\"", truncate(&command, 20)),
         },
-        "CreatedAt": config.created,
+        "CreatedAt": created_at(&config.created),
         "RunningFor": format!("{} ago", duration_since(Some(&config.created))),
         "Status": status,
         "State": status_word(container),
@@ -189,36 +190,9 @@ fn duration_since(time: Option<&str>) -> String {
     human_duration((OffsetDateTime::now_utc() - then).whole_seconds().max(0))
 }
 
-fn human_duration(seconds: i64) -> String {
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    match seconds {
-        0 => "Less than a second".into(),
-        s if s < 60 => plural(s, "second"),
-        s if s < 120 => "About a minute".into(),
-        s if s < 3600 => plural(s / 60, "minute"),
-        s if s < 7200 => "About an hour".into(),
-        s if s < 86_400 * 2 => plural(s / 3600, "hour"),
-        s if s < 86_400 * 14 => plural(s / 86_400, "day"),
-        s if s < 86_400 * 60 => plural(s / (86_400 * 7), "week"),
-        s if s < 86_400 * 730 => plural(s / (86_400 * 30), "month"),
-        s => plural(s / (86_400 * 365), "year"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(human_duration(180), "3 minutes");
-        assert_eq!(human_duration(3 * 3600), "3 hours");
-        assert_eq!(human_duration(3 * 86_400), "3 days");
-    }
 
     #[test]
     fn long_commands_are_cut() {

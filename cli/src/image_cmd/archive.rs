@@ -66,7 +66,7 @@ pub struct LoadArgs {
 pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     let input: Box<dyn Read> = match &args.input {
         Some(path) => Box::new(BufReader::new(super::open_archive(path)?)),
-        None => Box::new(std::io::stdin().lock()),
+        None => Box::new(super::archive_stdin("load", "hull load < image.tar")?),
     };
     let store = Store::open(root)?;
     for name in hull_image::load(&store, input)? {

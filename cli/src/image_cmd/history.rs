@@ -10,7 +10,8 @@ use hull_image::{Image, Store};
 use serde_json::{json, Value};
 
 use super::human_size;
-use super::list::{created_at, since};
+use super::list::since;
+use crate::times::created_at_rfc3339;
 
 /// How much of `CREATED BY` the table shows without `--no-trunc`.
 const CREATED_BY_WIDTH: usize = 45;
@@ -81,7 +82,7 @@ fn rows(image: &Image, args: &HistoryArgs) -> Vec<Value> {
         rows.push(json!({
             "ID": "<missing>",
             "CreatedSince": if args.human { since(&created) } else { created.clone() },
-            "CreatedAt": created_at(&created),
+            "CreatedAt": created_at_rfc3339(&created),
             "CreatedBy": created_by,
             "Size": if args.human { human_size(size, 3) } else { size.to_string() },
             "Comment": entry.comment().clone().unwrap_or_default(),

@@ -8,10 +8,11 @@ use clap::Args;
 use hull_image::{Image, ImageRef, Store};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 use super::{familiar, human_size};
 use crate::filters::{all_hold, LabelFilter, ListFilter};
+use crate::times::{created_at, human_duration};
 use hull_format::{render_rows, Format, Listing};
 
 #[derive(Args)]
@@ -310,55 +311,18 @@ fn digests_of(image: &Image, repository: &str) -> Vec<String> {
         .collect()
 }
 
-/// An RFC 3339 time as Docker shows `CreatedAt` (Go's `time.String()`), in
-/// UTC: `2024-01-27 00:59:20 +0000 UTC`. Anything else is shown as it is.
-pub(super) fn created_at(created: &str) -> String {
-    let Ok(time) = OffsetDateTime::parse(created, &Rfc3339) else {
-        return created.to_owned();
-    };
-    let utc = time.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
-        utc.year(),
-        u8::from(utc.month()),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second()
-    )
-}
-
 /// "5 minutes ago", as Docker words it.
 pub(super) fn since(created: &str) -> String {
     let Ok(then) = OffsetDateTime::parse(created, &Rfc3339) else {
         return "N/A".into();
     };
     let seconds = (OffsetDateTime::now_utc() - then).whole_seconds().max(0);
-    let (n, unit) = match seconds {
-        s if s < 60 => return "Less than a minute ago".into(),
-        s if s < 3600 => (s / 60, "minute"),
-        s if s < 86_400 => (s / 3600, "hour"),
-        s if s < 86_400 * 14 => (s / 86_400, "day"),
-        s if s < 86_400 * 60 => (s / (86_400 * 7), "week"),
-        s if s < 86_400 * 730 => (s / (86_400 * 30), "month"),
-        s => (s / (86_400 * 365), "year"),
-    };
-    let plural = if n == 1 { "" } else { "s" };
-    format!("{n} {unit}{plural} ago")
+    format!("{} ago", human_duration(seconds))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn creation_times_read_like_docker() {
-        assert_eq!(
-            created_at("2024-01-27T02:59:20.123+02:00"),
-            "2024-01-27 00:59:20 +0000 UTC"
-        );
-        assert_eq!(created_at(""), "");
-    }
 
     #[test]
     fn digests_are_shown_only_when_the_template_asks() {

@@ -61,6 +61,21 @@ fn open_archive(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
 
+/// Stdin, from which `command` reads an archive; a terminal is refused (an
+/// archive is never typed: a file or a redirection, as in `example`, was
+/// forgotten).
+fn archive_stdin(command: &str, example: &str) -> Result<std::io::StdinLock<'static>> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        anyhow::bail!(
+            "requested {command} from stdin, but stdin is a terminal: \
+             give a file or redirect one ({example})"
+        );
+    }
+    Ok(stdin.lock())
+}
+
 /// Logs `action` of an image in the hull root's event log, as Docker's
 /// daemon does: `id` (the image's ID, or the reference pulled, pushed or
 /// saved) with its `name`, both as Docker shows them (`alpine:latest`).
@@ -149,7 +164,7 @@ pub fn human_size(bytes: u64, precision: usize) -> String {
 }
 
 /// `value`, 0 or at least 1, as Go's `%.{digits}g` writes it.
-fn significant(value: f64, digits: usize) -> String {
+pub fn significant(value: f64, digits: usize) -> String {
     let whole_digits = if value < 1.0 {
         1
     } else {

@@ -180,7 +180,10 @@ pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
     let changes = Changes::parse(&args.changes)?;
     let store = Store::open(root)?;
     let input: Box<dyn Read> = match args.source.as_str() {
-        "-" => Box::new(std::io::stdin().lock()),
+        "-" => Box::new(super::archive_stdin(
+            "import",
+            "hull import - NAME < rootfs.tar",
+        )?),
         url if is_url(url) => Box::new(download(&store, root, url)?),
         path => Box::new(super::open_archive(Path::new(path))?),
     };

@@ -129,17 +129,15 @@ impl NetworkOptions {
         }
         self.check_networks()?;
         self.check_resolver()?;
-        let mut named = Vec::new();
-        for value in &self.publish {
-            let mapping = PortMapping::parse(value)?;
-            if mapping.host_port != 0 {
-                named.push(mapping);
-            }
-        }
+        let mappings = self
+            .publish
+            .iter()
+            .map(|value| PortMapping::parse(value))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if self.offline() {
             self.check_offline(!self.publish.is_empty())?;
         }
-        Ok(ports::reserve_all(&named).map(drop)?)
+        PortMapping::check_free(&mappings)
     }
 
     /// Fails for search domains or resolver options that are not one word

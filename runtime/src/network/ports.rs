@@ -157,6 +157,20 @@ impl PortMapping {
     }
 }
 
+impl PortMapping {
+    /// Fails with one line naming the first of `mappings` whose host port
+    /// (a given one; 0 is picked when published) is taken on this host, or
+    /// given twice.
+    pub fn check_free(mappings: &[PortMapping]) -> crate::Result<()> {
+        let given: Vec<PortMapping> = mappings
+            .iter()
+            .filter(|mapping| mapping.host_port != 0)
+            .copied()
+            .collect();
+        Ok(reserve_all(&given).map(drop)?)
+    }
+}
+
 /// Checks that every host side of `mappings` is free and distinct, all at
 /// once (so two picked ports cannot collide), and fixes each host port of 0
 /// to the one the kernel picked. The ports are free again on return.

@@ -82,9 +82,18 @@ impl Logs {
     /// it wrote is read.
     fn read_more(&mut self) -> Result<bool> {
         // The state first: output written before the exit is read below.
-        let running = self.container.state()?.status != Status::Exited;
+        // A container removed meanwhile (`rm -f`) has ended too; what it
+        // wrote is still read from the open log.
+        let running = match self.container.state() {
+            Ok(state) => state.status != Status::Exited,
+            Err(_) if !self.container.exists() => false,
+            Err(err) => return Err(err.into()),
+        };
         let options = self.options;
-        let new = self.reader.read_new()?;
+        let new = match self.reader.read_new() {
+            Err(_) if !self.container.exists() => Vec::new(),
+            new => new?,
+        };
         self.pending
             .extend(new.into_iter().filter(|entry| options.admits(entry)));
         if !running || options.window_closed() {

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::attach_server;
-use crate::container::{self, Container, Status};
+use crate::container::{self, Container, Status, KILLED_EXIT_CODE};
 use crate::error::{Error, Result};
 use crate::root::StateRoot;
 use crate::session::{self, Controls, Input, OutputSink, Request};
@@ -24,9 +24,15 @@ impl Runtime {
         // How the last run joined ended: all there is of a container
         // removed as it ends (`--rm`).
         let mut joined = None;
+        let mut seen_running = false;
         loop {
             if !container.exists() {
-                return joined.ok_or_else(|| Error::NoSuchContainer(name.to_owned()));
+                // Removed while it ran, its end untold (`rm -f` kills its
+                // VM): killed, as Docker reports it.
+                let killed = seen_running.then_some(KILLED_EXIT_CODE);
+                return joined
+                    .or(killed)
+                    .ok_or_else(|| Error::NoSuchContainer(name.to_owned()));
             }
             let state = match container.state() {
                 Err(_) if !container.exists() => continue,
@@ -35,6 +41,7 @@ impl Runtime {
             match state.status {
                 Status::Exited => return Ok(state.exit_code.unwrap_or(-1)),
                 Status::Running => {
+                    seen_running = true;
                     joined = join_until_end(&self.root, &container).or(joined);
                 }
                 Status::Created | Status::Restarting => {}
