@@ -45,6 +45,11 @@ trap 'kill $watchdog' EXIT
 /// (`hull_machine::testhost::FROZEN`).
 const TEST_HOST_FROZE: &str = "KVM test host: the test host froze";
 
+/// What hull says of a VM in which nothing ran, not even its kernel's
+/// first line, until its agent's deadline: frozen by the test host's
+/// emulation, as a whole test host now and then is.
+const VM_NEVER_RAN: &str = "no output from the VMM or the guest";
+
 /// Runs `script` with `$h` (the hull binary), `$R` (a busybox root),
 /// `$pty` (support/bin/pty_session.rs), `$udp` (support/bin/udp_echo.rs)
 /// and `$flood` (support/bin/tcp_flood.rs)
@@ -69,13 +74,14 @@ pub fn in_test_host(script: &str) -> String {
     };
     let mut output = run();
     // QEMU's emulation now and then freezes a whole test host (see
-    // machine/src/testhost/watchdog.rs); that says nothing of hull, so the
-    // script runs again, once, in a fresh one.
-    if String::from_utf8_lossy(&output.stderr).contains(TEST_HOST_FROZE) {
-        eprintln!(
-            "the test host froze; running the script again:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    // machine/src/testhost/watchdog.rs), or a VM in it before its kernel
+    // printed a line; that says nothing of hull, so the script runs again,
+    // once, in a fresh test host.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let froze = stderr.contains(TEST_HOST_FROZE)
+        || (!output.status.success() && stderr.contains(VM_NEVER_RAN));
+    if froze {
+        eprintln!("the test host or a VM in it froze; running the script again:\n{stderr}");
         output = run();
     }
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
