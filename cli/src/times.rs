@@ -79,6 +79,15 @@ pub fn human_duration(seconds: i64) -> String {
     }
 }
 
+/// How long ago the RFC 3339 time `time` was, as [`human_duration`] words
+/// it; `None` if it is no such time.
+pub fn human_duration_since(time: &str) -> Option<String> {
+    let then = OffsetDateTime::parse(time, &Rfc3339).ok()?;
+    Some(human_duration(
+        (OffsetDateTime::now_utc() - then).whole_seconds().max(0),
+    ))
+}
+
 /// An RFC 3339 time as Docker shows `CreatedAt` (Go's `time.String()`), in
 /// UTC: `2024-01-27 00:59:20 +0000 UTC`. Anything else is shown as it is.
 pub fn created_at(created: &str) -> String {

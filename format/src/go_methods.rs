@@ -34,26 +34,21 @@ pub fn rewrite_label_calls(template: &str) -> String {
 /// as it is.
 fn rewrite_action(action: &str) -> String {
     let mut out = String::with_capacity(action.len());
-    let mut chars = action.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if let Some(quoted) = quoted_at(action, i) {
+    let mut at = 0;
+    while let Some(c) = action[at..].chars().next() {
+        if let Some(quoted) = quoted_at(action, at) {
             out.push_str(quoted);
-            while chars.peek().is_some_and(|&(j, _)| j < i + quoted.len()) {
-                chars.next();
-            }
+            at += quoted.len();
             continue;
         }
-        let starts_word = i == 0 || action[..i].ends_with([' ', '\t', '\n', '(', '|']);
-        if c == '.' && starts_word {
-            if let Some((call, len)) = label_call(&action[i..]) {
-                out.push_str(&call);
-                while chars.peek().is_some_and(|&(j, _)| j < i + len) {
-                    chars.next();
-                }
-                continue;
-            }
+        let starts_word = at == 0 || action[..at].ends_with([' ', '\t', '\n', '(', '|']);
+        if let Some((call, len)) = label_call(&action[at..]).filter(|_| starts_word) {
+            out.push_str(&call);
+            at += len;
+            continue;
         }
         out.push(c);
+        at += c.len_utf8();
     }
     out
 }
@@ -140,23 +135,9 @@ pub fn index(arguments: &[Value]) -> gotmpl::Result<Value> {
                 Some(found) => found.clone(),
                 None => return Ok(Value::String("".into())),
             },
-            Value::List(list) => {
-                let at = super::integer(key)?;
-                usize::try_from(at)
-                    .ok()
-                    .and_then(|at| list.get(at))
-                    .cloned()
-                    .ok_or_else(|| TemplateError::Exec(format!("index out of range: {at}")))?
-            }
+            Value::List(list) => nth(list, key)?.clone(),
             // A string's byte, as a number.
-            Value::String(text) => {
-                let at = super::integer(key)?;
-                usize::try_from(at)
-                    .ok()
-                    .and_then(|at| text.as_bytes().get(at))
-                    .map(|byte| Value::Int(i64::from(*byte)))
-                    .ok_or_else(|| TemplateError::Exec(format!("index out of range: {at}")))?
-            }
+            Value::String(text) => Value::Int(i64::from(*nth(text.as_bytes(), key)?)),
             other => {
                 return Err(TemplateError::Exec(format!(
                     "can't index item of type {}",
@@ -166,6 +147,15 @@ pub fn index(arguments: &[Value]) -> gotmpl::Result<Value> {
         };
     }
     Ok(value)
+}
+
+/// The item of `items` at the index `key`.
+fn nth<'a, T>(items: &'a [T], key: &Value) -> gotmpl::Result<&'a T> {
+    let at = super::integer(key)?;
+    usize::try_from(at)
+        .ok()
+        .and_then(|at| items.get(at))
+        .ok_or_else(|| TemplateError::Exec(format!("index out of range: {at}")))
 }
 
 #[cfg(test)]

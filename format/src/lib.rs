@@ -706,6 +706,7 @@ mod tests {
     fn index_gives_go_zero_values_and_range_errors() {
         assert_eq!(one(r#"{{index .Config.Nope "x"}}"#), "");
         assert_eq!(one(r#"{{index .Config.Cmd 1}}"#), "300");
+        assert_eq!(one(r#"{{index "abc" 0}}"#), "97");
         let out_of_range = render_one(r#"{{index .Config.Cmd 5}}"#, &inspected(), &[]);
         assert!(out_of_range
             .unwrap_err()

@@ -400,7 +400,6 @@ fn pump_output(
 ) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = vec![0; OUTPUT_CHUNK];
-        let mut forwarding = true;
         loop {
             let len = match pipe.read(&mut buf) {
                 Ok(0) => return,
@@ -409,15 +408,15 @@ fn pump_output(
                 Err(err) if err.raw_os_error() == Some(libc::EIO) => return,
                 Err(err) => return log_error("reading process output", &err.into()),
             };
-            if !forwarding || fate.is_detached() {
-                forwarding = false;
+            if fate.is_detached() {
                 continue;
             }
+            // A frame that cannot go waits for the session's fate: drained
+            // from then on if detached (it is settled for good).
             if let Err(err) = writer.send(&frame(buf[..len].to_vec())) {
                 if !fate.await_detached() {
                     return log_error("forwarding process output", &err.into());
                 }
-                forwarding = false;
             }
         }
     })

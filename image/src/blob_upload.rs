@@ -7,7 +7,7 @@
 //! pushes the manifest.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::stream::{self, Stream};
@@ -133,7 +133,7 @@ impl BlobUploader {
         digest: &Digest,
         path: &Path,
         size: u64,
-        sent: impl Fn(u64) + Send + Sync + 'static,
+        sent: impl Fn(u64) + Send + 'static,
     ) -> Result<()> {
         let start = self.blobs.join("uploads/")?;
         let response = self
@@ -237,21 +237,17 @@ impl BlobUploader {
 /// `file`'s bytes, a chunk at a time, each told to `sent` as it is taken.
 fn chunks(
     file: tokio::fs::File,
-    sent: impl Fn(u64) + Send + Sync + 'static,
+    sent: impl Fn(u64) + Send + 'static,
 ) -> impl Stream<Item = std::io::Result<Vec<u8>>> + Send {
-    let sent = Arc::new(sent);
-    stream::try_unfold(file, move |mut file| {
-        let sent = sent.clone();
-        async move {
-            let mut chunk = vec![0; CHUNK_BYTES];
-            let read = file.read(&mut chunk).await?;
-            if read == 0 {
-                return Ok(None);
-            }
-            chunk.truncate(read);
-            sent(read as u64);
-            Ok(Some((chunk, file)))
+    stream::try_unfold((file, sent), |(mut file, sent)| async move {
+        let mut chunk = vec![0; CHUNK_BYTES];
+        let read = file.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(None);
         }
+        chunk.truncate(read);
+        sent(read as u64);
+        Ok(Some((chunk, (file, sent))))
     })
 }
 

@@ -299,7 +299,7 @@ pub enum Answer {
 }
 
 /// The resource use of a container's cgroup in the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerStats {
     /// CPU time used since the container started, in microseconds.
     pub cpu_usage_usec: u64,

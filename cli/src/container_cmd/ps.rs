@@ -4,14 +4,12 @@ use anyhow::Result;
 use clap::Args;
 use hull_runtime::{ContainerInfo, HealthStatus, Runtime, Status};
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use hull_format::{labels_field, render_rows, Format, Listing};
 
 use super::ps_filter::{status_word, Filter, Resolved};
 use crate::filters::all_hold;
-use crate::times::{created_at, human_duration};
+use crate::times::{created_at, human_duration_since};
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -184,10 +182,8 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// "3 minutes", as Docker words a duration up to now.
 fn duration_since(time: Option<&str>) -> String {
-    let Some(then) = time.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()) else {
-        return "N/A".into();
-    };
-    human_duration((OffsetDateTime::now_utc() - then).whole_seconds().max(0))
+    time.and_then(human_duration_since)
+        .unwrap_or_else(|| "N/A".into())
 }
 
 #[cfg(test)]

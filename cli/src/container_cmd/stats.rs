@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use hull_runtime::{ContainerInfo, Runtime, StatsSample, Status};
+use hull_runtime::{ContainerInfo, ContainerStats, Runtime, StatsSample, Status};
 use serde_json::{json, Value};
 
 use hull_format::{render_rows, Format, Listing};
@@ -130,11 +130,12 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
                     let cpu_percent = previous
                         .get(container.id())
                         .map_or(0.0, |before| sample.cpu_percent_since(before));
-                    let usage = Usage::from_sample(&sample, cpu_percent);
+                    let usage = Usage::of(&sample.stats, cpu_percent);
                     current.insert(container.id().to_owned(), sample);
                     usage
                 }
-                Reading::Stopped => Usage::zero(),
+                // A container that is not running uses nothing.
+                Reading::Stopped => Usage::of(&ContainerStats::default(), 0.0),
                 Reading::Unreadable => Usage::unreadable(),
             };
             rows.push(usage.row(&id, &given, container.name()));
@@ -159,30 +160,29 @@ pub fn stats(args: StatsArgs, runtime: &Runtime) -> Result<u8> {
 /// other): a running container's agent is asked, unless its VM is paused.
 fn read_all(runtime: &Runtime, shown: Vec<Shown>) -> Vec<(Shown, Reading)> {
     thread::scope(|scope| {
-        let readers: Vec<_> = shown
+        // Each a reading known now, or a thread asking the agent for one.
+        let pending: Vec<_> = shown
             .into_iter()
             .map(|shown| {
-                let container = &shown.container;
-                let reader = match (container.state.status, container.state.paused) {
+                let state = &shown.container.state;
+                let pending = match (state.status, state.paused) {
+                    (_, true) => Err(Reading::Unreadable),
                     (Status::Running, false) => {
-                        let id = container.id().to_owned();
-                        Some(scope.spawn(move || runtime.stats(&id)))
+                        let id = shown.container.id().to_owned();
+                        Ok(scope.spawn(move || runtime.stats(&id)))
                     }
-                    _ => None,
+                    _ => Err(Reading::Stopped),
                 };
-                (shown, reader)
+                (shown, pending)
             })
             .collect();
-        readers
+        pending
             .into_iter()
-            .map(|(shown, reader)| {
-                let reading = match (shown.container.state.paused, reader) {
-                    (true, _) => Reading::Unreadable,
-                    (false, None) => Reading::Stopped,
-                    (false, Some(reader)) => match reader.join() {
-                        Ok(Ok(sample)) => Reading::Sampled(sample),
-                        _ => Reading::Unreadable,
-                    },
+            .map(|(shown, pending)| {
+                let reading = match pending.map(|reader| reader.join()) {
+                    Ok(Ok(Ok(sample))) => Reading::Sampled(sample),
+                    Ok(_) => Reading::Unreadable,
+                    Err(known) => known,
                 };
                 (shown, reading)
             })
@@ -202,8 +202,7 @@ struct Usage {
 }
 
 impl Usage {
-    fn from_sample(sample: &StatsSample, cpu_percent: f64) -> Self {
-        let stats = &sample.stats;
+    fn of(stats: &ContainerStats, cpu_percent: f64) -> Self {
         let memory_percent =
             stats.memory_bytes as f64 * 100.0 / stats.memory_limit_bytes.max(1) as f64;
         Usage {
@@ -218,19 +217,6 @@ impl Usage {
             block_io: in_and_out(stats.block_read_bytes, stats.block_write_bytes),
             pids: stats.pids.to_string(),
             oom_kills: stats.oom_kills,
-        }
-    }
-
-    /// A container that is not running uses nothing.
-    fn zero() -> Self {
-        Usage {
-            cpu_percent: "0.00%".into(),
-            memory: "0B / 0B".into(),
-            memory_percent: "0.00%".into(),
-            net_io: "0B / 0B".into(),
-            block_io: "0B / 0B".into(),
-            pids: "0".into(),
-            oom_kills: 0,
         }
     }
 
@@ -284,6 +270,16 @@ fn binary_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_not_running_reads_as_zeros_as_in_docker_stats() {
+        let zero = Usage::of(&ContainerStats::default(), 0.0).row("i", "c", "n");
+        let field = |key: &str| zero[key].as_str().unwrap().to_owned();
+        assert_eq!(
+            ["CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"].map(field),
+            ["0.00%", "0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0"]
+        );
+    }
 
     #[test]
     fn memory_reads_like_docker_stats() {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{familiar, human_size};
 use crate::filters::{all_hold, LabelFilter, ListFilter};
-use crate::times::{created_at, human_duration};
+use crate::times::{created_at, human_duration_since};
 use hull_format::{render_rows, Format, Listing};
 
 #[derive(Args)]
@@ -313,11 +313,7 @@ fn digests_of(image: &Image, repository: &str) -> Vec<String> {
 
 /// "5 minutes ago", as Docker words it.
 pub(super) fn since(created: &str) -> String {
-    let Ok(then) = OffsetDateTime::parse(created, &Rfc3339) else {
-        return "N/A".into();
-    };
-    let seconds = (OffsetDateTime::now_utc() - then).whole_seconds().max(0);
-    format!("{} ago", human_duration(seconds))
+    human_duration_since(created).map_or_else(|| "N/A".into(), |since| format!("{since} ago"))
 }
 
 #[cfg(test)]

@@ -155,9 +155,7 @@ impl PortMapping {
             ),
         }
     }
-}
 
-impl PortMapping {
     /// Fails with one line naming the first of `mappings` whose host port
     /// (a given one; 0 is picked when published) is taken on this host, or
     /// given twice.

@@ -30,7 +30,11 @@ impl Runtime {
         }
         let stdio = match (config.interactive, stdio.stdin.is_some()) {
             (true, true) => Stdio {
-                detach_keys: detach_keys(stdio.detach_keys.clone(), config),
+                detach_keys: detach_keys(
+                    stdio.detach_keys.clone(),
+                    config,
+                    config.boot.tty.is_some(),
+                ),
                 ..stdio
             },
             _ => Stdio {
@@ -45,14 +49,18 @@ impl Runtime {
     }
 }
 
-/// The keys that detach a caller joining the container of `config`: the
-/// `given` ones, else the container's, else Docker's; none without a
-/// terminal, as Docker's (input through a pipe is the process's, whole).
+/// The keys that detach a caller joining a process of the container of
+/// `config` (on a terminal if `tty`): the `given` ones, else the
+/// container's, else Docker's; none without a terminal, as Docker's (input
+/// through a pipe is the process's, whole).
 pub(super) fn detach_keys(
     given: Option<DetachKeys>,
     config: &ContainerConfig,
+    tty: bool,
 ) -> Option<DetachKeys> {
-    config.boot.tty?;
+    if !tty {
+        return None;
+    }
     given
         .or_else(|| config.detach_keys.clone())
         .or_else(|| Some(Default::default()))

@@ -7,9 +7,9 @@ use anyhow::{anyhow, Context};
 use hull_protocol::{read_message, Message, RunSpec, TerminalSize};
 
 use crate::container;
-use crate::detach_keys::DetachKeys;
 use crate::error::{Error, Result};
 use crate::events;
+use crate::ops::attach::detach_keys;
 use crate::ops::{agent, run_session, Outcome, Stdio};
 use crate::process_config::{with_default_term, with_env_flags};
 use crate::session::{self, Request};
@@ -85,13 +85,7 @@ impl Runtime {
             return start_detached(stream, spec);
         }
         let stdio = Stdio {
-            detach_keys: match spec.tty {
-                Some(_) => stdio
-                    .detach_keys
-                    .or_else(|| container.config.detach_keys.clone())
-                    .or_else(|| Some(DetachKeys::default())),
-                None => None,
-            },
+            detach_keys: detach_keys(stdio.detach_keys, &container.config, spec.tty.is_some()),
             ..stdio
         };
         let request = Request::Run {

@@ -69,7 +69,11 @@ impl Runtime {
             }
         };
         let stdio = Stdio {
-            detach_keys: detach_keys(stdio.detach_keys.clone(), &container.config),
+            detach_keys: detach_keys(
+                stdio.detach_keys.clone(),
+                &container.config,
+                container.config.boot.tty.is_some(),
+            ),
             ..stdio
         };
         let (input, mut output, controls) = stdio.split();
