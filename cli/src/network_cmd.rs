@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use crate::container_cmd::print_inspected;
 use crate::filters::{all_hold, LabelFilter, ListFilter, PruneFilter};
 use crate::run::{label_pair, parse_label};
+use crate::times::created_at;
 use hull_format::{labels_field, render_rows, Format, Listing};
 
 #[derive(Subcommand)]
@@ -154,6 +155,11 @@ const LISTING: Listing = Listing {
         ("Name", "NAME"),
         ("Driver", "DRIVER"),
         ("Scope", "SCOPE"),
+        ("IPv4", "IPV4"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("CreatedAt", "CREATED AT"),
     ],
 };
 
@@ -191,7 +197,8 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
                 .iter()
                 .map(|n| {
                     json!({ "ID": &n.id[..12], "Name": n.name, "Driver": "bridge", "Scope": "local",
-                            "CreatedAt": n.created, "Internal": n.internal.to_string(),
+                            "IPv4": "true", "IPv6": "false",
+                            "CreatedAt": created_at(&n.created), "Internal": n.internal.to_string(),
                             "Labels": labels_field(&n.labels) })
                 })
                 .collect();
@@ -328,6 +335,8 @@ pub fn describe(info: &NetworkInfo) -> Value {
         "Created": network.created,
         "Scope": "local",
         "Driver": "bridge",
+        "EnableIPv4": true,
+        "EnableIPv6": false,
         "IPAM": {
             "Driver": "default",
             "Config": [{
@@ -337,6 +346,8 @@ pub fn describe(info: &NetworkInfo) -> Value {
         },
         "Internal": network.internal,
         "Attachable": true,
+        "Ingress": false,
+        "ConfigOnly": false,
         "Labels": network.labels,
         "Containers": containers,
         "Options": { "com.docker.network.bridge.name": network.bridge },

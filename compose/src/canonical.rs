@@ -343,7 +343,7 @@ fn volumes(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
 }
 
 /// The long form of a short volume `[SOURCE:]TARGET[:MODE]`.
-fn short_volume(text: &str) -> Result<Mapping, String> {
+pub(crate) fn short_volume(text: &str) -> Result<Mapping, String> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target, mode) = match parts[..] {
         [target] => (None, target, None),

@@ -45,8 +45,8 @@ pub use ops::{
     ProjectSummary, RemoveReport, RunEnd, RunOptions, ServiceImages, UpOptions, UpReport,
 };
 pub use plan::{
-    config_hash, container_name, service_mounts, service_publish, ContainerPlan, NetworkJoin,
-    Replica, ServiceImage,
+    config_hash, container_name, run_volume, service_mounts, service_publish, ContainerPlan,
+    NetworkJoin, Replica, ServiceImage,
 };
 pub use project::{Project, DEFAULT_NETWORK};
 pub use render::config as render_config;

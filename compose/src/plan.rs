@@ -17,6 +17,7 @@ use hull_runtime::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::canonical::short_volume;
 use crate::error::{Error, Result};
 use crate::labels;
 use crate::model::values::Span;
@@ -494,6 +495,27 @@ pub fn service_mounts(project: &Project, service_name: &str) -> Result<Vec<Mount
     mounts(project, project.service(service_name)?, service_name)
 }
 
+/// A `run -v` volume, `[SOURCE:]TARGET[:MODE]`, as the same entry in the
+/// service's `volumes` would be mounted, but a volume the file does not
+/// declare keeps its name, as Compose has it.
+pub fn run_volume(project: &Project, text: &str) -> Result<Mount> {
+    let invalid = |reason: String| {
+        Error::Runtime(hull_runtime::Error::invalid(format!(
+            "invalid volume {text:?}: {reason}"
+        )))
+    };
+    let long = short_volume(text).map_err(invalid)?;
+    let volume: ServiceVolume = serde_yaml::from_value(serde_yaml::Value::Mapping(long))
+        .map_err(|err| invalid(err.to_string()))?;
+    let mut mount = mount(project, &volume).map_err(invalid)?;
+    if let (MountSource::Volume { name, .. }, Some(key)) = (&mut mount.source, &volume.source) {
+        if !project.file.volumes.contains_key(key) {
+            *name = hull_runtime::parse_volume_name(key).map_err(invalid)?;
+        }
+    }
+    Ok(mount)
+}
+
 /// The service's `volumes` and `tmpfs` as mounts: binds resolved against
 /// the project directory, volumes by their hull names.
 fn mounts(project: &Project, service: &Service, service_name: &str) -> Result<Vec<Mount>> {
@@ -759,6 +781,29 @@ volumes: {data: {}}
         assert_eq!(run.options.name.as_deref(), Some("shop-web-run-f00"));
         assert_eq!(run.options.labels[labels::ONEOFF], "True");
         assert!(run.options.network.publish.is_empty());
+    }
+
+    #[test]
+    fn run_volumes_mount_as_the_files_volumes_do() {
+        let (dir, project) = project("services:\n  web: {image: web}\nvolumes: {data: {}}\n");
+        let source = |text: &str| run_volume(&project, text).map(|mount| mount.source);
+        assert!(matches!(source("data:/d").unwrap(),
+            MountSource::Volume { name, .. } if name == "shop_data"));
+        assert!(matches!(source("cache:/c:nocopy").unwrap(),
+            MountSource::Volume { name, copy: false, .. } if name == "cache"));
+        let MountSource::Bind { path, .. } = source("./src:/app").unwrap() else {
+            panic!("not a bind");
+        };
+        assert_eq!(path, dir.path().join("shop/src"));
+        assert!(matches!(source("/tmp/a").unwrap(),
+            MountSource::Volume { name, .. } if name.is_empty()));
+        for bad in ["data:app", "no/such:/x", "/a:/b:zz"] {
+            let err = source(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("invalid volume {bad:?}: ")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -115,6 +115,10 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     );
     // Out of a stopped replica, as Compose copies.
     assert_eq!(fact("cp-stopped"), ["0 payload"], "{output}");
+    // A one-off run: Docker's -it taken, -v relative to the project, its
+    // exit code; listed by ps -a (not ps), removed by down.
+    assert_eq!(fact("run"), ["4 ran 1 0 1"], "{output}");
+    assert_eq!(fact("run-bad-volume"), ["1 1"], "{output}");
     assert_eq!(fact("scaled-down"), ["0 0"], "{output}");
     // A CI run: the tests service's exit stops the others and is up's
     // exit code; the app's output is not printed (--no-attach), a service
@@ -258,6 +262,9 @@ $h compose unpause 2>/dev/null
 echo "unpaused=$($h compose ps --format '{{.State}}' | sort -u) $($h compose version --short)"
 $h compose stop -t 1 2>/dev/null
 $h compose cp --index 2 echo:/tmp/payload.txt $work/p2; echo "cp-stopped=$? $(cat $work/p2)"
+$h compose run -it -v ./out:/out -l mark=once echo sh -c 'echo ran > /out/file; exit 4' </dev/null >/dev/null 2>&1
+echo "run=$? $(cat out/file) $($h compose ps -a --filter status=exited --format '{{.Name}}' | grep -c '^scaled-echo-run-') $($h compose ps -q | wc -l) $($h ps -aq --filter label=mark=once | wc -l)"
+$h compose run -v no/such:/x echo true 2>$work/err; echo "run-bad-volume=$? $(wc -l < $work/err)"
 $h compose down 2>/dev/null; echo "scaled-down=$? $($h ps -aq | wc -l)"
 
 mkdir $work/ci && cd $work/ci

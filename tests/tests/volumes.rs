@@ -77,6 +77,7 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
     assert_eq!(fact("kept"), ["from w1"], "{output}");
     // The image's VOLUME without -v: an anonymous volume, filled too, and
     // removed with `rm -v` (and by --rm); named volumes stay.
+    assert_eq!(fact("ps-mounts"), ["data 1"], "{output}");
     assert_eq!(fact("anonymous"), ["1 seeded by the image"], "{output}");
     assert_eq!(fact("anonymous-after-rm"), ["0"], "{output}");
     assert_eq!(fact("rm-removed-anonymous"), ["0"], "{output}");
@@ -183,6 +184,7 @@ $h volume create data >/dev/null
 $h run --rm -v data:/var/lib/db $img sh -c 'echo "copied=$(stat -c "%u:%g %a" /var/lib/db) $(cat /var/lib/db/seed)"'
 $h run -d --name w1 -v data:/var/lib/db $img >/dev/null
 $h run -d --name w2 -v data:/var/lib/db $img >/dev/null
+echo "ps-mounts=$($h ps --filter name=w2 --format '{{.Mounts}} {{.LocalVolumes}}')"
 $h exec w1 sh -c 'echo "from w1" > /var/lib/db/note'
 echo "seen-by-w2=$($h exec w2 cat /var/lib/db/note)"
 $h exec -d w1 sh -c 'for i in $(seq 100); do echo w1-line >> /var/lib/db/log; done'

@@ -13,7 +13,7 @@ use hull_runtime::{parse_user, ExecOptions, Runtime};
 use super::images::{
     build_services, push_services, resolve, BuildFlags, BuildPolicy, ImageRequest,
 };
-use super::{print_event, service_stdio};
+use super::{print_event, service_stdio, DockerTerminalFlags};
 use crate::build_cmd::parse_build_args;
 use crate::container_cmd;
 use crate::machine::ForwardedStdio;
@@ -398,6 +398,8 @@ pub struct ExecArgs {
     /// No terminal for the process (default: one if this is a terminal).
     #[arg(short = 'T', long = "no-TTY")]
     no_tty: bool,
+    #[command(flatten)]
+    _terminal: DockerTerminalFlags,
     /// Another variable: KEY=VALUE.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,

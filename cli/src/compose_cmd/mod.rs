@@ -215,6 +215,7 @@ impl ComposeArgs {
             ComposeCommand::Up(args) => args.check(&project)?,
             ComposeCommand::Create(args) => args.check(&project)?,
             ComposeCommand::Scale(args) => args.check(&project)?,
+            ComposeCommand::Run(args) => machine::check_binds(root, &args.check(&project)?)?,
             _ => {}
         }
         let Some(request) = wanted else {
@@ -329,6 +330,19 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Attach(attach) => lifecycle::attach(attach, &compose),
         ComposeCommand::Ls(_) | ComposeCommand::Version(_) => unreachable!("answered above"),
     }
+}
+
+/// Compose's `-i` and `-t` of `exec` and `run`, on there by default:
+/// taken so that `exec -it SERVICE sh` works as typed. Whether the process
+/// gets stdin and a terminal follows -d, -T and this terminal.
+#[derive(Args)]
+pub struct DockerTerminalFlags {
+    /// Keep stdin open (the default).
+    #[arg(short = 'i', long = "interactive", hide = true)]
+    _interactive: bool,
+    /// A terminal, if this is one (the default).
+    #[arg(short = 't', long = "tty", hide = true)]
+    _tty: bool,
 }
 
 /// What a process in a service's container gets of this terminal

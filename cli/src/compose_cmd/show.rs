@@ -34,14 +34,34 @@ pub struct PsArgs {
     services: bool,
     /// Only containers in this state: created, running, paused,
     /// restarting, exited.
-    #[arg(long, value_name = "STATUS", value_parser = ["created", "running", "paused", "restarting", "exited"])]
+    #[arg(long, value_name = "STATUS", value_parser = STATES)]
     status: Vec<String>,
+    /// Only containers matching: status=STATUS (as --status).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = status_filter)]
+    filter: Vec<String>,
     /// `table` (default), `json` (one object per line), or a Go template.
     #[arg(long, default_value = "")]
     format: Format,
     /// The services (default: all).
     #[arg(value_name = "SERVICE")]
     service_names: Vec<String>,
+}
+
+/// The states `compose ps --status` selects by.
+const STATES: [&str; 5] = ["created", "running", "paused", "restarting", "exited"];
+
+/// `status=STATE`, the one filter `docker compose ps` has: the state.
+fn status_filter(filter: &str) -> Result<String, String> {
+    match filter.split_once('=') {
+        Some(("status", state)) if STATES.contains(&state) => Ok(state.to_owned()),
+        Some(("status", state)) => Err(format!(
+            "invalid status {state:?}: give one of {}",
+            STATES.join(", ")
+        )),
+        _ => Err(format!(
+            "invalid filter {filter:?}: compose ps filters by status=STATE only"
+        )),
+    }
 }
 
 /// `docker compose ps`'s table.
@@ -66,10 +86,11 @@ const PS_LISTING: Listing = Listing {
     ],
 };
 
-pub fn ps(args: PsArgs, compose: &Compose) -> Result<u8> {
+pub fn ps(mut args: PsArgs, compose: &Compose) -> Result<u8> {
+    args.status.append(&mut args.filter);
     let any_state = args.all || !args.status.is_empty();
     let containers: Vec<ContainerInfo> = compose
-        .service_containers(&args.service_names, any_state)?
+        .listed_containers(&args.service_names, any_state)?
         .into_iter()
         .filter(|c| args.status.is_empty() || args.status.iter().any(|s| s == state_word(c)))
         .collect();
@@ -448,6 +469,15 @@ mod tests {
     use hull_runtime::{Actor, Event, EventType};
 
     use super::*;
+
+    #[test]
+    fn ps_filters_by_status_only() {
+        assert_eq!(status_filter("status=exited").unwrap(), "exited");
+        assert!(status_filter("status=gone").unwrap_err().contains("gone"));
+        assert!(status_filter("name=web")
+            .unwrap_err()
+            .contains("status=STATE"));
+    }
 
     #[test]
     fn an_event_reads_as_composes() {

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use hull_compose::{Compose, Project, RunEnd, RunOptions, UpOptions};
-use hull_runtime::parse_user;
+use hull_compose::{run_volume, Compose, Project, RunEnd, RunOptions, UpOptions};
 use hull_runtime::signals::Signals;
+use hull_runtime::{parse_user, Mount};
 
 use super::attach::{attach, AttachOptions};
 use super::images::{resolved, BuildPolicy, ImageRequest};
-use super::{print_event, service_stdio};
+use super::{print_event, service_stdio, DockerTerminalFlags};
 use crate::machine::ForwardedStdio;
-use crate::run::PullPolicy;
+use crate::run::{label_pair, parse_label, PullPolicy};
 use crate::terminal::{self, Terminal};
 
 /// `compose up`'s flags.
@@ -334,6 +334,28 @@ pub struct RunArgs {
     /// No terminal for the process (default: one if this is a terminal).
     #[arg(short = 'T', long = "no-TTY")]
     no_tty: bool,
+    #[command(flatten)]
+    _terminal: DockerTerminalFlags,
+    /// Publish a port: [[IP:]HOST_PORT:]CONTAINER_PORT[/PROTO], as `run -p`.
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
+    /// Mount a volume: [SOURCE:]TARGET[:ro], as in the service's volumes
+    /// (relative host paths from the project directory).
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
+    volumes: Vec<String>,
+    /// Another label: KEY=VALUE.
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<String>,
+    /// Give the process a capability beyond the service's.
+    #[arg(long = "cap-add", value_name = "CAPABILITY")]
+    cap_add: Vec<String>,
+    /// Take a capability from the process.
+    #[arg(long = "cap-drop", value_name = "CAPABILITY")]
+    cap_drop: Vec<String>,
+    /// Answer to the service's name and aliases on its networks, as the
+    /// service's own containers do.
+    #[arg(long)]
+    use_aliases: bool,
     /// Pull images: always, missing or never.
     #[arg(long, value_enum, value_name = "POLICY")]
     pull: Option<PullPolicy>,
@@ -352,6 +374,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Refuses, before any image is pulled, a service `project` does not
+    /// have and a bad -v; gives the mounts -v adds.
+    pub fn check(&self, project: &Project) -> Result<Vec<Mount>> {
+        project.service(&self.service)?;
+        let mounts = self.volumes.iter().map(|v| run_volume(project, v));
+        Ok(mounts.collect::<Result<_, _>>()?)
+    }
+
     /// The images this `run` needs: its service's and its dependencies'.
     pub fn image_request(&self) -> ImageRequest {
         ImageRequest {
@@ -370,6 +400,7 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs, compose: &Compose) -> Result<u8> {
+    args.check(compose.project())?;
     let root = compose.runtime().root().to_path_buf();
     let images = resolved(compose, &root, &args.image_request())?;
     let image = images
@@ -393,6 +424,12 @@ pub fn run(args: RunArgs, compose: &Compose) -> Result<u8> {
         name: args.name,
         remove: args.rm,
         service_ports: args.service_ports,
+        publish: args.publish,
+        volumes: args.volumes,
+        labels: args.labels.iter().map(|label| label_pair(label)).collect(),
+        cap_add: args.cap_add,
+        cap_drop: args.cap_drop,
+        use_aliases: args.use_aliases,
         no_deps: args.no_deps,
         tty,
         interactive: !args.detach,

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use hull_runtime::{ContainerInfo, HealthStatus, Runtime, Status};
+use hull_runtime::{ContainerInfo, HealthStatus, Mount, MountSource, Runtime, Status};
 use serde_json::{json, Value};
 
 use hull_format::{labels_field, render_rows, Format, Listing};
@@ -63,6 +63,8 @@ const LISTING: Listing = Listing {
         ("Networks", "NETWORKS"),
         ("Size", "SIZE"),
         ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
     ],
 };
 
@@ -155,6 +157,8 @@ pub fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
             _ => String::new(),
         },
         "Names": config.name,
+        "Mounts": mount_names(&config.boot.mounts, no_trunc),
+        "LocalVolumes": config.boot.mounts.iter().filter(|m| matches!(m.source, MountSource::Volume { .. })).count().to_string(),
         "Networks": match network.endpoints.is_empty() {
             true => "none".to_owned(),
             false => network.endpoints.iter().map(|e| e.network.as_str()).collect::<Vec<_>>().join(","),
@@ -170,6 +174,23 @@ fn ports(container: &ContainerInfo) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Docker's `Mounts` column: each volume's name and each bind's host
+/// path, cut to 15 characters unless `no_trunc`.
+fn mount_names(mounts: &[Mount], no_trunc: bool) -> String {
+    let name = |mount: &Mount| {
+        let name = match &mount.source {
+            MountSource::Volume { name, .. } => name.clone(),
+            MountSource::Bind { path, .. } => path.display().to_string(),
+            MountSource::Tmpfs { .. } => return None,
+        };
+        Some(match no_trunc {
+            true => name,
+            false => truncate(&name, 15),
+        })
+    };
+    mounts.iter().filter_map(name).collect::<Vec<_>>().join(",")
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -189,6 +210,35 @@ fn duration_since(time: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mounts_are_named_by_volume_or_host_path() {
+        let mount = |source| Mount {
+            target: "/data".into(),
+            source,
+            read_only: false,
+        };
+        let mounts = [
+            mount(MountSource::Volume {
+                name: "a-rather-long-volume-name".into(),
+                copy: true,
+                subpath: None,
+            }),
+            mount(MountSource::Bind {
+                path: "/srv/app".into(),
+                create: false,
+            }),
+            mount(MountSource::Tmpfs {
+                size_bytes: None,
+                mode: None,
+            }),
+        ];
+        assert_eq!(mount_names(&mounts, false), "a-rather-long-…,/srv/app");
+        assert_eq!(
+            mount_names(&mounts, true),
+            "a-rather-long-volume-name,/srv/app"
+        );
+    }
 
     #[test]
     fn long_commands_are_cut() {

@@ -158,11 +158,22 @@ impl<'a> Compose<'a> {
     /// The containers of `services` (all services if empty), running ones
     /// only unless `all`.
     pub fn service_containers(&self, services: &[String], all: bool) -> Result<Vec<ContainerInfo>> {
+        self.select(services, all, false)
+    }
+
+    /// The containers of `services` as `compose ps` lists them: running
+    /// ones, or with `all` (`-a` or a status asked for) stopped ones and
+    /// `run` ones too.
+    pub fn listed_containers(&self, services: &[String], all: bool) -> Result<Vec<ContainerInfo>> {
+        self.select(services, all, all)
+    }
+
+    fn select(&self, services: &[String], all: bool, oneoff: bool) -> Result<Vec<ContainerInfo>> {
         for service in services {
             self.project.service(service)?;
         }
         Ok(self
-            .containers(false)?
+            .containers(oneoff)?
             .into_iter()
             .filter(|c| {
                 services.is_empty() || services.iter().any(|s| Some(s.as_str()) == service_of(c))

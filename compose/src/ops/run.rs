@@ -2,13 +2,15 @@
 //! first), run with the caller's stdio; and `exec`: another process in one
 //! of a service's running containers.
 
-use hull_runtime::{ConsoleTarget, ExecOptions, Outcome, RestartPolicy, Stdio, TerminalSize};
+use hull_runtime::{
+    capability_set, ConsoleTarget, ExecOptions, Outcome, RestartPolicy, Stdio, TerminalSize,
+};
 use rand::Rng;
 
 use super::{Compose, Events, UpOptions};
 use crate::error::Result;
 use crate::graph::with_dependencies;
-use crate::plan::{plan_container, Replica, ServiceImage};
+use crate::plan::{plan_container, run_volume, Replica, ServiceImage};
 
 /// `run`'s flags.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +31,19 @@ pub struct RunOptions {
     pub remove: bool,
     /// Publish the service's ports, as its own containers do.
     pub service_ports: bool,
+    /// More ports to publish, as `run -p` takes them.
+    pub publish: Vec<String>,
+    /// More volumes, `[SOURCE:]TARGET[:MODE]` as in the file's `volumes`.
+    pub volumes: Vec<String>,
+    /// More labels.
+    pub labels: Vec<(String, String)>,
+    /// Capabilities added to the service's.
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from the service's.
+    pub cap_drop: Vec<String>,
+    /// Answer to the service's name and aliases on its networks, as its
+    /// own containers do (without it, to its container name only).
+    pub use_aliases: bool,
     /// Leave the dependencies alone.
     pub no_deps: bool,
     /// A terminal of this size for its process.
@@ -93,6 +108,25 @@ impl Compose<'_> {
         if options.service_ports {
             let numbered = plan_container(self.project, service, image, &Replica::Number(1))?;
             create.network.publish = numbered.options.network.publish;
+        }
+        create.network.publish.extend(options.publish);
+        for volume in &options.volumes {
+            create.mounts.push(run_volume(self.project, volume)?);
+        }
+        create.labels.extend(options.labels);
+        if !options.cap_add.is_empty() || !options.cap_drop.is_empty() {
+            let config = self.project.service(service)?;
+            create.limits.capabilities = capability_set(
+                config.privileged,
+                &[&config.cap_add[..], &options.cap_add].concat(),
+                &[&config.cap_drop[..], &options.cap_drop].concat(),
+            )?;
+        }
+        if !options.use_aliases {
+            create.network.network_alias.clear();
+            for join in &mut plan.more_networks {
+                join.aliases.clear();
+            }
         }
         let name = self.create_and_start(plan, options.detach, events)?;
         match options.detach {
