@@ -224,6 +224,7 @@ while [ ! -s $work/port ]; do sleep 0.1; done
 $h run -d --name held -p 127.0.0.1::80 --rootfs $R -- sleep 600 >/dev/null
 mkdir $work/taken && printf 'services:\n  web:\n    image: bb:2\n    command: ["sleep", "600"]\n    ports: ["%s:80"]\n' $(cat $work/port) >$work/taken/compose.yaml
 (cd $work/taken && $h compose up -d >/dev/null 2>$work/err); echo "compose-taken=$? $(wc -l < $work/err) $(grep -c 'is already in use' $work/err) $($h ps -aq --filter name=taken | wc -l)"
+(cd $work/taken && $h compose run -p $(cat $work/port):81 --service-ports web true >/dev/null 2>$work/err); echo "compose-run-taken=$? $(wc -l < $work/err) $(grep -c 'is already in use' $work/err) $($h ps -aq --filter name=taken | wc -l)"
 kill $holder
 echo "compose-held=$($h inspect -f '{{.State.Status}}' held)"
 $h rm -f held >/dev/null
@@ -280,5 +281,6 @@ $h rm -f held >/dev/null
     assert_eq!(fact("rmf-logs"), "0 0", "{output}");
     assert_eq!(fact("rmf-wait"), "0 137", "{output}");
     assert_eq!(fact("compose-taken"), "1 1 1 0", "{output}");
+    assert_eq!(fact("compose-run-taken"), "1 1 1 0", "{output}");
     assert_eq!(fact("compose-held"), "running", "{output}");
 }

@@ -215,7 +215,10 @@ impl ComposeArgs {
             ComposeCommand::Up(args) => args.check(&project)?,
             ComposeCommand::Create(args) => args.check(&project)?,
             ComposeCommand::Scale(args) => args.check(&project)?,
-            ComposeCommand::Run(args) => machine::check_binds(root, &args.check(&project)?)?,
+            ComposeCommand::Run(args) => {
+                machine::check_binds(root, &args.check(&project)?)?;
+                check_ports_free(&args.published(&project)?, &[])?;
+            }
             _ => {}
         }
         let Some(request) = wanted else {
@@ -250,8 +253,11 @@ impl ComposeArgs {
         for service in compose.selected(&request.services, request.no_deps)? {
             machine::check_binds(root, &hull_compose::service_mounts(&project, &service)?)?;
             if publishes {
-                check_ports_free(&project, &service, &published)
-                    .with_context(|| format!("service {service}"))?;
+                check_ports_free(
+                    &hull_compose::service_publish(&project, &service)?,
+                    &published,
+                )
+                .with_context(|| format!("service {service}"))?;
             }
         }
         let resolved = images::resolve(&compose, root, &request)?;
@@ -273,12 +279,12 @@ impl ComposeArgs {
     }
 }
 
-/// Checks that the host ports `service` publishes are free on this host,
-/// but for those `published` by running containers.
-fn check_ports_free(project: &Project, service: &str, published: &[PortMapping]) -> Result<()> {
+/// Checks that the host ports of `specs` (`-p` values) are free on this
+/// host, but for those `published` by running containers.
+fn check_ports_free(specs: &[String], published: &[PortMapping]) -> Result<()> {
     let mut wanted = Vec::new();
-    for spec in hull_compose::service_publish(project, service)? {
-        let mapping = PortMapping::parse(&spec)?;
+    for spec in specs {
+        let mapping = PortMapping::parse(spec)?;
         let held = published.iter().any(|running| {
             running.host_port == mapping.host_port && running.protocol == mapping.protocol
         });

@@ -382,6 +382,15 @@ impl RunArgs {
         Ok(mounts.collect::<Result<_, _>>()?)
     }
 
+    /// What this `run` publishes, as `-p` values.
+    pub fn published(&self, project: &Project) -> Result<Vec<String>> {
+        let mut specs = self.publish.clone();
+        if self.service_ports {
+            specs.extend(hull_compose::service_publish(project, &self.service)?);
+        }
+        Ok(specs)
+    }
+
     /// The images this `run` needs: its service's and its dependencies'.
     pub fn image_request(&self) -> ImageRequest {
         ImageRequest {
