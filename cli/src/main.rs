@@ -483,6 +483,7 @@ impl Command {
     fn check_output(&self) -> anyhow::Result<()> {
         match self {
             Command::Export(args) => args.check_output(),
+            Command::Save(args) => args.check_output(),
             _ => Ok(()),
         }
     }

@@ -1,17 +1,67 @@
 //! A file a command writes as its output (`save -o`, `export -o`): written
 //! beside its path and renamed into place, so a failure leaves no half
-//! archive, and an error names the path the user gave.
+//! archive, and an error names the path the user gave. A named pipe is
+//! written into; a device is refused, as Docker refuses it, rather than
+//! replaced by a file (`save -o /dev/null` as root must not remove the
+//! host's /dev/null).
 
-use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::fs::{self, OpenOptions};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tempfile::TempPath;
 
-/// Writes `path` with `write`, all of it or nothing.
+/// Refuses, before anything is read, an output an archive cannot go to:
+/// stdout (`output` `None`) that is a terminal, or a path that is neither
+/// a regular file, a directory nor a named pipe.
+pub fn check(output: Option<&Path>) -> Result<()> {
+    match output {
+        None if std::io::stdout().is_terminal() => {
+            bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout")
+        }
+        None => Ok(()),
+        Some(path) => check_path(path),
+    }
+}
+
+fn check_path(path: &Path) -> Result<()> {
+    let Ok(metadata) = fs::metadata(path) else {
+        return Ok(());
+    };
+    let kind = metadata.file_type();
+    if kind.is_file() || kind.is_dir() || kind.is_fifo() {
+        return Ok(());
+    }
+    bail!(
+        "invalid output path {}: it is a device or socket, not a regular file; give a file's path",
+        path.display()
+    )
+}
+
+/// Writes `path` with `write`, all of it or nothing; into it, if it is a
+/// named pipe (through a symbolic link, its target's).
 pub fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    check_path(path)?;
     let cannot_write = || format!("cannot write {}", path.display());
+    if fs::metadata(path).is_ok_and(|metadata| metadata.file_type().is_fifo()) {
+        let pipe = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(cannot_write)?;
+        let mut out = BufWriter::new(pipe);
+        write(&mut out)?;
+        return out.flush().with_context(cannot_write);
+    }
+    // A link to a file is written through, as `>` does, not replaced.
+    let resolved: PathBuf = match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+        }
+        _ => path.to_owned(),
+    };
+    let path = resolved.as_path();
     let name = path.file_name().with_context(cannot_write)?;
     let dir = path
         .parent()
@@ -57,6 +107,35 @@ mod tests {
                 path.display()
             )
         );
+    }
+
+    #[test]
+    fn devices_are_refused_and_pipes_and_links_written_through() {
+        let err = write_whole(Path::new("/dev/null"), |_| Ok(())).unwrap_err();
+        assert!(format!("{err:#}").starts_with("invalid output path /dev/null:"));
+        assert!(check(Some(Path::new("/dev/null"))).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("pipe");
+        nix::unistd::mkfifo(&pipe, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let reader = {
+            let pipe = pipe.clone();
+            std::thread::spawn(move || std::fs::read(pipe).unwrap())
+        };
+        write_whole(&pipe, |out| Ok(out.write_all(b"through")?)).unwrap();
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert!(std::fs::symlink_metadata(&pipe)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+
+        let target = dir.path().join("target.tar");
+        let link = dir.path().join("link.tar");
+        std::fs::write(&target, b"old").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_whole(&link, |out| Ok(out.write_all(b"new")?)).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
     }
 
     #[test]

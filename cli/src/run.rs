@@ -52,7 +52,7 @@ pub struct CreateArgs {
     entrypoint: Option<String>,
 
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<String>,
 
     /// Read environment variables from a file: KEY=VALUE lines (KEY alone
@@ -781,6 +781,21 @@ pub fn parse_signal(value: &str) -> Result<i32, String> {
     signal_number(value).ok_or_else(|| format!("{value} is not a signal (TERM, SIGUSR1, 15, ...)"))
 }
 
+/// A `-e`/`--build-arg` value, `KEY=VALUE` or `KEY`: Docker refuses one
+/// without a name.
+pub fn parse_env(value: &str) -> Result<String, String> {
+    match value
+        .split_once('=')
+        .map_or(value, |(key, _)| key)
+        .is_empty()
+    {
+        true => Err(format!(
+            "invalid environment variable: {value:?} has no name"
+        )),
+        false => Ok(value.to_owned()),
+    }
+}
+
 /// A `--label`: `KEY=VALUE` or `KEY`, with a key, as Docker's
 /// `ValidateLabel` takes it.
 pub fn parse_label(value: &str) -> Result<String, String> {
@@ -1024,5 +1039,9 @@ mod tests {
         assert!(parse_label("=x").is_err());
         assert_eq!(parse_label("a=").unwrap(), "a=");
         assert_eq!(parse_label("a").unwrap(), "a");
+        assert!(parse_env("=x").unwrap_err().contains("no name"));
+        assert!(parse_env("").is_err());
+        assert_eq!(parse_env("A").unwrap(), "A");
+        assert_eq!(parse_env("A==b").unwrap(), "A==b");
     }
 }

@@ -70,6 +70,7 @@ pub use platform::check_platform;
 pub use progress::{ProgressStyle, Stream};
 pub use reference::{ImageRef, InvalidReference};
 pub use registry::{
-    check_login, fetch_manifest_document, pull, push, LoginRefused, Pulled, Pushed, RegistryOptions,
+    check_login, fetch_manifest_document, list_tags, pull, push, LoginRefused, Pulled, Pushed,
+    RegistryOptions,
 };
 pub use store::{Image, NoSuchImage, Pruned, PrunedImage, Removal, Store};

@@ -56,8 +56,10 @@ pub struct RegistryOptions {
 pub struct Pulled {
     /// The image ID (config digest).
     pub id: Digest,
-    /// The digest of the (platform) manifest stored.
-    pub manifest_digest: Digest,
+    /// The digest of what the reference named: a multi-platform image's
+    /// index, else its manifest (Docker prints it and records it in
+    /// `RepoDigests`, so `NAME@DIGEST` finds the image).
+    pub digest: Digest,
     /// False when the store had every layer already.
     pub downloaded: bool,
 }
@@ -98,6 +100,44 @@ pub fn fetch_manifest_document(
     runtime()?
         .block_on(fetch)
         .map_err(|err| one_line(err, reference))
+}
+
+/// The tags of `reference`'s repository in its registry, as it lists
+/// them (`pull --all-tags`).
+pub fn list_tags(reference: &ImageRef, options: &RegistryOptions) -> Result<Vec<String>> {
+    let list = async {
+        let client = client(reference, options);
+        let auth = credentials(reference, options)?;
+        let listed = client
+            .list_tags(reference.as_oci(), &auth, None, None)
+            .await?;
+        anyhow::Ok(listed.tags)
+    };
+    runtime()?
+        .block_on(list)
+        .map_err(|err| match is_not_found(&err) {
+            true => anyhow!("repository {} not found: name unknown", reference.name()),
+            false => one_line(err, reference),
+        })
+}
+
+/// Whether the registry said it has no such repository or manifest.
+fn is_not_found(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| match cause.downcast_ref::<OciDistributionError>() {
+            Some(OciDistributionError::RegistryError { envelope, .. }) => {
+                envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::NotFound
+                    )
+                })
+            }
+            Some(OciDistributionError::ServerError { code: 404, .. }) => true,
+            _ => false,
+        })
 }
 
 /// Pushes the local image named `reference` to its registry.
@@ -268,6 +308,7 @@ async fn pull_async(
     let auth = credentials(reference, options)?;
     let oci_ref = reference.as_oci();
     let mut bytes = fetch_manifest(&client, store.limits(), oci_ref, &auth).await?;
+    let named = Digest::of(&bytes);
     let mut depth = 0;
     loop {
         match Manifest::parse(&bytes).with_context(|| format!("cannot pull {reference}"))? {
@@ -325,14 +366,15 @@ async fn pull_async(
 
     let manifest_digest = store.write_blob(&bytes)?;
     let tags: Vec<String> = reference.tagged().into_iter().collect();
-    let id = store.add_image(
-        &manifest_digest,
-        &tags,
-        &[format!("{}@{manifest_digest}", reference.name())],
-    )?;
+    // The platform's manifest by its own digest too.
+    let mut repo_digests = vec![format!("{}@{named}", reference.name())];
+    if named != manifest_digest {
+        repo_digests.push(format!("{}@{manifest_digest}", reference.name()));
+    }
+    let id = store.add_image(&manifest_digest, &tags, &repo_digests)?;
     Ok(Pulled {
         id,
-        manifest_digest,
+        digest: named,
         downloaded,
     })
 }
@@ -412,7 +454,9 @@ async fn fetch_layer(
     progress: Arc<Progress>,
 ) -> Result<bool> {
     let blob = Digest::parse(&layer.digest)?;
-    if store.has_layer_from(&blob, &diff_id) {
+    // The blob too: `save` and `push` send it, and the store keeps a layer
+    // longer than a blob no image names any more.
+    if store.has_layer_from(&blob, &diff_id) && store.has_blob(&blob) {
         progress.done(index, "Already exists");
         return Ok(false);
     }

@@ -133,6 +133,11 @@ impl<R: Read> TarGuard<R> {
         if header.as_bytes().iter().all(|&b| b == 0) {
             return Ok(State::End);
         }
+        // As `tar` checks it, but said without the header's fields, which
+        // `tar` quotes whole when its checksum is no number.
+        if !checksum_matches(header) {
+            return Err(not_a_tar());
+        }
         let kind = header.entry_type();
         let record = match kind {
             EntryType::GNULongName => Some("GNU long name"),
@@ -246,9 +251,17 @@ fn invalid_size(header: &Header) -> io::Error {
             "not a valid tar archive: the size of entry {} is not a number",
             quoted(header.path_bytes())
         ),
-        false => "not a tar archive: a header's checksum does not match".to_owned(),
+        false => return not_a_tar(),
     };
     io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// A header block whose checksum is not its sum: noise, not a tar.
+fn not_a_tar() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "not a tar archive: a header's checksum does not match",
+    )
 }
 
 /// Whether `header`'s checksum field is the sum of its bytes (with the
@@ -458,6 +471,13 @@ mod tests {
         text.resize(1024, b'\n');
         let err = list(&text, &Limits::default()).unwrap_err().to_string();
         // Its first 512 bytes are no header at all: their name is noise.
+        assert_eq!(err, "not a tar archive: a header's checksum does not match");
+        // Nor is one whose checksum field is no number.
+        let mut garbage = header(EntryType::Regular, "f", 0);
+        garbage.as_mut_bytes()[148..156].copy_from_slice(b"\xff\xfe\x01abc\0 ");
+        let mut stream = garbage.as_bytes().to_vec();
+        stream.resize(2048, 0);
+        let err = list(&stream, &Limits::default()).unwrap_err().to_string();
         assert_eq!(err, "not a tar archive: a header's checksum does not match");
         // A header whose checksum holds but whose size is no number names
         // its entry.

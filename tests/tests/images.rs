@@ -257,6 +257,28 @@ fn import_push_and_pull_back_into_a_fresh_root_is_identical() {
         table.contains(&format!("{}/test/busybox", registry.host())) && table.contains(" v1 "),
         "{table}"
     );
+
+    // Every tag of a repository, both ways; a tag is no repository.
+    let repository = format!("{}/test/busybox", registry.host());
+    ok(&builder, &["tag", &name, &format!("{repository}:v3")]);
+    let all = ok(&builder, &["push", "--all-tags", &repository]);
+    assert_eq!(all.matches("digest: sha256:").count(), 3, "{all}");
+    let everything = Hull::new();
+    ok(&everything, &["pull", "-a", &repository]);
+    assert_eq!(
+        ok(&everything, &["images", "--format", "{{.Tag}}"]),
+        "v1\nv2\nv3\n"
+    );
+    fails_with(
+        &everything,
+        &["pull", "-a", &name],
+        "tag can't be used with --all-tags",
+    );
+    fails_with(
+        &everything,
+        &["pull", "-a", &format!("{}/test/nothing", registry.host())],
+        "not found",
+    );
 }
 
 #[test]
@@ -471,6 +493,41 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
     let wrong = format!("{name}@sha256:{}", "0".repeat(64));
     fails_with(&hull, &["pull", &wrong], "not found");
 
+    // By the index's digest, as images are pinned: the image is found by
+    // it (and by its platform manifest's), which pull prints and records.
+    let by_index = Hull::new();
+    let index_digest = sha256(index.as_bytes());
+    let pinned = format!("{name}@{index_digest}");
+    let said = ok(&by_index, &["pull", &pinned]);
+    assert!(
+        said.contains(&format!("Digest: {index_digest}\n")),
+        "{said}"
+    );
+    assert_eq!(
+        fs::read_to_string(layer_dirs(&by_index, &pinned)[0].join("arch")).unwrap(),
+        "amd64"
+    );
+    let amd64 = manifests[1].split('"').nth(7).unwrap().to_owned();
+    assert_eq!(
+        ok(
+            &by_index,
+            &["image", "inspect", "-f", "{{json .RepoDigests}}", &pinned]
+        ),
+        format!("[\"{name}@{index_digest}\",\"{name}@{amd64}\"]\n")
+    );
+    assert_eq!(
+        ok(
+            &by_index,
+            &[
+                "images",
+                "--digests",
+                "--format",
+                "{{.Repository}} {{.Tag}} {{.Digest}}"
+            ]
+        ),
+        format!("{name} <none> {index_digest}\n{name} <none> {amd64}\n")
+    );
+
     // `manifest inspect` shows the registry's index and manifests as
     // served, pulling nothing; a missing one fails with one line.
     let fresh = Hull::new();
@@ -483,6 +540,54 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
     assert_store_empty(&fresh);
     fails_with(&fresh, &["manifest", "inspect", &wrong], "not found");
     fails_with(&fresh, &["manifest", "inspect", "UPPER/x"], "lowercase");
+}
+
+#[test]
+fn a_layer_kept_without_its_blob_is_pulled_again_so_save_and_push_have_it() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    fs::write(work.path().join("f"), "the one layer").unwrap();
+    let gzipped = tar_dir(work.path(), Some("gzip"));
+    let plain = tar_dir(work.path(), None);
+    let kind = "application/vnd.oci.image.layer.v1.tar";
+    registry.push_image(
+        "test/kept",
+        "gz",
+        &[(
+            gzipped.0,
+            gzipped.1,
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        )],
+        "{}",
+    );
+    registry.push_image(
+        "test/kept",
+        "plain",
+        &[(plain.0, plain.1, kind)],
+        r#"{"Env":["PLAIN=1"]}"#,
+    );
+    let hull = Hull::new();
+    let name = format!("{}/test/kept", registry.host());
+    ok(&hull, &["pull", &format!("{name}:gz")]);
+    ok(&hull, &["pull", &format!("{name}:plain")]);
+    // The layer stays (gz has it); the uncompressed blob goes with plain.
+    ok(&hull, &["rmi", &format!("{name}:plain")]);
+    ok(&hull, &["pull", &format!("{name}:plain")]);
+    let archive = work.path().join("plain.tar");
+    ok(
+        &hull,
+        &[
+            "save",
+            "-o",
+            archive.to_str().unwrap(),
+            &format!("{name}:plain"),
+        ],
+    );
+    ok(
+        &hull,
+        &["tag", &format!("{name}:plain"), &format!("{name}:again")],
+    );
+    ok(&hull, &["push", &format!("{name}:again")]);
 }
 
 #[test]

@@ -53,7 +53,7 @@ pub struct BuildArgs {
     file: Option<PathBuf>,
     /// A build-time variable, `KEY=VALUE` (or `KEY` to take it from the
     /// environment).
-    #[arg(long = "build-arg")]
+    #[arg(long = "build-arg", value_parser = crate::run::parse_env)]
     build_args: Vec<String>,
     /// The stage to build.
     #[arg(long)]

@@ -266,7 +266,7 @@ pub struct BuildArgs {
     pull: bool,
     /// A build-time variable, `KEY=VALUE` (or `KEY` to take it from the
     /// environment), over the services' `args:`.
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = crate::run::parse_env)]
     build_args: Vec<String>,
     /// The services (default: all of the active profiles with build:).
     services: Vec<String>,
@@ -401,7 +401,7 @@ pub struct ExecArgs {
     #[command(flatten)]
     _terminal: DockerTerminalFlags,
     /// Another variable: KEY=VALUE.
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = crate::run::parse_env)]
     env: Vec<String>,
     /// Another user: USER[:GROUP].
     #[arg(short = 'u', long, value_name = "USER[:GROUP]", value_parser = parse_user)]

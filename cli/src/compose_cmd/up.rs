@@ -314,7 +314,7 @@ pub struct RunArgs {
     #[arg(long)]
     name: Option<String>,
     /// Another variable: KEY=VALUE.
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = crate::run::parse_env)]
     env: Vec<String>,
     /// Another user: USER[:GROUP].
     #[arg(short = 'u', long, value_name = "USER[:GROUP]", value_parser = parse_user)]

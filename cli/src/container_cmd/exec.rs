@@ -21,7 +21,7 @@ pub struct ExecArgs {
     #[arg(short = 'd', long = "detach")]
     detach: bool,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = crate::run::parse_env)]
     env: Vec<String>,
     /// Read environment variables from a file: KEY=VALUE lines (KEY alone
     /// copies it from here; # comments); before -e.

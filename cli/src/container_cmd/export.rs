@@ -1,10 +1,10 @@
 //! `hull export`: a container's root file system as a tar, on
 //! stdout or into a file.
 
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use hull_runtime::Runtime;
 
@@ -28,13 +28,10 @@ impl ExportArgs {
         self.output.as_deref()
     }
 
-    /// Refuses a tar for a terminal, here, before the command runs (in
-    /// the hull machine, stdout is no terminal).
+    /// Refuses a terminal or a device for the tar, here, before the
+    /// command runs (in the hull machine, stdout is no terminal).
     pub fn check_output(&self) -> Result<()> {
-        if self.output.is_none() && std::io::stdout().is_terminal() {
-            bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
-        }
-        Ok(())
+        crate::output_file::check(self.output())
     }
 }
 

@@ -1,9 +1,9 @@
 //! `hull save`, `hull load`.
 
-use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use hull_image::Store;
 
@@ -25,10 +25,17 @@ impl SaveArgs {
     pub fn output(&self) -> Option<&Path> {
         self.output.as_deref()
     }
+
+    /// Refuses a terminal or a device for the archive, here, before the
+    /// command runs (in the hull machine, stdout is no terminal).
+    pub fn check_output(&self) -> Result<()> {
+        crate::output_file::check(self.output())
+    }
 }
 
 /// Writes a tar that is both a docker-archive and an OCI image layout.
 pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
+    args.check_output()?;
     let store = Store::open(root)?;
     match &args.output {
         Some(path) => {
@@ -37,11 +44,7 @@ pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
             })?;
         }
         None => {
-            let stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
-            }
-            let mut out = BufWriter::new(stdout.lock());
+            let mut out = BufWriter::new(std::io::stdout().lock());
             hull_image::save(&store, &args.images, &mut out)?;
             out.flush()?;
         }

@@ -273,11 +273,29 @@ struct Name {
 fn names(image: &Image, digests: bool) -> Vec<Name> {
     const NONE: &str = "<none>";
     if image.repo_tags.is_empty() {
-        return vec![Name {
-            repository: NONE.into(),
-            tag: NONE.into(),
-            digest: NONE.into(),
-        }];
+        // Pulled by digest: a row per repository it was pulled from.
+        let pinned = image
+            .repo_digests
+            .iter()
+            .filter_map(|pinned| ImageRef::parse(pinned).ok());
+        let mut names: Vec<Name> = pinned
+            .filter_map(|pinned| {
+                Some(Name {
+                    repository: pinned.familiar_name(),
+                    tag: NONE.into(),
+                    digest: pinned.digest()?.to_owned(),
+                })
+            })
+            .collect();
+        names.dedup_by(|a, b| a.repository == b.repository && !digests);
+        if names.is_empty() {
+            names.push(Name {
+                repository: NONE.into(),
+                tag: NONE.into(),
+                digest: NONE.into(),
+            });
+        }
+        return names;
     }
     let mut names = Vec::new();
     for tagged in &image.repo_tags {

@@ -21,6 +21,9 @@ pub struct PullArgs {
     /// Print only the image name.
     #[arg(short, long)]
     quiet: bool,
+    /// Pull every tag of the repository.
+    #[arg(short, long)]
+    all_tags: bool,
     /// The image's platform: linux/amd64, the only one hull runs (checked
     /// by its parser; nothing else to choose).
     #[arg(long = "platform", value_name = "PLATFORM", value_parser = super::parse_platform)]
@@ -37,12 +40,33 @@ pub fn pull(args: PullArgs, root: &Path) -> Result<u8> {
     if args.quiet {
         options.progress = ProgressStyle::Quiet;
     }
+    if args.all_tags {
+        let repository = untagged(&reference, &args.reference)?;
+        for tag in hull_image::list_tags(&repository, &options)? {
+            let tagged = ImageRef::parse(&format!("{}:{tag}", repository.name()))?;
+            pull_image(&store, &tagged, &options)?;
+        }
+        println!("{}", repository.name());
+        return Ok(0);
+    }
     if names_no_version(&args.reference) {
         options.progress.message("Using default tag: latest");
     }
     pull_image(&store, &reference, &options)?;
     println!("{reference}");
     Ok(0)
+}
+
+/// `reference` for `--all-tags`, which takes a repository: with neither
+/// tag nor digest, as typed.
+fn untagged(reference: &ImageRef, typed: &str) -> Result<ImageRef> {
+    if !names_no_version(typed) {
+        anyhow::bail!(
+            "tag can't be used with --all-tags/-a: give the repository, {}",
+            reference.familiar_name()
+        );
+    }
+    Ok(reference.clone())
 }
 
 /// Pulls `reference` into `store` with Docker's report, where `options`
@@ -81,7 +105,7 @@ fn pull_status(reference: &ImageRef, pulled: &Pulled, newer: bool) -> String {
     };
     format!(
         "Digest: {}\nStatus: {status} {}",
-        pulled.manifest_digest,
+        pulled.digest,
         familiar_string(reference)
     )
 }
@@ -103,6 +127,9 @@ pub struct PushArgs {
     /// Print only the pushed reference.
     #[arg(short, long)]
     quiet: bool,
+    /// Push every local tag of the repository.
+    #[arg(short, long)]
+    all_tags: bool,
 }
 
 /// Pushes as `docker push` does.
@@ -110,7 +137,32 @@ pub fn push(args: PushArgs, root: &Path) -> Result<u8> {
     let reference = ImageRef::parse(&args.reference)?;
     let store = Store::open(root)?;
     let options = registry_options(root, &args.insecure)?;
-    push_image(&store, &reference, &options, args.quiet, Stream::Stdout)?;
+    if !args.all_tags {
+        push_image(&store, &reference, &options, args.quiet, Stream::Stdout)?;
+        return Ok(0);
+    }
+    let repository = untagged(&reference, &args.reference)?;
+    let prefix = format!("{}:", repository.name());
+    let mut tagged: Vec<ImageRef> = Vec::new();
+    for image in store.images()? {
+        for tag in image
+            .repo_tags
+            .iter()
+            .filter(|tag| tag.starts_with(&prefix))
+        {
+            tagged.push(ImageRef::parse(tag)?);
+        }
+    }
+    if tagged.is_empty() {
+        anyhow::bail!(
+            "no such image: no tag of {} here",
+            repository.familiar_name()
+        );
+    }
+    tagged.sort_by_key(ToString::to_string);
+    for reference in &tagged {
+        push_image(&store, reference, &options, args.quiet, Stream::Stdout)?;
+    }
     Ok(0)
 }
 
@@ -236,7 +288,7 @@ mod tests {
         let digest = hull_image::Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
         Pulled {
             id: digest.clone(),
-            manifest_digest: digest,
+            digest,
             downloaded: true,
         }
     }

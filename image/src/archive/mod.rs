@@ -20,8 +20,8 @@ use std::io::{self, Read, Write};
 
 use anyhow::{anyhow, bail, Context, Result};
 use oci_client::manifest::{
-    IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE,
-    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_CONFIG_MEDIA_TYPE, IMAGE_DOCKER_LAYER_GZIP_MEDIA_TYPE, IMAGE_DOCKER_LAYER_TAR_MEDIA_TYPE,
+    IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,15 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
     let mut index = Vec::new();
     let mut written = std::collections::BTreeSet::new();
     for (image, tags) in &selected {
-        let mut blobs = vec![image.manifest_digest.clone(), image.id.clone()];
+        let (manifest_digest, manifest) = layout_manifest(store, image)?;
+        if written.insert(manifest_digest.clone()) {
+            append_bytes(
+                &mut tar,
+                &format!("blobs/sha256/{}", manifest_digest.hex()),
+                &manifest,
+            )?;
+        }
+        let mut blobs = vec![image.id.clone()];
         for layer in &image.manifest.layers {
             blobs.push(Digest::parse(&layer.digest)?);
         }
@@ -97,19 +105,19 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
         entries.push(ArchiveEntry {
             config: format!("blobs/sha256/{}", image.id.hex()),
             repo_tags: tags.iter().map(|t| familiar_tag(t)).collect(),
-            layers: blobs[2..]
+            layers: blobs[1..]
                 .iter()
                 .map(|d| format!("blobs/sha256/{}", d.hex()))
                 .collect(),
         });
-        let size = store.read_blob(&image.manifest_digest)?.len();
+        let size = manifest.len();
         let names: Vec<Option<&String>> = if tags.is_empty() {
             vec![None]
         } else {
             tags.iter().map(Some).collect()
         };
         for tag in names {
-            let mut entry = json!({ "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": image.manifest_digest, "size": size });
+            let mut entry = json!({ "mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": manifest_digest, "size": size });
             if let Some(tag) = tag {
                 let short_tag = tag.rsplit(':').next().unwrap_or(tag);
                 entry["annotations"] =
@@ -124,6 +132,30 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
     append_bytes(&mut tar, "manifest.json", &serde_json::to_vec(&entries)?)?;
     tar.into_inner()?.flush()?;
     Ok(())
+}
+
+/// The manifest the OCI layout lists for `image`, with its digest: the
+/// stored one if it is OCI's; a Docker v2 one given OCI's media types (the
+/// same config and layers), as Docker 25 writes them and OCI tools (umoci,
+/// skopeo's `oci:`) require of a layout.
+fn layout_manifest(store: &Store, image: &Image) -> Result<(Digest, Vec<u8>)> {
+    if image.manifest.config.media_type == IMAGE_CONFIG_MEDIA_TYPE {
+        let stored = store.read_blob(&image.manifest_digest)?;
+        return Ok((image.manifest_digest.clone(), stored));
+    }
+    let mut manifest = image.manifest.clone();
+    manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_owned());
+    manifest.config.media_type = IMAGE_CONFIG_MEDIA_TYPE.to_owned();
+    for layer in &mut manifest.layers {
+        layer.media_type = match layer.media_type.as_str() {
+            IMAGE_DOCKER_LAYER_GZIP_MEDIA_TYPE => IMAGE_LAYER_GZIP_MEDIA_TYPE,
+            IMAGE_DOCKER_LAYER_TAR_MEDIA_TYPE => IMAGE_LAYER_MEDIA_TYPE,
+            other => other,
+        }
+        .to_owned();
+    }
+    let bytes = serde_json::to_vec(&manifest)?;
+    Ok((Digest::of(&bytes), bytes))
 }
 
 /// The images `docker save NAME` writes, each with the tags it keeps:
@@ -485,6 +517,52 @@ mod tests {
                 "{format}"
             );
         }
+    }
+
+    #[test]
+    fn a_docker_v2_manifest_is_saved_with_ocis_media_types_for_oci_tools() {
+        use oci_client::manifest::{IMAGE_DOCKER_CONFIG_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE};
+        let (_source, store, id, _archive) = saved_sample();
+        let oci = store.resolve("sample:v1").unwrap().manifest;
+        let mut docker = oci.clone();
+        docker.media_type = Some(IMAGE_MANIFEST_MEDIA_TYPE.into());
+        docker.config.media_type = IMAGE_DOCKER_CONFIG_MEDIA_TYPE.into();
+        for layer in &mut docker.layers {
+            layer.media_type = match layer.media_type.as_str() {
+                IMAGE_LAYER_GZIP_MEDIA_TYPE => IMAGE_DOCKER_LAYER_GZIP_MEDIA_TYPE,
+                _ => IMAGE_DOCKER_LAYER_TAR_MEDIA_TYPE,
+            }
+            .into();
+        }
+        let pulled = store
+            .write_blob(&serde_json::to_vec(&docker).unwrap())
+            .unwrap();
+        let tag = "docker.io/library/pulled:v2".to_owned();
+        store.add_image(&pulled, &[tag], &[]).unwrap();
+        let mut archive = Vec::new();
+        save(&store, &["pulled:v2".to_owned()], &mut archive).unwrap();
+
+        let mut files = std::collections::HashMap::new();
+        for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            files.insert(name, bytes);
+        }
+        let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        let listed = Digest::parse(index["manifests"][0]["digest"].as_str().unwrap()).unwrap();
+        let bytes = &files[&format!("blobs/sha256/{}", listed.hex())];
+        assert_eq!(Digest::of(bytes), listed);
+        let saved: oci_client::manifest::OciImageManifest = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(saved.media_type.as_deref(), Some(OCI_IMAGE_MEDIA_TYPE));
+        assert_eq!(json!(saved.config), json!(oci.config));
+        assert_eq!(json!(saved.layers), json!(oci.layers));
+        let layout = without(&archive, "manifest.json");
+        let target = tempfile::tempdir().unwrap();
+        let loaded = Store::open(target.path()).unwrap();
+        load(&loaded, &layout[..]).unwrap();
+        assert_eq!(loaded.resolve("pulled:v2").unwrap().id, id);
     }
 
     /// The archive with `files` (name, bytes) in place of its own or added.
