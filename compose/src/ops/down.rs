@@ -2,11 +2,13 @@
 //! containers too), then its networks, and with `-v` its volumes, and with
 //! `--rmi` its images.
 
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{event, service_of, Action, Compose, Events, Kind};
+use super::{event, is_oneoff, number_of, service_of, Action, Compose, Events, Kind};
 use crate::error::Result;
+use crate::graph::dependency_order;
 use crate::project::DEFAULT_NETWORK;
 
 /// `down`'s flags.
@@ -33,11 +35,16 @@ pub enum ImageRemoval {
 }
 
 impl Compose<'_> {
-    /// Takes the project down as `options` say.
+    /// Takes the project down as `options` say: its containers stopped and
+    /// removed dependents first (see [`teardown_rank`]).
     pub fn down(&self, options: &DownOptions, events: Events) -> Result<()> {
         let services = &self.project.file.services;
+        let order = dependency_order(services)?;
+        let mut containers = self.containers(true)?;
+        containers
+            .sort_by_key(|c| teardown_rank(&order, service_of(c), is_oneoff(c), number_of(c)));
         let mut orphans = Vec::new();
-        for container in self.containers(true)? {
+        for container in containers {
             let known = service_of(&container).is_some_and(|s| services.contains_key(s));
             if !known && !options.remove_orphans {
                 orphans.push(container.name().to_owned());
@@ -119,5 +126,59 @@ impl Compose<'_> {
             events(event(Kind::Volume, &name, Action::Removed));
         }
         Ok(())
+    }
+}
+
+/// Where a container comes in `down`'s teardown, as Compose v2 orders it:
+/// service by service, dependents before what they depend on (each
+/// service's `run` containers with it, before its numbered ones, highest
+/// number first), then the orphans (services the file no longer has).
+/// `order` is the services' dependency order.
+fn teardown_rank(
+    order: &[String],
+    service: Option<&str>,
+    oneoff: bool,
+    number: u32,
+) -> (bool, Reverse<Option<usize>>, bool, Reverse<u32>) {
+    let position = service.and_then(|service| order.iter().position(|s| s == service));
+    (
+        position.is_none(),
+        Reverse(position),
+        !oneoff,
+        Reverse(number),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependents_go_before_what_they_depend_on_and_orphans_last() {
+        let order: Vec<String> = ["db", "cache", "web"].map(String::from).into();
+        let mut containers = vec![
+            ("db", false, 1),
+            ("gone", false, 1),
+            ("web", false, 1),
+            ("cache", false, 1),
+            ("web", false, 2),
+            ("web", true, 0),
+            ("db", true, 0),
+        ];
+        containers.sort_by_key(|&(service, oneoff, number)| {
+            teardown_rank(&order, Some(service), oneoff, number)
+        });
+        assert_eq!(
+            containers,
+            [
+                ("web", true, 0),
+                ("web", false, 2),
+                ("web", false, 1),
+                ("cache", false, 1),
+                ("db", true, 0),
+                ("db", false, 1),
+                ("gone", false, 1),
+            ]
+        );
     }
 }
