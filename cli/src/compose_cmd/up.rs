@@ -31,6 +31,10 @@ pub struct UpArgs {
     /// Make the containers, do not start them.
     #[arg(long)]
     no_start: bool,
+    /// Give recreated containers new anonymous volumes instead of those
+    /// of the containers they replace.
+    #[arg(short = 'V', long)]
+    renew_anon_volumes: bool,
     /// Return once every container runs (implies -d).
     #[arg(long)]
     wait: bool,
@@ -273,6 +277,7 @@ pub fn up(args: UpArgs, compose: &Compose) -> Result<u8> {
     args.check(compose.project())?;
     let options = UpOptions {
         no_start: args.no_start,
+        renew_anon_volumes: args.renew_anon_volumes,
         wait: args.wait,
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
         ..args

@@ -7,8 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use hull_image::Store;
 use hull_runtime::{
-    ContainerInfo, CreateVolumeOptions, MountSource, NewNetwork, RemoveOptions, StopOptions, Subnet,
+    ContainerInfo, CreateVolumeOptions, Mount, MountSource, NewNetwork, RemoveOptions, StopOptions,
+    Subnet,
 };
 
 use super::{event, number_of, service_of, Action, Compose, Events, Kind, ServiceImages};
@@ -30,6 +32,9 @@ pub struct UpOptions {
     pub force_recreate: bool,
     /// Never remake containers, even if out of date.
     pub no_recreate: bool,
+    /// Give remade containers new anonymous volumes instead of their
+    /// predecessors' (`-V`, `--renew-anon-volumes`).
+    pub renew_anon_volumes: bool,
     /// Containers per service, over the file's `deploy.replicas`/`scale`.
     pub scale: BTreeMap<String, u32>,
     /// Remove containers of services the file no longer has.
@@ -324,8 +329,14 @@ impl Compose<'_> {
                     if options.force_recreate || (stale && !options.no_recreate) {
                         events(event(Kind::Container, old.name(), Action::Recreate));
                         let plan = plan_container(self.project, service, image, &replica)?;
+                        // Its anonymous volumes stay: the new container
+                        // takes them over, or with -V they are left unused
+                        // (for `volume prune`), as Compose v2 leaves them.
                         self.remove_container(&old, None, false, events)?;
-                        let plan = keep_anonymous_volumes(self, plan, &old)?;
+                        let plan = match options.renew_anon_volumes {
+                            true => plan,
+                            false => self.keep_anonymous_volumes(plan, image, &old)?,
+                        };
                         changed = true;
                         self.create_and_start(plan, !options.no_start, events)?
                     } else if old.state.monitor_pid().is_some() || options.no_start {
@@ -439,35 +450,161 @@ impl Compose<'_> {
         }
         Ok(())
     }
+
+    /// `plan` with the anonymous volumes of `old`, the container it
+    /// replaces, mounted where `old` had them, as Compose v2 carries them
+    /// across a recreate: for the service's `volumes: [/path]` entries and
+    /// `image`'s `VOLUME`s (those no mount of the plan, nor of its
+    /// `volumes_from` containers, covers).
+    fn keep_anonymous_volumes(
+        &self,
+        mut plan: ContainerPlan,
+        image: &ServiceImage,
+        old: &ContainerInfo,
+    ) -> Result<ContainerPlan> {
+        let mut covered: Vec<String> = Vec::new();
+        for (name, _) in &plan.options.volumes_from {
+            if let Ok(other) = self.runtime.inspect(name) {
+                covered.extend(other.config.boot.mounts.iter().map(|m| m.target.clone()));
+            }
+        }
+        let image_volumes: Vec<String> = image_volumes(self.runtime.root(), image)?
+            .into_iter()
+            .filter(|target| !covered.iter().any(|c| same_target(c, target)))
+            .collect();
+        inherit_anonymous_volumes(
+            &mut plan.options.mounts,
+            &old.config.boot.mounts,
+            &image_volumes,
+            |name| {
+                self.runtime
+                    .inspect_volume(name)
+                    .is_ok_and(|v| v.volume.anonymous)
+            },
+        );
+        Ok(plan)
+    }
 }
 
-/// `plan` with its anonymous volumes taken from the container it replaces,
-/// where mounted at the same path, as Compose keeps them across a recreate.
-fn keep_anonymous_volumes(
-    compose: &Compose,
-    mut plan: ContainerPlan,
-    old: &ContainerInfo,
-) -> Result<ContainerPlan> {
-    for mount in &mut plan.options.mounts {
+/// The `VOLUME`s `image` declares (none if it is gone from the store).
+fn image_volumes(root: &std::path::Path, image: &ServiceImage) -> Result<Vec<String>> {
+    let store = Store::open(root)?;
+    Ok(store
+        .find(&image.id)?
+        .and_then(|found| found.config.config().as_ref()?.volumes().clone())
+        .unwrap_or_default())
+}
+
+/// Names, in `mounts`, the anonymous volumes (as `anonymous` tells) that
+/// `previous` mounts at the same targets: for each anonymous volume mount
+/// (an empty name), and for each of `image_volumes` no mount covers, which
+/// the runtime would otherwise give a fresh anonymous volume.
+fn inherit_anonymous_volumes(
+    mounts: &mut Vec<Mount>,
+    previous: &[Mount],
+    image_volumes: &[String],
+    anonymous: impl Fn(&str) -> bool,
+) {
+    let previous_at = |target: &str| {
+        previous.iter().find_map(|mount| match &mount.source {
+            MountSource::Volume { name, .. }
+                if same_target(&mount.target, target) && anonymous(name) =>
+            {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+    };
+    for mount in mounts.iter_mut() {
         let MountSource::Volume { name, .. } = &mut mount.source else {
             continue;
         };
-        if !name.is_empty() {
-            continue;
-        }
-        let previous = old.config.boot.mounts.iter().find_map(|m| match &m.source {
-            MountSource::Volume { name, .. } if m.target == mount.target => Some(name.clone()),
-            _ => None,
-        });
-        if let Some(previous) = previous {
-            if compose
-                .runtime
-                .inspect_volume(&previous)
-                .is_ok_and(|v| v.volume.anonymous)
-            {
+        if name.is_empty() {
+            if let Some(previous) = previous_at(&mount.target) {
                 *name = previous;
             }
         }
     }
-    Ok(plan)
+    for target in image_volumes {
+        if mounts
+            .iter()
+            .any(|mount| same_target(&mount.target, target))
+        {
+            continue;
+        }
+        if let Some(name) = previous_at(target) {
+            mounts.push(Mount {
+                target: target.clone(),
+                source: MountSource::Volume {
+                    name,
+                    copy: true,
+                    subpath: None,
+                },
+                read_only: false,
+            });
+        }
+    }
+}
+
+/// Whether two mount targets are the same place (a trailing slash aside).
+fn same_target(a: &str, b: &str) -> bool {
+    let trimmed = |t: &str| match t.len() > 1 {
+        true => t.trim_end_matches('/').to_owned(),
+        false => t.to_owned(),
+    };
+    trimmed(a) == trimmed(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(target: &str, name: &str) -> Mount {
+        Mount {
+            target: target.to_owned(),
+            source: MountSource::Volume {
+                name: name.to_owned(),
+                copy: true,
+                subpath: None,
+            },
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn a_replacement_takes_over_the_anonymous_volumes_at_its_targets() {
+        let (data, image, gone) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let bind = Mount {
+            target: "/src".into(),
+            source: MountSource::Bind {
+                path: "/home/src".into(),
+                create: true,
+            },
+            read_only: false,
+        };
+        let mut mounts = vec![
+            volume("/data", ""),
+            volume("/named", "shop_x"),
+            bind.clone(),
+        ];
+        let previous = [
+            volume("/data", &data),
+            volume("/var/lib/image/", &image),
+            volume("/named", "shop_x"),
+            volume("/dropped", &gone),
+        ];
+        let image_volumes = ["/var/lib/image", "/named", "/new"].map(String::from);
+        inherit_anonymous_volumes(&mut mounts, &previous, &image_volumes, |name| {
+            name.len() == 64
+        });
+        assert_eq!(
+            mounts,
+            [
+                volume("/data", &data),
+                volume("/named", "shop_x"),
+                bind,
+                volume("/var/lib/image", &image),
+            ]
+        );
+    }
 }
