@@ -497,21 +497,27 @@ fn multi_arch_indexes_resolve_to_linux_amd64_and_digests_pin() {
     // it (and by its platform manifest's), which pull prints and records.
     let by_index = Hull::new();
     let index_digest = sha256(index.as_bytes());
-    let pinned = format!("{name}@{index_digest}");
-    let said = ok(&by_index, &["pull", &pinned]);
+    let index_pinned = format!("{name}@{index_digest}");
+    let said = ok(&by_index, &["pull", &index_pinned]);
     assert!(
         said.contains(&format!("Digest: {index_digest}\n")),
         "{said}"
     );
     assert_eq!(
-        fs::read_to_string(layer_dirs(&by_index, &pinned)[0].join("arch")).unwrap(),
+        fs::read_to_string(layer_dirs(&by_index, &index_pinned)[0].join("arch")).unwrap(),
         "amd64"
     );
     let amd64 = manifests[1].split('"').nth(7).unwrap().to_owned();
     assert_eq!(
         ok(
             &by_index,
-            &["image", "inspect", "-f", "{{json .RepoDigests}}", &pinned]
+            &[
+                "image",
+                "inspect",
+                "-f",
+                "{{json .RepoDigests}}",
+                &index_pinned
+            ]
         ),
         format!("[\"{name}@{index_digest}\",\"{name}@{amd64}\"]\n")
     );
