@@ -154,6 +154,13 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_entrypoint_change_resets_the_entrypoint_and_cmd() {
+        let base = json!({ "Entrypoint": ["/init"], "Cmd": ["sh"], "User": "app" });
+        let config = applied(&["ENTRYPOINT []"], base);
+        assert_eq!(config, json!({ "User": "app" }));
+    }
+
+    #[test]
     fn other_instructions_and_malformed_values_are_refused() {
         for (line, expected) in [
             ("RUN rm -rf /", "\"RUN\" is not a valid change command"),
@@ -164,6 +171,8 @@ mod tests {
                 "HEALTHCHECK --every=5s CMD true",
                 "HEALTHCHECK --every is not an option",
             ),
+            ("STOPSIGNAL FOO", "Invalid signal: FOO"),
+            ("LABEL a", "LABEL must have two arguments"),
         ] {
             let err = Changes::parse(&[line.to_owned()]).unwrap_err();
             assert!(format!("{err:#}").contains(expected), "{line}: {err:#}");

@@ -129,7 +129,7 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         let line = text[..at].matches('\n').count() + 1;
         bail!("Dockerfile line {line} holds a NUL byte: a Dockerfile is text");
     }
-    let rewritten = crate::run_heredocs::rewrite(text, escape_directive(text));
+    let rewritten = crate::run_heredocs::rewrite(text, escape_directive(text))?;
     let text = rewritten.text.as_str();
     let parsed = parse_dockerfile::parse(text).map_err(|err| anyhow!("{err}"))?;
     if let Some(syntax) = &parsed.parser_directives.syntax {
@@ -187,8 +187,13 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
                 )?);
             }
             other => {
-                let kind = convert(other, source, escape)
-                    .with_context(|| format!("Dockerfile: {display}"))?;
+                let kind = match other {
+                    Parsed::Entrypoint(_) if rewritten.empty_entrypoints.contains(&line) => {
+                        Kind::Entrypoint(Command::Exec(Vec::new()))
+                    }
+                    other => convert(other, source, escape)
+                        .with_context(|| format!("Dockerfile: {display}"))?,
+                };
                 let stage = stages
                     .last_mut()
                     .context("Dockerfile: an instruction before FROM")?;
@@ -343,7 +348,10 @@ fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind>
         Parsed::Workdir(i) => Kind::Workdir(i.arguments.value.to_string()),
         Parsed::Env(i) => Kind::Env(i.arguments.value.to_string()),
         Parsed::Arg(i) => Kind::Arg(i.arguments.value.to_string()),
-        Parsed::Label(i) => Kind::Label(i.arguments.value.to_string()),
+        Parsed::Label(i) => {
+            check_label(&i.arguments.value, escape)?;
+            Kind::Label(i.arguments.value.to_string())
+        }
         Parsed::Expose(i) => {
             Kind::Expose(i.arguments.iter().map(|a| a.value.to_string()).collect())
         }
@@ -358,7 +366,9 @@ fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind>
         Parsed::Healthcheck(i) => Kind::Healthcheck {
             flags: flags(&i.options),
             command: match &i.arguments {
-                HealthcheckArguments::Cmd { arguments, .. } => Some(command(arguments, escape)),
+                HealthcheckArguments::Cmd { arguments, .. } => {
+                    Some(health_command(command(arguments, escape))?)
+                }
                 _ => None,
             },
         },
@@ -372,6 +382,30 @@ fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind>
         Parsed::Maintainer(i) => Kind::Maintainer(i.name.value.to_string()),
         _ => bail!("this instruction is not supported"),
     })
+}
+
+/// Refuses a `LABEL` that BuildKit refuses: a key alone, or a word
+/// without `=` among `KEY=VALUE` pairs (`LABEL KEY VALUE` is the old form).
+fn check_label(text: &str, escape: char) -> Result<()> {
+    let pairs = crate::words::assignments(text, escape, true)?;
+    match pairs.iter().find(|(_, value)| value.is_none()) {
+        None => Ok(()),
+        Some(_) if pairs.len() == 1 => bail!("LABEL must have two arguments"),
+        Some((word, _)) => {
+            bail!("Syntax error - can't find = in {word:?}. Must be of the form: name=value")
+        }
+    }
+}
+
+/// A `HEALTHCHECK CMD`'s command, refused when there is none (the crate
+/// reads a bare `HEALTHCHECK CMD` as an empty shell form).
+fn health_command(command: Command) -> Result<Command> {
+    match &command {
+        Command::Shell(line) if line.trim().is_empty() => {
+            bail!("Missing command after HEALTHCHECK CMD")
+        }
+        _ => Ok(command),
+    }
 }
 
 fn command(command: &ParsedCommand<'_>, escape: char) -> Command {
@@ -545,6 +579,67 @@ mod tests {
             parse_trigger(trigger).unwrap().kind,
             Kind::Run { .. }
         ));
+    }
+
+    #[test]
+    fn an_empty_entrypoint_is_read_as_buildkit_reads_it() {
+        let dockerfile = parse("FROM a\nENTRYPOINT [ ]\nCMD [\"x\"]\nENTRYPOINT [\"\"]\n").unwrap();
+        let instructions = &dockerfile.stages[0].instructions;
+        assert_eq!(instructions[0].text, "ENTRYPOINT [ ]");
+        assert!(
+            matches!(&instructions[0].kind, Kind::Entrypoint(Command::Exec(args)) if args.is_empty())
+        );
+        assert!(matches!(&instructions[1].kind, Kind::Cmd(Command::Exec(args)) if args == &["x"]));
+        assert!(
+            matches!(&instructions[2].kind, Kind::Entrypoint(Command::Exec(args)) if args == &[""])
+        );
+        assert!(matches!(
+            parse_instruction("ENTRYPOINT []").unwrap().kind,
+            Kind::Entrypoint(Command::Exec(args)) if args.is_empty()
+        ));
+    }
+
+    #[test]
+    fn malformed_instructions_are_refused_naming_their_line() {
+        for (line, expected) in [
+            (
+                "CMD [\"a\", 1]",
+                "Dockerfile line 2: CMD [\"a\", 1]: when using JSON array syntax, arrays must be \
+                 comprised of strings only",
+            ),
+            (
+                "COPY --chown=1 [\"a\", 2]",
+                "Dockerfile line 2: COPY --chown=1 [\"a\", 2]: when using JSON array syntax",
+            ),
+            (
+                "SHELL [\"sh\", 1]",
+                "Dockerfile line 2: SHELL [\"sh\", 1]: when using JSON array syntax",
+            ),
+            (
+                "LABEL a",
+                "Dockerfile: LABEL a: LABEL must have two arguments",
+            ),
+            (
+                "LABEL a=1 b",
+                "Dockerfile: LABEL a=1 b: Syntax error - can't find = in \"b\". Must be of the \
+                 form: name=value",
+            ),
+            (
+                "HEALTHCHECK --interval=5s CMD",
+                "Dockerfile: HEALTHCHECK --interval=5s CMD: Missing command after HEALTHCHECK CMD",
+            ),
+        ] {
+            let err = parse(&format!("FROM a\n{line}\n")).unwrap_err();
+            assert!(format!("{err:#}").starts_with(expected), "{line}: {err:#}");
+        }
+        for fine in [
+            "CMD [\"a\", 1",
+            "RUN [ -e x ]",
+            "LABEL a b c",
+            "LABEL a=1 b=2",
+        ] {
+            assert!(parse(&format!("FROM a\n{fine}\n")).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod chmod;
 mod context_view;
 mod copy;
 pub mod dockerfile;
+mod json_forms;
 mod metadata;
 mod pattern;
 pub mod progress;

@@ -130,6 +130,9 @@ pub(crate) fn metadata(
         }
         Kind::Stopsignal(signal) => {
             let signal = expand(signal)?;
+            if hull_runtime::signals::signal_number(&signal).is_none() {
+                bail!("Invalid signal: {signal}: use a name such as SIGTERM or a number");
+            }
             (
                 format!("STOPSIGNAL {signal}"),
                 Box::new(move |state: &mut ImageState| state.set("StopSignal", json!(signal))),
@@ -207,7 +210,8 @@ enum Process {
 
 /// `CMD` or `ENTRYPOINT`: its command (the shell form through `SHELL`) in
 /// the config field of that name, with Docker's rule between the two: a
-/// new `ENTRYPOINT` drops an inherited `CMD` (not one this stage set).
+/// new `ENTRYPOINT` drops an inherited `CMD` (not one this stage set). An
+/// empty exec form (`ENTRYPOINT []`) leaves the field unset, as in BuildKit.
 fn process(which: Process, command: &Command, state: &ImageState) -> (String, Change) {
     let argv = match command {
         Command::Exec(args) => args.clone(),
@@ -225,7 +229,11 @@ fn process(which: Process, command: &Command, state: &ImageState) -> (String, Ch
     (
         format!("{keyword} {argv}"),
         Box::new(move |state: &mut ImageState| {
-            state.set(field, argv);
+            let value = match argv.as_array().is_some_and(Vec::is_empty) {
+                true => Value::Null,
+                false => argv,
+            };
+            state.set(field, value);
             match which {
                 Process::Cmd => state.cmd_set = true,
                 Process::Entrypoint if !state.cmd_set => state.set("Cmd", Value::Null),
@@ -310,6 +318,43 @@ mod tests {
         let shell = Kind::Shell(vec!["/bin/bash".into(), "-c".into()]);
         let (state, _) = apply(base, &[shell, cmd, entrypoint]);
         assert_eq!(state.strings("Cmd"), ["/bin/bash", "-c", "serve $PORT"]);
+    }
+
+    #[test]
+    fn an_empty_entrypoint_resets_it_and_the_inherited_cmd() {
+        let mut base = ImageState::default();
+        base.set("Entrypoint", json!(["/docker-entrypoint.sh"]));
+        base.set("Cmd", json!(["nginx"]));
+        let empty = Kind::Entrypoint(Command::Exec(Vec::new()));
+        let (state, texts) = apply(base.clone(), std::slice::from_ref(&empty));
+        assert_eq!(texts[0], "ENTRYPOINT []");
+        assert_eq!(state.config.get("Entrypoint"), None);
+        assert_eq!(state.config.get("Cmd"), None);
+        let cmd = Kind::Cmd(Command::Exec(vec!["sh".into()]));
+        let (state, _) = apply(base, &[cmd, empty]);
+        assert_eq!(state.config.get("Entrypoint"), None);
+        assert_eq!(state.strings("Cmd"), ["sh"]);
+    }
+
+    #[test]
+    fn a_stop_signal_must_be_one() {
+        let (state, _) = apply(
+            ImageState::default(),
+            &[Kind::Stopsignal("SIGRTMIN+3".into())],
+        );
+        assert_eq!(state.config["StopSignal"], "SIGRTMIN+3");
+        for good in ["TERM", "15", "sigkill"] {
+            apply(ImageState::default(), &[Kind::Stopsignal(good.into())]);
+        }
+        let state = ImageState::default();
+        let lookup = |key: &str| state.env_var(key);
+        let expand = |text: &str| words::expand(text, '\\', &lookup);
+        let bad = Kind::Stopsignal("FOO".into());
+        let err = metadata(&bad, &expand, &state, '\\').err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "Invalid signal: FOO: use a name such as SIGTERM or a number"
+        );
     }
 
     #[test]

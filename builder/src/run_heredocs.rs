@@ -4,7 +4,13 @@
 //! document and its delimiter. This rewrites it, before the crate reads the
 //! file, as that one script in a single here-document of its own (which the
 //! crate reads, and which a `RUN` runs as its shell's script), and keeps the
-//! line as written for display.
+//! line as written for display. The same walk over the logical lines reads
+//! the JSON forms the crate reads otherwise than BuildKit
+//! ([`crate::json_forms`]).
+
+use anyhow::{bail, Result};
+
+use crate::json_forms;
 
 /// The delimiter of the rewritten script.
 const SCRIPT_DELIMITER: &str = "HULL_RUN_SCRIPT";
@@ -12,16 +18,23 @@ const SCRIPT_DELIMITER: &str = "HULL_RUN_SCRIPT";
 /// A Dockerfile's text with such `RUN`s rewritten.
 pub struct Rewritten {
     pub text: String,
-    /// Each rewritten `RUN`'s line as written (continuations joined), by
-    /// its first line in the rewritten text (0-based).
+    /// Each rewritten instruction's line as written (continuations
+    /// joined), by its first line in the rewritten text (0-based).
     pub displays: Vec<(usize, String)>,
+    /// The lines (0-based, in the rewritten text) of the `ENTRYPOINT []`s,
+    /// rewritten as `ENTRYPOINT [""]` for the crate, which refuses an empty
+    /// array there while BuildKit takes it to reset the entrypoint.
+    pub empty_entrypoints: Vec<usize>,
 }
 
-/// Rewrites the `RUN`s of `text` whose here-documents the crate cannot read.
-pub fn rewrite(text: &str, escape: char) -> Rewritten {
+/// Rewrites the `RUN`s of `text` whose here-documents the crate cannot read
+/// and its `ENTRYPOINT []`s; refuses a JSON array of other values than
+/// strings, as BuildKit does.
+pub fn rewrite(text: &str, escape: char) -> Result<Rewritten> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::with_capacity(text.len());
     let mut displays = Vec::new();
+    let mut empty_entrypoints = Vec::new();
     // Lines of `out` up to `counted`, counted as it grows.
     let (mut out_lines, mut counted) = (0, 0);
     let mut index = 0;
@@ -57,6 +70,24 @@ pub fn rewrite(text: &str, escape: char) -> Rewritten {
             }
         }
         let (keyword, args) = split_keyword(&logical);
+        if json_forms::has_non_strings(keyword, args) {
+            bail!(
+                "Dockerfile line {}: {}: {}",
+                first + 1,
+                logical.trim(),
+                json_forms::NOT_STRINGS
+            );
+        }
+        if json_forms::is_empty_entrypoint(keyword, args) {
+            out_lines += out[counted..].matches('\n').count();
+            counted = out.len();
+            empty_entrypoints.push(out_lines);
+            displays.push((out_lines, logical.trim().to_owned()));
+            // As many lines as it took, so the lines after keep their numbers.
+            let newlines = lines[first..index].concat().matches('\n').count();
+            out.push_str(&format!("{keyword} [\"\"]{}", "\n".repeat(newlines)));
+            continue;
+        }
         let markers = match keyword.to_ascii_uppercase().as_str() {
             "RUN" | "COPY" | "ADD" => markers(args, escape),
             _ => Vec::new(),
@@ -92,10 +123,11 @@ pub fn rewrite(text: &str, escape: char) -> Rewritten {
             flags.trim_start()
         ));
     }
-    Rewritten {
+    Ok(Rewritten {
         text: out,
         displays,
-    }
+        empty_entrypoints,
+    })
 }
 
 /// The delimiters of the here-documents `line` names, in order.
@@ -113,7 +145,7 @@ fn is_skipped(line: &str) -> bool {
 }
 
 /// The instruction's keyword and the rest.
-fn split_keyword(logical: &str) -> (&str, &str) {
+pub(crate) fn split_keyword(logical: &str) -> (&str, &str) {
     let logical = logical.trim_start();
     match logical.find(char::is_whitespace) {
         Some(end) => (&logical[..end], &logical[end..]),
@@ -122,7 +154,7 @@ fn split_keyword(logical: &str) -> (&str, &str) {
 }
 
 /// `args` from its command on, past the leading `--flag[=value]`s.
-fn after_flags(args: &str) -> &str {
+pub(crate) fn after_flags(args: &str) -> &str {
     let mut rest = args.trim_start();
     while rest.starts_with("--") {
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
@@ -206,7 +238,7 @@ mod tests {
     #[test]
     fn a_document_after_the_command_becomes_the_script_with_its_line() {
         let text = "FROM a\nRUN --network=none python3 <<EOF\nprint(1)\nEOF\nCMD x\n";
-        let rewritten = rewrite(text, '\\');
+        let rewritten = rewrite(text, '\\').unwrap();
         assert_eq!(
             rewritten.text,
             "FROM a\nRUN --network=none <<HULL_RUN_SCRIPT\npython3 <<EOF\nprint(1)\nEOF\nHULL_RUN_SCRIPT\nCMD x\n"
@@ -220,7 +252,7 @@ mod tests {
     #[test]
     fn several_documents_follow_in_order_and_what_the_crate_reads_is_kept() {
         let text = "RUN <<A cat > a && <<-'B' cat > b\n1\nA\n\t2\n\tB\nRUN <<EOF\nx\nEOF\nCOPY <<F /f\nRUN no\nF\n";
-        let rewritten = rewrite(text, '\\');
+        let rewritten = rewrite(text, '\\').unwrap();
         assert_eq!(
             rewritten.text,
             "RUN <<HULL_RUN_SCRIPT\n<<A cat > a && <<-'B' cat > b\n1\nA\n\t2\n\tB\nHULL_RUN_SCRIPT\n\

@@ -62,20 +62,41 @@ impl Signals {
     }
 }
 
-/// The number of the signal `name` names: `TERM`, `SIGTERM`, `sigterm` or
-/// `15` (1 to 64, real-time signals included).
+/// The number of the signal `name` names: `TERM`, `SIGTERM`, `sigterm`,
+/// `15`, or a real-time signal as Docker names them (`SIGRTMIN+3`); 1 to
+/// 64.
 pub fn signal_number(name: &str) -> Option<i32> {
     if let Ok(number) = name.parse::<i32>() {
         return (1..=64).contains(&number).then_some(number);
     }
     let upper = name.to_ascii_uppercase();
-    let full = match upper.starts_with("SIG") {
-        true => upper,
-        false => format!("SIG{upper}"),
-    };
-    nix::sys::signal::Signal::from_str(&full)
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(number) = realtime_signal_number(bare) {
+        return Some(number);
+    }
+    nix::sys::signal::Signal::from_str(&format!("SIG{bare}"))
         .ok()
         .map(|signal| signal as i32)
+}
+
+/// The number of a real-time signal named as Docker's Linux signal map
+/// names them, without `SIG`: `RTMIN` (34), `RTMIN+1` to `RTMIN+15`,
+/// `RTMAX-14` to `RTMAX-1` and `RTMAX` (64).
+fn realtime_signal_number(bare: &str) -> Option<i32> {
+    const RTMIN: i32 = 34;
+    const RTMAX: i32 = 64;
+    let offset = |rest: &str, sign: char, most: i32| match rest {
+        "" => Some(0),
+        _ => {
+            let digits = rest.strip_prefix(sign)?;
+            let number = digits.parse::<i32>().ok()?;
+            ((1..=most).contains(&number) && number.to_string() == digits).then_some(number)
+        }
+    };
+    if let Some(rest) = bare.strip_prefix("RTMIN") {
+        return offset(rest, '+', 15).map(|number| RTMIN + number);
+    }
+    offset(bare.strip_prefix("RTMAX")?, '-', 14).map(|number| RTMAX - number)
 }
 
 /// What a shell reports for a process killed by `signal`: the front end
@@ -108,7 +129,18 @@ mod tests {
         assert_eq!(signal_number("STOP"), Some(libc::SIGSTOP));
         assert_eq!(signal_number("9"), Some(libc::SIGKILL));
         assert_eq!(signal_number("WINCH"), Some(libc::SIGWINCH));
-        for bad in ["", "0", "65", "NOPE", "SIG"] {
+        for (name, number) in [
+            ("SIGRTMIN", 34),
+            ("SIGRTMIN+3", 37),
+            ("rtmin+15", 49),
+            ("RTMAX-14", 50),
+            ("SIGRTMAX", 64),
+        ] {
+            assert_eq!(signal_number(name), Some(number), "{name}");
+        }
+        for bad in [
+            "", "0", "65", "NOPE", "SIG", "RTMIN+16", "RTMIN+03", "RTMIN++3", "RTMAX+1",
+        ] {
             assert_eq!(signal_number(bad), None, "{bad}");
         }
     }

@@ -20,7 +20,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use hull_builder::{BuildError, BuildOptions, Built, Progress, Secrets, StepOutput, StepRunner};
 use hull_image::{ImageRef, Store};
@@ -417,8 +417,48 @@ struct StepRequest {
     step: StepOptions,
     /// Where the layer tar goes.
     layer: PathBuf,
-    /// Where the command's exit code goes, once it has run.
+    /// Where the step's [`StepResult`] goes.
     result: PathBuf,
+}
+
+/// How a step in the hull machine ended, as `__build-step` writes it for
+/// the build on this host.
+#[derive(Debug, Serialize, Deserialize)]
+enum StepResult {
+    /// Its command ran and exited with this code.
+    Exited(u8),
+    /// It failed before its command ran (an unknown `USER`, a missing
+    /// working directory): why, to end the build with.
+    Failed(String),
+}
+
+impl StepResult {
+    /// The result of running a step: its exit code, or why it could not run.
+    fn of(ran: Result<u8>) -> StepResult {
+        match ran {
+            Ok(code) => StepResult::Exited(code),
+            Err(err) => StepResult::Failed(format!("{err:#}")),
+        }
+    }
+
+    /// The command's exit code, or the step's failure as the error.
+    fn exit_code(self) -> Result<u8> {
+        match self {
+            StepResult::Exited(code) => Ok(code),
+            StepResult::Failed(reason) => Err(anyhow!(reason)),
+        }
+    }
+}
+
+/// The exit code of a step in the hull machine, from its result file's
+/// text (none when `__build-step` could not write one, exiting with `exit`).
+fn machine_step_exit_code(result: std::io::Result<String>, exit: u8) -> Result<u8> {
+    let Ok(text) = result else {
+        bail!("the build step could not run in the hull machine (exit code {exit})");
+    };
+    let result: StepResult = serde_json::from_str(&text)
+        .with_context(|| format!("the step's result {text:?} is malformed"))?;
+    result.exit_code()
 }
 
 impl StepRunner for MachineSteps {
@@ -453,14 +493,7 @@ impl StepRunner for MachineSteps {
         let code = fs::read_to_string(&result);
         let _ = fs::remove_file(&request_file);
         let _ = fs::remove_file(&result);
-        let exit = ran?;
-        match code {
-            Ok(code) => code
-                .trim()
-                .parse()
-                .with_context(|| format!("the step's result {code:?} is no exit code")),
-            Err(_) => bail!("the build step could not run in the hull machine (exit code {exit})"),
-        }
+        machine_step_exit_code(code, ran?)
     }
 }
 
@@ -471,9 +504,13 @@ pub fn build_step(request: &Path, root: &Path) -> Result<u8> {
     let mut layer = fs::File::create(&request.layer)
         .with_context(|| format!("cannot write {}", request.layer.display()))?;
     let stdio = Stdio::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
-    let outcome = Runtime::new(root).run_step(request.step, stdio, &mut layer)?;
-    let code = outcome.exit_code();
-    fs::write(&request.result, code.to_string())
+    let ran = Runtime::new(root)
+        .run_step(request.step, stdio, &mut layer)
+        .map(|outcome| outcome.exit_code())
+        .map_err(anyhow::Error::from);
+    // A failure goes back to the build on the host, to end it with.
+    let result = serde_json::to_vec(&StepResult::of(ran))?;
+    fs::write(&request.result, result)
         .with_context(|| format!("cannot write {}", request.result.display()))?;
     Ok(0)
 }
@@ -498,6 +535,26 @@ pub fn builder(command: BuilderCommand, root: &Path) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_that_failed_in_the_hull_machine_ends_the_build_with_its_cause() {
+        let cause = anyhow::anyhow!("no matching entries in passwd file")
+            .context("unable to find user nosuchuser");
+        let written = serde_json::to_string(&StepResult::of(Err(cause))).unwrap();
+        let err = machine_step_exit_code(Ok(written), 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unable to find user nosuchuser: no matching entries in passwd file"
+        );
+        let written = serde_json::to_string(&StepResult::of(Ok(3))).unwrap();
+        assert_eq!(machine_step_exit_code(Ok(written), 0).unwrap(), 3);
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = machine_step_exit_code(Err(missing), 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the build step could not run in the hull machine (exit code 1)"
+        );
+    }
 
     #[test]
     fn a_dockerfile_that_is_not_text_is_refused_naming_where() {
