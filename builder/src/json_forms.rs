@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::run_heredocs::{after_flags, split_keyword};
+use crate::words::{after_flags, split_keyword};
 
 /// BuildKit's error for a JSON array holding anything but strings.
 pub const NOT_STRINGS: &str =

@@ -11,6 +11,7 @@
 use anyhow::{bail, Result};
 
 use crate::json_forms;
+use crate::words::{after_flags, split_keyword};
 
 /// The delimiter of the rewritten script.
 const SCRIPT_DELIMITER: &str = "HULL_RUN_SCRIPT";
@@ -142,25 +143,6 @@ pub fn delimiters(line: &str, escape: char) -> Vec<String> {
 fn is_skipped(line: &str) -> bool {
     let trimmed = line.trim();
     trimmed.is_empty() || trimmed.starts_with('#')
-}
-
-/// The instruction's keyword and the rest.
-pub(crate) fn split_keyword(logical: &str) -> (&str, &str) {
-    let logical = logical.trim_start();
-    match logical.find(char::is_whitespace) {
-        Some(end) => (&logical[..end], &logical[end..]),
-        None => (logical, ""),
-    }
-}
-
-/// `args` from its command on, past the leading `--flag[=value]`s.
-pub(crate) fn after_flags(args: &str) -> &str {
-    let mut rest = args.trim_start();
-    while rest.starts_with("--") {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        rest = rest[end..].trim_start();
-    }
-    rest
 }
 
 /// A here-document's delimiter as its `<<` names it.

@@ -472,6 +472,25 @@ impl Pattern {
     }
 }
 
+/// The instruction's keyword and the rest.
+pub(crate) fn split_keyword(logical: &str) -> (&str, &str) {
+    let logical = logical.trim_start();
+    match logical.find(char::is_whitespace) {
+        Some(end) => (&logical[..end], &logical[end..]),
+        None => (logical, ""),
+    }
+}
+
+/// `args` from its command on, past the leading `--flag[=value]`s.
+pub(crate) fn after_flags(args: &str) -> &str {
+    let mut rest = args.trim_start();
+    while rest.starts_with("--") {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[end..].trim_start();
+    }
+    rest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
