@@ -54,13 +54,8 @@ pub fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>
         write(&mut out)?;
         return out.flush().with_context(cannot_write);
     }
-    // A link to a file is written through, as `>` does, not replaced.
-    let resolved: PathBuf = match fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => {
-            fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
-        }
-        _ => path.to_owned(),
-    };
+    // A link is written through, as `>` does, not replaced.
+    let resolved = through_links(path).with_context(cannot_write)?;
     let path = resolved.as_path();
     let name = path.file_name().with_context(cannot_write)?;
     let dir = path
@@ -89,6 +84,26 @@ pub fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>
         .map_err(|err| err.error)
         .with_context(cannot_write)?;
     Ok(())
+}
+
+/// Where writing `path` lands: through its symbolic links (40 at most, as
+/// Linux follows them) to a file that may not exist yet.
+fn through_links(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                // A relative target is from the link's directory.
+                path = match path.parent() {
+                    Some(directory) => directory.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    bail!("too many levels of symbolic links")
 }
 
 #[cfg(test)]
@@ -136,6 +151,17 @@ mod tests {
         write_whole(&link, |out| Ok(out.write_all(b"new")?)).unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
+
+        // A dangling link makes its target; a loop is refused.
+        let dangling = dir.path().join("dangling.tar");
+        std::os::unix::fs::symlink("made.tar", &dangling).unwrap();
+        write_whole(&dangling, |out| Ok(out.write_all(b"made")?)).unwrap();
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().is_symlink());
+        assert_eq!(std::fs::read(dir.path().join("made.tar")).unwrap(), b"made");
+        let looped = dir.path().join("loop.tar");
+        std::os::unix::fs::symlink("loop.tar", &looped).unwrap();
+        let err = write_whole(&looped, |_| Ok(())).unwrap_err();
+        assert!(format!("{err:#}").contains("too many levels"), "{err:#}");
     }
 
     #[test]

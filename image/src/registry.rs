@@ -26,6 +26,7 @@ use crate::digest::Digest;
 use crate::image_index::{Manifest, MAX_INDEX_DEPTH};
 use crate::limits::{LimitExceeded, Limits};
 use crate::progress::{Progress, ProgressStyle};
+use crate::quote::quoted;
 use crate::reference::ImageRef;
 use crate::store::Store;
 
@@ -35,6 +36,9 @@ const MANIFEST_TYPES: &[&str] = &[
     OCI_IMAGE_INDEX_MEDIA_TYPE,
     IMAGE_MANIFEST_LIST_MEDIA_TYPE,
 ];
+
+/// How many tags `list_tags` asks for at once.
+const TAGS_PER_PAGE: usize = 1000;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest silence in the middle of a response.
@@ -103,15 +107,32 @@ pub fn fetch_manifest_document(
 }
 
 /// The tags of `reference`'s repository in its registry, as it lists
-/// them (`pull --all-tags`).
+/// them (`pull --all-tags`), page after page; each a valid tag.
 pub fn list_tags(reference: &ImageRef, options: &RegistryOptions) -> Result<Vec<String>> {
     let list = async {
         let client = client(reference, options);
         let auth = credentials(reference, options)?;
-        let listed = client
-            .list_tags(reference.as_oci(), &auth, None, None)
-            .await?;
-        anyhow::Ok(listed.tags)
+        let mut tags: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let last = tags.last().map(String::as_str);
+            let page = client
+                .list_tags(reference.as_oci(), &auth, Some(TAGS_PER_PAGE), last)
+                .await?;
+            let full = page.tags.len() >= TAGS_PER_PAGE;
+            let before = tags.len();
+            for tag in page.tags {
+                check_tag(&tag)?;
+                if seen.insert(tag.clone()) {
+                    tags.push(tag);
+                }
+            }
+            // A registry that pages no further, or ignores `last`.
+            if !full || tags.len() == before {
+                break;
+            }
+        }
+        anyhow::Ok(tags)
     };
     runtime()?
         .block_on(list)
@@ -119,6 +140,21 @@ pub fn list_tags(reference: &ImageRef, options: &RegistryOptions) -> Result<Vec<
             true => anyhow!("repository {} not found: name unknown", reference.name()),
             false => one_line(err, reference),
         })
+}
+
+/// Refuses a tag that Docker's grammar does not allow, as a registry's
+/// list could name one (`x@sha256:...` would pin another manifest).
+fn check_tag(tag: &str) -> Result<()> {
+    let mut chars = tag.chars();
+    let valid = tag.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid {
+        bail!("the registry listed an invalid tag {}", quoted(tag));
+    }
+    Ok(())
 }
 
 /// Whether the registry said it has no such repository or manifest.
@@ -366,12 +402,8 @@ async fn pull_async(
 
     let manifest_digest = store.write_blob(&bytes)?;
     let tags: Vec<String> = reference.tagged().into_iter().collect();
-    // The platform's manifest by its own digest too.
-    let mut repo_digests = vec![format!("{}@{named}", reference.name())];
-    if named != manifest_digest {
-        repo_digests.push(format!("{}@{manifest_digest}", reference.name()));
-    }
-    let id = store.add_image(&manifest_digest, &tags, &repo_digests)?;
+    let repo_digest = format!("{}@{named}", reference.name());
+    let id = store.add_image(&manifest_digest, &tags, &[repo_digest])?;
     Ok(Pulled {
         id,
         digest: named,
@@ -627,6 +659,20 @@ fn flatten(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_tags_follow_dockers_grammar() {
+        for tag in ["latest", "v1.2.3-rc_1", "_x", &"a".repeat(128)] {
+            assert!(check_tag(tag).is_ok(), "{tag}");
+        }
+        for tag in ["", ".x", "-x", "x@sha256:00", "a b", &"a".repeat(129)] {
+            let err = check_tag(tag).unwrap_err().to_string();
+            assert!(
+                err.starts_with("the registry listed an invalid tag \""),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn only_loopback_and_named_registries_are_plain_http() {

@@ -107,7 +107,11 @@ fn settle_into(
         }
     }
     for target in image_volumes {
-        if settled.mounts.iter().any(|mount| mount.target == *target) {
+        if settled
+            .mounts
+            .iter()
+            .any(|mount| normalized(&mount.target) == normalized(target))
+        {
             continue;
         }
         let (volume, _) = volumes.get_or_create(None, BTreeMap::new(), BTreeMap::new())?;

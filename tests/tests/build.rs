@@ -55,6 +55,8 @@ fn dockerfiles_build_into_images_that_run() {
     );
     // A failing RUN: its command and exit code, exit 1, no image tagged.
     assert_eq!(fact("fail"), ["1 1 1 0"], "{output}");
+    // A step that cannot start says why on its last line.
+    assert_eq!(fact("fail-user"), ["1 1"], "{output}");
     // Multi-stage: the build argument reaches the RUN, COPY --from the
     // stage's file, the unused stage (which would fail) skipped; the cache
     // mount kept what the first build wrote; neither the cache mount's
@@ -190,6 +192,9 @@ echo "changed=$code $(grep -c ' CACHED$' $d/out) $(ran < $d/out) $($h run --rm a
 printf 'FROM base:1\nRUN echo before; exit 3\n' > Dockerfile.fail
 $h build -f Dockerfile.fail -t fail:1 . > $d/out 2>&1; code=$?
 echo "fail=$code $(grep -c '^ERROR: failed to solve: .*process "/bin/sh -c echo before; exit 3" did not complete successfully: exit code: 3$' $d/out) $(grep -c 'before$' $d/out) $($h images --format '{{.Repository}}:{{.Tag}}' | grep -c '^fail:')"
+printf 'FROM base:1\nUSER nosuchuser\nRUN id\n' > Dockerfile.user
+$h build -q -f Dockerfile.user . > $d/out 2>&1; code=$?
+echo "fail-user=$code $(tail -n 1 $d/out | grep -c 'unable to find user nosuchuser')"
 
 mkdir $d/multi && cd $d/multi
 cat > Dockerfile <<'EOF'

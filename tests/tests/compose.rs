@@ -60,6 +60,9 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("again"), ["Running Running"], "{output}");
     assert_eq!(fact("changed"), ["web-recreated db-kept"], "{output}");
     assert_eq!(fact("changed-env"), ["2"], "{output}");
+    // The image's VOLUME goes with the service across a recreate, not
+    // left behind for a fresh one.
+    assert_eq!(fact("anonymous-kept"), ["kept 0"], "{output}");
     // `down` keeps the volume, `up` finds the count again; `down -v`
     // leaves no container, network or volume.
     assert_eq!(fact("down"), ["0 0 1"], "{output}");
@@ -194,7 +197,7 @@ volumes: {data: {}}
 secrets: {token: {file: ./token.txt}}
 YAML
 echo s3cret > token.txt
-printf 'FROM bb:1\nARG MARK\nRUN echo "$MARK" > /built\n' > Dockerfile
+printf 'FROM bb:1\nARG MARK\nRUN echo "$MARK" > /built\nVOLUME /state\n' > Dockerfile
 
 $h compose events --json > $work/events.json & events=$!
 sleep 1
@@ -218,6 +221,8 @@ echo "logs=$($h compose logs db | grep 'db ready')"
 echo "config=$($h compose config --services | paste -sd ' ')|$($h compose config | sed -n 's/^name: //p')"
 echo "ls=$($h compose ls --format '{{.Name}} {{.Status}}')"
 
+$h compose exec -T web sh -c 'echo kept > /state/f'
+volumes=$($h volume ls -q | wc -l)
 $h compose up -d 2>$work/again.err
 echo "again=$(grep -o 'app-db-1 *Running' $work/again.err | awk '{print $2}') $(grep -o 'app-web-1 *Running' $work/again.err | awk '{print $2}')"
 sed -i 's/    env_file: web.env/    env_file: web.env\n    environment: {VERSION: 2}/' compose.yaml
@@ -226,6 +231,7 @@ web=$(grep -q 'app-web-1 *Recreate' $work/changed.err && echo web-recreated)
 db=$(grep -q 'app-db-1 *Running' $work/changed.err && echo db-kept)
 echo "changed=$web $db"
 echo "changed-env=$($h compose exec -T web sh -c 'echo $VERSION')"
+echo "anonymous-kept=$($h compose exec -T web cat /state/f) $(($($h volume ls -q | wc -l) - volumes))"
 
 $h compose down 2>/dev/null
 echo "down=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_data$')"

@@ -35,7 +35,6 @@ impl SaveArgs {
 
 /// Writes a tar that is both a docker-archive and an OCI image layout.
 pub fn save(args: SaveArgs, root: &Path) -> Result<u8> {
-    args.check_output()?;
     let store = Store::open(root)?;
     match &args.output {
         Some(path) => {

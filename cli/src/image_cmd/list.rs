@@ -278,6 +278,7 @@ fn names(image: &Image, digests: bool) -> Vec<Name> {
             .repo_digests
             .iter()
             .filter_map(|pinned| ImageRef::parse(pinned).ok());
+        let mut seen = std::collections::BTreeSet::new();
         let mut names: Vec<Name> = pinned
             .filter_map(|pinned| {
                 Some(Name {
@@ -286,8 +287,8 @@ fn names(image: &Image, digests: bool) -> Vec<Name> {
                     digest: pinned.digest()?.to_owned(),
                 })
             })
+            .filter(|name| digests || seen.insert(name.repository.clone()))
             .collect();
-        names.dedup_by(|a, b| a.repository == b.repository && !digests);
         if names.is_empty() {
             names.push(Name {
                 repository: NONE.into(),

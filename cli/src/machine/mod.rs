@@ -128,6 +128,17 @@ pub fn check_volume_devices(root: &Path, devices: &[PathBuf]) -> Result<()> {
 /// system". `paths` are as the user typed them, relative to this
 /// directory, which the command keeps in the machine.
 pub fn check_outputs(root: &Path, paths: &[PathBuf]) -> Result<()> {
+    // A pipe of this host is none in the machine, which has its own.
+    if let Some(pipe) = paths.iter().find(|path| {
+        std::fs::metadata(path)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+    }) {
+        bail!(
+            "cannot write into the named pipe {} from the hull machine: write to stdout and \
+             redirect it into the pipe",
+            pipe.display()
+        );
+    }
     let cwd = std::env::current_dir().context("cannot find the current directory")?;
     let absolute = paths.iter().map(|path| cwd.join(path));
     if let Some((path, dir)) = first_unshared(root, absolute)? {

@@ -113,7 +113,10 @@ impl Compose<'_> {
         for volume in &options.volumes {
             create.mounts.push(run_volume(self.project, volume)?);
         }
-        create.labels.extend(options.labels);
+        // Compose's own labels (project, service, one-off) are kept.
+        for (key, value) in options.labels {
+            create.labels.entry(key).or_insert(value);
+        }
         if !options.cap_add.is_empty() || !options.cap_drop.is_empty() {
             let config = self.project.service(service)?;
             create.limits.capabilities = capability_set(

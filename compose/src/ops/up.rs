@@ -332,11 +332,12 @@ impl Compose<'_> {
                         // Its anonymous volumes stay: the new container
                         // takes them over, or with -V they are left unused
                         // (for `volume prune`), as Compose v2 leaves them.
-                        self.remove_container(&old, None, false, events)?;
+                        // Planned in full before the old one goes.
                         let plan = match options.renew_anon_volumes {
                             true => plan,
                             false => self.keep_anonymous_volumes(plan, image, &old)?,
                         };
+                        self.remove_container(&old, None, false, events)?;
                         changed = true;
                         self.create_and_start(plan, !options.no_start, events)?
                     } else if old.state.monitor_pid().is_some() || options.no_start {
