@@ -75,11 +75,14 @@ pub fn in_test_host(script: &str) -> String {
     let mut output = run();
     // QEMU's emulation now and then freezes a whole test host (see
     // machine/src/testhost/watchdog.rs), or a VM in it before its kernel
-    // printed a line; that says nothing of hull, so the script runs again,
-    // once, in a fresh test host.
+    // printed a line (said on stderr, or on stdout by a script that
+    // reports the errors it expects none of); that says nothing of hull,
+    // so the script runs again, once, in a fresh test host.
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
     let froze = stderr.contains(TEST_HOST_FROZE)
-        || (!output.status.success() && stderr.contains(VM_NEVER_RAN));
+        || (!output.status.success() && stderr.contains(VM_NEVER_RAN))
+        || stdout.contains(VM_NEVER_RAN);
     if froze {
         eprintln!("the test host or a VM in it froze; running the script again:\n{stderr}");
         output = run();
