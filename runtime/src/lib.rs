@@ -100,7 +100,7 @@ pub use events::{Actor, Event, EventType, EventsOptions};
 pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use hull_protocol::{ContainerStats, ExitStatus, Limits, ProcessInfo, Rlimit, TerminalSize};
 pub use links::Link;
-pub use mounts::{check_mounts, parse_volumes_from};
+pub use mounts::{check_mounts, parse_volumes_from, same_target};
 pub use network::{
     parse_dns_option, parse_dns_search, parse_domain_name, parse_host_name, parse_hostname,
     parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry, MacAddress, Network,

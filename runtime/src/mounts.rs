@@ -110,7 +110,7 @@ fn settle_into(
         if settled
             .mounts
             .iter()
-            .any(|mount| normalized(&mount.target) == normalized(target))
+            .any(|mount| same_target(&mount.target, target))
         {
             continue;
         }
@@ -165,6 +165,11 @@ pub fn check_mounts(requested: &[Mount]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether two mount targets are the same place (a trailing slash aside).
+pub fn same_target(a: &str, b: &str) -> bool {
+    normalized(a) == normalized(b)
 }
 
 /// `target` without a trailing slash.

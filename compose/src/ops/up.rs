@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use hull_image::Store;
 use hull_runtime::{
-    ContainerInfo, CreateVolumeOptions, Mount, MountSource, NewNetwork, RemoveOptions, StopOptions,
-    Subnet,
+    same_target, ContainerInfo, CreateVolumeOptions, Mount, MountSource, NewNetwork, RemoveOptions,
+    StopOptions, Subnet,
 };
 
 use super::{event, number_of, service_of, Action, Compose, Events, Kind, ServiceImages};
@@ -545,15 +545,6 @@ fn inherit_anonymous_volumes(
             });
         }
     }
-}
-
-/// Whether two mount targets are the same place (a trailing slash aside).
-fn same_target(a: &str, b: &str) -> bool {
-    let trimmed = |t: &str| match t.len() > 1 {
-        true => t.trim_end_matches('/').to_owned(),
-        false => t.to_owned(),
-    };
-    trimmed(a) == trimmed(b)
 }
 
 #[cfg(test)]
