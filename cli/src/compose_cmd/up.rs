@@ -414,7 +414,7 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs, compose: &Compose) -> Result<u8> {
-    args.check(compose.project())?;
+    let mounts = args.check(compose.project())?;
     let root = compose.runtime().root().to_path_buf();
     let images = resolved(compose, &root, &args.image_request())?;
     let image = images
@@ -439,7 +439,7 @@ pub fn run(args: RunArgs, compose: &Compose) -> Result<u8> {
         remove: args.rm,
         service_ports: args.service_ports,
         publish: args.publish,
-        volumes: args.volumes,
+        mounts,
         labels: args.labels.iter().map(|label| label_pair(label)).collect(),
         cap_add: args.cap_add,
         cap_drop: args.cap_drop,

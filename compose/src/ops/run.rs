@@ -3,14 +3,14 @@
 //! of a service's running containers.
 
 use hull_runtime::{
-    capability_set, ConsoleTarget, ExecOptions, Outcome, RestartPolicy, Stdio, TerminalSize,
+    capability_set, ConsoleTarget, ExecOptions, Mount, Outcome, RestartPolicy, Stdio, TerminalSize,
 };
 use rand::Rng;
 
 use super::{Compose, Events, UpOptions};
 use crate::error::Result;
 use crate::graph::with_dependencies;
-use crate::plan::{plan_container, run_volume, Replica, ServiceImage};
+use crate::plan::{plan_container, Replica, ServiceImage};
 
 /// `run`'s flags.
 #[derive(Debug, Clone, Default)]
@@ -33,8 +33,8 @@ pub struct RunOptions {
     pub service_ports: bool,
     /// More ports to publish, as `run -p` takes them.
     pub publish: Vec<String>,
-    /// More volumes, `[SOURCE:]TARGET[:MODE]` as in the file's `volumes`.
-    pub volumes: Vec<String>,
+    /// More mounts (`run -v`, read by [`run_volume`](crate::run_volume)).
+    pub mounts: Vec<Mount>,
     /// More labels.
     pub labels: Vec<(String, String)>,
     /// Capabilities added to the service's.
@@ -110,9 +110,7 @@ impl Compose<'_> {
             create.network.publish = numbered.options.network.publish;
         }
         create.network.publish.extend(options.publish);
-        for volume in &options.volumes {
-            create.mounts.push(run_volume(self.project, volume)?);
-        }
+        create.mounts.extend(options.mounts);
         // Compose's own labels (project, service, one-off) are kept.
         for (key, value) in options.labels {
             create.labels.entry(key).or_insert(value);
