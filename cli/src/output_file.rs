@@ -45,7 +45,7 @@ fn check_path(path: &Path) -> Result<()> {
 pub fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     check_path(path)?;
     let cannot_write = || format!("cannot write {}", path.display());
-    if fs::metadata(path).is_ok_and(|metadata| metadata.file_type().is_fifo()) {
+    if is_pipe(path) {
         let pipe = OpenOptions::new()
             .write(true)
             .open(path)
@@ -84,6 +84,11 @@ pub fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>
         .map_err(|err| err.error)
         .with_context(cannot_write)?;
     Ok(())
+}
+
+/// Whether `path` is (or links to) a named pipe.
+pub fn is_pipe(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|metadata| metadata.file_type().is_fifo())
 }
 
 /// Where writing `path` lands: through its symbolic links (40 at most, as

@@ -129,10 +129,7 @@ pub fn check_volume_devices(root: &Path, devices: &[PathBuf]) -> Result<()> {
 /// directory, which the command keeps in the machine.
 pub fn check_outputs(root: &Path, paths: &[PathBuf]) -> Result<()> {
     // A pipe of this host is none in the machine, which has its own.
-    if let Some(pipe) = paths.iter().find(|path| {
-        std::fs::metadata(path)
-            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
-    }) {
+    if let Some(pipe) = paths.iter().find(|path| crate::output_file::is_pipe(path)) {
         bail!(
             "cannot write into the named pipe {} from the hull machine: write to stdout and \
              redirect it into the pipe",
