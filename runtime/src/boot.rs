@@ -22,7 +22,7 @@ use crate::network;
 use crate::root::StateRoot;
 use crate::scratch;
 use crate::signals::Signals;
-use crate::vm_process::{Boot, VmProcess};
+use crate::vm_process::{Boot, BootBudget, VmProcess};
 use crate::volume::VolumeStore;
 
 /// The virtio-fs tag the agent mounts as the container's lower root layer.
@@ -37,9 +37,13 @@ const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 tsc=reliable 8250.n
 const SCRATCH_DEVICE: &str = "/dev/vda";
 /// The first guest CID that is not reserved.
 const GUEST_CID: u64 = 3;
-/// Generous: under the test host's emulation a boot takes several seconds,
-/// and minutes when many boot at once.
-const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(240);
+/// A boot takes well under a second of CPU time natively and a few under
+/// the test host's nested emulation; a guest still without its agent after
+/// this much spins, and one that used none for this long stands still.
+const BOOT_BUDGET: BootBudget = BootBudget {
+    cpu: Duration::from_secs(120),
+    stall: Duration::from_secs(120),
+};
 
 /// Switch for the VMM's seccomp filters: `kill` (a syscall outside a
 /// thread's allow-list kills the VMM), `log` (it is allowed and the kernel
@@ -140,7 +144,7 @@ pub(crate) fn boot(
     };
     let taps = network.taps.into_iter().map(|(tap, _)| tap).collect();
     let mut vm = VmProcess::spawn(run_dir, &config, taps, spec.cpuset_cpus.as_ref())?;
-    let stream = match vm.accept_agent(&listener, AGENT_CONNECT_TIMEOUT, Some(signals))? {
+    let stream = match vm.accept_agent(&listener, BOOT_BUDGET, Some(signals))? {
         Boot::Ready(stream) => stream,
         Boot::Interrupted(signal) => return Ok(BootOutcome::Interrupted(signal)),
     };

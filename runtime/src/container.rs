@@ -33,6 +33,7 @@ use crate::error::Error;
 use crate::fsutil::{lock_file, try_lock_file, write_atomically};
 use crate::health::{Health, HealthConfig};
 use crate::network::{ContainerNetwork, ContainerRecords};
+use crate::proc_stat;
 use crate::restart_policy::RestartPolicy;
 use crate::root::{StateRoot, SHORT_ID_LEN};
 use crate::timestamp::now;
@@ -338,7 +339,7 @@ impl State {
         let pid = std::process::id();
         State {
             pid: Some(pid),
-            monitor_start_time: process_start_time(pid),
+            monitor_start_time: proc_stat::start_time(pid),
             attached,
             ..State::created()
         }
@@ -351,7 +352,7 @@ impl State {
         State {
             status: Status::Running,
             pid: Some(pid),
-            monitor_start_time: process_start_time(pid),
+            monitor_start_time: proc_stat::start_time(pid),
             vmm_pid: Some(vmm_pid),
             vm_size: Some(vm_size),
             paused: false,
@@ -401,18 +402,6 @@ impl State {
             error,
             ..self.clone()
         }
-    }
-}
-
-/// When process `pid` started, in clock ticks after boot (field 22 of
-/// `/proc/PID/stat`); `None` if it is gone or a zombie.
-fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces and parentheses.
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    match fields.next()? {
-        "Z" | "X" => None,
-        _ => fields.nth(18)?.parse().ok(),
     }
 }
 
@@ -618,7 +607,7 @@ impl Container {
     /// monitor is known by its command line.
     pub fn is_monitor(&self, state: &State) -> bool {
         match (state.pid, state.monitor_start_time) {
-            (Some(pid), Some(started)) => process_start_time(pid) == Some(started),
+            (Some(pid), Some(started)) => proc_stat::start_time(pid) == Some(started),
             (Some(pid), None) => fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
                 let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
                 args.windows(2)

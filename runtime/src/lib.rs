@@ -50,6 +50,7 @@ mod monitor;
 mod mounts;
 mod network;
 mod ops;
+mod proc_stat;
 mod process_config;
 mod removal;
 mod restart_policy;

@@ -21,6 +21,7 @@ use nix::sys::socket::{recv, MsgFlags};
 use crate::child_process;
 use crate::cpuset::CpuList;
 use crate::helper_command;
+use crate::proc_stat;
 use crate::root::RunDir;
 use crate::signals::Signals;
 use crate::vmm_jail::cgroup::{VmmCgroup, VmmLimits};
@@ -31,6 +32,18 @@ use crate::vmm_log::VmmLog;
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How long an exited VMM's last output may take to reach its log.
 const LOG_SETTLE: Duration = Duration::from_secs(2);
+
+/// How long a boot may go on before it counts as failed, in what the VM
+/// does rather than in time: a boot slowed by a loaded host (twenty VMs
+/// booting at once under nested emulation take minutes) is not a failed
+/// one, a guest that spins or stands still is.
+#[derive(Debug, Clone, Copy)]
+pub struct BootBudget {
+    /// The CPU time the VMM may use before its guest's agent connects.
+    pub cpu: Duration,
+    /// How long the VMM may use no CPU at all.
+    pub stall: Duration,
+}
 
 /// How waiting for a guest's agent ended.
 pub enum Boot {
@@ -98,6 +111,32 @@ fn wait_for_agent(listener: &UnixListener, pending: Option<&UnixStream>, timeout
     let _ = poll(&mut fds, timeout);
 }
 
+/// When a VM last used CPU time.
+struct Progress {
+    used: Duration,
+    at: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            used: Duration::ZERO,
+            at: Instant::now(),
+        }
+    }
+
+    /// How long the CPU time used has stood at `used`.
+    fn stalled_for(&mut self, used: Duration) -> Duration {
+        if used > self.used {
+            *self = Progress {
+                used,
+                at: Instant::now(),
+            };
+        }
+        self.at.elapsed()
+    }
+}
+
 /// One VMM process and its runtime directory.
 pub(crate) struct VmProcess {
     child: Child,
@@ -162,19 +201,19 @@ impl VmProcess {
     }
 
     /// Waits for the guest agent to connect on `listener` and speak
-    /// ([`poll_agent`]), failing early if the VMM exits first and after
-    /// `timeout` otherwise; a terminating signal from `signals` ends the
-    /// wait.
+    /// ([`poll_agent`]), failing early if the VMM exits first and once the
+    /// VM has spent `budget` otherwise; a terminating signal from `signals`
+    /// ends the wait.
     pub fn accept_agent(
         &mut self,
         listener: &UnixListener,
-        timeout: Duration,
+        budget: BootBudget,
         signals: Option<&Signals>,
     ) -> Result<Boot> {
         listener
             .set_nonblocking(true)
             .context("cannot poll the agent socket")?;
-        let deadline = Instant::now() + timeout;
+        let mut progress = Progress::new();
         let mut connection = None;
         loop {
             if let Some(stream) = poll_agent(listener, &mut connection)? {
@@ -189,10 +228,18 @@ impl VmProcess {
                     self.diagnosis()
                 );
             }
-            if Instant::now() >= deadline {
+            let used = proc_stat::cpu_time(self.pid()).unwrap_or_default();
+            if used >= budget.cpu {
                 bail!(
-                    "the guest agent did not connect within {}s: {}",
-                    timeout.as_secs(),
+                    "the guest agent did not connect after {}s of the VM's CPU time: {}",
+                    budget.cpu.as_secs(),
+                    self.diagnosis()
+                );
+            }
+            if progress.stalled_for(used) >= budget.stall {
+                bail!(
+                    "the VM has not run for {}s and its guest agent has not connected: {}",
+                    budget.stall.as_secs(),
                     self.diagnosis()
                 );
             }
