@@ -50,6 +50,22 @@ impl ImageRef {
         Ok(ImageRef(reference))
     }
 
+    /// Parses a name to give an image (`tag`, `import`, `commit`,
+    /// `build -t`): Docker refuses one pinned to a digest, which a name
+    /// given here could not keep.
+    pub fn parse_new_name(text: &str) -> Result<ImageRef, InvalidReference> {
+        let reference = ImageRef::parse(text)?;
+        match reference.digest() {
+            Some(_) => Err(InvalidReference {
+                text: quoted(text),
+                reason: "refusing to create a tag with a digest reference: name the image \
+                         NAME[:TAG]"
+                    .to_owned(),
+            }),
+            None => Ok(reference),
+        }
+    }
+
     /// The registry host (and port), e.g. `docker.io`, `localhost:5000`.
     pub fn registry(&self) -> &str {
         self.0.registry()
@@ -177,6 +193,22 @@ mod tests {
             "{upper}"
         );
         assert!(ImageRef::parse("Registry.Example:5000/app").is_ok());
+    }
+
+    #[test]
+    fn a_new_name_is_not_pinned_to_a_digest() {
+        let digest = format!("sha256:{}", "0".repeat(64));
+        for pinned in [format!("x@{digest}"), format!("x:t@{digest}")] {
+            let err = ImageRef::parse_new_name(&pinned).unwrap_err().to_string();
+            assert!(
+                err.contains("refusing to create a tag with a digest"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            ImageRef::parse_new_name("x:t").unwrap().tagged().unwrap(),
+            "docker.io/library/x:t"
+        );
     }
 
     #[test]

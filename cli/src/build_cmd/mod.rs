@@ -259,7 +259,8 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
         .tags
         .iter()
         .map(|tag| {
-            ImageRef::parse(tag).with_context(|| format!("invalid tag {tag:?}: use NAME[:TAG]"))
+            ImageRef::parse_new_name(tag)
+                .with_context(|| format!("invalid tag {tag:?}: use NAME[:TAG]"))
         })
         .collect::<Result<Vec<_>>>()?;
     let network = match args.network.as_str() {

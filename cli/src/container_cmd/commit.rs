@@ -70,7 +70,7 @@ pub fn commit(args: CommitArgs, root: &Path) -> Result<u8> {
     let reference = args
         .repository
         .as_deref()
-        .map(ImageRef::parse)
+        .map(ImageRef::parse_new_name)
         .transpose()?;
     let runtime = Runtime::new(root);
     let change = |config: &mut serde_json::Map<String, serde_json::Value>| changes.apply(config);

@@ -9,7 +9,7 @@ use hull_image::{Digest, Image, ImageRef, Pruned, Removal, Store};
 use serde_json::{json, Value};
 
 use super::{familiar, familiar_string, human_size, in_use};
-use crate::container_cmd::print_inspected;
+use crate::container_cmd::inspect_each;
 use crate::filters::{all_hold, PruneFilter};
 use crate::prompt;
 
@@ -71,7 +71,7 @@ pub struct TagArgs {
 }
 
 pub fn tag(args: TagArgs, root: &Path) -> Result<u8> {
-    let target = ImageRef::parse(&args.target)?;
+    let target = ImageRef::parse_new_name(&args.target)?;
     let store = Store::open(root)?;
     store.tag(&args.source, &target)?;
     let id = store.resolve(&args.source)?.id;
@@ -92,12 +92,9 @@ pub struct InspectArgs {
 
 pub fn inspect(args: InspectArgs, root: &Path) -> Result<u8> {
     let store = Store::open(root)?;
-    let images = args
-        .images
-        .iter()
-        .map(|name| store.resolve(name).map(|image| describe(&image)))
-        .collect::<Result<Vec<_>>>()?;
-    print_inspected(args.format.as_deref(), &images)
+    inspect_each(&args.images, args.format.as_deref(), |name| {
+        Ok(describe(&store.resolve(name)?))
+    })
 }
 
 /// An image as `docker image inspect` shows it (and where hull keeps its

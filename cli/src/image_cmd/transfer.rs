@@ -228,7 +228,11 @@ pub struct ImportArgs {
 
 /// Imports as `docker import` does: the new image's ID on stdout.
 pub fn import(args: ImportArgs, root: &Path) -> Result<u8> {
-    let reference = args.reference.as_deref().map(ImageRef::parse).transpose()?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(ImageRef::parse_new_name)
+        .transpose()?;
     let changes = Changes::parse(&args.changes)?;
     let store = Store::open(root)?;
     let input: Box<dyn Read> = match args.source.as_str() {
