@@ -375,7 +375,16 @@ fn convert(instruction: &Parsed<'_>, source: &str, escape: char) -> Result<Kind>
         Parsed::Shell(i) => Kind::Shell(i.arguments.iter().map(|a| a.value.to_string()).collect()),
         Parsed::Onbuild(i) => {
             let start = keyword_start(&i.instruction) - i.onbuild.span.start;
-            Kind::Onbuild(one_line(&source[start.min(source.len())..], escape))
+            let trigger = one_line(&source[start.min(source.len())..], escape);
+            let keyword = trigger
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            if matches!(keyword.as_str(), "FROM" | "MAINTAINER") {
+                bail!("{keyword} isn't allowed as an ONBUILD trigger");
+            }
+            Kind::Onbuild(trigger)
         }
         Parsed::Cmd(i) => Kind::Cmd(command(&i.arguments, escape)),
         Parsed::Entrypoint(i) => Kind::Entrypoint(command(&i.arguments, escape)),
@@ -579,6 +588,17 @@ mod tests {
             parse_trigger(trigger).unwrap().kind,
             Kind::Run { .. }
         ));
+    }
+
+    #[test]
+    fn from_and_maintainer_are_no_onbuild_triggers() {
+        for trigger in ["FROM x", "maintainer me"] {
+            let err = parse(&format!("FROM a\nONBUILD {trigger}\n")).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("isn't allowed as an ONBUILD trigger"),
+                "{err:#}"
+            );
+        }
     }
 
     #[test]
