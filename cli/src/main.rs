@@ -31,6 +31,7 @@ mod volume_cmd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 use hull_runtime::Runtime;
 
@@ -591,6 +592,20 @@ fn main() -> ExitCode {
     }
     let cli = match command_line::parse::<Cli>(Cli::command(), std::env::args_os()) {
         Ok(cli) => cli,
+        // As Docker: a command group without its subcommand (`hull`,
+        // `hull image`) prints its help.
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            let help = std::env::args_os().chain(["--help".into()]);
+            if let Err(help) = command_line::parse::<Cli>(Cli::command(), help) {
+                let _ = help.print();
+            }
+            return ExitCode::SUCCESS;
+        }
         // Help and version on stdout with 0; usage errors on one line with
         // Docker's 125 (Compose's 16).
         Err(err) if !err.use_stderr() => {

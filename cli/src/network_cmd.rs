@@ -11,7 +11,7 @@ use hull_runtime::{
 };
 use serde_json::{json, Value};
 
-use crate::container_cmd::print_inspected;
+use crate::container_cmd::inspect_each;
 use crate::filters::{all_hold, LabelFilter, ListFilter, PruneFilter};
 use crate::run::{label_pair, parse_label};
 use crate::times::created_at;
@@ -205,12 +205,9 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
             render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
         }
         NetworkCommand::Inspect(args) => {
-            let described = args
-                .networks
-                .iter()
-                .map(|name| Ok(describe(&runtime.inspect_network(name)?)))
-                .collect::<Result<Vec<_>>>()?;
-            return print_inspected(args.format.as_deref(), &described);
+            return inspect_each(&args.networks, args.format.as_deref(), |name| {
+                Ok(describe(&runtime.inspect_network(name)?))
+            });
         }
         NetworkCommand::Rm(args) => {
             for name in &args.networks {

@@ -7,7 +7,7 @@ use hull_format::{labels_field, render_rows, Format, Listing};
 use hull_runtime::{parse_volume_name, CreateVolumeOptions, Runtime, VolumeInfo};
 use serde_json::{json, Value};
 
-use crate::container_cmd::{for_each_name, print_inspected};
+use crate::container_cmd::{for_each_name, inspect_each};
 use crate::filters::{all_hold, LabelFilter, ListFilter};
 use crate::image_cmd::human_size;
 use crate::run::{label_pair, parse_label};
@@ -203,12 +203,9 @@ pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
             render_rows(&args.format, &LISTING, &rows, &mut std::io::stdout())?;
         }
         VolumeCommand::Inspect(args) => {
-            let described = args
-                .volumes
-                .iter()
-                .map(|name| Ok(describe(&runtime.inspect_volume(name)?)))
-                .collect::<Result<Vec<_>>>()?;
-            return print_inspected(args.format.as_deref(), &described);
+            return inspect_each(&args.volumes, args.format.as_deref(), |name| {
+                Ok(describe(&runtime.inspect_volume(name)?))
+            });
         }
         VolumeCommand::Rm(args) => {
             return Ok(for_each_name(&args.volumes, |name| {

@@ -351,6 +351,21 @@ fn multi_layer_image_keeps_whiteouts_links_devices_and_xattrs() {
             "inspect lacks {needle}: {inspect}"
         );
     }
+    // As Docker: what was found is printed, a name that was not is one
+    // line, and the exit is 1; a name pinned to a digest is no new tag.
+    let id = ok(&hull, &["image", "inspect", "-f", "{{.Id}}", &name]);
+    let partly = run(
+        &hull,
+        &["image", "inspect", "-f", "{{.Id}}", &name, "nosuch"],
+    );
+    assert_eq!(partly.status.code(), Some(FAILURE));
+    assert_eq!(String::from_utf8_lossy(&partly.stdout), id);
+    assert!(String::from_utf8_lossy(&partly.stderr).contains("no such image: nosuch"));
+    fails_with(
+        &hull,
+        &["tag", &name, &format!("x:t@sha256:{}", "0".repeat(64))],
+        "refusing to create a tag with a digest reference",
+    );
     let dirs = layer_dirs(&hull, &name);
     assert_eq!(dirs.len(), 3, "{inspect}");
 

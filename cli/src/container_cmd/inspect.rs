@@ -73,9 +73,8 @@ impl std::error::Error for NoSuchObject {}
 /// As `docker inspect`: what was found, and a line for each name that was
 /// not (exit code 1).
 pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
-    let mut described = Vec::new();
-    let code = for_each_name(&args.containers, |name| {
-        described.push(match args.kind {
+    inspect_each(&args.containers, args.format.as_deref(), |name| {
+        Ok(match args.kind {
             Some(Kind::Container) => describe_sized(&runtime.inspect(name)?, runtime, args.size)?,
             Some(Kind::Image) => {
                 image_cmd::describe_image(&Store::open(runtime.root())?.resolve(name)?)
@@ -83,10 +82,24 @@ pub fn inspect(args: InspectArgs, runtime: &Runtime) -> Result<u8> {
             Some(Kind::Network) => network_cmd::describe(&runtime.inspect_network(name)?),
             Some(Kind::Volume) => volume_cmd::describe(&runtime.inspect_volume(name)?),
             None => any_object(runtime, name, args.size)?,
-        });
+        })
+    })
+}
+
+/// As every `docker ... inspect` does: prints what `describe` found of
+/// `names` as `format` says, after a line for each name it did not find;
+/// exits 1 if any was not.
+pub fn inspect_each(
+    names: &[String],
+    format: Option<&str>,
+    mut describe: impl FnMut(&str) -> Result<Value>,
+) -> Result<u8> {
+    let mut described = Vec::new();
+    let code = for_each_name(names, |name| {
+        described.push(describe(name)?);
         Ok(())
     });
-    print_inspected(args.format.as_deref(), &described)?;
+    print_inspected(format, &described)?;
     Ok(code)
 }
 
@@ -113,7 +126,7 @@ pub fn parse_format(value: &str) -> Result<String, String> {
 
 /// Objects as `docker inspect` prints them: a JSON array (no format, or
 /// `json`), or `format` rendered for each.
-pub fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> {
+fn print_inspected(format: Option<&str>, described: &[Value]) -> Result<u8> {
     match format.map(str::trim) {
         None | Some("" | "json") => println!("{}", serde_json::to_string_pretty(described)?),
         Some(template) => {

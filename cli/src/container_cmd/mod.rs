@@ -25,7 +25,7 @@ pub use cp::{copy, cp, host_destination, CopyFlags, CpArgs};
 pub use diff::{diff, DiffArgs};
 pub use exec::{exec, ExecArgs};
 pub use export::{export, ExportArgs};
-pub use inspect::{inspect, parse_format, print_inspected, InspectArgs};
+pub use inspect::{inspect, inspect_each, parse_format, InspectArgs};
 pub use lifecycle::{
     kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
     PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
