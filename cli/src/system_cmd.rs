@@ -166,12 +166,11 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
     for image in &images {
         let users = users_of(&image.id.to_string());
         Usage::add(&mut image_usage, image.size, users > 0);
-        let name = image
-            .repo_tags
-            .first()
-            .map(String::as_str)
-            .unwrap_or("<none>:<none>");
-        let (repository, tag) = name.rsplit_once(':').unwrap_or((name, "<none>"));
+        // As `images` shows it: `alpine`, not docker.io/library/alpine.
+        let (repository, tag) = image.repo_tags.first().map_or_else(
+            || ("<none>".to_owned(), "<none>".to_owned()),
+            |tagged| image_cmd::familiar(tagged),
+        );
         image_rows.push(json!({
             "Repository": repository, "Tag": tag, "ID": image.id.short(),
             "Size": human_size(image.size, 3), "Containers": users.to_string(),

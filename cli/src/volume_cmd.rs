@@ -168,6 +168,7 @@ const LISTING: Listing = Listing {
         ("Labels", "LABELS"),
         ("Links", "LINKS"),
         ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
     ],
 };
 
@@ -253,6 +254,8 @@ fn row(info: &VolumeInfo) -> Value {
         "Labels": labels_field(&info.volume.labels),
         "Links": info.users.len().to_string(),
         "CreatedAt": volume.created,
+        // Docker's listing computes no sizes either.
+        "Size": "N/A",
     })
 }
 

@@ -81,7 +81,10 @@ fn rows(image: &Image, args: &HistoryArgs) -> Vec<Value> {
         };
         rows.push(json!({
             "ID": "<missing>",
-            "CreatedSince": if args.human { since(&created) } else { created.clone() },
+            "CreatedSince": match args.human {
+                true => since(&created),
+                false => created_at_rfc3339(&created),
+            },
             "CreatedAt": created_at_rfc3339(&created),
             "CreatedBy": created_by,
             "Size": if args.human { human_size(size, 3) } else { size.to_string() },

@@ -124,7 +124,7 @@ fn auth_file(root: &Path) -> std::path::PathBuf {
 }
 
 /// `docker.io/library/alpine:latest` as Docker shows it: (`alpine`, `latest`).
-fn familiar(tagged: &str) -> (String, String) {
+pub fn familiar(tagged: &str) -> (String, String) {
     match ImageRef::parse(tagged) {
         Ok(r) => (r.familiar_name(), r.tag().unwrap_or("<none>").to_owned()),
         Err(_) => (tagged.to_owned(), "<none>".to_owned()),
