@@ -105,6 +105,9 @@ pub struct LsArgs {
     /// Print only network IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Print whole network IDs.
+    #[arg(long)]
+    no_trunc: bool,
     /// Only networks that match: name=PART, id=PREFIX, label=KEY[=VALUE],
     /// driver=bridge, type=builtin|custom, scope=local, dangling=true|false
     /// (no container is on it); repeat a key for any of its values.
@@ -189,14 +192,20 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
             networks.retain(|network| {
                 all_hold(&args.filter, |filter| filter.matches(network, &in_use))
             });
+            let shown_id = |id: &str| match args.no_trunc {
+                true => id.to_owned(),
+                false => id[..12].to_owned(),
+            };
             if args.quiet {
-                networks.iter().for_each(|n| println!("{}", &n.id[..12]));
+                networks
+                    .iter()
+                    .for_each(|n| println!("{}", shown_id(&n.id)));
                 return Ok(0);
             }
             let rows: Vec<Value> = networks
                 .iter()
                 .map(|n| {
-                    json!({ "ID": &n.id[..12], "Name": n.name, "Driver": "bridge", "Scope": "local",
+                    json!({ "ID": shown_id(&n.id), "Name": n.name, "Driver": "bridge", "Scope": "local",
                             "IPv4": "true", "IPv6": "false",
                             "CreatedAt": created_at(&n.created), "Internal": n.internal.to_string(),
                             "Labels": labels_field(&n.labels) })
