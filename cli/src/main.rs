@@ -590,22 +590,21 @@ fn main() -> ExitCode {
     if let Some(ended) = helper {
         return exit(ended, error_code);
     }
-    let cli = match command_line::parse::<Cli>(Cli::command(), std::env::args_os()) {
+    let parsed = command_line::parse::<Cli>(Cli::command(), std::env::args_os());
+    // As Docker: a command group without its subcommand (`hull`, `hull
+    // image`) prints its help, on stderr, and exits 0.
+    let missing_subcommand = parsed.as_ref().is_err_and(|err| {
+        matches!(
+            err.kind(),
+            ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        )
+    });
+    if let Some(help) = missing_subcommand.then(group_help).flatten() {
+        eprint!("{help}");
+        return ExitCode::SUCCESS;
+    }
+    let cli = match parsed {
         Ok(cli) => cli,
-        // As Docker: a command group without its subcommand (`hull`,
-        // `hull image`) prints its help.
-        Err(err)
-            if matches!(
-                err.kind(),
-                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) =>
-        {
-            let help = std::env::args_os().chain(["--help".into()]);
-            if let Err(help) = command_line::parse::<Cli>(Cli::command(), help) {
-                let _ = help.print();
-            }
-            return ExitCode::SUCCESS;
-        }
         // Help and version on stdout with 0; usage errors on one line with
         // Docker's 125 (Compose's 16).
         Err(err) if !err.use_stderr() => {
@@ -648,6 +647,16 @@ fn main() -> ExitCode {
         Err(err) => Err(err),
     };
     exit(result, code_of)
+}
+
+/// The help of the command group this process's command line names, as
+/// `--help` after it shows it; `None` if that shows none.
+fn group_help() -> Option<String> {
+    let asked = std::env::args_os().chain(["--help".into()]);
+    match command_line::parse::<Cli>(Cli::command(), asked) {
+        Err(help) if help.kind() == ErrorKind::DisplayHelp => Some(help.render().to_string()),
+        _ => None,
+    }
 }
 
 /// Whether this process's command line, read as far as it can be, is a

@@ -89,19 +89,48 @@ impl Project {
         service.profiles.is_empty() || service.profiles.iter().any(|p| self.profiles.contains(p))
     }
 
-    /// The names of the services enabled by the active profiles.
-    pub fn active_services(&self) -> Vec<String> {
-        self.file
+    /// The names of the services enabled by the active profiles; refused,
+    /// as Compose refuses it, if one of them needs a service they leave
+    /// out.
+    pub fn active_services(&self) -> Result<Vec<String>> {
+        self.check_active_dependencies()?;
+        Ok(self
+            .file
             .services
             .iter()
             .filter(|(_, service)| self.is_active(service))
             .map(|(name, _)| name.clone())
-            .collect()
+            .collect())
+    }
+
+    /// Refuses an active service that needs (`depends_on`, not `required:
+    /// false`) one the active profiles leave out.
+    pub fn check_active_dependencies(&self) -> Result<()> {
+        let services = &self.file.services;
+        for (name, service) in services.iter().filter(|(_, s)| self.is_active(s)) {
+            let left_out = service
+                .depends_on
+                .iter()
+                .find_map(|(dependency, condition)| {
+                    let needed = services.get(dependency).filter(|_| condition.required)?;
+                    (!self.is_active(needed)).then_some((dependency, &needed.profiles))
+                });
+            if let Some((dependency, profiles)) = left_out {
+                return Err(Error::config(format!(
+                    "service {name:?} depends on service {dependency:?}, which no active \
+                     profile enables: activate one of its profiles ({}) with --profile or \
+                     COMPOSE_PROFILES",
+                    profiles.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The active services as Compose lists them (`config --services`):
     /// by name, each after the services it depends on.
     pub fn listed_services(&self) -> Result<Vec<String>> {
+        self.check_active_dependencies()?;
         let mut active: IndexMap<String, Service> = self
             .file
             .services

@@ -27,6 +27,7 @@ const NAMED_MAPPINGS: [&str; 8] = [
 
 /// `project`'s model as `config` prints it: YAML, or JSON if `json`.
 pub fn config(project: &Project, json: bool) -> Result<String> {
+    project.check_active_dependencies()?;
     let model = normalised(project);
     let mut value = serde_yaml::to_value(&model).map_err(cannot_write)?;
     with_extensions(&mut value, &model);
@@ -244,5 +245,36 @@ x-note:
             json["services"]["frontend"]["ports"][0]["published"],
             "3000"
         );
+    }
+
+    #[test]
+    fn an_active_service_may_not_need_one_its_profiles_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  web: {image: w, depends_on: [db]}\n  \
+             db: {image: d, profiles: [dbp]}\n  \
+             tool: {image: t, profiles: [tools], depends_on: {gone: {required: false}}}\n",
+        )
+        .unwrap();
+        let load_with = |profiles: &[&str]| {
+            load(&LoadOptions {
+                working_dir: dir.path().to_owned(),
+                profiles: profiles.iter().map(|p| p.to_string()).collect(),
+                ..LoadOptions::default()
+            })
+            .unwrap()
+        };
+        let without = load_with(&[]);
+        let err = super::config(&without, false).unwrap_err().to_string();
+        assert!(
+            err.contains("service \"web\" depends on service \"db\", which no active profile")
+                && err.contains("(dbp)"),
+            "{err}"
+        );
+        assert!(without.listed_services().is_err());
+        let with = load_with(&["dbp", "tools"]);
+        assert_eq!(with.active_services().unwrap(), ["web", "db", "tool"]);
+        assert!(super::config(&with, false).is_ok());
     }
 }

@@ -184,15 +184,15 @@ fn bad_arguments_are_refused_before_the_machine_starts() {
             "{args:?}: {stderr}"
         );
     }
-    // A command group alone prints its help, as Docker's do.
+    // A command group alone prints its help, on stderr, as Docker's do.
     for (args, usage) in [
         (&[][..], "Usage: hull [OPTIONS] <COMMAND>"),
         (&["image"][..], "Usage: hull image [OPTIONS] <COMMAND>"),
     ] {
         let output = hull.run(args, b"");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(0), "{args:?}: {stdout}");
-        assert!(stdout.contains(usage), "{args:?}: {stdout}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.contains(usage), "{args:?}: {stderr}");
     }
     let status = hull.run(["machine", "status"], b"");
     let status = String::from_utf8_lossy(&status.stdout);

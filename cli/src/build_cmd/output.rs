@@ -170,7 +170,7 @@ fn tag_as(store: &Store, id: &str, names: &[String]) -> Result<Vec<ImageRef>> {
     names
         .iter()
         .map(|name| {
-            let reference = ImageRef::parse(name)
+            let reference = ImageRef::parse_new_name(name)
                 .with_context(|| format!("--output name={name}: use NAME[:TAG]"))?;
             store.tag(id, &reference)?;
             Ok(reference)

@@ -201,7 +201,7 @@ fn build_service(
             })?
         }
     };
-    let tag = ImageRef::parse(&need.name)
+    let tag = ImageRef::parse_new_name(&need.name)
         .with_context(|| format!("service {service}: invalid image name {:?}", need.name))?;
     // An argument without a value takes the environment's, if any.
     let mut build_args: BTreeMap<String, String> = build

@@ -62,7 +62,7 @@ impl Compose<'_> {
     /// unless `no_deps`, what they depend on, in dependency order.
     pub fn selected(&self, services: &[String], no_deps: bool) -> Result<Vec<String>> {
         let names = match services.is_empty() {
-            true => self.project.active_services(),
+            true => self.project.active_services()?,
             false => services.to_vec(),
         };
         with_dependencies(&self.project.file.services, &names, no_deps)

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
 use crate::container::{self, Container, State, Status};
 use crate::error::{Error, Result};
@@ -16,6 +16,11 @@ use crate::root::StateRoot;
 use crate::Runtime;
 use crate::{child_process, fsutil};
 
+/// How long a start may take, whatever the monitor's boot budget says: a
+/// loaded host slows starts (twenty VMs booting at once in the test host on
+/// CI's machine took over 300 s), so this is only the backstop for a guest
+/// that hangs idle, or after its agent connected.
+const START_BACKSTOP: Duration = Duration::from_secs(20 * 60);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a monitor may take to exit once it removed its container.
 const REMOVED_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,14 +124,15 @@ pub(super) fn read_rest(log: &mut File) -> String {
 }
 
 /// Waits until the container whose monitor is `monitor` (writing to
-/// `log`) runs, or has run and ended by itself. However long that takes:
-/// a slow start on a loaded host is not a failed one, and the monitor
-/// gives up on a boot that goes nowhere (`boot::BOOT_BUDGET`).
+/// `log`) runs, or has run and ended by itself: the monitor gives up on a
+/// boot that spins or stands still (`boot::BOOT_BUDGET`), this on one that
+/// takes past [`START_BACKSTOP`].
 fn wait_until_started(
     container: &Container,
     monitor: &mut Child,
     mut log: File,
 ) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_BACKSTOP;
     loop {
         // Looked at first: the state read after a monitor's end is final.
         let monitor_ended = monitor
@@ -149,6 +155,13 @@ fn wait_until_started(
         }
         if monitor_ended {
             return Err(start_failure(container, Some(&state), &read_rest(&mut log)).into());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "container {} did not start within {} minutes",
+                container.short_id(),
+                START_BACKSTOP.as_secs() / 60
+            );
         }
         std::thread::sleep(POLL_INTERVAL);
     }
