@@ -89,7 +89,7 @@ impl<'a> Build<'a> {
         }
         let store = Store::open(&options.root)?;
         let dockerfile = dockerfile::parse(&options.dockerfile)?;
-        let context = ContextTree::open(&options.context)?;
+        let context = ContextTree::open_with(&options.context, options.ignore_file.as_deref())?;
         let mut global: BTreeMap<String, String> = PLATFORM_ARGS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -665,10 +665,7 @@ impl<'a> Build<'a> {
             options.owner = Some(users::chown_owner(&image, spec)?);
         }
         let (tree, from_key): (Box<dyn Tree>, String) = match &from {
-            None => (
-                Box::new(ContextTree::open(self.context.root())?),
-                String::new(),
-            ),
+            None => (Box::new(self.context.clone()), String::new()),
             Some(name) => {
                 options.keep_owner = true;
                 let source = self.copy_source(name)?;

@@ -60,6 +60,10 @@ pub struct BuildOptions {
     pub context: PathBuf,
     /// The Dockerfile's text.
     pub dockerfile: String,
+    /// The Dockerfile's own ignore file (`NAME.dockerignore` beside it),
+    /// which, if it exists, takes the place of the context's
+    /// `.dockerignore`, as BuildKit's does.
+    pub ignore_file: Option<PathBuf>,
     /// Names for the image.
     pub tags: Vec<ImageRef>,
     /// `--build-arg`s.

@@ -40,7 +40,16 @@ pub trait Tree {
     fn describe(&self) -> String;
 }
 
+/// The ignore file of the Dockerfile at `dockerfile`: `NAME.dockerignore`
+/// beside it, which BuildKit takes over the context's `.dockerignore`.
+pub fn dockerfile_ignore_file(dockerfile: &Path) -> PathBuf {
+    let mut name = dockerfile.as_os_str().to_owned();
+    name.push(".dockerignore");
+    PathBuf::from(name)
+}
+
 /// The build context: a directory and its `.dockerignore`.
+#[derive(Clone)]
 pub struct ContextTree {
     root: PathBuf,
     ignore: IgnoreRules,
@@ -49,16 +58,27 @@ pub struct ContextTree {
 impl ContextTree {
     /// The context at `root`, with the `.dockerignore` found there.
     pub fn open(root: &Path) -> Result<ContextTree> {
+        ContextTree::open_with(root, None)
+    }
+
+    /// The context at `root`, with `ignore_file` if it exists (a
+    /// Dockerfile's own, as BuildKit takes it), else the `.dockerignore`
+    /// found there.
+    pub fn open_with(root: &Path, ignore_file: Option<&Path>) -> Result<ContextTree> {
         let root = root
             .canonicalize()
             .with_context(|| format!("build context {}", root.display()))?;
         if !root.is_dir() {
             bail!("build context {} is not a directory", root.display());
         }
-        let ignore = match fs::read_to_string(root.join(".dockerignore")) {
+        let context_file = root.join(".dockerignore");
+        let file = ignore_file
+            .filter(|file| file.is_file())
+            .unwrap_or(&context_file);
+        let ignore = match fs::read_to_string(file) {
             Ok(text) => IgnoreRules::parse(&text)?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
-            Err(err) => return Err(err).context("cannot read .dockerignore"),
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", file.display())),
         };
         Ok(ContextTree { root, ignore })
     }
@@ -414,6 +434,23 @@ mod tests {
             let made = unsafe { libc::mknod(c_path.as_ptr(), libc::S_IFCHR, 0) };
             assert_eq!(made, 0, "{}", std::io::Error::last_os_error());
         }
+    }
+
+    #[test]
+    fn a_dockerfiles_own_ignore_file_takes_the_place_of_the_contexts() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        fs::create_dir_all(root.join("d2")).unwrap();
+        fs::write(root.join(".dockerignore"), "a\n").unwrap();
+        let dockerfile = root.join("d2/Dockerfile");
+        let own = dockerfile_ignore_file(&dockerfile);
+        assert_eq!(own, root.join("d2/Dockerfile.dockerignore"));
+        // None beside the Dockerfile: the context's.
+        let tree = ContextTree::open_with(root, Some(&own)).unwrap();
+        assert!(tree.ignored(Path::new("a")) && !tree.ignored(Path::new("b")));
+        fs::write(&own, "b\n").unwrap();
+        let tree = ContextTree::open_with(root, Some(&own)).unwrap();
+        assert!(!tree.ignored(Path::new("a")) && tree.ignored(Path::new("b")));
     }
 
     #[test]

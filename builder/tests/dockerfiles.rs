@@ -387,6 +387,7 @@ fn build_options(root: &Path, context: &Path, dockerfile: &str, tag: &str) -> Bu
         root: root.to_owned(),
         context: context.to_owned(),
         dockerfile: dockerfile.to_owned(),
+        ignore_file: None,
         tags: vec![ImageRef::parse(tag).unwrap()],
         build_args: BTreeMap::new(),
         target: None,

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use hull_builder::tree::dockerfile_ignore_file;
 use hull_builder::{BuildError, BuildOptions, Built, Progress, Secrets, StepOutput, StepRunner};
 use hull_image::{ImageRef, Store};
 use hull_runtime::session::Writers;
@@ -292,16 +293,16 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
             (dir, None, None)
         }
     };
-    let dockerfile = match (&args.file, from_stdin) {
-        (_, Some(text)) => text,
+    let (dockerfile, ignore_file) = match (&args.file, from_stdin) {
+        (_, Some(text)) => (text, None),
         (Some(file), None) if file == Path::new("-") => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("cannot read the Dockerfile from stdin")?;
-            text
+            (text, None)
         }
-        (Some(file), None) => read_dockerfile(file)?,
+        (Some(file), None) => (read_dockerfile(file)?, Some(dockerfile_ignore_file(file))),
         (None, None) => {
             let path = context.join("Dockerfile");
             if !path.exists() {
@@ -310,7 +311,7 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
                     context.display()
                 );
             }
-            read_dockerfile(&path)?
+            (read_dockerfile(&path)?, Some(dockerfile_ignore_file(&path)))
         }
     };
     Ok(Prepared {
@@ -318,6 +319,7 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
             root: root.to_owned(),
             context,
             dockerfile,
+            ignore_file,
             tags,
             build_args,
             target: args.target.clone(),

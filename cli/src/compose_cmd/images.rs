@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use hull_builder::tree::dockerfile_ignore_file;
 use hull_builder::{BuildOptions, SecretSource, Secrets};
 use hull_compose::model::{Build, PullPolicy as ServicePolicy};
 use hull_compose::{Compose, ImageNeed, Project, ServiceImage, ServiceImages};
@@ -189,16 +190,17 @@ fn build_service(
             context.display()
         );
     }
-    let dockerfile = match &build.dockerfile_inline {
-        Some(text) => text.clone(),
+    let dockerfile_path = context.join(build.dockerfile.as_deref().unwrap_or("Dockerfile"));
+    let (dockerfile, ignore_file) = match &build.dockerfile_inline {
+        Some(text) => (text.clone(), None),
         None => {
-            let path = context.join(build.dockerfile.as_deref().unwrap_or("Dockerfile"));
-            std::fs::read_to_string(&path).with_context(|| {
+            let text = std::fs::read_to_string(&dockerfile_path).with_context(|| {
                 format!(
                     "service {service}: cannot read the Dockerfile {}",
-                    path.display()
+                    dockerfile_path.display()
                 )
-            })?
+            })?;
+            (text, Some(dockerfile_ignore_file(&dockerfile_path)))
         }
     };
     let tag = ImageRef::parse_new_name(&need.name)
@@ -224,6 +226,7 @@ fn build_service(
         root: root.to_owned(),
         context,
         dockerfile,
+        ignore_file,
         tags: vec![tag],
         build_args,
         target: build.target.clone(),
