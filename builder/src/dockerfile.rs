@@ -239,11 +239,29 @@ pub fn parse_trigger(trigger: &str) -> Result<Instruction> {
 /// Parses one instruction written alone (an `ONBUILD` trigger, a `hull
 /// commit -c` change).
 pub fn parse_instruction(text: &str) -> Result<Instruction> {
-    let mut dockerfile = parse(&format!("FROM scratch\n{text}\n"))?;
+    // Written alone, it has no line of a file to name.
+    let mut dockerfile = parse(&format!("FROM scratch\n{text}\n"))
+        .map_err(|err| anyhow!("{}", without_location(&format!("{err:#}"))))?;
     let mut instructions = std::mem::take(&mut dockerfile.stages[0].instructions);
     match (instructions.pop(), instructions.is_empty()) {
         (Some(instruction), true) => Ok(instruction),
         _ => bail!("{text:?} is not one instruction"),
+    }
+}
+
+/// `message` without the parser's ` at line N column M` at its end.
+fn without_location(message: &str) -> &str {
+    let Some((before, location)) = message.rsplit_once(" at line ") else {
+        return message;
+    };
+    let numbers = location.split_once(" column ").filter(|(line, column)| {
+        [line, column]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match numbers {
+        Some(_) => before,
+        None => message,
     }
 }
 
@@ -588,6 +606,14 @@ mod tests {
             parse_trigger(trigger).unwrap().kind,
             Kind::Run { .. }
         ));
+    }
+
+    #[test]
+    fn an_instruction_written_alone_names_no_line() {
+        let err = parse_instruction("ENV").unwrap_err().to_string();
+        assert_eq!(err, "ENV instruction requires at least one argument");
+        assert_eq!(without_location("x at line 2"), "x at line 2");
+        assert_eq!(without_location("x at line 2 column 1"), "x");
     }
 
     #[test]
