@@ -130,13 +130,13 @@ impl Project {
     /// The active services as Compose lists them (`config --services`):
     /// by name, each after the services it depends on.
     pub fn listed_services(&self) -> Result<Vec<String>> {
-        self.check_active_dependencies()?;
         let mut active: IndexMap<String, Service> = self
-            .file
-            .services
-            .iter()
-            .filter(|(_, service)| self.is_active(service))
-            .map(|(name, service)| (name.clone(), service.clone()))
+            .active_services()?
+            .into_iter()
+            .map(|name| {
+                let service = self.file.services[&name].clone();
+                (name, service)
+            })
             .collect();
         active.sort_keys();
         crate::graph::dependency_order(&active)

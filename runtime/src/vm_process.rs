@@ -111,27 +111,42 @@ fn wait_for_agent(listener: &UnixListener, pending: Option<&UnixStream>, timeout
     let _ = poll(&mut fds, timeout);
 }
 
+/// How often a booting VM's CPU time is read: the budget is counted in
+/// seconds, the agent is polled far more often.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// When a VM last used CPU time.
 struct Progress {
     used: Duration,
     at: Instant,
+    next_look: Instant,
 }
 
 impl Progress {
     fn new() -> Progress {
+        let now = Instant::now();
         Progress {
             used: Duration::ZERO,
-            at: Instant::now(),
+            at: now,
+            next_look: now,
         }
+    }
+
+    /// Whether the VM's CPU time is due to be read again.
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        let due = now >= self.next_look;
+        if due {
+            self.next_look = now + PROGRESS_INTERVAL;
+        }
+        due
     }
 
     /// How long the CPU time used has stood at `used`.
     fn stalled_for(&mut self, used: Duration) -> Duration {
         if used > self.used {
-            *self = Progress {
-                used,
-                at: Instant::now(),
-            };
+            self.used = used;
+            self.at = Instant::now();
         }
         self.at.elapsed()
     }
@@ -228,9 +243,10 @@ impl VmProcess {
                     self.diagnosis()
                 );
             }
-            // Unknown while the VMM's record cannot be read: no progress
-            // counted, none missed.
-            if let Some(used) = proc_stat::cpu_time(self.pid()) {
+            // Read when due; unknown while the VMM's record cannot be
+            // read: no progress counted, none missed.
+            let used = progress.due().then(|| proc_stat::cpu_time(self.pid()));
+            if let Some(used) = used.flatten() {
                 if used >= budget.cpu {
                     bail!(
                         "the guest agent did not connect after {}s of the VM's CPU time: {}",
