@@ -116,12 +116,19 @@ pub fn list_tags(reference: &ImageRef, options: &RegistryOptions) -> Result<Vec<
         let mut seen = std::collections::HashSet::new();
         loop {
             let last = tags.last().map(String::as_str);
-            let page = client
+            let page = match client
                 .list_tags(reference.as_oci(), &auth, Some(TAGS_PER_PAGE), last)
-                .await?;
-            let full = page.tags.len() >= TAGS_PER_PAGE;
+                .await
+            {
+                Ok(page) => page.tags,
+                // Distribution answers `"tags": null` for a repository
+                // whose every tag was deleted.
+                Err(OciDistributionError::JsonError(err)) if is_null_list(&err) => Vec::new(),
+                Err(err) => return Err(err.into()),
+            };
+            let full = page.len() >= TAGS_PER_PAGE;
             let before = tags.len();
-            for tag in page.tags {
+            for tag in page {
                 check_tag(&tag)?;
                 if seen.insert(tag.clone()) {
                     tags.push(tag);
@@ -132,6 +139,9 @@ pub fn list_tags(reference: &ImageRef, options: &RegistryOptions) -> Result<Vec<
                 break;
             }
         }
+        if tags.is_empty() {
+            bail!("repository {} has no tags", reference.name());
+        }
         anyhow::Ok(tags)
     };
     runtime()?
@@ -140,6 +150,11 @@ pub fn list_tags(reference: &ImageRef, options: &RegistryOptions) -> Result<Vec<
             true => anyhow!("repository {} not found: name unknown", reference.name()),
             false => one_line(err, reference),
         })
+}
+
+/// Whether `err` is a tag list's `null` where a list of tags belongs.
+fn is_null_list(err: &serde_json::Error) -> bool {
+    err.is_data() && err.to_string().starts_with("invalid type: null")
 }
 
 /// Refuses a tag that Docker's grammar does not allow, as a registry's

@@ -196,6 +196,21 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Deletes the manifest `digest` of `repository`, and with it every
+    /// tag that named it.
+    pub fn delete_manifest(&self, repository: &str, digest: &str) {
+        let path = format!("/v2/{repository}/manifests/{digest}");
+        let response = http(&self.host(), "DELETE", &path, &[], b"").expect("delete manifest");
+        assert_eq!(
+            response.status,
+            202,
+            "manifest delete failed: {}",
+            response.body_text()
+        );
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();

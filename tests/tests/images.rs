@@ -279,6 +279,14 @@ fn import_push_and_pull_back_into_a_fresh_root_is_identical() {
         &["pull", "-a", &format!("{}/test/nothing", registry.host())],
         "not found",
     );
+    // A repository whose every tag was deleted lists `"tags": null`.
+    let (digest, _) = registry.push_image("test/gone", "v1", &[], "{}");
+    registry.delete_manifest("test/gone", &digest);
+    fails_with(
+        &everything,
+        &["pull", "-a", &format!("{}/test/gone", registry.host())],
+        "test/gone has no tags",
+    );
 }
 
 #[test]
