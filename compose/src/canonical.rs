@@ -230,7 +230,8 @@ fn env_files(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
 
 /// `ports`: short strings (`[IP:][HOST:]CONTAINER[/PROTO]`, ranges
 /// expanded) as long mappings; a range of host ports for one container
-/// port (`8000-8002:80`, or `published: 8000-8002`) as its first port.
+/// port (`8000-8002:80`, or `published: 8000-8002`) stays a range, of
+/// which each container takes a free port.
 fn ports(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     let Value::Sequence(items) = value else {
         return Err((path.clone(), "must be a list".into()));
@@ -239,15 +240,15 @@ fn ports(value: &mut Value, path: &YamlPath) -> Result<(), Invalid> {
     for (index, item) in items.iter().enumerate() {
         match item {
             Value::Mapping(port) => {
-                let mut port = port.clone();
-                if let Some(published) = port.get_mut("published") {
-                    if let Some(range) = scalar_text(published).filter(|text| text.contains('-')) {
-                        let first = port_range(&range)
-                            .map_err(|reason| (path.index(index).field("published"), reason))?[0];
-                        *published = first.to_string().into();
-                    }
+                if let Some(range) = port
+                    .get("published")
+                    .and_then(scalar_text)
+                    .filter(|text| text.contains('-'))
+                {
+                    port_range(&range)
+                        .map_err(|reason| (path.index(index).field("published"), reason))?;
                 }
-                long.push(Value::Mapping(port));
+                long.push(Value::Mapping(port.clone()));
             }
             item => {
                 let text = scalar_text(item)
@@ -275,11 +276,13 @@ fn short_port(text: &str) -> Result<Vec<Mapping>, String> {
         _ => unreachable!("rsplitn gives one to three parts"),
     };
     let targets = port_range(container)?;
-    let published = match host.filter(|host| !host.is_empty()) {
-        // Docker publishes one container port on a port of the host's
-        // range; hull publishes it on the range's first.
-        Some(host) if targets.len() == 1 => Some(vec![port_range(host)?[0]]),
-        Some(host) => Some(port_range(host)?),
+    let published: Option<Vec<String>> = match host.filter(|host| !host.is_empty()) {
+        // One container port on any free port of the host's range.
+        Some(host) if targets.len() == 1 => {
+            port_range(host)?;
+            Some(vec![host.to_owned()])
+        }
+        Some(host) => Some(port_range(host)?.iter().map(u16::to_string).collect()),
         None => None,
     };
     if let Some(published) = &published {
@@ -294,7 +297,7 @@ fn short_port(text: &str) -> Result<Vec<Mapping>, String> {
             let mut port = Mapping::new();
             port.insert("target".into(), (*target).into());
             if let Some(published) = &published {
-                port.insert("published".into(), published[index].to_string().into());
+                port.insert("published".into(), published[index].clone().into());
             }
             if let Some(ip) = host_ip {
                 port.insert("host_ip".into(), ip.into());
@@ -599,15 +602,15 @@ mod tests {
     }
 
     #[test]
-    fn a_host_port_range_for_one_port_publishes_its_first() {
+    fn a_host_port_range_for_one_port_stays_a_range() {
         let doc = canonical(
             "services:\n  a:\n    ports: ['8000-8002:80', {target: 443, published: 8083-8085}]\n",
         );
         assert_eq!(
             doc["services"]["a"]["ports"],
             yaml(
-                "- {target: 80, published: '8000', protocol: tcp}\n\
-                 - {target: 443, published: '8083'}\n"
+                "- {target: 80, published: 8000-8002, protocol: tcp}\n\
+                 - {target: 443, published: 8083-8085}\n"
             )
         );
         let mut bad: Value =

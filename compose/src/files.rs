@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The name of the compose file read from standard input (`-f -`).
+pub const STDIN_FILE: &str = "-";
+
 /// The file names looked for, in order of preference.
 pub const FILE_NAMES: [&str; 4] = [
     "compose.yaml",
@@ -30,6 +33,9 @@ pub fn find(
     listed
         .into_iter()
         .map(|file| {
+            if file == Path::new(STDIN_FILE) {
+                return Ok(file);
+            }
             let file = working_dir.join(file);
             if file.is_dir() {
                 return Err(format!(

@@ -38,6 +38,7 @@ mod render;
 mod validate;
 
 pub use error::{Error, Result};
+pub use files::STDIN_FILE;
 pub use load::{load, LoadOptions};
 pub use ops::{
     follow, is_oneoff, list_projects, number_of, project_containers, service_of, Action, Compose,

@@ -14,7 +14,7 @@ use crate::canonical::canonicalize;
 use crate::dotenv;
 use crate::error::{Error, Result};
 use crate::extends;
-use crate::files;
+use crate::files::{self, STDIN_FILE};
 use crate::include::{self, Include};
 use crate::interpolate::Interpolator;
 use crate::merge::{merge, strip_tags};
@@ -44,6 +44,9 @@ pub struct LoadOptions {
     pub working_dir: PathBuf,
     /// The caller's environment, over the `.env` file's variables.
     pub environment: BTreeMap<String, String>,
+    /// The text of the file `-` names in `files` (`-f -`), which the
+    /// caller read from its standard input.
+    pub stdin: Option<String>,
 }
 
 /// Loads the project `options` describe.
@@ -53,6 +56,8 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
         files::find(&options.files, compose_file, &options.working_dir).map_err(Error::NoFile)?;
     let directory = match &options.project_directory {
         Some(dir) => relative::clean(&options.working_dir.join(dir)),
+        // `-f -` has the working directory for its own.
+        None if files[0] == Path::new(STDIN_FILE) => options.working_dir.clone(),
         None => files[0]
             .parent()
             .map_or_else(|| options.working_dir.clone(), Path::to_path_buf),
@@ -61,6 +66,7 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
     let home = options.environment.get("HOME").map(PathBuf::from);
     let mut reader = Reader {
         home: home.as_deref(),
+        stdin: options.stdin.as_deref(),
         warnings: Vec::new(),
         including: Vec::new(),
     };
@@ -169,6 +175,8 @@ fn under_env_files(
 struct Reader<'a> {
     /// `$HOME`, for `~` in paths.
     home: Option<&'a Path>,
+    /// The text of `-f -`.
+    stdin: Option<&'a str>,
     /// Unset variables, unknown keys.
     warnings: Vec<String>,
     /// The files being read, each included by the one before.
@@ -289,8 +297,12 @@ impl Reader<'_> {
         variables: &BTreeMap<String, String>,
     ) -> Result<Value> {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file)
-            .map_err(|err| Error::config(format!("{name}: cannot read it: {err}")))?;
+        let text = match (file == Path::new(STDIN_FILE), self.stdin) {
+            (true, Some(text)) => text.to_owned(),
+            (true, None) => return Err(Error::config("-f -: nothing was read from stdin")),
+            (false, _) => std::fs::read_to_string(file)
+                .map_err(|err| Error::config(format!("{name}: cannot read it: {err}")))?,
+        };
         let mut doc: Value = serde_yaml::from_str(&text)
             .map_err(|err| Error::config(format!("{name}: not valid YAML: {err}")))?;
         if !doc.is_mapping() {
@@ -395,6 +407,31 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_stdin_has_the_working_directory_for_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), ".env", "TAG=2.0\n");
+        write(dir.path(), "web.env", "A=1\n");
+        let options = LoadOptions {
+            files: vec![PathBuf::from("-")],
+            stdin: Some("services:\n  web:\n    image: web:${TAG}\n    env_file: web.env\n".into()),
+            ..options(dir.path())
+        };
+        let project = load(&options).unwrap();
+        assert_eq!(project.directory, dir.path());
+        let web = &project.file.services["web"];
+        assert_eq!(web.image.as_deref(), Some("web:2.0"));
+        assert_eq!(web.environment["A"].as_deref(), Some("1"));
+        let unread = LoadOptions {
+            stdin: None,
+            ..options
+        };
+        assert_eq!(
+            load(&unread).unwrap_err().to_string(),
+            "-f -: nothing was read from stdin"
+        );
+    }
+
+    #[test]
     fn interpolates_from_the_environment_over_dot_env() {
         let dir = tempfile::tempdir().unwrap();
         write(
@@ -415,7 +452,7 @@ mod tests {
         assert_eq!(project.name, "fromdotenv");
         let web = &project.file.services["web"];
         assert_eq!(web.image.as_deref(), Some("web:1.0"));
-        assert_eq!(web.ports[0].published, Some(9090));
+        assert_eq!(web.ports[0].published.unwrap().to_string(), "9090");
         assert_eq!(web.environment["GREETING"].as_deref(), Some("hello"));
         assert_eq!(web.environment["COST"].as_deref(), Some("$5"));
         assert_eq!(web.deploy.as_ref().unwrap().replicas, Some(2));
@@ -656,7 +693,7 @@ mod tests {
         let web = &project.file.services["web"];
         assert_eq!(web.restart.as_deref(), Some("unless-stopped"));
         assert_eq!(web.image.as_deref(), Some("sentry"));
-        assert_eq!(web.ports[0].published, Some(8000));
+        assert_eq!(web.ports[0].published.unwrap().to_string(), "8000");
         assert_eq!(web.environment["APP_MODE"].as_deref(), Some("prod"));
         assert_eq!(
             web.volumes[0].source.as_deref(),

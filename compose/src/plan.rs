@@ -723,7 +723,7 @@ mod tests {
     image: bb:1
     env_file: web.env
     environment: {GREETING: hello}
-    ports: ['8080:80', '127.0.0.1::53/udp']
+    ports: ['8080:80', '127.0.0.1::53/udp', '9000-9001:90']
     networks:
       frontend: {aliases: [www]}
       backend: {}
@@ -753,7 +753,7 @@ volumes: {data: {}}
         assert_eq!(plan.more_networks[0].aliases, ["web"]);
         assert_eq!(
             options.network.publish,
-            ["8080:80/tcp", "127.0.0.1::53/udp"]
+            ["8080:80/tcp", "127.0.0.1::53/udp", "9000-9001:90/tcp"]
         );
         let labels = &options.labels;
         assert_eq!(labels[labels::PROJECT], "shop");

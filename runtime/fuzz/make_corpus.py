@@ -45,7 +45,7 @@ write("dns_query", "two-questions",
 write("dns_query", "status", query(14, "web", A, flags=0x1000))
 
 for i, spec in enumerate(["80", "8080:80", "127.0.0.1:5353:53/udp", "0.0.0.0::443/tcp", "8000-8010:80",
-                          ":80", "65535:65536", "1.2.3.4:80:80/sctp"]):
+                          ":80", "65535:65536", "1.2.3.4:80:80/sctp", "8000-8002:80-82/udp", "9-8:80"]):
     write("port_spec", str(i), spec)
 for i, size in enumerate(["256m", "1G", "131072k", "134217728", "64mb", "17179869184g", " 2 GB ", "12x"]):
     write("size", str(i), size)

@@ -15,7 +15,7 @@ use hickory_proto::op::{Message, MessageType, ResponseCode};
 
 use crate::network::dns::{reply, Reply};
 use crate::units::{parse_duration, parse_memory_mib, parse_size_bytes};
-use crate::PortMapping;
+use crate::PortRequest;
 
 /// The names the `dns_query` target's directory knows.
 fn directory(name: &str) -> Option<Ipv4Addr> {
@@ -56,24 +56,35 @@ pub fn dns_query(data: &[u8]) {
     }
 }
 
-/// Parses `data` as a `-p` value: a parsed mapping publishes a container
-/// port other than 0, and written out in full it parses to the same.
+/// Parses `data` as a `-p` value: each parsed request publishes a
+/// container port other than 0 on a host port or range of them in order,
+/// and written out in full it parses to the same.
 pub fn port_spec(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(mapping) = PortMapping::parse(text) else {
+    let Ok(requests) = PortRequest::parse(text) else {
         return;
     };
-    assert_ne!(mapping.container_port, 0);
-    let full = format!(
-        "{}:{}:{}/{}",
-        mapping.host_ip, mapping.host_port, mapping.container_port, mapping.protocol
-    );
-    assert_eq!(PortMapping::parse(&full).expect(&full), mapping);
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert_ne!(request.container_port, 0);
+        assert!(request.host_port <= request.last_host_port);
+        let full = format!(
+            "{}:{}-{}:{}/{}",
+            request.host_ip,
+            request.host_port,
+            request.last_host_port,
+            request.container_port,
+            request.protocol
+        );
+        if request.host_port != 0 {
+            assert_eq!(PortRequest::parse(&full).expect(&full), [*request]);
+        }
+    }
     assert_eq!(
-        PortMapping::exposed(text).is_ok(),
-        mapping.host_port == 0 && mapping.host_ip.is_unspecified()
+        PortRequest::exposed(text).is_ok(),
+        matches!(requests[..], [one] if one.host_port == 0 && one.host_ip.is_unspecified())
     );
 }
 
@@ -184,8 +195,8 @@ mod tests {
             (parsed, inputs.len() - parsed)
         };
         assert_eq!(
-            outcomes("port_spec", |s| PortMapping::parse(s).is_ok()),
-            (4, 4)
+            outcomes("port_spec", |s| PortRequest::parse(s).is_ok()),
+            (6, 4)
         );
         assert_eq!(outcomes("size", |s| parse_size_bytes(s).is_ok()), (5, 3));
         assert_eq!(outcomes("duration", |s| parse_duration(s).is_ok()), (9, 2));

@@ -105,7 +105,8 @@ pub use mounts::{check_mounts, parse_volumes_from, same_target};
 pub use network::{
     parse_dns_option, parse_dns_search, parse_domain_name, parse_host_name, parse_hostname,
     parse_network_name, ContainerNetwork, Endpoint, HostAddress, HostEntry, MacAddress, Network,
-    NetworkOptions, NewNetwork, PortMapping, Protocol, Subnet, DEFAULT_NETWORK, NO_NETWORK,
+    NetworkOptions, NewNetwork, PortMapping, PortRequest, Protocol, Subnet, DEFAULT_NETWORK,
+    NO_NETWORK,
 };
 pub use ops::{
     CommitOptions, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,

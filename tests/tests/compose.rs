@@ -55,6 +55,9 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("logs"), ["db-1 | db ready"], "{output}");
     assert_eq!(fact("config"), ["db web|app"], "{output}");
     assert_eq!(fact("ls"), ["app running(2)"], "{output}");
+    // `-f -`: the file on stdin, the working directory the project's, in
+    // the hull machine too.
+    assert_eq!(fact("stdin-file"), ["db web|db web"], "{output}");
     // `up` again: nothing changed, nothing remade; a changed service is
     // remade alone.
     assert_eq!(fact("again"), ["Running Running"], "{output}");
@@ -220,6 +223,7 @@ echo "port=$($h compose port web 80)"
 echo "logs=$($h compose logs db | grep 'db ready')"
 echo "config=$($h compose config --services | paste -sd ' ')|$($h compose config | sed -n 's/^name: //p')"
 echo "ls=$($h compose ls --format '{{.Name}} {{.Status}}')"
+echo "stdin-file=$(cat compose.yaml | $h compose -f - ps --format '{{.Service}}' | sort | paste -sd ' ')|$(cat compose.yaml | $h compose -f - config --services | sort | paste -sd ' ')"
 
 $h compose exec -T web sh -c 'echo kept > /state/f'
 volumes=$($h volume ls -q | wc -l)

@@ -40,6 +40,12 @@ echo "etc-hostname=$($h exec web cat /etc/hostname)"
 $h run -d --name late -p 8080:80 --rootfs $R -- true 2>err; echo "in-use=$?"
 echo "in-use-error=$(cat err)"
 echo "containers=$($h ps -aq | wc -l)"
+$h run -d --name spill -p 8080-8081:80 -p 127.0.0.1:9000-9001:90-91 --rootfs $R -- \
+    sh -c 'mkdir /www; echo "spilled over" > /www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
+wait_for 'wget -q -O - http://127.0.0.1:8081/ >/dev/null 2>&1'
+echo "spill=$(wget -q -O - http://127.0.0.1:8081/)"
+echo "spill-ports=$($h port spill | tr '\n' ,)"
+$h rm -f spill >/dev/null
 
 $h run -d --name echo -p 5353:7/udp --dns 192.0.2.53 --add-host db:192.0.2.9 \
     --add-host hostbox:host-gateway --ip 10.89.7.7 --mac-address 02:00:00:00:07:07 --rootfs $R2 -- /bin/udp-echo serve 7 >/dev/null
@@ -106,6 +112,14 @@ echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
         "{output}"
     );
     assert_eq!(facts(&output, "containers"), ["1"], "{output}");
+    // A host range: one container port on its first free port, a range of
+    // them port by port.
+    assert_eq!(facts(&output, "spill"), ["spilled over"], "{output}");
+    assert_eq!(
+        facts(&output, "spill-ports"),
+        ["80/tcp -> 0.0.0.0:8081,90/tcp -> 127.0.0.1:9000,91/tcp -> 127.0.0.1:9001,"],
+        "{output}"
+    );
     // UDP, answered through the proxy from either host address.
     assert_eq!(facts(&output, "udp"), ["re:ping"], "{output}");
     assert_eq!(facts(&output, "udp-again"), ["re:pong"], "{output}");

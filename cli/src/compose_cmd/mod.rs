@@ -12,17 +12,25 @@ mod show;
 mod up;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use hull_compose::{Action, Compose, Event, LoadOptions, Project};
-use hull_runtime::{PortMapping, Runtime, Status};
+use hull_compose::{Action, Compose, Event, LoadOptions, Project, STDIN_FILE};
+use hull_runtime::{PortMapping, PortRequest, Runtime, Status};
 
 use crate::machine::{self, ForwardedStdio, Placement};
 
 pub use failure::{exit_code, COMMAND_SYNTAX_FAILURE};
+
+/// Where this host hands the hull machine the text of `-f -`, which the
+/// command there cannot read from its stdin again.
+const STDIN_FILE_ENV: &str = "HULL_COMPOSE_STDIN";
+/// The most of `-f -` handed to the machine (an environment variable holds
+/// 128 KiB).
+const MAX_FORWARDED_STDIN_FILE: usize = 100 * 1024;
 
 /// `hull compose`'s own flags, before the subcommand.
 #[derive(Args)]
@@ -203,6 +211,17 @@ impl ComposeArgs {
     /// pulls or builds the images `up` and `run` need, whose IDs the
     /// command there gets in its environment.
     pub fn prepare_for_machine(&self, root: &Path) -> Result<Vec<String>> {
+        let mut env: Vec<String> = Vec::new();
+        if let Some(text) = self.stdin_file()? {
+            if text.len() > MAX_FORWARDED_STDIN_FILE {
+                anyhow::bail!(
+                    "-f -: a compose file on stdin goes to the hull machine only up to {} KiB; \
+                     give it as a file with -f FILE",
+                    MAX_FORWARDED_STDIN_FILE / 1024
+                );
+            }
+            env.push(format!("{STDIN_FILE_ENV}={text}"));
+        }
         let wanted = match &self.command {
             ComposeCommand::Up(args) => Some(args.image_request()),
             ComposeCommand::Create(args) => Some(args.image_request()),
@@ -222,7 +241,7 @@ impl ComposeArgs {
             _ => {}
         }
         let Some(request) = wanted else {
-            return Ok(Vec::new());
+            return Ok(env);
         };
         let devices: Vec<PathBuf> = project
             .file
@@ -261,7 +280,31 @@ impl ComposeArgs {
             }
         }
         let resolved = images::resolve(&compose, root, &request)?;
-        Ok(vec![images::forwarded(&resolved)?])
+        env.push(images::forwarded(&resolved)?);
+        Ok(env)
+    }
+
+    /// The text of `-f -`, if given: what this host sent along to the hull
+    /// machine, else standard input's, read once.
+    fn stdin_file(&self) -> Result<Option<String>> {
+        static TEXT: OnceLock<String> = OnceLock::new();
+        if !self.files.iter().any(|file| file == Path::new(STDIN_FILE)) {
+            return Ok(None);
+        }
+        if let Some(text) = TEXT.get() {
+            return Ok(Some(text.clone()));
+        }
+        let text = match std::env::var(STDIN_FILE_ENV) {
+            Ok(text) => text,
+            Err(_) => {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("-f -: cannot read a compose file from stdin")?;
+                text
+            }
+        };
+        Ok(Some(TEXT.get_or_init(|| text).clone()))
     }
 
     /// The project the flags and this process's environment describe.
@@ -273,7 +316,10 @@ impl ComposeArgs {
             env_files: self.env_files.clone(),
             profiles: self.profiles.clone(),
             working_dir: std::env::current_dir().context("cannot tell the working directory")?,
-            environment: std::env::vars().collect::<BTreeMap<_, _>>(),
+            environment: std::env::vars()
+                .filter(|(key, _)| key != STDIN_FILE_ENV)
+                .collect::<BTreeMap<_, _>>(),
+            stdin: self.stdin_file()?,
         };
         Ok(hull_compose::load(&options)?)
     }
@@ -284,15 +330,16 @@ impl ComposeArgs {
 fn check_ports_free(specs: &[String], published: &[PortMapping]) -> Result<()> {
     let mut wanted = Vec::new();
     for spec in specs {
-        let mapping = PortMapping::parse(spec)?;
-        let held = published.iter().any(|running| {
-            running.host_port == mapping.host_port && running.protocol == mapping.protocol
-        });
-        if !held {
-            wanted.push(mapping);
+        for request in PortRequest::parse(spec)? {
+            let held = published.iter().any(|running| {
+                request.may_take(running.host_port) && running.protocol == request.protocol
+            });
+            if !held {
+                wanted.push(request);
+            }
         }
     }
-    Ok(PortMapping::check_free(&wanted)?)
+    Ok(PortRequest::check_free(&wanted)?)
 }
 
 /// `hull compose ...`.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::values::{self, Bytes, Span};
+use super::values::{self, Bytes, HostPorts, Span};
 
 /// `services.NAME`: the containers of one kind, their image, command,
 /// environment, storage, networks, dependencies and limits.
@@ -421,15 +421,15 @@ pub struct Port {
     /// The container's port.
     #[serde(deserialize_with = "required_number")]
     pub target: u16,
-    /// The host's port (none: one the kernel picks); written as text, as
-    /// Compose writes it.
+    /// The host's port, or a range of them (none: one the kernel picks);
+    /// written as text, as Compose writes it.
     #[serde(
         default,
         deserialize_with = "values::number",
         serialize_with = "values::as_text",
         skip_serializing_if = "Option::is_none"
     )]
-    pub published: Option<u16>,
+    pub published: Option<HostPorts>,
     /// `tcp` or `udp`.
     #[serde(default = "tcp")]
     pub protocol: String,

@@ -76,6 +76,43 @@ pub fn as_text<S: Serializer, T: fmt::Display>(
     }
 }
 
+/// A host port, or a range of them of which a container takes a free one
+/// (`8000-8002`), as a port's `published` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPorts {
+    /// The first port (0: one the kernel picks).
+    pub first: u16,
+    /// The last: `first` but for a range.
+    pub last: u16,
+}
+
+impl std::str::FromStr for HostPorts {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HostPorts, String> {
+        let bad = || format!("{text:?} is not a port or a range of ports");
+        let port = |text: &str| text.parse::<u16>().map_err(|_| bad());
+        let (first, last) = match text.split_once('-') {
+            Some((first, last)) => (port(first)?, port(last)?),
+            None => (port(text)?, port(text)?),
+        };
+        // 0, the kernel's pick, starts no range.
+        match first <= last && (first > 0 || last == 0) {
+            true => Ok(HostPorts { first, last }),
+            false => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for HostPorts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.first == self.last {
+            true => write!(f, "{}", self.first),
+            false => write!(f, "{}-{}", self.first, self.last),
+        }
+    }
+}
+
 /// A span of time, `1m30s`, `10s`, `1.5s`, `500ms`; a bare number is
 /// seconds. Written back as Go writes durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

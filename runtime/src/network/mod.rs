@@ -35,7 +35,7 @@ use hull_protocol::{InterfaceSpec, NetworkSpec};
 use serde::{Deserialize, Serialize};
 
 use etc_files::Resolver;
-pub use ports::{PortMapping, Protocol};
+pub use ports::{PortMapping, PortRequest, Protocol};
 use proxy::PortProxy;
 use store::usable_name;
 pub(crate) use store::LeaseHolder;
@@ -117,6 +117,15 @@ impl Default for NetworkOptions {
 }
 
 impl NetworkOptions {
+    /// What `publish` asks, each `-p` value parsed.
+    pub fn port_requests(&self) -> Result<Vec<PortRequest>> {
+        let mut requests = Vec::new();
+        for value in &self.publish {
+            requests.extend(PortRequest::parse(value)?);
+        }
+        Ok(requests)
+    }
+
     /// Checks the options as far as this host can tell without the state
     /// root: the network's name, the ports to publish (and that those named
     /// are free here: ports left to the kernel are not checked), and the
@@ -129,15 +138,11 @@ impl NetworkOptions {
         }
         self.check_networks()?;
         self.check_resolver()?;
-        let mappings = self
-            .publish
-            .iter()
-            .map(|value| PortMapping::parse(value))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let requests = self.port_requests()?;
         if self.offline() {
             self.check_offline(!self.publish.is_empty())?;
         }
-        PortMapping::check_free(&mappings)
+        PortRequest::check_free(&requests)
     }
 
     /// Fails for search domains or resolver options that are not one word
@@ -540,11 +545,7 @@ pub(crate) fn create(
     options: &NetworkOptions,
     exposed: &[String],
 ) -> Result<ContainerNetwork> {
-    let mut requested = options
-        .publish
-        .iter()
-        .map(|value| PortMapping::parse(value))
-        .collect::<Result<Vec<_>>>()?;
+    let mut requested = options.port_requests()?;
     options.check_networks()?;
     options.check_resolver()?;
     let internal = match options.offline() {
@@ -570,15 +571,15 @@ pub(crate) fn create(
             .map(|m| (m.container_port, m.protocol))
             .collect();
         for entry in exposed {
-            let mapping = match PortMapping::exposed(entry) {
-                Ok(mapping) => mapping,
+            let request = match PortRequest::exposed(entry) {
+                Ok(request) => request,
                 Err(err) => {
                     tracing::warn!("-P leaves it out: {err:#}");
                     continue;
                 }
             };
-            if published.insert((mapping.container_port, mapping.protocol)) {
-                requested.push(mapping);
+            if published.insert((request.container_port, request.protocol)) {
+                requested.push(request);
             }
         }
     }

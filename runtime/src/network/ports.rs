@@ -27,8 +27,7 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// A container port and where it is published on the host. A host port
-/// of 0 is picked by the kernel when the container is created.
+/// A container port published on a host port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
     /// The host address it is published on (0.0.0.0: all).
@@ -42,62 +41,6 @@ pub struct PortMapping {
 }
 
 impl PortMapping {
-    /// Parses one `-p` value.
-    pub fn parse(value: &str) -> Result<PortMapping> {
-        let bad = || {
-            format!(
-                "-p {value}: expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], \
-                 e.g. 8080:80 or 127.0.0.1:5353:53/udp"
-            )
-        };
-        let (ports, protocol) = match value.rsplit_once('/') {
-            Some((ports, "tcp")) => (ports, Protocol::Tcp),
-            Some((ports, "udp")) => (ports, Protocol::Udp),
-            Some(_) => bail!(bad()),
-            None => (value, Protocol::Tcp),
-        };
-        let parts: Vec<&str> = ports.split(':').collect();
-        let (host_ip, host_port, container_port) = match parts.as_slice() {
-            [container] => (None, None, *container),
-            [host, container] => (None, Some(*host), *container),
-            [ip, host, container] => (Some(*ip), Some(*host).filter(|p| !p.is_empty()), *container),
-            _ => bail!(bad()),
-        };
-        let port = |text: &str, zero_ok: bool| -> Result<u16> {
-            match text.parse::<u16>() {
-                Ok(0) if !zero_ok => bail!(bad()),
-                Ok(port) => Ok(port),
-                Err(_) if text.contains('-') => {
-                    bail!("-p {value}: port ranges are not supported; publish each port")
-                }
-                Err(_) => bail!(bad()),
-            }
-        };
-        let host_ip = match host_ip {
-            None | Some("") => Ipv4Addr::UNSPECIFIED,
-            Some(ip) => ip
-                .parse()
-                .with_context(|| format!("-p {value}: {ip} is not an IPv4 address of this host"))?,
-        };
-        Ok(PortMapping {
-            host_ip,
-            host_port: host_port.map(|p| port(p, true)).transpose()?.unwrap_or(0),
-            container_port: port(container_port, false)?,
-            protocol,
-        })
-    }
-
-    /// The mapping of `-P` for an image's `EXPOSE` entry (`80/tcp`, `53/udp`,
-    /// `8080`), on a port the kernel picks.
-    pub fn exposed(entry: &str) -> Result<PortMapping> {
-        let mapping = PortMapping::parse(entry)
-            .with_context(|| format!("the image exposes {entry:?}, which is not a port"))?;
-        if mapping.host_port != 0 || mapping.host_ip != Ipv4Addr::UNSPECIFIED {
-            bail!("the image exposes {entry:?}, which is not a port");
-        }
-        Ok(mapping)
-    }
-
     /// `80/tcp`, the container side as `hull port` names it.
     pub fn container_side(&self) -> String {
         format!("{}/{}", self.container_port, self.protocol)
@@ -113,17 +56,16 @@ impl PortMapping {
         }
     }
 
-    /// Binds the host side to check it is free; a host port of 0 becomes
-    /// the one the kernel picked. The port is held while the socket lives.
-    fn reserve(self) -> Result<(PortMapping, OwnedFd)> {
+    /// Binds the host side; a host port of 0 becomes the one the kernel
+    /// picked. The port is held while the socket lives.
+    fn bind(self) -> std::io::Result<(PortMapping, OwnedFd)> {
         let address = self.bind_address();
         let (port, reservation) = match self.protocol {
             Protocol::Tcp => TcpListener::bind(address)
                 .and_then(|l| Ok((l.local_addr()?.port(), OwnedFd::from(l)))),
             Protocol::Udp => UdpSocket::bind(address)
                 .and_then(|s| Ok((s.local_addr()?.port(), OwnedFd::from(s)))),
-        }
-        .map_err(|e| self.bind_error(e))?;
+        }?;
         let mapping = PortMapping {
             host_port: port,
             ..self
@@ -155,43 +97,209 @@ impl PortMapping {
             ),
         }
     }
+}
 
-    /// Fails with one line naming the first of `mappings` whose host port
-    /// (a given one; 0 is picked when published) is taken on this host, or
-    /// given twice.
-    pub fn check_free(mappings: &[PortMapping]) -> crate::Result<()> {
-        let given: Vec<PortMapping> = mappings
+/// The most ports one container publishes: each is a listener of its
+/// monitor (and a forward of the hull machine's QEMU).
+pub const MAX_PUBLISHED_PORTS: usize = 1024;
+
+/// What a `-p` value asks for one container port: a given host port, any
+/// free one of a range of them, or one the kernel picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRequest {
+    /// The host address to publish on (0.0.0.0: all).
+    pub host_ip: Ipv4Addr,
+    /// The first host port it may take; 0: one the kernel picks.
+    pub host_port: u16,
+    /// The last host port it may take: `host_port` but for a range.
+    pub last_host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+impl PortRequest {
+    /// Parses one `-p` value,
+    /// `[HOST_IP:][HOST_PORT[-LAST]:]CONTAINER_PORT[-LAST][/tcp|udp]`, as
+    /// Docker reads it: a range of container ports is published port by
+    /// port on a host range as long (or on ports the kernel picks), one
+    /// container port on any free port of a host range.
+    pub fn parse(value: &str) -> Result<Vec<PortRequest>> {
+        let bad = || {
+            format!(
+                "-p {value}: expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], \
+                 e.g. 8080:80, 127.0.0.1:5353:53/udp or 8000-8002:8000-8002"
+            )
+        };
+        let (ports, protocol) = match value.rsplit_once('/') {
+            Some((ports, "tcp")) => (ports, Protocol::Tcp),
+            Some((ports, "udp")) => (ports, Protocol::Udp),
+            Some(_) => bail!(bad()),
+            None => (value, Protocol::Tcp),
+        };
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (host_ip, host_ports, container_ports) = match parts.as_slice() {
+            [container] => (None, None, *container),
+            [host, container] => (None, Some(*host), *container),
+            [ip, host, container] => (Some(*ip), Some(*host).filter(|p| !p.is_empty()), *container),
+            _ => bail!(bad()),
+        };
+        // `first[-last]`; 0 (not in a range) only where `zero_ok`.
+        let range = |text: &str, zero_ok: bool| -> Result<(u16, u16)> {
+            let port = |text: &str| text.parse::<u16>().map_err(|_| anyhow::anyhow!(bad()));
+            let (first, last) = match text.split_once('-') {
+                Some((first, last)) => (port(first)?, port(last)?),
+                None => (port(text)?, port(text)?),
+            };
+            // 0, the kernel's pick, stands alone, and only for a host port.
+            let bad_zero = first == 0 && (!zero_ok || text.contains('-'));
+            if bad_zero || last < first {
+                bail!(bad());
+            }
+            Ok((first, last))
+        };
+        let host_ip = match host_ip {
+            None | Some("") => Ipv4Addr::UNSPECIFIED,
+            Some(ip) => ip
+                .parse()
+                .with_context(|| format!("-p {value}: {ip} is not an IPv4 address of this host"))?,
+        };
+        let containers = range(container_ports, false)?;
+        let hosts = host_ports
+            .map(|p| range(p, true))
+            .transpose()?
+            .unwrap_or((0, 0));
+        let request = |container_port: u16, host_port: u16, last_host_port: u16| PortRequest {
+            host_ip,
+            host_port,
+            last_host_port,
+            container_port,
+            protocol,
+        };
+        let container_count = containers.1 - containers.0;
+        if container_count == 0 {
+            return Ok(vec![request(containers.0, hosts.0, hosts.1)]);
+        }
+        if usize::from(container_count) >= MAX_PUBLISHED_PORTS {
+            bail!("-p {value}: hull publishes at most {MAX_PUBLISHED_PORTS} ports of a container");
+        }
+        let picked = hosts.0 == 0;
+        if !picked && hosts.1 - hosts.0 != container_count {
+            bail!("-p {value}: the host and container port ranges differ in size");
+        }
+        Ok((0..=container_count)
+            .map(|offset| {
+                let host_port = if picked { 0 } else { hosts.0 + offset };
+                request(containers.0 + offset, host_port, host_port)
+            })
+            .collect())
+    }
+
+    /// The request of `-P` for an image's `EXPOSE` entry (`80/tcp`,
+    /// `53/udp`, `8080`): a port the kernel picks.
+    pub fn exposed(entry: &str) -> Result<PortRequest> {
+        let not_a_port = || anyhow::anyhow!("the image exposes {entry:?}, which is not a port");
+        match PortRequest::parse(entry).map_err(|_| not_a_port())?[..] {
+            [request] if request.host_port == 0 && request.host_ip.is_unspecified() => Ok(request),
+            _ => Err(not_a_port()),
+        }
+    }
+
+    /// The mapping of this request on host port `host_port`.
+    fn on(&self, host_port: u16) -> PortMapping {
+        PortMapping {
+            host_ip: self.host_ip,
+            host_port,
+            container_port: self.container_port,
+            protocol: self.protocol,
+        }
+    }
+
+    /// Binds a host port this request may take: the given one, the first
+    /// free one of its range, or one the kernel picks. The port is held
+    /// while the socket lives.
+    fn reserve(&self) -> Result<(PortMapping, OwnedFd)> {
+        if self.host_port == self.last_host_port {
+            let mapping = self.on(self.host_port);
+            return mapping.bind().map_err(|err| mapping.bind_error(err));
+        }
+        for port in self.host_port..=self.last_host_port {
+            let mapping = self.on(port);
+            match mapping.bind() {
+                Ok(reserved) => return Ok(reserved),
+                Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(err) => return Err(mapping.bind_error(err)),
+            }
+        }
+        bail!(
+            "cannot publish {}: every host port of {}:{}-{}/{} is in use; choose others with -p",
+            self.on(0).container_side(),
+            self.host_ip,
+            self.host_port,
+            self.last_host_port,
+            self.protocol
+        )
+    }
+
+    /// Whether this request names its host port (or range of them), not
+    /// leaving it to the kernel.
+    pub fn names_host_port(&self) -> bool {
+        self.host_port != 0
+    }
+
+    /// Whether host port `port` is the one, or one of those, it may take.
+    pub fn may_take(&self, port: u16) -> bool {
+        self.names_host_port() && (self.host_port..=self.last_host_port).contains(&port)
+    }
+
+    /// Fails with one line naming the first of `requests` whose host port
+    /// (a given one, or every port of a given range; 0 is picked when
+    /// published) is taken on this host, or given twice.
+    pub fn check_free(requests: &[PortRequest]) -> crate::Result<()> {
+        let given: Vec<PortRequest> = requests
             .iter()
-            .filter(|mapping| mapping.host_port != 0)
+            .filter(|request| request.names_host_port())
             .copied()
             .collect();
         Ok(reserve_all(&given).map(drop)?)
     }
 }
 
-/// Checks that every host side of `mappings` is free and distinct, all at
-/// once (so two picked ports cannot collide), and fixes each host port of 0
-/// to the one the kernel picked. The ports are free again on return.
-pub fn reserve_all(mappings: &[PortMapping]) -> Result<Vec<PortMapping>> {
+/// Checks that every host side of `requests` is free and distinct, all at
+/// once (so two picked ports cannot collide), and fixes each host port to
+/// the given one, the first free one of a range, or the one the kernel
+/// picked. The ports are free again on return.
+pub fn reserve_all(requests: &[PortRequest]) -> Result<Vec<PortMapping>> {
+    if requests.len() > MAX_PUBLISHED_PORTS {
+        bail!(
+            "-p: {} ports are more than the {MAX_PUBLISHED_PORTS} hull publishes for one container",
+            requests.len()
+        );
+    }
     let mut reserved = Vec::new();
     let mut held = Vec::new();
-    for (index, mapping) in mappings.iter().enumerate() {
-        let twice = mappings[..index].iter().any(|earlier| {
-            earlier.host_port != 0
-                && earlier.host_port == mapping.host_port
-                && earlier.protocol == mapping.protocol
-                && (earlier.host_ip == mapping.host_ip
-                    || earlier.host_ip.is_unspecified()
-                    || mapping.host_ip.is_unspecified())
-        });
+    for (index, request) in requests.iter().enumerate() {
+        let single = |request: &PortRequest| {
+            request.names_host_port() && request.host_port == request.last_host_port
+        };
+        let twice = single(request)
+            && requests[..index].iter().any(|earlier| {
+                single(earlier)
+                    && earlier.host_port == request.host_port
+                    && earlier.protocol == request.protocol
+                    && (earlier.host_ip == request.host_ip
+                        || earlier.host_ip.is_unspecified()
+                        || request.host_ip.is_unspecified())
+            });
         if twice {
             bail!(
                 "-p: host port {}/{} is published twice",
-                mapping.host_port,
-                mapping.protocol
+                request.host_port,
+                request.protocol
             );
         }
-        let (mapping, reservation) = mapping.reserve()?;
+        let (mapping, reservation) = request.reserve()?;
         reserved.push(mapping);
         held.push(reservation);
     }
@@ -224,20 +332,51 @@ mod tests {
         }
     }
 
+    fn request(ip: [u8; 4], hosts: (u16, u16), container: u16, protocol: Protocol) -> PortRequest {
+        PortRequest {
+            host_ip: Ipv4Addr::from(ip),
+            host_port: hosts.0,
+            last_host_port: hosts.1,
+            container_port: container,
+            protocol,
+        }
+    }
+
     #[test]
     fn publish_values_parse_like_docker() {
         use Protocol::*;
         let cases = [
-            ("80", mapping([0; 4], 0, 80, Tcp)),
-            ("8080:80", mapping([0; 4], 8080, 80, Tcp)),
-            ("8080:80/tcp", mapping([0; 4], 8080, 80, Tcp)),
-            ("5353:53/udp", mapping([0; 4], 5353, 53, Udp)),
-            ("127.0.0.1:8080:80", mapping([127, 0, 0, 1], 8080, 80, Tcp)),
-            ("127.0.0.1::80", mapping([127, 0, 0, 1], 0, 80, Tcp)),
-            (":8080:80", mapping([0; 4], 8080, 80, Tcp)),
+            ("80", vec![request([0; 4], (0, 0), 80, Tcp)]),
+            ("8080:80", vec![request([0; 4], (8080, 8080), 80, Tcp)]),
+            ("8080:80/tcp", vec![request([0; 4], (8080, 8080), 80, Tcp)]),
+            ("5353:53/udp", vec![request([0; 4], (5353, 5353), 53, Udp)]),
+            (
+                "127.0.0.1:8080:80",
+                vec![request([127, 0, 0, 1], (8080, 8080), 80, Tcp)],
+            ),
+            (
+                "127.0.0.1::80",
+                vec![request([127, 0, 0, 1], (0, 0), 80, Tcp)],
+            ),
+            (":8080:80", vec![request([0; 4], (8080, 8080), 80, Tcp)]),
+            ("8000-8010:80", vec![request([0; 4], (8000, 8010), 80, Tcp)]),
+            (
+                "8000-8001:80-81/udp",
+                vec![
+                    request([0; 4], (8000, 8000), 80, Udp),
+                    request([0; 4], (8001, 8001), 81, Udp),
+                ],
+            ),
+            (
+                "80-81",
+                vec![
+                    request([0; 4], (0, 0), 80, Tcp),
+                    request([0; 4], (0, 0), 81, Tcp),
+                ],
+            ),
         ];
         for (value, expected) in cases {
-            assert_eq!(PortMapping::parse(value).unwrap(), expected, "{value}");
+            assert_eq!(PortRequest::parse(value).unwrap(), expected, "{value}");
         }
     }
 
@@ -251,21 +390,32 @@ mod tests {
             "1:2:3:4",
             "70000",
             "localhost:80:80",
+            "8000-8001:80-82",
+            "90-80",
+            "0-5:80",
+            "80-",
+            "1-65535",
         ] {
-            let err = PortMapping::parse(value).unwrap_err().to_string();
+            let err = PortRequest::parse(value).unwrap_err().to_string();
             assert!(err.starts_with(&format!("-p {value}:")), "{value}: {err}");
         }
-        let err = PortMapping::parse("8000-8010:80").unwrap_err().to_string();
-        assert!(err.contains("ranges are not supported"), "{err}");
+        let err = PortRequest::parse("8000-8001:80-82")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("the host and container port ranges differ in size"),
+            "{err}"
+        );
     }
 
     #[test]
     fn exposed_entries_get_a_kernel_picked_port() {
         assert_eq!(
-            PortMapping::exposed("53/udp").unwrap(),
-            mapping([0; 4], 0, 53, Protocol::Udp)
+            PortRequest::exposed("53/udp").unwrap(),
+            request([0; 4], (0, 0), 53, Protocol::Udp)
         );
-        assert!(PortMapping::exposed("8080:80").is_err());
+        assert!(PortRequest::exposed("8080:80").is_err());
+        assert!(PortRequest::exposed("80-81").is_err());
     }
 
     #[test]
@@ -278,22 +428,22 @@ mod tests {
     #[test]
     fn reserving_fixes_distinct_free_ports_and_names_a_taken_one() {
         let picked = reserve_all(&[
-            mapping([127, 0, 0, 1], 0, 80, Protocol::Tcp),
-            mapping([127, 0, 0, 1], 0, 81, Protocol::Tcp),
-            mapping([127, 0, 0, 1], 0, 53, Protocol::Udp),
+            request([127, 0, 0, 1], (0, 0), 80, Protocol::Tcp),
+            request([127, 0, 0, 1], (0, 0), 81, Protocol::Tcp),
+            request([127, 0, 0, 1], (0, 0), 53, Protocol::Udp),
         ])
         .unwrap();
         assert!(picked.iter().all(|m| m.host_port != 0));
         assert_ne!(picked[0].host_port, picked[1].host_port);
         let twice = [
-            mapping([0; 4], 8080, 80, Protocol::Tcp),
-            mapping([127, 0, 0, 1], 8080, 81, Protocol::Tcp),
+            request([0; 4], (8080, 8080), 80, Protocol::Tcp),
+            request([127, 0, 0, 1], (8080, 8080), 81, Protocol::Tcp),
         ];
         let err = reserve_all(&twice).unwrap_err().to_string();
         assert_eq!(err, "-p: host port 8080/tcp is published twice");
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
-        let err = reserve_all(&[mapping([127, 0, 0, 1], port, 80, Protocol::Tcp)])
+        let err = reserve_all(&[request([127, 0, 0, 1], (port, port), 80, Protocol::Tcp)])
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -303,5 +453,41 @@ mod tests {
                  choose another with -p"
             )
         );
+    }
+
+    #[test]
+    fn a_range_of_host_ports_gives_its_first_free_one() {
+        // Two neighbouring ports, the first taken and the second free.
+        let (taken, port) = loop {
+            let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = taken.local_addr().unwrap().port();
+            if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                break (taken, port);
+            }
+        };
+        let range = request([127, 0, 0, 1], (port, port + 1), 80, Protocol::Tcp);
+        let picked = reserve_all(&[range]).unwrap();
+        assert_eq!(
+            picked,
+            [mapping([127, 0, 0, 1], port + 1, 80, Protocol::Tcp)]
+        );
+        let _also_taken = TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
+        let err = reserve_all(&[range]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "cannot publish 80/tcp: every host port of 127.0.0.1:{port}-{}/tcp is in use; \
+                 choose others with -p",
+                port + 1
+            )
+        );
+        drop(taken);
+    }
+
+    #[test]
+    fn more_ports_than_a_container_publishes_are_refused() {
+        let many = vec![request([0; 4], (0, 0), 80, Protocol::Tcp); MAX_PUBLISHED_PORTS + 1];
+        let err = reserve_all(&many).unwrap_err().to_string();
+        assert!(err.contains("more than the 1024"), "{err}");
     }
 }

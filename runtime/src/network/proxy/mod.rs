@@ -161,9 +161,10 @@ mod tests {
     use super::*;
 
     fn mapping(protocol: Protocol, container_port: u16) -> PortMapping {
-        let wanted = PortMapping {
+        let wanted = super::super::ports::PortRequest {
             host_ip: Ipv4Addr::LOCALHOST,
             host_port: 0,
+            last_host_port: 0,
             container_port,
             protocol,
         };
