@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use hull_image::{CacheEntry, Digest, ImageRef, Store};
@@ -274,7 +274,7 @@ impl<'a> Build<'a> {
             (None, true) => String::new(),
             (None, false) => format!("stage-{index} "),
         };
-        let total = 1 + stage
+        let own_steps = stage
             .instructions
             .iter()
             .filter(|i| i.kind.is_file_step())
@@ -283,12 +283,21 @@ impl<'a> Build<'a> {
         if let Some(platform) = &stage.platform {
             check_platform(&self.expand_global(platform)?)?;
         }
+        // As BuildKit does, an image's config (pulled if need be) is read
+        // in a step of its own first: its ONBUILD triggers count among the
+        // stage's steps from its FROM on.
         let id = self.next_step();
-        let stage = &self.dockerfile.stages[index];
-        let name = format!(
-            "[{prefix}1/{total}] {}",
-            stage.text.replacen(&stage.base, &base, 1)
-        );
+        let from_image = !base.eq_ignore_ascii_case("scratch")
+            && self
+                .stage_named(&base.to_lowercase())
+                .is_none_or(|other| other >= index);
+        let name = match from_image {
+            true => {
+                let full = ImageRef::parse(&base).map_or_else(|_| base.clone(), |r| r.to_string());
+                format!("[internal] load metadata for {full}")
+            }
+            false => self.stage_from_label(index, &prefix, &base, 1 + own_steps),
+        };
         report(&self.progress, Event::Started { id, name: &name });
         let started = Instant::now();
         let mut current = self.base(&base, index).inspect_err(|err| {
@@ -325,7 +334,19 @@ impl<'a> Build<'a> {
         for other in self.earlier_stages(&named, index) {
             self.build_with_needs(other, target)?;
         }
-        let total = total + triggers.iter().filter(|i| i.kind.is_file_step()).count();
+        let total = 1 + own_steps + triggers.iter().filter(|i| i.kind.is_file_step()).count();
+        if from_image {
+            let id = self.next_step();
+            let name = self.stage_from_label(index, &prefix, &base, total);
+            report(&self.progress, Event::Started { id, name: &name });
+            report(
+                &self.progress,
+                Event::Done {
+                    id,
+                    elapsed: Duration::ZERO,
+                },
+            );
+        }
         let trigger_count = triggers.len();
         let instructions: Vec<Instruction> = triggers
             .into_iter()
@@ -385,6 +406,16 @@ impl<'a> Build<'a> {
             state: ImageState::of_image(&image, &self.store.image_config(&image)?)?,
             key: Digest::of(format!("image {}", image.id).as_bytes()),
         })
+    }
+
+    /// `[PREFIX1/TOTAL] FROM BASE ...`, stage `index`'s first step, its base
+    /// as `base` expands it.
+    fn stage_from_label(&self, index: usize, prefix: &str, base: &str, total: usize) -> String {
+        let stage = &self.dockerfile.stages[index];
+        format!(
+            "[{prefix}1/{total}] {}",
+            stage.text.replacen(&stage.base, base, 1)
+        )
     }
 
     /// The image `name`, pulled if it is missing or `--pull` says so.

@@ -18,6 +18,7 @@ mod mount_flags;
 mod network_cmd;
 mod output_file;
 mod prompt;
+mod prune_report;
 mod report;
 mod root_dir;
 mod run;
@@ -44,9 +45,14 @@ pub const FAILURE: u8 = 1;
 #[command(
     name = "hull",
     version,
+    disable_version_flag = true,
     about = "Run containers, each in its own KVM microVM"
 )]
 struct Cli {
+    /// Print the version (`-v`, as Docker spells it).
+    #[arg(short = 'v', short_alias = 'V', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+
     /// Directory holding hull's state (containers, caches).
     #[arg(long, global = true, env = "HULL_ROOT", default_value = hull_runtime::DEFAULT_ROOT)]
     root: PathBuf,
@@ -836,6 +842,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_flag_is_spelled_as_dockers() {
+        Cli::command().debug_assert();
+        for flag in ["-v", "--version", "-V"] {
+            let err = Cli::try_parse_from(["hull", flag]).err().expect(flag);
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion, "{flag}");
+        }
+    }
 
     #[test]
     fn boolean_flags_take_go_values_but_not_in_the_containers_command() {

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::container_cmd::inspect_each;
 use crate::filters::{all_hold, LabelFilter, ListFilter, PruneFilter};
+use crate::prune_report::PruneReport;
 use crate::run::{label_pair, parse_label};
 use crate::times::created_at;
 use hull_format::{labels_field, render_rows, Format, Listing};
@@ -230,7 +231,7 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
         NetworkCommand::Disconnect(args) => runtime.disconnect(&args.network, &args.container)?,
         NetworkCommand::Prune(args) => {
             if args.force || crate::prompt::confirm(PRUNE_WARNING)? {
-                prune(runtime, &args.filter)?;
+                print!("{}", prune(runtime, &args.filter)?.listing());
             }
         }
     }
@@ -239,17 +240,14 @@ pub fn network(command: NetworkCommand, runtime: &Runtime) -> Result<u8> {
 
 /// `hull network prune`, and its part of `hull system prune`: the unused
 /// networks `filters` select.
-pub fn prune(runtime: &Runtime, filters: &[PruneFilter]) -> Result<()> {
+pub fn prune(runtime: &Runtime, filters: &[PruneFilter]) -> Result<PruneReport> {
     let selected = |network: &Network| {
         all_hold(filters, |filter| {
             filter.holds(&network.created, &network.labels)
         })
     };
     let removed = runtime.prune_networks(&selected)?;
-    if !removed.is_empty() {
-        println!("Deleted Networks:\n{}", removed.join("\n"));
-    }
-    Ok(())
+    Ok(PruneReport::new("Deleted Networks:", &removed, 0))
 }
 
 /// A `network ls --filter`.
@@ -318,12 +316,14 @@ fn parse_filter(value: &str) -> Result<Filter, String> {
     }
 }
 
-/// A network as `docker network inspect` shows it.
+/// A network as `docker network inspect` shows it: its `Containers` those
+/// on it now, the running ones.
 pub fn describe(info: &NetworkInfo) -> Value {
     let network = &info.network;
     let containers: serde_json::Map<String, Value> = info
         .members
         .iter()
+        .filter(|member| member.running)
         .map(|member| {
             let endpoint = &member.endpoint;
             let address = format!("{}/{}", endpoint.address, network.subnet.prefix_len);

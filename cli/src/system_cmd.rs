@@ -5,10 +5,13 @@
 //! (with `--all`, every image no container uses) and, with `--volumes`,
 //! anonymous volumes no container uses.
 
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use hull_format::{render_rows, Format, Listing};
-use hull_image::Store;
+use hull_image::{Image, Store};
 use hull_runtime::{MountSource, Runtime, Status};
 use serde_json::{json, Value};
 
@@ -83,28 +86,20 @@ fn prune(args: &PruneArgs, runtime: &Runtime) -> Result<u8> {
     if !args.force && !prompt::confirm(&question)? {
         return Ok(0);
     }
-    let filter = args.filter.clone();
-    container_cmd::prune(
-        container_cmd::PruneArgs {
-            force: true,
-            filter,
-        },
-        runtime,
-    )?;
-    network_cmd::prune(runtime, &args.filter)?;
+    // As Docker's: each kind's section, then the space freed in all.
+    let mut report = container_cmd::prune_containers(runtime, &args.filter)?
+        .and(network_cmd::prune(runtime, &args.filter)?);
     if args.volumes {
-        print!("{}", volume_cmd::prune(runtime, false)?);
+        report = report.and(volume_cmd::prune(runtime, false)?);
     }
-    let all = args.all;
-    let filter = args.filter.clone();
-    image_cmd::prune(
-        image_cmd::PruneArgs {
-            all,
-            force: true,
-            filter,
-        },
-        runtime.root(),
-    )
+    let images = image_cmd::PruneArgs {
+        all: args.all,
+        force: true,
+        filter: args.filter.clone(),
+    };
+    report = report.and(image_cmd::prune_images(&images, runtime.root())?);
+    print!("{}", report.with_total());
+    Ok(0)
 }
 
 /// `docker system df`'s table.
@@ -118,6 +113,60 @@ const LISTING: Listing = Listing {
         ("Reclaimable", "RECLAIMABLE"),
     ],
 };
+
+/// The images' layers, each once, with how many images have it.
+struct SharedLayers<'a> {
+    layers: HashMap<&'a Path, (u64, usize)>,
+}
+
+impl<'a> SharedLayers<'a> {
+    fn of(images: &'a [Image]) -> SharedLayers<'a> {
+        let mut layers: HashMap<&Path, (u64, usize)> = HashMap::new();
+        for image in images {
+            // A layer an image has twice (an empty one) is still its own.
+            let own: HashMap<&Path, u64> = image
+                .layers
+                .iter()
+                .map(PathBuf::as_path)
+                .zip(image.layer_sizes.iter().copied())
+                .collect();
+            for (layer, size) in own {
+                layers.entry(layer).or_insert((size, 0)).1 += 1;
+            }
+        }
+        SharedLayers { layers }
+    }
+
+    /// The bytes of every layer.
+    fn total_bytes(&self) -> u64 {
+        self.layers.values().map(|(size, _)| size).sum()
+    }
+
+    /// The bytes of `layers`.
+    fn bytes_of(&self, layers: &HashSet<&Path>) -> u64 {
+        layers
+            .iter()
+            .filter_map(|layer| self.layers.get(layer))
+            .map(|(size, _)| size)
+            .sum()
+    }
+
+    /// The bytes of `image`'s layers that another image has too.
+    fn shared_bytes(&self, image: &Image) -> u64 {
+        let shared = |layer: &&PathBuf| {
+            self.layers
+                .get(layer.as_path())
+                .is_some_and(|(_, n)| *n > 1)
+        };
+        image
+            .layers
+            .iter()
+            .zip(&image.layer_sizes)
+            .filter(|(layer, _)| shared(layer))
+            .map(|(_, size)| size)
+            .sum()
+    }
+}
 
 /// How much of one kind of thing there is, and what pruning would free.
 #[derive(Default)]
@@ -162,35 +211,46 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
         let same_image = |c: &&hull_runtime::ContainerInfo| image_id_of(c) == Some(id);
         containers.iter().filter(same_image).count()
     };
+    // A layer several images share is counted once, and frees space only
+    // when no image in use has it.
+    let layers = SharedLayers::of(&images);
+    let mut used_layers = HashSet::new();
     let mut image_rows = Vec::new();
     for image in &images {
         let users = users_of(&image.id.to_string());
-        Usage::add(&mut image_usage, image.size, users > 0);
+        Usage::add(&mut image_usage, 0, users > 0);
+        if users > 0 {
+            used_layers.extend(image.layers.iter().map(PathBuf::as_path));
+        }
         // As `images` shows it: `alpine`, not docker.io/library/alpine.
         let (repository, tag) = image.repo_tags.first().map_or_else(
             || ("<none>".to_owned(), "<none>".to_owned()),
             |tagged| image_cmd::familiar(tagged),
         );
+        let shared = layers.shared_bytes(image);
         image_rows.push(json!({
             "Repository": repository, "Tag": tag, "ID": image.id.short(),
-            "Size": human_size(image.size, 3), "Containers": users.to_string(),
+            "CreatedSince": image_cmd::since(&image.config.created().clone().unwrap_or_default()),
+            "Size": human_size(image.size, 3),
+            "SharedSize": human_size(shared, 3),
+            "UniqueSize": human_size(image.size - shared, 3),
+            "Containers": users.to_string(),
         }));
     }
+    image_usage.bytes = layers.total_bytes();
+    image_usage.reclaimable = image_usage.bytes - layers.bytes_of(&used_layers);
     let mut container_rows = Vec::new();
     for container in &containers {
         let running = container.state.status == Status::Running;
         Usage::add(&mut container_usage, container.writable_bytes, running);
-        let config = &container.config;
-        let volumes = config.boot.mounts.iter();
+        let volumes = container.config.boot.mounts.iter();
         let volume_count = volumes
             .filter(|mount| matches!(mount.source, MountSource::Volume { .. }))
             .count();
-        container_rows.push(json!({
-            "ID": container.short_id(), "Image": config.image,
-            "LocalVolumes": volume_count.to_string(),
-            "Size": human_size(container.writable_bytes, 3),
-            "Status": container.state.status.as_str(), "Names": config.name,
-        }));
+        // `ps`'s row, as Docker's `df -v` shows it.
+        let mut row = container_cmd::ps_row(container, false);
+        row["LocalVolumes"] = json!(volume_count.to_string());
+        container_rows.push(row);
     }
     let mut volume_rows = Vec::new();
     for info in &volumes {
@@ -223,24 +283,31 @@ fn df(args: &DfArgs, runtime: &Runtime) -> Result<u8> {
     let sections = [
         (
             "Images space usage:",
-            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}\t{{.Containers}}",
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t\
+             {{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
             &[
                 ("Repository", "REPOSITORY"),
                 ("Tag", "TAG"),
                 ("ID", "IMAGE ID"),
+                ("CreatedSince", "CREATED"),
                 ("Size", "SIZE"),
+                ("SharedSize", "SHARED SIZE"),
+                ("UniqueSize", "UNIQUE SIZE"),
                 ("Containers", "CONTAINERS"),
             ][..],
             &image_rows,
         ),
         (
             "Containers space usage:",
-            "table {{.ID}}\t{{.Image}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.Status}}\t{{.Names}}",
+            "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t\
+             {{.RunningFor}}\t{{.Status}}\t{{.Names}}",
             &[
                 ("ID", "CONTAINER ID"),
                 ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
                 ("LocalVolumes", "LOCAL VOLUMES"),
                 ("Size", "SIZE"),
+                ("RunningFor", "CREATED"),
                 ("Status", "STATUS"),
                 ("Names", "NAMES"),
             ][..],

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::container_cmd::{for_each_name, inspect_each};
 use crate::filters::{all_hold, LabelFilter, ListFilter};
-use crate::image_cmd::human_size;
+use crate::prune_report::PruneReport;
 use crate::run::{label_pair, parse_label};
 
 #[derive(Subcommand)]
@@ -221,7 +221,7 @@ pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
                 false => PRUNE_WARNING,
             };
             if args.force || crate::prompt::confirm(question)? {
-                print!("{}", prune(runtime, args.all)?);
+                print!("{}", prune(runtime, args.all)?.with_total());
             }
         }
     }
@@ -230,17 +230,13 @@ pub fn volume(command: VolumeCommand, runtime: &Runtime) -> Result<u8> {
 
 /// `hull volume prune`, and its part of `hull system prune --volumes`:
 /// what Docker prints of it.
-pub fn prune(runtime: &Runtime, all: bool) -> Result<String> {
+pub fn prune(runtime: &Runtime, all: bool) -> Result<PruneReport> {
     let pruned = runtime.prune_volumes(all)?;
-    let mut report = String::new();
-    if !pruned.names.is_empty() {
-        report = format!("Deleted Volumes:\n{}\n\n", pruned.names.join("\n"));
-    }
-    report.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(pruned.bytes, 4)
-    ));
-    Ok(report)
+    Ok(PruneReport::new(
+        "Deleted Volumes:",
+        &pruned.names,
+        pruned.bytes,
+    ))
 }
 
 /// A volume as a `volume ls` row.

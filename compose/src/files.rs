@@ -30,6 +30,14 @@ pub fn find(
         (true, Some(list)) if !list.is_empty() => list.split(':').map(PathBuf::from).collect(),
         _ => return discover(working_dir),
     };
+    if listed
+        .iter()
+        .filter(|file| *file == Path::new(STDIN_FILE))
+        .count()
+        > 1
+    {
+        return Err("-f -: the compose file on stdin is given twice".into());
+    }
     listed
         .into_iter()
         .map(|file| {
@@ -74,6 +82,19 @@ fn discover(dir: &Path) -> Result<Vec<PathBuf>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stdin_is_a_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let stdin = PathBuf::from(STDIN_FILE);
+        assert_eq!(
+            find(std::slice::from_ref(&stdin), None, dir.path()),
+            Ok(vec![stdin.clone()])
+        );
+        assert_eq!(find(&[], Some("-"), dir.path()), Ok(vec![stdin.clone()]));
+        let err = find(&[stdin.clone(), stdin], None, dir.path()).unwrap_err();
+        assert!(err.contains("given twice"), "{err}");
+    }
 
     #[test]
     fn found_upwards_with_its_override() {

@@ -20,6 +20,7 @@ mod emit;
 mod error;
 mod extends;
 mod files;
+mod from_resources;
 mod graph;
 mod include;
 mod interpolate;
@@ -39,6 +40,7 @@ mod validate;
 
 pub use error::{Error, Result};
 pub use files::STDIN_FILE;
+pub use from_resources::project_from_resources;
 pub use load::{load, LoadOptions};
 pub use ops::{
     follow, is_oneoff, list_projects, number_of, project_containers, service_of, Action, Compose,

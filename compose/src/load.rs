@@ -86,6 +86,9 @@ pub fn load(options: &LoadOptions) -> Result<Project> {
     let (mut file, _) = typed(merged, &first)?;
     file.extensions = extensions.top;
     for (name, service) in &mut file.services {
+        // `image: ${UNSET}` names no image, as Compose reads it: a build
+        // names its own.
+        service.image = service.image.take().filter(|image| !image.is_empty());
         service.extensions = extensions.services.get(name).cloned().unwrap_or_default();
         service.imply_dependencies();
     }

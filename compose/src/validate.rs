@@ -61,7 +61,7 @@ fn check_service(model: &ComposeFile, file: &str, name: &str, service: &Service)
              and '-'"
         )));
     }
-    if service.image.is_none() && service.build.is_none() {
+    if service.image.as_deref().is_none_or(str::is_empty) && service.build.is_none() {
         return Err(Error::config(format!(
             "{file}: services.{name}: neither an image nor a build context is given"
         )));
@@ -338,6 +338,7 @@ mod tests {
             ("services:\n  web:\n    image: a\n    networks: [front]\n", "compose.yaml: services.web.networks.front: not defined in the top-level networks"),
             ("services:\n  web:\n    image: a\n    volumes: ['data:/d']\n", "compose.yaml: services.web.volumes[0]: volume \"data\" is not defined in the top-level volumes"),
             ("services:\n  web:\n    command: x\n", "compose.yaml: services.web: neither an image nor a build context is given"),
+            ("services:\n  web:\n    image: ''\n", "compose.yaml: services.web: neither an image nor a build context is given"),
             ("services:\n  web:\n    image: a\n    hostname: 'a b'\n", "compose.yaml: services.web.hostname: \"a b\" is not a host name (letters, digits, '-', '.', '_')"),
             ("services:\n  'Bad Name!':\n    image: a\n", "compose.yaml: services.\"Bad Name!\": a service name may hold only letters, digits, '.', '_' and '-'"),
             ("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml: services.web.restart: "),

@@ -55,7 +55,7 @@ fn import(
     settings: Map<String, Value>,
     options: &ImportOptions<'_>,
 ) -> Result<Digest> {
-    let _adding = store.adding()?;
+    let _adding = store.adding_after_sweep()?;
     let limits = store.limits();
     let stream = Capped::new(
         crate::compression::decompress(rootfs)?,

@@ -382,8 +382,13 @@ async fn pull_async(
     }
     let manifest: OciImageManifest =
         serde_json::from_slice(&bytes).context("the registry sent an invalid image manifest")?;
+    let version = reference.tag().or(reference.digest()).unwrap_or("latest");
+    options.progress.message(&format!(
+        "{version}: Pulling from {}",
+        reference.repository()
+    ));
 
-    let _adding = store.adding()?;
+    let _adding = store.adding_after_sweep()?;
     let config_digest = Digest::parse(&manifest.config.digest)?;
     if !store.has_blob(&config_digest) {
         fetch_config(&client, store, oci_ref, &manifest.config, &config_digest).await?;

@@ -57,6 +57,8 @@ pub struct Image {
     /// The unpacked layer directories, bottom to top, to stack as overlayfs
     /// lower layers (`lowerdir` lists them top first).
     pub layers: Vec<PathBuf>,
+    /// The uncompressed size of each layer in bytes, as `layers`.
+    pub layer_sizes: Vec<u64>,
     /// Uncompressed size of all layers in bytes.
     pub size: u64,
 }
@@ -221,15 +223,16 @@ impl Store {
         let removals = self.update_index(|index| {
             let id = lookup(index, name_or_id)?;
             let record = index.images.get_mut(&id).expect("find returns stored IDs");
-            let by_tag = ImageRef::parse(name_or_id)
-                .ok()
-                .and_then(|r| r.tagged())
-                .filter(|tag| record.repo_tags.contains(tag));
             let mut removals = Vec::new();
-            if let Some(tag) = by_tag.filter(|_| record.repo_tags.len() > 1) {
-                record.repo_tags.retain(|t| *t != tag);
-                removals.push(Removal::Untagged(tag));
-                return Ok(removals);
+            // A name goes alone while the image has others, as Docker's.
+            if let Some(names) = names_going(record, name_or_id) {
+                let left = record.repo_tags.iter().chain(&record.repo_digests);
+                if left.filter(|name| !names.contains(name)).count() > 0 {
+                    record.repo_tags.retain(|name| !names.contains(name));
+                    record.repo_digests.retain(|name| !names.contains(name));
+                    removals.extend(names.into_iter().map(Removal::Untagged));
+                    return Ok(removals);
+                }
             }
             if self.is_pinned(&id)? {
                 bail!("image {} is in use by a running container", id.short());
@@ -251,8 +254,10 @@ impl Store {
                     id.short()
                 );
             }
+            // As Docker's: its digest names go with it, and say so.
             let record = index.images.remove(&id).expect("present");
-            removals.extend(record.repo_tags.into_iter().map(Removal::Untagged));
+            let names = record.repo_tags.into_iter().chain(record.repo_digests);
+            removals.extend(names.map(Removal::Untagged));
             removals.push(Removal::Deleted(id));
             Ok(removals)
         })?;
@@ -568,6 +573,22 @@ impl Store {
         Ok(file)
     }
 
+    /// [`Store::adding`] for a pull, load or import, which first sweeps
+    /// what one that died left in tmp/ if no other process adds or
+    /// removes content. Only for these, which run where the store's locks
+    /// are this host's own: a container's boot in the hull machine, whose
+    /// locks do not reach here, must not sweep this host's work.
+    pub(crate) fn adding_after_sweep(&self) -> Result<File> {
+        let file = self.lock_file("gc.lock")?;
+        if file.try_lock_exclusive().is_ok() {
+            if let Err(err) = sweep(&self.tmp_dir(), &BTreeSet::new()) {
+                log::warn!("cannot sweep the store's work in progress: {err:#}");
+            }
+        }
+        file.lock_shared().context("cannot lock the image store")?;
+        Ok(file)
+    }
+
     /// Holds `gc.lock` exclusive, as removals do: nothing is added to or
     /// removed from the store meanwhile by another process that locks it
     /// here. For removals that run where these locks do not reach (the hull
@@ -589,7 +610,7 @@ impl Store {
             .with_context(|| format!("image config {id} is invalid"))?;
         let docker = docker_fields(&blob);
         let mut layers = Vec::new();
-        let mut size = 0;
+        let mut layer_sizes = Vec::new();
         for diff_id in config.rootfs().diff_ids() {
             let diff_id = Digest::parse(diff_id)?;
             let dir = self.layer_dir(&diff_id);
@@ -601,10 +622,12 @@ impl Store {
                 );
             }
             let size_file = dir.with_file_name("size");
-            size += fs::read_to_string(&size_file)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .unwrap_or(0);
+            layer_sizes.push(
+                fs::read_to_string(&size_file)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .unwrap_or(0),
+            );
             layers.push(dir);
         }
         Ok(Image {
@@ -616,7 +639,8 @@ impl Store {
             config,
             docker,
             layers,
-            size,
+            size: layer_sizes.iter().sum(),
+            layer_sizes,
         })
     }
 
@@ -689,10 +713,10 @@ impl Store {
         self.cache_references(&mut blobs, &mut layers);
         let blobs = sweep(&self.dir.join("blobs/sha256"), &blobs)?;
         let layers = sweep(&self.dir.join("layers"), &layers)?;
-        // Work in progress of processes that died: not stored content.
-        sweep(&self.dir.join("tmp"), &BTreeSet::new())?;
+        // Work in progress of processes that died.
+        let leftovers = sweep(&self.tmp_dir(), &BTreeSet::new())?;
         Ok(Garbage {
-            bytes: blobs.bytes + layers.bytes,
+            bytes: blobs.bytes + layers.bytes + leftovers.bytes,
             layers: layers.names,
         })
     }
@@ -702,7 +726,7 @@ impl Store {
 pub(crate) struct Garbage {
     /// The layers, by diff_id hex.
     layers: BTreeSet<String>,
-    /// The bytes of the blobs and layers.
+    /// The bytes of the blobs, layers and leftovers.
     pub(crate) bytes: u64,
 }
 
@@ -843,6 +867,40 @@ fn add_tag(index: &mut Index, id: &Digest, tag: String) {
 /// The ID of the image `name_or_id` names, which must be in `index`.
 fn lookup(index: &Index, name_or_id: &str) -> Result<Digest> {
     find(index, name_or_id)?.ok_or_else(|| NoSuchImage(name_or_id.to_owned()).into())
+}
+
+/// The names of `record` that removing the name `name_or_id` takes (none
+/// if it is no name of it, but an ID): that name, and with a tag the
+/// digest names of its repository when no other tag of it is left, as
+/// Docker's `rmi` has it.
+fn names_going(record: &ImageRecord, name_or_id: &str) -> Option<Vec<String>> {
+    let reference = ImageRef::parse(name_or_id).ok()?;
+    let name = match (reference.digest(), reference.tagged()) {
+        (Some(digest), _) => format!("{}@{digest}", reference.name()),
+        (None, Some(tag)) => tag,
+        (None, None) => return None,
+    };
+    let of_repository =
+        |other: &String| ImageRef::parse(other).is_ok_and(|other| other.name() == reference.name());
+    if record.repo_digests.contains(&name) {
+        return Some(vec![name]);
+    }
+    if !record.repo_tags.contains(&name) {
+        return None;
+    }
+    let tags_left = record.repo_tags.iter().filter(|tag| **tag != name);
+    let mut going = vec![];
+    if !tags_left.clone().any(of_repository) {
+        going.extend(
+            record
+                .repo_digests
+                .iter()
+                .filter(|d| of_repository(d))
+                .cloned(),
+        );
+    }
+    going.insert(0, name);
+    Some(going)
 }
 
 /// The ID of the image `name_or_id` names in `index`, if any.

@@ -32,7 +32,7 @@ use crate::detach_keys::DetachKeys;
 use crate::error::Error;
 use crate::fsutil::{lock_file, try_lock_file, write_atomically};
 use crate::health::{Health, HealthConfig};
-use crate::network::{ContainerNetwork, ContainerRecords};
+use crate::network::{ContainerNetwork, ContainerRecords, PortMapping};
 use crate::proc_stat;
 use crate::restart_policy::RestartPolicy;
 use crate::root::{StateRoot, SHORT_ID_LEN};
@@ -684,7 +684,8 @@ pub(crate) fn list(root: &StateRoot) -> Result<Vec<Container>> {
 pub(crate) fn find(root: &StateRoot, name_or_id: &str) -> Result<Container> {
     let mut by_prefix = Vec::new();
     for container in list(root)? {
-        if container.config.name == name_or_id || container.id() == name_or_id {
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if container.config.name == name || container.id() == name_or_id {
             return Ok(container);
         }
         if !name_or_id.is_empty() && container.id().starts_with(name_or_id) {
@@ -730,11 +731,20 @@ impl ContainerRecords for Records {
             .map(|c| c.config.name)
             .collect())
     }
+
+    fn published_ports(&self) -> Result<Vec<PortMapping>> {
+        Ok(list(&self.root)?
+            .into_iter()
+            .flat_map(|c| c.config.boot.network.ports)
+            .collect())
+    }
 }
 
 /// Checks a container name as Docker does: a letter or digit, then
 /// letters, digits, '_', '.' and '-'.
 pub fn parse_container_name(name: &str) -> Result<String, String> {
+    // Docker names containers `/web` inside, and takes that form too.
+    let name = name.strip_prefix('/').unwrap_or(name);
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && !chars.as_str().is_empty()
@@ -818,7 +828,18 @@ mod tests {
         for good in ["web", "db1", "a.b_c-d", "9lives"] {
             assert_eq!(parse_container_name(good).as_deref(), Ok(good));
         }
-        for bad in ["", "a", "-web", "bad name!", "y/z", "_x", "naïve"] {
+        assert_eq!(parse_container_name("/web").as_deref(), Ok("web"));
+        for bad in [
+            "",
+            "a",
+            "-web",
+            "bad name!",
+            "y/z",
+            "_x",
+            "naïve",
+            "//web",
+            "/",
+        ] {
             let err = parse_container_name(bad).unwrap_err();
             assert!(
                 err.contains("only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),

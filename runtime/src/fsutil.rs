@@ -63,6 +63,30 @@ fn open_lock_file(path: &Path) -> Result<fs::File> {
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
+/// Bytes of the files under `path` as Docker counts a volume's: their
+/// lengths, directories not counted, hard links once, symbolic links not
+/// followed.
+pub fn content_size(path: &std::path::Path) -> u64 {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let mut pending = vec![path.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|entry| entry.path()));
+            }
+        } else if meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino())) {
+            total += meta.len();
+        }
+    }
+    total
+}
+
 /// Bytes the files under `path` take on the host (allocated blocks; hard
 /// links counted once), without following symbolic links.
 pub fn disk_usage(path: &std::path::Path) -> u64 {

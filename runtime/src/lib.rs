@@ -111,14 +111,14 @@ pub use network::{
 pub use ops::{
     CommitOptions, ContainerInfo, CopyOptions, CopySource, CopyTarget, CreateOptions,
     CreateVolumeOptions, Created, ExecOptions, Logs, LogsOptions, NetworkInfo, NetworkMember,
-    Outcome, PrunedVolumes, RemoveOptions, RootfsChoice, StatsSample, Stdio, StepOptions,
-    StopOptions, UpdateOptions, VolumeInfo,
+    Outcome, PrunedContainers, PrunedVolumes, RemoveOptions, RootfsChoice, StatsSample, Stdio,
+    StepOptions, StopOptions, UpdateOptions, VolumeInfo,
 };
 pub use process_config::{check_workdir, parse_user};
 pub use restart_policy::RestartPolicy;
 pub use root::{DEFAULT_ROOT, SHORT_ID_LEN};
 pub use vm_process::Boot;
-pub use volume::{bound_directory, parse_volume_name, Volume};
+pub use volume::{bound_directory, is_anonymous as is_anonymous_volume, parse_volume_name, Volume};
 
 use root::StateRoot;
 

@@ -118,6 +118,7 @@ pub fn process_config(image: &ImageDefaults, flags: &ProcessFlags) -> Result<Pro
         cwd,
         user: flags
             .user
+            .filter(|user| !user.is_empty())
             .map(str::to_owned)
             .or_else(|| image.user.clone())
             .unwrap_or_default(),
@@ -133,8 +134,12 @@ pub fn check_workdir(cwd: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a `-u` value: `USER[:GROUP]`, names or numeric ids.
+/// Checks a `-u` value: `USER[:GROUP]`, names or numeric ids; empty, as
+/// in Docker, for the default (the image's, or the container's for exec).
 pub fn parse_user(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
     let valid = |part: &str| {
         !part.is_empty() && !part.contains(|c: char| c.is_whitespace() || c == ':' || c == '/')
     };
@@ -340,6 +345,12 @@ mod tests {
             (config.cwd.as_str(), config.user.as_str()),
             ("/tmp", "1000:100")
         );
+        let default_user = ProcessFlags {
+            user: Some(""),
+            ..flags
+        };
+        let config = process_config(&python_like(), &default_user).unwrap();
+        assert_eq!(config.user, "app", "-u '' is the image's user");
     }
 
     #[test]
@@ -366,7 +377,8 @@ mod tests {
         for good in ["1000", "1000:100", "app", "app:staff", "0:wheel"] {
             assert_eq!(parse_user(good).as_deref(), Ok(good));
         }
-        for bad in ["", ":", "a:", ":b", "a:b:c", "a b", "../x"] {
+        assert_eq!(parse_user("").as_deref(), Ok(""), "the default");
+        for bad in [":", "a:", ":b", "a:b:c", "a b", "../x"] {
             assert!(parse_user(bad).is_err(), "{bad:?} accepted");
         }
     }

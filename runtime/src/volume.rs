@@ -45,6 +45,12 @@ pub struct Volume {
     pub mountpoint: PathBuf,
 }
 
+/// Whether a volume of `name` is anonymous: named by 64 hex digits, as
+/// `-v /path` and an image's `VOLUME` make them.
+pub fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// The host directory Docker's local driver `options` bind
 /// (`type=none,o=bind,device=PATH`); none for no options. Other options are
 /// refused: a volume here is a host directory each VM shares, not a file
@@ -228,7 +234,7 @@ impl VolumeStore {
         fs::create_dir_all(&made_here)
             .with_context(|| format!("cannot create {}", made_here.display()))?;
         let volume = Volume {
-            anonymous: name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()),
+            anonymous: is_anonymous(&name),
             name,
             created: now(),
             labels,
@@ -288,10 +294,10 @@ impl VolumeStore {
         events::object_event(&self.root, EventType::Volume, action, name, &driver);
     }
 
-    /// Bytes the volume's files take on the host.
+    /// Bytes of the volume's files, as Docker counts them.
     pub fn size(&self, volume: &Volume) -> u64 {
         match volume.options.is_empty() {
-            true => crate::fsutil::disk_usage(&volume.mountpoint),
+            true => crate::fsutil::content_size(&volume.mountpoint),
             // The user's directory: removing the volume frees none of it.
             false => 0,
         }
@@ -448,12 +454,16 @@ mod tests {
     }
 
     #[test]
-    fn disk_usage_counts_blocks_and_hard_links_once() {
+    fn sizes_count_hard_links_once_and_a_volume_s_directories_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
+        assert_eq!(crate::fsutil::content_size(dir.path()), 0);
+        fs::create_dir(dir.path().join("d")).unwrap();
+        let file = dir.path().join("d/f");
         fs::write(&file, vec![1u8; 64 * 1024]).unwrap();
         fs::hard_link(&file, dir.path().join("g")).unwrap();
+        std::os::unix::fs::symlink("d/f", dir.path().join("link")).unwrap();
         let used = crate::fsutil::disk_usage(dir.path());
         assert!((64 * 1024..2 * 64 * 1024).contains(&used), "{used}");
+        assert_eq!(crate::fsutil::content_size(dir.path()), 64 * 1024 + 3);
     }
 }

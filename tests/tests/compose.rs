@@ -55,6 +55,8 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("logs"), ["db-1 | db ready"], "{output}");
     assert_eq!(fact("config"), ["db web|app"], "{output}");
     assert_eq!(fact("ls"), ["app running(2)"], "{output}");
+    // JSON lists as Compose prints them: one array.
+    assert_eq!(fact("json-lists"), ["1 2"], "{output}");
     // `-f -`: the file on stdin, the working directory the project's, in
     // the hull machine too.
     assert_eq!(fact("stdin-file"), ["db web|db web"], "{output}");
@@ -68,9 +70,12 @@ fn a_two_service_app_goes_up_changes_and_comes_down() {
     assert_eq!(fact("anonymous-kept"), ["kept 0"], "{output}");
     // `down` keeps the volume, `up` finds the count again; `down -v`
     // leaves no container, network or volume.
+    // By name alone (no file here), as Compose v2 finds a project.
+    assert_eq!(fact("by-project-name"), ["db web"], "{output}");
     assert_eq!(fact("down"), ["0 0 1"], "{output}");
     assert_eq!(fact("persisted"), ["count=7"], "{output}");
     assert_eq!(fact("down-v"), ["0 0 0"], "{output}");
+    assert_eq!(fact("by-project-name-gone"), ["0 1"], "{output}");
     // `compose events` followed it all from this host, though the
     // containers ran in the hull machine.
     let events = fact("events");
@@ -223,6 +228,7 @@ echo "port=$($h compose port web 80)"
 echo "logs=$($h compose logs db | grep 'db ready')"
 echo "config=$($h compose config --services | paste -sd ' ')|$($h compose config | sed -n 's/^name: //p')"
 echo "ls=$($h compose ls --format '{{.Name}} {{.Status}}')"
+echo "json-lists=$($h compose ls --format json | grep -c '^\[{.*"Name":"app".*}\]$') $($h compose images --format json | grep -o '"ContainerName"' | wc -l)"
 echo "stdin-file=$(cat compose.yaml | $h compose -f - ps --format '{{.Service}}' | sort | paste -sd ' ')|$(cat compose.yaml | $h compose -f - config --services | sort | paste -sd ' ')"
 
 $h compose exec -T web sh -c 'echo kept > /state/f'
@@ -237,12 +243,14 @@ echo "changed=$web $db"
 echo "changed-env=$($h compose exec -T web sh -c 'echo $VERSION')"
 echo "anonymous-kept=$($h compose exec -T web cat /state/f) $(($($h volume ls -q | wc -l) - volumes))"
 
-$h compose down 2>/dev/null
+echo "by-project-name=$(cd / && $h compose -p app ps --format '{{.Service}}' | sort | paste -sd ' ')"
+(cd / && $h compose -p app down 2>/dev/null)
 echo "down=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_data$')"
 $h compose up -d 2>/dev/null
 wait_for "wget -q -O /dev/null http://127.0.0.1:$port/cgi-bin/count 2>/dev/null"
 echo "persisted=$(wget -q -O - http://127.0.0.1:$port/cgi-bin/count)"
 $h compose down -v 2>/dev/null
+(cd / && $h compose -p app down 2>$work/err); echo "by-project-name-gone=$? $(grep -c 'no resource found to remove for project "app"' $work/err)"
 echo "down-v=$($h ps -aq | wc -l) $($h network ls --format '{{.Name}}' | grep -c '^app_') $($h volume ls -q | grep -c '^app_')"
 sleep 1; kill $events
 echo "events=$(sed -n 's/^{"action":"\([^"]*\)".*"service":"\([^"]*\)".*/\1 \2/p' $work/events.json | grep -v '^exec_' | sort -u | paste -sd '|')"

@@ -55,6 +55,22 @@ fn fails_with_code(hull: &Hull, args: &[&str], code: i32, needle: &str) {
     );
 }
 
+/// The bytes a size as Docker prints it (`1.23MB`) stands for.
+fn human_bytes(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => panic!("not a size: {text}"),
+    };
+    number.parse::<f64>().expect("a size") * scale
+}
+
 /// The store holds no image, blob, layer or leftover temporary file.
 fn assert_store_empty(hull: &Hull) {
     assert_eq!(ok(hull, &["images", "-q"]), "");
@@ -234,6 +250,69 @@ fn import_push_and_pull_back_into_a_fresh_root_is_identical() {
     ok(&builder, &["tag", &name, &down]);
     fails_with(&builder, &["push", &down], "cannot reach registry");
 
+    // A build pulls its base with progress on stderr (none with -q):
+    // stdout is the ID's (-q), or the exported tar's (-o -).
+    let context = work.path().join("context");
+    fs::create_dir(&context).unwrap();
+    fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {name}\nLABEL built=yes\n"),
+    )
+    .unwrap();
+    for (flags, stdout_is) in [(&["-q"][..], "id"), (&["-o", "-"][..], "tar")] {
+        let fresh = Hull::new();
+        let mut args = vec!["build", "--progress", "plain"];
+        args.extend(flags);
+        args.push(context.to_str().unwrap());
+        let output = run(&fresh, &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.contains("Pull complete"),
+            stdout_is == "tar",
+            "{args:?}: {stderr}"
+        );
+        match stdout_is {
+            "id" => {
+                assert!(
+                    String::from_utf8_lossy(&output.stdout).starts_with("sha256:")
+                        && output.stdout.iter().filter(|b| **b == b'\n').count() == 1,
+                    "{:?}",
+                    String::from_utf8_lossy(&output.stdout)
+                );
+                // The base and the image built on it share its layer:
+                // `system df` counts it once, and no container uses it.
+                let df = ok(
+                    &fresh,
+                    &[
+                        "system",
+                        "df",
+                        "--format",
+                        "{{.Type}}|{{.TotalCount}}|{{.Size}}|{{.Reclaimable}}",
+                    ],
+                );
+                let images = df.lines().find(|l| l.starts_with("Images|")).unwrap();
+                let fields: Vec<&str> = images.split('|').collect();
+                let one = ok(&fresh, &["images", "--format", "{{.Size}}"]);
+                let one = human_bytes(one.lines().next().unwrap());
+                assert_eq!(fields[1], "2", "{df}");
+                assert!(
+                    (human_bytes(fields[2]) - one).abs() <= one * 1e-2,
+                    "{df} vs {one}"
+                );
+                assert!(fields[3].ends_with("(100%)"), "{df}");
+            }
+            _ => {
+                let tar = work.path().join("out.tar");
+                fs::write(&tar, &output.stdout).unwrap();
+                let listed = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+                let names = String::from_utf8_lossy(&listed.stdout);
+                assert!(listed.status.success(), "not a tar: {names}");
+                assert!(names.lines().any(|n| n == "bin/busybox"), "{names}");
+            }
+        }
+    }
+
     let puller = Hull::new();
     let pulled = ok(&puller, &["pull", &name]);
     assert!(pulled.contains("Downloaded newer image"), "{pulled}");
@@ -286,6 +365,23 @@ fn import_push_and_pull_back_into_a_fresh_root_is_identical() {
         &everything,
         &["pull", "-a", &format!("{}/test/gone", registry.host())],
         "test/gone has no tags",
+    );
+    // As Docker's rmi: a digest name goes alone while a tag is left; the
+    // last tag of a repository takes its digest names with it.
+    let digest = ok(&puller, &["images", "--digests", "--format", "{{.Digest}}"]);
+    let pinned = format!("{repository}@{}", digest.trim());
+    assert_eq!(
+        ok(&puller, &["rmi", &pinned]),
+        format!("Untagged: {pinned}\n")
+    );
+    assert_eq!(ok(&puller, &["images", "-q"]).trim(), &id[..12]);
+    ok(&puller, &["pull", "-q", &name]);
+    let removed = ok(&puller, &["rmi", &name]);
+    assert!(
+        removed.starts_with(&format!(
+            "Untagged: {name}\nUntagged: {pinned}\nDeleted: sha256:"
+        )),
+        "{removed}"
     );
 }
 
@@ -709,6 +805,8 @@ fn failed_pulls_leave_the_store_as_it_was() {
 
     let down = format!("127.0.0.1:{}/test/app:v1", free_port());
     fails_with(&hull, &["pull", &down], "cannot reach registry");
+    // Nothing said of pulling from a registry that never answered.
+    assert!(run(&hull, &["pull", &down]).stdout.is_empty());
     assert_store_empty(&hull);
 
     let unauthorized = UnauthorizedRegistry::start();
@@ -863,9 +961,11 @@ fn a_pull_killed_while_it_unpacks_leaves_a_store_that_pulls_again() {
     pull.kill().unwrap();
     pull.wait().unwrap();
 
-    // No image half-recorded; the same pull works again, whole.
+    // No image half-recorded; the same pull works again, whole, and
+    // sweeps what the killed one left.
     assert_eq!(ok(&hull, &["images", "-q"]), "");
     ok(&hull, &["pull", "-q", &name]);
+    assert!(!store_work_started(&hull, ""), "work left in image/tmp");
     let layer = &layer_dirs(&hull, &name)[0];
     assert_eq!(fs::read_to_string(layer.join("marker")).unwrap(), "whole\n");
     assert_eq!(fs::metadata(layer.join("big")).unwrap().len(), 256 << 20);

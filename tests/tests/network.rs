@@ -53,6 +53,7 @@ echo "udp=$($udp ask 127.0.0.1:5353 ping)"
 echo "udp-again=$($udp ask 10.89.0.1:5353 pong)"
 echo "resolv=$($h exec echo cat /etc/resolv.conf)"
 echo "add-host=$($h exec echo grep db /etc/hosts)"
+echo "extra-hosts=$($h inspect -f '{{json .HostConfig.ExtraHosts}}' echo)"
 echo "host-gateway=$($h exec echo grep hostbox /etc/hosts)"
 mkdir /tmp/host-www; echo "served by the host" > /tmp/host-www/index.html
 $R/bin/busybox httpd -f -p 10.89.0.1:8099 -h /tmp/host-www & host_web=$!
@@ -131,6 +132,11 @@ echo "leases=$(cat $HULL_ROOT/networks/bridge/leases.json | tr -d ' \n')"
         "{output}"
     );
     assert_eq!(facts(&output, "add-host"), ["192.0.2.9\tdb"], "{output}");
+    assert_eq!(
+        facts(&output, "extra-hosts"),
+        [r#"["db:192.0.2.9","hostbox:host-gateway"]"#],
+        "{output}"
+    );
     // host-gateway: the host, at the network's gateway.
     assert_eq!(
         facts(&output, "host-gateway"),
@@ -324,7 +330,7 @@ $h network rm bridge 2>err; echo "rm-default=$? $(cat err)"
 $h network create spare >/dev/null
 $h network create busy >/dev/null
 $h run -d --name keeper --network busy --rootfs $R -- sleep 600 >/dev/null
-echo "prune=$($h network prune -f | tr '\n' ' ')"
+echo "prune=$($h network prune -f | tr '\n' '|')"
 echo "left=$($h network ls | awk 'NR > 1 { print $2 }' | tr '\n' ' ')"
 $h rm -f keeper >/dev/null
 $h run -d --name mover --network none --rootfs $R -- sh -c 'ip -o -4 addr show eth0 | grep -o "inet [0-9.]*"' >/dev/null
@@ -410,7 +416,7 @@ echo "idle-after-prune=$(ip -o link show type bridge | grep -c ' hull') $(nft li
     assert_eq!(facts(&output, "ls-after"), ["bridge"], "{output}");
     assert_eq!(
         facts(&output, "prune"),
-        ["Deleted Networks: spare "],
+        ["Deleted Networks:|spare||"],
         "{output}"
     );
     assert_eq!(facts(&output, "left"), ["bridge busy "], "{output}");
@@ -461,7 +467,9 @@ echo "fe-db=$($h exec fe ping -c 1 -W 2 db >/dev/null 2>&1; echo $?)"
 wait_for 'wget -q -O /dev/null http://127.0.0.1:8090/hostname 2>/dev/null'
 echo "published=$(wget -q -O - http://127.0.0.1:8090/hostname)"
 echo "ps=$($h ps --filter name=web --format '{{.Networks}}')"
+$h create --name idle --network back --rootfs $R -- true >/dev/null
 echo "members=$($h network inspect back -f '{{len .Containers}}')"
+$h rm idle >/dev/null
 $h stop web >/dev/null; $h network disconnect back web
 echo "disconnect=$? $($h inspect -f '{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}' web)"
 $h network connect back web; echo "connect=$? $($h ps -a --filter name=web --format '{{.Networks}}')"
@@ -487,6 +495,7 @@ $h network rm front back >/dev/null; echo "rm=$?"
     assert_eq!(fact("fe-db"), "1", "{output}");
     assert_eq!(fact("published"), web, "{output}");
     assert_eq!(fact("ps"), "front,back", "{output}");
+    // The running ones: a created container is on no network yet.
     assert_eq!(fact("members"), "2", "{output}");
     assert_eq!(fact("disconnect"), "0 front 1", "{output}");
     assert_eq!(fact("connect"), "0 front,back", "{output}");

@@ -80,6 +80,11 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
     assert_eq!(fact("ps-mounts"), ["data 1"], "{output}");
     assert_eq!(fact("anonymous"), ["1 seeded by the image"], "{output}");
     assert_eq!(fact("anonymous-after-rm"), ["0"], "{output}");
+    assert_eq!(
+        fact("config-volumes"),
+        [r#"{"/var/lib/db":{}}"#],
+        "{output}"
+    );
     assert_eq!(fact("rm-removed-anonymous"), ["0"], "{output}");
     assert_eq!(fact("nocopy"), ["empty"], "{output}");
     // A subpath of a volume (`volume-subpath`): a directory or a file,
@@ -139,7 +144,8 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
         "{output}"
     );
     assert_eq!(fact("df"), ["Local Volumes 2 1"], "{output}");
-    // The volumes' size is what du counts (to the 4 digits shown).
+    // The volumes' size is Docker's: their files' lengths, hard links once,
+    // directories not counted (to the 4 digits shown).
     let du: f64 = fact("du").concat().parse().unwrap_or(-1.0);
     let shown = fact("df-size").concat();
     let (number, unit) = shown.split_at(shown.find(|c: char| c.is_alphabetic()).unwrap_or(0));
@@ -154,7 +160,7 @@ fn volumes_binds_and_tmpfs_as_docker_users_use_them() {
         (df - du).abs() <= du * 1e-3,
         "df {shown} vs du {du}: {output}"
     );
-    // One user; 1 MiB of blob and a few small files, counted in blocks.
+    // One user; 1 MiB of blob and a few small files.
     let verbose = fact("df-verbose");
     assert!(
         verbose.len() == 1 && verbose[0].starts_with("1 1.0") && verbose[0].ends_with("MB"),
@@ -208,6 +214,7 @@ $h run --rm -v data:/d $img rm -r /d/pg /d/escape /d/inner
 $h run -d --name anon $img >/dev/null
 anon=$($h inspect -f '{{range .Mounts}}{{.Name}}{{end}}' anon)
 echo "anonymous=$($h volume ls -q | grep -c "^$anon\$") $($h exec anon cat /var/lib/db/seed)"
+echo "config-volumes=$($h inspect -f '{{json .Config.Volumes}}' anon)"
 $h rm -f -v anon >/dev/null
 echo "anonymous-after-rm=$($h volume ls -q | grep -c "^$anon\$")"
 $h run --rm $img true
@@ -244,7 +251,7 @@ echo "ls-dangling=$($h volume ls -q --filter dangling=true)"
 echo "inspect=$($h volume inspect -f '{{.Driver}} {{.Mountpoint}}' data | sed "s|$HULL_ROOT||")"
 echo "inspect-mounts=$($h inspect -f '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}' holder)"
 echo "df=$($h system df --format '{{.Type}} {{.TotalCount}} {{.Active}}' | grep Volumes)"
-echo "du=$(du -sB1 $HULL_ROOT/volumes/*/_data | awk '{ s += $1 } END { print s }')"
+echo "du=$(find $HULL_ROOT/volumes/*/_data ! -type d -printf '%D %i %s\n' | sort -u | awk '{ s += $3 } END { print s }')"
 echo "df-size=$($h system df --format '{{.Type}}|{{.Size}}' | grep Volumes | cut -d'|' -f2)"
 echo "df-verbose=$($h system df -v | grep '^data ' | awk '{print $2, $3}')"
 $h rm holder >/dev/null

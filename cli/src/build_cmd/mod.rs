@@ -24,7 +24,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use hull_builder::tree::dockerfile_ignore_file;
 use hull_builder::{BuildError, BuildOptions, Built, Progress, Secrets, StepOutput, StepRunner};
-use hull_image::{ImageRef, Store};
+use hull_image::{ImageRef, ProgressStyle, RegistryOptions, Store, Stream};
 use hull_runtime::session::Writers;
 use hull_runtime::{Runtime, Stdio, StepOptions};
 use serde::{Deserialize, Serialize};
@@ -172,11 +172,8 @@ pub fn build(args: BuildArgs, root: &Path) -> Result<u8> {
     for ignored in args.cache_from.iter().chain(&args.cache_to) {
         eprintln!("hull: warning: {ignored}: ignored; hull's build cache is its root's own");
     }
-    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
-    let progress = match quiet {
-        true => ProgressMode::Quiet,
-        false => args.progress,
-    };
+    let progress = progress_mode(&args);
+    let quiet = progress == ProgressMode::Quiet;
     let built = build_image(&options.build, progress);
     drop(options.temporary);
     let err = match built {
@@ -233,6 +230,14 @@ fn deliver(
     Ok(())
 }
 
+/// How `args` say to show the build: `-q` is `--progress quiet`.
+fn progress_mode(args: &BuildArgs) -> ProgressMode {
+    match args.quiet {
+        true => ProgressMode::Quiet,
+        false => args.progress,
+    }
+}
+
 /// Builds an image as `options` say, its steps in VMs here or in the hull
 /// machine and shown on stderr as BuildKit shows them in `mode` (`quiet`:
 /// only a failing step's output); for `hull build` and for `hull
@@ -246,6 +251,19 @@ pub fn build_image(options: &BuildOptions, mode: ProgressMode) -> Result<Built> 
     };
     let runner = runner(&options.root)?;
     hull_builder::build(options, runner.as_ref(), progress)
+}
+
+/// Where a build shown in `mode` pulls its base images from: a pull shows
+/// on stderr with the steps (stdout is the image ID's, or an exported
+/// tar's), as lines; not in tty mode, whose folded steps bars would break
+/// (its FROM step's time shows instead).
+pub fn build_registry(root: &Path, mode: ProgressMode) -> Result<RegistryOptions> {
+    let mut registry = registry_options(root, &[])?;
+    registry.progress = match mode.on_this_terminal() {
+        ProgressMode::Plain => ProgressStyle::Lines(Stream::Stderr),
+        _ => ProgressStyle::Quiet,
+    };
+    Ok(registry)
 }
 
 /// A build's options, and the directory of a context from stdin.
@@ -328,7 +346,7 @@ fn options(args: &BuildArgs, root: &Path) -> Result<Prepared> {
             labels,
             network,
             platform: args.platform.clone(),
-            registry: Some(registry_options(root, &[])?),
+            registry: Some(build_registry(root, progress_mode(args))?),
             secrets,
         },
         temporary,

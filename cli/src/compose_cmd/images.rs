@@ -14,7 +14,7 @@ use hull_compose::{Compose, ImageNeed, Project, ServiceImage, ServiceImages};
 use hull_image::{Image, ImageRef, Store, Stream};
 
 use super::failure::{BuildFailed, PullFailed};
-use crate::build_cmd::{build_image, ProgressMode};
+use crate::build_cmd::{build_image, build_registry, ProgressMode};
 use crate::image_cmd::{push_image, registry_options};
 use crate::run::{image_for_run, PullPolicy};
 
@@ -235,7 +235,7 @@ fn build_service(
         labels: BTreeMap::new(),
         network,
         platform: None,
-        registry: Some(registry_options(root, &[])?),
+        registry: Some(build_registry(root, ProgressMode::Auto)?),
         secrets,
     };
     eprintln!(" Service {service}  Building");

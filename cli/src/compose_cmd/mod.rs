@@ -28,9 +28,9 @@ pub use failure::{exit_code, COMMAND_SYNTAX_FAILURE};
 /// Where this host hands the hull machine the text of `-f -`, which the
 /// command there cannot read from its stdin again.
 const STDIN_FILE_ENV: &str = "HULL_COMPOSE_STDIN";
-/// The most of `-f -` handed to the machine (an environment variable holds
-/// 128 KiB).
-const MAX_FORWARDED_STDIN_FILE: usize = 100 * 1024;
+/// The most of `-f -` handed to the machine: the environment goes there in
+/// one relay frame, escaped as JSON, beside the rest.
+const MAX_FORWARDED_STDIN_FILE: usize = 64 * 1024;
 
 /// `hull compose`'s own flags, before the subcommand.
 #[derive(Args)]
@@ -229,7 +229,7 @@ impl ComposeArgs {
             ComposeCommand::Scale(args) => Some(args.image_request()),
             _ => None,
         };
-        let project = self.load()?;
+        let project = self.load(root)?;
         match &self.command {
             ComposeCommand::Up(args) => args.check(&project)?,
             ComposeCommand::Create(args) => args.check(&project)?,
@@ -288,7 +288,12 @@ impl ComposeArgs {
     /// machine, else standard input's, read once.
     fn stdin_file(&self) -> Result<Option<String>> {
         static TEXT: OnceLock<String> = OnceLock::new();
-        if !self.files.iter().any(|file| file == Path::new(STDIN_FILE)) {
+        let compose_file = std::env::var("COMPOSE_FILE").unwrap_or_default();
+        let listed = match self.files.is_empty() {
+            true => compose_file.split(':').any(|file| file == STDIN_FILE),
+            false => self.files.iter().any(|file| file == Path::new(STDIN_FILE)),
+        };
+        if !listed {
             return Ok(None);
         }
         if let Some(text) = TEXT.get() {
@@ -307,21 +312,71 @@ impl ComposeArgs {
         Ok(Some(TEXT.get_or_init(|| text).clone()))
     }
 
-    /// The project the flags and this process's environment describe.
-    fn load(&self) -> Result<Project> {
+    /// The project the flags and this process's environment describe;
+    /// with no file, as Compose v2 has it, the project `-p` (or
+    /// `COMPOSE_PROJECT_NAME`) names from what it left under `root`, for
+    /// the commands that need no more.
+    fn load(&self, root: &Path) -> Result<Project> {
+        let working_dir = std::env::current_dir().context("cannot tell the working directory")?;
         let options = LoadOptions {
             files: self.files.clone(),
             project_name: self.project_name.clone(),
             project_directory: self.project_directory.clone(),
             env_files: self.env_files.clone(),
             profiles: self.profiles.clone(),
-            working_dir: std::env::current_dir().context("cannot tell the working directory")?,
+            working_dir: working_dir.clone(),
             environment: std::env::vars()
                 .filter(|(key, _)| key != STDIN_FILE_ENV)
                 .collect::<BTreeMap<_, _>>(),
             stdin: self.stdin_file()?,
         };
-        Ok(hull_compose::load(&options)?)
+        let no_file = match hull_compose::load(&options) {
+            Err(err @ hull_compose::Error::NoFile(_)) => err,
+            loaded => return Ok(loaded?),
+        };
+        // Only when none was found: a file named that is missing is an
+        // error.
+        let listed = options.environment.get("COMPOSE_FILE");
+        let found_none = self.files.is_empty() && listed.is_none_or(String::is_empty);
+        let named = self
+            .project_name
+            .clone()
+            .or_else(|| options.environment.get("COMPOSE_PROJECT_NAME").cloned())
+            .filter(|_| found_none && self.acts_by_name());
+        let Some(name) = named else {
+            return Err(no_file.into());
+        };
+        Ok(hull_compose::project_from_resources(
+            &Runtime::new(root),
+            &name,
+            &working_dir,
+        )?)
+    }
+
+    /// Whether the command works on what a project made, with no file:
+    /// Compose v2's, which find the project by its name.
+    fn acts_by_name(&self) -> bool {
+        matches!(
+            self.command,
+            ComposeCommand::Down(_)
+                | ComposeCommand::Ps(_)
+                | ComposeCommand::Logs(_)
+                | ComposeCommand::Start(_)
+                | ComposeCommand::Stop(_)
+                | ComposeCommand::Restart(_)
+                | ComposeCommand::Rm(_)
+                | ComposeCommand::Kill(_)
+                | ComposeCommand::Pause(_)
+                | ComposeCommand::Unpause(_)
+                | ComposeCommand::Exec(_)
+                | ComposeCommand::Top(_)
+                | ComposeCommand::Images(_)
+                | ComposeCommand::Events(_)
+                | ComposeCommand::Port(_)
+                | ComposeCommand::Cp(_)
+                | ComposeCommand::Wait(_)
+                | ComposeCommand::Attach(_)
+        )
     }
 }
 
@@ -349,9 +404,17 @@ pub fn compose(args: ComposeArgs, runtime: &Runtime) -> Result<u8> {
         ComposeCommand::Version(version_args) => return version(version_args),
         _ => {}
     }
-    let project = args.load()?;
+    let project = args.load(runtime.root())?;
     for warning in &project.warnings {
         eprintln!("hull: warning: {warning}");
+    }
+    let file = &project.file;
+    let nothing = file.services.is_empty() && file.networks.is_empty() && file.volumes.is_empty();
+    if nothing && project.files.is_empty() && matches!(args.command, ComposeCommand::Down(_)) {
+        eprintln!(
+            "hull: warning: no resource found to remove for project {:?}",
+            project.name
+        );
     }
     let compose = Compose::new(runtime, &project);
     match args.command {

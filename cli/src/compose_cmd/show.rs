@@ -205,6 +205,9 @@ pub struct ConfigArgs {
     /// yaml (default) or json.
     #[arg(long, value_parser = ["yaml", "json"], default_value = "yaml")]
     format: String,
+    /// Write it into this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
@@ -257,12 +260,15 @@ pub fn config(args: ConfigArgs, compose: &Compose) -> Result<u8> {
     if args.quiet {
         return Ok(0);
     }
-    match list {
-        Some(names) => names.iter().for_each(|name| println!("{name}")),
-        None => print!(
-            "{}",
-            hull_compose::render_config(project, args.format == "json")?
-        ),
+    let text = match list {
+        Some(names) => names.iter().map(|name| format!("{name}\n")).collect(),
+        None => hull_compose::render_config(project, args.format == "json")?,
+    };
+    match &args.output {
+        Some(path) => {
+            crate::output_file::write_whole(path, |out| Ok(out.write_all(text.as_bytes())?))?
+        }
+        None => print!("{text}"),
     }
     Ok(0)
 }
@@ -315,19 +321,36 @@ pub fn images(args: ImagesArgs, compose: &Compose) -> Result<u8> {
         ids.iter().for_each(|id| println!("{}", short(id)));
         return Ok(0);
     }
+    // JSON as Compose writes it: the whole ID, the size in bytes.
+    let json = args.format == Format::Json;
     let rows: Vec<Value> = images
         .iter()
         .map(|image| {
-            json!({
+            let mut row = json!({
                 "ContainerName": image.container,
                 "Repository": image.repository,
                 "Tag": image.tag,
                 "ID": short(&image.id),
                 "Size": human_size(image.size, 3),
-            })
+            });
+            if json {
+                row["ID"] = json!(image.id);
+                row["Size"] = json!(image.size);
+                row["Platform"] = json!("linux/amd64");
+            }
+            row
         })
         .collect();
-    render_rows(&args.format, &IMAGES_LISTING, &rows, &mut std::io::stdout())?;
+    render_list(&args.format, &IMAGES_LISTING, &rows)
+}
+
+/// Prints `rows` as `format` says, `json` as one array, as Compose prints
+/// the lists of `ls` and `images` (`ps` writes a line per container).
+fn render_list(format: &Format, listing: &Listing, rows: &[Value]) -> Result<u8> {
+    match format {
+        Format::Json => println!("{}", Value::Array(rows.to_vec())),
+        format => render_rows(format, listing, rows, &mut std::io::stdout())?,
+    }
     Ok(0)
 }
 
@@ -390,8 +413,7 @@ pub fn ls(args: &LsArgs, runtime: &Runtime) -> Result<u8> {
         .iter()
         .map(|p| json!({"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files}))
         .collect();
-    render_rows(&args.format, &LS_LISTING, &rows, &mut std::io::stdout())?;
-    Ok(0)
+    render_list(&args.format, &LS_LISTING, &rows)
 }
 
 /// `compose events`' flags.

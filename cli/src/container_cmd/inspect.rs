@@ -10,8 +10,9 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use hull_image::Store;
 use hull_runtime::{
-    ContainerConfig, ContainerInfo, ContainerNetwork, Endpoint, Health, HealthConfig, LogDriver,
-    Mount, MountSource, RestartPolicy, RootfsSource, Runtime, Status, DEFAULT_CAPABILITIES,
+    is_anonymous_volume, ContainerConfig, ContainerInfo, ContainerNetwork, Endpoint, Health,
+    HealthConfig, HostEntry, LogDriver, Mount, MountSource, RestartPolicy, RootfsSource, Runtime,
+    Status, DEFAULT_CAPABILITIES,
 };
 use serde_json::{json, Value};
 
@@ -239,6 +240,7 @@ fn describe(container: &ContainerInfo, runtime: &Runtime) -> Value {
             "Image": config.image,
             "WorkingDir": boot.cwd,
             "Labels": config.labels,
+            "Volumes": anonymous_volumes(&boot.mounts),
             "ExposedPorts": exposed,
             "StopSignal": signal_name(stop_signal),
             "StopTimeout": config.stop_timeout,
@@ -284,11 +286,21 @@ fn host_config(config: &ContainerConfig) -> Value {
         "Dns": network.dns,
         "DnsSearch": network.dns_search,
         "DnsOptions": network.dns_options,
+        "ExtraHosts": extra_hosts(&network.extra_hosts),
         "ReadonlyRootfs": boot.read_only,
         "Binds": binds(&boot.mounts),
         "Tmpfs": tmpfs(&boot.mounts),
         "Kernel": boot.kernel,
     })
+}
+
+/// Docker's `HostConfig.ExtraHosts`: the `--add-host` entries as given,
+/// or null for none.
+fn extra_hosts(entries: &[HostEntry]) -> Option<Vec<String>> {
+    let given = entries
+        .iter()
+        .map(|entry| format!("{}:{}", entry.name, String::from(entry.address)));
+    (!entries.is_empty()).then(|| given.collect())
 }
 
 /// Docker's `HostConfig.LogConfig`: the driver and its options.
@@ -350,18 +362,35 @@ fn mounts(mounts: &[Mount], runtime: &Runtime) -> Vec<Value> {
                 }
                 MountSource::Tmpfs { .. } => ("tmpfs", None, PathBuf::new()),
             };
-            json!({
+            let mut described = json!({
                 "Type": kind,
-                "Name": name,
                 "Source": source,
                 "Destination": mount.target,
-                "Driver": name.map(|_| "local"),
                 "Mode": if mount.read_only { "ro" } else { "" },
                 "RW": !mount.read_only,
                 "Propagation": if kind == "bind" { "rprivate" } else { "" },
-            })
+            });
+            // As Docker's: only a volume has a name and a driver.
+            if let Some(name) = name {
+                described["Name"] = json!(name);
+                described["Driver"] = json!("local");
+            }
+            described
         })
         .collect()
+}
+
+/// Docker's `Config.Volumes`: the targets of anonymous volumes (an image's
+/// `VOLUME`s, `-v /path`), or null for none.
+fn anonymous_volumes(mounts: &[Mount]) -> Option<BTreeMap<&str, Value>> {
+    let targets: BTreeMap<&str, Value> = mounts
+        .iter()
+        .filter(|mount| {
+            matches!(&mount.source, MountSource::Volume { name, .. } if is_anonymous_volume(name))
+        })
+        .map(|mount| (mount.target.as_str(), json!({})))
+        .collect();
+    (!targets.is_empty()).then_some(targets)
 }
 
 /// Docker's `HostConfig.Binds`: `SOURCE:TARGET[:ro]` for binds and named

@@ -15,6 +15,7 @@ use hull_runtime::{
 
 use super::for_each_name;
 use crate::filters::{all_hold, PruneFilter};
+use crate::prune_report::PruneReport;
 use crate::run::parse_signal;
 use crate::terminal::{StdioFlags, Terminal};
 
@@ -283,16 +284,23 @@ pub fn prune(args: PruneArgs, runtime: &Runtime) -> Result<u8> {
     if !args.force && !crate::prompt::confirm(PRUNE_WARNING)? {
         return Ok(0);
     }
+    print!("{}", prune_containers(runtime, &args.filter)?.with_total());
+    Ok(0)
+}
+
+/// `hull container prune`'s work, and its part of `hull system prune`:
+/// the stopped containers `filters` select, removed.
+pub fn prune_containers(runtime: &Runtime, filters: &[PruneFilter]) -> Result<PruneReport> {
     let selected = |container: &ContainerInfo| {
         let config = &container.config;
-        all_hold(&args.filter, |filter| {
+        all_hold(filters, |filter| {
             filter.holds(&config.created, &config.labels)
         })
     };
     let removed = runtime.prune_containers(&selected)?;
-    println!("Deleted Containers:");
-    for id in removed {
-        println!("{id}");
-    }
-    Ok(0)
+    Ok(PruneReport::new(
+        "Deleted Containers:",
+        &removed.ids,
+        removed.bytes,
+    ))
 }

@@ -27,8 +27,8 @@ pub use exec::{exec, ExecArgs};
 pub use export::{export, ExportArgs};
 pub use inspect::{inspect, inspect_each, parse_format, InspectArgs};
 pub use lifecycle::{
-    kill, pause, prune, rename, restart, rm, start, stop, unpause, wait, KillArgs, PauseArgs,
-    PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
+    kill, pause, prune, prune_containers, rename, restart, rm, start, stop, unpause, wait,
+    KillArgs, PauseArgs, PruneArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
 pub use logs::{logs, LogSelection, LogsArgs};
 pub use port::{port, PortArgs};

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use hull_runtime::{ContainerInfo, HealthStatus, Mount, MountSource, Runtime, Status};
+use hull_runtime::{ContainerInfo, HealthStatus, Mount, MountSource, PortMapping, Runtime, Status};
 use serde_json::{json, Value};
 
 use hull_format::{labels_field, render_rows, Format, Listing};
@@ -168,12 +168,56 @@ pub fn row(container: &ContainerInfo, no_trunc: bool) -> Value {
 
 /// The published ports, as `docker ps` lists them.
 fn ports(container: &ContainerInfo) -> String {
-    let ports = &container.config.boot.network.ports;
-    ports
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    displayable_ports(&container.config.boot.network.ports)
+}
+
+/// Published ports as Docker's `ps` shows them: in order of container
+/// port, those published on the same port number of the host in runs
+/// (`0.0.0.0:8000-8002->8000-8002/tcp`), a run ended by a gap shown
+/// first, then the others one by one.
+fn displayable_ports(ports: &[PortMapping]) -> String {
+    let mut ports = ports.to_vec();
+    ports.sort_by_key(|p| {
+        (
+            p.container_port,
+            p.protocol.to_string(),
+            p.host_ip,
+            p.host_port,
+        )
+    });
+    // Runs by host address and protocol: (key, first, last).
+    let mut runs: Vec<(String, u16, u16)> = Vec::new();
+    let mut shown = Vec::new();
+    let mut others = Vec::new();
+    for port in &ports {
+        if port.host_port != port.container_port {
+            others.push(port.to_string());
+            continue;
+        }
+        let key = format!("{}:{}", port.host_ip, port.protocol);
+        let current = port.container_port;
+        match runs.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(run) if run.2.checked_add(1) == Some(current) => run.2 = current,
+            Some(run) => {
+                shown.push(run_text(run));
+                (run.1, run.2) = (current, current);
+            }
+            None => runs.push((key, current, current)),
+        }
+    }
+    shown.extend(runs.iter().map(run_text));
+    shown.extend(others);
+    shown.join(", ")
+}
+
+/// `0.0.0.0:8000-8002->8000-8002/tcp` for a run keyed `0.0.0.0:tcp`.
+fn run_text((key, first, last): &(String, u16, u16)) -> String {
+    let (ip, protocol) = key.rsplit_once(':').expect("keys are IP:PROTOCOL");
+    let ports = match first == last {
+        true => first.to_string(),
+        false => format!("{first}-{last}"),
+    };
+    format!("{ip}:{ports}->{ports}/{protocol}")
 }
 
 /// Docker's `Mounts` column: each volume's name and each bind's host
@@ -210,6 +254,31 @@ fn duration_since(time: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_show_in_runs_as_dockers_ps_shows_them() {
+        let port = |ip: [u8; 4], host: u16, container: u16, protocol| PortMapping {
+            host_ip: ip.into(),
+            host_port: host,
+            container_port: container,
+            protocol,
+        };
+        use hull_runtime::Protocol::{Tcp, Udp};
+        let ports = [
+            port([0; 4], 9001, 9001, Tcp),
+            port([0; 4], 8080, 80, Tcp),
+            port([0; 4], 9000, 9000, Tcp),
+            port([0; 4], 9002, 9002, Udp),
+            port([0; 4], 9003, 9003, Tcp),
+            port([127, 0, 0, 1], 9004, 9004, Tcp),
+        ];
+        assert_eq!(
+            displayable_ports(&ports),
+            "0.0.0.0:9000-9001->9000-9001/tcp, 0.0.0.0:9003->9003/tcp, \
+             0.0.0.0:9002->9002/udp, 127.0.0.1:9004->9004/tcp, 0.0.0.0:8080->80/tcp"
+        );
+        assert_eq!(displayable_ports(&[]), "");
+    }
 
     #[test]
     fn mounts_are_named_by_volume_or_host_path() {

@@ -59,9 +59,10 @@ pub struct LoadArgs {
     /// Read from this file instead of stdin.
     #[arg(short, long)]
     input: Option<PathBuf>,
-    /// Print nothing.
-    #[arg(short, long)]
-    quiet: bool,
+    /// Accepted: Docker's hides its progress, which hull's load has none
+    /// of (the `Loaded image:` lines show either way, as Docker's do).
+    #[arg(short = 'q', long = "quiet")]
+    _quiet: bool,
 }
 
 /// Loads a docker-archive or OCI image layout tar.
@@ -74,13 +75,11 @@ pub fn load(args: LoadArgs, root: &Path) -> Result<u8> {
     for name in hull_image::load(&store, input)? {
         let shown = super::shown_name(&name);
         super::image_event(&store, "load", &shown, &shown);
-        if !args.quiet {
-            match name.strip_prefix("sha256:") {
-                Some(_) => println!("Loaded image ID: {name}"),
-                None => {
-                    let (repository, tag) = familiar(&name);
-                    println!("Loaded image: {repository}:{tag}");
-                }
+        match name.strip_prefix("sha256:") {
+            Some(_) => println!("Loaded image ID: {name}"),
+            None => {
+                let (repository, tag) = familiar(&name);
+                println!("Loaded image: {repository}:{tag}");
             }
         }
     }

@@ -48,7 +48,9 @@ const LISTING: Listing = Listing {
     headers: &[
         ("Repository", "REPOSITORY"),
         ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
         ("ID", "IMAGE ID"),
+        ("Containers", "CONTAINERS"),
         ("CreatedAt", "CREATED AT"),
         ("CreatedSince", "CREATED"),
         ("Size", "SIZE"),
@@ -331,7 +333,7 @@ fn digests_of(image: &Image, repository: &str) -> Vec<String> {
 }
 
 /// "5 minutes ago", as Docker words it.
-pub(super) fn since(created: &str) -> String {
+pub fn since(created: &str) -> String {
     human_duration_since(created).map_or_else(|| "N/A".into(), |since| format!("{since} ago"))
 }
 

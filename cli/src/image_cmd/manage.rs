@@ -8,10 +8,11 @@ use clap::Args;
 use hull_image::{Digest, Image, ImageRef, Pruned, Removal, Store};
 use serde_json::{json, Value};
 
-use super::{familiar, familiar_string, human_size, in_use};
+use super::{familiar, familiar_string, in_use};
 use crate::container_cmd::inspect_each;
 use crate::filters::{all_hold, PruneFilter};
 use crate::prompt;
+use crate::prune_report::PruneReport;
 
 #[derive(Args)]
 pub struct RmiArgs {
@@ -35,11 +36,10 @@ pub fn rmi(args: RmiArgs, root: &Path) -> Result<u8> {
             Ok(removals) => {
                 for removal in removals {
                     match removal {
-                        Removal::Untagged(tag) => {
-                            let name = super::shown_name(&tag);
+                        Removal::Untagged(name) => {
+                            let name = super::shown_name(&name);
                             super::image_event(&store, "untag", &name, &name);
-                            let (repository, tag) = familiar(&tag);
-                            println!("Untagged: {repository}:{tag}");
+                            println!("Untagged: {name}");
                         }
                         Removal::Deleted(id) => {
                             super::image_event(&store, "delete", id.as_str(), id.as_str());
@@ -189,6 +189,13 @@ pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {
     if !args.force && !prompt::confirm(question)? {
         return Ok(0);
     }
+    print!("{}", prune_images(&args, root)?.with_total());
+    Ok(0)
+}
+
+/// `hull image prune`'s work, and its part of `hull system prune`: the
+/// unused images `args` select, removed.
+pub fn prune_images(args: &PruneArgs, root: &Path) -> Result<PruneReport> {
     let store = Store::open(root)?;
     // The images the filters leave out are kept as if in use.
     let selected: BTreeSet<Digest> = store
@@ -216,33 +223,24 @@ pub fn prune(args: PruneArgs, root: &Path) -> Result<u8> {
         }
         super::image_event(&store, "delete", image.id.as_str(), image.id.as_str());
     }
-    print!("{}", prune_report(&pruned));
-    Ok(0)
+    Ok(prune_report(&pruned))
 }
 
 /// What `docker image prune` prints of what it removed: each image's names,
 /// then the image and its layers that went with it, and the space freed.
-fn prune_report(pruned: &Pruned) -> String {
-    let mut report = String::new();
-    if !pruned.images.is_empty() {
-        report.push_str("Deleted Images:\n");
-        for image in &pruned.images {
-            for name in image.repo_tags.iter().chain(&image.repo_digests) {
-                let shown =
-                    ImageRef::parse(name).map_or_else(|_| name.clone(), |r| familiar_string(&r));
-                report.push_str(&format!("untagged: {shown}\n"));
-            }
-            for id in std::iter::once(&image.id).chain(&image.layers) {
-                report.push_str(&format!("deleted: {id}\n"));
-            }
+fn prune_report(pruned: &Pruned) -> PruneReport {
+    let mut lines = Vec::new();
+    for image in &pruned.images {
+        for name in image.repo_tags.iter().chain(&image.repo_digests) {
+            let shown =
+                ImageRef::parse(name).map_or_else(|_| name.clone(), |r| familiar_string(&r));
+            lines.push(format!("untagged: {shown}"));
         }
-        report.push('\n');
+        for id in std::iter::once(&image.id).chain(&image.layers) {
+            lines.push(format!("deleted: {id}"));
+        }
     }
-    report.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(pruned.reclaimed, 4)
-    ));
-    report
+    PruneReport::new("Deleted Images:", &lines, pruned.reclaimed)
 }
 
 #[cfg(test)]
@@ -258,7 +256,7 @@ mod tests {
     #[test]
     fn nothing_pruned_reads_like_docker() {
         assert_eq!(
-            prune_report(&Pruned::default()),
+            prune_report(&Pruned::default()).with_total(),
             "Total reclaimed space: 0B\n"
         );
     }
@@ -284,7 +282,7 @@ mod tests {
         };
         let [one, two, a, b, d] = ['1', '2', 'a', 'b', 'd'].map(digest);
         assert_eq!(
-            prune_report(&pruned),
+            prune_report(&pruned).with_total(),
             format!(
                 "Deleted Images:\n\
                  untagged: alpine:latest\n\

@@ -21,9 +21,10 @@ use serde::Deserialize;
 pub use archive::{load, save, LoadArgs, SaveArgs};
 pub use auth::{login, logout, LoginArgs, LogoutArgs};
 pub use history::{history, HistoryArgs};
-pub use list::{images, ImagesArgs};
+pub use list::{images, since, ImagesArgs};
 pub use manage::{
-    describe as describe_image, inspect, prune, rmi, tag, InspectArgs, PruneArgs, RmiArgs, TagArgs,
+    describe as describe_image, inspect, prune, prune_images, rmi, tag, InspectArgs, PruneArgs,
+    RmiArgs, TagArgs,
 };
 pub use manifest::{manifest, ManifestCommand};
 pub use transfer::{import, pull, pull_image, push, push_image, ImportArgs, PullArgs, PushArgs};

@@ -70,20 +70,16 @@ fn untagged(reference: &ImageRef, typed: &str) -> Result<ImageRef> {
 }
 
 /// Pulls `reference` into `store` with Docker's report, where `options`
-/// shows progress: `TAG: Pulling from REPOSITORY`, a line or bar per
-/// layer, then `Digest: sha256:...` and `Status: ...`, as `docker pull`
-/// reports on stdout and `docker run` on stderr.
+/// shows progress: `TAG: Pulling from REPOSITORY` once its registry has
+/// its manifest, a line or bar per layer, then `Digest: sha256:...` and
+/// `Status: ...`, as `docker pull` reports on stdout and `docker run` on
+/// stderr.
 pub fn pull_image(
     store: &Store,
     reference: &ImageRef,
     options: &RegistryOptions,
 ) -> Result<Pulled> {
     let before = store.find(&reference.to_string())?.map(|image| image.id);
-    let version = reference.tag().or(reference.digest()).unwrap_or("latest");
-    options.progress.message(&format!(
-        "{version}: Pulling from {}",
-        reference.repository()
-    ));
     let pulled = hull_image::pull(store, reference, options)?;
     let name = familiar_string(reference);
     super::image_event(store, "pull", &name, &reference.familiar_name());

@@ -208,7 +208,7 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<String>> {
 }
 
 fn load_verified(store: &Store, input: impl Read) -> Result<Vec<String>> {
-    let _adding = store.adding()?;
+    let _adding = store.adding_after_sweep()?;
     let staging = Staging::new_in(&store.tmp_dir(), "load-")
         .context("cannot create a temporary directory")?;
     let input = decompress(input).context("cannot read the archive")?;

@@ -339,8 +339,10 @@ fn unpack_entry<R: Read>(
     Ok(Unpacked::Other)
 }
 
-/// The normal components of an entry path. Absolute paths are taken relative
-/// to the layer root; `..` is refused outright.
+/// The normal components of an entry path, cleaned as Docker cleans it
+/// (`./a/./b/../c` is `a/c`, by its text alone: no link is followed).
+/// Absolute paths are taken relative to the layer root; a `..` that would
+/// climb out of it is refused.
 fn safe_components(path: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for component in path.components() {
@@ -348,10 +350,12 @@ fn safe_components(path: &Path) -> Result<Vec<PathBuf>> {
             Component::Normal(part) => out.push(PathBuf::from(part)),
             Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             Component::ParentDir => {
-                bail!(
-                    "layer entry {} escapes the layer with '..'",
-                    quoted_path(path)
-                )
+                if out.pop().is_none() {
+                    bail!(
+                        "layer entry {} escapes the layer with '..'",
+                        quoted_path(path)
+                    )
+                }
             }
         }
     }
@@ -663,6 +667,14 @@ mod tests {
             .file("a/../../outside/evil", b"x")
             .build();
         assert!(sandbox.unpack(&tar).is_err());
+        // A `..` that stays inside is cleaned away, as Docker cleans it.
+        let tar = TarBuilder::new()
+            .dir("a")
+            .dir("a/b")
+            .file("./a/./b/../c", b"inside")
+            .build();
+        sandbox.unpack(&tar).unwrap();
+        assert_eq!(fs::read(sandbox.layer().join("a/c")).unwrap(), b"inside");
         sandbox.assert_outside_untouched();
     }
 
@@ -966,7 +978,7 @@ mod tests {
     #[test]
     fn error_lines_quote_a_short_prefix_of_a_long_name() {
         let sandbox = Sandbox::new();
-        let long = format!("{}/../escape", "n".repeat(100_000));
+        let long = format!("../{}", "n".repeat(100_000));
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
         header.set_size(0);
@@ -979,7 +991,7 @@ mod tests {
         tar.extend(TarBuilder::new().long_name_file(&long).build());
         let err = format!("{:#}", sandbox.unpack(&tar).unwrap_err());
         assert!(err.contains("escapes the layer"), "{err}");
-        assert!(err.contains("(100010 bytes)"), "{err}");
+        assert!(err.contains("(100003 bytes)"), "{err}");
         assert!(err.len() < 300, "{} bytes: {err:.400}", err.len());
     }
 

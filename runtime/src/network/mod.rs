@@ -60,6 +60,8 @@ pub(crate) trait ContainerRecords: Send + Sync {
     fn running(&self, id: &str) -> Option<bool>;
     /// The names of the containers recorded on network `network`.
     fn on_network(&self, network: &str) -> Result<Vec<String>>;
+    /// The host ports the containers recorded publish.
+    fn published_ports(&self) -> Result<Vec<PortMapping>>;
 }
 
 /// How a new container is networked (`hull run`'s `--network`, `-p`,
@@ -594,7 +596,7 @@ pub(crate) fn create(
             extra_hosts: options.add_host.clone(),
         });
     }
-    let ports = ports::reserve_all(&requested)?;
+    let ports = ports::reserve_all_around(&requested, &records.published_ports()?)?;
     let mut endpoints = Vec::new();
     for (index, network) in options.networks().iter().enumerate() {
         let primary = index == 0;
@@ -1062,6 +1064,10 @@ mod tests {
         }
 
         fn on_network(&self, _network: &str) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+
+        fn published_ports(&self) -> Result<Vec<PortMapping>> {
             Ok(Vec::new())
         }
     }

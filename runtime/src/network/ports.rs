@@ -73,6 +73,15 @@ impl PortMapping {
         Ok((mapping, reservation))
     }
 
+    /// Whether `other` is published on this one's host port.
+    fn clashes_with(&self, other: &PortMapping) -> bool {
+        self.host_port == other.host_port
+            && self.protocol == other.protocol
+            && (self.host_ip == other.host_ip
+                || self.host_ip.is_unspecified()
+                || other.host_ip.is_unspecified())
+    }
+
     /// The one-line error for a host side that cannot be bound.
     pub fn bind_error(&self, error: std::io::Error) -> anyhow::Error {
         match error.kind() {
@@ -128,10 +137,13 @@ impl PortRequest {
     pub fn parse(value: &str) -> Result<Vec<PortRequest>> {
         let bad = || {
             format!(
-                "-p {value}: expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], \
+                "-p {value}: expected [HOST_IP:][HOST_PORT[-LAST]:]CONTAINER_PORT[-LAST][/tcp|udp], \
                  e.g. 8080:80, 127.0.0.1:5353:53/udp or 8000-8002:8000-8002"
             )
         };
+        if value.starts_with('[') {
+            bail!("-p {value}: hull publishes on IPv4 host addresses only");
+        }
         let (ports, protocol) = match value.rsplit_once('/') {
             Some((ports, "tcp")) => (ports, Protocol::Tcp),
             Some((ports, "udp")) => (ports, Protocol::Udp),
@@ -217,15 +229,18 @@ impl PortRequest {
     }
 
     /// Binds a host port this request may take: the given one, the first
-    /// free one of its range, or one the kernel picks. The port is held
-    /// while the socket lives.
-    fn reserve(&self) -> Result<(PortMapping, OwnedFd)> {
+    /// free one of its range that no container in `recorded` has, or one
+    /// the kernel picks. The port is held while the socket lives.
+    fn reserve(&self, recorded: &[PortMapping]) -> Result<(PortMapping, OwnedFd)> {
         if self.host_port == self.last_host_port {
             let mapping = self.on(self.host_port);
             return mapping.bind().map_err(|err| mapping.bind_error(err));
         }
         for port in self.host_port..=self.last_host_port {
             let mapping = self.on(port);
+            if recorded.iter().any(|other| other.clashes_with(&mapping)) {
+                continue;
+            }
             match mapping.bind() {
                 Ok(reserved) => return Ok(reserved),
                 Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => continue,
@@ -269,20 +284,28 @@ impl PortRequest {
 /// Checks that every host side of `requests` is free and distinct, all at
 /// once (so two picked ports cannot collide), and fixes each host port to
 /// the given one, the first free one of a range, or the one the kernel
-/// picked. The ports are free again on return.
+/// picked; given ports are taken first, so that a range or the kernel
+/// picks around them. The ports are free again on return.
 pub fn reserve_all(requests: &[PortRequest]) -> Result<Vec<PortMapping>> {
+    reserve_all_around(requests, &[])
+}
+
+/// [`reserve_all`], a range passing over the ports `recorded` for other
+/// containers (made and not running, they do not hold them yet).
+pub fn reserve_all_around(
+    requests: &[PortRequest],
+    recorded: &[PortMapping],
+) -> Result<Vec<PortMapping>> {
     if requests.len() > MAX_PUBLISHED_PORTS {
         bail!(
             "-p: {} ports are more than the {MAX_PUBLISHED_PORTS} hull publishes for one container",
             requests.len()
         );
     }
-    let mut reserved = Vec::new();
-    let mut held = Vec::new();
+    let single = |request: &PortRequest| {
+        request.names_host_port() && request.host_port == request.last_host_port
+    };
     for (index, request) in requests.iter().enumerate() {
-        let single = |request: &PortRequest| {
-            request.names_host_port() && request.host_port == request.last_host_port
-        };
         let twice = single(request)
             && requests[..index].iter().any(|earlier| {
                 single(earlier)
@@ -299,11 +322,21 @@ pub fn reserve_all(requests: &[PortRequest]) -> Result<Vec<PortMapping>> {
                 request.protocol
             );
         }
-        let (mapping, reservation) = request.reserve()?;
-        reserved.push(mapping);
+    }
+    // Given ports, then ranges, then the kernel's picks.
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_by_key(|&index| {
+        let request = &requests[index];
+        (!single(request), !request.names_host_port())
+    });
+    let mut reserved = vec![None; requests.len()];
+    let mut held = Vec::new();
+    for index in order {
+        let (mapping, reservation) = requests[index].reserve(recorded)?;
+        reserved[index] = Some(mapping);
         held.push(reservation);
     }
-    Ok(reserved)
+    Ok(reserved.into_iter().flatten().collect())
 }
 
 impl fmt::Display for PortMapping {
@@ -391,6 +424,7 @@ mod tests {
             "70000",
             "localhost:80:80",
             "8000-8001:80-82",
+            "[::1]:8080:80",
             "90-80",
             "0-5:80",
             "80-",
@@ -457,18 +491,28 @@ mod tests {
 
     #[test]
     fn a_range_of_host_ports_gives_its_first_free_one() {
-        // Two neighbouring ports, the first taken and the second free.
-        let (taken, port) = loop {
-            let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = taken.local_addr().unwrap().port();
+        // Two neighbouring free ports.
+        let port = loop {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
             if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                break (taken, port);
+                break port;
             }
         };
         let range = request([127, 0, 0, 1], (port, port + 1), 80, Protocol::Tcp);
-        let picked = reserve_all(&[range]).unwrap();
+        // A given port is taken first, whatever the order: the range picks
+        // around it.
+        let given = request([127, 0, 0, 1], (port, port), 81, Protocol::Tcp);
         assert_eq!(
-            picked,
+            reserve_all(&[range, given]).unwrap(),
+            [
+                mapping([127, 0, 0, 1], port + 1, 80, Protocol::Tcp),
+                mapping([127, 0, 0, 1], port, 81, Protocol::Tcp)
+            ]
+        );
+        let _taken = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        assert_eq!(
+            reserve_all(&[range]).unwrap(),
             [mapping([127, 0, 0, 1], port + 1, 80, Protocol::Tcp)]
         );
         let _also_taken = TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
@@ -481,7 +525,28 @@ mod tests {
                 port + 1
             )
         );
-        drop(taken);
+    }
+
+    #[test]
+    fn a_range_passes_over_ports_other_containers_have() {
+        let port = loop {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                break port;
+            }
+        };
+        let range = request([127, 0, 0, 1], (port, port + 1), 80, Protocol::Tcp);
+        let made = mapping([0; 4], port, 8080, Protocol::Tcp);
+        assert_eq!(
+            reserve_all_around(&[range], &[made]).unwrap(),
+            [mapping([127, 0, 0, 1], port + 1, 80, Protocol::Tcp)]
+        );
+        let udp = mapping([0; 4], port, 53, Protocol::Udp);
+        assert_eq!(
+            reserve_all_around(&[range], &[udp]).unwrap(),
+            [mapping([127, 0, 0, 1], port, 80, Protocol::Tcp)]
+        );
     }
 
     #[test]

@@ -63,7 +63,10 @@ impl Runtime {
             argv: options.command,
             env,
             cwd: options.workdir.unwrap_or_else(|| boot.cwd.clone()),
-            user: options.user.unwrap_or_else(|| boot.user.clone()),
+            user: options
+                .user
+                .filter(|user| !user.is_empty())
+                .unwrap_or_else(|| boot.user.clone()),
             hostname: boot.hostname.clone(),
             domainname: String::new(),
             rootfs: None,

@@ -42,6 +42,7 @@ pub use exec::ExecOptions;
 pub use inspect::ContainerInfo;
 pub use logs::{Logs, LogsOptions};
 pub use networks::{NetworkInfo, NetworkMember};
+pub use prune::PrunedContainers;
 pub use remove::RemoveOptions;
 pub use stats::StatsSample;
 pub use step::StepOptions;

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::container::{self, Container, Records};
+use crate::container::{self, Container, Records, Status};
 use crate::error::{Error, Hint, Result};
 use crate::events::{self, EventType};
 use crate::network::DEFAULT_NETWORK;
@@ -29,6 +29,9 @@ pub struct NetworkMember {
     pub name: String,
     /// Its place there.
     pub endpoint: Endpoint,
+    /// Whether it runs (and so is on the network now, as Docker counts
+    /// endpoints).
+    pub running: bool,
 }
 
 impl Runtime {
@@ -52,14 +55,17 @@ impl Runtime {
         let network = self.networks()?.get(name)?;
         let mut members = Vec::new();
         for container in container::list(&self.root)? {
+            let Some(endpoint) = container.config.boot.network.on(&network.name).cloned() else {
+                continue;
+            };
+            let running = container.state()?.status == Status::Running;
             let config = container.config;
-            if let Some(endpoint) = config.boot.network.on(&network.name) {
-                members.push(NetworkMember {
-                    endpoint: endpoint.clone(),
-                    id: config.id,
-                    name: config.name,
-                });
-            }
+            members.push(NetworkMember {
+                endpoint,
+                id: config.id,
+                name: config.name,
+                running,
+            });
         }
         Ok(NetworkInfo { network, members })
     }

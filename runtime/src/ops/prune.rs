@@ -7,15 +7,24 @@ use crate::ops::ContainerInfo;
 use crate::removal;
 use crate::Runtime;
 
+/// What `prune_containers` removed.
+#[derive(Debug, Clone, Default)]
+pub struct PrunedContainers {
+    /// Their IDs.
+    pub ids: Vec<String>,
+    /// Bytes their writable layers took on the host.
+    pub bytes: u64,
+}
+
 impl Runtime {
     /// Removes every container that is not running (created or exited, as
     /// Docker's prune takes them) and that `selected` picks (the caller's
-    /// `--filter`s); returns their IDs.
+    /// `--filter`s).
     pub fn prune_containers(
         &self,
         selected: &dyn Fn(&ContainerInfo) -> bool,
-    ) -> Result<Vec<String>> {
-        let mut removed = Vec::new();
+    ) -> Result<PrunedContainers> {
+        let mut removed = PrunedContainers::default();
         for container in container::list(&self.root)? {
             let state = container.state()?;
             // A made container being booted has its monitor already.
@@ -28,9 +37,9 @@ impl Runtime {
                 ..ContainerInfo::recorded(container.clone())
             };
             if selected(&info) {
-                let id = container.id().to_owned();
                 removal::remove(&self.root, &container, false)?;
-                removed.push(id);
+                removed.ids.push(info.config.id);
+                removed.bytes += info.writable_bytes;
             }
         }
         Ok(removed)
@@ -58,7 +67,7 @@ mod tests {
         let removed = runtime
             .prune_containers(&|info| info.name() != "kept")
             .unwrap();
-        assert_eq!(removed, ["1".repeat(64)]);
+        assert_eq!(removed.ids, ["1".repeat(64)]);
         let left: Vec<String> = runtime
             .list()
             .unwrap()

@@ -13,6 +13,11 @@ impl Runtime {
     pub fn rename(&self, name: &str, new_name: &str) -> Result<Option<String>> {
         let new_name = &parse_container_name(new_name).map_err(Error::invalid)?;
         let container = container::find(&self.root, name)?;
+        if container.config.name == *new_name {
+            return Err(Error::invalid(format!(
+                "renaming container {new_name} with the same name as its current name"
+            )));
+        }
         let (id, network) = (
             container.id().to_owned(),
             container.config.boot.network.clone(),

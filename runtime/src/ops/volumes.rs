@@ -23,7 +23,7 @@ pub struct VolumeInfo {
 pub struct PrunedVolumes {
     /// Their names.
     pub names: Vec<String>,
-    /// Bytes they took on the host.
+    /// Bytes of their files, as Docker counts them.
     pub bytes: u64,
 }
 
@@ -76,7 +76,7 @@ impl Runtime {
         VolumeStore::open(&self.root).mountpoint(name)
     }
 
-    /// Bytes the volume `name`'s files take on the host.
+    /// Bytes of the volume `name`'s files, as Docker counts them.
     pub fn volume_size(&self, name: &str) -> Result<u64> {
         let store = VolumeStore::open(&self.root);
         Ok(store.size(&store.get(name)?))
