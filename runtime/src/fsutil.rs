@@ -67,29 +67,22 @@ fn open_lock_file(path: &Path) -> Result<fs::File> {
 /// lengths, directories not counted, hard links once, symbolic links not
 /// followed.
 pub fn content_size(path: &std::path::Path) -> u64 {
-    use std::collections::HashSet;
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = HashSet::new();
-    let mut total = 0;
-    let mut pending = vec![path.to_owned()];
-    while let Some(path) = pending.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = fs::read_dir(&path) {
-                pending.extend(entries.flatten().map(|entry| entry.path()));
-            }
-        } else if meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino())) {
-            total += meta.len();
-        }
-    }
-    total
+    tree_bytes(path, |meta| match meta.is_dir() {
+        true => 0,
+        false => meta.len(),
+    })
 }
 
 /// Bytes the files under `path` take on the host (allocated blocks; hard
 /// links counted once), without following symbolic links.
 pub fn disk_usage(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    tree_bytes(path, |meta| meta.blocks() * 512)
+}
+
+/// The sum of `bytes` over what is at and under `path`, each file once
+/// however many links it has, symbolic links not followed.
+fn tree_bytes(path: &std::path::Path, bytes: impl Fn(&fs::Metadata) -> u64) -> u64 {
     use std::collections::HashSet;
     use std::os::unix::fs::MetadataExt;
     let mut seen = HashSet::new();
@@ -102,7 +95,7 @@ pub fn disk_usage(path: &std::path::Path) -> u64 {
         if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
             continue;
         }
-        total += meta.blocks() * 512;
+        total += bytes(&meta);
         if meta.is_dir() {
             if let Ok(entries) = fs::read_dir(&path) {
                 pending.extend(entries.flatten().map(|entry| entry.path()));

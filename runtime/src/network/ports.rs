@@ -489,16 +489,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_range_of_host_ports_gives_its_first_free_one() {
-        // Two neighbouring free ports.
-        let port = loop {
+    /// A port of 127.0.0.1 free now, its next one too.
+    fn two_free_ports() -> u16 {
+        loop {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port();
             if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                break port;
+                return port;
             }
-        };
+        }
+    }
+
+    #[test]
+    fn a_range_of_host_ports_gives_its_first_free_one() {
+        let port = two_free_ports();
         let range = request([127, 0, 0, 1], (port, port + 1), 80, Protocol::Tcp);
         // A given port is taken first, whatever the order: the range picks
         // around it.
@@ -529,13 +533,7 @@ mod tests {
 
     #[test]
     fn a_range_passes_over_ports_other_containers_have() {
-        let port = loop {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                break port;
-            }
-        };
+        let port = two_free_ports();
         let range = request([127, 0, 0, 1], (port, port + 1), 80, Protocol::Tcp);
         let made = mapping([0; 4], port, 8080, Protocol::Tcp);
         assert_eq!(
