@@ -244,8 +244,10 @@ impl Store {
                         id.short()
                     );
                 }
-                let names = std::mem::take(&mut record.repo_tags);
-                removals.extend(names.into_iter().map(Removal::Untagged));
+                // Its names go; the image stays for its containers.
+                let tags = std::mem::take(&mut record.repo_tags);
+                let digests = std::mem::take(&mut record.repo_digests);
+                removals.extend(tags.into_iter().chain(digests).map(Removal::Untagged));
                 return Ok(removals);
             }
             if !force && record.repo_tags.len() > 1 {
@@ -951,6 +953,29 @@ mod tests {
     use super::*;
 
     const NOT_IN_USE: &dyn Fn(&Digest) -> bool = &|_| false;
+
+    #[test]
+    fn removing_a_name_takes_what_dockers_rmi_takes() {
+        let pin = |name: &str| format!("docker.io/library/{name}@sha256:{}", "d".repeat(64));
+        let record = ImageRecord {
+            manifest: Digest::of(b"manifest"),
+            repo_tags: ["a:1", "a:2", "b:1"]
+                .map(|tag| format!("docker.io/library/{tag}"))
+                .to_vec(),
+            repo_digests: vec![pin("a"), pin("b")],
+        };
+        let going = |name: &str| names_going(&record, name);
+        // Another tag of its repository is left: the tag alone.
+        assert_eq!(going("a:1"), Some(vec!["docker.io/library/a:1".to_owned()]));
+        // Its repository's last tag: its digest names too.
+        assert_eq!(
+            going("b:1"),
+            Some(vec!["docker.io/library/b:1".to_owned(), pin("b")])
+        );
+        assert_eq!(going(&pin("a")), Some(vec![pin("a")]));
+        assert_eq!(going("c:1"), None);
+        assert_eq!(going(&format!("sha256:{}", "e".repeat(64))), None);
+    }
 
     use crate::import::one_file_tar as tar_of;
 

@@ -180,9 +180,9 @@ fn displayable_ports(ports: &[PortMapping]) -> String {
     ports.sort_by_key(|p| {
         (
             p.container_port,
-            p.protocol.to_string(),
-            p.host_ip,
+            p.host_ip.to_string(),
             p.host_port,
+            p.protocol.to_string(),
         )
     });
     // Runs by host address and protocol: (key, first, last).

@@ -2,7 +2,8 @@
 //!
 //! Every entry is placed relative to the layer root through directory file
 //! descriptors opened with `O_NOFOLLOW`, one path component at a time, so no
-//! entry can reach outside the layer: `..` components are refused, absolute
+//! entry can reach outside the layer: paths are cleaned as Docker cleans
+//! them and a `..` that would climb out of the layer is refused, absolute
 //! paths are taken relative to the layer root, and a symlink (planted by an
 //! earlier entry or not) is never followed. OCI whiteouts become what
 //! overlayfs expects of a lower layer: `.wh.NAME` a character device 0/0 named

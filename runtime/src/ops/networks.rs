@@ -58,7 +58,10 @@ impl Runtime {
             let Some(endpoint) = container.config.boot.network.on(&network.name).cloned() else {
                 continue;
             };
-            let running = container.state()?.status == Status::Running;
+            // One removed meanwhile is on no network.
+            let running = container
+                .state()
+                .is_ok_and(|state| state.status == Status::Running);
             let config = container.config;
             members.push(NetworkMember {
                 endpoint,
