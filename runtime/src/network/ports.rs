@@ -305,7 +305,16 @@ pub fn reserve_all_around(
     let single = |request: &PortRequest| {
         request.names_host_port() && request.host_port == request.last_host_port
     };
-    for (index, request) in requests.iter().enumerate() {
+    // Given ports, then ranges, then the kernel's picks.
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_by_key(|&index| {
+        let request = &requests[index];
+        (!single(request), !request.names_host_port())
+    });
+    let mut reserved = vec![None; requests.len()];
+    let mut held = Vec::new();
+    for index in order {
+        let request = &requests[index];
         let twice = single(request)
             && requests[..index].iter().any(|earlier| {
                 single(earlier)
@@ -322,17 +331,7 @@ pub fn reserve_all_around(
                 request.protocol
             );
         }
-    }
-    // Given ports, then ranges, then the kernel's picks.
-    let mut order: Vec<usize> = (0..requests.len()).collect();
-    order.sort_by_key(|&index| {
-        let request = &requests[index];
-        (!single(request), !request.names_host_port())
-    });
-    let mut reserved = vec![None; requests.len()];
-    let mut held = Vec::new();
-    for index in order {
-        let (mapping, reservation) = requests[index].reserve(recorded)?;
+        let (mapping, reservation) = request.reserve(recorded)?;
         reserved[index] = Some(mapping);
         held.push(reservation);
     }
