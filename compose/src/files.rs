@@ -16,6 +16,18 @@ pub const FILE_NAMES: [&str; 4] = [
     "docker-compose.yml",
 ];
 
+/// The files `given` (`-f`) or else `compose_file` (`COMPOSE_FILE`) list,
+/// as written; none if neither lists any, and the files are to be found.
+pub fn listed(given: &[PathBuf], compose_file: Option<&str>) -> Option<Vec<PathBuf>> {
+    match (given.is_empty(), compose_file) {
+        (false, _) => Some(given.to_vec()),
+        (true, Some(list)) if !list.is_empty() => {
+            Some(list.split(':').map(PathBuf::from).collect())
+        }
+        _ => None,
+    }
+}
+
 /// The compose files to load, first the base, then those merged onto it.
 ///
 /// `given` are `-f` files, relative to `working_dir`; `compose_file` is
@@ -25,10 +37,8 @@ pub fn find(
     compose_file: Option<&str>,
     working_dir: &Path,
 ) -> Result<Vec<PathBuf>, String> {
-    let listed: Vec<PathBuf> = match (given.is_empty(), compose_file) {
-        (false, _) => given.to_vec(),
-        (true, Some(list)) if !list.is_empty() => list.split(':').map(PathBuf::from).collect(),
-        _ => return discover(working_dir),
+    let Some(listed) = listed(given, compose_file) else {
+        return discover(working_dir);
     };
     if listed
         .iter()

@@ -39,7 +39,7 @@ mod render;
 mod validate;
 
 pub use error::{Error, Result};
-pub use files::STDIN_FILE;
+pub use files::{listed as listed_files, STDIN_FILE};
 pub use from_resources::project_from_resources;
 pub use load::{load, LoadOptions};
 pub use ops::{

@@ -288,12 +288,9 @@ impl ComposeArgs {
     /// machine, else standard input's, read once.
     fn stdin_file(&self) -> Result<Option<String>> {
         static TEXT: OnceLock<String> = OnceLock::new();
-        let compose_file = std::env::var("COMPOSE_FILE").unwrap_or_default();
-        let listed = match self.files.is_empty() {
-            true => compose_file.split(':').any(|file| file == STDIN_FILE),
-            false => self.files.iter().any(|file| file == Path::new(STDIN_FILE)),
-        };
-        if !listed {
+        let compose_file = std::env::var("COMPOSE_FILE").ok();
+        let listed = hull_compose::listed_files(&self.files, compose_file.as_deref());
+        if !listed.is_some_and(|files| files.iter().any(|file| file == Path::new(STDIN_FILE))) {
             return Ok(None);
         }
         if let Some(text) = TEXT.get() {
@@ -336,8 +333,8 @@ impl ComposeArgs {
         };
         // Only when none was found: a file named that is missing is an
         // error.
-        let listed = options.environment.get("COMPOSE_FILE");
-        let found_none = self.files.is_empty() && listed.is_none_or(String::is_empty);
+        let compose_file = options.environment.get("COMPOSE_FILE").map(String::as_str);
+        let found_none = hull_compose::listed_files(&self.files, compose_file).is_none();
         let named = self
             .project_name
             .clone()

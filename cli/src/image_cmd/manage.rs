@@ -8,7 +8,7 @@ use clap::Args;
 use hull_image::{Digest, Image, ImageRef, Pruned, Removal, Store};
 use serde_json::{json, Value};
 
-use super::{familiar, familiar_string, in_use};
+use super::{familiar, in_use};
 use crate::container_cmd::inspect_each;
 use crate::filters::{all_hold, PruneFilter};
 use crate::prompt;
@@ -232,9 +232,7 @@ fn prune_report(pruned: &Pruned) -> PruneReport {
     let mut lines = Vec::new();
     for image in &pruned.images {
         for name in image.repo_tags.iter().chain(&image.repo_digests) {
-            let shown =
-                ImageRef::parse(name).map_or_else(|_| name.clone(), |r| familiar_string(&r));
-            lines.push(format!("untagged: {shown}"));
+            lines.push(format!("untagged: {}", super::shown_name(name)));
         }
         for id in std::iter::once(&image.id).chain(&image.layers) {
             lines.push(format!("deleted: {id}"));

@@ -315,14 +315,10 @@ pub fn reserve_all_around(
     let mut held = Vec::new();
     for index in order {
         let request = &requests[index];
+        let given = request.on(request.host_port);
         let twice = single(request)
             && requests[..index].iter().any(|earlier| {
-                single(earlier)
-                    && earlier.host_port == request.host_port
-                    && earlier.protocol == request.protocol
-                    && (earlier.host_ip == request.host_ip
-                        || earlier.host_ip.is_unspecified()
-                        || request.host_ip.is_unspecified())
+                single(earlier) && given.clashes_with(&earlier.on(earlier.host_port))
             });
         if twice {
             bail!(
